@@ -1,0 +1,169 @@
+// Package agent describes published agents: where they live, how they are called, and the policy
+// a request must pass before it is queued for them.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Protocol is how the worker talks to an agent.
+type Protocol string
+
+// The protocols.
+const (
+	// HTTP agents take a JSON POST and answer with JSON or text.
+	HTTP Protocol = "http"
+	// A2A agents speak A2A JSON-RPC.
+	A2A Protocol = "a2a"
+	// Lambda agents are AWS Lambda functions invoked synchronously.
+	Lambda Protocol = "lambda"
+)
+
+// Auth says what credentials the worker presents to the agent.
+type Auth string
+
+// The auth modes.
+const (
+	// AuthNone sends no credentials.
+	AuthNone Auth = "none"
+	// AuthForward forwards the caller's auth_token as a bearer token.
+	AuthForward Auth = "forward"
+)
+
+// DefaultTimeout bounds an agent call when the agent sets none.
+const DefaultTimeout = 60 * time.Second
+
+// ErrNotFound means no published agent has the requested id.
+var ErrNotFound = errors.New("agent not found")
+
+// Agent is one published version of an agent. The accept path copies it into the work message, so
+// the worker calls exactly the version that was resolved when the task was accepted.
+type Agent struct {
+	ID          string   `json:"id"`
+	Version     string   `json:"version,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Protocol    Protocol `json:"protocol"`
+	// Endpoint is the agent's URL, or a function ARN for Lambda agents.
+	Endpoint string   `json:"endpoint"`
+	Timeout  Duration `json:"timeout,omitempty"`
+	Auth     Auth     `json:"auth,omitempty"`
+	// RequiresApproval makes callers confirm (ServiceNet confirm_risky) before the agent runs.
+	RequiresApproval bool `json:"requires_approval,omitempty"`
+	// CostUnits is what one call costs; callers may cap it with max_cost_units.
+	CostUnits int `json:"cost_units,omitempty"`
+	// AllowedRegions lists the ISO country codes callers may invoke from; empty allows all.
+	AllowedRegions []string `json:"allowed_regions,omitempty"`
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidID reports whether id can name an agent: 1 to 128 letters, digits, '.', '_' or '-'.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// Validate checks that the agent can be called.
+func (a *Agent) Validate() error {
+	if !ValidID(a.ID) {
+		return fmt.Errorf("agent id %q: want 1-128 letters, digits, '.', '_' or '-'", a.ID)
+	}
+	switch a.Protocol {
+	case HTTP, A2A:
+		u, err := url.Parse(a.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("agent %s: endpoint %q is not an http(s) URL", a.ID, a.Endpoint)
+		}
+	case Lambda:
+		if !strings.HasPrefix(a.Endpoint, "arn:") {
+			return fmt.Errorf("agent %s: endpoint %q is not a function ARN", a.ID, a.Endpoint)
+		}
+	default:
+		return fmt.Errorf("agent %s: unknown protocol %q (want http, a2a or lambda)", a.ID, a.Protocol)
+	}
+	switch a.Auth {
+	case "", AuthNone, AuthForward:
+	default:
+		return fmt.Errorf("agent %s: unknown auth %q (want none or forward)", a.ID, a.Auth)
+	}
+	if a.Timeout < 0 || a.CostUnits < 0 {
+		return fmt.Errorf("agent %s: timeout and cost_units must not be negative", a.ID)
+	}
+	return nil
+}
+
+// CallTimeout is how long one call to the agent may take.
+func (a *Agent) CallTimeout() time.Duration {
+	if a.Timeout > 0 {
+		return time.Duration(a.Timeout)
+	}
+	return DefaultTimeout
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration string ("30s").
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string such as "1m30s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string such as \"30s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Static is a registry held in memory, loaded once from configuration.
+type Static struct {
+	agents map[string]Agent
+}
+
+// NewStatic builds a registry from agents, rejecting invalid or duplicate ones.
+func NewStatic(agents []Agent) (*Static, error) {
+	s := &Static{agents: make(map[string]Agent, len(agents))}
+	for _, a := range agents {
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := s.agents[a.ID]; dup {
+			return nil, fmt.Errorf("agent %s is defined twice", a.ID)
+		}
+		if a.Version == "" {
+			a.Version = "1"
+		}
+		s.agents[a.ID] = a
+	}
+	return s, nil
+}
+
+// ParseJSON reads a JSON array of agents into a registry.
+func ParseJSON(b []byte) (*Static, error) {
+	var agents []Agent
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&agents); err != nil {
+		return nil, fmt.Errorf("parse agents: %w", err)
+	}
+	return NewStatic(agents)
+}
+
+// Lookup returns the published agent with the given id, or ErrNotFound.
+func (s *Static) Lookup(_ context.Context, id string) (Agent, error) {
+	a, ok := s.agents[id]
+	if !ok {
+		return Agent{}, fmt.Errorf("lookup %q: %w", id, ErrNotFound)
+	}
+	return a, nil
+}

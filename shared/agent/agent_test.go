@@ -1,0 +1,86 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func intp(v int) *int { return &v }
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name  string
+		agent Agent
+		ask   Ask
+		want  string
+	}{
+		{"open agent", Agent{ID: "a"}, Ask{}, ""},
+		{"approval missing", Agent{ID: "a", RequiresApproval: true}, Ask{}, ReasonApprovalRequired},
+		{"approval given", Agent{ID: "a", RequiresApproval: true}, Ask{ConfirmRisky: true}, ""},
+		{"cost over cap", Agent{ID: "a", CostUnits: 5}, Ask{MaxCostUnits: intp(4)}, ReasonCostLimitExceeded},
+		{"cost at cap", Agent{ID: "a", CostUnits: 5}, Ask{MaxCostUnits: intp(5)}, ""},
+		{"no cap", Agent{ID: "a", CostUnits: 5}, Ask{}, ""},
+		{"region allowed", Agent{ID: "a", AllowedRegions: []string{"AU", "NZ"}}, Ask{Region: "au"}, ""},
+		{"region refused", Agent{ID: "a", AllowedRegions: []string{"AU"}}, Ask{Region: "US"}, ReasonRegionNotAllowed},
+		{"region missing", Agent{ID: "a", AllowedRegions: []string{"AU"}}, Ask{}, ReasonRegionNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.agent.Check(tt.ask)
+			var pe *PolicyError
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Check = %v, want nil", err)
+			case tt.want != "" && (!errors.As(err, &pe) || pe.Code != tt.want):
+				t.Fatalf("Check = %v, want code %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseJSON(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantErr bool
+	}{
+		{"valid", `[{"id":"echo","protocol":"http","endpoint":"http://127.0.0.1:1/","timeout":"5s"}]`, false},
+		{"lambda", `[{"id":"fn","protocol":"lambda","endpoint":"arn:aws:lambda:us-east-1:1:function:x"}]`, false},
+		{"empty", `[]`, false},
+		{"bad protocol", `[{"id":"x","protocol":"smtp","endpoint":"http://h/"}]`, true},
+		{"bad url", `[{"id":"x","protocol":"http","endpoint":"ftp://h/"}]`, true},
+		{"bad id", `[{"id":"a b","protocol":"http","endpoint":"http://h/"}]`, true},
+		{"duplicate", `[{"id":"x","protocol":"http","endpoint":"http://h/"},{"id":"x","protocol":"http","endpoint":"http://h/"}]`, true},
+		{"bad timeout", `[{"id":"x","protocol":"http","endpoint":"http://h/","timeout":5}]`, true},
+		{"unknown field", `[{"id":"x","protocol":"http","endpoint":"http://h/","colour":"red"}]`, true},
+		{"bad auth", `[{"id":"x","protocol":"http","endpoint":"http://h/","auth":"magic"}]`, true},
+		{"not json", `{`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseJSON([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("ParseJSON err = %v, wantErr %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLookup(t *testing.T) {
+	reg, err := ParseJSON([]byte(`[{"id":"echo","protocol":"http","endpoint":"http://127.0.0.1:1/","timeout":"5s"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := reg.Lookup(context.Background(), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Version != "1" || a.CallTimeout() != 5*time.Second {
+		t.Errorf("got version %q timeout %v", a.Version, a.CallTimeout())
+	}
+	if _, err := reg.Lookup(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Lookup(nope) = %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,95 @@
+// Package config reads the functions' configuration from the environment into one typed struct,
+// once, at start. A bad value stops the function at init with a message that names the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/apikey"
+)
+
+// Environment variable names.
+const (
+	EnvTable      = "AGENTQ_TABLE"
+	EnvQueueURL   = "AGENTQ_QUEUE_URL"
+	EnvDLQARN     = "AGENTQ_DLQ_ARN"
+	EnvAPIKeys    = "AGENTQ_API_KEYS"
+	EnvAgents     = "AGENTQ_AGENTS"
+	EnvAgentsFile = "AGENTQ_AGENTS_FILE"
+	EnvTaskTTL    = "AGENTQ_TASK_TTL"
+	EnvLogLevel   = "AGENTQ_LOG_LEVEL"
+)
+
+// DefaultTaskTTL is how long task records are kept when AGENTQ_TASK_TTL is unset.
+const DefaultTaskTTL = 30 * 24 * time.Hour
+
+// Config is everything a function may need; each function requires the part it uses.
+type Config struct {
+	Table    string
+	QueueURL string
+	DLQARN   string
+	Keys     *apikey.Keys
+	Agents   *agent.Static
+	TaskTTL  time.Duration
+	LogLevel string
+
+	set map[string]bool
+}
+
+// Load parses the environment through getenv.
+func Load(getenv func(string) string) (*Config, error) {
+	c := &Config{
+		Table: getenv(EnvTable), QueueURL: getenv(EnvQueueURL), DLQARN: getenv(EnvDLQARN),
+		LogLevel: getenv(EnvLogLevel), TaskTTL: DefaultTaskTTL, set: map[string]bool{},
+	}
+	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile} {
+		c.set[n] = getenv(n) != ""
+	}
+	var errs []error
+	var err error
+	if c.Keys, err = apikey.Parse(getenv(EnvAPIKeys)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvAPIKeys, err))
+	}
+	agents := getenv(EnvAgents)
+	if f := getenv(EnvAgentsFile); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", EnvAgentsFile, err))
+		}
+		agents = string(b)
+	}
+	if strings.TrimSpace(agents) == "" {
+		agents = "[]"
+	}
+	if c.Agents, err = agent.ParseJSON([]byte(agents)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvAgents, err))
+	}
+	if v := getenv(EnvTaskTTL); v != "" {
+		if c.TaskTTL, err = time.ParseDuration(v); err != nil || c.TaskTTL <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 720h", EnvTaskTTL, v))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return c, nil
+}
+
+// Require fails unless every named variable was set.
+func (c *Config) Require(names ...string) error {
+	var missing []string
+	for _, n := range names {
+		if !c.set[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("config: %s must be set", strings.Join(missing, ", "))
+	}
+	return nil
+}

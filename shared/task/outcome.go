@@ -1,0 +1,20 @@
+package task
+
+// Reason codes recorded on tasks that did not succeed. They are part of the public API: callers
+// branch on them, so they never change meaning.
+const (
+	// ReasonDispatchFailed: the work message could not be enqueued; the task never ran.
+	ReasonDispatchFailed = "dispatch_failed"
+	// ReasonAgentFailed: the agent answered with a failure.
+	ReasonAgentFailed = "agent_failed"
+	// ReasonAgentRejected: the agent refused the request (an HTTP 4xx answer).
+	ReasonAgentRejected = "agent_rejected"
+	// ReasonAgentUnavailable: the agent could not be reached or kept failing after retries.
+	ReasonAgentUnavailable = "agent_unavailable"
+	// ReasonAgentTimeout: the agent did not answer within its timeout.
+	ReasonAgentTimeout = "agent_timeout"
+	// ReasonDeadLettered: the work message was received too many times without a recorded outcome.
+	ReasonDeadLettered = "dead_lettered"
+	// ReasonInvalidResponse: the agent's answer could not be understood.
+	ReasonInvalidResponse = "invalid_agent_response"
+)

@@ -1,0 +1,133 @@
+// Package task holds the task model and its state machine: what a task is, which states it moves
+// through and which moves are legal. It knows nothing of HTTP, DynamoDB or SQS.
+package task
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// State is a task's internal state. The public dialects project it to their own vocabularies.
+type State string
+
+// The internal states.
+const (
+	// Queued: accepted, recorded and waiting for a worker.
+	Queued State = "queued"
+	// Running: a worker holds the lease and is calling the agent.
+	Running State = "running"
+	// Paused: the agent needs input before it can go on.
+	Paused State = "paused"
+	// Succeeded: the agent answered.
+	Succeeded State = "succeeded"
+	// Failed: the agent, or the dispatch to it, failed in a way that retrying will not mend.
+	Failed State = "failed"
+	// Error: the task could not be completed after retries, or its deadline passed.
+	Error State = "error"
+	// Canceled: a caller stopped the task.
+	Canceled State = "canceled"
+	// Rejected: policy refused the task before it was queued.
+	Rejected State = "rejected"
+)
+
+// Terminal reports whether s is a final state: no transition leaves it.
+func (s State) Terminal() bool {
+	switch s {
+	case Succeeded, Failed, Error, Canceled, Rejected:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the known states.
+func (s State) Valid() bool {
+	switch s {
+	case Queued, Running, Paused, Succeeded, Failed, Error, Canceled, Rejected:
+		return true
+	}
+	return false
+}
+
+// transitions lists, for each state, the states it may move to. Running may move back to Queued:
+// a worker gives a task back when the agent failed in a retryable way.
+var transitions = map[State][]State{
+	Queued:  {Running, Failed, Error, Canceled},
+	Running: {Queued, Running, Paused, Succeeded, Failed, Error, Canceled},
+	Paused:  {Queued, Failed, Error, Canceled},
+}
+
+// CanTransition reports whether a task may move from one state to another. Running to Running is
+// legal: it is a new worker taking over an expired lease.
+func CanTransition(from, to State) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Sources returns the states from which a task may move to the given state.
+func Sources(to State) []State {
+	var out []State
+	for _, from := range []State{Queued, Running, Paused} {
+		if CanTransition(from, to) {
+			out = append(out, from)
+		}
+	}
+	return out
+}
+
+// Dialect names the public API a task was submitted through. Every task can be read through
+// either; the dialect only decides defaults and the shape of the echoed request.
+type Dialect string
+
+// The dialects.
+const (
+	Xpander    Dialect = "xpander"
+	ServiceNet Dialect = "servicenet"
+)
+
+// Task is one invocation of an agent, from acceptance to its outcome.
+type Task struct {
+	ID           string
+	Tenant       string
+	AgentID      string
+	AgentVersion string
+	Dialect      Dialect
+	// Source says what submitted the task ("api" for the HTTP API).
+	Source string
+	// ThreadID names the conversation the task belongs to, when the caller gave one.
+	ThreadID string
+	State    State
+	// Version increases by one with every write; conditional writes expect it.
+	Version int64
+	// Request is the caller's request body as accepted, with secrets removed.
+	Request json.RawMessage
+	// Text is the instruction handed to the agent (xpander input.text, ServiceNet message).
+	Text string
+	// Result is the agent's answer as text.
+	Result string
+	// Output is the agent's answer as JSON, when it answered with JSON.
+	Output json.RawMessage
+	// Reason is a stable machine-readable code saying why the task failed.
+	Reason string
+	// ReasonMessage explains Reason to a person.
+	ReasonMessage string
+	Attempts      int
+	CostUnits     int
+	// LeaseUntil is when the running worker's claim expires; another delivery may take over after.
+	LeaseUntil time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	StartedAt  time.Time
+	PausedAt   time.Time
+	FinishedAt time.Time
+	// ExpiresAt is when the record is deleted; reads after it answer gone.
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the task's record has outlived its time to live at now.
+func (t *Task) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
