@@ -1,0 +1,67 @@
+// Package queue carries work from the accept path to the worker over SQS: the message format, the
+// client that sends it, and the queue definitions shared by the stack and the local runner.
+package queue
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agentq/agentq/shared/agent"
+)
+
+// KindInvoke is the kind of message that asks the worker to run a task. Kinds are stable strings,
+// never Go type names, so a message outlives refactorings.
+const KindInvoke = "invoke"
+
+// Message is one unit of work. It carries everything the worker needs, so the worker never reads
+// the task before it starts.
+type Message struct {
+	Kind     string      `json:"kind"`
+	TaskID   string      `json:"task_id"`
+	Tenant   string      `json:"tenant"`
+	Agent    agent.Agent `json:"agent"`
+	ThreadID string      `json:"thread_id,omitempty"`
+	// Text is the instruction for the agent.
+	Text string `json:"text"`
+	// Request is the caller's request body with secrets removed.
+	Request json.RawMessage `json:"request,omitempty"`
+	// Secrets are the request's credential fields (xpander user_tokens, user_oidc_token), removed
+	// from Request. Like AuthToken they travel only in the message.
+	Secrets map[string]json.RawMessage `json:"secrets,omitempty"`
+	// AuthToken is the caller's credential for the agent. It travels only in the message (the queue
+	// is encrypted at rest) and is never stored with the task or logged.
+	AuthToken  string    `json:"auth_token,omitempty"`
+	AcceptedAt time.Time `json:"accepted_at"`
+}
+
+// ErrMalformed marks a message that can never be processed.
+var ErrMalformed = errors.New("malformed message")
+
+// Encode renders m as a message body.
+func Encode(m *Message) (string, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode message for task %s: %w", m.TaskID, err)
+	}
+	return string(b), nil
+}
+
+// Decode parses a message body and checks that it names a task and an agent.
+func Decode(body string) (*Message, error) {
+	var m Message
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return nil, fmt.Errorf("decode message: %w: %v", ErrMalformed, err)
+	}
+	switch {
+	case m.Kind != KindInvoke:
+		return nil, fmt.Errorf("decode message: %w: unknown kind %q", ErrMalformed, m.Kind)
+	case m.TaskID == "":
+		return nil, fmt.Errorf("decode message: %w: no task_id", ErrMalformed)
+	}
+	if err := m.Agent.Validate(); err != nil {
+		return nil, fmt.Errorf("decode message for task %s: %w: %v", m.TaskID, ErrMalformed, err)
+	}
+	return &m, nil
+}

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/task"
+)
+
+// item is a task as DynamoDB holds it. Times are RFC 3339 strings with nanoseconds so that they
+// sort as text; the lease is Unix milliseconds so that conditions can compare it as a number.
+type item struct {
+	PK            string `dynamodbav:"pk"`
+	SK            string `dynamodbav:"sk"`
+	GSI1PK        string `dynamodbav:"gsi1pk,omitempty"`
+	GSI1SK        string `dynamodbav:"gsi1sk,omitempty"`
+	GSI2PK        string `dynamodbav:"gsi2pk,omitempty"`
+	GSI2SK        string `dynamodbav:"gsi2sk,omitempty"`
+	ID            string `dynamodbav:"id"`
+	Tenant        string `dynamodbav:"tenant"`
+	AgentID       string `dynamodbav:"agent_id"`
+	AgentVersion  string `dynamodbav:"agent_version,omitempty"`
+	Dialect       string `dynamodbav:"dialect"`
+	Source        string `dynamodbav:"source,omitempty"`
+	ThreadID      string `dynamodbav:"thread_id,omitempty"`
+	State         string `dynamodbav:"state"`
+	Version       int64  `dynamodbav:"version"`
+	Request       string `dynamodbav:"request,omitempty"`
+	Text          string `dynamodbav:"text,omitempty"`
+	Result        string `dynamodbav:"result,omitempty"`
+	Output        string `dynamodbav:"output,omitempty"`
+	Reason        string `dynamodbav:"reason,omitempty"`
+	ReasonMessage string `dynamodbav:"reason_message,omitempty"`
+	Attempts      int    `dynamodbav:"attempts"`
+	CostUnits     int    `dynamodbav:"cost_units"`
+	LeaseUntil    int64  `dynamodbav:"lease_until,omitempty"`
+	CreatedAt     string `dynamodbav:"created_at"`
+	UpdatedAt     string `dynamodbav:"updated_at,omitempty"`
+	StartedAt     string `dynamodbav:"started_at,omitempty"`
+	PausedAt      string `dynamodbav:"paused_at,omitempty"`
+	FinishedAt    string `dynamodbav:"finished_at,omitempty"`
+	ExpiresAt     int64  `dynamodbav:"expires_at,omitempty"`
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseStamp(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func toItem(t *task.Task) item {
+	it := item{
+		PK: "TASK#" + t.ID, SK: "TASK",
+		GSI1PK: "TENANT#" + t.Tenant, GSI1SK: stamp(t.CreatedAt) + "#" + t.ID,
+		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
+		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID,
+		State: string(t.State), Version: t.Version, Request: string(t.Request), Text: t.Text,
+		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
+		Attempts: t.Attempts, CostUnits: t.CostUnits,
+		CreatedAt: stamp(t.CreatedAt), UpdatedAt: stamp(t.UpdatedAt), StartedAt: stamp(t.StartedAt),
+		PausedAt: stamp(t.PausedAt), FinishedAt: stamp(t.FinishedAt),
+	}
+	if t.ThreadID != "" {
+		it.GSI2PK = "THREAD#" + t.Tenant + "#" + t.ThreadID
+		it.GSI2SK = it.GSI1SK
+	}
+	if !t.LeaseUntil.IsZero() {
+		it.LeaseUntil = t.LeaseUntil.UnixMilli()
+	}
+	if !t.ExpiresAt.IsZero() {
+		it.ExpiresAt = t.ExpiresAt.Unix()
+	}
+	return it
+}
+
+func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
+	var it item
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return nil, fmt.Errorf("decode task item: %w", err)
+	}
+	t := &task.Task{
+		ID: it.ID, Tenant: it.Tenant, AgentID: it.AgentID, AgentVersion: it.AgentVersion,
+		Dialect: task.Dialect(it.Dialect), Source: it.Source, ThreadID: it.ThreadID,
+		State: task.State(it.State), Version: it.Version, Text: it.Text, Result: it.Result,
+		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
+	}
+	if it.Request != "" {
+		t.Request = json.RawMessage(it.Request)
+	}
+	if it.Output != "" {
+		t.Output = json.RawMessage(it.Output)
+	}
+	if it.LeaseUntil != 0 {
+		t.LeaseUntil = time.UnixMilli(it.LeaseUntil).UTC()
+	}
+	if it.ExpiresAt != 0 {
+		t.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
+	}
+	var err error
+	for _, f := range []struct {
+		dst *time.Time
+		src string
+	}{{&t.CreatedAt, it.CreatedAt}, {&t.UpdatedAt, it.UpdatedAt}, {&t.StartedAt, it.StartedAt}, {&t.PausedAt, it.PausedAt}, {&t.FinishedAt, it.FinishedAt}} {
+		if *f.dst, err = parseStamp(f.src); err != nil {
+			return nil, fmt.Errorf("decode task %s: %w", it.ID, err)
+		}
+	}
+	if !t.State.Valid() {
+		return nil, fmt.Errorf("decode task %s: unknown state %q", it.ID, it.State)
+	}
+	return t, nil
+}
