@@ -1,0 +1,203 @@
+// Package dialect speaks the two public APIs agentq serves: it decodes and validates their request
+// bodies into one dialect-neutral invocation, and projects a task back into each API's shape.
+// Both dialects read and write the same task; a dialect is only a view.
+package dialect
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// Invocation is a decoded, validated request, the same whichever dialect it came in.
+type Invocation struct {
+	Dialect  task.Dialect
+	ThreadID string
+	// Text is the instruction for the agent.
+	Text string
+	// Body is the request body as received, minus its secret fields.
+	Body json.RawMessage
+	// Secrets holds the secret fields removed from Body, by name, for the agent only.
+	Secrets map[string]json.RawMessage
+	// AuthToken is the caller's credential for the agent (ServiceNet auth_token).
+	AuthToken string
+	Ask       agent.Ask
+}
+
+// Problem is one thing wrong with a request, located by its JSON path.
+type Problem struct {
+	Loc  []string `json:"loc"`
+	Msg  string   `json:"msg"`
+	Type string   `json:"type"`
+}
+
+// ValidationError lists what is wrong with a well-formed request body.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = strings.Join(p.Loc, ".") + ": " + p.Msg
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// ErrMalformed marks a body that is not a JSON object.
+var ErrMalformed = errors.New("request body is not a JSON object")
+
+// MaxDepth bounds how deeply a request body may nest.
+const MaxDepth = 32
+
+// strictDecode parses body, which must be a single JSON object, into v. Type mismatches come back
+// as a *ValidationError naming the field; anything that is not JSON as ErrMalformed.
+func strictDecode(body []byte, v any) error {
+	if err := checkShape(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			loc := append([]string{"body"}, strings.Split(te.Field, ".")...)
+			if te.Field == "" {
+				loc = []string{"body"}
+			}
+			return &ValidationError{[]Problem{{Loc: loc, Msg: "expected " + jsonKind(te.Type.Kind().String()) + ", got " + te.Value, Type: "type_error"}}}
+		}
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return nil
+}
+
+// checkShape makes sure body is one JSON object, nested at most MaxDepth deep, with nothing after it.
+func checkShape(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	depth := 0
+	first := true
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		if first {
+			if d, ok := tok.(json.Delim); !ok || d != '{' {
+				return ErrMalformed
+			}
+			first = false
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				depth++
+				if depth > MaxDepth {
+					return &ValidationError{[]Problem{{Loc: []string{"body"}, Msg: fmt.Sprintf("nested deeper than %d levels", MaxDepth), Type: "too_deep"}}}
+				}
+			default:
+				depth--
+			}
+		}
+		if depth == 0 && !first {
+			if _, err := dec.Token(); err != io.EOF {
+				return fmt.Errorf("%w: data after the object", ErrMalformed)
+			}
+			break
+		}
+	}
+	if first {
+		return ErrMalformed
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "int32":
+		return "an integer"
+	case "float64":
+		return "a number"
+	case "slice":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	}
+	return goKind
+}
+
+// withoutFields returns body minus the named top-level fields, and the removed fields by name.
+func withoutFields(body []byte, names ...string) (json.RawMessage, map[string]json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var removed map[string]json.RawMessage
+	for _, n := range names {
+		if v, ok := fields[n]; ok {
+			if removed == nil {
+				removed = map[string]json.RawMessage{}
+			}
+			removed[n] = v
+			delete(fields, n)
+		}
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, nil, fmt.Errorf("re-encode body: %w", err)
+	}
+	return out, removed, nil
+}
+
+// problems collects validation problems as a decoder walks a request.
+type problems []Problem
+
+func (p *problems) add(msg, typ string, loc ...string) {
+	*p = append(*p, Problem{Loc: append([]string{"body"}, loc...), Msg: msg, Type: typ})
+}
+
+func (p *problems) oneOf(v *string, allowed []string, loc ...string) {
+	if v == nil {
+		return
+	}
+	for _, a := range allowed {
+		if *v == a {
+			return
+		}
+	}
+	p.add("must be one of "+strings.Join(allowed, ", "), "enum", loc...)
+}
+
+func (p *problems) object(v json.RawMessage, loc ...string) {
+	if len(v) == 0 || string(v) == "null" {
+		return
+	}
+	if v[0] != '{' {
+		p.add("must be an object", "type_error", loc...)
+	}
+}
+
+func (p *problems) maxLen(v *string, n int, loc ...string) {
+	if v != nil && len(*v) > n {
+		p.add(fmt.Sprintf("must be at most %d bytes", n), "too_long", loc...)
+	}
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: p}
+}

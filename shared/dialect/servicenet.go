@@ -1,0 +1,112 @@
+package dialect
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// ServiceNetRequest is the body of POST /v1/agents/{agent_id}/invoke-async, field for field.
+type ServiceNetRequest struct {
+	Input         json.RawMessage `json:"input"`
+	Message       *string         `json:"message"`
+	TaskID        *string         `json:"task_id"`
+	ContextID     *string         `json:"context_id"`
+	SkillID       *string         `json:"skill_id"`
+	AuthToken     *string         `json:"auth_token"`
+	AuthContextID *string         `json:"auth_context_id"`
+	Region        *string         `json:"region"`
+	ConfirmRisky  *bool           `json:"confirm_risky"`
+	MaxCostUnits  *int            `json:"max_cost_units"`
+	Settlement    json.RawMessage `json:"settlement"`
+	AgentEnvelope json.RawMessage `json:"agent_envelope"`
+}
+
+var regionPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
+
+// DecodeServiceNet decodes and validates a ServiceNet invoke body.
+func DecodeServiceNet(body []byte) (*Invocation, error) {
+	var r ServiceNetRequest
+	if err := strictDecode(body, &r); err != nil {
+		return nil, err
+	}
+	var p problems
+	p.object(r.Input, "input")
+	p.object(r.Settlement, "settlement")
+	p.object(r.AgentEnvelope, "agent_envelope")
+	p.maxLen(r.Message, maxTextBytes, "message")
+	for _, f := range []struct {
+		v    *string
+		name string
+	}{{r.TaskID, "task_id"}, {r.ContextID, "context_id"}, {r.SkillID, "skill_id"}, {r.AuthToken, "auth_token"}} {
+		p.maxLen(f.v, maxShortBytes*8, f.name)
+	}
+	if r.AuthContextID != nil {
+		if _, err := uuid.Parse(*r.AuthContextID); err != nil {
+			p.add("must be a UUID", "uuid", "auth_context_id")
+		}
+	}
+	if r.Region != nil && !regionPattern.MatchString(*r.Region) {
+		p.add("must be a two-letter ISO country code", "region", "region")
+	}
+	if r.MaxCostUnits != nil && *r.MaxCostUnits < 0 {
+		p.add("must not be negative", "range", "max_cost_units")
+	}
+	text := ""
+	if r.Message != nil {
+		text = *r.Message
+	}
+	if strings.TrimSpace(text) == "" {
+		text = inputText(r.Input)
+	}
+	if strings.TrimSpace(text) == "" && isEmpty(r.Input) && isEmpty(r.AgentEnvelope) {
+		p.add("one of message, input or agent_envelope is required", "missing", "message")
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	clean, _, err := withoutFields(body, "auth_token")
+	if err != nil {
+		return nil, err
+	}
+	inv := &Invocation{Dialect: task.ServiceNet, Text: text, Body: clean}
+	if r.ContextID != nil {
+		inv.ThreadID = *r.ContextID
+	}
+	if r.AuthToken != nil {
+		inv.AuthToken = *r.AuthToken
+	}
+	inv.Ask = agent.Ask{MaxCostUnits: r.MaxCostUnits}
+	if r.ConfirmRisky != nil {
+		inv.Ask.ConfirmRisky = *r.ConfirmRisky
+	}
+	if r.Region != nil {
+		inv.Ask.Region = strings.ToUpper(*r.Region)
+	}
+	return inv, nil
+}
+
+// inputText finds an instruction in a structured input: its "text" or "message" field.
+func inputText(input json.RawMessage) string {
+	var in struct {
+		Text    string `json:"text"`
+		Message string `json:"message"`
+	}
+	if len(input) == 0 || json.Unmarshal(input, &in) != nil {
+		return ""
+	}
+	if in.Text != "" {
+		return in.Text
+	}
+	return in.Message
+}
+
+func isEmpty(v json.RawMessage) bool {
+	s := strings.TrimSpace(string(v))
+	return s == "" || s == "null" || s == "{}"
+}

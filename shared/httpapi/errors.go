@@ -1,0 +1,128 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// apiError is an error with its HTTP status and stable reason code.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+var errExpired = &apiError{http.StatusGone, "task_expired", "the task has expired and its record is gone"}
+
+// classify maps any error from the layers below to a status and a reason code. It is the one place
+// where domain errors become HTTP; 5xx answers never carry internals.
+func (a *api) classify(r *http.Request, err error) *detailedError {
+	var (
+		ae *apiError
+		ve *dialect.ValidationError
+		pe *agent.PolicyError
+		de *accept.DispatchError
+	)
+	switch {
+	case errors.As(err, &ae):
+		return &detailedError{apiError: ae}
+	case errors.As(err, &ve):
+		status := http.StatusUnprocessableEntity
+		if dialectOf(r.URL.Path) == task.ServiceNet {
+			status = http.StatusBadRequest
+		}
+		return &detailedError{apiError: &apiError{status, "validation_failed", ve.Error()}, problems: ve.Problems}
+	case errors.Is(err, dialect.ErrMalformed):
+		return &detailedError{apiError: &apiError{http.StatusBadRequest, "malformed_json", "the request body must be a JSON object"}}
+	case errors.Is(err, agent.ErrNotFound):
+		return &detailedError{apiError: &apiError{http.StatusNotFound, "agent_not_found", "no published agent has the id " + quoteID(r.PathValue("agent_id"))}}
+	case errors.As(err, &pe):
+		return &detailedError{apiError: &apiError{http.StatusForbidden, pe.Code, pe.Message}}
+	case errors.As(err, &de):
+		d := &detailedError{apiError: &apiError{http.StatusBadGateway, task.ReasonDispatchFailed, "the invocation could not be dispatched; submit it again"}, retryAfter: retryAfterError}
+		if de.Task != nil {
+			d.taskID = de.Task.ID
+		}
+		return d
+	case errors.Is(err, accept.ErrStoreUnavailable):
+		return &detailedError{apiError: &apiError{http.StatusServiceUnavailable, "store_unavailable", "the task store is unavailable; submit again later"}, retryAfter: retryAfterError}
+	case errors.Is(err, store.ErrNotFound):
+		if dialectOf(r.URL.Path) == task.ServiceNet {
+			return &detailedError{apiError: &apiError{http.StatusNotFound, "receipt_not_found", "no receipt has that id"}}
+		}
+		return &detailedError{apiError: &apiError{http.StatusNotFound, "task_not_found", "no task has that id"}}
+	default:
+		a.Logger.Error("unclassified error", "err", err, "path", r.URL.Path)
+		return &detailedError{apiError: &apiError{http.StatusServiceUnavailable, "unavailable", "the service is unavailable; try again later"}, retryAfter: retryAfterError}
+	}
+}
+
+// detailedError is an apiError with what the dialect shows beyond code and message.
+type detailedError struct {
+	*apiError
+	problems   []dialect.Problem
+	taskID     string
+	retryAfter string
+}
+
+func quoteID(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// writeError writes an error in the dialect's shape: xpander's FastAPI-style {"detail": ...} and
+// ServiceNet's {"error": {...}}, each with the reason code.
+func writeError(w http.ResponseWriter, d task.Dialect, err error) {
+	var de *detailedError
+	if !errors.As(err, &de) {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = &apiError{http.StatusInternalServerError, "internal_error", "internal error"}
+		}
+		de = &detailedError{apiError: ae}
+	}
+	if de.retryAfter != "" {
+		w.Header().Set("Retry-After", de.retryAfter)
+	}
+	if d == task.ServiceNet {
+		body := map[string]any{"code": de.code, "message": de.message}
+		if len(de.problems) > 0 {
+			body["details"] = de.problems
+		}
+		if de.taskID != "" {
+			body["receipt_id"] = de.taskID
+		}
+		writeJSON(w, de.status, map[string]any{"error": body})
+		return
+	}
+	body := map[string]any{"detail": de.message, "code": de.code}
+	if len(de.problems) > 0 {
+		body["detail"] = de.problems
+	}
+	if de.taskID != "" {
+		body["task_id"] = de.taskID
+	}
+	writeJSON(w, de.status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"detail":"internal error","code":"internal_error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
