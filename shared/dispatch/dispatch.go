@@ -1,0 +1,99 @@
+// Package dispatch calls agents: it speaks each agent protocol and sorts every failure into one
+// that retrying may mend and one it will not.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// Call is one call to an agent on behalf of a task.
+type Call struct {
+	TaskID   string
+	Tenant   string
+	Agent    agent.Agent
+	ThreadID string
+	Text     string
+	// Request is the caller's request body without its secrets.
+	Request json.RawMessage
+	// Secrets are the request's credential fields, put back into the body the agent receives.
+	Secrets   map[string]json.RawMessage
+	AuthToken string
+	Attempt   int
+}
+
+// Result is what an agent answered.
+type Result struct {
+	// Text is the answer as text.
+	Text string
+	// Output is the answer as JSON, when the agent answered with JSON.
+	Output json.RawMessage
+}
+
+// Error is a failed call, classified.
+type Error struct {
+	// Reason is the task reason code to record.
+	Reason  string
+	Message string
+	// Retryable says whether another attempt may succeed.
+	Retryable bool
+}
+
+func (e *Error) Error() string { return e.Reason + ": " + e.Message }
+
+// Retryable reports whether err is worth another attempt. Errors that are not *Error are.
+func Retryable(err error) bool {
+	var de *Error
+	if errors.As(err, &de) {
+		return de.Retryable
+	}
+	return true
+}
+
+// MaxResponseBytes bounds an agent's answer; a larger one fails the task.
+const MaxResponseBytes = 128 << 10
+
+// Client calls agents of every protocol it knows.
+type Client struct {
+	http *http.Client
+}
+
+// New returns a client that makes HTTP calls with hc.
+func New(hc *http.Client) *Client { return &Client{http: hc} }
+
+// Call calls c.Agent and returns its answer.
+func (cl *Client) Call(ctx context.Context, c Call) (Result, error) {
+	switch c.Agent.Protocol {
+	case agent.HTTP:
+		return cl.callHTTP(ctx, c)
+	default:
+		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: fmt.Sprintf("protocol %q is not supported by this worker", c.Agent.Protocol)}
+	}
+}
+
+// HTTPClient returns the HTTP client agents are called with: connections are reused across
+// calls, and every phase before the answer is bounded; the answer itself is bounded by the
+// call's context.
+func HTTPClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   20,
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		// Redirects are not followed: an agent endpoint is configured, not discovered.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

@@ -1,0 +1,317 @@
+// Package worker runs tasks from SQS batches: it claims each task under a lease, calls its agent
+// and records the outcome, processing the records of a batch concurrently and reporting the ones
+// to redeliver as a partial batch response.
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/telemetry"
+)
+
+// Store claims tasks and records their outcomes.
+type Store interface {
+	Get(ctx context.Context, id string) (*task.Task, error)
+	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
+	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+}
+
+// Dispatcher calls agents.
+type Dispatcher interface {
+	Call(ctx context.Context, c dispatch.Call) (dispatch.Result, error)
+}
+
+// Queue delays the redelivery of a received work message.
+type Queue interface {
+	Postpone(ctx context.Context, receiptHandle string, d time.Duration) error
+}
+
+// Config holds what a Processor needs.
+type Config struct {
+	Store      Store
+	Dispatcher Dispatcher
+	Queue      Queue
+	// DeadLetterARN identifies records that come from the dead-letter queue.
+	DeadLetterARN string
+	Logger        *slog.Logger
+	Metrics       *telemetry.Metrics
+	// Backoff is how long to wait before redelivering a message received n times; the default
+	// grows exponentially from 2 s to 5 min with full jitter.
+	Backoff func(n int) time.Duration
+	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped.
+	// Younger ones are retried: the task's write may simply not have landed yet.
+	OrphanAfter time.Duration
+	Now         func() time.Time
+}
+
+// Processor handles SQS batches of work messages.
+type Processor struct {
+	c Config
+}
+
+// New returns a Processor.
+func New(c Config) *Processor {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Backoff == nil {
+		c.Backoff = Backoff
+	}
+	if c.OrphanAfter == 0 {
+		c.OrphanAfter = 2 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Processor{c: c}
+}
+
+// Backoff is the default redelivery delay: full jitter over 2^n seconds, at most 5 minutes.
+func Backoff(n int) time.Duration {
+	ceiling := min(time.Duration(1<<min(n, 9))*time.Second, 5*time.Minute)
+	return time.Second + rand.N(ceiling)
+}
+
+// leaseMargin is how much longer than the agent call a lease lasts, so that recording the outcome
+// fits inside it.
+const leaseMargin = 15 * time.Second
+
+// deadlineMargin is the time kept back from the invocation's deadline to record the outcome.
+const deadlineMargin = 3 * time.Second
+
+// notYetWritten are the waits before re-trying the claim of a task whose record is not there yet.
+var notYetWritten = []time.Duration{25 * time.Millisecond, 75 * time.Millisecond, 200 * time.Millisecond}
+
+// outcome is what happens to a record: done (deleted) or redelivered after delay.
+type outcome struct {
+	retry bool
+	delay time.Duration
+}
+
+var done = outcome{}
+
+func retryAfter(d time.Duration) outcome { return outcome{retry: true, delay: d} }
+
+// Handle processes a batch: every record concurrently, since each waits on I/O. It returns the
+// records that must be redelivered.
+func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	results := make([]outcome, len(ev.Records))
+	var wg sync.WaitGroup
+	for i := range ev.Records {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = p.record(ctx, &ev.Records[i])
+		}()
+	}
+	wg.Wait()
+
+	var resp events.SQSEventResponse
+	for i, r := range results {
+		if !r.retry {
+			continue
+		}
+		rec := &ev.Records[i]
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		// Postponing also shortens the wait: without it a failed record waits out the whole
+		// visibility timeout, however short its backoff.
+		if rec.EventSourceARN != p.c.DeadLetterARN && p.c.Queue != nil {
+			if err := p.c.Queue.Postpone(ctx, rec.ReceiptHandle, r.delay); err != nil {
+				p.c.Logger.Warn("postpone redelivery", "message_id", rec.MessageId, "err", err)
+			}
+		}
+	}
+	return resp, nil
+}
+
+func (p *Processor) record(ctx context.Context, rec *events.SQSMessage) outcome {
+	log := p.c.Logger.With("message_id", rec.MessageId)
+	m, err := queue.Decode(rec.Body)
+	if err != nil {
+		if rec.EventSourceARN == p.c.DeadLetterARN && p.c.DeadLetterARN != "" {
+			// Nothing can be done with it; it was logged on every receive before.
+			log.Error("drop malformed dead letter", "err", err, "bytes", len(rec.Body))
+			p.c.Metrics.Count(telemetry.DeadLettered, 1)
+			return done
+		}
+		log.Error("malformed message; it will reach the dead-letter queue", "err", err, "bytes", len(rec.Body))
+		return retryAfter(0)
+	}
+	log = log.With("task_id", m.TaskID, "agent_id", m.Agent.ID, "tenant", m.Tenant)
+	if rec.EventSourceARN == p.c.DeadLetterARN && p.c.DeadLetterARN != "" {
+		return p.deadLetter(ctx, log, m, receiveCount(rec))
+	}
+	return p.run(ctx, log, m, receiveCount(rec))
+}
+
+func receiveCount(rec *events.SQSMessage) int {
+	n, err := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// run claims the task, calls its agent and records the outcome.
+func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
+	callTimeout := m.Agent.CallTimeout()
+	if dl, ok := ctx.Deadline(); ok {
+		callTimeout = min(callTimeout, time.Until(dl)-deadlineMargin)
+	}
+	if callTimeout <= 0 {
+		return retryAfter(0)
+	}
+	now := p.c.Now()
+	t, err := p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
+	// The task's write and this message left the accept path together; a message can arrive
+	// before the write lands. A few quick retries spare it a whole redelivery.
+	for _, wait := range notYetWritten {
+		if !errors.Is(err, store.ErrNotFound) || now.Sub(m.AcceptedAt) >= p.c.OrphanAfter {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return retryAfter(time.Second)
+		case <-time.After(wait):
+		}
+		now = p.c.Now()
+		t, err = p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
+	}
+	if err != nil {
+		return p.notClaimed(log, m, now, err)
+	}
+	log = log.With("attempt", t.Attempts)
+	log.Info("task started")
+	p.c.Metrics.Count(telemetry.Started, 1)
+	if t.Attempts == 1 {
+		p.c.Metrics.Duration(telemetry.QueueWait, now.Sub(m.AcceptedAt))
+	}
+
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	start := time.Now()
+	res, callErr := p.c.Dispatcher.Call(callCtx, dispatch.Call{
+		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: m.Text,
+		Request: m.Request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts,
+	})
+	cancel()
+	p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start))
+
+	change := store.Change{From: []task.State{task.Running}, Version: t.Version, Now: p.c.Now()}
+	var de *dispatch.Error
+	switch {
+	case callErr == nil:
+		change.To, change.Result, change.Output = task.Succeeded, res.Text, res.Output
+	case dispatch.Retryable(callErr):
+		// Give the task back; SQS redelivers the message, and after MaxReceiveCount deliveries it
+		// reaches the dead-letter queue, whose handler fails the task.
+		change.To, change.Reason, change.ReasonMessage = task.Queued, task.ReasonAgentUnavailable, callErr.Error()
+		if errors.As(callErr, &de) {
+			change.Reason, change.ReasonMessage = de.Reason, de.Message
+		}
+	default:
+		errors.As(callErr, &de)
+		change.To, change.Reason, change.ReasonMessage = task.Failed, de.Reason, de.Message
+	}
+	// The outcome is recorded even if the invocation's context is ending: it was paid for.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
+	defer wcancel()
+	if _, err := p.c.Store.Transition(wctx, m.TaskID, change); err != nil {
+		var conflict *store.ConflictError
+		if errors.As(err, &conflict) {
+			// Another delivery took the task over after our lease expired; its outcome stands.
+			log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
+			return done
+		}
+		log.Error("record outcome", "err", err, "to", change.To)
+		return retryAfter(p.c.Backoff(received))
+	}
+	switch change.To {
+	case task.Succeeded:
+		log.Info("task succeeded")
+		p.c.Metrics.Count(telemetry.Succeeded, 1)
+		return done
+	case task.Queued:
+		log.Warn("agent call failed; will retry", "reason", change.Reason, "err", change.ReasonMessage)
+		return retryAfter(p.c.Backoff(received))
+	default:
+		log.Warn("task failed", "reason", change.Reason, "err", change.ReasonMessage)
+		p.c.Metrics.Count(telemetry.Failed, 1)
+		return done
+	}
+}
+
+// notClaimed decides what to do with a message whose task could not be claimed.
+func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time, err error) outcome {
+	var conflict *store.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		cur := conflict.Current
+		if cur.State == task.Running {
+			// Someone holds a live lease: look again when it ends, and take over if it lapsed.
+			log.Info("task is running elsewhere; checking back when its lease ends")
+			return retryAfter(max(cur.LeaseUntil.Sub(now), 0) + time.Second)
+		}
+		log.Info("duplicate delivery ignored", "state", cur.State)
+		return done
+	case errors.Is(err, store.ErrNotFound):
+		if now.Sub(m.AcceptedAt) < p.c.OrphanAfter {
+			// The task's write and this message left together; the write may not have landed yet.
+			return retryAfter(time.Second)
+		}
+		log.Warn("dropping message for a task that was never recorded")
+		return done
+	default:
+		log.Error("claim task", "err", err)
+		return retryAfter(p.c.Backoff(1))
+	}
+}
+
+// deadLetter fails the task of a message that was delivered too often without an outcome, so that
+// nothing stays pending forever.
+func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
+	cur, err := p.c.Store.Get(ctx, m.TaskID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		log.Warn("dead letter for a task that was never recorded")
+		return done
+	case err != nil:
+		log.Error("read dead-lettered task", "err", err)
+		return retryAfter(0)
+	case cur.State.Terminal():
+		return done
+	case cur.State == task.Running && cur.LeaseUntil.After(p.c.Now()):
+		return retryAfter(0) // a worker is still on it; look again later
+	}
+	msg := "the task was delivered " + strconv.Itoa(queue.MaxReceiveCount) + " times without an outcome"
+	if cur.ReasonMessage != "" {
+		msg += "; last error: " + cur.ReasonMessage
+	}
+	_, err = p.c.Store.Transition(ctx, m.TaskID, store.Change{
+		From: []task.State{cur.State}, Version: cur.Version, To: task.Failed, Now: p.c.Now(),
+		Reason: task.ReasonDeadLettered, ReasonMessage: msg,
+	})
+	var conflict *store.ConflictError
+	if errors.As(err, &conflict) {
+		return retryAfter(0) // it moved meanwhile; decide again on the next delivery
+	}
+	if err != nil {
+		log.Error("fail dead-lettered task", "err", err)
+		return retryAfter(0)
+	}
+	log.Error("task dead-lettered", "deliveries", received)
+	p.c.Metrics.Count(telemetry.DeadLettered, 1)
+	p.c.Metrics.Count(telemetry.Failed, 1)
+	return done
+}
