@@ -1,0 +1,48 @@
+# agentq: every target is part of the interface; `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+EMULATORS := localstack/emulators
+FUZZTIME  ?= 30s
+PKGS      := ./...
+
+.PHONY: help tools run test test-unit test-fuzz bench fuzz vet fmt clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+tools: ## install the pinned local tools: DynamoDB Local, fauxqs (see localstack/emulators/tools.lock)
+	@bash $(EMULATORS)/install.sh
+
+run: tools ## start the whole system on 127.0.0.1:8042 (emulators, API, worker, echo agent); Ctrl-C stops it
+	$(GO) run ./cmd/agentq run
+
+vet: ## go vet every package
+	$(GO) vet $(PKGS)
+
+test-unit: ## unit tests only (no emulators)
+	$(GO) test -count=1 -short $(PKGS)
+
+test: tools vet ## every test: unit, fuzz seeds, integration on the emulators, race detector, infra assertions, synth
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(MAKE) --no-print-directory test-infra synth
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench: ## benchmarks (speed and memory figures; never asserted in tests)
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS)
+
+fmt: ## gofmt every Go file
+	gofmt -w $$(git ls-files '*.go')
+
+clean: ## remove build output
+	rm -rf build cdk.out
+
+-include mk/infra.mk

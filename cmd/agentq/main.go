@@ -1,0 +1,92 @@
+// Command agentq runs agentq on this machine.
+//
+//	agentq run     start the emulators, the API on 127.0.0.1:8042, the worker and the echo agent
+//
+// Environment: AGENTQ_API_KEY (the key callers use; one is generated and printed when unset),
+// AGENTQ_ADDR (listen address), AGENTQ_AGENTS_FILE (more agents, a JSON array),
+// AGENTQ_DATA_DIR (keep DynamoDB data across runs), AWS_ENDPOINT_URL_DYNAMODB and
+// AWS_ENDPOINT_URL_SQS (use running services instead of starting the emulators).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "agentq:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "run" {
+		return errors.New("usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info]")
+	}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", or(getenv("AGENTQ_ADDR"), "127.0.0.1:8042"), "API listen address")
+	data := fs.String("data", getenv("AGENTQ_DATA_DIR"), "keep DynamoDB data in this directory (default: in memory)")
+	level := fs.String("log-level", or(getenv("AGENTQ_LOG_LEVEL"), "info"), "log level: debug, info, warn, error")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+
+	key, generated := getenv("AGENTQ_API_KEY"), false
+	if key == "" {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		key, generated = "aq_"+hex.EncodeToString(b), true
+	}
+	var agents []agent.Agent
+	if f := getenv("AGENTQ_AGENTS_FILE"); f != "" {
+		var err error
+		if agents, err = localrun.ReadAgents(f); err != nil {
+			return err
+		}
+	}
+	sys, err := localrun.Start(ctx, localrun.Options{
+		Addr: *addr, APIKey: key, Agents: agents, DataDir: *data,
+		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
+		Logger: telemetry.NewLogger(stderr, *level),
+	})
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+
+	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n",
+		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL)
+	if generated {
+		fmt.Fprintf(stdout, "  API key    %s  (generated; set AGENTQ_API_KEY to choose one)\n", key)
+		fmt.Fprintf(stdout, "\n  export AGENTQ_API_KEY=%s\n", key)
+	} else {
+		fmt.Fprintf(stdout, "  API key    from AGENTQ_API_KEY\n")
+	}
+	fmt.Fprintf(stdout, "\nTry:\n  curl -s -X POST %s/v1/agents/echo/invoke/async -H \"x-api-key: $AGENTQ_API_KEY\" -H 'content-type: application/json' -d '{\"input\":{\"text\":\"hello\"}}'\n\nCtrl-C stops everything.\n", sys.APIURL)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nagentq: stopping")
+	return sys.Close()
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
