@@ -1,0 +1,182 @@
+package config_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentq/agentq/infra/config"
+)
+
+const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// repo lays out a repository root with built bootstraps and returns it.
+func repo(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, name := range config.Functions {
+		dir := filepath.Join(root, config.DefaultLambdaDir, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func lookup(ctx map[string]any) config.Lookup {
+	return func(key string) any { return ctx[key] }
+}
+
+func TestDefaults(t *testing.T) {
+	root := repo(t)
+	cfg, err := config.Load(lookup(nil), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		LambdaDir:  filepath.Join(root, "build", "lambda"),
+		TaskTTL:    "720h",
+		AgentsJSON: "[]",
+		API:        config.APIHTTP,
+	}
+	if cfg != want {
+		t.Errorf("got %+v, want %+v", cfg, want)
+	}
+}
+
+func TestAllFlags(t *testing.T) {
+	root := repo(t)
+	other := filepath.Join(root, "elsewhere")
+	if err := os.Rename(filepath.Join(root, "build", "lambda"), other); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "mine.json"), []byte("[\n  {\"id\": \"echo\", \"protocol\": \"http\", \"endpoint\": \"http://echo:8080/\"}\n]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(lookup(map[string]any{
+		config.KeyLambdaDir:    "elsewhere",
+		config.KeyAPIKeyHashes: " acme:" + strings.ToUpper(hash) + ", beta:" + hash,
+		config.KeyTaskTTL:      "48h",
+		config.KeyAgentsFile:   "mine.json",
+		config.KeyAPI:          "REST",
+		config.KeyEphemeral:    "true",
+		config.KeyLogLevel:     "DEBUG",
+	}), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		LambdaDir:    other,
+		APIKeyHashes: "acme:" + hash + ",beta:" + hash,
+		TaskTTL:      "48h",
+		AgentsJSON:   `[{"id":"echo","protocol":"http","endpoint":"http://echo:8080/"}]`,
+		API:          config.APIREST,
+		Ephemeral:    true,
+		LogLevel:     "debug",
+	}
+	if cfg != want {
+		t.Errorf("got %+v, want %+v", cfg, want)
+	}
+}
+
+func TestAgentsFileAtRootIsTheDefault(t *testing.T) {
+	root := repo(t)
+	if err := os.WriteFile(filepath.Join(root, config.DefaultAgentsFile), []byte(`[{"id":"a","protocol":"http","endpoint":"https://a.example/"}, {"id":"b","protocol":"lambda","endpoint":"arn:aws:lambda:eu-west-1:123456789012:function:b"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(lookup(nil), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AgentsJSON != `[{"id":"a","protocol":"http","endpoint":"https://a.example/"},{"id":"b","protocol":"lambda","endpoint":"arn:aws:lambda:eu-west-1:123456789012:function:b"}]` {
+		t.Errorf("AgentsJSON = %s", cfg.AgentsJSON)
+	}
+}
+
+func TestCDKJSONTypes(t *testing.T) {
+	// cdk.json may hold real booleans; the command line only strings.
+	root := repo(t)
+	cfg, err := config.Load(lookup(map[string]any{config.KeyEphemeral: true, config.KeyAPI: "http"}), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Ephemeral {
+		t.Errorf("ephemeral = false, want true")
+	}
+}
+
+func TestErrors(t *testing.T) {
+	root := repo(t)
+	if err := os.WriteFile(filepath.Join(root, "object.json"), []byte(`{"id":"echo"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"invalid.json": `[{"id":"echo","protocol":"smtp","endpoint":"mailto:x"}]`,
+		"unknown.json": `[{"id":"echo","protocol":"http","endpoint":"http://e/","colour":"red"}]`,
+	} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var agents []string
+	for i := range 40 {
+		agents = append(agents, fmt.Sprintf(`{"id":"agent-%02d","protocol":"http","endpoint":"https://agents.example.com/a/very/long/path/%02d"}`, i, i))
+	}
+	big := "[" + strings.Join(agents, ",") + "]"
+	if err := os.WriteFile(filepath.Join(root, "big.json"), []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		ctx  map[string]any
+		want string
+	}{
+		{"missing binaries", map[string]any{config.KeyLambdaDir: "nowhere"}, "run `make build`"},
+		{"raw key instead of hash", map[string]any{config.KeyAPIKeyHashes: "acme:sk-secret"}, "64-digit hex"},
+		{"pair without tenant", map[string]any{config.KeyAPIKeyHashes: ":" + hash}, "tenant:sha256hex"},
+		{"bad ttl", map[string]any{config.KeyTaskTTL: "30d"}, config.KeyTaskTTL},
+		{"negative ttl", map[string]any{config.KeyTaskTTL: "-1h"}, "positive"},
+		{"unknown api", map[string]any{config.KeyAPI: "websocket"}, config.KeyAPI},
+		{"bad ephemeral", map[string]any{config.KeyEphemeral: "maybe"}, config.KeyEphemeral},
+		{"bad log level", map[string]any{config.KeyLogLevel: "loud"}, config.KeyLogLevel},
+		{"agents file missing", map[string]any{config.KeyAgentsFile: "none.json"}, "agents file"},
+		{"agents not an array", map[string]any{config.KeyAgentsFile: "object.json"}, "JSON array"},
+		{"agent the function would reject", map[string]any{config.KeyAgentsFile: "invalid.json"}, "unknown protocol"},
+		{"agent with unknown field", map[string]any{config.KeyAgentsFile: "unknown.json"}, "colour"},
+		{"environment too large", map[string]any{config.KeyAgentsFile: "big.json"}, "4 KB"},
+		{"wrong type", map[string]any{config.KeyAPI: []any{"http"}}, "want a string"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Load(lookup(c.ctx), root)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want it to mention %q", err, c.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "sk-secret") {
+				t.Errorf("error echoes a raw key: %v", err)
+			}
+		})
+	}
+}
+
+func TestRepoRoot(t *testing.T) {
+	root := t.TempDir()
+	infra := filepath.Join(root, "infra")
+	if err := os.MkdirAll(filepath.Join(infra, "stack"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Without cdk.json the parent of the app directory is taken.
+	if got := config.RepoRoot(infra); got != root {
+		t.Errorf("RepoRoot without cdk.json = %s, want %s", got, root)
+	}
+	if err := os.WriteFile(filepath.Join(root, "cdk.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := config.RepoRoot(filepath.Join(infra, "stack")); got != root {
+		t.Errorf("RepoRoot = %s, want %s", got, root)
+	}
+}

@@ -1,0 +1,329 @@
+// Package api defines agentq's public API: the invoke and poll functions and the API Gateway that
+// fronts them, an HTTP API by default (payload format 2.0) or a REST API (payload format 1.0) for
+// LocalStack's free image. Both flavours serve the same Routes, log every request to one access
+// log group, and throttle at the stage.
+package api
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/agentq/agentq/infra/construct/golambda"
+)
+
+// Kind selects the API Gateway flavour.
+type Kind string
+
+const (
+	// HTTP is an API Gateway HTTP API: cheaper and faster than REST, payload format 2.0.
+	HTTP Kind = "http"
+	// REST is an API Gateway REST API with Lambda proxy integrations, payload format 1.0. It
+	// exists for LocalStack's free image, which does not emulate HTTP APIs.
+	REST Kind = "rest"
+)
+
+// Sizing of the API functions and stage.
+const (
+	// InvokeMemoryMB: the accept path decodes a small body and makes two concurrent calls
+	// (DynamoDB PutItem, SQS SendMessage). 256 MB doubles the CPU of 128 MB, which shows in cold
+	// starts (TLS set-up, SDK clients) where the latency is paid by the caller.
+	InvokeMemoryMB = 256
+	// InvokeTimeoutSeconds: a healthy accept takes tens of milliseconds; ten seconds leaves room
+	// for the SDK's retries and stays well under API Gateway's 29-30 s integration limit, so the
+	// function, not the gateway, decides what the caller hears.
+	InvokeTimeoutSeconds = 10
+	// PollMemoryMB: one strongly consistent GetItem or a Query page per request.
+	PollMemoryMB = 256
+	// PollTimeoutSeconds covers a long poll (`wait`), which the handler bounds below API Gateway's
+	// limit; the gateway would cut the request at 29-30 s anyway.
+	PollTimeoutSeconds = 29
+	// DefaultThrottleRateLimit is the stage's steady request rate (requests per second, all
+	// tenants together). The accept path costs one DynamoDB write and one SQS send and would take
+	// far more; the limit is a cost and blast-radius guard against a runaway client. Per-tenant
+	// quotas belong to the handler.
+	DefaultThrottleRateLimit = 100
+	// DefaultThrottleBurstLimit absorbs a short burst, such as a batch of tasks submitted at once.
+	DefaultThrottleBurstLimit = 200
+	// RestStageName is the REST API's stage; an HTTP API uses its $default stage.
+	RestStageName = "prod"
+)
+
+// Props configures the API.
+type Props struct {
+	// Kind is HTTP (default) or REST.
+	Kind Kind
+	// Table is the task table: invoke writes to it, poll reads it.
+	Table awsdynamodb.ITable
+	// Queue is the work queue invoke sends to.
+	Queue awssqs.IQueue
+	// InvokeCodeDir and PollCodeDir hold the two bootstraps.
+	InvokeCodeDir, PollCodeDir string
+	// Environment holds the settings every function shares (task TTL, log level).
+	Environment map[string]string
+	// APIKeyHashes is the tenant:sha256hex list of accepted keys. Empty sets no AGENTQ_API_KEYS,
+	// and the functions then reject every request.
+	APIKeyHashes string
+	// AgentsJSON is the agent registry handed to invoke.
+	AgentsJSON string
+	// ThrottleRateLimit and ThrottleBurstLimit override the stage defaults when positive.
+	ThrottleRateLimit, ThrottleBurstLimit float64
+	// LogRemovalPolicy applies to the function and access log groups.
+	LogRemovalPolicy awscdk.RemovalPolicy
+}
+
+// API is the public API construct.
+type API struct {
+	constructs.Construct
+	// Kind is the flavour that was built.
+	Kind Kind
+	// Invoke serves the POST routes.
+	Invoke awslambda.Function
+	// Poll serves the GET routes.
+	Poll awslambda.Function
+	// HTTPAPI and HTTPStage are set for the HTTP flavour.
+	HTTPAPI   awsapigatewayv2.HttpApi
+	HTTPStage awsapigatewayv2.HttpStage
+	// RestAPI is set for the REST flavour.
+	RestAPI awsapigateway.RestApi
+	// AccessLogs receives one JSON line per request.
+	AccessLogs awslogs.LogGroup
+	// URL is the base URL of the deployed stage, ending in a slash.
+	URL *string
+	// ID is the API's id (HTTP API id or REST API id).
+	ID *string
+	// StageName is "$default" for HTTP and RestStageName for REST.
+	StageName string
+}
+
+// New defines the functions, the API and its routes, and grants each function only what its path
+// needs.
+func New(scope constructs.Construct, id string, props *Props) *API {
+	this := constructs.NewConstruct(scope, jsii.String(id))
+	a := &API{Construct: this, Kind: props.Kind}
+	if a.Kind == "" {
+		a.Kind = HTTP
+	}
+
+	shared := map[string]string{
+		golambda.EnvTable:   *props.Table.TableName(),
+		golambda.EnvAPIKeys: props.APIKeyHashes,
+	}
+	for k, v := range props.Environment {
+		shared[k] = v
+	}
+	invokeEnv := map[string]string{
+		golambda.EnvQueueURL: *props.Queue.QueueUrl(),
+		golambda.EnvAgents:   props.AgentsJSON,
+	}
+	for k, v := range shared {
+		invokeEnv[k] = v
+	}
+
+	a.Invoke = golambda.New(this, "Invoke", &golambda.Props{
+		CodeDir:       props.InvokeCodeDir,
+		Description:   "agentq invoke: accepts a task and queues it",
+		MemorySize:    InvokeMemoryMB,
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(InvokeTimeoutSeconds)),
+		Environment:   invokeEnv,
+		RemovalPolicy: props.LogRemovalPolicy,
+	}).Function
+	a.Poll = golambda.New(this, "Poll", &golambda.Props{
+		CodeDir:       props.PollCodeDir,
+		Description:   "agentq poll: serves tasks and receipts",
+		MemorySize:    PollMemoryMB,
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(PollTimeoutSeconds)),
+		Environment:   shared,
+		RemovalPolicy: props.LogRemovalPolicy,
+	}).Function
+
+	// invoke writes a task (PutItem, conditional for idempotency) and marks it failed if the send
+	// fails (UpdateItem); it never reads, so no GetItem or Query.
+	props.Table.Grant(a.Invoke, jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:UpdateItem"))
+	props.Queue.GrantSendMessages(a.Invoke)
+	// poll only reads.
+	props.Table.GrantReadData(a.Poll)
+
+	removal := props.LogRemovalPolicy
+	if removal == "" {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+	a.AccessLogs = awslogs.NewLogGroup(this, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: removal,
+	})
+
+	rate, burst := float64(DefaultThrottleRateLimit), float64(DefaultThrottleBurstLimit)
+	if props.ThrottleRateLimit > 0 {
+		rate = props.ThrottleRateLimit
+	}
+	if props.ThrottleBurstLimit > 0 {
+		burst = props.ThrottleBurstLimit
+	}
+
+	switch a.Kind {
+	case HTTP:
+		a.buildHTTP(rate, burst)
+	case REST:
+		a.buildREST(rate, burst)
+	default:
+		panic(fmt.Sprintf("api: unknown kind %q", a.Kind))
+	}
+	return a
+}
+
+func (a *API) target(t Target) awslambda.Function {
+	if t == Poll {
+		return a.Poll
+	}
+	return a.Invoke
+}
+
+func (a *API) buildHTTP(rate, burst float64) {
+	a.HTTPAPI = awsapigatewayv2.NewHttpApi(a.Construct, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
+		Description: jsii.String("agentq public API"),
+		// The default stage is added below, with throttling and access logs.
+		CreateDefaultStage: jsii.Bool(false),
+	})
+	// One integration per function, shared by its routes.
+	integrations := map[Target]awsapigatewayv2.HttpRouteIntegration{}
+	for _, t := range []Target{Invoke, Poll} {
+		id := "InvokeIntegration"
+		if t == Poll {
+			id = "PollIntegration"
+		}
+		integrations[t] = awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(id), a.target(t),
+			&awsapigatewayv2integrations.HttpLambdaIntegrationProps{
+				PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
+			})
+	}
+	for _, r := range Routes {
+		a.HTTPAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+			Path:        jsii.String(r.Path),
+			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
+			Integration: integrations[r.Target],
+		})
+	}
+	a.HTTPStage = a.HTTPAPI.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(rate),
+			BurstLimit: jsii.Number(burst),
+		},
+		AccessLogSettings: &accessLogSettings{
+			destination: awsapigatewayv2.NewLogGroupLogDestination(a.AccessLogs),
+			format:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat("$context.routeKey"))),
+		},
+	})
+	a.URL = a.HTTPStage.Url()
+	a.ID = a.HTTPAPI.ApiId()
+	a.StageName = "$default"
+}
+
+func (a *API) buildREST(rate, burst float64) {
+	a.RestAPI = awsapigateway.NewRestApi(a.Construct, jsii.String("RestApi"), &awsapigateway.RestApiProps{
+		Description:   jsii.String("agentq public API (REST flavour)"),
+		EndpointTypes: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
+		// The account-wide API Gateway logging role is an account setting, not this stack's to
+		// own (and it would need a managed policy). Access logs need it on real AWS; see README.
+		CloudWatchRole: jsii.Bool(false),
+		DeployOptions: &awsapigateway.StageOptions{
+			StageName:            jsii.String(RestStageName),
+			ThrottlingRateLimit:  jsii.Number(rate),
+			ThrottlingBurstLimit: jsii.Number(burst),
+			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(a.AccessLogs),
+			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat("$context.resourcePath"))),
+		},
+	})
+	integrations := map[Target]awsapigateway.LambdaIntegration{}
+	for _, t := range []Target{Invoke, Poll} {
+		// Proxy integration: the function gets the whole request (payload format 1.0) and shapes
+		// the whole response, exactly as behind the HTTP API.
+		integrations[t] = awsapigateway.NewLambdaIntegration(a.target(t), &awsapigateway.LambdaIntegrationOptions{
+			Proxy:           jsii.Bool(true),
+			AllowTestInvoke: jsii.Bool(false),
+		})
+	}
+	for _, r := range Routes {
+		a.RestAPI.Root().ResourceForPath(jsii.String(r.Path)).
+			AddMethod(jsii.String(r.Method), integrations[r.Target], nil)
+	}
+	a.URL = a.RestAPI.Url()
+	a.ID = a.RestAPI.RestApiId()
+	a.StageName = RestStageName
+}
+
+// MetricServerErrors is the API's count of 5xx answers.
+func (a *API) MetricServerErrors(opts *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	if a.RestAPI != nil {
+		return a.RestAPI.MetricServerError(opts)
+	}
+	return a.HTTPAPI.MetricServerError(opts)
+}
+
+// MetricRequests is the API's count of requests.
+func (a *API) MetricRequests(opts *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	if a.RestAPI != nil {
+		return a.RestAPI.MetricCount(opts)
+	}
+	return a.HTTPAPI.MetricCount(opts)
+}
+
+// MetricLatency is the API's end-to-end latency.
+func (a *API) MetricLatency(opts *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	if a.RestAPI != nil {
+		return a.RestAPI.MetricLatency(opts)
+	}
+	return a.HTTPAPI.MetricLatency(opts)
+}
+
+// accessLogFormat is one JSON line per request. Headers are left out on purpose: x-api-key
+// must never reach a log.
+func accessLogFormat(route string) string {
+	fields := [][2]string{
+		{"requestId", "$context.requestId"},
+		{"requestTime", "$context.requestTime"},
+		{"ip", "$context.identity.sourceIp"},
+		{"method", "$context.httpMethod"},
+		{"route", route},
+		{"path", "$context.path"},
+		{"status", "$context.status"},
+		{"protocol", "$context.protocol"},
+		{"responseLength", "$context.responseLength"},
+		{"latencyMs", "$context.responseLatency"},
+		{"integrationLatencyMs", "$context.integrationLatency"},
+		{"integrationError", "$context.integrationErrorMessage"},
+		{"error", "$context.error.message"},
+	}
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = fmt.Sprintf("%q:%q", f[0], f[1])
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// accessLogSettings implements awsapigatewayv2.IAccessLogSettings.
+type accessLogSettings struct {
+	destination awsapigatewayv2.IAccessLogDestination
+	format      awsapigateway.AccessLogFormat
+}
+
+// Destination is the access log group.
+func (s *accessLogSettings) Destination() awsapigatewayv2.IAccessLogDestination {
+	return s.destination
+}
+
+// Format is the access log line format.
+func (s *accessLogSettings) Format() awsapigateway.AccessLogFormat { return s.format }

@@ -1,0 +1,150 @@
+// Package pipeline defines agentq's work pipeline: the SQS work queue, its dead-letter queue, and
+// the worker function fed by both. The invoke function sends one message per accepted task; the
+// worker claims the task, calls the agent and records the outcome; after queue.MaxReceiveCount
+// failed receives SQS moves the message to the dead-letter queue, whose records the same worker
+// recognizes (by event source ARN) and marks failed.
+package pipeline
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/agentq/agentq/infra/construct/golambda"
+	"github.com/agentq/agentq/shared/queue"
+)
+
+// Sizing of the worker and its event sources. Each value is a trade-off explained beside it.
+const (
+	// WorkerMemoryMB: the worker is I/O-bound (agent calls, DynamoDB, SQS) but runs a whole batch
+	// concurrently and holds the agents' responses; 512 MB also buys a third of a vCPU for TLS and
+	// JSON, which keeps a batch from being CPU-starved.
+	WorkerMemoryMB = 512
+	// WorkerTimeoutSeconds: a batch's slowest agent call bounds the invocation. Five minutes covers
+	// synchronous agents; anything longer answers with a task id and is followed by delayed check
+	// messages instead of being waited on, so a longer timeout would only slow redelivery.
+	WorkerTimeoutSeconds = 300
+	// VisibilityTimeoutFactor: AWS asks for a visibility timeout of at least six times the function
+	// timeout, so that a batch retried after a throttled or timed-out invocation is not handed to
+	// a second worker while the first still holds it.
+	VisibilityTimeoutFactor = 6
+	// BatchSize: the worker runs a batch's records concurrently, so a larger batch means more agent
+	// calls per invocation (cheaper); ten is the most one ReceiveMessage returns, so no batching
+	// window (which would add latency to every task) is needed, and a timed-out invocation returns
+	// at most ten messages to the queue.
+	BatchSize = 10
+	// MaxConcurrency caps the concurrent worker invocations the work queue's event source starts:
+	// 20 x BatchSize = 200 agent calls in flight at most. A backlog then drains at a steady pace
+	// instead of stampeding the agents, and the account's concurrency stays free for the API.
+	MaxConcurrency = 20
+	// DeadLetterBatchSize: a dead-lettered record is one conditional UpdateItem; batch them freely.
+	DeadLetterBatchSize = 10
+	// DeadLetterMaxConcurrency is the smallest value SQS event sources accept: dead letters are
+	// rare and cheap to handle.
+	DeadLetterMaxConcurrency = 2
+)
+
+// Props configures the pipeline.
+type Props struct {
+	// Table holds the tasks the worker claims and completes.
+	Table awsdynamodb.ITable
+	// WorkerCodeDir holds the worker's bootstrap.
+	WorkerCodeDir string
+	// Environment holds the settings every function shares (task TTL, log level).
+	Environment map[string]string
+	// LogRemovalPolicy applies to the worker's log group.
+	LogRemovalPolicy awscdk.RemovalPolicy
+}
+
+// Pipeline is the queue pair and the worker.
+type Pipeline struct {
+	constructs.Construct
+	// Queue is the work queue; its URL reaches the functions in AGENTQ_QUEUE_URL.
+	Queue awssqs.Queue
+	// DeadLetterQueue receives messages after queue.MaxReceiveCount receives.
+	DeadLetterQueue awssqs.Queue
+	// Worker processes both queues.
+	Worker awslambda.Function
+	// WorkQueueSource and DeadLetterSource are the worker's two event source mappings.
+	WorkQueueSource, DeadLetterSource awslambdaeventsources.SqsEventSource
+}
+
+// New defines the queues, the worker and its event sources, and grants the worker what it needs.
+func New(scope constructs.Construct, id string, props *Props) *Pipeline {
+	this := constructs.NewConstruct(scope, jsii.String(id))
+
+	workerTimeout := awscdk.Duration_Seconds(jsii.Number(WorkerTimeoutSeconds))
+	visibility := awscdk.Duration_Seconds(jsii.Number(WorkerTimeoutSeconds * VisibilityTimeoutFactor))
+
+	dlq := awssqs.NewQueue(this, jsii.String("DeadLetterQueue"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(queue.DeadLetterRetentionPeriod.Seconds())),
+		// The worker consumes this queue too, and Lambda requires a source queue's visibility
+		// timeout to cover the function's timeout.
+		VisibilityTimeout: visibility,
+	})
+
+	work := awssqs.NewQueue(this, jsii.String("WorkQueue"), &awssqs.QueueProps{
+		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		RetentionPeriod:   awscdk.Duration_Seconds(jsii.Number(queue.RetentionPeriod.Seconds())),
+		VisibilityTimeout: visibility,
+		DeadLetterQueue: &awssqs.DeadLetterQueue{
+			Queue:           dlq,
+			MaxReceiveCount: jsii.Number(queue.MaxReceiveCount),
+		},
+	})
+
+	env := map[string]string{
+		golambda.EnvTable:    *props.Table.TableName(),
+		golambda.EnvQueueURL: *work.QueueUrl(),
+		golambda.EnvDLQARN:   *dlq.QueueArn(),
+	}
+	for k, v := range props.Environment {
+		env[k] = v
+	}
+	worker := golambda.New(this, "Worker", &golambda.Props{
+		CodeDir:       props.WorkerCodeDir,
+		Description:   "agentq worker: runs queued tasks against their agents",
+		MemorySize:    WorkerMemoryMB,
+		Timeout:       workerTimeout,
+		Environment:   env,
+		RemovalPolicy: props.LogRemovalPolicy,
+	}).Function
+
+	// Least privilege: read and conditionally update task records, nothing else on the table.
+	props.Table.GrantReadData(worker)
+	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"))
+	// Delayed "check" messages for agents that answer asynchronously.
+	work.GrantSendMessages(worker)
+	// Backoff on a retryable failure: the worker shortens or stretches a record's visibility
+	// instead of waiting out the full visibility timeout.
+	work.Grant(worker, jsii.String("sqs:ChangeMessageVisibility"))
+
+	// Both sources report partial batch failures, so one bad record never redelivers the whole
+	// batch. Adding them grants the worker consume rights on each queue.
+	workSource := awslambdaeventsources.NewSqsEventSource(work, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(BatchSize),
+		MaxConcurrency:          jsii.Number(MaxConcurrency),
+		ReportBatchItemFailures: jsii.Bool(true),
+	})
+	worker.AddEventSource(workSource)
+	deadSource := awslambdaeventsources.NewSqsEventSource(dlq, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(DeadLetterBatchSize),
+		MaxConcurrency:          jsii.Number(DeadLetterMaxConcurrency),
+		ReportBatchItemFailures: jsii.Bool(true),
+	})
+	worker.AddEventSource(deadSource)
+
+	return &Pipeline{
+		Construct:        this,
+		Queue:            work,
+		DeadLetterQueue:  dlq,
+		Worker:           worker,
+		WorkQueueSource:  workSource,
+		DeadLetterSource: deadSource,
+	}
+}

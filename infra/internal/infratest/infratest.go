@@ -1,0 +1,326 @@
+// Package infratest holds what the construct tests share: placeholder Lambda binaries, a
+// synthesized template read once and walked as plain Go maps, and assertions that report a
+// mismatch as a test failure instead of a jsii panic.
+//
+// Synthesizing costs seconds (every call crosses into the jsii Node.js kernel), so each test
+// package synthesizes its stack once and runs all its assertions against that template.
+package infratest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// StubLambdaDir writes a placeholder bootstrap for each name under a new temporary directory and
+// returns it; the caller removes it. The stubs only need to exist: synthesis hashes and copies
+// them, it never runs them.
+func StubLambdaDir(names ...string) (string, error) {
+	dir, err := os.MkdirTemp("", "agentq-lambda-*")
+	if err != nil {
+		return "", fmt.Errorf("stub lambda dir: %w", err)
+	}
+	for _, name := range names {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			return "", fmt.Errorf("stub lambda dir: %w", err)
+		}
+		stub := []byte("#!/bin/sh\n# placeholder for " + name + "\n")
+		if err := os.WriteFile(filepath.Join(dir, name, "bootstrap"), stub, 0o755); err != nil {
+			return "", fmt.Errorf("stub lambda dir: %w", err)
+		}
+	}
+	return dir, nil
+}
+
+// NewStack returns an environment-agnostic stack in a new app whose output goes to a temporary
+// directory.
+func NewStack(outdir string) awscdk.Stack {
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
+	return awscdk.NewStack(app, jsii.String("Test"), nil)
+}
+
+// Template is a synthesized stack: the assertions view and the decoded JSON.
+type Template struct {
+	// Assertions is the CDK assertions template.
+	Assertions assertions.Template
+	// JSON is the whole CloudFormation template.
+	JSON map[string]any
+}
+
+// Synth renders stack's template once.
+func Synth(stack awscdk.Stack) (*Template, error) {
+	tpl := assertions.Template_FromStack(stack, nil)
+	raw, err := json.Marshal(tpl.ToJSON())
+	if err != nil {
+		return nil, fmt.Errorf("encode template: %w", err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("decode template: %w", err)
+	}
+	return &Template{Assertions: tpl, JSON: doc}, nil
+}
+
+// Resource is one CloudFormation resource.
+type Resource struct {
+	ID         string
+	Type       string
+	Properties map[string]any
+	Raw        map[string]any
+}
+
+// Resources returns the resources of type typ, sorted by logical id.
+func (t *Template) Resources(typ string) []Resource {
+	res, _ := t.JSON["Resources"].(map[string]any)
+	var out []Resource
+	for id, v := range res {
+		r, _ := v.(map[string]any)
+		if r["Type"] != typ {
+			continue
+		}
+		props, _ := r["Properties"].(map[string]any)
+		out = append(out, Resource{ID: id, Type: typ, Properties: props, Raw: r})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Only returns the single resource of type typ whose logical id starts with prefix, failing the
+// test when there is not exactly one.
+func (t *Template) Only(tb testing.TB, typ, prefix string) Resource {
+	tb.Helper()
+	var found []Resource
+	for _, r := range t.Resources(typ) {
+		if strings.HasPrefix(r.ID, prefix) {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		ids := make([]string, len(found))
+		for i, r := range found {
+			ids[i] = r.ID
+		}
+		tb.Fatalf("want one %s with id prefix %q, found %d: %v", typ, prefix, len(found), ids)
+	}
+	return found[0]
+}
+
+// HasResourceProperties is assertions.Template.HasResourceProperties reporting a mismatch through
+// tb instead of panicking.
+func (t *Template) HasResourceProperties(tb testing.TB, typ string, props any) {
+	tb.Helper()
+	if msg := catch(func() { t.Assertions.HasResourceProperties(jsii.String(typ), props) }); msg != "" {
+		tb.Errorf("%s: %s", typ, msg)
+	}
+}
+
+// HasResource is assertions.Template.HasResource reporting a mismatch through tb.
+func (t *Template) HasResource(tb testing.TB, typ string, props any) {
+	tb.Helper()
+	if msg := catch(func() { t.Assertions.HasResource(jsii.String(typ), props) }); msg != "" {
+		tb.Errorf("%s: %s", typ, msg)
+	}
+}
+
+// ResourceCountIs is assertions.Template.ResourceCountIs reporting a mismatch through tb.
+func (t *Template) ResourceCountIs(tb testing.TB, typ string, n int) {
+	tb.Helper()
+	if msg := catch(func() { t.Assertions.ResourceCountIs(jsii.String(typ), jsii.Number(n)) }); msg != "" {
+		tb.Errorf("%s: %s", typ, msg)
+	}
+}
+
+func catch(f func()) (msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg = fmt.Sprint(r)
+		}
+	}()
+	f()
+	return ""
+}
+
+// Ref returns the logical id a {"Ref": id} or {"Fn::GetAtt": [id, attr]} value points to.
+func Ref(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	if id, ok := m["Ref"].(string); ok {
+		return id
+	}
+	if ga, ok := m["Fn::GetAtt"].([]any); ok && len(ga) > 0 {
+		id, _ := ga[0].(string)
+		return id
+	}
+	return ""
+}
+
+// Statement is one IAM policy statement with its actions flattened to a list.
+type Statement struct {
+	Policy   string
+	Effect   string
+	Actions  []string
+	Resource any
+}
+
+// PolicyStatements returns every statement of every AWS::IAM::Policy attached to the role with
+// logical id role (or of all policies when role is empty).
+func (t *Template) PolicyStatements(role string) []Statement {
+	var out []Statement
+	for _, p := range t.Resources("AWS::IAM::Policy") {
+		if role != "" && !attachedTo(p, role) {
+			continue
+		}
+		doc, _ := p.Properties["PolicyDocument"].(map[string]any)
+		stmts, _ := doc["Statement"].([]any)
+		for _, s := range stmts {
+			sm, _ := s.(map[string]any)
+			st := Statement{Policy: p.ID, Resource: sm["Resource"]}
+			st.Effect, _ = sm["Effect"].(string)
+			switch a := sm["Action"].(type) {
+			case string:
+				st.Actions = []string{a}
+			case []any:
+				for _, x := range a {
+					s, _ := x.(string)
+					st.Actions = append(st.Actions, s)
+				}
+			}
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func attachedTo(policy Resource, role string) bool {
+	roles, _ := policy.Properties["Roles"].([]any)
+	for _, r := range roles {
+		if Ref(r) == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Actions returns the set of actions granted to role, with the logical ids each statement's
+// resources point to.
+func (t *Template) Actions(role string) map[string][]string {
+	out := map[string][]string{}
+	for _, st := range t.PolicyStatements(role) {
+		if st.Effect != "Allow" {
+			continue
+		}
+		for _, a := range st.Actions {
+			out[a] = append(out[a], refs(st.Resource)...)
+		}
+	}
+	return out
+}
+
+// refs collects the logical ids a statement's Resource points to, anywhere inside it.
+func refs(v any) []string {
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		if id := Ref(v); id != "" {
+			out = append(out, id)
+			return
+		}
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+// RoleOf returns the logical id of the execution role of the Lambda function with logical id fn.
+func (t *Template) RoleOf(tb testing.TB, fn Resource) string {
+	tb.Helper()
+	role := Ref(fn.Properties["Role"])
+	if role == "" {
+		tb.Fatalf("function %s has no role reference", fn.ID)
+	}
+	return role
+}
+
+// Env returns a function's environment variables.
+func Env(fn Resource) map[string]any {
+	env, _ := fn.Properties["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	return vars
+}
+
+// Number reads a JSON number property.
+func Number(v any) float64 {
+	switch n := v.(type) {
+	case float64:
+		return n
+	case int:
+		return float64(n)
+	default:
+		return -1
+	}
+}
+
+// CheckLeastPrivilege fails tb for any IAM statement in the template whose action is or contains
+// a wildcard (walking every AWS::IAM::Policy and every role's inline policies), and for any role
+// with a managed policy attached: the stack grants with Grant* only.
+func (t *Template) CheckLeastPrivilege(tb testing.TB) {
+	tb.Helper()
+	policies := t.Resources("AWS::IAM::Policy")
+	if len(policies) == 0 {
+		tb.Errorf("no AWS::IAM::Policy in the template: nothing was granted")
+	}
+	for _, st := range t.PolicyStatements("") {
+		if len(st.Actions) == 0 {
+			tb.Errorf("policy %s: statement without Action (NotAction?)", st.Policy)
+		}
+		for _, a := range st.Actions {
+			if strings.Contains(a, "*") {
+				tb.Errorf("policy %s grants wildcard action %q", st.Policy, a)
+			}
+		}
+	}
+	for _, role := range t.Resources("AWS::IAM::Role") {
+		if arns, ok := role.Properties["ManagedPolicyArns"]; ok {
+			tb.Errorf("role %s has managed policies %v; grant with Grant* instead", role.ID, arns)
+		}
+		if inline, ok := role.Properties["Policies"]; ok {
+			tb.Errorf("role %s has inline policies %v; grant with Grant* instead", role.ID, inline)
+		}
+	}
+}
+
+// CheckGoFunction fails tb unless fn is an arm64 provided.al2023 function started by bootstrap.
+func CheckGoFunction(tb testing.TB, fn Resource) {
+	tb.Helper()
+	if got := fn.Properties["Runtime"]; got != "provided.al2023" {
+		tb.Errorf("%s: Runtime = %v, want provided.al2023", fn.ID, got)
+	}
+	if got, _ := fn.Properties["Architectures"].([]any); len(got) != 1 || got[0] != "arm64" {
+		tb.Errorf("%s: Architectures = %v, want [arm64]", fn.ID, got)
+	}
+	if got := fn.Properties["Handler"]; got != "bootstrap" {
+		tb.Errorf("%s: Handler = %v, want bootstrap", fn.ID, got)
+	}
+	if _, ok := fn.Properties["FunctionName"]; ok {
+		tb.Errorf("%s: fixed FunctionName; want a generated one", fn.ID)
+	}
+}

@@ -1,0 +1,139 @@
+// Package stack composes agentq's constructs into one CloudFormation stack: the table, the
+// pipeline (queues and worker), the API (invoke and poll behind API Gateway) and monitoring.
+// The stack only wires: every resource and its settings live in a construct package.
+package stack
+
+import (
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/agentq/agentq/infra/config"
+	"github.com/agentq/agentq/infra/construct/api"
+	"github.com/agentq/agentq/infra/construct/golambda"
+	"github.com/agentq/agentq/infra/construct/monitoring"
+	"github.com/agentq/agentq/infra/construct/pipeline"
+	"github.com/agentq/agentq/infra/construct/storage"
+)
+
+// Output names of the stack.
+const (
+	// OutputAPIURL is the base URL of the API, ending in a slash.
+	OutputAPIURL = "ApiUrl"
+	// OutputAPIID is the API's id, from which LocalStack's URL is built.
+	OutputAPIID = "ApiId"
+	// OutputAPIStage is the API's stage name.
+	OutputAPIStage = "ApiStage"
+	// OutputTableName is the generated table name.
+	OutputTableName = "TableName"
+	// OutputQueueURL is the work queue URL.
+	OutputQueueURL = "QueueUrl"
+	// OutputDeadLetterQueueURL is the dead-letter queue URL.
+	OutputDeadLetterQueueURL = "DeadLetterQueueUrl"
+	// OutputAlarmTopicARN is the topic the alarms publish to.
+	OutputAlarmTopicARN = "AlarmTopicArn"
+	// OutputDashboardName is the generated dashboard name.
+	OutputDashboardName = "DashboardName"
+)
+
+// Props configures the stack.
+type Props struct {
+	awscdk.StackProps
+	// Config holds the checked context flags.
+	Config config.Config
+}
+
+// Stack is the agentq stack.
+type Stack struct {
+	awscdk.Stack
+	// Storage holds the table.
+	Storage *storage.Storage
+	// Pipeline holds the queues and the worker.
+	Pipeline *pipeline.Pipeline
+	// API holds the invoke and poll functions and API Gateway.
+	API *api.API
+	// Monitoring holds the alarms and the dashboard.
+	Monitoring *monitoring.Monitoring
+}
+
+// New defines the stack. Leave props.Env unset for an environment-agnostic stack: synthesis then
+// needs no AWS account or credentials.
+func New(scope constructs.Construct, id string, props *Props) *Stack {
+	sprops := props.StackProps
+	if sprops.Description == nil {
+		sprops.Description = jsii.String("agentq: asynchronous AI-agent calls (API Gateway, Lambda, SQS, DynamoDB)")
+	}
+	s := &Stack{Stack: awscdk.NewStack(scope, jsii.String(id), &sprops)}
+	cfg := props.Config
+	awscdk.Tags_Of(s.Stack).Add(jsii.String("project"), jsii.String("agentq"), nil)
+
+	// A throwaway stack deletes its logs with it; a real one keeps them.
+	logRemoval := awscdk.RemovalPolicy_RETAIN
+	if cfg.Ephemeral {
+		logRemoval = awscdk.RemovalPolicy_DESTROY
+	}
+	env := map[string]string{
+		golambda.EnvTaskTTL:  cfg.TaskTTL,
+		golambda.EnvLogLevel: cfg.LogLevel,
+	}
+	code := func(name string) string { return filepath.Join(cfg.LambdaDir, name) }
+
+	s.Storage = storage.New(s.Stack, "Storage", &storage.Props{Ephemeral: cfg.Ephemeral})
+	s.Pipeline = pipeline.New(s.Stack, "Pipeline", &pipeline.Props{
+		Table:            s.Storage.Table,
+		WorkerCodeDir:    code("worker"),
+		Environment:      env,
+		LogRemovalPolicy: logRemoval,
+	})
+	kind := api.Kind(cfg.API)
+	if kind == "" {
+		kind = api.HTTP
+	}
+	s.API = api.New(s.Stack, "Api", &api.Props{
+		Kind:             kind,
+		Table:            s.Storage.Table,
+		Queue:            s.Pipeline.Queue,
+		InvokeCodeDir:    code("invoke"),
+		PollCodeDir:      code("poll"),
+		Environment:      env,
+		APIKeyHashes:     cfg.APIKeyHashes,
+		AgentsJSON:       cfg.AgentsJSON,
+		LogRemovalPolicy: logRemoval,
+	})
+	if cfg.APIKeyHashes == "" {
+		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(
+			"no -c apiKeyHashes given: the deployed API rejects every request until keys are configured"))
+	}
+	s.Monitoring = monitoring.New(s.Stack, "Monitoring", &monitoring.Props{
+		Queue:           s.Pipeline.Queue,
+		DeadLetterQueue: s.Pipeline.DeadLetterQueue,
+		Worker:          s.Pipeline.Worker,
+		Functions: map[string]awslambda.IFunction{
+			"invoke": s.API.Invoke,
+			"poll":   s.API.Poll,
+			"worker": s.Pipeline.Worker,
+		},
+		APIRequests:     s.API.MetricRequests(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
+		APIServerErrors: s.API.MetricServerErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
+		APILatency:      s.API.MetricLatency(nil),
+	})
+
+	output := func(name string, value *string, description string) {
+		awscdk.NewCfnOutput(s.Stack, jsii.String(name), &awscdk.CfnOutputProps{
+			Value: value, Description: jsii.String(description),
+		})
+	}
+	output(OutputAPIURL, s.API.URL, "Base URL of the agentq API (ends in /)")
+	output(OutputAPIID, s.API.ID, "API Gateway id")
+	output(OutputAPIStage, jsii.String(s.API.StageName), "API Gateway stage")
+	output(OutputTableName, s.Storage.Table.TableName(), "DynamoDB table")
+	output(OutputQueueURL, s.Pipeline.Queue.QueueUrl(), "SQS work queue")
+	output(OutputDeadLetterQueueURL, s.Pipeline.DeadLetterQueue.QueueUrl(), "SQS dead-letter queue")
+	output(OutputAlarmTopicARN, s.Monitoring.AlarmTopic.TopicArn(), "SNS topic the alarms publish to")
+	output(OutputDashboardName, s.Monitoring.Dashboard.DashboardName(), "CloudWatch dashboard")
+	return s
+}

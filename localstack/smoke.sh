@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Smoke test of the agentq stack on LocalStack (after `make localstack-deploy`): one request in
+# each dialect, polled until the echo agent's answer is recorded.
+#   xpander:    POST /v1/agents/echo/invoke/async  {"input":{"text":"hi"}}  -> pending,
+#               GET /v1/tasks/{id} until completed
+#   ServiceNet: POST /v1/agents/echo/invoke-async  {"message":"hi"}         -> running,
+#               GET /v1/receipts/{receipt_id} until succeeded
+# Exits non-zero on the first failure, or when a task is not done within SMOKE_TIMEOUT seconds
+# (default 180: the first calls include Lambda cold starts and image pulls).
+#
+# Environment: API_URL and API_KEY override localstack/.state/env written by deploy.sh.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+state="$root/localstack/.state/env"
+url_override="${API_URL:-}"
+key_override="${API_KEY:-}"
+if [ -f "$state" ]; then
+  # shellcheck source=/dev/null
+  . "$state"
+fi
+API_URL="${url_override:-${API_URL:-}}"
+API_KEY="${key_override:-${API_KEY:-}}"
+if [ -z "$API_URL" ] || [ -z "$API_KEY" ]; then
+  echo "smoke: no API_URL/API_KEY: run make localstack-deploy first" >&2
+  exit 1
+fi
+API_URL="${API_URL%/}"
+timeout="${SMOKE_TIMEOUT:-180}"
+interval=2
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+  echo "smoke: FAIL: $*" >&2
+  exit 1
+}
+
+# field NAME: prints the top-level field NAME of the last response body ("" when absent).
+field() {
+  node -e '
+    let v;
+    try { v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2]]; } catch { v = undefined; }
+    process.stdout.write(v == null ? "" : typeof v === "string" ? v : JSON.stringify(v));
+  ' "$tmp/body" "$1"
+}
+
+# request METHOD PATH [JSON]: stores the body in $tmp/body and prints the HTTP status
+# (000 when the API did not answer).
+request() {
+  local args=(-sS -o "$tmp/body" -w '%{http_code}' --max-time 40 -X "$1" -H "x-api-key: $API_KEY")
+  if [ $# -ge 3 ]; then
+    args+=(-H 'content-type: application/json' --data "$3")
+  fi
+  : >"$tmp/body"
+  curl "${args[@]}" "$API_URL$2" 2>"$tmp/curl.err" || true
+}
+
+# submit NAME PATH JSON WANT_STATUS ID_FIELD: posts a task, checks its first status, prints its id.
+# A 5xx or no answer is retried until the deadline: the first call meets cold starts (a retried
+# submission may leave an extra task behind, which is harmless here).
+submit() {
+  local name="$1" path="$2" body="$3" want="$4" id_field="$5" code status id
+  local deadline=$((SECONDS + timeout))
+  while :; do
+    code="$(request POST "$path" "$body")"
+    case "$code" in
+      2??) break ;;
+      000 | 5??) [ "$SECONDS" -lt "$deadline" ] || fail "$name: POST $path: still $code after ${timeout}s: $(cat "$tmp/body" "$tmp/curl.err")" ;;
+      *) fail "$name: POST $path answered $code: $(cat "$tmp/body" "$tmp/curl.err")" ;;
+    esac
+    echo "$name: POST $path answered $code, retrying" >&2
+    sleep "$interval"
+  done
+  status="$(field status)"
+  id="$(field "$id_field")"
+  [ "$status" = "$want" ] || fail "$name: POST $path: status '$status', want '$want': $(cat "$tmp/body")"
+  [ -n "$id" ] || fail "$name: POST $path: no $id_field in $(cat "$tmp/body")"
+  echo "$name: accepted, $id_field=$id, status $status" >&2
+  printf '%s' "$id"
+}
+
+# await NAME PATH DONE BAD...: polls PATH until its status is DONE; fails on a BAD status, on a
+# 4xx answer, or at the deadline. 5xx and no answer are retried (cold starts).
+await() {
+  local name="$1" path="$2" done="$3" code status="" bad
+  shift 3
+  local deadline=$((SECONDS + timeout))
+  while :; do
+    code="$(request GET "$path")"
+    case "$code" in
+      200)
+        status="$(field status)"
+        if [ "$status" = "$done" ]; then
+          echo "$name: $status: $(cat "$tmp/body")"
+          return 0
+        fi
+        for bad in "$@"; do
+          [ "$status" != "$bad" ] || fail "$name: GET $path: task ended '$status': $(cat "$tmp/body")"
+        done
+        ;;
+      4??) fail "$name: GET $path answered $code: $(cat "$tmp/body")" ;;
+      *) status="(HTTP $code)" ;;
+    esac
+    [ "$SECONDS" -lt "$deadline" ] || fail "$name: GET $path: still $status after ${timeout}s"
+    sleep "$interval"
+  done
+}
+
+echo "smoke: API $API_URL"
+
+id="$(submit xpander /v1/agents/echo/invoke/async '{"input":{"text":"hi"}}' pending id)"
+await xpander "/v1/tasks/$id" completed failed error stopped
+result="$(field result)"
+[ "$result" = "hi" ] || fail "xpander: result '$result', want the echoed 'hi'"
+
+receipt="$(submit servicenet /v1/agents/echo/invoke-async '{"message":"hi"}' running receipt_id)"
+await servicenet "/v1/receipts/$receipt" succeeded failed rejected
+
+echo "smoke: PASS (xpander and ServiceNet flows)"
