@@ -5,6 +5,8 @@ package accept
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +25,10 @@ import (
 
 // Store records tasks.
 type Store interface {
-	Create(ctx context.Context, t *task.Task) error
+	Submit(ctx context.Context, t *task.Task, o store.SubmitOptions) error
+	Get(ctx context.Context, id string) (*task.Task, error)
+	GetThread(ctx context.Context, tenant, id string) (*store.Thread, error)
+	Replayed(ctx context.Context, tenant, key string, now time.Time) (taskID, bodyHash string, err error)
 	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
 }
 
@@ -34,7 +39,7 @@ type Queue interface {
 
 // Registry resolves agent ids to published agents.
 type Registry interface {
-	Lookup(ctx context.Context, id string) (agent.Agent, error)
+	Lookup(ctx context.Context, id, version string) (agent.Agent, error)
 }
 
 // DispatchError means the work message could not be sent. The task was recorded as failed (when
@@ -48,8 +53,22 @@ type DispatchError struct {
 func (e *DispatchError) Error() string { return "dispatch: " + e.Err.Error() }
 func (e *DispatchError) Unwrap() error { return e.Err }
 
-// ErrStoreUnavailable means the task could not be recorded; the caller should retry later.
-var ErrStoreUnavailable = errors.New("task store unavailable")
+// Errors of Submit besides the agent's and the store's.
+var (
+	// ErrStoreUnavailable means the task could not be recorded; the caller should retry later.
+	ErrStoreUnavailable = errors.New("task store unavailable")
+	// ErrIdempotencyMismatch means the idempotency key was used before for a different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrThreadBusy means the thread has a turn in progress and the caller asked to reject, or
+	// too many turns raced to join the thread at once.
+	ErrThreadBusy = errors.New("thread has a turn in progress")
+)
+
+// IdempotencyTTL is how long an idempotency key is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+// threadRetries bounds how often a submission re-reads a thread that other turns keep moving.
+const threadRetries = 5
 
 // writeTimeout bounds the record-and-enqueue step, well inside API Gateway's 30 s.
 const writeTimeout = 10 * time.Second
@@ -100,16 +119,23 @@ func New(c Config) *Service {
 type Submission struct {
 	Tenant  string
 	AgentID string
+	// Version selects the agent version: "" or "latest" for the current one, "draft", or a number.
+	Version string
+	// IdempotencyKey, when set, makes a replay of the same request return the first task.
+	IdempotencyKey string
 	// Source says what submitted it: "api", "eventbridge", ...
 	Source     string
 	Invocation *dialect.Invocation
 }
 
 // Submit resolves the agent, checks policy, then records the task and enqueues its message
-// concurrently: one round trip of latency. It returns agent.ErrNotFound (wrapped), a
-// *agent.PolicyError, a *DispatchError, or ErrStoreUnavailable (wrapped) on failure.
+// concurrently: one round trip of latency. A request with an idempotency key or a caller-given
+// thread first reads that key or thread (one consistent read each). It returns agent.ErrNotFound
+// or agent.ErrVersionNotFound (wrapped), a *agent.PolicyError, a *DispatchError,
+// ErrIdempotencyMismatch, ErrThreadBusy or ErrStoreUnavailable (wrapped) on failure. A replay
+// returns the first request's task.
 func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error) {
-	a, err := s.agents.Lookup(ctx, sub.AgentID)
+	a, err := s.agents.Lookup(ctx, sub.AgentID, sub.Version)
 	if err != nil {
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
@@ -118,6 +144,14 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
 	now := s.now().UTC()
+	var idem *store.Idempotency
+	if sub.IdempotencyKey != "" {
+		idem = &store.Idempotency{Key: sub.IdempotencyKey, BodyHash: bodyHash(sub, a.Version), TTL: IdempotencyTTL}
+		// A replay is answered before anything is sent, so retries leave no stray messages.
+		if t, err := s.replay(ctx, sub.Tenant, idem, now); t != nil || err != nil {
+			return t, err
+		}
+	}
 	t := &task.Task{
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
@@ -126,8 +160,18 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	if s.ttl > 0 {
 		t.ExpiresAt = now.Add(s.ttl)
 	}
+	opts := store.SubmitOptions{Idempotency: idem}
+	switch {
+	case t.ThreadID == "" && t.Dialect == task.Xpander:
+		// Every xpander task names a conversation; a first turn's id is its thread's id.
+		t.ThreadID, t.ThreadSeq = t.ID, 1
+	case t.ThreadID != "":
+		if err := s.placeInThread(ctx, t, &opts, inv.Strategy); err != nil {
+			return nil, err
+		}
+	}
 	msg := &queue.Message{
-		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID,
+		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID, ThreadTurn: inv.ThreadID != "",
 		Text: t.Text, Request: inv.Body, Secrets: inv.Secrets, AuthToken: inv.AuthToken, AcceptedAt: now,
 	}
 
@@ -138,15 +182,22 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	var wg sync.WaitGroup
 	var createErr, sendErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); createErr = s.store.Create(wctx, t) }()
+	go func() { defer wg.Done(); createErr = s.record(wctx, t, opts, inv.Strategy) }()
 	go func() { defer wg.Done(); sendErr = s.queue.Send(wctx, msg, 0) }()
 	wg.Wait()
 
 	log := s.log.With("task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant)
+	var replay *store.ReplayError
 	switch {
+	case errors.As(createErr, &replay):
+		// A concurrent request with the same key won; its task is the answer. The message this
+		// request sent names a task that does not exist, and the worker drops it.
+		return s.replayed(wctx, replay, idem)
+	case errors.Is(createErr, ErrThreadBusy):
+		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, createErr)
 	case createErr != nil:
-		// A message that went out for a task never recorded is dropped by the worker once it is
-		// old enough: the caller was told to retry, so it must not run.
+		// A message that went out for a task never recorded is dropped by the worker: the caller
+		// was told to retry, so it must not run.
 		log.Error("record task", "err", createErr, "message_sent", sendErr == nil)
 		return nil, fmt.Errorf("submit to agent %s: %w: %v", sub.AgentID, ErrStoreUnavailable, createErr)
 	case sendErr != nil:
@@ -160,7 +211,87 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		}
 		return nil, &DispatchError{Task: failed, Err: sendErr}
 	}
-	log.Info("task accepted", "dialect", t.Dialect, "source", t.Source)
+	log.Info("task accepted", "dialect", t.Dialect, "source", t.Source, "thread_seq", t.ThreadSeq)
 	s.metrics.Count(telemetry.Accepted, 1)
 	return t, nil
+}
+
+// placeInThread reads the caller's thread and makes t its next turn (or its first). A thread
+// with no record yet may still have a first turn: the task whose id the thread carries.
+func (s *Service) placeInThread(ctx context.Context, t *task.Task, opts *store.SubmitOptions, strategy dialect.Strategy) error {
+	th, err := s.store.GetThread(ctx, t.Tenant, t.ThreadID)
+	if errors.Is(err, store.ErrNotFound) {
+		th, err = &store.Thread{ID: t.ThreadID, Tenant: t.Tenant}, nil
+		first, ferr := s.store.Get(ctx, t.ThreadID)
+		switch {
+		case ferr == nil && first.Tenant == t.Tenant && first.ThreadID == t.ThreadID:
+			th.LatestTaskID, th.Turns = first.ID, 1
+		case ferr != nil && !errors.Is(ferr, store.ErrNotFound):
+			err = ferr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
+	}
+	if strategy == dialect.Reject && th.LatestTaskID != "" {
+		prev, err := s.store.Get(ctx, th.LatestTaskID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
+		}
+		if prev != nil && !prev.State.Terminal() {
+			return fmt.Errorf("submit to thread %s: turn %s is %s: %w", t.ThreadID, prev.ID, prev.State, ErrThreadBusy)
+		}
+	}
+	opts.Thread, t.ThreadSeq, t.PrevTaskID = th, th.Turns+1, th.LatestTaskID
+	return nil
+}
+
+// record writes the task, re-reading its thread while other turns race it onto the same thread.
+// The message carries only the task id, so a task that lands in a later place than first
+// read still meets its message.
+func (s *Service) record(ctx context.Context, t *task.Task, opts store.SubmitOptions, strategy dialect.Strategy) error {
+	for range threadRetries {
+		err := s.store.Submit(ctx, t, opts)
+		if !errors.Is(err, store.ErrThreadMoved) {
+			return err
+		}
+		if err := s.placeInThread(ctx, t, &opts, strategy); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("submit to thread %s: %d turns raced for it: %w", t.ThreadID, threadRetries, ErrThreadBusy)
+}
+
+// replay answers a request whose idempotency key was already used, or returns nil, nil.
+func (s *Service) replay(ctx context.Context, tenant string, idem *store.Idempotency, now time.Time) (*task.Task, error) {
+	id, hash, err := s.store.Replayed(ctx, tenant, idem.Key, now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("check idempotency key: %w: %v", ErrStoreUnavailable, err)
+	}
+	return s.replayed(ctx, &store.ReplayError{TaskID: id, BodyHash: hash}, idem)
+}
+
+func (s *Service) replayed(ctx context.Context, r *store.ReplayError, idem *store.Idempotency) (*task.Task, error) {
+	if r.BodyHash != idem.BodyHash {
+		return nil, ErrIdempotencyMismatch
+	}
+	t, err := s.store.Get(ctx, r.TaskID)
+	if err != nil {
+		return nil, fmt.Errorf("read replayed task %s: %w: %v", r.TaskID, ErrStoreUnavailable, err)
+	}
+	return t, nil
+}
+
+// bodyHash identifies a request for idempotency: the same key with another agent, version or
+// body is a different request.
+func bodyHash(sub Submission, version string) string {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(sub.AgentID), []byte(version), []byte(sub.Invocation.Dialect), sub.Invocation.Body} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

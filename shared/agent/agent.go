@@ -40,8 +40,19 @@ const (
 // DefaultTimeout bounds an agent call when the agent sets none.
 const DefaultTimeout = 60 * time.Second
 
-// ErrNotFound means no published agent has the requested id.
-var ErrNotFound = errors.New("agent not found")
+// Errors of agent lookups.
+var (
+	// ErrNotFound means no published agent has the requested id.
+	ErrNotFound = errors.New("agent not found")
+	// ErrVersionNotFound means the agent exists but not in the requested version.
+	ErrVersionNotFound = errors.New("agent version not found")
+)
+
+// Latest asks for an agent's current published version; "" means the same.
+const Latest = "latest"
+
+// Draft asks for an agent's unpublished draft.
+const Draft = "draft"
 
 // Agent is one published version of an agent. The accept path copies it into the work message, so
 // the worker calls exactly the version that was resolved when the task was accepted.
@@ -159,11 +170,16 @@ func ParseJSON(b []byte) (*Static, error) {
 	return NewStatic(agents)
 }
 
-// Lookup returns the published agent with the given id, or ErrNotFound.
-func (s *Static) Lookup(_ context.Context, id string) (Agent, error) {
+// Lookup returns the agent with the given id in the given version ("" or Latest for the
+// current one), or ErrNotFound / ErrVersionNotFound. A static registry holds one published
+// version of each agent and no drafts.
+func (s *Static) Lookup(_ context.Context, id, version string) (Agent, error) {
 	a, ok := s.agents[id]
 	if !ok {
 		return Agent{}, fmt.Errorf("lookup %q: %w", id, ErrNotFound)
+	}
+	if version != "" && version != Latest && version != a.Version {
+		return Agent{}, fmt.Errorf("lookup %q version %q: %w", id, version, ErrVersionNotFound)
 	}
 	return a, nil
 }

@@ -73,14 +73,24 @@ func TestLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := reg.Lookup(context.Background(), "echo")
+	a, err := reg.Lookup(context.Background(), "echo", "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, v := range []string{Latest, "1"} {
+		if _, err := reg.Lookup(context.Background(), "echo", v); err != nil {
+			t.Errorf("Lookup(echo, %q) = %v", v, err)
+		}
+	}
+	for _, v := range []string{Draft, "2"} {
+		if _, err := reg.Lookup(context.Background(), "echo", v); !errors.Is(err, ErrVersionNotFound) {
+			t.Errorf("Lookup(echo, %q) = %v, want ErrVersionNotFound", v, err)
+		}
 	}
 	if a.Version != "1" || a.CallTimeout() != 5*time.Second {
 		t.Errorf("got version %q timeout %v", a.Version, a.CallTimeout())
 	}
-	if _, err := reg.Lookup(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := reg.Lookup(context.Background(), "nope", ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Lookup(nope) = %v, want ErrNotFound", err)
 	}
 }

@@ -28,6 +28,28 @@ type Invocation struct {
 	// AuthToken is the caller's credential for the agent (ServiceNet auth_token).
 	AuthToken string
 	Ask       agent.Ask
+	// Strategy says what to do when the thread already has a turn in progress.
+	Strategy Strategy
+}
+
+// Strategy is a multitask strategy: how a new turn on a busy thread is treated.
+type Strategy string
+
+// The multitask strategies.
+const (
+	// Enqueue (the default) starts the new turn when the previous one has ended, in order.
+	Enqueue Strategy = "enqueue"
+	// Reject refuses the new turn while the previous one runs.
+	Reject Strategy = "reject"
+)
+
+var strategies = []string{string(Enqueue), string(Reject)}
+
+func strategy(s *string) Strategy {
+	if s == nil || *s == "" {
+		return Enqueue
+	}
+	return Strategy(*s)
 }
 
 // Problem is one thing wrong with a request, located by its JSON path.

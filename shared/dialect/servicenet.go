@@ -25,6 +25,8 @@ type ServiceNetRequest struct {
 	MaxCostUnits  *int            `json:"max_cost_units"`
 	Settlement    json.RawMessage `json:"settlement"`
 	AgentEnvelope json.RawMessage `json:"agent_envelope"`
+	// MultitaskStrategy is agentq's: what to do when the thread has a turn in progress.
+	MultitaskStrategy *string `json:"multitask_strategy"`
 }
 
 var regionPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
@@ -37,6 +39,7 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	}
 	var p problems
 	p.object(r.Input, "input")
+	p.oneOf(r.MultitaskStrategy, strategies, "multitask_strategy")
 	p.object(r.Settlement, "settlement")
 	p.object(r.AgentEnvelope, "agent_envelope")
 	p.maxLen(r.Message, maxTextBytes, "message")
@@ -74,7 +77,7 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv := &Invocation{Dialect: task.ServiceNet, Text: text, Body: clean}
+	inv := &Invocation{Dialect: task.ServiceNet, Text: text, Body: clean, Strategy: strategy(r.MultitaskStrategy)}
 	if r.ContextID != nil {
 		inv.ThreadID = *r.ContextID
 	}

@@ -57,7 +57,10 @@ func errorInfo(t *task.Task) *ErrorInfo {
 // XpanderTask is a task as the xpander API shows it (GET /v1/tasks/{id} and the invoke answer).
 // Secret request fields (user_tokens, user_oidc_token) are never echoed.
 type XpanderTask struct {
+	// ID is the conversation's id, as the xpander reference has it: the caller's id, or the
+	// first turn's task id. TaskID names this turn.
 	ID                         string            `json:"id"`
+	TaskID                     string            `json:"task_id"`
 	AgentID                    string            `json:"agent_id"`
 	OrganizationID             string            `json:"organization_id"`
 	Input                      json.RawMessage   `json:"input"`
@@ -141,6 +144,7 @@ func Xpander(t *task.Task) *XpanderTask {
 	_ = json.Unmarshal(t.Request, &raw)
 	v := &XpanderTask{
 		ID:                         t.ID,
+		TaskID:                     t.ID,
 		AgentID:                    t.AgentID,
 		OrganizationID:             t.Tenant,
 		Input:                      raw.Input,
@@ -181,6 +185,9 @@ func Xpander(t *task.Task) *XpanderTask {
 		ThreadID:                   nonEmpty(t.ThreadID),
 		CostUnits:                  t.CostUnits,
 		Error:                      errorInfo(t),
+	}
+	if t.Dialect == task.Xpander && t.ThreadID != "" {
+		v.ID = t.ThreadID
 	}
 	if v.Input == nil {
 		v.Input = json.RawMessage(`{"text":` + quote(t.Text) + `}`)

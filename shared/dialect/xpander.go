@@ -35,6 +35,8 @@ type XpanderRequest struct {
 	LLMModelName               *string           `json:"llm_model_name"`
 	LLMReasoningEffort         *string           `json:"llm_reasoning_effort"`
 	SourceNodeType             *string           `json:"source_node_type"`
+	// MultitaskStrategy is agentq's: what to do when the thread has a turn in progress.
+	MultitaskStrategy *string `json:"multitask_strategy"`
 }
 
 // XpanderInput is the task input: the instruction, attached files and the user it is for.
@@ -99,6 +101,7 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	p.oneOf(r.ThinkMode, []string{"default", "harder"}, "think_mode")
 	p.oneOf(r.LLMReasoningEffort, []string{"low", "medium", "high", "xhigh"}, "llm_reasoning_effort")
 	p.oneOf(r.SourceNodeType, []string{"workbench", "sdk", "task", "assistant", "webhook", "mcp", "a2a", "telegram", "slack"}, "source_node_type")
+	p.oneOf(r.MultitaskStrategy, strategies, "multitask_strategy")
 	p.object(r.OutputSchema, "output_schema")
 	p.object(r.PayloadExtension, "payload_extension")
 	p.object(r.UserTokens, "user_tokens")
@@ -126,7 +129,7 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv := &Invocation{Dialect: task.Xpander, Text: *r.Input.Text, Body: clean, Secrets: secrets}
+	inv := &Invocation{Dialect: task.Xpander, Text: *r.Input.Text, Body: clean, Secrets: secrets, Strategy: strategy(r.MultitaskStrategy)}
 	if r.ID != nil {
 		inv.ThreadID = *r.ID
 	}

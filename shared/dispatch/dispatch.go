@@ -28,6 +28,16 @@ type Call struct {
 	Secrets   map[string]json.RawMessage
 	AuthToken string
 	Attempt   int
+	// History is the conversation so far: the thread's earlier turns, oldest first.
+	History []Message
+}
+
+// Message is one message of a conversation.
+type Message struct {
+	Role      string    `json:"role"` // "user" or "agent"
+	Content   string    `json:"content"`
+	TaskID    string    `json:"task_id"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Result is what an agent answered.

@@ -27,6 +27,8 @@ type HTTPRequest struct {
 	// Request is the caller's whole request body.
 	Request json.RawMessage `json:"request,omitempty"`
 	Attempt int             `json:"attempt"`
+	// History is the thread's earlier turns, oldest first.
+	History []Message `json:"history,omitempty"`
 }
 
 // callHTTP POSTs an HTTPRequest to the agent. A 2xx answer is the result; 408, 429 and 5xx
@@ -35,6 +37,7 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 	body, err := json.Marshal(HTTPRequest{
 		TaskID: c.TaskID, AgentID: c.Agent.ID, ThreadID: c.ThreadID, Text: c.Text,
 		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
+		History: c.History,
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("encode request for agent %s: %w", c.Agent.ID, err)

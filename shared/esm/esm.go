@@ -44,18 +44,7 @@ type Mapping struct {
 
 // Run polls until ctx is done. It returns nil on cancellation.
 func (m *Mapping) Run(ctx context.Context) error {
-	if m.BatchSize <= 0 || m.BatchSize > 10 {
-		m.BatchSize = 10
-	}
-	if m.Pollers <= 0 {
-		m.Pollers = 2
-	}
-	if m.Timeout <= 0 {
-		m.Timeout = 5 * time.Minute
-	}
-	if m.Logger == nil {
-		m.Logger = slog.New(slog.DiscardHandler)
-	}
+	m.defaults()
 	var wg sync.WaitGroup
 	for range m.Pollers {
 		wg.Add(1)
@@ -68,6 +57,21 @@ func (m *Mapping) Run(ctx context.Context) error {
 	return nil
 }
 
+func (m *Mapping) defaults() {
+	if m.BatchSize <= 0 || m.BatchSize > 10 {
+		m.BatchSize = 10
+	}
+	if m.Pollers <= 0 {
+		m.Pollers = 2
+	}
+	if m.Timeout <= 0 {
+		m.Timeout = 5 * time.Minute
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 func (m *Mapping) poll(ctx context.Context) {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
@@ -78,14 +82,10 @@ func (m *Mapping) poll(ctx context.Context) {
 			case <-time.After(backoff):
 			}
 		}
-		n, err := m.Once(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
+		if _, err := m.Once(ctx); err != nil && ctx.Err() == nil {
 			m.Logger.Warn("poll queue", "queue", m.QueueARN, "err", err)
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-		case n == 0:
-			backoff = 0
-		default:
+		} else {
 			backoff = 0
 		}
 	}
@@ -94,9 +94,10 @@ func (m *Mapping) poll(ctx context.Context) {
 // Once receives one batch (waiting up to a second for it), hands it to the handler and deletes
 // the records the handler finished. It returns how many messages it received.
 func (m *Mapping) Once(ctx context.Context) (int, error) {
+	m.defaults()
 	out, err := m.API.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(m.QueueURL),
-		MaxNumberOfMessages:         max(1, min(m.BatchSize, 10)),
+		MaxNumberOfMessages:         m.BatchSize,
 		WaitTimeSeconds:             1,
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},

@@ -23,6 +23,9 @@ type Message struct {
 	Tenant   string      `json:"tenant"`
 	Agent    agent.Agent `json:"agent"`
 	ThreadID string      `json:"thread_id,omitempty"`
+	// ThreadTurn marks a turn of a caller-named thread, which must not start before the turn
+	// recorded as its predecessor has ended.
+	ThreadTurn bool `json:"thread_turn,omitempty"`
 	// Text is the instruction for the agent.
 	Text string `json:"text"`
 	// Request is the caller's request body with secrets removed.
@@ -34,6 +37,8 @@ type Message struct {
 	// is encrypted at rest) and is never stored with the task or logged.
 	AuthToken  string    `json:"auth_token,omitempty"`
 	AcceptedAt time.Time `json:"accepted_at"`
+	// Waits counts how often the message was sent back because the previous turn had not ended.
+	Waits int `json:"waits,omitempty"`
 }
 
 // ErrMalformed marks a message that can never be processed.

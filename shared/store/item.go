@@ -27,12 +27,18 @@ type item struct {
 	Dialect       string `dynamodbav:"dialect"`
 	Source        string `dynamodbav:"source,omitempty"`
 	ThreadID      string `dynamodbav:"thread_id,omitempty"`
+	ThreadSeq     int    `dynamodbav:"thread_seq,omitempty"`
+	PrevTaskID    string `dynamodbav:"prev_task_id,omitempty"`
 	State         string `dynamodbav:"state"`
 	Version       int64  `dynamodbav:"version"`
 	Request       string `dynamodbav:"request,omitempty"`
 	Text          string `dynamodbav:"text,omitempty"`
 	Result        string `dynamodbav:"result,omitempty"`
 	Output        string `dynamodbav:"output,omitempty"`
+	ResultRef     string `dynamodbav:"result_ref,omitempty"`
+	PromptTokens  int    `dynamodbav:"prompt_tokens,omitempty"`
+	CompletionTok int    `dynamodbav:"completion_tokens,omitempty"`
+	TotalTokens   int    `dynamodbav:"total_tokens,omitempty"`
 	Reason        string `dynamodbav:"reason,omitempty"`
 	ReasonMessage string `dynamodbav:"reason_message,omitempty"`
 	Attempts      int    `dynamodbav:"attempts"`
@@ -50,8 +56,13 @@ func stamp(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	// Fixed width (RFC3339Nano drops trailing zeros), so that stamps sort as text in time order:
+	// the index sort keys are built from them.
+	return t.UTC().Format(stampLayout)
 }
+
+// stampLayout is RFC 3339 in UTC with all nine fractional digits.
+const stampLayout = "2006-01-02T15:04:05.000000000Z"
 
 func parseStamp(s string) (time.Time, error) {
 	if s == "" {
@@ -65,7 +76,8 @@ func toItem(t *task.Task) item {
 		PK: "TASK#" + t.ID, SK: "TASK",
 		GSI1PK: "TENANT#" + t.Tenant, GSI1SK: stamp(t.CreatedAt) + "#" + t.ID,
 		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
-		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID,
+		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID, ThreadSeq: t.ThreadSeq, PrevTaskID: t.PrevTaskID,
+		ResultRef: t.ResultRef, PromptTokens: t.Tokens.Prompt, CompletionTok: t.Tokens.Completion, TotalTokens: t.Tokens.Total,
 		State: string(t.State), Version: t.Version, Request: string(t.Request), Text: t.Text,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
 		Attempts: t.Attempts, CostUnits: t.CostUnits,
@@ -92,7 +104,8 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 	}
 	t := &task.Task{
 		ID: it.ID, Tenant: it.Tenant, AgentID: it.AgentID, AgentVersion: it.AgentVersion,
-		Dialect: task.Dialect(it.Dialect), Source: it.Source, ThreadID: it.ThreadID,
+		Dialect: task.Dialect(it.Dialect), Source: it.Source, ThreadID: it.ThreadID, ThreadSeq: it.ThreadSeq, PrevTaskID: it.PrevTaskID,
+		ResultRef: it.ResultRef, Tokens: task.Tokens{Prompt: it.PromptTokens, Completion: it.CompletionTok, Total: it.TotalTokens},
 		State: task.State(it.State), Version: it.Version, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
 	}

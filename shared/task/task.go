@@ -97,9 +97,14 @@ type Task struct {
 	Dialect      Dialect
 	// Source says what submitted the task ("api" for the HTTP API).
 	Source string
-	// ThreadID names the conversation the task belongs to, when the caller gave one.
+	// ThreadID names the conversation the task belongs to. xpander tasks always have one (the
+	// caller's id, or the first turn's task id); ServiceNet tasks when the caller gave context_id.
 	ThreadID string
-	State    State
+	// ThreadSeq is the task's turn number in its thread, from 1.
+	ThreadSeq int
+	// PrevTaskID is the thread's previous turn; this task does not start before that one ends.
+	PrevTaskID string
+	State      State
 	// Version increases by one with every write; conditional writes expect it.
 	Version int64
 	// Request is the caller's request body as accepted, with secrets removed.
@@ -110,6 +115,11 @@ type Task struct {
 	Result string
 	// Output is the agent's answer as JSON, when it answered with JSON.
 	Output json.RawMessage
+	// ResultRef names where Result and Output are kept when they are too large for the task record;
+	// the store loads them back transparently.
+	ResultRef string
+	// Tokens counts the LLM tokens the agent reported using, if it did.
+	Tokens Tokens
 	// Reason is a stable machine-readable code saying why the task failed.
 	Reason string
 	// ReasonMessage explains Reason to a person.
@@ -125,6 +135,13 @@ type Task struct {
 	FinishedAt time.Time
 	// ExpiresAt is when the record is deleted; reads after it answer gone.
 	ExpiresAt time.Time
+}
+
+// Tokens counts LLM tokens.
+type Tokens struct {
+	Prompt     int
+	Completion int
+	Total      int
 }
 
 // Expired reports whether the task's record has outlived its time to live at now.

@@ -26,6 +26,7 @@ type Store interface {
 	Get(ctx context.Context, id string) (*task.Task, error)
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
 }
 
 // Dispatcher calls agents.
@@ -33,9 +34,10 @@ type Dispatcher interface {
 	Call(ctx context.Context, c dispatch.Call) (dispatch.Result, error)
 }
 
-// Queue delays the redelivery of a received work message.
+// Queue delays the redelivery of a received work message, or sends a fresh copy.
 type Queue interface {
 	Postpone(ctx context.Context, receiptHandle string, d time.Duration) error
+	Send(ctx context.Context, m *queue.Message, delay time.Duration) error
 }
 
 // Config holds what a Processor needs.
@@ -173,6 +175,23 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	if callTimeout <= 0 {
 		return retryAfter(0)
 	}
+	// A thread's turns run in order: not before the previous turn has ended. The task's record
+	// says which turn came before (the accept path may have re-placed it after sending), so a
+	// turn of a caller-named thread reads its record before claiming.
+	var prev *task.Task
+	if m.ThreadTurn {
+		rec, err := p.load(ctx, m)
+		if err != nil {
+			return p.notClaimed(log, m, p.c.Now(), err)
+		}
+		if rec.PrevTaskID != "" && rec.State == task.Queued {
+			var o outcome
+			var wait bool
+			if prev, o, wait = p.waitForTurn(ctx, log, m, rec.PrevTaskID); wait {
+				return o
+			}
+		}
+	}
 	now := p.c.Now()
 	t, err := p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
 	// The task's write and this message left the accept path together; a message can arrive
@@ -193,6 +212,10 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		return p.notClaimed(log, m, now, err)
 	}
 	log = log.With("attempt", t.Attempts)
+	history, err := p.history(ctx, t, prev)
+	if err != nil {
+		log.Warn("read thread history; calling without it", "err", err)
+	}
 	log.Info("task started")
 	p.c.Metrics.Count(telemetry.Started, 1)
 	if t.Attempts == 1 {
@@ -203,7 +226,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	start := time.Now()
 	res, callErr := p.c.Dispatcher.Call(callCtx, dispatch.Call{
 		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: m.Text,
-		Request: m.Request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts,
+		Request: m.Request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
 	})
 	cancel()
 	p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start))
@@ -250,6 +273,88 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		p.c.Metrics.Count(telemetry.Failed, 1)
 		return done
 	}
+}
+
+// load reads the message's task, waiting briefly for a write that has not landed yet.
+func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, error) {
+	t, err := p.c.Store.Get(ctx, m.TaskID)
+	for _, wait := range notYetWritten {
+		if !errors.Is(err, store.ErrNotFound) || p.c.Now().Sub(m.AcceptedAt) >= p.c.OrphanAfter {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		t, err = p.c.Store.Get(ctx, m.TaskID)
+	}
+	return t, err
+}
+
+// maxTurnWait caps the delay between checks of whether the previous turn has ended.
+const maxTurnWait = 10 * time.Second
+
+// waitForTurn reports whether the task must wait for the thread's previous turn, and if so sends
+// a fresh, delayed copy of the message: a fresh copy, so that waiting does not use up the
+// deliveries after which SQS gives a message up to the dead-letter queue.
+func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.Message, prevID string) (*task.Task, outcome, bool) {
+	prev, err := p.c.Store.Get(ctx, prevID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, done, false // the previous turn's record is gone (expired): nothing to wait for
+	case err != nil:
+		log.Error("read previous turn", "err", err)
+		return nil, retryAfter(p.c.Backoff(1)), true
+	case prev.State.Terminal():
+		return prev, done, false
+	}
+	next := *m
+	next.Waits++
+	delay := min(time.Second<<min(m.Waits, 4), maxTurnWait)
+	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
+		log.Error("send turn back to wait", "err", err)
+		return nil, retryAfter(delay), true
+	}
+	log.Info("turn waits for the previous one", "prev_task_id", prevID, "prev_state", prev.State, "delay", delay)
+	return nil, done, true
+}
+
+// historyTurns bounds how many earlier turns an agent receives.
+const historyTurns = 50
+
+// history returns the thread's earlier turns as a conversation. The index it reads lags a
+// little, so the previous turn, read consistently before the claim, replaces its indexed copy.
+func (p *Processor) history(ctx context.Context, t *task.Task, prev *task.Task) ([]dispatch.Message, error) {
+	if t.ThreadSeq <= 1 || t.ThreadID == "" {
+		return nil, nil
+	}
+	turns, err := p.c.Store.Turns(ctx, t.Tenant, t.ThreadID, historyTurns+1)
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil {
+		replaced := false
+		for i, turn := range turns {
+			if turn.ID == prev.ID {
+				turns[i], replaced = prev, true
+			}
+		}
+		if !replaced {
+			turns = append(turns, prev)
+		}
+	}
+	var msgs []dispatch.Message
+	for _, turn := range turns {
+		if turn.ThreadSeq >= t.ThreadSeq || turn.ID == t.ID {
+			continue
+		}
+		msgs = append(msgs, dispatch.Message{Role: "user", Content: turn.Text, TaskID: turn.ID, CreatedAt: turn.CreatedAt})
+		if turn.State == task.Succeeded {
+			msgs = append(msgs, dispatch.Message{Role: "agent", Content: turn.Result, TaskID: turn.ID, CreatedAt: turn.FinishedAt})
+		}
+	}
+	return msgs, nil
 }
 
 // notClaimed decides what to do with a message whose task could not be claimed.
