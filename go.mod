@@ -26,3 +26,5 @@ require (
 	github.com/awslabs/aws-lambda-go-api-proxy v0.16.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 )
+
+ignore node_modules

@@ -177,6 +177,7 @@ func Xpander(t *task.Task) *XpanderTask {
 		DisableAttachmentInjection: derefBool(r.DisableAttachmentInjection),
 		DeepPlanning:               DeepPlanning{Tasks: []json.RawMessage{}},
 		ExecutionAttempts:          t.Attempts,
+		Tokens:                     Tokens{PromptTokens: t.Tokens.Prompt, CompletionTokens: t.Tokens.Completion, TotalTokens: t.Tokens.Total},
 		UserTokens:                 emptyObject,
 		ReturnMetrics:              derefBool(r.ReturnMetrics),
 		LLMModelProvider:           r.LLMModelProvider,

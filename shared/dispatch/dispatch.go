@@ -46,6 +46,8 @@ type Result struct {
 	Text string
 	// Output is the answer as JSON, when the agent answered with JSON.
 	Output json.RawMessage
+	// Tokens is what the agent reported using, if it did.
+	Tokens task.Tokens
 }
 
 // Error is a failed call, classified.

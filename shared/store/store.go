@@ -148,6 +148,8 @@ type Change struct {
 	Reason        string
 	ReasonMessage string
 	CostUnits     int
+	// Tokens records what the agent reported using.
+	Tokens task.Tokens
 }
 
 // Transition moves a task to c.To if it is in one of c.From (and at c.Version, when set) and returns
@@ -185,6 +187,11 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 	}
 	if c.CostUnits > 0 {
 		field("cost", "cost_units", num(int64(c.CostUnits)))
+	}
+	if c.Tokens != (task.Tokens{}) {
+		field("ptok", "prompt_tokens", num(int64(c.Tokens.Prompt)))
+		field("ctok", "completion_tokens", num(int64(c.Tokens.Completion)))
+		field("ttok", "total_tokens", num(int64(c.Tokens.Total)))
 	}
 	switch {
 	case c.To.Terminal():

@@ -235,7 +235,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	var de *dispatch.Error
 	switch {
 	case callErr == nil:
-		change.To, change.Result, change.Output = task.Succeeded, res.Text, res.Output
+		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
 	case dispatch.Retryable(callErr):
 		// Give the task back; SQS redelivers the message, and after MaxReceiveCount deliveries it
 		// reaches the dead-letter queue, whose handler fails the task.
