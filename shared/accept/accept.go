@@ -32,6 +32,12 @@ type Store interface {
 	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
 }
 
+// RequestStager keeps a request too large for the task record and its work message in the blob
+// store, and sets the task's RequestRef (the store does, see store.StageRequest).
+type RequestStager interface {
+	StageRequest(ctx context.Context, t *task.Task) error
+}
+
 // Queue enqueues work.
 type Queue interface {
 	Send(ctx context.Context, m *queue.Message, delay time.Duration) error
@@ -62,6 +68,10 @@ var (
 	// ErrThreadBusy means the thread has a turn in progress and the caller asked to reject, or
 	// too many turns raced to join the thread at once.
 	ErrThreadBusy = errors.New("thread has a turn in progress")
+	// ErrRequestTooLarge means the request is too large to keep: over store.InlineLimit with no
+	// blob store to stage it in, or a work message over SQS's limit even without the body (its
+	// secret fields, which are never stored, travel only in the message). Nothing was written.
+	ErrRequestTooLarge = errors.New("request too large to keep")
 )
 
 // IdempotencyTTL is how long an idempotency key is remembered.
@@ -75,19 +85,22 @@ const writeTimeout = 10 * time.Second
 
 // Service accepts invocations.
 type Service struct {
-	store   Store
-	queue   Queue
-	agents  Registry
-	ttl     time.Duration
-	log     *slog.Logger
-	metrics *telemetry.Metrics
-	now     func() time.Time
-	newID   func() string
+	store    Store
+	requests RequestStager
+	queue    Queue
+	agents   Registry
+	ttl      time.Duration
+	log      *slog.Logger
+	metrics  *telemetry.Metrics
+	now      func() time.Time
+	newID    func() string
 }
 
 // Config holds what a Service needs.
 type Config struct {
-	Store    Store
+	Store Store
+	// Requests stages requests over store.InlineLimit; nil refuses them with ErrRequestTooLarge.
+	Requests RequestStager
 	Queue    Queue
 	Registry Registry
 	// TTL is how long task records are kept.
@@ -101,7 +114,7 @@ type Config struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, queue: c.Queue, agents: c.Registry, ttl: c.TTL, log: c.Logger,
+	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, ttl: c.TTL, log: c.Logger,
 		metrics: c.Metrics, now: c.Now, newID: c.NewID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -132,8 +145,11 @@ type Submission struct {
 // concurrently: one round trip of latency. A request with an idempotency key or a caller-given
 // thread first reads that key or thread (one consistent read each). It returns agent.ErrNotFound
 // or agent.ErrVersionNotFound (wrapped), a *agent.PolicyError, a *DispatchError,
-// ErrIdempotencyMismatch, ErrThreadBusy or ErrStoreUnavailable (wrapped) on failure. A replay
-// returns the first request's task.
+// ErrIdempotencyMismatch, ErrThreadBusy, ErrRequestTooLarge or ErrStoreUnavailable (wrapped) on
+// failure. A replay returns the first request's task.
+//
+// A request too large for the task record is staged in the blob store first (one more round trip,
+// for large requests only), and the work message carries its reference instead of the body.
 func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error) {
 	a, err := s.agents.Lookup(ctx, sub.AgentID, sub.Version)
 	if err != nil {
@@ -170,9 +186,17 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 			return nil, err
 		}
 	}
+	if err := s.stage(ctx, t); err != nil {
+		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
+	}
+	request, text := store.InlineRequest(t)
 	msg := &queue.Message{
 		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID, ThreadTurn: inv.ThreadID != "",
-		Text: t.Text, Request: inv.Body, Secrets: inv.Secrets, AuthToken: inv.AuthToken, AcceptedAt: now,
+		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: inv.Secrets, AuthToken: inv.AuthToken, AcceptedAt: now,
+	}
+	// Checked before anything is recorded: SQS would refuse the message only after the write.
+	if body, err := queue.Encode(msg); err == nil && len(body) > queue.MaxMessageBytes {
+		return nil, fmt.Errorf("submit to agent %s: work message of %d bytes: %w", sub.AgentID, len(body), ErrRequestTooLarge)
 	}
 
 	// Once the write starts it must finish whatever the caller does: a write cut short by a client
@@ -214,6 +238,24 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	log.Info("task accepted", "dialect", t.Dialect, "source", t.Source, "thread_seq", t.ThreadSeq)
 	s.metrics.Count(telemetry.Accepted, 1)
 	return t, nil
+}
+
+// stage keeps a request too large for the task record and its message in the blob store.
+func (s *Service) stage(ctx context.Context, t *task.Task) error {
+	if s.requests == nil {
+		if !store.RequestFits(t) {
+			return ErrRequestTooLarge
+		}
+		return nil
+	}
+	err := s.requests.StageRequest(ctx, t)
+	switch {
+	case errors.Is(err, store.ErrTooLarge):
+		return fmt.Errorf("%w: %v", ErrRequestTooLarge, err)
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
+	}
+	return nil
 }
 
 // placeInThread reads the caller's thread and makes t its next turn (or its first). A thread

@@ -19,6 +19,10 @@ import (
 // MaxDelay caps delay_ms.
 const MaxDelay = 10 * time.Minute
 
+// maxRequestBytes bounds the agent request it reads. A request carries the caller's body (up to
+// 1 MiB) up to three times: as the text, in the input and whole.
+const maxRequestBytes = 8 << 20
+
 type directives struct {
 	DelayMS int64 `json:"delay_ms"`
 	Fail    any   `json:"fail"`
@@ -33,15 +37,17 @@ func Handler() http.Handler {
 			return
 		}
 		var req dispatch.HTTPRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBytes)).Decode(&req); err != nil {
 			reply(w, http.StatusBadRequest, map[string]string{"error": "body is not an agent request: " + err.Error()})
 			return
 		}
 		var d directives
 		_ = json.Unmarshal(req.Input, &d) // an input without directives is the common case
 		if d.DelayMS > 0 {
+			// Capped in milliseconds first: a huge delay_ms would overflow a Duration.
+			delay := time.Duration(min(d.DelayMS, MaxDelay.Milliseconds())) * time.Millisecond
 			select {
-			case <-time.After(min(time.Duration(d.DelayMS)*time.Millisecond, MaxDelay)):
+			case <-time.After(delay):
 			case <-r.Context().Done():
 				return
 			}

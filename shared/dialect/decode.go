@@ -160,21 +160,33 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-// withoutFields returns body minus the named top-level fields, and the removed fields by name.
+// withoutFields returns body minus the named top-level fields, matched without regard to case as
+// encoding/json matches them, and the removed fields by name. Two keys that differ only in case
+// are refused: which one a decoder would take is not something to leave to chance.
 func withoutFields(body []byte, names ...string) (json.RawMessage, map[string]json.RawMessage, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	seen := make(map[string]string, len(fields))
+	for k := range fields {
+		folded := strings.ToLower(k)
+		if other, dup := seen[folded]; dup {
+			return nil, nil, &ValidationError{[]Problem{{Loc: []string{"body", k}, Msg: "duplicates field " + other, Type: "duplicate_field"}}}
+		}
+		seen[folded] = k
+	}
 	var removed map[string]json.RawMessage
 	for _, n := range names {
-		if v, ok := fields[n]; ok {
-			if removed == nil {
-				removed = map[string]json.RawMessage{}
-			}
-			removed[n] = v
-			delete(fields, n)
+		k, ok := seen[strings.ToLower(n)]
+		if !ok {
+			continue
 		}
+		if removed == nil {
+			removed = map[string]json.RawMessage{}
+		}
+		removed[n] = fields[k]
+		delete(fields, k)
 	}
 	out, err := json.Marshal(fields)
 	if err != nil {

@@ -51,6 +51,7 @@ type DynamoDB interface {
 type Store struct {
 	db    DynamoDB
 	table string
+	blobs Blobs // nil: payloads over InlineLimit are refused
 }
 
 // New returns a store over the named table.
@@ -63,8 +64,12 @@ func taskKey(id string) map[string]types.AttributeValue {
 	}
 }
 
-// Create records a new task. It fails with ErrExists if the id is taken.
+// Create records a new task. It fails with ErrExists if the id is taken. A request too large for
+// the item is staged first (see StageRequest).
 func (s *Store) Create(ctx context.Context, t *task.Task) error {
+	if err := s.StageRequest(ctx, t); err != nil {
+		return fmt.Errorf("create task %s: %w", t.ID, err)
+	}
 	item, err := attributevalue.MarshalMap(toItem(t))
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", t.ID, err)
@@ -85,7 +90,8 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	return nil
 }
 
-// Get reads a task with a strongly consistent read.
+// Get reads a task with a strongly consistent read, and loads its offloaded request and answer
+// back from the blob store.
 func (s *Store) Get(ctx context.Context, id string) (*task.Task, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
@@ -98,7 +104,14 @@ func (s *Store) Get(ctx context.Context, id string) (*task.Task, error) {
 	if len(out.Item) == 0 {
 		return nil, fmt.Errorf("get task %s: %w", id, ErrNotFound)
 	}
-	return fromAttributes(out.Item)
+	t, err := fromAttributes(out.Item)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadBlobs(ctx, []*task.Task{t}, loadAll); err != nil {
+		return nil, fmt.Errorf("get task %s: %w", id, err)
+	}
+	return t, nil
 }
 
 // Claim gives the caller the task's lease until now+lease and moves it to running, when the task is
@@ -140,7 +153,8 @@ type Change struct {
 	Version int64
 	To      task.State
 	Now     time.Time
-	// Result and Output record the agent's answer.
+	// Result and Output record the agent's answer. Together over InlineLimit, they are written to
+	// the blob store and the item records where (result_ref).
 	Result string
 	Output json.RawMessage
 	// Reason and ReasonMessage record why the task did not succeed (or, on a return to queued, why
@@ -155,10 +169,20 @@ type Change struct {
 // Transition moves a task to c.To if it is in one of c.From (and at c.Version, when set) and returns
 // the task as written. Leaving running drops the lease; reaching a terminal state stamps
 // finished_at. On a failed condition it returns a *ConflictError or ErrNotFound.
+//
+// An answer over InlineLimit is written to the blob store before the item, under
+// results/<task id>/<version>.json, and the item records the key instead of the answer; the task
+// returned carries the answer all the same. Without blobs, such a transition writes nothing and
+// returns ErrTooLarge: the caller decides what the task becomes (the worker fails it), since a
+// truncated answer would pass for a whole one. A blob whose item write then fails stays behind
+// unreferenced until the bucket's lifecycle rule expires it.
 func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task, error) {
 	from := c.From
 	if len(from) == 0 {
 		from = task.Sources(c.To)
+	}
+	if len(from) == 0 {
+		return nil, fmt.Errorf("transition task %s: nothing may move to %s", id, c.To)
 	}
 	for _, f := range from {
 		if !task.CanTransition(f, c.To) {
@@ -175,11 +199,26 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 		values[":"+name] = v
 		set = append(set, "#"+name+" = :"+name)
 	}
-	if c.Result != "" {
-		field("result", "result", str(c.Result))
-	}
-	if len(c.Output) > 0 {
-		field("output", "output", str(string(c.Output)))
+	offloaded := false
+	switch {
+	case len(c.Result)+len(c.Output) > InlineLimit:
+		key, err := s.putResult(ctx, id, c)
+		if err != nil {
+			return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
+		}
+		offloaded = true
+		field("result_ref", "result_ref", str(key))
+		names["#result"], names["#output"] = "result", "output"
+		remove = append(remove, "#result", "#output")
+	case c.Result != "" || len(c.Output) > 0:
+		if c.Result != "" {
+			field("result", "result", str(c.Result))
+		}
+		if len(c.Output) > 0 {
+			field("output", "output", str(string(c.Output)))
+		}
+		names["#result_ref"] = "result_ref"
+		remove = append(remove, "#result_ref")
 	}
 	if c.Reason != "" {
 		field("reason", "reason", str(c.Reason))
@@ -229,6 +268,9 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 	})
 	if err != nil {
 		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
+	}
+	if offloaded {
+		t.Result, t.Output = c.Result, c.Output
 	}
 	return t, nil
 }

@@ -1,0 +1,704 @@
+package accept_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// fakeStore records what the accept core writes, and serves threads, idempotency keys and tasks
+// a test sets up.
+type fakeStore struct {
+	// mu is a pointer so that types embedding a fakeStore by value (the benchmark's) copy no lock.
+	mu          *sync.Mutex
+	created     []*task.Task
+	opts        []store.SubmitOptions
+	transitions []store.Change
+	tasks       map[string]*task.Task
+	threads     map[string]*store.Thread
+	keys        map[string][2]string // tenant/key -> task id, body hash
+	threadReads int
+	// create, when set, runs in place of a successful Submit.
+	create        func(ctx context.Context, t *task.Task) error
+	transitionErr error
+	replayedErr   error
+}
+
+func newFakeStore() *fakeStore { return &fakeStore{mu: new(sync.Mutex)} }
+
+func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o store.SubmitOptions) error {
+	s.mu.Lock()
+	cp := *t
+	s.created = append(s.created, &cp)
+	s.opts = append(s.opts, o)
+	create := s.create
+	s.mu.Unlock()
+	if create != nil {
+		return create(ctx, t)
+	}
+	return nil
+}
+
+func (s *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.tasks[id]; ok {
+		cp := *t
+		return &cp, nil
+	}
+	return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
+}
+
+func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*store.Thread, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.threadReads++
+	if th, ok := s.threads[tenant+"/"+id]; ok {
+		cp := *th
+		return &cp, nil
+	}
+	return nil, fmt.Errorf("get thread %s: %w", id, store.ErrNotFound)
+}
+
+func (s *fakeStore) Replayed(_ context.Context, tenant, key string, _ time.Time) (string, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.replayedErr != nil {
+		return "", "", s.replayedErr
+	}
+	if r, ok := s.keys[tenant+"/"+key]; ok {
+		return r[0], r[1], nil
+	}
+	return "", "", store.ErrNotFound
+}
+
+func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.transitions = append(s.transitions, c)
+	if s.transitionErr != nil {
+		return nil, s.transitionErr
+	}
+	if len(s.created) == 0 || s.created[0].ID != id {
+		return nil, store.ErrNotFound
+	}
+	t := *s.created[0]
+	t.State, t.Reason, t.ReasonMessage, t.Version = c.To, c.Reason, c.ReasonMessage, t.Version+1
+	return &t, nil
+}
+
+// fakeQueue records the messages the accept core sends.
+type fakeQueue struct {
+	mu    sync.Mutex
+	sent  []*queue.Message
+	delay []time.Duration
+	send  func(ctx context.Context, m *queue.Message) error
+}
+
+func (q *fakeQueue) Send(ctx context.Context, m *queue.Message, delay time.Duration) error {
+	q.mu.Lock()
+	q.sent = append(q.sent, m)
+	q.delay = append(q.delay, delay)
+	send := q.send
+	q.mu.Unlock()
+	if send != nil {
+		return send(ctx, m)
+	}
+	return nil
+}
+
+// fakeRegistry publishes one version of each of a fixed set of agents.
+type fakeRegistry map[string]agent.Agent
+
+func (r fakeRegistry) Lookup(_ context.Context, id, version string) (agent.Agent, error) {
+	a, ok := r[id]
+	if !ok {
+		return agent.Agent{}, fmt.Errorf("lookup %q: %w", id, agent.ErrNotFound)
+	}
+	if version != "" && version != agent.Latest && version != a.Version {
+		return agent.Agent{}, fmt.Errorf("lookup %q version %q: %w", id, version, agent.ErrVersionNotFound)
+	}
+	return a, nil
+}
+
+var (
+	now  = time.Date(2026, 2, 7, 2, 13, 26, 0, time.UTC)
+	echo = agent.Agent{ID: "echo", Version: "7", Name: "Echo", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/",
+		Timeout: agent.Duration(30 * time.Second), Auth: agent.AuthForward, CostUnits: 3}
+	registry = fakeRegistry{
+		"echo":    echo,
+		"risky":   {ID: "risky", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", RequiresApproval: true},
+		"pricey":  {ID: "pricey", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", CostUnits: 100},
+		"aussies": {ID: "aussies", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", AllowedRegions: []string{"AU"}},
+	}
+)
+
+const taskID = "81250b20-e9d7-4b3b-9995-07dc72b4bb59"
+
+type harness struct {
+	svc   *accept.Service
+	store *fakeStore
+	queue *fakeQueue
+	logs  *bytes.Buffer
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{store: newFakeStore(), queue: &fakeQueue{}, logs: &bytes.Buffer{}}
+	h.svc = accept.New(accept.Config{
+		Store: h.store, Queue: h.queue, Registry: registry, TTL: 30 * 24 * time.Hour,
+		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:    func() time.Time { return now }, NewID: func() string { return taskID },
+	})
+	return h
+}
+
+func decode(t *testing.T, d func([]byte) (*dialect.Invocation, error), body string) *dialect.Invocation {
+	t.Helper()
+	inv, err := d([]byte(body))
+	if err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	return inv
+}
+
+const (
+	xpanderBody    = `{"input":{"text":"hello"},"id":"thread-1","user_tokens":{"gh":"ghp-SECRET-1"},"user_oidc_token":"oidc-SECRET-2"}`
+	serviceNetBody = `{"message":"pay 15 AUD","context_id":"ctx-1","auth_token":"auth-SECRET-3","region":"AU","confirm_risky":true}`
+)
+
+var secretValues = []string{"ghp-SECRET-1", "oidc-SECRET-2", "auth-SECRET-3"}
+
+func TestSubmitSuccess(t *testing.T) {
+	tests := []struct {
+		name       string
+		decode     func([]byte) (*dialect.Invocation, error)
+		body       string
+		wantText   string
+		wantThread string
+		wantToken  string
+		wantSecret []string
+	}{
+		{"xpander", dialect.DecodeXpander, xpanderBody, "hello", "thread-1", "", []string{"user_oidc_token", "user_tokens"}},
+		// An xpander task without an id starts a conversation named after itself.
+		{"xpander first turn", dialect.DecodeXpander, `{"input":{"text":"hello"}}`, "hello", taskID, "", nil},
+		{"servicenet", dialect.DecodeServiceNet, serviceNetBody, "pay 15 AUD", "ctx-1", "auth-SECRET-3", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			inv := decode(t, tt.decode, tt.body)
+			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo", Source: "api", Invocation: inv})
+			if err != nil {
+				t.Fatalf("Submit: %v", err)
+			}
+			if len(h.store.created) != 1 || len(h.queue.sent) != 1 {
+				t.Fatalf("created %d tasks and sent %d messages, want 1 and 1", len(h.store.created), len(h.queue.sent))
+			}
+			want := &task.Task{
+				ID: taskID, Tenant: "org-1", AgentID: "echo", AgentVersion: "7", Dialect: inv.Dialect, Source: "api",
+				ThreadID: tt.wantThread, ThreadSeq: 1, State: task.Queued, Version: 1, Request: inv.Body, Text: tt.wantText,
+				CostUnits: 3, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour),
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("task = %+v\nwant   %+v", got, want)
+			}
+			if !reflect.DeepEqual(h.store.created[0], want) {
+				t.Errorf("recorded task = %+v\nwant            %+v", h.store.created[0], want)
+			}
+			// The task holds no secret in any field.
+			if s := fmt.Sprintf("%+v %s", got, got.Request); containsAny(s, secretValues) {
+				t.Errorf("task holds a secret: %s", s)
+			}
+
+			m := h.queue.sent[0]
+			// The message carries what the worker needs to call the agent without reading the task.
+			gotMsg := queue.Message{Kind: m.Kind, TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID,
+				Text: m.Text, Request: m.Request, Secrets: m.Secrets, AuthToken: m.AuthToken, AcceptedAt: m.AcceptedAt}
+			wantMsg := queue.Message{
+				Kind: queue.KindInvoke, TaskID: taskID, Tenant: "org-1", Agent: echo, ThreadID: tt.wantThread,
+				Text: tt.wantText, Request: inv.Body, Secrets: inv.Secrets, AuthToken: tt.wantToken, AcceptedAt: now,
+			}
+			if !reflect.DeepEqual(gotMsg, wantMsg) {
+				t.Errorf("message = %+v\nwant      %+v", m, wantMsg)
+			}
+			if h.queue.delay[0] != 0 {
+				t.Errorf("message delayed by %v", h.queue.delay[0])
+			}
+			var gotSecrets []string
+			for k := range m.Secrets {
+				gotSecrets = append(gotSecrets, k)
+			}
+			if len(gotSecrets) != len(tt.wantSecret) {
+				t.Errorf("message secrets = %v, want %v", gotSecrets, tt.wantSecret)
+			}
+			if len(h.store.transitions) != 0 {
+				t.Errorf("transitions on success: %+v", h.store.transitions)
+			}
+			if o := h.store.opts[0]; o.Idempotency != nil {
+				t.Errorf("submit options = %+v, want no idempotency key", o)
+			}
+
+			logs := h.logs.String()
+			if !strings.Contains(logs, `"msg":"task accepted"`) || !strings.Contains(logs, `"task_id":"`+taskID+`"`) ||
+				!strings.Contains(logs, `"tenant":"org-1"`) || !strings.Contains(logs, `"agent_id":"echo"`) {
+				t.Errorf("log lacks the accepted line with task, agent and tenant: %s", logs)
+			}
+			if containsAny(logs, secretValues) {
+				t.Errorf("log holds a secret: %s", logs)
+			}
+		})
+	}
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSubmitWithoutTTLNeverExpires(t *testing.T) {
+	st, q := newFakeStore(), &fakeQueue{}
+	svc := accept.New(accept.Config{Store: st, Queue: q, Registry: registry})
+	got, err := svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"x"}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ExpiresAt.IsZero() {
+		t.Errorf("ExpiresAt = %v, want zero without a TTL", got.ExpiresAt)
+	}
+	// Default ids are random UUIDs; default times are the clock, in UTC.
+	if len(got.ID) != 36 || got.CreatedAt.Location() != time.UTC || time.Since(got.CreatedAt) > time.Minute {
+		t.Errorf("defaults: id %q, created %v", got.ID, got.CreatedAt)
+	}
+}
+
+func TestSubmitRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		agentID string
+		version string
+		body    string
+		check   func(t *testing.T, err error)
+	}{
+		{"unknown agent", "nobody", "", `{"message":"hi"}`, func(t *testing.T, err error) {
+			if !errors.Is(err, agent.ErrNotFound) {
+				t.Errorf("err = %v, want agent.ErrNotFound", err)
+			}
+		}},
+		{"unknown version", "echo", "8", `{"message":"hi"}`, func(t *testing.T, err error) {
+			if !errors.Is(err, agent.ErrVersionNotFound) {
+				t.Errorf("err = %v, want agent.ErrVersionNotFound", err)
+			}
+		}},
+		{"approval required", "risky", "", `{"message":"hi"}`, wantPolicy(agent.ReasonApprovalRequired)},
+		{"cost over cap", "pricey", "", `{"message":"hi","max_cost_units":99}`, wantPolicy(agent.ReasonCostLimitExceeded)},
+		{"region not allowed", "aussies", "", `{"message":"hi","region":"US"}`, wantPolicy(agent.ReasonRegionNotAllowed)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: tt.agentID,
+				Version: tt.version, Invocation: decode(t, dialect.DecodeServiceNet, tt.body)})
+			if got != nil {
+				t.Errorf("task = %+v, want nil", got)
+			}
+			tt.check(t, err)
+			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.transitions) != 0 {
+				t.Errorf("refused submission wrote %d, sent %d, moved %d", len(h.store.created), len(h.queue.sent), len(h.store.transitions))
+			}
+		})
+	}
+}
+
+func wantPolicy(code string) func(t *testing.T, err error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var pe *agent.PolicyError
+		if !errors.As(err, &pe) || pe.Code != code {
+			t.Errorf("err = %v, want a *agent.PolicyError with code %s", err, code)
+		}
+	}
+}
+
+func TestSubmitPolicyPasses(t *testing.T) {
+	for _, tt := range []struct{ agentID, body string }{
+		{"risky", `{"message":"hi","confirm_risky":true}`},
+		{"pricey", `{"message":"hi","max_cost_units":100}`},
+		{"aussies", `{"message":"hi","region":"au"}`},
+	} {
+		t.Run(tt.agentID, func(t *testing.T) {
+			h := newHarness(t)
+			if _, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: tt.agentID,
+				Invocation: decode(t, dialect.DecodeServiceNet, tt.body)}); err != nil {
+				t.Fatalf("Submit: %v", err)
+			}
+		})
+	}
+}
+
+func TestSubmitSendFails(t *testing.T) {
+	sendErr := errors.New("sqs: throttled")
+	tests := []struct {
+		name          string
+		transitionErr error
+		wantTask      bool
+	}{
+		{"task marked failed", nil, true},
+		{"task could not be marked either", errors.New("dynamodb: unavailable"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.queue.send = func(context.Context, *queue.Message) error { return sendErr }
+			h.store.transitionErr = tt.transitionErr
+			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+				Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+			if got != nil {
+				t.Errorf("task = %+v, want nil", got)
+			}
+			var de *accept.DispatchError
+			if !errors.As(err, &de) {
+				t.Fatalf("err = %v (%T), want *accept.DispatchError", err, err)
+			}
+			if !errors.Is(err, sendErr) {
+				t.Errorf("DispatchError does not wrap the send error: %v", err)
+			}
+			if len(h.store.transitions) != 1 {
+				t.Fatalf("transitions = %+v, want one", h.store.transitions)
+			}
+			c := h.store.transitions[0]
+			if c.To != task.Failed || c.Reason != task.ReasonDispatchFailed || c.Version != 1 ||
+				!reflect.DeepEqual(c.From, []task.State{task.Queued}) || c.ReasonMessage == "" || !c.Now.Equal(now) {
+				t.Errorf("change = %+v, want queued@1 -> failed with reason dispatch_failed", c)
+			}
+			if tt.wantTask {
+				if de.Task == nil || de.Task.ID != taskID || de.Task.State != task.Failed || de.Task.Reason != task.ReasonDispatchFailed {
+					t.Errorf("DispatchError.Task = %+v, want the failed task", de.Task)
+				}
+			} else if de.Task != nil {
+				t.Errorf("DispatchError.Task = %+v, want nil when the task could not be marked", de.Task)
+			}
+			if containsAny(h.logs.String(), secretValues) {
+				t.Errorf("log holds a secret: %s", h.logs)
+			}
+		})
+	}
+}
+
+func TestSubmitCreateFails(t *testing.T) {
+	createErr := errors.New("dynamodb: ProvisionedThroughputExceeded")
+	for _, sendFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("send fails %v", sendFails), func(t *testing.T) {
+			h := newHarness(t)
+			h.store.create = func(context.Context, *task.Task) error { return createErr }
+			if sendFails {
+				h.queue.send = func(context.Context, *queue.Message) error { return errors.New("sqs down") }
+			}
+			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+				Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+			if got != nil {
+				t.Errorf("task = %+v, want nil", got)
+			}
+			if !errors.Is(err, accept.ErrStoreUnavailable) {
+				t.Fatalf("err = %v, want accept.ErrStoreUnavailable", err)
+			}
+			var de *accept.DispatchError
+			if errors.As(err, &de) {
+				t.Errorf("a failed write is reported as a dispatch failure: %v", err)
+			}
+			if len(h.store.transitions) != 0 {
+				t.Errorf("transitions after a failed create: %+v", h.store.transitions)
+			}
+		})
+	}
+}
+
+// TestSubmitWritesAndSendsConcurrently: Create does not return until Send has started, which can
+// only happen if the two run at the same time.
+func TestSubmitWritesAndSendsConcurrently(t *testing.T) {
+	h := newHarness(t)
+	sending := make(chan struct{})
+	h.queue.send = func(context.Context, *queue.Message) error { close(sending); return nil }
+	h.store.create = func(ctx context.Context, _ *task.Task) error {
+		select {
+		case <-sending:
+			return nil
+		case <-time.After(5 * time.Second):
+			return errors.New("Send did not start while Create was running")
+		}
+	}
+	if _, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)}); err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+}
+
+// TestSubmitWriteOutlivesTheCaller: a caller hanging up must not cut the write short.
+func TestSubmitWriteOutlivesTheCaller(t *testing.T) {
+	h := newHarness(t)
+	var (
+		createErr error
+		deadline  time.Duration
+		ok        bool
+	)
+	h.store.create = func(ctx context.Context, _ *task.Task) error {
+		createErr = ctx.Err()
+		var dl time.Time
+		dl, ok = ctx.Deadline()
+		deadline = time.Until(dl)
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.svc.Submit(ctx, accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)}); err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if createErr != nil {
+		t.Errorf("write context was done (%v) because the caller's was", createErr)
+	}
+	if !ok || deadline <= 0 || deadline > 10*time.Second {
+		t.Errorf("write context deadline in %v (set %v), want one at most 10 s away", deadline, ok)
+	}
+}
+
+// The message must carry what the worker needs even when it is re-read from the queue.
+func TestSubmittedMessageEncodes(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeServiceNet, serviceNetBody)}); err != nil {
+		t.Fatal(err)
+	}
+	body, err := queue.Encode(h.queue.sent[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := queue.Decode(body)
+	if err != nil {
+		t.Fatalf("the sent message does not decode: %v", err)
+	}
+	if m.AuthToken != "auth-SECRET-3" || m.Agent.Endpoint != echo.Endpoint || !json.Valid(m.Request) {
+		t.Errorf("decoded message = %+v", m)
+	}
+}
+
+func TestSubmitVersion(t *testing.T) {
+	for _, v := range []string{"", agent.Latest, "7"} {
+		t.Run(v, func(t *testing.T) {
+			h := newHarness(t)
+			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo", Version: v,
+				Invocation: decode(t, dialect.DecodeServiceNet, `{"message":"hi"}`)})
+			if err != nil || got.AgentVersion != "7" || h.queue.sent[0].Agent.Version != "7" {
+				t.Errorf("Submit = %+v, %v; want version 7 recorded and sent", got, err)
+			}
+		})
+	}
+}
+
+const prevID = "00000000-0000-4000-8000-000000000001"
+
+func TestSubmitJoinsThread(t *testing.T) {
+	h := newHarness(t)
+	th := &store.Thread{ID: "thread-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 2, Stored: true}
+	h.store.threads = map[string]*store.Thread{"org-1/thread-1": th}
+	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ThreadID != "thread-1" || got.ThreadSeq != 3 || got.PrevTaskID != prevID {
+		t.Errorf("task in thread %s at turn %d after %s, want thread-1 turn 3 after %s", got.ThreadID, got.ThreadSeq, got.PrevTaskID, prevID)
+	}
+	if m := h.queue.sent[0]; m.ThreadID != "thread-1" {
+		t.Errorf("message thread %s, want thread-1", m.ThreadID)
+	}
+	if o := h.store.opts[0]; o.Thread == nil || *o.Thread != *th {
+		t.Errorf("submitted with thread %+v, want the thread as read", o.Thread)
+	}
+	// xpander: the id of a task that began a conversation names that conversation, before it has
+	// a thread record of its own.
+	h = newHarness(t)
+	h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Succeeded}}
+	got, err = h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"and then?"},"id":"`+prevID+`"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ThreadID != prevID || got.ThreadSeq != 2 || got.PrevTaskID != prevID {
+		t.Errorf("task in thread %s at turn %d after %s, want %s turn 2 after it", got.ThreadID, got.ThreadSeq, got.PrevTaskID, prevID)
+	}
+	// A thread of another tenant with the same id is not this one.
+	h = newHarness(t)
+	h.store.threads = map[string]*store.Thread{"org-2/thread-1": th}
+	got, err = h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+	if err != nil || got.ThreadSeq != 1 || got.PrevTaskID != "" {
+		t.Errorf("Submit = %+v, %v; want a first turn", got, err)
+	}
+}
+
+func TestSubmitRejectStrategy(t *testing.T) {
+	for _, tt := range []struct {
+		prev     task.State
+		wantBusy bool
+	}{{task.Running, true}, {task.Queued, true}, {task.Paused, true}, {task.Succeeded, false}, {task.Failed, false}} {
+		t.Run(string(tt.prev), func(t *testing.T) {
+			h := newHarness(t)
+			h.store.threads = map[string]*store.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
+			h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", State: tt.prev}}
+			_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+				Invocation: decode(t, dialect.DecodeServiceNet, `{"message":"next","context_id":"ctx-1","multitask_strategy":"reject"}`)})
+			if got := errors.Is(err, accept.ErrThreadBusy); got != tt.wantBusy {
+				t.Fatalf("err = %v, want busy %v", err, tt.wantBusy)
+			}
+			if tt.wantBusy && (len(h.store.created) != 0 || len(h.queue.sent) != 0) {
+				t.Errorf("a refused turn wrote %d and sent %d", len(h.store.created), len(h.queue.sent))
+			}
+		})
+	}
+}
+
+func TestSubmitThreadRace(t *testing.T) {
+	t.Run("moved once", func(t *testing.T) {
+		h := newHarness(t)
+		h.store.threads = map[string]*store.Thread{"org-1/thread-1": {ID: "thread-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
+		var calls int
+		h.store.create = func(_ context.Context, _ *task.Task) error {
+			calls++
+			if calls == 1 {
+				// Another turn lands first.
+				h.store.mu.Lock()
+				h.store.threads["org-1/thread-1"] = &store.Thread{ID: "thread-1", LatestTaskID: "other", Turns: 2, Stored: true}
+				h.store.mu.Unlock()
+				return store.ErrThreadMoved
+			}
+			return nil
+		}
+		got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+			Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ThreadSeq != 3 || got.PrevTaskID != "other" {
+			t.Errorf("task at turn %d after %s, want turn 3 after the turn that won", got.ThreadSeq, got.PrevTaskID)
+		}
+	})
+	t.Run("always moving", func(t *testing.T) {
+		h := newHarness(t)
+		h.store.create = func(context.Context, *task.Task) error { return store.ErrThreadMoved }
+		_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+			Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+		if !errors.Is(err, accept.ErrThreadBusy) {
+			t.Errorf("err = %v, want ErrThreadBusy after bounded retries", err)
+		}
+		if n := len(h.store.created); n < 2 || n > 10 {
+			t.Errorf("tried %d times, want a few and a bound", n)
+		}
+	})
+	t.Run("thread unreadable", func(t *testing.T) {
+		h := newHarness(t)
+		h.store.create = func(context.Context, *task.Task) error { return errors.New("should not write") }
+		st := &failingThreads{h.store}
+		svc := accept.New(accept.Config{Store: st, Queue: h.queue, Registry: registry, NewID: func() string { return taskID }})
+		_, err := svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+			Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+		if !errors.Is(err, accept.ErrStoreUnavailable) {
+			t.Errorf("err = %v, want ErrStoreUnavailable", err)
+		}
+		if len(h.queue.sent) != 0 {
+			t.Errorf("sent a message for a task that could not be placed")
+		}
+	})
+}
+
+// failingThreads is a store whose threads cannot be read.
+type failingThreads struct{ *fakeStore }
+
+func (failingThreads) GetThread(context.Context, string, string) (*store.Thread, error) {
+	return nil, errors.New("dynamodb: 500")
+}
+
+func TestSubmitIdempotency(t *testing.T) {
+	submit := func(h *harness, body string) (*task.Task, error) {
+		return h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo", IdempotencyKey: "key-1",
+			Invocation: decode(t, dialect.DecodeServiceNet, body)})
+	}
+	// The first request records its key and body hash with the task.
+	h := newHarness(t)
+	first, err := submit(h, `{"message":"pay"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idem := h.store.opts[0].Idempotency
+	if idem == nil || idem.Key != "key-1" || idem.BodyHash == "" || idem.TTL != accept.IdempotencyTTL {
+		t.Fatalf("idempotency = %+v", idem)
+	}
+
+	t.Run("replay", func(t *testing.T) {
+		h := newHarness(t)
+		h.store.keys = map[string][2]string{"org-1/key-1": {first.ID, idem.BodyHash}}
+		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Succeeded}}
+		got, err := submit(h, `{"message":"pay"}`)
+		if err != nil || got.ID != first.ID || got.State != task.Succeeded {
+			t.Fatalf("Submit = %+v, %v; want the first task", got, err)
+		}
+		if len(h.store.created) != 0 || len(h.queue.sent) != 0 {
+			t.Errorf("a replay wrote %d and sent %d", len(h.store.created), len(h.queue.sent))
+		}
+	})
+	t.Run("same key, other body", func(t *testing.T) {
+		h := newHarness(t)
+		h.store.keys = map[string][2]string{"org-1/key-1": {first.ID, idem.BodyHash}}
+		if _, err := submit(h, `{"message":"pay twice"}`); !errors.Is(err, accept.ErrIdempotencyMismatch) {
+			t.Errorf("err = %v, want ErrIdempotencyMismatch", err)
+		}
+	})
+	t.Run("same key, other tenant", func(t *testing.T) {
+		h := newHarness(t)
+		h.store.keys = map[string][2]string{"org-2/key-1": {first.ID, idem.BodyHash}}
+		if got, err := submit(h, `{"message":"pay"}`); err != nil || len(h.store.created) != 1 {
+			t.Errorf("Submit = %+v, %v; another tenant's key must not replay", got, err)
+		}
+	})
+	t.Run("concurrent replay", func(t *testing.T) {
+		h := newHarness(t)
+		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Queued}}
+		h.store.create = func(context.Context, *task.Task) error {
+			return &store.ReplayError{TaskID: first.ID, BodyHash: idem.BodyHash}
+		}
+		got, err := submit(h, `{"message":"pay"}`)
+		if err != nil || got.ID != first.ID {
+			t.Errorf("Submit = %+v, %v; want the winner's task", got, err)
+		}
+	})
+	t.Run("keys unreadable", func(t *testing.T) {
+		h := newHarness(t)
+		h.store.replayedErr = errors.New("dynamodb: 500")
+		if _, err := submit(h, `{"message":"pay"}`); !errors.Is(err, accept.ErrStoreUnavailable) {
+			t.Errorf("err = %v, want ErrStoreUnavailable", err)
+		}
+		if len(h.queue.sent) != 0 {
+			t.Errorf("sent a message though the key could not be checked")
+		}
+	})
+}

@@ -1,0 +1,110 @@
+package dialect_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// seedBodies adds the request bodies of the sample API Gateway events in events/.
+func seedBodies(f *testing.F) {
+	f.Helper()
+	files, err := filepath.Glob("../../events/apigw-*.json")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no sample events found (%v)", err)
+	}
+	for _, name := range files {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var ev struct {
+			Body string `json:"body"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			f.Fatalf("%s: %v", name, err)
+		}
+		if ev.Body != "" {
+			f.Add([]byte(ev.Body))
+		}
+	}
+}
+
+func seedCommon(f *testing.F) {
+	f.Helper()
+	seedBodies(f)
+	for _, s := range []string{
+		``, `{}`, `[]`, `null`, `{"input":{"text":"hi"}} {}`, `{"a":` + nest(40) + `}`,
+		`{"input":{"text":"x"},"INPUT":null}`, `{"max_cost_units":1e400}`, `{"input":{"text":"\ud800"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+}
+
+// checkDecoded holds for every body a decoder accepts or refuses.
+func checkDecoded(t *testing.T, inv *dialect.Invocation, err error, secrets ...string) {
+	t.Helper()
+	if err != nil {
+		var ve *dialect.ValidationError
+		if !errors.As(err, &ve) && !errors.Is(err, dialect.ErrMalformed) {
+			t.Fatalf("error %v (%T) is neither ErrMalformed nor a ValidationError", err, err)
+		}
+		if inv != nil {
+			t.Fatal("an invocation came with an error")
+		}
+		return
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(inv.Body, &fields); err != nil {
+		t.Fatalf("accepted body %q is not a JSON object: %v", inv.Body, err)
+	}
+	for _, s := range secrets {
+		if _, ok := fields[s]; ok {
+			t.Fatalf("accepted body keeps secret field %s: %s", s, inv.Body)
+		}
+	}
+	// A task made of it must project into both dialects.
+	tk := &task.Task{ID: "81250b20-e9d7-4b3b-9995-07dc72b4bb59", Tenant: "t", AgentID: "a", Dialect: inv.Dialect,
+		ThreadID: inv.ThreadID, State: task.Succeeded, Request: inv.Body, Text: inv.Text, Result: inv.Text,
+		Output: inv.Body, CreatedAt: time.Unix(0, 0)}
+	for _, v := range []any{dialect.Xpander(tk), dialect.ServiceNet(tk), dialect.ServiceNetAccepted(tk)} {
+		if _, err := json.Marshal(v); err != nil {
+			t.Fatalf("projection of an accepted body does not marshal: %v", err)
+		}
+	}
+}
+
+func FuzzDecodeXpander(f *testing.F) {
+	seedCommon(f)
+	f.Add([]byte(xpanderFull))
+	f.Add([]byte(`{"input": {"text": "Analyze competitor pricing for Q1 2026"}}`))
+	f.Add([]byte(`{"input":{"text":"t","user":{"id":"u","email":"a@b"}},"mcp_servers":[{},1],"user_tokens":[]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		inv, err := dialect.DecodeXpander(body)
+		checkDecoded(t, inv, err, "user_tokens", "user_oidc_token")
+		if err == nil && strings.TrimSpace(inv.Text) == "" {
+			t.Fatalf("accepted an xpander body without input.text: %s", body)
+		}
+	})
+}
+
+func FuzzDecodeServiceNet(f *testing.F) {
+	seedCommon(f)
+	f.Add([]byte(serviceNetExample))
+	f.Add([]byte(serviceNetFull))
+	f.Add([]byte(`{"agent_envelope":{"x":1},"region":"zz","max_cost_units":-0}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		inv, err := dialect.DecodeServiceNet(body)
+		checkDecoded(t, inv, err, "auth_token")
+		if err == nil && inv.Ask.MaxCostUnits != nil && *inv.Ask.MaxCostUnits < 0 {
+			t.Fatalf("accepted a negative max_cost_units: %s", body)
+		}
+	})
+}
