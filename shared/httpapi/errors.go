@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/agentq/agentq/shared/accept"
@@ -43,6 +44,8 @@ func (a *api) classify(r *http.Request, err error) *detailedError {
 		return &detailedError{apiError: &apiError{status, "validation_failed", ve.Error()}, problems: ve.Problems}
 	case errors.Is(err, dialect.ErrMalformed):
 		return &detailedError{apiError: &apiError{http.StatusBadRequest, "malformed_json", "the request body must be a JSON object"}}
+	case errors.Is(err, agent.ErrVersionNotFound):
+		return &detailedError{apiError: &apiError{http.StatusNotFound, "agent_version_not_found", "agent " + quoteID(r.PathValue("agent_id")) + " has no such version"}}
 	case errors.Is(err, agent.ErrNotFound):
 		return &detailedError{apiError: &apiError{http.StatusNotFound, "agent_not_found", "no published agent has the id " + quoteID(r.PathValue("agent_id"))}}
 	case errors.As(err, &pe):
@@ -53,6 +56,14 @@ func (a *api) classify(r *http.Request, err error) *detailedError {
 			d.taskID = de.Task.ID
 		}
 		return d
+	case errors.Is(err, accept.ErrIdempotencyMismatch):
+		return &detailedError{apiError: &apiError{http.StatusConflict, "idempotency_key_reused", "the Idempotency-Key was used before for a different request"}}
+	case errors.Is(err, accept.ErrRequestTooLarge):
+		return &detailedError{apiError: &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", store.InlineLimit>>10)}}
+	case errors.Is(err, accept.ErrThreadBusy):
+		return &detailedError{apiError: &apiError{http.StatusConflict, "thread_busy", "the thread has a turn in progress; wait for it to end or stop it"}}
+	case errors.Is(err, store.ErrInvalidCursor):
+		return &detailedError{apiError: &apiError{http.StatusBadRequest, "invalid_cursor", "the cursor is not one this listing gave you"}}
 	case errors.Is(err, accept.ErrStoreUnavailable):
 		return &detailedError{apiError: &apiError{http.StatusServiceUnavailable, "store_unavailable", "the task store is unavailable; submit again later"}, retryAfter: retryAfterError}
 	case errors.Is(err, store.ErrNotFound):

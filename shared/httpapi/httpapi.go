@@ -14,8 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/accept"
-	"github.com/agentq/agentq/shared/agent"
-	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
@@ -25,9 +23,29 @@ type Submitter interface {
 	Submit(ctx context.Context, sub accept.Submission) (*task.Task, error)
 }
 
-// Reader reads tasks.
+// Reader reads tasks by id.
 type Reader interface {
 	Get(ctx context.Context, id string) (*task.Task, error)
+}
+
+// Resolver finds what an xpander id names: a task, or a thread (its latest turn).
+type Resolver interface {
+	Resolve(ctx context.Context, tenant, id string) (*task.Task, error)
+}
+
+// Stopper moves tasks to another state with a conditional write.
+type Stopper interface {
+	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+}
+
+// Lister lists a tenant's tasks, newest first, a page at a time.
+type Lister interface {
+	List(ctx context.Context, q store.ListQuery) (items []*task.Task, next string, err error)
+}
+
+// Threads reads the turns of a conversation, oldest first.
+type Threads interface {
+	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
 }
 
 // Authenticator maps API keys to tenants.
@@ -35,14 +53,47 @@ type Authenticator interface {
 	Tenant(key string) (string, bool)
 }
 
-// Config holds what the handler needs. A nil Submitter leaves out the routes that create work, a
-// nil Reader those that read it, so each Lambda function serves only its own routes.
+// Routes selects which of its routes a handler serves.
+type Routes int
+
+// The route sets. A route is served when its set is selected and what it needs is configured.
+const (
+	// AllRoutes serves every route whose dependencies are configured (the local runner).
+	AllRoutes Routes = iota
+	// WriteRoutes serves the routes that create or change work (the invoke function): the three
+	// invokes and the two stops.
+	WriteRoutes
+	// ReadRoutes serves the routes that only read (the poll function): tasks, receipts, threads
+	// and lists.
+	ReadRoutes
+)
+
+// Config holds what the handler needs. A nil dependency leaves out the routes that need it, so
+// each Lambda function serves only its own routes:
+//
+//	POST /v1/agents/{agent_id}/invoke/async, /invoke-async   Submitter
+//	POST /v1/agents/{agent_id}/invoke (sync)                  Submitter, Reader
+//	POST /v1/tasks/{id}/stop, /v1/receipts/{id}/stop          Stopper, Reader
+//	GET  /v1/tasks/{id}, /v1/receipts/{id}                    Reader
+//	GET  /v1/tasks/{id}/thread                                Reader, Threads
+//	GET  /v1/tasks, /v1/agents/{agent_id}/tasks               Lister
+//
+// Resolver, when set, lets the /v1/tasks/{id} routes take a thread id as well as a task id.
 type Config struct {
 	Submitter Submitter
 	Reader    Reader
+	Resolver  Resolver
+	Stopper   Stopper
+	Lister    Lister
+	Threads   Threads
 	Keys      Authenticator
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Routes narrows the routes served; the zero value serves all that are configured.
+	Routes Routes
+	Logger *slog.Logger
+	Now    func() time.Time
+	// SyncWait bounds how long a sync invoke waits for its task to end; default and maximum
+	// MaxWait.
+	SyncWait time.Duration
 }
 
 // MaxBodyBytes bounds a request body.
@@ -66,6 +117,9 @@ func New(c Config) http.Handler {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.SyncWait <= 0 || c.SyncWait > MaxWait {
+		c.SyncWait = MaxWait
+	}
 	a := &api{c}
 	mux := http.NewServeMux()
 	route := func(method, path string, d task.Dialect, h func(http.ResponseWriter, *http.Request, string) error) {
@@ -76,13 +130,28 @@ func New(c Config) http.Handler {
 			writeError(w, d, &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "use " + method + " on this route"})
 		}))
 	}
-	if c.Submitter != nil {
+	writes, reads := c.Routes != ReadRoutes, c.Routes != WriteRoutes
+	if writes && c.Submitter != nil {
 		route(http.MethodPost, "/v1/agents/{agent_id}/invoke/async", task.Xpander, a.invokeXpander)
 		route(http.MethodPost, "/v1/agents/{agent_id}/invoke-async", task.ServiceNet, a.invokeServiceNet)
+		if c.Reader != nil {
+			route(http.MethodPost, "/v1/agents/{agent_id}/invoke", task.Xpander, a.invokeSync)
+		}
 	}
-	if c.Reader != nil {
+	if writes && c.Stopper != nil && c.Reader != nil {
+		route(http.MethodPost, "/v1/tasks/{task_id}/stop", task.Xpander, a.stopTask)
+		route(http.MethodPost, "/v1/receipts/{receipt_id}/stop", task.ServiceNet, a.stopReceipt)
+	}
+	if reads && c.Reader != nil {
 		route(http.MethodGet, "/v1/tasks/{task_id}", task.Xpander, a.getTask)
 		route(http.MethodGet, "/v1/receipts/{receipt_id}", task.ServiceNet, a.getReceipt)
+		if c.Threads != nil {
+			route(http.MethodGet, "/v1/tasks/{task_id}/thread", task.Xpander, a.getThread)
+		}
+	}
+	if reads && c.Lister != nil {
+		route(http.MethodGet, "/v1/tasks", task.Xpander, a.listTasks)
+		route(http.MethodGet, "/v1/agents/{agent_id}/tasks", task.Xpander, a.listAgentTasks)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -197,84 +266,4 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, &apiError{http.StatusBadRequest, "unreadable_body", "the request body could not be read"}
 	}
 	return body, nil
-}
-
-func (a *api) invokeXpander(w http.ResponseWriter, r *http.Request, tenant string) error {
-	t, err := a.submit(w, r, tenant, dialect.DecodeXpander)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, dialect.Xpander(t))
-	return nil
-}
-
-func (a *api) invokeServiceNet(w http.ResponseWriter, r *http.Request, tenant string) error {
-	t, err := a.submit(w, r, tenant, dialect.DecodeServiceNet)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, dialect.ServiceNetAccepted(t))
-	return nil
-}
-
-func (a *api) submit(w http.ResponseWriter, r *http.Request, tenant string, decode func([]byte) (*dialect.Invocation, error)) (*task.Task, error) {
-	agentID := r.PathValue("agent_id")
-	if !agent.ValidID(agentID) {
-		return nil, agent.ErrNotFound
-	}
-	body, err := readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := decode(body)
-	if err != nil {
-		return nil, err
-	}
-	t, err := a.Submitter.Submit(r.Context(), accept.Submission{Tenant: tenant, AgentID: agentID, Source: "api", Invocation: inv})
-	if err != nil {
-		return nil, err
-	}
-	noteTask(w, t.ID, t.AgentID)
-	return t, nil
-}
-
-func (a *api) getTask(w http.ResponseWriter, r *http.Request, tenant string) error {
-	t, err := a.read(w, r, tenant, r.PathValue("task_id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, dialect.Xpander(t))
-	return nil
-}
-
-func (a *api) getReceipt(w http.ResponseWriter, r *http.Request, tenant string) error {
-	t, err := a.read(w, r, tenant, r.PathValue("receipt_id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, dialect.ServiceNet(t))
-	return nil
-}
-
-// read fetches a task the tenant owns. Another tenant's task is indistinguishable from none.
-func (a *api) read(w http.ResponseWriter, r *http.Request, tenant, id string) (*task.Task, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return nil, store.ErrNotFound
-	}
-	noteTask(w, id, "")
-	t, err := a.Reader.Get(r.Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	noteTask(w, id, t.AgentID)
-	if t.Tenant != tenant {
-		return nil, store.ErrNotFound
-	}
-	if t.Expired(a.Now()) {
-		return nil, errExpired
-	}
-	if !t.State.Terminal() {
-		w.Header().Set("Retry-After", pollRetryAfter)
-	}
-	return t, nil
 }

@@ -17,4 +17,6 @@ const (
 	ReasonDeadLettered = "dead_lettered"
 	// ReasonInvalidResponse: the agent's answer could not be understood.
 	ReasonInvalidResponse = "invalid_agent_response"
+	// ReasonCanceled: a caller stopped the task before it finished.
+	ReasonCanceled = "canceled"
 )

@@ -1,0 +1,241 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// How a wait re-reads its task: after firstRead, then twice as long each time up to everyRead.
+// A task ends in seconds at best, so a read every second at most costs little and answers promptly.
+const (
+	firstRead = 200 * time.Millisecond
+	everyRead = time.Second
+	// waitMargin is kept back from the request's own deadline (a Lambda function's timeout), so
+	// that a wait answers before the function is cut off.
+	waitMargin = time.Second
+)
+
+func (a *api) getTask(w http.ResponseWriter, r *http.Request, tenant string) error {
+	return a.poll(w, r, tenant, r.PathValue("task_id"), task.Xpander)
+}
+
+func (a *api) getReceipt(w http.ResponseWriter, r *http.Request, tenant string) error {
+	return a.poll(w, r, tenant, r.PathValue("receipt_id"), task.ServiceNet)
+}
+
+// poll answers a task, after waiting up to ?wait=N seconds for its state to change.
+func (a *api) poll(w http.ResponseWriter, r *http.Request, tenant, id string, d task.Dialect) error {
+	p := newParams(r)
+	wait := p.wait(0)
+	if err := p.err(); err != nil {
+		return err
+	}
+	byThread := d == task.Xpander
+	first, err := a.find(r.Context(), w, tenant, id, byThread)
+	if err != nil {
+		return err
+	}
+	changed := func(t *task.Task) bool { return t.ID != first.ID || t.State != first.State }
+	t := first
+	if !first.State.Terminal() {
+		t = a.await(r.Context(), first, wait, func(ctx context.Context) (*task.Task, error) {
+			return a.find(ctx, nil, tenant, id, byThread)
+		}, changed)
+	}
+	noteTask(w, t.ID, t.AgentID)
+	writeTask(w, http.StatusOK, t, d)
+	return nil
+}
+
+// find reads the task an id names for the tenant: by task id, or, when byThread and a Resolver is
+// configured, by task or thread id. Another tenant's task is indistinguishable from none. w, when
+// not nil, learns the ids for the request's log line.
+func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string, byThread bool) (*task.Task, error) {
+	var (
+		t   *task.Task
+		err error
+	)
+	if byThread && a.Resolver != nil {
+		if id == "" || len(id) > maxIDBytes {
+			return nil, store.ErrNotFound
+		}
+		t, err = a.Resolver.Resolve(ctx, tenant, id)
+	} else {
+		if _, perr := uuid.Parse(id); perr != nil {
+			return nil, store.ErrNotFound
+		}
+		if w != nil {
+			noteTask(w, id, "")
+		}
+		t, err = a.Reader.Get(ctx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.Tenant != tenant {
+		return nil, store.ErrNotFound
+	}
+	if w != nil {
+		noteTask(w, t.ID, t.AgentID)
+	}
+	if t.Expired(a.Now()) {
+		return nil, errExpired
+	}
+	return t, nil
+}
+
+// await re-reads a task until done says so, wait has passed, the request's deadline nears or the
+// caller hangs up, and returns the task as last read. A failed read ends the wait with what was
+// read before: the caller polls again.
+func (a *api) await(ctx context.Context, t *task.Task, wait time.Duration, read func(context.Context) (*task.Task, error), done func(*task.Task) bool) *task.Task {
+	if wait <= 0 || done(t) {
+		return t
+	}
+	deadline := time.Now().Add(wait)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-waitMargin).Before(deadline) {
+		deadline = dl.Add(-waitMargin)
+	}
+	for interval := firstRead; ; interval = min(2*interval, everyRead) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return t
+		}
+		timer := time.NewTimer(min(interval, left))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return t
+		case <-timer.C:
+		}
+		cur, err := read(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.Logger.Warn("read while waiting", "task_id", t.ID, "err", err)
+			}
+			return t
+		}
+		if t = cur; done(t) {
+			return t
+		}
+	}
+}
+
+// writeTask answers a task in the dialect's shape; a task that has not ended carries Retry-After.
+func writeTask(w http.ResponseWriter, status int, t *task.Task, d task.Dialect) {
+	if !t.State.Terminal() {
+		w.Header().Set("Retry-After", pollRetryAfter)
+	}
+	if d == task.ServiceNet {
+		writeJSON(w, status, dialect.ServiceNet(t))
+		return
+	}
+	writeJSON(w, status, dialect.Xpander(t))
+}
+
+// stopReason is the message recorded on a stopped task.
+const stopReason = "stopped by the caller"
+
+func (a *api) stopTask(w http.ResponseWriter, r *http.Request, tenant string) error {
+	return a.stop(w, r, tenant, r.PathValue("task_id"), task.Xpander)
+}
+
+func (a *api) stopReceipt(w http.ResponseWriter, r *http.Request, tenant string) error {
+	return a.stop(w, r, tenant, r.PathValue("receipt_id"), task.ServiceNet)
+}
+
+// stopFrom are the states a stop moves a task out of: every state that is not final.
+var stopFrom = []task.State{task.Queued, task.Running, task.Paused}
+
+// stop cancels a task that has not ended and answers it as it now stands; a task that has ended
+// is answered unchanged, so a stop is idempotent. A running task's agent call is not interrupted:
+// the worker's outcome write finds the task canceled and is discarded.
+func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d task.Dialect) error {
+	t, err := a.find(r.Context(), w, tenant, id, d == task.Xpander)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; !t.State.Terminal(); attempt++ {
+		stopped, err := a.Stopper.Transition(r.Context(), t.ID, store.Change{
+			From: stopFrom, To: task.Canceled, Now: a.Now().UTC(), Reason: task.ReasonCanceled, ReasonMessage: stopReason,
+		})
+		var conflict *store.ConflictError
+		switch {
+		case err == nil:
+			t = stopped
+			a.Logger.Info("task stopped", "task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant)
+		case errors.As(err, &conflict) && attempt == 0:
+			t = conflict.Current // it ended meanwhile; or, should it not have, try once more
+		default:
+			return err
+		}
+	}
+	writeTask(w, http.StatusOK, t, d)
+	return nil
+}
+
+// maxTurns bounds the turns a thread answer holds.
+const maxTurns = 100
+
+// Message is one message of a conversation.
+type Message struct {
+	ID        string    `json:"id"`
+	Role      string    `json:"role"`
+	Content   string    `json:"content"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Thread is a conversation as GET /v1/tasks/{id}/thread answers it.
+type Thread struct {
+	ID       string    `json:"id"`
+	Messages []Message `json:"messages"`
+}
+
+// getThread answers the conversation a task (or thread) id belongs to: for each turn in order,
+// the user's message and, when the turn succeeded, the agent's answer.
+func (a *api) getThread(w http.ResponseWriter, r *http.Request, tenant string) error {
+	t, err := a.find(r.Context(), w, tenant, r.PathValue("task_id"), true)
+	if err != nil {
+		return err
+	}
+	th := Thread{ID: t.ThreadID, Messages: []Message{}}
+	turns := []*task.Task{t}
+	if t.ThreadID == "" {
+		th.ID = t.ID // a task outside any thread is a conversation of one turn
+	} else {
+		if turns, err = a.Threads.Turns(r.Context(), tenant, t.ThreadID, maxTurns); err != nil {
+			return err
+		}
+		// The index lags behind the table: the turn just read is the freshest copy of itself.
+		if i := slices.IndexFunc(turns, func(u *task.Task) bool { return u.ID == t.ID }); i >= 0 {
+			turns[i] = t
+		} else if len(turns) < maxTurns {
+			turns = append(turns, t)
+			slices.SortStableFunc(turns, func(x, y *task.Task) int { return x.ThreadSeq - y.ThreadSeq })
+		}
+	}
+	now := a.Now()
+	for _, u := range turns {
+		if u.Tenant != tenant || u.Expired(now) {
+			continue
+		}
+		th.Messages = append(th.Messages, Message{ID: u.ID + ":user", Role: "user", Content: u.Text, CreatedAt: u.CreatedAt})
+		if u.State == task.Succeeded {
+			at := u.FinishedAt
+			if at.IsZero() {
+				at = u.UpdatedAt
+			}
+			th.Messages = append(th.Messages, Message{ID: u.ID + ":agent", Role: "agent", Content: u.Result, CreatedAt: at})
+		}
+	}
+	writeJSON(w, http.StatusOK, th)
+	return nil
+}

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/task"
+)
+
+// ListQuery selects a tenant's tasks. List answers them newest first.
+type ListQuery struct {
+	Tenant string
+	// States, when not empty, keeps the tasks in one of these states.
+	States []task.State
+	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
+	AgentID  string
+	ThreadID string
+	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// Limit is how many tasks to answer at most: 1 to MaxListLimit; 0 means DefaultListLimit.
+	Limit int
+	// Cursor continues a listing where the previous page ended; empty starts with the newest.
+	Cursor string
+	// Now, when set, leaves out tasks whose record has expired but that TTL has not deleted yet.
+	Now time.Time
+}
+
+// Bounds of a listing.
+const (
+	DefaultListLimit = 20
+	MaxListLimit     = 100
+	// MaxCursorBytes bounds a cursor; ours are far shorter.
+	MaxCursorBytes = 4096
+	// maxListPages bounds the DynamoDB pages one List reads, so that a filter that matches little
+	// costs a bounded read; the caller gets fewer items and a cursor to go on from.
+	maxListPages = 10
+	// filteredPageSize is how many index entries a filtered page reads. Filters run after the
+	// read, so a page of just the items wanted would mostly come back short.
+	filteredPageSize = 200
+)
+
+// ErrInvalidCursor means a cursor is malformed, belongs to another tenant, or does not fit the
+// query's time range.
+var ErrInvalidCursor = errors.New("invalid cursor")
+
+// List answers a page of the tenant's tasks, newest first, and the cursor of the next page ("" at
+// the end). It reads the by_tenant index, which is eventually consistent: a task accepted a moment
+// ago may be missing, and one that just changed may show its previous state.
+//
+// The creation-time bounds are a key condition, so they cost nothing outside the range; the other
+// filters are applied by DynamoDB after reading, so a selective filter may need several pages.
+// List reads at most maxListPages of them and then answers what it found with a cursor, even when
+// that is fewer than Limit (or none).
+//
+// Payloads kept in the blob store are not loaded (see WithBlobs): such items come with ResultRef
+// or RequestRef set and the answer or request body empty.
+func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	ix := Indexes[0]
+	partition := "TENANT#" + q.Tenant
+
+	names := map[string]string{"#pk": ix.PartitionKey}
+	values := map[string]types.AttributeValue{":pk": str(partition)}
+	keyCond := "#pk = :pk"
+	var lo, hi string // inclusive lower and exclusive upper bound of the sort key
+	if !q.CreatedAfter.IsZero() {
+		lo = stamp(q.CreatedAfter.Add(time.Nanosecond))
+	}
+	if !q.CreatedBefore.IsZero() {
+		hi = stamp(q.CreatedBefore)
+	}
+	// A sort key is "<stamp>#<id>", so it is at least lo exactly when the task was created at lo or
+	// later, and below hi exactly when it was created before hi.
+	switch {
+	case lo != "" && hi != "":
+		if lo >= hi {
+			return []*task.Task{}, "", nil // an empty range; DynamoDB refuses a reversed BETWEEN
+		}
+		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, str(lo), str(hi)
+		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
+	case lo != "":
+		names["#sk"], values[":lo"] = ix.SortKey, str(lo)
+		keyCond += " AND #sk >= :lo"
+	case hi != "":
+		names["#sk"], values[":hi"] = ix.SortKey, str(hi)
+		keyCond += " AND #sk < :hi"
+	}
+
+	start, err := decodeCursor(q.Cursor, partition)
+	if err != nil {
+		return nil, "", err
+	}
+	if start != nil {
+		sk := start[ix.SortKey].(*types.AttributeValueMemberS).Value
+		if (lo != "" && sk < lo) || (hi != "" && sk >= hi) {
+			return nil, "", fmt.Errorf("list tasks: the cursor is outside the time range: %w", ErrInvalidCursor)
+		}
+	}
+
+	var filters []string
+	if len(q.States) > 0 {
+		names["#state"] = "state"
+		var in []string
+		for i, st := range q.States {
+			k := fmt.Sprintf(":state%d", i)
+			values[k] = str(string(st))
+			in = append(in, k)
+		}
+		filters = append(filters, "#state IN ("+strings.Join(in, ", ")+")")
+	}
+	if q.AgentID != "" {
+		names["#agent"], values[":agent"] = "agent_id", str(q.AgentID)
+		filters = append(filters, "#agent = :agent")
+	}
+	if q.ThreadID != "" {
+		names["#thread"], values[":thread"] = "thread_id", str(q.ThreadID)
+		filters = append(filters, "#thread = :thread")
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(ix.Name),
+		KeyConditionExpression:    aws.String(keyCond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ScanIndexForward:          aws.Bool(false),
+	}
+	if len(filters) > 0 {
+		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
+	}
+
+	out := []*task.Task{}
+	var last map[string]types.AttributeValue // the item last answered
+	for range maxListPages {
+		// Unfiltered, one item more than wanted tells whether a next page exists, so the last
+		// page answers no cursor.
+		in.Limit = aws.Int32(int32(limit - len(out) + 1))
+		if in.FilterExpression != nil {
+			in.Limit = aws.Int32(filteredPageSize)
+		}
+		in.ExclusiveStartKey = start
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, "", fmt.Errorf("list tasks: %w", err)
+		}
+		for _, av := range page.Items {
+			if len(out) == limit {
+				// More items follow on this page: go on after the last one answered.
+				return out, encodeCursor(keyOf(last, ix)), nil
+			}
+			t, err := fromAttributes(av)
+			if err != nil {
+				return nil, "", fmt.Errorf("list tasks: %w", err)
+			}
+			if !q.Now.IsZero() && t.Expired(q.Now) {
+				continue
+			}
+			out, last = append(out, t), av
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, "", nil
+		}
+		if len(out) == limit {
+			return out, encodeCursor(keyOf(last, ix)), nil
+		}
+		start = page.LastEvaluatedKey
+	}
+	// The page budget is spent: go on from the last entry read, answered or not.
+	return out, encodeCursor(start), nil
+}
+
+// cursor is the index key a listing goes on after: the table key and the index key of a task.
+type cursor struct {
+	PK     string `json:"pk"`
+	SK     string `json:"sk"`
+	GSI1PK string `json:"gsi1pk"`
+	GSI1SK string `json:"gsi1sk"`
+}
+
+func keyOf(av map[string]types.AttributeValue, ix Index) map[string]types.AttributeValue {
+	key := make(map[string]types.AttributeValue, 4)
+	for _, k := range []string{AttrPK, AttrSK, ix.PartitionKey, ix.SortKey} {
+		key[k] = av[k]
+	}
+	return key
+}
+
+// encodeCursor makes an opaque cursor of a by_tenant key: base64url of its JSON.
+func encodeCursor(key map[string]types.AttributeValue) string {
+	text := func(k string) string {
+		if v, ok := key[k].(*types.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	ix := Indexes[0]
+	b, _ := json.Marshal(cursor{PK: text(AttrPK), SK: text(AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey)})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeCursor reads a cursor back into a key, or nil for no cursor. A cursor must name a task
+// key in the caller's own partition: one made for another tenant is refused, never followed.
+func decodeCursor(s, partition string) (map[string]types.AttributeValue, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > MaxCursorBytes {
+		return nil, fmt.Errorf("list tasks: cursor too long: %w", ErrInvalidCursor)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: cursor is not base64url: %w", ErrInvalidCursor)
+	}
+	var c cursor
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || dec.More() {
+		return nil, fmt.Errorf("list tasks: cursor is not a key: %w", ErrInvalidCursor)
+	}
+	id, isTask := strings.CutPrefix(c.PK, "TASK#")
+	switch {
+	case c.GSI1PK != partition:
+		return nil, fmt.Errorf("list tasks: cursor of another partition: %w", ErrInvalidCursor)
+	case !isTask || id == "" || c.SK != "TASK" || !strings.HasSuffix(c.GSI1SK, "#"+id):
+		return nil, fmt.Errorf("list tasks: cursor is not a task key: %w", ErrInvalidCursor)
+	}
+	ix := Indexes[0]
+	return map[string]types.AttributeValue{
+		AttrPK: str(c.PK), AttrSK: str(c.SK), ix.PartitionKey: str(c.GSI1PK), ix.SortKey: str(c.GSI1SK),
+	}, nil
+}

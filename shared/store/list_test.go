@@ -1,0 +1,397 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/task"
+)
+
+// indexDB plays the by_tenant index of one partition: items newest first, pages cut by Limit and
+// ExclusiveStartKey as DynamoDB cuts them. It does not parse expressions; keep stands in for the
+// filter expression, and the queries sent are kept for the test to check.
+type indexDB struct {
+	DynamoDB
+	items   []map[string]types.AttributeValue
+	keep    func(t *task.Task) bool
+	queries []dynamodb.QueryInput
+	err     error
+}
+
+func (f *indexDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	f.queries = append(f.queries, *in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	i := 0
+	if in.ExclusiveStartKey != nil {
+		after := in.ExclusiveStartKey["gsi1sk"].(*types.AttributeValueMemberS).Value
+		for i < len(f.items) && f.items[i]["gsi1sk"].(*types.AttributeValueMemberS).Value >= after {
+			i++
+		}
+	}
+	out := &dynamodb.QueryOutput{}
+	n := int(aws.ToInt32(in.Limit))
+	read := 0
+	for ; i < len(f.items) && read < n; i++ {
+		read++
+		t, _ := fromAttributes(f.items[i])
+		if f.keep == nil || f.keep(t) {
+			out.Items = append(out.Items, f.items[i])
+		}
+	}
+	if read == n && n > 0 {
+		// DynamoDB answers a key whenever it stopped at Limit, even at the very end.
+		out.LastEvaluatedKey = keyOf(f.items[i-1], Indexes[0])
+	}
+	return out, nil
+}
+
+var listBase = time.Date(2026, 2, 7, 2, 13, 26, 0, time.UTC)
+
+// newIndex holds n tasks of org-1, created one 100 ms apart; task i is t<i>, and the newest comes first.
+func newIndex(t *testing.T, n int, state func(i int) task.State) *indexDB {
+	t.Helper()
+	db := &indexDB{}
+	for i := n - 1; i >= 0; i-- {
+		tk := &task.Task{ID: fmt.Sprintf("t%02d", i), Tenant: "org-1", AgentID: "echo", State: task.Succeeded, Version: 1,
+			CreatedAt: listBase.Add(time.Duration(i) * 100 * time.Millisecond)}
+		if state != nil {
+			tk.State = state(i)
+		}
+		av, err := attributevalue.MarshalMap(toItem(tk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.items = append(db.items, av)
+	}
+	return db
+}
+
+func ids(ts []*task.Task) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.ID
+	}
+	return out
+}
+
+func TestListQueryShape(t *testing.T) {
+	db := newIndex(t, 3, nil)
+	_, _, err := New(db, "tasks").List(context.Background(), ListQuery{
+		Tenant: "org-1", States: []task.State{task.Failed, task.Rejected}, AgentID: "echo", ThreadID: "th",
+		CreatedAfter: listBase, CreatedBefore: listBase.Add(time.Hour), Limit: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := db.queries[0]
+	if aws.ToString(in.TableName) != "tasks" || aws.ToString(in.IndexName) != "by_tenant" || aws.ToBool(in.ScanIndexForward) {
+		t.Errorf("query on %s/%s forward=%v, want tasks/by_tenant newest first", aws.ToString(in.TableName), aws.ToString(in.IndexName), aws.ToBool(in.ScanIndexForward))
+	}
+	if got := aws.ToString(in.KeyConditionExpression); got != "#pk = :pk AND #sk BETWEEN :lo AND :hi" {
+		t.Errorf("key condition = %q", got)
+	}
+	if got := aws.ToString(in.FilterExpression); got != "#state IN (:state0, :state1) AND #agent = :agent AND #thread = :thread" {
+		t.Errorf("filter = %q", got)
+	}
+	want := map[string]string{
+		":pk": "TENANT#org-1", ":lo": "2026-02-07T02:13:26.000000001Z", ":hi": "2026-02-07T03:13:26.000000000Z",
+		":state0": "failed", ":state1": "rejected", ":agent": "echo", ":thread": "th",
+	}
+	for k, v := range want {
+		if s, _ := in.ExpressionAttributeValues[k].(*types.AttributeValueMemberS); s == nil || s.Value != v {
+			t.Errorf("%s = %#v, want %q", k, in.ExpressionAttributeValues[k], v)
+		}
+	}
+	if in.ExpressionAttributeNames["#pk"] != "gsi1pk" || in.ExpressionAttributeNames["#sk"] != "gsi1sk" {
+		t.Errorf("names = %v", in.ExpressionAttributeNames)
+	}
+
+	for _, tt := range []struct {
+		name string
+		q    ListQuery
+		cond string
+	}{
+		{"no range", ListQuery{Tenant: "org-1"}, "#pk = :pk"},
+		{"after", ListQuery{Tenant: "org-1", CreatedAfter: listBase}, "#pk = :pk AND #sk >= :lo"},
+		{"before", ListQuery{Tenant: "org-1", CreatedBefore: listBase}, "#pk = :pk AND #sk < :hi"},
+	} {
+		db := newIndex(t, 1, nil)
+		if _, _, err := New(db, "tasks").List(context.Background(), tt.q); err != nil {
+			t.Fatal(err)
+		}
+		in := db.queries[0]
+		if got := aws.ToString(in.KeyConditionExpression); got != tt.cond {
+			t.Errorf("%s: key condition = %q, want %q", tt.name, got, tt.cond)
+		}
+		if in.FilterExpression != nil {
+			t.Errorf("%s: filter %q with no filter asked", tt.name, aws.ToString(in.FilterExpression))
+		}
+		if got := aws.ToInt32(in.Limit); got != DefaultListLimit+1 {
+			t.Errorf("%s: Limit = %d, want the default page and one more", tt.name, got)
+		}
+	}
+}
+
+// The sort key bounds must select exactly the tasks created strictly inside the range.
+func TestListTimeBoundsAreExclusive(t *testing.T) {
+	at := listBase.Add(500 * time.Millisecond)
+	key := stamp(at) + "#t05"
+	after := stamp(at.Add(time.Nanosecond))
+	if !(key < after) {
+		t.Errorf("a task created at created_after (%s) is not below the lower bound %s", key, after)
+	}
+	if !(stamp(at.Add(-time.Nanosecond))+"#t04" < stamp(at)) || key < stamp(at) {
+		t.Errorf("created_before %s does not split keys at the instant", stamp(at))
+	}
+
+	db := newIndex(t, 1, nil)
+	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", CreatedAfter: at, CreatedBefore: at})
+	if err != nil || len(items) != 0 || next != "" || len(db.queries) != 0 {
+		t.Errorf("empty range = %v, %q, %v after %d queries; want nothing, without asking DynamoDB", items, next, err, len(db.queries))
+	}
+}
+
+func TestListPaginates(t *testing.T) {
+	db := newIndex(t, 7, nil)
+	s := New(db, "tasks")
+	var got []string
+	cursor := ""
+	for page := 0; ; page++ {
+		items, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids(items)...)
+		if next == "" {
+			if len(items) != 1 {
+				t.Errorf("last page has %d items, want 1", len(items))
+			}
+			break
+		}
+		if len(items) != 3 || page > 3 {
+			t.Fatalf("page %d has %d items and a cursor", page, len(items))
+		}
+		cursor = next
+	}
+	if want := []string{"t06", "t05", "t04", "t03", "t02", "t01", "t00"}; !slices.Equal(got, want) {
+		t.Errorf("pages = %v, want %v", got, want)
+	}
+}
+
+func TestListExactLastPageHasNoCursor(t *testing.T) {
+	db := newIndex(t, 4, nil)
+	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Limit: 4})
+	if err != nil || len(items) != 4 || next != "" {
+		t.Errorf("List = %v, %q, %v; want all 4 and no cursor", ids(items), next, err)
+	}
+}
+
+func TestListFilteredAcrossPages(t *testing.T) {
+	// 350 tasks; every 100th is failed. A filtered page reads 200 index entries.
+	db := newIndex(t, 350, func(i int) task.State {
+		if i%100 == 0 {
+			return task.Failed
+		}
+		return task.Succeeded
+	})
+	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
+	s := New(db, "tasks")
+	var got []string
+	cursor := ""
+	for range 5 {
+		items, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids(items)...)
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if want := []string{"t300", "t200", "t100", "t00"}; !slices.Equal(got, want) || cursor != "" {
+		t.Errorf("failed tasks = %v (cursor %q), want %v and the end", got, cursor, want)
+	}
+	for _, q := range db.queries {
+		if aws.ToInt32(q.Limit) != filteredPageSize {
+			t.Errorf("filtered page Limit = %d, want %d", aws.ToInt32(q.Limit), filteredPageSize)
+		}
+	}
+}
+
+// A filter that matches nothing must not read the whole partition in one call.
+func TestListPageBudget(t *testing.T) {
+	db := newIndex(t, (maxListPages+2)*filteredPageSize, nil)
+	db.keep = func(*task.Task) bool { return false }
+	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(db.queries) != maxListPages {
+		t.Errorf("read %d pages, want at most %d", len(db.queries), maxListPages)
+	}
+	if len(items) != 0 || next == "" {
+		t.Fatalf("List = %d items, cursor %q; want none and a cursor to go on", len(items), next)
+	}
+	db.queries = nil
+	_, next, err = New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Cursor: next})
+	// The remaining 2 full pages, and the empty one DynamoDB needs to say there is no more.
+	if err != nil || next != "" || len(db.queries) != 3 {
+		t.Errorf("going on = cursor %q, %v after %d pages; want the remaining pages and the end", next, err, len(db.queries))
+	}
+}
+
+func TestListSkipsExpired(t *testing.T) {
+	db := newIndex(t, 3, nil)
+	for _, av := range db.items {
+		av["expires_at"] = num(listBase.Add(time.Hour).Unix())
+	}
+	db.items[1]["expires_at"] = num(listBase.Unix())
+	items, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Now: listBase.Add(time.Minute)})
+	if err != nil || !slices.Equal(ids(items), []string{"t02", "t00"}) {
+		t.Errorf("List = %v, %v; want the expired t01 left out", ids(items), err)
+	}
+}
+
+func TestListCursorIsBoundToTheTenant(t *testing.T) {
+	db := newIndex(t, 5, nil)
+	s := New(db, "tasks")
+	_, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Limit: 2})
+	if err != nil || next == "" {
+		t.Fatalf("List = %q, %v", next, err)
+	}
+	if _, _, err := s.List(context.Background(), ListQuery{Tenant: "org-2", Cursor: next}); !errors.Is(err, ErrInvalidCursor) {
+		t.Errorf("org-1's cursor used by org-2 = %v, want ErrInvalidCursor", err)
+	}
+	// A cursor forged for another tenant's partition, correctly encoded, is refused as well.
+	forged := encodeCursor(map[string]types.AttributeValue{
+		AttrPK: str("TASK#x"), AttrSK: str("TASK"), "gsi1pk": str("TENANT#org-2"), "gsi1sk": str(stamp(listBase) + "#x"),
+	})
+	n := len(db.queries)
+	if _, _, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Cursor: forged}); !errors.Is(err, ErrInvalidCursor) {
+		t.Errorf("forged cursor = %v, want ErrInvalidCursor", err)
+	}
+	if len(db.queries) != n {
+		t.Errorf("a refused cursor reached DynamoDB")
+	}
+}
+
+func TestListInvalidCursors(t *testing.T) {
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	sk := stamp(listBase) + "#t1"
+	good := `{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"` + sk + `"}`
+	if _, _, err := New(newIndex(t, 1, nil), "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: b64(good)}); err != nil {
+		t.Fatalf("a well-formed cursor = %v", err)
+	}
+	for name, c := range map[string]string{
+		"not base64":       "!!!",
+		"not json":         b64("nope"),
+		"array":            b64(`["TASK#t1"]`),
+		"unknown field":    b64(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"` + sk + `","x":1}`),
+		"number":           b64(`{"pk":1,"sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"` + sk + `"}`),
+		"missing sort key": b64(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-1"}`),
+		"not a task":       b64(`{"pk":"THREAD#org-1#t1","sk":"THREAD","gsi1pk":"TENANT#org-1","gsi1sk":"` + sk + `"}`),
+		"id mismatch":      b64(`{"pk":"TASK#t2","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"` + sk + `"}`),
+		"other tenant":     b64(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-2","gsi1sk":"` + sk + `"}`),
+		"tenant prefix":    b64(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-10","gsi1sk":"` + sk + `"}`),
+		"trailing data":    b64(good + `{}`),
+		"too long":         strings.Repeat("A", MaxCursorBytes+1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := newIndex(t, 1, nil)
+			_, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: c})
+			if !errors.Is(err, ErrInvalidCursor) {
+				t.Errorf("List = %v, want ErrInvalidCursor", err)
+			}
+			if len(db.queries) != 0 {
+				t.Errorf("an invalid cursor reached DynamoDB")
+			}
+		})
+	}
+	// A cursor outside the query's time range cannot have come from it.
+	db := newIndex(t, 1, nil)
+	_, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: b64(good), CreatedBefore: listBase})
+	if !errors.Is(err, ErrInvalidCursor) {
+		t.Errorf("cursor after created_before = %v, want ErrInvalidCursor", err)
+	}
+}
+
+func TestListErrors(t *testing.T) {
+	db := newIndex(t, 1, nil)
+	db.err = errors.New("throttled")
+	if _, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1"}); err == nil || errors.Is(err, ErrInvalidCursor) {
+		t.Errorf("List on a failing index = %v", err)
+	}
+	db = newIndex(t, 1, nil)
+	db.items[0]["state"] = str("bogus")
+	if _, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1"}); err == nil {
+		t.Error("List of an undecodable item succeeded")
+	}
+}
+
+func TestListLimitBounds(t *testing.T) {
+	db := newIndex(t, 150, nil)
+	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Limit: 1000})
+	if err != nil || len(items) != MaxListLimit || next == "" {
+		t.Errorf("Limit 1000 = %d items, cursor %q, %v; want %d and a cursor", len(items), next, err, MaxListLimit)
+	}
+}
+
+// FuzzDecodeCursor: a cursor is outside input. Any string either is refused as ErrInvalidCursor or
+// decodes to a task key in the caller's own partition, which encodes back to the same key.
+func FuzzDecodeCursor(f *testing.F) {
+	key := map[string]types.AttributeValue{
+		AttrPK: str("TASK#t1"), AttrSK: str("TASK"), "gsi1pk": str("TENANT#org-1"), "gsi1sk": str(stamp(listBase) + "#t1"),
+	}
+	f.Add(encodeCursor(key))
+	f.Add("")
+	f.Add("e30")
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-2","gsi1sk":"x#t1"}`)))
+	f.Add(base64.URLEncoding.EncodeToString([]byte(`{"pk":"TASK#a","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"#a"}`)))
+	f.Fuzz(func(t *testing.T, c string) {
+		got, err := decodeCursor(c, "TENANT#org-1")
+		if err != nil {
+			if !errors.Is(err, ErrInvalidCursor) {
+				t.Fatalf("decodeCursor(%q) = %v, want ErrInvalidCursor", c, err)
+			}
+			return
+		}
+		if c == "" {
+			if got != nil {
+				t.Fatalf("empty cursor decoded to %v", got)
+			}
+			return
+		}
+		if v := got["gsi1pk"].(*types.AttributeValueMemberS).Value; v != "TENANT#org-1" {
+			t.Fatalf("cursor %q leads into partition %q", c, v)
+		}
+		again, err := decodeCursor(encodeCursor(got), "TENANT#org-1")
+		if err != nil || keyText(again) != keyText(got) {
+			t.Fatalf("round trip of %q = %v, %v", c, again, err)
+		}
+	})
+}
+
+func keyText(key map[string]types.AttributeValue) string {
+	var parts []string
+	for _, k := range []string{AttrPK, AttrSK, "gsi1pk", "gsi1sk"} {
+		v, _ := key[k].(*types.AttributeValueMemberS)
+		if v == nil {
+			return "missing " + k
+		}
+		parts = append(parts, k+"="+v.Value)
+	}
+	return strings.Join(parts, " ")
+}
