@@ -178,7 +178,8 @@ func (a *api) authed(d task.Dialect, h func(http.ResponseWriter, *http.Request, 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("X-Api-Key")
 		if key == "" {
-			if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			// The scheme is case-insensitive (RFC 9110 11.1).
+			if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 				key = strings.TrimSpace(v)
 			}
 		}

@@ -346,6 +346,7 @@ func TestAuth(t *testing.T) {
 		{"lower-case x-api-key", []string{"x-api-key", apiKey}, http.StatusOK, ""},
 		{"bearer", []string{"Authorization", "Bearer " + apiKey}, http.StatusOK, ""},
 		{"bearer with spaces", []string{"Authorization", "Bearer   " + apiKey + " "}, http.StatusOK, ""},
+		{"bearer in lower case", []string{"Authorization", "bearer " + apiKey}, http.StatusOK, ""},
 		{"x-api-key wins over bearer", []string{"X-Api-Key", apiKey, "Authorization", "Bearer not-a-key"}, http.StatusOK, ""},
 	}
 	for _, rt := range routes {
