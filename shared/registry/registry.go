@@ -1,0 +1,422 @@
+// Package registry keeps published agents in DynamoDB: a draft per agent, immutable numbered
+// versions, and a head record that names the current version and holds a copy of it, so that
+// resolving an agent on the accept path is one read (and usually none: lookups are cached).
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/store"
+)
+
+// DynamoDB is the part of the DynamoDB API the registry uses.
+type DynamoDB interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Errors of the registry besides agent.ErrNotFound and agent.ErrVersionNotFound.
+var (
+	// ErrNoDraft means there is nothing to publish.
+	ErrNoDraft = errors.New("agent has no draft")
+	// ErrConflict means another writer published the agent at the same moment; try again.
+	ErrConflict = errors.New("agent changed concurrently")
+)
+
+// Registry reads and writes agents in the task table.
+type Registry struct {
+	db    DynamoDB
+	table string
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	a       agent.Agent
+	err     error
+	expires time.Time
+}
+
+// New returns a registry over the table. Lookups of an agent's current version are cached for
+// cacheTTL (0 disables the cache): an agent published or unpublished is seen by every function
+// within that time.
+func New(db DynamoDB, table string, cacheTTL time.Duration) *Registry {
+	return &Registry{db: db, table: table, ttl: cacheTTL, now: time.Now, cache: map[string]cached{}}
+}
+
+// Summary is an agent as the registry lists it.
+type Summary struct {
+	Agent agent.Agent `json:"agent"`
+	// Current is the current published version number; 0 when never published.
+	Current   int       `json:"current_version"`
+	Deleted   bool      `json:"deleted"`
+	HasDraft  bool      `json:"has_draft"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type headItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	GSI1PK    string `dynamodbav:"gsi1pk"`
+	GSI1SK    string `dynamodbav:"gsi1sk"`
+	AgentID   string `dynamodbav:"agent_id"`
+	Current   int    `dynamodbav:"current_version"`
+	Published string `dynamodbav:"published,omitempty"`
+	Deleted   bool   `dynamodbav:"deleted"`
+	HasDraft  bool   `dynamodbav:"has_draft"`
+	UpdatedAt string `dynamodbav:"updated_at"`
+}
+
+type specItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	Spec      string `dynamodbav:"spec"`
+	CreatedAt string `dynamodbav:"created_at"`
+}
+
+// listPartition groups every agent's head record in the by_tenant index, so listing is a Query.
+const listPartition = "AGENTS"
+
+func key(id, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		store.AttrPK: &types.AttributeValueMemberS{Value: "AGENT#" + id},
+		store.AttrSK: &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+func versionSK(n int) string { return fmt.Sprintf("V#%010d", n) }
+
+func (r *Registry) stamp() string { return r.now().UTC().Format(time.RFC3339Nano) }
+
+// PutDraft validates an agent and stores it as the agent's draft, replacing any earlier draft.
+func (r *Registry) PutDraft(ctx context.Context, a agent.Agent) error {
+	a.Version = ""
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("put draft: %w", err)
+	}
+	spec, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("put draft of %s: %w", a.ID, err)
+	}
+	now := r.stamp()
+	draft, err := attributevalue.MarshalMap(specItem{PK: "AGENT#" + a.ID, SK: "DRAFT", Spec: string(spec), CreatedAt: now})
+	if err != nil {
+		return fmt.Errorf("put draft of %s: %w", a.ID, err)
+	}
+	_, err = r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: aws.String(r.table), Item: draft}},
+		{Update: &types.Update{
+			TableName:        aws.String(r.table),
+			Key:              key(a.ID, "META"),
+			UpdateExpression: aws.String("SET #draft = :t, #updated = :now, #gpk = :gpk, #gsk = :id, #aid = :id, #cur = if_not_exists(#cur, :zero), #del = if_not_exists(#del, :f)"),
+			ExpressionAttributeNames: map[string]string{
+				"#draft": "has_draft", "#updated": "updated_at", "#gpk": "gsi1pk", "#gsk": "gsi1sk", "#aid": "agent_id",
+				"#cur": "current_version", "#del": "deleted",
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":t": &types.AttributeValueMemberBOOL{Value: true}, ":f": &types.AttributeValueMemberBOOL{Value: false},
+				":now": str(now), ":gpk": str(listPartition), ":id": str(a.ID), ":zero": &types.AttributeValueMemberN{Value: "0"},
+			},
+		}},
+	}})
+	if err != nil {
+		return fmt.Errorf("put draft of %s: %w", a.ID, conflict(err))
+	}
+	return nil
+}
+
+// Publish makes the agent's draft its next numbered version and the current one. It returns the
+// published agent.
+func (r *Registry) Publish(ctx context.Context, id string) (agent.Agent, error) {
+	head, err := r.head(ctx, id)
+	if err != nil && !errors.Is(err, agent.ErrNotFound) {
+		return agent.Agent{}, err
+	}
+	draft, err := r.spec(ctx, id, "DRAFT")
+	if errors.Is(err, agent.ErrVersionNotFound) {
+		return agent.Agent{}, fmt.Errorf("publish %s: %w", id, ErrNoDraft)
+	}
+	if err != nil {
+		return agent.Agent{}, err
+	}
+	current := 0
+	if head != nil {
+		current = head.Current
+	}
+	next := current + 1
+	draft.Version = strconv.Itoa(next)
+	spec, err := json.Marshal(draft)
+	if err != nil {
+		return agent.Agent{}, fmt.Errorf("publish %s: %w", id, err)
+	}
+	now := r.stamp()
+	version, err := attributevalue.MarshalMap(specItem{PK: "AGENT#" + id, SK: versionSK(next), Spec: string(spec), CreatedAt: now})
+	if err != nil {
+		return agent.Agent{}, fmt.Errorf("publish %s: %w", id, err)
+	}
+	newHead, err := attributevalue.MarshalMap(headItem{
+		PK: "AGENT#" + id, SK: "META", GSI1PK: listPartition, GSI1SK: id, AgentID: id,
+		Current: next, Published: string(spec), UpdatedAt: now,
+	})
+	if err != nil {
+		return agent.Agent{}, fmt.Errorf("publish %s: %w", id, err)
+	}
+	_, err = r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName: aws.String(r.table), Item: version,
+			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK},
+		}},
+		{Put: &types.Put{
+			TableName: aws.String(r.table), Item: newHead,
+			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #cur = :cur"),
+			ExpressionAttributeNames:  map[string]string{"#pk": store.AttrPK, "#cur": "current_version"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":cur": &types.AttributeValueMemberN{Value: strconv.Itoa(current)}},
+		}},
+		{Delete: &types.Delete{TableName: aws.String(r.table), Key: key(id, "DRAFT")}},
+	}})
+	if err != nil {
+		return agent.Agent{}, fmt.Errorf("publish %s: %w", id, conflict(err))
+	}
+	r.forget(id)
+	return draft, nil
+}
+
+// Unpublish marks the agent deleted: new invocations answer not found; its tasks and versions stay.
+func (r *Registry) Unpublish(ctx context.Context, id string) error {
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(r.table),
+		Key:                       key(id, "META"),
+		UpdateExpression:          aws.String("SET #del = :t, #updated = :now"),
+		ConditionExpression:       aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames:  map[string]string{"#del": "deleted", "#updated": "updated_at", "#pk": store.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":now": str(r.stamp())},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("unpublish %s: %w", id, agent.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("unpublish %s: %w", id, err)
+	}
+	r.forget(id)
+	return nil
+}
+
+// Lookup returns the agent in the given version: "" or agent.Latest for the current published
+// one, agent.Draft for the draft, or a version number. Unpublished agents are not found.
+func (r *Registry) Lookup(ctx context.Context, id, version string) (agent.Agent, error) {
+	switch version {
+	case "", agent.Latest:
+		return r.current(ctx, id)
+	case agent.Draft:
+		if _, err := r.current(ctx, id); err != nil && !errors.Is(err, agent.ErrVersionNotFound) {
+			return agent.Agent{}, err
+		}
+		return r.spec(ctx, id, "DRAFT")
+	}
+	n, err := strconv.Atoi(version)
+	if err != nil || n < 1 {
+		return agent.Agent{}, fmt.Errorf("lookup %s version %q: %w", id, version, agent.ErrVersionNotFound)
+	}
+	if _, err := r.current(ctx, id); err != nil {
+		return agent.Agent{}, err
+	}
+	return r.spec(ctx, id, versionSK(n))
+}
+
+func (r *Registry) current(ctx context.Context, id string) (agent.Agent, error) {
+	if !agent.ValidID(id) {
+		return agent.Agent{}, fmt.Errorf("lookup %q: %w", id, agent.ErrNotFound)
+	}
+	now := r.now()
+	r.mu.Lock()
+	c, ok := r.cache[id]
+	r.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.a, c.err
+	}
+	a, err := r.loadCurrent(ctx, id)
+	if err == nil || errors.Is(err, agent.ErrNotFound) || errors.Is(err, agent.ErrVersionNotFound) {
+		if r.ttl > 0 {
+			r.mu.Lock()
+			r.cache[id] = cached{a: a, err: err, expires: now.Add(r.ttl)}
+			r.mu.Unlock()
+		}
+	}
+	return a, err
+}
+
+func (r *Registry) loadCurrent(ctx context.Context, id string) (agent.Agent, error) {
+	h, err := r.head(ctx, id)
+	if err != nil {
+		return agent.Agent{}, err
+	}
+	if h.Deleted {
+		return agent.Agent{}, fmt.Errorf("lookup %s: unpublished: %w", id, agent.ErrNotFound)
+	}
+	if h.Current == 0 {
+		// Only a draft: the agent exists but has no published version to run by default.
+		return agent.Agent{}, fmt.Errorf("lookup %s: never published: %w", id, agent.ErrVersionNotFound)
+	}
+	var a agent.Agent
+	if err := json.Unmarshal([]byte(h.Published), &a); err != nil {
+		return agent.Agent{}, fmt.Errorf("lookup %s: decode published version: %w", id, err)
+	}
+	return a, nil
+}
+
+func (r *Registry) forget(id string) {
+	r.mu.Lock()
+	delete(r.cache, id)
+	r.mu.Unlock()
+}
+
+func (r *Registry) head(ctx context.Context, id string) (*headItem, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.table), Key: key(id, "META"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("read agent %s: %w", id, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, fmt.Errorf("read agent %s: %w", id, agent.ErrNotFound)
+	}
+	var h headItem
+	if err := attributevalue.UnmarshalMap(out.Item, &h); err != nil {
+		return nil, fmt.Errorf("decode agent %s: %w", id, err)
+	}
+	return &h, nil
+}
+
+func (r *Registry) spec(ctx context.Context, id, sk string) (agent.Agent, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.table), Key: key(id, sk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return agent.Agent{}, fmt.Errorf("read agent %s %s: %w", id, sk, err)
+	}
+	if len(out.Item) == 0 {
+		return agent.Agent{}, fmt.Errorf("read agent %s %s: %w", id, sk, agent.ErrVersionNotFound)
+	}
+	var it specItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return agent.Agent{}, fmt.Errorf("decode agent %s %s: %w", id, sk, err)
+	}
+	var a agent.Agent
+	if err := json.Unmarshal([]byte(it.Spec), &a); err != nil {
+		return agent.Agent{}, fmt.Errorf("decode agent %s %s: %w", id, sk, err)
+	}
+	if sk == "DRAFT" {
+		a.Version = agent.Draft
+	}
+	return a, nil
+}
+
+// Get returns an agent's summary: its current published version (or its draft, if it has none).
+func (r *Registry) Get(ctx context.Context, id string) (Summary, error) {
+	h, err := r.head(ctx, id)
+	if err != nil {
+		return Summary{}, err
+	}
+	return r.summary(ctx, h)
+}
+
+func (r *Registry) summary(ctx context.Context, h *headItem) (Summary, error) {
+	s := Summary{Current: h.Current, Deleted: h.Deleted, HasDraft: h.HasDraft}
+	s.UpdatedAt, _ = time.Parse(time.RFC3339Nano, h.UpdatedAt)
+	if h.Published != "" {
+		if err := json.Unmarshal([]byte(h.Published), &s.Agent); err != nil {
+			return Summary{}, fmt.Errorf("decode agent %s: %w", h.AgentID, err)
+		}
+		return s, nil
+	}
+	a, err := r.spec(ctx, h.AgentID, "DRAFT")
+	if err != nil {
+		return Summary{}, err
+	}
+	s.Agent = a
+	return s, nil
+}
+
+// List returns every agent the registry knows, published or not, ordered by id.
+func (r *Registry) List(ctx context.Context) ([]Summary, error) {
+	ix := store.Indexes[0]
+	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(r.table),
+		IndexName:                 aws.String(ix.Name),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(listPartition)},
+	})
+	var out []Summary
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list agents: %w", err)
+		}
+		for _, av := range page.Items {
+			var h headItem
+			if err := attributevalue.UnmarshalMap(av, &h); err != nil {
+				return nil, fmt.Errorf("list agents: %w", err)
+			}
+			s, err := r.summary(ctx, &h)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Seed publishes agents kept as code: each becomes a new version when it differs from the agent's
+// current one, and is left alone otherwise, so seeding on every start is cheap and idempotent.
+func (r *Registry) Seed(ctx context.Context, agents []agent.Agent) error {
+	for _, a := range agents {
+		cur, err := r.loadCurrent(ctx, a.ID)
+		if err == nil && sameSpec(cur, a) {
+			continue
+		}
+		if err != nil && !errors.Is(err, agent.ErrNotFound) && !errors.Is(err, agent.ErrVersionNotFound) {
+			return err
+		}
+		if err := r.PutDraft(ctx, a); err != nil {
+			return err
+		}
+		if _, err := r.Publish(ctx, a.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sameSpec(a, b agent.Agent) bool {
+	a.Version, b.Version = "", ""
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+func conflict(err error) error {
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) {
+		return ErrConflict
+	}
+	return err
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
