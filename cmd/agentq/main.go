@@ -3,6 +3,7 @@
 //	agentq run     start the emulators, the API on 127.0.0.1:8042, the worker and the echo agent
 //
 // Environment: AGENTQ_API_KEY (the key callers use; one is generated and printed when unset),
+// AGENTQ_ADMIN_KEY (the key that publishes agents; likewise),
 // AGENTQ_ADDR (listen address), AGENTQ_AGENTS_FILE (more agents, a JSON array),
 // AGENTQ_DATA_DIR (keep DynamoDB data across runs), AWS_ENDPOINT_URL_DYNAMODB and
 // AWS_ENDPOINT_URL_SQS (use running services instead of starting the emulators).
@@ -47,12 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	key, generated := getenv("AGENTQ_API_KEY"), false
-	if key == "" {
-		b := make([]byte, 24)
-		_, _ = rand.Read(b)
-		key, generated = "aq_"+hex.EncodeToString(b), true
-	}
+	key, generated := keyFrom(getenv("AGENTQ_API_KEY"), "aq_")
+	adminKey, adminGenerated := keyFrom(getenv("AGENTQ_ADMIN_KEY"), "aqadm_")
 	var agents []agent.Agent
 	if f := getenv("AGENTQ_AGENTS_FILE"); f != "" {
 		var err error
@@ -61,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	sys, err := localrun.Start(ctx, localrun.Options{
-		Addr: *addr, APIKey: key, Agents: agents, DataDir: *data,
+		Addr: *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		Logger: telemetry.NewLogger(stderr, *level),
 	})
@@ -78,10 +75,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		fmt.Fprintf(stdout, "  API key    from AGENTQ_API_KEY\n")
 	}
+	if adminGenerated {
+		fmt.Fprintf(stdout, "  admin key  %s  (generated; set AGENTQ_ADMIN_KEY to choose one)\n", adminKey)
+	} else {
+		fmt.Fprintf(stdout, "  admin key  from AGENTQ_ADMIN_KEY\n")
+	}
 	fmt.Fprintf(stdout, "\nTry:\n  curl -s -X POST %s/v1/agents/echo/invoke/async -H \"x-api-key: $AGENTQ_API_KEY\" -H 'content-type: application/json' -d '{\"input\":{\"text\":\"hello\"}}'\n\nCtrl-C stops everything.\n", sys.APIURL)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nagentq: stopping")
 	return sys.Close()
+}
+
+// keyFrom returns v, or a new random key with the prefix when v is empty.
+func keyFrom(v, prefix string) (key string, generated bool) {
+	if v != "" {
+		return v, false
+	}
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b), true
 }
 
 func or(v, def string) string {

@@ -156,7 +156,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
 	inv := sub.Invocation
-	if err := a.Check(inv.Ask); err != nil {
+	ask := inv.Ask
+	ask.Tenant = sub.Tenant
+	if err := a.Check(ask); err != nil {
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
 	now := s.now().UTC()

@@ -72,6 +72,8 @@ type Agent struct {
 	CostUnits int `json:"cost_units,omitempty"`
 	// AllowedRegions lists the ISO country codes callers may invoke from; empty allows all.
 	AllowedRegions []string `json:"allowed_regions,omitempty"`
+	// Tenants lists the tenants that may use the agent; empty allows all.
+	Tenants []string `json:"tenants,omitempty"`
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -157,6 +159,15 @@ func NewStatic(agents []Agent) (*Static, error) {
 		s.agents[a.ID] = a
 	}
 	return s, nil
+}
+
+// All returns the registry's agents, in no particular order.
+func (s *Static) All() []Agent {
+	out := make([]Agent, 0, len(s.agents))
+	for _, a := range s.agents {
+		out = append(out, a)
+	}
+	return out
 }
 
 // ParseJSON reads a JSON array of agents into a registry.

@@ -25,6 +25,8 @@ func TestCheck(t *testing.T) {
 		{"region allowed", Agent{ID: "a", AllowedRegions: []string{"AU", "NZ"}}, Ask{Region: "au"}, ""},
 		{"region refused", Agent{ID: "a", AllowedRegions: []string{"AU"}}, Ask{Region: "US"}, ReasonRegionNotAllowed},
 		{"region missing", Agent{ID: "a", AllowedRegions: []string{"AU"}}, Ask{}, ReasonRegionNotAllowed},
+		{"tenant allowed", Agent{ID: "a", Tenants: []string{"acme"}}, Ask{Tenant: "acme"}, ""},
+		{"tenant refused", Agent{ID: "a", Tenants: []string{"acme"}}, Ask{Tenant: "globex"}, ReasonTenantNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

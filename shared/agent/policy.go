@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -10,6 +11,7 @@ const (
 	ReasonApprovalRequired  = "approval_required"
 	ReasonCostLimitExceeded = "cost_limit_exceeded"
 	ReasonRegionNotAllowed  = "region_not_allowed"
+	ReasonTenantNotAllowed  = "tenant_not_allowed"
 )
 
 // Ask is what a request brings to the policy check.
@@ -20,6 +22,8 @@ type Ask struct {
 	MaxCostUnits *int
 	// Region is the caller's ISO country code, if given.
 	Region string
+	// Tenant is the caller's tenant.
+	Tenant string
 }
 
 // PolicyError is a refusal: the request is valid but may not run.
@@ -32,6 +36,9 @@ func (e *PolicyError) Error() string { return e.Code + ": " + e.Message }
 
 // Check runs the agent's policy over a request and returns a *PolicyError when it is refused.
 func (a *Agent) Check(ask Ask) error {
+	if len(a.Tenants) > 0 && !slices.Contains(a.Tenants, ask.Tenant) {
+		return &PolicyError{ReasonTenantNotAllowed, fmt.Sprintf("agent %s is not available to this tenant", a.ID)}
+	}
 	if a.RequiresApproval && !ask.ConfirmRisky {
 		return &PolicyError{ReasonApprovalRequired, fmt.Sprintf("agent %s requires approval: set confirm_risky to true", a.ID)}
 	}

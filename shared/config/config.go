@@ -15,14 +15,19 @@ import (
 
 // Environment variable names.
 const (
-	EnvTable      = "AGENTQ_TABLE"
-	EnvQueueURL   = "AGENTQ_QUEUE_URL"
-	EnvDLQARN     = "AGENTQ_DLQ_ARN"
-	EnvAPIKeys    = "AGENTQ_API_KEYS"
+	EnvTable    = "AGENTQ_TABLE"
+	EnvQueueURL = "AGENTQ_QUEUE_URL"
+	EnvDLQARN   = "AGENTQ_DLQ_ARN"
+	EnvAPIKeys  = "AGENTQ_API_KEYS"
+	// EnvAdminKeys holds the admin keys' hashes, tenant:sha256hex pairs like EnvAPIKeys.
+	EnvAdminKeys  = "AGENTQ_ADMIN_KEYS"
 	EnvAgents     = "AGENTQ_AGENTS"
 	EnvAgentsFile = "AGENTQ_AGENTS_FILE"
 	EnvTaskTTL    = "AGENTQ_TASK_TTL"
 	EnvLogLevel   = "AGENTQ_LOG_LEVEL"
+	// EnvResultsBucket names the S3 bucket for payloads too large for the task record (optional:
+	// unset, requests over the inline limit are refused with 413 and such answers fail their task).
+	EnvResultsBucket = "AGENTQ_RESULTS_BUCKET"
 )
 
 // DefaultTaskTTL is how long task records are kept when AGENTQ_TASK_TTL is unset.
@@ -34,9 +39,13 @@ type Config struct {
 	QueueURL string
 	DLQARN   string
 	Keys     *apikey.Keys
-	Agents   *agent.Static
-	TaskTTL  time.Duration
-	LogLevel string
+	// AdminKeys may publish agents; none disables the admin routes.
+	AdminKeys *apikey.Keys
+	Agents    *agent.Static
+	TaskTTL   time.Duration
+	LogLevel  string
+	// ResultsBucket is the bucket for large payloads; empty keeps every payload in the table.
+	ResultsBucket string
 
 	set map[string]bool
 }
@@ -45,15 +54,18 @@ type Config struct {
 func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
 		Table: getenv(EnvTable), QueueURL: getenv(EnvQueueURL), DLQARN: getenv(EnvDLQARN),
-		LogLevel: getenv(EnvLogLevel), TaskTTL: DefaultTaskTTL, set: map[string]bool{},
+		LogLevel: getenv(EnvLogLevel), TaskTTL: DefaultTaskTTL, ResultsBucket: getenv(EnvResultsBucket), set: map[string]bool{},
 	}
-	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile} {
+	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile, EnvResultsBucket} {
 		c.set[n] = getenv(n) != ""
 	}
 	var errs []error
 	var err error
 	if c.Keys, err = apikey.Parse(getenv(EnvAPIKeys)); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvAPIKeys, err))
+	}
+	if c.AdminKeys, err = apikey.Parse(getenv(EnvAdminKeys)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvAdminKeys, err))
 	}
 	agents := getenv(EnvAgents)
 	if f := getenv(EnvAgentsFile); f != "" {

@@ -40,6 +40,7 @@ func TestLoad(t *testing.T) {
 		{name: "bad ttl", env: map[string]string{EnvTaskTTL: "forever"}, wantErr: EnvTaskTTL},
 		{name: "negative ttl", env: map[string]string{EnvTaskTTL: "-1h"}, wantErr: EnvTaskTTL},
 		{name: "bad keys", env: map[string]string{EnvAPIKeys: "nope"}, wantErr: EnvAPIKeys},
+		{name: "bad admin keys", env: map[string]string{EnvAdminKeys: "admin:zz"}, wantErr: EnvAdminKeys},
 		{name: "bad agents", env: map[string]string{EnvAgents: "{"}, wantErr: EnvAgents},
 		{name: "missing agents file", env: map[string]string{EnvAgentsFile: "/nonexistent/agents.json"}, wantErr: EnvAgentsFile},
 	}

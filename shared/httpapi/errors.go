@@ -33,6 +33,9 @@ func (a *api) classify(r *http.Request, err error) *detailedError {
 		pe *agent.PolicyError
 		de *accept.DispatchError
 	)
+	if re, ok := registryError(err); ok {
+		return &detailedError{apiError: re}
+	}
 	switch {
 	case errors.As(err, &ae):
 		return &detailedError{apiError: ae}

@@ -87,6 +87,10 @@ type Config struct {
 	Lister    Lister
 	Threads   Threads
 	Keys      Authenticator
+	// Agents and AdminKeys, both set, add the agent registry routes: writes need an admin key,
+	// reads any valid key.
+	Agents    AgentAdmin
+	AdminKeys Authenticator
 	// Routes narrows the routes served; the zero value serves all that are configured.
 	Routes Routes
 	Logger *slog.Logger
@@ -122,13 +126,20 @@ func New(c Config) http.Handler {
 	}
 	a := &api{c}
 	mux := http.NewServeMux()
+	allowed := map[string][]string{} // path -> methods, for the 405 answers
+	var order []string
+	on := func(method, path string, h http.Handler) {
+		mux.Handle(method+" "+path, h)
+		if _, ok := allowed[path]; !ok {
+			order = append(order, path)
+		}
+		allowed[path] = append(allowed[path], method)
+	}
 	route := func(method, path string, d task.Dialect, h func(http.ResponseWriter, *http.Request, string) error) {
-		mux.Handle(method+" "+path, a.authed(d, h))
-		// Any other method on a known path is a 405, not a 404.
-		mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", method)
-			writeError(w, d, &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "use " + method + " on this route"})
-		}))
+		on(method, path, a.authed(d, h))
+	}
+	adminRoute := func(method, path string, h func(http.ResponseWriter, *http.Request) error) {
+		on(method, path, a.adminAuthed(h))
 	}
 	writes, reads := c.Routes != ReadRoutes, c.Routes != WriteRoutes
 	if writes && c.Submitter != nil {
@@ -153,6 +164,26 @@ func New(c Config) http.Handler {
 		route(http.MethodGet, "/v1/tasks", task.Xpander, a.listTasks)
 		route(http.MethodGet, "/v1/agents/{agent_id}/tasks", task.Xpander, a.listAgentTasks)
 	}
+	if c.Agents != nil && c.AdminKeys != nil {
+		if writes {
+			adminRoute(http.MethodPut, "/v1/agents/{agent_id}", a.putAgent)
+			adminRoute(http.MethodPost, "/v1/agents/{agent_id}/publish", a.publishAgent)
+			adminRoute(http.MethodDelete, "/v1/agents/{agent_id}", a.deleteAgent)
+		}
+		if reads {
+			route(http.MethodGet, "/v1/agents", task.Xpander, a.listAgents)
+			route(http.MethodGet, "/v1/agents/{agent_id}", task.Xpander, a.getAgent)
+		}
+	}
+	// Any other method on a known path is a 405, not a 404.
+	for _, path := range order {
+		methods := strings.Join(allowed[path], ", ")
+		d := dialectOf(path)
+		mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", methods)
+			writeError(w, d, &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "use " + methods + " on this route"})
+		}))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -176,13 +207,7 @@ const tenantKey ctxKey = iota
 // authed authenticates the caller by API key before calling h with the caller's tenant.
 func (a *api) authed(d task.Dialect, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("X-Api-Key")
-		if key == "" {
-			// The scheme is case-insensitive (RFC 9110 11.1).
-			if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-				key = strings.TrimSpace(v)
-			}
-		}
+		key := apiKey(r)
 		if key == "" {
 			writeError(w, d, &apiError{http.StatusUnauthorized, "missing_api_key", "send an API key in the x-api-key header or as Authorization: Bearer"})
 			return

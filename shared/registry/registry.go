@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -44,6 +45,8 @@ type Registry struct {
 	table string
 	ttl   time.Duration
 	now   func() time.Time
+	// static holds the agents kept as code; a registry record of the same id overrides one.
+	static *agent.Static
 
 	mu    sync.Mutex
 	cache map[string]cached
@@ -62,9 +65,28 @@ func New(db DynamoDB, table string, cacheTTL time.Duration) *Registry {
 	return &Registry{db: db, table: table, ttl: cacheTTL, now: time.Now, cache: map[string]cached{}}
 }
 
+// WithFallback layers agents kept as code (configuration, an agents file) under the registry:
+// an id with no registry record resolves to its static definition; publishing the same id in the
+// registry overrides it, and unpublishing hides it.
+func (r *Registry) WithFallback(s *agent.Static) *Registry {
+	r.static = s
+	return r
+}
+
+// errNoRecord means the registry holds nothing at all for an id (not even an unpublished head).
+var errNoRecord = fmt.Errorf("no registry record: %w", agent.ErrNotFound)
+
+// Sources of a Summary.
+const (
+	SourceRegistry = "registry"
+	SourceConfig   = "config"
+)
+
 // Summary is an agent as the registry lists it.
 type Summary struct {
 	Agent agent.Agent `json:"agent"`
+	// Source says where the agent is defined: the registry, or configuration.
+	Source string `json:"source"`
 	// Current is the current published version number; 0 when never published.
 	Current   int       `json:"current_version"`
 	Deleted   bool      `json:"deleted"`
@@ -211,7 +233,7 @@ func (r *Registry) Unpublish(ctx context.Context, id string) error {
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return fmt.Errorf("unpublish %s: %w", id, agent.ErrNotFound)
+		return r.hideStatic(ctx, id)
 	}
 	if err != nil {
 		return fmt.Errorf("unpublish %s: %w", id, err)
@@ -220,9 +242,41 @@ func (r *Registry) Unpublish(ctx context.Context, id string) error {
 	return nil
 }
 
+// hideStatic unpublishes an agent defined only in configuration, by writing a deleted head.
+func (r *Registry) hideStatic(ctx context.Context, id string) error {
+	if r.static == nil {
+		return fmt.Errorf("unpublish %s: %w", id, agent.ErrNotFound)
+	}
+	if _, err := r.static.Lookup(ctx, id, ""); err != nil {
+		return fmt.Errorf("unpublish %s: %w", id, err)
+	}
+	head, err := attributevalue.MarshalMap(headItem{
+		PK: "AGENT#" + id, SK: "META", GSI1PK: listPartition, GSI1SK: id, AgentID: id, Deleted: true, UpdatedAt: r.stamp(),
+	})
+	if err != nil {
+		return fmt.Errorf("unpublish %s: %w", id, err)
+	}
+	if _, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(r.table), Item: head,
+		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK},
+	}); err != nil {
+		return fmt.Errorf("unpublish %s: %w", id, conflict(err))
+	}
+	r.forget(id)
+	return nil
+}
+
 // Lookup returns the agent in the given version: "" or agent.Latest for the current published
 // one, agent.Draft for the draft, or a version number. Unpublished agents are not found.
 func (r *Registry) Lookup(ctx context.Context, id, version string) (agent.Agent, error) {
+	a, err := r.lookup(ctx, id, version)
+	if errors.Is(err, errNoRecord) && r.static != nil {
+		return r.static.Lookup(ctx, id, version)
+	}
+	return a, err
+}
+
+func (r *Registry) lookup(ctx context.Context, id, version string) (agent.Agent, error) {
 	switch version {
 	case "", agent.Latest:
 		return r.current(ctx, id)
@@ -295,7 +349,7 @@ func (r *Registry) head(ctx context.Context, id string) (*headItem, error) {
 		return nil, fmt.Errorf("read agent %s: %w", id, err)
 	}
 	if len(out.Item) == 0 {
-		return nil, fmt.Errorf("read agent %s: %w", id, agent.ErrNotFound)
+		return nil, fmt.Errorf("read agent %s: %w", id, errNoRecord)
 	}
 	var h headItem
 	if err := attributevalue.UnmarshalMap(out.Item, &h); err != nil {
@@ -329,15 +383,34 @@ func (r *Registry) spec(ctx context.Context, id, sk string) (agent.Agent, error)
 // Get returns an agent's summary: its current published version (or its draft, if it has none).
 func (r *Registry) Get(ctx context.Context, id string) (Summary, error) {
 	h, err := r.head(ctx, id)
+	if errors.Is(err, errNoRecord) && r.static != nil {
+		a, serr := r.static.Lookup(ctx, id, "")
+		if serr != nil {
+			return Summary{}, serr
+		}
+		return staticSummary(a), nil
+	}
 	if err != nil {
 		return Summary{}, err
 	}
 	return r.summary(ctx, h)
 }
 
+func staticSummary(a agent.Agent) Summary {
+	n, _ := strconv.Atoi(a.Version)
+	return Summary{Agent: a, Source: SourceConfig, Current: n}
+}
+
 func (r *Registry) summary(ctx context.Context, h *headItem) (Summary, error) {
-	s := Summary{Current: h.Current, Deleted: h.Deleted, HasDraft: h.HasDraft}
+	s := Summary{Source: SourceRegistry, Current: h.Current, Deleted: h.Deleted, HasDraft: h.HasDraft}
 	s.UpdatedAt, _ = time.Parse(time.RFC3339Nano, h.UpdatedAt)
+	if h.Published == "" && h.Deleted && !h.HasDraft && r.static != nil {
+		// A configured agent that was unpublished.
+		if a, err := r.static.Lookup(ctx, h.AgentID, ""); err == nil {
+			s.Agent, s.Source = a, SourceConfig
+			return s, nil
+		}
+	}
 	if h.Published != "" {
 		if err := json.Unmarshal([]byte(h.Published), &s.Agent); err != nil {
 			return Summary{}, fmt.Errorf("decode agent %s: %w", h.AgentID, err)
@@ -352,7 +425,8 @@ func (r *Registry) summary(ctx context.Context, h *headItem) (Summary, error) {
 	return s, nil
 }
 
-// List returns every agent the registry knows, published or not, ordered by id.
+// List returns every agent the registry knows, published or not, and the configured agents it
+// does not override, ordered by id.
 func (r *Registry) List(ctx context.Context) ([]Summary, error) {
 	ix := store.Indexes[0]
 	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
@@ -380,35 +454,19 @@ func (r *Registry) List(ctx context.Context) ([]Summary, error) {
 			out = append(out, s)
 		}
 	}
-	return out, nil
-}
-
-// Seed publishes agents kept as code: each becomes a new version when it differs from the agent's
-// current one, and is left alone otherwise, so seeding on every start is cheap and idempotent.
-func (r *Registry) Seed(ctx context.Context, agents []agent.Agent) error {
-	for _, a := range agents {
-		cur, err := r.loadCurrent(ctx, a.ID)
-		if err == nil && sameSpec(cur, a) {
-			continue
+	if r.static != nil {
+		seen := make(map[string]bool, len(out))
+		for _, s := range out {
+			seen[s.Agent.ID] = true
 		}
-		if err != nil && !errors.Is(err, agent.ErrNotFound) && !errors.Is(err, agent.ErrVersionNotFound) {
-			return err
-		}
-		if err := r.PutDraft(ctx, a); err != nil {
-			return err
-		}
-		if _, err := r.Publish(ctx, a.ID); err != nil {
-			return err
+		for _, a := range r.static.All() {
+			if !seen[a.ID] {
+				out = append(out, staticSummary(a))
+			}
 		}
 	}
-	return nil
-}
-
-func sameSpec(a, b agent.Agent) bool {
-	a.Version, b.Version = "", ""
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
+	sort.Slice(out, func(i, j int) bool { return out[i].Agent.ID < out[j].Agent.ID })
+	return out, nil
 }
 
 func conflict(err error) error {

@@ -140,27 +140,40 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-func TestSeedIsIdempotent(t *testing.T) {
-	r := newRegistry(t, 0)
-	ctx := context.Background()
-	agents := []agent.Agent{spec("a", "http://127.0.0.1:1/a"), spec("b", "http://127.0.0.1:1/b")}
-	for range 2 {
-		if err := r.Seed(ctx, agents); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if a, _ := r.Lookup(ctx, "a", ""); a.Version != "1" {
-		t.Errorf("seeding twice published version %q, want 1", a.Version)
-	}
-	agents[0].Endpoint = "http://127.0.0.1:1/a2"
-	if err := r.Seed(ctx, agents); err != nil {
+func TestStaticFallback(t *testing.T) {
+	static, err := agent.NewStatic([]agent.Agent{spec("echo", "http://127.0.0.1:1/static"), spec("other", "http://127.0.0.1:1/o")})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := r.Lookup(ctx, "a", ""); a.Version != "2" || a.Endpoint != "http://127.0.0.1:1/a2" {
-		t.Errorf("changed seed = %+v", a)
+	r := newRegistry(t, 0).WithFallback(static)
+	ctx := context.Background()
+	if a, err := r.Lookup(ctx, "echo", ""); err != nil || a.Endpoint != "http://127.0.0.1:1/static" {
+		t.Fatalf("configured agent = %+v, %v", a, err)
 	}
-	if b, _ := r.Lookup(ctx, "b", ""); b.Version != "1" {
-		t.Errorf("unchanged seed republished: %+v", b)
+	// Publishing the same id in the registry overrides the configured definition.
+	if err := r.PutDraft(ctx, spec("echo", "http://127.0.0.1:1/registry")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(ctx, "echo"); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := r.Lookup(ctx, "echo", ""); a.Endpoint != "http://127.0.0.1:1/registry" {
+		t.Errorf("registry did not override configuration: %+v", a)
+	}
+	// Unpublishing a configured-only agent hides it.
+	if err := r.Unpublish(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Lookup(ctx, "other", ""); !errors.Is(err, agent.ErrNotFound) {
+		t.Errorf("unpublished configured agent = %v, want ErrNotFound", err)
+	}
+	list, err := r.List(ctx)
+	if err != nil || len(list) != 2 || list[0].Agent.ID != "echo" || list[0].Source != SourceRegistry ||
+		list[1].Agent.ID != "other" || !list[1].Deleted || list[1].Source != SourceConfig {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	if _, err := r.Lookup(ctx, "nobody", ""); !errors.Is(err, agent.ErrNotFound) {
+		t.Errorf("unknown agent = %v", err)
 	}
 }
 
@@ -176,7 +189,10 @@ func TestLookupCache(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	r.now = func() time.Time { return now }
-	if err := r.Seed(ctx, []agent.Agent{spec("c", "http://127.0.0.1:1/c")}); err != nil {
+	if err := r.PutDraft(ctx, spec("c", "http://127.0.0.1:1/c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Lookup(ctx, "c", ""); err != nil {
