@@ -13,8 +13,9 @@ PKGS      := ./...
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-tools: ## install the pinned local tools: DynamoDB Local, fauxqs (see localstack/emulators/tools.lock)
+tools: ## install the pinned local tools: DynamoDB Local, fauxqs (localstack/emulators/tools.lock), the Lambda Runtime API emulator
 	@bash $(EMULATORS)/install.sh
+	@bash test/lambdaruntime/install.sh
 
 run: tools ## start the whole system on 127.0.0.1:8042 (emulators, API, worker, echo agent); Ctrl-C stops it
 	$(GO) run ./cmd/agentq run

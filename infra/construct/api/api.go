@@ -36,19 +36,27 @@ const (
 
 // Sizing of the API functions and stage.
 const (
-	// InvokeMemoryMB: the accept path decodes a small body and makes two concurrent calls
-	// (DynamoDB PutItem, SQS SendMessage). 256 MB doubles the CPU of 128 MB, which shows in cold
-	// starts (TLS set-up, SDK clients) where the latency is paid by the caller.
+	// InvokeMemoryMB: the accept path decodes a small body and makes a few concurrent calls
+	// (DynamoDB reads and a write, SQS SendMessage). 256 MB doubles the CPU of 128 MB, which shows
+	// in cold starts (TLS set-up, SDK clients) where the latency is paid by the caller.
 	InvokeMemoryMB = 256
-	// InvokeTimeoutSeconds: a healthy accept takes tens of milliseconds; ten seconds leaves room
-	// for the SDK's retries and stays well under API Gateway's 29-30 s integration limit, so the
-	// function, not the gateway, decides what the caller hears.
-	InvokeTimeoutSeconds = 10
-	// PollMemoryMB: one strongly consistent GetItem or a Query page per request.
+	// InvokeTimeoutSeconds: a sync invoke (POST /v1/agents/{agent_id}/invoke) waits up to
+	// MaxWaitSeconds for its task to end, after the accept (tens of milliseconds) and before its
+	// last read; the handler stops waiting a second before the function's deadline. 29 s covers
+	// that with room for SDK retries and stays under API Gateway's integration limit (HTTP API 30 s,
+	// the REST API's default 29 s), so the function, not the gateway, decides what the caller
+	// hears: the answer leaves by about 26 s, the timeout is only the backstop.
+	InvokeTimeoutSeconds = 29
+	// PollMemoryMB: one strongly consistent read or a Query page per request.
 	PollMemoryMB = 256
-	// PollTimeoutSeconds covers a long poll (`wait`), which the handler bounds below API Gateway's
-	// limit; the gateway would cut the request at 29-30 s anyway.
+	// PollTimeoutSeconds covers a long poll (`?wait=`, at most MaxWaitSeconds) the same way.
 	PollTimeoutSeconds = 29
+	// MaxWaitSeconds is the handler's longest wait, long poll or sync invoke (httpapi.MaxWait;
+	// api_test checks that they agree and that both timeouts leave room after it).
+	MaxWaitSeconds = 25
+	// GatewayTimeoutSeconds is the lower of API Gateway's two integration limits (REST 29 s by
+	// default, HTTP API 30 s): no function behind the API may have a longer timeout.
+	GatewayTimeoutSeconds = 29
 	// DefaultThrottleRateLimit is the stage's steady request rate (requests per second, all
 	// tenants together). The accept path costs one DynamoDB write and one SQS send and would take
 	// far more; the limit is a cost and blast-radius guard against a runaway client. Per-tenant
@@ -60,11 +68,26 @@ const (
 	RestStageName = "prod"
 )
 
+// InvokeTableActions is all the invoke function may do on the task table. A single task is one
+// conditional PutItem; a thread turn or an idempotent request is one TransactWriteItems, which IAM
+// authorizes by its elements' actions (Put: PutItem, Update: UpdateItem, ConditionCheck:
+// ConditionCheckItem). GetItem and BatchGetItem read idempotency keys, threads and the task a
+// sync invoke waits on or a stop changes (a consistent BatchGetItem resolves thread or task id);
+// UpdateItem also marks a task failed when its message cannot be sent, and stops it. No Query,
+// Scan, DeleteItem or BatchWriteItem.
+var InvokeTableActions = []string{
+	"dynamodb:GetItem",
+	"dynamodb:BatchGetItem",
+	"dynamodb:PutItem",
+	"dynamodb:UpdateItem",
+	"dynamodb:ConditionCheckItem",
+}
+
 // Props configures the API.
 type Props struct {
 	// Kind is HTTP (default) or REST.
 	Kind Kind
-	// Table is the task table: invoke writes to it, poll reads it.
+	// Table is the task table: invoke reads and writes tasks, poll reads them.
 	Table awsdynamodb.ITable
 	// Queue is the work queue invoke sends to.
 	Queue awssqs.IQueue
@@ -88,9 +111,9 @@ type API struct {
 	constructs.Construct
 	// Kind is the flavour that was built.
 	Kind Kind
-	// Invoke serves the POST routes.
+	// Invoke serves the POST routes: invokes and stops.
 	Invoke awslambda.Function
-	// Poll serves the GET routes.
+	// Poll serves the GET routes: reads, threads, lists.
 	Poll awslambda.Function
 	// HTTPAPI and HTTPStage are set for the HTTP flavour.
 	HTTPAPI   awsapigatewayv2.HttpApi
@@ -133,7 +156,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 
 	a.Invoke = golambda.New(this, "Invoke", &golambda.Props{
 		CodeDir:       props.InvokeCodeDir,
-		Description:   "agentq invoke: accepts a task and queues it",
+		Description:   "agentq invoke: accepts, queues and stops tasks",
 		MemorySize:    InvokeMemoryMB,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(InvokeTimeoutSeconds)),
 		Environment:   invokeEnv,
@@ -141,18 +164,19 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	}).Function
 	a.Poll = golambda.New(this, "Poll", &golambda.Props{
 		CodeDir:       props.PollCodeDir,
-		Description:   "agentq poll: serves tasks and receipts",
+		Description:   "agentq poll: serves tasks, receipts, threads and lists",
 		MemorySize:    PollMemoryMB,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(PollTimeoutSeconds)),
 		Environment:   shared,
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
 
-	// invoke writes a task (PutItem, conditional for idempotency) and marks it failed if the send
-	// fails (UpdateItem); it never reads, so no GetItem or Query.
-	props.Table.Grant(a.Invoke, jsii.String("dynamodb:PutItem"), jsii.String("dynamodb:UpdateItem"))
+	// invoke accepts, waits on and stops tasks: exactly InvokeTableActions on the table (and its
+	// indexes, which it never queries), sends to the work queue, and nothing else.
+	props.Table.Grant(a.Invoke, *jsii.Strings(InvokeTableActions...)...)
 	props.Queue.GrantSendMessages(a.Invoke)
-	// poll only reads.
+	// poll only reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
+	// the lists, by_thread for a thread's turns).
 	props.Table.GrantReadData(a.Poll)
 
 	removal := props.LogRemovalPolicy

@@ -3,12 +3,16 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -18,6 +22,9 @@ import (
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/infra/internal/infratest"
+	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/httpapi"
+	"github.com/agentq/agentq/shared/store"
 )
 
 const (
@@ -110,8 +117,8 @@ func TestFunctions(t *testing.T) {
 				if got := infratest.Number(c.fn.Properties["MemorySize"]); got != c.memory {
 					t.Errorf("%s: MemorySize = %v, want %v", c.fn.ID, got, c.memory)
 				}
-				if got := infratest.Number(c.fn.Properties["Timeout"]); got != c.timeout || got > 30 {
-					t.Errorf("%s: Timeout = %v, want %v (under API Gateway's 30 s)", c.fn.ID, got, c.timeout)
+				if got := infratest.Number(c.fn.Properties["Timeout"]); got != c.timeout || got > api.GatewayTimeoutSeconds {
+					t.Errorf("%s: Timeout = %v, want %v (at most API Gateway's %d s)", c.fn.ID, got, c.timeout, api.GatewayTimeoutSeconds)
 				}
 				env := infratest.Env(c.fn)
 				if infratest.Ref(env[golambda.EnvTable]) != f.table {
@@ -149,30 +156,43 @@ func TestFunctions(t *testing.T) {
 func TestPermissions(t *testing.T) {
 	tpl := template(t, api.HTTP)
 	f := lookup(t, tpl)
+	invokeRole, pollRole := tpl.RoleOf(t, f.invoke), tpl.RoleOf(t, f.poll)
 
-	invoke := tpl.Actions(tpl.RoleOf(t, f.invoke))
-	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem"} {
+	// invoke: exactly InvokeTableActions on the table, and sending to the work queue.
+	invoke := tpl.Actions(invokeRole)
+	for _, a := range api.InvokeTableActions {
 		if !slices.Contains(invoke[a], f.table) {
 			t.Errorf("invoke lacks %s on the table", a)
+		}
+	}
+	// TransactWriteItems has no IAM action of its own: its Put, Update and ConditionCheck
+	// elements are authorized as PutItem, UpdateItem and ConditionCheckItem.
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"} {
+		if !slices.Contains(api.InvokeTableActions, a) {
+			t.Errorf("InvokeTableActions lacks %s, which the accept, sync-wait and stop paths use", a)
 		}
 	}
 	if !slices.Contains(invoke["sqs:SendMessage"], f.queue) {
 		t.Errorf("invoke lacks sqs:SendMessage on the work queue")
 	}
 	for a := range invoke {
-		if strings.HasPrefix(a, "dynamodb:") && a != "dynamodb:PutItem" && a != "dynamodb:UpdateItem" {
-			t.Errorf("invoke may %s; it only writes tasks", a)
+		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) {
+			t.Errorf("invoke may %s; it may only %v", a, api.InvokeTableActions)
 		}
-		if a == "sqs:ReceiveMessage" || a == "sqs:DeleteMessage" {
+		if strings.HasPrefix(a, "sqs:") && !slices.Contains([]string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, a) {
 			t.Errorf("invoke may %s; it only sends", a)
 		}
 	}
 
-	poll := tpl.Actions(tpl.RoleOf(t, f.poll))
-	for _, a := range []string{"dynamodb:GetItem", "dynamodb:Query"} {
+	// poll: reads only, including Query on both GSIs (lists: by_tenant, threads: by_thread).
+	poll := tpl.Actions(pollRole)
+	for _, a := range []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"} {
 		if !slices.Contains(poll[a], f.table) {
 			t.Errorf("poll lacks %s on the table", a)
 		}
+	}
+	if !tpl.OnIndexes(pollRole, "dynamodb:Query", f.table) {
+		t.Errorf("poll may not Query the table's indexes")
 	}
 	for a := range poll {
 		if strings.HasPrefix(a, "sqs:") || slices.Contains([]string{
@@ -182,6 +202,74 @@ func TestPermissions(t *testing.T) {
 		}
 	}
 	tpl.CheckLeastPrivilege(t)
+}
+
+// TestTimeoutsCoverWaits: a sync invoke or a long poll waits up to httpapi.MaxWait; the function
+// must outlast that wait and the gateway must outlast the function.
+func TestTimeoutsCoverWaits(t *testing.T) {
+	if got := time.Duration(api.MaxWaitSeconds) * time.Second; got != httpapi.MaxWait {
+		t.Errorf("api.MaxWaitSeconds = %v, httpapi.MaxWait = %v: they must agree", got, httpapi.MaxWait)
+	}
+	// After the wait: the handler's one-second margin before the deadline, a last read, the
+	// answer, and for a sync invoke the accept before it.
+	const after = 3
+	for name, timeout := range map[string]int{"invoke": api.InvokeTimeoutSeconds, "poll": api.PollTimeoutSeconds} {
+		if timeout < api.MaxWaitSeconds+after || timeout > api.GatewayTimeoutSeconds {
+			t.Errorf("%s: timeout %d s, want from %d s (wait %d s + %d s) to API Gateway's %d s",
+				name, timeout, api.MaxWaitSeconds+after, api.MaxWaitSeconds, after, api.GatewayTimeoutSeconds)
+		}
+	}
+	// No integration is cut shorter than its function (absent means the gateway's default: 30 s
+	// for an HTTP API, 29 s for a REST API).
+	httpTpl := template(t, api.HTTP)
+	for _, i := range httpTpl.Resources("AWS::ApiGatewayV2::Integration") {
+		if ms, ok := i.Properties["TimeoutInMillis"]; ok && infratest.Number(ms) < api.GatewayTimeoutSeconds*1000 {
+			t.Errorf("%s: TimeoutInMillis = %v, shorter than the functions' timeouts", i.ID, ms)
+		}
+	}
+	restTpl := template(t, api.REST)
+	for _, m := range restTpl.Resources("AWS::ApiGateway::Method") {
+		integ, _ := m.Properties["Integration"].(map[string]any)
+		if ms, ok := integ["TimeoutInMillis"]; ok && infratest.Number(ms) < api.GatewayTimeoutSeconds*1000 {
+			t.Errorf("%s: TimeoutInMillis = %v, shorter than the functions' timeouts", m.ID, ms)
+		}
+	}
+}
+
+// TestRoutesServedByTheirFunction sends every route of api.Routes to the handler each function
+// builds (configured as functions/invoke and functions/poll configure it) and checks that the
+// route's target serves it and the other function does not: a route the gateway sends to a
+// function whose handler lacks it would answer 404 in production only.
+func TestRoutesServedByTheirFunction(t *testing.T) {
+	// The handlers are only routed and authenticated here, never reach the store.
+	tasks := store.New(nil, "tasks")
+	handlers := map[api.Target]http.Handler{
+		api.Invoke: httpapi.New(httpapi.Config{
+			Submitter: accept.New(accept.Config{Store: tasks}), Reader: tasks, Resolver: tasks, Stopper: tasks,
+			Routes: httpapi.WriteRoutes,
+		}),
+		api.Poll: httpapi.New(httpapi.Config{
+			Reader: tasks, Resolver: tasks, Lister: tasks, Threads: tasks,
+			Routes: httpapi.ReadRoutes,
+		}),
+	}
+	param := regexp.MustCompile(`\{[a-z_]+\}`)
+	for _, r := range api.Routes {
+		path := param.ReplaceAllString(r.Path, "x1")
+		for target, h := range handlers {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(r.Method, path, nil))
+			// Without an API key a served route answers 401; an unknown one 404 (or 405 when
+			// the path is known with another method).
+			served := rec.Code == http.StatusUnauthorized
+			switch {
+			case target == r.Target && !served:
+				t.Errorf("%s %s goes to %s, whose handler answers %d: %s", r.Method, r.Path, target, rec.Code, rec.Body)
+			case target != r.Target && served:
+				t.Errorf("%s %s goes to %s, but %s serves it too", r.Method, r.Path, r.Target, target)
+			}
+		}
+	}
 }
 
 func TestHTTPRoutes(t *testing.T) {

@@ -6,9 +6,9 @@ import "net/http"
 type Target int
 
 const (
-	// Invoke is the accept path: validate, write the task, send the work message.
+	// Invoke is the write path: accept a task (async or sync), stop a task or receipt.
 	Invoke Target = iota
-	// Poll is the read path: task and receipt lookups and listings.
+	// Poll is the read path: task and receipt lookups, threads, listings, long polls.
 	Poll
 )
 
@@ -33,14 +33,27 @@ type Route struct {
 }
 
 // Routes is the whole public API, in one place: a route added here is served by both the HTTP API
-// and the REST API, and the handler (shared/httpapi) routes it again by method and path.
+// and the REST API, and the handler (shared/httpapi) routes it again by method and path. Invoke
+// serves httpapi.WriteRoutes, poll httpapi.ReadRoutes; api_test checks that every route here
+// reaches a function whose handler serves it.
 var Routes = []Route{
 	// xpander dialect: answers {"status":"pending", "id": ...}.
 	{Method: http.MethodPost, Path: "/v1/agents/{agent_id}/invoke/async", Target: Invoke},
 	// ServiceNet dialect: answers {"status":"running", "receipt_id": ...}.
 	{Method: http.MethodPost, Path: "/v1/agents/{agent_id}/invoke-async", Target: Invoke},
+	// Sync invoke: accepts like the async one, then waits up to httpapi.MaxWait (25 s) for the task
+	// to end; hence InvokeTimeoutSeconds.
 	{Method: http.MethodPost, Path: "/v1/agents/{agent_id}/invoke", Target: Invoke},
+	// Stops: a conditional write on the task, in either dialect.
+	{Method: http.MethodPost, Path: "/v1/tasks/{task_id}/stop", Target: Invoke},
+	{Method: http.MethodPost, Path: "/v1/receipts/{receipt_id}/stop", Target: Invoke},
+	// A task or receipt read may wait, ?wait= up to httpapi.MaxWait (a long poll), for the task
+	// to change; hence PollTimeoutSeconds.
 	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}", Target: Poll},
 	{Method: http.MethodGet, Path: "/v1/receipts/{receipt_id}", Target: Poll},
+	// The turns of the task's conversation (the by_thread index).
+	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}/thread", Target: Poll},
+	// The tenant's tasks, newest first (the by_tenant index), all or one agent's.
 	{Method: http.MethodGet, Path: "/v1/tasks", Target: Poll},
+	{Method: http.MethodGet, Path: "/v1/agents/{agent_id}/tasks", Target: Poll},
 }

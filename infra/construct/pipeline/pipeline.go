@@ -115,7 +115,8 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
 
-	// Least privilege: read and conditionally update task records, nothing else on the table.
+	// Least privilege: read task records (GetItem, and Query on the by_thread GSI for the turns of
+	// a thread) and conditionally update them, nothing else on the table.
 	props.Table.GrantReadData(worker)
 	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"))
 	// Delayed "check" messages for agents that answer asynchronously.

@@ -220,6 +220,10 @@ func TestWorkerPermissions(t *testing.T) {
 			}
 		}
 	}
+	// A thread's turns are read from the by_thread GSI: Query on the index ARN.
+	if !f.tpl.OnIndexes(role, "dynamodb:Query", f.table.ID) {
+		t.Errorf("worker may not Query the table's indexes (by_thread)")
+	}
 	for _, forbidden := range []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "sqs:PurgeQueue", "sqs:DeleteQueue"} {
 		if _, ok := actions[forbidden]; ok {
 			t.Errorf("worker may %s; it should not", forbidden)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -224,6 +225,34 @@ func (t *Template) Actions(role string) map[string][]string {
 		}
 	}
 	return out
+}
+
+// OnIndexes reports whether role may do action on every index of the table with logical id table:
+// an Allow statement with the action names the table's ARN followed by "/index/*" (as
+// Table.Grant* write it for a table with indexes). A Query of a GSI is authorized on the index's
+// ARN, not the table's.
+func (t *Template) OnIndexes(role, action, table string) bool {
+	for _, st := range t.PolicyStatements(role) {
+		if st.Effect != "Allow" || !slices.Contains(st.Actions, action) {
+			continue
+		}
+		resources, ok := st.Resource.([]any)
+		if !ok {
+			resources = []any{st.Resource}
+		}
+		for _, r := range resources {
+			m, _ := r.(map[string]any)
+			join, _ := m["Fn::Join"].([]any)
+			if len(join) != 2 {
+				continue
+			}
+			parts, _ := join[1].([]any)
+			if len(parts) == 2 && Ref(parts[0]) == table && parts[1] == "/index/*" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // refs collects the logical ids a statement's Resource points to, anywhere inside it.
