@@ -74,6 +74,19 @@ type Agent struct {
 	AllowedRegions []string `json:"allowed_regions,omitempty"`
 	// Tenants lists the tenants that may use the agent; empty allows all.
 	Tenants []string `json:"tenants,omitempty"`
+	// Skills lists what the agent can do (A2A skills); callers pick one with skill_id.
+	Skills []Skill `json:"skills,omitempty"`
+	// OutputFormat and OutputSchema are the defaults for requests that set neither: with "json"
+	// and a schema, answers are validated against it.
+	OutputFormat string          `json:"output_format,omitempty"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+}
+
+// Skill is one thing an agent can do.
+type Skill struct {
+	ID          string `json:"id"`
+	Name        string `json:"name,omitempty"`
+	Description string `json:"description,omitempty"`
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -103,6 +116,19 @@ func (a *Agent) Validate() error {
 	case "", AuthNone, AuthForward:
 	default:
 		return fmt.Errorf("agent %s: unknown auth %q (want none or forward)", a.ID, a.Auth)
+	}
+	switch a.OutputFormat {
+	case "", "text", "markdown", "json", "voice":
+	default:
+		return fmt.Errorf("agent %s: unknown output_format %q", a.ID, a.OutputFormat)
+	}
+	if len(a.OutputSchema) > 0 && a.OutputSchema[0] != '{' {
+		return fmt.Errorf("agent %s: output_schema must be a JSON object", a.ID)
+	}
+	for _, sk := range a.Skills {
+		if sk.ID == "" {
+			return fmt.Errorf("agent %s: every skill needs an id", a.ID)
+		}
 	}
 	if a.Timeout < 0 || a.CostUnits < 0 {
 		return fmt.Errorf("agent %s: timeout and cost_units must not be negative", a.ID)

@@ -19,4 +19,6 @@ const (
 	ReasonInvalidResponse = "invalid_agent_response"
 	// ReasonCanceled: a caller stopped the task before it finished.
 	ReasonCanceled = "canceled"
+	// ReasonOutputSchemaMismatch: the answer does not match the output_schema asked for.
+	ReasonOutputSchemaMismatch = "output_schema_mismatch"
 )

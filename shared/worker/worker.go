@@ -5,7 +5,9 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
@@ -27,6 +30,12 @@ type Store interface {
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
 	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
+}
+
+// RequestLoader reads requests that were too large for their work message: the body, and the
+// text when the message has none. The store does (see store.LoadRequest).
+type RequestLoader interface {
+	LoadRequest(ctx context.Context, ref string) (request json.RawMessage, text string, err error)
 }
 
 // Dispatcher calls agents.
@@ -42,7 +51,10 @@ type Queue interface {
 
 // Config holds what a Processor needs.
 type Config struct {
-	Store      Store
+	Store Store
+	// Requests loads the requests that messages carry by reference (queue.Message.RequestRef).
+	// Without it such a message is retried until it is dead-lettered.
+	Requests   RequestLoader
 	Dispatcher Dispatcher
 	Queue      Queue
 	// DeadLetterARN identifies records that come from the dead-letter queue.
@@ -192,6 +204,13 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 			}
 		}
 	}
+	// A request too large for the message was stored before the message was sent, so it is there
+	// to read; reading it before the claim leaves nothing to give back when it fails.
+	request, text, err := p.request(ctx, m)
+	if err != nil {
+		log.Error("load the request", "err", err, "request_ref", m.RequestRef)
+		return retryAfter(p.c.Backoff(received))
+	}
 	now := p.c.Now()
 	t, err := p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
 	// The task's write and this message left the accept path together; a message can arrive
@@ -225,8 +244,8 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	start := time.Now()
 	res, callErr := p.c.Dispatcher.Call(callCtx, dispatch.Call{
-		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: m.Text,
-		Request: m.Request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
+		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
+		Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
 	})
 	cancel()
 	p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start))
@@ -236,6 +255,13 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	switch {
 	case callErr == nil:
 		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
+		spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
+		if spec.Applies() {
+			if err := spec.Check(res.Text, res.Output); err != nil {
+				// The answer is kept: a caller may still want to see what did not match.
+				change.To, change.Reason, change.ReasonMessage = task.Failed, task.ReasonOutputSchemaMismatch, err.Error()
+			}
+		}
 	case dispatch.Retryable(callErr):
 		// Give the task back; SQS redelivers the message, and after MaxReceiveCount deliveries it
 		// reaches the dead-letter queue, whose handler fails the task.
@@ -250,7 +276,17 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	// The outcome is recorded even if the invocation's context is ending: it was paid for.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
 	defer wcancel()
-	if _, err := p.c.Store.Transition(wctx, m.TaskID, change); err != nil {
+	_, err = p.c.Store.Transition(wctx, m.TaskID, change)
+	if errors.Is(err, store.ErrTooLarge) {
+		// The store has nowhere to keep an answer this large (no blob store). A truncated answer
+		// would pass for the whole one, so the task fails instead, saying why.
+		size := len(change.Result) + len(change.Output)
+		change.To, change.Result, change.Output = task.Failed, "", nil
+		change.Reason = task.ReasonInvalidResponse
+		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, store.InlineLimit)
+		_, err = p.c.Store.Transition(wctx, m.TaskID, change)
+	}
+	if err != nil {
 		var conflict *store.ConflictError
 		if errors.As(err, &conflict) {
 			// Another delivery took the task over after our lease expired; its outcome stands.
@@ -273,6 +309,25 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		p.c.Metrics.Count(telemetry.Failed, 1)
 		return done
 	}
+}
+
+// request returns the request and text of m, reading them from the store when m carries a
+// reference instead.
+func (p *Processor) request(ctx context.Context, m *queue.Message) (json.RawMessage, string, error) {
+	if m.RequestRef == "" {
+		return m.Request, m.Text, nil
+	}
+	if p.c.Requests == nil {
+		return nil, "", errors.New("the message refers to a stored request, and this worker has no request store")
+	}
+	request, text, err := p.c.Requests.LoadRequest(ctx, m.RequestRef)
+	if err != nil {
+		return nil, "", err
+	}
+	if text == "" {
+		text = m.Text
+	}
+	return request, text, nil
 }
 
 // load reads the message's task, waiting briefly for a write that has not landed yet.
