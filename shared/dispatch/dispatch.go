@@ -70,22 +70,41 @@ func Retryable(err error) bool {
 	return true
 }
 
-// MaxResponseBytes bounds an agent's answer; a larger one fails the task.
-const MaxResponseBytes = 128 << 10
+// MaxResponseBytes bounds an agent's answer; a larger one fails the task (invalid_agent_response).
+// Answers too large for the task record are kept in the blob store (see store.InlineLimit).
+const MaxResponseBytes = 4 << 20
 
 // Client calls agents of every protocol it knows.
 type Client struct {
 	http *http.Client
+	// a2a speaks A2A JSON-RPC over hc, with answers bounded (see a2a.go).
+	a2a *a2aClient
+	// lambda invokes Lambda agents; nil when the worker has no Lambda client.
+	lambda LambdaInvoker
 }
 
-// New returns a client that makes HTTP calls with hc.
-func New(hc *http.Client) *Client { return &Client{http: hc} }
+// Option configures a Client.
+type Option func(*Client)
 
-// Call calls c.Agent and returns its answer.
+// New returns a client that makes HTTP and A2A calls with hc. Lambda agents need WithLambda.
+func New(hc *http.Client, opts ...Option) *Client {
+	cl := &Client{http: hc, a2a: newA2AClient(hc)}
+	for _, o := range opts {
+		o(cl)
+	}
+	return cl
+}
+
+// Call calls c.Agent and returns its answer. Besides a Result or an *Error, an A2A agent may
+// answer that its task goes on (*Pending) or waits for the caller (*NeedsInput); see a2a.go.
 func (cl *Client) Call(ctx context.Context, c Call) (Result, error) {
 	switch c.Agent.Protocol {
 	case agent.HTTP:
 		return cl.callHTTP(ctx, c)
+	case agent.A2A:
+		return cl.callA2A(ctx, c)
+	case agent.Lambda:
+		return cl.callLambda(ctx, c)
 	default:
 		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: fmt.Sprintf("protocol %q is not supported by this worker", c.Agent.Protocol)}
 	}

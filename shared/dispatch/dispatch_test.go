@@ -350,7 +350,7 @@ func TestUnsupportedProtocol(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	for _, p := range []agent.Protocol{agent.A2A, agent.Lambda, "smtp", ""} {
+	for _, p := range []agent.Protocol{"smtp", ""} {
 		t.Run(string(p), func(t *testing.T) {
 			a := httpAgent(srv.URL)
 			a.Protocol = p

@@ -1,0 +1,619 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a2aproject/a2a-go/a2a"
+	"github.com/a2aproject/a2a-go/a2aclient"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// A2A agents (protocol "a2a") are called over A2A JSON-RPC (A2A 0.3) with the official SDK,
+// github.com/a2aproject/a2a-go. Call sends one message/send:
+//
+//   - The message is the user's: the task's text as a text part (or, when the request has no
+//     text, its "input" object as a data part). messageId is agentq's task id, so a redelivered
+//     task sends the same id and the agent may recognise it. contextId is the thread
+//     (Call.ThreadID, else the body's "context_id"). taskId is the body's "task_id", which
+//     continues a task of the agent's (one that asked for input, say). The body's "skill_id"
+//     travels as the message's metadata "skill_id": A2A 0.3 has no field for it.
+//   - A body's "agent_envelope" replaces that message and is sent as given (see envelopeParams
+//     for the shapes it may take): agentq only fills what it leaves empty (messageId, role,
+//     contextId, taskId, metadata skill_id), never overrides what it sets.
+//   - configuration.blocking is always false: the agent answers as soon as it has a task, and
+//     agentq checks back later (*Pending, Check) rather than holding a connection, and a worker,
+//     for as long as the agent works.
+//   - Auth forward sends Call.AuthToken as "Authorization: Bearer"; the call also carries
+//     "Idempotency-Key: <task id>", as HTTP agents' do.
+//
+// The answer, an A2A Message or Task, decides the outcome (see taskOutcome).
+
+// Pending means the agent accepted the task and is still working on it (A2A states submitted and
+// working). Keep RemoteTaskID and ask again later with Check, and stop the agent's task with
+// Cancel if agentq's ends first. Calling Call again would start a second task on the agent.
+//
+// Pending is not an *Error, so Retryable reports true for it: look for *Pending (and *NeedsInput)
+// before asking Retryable.
+type Pending struct {
+	// RemoteTaskID is the agent's id for its task.
+	RemoteTaskID string
+	// State is the task's A2A state: "submitted" or "working".
+	State string
+}
+
+func (p *Pending) Error() string {
+	return "the agent is still working on its task " + p.RemoteTaskID + " (" + p.State + ")"
+}
+
+// NeedsInput means the agent paused its task until the caller answers (A2A input-required) or
+// authenticates (auth-required). The caller answers with a new request whose "task_id" is
+// RemoteTaskID; Call forwards it as the message's taskId, which resumes the agent's task.
+//
+// Like *Pending, it is not an *Error: look for it before asking Retryable.
+type NeedsInput struct {
+	// RemoteTaskID is the agent's id for its task.
+	RemoteTaskID string
+	// State is "input-required" or "auth-required".
+	State string
+	// Message is the text of the agent's question (its status message).
+	Message string
+	// Raw is the agent's task as JSON, without its history.
+	Raw json.RawMessage
+}
+
+func (n *NeedsInput) Error() string {
+	msg := "the agent's task " + n.RemoteTaskID + " is " + n.State
+	if n.Message != "" {
+		msg += ": " + n.Message
+	}
+	return msg
+}
+
+// WithA2AWait makes Call keep checking an A2A task that is still running for up to d (and never
+// past the call's deadline) before it returns *Pending, so that agents that finish within
+// seconds need no check later. The default, 0, returns *Pending at once.
+func WithA2AWait(d time.Duration) Option {
+	return func(cl *Client) { cl.a2a.wait = d }
+}
+
+type authTokenKey struct{}
+
+// WithAuthToken returns a context that carries the caller's auth token to Check and Cancel, which
+// forward it as a bearer token to agents with Auth forward, as Call does with Call.AuthToken.
+func WithAuthToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, authTokenKey{}, token)
+}
+
+func authTokenFrom(ctx context.Context) string {
+	s, _ := ctx.Value(authTokenKey{}).(string)
+	return s
+}
+
+// Check asks an A2A agent for the state of its task remoteTaskID (A2A tasks/get) and returns the
+// outcome as Call does: a Result, *Pending, *NeedsInput or *Error. Use WithAuthToken for agents
+// with Auth forward.
+func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string) (Result, error) {
+	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, authTokenFrom(ctx), "")
+	if err != nil {
+		return Result{}, err
+	}
+	t, err := client.GetTask(ctx, &a2a.TaskQueryParams{ID: a2a.TaskID(remoteTaskID), HistoryLength: new(0)})
+	if err != nil {
+		return Result{}, a2aFailure(err, a.Endpoint)
+	}
+	return taskOutcome(t)
+}
+
+// Cancel asks an A2A agent to stop its task remoteTaskID (A2A tasks/cancel). It returns nil when
+// the task is canceled or the agent accepted to cancel it (Check then reports when it stops), a
+// non-retryable *Error when the task has already ended otherwise or is unknown to the agent, and
+// a retryable *Error when the agent could not be reached. Use WithAuthToken for agents with Auth
+// forward.
+func (cl *Client) Cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error {
+	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, authTokenFrom(ctx), "")
+	if err != nil {
+		return err
+	}
+	t, err := client.CancelTask(ctx, &a2a.TaskIDParams{ID: a2a.TaskID(remoteTaskID)})
+	if err != nil {
+		return a2aFailure(err, a.Endpoint)
+	}
+	if st := t.Status.State; st.Terminal() && st != a2a.TaskStateCanceled {
+		return &Error{Reason: task.ReasonAgentRejected, Message: "the agent's task " + remoteTaskID + " has already ended " + string(st)}
+	}
+	return nil
+}
+
+// callA2A sends the task to an A2A agent (message/send) and reads the outcome from its answer.
+func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
+	params, err := a2aParams(c)
+	if err != nil {
+		return Result{}, err
+	}
+	client, err := cl.a2a.client(ctx, c.Agent, c.AuthToken, c.TaskID)
+	if err != nil {
+		return Result{}, err
+	}
+	reply, err := client.SendMessage(ctx, params)
+	if err != nil {
+		return Result{}, a2aFailure(err, c.Agent.Endpoint)
+	}
+	switch r := reply.(type) {
+	case *a2a.Message:
+		return messageResult(r), nil
+	case *a2a.Task:
+		res, err := taskOutcome(r)
+		if p, ok := errors.AsType[*Pending](err); ok && cl.a2a.wait > 0 {
+			return cl.a2a.await(ctx, client, p, c.Agent.Endpoint)
+		}
+		return res, err
+	default:
+		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: fmt.Sprintf("the agent answered message/send with %T, not a message or a task", reply)}
+	}
+}
+
+// a2aClient builds SDK clients for A2A agents: JSON-RPC only, over the dispatch HTTP client with
+// its answers bounded, and non-blocking sends.
+type a2aClient struct {
+	factory *a2aclient.Factory
+	wait    time.Duration
+}
+
+func newA2AClient(hc *http.Client) *a2aClient {
+	return &a2aClient{factory: a2aclient.NewFactory(
+		a2aclient.WithDefaultsDisabled(),
+		a2aclient.WithJSONRPCTransport(boundedClient(hc)),
+		a2aclient.WithConfig(a2aclient.Config{Polling: true}),
+	)}
+}
+
+// client returns an SDK client for agent a. It costs no I/O: the JSON-RPC transport connects on
+// the first request, through the shared HTTP client's connection pool.
+func (ac *a2aClient) client(ctx context.Context, a agent.Agent, authToken, idempotencyKey string) (*a2aclient.Client, error) {
+	if u, err := url.Parse(a.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "bad agent endpoint: not an http(s) URL"}
+	}
+	client, err := ac.factory.CreateFromEndpoints(ctx, []a2a.AgentInterface{{URL: a.Endpoint, Transport: a2a.TransportProtocolJSONRPC}})
+	if err != nil {
+		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + redactURL(err.Error(), a.Endpoint)}
+	}
+	h := headers{}
+	if a.Auth == agent.AuthForward && authToken != "" {
+		h["Authorization"] = "Bearer " + authToken
+	}
+	if idempotencyKey != "" {
+		h["Idempotency-Key"] = idempotencyKey
+	}
+	if len(h) > 0 {
+		client.AddCallInterceptor(h)
+	}
+	return client, nil
+}
+
+// remoteTask returns a client for requests about an existing task of agent a.
+func (ac *a2aClient) remoteTask(ctx context.Context, a agent.Agent, remoteTaskID, authToken, idempotencyKey string) (*a2aclient.Client, error) {
+	if a.Protocol != agent.A2A {
+		return nil, &Error{Reason: task.ReasonAgentFailed, Message: fmt.Sprintf("agent %s speaks %q: only A2A agents have tasks to check or cancel", a.ID, a.Protocol)}
+	}
+	if remoteTaskID == "" {
+		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "no remote task id"}
+	}
+	return ac.client(ctx, a, authToken, idempotencyKey)
+}
+
+// await checks a pending task, backing off from 50 ms to 1 s, until it is no longer pending, the
+// wait is over or ctx ends; then the task is still p. A check that fails in a way that may mend is
+// tried again; once the agent has a task, its id must not be lost to a transient error.
+func (ac *a2aClient) await(ctx context.Context, client *a2aclient.Client, p *Pending, endpoint string) (Result, error) {
+	deadline := time.Now().Add(ac.wait)
+	delay := 50 * time.Millisecond
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return Result{}, p
+		}
+		timer := time.NewTimer(min(delay, left))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return Result{}, p
+		case <-timer.C:
+		}
+		delay = min(2*delay, time.Second)
+		t, err := client.GetTask(ctx, &a2a.TaskQueryParams{ID: a2a.TaskID(p.RemoteTaskID), HistoryLength: new(0)})
+		if err != nil {
+			if f := a2aFailure(err, endpoint); !Retryable(f) {
+				return Result{}, f
+			}
+			continue
+		}
+		res, err := taskOutcome(t)
+		if next, ok := errors.AsType[*Pending](err); ok {
+			p = next
+			continue
+		}
+		return res, err
+	}
+}
+
+// headers adds fixed HTTP headers to every request of an SDK client.
+type headers map[string]string
+
+func (h headers) Before(ctx context.Context, req *a2aclient.Request) (context.Context, error) {
+	for k, v := range h {
+		req.Meta[k] = []string{v}
+	}
+	return ctx, nil
+}
+
+func (headers) After(context.Context, *a2aclient.Response) error { return nil }
+
+// a2aParams builds the message/send parameters for a call (see the comment at the top).
+func a2aParams(c Call) (*a2a.MessageSendParams, error) {
+	// The body was validated by its dialect; a field of another type is simply absent here.
+	var body struct {
+		TaskID    string          `json:"task_id"`
+		ContextID string          `json:"context_id"`
+		SkillID   string          `json:"skill_id"`
+		Envelope  json.RawMessage `json:"agent_envelope"`
+		Input     json.RawMessage `json:"input"`
+	}
+	_ = json.Unmarshal(c.Request, &body)
+
+	var params *a2a.MessageSendParams
+	if env := bytes.TrimSpace(body.Envelope); len(env) > 0 && !bytes.Equal(env, []byte("null")) {
+		p, err := envelopeParams(env)
+		if err != nil {
+			return nil, &Error{Reason: task.ReasonAgentRejected, Message: "agent_envelope: " + err.Error()}
+		}
+		params = p
+	} else {
+		var parts a2a.ContentParts
+		var input map[string]any
+		switch {
+		case c.Text != "":
+			parts = a2a.ContentParts{a2a.TextPart{Text: c.Text}}
+		case json.Unmarshal(body.Input, &input) == nil && len(input) > 0:
+			parts = a2a.ContentParts{a2a.DataPart{Data: input}}
+		default:
+			return nil, &Error{Reason: task.ReasonAgentRejected, Message: "nothing to send: the request has no text, input or agent_envelope"}
+		}
+		params = &a2a.MessageSendParams{Message: &a2a.Message{Parts: parts}}
+	}
+
+	m := params.Message
+	if m.ID == "" {
+		m.ID = c.TaskID
+		if m.ID == "" {
+			m.ID = a2a.NewMessageID()
+		}
+	}
+	if m.Role == a2a.MessageRoleUnspecified {
+		m.Role = a2a.MessageRoleUser
+	}
+	if m.ContextID == "" {
+		m.ContextID = c.ThreadID
+		if m.ContextID == "" {
+			m.ContextID = body.ContextID
+		}
+	}
+	if m.TaskID == "" {
+		m.TaskID = a2a.TaskID(body.TaskID)
+	}
+	if _, set := m.Metadata["skill_id"]; body.SkillID != "" && !set {
+		md := make(map[string]any, len(m.Metadata)+1)
+		for k, v := range m.Metadata {
+			md[k] = v
+		}
+		md["skill_id"] = body.SkillID
+		m.Metadata = md
+	}
+	return params, nil
+}
+
+// envelopeParams reads an agent_envelope. It may be any of:
+//
+//   - a whole JSON-RPC request, {"jsonrpc":"2.0","method":"message/send","params":{...}}: its
+//     params are used (its id is not: the SDK numbers its own requests), and a method other than
+//     message/send is refused;
+//   - message/send params, {"message":{...},"configuration":{...},"metadata":{...}};
+//   - a bare message, {"kind":"message","role":"user","parts":[...],...}.
+//
+// The envelope is decoded into the SDK's types and sent from them, so every field A2A 0.3 defines
+// reaches the agent as given, except configuration.blocking (always false); fields outside the
+// spec are dropped.
+func envelopeParams(raw json.RawMessage) (*a2a.MessageSendParams, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, errors.New("not a JSON object")
+	}
+	_, hasRPC := top["jsonrpc"]
+	_, hasMethod := top["method"]
+	_, hasParams := top["params"]
+	if hasRPC || hasMethod || hasParams {
+		var method string
+		_ = json.Unmarshal(top["method"], &method)
+		if method != "" && method != "message/send" {
+			return nil, fmt.Errorf("method %q is not supported: agentq sends message/send", method)
+		}
+		if !hasParams {
+			return nil, errors.New("a JSON-RPC request without params")
+		}
+		raw = top["params"]
+		top = nil
+		if err := json.Unmarshal(raw, &top); err != nil {
+			return nil, errors.New("params is not a JSON object")
+		}
+	}
+	var params a2a.MessageSendParams
+	switch {
+	case top["message"] != nil:
+		if err := json.Unmarshal(raw, &params); err != nil {
+			return nil, fmt.Errorf("not A2A message/send params: %s", jsonProblem(err))
+		}
+	case top["parts"] != nil:
+		var m a2a.Message
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("not an A2A message: %s", jsonProblem(err))
+		}
+		params.Message = &m
+	default:
+		return nil, errors.New("want a JSON-RPC message/send request, its params or an A2A message")
+	}
+	if params.Message == nil || len(params.Message.Parts) == 0 {
+		return nil, errors.New("the message has no parts")
+	}
+	return &params, nil
+}
+
+// jsonProblem says what was wrong with a JSON value without quoting it.
+func jsonProblem(err error) string {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return fmt.Sprintf("%s must be a %s, not a %s", te.Field, te.Type, te.Value)
+	}
+	return err.Error()
+}
+
+// taskOutcome maps an A2A task to an outcome:
+//
+//   - completed: a Result whose text is the artifacts' text parts (else their first data part as
+//     JSON, else the status message's text) and whose Output is the task as JSON, without history;
+//   - failed, rejected, canceled: a non-retryable *Error (agent_failed) quoting the status message;
+//   - submitted, working: *Pending;
+//   - input-required, auth-required: *NeedsInput;
+//   - anything else: a non-retryable *Error (invalid_agent_response).
+func taskOutcome(t *a2a.Task) (Result, error) {
+	if t == nil {
+		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: "the agent answered with no task"}
+	}
+	state := t.Status.State
+	switch state {
+	case a2a.TaskStateCompleted:
+		text, data := "", ""
+		for _, art := range t.Artifacts {
+			if art == nil {
+				continue
+			}
+			s, d := partsText(art.Parts)
+			if s != "" {
+				if text != "" {
+					text += "\n"
+				}
+				text += s
+			}
+			if data == "" {
+				data = d
+			}
+		}
+		if text == "" {
+			text = data
+		}
+		if text == "" && t.Status.Message != nil {
+			text, _ = partsText(t.Status.Message.Parts)
+		}
+		return Result{Text: text, Output: taskJSON(t), Tokens: metadataTokens(t.Metadata)}, nil
+	case a2a.TaskStateFailed, a2a.TaskStateRejected, a2a.TaskStateCanceled:
+		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: "the agent's task ended " + string(state) + errorDetail([]byte(statusText(t)))}
+	}
+	if t.ID == "" {
+		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: "the agent answered with a task without an id"}
+	}
+	switch state {
+	case a2a.TaskStateSubmitted, a2a.TaskStateWorking:
+		return Result{}, &Pending{RemoteTaskID: string(t.ID), State: string(state)}
+	case a2a.TaskStateInputRequired, a2a.TaskStateAuthRequired:
+		return Result{}, &NeedsInput{RemoteTaskID: string(t.ID), State: string(state), Message: statusText(t), Raw: taskJSON(t)}
+	default:
+		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: fmt.Sprintf("the agent's task is in state %q", state)}
+	}
+}
+
+// messageResult is the result of an agent's direct answer: its text parts, concatenated (else
+// its first data part as JSON), and the message as JSON.
+func messageResult(m *a2a.Message) Result {
+	text, data := partsText(m.Parts)
+	if text == "" {
+		text = data
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		out = nil
+	}
+	return Result{Text: text, Output: out, Tokens: metadataTokens(m.Metadata)}
+}
+
+// partsText concatenates the text parts and returns the first data part as JSON.
+func partsText(parts a2a.ContentParts) (text, data string) {
+	var b strings.Builder
+	for _, p := range parts {
+		switch v := p.(type) {
+		case a2a.TextPart:
+			b.WriteString(v.Text)
+		case *a2a.TextPart:
+			b.WriteString(v.Text)
+		case a2a.DataPart:
+			if data == "" {
+				if j, err := json.Marshal(v.Data); err == nil {
+					data = string(j)
+				}
+			}
+		}
+	}
+	return b.String(), data
+}
+
+func statusText(t *a2a.Task) string {
+	if t.Status.Message == nil {
+		return ""
+	}
+	s, _ := partsText(t.Status.Message.Parts)
+	return s
+}
+
+// taskJSON is the task as JSON without its history: the history repeats the caller's own
+// messages, which the task record already holds.
+func taskJSON(t *a2a.Task) json.RawMessage {
+	c := *t
+	c.History = nil
+	out, err := json.Marshal(c)
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// metadataTokens reads token counts from A2A metadata, under the names parseAnswer knows.
+func metadataTokens(md map[string]any) task.Tokens {
+	if len(md) == 0 {
+		return task.Tokens{}
+	}
+	b, err := json.Marshal(md)
+	if err != nil {
+		return task.Tokens{}
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(b, &fields) != nil {
+		return task.Tokens{}
+	}
+	return tokens(fields)
+}
+
+// jsonRPCErrors are the errors the SDK makes of JSON-RPC error answers (codes it does not know
+// become ErrInternalError).
+var jsonRPCErrors = []error{
+	a2a.ErrParseError, a2a.ErrInvalidRequest, a2a.ErrMethodNotFound, a2a.ErrInvalidParams,
+	a2a.ErrInternalError, a2a.ErrServerError, a2a.ErrTaskNotFound, a2a.ErrTaskNotCancelable,
+	a2a.ErrPushNotificationNotSupported, a2a.ErrUnsupportedOperation, a2a.ErrUnsupportedContentType,
+	a2a.ErrInvalidAgentResponse, a2a.ErrAuthenticatedExtendedCardNotConfigured,
+}
+
+// a2aFailure classifies an error of an A2A request: HTTP answers other than 200 as an HTTP
+// agent's are, timeouts and connection failures as retryable, JSON-RPC errors as the agent's
+// non-retryable refusal, and answers that are too large or not A2A as invalid.
+func a2aFailure(err error, endpoint string) error {
+	if errors.Is(err, errAnswerTooLarge) {
+		return &Error{Reason: task.ReasonInvalidResponse, Message: fmt.Sprintf("the agent's answer is larger than %d bytes", MaxResponseBytes)}
+	}
+	if se, ok := errors.AsType[*statusError](err); ok {
+		msg := "agent answered " + strconv.Itoa(se.code) + errorDetail(se.body)
+		if se.code == http.StatusRequestTimeout || se.code == http.StatusTooManyRequests || se.code >= 500 {
+			return &Error{Reason: task.ReasonAgentUnavailable, Message: msg, Retryable: true}
+		}
+		return &Error{Reason: task.ReasonAgentRejected, Message: msg}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Reason: task.ReasonAgentTimeout, Message: "the agent did not answer in time", Retryable: true}
+	}
+	for _, rpc := range jsonRPCErrors {
+		if errors.Is(err, rpc) {
+			return &Error{Reason: task.ReasonAgentRejected, Message: "the agent answered with a JSON-RPC error: " + err.Error()}
+		}
+	}
+	_, isURL := errors.AsType[*url.Error](err)
+	_, isNet := errors.AsType[net.Error](err)
+	if isURL || isNet || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.Canceled) {
+		return &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + redactURL(err.Error(), endpoint), Retryable: true}
+	}
+	return &Error{Reason: task.ReasonInvalidResponse, Message: "the agent's answer is not A2A: " + redactURL(err.Error(), endpoint)}
+}
+
+// errAnswerTooLarge ends the reading of an answer larger than MaxResponseBytes.
+var errAnswerTooLarge = errors.New("answer too large")
+
+// statusError is an HTTP answer other than 200 to an A2A request.
+type statusError struct {
+	code int
+	body []byte
+}
+
+func (e *statusError) Error() string { return "agent answered " + strconv.Itoa(e.code) }
+
+// boundedClient returns a copy of hc for the A2A SDK, which reads answers to the end and
+// without a limit and keeps only the status line of an HTTP error: its transport turns HTTP
+// answers other than 200 into a *statusError (quoting the start of the body) and fails the
+// reading of a body past MaxResponseBytes with errAnswerTooLarge.
+func boundedClient(hc *http.Client) *http.Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	c := *hc
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = boundedTransport{base: base}
+	return &c
+}
+
+type boundedTransport struct{ base http.RoundTripper }
+
+func (t boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		// Enough to quote (errorDetail keeps 200 bytes); the rest is not read.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		resp.Body.Close()
+		return nil, &statusError{code: resp.StatusCode, body: body}
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: MaxResponseBytes}
+	return resp, nil
+}
+
+// boundedBody reads at most left bytes and fails with errAnswerTooLarge if there are more.
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, errAnswerTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) > b.left {
+		n = int(b.left)
+		b.left = -1
+		return n, errAnswerTooLarge
+	}
+	b.left -= int64(n)
+	return n, err
+}

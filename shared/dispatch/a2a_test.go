@@ -1,0 +1,626 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/a2aproject/a2a-go/a2a"
+	"github.com/a2aproject/a2a-go/a2asrv"
+	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// wait bounds every wait of these tests.
+const wait = 10 * time.Second
+
+// a2aAgent is an A2A agent built with the SDK's server, on 127.0.0.1. What it does depends on
+// the first word of the message's text:
+//
+//	hello     answers with a message
+//	complete  completes a task with two artifacts at once
+//	data      completes a task whose only artifact is a data part
+//	slow      works until it has been asked (tasks/get) slowChecks times, then completes
+//	hold      works until it is canceled
+//	ask       asks for input; an answer to its task completes it
+//	login     asks the caller to authenticate
+//	fail      fails; reject rejects
+type a2aAgent struct {
+	srv        *httptest.Server
+	slowChecks int32
+
+	gets    atomic.Int32
+	release chan struct{}
+	once    sync.Once
+
+	mu      sync.Mutex
+	msgs    []*a2a.Message // messages received, in order
+	headers []http.Header  // HTTP headers of every request, in order
+	methods []string       // JSON-RPC methods, in order
+}
+
+func newA2AAgent(t *testing.T, slowChecks int32) *a2aAgent {
+	t.Helper()
+	ag := &a2aAgent{slowChecks: slowChecks, release: make(chan struct{})}
+	h := a2asrv.NewHandler(ag, a2asrv.WithLogger(slog.New(slog.DiscardHandler)))
+	rpc := a2asrv.NewJSONRPCHandler(h)
+	ag.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req struct {
+			Method string `json:"method"`
+		}
+		_ = json.Unmarshal(body, &req)
+		ag.mu.Lock()
+		ag.headers = append(ag.headers, r.Header.Clone())
+		ag.methods = append(ag.methods, req.Method)
+		ag.mu.Unlock()
+		if req.Method == "tasks/get" && ag.gets.Add(1) >= ag.slowChecks {
+			ag.once.Do(func() { close(ag.release) })
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rpc.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		ag.once.Do(func() { close(ag.release) }) // let a slow task end
+		ag.srv.Close()
+	})
+	return ag
+}
+
+func (ag *a2aAgent) agent() agent.Agent {
+	return agent.Agent{ID: "a2a-echo", Version: "1", Protocol: agent.A2A, Endpoint: ag.srv.URL, Auth: agent.AuthNone}
+}
+
+func (ag *a2aAgent) lastMessage() *a2a.Message {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if len(ag.msgs) == 0 {
+		return nil
+	}
+	return ag.msgs[len(ag.msgs)-1]
+}
+
+func (ag *a2aAgent) requests() ([]string, []http.Header) {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	return append([]string(nil), ag.methods...), append([]http.Header(nil), ag.headers...)
+}
+
+func textMessage(role a2a.MessageRole, text string) *a2a.Message {
+	return a2a.NewMessage(role, a2a.TextPart{Text: text})
+}
+
+// Execute implements a2asrv.AgentExecutor.
+func (ag *a2aAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	ag.mu.Lock()
+	ag.msgs = append(ag.msgs, rc.Message)
+	ag.mu.Unlock()
+	var text string
+	for _, p := range rc.Message.Parts {
+		if tp, ok := p.(a2a.TextPart); ok {
+			text += tp.Text
+		}
+	}
+	word, _, _ := strings.Cut(text, " ")
+	status := func(state a2a.TaskState, msg string) error {
+		var m *a2a.Message
+		if msg != "" {
+			m = textMessage(a2a.MessageRoleAgent, msg)
+		}
+		ev := a2a.NewStatusUpdateEvent(rc, state, m)
+		ev.Final = state.Terminal() || state == a2a.TaskStateInputRequired || state == a2a.TaskStateAuthRequired
+		return q.Write(ctx, ev)
+	}
+	done := func(artifacts ...*a2a.Artifact) error {
+		return q.Write(ctx, &a2a.Task{ID: rc.TaskID, ContextID: rc.ContextID, Artifacts: artifacts,
+			Status:   a2a.TaskStatus{State: a2a.TaskStateCompleted},
+			Metadata: map[string]any{"usage": map[string]any{"input_tokens": 3, "output_tokens": 4}}})
+	}
+	if rc.StoredTask != nil { // the answer to a question
+		return done(&a2a.Artifact{ID: "answer", Parts: a2a.ContentParts{a2a.TextPart{Text: "paid in " + text}}})
+	}
+	switch word {
+	case "hello":
+		m := a2a.NewMessage(a2a.MessageRoleAgent, a2a.TextPart{Text: "hi "}, a2a.TextPart{Text: "there"})
+		m.ContextID = rc.ContextID
+		m.Metadata = map[string]any{"tokens": map[string]any{"prompt_tokens": 1, "completion_tokens": 2}}
+		return q.Write(ctx, m)
+	case "complete":
+		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.TextPart{Text: "link: "}, a2a.TextPart{Text: "https://pay/1"}}},
+			&a2a.Artifact{ID: "a2", Parts: a2a.ContentParts{a2a.TextPart{Text: "valid 24h"}}})
+	case "data":
+		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.DataPart{Data: map[string]any{"amount": 15}}}})
+	case "slow":
+		if err := status(a2a.TaskStateWorking, "on it"); err != nil {
+			return err
+		}
+		select {
+		case <-ag.release:
+		case <-ctx.Done():
+			return nil
+		}
+		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.TextPart{Text: "slow result"}}})
+	case "hold":
+		if err := status(a2a.TaskStateWorking, ""); err != nil {
+			return err
+		}
+		<-ctx.Done() // canceled, or the server closed
+		return nil
+	case "ask":
+		return status(a2a.TaskStateInputRequired, "which currency?")
+	case "login":
+		return status(a2a.TaskStateAuthRequired, "sign in first")
+	case "fail":
+		return status(a2a.TaskStateFailed, "card declined")
+	case "reject":
+		return status(a2a.TaskStateRejected, "")
+	default:
+		return status(a2a.TaskStateFailed, "unknown instruction "+word)
+	}
+}
+
+// Cancel implements a2asrv.AgentExecutor.
+func (ag *a2aAgent) Cancel(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	ev := a2a.NewStatusUpdateEvent(rc, a2a.TaskStateCanceled, nil)
+	ev.Final = true
+	return q.Write(ctx, ev)
+}
+
+func a2aCall(a agent.Agent, text string) dispatch.Call {
+	return dispatch.Call{TaskID: taskID, Tenant: "org-1", Agent: a, ThreadID: "thread-1", Text: text,
+		Request: json.RawMessage(fmt.Sprintf(`{"message":%q}`, text)), Attempt: 1}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestA2AOutcomes(t *testing.T) {
+	ag := newA2AAgent(t, 1)
+	tests := []struct {
+		text       string
+		wantText   string
+		wantTokens task.Tokens
+		wantOutput string // a key of the JSON output
+		reason     string // for failures
+		wantMsg    string
+		needs      string // for *NeedsInput: the state
+	}{
+		{text: "hello", wantText: "hi there", wantTokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}, wantOutput: "messageId"},
+		{text: "complete", wantText: "link: https://pay/1\nvalid 24h", wantTokens: task.Tokens{Prompt: 3, Completion: 4, Total: 7}, wantOutput: "artifacts"},
+		{text: "data", wantText: `{"amount":15}`, wantOutput: "artifacts", wantTokens: task.Tokens{Prompt: 3, Completion: 4, Total: 7}},
+		{text: "fail", reason: task.ReasonAgentFailed, wantMsg: "the agent's task ended failed: card declined"},
+		{text: "reject", reason: task.ReasonAgentFailed, wantMsg: "the agent's task ended rejected"},
+		{text: "ask", needs: "input-required", wantMsg: "which currency?"},
+		{text: "login", needs: "auth-required", wantMsg: "sign in first"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			res, err := dispatch.New(dispatch.HTTPClient()).Call(testCtx(t), a2aCall(ag.agent(), tt.text))
+			switch {
+			case tt.needs != "":
+				ni, ok := errors.AsType[*dispatch.NeedsInput](err)
+				if !ok {
+					t.Fatalf("err = %v (%T), want *NeedsInput", err, err)
+				}
+				if ni.State != tt.needs || ni.Message != tt.wantMsg || ni.RemoteTaskID == "" {
+					t.Errorf("NeedsInput = %+v, want state %s, message %q", ni, tt.needs, tt.wantMsg)
+				}
+				var raw map[string]any
+				if json.Unmarshal(ni.Raw, &raw) != nil || raw["id"] != ni.RemoteTaskID || raw["history"] != nil {
+					t.Errorf("Raw = %s, want the task without history", ni.Raw)
+				}
+			case tt.reason != "":
+				de := wantError(t, err, tt.reason, false)
+				if de.Message != tt.wantMsg {
+					t.Errorf("Message = %q, want %q", de.Message, tt.wantMsg)
+				}
+			default:
+				if err != nil {
+					t.Fatalf("Call: %v", err)
+				}
+				if res.Text != tt.wantText || res.Tokens != tt.wantTokens {
+					t.Errorf("Result = %q %+v, want %q %+v", res.Text, res.Tokens, tt.wantText, tt.wantTokens)
+				}
+				var out map[string]any
+				if err := json.Unmarshal(res.Output, &out); err != nil || out[tt.wantOutput] == nil {
+					t.Errorf("Output = %s, want JSON with %q", res.Output, tt.wantOutput)
+				}
+			}
+		})
+	}
+}
+
+// pending checks that err is a *Pending and returns it.
+func pending(t *testing.T, err error) *dispatch.Pending {
+	t.Helper()
+	p, ok := errors.AsType[*dispatch.Pending](err)
+	if !ok {
+		t.Fatalf("err = %v (%T), want *Pending", err, err)
+	}
+	if p.RemoteTaskID == "" || (p.State != "submitted" && p.State != "working") {
+		t.Fatalf("Pending = %+v", p)
+	}
+	if !dispatch.Retryable(err) {
+		t.Error("Retryable(*Pending) = false; the worker is told to look for *Pending first")
+	}
+	return p
+}
+
+func TestA2ALongRunningTask(t *testing.T) {
+	const checks = 3
+	ag := newA2AAgent(t, checks)
+	cl := dispatch.New(dispatch.HTTPClient())
+	ctx := testCtx(t)
+	_, err := cl.Call(ctx, a2aCall(ag.agent(), "slow"))
+	p := pending(t, err)
+
+	var res dispatch.Result
+	pendings := 0
+	for {
+		res, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID)
+		if _, ok := errors.AsType[*dispatch.Pending](err); !ok {
+			break
+		}
+		pendings++
+		if ctx.Err() != nil {
+			t.Fatal("the task never completed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if res.Text != "slow result" {
+		t.Errorf("Text = %q, want the task's artifact", res.Text)
+	}
+	if pendings < checks-1 {
+		t.Errorf("%d checks answered pending, want at least %d", pendings, checks-1)
+	}
+	methods, _ := ag.requests()
+	if methods[0] != "message/send" || strings.Count(strings.Join(methods, " "), "message/send") != 1 {
+		t.Errorf("methods = %v, want one message/send, then tasks/get only", methods)
+	}
+}
+
+func TestA2AWait(t *testing.T) {
+	t.Run("completes within the wait", func(t *testing.T) {
+		ag := newA2AAgent(t, 2)
+		res, err := dispatch.New(dispatch.HTTPClient(), dispatch.WithA2AWait(wait)).Call(testCtx(t), a2aCall(ag.agent(), "slow"))
+		if err != nil || res.Text != "slow result" {
+			t.Fatalf("Call = %q, %v; want the result without a later check", res.Text, err)
+		}
+	})
+	t.Run("still working after the wait", func(t *testing.T) {
+		ag := newA2AAgent(t, 1)
+		start := time.Now()
+		_, err := dispatch.New(dispatch.HTTPClient(), dispatch.WithA2AWait(300*time.Millisecond)).Call(testCtx(t), a2aCall(ag.agent(), "hold"))
+		pending(t, err)
+		if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
+			t.Errorf("Call took %v, want about the wait", d)
+		}
+		if methods, _ := ag.requests(); len(methods) < 3 {
+			t.Errorf("methods = %v, want checks during the wait", methods)
+		}
+	})
+	t.Run("the call's deadline ends the wait", func(t *testing.T) {
+		ag := newA2AAgent(t, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := dispatch.New(dispatch.HTTPClient(), dispatch.WithA2AWait(time.Hour)).Call(ctx, a2aCall(ag.agent(), "hold"))
+		pending(t, err) // not agent_timeout: the task exists, its id must not be lost
+	})
+}
+
+func TestA2ACancel(t *testing.T) {
+	ag := newA2AAgent(t, 1)
+	cl := dispatch.New(dispatch.HTTPClient())
+	ctx := testCtx(t)
+	_, err := cl.Call(ctx, a2aCall(ag.agent(), "hold"))
+	p := pending(t, err)
+	if err := cl.Cancel(ctx, ag.agent(), p.RemoteTaskID); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	_, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID)
+	if de := wantError(t, err, task.ReasonAgentFailed, false); de.Message != "the agent's task ended canceled" {
+		t.Errorf("Check after Cancel: %q", de.Message)
+	}
+	if err := cl.Cancel(ctx, ag.agent(), p.RemoteTaskID); err != nil {
+		t.Errorf("Cancel of a canceled task: %v, want nil", err)
+	}
+
+	_, err = cl.Call(ctx, a2aCall(ag.agent(), "ask"))
+	ni, ok := errors.AsType[*dispatch.NeedsInput](err)
+	if !ok {
+		t.Fatalf("err = %v, want *NeedsInput", err)
+	}
+	// The SDK's server answers a cancel with an internal error while the execution that asked
+	// for input is still winding down, just after it answered; so this one may take a few tries.
+	for err := cl.Cancel(ctx, ag.agent(), ni.RemoteTaskID); err != nil; err = cl.Cancel(ctx, ag.agent(), ni.RemoteTaskID) {
+		if ctx.Err() != nil {
+			t.Fatalf("Cancel of a task waiting for input: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err = cl.Check(ctx, ag.agent(), ni.RemoteTaskID)
+	wantError(t, err, task.ReasonAgentFailed, false)
+
+	// A task the agent does not know: a JSON-RPC error.
+	wantError(t, cl.Cancel(ctx, ag.agent(), "no-such-task"), task.ReasonAgentRejected, false)
+	_, err = cl.Check(ctx, ag.agent(), "no-such-task")
+	if de := wantError(t, err, task.ReasonAgentRejected, false); !strings.Contains(de.Message, "JSON-RPC error") {
+		t.Errorf("Message = %q", de.Message)
+	}
+}
+
+func TestA2ACancelEndedTask(t *testing.T) {
+	ag := newA2AAgent(t, 1)
+	cl := dispatch.New(dispatch.HTTPClient())
+	ctx := testCtx(t)
+	_, err := cl.Call(ctx, a2aCall(ag.agent(), "slow"))
+	p := pending(t, err)
+	for {
+		if _, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID); err == nil {
+			break
+		}
+		pending(t, err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	wantError(t, cl.Cancel(ctx, ag.agent(), p.RemoteTaskID), task.ReasonAgentRejected, false)
+}
+
+func TestA2ACheckAndCancelNeedAnA2ATask(t *testing.T) {
+	cl := dispatch.New(dispatch.HTTPClient())
+	a := httpAgent("http://127.0.0.1:1")
+	_, err := cl.Check(context.Background(), a, "t1")
+	wantError(t, err, task.ReasonAgentFailed, false)
+	wantError(t, cl.Cancel(context.Background(), a, "t1"), task.ReasonAgentFailed, false)
+	a.Protocol = agent.A2A
+	_, err = cl.Check(context.Background(), a, "")
+	wantError(t, err, task.ReasonAgentFailed, false)
+}
+
+func TestA2ARequestSent(t *testing.T) {
+	ag := newA2AAgent(t, 1)
+	cl := dispatch.New(dispatch.HTTPClient())
+	ctx := testCtx(t)
+
+	c := a2aCall(ag.agent(), "ask for a payment link")
+	c.Request = json.RawMessage(`{"message":"ask for a payment link","skill_id":"payment-links","context_id":"ctx-ignored"}`)
+	_, err := cl.Call(ctx, c)
+	ni, ok := errors.AsType[*dispatch.NeedsInput](err)
+	if !ok {
+		t.Fatalf("err = %v, want *NeedsInput", err)
+	}
+	m := ag.lastMessage()
+	want := &a2a.Message{ID: taskID, ContextID: "thread-1", Role: a2a.MessageRoleUser,
+		Parts: a2a.ContentParts{a2a.TextPart{Text: "ask for a payment link"}}, Metadata: map[string]any{"skill_id": "payment-links"}}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("message = %+v\nwant      %+v", m, want)
+	}
+	_, hdrs := ag.requests()
+	if h := hdrs[0]; h.Get("Idempotency-Key") != taskID || h.Get("Authorization") != "" {
+		t.Errorf("headers = %v", h)
+	}
+
+	// The caller answers: the next turn names the agent's task, and completes it.
+	c2 := a2aCall(ag.agent(), "EUR")
+	c2.TaskID = "next-turn"
+	c2.Request = json.RawMessage(fmt.Sprintf(`{"message":"EUR","task_id":%q}`, ni.RemoteTaskID))
+	// As in TestA2ACancel, the SDK's server refuses (internal error) a message for the task while
+	// the execution that asked is still winding down.
+	var res dispatch.Result
+	for res, err = cl.Call(ctx, c2); err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "internal error"); res, err = cl.Call(ctx, c2) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil || res.Text != "paid in EUR" {
+		t.Fatalf("answer = %q, %v", res.Text, err)
+	}
+	if m := ag.lastMessage(); string(m.TaskID) != ni.RemoteTaskID || m.ID != "next-turn" {
+		t.Errorf("message = %+v, want the remote task id and the turn's id", m)
+	}
+
+	// Without a thread, the body's context_id; without text, the input as a data part.
+	c3 := a2aCall(ag.agent(), "")
+	c3.ThreadID = ""
+	c3.Request = json.RawMessage(`{"input":{"amount":15},"context_id":"ctx-7f3a"}`)
+	_, err = cl.Call(ctx, c3)
+	wantError(t, err, task.ReasonAgentFailed, false) // the agent does not know what to do with data
+	m = ag.lastMessage()
+	if m.ContextID != "ctx-7f3a" || len(m.Parts) != 1 || !reflect.DeepEqual(m.Parts[0], a2a.DataPart{Data: map[string]any{"amount": float64(15)}}) {
+		t.Errorf("message = %+v", m)
+	}
+
+	// Nothing to send.
+	c4 := a2aCall(ag.agent(), "")
+	c4.Request = json.RawMessage(`{"title":"x"}`)
+	_, err = cl.Call(ctx, c4)
+	wantError(t, err, task.ReasonAgentRejected, false)
+}
+
+func TestA2AAuthorization(t *testing.T) {
+	tests := []struct {
+		auth  agent.Auth
+		token string
+		want  string
+	}{
+		{agent.AuthForward, "tok-1", "Bearer tok-1"},
+		{agent.AuthForward, "", ""},
+		{agent.AuthNone, "tok-1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%q", tt.auth, tt.token), func(t *testing.T) {
+			ag := newA2AAgent(t, 1)
+			a := ag.agent()
+			a.Auth = tt.auth
+			cl := dispatch.New(dispatch.HTTPClient())
+			c := a2aCall(a, "hold")
+			c.AuthToken = tt.token
+			ctx := testCtx(t)
+			_, err := cl.Call(ctx, c)
+			p := pending(t, err)
+			// Check and Cancel take the token from the context.
+			tctx := dispatch.WithAuthToken(ctx, tt.token)
+			if _, err := cl.Check(tctx, a, p.RemoteTaskID); err == nil {
+				t.Fatal("Check: the task should still be working")
+			}
+			if err := cl.Cancel(tctx, a, p.RemoteTaskID); err != nil {
+				t.Fatal(err)
+			}
+			methods, hdrs := ag.requests()
+			for i, h := range hdrs {
+				if got := h.Get("Authorization"); got != tt.want {
+					t.Errorf("%s: Authorization = %q, want %q", methods[i], got, tt.want)
+				}
+			}
+			if len(hdrs) != 3 {
+				t.Errorf("methods = %v", methods)
+			}
+		})
+	}
+}
+
+func TestA2AEnvelope(t *testing.T) {
+	ag := newA2AAgent(t, 1)
+	cl := dispatch.New(dispatch.HTTPClient())
+	message := `{"kind":"message","messageId":"m-caller","role":"user","contextId":"ctx-caller",` +
+		`"parts":[{"kind":"text","text":"hello from the envelope"},{"kind":"data","data":{"k":"v"}}],` +
+		`"metadata":{"skill_id":"caller-skill","trace":"t1"},"referenceTaskIds":["r1"]}`
+	wantCaller := &a2a.Message{ID: "m-caller", Role: a2a.MessageRoleUser, ContextID: "ctx-caller",
+		Parts:          a2a.ContentParts{a2a.TextPart{Text: "hello from the envelope"}, a2a.DataPart{Data: map[string]any{"k": "v"}}},
+		Metadata:       map[string]any{"skill_id": "caller-skill", "trace": "t1"},
+		ReferenceTasks: []a2a.TaskID{"r1"}}
+	wantFilled := &a2a.Message{ID: taskID, Role: a2a.MessageRoleUser, ContextID: "thread-1",
+		Parts: a2a.ContentParts{a2a.TextPart{Text: "hello bare"}}, Metadata: map[string]any{"skill_id": "s1"}}
+	tests := []struct {
+		name     string
+		envelope string
+		want     *a2a.Message
+		reason   string
+	}{
+		{"json-rpc request", `{"jsonrpc":"2.0","id":7,"method":"message/send","params":{"message":` + message + `,"configuration":{"blocking":true}}}`, wantCaller, ""},
+		{"params", `{"message":` + message + `}`, wantCaller, ""},
+		{"message, gaps filled", `{"parts":[{"kind":"text","text":"hello bare"}]}`, wantFilled, ""},
+		{"other method", `{"jsonrpc":"2.0","method":"tasks/cancel","params":{"id":"x"}}`, nil, task.ReasonAgentRejected},
+		{"no params", `{"jsonrpc":"2.0","method":"message/send"}`, nil, task.ReasonAgentRejected},
+		{"no parts", `{"message":{"role":"user","parts":[]}}`, nil, task.ReasonAgentRejected},
+		{"unknown part", `{"message":{"role":"user","parts":[{"kind":"video"}]}}`, nil, task.ReasonAgentRejected},
+		{"neither", `{"text":"hello"}`, nil, task.ReasonAgentRejected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := ag.requests()
+			c := a2aCall(ag.agent(), "the dialect's text")
+			c.Request = json.RawMessage(`{"message":"the dialect's text","skill_id":"s1","agent_envelope":` + tt.envelope + `}`)
+			res, err := cl.Call(testCtx(t), c)
+			if tt.reason != "" {
+				wantError(t, err, tt.reason, false)
+				if after, _ := ag.requests(); len(after) != len(before) {
+					t.Error("a refused envelope reached the agent")
+				}
+				return
+			}
+			if err != nil || res.Text != "hi there" {
+				t.Fatalf("Call = %q, %v", res.Text, err)
+			}
+			if m := ag.lastMessage(); !reflect.DeepEqual(m, tt.want) {
+				t.Errorf("message = %+v\nwant      %+v", m, tt.want)
+			}
+		})
+	}
+}
+
+// rawServer answers every request with status and body.
+func rawServer(t *testing.T, status int, body string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestA2AFailures(t *testing.T) {
+	big := `{"jsonrpc":"2.0","id":"1","result":{"kind":"message","messageId":"m","role":"agent","parts":[{"kind":"text","text":"` +
+		strings.Repeat("a", dispatch.MaxResponseBytes) + `"}]}}`
+	tests := []struct {
+		name      string
+		status    int
+		body      string
+		reason    string
+		retryable bool
+		msg       string
+	}{
+		{"503", 503, "overloaded", task.ReasonAgentUnavailable, true, "agent answered 503: overloaded"},
+		{"500", 500, "", task.ReasonAgentUnavailable, true, "agent answered 500"},
+		{"429", 429, "", task.ReasonAgentUnavailable, true, "agent answered 429"},
+		{"401", 401, "who are you", task.ReasonAgentRejected, false, "agent answered 401: who are you"},
+		{"404", 404, "", task.ReasonAgentRejected, false, "agent answered 404"},
+		{"json-rpc error", 200, `{"jsonrpc":"2.0","id":"1","error":{"code":-32601,"message":"Method not found"}}`, task.ReasonAgentRejected, false, "the agent answered with a JSON-RPC error: method not found"},
+		{"not json", 200, "hello", task.ReasonInvalidResponse, false, ""},
+		{"unknown result", 200, `{"jsonrpc":"2.0","id":"1","result":{"kind":"status-update"}}`, task.ReasonInvalidResponse, false, ""},
+		{"too large", 200, big, task.ReasonInvalidResponse, false, fmt.Sprintf("the agent's answer is larger than %d bytes", dispatch.MaxResponseBytes)},
+		{"task in an unknown state", 200, `{"jsonrpc":"2.0","id":"1","result":{"kind":"task","id":"t","contextId":"c","status":{"state":"unknown"}}}`, task.ReasonInvalidResponse, false, `the agent's task is in state "unknown"`},
+		{"pending task without id", 200, `{"jsonrpc":"2.0","id":"1","result":{"kind":"task","contextId":"c","status":{"state":"working"}}}`, task.ReasonInvalidResponse, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := rawServer(t, tt.status, tt.body)
+			a := agent.Agent{ID: "a", Protocol: agent.A2A, Endpoint: srv.URL}
+			_, err := dispatch.New(dispatch.HTTPClient()).Call(testCtx(t), a2aCall(a, "hello"))
+			de := wantError(t, err, tt.reason, tt.retryable)
+			if tt.msg != "" && de.Message != tt.msg {
+				t.Errorf("Message = %q, want %q", de.Message, tt.msg)
+			}
+		})
+	}
+}
+
+func TestA2AUnreachableAndTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	endpoint := srv.URL + "/a2a?key=ENDPOINT-SECRET"
+	srv.Close()
+	a := agent.Agent{ID: "a", Protocol: agent.A2A, Endpoint: endpoint}
+	_, err := dispatch.New(dispatch.HTTPClient()).Call(testCtx(t), a2aCall(a, "hello"))
+	if de := wantError(t, err, task.ReasonAgentUnavailable, true); strings.Contains(de.Message, "ENDPOINT-SECRET") {
+		t.Errorf("message leaks the endpoint's query: %s", de.Message)
+	}
+
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	a.Endpoint = slow.URL
+	_, err = dispatch.New(dispatch.HTTPClient()).Call(ctx, a2aCall(a, "hello"))
+	wantError(t, err, task.ReasonAgentTimeout, true)
+
+	a.Endpoint = "ftp://example.com/a2a"
+	_, err = dispatch.New(dispatch.HTTPClient()).Call(context.Background(), a2aCall(a, "hello"))
+	wantError(t, err, task.ReasonAgentFailed, false)
+}
