@@ -6,7 +6,9 @@
 // AGENTQ_ADMIN_KEY (the key that publishes agents; likewise),
 // AGENTQ_ADDR (listen address), AGENTQ_AGENTS_FILE (more agents, a JSON array),
 // AGENTQ_DATA_DIR (keep DynamoDB data across runs), AWS_ENDPOINT_URL_DYNAMODB and
-// AWS_ENDPOINT_URL_SQS (use running services instead of starting the emulators).
+// AWS_ENDPOINT_URL_SQS (use running services instead of starting the emulators),
+// AWS_ENDPOINT_URL_LAMBDA (where Lambda agents are invoked), AGENTQ_SEAL_KEY (base64 of the 32-byte
+// key that seals auth contexts; generated per run when unset).
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/localrun"
 	"github.com/agentq/agentq/shared/telemetry"
 )
@@ -57,10 +60,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	var sealKey []byte
+	if v := getenv(config.EnvSealKey); v != "" {
+		k, err := config.ParseSealKey(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", config.EnvSealKey, err)
+		}
+		sealKey = k
+	}
 	sys, err := localrun.Start(ctx, localrun.Options{
-		Addr: *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
+		SealKey: sealKey,
+		Addr:    *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
-		Logger: telemetry.NewLogger(stderr, *level),
+		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"),
+		Logger:         telemetry.NewLogger(stderr, *level),
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
@@ -46,6 +47,13 @@ type Queue interface {
 // Registry resolves agent ids to published agents.
 type Registry interface {
 	Lookup(ctx context.Context, id, version string) (agent.Agent, error)
+}
+
+// AuthContexts tells whether a tenant has a stored auth context (authctx.Store does).
+type AuthContexts interface {
+	// Exists returns nil if it does, an error wrapping authctx.ErrNotFound if it does not, and any
+	// other error if it could not tell.
+	Exists(ctx context.Context, tenant, id string) error
 }
 
 // DispatchError means the work message could not be sent. The task was recorded as failed (when
@@ -89,6 +97,7 @@ type Service struct {
 	requests RequestStager
 	queue    Queue
 	agents   Registry
+	contexts AuthContexts
 	ttl      time.Duration
 	log      *slog.Logger
 	metrics  *telemetry.Metrics
@@ -103,6 +112,9 @@ type Config struct {
 	Requests RequestStager
 	Queue    Queue
 	Registry Registry
+	// AuthContexts checks the auth context an invocation names (ServiceNet auth_context_id); nil
+	// where auth contexts are not configured, and then every named context is unknown.
+	AuthContexts AuthContexts
 	// TTL is how long task records are kept.
 	TTL     time.Duration
 	Logger  *slog.Logger
@@ -114,7 +126,7 @@ type Config struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, ttl: c.TTL, log: c.Logger,
+	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, ttl: c.TTL, log: c.Logger,
 		metrics: c.Metrics, now: c.Now, newID: c.NewID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -143,8 +155,9 @@ type Submission struct {
 
 // Submit resolves the agent, checks policy, then records the task and enqueues its message
 // concurrently: one round trip of latency. A request with an idempotency key or a caller-given
-// thread first reads that key or thread (one consistent read each). It returns agent.ErrNotFound
-// or agent.ErrVersionNotFound (wrapped), a *agent.PolicyError, a *DispatchError,
+// thread first reads that key or thread (one consistent read each), and one naming an auth context
+// reads that. It returns agent.ErrNotFound, agent.ErrVersionNotFound or authctx.ErrNotFound
+// (wrapped), a *agent.PolicyError, a *DispatchError,
 // ErrIdempotencyMismatch, ErrThreadBusy, ErrRequestTooLarge or ErrStoreUnavailable (wrapped) on
 // failure. A replay returns the first request's task.
 //
@@ -168,6 +181,13 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		// A replay is answered before anything is sent, so retries leave no stray messages.
 		if t, err := s.replay(ctx, sub.Tenant, idem, now); t != nil || err != nil {
 			return t, err
+		}
+	}
+	if inv.AuthContextID != "" {
+		// Before anything is written or sent: an unknown context is the caller's 404, not a task
+		// that fails later in the worker.
+		if err := s.checkAuthContext(ctx, sub.Tenant, inv.AuthContextID); err != nil {
+			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 		}
 	}
 	t := &task.Task{
@@ -194,7 +214,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	request, text := store.InlineRequest(t)
 	msg := &queue.Message{
 		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID, ThreadTurn: inv.ThreadID != "",
-		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: inv.Secrets, AuthToken: inv.AuthToken, AcceptedAt: now,
+		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: inv.Secrets, AuthToken: inv.AuthToken,
+		AuthContextID: inv.AuthContextID, AcceptedAt: now,
 	}
 	// Checked before anything is recorded: SQS would refuse the message only after the write.
 	if body, err := queue.Encode(msg); err == nil && len(body) > queue.MaxMessageBytes {
@@ -242,6 +263,21 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	return t, nil
 }
 
+// checkAuthContext makes sure the tenant has the auth context id.
+func (s *Service) checkAuthContext(ctx context.Context, tenant, id string) error {
+	if s.contexts == nil {
+		return fmt.Errorf("auth context %s: auth contexts are not configured: %w", id, authctx.ErrNotFound)
+	}
+	err := s.contexts.Exists(ctx, tenant, id)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, authctx.ErrNotFound):
+		return err
+	}
+	return fmt.Errorf("check auth context %s: %w: %v", id, ErrStoreUnavailable, err)
+}
+
 // stage keeps a request too large for the task record and its message in the blob store.
 func (s *Service) stage(ctx context.Context, t *task.Task) error {
 	if s.requests == nil {
@@ -282,7 +318,8 @@ func (s *Service) placeInThread(ctx context.Context, t *task.Task, opts *store.S
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
 		}
-		if prev != nil && !prev.State.Terminal() {
+		// A paused turn waits for input: the new turn is that input, not an overlapping turn.
+		if prev != nil && !prev.State.Terminal() && prev.State != task.Paused {
 			return fmt.Errorf("submit to thread %s: turn %s is %s: %w", t.ThreadID, prev.ID, prev.State, ErrThreadBusy)
 		}
 	}
@@ -338,4 +375,20 @@ func bodyHash(sub Submission, version string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CancelRemote asks the worker to cancel a stopped task's work at its agent (A2A tasks/cancel).
+// The agent is the version the task ran; the caller's auth_token is not kept, so an agent that
+// needs it for the cancel refuses it and the task stays stopped on agentq's side all the same.
+func (s *Service) CancelRemote(ctx context.Context, t *task.Task) error {
+	a, err := s.agents.Lookup(ctx, t.AgentID, t.AgentVersion)
+	if err != nil {
+		return fmt.Errorf("cancel task %s at its agent: %w", t.ID, err)
+	}
+	if a.Protocol != agent.A2A || t.RemoteTaskID == "" {
+		return nil
+	}
+	return s.queue.Send(ctx, &queue.Message{
+		Kind: queue.KindCancel, TaskID: t.ID, Tenant: t.Tenant, Agent: a, RemoteTaskID: t.RemoteTaskID, AcceptedAt: s.now().UTC(),
+	}, 0)
 }

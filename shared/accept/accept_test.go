@@ -561,7 +561,8 @@ func TestSubmitRejectStrategy(t *testing.T) {
 	for _, tt := range []struct {
 		prev     task.State
 		wantBusy bool
-	}{{task.Running, true}, {task.Queued, true}, {task.Paused, true}, {task.Succeeded, false}, {task.Failed, false}} {
+		// A paused turn waits for input: the next turn answers it rather than overlapping it.
+	}{{task.Running, true}, {task.Queued, true}, {task.Paused, false}, {task.Succeeded, false}, {task.Failed, false}} {
 		t.Run(string(tt.prev), func(t *testing.T) {
 			h := newHarness(t)
 			h.store.threads = map[string]*store.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}

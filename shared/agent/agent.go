@@ -40,6 +40,9 @@ const (
 // DefaultTimeout bounds an agent call when the agent sets none.
 const DefaultTimeout = 60 * time.Second
 
+// DefaultMaxDuration bounds a long-running task when the agent sets no max_duration.
+const DefaultMaxDuration = 24 * time.Hour
+
 // Errors of agent lookups.
 var (
 	// ErrNotFound means no published agent has the requested id.
@@ -65,7 +68,10 @@ type Agent struct {
 	// Endpoint is the agent's URL, or a function ARN for Lambda agents.
 	Endpoint string   `json:"endpoint"`
 	Timeout  Duration `json:"timeout,omitempty"`
-	Auth     Auth     `json:"auth,omitempty"`
+	// MaxDuration bounds how long a task may run at an agent that works on it asynchronously
+	// (an A2A task left working); past it the task ends in error. Default DefaultMaxDuration.
+	MaxDuration Duration `json:"max_duration,omitempty"`
+	Auth        Auth     `json:"auth,omitempty"`
 	// RequiresApproval makes callers confirm (ServiceNet confirm_risky) before the agent runs.
 	RequiresApproval bool `json:"requires_approval,omitempty"`
 	// CostUnits is what one call costs; callers may cap it with max_cost_units.
@@ -130,7 +136,7 @@ func (a *Agent) Validate() error {
 			return fmt.Errorf("agent %s: every skill needs an id", a.ID)
 		}
 	}
-	if a.Timeout < 0 || a.CostUnits < 0 {
+	if a.Timeout < 0 || a.CostUnits < 0 || a.MaxDuration < 0 {
 		return fmt.Errorf("agent %s: timeout and cost_units must not be negative", a.ID)
 	}
 	return nil
@@ -142,6 +148,14 @@ func (a *Agent) CallTimeout() time.Duration {
 		return time.Duration(a.Timeout)
 	}
 	return DefaultTimeout
+}
+
+// TaskDeadline is how long a task may run in all at the agent.
+func (a *Agent) TaskDeadline() time.Duration {
+	if a.MaxDuration > 0 {
+		return time.Duration(a.MaxDuration)
+	}
+	return DefaultMaxDuration
 }
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration string ("30s").

@@ -46,6 +46,10 @@ type Config struct {
 	LogLevel  string
 	// ResultsBucket is the bucket for large payloads; empty keeps every payload in the table.
 	ResultsBucket string
+	// SealKey (local) or KMSKeyID (AWS), at most one of them, seals auth contexts' secrets;
+	// neither disables auth contexts.
+	SealKey  SealKey
+	KMSKeyID string
 
 	set map[string]bool
 }
@@ -85,6 +89,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		if c.TaskTTL, err = time.ParseDuration(v); err != nil || c.TaskTTL <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 720h", EnvTaskTTL, v))
 		}
+	}
+	if err := c.loadSealing(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("load config: %w", err)

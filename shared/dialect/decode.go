@@ -27,7 +27,10 @@ type Invocation struct {
 	Secrets map[string]json.RawMessage
 	// AuthToken is the caller's credential for the agent (ServiceNet auth_token).
 	AuthToken string
-	Ask       agent.Ask
+	// AuthContextID names a stored auth context (ServiceNet auth_context_id), as a lower-case
+	// UUID; the accept core checks that the caller's tenant has it.
+	AuthContextID string
+	Ask           agent.Ask
 	// Strategy says what to do when the thread already has a turn in progress.
 	Strategy Strategy
 }

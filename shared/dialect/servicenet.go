@@ -49,9 +49,12 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	}{{r.TaskID, "task_id"}, {r.ContextID, "context_id"}, {r.SkillID, "skill_id"}, {r.AuthToken, "auth_token"}} {
 		p.maxLen(f.v, maxShortBytes*8, f.name)
 	}
+	authContextID := ""
 	if r.AuthContextID != nil {
-		if _, err := uuid.Parse(*r.AuthContextID); err != nil {
+		if u, err := uuid.Parse(*r.AuthContextID); err != nil {
 			p.add("must be a UUID", "uuid", "auth_context_id")
+		} else {
+			authContextID = u.String()
 		}
 	}
 	if r.Region != nil && !regionPattern.MatchString(*r.Region) {
@@ -84,6 +87,7 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	if r.AuthToken != nil {
 		inv.AuthToken = *r.AuthToken
 	}
+	inv.AuthContextID = authContextID
 	inv.Ask = agent.Ask{MaxCostUnits: r.MaxCostUnits}
 	if r.ConfirmRisky != nil {
 		inv.Ask.ConfirmRisky = *r.ConfirmRisky

@@ -161,6 +161,7 @@ func Xpander(t *task.Task) *XpanderTask {
 		IsManuallyStopped:          t.State == task.Canceled,
 		IsBackground:               true,
 		PayloadExtension:           r.PayloadExtension,
+		HITLRequest:                t.HITL,
 		Source:                     r.Source,
 		WorkerID:                   r.WorkerID,
 		AdditionalContext:          r.AdditionalContext,
@@ -199,7 +200,9 @@ func Xpander(t *task.Task) *XpanderTask {
 	if v.MCPServers == nil {
 		v.MCPServers = []json.RawMessage{}
 	}
-	if t.State == task.Succeeded {
+	// An answer kept in the blob store and not loaded (lists do not load them) reads as null
+	// rather than as an empty answer: reading the task answers it whole.
+	if t.State == task.Succeeded && (t.ResultRef == "" || t.Result != "") {
 		res := t.Result
 		v.Result = &res
 	}
@@ -208,19 +211,21 @@ func Xpander(t *task.Task) *XpanderTask {
 
 // Receipt is a task as the ServiceNet receipts API shows it.
 type Receipt struct {
-	ReceiptID  string          `json:"receipt_id"`
-	AgentID    string          `json:"agent_id"`
-	Status     string          `json:"status"`
-	Message    string          `json:"message"`
-	Output     *string         `json:"output"`
-	Raw        json.RawMessage `json:"raw"`
-	ContextID  *string         `json:"context_id"`
-	Attempts   int             `json:"attempts"`
-	CostUnits  int             `json:"cost_units"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  *time.Time      `json:"updated_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	Error      *ErrorInfo      `json:"error,omitempty"`
+	ReceiptID string          `json:"receipt_id"`
+	AgentID   string          `json:"agent_id"`
+	Status    string          `json:"status"`
+	Message   string          `json:"message"`
+	Output    *string         `json:"output"`
+	Raw       json.RawMessage `json:"raw"`
+	ContextID *string         `json:"context_id"`
+	Attempts  int             `json:"attempts"`
+	CostUnits int             `json:"cost_units"`
+	// HITLRequest says what the agent asked for while the receipt waits for input.
+	HITLRequest json.RawMessage `json:"hitl_request,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   *time.Time      `json:"updated_at"`
+	FinishedAt  *time.Time      `json:"finished_at"`
+	Error       *ErrorInfo      `json:"error,omitempty"`
 }
 
 // Accepted is the ServiceNet answer to an async invocation, exactly as its reference gives it.
@@ -244,17 +249,18 @@ func ServiceNetAccepted(t *task.Task) *Accepted {
 // holds the agent's JSON answer (or its text as {"text": ...}).
 func ServiceNet(t *task.Task) *Receipt {
 	r := &Receipt{
-		ReceiptID:  t.ID,
-		AgentID:    t.AgentID,
-		Status:     ServiceNetStatus(t.State),
-		Raw:        emptyObject,
-		ContextID:  nonEmpty(t.ThreadID),
-		Attempts:   t.Attempts,
-		CostUnits:  t.CostUnits,
-		CreatedAt:  t.CreatedAt,
-		UpdatedAt:  when(t.UpdatedAt),
-		FinishedAt: when(t.FinishedAt),
-		Error:      errorInfo(t),
+		ReceiptID:   t.ID,
+		AgentID:     t.AgentID,
+		Status:      ServiceNetStatus(t.State),
+		Raw:         emptyObject,
+		ContextID:   nonEmpty(t.ThreadID),
+		Attempts:    t.Attempts,
+		CostUnits:   t.CostUnits,
+		HITLRequest: t.HITL,
+		CreatedAt:   t.CreatedAt,
+		UpdatedAt:   when(t.UpdatedAt),
+		FinishedAt:  when(t.FinishedAt),
+		Error:       errorInfo(t),
 	}
 	switch r.Status {
 	case "running":

@@ -312,6 +312,9 @@ func a2aParams(c Call) (*a2a.MessageSendParams, error) {
 	}
 	if m.TaskID == "" {
 		m.TaskID = a2a.TaskID(body.TaskID)
+		if m.TaskID == "" {
+			m.TaskID = a2a.TaskID(c.ResumeTaskID)
+		}
 	}
 	if _, set := m.Metadata["skill_id"]; body.SkillID != "" && !set {
 		md := make(map[string]any, len(m.Metadata)+1)

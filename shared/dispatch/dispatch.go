@@ -30,6 +30,9 @@ type Call struct {
 	Attempt   int
 	// History is the conversation so far: the thread's earlier turns, oldest first.
 	History []Message
+	// ResumeTaskID is the agent's task this call answers: the previous turn paused it asking for
+	// input. An A2A call continues that task unless the request names another.
+	ResumeTaskID string
 }
 
 // Message is one message of a conversation.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
@@ -51,6 +52,8 @@ func (a *api) classify(r *http.Request, err error) *detailedError {
 		return &detailedError{apiError: &apiError{http.StatusNotFound, "agent_version_not_found", "agent " + quoteID(r.PathValue("agent_id")) + " has no such version"}}
 	case errors.Is(err, agent.ErrNotFound):
 		return &detailedError{apiError: &apiError{http.StatusNotFound, "agent_not_found", "no published agent has the id " + quoteID(r.PathValue("agent_id"))}}
+	case errors.Is(err, authctx.ErrNotFound):
+		return &detailedError{apiError: &apiError{http.StatusNotFound, "auth_context_not_found", "no auth context has that id"}}
 	case errors.As(err, &pe):
 		return &detailedError{apiError: &apiError{http.StatusForbidden, pe.Code, pe.Message}}
 	case errors.As(err, &de):

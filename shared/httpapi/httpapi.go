@@ -33,6 +33,11 @@ type Resolver interface {
 	Resolve(ctx context.Context, tenant, id string) (*task.Task, error)
 }
 
+// Canceler asks an agent to stop the work of a stopped task.
+type Canceler interface {
+	CancelRemote(ctx context.Context, t *task.Task) error
+}
+
 // Stopper moves tasks to another state with a conditional write.
 type Stopper interface {
 	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
@@ -84,13 +89,17 @@ type Config struct {
 	Reader    Reader
 	Resolver  Resolver
 	Stopper   Stopper
-	Lister    Lister
-	Threads   Threads
-	Keys      Authenticator
+	// Canceler, when set, passes stops on to agents that work asynchronously.
+	Canceler Canceler
+	Lister   Lister
+	Threads  Threads
+	Keys     Authenticator
 	// Agents and AdminKeys, both set, add the agent registry routes: writes need an admin key,
 	// reads any valid key.
 	Agents    AgentAdmin
 	AdminKeys Authenticator
+	// AuthContexts, with AdminKeys, adds the auth context routes, all of them an admin's.
+	AuthContexts AuthContexts
 	// Routes narrows the routes served; the zero value serves all that are configured.
 	Routes Routes
 	Logger *slog.Logger
@@ -173,6 +182,15 @@ func New(c Config) http.Handler {
 		if reads {
 			route(http.MethodGet, "/v1/agents", task.Xpander, a.listAgents)
 			route(http.MethodGet, "/v1/agents/{agent_id}", task.Xpander, a.getAgent)
+		}
+	}
+	if c.AuthContexts != nil && c.AdminKeys != nil {
+		if writes {
+			adminRoute(http.MethodPost, "/v1/auth-contexts", a.createAuthContext)
+			adminRoute(http.MethodDelete, "/v1/auth-contexts/{auth_context_id}", a.deleteAuthContext)
+		}
+		if reads {
+			adminRoute(http.MethodGet, "/v1/auth-contexts/{auth_context_id}", a.getAuthContext)
 		}
 	}
 	// Any other method on a known path is a 405, not a 404.

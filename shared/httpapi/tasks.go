@@ -157,7 +157,8 @@ var stopFrom = []task.State{task.Queued, task.Running, task.Paused}
 
 // stop cancels a task that has not ended and answers it as it now stands; a task that has ended
 // is answered unchanged, so a stop is idempotent. A running task's agent call is not interrupted:
-// the worker's outcome write finds the task canceled and is discarded.
+// the worker's outcome write finds the task canceled and is discarded. A task its agent works on
+// asynchronously (A2A) is also canceled at the agent.
 func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d task.Dialect) error {
 	t, err := a.find(r.Context(), w, tenant, id, d == task.Xpander)
 	if err != nil {
@@ -172,6 +173,12 @@ func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 		case err == nil:
 			t = stopped
 			a.Logger.Info("task stopped", "task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant)
+			if t.RemoteTaskID != "" && a.Canceler != nil {
+				// The agent works on it at its end: ask it to stop too. The stop stands either way.
+				if err := a.Canceler.CancelRemote(r.Context(), t); err != nil {
+					a.Logger.Warn("ask the agent to cancel", "task_id", t.ID, "err", err)
+				}
+			}
 		case errors.As(err, &conflict) && attempt == 0:
 			t = conflict.Current // it ended meanwhile; or, should it not have, try once more
 		default:

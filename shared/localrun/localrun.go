@@ -1,11 +1,12 @@
 // Package localrun runs the whole system on one machine, with no cloud and no Docker: the AWS
-// emulators, the table and queues built from the same definitions the CDK stack uses, the HTTP
-// API, the worker fed by a local event source mapping, and the echo demo agent. The handlers are
-// exactly those the Lambda functions run.
+// emulators, the table and queues built from the same definitions the CDK stack uses, the bucket
+// for large payloads, the HTTP API, the worker fed by a local event source mapping, and the echo
+// demo agent. The handlers are exactly those the Lambda functions run.
 package localrun
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,17 +20,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
+	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/demoagent"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/esm"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/localaws"
 	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/worker"
 )
@@ -40,6 +47,8 @@ type Options struct {
 	Addr string
 	// APIKey is the key callers present; it belongs to Tenant.
 	APIKey string
+	// AdminKey may publish agents; empty disables the admin routes.
+	AdminKey string
 	// Tenant owns APIKey; default "default".
 	Tenant string
 	// Agents are published besides echo.
@@ -50,12 +59,23 @@ type Options struct {
 	DataDir string
 	// Table and Queue name the task table and work queue; defaults agentq-tasks and agentq-work.
 	Table, Queue string
+	// Bucket names the bucket for payloads too large for the table, on the S3 that fauxqs serves
+	// at the SQS endpoint; default agentq-results.
+	Bucket string
 	// Visibility is the work queue's visibility timeout; default 2 minutes.
 	Visibility time.Duration
+	// CheckBackoff overrides the delay between checks on agents still working on a task.
+	CheckBackoff func(n int) time.Duration
+	// LambdaEndpoint, when set, is where Lambda agents are invoked (a Lambda emulator); without
+	// it Lambda agents fail with a clear error.
+	LambdaEndpoint string
 	// Backoff overrides the worker's redelivery backoff.
 	Backoff func(n int) time.Duration
 	// TaskTTL is how long task records are kept; default 30 days.
 	TaskTTL time.Duration
+	// SealKey seals auth contexts' secrets: 32 bytes; empty generates a key for this run (auth
+	// contexts stored under another key, in a DataDir, then no longer open).
+	SealKey []byte
 	Logger  *slog.Logger
 }
 
@@ -67,11 +87,17 @@ type System struct {
 	EchoURL string
 	Table   string
 	Queues  queue.Queues
-	// DynamoDB and SQS are clients of the emulators (or of the given endpoints).
+	// Bucket holds the payloads too large for the table.
+	Bucket string
+	// DynamoDB, SQS and S3 are clients of the emulators (or of the given endpoints; S3 is served
+	// at the SQS endpoint).
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
+	S3       *s3.Client
 	// DynamoDBEndpoint and SQSEndpoint are where those clients connect.
 	DynamoDBEndpoint, SQSEndpoint string
+	// AuthContexts keeps the auth contexts, sealed under Options.SealKey.
+	AuthContexts *authctx.Store
 
 	emulators *localaws.Emulators
 	servers   []*http.Server
@@ -91,6 +117,30 @@ func Clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int) (*dynamodb.Cli
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoEndpoint) })
 	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
 	return ddb, sq
+}
+
+// S3Client returns an S3 client for the given endpoint, with static local credentials and
+// path-style addressing (the emulator serves every bucket at one host).
+func S3Client(endpoint string, maxAttempts int) *s3.Client {
+	cfg := aws.Config{
+		Region:           "us-east-1",
+		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
+		RetryMaxAttempts: maxAttempts,
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.UsePathStyle = true
+	})
+}
+
+// createBucket creates the bucket, or finds it there already.
+func createBucket(ctx context.Context, api *s3.Client, name string) error {
+	_, err := api.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+	var owned *s3types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("create bucket %s: %w", name, err)
+	}
+	return nil
 }
 
 // Start brings the system up and returns once the API answers.
@@ -121,6 +171,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
+	s.S3, s.Bucket = S3Client(s.SQSEndpoint, 0), o.Bucket
+	if err := createBucket(ctx, s.S3, o.Bucket); err != nil {
+		return nil, fmt.Errorf("start local system: %w", err)
+	}
 
 	echoLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,22 +187,47 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		ID: "echo", Name: "Echo", Description: "Answers with the text it was given; see the README for delay_ms and fail.",
 		Protocol: agent.HTTP, Endpoint: s.EchoURL, Timeout: agent.Duration(4 * time.Minute), Auth: agent.AuthForward,
 	}
-	registry, err := agent.NewStatic(append([]agent.Agent{echo}, o.Agents...))
+	configured, err := agent.NewStatic(append([]agent.Agent{echo}, o.Agents...))
 	if err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
+	// Agents published through the API live in the table; echo and the agents file are the
+	// configured layer beneath them. The cache is short: a local publish shows at once.
+	agents := registry.New(s.DynamoDB, o.Table, 0).WithFallback(configured)
 	keys := &apikey.Keys{}
 	if err := keys.Add(o.Tenant, apikey.Hash(o.APIKey)); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
+	admins := &apikey.Keys{}
+	if o.AdminKey != "" {
+		if err := admins.Add("admin", apikey.Hash(o.AdminKey)); err != nil {
+			return nil, fmt.Errorf("start local system: %w", err)
+		}
+	}
 
-	tasks := store.New(s.DynamoDB, o.Table)
+	tasks := store.New(s.DynamoDB, o.Table).WithBlobs(blob.New(s.S3, o.Bucket))
 	work := queue.NewClient(s.SQS, s.Queues.URL)
+	sealer, err := authctx.NewLocalKey(o.SealKey)
+	if err != nil {
+		return nil, fmt.Errorf("start local system: %w", err)
+	}
+	s.AuthContexts = authctx.New(s.DynamoDB, o.Table, sealer)
+	svc := accept.New(accept.Config{Store: tasks, Requests: tasks, Queue: work, Registry: agents, TTL: o.TaskTTL, Logger: o.Logger,
+		AuthContexts: s.AuthContexts})
 	api := httpapi.New(httpapi.Config{
-		Submitter: accept.New(accept.Config{Store: tasks, Queue: work, Registry: registry, TTL: o.TaskTTL, Logger: o.Logger}),
+		Submitter: svc,
+		Canceler:  svc,
 		Reader:    tasks,
+		Resolver:  tasks,
+		Stopper:   tasks,
+		Lister:    tasks,
+		Threads:   tasks,
 		Keys:      keys,
+		Agents:    agents,
+		AdminKeys: admins,
 		Logger:    o.Logger,
+		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
+		AuthContexts: s.AuthContexts,
 	})
 	apiLn, err := net.Listen("tcp", o.Addr)
 	if err != nil {
@@ -158,7 +237,8 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	s.serve(apiLn, api)
 
 	proc := worker.New(worker.Config{
-		Store: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient()), Queue: work,
+		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(), dispatchOptions(o)...), Queue: work,
+		CheckBackoff:  o.CheckBackoff,
 		DeadLetterARN: s.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
 	})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -176,6 +256,17 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	return s, nil
 }
 
+// dispatchOptions gives the local worker's dispatcher a Lambda client when there is an endpoint
+// to invoke, and a short A2A wait as in AWS.
+func dispatchOptions(o Options) []dispatch.Option {
+	opts := []dispatch.Option{dispatch.WithA2AWait(2 * time.Second)}
+	if o.LambdaEndpoint != "" {
+		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), RetryMaxAttempts: 1}
+		opts = append(opts, dispatch.WithLambda(lambda.NewFromConfig(cfg, func(lo *lambda.Options) { lo.BaseEndpoint = aws.String(o.LambdaEndpoint) })))
+	}
+	return opts
+}
+
 func (o *Options) defaults() {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:8042"
@@ -189,11 +280,18 @@ func (o *Options) defaults() {
 	if o.Queue == "" {
 		o.Queue = "agentq-work"
 	}
+	if o.Bucket == "" {
+		o.Bucket = "agentq-results"
+	}
 	if o.Visibility == 0 {
 		o.Visibility = 2 * time.Minute
 	}
 	if o.TaskTTL == 0 {
 		o.TaskTTL = 30 * 24 * time.Hour
+	}
+	if len(o.SealKey) == 0 {
+		o.SealKey = make([]byte, authctx.KeySize)
+		_, _ = rand.Read(o.SealKey) // never fails (crypto/rand)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -34,7 +34,10 @@ import (
 	"github.com/agentq/agentq/shared/task"
 )
 
-const testKey = "aq_test_key"
+const (
+	testKey      = "aq_test_key"
+	testAdminKey = "aq_test_admin_key"
+)
 
 // The whole package shares one running system: starting the emulators is the slow part.
 var (
@@ -109,14 +112,22 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	counterAgent = agent.Agent{ID: "counter", Version: "1", Protocol: agent.HTTP, Endpoint: agentSrv.URL, Timeout: agent.Duration(5 * time.Second)}
+	historySrv := httptest.NewServer(historian{})
+	defer historySrv.Close()
+	bulkSrv := httptest.NewServer(bulkAgent{}) // blob_test.go
+	defer bulkSrv.Close()
 	var err error
 	sys, err = Start(ctx, Options{
-		Addr:   "127.0.0.1:0",
-		APIKey: testKey,
-		Agents: []agent.Agent{counterAgent},
+		Addr:     "127.0.0.1:0",
+		APIKey:   testKey,
+		AdminKey: testAdminKey,
+		Agents: []agent.Agent{counterAgent, {ID: "historian", Protocol: agent.HTTP, Endpoint: historySrv.URL, Timeout: agent.Duration(5 * time.Second)},
+			{ID: "bulk", Protocol: agent.HTTP, Endpoint: bulkSrv.URL, Timeout: agent.Duration(30 * time.Second)}},
 		// Retries come at once, so that a message reaches the dead-letter queue within a test.
 		Backoff: func(int) time.Duration { return 0 },
-		Logger:  slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Checks on agents that work asynchronously come at once too.
+		CheckBackoff: func(int) time.Duration { return 0 },
+		Logger:       slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start local system:", err)

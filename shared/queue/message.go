@@ -11,9 +11,14 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 )
 
-// KindInvoke is the kind of message that asks the worker to run a task. Kinds are stable strings,
-// never Go type names, so a message outlives refactorings.
-const KindInvoke = "invoke"
+// Message kinds. Kinds are stable strings, never Go type names, so a message outlives
+// refactorings.
+const (
+	// KindInvoke asks the worker to run a task, or to check on it while its agent works.
+	KindInvoke = "invoke"
+	// KindCancel asks the worker to cancel a stopped task's work at its agent (A2A tasks/cancel).
+	KindCancel = "cancel"
+)
 
 // Message is one unit of work. It carries everything the worker needs, so the worker never reads
 // the task before it starts.
@@ -30,16 +35,32 @@ type Message struct {
 	Text string `json:"text"`
 	// Request is the caller's request body with secrets removed.
 	Request json.RawMessage `json:"request,omitempty"`
+	// RequestRef, set instead of Request for a request too large for the message, names where the
+	// store keeps it (and Text, when Text is empty).
+	RequestRef string `json:"request_ref,omitempty"`
 	// Secrets are the request's credential fields (xpander user_tokens, user_oidc_token), removed
 	// from Request. Like AuthToken they travel only in the message.
 	Secrets map[string]json.RawMessage `json:"secrets,omitempty"`
 	// AuthToken is the caller's credential for the agent. It travels only in the message (the queue
 	// is encrypted at rest) and is never stored with the task or logged.
-	AuthToken  string    `json:"auth_token,omitempty"`
-	AcceptedAt time.Time `json:"accepted_at"`
+	AuthToken string `json:"auth_token,omitempty"`
+	// AuthContextID names the tenant's stored auth context (ServiceNet auth_context_id) whose
+	// credential the worker resolves at call time; the accept core checked that it existed. A
+	// reference, not a secret: the credential itself never travels in the message.
+	AuthContextID string    `json:"auth_context_id,omitempty"`
+	AcceptedAt    time.Time `json:"accepted_at"`
 	// Waits counts how often the message was sent back because the previous turn had not ended.
 	Waits int `json:"waits,omitempty"`
+	// Checks counts the checks on an agent still working on the task.
+	Checks int `json:"checks,omitempty"`
+	// RemoteTaskID names the agent's task to cancel (KindCancel).
+	RemoteTaskID string `json:"remote_task_id,omitempty"`
 }
+
+// MaxMessageBytes bounds a work message: the 256 KiB every SQS queue accepts. Queues may take up
+// to 1 MiB since 2025 (MaximumMessageSize), but the bound holds whatever the queue's setting, and
+// keeps a batch of ten far inside the 6 MB a Lambda invocation carries.
+const MaxMessageBytes = 256 << 10
 
 // ErrMalformed marks a message that can never be processed.
 var ErrMalformed = errors.New("malformed message")
@@ -60,8 +81,10 @@ func Decode(body string) (*Message, error) {
 		return nil, fmt.Errorf("decode message: %w: %v", ErrMalformed, err)
 	}
 	switch {
-	case m.Kind != KindInvoke:
+	case m.Kind != KindInvoke && m.Kind != KindCancel:
 		return nil, fmt.Errorf("decode message: %w: unknown kind %q", ErrMalformed, m.Kind)
+	case m.Kind == KindCancel && m.RemoteTaskID == "":
+		return nil, fmt.Errorf("decode message: %w: a cancel names no remote task", ErrMalformed)
 	case m.TaskID == "":
 		return nil, fmt.Errorf("decode message: %w: no task_id", ErrMalformed)
 	}

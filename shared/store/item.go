@@ -32,10 +32,13 @@ type item struct {
 	State         string `dynamodbav:"state"`
 	Version       int64  `dynamodbav:"version"`
 	Request       string `dynamodbav:"request,omitempty"`
+	RequestRef    string `dynamodbav:"request_ref,omitempty"`
 	Text          string `dynamodbav:"text,omitempty"`
 	Result        string `dynamodbav:"result,omitempty"`
 	Output        string `dynamodbav:"output,omitempty"`
 	ResultRef     string `dynamodbav:"result_ref,omitempty"`
+	RemoteTaskID  string `dynamodbav:"remote_task_id,omitempty"`
+	HITL          string `dynamodbav:"hitl_request,omitempty"`
 	PromptTokens  int    `dynamodbav:"prompt_tokens,omitempty"`
 	CompletionTok int    `dynamodbav:"completion_tokens,omitempty"`
 	TotalTokens   int    `dynamodbav:"total_tokens,omitempty"`
@@ -77,13 +80,15 @@ func toItem(t *task.Task) item {
 		GSI1PK: "TENANT#" + t.Tenant, GSI1SK: stamp(t.CreatedAt) + "#" + t.ID,
 		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
 		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID, ThreadSeq: t.ThreadSeq, PrevTaskID: t.PrevTaskID,
-		ResultRef: t.ResultRef, PromptTokens: t.Tokens.Prompt, CompletionTok: t.Tokens.Completion, TotalTokens: t.Tokens.Total,
-		State: string(t.State), Version: t.Version, Request: string(t.Request), Text: t.Text,
+		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Tokens.Prompt, CompletionTok: t.Tokens.Completion, TotalTokens: t.Tokens.Total,
+		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
 		Attempts: t.Attempts, CostUnits: t.CostUnits,
 		CreatedAt: stamp(t.CreatedAt), UpdatedAt: stamp(t.UpdatedAt), StartedAt: stamp(t.StartedAt),
 		PausedAt: stamp(t.PausedAt), FinishedAt: stamp(t.FinishedAt),
 	}
+	request, text := InlineRequest(t)
+	it.Request, it.Text = string(request), text
 	if t.ThreadID != "" {
 		it.GSI2PK = "THREAD#" + t.Tenant + "#" + t.ThreadID
 		it.GSI2SK = it.GSI1SK
@@ -105,12 +110,15 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 	t := &task.Task{
 		ID: it.ID, Tenant: it.Tenant, AgentID: it.AgentID, AgentVersion: it.AgentVersion,
 		Dialect: task.Dialect(it.Dialect), Source: it.Source, ThreadID: it.ThreadID, ThreadSeq: it.ThreadSeq, PrevTaskID: it.PrevTaskID,
-		ResultRef: it.ResultRef, Tokens: task.Tokens{Prompt: it.PromptTokens, Completion: it.CompletionTok, Total: it.TotalTokens},
-		State: task.State(it.State), Version: it.Version, Text: it.Text, Result: it.Result,
+		ResultRef: it.ResultRef, RemoteTaskID: it.RemoteTaskID, Tokens: task.Tokens{Prompt: it.PromptTokens, Completion: it.CompletionTok, Total: it.TotalTokens},
+		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
 	}
 	if it.Request != "" {
 		t.Request = json.RawMessage(it.Request)
+	}
+	if it.HITL != "" {
+		t.HITL = json.RawMessage(it.HITL)
 	}
 	if it.Output != "" {
 		t.Output = json.RawMessage(it.Output)

@@ -164,6 +164,12 @@ type Change struct {
 	CostUnits     int
 	// Tokens records what the agent reported using.
 	Tokens task.Tokens
+	// RemoteTaskID records the agent's own id for its task; HITL what it asked for when pausing.
+	RemoteTaskID string
+	HITL         json.RawMessage
+	// ReleaseLease, on a move to running, ends the writer's lease at once: the task goes on at
+	// the agent, and whichever delivery comes next may take it up.
+	ReleaseLease bool
 }
 
 // Transition moves a task to c.To if it is in one of c.From (and at c.Version, when set) and returns
@@ -238,9 +244,18 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 	case c.To == task.Paused:
 		field("paused", "paused_at", str(stamp(c.Now)))
 	}
-	if c.To != task.Running {
+	if c.RemoteTaskID != "" {
+		field("remote", "remote_task_id", str(c.RemoteTaskID))
+	}
+	if len(c.HITL) > 0 {
+		field("hitl", "hitl_request", str(string(c.HITL)))
+	}
+	switch {
+	case c.To != task.Running:
 		names["#lease"] = "lease_until"
 		remove = append(remove, "#lease")
+	case c.ReleaseLease:
+		field("lease", "lease_until", num(0))
 	}
 
 	cond := []string{}

@@ -121,6 +121,9 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error
 	if o.Thread == nil && o.Idempotency == nil {
 		return s.Create(ctx, t)
 	}
+	if err := s.StageRequest(ctx, t); err != nil {
+		return fmt.Errorf("submit task %s: %w", t.ID, err)
+	}
 	taskAV, err := attributevalue.MarshalMap(toItem(t))
 	if err != nil {
 		return fmt.Errorf("submit task %s: %w", t.ID, err)
@@ -245,7 +248,7 @@ func (s *Store) Replayed(ctx context.Context, tenant, key string, now time.Time)
 }
 
 // Resolve finds what an xpander id names: a thread (its latest turn) or a task. Both keys are
-// read in one consistent batch.
+// read in one consistent batch. Like Get, it loads the task's offloaded payloads back.
 func (s *Store) Resolve(ctx context.Context, tenant, id string) (*task.Task, error) {
 	out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 		RequestItems: map[string]types.KeysAndAttributes{s.table: {
@@ -277,6 +280,9 @@ func (s *Store) Resolve(ctx context.Context, tenant, id string) (*task.Task, err
 	if found == nil {
 		return nil, fmt.Errorf("resolve %s: %w", id, ErrNotFound)
 	}
+	if err := s.loadBlobs(ctx, []*task.Task{found}, loadAll); err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", id, err)
+	}
 	return found, nil
 }
 
@@ -293,7 +299,9 @@ func (s *Store) resolveSlowly(ctx context.Context, tenant, id string) (*task.Tas
 }
 
 // Turns returns up to limit turns of a thread, oldest first. It reads the by_thread index, which
-// is eventually consistent: a turn that ended a moment ago may show its previous state.
+// is eventually consistent: a turn that ended a moment ago may show its previous state. The
+// offloaded answers and texts of the turns are loaded back (a conversation is what they say);
+// their offloaded request bodies are not, unless the text came with them.
 func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
 	ix := Indexes[1]
 	var out []*task.Task
@@ -322,6 +330,9 @@ func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) (
 	}
 	if len(out) > limit {
 		out = out[:limit]
+	}
+	if err := s.loadBlobs(ctx, out, loadConversation); err != nil {
+		return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)
 	}
 	// Oldest first, by turn number.
 	sortTurns(out)

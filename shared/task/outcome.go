@@ -21,4 +21,8 @@ const (
 	ReasonCanceled = "canceled"
 	// ReasonOutputSchemaMismatch: the answer does not match the output_schema asked for.
 	ReasonOutputSchemaMismatch = "output_schema_mismatch"
+	// ReasonDeadlineExceeded: a long-running agent did not finish before the task's deadline.
+	ReasonDeadlineExceeded = "deadline_exceeded"
+	// ReasonAnswered: a paused turn ended because the next turn of its thread answered it.
+	ReasonAnswered = "answered"
 )

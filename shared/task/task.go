@@ -49,11 +49,12 @@ func (s State) Valid() bool {
 }
 
 // transitions lists, for each state, the states it may move to. Running may move back to Queued:
-// a worker gives a task back when the agent failed in a retryable way.
+// a worker gives a task back when the agent failed in a retryable way. Paused moves to Succeeded
+// when the thread's next turn answers what the agent asked.
 var transitions = map[State][]State{
 	Queued:  {Running, Failed, Error, Canceled},
 	Running: {Queued, Running, Paused, Succeeded, Failed, Error, Canceled},
-	Paused:  {Queued, Failed, Error, Canceled},
+	Paused:  {Queued, Succeeded, Failed, Error, Canceled},
 }
 
 // CanTransition reports whether a task may move from one state to another. Running to Running is
@@ -109,6 +110,9 @@ type Task struct {
 	Version int64
 	// Request is the caller's request body as accepted, with secrets removed.
 	Request json.RawMessage
+	// RequestRef names where Request (and Text, when it is large too) is kept when the request is
+	// too large for the task record; the store loads it back transparently.
+	RequestRef string
 	// Text is the instruction handed to the agent (xpander input.text, ServiceNet message).
 	Text string
 	// Result is the agent's answer as text.
@@ -120,6 +124,10 @@ type Task struct {
 	ResultRef string
 	// Tokens counts the LLM tokens the agent reported using, if it did.
 	Tokens Tokens
+	// RemoteTaskID is the agent's own id for its task (A2A), while it works on it or waits for input.
+	RemoteTaskID string
+	// HITL says what the agent asked for when it paused for input (xpander's hitl_request).
+	HITL json.RawMessage
 	// Reason is a stable machine-readable code saying why the task failed.
 	Reason string
 	// ReasonMessage explains Reason to a person.

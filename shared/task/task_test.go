@@ -11,7 +11,7 @@ func TestCanTransition(t *testing.T) {
 		{Queued, Running}: true, {Queued, Failed}: true, {Queued, Error}: true, {Queued, Canceled}: true,
 		{Running, Queued}: true, {Running, Running}: true, {Running, Paused}: true, {Running, Succeeded}: true,
 		{Running, Failed}: true, {Running, Error}: true, {Running, Canceled}: true,
-		{Paused, Queued}: true, {Paused, Failed}: true, {Paused, Error}: true, {Paused, Canceled}: true,
+		{Paused, Queued}: true, {Paused, Succeeded}: true, {Paused, Failed}: true, {Paused, Error}: true, {Paused, Canceled}: true,
 	}
 	// Every pair of states is checked, so a transition added by mistake fails here.
 	for _, from := range states {
@@ -63,7 +63,7 @@ func TestSources(t *testing.T) {
 		want []State
 	}{
 		{Running, []State{Queued, Running}},
-		{Succeeded, []State{Running}},
+		{Succeeded, []State{Running, Paused}},
 		{Canceled, []State{Queued, Running, Paused}},
 		{Queued, []State{Running, Paused}},
 		{Rejected, nil},

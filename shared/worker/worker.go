@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
@@ -38,9 +39,11 @@ type RequestLoader interface {
 	LoadRequest(ctx context.Context, ref string) (request json.RawMessage, text string, err error)
 }
 
-// Dispatcher calls agents.
+// Dispatcher calls agents, checks on the tasks they work on asynchronously, and cancels them.
 type Dispatcher interface {
 	Call(ctx context.Context, c dispatch.Call) (dispatch.Result, error)
+	Check(ctx context.Context, a agent.Agent, remoteTaskID string) (dispatch.Result, error)
+	Cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error
 }
 
 // Queue delays the redelivery of a received work message, or sends a fresh copy.
@@ -64,6 +67,9 @@ type Config struct {
 	// Backoff is how long to wait before redelivering a message received n times; the default
 	// grows exponentially from 2 s to 5 min with full jitter.
 	Backoff func(n int) time.Duration
+	// CheckBackoff is how long to wait before the n-th check on an agent still working on a task
+	// (n from 0); the default doubles from 2 s to 15 minutes, SQS's longest delay.
+	CheckBackoff func(n int) time.Duration
 	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped.
 	// Younger ones are retried: the task's write may simply not have landed yet.
 	OrphanAfter time.Duration
@@ -83,6 +89,9 @@ func New(c Config) *Processor {
 	if c.Backoff == nil {
 		c.Backoff = Backoff
 	}
+	if c.CheckBackoff == nil {
+		c.CheckBackoff = CheckBackoff
+	}
 	if c.OrphanAfter == 0 {
 		c.OrphanAfter = 2 * time.Minute
 	}
@@ -90,6 +99,12 @@ func New(c Config) *Processor {
 		c.Now = time.Now
 	}
 	return &Processor{c: c}
+}
+
+// CheckBackoff is the default delay before the n-th check on a working agent: 2 s doubling, at
+// most 15 minutes a hop.
+func CheckBackoff(n int) time.Duration {
+	return min(2*time.Second<<min(n, 10), maxCheckDelay)
 }
 
 // Backoff is the default redelivery delay: full jitter over 2^n seconds, at most 5 minutes.
@@ -165,7 +180,14 @@ func (p *Processor) record(ctx context.Context, rec *events.SQSMessage) outcome 
 	}
 	log = log.With("task_id", m.TaskID, "agent_id", m.Agent.ID, "tenant", m.Tenant)
 	if rec.EventSourceARN == p.c.DeadLetterARN && p.c.DeadLetterARN != "" {
+		if m.Kind == queue.KindCancel {
+			log.Error("gave up canceling the agent's task", "remote_task_id", m.RemoteTaskID)
+			return done
+		}
 		return p.deadLetter(ctx, log, m, receiveCount(rec))
+	}
+	if m.Kind == queue.KindCancel {
+		return p.cancelRemote(ctx, log, m, receiveCount(rec))
 	}
 	return p.run(ctx, log, m, receiveCount(rec))
 }
@@ -241,17 +263,34 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		p.c.Metrics.Duration(telemetry.QueueWait, now.Sub(m.AcceptedAt))
 	}
 
+	// A turn that answers a paused one continues the agent's task, and ends the paused turn.
+	var resume string
+	if prev != nil && prev.State == task.Paused {
+		resume = prev.RemoteTaskID
+		p.answered(ctx, log, prev)
+	}
+
 	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	start := time.Now()
-	res, callErr := p.c.Dispatcher.Call(callCtx, dispatch.Call{
-		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
-		Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
-	})
+	var res dispatch.Result
+	var callErr error
+	if t.RemoteTaskID != "" {
+		// The agent is working on it already: ask how it is going rather than sending it again.
+		res, callErr = p.c.Dispatcher.Check(dispatch.WithAuthToken(callCtx, m.AuthToken), m.Agent, t.RemoteTaskID)
+	} else {
+		res, callErr = p.c.Dispatcher.Call(callCtx, dispatch.Call{
+			TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
+			Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
+			ResumeTaskID: resume,
+		})
+	}
 	cancel()
 	p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start))
 
 	change := store.Change{From: []task.State{task.Running}, Version: t.Version, Now: p.c.Now()}
 	var de *dispatch.Error
+	var pending *dispatch.Pending
+	var needs *dispatch.NeedsInput
 	switch {
 	case callErr == nil:
 		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
@@ -262,6 +301,17 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 				change.To, change.Reason, change.ReasonMessage = task.Failed, task.ReasonOutputSchemaMismatch, err.Error()
 			}
 		}
+	case errors.As(callErr, &pending):
+		if now.Sub(m.AcceptedAt) >= m.Agent.TaskDeadline() {
+			p.cancelQuietly(ctx, log, m, pending.RemoteTaskID)
+			change.To, change.Reason = task.Error, task.ReasonDeadlineExceeded
+			change.ReasonMessage = fmt.Sprintf("the agent did not finish within %v", m.Agent.TaskDeadline())
+			break
+		}
+		// Not waited on: the lease ends now, and a delayed message checks back later.
+		change.To, change.RemoteTaskID, change.ReleaseLease = task.Running, pending.RemoteTaskID, true
+	case errors.As(callErr, &needs):
+		change.To, change.RemoteTaskID, change.HITL = task.Paused, needs.RemoteTaskID, hitlRequest(needs)
 	case dispatch.Retryable(callErr):
 		// Give the task back; SQS redelivers the message, and after MaxReceiveCount deliveries it
 		// reaches the dead-letter queue, whose handler fails the task.
@@ -289,14 +339,25 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	if err != nil {
 		var conflict *store.ConflictError
 		if errors.As(err, &conflict) {
-			// Another delivery took the task over after our lease expired; its outcome stands.
+			// Another delivery took the task over after our lease expired, or the task was
+			// stopped meanwhile; that outcome stands.
 			log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
+			if conflict.Current.State == task.Canceled && change.RemoteTaskID != "" {
+				// Stopped while the agent took the task on: the stop could not know the agent's
+				// task, so it is canceled from here.
+				p.cancelQuietly(wctx, log, m, change.RemoteTaskID)
+			}
 			return done
 		}
 		log.Error("record outcome", "err", err, "to", change.To)
 		return retryAfter(p.c.Backoff(received))
 	}
 	switch change.To {
+	case task.Running:
+		return p.checkLater(ctx, log, m, change.RemoteTaskID)
+	case task.Paused:
+		log.Info("task paused: the agent needs input", "remote_task_id", change.RemoteTaskID)
+		return done
 	case task.Succeeded:
 		log.Info("task succeeded")
 		p.c.Metrics.Count(telemetry.Succeeded, 1)
@@ -347,6 +408,73 @@ func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, err
 	return t, err
 }
 
+// maxCheckDelay is SQS's longest message delay: the most a check on a working agent waits.
+const maxCheckDelay = 15 * time.Minute
+
+// checkLater sends the message back, delayed by the check backoff, to check on a task its agent is
+// still working on.
+func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) outcome {
+	next := *m
+	next.Checks++
+	delay := min(p.c.CheckBackoff(m.Checks), maxCheckDelay)
+	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
+		// The task is recorded as working at the agent; this message, redelivered, checks on it.
+		log.Error("schedule a check on the agent's task", "err", err)
+		return retryAfter(delay)
+	}
+	log.Info("agent still working; checking back later", "remote_task_id", remoteID, "delay", delay, "checks", next.Checks)
+	return done
+}
+
+// cancelRemote asks the agent to stop the work of a task that was stopped.
+func (p *Processor) cancelRemote(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
+	err := p.c.Dispatcher.Cancel(dispatch.WithAuthToken(ctx, m.AuthToken), m.Agent, m.RemoteTaskID)
+	switch {
+	case err == nil:
+		log.Info("canceled the agent's task", "remote_task_id", m.RemoteTaskID)
+	case dispatch.Retryable(err):
+		log.Warn("cancel the agent's task; will retry", "err", err)
+		return retryAfter(p.c.Backoff(received))
+	default:
+		log.Info("the agent's task could not be canceled", "err", err)
+	}
+	return done
+}
+
+// cancelQuietly cancels an agent's task on a best-effort basis: the task is ending either way.
+func (p *Processor) cancelQuietly(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) {
+	if err := p.c.Dispatcher.Cancel(dispatch.WithAuthToken(ctx, m.AuthToken), m.Agent, remoteID); err != nil {
+		log.Warn("cancel the agent's task past its deadline", "err", err)
+	}
+}
+
+// answered ends a paused turn that the next turn of its thread answers.
+func (p *Processor) answered(ctx context.Context, log *slog.Logger, prev *task.Task) {
+	var question struct {
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(prev.HITL, &question)
+	_, err := p.c.Store.Transition(ctx, prev.ID, store.Change{
+		From: []task.State{task.Paused}, Version: prev.Version, To: task.Succeeded, Now: p.c.Now(),
+		Result: question.Message, Reason: task.ReasonAnswered,
+	})
+	var conflict *store.ConflictError
+	if err != nil && !errors.As(err, &conflict) {
+		log.Warn("end the answered turn", "prev_task_id", prev.ID, "err", err)
+	}
+}
+
+// hitlRequest records what a paused agent asked for, as xpander's hitl_request.
+func hitlRequest(n *dispatch.NeedsInput) json.RawMessage {
+	b, err := json.Marshal(map[string]any{
+		"wait_node_id": n.RemoteTaskID, "remote_task_id": n.RemoteTaskID, "state": n.State, "message": n.Message, "task": n.Raw,
+	})
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 // maxTurnWait caps the delay between checks of whether the previous turn has ended.
 const maxTurnWait = 10 * time.Second
 
@@ -361,7 +489,8 @@ func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.
 	case err != nil:
 		log.Error("read previous turn", "err", err)
 		return nil, retryAfter(p.c.Backoff(1)), true
-	case prev.State.Terminal():
+	case prev.State.Terminal(), prev.State == task.Paused:
+		// A paused turn waits for input, and the next turn is that input.
 		return prev, done, false
 	}
 	next := *m

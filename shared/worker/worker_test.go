@@ -108,7 +108,13 @@ func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*t
 	}
 	t.State, t.Version, t.UpdatedAt = c.To, t.Version+1, c.Now
 	t.Result, t.Output, t.Reason, t.ReasonMessage = c.Result, c.Output, c.Reason, c.ReasonMessage
-	if c.To != task.Running {
+	if c.RemoteTaskID != "" {
+		t.RemoteTaskID = c.RemoteTaskID
+	}
+	if len(c.HITL) > 0 {
+		t.HITL = c.HITL
+	}
+	if c.To != task.Running || c.ReleaseLease {
 		t.LeaseUntil = time.Time{}
 	}
 	cp := *t
@@ -771,7 +777,7 @@ func TestTurnWaitsForThePreviousOne(t *testing.T) {
 	}{
 		{task.Running, 0, time.Second},
 		{task.Queued, 1, 2 * time.Second},
-		{task.Paused, 3, 8 * time.Second},
+		{task.Queued, 3, 8 * time.Second},
 		{task.Running, 10, 10 * time.Second},
 	}
 	for _, tt := range tests {
