@@ -33,9 +33,16 @@ type Auth string
 const (
 	// AuthNone sends no credentials.
 	AuthNone Auth = "none"
-	// AuthForward forwards the caller's auth_token as a bearer token.
+	// AuthForward forwards the caller's auth_token as a bearer token, or the credential of the
+	// auth context the caller names (auth_context_id).
 	AuthForward Auth = "forward"
+	// AuthContext presents a stored credential: the auth context the caller names, or else the
+	// agent's own AuthContextID, resolved in the caller's tenant.
+	AuthContext Auth = "context"
 )
+
+// Forwards reports whether the agent is sent caller credentials at all.
+func (a Auth) Forwards() bool { return a == AuthForward || a == AuthContext }
 
 // DefaultTimeout bounds an agent call when the agent sets none.
 const DefaultTimeout = 60 * time.Second
@@ -72,6 +79,9 @@ type Agent struct {
 	// (an A2A task left working); past it the task ends in error. Default DefaultMaxDuration.
 	MaxDuration Duration `json:"max_duration,omitempty"`
 	Auth        Auth     `json:"auth,omitempty"`
+	// AuthContextID names the stored credential an agent with Auth "context" is called with when
+	// the caller names none.
+	AuthContextID string `json:"auth_context_id,omitempty"`
 	// RequiresApproval makes callers confirm (ServiceNet confirm_risky) before the agent runs.
 	RequiresApproval bool `json:"requires_approval,omitempty"`
 	// CostUnits is what one call costs; callers may cap it with max_cost_units.
@@ -119,9 +129,9 @@ func (a *Agent) Validate() error {
 		return fmt.Errorf("agent %s: unknown protocol %q (want http, a2a or lambda)", a.ID, a.Protocol)
 	}
 	switch a.Auth {
-	case "", AuthNone, AuthForward:
+	case "", AuthNone, AuthForward, AuthContext:
 	default:
-		return fmt.Errorf("agent %s: unknown auth %q (want none or forward)", a.ID, a.Auth)
+		return fmt.Errorf("agent %s: unknown auth %q (want none, forward or context)", a.ID, a.Auth)
 	}
 	switch a.OutputFormat {
 	case "", "text", "markdown", "json", "voice":

@@ -143,7 +143,7 @@ func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	client, err := cl.a2a.client(ctx, c.Agent, c.AuthToken, c.TaskID)
+	client, err := cl.a2a.client(WithCredential(ctx, c.Credential), c.Agent, c.AuthToken, c.TaskID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -191,7 +191,15 @@ func (ac *a2aClient) client(ctx context.Context, a agent.Agent, authToken, idemp
 		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + redactURL(err.Error(), a.Endpoint)}
 	}
 	h := headers{}
-	if a.Auth == agent.AuthForward && authToken != "" {
+	switch cred := credentialFrom(ctx); {
+	case !a.Auth.Forwards():
+	case cred != nil:
+		hh := http.Header{}
+		cred.Apply(hh)
+		for k := range hh {
+			h[k] = hh.Get(k)
+		}
+	case authToken != "":
 		h["Authorization"] = "Bearer " + authToken
 	}
 	if idempotencyKey != "" {

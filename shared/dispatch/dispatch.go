@@ -30,9 +30,33 @@ type Call struct {
 	Attempt   int
 	// History is the conversation so far: the thread's earlier turns, oldest first.
 	History []Message
+	// Credential is a stored credential (an auth context) for agents that are sent caller
+	// credentials; it wins over AuthToken.
+	Credential Credential
 	// ResumeTaskID is the agent's task this call answers: the previous turn paused it asking for
 	// input. An A2A call continues that task unless the request names another.
 	ResumeTaskID string
+}
+
+// Credential sets a stored credential on an outgoing request's headers.
+type Credential interface {
+	Apply(h http.Header)
+}
+
+type credentialKey struct{}
+
+// WithCredential returns a context that carries a stored credential to Check and Cancel, as
+// Call.Credential does for Call.
+func WithCredential(ctx context.Context, c Credential) context.Context {
+	if c == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, credentialKey{}, c)
+}
+
+func credentialFrom(ctx context.Context) Credential {
+	c, _ := ctx.Value(credentialKey{}).(Credential)
+	return c
 }
 
 // Message is one message of a conversation.

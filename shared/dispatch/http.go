@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -50,7 +49,11 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 	req.Header.Set("Accept", "application/json, text/plain")
 	// Agents may use it to recognise a retried call.
 	req.Header.Set("Idempotency-Key", c.TaskID)
-	if c.Agent.Auth == agent.AuthForward && c.AuthToken != "" {
+	switch {
+	case !c.Agent.Auth.Forwards():
+	case c.Credential != nil:
+		c.Credential.Apply(req.Header)
+	case c.AuthToken != "":
 		req.Header.Set("Authorization", "Bearer "+c.AuthToken)
 	}
 	resp, err := cl.http.Do(req)

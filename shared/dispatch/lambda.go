@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -61,7 +60,7 @@ func (cl *Client) callLambda(ctx context.Context, c Call) (Result, error) {
 		InvocationType: types.InvocationTypeRequestResponse,
 		Payload:        body,
 	}
-	if c.Agent.Auth == agent.AuthForward && c.AuthToken != "" {
+	if c.Agent.Auth.Forwards() && c.AuthToken != "" {
 		cc, err := json.Marshal(map[string]any{"custom": map[string]string{"authorization": "Bearer " + c.AuthToken}})
 		if err != nil {
 			return Result{}, fmt.Errorf("encode client context for agent %s: %w", c.Agent.ID, err)

@@ -238,7 +238,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 
 	proc := worker.New(worker.Config{
 		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(), dispatchOptions(o)...), Queue: work,
-		CheckBackoff:  o.CheckBackoff,
+		CheckBackoff: o.CheckBackoff, AuthContexts: s.AuthContexts,
 		DeadLetterARN: s.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
 	})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

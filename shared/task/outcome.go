@@ -25,4 +25,6 @@ const (
 	ReasonDeadlineExceeded = "deadline_exceeded"
 	// ReasonAnswered: a paused turn ended because the next turn of its thread answered it.
 	ReasonAnswered = "answered"
+	// ReasonAuthContext: the stored credential the task names is gone or cannot be opened.
+	ReasonAuthContext = "auth_context_unusable"
 )

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
@@ -52,6 +53,11 @@ type Queue interface {
 	Send(ctx context.Context, m *queue.Message, delay time.Duration) error
 }
 
+// AuthContexts resolves stored credentials at call time.
+type AuthContexts interface {
+	Resolve(ctx context.Context, tenant, id string) (authctx.Credential, error)
+}
+
 // Config holds what a Processor needs.
 type Config struct {
 	Store Store
@@ -60,6 +66,8 @@ type Config struct {
 	Requests   RequestLoader
 	Dispatcher Dispatcher
 	Queue      Queue
+	// AuthContexts resolves the stored credentials tasks name; nil fails tasks that name one.
+	AuthContexts AuthContexts
 	// DeadLetterARN identifies records that come from the dead-letter queue.
 	DeadLetterARN string
 	Logger        *slog.Logger
@@ -233,6 +241,10 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		log.Error("load the request", "err", err, "request_ref", m.RequestRef)
 		return retryAfter(p.c.Backoff(received))
 	}
+	cred, o, ok := p.credential(ctx, log, m, received)
+	if !ok {
+		return o
+	}
 	now := p.c.Now()
 	t, err := p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
 	// The task's write and this message left the accept path together; a message can arrive
@@ -276,12 +288,12 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	var callErr error
 	if t.RemoteTaskID != "" {
 		// The agent is working on it already: ask how it is going rather than sending it again.
-		res, callErr = p.c.Dispatcher.Check(dispatch.WithAuthToken(callCtx, m.AuthToken), m.Agent, t.RemoteTaskID)
+		res, callErr = p.c.Dispatcher.Check(dispatch.WithCredential(dispatch.WithAuthToken(callCtx, m.AuthToken), cred), m.Agent, t.RemoteTaskID)
 	} else {
 		res, callErr = p.c.Dispatcher.Call(callCtx, dispatch.Call{
 			TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
 			Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
-			ResumeTaskID: resume,
+			ResumeTaskID: resume, Credential: cred,
 		})
 	}
 	cancel()
@@ -408,6 +420,50 @@ func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, err
 	return t, err
 }
 
+// credential resolves the stored credential a task is called with: the auth context the caller
+// named, or the agent's own. ok is false when the task cannot go on; o then says what becomes of
+// the message.
+func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (dispatch.Credential, outcome, bool) {
+	id := m.AuthContextID
+	if id == "" && m.Agent.Auth == agent.AuthContext {
+		id = m.Agent.AuthContextID
+	}
+	if id == "" || !m.Agent.Auth.Forwards() {
+		return nil, done, true
+	}
+	var err error
+	var cred authctx.Credential
+	if p.c.AuthContexts == nil {
+		err = authctx.ErrNotFound
+	} else {
+		cred, err = p.c.AuthContexts.Resolve(ctx, m.Tenant, id)
+	}
+	reason := ""
+	switch {
+	case err == nil:
+		return cred, done, true
+	case errors.Is(err, authctx.ErrNotFound):
+		reason = "the auth context " + id + " no longer exists"
+	case errors.Is(err, authctx.ErrUnsealable):
+		// Never the error itself: it is about the secret.
+		reason = "the auth context " + id + " could not be opened"
+	default:
+		log.Error("resolve auth context", "auth_context_id", id, "err", err)
+		return nil, retryAfter(p.c.Backoff(received)), false
+	}
+	_, terr := p.c.Store.Transition(ctx, m.TaskID, store.Change{
+		From: []task.State{task.Queued}, To: task.Failed, Now: p.c.Now(), Reason: task.ReasonAuthContext, ReasonMessage: reason,
+	})
+	var conflict *store.ConflictError
+	if terr != nil && !errors.As(terr, &conflict) {
+		log.Error("fail task with an unusable auth context", "err", terr)
+		return nil, retryAfter(p.c.Backoff(received)), false
+	}
+	log.Warn("task failed", "reason", task.ReasonAuthContext, "err", reason)
+	p.c.Metrics.Count(telemetry.Failed, 1)
+	return nil, done, false
+}
+
 // maxCheckDelay is SQS's longest message delay: the most a check on a working agent waits.
 const maxCheckDelay = 15 * time.Minute
 
@@ -428,7 +484,8 @@ func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.M
 
 // cancelRemote asks the agent to stop the work of a task that was stopped.
 func (p *Processor) cancelRemote(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
-	err := p.c.Dispatcher.Cancel(dispatch.WithAuthToken(ctx, m.AuthToken), m.Agent, m.RemoteTaskID)
+	cred, _, _ := p.credential(ctx, log, m, received)
+	err := p.c.Dispatcher.Cancel(dispatch.WithCredential(dispatch.WithAuthToken(ctx, m.AuthToken), cred), m.Agent, m.RemoteTaskID)
 	switch {
 	case err == nil:
 		log.Info("canceled the agent's task", "remote_task_id", m.RemoteTaskID)

@@ -1,0 +1,70 @@
+// Package backend builds, once per function instance, the AWS-backed parts the Lambda functions
+// share, from the one configuration: the task store (with large-payload storage when a bucket is
+// configured), the agent registry, the work queue, and the auth contexts (when a key to seal them
+// is configured). The functions' mains then only pick what they serve.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/blob"
+	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/registry"
+	"github.com/agentq/agentq/shared/store"
+)
+
+// AgentCacheTTL is how long a function instance caches an agent lookup: a publish reaches every
+// instance within it.
+const AgentCacheTTL = 15 * time.Second
+
+// Parts are the AWS-backed parts of the system.
+type Parts struct {
+	AWS   aws.Config
+	Tasks *store.Store
+	// Agents resolves published agents, with the configured ones (AGENTQ_AGENTS) beneath.
+	Agents *registry.Registry
+	// Queue sends work; nil when AGENTQ_QUEUE_URL is not set.
+	Queue *queue.Client
+	// Contexts keeps auth contexts; nil when neither AGENTQ_SEAL_KEY nor AGENTQ_KMS_KEY_ID is set.
+	Contexts *authctx.Store
+}
+
+// New loads the AWS configuration (endpoints from the standard AWS_ENDPOINT_URL* variables) and
+// builds the parts cfg configures. It makes no network call: clients connect on first use.
+func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	ddb := dynamodb.NewFromConfig(awsCfg)
+	p := &Parts{
+		AWS:    awsCfg,
+		Tasks:  store.New(ddb, cfg.Table),
+		Agents: registry.New(ddb, cfg.Table, AgentCacheTTL).WithFallback(cfg.Agents),
+	}
+	if cfg.ResultsBucket != "" {
+		p.Tasks = p.Tasks.WithBlobs(blob.New(s3.NewFromConfig(awsCfg), cfg.ResultsBucket))
+	}
+	if cfg.QueueURL != "" {
+		p.Queue = queue.NewClient(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
+	}
+	sealer, err := authctx.NewSealer(cfg.SealKey, cfg.KMSKeyID, func() authctx.KMSAPI { return kms.NewFromConfig(awsCfg) })
+	if err != nil {
+		return nil, err
+	}
+	if sealer != nil {
+		p.Contexts = authctx.New(ddb, cfg.Table, sealer)
+	}
+	return p, nil
+}
