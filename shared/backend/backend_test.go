@@ -1,0 +1,51 @@
+package backend
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/agentq/agentq/shared/config"
+)
+
+func TestNew(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	tests := []struct {
+		name                    string
+		env                     map[string]string
+		wantQueue, wantContexts bool
+		wantErr                 bool
+	}{
+		{name: "table only", env: map[string]string{config.EnvTable: "t"}},
+		{name: "everything", env: map[string]string{config.EnvTable: "t", config.EnvQueueURL: "http://127.0.0.1:1/q",
+			config.EnvResultsBucket: "b", config.EnvSealKey: key}, wantQueue: true, wantContexts: true},
+		{name: "two sealing keys", env: map[string]string{config.EnvTable: "t", config.EnvSealKey: key, config.EnvKMSKeyID: "alias/x"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AWS_REGION", "us-east-1")
+			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			cfg, err := config.Load(func(k string) string { return tt.env[k] })
+			if err != nil {
+				if tt.wantErr {
+					return
+				}
+				t.Fatal(err)
+			}
+			p, err := New(context.Background(), cfg)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("New succeeded")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Tasks == nil || p.Agents == nil || (p.Queue != nil) != tt.wantQueue || (p.Contexts != nil) != tt.wantContexts {
+				t.Errorf("parts = %+v", p)
+			}
+		})
+	}
+}
