@@ -114,6 +114,8 @@ func runTests(m *testing.M) int {
 	counterAgent = agent.Agent{ID: "counter", Version: "1", Protocol: agent.HTTP, Endpoint: agentSrv.URL, Timeout: agent.Duration(5 * time.Second)}
 	historySrv := httptest.NewServer(historian{})
 	defer historySrv.Close()
+	lambdaSrv := httptest.NewServer(fakeLambda{})
+	defer lambdaSrv.Close()
 	bulkSrv := httptest.NewServer(bulkAgent{}) // blob_test.go
 	defer bulkSrv.Close()
 	var err error
@@ -127,6 +129,8 @@ func runTests(m *testing.M) int {
 		Backoff: func(int) time.Duration { return 0 },
 		// Checks on agents that work asynchronously come at once too.
 		CheckBackoff: func(int) time.Duration { return 0 },
+		// Lambda agents are invoked at a server that speaks the Lambda Invoke API.
+		LambdaEndpoint: lambdaSrv.URL,
 		Logger:       slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
