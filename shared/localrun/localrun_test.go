@@ -131,7 +131,7 @@ func runTests(m *testing.M) int {
 		CheckBackoff: func(int) time.Duration { return 0 },
 		// Lambda agents are invoked at a server that speaks the Lambda Invoke API.
 		LambdaEndpoint: lambdaSrv.URL,
-		Logger:       slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:         slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start local system:", err)
