@@ -136,12 +136,16 @@ var emptyObject = json.RawMessage(`{}`)
 // Xpander projects t into the xpander task shape. The request fields it echoes come from the
 // stored body, whichever dialect submitted it.
 func Xpander(t *task.Task) *XpanderTask {
+	// Only an xpander body was validated as one: a ServiceNet body's fields of the same names
+	// (output_format, say) were never checked against xpander's rules, so they are not echoed.
 	var r XpanderRequest
-	_ = json.Unmarshal(t.Request, &r) // stored bodies were validated on the way in
 	var raw struct {
 		Input json.RawMessage `json:"input"`
 	}
-	_ = json.Unmarshal(t.Request, &raw)
+	if t.Dialect == task.Xpander {
+		_ = json.Unmarshal(t.Request, &r) // validated on the way in
+		_ = json.Unmarshal(t.Request, &raw)
+	}
 	v := &XpanderTask{
 		ID:                         t.ID,
 		TaskID:                     t.ID,

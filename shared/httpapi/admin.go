@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/agentq/agentq/shared/agent"
@@ -101,8 +102,31 @@ func (a *api) deleteAgent(w http.ResponseWriter, r *http.Request) error {
 	return a.writeAgent(w, r, r.PathValue("agent_id"))
 }
 
-func (a *api) getAgent(w http.ResponseWriter, r *http.Request, _ string) error {
-	return a.writeAgent(w, r, r.PathValue("agent_id"))
+func (a *api) getAgent(w http.ResponseWriter, r *http.Request, tenant string) error {
+	id := r.PathValue("agent_id")
+	if !agent.ValidID(id) {
+		return agent.ErrNotFound
+	}
+	s, err := a.Agents.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	s, ok := forTenant(s, tenant)
+	if !ok {
+		return agent.ErrNotFound
+	}
+	writeJSON(w, http.StatusOK, s)
+	return nil
+}
+
+// forTenant is what a tenant may see of an agent: nothing of an agent kept for other tenants, and
+// not the admin's wiring (which tenants, which stored credential).
+func forTenant(s registry.Summary, tenant string) (registry.Summary, bool) {
+	if len(s.Agent.Tenants) > 0 && !slices.Contains(s.Agent.Tenants, tenant) {
+		return registry.Summary{}, false
+	}
+	s.Agent.Tenants, s.Agent.AuthContextID = nil, ""
+	return s, true
 }
 
 func (a *api) writeAgent(w http.ResponseWriter, r *http.Request, id string) error {
@@ -117,15 +141,18 @@ func (a *api) writeAgent(w http.ResponseWriter, r *http.Request, id string) erro
 	return nil
 }
 
-func (a *api) listAgents(w http.ResponseWriter, r *http.Request, _ string) error {
+func (a *api) listAgents(w http.ResponseWriter, r *http.Request, tenant string) error {
 	list, err := a.Agents.List(r.Context())
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []registry.Summary{}
+	items := []registry.Summary{}
+	for _, s := range list {
+		if s, ok := forTenant(s, tenant); ok {
+			items = append(items, s)
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": list})
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil
 }
 

@@ -31,7 +31,7 @@ func (a *api) invokeServiceNet(w http.ResponseWriter, r *http.Request, tenant st
 }
 
 // invokeSync submits like the async invoke, then waits for the task to end: 200 with the ended
-// (or paused) task, or 202 with the task still pending or executing, to poll.
+// task, or 202 with the task still pending, executing or paused, to poll.
 func (a *api) invokeSync(w http.ResponseWriter, r *http.Request, tenant string) error {
 	p := newParams(r)
 	wait := min(p.wait(a.SyncWait), a.SyncWait)

@@ -129,6 +129,17 @@ func TestPolicyRefusalsEnqueueNothing(t *testing.T) {
 			}
 		})
 	}
+	// An agent kept for another tenant is invisible to this one.
+	if code, body := request(t, http.MethodGet, "/v1/agents/private", testKey, ""); code != http.StatusNotFound {
+		t.Errorf("GET another tenant's agent = %d %v", code, body)
+	}
+	_, list := request(t, http.MethodGet, "/v1/agents", testKey, "")
+	for _, it := range list["items"].([]any) {
+		a := it.(map[string]any)["agent"].(map[string]any)
+		if a["id"] == "private" || a["tenants"] != nil {
+			t.Errorf("tenant listing shows %v", a)
+		}
+	}
 	// And the same agents run when the policy is met.
 	if code, body := post(t, "/v1/agents/pricey/invoke-async", `{"message":"x","max_cost_units":10}`); code != http.StatusOK {
 		t.Fatalf("within the cost cap = %d %v", code, body)

@@ -1,0 +1,1420 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/uuid"
+
+	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/httpapi"
+	"github.com/agentq/agentq/shared/registry"
+	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
+)
+
+const (
+	apiKey   = "contract-key-org-1"
+	adminKey = "contract-admin-key"
+	otherKey = "contract-key-org-2"
+	tenant   = "org-1"
+	// taskID is the task most cases read; threadID its conversation.
+	taskID   = "81250b20-e9d7-4b3b-9995-07dc72b4bb59"
+	threadID = "a37db9a1-e483-4544-9136-b32120ae8c81"
+	unknown  = "f1e2d3c4-0000-4000-8000-000000000002"
+)
+
+var now = time.Date(2026, 2, 7, 2, 13, 26, 325626000, time.UTC)
+
+// ---- fakes ----
+
+// fake is every dependency of the handler in memory: keys, submitter, task store, lister, threads.
+// Its knobs make each of the handler's answers happen.
+type fake struct {
+	mu      sync.Mutex
+	tasks   map[string]*task.Task
+	threads map[string]string // tenant#thread id → latest turn's task id
+	// submitted is the task Submit answers (nil: a new queued task built from the submission).
+	submitted func(sub accept.Submission) *task.Task
+	submitErr error
+	// err fails every read and write; panics makes every call panic.
+	err     error
+	panics  bool
+	listed  []*task.Task
+	next    string
+	listErr error
+	// agents is the agent registry; publishErr fails its Publish.
+	agents     map[string]registry.Summary
+	publishErr error
+	// contexts are the auth contexts, by tenant#id.
+	contexts map[string]authctx.Context
+}
+
+// contextID is the auth context the cases read, of tenant acme.
+const contextID = "0b6f2d1e-8c1a-4f55-9a59-6f1c1b7c2a10"
+
+// fakeContexts is the fake's auth context store.
+type fakeContexts struct{ f *fake }
+
+func (c fakeContexts) Create(_ context.Context, tenant string, in authctx.Input) (authctx.Context, error) {
+	if err := c.f.check(); err != nil {
+		return authctx.Context{}, err
+	}
+	ctx := authctx.Context{ID: uuid.NewString(), Tenant: tenant, Name: in.Name, Kind: in.Kind, Header: in.Header, CreatedAt: now}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	c.f.contexts[tenant+"#"+ctx.ID] = ctx
+	return ctx, nil
+}
+
+func (c fakeContexts) Get(_ context.Context, tenant, id string) (authctx.Context, error) {
+	if err := c.f.check(); err != nil {
+		return authctx.Context{}, err
+	}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	ctx, ok := c.f.contexts[tenant+"#"+strings.ToLower(id)]
+	if !ok {
+		return authctx.Context{}, fmt.Errorf("read auth context %s: %w", id, authctx.ErrNotFound)
+	}
+	return ctx, nil
+}
+
+func (c fakeContexts) Delete(ctx context.Context, tenant, id string) error {
+	if _, err := c.Get(ctx, tenant, id); err != nil {
+		return err
+	}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	delete(c.f.contexts, tenant+"#"+strings.ToLower(id))
+	return nil
+}
+
+// fakeAgents is the fake's agent registry (its methods would clash with the task store's).
+type fakeAgents struct{ f *fake }
+
+func (a fakeAgents) PutDraft(_ context.Context, ag agent.Agent) error {
+	if err := a.f.check(); err != nil {
+		return err
+	}
+	a.f.mu.Lock()
+	defer a.f.mu.Unlock()
+	s, ok := a.f.agents[ag.ID]
+	if !ok || s.Current == 0 {
+		s.Agent = ag
+	}
+	s.Source, s.HasDraft, s.UpdatedAt = registry.SourceRegistry, true, now
+	a.f.agents[ag.ID] = s
+	return nil
+}
+
+func (a fakeAgents) Publish(_ context.Context, id string) (agent.Agent, error) {
+	if err := a.f.check(); err != nil {
+		return agent.Agent{}, err
+	}
+	if a.f.publishErr != nil {
+		return agent.Agent{}, a.f.publishErr
+	}
+	a.f.mu.Lock()
+	defer a.f.mu.Unlock()
+	s, ok := a.f.agents[id]
+	if !ok || !s.HasDraft {
+		return agent.Agent{}, fmt.Errorf("publish %s: %w", id, registry.ErrNoDraft)
+	}
+	s.Current++
+	s.Agent.Version, s.HasDraft, s.Deleted = strconv.Itoa(s.Current), false, false
+	a.f.agents[id] = s
+	return s.Agent, nil
+}
+
+func (a fakeAgents) Unpublish(_ context.Context, id string) error {
+	if err := a.f.check(); err != nil {
+		return err
+	}
+	a.f.mu.Lock()
+	defer a.f.mu.Unlock()
+	s, ok := a.f.agents[id]
+	if !ok {
+		return fmt.Errorf("unpublish %s: %w", id, agent.ErrNotFound)
+	}
+	s.Deleted, s.UpdatedAt = true, now
+	a.f.agents[id] = s
+	return nil
+}
+
+func (a fakeAgents) Get(_ context.Context, id string) (registry.Summary, error) {
+	if err := a.f.check(); err != nil {
+		return registry.Summary{}, err
+	}
+	a.f.mu.Lock()
+	defer a.f.mu.Unlock()
+	s, ok := a.f.agents[id]
+	if !ok {
+		return registry.Summary{}, fmt.Errorf("get %s: %w", id, agent.ErrNotFound)
+	}
+	return s, nil
+}
+
+func (a fakeAgents) List(context.Context) ([]registry.Summary, error) {
+	if err := a.f.check(); err != nil {
+		return nil, err
+	}
+	a.f.mu.Lock()
+	defer a.f.mu.Unlock()
+	out := slices.Collect(maps.Values(a.f.agents))
+	slices.SortFunc(out, func(x, y registry.Summary) int { return strings.Compare(x.Agent.ID, y.Agent.ID) })
+	return out, nil
+}
+
+// adminKeys knows the admin key.
+type adminKeys struct{}
+
+func (adminKeys) Tenant(key string) (string, bool) { return "admin", key == adminKey }
+
+// agentsOf are the registry's agents in the cases: echo, kept as code; billing, published through
+// the API, with every field; draft, never published; gone, unpublished.
+func agentsOf() map[string]registry.Summary {
+	billing := agent.Agent{ID: "billing", Version: "2", Name: "Billing", Description: "bills", Protocol: agent.HTTP,
+		Endpoint: "https://billing.example.com/agent", Timeout: agent.Duration(30 * time.Second), Auth: agent.AuthForward,
+		RequiresApproval: true, CostUnits: 5, AllowedRegions: []string{"AU", "NZ"}, Tenants: []string{tenant},
+		Skills:       []agent.Skill{{ID: "invoice", Name: "Invoice", Description: "makes invoices"}, {ID: "refund"}},
+		OutputFormat: "json", OutputSchema: json.RawMessage(`{"type":"object"}`)}
+	return map[string]registry.Summary{
+		"echo":    {Agent: agent.Agent{ID: "echo", Version: "1", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/"}, Source: registry.SourceConfig, Current: 1},
+		"billing": {Agent: billing, Source: registry.SourceRegistry, Current: 2, HasDraft: true, UpdatedAt: now},
+		"draft":   {Agent: agent.Agent{ID: "draft", Protocol: agent.Lambda, Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:d"}, Source: registry.SourceRegistry, HasDraft: true, UpdatedAt: now},
+		"gone": {Agent: agent.Agent{ID: "gone", Version: "1", Protocol: agent.A2A, Endpoint: "https://a2a.example.com", Auth: agent.AuthContext,
+			AuthContextID: contextID, MaxDuration: agent.Duration(2 * time.Hour)}, Source: registry.SourceRegistry, Current: 1, Deleted: true, UpdatedAt: now},
+	}
+}
+
+func newFake() *fake {
+	return &fake{tasks: map[string]*task.Task{}, threads: map[string]string{}, agents: agentsOf(), contexts: map[string]authctx.Context{
+		"acme#" + contextID: {ID: contextID, Tenant: "acme", Name: "Stripe key", Kind: authctx.Header, Header: "X-Stripe-Key", CreatedAt: now},
+	}}
+}
+
+func (f *fake) Tenant(key string) (string, bool) {
+	t, ok := map[string]string{apiKey: tenant, otherKey: "org-2"}[key]
+	return t, ok
+}
+
+func (f *fake) check() error {
+	if f.panics {
+		panic("contract test: a bug")
+	}
+	return f.err
+}
+
+func (f *fake) put(t *task.Task) *task.Task {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tasks[t.ID] = t
+	return t
+}
+
+func (f *fake) Submit(_ context.Context, sub accept.Submission) (*task.Task, error) {
+	if f.panics {
+		panic("contract test: a bug")
+	}
+	if f.submitErr != nil {
+		return nil, f.submitErr
+	}
+	if f.submitted != nil {
+		return f.put(f.submitted(sub)), nil
+	}
+	inv := sub.Invocation
+	t := &task.Task{ID: uuid.NewString(), Tenant: sub.Tenant, AgentID: sub.AgentID, AgentVersion: "1", Dialect: inv.Dialect,
+		Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1, Request: inv.Body, Text: inv.Text,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if t.ThreadID == "" && t.Dialect == task.Xpander {
+		t.ThreadID = t.ID
+	}
+	return f.put(t), nil
+}
+
+func (f *fake) Get(_ context.Context, id string) (*task.Task, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tasks[id]
+	if !ok {
+		return nil, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
+	}
+	c := *t
+	return &c, nil
+}
+
+func (f *fake) Resolve(ctx context.Context, tenant, id string) (*task.Task, error) {
+	f.mu.Lock()
+	if latest, ok := f.threads[tenant+"#"+id]; ok {
+		id = latest
+	}
+	f.mu.Unlock()
+	return f.Get(ctx, id)
+}
+
+func (f *fake) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tasks[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	if !slices.Contains(c.From, t.State) {
+		cur := *t
+		return nil, &store.ConflictError{Current: &cur}
+	}
+	t.State, t.Reason, t.ReasonMessage, t.UpdatedAt, t.Version = c.To, c.Reason, c.ReasonMessage, c.Now, t.Version+1
+	if c.To.Terminal() {
+		t.FinishedAt = c.Now
+	}
+	cur := *t
+	return &cur, nil
+}
+
+func (f *fake) List(_ context.Context, _ store.ListQuery) ([]*task.Task, string, error) {
+	if err := f.check(); err != nil {
+		return nil, "", err
+	}
+	return f.listed, f.next, f.listErr
+}
+
+func (f *fake) Turns(_ context.Context, tenant, thread string, limit int) ([]*task.Task, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*task.Task
+	for _, t := range f.tasks {
+		if t.Tenant == tenant && t.ThreadID == thread {
+			c := *t
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *task.Task) int { return a.ThreadSeq - b.ThreadSeq })
+	return out[:min(len(out), limit)], nil
+}
+
+func (f *fake) handler() http.Handler {
+	return httpapi.New(httpapi.Config{
+		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f,
+		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f},
+		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
+	})
+}
+
+// ---- tasks ----
+
+const (
+	xpanderBody    = `{"input":{"text":"Analyze competitor pricing for Q1 2026"}}`
+	serviceNetBody = `{"message":"Create a payment link for 15 AUD","auth_token":"secret-token","region":"AU"}`
+)
+
+var allStates = []task.State{task.Queued, task.Running, task.Paused, task.Succeeded, task.Failed, task.Error, task.Canceled, task.Rejected}
+
+// stored returns a task of the tenant in state s, submitted through dialect d, with what a task in
+// that state carries.
+func stored(s task.State, d task.Dialect) *task.Task {
+	t := &task.Task{ID: taskID, Tenant: tenant, AgentID: "echo", AgentVersion: "1", Dialect: d, Source: "api", State: s,
+		Version: 3, CostUnits: 2, CreatedAt: now.Add(-time.Minute), UpdatedAt: now.Add(-time.Second), ExpiresAt: now.Add(time.Hour)}
+	switch d {
+	case task.Xpander:
+		t.ThreadID, t.ThreadSeq, t.Text = taskID, 1, "Analyze competitor pricing for Q1 2026"
+		t.Request = json.RawMessage(`{"input":{"text":"Analyze competitor pricing for Q1 2026","user":{"id":"u1","email":"ada@example.com","role":"admin"}},` +
+			`"title":"Q1","output_format":"markdown","think_mode":"harder","llm_reasoning_effort":"high","mcp_servers":[{"url":"http://mcp"}],` +
+			`"payload_extension":{"k":"v"},"output_schema":{"type":"object"},"source":"web-dashboard","parent_execution_id":"p-1"}`)
+	default:
+		t.Text = "Create a payment link for 15 AUD"
+		t.Request = json.RawMessage(`{"message":"Create a payment link for 15 AUD","region":"AU"}`)
+	}
+	if s != task.Queued {
+		t.StartedAt, t.Attempts = now.Add(-50*time.Second), 1
+	}
+	switch s {
+	case task.Paused:
+		t.PausedAt, t.RemoteTaskID = now.Add(-10*time.Second), "remote-1"
+		t.HITL = json.RawMessage(`{"wait_node_id":"remote-1","remote_task_id":"remote-1","state":"input-required","message":"Which currency?","task":{"id":"remote-1"}}`)
+	case task.Succeeded:
+		t.Result, t.Output, t.FinishedAt = "done", json.RawMessage(`{"output":"done"}`), now.Add(-time.Second)
+		t.Tokens = task.Tokens{Prompt: 3, Completion: 4, Total: 7}
+	case task.Failed:
+		t.Reason, t.ReasonMessage, t.FinishedAt = task.ReasonAgentRejected, "agent answered 422", now.Add(-time.Second)
+	case task.Error:
+		t.Reason, t.ReasonMessage, t.FinishedAt = task.ReasonAgentTimeout, "the agent did not answer in time", now.Add(-time.Second)
+	case task.Canceled:
+		t.Reason, t.ReasonMessage, t.FinishedAt = task.ReasonCanceled, "stopped by the caller", now.Add(-time.Second)
+	case task.Rejected:
+		t.Reason, t.ReasonMessage, t.FinishedAt = agent.ReasonApprovalRequired, "approval required", now.Add(-time.Second)
+	}
+	return t
+}
+
+func withTask(t *task.Task) func(f *fake) { return func(f *fake) { f.put(t) } }
+
+// ---- requests ----
+
+// tcase is one request to the handler and the answer it must get.
+type tcase struct {
+	name         string
+	method, path string
+	body         string
+	// auth is how the key is sent: "" x-api-key, "bearer", "admin" (the admin key), "none", "bad"
+	// (an unknown key).
+	auth   string
+	header []string
+	// reader, when set, is the body instead of body.
+	reader func() io.Reader
+	setup  func(f *fake)
+	status int
+	// code is the answer's reason code; "" for a success.
+	code string
+	// validRequest: the request itself must fit the document (the handler accepted it).
+	validRequest bool
+	check        func(t *testing.T, r answer)
+}
+
+type answer struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (c tcase) request() *http.Request {
+	var body io.Reader = strings.NewReader(c.body)
+	if c.reader != nil {
+		body = c.reader()
+	}
+	req := httptest.NewRequest(c.method, c.path, body)
+	switch c.auth {
+	case "":
+		req.Header.Set("X-Api-Key", apiKey)
+	case "bearer":
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+	case "admin":
+		req.Header.Set("X-Api-Key", adminKey)
+	case "bad":
+		req.Header.Set("X-Api-Key", "not-a-key")
+	}
+	if c.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(c.header); i += 2 {
+		req.Header.Set(c.header[i], c.header[i+1])
+	}
+	return req
+}
+
+// serve sends the request to h and returns the answer.
+func serve(t *testing.T, h http.Handler, req *http.Request) answer {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
+	if err := json.Unmarshal(a.raw, &a.body); err != nil {
+		t.Fatalf("%s %s: answer %d is not a JSON object: %q", req.Method, req.URL, a.status, a.raw)
+	}
+	return a
+}
+
+// codeOf returns an error answer's reason code, in either dialect.
+func codeOf(body map[string]any) string {
+	if e, ok := body["error"].(map[string]any); ok && len(body) == 1 {
+		c, _ := e["code"].(string)
+		return c
+	}
+	if _, ok := body["detail"]; ok {
+		c, _ := body["code"].(string)
+		return c
+	}
+	return ""
+}
+
+// errorReader fails every read: the body cannot be read.
+type errorReader struct{}
+
+func (errorReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// ---- cases ----
+
+// commonErrors are the answers every authenticated route gives: no key, a bad key, another
+// method, a bug, an unavailable store.
+func commonErrors(method, path, body string) []tcase { return commonErrorsAs("", method, path, body) }
+
+// commonErrorsAs are commonErrors for a caller whose key is sent as auth says.
+func commonErrorsAs(auth, method, path, body string) []tcase {
+	other := http.MethodPatch
+	return []tcase{
+		{name: "no key", method: method, path: path, body: body, auth: "none", status: 401, code: "missing_api_key"},
+		{name: "unknown key", method: method, path: path, body: body, auth: "bad", status: 401, code: "invalid_api_key"},
+		{name: "bearer with an unknown key", method: method, path: path, body: body, auth: "none", header: []string{"Authorization", "Bearer nope"}, status: 401, code: "invalid_api_key"},
+		{name: "other method", method: other, path: path, status: 405, code: "method_not_allowed", check: func(t *testing.T, r answer) {
+			if !slices.Contains(strings.Split(r.header.Get("Allow"), ", "), method) {
+				t.Errorf("Allow = %q, want %s", r.header.Get("Allow"), method)
+			}
+		}},
+		{name: "a bug", method: method, path: path, body: body, auth: auth, setup: func(f *fake) { f.put(stored(task.Running, task.Xpander)); f.panics = true }, status: 500, code: "internal_error"},
+		{name: "store down", method: method, path: path, body: body, auth: auth, setup: func(f *fake) {
+			f.put(stored(task.Running, task.Xpander))
+			f.err, f.submitErr, f.listErr = errors.New("dynamodb: throttled"), errors.New("dynamodb: throttled"), errors.New("throttled")
+		}, status: 503, code: "unavailable"},
+	}
+}
+
+// invokeCases are the answers of an invoke route, async or sync, in either dialect.
+func invokeCases(path, body string, serviceNet bool) []tcase {
+	validation := 422
+	if serviceNet {
+		validation = 400
+	}
+	submitErr := func(err error) func(f *fake) { return func(f *fake) { f.submitErr = err } }
+	big := `{"input":{"text":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}}`
+	bad := `{"input":{}}`
+	if serviceNet {
+		bad = `{"region":"XYZ","auth_context_id":"nope","max_cost_units":-1}`
+	}
+	cases := []tcase{
+		{name: "malformed json", method: "POST", path: path, body: `{"input":`, status: 400, code: "malformed_json"},
+		{name: "array body", method: "POST", path: path, body: `[1]`, status: 400, code: "malformed_json"},
+		{name: "empty body", method: "POST", path: path, body: ``, status: 400, code: "malformed_json"},
+		{name: "unreadable body", method: "POST", path: path, reader: func() io.Reader { return errorReader{} }, status: 400, code: "unreadable_body"},
+		{name: "invalid body", method: "POST", path: path, body: bad, status: validation, code: "validation_failed"},
+		{name: "mistyped field", method: "POST", path: path, body: `{"message":5,"input":{"text":5}}`, status: validation, code: "validation_failed"},
+		{name: "too deep", method: "POST", path: path, body: `{"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, status: validation, code: "validation_failed"},
+		{name: "bad version", method: "POST", path: path + "?version=-x", body: body, status: validation, code: "validation_failed"},
+		{name: "version twice", method: "POST", path: path + "?version=1&version=2", body: body, status: validation, code: "validation_failed"},
+		{name: "long idempotency key", method: "POST", path: path, body: body, header: []string{"Idempotency-Key", strings.Repeat("k", 257)}, status: validation, code: "validation_failed"},
+		{name: "body over 1 MiB", method: "POST", path: path, body: big, status: 413, code: "body_too_large"},
+		{name: "too large to keep", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", accept.ErrRequestTooLarge)), status: 413, code: "body_too_large"},
+		{name: "approval", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", &agent.PolicyError{Code: agent.ReasonApprovalRequired, Message: "confirm first"})), status: 403, code: "approval_required"},
+		{name: "tenant", method: "POST", path: path, body: body, setup: submitErr(&agent.PolicyError{Code: agent.ReasonTenantNotAllowed, Message: "not yours"}), status: 403, code: "tenant_not_allowed"},
+		{name: "region", method: "POST", path: path, body: body, setup: submitErr(&agent.PolicyError{Code: agent.ReasonRegionNotAllowed, Message: "not from there"}), status: 403, code: "region_not_allowed"},
+		{name: "unknown agent", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", agent.ErrNotFound)), status: 404, code: "agent_not_found"},
+		{name: "agent id not well formed", method: "POST", path: strings.Replace(path, "/echo/", "/.hidden/", 1), body: body, status: 404, code: "agent_not_found"},
+		{name: "unknown auth context", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", authctx.ErrNotFound)), status: 404, code: "auth_context_not_found"},
+		{name: "unknown version", method: "POST", path: path + "?version=7", body: body, setup: submitErr(fmt.Errorf("submit: %w", agent.ErrVersionNotFound)), status: 404, code: "agent_version_not_found"},
+		{name: "key reused", method: "POST", path: path, body: body, header: []string{"Idempotency-Key", "k-1"}, setup: submitErr(accept.ErrIdempotencyMismatch), status: 409, code: "idempotency_key_reused"},
+		{name: "thread busy", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", accept.ErrThreadBusy)), status: 409, code: "thread_busy"},
+		{name: "dispatch failed", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Task: stored(task.Failed, task.Xpander), Err: errors.New("sqs down")}), status: 502, code: "dispatch_failed"},
+		{name: "dispatch failed, unrecorded", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Err: errors.New("sqs down")}), status: 502, code: "dispatch_failed"},
+		{name: "store unavailable", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w: throttled", accept.ErrStoreUnavailable)), status: 503, code: "store_unavailable"},
+	}
+	if !serviceNet { // xpander bodies name no auth context
+		cases = slices.DeleteFunc(cases, func(c tcase) bool { return c.code == "auth_context_not_found" })
+	}
+	if serviceNet {
+		cases = append(cases, tcase{name: "cost", method: "POST", path: path, body: `{"message":"x","max_cost_units":1}`,
+			setup: submitErr(&agent.PolicyError{Code: agent.ReasonCostLimitExceeded, Message: "too dear"}), status: 403, code: "cost_limit_exceeded"})
+	}
+	return append(cases, commonErrors("POST", path, body)...)
+}
+
+// readCases are the answers of a route that reads one task by id, in either dialect.
+func readCases(method, prefix, suffix string, serviceNet bool) []tcase {
+	notFound := "task_not_found"
+	if serviceNet {
+		notFound = "receipt_not_found"
+	}
+	expired := stored(task.Succeeded, task.Xpander)
+	expired.ExpiresAt = now.Add(-time.Second)
+	theirs := stored(task.Running, task.Xpander)
+	theirs.Tenant = "org-2"
+	return append([]tcase{
+		{name: "unknown", method: method, path: prefix + unknown + suffix, status: 404, code: notFound},
+		{name: "not an id", method: method, path: prefix + "x" + suffix, status: 404, code: notFound},
+		{name: "another tenant's", method: method, path: prefix + taskID + suffix, setup: withTask(theirs), status: 404, code: notFound},
+		{name: "expired", method: method, path: prefix + taskID + suffix, setup: withTask(expired), status: 410, code: "task_expired"},
+	}, commonErrors(method, prefix+taskID+suffix, "")...)
+}
+
+func listCases(path string) []tcase {
+	page := func(f *fake) {
+		f.listed = []*task.Task{stored(task.Succeeded, task.Xpander), stored(task.Queued, task.ServiceNet), stored(task.Failed, task.Xpander)}
+		f.next = "eyJwayI6IngifQ"
+	}
+	q := "?status=completed,failed&status=pending&thread_id=" + threadID + "&created_after=2026-02-01T00:00:00Z&created_before=2026-02-08T00:00:00.5Z&limit=3&cursor=abc"
+	return append([]tcase{
+		{name: "a page", method: "GET", path: path, setup: page, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if len(r.body["items"].([]any)) != 3 || r.body["next_cursor"] == nil {
+				t.Errorf("page = %s", r.raw)
+			}
+		}},
+		{name: "filtered", method: "GET", path: path + q + "&agent_id=echo", setup: page, status: 200, validRequest: true},
+		{name: "the last page", method: "GET", path: path + "?limit=100", setup: func(f *fake) { f.listed = nil }, status: 200, validRequest: true},
+		{name: "bad cursor", method: "GET", path: path + "?cursor=zzz", setup: func(f *fake) { f.listErr = fmt.Errorf("list: %w", store.ErrInvalidCursor) }, status: 400, code: "invalid_cursor"},
+		{name: "bad status", method: "GET", path: path + "?status=done", status: 422, code: "validation_failed"},
+		{name: "bad limit", method: "GET", path: path + "?limit=0", status: 422, code: "validation_failed"},
+		{name: "bad times", method: "GET", path: path + "?created_after=yesterday&created_before=2026", status: 422, code: "validation_failed"},
+		{name: "bad agent filter", method: "GET", path: path + "?agent_id=-x", status: 422, code: "validation_failed"},
+		{name: "limit twice", method: "GET", path: path + "?limit=1&limit=2", status: 422, code: "validation_failed"},
+	}, commonErrors("GET", path, "")...)
+}
+
+// cases lists a request to every route for every answer the document gives it.
+func cases() map[string][]tcase {
+	const (
+		xAsync  = "/v1/agents/echo/invoke/async"
+		xSync   = "/v1/agents/echo/invoke"
+		snAsync = "/v1/agents/echo/invoke-async"
+	)
+	out := map[string][]tcase{}
+
+	// The async invokes.
+	full := `{"input":{"text":"Generate a market report","files":["https://example.com/a.pdf"],"user":{"id":"user-42","email":"ada@example.com","display_name":"Ada",` +
+		`"first_name":"Ada","last_name":"Lovelace","additional_attributes":{"team":"x"},"role":"member","is_super_admin":false,"timezone":"Europe/London"}},` +
+		`"id":"a37db9a1-e483-4544-9136-b32120ae8c81","payload_extension":{"k":1},"parent_execution_id":"550e8400-e29b-41d4-a716-446655440000","worker_id":"w-1",` +
+		`"source":"api-integration","output_format":"json","output_schema":{"type":"object"},"run_locally":false,"additional_context":"ctx",` +
+		`"instructions_override":"be brief","test_run_node_id":"n-1","expected_output":"a summary","events_streaming":true,"mcp_servers":[{"url":"http://mcp"}],` +
+		`"triggering_agent_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","title":"Q4 Sales Analysis","think_mode":"harder","disable_attachment_injection":true,` +
+		`"user_tokens":{"github":"gh-SECRET"},"user_oidc_token":"oidc-SECRET","return_metrics":true,"llm_model_provider":"openai","llm_model_name":"gpt-5",` +
+		`"llm_reasoning_effort":"xhigh","source_node_type":"sdk","multitask_strategy":"reject"}`
+	nulls := `{"input":{"text":"hi","files":null,"user":null},"id":null,"payload_extension":null,"output_format":null,"think_mode":null,"mcp_servers":null,` +
+		`"user_tokens":null,"user_oidc_token":null,"llm_reasoning_effort":null,"multitask_strategy":null,"title":null}`
+	replay := func(f *fake) {
+		f.submitted = func(accept.Submission) *task.Task { return stored(task.Succeeded, task.Xpander) }
+	}
+	noSecrets := func(t *testing.T, r answer) {
+		if strings.Contains(string(r.raw), "SECRET") {
+			t.Errorf("a secret is echoed: %s", r.raw)
+		}
+	}
+	out["POST /v1/agents/{agent_id}/invoke/async"] = append([]tcase{
+		{name: "basic", method: "POST", path: xAsync, body: xpanderBody, status: 200, validRequest: true},
+		{name: "every field", method: "POST", path: xAsync + "?version=draft", body: full, header: []string{"Idempotency-Key", "order-1"}, status: 200, validRequest: true, check: noSecrets},
+		{name: "nulls", method: "POST", path: xAsync, body: nulls, status: 200, validRequest: true},
+		{name: "bearer", method: "POST", path: xAsync, body: xpanderBody, auth: "bearer", status: 200, validRequest: true},
+		{name: "next turn", method: "POST", path: xAsync, body: `{"input":{"text":"and Q2?"},"id":"` + threadID + `","multitask_strategy":"enqueue"}`, status: 200, validRequest: true},
+		{name: "idempotent replay of an ended task", method: "POST", path: xAsync, body: xpanderBody, header: []string{"Idempotency-Key", "k"}, setup: replay, status: 200, validRequest: true},
+		{name: "request id", method: "POST", path: xAsync, body: xpanderBody, header: []string{"X-Request-Id", "req-42"}, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.header.Get("X-Request-Id") != "req-42" {
+				t.Errorf("X-Request-Id = %q", r.header.Get("X-Request-Id"))
+			}
+		}},
+	}, invokeCases(xAsync, xpanderBody, false)...)
+
+	out["POST /v1/agents/{agent_id}/invoke-async"] = append([]tcase{
+		{name: "the reference's example", method: "POST", path: "/v1/agents/stripe-agent/invoke-async", body: serviceNetBody, status: 200, validRequest: true, check: noSecrets},
+		{name: "every field", method: "POST", path: snAsync + "?version=latest", header: []string{"Idempotency-Key", "order-2"}, status: 200, validRequest: true,
+			body: `{"input":{"text":"hi","delay_ms":10},"message":"hi","task_id":"t-1","context_id":"ctx-1","skill_id":"s","auth_token":"tok-SECRET",` +
+				`"auth_context_id":"` + unknown + `","region":"au","confirm_risky":true,"max_cost_units":5,"settlement":{"currency":"AUD"},"agent_envelope":{"kind":"message"},"multitask_strategy":"reject"}`,
+			check: noSecrets},
+		{name: "input only", method: "POST", path: snAsync, body: `{"input":{"message":"hi"}}`, status: 200, validRequest: true},
+		{name: "envelope only", method: "POST", path: snAsync, body: `{"agent_envelope":{"parts":[]}}`, status: 200, validRequest: true},
+		{name: "idempotent replay of an ended task", method: "POST", path: snAsync, body: serviceNetBody, setup: replay, status: 200, validRequest: true},
+	}, invokeCases(snAsync, serviceNetBody, true)...)
+
+	// The sync invoke: 200 once the task ended, 202 while it has not.
+	ended := func(s task.State) func(f *fake) {
+		return func(f *fake) {
+			f.submitted = func(accept.Submission) *task.Task { return stored(s, task.Xpander) }
+		}
+	}
+	syncCases := []tcase{
+		{name: "queued, no wait", method: "POST", path: xSync + "?wait=0", body: xpanderBody, status: 202, validRequest: true, check: func(t *testing.T, r answer) {
+			if loc := r.header.Get("Location"); loc != "/v1/tasks/"+r.body["task_id"].(string) {
+				t.Errorf("Location = %q", loc)
+			}
+		}},
+		{name: "paused", method: "POST", path: xSync, body: xpanderBody, setup: ended(task.Paused), status: 202, validRequest: true},
+		{name: "wait bad", method: "POST", path: xSync + "?wait=26", body: xpanderBody, status: 422, code: "validation_failed"},
+	}
+	for _, s := range []task.State{task.Succeeded, task.Failed, task.Error, task.Canceled} {
+		syncCases = append(syncCases, tcase{name: string(s), method: "POST", path: xSync + "?wait=1", body: xpanderBody, setup: ended(s), status: 200, validRequest: true})
+	}
+	out["POST /v1/agents/{agent_id}/invoke"] = append(syncCases, invokeCases(xSync, xpanderBody, false)...)
+
+	// Reads of a task or receipt, in every state, submitted through either dialect.
+	var getTask, getReceipt []tcase
+	for _, s := range allStates {
+		for _, d := range []task.Dialect{task.Xpander, task.ServiceNet} {
+			name := string(s) + ", submitted " + string(d)
+			retry := func(t *testing.T, r answer) {
+				if got := r.header.Get("Retry-After") != ""; got != !s.Terminal() {
+					t.Errorf("Retry-After %q on a %s task", r.header.Get("Retry-After"), s)
+				}
+			}
+			getTask = append(getTask, tcase{name: name, method: "GET", path: "/v1/tasks/" + taskID, setup: withTask(stored(s, d)), status: 200, validRequest: true, check: retry})
+			getReceipt = append(getReceipt, tcase{name: name, method: "GET", path: "/v1/receipts/" + taskID, setup: withTask(stored(s, d)), status: 200, validRequest: true, check: retry})
+		}
+	}
+	threaded := func(f *fake) {
+		first := stored(task.Succeeded, task.Xpander)
+		first.ThreadID = threadID
+		second := stored(task.Running, task.Xpander)
+		second.ID, second.ThreadID, second.ThreadSeq, second.Text = unknown, threadID, 2, "and Q2?"
+		f.put(first)
+		f.put(second)
+		f.threads[tenant+"#"+threadID] = unknown
+	}
+	// A task with nothing but its text: a request kept elsewhere, or a body that is not JSON.
+	bare := func(f *fake) {
+		t := stored(task.Succeeded, task.ServiceNet)
+		t.Request, t.Output, t.ThreadID = nil, json.RawMessage(`[1,2]`), "ctx-1"
+		f.put(t)
+	}
+	nullInput := func(f *fake) {
+		t := stored(task.Queued, task.ServiceNet)
+		t.Request = json.RawMessage(`{"message":"x","input":null}`)
+		f.put(t)
+	}
+	getTask = append(getTask,
+		tcase{name: "by thread id", method: "GET", path: "/v1/tasks/" + threadID, setup: threaded, status: 200, validRequest: true},
+		tcase{name: "waits", method: "GET", path: "/v1/tasks/" + taskID + "?wait=1", setup: withTask(stored(task.Running, task.Xpander)), status: 200, validRequest: true},
+		tcase{name: "bare", method: "GET", path: "/v1/tasks/" + taskID, setup: bare, status: 200, validRequest: true},
+		tcase{name: "null input", method: "GET", path: "/v1/tasks/" + taskID, setup: nullInput, status: 200, validRequest: true},
+		tcase{name: "wait bad", method: "GET", path: "/v1/tasks/" + taskID + "?wait=x", status: 422, code: "validation_failed"},
+	)
+	getReceipt = append(getReceipt,
+		tcase{name: "waits", method: "GET", path: "/v1/receipts/" + taskID + "?wait=1", setup: withTask(stored(task.Queued, task.ServiceNet)), status: 200, validRequest: true},
+		tcase{name: "bare", method: "GET", path: "/v1/receipts/" + taskID, setup: bare, status: 200, validRequest: true},
+		tcase{name: "wait bad", method: "GET", path: "/v1/receipts/" + taskID + "?wait=99", status: 400, code: "validation_failed"},
+	)
+	out["GET /v1/tasks/{task_id}"] = append(getTask, readCases("GET", "/v1/tasks/", "", false)...)
+	out["GET /v1/receipts/{receipt_id}"] = append(getReceipt, readCases("GET", "/v1/receipts/", "", true)...)
+
+	// Stops: of every state a task can be stopped in, and of one that ended.
+	var stopTask, stopReceipt []tcase
+	for _, s := range []task.State{task.Queued, task.Running, task.Paused, task.Succeeded, task.Failed, task.Rejected} {
+		for _, d := range []task.Dialect{task.Xpander, task.ServiceNet} {
+			name := string(s) + ", submitted " + string(d)
+			stopTask = append(stopTask, tcase{name: name, method: "POST", path: "/v1/tasks/" + taskID + "/stop", setup: withTask(stored(s, d)), status: 200, validRequest: true})
+			stopReceipt = append(stopReceipt, tcase{name: name, method: "POST", path: "/v1/receipts/" + taskID + "/stop", setup: withTask(stored(s, d)), status: 200, validRequest: true})
+		}
+	}
+	stopTask = append(stopTask, tcase{name: "by thread id", method: "POST", path: "/v1/tasks/" + threadID + "/stop", setup: threaded, status: 200, validRequest: true})
+	out["POST /v1/tasks/{task_id}/stop"] = append(stopTask, readCases("POST", "/v1/tasks/", "/stop", false)...)
+	out["POST /v1/receipts/{receipt_id}/stop"] = append(stopReceipt, readCases("POST", "/v1/receipts/", "/stop", true)...)
+
+	// Threads.
+	out["GET /v1/tasks/{task_id}/thread"] = append([]tcase{
+		{name: "two turns", method: "GET", path: "/v1/tasks/" + threadID + "/thread", setup: threaded, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if n := len(r.body["messages"].([]any)); n != 3 {
+				t.Errorf("%d messages, want 3: %s", n, r.raw)
+			}
+		}},
+		{name: "a turn's id", method: "GET", path: "/v1/tasks/" + taskID + "/thread", setup: threaded, status: 200, validRequest: true},
+		{name: "a task outside any thread", method: "GET", path: "/v1/tasks/" + taskID + "/thread", setup: withTask(stored(task.Succeeded, task.ServiceNet)), status: 200, validRequest: true},
+	}, readCases("GET", "/v1/tasks/", "/thread", false)...)
+
+	// Lists.
+	out["GET /v1/tasks"] = listCases("/v1/tasks")
+	out["GET /v1/agents/{agent_id}/tasks"] = append(listCases("/v1/agents/echo/tasks"),
+		tcase{name: "agent id not well formed", method: "GET", path: "/v1/agents/-x/tasks", status: 404, code: "agent_not_found"},
+		tcase{name: "agent filters disagree", method: "GET", path: "/v1/agents/echo/tasks?agent_id=other", status: 422, code: "validation_failed"},
+	)
+
+	// The agent registry.
+	agentBody := `{"name":"Billing","protocol":"http","endpoint":"https://billing.example.com/agent","timeout":"1m30s","auth":"forward",` +
+		`"requires_approval":true,"cost_units":5,"allowed_regions":["AU","NZ"],"tenants":["acme"],"skills":[{"id":"invoice","name":"Invoice"}],` +
+		`"output_format":"json","output_schema":{"type":"object"}}`
+	adminErrors := func(method, path, body string) []tcase {
+		return append([]tcase{
+			{name: "a tenant's key", method: method, path: path, body: body, status: 403, code: "admin_required"},
+			{name: "a tenant's key as bearer", method: method, path: path, body: body, auth: "bearer", status: 403, code: "admin_required"},
+		}, commonErrorsAs("admin", method, path, body)...)
+	}
+	out["GET /v1/agents"] = append([]tcase{
+		{name: "every kind of agent", method: "GET", path: "/v1/agents", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if n := len(r.body["items"].([]any)); n != 4 {
+				t.Errorf("%d agents, want 4", n)
+			}
+		}},
+		{name: "none", method: "GET", path: "/v1/agents", setup: func(f *fake) { f.agents = map[string]registry.Summary{} }, status: 200, validRequest: true},
+	}, commonErrors("GET", "/v1/agents", "")...)
+	var getAgent []tcase
+	for _, id := range []string{"echo", "billing", "draft", "gone"} {
+		getAgent = append(getAgent, tcase{name: id, method: "GET", path: "/v1/agents/" + id, status: 200, validRequest: true})
+	}
+	out["GET /v1/agents/{agent_id}"] = append(append(getAgent,
+		tcase{name: "unknown", method: "GET", path: "/v1/agents/nope", status: 404, code: "agent_not_found"},
+		tcase{name: "not well formed", method: "GET", path: "/v1/agents/-x", status: 404, code: "agent_not_found"},
+	), commonErrors("GET", "/v1/agents/echo", "")...)
+	out["PUT /v1/agents/{agent_id}"] = append([]tcase{
+		{name: "a new draft", method: "PUT", path: "/v1/agents/new", body: agentBody, auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["has_draft"] != true || r.body["current_version"] != 0.0 {
+				t.Errorf("agent = %s", r.raw)
+			}
+		}},
+		{name: "published at once", method: "PUT", path: "/v1/agents/new", body: `{"id":"new","protocol":"lambda","endpoint":"arn:aws:lambda:eu-west-1:123456789012:function:f","publish":true}`,
+			auth: "admin", status: 200, validRequest: true},
+		{name: "a draft over a published agent", method: "PUT", path: "/v1/agents/billing", body: `{"protocol":"a2a","endpoint":"https://a2a.example.com"}`, auth: "admin", status: 200, validRequest: true},
+		{name: "as bearer", method: "PUT", path: "/v1/agents/new", body: agentBody, auth: "none", header: []string{"Authorization", "Bearer " + adminKey}, status: 200},
+		{name: "not JSON", method: "PUT", path: "/v1/agents/new", body: `{"protocol":`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unknown field", method: "PUT", path: "/v1/agents/new", body: `{"protocol":"http","endpoint":"https://x","color":"red"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "another id", method: "PUT", path: "/v1/agents/new", body: `{"id":"old","protocol":"http","endpoint":"https://x"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unknown protocol", method: "PUT", path: "/v1/agents/new", body: `{"protocol":"smtp","endpoint":"https://x"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "bad output format", method: "PUT", path: "/v1/agents/new", body: `{"protocol":"http","endpoint":"https://x","output_format":"pdf"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "bad timeout", method: "PUT", path: "/v1/agents/new", body: `{"protocol":"http","endpoint":"https://x","timeout":"soon"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "id not well formed", method: "PUT", path: "/v1/agents/-x", body: agentBody, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unreadable body", method: "PUT", path: "/v1/agents/new", reader: func() io.Reader { return errorReader{} }, auth: "admin", status: 400, code: "unreadable_body"},
+		{name: "body over 1 MiB", method: "PUT", path: "/v1/agents/new", body: `{"name":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, auth: "admin", status: 413, code: "body_too_large"},
+		{name: "publish raced", method: "PUT", path: "/v1/agents/new", body: `{"protocol":"http","endpoint":"https://x","publish":true}`, auth: "admin",
+			setup: func(f *fake) { f.publishErr = fmt.Errorf("publish: %w", registry.ErrConflict) }, status: 409, code: "agent_conflict"},
+		{name: "draft gone before publishing", method: "PUT", path: "/v1/agents/new", body: `{"protocol":"http","endpoint":"https://x","publish":true}`, auth: "admin",
+			setup: func(f *fake) { f.publishErr = fmt.Errorf("publish: %w", registry.ErrNoDraft) }, status: 409, code: "no_draft"},
+	}, adminErrors("PUT", "/v1/agents/new", agentBody)...)
+	out["POST /v1/agents/{agent_id}/publish"] = append([]tcase{
+		{name: "a draft", method: "POST", path: "/v1/agents/draft/publish", auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["current_version"] != 1.0 || r.body["agent"].(map[string]any)["version"] != "1" {
+				t.Errorf("agent = %s", r.raw)
+			}
+		}},
+		{name: "no draft", method: "POST", path: "/v1/agents/echo/publish", auth: "admin", status: 409, code: "no_draft"},
+		{name: "raced", method: "POST", path: "/v1/agents/draft/publish", auth: "admin", setup: func(f *fake) { f.publishErr = registry.ErrConflict }, status: 409, code: "agent_conflict"},
+	}, adminErrors("POST", "/v1/agents/draft/publish", "")...)
+	out["DELETE /v1/agents/{agent_id}"] = append([]tcase{
+		{name: "published", method: "DELETE", path: "/v1/agents/billing", auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["deleted"] != true {
+				t.Errorf("agent = %s", r.raw)
+			}
+		}},
+		{name: "kept as code", method: "DELETE", path: "/v1/agents/echo", auth: "admin", status: 200, validRequest: true},
+		{name: "unknown", method: "DELETE", path: "/v1/agents/nope", auth: "admin", status: 404, code: "agent_not_found"},
+		{name: "not well formed", method: "DELETE", path: "/v1/agents/-x", auth: "admin", status: 404, code: "agent_not_found"},
+	}, adminErrors("DELETE", "/v1/agents/billing", "")...)
+
+	// Auth contexts.
+	ctxBody := `{"tenant":"acme","name":"Stripe key","kind":"bearer","secret":"sk-SECRET"}`
+	const ctxPath = "/v1/auth-contexts/" + contextID + "?tenant=acme"
+	out["POST /v1/auth-contexts"] = append([]tcase{
+		{name: "bearer", method: "POST", path: "/v1/auth-contexts", body: ctxBody, auth: "admin", status: 201, validRequest: true, check: noSecrets},
+		{name: "header", method: "POST", path: "/v1/auth-contexts", body: `{"tenant":"acme","name":"k","kind":"header","header":"X-Key","secret":"v-SECRET"}`, auth: "admin", status: 201, validRequest: true, check: noSecrets},
+		{name: "unknown field", method: "POST", path: "/v1/auth-contexts", body: `{"tenant":"acme","name":"k","kind":"bearer","secret":"s","ttl":5}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "no tenant", method: "POST", path: "/v1/auth-contexts", body: `{"name":"k","kind":"bearer","secret":"s"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "bad kind", method: "POST", path: "/v1/auth-contexts", body: `{"tenant":"acme","name":"k","kind":"basic","secret":"s"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "transport header", method: "POST", path: "/v1/auth-contexts", body: `{"tenant":"acme","name":"k","kind":"header","header":"Host","secret":"s"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "mistyped", method: "POST", path: "/v1/auth-contexts", body: `{"tenant":"acme","name":5,"kind":"bearer","secret":"s"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "not JSON", method: "POST", path: "/v1/auth-contexts", body: `{"tenant":`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unreadable body", method: "POST", path: "/v1/auth-contexts", reader: func() io.Reader { return errorReader{} }, auth: "admin", status: 400, code: "unreadable_body"},
+		{name: "body over 1 MiB", method: "POST", path: "/v1/auth-contexts", body: `{"secret":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, auth: "admin", status: 413, code: "body_too_large"},
+	}, adminErrors("POST", "/v1/auth-contexts", ctxBody)...)
+	readContext := func(method string) []tcase {
+		return append([]tcase{
+			{name: "the context", method: method, path: ctxPath, auth: "admin", status: 200, validRequest: true},
+			{name: "upper-case id", method: method, path: "/v1/auth-contexts/" + strings.ToUpper(contextID) + "?tenant=acme", auth: "admin", status: 200},
+			{name: "another tenant's", method: method, path: "/v1/auth-contexts/" + contextID + "?tenant=other", auth: "admin", status: 404, code: "auth_context_not_found"},
+			{name: "not an id", method: method, path: "/v1/auth-contexts/x?tenant=acme", auth: "admin", status: 404, code: "auth_context_not_found"},
+			{name: "no tenant", method: method, path: "/v1/auth-contexts/" + contextID, auth: "admin", status: 422, code: "validation_failed"},
+			{name: "tenant twice", method: method, path: ctxPath + "&tenant=b", auth: "admin", status: 422, code: "validation_failed"},
+		}, adminErrors(method, ctxPath, "")...)
+	}
+	out["GET /v1/auth-contexts/{auth_context_id}"] = readContext("GET")
+	out["DELETE /v1/auth-contexts/{auth_context_id}"] = readContext("DELETE")
+
+	out["GET /healthz"] = []tcase{{name: "ok", method: "GET", path: "/healthz", auth: "none", status: 200, validRequest: false}}
+	return out
+}
+
+// ---- the tests ----
+
+// TestDocument loads the document: it parses as OpenAPI 3.1, validates (its examples too), and
+// every operation documents its answers in full.
+func TestDocument(t *testing.T) {
+	doc, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, _ := Operations()
+	for _, o := range ops {
+		name := o.Method + " " + o.Path
+		if o.Op.OperationID == "" || o.Op.Summary == "" || len(o.Op.Tags) == 0 {
+			t.Errorf("%s: needs an operationId, a summary and a tag", name)
+		}
+		for status, ref := range o.Op.Responses.Map() {
+			r := ref.Value
+			if r.Content.Get("application/json") == nil {
+				t.Errorf("%s %s: no application/json body", name, status)
+			}
+			if r.Headers["X-Request-Id"] == nil {
+				t.Errorf("%s %s: no X-Request-Id header", name, status)
+			}
+			code, _ := strconv.Atoi(status)
+			if (code == 502 || code == 503) && (r.Headers["Retry-After"] == nil || !r.Headers["Retry-After"].Value.Required) {
+				t.Errorf("%s %s: no required Retry-After", name, status)
+			}
+			if code == 405 && r.Headers["Allow"] == nil {
+				t.Errorf("%s %s: no Allow", name, status)
+			}
+			if code >= 400 && len(documentedCodes(r)) == 0 {
+				t.Errorf("%s %s: the error codes are not listed", name, status)
+			}
+		}
+		if o.Path == "/healthz" {
+			continue
+		}
+		for _, status := range []string{"401", "405", "500", "503"} {
+			if o.Op.Responses.Value(status) == nil {
+				t.Errorf("%s: no %s answer", name, status)
+			}
+		}
+	}
+	if len(doc.Components.SecuritySchemes) != 2 {
+		t.Errorf("security schemes = %v, want ApiKey and Bearer", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
+	}
+}
+
+// handlerRoutes reads the routes httpapi.New registers from its source: every call that takes
+// an HTTP method and a path (route(http.MethodPost, "/v1/...", ...), adminRoute(...), ...) and
+// the mux registrations with a "METHOD /path" pattern.
+func handlerRoutes(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../shared/httpapi/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no httpapi source: %v", err)
+	}
+	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+	fset := token.NewFileSet()
+	var routes []string
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) < 2 {
+				return true
+			}
+			str := func(e ast.Expr) (string, bool) {
+				lit, ok := e.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return "", false
+				}
+				s, err := strconv.Unquote(lit.Value)
+				return s, err == nil
+			}
+			// mux.HandleFunc("GET /healthz", ...)
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && (sel.Sel.Name == "HandleFunc" || sel.Sel.Name == "Handle") {
+				if pattern, ok := str(call.Args[0]); ok && strings.Contains(pattern, " ") {
+					routes = append(routes, pattern)
+				}
+				return true
+			}
+			// route(http.MethodPost, "/v1/...", ...) and its kin.
+			method, ok := str(call.Args[0])
+			if sel, isSel := call.Args[0].(*ast.SelectorExpr); isSel && strings.HasPrefix(sel.Sel.Name, "Method") {
+				if x, isIdent := sel.X.(*ast.Ident); isIdent && x.Name == "http" {
+					method, ok = strings.ToUpper(strings.TrimPrefix(sel.Sel.Name, "Method")), true
+				}
+			}
+			path, isPath := str(call.Args[1])
+			if ok && isPath && slices.Contains(methods, method) && strings.HasPrefix(path, "/") {
+				routes = append(routes, method+" "+path)
+			}
+			return true
+		})
+	}
+	return routes
+}
+
+var wildcard = regexp.MustCompile(`\{[^}]*\}`)
+
+// TestEveryRouteDocumented compares the routes of the handler's source with the document's, both
+// ways, and probes every documented route on a handler with every dependency configured: none
+// may answer route_not_found or method_not_allowed.
+func TestEveryRouteDocumented(t *testing.T) {
+	ops, err := Operations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(route string) string { return wildcard.ReplaceAllString(route, "{}") }
+	var documented []string
+	for _, o := range ops {
+		documented = append(documented, norm(o.Method+" "+o.Path))
+	}
+	var registered []string
+	for _, r := range handlerRoutes(t) {
+		registered = append(registered, norm(r))
+	}
+	for _, must := range []string{"POST /v1/agents/{}/invoke/async", "GET /v1/receipts/{}", "GET /healthz"} {
+		if !slices.Contains(registered, must) {
+			t.Fatalf("the source scan missed %s (found %v): fix handlerRoutes", must, registered)
+		}
+	}
+	for _, r := range registered {
+		if !slices.Contains(documented, r) {
+			t.Errorf("the handler serves %s, which api/openapi.yaml does not document", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(registered, d) {
+			t.Errorf("api/openapi.yaml documents %s, which the handler does not register", d)
+		}
+	}
+
+	f := newFake()
+	f.put(stored(task.Running, task.Xpander))
+	h := f.handler()
+	for _, o := range ops {
+		path := o.Path
+		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID} {
+			path = strings.ReplaceAll(path, "{"+name+"}", v)
+		}
+		if strings.Contains(path, "{") {
+			t.Errorf("%s %s: no probe value for its parameters", o.Method, o.Path)
+			continue
+		}
+		body := map[string]string{"/v1/agents/{agent_id}/invoke-async": serviceNetBody, "/v1/agents/{agent_id}": `{"protocol":"http","endpoint":"https://x"}`,
+			"/v1/auth-contexts": `{"tenant":"acme","name":"k","kind":"bearer","secret":"s"}`}[o.Path]
+		if body == "" && o.Method == http.MethodPost {
+			body = xpanderBody
+		}
+		auth := ""
+		if o.Op.Security != nil && slices.ContainsFunc(*o.Op.Security, func(r openapi3.SecurityRequirement) bool { return slices.Contains(r["ApiKey"], "admin") }) {
+			auth = "admin"
+		}
+		req := tcase{method: o.Method, path: path + "?wait=0&tenant=acme", body: body, auth: auth}.request()
+		r := serve(t, h, req)
+		if c := codeOf(r.body); c == "route_not_found" || c == "method_not_allowed" {
+			t.Errorf("documented %s %s: the handler answers %d %s", o.Method, o.Path, r.status, c)
+		}
+	}
+}
+
+// documentedCodes lists the reason codes a response's schema allows: the enum of its code (xpander)
+// or error.code (ServiceNet), through allOf.
+func documentedCodes(r *openapi3.Response) []string {
+	mt := r.Content.Get("application/json")
+	if mt == nil || mt.Schema == nil {
+		return nil
+	}
+	var enumAt func(s *openapi3.Schema, path []string) []string
+	enumAt = func(s *openapi3.Schema, path []string) []string {
+		if s == nil {
+			return nil
+		}
+		var out []string
+		for _, a := range s.AllOf {
+			out = append(out, enumAt(a.Value, path)...)
+		}
+		if len(path) == 0 {
+			for _, e := range s.Enum {
+				out = append(out, fmt.Sprint(e))
+			}
+			return out
+		}
+		if p := s.Properties[path[0]]; p != nil {
+			out = append(out, enumAt(p.Value, path[1:])...)
+		}
+		return out
+	}
+	codes := append(enumAt(mt.Schema.Value, []string{"code"}), enumAt(mt.Schema.Value, []string{"error", "code"})...)
+	slices.Sort(codes)
+	return slices.Compact(codes)
+}
+
+// TestResponsesFitTheDocument drives the handler through every route and every answer the
+// document lists for it (each status, each error code), in both dialects, and validates each
+// answer's status, headers and body against the document. It then checks that every documented
+// answer was seen: the document lists nothing the handler does not do.
+func TestResponsesFitTheDocument(t *testing.T) {
+	ops, err := Operations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := cases()
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	total := 0
+	for route, list := range all {
+		t.Run(route, func(t *testing.T) {
+			for _, c := range list {
+				total++
+				t.Run(c.name, func(t *testing.T) {
+					f := newFake()
+					if c.setup != nil {
+						c.setup(f)
+					}
+					req := c.request()
+					if c.validRequest {
+						if err := CheckRequest(req, []byte(c.body)); err != nil {
+							t.Errorf("the handler accepts a request the document refuses: %v", err)
+						}
+					}
+					r := serve(t, f.handler(), req)
+					if err := CheckResponse(req, r.status, r.header, r.raw); err != nil {
+						t.Fatal(err)
+					}
+					if r.status != c.status || codeOf(r.body) != c.code {
+						t.Fatalf("answer = %d %q, want %d %q: %s", r.status, codeOf(r.body), c.status, c.code, r.raw)
+					}
+					if c.check != nil {
+						c.check(t, r)
+					}
+					// The answer counts for its operation; a 405 for every operation of its path.
+					mu.Lock()
+					for _, o := range ops {
+						if _, _, ok := o.match(req.URL.EscapedPath()); ok && (o.Method == req.Method || r.status == http.StatusMethodNotAllowed) {
+							if o2, ok := FindOperation(req.Method, req.URL.String()); !ok || o2.Path == o.Path {
+								seen[fmt.Sprintf("%s %s %d %s", o.Method, o.Path, r.status, c.code)] = true
+							}
+						}
+					}
+					mu.Unlock()
+				})
+			}
+		})
+	}
+	var missing []string
+	documented := 0
+	for _, o := range ops {
+		if _, ok := all[o.Method+" "+o.Path]; !ok {
+			t.Errorf("no cases for %s %s", o.Method, o.Path)
+		}
+		for status, ref := range o.Op.Responses.Map() {
+			codes := []string{""}
+			if n, _ := strconv.Atoi(status); n >= 400 {
+				codes = documentedCodes(ref.Value)
+			}
+			for _, code := range codes {
+				documented++
+				key := fmt.Sprintf("%s %s %s %s", o.Method, o.Path, status, code)
+				if !seen[key] {
+					missing = append(missing, key)
+				}
+			}
+		}
+	}
+	slices.Sort(missing)
+	for _, m := range missing {
+		t.Errorf("documented but never answered: %s", m)
+	}
+	t.Logf("%d requests on %d routes; %d documented answers (route, status, code), %d seen", total, len(ops), documented, documented-len(missing))
+}
+
+// TestRouteNotFound checks the answer to paths no route serves.
+func TestRouteNotFound(t *testing.T) {
+	h := newFake().handler()
+	for _, path := range []string{"/", "/v2/tasks", "/v1/receipts", "/v1/agents/echo/extra/invoke-async", "/v1/tasks/" + taskID + "/turns"} {
+		req := tcase{method: "GET", path: path}.request()
+		r := serve(t, h, req)
+		if err := CheckResponse(req, r.status, r.header, r.raw); err != nil {
+			t.Error(err)
+		}
+		if codeOf(r.body) != "route_not_found" {
+			t.Errorf("GET %s = %d %s", path, r.status, r.raw)
+		}
+	}
+}
+
+// TestValidatorCatchesDrift makes sure the validation is not vacuous: answers that drift from the
+// document in one way each must fail it.
+func TestValidatorCatchesDrift(t *testing.T) {
+	f := newFake()
+	f.put(stored(task.Failed, task.Xpander))
+	h := f.handler()
+	get := tcase{method: "GET", path: "/v1/tasks/" + taskID}.request()
+	good := serve(t, h, get)
+	if err := CheckResponse(get, good.status, good.header, good.raw); err != nil {
+		t.Fatalf("the unchanged answer fails: %v", err)
+	}
+	edit := func(f func(m map[string]any)) []byte { return editRaw(good.raw, f) }
+	hdr := func(f func(h http.Header)) http.Header {
+		h := good.header.Clone()
+		f(h)
+		return h
+	}
+	receiptReq := tcase{method: "GET", path: "/v1/receipts/" + taskID}.request()
+	receipt := serve(t, h, receiptReq)
+	notFoundReq := tcase{method: "GET", path: "/v1/receipts/" + unknown}.request()
+	notFound := serve(t, h, notFoundReq)
+	invokeReq := tcase{method: "POST", path: "/v1/agents/echo/invoke-async", body: serviceNetBody}.request()
+	agentReq := tcase{method: "GET", path: "/v1/agents/billing"}.request()
+	agentAns := serve(t, h, agentReq)
+	if err := CheckResponse(agentReq, agentAns.status, agentAns.header, agentAns.raw); err != nil {
+		t.Fatalf("the unchanged agent fails: %v", err)
+	}
+	syncReq := tcase{method: "POST", path: "/v1/agents/echo/invoke", body: xpanderBody}.request()
+	listReq := tcase{method: "GET", path: "/v1/tasks"}.request()
+	if err := CheckResponse(listReq, 200, good.header, []byte(`{"items":[`+string(good.raw)+`],"next_cursor":"c"}`)); err != nil {
+		t.Fatalf("a list of the unchanged task fails: %v", err)
+	}
+	tests := []struct {
+		name   string
+		req    *http.Request
+		status int
+		header http.Header
+		body   []byte
+	}{
+		{"unknown status value", get, 200, good.header, edit(func(m map[string]any) { m["status"] = "done" })},
+		{"missing field", get, 200, good.header, edit(func(m map[string]any) { delete(m, "title") })},
+		{"undocumented field", get, 200, good.header, edit(func(m map[string]any) { m["priority"] = 1 })},
+		{"null where not nullable", get, 200, good.header, edit(func(m map[string]any) { m["status"] = nil })},
+		{"wrong type", get, 200, good.header, edit(func(m map[string]any) { m["execution_attempts"] = "1" })},
+		{"echoed secret", get, 200, good.header, edit(func(m map[string]any) { m["user_oidc_token"] = "tok" })},
+		{"echoed user tokens", get, 200, good.header, edit(func(m map[string]any) { m["user_tokens"] = map[string]any{"gh": "x"} })},
+		{"not a date-time", get, 200, good.header, edit(func(m map[string]any) { m["created_at"] = "yesterday" })},
+		{"unknown reason code", get, 200, good.header, edit(func(m map[string]any) { m["error"] = map[string]any{"code": "oops"} })},
+		{"undocumented status", get, 418, good.header, good.raw},
+		{"no request id", get, 200, hdr(func(h http.Header) { h.Del("X-Request-Id") }), good.raw},
+		{"not JSON", get, 200, hdr(func(h http.Header) { h.Set("Content-Type", "text/plain") }), good.raw},
+		{"task for a receipt", receiptReq, 200, receipt.header, good.raw},
+		{"receipt status of xpander", receiptReq, 200, receipt.header, edit(func(m map[string]any) { m["status"] = "completed" })},
+		{"undocumented error code", notFoundReq, 404, notFound.header, []byte(`{"error":{"code":"task_gone","message":"gone"}}`)},
+		{"error in the other dialect's shape", notFoundReq, 404, notFound.header, []byte(`{"detail":"gone","code":"receipt_not_found"}`)},
+		{"error code of another status", notFoundReq, 404, notFound.header, []byte(`{"error":{"code":"task_expired","message":"gone"}}`)},
+		{"an empty message", notFoundReq, 404, notFound.header, []byte(`{"error":{"code":"receipt_not_found","message":""}}`)},
+		{"no Retry-After on 503", invokeReq, 503, notFound.header, []byte(`{"error":{"code":"unavailable","message":"down"}}`)},
+		{"a 200 not documented on the method", tcase{method: "DELETE", path: "/v1/tasks/" + taskID}.request(), 200, good.header, good.raw},
+		{"an undocumented path answered", tcase{method: "GET", path: "/v1/things"}.request(), 200, good.header, good.raw},
+		{"receipt message", receiptReq, 200, receipt.header, editRaw(receipt.raw, func(m map[string]any) { m["message"] = "done" })},
+		{"hitl_request not an object", get, 200, good.header, edit(func(m map[string]any) { m["hitl_request"] = "x" })},
+		{"problem without loc", tcase{method: "GET", path: "/v1/tasks/" + taskID + "?wait=x"}.request(), 422, notFound.header,
+			[]byte(`{"detail":[{"msg":"bad","type":"range"}],"code":"validation_failed"}`)},
+		{"validation detail as a string", tcase{method: "GET", path: "/v1/tasks/" + taskID + "?wait=x"}.request(), 422, notFound.header,
+			[]byte(`{"detail":"bad","code":"validation_failed"}`)},
+		{"sync 200 of a pending task", syncReq, 200, good.header, edit(func(m map[string]any) { m["status"] = "pending" })},
+		{"sync 200 with an undocumented field", syncReq, 200, good.header, edit(func(m map[string]any) { m["priority"] = 1 })},
+		{"sync 202 without Location", syncReq, 202, hdr(func(h http.Header) { h.Set("Retry-After", "2") }), edit(func(m map[string]any) { m["status"] = "pending" })},
+		{"list item with an undocumented field", listReq, 200, good.header, []byte(`{"items":[` + string(edit(func(m map[string]any) { m["priority"] = 1 })) + `],"next_cursor":null}`)},
+		{"list without next_cursor", listReq, 200, good.header, []byte(`{"items":[]}`)},
+		{"agent with an undocumented field", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["agent"].(map[string]any)["color"] = "red" })},
+		{"agent with an unknown protocol", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["agent"].(map[string]any)["protocol"] = "smtp" })},
+		{"agent without an endpoint", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m["agent"].(map[string]any), "endpoint") })},
+		{"agent summary without source", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m, "source") })},
+		{"accepted with a result", invokeReq, 200, notFound.header, []byte(`{"agent_id":"echo","status":"running","receipt_id":"` + taskID + `","message":"ServiceNet invocation accepted","raw":{"x":1}}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := CheckResponse(tt.req, tt.status, tt.header, tt.body); err == nil {
+				t.Errorf("the validator accepts it: %d %s", tt.status, tt.body)
+			}
+		})
+	}
+
+	// And requests: the document refuses what the handler refuses.
+	for _, c := range []tcase{
+		{method: "POST", path: "/v1/agents/echo/invoke/async", body: `{"input":{}}`},
+		{method: "POST", path: "/v1/agents/echo/invoke/async", body: `{"input":{"text":"x"},"think_mode":"deep"}`},
+		{method: "POST", path: "/v1/agents/echo/invoke-async", body: `{"message":"x","region":"AUS"}`},
+		{method: "POST", path: "/v1/agents/echo/invoke-async?version=-1", body: serviceNetBody},
+		{method: "GET", path: "/v1/tasks?limit=101"},
+		{method: "GET", path: "/v1/tasks?status=done"},
+		{method: "GET", path: "/v1/receipts/" + taskID + "?wait=26"},
+		{method: "GET", path: "/v1/tasks/" + taskID, auth: "none"},
+		{method: "PUT", path: "/v1/agents/x", auth: "admin", body: `{"protocol":"http","endpoint":"https://x","color":"red"}`},
+		{method: "PUT", path: "/v1/agents/x", auth: "admin", body: `{"protocol":"smtp","endpoint":"https://x"}`},
+		{method: "PUT", path: "/v1/agents/x", auth: "admin", body: `{"protocol":"http","endpoint":"https://x","timeout":"soon"}`},
+	} {
+		if err := CheckRequest(c.request(), []byte(c.body)); err == nil {
+			t.Errorf("the document accepts %s %s %s", c.method, c.path, c.body)
+		}
+	}
+}
+
+// editRaw returns a JSON object changed by f.
+func editRaw(raw []byte, f func(m map[string]any)) []byte {
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	f(m)
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// TestExamplesFitTheirSchemas validates each example of a request or response body against its
+// schema (the loader validates them too; this keeps it so if that ever changes).
+func TestExamplesFitTheirSchemas(t *testing.T) {
+	ops, err := Operations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	check := func(where string, mt *openapi3.MediaType) {
+		if mt == nil || mt.Schema == nil {
+			return
+		}
+		values := map[string]any{}
+		if mt.Example != nil {
+			values["example"] = mt.Example
+		}
+		for name, ex := range mt.Examples {
+			values[name] = ex.Value.Value
+		}
+		for name, v := range values {
+			n++
+			if err := mt.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020(), openapi3.MultiErrors()); err != nil {
+				t.Errorf("%s example %s: %v", where, name, err)
+			}
+		}
+	}
+	for _, o := range ops {
+		if rb := o.Op.RequestBody; rb != nil {
+			check(o.Method+" "+o.Path+" request", rb.Value.Content.Get("application/json"))
+		}
+		for status, ref := range o.Op.Responses.Map() {
+			check(o.Method+" "+o.Path+" "+status, ref.Value.Content.Get("application/json"))
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d examples", n)
+	}
+}
+
+// TestServiceNetBodyInXpanderView reads, through the xpander dialect, tasks submitted through
+// ServiceNet whose bodies carry xpander field names the ServiceNet decoder does not check.
+// dialect.Xpander echoes them from the stored body, unvalidated, so the xpander view can break the
+// xpander contract (an output_format outside its enum, a payload_extension that is not an object).
+// Known mismatch between shared/dialect and the document: skipped until the projection ignores or
+// validates those fields for ServiceNet tasks.
+func TestServiceNetBodyInXpanderView(t *testing.T) {
+	for _, extra := range []string{
+		`"output_format":"speech"`, `"think_mode":"deep"`, `"llm_reasoning_effort":"max"`,
+		`"payload_extension":5`, `"output_schema":"s"`, `"mcp_servers":[1]`,
+	} {
+		t.Run(extra, func(t *testing.T) {
+			f := newFake()
+			h := f.handler()
+			r := serve(t, h, tcase{method: "POST", path: "/v1/agents/echo/invoke-async", body: `{"message":"hi",` + extra + `}`}.request())
+			if r.status != 200 {
+				t.Fatalf("invoke = %d %s", r.status, r.raw)
+			}
+			get := tcase{method: "GET", path: "/v1/tasks/" + r.body["receipt_id"].(string)}.request()
+			a := serve(t, h, get)
+			if err := CheckResponse(get, a.status, a.header, a.raw); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestReadmeErrorTable keeps the README's error table and the document's error codes the same.
+func TestReadmeErrorTable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Errors")
+	if !ok {
+		t.Fatal("README.md has no ### Errors section")
+	}
+	row := regexp.MustCompile(`(?m)^\|\s*[0-9]{3}[^|]*\|([^|]*)\|`)
+	code := regexp.MustCompile("`([a-z_]+)`")
+	var table []string
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		for _, c := range code.FindAllStringSubmatch(m[1], -1) {
+			table = append(table, c[1])
+		}
+	}
+	ops, err := Operations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := []string{"route_not_found"}
+	for _, o := range ops {
+		for status, ref := range o.Op.Responses.Map() {
+			if n, _ := strconv.Atoi(status); n >= 400 {
+				documented = append(documented, documentedCodes(ref.Value)...)
+			}
+		}
+	}
+	slices.Sort(table)
+	slices.Sort(documented)
+	table, documented = slices.Compact(table), slices.Compact(documented)
+	for _, c := range documented {
+		if !slices.Contains(table, c) {
+			t.Errorf("error code %s is in api/openapi.yaml but not in README.md's error table", c)
+		}
+	}
+	for _, c := range table {
+		if !slices.Contains(documented, c) {
+			t.Errorf("error code %s is in README.md's error table but not in api/openapi.yaml", c)
+		}
+	}
+}
+
+// reasonConstants reads the string constants named Reason* of a Go source file.
+func reasonConstants(t *testing.T, file string) map[string]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range vs.Names {
+			if i < len(vs.Values) && strings.HasPrefix(name.Name, "Reason") {
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					out[name.Name], _ = strconv.Unquote(lit.Value)
+				}
+			}
+		}
+		return true
+	})
+	if len(out) == 0 {
+		t.Fatalf("no Reason constants in %s", file)
+	}
+	return out
+}
+
+// TestReasonCodesDocumented keeps ErrorInfo's code enum the task reason codes of shared/task and
+// the policy codes of shared/agent, and the 403 answers the policy codes.
+func TestReasonCodesDocumented(t *testing.T) {
+	doc, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enum []string
+	for _, e := range doc.Components.Schemas["ErrorInfo"].Value.Properties["code"].Value.Enum {
+		enum = append(enum, fmt.Sprint(e))
+	}
+	reasons := reasonConstants(t, "../shared/task/outcome.go")
+	// answered ends a paused turn as succeeded, and a succeeded task shows no error.
+	delete(reasons, "ReasonAnswered")
+	policy := reasonConstants(t, "../shared/agent/policy.go")
+	for name, code := range reasons {
+		if !slices.Contains(enum, code) {
+			t.Errorf("task.%s (%q) is not in ErrorInfo.code", name, code)
+		}
+	}
+	for name, code := range policy {
+		if !slices.Contains(enum, code) {
+			t.Errorf("agent.%s (%q) is not in ErrorInfo.code (a rejected task carries it)", name, code)
+		}
+		for _, r := range []string{"ServiceNetPolicyRefused", "XpanderPolicyRefused"} {
+			codes := documentedCodes(doc.Components.Responses[r].Value)
+			if !slices.Contains(codes, code) && !(r == "XpanderPolicyRefused" && code == agent.ReasonCostLimitExceeded) {
+				t.Errorf("agent.%s (%q) is not among %s's codes %v", name, code, r, codes)
+			}
+		}
+	}
+	for _, code := range enum {
+		if !slices.Contains(slices.Collect(maps.Values(reasons)), code) && !slices.Contains(slices.Collect(maps.Values(policy)), code) {
+			t.Errorf("ErrorInfo.code %q is no reason code of shared/task or shared/agent", code)
+		}
+	}
+}
