@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +30,13 @@ const (
 	// KeyAPIKeyHashes holds comma-separated tenant:sha256hex pairs, the hashes of the API keys the
 	// invoke and poll functions accept. Unset means no key is valid: every request is rejected.
 	KeyAPIKeyHashes = "apiKeyHashes"
+	// KeyAdminKeyHashes holds the admin keys' hashes, in the form of KeyAPIKeyHashes. Unset leaves
+	// the admin routes (agent registry and auth contexts) out of both API functions.
+	KeyAdminKeyHashes = "adminKeyHashes"
+	// KeyLambdaAgentARNs holds comma-separated function ARNs the worker may invoke as Lambda agents,
+	// on top of the lambda agents of the agents file. The worker's role names each ARN: an agent
+	// published later through the API needs its ARN here and a redeploy.
+	KeyLambdaAgentARNs = "lambdaAgentArns"
 	// KeyTaskTTL is how long a task record lives before DynamoDB's TTL removes it, as a Go duration.
 	KeyTaskTTL = "taskTTL"
 	// KeyAgentsFile names a JSON file holding the array of agent definitions handed to the invoke
@@ -76,6 +85,11 @@ type Config struct {
 	LambdaDir string
 	// APIKeyHashes is the normalized tenant:sha256hex list, or empty when no key was given.
 	APIKeyHashes string
+	// AdminKeyHashes is the normalized tenant:sha256hex list of admin keys, or empty.
+	AdminKeyHashes string
+	// LambdaAgentARNs lists, sorted and without repeats, every function the worker may invoke:
+	// KeyLambdaAgentARNs and the endpoints of the agents file's lambda agents. Empty grants none.
+	LambdaAgentARNs []string
 	// TaskTTL is the task lifetime as a Go duration string, handed to the functions unchanged.
 	TaskTTL string
 	// AgentsJSON is the compacted JSON array of agent definitions.
@@ -114,7 +128,12 @@ func Load(lookup Lookup, root string) (Config, error) {
 
 	keys, err := stringValue(lookup, KeyAPIKeyHashes, "")
 	check(err)
-	cfg.APIKeyHashes, err = ParseAPIKeyHashes(keys)
+	cfg.APIKeyHashes, err = ParseKeyHashes(KeyAPIKeyHashes, keys)
+	check(err)
+
+	adminKeys, err := stringValue(lookup, KeyAdminKeyHashes, "")
+	check(err)
+	cfg.AdminKeyHashes, err = ParseKeyHashes(KeyAdminKeyHashes, adminKeys)
 	check(err)
 
 	cfg.TaskTTL, err = stringValue(lookup, KeyTaskTTL, DefaultTaskTTL)
@@ -125,8 +144,15 @@ func Load(lookup Lookup, root string) (Config, error) {
 
 	agentsFile, err := stringValue(lookup, KeyAgentsFile, "")
 	check(err)
-	cfg.AgentsJSON, err = loadAgents(root, agentsFile)
+	var fileARNs []string
+	cfg.AgentsJSON, fileARNs, err = loadAgents(root, agentsFile)
 	check(err)
+
+	arns, err := stringValue(lookup, KeyLambdaAgentARNs, "")
+	check(err)
+	contextARNs, err := ParseLambdaAgentARNs(arns)
+	check(err)
+	cfg.LambdaAgentARNs = mergeARNs(contextARNs, fileARNs)
 
 	cfg.API, err = stringValue(lookup, KeyAPI, APIHTTP)
 	check(err)
@@ -147,9 +173,10 @@ func Load(lookup Lookup, root string) (Config, error) {
 		check(fmt.Errorf("context %s=%q: want debug, info, warn or error", KeyLogLevel, cfg.LogLevel))
 	}
 
-	if n := len(cfg.AgentsJSON) + len(cfg.APIKeyHashes); n > maxSettingsBytes {
-		check(fmt.Errorf("agents (%d bytes) and API key hashes (%d bytes) exceed the %d bytes left in Lambda's 4 KB environment",
-			len(cfg.AgentsJSON), len(cfg.APIKeyHashes), maxSettingsBytes))
+	// The invoke function carries all three lists; the other functions carry less.
+	if n := len(cfg.AgentsJSON) + len(cfg.APIKeyHashes) + len(cfg.AdminKeyHashes); n > maxSettingsBytes {
+		check(fmt.Errorf("agents (%d bytes), API key hashes (%d bytes) and admin key hashes (%d bytes) exceed the %d bytes left in Lambda's 4 KB environment",
+			len(cfg.AgentsJSON), len(cfg.APIKeyHashes), len(cfg.AdminKeyHashes), maxSettingsBytes))
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("agentq stack context: %w", errors.Join(errs...))
@@ -193,9 +220,11 @@ func CheckLambdaDir(dir string) error {
 	return nil
 }
 
-// ParseAPIKeyHashes checks a comma-separated list of tenant:sha256hex pairs and returns it with
-// blanks removed and hashes lower-cased. An empty input gives an empty list.
-func ParseAPIKeyHashes(s string) (string, error) {
+// ParseKeyHashes checks a comma-separated list of tenant:sha256hex pairs given in the context
+// flag named flag (KeyAPIKeyHashes or KeyAdminKeyHashes) and returns it with blanks removed and
+// hashes lower-cased. An empty input gives an empty list. Errors never echo an entry: a pasted raw
+// key must not end up in a CI log.
+func ParseKeyHashes(flag, s string) (string, error) {
 	if strings.TrimSpace(s) == "" {
 		return "", nil
 	}
@@ -204,22 +233,54 @@ func ParseAPIKeyHashes(s string) (string, error) {
 		pair := strings.TrimSpace(raw)
 		tenant, hash, ok := strings.Cut(pair, ":")
 		if !ok || tenant == "" || strings.ContainsAny(tenant, " \t") {
-			return "", fmt.Errorf("context %s: entry %d: want tenant:sha256hex", KeyAPIKeyHashes, i+1)
+			return "", fmt.Errorf("context %s: entry %d: want tenant:sha256hex", flag, i+1)
 		}
 		hash = strings.ToLower(hash)
 		if b, err := hex.DecodeString(hash); err != nil || len(b) != 32 {
-			// The entry is not echoed: a pasted raw key must not end up in a CI log.
 			return "", fmt.Errorf("context %s: entry %d (tenant %q): want a 64-digit hex SHA-256 of the key, not the key itself",
-				KeyAPIKeyHashes, i+1, tenant)
+				flag, i+1, tenant)
 		}
 		pairs = append(pairs, tenant+":"+hash)
 	}
 	out := strings.Join(pairs, ",")
 	// The functions parse the list with shared/apikey at start; what passes here passes there.
 	if _, err := apikey.Parse(out); err != nil {
-		return "", fmt.Errorf("context %s: %w", KeyAPIKeyHashes, err)
+		return "", fmt.Errorf("context %s: %w", flag, err)
 	}
 	return out, nil
+}
+
+// functionARN matches a Lambda function's ARN, unqualified or with a version or alias: what the
+// worker passes to Invoke as FunctionName and what its role must name. IAM matches a qualified
+// ARN only by that qualifier, so the grant names exactly the ARN given.
+var functionARN = regexp.MustCompile(`^arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$`)
+
+// ParseLambdaAgentARNs checks a comma-separated list of function ARNs (KeyLambdaAgentARNs) and
+// returns them, blanks removed. An empty input gives none.
+func ParseLambdaAgentARNs(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []string
+	for i, raw := range strings.Split(s, ",") {
+		arn := strings.TrimSpace(raw)
+		if !functionARN.MatchString(arn) {
+			return nil, fmt.Errorf("context %s: entry %d %q: want a function ARN, arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]",
+				KeyLambdaAgentARNs, i+1, arn)
+		}
+		out = append(out, arn)
+	}
+	return out, nil
+}
+
+// mergeARNs returns the ARNs of both lists, sorted and without repeats.
+func mergeARNs(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func checkTTL(s string) error {
@@ -234,33 +295,49 @@ func checkTTL(s string) error {
 }
 
 // loadAgents reads the agent registry: the named file, else agents.json at the root if present,
-// else an empty array.
-func loadAgents(root, name string) (string, error) {
+// else an empty array. It returns the compacted array and the endpoints of its lambda agents,
+// which the worker's role must name.
+func loadAgents(root, name string) (string, []string, error) {
 	path := resolve(root, name)
 	if name == "" {
 		path = filepath.Join(root, DefaultAgentsFile)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return "[]", nil
+			return "[]", nil, nil
 		}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("read agents file: %w", err)
+		return "", nil, fmt.Errorf("read agents file: %w", err)
 	}
 	var agents []json.RawMessage
 	if err := json.Unmarshal(data, &agents); err != nil {
-		return "", fmt.Errorf("agents file %s: want a JSON array of agent definitions: %w", path, err)
+		return "", nil, fmt.Errorf("agents file %s: want a JSON array of agent definitions: %w", path, err)
 	}
 	// The invoke function parses the registry with shared/agent at start: a definition it would
 	// reject fails synthesis here instead of every cold start after the deploy.
-	if _, err := agent.ParseJSON(data); err != nil {
-		return "", fmt.Errorf("agents file %s: %w", path, err)
+	static, err := agent.ParseJSON(data)
+	if err != nil {
+		return "", nil, fmt.Errorf("agents file %s: %w", path, err)
+	}
+	// shared/agent only asks a lambda endpoint to start with "arn:"; the grant needs a function ARN.
+	all := static.All()
+	slices.SortFunc(all, func(a, b agent.Agent) int { return strings.Compare(a.ID, b.ID) })
+	var arns []string
+	for _, a := range all {
+		if a.Protocol != agent.Lambda {
+			continue
+		}
+		if !functionARN.MatchString(a.Endpoint) {
+			return "", nil, fmt.Errorf("agents file %s: agent %s: endpoint %q: want a function ARN, arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]",
+				path, a.ID, a.Endpoint)
+		}
+		arns = append(arns, a.Endpoint)
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, data); err != nil {
-		return "", fmt.Errorf("compact agents file %s: %w", path, err)
+		return "", nil, fmt.Errorf("compact agents file %s: %w", path, err)
 	}
-	return buf.String(), nil
+	return buf.String(), arns, nil
 }
 
 func resolve(root, p string) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -11,6 +12,12 @@ import (
 )
 
 const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// Function ARNs: unqualified, and with an alias.
+const (
+	fnA = "arn:aws:lambda:eu-west-1:123456789012:function:agent-a"
+	fnB = "arn:aws:lambda:us-gov-west-1:123456789012:function:agent_b:prod"
+)
 
 // repo lays out a repository root with built bootstraps and returns it.
 func repo(t *testing.T) string {
@@ -44,7 +51,7 @@ func TestDefaults(t *testing.T) {
 		AgentsJSON: "[]",
 		API:        config.APIHTTP,
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}
 }
@@ -59,27 +66,31 @@ func TestAllFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(lookup(map[string]any{
-		config.KeyLambdaDir:    "elsewhere",
-		config.KeyAPIKeyHashes: " acme:" + strings.ToUpper(hash) + ", beta:" + hash,
-		config.KeyTaskTTL:      "48h",
-		config.KeyAgentsFile:   "mine.json",
-		config.KeyAPI:          "REST",
-		config.KeyEphemeral:    "true",
-		config.KeyLogLevel:     "DEBUG",
+		config.KeyLambdaDir:       "elsewhere",
+		config.KeyAPIKeyHashes:    " acme:" + strings.ToUpper(hash) + ", beta:" + hash,
+		config.KeyAdminKeyHashes:  "ops:" + strings.ToUpper(hash) + " ",
+		config.KeyLambdaAgentARNs: " " + fnB + ", " + fnA + "," + fnB,
+		config.KeyTaskTTL:         "48h",
+		config.KeyAgentsFile:      "mine.json",
+		config.KeyAPI:             "REST",
+		config.KeyEphemeral:       "true",
+		config.KeyLogLevel:        "DEBUG",
 	}), root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config.Config{
-		LambdaDir:    other,
-		APIKeyHashes: "acme:" + hash + ",beta:" + hash,
-		TaskTTL:      "48h",
-		AgentsJSON:   `[{"id":"echo","protocol":"http","endpoint":"http://echo:8080/"}]`,
-		API:          config.APIREST,
-		Ephemeral:    true,
-		LogLevel:     "debug",
+		LambdaDir:       other,
+		APIKeyHashes:    "acme:" + hash + ",beta:" + hash,
+		AdminKeyHashes:  "ops:" + hash,
+		LambdaAgentARNs: []string{fnA, fnB},
+		TaskTTL:         "48h",
+		AgentsJSON:      `[{"id":"echo","protocol":"http","endpoint":"http://echo:8080/"}]`,
+		API:             config.APIREST,
+		Ephemeral:       true,
+		LogLevel:        "debug",
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}
 }
@@ -95,6 +106,41 @@ func TestAgentsFileAtRootIsTheDefault(t *testing.T) {
 	}
 	if cfg.AgentsJSON != `[{"id":"a","protocol":"http","endpoint":"https://a.example/"},{"id":"b","protocol":"lambda","endpoint":"arn:aws:lambda:eu-west-1:123456789012:function:b"}]` {
 		t.Errorf("AgentsJSON = %s", cfg.AgentsJSON)
+	}
+	if want := []string{"arn:aws:lambda:eu-west-1:123456789012:function:b"}; !reflect.DeepEqual(cfg.LambdaAgentARNs, want) {
+		t.Errorf("LambdaAgentARNs = %v, want the lambda agent's endpoint %v", cfg.LambdaAgentARNs, want)
+	}
+}
+
+// TestLambdaAgentARNs: the worker may invoke the functions of lambdaAgentArns and of the agents
+// file's lambda agents, each once, and none when neither names one.
+func TestLambdaAgentARNs(t *testing.T) {
+	root := repo(t)
+	file := filepath.Join(root, "lambda.json")
+	body := `[{"id":"b","protocol":"lambda","endpoint":"` + fnB + `"},{"id":"c","protocol":"lambda","endpoint":"` + fnA + `"},{"id":"h","protocol":"http","endpoint":"https://h.example/"}]`
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const fnC = "arn:aws-cn:lambda:cn-north-1:123456789012:function:c:$LATEST"
+	for _, c := range []struct {
+		name string
+		ctx  map[string]any
+		want []string
+	}{
+		{"none", nil, nil},
+		{"context only", map[string]any{config.KeyLambdaAgentARNs: fnC}, []string{fnC}},
+		{"agents file only", map[string]any{config.KeyAgentsFile: "lambda.json"}, []string{fnA, fnB}},
+		{"both, repeated", map[string]any{config.KeyAgentsFile: "lambda.json", config.KeyLambdaAgentARNs: fnA + "," + fnC}, []string{fnC, fnA, fnB}}, // sorted bytewise
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := config.Load(lookup(c.ctx), root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.LambdaAgentARNs, c.want) {
+				t.Errorf("LambdaAgentARNs = %q, want %q", cfg.LambdaAgentARNs, c.want)
+			}
+		})
 	}
 }
 
@@ -118,6 +164,8 @@ func TestErrors(t *testing.T) {
 	for name, body := range map[string]string{
 		"invalid.json": `[{"id":"echo","protocol":"smtp","endpoint":"mailto:x"}]`,
 		"unknown.json": `[{"id":"echo","protocol":"http","endpoint":"http://e/","colour":"red"}]`,
+		// shared/agent accepts any "arn:" endpoint; the worker's grant needs a function's.
+		"notfn.json": `[{"id":"q","protocol":"lambda","endpoint":"arn:aws:sqs:eu-west-1:123456789012:q"}]`,
 	} {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -131,6 +179,19 @@ func TestErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "big.json"), []byte(big), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// About 2.2 KB of agents fit alone; with 20 admin keys (1.4 KB) they do not.
+	mid := "[" + strings.Join(agents[:20], ",") + "]"
+	if err := os.WriteFile(filepath.Join(root, "mid.json"), []byte(mid), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(lookup(map[string]any{config.KeyAgentsFile: "mid.json"}), root); err != nil {
+		t.Fatalf("mid.json alone: %v", err)
+	}
+	var admins []string
+	for i := range 20 {
+		admins = append(admins, fmt.Sprintf("admin%02d:%s", i, hash))
+	}
+	manyKeys := strings.Join(admins, ",")
 	for _, c := range []struct {
 		name string
 		ctx  map[string]any
@@ -139,6 +200,14 @@ func TestErrors(t *testing.T) {
 		{"missing binaries", map[string]any{config.KeyLambdaDir: "nowhere"}, "run `make build`"},
 		{"raw key instead of hash", map[string]any{config.KeyAPIKeyHashes: "acme:sk-secret"}, "64-digit hex"},
 		{"pair without tenant", map[string]any{config.KeyAPIKeyHashes: ":" + hash}, "tenant:sha256hex"},
+		{"raw admin key instead of hash", map[string]any{config.KeyAdminKeyHashes: "ops:sk-secret"}, config.KeyAdminKeyHashes},
+		{"admin pair without tenant", map[string]any{config.KeyAdminKeyHashes: hash}, config.KeyAdminKeyHashes},
+		{"function name instead of ARN", map[string]any{config.KeyLambdaAgentARNs: "agent-a"}, config.KeyLambdaAgentARNs},
+		{"ARN of another service", map[string]any{config.KeyLambdaAgentARNs: "arn:aws:sqs:eu-west-1:123456789012:q"}, "function ARN"},
+		{"ARN with a wildcard", map[string]any{config.KeyLambdaAgentARNs: "arn:aws:lambda:eu-west-1:123456789012:function:*"}, "function ARN"},
+		{"second ARN bad", map[string]any{config.KeyLambdaAgentARNs: fnA + ",arn:aws:lambda:eu-west-1:1234:function:x"}, "entry 2"},
+		{"agent with a non-function ARN", map[string]any{config.KeyAgentsFile: "notfn.json"}, "want a function ARN"},
+		{"admin keys overflow the environment", map[string]any{config.KeyAgentsFile: "mid.json", config.KeyAdminKeyHashes: manyKeys}, "admin key hashes"},
 		{"bad ttl", map[string]any{config.KeyTaskTTL: "30d"}, config.KeyTaskTTL},
 		{"negative ttl", map[string]any{config.KeyTaskTTL: "-1h"}, "positive"},
 		{"unknown api", map[string]any{config.KeyAPI: "websocket"}, config.KeyAPI},

@@ -1,10 +1,13 @@
-// Package stack composes agentq's constructs into one CloudFormation stack: the table, the
-// pipeline (queues and worker), the API (invoke and poll behind API Gateway) and monitoring.
+// Package stack composes agentq's constructs into one CloudFormation stack: the storage (table,
+// payload bucket, seal key), the pipeline (queues and worker), the API (invoke and poll behind API
+// Gateway) and monitoring.
 // The stack only wires: every resource and its settings live in a construct package.
 package stack
 
 import (
+	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -38,6 +41,10 @@ const (
 	OutputAlarmTopicARN = "AlarmTopicArn"
 	// OutputDashboardName is the generated dashboard name.
 	OutputDashboardName = "DashboardName"
+	// OutputPayloadBucketName is the bucket holding large requests and answers.
+	OutputPayloadBucketName = "PayloadBucketName"
+	// OutputSealKeyARN is the KMS key that seals auth contexts' secrets.
+	OutputSealKeyARN = "SealKeyArn"
 )
 
 // Props configures the stack.
@@ -50,7 +57,7 @@ type Props struct {
 // Stack is the agentq stack.
 type Stack struct {
 	awscdk.Stack
-	// Storage holds the table.
+	// Storage holds the table, the payload bucket and the seal key.
 	Storage *storage.Storage
 	// Pipeline holds the queues and the worker.
 	Pipeline *pipeline.Pipeline
@@ -82,9 +89,17 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 	}
 	code := func(name string) string { return filepath.Join(cfg.LambdaDir, name) }
 
-	s.Storage = storage.New(s.Stack, "Storage", &storage.Props{Ephemeral: cfg.Ephemeral})
+	// config.Load checked the TTL; a hand-built Config with a bad one fails synthesis here.
+	ttl, err := time.ParseDuration(cfg.TaskTTL)
+	if cfg.TaskTTL != "" && (err != nil || ttl <= 0) {
+		awscdk.Annotations_Of(s.Stack).AddError(jsii.String(fmt.Sprintf("task TTL %q is not a positive duration", cfg.TaskTTL)))
+	}
+	s.Storage = storage.New(s.Stack, "Storage", &storage.Props{Ephemeral: cfg.Ephemeral, TaskTTL: ttl})
 	s.Pipeline = pipeline.New(s.Stack, "Pipeline", &pipeline.Props{
 		Table:            s.Storage.Table,
+		Payloads:         s.Storage.Payloads,
+		SealKey:          s.Storage.SealKey,
+		LambdaAgentARNs:  cfg.LambdaAgentARNs,
 		WorkerCodeDir:    code("worker"),
 		Environment:      env,
 		LogRemovalPolicy: logRemoval,
@@ -97,10 +112,13 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		Kind:             kind,
 		Table:            s.Storage.Table,
 		Queue:            s.Pipeline.Queue,
+		Payloads:         s.Storage.Payloads,
+		SealKey:          s.Storage.SealKey,
 		InvokeCodeDir:    code("invoke"),
 		PollCodeDir:      code("poll"),
 		Environment:      env,
 		APIKeyHashes:     cfg.APIKeyHashes,
+		AdminKeyHashes:   cfg.AdminKeyHashes,
 		AgentsJSON:       cfg.AgentsJSON,
 		LogRemovalPolicy: logRemoval,
 	})
@@ -135,5 +153,7 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 	output(OutputDeadLetterQueueURL, s.Pipeline.DeadLetterQueue.QueueUrl(), "SQS dead-letter queue")
 	output(OutputAlarmTopicARN, s.Monitoring.AlarmTopic.TopicArn(), "SNS topic the alarms publish to")
 	output(OutputDashboardName, s.Monitoring.Dashboard.DashboardName(), "CloudWatch dashboard")
+	output(OutputPayloadBucketName, s.Storage.Payloads.BucketName(), "S3 bucket for large requests and answers")
+	output(OutputSealKeyARN, s.Storage.SealKey.KeyArn(), "KMS key that seals auth contexts' secrets")
 	return s
 }

@@ -3,6 +3,7 @@ package stack_test
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,16 +20,37 @@ import (
 )
 
 var (
-	once     sync.Once
-	shared   *infratest.Template
-	warnings []string
-	errs     []string
-	synthErr error
+	once           sync.Once
+	shared, throw  *infratest.Template
+	warnings, errs []string
+	synthErr       error
 )
 
-// template synthesizes the whole stack once, as `cdk synth` would with no context flags beyond
-// the binaries' location and a log level.
+// Context of the throwaway variant.
+const (
+	apiKeys   = "acme:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	adminKeys = "ops:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+	lambdaFn  = "arn:aws:lambda:eu-west-1:123456789012:function:summarize"
+)
+
+// template synthesizes the whole stack as `cdk synth` would with no context flags beyond the
+// binaries' location and a log level.
 func template(t *testing.T) *infratest.Template {
+	t.Helper()
+	synthesize(t)
+	return shared
+}
+
+// throwaway synthesizes it as localstack/deploy.sh deploys it (REST API, ephemeral), with every
+// key and a Lambda agent given.
+func throwaway(t *testing.T) *infratest.Template {
+	t.Helper()
+	synthesize(t)
+	return throw
+}
+
+// synthesize builds both variants once for the whole package.
+func synthesize(t *testing.T) {
 	t.Helper()
 	once.Do(func() {
 		synthErr = func() error {
@@ -37,53 +59,64 @@ func template(t *testing.T) *infratest.Template {
 				return err
 			}
 			defer os.RemoveAll(lambdaDir)
-			out, err := os.MkdirTemp("", "agentq-cdk-*")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(out)
-			app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
-			s := stack.New(app, "Agentq", &stack.Props{Config: config.Config{
-				LambdaDir:  lambdaDir,
-				TaskTTL:    "720h",
-				AgentsJSON: "[]",
-				API:        config.APIHTTP,
-				LogLevel:   "info",
-			}})
-			if shared, err = infratest.Synth(s.Stack); err != nil {
-				return err
-			}
-			annotations := assertions.Annotations_FromStack(s.Stack)
-			collect := func(msgs *[]*cxapi.SynthesisMessage) (out []string) {
-				for _, m := range *msgs {
-					if m.Entry != nil {
-						b, _ := json.Marshal(m.Entry.Data)
-						out = append(out, string(b))
-					}
+			for _, c := range []struct {
+				cfg config.Config
+				tpl **infratest.Template
+			}{
+				{config.Config{LambdaDir: lambdaDir, TaskTTL: "720h", AgentsJSON: "[]", API: config.APIHTTP, LogLevel: "info"}, &shared},
+				{config.Config{
+					LambdaDir: lambdaDir, TaskTTL: "48h", AgentsJSON: "[]", API: config.APIREST, LogLevel: "info", Ephemeral: true,
+					APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys, LambdaAgentARNs: []string{lambdaFn},
+				}, &throw},
+			} {
+				out, err := os.MkdirTemp("", "agentq-cdk-*")
+				if err != nil {
+					return err
 				}
-				return out
+				defer os.RemoveAll(out)
+				app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
+				s := stack.New(app, "Agentq", &stack.Props{Config: c.cfg})
+				if *c.tpl, err = infratest.Synth(s.Stack); err != nil {
+					return err
+				}
+				annotations := assertions.Annotations_FromStack(s.Stack)
+				collect := func(msgs *[]*cxapi.SynthesisMessage) (out []string) {
+					for _, m := range *msgs {
+						if m.Entry != nil {
+							b, _ := json.Marshal(m.Entry.Data)
+							out = append(out, string(b))
+						}
+					}
+					return out
+				}
+				errs = append(errs, collect(annotations.FindError(jsii.String("*"), assertions.Match_AnyValue()))...)
+				if c.tpl == &shared {
+					warnings = collect(annotations.FindWarning(jsii.String("*"), assertions.Match_AnyValue()))
+				}
 			}
-			warnings = collect(annotations.FindWarning(jsii.String("*"), assertions.Match_AnyValue()))
-			errs = collect(annotations.FindError(jsii.String("*"), assertions.Match_AnyValue()))
 			return nil
 		}()
 	})
 	if synthErr != nil {
 		t.Fatal(synthErr)
 	}
-	return shared
 }
 
 func TestComposesEveryUnit(t *testing.T) {
 	tpl := template(t)
 	for typ, n := range map[string]int{
 		"AWS::DynamoDB::Table":            1,
+		"AWS::S3::Bucket":                 1,
+		"AWS::S3::BucketPolicy":           1,
+		"AWS::KMS::Key":                   1,
 		"AWS::SQS::Queue":                 2,
 		"AWS::Lambda::Function":           3,
 		"AWS::Lambda::EventSourceMapping": 2,
 		"AWS::ApiGatewayV2::Api":          1,
 		"AWS::CloudWatch::Alarm":          5,
 		"AWS::CloudWatch::Dashboard":      1,
+		// A real stack never empties its bucket.
+		"Custom::S3AutoDeleteObjects": 0,
 	} {
 		tpl.ResourceCountIs(t, typ, n)
 	}
@@ -95,14 +128,79 @@ func TestComposesEveryUnit(t *testing.T) {
 func TestEveryFunctionIsGoOnArm(t *testing.T) {
 	tpl := template(t)
 	table := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
+	bucket := tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads")
+	key := tpl.Only(t, "AWS::KMS::Key", "StorageSealKey")
 	for _, fn := range tpl.Resources("AWS::Lambda::Function") {
 		infratest.CheckGoFunction(t, fn)
 		env := infratest.Env(fn)
-		if infratest.Ref(env[golambda.EnvTable]) != table.ID {
-			t.Errorf("%s: %s = %v, want the table", fn.ID, golambda.EnvTable, env[golambda.EnvTable])
+		// Every function reads and writes the same table and payloads, and names the same key.
+		for name, id := range map[string]string{golambda.EnvTable: table.ID, golambda.EnvResultsBucket: bucket.ID, golambda.EnvKMSKeyID: key.ID} {
+			if infratest.Ref(env[name]) != id {
+				t.Errorf("%s: %s = %v, want a reference to %s", fn.ID, name, env[name], id)
+			}
 		}
 		if env[golambda.EnvTaskTTL] != "720h" || env[golambda.EnvLogLevel] != "info" {
 			t.Errorf("%s: TTL %v, log level %v", fn.ID, env[golambda.EnvTaskTTL], env[golambda.EnvLogLevel])
+		}
+	}
+}
+
+// TestContextReachesTheFunctions: the throwaway variant's keys, TTL and Lambda agent reach the
+// functions that use them, and only those.
+func TestContextReachesTheFunctions(t *testing.T) {
+	tpl := throwaway(t)
+	invoke := tpl.Only(t, "AWS::Lambda::Function", "ApiInvoke")
+	poll := tpl.Only(t, "AWS::Lambda::Function", "ApiPoll")
+	worker := tpl.Only(t, "AWS::Lambda::Function", "PipelineWorker")
+	for _, fn := range []infratest.Resource{invoke, poll} {
+		env := infratest.Env(fn)
+		if env[golambda.EnvAPIKeys] != apiKeys || env[golambda.EnvAdminKeys] != adminKeys {
+			t.Errorf("%s: API keys %v, admin keys %v", fn.ID, env[golambda.EnvAPIKeys], env[golambda.EnvAdminKeys])
+		}
+	}
+	if _, ok := infratest.Env(worker)[golambda.EnvAdminKeys]; ok {
+		t.Errorf("worker gets %s", golambda.EnvAdminKeys)
+	}
+	// 48h: two days, and one more for the payloads.
+	tpl.HasResourceProperties(t, "AWS::S3::Bucket", map[string]any{"LifecycleConfiguration": map[string]any{
+		"Rules": []any{map[string]any{"Id": "expire-with-tasks", "Status": "Enabled", "ExpirationInDays": 3,
+			"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 1}}},
+	}})
+	for _, fn := range []infratest.Resource{invoke, poll, worker} {
+		got := tpl.Grants(tpl.RoleOf(t, fn))["lambda:InvokeFunction"]
+		var want []string
+		if fn.ID == worker.ID {
+			want = []string{lambdaFn}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s may invoke %v, want %v", fn.ID, got, want)
+		}
+	}
+}
+
+// TestThrowawayStackIsDeletable: ephemeral deletes the data and the key, empties the bucket
+// first, and lets through no wildcard grant but CDK's bucket-emptying provider's.
+func TestThrowawayStackIsDeletable(t *testing.T) {
+	tpl := throwaway(t)
+	for _, typ := range []string{"AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup"} {
+		for _, r := range tpl.Resources(typ) {
+			if r.Raw["DeletionPolicy"] != "Delete" {
+				t.Errorf("%s %s: DeletionPolicy = %v, want Delete", typ, r.ID, r.Raw["DeletionPolicy"])
+			}
+		}
+	}
+	tpl.ResourceCountIs(t, "Custom::S3AutoDeleteObjects", 1)
+	tpl.ResourceCountIs(t, "AWS::ApiGateway::RestApi", 1)
+	tpl.CheckLeastPrivilegeExceptAutoDelete(t)
+}
+
+// TestNoLambdaAgentsNoInvokeGrant: without lambda agents, no role may invoke any function.
+func TestNoLambdaAgentsNoInvokeGrant(t *testing.T) {
+	for _, st := range template(t).PolicyStatements("") {
+		for _, a := range st.Actions {
+			if strings.HasPrefix(a, "lambda:") {
+				t.Errorf("policy %s grants %s on %v without any lambda agent", st.Policy, a, st.Resource)
+			}
 		}
 	}
 }
@@ -114,8 +212,10 @@ func TestNoWildcardActions(t *testing.T) {
 func TestWithoutKeysEveryRequestIsRejected(t *testing.T) {
 	tpl := template(t)
 	for _, fn := range tpl.Resources("AWS::Lambda::Function") {
-		if _, ok := infratest.Env(fn)[golambda.EnvAPIKeys]; ok {
-			t.Errorf("%s: %s set although no keys were given", fn.ID, golambda.EnvAPIKeys)
+		for _, name := range []string{golambda.EnvAPIKeys, golambda.EnvAdminKeys} {
+			if _, ok := infratest.Env(fn)[name]; ok {
+				t.Errorf("%s: %s set although no keys were given", fn.ID, name)
+			}
 		}
 	}
 	found := false
@@ -133,6 +233,7 @@ func TestOutputs(t *testing.T) {
 	for _, name := range []string{
 		stack.OutputAPIURL, stack.OutputAPIID, stack.OutputAPIStage, stack.OutputTableName,
 		stack.OutputQueueURL, stack.OutputDeadLetterQueueURL, stack.OutputAlarmTopicARN, stack.OutputDashboardName,
+		stack.OutputPayloadBucketName, stack.OutputSealKeyARN,
 	} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)

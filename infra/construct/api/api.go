@@ -1,7 +1,8 @@
 // Package api defines agentq's public API: the invoke and poll functions and the API Gateway that
 // fronts them, an HTTP API by default (payload format 2.0) or a REST API (payload format 1.0) for
 // LocalStack's free image. Both flavours serve the same Routes, log every request to one access
-// log group, and throttle at the stage.
+// log group, and throttle at the stage. Invoke serves the routes that write (invokes, stops, the
+// admin's agent and auth context changes), poll those that read.
 package api
 
 import (
@@ -14,13 +15,17 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/agentq/agentq/infra/construct/golambda"
+	"github.com/agentq/agentq/infra/construct/storage"
 )
 
 // Kind selects the API Gateway flavour.
@@ -68,13 +73,16 @@ const (
 	RestStageName = "prod"
 )
 
-// InvokeTableActions is all the invoke function may do on the task table. A single task is one
-// conditional PutItem; a thread turn or an idempotent request is one TransactWriteItems, which IAM
-// authorizes by its elements' actions (Put: PutItem, Update: UpdateItem, ConditionCheck:
-// ConditionCheckItem). GetItem and BatchGetItem read idempotency keys, threads and the task a
-// sync invoke waits on or a stop changes (a consistent BatchGetItem resolves thread or task id);
-// UpdateItem also marks a task failed when its message cannot be sent, and stops it. No Query,
-// Scan, DeleteItem or BatchWriteItem.
+// InvokeTableActions is what the invoke function may do on any item of the task table. A single
+// task is one conditional PutItem; a thread turn or an idempotent request is one
+// TransactWriteItems, which IAM authorizes by its elements' actions (Put: PutItem, Update:
+// UpdateItem, ConditionCheck: ConditionCheckItem). GetItem and BatchGetItem read idempotency keys,
+// threads, the task a sync invoke waits on or a stop changes (a consistent BatchGetItem resolves
+// thread or task id), agents (a lookup, and publish reads the draft) and auth contexts (an
+// invocation's must exist); UpdateItem also marks a task failed when its message cannot be sent,
+// stops it, and writes an agent's head record (draft, unpublish); PutItem also writes agent
+// versions and auth contexts. No Query, Scan or BatchWriteItem; deletes only as
+// InvokeDeleteKeyPrefixes allow.
 var InvokeTableActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:BatchGetItem",
@@ -83,14 +91,27 @@ var InvokeTableActions = []string{
 	"dynamodb:ConditionCheckItem",
 }
 
+// InvokeDeleteKeyPrefixes are the partition keys invoke may delete (dynamodb:DeleteItem under a
+// dynamodb:LeadingKeys condition): an agent's draft, which publishing deletes in its
+// TransactWriteItems (shared/registry), and an auth context (DELETE /v1/auth-contexts/{id},
+// shared/authctx). Tasks, threads and idempotency records are never deleted, only expired by TTL.
+var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#"}
+
 // Props configures the API.
 type Props struct {
 	// Kind is HTTP (default) or REST.
 	Kind Kind
-	// Table is the task table: invoke reads and writes tasks, poll reads them.
+	// Table is the task table: invoke reads and writes tasks, agents and auth contexts, poll reads
+	// them.
 	Table awsdynamodb.ITable
 	// Queue is the work queue invoke sends to.
 	Queue awssqs.IQueue
+	// Payloads is the bucket for payloads too large for a task's item (storage.Storage.Payloads):
+	// invoke stages large requests and both read them back with their answers.
+	Payloads awss3.IBucket
+	// SealKey seals auth contexts' secrets (storage.Storage.SealKey): invoke seals them when an
+	// admin creates one; poll only names it, to serve the contexts' metadata, and may not use it.
+	SealKey awskms.IKey
 	// InvokeCodeDir and PollCodeDir hold the two bootstraps.
 	InvokeCodeDir, PollCodeDir string
 	// Environment holds the settings every function shares (task TTL, log level).
@@ -98,6 +119,10 @@ type Props struct {
 	// APIKeyHashes is the tenant:sha256hex list of accepted keys. Empty sets no AGENTQ_API_KEYS,
 	// and the functions then reject every request.
 	APIKeyHashes string
+	// AdminKeyHashes is the tenant:sha256hex list of admin keys. Empty sets no AGENTQ_ADMIN_KEYS,
+	// and the functions then leave out the admin routes (agent registry, auth contexts); the
+	// gateway still sends them, and they answer 404.
+	AdminKeyHashes string
 	// AgentsJSON is the agent registry handed to invoke.
 	AgentsJSON string
 	// ThrottleRateLimit and ThrottleBurstLimit override the stage defaults when positive.
@@ -111,9 +136,9 @@ type API struct {
 	constructs.Construct
 	// Kind is the flavour that was built.
 	Kind Kind
-	// Invoke serves the POST routes: invokes and stops.
+	// Invoke serves the routes that write: invokes, stops, agent and auth context changes.
 	Invoke awslambda.Function
-	// Poll serves the GET routes: reads, threads, lists.
+	// Poll serves the GET routes: tasks, receipts, threads, lists, agents, auth contexts.
 	Poll awslambda.Function
 	// HTTPAPI and HTTPStage are set for the HTTP flavour.
 	HTTPAPI   awsapigatewayv2.HttpApi
@@ -140,8 +165,11 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	}
 
 	shared := map[string]string{
-		golambda.EnvTable:   *props.Table.TableName(),
-		golambda.EnvAPIKeys: props.APIKeyHashes,
+		golambda.EnvTable:         *props.Table.TableName(),
+		golambda.EnvAPIKeys:       props.APIKeyHashes,
+		golambda.EnvAdminKeys:     props.AdminKeyHashes,
+		golambda.EnvResultsBucket: *props.Payloads.BucketName(),
+		golambda.EnvKMSKeyID:      *props.SealKey.KeyArn(),
 	}
 	for k, v := range props.Environment {
 		shared[k] = v
@@ -156,7 +184,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 
 	a.Invoke = golambda.New(this, "Invoke", &golambda.Props{
 		CodeDir:       props.InvokeCodeDir,
-		Description:   "agentq invoke: accepts, queues and stops tasks",
+		Description:   "agentq invoke: accepts, queues and stops tasks; publishes agents; keeps auth contexts",
 		MemorySize:    InvokeMemoryMB,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(InvokeTimeoutSeconds)),
 		Environment:   invokeEnv,
@@ -164,20 +192,42 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	}).Function
 	a.Poll = golambda.New(this, "Poll", &golambda.Props{
 		CodeDir:       props.PollCodeDir,
-		Description:   "agentq poll: serves tasks, receipts, threads and lists",
+		Description:   "agentq poll: serves tasks, receipts, threads, lists, agents and auth contexts",
 		MemorySize:    PollMemoryMB,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(PollTimeoutSeconds)),
 		Environment:   shared,
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
 
-	// invoke accepts, waits on and stops tasks: exactly InvokeTableActions on the table (and its
-	// indexes, which it never queries), sends to the work queue, and nothing else.
+	// invoke accepts, waits on and stops tasks, publishes agents and keeps auth contexts: exactly
+	// InvokeTableActions on the table (and its indexes, which it never queries), DeleteItem on the
+	// items of InvokeDeleteKeyPrefixes only, sends to the work queue, writes large requests under
+	// requests/ and reads payloads (a sync invoke answers with the task), seals secrets (KMS
+	// Encrypt, never Decrypt: the worker opens them), and nothing else.
 	props.Table.Grant(a.Invoke, *jsii.Strings(InvokeTableActions...)...)
+	leading := make([]any, len(InvokeDeleteKeyPrefixes))
+	for i, p := range InvokeDeleteKeyPrefixes {
+		leading[i] = p + "*"
+	}
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      a.Invoke,
+		Actions:      jsii.Strings("dynamodb:DeleteItem"),
+		ResourceArns: jsii.Strings(*props.Table.TableArn()),
+		// Every partition key the request touches must match: one, for a DeleteItem or a
+		// transaction's Delete element.
+		Conditions: &map[string]*map[string]any{
+			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading},
+		},
+	})
 	props.Queue.GrantSendMessages(a.Invoke)
+	storage.GrantWritePayloads(props.Payloads, a.Invoke, storage.RequestsPrefix)
+	storage.GrantReadPayloads(props.Payloads, a.Invoke)
+	storage.GrantSeal(props.SealKey, a.Invoke)
 	// poll only reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
-	// the lists, by_thread for a thread's turns).
+	// the task and agent lists, by_thread for a thread's turns), and payloads. Auth contexts'
+	// metadata is read without their secrets: no KMS.
 	props.Table.GrantReadData(a.Poll)
+	storage.GrantReadPayloads(props.Payloads, a.Poll)
 
 	removal := props.LogRemovalPolicy
 	if removal == "" {

@@ -1,14 +1,21 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +23,9 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/agentq/agentq/infra/construct/api"
@@ -23,13 +33,18 @@ import (
 	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/infra/internal/infratest"
 	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/apikey"
+	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/httpapi"
+	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 )
 
 const (
-	testKeys   = "acme:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	testAgents = `[{"id":"echo"}]`
+	testKeys      = "acme:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	testAdminKeys = "ops:" + "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+	testAgents    = `[{"id":"echo"}]`
 )
 
 var (
@@ -38,8 +53,8 @@ var (
 	synthErr  error
 )
 
-// template synthesizes both API flavours once for the whole package: the HTTP one with API keys,
-// the REST one without.
+// template synthesizes both API flavours once for the whole package: the HTTP one with API and
+// admin keys, the REST one without either.
 func template(t *testing.T, kind api.Kind) *infratest.Template {
 	t.Helper()
 	once.Do(func() {
@@ -59,14 +74,17 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 				s := infratest.NewStack(out)
 				table := storage.New(s, "Storage", nil)
 				q := awssqs.NewQueue(s, jsii.String("WorkQueue"), nil)
-				keys := testKeys
+				keys, admins := testKeys, testAdminKeys
 				if kind == api.REST {
-					keys = ""
+					keys, admins = "", ""
 				}
 				api.New(s, "Api", &api.Props{
 					Kind:             kind,
 					Table:            table.Table,
 					Queue:            q,
+					Payloads:         table.Payloads,
+					SealKey:          table.SealKey,
+					AdminKeyHashes:   admins,
 					InvokeCodeDir:    filepath.Join(lambdaDir, "invoke"),
 					PollCodeDir:      filepath.Join(lambdaDir, "poll"),
 					Environment:      map[string]string{golambda.EnvTaskTTL: "24h"},
@@ -88,8 +106,8 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 }
 
 type functions struct {
-	invoke, poll infratest.Resource
-	table, queue string
+	invoke, poll              infratest.Resource
+	table, queue, bucket, key string
 }
 
 func lookup(t *testing.T, tpl *infratest.Template) functions {
@@ -98,6 +116,8 @@ func lookup(t *testing.T, tpl *infratest.Template) functions {
 		poll:   tpl.Only(t, "AWS::Lambda::Function", "ApiPoll"),
 		table:  tpl.Only(t, "AWS::DynamoDB::Table", "Storage").ID,
 		queue:  tpl.Only(t, "AWS::SQS::Queue", "WorkQueue").ID,
+		bucket: tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads").ID,
+		key:    tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID,
 	}
 }
 
@@ -133,6 +153,25 @@ func TestFunctions(t *testing.T) {
 					t.Errorf("%s: %s = %v, want %q", c.fn.ID, golambda.EnvAPIKeys, keys, testKeys)
 				case kind == api.REST && ok:
 					t.Errorf("%s: %s set without keys: %v", c.fn.ID, golambda.EnvAPIKeys, keys)
+				}
+				// Admin keys enable the admin routes in both functions; without them, neither has any.
+				admins, ok := env[golambda.EnvAdminKeys]
+				switch {
+				case kind == api.HTTP && admins != testAdminKeys:
+					t.Errorf("%s: %s = %v, want %q", c.fn.ID, golambda.EnvAdminKeys, admins, testAdminKeys)
+				case kind == api.REST && ok:
+					t.Errorf("%s: %s set without admin keys: %v", c.fn.ID, golambda.EnvAdminKeys, admins)
+				}
+				if infratest.Ref(env[golambda.EnvResultsBucket]) != f.bucket {
+					t.Errorf("%s: %s = %v, want the payload bucket", c.fn.ID, golambda.EnvResultsBucket, env[golambda.EnvResultsBucket])
+				}
+				// The key's ARN, which enables auth contexts: invoke seals, poll serves metadata.
+				if ga, _ := env[golambda.EnvKMSKeyID].(map[string]any)["Fn::GetAtt"].([]any); len(ga) != 2 || ga[0] != f.key || ga[1] != "Arn" {
+					t.Errorf("%s: %s = %v, want the seal key's Arn", c.fn.ID, golambda.EnvKMSKeyID, env[golambda.EnvKMSKeyID])
+				}
+				// A local seal key next to a KMS key stops the function at start.
+				if v, ok := env[golambda.EnvSealKey]; ok {
+					t.Errorf("%s: %s = %v; the stack seals with KMS only", c.fn.ID, golambda.EnvSealKey, v)
 				}
 			}
 
@@ -176,15 +215,29 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("invoke lacks sqs:SendMessage on the work queue")
 	}
 	for a := range invoke {
-		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) {
-			t.Errorf("invoke may %s; it may only %v", a, api.InvokeTableActions)
+		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) && a != "dynamodb:DeleteItem" {
+			t.Errorf("invoke may %s; it may only %v and DeleteItem", a, api.InvokeTableActions)
 		}
 		if strings.HasPrefix(a, "sqs:") && !slices.Contains([]string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, a) {
 			t.Errorf("invoke may %s; it only sends", a)
 		}
 	}
+	checkInvokeDeletes(t, tpl, invokeRole, f.table)
 
-	// poll: reads only, including Query on both GSIs (lists: by_tenant, threads: by_thread).
+	// Payloads and the seal key, exactly: invoke stages requests and reads payloads back, and seals
+	// (Encrypt) but never opens (Decrypt) a secret.
+	wantInvoke := map[string][]string{
+		"s3:PutObject":  {f.bucket + "/" + storage.RequestsPrefix + "*"},
+		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
+		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
+		"kms:Encrypt":   {f.key},
+	}
+	if got := only(tpl.Grants(invokeRole), "s3:", "kms:"); !maps.EqualFunc(got, wantInvoke, slices.Equal) {
+		t.Errorf("invoke may %v on the bucket and key, want %v", got, wantInvoke)
+	}
+
+	// poll: reads only, including Query on both GSIs (lists of tasks and agents: by_tenant, threads:
+	// by_thread), and payloads; nothing on the seal key (auth contexts' metadata only).
 	poll := tpl.Actions(pollRole)
 	for _, a := range []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"} {
 		if !slices.Contains(poll[a], f.table) {
@@ -201,7 +254,164 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("poll may %s; it only reads", a)
 		}
 	}
+	wantPoll := map[string][]string{
+		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
+		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
+	}
+	if got := only(tpl.Grants(pollRole), "s3:", "kms:"); !maps.EqualFunc(got, wantPoll, slices.Equal) {
+		t.Errorf("poll may %v on the bucket and key, want %v", got, wantPoll)
+	}
 	tpl.CheckLeastPrivilege(t)
+}
+
+// only keeps the grants whose action has one of the prefixes.
+func only(grants map[string][]string, prefixes ...string) map[string][]string {
+	out := map[string][]string{}
+	for a, r := range grants {
+		for _, p := range prefixes {
+			if strings.HasPrefix(a, p) {
+				out[a] = r
+			}
+		}
+	}
+	return out
+}
+
+// checkInvokeDeletes: invoke's one DeleteItem statement names the table alone (no index) and holds
+// the LeadingKeys condition of api.InvokeDeleteKeyPrefixes, so no task can be deleted.
+func checkInvokeDeletes(t *testing.T, tpl *infratest.Template, role, table string) {
+	t.Helper()
+	var found int
+	for _, st := range tpl.PolicyStatements(role) {
+		if !slices.Contains(st.Actions, "dynamodb:DeleteItem") {
+			continue
+		}
+		found++
+		if st.Effect != "Allow" || len(st.Actions) != 1 {
+			t.Errorf("DeleteItem shares a statement with %v (%s): it needs a condition of its own", st.Actions, st.Effect)
+		}
+		if got := infratest.ResourcePaths(st.Resource); !slices.Equal(got, []string{table}) {
+			t.Errorf("DeleteItem on %v, want the table %s only", got, table)
+		}
+		var want []any
+		for _, p := range api.InvokeDeleteKeyPrefixes {
+			want = append(want, p+"*")
+		}
+		like, _ := st.Condition["ForAllValues:StringLike"].(map[string]any)
+		got, _ := like["dynamodb:LeadingKeys"].([]any)
+		if len(st.Condition) != 1 || len(like) != 1 || !slices.Equal(got, want) {
+			t.Errorf("DeleteItem condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys %v", st.Condition, want)
+		}
+	}
+	if found != 1 {
+		t.Errorf("invoke has %d DeleteItem statements, want 1 (publish deletes the draft)", found)
+	}
+}
+
+// TestInvokeDeletesOnlyPrefixedKeys runs every delete the invoke function's code makes, a publish
+// (which deletes the draft in its transaction) and an auth context's deletion, against a fake
+// table, and checks that each deleted partition key matches api.InvokeDeleteKeyPrefixes: a key
+// that did not would be refused by IAM in production only.
+func TestInvokeDeletesOnlyPrefixedKeys(t *testing.T) {
+	ctx := context.Background()
+	db := newFakeTable()
+	reg := registry.New(db, "tasks", 0)
+	if err := reg.PutDraft(ctx, agent.Agent{ID: "billing", Protocol: agent.HTTP, Endpoint: "https://billing.example/"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Publish(ctx, "billing"); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := authctx.NewLocalKey(bytes.Repeat([]byte{1}, authctx.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contexts := authctx.New(db, "tasks", sealer)
+	c, err := contexts.Create(ctx, "acme", authctx.Input{Name: "k", Kind: authctx.Bearer, Secret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := contexts.Delete(ctx, "acme", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(db.deleted) != 2 {
+		t.Fatalf("deleted %v, want the draft and the auth context", db.deleted)
+	}
+	for _, pk := range db.deleted {
+		if !slices.ContainsFunc(api.InvokeDeleteKeyPrefixes, func(p string) bool { return strings.HasPrefix(pk, p) }) {
+			t.Errorf("invoke deletes %q, outside api.InvokeDeleteKeyPrefixes %v", pk, api.InvokeDeleteKeyPrefixes)
+		}
+	}
+}
+
+// fakeTable keeps what is put, answers GetItem from it, and records the partition keys deleted.
+type fakeTable struct {
+	items   map[string]map[string]types.AttributeValue
+	deleted []string
+}
+
+var (
+	_ registry.DynamoDB = (*fakeTable)(nil)
+	_ authctx.DynamoDB  = (*fakeTable)(nil)
+)
+
+func newFakeTable() *fakeTable {
+	return &fakeTable{items: map[string]map[string]types.AttributeValue{}}
+}
+
+func itemKey(item map[string]types.AttributeValue) (pk, id string) {
+	var k struct {
+		PK string `dynamodbav:"pk"`
+		SK string `dynamodbav:"sk"`
+	}
+	_ = attributevalue.UnmarshalMap(item, &k)
+	return k.PK, k.PK + "|" + k.SK
+}
+
+func (f *fakeTable) put(item map[string]types.AttributeValue) {
+	_, id := itemKey(item)
+	f.items[id] = item
+}
+
+func (f *fakeTable) del(key map[string]types.AttributeValue) {
+	pk, id := itemKey(key)
+	delete(f.items, id)
+	f.deleted = append(f.deleted, pk)
+}
+
+func (f *fakeTable) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	_, id := itemKey(in.Key)
+	return &dynamodb.GetItemOutput{Item: f.items[id]}, nil
+}
+
+func (f *fakeTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	f.put(in.Item)
+	return &dynamodb.PutItemOutput{}, nil
+}
+
+func (f *fakeTable) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+func (f *fakeTable) DeleteItem(_ context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	f.del(in.Key)
+	return &dynamodb.DeleteItemOutput{}, nil
+}
+
+func (f *fakeTable) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return &dynamodb.QueryOutput{}, nil
+}
+
+func (f *fakeTable) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	for _, it := range in.TransactItems {
+		switch {
+		case it.Put != nil:
+			f.put(it.Put.Item)
+		case it.Delete != nil:
+			f.del(it.Delete.Key)
+		}
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, nil
 }
 
 // TestTimeoutsCoverWaits: a sync invoke or a long poll waits up to httpapi.MaxWait; the function
@@ -236,40 +446,130 @@ func TestTimeoutsCoverWaits(t *testing.T) {
 	}
 }
 
-// TestRoutesServedByTheirFunction sends every route of api.Routes to the handler each function
-// builds (configured as functions/invoke and functions/poll configure it) and checks that the
-// route's target serves it and the other function does not: a route the gateway sends to a
-// function whose handler lacks it would answer 404 in production only.
-func TestRoutesServedByTheirFunction(t *testing.T) {
-	// The handlers are only routed and authenticated here, never reach the store.
+// handlers builds the handler of each function as functions/invoke and functions/poll build it,
+// with admin keys and auth contexts on. The handlers only route and authenticate here: a request
+// without a key never reaches a store.
+func handlers(t *testing.T) map[api.Target]http.Handler {
+	t.Helper()
 	tasks := store.New(nil, "tasks")
-	handlers := map[api.Target]http.Handler{
+	agents := registry.New(nil, "tasks", 0)
+	admins, err := apikey.Parse(testAdminKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := authctx.NewLocalKey(bytes.Repeat([]byte{1}, authctx.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contexts := authctx.New(nil, "tasks", sealer)
+	return map[api.Target]http.Handler{
 		api.Invoke: httpapi.New(httpapi.Config{
 			Submitter: accept.New(accept.Config{Store: tasks}), Reader: tasks, Resolver: tasks, Stopper: tasks,
-			Routes: httpapi.WriteRoutes,
+			Routes: httpapi.WriteRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts,
 		}),
 		api.Poll: httpapi.New(httpapi.Config{
 			Reader: tasks, Resolver: tasks, Lister: tasks, Threads: tasks,
-			Routes: httpapi.ReadRoutes,
+			Routes: httpapi.ReadRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts,
 		}),
 	}
-	param := regexp.MustCompile(`\{[a-z_]+\}`)
-	for _, r := range api.Routes {
-		path := param.ReplaceAllString(r.Path, "x1")
-		for target, h := range handlers {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(r.Method, path, nil))
-			// Without an API key a served route answers 401; an unknown one 404 (or 405 when
-			// the path is known with another method).
-			served := rec.Code == http.StatusUnauthorized
-			switch {
-			case target == r.Target && !served:
-				t.Errorf("%s %s goes to %s, whose handler answers %d: %s", r.Method, r.Path, target, rec.Code, rec.Body)
-			case target != r.Target && served:
-				t.Errorf("%s %s goes to %s, but %s serves it too", r.Method, r.Path, r.Target, target)
-			}
+}
+
+var param = regexp.MustCompile(`\{[a-z_]+\}`)
+
+// servedBy sends an unauthenticated request for method and path (parameters filled in) to each
+// handler and returns the targets that serve it: a served route answers 401 without an API key,
+// an unknown one 404 (or 405 when the path is known with another method).
+func servedBy(hs map[api.Target]http.Handler, method, path string) []api.Target {
+	var out []api.Target
+	for target, h := range hs {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, param.ReplaceAllString(path, "x1"), nil))
+		if rec.Code == http.StatusUnauthorized {
+			out = append(out, target)
 		}
 	}
+	return out
+}
+
+// TestRoutesServedByTheirFunction sends every route of api.Routes to the handler each function
+// builds and checks that the route's target serves it and the other function does not: a route
+// the gateway sends to a function whose handler lacks it would answer 404 in production only.
+func TestRoutesServedByTheirFunction(t *testing.T) {
+	hs := handlers(t)
+	for _, r := range api.Routes {
+		if got := servedBy(hs, r.Method, r.Path); !slices.Equal(got, []api.Target{r.Target}) {
+			t.Errorf("%s %s goes to %s, but is served by %v", r.Method, r.Path, r.Target, got)
+		}
+	}
+}
+
+// TestEveryServedRouteIsRouted is the other direction: every route shared/httpapi registers (read
+// from its source) that a function's handler serves is in api.Routes, with that function as its
+// target. A route added to the handler but not to the gateway would never be reachable.
+func TestEveryServedRouteIsRouted(t *testing.T) {
+	registered := handlerRoutes(t, filepath.Join("..", "..", "..", "shared", "httpapi"))
+	if len(registered) < len(api.Routes) {
+		t.Fatalf("found %d routes in shared/httpapi, fewer than api.Routes' %d: is the parser stale?", len(registered), len(api.Routes))
+	}
+	hs := handlers(t)
+	for _, r := range registered {
+		targets := servedBy(hs, r.Method, r.Path)
+		if len(targets) == 0 {
+			t.Logf("%s %s: served by neither function (local runner only?)", r.Method, r.Path)
+			continue
+		}
+		if len(targets) > 1 {
+			t.Errorf("%s %s: served by both functions", r.Method, r.Path)
+			continue
+		}
+		if !slices.Contains(api.Routes, api.Route{Method: r.Method, Path: r.Path, Target: targets[0]}) {
+			t.Errorf("%s %s: served by %s but missing from api.Routes (or routed elsewhere)", r.Method, r.Path, targets[0])
+		}
+	}
+}
+
+// handlerRoutes parses the package in dir and returns every route(...) and adminRoute(...) call
+// whose arguments are http.MethodX and a string literal: how httpapi.New registers its routes.
+func handlerRoutes(t *testing.T, dir string) []api.Route {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	var out []api.Route
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) < 2 {
+				return true
+			}
+			fn, ok := call.Fun.(*ast.Ident)
+			if !ok || (fn.Name != "route" && fn.Name != "adminRoute") {
+				return true
+			}
+			sel, ok := call.Args[0].(*ast.SelectorExpr)
+			lit, ok2 := call.Args[1].(*ast.BasicLit)
+			if !ok || !ok2 || lit.Kind != token.STRING || !strings.HasPrefix(sel.Sel.Name, "Method") {
+				t.Errorf("%s: %s(...) with arguments this test cannot read", fset.Position(call.Pos()), fn.Name)
+				return true
+			}
+			path, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, api.Route{Method: strings.ToUpper(strings.TrimPrefix(sel.Sel.Name, "Method")), Path: path})
+			return true
+		})
+	}
+	return out
 }
 
 func TestHTTPRoutes(t *testing.T) {

@@ -6,9 +6,11 @@ import "net/http"
 type Target int
 
 const (
-	// Invoke is the write path: accept a task (async or sync), stop a task or receipt.
+	// Invoke is the write path: accept a task (async or sync), stop a task or receipt, change an
+	// agent or an auth context.
 	Invoke Target = iota
-	// Poll is the read path: task and receipt lookups, threads, listings, long polls.
+	// Poll is the read path: task and receipt lookups, threads, listings, long polls, agents and
+	// auth contexts.
 	Poll
 )
 
@@ -34,8 +36,13 @@ type Route struct {
 
 // Routes is the whole public API, in one place: a route added here is served by both the HTTP API
 // and the REST API, and the handler (shared/httpapi) routes it again by method and path. Invoke
-// serves httpapi.WriteRoutes, poll httpapi.ReadRoutes; api_test checks that every route here
-// reaches a function whose handler serves it.
+// serves httpapi.WriteRoutes, poll httpapi.ReadRoutes; api_test checks both ways that every route
+// here reaches a function whose handler serves it, and that every route a function's handler
+// serves is here.
+//
+// The admin routes exist in the functions only when AGENTQ_ADMIN_KEYS is set (context
+// adminKeyHashes), the auth context routes only when a seal key is named too (AGENTQ_KMS_KEY_ID,
+// always set by the stack); without them the gateway still sends the requests, which answer 404.
 var Routes = []Route{
 	// xpander dialect: answers {"status":"pending", "id": ...}.
 	{Method: http.MethodPost, Path: "/v1/agents/{agent_id}/invoke/async", Target: Invoke},
@@ -56,4 +63,16 @@ var Routes = []Route{
 	// The tenant's tasks, newest first (the by_tenant index), all or one agent's.
 	{Method: http.MethodGet, Path: "/v1/tasks", Target: Poll},
 	{Method: http.MethodGet, Path: "/v1/agents/{agent_id}/tasks", Target: Poll},
+	// The agent registry: an admin puts a draft, publishes it, unpublishes an agent; any key
+	// lists agents and reads one.
+	{Method: http.MethodPut, Path: "/v1/agents/{agent_id}", Target: Invoke},
+	{Method: http.MethodPost, Path: "/v1/agents/{agent_id}/publish", Target: Invoke},
+	{Method: http.MethodDelete, Path: "/v1/agents/{agent_id}", Target: Invoke},
+	{Method: http.MethodGet, Path: "/v1/agents", Target: Poll},
+	{Method: http.MethodGet, Path: "/v1/agents/{agent_id}", Target: Poll},
+	// Auth contexts, an admin's only: creating one seals its secret (KMS Encrypt); reading one
+	// answers its metadata, never the secret.
+	{Method: http.MethodPost, Path: "/v1/auth-contexts", Target: Invoke},
+	{Method: http.MethodDelete, Path: "/v1/auth-contexts/{auth_context_id}", Target: Invoke},
+	{Method: http.MethodGet, Path: "/v1/auth-contexts/{auth_context_id}", Target: Poll},
 }

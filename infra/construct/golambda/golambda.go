@@ -30,6 +30,17 @@ const (
 	EnvLogLevel = sharedconfig.EnvLogLevel
 	// EnvAPIKeys holds tenant:sha256hex pairs of the accepted API keys (invoke and poll).
 	EnvAPIKeys = sharedconfig.EnvAPIKeys
+	// EnvAdminKeys holds tenant:sha256hex pairs of the admin keys; unset leaves out the admin
+	// routes, agent registry and auth contexts (invoke and poll).
+	EnvAdminKeys = sharedconfig.EnvAdminKeys
+	// EnvResultsBucket names the bucket for payloads too large for the task record (all functions).
+	EnvResultsBucket = sharedconfig.EnvResultsBucket
+	// EnvKMSKeyID names the KMS key that seals auth contexts' secrets; set, it enables auth
+	// contexts (all functions: invoke seals, the worker opens, poll reads metadata only).
+	EnvKMSKeyID = sharedconfig.EnvKMSKeyID
+	// EnvSealKey is the local alternative to EnvKMSKeyID, for development only: the stack never
+	// sets it (the functions refuse both at once).
+	EnvSealKey = sharedconfig.EnvSealKey
 	// EnvQueueURL is the work queue URL (invoke and worker).
 	EnvQueueURL = sharedconfig.EnvQueueURL
 	// EnvAgents is the JSON array of agent definitions (invoke).

@@ -3,18 +3,25 @@
 // worker claims the task, calls the agent and records the outcome; after queue.MaxReceiveCount
 // failed receives SQS moves the message to the dead-letter queue, whose records the same worker
 // recognizes (by event source ARN) and marks failed.
+//
+// Lambda agents are invoked by function ARN; the worker may invoke exactly the ARNs it is given
+// (context lambdaAgentArns and the agents file's lambda agents) and nothing when none are.
 package pipeline
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/agentq/agentq/infra/construct/golambda"
+	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/shared/queue"
 )
 
@@ -50,8 +57,17 @@ const (
 
 // Props configures the pipeline.
 type Props struct {
-	// Table holds the tasks the worker claims and completes.
+	// Table holds the tasks the worker claims and completes, and the auth contexts it resolves.
 	Table awsdynamodb.ITable
+	// Payloads is the bucket for payloads too large for a task's item (storage.Storage.Payloads):
+	// the worker reads large requests and earlier answers, and writes large answers.
+	Payloads awss3.IBucket
+	// SealKey seals auth contexts' secrets (storage.Storage.SealKey): the worker opens the one a
+	// task names when it calls the agent.
+	SealKey awskms.IKey
+	// LambdaAgentARNs are the functions the worker may invoke as Lambda agents, exactly as given
+	// (a qualified ARN grants that version or alias only). None grants nothing.
+	LambdaAgentARNs []string
 	// WorkerCodeDir holds the worker's bootstrap.
 	WorkerCodeDir string
 	// Environment holds the settings every function shares (task TTL, log level).
@@ -99,9 +115,11 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 	})
 
 	env := map[string]string{
-		golambda.EnvTable:    *props.Table.TableName(),
-		golambda.EnvQueueURL: *work.QueueUrl(),
-		golambda.EnvDLQARN:   *dlq.QueueArn(),
+		golambda.EnvTable:         *props.Table.TableName(),
+		golambda.EnvQueueURL:      *work.QueueUrl(),
+		golambda.EnvDLQARN:        *dlq.QueueArn(),
+		golambda.EnvResultsBucket: *props.Payloads.BucketName(),
+		golambda.EnvKMSKeyID:      *props.SealKey.KeyArn(),
 	}
 	for k, v := range props.Environment {
 		env[k] = v
@@ -124,6 +142,21 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 	// Backoff on a retryable failure: the worker shortens or stretches a record's visibility
 	// instead of waiting out the full visibility timeout.
 	work.Grant(worker, jsii.String("sqs:ChangeMessageVisibility"))
+	// Large answers go under results/; requests staged by invoke and earlier answers of a thread
+	// are read back.
+	storage.GrantWritePayloads(props.Payloads, worker, storage.ResultsPrefix)
+	storage.GrantReadPayloads(props.Payloads, worker)
+	// The worker opens a task's auth context at call time (KMS Decrypt); it never seals one.
+	storage.GrantOpen(props.SealKey, worker)
+	// Lambda agents: one statement naming each function, so an agent published later with a new
+	// ARN is refused (AccessDenied fails its task) until the ARN is added and the stack redeployed.
+	if len(props.LambdaAgentARNs) > 0 {
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee:      worker,
+			Actions:      jsii.Strings("lambda:InvokeFunction"),
+			ResourceArns: jsii.Strings(props.LambdaAgentARNs...),
+		})
+	}
 
 	// Both sources report partial batch failures, so one bad record never redelivers the whole
 	// batch. Adding them grants the worker consume rights on each queue.

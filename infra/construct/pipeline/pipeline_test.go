@@ -1,9 +1,11 @@
 package pipeline_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -21,6 +23,12 @@ var (
 	shared   *infratest.Template
 	synthErr error
 )
+
+// Lambda agents the worker may invoke: one unqualified, one by alias (granted as given).
+var lambdaAgents = []string{
+	"arn:aws:lambda:eu-west-1:123456789012:function:summarize",
+	"arn:aws:lambda:eu-west-1:210987654321:function:translate:prod",
+}
 
 // template synthesizes a table and the pipeline once for the whole package.
 func template(t *testing.T) *infratest.Template {
@@ -42,6 +50,9 @@ func template(t *testing.T) *infratest.Template {
 		table := storage.New(s, "Storage", nil)
 		pipeline.New(s, "Pipeline", &pipeline.Props{
 			Table:            table.Table,
+			Payloads:         table.Payloads,
+			SealKey:          table.SealKey,
+			LambdaAgentARNs:  lambdaAgents,
 			WorkerCodeDir:    filepath.Join(lambdaDir, "worker"),
 			Environment:      map[string]string{golambda.EnvTaskTTL: "720h", golambda.EnvLogLevel: ""},
 			LogRemovalPolicy: awscdk.RemovalPolicy_DESTROY,
@@ -58,6 +69,7 @@ type fixture struct {
 	tpl               *infratest.Template
 	work, dlq, worker infratest.Resource
 	table             infratest.Resource
+	bucket, key       infratest.Resource
 }
 
 func load(t *testing.T) fixture {
@@ -68,6 +80,8 @@ func load(t *testing.T) fixture {
 		dlq:    tpl.Only(t, "AWS::SQS::Queue", "PipelineDeadLetterQueue"),
 		worker: tpl.Only(t, "AWS::Lambda::Function", "PipelineWorker"),
 		table:  tpl.Only(t, "AWS::DynamoDB::Table", "Storage"),
+		bucket: tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads"),
+		key:    tpl.Only(t, "AWS::KMS::Key", "StorageSealKey"),
 	}
 }
 
@@ -137,17 +151,21 @@ func TestWorkerFunction(t *testing.T) {
 	}
 	env := infratest.Env(f.worker)
 	refs := map[string]string{
-		golambda.EnvTable:    f.table.ID,
-		golambda.EnvQueueURL: f.work.ID,
-		golambda.EnvDLQARN:   f.dlq.ID,
+		golambda.EnvTable:         f.table.ID,
+		golambda.EnvQueueURL:      f.work.ID,
+		golambda.EnvDLQARN:        f.dlq.ID,
+		golambda.EnvResultsBucket: f.bucket.ID,
+		golambda.EnvKMSKeyID:      f.key.ID,
 	}
 	for name, id := range refs {
 		if got := infratest.Ref(env[name]); got != id {
 			t.Errorf("%s = %v, want a reference to %s", name, env[name], id)
 		}
 	}
-	if ga, _ := env[golambda.EnvDLQARN].(map[string]any)["Fn::GetAtt"].([]any); len(ga) != 2 || ga[1] != "Arn" {
-		t.Errorf("%s = %v, want the queue's Arn", golambda.EnvDLQARN, env[golambda.EnvDLQARN])
+	for _, name := range []string{golambda.EnvDLQARN, golambda.EnvKMSKeyID} {
+		if ga, _ := env[name].(map[string]any)["Fn::GetAtt"].([]any); len(ga) != 2 || ga[1] != "Arn" {
+			t.Errorf("%s = %v, want an Arn", name, env[name])
+		}
 	}
 	if env[golambda.EnvTaskTTL] != "720h" {
 		t.Errorf("%s = %v, want 720h", golambda.EnvTaskTTL, env[golambda.EnvTaskTTL])
@@ -155,7 +173,7 @@ func TestWorkerFunction(t *testing.T) {
 	if _, ok := env[golambda.EnvLogLevel]; ok {
 		t.Errorf("empty %s should not be set", golambda.EnvLogLevel)
 	}
-	for _, name := range []string{golambda.EnvAPIKeys, golambda.EnvAgents} {
+	for _, name := range []string{golambda.EnvAPIKeys, golambda.EnvAdminKeys, golambda.EnvAgents, golambda.EnvSealKey} {
 		if _, ok := env[name]; ok {
 			t.Errorf("worker gets %s; only the API functions need it", name)
 		}
@@ -231,6 +249,25 @@ func TestWorkerPermissions(t *testing.T) {
 	}
 	if on := actions["sqs:SendMessage"]; slices.Contains(on, f.dlq.ID) {
 		t.Errorf("worker may send to the dead-letter queue; only SQS redrive should")
+	}
+
+	// Payloads, the seal key and Lambda agents, exactly: large answers under results/ only, reads
+	// of every payload, Decrypt to open an auth context (never Encrypt), and the listed functions.
+	want := map[string][]string{
+		"s3:PutObject":          {f.bucket.ID + "/" + storage.ResultsPrefix + "*"},
+		"s3:GetObject":          {f.bucket.ID, f.bucket.ID + "/*"},
+		"s3:ListBucket":         {f.bucket.ID, f.bucket.ID + "/*"},
+		"kms:Decrypt":           {f.key.ID},
+		"lambda:InvokeFunction": slices.Sorted(slices.Values(lambdaAgents)),
+	}
+	got := map[string][]string{}
+	for a, on := range f.tpl.Grants(role) {
+		if strings.HasPrefix(a, "s3:") || strings.HasPrefix(a, "kms:") || strings.HasPrefix(a, "lambda:") {
+			got[a] = on
+		}
+	}
+	if !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("worker may %v, want %v", got, want)
 	}
 	f.tpl.CheckLeastPrivilege(t)
 }

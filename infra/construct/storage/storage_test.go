@@ -1,15 +1,27 @@
 package storage_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/jsii-runtime-go"
 
 	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/infra/internal/infratest"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
 )
 
 var (
@@ -18,30 +30,51 @@ var (
 	synthErr  error
 )
 
-// templates synthesizes a default and an ephemeral table once for the whole package.
+// templates synthesizes a default and an ephemeral storage once for the whole package, each with
+// a role granted through every helper of the package (so the templates hold IAM policies to check).
 func templates(t *testing.T) (keptTpl, ephemeralTpl *infratest.Template) {
 	t.Helper()
 	once.Do(func() {
-		out, err := os.MkdirTemp("", "agentq-cdk-*")
-		if err != nil {
-			synthErr = err
-			return
-		}
-		defer os.RemoveAll(out)
-		s := infratest.NewStack(out)
-		storage.New(s, "Storage", nil)
-		if kept, synthErr = infratest.Synth(s); synthErr != nil {
-			return
-		}
-		s2 := infratest.NewStack(out + "-ephemeral")
-		defer os.RemoveAll(out + "-ephemeral")
-		storage.New(s2, "Storage", &storage.Props{Ephemeral: true})
-		tmp, synthErr = infratest.Synth(s2)
+		synthErr = func() error {
+			for _, c := range []struct {
+				props *storage.Props
+				out   **infratest.Template
+			}{
+				{nil, &kept},
+				{&storage.Props{Ephemeral: true, TaskTTL: 36 * time.Hour}, &tmp},
+			} {
+				out, err := os.MkdirTemp("", "agentq-cdk-*")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(out)
+				s := infratest.NewStack(out)
+				st := storage.New(s, "Storage", c.props)
+				grantAll(s, st)
+				if *c.out, err = infratest.Synth(s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
 	})
 	if synthErr != nil {
 		t.Fatal(synthErr)
 	}
 	return kept, tmp
+}
+
+// grantAll gives one role per helper: Reader, RequestWriter, Sealer, Opener.
+func grantAll(s awscdk.Stack, st *storage.Storage) {
+	role := func(id string) awsiam.Role {
+		return awsiam.NewRole(s, jsii.String(id), &awsiam.RoleProps{
+			AssumedBy: awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		})
+	}
+	storage.GrantReadPayloads(st.Payloads, role("Reader"))
+	storage.GrantWritePayloads(st.Payloads, role("RequestWriter"), storage.RequestsPrefix)
+	storage.GrantSeal(st.SealKey, role("Sealer"))
+	storage.GrantOpen(st.SealKey, role("Opener"))
 }
 
 func TestTableKeysAndBilling(t *testing.T) {
@@ -120,4 +153,251 @@ func TestEphemeralTableCanBeDeleted(t *testing.T) {
 		"BillingMode":             "PAY_PER_REQUEST",
 		"TimeToLiveSpecification": map[string]any{"AttributeName": store.AttrExpiresAt, "Enabled": true},
 	})
+}
+
+// TestPayloadBucket: S3-managed encryption, no public access, no ACLs, unversioned, a generated
+// name, and a lifecycle that outlives the task TTL by a day, in both variants.
+func TestPayloadBucket(t *testing.T) {
+	k, e := templates(t)
+	for _, c := range []struct {
+		name string
+		tpl  *infratest.Template
+		days int
+	}{
+		{"default 720h", k, 31},
+		{"ephemeral 36h", e, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.tpl.ResourceCountIs(t, "AWS::S3::Bucket", 1)
+			c.tpl.HasResourceProperties(t, "AWS::S3::Bucket", map[string]any{
+				"BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{
+					map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}},
+				}},
+				"PublicAccessBlockConfiguration": map[string]any{
+					"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+				},
+				"OwnershipControls": map[string]any{"Rules": []any{map[string]any{"ObjectOwnership": "BucketOwnerEnforced"}}},
+				"LifecycleConfiguration": map[string]any{"Rules": []any{map[string]any{
+					"Id":                             "expire-with-tasks",
+					"Status":                         "Enabled",
+					"ExpirationInDays":               c.days,
+					"AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": storage.AbortIncompleteUploadDays},
+				}}},
+			})
+			bucket := c.tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads")
+			for _, p := range []string{"BucketName", "VersioningConfiguration", "AccessControl"} {
+				if v, ok := bucket.Properties[p]; ok {
+					t.Errorf("bucket sets %s = %v", p, v)
+				}
+			}
+			rules := bucket.Properties["LifecycleConfiguration"].(map[string]any)["Rules"].([]any)
+			if f, ok := rules[0].(map[string]any)["Prefix"]; ok || len(rules) != 1 {
+				t.Errorf("lifecycle rules %v (prefix %v): want one rule for every object", rules, f)
+			}
+		})
+	}
+}
+
+func TestPayloadExpirationDays(t *testing.T) {
+	for ttl, want := range map[time.Duration]int{
+		720 * time.Hour: 31, // the default: 30 days + 1
+		24 * time.Hour:  2,
+		25 * time.Hour:  3, // S3 counts whole days: round the TTL up
+		36 * time.Hour:  3,
+		time.Minute:     2,
+	} {
+		if got := storage.PayloadExpirationDays(ttl); got != want {
+			t.Errorf("PayloadExpirationDays(%v) = %d, want %d", ttl, got, want)
+		}
+		if got := time.Duration(storage.PayloadExpirationDays(ttl)) * 24 * time.Hour; got < ttl+24*time.Hour {
+			t.Errorf("TTL %v: payloads expire after %v, before their task's item", ttl, got)
+		}
+	}
+}
+
+// TestPayloadBucketEnforcesTLS: EnforceSSL's Deny covers the bucket and its objects, and a real
+// stack's bucket policy allows nothing.
+func TestPayloadBucketEnforcesTLS(t *testing.T) {
+	tpl, _ := templates(t)
+	bucket := tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads")
+	policy := tpl.Only(t, "AWS::S3::BucketPolicy", "StoragePayloads")
+	if infratest.Ref(policy.Properties["Bucket"]) != bucket.ID {
+		t.Fatalf("bucket policy is for %v, want %s", policy.Properties["Bucket"], bucket.ID)
+	}
+	var denies int
+	for _, st := range tpl.ResourcePolicyStatements() {
+		if st.Policy != policy.ID {
+			continue
+		}
+		if st.Effect != "Deny" {
+			t.Errorf("a real stack's bucket policy allows %v to %v", st.Actions, st.Principal)
+			continue
+		}
+		denies++
+		secure, _ := st.Condition["Bool"].(map[string]any)
+		if !slices.Equal(st.Actions, []string{"s3:*"}) || secure["aws:SecureTransport"] != "false" {
+			t.Errorf("deny %v when %v; want s3:* when aws:SecureTransport is false", st.Actions, st.Condition)
+		}
+		raw, _ := json.Marshal(st.Resource)
+		if !strings.Contains(string(raw), `"`+bucket.ID+`"`) || !strings.Contains(string(raw), `"/*"`) {
+			t.Errorf("deny covers %s; want the bucket and its objects", raw)
+		}
+	}
+	if denies != 1 {
+		t.Errorf("got %d deny statements, want EnforceSSL's one", denies)
+	}
+}
+
+func TestPayloadBucketIsRetainedByDefault(t *testing.T) {
+	tpl, _ := templates(t)
+	tpl.HasResource(t, "AWS::S3::Bucket", map[string]any{"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+	// No auto-delete provider in a real stack: nothing may empty the bucket.
+	tpl.ResourceCountIs(t, "Custom::S3AutoDeleteObjects", 0)
+	tpl.ResourceCountIs(t, "AWS::Lambda::Function", 0)
+	bucket := tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads")
+	if tags, ok := bucket.Properties["Tags"]; ok {
+		t.Errorf("bucket tags %v; the auto-delete tag must not be set on a real stack", tags)
+	}
+}
+
+// TestEphemeralBucketIsEmptiedAndDeleted: a throwaway stack deletes its bucket, emptied first by
+// CDK's auto-delete provider, whose powers are pinned here since CheckLeastPrivilege exempts it.
+func TestEphemeralBucketIsEmptiedAndDeleted(t *testing.T) {
+	_, tpl := templates(t)
+	bucket := tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads")
+	if bucket.Raw["DeletionPolicy"] != "Delete" {
+		t.Errorf("DeletionPolicy = %v, want Delete", bucket.Raw["DeletionPolicy"])
+	}
+	cleaner := tpl.Only(t, "Custom::S3AutoDeleteObjects", "StoragePayloads")
+	if infratest.Ref(cleaner.Properties["BucketName"]) != bucket.ID {
+		t.Errorf("auto-delete empties %v, want %s", cleaner.Properties["BucketName"], bucket.ID)
+	}
+	role := tpl.Only(t, "AWS::IAM::Role", infratest.AutoDeleteObjectsRole)
+	managed, _ := json.Marshal(role.Properties["ManagedPolicyArns"])
+	if !strings.Contains(string(managed), "service-role/AWSLambdaBasicExecutionRole") || strings.Count(string(managed), "policy/") != 1 {
+		t.Errorf("auto-delete role's managed policies = %s, want AWSLambdaBasicExecutionRole only", managed)
+	}
+	var found bool
+	for _, st := range tpl.ResourcePolicyStatements() {
+		if !infratest.PrincipalIsRole(st, infratest.AutoDeleteObjectsRole) {
+			continue
+		}
+		found = true
+		want := []string{"s3:PutBucketPolicy", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*"}
+		if st.Type != "AWS::S3::BucketPolicy" || st.Effect != "Allow" || !slices.Equal(st.Actions, want) {
+			t.Errorf("auto-delete provider may %s %v in %s; want exactly Allow %v (CDK %s)", st.Effect, st.Actions, st.Type, want, "2.270.0")
+		}
+	}
+	if !found {
+		t.Errorf("no bucket-policy statement for the auto-delete provider")
+	}
+	tpl.CheckLeastPrivilegeExceptAutoDelete(t)
+}
+
+func TestSealKey(t *testing.T) {
+	k, e := templates(t)
+	for _, c := range []struct {
+		name, removal string
+		tpl           *infratest.Template
+	}{{"default", "Retain", k}, {"ephemeral", "Delete", e}} {
+		t.Run(c.name, func(t *testing.T) {
+			c.tpl.ResourceCountIs(t, "AWS::KMS::Key", 1)
+			c.tpl.HasResource(t, "AWS::KMS::Key", map[string]any{
+				"Properties":          map[string]any{"EnableKeyRotation": true},
+				"DeletionPolicy":      c.removal,
+				"UpdateReplacePolicy": c.removal,
+			})
+			key := c.tpl.Only(t, "AWS::KMS::Key", "StorageSealKey")
+			if spec, ok := key.Properties["KeySpec"]; ok && spec != "SYMMETRIC_DEFAULT" {
+				t.Errorf("KeySpec = %v, want a symmetric key", spec)
+			}
+			// The key policy only delegates to the account's IAM policies: the functions' grants
+			// live in their roles, where the tests below can see them.
+			for _, st := range c.tpl.ResourcePolicyStatements() {
+				if st.Policy == key.ID && !infratest.IsAccountRootKeyStatement(st) {
+					t.Errorf("key policy statement %+v besides the account root's", st)
+				}
+			}
+		})
+	}
+}
+
+// TestGrantHelpers: each helper grants exactly its actions on exactly its resources, and in the
+// role's policy (same account), never in the bucket or key policy.
+func TestGrantHelpers(t *testing.T) {
+	k, e := templates(t)
+	for name, tpl := range map[string]*infratest.Template{"default": k, "ephemeral": e} {
+		t.Run(name, func(t *testing.T) {
+			bucket := tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads").ID
+			key := tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID
+			for role, want := range map[string]map[string][]string{
+				"Reader":        {"s3:GetObject": {bucket + "/*", bucket}, "s3:ListBucket": {bucket + "/*", bucket}},
+				"RequestWriter": {"s3:PutObject": {bucket + "/" + storage.RequestsPrefix + "*"}},
+				"Sealer":        {"kms:Encrypt": {key}},
+				"Opener":        {"kms:Decrypt": {key}},
+			} {
+				got := tpl.Grants(tpl.Only(t, "AWS::IAM::Role", role).ID)
+				for a := range want {
+					slices.Sort(want[a])
+				}
+				if !maps.EqualFunc(got, want, slices.Equal) {
+					t.Errorf("%s may %v, want %v", role, got, want)
+				}
+			}
+			tpl.CheckLeastPrivilegeExceptAutoDelete(t)
+		})
+	}
+}
+
+// TestNoWildcardGrants: a real stack's storage passes the strict rule, auto-delete exemption off.
+func TestNoWildcardGrants(t *testing.T) {
+	tpl, _ := templates(t)
+	tpl.CheckLeastPrivilege(t)
+}
+
+// TestPayloadPrefixesMatchTheStore runs the store's two blob writes, a large request staged and a
+// large answer recorded, and checks their keys fall under the prefixes the functions may write.
+func TestPayloadPrefixesMatchTheStore(t *testing.T) {
+	blobs := &recorder{}
+	s := store.New(failingDB{}, "tasks").WithBlobs(blobs)
+	big := strings.Repeat("x", store.InlineLimit+1)
+	ctx := context.Background()
+
+	tk := &task.Task{ID: "t1", Request: json.RawMessage(`{"input":"` + big + `"}`), Text: "hi"}
+	if err := s.StageRequest(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	// The item write fails (no table here), after the answer's blob is written.
+	_, _ = s.Transition(ctx, "t1", store.Change{To: task.Succeeded, Version: 3, Result: big, Now: time.Now()})
+
+	if len(blobs.keys) != 2 {
+		t.Fatalf("blob keys %v, want a request's and an answer's", blobs.keys)
+	}
+	if k := blobs.keys[0]; !strings.HasPrefix(k, storage.RequestsPrefix+"t1") || k != tk.RequestRef {
+		t.Errorf("request staged under %q, want it under %q (what invoke may write)", k, storage.RequestsPrefix)
+	}
+	if k := blobs.keys[1]; !strings.HasPrefix(k, storage.ResultsPrefix+"t1/") {
+		t.Errorf("answer kept under %q, want it under %q (what the worker may write)", k, storage.ResultsPrefix)
+	}
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (r *recorder) Put(_ context.Context, key string, _ []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keys = append(r.keys, key)
+	return nil
+}
+
+func (r *recorder) Get(context.Context, string) ([]byte, error) { return nil, errors.New("not here") }
+
+// failingDB refuses every call: the test only watches the blob writes.
+type failingDB struct{ store.DynamoDB }
+
+func (failingDB) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return nil, errors.New("no table")
 }

@@ -167,10 +167,15 @@ func Ref(v any) string {
 
 // Statement is one IAM policy statement with its actions flattened to a list.
 type Statement struct {
-	Policy   string
-	Effect   string
-	Actions  []string
-	Resource any
+	// Policy is the logical id of the resource holding the statement.
+	Policy string
+	// Type is that resource's type: AWS::IAM::Policy, or the resource policy's (bucket, key, ...).
+	Type      string
+	Effect    string
+	Actions   []string
+	Resource  any
+	Principal any
+	Condition map[string]any
 }
 
 // PolicyStatements returns every statement of every AWS::IAM::Policy attached to the role with
@@ -181,23 +186,56 @@ func (t *Template) PolicyStatements(role string) []Statement {
 		if role != "" && !attachedTo(p, role) {
 			continue
 		}
-		doc, _ := p.Properties["PolicyDocument"].(map[string]any)
-		stmts, _ := doc["Statement"].([]any)
-		for _, s := range stmts {
-			sm, _ := s.(map[string]any)
-			st := Statement{Policy: p.ID, Resource: sm["Resource"]}
-			st.Effect, _ = sm["Effect"].(string)
-			switch a := sm["Action"].(type) {
-			case string:
-				st.Actions = []string{a}
-			case []any:
-				for _, x := range a {
-					s, _ := x.(string)
-					st.Actions = append(st.Actions, s)
-				}
-			}
-			out = append(out, st)
+		out = append(out, statements(p, p.Properties["PolicyDocument"])...)
+	}
+	return out
+}
+
+// resourcePolicies names, per resource type, the property holding its resource policy.
+var resourcePolicies = map[string]string{
+	"AWS::S3::BucketPolicy": "PolicyDocument",
+	"AWS::SQS::QueuePolicy": "PolicyDocument",
+	"AWS::SNS::TopicPolicy": "PolicyDocument",
+	"AWS::KMS::Key":         "KeyPolicy",
+}
+
+// ResourcePolicyStatements returns every statement of every resource policy in the template:
+// bucket, queue, topic and key policies.
+func (t *Template) ResourcePolicyStatements() []Statement {
+	var out []Statement
+	types := make([]string, 0, len(resourcePolicies))
+	for typ := range resourcePolicies {
+		types = append(types, typ)
+	}
+	sort.Strings(types)
+	for _, typ := range types {
+		for _, r := range t.Resources(typ) {
+			out = append(out, statements(r, r.Properties[resourcePolicies[typ]])...)
 		}
+	}
+	return out
+}
+
+// statements decodes the statements of a policy document held by r.
+func statements(r Resource, document any) []Statement {
+	doc, _ := document.(map[string]any)
+	stmts, _ := doc["Statement"].([]any)
+	var out []Statement
+	for _, s := range stmts {
+		sm, _ := s.(map[string]any)
+		st := Statement{Policy: r.ID, Type: r.Type, Resource: sm["Resource"], Principal: sm["Principal"]}
+		st.Effect, _ = sm["Effect"].(string)
+		st.Condition, _ = sm["Condition"].(map[string]any)
+		switch a := sm["Action"].(type) {
+		case string:
+			st.Actions = []string{a}
+		case []any:
+			for _, x := range a {
+				s, _ := x.(string)
+				st.Actions = append(st.Actions, s)
+			}
+		}
+		out = append(out, st)
 	}
 	return out
 }
@@ -223,6 +261,64 @@ func (t *Template) Actions(role string) map[string][]string {
 		for _, a := range st.Actions {
 			out[a] = append(out[a], refs(st.Resource)...)
 		}
+	}
+	return out
+}
+
+// Grants returns, for each action an Allow statement grants role, the resources it is granted on
+// as ResourcePaths renders them ("Bucket/requests/*", "Table"), sorted.
+func (t *Template) Grants(role string) map[string][]string {
+	out := map[string][]string{}
+	for _, st := range t.PolicyStatements(role) {
+		if st.Effect != "Allow" {
+			continue
+		}
+		for _, a := range st.Actions {
+			out[a] = append(out[a], ResourcePaths(st.Resource)...)
+		}
+	}
+	for a := range out {
+		slices.Sort(out[a])
+	}
+	return out
+}
+
+// ResourcePaths renders a statement's Resource as logical ids and the literal text joined to them:
+// {"Ref": "Key"} is "Key", {"Fn::GetAtt": ["Bucket", "Arn"]} joined with "/requests/*" is
+// "Bucket/requests/*". A literal ARN stays as it is; anything else is "?".
+func ResourcePaths(v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		list = []any{v}
+	}
+	var out []string
+	for _, r := range list {
+		if s, ok := r.(string); ok {
+			out = append(out, s)
+			continue
+		}
+		if id := Ref(r); id != "" {
+			out = append(out, id)
+			continue
+		}
+		m, _ := r.(map[string]any)
+		join, _ := m["Fn::Join"].([]any)
+		if len(join) != 2 {
+			out = append(out, "?")
+			continue
+		}
+		parts, _ := join[1].([]any)
+		var b strings.Builder
+		for _, p := range parts {
+			if id := Ref(p); id != "" {
+				b.WriteString(id)
+			} else if s, ok := p.(string); ok {
+				b.WriteString(s)
+			} else {
+				b.WriteString("?")
+			}
+		}
+		out = append(out, b.String())
 	}
 	return out
 }
@@ -308,10 +404,32 @@ func Number(v any) float64 {
 	}
 }
 
-// CheckLeastPrivilege fails tb for any IAM statement in the template whose action is or contains
-// a wildcard (walking every AWS::IAM::Policy and every role's inline policies), and for any role
-// with a managed policy attached: the stack grants with Grant* only.
+// AutoDeleteObjectsRole is the logical-id prefix of the role of CDK's auto-delete-objects
+// provider, which an ephemeral stack's bucket brings (autoDeleteObjects) to empty it on delete.
+const AutoDeleteObjectsRole = "CustomS3AutoDeleteObjectsCustomResourceProviderRole"
+
+// CheckLeastPrivilege fails tb for any statement that grants a wildcard action, and for any role
+// with a managed or inline policy: the stack grants with Grant* only, exact actions.
+//
+// The rule is about what is granted. Every statement of every AWS::IAM::Policy counts. In resource
+// policies (bucket, queue, topic, key) Allow statements count and Deny statements do not: they
+// grant nothing (EnforceSSL's "Deny s3:* unless TLS" is one). The one Allow let through is a KMS
+// key policy's statement for the account's root, which only delegates the key to IAM policies
+// (CDK writes it for every key; without it the grants in the roles' policies would not work).
 func (t *Template) CheckLeastPrivilege(tb testing.TB) {
+	tb.Helper()
+	t.checkLeastPrivilege(tb, "")
+}
+
+// CheckLeastPrivilegeExceptAutoDelete is CheckLeastPrivilege for an ephemeral stack: it also lets
+// through CDK's auto-delete-objects provider (AutoDeleteObjectsRole), its bucket-policy statement
+// and its managed policy, and nothing else. The caller pins what that provider may do.
+func (t *Template) CheckLeastPrivilegeExceptAutoDelete(tb testing.TB) {
+	tb.Helper()
+	t.checkLeastPrivilege(tb, AutoDeleteObjectsRole)
+}
+
+func (t *Template) checkLeastPrivilege(tb testing.TB, exemptRole string) {
 	tb.Helper()
 	policies := t.Resources("AWS::IAM::Policy")
 	if len(policies) == 0 {
@@ -327,14 +445,68 @@ func (t *Template) CheckLeastPrivilege(tb testing.TB) {
 			}
 		}
 	}
+	for _, st := range t.ResourcePolicyStatements() {
+		if st.Effect != "Allow" || IsAccountRootKeyStatement(st) {
+			continue
+		}
+		if exemptRole != "" && PrincipalIsRole(st, exemptRole) {
+			continue
+		}
+		if len(st.Actions) == 0 {
+			tb.Errorf("%s %s: Allow without Action (NotAction?)", st.Type, st.Policy)
+		}
+		for _, a := range st.Actions {
+			if strings.Contains(a, "*") {
+				tb.Errorf("%s %s allows wildcard action %q to %v", st.Type, st.Policy, a, st.Principal)
+			}
+		}
+	}
 	for _, role := range t.Resources("AWS::IAM::Role") {
-		if arns, ok := role.Properties["ManagedPolicyArns"]; ok {
+		if arns, ok := role.Properties["ManagedPolicyArns"]; ok && !(exemptRole != "" && strings.HasPrefix(role.ID, exemptRole)) {
 			tb.Errorf("role %s has managed policies %v; grant with Grant* instead", role.ID, arns)
 		}
 		if inline, ok := role.Properties["Policies"]; ok {
 			tb.Errorf("role %s has inline policies %v; grant with Grant* instead", role.ID, inline)
 		}
 	}
+}
+
+// IsAccountRootKeyStatement reports whether st is a KMS key policy's Allow for this account's root
+// (arn:${Partition}:iam::${AccountId}:root): the statement that lets IAM policies grant the key.
+func IsAccountRootKeyStatement(st Statement) bool {
+	if st.Type != "AWS::KMS::Key" || st.Effect != "Allow" {
+		return false
+	}
+	p, _ := st.Principal.(map[string]any)
+	arn, _ := p["AWS"].(map[string]any)
+	join, _ := arn["Fn::Join"].([]any)
+	if len(p) != 1 || len(join) != 2 {
+		return false
+	}
+	parts, _ := join[1].([]any)
+	want := []string{"arn:", "AWS::Partition", ":iam::", "AWS::AccountId", ":root"}
+	if len(parts) != len(want) {
+		return false
+	}
+	for i, part := range parts {
+		if s, ok := part.(string); ok && s == want[i] {
+			continue
+		}
+		if m, ok := part.(map[string]any); ok && m["Ref"] == want[i] {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// PrincipalIsRole reports whether st's principal is the role whose logical id starts with prefix.
+func PrincipalIsRole(st Statement, prefix string) bool {
+	p, _ := st.Principal.(map[string]any)
+	if len(p) != 1 {
+		return false
+	}
+	return strings.HasPrefix(Ref(p["AWS"]), prefix)
 }
 
 // CheckGoFunction fails tb unless fn is an arm64 provided.al2023 function started by bootstrap.
