@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if adminGenerated {
 		fmt.Fprintf(stdout, "  admin key  %s  (generated; set AGENTQ_ADMIN_KEY to choose one)\n", adminKey)
+		fmt.Fprintf(stdout, "\n  export AGENTQ_ADMIN_KEY=%s\n", adminKey)
 	} else {
 		fmt.Fprintf(stdout, "  admin key  from AGENTQ_ADMIN_KEY\n")
 	}
