@@ -6,9 +6,11 @@ SHELL := bash
 GO        ?= go
 EMULATORS := localstack/emulators
 FUZZTIME  ?= 30s
+SOAK_N    ?= 2000
+SOAK_C    ?= 32
 PKGS      := ./...
 
-.PHONY: help tools run test test-unit test-fuzz bench fuzz vet fmt clean
+.PHONY: help tools run soak test test-unit test-fuzz bench fuzz vet fmt clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -19,6 +21,10 @@ tools: ## install the pinned local tools: DynamoDB Local, fauxqs (localstack/emu
 
 run: tools ## start the whole system on 127.0.0.1:8042 (emulators, API, worker, echo agent); Ctrl-C stops it
 	$(GO) run ./cmd/agentq run
+
+soak: tools ## bounded load test on 127.0.0.1: SOAK_N (2000) invocations from SOAK_C (32) clients while the worker process is killed and restarted; fails if a task is lost
+	$(GO) build -o build/agentq ./cmd/agentq
+	./build/agentq soak -n $(SOAK_N) -c $(SOAK_C)
 
 vet: ## go vet every package
 	$(GO) vet $(PKGS)

@@ -1,6 +1,12 @@
 // Command agentq runs agentq on this machine.
 //
 //	agentq run     start the emulators, the API on 127.0.0.1:8042, the worker and the echo agent
+//	agentq worker  run a worker on the system `agentq run` started (its state file): a separate
+//	               process that may be killed and started again while the rest stays up
+//	agentq soak    a bounded load test on 127.0.0.1 that kills and restarts a worker process
+//
+// `agentq run` writes the endpoints, names and queue URLs to a state file (-state, default
+// .agentq/local.json) and removes it when it stops; -no-worker leaves the work to `agentq worker`.
 //
 // Environment: AGENTQ_API_KEY (the key callers use; one is generated and printed when unset),
 // AGENTQ_ADMIN_KEY (the key that publishes agents; likewise),
@@ -22,8 +28,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/localrun"
 	"github.com/agentq/agentq/shared/telemetry"
@@ -39,14 +47,25 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "worker":
+			return runWorker(ctx, args[1:], getenv, stderr)
+		case "soak":
+			return runSoak(ctx, args[1:], stdout, stderr)
+		}
+	}
 	if len(args) == 0 || args[0] != "run" {
-		return errors.New("usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info]")
+		return errors.New(usage)
 	}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", or(getenv("AGENTQ_ADDR"), "127.0.0.1:8042"), "API listen address")
 	data := fs.String("data", getenv("AGENTQ_DATA_DIR"), "keep DynamoDB data in this directory (default: in memory)")
 	level := fs.String("log-level", or(getenv("AGENTQ_LOG_LEVEL"), "info"), "log level: debug, info, warn, error")
+	state := fs.String("state", defaultState, "write the endpoints, table and queues here for `agentq worker`")
+	noWorker := fs.Bool("no-worker", false, "start no worker: run `agentq worker` for the work")
+	sweepEvery := fs.Duration("sweep-every", 5*time.Minute, "run the sweeper of lost work messages this often (0: never)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -67,18 +86,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("%s: %w", config.EnvSealKey, err)
 		}
 		sealKey = k
+	} else {
+		// Chosen here rather than by Start: a worker process needs the same key.
+		sealKey = make([]byte, authctx.KeySize)
+		_, _ = rand.Read(sealKey)
 	}
 	sys, err := localrun.Start(ctx, localrun.Options{
 		SealKey: sealKey,
 		Addr:    *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
-		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"),
-		Logger:         telemetry.NewLogger(stderr, *level),
+		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
+		Logger: telemetry.NewLogger(stderr, *level),
 	})
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
+	if *state != "" {
+		wo := sys.WorkerOptions(sealKey)
+		wo.LambdaEndpoint = getenv("AWS_ENDPOINT_URL_LAMBDA")
+		if err := localrun.WriteState(*state, wo); err != nil {
+			return err
+		}
+		defer os.Remove(*state)
+	}
 
 	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n",
 		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL)
@@ -98,6 +129,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nagentq: stopping")
 	return sys.Close()
+}
+
+const (
+	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32]"
+	defaultState = ".agentq/local.json"
+)
+
+// runWorker runs a worker on the system whose state file `agentq run` wrote, until ctx ends.
+func runWorker(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	state := fs.String("state", or(getenv("AGENTQ_STATE"), defaultState), "the state file `agentq run` wrote")
+	level := fs.String("log-level", or(getenv("AGENTQ_LOG_LEVEL"), "info"), "log level: debug, info, warn, error")
+	pollers := fs.Int("pollers", 4, "pollers on the work queue")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	wo, err := localrun.ReadState(*state)
+	if err != nil {
+		return err
+	}
+	wo.Logger, wo.Pollers = telemetry.NewLogger(stderr, *level), *pollers
+	wo.Logger.Info("worker started", "queue", wo.Queues.URL, "table", wo.Table)
+	return localrun.RunWorker(ctx, wo)
 }
 
 // keyFrom returns v, or a new random key with the prefix when v is empty.

@@ -101,6 +101,8 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		SealKey:          s.Storage.SealKey,
 		LambdaAgentARNs:  cfg.LambdaAgentARNs,
 		WorkerCodeDir:    code("worker"),
+		SweeperCodeDir:   code("sweeper"),
+		AgentsJSON:       cfg.AgentsJSON,
 		Environment:      env,
 		LogRemovalPolicy: logRemoval,
 	})
@@ -131,9 +133,10 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		DeadLetterQueue: s.Pipeline.DeadLetterQueue,
 		Worker:          s.Pipeline.Worker,
 		Functions: map[string]awslambda.IFunction{
-			"invoke": s.API.Invoke,
-			"poll":   s.API.Poll,
-			"worker": s.Pipeline.Worker,
+			"invoke":  s.API.Invoke,
+			"poll":    s.API.Poll,
+			"worker":  s.Pipeline.Worker,
+			"sweeper": s.Pipeline.Sweeper,
 		},
 		APIRequests:     s.API.MetricRequests(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
 		APIServerErrors: s.API.MetricServerErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),

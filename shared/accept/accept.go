@@ -194,6 +194,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
 		Request: inv.Body, Text: inv.Text, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
+		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
+		NeedsSecrets: inv.AuthToken != "" || len(inv.Secrets) > 0 || inv.AuthContextID != "",
 	}
 	if s.ttl > 0 {
 		t.ExpiresAt = now.Add(s.ttl)

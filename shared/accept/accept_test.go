@@ -193,11 +193,13 @@ func TestSubmitSuccess(t *testing.T) {
 		wantThread string
 		wantToken  string
 		wantSecret []string
+		// wantNeeds: the message carries what the task does not keep, so a lost one cannot be rebuilt.
+		wantNeeds bool
 	}{
-		{"xpander", dialect.DecodeXpander, xpanderBody, "hello", "thread-1", "", []string{"user_oidc_token", "user_tokens"}},
+		{"xpander", dialect.DecodeXpander, xpanderBody, "hello", "thread-1", "", []string{"user_oidc_token", "user_tokens"}, true},
 		// An xpander task without an id starts a conversation named after itself.
-		{"xpander first turn", dialect.DecodeXpander, `{"input":{"text":"hello"}}`, "hello", taskID, "", nil},
-		{"servicenet", dialect.DecodeServiceNet, serviceNetBody, "pay 15 AUD", "ctx-1", "auth-SECRET-3", nil},
+		{"xpander first turn", dialect.DecodeXpander, `{"input":{"text":"hello"}}`, "hello", taskID, "", nil, false},
+		{"servicenet", dialect.DecodeServiceNet, serviceNetBody, "pay 15 AUD", "ctx-1", "auth-SECRET-3", nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,7 +215,7 @@ func TestSubmitSuccess(t *testing.T) {
 			want := &task.Task{
 				ID: taskID, Tenant: "org-1", AgentID: "echo", AgentVersion: "7", Dialect: inv.Dialect, Source: "api",
 				ThreadID: tt.wantThread, ThreadSeq: 1, State: task.Queued, Version: 1, Request: inv.Body, Text: tt.wantText,
-				CostUnits: 3, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour),
+				CostUnits: 3, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour), NeedsSecrets: tt.wantNeeds,
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("task = %+v\nwant   %+v", got, want)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ import (
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/sweeper"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -76,7 +78,16 @@ type Options struct {
 	// SealKey seals auth contexts' secrets: 32 bytes; empty generates a key for this run (auth
 	// contexts stored under another key, in a DataDir, then no longer open).
 	SealKey []byte
-	Logger  *slog.Logger
+	// NoWorker starts everything but the worker's event source mappings: the work is then done
+	// by RunWorker elsewhere, for example an `agentq worker` process that can be killed.
+	NoWorker bool
+	// SweepEvery, when set, runs the sweeper (tasks whose work message was lost) on this period,
+	// as the stack's schedule does every 5 minutes; off by default. System.Sweep runs it at will.
+	SweepEvery time.Duration
+	// SweepStaleAfter is how long a task in flight may go unwritten before the sweeper counts its
+	// message as lost; default sweeper.DefaultStaleAfter.
+	SweepStaleAfter time.Duration
+	Logger          *slog.Logger
 }
 
 // System is a running local agentq.
@@ -99,6 +110,7 @@ type System struct {
 	// AuthContexts keeps the auth contexts, sealed under Options.SealKey.
 	AuthContexts *authctx.Store
 
+	sweeper   *sweeper.Sweeper
 	emulators *localaws.Emulators
 	servers   []*http.Server
 	cancel    context.CancelFunc
@@ -229,6 +241,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: s.AuthContexts,
 	})
+	s.sweeper = sweeper.New(sweeper.Config{Store: tasks, Queue: work, Registry: agents, StaleAfter: o.SweepStaleAfter, Logger: o.Logger})
 	apiLn, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("start api on %s: %w", o.Addr, err)
@@ -236,33 +249,163 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	s.APIURL = "http://" + apiLn.Addr().String()
 	s.serve(apiLn, api)
 
-	proc := worker.New(worker.Config{
-		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(), dispatchOptions(o)...), Queue: work,
-		CheckBackoff: o.CheckBackoff, AuthContexts: s.AuthContexts,
-		DeadLetterARN: s.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
-	})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	for _, m := range []*esm.Mapping{
-		{API: s.SQS, QueueURL: s.Queues.URL, QueueARN: s.Queues.ARN, Region: "us-east-1", Handler: proc.Handle, Pollers: 4, Logger: o.Logger},
-		{API: s.SQS, QueueURL: s.Queues.DLQURL, QueueARN: s.Queues.DLQARN, Region: "us-east-1", Handler: proc.Handle, Pollers: 1, Logger: o.Logger},
-	} {
+	if o.SweepEvery > 0 {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			_ = m.Run(runCtx)
+			s.sweepEvery(runCtx, o.SweepEvery, o.Logger)
 		}()
 	}
+	if o.NoWorker {
+		return s, nil
+	}
+	wo := s.WorkerOptions(o.SealKey)
+	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = runWorker(runCtx, wo, s.DynamoDB, s.SQS, s.S3)
+	}()
 	return s, nil
+}
+
+// Sweep runs the sweeper once: tasks whose work message was lost are sent again, or failed with
+// reason lost when their message carried secrets (see package sweeper).
+func (s *System) Sweep(ctx context.Context) (sweeper.Report, error) { return s.sweeper.Sweep(ctx) }
+
+// sweepEvery runs the sweeper on a timer until ctx ends, as the stack's schedule does.
+func (s *System) sweepEvery(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil && log != nil {
+				log.Error("sweep", "err", err)
+			}
+		}
+	}
+}
+
+// WorkerOptions says where a worker finds the system's table, queues and bucket, and how it runs.
+// It is also what `agentq run` writes to its state file for `agentq worker` (see WriteState).
+type WorkerOptions struct {
+	DynamoDBEndpoint string       `json:"dynamodb_endpoint"`
+	SQSEndpoint      string       `json:"sqs_endpoint"`
+	Table            string       `json:"table"`
+	Queues           queue.Queues `json:"queues"`
+	Bucket           string       `json:"bucket"`
+	// SealKey opens the auth contexts the API sealed: the same key as Options.SealKey.
+	SealKey []byte `json:"seal_key"`
+	// LambdaEndpoint, when set, is where Lambda agents are invoked.
+	LambdaEndpoint string `json:"lambda_endpoint,omitempty"`
+	// Pollers is how many pollers read the work queue; default 4.
+	Pollers      int                       `json:"-"`
+	CheckBackoff func(n int) time.Duration `json:"-"`
+	Backoff      func(n int) time.Duration `json:"-"`
+	Logger       *slog.Logger              `json:"-"`
+}
+
+// WorkerOptions returns the options of a worker for this system, opening auth contexts with
+// sealKey (the Options.SealKey it was started with).
+func (s *System) WorkerOptions(sealKey []byte) WorkerOptions {
+	return WorkerOptions{
+		DynamoDBEndpoint: s.DynamoDBEndpoint, SQSEndpoint: s.SQSEndpoint,
+		Table: s.Table, Queues: s.Queues, Bucket: s.Bucket, SealKey: sealKey,
+	}
+}
+
+// RunWorker runs the worker of a local system, as Start does unless NoWorker: event source
+// mappings on the work queue and its dead-letter queue feed the same handler the worker Lambda
+// runs. It returns when ctx ends. Messages it is working on when the process dies stay in
+// flight, and SQS delivers them again after the visibility timeout.
+func RunWorker(ctx context.Context, o WorkerOptions) error {
+	if o.DynamoDBEndpoint == "" || o.SQSEndpoint == "" || o.Table == "" || o.Queues.URL == "" || o.Queues.DLQURL == "" {
+		return errors.New("run worker: endpoints, table and queues are required")
+	}
+	ddb, sq := Clients(o.DynamoDBEndpoint, o.SQSEndpoint, 0)
+	return runWorker(ctx, o, ddb, sq, S3Client(o.SQSEndpoint, 0))
+}
+
+func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *sqs.Client, s3c *s3.Client) error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Pollers <= 0 {
+		o.Pollers = 4
+	}
+	if o.Bucket == "" {
+		o.Bucket = "agentq-results"
+	}
+	sealer, err := authctx.NewLocalKey(o.SealKey)
+	if err != nil {
+		return fmt.Errorf("run worker: %w", err)
+	}
+	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket))
+	proc := worker.New(worker.Config{
+		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(), dispatchOptions(o.LambdaEndpoint)...),
+		Queue: queue.NewClient(sq, o.Queues.URL), CheckBackoff: o.CheckBackoff, AuthContexts: authctx.New(ddb, o.Table, sealer),
+		DeadLetterARN: o.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
+	})
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, m := range []*esm.Mapping{
+		{API: sq, QueueURL: o.Queues.URL, QueueARN: o.Queues.ARN, Region: "us-east-1", Handler: proc.Handle, Pollers: o.Pollers, Logger: o.Logger},
+		{API: sq, QueueURL: o.Queues.DLQURL, QueueARN: o.Queues.DLQARN, Region: "us-east-1", Handler: proc.Handle, Pollers: 1, Logger: o.Logger},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = m.Run(ctx)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// WriteState writes a worker's options to path (mode 0600: it holds the seal key), for
+// `agentq worker` to read with ReadState.
+func WriteState(path string, o WorkerOptions) error {
+	b, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// ReadState reads the worker options WriteState wrote.
+func ReadState(path string) (WorkerOptions, error) {
+	var o WorkerOptions
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return o, fmt.Errorf("read state: %w", err)
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return o, fmt.Errorf("read state from %s: %w", path, err)
+	}
+	return o, nil
 }
 
 // dispatchOptions gives the local worker's dispatcher a Lambda client when there is an endpoint
 // to invoke, and a short A2A wait as in AWS.
-func dispatchOptions(o Options) []dispatch.Option {
+func dispatchOptions(lambdaEndpoint string) []dispatch.Option {
 	opts := []dispatch.Option{dispatch.WithA2AWait(2 * time.Second)}
-	if o.LambdaEndpoint != "" {
+	if lambdaEndpoint != "" {
 		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), RetryMaxAttempts: 1}
-		opts = append(opts, dispatch.WithLambda(lambda.NewFromConfig(cfg, func(lo *lambda.Options) { lo.BaseEndpoint = aws.String(o.LambdaEndpoint) })))
+		opts = append(opts, dispatch.WithLambda(lambda.NewFromConfig(cfg, func(lo *lambda.Options) { lo.BaseEndpoint = aws.String(lambdaEndpoint) })))
 	}
 	return opts
 }

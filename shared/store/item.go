@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -20,6 +21,8 @@ type item struct {
 	GSI1SK        string `dynamodbav:"gsi1sk,omitempty"`
 	GSI2PK        string `dynamodbav:"gsi2pk,omitempty"`
 	GSI2SK        string `dynamodbav:"gsi2sk,omitempty"`
+	GSI3PK        string `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK        string `dynamodbav:"gsi3sk,omitempty"`
 	ID            string `dynamodbav:"id"`
 	Tenant        string `dynamodbav:"tenant"`
 	AgentID       string `dynamodbav:"agent_id"`
@@ -34,6 +37,7 @@ type item struct {
 	Request       string `dynamodbav:"request,omitempty"`
 	RequestRef    string `dynamodbav:"request_ref,omitempty"`
 	Text          string `dynamodbav:"text,omitempty"`
+	NeedsSecrets  bool   `dynamodbav:"needs_secrets,omitempty"`
 	Result        string `dynamodbav:"result,omitempty"`
 	Output        string `dynamodbav:"output,omitempty"`
 	ResultRef     string `dynamodbav:"result_ref,omitempty"`
@@ -83,12 +87,16 @@ func toItem(t *task.Task) item {
 		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Tokens.Prompt, CompletionTok: t.Tokens.Completion, TotalTokens: t.Tokens.Total,
 		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
-		Attempts: t.Attempts, CostUnits: t.CostUnits,
+		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets,
 		CreatedAt: stamp(t.CreatedAt), UpdatedAt: stamp(t.UpdatedAt), StartedAt: stamp(t.StartedAt),
 		PausedAt: stamp(t.PausedAt), FinishedAt: stamp(t.FinishedAt),
 	}
 	request, text := InlineRequest(t)
 	it.Request, it.Text = string(request), text
+	it.GSI3SK = activeSortKey(t.UpdatedAt, t.ID)
+	if inFlight(t.State) {
+		it.GSI3PK = activePartition(t.ID)
+	}
 	if t.ThreadID != "" {
 		it.GSI2PK = "THREAD#" + t.Tenant + "#" + t.ThreadID
 		it.GSI2SK = it.GSI1SK
@@ -113,6 +121,7 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		ResultRef: it.ResultRef, RemoteTaskID: it.RemoteTaskID, Tokens: task.Tokens{Prompt: it.PromptTokens, Completion: it.CompletionTok, Total: it.TotalTokens},
 		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
+		NeedsSecrets: it.NeedsSecrets,
 	}
 	if it.Request != "" {
 		t.Request = json.RawMessage(it.Request)
@@ -143,3 +152,17 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 	}
 	return t, nil
 }
+
+// inFlight tells the states whose task waits on a work message: those the by_active index holds.
+func inFlight(s task.State) bool { return s == task.Queued || s == task.Running }
+
+// activePartition spreads the by_active index over ActiveShards partitions by task id.
+func activePartition(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("ACTIVE#%d", h.Sum32()%ActiveShards)
+}
+
+// activeSortKey orders the by_active index by last write: every write that moves updated_at
+// moves it too, so the oldest entries are the tasks nothing has touched for longest.
+func activeSortKey(updated time.Time, id string) string { return stamp(updated) + "#" + id }

@@ -25,4 +25,15 @@ var Indexes = []Index{
 	{Name: "by_tenant", PartitionKey: "gsi1pk", SortKey: "gsi1sk"},
 	// Turns of a conversation in order: partition "THREAD#<tenant>#<thread>", sort "<created_at>#<task id>".
 	{Name: "by_thread", PartitionKey: "gsi2pk", SortKey: "gsi2sk"},
+	// Tasks in flight (queued or running), least recently written first: partition
+	// "ACTIVE#<shard>", sort "<updated_at>#<task id>". Sparse: a task leaves it when it pauses or
+	// ends, so the sweeper reads only tasks that could have lost their message.
+	{Name: IndexActive, PartitionKey: "gsi3pk", SortKey: "gsi3sk"},
 }
+
+// IndexActive is the sparse index of tasks in flight that the sweeper reads.
+const IndexActive = "by_active"
+
+// ActiveShards is how many partitions the by_active index spreads its entries over, so that every
+// task write touching it does not land on one index partition.
+const ActiveShards = 8

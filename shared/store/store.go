@@ -122,11 +122,13 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 		TableName: aws.String(s.table),
 		Key:       taskKey(id),
 		UpdateExpression: aws.String("SET #state = :running, #lease = :lease, #attempts = #attempts + :one, " +
-			"#version = #version + :one, #updated = :now, #started = if_not_exists(#started, :now)"),
+			"#version = #version + :one, #updated = :now, #started = if_not_exists(#started, :now), " +
+			"#g3pk = :g3pk, #g3sk = :g3sk"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND (#state = :queued OR (#state = :running AND #lease < :nowms))"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": AttrPK, "#state": "state", "#lease": "lease_until", "#attempts": "attempts",
 			"#version": "version", "#updated": "updated_at", "#started": "started_at",
+			"#g3pk": "gsi3pk", "#g3sk": "gsi3sk",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":running": str(string(task.Running)),
@@ -135,6 +137,8 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 			":nowms":   num(now.UnixMilli()),
 			":now":     str(stamp(now)),
 			":one":     num(1),
+			":g3pk":    str(activePartition(id)),
+			":g3sk":    str(activeSortKey(now, id)),
 		},
 	}
 	t, err := s.update(ctx, in)
@@ -249,6 +253,14 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 	}
 	if len(c.HITL) > 0 {
 		field("hitl", "hitl_request", str(string(c.HITL)))
+	}
+	// The by_active index holds the task while it waits on a work message, keyed by this write.
+	field("g3sk", "gsi3sk", str(activeSortKey(c.Now, id)))
+	if inFlight(c.To) {
+		field("g3pk", "gsi3pk", str(activePartition(id)))
+	} else {
+		names["#g3pk"] = "gsi3pk"
+		remove = append(remove, "#g3pk")
 	}
 	switch {
 	case c.To != task.Running:

@@ -27,4 +27,7 @@ const (
 	ReasonAnswered = "answered"
 	// ReasonAuthContext: the stored credential the task names is gone or cannot be opened.
 	ReasonAuthContext = "auth_context_unusable"
+	// ReasonLost: the task's work message was lost and could not be rebuilt without the secrets it
+	// carried; the caller should submit again.
+	ReasonLost = "lost"
 )

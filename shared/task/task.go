@@ -115,6 +115,9 @@ type Task struct {
 	RequestRef string
 	// Text is the instruction handed to the agent (xpander input.text, ServiceNet message).
 	Text string
+	// NeedsSecrets records that the work message carried what the task record does not keep (an
+	// auth_token, credential fields or an auth context): a lost message cannot be rebuilt.
+	NeedsSecrets bool
 	// Result is the agent's answer as text.
 	Result string
 	// Output is the agent's answer as JSON, when it answered with JSON.

@@ -37,6 +37,10 @@ const (
 	DeadLettered  = "DeadLettered"
 	QueueWait     = "QueueWait"
 	AgentDuration = "AgentDuration"
+	// Requeued and Lost count the sweeper's work: lost messages sent again, and tasks failed
+	// because their lost message could not be rebuilt.
+	Requeued = "Requeued"
+	Lost     = "Lost"
 )
 
 // Metrics writes EMF records. A nil *Metrics discards everything, so tests and the local runner

@@ -4,6 +4,9 @@
 // failed receives SQS moves the message to the dead-letter queue, whose records the same worker
 // recognizes (by event source ARN) and marks failed.
 //
+// A sweeper function, run by an EventBridge schedule every SweepEveryMinutes, finds tasks whose
+// message was lost and sends it again (or fails them with reason lost; see shared/sweeper).
+//
 // Lambda agents are invoked by function ARN; the worker may invoke exactly the ARNs it is given
 // (context lambdaAgentArns and the agents file's lambda agents) and nothing when none are.
 package pipeline
@@ -11,6 +14,8 @@ package pipeline
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -53,6 +58,14 @@ const (
 	// DeadLetterMaxConcurrency is the smallest value SQS event sources accept: dead letters are
 	// rare and cheap to handle.
 	DeadLetterMaxConcurrency = 2
+	// SweepEveryMinutes: how often the sweeper runs. A lost message is noticed StaleAfter (30
+	// minutes by default) after its task's last write, plus at most this.
+	SweepEveryMinutes = 5
+	// SweeperMemoryMB and SweeperTimeoutSeconds: a run reads at most sweeper.DefaultLimit tasks
+	// and writes or sends one message for each; a minute is ample, and a run cut short is simply
+	// picked up by the next.
+	SweeperMemoryMB       = 256
+	SweeperTimeoutSeconds = 60
 )
 
 // Props configures the pipeline.
@@ -70,6 +83,11 @@ type Props struct {
 	LambdaAgentARNs []string
 	// WorkerCodeDir holds the worker's bootstrap.
 	WorkerCodeDir string
+	// SweeperCodeDir holds the sweeper's bootstrap.
+	SweeperCodeDir string
+	// AgentsJSON is the agents kept as code (AGENTQ_AGENTS): the sweeper looks up the agent
+	// version a task pinned to rebuild its message.
+	AgentsJSON string
 	// Environment holds the settings every function shares (task TTL, log level).
 	Environment map[string]string
 	// LogRemovalPolicy applies to the worker's log group.
@@ -87,6 +105,9 @@ type Pipeline struct {
 	Worker awslambda.Function
 	// WorkQueueSource and DeadLetterSource are the worker's two event source mappings.
 	WorkQueueSource, DeadLetterSource awslambdaeventsources.SqsEventSource
+	// Sweeper mends tasks whose work message was lost; Schedule runs it.
+	Sweeper  awslambda.Function
+	Schedule awsevents.Rule
 }
 
 // New defines the queues, the worker and its event sources, and grants the worker what it needs.
@@ -173,7 +194,11 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 	})
 	worker.AddEventSource(deadSource)
 
+	sweeper, schedule := newSweeper(this, props, work, env)
+
 	return &Pipeline{
+		Sweeper:          sweeper,
+		Schedule:         schedule,
 		Construct:        this,
 		Queue:            work,
 		DeadLetterQueue:  dlq,
@@ -181,4 +206,39 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 		WorkQueueSource:  workSource,
 		DeadLetterSource: deadSource,
 	}
+}
+
+// newSweeper defines the sweeper function, its grants and the schedule that runs it.
+func newSweeper(this constructs.Construct, props *Props, work awssqs.Queue, shared map[string]string) (awslambda.Function, awsevents.Rule) {
+	// The settings every function shares (the same table, payloads and key names), and the agents
+	// kept as code, which the sweeper looks up like invoke does.
+	env := map[string]string{golambda.EnvAgents: props.AgentsJSON}
+	for k, v := range shared {
+		env[k] = v
+	}
+	fn := golambda.New(this, "Sweeper", &golambda.Props{
+		CodeDir:       props.SweeperCodeDir,
+		Description:   "agentq sweeper: re-sends or fails tasks whose work message was lost",
+		MemorySize:    SweeperMemoryMB,
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(SweeperTimeoutSeconds)),
+		Environment:   env,
+		RemovalPolicy: props.LogRemovalPolicy,
+	}).Function
+	// Least privilege: read tasks and agents (Query on the by_active index, GetItem of a thread's
+	// previous turn and of the registry), conditionally update a task (touch, or fail it), send
+	// work, and read payloads (reading a previous turn loads its large request or answer; a large
+	// request is re-sent by reference). No payload writes and no KMS: the sweeper never rebuilds a
+	// message that needs a secret.
+	props.Table.GrantReadData(fn)
+	props.Table.Grant(fn, jsii.String("dynamodb:UpdateItem"))
+	work.GrantSendMessages(fn)
+	storage.GrantReadPayloads(props.Payloads, fn)
+	rule := awsevents.NewRule(this, jsii.String("SweepSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("runs the agentq sweeper"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(SweepEveryMinutes))),
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(fn, &awseventstargets.LambdaFunctionProps{
+		RetryAttempts: jsii.Number(0), // the next run is the retry
+	}))
+	return fn, rule
 }

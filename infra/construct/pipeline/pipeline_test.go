@@ -34,7 +34,7 @@ var lambdaAgents = []string{
 func template(t *testing.T) *infratest.Template {
 	t.Helper()
 	once.Do(func() {
-		lambdaDir, err := infratest.StubLambdaDir("worker")
+		lambdaDir, err := infratest.StubLambdaDir("worker", "sweeper")
 		if err != nil {
 			synthErr = err
 			return
@@ -54,6 +54,8 @@ func template(t *testing.T) *infratest.Template {
 			SealKey:          table.SealKey,
 			LambdaAgentARNs:  lambdaAgents,
 			WorkerCodeDir:    filepath.Join(lambdaDir, "worker"),
+			SweeperCodeDir:   filepath.Join(lambdaDir, "sweeper"),
+			AgentsJSON:       "[]",
 			Environment:      map[string]string{golambda.EnvTaskTTL: "720h", golambda.EnvLogLevel: ""},
 			LogRemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 		})
@@ -270,4 +272,72 @@ func TestWorkerPermissions(t *testing.T) {
 		t.Errorf("worker may %v, want %v", got, want)
 	}
 	f.tpl.CheckLeastPrivilege(t)
+}
+
+func TestSweeper(t *testing.T) {
+	f := load(t)
+	sweeper := f.tpl.Only(t, "AWS::Lambda::Function", "PipelineSweeper")
+	infratest.CheckGoFunction(t, sweeper)
+	if got := infratest.Number(sweeper.Properties["Timeout"]); got != pipeline.SweeperTimeoutSeconds {
+		t.Errorf("Timeout = %v, want %d", got, pipeline.SweeperTimeoutSeconds)
+	}
+	env := infratest.Env(sweeper)
+	for name, id := range map[string]string{golambda.EnvTable: f.table.ID, golambda.EnvQueueURL: f.work.ID} {
+		if got := infratest.Ref(env[name]); got != id {
+			t.Errorf("%s = %v, want a reference to %s", name, env[name], id)
+		}
+	}
+	if env[golambda.EnvAgents] != "[]" {
+		t.Errorf("%s = %v, want the agents kept as code", golambda.EnvAgents, env[golambda.EnvAgents])
+	}
+	for _, name := range []string{golambda.EnvAPIKeys, golambda.EnvAdminKeys, golambda.EnvSealKey} {
+		if _, ok := env[name]; ok {
+			t.Errorf("sweeper gets %s", name)
+		}
+	}
+
+	// Every 5 minutes, at the sweeper, which EventBridge may invoke.
+	f.tpl.ResourceCountIs(t, "AWS::Events::Rule", 1)
+	rule := f.tpl.Only(t, "AWS::Events::Rule", "PipelineSweepSchedule")
+	if rule.Properties["ScheduleExpression"] != "rate(5 minutes)" || rule.Properties["State"] != "ENABLED" {
+		t.Errorf("schedule %v, state %v", rule.Properties["ScheduleExpression"], rule.Properties["State"])
+	}
+	targets, _ := rule.Properties["Targets"].([]any)
+	if len(targets) != 1 || infratest.Ref(targets[0].(map[string]any)["Arn"]) != sweeper.ID {
+		t.Errorf("targets %v, want the sweeper", targets)
+	}
+	invokable := false
+	for _, p := range f.tpl.Resources("AWS::Lambda::Permission") {
+		if infratest.Ref(p.Properties["FunctionName"]) == sweeper.ID && p.Properties["Principal"] == "events.amazonaws.com" &&
+			infratest.Ref(p.Properties["SourceArn"]) == rule.ID {
+			invokable = true
+		}
+	}
+	if !invokable {
+		t.Error("no permission for the schedule to invoke the sweeper")
+	}
+
+	// Least privilege: read and conditionally update tasks, send work, read payloads; nothing else.
+	role := f.tpl.RoleOf(t, sweeper)
+	actions := f.tpl.Actions(role)
+	for action, id := range map[string]string{
+		"dynamodb:GetItem": f.table.ID, "dynamodb:Query": f.table.ID, "dynamodb:UpdateItem": f.table.ID, "sqs:SendMessage": f.work.ID,
+	} {
+		if !slices.Contains(actions[action], id) {
+			t.Errorf("sweeper lacks %s on %s (has it on %v)", action, id, actions[action])
+		}
+	}
+	if !f.tpl.OnIndexes(role, "dynamodb:Query", f.table.ID) {
+		t.Errorf("sweeper may not Query the table's indexes (by_active)")
+	}
+	for a, on := range actions {
+		switch {
+		case a == "dynamodb:PutItem", a == "dynamodb:DeleteItem", a == "dynamodb:BatchWriteItem",
+			strings.HasPrefix(a, "kms:"), strings.HasPrefix(a, "lambda:"), a == "s3:PutObject", a == "s3:DeleteObject",
+			strings.HasPrefix(a, "sqs:") && a != "sqs:SendMessage" && !strings.HasPrefix(a, "sqs:Get"):
+			t.Errorf("sweeper may %s on %v", a, on)
+		case a == "sqs:SendMessage" && slices.Contains(on, f.dlq.ID):
+			t.Errorf("sweeper may send to the dead-letter queue")
+		}
+	}
 }

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/demoagent"
+	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/localaws"
+	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/telemetry"
+)
+
+// soakConfig bounds a soak run.
+type soakConfig struct {
+	N, C, Kills int
+	Slow        time.Duration // the slow inputs' delay_ms
+	Visibility  time.Duration // the work queue's visibility timeout
+	AgentTO     time.Duration // the soak agent's timeout: a lease is this + 15 s
+	Patience    time.Duration // how long to wait for every task to end once all are sent
+	Level       string
+}
+
+// runSoak is `agentq soak`: it starts the emulators and the API in this process and a worker as
+// a child process, sends N invocations from C clients with a mix of fast, slow and failing echo
+// inputs across both dialects, kills the worker with SIGKILL and starts another a few times,
+// waits until every accepted task has ended, and reconciles. Everything listens on 127.0.0.1.
+func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c soakConfig
+	fs.IntVar(&c.N, "n", 2000, "invocations to send")
+	fs.IntVar(&c.C, "c", 32, "concurrent clients")
+	fs.IntVar(&c.Kills, "kills", 3, "times the worker is killed (SIGKILL) and started again")
+	fs.DurationVar(&c.Slow, "slow", 400*time.Millisecond, "delay of the slow inputs")
+	fs.DurationVar(&c.Visibility, "visibility", 5*time.Second, "the work queue's visibility timeout")
+	fs.DurationVar(&c.AgentTO, "agent-timeout", 5*time.Second, "the agent's timeout (a lease is this + 15s)")
+	fs.DurationVar(&c.Patience, "patience", 4*time.Minute, "how long to wait for the tasks to end once all are sent")
+	fs.StringVar(&c.Level, "log-level", "error", "log level of the API and the worker")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.N <= 0 || c.C <= 0 || c.N > 100000 || c.C > 1024 {
+		return errors.New("soak: -n must be in 1..100000 and -c in 1..1024")
+	}
+	if err := localaws.CheckInstalled(localaws.Options{}); err != nil {
+		return fmt.Errorf("soak: %w (run make tools)", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("soak: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "agentq-soak-")
+	if err != nil {
+		return fmt.Errorf("soak: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	// The agent: echo behind a wrapper that counts the calls per task.
+	calls := &callCounter{calls: map[string]int{}, next: demoagent.Handler()}
+	agentLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("soak: %w", err)
+	}
+	agentSrv := &http.Server{Handler: calls, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = agentSrv.Serve(agentLn) }()
+	defer agentSrv.Close()
+
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	apiKey := "aq_soak_" + hex.EncodeToString(key)
+	sealKey := make([]byte, 32)
+	_, _ = rand.Read(sealKey)
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	sys, err := localrun.Start(startCtx, localrun.Options{
+		Addr: "127.0.0.1:0", APIKey: apiKey, NoWorker: true, Visibility: c.Visibility, SealKey: sealKey,
+		Agents: []agent.Agent{{ID: "soak", Name: "Soak", Protocol: agent.HTTP, Endpoint: "http://" + agentLn.Addr().String() + "/",
+			Timeout: agent.Duration(c.AgentTO)}},
+		Logger: telemetry.NewLogger(stderr, c.Level),
+	})
+	if err != nil {
+		return fmt.Errorf("soak: %w", err)
+	}
+	defer sys.Close()
+	state := filepath.Join(dir, "local.json")
+	if err := localrun.WriteState(state, sys.WorkerOptions(sealKey)); err != nil {
+		return fmt.Errorf("soak: %w", err)
+	}
+	w := &workerProc{exe: exe, args: []string{"worker", "-state", state, "-log-level", c.Level}, stderr: stderr}
+	if err := w.start(); err != nil {
+		return fmt.Errorf("soak: %w", err)
+	}
+	defer w.stop()
+	fmt.Fprintf(stdout, "soak: n=%d c=%d kills=%d slow=%s visibility=%s agent-timeout=%s api=%s\n",
+		c.N, c.C, c.Kills, c.Slow, c.Visibility, c.AgentTO, sys.APIURL)
+
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c.C, MaxConnsPerHost: c.C}}
+	s := &soak{cfg: c, api: sys.APIURL, key: apiKey, client: client, tasks: make([]soakTask, c.N)}
+
+	// Send, killing and restarting the worker every N/(Kills+1) acceptances.
+	began := time.Now()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for range c.C {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				s.send(ctx, i)
+				sent.Add(1)
+			}
+		}()
+	}
+	killsDone := make(chan error, 1)
+	go func() {
+		for k := 1; k <= c.Kills; k++ {
+			at := int64(c.N * k / (c.Kills + 1))
+			for sent.Load() < at && ctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			if err := w.kill(); err != nil {
+				killsDone <- err
+				return
+			}
+			fmt.Fprintf(stdout, "soak: killed the worker (SIGKILL) after %d sends; starting another\n", at)
+			time.Sleep(500 * time.Millisecond)
+			if err := w.start(); err != nil {
+				killsDone <- err
+				return
+			}
+		}
+		killsDone <- nil
+	}()
+	for i := range c.N {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	sendTime := time.Since(began)
+	if err := <-killsDone; err != nil {
+		return fmt.Errorf("soak: restart worker: %w", err)
+	}
+
+	// Wait, bounded, until every accepted task has ended.
+	deadline := time.Now().Add(c.Patience)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if s.poll(ctx) == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	total := time.Since(began)
+	return s.report(stdout, calls, sendTime, total, w.starts)
+}
+
+// soakTask is one invocation and what became of it.
+type soakTask struct {
+	kind     string // fast, slow, fail
+	accepted bool
+	id       string
+	latency  time.Duration
+	status   string
+	attempts int
+	terminal bool
+}
+
+type soak struct {
+	cfg    soakConfig
+	api    string
+	key    string
+	client *http.Client
+	tasks  []soakTask
+}
+
+func (s *soak) send(ctx context.Context, i int) {
+	t := &s.tasks[i]
+	input := map[string]any{"text": fmt.Sprintf("soak %d", i)}
+	switch i % 10 {
+	case 6, 7:
+		t.kind, input["delay_ms"] = "slow", s.cfg.Slow.Milliseconds()
+	case 8, 9:
+		t.kind, input["fail"] = "fail", "permanent"
+	default:
+		t.kind = "fast"
+	}
+	path := "/v1/agents/soak/invoke/async"
+	if i%2 == 1 {
+		path = "/v1/agents/soak/invoke-async"
+	}
+	body, _ := json.Marshal(map[string]any{"input": input})
+	start := time.Now()
+	code, out := s.do(ctx, http.MethodPost, path, body)
+	t.latency = time.Since(start)
+	if code != http.StatusOK {
+		return
+	}
+	for _, k := range []string{"task_id", "receipt_id", "id"} {
+		if id, _ := out[k].(string); id != "" {
+			t.id, t.accepted = id, true
+			return
+		}
+	}
+}
+
+// poll reads every accepted task not yet seen to end, and returns how many still have not.
+func (s *soak) poll(ctx context.Context) int {
+	var open []int
+	for i := range s.tasks {
+		if s.tasks[i].accepted && !s.tasks[i].terminal {
+			open = append(open, i)
+		}
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range s.cfg.C {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				t := &s.tasks[i]
+				code, out := s.do(ctx, http.MethodGet, "/v1/tasks/"+t.id, nil)
+				if code != http.StatusOK {
+					continue
+				}
+				t.status, _ = out["status"].(string)
+				a, _ := out["execution_attempts"].(float64)
+				t.attempts = int(a)
+				switch t.status {
+				case "completed", "failed", "error", "stopped":
+					t.terminal = true
+				}
+			}
+		}()
+	}
+	for _, i := range open {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	left := 0
+	for _, i := range open {
+		if !s.tasks[i].terminal {
+			left++
+		}
+	}
+	return left
+}
+
+func (s *soak) do(ctx context.Context, method, path string, body []byte) (int, map[string]any) {
+	req, err := http.NewRequestWithContext(ctx, method, s.api+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil
+	}
+	req.Header.Set("x-api-key", s.key)
+	req.Header.Set("content-type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (s *soak) report(w io.Writer, calls *callCounter, sendTime, total time.Duration, workers int) error {
+	var accepted, terminal, succeeded, failed, unexpected, duplicates, retried int
+	var lat []time.Duration
+	for i := range s.tasks {
+		t := &s.tasks[i]
+		lat = append(lat, t.latency)
+		if !t.accepted {
+			continue
+		}
+		accepted++
+		if !t.terminal {
+			continue
+		}
+		terminal++
+		switch t.status {
+		case "completed":
+			succeeded++
+		default:
+			failed++
+		}
+		if (t.kind == "fail") != (t.status != "completed") {
+			unexpected++
+		}
+		n := calls.get(t.id)
+		if t.attempts > 1 {
+			retried++
+		}
+		// A call beyond the first is explained only by an attempt the worker recorded after a
+		// lease lapsed (or a retry); anything more is a duplicate execution.
+		duplicates += max(0, n-max(t.attempts, 1))
+	}
+	lost := accepted - terminal
+	slices.Sort(lat)
+	fmt.Fprintf(w, "soak: sent %d in %s (%.0f/s), all ended after %s; worker processes started: %d\n",
+		len(s.tasks), sendTime.Round(time.Millisecond), float64(len(s.tasks))/sendTime.Seconds(), total.Round(time.Millisecond), workers)
+	fmt.Fprintf(w, "soak: accepted=%d refused=%d succeeded=%d failed=%d unexpected-outcome=%d executed-more-than-once=%d agent-calls=%d\n",
+		accepted, len(s.tasks)-accepted, succeeded, failed, unexpected, retried, calls.total())
+	fmt.Fprintf(w, "soak: accept latency p50=%s p99=%s max=%s\n", pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1))
+	fmt.Fprintf(w, "soak: accepted=%d terminal=%d lost=%d duplicates=%d\n", accepted, terminal, lost, duplicates)
+	if lost > 0 {
+		return fmt.Errorf("soak: %d accepted tasks did not end", lost)
+	}
+	return nil
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)].Round(100 * time.Microsecond)
+}
+
+// callCounter counts an agent's calls per task, then passes them on.
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+	n     int
+	next  http.Handler
+}
+
+func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	var req dispatch.HTTPRequest
+	_ = json.Unmarshal(body, &req)
+	c.mu.Lock()
+	c.calls[req.TaskID]++
+	c.n++
+	c.mu.Unlock()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	c.next.ServeHTTP(w, r)
+}
+
+func (c *callCounter) get(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[id]
+}
+
+func (c *callCounter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// workerProc is an `agentq worker` child process.
+type workerProc struct {
+	exe    string
+	args   []string
+	stderr io.Writer
+	cmd    *exec.Cmd
+	done   chan struct{}
+	starts int
+}
+
+func (p *workerProc) start() error {
+	cmd := exec.Command(p.exe, p.args...)
+	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.cmd, p.done, p.starts = cmd, make(chan struct{}), p.starts+1
+	done := p.done
+	go func() { _ = cmd.Wait(); close(done) }()
+	return nil
+}
+
+// kill ends the worker with SIGKILL: what it was doing stays in flight.
+func (p *workerProc) kill() error {
+	if p.cmd == nil {
+		return nil
+	}
+	err := p.cmd.Process.Kill()
+	<-p.done
+	p.cmd = nil
+	return err
+}
+
+// stop asks the worker to stop (SIGTERM) and kills it if it has not within 10 s.
+func (p *workerProc) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}

@@ -1,0 +1,240 @@
+// Package sweeper finds tasks whose work message was lost and either sends it again or, when the
+// message carried secrets the task record does not keep, fails the task with reason "lost". It
+// runs on a schedule (the sweeper function, or the local runner's timer); each run does bounded
+// work.
+//
+// A task has lost its message when it is queued and nothing has written it for StaleAfter, or
+// running with a lease that ran out more than StaleAfter ago and no write since. Every live
+// message moves its task well within that: a delivery claims it (updated_at), a retry gives it back
+// (queued, updated_at) and postpones the message by at most 5 minutes, a check on a long-running
+// agent claims it at most 15 minutes after the last. The exception is a thread's turn waiting for
+// its predecessor, which writes nothing while it waits; the sweeper leaves it alone while the
+// predecessor is in progress.
+//
+// Sending a message again is safe even when the first one was only slow: the worker's claim is a
+// conditional write (queued, or running under an expired lease), so of two messages for one task
+// one claims it and the other finds it running under a live lease or ended, and is dropped.
+package sweeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/telemetry"
+)
+
+// Store reads idle tasks and records what the sweeper did (store.Store does).
+type Store interface {
+	Idle(ctx context.Context, before time.Time, limit int) ([]*task.Task, error)
+	Get(ctx context.Context, id string) (*task.Task, error)
+	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
+	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+}
+
+// Queue sends work messages (queue.Client does).
+type Queue interface {
+	Send(ctx context.Context, m *queue.Message, delay time.Duration) error
+}
+
+// Registry resolves the agent version a task pinned (registry.Registry does).
+type Registry interface {
+	Lookup(ctx context.Context, id, version string) (agent.Agent, error)
+}
+
+var (
+	_ Store = (*store.Store)(nil)
+	_ Queue = (*queue.Client)(nil)
+)
+
+// Defaults of Config.
+const (
+	// DefaultStaleAfter is twice the longest a live message leaves its task unwritten (a check on
+	// a long-running agent comes at most 15 minutes after the last).
+	DefaultStaleAfter = 30 * time.Minute
+	// DefaultLimit bounds the tasks one run looks at.
+	DefaultLimit = 100
+)
+
+// LostMessage is the reason message of a task failed because its message was lost.
+const LostMessage = "the work message was lost; submit again"
+
+// Config holds what a Sweeper needs.
+type Config struct {
+	Store    Store
+	Queue    Queue
+	Registry Registry
+	// StaleAfter is how long a task in flight may go unwritten before its message counts as lost;
+	// 0 means DefaultStaleAfter.
+	StaleAfter time.Duration
+	// Limit bounds the tasks one run looks at; 0 means DefaultLimit.
+	Limit   int
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+	// Now defaults to the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Sweeper finds and mends tasks whose work message was lost.
+type Sweeper struct{ c Config }
+
+// New returns a Sweeper.
+func New(c Config) *Sweeper {
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = DefaultStaleAfter
+	}
+	if c.Limit <= 0 {
+		c.Limit = DefaultLimit
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Sweeper{c: c}
+}
+
+// Report says what one run did.
+type Report struct {
+	// Examined counts the idle tasks read.
+	Examined int `json:"examined"`
+	// Requeued counts the tasks whose message was sent again.
+	Requeued int `json:"requeued"`
+	// Failed counts the tasks failed with reason lost.
+	Failed int `json:"failed"`
+	// Skipped counts the tasks left alone: moved on meanwhile, lease not long expired, or a turn
+	// waiting for its predecessor.
+	Skipped int `json:"skipped"`
+	// Errors counts the tasks the run could not deal with; the next run tries again.
+	Errors int `json:"errors"`
+}
+
+// Sweep looks at up to Limit idle tasks and mends those whose message was lost. It returns an
+// error only when it could not read the idle tasks at all; a task it could not deal with counts
+// in Report.Errors and is tried again by the next run.
+func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
+	var r Report
+	now := s.c.Now().UTC()
+	cutoff := now.Add(-s.c.StaleAfter)
+	tasks, err := s.c.Store.Idle(ctx, cutoff, s.c.Limit)
+	if err != nil {
+		return r, fmt.Errorf("sweep: %w", err)
+	}
+	for _, t := range tasks {
+		if ctx.Err() != nil {
+			break
+		}
+		r.Examined++
+		switch err := s.mend(ctx, t, now, cutoff, &r); {
+		case err == nil:
+		case isConflict(err):
+			// A worker (or another sweeper) wrote the task meanwhile: its message is alive.
+			r.Skipped++
+		default:
+			r.Errors++
+			s.c.Logger.Error("sweep task", "task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant, "err", err)
+		}
+	}
+	if r.Requeued+r.Failed+r.Errors > 0 {
+		s.c.Logger.Info("sweep", "examined", r.Examined, "requeued", r.Requeued, "failed", r.Failed,
+			"skipped", r.Skipped, "errors", r.Errors)
+	}
+	return r, ctx.Err()
+}
+
+// mend deals with one idle task.
+func (s *Sweeper) mend(ctx context.Context, t *task.Task, now, cutoff time.Time, r *Report) error {
+	log := s.c.Logger.With("task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant, "state", t.State)
+	switch {
+	case t.State != task.Queued && t.State != task.Running, t.UpdatedAt.After(cutoff):
+		// The index lags the table: the task has moved on.
+		r.Skipped++
+		return nil
+	case t.State == task.Running && t.LeaseUntil.After(cutoff):
+		// A lease that ran out only lately: its message may be on its way back.
+		r.Skipped++
+		return nil
+	}
+	if t.State == task.Queued && t.PrevTaskID != "" {
+		waiting, err := s.waitsForTurn(ctx, t)
+		if err != nil {
+			return err
+		}
+		if waiting {
+			// Its message is sent back while the predecessor runs, and the task is not written
+			// meanwhile. Touch it so it leaves the sweep window (others get their turn) and comes
+			// back in StaleAfter, by when the predecessor may have ended.
+			r.Skipped++
+			_, err := s.c.Store.Touch(ctx, t.ID, t.State, t.Version, now)
+			return err
+		}
+	}
+	if t.NeedsSecrets {
+		return s.fail(ctx, log, t, now, LostMessage, r)
+	}
+	a, err := s.c.Registry.Lookup(ctx, t.AgentID, t.AgentVersion)
+	if errors.Is(err, agent.ErrNotFound) || errors.Is(err, agent.ErrVersionNotFound) {
+		return s.fail(ctx, log, t, now, LostMessage+" (agent version "+t.AgentVersion+" is no longer published)", r)
+	}
+	if err != nil {
+		return fmt.Errorf("look up agent %s version %s: %w", t.AgentID, t.AgentVersion, err)
+	}
+	// Touch first, conditionally: of two sweepers only one sends, and the task leaves the sweep
+	// window. Should the send then fail, the task comes back after StaleAfter.
+	if _, err := s.c.Store.Touch(ctx, t.ID, t.State, t.Version, now); err != nil {
+		return err
+	}
+	request, text := store.InlineRequest(t)
+	m := &queue.Message{
+		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID,
+		ThreadTurn: t.PrevTaskID != "", Text: text, Request: request, RequestRef: t.RequestRef,
+		// The acceptance time, not now: the worker measures a task's deadline from it.
+		AcceptedAt: t.CreatedAt,
+	}
+	if err := s.c.Queue.Send(ctx, m, 0); err != nil {
+		return err
+	}
+	r.Requeued++
+	s.c.Metrics.Count(telemetry.Requeued, 1)
+	log.Warn("work message lost: sent again", "updated_at", t.UpdatedAt, "attempts", t.Attempts)
+	return nil
+}
+
+// waitsForTurn tells whether the task's predecessor in its thread is still in progress.
+func (s *Sweeper) waitsForTurn(ctx context.Context, t *task.Task) (bool, error) {
+	prev, err := s.c.Store.Get(ctx, t.PrevTaskID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read predecessor %s: %w", t.PrevTaskID, err)
+	}
+	// A paused predecessor does not hold its thread up (the next turn answers it).
+	return !prev.State.Terminal() && prev.State != task.Paused, nil
+}
+
+func (s *Sweeper) fail(ctx context.Context, log *slog.Logger, t *task.Task, now time.Time, msg string, r *Report) error {
+	_, err := s.c.Store.Transition(ctx, t.ID, store.Change{
+		From: []task.State{t.State}, Version: t.Version, To: task.Failed, Now: now,
+		Reason: task.ReasonLost, ReasonMessage: msg,
+	})
+	if err != nil {
+		return err
+	}
+	r.Failed++
+	s.c.Metrics.Count(telemetry.Lost, 1)
+	log.Warn("work message lost: task failed", "updated_at", t.UpdatedAt, "needs_secrets", t.NeedsSecrets)
+	return nil
+}
+
+func isConflict(err error) bool {
+	var c *store.ConflictError
+	return errors.As(err, &c) || errors.Is(err, store.ErrNotFound)
+}
