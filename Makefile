@@ -6,6 +6,8 @@ SHELL := bash
 GO        ?= go
 EMULATORS := localstack/emulators
 FUZZTIME  ?= 30s
+# How long `make test` fuzzes each target: enough to catch a shallow panic, short enough for CI.
+FUZZ_SMOKE ?= 3s
 SOAK_N    ?= 2000
 SOAK_C    ?= 32
 PKGS      := ./...
@@ -32,8 +34,9 @@ vet: ## go vet every package
 test-unit: ## unit tests only (no emulators)
 	$(GO) test -count=1 -short $(PKGS)
 
-test: tools vet ## every test: unit, fuzz seeds, integration on the emulators, race detector, infra assertions, synth
+test: tools vet ## every test: unit, integration on the emulators, race detector, fuzzing (bounded), infra assertions, synth
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE)
 	$(MAKE) --no-print-directory test-infra synth
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
