@@ -29,6 +29,7 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/httpapi"
+	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
@@ -109,6 +110,40 @@ func (c fakeContexts) Delete(ctx context.Context, tenant, id string) error {
 	defer c.f.mu.Unlock()
 	delete(c.f.contexts, tenant+"#"+strings.ToLower(id))
 	return nil
+}
+
+// apiKeyID is the id of the fake's one stored API key.
+const apiKeyID = "0123456789abcdef"
+
+// fakeKeys is the fake's API key store: one key of acme's, apiKeyID.
+type fakeKeys struct{ f *fake }
+
+func (k fakeKeys) Create(_ context.Context, tenant, name string) (string, keystore.Record, error) {
+	if err := k.f.check(); err != nil {
+		return "", keystore.Record{}, err
+	}
+	return "aq_NEWKEY", keystore.Record{ID: "fedcba9876543210", Tenant: tenant, Name: name, CreatedAt: now}, nil
+}
+
+func (k fakeKeys) List(_ context.Context, tenant string) ([]keystore.Record, error) {
+	if err := k.f.check(); err != nil {
+		return nil, err
+	}
+	if tenant != "acme" {
+		return []keystore.Record{}, nil
+	}
+	return []keystore.Record{{ID: apiKeyID, Tenant: "acme", Name: "CI", CreatedAt: now}}, nil
+}
+
+func (k fakeKeys) Revoke(_ context.Context, id string) (keystore.Record, error) {
+	if err := k.f.check(); err != nil {
+		return keystore.Record{}, err
+	}
+	if id != apiKeyID {
+		return keystore.Record{}, fmt.Errorf("api key %s: %w", id, keystore.ErrNotFound)
+	}
+	at := now
+	return keystore.Record{ID: apiKeyID, Tenant: "acme", Name: "CI", CreatedAt: now, Revoked: true, RevokedAt: &at}, nil
 }
 
 // fakeAgents is the fake's agent registry (its methods would clash with the task store's).
@@ -326,7 +361,7 @@ func (f *fake) Turns(_ context.Context, tenant, thread string, limit int) ([]*ta
 func (f *fake) handler() http.Handler {
 	return httpapi.New(httpapi.Config{
 		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f,
-		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f},
+		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
 	})
 }
@@ -829,6 +864,42 @@ func cases() map[string][]tcase {
 	out["GET /v1/auth-contexts/{auth_context_id}"] = readContext("GET")
 	out["DELETE /v1/auth-contexts/{auth_context_id}"] = readContext("DELETE")
 
+	// API keys.
+	keyBody := `{"tenant":"acme","name":"CI"}`
+	out["POST /v1/api-keys"] = append([]tcase{
+		{name: "created", method: "POST", path: "/v1/api-keys", body: keyBody, auth: "admin", status: 201, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["key"] != "aq_NEWKEY" || r.header.Get("Cache-Control") != "no-store" {
+				t.Errorf("answer = %s, Cache-Control %q", r.raw, r.header.Get("Cache-Control"))
+			}
+		}},
+		{name: "no name", method: "POST", path: "/v1/api-keys", body: `{"tenant":"acme"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "no tenant", method: "POST", path: "/v1/api-keys", body: `{"name":"CI"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unknown field", method: "POST", path: "/v1/api-keys", body: `{"tenant":"acme","name":"CI","key":"mine"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "control characters", method: "POST", path: "/v1/api-keys", body: `{"tenant":"ac\u0000me","name":"CI"}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "not JSON", method: "POST", path: "/v1/api-keys", body: `{"tenant":`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unreadable body", method: "POST", path: "/v1/api-keys", reader: func() io.Reader { return errorReader{} }, auth: "admin", status: 400, code: "unreadable_body"},
+		{name: "body over 1 MiB", method: "POST", path: "/v1/api-keys", body: `{"name":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, auth: "admin", status: 413, code: "body_too_large"},
+	}, adminErrors("POST", "/v1/api-keys", keyBody)...)
+	out["GET /v1/api-keys"] = append([]tcase{
+		{name: "a tenant's keys", method: "GET", path: "/v1/api-keys?tenant=acme", auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if items := r.body["items"].([]any); len(items) != 1 || strings.Contains(string(r.raw), "key\"") {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "none", method: "GET", path: "/v1/api-keys?tenant=other", auth: "admin", status: 200, validRequest: true},
+		{name: "no tenant", method: "GET", path: "/v1/api-keys", auth: "admin", status: 422, code: "validation_failed"},
+		{name: "tenant twice", method: "GET", path: "/v1/api-keys?tenant=a&tenant=b", auth: "admin", status: 422, code: "validation_failed"},
+	}, adminErrors("GET", "/v1/api-keys?tenant=acme", "")...)
+	out["DELETE /v1/api-keys/{api_key_id}"] = append([]tcase{
+		{name: "revoked", method: "DELETE", path: "/v1/api-keys/" + apiKeyID, auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["revoked"] != true {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "unknown", method: "DELETE", path: "/v1/api-keys/ffffffffffffffff", auth: "admin", status: 404, code: "api_key_not_found"},
+		{name: "not an id", method: "DELETE", path: "/v1/api-keys/x", auth: "admin", status: 404, code: "api_key_not_found"},
+	}, adminErrors("DELETE", "/v1/api-keys/"+apiKeyID, "")...)
+
 	out["GET /healthz"] = []tcase{{name: "ok", method: "GET", path: "/healthz", auth: "none", status: 200, validRequest: false}}
 	return out
 }
@@ -978,7 +1049,7 @@ func TestEveryRouteDocumented(t *testing.T) {
 	h := f.handler()
 	for _, o := range ops {
 		path := o.Path
-		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID} {
+		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID, "api_key_id": apiKeyID} {
 			path = strings.ReplaceAll(path, "{"+name+"}", v)
 		}
 		if strings.Contains(path, "{") {
@@ -986,7 +1057,7 @@ func TestEveryRouteDocumented(t *testing.T) {
 			continue
 		}
 		body := map[string]string{"/v1/agents/{agent_id}/invoke-async": serviceNetBody, "/v1/agents/{agent_id}": `{"protocol":"http","endpoint":"https://x"}`,
-			"/v1/auth-contexts": `{"tenant":"acme","name":"k","kind":"bearer","secret":"s"}`}[o.Path]
+			"/v1/auth-contexts": `{"tenant":"acme","name":"k","kind":"bearer","secret":"s"}`, "/v1/api-keys": `{"tenant":"acme","name":"k"}`}[o.Path]
 		if body == "" && o.Method == http.MethodPost {
 			body = xpanderBody
 		}

@@ -4,6 +4,8 @@
 //	agentq worker  run a worker on the system `agentq run` started (its state file): a separate
 //	               process that may be killed and started again while the rest stays up
 //	agentq soak    a bounded load test on 127.0.0.1 that kills and restarts a worker process
+//	agentq keys    create, list and revoke tenants' API keys on a running system (admin key from
+//	               AGENTQ_ADMIN_KEY, API from -api or AGENTQ_API_URL)
 //
 // `agentq run` writes the endpoints, names and queue URLs to a state file (-state, default
 // .agentq/local.json) and removes it when it stops; -no-worker leaves the work to `agentq worker`.
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runWorker(ctx, args[1:], getenv, stderr)
 		case "soak":
 			return runSoak(ctx, args[1:], stdout, stderr)
+		case "keys":
+			return runKeys(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
@@ -132,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32]"
+	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke"
 	defaultState = ".agentq/local.json"
 )
 

@@ -46,8 +46,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 		// The store reads and stops tasks too: a sync invoke waits on its task, a stop reads the
 		// task it cancels. The read routes themselves belong to the poll function.
 		Reader: p.Tasks, Resolver: p.Tasks, Stopper: p.Tasks,
-		Routes: httpapi.WriteRoutes, Keys: cfg.Keys, Logger: log,
-		Agents: p.Agents, AdminKeys: cfg.AdminKeys,
+		Routes: httpapi.WriteRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: log,
+		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys,
 	}
 	if p.Contexts != nil { // an interface holding a nil pointer would not read as absent
 		ac.AuthContexts, hc.AuthContexts = p.Contexts, p.Contexts

@@ -72,7 +72,7 @@ const (
 )
 
 // Functions names the Lambda functions of the stack: each needs <LambdaDir>/<name>/bootstrap.
-var Functions = []string{"invoke", "worker", "poll", "sweeper"}
+var Functions = []string{"invoke", "worker", "poll", "sweeper", "authorizer"}
 
 // maxSettingsBytes bounds the size of the settings that travel in environment variables. Lambda
 // allows 4 KB for a function's whole environment; the rest is left for the table name, queue URL

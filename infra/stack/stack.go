@@ -111,33 +111,38 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		kind = api.HTTP
 	}
 	s.API = api.New(s.Stack, "Api", &api.Props{
-		Kind:             kind,
-		Table:            s.Storage.Table,
-		Queue:            s.Pipeline.Queue,
-		Payloads:         s.Storage.Payloads,
-		SealKey:          s.Storage.SealKey,
-		InvokeCodeDir:    code("invoke"),
-		PollCodeDir:      code("poll"),
-		Environment:      env,
-		APIKeyHashes:     cfg.APIKeyHashes,
-		AdminKeyHashes:   cfg.AdminKeyHashes,
-		AgentsJSON:       cfg.AgentsJSON,
-		LogRemovalPolicy: logRemoval,
+		Kind:              kind,
+		Table:             s.Storage.Table,
+		Queue:             s.Pipeline.Queue,
+		Payloads:          s.Storage.Payloads,
+		SealKey:           s.Storage.SealKey,
+		InvokeCodeDir:     code("invoke"),
+		PollCodeDir:       code("poll"),
+		AuthorizerCodeDir: code("authorizer"),
+		Environment:       env,
+		APIKeyHashes:      cfg.APIKeyHashes,
+		AdminKeyHashes:    cfg.AdminKeyHashes,
+		AgentsJSON:        cfg.AgentsJSON,
+		LogRemovalPolicy:  logRemoval,
 	})
 	if cfg.APIKeyHashes == "" {
 		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(
 			"no -c apiKeyHashes given: the deployed API rejects every request until keys are configured"))
 	}
+	monitored := map[string]awslambda.IFunction{
+		"invoke":  s.API.Invoke,
+		"poll":    s.API.Poll,
+		"worker":  s.Pipeline.Worker,
+		"sweeper": s.Pipeline.Sweeper,
+	}
+	if s.API.Authorizer != nil { // the HTTP flavour's only
+		monitored["authorizer"] = s.API.Authorizer
+	}
 	s.Monitoring = monitoring.New(s.Stack, "Monitoring", &monitoring.Props{
 		Queue:           s.Pipeline.Queue,
 		DeadLetterQueue: s.Pipeline.DeadLetterQueue,
 		Worker:          s.Pipeline.Worker,
-		Functions: map[string]awslambda.IFunction{
-			"invoke":  s.API.Invoke,
-			"poll":    s.API.Poll,
-			"worker":  s.Pipeline.Worker,
-			"sweeper": s.Pipeline.Sweeper,
-		},
+		Functions:       monitored,
 		APIRequests:     s.API.MetricRequests(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
 		APIServerErrors: s.API.MetricServerErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
 		APILatency:      s.API.MetricLatency(nil),

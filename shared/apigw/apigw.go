@@ -41,3 +41,15 @@ func (a *Adapter) Handle(ctx context.Context, req *core.SwitchableAPIGatewayRequ
 	}
 	return core.NewSwitchableAPIGatewayResponseV1(&resp), nil
 }
+
+// AuthorizerTenant reads the tenant a Lambda authorizer answered for the request
+// (requestContext.authorizer.lambda.tenant of an HTTP API event), which only API Gateway can set.
+// It is httpapi.Config.TrustedTenant for the functions behind the authorizer.
+func AuthorizerTenant(r *http.Request) (string, bool) {
+	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
+	if !ok || rc.Authorizer == nil {
+		return "", false
+	}
+	tenant, _ := rc.Authorizer.Lambda["tenant"].(string)
+	return tenant, tenant != ""
+}

@@ -282,3 +282,66 @@ func TestOddEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorizerTenant: behind the HTTP API's authorizer, the handler takes the tenant from
+// requestContext.authorizer.lambda and checks no key itself; without that context it checks the
+// key as always.
+func TestAuthorizerTenant(t *testing.T) {
+	adapter := apigw.New(httpapi.New(httpapi.Config{Submitter: fakeSubmitter{}, Reader: fakeReader{}, Keys: keys{},
+		TrustedTenant: apigw.AuthorizerTenant}))
+	tests := []struct {
+		name       string
+		edit       func(e *events.APIGatewayV2HTTPRequest)
+		wantStatus int
+		wantTenant string
+	}{
+		{"the authorizer's tenant, no key checked", func(e *events.APIGatewayV2HTTPRequest) {
+			e.Headers = map[string]string{"content-type": "application/json"}
+			e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": "acme"}}
+		}, http.StatusOK, "acme"},
+		{"the authorizer's tenant wins over the key's", func(e *events.APIGatewayV2HTTPRequest) {
+			e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": "acme"}}
+		}, http.StatusOK, "acme"},
+		{"no authorizer: the key is checked", func(e *events.APIGatewayV2HTTPRequest) {}, http.StatusOK, "default"},
+		{"no authorizer, no key", func(e *events.APIGatewayV2HTTPRequest) {
+			e.Headers = map[string]string{"content-type": "application/json"}
+		}, http.StatusUnauthorized, ""},
+		{"an admin's context has no tenant", func(e *events.APIGatewayV2HTTPRequest) {
+			e.Headers = map[string]string{"content-type": "application/json"}
+			e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"admin": true}}
+		}, http.StatusUnauthorized, ""},
+		{"a non-string tenant is ignored", func(e *events.APIGatewayV2HTTPRequest) {
+			e.Headers = map[string]string{"content-type": "application/json", "x-api-key": "wrong"}
+			e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": 5}}
+		}, http.StatusUnauthorized, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, raw := readEvent(t, "apigw-v2-invoke-xpander.json")
+			var e events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(raw, &e); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(&e)
+			b, _ := json.Marshal(e)
+			if err := json.Unmarshal(b, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := adapter.Handle(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v2 := resp.Version2()
+			var got map[string]any
+			_ = json.Unmarshal([]byte(v2.Body), &got)
+			if v2.StatusCode != tt.wantStatus || (tt.wantTenant != "" && got["organization_id"] != tt.wantTenant) {
+				t.Fatalf("answer %d %s, want %d for tenant %q", v2.StatusCode, v2.Body, tt.wantStatus, tt.wantTenant)
+			}
+		})
+	}
+	// Outside Lambda (a plain request) there is no authorizer context to trust.
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	if tenant, ok := apigw.AuthorizerTenant(r); ok {
+		t.Fatalf("AuthorizerTenant of a plain request = %q", tenant)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
@@ -28,12 +29,19 @@ import (
 // instance within it.
 const AgentCacheTTL = 15 * time.Second
 
+// KeyCacheTTL is how long a function instance caches an API key lookup: a revoked key stops
+// working on every instance within it.
+const KeyCacheTTL = 30 * time.Second
+
 // Parts are the AWS-backed parts of the system.
 type Parts struct {
 	AWS   aws.Config
 	Tasks *store.Store
 	// Agents resolves published agents, with the configured ones (AGENTQ_AGENTS) beneath.
 	Agents *registry.Registry
+	// Keys authenticates callers: the configured keys (AGENTQ_API_KEYS), then the keys an admin
+	// created, which it also creates, lists and revokes.
+	Keys *keystore.Store
 	// Queue sends work; nil when AGENTQ_QUEUE_URL is not set.
 	Queue *queue.Client
 	// Contexts keeps auth contexts; nil when neither AGENTQ_SEAL_KEY nor AGENTQ_KMS_KEY_ID is set.
@@ -52,6 +60,7 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 		AWS:    awsCfg,
 		Tasks:  store.New(ddb, cfg.Table),
 		Agents: registry.New(ddb, cfg.Table, AgentCacheTTL).WithFallback(cfg.Agents),
+		Keys:   keystore.New(ddb, cfg.Table, KeyCacheTTL).WithConfigured(cfg.Keys),
 	}
 	if cfg.ResultsBucket != "" {
 		p.Tasks = p.Tasks.WithBlobs(blob.New(s3.NewFromConfig(awsCfg), cfg.ResultsBucket))

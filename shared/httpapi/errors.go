@@ -10,6 +10,7 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
@@ -54,6 +55,8 @@ func (a *api) classify(r *http.Request, err error) *detailedError {
 		return &detailedError{apiError: &apiError{http.StatusNotFound, "agent_not_found", "no published agent has the id " + quoteID(r.PathValue("agent_id"))}}
 	case errors.Is(err, authctx.ErrNotFound):
 		return &detailedError{apiError: &apiError{http.StatusNotFound, "auth_context_not_found", "no auth context has that id"}}
+	case errors.Is(err, keystore.ErrNotFound):
+		return &detailedError{apiError: &apiError{http.StatusNotFound, "api_key_not_found", "no stored API key has that id"}}
 	case errors.As(err, &pe):
 		return &detailedError{apiError: &apiError{http.StatusForbidden, pe.Code, pe.Message}}
 	case errors.As(err, &de):

@@ -100,6 +100,14 @@ type Config struct {
 	AdminKeys Authenticator
 	// AuthContexts, with AdminKeys, adds the auth context routes, all of them an admin's.
 	AuthContexts AuthContexts
+	// APIKeys, with AdminKeys, adds the API key routes, all of them an admin's.
+	APIKeys APIKeys
+	// TrustedTenant, when set, answers the tenant an authorizer in front of the handler already
+	// established for the request (apigw.AuthorizerTenant: the HTTP API's Lambda authorizer), and
+	// the handler then does not check the key itself; a request it has no tenant for is checked
+	// as usual. Only the Lambda functions behind the authorizer set it, never the local runner:
+	// whatever it trusts must come from the gateway, not from the caller.
+	TrustedTenant func(r *http.Request) (string, bool)
 	// Routes narrows the routes served; the zero value serves all that are configured.
 	Routes Routes
 	Logger *slog.Logger
@@ -193,6 +201,15 @@ func New(c Config) http.Handler {
 			adminRoute(http.MethodGet, "/v1/auth-contexts/{auth_context_id}", a.getAuthContext)
 		}
 	}
+	if c.APIKeys != nil && c.AdminKeys != nil {
+		if writes {
+			adminRoute(http.MethodPost, "/v1/api-keys", a.createAPIKey)
+			adminRoute(http.MethodDelete, "/v1/api-keys/{api_key_id}", a.revokeAPIKey)
+		}
+		if reads {
+			adminRoute(http.MethodGet, "/v1/api-keys", a.listAPIKeys)
+		}
+	}
 	// Any other method on a known path is a 405, not a 404.
 	for _, path := range order {
 		methods := strings.Join(allowed[path], ", ")
@@ -225,15 +242,20 @@ const tenantKey ctxKey = iota
 // authed authenticates the caller by API key before calling h with the caller's tenant.
 func (a *api) authed(d task.Dialect, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := apiKey(r)
-		if key == "" {
-			writeError(w, d, &apiError{http.StatusUnauthorized, "missing_api_key", "send an API key in the x-api-key header or as Authorization: Bearer"})
-			return
+		tenant, ok := "", false
+		if a.TrustedTenant != nil {
+			tenant, ok = a.TrustedTenant(r)
 		}
-		tenant, ok := a.Keys.Tenant(key)
 		if !ok {
-			writeError(w, d, &apiError{http.StatusUnauthorized, "invalid_api_key", "the API key is not valid"})
-			return
+			key := apiKey(r)
+			if key == "" {
+				writeError(w, d, &apiError{http.StatusUnauthorized, "missing_api_key", "send an API key in the x-api-key header or as Authorization: Bearer"})
+				return
+			}
+			if tenant, ok = a.Keys.Tenant(key); !ok {
+				writeError(w, d, &apiError{http.StatusUnauthorized, "invalid_api_key", "the API key is not valid"})
+				return
+			}
 		}
 		if sw, ok := w.(*statusWriter); ok {
 			sw.tenant = tenant

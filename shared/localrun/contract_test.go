@@ -288,6 +288,17 @@ func TestContract(t *testing.T) {
 		c.do(t, http.MethodGet, "/v1/auth-contexts/"+id+"?tenant=default", "", http.StatusNotFound, admin...)
 	})
 
+	t.Run("api keys", func(t *testing.T) {
+		admin := []string{"x-api-key", testAdminKey}
+		created := c.do(t, http.MethodPost, "/v1/api-keys", `{"tenant":"contract-keys","name":"contract"}`, http.StatusCreated, admin...)
+		c.do(t, http.MethodPost, "/v1/api-keys", `{"tenant":"contract-keys"}`, http.StatusUnprocessableEntity, admin...)
+		c.do(t, http.MethodGet, "/v1/api-keys?tenant=contract-keys", "", http.StatusOK, admin...)
+		c.do(t, http.MethodGet, "/v1/api-keys", "", http.StatusUnprocessableEntity, admin...)
+		c.do(t, http.MethodDelete, "/v1/api-keys/"+created.str("id"), "", http.StatusOK, admin...)
+		c.do(t, http.MethodDelete, "/v1/api-keys/ffffffffffffffff", "", http.StatusNotFound, admin...)
+		c.do(t, http.MethodGet, "/v1/api-keys?tenant=contract-keys", "", http.StatusForbidden) // a tenant's key
+	})
+
 	t.Run("healthz", func(t *testing.T) {
 		c.do(t, http.MethodGet, "/healthz", "", http.StatusOK, "x-api-key", "")
 	})

@@ -35,6 +35,7 @@ import (
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/esm"
 	"github.com/agentq/agentq/shared/httpapi"
+	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/localaws"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
@@ -87,7 +88,10 @@ type Options struct {
 	// SweepStaleAfter is how long a task in flight may go unwritten before the sweeper counts its
 	// message as lost; default sweeper.DefaultStaleAfter.
 	SweepStaleAfter time.Duration
-	Logger          *slog.Logger
+	// KeyCacheTTL caches API key lookups as the functions do (backend.KeyCacheTTL); default 0, no
+	// cache, so a revoked key is refused at once.
+	KeyCacheTTL time.Duration
+	Logger      *slog.Logger
 }
 
 // System is a running local agentq.
@@ -109,6 +113,8 @@ type System struct {
 	DynamoDBEndpoint, SQSEndpoint string
 	// AuthContexts keeps the auth contexts, sealed under Options.SealKey.
 	AuthContexts *authctx.Store
+	// APIKeys keeps the keys an admin created, over Options.APIKey.
+	APIKeys *keystore.Store
 
 	sweeper   *sweeper.Sweeper
 	emulators *localaws.Emulators
@@ -210,6 +216,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if err := keys.Add(o.Tenant, apikey.Hash(o.APIKey)); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
+	s.APIKeys = keystore.New(s.DynamoDB, o.Table, o.KeyCacheTTL).WithConfigured(keys)
 	admins := &apikey.Keys{}
 	if o.AdminKey != "" {
 		if err := admins.Add("admin", apikey.Hash(o.AdminKey)); err != nil {
@@ -234,7 +241,8 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Stopper:   tasks,
 		Lister:    tasks,
 		Threads:   tasks,
-		Keys:      keys,
+		Keys:      s.APIKeys,
+		APIKeys:   s.APIKeys,
 		Agents:    agents,
 		AdminKeys: admins,
 		Logger:    o.Logger,

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -71,7 +72,23 @@ const (
 	DefaultThrottleBurstLimit = 200
 	// RestStageName is the REST API's stage; an HTTP API uses its $default stage.
 	RestStageName = "prod"
+	// AuthorizerCacheSeconds is how long the HTTP API caches the authorizer's answer for a key: a
+	// revoked key may still pass the gateway this long.
+	AuthorizerCacheSeconds = 300
+	// AuthorizerTimeoutSeconds bounds the authorizer: one GetItem, usually none (its own cache).
+	AuthorizerTimeoutSeconds = 10
+	// AuthorizerMemoryMB sizes the authorizer, which only hashes a key and reads one item.
+	AuthorizerMemoryMB = 256
 )
+
+// AuthorizerIdentitySource is what the HTTP API caches the authorizer's answers by, and must be
+// present on a request: API Gateway refuses (401) without calling the authorizer a request that
+// lacks any of them, so it is one header, the one both dialects' clients send. A caller that sends
+// only Authorization: Bearer is refused by the gateway of the HTTP flavour.
+var AuthorizerIdentitySource = []string{"$request.header.x-api-key"}
+
+// AuthorizerKeyPrefix is the only partition key the authorizer may read (GetItem): API keys' items.
+const AuthorizerKeyPrefix = "APIKEY#"
 
 // InvokeTableActions is what the invoke function may do on any item of the task table. A single
 // task is one conditional PutItem; a thread turn or an idempotent request is one
@@ -79,9 +96,10 @@ const (
 // UpdateItem, ConditionCheck: ConditionCheckItem). GetItem and BatchGetItem read idempotency keys,
 // threads, the task a sync invoke waits on or a stop changes (a consistent BatchGetItem resolves
 // thread or task id), agents (a lookup, and publish reads the draft) and auth contexts (an
-// invocation's must exist); UpdateItem also marks a task failed when its message cannot be sent,
+// invocation's must exist) and API keys (every request's key not configured, and revoke);
+// UpdateItem also marks a task failed when its message cannot be sent,
 // stops it, and writes an agent's head record (draft, unpublish); PutItem also writes agent
-// versions and auth contexts. No Query, Scan or BatchWriteItem; deletes only as
+// versions, auth contexts and API keys' hashes (in a TransactWriteItems). No Query, Scan or BatchWriteItem; deletes only as
 // InvokeDeleteKeyPrefixes allow.
 var InvokeTableActions = []string{
 	"dynamodb:GetItem",
@@ -114,6 +132,9 @@ type Props struct {
 	SealKey awskms.IKey
 	// InvokeCodeDir and PollCodeDir hold the two bootstraps.
 	InvokeCodeDir, PollCodeDir string
+	// AuthorizerCodeDir holds the HTTP API's authorizer's bootstrap; the REST flavour has no
+	// authorizer (its functions check keys themselves) and ignores it.
+	AuthorizerCodeDir string
 	// Environment holds the settings every function shares (task TTL, log level).
 	Environment map[string]string
 	// APIKeyHashes is the tenant:sha256hex list of accepted keys. Empty sets no AGENTQ_API_KEYS,
@@ -140,6 +161,8 @@ type API struct {
 	Invoke awslambda.Function
 	// Poll serves the GET routes: tasks, receipts, threads, lists, agents, auth contexts.
 	Poll awslambda.Function
+	// Authorizer checks API keys in front of every HTTP API route; nil for REST.
+	Authorizer awslambda.Function
 	// HTTPAPI and HTTPStage are set for the HTTP flavour.
 	HTTPAPI   awsapigatewayv2.HttpApi
 	HTTPStage awsapigatewayv2.HttpStage
@@ -248,6 +271,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 
 	switch a.Kind {
 	case HTTP:
+		a.buildAuthorizer(props, shared)
 		a.buildHTTP(rate, burst)
 	case REST:
 		a.buildREST(rate, burst)
@@ -262,6 +286,34 @@ func (a *API) target(t Target) awslambda.Function {
 		return a.Poll
 	}
 	return a.Invoke
+}
+
+// buildAuthorizer defines the HTTP API's REQUEST authorizer: it knows the keys (configured and
+// stored) and may read API keys' items, nothing else.
+func (a *API) buildAuthorizer(props *Props, shared map[string]string) {
+	env := map[string]string{}
+	for k, v := range shared {
+		// It neither reads payloads nor names the seal key.
+		if k != golambda.EnvResultsBucket && k != golambda.EnvKMSKeyID {
+			env[k] = v
+		}
+	}
+	a.Authorizer = golambda.New(a.Construct, "Authorizer", &golambda.Props{
+		CodeDir:       props.AuthorizerCodeDir,
+		Description:   "agentq authorizer: checks API keys for the HTTP API",
+		MemorySize:    AuthorizerMemoryMB,
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(AuthorizerTimeoutSeconds)),
+		Environment:   env,
+		RemovalPolicy: props.LogRemovalPolicy,
+	}).Function
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      a.Authorizer,
+		Actions:      jsii.Strings("dynamodb:GetItem"),
+		ResourceArns: jsii.Strings(*props.Table.TableArn()),
+		Conditions: &map[string]*map[string]any{
+			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": []any{AuthorizerKeyPrefix + "*"}},
+		},
+	})
 }
 
 func (a *API) buildHTTP(rate, burst float64) {
@@ -282,11 +334,18 @@ func (a *API) buildHTTP(rate, burst float64) {
 				PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
 			})
 	}
+	authorizer := awsapigatewayv2authorizers.NewHttpLambdaAuthorizer(jsii.String("ApiKeyAuthorizer"), a.Authorizer,
+		&awsapigatewayv2authorizers.HttpLambdaAuthorizerProps{
+			ResponseTypes:   &[]awsapigatewayv2authorizers.HttpLambdaResponseType{awsapigatewayv2authorizers.HttpLambdaResponseType_SIMPLE},
+			ResultsCacheTtl: awscdk.Duration_Seconds(jsii.Number(AuthorizerCacheSeconds)),
+			IdentitySource:  jsii.Strings(AuthorizerIdentitySource...),
+		})
 	for _, r := range Routes {
 		a.HTTPAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),
 			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
 			Integration: integrations[r.Target],
+			Authorizer:  authorizer,
 		})
 	}
 	a.HTTPStage = a.HTTPAPI.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{

@@ -75,4 +75,9 @@ var Routes = []Route{
 	{Method: http.MethodPost, Path: "/v1/auth-contexts", Target: Invoke},
 	{Method: http.MethodDelete, Path: "/v1/auth-contexts/{auth_context_id}", Target: Invoke},
 	{Method: http.MethodGet, Path: "/v1/auth-contexts/{auth_context_id}", Target: Poll},
+	// Tenants' API keys, an admin's only: created (answered once, stored as a hash) and revoked by
+	// invoke, listed by poll.
+	{Method: http.MethodPost, Path: "/v1/api-keys", Target: Invoke},
+	{Method: http.MethodDelete, Path: "/v1/api-keys/{api_key_id}", Target: Invoke},
+	{Method: http.MethodGet, Path: "/v1/api-keys", Target: Poll},
 }

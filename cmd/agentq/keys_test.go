@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestKeys(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got = append(got, r.Method+" "+r.URL.RequestURI()+" "+r.Header.Get("x-api-key")+" "+string(body))
+		if strings.Contains(r.URL.Path, "nope") {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"code":"api_key_not_found"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"0123456789abcdef"}`)
+	}))
+	defer srv.Close()
+	env := func(k string) string {
+		return map[string]string{"AGENTQ_ADMIN_KEY": "adm", "AGENTQ_API_URL": srv.URL}[k]
+	}
+	tests := []struct {
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{args: []string{"keys", "create", "-tenant", "acme", "-name", "CI"}, want: `POST /v1/api-keys adm {"name":"CI","tenant":"acme"}`},
+		{args: []string{"keys", "list", "-tenant", "a b"}, want: "GET /v1/api-keys?tenant=a+b adm "},
+		{args: []string{"keys", "revoke", "0123456789abcdef"}, want: "DELETE /v1/api-keys/0123456789abcdef adm "},
+		{args: []string{"keys", "revoke", "nope"}, wantErr: "api_key_not_found"},
+		{args: []string{"keys", "create", "-tenant", "acme"}, wantErr: "usage"},
+		{args: []string{"keys", "list"}, wantErr: "usage"},
+		{args: []string{"keys", "revoke"}, wantErr: "usage"},
+		{args: []string{"keys"}, wantErr: "usage"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got = nil
+			var out bytes.Buffer
+			err := run(context.Background(), tt.args, env, &out, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(got) != 1 || got[0] != tt.want || !strings.Contains(out.String(), "0123456789abcdef") {
+				t.Fatalf("err %v, requests %q, out %q; want %q", err, got, out.String(), tt.want)
+			}
+		})
+	}
+	if err := run(context.Background(), []string{"keys", "list", "-tenant", "a"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "AGENTQ_ADMIN_KEY") {
+		t.Fatalf("no admin key: err = %v", err)
+	}
+}
