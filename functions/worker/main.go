@@ -14,6 +14,7 @@ import (
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/worker"
 )
@@ -45,7 +46,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 	fn := lambda.NewFromConfig(p.AWS, func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
 	wc := worker.Config{
 		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue,
-		Dispatcher:    dispatch.New(dispatch.HTTPClient(), dispatch.WithLambda(fn), dispatch.WithA2AWait(a2aWait)),
+		// Agents in the same VPC are fine; this machine and the metadata service are not.
+		Dispatcher:    dispatch.New(dispatch.HTTPClient(netguard.Policy{AllowPrivate: true, AllowLoopback: cfg.AllowLoopbackURLs}), dispatch.WithLambda(fn), dispatch.WithA2AWait(a2aWait)),
 		DeadLetterARN: cfg.DLQARN,
 		Logger:        telemetry.NewLogger(os.Stderr, cfg.LogLevel),
 		Metrics:       telemetry.NewMetrics(os.Stdout),

@@ -25,6 +25,9 @@ const (
 	EnvAgentsFile = "AGENTQ_AGENTS_FILE"
 	EnvTaskTTL    = "AGENTQ_TASK_TTL"
 	EnvLogLevel   = "AGENTQ_LOG_LEVEL"
+	// EnvAllowLoopbackURLs, set to 1, lets outbound calls (agents) reach this machine: local
+	// development and tests only.
+	EnvAllowLoopbackURLs = "AGENTQ_ALLOW_LOOPBACK_URLS"
 	// EnvResultsBucket names the S3 bucket for payloads too large for the task record (optional:
 	// unset, requests over the inline limit are refused with 413 and such answers fail their task).
 	EnvResultsBucket = "AGENTQ_RESULTS_BUCKET"
@@ -44,6 +47,8 @@ type Config struct {
 	Agents    *agent.Static
 	TaskTTL   time.Duration
 	LogLevel  string
+	// AllowLoopbackURLs lets agent calls reach loopback addresses.
+	AllowLoopbackURLs bool
 	// ResultsBucket is the bucket for large payloads; empty keeps every payload in the table.
 	ResultsBucket string
 	// SealKey (local) or KMSKeyID (AWS), at most one of them, seals auth contexts' secrets;
@@ -63,6 +68,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile, EnvResultsBucket} {
 		c.set[n] = getenv(n) != ""
 	}
+	c.AllowLoopbackURLs = getenv(EnvAllowLoopbackURLs) == "1"
 	var errs []error
 	var err error
 	if c.Keys, err = apikey.Parse(getenv(EnvAPIKeys)); err != nil {

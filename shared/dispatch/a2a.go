@@ -18,6 +18,7 @@ import (
 	"github.com/a2aproject/a2a-go/a2aclient"
 
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -535,6 +536,9 @@ var jsonRPCErrors = []error{
 // agent's are, timeouts and connection failures as retryable, JSON-RPC errors as the agent's
 // non-retryable refusal, and answers that are too large or not A2A as invalid.
 func a2aFailure(err error, endpoint string) error {
+	if errors.Is(err, netguard.ErrBlocked) {
+		return blocked(err)
+	}
 	if errors.Is(err, errAnswerTooLarge) {
 		return &Error{Reason: task.ReasonInvalidResponse, Message: fmt.Sprintf("the agent's answer is larger than %d bytes", MaxResponseBytes)}
 	}

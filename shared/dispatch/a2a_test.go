@@ -213,7 +213,7 @@ func TestA2AOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
-			res, err := dispatch.New(dispatch.HTTPClient()).Call(testCtx(t), a2aCall(ag.agent(), tt.text))
+			res, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(testCtx(t), a2aCall(ag.agent(), tt.text))
 			switch {
 			case tt.needs != "":
 				ni, ok := errors.AsType[*dispatch.NeedsInput](err)
@@ -267,7 +267,7 @@ func pending(t *testing.T, err error) *dispatch.Pending {
 func TestA2ALongRunningTask(t *testing.T) {
 	const checks = 3
 	ag := newA2AAgent(t, checks)
-	cl := dispatch.New(dispatch.HTTPClient())
+	cl := dispatch.New(dispatch.HTTPClient(testGuard))
 	ctx := testCtx(t)
 	_, err := cl.Call(ctx, a2aCall(ag.agent(), "slow"))
 	p := pending(t, err)
@@ -303,7 +303,7 @@ func TestA2ALongRunningTask(t *testing.T) {
 func TestA2AWait(t *testing.T) {
 	t.Run("completes within the wait", func(t *testing.T) {
 		ag := newA2AAgent(t, 2)
-		res, err := dispatch.New(dispatch.HTTPClient(), dispatch.WithA2AWait(wait)).Call(testCtx(t), a2aCall(ag.agent(), "slow"))
+		res, err := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithA2AWait(wait)).Call(testCtx(t), a2aCall(ag.agent(), "slow"))
 		if err != nil || res.Text != "slow result" {
 			t.Fatalf("Call = %q, %v; want the result without a later check", res.Text, err)
 		}
@@ -311,7 +311,7 @@ func TestA2AWait(t *testing.T) {
 	t.Run("still working after the wait", func(t *testing.T) {
 		ag := newA2AAgent(t, 1)
 		start := time.Now()
-		_, err := dispatch.New(dispatch.HTTPClient(), dispatch.WithA2AWait(300*time.Millisecond)).Call(testCtx(t), a2aCall(ag.agent(), "hold"))
+		_, err := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithA2AWait(300*time.Millisecond)).Call(testCtx(t), a2aCall(ag.agent(), "hold"))
 		pending(t, err)
 		if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
 			t.Errorf("Call took %v, want about the wait", d)
@@ -324,14 +324,14 @@ func TestA2AWait(t *testing.T) {
 		ag := newA2AAgent(t, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		_, err := dispatch.New(dispatch.HTTPClient(), dispatch.WithA2AWait(time.Hour)).Call(ctx, a2aCall(ag.agent(), "hold"))
+		_, err := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithA2AWait(time.Hour)).Call(ctx, a2aCall(ag.agent(), "hold"))
 		pending(t, err) // not agent_timeout: the task exists, its id must not be lost
 	})
 }
 
 func TestA2ACancel(t *testing.T) {
 	ag := newA2AAgent(t, 1)
-	cl := dispatch.New(dispatch.HTTPClient())
+	cl := dispatch.New(dispatch.HTTPClient(testGuard))
 	ctx := testCtx(t)
 	_, err := cl.Call(ctx, a2aCall(ag.agent(), "hold"))
 	p := pending(t, err)
@@ -372,7 +372,7 @@ func TestA2ACancel(t *testing.T) {
 
 func TestA2ACancelEndedTask(t *testing.T) {
 	ag := newA2AAgent(t, 1)
-	cl := dispatch.New(dispatch.HTTPClient())
+	cl := dispatch.New(dispatch.HTTPClient(testGuard))
 	ctx := testCtx(t)
 	_, err := cl.Call(ctx, a2aCall(ag.agent(), "slow"))
 	p := pending(t, err)
@@ -387,7 +387,7 @@ func TestA2ACancelEndedTask(t *testing.T) {
 }
 
 func TestA2ACheckAndCancelNeedAnA2ATask(t *testing.T) {
-	cl := dispatch.New(dispatch.HTTPClient())
+	cl := dispatch.New(dispatch.HTTPClient(testGuard))
 	a := httpAgent("http://127.0.0.1:1")
 	_, err := cl.Check(context.Background(), a, "t1")
 	wantError(t, err, task.ReasonAgentFailed, false)
@@ -399,7 +399,7 @@ func TestA2ACheckAndCancelNeedAnA2ATask(t *testing.T) {
 
 func TestA2ARequestSent(t *testing.T) {
 	ag := newA2AAgent(t, 1)
-	cl := dispatch.New(dispatch.HTTPClient())
+	cl := dispatch.New(dispatch.HTTPClient(testGuard))
 	ctx := testCtx(t)
 
 	c := a2aCall(ag.agent(), "ask for a payment link")
@@ -470,7 +470,7 @@ func TestA2AAuthorization(t *testing.T) {
 			ag := newA2AAgent(t, 1)
 			a := ag.agent()
 			a.Auth = tt.auth
-			cl := dispatch.New(dispatch.HTTPClient())
+			cl := dispatch.New(dispatch.HTTPClient(testGuard))
 			c := a2aCall(a, "hold")
 			c.AuthToken = tt.token
 			ctx := testCtx(t)
@@ -499,7 +499,7 @@ func TestA2AAuthorization(t *testing.T) {
 
 func TestA2AEnvelope(t *testing.T) {
 	ag := newA2AAgent(t, 1)
-	cl := dispatch.New(dispatch.HTTPClient())
+	cl := dispatch.New(dispatch.HTTPClient(testGuard))
 	message := `{"kind":"message","messageId":"m-caller","role":"user","contextId":"ctx-caller",` +
 		`"parts":[{"kind":"text","text":"hello from the envelope"},{"kind":"data","data":{"k":"v"}}],` +
 		`"metadata":{"skill_id":"caller-skill","trace":"t1"},"referenceTaskIds":["r1"]}`
@@ -586,7 +586,7 @@ func TestA2AFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := rawServer(t, tt.status, tt.body)
 			a := agent.Agent{ID: "a", Protocol: agent.A2A, Endpoint: srv.URL}
-			_, err := dispatch.New(dispatch.HTTPClient()).Call(testCtx(t), a2aCall(a, "hello"))
+			_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(testCtx(t), a2aCall(a, "hello"))
 			de := wantError(t, err, tt.reason, tt.retryable)
 			if tt.msg != "" && de.Message != tt.msg {
 				t.Errorf("Message = %q, want %q", de.Message, tt.msg)
@@ -600,7 +600,7 @@ func TestA2AUnreachableAndTimeout(t *testing.T) {
 	endpoint := srv.URL + "/a2a?key=ENDPOINT-SECRET"
 	srv.Close()
 	a := agent.Agent{ID: "a", Protocol: agent.A2A, Endpoint: endpoint}
-	_, err := dispatch.New(dispatch.HTTPClient()).Call(testCtx(t), a2aCall(a, "hello"))
+	_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(testCtx(t), a2aCall(a, "hello"))
 	if de := wantError(t, err, task.ReasonAgentUnavailable, true); strings.Contains(de.Message, "ENDPOINT-SECRET") {
 		t.Errorf("message leaks the endpoint's query: %s", de.Message)
 	}
@@ -617,10 +617,10 @@ func TestA2AUnreachableAndTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	a.Endpoint = slow.URL
-	_, err = dispatch.New(dispatch.HTTPClient()).Call(ctx, a2aCall(a, "hello"))
+	_, err = dispatch.New(dispatch.HTTPClient(testGuard)).Call(ctx, a2aCall(a, "hello"))
 	wantError(t, err, task.ReasonAgentTimeout, true)
 
 	a.Endpoint = "ftp://example.com/a2a"
-	_, err = dispatch.New(dispatch.HTTPClient()).Call(context.Background(), a2aCall(a, "hello"))
+	_, err = dispatch.New(dispatch.HTTPClient(testGuard)).Call(context.Background(), a2aCall(a, "hello"))
 	wantError(t, err, task.ReasonAgentFailed, false)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -139,12 +140,13 @@ func (cl *Client) Call(ctx context.Context, c Call) (Result, error) {
 
 // HTTPClient returns the HTTP client agents are called with: connections are reused across
 // calls, and every phase before the answer is bounded; the answer itself is bounded by the
-// call's context.
-func HTTPClient() *http.Client {
+// call's context. Every connection is checked against the guard when it is made, so an agent
+// endpoint can never reach the metadata service, whatever its name resolves to.
+func HTTPClient(guard netguard.Policy) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			// No proxy: the guard checks the address dialed, which behind a proxy would be the proxy.
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: guard.Control}).DialContext,
 			TLSHandshakeTimeout:   10 * time.Second,
 			MaxIdleConns:          100,
 			MaxIdleConnsPerHost:   20,

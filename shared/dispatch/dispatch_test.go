@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -154,7 +155,7 @@ func TestFailedAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
 			srv, _ := agentServer(t, tt.status, "text/plain", tt.body)
-			_, err := dispatch.New(dispatch.HTTPClient()).Call(context.Background(), baseCall(httpAgent(srv.URL)))
+			_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(context.Background(), baseCall(httpAgent(srv.URL)))
 			de := wantError(t, err, tt.reason, tt.retryable)
 			want := fmt.Sprintf("agent answered %d", tt.status)
 			if tt.body != "" {
@@ -187,7 +188,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		http.Redirect(w, r, target.URL, http.StatusTemporaryRedirect)
 	}))
 	defer srv.Close()
-	_, err := dispatch.New(dispatch.HTTPClient()).Call(context.Background(), baseCall(httpAgent(srv.URL)))
+	_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(context.Background(), baseCall(httpAgent(srv.URL)))
 	wantError(t, err, task.ReasonAgentRejected, false)
 	if followed.Load() {
 		t.Error("the redirect was followed")
@@ -233,7 +234,7 @@ func TestTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := dispatch.New(dispatch.HTTPClient()).Call(ctx, baseCall(httpAgent(srv.URL)))
+	_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(ctx, baseCall(httpAgent(srv.URL)))
 	wantError(t, err, task.ReasonAgentTimeout, true)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("call took %v, want it cut at the context's deadline", d)
@@ -244,7 +245,7 @@ func TestUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	endpoint := srv.URL + "/agent?api_key=ENDPOINT-SECRET"
 	srv.Close() // nothing listens there any more
-	_, err := dispatch.New(dispatch.HTTPClient()).Call(context.Background(), baseCall(httpAgent(endpoint)))
+	_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(context.Background(), baseCall(httpAgent(endpoint)))
 	de := wantError(t, err, task.ReasonAgentUnavailable, true)
 	if strings.Contains(de.Message, "ENDPOINT-SECRET") {
 		t.Errorf("message leaks the endpoint's query: %s", de.Message)
@@ -367,7 +368,7 @@ func TestUnsupportedProtocol(t *testing.T) {
 }
 
 func TestBadEndpoint(t *testing.T) {
-	_, err := dispatch.New(dispatch.HTTPClient()).Call(context.Background(), baseCall(httpAgent("http://[::1]:namedport")))
+	_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(context.Background(), baseCall(httpAgent("http://[::1]:namedport")))
 	wantError(t, err, task.ReasonAgentFailed, false)
 }
 
@@ -403,3 +404,6 @@ func TestHistorySent(t *testing.T) {
 		t.Errorf("history = %+v, want %+v", got, c.History)
 	}
 }
+
+// testGuard lets the tests' agents, all on 127.0.0.1, be reached.
+var testGuard = netguard.Policy{AllowLoopback: true}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -58,6 +59,9 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 	}
 	resp, err := cl.http.Do(req)
 	if err != nil {
+		if errors.Is(err, netguard.ErrBlocked) {
+			return Result{}, blocked(err)
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return Result{}, &Error{Reason: task.ReasonAgentTimeout, Message: "the agent did not answer in time", Retryable: true}
 		}
@@ -79,6 +83,12 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: fmt.Sprintf("the agent's answer is larger than %d bytes", MaxResponseBytes)}
 	}
 	return parseAnswer(raw), nil
+}
+
+// blocked fails a call whose endpoint resolves to an address agents may not reach: retrying
+// cannot mend it.
+func blocked(error) error {
+	return &Error{Reason: task.ReasonAgentFailed, Message: "the agent's endpoint resolves to an address agents may not reach (this machine, link-local or the metadata service)"}
 }
 
 // parseAnswer reads an agent's answer: a JSON object's "output", "result", "text" or "message"

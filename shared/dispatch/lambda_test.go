@@ -137,7 +137,7 @@ func lambdaAgent(fn string) agent.Agent {
 
 func TestLambdaAnswers(t *testing.T) {
 	ls := newLambdaService(t)
-	cl := dispatch.New(dispatch.HTTPClient(), dispatch.WithLambda(ls.client()))
+	cl := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithLambda(ls.client()))
 	tests := []struct {
 		fn         string
 		wantText   string
@@ -162,7 +162,7 @@ func TestLambdaAnswers(t *testing.T) {
 
 func TestLambdaFailures(t *testing.T) {
 	ls := newLambdaService(t)
-	cl := dispatch.New(dispatch.HTTPClient(), dispatch.WithLambda(ls.client()))
+	cl := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithLambda(ls.client()))
 	tests := []struct {
 		fn        string
 		reason    string
@@ -191,7 +191,7 @@ func TestLambdaFailures(t *testing.T) {
 
 func TestLambdaRequestSent(t *testing.T) {
 	ls := newLambdaService(t)
-	cl := dispatch.New(dispatch.HTTPClient(), dispatch.WithLambda(ls.client()))
+	cl := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithLambda(ls.client()))
 	c := baseCall(lambdaAgent("echo"))
 	c.Secrets = map[string]json.RawMessage{"user_tokens": json.RawMessage(`{"github":"ghp-SECRET"}`)}
 	c.AuthToken = "auth-SECRET"
@@ -240,7 +240,7 @@ func TestLambdaRequestSent(t *testing.T) {
 
 func TestLambdaTimeoutAndUnreachable(t *testing.T) {
 	ls := newLambdaService(t)
-	cl := dispatch.New(dispatch.HTTPClient(), dispatch.WithLambda(ls.client()))
+	cl := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithLambda(ls.client()))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -253,12 +253,12 @@ func TestLambdaTimeoutAndUnreachable(t *testing.T) {
 	gone := newLambdaService(t)
 	api := gone.client()
 	gone.srv.Close()
-	_, err = dispatch.New(dispatch.HTTPClient(), dispatch.WithLambda(api)).Call(testCtx(t), baseCall(lambdaAgent("echo")))
+	_, err = dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithLambda(api)).Call(testCtx(t), baseCall(lambdaAgent("echo")))
 	wantError(t, err, task.ReasonAgentUnavailable, true)
 }
 
 func TestLambdaWithoutClient(t *testing.T) {
-	_, err := dispatch.New(dispatch.HTTPClient()).Call(context.Background(), baseCall(lambdaAgent("echo")))
+	_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(context.Background(), baseCall(lambdaAgent("echo")))
 	de := wantError(t, err, task.ReasonAgentFailed, false)
 	if !strings.Contains(de.Message, "no Lambda client") {
 		t.Errorf("Message = %q", de.Message)

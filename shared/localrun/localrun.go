@@ -37,6 +37,7 @@ import (
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/localaws"
+	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
@@ -355,7 +356,7 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	}
 	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket))
 	proc := worker.New(worker.Config{
-		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(), dispatchOptions(o.LambdaEndpoint)...),
+		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(localGuard), dispatchOptions(o.LambdaEndpoint)...),
 		Queue: queue.NewClient(sq, o.Queues.URL), CheckBackoff: o.CheckBackoff, AuthContexts: authctx.New(ddb, o.Table, sealer),
 		DeadLetterARN: o.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
 	})
@@ -406,6 +407,10 @@ func ReadState(path string) (WorkerOptions, error) {
 	}
 	return o, nil
 }
+
+// localGuard lets the local worker reach agents on this machine (echo, tests' agents) and on
+// private networks; the metadata service stays out of reach.
+var localGuard = netguard.Policy{AllowLoopback: true, AllowPrivate: true}
 
 // dispatchOptions gives the local worker's dispatcher a Lambda client when there is an endpoint
 // to invoke, and a short A2A wait as in AWS.

@@ -174,14 +174,16 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	// credentials (reserved in Lambda: the driver hands them to the Runtime API as the function's
 	// own), and the emulators' endpoints, which config.LoadDefaultConfig reads.
 	base := map[string]string{
-		"AGENTQ_TABLE":              table,
-		"AGENTQ_TASK_TTL":           "24h",
-		"AGENTQ_LOG_LEVEL":          "debug",
-		"AWS_REGION":                region,
-		"AWS_ACCESS_KEY_ID":         "local",
-		"AWS_SECRET_ACCESS_KEY":     "local",
-		"AWS_ENDPOINT_URL_DYNAMODB": em.DynamoDBEndpoint,
-		"AWS_ENDPOINT_URL_SQS":      em.SQSEndpoint,
+		"AGENTQ_TABLE":     table,
+		"AGENTQ_TASK_TTL":  "24h",
+		"AGENTQ_LOG_LEVEL": "debug",
+		// The test's agent is on 127.0.0.1, which a deployed worker may not reach.
+		"AGENTQ_ALLOW_LOOPBACK_URLS": "1",
+		"AWS_REGION":                 region,
+		"AWS_ACCESS_KEY_ID":          "local",
+		"AWS_SECRET_ACCESS_KEY":      "local",
+		"AWS_ENDPOINT_URL_DYNAMODB":  em.DynamoDBEndpoint,
+		"AWS_ENDPOINT_URL_SQS":       em.SQSEndpoint,
 		// Nothing may look for credentials or a region in instance metadata (169.254.169.254).
 		"AWS_EC2_METADATA_DISABLED": "true",
 	}
