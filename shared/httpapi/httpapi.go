@@ -235,10 +235,6 @@ func dialectOf(path string) task.Dialect {
 	return task.Xpander
 }
 
-type ctxKey int
-
-const tenantKey ctxKey = iota
-
 // authed authenticates the caller by API key before calling h with the caller's tenant.
 func (a *api) authed(d task.Dialect, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
