@@ -31,7 +31,24 @@ const (
 	// EnvResultsBucket names the S3 bucket for payloads too large for the task record (optional:
 	// unset, requests over the inline limit are refused with 413 and such answers fail their task).
 	EnvResultsBucket = "AGENTQ_RESULTS_BUCKET"
+	// EnvEventBus names the EventBridge bus (name or ARN) that completion events are put on.
+	EnvEventBus = "AGENTQ_EVENT_BUS"
+	// EnvWebhookQueueURL is the queue of webhook deliveries (first attempts and retries).
+	EnvWebhookQueueURL = "AGENTQ_WEBHOOK_QUEUE_URL"
+	// EnvWebhookDLQURL is where deliveries end that failed every attempt.
+	EnvWebhookDLQURL = "AGENTQ_WEBHOOK_DLQ_URL"
+	// EnvWebhookSecret is the operator's default signing secret (whsec_...), used for tenants
+	// that have none of their own.
+	EnvWebhookSecret = "AGENTQ_WEBHOOK_SECRET"
+	// EnvTriggerDLQURL is where events the trigger function rejects go, with the reason.
+	EnvTriggerDLQURL = "AGENTQ_TRIGGER_DLQ_URL"
+	// EnvDefaultTenant is the tenant of triggered invocations that name none; default "default".
+	EnvDefaultTenant = "AGENTQ_DEFAULT_TENANT"
 )
+
+// DefaultTenant is the tenant of triggered invocations that name none, when
+// AGENTQ_DEFAULT_TENANT is unset.
+const DefaultTenant = "default"
 
 // DefaultTaskTTL is how long task records are kept when AGENTQ_TASK_TTL is unset.
 const DefaultTaskTTL = 30 * 24 * time.Hour
@@ -55,6 +72,17 @@ type Config struct {
 	// neither disables auth contexts.
 	SealKey  SealKey
 	KMSKeyID string
+	// EventBus is the bus completion events go to; empty publishes none.
+	EventBus string
+	// WebhookQueueURL and WebhookDLQURL are the webhook delivery queue and its final resting
+	// place; WebhookSecret the operator's default signing secret (may be empty).
+	WebhookQueueURL string
+	WebhookDLQURL   string
+	WebhookSecret   string
+	// TriggerDLQURL receives the events the trigger function rejects.
+	TriggerDLQURL string
+	// DefaultTenant owns triggered invocations that name no tenant.
+	DefaultTenant string
 
 	set map[string]bool
 }
@@ -64,8 +92,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
 		Table: getenv(EnvTable), QueueURL: getenv(EnvQueueURL), DLQARN: getenv(EnvDLQARN),
 		LogLevel: getenv(EnvLogLevel), TaskTTL: DefaultTaskTTL, ResultsBucket: getenv(EnvResultsBucket), set: map[string]bool{},
+		EventBus: getenv(EnvEventBus), WebhookQueueURL: getenv(EnvWebhookQueueURL), WebhookDLQURL: getenv(EnvWebhookDLQURL),
+		WebhookSecret: getenv(EnvWebhookSecret), TriggerDLQURL: getenv(EnvTriggerDLQURL), DefaultTenant: getenv(EnvDefaultTenant),
 	}
-	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile, EnvResultsBucket} {
+	if c.DefaultTenant == "" {
+		c.DefaultTenant = DefaultTenant
+	}
+	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile, EnvResultsBucket,
+		EnvEventBus, EnvWebhookQueueURL, EnvWebhookDLQURL, EnvTriggerDLQURL} {
 		c.set[n] = getenv(n) != ""
 	}
 	c.AllowLoopbackURLs = getenv(EnvAllowLoopbackURLs) == "1"
@@ -95,6 +129,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		if c.TaskTTL, err = time.ParseDuration(v); err != nil || c.TaskTTL <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 720h", EnvTaskTTL, v))
 		}
+	}
+	if c.WebhookSecret != "" && (!strings.HasPrefix(c.WebhookSecret, "whsec_") || len(c.WebhookSecret) < len("whsec_")+16) {
+		errs = append(errs, fmt.Errorf("%s: must be a whsec_ secret of at least 16 base64 characters", EnvWebhookSecret))
 	}
 	if err := c.loadSealing(getenv); err != nil {
 		errs = append(errs, err)
