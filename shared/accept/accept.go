@@ -56,6 +56,12 @@ type AuthContexts interface {
 	Exists(ctx context.Context, tenant, id string) error
 }
 
+// Webhooks checks a caller's webhook URL before the task is taken: that it may be delivered to
+// at all (not a forbidden address) and that the tenant has a secret to sign deliveries with.
+type Webhooks interface {
+	CheckWebhook(ctx context.Context, tenant, url string) error
+}
+
 // DispatchError means the work message could not be sent. The task was recorded as failed (when
 // it could be recorded at all), so nothing waits for a message that never left.
 type DispatchError struct {
@@ -80,6 +86,9 @@ var (
 	// blob store to stage it in, or a work message over SQS's limit even without the body (its
 	// secret fields, which are never stored, travel only in the message). Nothing was written.
 	ErrRequestTooLarge = errors.New("request too large to keep")
+	// ErrWebhooksUnavailable means the request names a webhook_url where webhooks are not
+	// configured.
+	ErrWebhooksUnavailable = errors.New("webhooks are not configured")
 )
 
 // IdempotencyTTL is how long an idempotency key is remembered.
@@ -98,6 +107,7 @@ type Service struct {
 	queue    Queue
 	agents   Registry
 	contexts AuthContexts
+	webhooks Webhooks
 	ttl      time.Duration
 	log      *slog.Logger
 	metrics  *telemetry.Metrics
@@ -115,6 +125,9 @@ type Config struct {
 	// AuthContexts checks the auth context an invocation names (ServiceNet auth_context_id); nil
 	// where auth contexts are not configured, and then every named context is unknown.
 	AuthContexts AuthContexts
+	// Webhooks checks the webhook_url a request names; nil refuses every webhook_url with
+	// ErrWebhooksUnavailable.
+	Webhooks Webhooks
 	// TTL is how long task records are kept.
 	TTL     time.Duration
 	Logger  *slog.Logger
@@ -126,7 +139,7 @@ type Config struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, ttl: c.TTL, log: c.Logger,
+	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, ttl: c.TTL, log: c.Logger,
 		metrics: c.Metrics, now: c.Now, newID: c.NewID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -190,10 +203,15 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 		}
 	}
+	if inv.WebhookURL != "" {
+		if err := s.checkWebhook(ctx, sub.Tenant, inv.WebhookURL); err != nil {
+			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
+		}
+	}
 	t := &task.Task{
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
-		Request: inv.Body, Text: inv.Text, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
+		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
 		NeedsSecrets: inv.AuthToken != "" || len(inv.Secrets) > 0 || inv.AuthContextID != "",
 	}
@@ -278,6 +296,17 @@ func (s *Service) checkAuthContext(ctx context.Context, tenant, id string) error
 		return err
 	}
 	return fmt.Errorf("check auth context %s: %w: %v", id, ErrStoreUnavailable, err)
+}
+
+// checkWebhook asks whether the tenant's deliveries to url can be made and signed.
+func (s *Service) checkWebhook(ctx context.Context, tenant, url string) error {
+	if s.webhooks == nil {
+		return ErrWebhooksUnavailable
+	}
+	if err := s.webhooks.CheckWebhook(ctx, tenant, url); err != nil {
+		return fmt.Errorf("check webhook_url: %w", err)
+	}
+	return nil
 }
 
 // stage keeps a request too large for the task record and its message in the blob store.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/agentq/agentq/shared/agent"
@@ -33,6 +34,9 @@ type Invocation struct {
 	Ask           agent.Ask
 	// Strategy says what to do when the thread already has a turn in progress.
 	Strategy Strategy
+	// WebhookURL, when set, is where the caller wants the outcome delivered: an absolute http or
+	// https URL (whether it may be reached is checked at every delivery).
+	WebhookURL string
 }
 
 // Strategy is a multitask strategy: how a new turn on a busy thread is treated.
@@ -223,6 +227,27 @@ func (p *problems) object(v json.RawMessage, loc ...string) {
 	}
 	if v[0] != '{' {
 		p.add("must be an object", "type_error", loc...)
+	}
+}
+
+// MaxURLBytes bounds a webhook URL.
+const MaxURLBytes = 2048
+
+// webhookURL checks the shape of a webhook URL: absolute http(s), a host, no credentials in it.
+func (p *problems) webhookURL(v *string) {
+	if v == nil {
+		return
+	}
+	u, err := url.Parse(*v)
+	switch {
+	case len(*v) > MaxURLBytes:
+		p.add("must be at most 2048 bytes", "too_long", "webhook_url")
+	case err != nil || !u.IsAbs() || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "":
+		p.add("must be an absolute http or https URL", "url", "webhook_url")
+	case u.User != nil:
+		p.add("must not carry credentials; deliveries are signed instead", "url", "webhook_url")
+	case u.Fragment != "":
+		p.add("must not have a fragment", "url", "webhook_url")
 	}
 }
 

@@ -27,6 +27,8 @@ type ServiceNetRequest struct {
 	AgentEnvelope json.RawMessage `json:"agent_envelope"`
 	// MultitaskStrategy is agentq's: what to do when the thread has a turn in progress.
 	MultitaskStrategy *string `json:"multitask_strategy"`
+	// WebhookURL is agentq's: where to deliver the task's outcome (Standard Webhooks).
+	WebhookURL *string `json:"webhook_url"`
 }
 
 var regionPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
@@ -40,6 +42,7 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	var p problems
 	p.object(r.Input, "input")
 	p.oneOf(r.MultitaskStrategy, strategies, "multitask_strategy")
+	p.webhookURL(r.WebhookURL)
 	p.object(r.Settlement, "settlement")
 	p.object(r.AgentEnvelope, "agent_envelope")
 	p.maxLen(r.Message, maxTextBytes, "message")
@@ -88,6 +91,9 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 		inv.AuthToken = *r.AuthToken
 	}
 	inv.AuthContextID = authContextID
+	if r.WebhookURL != nil {
+		inv.WebhookURL = *r.WebhookURL
+	}
 	inv.Ask = agent.Ask{MaxCostUnits: r.MaxCostUnits}
 	if r.ConfirmRisky != nil {
 		inv.Ask.ConfirmRisky = *r.ConfirmRisky

@@ -37,6 +37,8 @@ type XpanderRequest struct {
 	SourceNodeType             *string           `json:"source_node_type"`
 	// MultitaskStrategy is agentq's: what to do when the thread has a turn in progress.
 	MultitaskStrategy *string `json:"multitask_strategy"`
+	// WebhookURL is agentq's: where to deliver the task's outcome (Standard Webhooks).
+	WebhookURL *string `json:"webhook_url"`
 }
 
 // XpanderInput is the task input: the instruction, attached files and the user it is for.
@@ -102,6 +104,7 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	p.oneOf(r.LLMReasoningEffort, []string{"low", "medium", "high", "xhigh"}, "llm_reasoning_effort")
 	p.oneOf(r.SourceNodeType, []string{"workbench", "sdk", "task", "assistant", "webhook", "mcp", "a2a", "telegram", "slack"}, "source_node_type")
 	p.oneOf(r.MultitaskStrategy, strategies, "multitask_strategy")
+	p.webhookURL(r.WebhookURL)
 	p.object(r.OutputSchema, "output_schema")
 	p.object(r.PayloadExtension, "payload_extension")
 	p.object(r.UserTokens, "user_tokens")
@@ -132,6 +135,9 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	inv := &Invocation{Dialect: task.Xpander, Text: *r.Input.Text, Body: clean, Secrets: secrets, Strategy: strategy(r.MultitaskStrategy)}
 	if r.ID != nil {
 		inv.ThreadID = *r.ID
+	}
+	if r.WebhookURL != nil {
+		inv.WebhookURL = *r.WebhookURL
 	}
 	return inv, nil
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -37,6 +39,7 @@ type item struct {
 	Request       string `dynamodbav:"request,omitempty"`
 	RequestRef    string `dynamodbav:"request_ref,omitempty"`
 	Text          string `dynamodbav:"text,omitempty"`
+	WebhookURL    string `dynamodbav:"webhook_url,omitempty"`
 	NeedsSecrets  bool   `dynamodbav:"needs_secrets,omitempty"`
 	Result        string `dynamodbav:"result,omitempty"`
 	Output        string `dynamodbav:"output,omitempty"`
@@ -87,7 +90,7 @@ func toItem(t *task.Task) item {
 		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Tokens.Prompt, CompletionTok: t.Tokens.Completion, TotalTokens: t.Tokens.Total,
 		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
-		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets,
+		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL,
 		CreatedAt: stamp(t.CreatedAt), UpdatedAt: stamp(t.UpdatedAt), StartedAt: stamp(t.StartedAt),
 		PausedAt: stamp(t.PausedAt), FinishedAt: stamp(t.FinishedAt),
 	}
@@ -121,7 +124,7 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		ResultRef: it.ResultRef, RemoteTaskID: it.RemoteTaskID, Tokens: task.Tokens{Prompt: it.PromptTokens, Completion: it.CompletionTok, Total: it.TotalTokens},
 		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
-		NeedsSecrets: it.NeedsSecrets,
+		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL,
 	}
 	if it.Request != "" {
 		t.Request = json.RawMessage(it.Request)
@@ -166,3 +169,27 @@ func activePartition(id string) string {
 // activeSortKey orders the by_active index by last write: every write that moves updated_at
 // moves it too, so the oldest entries are the tasks nothing has touched for longest.
 func activeSortKey(updated time.Time, id string) string { return stamp(updated) + "#" + id }
+
+// IsTask reports whether a table item's keys are a task's: the table holds other items too
+// (threads, agents, keys, webhook deliveries), and a stream of it carries them all.
+func IsTask(keys map[string]types.AttributeValue) bool {
+	pk, ok1 := keys[AttrPK].(*types.AttributeValueMemberS)
+	sk, ok2 := keys[AttrSK].(*types.AttributeValueMemberS)
+	return ok1 && ok2 && sk.Value == "TASK" && strings.HasPrefix(pk.Value, "TASK#")
+}
+
+// TaskFromImage decodes a task item as a table stream carries it (the new image of a change),
+// and loads its offloaded answer back from the blob store, so the task reads as it was written
+// whatever moved it since.
+func (s *Store) TaskFromImage(ctx context.Context, image map[string]types.AttributeValue) (*task.Task, error) {
+	t, err := fromAttributes(image)
+	if err != nil {
+		return nil, err
+	}
+	if t.ResultRef != "" {
+		if err := s.loadResult(ctx, t); err != nil {
+			return nil, fmt.Errorf("decode task %s from stream: %w", t.ID, err)
+		}
+	}
+	return t, nil
+}

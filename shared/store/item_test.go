@@ -35,7 +35,7 @@ func TestItemRoundTripFull(t *testing.T) {
 		ID: "81250b20-e9d7-4b3b-9995-07dc72b4bb59", Tenant: "org-1", AgentID: "echo", AgentVersion: "3",
 		Dialect: task.ServiceNet, Source: "api", ThreadID: "ctx-1", ThreadSeq: 2, PrevTaskID: "f1e2d3c4-0000-4000-8000-000000000001",
 		State: task.Succeeded, Version: 4,
-		Request: json.RawMessage(`{"message":"hi"}`), Text: "hi", Result: "hello", Output: json.RawMessage(`{"output":"hello"}`),
+		Request: json.RawMessage(`{"message":"hi"}`), Text: "hi", WebhookURL: "https://hooks.example.com/agentq", Result: "hello", Output: json.RawMessage(`{"output":"hello"}`),
 		ResultRef: "results/81250b20", Tokens: task.Tokens{Prompt: 10, Completion: 5, Total: 15},
 		Reason: task.ReasonAgentUnavailable, ReasonMessage: "first try failed", Attempts: 2, CostUnits: 5,
 		LeaseUntil: created.Add(45*time.Second + 123456789), CreatedAt: created, UpdatedAt: created.Add(20 * time.Second),

@@ -115,6 +115,9 @@ type Task struct {
 	RequestRef string
 	// Text is the instruction handed to the agent (xpander input.text, ServiceNet message).
 	Text string
+	// WebhookURL is where the caller asked to be told of the task's outcome (webhook_url), besides
+	// its tenant's default webhook URLs.
+	WebhookURL string
 	// NeedsSecrets records that the work message carried what the task record does not keep (an
 	// auth_token, credential fields or an auth context): a lost message cannot be rebuilt.
 	NeedsSecrets bool
