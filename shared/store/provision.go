@@ -16,8 +16,9 @@ type Provisioner interface {
 	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
 }
 
-// CreateTable makes the task table from the schema in this package (keys, indexes, TTL),
-// on-demand. A table that already exists is left as it is.
+// CreateTable makes the task table from the schema in this package (keys, indexes, TTL, and the
+// stream of new and old images that completion events come from), on-demand. A table that
+// already exists is left as it is.
 func CreateTable(ctx context.Context, db Provisioner, name string) error {
 	attrs := []types.AttributeDefinition{
 		{AttributeName: aws.String(AttrPK), AttributeType: types.ScalarAttributeTypeS},
@@ -46,6 +47,9 @@ func CreateTable(ctx context.Context, db Provisioner, name string) error {
 			{AttributeName: aws.String(AttrSK), KeyType: types.KeyTypeRange},
 		},
 		GlobalSecondaryIndexes: gsis,
+		StreamSpecification: &types.StreamSpecification{
+			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages,
+		},
 	})
 	var inUse *types.ResourceInUseException
 	if errors.As(err, &inUse) {
