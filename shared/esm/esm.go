@@ -1,6 +1,8 @@
-// Package esm does locally what Lambda's SQS event source mapping does in AWS: it long-polls a
-// queue, hands batches to a handler as events.SQSEvent, deletes what the handler finished and
+// Package esm does locally what Lambda's event source mappings do in AWS. Mapping long-polls an
+// SQS queue, hands batches to a handler as events.SQSEvent, deletes what the handler finished and
 // leaves its reported failures for redelivery (and, in the end, the dead-letter queue).
+// StreamMapping reads a DynamoDB stream shard by shard, in order, and hands batches to a handler
+// as events.DynamoDBEvent, retrying from the first record the handler reports failed.
 package esm
 
 import (

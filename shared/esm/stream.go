@@ -1,0 +1,238 @@
+package esm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+)
+
+// Streams is the part of the DynamoDB Streams API a stream mapping uses.
+type Streams interface {
+	DescribeStream(ctx context.Context, in *dynamodbstreams.DescribeStreamInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error)
+	GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
+}
+
+// StreamHandler is a Lambda DynamoDB stream handler with partial batch responses.
+type StreamHandler func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+
+// StreamMapping does locally what Lambda's DynamoDB stream event source mapping does: it reads
+// every shard of a table's stream from its oldest record (TRIM_HORIZON), in order, hands batches
+// to a handler as events.DynamoDBEvent, and on a reported failure retries from the failed record
+// (ReportBatchItemFailures) after a backoff, so no change is skipped. Children of a closed shard
+// are read once their parent is done, as Lambda does.
+type StreamMapping struct {
+	API       Streams
+	StreamARN string
+	Region    string
+	Handler   StreamHandler
+	// BatchSize is the most records per batch (1-1000); default 100.
+	BatchSize int32
+	// Idle is the pause between reads of a shard with nothing new; default 200 ms.
+	Idle time.Duration
+	// Timeout bounds one handler call, as a Lambda function timeout would; default 5 minutes.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Run reads the stream until ctx is done. It returns nil on cancellation.
+func (m *StreamMapping) Run(ctx context.Context) error {
+	m.streamDefaults()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	started := map[string]bool{}
+	done := &sync.Map{} // shard id -> true once read to its end
+	for ctx.Err() == nil {
+		shards, err := m.shards(ctx)
+		if err != nil && ctx.Err() == nil {
+			m.Logger.Warn("describe stream", "err", err)
+		}
+		listed := map[string]bool{}
+		for _, sh := range shards {
+			listed[aws.ToString(sh.ShardId)] = true
+		}
+		for _, sh := range shards {
+			id := aws.ToString(sh.ShardId)
+			if started[id] {
+				continue
+			}
+			// A parent no longer listed was trimmed: nothing of it is left to read first.
+			if parent := aws.ToString(sh.ParentShardId); parent != "" && listed[parent] {
+				if _, ok := done.Load(parent); !ok {
+					continue // the parent's records come first
+				}
+			}
+			started[id] = true
+			wg.Go(func() {
+				if m.readShard(ctx, id) {
+					done.Store(id, true)
+				}
+			})
+		}
+		sleep(ctx, time.Second)
+	}
+	return nil
+}
+
+func (m *StreamMapping) streamDefaults() {
+	if m.BatchSize <= 0 || m.BatchSize > 1000 {
+		m.BatchSize = 100
+	}
+	if m.Idle <= 0 {
+		m.Idle = 200 * time.Millisecond
+	}
+	if m.Timeout <= 0 {
+		m.Timeout = 5 * time.Minute
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.Region == "" {
+		m.Region = "us-east-1"
+	}
+}
+
+func (m *StreamMapping) shards(ctx context.Context) ([]streamtypes.Shard, error) {
+	var all []streamtypes.Shard
+	var start *string
+	for {
+		out, err := m.API.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(m.StreamARN), ExclusiveStartShardId: start})
+		if err != nil {
+			return all, fmt.Errorf("describe stream %s: %w", m.StreamARN, err)
+		}
+		all = append(all, out.StreamDescription.Shards...)
+		start = out.StreamDescription.LastEvaluatedShardId
+		if start == nil {
+			return all, nil
+		}
+	}
+}
+
+// readShard reads one shard until it closes (true) or ctx ends (false).
+func (m *StreamMapping) readShard(ctx context.Context, shard string) bool {
+	log := m.Logger.With("shard_id", shard)
+	iter, err := m.iterator(ctx, shard, streamtypes.ShardIteratorTypeTrimHorizon, "")
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		if err != nil {
+			log.Warn("read stream shard", "err", err)
+			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+			sleep(ctx, backoff)
+			iter, err = m.iterator(ctx, shard, streamtypes.ShardIteratorTypeTrimHorizon, "")
+			continue
+		}
+		if iter == nil {
+			return true // closed, and read to its end
+		}
+		out, gerr := m.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(m.BatchSize)})
+		if gerr != nil {
+			var expired *streamtypes.ExpiredIteratorException
+			if errors.As(gerr, &expired) {
+				err = gerr
+				continue
+			}
+			err = fmt.Errorf("get records: %w", gerr)
+			continue
+		}
+		if len(out.Records) == 0 {
+			iter = out.NextShardIterator
+			if iter != nil {
+				sleep(ctx, m.Idle)
+			}
+			continue
+		}
+		failedAt, herr := m.handle(ctx, out.Records)
+		switch {
+		case herr != nil:
+			log.Warn("stream handler failed; retrying the batch", "err", herr)
+			failedAt = aws.ToString(out.Records[0].Dynamodb.SequenceNumber)
+		case failedAt == "":
+			iter, backoff = out.NextShardIterator, 0
+			continue
+		}
+		// Retry from the failed record, after a backoff, as the event source mapping does.
+		backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+		sleep(ctx, backoff)
+		iter, err = m.iterator(ctx, shard, streamtypes.ShardIteratorTypeAtSequenceNumber, failedAt)
+	}
+	return false
+}
+
+func (m *StreamMapping) iterator(ctx context.Context, shard string, kind streamtypes.ShardIteratorType, seq string) (*string, error) {
+	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(m.StreamARN), ShardId: aws.String(shard), ShardIteratorType: kind}
+	if seq != "" {
+		in.SequenceNumber = aws.String(seq)
+	}
+	out, err := m.API.GetShardIterator(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("get iterator of shard %s: %w", shard, err)
+	}
+	return out.ShardIterator, nil
+}
+
+// handle hands records to the handler and returns the sequence number to retry from, if any.
+func (m *StreamMapping) handle(ctx context.Context, recs []streamtypes.Record) (string, error) {
+	ev := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, 0, len(recs))}
+	for _, r := range recs {
+		rec, err := m.record(r)
+		if err != nil {
+			return "", err
+		}
+		ev.Records = append(ev.Records, rec)
+	}
+	hctx, cancel := context.WithTimeout(ctx, m.Timeout)
+	defer cancel()
+	resp, err := m.Handler(hctx, ev)
+	if err != nil {
+		return "", err
+	}
+	if len(resp.BatchItemFailures) > 0 {
+		return resp.BatchItemFailures[0].ItemIdentifier, nil
+	}
+	return "", nil
+}
+
+func (m *StreamMapping) record(r streamtypes.Record) (events.DynamoDBEventRecord, error) {
+	d := r.Dynamodb
+	keys, err := ToStreamImage(d.Keys)
+	if err != nil {
+		return events.DynamoDBEventRecord{}, err
+	}
+	newImage, err := ToStreamImage(d.NewImage)
+	if err != nil {
+		return events.DynamoDBEventRecord{}, err
+	}
+	oldImage, err := ToStreamImage(d.OldImage)
+	if err != nil {
+		return events.DynamoDBEventRecord{}, err
+	}
+	rec := events.DynamoDBEventRecord{
+		AWSRegion: m.Region, EventID: aws.ToString(r.EventID), EventName: string(r.EventName),
+		EventSource: "aws:dynamodb", EventVersion: aws.ToString(r.EventVersion), EventSourceArn: m.StreamARN,
+		Change: events.DynamoDBStreamRecord{
+			Keys: keys, NewImage: newImage, OldImage: oldImage, SequenceNumber: aws.ToString(d.SequenceNumber),
+			SizeBytes: aws.ToInt64(d.SizeBytes), StreamViewType: string(d.StreamViewType),
+		},
+	}
+	if d.ApproximateCreationDateTime != nil {
+		rec.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: *d.ApproximateCreationDateTime}
+	}
+	return rec, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

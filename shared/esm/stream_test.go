@@ -1,0 +1,141 @@
+package esm
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+)
+
+// fakeStream serves closed shards of records; iterators are "shard/position".
+type fakeStream struct {
+	shards []streamtypes.Shard
+	recs   map[string][]streamtypes.Record
+}
+
+func (f *fakeStream) DescribeStream(context.Context, *dynamodbstreams.DescribeStreamInput, ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error) {
+	return &dynamodbstreams.DescribeStreamOutput{StreamDescription: &streamtypes.StreamDescription{Shards: f.shards}}, nil
+}
+
+func (f *fakeStream) GetShardIterator(_ context.Context, in *dynamodbstreams.GetShardIteratorInput, _ ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error) {
+	shard := aws.ToString(in.ShardId)
+	pos := 0
+	if in.ShardIteratorType == streamtypes.ShardIteratorTypeAtSequenceNumber {
+		for i, r := range f.recs[shard] {
+			if aws.ToString(r.Dynamodb.SequenceNumber) == aws.ToString(in.SequenceNumber) {
+				pos = i
+			}
+		}
+	}
+	return &dynamodbstreams.GetShardIteratorOutput{ShardIterator: aws.String(fmt.Sprintf("%s/%d", shard, pos))}, nil
+}
+
+func (f *fakeStream) GetRecords(_ context.Context, in *dynamodbstreams.GetRecordsInput, _ ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error) {
+	shard, p, _ := strings.Cut(aws.ToString(in.ShardIterator), "/")
+	pos, _ := strconv.Atoi(p)
+	recs := f.recs[shard]
+	end := min(pos+int(aws.ToInt32(in.Limit)), len(recs))
+	out := &dynamodbstreams.GetRecordsOutput{Records: recs[pos:end]}
+	if end < len(recs) || pos < len(recs) {
+		out.NextShardIterator = aws.String(fmt.Sprintf("%s/%d", shard, end))
+	}
+	return out, nil // a closed shard read to its end has no next iterator
+}
+
+func streamRecord(seq, state string) streamtypes.Record {
+	return streamtypes.Record{
+		EventID: aws.String("ev-" + seq), EventName: streamtypes.OperationTypeModify,
+		Dynamodb: &streamtypes.StreamRecord{
+			SequenceNumber: aws.String(seq),
+			Keys:           map[string]streamtypes.AttributeValue{"pk": &streamtypes.AttributeValueMemberS{Value: "TASK#" + seq}},
+			NewImage: map[string]streamtypes.AttributeValue{
+				"state": &streamtypes.AttributeValueMemberS{Value: state},
+				"n":     &streamtypes.AttributeValueMemberN{Value: "3"},
+				"l":     &streamtypes.AttributeValueMemberL{Value: []streamtypes.AttributeValue{&streamtypes.AttributeValueMemberBOOL{Value: true}}},
+				"m":     &streamtypes.AttributeValueMemberM{Value: map[string]streamtypes.AttributeValue{"x": &streamtypes.AttributeValueMemberNULL{Value: true}}},
+			},
+			OldImage:       map[string]streamtypes.AttributeValue{"state": &streamtypes.AttributeValueMemberS{Value: "running"}},
+			StreamViewType: streamtypes.StreamViewTypeNewAndOldImages,
+		},
+	}
+}
+
+func TestStreamMappingReadsInOrderAndRetriesFromTheFailure(t *testing.T) {
+	f := &fakeStream{
+		// The child's records must come after its parent's.
+		shards: []streamtypes.Shard{{ShardId: aws.String("child"), ParentShardId: aws.String("parent")}, {ShardId: aws.String("parent")}},
+		recs: map[string][]streamtypes.Record{
+			"parent": {streamRecord("1", "succeeded"), streamRecord("2", "failed"), streamRecord("3", "paused")},
+			"child":  {streamRecord("4", "canceled")},
+		},
+	}
+	var mu sync.Mutex
+	var seen []string
+	failedOnce := false
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m := &StreamMapping{
+		API: f, StreamARN: "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/1", BatchSize: 2, Idle: time.Millisecond,
+		Handler: func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range ev.Records {
+				if r.Change.NewImage["n"].Number() != "3" || !r.Change.NewImage["l"].List()[0].Boolean() ||
+					!r.Change.NewImage["m"].Map()["x"].IsNull() || r.Change.OldImage["state"].String() != "running" || r.EventSource != "aws:dynamodb" {
+					t.Errorf("record %s converted wrongly: %+v", r.Change.SequenceNumber, r)
+				}
+				if r.Change.SequenceNumber == "2" && !failedOnce {
+					// Record 2 fails once: it and everything after it come again.
+					failedOnce = true
+					return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: "2"}}}, nil
+				}
+				seen = append(seen, r.Change.SequenceNumber+":"+r.Change.NewImage["state"].String())
+			}
+			if len(seen) == 4 {
+				cancel()
+			}
+			return events.DynamoDBEventResponse{}, nil
+		},
+	}
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := "1:succeeded 2:failed 3:paused 4:canceled"
+	if got := strings.Join(seen, " "); got != want {
+		t.Errorf("handled %q, want %q", got, want)
+	}
+}
+
+func TestStreamMappingRetriesABatchThatErrs(t *testing.T) {
+	f := &fakeStream{
+		shards: []streamtypes.Shard{{ShardId: aws.String("s")}},
+		recs:   map[string][]streamtypes.Record{"s": {streamRecord("1", "succeeded")}},
+	}
+	calls := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m := &StreamMapping{API: f, StreamARN: "arn", Idle: time.Millisecond,
+		Handler: func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			calls++
+			if calls < 3 {
+				return events.DynamoDBEventResponse{}, fmt.Errorf("bus down")
+			}
+			cancel()
+			return events.DynamoDBEventResponse{}, nil
+		},
+	}
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 3 {
+		t.Errorf("handler called %d times, want 3 (two failures, then success)", calls)
+	}
+}
