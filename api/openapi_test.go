@@ -30,9 +30,11 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
+	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/webhook"
 )
 
 const (
@@ -70,6 +72,11 @@ type fake struct {
 	publishErr error
 	// contexts are the auth contexts, by tenant#id.
 	contexts map[string]authctx.Context
+	// deliveries are the webhook deliveries, by task id; hooks the tenant's webhook settings
+	// (other tenants have none); hookErr fails the settings' writes.
+	deliveries map[string][]*webhook.Delivery
+	hooks      webhook.Settings
+	hookErr    error
 }
 
 // contextID is the auth context the cases read, of tenant acme.
@@ -222,6 +229,142 @@ func (a fakeAgents) List(context.Context) ([]registry.Summary, error) {
 	return out, nil
 }
 
+// deliveryID is the delivery the cases replay, of the task taskID.
+const deliveryID = "dlv_3f2a9c0d1e4b5a6978c0d1e2f3"
+
+// fakeWebhooks is the fake's webhook deliveries and settings (webhook.Service and
+// webhook.Tenants). URLs are checked with the real webhook.ValidateURL.
+type fakeWebhooks struct{ f *fake }
+
+func (w fakeWebhooks) Deliveries(_ context.Context, _, taskID string) ([]*webhook.Delivery, error) {
+	if err := w.f.check(); err != nil {
+		return nil, err
+	}
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	return slices.Clone(w.f.deliveries[taskID]), nil
+}
+
+func (w fakeWebhooks) Replay(_ context.Context, _, taskID, id string) (*webhook.Delivery, error) {
+	if err := w.f.check(); err != nil {
+		return nil, err
+	}
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	for _, d := range w.f.deliveries[taskID] {
+		if d.ID == id {
+			r := &webhook.Delivery{ID: "dlv_0a1b2c3d4e5f60718293a4b5c6", TaskID: taskID, URL: d.URL, MessageID: d.MessageID,
+				EventType: d.EventType, State: webhook.Pending, Attempts: []webhook.Attempt{}, CreatedAt: now, UpdatedAt: now, ReplayOf: d.ID}
+			w.f.deliveries[taskID] = append(w.f.deliveries[taskID], r)
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("replay delivery %s: %w", id, webhook.ErrNotFound)
+}
+
+func (w fakeWebhooks) Settings(_ context.Context, tenant string) (*webhook.Settings, error) {
+	if err := w.f.check(); err != nil {
+		return nil, err
+	}
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	if tenant != w.f.hooks.Tenant {
+		return &webhook.Settings{Tenant: tenant, URLs: []string{}, Secrets: []webhook.SecretInfo{}}, nil
+	}
+	s := w.f.hooks
+	return &s, nil
+}
+
+// secret is a signing secret as the fake's settings make it.
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo="
+
+func (w fakeWebhooks) SetURLs(_ context.Context, tenant string, urls []string) (*webhook.Settings, string, error) {
+	if err := w.f.check(); err != nil {
+		return nil, "", err
+	}
+	var clean []string
+	for i, u := range urls {
+		if err := webhook.ValidateURL(u); err != nil {
+			return nil, "", fmt.Errorf("set webhook urls: url %d: %w", i+1, err)
+		}
+		if !slices.Contains(clean, u) {
+			clean = append(clean, u)
+		}
+	}
+	if len(clean) > webhook.MaxURLs {
+		return nil, "", fmt.Errorf("set webhook urls: %w: at most %d URLs", webhook.ErrInvalid, webhook.MaxURLs)
+	}
+	if w.f.hookErr != nil {
+		return nil, "", w.f.hookErr
+	}
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	h := &w.f.hooks
+	if h.Tenant != tenant {
+		*h = webhook.Settings{Tenant: tenant}
+	}
+	h.URLs, h.UpdatedAt = append([]string{}, clean...), now
+	created := ""
+	if len(h.Secrets) == 0 {
+		h.Secrets, created = []webhook.SecretInfo{{ID: "5c0e9d2a7b14f3e6a8c1d0b2", CreatedAt: now}}, secret
+	}
+	s := *h
+	return &s, created, nil
+}
+
+func (w fakeWebhooks) RotateSecret(_ context.Context, tenant string, grace time.Duration) (*webhook.Settings, string, error) {
+	if err := w.f.check(); err != nil {
+		return nil, "", err
+	}
+	if w.f.hookErr != nil {
+		return nil, "", w.f.hookErr
+	}
+	if grace == 0 {
+		grace = webhook.DefaultGrace
+	}
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	h := &w.f.hooks
+	if h.Tenant != tenant {
+		*h = webhook.Settings{Tenant: tenant, URLs: []string{}}
+	}
+	secrets := []webhook.SecretInfo{{ID: fmt.Sprintf("%024x", len(h.Secrets)+1), CreatedAt: now}}
+	for _, old := range h.Secrets {
+		if old.ExpiresAt.IsZero() {
+			old.ExpiresAt = now.Add(grace)
+		}
+		secrets = append(secrets, old)
+	}
+	h.Secrets, h.UpdatedAt = secrets, now
+	s := *h
+	return &s, secret, nil
+}
+
+// withDeliveries gives the task taskID (the tenant's, succeeded) two deliveries of its event:
+// one delivered at the second attempt, one still being retried.
+func withDeliveries(f *fake) {
+	f.put(stored(task.Succeeded, task.Xpander))
+	next := now.Add(5 * time.Minute)
+	f.deliveries[taskID] = []*webhook.Delivery{
+		{ID: deliveryID, TaskID: taskID, URL: "https://hooks.example.com/agentq?token=t", MessageID: "msg_7c1e0a9b3d5f2e4a6b8c0d1e2f",
+			EventType: webhook.EventTaskCompleted, State: webhook.Succeeded, Attempts: []webhook.Attempt{
+				{N: 1, At: now.Add(-time.Minute), StatusCode: 503, Error: "the receiver answered 503", DurationMS: 87},
+				{N: 2, At: now.Add(-time.Minute + 5*time.Second), StatusCode: 204, DurationMS: 64},
+			}, CreatedAt: now.Add(-time.Minute), UpdatedAt: now.Add(-time.Minute + 5*time.Second)},
+		{ID: "dlv_00000000000000000000000001", TaskID: taskID, URL: "https://default.example.com/hook", MessageID: "msg_7c1e0a9b3d5f2e4a6b8c0d1e2f",
+			EventType: webhook.EventTaskCompleted, State: webhook.Pending, Attempts: []webhook.Attempt{
+				{N: 1, At: now.Add(-time.Minute), Error: "no answer within 10s", DurationMS: 10000},
+			}, NextAttemptAt: &next, CreatedAt: now.Add(-time.Minute), UpdatedAt: now.Add(-time.Minute)},
+	}
+}
+
+// withHooks gives the tenant default URLs and two signing secrets, one in its grace period.
+func withHooks(f *fake) {
+	f.hooks = webhook.Settings{Tenant: tenant, URLs: []string{"https://hooks.example.com/agentq"}, UpdatedAt: now.Add(-time.Hour),
+		Secrets: []webhook.SecretInfo{{ID: "9b3e1f0c6d2a4e8b7c5d3f1a", CreatedAt: now.Add(-time.Hour)},
+			{ID: "5c0e9d2a7b14f3e6a8c1d0b2", CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(23 * time.Hour)}}}
+}
+
 // adminKeys knows the admin key.
 type adminKeys struct{}
 
@@ -245,7 +388,7 @@ func agentsOf() map[string]registry.Summary {
 }
 
 func newFake() *fake {
-	return &fake{tasks: map[string]*task.Task{}, threads: map[string]string{}, agents: agentsOf(), contexts: map[string]authctx.Context{
+	return &fake{tasks: map[string]*task.Task{}, threads: map[string]string{}, agents: agentsOf(), deliveries: map[string][]*webhook.Delivery{}, contexts: map[string]authctx.Context{
 		"acme#" + contextID: {ID: contextID, Tenant: "acme", Name: "Stripe key", Kind: authctx.Header, Header: "X-Stripe-Key", CreatedAt: now},
 	}}
 }
@@ -362,6 +505,7 @@ func (f *fake) handler() http.Handler {
 	return httpapi.New(httpapi.Config{
 		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f,
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
+		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f},
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
 	})
 }
@@ -562,6 +706,18 @@ func invokeCases(path, body string, serviceNet bool) []tcase {
 		{name: "dispatch failed, unrecorded", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Err: errors.New("sqs down")}), status: 502, code: "dispatch_failed"},
 		{name: "store unavailable", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w: throttled", accept.ErrStoreUnavailable)), status: 503, code: "store_unavailable"},
 	}
+	// The webhook_url's checks after the body's: 422 in both dialects.
+	hooked := strings.TrimSuffix(body, "}") + `,"webhook_url":"https://hooks.example.com/agentq"}`
+	cases = append(cases,
+		tcase{name: "webhook url forbidden", method: "POST", path: path, body: strings.TrimSuffix(body, "}") + `,"webhook_url":"http://169.254.169.254/latest"}`,
+			setup: submitErr(fmt.Errorf("check webhook_url: %w", webhook.ErrForbiddenURL)), status: 422, code: "webhook_url_forbidden"},
+		tcase{name: "no signing secret", method: "POST", path: path, body: hooked, setup: submitErr(fmt.Errorf("check webhook_url: %w", webhook.ErrNoSecret)), status: 422, code: "webhook_secret_missing"},
+		tcase{name: "no webhooks here", method: "POST", path: path, body: hooked, setup: submitErr(accept.ErrWebhooksUnavailable), status: 422, code: "webhooks_unavailable"},
+		tcase{name: "webhook url refused by the deliverer's check", method: "POST", path: path, body: strings.TrimSuffix(body, "}") + `,"webhook_url":"https://hooks.example.com:/x"}`,
+			setup: submitErr(fmt.Errorf("check webhook_url: %w", webhook.ErrInvalidURL)), status: 422, code: "validation_failed"},
+		tcase{name: "webhook url relative", method: "POST", path: path, body: strings.TrimSuffix(body, "}") + `,"webhook_url":"/hook"}`, status: validation, code: "validation_failed"},
+		tcase{name: "webhook url with credentials", method: "POST", path: path, body: strings.TrimSuffix(body, "}") + `,"webhook_url":"https://u:p@hooks.example.com/"}`, status: validation, code: "validation_failed"},
+	)
 	if !serviceNet { // xpander bodies name no auth context
 		cases = slices.DeleteFunc(cases, func(c tcase) bool { return c.code == "auth_context_not_found" })
 	}
@@ -646,6 +802,8 @@ func cases() map[string][]tcase {
 		{name: "every field", method: "POST", path: xAsync + "?version=draft", body: full, header: []string{"Idempotency-Key", "order-1"}, status: 200, validRequest: true, check: noSecrets},
 		{name: "nulls", method: "POST", path: xAsync, body: nulls, status: 200, validRequest: true},
 		{name: "bearer", method: "POST", path: xAsync, body: xpanderBody, auth: "bearer", status: 200, validRequest: true},
+		{name: "webhook url", method: "POST", path: xAsync, body: `{"input":{"text":"hi"},"webhook_url":"https://hooks.example.com/agentq?token=t"}`, status: 200, validRequest: true},
+		{name: "null webhook url", method: "POST", path: xAsync, body: `{"input":{"text":"hi"},"webhook_url":null}`, status: 200, validRequest: true},
 		{name: "next turn", method: "POST", path: xAsync, body: `{"input":{"text":"and Q2?"},"id":"` + threadID + `","multitask_strategy":"enqueue"}`, status: 200, validRequest: true},
 		{name: "idempotent replay of an ended task", method: "POST", path: xAsync, body: xpanderBody, header: []string{"Idempotency-Key", "k"}, setup: replay, status: 200, validRequest: true},
 		{name: "request id", method: "POST", path: xAsync, body: xpanderBody, header: []string{"X-Request-Id", "req-42"}, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
@@ -662,6 +820,7 @@ func cases() map[string][]tcase {
 				`"auth_context_id":"` + unknown + `","region":"au","confirm_risky":true,"max_cost_units":5,"settlement":{"currency":"AUD"},"agent_envelope":{"kind":"message"},"multitask_strategy":"reject"}`,
 			check: noSecrets},
 		{name: "input only", method: "POST", path: snAsync, body: `{"input":{"message":"hi"}}`, status: 200, validRequest: true},
+		{name: "webhook url", method: "POST", path: snAsync, body: `{"message":"hi","webhook_url":"http://hooks.example.com:8080/agentq"}`, status: 200, validRequest: true},
 		{name: "envelope only", method: "POST", path: snAsync, body: `{"agent_envelope":{"parts":[]}}`, status: 200, validRequest: true},
 		{name: "idempotent replay of an ended task", method: "POST", path: snAsync, body: serviceNetBody, setup: replay, status: 200, validRequest: true},
 	}, invokeCases(snAsync, serviceNetBody, true)...)
@@ -680,6 +839,7 @@ func cases() map[string][]tcase {
 		}},
 		{name: "paused", method: "POST", path: xSync, body: xpanderBody, setup: ended(task.Paused), status: 202, validRequest: true},
 		{name: "wait bad", method: "POST", path: xSync + "?wait=26", body: xpanderBody, status: 422, code: "validation_failed"},
+		{name: "webhook url", method: "POST", path: xSync + "?wait=0", body: `{"input":{"text":"hi"},"webhook_url":"https://hooks.example.com/agentq"}`, status: 202, validRequest: true},
 	}
 	for _, s := range []task.State{task.Succeeded, task.Failed, task.Error, task.Canceled} {
 		syncCases = append(syncCases, tcase{name: string(s), method: "POST", path: xSync + "?wait=1", body: xpanderBody, setup: ended(s), status: 200, validRequest: true})
@@ -900,6 +1060,96 @@ func cases() map[string][]tcase {
 		{name: "not an id", method: "DELETE", path: "/v1/api-keys/x", auth: "admin", status: 404, code: "api_key_not_found"},
 	}, adminErrors("DELETE", "/v1/api-keys/"+apiKeyID, "")...)
 
+	// Webhooks: a task's deliveries, and the tenant's settings.
+	const deliveriesPath = "/v1/tasks/" + taskID + "/deliveries"
+	const replayPath = deliveriesPath + "/" + deliveryID + "/replay"
+	out["GET /v1/tasks/{task_id}/deliveries"] = append([]tcase{
+		{name: "two deliveries", method: "GET", path: deliveriesPath, setup: withDeliveries, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if items := r.body["items"].([]any); len(items) != 2 || r.body["task_id"] != taskID {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "none yet", method: "GET", path: deliveriesPath, setup: withTask(stored(task.Running, task.Xpander)), status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if items, ok := r.body["items"].([]any); !ok || len(items) != 0 {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "by thread id", method: "GET", path: "/v1/tasks/" + threadID + "/deliveries", setup: threaded, status: 404, code: "task_not_found"},
+	}, readCases("GET", "/v1/tasks/", "/deliveries", false)...)
+	out["POST /v1/tasks/{task_id}/deliveries/{delivery_id}/replay"] = append([]tcase{
+		{name: "replayed", method: "POST", path: replayPath, setup: withDeliveries, status: 202, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["replay_of"] != deliveryID || r.body["state"] != "pending" || r.body["message_id"] != "msg_7c1e0a9b3d5f2e4a6b8c0d1e2f" {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "unknown delivery", method: "POST", path: deliveriesPath + "/dlv_ffffffffffffffffffffffffff/replay", setup: withDeliveries, status: 404, code: "delivery_not_found"},
+		{name: "not a delivery id", method: "POST", path: deliveriesPath + "/x/replay", setup: withDeliveries, status: 404, code: "delivery_not_found"},
+	}, readCases("POST", "/v1/tasks/", "/deliveries/"+deliveryID+"/replay", false)...)
+	out["GET /v1/webhooks"] = append([]tcase{
+		{name: "set", method: "GET", path: "/v1/webhooks", setup: withHooks, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if len(r.body["secrets"].([]any)) != 2 || r.body["secret"] != nil {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "never set", method: "GET", path: "/v1/webhooks", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if _, ok := r.body["updated_at"]; ok || len(r.body["urls"].([]any)) != 0 {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+	}, commonErrors("GET", "/v1/webhooks", "")...)
+	hooksBody := `{"urls":["https://hooks.example.com/agentq","http://hooks.example.com:8080/b?token=t"]}`
+	noStore := func(secret bool) func(t *testing.T, r answer) {
+		return func(t *testing.T, r answer) {
+			if _, ok := r.body["secret"]; ok != secret || r.header.Get("Cache-Control") != "no-store" {
+				t.Errorf("answer = %s, Cache-Control %q, want a secret: %v", r.raw, r.header.Get("Cache-Control"), secret)
+			}
+		}
+	}
+	elevenURLs := `{"urls":["https://a.example.com/1"`
+	for i := 2; i <= 11; i++ {
+		elevenURLs += fmt.Sprintf(`,"https://a.example.com/%d"`, i)
+	}
+	elevenURLs += "]}"
+	out["PUT /v1/webhooks"] = append([]tcase{
+		{name: "first, with a new secret", method: "PUT", path: "/v1/webhooks", body: hooksBody, status: 200, validRequest: true, check: noStore(true)},
+		{name: "again, no secret", method: "PUT", path: "/v1/webhooks", body: hooksBody, setup: withHooks, status: 200, validRequest: true, check: noStore(false)},
+		{name: "none", method: "PUT", path: "/v1/webhooks", body: `{"urls":[]}`, setup: withHooks, status: 200, validRequest: true, check: noStore(false)},
+		{name: "no urls", method: "PUT", path: "/v1/webhooks", body: `{}`, status: 422, code: "validation_failed"},
+		{name: "null urls", method: "PUT", path: "/v1/webhooks", body: `{"urls":null}`, status: 422, code: "validation_failed"},
+		{name: "unknown field", method: "PUT", path: "/v1/webhooks", body: `{"urls":[],"secret":"mine"}`, status: 422, code: "validation_failed"},
+		{name: "not JSON", method: "PUT", path: "/v1/webhooks", body: `{"urls":`, status: 422, code: "validation_failed"},
+		{name: "empty body", method: "PUT", path: "/v1/webhooks", body: ``, status: 422, code: "validation_failed"},
+		{name: "two objects", method: "PUT", path: "/v1/webhooks", body: `{"urls":[]}{}`, status: 422, code: "validation_failed"},
+		{name: "not a URL", method: "PUT", path: "/v1/webhooks", body: `{"urls":["/hook"]}`, status: 422, code: "validation_failed"},
+		{name: "credentials", method: "PUT", path: "/v1/webhooks", body: `{"urls":["https://u:p@hooks.example.com/"]}`, status: 422, code: "validation_failed"},
+		{name: "more than 10", method: "PUT", path: "/v1/webhooks", body: elevenURLs, status: 422, code: "validation_failed"},
+		{name: "metadata address", method: "PUT", path: "/v1/webhooks", body: `{"urls":["http://169.254.169.254/latest"]}`, status: 422, code: "webhook_url_forbidden"},
+		{name: "private address", method: "PUT", path: "/v1/webhooks", body: `{"urls":["https://10.0.0.7/hook"]}`, status: 422, code: "webhook_url_forbidden"},
+		{name: "localhost", method: "PUT", path: "/v1/webhooks", body: `{"urls":["http://localhost:9000/hook"]}`, status: 422, code: "webhook_url_forbidden"},
+		{name: "raced", method: "PUT", path: "/v1/webhooks", body: hooksBody, setup: func(f *fake) { f.hookErr = fmt.Errorf("set: %w", webhook.ErrConflict) }, status: 409, code: "webhooks_changed"},
+		{name: "unreadable body", method: "PUT", path: "/v1/webhooks", reader: func() io.Reader { return errorReader{} }, status: 400, code: "unreadable_body"},
+		{name: "body over 1 MiB", method: "PUT", path: "/v1/webhooks", body: `{"urls":["` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"]}`, status: 413, code: "body_too_large"},
+	}, commonErrors("PUT", "/v1/webhooks", hooksBody)...)
+	out["POST /v1/webhooks/rotate-secret"] = append([]tcase{
+		{name: "default grace", method: "POST", path: "/v1/webhooks/rotate-secret", setup: withHooks, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			noStore(true)(t, r)
+			if n := len(r.body["secrets"].([]any)); n != 3 {
+				t.Errorf("%d secrets, want 3: %s", n, r.raw)
+			}
+		}},
+		{name: "the first secret", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{}`, status: 200, validRequest: true, check: noStore(true)},
+		{name: "at once", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":0}`, setup: withHooks, status: 200, validRequest: true, check: noStore(true)},
+		{name: "a week", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":604800}`, setup: withHooks, status: 200, validRequest: true, check: noStore(true)},
+		{name: "too long a grace", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":604801}`, status: 422, code: "validation_failed"},
+		{name: "negative grace", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":-1}`, status: 422, code: "validation_failed"},
+		{name: "grace not an integer", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":"1d"}`, status: 422, code: "validation_failed"},
+		{name: "unknown field", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"secret":"mine"}`, status: 422, code: "validation_failed"},
+		{name: "not JSON", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":`, status: 422, code: "validation_failed"},
+		{name: "raced", method: "POST", path: "/v1/webhooks/rotate-secret", setup: func(f *fake) { f.hookErr = webhook.ErrConflict }, status: 409, code: "webhooks_changed"},
+		{name: "unreadable body", method: "POST", path: "/v1/webhooks/rotate-secret", reader: func() io.Reader { return errorReader{} }, status: 400, code: "unreadable_body"},
+		{name: "body over 1 MiB", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"x":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, status: 413, code: "body_too_large"},
+	}, commonErrors("POST", "/v1/webhooks/rotate-secret", "")...)
+
 	out["GET /healthz"] = []tcase{{name: "ok", method: "GET", path: "/healthz", auth: "none", status: 200, validRequest: false}}
 	return out
 }
@@ -944,6 +1194,30 @@ func TestDocument(t *testing.T) {
 		for _, status := range []string{"401", "405", "500", "503"} {
 			if o.Op.Responses.Value(status) == nil {
 				t.Errorf("%s: no %s answer", name, status)
+			}
+		}
+	}
+	// The webhooks agentq sends (OpenAPI 3.1's top-level webhooks): each a POST with a JSON body,
+	// the Standard Webhooks headers and the answers the deliverer tells apart.
+	if len(doc.Webhooks) == 0 {
+		t.Error("no webhooks documented")
+	}
+	for name, item := range doc.Webhooks {
+		for method, op := range item.Operations() {
+			where := "webhook " + name + " " + method
+			if method != http.MethodPost || op.OperationID == "" || op.Summary == "" || len(op.Tags) == 0 {
+				t.Errorf("%s: needs to be a POST with an operationId, a summary and a tag", where)
+			}
+			if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
+				t.Errorf("%s: no application/json request body", where)
+			}
+			for _, h := range []string{webhook.HeaderID, webhook.HeaderTimestamp, webhook.HeaderSignature} {
+				if p := op.Parameters.GetByInAndName("header", h); p == nil || !p.Required {
+					t.Errorf("%s: no required %s header", where, h)
+				}
+			}
+			if op.Responses.Value("2XX") == nil || op.Responses.Default() == nil {
+				t.Errorf("%s: needs a 2XX and a default answer", where)
 			}
 		}
 	}
@@ -1049,7 +1323,7 @@ func TestEveryRouteDocumented(t *testing.T) {
 	h := f.handler()
 	for _, o := range ops {
 		path := o.Path
-		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID, "api_key_id": apiKeyID} {
+		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID, "api_key_id": apiKeyID, "delivery_id": deliveryID} {
 			path = strings.ReplaceAll(path, "{"+name+"}", v)
 		}
 		if strings.Contains(path, "{") {
@@ -1304,6 +1578,189 @@ func TestValidatorCatchesDrift(t *testing.T) {
 	}
 }
 
+// TestValidatorCatchesWebhookDrift is TestValidatorCatchesDrift for the webhook routes and the
+// invokes' webhook_url: answers that drift from the document fail it, and the document refuses
+// the requests the handler refuses.
+func TestValidatorCatchesWebhookDrift(t *testing.T) {
+	f := newFake()
+	withDeliveries(f)
+	withHooks(f)
+	h := f.handler()
+	get := func(path string) (*http.Request, answer) {
+		req := tcase{method: "GET", path: path}.request()
+		a := serve(t, h, req)
+		if err := CheckResponse(req, a.status, a.header, a.raw); err != nil || a.status != 200 {
+			t.Fatalf("the unchanged answer fails: %d %v", a.status, err)
+		}
+		return req, a
+	}
+	listReq, list := get("/v1/tasks/" + taskID + "/deliveries")
+	hooksReq, hooks := get("/v1/webhooks")
+	putReq := tcase{method: "PUT", path: "/v1/webhooks", body: `{"urls":[]}`}.request()
+	put := serve(t, h, putReq)
+	rotateReq := tcase{method: "POST", path: "/v1/webhooks/rotate-secret"}.request()
+	rotate := serve(t, h, rotateReq)
+	replayReq := tcase{method: "POST", path: "/v1/tasks/" + taskID + "/deliveries/" + deliveryID + "/replay"}.request()
+	replayed := serve(t, h, replayReq)
+	for _, a := range []answer{put, rotate, replayed} {
+		if a.status >= 300 {
+			t.Fatalf("answer = %d %s", a.status, a.raw)
+		}
+	}
+	delivery := func(f func(d map[string]any)) []byte {
+		return editRaw(list.raw, func(m map[string]any) { f(m["items"].([]any)[0].(map[string]any)) })
+	}
+	hdr := func(from http.Header, f func(h http.Header)) http.Header {
+		c := from.Clone()
+		f(c)
+		return c
+	}
+	xInvoke := tcase{method: "POST", path: "/v1/agents/echo/invoke/async", body: xpanderBody}.request()
+	snInvoke := tcase{method: "POST", path: "/v1/agents/echo/invoke-async", body: serviceNetBody}.request()
+	errHeader := hdr(list.header, func(http.Header) {})
+	tests := []struct {
+		name   string
+		req    *http.Request
+		status int
+		header http.Header
+		body   []byte
+	}{
+		{"unknown delivery state", listReq, 200, list.header, delivery(func(d map[string]any) { d["state"] = "done" })},
+		{"delivery with its payload", listReq, 200, list.header, delivery(func(d map[string]any) { d["payload"] = map[string]any{} })},
+		{"delivery without message_id", listReq, 200, list.header, delivery(func(d map[string]any) { delete(d, "message_id") })},
+		{"unknown event type", listReq, 200, list.header, delivery(func(d map[string]any) { d["event_type"] = "task.done" })},
+		{"attempt without duration", listReq, 200, list.header, delivery(func(d map[string]any) { delete(d["attempts"].([]any)[0].(map[string]any), "duration_ms") })},
+		{"not a delivery id", listReq, 200, list.header, delivery(func(d map[string]any) { d["delivery_id"] = "42" })},
+		{"list without task_id", listReq, 200, list.header, editRaw(list.raw, func(m map[string]any) { delete(m, "task_id") })},
+		{"replay not pending", replayReq, 202, replayed.header, editRaw(replayed.raw, func(m map[string]any) { m["state"] = "succeeded" })},
+		{"replay without replay_of", replayReq, 202, replayed.header, editRaw(replayed.raw, func(m map[string]any) { delete(m, "replay_of") })},
+		{"a secret read back", hooksReq, 200, hooks.header, editRaw(hooks.raw, func(m map[string]any) { m["secret"] = secret })},
+		{"a secret's value listed", hooksReq, 200, hooks.header, editRaw(hooks.raw, func(m map[string]any) { m["secrets"].([]any)[0].(map[string]any)["value"] = secret })},
+		{"settings without urls", hooksReq, 200, hooks.header, editRaw(hooks.raw, func(m map[string]any) { delete(m, "urls") })},
+		{"put without Cache-Control", putReq, 200, hdr(put.header, func(h http.Header) { h.Del("Cache-Control") }), put.raw},
+		{"rotation without the secret", rotateReq, 200, rotate.header, editRaw(rotate.raw, func(m map[string]any) { delete(m, "secret") })},
+		{"rotation without Cache-Control", rotateReq, 200, hdr(rotate.header, func(h http.Header) { h.Del("Cache-Control") }), rotate.raw},
+		{"a secret not whsec_", rotateReq, 200, rotate.header, editRaw(rotate.raw, func(m map[string]any) { m["secret"] = "hunter2" })},
+		{"webhook refusal with problems", xInvoke, 422, errHeader, []byte(`{"detail":[{"loc":["body","webhook_url"],"msg":"no","type":"url"}],"code":"webhook_url_forbidden"}`)},
+		{"undocumented 422 code", xInvoke, 422, errHeader, []byte(`{"detail":"no","code":"webhook_gone"}`)},
+		{"ServiceNet refusal in the xpander shape", snInvoke, 422, errHeader, []byte(`{"detail":"no","code":"webhooks_unavailable"}`)},
+		{"ServiceNet refusal with an undocumented code", snInvoke, 422, errHeader, []byte(`{"error":{"code":"malformed_json","message":"no"}}`)},
+		{"replay conflict", replayReq, 409, errHeader, []byte(`{"detail":"no","code":"webhooks_changed"}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := CheckResponse(tt.req, tt.status, tt.header, tt.body); err == nil {
+				t.Errorf("the validator accepts it: %d %s", tt.status, tt.body)
+			}
+		})
+	}
+
+	for _, c := range []tcase{
+		{method: "POST", path: "/v1/agents/echo/invoke/async", body: `{"input":{"text":"x"},"webhook_url":"/hook"}`},
+		{method: "POST", path: "/v1/agents/echo/invoke/async", body: `{"input":{"text":"x"},"webhook_url":"ftp://hooks.example.com/"}`},
+		{method: "POST", path: "/v1/agents/echo/invoke/async", body: `{"input":{"text":"x"},"webhook_url":"https://u:p@hooks.example.com/"}`},
+		{method: "POST", path: "/v1/agents/echo/invoke", body: `{"input":{"text":"x"},"webhook_url":"https://hooks.example.com/#top"}`},
+		{method: "POST", path: "/v1/agents/echo/invoke-async", body: `{"message":"x","webhook_url":5}`},
+		{method: "POST", path: "/v1/agents/echo/invoke-async", body: `{"message":"x","webhook_url":"https://hooks.example.com/` + strings.Repeat("a", 2048) + `"}`},
+		{method: "PUT", path: "/v1/webhooks", body: `{}`},
+		{method: "PUT", path: "/v1/webhooks", body: `{"urls":"https://hooks.example.com/"}`},
+		{method: "PUT", path: "/v1/webhooks", body: `{"urls":[],"secret":"mine"}`},
+		{method: "PUT", path: "/v1/webhooks", body: `{"urls":["/hook"]}`},
+		{method: "PUT", path: "/v1/webhooks", body: `{"urls":["https://a.example.com/1","https://a.example.com/2","https://a.example.com/3","https://a.example.com/4",` +
+			`"https://a.example.com/5","https://a.example.com/6","https://a.example.com/7","https://a.example.com/8","https://a.example.com/9","https://a.example.com/10","https://a.example.com/11"]}`},
+		{method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":-1}`},
+		{method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":604801}`},
+		{method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":1.5}`},
+		{method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"secret":"mine"}`},
+	} {
+		if err := CheckRequest(c.request(), []byte(c.body)); err == nil {
+			t.Errorf("the document accepts %s %s %s", c.method, c.path, c.body)
+		}
+	}
+}
+
+// TestWebhookEventsFitTheDocument validates the body of every event the notifier sends
+// (notify.NewDetail in a webhook.Event), for each state that sends one, in both dialects, and one
+// too large to send whole, against the taskOutcome webhook's schema.
+func TestWebhookEventsFitTheDocument(t *testing.T) {
+	doc, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := doc.Webhooks["taskOutcome"]
+	if item == nil || item.Post == nil {
+		t.Fatal("no taskOutcome webhook")
+	}
+	schema := item.Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+	validate := func(body []byte) error {
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return err
+		}
+		return schema.VisitJSON(v, openapi3.EnableJSONSchema2020(), openapi3.MultiErrors())
+	}
+	event := func(t *testing.T, tk *task.Task) []byte {
+		t.Helper()
+		_, typ, ok := notify.Kind(tk.State)
+		if !ok {
+			t.Fatalf("state %s sends no event", tk.State)
+		}
+		detail, err := notify.NewDetail(tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := json.Marshal(webhook.Event{Type: typ, Timestamp: tk.UpdatedAt.UTC(), Data: detail})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+	n := 0
+	for _, s := range allStates {
+		if _, _, ok := notify.Kind(s); !ok {
+			continue
+		}
+		for _, d := range []task.Dialect{task.Xpander, task.ServiceNet} {
+			t.Run(string(s)+", "+string(d), func(t *testing.T) {
+				n++
+				if err := validate(event(t, stored(s, d))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d events", n)
+	}
+	big := stored(task.Succeeded, task.Xpander)
+	big.Result = strings.Repeat("a", notify.MaxDetailBytes)
+	body := event(t, big)
+	if !strings.Contains(string(body), `"truncated":true`) {
+		t.Fatalf("the event of a large answer is not truncated: %d bytes", len(body))
+	}
+	if err := validate(body); err != nil {
+		t.Errorf("a truncated event: %v", err)
+	}
+
+	// And the schema is not vacuous.
+	good := event(t, stored(task.Failed, task.ServiceNet))
+	for name, f := range map[string]func(m map[string]any){
+		"unknown type":           func(m map[string]any) { m["type"] = "task.done" },
+		"no data":                func(m map[string]any) { delete(m, "data") },
+		"queued state":           func(m map[string]any) { m["data"].(map[string]any)["state"] = "queued" },
+		"the webhook url":        func(m map[string]any) { m["data"].(map[string]any)["webhook_url"] = "https://x" },
+		"no version":             func(m map[string]any) { delete(m["data"].(map[string]any), "version") },
+		"a task of neither kind": func(m map[string]any) { m["data"].(map[string]any)["task"] = map[string]any{"id": "x"} },
+		"a task with a secret": func(m map[string]any) {
+			m["data"].(map[string]any)["task"].(map[string]any)["auth_token"] = "tok"
+		},
+	} {
+		if err := validate(editRaw(good, f)); err == nil {
+			t.Errorf("%s: the schema accepts it", name)
+		}
+	}
+}
+
 // editRaw returns a JSON object changed by f.
 func editRaw(raw []byte, f func(m map[string]any)) []byte {
 	var m map[string]any
@@ -1336,6 +1793,14 @@ func TestExamplesFitTheirSchemas(t *testing.T) {
 			n++
 			if err := mt.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020(), openapi3.MultiErrors()); err != nil {
 				t.Errorf("%s example %s: %v", where, name, err)
+			}
+		}
+	}
+	doc, _ := Load()
+	for name, item := range doc.Webhooks {
+		for method, op := range item.Operations() {
+			if rb := op.RequestBody; rb != nil {
+				check("webhook "+name+" "+method+" request", rb.Value.Content.Get("application/json"))
 			}
 		}
 	}

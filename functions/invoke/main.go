@@ -15,7 +15,6 @@ import (
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/httpapi"
-	"github.com/agentq/agentq/shared/telemetry"
 )
 
 func main() {
@@ -37,17 +36,20 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	log := telemetry.NewLogger(os.Stderr, cfg.LogLevel)
+	log := p.Logger
 	ac := accept.Config{
 		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
-		Logger: log, Metrics: telemetry.NewMetrics(os.Stdout),
+		Logger: log, Metrics: p.Metrics,
 	}
 	hc := httpapi.Config{
 		// The store reads and stops tasks too: a sync invoke waits on its task, a stop reads the
 		// task it cancels. The read routes themselves belong to the poll function.
 		Reader: p.Tasks, Resolver: p.Tasks, Stopper: p.Tasks,
 		Routes: httpapi.WriteRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: log,
-		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys,
+		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Webhooks: p.Webhooks,
+	}
+	if cfg.WebhookQueueURL != "" { // webhooks are delivered: take webhook_url, replay deliveries
+		ac.Webhooks, hc.Deliveries = p.Webhooks, p.Deliveries
 	}
 	if p.Contexts != nil { // an interface holding a nil pointer would not read as absent
 		ac.AuthContexts, hc.AuthContexts = p.Contexts, p.Contexts

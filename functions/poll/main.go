@@ -38,7 +38,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	hc := httpapi.Config{
 		Reader: p.Tasks, Resolver: p.Tasks, Lister: p.Tasks, Threads: p.Tasks,
 		Routes: httpapi.ReadRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: telemetry.NewLogger(os.Stderr, cfg.LogLevel),
-		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys,
+		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Deliveries: p.Deliveries, Webhooks: p.Webhooks,
 	}
 	if p.Contexts != nil { // metadata only: poll never opens a secret
 		hc.AuthContexts = p.Contexts

@@ -1,12 +1,15 @@
 // Package backend builds, once per function instance, the AWS-backed parts the Lambda functions
 // share, from the one configuration: the task store (with large-payload storage when a bucket is
-// configured), the agent registry, the work queue, and the auth contexts (when a key to seal them
-// is configured). The functions' mains then only pick what they serve.
+// configured), the agent registry, the work queue, the auth contexts (when a key to seal them
+// is configured), and the webhook settings and deliveries. The functions' mains then only pick
+// what they serve.
 package backend
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +26,8 @@ import (
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/webhook"
 )
 
 // AgentCacheTTL is how long a function instance caches an agent lookup: a publish reaches every
@@ -35,8 +40,14 @@ const KeyCacheTTL = 30 * time.Second
 
 // Parts are the AWS-backed parts of the system.
 type Parts struct {
-	AWS   aws.Config
-	Tasks *store.Store
+	AWS aws.Config
+	// DynamoDB is the client every table-backed part shares.
+	DynamoDB *dynamodb.Client
+	// Logger and Metrics are the function's JSON log (stderr, at AGENTQ_LOG_LEVEL) and EMF
+	// metrics (stdout).
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+	Tasks    *store.Store
 	// Agents resolves published agents, with the configured ones (AGENTQ_AGENTS) beneath.
 	Agents *registry.Registry
 	// Keys authenticates callers: the configured keys (AGENTQ_API_KEYS), then the keys an admin
@@ -46,6 +57,12 @@ type Parts struct {
 	Queue *queue.Client
 	// Contexts keeps auth contexts; nil when neither AGENTQ_SEAL_KEY nor AGENTQ_KMS_KEY_ID is set.
 	Contexts *authctx.Store
+	// Webhooks keeps tenants' default webhook URLs and signing secrets, sealed like auth
+	// contexts' (without a seal key only the operator's AGENTQ_WEBHOOK_SECRET signs).
+	Webhooks *webhook.Tenants
+	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
+	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
+	Deliveries *webhook.Service
 }
 
 // New loads the AWS configuration (endpoints from the standard AWS_ENDPOINT_URL* variables) and
@@ -57,7 +74,10 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	}
 	ddb := dynamodb.NewFromConfig(awsCfg)
 	p := &Parts{
-		AWS:    awsCfg,
+		AWS:      awsCfg,
+		DynamoDB: ddb,
+		Logger:   telemetry.NewLogger(os.Stderr, cfg.LogLevel),
+		Metrics:  telemetry.NewMetrics(os.Stdout),
 		Tasks:  store.New(ddb, cfg.Table),
 		Agents: registry.New(ddb, cfg.Table, AgentCacheTTL).WithFallback(cfg.Agents),
 		Keys:   keystore.New(ddb, cfg.Table, KeyCacheTTL).WithConfigured(cfg.Keys),
@@ -75,5 +95,19 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	if sealer != nil {
 		p.Contexts = authctx.New(ddb, cfg.Table, sealer)
 	}
+	if cfg.WebhookSecret != "" {
+		if _, err := webhook.ParseSecret(cfg.WebhookSecret); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvWebhookSecret, err)
+		}
+	}
+	p.Webhooks = webhook.NewTenants(ddb, cfg.Table, sealer, cfg.WebhookSecret).WithLoopback(cfg.AllowLoopbackURLs)
+	wc := webhook.Config{DB: ddb, Table: cfg.Table, Tenants: p.Webhooks, AllowLoopback: cfg.AllowLoopbackURLs, Logger: p.Logger, Metrics: p.Metrics}
+	if cfg.WebhookQueueURL != "" {
+		wc.Queue = webhook.NewSQSSender(sqs.NewFromConfig(awsCfg), cfg.WebhookQueueURL)
+	}
+	if cfg.WebhookDLQURL != "" {
+		wc.DeadLetters = webhook.NewSQSSender(sqs.NewFromConfig(awsCfg), cfg.WebhookDLQURL)
+	}
+	p.Deliveries = webhook.New(wc)
 	return p, nil
 }

@@ -38,6 +38,9 @@ func (a *api) classify(r *http.Request, err error) *detailedError {
 	if re, ok := registryError(err); ok {
 		return &detailedError{apiError: re}
 	}
+	if we, ok := webhookError(err); ok {
+		return &detailedError{apiError: we}
+	}
 	switch {
 	case errors.As(err, &ae):
 		return &detailedError{apiError: ae}
@@ -69,6 +72,8 @@ func (a *api) classify(r *http.Request, err error) *detailedError {
 		return &detailedError{apiError: &apiError{http.StatusConflict, "idempotency_key_reused", "the Idempotency-Key was used before for a different request"}}
 	case errors.Is(err, accept.ErrRequestTooLarge):
 		return &detailedError{apiError: &apiError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", store.InlineLimit>>10)}}
+	case errors.Is(err, accept.ErrWebhooksUnavailable):
+		return &detailedError{apiError: &apiError{http.StatusUnprocessableEntity, "webhooks_unavailable", "this deployment does not deliver webhooks; leave webhook_url out"}}
 	case errors.Is(err, accept.ErrThreadBusy):
 		return &detailedError{apiError: &apiError{http.StatusConflict, "thread_busy", "the thread has a turn in progress; wait for it to end or stop it"}}
 	case errors.Is(err, store.ErrInvalidCursor):

@@ -82,6 +82,8 @@ const (
 //	GET  /v1/tasks/{id}, /v1/receipts/{id}                    Reader
 //	GET  /v1/tasks/{id}/thread                                Reader, Threads
 //	GET  /v1/tasks, /v1/agents/{agent_id}/tasks               Lister
+//	GET  /v1/tasks/{id}/deliveries, POST .../{delivery_id}/replay  Deliveries, Reader
+//	GET, PUT /v1/webhooks, POST /v1/webhooks/rotate-secret    Webhooks
 //
 // Resolver, when set, lets the /v1/tasks/{id} routes take a thread id as well as a task id.
 type Config struct {
@@ -102,6 +104,11 @@ type Config struct {
 	AuthContexts AuthContexts
 	// APIKeys, with AdminKeys, adds the API key routes, all of them an admin's.
 	APIKeys APIKeys
+	// Deliveries, with Reader, adds a task's webhook delivery log and its replay route.
+	Deliveries Deliveries
+	// Webhooks adds the routes of the caller's tenant's webhook settings: default URLs and
+	// signing secrets.
+	Webhooks WebhookSettings
 	// TrustedTenant, when set, answers the tenant an authorizer in front of the handler already
 	// established for the request (apigw.AuthorizerTenant: the HTTP API's Lambda authorizer), and
 	// the handler then does not check the key itself; a request it has no tenant for is checked
@@ -180,6 +187,23 @@ func New(c Config) http.Handler {
 	if reads && c.Lister != nil {
 		route(http.MethodGet, "/v1/tasks", task.Xpander, a.listTasks)
 		route(http.MethodGet, "/v1/agents/{agent_id}/tasks", task.Xpander, a.listAgentTasks)
+	}
+	if c.Deliveries != nil && c.Reader != nil {
+		if writes {
+			route(http.MethodPost, "/v1/tasks/{task_id}/deliveries/{delivery_id}/replay", task.Xpander, a.replayDelivery)
+		}
+		if reads {
+			route(http.MethodGet, "/v1/tasks/{task_id}/deliveries", task.Xpander, a.listDeliveries)
+		}
+	}
+	if c.Webhooks != nil {
+		if writes {
+			route(http.MethodPut, "/v1/webhooks", task.Xpander, a.putWebhooks)
+			route(http.MethodPost, "/v1/webhooks/rotate-secret", task.Xpander, a.rotateWebhookSecret)
+		}
+		if reads {
+			route(http.MethodGet, "/v1/webhooks", task.Xpander, a.getWebhooks)
+		}
 	}
 	if c.Agents != nil && c.AdminKeys != nil {
 		if writes {

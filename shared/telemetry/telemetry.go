@@ -41,6 +41,17 @@ const (
 	// because their lost message could not be rebuilt.
 	Requeued = "Requeued"
 	Lost     = "Lost"
+	// EventsPublished counts completion events put on the event bus.
+	EventsPublished = "EventsPublished"
+	// WebhookDelivered, WebhookAttemptFailed and WebhookDeadLettered count webhook deliveries that
+	// succeeded, attempts that failed, and deliveries that failed every attempt.
+	WebhookDelivered     = "WebhookDelivered"
+	WebhookAttemptFailed = "WebhookAttemptFailed"
+	WebhookDeadLettered  = "WebhookDeadLettered"
+	// Triggered and TriggerRejected count events the trigger function turned into tasks, and
+	// those it refused (sent to its dead-letter queue with the reason).
+	Triggered       = "Triggered"
+	TriggerRejected = "TriggerRejected"
 )
 
 // Metrics writes EMF records. A nil *Metrics discards everything, so tests and the local runner

@@ -1,0 +1,44 @@
+// Command notify is the Lambda function fed by the task table's stream: for every task that
+// ends or pauses it puts an event on the EventBridge bus and schedules the task's webhook
+// deliveries (see package notify).
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	awslambda "github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+
+	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/notify"
+)
+
+func main() {
+	if err := run(context.Background(), os.Getenv); err != nil {
+		slog.Error("notify function failed to start", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.EnvTable, config.EnvEventBus, config.EnvWebhookQueueURL); err != nil {
+		return err
+	}
+	p, err := backend.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	n := notify.New(notify.Config{
+		Tasks: p.Tasks, Events: eventbridge.NewFromConfig(p.AWS), Bus: cfg.EventBus, Webhooks: p.Deliveries,
+		Logger: p.Logger, Metrics: p.Metrics,
+	})
+	awslambda.StartWithOptions(n.Handle, awslambda.WithContext(ctx))
+	return nil
+}

@@ -1,0 +1,217 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/webhook"
+)
+
+// Tasks decodes the task images a stream carries (store.Store does).
+type Tasks interface {
+	TaskFromImage(ctx context.Context, image map[string]types.AttributeValue) (*task.Task, error)
+}
+
+// EventBridge is the part of the EventBridge API the notifier uses.
+type EventBridge interface {
+	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, opts ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
+}
+
+// Webhooks schedules webhook deliveries (webhook.Service does).
+type Webhooks interface {
+	Notify(ctx context.Context, n webhook.Notification) error
+}
+
+// Config holds what a Notifier needs.
+type Config struct {
+	Tasks Tasks
+	// Events and Bus say where completion events go; a nil Events publishes none.
+	Events EventBridge
+	Bus    string
+	// Webhooks, when set, gets every event for delivery to the task's and its tenant's webhooks.
+	Webhooks Webhooks
+	Logger   *slog.Logger
+	Metrics  *telemetry.Metrics
+	Now      func() time.Time
+}
+
+// Notifier handles batches of task table stream records.
+type Notifier struct {
+	c Config
+}
+
+// New returns a Notifier.
+func New(c Config) *Notifier {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Notifier{c: c}
+}
+
+// maxEntries is the most entries one PutEvents call takes.
+const maxEntries = 10
+
+// change is a stream record that produces events.
+type change struct {
+	seq         string // the record's sequence number, what a partial failure reports
+	task        *task.Task
+	detailType  string
+	webhookType string
+	detail      []byte
+}
+
+// Handle processes a batch of stream records: it finds the transitions that produce events, puts
+// them on the bus ten at a time and schedules their webhook deliveries. A record that fails is
+// reported by sequence number; the event source then retries the batch from it, in order, so
+// every later record is retried too (events are delivered at least once: a consumer drops
+// duplicates by task_id and version, a webhook receiver by webhook-id).
+func (n *Notifier) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	var changes []*change
+	for i := range ev.Records {
+		c, err := n.change(ctx, &ev.Records[i])
+		if err != nil {
+			n.c.Logger.Error("read stream record", "err", err, "sequence_number", ev.Records[i].Change.SequenceNumber)
+			return failedFrom(ev.Records[i].Change.SequenceNumber), nil
+		}
+		if c != nil {
+			changes = append(changes, c)
+		}
+	}
+	failed := len(changes) // index of the first change that failed
+	if n.c.Events != nil {
+		failed = min(failed, n.publish(ctx, changes))
+	}
+	if n.c.Webhooks != nil {
+		failed = min(failed, n.deliver(ctx, changes))
+	}
+	if failed < len(changes) {
+		return failedFrom(changes[failed].seq), nil
+	}
+	return events.DynamoDBEventResponse{}, nil
+}
+
+func failedFrom(seq string) events.DynamoDBEventResponse {
+	return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: seq}}}
+}
+
+// change reads a stream record: nil when it is not a task entering a state that produces events.
+func (n *Notifier) change(ctx context.Context, rec *events.DynamoDBEventRecord) (*change, error) {
+	if rec.EventName == string(events.DynamoDBOperationTypeRemove) || len(rec.Change.NewImage) == 0 {
+		return nil, nil
+	}
+	keys, err := FromStreamImage(rec.Change.Keys)
+	if err != nil {
+		return nil, err
+	}
+	if !store.IsTask(keys) {
+		return nil, nil
+	}
+	newState, oldState := stateOf(rec.Change.NewImage), stateOf(rec.Change.OldImage)
+	detailType, webhookType, ok := Kind(newState)
+	if !ok || newState == oldState {
+		return nil, nil
+	}
+	image, err := FromStreamImage(rec.Change.NewImage)
+	if err != nil {
+		return nil, err
+	}
+	t, err := n.c.Tasks.TaskFromImage(ctx, image)
+	if err != nil {
+		return nil, err
+	}
+	detail, err := NewDetail(t)
+	if err != nil {
+		return nil, fmt.Errorf("render event of task %s: %w", t.ID, err)
+	}
+	return &change{seq: rec.Change.SequenceNumber, task: t, detailType: detailType, webhookType: webhookType, detail: detail}, nil
+}
+
+func stateOf(image map[string]events.DynamoDBAttributeValue) task.State {
+	v, ok := image["state"]
+	if !ok || v.DataType() != events.DataTypeString {
+		return ""
+	}
+	return task.State(v.String())
+}
+
+// publish puts the changes' events on the bus and returns the index of the first that failed
+// (len(changes) when none did).
+func (n *Notifier) publish(ctx context.Context, changes []*change) int {
+	for start := 0; start < len(changes); start += maxEntries {
+		chunk := changes[start:min(start+maxEntries, len(changes))]
+		entries := make([]ebtypes.PutEventsRequestEntry, len(chunk))
+		for i, c := range chunk {
+			entries[i] = ebtypes.PutEventsRequestEntry{
+				EventBusName: aws.String(n.c.Bus), Source: aws.String(Source), DetailType: aws.String(c.detailType),
+				Detail: aws.String(string(c.detail)), Time: aws.Time(c.task.UpdatedAt),
+			}
+		}
+		out, err := n.c.Events.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})
+		if err != nil {
+			n.c.Logger.Error("put events", "err", err, "entries", len(entries))
+			return start
+		}
+		for i, e := range out.Entries {
+			if i < len(chunk) && e.ErrorCode != nil {
+				// Entries fail one by one (throttling, an internal error): retry from the first.
+				n.c.Logger.Error("put event", "task_id", chunk[i].task.ID, "error_code", aws.ToString(e.ErrorCode),
+					"error_message", aws.ToString(e.ErrorMessage))
+				n.c.Metrics.Count(telemetry.EventsPublished, i)
+				return start + i
+			}
+		}
+		if len(out.Entries) < len(chunk) {
+			n.c.Logger.Error("put events answered fewer entries than sent", "sent", len(chunk), "answered", len(out.Entries))
+			return start + len(out.Entries)
+		}
+		n.c.Metrics.Count(telemetry.EventsPublished, len(chunk))
+		for _, c := range chunk {
+			n.c.Logger.Info("event published", "task_id", c.task.ID, "agent_id", c.task.AgentID, "tenant", c.task.Tenant,
+				"detail_type", c.detailType, "version", c.task.Version)
+		}
+	}
+	return len(changes)
+}
+
+// deliver schedules the webhook deliveries of every change concurrently and returns the index of
+// the first that failed.
+func (n *Notifier) deliver(ctx context.Context, changes []*change) int {
+	errs := make([]error, len(changes))
+	var wg sync.WaitGroup
+	for i, c := range changes {
+		wg.Go(func() {
+			errs[i] = n.c.Webhooks.Notify(ctx, webhook.Notification{
+				TaskID: c.task.ID, Tenant: c.task.Tenant, TaskVersion: c.task.Version, URL: c.task.WebhookURL,
+				Event:     webhook.Event{Type: c.webhookType, Timestamp: c.task.UpdatedAt.UTC(), Data: c.detail},
+				ExpiresAt: c.task.ExpiresAt,
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			n.c.Logger.Error("schedule webhook deliveries", "task_id", changes[i].task.ID, "tenant", changes[i].task.Tenant, "err", err)
+			return i
+		}
+	}
+	return len(changes)
+}
+
+// errUnsupported marks a stream attribute type the task table never holds.
+var errUnsupported = errors.New("unsupported attribute type")

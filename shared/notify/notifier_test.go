@@ -1,0 +1,292 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/webhook"
+)
+
+var at = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+// fakeTasks decodes an image by its id attribute into the task a test registered.
+type fakeTasks map[string]*task.Task
+
+func (f fakeTasks) TaskFromImage(_ context.Context, image map[string]types.AttributeValue) (*task.Task, error) {
+	id := image["id"].(*types.AttributeValueMemberS).Value
+	t, ok := f[id]
+	if !ok {
+		return nil, fmt.Errorf("no task %s", id)
+	}
+	cp := *t
+	cp.State = task.State(image["state"].(*types.AttributeValueMemberS).Value)
+	return &cp, nil
+}
+
+// fakeBus records PutEvents calls; failAt makes the entry at that index (over all calls) fail.
+type fakeBus struct {
+	mu      sync.Mutex
+	entries []ebtypes.PutEventsRequestEntry
+	calls   int
+	failAt  int // -1: none
+	err     error
+}
+
+func (b *fakeBus) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	if b.err != nil {
+		return nil, b.err
+	}
+	out := &eventbridge.PutEventsOutput{}
+	for _, e := range in.Entries {
+		if len(b.entries) == b.failAt {
+			out.FailedEntryCount++
+			out.Entries = append(out.Entries, ebtypes.PutEventsResultEntry{ErrorCode: aws.String("ThrottlingException"), ErrorMessage: aws.String("slow down")})
+			b.failAt = -1
+			continue
+		}
+		b.entries = append(b.entries, e)
+		out.Entries = append(out.Entries, ebtypes.PutEventsResultEntry{EventId: aws.String(fmt.Sprintf("ev-%d", len(b.entries)))})
+	}
+	return out, nil
+}
+
+type fakeWebhooks struct {
+	mu    sync.Mutex
+	got   []webhook.Notification
+	fails map[string]error // task id -> error
+}
+
+func (f *fakeWebhooks) Notify(_ context.Context, n webhook.Notification) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fails[n.TaskID]; err != nil {
+		return err
+	}
+	f.got = append(f.got, n)
+	return nil
+}
+
+// rec builds a stream record of an item moving from one state to another ("" for none).
+func rec(seq, sk, id string, from, to task.State) events.DynamoDBEventRecord {
+	r := events.DynamoDBEventRecord{EventName: "MODIFY", EventSource: "aws:dynamodb"}
+	r.Change.SequenceNumber = seq
+	r.Change.Keys = map[string]events.DynamoDBAttributeValue{"pk": events.NewStringAttribute("TASK#" + id), "sk": events.NewStringAttribute(sk)}
+	if to != "" {
+		r.Change.NewImage = map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute(id), "state": events.NewStringAttribute(string(to))}
+	}
+	if from != "" {
+		r.Change.OldImage = map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute(id), "state": events.NewStringAttribute(string(from))}
+	} else {
+		r.EventName = "INSERT"
+	}
+	return r
+}
+
+func newTask(id string, d task.Dialect) *task.Task {
+	return &task.Task{
+		ID: id, Tenant: "org-1", AgentID: "echo", AgentVersion: "2", Dialect: d, Source: "api", Version: 4, State: task.Succeeded,
+		Text: "hi", Result: "hello", WebhookURL: "https://hooks.example.com/x?token=hook-SECRET", CreatedAt: at, UpdatedAt: at.Add(time.Second),
+		FinishedAt: at.Add(time.Second), ExpiresAt: at.Add(30 * 24 * time.Hour),
+	}
+}
+
+func TestKind(t *testing.T) {
+	tests := []struct {
+		state            task.State
+		detail, hookType string
+		ok               bool
+	}{
+		{task.Succeeded, DetailCompleted, TypeCompleted, true},
+		{task.Failed, DetailFailed, TypeFailed, true},
+		{task.Error, DetailFailed, TypeFailed, true},
+		{task.Rejected, DetailFailed, TypeFailed, true},
+		{task.Canceled, DetailStopped, TypeStopped, true},
+		{task.Paused, DetailPaused, TypePaused, true},
+		{task.Queued, "", "", false},
+		{task.Running, "", "", false},
+	}
+	for _, tc := range tests {
+		d, h, ok := Kind(tc.state)
+		if d != tc.detail || h != tc.hookType || ok != tc.ok {
+			t.Errorf("Kind(%s) = %q, %q, %v; want %q, %q, %v", tc.state, d, h, ok, tc.detail, tc.hookType, tc.ok)
+		}
+	}
+}
+
+func TestHandlePublishesTransitionsOnly(t *testing.T) {
+	tasks := fakeTasks{"t1": newTask("t1", task.Xpander), "t2": newTask("t2", task.ServiceNet), "t3": newTask("t3", task.Xpander)}
+	bus := &fakeBus{failAt: -1}
+	hooks := &fakeWebhooks{}
+	n := New(Config{Tasks: tasks, Events: bus, Bus: "agentq-bus", Webhooks: hooks})
+	remove := rec("9", "TASK", "t1", task.Succeeded, "")
+	remove.EventName = "REMOVE"
+	resp, err := n.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+		rec("1", "TASK", "t1", task.Queued, task.Running),     // not an outcome
+		rec("2", "TASK", "t1", task.Running, task.Succeeded),  // completed
+		rec("3", "TASK", "t2", task.Running, task.Paused),     // paused
+		rec("4", "TASK", "t1", task.Succeeded, task.Succeeded), // a write that moved nothing
+		rec("5", "DELIVERY#d1", "t1", "", task.Succeeded),     // not a task item
+		rec("6", "TASK", "t3", "", task.Failed),               // inserted failed
+		remove,                                                // expired by TTL
+	}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle = %+v, %v", resp, err)
+	}
+	var got []string
+	for _, e := range bus.entries {
+		var d Detail
+		if err := json.Unmarshal([]byte(aws.ToString(e.Detail)), &d); err != nil {
+			t.Fatalf("detail: %v", err)
+		}
+		got = append(got, d.TaskID+" "+aws.ToString(e.DetailType)+" "+d.Status)
+		if aws.ToString(e.Source) != Source || aws.ToString(e.EventBusName) != "agentq-bus" {
+			t.Errorf("entry source %q bus %q", aws.ToString(e.Source), aws.ToString(e.EventBusName))
+		}
+		if strings.Contains(aws.ToString(e.Detail), "hook-SECRET") {
+			t.Errorf("the detail carries the webhook URL's token: %s", aws.ToString(e.Detail))
+		}
+	}
+	want := []string{"t1 Agent Task Completed completed", "t2 Agent Task Paused running", "t3 Agent Task Failed failed"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("events:\n got  %q\n want %q", got, want)
+	}
+	if len(hooks.got) != 3 {
+		t.Fatalf("webhook notifications = %d, want 3", len(hooks.got))
+	}
+	for _, h := range hooks.got {
+		if h.TaskID == "t1" && (h.Event.Type != TypeCompleted || h.URL != tasks["t1"].WebhookURL || h.TaskVersion != 4 || h.Tenant != "org-1" ||
+			!h.ExpiresAt.Equal(tasks["t1"].ExpiresAt) || !bytes.Contains(h.Event.Data, []byte(`"state":"succeeded"`))) {
+			t.Errorf("notification of t1 = %+v", h)
+		}
+	}
+}
+
+func TestHandleReportsTheFirstFailure(t *testing.T) {
+	batch := func() events.DynamoDBEvent {
+		return events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+			rec("10", "TASK", "t1", task.Running, task.Succeeded),
+			rec("11", "TASK", "t2", task.Running, task.Failed),
+			rec("12", "TASK", "t3", task.Running, task.Canceled),
+		}}
+	}
+	tasks := fakeTasks{"t1": newTask("t1", task.Xpander), "t2": newTask("t2", task.Xpander), "t3": newTask("t3", task.Xpander)}
+	tests := []struct {
+		name    string
+		bus     *fakeBus
+		hooks   *fakeWebhooks
+		wantSeq string
+	}{
+		{"all well", &fakeBus{failAt: -1}, &fakeWebhooks{}, ""},
+		{"second entry refused", &fakeBus{failAt: 1}, &fakeWebhooks{}, "11"},
+		{"bus unreachable", &fakeBus{failAt: -1, err: errors.New("connection refused")}, &fakeWebhooks{}, "10"},
+		{"third task's webhooks fail", &fakeBus{failAt: -1}, &fakeWebhooks{fails: map[string]error{"t3": errors.New("queue down")}}, "12"},
+		{"both fail, the earlier wins", &fakeBus{failAt: 2}, &fakeWebhooks{fails: map[string]error{"t2": errors.New("queue down")}}, "11"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := New(Config{Tasks: tasks, Events: tc.bus, Bus: "b", Webhooks: tc.hooks})
+			resp, err := n.Handle(context.Background(), batch())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if len(resp.BatchItemFailures) > 0 {
+				got = resp.BatchItemFailures[0].ItemIdentifier
+			}
+			if got != tc.wantSeq {
+				t.Errorf("failure reported at %q, want %q", got, tc.wantSeq)
+			}
+		})
+	}
+}
+
+func TestHandleUndecodableRecord(t *testing.T) {
+	n := New(Config{Tasks: fakeTasks{}, Events: &fakeBus{failAt: -1}, Bus: "b"})
+	resp, err := n.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+		rec("20", "TASK", "missing", task.Running, task.Succeeded),
+	}})
+	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "20" {
+		t.Errorf("Handle = %+v, %v; want the record reported failed", resp, err)
+	}
+}
+
+func TestManyChangesGoTenAtATime(t *testing.T) {
+	tasks := fakeTasks{}
+	var recs []events.DynamoDBEventRecord
+	for i := range 25 {
+		id := fmt.Sprintf("t%d", i)
+		tasks[id] = newTask(id, task.Xpander)
+		recs = append(recs, rec(fmt.Sprint(100+i), "TASK", id, task.Running, task.Succeeded))
+	}
+	bus := &fakeBus{failAt: -1}
+	resp, err := New(Config{Tasks: tasks, Events: bus, Bus: "b"}).Handle(context.Background(), events.DynamoDBEvent{Records: recs})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle = %+v, %v", resp, err)
+	}
+	if bus.calls != 3 || len(bus.entries) != 25 {
+		t.Errorf("PutEvents calls = %d with %d entries, want 3 with 25", bus.calls, len(bus.entries))
+	}
+}
+
+func TestNewDetailStaysUnderTheLimit(t *testing.T) {
+	big := newTask("t1", task.Xpander)
+	big.Result = strings.Repeat("x", MaxDetailBytes)
+	b, err := NewDetail(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Detail
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > MaxDetailBytes || !d.Truncated || d.State != task.Succeeded || d.TaskID != "t1" {
+		t.Errorf("detail of %d bytes, truncated %v, state %s", len(b), d.Truncated, d.State)
+	}
+	small, err := NewDetail(newTask("t2", task.ServiceNet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = Detail{}
+	if err := json.Unmarshal(small, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Truncated || d.Status != "succeeded" || !bytes.Contains(small, []byte(`"receipt_id":"t2"`)) {
+		t.Errorf("small detail: %s", small)
+	}
+}
+
+func TestFromStreamImage(t *testing.T) {
+	in := map[string]events.DynamoDBAttributeValue{
+		"s": events.NewStringAttribute("x"), "n": events.NewNumberAttribute("12"), "b": events.NewBinaryAttribute([]byte{1}),
+		"t": events.NewBooleanAttribute(true), "z": events.NewNullAttribute(), "ss": events.NewStringSetAttribute([]string{"a"}),
+		"ns": events.NewNumberSetAttribute([]string{"1"}), "bs": events.NewBinarySetAttribute([][]byte{{2}}),
+		"l": events.NewListAttribute([]events.DynamoDBAttributeValue{events.NewStringAttribute("e")}),
+		"m": events.NewMapAttribute(map[string]events.DynamoDBAttributeValue{"k": events.NewNumberAttribute("1")}),
+	}
+	out, err := FromStreamImage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out["s"].(*types.AttributeValueMemberS).Value != "x" || out["n"].(*types.AttributeValueMemberN).Value != "12" ||
+		!out["t"].(*types.AttributeValueMemberBOOL).Value || out["l"].(*types.AttributeValueMemberL).Value[0].(*types.AttributeValueMemberS).Value != "e" ||
+		out["m"].(*types.AttributeValueMemberM).Value["k"].(*types.AttributeValueMemberN).Value != "1" || len(out) != len(in) {
+		t.Errorf("converted: %+v", out)
+	}
+}

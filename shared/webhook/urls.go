@@ -1,0 +1,85 @@
+package webhook
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/agentq/agentq/shared/netguard"
+)
+
+// MaxURLBytes bounds a webhook URL.
+const MaxURLBytes = 2048
+
+// ValidateURL checks a webhook URL before it is stored (CheckURL with loopback refused): an
+// absolute http or https URL with a host, no userinfo, no fragment, at most MaxURLBytes. A host
+// that is a literal address netguard's strict policy refuses (private, loopback, link-local,
+// metadata), or localhost, is ErrForbiddenURL; anything else wrong is ErrInvalidURL. Host names
+// are not resolved here: the deliverer checks the address it dials, on every attempt.
+func ValidateURL(raw string) error { return CheckURL(raw, false) }
+
+// CheckURL is ValidateURL, with loopback hosts (127.0.0.0/8, ::1, localhost) accepted when
+// allowLoopback is set: for local development and tests (AGENTQ_ALLOW_LOOPBACK_URLS). The
+// deliverer must then allow loopback too (Config.AllowLoopback).
+func CheckURL(raw string, allowLoopback bool) error {
+	u, err := parseURL(raw, allowLoopback)
+	if err != nil {
+		return err
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if (host == "localhost" || strings.HasSuffix(host, ".localhost")) && !allowLoopback {
+		return fmt.Errorf("%w: %s is this machine", ErrForbiddenURL, host)
+	}
+	return nil
+}
+
+// parseURL checks raw's syntax and, when its host is a literal address, the address; host names
+// are left to the dialer's guard. Its errors never quote the URL, which may hold a credential in
+// its query.
+func parseURL(raw string, allowLoopback bool) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: the URL is empty", ErrInvalidURL)
+	}
+	if len(raw) > MaxURLBytes {
+		return nil, fmt.Errorf("%w: the URL is longer than %d bytes", ErrInvalidURL, MaxURLBytes)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the URL does not parse", ErrInvalidURL)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%w: the scheme must be http or https", ErrInvalidURL)
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("%w: the URL must be absolute, with a host", ErrInvalidURL)
+	case u.User != nil:
+		return nil, fmt.Errorf("%w: the URL must not carry a user or password", ErrInvalidURL)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, fmt.Errorf("%w: the URL must not have a fragment", ErrInvalidURL)
+	}
+	if port := u.Port(); port == "" && strings.HasSuffix(u.Host, ":") {
+		return nil, fmt.Errorf("%w: the URL's port is empty", ErrInvalidURL)
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	policy := netguard.Policy{AllowLoopback: allowLoopback}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Zone() != "" {
+			return nil, fmt.Errorf("%w: the host must not name an interface zone", ErrInvalidURL)
+		}
+		if err := policy.Check(ip); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrForbiddenURL, err)
+		}
+	}
+	return u, nil
+}
+
+// redactURL returns u as scheme://host/path: what logs, errors and dead letters may show. The
+// query and fragment may hold a credential, and never leave.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "<unparsable url>"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}

@@ -1,0 +1,95 @@
+// Package webhook delivers task events to the URLs callers and tenants name, as Standard Webhooks
+// (https://www.standardwebhooks.com): every delivery is signed (webhook-id, webhook-timestamp,
+// webhook-signature), recorded in the task table before it is first sent, retried on a schedule
+// that spans more than a day, and ends either delivered or failed with a message in a dead-letter
+// queue. Nothing is lost between those two ends: each step is a conditional write of the delivery's
+// item followed by an SQS message, and a step interrupted between the two is completed by the
+// message's redelivery.
+//
+// A tenant keeps its default URLs and its signing secrets (sealed with an authctx.Sealer, rotated
+// with a grace period) in one item; see Tenants. The deliverer is the Lambda handler Service.Handle.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// Errors of the package. Callers test them with errors.Is.
+var (
+	// ErrNotFound means the task, delivery or tenant asked for does not exist, or belongs to
+	// another tenant.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidURL means a URL is not an absolute http(s) URL a webhook can be sent to.
+	ErrInvalidURL = errors.New("invalid webhook URL")
+	// ErrForbiddenURL means a URL's host is an address webhooks may never reach: private,
+	// loopback, link-local or a metadata endpoint.
+	ErrForbiddenURL = errors.New("forbidden webhook URL")
+	// ErrNoSecret means there is no key to sign a tenant's deliveries with: the tenant has none
+	// of its own and the operator configured none.
+	ErrNoSecret = errors.New("no webhook signing secret")
+	// ErrInvalid means an argument was refused (a grace period, a secret, a payload); the error's
+	// text says why. Retrying the same call cannot succeed.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrConflict means a tenant's settings were changed concurrently, twice in a row; the caller
+	// may try again.
+	ErrConflict = errors.New("webhook settings changed concurrently")
+	// ErrNoSealer means a tenant's secret cannot be created because no sealer (seal key or KMS
+	// key) is configured to store it with. Errors that wrap it also wrap ErrNoSecret.
+	ErrNoSealer = errors.New("webhook secrets cannot be stored: no seal key is configured")
+	// ErrVerification is wrapped by every refusal of Verify.
+	ErrVerification = errors.New("webhook verification failed")
+)
+
+// Event types the task lifecycle produces.
+const (
+	EventTaskCompleted = "task.completed"
+	EventTaskFailed    = "task.failed"
+	EventTaskStopped   = "task.stopped"
+	EventTaskPaused    = "task.paused"
+)
+
+// Event is the body of every delivery, in the shape Standard Webhooks recommends.
+type Event struct {
+	Type      string          `json:"type"`
+	Timestamp time.Time       `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// DynamoDB is the part of the DynamoDB API the package uses.
+type DynamoDB interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+var _ DynamoDB = (*dynamodb.Client)(nil)
+
+// Sender sends a message body to a queue, delivered no sooner than delay from now (SQS rounds
+// the delay down to whole seconds and caps it at 15 minutes).
+type Sender interface {
+	Send(ctx context.Context, body string, delay time.Duration) error
+}
+
+// stampLayout is RFC 3339 in UTC with all nine fractional digits: stamps of this width sort as
+// text in time order, like the task store's.
+const stampLayout = "2006-01-02T15:04:05.000000000Z"
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(stampLayout)
+}
+
+func parseStamp(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
