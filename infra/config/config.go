@@ -17,9 +17,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
+	sharedconfig "github.com/agentq/agentq/shared/config"
 )
 
 // Context keys the stack reads.
@@ -49,6 +51,9 @@ const (
 	KeyEphemeral = "ephemeral"
 	// KeyLogLevel sets AGENTQ_LOG_LEVEL on every function (debug, info, warn or error).
 	KeyLogLevel = "logLevel"
+	// KeyDefaultTenant names the tenant that owns triggered invocations (EventBridge events,
+	// schedules, ingest queue messages) that name none: AGENTQ_DEFAULT_TENANT on the trigger.
+	KeyDefaultTenant = "defaultTenant"
 )
 
 // API flavours accepted by KeyAPI.
@@ -69,10 +74,13 @@ const (
 	// DefaultAgentsFile is read when KeyAgentsFile is unset and the file exists at the repository
 	// root; otherwise the registry is empty.
 	DefaultAgentsFile = "agents.json"
+	// DefaultTenant owns triggered invocations that name no tenant, as the functions default it
+	// (shared/config).
+	DefaultTenant = sharedconfig.DefaultTenant
 )
 
 // Functions names the Lambda functions of the stack: each needs <LambdaDir>/<name>/bootstrap.
-var Functions = []string{"invoke", "worker", "poll", "sweeper", "authorizer"}
+var Functions = []string{"invoke", "worker", "poll", "sweeper", "authorizer", "trigger", "notify", "deliver"}
 
 // maxSettingsBytes bounds the size of the settings that travel in environment variables. Lambda
 // allows 4 KB for a function's whole environment; the rest is left for the table name, queue URL
@@ -100,6 +108,10 @@ type Config struct {
 	Ephemeral bool
 	// LogLevel is the optional AGENTQ_LOG_LEVEL value.
 	LogLevel string
+	// DefaultTenant owns triggered invocations that name no tenant; DefaultTenant unless given.
+	DefaultTenant string
+	// Schedules are the EventBridge Scheduler schedules that invoke agents: Schedules, checked.
+	Schedules []Schedule
 }
 
 // Lookup returns the context value stored under key, or nil when it is unset. A CDK app passes
@@ -172,6 +184,15 @@ func Load(lookup Lookup, root string) (Config, error) {
 	default:
 		check(fmt.Errorf("context %s=%q: want debug, info, warn or error", KeyLogLevel, cfg.LogLevel))
 	}
+
+	cfg.DefaultTenant, err = stringValue(lookup, KeyDefaultTenant, DefaultTenant)
+	check(err)
+	if err == nil {
+		check(checkTenant(cfg.DefaultTenant))
+	}
+
+	cfg.Schedules, err = CheckSchedules(Schedules)
+	check(err)
 
 	// The invoke function carries all three lists; the other functions carry less.
 	if n := len(cfg.AgentsJSON) + len(cfg.APIKeyHashes) + len(cfg.AdminKeyHashes); n > maxSettingsBytes {
@@ -281,6 +302,17 @@ func mergeARNs(lists ...[]string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// checkTenant refuses a default tenant that could not be told from its neighbours where tenants
+// are listed (tenant:hash pairs, comma-separated) or that a log line would split.
+func checkTenant(s string) error {
+	if len(s) > 128 || strings.ContainsAny(s, ":,") || strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}) >= 0 {
+		return fmt.Errorf("context %s=%q: want at most 128 characters, no blanks, ':' or ','", KeyDefaultTenant, s)
+	}
+	return nil
 }
 
 func checkTTL(s string) error {

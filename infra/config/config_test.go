@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,11 +46,17 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	schedules, err := config.CheckSchedules(config.Schedules)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := config.Config{
-		LambdaDir:  filepath.Join(root, "build", "lambda"),
-		TaskTTL:    "720h",
-		AgentsJSON: "[]",
-		API:        config.APIHTTP,
+		LambdaDir:     filepath.Join(root, "build", "lambda"),
+		TaskTTL:       "720h",
+		AgentsJSON:    "[]",
+		API:           config.APIHTTP,
+		DefaultTenant: "default",
+		Schedules:     schedules,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
@@ -75,6 +82,7 @@ func TestAllFlags(t *testing.T) {
 		config.KeyAPI:             "REST",
 		config.KeyEphemeral:       "true",
 		config.KeyLogLevel:        "DEBUG",
+		config.KeyDefaultTenant:   " ops-team ",
 	}), root)
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +97,8 @@ func TestAllFlags(t *testing.T) {
 		API:             config.APIREST,
 		Ephemeral:       true,
 		LogLevel:        "debug",
+		DefaultTenant:   "ops-team",
+		Schedules:       cfg.Schedules, // TestSchedules
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
@@ -219,6 +229,9 @@ func TestErrors(t *testing.T) {
 		{"agent with unknown field", map[string]any{config.KeyAgentsFile: "unknown.json"}, "colour"},
 		{"environment too large", map[string]any{config.KeyAgentsFile: "big.json"}, "4 KB"},
 		{"wrong type", map[string]any{config.KeyAPI: []any{"http"}}, "want a string"},
+		{"default tenant with a blank", map[string]any{config.KeyDefaultTenant: "two words"}, config.KeyDefaultTenant},
+		{"default tenant with a colon", map[string]any{config.KeyDefaultTenant: "a:b"}, config.KeyDefaultTenant},
+		{"default tenant too long", map[string]any{config.KeyDefaultTenant: strings.Repeat("t", 129)}, config.KeyDefaultTenant},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := config.Load(lookup(c.ctx), root)
@@ -247,5 +260,79 @@ func TestRepoRoot(t *testing.T) {
 	}
 	if got := config.RepoRoot(filepath.Join(infra, "stack")); got != root {
 		t.Errorf("RepoRoot = %s, want %s", got, root)
+	}
+}
+
+// TestSchedules: the example schedule is checked and disabled (a deploy starts no spending), its
+// detail is the invocation with the body's fields as written, and bad schedules are refused.
+func TestSchedules(t *testing.T) {
+	cfg, err := config.Load(lookup(nil), repo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Schedules) != 1 {
+		t.Fatalf("schedules = %+v, want the one example", cfg.Schedules)
+	}
+	ex := cfg.Schedules[0]
+	if ex.Enabled || ex.Expression != "rate(1 day)" || ex.AgentID != "echo" || ex.Dialect != "xpander" || ex.Timezone != "UTC" {
+		t.Errorf("example schedule = %+v, want echo, rate(1 day), xpander, UTC, disabled", ex)
+	}
+	detail, err := ex.Detail()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := json.Marshal(detail); string(got) != `{"agent_id":"echo","dialect":"xpander","input":{"text":"scheduled hello"}}` {
+		t.Errorf("detail = %s", got)
+	}
+
+	// Defaults filled in; a large number keeps its digits.
+	got, err := config.CheckSchedules([]config.Schedule{{
+		Name: "nightly", Expression: "cron(0 2 * * ? *)", AgentID: "a", Body: `{"n": 12345678901234567890, "tenant": "acme"}`,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Timezone != "UTC" || got[0].Dialect != "xpander" {
+		t.Errorf("defaults = %+v, want UTC and xpander", got[0])
+	}
+	detail, _ = got[0].Detail()
+	if b, _ := json.Marshal(detail); string(b) != `{"agent_id":"a","dialect":"xpander","n":12345678901234567890,"tenant":"acme"}` {
+		t.Errorf("detail = %s", b)
+	}
+
+	ok := config.Schedule{Name: "s", Expression: "rate(5 minutes)", Timezone: "Europe/Berlin", AgentID: "a", Dialect: "servicenet", Body: `{}`}
+	if _, err := config.CheckSchedules([]config.Schedule{ok, {Name: "at-once", Expression: "at(2030-01-01T09:00:00)", AgentID: "a", Body: "{}"}}); err != nil {
+		t.Errorf("good schedules refused: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(*config.Schedule)
+		want string
+	}{
+		{"bad name", func(s *config.Schedule) { s.Name = "has space" }, "name"},
+		{"singular for many", func(s *config.Schedule) { s.Expression = "rate(5 minute)" }, "singular"},
+		{"plural for one", func(s *config.Schedule) { s.Expression = "rate(1 days)" }, "singular"},
+		{"five-field cron", func(s *config.Schedule) { s.Expression = "cron(0 2 * * *)" }, "expression"},
+		{"unknown zone", func(s *config.Schedule) { s.Timezone = "Mars/Olympus" }, "timezone"},
+		{"no agent", func(s *config.Schedule) { s.AgentID = "" }, "agent_id"},
+		{"unknown dialect", func(s *config.Schedule) { s.Dialect = "soap" }, "dialect"},
+		{"body not an object", func(s *config.Schedule) { s.Body = `[1]` }, "JSON object"},
+		{"body null", func(s *config.Schedule) { s.Body = `null` }, "JSON object"},
+		{"body with trailing data", func(s *config.Schedule) { s.Body = `{} {}` }, "JSON object"},
+		{"body sets agent_id", func(s *config.Schedule) { s.Body = `{"agent_id":"b"}` }, "agent_id"},
+		{"body too large", func(s *config.Schedule) {
+			s.Body = `{"x":"` + strings.Repeat("x", config.MaxScheduleDetailBytes) + `"}`
+		}, "bytes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := ok
+			c.edit(&s)
+			if _, err := config.CheckSchedules([]config.Schedule{s}); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+	if _, err := config.CheckSchedules([]config.Schedule{ok, ok}); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("repeated name: err = %v", err)
 	}
 }

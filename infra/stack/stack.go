@@ -1,6 +1,6 @@
 // Package stack composes agentq's constructs into one CloudFormation stack: the storage (table,
 // payload bucket, seal key), the pipeline (queues and worker), the API (invoke and poll behind API
-// Gateway) and monitoring.
+// Gateway), the events (the bus, completion events and webhooks out, triggers in) and monitoring.
 // The stack only wires: every resource and its settings live in a construct package.
 package stack
 
@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentq/agentq/infra/config"
 	"github.com/agentq/agentq/infra/construct/api"
+	"github.com/agentq/agentq/infra/construct/events"
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/monitoring"
 	"github.com/agentq/agentq/infra/construct/pipeline"
@@ -45,6 +46,16 @@ const (
 	OutputPayloadBucketName = "PayloadBucketName"
 	// OutputSealKeyARN is the KMS key that seals auth contexts' secrets.
 	OutputSealKeyARN = "SealKeyArn"
+	// OutputEventBusName and OutputEventBusARN are the agentq bus: completion events come out on
+	// it, "Invoke Agent" events put on it run agents.
+	OutputEventBusName = "EventBusName"
+	OutputEventBusARN  = "EventBusArn"
+	// OutputIngestQueueURL is the queue systems that speak SQS send invocations to.
+	OutputIngestQueueURL = "IngestQueueUrl"
+	// OutputTriggerDeadLetterQueueURL holds the events the trigger rejected or never got.
+	OutputTriggerDeadLetterQueueURL = "TriggerDeadLetterQueueUrl"
+	// OutputWebhookDeadLetterQueueURL holds the webhook deliveries that failed every attempt.
+	OutputWebhookDeadLetterQueueURL = "WebhookDeadLetterQueueUrl"
 )
 
 // Props configures the stack.
@@ -63,6 +74,8 @@ type Stack struct {
 	Pipeline *pipeline.Pipeline
 	// API holds the invoke and poll functions and API Gateway.
 	API *api.API
+	// Events holds the bus, the notifier, the webhook deliveries and the trigger.
+	Events *events.Events
 	// Monitoring holds the alarms and the dashboard.
 	Monitoring *monitoring.Monitoring
 }
@@ -106,6 +119,26 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		Environment:      env,
 		LogRemovalPolicy: logRemoval,
 	})
+	// config.Load defaults the tenant; a hand-built Config says the same as the functions would.
+	tenant := cfg.DefaultTenant
+	if tenant == "" {
+		tenant = config.DefaultTenant
+	}
+	s.Events = events.New(s.Stack, "Events", &events.Props{
+		Table:            s.Storage.Table,
+		Payloads:         s.Storage.Payloads,
+		SealKey:          s.Storage.SealKey,
+		WorkQueue:        s.Pipeline.Queue,
+		BusName:          "agentq-" + id,
+		AgentsJSON:       cfg.AgentsJSON,
+		DefaultTenant:    tenant,
+		Schedules:        cfg.Schedules,
+		TriggerCodeDir:   code("trigger"),
+		NotifyCodeDir:    code("notify"),
+		DeliverCodeDir:   code("deliver"),
+		Environment:      env,
+		LogRemovalPolicy: logRemoval,
+	})
 	kind := api.Kind(cfg.API)
 	if kind == "" {
 		kind = api.HTTP
@@ -114,6 +147,7 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		Kind:              kind,
 		Table:             s.Storage.Table,
 		Queue:             s.Pipeline.Queue,
+		WebhookQueue:      s.Events.WebhookQueue,
 		Payloads:          s.Storage.Payloads,
 		SealKey:           s.Storage.SealKey,
 		InvokeCodeDir:     code("invoke"),
@@ -134,18 +168,23 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		"poll":    s.API.Poll,
 		"worker":  s.Pipeline.Worker,
 		"sweeper": s.Pipeline.Sweeper,
+		"trigger": s.Events.Trigger,
+		"notify":  s.Events.Notify,
+		"deliver": s.Events.Deliver,
 	}
 	if s.API.Authorizer != nil { // the HTTP flavour's only
 		monitored["authorizer"] = s.API.Authorizer
 	}
 	s.Monitoring = monitoring.New(s.Stack, "Monitoring", &monitoring.Props{
-		Queue:           s.Pipeline.Queue,
-		DeadLetterQueue: s.Pipeline.DeadLetterQueue,
-		Worker:          s.Pipeline.Worker,
-		Functions:       monitored,
-		APIRequests:     s.API.MetricRequests(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
-		APIServerErrors: s.API.MetricServerErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
-		APILatency:      s.API.MetricLatency(nil),
+		Queue:            s.Pipeline.Queue,
+		DeadLetterQueue:  s.Pipeline.DeadLetterQueue,
+		Worker:           s.Pipeline.Worker,
+		Functions:        monitored,
+		APIRequests:      s.API.MetricRequests(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
+		APIServerErrors:  s.API.MetricServerErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
+		APILatency:       s.API.MetricLatency(nil),
+		DeadLetterQueues: s.Events.WatchedQueues(),
+		Streams:          s.Events.WatchedStreams(),
 	})
 
 	output := func(name string, value *string, description string) {
@@ -162,6 +201,11 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 	output(OutputAlarmTopicARN, s.Monitoring.AlarmTopic.TopicArn(), "SNS topic the alarms publish to")
 	output(OutputDashboardName, s.Monitoring.Dashboard.DashboardName(), "CloudWatch dashboard")
 	output(OutputPayloadBucketName, s.Storage.Payloads.BucketName(), "S3 bucket for large requests and answers")
-	output(OutputSealKeyARN, s.Storage.SealKey.KeyArn(), "KMS key that seals auth contexts' secrets")
+	output(OutputSealKeyARN, s.Storage.SealKey.KeyArn(), "KMS key that seals auth contexts' and webhooks' secrets")
+	output(OutputEventBusName, s.Events.Bus.EventBusName(), "EventBridge bus: completion events out, Invoke Agent events in")
+	output(OutputEventBusARN, s.Events.Bus.EventBusArn(), "EventBridge bus ARN")
+	output(OutputIngestQueueURL, s.Events.IngestQueue.QueueUrl(), "SQS queue that takes invocations")
+	output(OutputTriggerDeadLetterQueueURL, s.Events.TriggerDeadLetterQueue.QueueUrl(), "SQS queue of events the trigger rejected or never got")
+	output(OutputWebhookDeadLetterQueueURL, s.Events.WebhookDeadLetterQueue.QueueUrl(), "SQS queue of webhook deliveries that failed every attempt")
 	return s
 }

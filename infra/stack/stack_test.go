@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -31,6 +32,7 @@ const (
 	apiKeys   = "acme:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	adminKeys = "ops:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 	lambdaFn  = "arn:aws:lambda:eu-west-1:123456789012:function:summarize"
+	tenant    = "ops"
 )
 
 // template synthesizes the whole stack as `cdk synth` would with no context flags beyond the
@@ -59,14 +61,19 @@ func synthesize(t *testing.T) {
 				return err
 			}
 			defer os.RemoveAll(lambdaDir)
+			schedules, err := config.CheckSchedules(config.Schedules)
+			if err != nil {
+				return err
+			}
 			for _, c := range []struct {
 				cfg config.Config
 				tpl **infratest.Template
 			}{
-				{config.Config{LambdaDir: lambdaDir, TaskTTL: "720h", AgentsJSON: "[]", API: config.APIHTTP, LogLevel: "info"}, &shared},
+				{config.Config{LambdaDir: lambdaDir, TaskTTL: "720h", AgentsJSON: "[]", API: config.APIHTTP, LogLevel: "info", Schedules: schedules}, &shared},
 				{config.Config{
 					LambdaDir: lambdaDir, TaskTTL: "48h", AgentsJSON: "[]", API: config.APIREST, LogLevel: "info", Ephemeral: true,
-					APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys, LambdaAgentARNs: []string{lambdaFn},
+					APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys, LambdaAgentARNs: []string{lambdaFn}, DefaultTenant: tenant,
+					Schedules: schedules,
 				}, &throw},
 			} {
 				out, err := os.MkdirTemp("", "agentq-cdk-*")
@@ -105,17 +112,26 @@ func synthesize(t *testing.T) {
 func TestComposesEveryUnit(t *testing.T) {
 	tpl := template(t)
 	for typ, n := range map[string]int{
-		"AWS::DynamoDB::Table":            1,
-		"AWS::S3::Bucket":                 1,
-		"AWS::S3::BucketPolicy":           1,
-		"AWS::KMS::Key":                   1,
-		"AWS::SQS::Queue":                 2,
-		"AWS::Lambda::Function":           5,
-		"AWS::Events::Rule":               1,
-		"AWS::Lambda::EventSourceMapping": 2,
+		"AWS::DynamoDB::Table":  1,
+		"AWS::S3::Bucket":       1,
+		"AWS::S3::BucketPolicy": 1,
+		"AWS::KMS::Key":         1,
+		// Work queue and DLQ; notify DLQ; webhook queue and DLQ; trigger DLQ; ingest queue and DLQ.
+		"AWS::SQS::Queue":       8,
+		"AWS::SQS::QueuePolicy": 1, // EventBridge may dead-letter into the trigger DLQ
+		// invoke, poll, authorizer, worker, sweeper, trigger, notify, deliver.
+		"AWS::Lambda::Function": 8,
+		// The sweeper's schedule and the Invoke Agent rule.
+		"AWS::Events::Rule":               2,
+		"AWS::Events::EventBus":           1,
+		"AWS::Events::Archive":            1,
+		"AWS::Scheduler::Schedule":        len(config.Schedules),
+		"AWS::Lambda::EventInvokeConfig":  1,
+		"AWS::Lambda::EventSourceMapping": 5, // work queue, DLQ, table stream, webhook queue, ingest queue
 		"AWS::ApiGatewayV2::Api":          1,
-		"AWS::CloudWatch::Alarm":          5,
-		"AWS::CloudWatch::Dashboard":      1,
+		// Five of the pipeline and API, four dead-letter queues of events, the stream's age.
+		"AWS::CloudWatch::Alarm":     10,
+		"AWS::CloudWatch::Dashboard": 1,
 		// A real stack never empties its bucket.
 		"Custom::S3AutoDeleteObjects": 0,
 	} {
@@ -135,10 +151,18 @@ func TestEveryFunctionIsGoOnArm(t *testing.T) {
 		infratest.CheckGoFunction(t, fn)
 		env := infratest.Env(fn)
 		// Every function reads and writes the same table and payloads, and names the same key; the
-		// authorizer reads only API keys in the table.
+		// authorizer reads only API keys in the table, and deliver never reads a payload.
 		want := map[string]string{golambda.EnvTable: table.ID, golambda.EnvResultsBucket: bucket.ID, golambda.EnvKMSKeyID: key.ID}
-		if strings.HasPrefix(fn.ID, "ApiAuthorizer") {
+		switch {
+		case strings.HasPrefix(fn.ID, "ApiAuthorizer"):
 			want = map[string]string{golambda.EnvTable: table.ID}
+		case strings.HasPrefix(fn.ID, "EventsDeliver"):
+			want = map[string]string{golambda.EnvTable: table.ID, golambda.EnvKMSKeyID: key.ID}
+		}
+		// No function carries the operator's webhook secret: it would be plain text in the
+		// template and the function's configuration.
+		if v, ok := env[golambda.EnvWebhookSecret]; ok {
+			t.Errorf("%s: %s = %v", fn.ID, golambda.EnvWebhookSecret, v)
 		}
 		for name, id := range want {
 			if infratest.Ref(env[name]) != id {
@@ -166,6 +190,12 @@ func TestContextReachesTheFunctions(t *testing.T) {
 	}
 	if _, ok := infratest.Env(worker)[golambda.EnvAdminKeys]; ok {
 		t.Errorf("worker gets %s", golambda.EnvAdminKeys)
+	}
+	for _, fn := range tpl.Resources("AWS::Lambda::Function") {
+		got, ok := infratest.Env(fn)[golambda.EnvDefaultTenant]
+		if strings.HasPrefix(fn.ID, "EventsTrigger") != ok || ok && got != tenant {
+			t.Errorf("%s: %s = %v; only the trigger gets it, %q", fn.ID, golambda.EnvDefaultTenant, got, tenant)
+		}
 	}
 	// 48h: two days, and one more for the payloads.
 	tpl.HasResourceProperties(t, "AWS::S3::Bucket", map[string]any{"LifecycleConfiguration": map[string]any{
@@ -200,13 +230,24 @@ func TestThrowawayStackIsDeletable(t *testing.T) {
 	tpl.CheckLeastPrivilegeExceptAutoDelete(t)
 }
 
-// TestNoLambdaAgentsNoInvokeGrant: without lambda agents, no role may invoke any function.
+// TestNoLambdaAgentsNoInvokeGrant: without lambda agents, no role may invoke any function, but
+// the schedules' role, which may invoke the trigger and nothing else.
 func TestNoLambdaAgentsNoInvokeGrant(t *testing.T) {
-	for _, st := range template(t).PolicyStatements("") {
+	tpl := template(t)
+	scheduler := tpl.Only(t, "AWS::IAM::Role", "EventsSchedulerRole").ID
+	trigger := tpl.Only(t, "AWS::Lambda::Function", "EventsTrigger").ID
+	for _, st := range tpl.PolicyStatements("") {
 		for _, a := range st.Actions {
-			if strings.HasPrefix(a, "lambda:") {
-				t.Errorf("policy %s grants %s on %v without any lambda agent", st.Policy, a, st.Resource)
+			if !strings.HasPrefix(a, "lambda:") {
+				continue
 			}
+			if policy := tpl.Only(t, "AWS::IAM::Policy", st.Policy); infratest.Ref(policy.Properties["Roles"].([]any)[0]) == scheduler && a == "lambda:InvokeFunction" {
+				if got := infratest.ResourcePaths(st.Resource); !slices.Equal(got, []string{trigger, trigger + ":*"}) {
+					t.Errorf("the schedules' role may invoke %v, want the trigger only", got)
+				}
+				continue
+			}
+			t.Errorf("policy %s grants %s on %v without any lambda agent", st.Policy, a, st.Resource)
 		}
 	}
 }
@@ -239,12 +280,31 @@ func TestOutputs(t *testing.T) {
 	for _, name := range []string{
 		stack.OutputAPIURL, stack.OutputAPIID, stack.OutputAPIStage, stack.OutputTableName,
 		stack.OutputQueueURL, stack.OutputDeadLetterQueueURL, stack.OutputAlarmTopicARN, stack.OutputDashboardName,
-		stack.OutputPayloadBucketName, stack.OutputSealKeyARN,
+		stack.OutputPayloadBucketName, stack.OutputSealKeyARN, stack.OutputEventBusName, stack.OutputEventBusARN,
+		stack.OutputIngestQueueURL, stack.OutputTriggerDeadLetterQueueURL, stack.OutputWebhookDeadLetterQueueURL,
 	} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)
 		}
 	}
+	// The events' outputs name the events' resources.
+	for name, c := range map[string]struct{ typ, prefix, attr string }{
+		stack.OutputEventBusName:              {"AWS::Events::EventBus", "EventsBus", ""},
+		stack.OutputEventBusARN:               {"AWS::Events::EventBus", "EventsBus", "Arn"},
+		stack.OutputIngestQueueURL:            {"AWS::SQS::Queue", "EventsIngestQueue", ""},
+		stack.OutputTriggerDeadLetterQueueURL: {"AWS::SQS::Queue", "EventsTriggerDeadLetterQueue", ""},
+		stack.OutputWebhookDeadLetterQueueURL: {"AWS::SQS::Queue", "EventsWebhookDeadLetterQueue", ""},
+	} {
+		want := map[string]any{"Ref": tpl.Only(t, c.typ, c.prefix).ID}
+		if c.attr != "" {
+			want = map[string]any{"Fn::GetAtt": []any{tpl.Only(t, c.typ, c.prefix).ID, c.attr}}
+		}
+		got, _ := outputs[name].(map[string]any)
+		if a, b := fmt.Sprint(got["Value"]), fmt.Sprint(want); a != b {
+			t.Errorf("output %s = %s, want %s", name, a, b)
+		}
+	}
+	tpl.HasResourceProperties(t, "AWS::Events::EventBus", map[string]any{"Name": "agentq-Agentq"})
 	url, _ := json.Marshal(outputs[stack.OutputAPIURL])
 	api := tpl.Only(t, "AWS::ApiGatewayV2::Api", "Api")
 	if !strings.Contains(string(url), `"`+api.ID+`"`) || !strings.Contains(string(url), "execute-api") {
@@ -258,6 +318,46 @@ func TestEnvironmentAgnostic(t *testing.T) {
 	for _, s := range []string{"us-east-1", "eu-west-1", "000000000000"} {
 		if strings.Contains(string(raw), s) {
 			t.Errorf("template contains %s", s)
+		}
+	}
+}
+
+// TestEventsWiring: the events reach the functions that use them: the trigger queues work on the
+// pipeline's queue with the default tenant, invoke replays deliveries on the webhook queue, and
+// the three new functions are on the dashboard and alarmed as they should be.
+func TestEventsWiring(t *testing.T) {
+	tpl := template(t)
+	work := tpl.Only(t, "AWS::SQS::Queue", "PipelineWorkQueue")
+	webhooks := tpl.Only(t, "AWS::SQS::Queue", "EventsWebhookQueue")
+	trigger := infratest.Env(tpl.Only(t, "AWS::Lambda::Function", "EventsTrigger"))
+	if infratest.Ref(trigger[golambda.EnvQueueURL]) != work.ID || trigger[golambda.EnvDefaultTenant] != config.DefaultTenant || trigger[golambda.EnvAgents] != "[]" {
+		t.Errorf("trigger env = %v, want the work queue, tenant %q and the agents", trigger, config.DefaultTenant)
+	}
+	invoke := infratest.Env(tpl.Only(t, "AWS::Lambda::Function", "ApiInvoke"))
+	if infratest.Ref(invoke[golambda.EnvWebhookQueueURL]) != webhooks.ID {
+		t.Errorf("invoke: %s = %v, want the webhook queue", golambda.EnvWebhookQueueURL, invoke[golambda.EnvWebhookQueueURL])
+	}
+	dashboard, _ := json.Marshal(tpl.Only(t, "AWS::CloudWatch::Dashboard", "MonitoringDashboard").Properties["DashboardBody"])
+	for _, fn := range []string{"EventsTrigger", "EventsNotify", "EventsDeliver"} {
+		if id := tpl.Only(t, "AWS::Lambda::Function", fn).ID; !strings.Contains(string(dashboard), id) {
+			t.Errorf("dashboard does not show %s", fn)
+		}
+	}
+	for alarm, watched := range map[string]string{
+		"MonitoringNotifyDeadLetterDepth":  "EventsNotifyDeadLetterQueue",
+		"MonitoringWebhookDeadLetterDepth": "EventsWebhookDeadLetterQueue",
+		"MonitoringTriggerDeadLetterDepth": "EventsTriggerDeadLetterQueue",
+		"MonitoringIngestDeadLetterDepth":  "EventsIngestDeadLetterQueue",
+		"MonitoringNotifyIteratorAge":      "EventsNotify",
+	} {
+		a := tpl.Only(t, "AWS::CloudWatch::Alarm", alarm)
+		dims, _ := json.Marshal(a.Properties["Dimensions"])
+		typ := "AWS::SQS::Queue"
+		if strings.HasSuffix(alarm, "IteratorAge") {
+			typ = "AWS::Lambda::Function"
+		}
+		if id := tpl.Only(t, typ, watched).ID; !strings.Contains(string(dims), `"`+id+`"`) {
+			t.Errorf("%s watches %s, want %s", alarm, dims, id)
 		}
 	}
 }

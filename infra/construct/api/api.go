@@ -2,7 +2,7 @@
 // fronts them, an HTTP API by default (payload format 2.0) or a REST API (payload format 1.0) for
 // LocalStack's free image. Both flavours serve the same Routes, log every request to one access
 // log group, and throttle at the stage. Invoke serves the routes that write (invokes, stops, the
-// admin's agent and auth context changes), poll those that read.
+// admin's agent and auth context changes, webhook settings and replays), poll those that read.
 package api
 
 import (
@@ -124,6 +124,10 @@ type Props struct {
 	Table awsdynamodb.ITable
 	// Queue is the work queue invoke sends to.
 	Queue awssqs.IQueue
+	// WebhookQueue is the webhook delivery queue (events.Events.WebhookQueue): invoke sends a
+	// delivery to it when a caller replays one. Nil leaves AGENTQ_WEBHOOK_QUEUE_URL unset, and
+	// replays unavailable.
+	WebhookQueue awssqs.IQueue
 	// Payloads is the bucket for payloads too large for a task's item (storage.Storage.Payloads):
 	// invoke stages large requests and both read them back with their answers.
 	Payloads awss3.IBucket
@@ -201,13 +205,16 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		golambda.EnvQueueURL: *props.Queue.QueueUrl(),
 		golambda.EnvAgents:   props.AgentsJSON,
 	}
+	if props.WebhookQueue != nil {
+		invokeEnv[golambda.EnvWebhookQueueURL] = *props.WebhookQueue.QueueUrl()
+	}
 	for k, v := range shared {
 		invokeEnv[k] = v
 	}
 
 	a.Invoke = golambda.New(this, "Invoke", &golambda.Props{
 		CodeDir:       props.InvokeCodeDir,
-		Description:   "agentq invoke: accepts, queues and stops tasks; publishes agents; keeps auth contexts",
+		Description:   "agentq invoke: accepts, queues and stops tasks; publishes agents; keeps auth contexts and webhooks",
 		MemorySize:    InvokeMemoryMB,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(InvokeTimeoutSeconds)),
 		Environment:   invokeEnv,
@@ -215,7 +222,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	}).Function
 	a.Poll = golambda.New(this, "Poll", &golambda.Props{
 		CodeDir:       props.PollCodeDir,
-		Description:   "agentq poll: serves tasks, receipts, threads, lists, agents and auth contexts",
+		Description:   "agentq poll: serves tasks, receipts, threads, lists, agents, auth contexts, webhooks and deliveries",
 		MemorySize:    PollMemoryMB,
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(PollTimeoutSeconds)),
 		Environment:   shared,
@@ -226,7 +233,8 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	// InvokeTableActions on the table (and its indexes, which it never queries), DeleteItem on the
 	// items of InvokeDeleteKeyPrefixes only, sends to the work queue, writes large requests under
 	// requests/ and reads payloads (a sync invoke answers with the task), seals secrets (KMS
-	// Encrypt, never Decrypt: the worker opens them), and nothing else.
+	// Encrypt, never Decrypt: the worker opens auth contexts', deliver webhooks'), sends a
+	// replayed webhook delivery to the webhook queue, and nothing else.
 	props.Table.Grant(a.Invoke, *jsii.Strings(InvokeTableActions...)...)
 	leading := make([]any, len(InvokeDeleteKeyPrefixes))
 	for i, p := range InvokeDeleteKeyPrefixes {
@@ -243,12 +251,16 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		},
 	})
 	props.Queue.GrantSendMessages(a.Invoke)
+	if props.WebhookQueue != nil {
+		props.WebhookQueue.Grant(a.Invoke, jsii.String("sqs:SendMessage"))
+	}
 	storage.GrantWritePayloads(props.Payloads, a.Invoke, storage.RequestsPrefix)
 	storage.GrantReadPayloads(props.Payloads, a.Invoke)
 	storage.GrantSeal(props.SealKey, a.Invoke)
 	// poll only reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
-	// the task and agent lists, by_thread for a thread's turns), and payloads. Auth contexts'
-	// metadata is read without their secrets: no KMS.
+	// the task and agent lists, by_thread for a thread's turns, a task's delivery log), and
+	// payloads. Auth contexts' metadata and webhook settings are read without their secrets: no
+	// KMS.
 	props.Table.GrantReadData(a.Poll)
 	storage.GrantReadPayloads(props.Payloads, a.Poll)
 

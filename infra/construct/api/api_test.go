@@ -40,6 +40,7 @@ import (
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/webhook"
 )
 
 const (
@@ -75,6 +76,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 				s := infratest.NewStack(out)
 				table := storage.New(s, "Storage", nil)
 				q := awssqs.NewQueue(s, jsii.String("WorkQueue"), nil)
+				webhooks := awssqs.NewQueue(s, jsii.String("WebhookQueue"), nil)
 				keys, admins := testKeys, testAdminKeys
 				if kind == api.REST {
 					keys, admins = "", ""
@@ -83,6 +85,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 					Kind:              kind,
 					Table:             table.Table,
 					Queue:             q,
+					WebhookQueue:      webhooks,
 					Payloads:          table.Payloads,
 					SealKey:           table.SealKey,
 					AdminKeyHashes:    admins,
@@ -108,18 +111,19 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 }
 
 type functions struct {
-	invoke, poll              infratest.Resource
-	table, queue, bucket, key string
+	invoke, poll                        infratest.Resource
+	table, queue, webhooks, bucket, key string
 }
 
 func lookup(t *testing.T, tpl *infratest.Template) functions {
 	return functions{
-		invoke: tpl.Only(t, "AWS::Lambda::Function", "ApiInvoke"),
-		poll:   tpl.Only(t, "AWS::Lambda::Function", "ApiPoll"),
-		table:  tpl.Only(t, "AWS::DynamoDB::Table", "Storage").ID,
-		queue:  tpl.Only(t, "AWS::SQS::Queue", "WorkQueue").ID,
-		bucket: tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads").ID,
-		key:    tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID,
+		invoke:   tpl.Only(t, "AWS::Lambda::Function", "ApiInvoke"),
+		poll:     tpl.Only(t, "AWS::Lambda::Function", "ApiPoll"),
+		table:    tpl.Only(t, "AWS::DynamoDB::Table", "Storage").ID,
+		queue:    tpl.Only(t, "AWS::SQS::Queue", "WorkQueue").ID,
+		webhooks: tpl.Only(t, "AWS::SQS::Queue", "WebhookQueue").ID,
+		bucket:   tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads").ID,
+		key:      tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID,
 	}
 }
 
@@ -184,8 +188,17 @@ func TestFunctions(t *testing.T) {
 			if invokeEnv[golambda.EnvAgents] != testAgents {
 				t.Errorf("invoke: %s = %v, want %s", golambda.EnvAgents, invokeEnv[golambda.EnvAgents], testAgents)
 			}
+			// A replay sends the delivery to the webhook queue.
+			if infratest.Ref(invokeEnv[golambda.EnvWebhookQueueURL]) != f.webhooks {
+				t.Errorf("invoke: %s = %v, want the webhook queue", golambda.EnvWebhookQueueURL, invokeEnv[golambda.EnvWebhookQueueURL])
+			}
+			for _, name := range []string{golambda.EnvWebhookSecret, golambda.EnvWebhookDLQURL, golambda.EnvEventBus} {
+				if v, ok := invokeEnv[name]; ok {
+					t.Errorf("invoke gets %s = %v", name, v)
+				}
+			}
 			pollEnv := infratest.Env(f.poll)
-			for _, name := range []string{golambda.EnvQueueURL, golambda.EnvAgents, golambda.EnvDLQARN} {
+			for _, name := range []string{golambda.EnvQueueURL, golambda.EnvAgents, golambda.EnvDLQARN, golambda.EnvWebhookQueueURL, golambda.EnvWebhookSecret} {
 				if _, ok := pollEnv[name]; ok {
 					t.Errorf("poll gets %s; it does not need it", name)
 				}
@@ -216,6 +229,16 @@ func TestPermissions(t *testing.T) {
 	if !slices.Contains(invoke["sqs:SendMessage"], f.queue) {
 		t.Errorf("invoke lacks sqs:SendMessage on the work queue")
 	}
+	// A replayed webhook delivery: SendMessage on the webhook queue, nothing else there.
+	var onWebhooks []string
+	for _, st := range tpl.PolicyStatements(invokeRole) {
+		if st.Effect == "Allow" && slices.Contains(infratest.ResourcePaths(st.Resource), f.webhooks) {
+			onWebhooks = append(onWebhooks, st.Actions...)
+		}
+	}
+	if !slices.Equal(onWebhooks, []string{"sqs:SendMessage"}) {
+		t.Errorf("invoke may %v on the webhook queue, want [sqs:SendMessage]", onWebhooks)
+	}
 	for a := range invoke {
 		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) && a != "dynamodb:DeleteItem" {
 			t.Errorf("invoke may %s; it may only %v and DeleteItem", a, api.InvokeTableActions)
@@ -227,7 +250,8 @@ func TestPermissions(t *testing.T) {
 	checkInvokeDeletes(t, tpl, invokeRole, f.table)
 
 	// Payloads and the seal key, exactly: invoke stages requests and reads payloads back, and seals
-	// (Encrypt) but never opens (Decrypt) a secret.
+	// (Encrypt: auth contexts' secrets, tenants' webhook signing secrets) but never opens
+	// (Decrypt) a secret.
 	wantInvoke := map[string][]string{
 		"s3:PutObject":  {f.bucket + "/" + storage.RequestsPrefix + "*"},
 		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
@@ -449,8 +473,8 @@ func TestTimeoutsCoverWaits(t *testing.T) {
 }
 
 // handlers builds the handler of each function as functions/invoke and functions/poll build it,
-// with admin keys, auth contexts and API keys on. The handlers only route and authenticate here: a request
-// without a key never reaches a store.
+// with admin keys, auth contexts, API keys and webhooks on. The handlers only route and
+// authenticate here: a request without a key never reaches a store.
 func handlers(t *testing.T) map[api.Target]http.Handler {
 	t.Helper()
 	tasks := store.New(nil, "tasks")
@@ -465,14 +489,20 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 	}
 	contexts := authctx.New(nil, "tasks", sealer)
 	keys := keystore.New(nil, "tasks", 0)
+	// Webhooks as the stack configures them: a webhook queue (AGENTQ_WEBHOOK_QUEUE_URL on invoke)
+	// turns on replays; both functions keep the tenants' settings and poll reads deliveries.
+	webhooks := webhook.NewTenants(nil, "tasks", sealer, "")
+	deliveries := webhook.New(webhook.Config{Table: "tasks", Tenants: webhooks})
 	return map[api.Target]http.Handler{
 		api.Invoke: httpapi.New(httpapi.Config{
 			Submitter: accept.New(accept.Config{Store: tasks}), Reader: tasks, Resolver: tasks, Stopper: tasks,
 			Routes: httpapi.WriteRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
+			Webhooks: webhooks, Deliveries: deliveries,
 		}),
 		api.Poll: httpapi.New(httpapi.Config{
 			Reader: tasks, Resolver: tasks, Lister: tasks, Threads: tasks,
 			Routes: httpapi.ReadRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
+			Webhooks: webhooks, Deliveries: deliveries,
 		}),
 	}
 }

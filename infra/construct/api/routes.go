@@ -80,4 +80,14 @@ var Routes = []Route{
 	{Method: http.MethodPost, Path: "/v1/api-keys", Target: Invoke},
 	{Method: http.MethodDelete, Path: "/v1/api-keys/{api_key_id}", Target: Invoke},
 	{Method: http.MethodGet, Path: "/v1/api-keys", Target: Poll},
+	// Webhooks: a task's delivery log is read by poll (a Query of the task's deliveries); a
+	// replay sends the delivery again (a write and a message on the webhook queue).
+	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}/deliveries", Target: Poll},
+	{Method: http.MethodPost, Path: "/v1/tasks/{task_id}/deliveries/{delivery_id}/replay", Target: Invoke},
+	// A tenant's webhook settings: read by poll (URLs and secrets' metadata, never a secret);
+	// changed by invoke, and rotating the signing secret seals a new one (KMS Encrypt) and
+	// answers it once.
+	{Method: http.MethodGet, Path: "/v1/webhooks", Target: Poll},
+	{Method: http.MethodPut, Path: "/v1/webhooks", Target: Invoke},
+	{Method: http.MethodPost, Path: "/v1/webhooks/rotate-secret", Target: Invoke},
 }

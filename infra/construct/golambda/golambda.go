@@ -48,6 +48,21 @@ const (
 	// EnvDLQARN is the dead-letter queue ARN, which tells the worker a redriven record from a
 	// work record (worker).
 	EnvDLQARN = sharedconfig.EnvDLQARN
+	// EnvEventBus names the EventBridge bus completion events are put on (notify).
+	EnvEventBus = sharedconfig.EnvEventBus
+	// EnvWebhookQueueURL is the webhook delivery queue: notify sends first attempts, deliver its
+	// retries, invoke a replay.
+	EnvWebhookQueueURL = sharedconfig.EnvWebhookQueueURL
+	// EnvWebhookDLQURL is where deliver puts a delivery that failed every attempt (deliver).
+	EnvWebhookDLQURL = sharedconfig.EnvWebhookDLQURL
+	// EnvWebhookSecret is the operator's default webhook signing secret. The stack never sets it:
+	// a secret in a function's environment is readable by anyone who may read its configuration,
+	// and the template would hold it in plain text. Tenants keep their own, sealed in the table.
+	EnvWebhookSecret = sharedconfig.EnvWebhookSecret
+	// EnvTriggerDLQURL is where the trigger puts the events it rejects, with the reason (trigger).
+	EnvTriggerDLQURL = sharedconfig.EnvTriggerDLQURL
+	// EnvDefaultTenant owns triggered invocations that name no tenant (trigger).
+	EnvDefaultTenant = sharedconfig.EnvDefaultTenant
 )
 
 // Handler is the handler name of an OS-only runtime: the binary itself is called bootstrap.

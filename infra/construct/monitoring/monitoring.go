@@ -1,7 +1,8 @@
 // Package monitoring defines agentq's alarms and its CloudWatch dashboard. The alarms watch the
 // places where accepted work can stall or be lost (dead letters, worker crashes, a growing
-// backlog, server errors at the API); the dashboard shows the pipeline's health at a glance,
-// including the task metrics the functions emit in CloudWatch Embedded Metric Format.
+// backlog, server errors at the API, events in and out that were given up on, a stream consumer
+// falling behind); the dashboard shows the pipeline's health at a glance, including the task
+// metrics the functions emit in CloudWatch Embedded Metric Format.
 package monitoring
 
 import (
@@ -61,7 +62,33 @@ const (
 	DefaultOldestMessageAgeSeconds = 1800
 	// DefaultServerErrorRatePercent of API requests answered 5xx in two of three 5-minute periods.
 	DefaultServerErrorRatePercent = 5
+	// DefaultMaxIteratorAgeSeconds: a stream consumer whose newest batch is older than five
+	// minutes is stuck or failing, not busy (a healthy notifier stays within seconds, its batching
+	// window is one). The table's stream keeps 24 hours, so five minutes leaves most of a day to
+	// act before a change could be lost.
+	DefaultMaxIteratorAgeSeconds = 300
 )
+
+// WatchedQueue is a dead-letter queue to alarm on: anything in it was given up on by its
+// consumer and needs a look.
+type WatchedQueue struct {
+	// Name prefixes the alarm's id: <Name>DeadLetterDepth.
+	Name string
+	// Queue is the dead-letter queue.
+	Queue awssqs.IQueue
+	// Description is the alarm's: what a message there means and where to look.
+	Description string
+}
+
+// WatchedStream is a stream consumer whose iterator age to alarm on.
+type WatchedStream struct {
+	// Name prefixes the alarm's id: <Name>IteratorAge.
+	Name string
+	// Function consumes the stream.
+	Function awslambda.IFunction
+	// Description is the alarm's.
+	Description string
+}
 
 var period = awscdk.Duration_Minutes(jsii.Number(5))
 
@@ -80,6 +107,14 @@ type Props struct {
 	OldestMessageAgeSeconds float64
 	// ServerErrorRatePercent overrides DefaultServerErrorRatePercent when positive.
 	ServerErrorRatePercent float64
+	// DeadLetterQueues are more dead-letter queues to alarm on (events in and out), each when
+	// any message is visible.
+	DeadLetterQueues []WatchedQueue
+	// Streams are stream consumers to alarm on when their iterator age passes
+	// MaxIteratorAgeSeconds.
+	Streams []WatchedStream
+	// MaxIteratorAgeSeconds overrides DefaultMaxIteratorAgeSeconds when positive.
+	MaxIteratorAgeSeconds float64
 }
 
 // Monitoring holds the alarms, their topic and the dashboard.
@@ -100,6 +135,10 @@ type Monitoring struct {
 	OldestMessageAge awscloudwatch.Alarm
 	// APIServerErrorRate fires when too many requests answer 5xx.
 	APIServerErrorRate awscloudwatch.Alarm
+	// DeadLetterAlarms holds one alarm per Props.DeadLetterQueues entry, by name.
+	DeadLetterAlarms map[string]awscloudwatch.Alarm
+	// IteratorAgeAlarms holds one alarm per Props.Streams entry, by name.
+	IteratorAgeAlarms map[string]awscloudwatch.Alarm
 	// Dashboard shows the pipeline.
 	Dashboard awscloudwatch.Dashboard
 }
@@ -179,6 +218,26 @@ func New(scope constructs.Construct, id string, props *Props) *Monitoring {
 		"The agentq API answers too many requests with a 5xx status.",
 		errorRate, rate, 3, 2)
 
+	m.DeadLetterAlarms = map[string]awscloudwatch.Alarm{}
+	for _, q := range props.DeadLetterQueues {
+		m.DeadLetterAlarms[q.Name] = alarm(q.Name+"DeadLetterDepth", q.Description,
+			q.Queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+				Statistic: jsii.String("Maximum"), Period: period,
+			}), 0, 1, 1)
+	}
+	maxAge := props.MaxIteratorAgeSeconds
+	if maxAge <= 0 {
+		maxAge = DefaultMaxIteratorAgeSeconds
+	}
+	m.IteratorAgeAlarms = map[string]awscloudwatch.Alarm{}
+	for _, st := range props.Streams {
+		// Lambda reports IteratorAge in milliseconds.
+		m.IteratorAgeAlarms[st.Name] = alarm(st.Name+"IteratorAge", st.Description,
+			st.Function.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{
+				Statistic: jsii.String("Maximum"), Period: period,
+			}), maxAge*1000, 1, 1)
+	}
+
 	m.Dashboard = newDashboard(this, m, props, errorRate)
 	return m
 }
@@ -222,6 +281,17 @@ func newDashboard(scope constructs.Construct, m *Monitoring, props *Props, error
 
 	alarms := []interfacesawscloudwatch.IAlarmRef{
 		m.DeadLettered, m.DeadLetterDepth, m.WorkerErrors, m.OldestMessageAge, m.APIServerErrorRate,
+	}
+	var eventQueues, iteratorAges []awscloudwatch.IMetric
+	for _, q := range props.DeadLetterQueues {
+		alarms = append(alarms, m.DeadLetterAlarms[q.Name])
+		eventQueues = append(eventQueues, q.Queue.MetricApproximateNumberOfMessagesVisible(queueOpts(q.Name+" DLQ visible")))
+	}
+	for _, st := range props.Streams {
+		alarms = append(alarms, m.IteratorAgeAlarms[st.Name])
+		iteratorAges = append(iteratorAges, st.Function.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{
+			Statistic: jsii.String("Maximum"), Period: minute, Label: jsii.String(st.Name + " iterator age (ms)"),
+		}))
 	}
 	graph := func(title string, left, right []awscloudwatch.IMetric, width float64) awscloudwatch.IWidget {
 		p := &awscloudwatch.GraphWidgetProps{Title: jsii.String(title), Width: jsii.Number(width), Height: jsii.Number(6), Left: &left}
@@ -288,6 +358,16 @@ func newDashboard(scope constructs.Construct, m *Monitoring, props *Props, error
 			graph("Function duration p99 (ms)", fnDuration, nil, 8),
 			graph("Function concurrency", fnConcurrency, nil, 8),
 		},
+	}
+	if len(eventQueues)+len(iteratorAges) > 0 {
+		row := []awscloudwatch.IWidget{}
+		if len(eventQueues) > 0 {
+			row = append(row, graph("Events in and out: dead letters", eventQueues, nil, 12))
+		}
+		if len(iteratorAges) > 0 {
+			row = append(row, graph("Stream consumers: iterator age (ms)", iteratorAges, nil, 12))
+		}
+		rows = append(rows, &row)
 	}
 
 	return awscloudwatch.NewDashboard(scope, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{

@@ -28,7 +28,7 @@ func template(t *testing.T) *infratest.Template {
 	t.Helper()
 	once.Do(func() {
 		synthErr = func() error {
-			lambdaDir, err := infratest.StubLambdaDir("worker")
+			lambdaDir, err := infratest.StubLambdaDir("worker", "notify")
 			if err != nil {
 				return err
 			}
@@ -44,6 +44,11 @@ func template(t *testing.T) *infratest.Template {
 			worker := golambda.New(s, "Worker", &golambda.Props{
 				CodeDir: filepath.Join(lambdaDir, "worker"), MemorySize: 128, Timeout: nil,
 			}).Function
+			notify := golambda.New(s, "Notify", &golambda.Props{
+				CodeDir: filepath.Join(lambdaDir, "notify"), MemorySize: 128, Timeout: nil,
+			}).Function
+			notifyDLQ := awssqs.NewQueue(s, jsii.String("NotifyQueue"), nil)
+			triggerDLQ := awssqs.NewQueue(s, jsii.String("TriggerQueue"), nil)
 			apiMetric := func(name string) awscloudwatch.Metric {
 				return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 					Namespace:     jsii.String("AWS/ApiGateway"),
@@ -60,6 +65,11 @@ func template(t *testing.T) *infratest.Template {
 				APIRequests:     apiMetric("Count"),
 				APIServerErrors: apiMetric("5xx"),
 				APILatency:      apiMetric("Latency"),
+				DeadLetterQueues: []monitoring.WatchedQueue{
+					{Name: "Notify", Queue: notifyDLQ, Description: "notify gave up"},
+					{Name: "Trigger", Queue: triggerDLQ, Description: "trigger rejected"},
+				},
+				Streams: []monitoring.WatchedStream{{Name: "Notify", Function: notify, Description: "notify behind"}},
 			})
 			shared, err = infratest.Synth(s)
 			return err
@@ -106,7 +116,44 @@ func dimensionRef(a map[string]any, name string) string {
 }
 
 func TestAlarmCount(t *testing.T) {
-	template(t).ResourceCountIs(t, "AWS::CloudWatch::Alarm", 5)
+	// The five of the pipeline and API, one per watched dead-letter queue, one per stream.
+	template(t).ResourceCountIs(t, "AWS::CloudWatch::Alarm", 8)
+}
+
+// TestWatchedDeadLetterQueues: each queue of Props.DeadLetterQueues has its own alarm on any
+// visible message, with the description given.
+func TestWatchedDeadLetterQueues(t *testing.T) {
+	for name, queue := range map[string]string{"Notify": "NotifyQueue", "Trigger": "TriggerQueue"} {
+		t.Run(name, func(t *testing.T) {
+			a := alarm(t, name+"DeadLetterDepth")
+			checkThreshold(t, a, 0)
+			q := template(t).Only(t, "AWS::SQS::Queue", queue)
+			if a["Namespace"] != "AWS/SQS" || a["MetricName"] != "ApproximateNumberOfMessagesVisible" || a["Statistic"] != "Maximum" ||
+				dimensionRef(a, "QueueName") != q.ID {
+				t.Errorf("alarm watches %v/%v %v on %v, want %s's visible messages", a["Namespace"], a["MetricName"], a["Statistic"], a["Dimensions"], queue)
+			}
+			if infratest.Number(a["EvaluationPeriods"]) != 1 || infratest.Number(a["Period"]) != 300 {
+				t.Errorf("alarm evaluates %v periods of %v s, want one of 300", a["EvaluationPeriods"], a["Period"])
+			}
+			if d, _ := a["AlarmDescription"].(string); d == "" {
+				t.Errorf("alarm has no description")
+			}
+		})
+	}
+}
+
+// TestIteratorAgeAlarm: a stream consumer alarms when its newest batch is older than
+// DefaultMaxIteratorAgeSeconds (Lambda reports milliseconds).
+func TestIteratorAgeAlarm(t *testing.T) {
+	a := alarm(t, "NotifyIteratorAge")
+	checkThreshold(t, a, monitoring.DefaultMaxIteratorAgeSeconds*1000)
+	fn := template(t).Only(t, "AWS::Lambda::Function", "Notify")
+	if a["Namespace"] != "AWS/Lambda" || a["MetricName"] != "IteratorAge" || a["Statistic"] != "Maximum" || dimensionRef(a, "FunctionName") != fn.ID {
+		t.Errorf("alarm watches %v/%v %v on %v, want the notifier's maximum IteratorAge", a["Namespace"], a["MetricName"], a["Statistic"], a["Dimensions"])
+	}
+	if monitoring.DefaultMaxIteratorAgeSeconds != 300 {
+		t.Errorf("DefaultMaxIteratorAgeSeconds = %d, want five minutes", monitoring.DefaultMaxIteratorAgeSeconds)
+	}
 }
 
 func TestDeadLetterDepthAlarm(t *testing.T) {
@@ -175,7 +222,7 @@ func TestDashboardShowsTaskMetrics(t *testing.T) {
 			t.Errorf("dashboard lacks metric %s (looked for %s)", name, want)
 		}
 	}
-	for _, want := range []string{"ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "alarm", "5xx"} {
+	for _, want := range []string{"ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "alarm", "5xx", "IteratorAge", "Notify DLQ visible", "Trigger DLQ visible"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("dashboard lacks %s", want)
 		}

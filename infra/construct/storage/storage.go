@@ -1,8 +1,9 @@
 // Package storage defines where agentq keeps its data: one DynamoDB table for every item type
 // (tasks, idempotency records, thread turns, published agents, auth contexts), keyed and indexed as
 // the shared store package says, so the deployed table and the local emulator's are built from the
-// same names; the bucket for payloads too large for a task's item; and the KMS key that seals the
-// auth contexts' secrets kept in the table.
+// same names, with a stream of its changes (both images) for the notifier; the bucket for payloads
+// too large for a task's item; and the KMS key that seals the secrets kept in the table (auth
+// contexts' credentials, tenants' webhook signing secrets).
 //
 // The functions get exact actions on these through the Grant* helpers of this package, never
 // CDK's GrantRead, GrantPut or GrantEncrypt: those add wildcard actions (s3:GetObject*, s3:List*,
@@ -48,6 +49,9 @@ var (
 	// PayloadReadActions: GetObject reads a payload; ListBucket makes a missing key answer
 	// NoSuchKey (blob.ErrNotFound) rather than AccessDenied.
 	PayloadReadActions = []string{"s3:GetObject", "s3:ListBucket"}
+	// PayloadGetActions: reading objects under one prefix whose keys come from task items, where
+	// a missing key is an error either way (the notifier reads answers under results/).
+	PayloadGetActions = []string{"s3:GetObject"}
 	// PayloadWriteActions: the blob store writes each object with one PutObject, never multipart,
 	// tags or ACLs.
 	PayloadWriteActions = []string{"s3:PutObject"}
@@ -107,8 +111,14 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		// Records carry their own expiry (Unix seconds); DynamoDB deletes them for free some time
 		// after. Readers still check the attribute, since deletion lags by up to days.
 		TimeToLiveAttribute: jsii.String(store.AttrExpiresAt),
-		DeletionProtection:  jsii.Bool(!props.Ephemeral),
-		RemovalPolicy:       removal,
+		// The stream feeds the notifier (construct/events): it tells the world when a task ends or
+		// pauses, whichever function moved it. Both images, because a transition is only visible
+		// as the old state next to the new one; keys only or the new image alone would make the
+		// notifier read the item back, and a later write could have moved it on. The stream
+		// keeps 24 hours of changes, which bounds how long the notifier may be down.
+		Stream:             awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
+		DeletionProtection: jsii.Bool(!props.Ephemeral),
+		RemovalPolicy:      removal,
 	})
 
 	for _, ix := range store.Indexes {
@@ -170,6 +180,13 @@ func PayloadExpirationDays(ttl time.Duration) int {
 func GrantReadPayloads(bucket awss3.IBucket, grantee awsiam.IGrantable) awsiam.Grant {
 	return awss3.BucketGrants_FromBucket(bucket).ActionsOnBucketAndObjectKeys(grantee, jsii.String("*"),
 		*jsii.Strings(PayloadReadActions...)...)
+}
+
+// GrantGetPayloads lets grantee read the objects under prefix (PayloadGetActions) and nothing
+// else: no listing, no other prefix.
+func GrantGetPayloads(bucket awss3.IBucket, grantee awsiam.IGrantable, prefix string) awsiam.Grant {
+	return awss3.BucketGrants_FromBucket(bucket).ActionsOnObjectKeys(grantee, jsii.String(prefix+"*"),
+		*jsii.Strings(PayloadGetActions...)...)
 }
 
 // GrantWritePayloads lets grantee write objects under prefix (RequestsPrefix or ResultsPrefix)

@@ -64,7 +64,7 @@ func templates(t *testing.T) (keptTpl, ephemeralTpl *infratest.Template) {
 	return kept, tmp
 }
 
-// grantAll gives one role per helper: Reader, RequestWriter, Sealer, Opener.
+// grantAll gives one role per helper: Reader, ResultGetter, RequestWriter, Sealer, Opener.
 func grantAll(s awscdk.Stack, st *storage.Storage) {
 	role := func(id string) awsiam.Role {
 		return awsiam.NewRole(s, jsii.String(id), &awsiam.RoleProps{
@@ -72,6 +72,7 @@ func grantAll(s awscdk.Stack, st *storage.Storage) {
 		})
 	}
 	storage.GrantReadPayloads(st.Payloads, role("Reader"))
+	storage.GrantGetPayloads(st.Payloads, role("ResultGetter"), storage.ResultsPrefix)
 	storage.GrantWritePayloads(st.Payloads, role("RequestWriter"), storage.RequestsPrefix)
 	storage.GrantSeal(st.SealKey, role("Sealer"))
 	storage.GrantOpen(st.SealKey, role("Opener"))
@@ -129,6 +130,19 @@ func TestTableIndexes(t *testing.T) {
 					t.Errorf("attribute %s has type %q, want S", a, attrTypes[a])
 				}
 			}
+		})
+	}
+}
+
+// TestTableStream: the notifier reads the table's stream and needs both images (a transition is
+// the old state next to the new one), in both variants.
+func TestTableStream(t *testing.T) {
+	k, e := templates(t)
+	for name, tpl := range map[string]*infratest.Template{"default": k, "ephemeral": e} {
+		t.Run(name, func(t *testing.T) {
+			tpl.HasResourceProperties(t, "AWS::DynamoDB::Table", map[string]any{
+				"StreamSpecification": map[string]any{"StreamViewType": "NEW_AND_OLD_IMAGES"},
+			})
 		})
 	}
 }
@@ -332,6 +346,7 @@ func TestGrantHelpers(t *testing.T) {
 			key := tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID
 			for role, want := range map[string]map[string][]string{
 				"Reader":        {"s3:GetObject": {bucket + "/*", bucket}, "s3:ListBucket": {bucket + "/*", bucket}},
+				"ResultGetter":  {"s3:GetObject": {bucket + "/" + storage.ResultsPrefix + "*"}},
 				"RequestWriter": {"s3:PutObject": {bucket + "/" + storage.RequestsPrefix + "*"}},
 				"Sealer":        {"kms:Encrypt": {key}},
 				"Opener":        {"kms:Decrypt": {key}},
