@@ -4,6 +4,7 @@ package events_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -16,8 +17,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/trigger"
 )
 
 // newEvent returns a pointer to the event type a sample file holds, chosen by its name.
@@ -30,8 +34,10 @@ func newEvent(t *testing.T, name string) any {
 		return &events.APIGatewayProxyRequest{}
 	case strings.HasPrefix(name, "sqs-"):
 		return &events.SQSEvent{}
+	case strings.HasPrefix(name, "eventbridge-"), strings.HasPrefix(name, "scheduler-"):
+		return &events.EventBridgeEvent{}
 	}
-	t.Fatalf("%s: no event type for this name; name samples apigw-v1-*, apigw-v2-* or sqs-*", name)
+	t.Fatalf("%s: no event type for this name; name samples apigw-v1-*, apigw-v2-*, sqs-*, eventbridge-* or scheduler-*", name)
 	return nil
 }
 
@@ -227,5 +233,140 @@ func TestAPIGatewayBodiesAreValidRequests(t *testing.T) {
 	}
 	if _, err := dialect.DecodeXpander([]byte(v1.Body)); err != nil {
 		t.Errorf("apigw-v1-invoke-xpander.json: body is not a valid request: %v", err)
+	}
+}
+
+// recorder is the accept core and dead-letter queue of the trigger samples' test: it accepts
+// every submission and keeps every rejection.
+type recorder struct {
+	subs    []accept.Submission
+	rejects []trigger.Rejection
+}
+
+func (r *recorder) Submit(_ context.Context, sub accept.Submission) (*task.Task, error) {
+	r.subs = append(r.subs, sub)
+	return &task.Task{ID: "81250b20-e9d7-4b3b-9995-07dc72b4bb59", Tenant: sub.Tenant, AgentID: sub.AgentID, Source: sub.Source, State: task.Queued}, nil
+}
+
+func (r *recorder) Reject(_ context.Context, rej trigger.Rejection) error {
+	r.rejects = append(r.rejects, rej)
+	return nil
+}
+
+// TestTriggerSamples runs the trigger function's samples through its handler, as Lambda would
+// hand them over.
+func TestTriggerSamples(t *testing.T) {
+	tests := []struct {
+		file string
+		// what is submitted
+		source, tenant, agentID, key, text string
+		dialect                            task.Dialect
+		// or why it is rejected, and where the problem is
+		reason, loc string
+	}{
+		{file: "eventbridge-invoke.json", source: "eventbridge", tenant: "acme", agentID: "echo", dialect: task.Xpander,
+			key: "eventbridge:6a7e8feb-b491-4cf7-a9f1-bf3703467718", text: "Summarize order 4711 for the support team"},
+		{file: "scheduler-invoke.json", source: "scheduler", tenant: "acme", agentID: "echo", dialect: task.ServiceNet,
+			key: "scheduler:d32c5kddcf5bb8c3", text: "Compile the nightly payments report"},
+		{file: "sqs-ingest.json", source: "sqs", tenant: "default", agentID: "echo", dialect: task.Xpander,
+			key: "order-4711-summary", text: "Summarize order 4711 for the support team"},
+		{file: "eventbridge-invoke-rejected.json", source: "eventbridge", reason: "validation_failed", loc: "body.input.text"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			raw, err := os.ReadFile(tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &recorder{}
+			h := trigger.New(trigger.Config{Submitter: rec, Rejects: rec, DefaultTenant: "default"})
+			out, err := h.Handle(context.Background(), raw)
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			switch out := out.(type) {
+			case events.SQSEventResponse:
+				if len(out.BatchItemFailures) != 0 {
+					t.Fatalf("records to redeliver: %+v", out.BatchItemFailures)
+				}
+			case trigger.Result:
+				want := trigger.Accepted
+				if tt.reason != "" {
+					want = trigger.Rejected
+				}
+				if out.Outcome != want || out.Source != tt.source || out.Reason != tt.reason {
+					t.Fatalf("result %+v", out)
+				}
+			default:
+				t.Fatalf("Handle answered a %T", out)
+			}
+			if tt.reason != "" {
+				if len(rec.subs) != 0 || len(rec.rejects) != 1 || rec.rejects[0].Reason != tt.reason || rec.rejects[0].Source != tt.source {
+					t.Fatalf("submissions %+v, rejections %+v", rec.subs, rec.rejects)
+				}
+				var locs []string
+				for _, p := range rec.rejects[0].Problems {
+					locs = append(locs, strings.Join(p.Loc, "."))
+				}
+				if len(locs) != 1 || locs[0] != tt.loc {
+					t.Errorf("problems at %v, want %s", locs, tt.loc)
+				}
+				return
+			}
+			if len(rec.subs) != 1 || len(rec.rejects) != 0 {
+				t.Fatalf("submissions %+v, rejections %+v", rec.subs, rec.rejects)
+			}
+			s := rec.subs[0]
+			if s.Source != tt.source || s.Tenant != tt.tenant || s.AgentID != tt.agentID || s.IdempotencyKey != tt.key ||
+				s.Invocation.Dialect != tt.dialect || s.Invocation.Text != tt.text {
+				t.Errorf("submission %+v (dialect %s, text %q)", s, s.Invocation.Dialect, s.Invocation.Text)
+			}
+		})
+	}
+}
+
+func TestIngestSample(t *testing.T) {
+	raw, err := os.ReadFile("sqs-ingest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range ev.Records {
+		sum := md5.Sum([]byte(rec.Body))
+		if got := hex.EncodeToString(sum[:]); got != rec.Md5OfBody || rec.EventSource != "aws:sqs" {
+			t.Errorf("md5OfBody = %s, want %s; eventSource %q", rec.Md5OfBody, got, rec.EventSource)
+		}
+	}
+}
+
+// TestSchedulerSampleIsTheStacksInput checks that the scheduler sample is what a schedule built
+// from trigger.ScheduleInput sends, once Scheduler has filled in its context attributes.
+func TestSchedulerSampleIsTheStacksInput(t *testing.T) {
+	raw, err := os.ReadFile("scheduler-invoke.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample map[string]any
+	if err := json.Unmarshal(raw, &sample); err != nil {
+		t.Fatal(err)
+	}
+	in, err := trigger.ScheduleInputJSON(sample["detail"].(map[string]any))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = strings.NewReplacer(trigger.ScheduleExecutionID, sample["id"].(string), trigger.ScheduledTime, sample["time"].(string),
+		trigger.ScheduleARN, sample["resources"].([]any)[0].(string)).Replace(in)
+	var want map[string]any
+	if err := json.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatal(err)
+	}
+	// account and region are the sample's own, for a complete event type; the stack's input has none.
+	delete(sample, "account")
+	delete(sample, "region")
+	if !reflect.DeepEqual(sample, want) {
+		t.Errorf("sample %v\nstack's input %v", sample, want)
 	}
 }
