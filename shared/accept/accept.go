@@ -31,6 +31,7 @@ type Store interface {
 	GetThread(ctx context.Context, tenant, id string) (*store.Thread, error)
 	Replayed(ctx context.Context, tenant, key string, now time.Time) (taskID, bodyHash string, err error)
 	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	ReleaseIdempotency(ctx context.Context, tenant, key, taskID string) error
 }
 
 // RequestStager keeps a request too large for the task record and its work message in the blob
@@ -275,6 +276,13 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		})
 		if err != nil {
 			log.Error("mark undispatched task failed", "err", err)
+		}
+		if idem != nil {
+			// The caller is told to submit again: with the same key, that must run the work, not
+			// replay the task that never left.
+			if err := s.store.ReleaseIdempotency(wctx, t.Tenant, idem.Key, t.ID); err != nil {
+				log.Error("release idempotency key of undispatched task", "err", err)
+			}
 		}
 		return nil, &DispatchError{Task: failed, Err: sendErr}
 	}

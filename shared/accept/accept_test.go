@@ -33,6 +33,7 @@ type fakeStore struct {
 	threads     map[string]*store.Thread
 	keys        map[string][2]string // tenant/key -> task id, body hash
 	threadReads int
+	released    []string // tenant/key of released idempotency keys
 	// create, when set, runs in place of a successful Submit.
 	create        func(ctx context.Context, t *task.Task) error
 	transitionErr error
@@ -85,6 +86,17 @@ func (s *fakeStore) Replayed(_ context.Context, tenant, key string, _ time.Time)
 		return r[0], r[1], nil
 	}
 	return "", "", store.ErrNotFound
+}
+
+// ReleaseIdempotency forgets a key that names the task, as the store marks it expired.
+func (s *fakeStore) ReleaseIdempotency(_ context.Context, tenant, key, taskID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.released = append(s.released, tenant+"/"+key)
+	if r, ok := s.keys[tenant+"/"+key]; ok && r[0] == taskID {
+		delete(s.keys, tenant+"/"+key)
+	}
+	return nil
 }
 
 func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/queue"
 )
 
 // fakeWebhooks refuses the URLs and tenants a test names.
@@ -76,5 +77,28 @@ func TestSubmitWithoutWebhookURLChecksNothing(t *testing.T) {
 	}
 	if len(w.checked) != 0 {
 		t.Errorf("checked %v without a webhook_url", w.checked)
+	}
+}
+
+// A task that could not be queued frees its idempotency key: the caller was told to submit again,
+// and the retry with the same key must run the work rather than replay the failed task.
+func TestSubmitSendFailsReleasesTheIdempotencyKey(t *testing.T) {
+	h := newHarness(t)
+	h.queue.send = func(context.Context, *queue.Message) error { return errors.New("sqs: throttled") }
+	sub := accept.Submission{Tenant: "org-1", AgentID: "echo", IdempotencyKey: "k-1", Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"hello"}}`)}
+	var de *accept.DispatchError
+	if _, err := h.svc.Submit(context.Background(), sub); !errors.As(err, &de) {
+		t.Fatalf("err = %v, want a DispatchError", err)
+	}
+	if len(h.store.released) != 1 || h.store.released[0] != "org-1/k-1" {
+		t.Errorf("released = %v, want [org-1/k-1]", h.store.released)
+	}
+	h2 := newHarness(t)
+	if _, err := h2.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"hello"}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(h2.store.released) != 0 {
+		t.Errorf("a submission without a key released %v", h2.store.released)
 	}
 }
