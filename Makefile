@@ -21,8 +21,8 @@ tools: ## install the pinned local tools: DynamoDB Local, fauxqs (localstack/emu
 	@bash $(EMULATORS)/install.sh
 	@bash test/lambdaruntime/install.sh
 
-run: tools ## start the whole system on 127.0.0.1:8042 (emulators, API, worker, echo agent); Ctrl-C stops it
-	$(GO) run ./cmd/agentq run
+run: tools ## start the whole system on 127.0.0.1:8042 (emulators, API, worker, echo agent, event bus, webhooks); Ctrl-C stops it
+	AGENTQ_ALLOW_LOOPBACK_URLS=$${AGENTQ_ALLOW_LOOPBACK_URLS-1} $(GO) run ./cmd/agentq run
 
 soak: tools ## bounded load test on 127.0.0.1: SOAK_N (2000) invocations from SOAK_C (32) clients while the worker process is killed and restarted; fails if a task is lost
 	$(GO) build -o build/agentq ./cmd/agentq

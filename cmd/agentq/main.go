@@ -16,7 +16,10 @@
 // AGENTQ_DATA_DIR (keep DynamoDB data across runs), AWS_ENDPOINT_URL_DYNAMODB and
 // AWS_ENDPOINT_URL_SQS (use running services instead of starting the emulators),
 // AWS_ENDPOINT_URL_LAMBDA (where Lambda agents are invoked), AGENTQ_SEAL_KEY (base64 of the 32-byte
-// key that seals auth contexts; generated per run when unset).
+// key that seals auth contexts; generated per run when unset), AGENTQ_WEBHOOK_SECRET (the whsec_
+// secret that signs webhook deliveries for tenants with none of their own; generated and printed
+// when unset), AGENTQ_ALLOW_LOOPBACK_URLS (1: webhook URLs may point at this machine; `make run`
+// sets it).
 package main
 
 import (
@@ -37,6 +40,7 @@ import (
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/localrun"
 	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/webhook"
 )
 
 func main() {
@@ -57,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runSoak(ctx, args[1:], stdout, stderr)
 		case "keys":
 			return runKeys(ctx, args[1:], getenv, stdout, stderr)
+		case "dev":
+			return runDev(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
@@ -95,9 +101,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		sealKey = make([]byte, authctx.KeySize)
 		_, _ = rand.Read(sealKey)
 	}
+	webhookSecret, webhookGenerated := getenv(config.EnvWebhookSecret), false
+	if webhookSecret == "" {
+		s, err := webhook.NewSecret()
+		if err != nil {
+			return err
+		}
+		webhookSecret, webhookGenerated = s, true
+	}
 	sys, err := localrun.Start(ctx, localrun.Options{
-		SealKey: sealKey,
-		Addr:    *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
+		SealKey: sealKey, WebhookSecret: webhookSecret, AllowLoopbackWebhooks: getenv(config.EnvAllowLoopbackURLs) == "1",
+		Addr: *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
 		Logger: telemetry.NewLogger(stderr, *level),
@@ -115,8 +129,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer os.Remove(*state)
 	}
 
-	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n",
-		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL)
+	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n"+
+		"  event bus  %s  (completion events are logged; `agentq dev send-event FILE` triggers)\n  ingest     %s\n",
+		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL, sys.Bus.URL, sys.Events.Ingest.URL)
+	if webhookGenerated {
+		fmt.Fprintf(stdout, "  webhooks   signed with %s  (generated; set AGENTQ_WEBHOOK_SECRET to choose one)\n", webhookSecret)
+	} else {
+		fmt.Fprintf(stdout, "  webhooks   signed with the secret in AGENTQ_WEBHOOK_SECRET\n")
+	}
 	if generated {
 		fmt.Fprintf(stdout, "  API key    %s  (generated; set AGENTQ_API_KEY to choose one)\n", key)
 		fmt.Fprintf(stdout, "\n  export AGENTQ_API_KEY=%s\n", key)

@@ -191,6 +191,38 @@ func TestContract(t *testing.T) {
 		c.do(t, http.MethodGet, "/v1/agents/-x/tasks", "", http.StatusNotFound)
 	})
 
+	t.Run("webhooks: deliveries, replay, tenant settings", func(t *testing.T) {
+		rcv := newReceiver(t, -1) // events_test.go: fails every attempt
+		a := c.do(t, http.MethodPost, xAsync, `{"input":{"text":"contract hook"},"webhook_url":"`+rcv.URL+`"}`, http.StatusOK)
+		id := a.str("task_id")
+		var failed contractAnswer
+		eventually(t, "the delivery to fail", func() bool {
+			failed = c.do(t, http.MethodGet, "/v1/tasks/"+id+"/deliveries", "", http.StatusOK)
+			items, _ := failed.body["items"].([]any)
+			return len(items) == 1 && items[0].(map[string]any)["state"] == "failed"
+		})
+		dlv := failed.body["items"].([]any)[0].(map[string]any)["delivery_id"].(string)
+		rcv.heal()
+		c.do(t, http.MethodPost, "/v1/tasks/"+id+"/deliveries/"+dlv+"/replay", "", http.StatusAccepted)
+		c.do(t, http.MethodPost, "/v1/tasks/"+id+"/deliveries/dlv_unknown/replay", "", http.StatusNotFound)
+		c.do(t, http.MethodGet, "/v1/tasks/"+uuid.NewString()+"/deliveries", "", http.StatusNotFound)
+		c.do(t, http.MethodPost, xAsync, `{"input":{"text":"x"},"webhook_url":"http://169.254.169.254/"}`, http.StatusUnprocessableEntity)
+		c.do(t, http.MethodPost, snAsync, `{"message":"x","webhook_url":"http://10.0.0.1/hook"}`, http.StatusUnprocessableEntity)
+
+		// Settings belong to the caller's tenant: a tenant of its own, so its secret signs alone.
+		created := c.do(t, http.MethodPost, "/v1/api-keys", `{"tenant":"contract-hooks","name":"contract"}`, http.StatusCreated, "x-api-key", testAdminKey)
+		key := []string{"x-api-key", created.str("key")}
+		c.do(t, http.MethodGet, "/v1/webhooks", "", http.StatusOK, key...)
+		c.do(t, http.MethodPut, "/v1/webhooks", `{"urls":["`+rcv.URL+`/tenant"]}`, http.StatusOK, key...)
+		c.do(t, http.MethodPut, "/v1/webhooks", `{"urls":["http://169.254.169.254/"]}`, http.StatusUnprocessableEntity, key...)
+		c.do(t, http.MethodPut, "/v1/webhooks", `{"url":"x"}`, http.StatusUnprocessableEntity, key...)
+		c.do(t, http.MethodPost, "/v1/webhooks/rotate-secret", `{"grace_seconds":3600}`, http.StatusOK, key...)
+		c.do(t, http.MethodPost, "/v1/webhooks/rotate-secret", "", http.StatusOK, key...)
+		c.do(t, http.MethodPost, "/v1/webhooks/rotate-secret", `{"grace_seconds":-1}`, http.StatusUnprocessableEntity, key...)
+		c.do(t, http.MethodGet, "/v1/webhooks", "", http.StatusOK, key...)
+		c.do(t, http.MethodPut, "/v1/webhooks", `{"urls":[]}`, http.StatusOK, key...)
+	})
+
 	t.Run("idempotency and busy threads", func(t *testing.T) {
 		key := "contract-" + uuid.NewString()
 		first := c.do(t, http.MethodPost, xAsync, `{"input":{"text":"once"}}`, http.StatusOK, "Idempotency-Key", key)

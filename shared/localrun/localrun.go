@@ -1,7 +1,10 @@
 // Package localrun runs the whole system on one machine, with no cloud and no Docker: the AWS
 // emulators, the table and queues built from the same definitions the CDK stack uses, the bucket
-// for large payloads, the HTTP API, the worker fed by a local event source mapping, and the echo
-// demo agent. The handlers are exactly those the Lambda functions run.
+// for large payloads, the HTTP API, the worker fed by a local event source mapping, the echo
+// demo agent, and events in and out: a local EventBridge bus (package localbus) whose invoke
+// events, like the ingest queue's messages, reach the trigger handler; the notifier fed by the
+// table's stream; and the webhook deliverer fed by its queue. The handlers are exactly those the
+// Lambda functions run.
 package localrun
 
 import (
@@ -37,11 +40,14 @@ import (
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/localaws"
+	"github.com/agentq/agentq/shared/localbus"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
+	"github.com/agentq/agentq/shared/trigger"
+	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -92,7 +98,14 @@ type Options struct {
 	// KeyCacheTTL caches API key lookups as the functions do (backend.KeyCacheTTL); default 0, no
 	// cache, so a revoked key is refused at once.
 	KeyCacheTTL time.Duration
-	Logger      *slog.Logger
+	// WebhookSecret is the operator's default webhook signing secret (whsec_...), used for
+	// tenants that have none of their own; empty leaves only tenants' own secrets.
+	WebhookSecret string
+	// AllowLoopbackWebhooks lets webhook URLs point at this machine (AGENTQ_ALLOW_LOOPBACK_URLS=1).
+	AllowLoopbackWebhooks bool
+	// WebhookSchedule overrides the waits between webhook delivery attempts (tests).
+	WebhookSchedule []time.Duration
+	Logger          *slog.Logger
 }
 
 // System is a running local agentq.
@@ -116,6 +129,17 @@ type System struct {
 	AuthContexts *authctx.Store
 	// APIKeys keeps the keys an admin created, over Options.APIKey.
 	APIKeys *keystore.Store
+	// Bus is the local EventBridge bus: completion events land on it, and invoke events put on
+	// it reach the trigger handler.
+	Bus *localbus.Bus
+	// Events names the queues of events in and out: webhook deliveries, the ingest queue and
+	// the trigger's dead-letter queue.
+	Events EventQueues
+	// Webhooks keeps tenants' webhook settings; Deliveries makes and logs the deliveries.
+	Webhooks   *webhook.Tenants
+	Deliveries *webhook.Service
+	// Trigger handles event-driven invocations, as the trigger function does.
+	Trigger *trigger.Handler
 
 	sweeper   *sweeper.Sweeper
 	emulators *localaws.Emulators
@@ -124,6 +148,16 @@ type System struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// EventQueues are the queues of events in and out.
+type EventQueues struct {
+	// Webhooks feeds the deliverer; its DLQURL is where deliveries that failed every attempt go.
+	Webhooks queue.Queues `json:"webhooks"`
+	// Ingest takes invocations from systems that speak SQS; its DLQ catches poison messages.
+	Ingest queue.Queues `json:"ingest"`
+	// TriggerDLQURL receives the events the trigger rejected, with the reason.
+	TriggerDLQURL string `json:"trigger_dlq_url"`
 }
 
 // Clients returns DynamoDB and SQS clients for the given endpoints, with static local credentials.
@@ -169,9 +203,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	}
 	o.defaults()
 	s = &System{Table: o.Table}
+	started := s // a failing return sets s to nil; what was started must still stop
 	defer func() {
 		if err != nil {
-			s.Close()
+			started.Close()
 		}
 	}()
 
@@ -232,21 +267,29 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
 	s.AuthContexts = authctx.New(s.DynamoDB, o.Table, sealer)
+	if err := s.startEvents(ctx, o, sealer); err != nil {
+		return nil, fmt.Errorf("start local system: %w", err)
+	}
 	svc := accept.New(accept.Config{Store: tasks, Requests: tasks, Queue: work, Registry: agents, TTL: o.TaskTTL, Logger: o.Logger,
-		AuthContexts: s.AuthContexts})
+		AuthContexts: s.AuthContexts, Webhooks: s.Webhooks})
+	s.Trigger = trigger.New(trigger.Config{
+		Submitter: svc, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
+	})
 	api := httpapi.New(httpapi.Config{
-		Submitter: svc,
-		Canceler:  svc,
-		Reader:    tasks,
-		Resolver:  tasks,
-		Stopper:   tasks,
-		Lister:    tasks,
-		Threads:   tasks,
-		Keys:      s.APIKeys,
-		APIKeys:   s.APIKeys,
-		Agents:    agents,
-		AdminKeys: admins,
-		Logger:    o.Logger,
+		Submitter:  svc,
+		Canceler:   svc,
+		Reader:     tasks,
+		Resolver:   tasks,
+		Stopper:    tasks,
+		Lister:     tasks,
+		Threads:    tasks,
+		Keys:       s.APIKeys,
+		APIKeys:    s.APIKeys,
+		Agents:     agents,
+		AdminKeys:  admins,
+		Logger:     o.Logger,
+		Webhooks:   s.Webhooks,
+		Deliveries: s.Deliveries,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: s.AuthContexts,
 	})
@@ -260,6 +303,9 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	if err := s.runEvents(ctx, runCtx, o, tasks); err != nil {
+		return nil, fmt.Errorf("start local system: %w", err)
+	}
 	if o.SweepEvery > 0 {
 		s.wg.Add(1)
 		go func() {
@@ -312,6 +358,8 @@ type WorkerOptions struct {
 	SealKey []byte `json:"seal_key"`
 	// LambdaEndpoint, when set, is where Lambda agents are invoked.
 	LambdaEndpoint string `json:"lambda_endpoint,omitempty"`
+	// BusURL is the local event bus: `agentq dev send-event` posts there.
+	BusURL string `json:"bus_url,omitempty"`
 	// Pollers is how many pollers read the work queue; default 4.
 	Pollers      int                       `json:"-"`
 	CheckBackoff func(n int) time.Duration `json:"-"`
@@ -324,8 +372,15 @@ type WorkerOptions struct {
 func (s *System) WorkerOptions(sealKey []byte) WorkerOptions {
 	return WorkerOptions{
 		DynamoDBEndpoint: s.DynamoDBEndpoint, SQSEndpoint: s.SQSEndpoint,
-		Table: s.Table, Queues: s.Queues, Bucket: s.Bucket, SealKey: sealKey,
+		Table: s.Table, Queues: s.Queues, Bucket: s.Bucket, SealKey: sealKey, BusURL: s.busURL(),
 	}
+}
+
+func (s *System) busURL() string {
+	if s.Bus == nil {
+		return ""
+	}
+	return s.Bus.URL
 }
 
 // RunWorker runs the worker of a local system, as Start does unless NoWorker: event source
@@ -482,6 +537,9 @@ func (s *System) close() error {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, srv.Close())
 		}
+	}
+	if s.Bus != nil {
+		errs = append(errs, s.Bus.Close())
 	}
 	s.wg.Wait()
 	if s.emulators != nil {

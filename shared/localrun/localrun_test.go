@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
@@ -35,7 +36,12 @@ import (
 const (
 	testKey      = "aq_test_key"
 	testAdminKey = "aq_test_admin_key"
+	// testWebhookSecret signs webhook deliveries (the operator's default secret).
+	testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
+
+// testWebhookSchedule makes five delivery attempts in all, quickly.
+var testWebhookSchedule = []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}
 
 // The whole package shares one running system: starting the emulators is the slow part.
 var (
@@ -129,7 +135,10 @@ func runTests(m *testing.M) int {
 		CheckBackoff: func(int) time.Duration { return 0 },
 		// Lambda agents are invoked at a server that speaks the Lambda Invoke API.
 		LambdaEndpoint: lambdaSrv.URL,
-		Logger:         slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Webhooks: signed with the operator's secret, to receivers on this machine, retried at
+		// once (events_test.go).
+		WebhookSecret: testWebhookSecret, AllowLoopbackWebhooks: true, WebhookSchedule: testWebhookSchedule,
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start local system:", err)
@@ -422,6 +431,28 @@ func TestQueueUnavailableAtAccept(t *testing.T) {
 			t.Errorf("task = %s %s, want failed %s", tk.State, tk.Reason, task.ReasonDispatchFailed)
 		}
 	}
+
+	// Submitted again with the same Idempotency-Key once the queue is back, the request runs: the
+	// key of the task that never left was released, not kept to replay a failure.
+	key := "retry-after-502-" + uuid.NewString()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/agents/echo/invoke/async", strings.NewReader(`{"input":{"text":"again"}}`))
+	req.Header.Set("x-api-key", testKey)
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&failed)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("first submission = %d %v", resp.StatusCode, failed)
+	}
+	code, again := post(t, "/v1/agents/echo/invoke/async", `{"input":{"text":"again"}}`, "Idempotency-Key", key)
+	if code != http.StatusOK || again["task_id"] == failed["task_id"] {
+		t.Fatalf("retry with the same key = %d %v; the failed attempt was %v", code, again, failed)
+	}
+	waitFor(t, "/v1/tasks/"+again["task_id"].(string), "completed")
 }
 
 // TestNoSecretAtRest scans the whole table and every log line for the secrets the tests sent.
@@ -435,7 +466,7 @@ func TestNoSecretAtRest(t *testing.T) {
 	}
 
 	dump := scanTable(t) // authctx_test.go
-	for _, secret := range []string{"tok-s3cr3t-42", "oidc-s3cr3t-42", "gh-s3cr3t-42", "secret-token", testKey} {
+	for _, secret := range []string{"tok-s3cr3t-42", "oidc-s3cr3t-42", "gh-s3cr3t-42", "secret-token", testKey, testWebhookSecret, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"} {
 		if strings.Contains(dump, secret) {
 			t.Errorf("secret %q is stored in DynamoDB", secret)
 		}
