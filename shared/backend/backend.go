@@ -47,7 +47,7 @@ type Parts struct {
 	// metrics (stdout).
 	Logger  *slog.Logger
 	Metrics *telemetry.Metrics
-	Tasks    *store.Store
+	Tasks   *store.Store
 	// Agents resolves published agents, with the configured ones (AGENTQ_AGENTS) beneath.
 	Agents *registry.Registry
 	// Keys authenticates callers: the configured keys (AGENTQ_API_KEYS), then the keys an admin
@@ -78,9 +78,9 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 		DynamoDB: ddb,
 		Logger:   telemetry.NewLogger(os.Stderr, cfg.LogLevel),
 		Metrics:  telemetry.NewMetrics(os.Stdout),
-		Tasks:  store.New(ddb, cfg.Table),
-		Agents: registry.New(ddb, cfg.Table, AgentCacheTTL).WithFallback(cfg.Agents),
-		Keys:   keystore.New(ddb, cfg.Table, KeyCacheTTL).WithConfigured(cfg.Keys),
+		Tasks:    store.New(ddb, cfg.Table),
+		Agents:   registry.New(ddb, cfg.Table, AgentCacheTTL).WithFallback(cfg.Agents),
+		Keys:     keystore.New(ddb, cfg.Table, KeyCacheTTL).WithConfigured(cfg.Keys),
 	}
 	if cfg.ResultsBucket != "" {
 		p.Tasks = p.Tasks.WithBlobs(blob.New(s3.NewFromConfig(awsCfg), cfg.ResultsBucket))

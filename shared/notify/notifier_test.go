@@ -138,13 +138,13 @@ func TestHandlePublishesTransitionsOnly(t *testing.T) {
 	remove := rec("9", "TASK", "t1", task.Succeeded, "")
 	remove.EventName = "REMOVE"
 	resp, err := n.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
-		rec("1", "TASK", "t1", task.Queued, task.Running),     // not an outcome
-		rec("2", "TASK", "t1", task.Running, task.Succeeded),  // completed
-		rec("3", "TASK", "t2", task.Running, task.Paused),     // paused
+		rec("1", "TASK", "t1", task.Queued, task.Running),      // not an outcome
+		rec("2", "TASK", "t1", task.Running, task.Succeeded),   // completed
+		rec("3", "TASK", "t2", task.Running, task.Paused),      // paused
 		rec("4", "TASK", "t1", task.Succeeded, task.Succeeded), // a write that moved nothing
-		rec("5", "DELIVERY#d1", "t1", "", task.Succeeded),     // not a task item
-		rec("6", "TASK", "t3", "", task.Failed),               // inserted failed
-		remove,                                                // expired by TTL
+		rec("5", "DELIVERY#d1", "t1", "", task.Succeeded),      // not a task item
+		rec("6", "TASK", "t3", "", task.Failed),                // inserted failed
+		remove,                                                 // expired by TTL
 	}})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
