@@ -264,7 +264,7 @@ func TestTriggerSamples(t *testing.T) {
 		// or why it is rejected, and where the problem is
 		reason, loc string
 	}{
-		{file: "eventbridge-invoke.json", source: "eventbridge", tenant: "acme", agentID: "echo", dialect: task.Xpander,
+		{file: "eventbridge-invoke.json", source: "eventbridge", tenant: "default", agentID: "echo", dialect: task.Xpander,
 			key: "eventbridge:6a7e8feb-b491-4cf7-a9f1-bf3703467718", text: "Summarize order 4711 for the support team"},
 		{file: "scheduler-invoke.json", source: "scheduler", tenant: "acme", agentID: "echo", dialect: task.ServiceNet,
 			key: "scheduler:d32c5kddcf5bb8c3", text: "Compile the nightly payments report"},

@@ -82,7 +82,7 @@ func TestDevSendEvent(t *testing.T) {
 		wantErr string
 	}{
 		{name: "eventbridge, bus from the state file", args: []string{"../../events/eventbridge-invoke.json"},
-			out: []string{"accepted  task 81250b20-e9d7-4b3b-9995-07dc72b4bb59", "agent echo, tenant acme, source eventbridge, state queued"}},
+			out: []string{"accepted  task 81250b20-e9d7-4b3b-9995-07dc72b4bb59", "agent echo, tenant default, source eventbridge, state queued"}},
 		{name: "schedule", args: []string{"-bus", verbose.URL, "../../events/scheduler-invoke.json"}, out: []string{"accepted", "source scheduler"}},
 		{name: "sqs", args: []string{"-bus", verbose.URL, "../../events/sqs-ingest.json"}, out: []string{"accepted", "tenant default, source sqs"}},
 		{name: "rejected", args: []string{"../../events/eventbridge-invoke-rejected.json"},
