@@ -19,6 +19,8 @@ import (
 	"github.com/a2aproject/a2a-go/a2asrv"
 	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
 	"github.com/google/uuid"
+
+	"github.com/agentq/agentq/shared/notify"
 )
 
 // a2aAgent is a real A2A agent (the SDK's server) on 127.0.0.1. By the first word of the text:
@@ -180,6 +182,10 @@ func TestA2AInputRequiredThenResumed(t *testing.T) {
 	hitl, _ := paused["hitl_request"].(map[string]any)
 	if paused["status"] != "paused" || hitl["message"] != "which currency?" {
 		t.Fatalf("first turn = %v", paused)
+	}
+	// The pause is told on the bus, with what the agent asked (events_test.go).
+	if _, d := busEvent(t, first["task_id"].(string), notify.DetailPaused); d.State != "paused" || !strings.Contains(fmt.Sprint(d.Task), "which currency?") {
+		t.Errorf("paused event detail = %+v", d)
 	}
 	_, second := post(t, "/v1/agents/"+id+"/invoke/async", fmt.Sprintf(`{"input":{"text":"AUD"},"id":%q}`, thread))
 	done := waitFor(t, "/v1/tasks/"+second["task_id"].(string), "completed", "failed", "error")
