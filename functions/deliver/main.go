@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/webhook"
 )
 
 func main() {
@@ -23,21 +24,31 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := config.Load(getenv)
+	d, err := newHandler(ctx, getenv)
 	if err != nil {
 		return err
 	}
+	awslambda.StartWithOptions(d.Handle, awslambda.WithContext(ctx))
+	return nil
+}
+
+// newHandler builds the deliveries from the environment; their Handle takes the webhook queue's
+// batches.
+func newHandler(ctx context.Context, getenv func(string) string) (*webhook.Service, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
 	if err := cfg.Require(config.EnvTable, config.EnvWebhookQueueURL, config.EnvWebhookDLQURL); err != nil {
-		return err
+		return nil, err
 	}
 	p, err := backend.New(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.SealKey == nil && cfg.KMSKeyID == "" && cfg.WebhookSecret == "" {
 		p.Logger.Warn("no seal key and no operator webhook secret: deliveries fail for want of a signing secret",
 			"set", config.EnvWebhookSecret)
 	}
-	awslambda.StartWithOptions(p.Deliveries.Handle, awslambda.WithContext(ctx))
-	return nil
+	return p.Deliveries, nil
 }

@@ -24,21 +24,30 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := config.Load(getenv)
+	n, err := newHandler(ctx, getenv)
 	if err != nil {
 		return err
 	}
+	awslambda.StartWithOptions(n.Handle, awslambda.WithContext(ctx))
+	return nil
+}
+
+// newHandler builds the notifier from the environment: the task store that decodes the stream's
+// images, the event bus and the webhook deliveries.
+func newHandler(ctx context.Context, getenv func(string) string) (*notify.Notifier, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
 	if err := cfg.Require(config.EnvTable, config.EnvEventBus, config.EnvWebhookQueueURL); err != nil {
-		return err
+		return nil, err
 	}
 	p, err := backend.New(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n := notify.New(notify.Config{
+	return notify.New(notify.Config{
 		Tasks: p.Tasks, Events: eventbridge.NewFromConfig(p.AWS), Bus: cfg.EventBus, Webhooks: p.Deliveries,
 		Logger: p.Logger, Metrics: p.Metrics,
-	})
-	awslambda.StartWithOptions(n.Handle, awslambda.WithContext(ctx))
-	return nil
+	}), nil
 }

@@ -1,10 +1,16 @@
 //go:build linux
 
-// Package lambdaruntime_test runs the three Lambda functions as Lambda runs them: the built
-// bootstrap binaries (GOOS=linux, the host's GOARCH, CGO_ENABLED=0, -tags lambda.norpc), each
-// started by @vercel/fun, an implementation of the Lambda Runtime API, with its configuration in
-// environment variables, and reaching DynamoDB and SQS through the AWS SDK's
-// AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS, here the local emulators.
+// Package lambdaruntime_test runs the Lambda functions as Lambda runs them: the built bootstrap
+// binaries (GOOS=linux, the host's GOARCH, CGO_ENABLED=0, -tags lambda.norpc), each started by
+// @vercel/fun, an implementation of the Lambda Runtime API, with its configuration in environment
+// variables, and reaching DynamoDB, SQS and EventBridge through the AWS SDK's
+// AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_EVENTBRIDGE, here the local
+// emulators and a local event bus (shared/localbus).
+//
+// One task goes the whole way: invoke accepts it (with a webhook_url), worker runs it, poll reads
+// it, notify gets its changes from the table's real stream and puts its completion event on the
+// bus and its webhook delivery on the webhook queue, and deliver posts the signed webhook. The
+// trigger turns an EventBridge event into a task, twice (the same task).
 //
 // It covers what the handler tests cannot: the mains (environment, SDK configuration,
 // lambda.Start), the event and response encodings on the wire of the Runtime API, partial batch
@@ -41,16 +47,23 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/demoagent"
 	"github.com/agentq/agentq/shared/localaws"
+	"github.com/agentq/agentq/shared/localbus"
 	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/trigger"
+	"github.com/agentq/agentq/shared/webhook"
 )
 
 const (
@@ -58,19 +71,27 @@ const (
 	agentID = "echo"
 	region  = "us-east-1"
 	table   = "agentq-rt-tasks"
-	// workQueue is the work queue's name; queue.Create adds its dead-letter queue.
-	workQueue = "agentq-rt-work"
-	// The functions' timeouts, as the stack sets them (infra/construct/api, pipeline); the worker's
-	// is shorter than its five minutes to keep a hang short. The Runtime API hands each invocation
-	// its deadline from these.
-	apiTimeout    = 29
-	workerTimeout = 30
-	// testTimeout bounds the whole test: build, emulators, four function runs.
+	// workQueue and webhookQueue are the work and webhook queues' names; queue.Create adds
+	// their dead-letter queues. triggerDLQ is the trigger's dead-letter queue, eventBus the bus.
+	workQueue    = "agentq-rt-work"
+	webhookQueue = "agentq-rt-webhooks"
+	triggerDLQ   = "agentq-rt-trigger-dlq"
+	eventBus     = "agentq-rt-events"
+	// The functions' timeouts, as the stack sets them (infra/construct/api, pipeline, events);
+	// the worker's is shorter than its five minutes, notify's and deliver's than their minute, to
+	// keep a hang short. The Runtime API hands each invocation its deadline from these. Deliver
+	// needs more than webhook.AttemptTimeout + 5 s, or it hands the message back untried.
+	apiTimeout     = 29
+	workerTimeout  = 30
+	triggerTimeout = 30
+	notifyTimeout  = 30
+	deliverTimeout = 30
+	// testTimeout bounds the whole test: build, emulators, seven function runs.
 	testTimeout = 3 * time.Minute
 )
 
 // functions are built into the test's temporary directory as <dir>/<name>/bootstrap.
-var functions = []string{"invoke", "worker", "poll"}
+var functions = []string{"invoke", "worker", "poll", "trigger", "notify", "deliver"}
 
 // result is what Lambda's Invoke API answers, as invoke.mjs prints it.
 type result struct {
@@ -153,6 +174,23 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hookQueues, err := queue.Create(ctx, sq, webhookQueue, webhook.VisibilityTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejects, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(triggerDLQ)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus, err := localbus.Start(ctx, localbus.Options{Name: eventBus}) // 127.0.0.1
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := bus.Close(); err != nil {
+			t.Errorf("stop event bus: %v", err)
+		}
+	})
 	if err := <-installed; err != nil {
 		missing(t, "install the Lambda Runtime API driver: "+err.Error())
 	}
@@ -163,7 +201,14 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 
 	agentSrv := httptest.NewServer(&calls) // 127.0.0.1
 	defer agentSrv.Close()
+	hooks := newHookReceiver(t) // 127.0.0.1
+	hookURL := hooks.URL + "/hooks/agentq"
 	key := randomKey(t)
+	// The operator's signing secret: the tenant has none of its own.
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
 	agents, err := json.Marshal([]map[string]any{{
 		"id": agentID, "name": "Echo", "protocol": "http", "endpoint": agentSrv.URL + "/", "timeout": "20s", "auth": "none",
 	}})
@@ -200,16 +245,20 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	d := &driver{node: node, script: filepath.Join(here, "invoke.mjs"), cache: t.TempDir()}
 
 	// invoke: an HTTP API (payload 2.0) request, then a REST API (payload 1.0) one on the warm
-	// process.
+	// process. The first asks for a webhook, which the webhook settings let it take.
 	v2 := readEvent[events.APIGatewayV2HTTPRequest](t, root, "apigw-v2-invoke-xpander.json")
 	v2.Headers["x-api-key"] = key
+	v2.Body = string(withFields(t, []byte(v2.Body), map[string]any{"webhook_url": hookURL}))
+	v2.Headers["content-length"] = strconv.Itoa(len(v2.Body))
 	v1 := readEvent[events.APIGatewayProxyRequest](t, root, "apigw-v1-invoke-xpander.json")
 	v1.Headers["x-api-key"] = key
 	v1.MultiValueHeaders["x-api-key"] = []string{key}
 	res := d.run(ctx, t, filepath.Join(dir, "invoke"), apiTimeout, env(map[string]string{
-		"AGENTQ_QUEUE_URL": queues.URL,
-		"AGENTQ_API_KEYS":  tenant + ":" + apikey.Hash(key),
-		"AGENTQ_AGENTS":    string(agents),
+		"AGENTQ_QUEUE_URL":         queues.URL,
+		"AGENTQ_API_KEYS":          tenant + ":" + apikey.Hash(key),
+		"AGENTQ_AGENTS":            string(agents),
+		"AGENTQ_WEBHOOK_QUEUE_URL": hookQueues.URL,
+		"AGENTQ_WEBHOOK_SECRET":    secret,
 	}), v2, v1)
 	accepted := make([]xpanderTask, len(res))
 	for i, r := range res {
@@ -266,6 +315,9 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if got.State != task.Succeeded || got.Result != wantText {
 		t.Errorf("task in DynamoDB: %s with result %q, want succeeded with %q (%s %s)", got.State, got.Result, wantText, got.Reason, got.ReasonMessage)
 	}
+	if got.WebhookURL != hookURL {
+		t.Errorf("task in DynamoDB: webhook URL %q, want %q", got.WebhookURL, hookURL)
+	}
 	if n := calls.of(taskID); n != 1 {
 		t.Errorf("the agent was called %d times for the task, want once", n)
 	}
@@ -297,6 +349,136 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	}
 	if err := json.Unmarshal(res[1].Payload, &fnErr); err != nil || fnErr.ErrorMessage == "" {
 		t.Errorf("poll of a non-HTTP event: payload %s, want Lambda's {errorMessage, errorType}", res[1].Payload)
+	}
+
+	// trigger: an EventBridge event (detail-type "Invoke Agent") for the test's agent, then the
+	// same event again on the warm process, as EventBridge may deliver it twice: the event's id
+	// is the idempotency key, so both answer the same task.
+	ebEvent := readEvent[events.EventBridgeEvent](t, root, "eventbridge-invoke.json")
+	ebEvent.Detail = withFields(t, ebEvent.Detail, map[string]any{"agent_id": agentID, "tenant": tenant})
+	res = d.run(ctx, t, filepath.Join(dir, "trigger"), triggerTimeout, env(map[string]string{
+		"AGENTQ_QUEUE_URL":       queues.URL,
+		"AGENTQ_TRIGGER_DLQ_URL": aws.ToString(rejects.QueueUrl),
+		"AGENTQ_AGENTS":          string(agents),
+	}), ebEvent, ebEvent)
+	triggered := make([]trigger.Result, len(res))
+	for i, r := range res {
+		if r.FunctionError != "" {
+			t.Fatalf("trigger event %d: function error %s: %s", i+1, r.FunctionError, r.Payload)
+		}
+		if err := strictJSON(r.Payload, &triggered[i]); err != nil {
+			t.Fatalf("trigger event %d: not a trigger result: %v: %s", i+1, err, r.Payload)
+		}
+		if tr := triggered[i]; tr.Outcome != trigger.Accepted || tr.Source != trigger.SourceEventBridge || tr.TaskID == "" ||
+			tr.EventID != ebEvent.ID || tr.AgentID != agentID || tr.Tenant != tenant {
+			t.Fatalf("trigger event %d: %+v, want a task accepted from eventbridge event %s for agent %s of %s", i+1, tr, ebEvent.ID, agentID, tenant)
+		}
+	}
+	if triggered[0].TaskID != triggered[1].TaskID {
+		t.Errorf("the same event made two tasks: %s and %s", triggered[0].TaskID, triggered[1].TaskID)
+	}
+	fromEvent, err := store.New(ddb, table).Get(ctx, triggered[0].TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromEvent.Source != trigger.SourceEventBridge || fromEvent.Tenant != tenant || fromEvent.AgentID != agentID {
+		t.Errorf("triggered task in DynamoDB: source %q, tenant %q, agent %q; want %q, %q, %q",
+			fromEvent.Source, fromEvent.Tenant, fromEvent.AgentID, trigger.SourceEventBridge, tenant, agentID)
+	}
+
+	// notify: the changes of the task the worker ran, read from the table's stream as the event
+	// source mapping reads them (its insert, its start and its end: only the end makes an event).
+	streams := dynamodbstreams.NewFromConfig(aws.Config{Region: region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
+		func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(em.DynamoDBEndpoint) })
+	streamARN, changes := taskStream(ctx, t, ddb, streams, taskID, task.Succeeded)
+	if len(changes) < 2 || changes[0].EventName != streamtypes.OperationTypeInsert {
+		t.Fatalf("stream: %d records of task %s, want its insert first and its later changes", len(changes), taskID)
+	}
+	res = d.run(ctx, t, filepath.Join(dir, "notify"), notifyTimeout, env(map[string]string{
+		"AGENTQ_EVENT_BUS":             bus.Name,
+		"AGENTQ_WEBHOOK_QUEUE_URL":     hookQueues.URL,
+		"AGENTQ_WEBHOOK_SECRET":        secret,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE": bus.URL,
+	}), streamEvent(t, streamARN, changes))
+	if res[0].FunctionError != "" {
+		t.Fatalf("notify: function error %s: %s", res[0].FunctionError, res[0].Payload)
+	}
+	var streamResp events.DynamoDBEventResponse
+	if err := strictJSON(res[0].Payload, &streamResp); err != nil {
+		t.Fatalf("notify: not a partial batch response: %v: %s", err, res[0].Payload)
+	}
+	if f := streamResp.BatchItemFailures; len(f) != 0 {
+		t.Errorf("notify: batchItemFailures = %+v, want none (%d records)", f, len(changes))
+	}
+	var published []localbus.Event
+	for _, e := range bus.Events() {
+		var dt notify.Detail
+		if json.Unmarshal(e.Detail, &dt) == nil && dt.TaskID == taskID {
+			published = append(published, e)
+		}
+	}
+	if len(published) != 1 {
+		t.Fatalf("the bus got %d events for task %s, want one: %+v", len(published), taskID, published)
+	}
+	var detail notify.Detail
+	if err := json.Unmarshal(published[0].Detail, &detail); err != nil {
+		t.Fatal(err)
+	}
+	if e := published[0]; e.Source != notify.Source || e.DetailType != notify.DetailCompleted || e.Bus != bus.Name ||
+		detail.State != task.Succeeded || detail.Tenant != tenant || detail.AgentID != agentID {
+		t.Errorf("event on the bus: %s %q on %s, detail %+v; want %s %q on %s for a succeeded task of %s, agent %s",
+			e.Source, e.DetailType, e.Bus, detail, notify.Source, notify.DetailCompleted, bus.Name, tenant, agentID)
+	}
+
+	// deliver: the delivery notify scheduled for the task's webhook_url, as the webhook queue's
+	// event source mapping would hand it over.
+	hookMsg, delivery := receiveDelivery(ctx, t, sq, hookQueues.URL, taskID)
+	if delivery.Kind != webhook.MessageKind || delivery.Attempt != 1 || delivery.DeliveryID == "" {
+		t.Errorf("webhook queue: message %+v, want the first attempt of a delivery", delivery)
+	}
+	batch = readEvent[events.SQSEvent](t, root, "sqs-invoke-batch.json")
+	batch.Records = []events.SQSMessage{sqsRecord(batch.Records[0], hookMsg, hookQueues.ARN)}
+	res = d.run(ctx, t, filepath.Join(dir, "deliver"), deliverTimeout, env(map[string]string{
+		"AGENTQ_WEBHOOK_QUEUE_URL": hookQueues.URL,
+		"AGENTQ_WEBHOOK_DLQ_URL":   hookQueues.DLQURL,
+		"AGENTQ_WEBHOOK_SECRET":    secret,
+	}), batch)
+	if res[0].FunctionError != "" {
+		t.Fatalf("deliver: function error %s: %s", res[0].FunctionError, res[0].Payload)
+	}
+	batchResp = events.SQSEventResponse{}
+	if err := strictJSON(res[0].Payload, &batchResp); err != nil {
+		t.Fatalf("deliver: not a partial batch response: %v: %s", err, res[0].Payload)
+	}
+	if f := batchResp.BatchItemFailures; len(f) != 0 {
+		t.Errorf("deliver: batchItemFailures = %+v, want none", f)
+	}
+	posts := hooks.requests()
+	if len(posts) != 1 {
+		t.Fatalf("the webhook receiver got %d requests, want one", len(posts))
+	}
+	post := posts[0]
+	if post.method != http.MethodPost || post.path != "/hooks/agentq" {
+		t.Errorf("webhook: %s %s, want POST /hooks/agentq", post.method, post.path)
+	}
+	if err := webhook.Verify(secret, post.header, post.body, time.Now(), 0); err != nil {
+		t.Errorf("webhook: the delivery does not verify: %v (headers %v)", err, post.header)
+	}
+	var hookEvent webhook.Event
+	var hookDetail notify.Detail
+	if err := json.Unmarshal(post.body, &hookEvent); err != nil || json.Unmarshal(hookEvent.Data, &hookDetail) != nil {
+		t.Fatalf("webhook: payload %s is not an event", post.body)
+	}
+	if hookEvent.Type != notify.TypeCompleted || hookDetail.TaskID != taskID || hookDetail.Version != detail.Version {
+		t.Errorf("webhook: %s of task %s version %d; want %s of %s version %d", hookEvent.Type, hookDetail.TaskID, hookDetail.Version,
+			notify.TypeCompleted, taskID, detail.Version)
+	}
+	delivered, err := webhook.New(webhook.Config{DB: ddb, Table: table}).Deliveries(ctx, tenant, taskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(delivered) != 1 || delivered[0].ID != delivery.DeliveryID || delivered[0].State != webhook.Succeeded || len(delivered[0].Attempts) != 1 {
+		t.Errorf("delivery log of task %s: %+v, want delivery %s succeeded at its first attempt", taskID, delivered, delivery.DeliveryID)
 	}
 	t.Logf("whole test: %v", time.Since(start).Round(time.Millisecond))
 }
