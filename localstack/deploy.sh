@@ -81,10 +81,10 @@ context=(
 
 # The stack's ApiUrl names the real execute-api host; LocalStack serves the same stage under
 # its own path-style URL.
-read -r api_id api_stage < <(node -e '
+read -r api_id api_stage event_bus < <(node -e '
   const o = require(process.argv[1]).Agentq || {};
   if (!o.ApiId || !o.ApiStage) { console.error("no ApiId/ApiStage in outputs"); process.exit(1); }
-  console.log(o.ApiId + " " + o.ApiStage);
+  console.log(o.ApiId + " " + o.ApiStage + " " + (o.EventBusName || ""));
 ' "$root/$state_dir/outputs.json")
 if [ -z "${api_id:-}" ] || [ -z "${api_stage:-}" ]; then
   die "no ApiId/ApiStage in $state_dir/outputs.json"
@@ -96,6 +96,8 @@ cat >"$state_dir/env" <<ENV
 # Written by localstack/deploy.sh; read by localstack/smoke.sh. Holds a LocalStack-only key.
 API_URL='$api_url'
 API_KEY='$key'
+EVENT_BUS='${event_bus:-}'
+AWS_ENDPOINT='$endpoint'
 ENV
 
 echo

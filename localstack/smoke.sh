@@ -5,22 +5,29 @@
 #               GET /v1/tasks/{id} until completed
 #   ServiceNet: POST /v1/agents/echo/invoke-async  {"message":"hi"}         -> running,
 #               GET /v1/receipts/{receipt_id} until succeeded
+#   EventBridge: PutEvents of an "Invoke Agent" event on the stack's bus (the trigger's rule),
+#               then GET /v1/tasks until the task with the event's text is completed
 # Exits non-zero on the first failure, or when a task is not done within SMOKE_TIMEOUT seconds
 # (default 180: the first calls include Lambda cold starts and image pulls).
 #
-# Environment: API_URL and API_KEY override localstack/.state/env written by deploy.sh.
+# Environment: API_URL, API_KEY, EVENT_BUS and AWS_ENDPOINT override localstack/.state/env written
+# by deploy.sh (no EVENT_BUS: the EventBridge flow is skipped).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 state="$root/localstack/.state/env"
 url_override="${API_URL:-}"
 key_override="${API_KEY:-}"
+bus_override="${EVENT_BUS:-}"
+endpoint_override="${AWS_ENDPOINT:-}"
 if [ -f "$state" ]; then
   # shellcheck source=/dev/null
   . "$state"
 fi
 API_URL="${url_override:-${API_URL:-}}"
 API_KEY="${key_override:-${API_KEY:-}}"
+EVENT_BUS="${bus_override:-${EVENT_BUS:-}}"
+AWS_ENDPOINT="${endpoint_override:-${AWS_ENDPOINT:-http://127.0.0.1:4566}}"
 if [ -z "$API_URL" ] || [ -z "$API_KEY" ]; then
   echo "smoke: no API_URL/API_KEY: run make localstack-deploy first" >&2
   exit 1
@@ -118,4 +125,41 @@ result="$(field result)"
 receipt="$(submit servicenet /v1/agents/echo/invoke-async '{"message":"hi"}' running receipt_id)"
 await servicenet "/v1/receipts/$receipt" succeeded failed rejected
 
-echo "smoke: PASS (xpander and ServiceNet flows)"
+if [ -z "$EVENT_BUS" ]; then
+  echo "smoke: PASS (xpander and ServiceNet flows; no EVENT_BUS, EventBridge flow skipped)"
+  exit 0
+fi
+
+# EventBridge: the JSON protocol with a placeholder signature (LocalStack routes by the target and
+# the credential scope, and checks no signature). The event's text is unique, so the task is found
+# in the tenant's list.
+text="smoke event $(date +%s)-$$"
+detail="{\"agent_id\":\"echo\",\"input\":{\"text\":\"$text\"}}"
+entries="{\"Entries\":[{\"EventBusName\":\"$EVENT_BUS\",\"Source\":\"agentq.smoke\",\"DetailType\":\"Invoke Agent\",\"Detail\":$(node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$detail")}]}"
+code="$(curl -sS -o "$tmp/body" -w '%{http_code}' --max-time 40 -X POST "$AWS_ENDPOINT/" \
+  -H 'X-Amz-Target: AWSEvents.PutEvents' -H 'Content-Type: application/x-amz-json-1.1' \
+  -H "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/${AWS_REGION:-us-east-1}/events/aws4_request, SignedHeaders=host, Signature=0" \
+  --data "$entries" 2>"$tmp/curl.err" || true)"
+if [ "$code" != 200 ] || [ "$(field FailedEntryCount)" != 0 ]; then
+  fail "eventbridge: PutEvents answered $code: $(cat "$tmp/body" "$tmp/curl.err")"
+fi
+echo "eventbridge: event put on $EVENT_BUS" >&2
+deadline=$((SECONDS + timeout))
+while :; do
+  code="$(request GET "/v1/tasks?limit=50")"
+  if [ "$code" = 200 ]; then
+    status="$(node -e '
+      const b = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      const t = (b.items || []).find(i => i.input && i.input.text === process.argv[2]);
+      process.stdout.write(t ? t.status : "");
+    ' "$tmp/body" "$text")"
+    case "$status" in
+      completed) echo "eventbridge: the triggered task completed" >&2; break ;;
+      failed | error | stopped) fail "eventbridge: the triggered task ended '$status'" ;;
+    esac
+  fi
+  [ "$SECONDS" -lt "$deadline" ] || fail "eventbridge: no completed task for the event after ${timeout}s"
+  sleep "$interval"
+done
+
+echo "smoke: PASS (xpander, ServiceNet and EventBridge flows)"

@@ -7,6 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -426,4 +429,28 @@ func callAs(t *testing.T, key, method, path, body string) (int, http.Header, map
 		t.Fatalf("%s %s: answer is not JSON: %s", method, path, raw)
 	}
 	return resp.StatusCode, resp.Header, out
+}
+
+// TestLocalStackSmokeScript runs localstack/smoke.sh, which checks a LocalStack deployment, against
+// the local system: the same API, and a bus that speaks EventBridge's protocol as LocalStack's
+// does, so the script's every step (both dialects, and an Invoke Agent event put on the bus) is
+// exercised where no Docker runs.
+func TestLocalStackSmokeScript(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "node"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is missing; .ci/run installs it", tool)
+			}
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "localstack", "smoke.sh"))
+	cmd.Env = append(os.Environ(), "API_URL="+sys.APIURL, "API_KEY="+testKey, "EVENT_BUS="+sys.Bus.Name,
+		"AWS_ENDPOINT="+sys.Bus.URL, "SMOKE_TIMEOUT=60")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "smoke: PASS (xpander, ServiceNet and EventBridge flows)") {
+		t.Fatalf("smoke.sh: %v\n%s", err, out)
+	}
 }

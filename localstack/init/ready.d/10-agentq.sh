@@ -7,7 +7,8 @@ set -euo pipefail
 region="${AWS_DEFAULT_REGION:-us-east-1}"
 # S3 and SSM hold the CDK bootstrap (asset bucket, version parameter); the rest is the stack.
 for probe in "s3api list-buckets" "ssm describe-parameters" "sqs list-queues" \
-             "dynamodb list-tables" "lambda list-functions" "apigateway get-rest-apis"; do
+             "dynamodb list-tables" "dynamodbstreams list-streams" "lambda list-functions" \
+             "apigateway get-rest-apis" "events list-event-buses"; do
   # shellcheck disable=SC2086
   if ! awslocal --region "$region" $probe >/dev/null 2>&1; then
     echo "agentq: LocalStack service check failed: $probe" >&2
