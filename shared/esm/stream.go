@@ -27,8 +27,10 @@ type StreamHandler func(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 // StreamMapping does locally what Lambda's DynamoDB stream event source mapping does: it reads
 // every shard of a table's stream from its oldest record (TRIM_HORIZON), in order, hands batches
 // to a handler as events.DynamoDBEvent, and on a reported failure retries from the failed record
-// (ReportBatchItemFailures) after a backoff, so no change is skipped. Children of a closed shard
-// are read once their parent is done, as Lambda does.
+// (ReportBatchItemFailures) after a backoff. Like the stack's mapping it gives up on a record that
+// failed MaxRetries times running: it logs the record's sequence number at error level and goes
+// on after it, so one poison record cannot stop the shard. Children of a closed shard are read
+// once their parent is done, as Lambda does.
 type StreamMapping struct {
 	API       Streams
 	StreamARN string
@@ -40,7 +42,10 @@ type StreamMapping struct {
 	Idle time.Duration
 	// Timeout bounds one handler call, as a Lambda function timeout would; default 5 minutes.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// MaxRetries is how often a failing record is retried before it is skipped; default 50,
+	// the stack's (infra/construct/events NotifyRetryAttempts).
+	MaxRetries int
+	Logger     *slog.Logger
 }
 
 // Run reads the stream until ctx is done. It returns nil on cancellation.
@@ -98,6 +103,9 @@ func (m *StreamMapping) streamDefaults() {
 	if m.Region == "" {
 		m.Region = "us-east-1"
 	}
+	if m.MaxRetries <= 0 {
+		m.MaxRetries = 50
+	}
 }
 
 func (m *StreamMapping) shards(ctx context.Context) ([]streamtypes.Shard, error) {
@@ -121,6 +129,7 @@ func (m *StreamMapping) readShard(ctx context.Context, shard string) bool {
 	log := m.Logger.With("shard_id", shard)
 	iter, err := m.iterator(ctx, shard, streamtypes.ShardIteratorTypeTrimHorizon, "")
 	backoff := time.Duration(0)
+	failing, failures := "", 0 // the record that keeps failing, and how often it has
 	for ctx.Err() == nil {
 		if err != nil {
 			log.Warn("read stream shard", "err", err)
@@ -155,13 +164,23 @@ func (m *StreamMapping) readShard(ctx context.Context, shard string) bool {
 			log.Warn("stream handler failed; retrying the batch", "err", herr)
 			failedAt = aws.ToString(out.Records[0].Dynamodb.SequenceNumber)
 		case failedAt == "":
-			iter, backoff = out.NextShardIterator, 0
+			iter, backoff, failing, failures = out.NextShardIterator, 0, "", 0
 			continue
 		}
-		// Retry from the failed record, after a backoff, as the event source mapping does.
-		backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
-		sleep(ctx, backoff)
-		iter, err = m.iterator(ctx, shard, streamtypes.ShardIteratorTypeAtSequenceNumber, failedAt)
+		if failedAt != failing {
+			failing, failures = failedAt, 0
+		}
+		failures++
+		kind := streamtypes.ShardIteratorTypeAtSequenceNumber
+		if failures > m.MaxRetries {
+			log.Error("stream record failed every retry; skipped", "sequence_number", failedAt, "retries", m.MaxRetries)
+			kind, failing, failures, backoff = streamtypes.ShardIteratorTypeAfterSequenceNumber, "", 0, 0
+		} else {
+			// Retry from the failed record, after a backoff, as the event source mapping does.
+			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+			sleep(ctx, backoff)
+		}
+		iter, err = m.iterator(ctx, shard, kind, failedAt)
 	}
 	return false
 }

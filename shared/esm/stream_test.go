@@ -28,11 +28,15 @@ func (f *fakeStream) DescribeStream(context.Context, *dynamodbstreams.DescribeSt
 func (f *fakeStream) GetShardIterator(_ context.Context, in *dynamodbstreams.GetShardIteratorInput, _ ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error) {
 	shard := aws.ToString(in.ShardId)
 	pos := 0
-	if in.ShardIteratorType == streamtypes.ShardIteratorTypeAtSequenceNumber {
-		for i, r := range f.recs[shard] {
-			if aws.ToString(r.Dynamodb.SequenceNumber) == aws.ToString(in.SequenceNumber) {
-				pos = i
-			}
+	for i, r := range f.recs[shard] {
+		if aws.ToString(r.Dynamodb.SequenceNumber) != aws.ToString(in.SequenceNumber) {
+			continue
+		}
+		switch in.ShardIteratorType {
+		case streamtypes.ShardIteratorTypeAtSequenceNumber:
+			pos = i
+		case streamtypes.ShardIteratorTypeAfterSequenceNumber:
+			pos = i + 1
 		}
 	}
 	return &dynamodbstreams.GetShardIteratorOutput{ShardIterator: aws.String(fmt.Sprintf("%s/%d", shard, pos))}, nil
@@ -137,5 +141,41 @@ func TestStreamMappingRetriesABatchThatErrs(t *testing.T) {
 	}
 	if calls != 3 {
 		t.Errorf("handler called %d times, want 3 (two failures, then success)", calls)
+	}
+}
+
+func TestStreamMappingSkipsAPoisonRecordAfterMaxRetries(t *testing.T) {
+	f := &fakeStream{
+		shards: []streamtypes.Shard{{ShardId: aws.String("s")}},
+		recs:   map[string][]streamtypes.Record{"s": {streamRecord("1", "succeeded"), streamRecord("2", "failed"), streamRecord("3", "paused")}},
+	}
+	var mu sync.Mutex
+	tries := map[string]int{}
+	var handled []string
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m := &StreamMapping{API: f, StreamARN: "arn", Idle: time.Millisecond, MaxRetries: 2,
+		Handler: func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range ev.Records {
+				seq := r.Change.SequenceNumber
+				tries[seq]++
+				if seq == "2" { // poison: fails every time
+					return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: "2"}}}, nil
+				}
+				handled = append(handled, seq)
+				if seq == "3" {
+					cancel()
+				}
+			}
+			return events.DynamoDBEventResponse{}, nil
+		},
+	}
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tries["2"] != 3 || strings.Join(handled, ",") != "1,3" {
+		t.Errorf("record 2 tried %d times (want 1 + 2 retries), handled %v (want 1,3)", tries["2"], handled)
 	}
 }
