@@ -205,7 +205,11 @@ func (n *Notifier) deliver(ctx context.Context, changes []*change) int {
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if err != nil {
+		switch {
+		case errors.Is(err, webhook.ErrInvalid):
+			// No retry can mend it: holding the stream back would only delay every later change.
+			n.c.Logger.Error("webhook deliveries refused; none made", "task_id", changes[i].task.ID, "tenant", changes[i].task.Tenant, "err", err)
+		case err != nil:
 			n.c.Logger.Error("schedule webhook deliveries", "task_id", changes[i].task.ID, "tenant", changes[i].task.Tenant, "err", err)
 			return i
 		}

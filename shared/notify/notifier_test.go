@@ -198,6 +198,8 @@ func TestHandleReportsTheFirstFailure(t *testing.T) {
 		{"bus unreachable", &fakeBus{failAt: -1, err: errors.New("connection refused")}, &fakeWebhooks{}, "10"},
 		{"third task's webhooks fail", &fakeBus{failAt: -1}, &fakeWebhooks{fails: map[string]error{"t3": errors.New("queue down")}}, "12"},
 		{"both fail, the earlier wins", &fakeBus{failAt: 2}, &fakeWebhooks{fails: map[string]error{"t2": errors.New("queue down")}}, "11"},
+		// A refusal no retry can mend is logged and passed: it must not hold the stream back.
+		{"webhooks refuse the event for good", &fakeBus{failAt: -1}, &fakeWebhooks{fails: map[string]error{"t2": fmt.Errorf("notify: %w", webhook.ErrInvalid)}}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
