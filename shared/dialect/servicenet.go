@@ -79,7 +79,7 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	clean, _, err := withoutFields(body, "auth_token")
+	clean, _, err := withoutFields(body, serviceNetSecrets...)
 	if err != nil {
 		return nil, err
 	}

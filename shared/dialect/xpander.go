@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/agentq/agentq/shared/task"
@@ -63,6 +64,14 @@ type XpanderUser struct {
 
 // xpanderSecrets are request fields that are credentials: never stored, logged or echoed.
 var xpanderSecrets = []string{"user_tokens", "user_oidc_token"}
+
+// serviceNetSecrets are ServiceNet's credential fields.
+var serviceNetSecrets = []string{"auth_token"}
+
+// SecretFields returns the request fields of either dialect that are credentials: what the
+// decoders keep out of the stored body, and what anything else that keeps or shows a raw request
+// (a dead-lettered event, say) must redact.
+func SecretFields() []string { return append(slices.Clone(xpanderSecrets), serviceNetSecrets...) }
 
 // Limits on xpander fields.
 const (

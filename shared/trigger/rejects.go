@@ -45,11 +45,10 @@ type Rejection struct {
 // Redacted replaces the value of every credential field in a dead-lettered event.
 const Redacted = "[redacted]"
 
-// secretFields are the request fields that are credentials, in either dialect (the dialects'
-// secret fields: xpander user_tokens and user_oidc_token, ServiceNet auth_token). They are
-// redacted wherever they appear in a dead-lettered event, matched without regard to case as
-// encoding/json matches them.
-var secretFields = []string{"auth_token", "user_tokens", "user_oidc_token"}
+// secretFields are the request fields that are credentials, in either dialect. They are redacted
+// wherever they appear in a dead-lettered event, matched without regard to case as encoding/json
+// matches them.
+var secretFields = dialect.SecretFields()
 
 // MaxRejectionBytes bounds a dead-letter message: SQS's 256 KiB. An event that would make the
 // message larger is left out (EventOmitted).
