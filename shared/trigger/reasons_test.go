@@ -104,7 +104,7 @@ func TestReasonsMatchHTTPAPI(t *testing.T) {
 		for _, d := range []task.Dialect{task.Xpander, task.ServiceNet} {
 			t.Run(fmt.Sprintf("%s/%v", d, err), func(t *testing.T) {
 				status, code := httpAnswer(t, &submitter{err: err}, d, "", nil, validBodies[d])
-				f := classify(err, d)
+				f := classify(err, d, "")
 				if f.status != status || f.code != code {
 					t.Errorf("trigger says %d %s, the HTTP API %d %s", f.status, f.code, status, code)
 				}
@@ -180,7 +180,7 @@ func TestDecodingMatchesHTTPAPI(t *testing.T) {
 			if err == nil {
 				t.Fatalf("the HTTP API refuses it (%d %s), the trigger accepts it", status, code)
 			}
-			f := classify(err, tt.dialect)
+			f := classify(err, tt.dialect, "")
 			if f.status != status || f.code != code {
 				t.Errorf("trigger says %d %s, the HTTP API %d %s", f.status, f.code, status, code)
 			}

@@ -263,7 +263,7 @@ type incoming struct {
 func (h *Handler) invoke(ctx context.Context, in incoming) (Result, error) {
 	p, err := decodeDetail(in.detail, h.c.DefaultTenant)
 	if err != nil {
-		return h.reject(ctx, in, p, classify(err, p.dialect))
+		return h.reject(ctx, in, p, classify(err, p.dialect, p.agentID))
 	}
 	key := p.idempotencyKey
 	if key == "" {
@@ -273,7 +273,7 @@ func (h *Handler) invoke(ctx context.Context, in incoming) (Result, error) {
 		Tenant: p.tenant, AgentID: p.agentID, Version: p.version, IdempotencyKey: key, Source: in.source, Invocation: p.invocation,
 	})
 	if err != nil {
-		f := classify(err, p.dialect)
+		f := classify(err, p.dialect, p.agentID)
 		if f.transient {
 			h.c.Logger.Error("event not handled; it will be retried", "source", in.source, "event_id", in.eventID,
 				"agent_id", p.agentID, "tenant", p.tenant, "reason", f.code, "err", err)
