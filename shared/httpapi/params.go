@@ -23,6 +23,11 @@ const (
 
 var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// ValidVersion reports whether v may select an agent version (?version=): "latest", "draft" or a
+// number, and anything else of 1 to 64 letters, digits, '.', '_' or '-' that the registry then
+// finds or not.
+func ValidVersion(v string) bool { return versionPattern.MatchString(v) }
+
 // params reads a request's query parameters and headers, collecting every problem so that one
 // answer lists them all, in the dialect's validation_failed shape.
 type params struct {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/task"
 )
@@ -29,16 +29,13 @@ const (
 
 var controlFields = []string{FieldAgentID, FieldDialect, FieldTenant, FieldAgentVersion, FieldIdempotencyKey}
 
-// Bounds shared with the HTTP API (httpapi.MaxBodyBytes, httpapi.MaxIdempotencyKeyBytes and its
-// version pattern); a test keeps them equal.
+// Bounds shared with the HTTP API.
 const (
 	// MaxDetailBytes bounds an invocation object, as the HTTP API bounds a body.
-	MaxDetailBytes = 1 << 20
+	MaxDetailBytes = httpapi.MaxBodyBytes
 	// MaxIdempotencyKeyBytes bounds idempotency_key, as the HTTP API bounds Idempotency-Key.
-	MaxIdempotencyKeyBytes = 256
+	MaxIdempotencyKeyBytes = httpapi.MaxIdempotencyKeyBytes
 )
-
-var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // parsed is an invocation object, read. It is filled as far as reading got, so a rejection can
 // name the agent and tenant.
@@ -102,7 +99,7 @@ func decodeDetail(detail []byte, defaultTenant string) (*parsed, error) {
 		}
 	}
 	if v, ok := str(FieldAgentVersion); ok && v != "" {
-		if !versionPattern.MatchString(v) {
+		if !httpapi.ValidVersion(v) {
 			add(FieldAgentVersion, "must be 1 to 64 letters, digits, '.', '_' or '-'", "pattern")
 		} else {
 			p.version = v
