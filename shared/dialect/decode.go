@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -233,22 +234,42 @@ func (p *problems) object(v json.RawMessage, loc ...string) {
 // MaxURLBytes bounds a webhook URL.
 const MaxURLBytes = 2048
 
-// webhookURL checks the shape of a webhook URL: absolute http(s), a host, no credentials in it.
+// webhookURL checks the shape of a webhook URL (WebhookURLProblem).
 func (p *problems) webhookURL(v *string) {
 	if v == nil {
 		return
 	}
-	u, err := url.Parse(*v)
-	switch {
-	case len(*v) > MaxURLBytes:
-		p.add("must be at most 2048 bytes", "too_long", "webhook_url")
-	case err != nil || !u.IsAbs() || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "":
-		p.add("must be an absolute http or https URL", "url", "webhook_url")
-	case u.User != nil:
-		p.add("must not carry credentials; deliveries are signed instead", "url", "webhook_url")
-	case u.Fragment != "":
-		p.add("must not have a fragment", "url", "webhook_url")
+	if msg, typ := WebhookURLProblem(*v); msg != "" {
+		p.add(msg, typ, "webhook_url")
 	}
+}
+
+// WebhookURLProblem says what is wrong with the shape of a webhook URL, and the problem's type
+// ("too_long" or "url"); "" when nothing is. A webhook URL is an absolute http or https URL with a
+// host (no interface zone, no empty port), no credentials and no fragment, at most MaxURLBytes.
+// Whether its host may be reached is the webhook package's question. The message never quotes
+// the URL, whose query may hold a credential.
+func WebhookURLProblem(raw string) (msg, typ string) {
+	if len(raw) > MaxURLBytes {
+		return fmt.Sprintf("must be at most %d bytes", MaxURLBytes), "too_long"
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http"):
+		return "must be an absolute http or https URL", "url"
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return "must be an absolute URL with a host", "url"
+	case u.User != nil:
+		return "must not carry credentials; deliveries are signed instead", "url"
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "must not have a fragment", "url"
+	case u.Port() == "" && strings.HasSuffix(u.Host, ":"):
+		return "must not have an empty port", "url"
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.Zone() != "" {
+		return "must not name an interface zone", "url"
+	}
+	return "", ""
 }
 
 func (p *problems) maxLen(v *string, n int, loc ...string) {

@@ -28,6 +28,10 @@ func TestWebhookURL(t *testing.T) {
 		{"no host", `,"webhook_url":"https:///hook"`, "", "url"},
 		{"credentials", `,"webhook_url":"https://user:pw@example.com/hook"`, "", "url"},
 		{"fragment", `,"webhook_url":"https://example.com/hook#x"`, "", "url"},
+		{"empty fragment", `,"webhook_url":"https://example.com/hook#"`, "", "url"},
+		{"empty port", `,"webhook_url":"https://example.com:/hook"`, "", "url"},
+		{"interface zone", `,"webhook_url":"https://[fe80::1%25eth0]/hook"`, "", "url"},
+		{"empty", `,"webhook_url":""`, "", "url"},
 		{"not a string", `,"webhook_url":5`, "", "type_error"},
 		{"too long", `,"webhook_url":"https://example.com/` + strings.Repeat("a", MaxURLBytes) + `"`, "", "too_long"},
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/netguard"
 )
 
@@ -314,6 +315,11 @@ func FuzzValidateURL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		err := CheckURL(raw, false)
+		// The invoke bodies' check and this one agree on shape: a webhook_url the decoder took is
+		// never refused here as malformed, only (perhaps) as forbidden.
+		if msg, _ := dialect.WebhookURLProblem(raw); (msg == "") == errors.Is(CheckURL(raw, true), ErrInvalidURL) {
+			t.Fatalf("%q: the dialect's check says %q, CheckURL says %v", raw, msg, CheckURL(raw, true))
+		}
 		if err == nil {
 			if CheckURL(raw, true) != nil {
 				t.Fatalf("%q passes strictly but not with loopback allowed", raw)

@@ -6,11 +6,12 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/netguard"
 )
 
-// MaxURLBytes bounds a webhook URL.
-const MaxURLBytes = 2048
+// MaxURLBytes bounds a webhook URL: the dialects' bound for webhook_url.
+const MaxURLBytes = dialect.MaxURLBytes
 
 // ValidateURL checks a webhook URL before it is stored (CheckURL with loopback refused): an
 // absolute http or https URL with a host, no userinfo, no fragment, at most MaxURLBytes. A host
@@ -34,39 +35,20 @@ func CheckURL(raw string, allowLoopback bool) error {
 	return nil
 }
 
-// parseURL checks raw's syntax and, when its host is a literal address, the address; host names
-// are left to the dialer's guard. Its errors never quote the URL, which may hold a credential in
-// its query.
+// parseURL checks raw's shape (dialect.WebhookURLProblem, the same check the invoke bodies get)
+// and, when its host is a literal address, the address; host names are left to the dialer's
+// guard. Its errors never quote the URL, which may hold a credential in its query.
 func parseURL(raw string, allowLoopback bool) (*url.URL, error) {
-	if raw == "" {
-		return nil, fmt.Errorf("%w: the URL is empty", ErrInvalidURL)
-	}
-	if len(raw) > MaxURLBytes {
-		return nil, fmt.Errorf("%w: the URL is longer than %d bytes", ErrInvalidURL, MaxURLBytes)
+	if msg, _ := dialect.WebhookURLProblem(raw); msg != "" {
+		return nil, fmt.Errorf("%w: the URL %s", ErrInvalidURL, msg)
 	}
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil { // WebhookURLProblem parsed it
 		return nil, fmt.Errorf("%w: the URL does not parse", ErrInvalidURL)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%w: the scheme must be http or https", ErrInvalidURL)
-	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("%w: the URL must be absolute, with a host", ErrInvalidURL)
-	case u.User != nil:
-		return nil, fmt.Errorf("%w: the URL must not carry a user or password", ErrInvalidURL)
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return nil, fmt.Errorf("%w: the URL must not have a fragment", ErrInvalidURL)
-	}
-	if port := u.Port(); port == "" && strings.HasSuffix(u.Host, ":") {
-		return nil, fmt.Errorf("%w: the URL's port is empty", ErrInvalidURL)
 	}
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 	policy := netguard.Policy{AllowLoopback: allowLoopback}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if ip.Zone() != "" {
-			return nil, fmt.Errorf("%w: the host must not name an interface zone", ErrInvalidURL)
-		}
 		if err := policy.Check(ip); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrForbiddenURL, err)
 		}
