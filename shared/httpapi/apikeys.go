@@ -1,11 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -39,18 +36,12 @@ func apiKeyInputError(err error) error {
 }
 
 func (a *api) createAPIKey(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		Tenant string `json:"tenant"`
 		Name   string `json:"name"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || dec.Decode(&struct{}{}) != io.EOF {
-		return apiKeyInvalid("the body must be one JSON object: {tenant, name}, both strings")
+	if err := decodeStrict(w, r, &in, false, "{tenant, name}, both strings"); err != nil {
+		return err
 	}
 	if err := keystore.Validate(in.Tenant, in.Name); err != nil {
 		return apiKeyInputError(err)

@@ -3,7 +3,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -339,6 +341,25 @@ func noteTask(w http.ResponseWriter, id, agentID string) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.taskID, sw.agentID = id, agentID
 	}
+}
+
+// decodeStrict reads a bounded body holding exactly one JSON object into v, refusing unknown
+// fields, and answers 422 validation_failed naming the expected shape otherwise. An empty body
+// leaves v as it is when emptyOK.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any, emptyOK bool, shape string) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if emptyOK && len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil || dec.Decode(&struct{}{}) != io.EOF {
+		return &apiError{http.StatusUnprocessableEntity, "validation_failed", "the body must be one JSON object: " + shape}
+	}
+	return nil
 }
 
 // readBody reads a bounded request body.

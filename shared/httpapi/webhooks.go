@@ -1,11 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -62,24 +59,6 @@ const MaxGrace = 7 * 24 * time.Hour
 
 func webhookInvalid(msg string) error {
 	return &apiError{http.StatusUnprocessableEntity, "validation_failed", msg}
-}
-
-// decodeStrict reads a bounded body holding exactly one JSON object into v, refusing unknown
-// fields. An empty body leaves v as it is when emptyOK.
-func decodeStrict(w http.ResponseWriter, r *http.Request, v any, emptyOK bool, shape string) error {
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	if emptyOK && len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil || dec.Decode(&struct{}{}) != io.EOF {
-		return webhookInvalid("the body must be one JSON object: " + shape)
-	}
-	return nil
 }
 
 // listDeliveries answers a task's delivery log. The task is read first, so that another tenant's
