@@ -13,7 +13,6 @@ import (
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/httpapi"
-	"github.com/agentq/agentq/shared/telemetry"
 )
 
 func main() {
@@ -37,7 +36,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	hc := httpapi.Config{
 		Reader: p.Tasks, Resolver: p.Tasks, Lister: p.Tasks, Threads: p.Tasks,
-		Routes: httpapi.ReadRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: telemetry.NewLogger(os.Stderr, cfg.LogLevel),
+		Routes: httpapi.ReadRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: p.Logger,
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Deliveries: p.Deliveries, Webhooks: p.Webhooks,
 	}
 	if p.Contexts != nil { // metadata only: poll never opens a secret

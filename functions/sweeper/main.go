@@ -16,7 +16,6 @@ import (
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/sweeper"
-	"github.com/agentq/agentq/shared/telemetry"
 )
 
 // EnvStaleAfter optionally overrides how long a task in flight may go unwritten before its
@@ -61,7 +60,7 @@ func newHandler(ctx context.Context, getenv func(string) string) (func(context.C
 	}
 	s := sweeper.New(sweeper.Config{
 		Store: p.Tasks, Queue: p.Queue, Registry: p.Agents, StaleAfter: stale,
-		Logger: telemetry.NewLogger(os.Stderr, cfg.LogLevel), Metrics: telemetry.NewMetrics(os.Stdout),
+		Logger: p.Logger, Metrics: p.Metrics,
 	})
 	return func(ctx context.Context, _ events.EventBridgeEvent) (sweeper.Report, error) { return s.Sweep(ctx) }, nil
 }

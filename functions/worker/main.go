@@ -15,7 +15,6 @@ import (
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/netguard"
-	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -49,8 +48,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 		// Agents in the same VPC are fine; this machine and the metadata service are not.
 		Dispatcher:    dispatch.New(dispatch.HTTPClient(netguard.Policy{AllowPrivate: true, AllowLoopback: cfg.AllowLoopbackURLs}), dispatch.WithLambda(fn), dispatch.WithA2AWait(a2aWait)),
 		DeadLetterARN: cfg.DLQARN,
-		Logger:        telemetry.NewLogger(os.Stderr, cfg.LogLevel),
-		Metrics:       telemetry.NewMetrics(os.Stdout),
+		Logger:        p.Logger,
+		Metrics:       p.Metrics,
 	}
 	if p.Contexts != nil {
 		wc.AuthContexts = p.Contexts
