@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/apigw"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
@@ -37,10 +36,6 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	log := p.Logger
-	ac := accept.Config{
-		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
-		Logger: log, Metrics: p.Metrics,
-	}
 	hc := httpapi.Config{
 		// The store reads and stops tasks too: a sync invoke waits on its task, a stop reads the
 		// task it cancels. The read routes themselves belong to the poll function.
@@ -48,14 +43,13 @@ func run(ctx context.Context, getenv func(string) string) error {
 		Routes: httpapi.WriteRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: log,
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Webhooks: p.Webhooks,
 	}
-	if cfg.WebhookQueueURL != "" { // webhooks are delivered: take webhook_url, replay deliveries
-		ac.Webhooks, hc.Deliveries = p.Webhooks, p.Deliveries
+	if cfg.WebhookQueueURL != "" { // webhooks are delivered: replay deliveries
+		hc.Deliveries = p.Deliveries
 	}
 	if p.Contexts != nil { // an interface holding a nil pointer would not read as absent
-		ac.AuthContexts, hc.AuthContexts = p.Contexts, p.Contexts
+		hc.AuthContexts = p.Contexts
 	}
-	svc := accept.New(ac)
-	hc.Submitter, hc.Canceler = svc, svc
+	hc.Submitter, hc.Canceler = p.Accept, p.Accept
 	lambda.StartWithOptions(apigw.New(httpapi.New(hc)).Handle, lambda.WithContext(ctx))
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/trigger"
@@ -34,8 +33,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 	return nil
 }
 
-// newHandler builds the handler from the environment: the accept core as the invoke function
-// builds it, and the dead-letter queue.
+// newHandler builds the handler from the environment: the accept core (the invoke function's)
+// and the dead-letter queue.
 func newHandler(ctx context.Context, getenv func(string) string) (*trigger.Handler, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -48,18 +47,8 @@ func newHandler(ctx context.Context, getenv func(string) string) (*trigger.Handl
 	if err != nil {
 		return nil, err
 	}
-	ac := accept.Config{
-		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
-		Logger: p.Logger, Metrics: p.Metrics,
-	}
-	if cfg.WebhookQueueURL != "" { // webhooks are delivered: take webhook_url
-		ac.Webhooks = p.Webhooks
-	}
-	if p.Contexts != nil { // an interface holding a nil pointer would not read as absent
-		ac.AuthContexts = p.Contexts
-	}
 	return trigger.New(trigger.Config{
-		Submitter: accept.New(ac), Rejects: trigger.NewSQSRejects(sqs.NewFromConfig(p.AWS), cfg.TriggerDLQURL),
+		Submitter: p.Accept, Rejects: trigger.NewSQSRejects(sqs.NewFromConfig(p.AWS), cfg.TriggerDLQURL),
 		DefaultTenant: cfg.DefaultTenant, Logger: p.Logger, Metrics: p.Metrics,
 	}), nil
 }

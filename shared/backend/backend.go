@@ -1,8 +1,8 @@
 // Package backend builds, once per function instance, the AWS-backed parts the Lambda functions
 // share, from the one configuration: the task store (with large-payload storage when a bucket is
 // configured), the agent registry, the work queue, the auth contexts (when a key to seal them
-// is configured), and the webhook settings and deliveries. The functions' mains then only pick
-// what they serve.
+// is configured), the webhook settings and deliveries, and the accept core over them. The
+// functions' mains then only pick what they serve.
 package backend
 
 import (
@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
@@ -60,6 +61,10 @@ type Parts struct {
 	// Webhooks keeps tenants' default webhook URLs and signing secrets, sealed like auth
 	// contexts' (without a seal key only the operator's AGENTQ_WEBHOOK_SECRET signs).
 	Webhooks *webhook.Tenants
+	// Accept is the accept core the invoke and trigger functions submit through; nil when
+	// AGENTQ_QUEUE_URL is not set. It takes webhook_url only where deliveries are made
+	// (AGENTQ_WEBHOOK_QUEUE_URL).
+	Accept *accept.Service
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
@@ -109,5 +114,18 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 		wc.DeadLetters = webhook.NewSQSSender(sqs.NewFromConfig(awsCfg), cfg.WebhookDLQURL)
 	}
 	p.Deliveries = webhook.New(wc)
+	if p.Queue != nil {
+		ac := accept.Config{
+			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
+			Logger: p.Logger, Metrics: p.Metrics,
+		}
+		if cfg.WebhookQueueURL != "" {
+			ac.Webhooks = p.Webhooks
+		}
+		if p.Contexts != nil { // an interface holding a nil pointer would not read as absent
+			ac.AuthContexts = p.Contexts
+		}
+		p.Accept = accept.New(ac)
+	}
 	return p, nil
 }
