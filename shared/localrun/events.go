@@ -2,7 +2,6 @@ package localrun
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -103,10 +102,4 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, tasks *store.
 		run(m.QueueURL, m.Run)
 	}
 	return nil
-}
-
-// SendEvent hands a Lambda payload (an EventBridge event, a schedule's envelope or an SQS event)
-// to the trigger handler, as `agentq dev send-event` does through the bus.
-func (s *System) SendEvent(ctx context.Context, payload json.RawMessage) (any, error) {
-	return s.Trigger.HandleVerbose(ctx, payload)
 }

@@ -181,7 +181,7 @@ func TestDuplicateEventYieldsOneTask(t *testing.T) {
 		"time":"2026-11-22T10:00:00Z","region":"us-east-1","resources":[],"detail":{"agent_id":"echo","dialect":"servicenet","message":"once only"}}`)
 	var ids []string
 	for range 2 {
-		res, err := sys.SendEvent(context.Background(), payload)
+		res, err := sys.Trigger.HandleVerbose(context.Background(), payload)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +225,7 @@ func TestIngestQueueInvocation(t *testing.T) {
 
 func TestRejectedEventIsDeadLetteredWithItsReason(t *testing.T) {
 	eventID := uuid.NewString()
-	res, err := sys.SendEvent(context.Background(), json.RawMessage(`{"version":"0","id":"`+eventID+`","detail-type":"Invoke Agent","source":"billing.app",
+	res, err := sys.Trigger.HandleVerbose(context.Background(), json.RawMessage(`{"version":"0","id":"`+eventID+`","detail-type":"Invoke Agent","source":"billing.app",
 		"detail":{"agent_id":"echo","input":{},"user_oidc_token":"oidc-rejected-s3cr3t"}}`))
 	if err != nil {
 		t.Fatal(err)
