@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/esm"
@@ -35,11 +36,12 @@ func (s *System) startEvents(ctx context.Context, o Options, sealer authctx.Seal
 	if s.Events.Ingest, err = queue.Create(ctx, s.SQS, eventQueue(o.Queue, "ingest"), o.Visibility); err != nil {
 		return err
 	}
-	dlq, err := queue.Create(ctx, s.SQS, eventQueue(o.Queue, "trigger-dlq"), o.Visibility)
+	// A dead-letter queue itself: nothing consumes it, so it needs no redrive of its own.
+	dlq, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(eventQueue(o.Queue, "trigger-dlq"))})
 	if err != nil {
-		return err
+		return fmt.Errorf("create trigger dead-letter queue: %w", err)
 	}
-	s.Events.TriggerDLQURL = dlq.URL
+	s.Events.TriggerDLQURL = aws.ToString(dlq.QueueUrl)
 	if o.WebhookSecret != "" {
 		if _, err := webhook.ParseSecret(o.WebhookSecret); err != nil {
 			return fmt.Errorf("webhook secret: %w", err)
