@@ -54,9 +54,6 @@ func newSettingsView(s *webhook.Settings, secret string) settingsView {
 	return v
 }
 
-// MaxGrace bounds how long a rotated-out signing secret keeps signing.
-const MaxGrace = 7 * 24 * time.Hour
-
 func webhookInvalid(msg string) error {
 	return &apiError{http.StatusUnprocessableEntity, "validation_failed", msg}
 }
@@ -129,7 +126,7 @@ func (a *api) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, tenant
 	}
 	grace := time.Duration(0) // the default
 	if in.GraceSeconds != nil {
-		if *in.GraceSeconds < 0 || time.Duration(*in.GraceSeconds)*time.Second > MaxGrace {
+		if *in.GraceSeconds < 0 || time.Duration(*in.GraceSeconds)*time.Second > webhook.MaxGrace {
 			return webhookInvalid("grace_seconds: must be between 0 and 604800 (7 days)")
 		}
 		grace = time.Duration(*in.GraceSeconds) * time.Second
