@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/telemetry"
 )
 
 // dueSlack is how early a message may be handled without being sent back: SQS delays are whole
@@ -150,14 +151,14 @@ func (s *Service) handleRecord(ctx context.Context, rec *events.SQSMessage) (ret
 	switch r.state {
 	case Succeeded:
 		log.Info("webhook delivered", "status", a.StatusCode, "duration_ms", a.DurationMS)
-		s.c.Metrics.Count(MetricDelivered, 1)
+		s.c.Metrics.Count(telemetry.WebhookDelivered, 1)
 		return false
 	case Pending:
 		log.Warn("webhook attempt failed; will retry", "status", a.StatusCode, "err", a.Error, "next_attempt_at", r.next)
 	default:
 		log.Error("webhook delivery failed: no attempts left", "status", a.StatusCode, "err", a.Error)
 	}
-	s.c.Metrics.Count(MetricAttemptFailed, 1)
+	s.c.Metrics.Count(telemetry.WebhookAttemptFailed, 1)
 	it.State, it.AttemptCount, it.Handoff, it.NextAttemptAt = string(r.state), m.Attempt, r.handoff, stamp(r.next)
 	it.Attempts = append(it.Attempts, toAttemptItem(a))
 	return s.handoff(wctx, log, it)
@@ -177,7 +178,7 @@ func (s *Service) handoff(ctx context.Context, log *slog.Logger, it *deliveryIte
 	case handoffDeadLetter:
 		err = s.sendDeadLetter(ctx, it)
 		if err == nil {
-			s.c.Metrics.Count(MetricDeadLettered, 1)
+			s.c.Metrics.Count(telemetry.WebhookDeadLettered, 1)
 			log.Error("webhook delivery dead-lettered", "attempts", it.AttemptCount)
 		}
 	default:

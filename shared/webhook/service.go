@@ -39,13 +39,6 @@ const (
 	MinRetention = 24 * time.Hour
 )
 
-// Metric names (telemetry's EMF writer takes any name).
-const (
-	MetricDelivered     = "WebhookDelivered"
-	MetricAttemptFailed = "WebhookAttemptFailed"
-	MetricDeadLettered  = "WebhookDeadLettered"
-)
-
 // Config holds what a Service needs.
 type Config struct {
 	DB    DynamoDB
