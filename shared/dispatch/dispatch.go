@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -142,18 +141,4 @@ func (cl *Client) Call(ctx context.Context, c Call) (Result, error) {
 // calls, and every phase before the answer is bounded; the answer itself is bounded by the
 // call's context. Every connection is checked against the guard when it is made, so an agent
 // endpoint can never reach the metadata service, whatever its name resolves to.
-func HTTPClient(guard netguard.Policy) *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			// No proxy: the guard checks the address dialed, which behind a proxy would be the proxy.
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: guard.Control}).DialContext,
-			TLSHandshakeTimeout:   10 * time.Second,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   20,
-			IdleConnTimeout:       90 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-		// Redirects are not followed: an agent endpoint is configured, not discovered.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
+func HTTPClient(guard netguard.Policy) *http.Client { return guard.HTTPClient() }

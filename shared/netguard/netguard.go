@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"syscall"
+	"time"
 )
 
 // Policy says which kinds of address outbound calls may reach. Link-local addresses, which
@@ -66,4 +68,22 @@ func (p Policy) Control(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %q is not an address", ErrBlocked, host)
 	}
 	return p.Check(ip)
+}
+
+// HTTPClient returns an HTTP client whose every connection is checked against p when it is
+// made: no proxy (the guard would check the proxy's address instead), redirects not followed (a
+// configured URL is not a discovered one), connections reused, and each phase before the answer
+// bounded. The answer itself is bounded by the request's context or the caller's Timeout.
+func (p Policy) HTTPClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: p.Control}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   20,
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }

@@ -56,6 +56,9 @@ func TestDialRefused(t *testing.T) {
 			DialContext: (&net.Dialer{Control: p.Control}).DialContext,
 		}}
 	}
+	if _, err := (Policy{}).HTTPClient().Get(srv.URL); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("Policy.HTTPClient: strict dial to loopback = %v, want ErrBlocked", err)
+	}
 	if _, err := client(Policy{}).Get(srv.URL); !errors.Is(err, ErrBlocked) {
 		t.Fatalf("strict dial to loopback = %v, want ErrBlocked", err)
 	}
@@ -66,5 +69,20 @@ func TestDialRefused(t *testing.T) {
 	resp.Body.Close()
 	if err := (Policy{}).Control("tcp", "not-an-address", nil); !errors.Is(err, ErrBlocked) {
 		t.Errorf("Control(garbage) = %v", err)
+	}
+}
+
+// Policy.HTTPClient answers a redirect as it is: following it would be a second, unchecked choice
+// of where to go.
+func TestHTTPClientFollowsNoRedirect(t *testing.T) {
+	srv := httptest.NewServer(http.RedirectHandler("http://169.254.169.254/latest/meta-data/", http.StatusFound))
+	defer srv.Close()
+	resp, err := (Policy{AllowLoopback: true}).HTTPClient().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Errorf("status = %d, want the 302 itself", resp.StatusCode)
 	}
 }

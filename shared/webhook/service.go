@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -91,20 +90,9 @@ func New(c Config) *Service {
 // against guard (so a host name that resolves to a forbidden address is refused on each attempt,
 // DNS rebinding included), no proxy, no redirect followed, and AttemptTimeout per request.
 func HTTPClient(guard netguard.Policy) *http.Client {
-	return &http.Client{
-		Timeout: AttemptTimeout,
-		Transport: &http.Transport{
-			// No proxy: the guard checks the address dialed, which behind a proxy would be the proxy.
-			DialContext:           (&net.Dialer{Timeout: AttemptTimeout, KeepAlive: 30 * time.Second, Control: guard.Control}).DialContext,
-			TLSHandshakeTimeout:   AttemptTimeout,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   10,
-			IdleConnTimeout:       90 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-		// A receiver's URL is configured, not discovered: a redirect is a failed attempt.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c := guard.HTTPClient()
+	c.Timeout = AttemptTimeout
+	return c
 }
 
 // Notification is an event of a task to deliver.
