@@ -19,41 +19,21 @@ import (
 
 // The tests share one DynamoDB Local; each gets a table of its own.
 var (
-	dynamo    *dynamodb.Client
-	setupErr  error
-	skipSetup bool
+	suite  localaws.Suite
+	dynamo *dynamodb.Client
 )
 
 func TestMain(m *testing.M) {
-	if err := localaws.CheckInstalled(localaws.Options{}); err != nil {
-		if os.Getenv("CI") != "" {
-			setupErr = err
-		} else {
-			skipSetup = true
-		}
-		os.Exit(m.Run())
-	}
-	emu, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		setupErr = err
-		os.Exit(m.Run())
-	}
-	dynamo = dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")},
-		func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
-	code := m.Run()
-	_ = emu.Close()
-	os.Exit(code)
+	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
+		dynamo = dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")},
+			func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
+	}))
 }
 
 // newRegistry returns a registry over a fresh table.
 func newRegistry(t *testing.T, cacheTTL time.Duration) *Registry {
 	t.Helper()
-	switch {
-	case skipSetup:
-		t.Skip("emulators not installed (make tools)")
-	case setupErr != nil:
-		t.Fatal(setupErr)
-	}
+	suite.Require(t)
 	table := "registry-" + strings.ReplaceAll(t.Name(), "/", "-")
 	if err := store.CreateTable(context.Background(), dynamo, table); err != nil {
 		t.Fatal(err)

@@ -32,32 +32,17 @@ import (
 // The integration tests share one DynamoDB Local and one fauxqs; each gets a table and queues of
 // its own.
 var (
-	dynamo    *dynamodb.Client
-	sqsAPI    *sqs.Client
-	setupErr  error
-	skipSetup bool
+	suite  localaws.Suite
+	dynamo *dynamodb.Client
+	sqsAPI *sqs.Client
 )
 
 func TestMain(m *testing.M) {
-	if err := localaws.CheckInstalled(localaws.Options{}); err != nil {
-		if os.Getenv("CI") != "" {
-			setupErr = err
-		} else {
-			skipSetup = true
-		}
-		os.Exit(m.Run())
-	}
-	emu, err := localaws.Start(context.Background(), localaws.Options{})
-	if err != nil {
-		setupErr = err
-		os.Exit(m.Run())
-	}
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")}
-	dynamo = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
-	sqsAPI = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(emu.SQSEndpoint) })
-	code := m.Run()
-	_ = emu.Close()
-	os.Exit(code)
+	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
+		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")}
+		dynamo = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
+		sqsAPI = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(emu.SQSEndpoint) })
+	}))
 }
 
 // clock is a test's time: the real time plus an offset the test moves.
@@ -97,12 +82,7 @@ func fastSchedule(n int) envOption {
 
 func newEnv(t *testing.T, operatorSecret string, opts ...envOption) *env {
 	t.Helper()
-	switch {
-	case skipSetup:
-		t.Skip("emulators not installed (make tools)")
-	case setupErr != nil:
-		t.Fatal(setupErr)
-	}
+	suite.Require(t)
 	ctx := context.Background()
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
 	name = name[:min(len(name), 60)] + "-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
