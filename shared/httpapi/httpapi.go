@@ -161,79 +161,15 @@ func New(c Config) http.Handler {
 		}
 		allowed[path] = append(allowed[path], method)
 	}
-	route := func(method, path string, d task.Dialect, h func(http.ResponseWriter, *http.Request, string) error) {
-		on(method, path, a.authed(d, h))
-	}
-	adminRoute := func(method, path string, h func(http.ResponseWriter, *http.Request) error) {
-		on(method, path, a.adminAuthed(h))
-	}
 	writes, reads := c.Routes != ReadRoutes, c.Routes != WriteRoutes
-	if writes && c.Submitter != nil {
-		route(http.MethodPost, "/v1/agents/{agent_id}/invoke/async", task.Xpander, a.invokeXpander)
-		route(http.MethodPost, "/v1/agents/{agent_id}/invoke-async", task.ServiceNet, a.invokeServiceNet)
-		if c.Reader != nil {
-			route(http.MethodPost, "/v1/agents/{agent_id}/invoke", task.Xpander, a.invokeSync)
+	for _, d := range routeDefs {
+		if (d.Write && !writes) || (!d.Write && !reads) || !d.needs(&c) {
+			continue
 		}
-	}
-	if writes && c.Stopper != nil && c.Reader != nil {
-		route(http.MethodPost, "/v1/tasks/{task_id}/stop", task.Xpander, a.stopTask)
-		route(http.MethodPost, "/v1/receipts/{receipt_id}/stop", task.ServiceNet, a.stopReceipt)
-	}
-	if reads && c.Reader != nil {
-		route(http.MethodGet, "/v1/tasks/{task_id}", task.Xpander, a.getTask)
-		route(http.MethodGet, "/v1/receipts/{receipt_id}", task.ServiceNet, a.getReceipt)
-		if c.Threads != nil {
-			route(http.MethodGet, "/v1/tasks/{task_id}/thread", task.Xpander, a.getThread)
-		}
-	}
-	if reads && c.Lister != nil {
-		route(http.MethodGet, "/v1/tasks", task.Xpander, a.listTasks)
-		route(http.MethodGet, "/v1/agents/{agent_id}/tasks", task.Xpander, a.listAgentTasks)
-	}
-	if c.Deliveries != nil && c.Reader != nil {
-		if writes {
-			route(http.MethodPost, "/v1/tasks/{task_id}/deliveries/{delivery_id}/replay", task.Xpander, a.replayDelivery)
-		}
-		if reads {
-			route(http.MethodGet, "/v1/tasks/{task_id}/deliveries", task.Xpander, a.listDeliveries)
-		}
-	}
-	if c.Webhooks != nil {
-		if writes {
-			route(http.MethodPut, "/v1/webhooks", task.Xpander, a.putWebhooks)
-			route(http.MethodPost, "/v1/webhooks/rotate-secret", task.Xpander, a.rotateWebhookSecret)
-		}
-		if reads {
-			route(http.MethodGet, "/v1/webhooks", task.Xpander, a.getWebhooks)
-		}
-	}
-	if c.Agents != nil && c.AdminKeys != nil {
-		if writes {
-			adminRoute(http.MethodPut, "/v1/agents/{agent_id}", a.putAgent)
-			adminRoute(http.MethodPost, "/v1/agents/{agent_id}/publish", a.publishAgent)
-			adminRoute(http.MethodDelete, "/v1/agents/{agent_id}", a.deleteAgent)
-		}
-		if reads {
-			route(http.MethodGet, "/v1/agents", task.Xpander, a.listAgents)
-			route(http.MethodGet, "/v1/agents/{agent_id}", task.Xpander, a.getAgent)
-		}
-	}
-	if c.AuthContexts != nil && c.AdminKeys != nil {
-		if writes {
-			adminRoute(http.MethodPost, "/v1/auth-contexts", a.createAuthContext)
-			adminRoute(http.MethodDelete, "/v1/auth-contexts/{auth_context_id}", a.deleteAuthContext)
-		}
-		if reads {
-			adminRoute(http.MethodGet, "/v1/auth-contexts/{auth_context_id}", a.getAuthContext)
-		}
-	}
-	if c.APIKeys != nil && c.AdminKeys != nil {
-		if writes {
-			adminRoute(http.MethodPost, "/v1/api-keys", a.createAPIKey)
-			adminRoute(http.MethodDelete, "/v1/api-keys/{api_key_id}", a.revokeAPIKey)
-		}
-		if reads {
-			adminRoute(http.MethodGet, "/v1/api-keys", a.listAPIKeys)
+		if d.admin != nil {
+			on(d.Method, d.Path, a.adminAuthed(func(w http.ResponseWriter, r *http.Request) error { return d.admin(a, w, r) }))
+		} else {
+			on(d.Method, d.Path, a.authed(dialectOf(d.Path), func(w http.ResponseWriter, r *http.Request, t string) error { return d.tenant(a, w, r, t) }))
 		}
 	}
 	// Any other method on a known path is a 405, not a 404.
@@ -252,6 +188,80 @@ func New(c Config) http.Handler {
 		writeError(w, dialectOf(r.URL.Path), &apiError{http.StatusNotFound, "route_not_found", "no route " + r.Method + " " + r.URL.Path})
 	})
 	return a.logged(mux)
+}
+
+// Route is one route of the API: a method and a path pattern (net/http's, which are API
+// Gateway's too). Write routes create or change work or settings and are served by the invoke
+// function (WriteRoutes); the others only read and are the poll function's (ReadRoutes).
+type Route struct {
+	Method, Path string
+	Write        bool
+}
+
+// routeDef is a route, what it needs configured, and its handler: one that takes the caller's
+// tenant (any valid key), or an admin's.
+type routeDef struct {
+	Route
+	needs  func(c *Config) bool
+	tenant func(a *api, w http.ResponseWriter, r *http.Request, tenant string) error
+	admin  func(a *api, w http.ResponseWriter, r *http.Request) error
+}
+
+// Table returns every route of the API, as New serves them with everything configured, in the
+// order it registers them (GET /healthz, which needs no key, aside). The stack's route list and
+// the OpenAPI document are checked against it.
+func Table() []Route {
+	out := make([]Route, len(routeDefs))
+	for i, d := range routeDefs {
+		out[i] = d.Route
+	}
+	return out
+}
+
+// What routes need configured.
+var (
+	withSubmitter    = func(c *Config) bool { return c.Submitter != nil }
+	withSync         = func(c *Config) bool { return c.Submitter != nil && c.Reader != nil }
+	withStopper      = func(c *Config) bool { return c.Stopper != nil && c.Reader != nil }
+	withReader       = func(c *Config) bool { return c.Reader != nil }
+	withThreads      = func(c *Config) bool { return c.Reader != nil && c.Threads != nil }
+	withLister       = func(c *Config) bool { return c.Lister != nil }
+	withDeliveries   = func(c *Config) bool { return c.Deliveries != nil && c.Reader != nil }
+	withWebhooks     = func(c *Config) bool { return c.Webhooks != nil }
+	withRegistry     = func(c *Config) bool { return c.Agents != nil && c.AdminKeys != nil }
+	withAuthContexts = func(c *Config) bool { return c.AuthContexts != nil && c.AdminKeys != nil }
+	withAPIKeys      = func(c *Config) bool { return c.APIKeys != nil && c.AdminKeys != nil }
+)
+
+// routeDefs are the API's routes. A route is served when its set (Config.Routes) is selected and
+// what it needs is configured.
+var routeDefs = []routeDef{
+	{Route: Route{http.MethodPost, "/v1/agents/{agent_id}/invoke/async", true}, needs: withSubmitter, tenant: (*api).invokeXpander},
+	{Route: Route{http.MethodPost, "/v1/agents/{agent_id}/invoke-async", true}, needs: withSubmitter, tenant: (*api).invokeServiceNet},
+	{Route: Route{http.MethodPost, "/v1/agents/{agent_id}/invoke", true}, needs: withSync, tenant: (*api).invokeSync},
+	{Route: Route{http.MethodPost, "/v1/tasks/{task_id}/stop", true}, needs: withStopper, tenant: (*api).stopTask},
+	{Route: Route{http.MethodPost, "/v1/receipts/{receipt_id}/stop", true}, needs: withStopper, tenant: (*api).stopReceipt},
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}", false}, needs: withReader, tenant: (*api).getTask},
+	{Route: Route{http.MethodGet, "/v1/receipts/{receipt_id}", false}, needs: withReader, tenant: (*api).getReceipt},
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/thread", false}, needs: withThreads, tenant: (*api).getThread},
+	{Route: Route{http.MethodGet, "/v1/tasks", false}, needs: withLister, tenant: (*api).listTasks},
+	{Route: Route{http.MethodGet, "/v1/agents/{agent_id}/tasks", false}, needs: withLister, tenant: (*api).listAgentTasks},
+	{Route: Route{http.MethodPost, "/v1/tasks/{task_id}/deliveries/{delivery_id}/replay", true}, needs: withDeliveries, tenant: (*api).replayDelivery},
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/deliveries", false}, needs: withDeliveries, tenant: (*api).listDeliveries},
+	{Route: Route{http.MethodPut, "/v1/webhooks", true}, needs: withWebhooks, tenant: (*api).putWebhooks},
+	{Route: Route{http.MethodPost, "/v1/webhooks/rotate-secret", true}, needs: withWebhooks, tenant: (*api).rotateWebhookSecret},
+	{Route: Route{http.MethodGet, "/v1/webhooks", false}, needs: withWebhooks, tenant: (*api).getWebhooks},
+	{Route: Route{http.MethodPut, "/v1/agents/{agent_id}", true}, needs: withRegistry, admin: (*api).putAgent},
+	{Route: Route{http.MethodPost, "/v1/agents/{agent_id}/publish", true}, needs: withRegistry, admin: (*api).publishAgent},
+	{Route: Route{http.MethodDelete, "/v1/agents/{agent_id}", true}, needs: withRegistry, admin: (*api).deleteAgent},
+	{Route: Route{http.MethodGet, "/v1/agents", false}, needs: withRegistry, tenant: (*api).listAgents},
+	{Route: Route{http.MethodGet, "/v1/agents/{agent_id}", false}, needs: withRegistry, tenant: (*api).getAgent},
+	{Route: Route{http.MethodPost, "/v1/auth-contexts", true}, needs: withAuthContexts, admin: (*api).createAuthContext},
+	{Route: Route{http.MethodDelete, "/v1/auth-contexts/{auth_context_id}", true}, needs: withAuthContexts, admin: (*api).deleteAuthContext},
+	{Route: Route{http.MethodGet, "/v1/auth-contexts/{auth_context_id}", false}, needs: withAuthContexts, admin: (*api).getAuthContext},
+	{Route: Route{http.MethodPost, "/v1/api-keys", true}, needs: withAPIKeys, admin: (*api).createAPIKey},
+	{Route: Route{http.MethodDelete, "/v1/api-keys/{api_key_id}", true}, needs: withAPIKeys, admin: (*api).revokeAPIKey},
+	{Route: Route{http.MethodGet, "/v1/api-keys", false}, needs: withAPIKeys, admin: (*api).listAPIKeys},
 }
 
 func dialectOf(path string) task.Dialect {

@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -536,16 +532,20 @@ func TestRoutesServedByTheirFunction(t *testing.T) {
 	}
 }
 
-// TestEveryServedRouteIsRouted is the other direction: every route shared/httpapi registers (read
-// from its source) that a function's handler serves is in api.Routes, with that function as its
-// target. A route added to the handler but not to the gateway would never be reachable.
+// TestEveryServedRouteIsRouted is the other direction: every route of shared/httpapi's table that
+// a function's handler serves is in api.Routes, with that function as its target, and the target
+// is the one the table's Write flag names. A route added to the handler but not to the gateway
+// would never be reachable.
 func TestEveryServedRouteIsRouted(t *testing.T) {
-	registered := handlerRoutes(t, filepath.Join("..", "..", "..", "shared", "httpapi"))
+	registered := httpapi.Table()
 	if len(registered) < len(api.Routes) {
-		t.Fatalf("found %d routes in shared/httpapi, fewer than api.Routes' %d: is the parser stale?", len(registered), len(api.Routes))
+		t.Fatalf("httpapi.Table has %d routes, fewer than api.Routes' %d", len(registered), len(api.Routes))
 	}
 	hs := handlers(t)
 	for _, r := range registered {
+		if want := map[bool]api.Target{true: api.Invoke, false: api.Poll}[r.Write]; !slices.Contains(api.Routes, api.Route{Method: r.Method, Path: r.Path, Target: want}) {
+			t.Errorf("%s %s: the table says write=%v, but api.Routes does not send it to %s", r.Method, r.Path, r.Write, want)
+		}
 		targets := servedBy(hs, r.Method, r.Path)
 		if len(targets) == 0 {
 			t.Logf("%s %s: served by neither function (local runner only?)", r.Method, r.Path)
@@ -559,50 +559,6 @@ func TestEveryServedRouteIsRouted(t *testing.T) {
 			t.Errorf("%s %s: served by %s but missing from api.Routes (or routed elsewhere)", r.Method, r.Path, targets[0])
 		}
 	}
-}
-
-// handlerRoutes parses the package in dir and returns every route(...) and adminRoute(...) call
-// whose arguments are http.MethodX and a string literal: how httpapi.New registers its routes.
-func handlerRoutes(t *testing.T, dir string) []api.Route {
-	t.Helper()
-	fset := token.NewFileSet()
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no Go files in %s: %v", dir, err)
-	}
-	var out []api.Route
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok || len(call.Args) < 2 {
-				return true
-			}
-			fn, ok := call.Fun.(*ast.Ident)
-			if !ok || (fn.Name != "route" && fn.Name != "adminRoute") {
-				return true
-			}
-			sel, ok := call.Args[0].(*ast.SelectorExpr)
-			lit, ok2 := call.Args[1].(*ast.BasicLit)
-			if !ok || !ok2 || lit.Kind != token.STRING || !strings.HasPrefix(sel.Sel.Name, "Method") {
-				t.Errorf("%s: %s(...) with arguments this test cannot read", fset.Position(call.Pos()), fn.Name)
-				return true
-			}
-			path, err := strconv.Unquote(lit.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, api.Route{Method: strings.ToUpper(strings.TrimPrefix(sel.Sel.Name, "Method")), Path: path})
-			return true
-		})
-	}
-	return out
 }
 
 func TestHTTPRoutes(t *testing.T) {
