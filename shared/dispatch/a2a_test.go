@@ -1,184 +1,38 @@
 package dispatch_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2asrv"
-	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/dispatch/a2atest"
 	"github.com/agentq/agentq/shared/task"
 )
 
 // wait bounds every wait of these tests.
 const wait = 10 * time.Second
 
-// a2aAgent is an A2A agent built with the SDK's server, on 127.0.0.1. What it does depends on
-// the first word of the message's text:
-//
-//	hello     answers with a message
-//	complete  completes a task with two artifacts at once
-//	data      completes a task whose only artifact is a data part
-//	slow      works until it has been asked (tasks/get) slowChecks times, then completes
-//	hold      works until it is canceled
-//	ask       asks for input; an answer to its task completes it
-//	login     asks the caller to authenticate
-//	fail      fails; reject rejects
-type a2aAgent struct {
-	srv        *httptest.Server
-	slowChecks int32
+// a2aAgent is the test agent (package a2atest), as this package's tests use it.
+type a2aAgent struct{ *a2atest.Agent }
 
-	gets    atomic.Int32
-	release chan struct{}
-	once    sync.Once
-
-	mu      sync.Mutex
-	msgs    []*a2a.Message // messages received, in order
-	headers []http.Header  // HTTP headers of every request, in order
-	methods []string       // JSON-RPC methods, in order
+func newA2AAgent(t *testing.T, slowChecks int32) a2aAgent {
+	return a2aAgent{a2atest.New(t, slowChecks)}
 }
 
-func newA2AAgent(t *testing.T, slowChecks int32) *a2aAgent {
-	t.Helper()
-	ag := &a2aAgent{slowChecks: slowChecks, release: make(chan struct{})}
-	h := a2asrv.NewHandler(ag, a2asrv.WithLogger(slog.New(slog.DiscardHandler)))
-	rpc := a2asrv.NewJSONRPCHandler(h)
-	ag.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req struct {
-			Method string `json:"method"`
-		}
-		_ = json.Unmarshal(body, &req)
-		ag.mu.Lock()
-		ag.headers = append(ag.headers, r.Header.Clone())
-		ag.methods = append(ag.methods, req.Method)
-		ag.mu.Unlock()
-		if req.Method == "tasks/get" && ag.gets.Add(1) >= ag.slowChecks {
-			ag.once.Do(func() { close(ag.release) })
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		rpc.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		ag.once.Do(func() { close(ag.release) }) // let a slow task end
-		ag.srv.Close()
-	})
-	return ag
-}
-
-func (ag *a2aAgent) agent() agent.Agent {
-	return agent.Agent{ID: "a2a-echo", Version: "1", Protocol: agent.A2A, Endpoint: ag.srv.URL, Auth: agent.AuthNone}
-}
-
-func (ag *a2aAgent) lastMessage() *a2a.Message {
-	ag.mu.Lock()
-	defer ag.mu.Unlock()
-	if len(ag.msgs) == 0 {
-		return nil
-	}
-	return ag.msgs[len(ag.msgs)-1]
-}
-
-func (ag *a2aAgent) requests() ([]string, []http.Header) {
-	ag.mu.Lock()
-	defer ag.mu.Unlock()
-	return append([]string(nil), ag.methods...), append([]http.Header(nil), ag.headers...)
-}
-
-func textMessage(role a2a.MessageRole, text string) *a2a.Message {
-	return a2a.NewMessage(role, a2a.TextPart{Text: text})
-}
-
-// Execute implements a2asrv.AgentExecutor.
-func (ag *a2aAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
-	ag.mu.Lock()
-	ag.msgs = append(ag.msgs, rc.Message)
-	ag.mu.Unlock()
-	var text string
-	for _, p := range rc.Message.Parts {
-		if tp, ok := p.(a2a.TextPart); ok {
-			text += tp.Text
-		}
-	}
-	word, _, _ := strings.Cut(text, " ")
-	status := func(state a2a.TaskState, msg string) error {
-		var m *a2a.Message
-		if msg != "" {
-			m = textMessage(a2a.MessageRoleAgent, msg)
-		}
-		ev := a2a.NewStatusUpdateEvent(rc, state, m)
-		ev.Final = state.Terminal() || state == a2a.TaskStateInputRequired || state == a2a.TaskStateAuthRequired
-		return q.Write(ctx, ev)
-	}
-	done := func(artifacts ...*a2a.Artifact) error {
-		return q.Write(ctx, &a2a.Task{ID: rc.TaskID, ContextID: rc.ContextID, Artifacts: artifacts,
-			Status:   a2a.TaskStatus{State: a2a.TaskStateCompleted},
-			Metadata: map[string]any{"usage": map[string]any{"input_tokens": 3, "output_tokens": 4}}})
-	}
-	if rc.StoredTask != nil { // the answer to a question
-		return done(&a2a.Artifact{ID: "answer", Parts: a2a.ContentParts{a2a.TextPart{Text: "paid in " + text}}})
-	}
-	switch word {
-	case "hello":
-		m := a2a.NewMessage(a2a.MessageRoleAgent, a2a.TextPart{Text: "hi "}, a2a.TextPart{Text: "there"})
-		m.ContextID = rc.ContextID
-		m.Metadata = map[string]any{"tokens": map[string]any{"prompt_tokens": 1, "completion_tokens": 2}}
-		return q.Write(ctx, m)
-	case "complete":
-		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.TextPart{Text: "link: "}, a2a.TextPart{Text: "https://pay/1"}}},
-			&a2a.Artifact{ID: "a2", Parts: a2a.ContentParts{a2a.TextPart{Text: "valid 24h"}}})
-	case "data":
-		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.DataPart{Data: map[string]any{"amount": 15}}}})
-	case "slow":
-		if err := status(a2a.TaskStateWorking, "on it"); err != nil {
-			return err
-		}
-		select {
-		case <-ag.release:
-		case <-ctx.Done():
-			return nil
-		}
-		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.TextPart{Text: "slow result"}}})
-	case "hold":
-		if err := status(a2a.TaskStateWorking, ""); err != nil {
-			return err
-		}
-		<-ctx.Done() // canceled, or the server closed
-		return nil
-	case "ask":
-		return status(a2a.TaskStateInputRequired, "which currency?")
-	case "login":
-		return status(a2a.TaskStateAuthRequired, "sign in first")
-	case "fail":
-		return status(a2a.TaskStateFailed, "card declined")
-	case "reject":
-		return status(a2a.TaskStateRejected, "")
-	default:
-		return status(a2a.TaskStateFailed, "unknown instruction "+word)
-	}
-}
-
-// Cancel implements a2asrv.AgentExecutor.
-func (ag *a2aAgent) Cancel(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
-	ev := a2a.NewStatusUpdateEvent(rc, a2a.TaskStateCanceled, nil)
-	ev.Final = true
-	return q.Write(ctx, ev)
+func (ag a2aAgent) agent() agent.Agent {
+	return agent.Agent{ID: "a2a-echo", Version: "1", Protocol: agent.A2A, Endpoint: ag.URL, Auth: agent.AuthNone}
 }
 
 func a2aCall(a agent.Agent, text string) dispatch.Call {
@@ -294,7 +148,7 @@ func TestA2ALongRunningTask(t *testing.T) {
 	if pendings < checks-1 {
 		t.Errorf("%d checks answered pending, want at least %d", pendings, checks-1)
 	}
-	methods, _ := ag.requests()
+	methods, _ := ag.Requests()
 	if methods[0] != "message/send" || strings.Count(strings.Join(methods, " "), "message/send") != 1 {
 		t.Errorf("methods = %v, want one message/send, then tasks/get only", methods)
 	}
@@ -316,7 +170,7 @@ func TestA2AWait(t *testing.T) {
 		if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
 			t.Errorf("Call took %v, want about the wait", d)
 		}
-		if methods, _ := ag.requests(); len(methods) < 3 {
+		if methods, _ := ag.Requests(); len(methods) < 3 {
 			t.Errorf("methods = %v, want checks during the wait", methods)
 		}
 	})
@@ -409,13 +263,13 @@ func TestA2ARequestSent(t *testing.T) {
 	if !ok {
 		t.Fatalf("err = %v, want *NeedsInput", err)
 	}
-	m := ag.lastMessage()
+	m := ag.LastMessage()
 	want := &a2a.Message{ID: taskID, ContextID: "thread-1", Role: a2a.MessageRoleUser,
 		Parts: a2a.ContentParts{a2a.TextPart{Text: "ask for a payment link"}}, Metadata: map[string]any{"skill_id": "payment-links"}}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("message = %+v\nwant      %+v", m, want)
 	}
-	_, hdrs := ag.requests()
+	_, hdrs := ag.Requests()
 	if h := hdrs[0]; h.Get("Idempotency-Key") != taskID || h.Get("Authorization") != "" {
 		t.Errorf("headers = %v", h)
 	}
@@ -433,7 +287,7 @@ func TestA2ARequestSent(t *testing.T) {
 	if err != nil || res.Text != "paid in EUR" {
 		t.Fatalf("answer = %q, %v", res.Text, err)
 	}
-	if m := ag.lastMessage(); string(m.TaskID) != ni.RemoteTaskID || m.ID != "next-turn" {
+	if m := ag.LastMessage(); string(m.TaskID) != ni.RemoteTaskID || m.ID != "next-turn" {
 		t.Errorf("message = %+v, want the remote task id and the turn's id", m)
 	}
 
@@ -443,7 +297,7 @@ func TestA2ARequestSent(t *testing.T) {
 	c3.Request = json.RawMessage(`{"input":{"amount":15},"context_id":"ctx-7f3a"}`)
 	_, err = cl.Call(ctx, c3)
 	wantError(t, err, task.ReasonAgentFailed, false) // the agent does not know what to do with data
-	m = ag.lastMessage()
+	m = ag.LastMessage()
 	if m.ContextID != "ctx-7f3a" || len(m.Parts) != 1 || !reflect.DeepEqual(m.Parts[0], a2a.DataPart{Data: map[string]any{"amount": float64(15)}}) {
 		t.Errorf("message = %+v", m)
 	}
@@ -484,7 +338,7 @@ func TestA2AAuthorization(t *testing.T) {
 			if err := cl.Cancel(tctx, a, p.RemoteTaskID); err != nil {
 				t.Fatal(err)
 			}
-			methods, hdrs := ag.requests()
+			methods, hdrs := ag.Requests()
 			for i, h := range hdrs {
 				if got := h.Get("Authorization"); got != tt.want {
 					t.Errorf("%s: Authorization = %q, want %q", methods[i], got, tt.want)
@@ -526,13 +380,13 @@ func TestA2AEnvelope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := ag.requests()
+			before, _ := ag.Requests()
 			c := a2aCall(ag.agent(), "the dialect's text")
 			c.Request = json.RawMessage(`{"message":"the dialect's text","skill_id":"s1","agent_envelope":` + tt.envelope + `}`)
 			res, err := cl.Call(testCtx(t), c)
 			if tt.reason != "" {
 				wantError(t, err, tt.reason, false)
-				if after, _ := ag.requests(); len(after) != len(before) {
+				if after, _ := ag.Requests(); len(after) != len(before) {
 					t.Error("a refused envelope reached the agent")
 				}
 				return
@@ -540,7 +394,7 @@ func TestA2AEnvelope(t *testing.T) {
 			if err != nil || res.Text != "hi there" {
 				t.Fatalf("Call = %q, %v", res.Text, err)
 			}
-			if m := ag.lastMessage(); !reflect.DeepEqual(m, tt.want) {
+			if m := ag.LastMessage(); !reflect.DeepEqual(m, tt.want) {
 				t.Errorf("message = %+v\nwant      %+v", m, tt.want)
 			}
 		})
