@@ -326,6 +326,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	return s, nil
 }
 
+// Emulators are the emulators Start started, for tests and the soak to freeze or kill (package
+// faults); nil when the system was given endpoints instead.
+func (s *System) Emulators() *localaws.Emulators { return s.emulators }
+
 // Sweep runs the sweeper once: tasks whose work message was lost are sent again, or failed with
 // reason lost when their message carried secrets (see package sweeper).
 func (s *System) Sweep(ctx context.Context) (sweeper.Report, error) { return s.sweeper.Sweep(ctx) }
