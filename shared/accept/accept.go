@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
@@ -30,8 +31,10 @@ type Store interface {
 	Get(ctx context.Context, id string) (*task.Task, error)
 	GetThread(ctx context.Context, tenant, id string) (*store.Thread, error)
 	Replayed(ctx context.Context, tenant, key string, now time.Time) (taskID, bodyHash string, err error)
-	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
-	ReleaseIdempotency(ctx context.Context, tenant, key, taskID string) error
+	// Abandon records a task whose submission failed halfway as failed, whether or not its own
+	// write landed, unless a worker has claimed it (a *store.ConflictError then says how it
+	// stands).
+	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
 }
 
 // RequestStager keeps a request too large for the task record and its work message in the blob
@@ -63,10 +66,11 @@ type Webhooks interface {
 	CheckWebhook(ctx context.Context, tenant, url string) error
 }
 
-// DispatchError means the work message could not be sent. The task was recorded as failed (when
-// it could be recorded at all), so nothing waits for a message that never left.
+// DispatchError means the submission failed halfway and its task is recorded failed: no worker
+// will run it (a claim needs a queued task), so the caller may submit again. When the failure
+// cannot be recorded, Submit answers the task instead (it will end: see Submit).
 type DispatchError struct {
-	// Task is the task as recorded, failed; nil if the record could not be written either.
+	// Task is the task as recorded, failed.
 	Task *task.Task
 	Err  error
 }
@@ -98,9 +102,6 @@ const IdempotencyTTL = 24 * time.Hour
 // threadRetries bounds how often a submission re-reads a thread that other turns keep moving.
 const threadRetries = 5
 
-// writeTimeout bounds the record-and-enqueue step, well inside API Gateway's 30 s.
-const writeTimeout = 10 * time.Second
-
 // Service accepts invocations.
 type Service struct {
 	store    Store
@@ -109,6 +110,7 @@ type Service struct {
 	agents   Registry
 	contexts AuthContexts
 	webhooks Webhooks
+	budget   deadline.Budget
 	ttl      time.Duration
 	log      *slog.Logger
 	metrics  *telemetry.Metrics
@@ -129,6 +131,9 @@ type Config struct {
 	// Webhooks checks the webhook_url a request names; nil refuses every webhook_url with
 	// ErrWebhooksUnavailable.
 	Webhooks Webhooks
+	// Budget bounds the submission: the write and the send get the caller's deadline less the
+	// budget's Reserve, which is kept for recording a failure. Zero is deadline.Default().
+	Budget deadline.Budget
 	// TTL is how long task records are kept.
 	TTL     time.Duration
 	Logger  *slog.Logger
@@ -140,7 +145,7 @@ type Config struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, ttl: c.TTL, log: c.Logger,
+	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, budget: c.Budget.OrDefault(), ttl: c.TTL, log: c.Logger,
 		metrics: c.Metrics, now: c.Now, newID: c.NewID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -243,9 +248,10 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: work message of %d bytes: %w", sub.AgentID, len(body), ErrRequestTooLarge)
 	}
 
-	// Once the write starts it must finish whatever the caller does: a write cut short by a client
-	// hanging up could leave a record with no message.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	// Once the write starts it must finish whatever the caller does (a write cut short by a client
+	// hanging up could leave a record with no message), and it leaves the budget's reserve for
+	// recording a failure truthfully.
+	wctx, cancel := s.budget.Split(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var createErr, sendErr error
@@ -263,32 +269,52 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return s.replayed(wctx, replay, idem)
 	case errors.Is(createErr, ErrThreadBusy):
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, createErr)
-	case createErr != nil:
-		// A message that went out for a task never recorded is dropped by the worker: the caller
-		// was told to retry, so it must not run.
-		log.Error("record task", "err", createErr, "message_sent", sendErr == nil)
-		return nil, fmt.Errorf("submit to agent %s: %w: %v", sub.AgentID, ErrStoreUnavailable, createErr)
-	case sendErr != nil:
-		log.Error("enqueue task", "err", sendErr)
-		failed, err := s.store.Transition(wctx, t.ID, store.Change{
-			From: []task.State{task.Queued}, Version: t.Version, To: task.Failed, Now: s.now().UTC(),
-			Reason: task.ReasonDispatchFailed, ReasonMessage: "the task could not be queued; submit it again",
-		})
-		if err != nil {
-			log.Error("mark undispatched task failed", "err", err)
-		}
-		if idem != nil {
-			// The caller is told to submit again: with the same key, that must run the work, not
-			// replay the task that never left.
-			if err := s.store.ReleaseIdempotency(wctx, t.Tenant, idem.Key, t.ID); err != nil {
-				log.Error("release idempotency key of undispatched task", "err", err)
-			}
-		}
-		return nil, &DispatchError{Task: failed, Err: sendErr}
+	case createErr != nil || sendErr != nil:
+		return s.halfway(ctx, log, t, createErr, sendErr)
 	}
 	log.Info("task accepted", "dialect", t.Dialect, "source", t.Source, "thread_seq", t.ThreadSeq)
 	s.metrics.Count(telemetry.Accepted, 1)
 	return t, nil
+}
+
+// halfway answers a submission whose write or send failed. A failed call may still have taken
+// effect (a timeout says nothing of what the other side did), so the task is abandoned, with the
+// reserve, by a write that holds whether or not its record landed (store.Abandon): then no worker
+// runs it, and the caller is told so with its id. If a worker got to it first it runs, and the
+// caller gets it as accepted. If even the abandon fails, the answer is what is most likely true:
+//   - the record was written (the write succeeded, the send did not answer): the task is accepted.
+//     If the message did go out, the worker runs it; if not, the sweeper sends it again or fails it
+//     lost. Either way it ends, and a 5xx that sent the caller to submit again would run it twice.
+//   - the record was not written: 503 store_unavailable. A message that went out finds no task and
+//     the worker drops it once it is older than a write could take.
+func (s *Service) halfway(ctx context.Context, log *slog.Logger, t *task.Task, createErr, sendErr error) (*task.Task, error) {
+	log.Error("submission failed halfway", "record_err", createErr, "send_err", sendErr)
+	fctx, cancel := s.budget.Reserved(ctx)
+	defer cancel()
+	message := "the task could not be queued and will not run; submit it again"
+	if createErr != nil {
+		message = "the task could not be recorded and will not run; submit it again"
+	}
+	abandoned, err := s.store.Abandon(fctx, t, s.now().UTC(), task.ReasonDispatchFailed, message)
+	var conflict *store.ConflictError
+	switch {
+	case err == nil:
+		cause := sendErr
+		if createErr != nil {
+			cause = fmt.Errorf("%w: %v", ErrStoreUnavailable, createErr)
+		}
+		return nil, &DispatchError{Task: abandoned, Err: cause}
+	case errors.As(err, &conflict):
+		log.Warn("a worker took the task before it could be abandoned; it runs", "state", conflict.Current.State)
+		s.metrics.Count(telemetry.Accepted, 1)
+		return conflict.Current, nil
+	case createErr == nil:
+		log.Warn("could not abandon the task; it stays accepted and will end", "err", err)
+		s.metrics.Count(telemetry.Accepted, 1)
+		return t, nil
+	}
+	log.Error("could not abandon the unrecorded task", "err", err)
+	return nil, fmt.Errorf("submit to agent %s: %w: %v", t.AgentID, ErrStoreUnavailable, createErr)
 }
 
 // checkAuthContext makes sure the tenant has the auth context id.

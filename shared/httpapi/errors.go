@@ -48,7 +48,8 @@ type Answer struct {
 	Message string
 	// Problems locate what is wrong with a request (validation_failed).
 	Problems []dialect.Problem
-	// TaskID names the task an error concerns (dispatch_failed: the task recorded failed).
+	// TaskID names the task an error concerns (dispatch_failed: the task recorded failed, which
+	// will not run).
 	TaskID string
 	// RetryAfter, in seconds, tells when to try again.
 	RetryAfter string
@@ -94,7 +95,7 @@ func Classify(err error, d task.Dialect, agentID string) (ans Answer, known bool
 	case errors.As(err, &pe):
 		return plain(http.StatusForbidden, pe.Code, pe.Message)
 	case errors.As(err, &de):
-		ans := Answer{Status: http.StatusBadGateway, Code: task.ReasonDispatchFailed, Message: "the invocation could not be dispatched; submit it again", RetryAfter: retryAfterError}
+		ans := Answer{Status: http.StatusBadGateway, Code: task.ReasonDispatchFailed, Message: "the invocation could not be dispatched and will not run; submit it again", RetryAfter: retryAfterError}
 		if de.Task != nil {
 			ans.TaskID = de.Task.ID
 		}
