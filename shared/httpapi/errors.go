@@ -111,7 +111,7 @@ func Classify(err error, d task.Dialect, agentID string) (ans Answer, known bool
 	case errors.Is(err, store.ErrInvalidCursor):
 		return plain(http.StatusBadRequest, "invalid_cursor", "the cursor is not one this listing gave you")
 	case errors.Is(err, accept.ErrStoreUnavailable):
-		return Answer{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the task store is unavailable; submit again later", RetryAfter: retryAfterError}, true
+		return Answer{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the task store is unavailable; try again later", RetryAfter: retryAfterError}, true
 	case errors.Is(err, store.ErrNotFound):
 		if d == task.ServiceNet {
 			return plain(http.StatusNotFound, "receipt_not_found", "no receipt has that id")

@@ -563,7 +563,7 @@ func TestGetTaskErrors(t *testing.T) {
 		{"a UUID with junk", taskID + "x", nil, nil, 404, "task_not_found", "receipt_not_found", true, false, ""},
 		{"an id over 1 KiB", strings.Repeat("a", 1025), nil, nil, 404, "task_not_found", "receipt_not_found", false, false, ""},
 		{"expired", taskID, &task.Task{ID: taskID, Tenant: "org-1", State: task.Succeeded, ExpiresAt: now}, nil, 410, "task_expired", "task_expired", true, true, ""},
-		{"store down", taskID, nil, errors.New("dynamodb: timeout"), 503, "unavailable", "unavailable", true, true, "5"},
+		{"store down", taskID, nil, errors.New("dynamodb: timeout"), 503, "store_unavailable", "store_unavailable", true, true, "5"},
 	}
 	for _, tt := range tests {
 		for _, rt := range []struct {

@@ -3,12 +3,14 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
@@ -79,7 +81,7 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 		t, err = a.Reader.Get(ctx, id)
 	}
 	if err != nil {
-		return nil, err
+		return nil, storeErr("read task", err)
 	}
 	if t.Tenant != tenant {
 		return nil, store.ErrNotFound
@@ -91,6 +93,16 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 		return nil, errExpired
 	}
 	return t, nil
+}
+
+// storeErr tells a read's answer from the store's failure: not found and a foreign cursor are
+// answers; anything else (a timeout, a frozen table, a throttle) is the store being unavailable,
+// which the caller hears as 503 store_unavailable with Retry-After.
+func storeErr(op string, err error) error {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidCursor) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %v", op, accept.ErrStoreUnavailable, err)
 }
 
 // await re-reads a task until done says so, wait has passed, the request's deadline nears or the
@@ -219,7 +231,7 @@ func (a *api) getThread(w http.ResponseWriter, r *http.Request, tenant string) e
 		th.ID = t.ID // a task outside any thread is a conversation of one turn
 	} else {
 		if turns, err = a.Threads.Turns(r.Context(), tenant, t.ThreadID, maxTurns); err != nil {
-			return err
+			return storeErr("read thread", err)
 		}
 		// The index lags behind the table: the turn just read is the freshest copy of itself.
 		if i := slices.IndexFunc(turns, func(u *task.Task) bool { return u.ID == t.ID }); i >= 0 {
