@@ -42,7 +42,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	// Lambda agents are invoked once per delivery: SQS redelivery, not the SDK, retries them.
-	fn := lambda.NewFromConfig(p.AWS, func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
+	fn := lambda.NewFromConfig(p.AgentAWS, func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
 	wc := worker.Config{
 		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue,
 		// Agents in the same VPC are fine; this machine and the metadata service are not.

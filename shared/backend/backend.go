@@ -23,6 +23,7 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
@@ -41,7 +42,14 @@ const KeyCacheTTL = 30 * time.Second
 
 // Parts are the AWS-backed parts of the system.
 type Parts struct {
+	// AWS is the configuration of every AWS service client (DynamoDB, SQS, S3, KMS, EventBridge):
+	// each attempt bounded and retried as deadline.Default says.
 	AWS aws.Config
+	// AgentAWS is the configuration for invoking Lambda agents, which the agent's own timeout
+	// bounds instead: a per-attempt timeout of seconds would cut off every longer agent.
+	AgentAWS aws.Config
+	// Budget is the deadlines and retry bounds the parts are built with.
+	Budget deadline.Budget
 	// DynamoDB is the client every table-backed part shares.
 	DynamoDB *dynamodb.Client
 	// Logger and Metrics are the function's JSON log (stderr, at AGENTQ_LOG_LEVEL) and EMF
@@ -73,13 +81,17 @@ type Parts struct {
 // New loads the AWS configuration (endpoints from the standard AWS_ENDPOINT_URL* variables) and
 // builds the parts cfg configures. It makes no network call: clients connect on first use.
 func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	agentCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
+	budget := deadline.Default()
+	awsCfg := budget.AWS(agentCfg)
 	ddb := dynamodb.NewFromConfig(awsCfg)
 	p := &Parts{
 		AWS:      awsCfg,
+		AgentAWS: agentCfg,
+		Budget:   budget,
 		DynamoDB: ddb,
 		Logger:   telemetry.NewLogger(os.Stderr, cfg.LogLevel),
 		Metrics:  telemetry.NewMetrics(os.Stdout),
@@ -116,7 +128,7 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	p.Deliveries = webhook.New(wc)
 	if p.Queue != nil {
 		ac := accept.Config{
-			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
+			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL, Budget: budget,
 			Logger: p.Logger, Metrics: p.Metrics,
 		}
 		if cfg.WebhookQueueURL != "" {

@@ -81,10 +81,12 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, tasks *store.
 	if streamARN == "" {
 		return fmt.Errorf("table %s has no stream: it was made before completion events existed; remove the data directory or the table", o.Table)
 	}
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	bus := eventbridge.NewFromConfig(cfg, func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.Bus.URL) })
+	cfg := localAWS(o.Budget)
+	bus := eventbridge.NewFromConfig(cfg, func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.busEndpoint(o)) })
 	notifier := notify.New(notify.Config{Tasks: tasks, Events: bus, Bus: s.Bus.Name, Webhooks: s.Deliveries, Logger: o.Logger})
-	streams := dynamodbstreams.NewFromConfig(cfg, func(so *dynamodbstreams.Options) { so.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
+	// The stream poller waits on long reads of its own: it keeps the SDK's default timeouts.
+	streamCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
+	streams := dynamodbstreams.NewFromConfig(streamCfg, func(so *dynamodbstreams.Options) { so.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
 
 	run := func(name string, f func(context.Context) error) {
 		s.wg.Add(1)
@@ -104,4 +106,13 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, tasks *store.
 		run(m.QueueURL, m.Run)
 	}
 	return nil
+}
+
+// busEndpoint is where the notifier publishes: the local bus, or what Options.NotifyVia puts in
+// front of it.
+func (s *System) busEndpoint(o Options) string {
+	if o.NotifyVia != nil {
+		return o.NotifyVia(s.Bus.URL)
+	}
+	return s.Bus.URL
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/blob"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/demoagent"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/esm"
@@ -105,7 +106,13 @@ type Options struct {
 	AllowLoopbackWebhooks bool
 	// WebhookSchedule overrides the waits between webhook delivery attempts (tests).
 	WebhookSchedule []time.Duration
-	Logger          *slog.Logger
+	// NotifyVia, when set, maps the local bus's URL to the one the notifier publishes to: a
+	// fault-injection proxy in front of the bus (package faults), in tests.
+	NotifyVia func(busURL string) string
+	// Budget is the deadlines and retry bounds of the API, the accept core, the worker and every
+	// AWS client; default deadline.Default(). Tests shorten it.
+	Budget deadline.Budget
+	Logger *slog.Logger
 }
 
 // System is a running local agentq.
@@ -160,13 +167,28 @@ type EventQueues struct {
 	TriggerDLQURL string `json:"trigger_dlq_url"`
 }
 
-// Clients returns DynamoDB and SQS clients for the given endpoints, with static local credentials.
+// Clients returns DynamoDB and SQS clients for the given endpoints, with static local credentials
+// and the production budget's per-attempt timeout and retries (maxAttempts, when not zero,
+// overrides the number of attempts).
 func Clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int) (*dynamodb.Client, *sqs.Client) {
-	cfg := aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
-		RetryMaxAttempts: maxAttempts,
+	return clients(withAttempts(deadline.Default(), maxAttempts), dynamoEndpoint, sqsEndpoint)
+}
+
+func withAttempts(b deadline.Budget, n int) deadline.Budget {
+	if n > 0 {
+		b.Attempts = n
 	}
+	return b
+}
+
+// localAWS is the SDK configuration of every local client: static credentials, and the budget's
+// per-attempt timeout and retries, as in AWS.
+func localAWS(b deadline.Budget) aws.Config {
+	return b.AWS(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+}
+
+func clients(b deadline.Budget, dynamoEndpoint, sqsEndpoint string) (*dynamodb.Client, *sqs.Client) {
+	cfg := localAWS(b)
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoEndpoint) })
 	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
 	return ddb, sq
@@ -175,12 +197,11 @@ func Clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int) (*dynamodb.Cli
 // S3Client returns an S3 client for the given endpoint, with static local credentials and
 // path-style addressing (the emulator serves every bucket at one host).
 func S3Client(endpoint string, maxAttempts int) *s3.Client {
-	cfg := aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
-		RetryMaxAttempts: maxAttempts,
-	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+	return s3Client(withAttempts(deadline.Default(), maxAttempts), endpoint)
+}
+
+func s3Client(b deadline.Budget, endpoint string) *s3.Client {
+	return s3.NewFromConfig(localAWS(b), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
 	})
@@ -218,14 +239,14 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		}
 		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
 	}
-	s.DynamoDB, s.SQS = Clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0)
+	s.DynamoDB, s.SQS = clients(o.Budget, s.DynamoDBEndpoint, s.SQSEndpoint)
 	if err := store.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
 	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
-	s.S3, s.Bucket = S3Client(s.SQSEndpoint, 0), o.Bucket
+	s.S3, s.Bucket = s3Client(o.Budget, s.SQSEndpoint), o.Bucket
 	if err := createBucket(ctx, s.S3, o.Bucket); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
@@ -270,7 +291,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if err := s.startEvents(ctx, o, sealer); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
-	svc := accept.New(accept.Config{Store: tasks, Requests: tasks, Queue: work, Registry: agents, TTL: o.TaskTTL, Logger: o.Logger,
+	svc := accept.New(accept.Config{Store: tasks, Requests: tasks, Queue: work, Registry: agents, TTL: o.TaskTTL, Logger: o.Logger, Budget: o.Budget,
 		AuthContexts: s.AuthContexts, Webhooks: s.Webhooks})
 	s.Trigger = trigger.New(trigger.Config{
 		Submitter: svc, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
@@ -292,6 +313,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Deliveries: s.Deliveries,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: s.AuthContexts,
+		Budget:       o.Budget,
 	})
 	s.sweeper = sweeper.New(sweeper.Config{Store: tasks, Queue: work, Registry: agents, StaleAfter: o.SweepStaleAfter, Logger: o.Logger})
 	apiLn, err := net.Listen("tcp", o.Addr)
@@ -317,7 +339,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		return s, nil
 	}
 	wo := s.WorkerOptions(o.SealKey)
-	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger
+	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger, wo.Budget = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger, o.Budget
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -368,7 +390,9 @@ type WorkerOptions struct {
 	Pollers      int                       `json:"-"`
 	CheckBackoff func(n int) time.Duration `json:"-"`
 	Backoff      func(n int) time.Duration `json:"-"`
-	Logger       *slog.Logger              `json:"-"`
+	// Budget bounds the worker's AWS calls and its outcome writes; default deadline.Default().
+	Budget deadline.Budget `json:"-"`
+	Logger *slog.Logger    `json:"-"`
 }
 
 // WorkerOptions returns the options of a worker for this system, opening auth contexts with
@@ -395,8 +419,9 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 	if o.DynamoDBEndpoint == "" || o.SQSEndpoint == "" || o.Table == "" || o.Queues.URL == "" || o.Queues.DLQURL == "" {
 		return errors.New("run worker: endpoints, table and queues are required")
 	}
-	ddb, sq := Clients(o.DynamoDBEndpoint, o.SQSEndpoint, 0)
-	return runWorker(ctx, o, ddb, sq, S3Client(o.SQSEndpoint, 0))
+	o.Budget = o.Budget.OrDefault()
+	ddb, sq := clients(o.Budget, o.DynamoDBEndpoint, o.SQSEndpoint)
+	return runWorker(ctx, o, ddb, sq, s3Client(o.Budget, o.SQSEndpoint))
 }
 
 func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *sqs.Client, s3c *s3.Client) error {
@@ -511,6 +536,7 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Budget = o.Budget.OrDefault()
 }
 
 func (s *System) serve(ln net.Listener, h http.Handler) {
