@@ -18,6 +18,7 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
@@ -81,7 +82,10 @@ type Config struct {
 	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped.
 	// Younger ones are retried: the task's write may simply not have landed yet.
 	OrphanAfter time.Duration
-	Now         func() time.Time
+	// Budget bounds the agent call within the invocation, the lease, and the outcome write's
+	// retries; zero is deadline.Default().
+	Budget deadline.Budget
+	Now    func() time.Time
 }
 
 // Processor handles SQS batches of work messages.
@@ -106,6 +110,7 @@ func New(c Config) *Processor {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Budget = c.Budget.OrDefault()
 	return &Processor{c: c}
 }
 
@@ -120,13 +125,6 @@ func Backoff(n int) time.Duration {
 	ceiling := min(time.Duration(1<<min(n, 9))*time.Second, 5*time.Minute)
 	return time.Second + rand.N(ceiling)
 }
-
-// leaseMargin is how much longer than the agent call a lease lasts, so that recording the outcome
-// fits inside it.
-const leaseMargin = 15 * time.Second
-
-// deadlineMargin is the time kept back from the invocation's deadline to record the outcome.
-const deadlineMargin = 3 * time.Second
 
 // notYetWritten are the waits before re-trying the claim of a task whose record is not there yet.
 var notYetWritten = []time.Duration{25 * time.Millisecond, 75 * time.Millisecond, 200 * time.Millisecond}
@@ -197,6 +195,9 @@ func (p *Processor) record(ctx context.Context, rec *events.SQSMessage) outcome 
 	if m.Kind == queue.KindCancel {
 		return p.cancelRemote(ctx, log, m, receiveCount(rec))
 	}
+	if m.Outcome != nil {
+		return p.recordCarried(ctx, log, m, receiveCount(rec))
+	}
 	return p.run(ctx, log, m, receiveCount(rec))
 }
 
@@ -210,10 +211,7 @@ func receiveCount(rec *events.SQSMessage) int {
 
 // run claims the task, calls its agent and records the outcome.
 func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
-	callTimeout := m.Agent.CallTimeout()
-	if dl, ok := ctx.Deadline(); ok {
-		callTimeout = min(callTimeout, time.Until(dl)-deadlineMargin)
-	}
+	callTimeout := p.c.Budget.AgentCall(ctx, m.Agent.CallTimeout())
 	if callTimeout <= 0 {
 		return retryAfter(0)
 	}
@@ -246,7 +244,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		return o
 	}
 	now := p.c.Now()
-	t, err := p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
+	t, err := p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+p.c.Budget.LeaseMargin)
 	// The task's write and this message left the accept path together; a message can arrive
 	// before the write lands. A few quick retries spare it a whole redelivery.
 	for _, wait := range notYetWritten {
@@ -259,7 +257,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		case <-time.After(wait):
 		}
 		now = p.c.Now()
-		t, err = p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
+		t, err = p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+p.c.Budget.LeaseMargin)
 	}
 	if err != nil {
 		return p.notClaimed(log, m, now, err)
@@ -335,53 +333,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		errors.As(callErr, &de)
 		change.To, change.Reason, change.ReasonMessage = task.Failed, de.Reason, de.Message
 	}
-	// The outcome is recorded even if the invocation's context is ending: it was paid for.
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
-	defer wcancel()
-	_, err = p.c.Store.Transition(wctx, m.TaskID, change)
-	if errors.Is(err, store.ErrTooLarge) {
-		// The store has nowhere to keep an answer this large (no blob store). A truncated answer
-		// would pass for the whole one, so the task fails instead, saying why.
-		size := len(change.Result) + len(change.Output)
-		change.To, change.Result, change.Output = task.Failed, "", nil
-		change.Reason = task.ReasonInvalidResponse
-		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, store.InlineLimit)
-		_, err = p.c.Store.Transition(wctx, m.TaskID, change)
-	}
-	if err != nil {
-		var conflict *store.ConflictError
-		if errors.As(err, &conflict) {
-			// Another delivery took the task over after our lease expired, or the task was
-			// stopped meanwhile; that outcome stands.
-			log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
-			if conflict.Current.State == task.Canceled && change.RemoteTaskID != "" {
-				// Stopped while the agent took the task on: the stop could not know the agent's
-				// task, so it is canceled from here.
-				p.cancelQuietly(wctx, log, m, change.RemoteTaskID)
-			}
-			return done
-		}
-		log.Error("record outcome", "err", err, "to", change.To)
-		return retryAfter(p.c.Backoff(received))
-	}
-	switch change.To {
-	case task.Running:
-		return p.checkLater(ctx, log, m, change.RemoteTaskID)
-	case task.Paused:
-		log.Info("task paused: the agent needs input", "remote_task_id", change.RemoteTaskID)
-		return done
-	case task.Succeeded:
-		log.Info("task succeeded")
-		p.c.Metrics.Count(telemetry.Succeeded, 1)
-		return done
-	case task.Queued:
-		log.Warn("agent call failed; will retry", "reason", change.Reason, "err", change.ReasonMessage)
-		return retryAfter(p.c.Backoff(received))
-	default:
-		log.Warn("task failed", "reason", change.Reason, "err", change.ReasonMessage)
-		p.c.Metrics.Count(telemetry.Failed, 1)
-		return done
-	}
+	return p.settle(ctx, log, m, change, received)
 }
 
 // request returns the request and text of m, reading them from the store when m carries a
@@ -472,6 +424,7 @@ const maxCheckDelay = 15 * time.Minute
 func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) outcome {
 	next := *m
 	next.Checks++
+	next.Outcome = nil
 	delay := min(p.c.CheckBackoff(m.Checks), maxCheckDelay)
 	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
 		// The task is recorded as working at the agent; this message, redelivered, checks on it.
@@ -627,6 +580,10 @@ func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time
 // deadLetter fails the task of a message that was delivered too often without an outcome, so that
 // nothing stays pending forever.
 func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
+	if m.Outcome != nil {
+		// The agent answered: what it said is recorded, not that the task ran out of deliveries.
+		return p.recordCarried(ctx, log, m, received)
+	}
 	cur, err := p.c.Store.Get(ctx, m.TaskID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
