@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/agent"
@@ -241,7 +243,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	msg := &queue.Message{
 		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID, ThreadTurn: inv.ThreadID != "",
 		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: inv.Secrets, AuthToken: inv.AuthToken,
-		AuthContextID: inv.AuthContextID, AcceptedAt: now,
+		AuthContextID: inv.AuthContextID, AcceptedAt: now, Dialect: string(t.Dialect), ExpiresAt: t.ExpiresAt,
 	}
 	// Checked before anything is recorded: SQS would refuse the message only after the write.
 	if body, err := queue.Encode(msg); err == nil && len(body) > queue.MaxMessageBytes {
@@ -256,7 +258,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	var wg sync.WaitGroup
 	var createErr, sendErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); createErr = s.record(wctx, t, opts, inv.Strategy) }()
+	go func() { defer wg.Done(); createErr = ownWrite(s.record(wctx, t, opts, inv.Strategy)) }()
 	go func() { defer wg.Done(); sendErr = s.queue.Send(wctx, msg, 0) }()
 	wg.Wait()
 
@@ -277,16 +279,26 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	return t, nil
 }
 
+// ownWrite reads a task id found taken as the write's own: ids are random UUIDs, so only an SDK
+// retry of a write that landed (its answer lost to a timeout) can find one taken.
+func ownWrite(err error) error {
+	if errors.Is(err, store.ErrExists) {
+		return nil
+	}
+	return err
+}
+
 // halfway answers a submission whose write or send failed. A failed call may still have taken
 // effect (a timeout says nothing of what the other side did), so the task is abandoned, with the
 // reserve, by a write that holds whether or not its record landed (store.Abandon): then no worker
 // runs it, and the caller is told so with its id. If a worker got to it first it runs, and the
-// caller gets it as accepted. If even the abandon fails, the answer is what is most likely true:
-//   - the record was written (the write succeeded, the send did not answer): the task is accepted.
-//     If the message did go out, the worker runs it; if not, the sweeper sends it again or fails it
-//     lost. Either way it ends, and a 5xx that sent the caller to submit again would run it twice.
-//   - the record was not written: 503 store_unavailable. A message that went out finds no task and
-//     the worker drops it once it is older than a write could take.
+// caller gets it as accepted. If even the abandon fails, a 5xx is only answered when nothing can
+// run: the write was refused outright (throttled, connection refused), so there is no record, and
+// a message that went out finds none and is dropped. Otherwise the task is answered as accepted,
+// since it will end: its record (written, or perhaps landing late) is run by its message, or sent
+// again or failed lost by the sweeper; a message whose record never lands has its task recorded
+// failed by the worker (see worker.Config.OrphanAfter). A 5xx that sent the caller to submit
+// again would run it twice.
 func (s *Service) halfway(ctx context.Context, log *slog.Logger, t *task.Task, createErr, sendErr error) (*task.Task, error) {
 	log.Error("submission failed halfway", "record_err", createErr, "send_err", sendErr)
 	fctx, cancel := s.budget.Reserved(ctx)
@@ -308,13 +320,25 @@ func (s *Service) halfway(ctx context.Context, log *slog.Logger, t *task.Task, c
 		log.Warn("a worker took the task before it could be abandoned; it runs", "state", conflict.Current.State)
 		s.metrics.Count(telemetry.Accepted, 1)
 		return conflict.Current, nil
-	case createErr == nil:
-		log.Warn("could not abandon the task; it stays accepted and will end", "err", err)
-		s.metrics.Count(telemetry.Accepted, 1)
-		return t, nil
+	case createErr != nil && refused(createErr):
+		log.Error("could not abandon the unrecorded task", "err", err)
+		return nil, fmt.Errorf("submit to agent %s: %w: %v", t.AgentID, ErrStoreUnavailable, createErr)
 	}
-	log.Error("could not abandon the unrecorded task", "err", err)
-	return nil, fmt.Errorf("submit to agent %s: %w: %v", t.AgentID, ErrStoreUnavailable, createErr)
+	log.Warn("could not abandon the task; it stays accepted and will end", "err", err)
+	s.metrics.Count(telemetry.Accepted, 1)
+	return t, nil
+}
+
+// refused reports whether a failed write certainly wrote nothing: the connection was never made,
+// or the service answered with a refusal (4xx: throttled, invalid). A timeout, a reset or a 5xx
+// may come after the write took effect.
+func refused(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 // checkAuthContext makes sure the tenant has the auth context id.

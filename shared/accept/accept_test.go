@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"reflect"
 	"strings"
 	"sync"
@@ -402,7 +403,8 @@ func TestSubmitFailsHalfway(t *testing.T) {
 		{"send fails, a worker claimed it first", true, false, claimed, task.Running, false, false},
 		{"write fails, a worker claimed it first", false, true, claimed, task.Running, false, false},
 		{"send fails, abandon fails: the recorded task is accepted", true, false, down, task.Queued, false, false},
-		{"write fails, abandon fails: unrecorded", false, true, down, "", false, true},
+		{"write times out, abandon fails: it may land, so it is accepted", false, true, down, task.Queued, false, false},
+		{"write refused, abandon fails: nothing recorded", false, true, down, "", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -411,7 +413,11 @@ func TestSubmitFailsHalfway(t *testing.T) {
 				h.queue.send = func(context.Context, *queue.Message) error { return sendErr }
 			}
 			if tt.noRecord {
-				h.store.create = func(context.Context, *task.Task) error { return createErr }
+				err := createErr
+				if tt.wantStoreDown {
+					err = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+				}
+				h.store.create = func(context.Context, *task.Task) error { return err }
 			}
 			var reserve time.Duration
 			h.store.abandon = tt.abandon
@@ -457,6 +463,17 @@ func TestSubmitFailsHalfway(t *testing.T) {
 				t.Errorf("log holds a secret: %s", h.logs)
 			}
 		})
+	}
+}
+
+// A write that finds its own id taken is the SDK retrying a write that landed: it succeeded.
+func TestSubmitOwnWriteRetried(t *testing.T) {
+	h := newHarness(t)
+	h.store.create = func(context.Context, *task.Task) error { return fmt.Errorf("create: %w", store.ErrExists) }
+	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+	if err != nil || got.State != task.Queued || len(h.store.abandoned) != 0 {
+		t.Fatalf("Submit = %+v, %v; want it accepted", got, err)
 	}
 }
 

@@ -49,6 +49,10 @@ type Message struct {
 	// reference, not a secret: the credential itself never travels in the message.
 	AuthContextID string    `json:"auth_context_id,omitempty"`
 	AcceptedAt    time.Time `json:"accepted_at"`
+	// Dialect and ExpiresAt are the task's: what the worker needs to record a task whose own
+	// record never landed as failed (see worker.Config.OrphanAfter).
+	Dialect   string    `json:"dialect,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Waits counts how often the message was sent back because the previous turn had not ended.
 	Waits int `json:"waits,omitempty"`
 	// Checks counts the checks on an agent still working on the task.

@@ -226,3 +226,38 @@ func newProcessorOver(t *testing.T, h *harness, st worker.Store) *worker.Process
 		Backoff: backoff, OrphanAfter: 2 * time.Minute, Now: func() time.Time { return now }, Budget: testBudget,
 	})
 }
+
+// A message whose task was never recorded is retried while the write may still land; past
+// OrphanAfter its task is recorded failed, so a caller told it was accepted sees it end, and a
+// record landing later cannot run.
+func TestOrphanedMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		age       time.Duration
+		wantRetry bool
+	}{
+		{"young: the write may not have landed yet", time.Minute, true},
+		{"old: the write never landed", 3 * time.Minute, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStore()
+			h := newHarness(t, st)
+			m := message(id1)
+			m.AcceptedAt, m.Dialect = now.Add(-tc.age), string(task.ServiceNet)
+			failed := handle(t, h, record(t, m, workARN, 1))
+			if (len(failed) > 0) != tc.wantRetry || h.disp.count() != 0 {
+				t.Fatalf("failed = %v, agent calls %d; want retry %v and no call", failed, h.disp.count(), tc.wantRetry)
+			}
+			got, ok := st.tasks[id1]
+			if tc.wantRetry {
+				if ok {
+					t.Errorf("a young orphan's task was recorded: %+v", got)
+				}
+				return
+			}
+			if !ok || got.State != task.Failed || got.Reason != task.ReasonDispatchFailed || got.Dialect != task.ServiceNet || got.Tenant != "org-1" {
+				t.Errorf("orphan's task = %+v, want it recorded failed", got)
+			}
+		})
+	}
+}

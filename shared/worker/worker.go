@@ -33,6 +33,9 @@ type Store interface {
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
 	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
+	// Abandon records as failed a task whose record never landed (or is still as submitted),
+	// so that a record arriving later can never run.
+	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
 }
 
 // RequestLoader reads requests that were too large for their work message: the body, and the
@@ -79,8 +82,10 @@ type Config struct {
 	// CheckBackoff is how long to wait before the n-th check on an agent still working on a task
 	// (n from 0); the default doubles from 2 s to 15 minutes, SQS's longest delay.
 	CheckBackoff func(n int) time.Duration
-	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped.
-	// Younger ones are retried: the task's write may simply not have landed yet.
+	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped,
+	// its task recorded failed so that the caller, who may have been told it was accepted, sees it
+	// end, and a record landing later cannot run. Younger ones are retried: the task's write may
+	// simply not have landed yet.
 	OrphanAfter time.Duration
 	// Budget bounds the agent call within the invocation, the lease, and the outcome write's
 	// retries; zero is deadline.Default().
@@ -569,12 +574,36 @@ func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time
 			// The task's write and this message left together; the write may not have landed yet.
 			return retryAfter(time.Second)
 		}
-		log.Warn("dropping message for a task that was never recorded")
-		return done
+		return p.abandonOrphan(log, m, now)
 	default:
 		log.Error("claim task", "err", err)
 		return retryAfter(p.c.Backoff(1))
 	}
+}
+
+// abandonOrphan records the task of a message whose record never landed as failed, and drops the
+// message.
+func (p *Processor) abandonOrphan(log *slog.Logger, m *queue.Message, now time.Time) outcome {
+	ctx, cancel := context.WithTimeout(context.Background(), p.c.Budget.Request)
+	defer cancel()
+	t := &task.Task{
+		ID: m.TaskID, Tenant: m.Tenant, AgentID: m.Agent.ID, AgentVersion: m.Agent.Version, Dialect: task.Dialect(m.Dialect),
+		ThreadID: m.ThreadID, State: task.Queued, Version: 1, CreatedAt: m.AcceptedAt, UpdatedAt: m.AcceptedAt, ExpiresAt: m.ExpiresAt,
+	}
+	_, err := p.c.Store.Abandon(ctx, t, now, task.ReasonDispatchFailed, "the task could not be recorded and did not run; submit it again")
+	var conflict *store.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		// It landed after all, and is taken up or ended: another delivery decides.
+		log.Info("the task of an orphaned message was recorded after all", "state", conflict.Current.State)
+		return retryAfter(time.Second)
+	case err != nil:
+		log.Error("record an orphaned message's task failed", "err", err)
+		return retryAfter(p.c.Backoff(1))
+	}
+	log.Warn("message for a task that was never recorded: the task is recorded failed")
+	p.c.Metrics.Count(telemetry.Failed, 1)
+	return done
 }
 
 // deadLetter fails the task of a message that was delivered too often without an outcome, so that

@@ -122,6 +122,21 @@ func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*t
 	return &cp, nil
 }
 
+// Abandon records a task failed when it is absent or still queued at its first version.
+func (s *fakeStore) Abandon(_ context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.tasks[t.ID]; ok && (cur.State != task.Queued || cur.Version != t.Version) {
+		cp := *cur
+		return nil, &store.ConflictError{Current: &cp}
+	}
+	failed := *t
+	failed.State, failed.Version, failed.Reason, failed.ReasonMessage, failed.UpdatedAt, failed.FinishedAt = task.Failed, t.Version+1, reason, message, now, now
+	s.tasks[t.ID] = &failed
+	cp := failed
+	return &cp, nil
+}
+
 // Turns returns a thread's tasks in turn order, at most limit of them.
 func (s *fakeStore) Turns(_ context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
 	s.mu.Lock()
