@@ -186,8 +186,12 @@ type Submission struct {
 // for large requests only), and the work message carries its reference instead of the body.
 func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error) {
 	a, err := s.agents.Lookup(ctx, sub.AgentID, sub.Version)
-	if err != nil {
+	switch {
+	case errors.Is(err, agent.ErrNotFound), errors.Is(err, agent.ErrVersionNotFound):
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
+	case err != nil:
+		// The registry lives in the task table: it did not answer within the budget.
+		return nil, fmt.Errorf("submit to agent %s: %w: %v", sub.AgentID, ErrStoreUnavailable, err)
 	}
 	inv := sub.Invocation
 	ask := inv.Ask

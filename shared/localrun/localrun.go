@@ -442,7 +442,7 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	proc := worker.New(worker.Config{
 		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(localGuard), dispatchOptions(o.LambdaEndpoint)...),
 		Queue: queue.NewClient(sq, o.Queues.URL), CheckBackoff: o.CheckBackoff, AuthContexts: authctx.New(ddb, o.Table, sealer),
-		DeadLetterARN: o.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
+		DeadLetterARN: o.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff, Budget: o.Budget,
 	})
 	var wg sync.WaitGroup
 	errs := make([]error, 2)

@@ -24,6 +24,9 @@ func NewProcess(name string, pid int) *Process { return &Process{pid: pid, name:
 // PID is the process id.
 func (p *Process) PID() int { return p.pid }
 
+// Name is the name it was given.
+func (p *Process) Name() string { return p.name }
+
 // Freeze stops the process (SIGSTOP): it keeps its sockets, so its clients see connections that
 // open and never answer, the failure a timeout must bound.
 func (p *Process) Freeze() error {
