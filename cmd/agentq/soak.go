@@ -32,11 +32,14 @@ import (
 // soakConfig bounds a soak run.
 type soakConfig struct {
 	N, C, Kills int
-	Slow        time.Duration // the slow inputs' delay_ms
-	Visibility  time.Duration // the work queue's visibility timeout
-	AgentTO     time.Duration // the soak agent's timeout: a lease is this + 15 s
-	Patience    time.Duration // how long to wait for every task to end once all are sent
-	Level       string
+	// Freezes is how often each emulator (DynamoDB Local, fauxqs) is frozen, for Hold each time.
+	Freezes    int
+	Hold       time.Duration
+	Slow       time.Duration // the slow inputs' delay_ms
+	Visibility time.Duration // the work queue's visibility timeout
+	AgentTO    time.Duration // the soak agent's timeout: a lease is this + 15 s
+	Patience   time.Duration // how long to wait for every task to end once all are sent
+	Level      string
 }
 
 // runSoak is `agentq soak`: it starts the emulators and the API in this process and a worker as
@@ -50,6 +53,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&c.N, "n", 2000, "invocations to send")
 	fs.IntVar(&c.C, "c", 32, "concurrent clients")
 	fs.IntVar(&c.Kills, "kills", 3, "times the worker is killed (SIGKILL) and started again")
+	fs.IntVar(&c.Freezes, "freezes", 2, "times each emulator (DynamoDB Local, fauxqs) is frozen (SIGSTOP)")
+	fs.DurationVar(&c.Hold, "freeze-for", 3*time.Second, "how long each freeze lasts")
 	fs.DurationVar(&c.Slow, "slow", 400*time.Millisecond, "delay of the slow inputs")
 	fs.DurationVar(&c.Visibility, "visibility", 5*time.Second, "the work queue's visibility timeout")
 	fs.DurationVar(&c.AgentTO, "agent-timeout", 5*time.Second, "the agent's timeout (a lease is this + 15s)")
@@ -75,7 +80,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer os.RemoveAll(dir)
 
 	// The agent: echo behind a wrapper that counts the calls per task.
-	calls := &callCounter{calls: map[string]int{}, next: demoagent.Handler()}
+	calls := newCallCounter(demoagent.Handler())
 	agentLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
@@ -110,8 +115,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("soak: %w", err)
 	}
 	defer w.stop()
-	fmt.Fprintf(stdout, "soak: n=%d c=%d kills=%d slow=%s visibility=%s agent-timeout=%s api=%s\n",
-		c.N, c.C, c.Kills, c.Slow, c.Visibility, c.AgentTO, sys.APIURL)
+	fmt.Fprintf(stdout, "soak: n=%d c=%d kills=%d freezes=%dx2 of %s slow=%s visibility=%s agent-timeout=%s api=%s\n",
+		c.N, c.C, c.Kills, c.Freezes, c.Hold, c.Slow, c.Visibility, c.AgentTO, sys.APIURL)
 
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c.C, MaxConnsPerHost: c.C}}
 	s := &soak{cfg: c, api: sys.APIURL, key: apiKey, client: client, tasks: make([]soakTask, c.N)}
@@ -131,6 +136,10 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}()
 	}
+	freezesDone := make(chan error, 1)
+	go func() {
+		freezesDone <- dependencyFaults(ctx, stdout, sys.Emulators(), c.Freezes, c.Hold, c.N, sent.Load)
+	}()
 	killsDone := make(chan error, 1)
 	go func() {
 		for k := 1; k <= c.Kills; k++ {
@@ -166,6 +175,9 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := <-killsDone; err != nil {
 		return fmt.Errorf("soak: restart worker: %w", err)
 	}
+	if err := <-freezesDone; err != nil {
+		return fmt.Errorf("soak: freeze an emulator: %w", err)
+	}
 
 	// Wait, bounded, until every accepted task has ended.
 	deadline := time.Now().Add(c.Patience)
@@ -183,6 +195,9 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type soakTask struct {
 	kind     string // fast, slow, fail
 	accepted bool
+	// code is the accept's HTTP status; id the task it named, accepted or not (a 5xx names the
+	// task it recorded failed).
+	code     int
 	id       string
 	latency  time.Duration
 	status   string
@@ -216,13 +231,13 @@ func (s *soak) send(ctx context.Context, i int) {
 	body, _ := json.Marshal(map[string]any{"input": input})
 	start := time.Now()
 	code, out := s.do(ctx, http.MethodPost, path, body)
-	t.latency = time.Since(start)
-	if code != http.StatusOK {
-		return
+	t.latency, t.code = time.Since(start), code
+	if e, ok := out["error"].(map[string]any); ok {
+		out = e
 	}
 	for _, k := range []string{"task_id", "receipt_id", "id"} {
 		if id, _ := out[k].(string); id != "" {
-			t.id, t.accepted = id, true
+			t.id, t.accepted = id, code == http.StatusOK
 			return
 		}
 	}
@@ -290,15 +305,23 @@ func (s *soak) do(ctx context.Context, method, path string, body []byte) (int, m
 }
 
 func (s *soak) report(w io.Writer, calls *callCounter, sendTime, total time.Duration, workers int) error {
-	var accepted, terminal, succeeded, failed, unexpected, duplicates, retried int
+	var accepted, terminal, succeeded, failed, unexpected, duplicates, retried, refused, untrue int
 	var lat []time.Duration
 	for i := range s.tasks {
 		t := &s.tasks[i]
 		lat = append(lat, t.latency)
 		if !t.accepted {
+			refused++
+			// A refusal must be true: a task it names never runs.
+			if t.id != "" && calls.get(t.id) > 0 {
+				untrue++
+			}
 			continue
 		}
 		accepted++
+		// Calls that began once the agent had answered the task (or while another call was in
+		// flight): the agent doing the same work twice, whatever the worker recorded.
+		duplicates += calls.duplicates(t.id)
 		if !t.terminal {
 			continue
 		}
@@ -312,24 +335,23 @@ func (s *soak) report(w io.Writer, calls *callCounter, sendTime, total time.Dura
 		if (t.kind == "fail") != (t.status != "completed") {
 			unexpected++
 		}
-		n := calls.get(t.id)
 		if t.attempts > 1 {
 			retried++
 		}
-		// A call beyond the first is explained only by an attempt the worker recorded after a
-		// lease lapsed (or a retry); anything more is a duplicate execution.
-		duplicates += max(0, n-max(t.attempts, 1))
 	}
 	lost := accepted - terminal
 	slices.Sort(lat)
 	fmt.Fprintf(w, "soak: sent %d in %s (%.0f/s), all ended after %s; worker processes started: %d\n",
 		len(s.tasks), sendTime.Round(time.Millisecond), float64(len(s.tasks))/sendTime.Seconds(), total.Round(time.Millisecond), workers)
-	fmt.Fprintf(w, "soak: accepted=%d refused=%d succeeded=%d failed=%d unexpected-outcome=%d executed-more-than-once=%d agent-calls=%d\n",
-		accepted, len(s.tasks)-accepted, succeeded, failed, unexpected, retried, calls.total())
+	fmt.Fprintf(w, "soak: accepted=%d refused=%d refused-but-ran=%d succeeded=%d failed=%d unexpected-outcome=%d executed-more-than-once=%d agent-calls=%d\n",
+		accepted, refused, untrue, succeeded, failed, unexpected, retried, calls.total())
 	fmt.Fprintf(w, "soak: accept latency p50=%s p99=%s max=%s\n", pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1))
 	fmt.Fprintf(w, "soak: accepted=%d terminal=%d lost=%d duplicates=%d\n", accepted, terminal, lost, duplicates)
 	if lost > 0 {
 		return fmt.Errorf("soak: %d accepted tasks did not end", lost)
+	}
+	if untrue > 0 {
+		return fmt.Errorf("soak: %d refused tasks ran", untrue)
 	}
 	return nil
 }
@@ -342,30 +364,56 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)].Round(100 * time.Microsecond)
 }
 
-// callCounter counts an agent's calls per task, then passes them on.
+// callCounter counts an agent's calls per task, then passes them on. A call that begins once the
+// agent has answered the task, or while another call for it is in flight, is a duplicate. A call
+// whose caller hung up before the answer (a worker killed mid-call) did not answer.
 type callCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
-	n     int
-	next  http.Handler
+	mu       sync.Mutex
+	calls    map[string]int
+	answered map[string]bool
+	inFlight map[string]int
+	dupes    map[string]int
+	n        int
+	next     http.Handler
+}
+
+func newCallCounter(next http.Handler) *callCounter {
+	return &callCounter{calls: map[string]int{}, answered: map[string]bool{}, inFlight: map[string]int{}, dupes: map[string]int{}, next: next}
 }
 
 func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	var req dispatch.HTTPRequest
 	_ = json.Unmarshal(body, &req)
+	id := req.TaskID
 	c.mu.Lock()
-	c.calls[req.TaskID]++
+	c.calls[id]++
 	c.n++
+	if c.answered[id] || c.inFlight[id] > 0 {
+		c.dupes[id]++
+	}
+	c.inFlight[id]++
 	c.mu.Unlock()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	c.next.ServeHTTP(w, r)
+	c.mu.Lock()
+	c.inFlight[id]--
+	if r.Context().Err() == nil {
+		c.answered[id] = true
+	}
+	c.mu.Unlock()
 }
 
 func (c *callCounter) get(id string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.calls[id]
+}
+
+func (c *callCounter) duplicates(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dupes[id]
 }
 
 func (c *callCounter) total() int {
