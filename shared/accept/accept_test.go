@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/accept"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dialect"
@@ -461,6 +464,36 @@ func TestSubmitFailsHalfway(t *testing.T) {
 			}
 			if containsAny(h.logs.String(), secretValues) {
 				t.Errorf("log holds a secret: %s", h.logs)
+			}
+		})
+	}
+}
+
+// Whether a failed write may have landed decides the answer when the task cannot be abandoned:
+// a refusal (no connection, a 4xx) wrote nothing; a 5xx or a timeout may have.
+func TestSubmitRefusedOrMaybeWritten(t *testing.T) {
+	response := func(status int) error {
+		return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: errors.New("dynamodb")}
+	}
+	for _, tc := range []struct {
+		name      string
+		err       error
+		wantStore bool
+	}{
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true},
+		{"throttled (400)", response(http.StatusBadRequest), true},
+		{"internal error (500)", response(http.StatusInternalServerError), false},
+		{"timeout", context.DeadlineExceeded, false},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.store.create = func(context.Context, *task.Task) error { return fmt.Errorf("put: %w", tc.err) }
+			h.store.abandon = func(context.Context, *task.Task) (*task.Task, error) { return nil, errors.New("still down") }
+			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+				Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+			if tc.wantStore != errors.Is(err, accept.ErrStoreUnavailable) || tc.wantStore == (got != nil) {
+				t.Errorf("Submit = %v, %v; want store unavailable %v, else the task accepted", got, err, tc.wantStore)
 			}
 		})
 	}
