@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentq/agentq/shared/accept"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dialect"
