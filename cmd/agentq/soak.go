@@ -305,7 +305,7 @@ func (s *soak) do(ctx context.Context, method, path string, body []byte) (int, m
 }
 
 func (s *soak) report(w io.Writer, calls *callCounter, sendTime, total time.Duration, workers int) error {
-	var accepted, terminal, succeeded, failed, unexpected, duplicates, retried, refused, untrue int
+	var accepted, terminal, succeeded, failed, unexpected, duplicates, answersLost, retried, refused, untrue int
 	var lat []time.Duration
 	for i := range s.tasks {
 		t := &s.tasks[i]
@@ -319,11 +319,15 @@ func (s *soak) report(w io.Writer, calls *callCounter, sendTime, total time.Dura
 			continue
 		}
 		accepted++
-		// Calls that began once the agent had answered the task (or while another call was in
-		// flight): the agent doing the same work twice, whatever the worker recorded.
-		duplicates += calls.duplicates(t.id)
 		if !t.terminal {
 			continue
+		}
+		// Calls beyond the one whose answer was recorded, when it was the first to answer: the
+		// agent doing work again that a live worker had already paid for.
+		dupes, lost := calls.duplicates(t.id, t.attempts)
+		duplicates += dupes
+		if lost {
+			answersLost++
 		}
 		terminal++
 		switch t.status {
@@ -345,7 +349,8 @@ func (s *soak) report(w io.Writer, calls *callCounter, sendTime, total time.Dura
 		len(s.tasks), sendTime.Round(time.Millisecond), float64(len(s.tasks))/sendTime.Seconds(), total.Round(time.Millisecond), workers)
 	fmt.Fprintf(w, "soak: accepted=%d refused=%d refused-but-ran=%d succeeded=%d failed=%d unexpected-outcome=%d executed-more-than-once=%d agent-calls=%d\n",
 		accepted, refused, untrue, succeeded, failed, unexpected, retried, calls.total())
-	fmt.Fprintf(w, "soak: accept latency p50=%s p99=%s max=%s\n", pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1))
+	fmt.Fprintf(w, "soak: accept latency p50=%s p99=%s max=%s; answers lost with a killed worker (the task ran again): %d\n",
+		pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1), answersLost)
 	fmt.Fprintf(w, "soak: accepted=%d terminal=%d lost=%d duplicates=%d\n", accepted, terminal, lost, duplicates)
 	if lost > 0 {
 		return fmt.Errorf("soak: %d accepted tasks did not end", lost)
@@ -364,42 +369,53 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)].Round(100 * time.Microsecond)
 }
 
-// callCounter counts an agent's calls per task, then passes them on. A call that begins once the
-// agent has answered the task, or while another call for it is in flight, is a duplicate. A call
-// whose caller hung up before the answer (a worker killed mid-call) did not answer.
+// callCounter counts an agent's calls per task, then passes them on. It notes which attempt first
+// got an answer from the agent (a call whose caller hung up before the answer, a worker killed
+// mid-call, answered nothing), and how many calls began after that answer.
 type callCounter struct {
-	mu       sync.Mutex
-	calls    map[string]int
-	answered map[string]bool
-	inFlight map[string]int
-	dupes    map[string]int
-	n        int
-	next     http.Handler
+	mu    sync.Mutex
+	tasks map[string]*taskCalls
+	n     int
+	next  http.Handler
+}
+
+// taskCalls is what the agent saw of one task.
+type taskCalls struct {
+	calls int
+	// answered is the attempt of the first call that answered; 0 until one did.
+	answered int
+	// after counts the calls that began once a call had answered, or while another was in flight.
+	after    int
+	inFlight int
 }
 
 func newCallCounter(next http.Handler) *callCounter {
-	return &callCounter{calls: map[string]int{}, answered: map[string]bool{}, inFlight: map[string]int{}, dupes: map[string]int{}, next: next}
+	return &callCounter{tasks: map[string]*taskCalls{}, next: next}
 }
 
 func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	var req dispatch.HTTPRequest
 	_ = json.Unmarshal(body, &req)
-	id := req.TaskID
 	c.mu.Lock()
-	c.calls[id]++
-	c.n++
-	if c.answered[id] || c.inFlight[id] > 0 {
-		c.dupes[id]++
+	tc := c.tasks[req.TaskID]
+	if tc == nil {
+		tc = &taskCalls{}
+		c.tasks[req.TaskID] = tc
 	}
-	c.inFlight[id]++
+	tc.calls++
+	c.n++
+	if tc.answered > 0 || tc.inFlight > 0 {
+		tc.after++
+	}
+	tc.inFlight++
 	c.mu.Unlock()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	c.next.ServeHTTP(w, r)
 	c.mu.Lock()
-	c.inFlight[id]--
-	if r.Context().Err() == nil {
-		c.answered[id] = true
+	tc.inFlight--
+	if r.Context().Err() == nil && tc.answered == 0 {
+		tc.answered = max(req.Attempt, 1)
 	}
 	c.mu.Unlock()
 }
@@ -407,13 +423,26 @@ func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (c *callCounter) get(id string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.calls[id]
+	if tc := c.tasks[id]; tc != nil {
+		return tc.calls
+	}
+	return 0
 }
 
-func (c *callCounter) duplicates(id string) int {
+// duplicates are the calls of a task beyond the one that answered first, when that call's answer
+// is the task's recorded outcome (its attempt is the task's last, recordedAttempt). lost says
+// that the first answer was not recorded: the worker holding it died, and a later attempt ran.
+func (c *callCounter) duplicates(id string, recordedAttempt int) (dupes int, lost bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.dupes[id]
+	tc := c.tasks[id]
+	switch {
+	case tc == nil || tc.answered == 0:
+		return 0, false
+	case tc.answered != max(recordedAttempt, 1):
+		return 0, true
+	}
+	return tc.after, false
 }
 
 func (c *callCounter) total() int {
