@@ -37,7 +37,7 @@ func (a *api) classify(r *http.Request, err error) *detailedError {
 	if !known {
 		a.Logger.Error("unclassified error", "err", err, "path", r.URL.Path)
 	}
-	return &detailedError{apiError: &apiError{ans.Status, ans.Code, ans.Message}, problems: ans.Problems, taskID: ans.TaskID, retryAfter: ans.RetryAfter}
+	return &detailedError{apiError: &apiError{ans.Status, ans.Code, ans.Message}, problems: ans.Problems, taskID: ans.TaskID, taskStatus: ans.TaskStatus, retryAfter: ans.RetryAfter}
 }
 
 // Answer is how the API answers an error: the status, the stable reason code, a message for a
@@ -49,8 +49,8 @@ type Answer struct {
 	// Problems locate what is wrong with a request (validation_failed).
 	Problems []dialect.Problem
 	// TaskID names the task an error concerns (dispatch_failed: the task recorded failed, which
-	// will not run).
-	TaskID string
+	// will not run), and TaskStatus its state as the dialect's GET reads it.
+	TaskID, TaskStatus string
 	// RetryAfter, in seconds, tells when to try again.
 	RetryAfter string
 }
@@ -97,7 +97,10 @@ func Classify(err error, d task.Dialect, agentID string) (ans Answer, known bool
 	case errors.As(err, &de):
 		ans := Answer{Status: http.StatusBadGateway, Code: task.ReasonDispatchFailed, Message: "the invocation could not be dispatched and will not run; submit it again", RetryAfter: retryAfterError}
 		if de.Task != nil {
-			ans.TaskID = de.Task.ID
+			ans.TaskID, ans.TaskStatus = de.Task.ID, dialect.XpanderStatus(de.Task.State)
+			if d == task.ServiceNet {
+				ans.TaskStatus = dialect.ServiceNetStatus(de.Task.State)
+			}
 		}
 		return ans, true
 	case errors.Is(err, accept.ErrIdempotencyMismatch):
@@ -126,6 +129,7 @@ type detailedError struct {
 	*apiError
 	problems   []dialect.Problem
 	taskID     string
+	taskStatus string
 	retryAfter string
 }
 
@@ -157,7 +161,7 @@ func writeError(w http.ResponseWriter, d task.Dialect, err error) {
 			body["details"] = de.problems
 		}
 		if de.taskID != "" {
-			body["receipt_id"] = de.taskID
+			body["receipt_id"], body["status"] = de.taskID, de.taskStatus
 		}
 		writeJSON(w, de.status, map[string]any{"error": body})
 		return
@@ -167,7 +171,7 @@ func writeError(w http.ResponseWriter, d task.Dialect, err error) {
 		body["detail"] = de.problems
 	}
 	if de.taskID != "" {
-		body["task_id"] = de.taskID
+		body["task_id"], body["status"] = de.taskID, de.taskStatus
 	}
 	writeJSON(w, de.status, body)
 }

@@ -279,7 +279,7 @@ func wantError(t *testing.T, r response, d task.Dialect, status int, code string
 			t.Errorf("error.message is empty: %s", r.raw)
 		}
 		for k := range e {
-			if !slices.Contains([]string{"code", "message", "details", "receipt_id"}, k) {
+			if !slices.Contains([]string{"code", "message", "details", "receipt_id", "status"}, k) {
 				t.Errorf("unexpected error field %q: %s", k, r.raw)
 			}
 		}
@@ -291,7 +291,7 @@ func wantError(t *testing.T, r response, d task.Dialect, status int, code string
 			t.Errorf("detail is empty: %s", r.raw)
 		}
 		for k := range r.body {
-			if !slices.Contains([]string{"detail", "code", "task_id"}, k) {
+			if !slices.Contains([]string{"detail", "code", "task_id", "status"}, k) {
 				t.Errorf("unexpected field %q in xpander error: %s", k, r.raw)
 			}
 		}
@@ -504,12 +504,12 @@ func TestDispatchFailedNamesTheTask(t *testing.T) {
 	hs := newHarness(t)
 	hs.sub.err = &accept.DispatchError{Task: &task.Task{ID: taskID, State: task.Failed}, Err: errors.New("x")}
 	r := do(t, hs.h, http.MethodPost, xpanderPath, xpanderBody, authed()...)
-	if r.body["task_id"] != taskID {
-		t.Errorf("task_id = %v, want %s", r.body["task_id"], taskID)
+	if r.body["task_id"] != taskID || r.body["status"] != "failed" {
+		t.Errorf("task_id = %v, status %v; want %s, failed", r.body["task_id"], r.body["status"], taskID)
 	}
 	r = do(t, hs.h, http.MethodPost, serviceNetPath, serviceNetBody, authed()...)
-	if e, _ := r.body["error"].(map[string]any); e["receipt_id"] != taskID {
-		t.Errorf("error.receipt_id = %v, want %s", e["receipt_id"], taskID)
+	if e, _ := r.body["error"].(map[string]any); e["receipt_id"] != taskID || e["status"] != "failed" {
+		t.Errorf("error.receipt_id = %v, status %v; want %s, failed", e["receipt_id"], e["status"], taskID)
 	}
 }
 

@@ -249,6 +249,12 @@ func TestQueueFrozenAtAccept(t *testing.T) {
 		if code != http.StatusBadGateway || errorCode(body) != "dispatch_failed" || idOf(body) == "" || header.Get("Retry-After") == "" {
 			t.Fatalf("%s = %d %v; want 502 dispatch_failed naming the task, with Retry-After", tc.path, code, body)
 		}
+		if e, ok := body["error"].(map[string]any); ok {
+			body = e
+		}
+		if body["status"] != "failed" {
+			t.Errorf("%s: the answer says the task is %v, want failed", tc.path, body["status"])
+		}
 		if _, _, got := r.do(t, http.MethodGet, "/v1/tasks/"+idOf(body), ""); got["status"] != "failed" {
 			t.Errorf("task %s = %v, want failed", idOf(body), got["status"])
 		}
