@@ -21,9 +21,6 @@ import (
 const (
 	firstRead = 200 * time.Millisecond
 	everyRead = time.Second
-	// waitMargin is kept back from the request's own deadline (a Lambda function's timeout), so
-	// that a wait answers before the function is cut off.
-	waitMargin = time.Second
 )
 
 func (a *api) getTask(w http.ResponseWriter, r *http.Request, tenant string) error {
@@ -113,8 +110,10 @@ func (a *api) await(ctx context.Context, t *task.Task, wait time.Duration, read 
 		return t
 	}
 	deadline := time.Now().Add(wait)
-	if dl, ok := ctx.Deadline(); ok && dl.Add(-waitMargin).Before(deadline) {
-		deadline = dl.Add(-waitMargin)
+	// The budget's Answer is kept back from the request's deadline, so that a wait answers
+	// before the request (a Lambda function) is cut off.
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-a.Budget.Answer).Before(deadline) {
+		deadline = dl.Add(-a.Budget.Answer)
 	}
 	for interval := firstRead; ; interval = min(2*interval, everyRead) {
 		left := time.Until(deadline)
