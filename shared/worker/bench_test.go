@@ -29,7 +29,7 @@ func (a *slowAgent) Call(context.Context, dispatch.Call) (dispatch.Result, error
 	return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote", State: "working"}
 }
 
-func (a *slowAgent) Check(context.Context, agent.Agent, string) (dispatch.Result, error) {
+func (a *slowAgent) Check(context.Context, agent.Agent, string, dispatch.Credentials) (dispatch.Result, error) {
 	a.checks.Add(1)
 	if time.Since(a.started) < a.agentTime {
 		return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote", State: "working"}
@@ -37,7 +37,7 @@ func (a *slowAgent) Check(context.Context, agent.Agent, string) (dispatch.Result
 	return dispatch.Result{Text: "done"}, nil
 }
 
-func (a *slowAgent) Cancel(context.Context, agent.Agent, string) error { return nil }
+func (a *slowAgent) Cancel(context.Context, agent.Agent, string, dispatch.Credentials) error { return nil }
 
 // BenchmarkLongRunningTask runs a task whose agent takes agent-ms (longer than a worker's
 // timeout would allow) and reports the worker's busy time per task, billed-ms: the time spent

@@ -24,7 +24,7 @@ var remoteCalls struct {
 	cancels []string
 }
 
-func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string) (dispatch.Result, error) {
+func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string, _ dispatch.Credentials) (dispatch.Result, error) {
 	remoteCalls.mu.Lock()
 	remoteCalls.checks = append(remoteCalls.checks, remoteID)
 	check := remoteCalls.check
@@ -35,7 +35,7 @@ func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string
 	return dispatch.Result{Text: "done at last"}, nil
 }
 
-func (d *fakeDispatcher) Cancel(_ context.Context, _ agent.Agent, remoteID string) error {
+func (d *fakeDispatcher) Cancel(_ context.Context, _ agent.Agent, remoteID string, _ dispatch.Credentials) error {
 	remoteCalls.mu.Lock()
 	defer remoteCalls.mu.Unlock()
 	remoteCalls.cancels = append(remoteCalls.cancels, remoteID)

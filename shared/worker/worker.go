@@ -43,8 +43,8 @@ type RequestLoader interface {
 // Dispatcher calls agents, checks on the tasks they work on asynchronously, and cancels them.
 type Dispatcher interface {
 	Call(ctx context.Context, c dispatch.Call) (dispatch.Result, error)
-	Check(ctx context.Context, a agent.Agent, remoteTaskID string) (dispatch.Result, error)
-	Cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error
+	Check(ctx context.Context, a agent.Agent, remoteTaskID string, creds dispatch.Credentials) (dispatch.Result, error)
+	Cancel(ctx context.Context, a agent.Agent, remoteTaskID string, creds dispatch.Credentials) error
 }
 
 // Queue delays the redelivery of a received work message, or sends a fresh copy.
@@ -241,7 +241,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		log.Error("load the request", "err", err, "request_ref", m.RequestRef)
 		return retryAfter(p.c.Backoff(received))
 	}
-	cred, o, ok := p.credential(ctx, log, m, received)
+	creds, o, ok := p.credentials(ctx, log, m, received)
 	if !ok {
 		return o
 	}
@@ -288,12 +288,12 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	var callErr error
 	if t.RemoteTaskID != "" {
 		// The agent is working on it already: ask how it is going rather than sending it again.
-		res, callErr = p.c.Dispatcher.Check(dispatch.WithCredential(dispatch.WithAuthToken(callCtx, m.AuthToken), cred), m.Agent, t.RemoteTaskID)
+		res, callErr = p.c.Dispatcher.Check(callCtx, m.Agent, t.RemoteTaskID, creds)
 	} else {
 		res, callErr = p.c.Dispatcher.Call(callCtx, dispatch.Call{
 			TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
-			Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
-			ResumeTaskID: resume, Credential: cred,
+			Request: request, Secrets: m.Secrets, Credentials: creds, Attempt: t.Attempts, History: history,
+			ResumeTaskID: resume,
 		})
 	}
 	cancel()
@@ -315,7 +315,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		}
 	case errors.As(callErr, &pending):
 		if now.Sub(m.AcceptedAt) >= m.Agent.TaskDeadline() {
-			p.cancelQuietly(ctx, log, m, pending.RemoteTaskID)
+			p.cancelQuietly(ctx, log, m, creds, pending.RemoteTaskID)
 			change.To, change.Reason = task.Error, task.ReasonDeadlineExceeded
 			change.ReasonMessage = fmt.Sprintf("the agent did not finish within %v", m.Agent.TaskDeadline())
 			break
@@ -357,7 +357,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 			if conflict.Current.State == task.Canceled && change.RemoteTaskID != "" {
 				// Stopped while the agent took the task on: the stop could not know the agent's
 				// task, so it is canceled from here.
-				p.cancelQuietly(wctx, log, m, change.RemoteTaskID)
+				p.cancelQuietly(wctx, log, m, creds, change.RemoteTaskID)
 			}
 			return done
 		}
@@ -420,10 +420,21 @@ func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, err
 	return t, err
 }
 
-// credential resolves the stored credential a task is called with: the auth context the caller
-// named, or the agent's own. ok is false when the task cannot go on; o then says what becomes of
-// the message.
-func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (dispatch.Credential, outcome, bool) {
+// credentials returns what every request about the message's task presents to its agent: the
+// caller's auth token, and the stored credential the task is called with (the auth context the
+// caller named, or the agent's own). ok is false when the task cannot go on; o then says what
+// becomes of the message.
+func (p *Processor) credentials(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (dispatch.Credentials, outcome, bool) {
+	creds := dispatch.Credentials{AuthToken: m.AuthToken}
+	cred, o, ok := p.credential(ctx, log, m, received)
+	if cred != nil {
+		creds.Stored = cred
+	}
+	return creds, o, ok
+}
+
+// credential resolves the stored credential a task is called with, or nil when it has none.
+func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (*authctx.Credential, outcome, bool) {
 	id := m.AuthContextID
 	if id == "" && m.Agent.Auth == agent.AuthContext {
 		id = m.Agent.AuthContextID
@@ -441,7 +452,7 @@ func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.M
 	reason := ""
 	switch {
 	case err == nil:
-		return cred, done, true
+		return &cred, done, true
 	case errors.Is(err, authctx.ErrNotFound):
 		reason = "the auth context " + id + " no longer exists"
 	case errors.Is(err, authctx.ErrUnsealable):
@@ -484,8 +495,8 @@ func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.M
 
 // cancelRemote asks the agent to stop the work of a task that was stopped.
 func (p *Processor) cancelRemote(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
-	cred, _, _ := p.credential(ctx, log, m, received)
-	err := p.c.Dispatcher.Cancel(dispatch.WithCredential(dispatch.WithAuthToken(ctx, m.AuthToken), cred), m.Agent, m.RemoteTaskID)
+	creds, _, _ := p.credentials(ctx, log, m, received)
+	err := p.c.Dispatcher.Cancel(ctx, m.Agent, m.RemoteTaskID, creds)
 	switch {
 	case err == nil:
 		log.Info("canceled the agent's task", "remote_task_id", m.RemoteTaskID)
@@ -499,8 +510,8 @@ func (p *Processor) cancelRemote(ctx context.Context, log *slog.Logger, m *queue
 }
 
 // cancelQuietly cancels an agent's task on a best-effort basis: the task is ending either way.
-func (p *Processor) cancelQuietly(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) {
-	if err := p.c.Dispatcher.Cancel(dispatch.WithAuthToken(ctx, m.AuthToken), m.Agent, remoteID); err != nil {
+func (p *Processor) cancelQuietly(ctx context.Context, log *slog.Logger, m *queue.Message, creds dispatch.Credentials, remoteID string) {
+	if err := p.c.Dispatcher.Cancel(ctx, m.Agent, remoteID, creds); err != nil {
 		log.Warn("cancel the agent's task past its deadline", "err", err)
 	}
 }
