@@ -14,6 +14,7 @@ import (
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/worker"
 )
@@ -54,6 +55,6 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if p.Contexts != nil {
 		wc.AuthContexts = p.Contexts
 	}
-	awslambda.StartWithOptions(worker.New(wc).Handle, awslambda.WithContext(ctx))
+	awslambda.StartWithOptions(lambdaevents.SQS(worker.New(wc).Handle), awslambda.WithContext(ctx))
 	return nil
 }

@@ -1,5 +1,5 @@
 // Package esm does locally what Lambda's event source mappings do in AWS. Mapping long-polls an
-// SQS queue, hands batches to a handler as events.SQSEvent, deletes what the handler finished and
+// SQS queue, hands batches to a handler as batch records, deletes what the handler finished and
 // leaves its reported failures for redelivery (and, in the end, the dead-letter queue).
 // StreamMapping reads a DynamoDB stream shard by shard, in order, and hands batches to a handler
 // as events.DynamoDBEvent, retrying from the first record the handler reports failed.
@@ -13,10 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/agentq/agentq/shared/batch"
 )
 
 // SQS is the part of the SQS API a poller uses.
@@ -25,8 +26,9 @@ type SQS interface {
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
-// Handler is a Lambda SQS handler with partial batch responses.
-type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+// Handler handles a batch and answers the ids of the records to deliver again, as a Lambda SQS
+// handler with partial batch responses does.
+type Handler func(ctx context.Context, recs []batch.Record) []string
 
 // Mapping connects one queue to a handler.
 type Mapping struct {
@@ -110,38 +112,25 @@ func (m *Mapping) Once(ctx context.Context) (int, error) {
 	if len(out.Messages) == 0 {
 		return 0, nil
 	}
-	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(out.Messages))}
+	recs := make([]batch.Record, len(out.Messages))
 	for i, msg := range out.Messages {
-		attrs := make(map[string]string, len(msg.Attributes))
-		for k, v := range msg.Attributes {
-			attrs[k] = v
+		n, err := strconv.Atoi(msg.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+		if err != nil || n < 1 {
+			n = 1
 		}
-		ev.Records[i] = events.SQSMessage{
-			MessageId:      aws.ToString(msg.MessageId),
-			ReceiptHandle:  aws.ToString(msg.ReceiptHandle),
-			Body:           aws.ToString(msg.Body),
-			Md5OfBody:      aws.ToString(msg.MD5OfBody),
-			Attributes:     attrs,
-			EventSource:    "aws:sqs",
-			EventSourceARN: m.QueueARN,
-			AWSRegion:      m.Region,
-		}
+		recs[i] = batch.Record{ID: aws.ToString(msg.MessageId), ReceiptHandle: aws.ToString(msg.ReceiptHandle),
+			Body: aws.ToString(msg.Body), Source: m.QueueARN, ReceiveCount: n}
 	}
 	hctx, cancel := context.WithTimeout(ctx, m.Timeout)
-	resp, err := m.Handler(hctx, ev)
+	failedIDs := m.Handler(hctx, recs)
 	cancel()
-	if err != nil {
-		// Like Lambda: a function error returns the whole batch to the queue.
-		m.Logger.Error("handler failed; the batch will be redelivered", "queue", m.QueueARN, "err", err)
-		return len(out.Messages), nil
-	}
-	failed := make(map[string]bool, len(resp.BatchItemFailures))
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
+	failed := make(map[string]bool, len(failedIDs))
+	for _, id := range failedIDs {
+		failed[id] = true
 	}
 	var entries []types.DeleteMessageBatchRequestEntry
-	for i, r := range ev.Records {
-		if !failed[r.MessageId] {
+	for i, r := range recs {
+		if !failed[r.ID] {
 			entries = append(entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r.ReceiptHandle)})
 		}
 	}

@@ -2,15 +2,15 @@ package esm
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/agentq/agentq/shared/batch"
 )
 
 // fakeSQS serves one batch of messages and records deletions.
@@ -56,35 +56,29 @@ func TestOnce(t *testing.T) {
 		wantDeleted []string
 	}{
 		{
-			name: "all succeed",
-			handler: func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
-				return events.SQSEventResponse{}, nil
-			},
+			name:        "all succeed",
+			handler:     func(context.Context, []batch.Record) []string { return nil },
 			wantDeleted: []string{"rh-a", "rh-b", "rh-c"},
 		},
 		{
-			name: "partial failure keeps the failed record",
-			handler: func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
-				return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{{ItemIdentifier: "b"}}}, nil
-			},
+			name:        "partial failure keeps the failed record",
+			handler:     func(context.Context, []batch.Record) []string { return []string{"b"} },
 			wantDeleted: []string{"rh-a", "rh-c"},
 		},
 		{
-			name: "function error keeps the whole batch",
-			handler: func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
-				return events.SQSEventResponse{}, errors.New("boom")
-			},
+			name:        "every record failed",
+			handler:     func(context.Context, []batch.Record) []string { return []string{"a", "b", "c"} },
 			wantDeleted: nil,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api := &fakeSQS{batch: []types.Message{msg("a"), msg("b"), msg("c")}}
-			var got events.SQSEvent
+			var got []batch.Record
 			m := &Mapping{API: api, QueueURL: "http://q", QueueARN: "arn:aws:sqs:us-east-1:000000000000:q", Region: "us-east-1",
-				Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-					got = ev
-					return tt.handler(ctx, ev)
+				Handler: func(ctx context.Context, recs []batch.Record) []string {
+					got = recs
+					return tt.handler(ctx, recs)
 				}}
 			n, err := m.Once(context.Background())
 			if err != nil || n != 3 {
@@ -99,10 +93,9 @@ func TestOnce(t *testing.T) {
 					t.Fatalf("deleted %v, want %v", api.deleted, tt.wantDeleted)
 				}
 			}
-			r := got.Records[1]
-			if r.MessageId != "b" || r.ReceiptHandle != "rh-b" || r.Body != "body-b" || r.EventSource != "aws:sqs" ||
-				r.EventSourceARN != m.QueueARN || r.AWSRegion != "us-east-1" || r.Attributes["ApproximateReceiveCount"] != "2" {
-				t.Errorf("record = %+v", r)
+			want := batch.Record{ID: "b", ReceiptHandle: "rh-b", Body: "body-b", Source: m.QueueARN, ReceiveCount: 2}
+			if r := got[1]; r != want {
+				t.Errorf("record = %+v, want %+v", r, want)
 			}
 			if api.received.MaxNumberOfMessages != 10 {
 				t.Errorf("batch size asked = %d, want 10", api.received.MaxNumberOfMessages)
@@ -115,9 +108,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	api := &fakeSQS{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	m := &Mapping{API: api, QueueURL: "http://q", Handler: func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
-		return events.SQSEventResponse{}, nil
-	}}
+	m := &Mapping{API: api, QueueURL: "http://q", Handler: func(context.Context, []batch.Record) []string { return nil }}
 	go func() { _ = m.Run(ctx); close(done) }()
 	cancel()
 	<-done // a Run that ignored cancellation would hang here and the test would time out

@@ -23,15 +23,17 @@ package trigger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 )
@@ -175,8 +177,8 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Report, bool
 	case kindSQS:
 		var sqsEvent events.SQSEvent
 		if err := json.Unmarshal(raw, &sqsEvent); err == nil {
-			rep := h.handleSQS(ctx, sqsEvent)
-			return rep, true, nil
+			results, failed := h.handleSQS(ctx, lambdaevents.Records(sqsEvent))
+			return Report{Results: results, BatchItemFailures: lambdaevents.Response(failed).BatchItemFailures}, true, nil
 		}
 	case kindEventBridge:
 		r, err := h.handleEvent(ctx, ev, raw)
@@ -216,39 +218,31 @@ func (h *Handler) handleEvent(ctx context.Context, ev events.EventBridgeEvent, r
 	return r, nil
 }
 
-// HandleSQS handles a batch from the ingest queue, its records concurrently, and answers the
-// records to redeliver: those that failed in a way that may pass.
-func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	rep := h.handleSQS(ctx, ev)
-	return events.SQSEventResponse{BatchItemFailures: rep.BatchItemFailures}, nil
+// HandleSQS handles a batch from the ingest queue, its records concurrently, and answers the ids
+// of the records to redeliver: those that failed in a way that may pass.
+func (h *Handler) HandleSQS(ctx context.Context, recs []batch.Record) []string {
+	_, failed := h.handleSQS(ctx, recs)
+	return failed
 }
 
-func (h *Handler) handleSQS(ctx context.Context, ev events.SQSEvent) Report {
-	results := make([]Result, len(ev.Records))
-	sem := make(chan struct{}, recordConcurrency)
-	var wg sync.WaitGroup
-	for i := range ev.Records {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			rec := &ev.Records[i]
-			in := incoming{source: SourceSQS, eventID: rec.MessageId, detail: []byte(rec.Body), original: []byte(rec.Body)}
-			r, err := h.invoke(ctx, in)
-			if err != nil {
-				r.Outcome, r.Message = Failed, fmt.Sprintf("handle sqs message %s: %v", rec.MessageId, err)
-			}
-			results[i] = r
-		}()
-	}
-	wg.Wait()
-	rep := Report{Results: results}
-	for i, r := range results {
-		if r.Outcome == Failed {
-			rep.BatchItemFailures = append(rep.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+// errRedeliver marks a record of a batch to deliver again.
+var errRedeliver = errors.New("redeliver")
+
+func (h *Handler) handleSQS(ctx context.Context, recs []batch.Record) ([]Result, []string) {
+	results := make([]Result, len(recs))
+	failed := batch.Process(ctx, recs, recordConcurrency, func(ctx context.Context, i int, rec batch.Record) error {
+		in := incoming{source: SourceSQS, eventID: rec.ID, detail: []byte(rec.Body), original: []byte(rec.Body)}
+		r, err := h.invoke(ctx, in)
+		if err != nil {
+			r.Outcome, r.Message = Failed, fmt.Sprintf("handle sqs message %s: %v", rec.ID, err)
 		}
-	}
-	return rep
+		results[i] = r
+		if r.Outcome == Failed {
+			return errRedeliver
+		}
+		return nil
+	})
+	return results, failed
 }
 
 // incoming is one invocation to handle, whatever carried it.

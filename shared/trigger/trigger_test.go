@@ -18,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/trigger"
 )
@@ -417,16 +418,7 @@ func TestSQSBatch(t *testing.T) {
 		sqsRecord("m-dlq-down", `not json`),
 		sqsRecord("m-key", `{"agent_id":"echo","idempotency_key":"k1","input":{"text":"hi"}}`),
 	)
-	ev := events.SQSEvent{Records: recs}
-
-	resp, err := f.h.HandleSQS(context.Background(), ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var failed []string
-	for _, it := range resp.BatchItemFailures {
-		failed = append(failed, it.ItemIdentifier)
-	}
+	failed := f.h.HandleSQS(context.Background(), lambdaevents.Records(events.SQSEvent{Records: recs}))
 	slices.Sort(failed)
 	if !slices.Equal(failed, []string{"m-dlq-down", "m-flaky"}) {
 		t.Errorf("batch item failures = %v, want m-dlq-down and m-flaky", failed)

@@ -12,12 +12,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/telemetry"
 )
@@ -35,25 +33,21 @@ const maxErrorBytes = 500
 
 // Handle is the deliverer: the Lambda handler of the webhook queue. It handles the records of a
 // batch concurrently and answers the ones SQS must redeliver (transient DynamoDB or SQS errors).
-func (s *Service) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	retry := make([]bool, len(ev.Records))
-	var wg sync.WaitGroup
-	for i := range ev.Records {
-		wg.Go(func() { retry[i] = s.handleRecord(ctx, &ev.Records[i]) })
-	}
-	wg.Wait()
-	var resp events.SQSEventResponse
-	for i, r := range retry {
-		if r {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+func (s *Service) Handle(ctx context.Context, recs []batch.Record) []string {
+	return batch.Process(ctx, recs, 0, func(ctx context.Context, _ int, rec batch.Record) error {
+		if s.handleRecord(ctx, rec) {
+			return errRedeliver
 		}
-	}
-	return resp, nil
+		return nil
+	})
 }
 
+// errRedeliver marks a record of a batch to deliver again.
+var errRedeliver = errors.New("redeliver")
+
 // handleRecord handles one message and reports whether SQS must deliver it again.
-func (s *Service) handleRecord(ctx context.Context, rec *events.SQSMessage) (retry bool) {
-	log := s.c.Logger.With("message_id", rec.MessageId)
+func (s *Service) handleRecord(ctx context.Context, rec batch.Record) (retry bool) {
+	log := s.c.Logger.With("message_id", rec.ID)
 	m, err := decodeMessage(rec.Body)
 	if err != nil {
 		// Not ours, or not a delivery: no retry can make it one.

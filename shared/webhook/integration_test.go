@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -707,16 +707,15 @@ func TestDuplicateMessage(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages", len(msgs))
 	}
-	batch := events.SQSEvent{}
+	var recs []batch.Record
 	for i := range 3 {
-		batch.Records = append(batch.Records, events.SQSMessage{MessageId: fmt.Sprint(i), Body: msgs[0]})
+		recs = append(recs, batch.Record{ID: fmt.Sprint(i), Body: msgs[0]})
 	}
-	resp, err := e.svc.Handle(ctx, batch)
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("Handle = %+v, %v", resp, err)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 0 {
+		t.Fatalf("Handle failed %v", failed)
 	}
-	if resp, err := e.svc.Handle(ctx, batch); err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("Handle again = %+v, %v", resp, err)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 0 {
+		t.Fatalf("Handle again failed %v", failed)
 	}
 	if n := len(rc.got()); n != 1 {
 		t.Fatalf("the receiver got %d requests, want 1", n)
@@ -746,21 +745,20 @@ func TestHandoffSurvivesSendFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := receive(t, e.queueURL)
-	batch := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: msgs[0]}}}
+	recs := []batch.Record{{ID: "m1", Body: msgs[0]}}
 	flaky.fail.Store(true)
-	resp, _ := e.svc.Handle(ctx, batch)
-	if len(resp.BatchItemFailures) != 1 {
-		t.Fatalf("a lost hand-off was not reported for redelivery: %+v", resp)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 1 {
+		t.Fatalf("a lost hand-off was not reported for redelivery: %v", failed)
 	}
 	if d := e.deliveries("acme", "t9")[0]; len(d.Attempts) != 1 || d.State != Pending || d.NextAttemptAt == nil {
 		t.Fatalf("delivery = %+v", d)
 	}
 	flaky.fail.Store(false)
-	if resp, _ := e.svc.Handle(ctx, batch); len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("redelivery = %+v", resp)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 0 {
+		t.Fatalf("redelivery failed %v", failed)
 	}
-	if resp, _ := e.svc.Handle(ctx, batch); len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("a third delivery = %+v", resp)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 0 {
+		t.Fatalf("a third delivery failed %v", failed)
 	}
 	e.drain(e.settled("acme", "t9", 1))
 	e.drainQueue()

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/agentq/agentq/shared/batch"
 
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/netguard"
@@ -290,13 +290,13 @@ func TestHandleNotDueAndMalformed(t *testing.T) {
 		b, _ := encodeMessage(message{DeliveryID: "dlv_1", TaskID: "t", Attempt: 4, NotBefore: now.Add(due)})
 		return b
 	}
-	resp, err := s.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
-		{MessageId: "a", Body: body(5 * time.Hour)},
-		{MessageId: "b", Body: body(10 * time.Minute)},
-		{MessageId: "c", Body: `{"kind":"invoke"}`},
-	}})
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("Handle = %+v, %v", resp, err)
+	failed := s.Handle(context.Background(), []batch.Record{
+		{ID: "a", Body: body(5 * time.Hour)},
+		{ID: "b", Body: body(10 * time.Minute)},
+		{ID: "c", Body: `{"kind":"invoke"}`},
+	})
+	if len(failed) != 0 {
+		t.Fatalf("Handle failed %v", failed)
 	}
 	if len(q.bodies) != 2 {
 		t.Fatalf("sent %d messages, want 2", len(q.bodies))
