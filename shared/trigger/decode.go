@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/task"
 )
@@ -32,9 +32,9 @@ var controlFields = []string{FieldAgentID, FieldDialect, FieldTenant, FieldAgent
 // Bounds shared with the HTTP API.
 const (
 	// MaxDetailBytes bounds an invocation object, as the HTTP API bounds a body.
-	MaxDetailBytes = httpapi.MaxBodyBytes
+	MaxDetailBytes = accept.MaxBodyBytes
 	// MaxIdempotencyKeyBytes bounds idempotency_key, as the HTTP API bounds Idempotency-Key.
-	MaxIdempotencyKeyBytes = httpapi.MaxIdempotencyKeyBytes
+	MaxIdempotencyKeyBytes = accept.MaxIdempotencyKeyBytes
 )
 
 // parsed is an invocation object, read. It is filled as far as reading got, so a rejection can
@@ -99,7 +99,7 @@ func decodeDetail(detail []byte, defaultTenant string) (*parsed, error) {
 		}
 	}
 	if v, ok := str(FieldAgentVersion); ok && v != "" {
-		if !httpapi.ValidVersion(v) {
+		if !accept.ValidVersion(v) {
 			add(FieldAgentVersion, "must be 1 to 64 letters, digits, '.', '_' or '-'", "pattern")
 		} else {
 			p.version = v

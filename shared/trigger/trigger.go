@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -185,7 +184,7 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Report, bool
 		return Report{Results: []Result{r}}, false, err
 	}
 	r, err := h.reject(ctx, incoming{source: SourceUnknown, original: raw}, nil,
-		failure{status: http.StatusBadRequest, code: ReasonUnrecognizedEvent, message: "the payload is neither an EventBridge event, a schedule's invocation nor an SQS event"})
+		failure{code: ReasonUnrecognizedEvent, message: "the payload is neither an EventBridge event, a schedule's invocation nor an SQS event"})
 	return Report{Results: []Result{r}}, false, err
 }
 
@@ -208,7 +207,7 @@ func (h *Handler) handleEvent(ctx context.Context, ev events.EventBridgeEvent, r
 	// Only invocations: a rule that also matched, say, completion events must not turn them into
 	// tasks (which would complete, and match again).
 	if ev.DetailType != DetailTypeInvoke && !(in.source == SourceSchedule && ev.DetailType == DetailTypeScheduled) {
-		return h.reject(ctx, in, nil, failure{status: http.StatusBadRequest, code: ReasonUnrecognizedEvent,
+		return h.reject(ctx, in, nil, failure{code: ReasonUnrecognizedEvent,
 			message: fmt.Sprintf("detail-type %s is not an invocation: want %q, or %q from %s", quote(ev.DetailType), DetailTypeInvoke, DetailTypeScheduled, SourceScheduler)})
 	}
 	r, err := h.invoke(ctx, in)
