@@ -55,22 +55,37 @@ func (s *Service) handleRecord(ctx context.Context, rec batch.Record) (retry boo
 		return false
 	}
 	log = log.With("delivery_id", m.DeliveryID, "task_id", m.TaskID, "attempt", m.Attempt)
+	if retry, due := s.waitUntilDue(ctx, log, m); !due {
+		return retry
+	}
+	return s.deliver(ctx, log, m)
+}
 
-	// Not due yet: SQS delays a message 15 minutes at most, so longer waits are chained.
-	if wait := m.NotBefore.Sub(s.c.Now()); wait > dueSlack {
+// waitUntilDue sleeps through the last moment before m is due, and reports due; a message due
+// later is sent back delayed (SQS delays a message 15 minutes at most, so longer waits are
+// chained), and retry then says whether SQS must deliver this one again.
+func (s *Service) waitUntilDue(ctx context.Context, log *slog.Logger, m message) (retry, due bool) {
+	wait := m.NotBefore.Sub(s.c.Now())
+	if wait > dueSlack {
 		if err := s.sendAttempt(ctx, m.DeliveryID, m.TaskID, m.Attempt, m.NotBefore, s.c.Now()); err != nil {
 			log.Error("send a waiting attempt back", "err", err)
-			return true
+			return true, false
 		}
-		return false
-	} else if wait > 0 {
+		return false, false
+	}
+	if wait > 0 {
 		select {
 		case <-ctx.Done():
-			return true
+			return true, false
 		case <-time.After(wait):
 		}
 	}
+	return false, true
+}
 
+// deliver claims the attempt m asks for, makes it and records it; it reports whether SQS must
+// deliver m again.
+func (s *Service) deliver(ctx context.Context, log *slog.Logger, m message) (retry bool) {
 	it, err := s.getItem(ctx, m.TaskID, m.DeliveryID)
 	if errors.Is(err, ErrNotFound) {
 		log.Warn("drop message of a delivery that is gone")
@@ -110,7 +125,12 @@ func (s *Service) handleRecord(ctx context.Context, rec batch.Record) (retry boo
 		log.Error("claim attempt", "err", err)
 		return true
 	}
+	return s.attemptAndRecord(ctx, log, m, it, d, token)
+}
 
+// attemptAndRecord makes the claimed attempt, records its outcome and sends what follows it; it
+// reports whether SQS must deliver m again.
+func (s *Service) attemptAndRecord(ctx context.Context, log *slog.Logger, m message, it *deliveryItem, d *Delivery, token string) (retry bool) {
 	a, permanent, err := s.attempt(ctx, d, m.Attempt)
 	if err != nil {
 		// The lease lapses before SQS shows the message again (VisibilityTimeout > Lease).
