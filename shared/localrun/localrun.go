@@ -210,54 +210,12 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		}
 	}()
 
-	s.DynamoDBEndpoint, s.SQSEndpoint = o.DynamoDBEndpoint, o.SQSEndpoint
-	if s.DynamoDBEndpoint == "" || s.SQSEndpoint == "" {
-		s.emulators, err = localaws.Start(ctx, localaws.Options{DataDir: o.DataDir})
-		if err != nil {
-			return nil, fmt.Errorf("start local system: %w", err)
-		}
-		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
+	if err := s.startStorage(ctx, o); err != nil {
+		return nil, err
 	}
-	s.DynamoDB, s.SQS = Clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0)
-	if err := store.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
-		return nil, fmt.Errorf("start local system: %w", err)
-	}
-	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {
-		return nil, fmt.Errorf("start local system: %w", err)
-	}
-	s.S3, s.Bucket = S3Client(s.SQSEndpoint, 0), o.Bucket
-	if err := createBucket(ctx, s.S3, o.Bucket); err != nil {
-		return nil, fmt.Errorf("start local system: %w", err)
-	}
-
-	echoLn, err := net.Listen("tcp", "127.0.0.1:0")
+	agents, admins, err := s.startAgentsAndKeys(o)
 	if err != nil {
-		return nil, fmt.Errorf("start echo agent: %w", err)
-	}
-	s.EchoURL = "http://" + echoLn.Addr().String() + "/"
-	s.serve(echoLn, demoagent.Handler())
-
-	echo := agent.Agent{
-		ID: "echo", Name: "Echo", Description: "Answers with the text it was given; see the README for delay_ms and fail.",
-		Protocol: agent.HTTP, Endpoint: s.EchoURL, Timeout: agent.Duration(4 * time.Minute), Auth: agent.AuthForward,
-	}
-	configured, err := agent.NewStatic(append([]agent.Agent{echo}, o.Agents...))
-	if err != nil {
-		return nil, fmt.Errorf("start local system: %w", err)
-	}
-	// Agents published through the API live in the table; echo and the agents file are the
-	// configured layer beneath them. The cache is short: a local publish shows at once.
-	agents := registry.New(s.DynamoDB, o.Table, 0).WithFallback(configured)
-	keys := &apikey.Keys{}
-	if err := keys.Add(o.Tenant, apikey.Hash(o.APIKey)); err != nil {
-		return nil, fmt.Errorf("start local system: %w", err)
-	}
-	s.APIKeys = keystore.New(s.DynamoDB, o.Table, o.KeyCacheTTL).WithConfigured(keys)
-	admins := &apikey.Keys{}
-	if o.AdminKey != "" {
-		if err := admins.Add("admin", apikey.Hash(o.AdminKey)); err != nil {
-			return nil, fmt.Errorf("start local system: %w", err)
-		}
+		return nil, err
 	}
 
 	tasks := store.New(s.DynamoDB, o.Table).WithBlobs(blob.New(s.S3, o.Bucket))
@@ -301,10 +259,19 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	s.APIURL = "http://" + apiLn.Addr().String()
 	s.serve(apiLn, api)
 
+	if err := s.runLoops(ctx, o, tasks); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// runLoops starts what runs until Close: the event source mappings and the event bus, the
+// sweeper, and the worker unless o.NoWorker.
+func (s *System) runLoops(ctx context.Context, o Options, tasks *store.Store) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	if err := s.runEvents(ctx, runCtx, o, tasks); err != nil {
-		return nil, fmt.Errorf("start local system: %w", err)
+		return fmt.Errorf("start local system: %w", err)
 	}
 	if o.SweepEvery > 0 {
 		s.wg.Add(1)
@@ -314,7 +281,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		}()
 	}
 	if o.NoWorker {
-		return s, nil
+		return nil
 	}
 	wo := s.WorkerOptions(o.SealKey)
 	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger
@@ -323,7 +290,69 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		defer s.wg.Done()
 		_ = runWorker(runCtx, wo, s.DynamoDB, s.SQS, s.S3)
 	}()
-	return s, nil
+	return nil
+}
+
+// startStorage starts the emulators unless o names running ones, and creates the table, the queues
+// and the results bucket.
+func (s *System) startStorage(ctx context.Context, o Options) error {
+	s.DynamoDBEndpoint, s.SQSEndpoint = o.DynamoDBEndpoint, o.SQSEndpoint
+	if s.DynamoDBEndpoint == "" || s.SQSEndpoint == "" {
+		var err error
+		s.emulators, err = localaws.Start(ctx, localaws.Options{DataDir: o.DataDir})
+		if err != nil {
+			return fmt.Errorf("start local system: %w", err)
+		}
+		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
+	}
+	s.DynamoDB, s.SQS = Clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0)
+	if err := store.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
+		return fmt.Errorf("start local system: %w", err)
+	}
+	var err error
+	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {
+		return fmt.Errorf("start local system: %w", err)
+	}
+	s.S3, s.Bucket = S3Client(s.SQSEndpoint, 0), o.Bucket
+	if err := createBucket(ctx, s.S3, o.Bucket); err != nil {
+		return fmt.Errorf("start local system: %w", err)
+	}
+	return nil
+}
+
+// startAgentsAndKeys starts the echo agent and answers the agent registry (echo and o.Agents
+// beneath what is published through the API) and the admin keys; it sets s.APIKeys.
+func (s *System) startAgentsAndKeys(o Options) (*registry.Registry, *apikey.Keys, error) {
+	echoLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("start echo agent: %w", err)
+	}
+	s.EchoURL = "http://" + echoLn.Addr().String() + "/"
+	s.serve(echoLn, demoagent.Handler())
+
+	echo := agent.Agent{
+		ID: "echo", Name: "Echo", Description: "Answers with the text it was given; see the README for delay_ms and fail.",
+		Protocol: agent.HTTP, Endpoint: s.EchoURL, Timeout: agent.Duration(4 * time.Minute), Auth: agent.AuthForward,
+	}
+	configured, err := agent.NewStatic(append([]agent.Agent{echo}, o.Agents...))
+	if err != nil {
+		return nil, nil, fmt.Errorf("start local system: %w", err)
+	}
+	// Agents published through the API live in the table; echo and the agents file are the
+	// configured layer beneath them. The cache is short: a local publish shows at once.
+	agents := registry.New(s.DynamoDB, o.Table, 0).WithFallback(configured)
+	keys := &apikey.Keys{}
+	if err := keys.Add(o.Tenant, apikey.Hash(o.APIKey)); err != nil {
+		return nil, nil, fmt.Errorf("start local system: %w", err)
+	}
+	s.APIKeys = keystore.New(s.DynamoDB, o.Table, o.KeyCacheTTL).WithConfigured(keys)
+	admins := &apikey.Keys{}
+	if o.AdminKey != "" {
+		if err := admins.Add("admin", apikey.Hash(o.AdminKey)); err != nil {
+			return nil, nil, fmt.Errorf("start local system: %w", err)
+		}
+	}
+	return agents, admins, nil
 }
 
 // Sweep runs the sweeper once: tasks whose work message was lost are sent again, or failed with
