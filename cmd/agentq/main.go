@@ -38,7 +38,7 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/config"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
 )
@@ -121,7 +121,7 @@ func runLocal(ctx context.Context, args []string, getenv func(string) string, st
 	var agents []agent.Agent
 	if f := getenv("AGENTQ_AGENTS_FILE"); f != "" {
 		var err error
-		if agents, err = localrun.ReadAgents(f); err != nil {
+		if agents, err = system.ReadAgents(f); err != nil {
 			return err
 		}
 	}
@@ -129,7 +129,7 @@ func runLocal(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	sys, err := localrun.Start(ctx, localrun.Options{
+	sys, err := system.Start(ctx, system.Options{
 		SealKey: sc.sealKey, WebhookSecret: sc.webhookSecret, AllowLoopbackWebhooks: getenv(config.EnvAllowLoopbackURLs) == "1",
 		Addr: *addr, APIKey: sc.apiKey, AdminKey: sc.adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
@@ -143,7 +143,7 @@ func runLocal(ctx context.Context, args []string, getenv func(string) string, st
 	if *state != "" {
 		wo := sys.WorkerOptions(sc.sealKey)
 		wo.LambdaEndpoint = getenv("AWS_ENDPOINT_URL_LAMBDA")
-		if err := localrun.WriteState(*state, wo); err != nil {
+		if err := system.WriteState(*state, wo); err != nil {
 			return err
 		}
 		defer os.Remove(*state)
@@ -156,7 +156,7 @@ func runLocal(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // printRunning tells where the running system's parts are and which keys it accepts.
-func printRunning(stdout io.Writer, sys *localrun.System, sc secrets) {
+func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n"+
 		"  event bus  %s  (completion events are logged; `agentq dev send-event FILE` triggers)\n  ingest     %s\n",
 		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL, sys.Bus.URL, sys.Events.Ingest.URL)
@@ -195,13 +195,13 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	wo, err := localrun.ReadState(*state)
+	wo, err := system.ReadState(*state)
 	if err != nil {
 		return err
 	}
 	wo.Logger, wo.Pollers = telemetry.NewLogger(stderr, *level), *pollers
 	wo.Logger.Info("worker started", "queue", wo.Queues.URL, "table", wo.Table)
-	return localrun.RunWorker(ctx, wo)
+	return system.RunWorker(ctx, wo)
 }
 
 // keyFrom returns v, or a new random key with the prefix when v is empty.

@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/agent"
-	"github.com/agentq/agentq/shared/demoagent"
 	"github.com/agentq/agentq/shared/dispatch"
-	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/demoagent"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
@@ -48,7 +48,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := localaws.CheckInstalled(localaws.Options{}); err != nil {
+	if err := emulators.CheckInstalled(emulators.Options{}); err != nil {
 		return fmt.Errorf("soak: %w (run make tools)", err)
 	}
 	exe, err := os.Executable()
@@ -78,7 +78,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	_, _ = rand.Read(sealKey)
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	sys, err := localrun.Start(startCtx, localrun.Options{
+	sys, err := system.Start(startCtx, system.Options{
 		Addr: "127.0.0.1:0", APIKey: apiKey, NoWorker: true, Visibility: c.Visibility, SealKey: sealKey,
 		Agents: []agent.Agent{{ID: "soak", Name: "Soak", Protocol: agent.HTTP, Endpoint: "http://" + agentLn.Addr().String() + "/",
 			Timeout: agent.Duration(c.AgentTO)}},
@@ -89,7 +89,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer sys.Close()
 	state := filepath.Join(dir, "local.json")
-	if err := localrun.WriteState(state, sys.WorkerOptions(sealKey)); err != nil {
+	if err := system.WriteState(state, sys.WorkerOptions(sealKey)); err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
 	w := &workerProc{exe: exe, args: []string{"worker", "-state", state, "-log-level", c.Level}, stderr: stderr}

@@ -24,21 +24,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/authctx"
-	"github.com/agentq/agentq/shared/esm"
-	"github.com/agentq/agentq/shared/localaws"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/store"
 )
 
 // The integration tests share one DynamoDB Local and one fauxqs; each gets a table and queues of
 // its own.
 var (
-	suite  localaws.Suite
+	suite  emulators.Suite
 	dynamo *dynamodb.Client
 	sqsAPI *sqs.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
+	os.Exit(suite.Main(m, func(emu *emulators.Emulators) {
 		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")}
 		dynamo = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
 		sqsAPI = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(emu.SQSEndpoint) })

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/agentq/agentq/shared/esm"
+	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
