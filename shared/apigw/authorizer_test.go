@@ -1,4 +1,4 @@
-package authorizer
+package apigw
 
 import (
 	"context"
@@ -16,12 +16,12 @@ func (k keys) Tenant(key string) (string, bool) {
 	return t, ok
 }
 
-func handler() *Handler {
-	return &Handler{Keys: keys{"aq_tenant_key": "acme"}, AdminKeys: keys{"aq_admin": "admin"}}
+func authorizer() *Authorizer {
+	return &Authorizer{Keys: keys{"aq_tenant_key": "acme"}, AdminKeys: keys{"aq_admin": "admin"}}
 }
 
-func TestFixture(t *testing.T) {
-	raw, err := os.ReadFile("testdata/request.json")
+func TestAuthorizerFixture(t *testing.T) {
+	raw, err := os.ReadFile("testdata/authorizer-request.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestFixture(t *testing.T) {
 	if err := json.Unmarshal(raw, &req); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := handler().Handle(context.Background(), req)
+	resp, err := authorizer().Handle(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestFixture(t *testing.T) {
 	}
 }
 
-func TestHandle(t *testing.T) {
+func TestAuthorizer(t *testing.T) {
 	tests := []struct {
 		name    string
 		headers map[string]string
@@ -56,7 +56,7 @@ func TestHandle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := handler().Handle(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{Headers: tt.headers})
+			resp, err := authorizer().Handle(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{Headers: tt.headers})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,19 +65,19 @@ func TestHandle(t *testing.T) {
 			}
 		})
 	}
-	if resp, _ := (&Handler{}).Handle(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{Headers: map[string]string{"x-api-key": "k"}}); resp.IsAuthorized {
+	if resp, _ := (&Authorizer{}).Handle(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{Headers: map[string]string{"x-api-key": "k"}}); resp.IsAuthorized {
 		t.Fatal("a handler without keys allowed a request")
 	}
 }
 
-func FuzzKey(f *testing.F) {
+func FuzzAPIKey(f *testing.F) {
 	f.Add("x-api-key", "k", "Bearer k")
 	f.Fuzz(func(t *testing.T, name, v, auth string) {
-		resp, err := handler().Handle(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{Headers: map[string]string{name: v, "authorization": auth}})
+		resp, err := authorizer().Handle(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{Headers: map[string]string{name: v, "authorization": auth}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.IsAuthorized && Key(map[string]string{name: v, "authorization": auth}) == "" {
+		if resp.IsAuthorized && APIKey(map[string]string{name: v, "authorization": auth}) == "" {
 			t.Fatal("allowed without a key")
 		}
 	})

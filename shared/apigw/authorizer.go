@@ -1,9 +1,10 @@
-// Package authorizer is the HTTP API's Lambda REQUEST authorizer: it checks the caller's API key
-// once, before any function runs, and answers API Gateway's simple response, {isAuthorized,
-// context}. The gateway caches the answer per key (the route's identity source), and passes the
-// context to the function as requestContext.authorizer.lambda, where httpapi trusts its tenant
-// (httpapi.Config.TrustedTenant).
-package authorizer
+package apigw
+
+// The HTTP API's Lambda REQUEST authorizer checks the caller's API key once, before any function
+// runs, and answers API Gateway's simple response, {isAuthorized, context}. The gateway caches the
+// answer per key (the route's identity source), and passes the context to the function as
+// requestContext.authorizer.lambda, where httpapi trusts its tenant (AuthorizerTenant,
+// httpapi.Config.TrustedTenant).
 
 import (
 	"context"
@@ -25,16 +26,16 @@ const (
 	ContextAdmin = "admin"
 )
 
-// Handler answers authorization requests.
-type Handler struct {
+// Authorizer answers API Gateway's authorization requests.
+type Authorizer struct {
 	// Keys are the tenants' keys; AdminKeys the admins', which must pass the gateway too.
 	Keys, AdminKeys Authenticator
 }
 
 // Handle allows a request whose key is a tenant's or an admin's, and denies any other. It never
 // returns an error: an error would be a 500 at the gateway, and a failed lookup is a denial.
-func (h *Handler) Handle(_ context.Context, req events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
-	key := Key(req.Headers)
+func (h *Authorizer) Handle(_ context.Context, req events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	key := APIKey(req.Headers)
 	if key == "" {
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{}, nil
 	}
@@ -51,9 +52,9 @@ func (h *Handler) Handle(_ context.Context, req events.APIGatewayV2CustomAuthori
 	return events.APIGatewayV2CustomAuthorizerSimpleResponse{}, nil
 }
 
-// Key reads the key from the event's headers as httpapi does: x-api-key, else a bearer
-// Authorization. Header names are matched without regard to case.
-func Key(headers map[string]string) string {
+// APIKey reads the key from an authorization request's headers as httpapi does: x-api-key, else a
+// bearer Authorization. Header names are matched without regard to case.
+func APIKey(headers map[string]string) string {
 	var auth string
 	for name, v := range headers {
 		switch strings.ToLower(name) {
