@@ -446,7 +446,7 @@ func TestLocalStackSmokeScript(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "localstack", "smoke.sh"))
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "..", "localstack", "smoke.sh"))
 	cmd.Env = append(os.Environ(), "API_URL="+sys.APIURL, "API_KEY="+testKey, "EVENT_BUS="+sys.Bus.Name,
 		"AWS_ENDPOINT="+sys.Bus.URL, "SMOKE_TIMEOUT=60")
 	out, err := cmd.CombinedOutput()
