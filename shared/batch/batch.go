@@ -1,12 +1,14 @@
 // Package batch handles the records of a queue batch concurrently and reports the ones to deliver
-// again, as a Lambda partial batch response does. Its records are plain values: the Lambda event
-// types stay in the adapter that converts them (shared/lambdaevents), and local pollers build
-// records directly.
+// again, as a Lambda partial batch response does, and defines the plain records of a queue batch
+// and of a table's change stream. The Lambda event types stay in the adapter that converts them
+// (shared/lambdaevents); the local pollers build records directly.
 package batch
 
 import (
 	"context"
 	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // Record is one message of a batch, whatever queue carried it.
@@ -52,3 +54,19 @@ func Process(ctx context.Context, recs []Record, limit int, fn Func) []string {
 	}
 	return ids
 }
+
+// StreamRecord is one record of a table's change stream, whatever carried it (a Lambda stream
+// event, or the local stream poller). Its images are the SDK's attribute values, which the store
+// decodes.
+type StreamRecord struct {
+	// Sequence orders the records of a shard; a handler names the first record to retry from by it.
+	Sequence string
+	// Removed says the item was deleted.
+	Removed bool
+	// Keys, NewImage and OldImage are the item's keys and its images after and before the change.
+	Keys, NewImage, OldImage map[string]types.AttributeValue
+}
+
+// StreamHandler handles a batch of stream records in order and answers the sequence number of
+// the first record to retry from ("" when all are done); an error retries the whole batch.
+type StreamHandler func(ctx context.Context, recs []StreamRecord) (retryFrom string, err error)

@@ -1,14 +1,17 @@
-// Package lambdaevents is the SQS adapter at the Lambda edge: it turns Lambda's SQS events into
-// the plain batch records the services handle, and their failures into a partial batch response.
-// Besides the functions and the API Gateway adapter, it is the only package that speaks Lambda's
-// event types.
+// Package lambdaevents is the SQS and DynamoDB stream adapter at the Lambda edge: it turns
+// Lambda's SQS and stream events into the plain batch records the services handle, and their
+// failures into a partial batch response. Besides the functions and the API Gateway adapter, it
+// is the only package that speaks Lambda's event types.
 package lambdaevents
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/batch"
 )
@@ -49,4 +52,52 @@ func receiveCount(s string) int {
 		return 1
 	}
 	return n
+}
+
+// DynamoDB adapts h to a Lambda DynamoDB stream handler that answers a partial batch response:
+// the record to retry from.
+func DynamoDB(h batch.StreamHandler) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		recs, err := StreamRecords(ev)
+		unreadable := ""
+		if err != nil {
+			// The records before it are handled; it and those after it are retried.
+			unreadable = ev.Records[len(recs)].Change.SequenceNumber
+			slog.Error("read stream record", "err", err, "sequence_number", unreadable)
+		}
+		from, err := h(ctx, recs)
+		if err != nil {
+			return events.DynamoDBEventResponse{}, err
+		}
+		if from == "" {
+			from = unreadable
+		}
+		if from == "" {
+			return events.DynamoDBEventResponse{}, nil
+		}
+		return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: from}}}, nil
+	}
+}
+
+// StreamRecords converts a stream event's records to batch records. On a record it cannot read it
+// answers the records before it and the error.
+func StreamRecords(ev events.DynamoDBEvent) ([]batch.StreamRecord, error) {
+	recs := make([]batch.StreamRecord, len(ev.Records))
+	for i, r := range ev.Records {
+		rec := batch.StreamRecord{Sequence: r.Change.SequenceNumber, Removed: r.EventName == string(events.DynamoDBOperationTypeRemove)}
+		var err error
+		for _, im := range []struct {
+			dst *map[string]types.AttributeValue
+			src map[string]events.DynamoDBAttributeValue
+		}{{&rec.Keys, r.Change.Keys}, {&rec.NewImage, r.Change.NewImage}, {&rec.OldImage, r.Change.OldImage}} {
+			if len(im.src) == 0 {
+				continue
+			}
+			if *im.dst, err = FromStreamImage(im.src); err != nil {
+				return recs[:i], fmt.Errorf("stream record %s: %w", r.Change.SequenceNumber, err)
+			}
+		}
+		recs[i] = rec
+	}
+	return recs, nil
 }

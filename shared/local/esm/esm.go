@@ -2,7 +2,7 @@
 // SQS queue, hands batches to a handler as batch records, deletes what the handler finished and
 // leaves its reported failures for redelivery (and, in the end, the dead-letter queue).
 // StreamMapping reads a DynamoDB stream shard by shard, in order, and hands batches to a handler
-// as events.DynamoDBEvent, retrying from the first record the handler reports failed.
+// as batch stream records, retrying from the first record the handler reports failed.
 package esm
 
 import (

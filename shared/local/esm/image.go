@@ -4,22 +4,21 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 )
 
 var errUnsupported = errors.New("unsupported attribute type")
 
-// ToStreamImage converts an item image as the DynamoDB Streams API returns it into the shape a
-// Lambda stream event carries, so that the stream poller hands its handler exactly what Lambda
-// would.
-func ToStreamImage(image map[string]streamtypes.AttributeValue) (map[string]events.DynamoDBAttributeValue, error) {
+// toItem converts an item image as the DynamoDB Streams API returns it into the DynamoDB API's
+// attribute values, which the store decodes: the same values a Lambda stream event converts to.
+func toItem(image map[string]streamtypes.AttributeValue) (map[string]types.AttributeValue, error) {
 	if image == nil {
 		return nil, nil
 	}
-	out := make(map[string]events.DynamoDBAttributeValue, len(image))
+	out := make(map[string]types.AttributeValue, len(image))
 	for k, v := range image {
-		av, err := toStream(v)
+		av, err := toValue(v)
 		if err != nil {
 			return nil, fmt.Errorf("convert attribute %s: %w", k, err)
 		}
@@ -28,40 +27,40 @@ func ToStreamImage(image map[string]streamtypes.AttributeValue) (map[string]even
 	return out, nil
 }
 
-func toStream(v streamtypes.AttributeValue) (events.DynamoDBAttributeValue, error) {
+func toValue(v streamtypes.AttributeValue) (types.AttributeValue, error) {
 	switch v := v.(type) {
 	case *streamtypes.AttributeValueMemberS:
-		return events.NewStringAttribute(v.Value), nil
+		return &types.AttributeValueMemberS{Value: v.Value}, nil
 	case *streamtypes.AttributeValueMemberN:
-		return events.NewNumberAttribute(v.Value), nil
+		return &types.AttributeValueMemberN{Value: v.Value}, nil
 	case *streamtypes.AttributeValueMemberB:
-		return events.NewBinaryAttribute(v.Value), nil
+		return &types.AttributeValueMemberB{Value: v.Value}, nil
 	case *streamtypes.AttributeValueMemberBOOL:
-		return events.NewBooleanAttribute(v.Value), nil
+		return &types.AttributeValueMemberBOOL{Value: v.Value}, nil
 	case *streamtypes.AttributeValueMemberNULL:
-		return events.NewNullAttribute(), nil
+		return &types.AttributeValueMemberNULL{Value: v.Value}, nil
 	case *streamtypes.AttributeValueMemberSS:
-		return events.NewStringSetAttribute(v.Value), nil
+		return &types.AttributeValueMemberSS{Value: v.Value}, nil
 	case *streamtypes.AttributeValueMemberNS:
-		return events.NewNumberSetAttribute(v.Value), nil
+		return &types.AttributeValueMemberNS{Value: v.Value}, nil
 	case *streamtypes.AttributeValueMemberBS:
-		return events.NewBinarySetAttribute(v.Value), nil
+		return &types.AttributeValueMemberBS{Value: v.Value}, nil
 	case *streamtypes.AttributeValueMemberL:
-		out := make([]events.DynamoDBAttributeValue, len(v.Value))
+		out := make([]types.AttributeValue, len(v.Value))
 		for i, e := range v.Value {
-			av, err := toStream(e)
+			av, err := toValue(e)
 			if err != nil {
-				return events.DynamoDBAttributeValue{}, err
+				return nil, err
 			}
 			out[i] = av
 		}
-		return events.NewListAttribute(out), nil
+		return &types.AttributeValueMemberL{Value: out}, nil
 	case *streamtypes.AttributeValueMemberM:
-		m, err := ToStreamImage(v.Value)
+		m, err := toItem(v.Value)
 		if err != nil {
-			return events.DynamoDBAttributeValue{}, err
+			return nil, err
 		}
-		return events.NewMapAttribute(m), nil
+		return &types.AttributeValueMemberM{Value: m}, nil
 	}
-	return events.DynamoDBAttributeValue{}, fmt.Errorf("%w %T", errUnsupported, v)
+	return nil, fmt.Errorf("%w %T", errUnsupported, v)
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
@@ -21,12 +21,9 @@ type Streams interface {
 	GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
 }
 
-// StreamHandler is a Lambda DynamoDB stream handler with partial batch responses.
-type StreamHandler func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
-
 // StreamMapping does locally what Lambda's DynamoDB stream event source mapping does: it reads
 // every shard of a table's stream from its oldest record (TRIM_HORIZON), in order, hands batches
-// to a handler as events.DynamoDBEvent, and on a reported failure retries from the failed record
+// to a handler as batch records, and on a reported failure retries from the failed record
 // (ReportBatchItemFailures) after a backoff. Like the stack's mapping it gives up on a record that
 // failed MaxRetries times running: it logs the record's sequence number at error level and goes
 // on after it, so one poison record cannot stop the shard. Children of a closed shard are read
@@ -35,7 +32,7 @@ type StreamMapping struct {
 	API       Streams
 	StreamARN string
 	Region    string
-	Handler   StreamHandler
+	Handler   batch.StreamHandler
 	// BatchSize is the most records per batch (1-1000); default 100.
 	BatchSize int32
 	// Idle is the pause between reads of a shard with nothing new; default 200 ms.
@@ -199,52 +196,32 @@ func (m *StreamMapping) iterator(ctx context.Context, shard string, kind streamt
 
 // handle hands records to the handler and returns the sequence number to retry from, if any.
 func (m *StreamMapping) handle(ctx context.Context, recs []streamtypes.Record) (string, error) {
-	ev := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, 0, len(recs))}
+	out := make([]batch.StreamRecord, 0, len(recs))
 	for _, r := range recs {
-		rec, err := m.record(r)
+		rec, err := record(r)
 		if err != nil {
 			return "", err
 		}
-		ev.Records = append(ev.Records, rec)
+		out = append(out, rec)
 	}
 	hctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
-	resp, err := m.Handler(hctx, ev)
-	if err != nil {
-		return "", err
-	}
-	if len(resp.BatchItemFailures) > 0 {
-		return resp.BatchItemFailures[0].ItemIdentifier, nil
-	}
-	return "", nil
+	return m.Handler(hctx, out)
 }
 
-func (m *StreamMapping) record(r streamtypes.Record) (events.DynamoDBEventRecord, error) {
+// record converts a record of the DynamoDB Streams API.
+func record(r streamtypes.Record) (batch.StreamRecord, error) {
 	d := r.Dynamodb
-	keys, err := ToStreamImage(d.Keys)
-	if err != nil {
-		return events.DynamoDBEventRecord{}, err
+	rec := batch.StreamRecord{Sequence: aws.ToString(d.SequenceNumber), Removed: r.EventName == streamtypes.OperationTypeRemove}
+	var err error
+	if rec.Keys, err = toItem(d.Keys); err != nil {
+		return rec, err
 	}
-	newImage, err := ToStreamImage(d.NewImage)
-	if err != nil {
-		return events.DynamoDBEventRecord{}, err
+	if rec.NewImage, err = toItem(d.NewImage); err != nil {
+		return rec, err
 	}
-	oldImage, err := ToStreamImage(d.OldImage)
-	if err != nil {
-		return events.DynamoDBEventRecord{}, err
-	}
-	rec := events.DynamoDBEventRecord{
-		AWSRegion: m.Region, EventID: aws.ToString(r.EventID), EventName: string(r.EventName),
-		EventSource: "aws:dynamodb", EventVersion: aws.ToString(r.EventVersion), EventSourceArn: m.StreamARN,
-		Change: events.DynamoDBStreamRecord{
-			Keys: keys, NewImage: newImage, OldImage: oldImage, SequenceNumber: aws.ToString(d.SequenceNumber),
-			SizeBytes: aws.ToInt64(d.SizeBytes), StreamViewType: string(d.StreamViewType),
-		},
-	}
-	if d.ApproximateCreationDateTime != nil {
-		rec.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: *d.ApproximateCreationDateTime}
-	}
-	return rec, nil
+	rec.OldImage, err = toItem(d.OldImage)
+	return rec, err
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 )
@@ -88,25 +89,29 @@ func TestStreamMappingReadsInOrderAndRetriesFromTheFailure(t *testing.T) {
 	defer cancel()
 	m := &StreamMapping{
 		API: f, StreamARN: "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/1", BatchSize: 2, Idle: time.Millisecond,
-		Handler: func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		Handler: func(_ context.Context, recs []batch.StreamRecord) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, r := range ev.Records {
-				if r.Change.NewImage["n"].Number() != "3" || !r.Change.NewImage["l"].List()[0].Boolean() ||
-					!r.Change.NewImage["m"].Map()["x"].IsNull() || r.Change.OldImage["state"].String() != "running" || r.EventSource != "aws:dynamodb" {
-					t.Errorf("record %s converted wrongly: %+v", r.Change.SequenceNumber, r)
+			for _, r := range recs {
+				n, _ := r.NewImage["n"].(*types.AttributeValueMemberN)
+				l, _ := r.NewImage["l"].(*types.AttributeValueMemberL)
+				m, _ := r.NewImage["m"].(*types.AttributeValueMemberM)
+				old, _ := r.OldImage["state"].(*types.AttributeValueMemberS)
+				if n == nil || n.Value != "3" || l == nil || !l.Value[0].(*types.AttributeValueMemberBOOL).Value ||
+					m == nil || !m.Value["x"].(*types.AttributeValueMemberNULL).Value || old == nil || old.Value != "running" || r.Removed {
+					t.Errorf("record %s converted wrongly: %+v", r.Sequence, r)
 				}
-				if r.Change.SequenceNumber == "2" && !failedOnce {
+				if r.Sequence == "2" && !failedOnce {
 					// Record 2 fails once: it and everything after it come again.
 					failedOnce = true
-					return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: "2"}}}, nil
+					return "2", nil
 				}
-				seen = append(seen, r.Change.SequenceNumber+":"+r.Change.NewImage["state"].String())
+				seen = append(seen, r.Sequence+":"+r.NewImage["state"].(*types.AttributeValueMemberS).Value)
 			}
 			if len(seen) == 4 {
 				cancel()
 			}
-			return events.DynamoDBEventResponse{}, nil
+			return "", nil
 		},
 	}
 	if err := m.Run(ctx); err != nil {
@@ -127,13 +132,13 @@ func TestStreamMappingRetriesABatchThatErrs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	m := &StreamMapping{API: f, StreamARN: "arn", Idle: time.Millisecond,
-		Handler: func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		Handler: func(context.Context, []batch.StreamRecord) (string, error) {
 			calls++
 			if calls < 3 {
-				return events.DynamoDBEventResponse{}, fmt.Errorf("bus down")
+				return "", fmt.Errorf("bus down")
 			}
 			cancel()
-			return events.DynamoDBEventResponse{}, nil
+			return "", nil
 		},
 	}
 	if err := m.Run(ctx); err != nil {
@@ -155,21 +160,21 @@ func TestStreamMappingSkipsAPoisonRecordAfterMaxRetries(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	m := &StreamMapping{API: f, StreamARN: "arn", Idle: time.Millisecond, MaxRetries: 2,
-		Handler: func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		Handler: func(_ context.Context, recs []batch.StreamRecord) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, r := range ev.Records {
-				seq := r.Change.SequenceNumber
+			for _, r := range recs {
+				seq := r.Sequence
 				tries[seq]++
 				if seq == "2" { // poison: fails every time
-					return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: "2"}}}, nil
+					return "2", nil
 				}
 				handled = append(handled, seq)
 				if seq == "3" {
 					cancel()
 				}
 			}
-			return events.DynamoDBEventResponse{}, nil
+			return "", nil
 		},
 	}
 	if err := m.Run(ctx); err != nil {

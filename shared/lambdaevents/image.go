@@ -1,11 +1,14 @@
-package notify
+package lambdaevents
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
+
+var errUnsupported = errors.New("unsupported attribute type")
 
 // FromStreamImage converts an item image as a Lambda stream event carries it into the SDK's
 // attribute values, which the store decodes.
