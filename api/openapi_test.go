@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentq/agentq/shared/webhook/signing"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 
@@ -1212,7 +1214,7 @@ func TestDocument(t *testing.T) {
 			if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
 				t.Errorf("%s: no application/json request body", where)
 			}
-			for _, h := range []string{webhook.HeaderID, webhook.HeaderTimestamp, webhook.HeaderSignature} {
+			for _, h := range []string{signing.HeaderID, signing.HeaderTimestamp, signing.HeaderSignature} {
 				if p := op.Parameters.GetByInAndName("header", h); p == nil || !p.Required {
 					t.Errorf("%s: no required %s header", where, h)
 				}

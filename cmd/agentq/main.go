@@ -35,12 +35,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentq/agentq/shared/webhook/signing"
+
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/telemetry"
-	"github.com/agentq/agentq/shared/webhook"
 )
 
 func main() {
@@ -96,7 +97,7 @@ func localSecrets(getenv func(string) string) (secrets, error) {
 	}
 	sc.webhookSecret = getenv(config.EnvWebhookSecret)
 	if sc.webhookSecret == "" {
-		s, err := webhook.NewSecret()
+		s, err := signing.NewSecret()
 		if err != nil {
 			return sc, err
 		}

@@ -3,13 +3,15 @@ package main
 import (
 	"testing"
 
+	"github.com/agentq/agentq/shared/webhook/signing"
+
 	"github.com/agentq/agentq/functions/internal/configtest"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/webhook"
 )
 
 func TestNewHandlerConfig(t *testing.T) {
-	secret, err := webhook.NewSecret()
+	secret, err := signing.NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/agentq/agentq/shared/webhook/signing"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -101,7 +103,7 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 		p.Contexts = authctx.New(ddb, cfg.Table, sealer)
 	}
 	if cfg.WebhookSecret != "" {
-		if _, err := webhook.ParseSecret(cfg.WebhookSecret); err != nil {
+		if _, err := signing.ParseSecret(cfg.WebhookSecret); err != nil {
 			return nil, fmt.Errorf("%s: %w", config.EnvWebhookSecret, err)
 		}
 	}

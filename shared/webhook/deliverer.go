@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentq/agentq/shared/webhook/signing"
+
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/netguard"
@@ -264,7 +266,7 @@ func (s *Service) attempt(ctx context.Context, d *Delivery, n int) (a Attempt, p
 		a.Error = "the URL cannot receive webhooks"
 		return a, true, nil
 	}
-	signHeaders(req.Header, keys, d.MessageID, at, d.Payload)
+	signing.SetHeaders(req.Header, keys, d.MessageID, at, d.Payload)
 	start := time.Now()
 	resp, err := s.c.Client.Do(req)
 	a.DurationMS = time.Since(start).Milliseconds()

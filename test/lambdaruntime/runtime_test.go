@@ -45,6 +45,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentq/agentq/shared/webhook/signing"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -205,7 +207,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	hookURL := hooks.URL + "/hooks/agentq"
 	key := randomKey(t)
 	// The operator's signing secret: the tenant has none of its own.
-	secret, err := webhook.NewSecret()
+	secret, err := signing.NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +463,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if post.method != http.MethodPost || post.path != "/hooks/agentq" {
 		t.Errorf("webhook: %s %s, want POST /hooks/agentq", post.method, post.path)
 	}
-	if err := webhook.Verify(secret, post.header, post.body, time.Now(), 0); err != nil {
+	if err := signing.Verify(secret, post.header, post.body, time.Now(), 0); err != nil {
 		t.Errorf("webhook: the delivery does not verify: %v (headers %v)", err, post.header)
 	}
 	var hookEvent webhook.Event

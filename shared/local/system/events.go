@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentq/agentq/shared/webhook/signing"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -43,7 +45,7 @@ func (s *System) startEvents(ctx context.Context, o Options, sealer authctx.Seal
 	}
 	s.Events.TriggerDLQURL = aws.ToString(dlq.QueueUrl)
 	if o.WebhookSecret != "" {
-		if _, err := webhook.ParseSecret(o.WebhookSecret); err != nil {
+		if _, err := signing.ParseSecret(o.WebhookSecret); err != nil {
 			return fmt.Errorf("webhook secret: %w", err)
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentq/agentq/shared/webhook/signing"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -263,7 +265,7 @@ func TestWebhookSignedDelivery(t *testing.T) {
 	id := body["id"].(string)
 	eventually(t, "a delivery", func() bool { return len(rcv.requests()) > 0 })
 	got := rcv.requests()[0]
-	if err := webhook.Verify(testWebhookSecret, got.header, got.body, time.Now(), 0); err != nil {
+	if err := signing.Verify(testWebhookSecret, got.header, got.body, time.Now(), 0); err != nil {
 		t.Fatalf("the delivery does not verify: %v (headers %v)", err, got.header)
 	}
 	var ev webhook.Event
@@ -380,10 +382,10 @@ func TestTenantDefaultWebhookWithItsOwnSecret(t *testing.T) {
 	id := body["id"].(string)
 	eventually(t, "a delivery to the tenant's default URL", func() bool { return len(rcv.requests()) > 0 })
 	got := rcv.requests()[0]
-	if err := webhook.Verify(secret, got.header, got.body, time.Now(), 0); err != nil {
+	if err := signing.Verify(secret, got.header, got.body, time.Now(), 0); err != nil {
 		t.Errorf("the delivery does not verify with the tenant's secret: %v", err)
 	}
-	if err := webhook.Verify(testWebhookSecret, got.header, got.body, time.Now(), 0); err == nil {
+	if err := signing.Verify(testWebhookSecret, got.header, got.body, time.Now(), 0); err == nil {
 		t.Errorf("the delivery verifies with the operator's secret: the tenant's own should sign alone")
 	}
 	if !strings.Contains(string(got.body), id) {

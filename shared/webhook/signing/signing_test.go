@@ -1,9 +1,10 @@
-package webhook
+package signing
 
 import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,8 +73,8 @@ func TestParseSecret(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			key, err := ParseSecret(tt.secret)
 			if tt.bytes == 0 {
-				if !errors.Is(err, ErrInvalid) {
-					t.Fatalf("err = %v, want ErrInvalid", err)
+				if !errors.Is(err, ErrInvalidSecret) {
+					t.Fatalf("err = %v, want ErrInvalidSecret", err)
 				}
 				if tt.secret != "" && strings.Contains(err.Error(), tt.secret) {
 					t.Fatalf("the error quotes the secret: %v", err)
@@ -94,7 +95,7 @@ func TestVerifyRefuses(t *testing.T) {
 	body := []byte(`{"type":"task.completed"}`)
 	signed := func(ts time.Time, b []byte) http.Header {
 		h := http.Header{}
-		signHeaders(h, [][]byte{key}, "msg_1", ts, b)
+		SetHeaders(h, [][]byte{key}, "msg_1", ts, b)
 		return h
 	}
 	tests := []struct {
@@ -113,7 +114,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"future timestamp", vectorSecret, signed(now.Add(6*time.Minute), body), body, 0, ErrVerification},
 		{"old for a tighter tolerance", vectorSecret, signed(now.Add(-2*time.Minute), body), body, time.Minute, ErrVerification},
 		{"no headers", vectorSecret, http.Header{}, body, 0, ErrVerification},
-		{"bad secret", "whsec_short", signed(now, body), body, 0, ErrInvalid},
+		{"bad secret", "whsec_short", signed(now, body), body, 0, ErrInvalidSecret},
 		{"timestamp not a number", vectorSecret, func() http.Header {
 			h := signed(now, body)
 			h.Set(HeaderTimestamp, "yesterday")
@@ -144,7 +145,7 @@ func TestSignHeaders(t *testing.T) {
 	k1, k2 := []byte("0123456789abcdef"), []byte("fedcba9876543210")
 	h := http.Header{}
 	ts := time.Unix(1_700_000_000, 0)
-	signHeaders(h, [][]byte{k1, k2}, "msg_x", ts, []byte("{}"))
+	SetHeaders(h, [][]byte{k1, k2}, "msg_x", ts, []byte("{}"))
 	want := Sign(k1, "msg_x", ts, []byte("{}")) + " " + Sign(k2, "msg_x", ts, []byte("{}"))
 	if got := h.Get(HeaderSignature); got != want {
 		t.Errorf("signature = %q, want %q", got, want)
@@ -157,8 +158,31 @@ func TestSignHeaders(t *testing.T) {
 		}
 	}
 	for _, k := range [][]byte{k1, k2} {
-		if err := Verify(formatSecret(k), h, []byte("{}"), ts, 0); err != nil {
+		if err := Verify(FormatSecret(k), h, []byte("{}"), ts, 0); err != nil {
 			t.Errorf("Verify with one of the keys: %v", err)
 		}
 	}
+}
+
+func FuzzVerify(f *testing.F) {
+	f.Add("msg_1", "1700000000", vectorSignature, []byte(vectorPayload))
+	f.Add("", "x", "v1,", []byte{})
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		h := http.Header{}
+		h.Set(HeaderID, id)
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderSignature, sig)
+		if err := Verify(vectorSecret, h, body, time.Unix(1_700_000_000, 0), 0); err == nil {
+			// Only a genuine signature may pass.
+			key, _ := ParseSecret(vectorSecret)
+			if !strings.Contains(sig, strings.TrimPrefix(Sign(key, id, parseUnix(ts), body), "v1,")) {
+				t.Fatalf("Verify accepted a forged signature %q", sig)
+			}
+		}
+	})
+}
+
+func parseUnix(s string) time.Time {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return time.Unix(n, 0)
 }

@@ -1,4 +1,4 @@
-package webhook_test
+package signing_test
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // A receiver verifies every delivery before it trusts it: over the raw body, before decoding
@@ -25,25 +25,25 @@ func ExampleVerify() {
 			http.Error(w, "unreadable body", http.StatusBadRequest)
 			return
 		}
-		if err := webhook.Verify(secret, r.Header, body, time.Now(), 5*time.Minute); err != nil {
+		if err := signing.Verify(secret, r.Header, body, time.Now(), 5*time.Minute); err != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
-		// Handle the event (decode body as a webhook.Event), then answer 2xx quickly: anything
+		// Handle the event (decode body as a signing.Event), then answer 2xx quickly: anything
 		// else, or no answer within 10 seconds, is retried.
 		w.WriteHeader(http.StatusNoContent)
 	})
 
 	// What agentq sends, signed with the same secret.
 	const body = `{"type":"task.completed","timestamp":"2026-01-02T03:04:05Z","data":{"task_id":"t1"}}`
-	key, _ := webhook.ParseSecret(secret)
+	key, _ := signing.ParseSecret(secret)
 	now := time.Now()
 	// send posts sent, with the headers of body.
 	send := func(sent string) int {
 		req := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(sent))
 		req.Header.Set("webhook-id", "msg_2Lm6T9bQ")
 		req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-		req.Header.Set("webhook-signature", webhook.Sign(key, "msg_2Lm6T9bQ", now, []byte(body)))
+		req.Header.Set("webhook-signature", signing.Sign(key, "msg_2Lm6T9bQ", now, []byte(body)))
 		rec := httptest.NewRecorder()
 		receiver.ServeHTTP(rec, req)
 		return rec.Code

@@ -1,10 +1,14 @@
-package webhook
+// Package signing is a Standard Webhooks library: it makes signing secrets (whsec_…), signs a
+// delivery's headers with one or more keys, and verifies a received delivery as a receiver does.
+// It knows nothing of tenants, settings or deliveries (package webhook).
+package signing
 
 import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -35,6 +39,14 @@ const UserAgent = "agentq-webhooks/1"
 // is given no tolerance: five minutes, the Standard Webhooks default.
 const DefaultTolerance = 5 * time.Minute
 
+// Errors of this package.
+var (
+	// ErrInvalidSecret means a secret is not one: not base64, or too short.
+	ErrInvalidSecret = errors.New("invalid webhook secret")
+	// ErrVerification is wrapped by every refusal of Verify.
+	ErrVerification = errors.New("webhook verification failed")
+)
+
 // signatureVersion is the scheme of every signature: HMAC-SHA256, base64.
 const signatureVersion = "v1"
 
@@ -45,10 +57,11 @@ func NewSecret() (string, error) {
 	if _, err := rand.Read(key); err != nil {
 		return "", fmt.Errorf("new webhook secret: %w", err)
 	}
-	return formatSecret(key), nil
+	return FormatSecret(key), nil
 }
 
-func formatSecret(key []byte) string { return SecretPrefix + base64.StdEncoding.EncodeToString(key) }
+// FormatSecret is the secret of key: SecretPrefix and the standard base64 of the key.
+func FormatSecret(key []byte) string { return SecretPrefix + base64.StdEncoding.EncodeToString(key) }
 
 // ParseSecret returns the key of a signing secret, with or without SecretPrefix (standard base64,
 // padded or not). It refuses keys shorter than MinSecretBytes. Its errors never quote the secret.
@@ -59,10 +72,10 @@ func ParseSecret(s string) ([]byte, error) {
 		key, err = base64.RawStdEncoding.DecodeString(b64)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: webhook secret is not base64", ErrInvalid)
+		return nil, fmt.Errorf("%w: webhook secret is not base64", ErrInvalidSecret)
 	}
 	if len(key) < MinSecretBytes {
-		return nil, fmt.Errorf("%w: webhook secret is %d bytes, at least %d are needed", ErrInvalid, len(key), MinSecretBytes)
+		return nil, fmt.Errorf("%w: webhook secret is %d bytes, at least %d are needed", ErrInvalidSecret, len(key), MinSecretBytes)
 	}
 	return key, nil
 }
@@ -83,9 +96,9 @@ func mac(key []byte, msgID string, unix int64, body []byte) []byte {
 	return h.Sum(nil)
 }
 
-// signHeaders sets the Standard Webhooks headers of a delivery: one signature per key, in the
+// SetHeaders sets the Standard Webhooks headers of a delivery: one signature per key, in the
 // order given, separated by spaces.
-func signHeaders(h http.Header, keys [][]byte, msgID string, ts time.Time, body []byte) {
+func SetHeaders(h http.Header, keys [][]byte, msgID string, ts time.Time, body []byte) {
 	sigs := make([]string, len(keys))
 	for i, k := range keys {
 		sigs[i] = Sign(k, msgID, ts, body)
