@@ -35,13 +35,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agentq/agentq/shared/webhook/signing"
-
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 func main() {

@@ -3,11 +3,10 @@ package main
 import (
 	"testing"
 
-	"github.com/agentq/agentq/shared/webhook/signing"
-
 	"github.com/agentq/agentq/functions/internal/configtest"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 func TestNewHandlerConfig(t *testing.T) {

@@ -12,8 +12,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/agentq/agentq/shared/webhook/signing"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -31,6 +29,7 @@ import (
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // AgentCacheTTL is how long a function instance caches an agent lookup: a publish reaches every

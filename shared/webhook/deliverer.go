@@ -14,12 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentq/agentq/shared/webhook/signing"
-
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // dueSlack is how early a message may be handled without being sent back: SQS delays are whole

@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentq/agentq/shared/webhook/signing"
-
-	"github.com/agentq/agentq/shared/batch"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -26,9 +23,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/local/emulators"
 	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // The integration tests share one DynamoDB Local and one fauxqs; each gets a table and queues of

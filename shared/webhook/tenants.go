@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentq/agentq/shared/webhook/signing"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // Limits of a tenant's settings.

@@ -8,10 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentq/agentq/shared/batch"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/agentq/agentq/shared/batch"
 )
 
 // Streams is the part of the DynamoDB Streams API a stream mapping uses.

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentq/agentq/shared/batch"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/agentq/agentq/shared/batch"
 )
 
 // fakeStream serves closed shards of records; iterators are "shard/position".

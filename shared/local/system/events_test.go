@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentq/agentq/shared/webhook/signing"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -29,6 +27,7 @@ import (
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // receiver is a webhook endpoint on 127.0.0.1 that fails its first failFirst requests (or all,
