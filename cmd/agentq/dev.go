@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/local/eventbus"
 	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/trigger"
@@ -131,9 +129,9 @@ func busURL(state string) (string, error) {
 // trigger.Report (what Handler.HandleVerbose answers), or a bare SQS batch response.
 func printOutcome(raw []byte, stdout io.Writer) error {
 	var ans struct {
-		Outcome           string                       `json:"outcome"`
-		Results           []trigger.Result             `json:"results"`
-		BatchItemFailures []events.SQSBatchItemFailure `json:"batchItemFailures"`
+		Outcome           string                `json:"outcome"`
+		Results           []trigger.Result      `json:"results"`
+		BatchItemFailures []trigger.ItemFailure `json:"batchItemFailures"`
 	}
 	if err := json.Unmarshal(raw, &ans); err != nil {
 		return fmt.Errorf("agentq dev send-event: the trigger answered %.200s", raw)

@@ -6,6 +6,7 @@ package lambdaevents
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -34,6 +35,15 @@ func Records(ev events.SQSEvent) []batch.Record {
 			ReceiptHandle: m.ReceiptHandle, ReceiveCount: receiveCount(m.Attributes["ApproximateReceiveCount"])}
 	}
 	return recs
+}
+
+// DecodeSQS reads an SQS event's JSON as batch records.
+func DecodeSQS(raw []byte) ([]batch.Record, error) {
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, fmt.Errorf("decode sqs event: %w", err)
+	}
+	return Records(ev), nil
 }
 
 // Response is the partial batch response that redelivers the records failed names.

@@ -28,8 +28,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/lambdaevents"
@@ -141,8 +139,27 @@ type Result struct {
 
 // Report is every event's Result, and for an SQS event the records to redeliver.
 type Report struct {
-	Results           []Result                     `json:"results"`
-	BatchItemFailures []events.SQSBatchItemFailure `json:"batchItemFailures,omitempty"`
+	Results           []Result      `json:"results"`
+	BatchItemFailures []ItemFailure `json:"batchItemFailures,omitempty"`
+}
+
+// ItemFailure names an SQS record to redeliver, as a partial batch response does.
+type ItemFailure struct {
+	ItemIdentifier string `json:"itemIdentifier"`
+}
+
+// Event is an EventBridge event (or a schedule's envelope) as a Lambda target receives it; its
+// JSON is EventBridge's.
+type Event struct {
+	Version    string          `json:"version"`
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       time.Time       `json:"time"`
+	Region     string          `json:"region"`
+	Resources  []string        `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
 }
 
 // Handle is the Lambda entry point. It tells the payloads apart: an SQS event (its first record's
@@ -155,7 +172,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return nil, err
 	}
 	if sqsEvent {
-		return events.SQSEventResponse{BatchItemFailures: rep.BatchItemFailures}, nil
+		failed := make([]string, len(rep.BatchItemFailures))
+		for i, f := range rep.BatchItemFailures {
+			failed[i] = f.ItemIdentifier
+		}
+		return lambdaevents.Response(failed), nil
 	}
 	return rep.Results[0], nil
 }
@@ -174,10 +195,13 @@ func (h *Handler) HandleVerbose(ctx context.Context, raw json.RawMessage) (any, 
 func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Report, bool, error) {
 	switch kind, ev := sniff(raw); kind {
 	case kindSQS:
-		var sqsEvent events.SQSEvent
-		if err := json.Unmarshal(raw, &sqsEvent); err == nil {
-			results, failed := h.handleSQS(ctx, lambdaevents.Records(sqsEvent))
-			return Report{Results: results, BatchItemFailures: lambdaevents.Response(failed).BatchItemFailures}, true, nil
+		if recs, err := lambdaevents.DecodeSQS(raw); err == nil {
+			results, failed := h.handleSQS(ctx, recs)
+			rep := Report{Results: results}
+			for _, id := range failed {
+				rep.BatchItemFailures = append(rep.BatchItemFailures, ItemFailure{ItemIdentifier: id})
+			}
+			return rep, true, nil
 		}
 	case kindEventBridge:
 		r, err := h.handleEvent(ctx, ev, raw)
@@ -191,7 +215,7 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Report, bool
 // HandleEvent handles an EventBridge event (detail-type DetailTypeInvoke) or a schedule's
 // envelope (source SourceScheduler). A rejected event is dead-lettered and answered with its
 // Result and no error; an error means the event should be retried.
-func (h *Handler) HandleEvent(ctx context.Context, ev events.EventBridgeEvent) (Result, error) {
+func (h *Handler) HandleEvent(ctx context.Context, ev Event) (Result, error) {
 	raw, err := json.Marshal(ev)
 	if err != nil {
 		raw = nil
@@ -199,7 +223,7 @@ func (h *Handler) HandleEvent(ctx context.Context, ev events.EventBridgeEvent) (
 	return h.handleEvent(ctx, ev, raw)
 }
 
-func (h *Handler) handleEvent(ctx context.Context, ev events.EventBridgeEvent, raw []byte) (Result, error) {
+func (h *Handler) handleEvent(ctx context.Context, ev Event, raw []byte) (Result, error) {
 	in := incoming{source: SourceEventBridge, eventID: ev.ID, detail: ev.Detail, original: raw}
 	if ev.Source == SourceScheduler {
 		in.source = SourceSchedule

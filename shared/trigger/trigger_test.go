@@ -349,7 +349,7 @@ func TestOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.subs.submit = func(accept.Submission) (*task.Task, error) { return nil, tt.err }
-			res, err := f.h.HandleEvent(context.Background(), events.EventBridgeEvent{
+			res, err := f.h.HandleEvent(context.Background(), trigger.Event{
 				ID: "ev-9", DetailType: trigger.DetailTypeInvoke, Source: "x", Detail: json.RawMessage(`{"agent_id":"echo","input":{"text":"hi"}}`),
 			})
 			if tt.transient {

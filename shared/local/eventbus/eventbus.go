@@ -28,8 +28,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/trigger"
 )
 
@@ -73,7 +71,7 @@ type Options struct {
 	Capacity int
 	// OnInvoke, when set, receives every accepted event whose detail-type is
 	// trigger.DetailTypeInvoke, asynchronously, as a rule target would. An error is retried.
-	OnInvoke func(ctx context.Context, ev events.EventBridgeEvent) error
+	OnInvoke func(ctx context.Context, ev Event) error
 	// Retries is how many times OnInvoke is retried after an error; default 3 (negative: none).
 	Retries int
 	// RetryDelay is the first wait before a retry, doubling after each; default 100 ms.
@@ -99,16 +97,6 @@ type Event struct {
 	Account     string    `json:"account"`
 	Region      string    `json:"region"`
 	TraceHeader string    `json:"trace_header,omitempty"`
-}
-
-// EventBridgeEvent returns e as a Lambda target receives it.
-func (e Event) EventBridgeEvent() events.EventBridgeEvent {
-	res := e.Resources
-	if res == nil {
-		res = []string{}
-	}
-	return events.EventBridgeEvent{Version: "0", ID: e.ID, DetailType: e.DetailType, Source: e.Source, AccountID: e.Account,
-		Time: e.Time, Region: e.Region, Resources: res, Detail: e.Detail}
 }
 
 // Bus is a running local event bus.
@@ -288,7 +276,7 @@ func (b *Bus) deliver(e Event) {
 		delay := b.o.RetryDelay
 		attempts := 1 + max(b.o.Retries, 0)
 		for i := range attempts {
-			err := b.o.OnInvoke(b.ctx, e.EventBridgeEvent())
+			err := b.o.OnInvoke(b.ctx, e)
 			if err == nil {
 				return
 			}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -75,9 +74,9 @@ func ctx(t *testing.T) context.Context {
 
 func TestPutEvents(t *testing.T) {
 	var logs syncBuffer
-	invoked := make(chan events.EventBridgeEvent, 4)
+	invoked := make(chan eventbus.Event, 4)
 	b := start(t, eventbus.Options{Name: "agentq", Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-		OnInvoke: func(_ context.Context, ev events.EventBridgeEvent) error { invoked <- ev; return nil }})
+		OnInvoke: func(_ context.Context, ev eventbus.Event) error { invoked <- ev; return nil }})
 	at := time.Date(2026, 2, 7, 2, 13, 26, 0, time.UTC)
 	completed := entry("agentq", "Task Completed", `{"task_id":"81250b20-e9d7-4b3b-9995-07dc72b4bb59","result":"TOP-SECRET-RESULT"}`)
 	completed.EventBusName, completed.Resources, completed.Time = aws.String(b.ARN), []string{"arn:aws:agentq:task/1"}, &at
@@ -108,8 +107,8 @@ func TestPutEvents(t *testing.T) {
 	// The invocation went to the trigger, as a rule's target gets it.
 	select {
 	case ev := <-invoked:
-		if ev.ID != evs[1].ID || ev.DetailType != trigger.DetailTypeInvoke || ev.Source != "com.example.orders" || ev.Version != "0" ||
-			ev.AccountID != eventbus.Account || string(ev.Detail) != `{"agent_id":"echo","input":{"text":"hi"}}` {
+		if ev.ID != evs[1].ID || ev.DetailType != trigger.DetailTypeInvoke || ev.Source != "com.example.orders" ||
+			ev.Account != eventbus.Account || string(ev.Detail) != `{"agent_id":"echo","input":{"text":"hi"}}` {
 			t.Errorf("invoked with %+v", ev)
 		}
 	case <-time.After(5 * time.Second):
@@ -251,7 +250,7 @@ func TestOnInvokeRetries(t *testing.T) {
 	var mu sync.Mutex
 	calls := 0
 	done := make(chan struct{})
-	b := start(t, eventbus.Options{RetryDelay: time.Millisecond, OnInvoke: func(context.Context, events.EventBridgeEvent) error {
+	b := start(t, eventbus.Options{RetryDelay: time.Millisecond, OnInvoke: func(context.Context, eventbus.Event) error {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
@@ -279,7 +278,7 @@ func TestOnInvokeRetries(t *testing.T) {
 // TestCloseStopsRetries shows that Close does not wait out a target that keeps failing.
 func TestCloseStopsRetries(t *testing.T) {
 	b, err := eventbus.Start(context.Background(), eventbus.Options{Retries: 100, RetryDelay: time.Hour,
-		OnInvoke: func(context.Context, events.EventBridgeEvent) error { return errors.New("down") }})
+		OnInvoke: func(context.Context, eventbus.Event) error { return errors.New("down") }})
 	if err != nil {
 		t.Fatal(err)
 	}

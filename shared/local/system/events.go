@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -20,6 +19,7 @@ import (
 	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/signing"
 )
@@ -64,8 +64,14 @@ func (s *System) startEvents(ctx context.Context, o Options, sealer authctx.Seal
 func (s *System) runEvents(ctx, runCtx context.Context, o Options, tasks *store.Store) error {
 	var err error
 	s.Bus, err = eventbus.Start(runCtx, eventbus.Options{
-		OnInvoke: func(ctx context.Context, ev events.EventBridgeEvent) error {
-			_, err := s.Trigger.HandleEvent(ctx, ev)
+		OnInvoke: func(ctx context.Context, e eventbus.Event) error {
+			res := e.Resources
+			if res == nil {
+				res = []string{}
+			}
+			// As a Lambda target receives it.
+			_, err := s.Trigger.HandleEvent(ctx, trigger.Event{Version: "0", ID: e.ID, DetailType: e.DetailType, Source: e.Source,
+				Account: e.Account, Time: e.Time, Region: e.Region, Resources: res, Detail: e.Detail})
 			return err
 		},
 		Trigger: s.Trigger.HandleVerbose,
