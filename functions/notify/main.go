@@ -47,8 +47,5 @@ func newHandler(ctx context.Context, getenv func(string) string) (*notify.Notifi
 	if err != nil {
 		return nil, err
 	}
-	return notify.New(notify.Config{
-		Tasks: p.Tasks, Events: eventbridge.NewFromConfig(p.AWS), Bus: cfg.EventBus, Webhooks: p.Deliveries,
-		Logger: p.Logger, Metrics: p.Metrics,
-	}), nil
+	return p.Notifier(eventbridge.NewFromConfig(p.AWS), cfg.EventBus), nil
 }
