@@ -13,23 +13,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/local/eventbus"
-	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
-	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // eventQueue names a queue of events in and out after the work queue, so that two systems on one
 // SQS keep apart: agentq-work gives agentq-webhooks, agentq-ingest and agentq-trigger-dlq.
 func eventQueue(work, name string) string { return strings.TrimSuffix(work, "-work") + "-" + name }
 
-// startEvents creates the queues of events in and out and the webhook parts the API needs.
-func (s *System) startEvents(ctx context.Context, o Options, sealer authctx.Sealer) error {
+// startEventQueues creates the queues of events in and out.
+func (s *System) startEventQueues(ctx context.Context, o Options) error {
 	var err error
 	if s.Events.Webhooks, err = queue.Create(ctx, s.SQS, eventQueue(o.Queue, "webhooks"), webhook.VisibilityTimeout); err != nil {
 		return err
@@ -43,25 +40,12 @@ func (s *System) startEvents(ctx context.Context, o Options, sealer authctx.Seal
 		return fmt.Errorf("create trigger dead-letter queue: %w", err)
 	}
 	s.Events.TriggerDLQURL = aws.ToString(dlq.QueueUrl)
-	if o.WebhookSecret != "" {
-		if _, err := signing.ParseSecret(o.WebhookSecret); err != nil {
-			return fmt.Errorf("webhook secret: %w", err)
-		}
-	}
-	s.Webhooks = webhook.NewTenants(s.DynamoDB, o.Table, sealer, o.WebhookSecret).WithLoopback(o.AllowLoopbackWebhooks)
-	s.Deliveries = webhook.New(webhook.Config{
-		DB: s.DynamoDB, Table: o.Table, Tenants: s.Webhooks,
-		Queue:       webhook.NewSQSSender(s.SQS, s.Events.Webhooks.URL),
-		DeadLetters: webhook.NewSQSSender(s.SQS, s.Events.Webhooks.DLQURL),
-		// The guard still refuses link-local and metadata addresses, and private ones.
-		AllowLoopback: o.AllowLoopbackWebhooks, Schedule: o.WebhookSchedule, Logger: o.Logger,
-	})
 	return nil
 }
 
 // runEvents starts the local bus and the event source mappings of events in and out: the table's
 // stream to the notifier, the webhook queue to the deliverer, the ingest queue to the trigger.
-func (s *System) runEvents(ctx, runCtx context.Context, o Options, tasks *store.Store) error {
+func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Parts) error {
 	var err error
 	s.Bus, err = eventbus.Start(runCtx, eventbus.Options{
 		OnInvoke: func(ctx context.Context, e eventbus.Event) error {
@@ -90,7 +74,7 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, tasks *store.
 	}
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 	bus := eventbridge.NewFromConfig(cfg, func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.Bus.URL) })
-	notifier := notify.New(notify.Config{Tasks: tasks, Events: bus, Bus: s.Bus.Name, Webhooks: s.Deliveries, Logger: o.Logger})
+	notifier := p.Notifier(bus, s.Bus.Name)
 	streams := dynamodbstreams.NewFromConfig(cfg, func(so *dynamodbstreams.Options) { so.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
 
 	run := func(name string, f func(context.Context) error) {

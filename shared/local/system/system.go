@@ -29,12 +29,11 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/authctx"
-	"github.com/agentq/agentq/shared/blob"
-	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/local/demoagent"
@@ -43,12 +42,10 @@ import (
 	"github.com/agentq/agentq/shared/local/eventbus"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
-	"github.com/agentq/agentq/shared/worker"
 )
 
 // Options configures a local system. The zero value of every field but APIKey is usable.
@@ -213,23 +210,26 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if err := s.startStorage(ctx, o); err != nil {
 		return nil, err
 	}
-	agents, admins, err := s.startAgentsAndKeys(o)
+	configured, keys, admins, err := s.startAgentsAndKeys(o)
 	if err != nil {
 		return nil, err
 	}
-
-	tasks := store.New(s.DynamoDB, o.Table).WithBlobs(blob.New(s.S3, o.Bucket))
-	work := queue.NewClient(s.SQS, s.Queues.URL)
-	sealer, err := authctx.NewLocalKey(o.SealKey)
+	if err := s.startEventQueues(ctx, o); err != nil {
+		return nil, fmt.Errorf("start local system: %w", err)
+	}
+	p, err := backend.Build(&config.Config{
+		Table: o.Table, QueueURL: s.Queues.URL, DLQARN: s.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
+		Agents: configured, Keys: keys, TaskTTL: o.TaskTTL, AllowLoopbackURLs: o.AllowLoopbackWebhooks, WebhookSecret: o.WebhookSecret,
+		WebhookQueueURL: s.Events.Webhooks.URL, WebhookDLQURL: s.Events.Webhooks.DLQURL,
+	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
+		// The agent cache is off: a local publish shows at once.
+		KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
-	s.AuthContexts = authctx.New(s.DynamoDB, o.Table, sealer)
-	if err := s.startEvents(ctx, o, sealer); err != nil {
-		return nil, fmt.Errorf("start local system: %w", err)
-	}
-	svc := accept.New(accept.Config{Store: tasks, Requests: tasks, Queue: work, Registry: agents, TTL: o.TaskTTL, Logger: o.Logger,
-		AuthContexts: s.AuthContexts, Webhooks: s.Webhooks})
+	s.APIKeys, s.AuthContexts, s.Webhooks, s.Deliveries = p.Keys, p.Contexts, p.Webhooks, p.Deliveries
+	tasks, agents, svc := p.Tasks, p.Agents, p.Accept
 	s.Trigger = trigger.New(trigger.Config{
 		Submitter: svc, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
 	})
@@ -249,9 +249,9 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Webhooks:   s.Webhooks,
 		Deliveries: s.Deliveries,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
-		AuthContexts: s.AuthContexts,
+		AuthContexts: backend.AuthContexts[httpapi.AuthContexts](p),
 	})
-	s.sweeper = sweeper.New(sweeper.Config{Store: tasks, Queue: work, Registry: agents, StaleAfter: o.SweepStaleAfter, Logger: o.Logger})
+	s.sweeper = p.Sweeper(o.SweepStaleAfter)
 	apiLn, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("start api on %s: %w", o.Addr, err)
@@ -259,7 +259,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	s.APIURL = "http://" + apiLn.Addr().String()
 	s.serve(apiLn, api)
 
-	if err := s.runLoops(ctx, o, tasks); err != nil {
+	if err := s.runLoops(ctx, o, p); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -267,10 +267,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 
 // runLoops starts what runs until Close: the event source mappings and the event bus, the
 // sweeper, and the worker unless o.NoWorker.
-func (s *System) runLoops(ctx context.Context, o Options, tasks *store.Store) error {
+func (s *System) runLoops(ctx context.Context, o Options, p *backend.Parts) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	if err := s.runEvents(ctx, runCtx, o, tasks); err != nil {
+	if err := s.runEvents(ctx, runCtx, o, p); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
 	if o.SweepEvery > 0 {
@@ -320,12 +320,12 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 	return nil
 }
 
-// startAgentsAndKeys starts the echo agent and answers the agent registry (echo and o.Agents
-// beneath what is published through the API) and the admin keys; it sets s.APIKeys.
-func (s *System) startAgentsAndKeys(o Options) (*registry.Registry, *apikey.Keys, error) {
+// startAgentsAndKeys starts the echo agent and answers the configured agents (echo and o.Agents,
+// beneath what is published through the API), the tenant's key and the admin keys.
+func (s *System) startAgentsAndKeys(o Options) (*agent.Static, *apikey.Keys, *apikey.Keys, error) {
 	echoLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, fmt.Errorf("start echo agent: %w", err)
+		return nil, nil, nil, fmt.Errorf("start echo agent: %w", err)
 	}
 	s.EchoURL = "http://" + echoLn.Addr().String() + "/"
 	s.serve(echoLn, demoagent.Handler())
@@ -336,23 +336,19 @@ func (s *System) startAgentsAndKeys(o Options) (*registry.Registry, *apikey.Keys
 	}
 	configured, err := agent.NewStatic(append([]agent.Agent{echo}, o.Agents...))
 	if err != nil {
-		return nil, nil, fmt.Errorf("start local system: %w", err)
+		return nil, nil, nil, fmt.Errorf("start local system: %w", err)
 	}
-	// Agents published through the API live in the table; echo and the agents file are the
-	// configured layer beneath them. The cache is short: a local publish shows at once.
-	agents := registry.New(s.DynamoDB, o.Table, 0).WithFallback(configured)
 	keys := &apikey.Keys{}
 	if err := keys.Add(o.Tenant, apikey.Hash(o.APIKey)); err != nil {
-		return nil, nil, fmt.Errorf("start local system: %w", err)
+		return nil, nil, nil, fmt.Errorf("start local system: %w", err)
 	}
-	s.APIKeys = keystore.New(s.DynamoDB, o.Table, o.KeyCacheTTL).WithConfigured(keys)
 	admins := &apikey.Keys{}
 	if o.AdminKey != "" {
 		if err := admins.Add("admin", apikey.Hash(o.AdminKey)); err != nil {
-			return nil, nil, fmt.Errorf("start local system: %w", err)
+			return nil, nil, nil, fmt.Errorf("start local system: %w", err)
 		}
 	}
-	return agents, admins, nil
+	return configured, keys, admins, nil
 }
 
 // Sweep runs the sweeper once: tasks whose work message was lost are sent again, or failed with
@@ -434,16 +430,18 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	if o.Bucket == "" {
 		o.Bucket = "agentq-results"
 	}
-	sealer, err := authctx.NewLocalKey(o.SealKey)
+	c := backend.Clients{DynamoDB: ddb, SQS: sq, S3: s3c}
+	if o.LambdaEndpoint != "" {
+		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), RetryMaxAttempts: 1}
+		c.Lambda = lambda.NewFromConfig(cfg, func(lo *lambda.Options) { lo.BaseEndpoint = aws.String(o.LambdaEndpoint) })
+	}
+	p, err := backend.Build(&config.Config{
+		Table: o.Table, QueueURL: o.Queues.URL, DLQARN: o.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
+	}, c, backend.Options{Logger: o.Logger, AgentGuard: localGuard, A2AWait: 2 * time.Second, Backoff: o.Backoff, CheckBackoff: o.CheckBackoff})
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
-	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket))
-	proc := worker.New(worker.Config{
-		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(localGuard), dispatchOptions(o.LambdaEndpoint)...),
-		Queue: queue.NewClient(sq, o.Queues.URL), CheckBackoff: o.CheckBackoff, AuthContexts: authctx.New(ddb, o.Table, sealer),
-		DeadLetterARN: o.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
-	})
+	proc := p.Worker()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, m := range []*esm.Mapping{
@@ -495,17 +493,6 @@ func ReadState(path string) (WorkerOptions, error) {
 // localGuard lets the local worker reach agents on this machine (echo, tests' agents) and on
 // private networks; the metadata service stays out of reach.
 var localGuard = netguard.Policy{AllowLoopback: true, AllowPrivate: true}
-
-// dispatchOptions gives the local worker's dispatcher a Lambda client when there is an endpoint
-// to invoke, and a short A2A wait as in AWS.
-func dispatchOptions(lambdaEndpoint string) []dispatch.Option {
-	opts := []dispatch.Option{dispatch.WithA2AWait(2 * time.Second)}
-	if lambdaEndpoint != "" {
-		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), RetryMaxAttempts: 1}
-		opts = append(opts, dispatch.WithLambda(lambda.NewFromConfig(cfg, func(lo *lambda.Options) { lo.BaseEndpoint = aws.String(lambdaEndpoint) })))
-	}
-	return opts
-}
 
 func (o *Options) defaults() {
 	if o.Addr == "" {
