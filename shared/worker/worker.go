@@ -1,6 +1,6 @@
-// Package worker runs tasks from SQS batches: it claims each task under a lease, calls its agent
-// and records the outcome, processing the records of a batch concurrently and reporting the ones
-// to redeliver as a partial batch response.
+// Package worker runs tasks from batches of work messages: it claims each task under a lease,
+// calls its agent, decides what the answer makes of the task (a pure function) and records that,
+// processing the records of a batch concurrently and reporting the ones to redeliver.
 package worker
 
 import (
