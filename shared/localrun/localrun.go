@@ -46,6 +46,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/worker"
@@ -219,7 +220,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
 	}
 	s.DynamoDB, s.SQS = Clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0)
-	if err := store.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
+	if err := table.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
 	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {

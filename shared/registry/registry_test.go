@@ -14,7 +14,7 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // The tests share one DynamoDB Local; each gets a table of its own.
@@ -34,11 +34,11 @@ func TestMain(m *testing.M) {
 func newRegistry(t *testing.T, cacheTTL time.Duration) *Registry {
 	t.Helper()
 	suite.Require(t)
-	table := "registry-" + strings.ReplaceAll(t.Name(), "/", "-")
-	if err := store.CreateTable(context.Background(), dynamo, table); err != nil {
+	name := "registry-" + strings.ReplaceAll(t.Name(), "/", "-")
+	if err := table.CreateTable(context.Background(), dynamo, name); err != nil {
 		t.Fatal(err)
 	}
-	return New(dynamo, table, cacheTTL)
+	return New(dynamo, name, cacheTTL)
 }
 
 func spec(id, endpoint string) agent.Agent {

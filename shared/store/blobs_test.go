@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -69,7 +70,7 @@ type readDB struct {
 
 func (f *readDB) find(key map[string]types.AttributeValue) map[string]types.AttributeValue {
 	for _, it := range f.items {
-		if it[AttrPK].(*types.AttributeValueMemberS).Value == key[AttrPK].(*types.AttributeValueMemberS).Value {
+		if it[table.AttrPK].(*types.AttributeValueMemberS).Value == key[table.AttrPK].(*types.AttributeValueMemberS).Value {
 			return it
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -71,18 +72,18 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 		limit = DefaultListLimit
 	}
 	limit = min(limit, MaxListLimit)
-	ix := Indexes[0]
+	ix := table.Indexes[0]
 	partition := "TENANT#" + q.Tenant
 
 	names := map[string]string{"#pk": ix.PartitionKey}
-	values := map[string]types.AttributeValue{":pk": str(partition)}
+	values := map[string]types.AttributeValue{":pk": table.S(partition)}
 	keyCond := "#pk = :pk"
 	var lo, hi string // inclusive lower and exclusive upper bound of the sort key
 	if !q.CreatedAfter.IsZero() {
-		lo = stamp(q.CreatedAfter.Add(time.Nanosecond))
+		lo = table.Stamp(q.CreatedAfter.Add(time.Nanosecond))
 	}
 	if !q.CreatedBefore.IsZero() {
-		hi = stamp(q.CreatedBefore)
+		hi = table.Stamp(q.CreatedBefore)
 	}
 	// A sort key is "<stamp>#<id>", so it is at least lo exactly when the task was created at lo or
 	// later, and below hi exactly when it was created before hi.
@@ -91,13 +92,13 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 		if lo >= hi {
 			return []*task.Task{}, "", nil // an empty range; DynamoDB refuses a reversed BETWEEN
 		}
-		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, str(lo), str(hi)
+		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, table.S(lo), table.S(hi)
 		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
 	case lo != "":
-		names["#sk"], values[":lo"] = ix.SortKey, str(lo)
+		names["#sk"], values[":lo"] = ix.SortKey, table.S(lo)
 		keyCond += " AND #sk >= :lo"
 	case hi != "":
-		names["#sk"], values[":hi"] = ix.SortKey, str(hi)
+		names["#sk"], values[":hi"] = ix.SortKey, table.S(hi)
 		keyCond += " AND #sk < :hi"
 	}
 
@@ -118,17 +119,17 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 		var in []string
 		for i, st := range q.States {
 			k := fmt.Sprintf(":state%d", i)
-			values[k] = str(string(st))
+			values[k] = table.S(string(st))
 			in = append(in, k)
 		}
 		filters = append(filters, "#state IN ("+strings.Join(in, ", ")+")")
 	}
 	if q.AgentID != "" {
-		names["#agent"], values[":agent"] = "agent_id", str(q.AgentID)
+		names["#agent"], values[":agent"] = "agent_id", table.S(q.AgentID)
 		filters = append(filters, "#agent = :agent")
 	}
 	if q.ThreadID != "" {
-		names["#thread"], values[":thread"] = "thread_id", str(q.ThreadID)
+		names["#thread"], values[":thread"] = "thread_id", table.S(q.ThreadID)
 		filters = append(filters, "#thread = :thread")
 	}
 	in := &dynamodb.QueryInput{
@@ -191,9 +192,9 @@ type cursor struct {
 	GSI1SK string `json:"gsi1sk"`
 }
 
-func keyOf(av map[string]types.AttributeValue, ix Index) map[string]types.AttributeValue {
+func keyOf(av map[string]types.AttributeValue, ix table.Index) map[string]types.AttributeValue {
 	key := make(map[string]types.AttributeValue, 4)
-	for _, k := range []string{AttrPK, AttrSK, ix.PartitionKey, ix.SortKey} {
+	for _, k := range []string{table.AttrPK, table.AttrSK, ix.PartitionKey, ix.SortKey} {
 		key[k] = av[k]
 	}
 	return key
@@ -207,8 +208,8 @@ func encodeCursor(key map[string]types.AttributeValue) string {
 		}
 		return ""
 	}
-	ix := Indexes[0]
-	b, _ := json.Marshal(cursor{PK: text(AttrPK), SK: text(AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey)})
+	ix := table.Indexes[0]
+	b, _ := json.Marshal(cursor{PK: text(table.AttrPK), SK: text(table.AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey)})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -238,8 +239,8 @@ func decodeCursor(s, partition string) (map[string]types.AttributeValue, error) 
 	case !isTask || id == "" || c.SK != "TASK" || !strings.HasSuffix(c.GSI1SK, "#"+id):
 		return nil, fmt.Errorf("list tasks: cursor is not a task key: %w", ErrInvalidCursor)
 	}
-	ix := Indexes[0]
+	ix := table.Indexes[0]
 	return map[string]types.AttributeValue{
-		AttrPK: str(c.PK), AttrSK: str(c.SK), ix.PartitionKey: str(c.GSI1PK), ix.SortKey: str(c.GSI1SK),
+		table.AttrPK: table.S(c.PK), table.AttrSK: table.S(c.SK), ix.PartitionKey: table.S(c.GSI1PK), ix.SortKey: table.S(c.GSI1SK),
 	}, nil
 }

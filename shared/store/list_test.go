@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -53,7 +54,7 @@ func (f *indexDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*d
 	}
 	if read == n && n > 0 {
 		// DynamoDB answers a key whenever it stopped at Limit, even at the very end.
-		out.LastEvaluatedKey = keyOf(f.items[i-1], Indexes[0])
+		out.LastEvaluatedKey = keyOf(f.items[i-1], table.Indexes[0])
 	}
 	return out, nil
 }
@@ -148,13 +149,13 @@ func TestListQueryShape(t *testing.T) {
 // The sort key bounds must select exactly the tasks created strictly inside the range.
 func TestListTimeBoundsAreExclusive(t *testing.T) {
 	at := listBase.Add(500 * time.Millisecond)
-	key := stamp(at) + "#t05"
-	after := stamp(at.Add(time.Nanosecond))
+	key := table.Stamp(at) + "#t05"
+	after := table.Stamp(at.Add(time.Nanosecond))
 	if !(key < after) {
 		t.Errorf("a task created at created_after (%s) is not below the lower bound %s", key, after)
 	}
-	if !(stamp(at.Add(-time.Nanosecond))+"#t04" < stamp(at)) || key < stamp(at) {
-		t.Errorf("created_before %s does not split keys at the instant", stamp(at))
+	if !(table.Stamp(at.Add(-time.Nanosecond))+"#t04" < table.Stamp(at)) || key < table.Stamp(at) {
+		t.Errorf("created_before %s does not split keys at the instant", table.Stamp(at))
 	}
 
 	db := newIndex(t, 1, nil)
@@ -256,9 +257,9 @@ func TestListPageBudget(t *testing.T) {
 func TestListSkipsExpired(t *testing.T) {
 	db := newIndex(t, 3, nil)
 	for _, av := range db.items {
-		av["expires_at"] = num(listBase.Add(time.Hour).Unix())
+		av["expires_at"] = table.N(listBase.Add(time.Hour).Unix())
 	}
-	db.items[1]["expires_at"] = num(listBase.Unix())
+	db.items[1]["expires_at"] = table.N(listBase.Unix())
 	items, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Now: listBase.Add(time.Minute)})
 	if err != nil || !slices.Equal(ids(items), []string{"t02", "t00"}) {
 		t.Errorf("List = %v, %v; want the expired t01 left out", ids(items), err)
@@ -277,7 +278,7 @@ func TestListCursorIsBoundToTheTenant(t *testing.T) {
 	}
 	// A cursor forged for another tenant's partition, correctly encoded, is refused as well.
 	forged := encodeCursor(map[string]types.AttributeValue{
-		AttrPK: str("TASK#x"), AttrSK: str("TASK"), "gsi1pk": str("TENANT#org-2"), "gsi1sk": str(stamp(listBase) + "#x"),
+		table.AttrPK: table.S("TASK#x"), table.AttrSK: table.S("TASK"), "gsi1pk": table.S("TENANT#org-2"), "gsi1sk": table.S(table.Stamp(listBase) + "#x"),
 	})
 	n := len(db.queries)
 	if _, _, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Cursor: forged}); !errors.Is(err, ErrInvalidCursor) {
@@ -290,7 +291,7 @@ func TestListCursorIsBoundToTheTenant(t *testing.T) {
 
 func TestListInvalidCursors(t *testing.T) {
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-	sk := stamp(listBase) + "#t1"
+	sk := table.Stamp(listBase) + "#t1"
 	good := `{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"` + sk + `"}`
 	if _, _, err := New(newIndex(t, 1, nil), "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: b64(good)}); err != nil {
 		t.Fatalf("a well-formed cursor = %v", err)
@@ -335,7 +336,7 @@ func TestListErrors(t *testing.T) {
 		t.Errorf("List on a failing index = %v", err)
 	}
 	db = newIndex(t, 1, nil)
-	db.items[0]["state"] = str("bogus")
+	db.items[0]["state"] = table.S("bogus")
 	if _, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1"}); err == nil {
 		t.Error("List of an undecodable item succeeded")
 	}
@@ -353,7 +354,7 @@ func TestListLimitBounds(t *testing.T) {
 // decodes to a task key in the caller's own partition, which encodes back to the same key.
 func FuzzDecodeCursor(f *testing.F) {
 	key := map[string]types.AttributeValue{
-		AttrPK: str("TASK#t1"), AttrSK: str("TASK"), "gsi1pk": str("TENANT#org-1"), "gsi1sk": str(stamp(listBase) + "#t1"),
+		table.AttrPK: table.S("TASK#t1"), table.AttrSK: table.S("TASK"), "gsi1pk": table.S("TENANT#org-1"), "gsi1sk": table.S(table.Stamp(listBase) + "#t1"),
 	}
 	f.Add(encodeCursor(key))
 	f.Add("")
@@ -386,7 +387,7 @@ func FuzzDecodeCursor(f *testing.F) {
 
 func keyText(key map[string]types.AttributeValue) string {
 	var parts []string
-	for _, k := range []string{AttrPK, AttrSK, "gsi1pk", "gsi1sk"} {
+	for _, k := range []string{table.AttrPK, table.AttrSK, "gsi1pk", "gsi1sk"} {
 		v, _ := key[k].(*types.AttributeValueMemberS)
 		if v == nil {
 			return "missing " + k

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -59,8 +60,8 @@ func New(db DynamoDB, table string) *Store { return &Store{db: db, table: table}
 
 func taskKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		AttrPK: &types.AttributeValueMemberS{Value: "TASK#" + id},
-		AttrSK: &types.AttributeValueMemberS{Value: "TASK"},
+		table.AttrPK: &types.AttributeValueMemberS{Value: "TASK#" + id},
+		table.AttrSK: &types.AttributeValueMemberS{Value: "TASK"},
 	}
 }
 
@@ -78,7 +79,7 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 		TableName:                aws.String(s.table),
 		Item:                     item,
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
+		ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -126,19 +127,19 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 			"#g3pk = :g3pk, #g3sk = :g3sk"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND (#state = :queued OR (#state = :running AND #lease < :nowms))"),
 		ExpressionAttributeNames: map[string]string{
-			"#pk": AttrPK, "#state": "state", "#lease": "lease_until", "#attempts": "attempts",
+			"#pk": table.AttrPK, "#state": "state", "#lease": "lease_until", "#attempts": "attempts",
 			"#version": "version", "#updated": "updated_at", "#started": "started_at",
 			"#g3pk": "gsi3pk", "#g3sk": "gsi3sk",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":running": str(string(task.Running)),
-			":queued":  str(string(task.Queued)),
-			":lease":   num(now.Add(lease).UnixMilli()),
-			":nowms":   num(now.UnixMilli()),
-			":now":     str(stamp(now)),
-			":one":     num(1),
-			":g3pk":    str(activePartition(id)),
-			":g3sk":    str(activeSortKey(now, id)),
+			":running": table.S(string(task.Running)),
+			":queued":  table.S(string(task.Queued)),
+			":lease":   table.N(now.Add(lease).UnixMilli()),
+			":nowms":   table.N(now.UnixMilli()),
+			":now":     table.S(table.Stamp(now)),
+			":one":     table.N(1),
+			":g3pk":    table.S(activePartition(id)),
+			":g3sk":    table.S(activeSortKey(now, id)),
 		},
 	}
 	t, err := s.update(ctx, in)
@@ -199,8 +200,8 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 			return nil, fmt.Errorf("transition task %s: %s to %s is not a legal move", id, f, c.To)
 		}
 	}
-	names := map[string]string{"#pk": AttrPK, "#state": "state", "#version": "version", "#updated": "updated_at"}
-	values := map[string]types.AttributeValue{":to": str(string(c.To)), ":now": str(stamp(c.Now)), ":one": num(1)}
+	names := map[string]string{"#pk": table.AttrPK, "#state": "state", "#version": "version", "#updated": "updated_at"}
+	values := map[string]types.AttributeValue{":to": table.S(string(c.To)), ":now": table.S(table.Stamp(c.Now)), ":one": table.N(1)}
 	set := []string{"#state = :to", "#version = #version + :one", "#updated = :now"}
 	var remove []string
 
@@ -217,47 +218,47 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 			return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
 		}
 		offloaded = true
-		field("result_ref", "result_ref", str(key))
+		field("result_ref", "result_ref", table.S(key))
 		names["#result"], names["#output"] = "result", "output"
 		remove = append(remove, "#result", "#output")
 	case c.Result != "" || len(c.Output) > 0:
 		if c.Result != "" {
-			field("result", "result", str(c.Result))
+			field("result", "result", table.S(c.Result))
 		}
 		if len(c.Output) > 0 {
-			field("output", "output", str(string(c.Output)))
+			field("output", "output", table.S(string(c.Output)))
 		}
 		names["#result_ref"] = "result_ref"
 		remove = append(remove, "#result_ref")
 	}
 	if c.Reason != "" {
-		field("reason", "reason", str(c.Reason))
-		field("reason_message", "reason_message", str(c.ReasonMessage))
+		field("reason", "reason", table.S(c.Reason))
+		field("reason_message", "reason_message", table.S(c.ReasonMessage))
 	}
 	if c.CostUnits > 0 {
-		field("cost", "cost_units", num(int64(c.CostUnits)))
+		field("cost", "cost_units", table.N(int64(c.CostUnits)))
 	}
 	if c.Tokens != (task.Tokens{}) {
-		field("ptok", "prompt_tokens", num(int64(c.Tokens.Prompt)))
-		field("ctok", "completion_tokens", num(int64(c.Tokens.Completion)))
-		field("ttok", "total_tokens", num(int64(c.Tokens.Total)))
+		field("ptok", "prompt_tokens", table.N(int64(c.Tokens.Prompt)))
+		field("ctok", "completion_tokens", table.N(int64(c.Tokens.Completion)))
+		field("ttok", "total_tokens", table.N(int64(c.Tokens.Total)))
 	}
 	switch {
 	case c.To.Terminal():
-		field("finished", "finished_at", str(stamp(c.Now)))
+		field("finished", "finished_at", table.S(table.Stamp(c.Now)))
 	case c.To == task.Paused:
-		field("paused", "paused_at", str(stamp(c.Now)))
+		field("paused", "paused_at", table.S(table.Stamp(c.Now)))
 	}
 	if c.RemoteTaskID != "" {
-		field("remote", "remote_task_id", str(c.RemoteTaskID))
+		field("remote", "remote_task_id", table.S(c.RemoteTaskID))
 	}
 	if len(c.HITL) > 0 {
-		field("hitl", "hitl_request", str(string(c.HITL)))
+		field("hitl", "hitl_request", table.S(string(c.HITL)))
 	}
 	// The by_active index holds the task while it waits on a work message, keyed by this write.
-	field("g3sk", "gsi3sk", str(activeSortKey(c.Now, id)))
+	field("g3sk", "gsi3sk", table.S(activeSortKey(c.Now, id)))
 	if inFlight(c.To) {
-		field("g3pk", "gsi3pk", str(activePartition(id)))
+		field("g3pk", "gsi3pk", table.S(activePartition(id)))
 	} else {
 		names["#g3pk"] = "gsi3pk"
 		remove = append(remove, "#g3pk")
@@ -267,18 +268,18 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 		names["#lease"] = "lease_until"
 		remove = append(remove, "#lease")
 	case c.ReleaseLease:
-		field("lease", "lease_until", num(0))
+		field("lease", "lease_until", table.N(0))
 	}
 
 	cond := []string{}
 	for i, f := range from {
 		k := fmt.Sprintf(":from%d", i)
-		values[k] = str(string(f))
+		values[k] = table.S(string(f))
 		cond = append(cond, "#state = "+k)
 	}
 	condition := "attribute_exists(#pk) AND (" + strings.Join(cond, " OR ") + ")"
 	if c.Version != 0 {
-		values[":expect"] = num(c.Version)
+		values[":expect"] = table.N(c.Version)
 		condition += " AND #version = :expect"
 	}
 	expr := "SET " + strings.Join(set, ", ")
@@ -323,9 +324,4 @@ func (s *Store) update(ctx context.Context, in *dynamodb.UpdateItemInput) (*task
 		return nil, err
 	}
 	return fromAttributes(out.Attributes)
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}
 }

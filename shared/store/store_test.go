@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -86,8 +87,8 @@ func TestCreate(t *testing.T) {
 			if aws.ToString(in.TableName) != "tasks" || in.ConditionExpression == nil {
 				t.Errorf("PutItem into %s with condition %v: a create must never overwrite", aws.ToString(in.TableName), in.ConditionExpression)
 			}
-			if pk, _ := in.Item[AttrPK].(*types.AttributeValueMemberS); pk == nil || pk.Value != "TASK#t1" {
-				t.Errorf("pk = %#v", in.Item[AttrPK])
+			if pk, _ := in.Item[table.AttrPK].(*types.AttributeValueMemberS); pk == nil || pk.Value != "TASK#t1" {
+				t.Errorf("pk = %#v", in.Item[table.AttrPK])
 			}
 		})
 	}

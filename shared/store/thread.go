@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -42,15 +43,15 @@ type threadItem struct {
 
 func threadKey(tenant, id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		AttrPK: str("THREAD#" + tenant + "#" + id),
-		AttrSK: str("THREAD"),
+		table.AttrPK: table.S("THREAD#" + tenant + "#" + id),
+		table.AttrSK: table.S("THREAD"),
 	}
 }
 
 func idempotencyKey(tenant, key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		AttrPK: str("IDEMP#" + tenant + "#" + key),
-		AttrSK: str("IDEMP"),
+		table.AttrPK: table.S("IDEMP#" + tenant + "#" + key),
+		table.AttrSK: table.S("IDEMP"),
 	}
 }
 
@@ -75,10 +76,10 @@ func decodeThread(av map[string]types.AttributeValue) (*Thread, error) {
 	}
 	th := &Thread{ID: it.ID, Tenant: it.Tenant, LatestTaskID: it.LatestTaskID, Turns: it.Turns, Stored: true}
 	var err error
-	if th.CreatedAt, err = parseStamp(it.CreatedAt); err != nil {
+	if th.CreatedAt, err = table.ParseStamp(it.CreatedAt); err != nil {
 		return nil, fmt.Errorf("decode thread %s: %w", it.ID, err)
 	}
-	if th.UpdatedAt, err = parseStamp(it.UpdatedAt); err != nil {
+	if th.UpdatedAt, err = table.ParseStamp(it.UpdatedAt); err != nil {
 		return nil, fmt.Errorf("decode thread %s: %w", it.ID, err)
 	}
 	return th, nil
@@ -128,17 +129,17 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error
 	if err != nil {
 		return fmt.Errorf("submit task %s: %w", t.ID, err)
 	}
-	now := stamp(t.CreatedAt)
+	now := table.Stamp(t.CreatedAt)
 	onFail := types.ReturnValuesOnConditionCheckFailureAllOld
 	items := []types.TransactWriteItem{{Put: &types.Put{
 		TableName: aws.String(s.table), Item: taskAV,
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
+		ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
 	}}}
 	threadAt, idemAt := -1, -1
 	if o.Thread != nil {
 		threadAt = len(items)
-		exp := num(t.ExpiresAt.Unix())
+		exp := table.N(t.ExpiresAt.Unix())
 		if !o.Thread.Stored {
 			av, err := attributevalue.MarshalMap(threadItem{
 				PK: "THREAD#" + t.Tenant + "#" + t.ThreadID, SK: "THREAD", ID: t.ThreadID, Tenant: t.Tenant,
@@ -150,7 +151,7 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error
 			items = append(items, types.TransactWriteItem{Put: &types.Put{
 				TableName: aws.String(s.table), Item: av,
 				ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-				ExpressionAttributeNames:            map[string]string{"#pk": AttrPK},
+				ExpressionAttributeNames:            map[string]string{"#pk": table.AttrPK},
 				ReturnValuesOnConditionCheckFailure: onFail,
 			}})
 		} else {
@@ -160,11 +161,11 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error
 				UpdateExpression:    aws.String("SET #latest = :task, #turns = :next, #updated = :now, #exp = :exp"),
 				ConditionExpression: aws.String("#turns = :seen"),
 				ExpressionAttributeNames: map[string]string{
-					"#latest": "latest_task_id", "#turns": "turns", "#updated": "updated_at", "#exp": AttrExpiresAt,
+					"#latest": "latest_task_id", "#turns": "turns", "#updated": "updated_at", "#exp": table.AttrExpiresAt,
 				},
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":task": str(t.ID), ":next": num(int64(o.Thread.Turns + 1)), ":seen": num(int64(o.Thread.Turns)),
-					":now": str(now), ":exp": exp,
+					":task": table.S(t.ID), ":next": table.N(int64(o.Thread.Turns + 1)), ":seen": table.N(int64(o.Thread.Turns)),
+					":now": table.S(now), ":exp": exp,
 				},
 				ReturnValuesOnConditionCheckFailure: onFail,
 			}})
@@ -173,15 +174,15 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error
 	if o.Idempotency != nil {
 		idemAt = len(items)
 		item := idempotencyKey(t.Tenant, o.Idempotency.Key)
-		item["task_id"] = str(t.ID)
-		item["body_hash"] = str(o.Idempotency.BodyHash)
-		item[AttrExpiresAt] = num(t.CreatedAt.Add(o.Idempotency.TTL).Unix())
+		item["task_id"] = table.S(t.ID)
+		item["body_hash"] = table.S(o.Idempotency.BodyHash)
+		item[table.AttrExpiresAt] = table.N(t.CreatedAt.Add(o.Idempotency.TTL).Unix())
 		items = append(items, types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(s.table), Item: item,
 			// An expired key is free again even before TTL has deleted it.
 			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
-			ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#exp": AttrExpiresAt},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(t.CreatedAt.Unix())},
+			ExpressionAttributeNames:            map[string]string{"#pk": table.AttrPK, "#exp": table.AttrExpiresAt},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": table.N(t.CreatedAt.Unix())},
 			ReturnValuesOnConditionCheckFailure: onFail,
 		}})
 	}
@@ -264,7 +265,7 @@ func (s *Store) Resolve(ctx context.Context, tenant, id string) (*task.Task, err
 	}
 	var found *task.Task
 	for _, av := range out.Responses[s.table] {
-		switch av[AttrSK].(*types.AttributeValueMemberS).Value {
+		switch av[table.AttrSK].(*types.AttributeValueMemberS).Value {
 		case "THREAD":
 			th, err := decodeThread(av)
 			if err != nil {
@@ -303,14 +304,14 @@ func (s *Store) resolveSlowly(ctx context.Context, tenant, id string) (*task.Tas
 // offloaded answers and texts of the turns are loaded back (a conversation is what they say);
 // their offloaded request bodies are not, unless the text came with them.
 func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
-	ix := Indexes[1]
+	ix := table.Indexes[1]
 	var out []*task.Task
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		IndexName:                 aws.String(ix.Name),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("THREAD#" + tenant + "#" + threadID)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S("THREAD#" + tenant + "#" + threadID)},
 		// Newest first, so that a long thread yields its most recent turns.
 		ScanIndexForward: aws.Bool(false),
 		Limit:            aws.Int32(int32(min(limit, 100))),
@@ -363,8 +364,8 @@ func (s *Store) ReleaseIdempotency(ctx context.Context, tenant, key, taskID stri
 		TableName: aws.String(s.table), Key: idempotencyKey(tenant, key),
 		UpdateExpression:          aws.String("SET #exp = :released"),
 		ConditionExpression:       aws.String("#task = :task"),
-		ExpressionAttributeNames:  map[string]string{"#exp": AttrExpiresAt, "#task": "task_id"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":released": num(1), ":task": str(taskID)},
+		ExpressionAttributeNames:  map[string]string{"#exp": table.AttrExpiresAt, "#task": "task_id"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":released": table.N(1), ":task": table.S(taskID)},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {
