@@ -31,7 +31,6 @@ import (
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/registry"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
 )
@@ -439,7 +438,7 @@ func (f *fake) Get(_ context.Context, id string) (*task.Task, error) {
 	defer f.mu.Unlock()
 	t, ok := f.tasks[id]
 	if !ok {
-		return nil, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("get %s: %w", id, task.ErrNotFound)
 	}
 	c := *t
 	return &c, nil
@@ -454,7 +453,7 @@ func (f *fake) Resolve(ctx context.Context, tenant, id string) (*task.Task, erro
 	return f.Get(ctx, id)
 }
 
-func (f *fake) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
+func (f *fake) Transition(_ context.Context, id string, c task.Change) (*task.Task, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
@@ -462,11 +461,11 @@ func (f *fake) Transition(_ context.Context, id string, c store.Change) (*task.T
 	defer f.mu.Unlock()
 	t, ok := f.tasks[id]
 	if !ok {
-		return nil, store.ErrNotFound
+		return nil, task.ErrNotFound
 	}
 	if !slices.Contains(c.From, t.State) {
 		cur := *t
-		return nil, &store.ConflictError{Current: &cur}
+		return nil, &task.ConflictError{Current: &cur}
 	}
 	t.State, t.Reason, t.ReasonMessage, t.UpdatedAt, t.Version = c.To, c.Reason, c.ReasonMessage, c.Now, t.Version+1
 	if c.To.Terminal() {
@@ -476,7 +475,7 @@ func (f *fake) Transition(_ context.Context, id string, c store.Change) (*task.T
 	return &cur, nil
 }
 
-func (f *fake) List(_ context.Context, _ store.ListQuery) ([]*task.Task, string, error) {
+func (f *fake) List(_ context.Context, _ task.ListQuery) ([]*task.Task, string, error) {
 	if err := f.check(); err != nil {
 		return nil, "", err
 	}
@@ -761,7 +760,7 @@ func listCases(path string) []tcase {
 		}},
 		{name: "filtered", method: "GET", path: path + q + "&agent_id=echo", setup: page, status: 200, validRequest: true},
 		{name: "the last page", method: "GET", path: path + "?limit=100", setup: func(f *fake) { f.listed = nil }, status: 200, validRequest: true},
-		{name: "bad cursor", method: "GET", path: path + "?cursor=zzz", setup: func(f *fake) { f.listErr = fmt.Errorf("list: %w", store.ErrInvalidCursor) }, status: 400, code: "invalid_cursor"},
+		{name: "bad cursor", method: "GET", path: path + "?cursor=zzz", setup: func(f *fake) { f.listErr = fmt.Errorf("list: %w", task.ErrInvalidCursor) }, status: 400, code: "invalid_cursor"},
 		{name: "bad status", method: "GET", path: path + "?status=done", status: 422, code: "validation_failed"},
 		{name: "bad limit", method: "GET", path: path + "?limit=0", status: 422, code: "validation_failed"},
 		{name: "bad times", method: "GET", path: path + "?created_after=yesterday&created_before=2026", status: 422, code: "validation_failed"},

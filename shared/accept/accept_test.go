@@ -17,7 +17,6 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -27,10 +26,10 @@ type fakeStore struct {
 	// mu is a pointer so that types embedding a fakeStore by value (the benchmark's) copy no lock.
 	mu          *sync.Mutex
 	created     []*task.Task
-	opts        []store.SubmitOptions
-	transitions []store.Change
+	opts        []task.SubmitOptions
+	transitions []task.Change
 	tasks       map[string]*task.Task
-	threads     map[string]*store.Thread
+	threads     map[string]*task.Thread
 	keys        map[string][2]string // tenant/key -> task id, body hash
 	threadReads int
 	released    []string // tenant/key of released idempotency keys
@@ -42,7 +41,7 @@ type fakeStore struct {
 
 func newFakeStore() *fakeStore { return &fakeStore{mu: new(sync.Mutex)} }
 
-func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o store.SubmitOptions) error {
+func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error {
 	s.mu.Lock()
 	cp := *t
 	s.created = append(s.created, &cp)
@@ -62,10 +61,10 @@ func (s *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
 		cp := *t
 		return &cp, nil
 	}
-	return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
+	return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)
 }
 
-func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*store.Thread, error) {
+func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*task.Thread, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.threadReads++
@@ -73,7 +72,7 @@ func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*store.Thre
 		cp := *th
 		return &cp, nil
 	}
-	return nil, fmt.Errorf("get thread %s: %w", id, store.ErrNotFound)
+	return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
 }
 
 func (s *fakeStore) Replayed(_ context.Context, tenant, key string, _ time.Time) (string, string, error) {
@@ -85,7 +84,7 @@ func (s *fakeStore) Replayed(_ context.Context, tenant, key string, _ time.Time)
 	if r, ok := s.keys[tenant+"/"+key]; ok {
 		return r[0], r[1], nil
 	}
-	return "", "", store.ErrNotFound
+	return "", "", task.ErrNotFound
 }
 
 // ReleaseIdempotency forgets a key that names the task, as the store marks it expired.
@@ -99,7 +98,7 @@ func (s *fakeStore) ReleaseIdempotency(_ context.Context, tenant, key, taskID st
 	return nil
 }
 
-func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
+func (s *fakeStore) Transition(_ context.Context, id string, c task.Change) (*task.Task, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.transitions = append(s.transitions, c)
@@ -107,7 +106,7 @@ func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*t
 		return nil, s.transitionErr
 	}
 	if len(s.created) == 0 || s.created[0].ID != id {
-		return nil, store.ErrNotFound
+		return nil, task.ErrNotFound
 	}
 	t := *s.created[0]
 	t.State, t.Reason, t.ReasonMessage, t.Version = c.To, c.Reason, c.ReasonMessage, t.Version+1
@@ -533,8 +532,8 @@ const prevID = "00000000-0000-4000-8000-000000000001"
 
 func TestSubmitJoinsThread(t *testing.T) {
 	h := newHarness(t)
-	th := &store.Thread{ID: "thread-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 2, Stored: true}
-	h.store.threads = map[string]*store.Thread{"org-1/thread-1": th}
+	th := &task.Thread{ID: "thread-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 2, Stored: true}
+	h.store.threads = map[string]*task.Thread{"org-1/thread-1": th}
 	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 	if err != nil {
@@ -563,7 +562,7 @@ func TestSubmitJoinsThread(t *testing.T) {
 	}
 	// A thread of another tenant with the same id is not this one.
 	h = newHarness(t)
-	h.store.threads = map[string]*store.Thread{"org-2/thread-1": th}
+	h.store.threads = map[string]*task.Thread{"org-2/thread-1": th}
 	got, err = h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 	if err != nil || got.ThreadSeq != 1 || got.PrevTaskID != "" {
@@ -579,7 +578,7 @@ func TestSubmitRejectStrategy(t *testing.T) {
 	}{{task.Running, true}, {task.Queued, true}, {task.Paused, false}, {task.Succeeded, false}, {task.Failed, false}} {
 		t.Run(string(tt.prev), func(t *testing.T) {
 			h := newHarness(t)
-			h.store.threads = map[string]*store.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
+			h.store.threads = map[string]*task.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
 			h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", State: tt.prev}}
 			_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 				Invocation: decode(t, dialect.DecodeServiceNet, `{"message":"next","context_id":"ctx-1","multitask_strategy":"reject"}`)})
@@ -596,16 +595,16 @@ func TestSubmitRejectStrategy(t *testing.T) {
 func TestSubmitThreadRace(t *testing.T) {
 	t.Run("moved once", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.threads = map[string]*store.Thread{"org-1/thread-1": {ID: "thread-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
+		h.store.threads = map[string]*task.Thread{"org-1/thread-1": {ID: "thread-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
 		var calls int
 		h.store.create = func(_ context.Context, _ *task.Task) error {
 			calls++
 			if calls == 1 {
 				// Another turn lands first.
 				h.store.mu.Lock()
-				h.store.threads["org-1/thread-1"] = &store.Thread{ID: "thread-1", LatestTaskID: "other", Turns: 2, Stored: true}
+				h.store.threads["org-1/thread-1"] = &task.Thread{ID: "thread-1", LatestTaskID: "other", Turns: 2, Stored: true}
 				h.store.mu.Unlock()
-				return store.ErrThreadMoved
+				return task.ErrThreadMoved
 			}
 			return nil
 		}
@@ -620,7 +619,7 @@ func TestSubmitThreadRace(t *testing.T) {
 	})
 	t.Run("always moving", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.create = func(context.Context, *task.Task) error { return store.ErrThreadMoved }
+		h.store.create = func(context.Context, *task.Task) error { return task.ErrThreadMoved }
 		_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 			Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 		if !errors.Is(err, accept.ErrThreadBusy) {
@@ -649,7 +648,7 @@ func TestSubmitThreadRace(t *testing.T) {
 // failingThreads is a store whose threads cannot be read.
 type failingThreads struct{ *fakeStore }
 
-func (failingThreads) GetThread(context.Context, string, string) (*store.Thread, error) {
+func (failingThreads) GetThread(context.Context, string, string) (*task.Thread, error) {
 	return nil, errors.New("dynamodb: 500")
 }
 
@@ -699,7 +698,7 @@ func TestSubmitIdempotency(t *testing.T) {
 		h := newHarness(t)
 		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Queued}}
 		h.store.create = func(context.Context, *task.Task) error {
-			return &store.ReplayError{TaskID: first.ID, BodyHash: idem.BodyHash}
+			return &task.ReplayError{TaskID: first.ID, BodyHash: idem.BodyHash}
 		}
 		got, err := submit(h, `{"message":"pay"}`)
 		if err != nil || got.ID != first.ID {

@@ -11,7 +11,6 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/keystore"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -102,16 +101,16 @@ func Classify(err error, d task.Dialect, agentID string) (ans Answer, known bool
 	case errors.Is(err, accept.ErrIdempotencyMismatch):
 		return plain(http.StatusConflict, "idempotency_key_reused", "the Idempotency-Key was used before for a different request")
 	case errors.Is(err, accept.ErrRequestTooLarge):
-		return plain(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", store.InlineLimit>>10))
+		return plain(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", task.InlineLimit>>10))
 	case errors.Is(err, accept.ErrWebhooksUnavailable):
 		return plain(http.StatusUnprocessableEntity, "webhooks_unavailable", "this deployment does not deliver webhooks; leave webhook_url out")
 	case errors.Is(err, accept.ErrThreadBusy):
 		return plain(http.StatusConflict, "thread_busy", "the thread has a turn in progress; wait for it to end or stop it")
-	case errors.Is(err, store.ErrInvalidCursor):
+	case errors.Is(err, task.ErrInvalidCursor):
 		return plain(http.StatusBadRequest, "invalid_cursor", "the cursor is not one this listing gave you")
 	case errors.Is(err, accept.ErrStoreUnavailable):
 		return Answer{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the task store is unavailable; submit again later", RetryAfter: retryAfterError}, true
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		if d == task.ServiceNet {
 			return plain(http.StatusNotFound, "receipt_not_found", "no receipt has that id")
 		}

@@ -21,7 +21,6 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/httpapi"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -83,11 +82,11 @@ type fakeReader struct {
 	// onGet, when set, runs (under the lock) before every Get or Resolve with the call's number.
 	onGet func(n int)
 	// transitions records the changes asked of Transition; conflictOnce makes the first one fail.
-	transitions  []store.Change
+	transitions  []task.Change
 	conflictOnce *task.Task
 	transErr     error
 	// lists records the queries asked of List, which answers listed, next and listErr.
-	lists   []store.ListQuery
+	lists   []task.ListQuery
 	listed  []*task.Task
 	next    string
 	listErr error
@@ -115,7 +114,7 @@ func (r *fakeReader) Get(_ context.Context, id string) (*task.Task, error) {
 	}
 	t, ok := r.tasks[id]
 	if !ok {
-		return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)
 	}
 	return clone(t), nil
 }
@@ -137,7 +136,7 @@ func (r *fakeReader) set(id string, f func(t *task.Task)) {
 	f(r.tasks[id])
 }
 
-func (r *fakeReader) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
+func (r *fakeReader) Transition(_ context.Context, id string, c task.Change) (*task.Task, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gets++
@@ -147,14 +146,14 @@ func (r *fakeReader) Transition(_ context.Context, id string, c store.Change) (*
 	}
 	if cur := r.conflictOnce; cur != nil {
 		r.conflictOnce = nil
-		return nil, fmt.Errorf("transition: %w", &store.ConflictError{Current: clone(cur)})
+		return nil, fmt.Errorf("transition: %w", &task.ConflictError{Current: clone(cur)})
 	}
 	t, ok := r.tasks[id]
 	if !ok {
-		return nil, store.ErrNotFound
+		return nil, task.ErrNotFound
 	}
 	if !slices.Contains(c.From, t.State) || (c.Version != 0 && c.Version != t.Version) {
-		return nil, fmt.Errorf("transition: %w", &store.ConflictError{Current: clone(t)})
+		return nil, fmt.Errorf("transition: %w", &task.ConflictError{Current: clone(t)})
 	}
 	t.State, t.Version, t.Reason, t.ReasonMessage, t.UpdatedAt = c.To, t.Version+1, c.Reason, c.ReasonMessage, c.Now
 	if c.To.Terminal() {
@@ -163,7 +162,7 @@ func (r *fakeReader) Transition(_ context.Context, id string, c store.Change) (*
 	return clone(t), nil
 }
 
-func (r *fakeReader) List(_ context.Context, q store.ListQuery) ([]*task.Task, string, error) {
+func (r *fakeReader) List(_ context.Context, q task.ListQuery) ([]*task.Task, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gets++

@@ -15,7 +15,6 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/httpapi"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -518,18 +517,18 @@ func TestList(t *testing.T) {
 	tests := []struct {
 		name  string
 		path  string
-		query store.ListQuery
+		query task.ListQuery
 	}{
-		{"defaults", "/v1/tasks", store.ListQuery{Limit: 20}},
-		{"one status", "/v1/tasks?status=pending", store.ListQuery{States: []task.State{task.Queued}, Limit: 20}},
-		{"failed shows rejected too", "/v1/tasks?status=failed", store.ListQuery{States: []task.State{task.Failed, task.Rejected}, Limit: 20}},
-		{"a list of statuses", "/v1/tasks?status=completed,%20stopped,error", store.ListQuery{States: []task.State{task.Succeeded, task.Canceled, task.Error}, Limit: 20}},
-		{"repeated and duplicate statuses", "/v1/tasks?status=executing&status=paused,executing", store.ListQuery{States: []task.State{task.Running, task.Paused}, Limit: 20}},
+		{"defaults", "/v1/tasks", task.ListQuery{Limit: 20}},
+		{"one status", "/v1/tasks?status=pending", task.ListQuery{States: []task.State{task.Queued}, Limit: 20}},
+		{"failed shows rejected too", "/v1/tasks?status=failed", task.ListQuery{States: []task.State{task.Failed, task.Rejected}, Limit: 20}},
+		{"a list of statuses", "/v1/tasks?status=completed,%20stopped,error", task.ListQuery{States: []task.State{task.Succeeded, task.Canceled, task.Error}, Limit: 20}},
+		{"repeated and duplicate statuses", "/v1/tasks?status=executing&status=paused,executing", task.ListQuery{States: []task.State{task.Running, task.Paused}, Limit: 20}},
 		{"every filter", "/v1/tasks?agent_id=echo&thread_id=th-1&created_after=2026-02-01T00:00:00Z&created_before=2026-02-07T02:13:26.5%2B01:00&limit=100&cursor=abc",
-			store.ListQuery{AgentID: "echo", ThreadID: "th-1", CreatedAfter: after, CreatedBefore: before, Limit: 100, Cursor: "abc"}},
-		{"agent route", "/v1/agents/echo/tasks?limit=1", store.ListQuery{AgentID: "echo", Limit: 1}},
-		{"agent route, same agent_id", "/v1/agents/echo/tasks?agent_id=echo", store.ListQuery{AgentID: "echo", Limit: 20}},
-		{"unknown parameters are ignored", "/v1/tasks?sort=asc", store.ListQuery{Limit: 20}},
+			task.ListQuery{AgentID: "echo", ThreadID: "th-1", CreatedAfter: after, CreatedBefore: before, Limit: 100, Cursor: "abc"}},
+		{"agent route", "/v1/agents/echo/tasks?limit=1", task.ListQuery{AgentID: "echo", Limit: 1}},
+		{"agent route, same agent_id", "/v1/agents/echo/tasks?agent_id=echo", task.ListQuery{AgentID: "echo", Limit: 20}},
+		{"unknown parameters are ignored", "/v1/tasks?sort=asc", task.ListQuery{Limit: 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -598,7 +597,7 @@ func TestListErrors(t *testing.T) {
 		{"cursor given twice", "/v1/tasks?cursor=a&cursor=b", nil, 422, "validation_failed", []string{"query.cursor"}},
 		{"every problem at once", "/v1/tasks?status=x&limit=0&created_after=x", nil, 422, "validation_failed", []string{"query.status", "query.created_after", "query.limit"}},
 		{"agent path not an id", "/v1/agents/a%20b/tasks", nil, 404, "agent_not_found", nil},
-		{"invalid cursor", "/v1/tasks?cursor=junk", fmt.Errorf("list: %w", store.ErrInvalidCursor), 400, "invalid_cursor", nil},
+		{"invalid cursor", "/v1/tasks?cursor=junk", fmt.Errorf("list: %w", task.ErrInvalidCursor), 400, "invalid_cursor", nil},
 		{"store down", "/v1/tasks", errors.New("dynamodb: throttled"), 503, "unavailable", nil},
 	}
 	for _, tt := range tests {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
@@ -119,7 +119,7 @@ func (n *Notifier) change(ctx context.Context, rec *events.DynamoDBEventRecord) 
 	if err != nil {
 		return nil, err
 	}
-	if !store.IsTask(keys) {
+	if !table.IsTask(keys) {
 		return nil, nil
 	}
 	newState, oldState := stateOf(rec.Change.NewImage), stateOf(rec.Change.OldImage)

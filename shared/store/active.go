@@ -57,8 +57,8 @@ func (s *Store) Idle(ctx context.Context, before time.Time, limit int) ([]*task.
 // Touch records that the task was looked after at now without changing it: it moves updated_at
 // (and the task's place in the by_active index), provided the task is still in state at version.
 // The version does not move, so a worker holding the task's claim is not disturbed, and readers
-// waiting for a change are not woken. On a failed condition it returns a *ConflictError or
-// ErrNotFound.
+// waiting for a change are not woken. On a failed condition it returns a *task.ConflictError or
+// task.ErrNotFound.
 func (s *Store) Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error) {
 	t, err := s.update(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.table),

@@ -25,7 +25,7 @@ func TestActiveIndexFollowsTheState(t *testing.T) {
 	later := created.Add(time.Minute)
 	for to, indexed := range map[task.State]bool{task.Queued: true, task.Running: true, task.Paused: false, task.Succeeded: false} {
 		db := &fakeDynamoDB{item: attrs(t, task.Running, 2)}
-		if _, err := New(db, "tasks").Transition(context.Background(), "t1", Change{From: []task.State{task.Running}, To: to, Now: later}); err != nil {
+		if _, err := New(db, "tasks").Transition(context.Background(), "t1", task.Change{From: []task.State{task.Running}, To: to, Now: later}); err != nil {
 			t.Fatal(err)
 		}
 		in := db.updates[0]

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -65,7 +64,7 @@ type item struct {
 
 func toItem(t *task.Task) item {
 	it := item{
-		PK: "TASK#" + t.ID, SK: "TASK",
+		PK: table.TaskPartition(t.ID), SK: table.TaskSortKey,
 		GSI1PK: "TENANT#" + t.Tenant, GSI1SK: table.Stamp(t.CreatedAt) + "#" + t.ID,
 		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
 		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID, ThreadSeq: t.ThreadSeq, PrevTaskID: t.PrevTaskID,
@@ -76,7 +75,7 @@ func toItem(t *task.Task) item {
 		CreatedAt: table.Stamp(t.CreatedAt), UpdatedAt: table.Stamp(t.UpdatedAt), StartedAt: table.Stamp(t.StartedAt),
 		PausedAt: table.Stamp(t.PausedAt), FinishedAt: table.Stamp(t.FinishedAt),
 	}
-	request, text := InlineRequest(t)
+	request, text := task.InlineRequest(t)
 	it.Request, it.Text = string(request), text
 	it.GSI3SK = activeSortKey(t.UpdatedAt, t.ID)
 	if inFlight(t.State) {
@@ -151,14 +150,6 @@ func activePartition(id string) string {
 // activeSortKey orders the by_active index by last write: every write that moves updated_at
 // moves it too, so the oldest entries are the tasks nothing has touched for longest.
 func activeSortKey(updated time.Time, id string) string { return table.Stamp(updated) + "#" + id }
-
-// IsTask reports whether a table item's keys are a task's: the table holds other items too
-// (threads, agents, keys, webhook deliveries), and a stream of it carries them all.
-func IsTask(keys map[string]types.AttributeValue) bool {
-	pk, ok1 := keys[table.AttrPK].(*types.AttributeValueMemberS)
-	sk, ok2 := keys[table.AttrSK].(*types.AttributeValueMemberS)
-	return ok1 && ok2 && sk.Value == "TASK" && strings.HasPrefix(pk.Value, "TASK#")
-}
 
 // TaskFromImage decodes a task item as a table stream carries it (the new image of a change),
 // and loads its offloaded answer back from the blob store, so the task reads as it was written

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,31 +17,8 @@ import (
 	"github.com/agentq/agentq/shared/task"
 )
 
-// ListQuery selects a tenant's tasks. List answers them newest first.
-type ListQuery struct {
-	Tenant string
-	// States, when not empty, keeps the tasks in one of these states.
-	States []task.State
-	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
-	AgentID  string
-	ThreadID string
-	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
-	CreatedAfter  time.Time
-	CreatedBefore time.Time
-	// Limit is how many tasks to answer at most: 1 to MaxListLimit; 0 means DefaultListLimit.
-	Limit int
-	// Cursor continues a listing where the previous page ended; empty starts with the newest.
-	Cursor string
-	// Now, when set, leaves out tasks whose record has expired but that TTL has not deleted yet.
-	Now time.Time
-}
-
-// Bounds of a listing.
+// Bounds of one List call.
 const (
-	DefaultListLimit = 20
-	MaxListLimit     = 100
-	// MaxCursorBytes bounds a cursor; ours are far shorter.
-	MaxCursorBytes = 4096
 	// maxListPages bounds the DynamoDB pages one List reads, so that a filter that matches little
 	// costs a bounded read; the caller gets fewer items and a cursor to go on from.
 	maxListPages = 10
@@ -50,10 +26,6 @@ const (
 	// read, so a page of just the items wanted would mostly come back short.
 	filteredPageSize = 200
 )
-
-// ErrInvalidCursor means a cursor is malformed, belongs to another tenant, or does not fit the
-// query's time range.
-var ErrInvalidCursor = errors.New("invalid cursor")
 
 // List answers a page of the tenant's tasks, newest first, and the cursor of the next page ("" at
 // the end). It reads the by_tenant index, which is eventually consistent: a task accepted a moment
@@ -66,12 +38,12 @@ var ErrInvalidCursor = errors.New("invalid cursor")
 //
 // Payloads kept in the blob store are not loaded (see WithBlobs): such items come with ResultRef
 // or RequestRef set and the answer or request body empty.
-func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, error) {
+func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, string, error) {
 	limit := q.Limit
 	if limit <= 0 {
-		limit = DefaultListLimit
+		limit = task.DefaultListLimit
 	}
-	limit = min(limit, MaxListLimit)
+	limit = min(limit, task.MaxListLimit)
 	ix := table.Indexes[0]
 	partition := "TENANT#" + q.Tenant
 
@@ -109,7 +81,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 	if start != nil {
 		sk := start[ix.SortKey].(*types.AttributeValueMemberS).Value
 		if (lo != "" && sk < lo) || (hi != "" && sk >= hi) {
-			return nil, "", fmt.Errorf("list tasks: the cursor is outside the time range: %w", ErrInvalidCursor)
+			return nil, "", fmt.Errorf("list tasks: the cursor is outside the time range: %w", task.ErrInvalidCursor)
 		}
 	}
 
@@ -219,25 +191,25 @@ func decodeCursor(s, partition string) (map[string]types.AttributeValue, error) 
 	if s == "" {
 		return nil, nil
 	}
-	if len(s) > MaxCursorBytes {
-		return nil, fmt.Errorf("list tasks: cursor too long: %w", ErrInvalidCursor)
+	if len(s) > task.MaxCursorBytes {
+		return nil, fmt.Errorf("list tasks: cursor too long: %w", task.ErrInvalidCursor)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil {
-		return nil, fmt.Errorf("list tasks: cursor is not base64url: %w", ErrInvalidCursor)
+		return nil, fmt.Errorf("list tasks: cursor is not base64url: %w", task.ErrInvalidCursor)
 	}
 	var c cursor
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil || dec.More() {
-		return nil, fmt.Errorf("list tasks: cursor is not a key: %w", ErrInvalidCursor)
+		return nil, fmt.Errorf("list tasks: cursor is not a key: %w", task.ErrInvalidCursor)
 	}
 	id, isTask := strings.CutPrefix(c.PK, "TASK#")
 	switch {
 	case c.GSI1PK != partition:
-		return nil, fmt.Errorf("list tasks: cursor of another partition: %w", ErrInvalidCursor)
+		return nil, fmt.Errorf("list tasks: cursor of another partition: %w", task.ErrInvalidCursor)
 	case !isTask || id == "" || c.SK != "TASK" || !strings.HasSuffix(c.GSI1SK, "#"+id):
-		return nil, fmt.Errorf("list tasks: cursor is not a task key: %w", ErrInvalidCursor)
+		return nil, fmt.Errorf("list tasks: cursor is not a task key: %w", task.ErrInvalidCursor)
 	}
 	ix := table.Indexes[0]
 	return map[string]types.AttributeValue{

@@ -90,7 +90,7 @@ func ids(ts []*task.Task) []string {
 
 func TestListQueryShape(t *testing.T) {
 	db := newIndex(t, 3, nil)
-	_, _, err := New(db, "tasks").List(context.Background(), ListQuery{
+	_, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{
 		Tenant: "org-1", States: []task.State{task.Failed, task.Rejected}, AgentID: "echo", ThreadID: "th",
 		CreatedAfter: listBase, CreatedBefore: listBase.Add(time.Hour), Limit: 5,
 	})
@@ -122,12 +122,12 @@ func TestListQueryShape(t *testing.T) {
 
 	for _, tt := range []struct {
 		name string
-		q    ListQuery
+		q    task.ListQuery
 		cond string
 	}{
-		{"no range", ListQuery{Tenant: "org-1"}, "#pk = :pk"},
-		{"after", ListQuery{Tenant: "org-1", CreatedAfter: listBase}, "#pk = :pk AND #sk >= :lo"},
-		{"before", ListQuery{Tenant: "org-1", CreatedBefore: listBase}, "#pk = :pk AND #sk < :hi"},
+		{"no range", task.ListQuery{Tenant: "org-1"}, "#pk = :pk"},
+		{"after", task.ListQuery{Tenant: "org-1", CreatedAfter: listBase}, "#pk = :pk AND #sk >= :lo"},
+		{"before", task.ListQuery{Tenant: "org-1", CreatedBefore: listBase}, "#pk = :pk AND #sk < :hi"},
 	} {
 		db := newIndex(t, 1, nil)
 		if _, _, err := New(db, "tasks").List(context.Background(), tt.q); err != nil {
@@ -140,7 +140,7 @@ func TestListQueryShape(t *testing.T) {
 		if in.FilterExpression != nil {
 			t.Errorf("%s: filter %q with no filter asked", tt.name, aws.ToString(in.FilterExpression))
 		}
-		if got := aws.ToInt32(in.Limit); got != DefaultListLimit+1 {
+		if got := aws.ToInt32(in.Limit); got != task.DefaultListLimit+1 {
 			t.Errorf("%s: Limit = %d, want the default page and one more", tt.name, got)
 		}
 	}
@@ -159,7 +159,7 @@ func TestListTimeBoundsAreExclusive(t *testing.T) {
 	}
 
 	db := newIndex(t, 1, nil)
-	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", CreatedAfter: at, CreatedBefore: at})
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", CreatedAfter: at, CreatedBefore: at})
 	if err != nil || len(items) != 0 || next != "" || len(db.queries) != 0 {
 		t.Errorf("empty range = %v, %q, %v after %d queries; want nothing, without asking DynamoDB", items, next, err, len(db.queries))
 	}
@@ -171,7 +171,7 @@ func TestListPaginates(t *testing.T) {
 	var got []string
 	cursor := ""
 	for page := 0; ; page++ {
-		items, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Limit: 3, Cursor: cursor})
+		items, next, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 3, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func TestListPaginates(t *testing.T) {
 
 func TestListExactLastPageHasNoCursor(t *testing.T) {
 	db := newIndex(t, 4, nil)
-	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Limit: 4})
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 4})
 	if err != nil || len(items) != 4 || next != "" {
 		t.Errorf("List = %v, %q, %v; want all 4 and no cursor", ids(items), next, err)
 	}
@@ -213,7 +213,7 @@ func TestListFilteredAcrossPages(t *testing.T) {
 	var got []string
 	cursor := ""
 	for range 5 {
-		items, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Limit: 2, Cursor: cursor})
+		items, next, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Limit: 2, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +236,7 @@ func TestListFilteredAcrossPages(t *testing.T) {
 func TestListPageBudget(t *testing.T) {
 	db := newIndex(t, (maxListPages+2)*filteredPageSize, nil)
 	db.keep = func(*task.Task) bool { return false }
-	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}})
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestListPageBudget(t *testing.T) {
 		t.Fatalf("List = %d items, cursor %q; want none and a cursor to go on", len(items), next)
 	}
 	db.queries = nil
-	_, next, err = New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Cursor: next})
+	_, next, err = New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Cursor: next})
 	// The remaining 2 full pages, and the empty one DynamoDB needs to say there is no more.
 	if err != nil || next != "" || len(db.queries) != 3 {
 		t.Errorf("going on = cursor %q, %v after %d pages; want the remaining pages and the end", next, err, len(db.queries))
@@ -260,7 +260,7 @@ func TestListSkipsExpired(t *testing.T) {
 		av["expires_at"] = table.N(listBase.Add(time.Hour).Unix())
 	}
 	db.items[1]["expires_at"] = table.N(listBase.Unix())
-	items, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Now: listBase.Add(time.Minute)})
+	items, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Now: listBase.Add(time.Minute)})
 	if err != nil || !slices.Equal(ids(items), []string{"t02", "t00"}) {
 		t.Errorf("List = %v, %v; want the expired t01 left out", ids(items), err)
 	}
@@ -269,20 +269,20 @@ func TestListSkipsExpired(t *testing.T) {
 func TestListCursorIsBoundToTheTenant(t *testing.T) {
 	db := newIndex(t, 5, nil)
 	s := New(db, "tasks")
-	_, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Limit: 2})
+	_, next, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 2})
 	if err != nil || next == "" {
 		t.Fatalf("List = %q, %v", next, err)
 	}
-	if _, _, err := s.List(context.Background(), ListQuery{Tenant: "org-2", Cursor: next}); !errors.Is(err, ErrInvalidCursor) {
-		t.Errorf("org-1's cursor used by org-2 = %v, want ErrInvalidCursor", err)
+	if _, _, err := s.List(context.Background(), task.ListQuery{Tenant: "org-2", Cursor: next}); !errors.Is(err, task.ErrInvalidCursor) {
+		t.Errorf("org-1's cursor used by org-2 = %v, want task.ErrInvalidCursor", err)
 	}
 	// A cursor forged for another tenant's partition, correctly encoded, is refused as well.
 	forged := encodeCursor(map[string]types.AttributeValue{
 		table.AttrPK: table.S("TASK#x"), table.AttrSK: table.S("TASK"), "gsi1pk": table.S("TENANT#org-2"), "gsi1sk": table.S(table.Stamp(listBase) + "#x"),
 	})
 	n := len(db.queries)
-	if _, _, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Cursor: forged}); !errors.Is(err, ErrInvalidCursor) {
-		t.Errorf("forged cursor = %v, want ErrInvalidCursor", err)
+	if _, _, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: forged}); !errors.Is(err, task.ErrInvalidCursor) {
+		t.Errorf("forged cursor = %v, want task.ErrInvalidCursor", err)
 	}
 	if len(db.queries) != n {
 		t.Errorf("a refused cursor reached DynamoDB")
@@ -293,7 +293,7 @@ func TestListInvalidCursors(t *testing.T) {
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	sk := table.Stamp(listBase) + "#t1"
 	good := `{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"` + sk + `"}`
-	if _, _, err := New(newIndex(t, 1, nil), "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: b64(good)}); err != nil {
+	if _, _, err := New(newIndex(t, 1, nil), "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: b64(good)}); err != nil {
 		t.Fatalf("a well-formed cursor = %v", err)
 	}
 	for name, c := range map[string]string{
@@ -308,13 +308,13 @@ func TestListInvalidCursors(t *testing.T) {
 		"other tenant":     b64(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-2","gsi1sk":"` + sk + `"}`),
 		"tenant prefix":    b64(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-10","gsi1sk":"` + sk + `"}`),
 		"trailing data":    b64(good + `{}`),
-		"too long":         strings.Repeat("A", MaxCursorBytes+1),
+		"too long":         strings.Repeat("A", task.MaxCursorBytes+1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			db := newIndex(t, 1, nil)
-			_, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: c})
-			if !errors.Is(err, ErrInvalidCursor) {
-				t.Errorf("List = %v, want ErrInvalidCursor", err)
+			_, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: c})
+			if !errors.Is(err, task.ErrInvalidCursor) {
+				t.Errorf("List = %v, want task.ErrInvalidCursor", err)
 			}
 			if len(db.queries) != 0 {
 				t.Errorf("an invalid cursor reached DynamoDB")
@@ -323,34 +323,34 @@ func TestListInvalidCursors(t *testing.T) {
 	}
 	// A cursor outside the query's time range cannot have come from it.
 	db := newIndex(t, 1, nil)
-	_, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: b64(good), CreatedBefore: listBase})
-	if !errors.Is(err, ErrInvalidCursor) {
-		t.Errorf("cursor after created_before = %v, want ErrInvalidCursor", err)
+	_, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: b64(good), CreatedBefore: listBase})
+	if !errors.Is(err, task.ErrInvalidCursor) {
+		t.Errorf("cursor after created_before = %v, want task.ErrInvalidCursor", err)
 	}
 }
 
 func TestListErrors(t *testing.T) {
 	db := newIndex(t, 1, nil)
 	db.err = errors.New("throttled")
-	if _, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1"}); err == nil || errors.Is(err, ErrInvalidCursor) {
+	if _, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1"}); err == nil || errors.Is(err, task.ErrInvalidCursor) {
 		t.Errorf("List on a failing index = %v", err)
 	}
 	db = newIndex(t, 1, nil)
 	db.items[0]["state"] = table.S("bogus")
-	if _, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1"}); err == nil {
+	if _, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1"}); err == nil {
 		t.Error("List of an undecodable item succeeded")
 	}
 }
 
 func TestListLimitBounds(t *testing.T) {
 	db := newIndex(t, 150, nil)
-	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Limit: 1000})
-	if err != nil || len(items) != MaxListLimit || next == "" {
-		t.Errorf("Limit 1000 = %d items, cursor %q, %v; want %d and a cursor", len(items), next, err, MaxListLimit)
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 1000})
+	if err != nil || len(items) != task.MaxListLimit || next == "" {
+		t.Errorf("Limit 1000 = %d items, cursor %q, %v; want %d and a cursor", len(items), next, err, task.MaxListLimit)
 	}
 }
 
-// FuzzDecodeCursor: a cursor is outside input. Any string either is refused as ErrInvalidCursor or
+// FuzzDecodeCursor: a cursor is outside input. Any string either is refused as task.ErrInvalidCursor or
 // decodes to a task key in the caller's own partition, which encodes back to the same key.
 func FuzzDecodeCursor(f *testing.F) {
 	key := map[string]types.AttributeValue{
@@ -364,8 +364,8 @@ func FuzzDecodeCursor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, c string) {
 		got, err := decodeCursor(c, "TENANT#org-1")
 		if err != nil {
-			if !errors.Is(err, ErrInvalidCursor) {
-				t.Fatalf("decodeCursor(%q) = %v, want ErrInvalidCursor", c, err)
+			if !errors.Is(err, task.ErrInvalidCursor) {
+				t.Fatalf("decodeCursor(%q) = %v, want task.ErrInvalidCursor", c, err)
 			}
 			return
 		}

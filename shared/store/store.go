@@ -5,7 +5,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,24 +18,6 @@ import (
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
-
-// Errors the store returns. Callers test them with errors.Is / errors.As.
-var (
-	// ErrNotFound: no task has that id.
-	ErrNotFound = errors.New("task not found")
-	// ErrExists: a task with that id was already recorded.
-	ErrExists = errors.New("task already exists")
-)
-
-// ConflictError is returned when a conditional write finds the task in another state or version
-// than the writer expected. Current is the task as it stands.
-type ConflictError struct {
-	Current *task.Task
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("task %s is %s at version %d", e.Current.ID, e.Current.State, e.Current.Version)
-}
 
 // DynamoDB is the part of the DynamoDB API the store uses.
 type DynamoDB interface {
@@ -52,7 +33,7 @@ type DynamoDB interface {
 type Store struct {
 	db    DynamoDB
 	table string
-	blobs Blobs // nil: payloads over InlineLimit are refused
+	blobs Blobs // nil: payloads over task.InlineLimit are refused
 }
 
 // New returns a store over the named table.
@@ -60,12 +41,12 @@ func New(db DynamoDB, table string) *Store { return &Store{db: db, table: table}
 
 func taskKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		table.AttrPK: &types.AttributeValueMemberS{Value: "TASK#" + id},
-		table.AttrSK: &types.AttributeValueMemberS{Value: "TASK"},
+		table.AttrPK: table.S(table.TaskPartition(id)),
+		table.AttrSK: table.S(table.TaskSortKey),
 	}
 }
 
-// Create records a new task. It fails with ErrExists if the id is taken. A request too large for
+// Create records a new task. It fails with task.ErrExists if the id is taken. A request too large for
 // the item is staged first (see StageRequest).
 func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	if err := s.StageRequest(ctx, t); err != nil {
@@ -83,7 +64,7 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return fmt.Errorf("create task %s: %w", t.ID, ErrExists)
+		return fmt.Errorf("create task %s: %w", t.ID, task.ErrExists)
 	}
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", t.ID, err)
@@ -103,7 +84,7 @@ func (s *Store) Get(ctx context.Context, id string) (*task.Task, error) {
 		return nil, fmt.Errorf("get task %s: %w", id, err)
 	}
 	if len(out.Item) == 0 {
-		return nil, fmt.Errorf("get task %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)
 	}
 	t, err := fromAttributes(out.Item)
 	if err != nil {
@@ -117,7 +98,7 @@ func (s *Store) Get(ctx context.Context, id string) (*task.Task, error) {
 
 // Claim gives the caller the task's lease until now+lease and moves it to running, when the task is
 // queued or running under a lease that has expired. The attempt count goes up by one. Otherwise it
-// returns a *ConflictError with the task as it stands, or ErrNotFound.
+// returns a *task.ConflictError with the task as it stands, or task.ErrNotFound.
 func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error) {
 	in := &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table),
@@ -149,45 +130,17 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 	return t, nil
 }
 
-// Change describes a state transition and what it records.
-type Change struct {
-	// From lists the states the task must be in; empty means every state that may move to To.
-	From []task.State
-	// Version, when not zero, is the version the task must have: the writer's proof that nothing
-	// happened since it last looked.
-	Version int64
-	To      task.State
-	Now     time.Time
-	// Result and Output record the agent's answer. Together over InlineLimit, they are written to
-	// the blob store and the item records where (result_ref).
-	Result string
-	Output json.RawMessage
-	// Reason and ReasonMessage record why the task did not succeed (or, on a return to queued, why
-	// the last attempt failed).
-	Reason        string
-	ReasonMessage string
-	CostUnits     int
-	// Tokens records what the agent reported using.
-	Tokens task.Tokens
-	// RemoteTaskID records the agent's own id for its task; HITL what it asked for when pausing.
-	RemoteTaskID string
-	HITL         json.RawMessage
-	// ReleaseLease, on a move to running, ends the writer's lease at once: the task goes on at
-	// the agent, and whichever delivery comes next may take it up.
-	ReleaseLease bool
-}
-
 // Transition moves a task to c.To if it is in one of c.From (and at c.Version, when set) and returns
 // the task as written. Leaving running drops the lease; reaching a terminal state stamps
-// finished_at. On a failed condition it returns a *ConflictError or ErrNotFound.
+// finished_at. On a failed condition it returns a *task.ConflictError or task.ErrNotFound.
 //
-// An answer over InlineLimit is written to the blob store before the item, under
+// An answer over task.InlineLimit is written to the blob store before the item, under
 // results/<task id>/<version>.json, and the item records the key instead of the answer; the task
 // returned carries the answer all the same. Without blobs, such a transition writes nothing and
 // returns ErrTooLarge: the caller decides what the task becomes (the worker fails it), since a
 // truncated answer would pass for a whole one. A blob whose item write then fails stays behind
 // unreferenced until the bucket's lifecycle rule expires it.
-func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task, error) {
+func (s *Store) Transition(ctx context.Context, id string, c task.Change) (*task.Task, error) {
 	from := c.From
 	if len(from) == 0 {
 		from = task.Sources(c.To)
@@ -212,7 +165,7 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 	}
 	offloaded := false
 	switch {
-	case len(c.Result)+len(c.Output) > InlineLimit:
+	case len(c.Result)+len(c.Output) > task.InlineLimit:
 		key, err := s.putResult(ctx, id, c)
 		if err != nil {
 			return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
@@ -304,7 +257,7 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 }
 
 // update runs a conditional UpdateItem that returns the new item, and turns a failed condition
-// into a *ConflictError carrying the old item (or ErrNotFound when there was none).
+// into a *task.ConflictError carrying the old item (or task.ErrNotFound when there was none).
 func (s *Store) update(ctx context.Context, in *dynamodb.UpdateItemInput) (*task.Task, error) {
 	in.ReturnValues = types.ReturnValueAllNew
 	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
@@ -312,13 +265,13 @@ func (s *Store) update(ctx context.Context, in *dynamodb.UpdateItemInput) (*task
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		if len(ccf.Item) == 0 {
-			return nil, ErrNotFound
+			return nil, task.ErrNotFound
 		}
 		cur, err := fromAttributes(ccf.Item)
 		if err != nil {
 			return nil, err
 		}
-		return nil, &ConflictError{Current: cur}
+		return nil, &task.ConflictError{Current: cur}
 	}
 	if err != nil {
 		return nil, err

@@ -15,20 +15,6 @@ import (
 	"github.com/agentq/agentq/shared/task"
 )
 
-// Thread is a conversation: the turns (tasks) that share a thread id, in order.
-type Thread struct {
-	ID           string
-	Tenant       string
-	LatestTaskID string
-	// Turns is how many turns the thread has; the latest has ThreadSeq == Turns.
-	Turns int
-	// Stored says whether the thread has a record. A single-turn conversation has none: its one
-	// task's id is the thread's id, and the record appears with the second turn.
-	Stored    bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
 type threadItem struct {
 	PK           string `dynamodbav:"pk"`
 	SK           string `dynamodbav:"sk"`
@@ -55,8 +41,8 @@ func idempotencyKey(tenant, key string) map[string]types.AttributeValue {
 	}
 }
 
-// GetThread reads a thread with a strongly consistent read, or returns ErrNotFound.
-func (s *Store) GetThread(ctx context.Context, tenant, id string) (*Thread, error) {
+// GetThread reads a thread with a strongly consistent read, or returns task.ErrNotFound.
+func (s *Store) GetThread(ctx context.Context, tenant, id string) (*task.Thread, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table), Key: threadKey(tenant, id), ConsistentRead: aws.Bool(true),
 	})
@@ -64,17 +50,17 @@ func (s *Store) GetThread(ctx context.Context, tenant, id string) (*Thread, erro
 		return nil, fmt.Errorf("get thread %s: %w", id, err)
 	}
 	if len(out.Item) == 0 {
-		return nil, fmt.Errorf("get thread %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
 	}
 	return decodeThread(out.Item)
 }
 
-func decodeThread(av map[string]types.AttributeValue) (*Thread, error) {
+func decodeThread(av map[string]types.AttributeValue) (*task.Thread, error) {
 	var it threadItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 		return nil, fmt.Errorf("decode thread item: %w", err)
 	}
-	th := &Thread{ID: it.ID, Tenant: it.Tenant, LatestTaskID: it.LatestTaskID, Turns: it.Turns, Stored: true}
+	th := &task.Thread{ID: it.ID, Tenant: it.Tenant, LatestTaskID: it.LatestTaskID, Turns: it.Turns, Stored: true}
 	var err error
 	if th.CreatedAt, err = table.ParseStamp(it.CreatedAt); err != nil {
 		return nil, fmt.Errorf("decode thread %s: %w", it.ID, err)
@@ -85,40 +71,9 @@ func decodeThread(av map[string]types.AttributeValue) (*Thread, error) {
 	return th, nil
 }
 
-// Idempotency asks Submit to remember a request under a key, so that a replay finds the first task.
-type Idempotency struct {
-	Key string
-	// BodyHash identifies the request; the same key with another hash is a different request.
-	BodyHash string
-	// TTL is how long the key is remembered.
-	TTL time.Duration
-}
-
-// SubmitOptions says what Submit writes besides the task.
-type SubmitOptions struct {
-	// Thread is the task's thread as read before the write (the zero Thread for a new one): the
-	// task becomes its next turn, provided nothing moved it meanwhile. Nil writes no thread record.
-	Thread      *Thread
-	Idempotency *Idempotency
-}
-
-// Errors of Submit.
-var (
-	// ErrThreadMoved means another turn was added to the thread since it was read: read it again.
-	ErrThreadMoved = errors.New("thread moved on")
-)
-
-// ReplayError means the idempotency key was already used. TaskID is the first request's task.
-type ReplayError struct {
-	TaskID   string
-	BodyHash string
-}
-
-func (e *ReplayError) Error() string { return "idempotency key already used for task " + e.TaskID }
-
 // Submit records a new task together with its place in a thread and its idempotency key, all or
 // nothing. A task with neither is a single conditional put.
-func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error {
+func (s *Store) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error {
 	if o.Thread == nil && o.Idempotency == nil {
 		return s.Create(ctx, t)
 	}
@@ -205,24 +160,24 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error
 			BodyHash string `dynamodbav:"body_hash"`
 		}
 		if err := attributevalue.UnmarshalMap(reasons[idemAt].Item, &it); err != nil || it.TaskID == "" {
-			return fmt.Errorf("submit task %s: read idempotency record: %w", t.ID, ErrThreadMoved)
+			return fmt.Errorf("submit task %s: read idempotency record: %w", t.ID, task.ErrThreadMoved)
 		}
-		return fmt.Errorf("submit task %s: %w", t.ID, &ReplayError{TaskID: it.TaskID, BodyHash: it.BodyHash})
+		return fmt.Errorf("submit task %s: %w", t.ID, &task.ReplayError{TaskID: it.TaskID, BodyHash: it.BodyHash})
 	case failed(threadAt):
-		return fmt.Errorf("submit task %s: %w", t.ID, ErrThreadMoved)
+		return fmt.Errorf("submit task %s: %w", t.ID, task.ErrThreadMoved)
 	case failed(0):
-		return fmt.Errorf("submit task %s: %w", t.ID, ErrExists)
+		return fmt.Errorf("submit task %s: %w", t.ID, task.ErrExists)
 	}
 	for _, r := range reasons {
 		if aws.ToString(r.Code) == "TransactionConflict" {
 			// Another writer touched the same thread or key at the same moment: read and retry.
-			return fmt.Errorf("submit task %s: %w", t.ID, ErrThreadMoved)
+			return fmt.Errorf("submit task %s: %w", t.ID, task.ErrThreadMoved)
 		}
 	}
 	return fmt.Errorf("submit task %s: %w", t.ID, err)
 }
 
-// Replayed returns the task id an idempotency key was used for, or ErrNotFound when the key is
+// Replayed returns the task id an idempotency key was used for, or task.ErrNotFound when the key is
 // free (never used, or expired at now).
 func (s *Store) Replayed(ctx context.Context, tenant, key string, now time.Time) (taskID, bodyHash string, err error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
@@ -237,13 +192,13 @@ func (s *Store) Replayed(ctx context.Context, tenant, key string, now time.Time)
 		ExpiresAt int64  `dynamodbav:"expires_at"`
 	}
 	if len(out.Item) == 0 {
-		return "", "", ErrNotFound
+		return "", "", task.ErrNotFound
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return "", "", fmt.Errorf("decode idempotency record: %w", err)
 	}
 	if it.ExpiresAt != 0 && it.ExpiresAt < now.Unix() {
-		return "", "", ErrNotFound
+		return "", "", task.ErrNotFound
 	}
 	return it.TaskID, it.BodyHash, nil
 }
@@ -279,7 +234,7 @@ func (s *Store) Resolve(ctx context.Context, tenant, id string) (*task.Task, err
 		}
 	}
 	if found == nil {
-		return nil, fmt.Errorf("resolve %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("resolve %s: %w", id, task.ErrNotFound)
 	}
 	if err := s.loadBlobs(ctx, []*task.Task{found}, loadAll); err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", id, err)
@@ -292,7 +247,7 @@ func (s *Store) resolveSlowly(ctx context.Context, tenant, id string) (*task.Tas
 	switch {
 	case err == nil:
 		return s.Get(ctx, th.LatestTaskID)
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		return s.Get(ctx, id)
 	default:
 		return nil, err

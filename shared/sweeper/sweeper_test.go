@@ -8,7 +8,6 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -39,7 +38,7 @@ func (f *fakeStore) Idle(_ context.Context, before time.Time, limit int) ([]*tas
 func (f *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
 	t, ok := f.tasks[id]
 	if !ok {
-		return nil, store.ErrNotFound
+		return nil, task.ErrNotFound
 	}
 	c := *t
 	return &c, nil
@@ -48,20 +47,20 @@ func (f *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
 func (f *fakeStore) Touch(_ context.Context, id string, state task.State, version int64, at time.Time) (*task.Task, error) {
 	t, ok := f.tasks[id]
 	if !ok {
-		return nil, store.ErrNotFound
+		return nil, task.ErrNotFound
 	}
 	if t.State != state || t.Version != version {
-		return nil, &store.ConflictError{Current: t}
+		return nil, &task.ConflictError{Current: t}
 	}
 	t.UpdatedAt = at
 	f.touched = append(f.touched, id)
 	return t, nil
 }
 
-func (f *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
+func (f *fakeStore) Transition(_ context.Context, id string, c task.Change) (*task.Task, error) {
 	t := f.tasks[id]
 	if t.Version != c.Version || t.State != c.From[0] {
-		return nil, &store.ConflictError{Current: t}
+		return nil, &task.ConflictError{Current: t}
 	}
 	t.State, t.Reason, t.ReasonMessage, t.Version, t.UpdatedAt = c.To, c.Reason, c.ReasonMessage, t.Version+1, c.Now
 	return t, nil

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/dispatch"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/worker"
 )
@@ -90,12 +89,12 @@ func TestStagedRequests(t *testing.T) {
 // tooLargeStore is a store with no blob store: it refuses any transition that records an answer.
 type tooLargeStore struct{ *fakeStore }
 
-func (s tooLargeStore) Transition(ctx context.Context, id string, c store.Change) (*task.Task, error) {
+func (s tooLargeStore) Transition(ctx context.Context, id string, c task.Change) (*task.Task, error) {
 	if c.Result != "" || len(c.Output) > 0 {
 		s.mu.Lock()
 		s.changes = append(s.changes, c)
 		s.mu.Unlock()
-		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, store.ErrTooLarge)
+		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, task.ErrTooLarge)
 	}
 	return s.fakeStore.Transition(ctx, id, c)
 }
@@ -107,7 +106,7 @@ func TestAnswerTooLargeToKeepFailsTheTask(t *testing.T) {
 	h := newHarness(t, st)
 	h.p = worker.New(worker.Config{Store: tooLargeStore{st}, Dispatcher: h.disp, Queue: h.queue, Backoff: backoff,
 		Now: func() time.Time { return now }})
-	answer := strings.Repeat("a", store.InlineLimit+1)
+	answer := strings.Repeat("a", task.InlineLimit+1)
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 		return dispatch.Result{Text: answer}, nil
 	}

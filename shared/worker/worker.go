@@ -21,7 +21,6 @@ import (
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 )
@@ -30,7 +29,7 @@ import (
 type Store interface {
 	Get(ctx context.Context, id string) (*task.Task, error)
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
-	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
 }
 
@@ -250,7 +249,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	// The task's write and this message left the accept path together; a message can arrive
 	// before the write lands. A few quick retries spare it a whole redelivery.
 	for _, wait := range notYetWritten {
-		if !errors.Is(err, store.ErrNotFound) || now.Sub(m.AcceptedAt) >= p.c.OrphanAfter {
+		if !errors.Is(err, task.ErrNotFound) || now.Sub(m.AcceptedAt) >= p.c.OrphanAfter {
 			break
 		}
 		select {
@@ -299,7 +298,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	cancel()
 	p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start))
 
-	change := store.Change{From: []task.State{task.Running}, Version: t.Version, Now: p.c.Now()}
+	change := task.Change{From: []task.State{task.Running}, Version: t.Version, Now: p.c.Now()}
 	var de *dispatch.Error
 	var pending *dispatch.Pending
 	var needs *dispatch.NeedsInput
@@ -339,17 +338,17 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
 	defer wcancel()
 	_, err = p.c.Store.Transition(wctx, m.TaskID, change)
-	if errors.Is(err, store.ErrTooLarge) {
+	if errors.Is(err, task.ErrTooLarge) {
 		// The store has nowhere to keep an answer this large (no blob store). A truncated answer
 		// would pass for the whole one, so the task fails instead, saying why.
 		size := len(change.Result) + len(change.Output)
 		change.To, change.Result, change.Output = task.Failed, "", nil
 		change.Reason = task.ReasonInvalidResponse
-		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, store.InlineLimit)
+		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, task.InlineLimit)
 		_, err = p.c.Store.Transition(wctx, m.TaskID, change)
 	}
 	if err != nil {
-		var conflict *store.ConflictError
+		var conflict *task.ConflictError
 		if errors.As(err, &conflict) {
 			// Another delivery took the task over after our lease expired, or the task was
 			// stopped meanwhile; that outcome stands.
@@ -407,7 +406,7 @@ func (p *Processor) request(ctx context.Context, m *queue.Message) (json.RawMess
 func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, error) {
 	t, err := p.c.Store.Get(ctx, m.TaskID)
 	for _, wait := range notYetWritten {
-		if !errors.Is(err, store.ErrNotFound) || p.c.Now().Sub(m.AcceptedAt) >= p.c.OrphanAfter {
+		if !errors.Is(err, task.ErrNotFound) || p.c.Now().Sub(m.AcceptedAt) >= p.c.OrphanAfter {
 			break
 		}
 		select {
@@ -451,10 +450,10 @@ func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.M
 		log.Error("resolve auth context", "auth_context_id", id, "err", err)
 		return nil, retryAfter(p.c.Backoff(received)), false
 	}
-	_, terr := p.c.Store.Transition(ctx, m.TaskID, store.Change{
+	_, terr := p.c.Store.Transition(ctx, m.TaskID, task.Change{
 		From: []task.State{task.Queued}, To: task.Failed, Now: p.c.Now(), Reason: task.ReasonAuthContext, ReasonMessage: reason,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if terr != nil && !errors.As(terr, &conflict) {
 		log.Error("fail task with an unusable auth context", "err", terr)
 		return nil, retryAfter(p.c.Backoff(received)), false
@@ -511,11 +510,11 @@ func (p *Processor) answered(ctx context.Context, log *slog.Logger, prev *task.T
 		Message string `json:"message"`
 	}
 	_ = json.Unmarshal(prev.HITL, &question)
-	_, err := p.c.Store.Transition(ctx, prev.ID, store.Change{
+	_, err := p.c.Store.Transition(ctx, prev.ID, task.Change{
 		From: []task.State{task.Paused}, Version: prev.Version, To: task.Succeeded, Now: p.c.Now(),
 		Result: question.Message, Reason: task.ReasonAnswered,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if err != nil && !errors.As(err, &conflict) {
 		log.Warn("end the answered turn", "prev_task_id", prev.ID, "err", err)
 	}
@@ -541,7 +540,7 @@ const maxTurnWait = 10 * time.Second
 func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.Message, prevID string) (*task.Task, outcome, bool) {
 	prev, err := p.c.Store.Get(ctx, prevID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		return nil, done, false // the previous turn's record is gone (expired): nothing to wait for
 	case err != nil:
 		log.Error("read previous turn", "err", err)
@@ -600,7 +599,7 @@ func (p *Processor) history(ctx context.Context, t *task.Task, prev *task.Task) 
 
 // notClaimed decides what to do with a message whose task could not be claimed.
 func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time, err error) outcome {
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	switch {
 	case errors.As(err, &conflict):
 		cur := conflict.Current
@@ -611,7 +610,7 @@ func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time
 		}
 		log.Info("duplicate delivery ignored", "state", cur.State)
 		return done
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		if now.Sub(m.AcceptedAt) < p.c.OrphanAfter {
 			// The task's write and this message left together; the write may not have landed yet.
 			return retryAfter(time.Second)
@@ -629,7 +628,7 @@ func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time
 func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
 	cur, err := p.c.Store.Get(ctx, m.TaskID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		log.Warn("dead letter for a task that was never recorded")
 		return done
 	case err != nil:
@@ -644,11 +643,11 @@ func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.M
 	if cur.ReasonMessage != "" {
 		msg += "; last error: " + cur.ReasonMessage
 	}
-	_, err = p.c.Store.Transition(ctx, m.TaskID, store.Change{
+	_, err = p.c.Store.Transition(ctx, m.TaskID, task.Change{
 		From: []task.State{cur.State}, Version: cur.Version, To: task.Failed, Now: p.c.Now(),
 		Reason: task.ReasonDeadLettered, ReasonMessage: msg,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if errors.As(err, &conflict) {
 		return retryAfter(0) // it moved meanwhile; decide again on the next delivery
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/worker"
 )
@@ -38,7 +37,7 @@ type fakeStore struct {
 	mu      sync.Mutex
 	tasks   map[string]*task.Task
 	claims  []time.Duration
-	changes []store.Change
+	changes []task.Change
 	gets    int
 
 	claimErr, transitionErr, getErr error
@@ -61,7 +60,7 @@ func (s *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
 	}
 	t, ok := s.tasks[id]
 	if !ok {
-		return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)
 	}
 	cp := *t
 	return &cp, nil
@@ -76,18 +75,18 @@ func (s *fakeStore) Claim(_ context.Context, id string, now time.Time, lease tim
 	}
 	t, ok := s.tasks[id]
 	if !ok {
-		return nil, fmt.Errorf("claim task %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("claim task %s: %w", id, task.ErrNotFound)
 	}
 	if t.State != task.Queued && (t.State != task.Running || !t.LeaseUntil.Before(now)) {
 		cp := *t
-		return nil, fmt.Errorf("claim task %s: %w", id, &store.ConflictError{Current: &cp})
+		return nil, fmt.Errorf("claim task %s: %w", id, &task.ConflictError{Current: &cp})
 	}
 	t.State, t.LeaseUntil, t.Attempts, t.Version, t.UpdatedAt = task.Running, now.Add(lease), t.Attempts+1, t.Version+1, now
 	cp := *t
 	return &cp, nil
 }
 
-func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
+func (s *fakeStore) Transition(_ context.Context, id string, c task.Change) (*task.Task, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.changes = append(s.changes, c)
@@ -96,7 +95,7 @@ func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*t
 	}
 	t, ok := s.tasks[id]
 	if !ok {
-		return nil, store.ErrNotFound
+		return nil, task.ErrNotFound
 	}
 	from := c.From
 	if len(from) == 0 {
@@ -104,7 +103,7 @@ func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*t
 	}
 	if !slices.Contains(from, t.State) || (c.Version != 0 && c.Version != t.Version) || !task.CanTransition(t.State, c.To) {
 		cp := *t
-		return nil, &store.ConflictError{Current: &cp}
+		return nil, &task.ConflictError{Current: &cp}
 	}
 	t.State, t.Version, t.UpdatedAt = c.To, t.Version+1, c.Now
 	t.Result, t.Output, t.Reason, t.ReasonMessage = c.Result, c.Output, c.Reason, c.ReasonMessage

@@ -376,7 +376,7 @@ func TestNoWildcardGrants(t *testing.T) {
 func TestPayloadPrefixesMatchTheStore(t *testing.T) {
 	blobs := &recorder{}
 	s := store.New(failingDB{}, "tasks").WithBlobs(blobs)
-	big := strings.Repeat("x", store.InlineLimit+1)
+	big := strings.Repeat("x", task.InlineLimit+1)
 	ctx := context.Background()
 
 	tk := &task.Task{ID: "t1", Request: json.RawMessage(`{"input":"` + big + `"}`), Text: "hi"}
@@ -384,7 +384,7 @@ func TestPayloadPrefixesMatchTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The item write fails (no table here), after the answer's blob is written.
-	_, _ = s.Transition(ctx, "t1", store.Change{To: task.Succeeded, Version: 3, Result: big, Now: time.Now()})
+	_, _ = s.Transition(ctx, "t1", task.Change{To: task.Succeeded, Version: 3, Result: big, Now: time.Now()})
 
 	if len(blobs.keys) != 2 {
 		t.Fatalf("blob keys %v, want a request's and an answer's", blobs.keys)
