@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/json"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,32 +137,5 @@ func TestFromAttributesRefuses(t *testing.T) {
 				t.Errorf("fromAttributes = %+v, %v; want an error containing %q", got, err, tt.want)
 			}
 		})
-	}
-}
-
-func TestStamp(t *testing.T) {
-	if s := table.Stamp(time.Time{}); s != "" {
-		t.Errorf("table.Stamp(zero) = %q, want empty", s)
-	}
-	if got, err := table.ParseStamp(""); err != nil || !got.IsZero() {
-		t.Errorf("table.ParseStamp(\"\") = %v, %v; want zero", got, err)
-	}
-	tm := time.Date(2026, 2, 7, 13, 0, 0, 5, time.FixedZone("X", 3600))
-	if s := table.Stamp(tm); s != "2026-02-07T12:00:00.000000005Z" {
-		t.Errorf("stamp = %q, want UTC with nanoseconds", s)
-	}
-}
-
-// TestStampsSortAsText: the index sort keys are stamps, so they must sort as text in time order,
-// even within one second (RFC3339Nano would drop trailing zeros and break this).
-func TestStampsSortAsText(t *testing.T) {
-	base := time.Date(2026, 2, 7, 2, 13, 5, 0, time.UTC)
-	times := []time.Time{base, base.Add(100 * time.Millisecond), base.Add(120 * time.Millisecond), base.Add(500 * time.Millisecond), base.Add(time.Second)}
-	stamps := make([]string, len(times))
-	for i, tm := range times {
-		stamps[i] = table.Stamp(tm)
-	}
-	if !slices.IsSorted(stamps) {
-		t.Errorf("stamps of increasing times do not sort as text: %q", stamps)
 	}
 }
