@@ -25,7 +25,8 @@ type Store struct {
 	// (after recording the call) instead of looking at the tasks.
 	GetErr, ClaimErr, TransitionErr error
 	// TransitionHook, when set, runs first on every Transition that TransitionErr lets through; a
-	// non-nil error is answered as is and nothing is written (a store refusing a payload, say).
+	// non-nil error is answered as is and nothing is written (a store refusing a payload, say). It
+	// runs without the store's lock, so it may Put a task as a concurrent writer would.
 	TransitionHook func(id string, c task.Change) error
 
 	mu      sync.Mutex
@@ -142,16 +143,19 @@ func (s *Store) Claim(_ context.Context, id string, now time.Time, lease time.Du
 // c.Version is set, at that version.
 func (s *Store) Transition(_ context.Context, id string, c task.Change) (*task.Task, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.changes = append(s.changes, c)
-	if s.TransitionErr != nil {
-		return nil, s.TransitionErr
+	refuse, hook := s.TransitionErr, s.TransitionHook
+	s.mu.Unlock()
+	if refuse != nil {
+		return nil, refuse
 	}
-	if s.TransitionHook != nil {
-		if err := s.TransitionHook(id, c); err != nil {
+	if hook != nil {
+		if err := hook(id, c); err != nil {
 			return nil, err
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	from := c.From
 	if len(from) == 0 {
 		from = task.Sources(c.To)
