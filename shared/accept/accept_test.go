@@ -18,28 +18,28 @@ import (
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 )
 
-// fakeStore records what the accept core writes, and serves threads, idempotency keys and tasks
-// a test sets up.
+// fakeStore records what the accept core submits, keeps the tasks it recorded in the in-memory
+// task store (which also serves the tasks a test sets up, and answers transitions under the real
+// store's conditions), and serves threads and idempotency keys a test sets up.
 type fakeStore struct {
-	// mu is a pointer so that types embedding a fakeStore by value (the benchmark's) copy no lock.
+	*tasktest.Store
+	// mu is a pointer so that types embedding a fakeStore by value copy no lock.
 	mu          *sync.Mutex
 	created     []*task.Task
 	opts        []task.SubmitOptions
-	transitions []task.Change
-	tasks       map[string]*task.Task
 	threads     map[string]*task.Thread
 	keys        map[string][2]string // tenant/key -> task id, body hash
 	threadReads int
 	released    []string // tenant/key of released idempotency keys
 	// create, when set, runs in place of a successful Submit.
-	create        func(ctx context.Context, t *task.Task) error
-	transitionErr error
-	replayedErr   error
+	create      func(ctx context.Context, t *task.Task) error
+	replayedErr error
 }
 
-func newFakeStore() *fakeStore { return &fakeStore{mu: new(sync.Mutex)} }
+func newFakeStore() *fakeStore { return &fakeStore{Store: tasktest.New(), mu: new(sync.Mutex)} }
 
 func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error {
 	s.mu.Lock()
@@ -49,19 +49,11 @@ func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o task.SubmitOptio
 	create := s.create
 	s.mu.Unlock()
 	if create != nil {
-		return create(ctx, t)
+		if err := create(ctx, t); err != nil {
+			return err
+		}
 	}
-	return nil
-}
-
-func (s *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t, ok := s.tasks[id]; ok {
-		cp := *t
-		return &cp, nil
-	}
-	return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)
+	return s.Create(ctx, &cp)
 }
 
 func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*task.Thread, error) {
@@ -96,21 +88,6 @@ func (s *fakeStore) ReleaseIdempotency(_ context.Context, tenant, key, taskID st
 		delete(s.keys, tenant+"/"+key)
 	}
 	return nil
-}
-
-func (s *fakeStore) Transition(_ context.Context, id string, c task.Change) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.transitions = append(s.transitions, c)
-	if s.transitionErr != nil {
-		return nil, s.transitionErr
-	}
-	if len(s.created) == 0 || s.created[0].ID != id {
-		return nil, task.ErrNotFound
-	}
-	t := *s.created[0]
-	t.State, t.Reason, t.ReasonMessage, t.Version = c.To, c.Reason, c.ReasonMessage, t.Version+1
-	return &t, nil
 }
 
 // fakeQueue records the messages the accept core sends.
@@ -260,8 +237,8 @@ func TestSubmitSuccess(t *testing.T) {
 			if len(gotSecrets) != len(tt.wantSecret) {
 				t.Errorf("message secrets = %v, want %v", gotSecrets, tt.wantSecret)
 			}
-			if len(h.store.transitions) != 0 {
-				t.Errorf("transitions on success: %+v", h.store.transitions)
+			if len(h.store.Changes()) != 0 {
+				t.Errorf("transitions on success: %+v", h.store.Changes())
 			}
 			if o := h.store.opts[0]; o.Idempotency != nil {
 				t.Errorf("submit options = %+v, want no idempotency key", o)
@@ -336,8 +313,8 @@ func TestSubmitRefused(t *testing.T) {
 				t.Errorf("task = %+v, want nil", got)
 			}
 			tt.check(t, err)
-			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.transitions) != 0 {
-				t.Errorf("refused submission wrote %d, sent %d, moved %d", len(h.store.created), len(h.queue.sent), len(h.store.transitions))
+			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.Changes()) != 0 {
+				t.Errorf("refused submission wrote %d, sent %d, moved %d", len(h.store.created), len(h.queue.sent), len(h.store.Changes()))
 			}
 		})
 	}
@@ -383,7 +360,7 @@ func TestSubmitSendFails(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.queue.send = func(context.Context, *queue.Message) error { return sendErr }
-			h.store.transitionErr = tt.transitionErr
+			h.store.TransitionErr = tt.transitionErr
 			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 				Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 			if got != nil {
@@ -396,10 +373,10 @@ func TestSubmitSendFails(t *testing.T) {
 			if !errors.Is(err, sendErr) {
 				t.Errorf("DispatchError does not wrap the send error: %v", err)
 			}
-			if len(h.store.transitions) != 1 {
-				t.Fatalf("transitions = %+v, want one", h.store.transitions)
+			if len(h.store.Changes()) != 1 {
+				t.Fatalf("transitions = %+v, want one", h.store.Changes())
 			}
-			c := h.store.transitions[0]
+			c := h.store.Changes()[0]
 			if c.To != task.Failed || c.Reason != task.ReasonDispatchFailed || c.Version != 1 ||
 				!reflect.DeepEqual(c.From, []task.State{task.Queued}) || c.ReasonMessage == "" || !c.Now.Equal(now) {
 				t.Errorf("change = %+v, want queued@1 -> failed with reason dispatch_failed", c)
@@ -439,8 +416,8 @@ func TestSubmitCreateFails(t *testing.T) {
 			if errors.As(err, &de) {
 				t.Errorf("a failed write is reported as a dispatch failure: %v", err)
 			}
-			if len(h.store.transitions) != 0 {
-				t.Errorf("transitions after a failed create: %+v", h.store.transitions)
+			if len(h.store.Changes()) != 0 {
+				t.Errorf("transitions after a failed create: %+v", h.store.Changes())
 			}
 		})
 	}
@@ -551,7 +528,7 @@ func TestSubmitJoinsThread(t *testing.T) {
 	// xpander: the id of a task that began a conversation names that conversation, before it has
 	// a thread record of its own.
 	h = newHarness(t)
-	h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Succeeded}}
+	h.store.Put(&task.Task{ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Succeeded})
 	got, err = h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"and then?"},"id":"`+prevID+`"}`)})
 	if err != nil {
@@ -579,7 +556,7 @@ func TestSubmitRejectStrategy(t *testing.T) {
 		t.Run(string(tt.prev), func(t *testing.T) {
 			h := newHarness(t)
 			h.store.threads = map[string]*task.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
-			h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", State: tt.prev}}
+			h.store.Put(&task.Task{ID: prevID, Tenant: "org-1", State: tt.prev})
 			_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 				Invocation: decode(t, dialect.DecodeServiceNet, `{"message":"next","context_id":"ctx-1","multitask_strategy":"reject"}`)})
 			if got := errors.Is(err, accept.ErrThreadBusy); got != tt.wantBusy {
@@ -671,7 +648,7 @@ func TestSubmitIdempotency(t *testing.T) {
 	t.Run("replay", func(t *testing.T) {
 		h := newHarness(t)
 		h.store.keys = map[string][2]string{"org-1/key-1": {first.ID, idem.BodyHash}}
-		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Succeeded}}
+		h.store.Put(&task.Task{ID: first.ID, Tenant: "org-1", State: task.Succeeded})
 		got, err := submit(h, `{"message":"pay"}`)
 		if err != nil || got.ID != first.ID || got.State != task.Succeeded {
 			t.Fatalf("Submit = %+v, %v; want the first task", got, err)
@@ -696,7 +673,7 @@ func TestSubmitIdempotency(t *testing.T) {
 	})
 	t.Run("concurrent replay", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Queued}}
+		h.store.Put(&task.Task{ID: first.ID, Tenant: "org-1", State: task.Queued})
 		h.store.create = func(context.Context, *task.Task) error {
 			return &task.ReplayError{TaskID: first.ID, BodyHash: idem.BodyHash}
 		}
