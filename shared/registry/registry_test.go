@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/agentq/agentq/shared/agent"
@@ -25,8 +23,7 @@ var (
 
 func TestMain(m *testing.M) {
 	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
-		dynamo = dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")},
-			func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
+		dynamo = emu.DynamoDB()
 	}))
 }
 

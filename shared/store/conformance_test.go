@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/agentq/agentq/shared/localaws"
@@ -24,8 +22,7 @@ var (
 
 func TestMain(m *testing.M) {
 	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
-		dynamo = dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")},
-			func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
+		dynamo = emu.DynamoDB()
 	}))
 }
 

@@ -47,9 +47,6 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 	ix := table.Indexes[0]
 	partition := "TENANT#" + q.Tenant
 
-	names := map[string]string{"#pk": ix.PartitionKey}
-	values := map[string]types.AttributeValue{":pk": table.S(partition)}
-	keyCond := "#pk = :pk"
 	var lo, hi string // inclusive lower and exclusive upper bound of the sort key
 	if !q.CreatedAfter.IsZero() {
 		lo = table.Stamp(q.CreatedAfter.Add(time.Nanosecond))
@@ -57,23 +54,9 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 	if !q.CreatedBefore.IsZero() {
 		hi = table.Stamp(q.CreatedBefore)
 	}
-	// A sort key is "<stamp>#<id>", so it is at least lo exactly when the task was created at lo or
-	// later, and below hi exactly when it was created before hi.
-	switch {
-	case lo != "" && hi != "":
-		if lo >= hi {
-			return []*task.Task{}, "", nil // an empty range; DynamoDB refuses a reversed BETWEEN
-		}
-		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, table.S(lo), table.S(hi)
-		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
-	case lo != "":
-		names["#sk"], values[":lo"] = ix.SortKey, table.S(lo)
-		keyCond += " AND #sk >= :lo"
-	case hi != "":
-		names["#sk"], values[":hi"] = ix.SortKey, table.S(hi)
-		keyCond += " AND #sk < :hi"
+	if lo != "" && hi != "" && lo >= hi {
+		return []*task.Task{}, "", nil // an empty range; DynamoDB refuses a reversed BETWEEN
 	}
-
 	start, err := decodeCursor(q.Cursor, partition)
 	if err != nil {
 		return nil, "", err
@@ -84,17 +67,54 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 			return nil, "", fmt.Errorf("list tasks: the cursor is outside the time range: %w", task.ErrInvalidCursor)
 		}
 	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(ix.Name),
+		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(partition)},
+		ScanIndexForward:          aws.Bool(false),
+	}
+	in.KeyConditionExpression = aws.String(listKeyCondition(in, ix, lo, hi))
+	if filter := listFilter(in, q); filter != "" {
+		in.FilterExpression = aws.String(filter)
+	}
+	return s.listPages(ctx, in, start, limit, q.Now, ix)
+}
 
+// listKeyCondition bounds the index's sort key by lo and hi, adding the names and values to in. A
+// sort key is "<stamp>#<id>", so it is at least lo exactly when the task was created at lo or
+// later, and below hi exactly when it was created before hi.
+func listKeyCondition(in *dynamodb.QueryInput, ix table.Index, lo, hi string) string {
+	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
+	keyCond := "#pk = :pk"
+	switch {
+	case lo != "" && hi != "":
+		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, table.S(lo), table.S(hi)
+		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
+	case lo != "":
+		names["#sk"], values[":lo"] = ix.SortKey, table.S(lo)
+		keyCond += " AND #sk >= :lo"
+	case hi != "":
+		names["#sk"], values[":hi"] = ix.SortKey, table.S(hi)
+		keyCond += " AND #sk < :hi"
+	}
+	return keyCond
+}
+
+// listFilter is the filter on states, agent and thread the query asks for ("" for none), with
+// its names and values added to in.
+func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
+	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
 	var filters []string
 	if len(q.States) > 0 {
 		names["#state"] = "state"
-		var in []string
+		var keys []string
 		for i, st := range q.States {
 			k := fmt.Sprintf(":state%d", i)
 			values[k] = table.S(string(st))
-			in = append(in, k)
+			keys = append(keys, k)
 		}
-		filters = append(filters, "#state IN ("+strings.Join(in, ", ")+")")
+		filters = append(filters, "#state IN ("+strings.Join(keys, ", ")+")")
 	}
 	if q.AgentID != "" {
 		names["#agent"], values[":agent"] = "agent_id", table.S(q.AgentID)
@@ -104,18 +124,13 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 		names["#thread"], values[":thread"] = "thread_id", table.S(q.ThreadID)
 		filters = append(filters, "#thread = :thread")
 	}
-	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(s.table),
-		IndexName:                 aws.String(ix.Name),
-		KeyConditionExpression:    aws.String(keyCond),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ScanIndexForward:          aws.Bool(false),
-	}
-	if len(filters) > 0 {
-		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
-	}
+	return strings.Join(filters, " AND ")
+}
 
+// listPages reads pages of in from start until limit tasks are answered, the index ends, or the
+// page budget is spent, and answers them with the cursor of what follows.
+func (s *Store) listPages(ctx context.Context, in *dynamodb.QueryInput, start map[string]types.AttributeValue,
+	limit int, now time.Time, ix table.Index) ([]*task.Task, string, error) {
 	out := []*task.Task{}
 	var last map[string]types.AttributeValue // the item last answered
 	for range maxListPages {
@@ -139,7 +154,7 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 			if err != nil {
 				return nil, "", fmt.Errorf("list tasks: %w", err)
 			}
-			if !q.Now.IsZero() && t.Expired(q.Now) {
+			if !now.IsZero() && t.Expired(now) {
 				continue
 			}
 			out, last = append(out, t), av

@@ -141,111 +141,27 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 // truncated answer would pass for a whole one. A blob whose item write then fails stays behind
 // unreferenced until the bucket's lifecycle rule expires it.
 func (s *Store) Transition(ctx context.Context, id string, c task.Change) (*task.Task, error) {
-	from := c.From
-	if len(from) == 0 {
-		from = task.Sources(c.To)
+	from, err := c.Sources()
+	if err != nil {
+		return nil, fmt.Errorf("transition task %s: %w", id, err)
 	}
-	if len(from) == 0 {
-		return nil, fmt.Errorf("transition task %s: nothing may move to %s", id, c.To)
+	u := &updateExpr{
+		names:  map[string]string{"#pk": table.AttrPK, "#state": "state", "#version": "version", "#updated": "updated_at"},
+		values: map[string]types.AttributeValue{":to": table.S(string(c.To)), ":now": table.S(table.Stamp(c.Now)), ":one": table.N(1)},
+		set:    []string{"#state = :to", "#version = #version + :one", "#updated = :now"},
 	}
-	for _, f := range from {
-		if !task.CanTransition(f, c.To) {
-			return nil, fmt.Errorf("transition task %s: %s to %s is not a legal move", id, f, c.To)
-		}
+	offloaded, err := s.setAnswer(ctx, u, id, c)
+	if err != nil {
+		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
 	}
-	names := map[string]string{"#pk": table.AttrPK, "#state": "state", "#version": "version", "#updated": "updated_at"}
-	values := map[string]types.AttributeValue{":to": table.S(string(c.To)), ":now": table.S(table.Stamp(c.Now)), ":one": table.N(1)}
-	set := []string{"#state = :to", "#version = #version + :one", "#updated = :now"}
-	var remove []string
-
-	field := func(name, attr string, v types.AttributeValue) {
-		names["#"+name] = attr
-		values[":"+name] = v
-		set = append(set, "#"+name+" = :"+name)
-	}
-	offloaded := false
-	switch {
-	case len(c.Result)+len(c.Output) > task.InlineLimit:
-		key, err := s.putResult(ctx, id, c)
-		if err != nil {
-			return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
-		}
-		offloaded = true
-		field("result_ref", "result_ref", table.S(key))
-		names["#result"], names["#output"] = "result", "output"
-		remove = append(remove, "#result", "#output")
-	case c.Result != "" || len(c.Output) > 0:
-		if c.Result != "" {
-			field("result", "result", table.S(c.Result))
-		}
-		if len(c.Output) > 0 {
-			field("output", "output", table.S(string(c.Output)))
-		}
-		names["#result_ref"] = "result_ref"
-		remove = append(remove, "#result_ref")
-	}
-	if c.Reason != "" {
-		field("reason", "reason", table.S(c.Reason))
-		field("reason_message", "reason_message", table.S(c.ReasonMessage))
-	}
-	if c.CostUnits > 0 {
-		field("cost", "cost_units", table.N(int64(c.CostUnits)))
-	}
-	if c.Tokens != (task.Tokens{}) {
-		field("ptok", "prompt_tokens", table.N(int64(c.Tokens.Prompt)))
-		field("ctok", "completion_tokens", table.N(int64(c.Tokens.Completion)))
-		field("ttok", "total_tokens", table.N(int64(c.Tokens.Total)))
-	}
-	switch {
-	case c.To.Terminal():
-		field("finished", "finished_at", table.S(table.Stamp(c.Now)))
-	case c.To == task.Paused:
-		field("paused", "paused_at", table.S(table.Stamp(c.Now)))
-	}
-	if c.RemoteTaskID != "" {
-		field("remote", "remote_task_id", table.S(c.RemoteTaskID))
-	}
-	if len(c.HITL) > 0 {
-		field("hitl", "hitl_request", table.S(string(c.HITL)))
-	}
-	// The by_active index holds the task while it waits on a work message, keyed by this write.
-	field("g3sk", "gsi3sk", table.S(activeSortKey(c.Now, id)))
-	if inFlight(c.To) {
-		field("g3pk", "gsi3pk", table.S(activePartition(id)))
-	} else {
-		names["#g3pk"] = "gsi3pk"
-		remove = append(remove, "#g3pk")
-	}
-	switch {
-	case c.To != task.Running:
-		names["#lease"] = "lease_until"
-		remove = append(remove, "#lease")
-	case c.ReleaseLease:
-		field("lease", "lease_until", table.N(0))
-	}
-
-	cond := []string{}
-	for i, f := range from {
-		k := fmt.Sprintf(":from%d", i)
-		values[k] = table.S(string(f))
-		cond = append(cond, "#state = "+k)
-	}
-	condition := "attribute_exists(#pk) AND (" + strings.Join(cond, " OR ") + ")"
-	if c.Version != 0 {
-		values[":expect"] = table.N(c.Version)
-		condition += " AND #version = :expect"
-	}
-	expr := "SET " + strings.Join(set, ", ")
-	if len(remove) > 0 {
-		expr += " REMOVE " + strings.Join(remove, ", ")
-	}
+	setOutcome(u, id, c)
 	t, err := s.update(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       taskKey(id),
-		UpdateExpression:          aws.String(expr),
-		ConditionExpression:       aws.String(condition),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
+		UpdateExpression:          aws.String(u.expression()),
+		ConditionExpression:       aws.String(transitionCondition(u, from, c.Version)),
+		ExpressionAttributeNames:  u.names,
+		ExpressionAttributeValues: u.values,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
@@ -254,6 +170,119 @@ func (s *Store) Transition(ctx context.Context, id string, c task.Change) (*task
 		t.Result, t.Output = c.Result, c.Output
 	}
 	return t, nil
+}
+
+// updateExpr collects an UpdateItem's SET and REMOVE clauses with their names and values.
+type updateExpr struct {
+	names       map[string]string
+	values      map[string]types.AttributeValue
+	set, remove []string
+}
+
+// field sets attr to v, under the placeholders #name and :name.
+func (u *updateExpr) field(name, attr string, v types.AttributeValue) {
+	u.names["#"+name] = attr
+	u.values[":"+name] = v
+	u.set = append(u.set, "#"+name+" = :"+name)
+}
+
+// drop removes attr, under the placeholder #name.
+func (u *updateExpr) drop(name, attr string) {
+	u.names["#"+name] = attr
+	u.remove = append(u.remove, "#"+name)
+}
+
+func (u *updateExpr) expression() string {
+	expr := "SET " + strings.Join(u.set, ", ")
+	if len(u.remove) > 0 {
+		expr += " REMOVE " + strings.Join(u.remove, ", ")
+	}
+	return expr
+}
+
+// setAnswer records the change's answer: inline, or, over InlineLimit, in the blob store with the
+// item keeping its key (offloaded). An inline answer drops an older key; an offloaded one drops
+// the older inline answer.
+func (s *Store) setAnswer(ctx context.Context, u *updateExpr, id string, c task.Change) (offloaded bool, err error) {
+	switch {
+	case len(c.Result)+len(c.Output) > task.InlineLimit:
+		key, err := s.putResult(ctx, id, c)
+		if err != nil {
+			return false, err
+		}
+		u.field("result_ref", "result_ref", table.S(key))
+		u.drop("result", "result")
+		u.drop("output", "output")
+		return true, nil
+	case c.Result != "" || len(c.Output) > 0:
+		if c.Result != "" {
+			u.field("result", "result", table.S(c.Result))
+		}
+		if len(c.Output) > 0 {
+			u.field("output", "output", table.S(string(c.Output)))
+		}
+		u.drop("result_ref", "result_ref")
+	}
+	return false, nil
+}
+
+// setOutcome records the rest of the change: why, at what cost, when it finished or paused, the
+// agent's own task, the task's place in the by_active index, and the lease.
+func setOutcome(u *updateExpr, id string, c task.Change) {
+	if c.Reason != "" {
+		u.field("reason", "reason", table.S(c.Reason))
+		u.field("reason_message", "reason_message", table.S(c.ReasonMessage))
+	}
+	if c.CostUnits > 0 {
+		u.field("cost", "cost_units", table.N(int64(c.CostUnits)))
+	}
+	if c.Tokens != (task.Tokens{}) {
+		u.field("ptok", "prompt_tokens", table.N(int64(c.Tokens.Prompt)))
+		u.field("ctok", "completion_tokens", table.N(int64(c.Tokens.Completion)))
+		u.field("ttok", "total_tokens", table.N(int64(c.Tokens.Total)))
+	}
+	switch {
+	case c.To.Terminal():
+		u.field("finished", "finished_at", table.S(table.Stamp(c.Now)))
+	case c.To == task.Paused:
+		u.field("paused", "paused_at", table.S(table.Stamp(c.Now)))
+	}
+	if c.RemoteTaskID != "" {
+		u.field("remote", "remote_task_id", table.S(c.RemoteTaskID))
+	}
+	if len(c.HITL) > 0 {
+		u.field("hitl", "hitl_request", table.S(string(c.HITL)))
+	}
+	// The by_active index holds the task while it waits on a work message, keyed by this write.
+	u.field("g3sk", "gsi3sk", table.S(activeSortKey(c.Now, id)))
+	if inFlight(c.To) {
+		u.field("g3pk", "gsi3pk", table.S(activePartition(id)))
+	} else {
+		u.drop("g3pk", "gsi3pk")
+	}
+	switch {
+	case c.To != task.Running:
+		u.drop("lease", "lease_until")
+	case c.ReleaseLease:
+		u.field("lease", "lease_until", table.N(0))
+	}
+}
+
+// transitionCondition is the write's condition: the task exists, is in one of from and, when
+// version is set, at that version.
+func transitionCondition(u *updateExpr, from []task.State, version int64) string {
+	cond := []string{}
+	for i, f := range from {
+		k := fmt.Sprintf(":from%d", i)
+		u.values[k] = table.S(string(f))
+		cond = append(cond, "#state = "+k)
+	}
+	condition := "attribute_exists(#pk) AND (" + strings.Join(cond, " OR ") + ")"
+	if version != 0 {
+		u.values[":expect"] = table.N(version)
+		condition += " AND #version = :expect"
+	}
+	return condition
 }
 
 // update runs a conditional UpdateItem that returns the new item, and turns a failed condition

@@ -84,8 +84,6 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) 
 	if err != nil {
 		return fmt.Errorf("submit task %s: %w", t.ID, err)
 	}
-	now := table.Stamp(t.CreatedAt)
-	onFail := types.ReturnValuesOnConditionCheckFailureAllOld
 	items := []types.TransactWriteItem{{Put: &types.Put{
 		TableName: aws.String(s.table), Item: taskAV,
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
@@ -94,60 +92,81 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) 
 	threadAt, idemAt := -1, -1
 	if o.Thread != nil {
 		threadAt = len(items)
-		exp := table.N(t.ExpiresAt.Unix())
-		if !o.Thread.Stored {
-			av, err := attributevalue.MarshalMap(threadItem{
-				PK: "THREAD#" + t.Tenant + "#" + t.ThreadID, SK: "THREAD", ID: t.ThreadID, Tenant: t.Tenant,
-				LatestTaskID: t.ID, Turns: o.Thread.Turns + 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: unixOrZero(t.ExpiresAt),
-			})
-			if err != nil {
-				return fmt.Errorf("submit task %s: %w", t.ID, err)
-			}
-			items = append(items, types.TransactWriteItem{Put: &types.Put{
-				TableName: aws.String(s.table), Item: av,
-				ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-				ExpressionAttributeNames:            map[string]string{"#pk": table.AttrPK},
-				ReturnValuesOnConditionCheckFailure: onFail,
-			}})
-		} else {
-			items = append(items, types.TransactWriteItem{Update: &types.Update{
-				TableName:           aws.String(s.table),
-				Key:                 threadKey(t.Tenant, t.ThreadID),
-				UpdateExpression:    aws.String("SET #latest = :task, #turns = :next, #updated = :now, #exp = :exp"),
-				ConditionExpression: aws.String("#turns = :seen"),
-				ExpressionAttributeNames: map[string]string{
-					"#latest": "latest_task_id", "#turns": "turns", "#updated": "updated_at", "#exp": table.AttrExpiresAt,
-				},
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":task": table.S(t.ID), ":next": table.N(int64(o.Thread.Turns + 1)), ":seen": table.N(int64(o.Thread.Turns)),
-					":now": table.S(now), ":exp": exp,
-				},
-				ReturnValuesOnConditionCheckFailure: onFail,
-			}})
-		}
-	}
-	if o.Idempotency != nil {
-		idemAt = len(items)
-		item := idempotencyKey(t.Tenant, o.Idempotency.Key)
-		item["task_id"] = table.S(t.ID)
-		item["body_hash"] = table.S(o.Idempotency.BodyHash)
-		item[table.AttrExpiresAt] = table.N(t.CreatedAt.Add(o.Idempotency.TTL).Unix())
-		items = append(items, types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(s.table), Item: item,
-			// An expired key is free again even before TTL has deleted it.
-			ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
-			ExpressionAttributeNames:            map[string]string{"#pk": table.AttrPK, "#exp": table.AttrExpiresAt},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": table.N(t.CreatedAt.Unix())},
-			ReturnValuesOnConditionCheckFailure: onFail,
-		}})
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var canceled *types.TransactionCanceledException
-	if !errors.As(err, &canceled) {
+		w, err := s.threadWrite(t, o.Thread)
 		if err != nil {
 			return fmt.Errorf("submit task %s: %w", t.ID, err)
 		}
-		return nil
+		items = append(items, w)
+	}
+	if o.Idempotency != nil {
+		idemAt = len(items)
+		items = append(items, s.idempotencyWrite(t, o.Idempotency))
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err != nil {
+		return fmt.Errorf("submit task %s: %w", t.ID, submitError(err, threadAt, idemAt))
+	}
+	return nil
+}
+
+// threadWrite makes t the next turn of th: the thread's record is created with its second turn,
+// and moved on after, provided no other turn was added since th was read.
+func (s *Store) threadWrite(t *task.Task, th *task.Thread) (types.TransactWriteItem, error) {
+	now := table.Stamp(t.CreatedAt)
+	onFail := types.ReturnValuesOnConditionCheckFailureAllOld
+	if !th.Stored {
+		av, err := attributevalue.MarshalMap(threadItem{
+			PK: "THREAD#" + t.Tenant + "#" + t.ThreadID, SK: "THREAD", ID: t.ThreadID, Tenant: t.Tenant,
+			LatestTaskID: t.ID, Turns: th.Turns + 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: unixOrZero(t.ExpiresAt),
+		})
+		if err != nil {
+			return types.TransactWriteItem{}, err
+		}
+		return types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: av,
+			ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames:            map[string]string{"#pk": table.AttrPK},
+			ReturnValuesOnConditionCheckFailure: onFail,
+		}}, nil
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:           aws.String(s.table),
+		Key:                 threadKey(t.Tenant, t.ThreadID),
+		UpdateExpression:    aws.String("SET #latest = :task, #turns = :next, #updated = :now, #exp = :exp"),
+		ConditionExpression: aws.String("#turns = :seen"),
+		ExpressionAttributeNames: map[string]string{
+			"#latest": "latest_task_id", "#turns": "turns", "#updated": "updated_at", "#exp": table.AttrExpiresAt,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":task": table.S(t.ID), ":next": table.N(int64(th.Turns + 1)), ":seen": table.N(int64(th.Turns)),
+			":now": table.S(now), ":exp": table.N(t.ExpiresAt.Unix()),
+		},
+		ReturnValuesOnConditionCheckFailure: onFail,
+	}}, nil
+}
+
+// idempotencyWrite records the key of t's request, unless a live record holds it.
+func (s *Store) idempotencyWrite(t *task.Task, idem *task.Idempotency) types.TransactWriteItem {
+	item := idempotencyKey(t.Tenant, idem.Key)
+	item["task_id"] = table.S(t.ID)
+	item["body_hash"] = table.S(idem.BodyHash)
+	item[table.AttrExpiresAt] = table.N(t.CreatedAt.Add(idem.TTL).Unix())
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(s.table), Item: item,
+		// An expired key is free again even before TTL has deleted it.
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp < :now"),
+		ExpressionAttributeNames:            map[string]string{"#pk": table.AttrPK, "#exp": table.AttrExpiresAt},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": table.N(t.CreatedAt.Unix())},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// submitError tells from a canceled transaction which write's condition failed (the task's is
+// the first; the thread's and the key's are at threadAt and idemAt, -1 when absent).
+func submitError(err error, threadAt, idemAt int) error {
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		return err
 	}
 	reasons := canceled.CancellationReasons
 	failed := func(i int) bool {
@@ -160,21 +179,21 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) 
 			BodyHash string `dynamodbav:"body_hash"`
 		}
 		if err := attributevalue.UnmarshalMap(reasons[idemAt].Item, &it); err != nil || it.TaskID == "" {
-			return fmt.Errorf("submit task %s: read idempotency record: %w", t.ID, task.ErrThreadMoved)
+			return fmt.Errorf("read idempotency record: %w", task.ErrThreadMoved)
 		}
-		return fmt.Errorf("submit task %s: %w", t.ID, &task.ReplayError{TaskID: it.TaskID, BodyHash: it.BodyHash})
+		return &task.ReplayError{TaskID: it.TaskID, BodyHash: it.BodyHash}
 	case failed(threadAt):
-		return fmt.Errorf("submit task %s: %w", t.ID, task.ErrThreadMoved)
+		return task.ErrThreadMoved
 	case failed(0):
-		return fmt.Errorf("submit task %s: %w", t.ID, task.ErrExists)
+		return task.ErrExists
 	}
 	for _, r := range reasons {
 		if aws.ToString(r.Code) == "TransactionConflict" {
 			// Another writer touched the same thread or key at the same moment: read and retry.
-			return fmt.Errorf("submit task %s: %w", t.ID, task.ErrThreadMoved)
+			return task.ErrThreadMoved
 		}
 	}
-	return fmt.Errorf("submit task %s: %w", t.ID, err)
+	return err
 }
 
 // Replayed returns the task id an idempotency key was used for, or task.ErrNotFound when the key is

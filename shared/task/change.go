@@ -2,6 +2,7 @@ package task
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -31,4 +32,23 @@ type Change struct {
 	// ReleaseLease, on a move to running, ends the writer's lease at once: the task goes on at
 	// the agent, and whichever delivery comes next may take it up.
 	ReleaseLease bool
+}
+
+// Sources answers the states c may move the task from: c.From, or, when it is empty, every state
+// that may move to c.To. It refuses a change that names a state from which the move is illegal,
+// or whose target nothing may reach, before any store looks at the task.
+func (c Change) Sources() ([]State, error) {
+	from := c.From
+	if len(from) == 0 {
+		from = Sources(c.To)
+	}
+	if len(from) == 0 {
+		return nil, fmt.Errorf("nothing may move to %s", c.To)
+	}
+	for _, f := range from {
+		if !CanTransition(f, c.To) {
+			return nil, fmt.Errorf("%s to %s is not a legal move", f, c.To)
+		}
+	}
+	return from, nil
 }

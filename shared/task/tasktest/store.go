@@ -156,17 +156,9 @@ func (s *Store) Transition(_ context.Context, id string, c task.Change) (*task.T
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from := c.From
-	if len(from) == 0 {
-		from = task.Sources(c.To)
-	}
-	if len(from) == 0 {
-		return nil, fmt.Errorf("transition task %s: nothing may move to %s", id, c.To)
-	}
-	for _, f := range from {
-		if !task.CanTransition(f, c.To) {
-			return nil, fmt.Errorf("transition task %s: %s to %s is not a legal move", id, f, c.To)
-		}
+	from, err := c.Sources()
+	if err != nil {
+		return nil, fmt.Errorf("transition task %s: %w", id, err)
 	}
 	t, err := s.find(id)
 	if err != nil {
