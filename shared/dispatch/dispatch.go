@@ -102,7 +102,7 @@ func Retryable(err error) bool {
 }
 
 // MaxResponseBytes bounds an agent's answer; a larger one fails the task (invalid_agent_response).
-// Answers too large for the task record are kept in the blob store (see store.InlineLimit).
+// Answers too large for the task record are kept in the blob store (see task.InlineLimit).
 const MaxResponseBytes = 4 << 20
 
 // Client calls agents of every protocol it knows.

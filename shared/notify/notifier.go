@@ -14,7 +14,7 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"github.com/agentq/agentq/shared/batch"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
@@ -111,7 +111,7 @@ func (n *Notifier) change(ctx context.Context, rec *batch.StreamRecord) (*change
 	if rec.Removed || len(rec.NewImage) == 0 {
 		return nil, nil
 	}
-	if !store.IsTask(rec.Keys) {
+	if !table.IsTask(rec.Keys) {
 		return nil, nil
 	}
 	newState, oldState := stateOf(rec.NewImage), stateOf(rec.OldImage)

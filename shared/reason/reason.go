@@ -16,7 +16,6 @@ import (
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/registry"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
 )
@@ -93,18 +92,18 @@ func Of(err error, d task.Dialect, agentID string) (r Reason, known bool) {
 	case errors.Is(err, accept.ErrIdempotencyMismatch):
 		return plain(Conflict, "idempotency_key_reused", "the Idempotency-Key was used before for a different request")
 	case errors.Is(err, accept.ErrRequestTooLarge):
-		return plain(TooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", store.InlineLimit>>10))
+		return plain(TooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", task.InlineLimit>>10))
 	case errors.Is(err, accept.ErrWebhooksUnavailable):
 		return plain(Unprocessable, "webhooks_unavailable", "this deployment does not deliver webhooks; leave webhook_url out")
 	case errors.Is(err, accept.ErrThreadBusy):
 		return plain(Conflict, "thread_busy", "the thread has a turn in progress; wait for it to end or stop it")
-	case errors.Is(err, store.ErrInvalidCursor):
+	case errors.Is(err, task.ErrInvalidCursor):
 		return plain(Malformed, "invalid_cursor", "the cursor is not one this listing gave you")
 	case errors.Is(err, accept.ErrStoreUnavailable):
 		return Reason{Kind: Unavailable, Code: "store_unavailable", Message: "the task store is unavailable; submit again later", Retryable: true}, true
-	case errors.Is(err, store.ErrNotFound) && d == task.ServiceNet:
+	case errors.Is(err, task.ErrNotFound) && d == task.ServiceNet:
 		return plain(NotFound, "receipt_not_found", "no receipt has that id")
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		return plain(NotFound, "task_not_found", "no task has that id")
 	}
 	return Reason{Kind: Unavailable, Code: "unavailable", Message: "the service is unavailable; try again later", Retryable: true}, false

@@ -9,7 +9,6 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/reason"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
 )
@@ -30,8 +29,8 @@ func TestOf(t *testing.T) {
 		{"policy", &agent.PolicyError{Code: "approval_required", Message: "confirm"}, task.Xpander, reason.Forbidden, "approval_required", false, true, ""},
 		{"dispatch", &accept.DispatchError{Task: &task.Task{ID: "t1"}, Err: errors.New("sqs")}, task.Xpander, reason.DispatchFailed, "dispatch_failed", true, true, "t1"},
 		{"store down", fmt.Errorf("x: %w", accept.ErrStoreUnavailable), task.Xpander, reason.Unavailable, "store_unavailable", true, true, ""},
-		{"task", fmt.Errorf("get: %w", store.ErrNotFound), task.Xpander, reason.NotFound, "task_not_found", false, true, ""},
-		{"receipt", fmt.Errorf("get: %w", store.ErrNotFound), task.ServiceNet, reason.NotFound, "receipt_not_found", false, true, ""},
+		{"task", fmt.Errorf("get: %w", task.ErrNotFound), task.Xpander, reason.NotFound, "task_not_found", false, true, ""},
+		{"receipt", fmt.Errorf("get: %w", task.ErrNotFound), task.ServiceNet, reason.NotFound, "receipt_not_found", false, true, ""},
 		{"delivery", webhook.ErrNotFound, task.Xpander, reason.NotFound, "delivery_not_found", false, true, ""},
 		{"webhook url", webhook.ErrInvalidURL, task.ServiceNet, reason.Unprocessable, "validation_failed", false, true, ""},
 		{"thread busy", accept.ErrThreadBusy, task.Xpander, reason.Conflict, "thread_busy", false, true, ""},

@@ -17,6 +17,7 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook/signing"
 )
@@ -174,7 +175,7 @@ func (s *Service) attemptAndRecord(ctx context.Context, log *slog.Logger, m mess
 		log.Error("webhook delivery failed: no attempts left", "status", a.StatusCode, "err", a.Error)
 	}
 	s.c.Metrics.Count(telemetry.WebhookAttemptFailed, 1)
-	it.State, it.AttemptCount, it.Handoff, it.NextAttemptAt = string(r.state), m.Attempt, r.handoff, stamp(r.next)
+	it.State, it.AttemptCount, it.Handoff, it.NextAttemptAt = string(r.state), m.Attempt, r.handoff, table.Stamp(r.next)
 	it.Attempts = append(it.Attempts, toAttemptItem(a))
 	return s.handoff(wctx, log, it)
 }
@@ -185,7 +186,7 @@ func (s *Service) handoff(ctx context.Context, log *slog.Logger, it *deliveryIte
 	var err error
 	switch it.Handoff {
 	case handoffNext:
-		next, perr := parseStamp(it.NextAttemptAt)
+		next, perr := table.ParseStamp(it.NextAttemptAt)
 		if perr != nil || next.IsZero() {
 			next = s.c.Now()
 		}

@@ -26,7 +26,7 @@ import (
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/local/emulators"
 	"github.com/agentq/agentq/shared/local/esm"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
@@ -88,7 +88,7 @@ func newEnv(t *testing.T, operatorSecret string, opts ...envOption) *env {
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
 	name = name[:min(len(name), 60)] + "-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
 	e := &env{t: t, table: "webhook-" + name, clock: &clock{}}
-	if err := store.CreateTable(ctx, dynamo, e.table); err != nil {
+	if err := table.CreateTable(ctx, dynamo, e.table); err != nil {
 		t.Fatal(err)
 	}
 	key := make([]byte, authctx.KeySize)
@@ -313,8 +313,8 @@ func TestDeliverSigned(t *testing.T) {
 			t.Errorf("the delivery item has %s", name)
 		}
 	}
-	if exp, ok := raw[store.AttrExpiresAt].(*types.AttributeValueMemberN); !ok || exp.Value != fmt.Sprint(expires.Unix()) {
-		t.Errorf("expires_at = %#v, want %d", raw[store.AttrExpiresAt], expires.Unix())
+	if exp, ok := raw[table.AttrExpiresAt].(*types.AttributeValueMemberN); !ok || exp.Value != fmt.Sprint(expires.Unix()) {
+		t.Errorf("expires_at = %#v, want %d", raw[table.AttrExpiresAt], expires.Unix())
 	}
 	// The JSON the API answers.
 	b, _ := json.Marshal(d)
@@ -929,7 +929,7 @@ func (e *env) rawItem(pk, sk string) map[string]types.AttributeValue {
 	e.t.Helper()
 	out, err := dynamo.GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName: aws.String(e.table),
-		Key:       map[string]types.AttributeValue{store.AttrPK: str(pk), store.AttrSK: str(sk)},
+		Key:       map[string]types.AttributeValue{table.AttrPK: table.S(pk), table.AttrSK: table.S(sk)},
 	})
 	if err != nil || len(out.Item) == 0 {
 		e.t.Fatalf("item %s/%s: %v", pk, sk, err)
@@ -943,7 +943,7 @@ func (e *env) putTask(id, tenant string) {
 	_, err := dynamo.PutItem(context.Background(), &dynamodb.PutItemInput{
 		TableName: aws.String(e.table),
 		Item: map[string]types.AttributeValue{
-			store.AttrPK: str("TASK#" + id), store.AttrSK: str("TASK"), "tenant": str(tenant), "id": str(id),
+			table.AttrPK: table.S("TASK#" + id), table.AttrSK: table.S("TASK"), "tenant": table.S(tenant), "id": table.S(id),
 		},
 	})
 	if err != nil {

@@ -73,21 +73,3 @@ var _ DynamoDB = (*dynamodb.Client)(nil)
 type Sender interface {
 	Send(ctx context.Context, body string, delay time.Duration) error
 }
-
-// stampLayout is RFC 3339 in UTC with all nine fractional digits: stamps of this width sort as
-// text in time order, like the task store's.
-const stampLayout = "2006-01-02T15:04:05.000000000Z"
-
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(stampLayout)
-}
-
-func parseStamp(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	return time.Parse(time.RFC3339Nano, s)
-}

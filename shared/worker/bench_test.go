@@ -12,6 +12,7 @@ import (
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -49,7 +50,7 @@ func BenchmarkLongRunningTask(b *testing.B) {
 	var billed time.Duration
 	checks := int64(0)
 	for b.Loop() {
-		st := newStore(&task.Task{ID: id1, Tenant: "org-1", AgentID: "echo", State: task.Queued, Version: 1, Text: "x",
+		st := tasktest.New(&task.Task{ID: id1, Tenant: "org-1", AgentID: "echo", State: task.Queued, Version: 1, Text: "x",
 			Request: json.RawMessage(`{"input":{"text":"x"}}`), CreatedAt: now})
 		ag := &slowAgent{agentTime: agentTime, started: time.Now()}
 		q := &fakeQueue{}
@@ -57,13 +58,13 @@ func BenchmarkLongRunningTask(b *testing.B) {
 			CheckBackoff: func(int) time.Duration { return 10 * time.Millisecond }})
 		m := &queue.Message{Kind: queue.KindInvoke, TaskID: id1, Tenant: "org-1", Agent: echo, Text: "x",
 			Request: json.RawMessage(`{"input":{"text":"x"}}`), AcceptedAt: time.Now()}
-		for st.task(id1).State != task.Succeeded {
+		for st.Task(id1).State != task.Succeeded {
 			body, _ := queue.Encode(m)
 			rec := batch.Record{ID: "m", Body: body, Source: workARN, ReceiveCount: 1}
 			start := time.Now()
 			p.Handle(context.Background(), []batch.Record{rec})
 			billed += time.Since(start)
-			if st.task(id1).State == task.Succeeded {
+			if st.Task(id1).State == task.Succeeded {
 				break
 			}
 			// The delayed check message SQS would deliver later.

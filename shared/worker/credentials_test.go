@@ -12,6 +12,7 @@ import (
 	"github.com/agentq/agentq/shared/dispatch/a2atest"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -42,7 +43,7 @@ func TestStoredCredentialReachesEveryAgentRequest(t *testing.T) {
 			a := agent.Agent{ID: "remote", Version: "1", Protocol: agent.A2A, Endpoint: ag.URL,
 				Timeout: agent.Duration(10 * time.Second), MaxDuration: agent.Duration(tt.maxDur),
 				Auth: agent.AuthContext, AuthContextID: "ctx-1"}
-			st := newStore(newTask(id1, task.Queued))
+			st := tasktest.New(newTask(id1, task.Queued))
 			q := &fakeQueue{}
 			p := worker.New(worker.Config{
 				Store: st, Dispatcher: dispatch.New(http.DefaultClient), Queue: q, AuthContexts: oneContext{},

@@ -9,7 +9,6 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -32,28 +31,28 @@ func TestDecide(t *testing.T) {
 		m       *queue.Message
 		res     dispatch.Result
 		err     error
-		want    store.Change
+		want    task.Change
 		wantHIT bool
 		cancel  string
 	}{
 		{name: "success", m: plain, res: dispatch.Result{Text: "hi", Tokens: tokens},
-			want: store.Change{To: task.Succeeded, Result: "hi", Tokens: tokens}},
+			want: task.Change{To: task.Succeeded, Result: "hi", Tokens: tokens}},
 		{name: "success matching the schema", m: &withSchema, res: dispatch.Result{Text: `{"total":1}`, Output: json.RawMessage(`{"total":1}`)},
-			want: store.Change{To: task.Succeeded, Result: `{"total":1}`, Output: json.RawMessage(`{"total":1}`)}},
+			want: task.Change{To: task.Succeeded, Result: `{"total":1}`, Output: json.RawMessage(`{"total":1}`)}},
 		{name: "schema violation keeps the answer", m: &withSchema, res: dispatch.Result{Text: `{"sum":1}`},
-			want: store.Change{To: task.Failed, Result: `{"sum":1}`, Reason: task.ReasonOutputSchemaMismatch}},
+			want: task.Change{To: task.Failed, Result: `{"sum":1}`, Reason: task.ReasonOutputSchemaMismatch}},
 		{name: "retryable", m: plain, err: &dispatch.Error{Reason: task.ReasonAgentTimeout, Message: "slow", Retryable: true},
-			want: store.Change{To: task.Queued, Reason: task.ReasonAgentTimeout, ReasonMessage: "slow"}},
+			want: task.Change{To: task.Queued, Reason: task.ReasonAgentTimeout, ReasonMessage: "slow"}},
 		{name: "unclassified error is retried", m: plain, err: errors.New("connection reset"),
-			want: store.Change{To: task.Queued, Reason: task.ReasonAgentUnavailable, ReasonMessage: "connection reset"}},
+			want: task.Change{To: task.Queued, Reason: task.ReasonAgentUnavailable, ReasonMessage: "connection reset"}},
 		{name: "permanent", m: plain, err: &dispatch.Error{Reason: task.ReasonAgentRejected, Message: "no"},
-			want: store.Change{To: task.Failed, Reason: task.ReasonAgentRejected, ReasonMessage: "no"}},
+			want: task.Change{To: task.Failed, Reason: task.ReasonAgentRejected, ReasonMessage: "no"}},
 		{name: "remote task still working", m: plain, err: &dispatch.Pending{RemoteTaskID: "r1", State: "working"},
-			want: store.Change{To: task.Running, RemoteTaskID: "r1", ReleaseLease: true}},
+			want: task.Change{To: task.Running, RemoteTaskID: "r1", ReleaseLease: true}},
 		{name: "deadline", m: &late, err: &dispatch.Pending{RemoteTaskID: "r1", State: "working"},
-			want: store.Change{To: task.Error, Reason: task.ReasonDeadlineExceeded, ReasonMessage: "the agent did not finish within 1h0m0s"}, cancel: "r1"},
+			want: task.Change{To: task.Error, Reason: task.ReasonDeadlineExceeded, ReasonMessage: "the agent did not finish within 1h0m0s"}, cancel: "r1"},
 		{name: "input required", m: plain, err: &dispatch.NeedsInput{RemoteTaskID: "r2", State: "input-required", Message: "which?"},
-			want: store.Change{To: task.Paused, RemoteTaskID: "r2"}, wantHIT: true},
+			want: task.Change{To: task.Paused, RemoteTaskID: "r2"}, wantHIT: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,13 +87,13 @@ func TestDecide(t *testing.T) {
 func TestSuperseded(t *testing.T) {
 	tests := []struct {
 		name    string
-		change  store.Change
+		change  task.Change
 		current task.State
 		want    string
 	}{
-		{"stop requested while the agent took the task on", store.Change{To: task.Running, RemoteTaskID: "r1"}, task.Canceled, "r1"},
-		{"stop requested, no agent task", store.Change{To: task.Succeeded}, task.Canceled, ""},
-		{"another delivery finished first", store.Change{To: task.Running, RemoteTaskID: "r1"}, task.Succeeded, ""},
+		{"stop requested while the agent took the task on", task.Change{To: task.Running, RemoteTaskID: "r1"}, task.Canceled, "r1"},
+		{"stop requested, no agent task", task.Change{To: task.Succeeded}, task.Canceled, ""},
+		{"another delivery finished first", task.Change{To: task.Running, RemoteTaskID: "r1"}, task.Succeeded, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

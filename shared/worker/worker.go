@@ -19,7 +19,6 @@ import (
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 )
@@ -28,7 +27,7 @@ import (
 type Store interface {
 	Get(ctx context.Context, id string) (*task.Task, error)
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
-	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
 }
 
@@ -324,7 +323,7 @@ func (p *Processor) claimTask(ctx context.Context, m *queue.Message, lease time.
 	now := p.c.Now()
 	t, err := p.c.Store.Claim(ctx, m.TaskID, now, lease)
 	for _, wait := range notYetWritten {
-		if !errors.Is(err, store.ErrNotFound) || now.Sub(m.AcceptedAt) >= p.c.OrphanAfter {
+		if !errors.Is(err, task.ErrNotFound) || now.Sub(m.AcceptedAt) >= p.c.OrphanAfter {
 			break
 		}
 		select {
@@ -362,14 +361,14 @@ func (p *Processor) call(ctx context.Context, j *job) (dispatch.Result, error) {
 // verdict is what an agent call makes of a task: the change to write, and the agent's task to
 // cancel because it ran past the task's deadline.
 type verdict struct {
-	change store.Change
+	change task.Change
 	cancel string
 }
 
 // decide turns the agent's answer (res, or callErr) into the change to write to task t, claimed
 // for message m, at now. It does no I/O.
 func decide(m *queue.Message, t *task.Task, res dispatch.Result, callErr error, now time.Time) verdict {
-	change := store.Change{From: []task.State{task.Running}, Version: t.Version, Now: now}
+	change := task.Change{From: []task.State{task.Running}, Version: t.Version, Now: now}
 	var de *dispatch.Error
 	pending, isPending := errors.AsType[*dispatch.Pending](callErr)
 	needs, needsInput := errors.AsType[*dispatch.NeedsInput](callErr)
@@ -409,7 +408,7 @@ func decide(m *queue.Message, t *task.Task, res dispatch.Result, callErr error, 
 // superseded decides about an outcome that could not be written because the task moved on
 // (current): the agent's task to cancel, if any. Stopped while the agent took the task on, the
 // stop could not know the agent's task, so it is canceled from here.
-func superseded(change store.Change, current *task.Task) (cancel string) {
+func superseded(change task.Change, current *task.Task) (cancel string) {
 	if current.State == task.Canceled && change.RemoteTaskID != "" {
 		return change.RemoteTaskID
 	}
@@ -417,22 +416,22 @@ func superseded(change store.Change, current *task.Task) (cancel string) {
 }
 
 // record writes the change and answers what becomes of the message.
-func (p *Processor) record(ctx context.Context, j *job, change store.Change) Outcome {
+func (p *Processor) record(ctx context.Context, j *job, change task.Change) Outcome {
 	log := j.log
 	// The outcome is recorded even if the invocation's context is ending: it was paid for.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
 	defer wcancel()
 	_, err := p.c.Store.Transition(wctx, j.m.TaskID, change)
-	if errors.Is(err, store.ErrTooLarge) {
+	if errors.Is(err, task.ErrTooLarge) {
 		// The store has nowhere to keep an answer this large (no blob store). A truncated answer
 		// would pass for the whole one, so the task fails instead, saying why.
 		size := len(change.Result) + len(change.Output)
 		change.To, change.Result, change.Output = task.Failed, "", nil
 		change.Reason = task.ReasonInvalidResponse
-		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, store.InlineLimit)
+		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, task.InlineLimit)
 		_, err = p.c.Store.Transition(wctx, j.m.TaskID, change)
 	}
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	switch {
 	case errors.As(err, &conflict):
 		// Another delivery took the task over after our lease expired, or the task was stopped
@@ -450,7 +449,7 @@ func (p *Processor) record(ctx context.Context, j *job, change store.Change) Out
 }
 
 // recorded logs and counts a recorded change and answers what becomes of the message.
-func (p *Processor) recorded(ctx context.Context, j *job, change store.Change) Outcome {
+func (p *Processor) recorded(ctx context.Context, j *job, change task.Change) Outcome {
 	log := j.log
 	switch change.To {
 	case task.Running:
@@ -495,7 +494,7 @@ func (p *Processor) request(ctx context.Context, m *queue.Message) (json.RawMess
 func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, error) {
 	t, err := p.c.Store.Get(ctx, m.TaskID)
 	for _, wait := range notYetWritten {
-		if !errors.Is(err, store.ErrNotFound) || p.c.Now().Sub(m.AcceptedAt) >= p.c.OrphanAfter {
+		if !errors.Is(err, task.ErrNotFound) || p.c.Now().Sub(m.AcceptedAt) >= p.c.OrphanAfter {
 			break
 		}
 		select {
@@ -549,10 +548,10 @@ func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.M
 		log.Error("resolve auth context", "auth_context_id", id, "err", err)
 		return nil, RetryAfter(p.c.Backoff(received))
 	}
-	_, terr := p.c.Store.Transition(ctx, m.TaskID, store.Change{
+	_, terr := p.c.Store.Transition(ctx, m.TaskID, task.Change{
 		From: []task.State{task.Queued}, To: task.Failed, Now: p.c.Now(), Reason: task.ReasonAuthContext, ReasonMessage: reason,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if terr != nil && !errors.As(terr, &conflict) {
 		log.Error("fail task with an unusable auth context", "err", terr)
 		return nil, RetryAfter(p.c.Backoff(received))
@@ -609,11 +608,11 @@ func (p *Processor) answered(ctx context.Context, log *slog.Logger, prev *task.T
 		Message string `json:"message"`
 	}
 	_ = json.Unmarshal(prev.HITL, &question)
-	_, err := p.c.Store.Transition(ctx, prev.ID, store.Change{
+	_, err := p.c.Store.Transition(ctx, prev.ID, task.Change{
 		From: []task.State{task.Paused}, Version: prev.Version, To: task.Succeeded, Now: p.c.Now(),
 		Result: question.Message, Reason: task.ReasonAnswered,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if err != nil && !errors.As(err, &conflict) {
 		log.Warn("end the answered turn", "prev_task_id", prev.ID, "err", err)
 	}
@@ -640,7 +639,7 @@ const maxTurnWait = 10 * time.Second
 func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.Message, prevID string) (*task.Task, Outcome) {
 	prev, err := p.c.Store.Get(ctx, prevID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		return nil, proceed // the previous turn's record is gone (expired): nothing to wait for
 	case err != nil:
 		log.Error("read previous turn", "err", err)
@@ -699,7 +698,7 @@ func (p *Processor) history(ctx context.Context, t *task.Task, prev *task.Task) 
 
 // notClaimed decides what to do with a message whose task could not be claimed.
 func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time, err error) Outcome {
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	switch {
 	case errors.As(err, &conflict):
 		cur := conflict.Current
@@ -710,7 +709,7 @@ func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time
 		}
 		log.Info("duplicate delivery ignored", "state", cur.State)
 		return Done
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		if now.Sub(m.AcceptedAt) < p.c.OrphanAfter {
 			// The task's write and this message left together; the write may not have landed yet.
 			return RetryAfter(time.Second)
@@ -728,7 +727,7 @@ func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time
 func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.Message, received int) Outcome {
 	cur, err := p.c.Store.Get(ctx, m.TaskID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		log.Warn("dead letter for a task that was never recorded")
 		return Done
 	case err != nil:
@@ -743,11 +742,11 @@ func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.M
 	if cur.ReasonMessage != "" {
 		msg += "; last error: " + cur.ReasonMessage
 	}
-	_, err = p.c.Store.Transition(ctx, m.TaskID, store.Change{
+	_, err = p.c.Store.Transition(ctx, m.TaskID, task.Change{
 		From: []task.State{cur.State}, Version: cur.Version, To: task.Failed, Now: p.c.Now(),
 		Reason: task.ReasonDeadLettered, ReasonMessage: msg,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if errors.As(err, &conflict) {
 		return RetryAfter(0) // it moved meanwhile; decide again on the next delivery
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -31,13 +31,13 @@ import (
 // the last of them shows the task in state want.
 func taskStream(ctx context.Context, t *testing.T, ddb *dynamodb.Client, streams *dynamodbstreams.Client, taskID string, want task.State) (string, []streamtypes.Record) {
 	t.Helper()
-	desc, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	desc, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(desc.Table.LatestStreamArn)
 	if arn == "" {
-		t.Fatalf("table %s has no stream", table)
+		t.Fatalf("table %s has no stream", tableName)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -97,8 +97,8 @@ func readStream(ctx context.Context, t *testing.T, streams *dynamodbstreams.Clie
 }
 
 func isTaskItem(keys map[string]streamtypes.AttributeValue, taskID string) bool {
-	pk, ok1 := keys[store.AttrPK].(*streamtypes.AttributeValueMemberS)
-	sk, ok2 := keys[store.AttrSK].(*streamtypes.AttributeValueMemberS)
+	pk, ok1 := keys[table.AttrPK].(*streamtypes.AttributeValueMemberS)
+	sk, ok2 := keys[table.AttrSK].(*streamtypes.AttributeValueMemberS)
 	return ok1 && ok2 && pk.Value == "TASK#"+taskID && sk.Value == "TASK"
 }
 

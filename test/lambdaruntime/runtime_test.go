@@ -61,6 +61,7 @@ import (
 	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
@@ -68,10 +69,10 @@ import (
 )
 
 const (
-	tenant  = "acme"
-	agentID = "echo"
-	region  = "us-east-1"
-	table   = "agentq-rt-tasks"
+	tenant    = "acme"
+	agentID   = "echo"
+	region    = "us-east-1"
+	tableName = "agentq-rt-tasks"
 	// workQueue and webhookQueue are the work and webhook queues' names; queue.Create adds
 	// their dead-letter queues. triggerDLQ is the trigger's dead-letter queue, eventBus the bus.
 	workQueue    = "agentq-rt-work"
@@ -168,7 +169,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 		}
 	})
 	ddb, sq := system.Clients(em.DynamoDBEndpoint, em.SQSEndpoint, 0)
-	if err := store.CreateTable(ctx, ddb, table); err != nil {
+	if err := table.CreateTable(ctx, ddb, tableName); err != nil {
 		t.Fatal(err)
 	}
 	queues, err := queue.Create(ctx, sq, workQueue, time.Minute)
@@ -220,7 +221,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	// credentials (reserved in Lambda: the driver hands them to the Runtime API as the function's
 	// own), and the emulators' endpoints, which config.LoadDefaultConfig reads.
 	base := map[string]string{
-		"AGENTQ_TABLE":     table,
+		"AGENTQ_TABLE":     tableName,
 		"AGENTQ_TASK_TTL":  "24h",
 		"AGENTQ_LOG_LEVEL": "debug",
 		// The test's agent is on 127.0.0.1, which a deployed worker may not reach.
@@ -308,7 +309,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if f := batchResp.BatchItemFailures; len(f) != 1 || f[0].ItemIdentifier != aws.ToString(bad.MessageId) {
 		t.Errorf("worker: batchItemFailures = %+v, want exactly the malformed record %s", f, aws.ToString(bad.MessageId))
 	}
-	got, err := store.New(ddb, table).Get(ctx, taskID)
+	got, err := store.New(ddb, tableName).Get(ctx, taskID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +379,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if triggered[0].TaskID != triggered[1].TaskID {
 		t.Errorf("the same event made two tasks: %s and %s", triggered[0].TaskID, triggered[1].TaskID)
 	}
-	fromEvent, err := store.New(ddb, table).Get(ctx, triggered[0].TaskID)
+	fromEvent, err := store.New(ddb, tableName).Get(ctx, triggered[0].TaskID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +475,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 		t.Errorf("webhook: %s of task %s version %d; want %s of %s version %d", hookEvent.Type, hookDetail.TaskID, hookDetail.Version,
 			notify.TypeCompleted, taskID, detail.Version)
 	}
-	delivered, err := webhook.New(webhook.Config{DB: ddb, Table: table}).Deliveries(ctx, tenant, taskID)
+	delivered, err := webhook.New(webhook.Config{DB: ddb, Table: tableName}).Deliveries(ctx, tenant, taskID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/agentq/agentq/shared/dispatch"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // bulkAgent answers "big <bytes> <seed>" with bigText(bytes, seed), and anything else with the
@@ -71,8 +71,8 @@ func rawItem(t *testing.T, id string) map[string]ddbtypes.AttributeValue {
 	out, err := sys.DynamoDB.GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName: aws.String(sys.Table), ConsistentRead: aws.Bool(true),
 		Key: map[string]ddbtypes.AttributeValue{
-			store.AttrPK: &ddbtypes.AttributeValueMemberS{Value: "TASK#" + id},
-			store.AttrSK: &ddbtypes.AttributeValueMemberS{Value: "TASK"},
+			table.AttrPK: &ddbtypes.AttributeValueMemberS{Value: "TASK#" + id},
+			table.AttrSK: &ddbtypes.AttributeValueMemberS{Value: "TASK"},
 		},
 	})
 	if err != nil || len(out.Item) == 0 {

@@ -42,8 +42,8 @@ import (
 	"github.com/agentq/agentq/shared/local/eventbus"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
 )
@@ -306,7 +306,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
 	}
 	s.DynamoDB, s.SQS = Clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0)
-	if err := store.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
+	if err := table.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
 	var err error

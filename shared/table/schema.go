@@ -1,4 +1,4 @@
-package store
+package table
 
 // The table's physical layout. The CDK stack and the local runner both build the table from these
 // names, so the deployed table and the emulated one can never drift apart.
