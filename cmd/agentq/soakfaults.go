@@ -6,15 +6,15 @@ import (
 	"io"
 	"time"
 
+	"github.com/agentq/agentq/shared/local/emulators"
 	"github.com/agentq/agentq/shared/local/faults"
-	"github.com/agentq/agentq/shared/localaws"
 )
 
 // dependencyFaults freezes the emulators (SIGSTOP, then SIGCONT) while the soak sends: DynamoDB
 // Local and fauxqs (SQS and S3) in turn, each times times for hold, spread evenly over the sends.
 // sent tells how far the sends are. It returns when every freeze is over, or ctx ends; whatever
 // it froze is thawed before it returns.
-func dependencyFaults(ctx context.Context, out io.Writer, emu *localaws.Emulators, times int, hold time.Duration, n int, sent func() int64) error {
+func dependencyFaults(ctx context.Context, out io.Writer, emu *emulators.Emulators, times int, hold time.Duration, n int, sent func() int64) error {
 	if emu == nil || times <= 0 {
 		return nil
 	}

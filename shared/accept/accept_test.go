@@ -22,34 +22,33 @@ import (
 	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 )
 
-// fakeStore records what the accept core writes, and serves threads, idempotency keys and tasks
-// a test sets up.
+// fakeStore records what the accept core submits, keeps the tasks it recorded in the in-memory
+// task store (which also serves the tasks a test sets up, and answers transitions under the real
+// store's conditions), and serves threads and idempotency keys a test sets up.
 type fakeStore struct {
-	// mu is a pointer so that types embedding a fakeStore by value (the benchmark's) copy no lock.
+	*tasktest.Store
+	// mu is a pointer so that types embedding a fakeStore by value copy no lock.
 	mu          *sync.Mutex
 	created     []*task.Task
-	opts        []store.SubmitOptions
-	transitions []store.Change
-	tasks       map[string]*task.Task
-	threads     map[string]*store.Thread
+	opts        []task.SubmitOptions
+	threads     map[string]*task.Thread
 	keys        map[string][2]string // tenant/key -> task id, body hash
 	threadReads int
 	abandoned   []*task.Task
 	// create, when set, runs in place of a successful Submit.
-	create        func(ctx context.Context, t *task.Task) error
-	transitionErr error
-	replayedErr   error
-	// abandon, when set, answers Abandon.
+	create      func(ctx context.Context, t *task.Task) error
+	replayedErr error
+	// abandon, when set, answers Abandon in place of the in-memory store.
 	abandon func(ctx context.Context, t *task.Task) (*task.Task, error)
 }
 
-func newFakeStore() *fakeStore { return &fakeStore{mu: new(sync.Mutex)} }
+func newFakeStore() *fakeStore { return &fakeStore{Store: tasktest.New(), mu: new(sync.Mutex)} }
 
-func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o store.SubmitOptions) error {
+func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error {
 	s.mu.Lock()
 	cp := *t
 	s.created = append(s.created, &cp)
@@ -57,22 +56,14 @@ func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o store.SubmitOpti
 	create := s.create
 	s.mu.Unlock()
 	if create != nil {
-		return create(ctx, t)
+		if err := create(ctx, t); err != nil {
+			return err
+		}
 	}
-	return nil
+	return s.Create(ctx, &cp)
 }
 
-func (s *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t, ok := s.tasks[id]; ok {
-		cp := *t
-		return &cp, nil
-	}
-	return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
-}
-
-func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*store.Thread, error) {
+func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*task.Thread, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.threadReads++
@@ -80,7 +71,7 @@ func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*store.Thre
 		cp := *th
 		return &cp, nil
 	}
-	return nil, fmt.Errorf("get thread %s: %w", id, store.ErrNotFound)
+	return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
 }
 
 func (s *fakeStore) Replayed(_ context.Context, tenant, key string, _ time.Time) (string, string, error) {
@@ -92,10 +83,10 @@ func (s *fakeStore) Replayed(_ context.Context, tenant, key string, _ time.Time)
 	if r, ok := s.keys[tenant+"/"+key]; ok {
 		return r[0], r[1], nil
 	}
-	return "", "", store.ErrNotFound
+	return "", "", task.ErrNotFound
 }
 
-// Abandon records the task failed, as the store's conditional put does when nothing claimed it.
+// Abandon runs the test's hook, or the in-memory store's conditional put.
 func (s *fakeStore) Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error) {
 	s.mu.Lock()
 	abandon := s.abandon
@@ -103,27 +94,13 @@ func (s *fakeStore) Abandon(ctx context.Context, t *task.Task, now time.Time, re
 	if abandon != nil {
 		return abandon(ctx, t)
 	}
-	failed := *t
-	failed.State, failed.Version, failed.Reason, failed.ReasonMessage, failed.FinishedAt = task.Failed, t.Version+1, reason, message, now
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.abandoned = append(s.abandoned, &failed)
-	return &failed, nil
-}
-
-func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.transitions = append(s.transitions, c)
-	if s.transitionErr != nil {
-		return nil, s.transitionErr
+	failed, err := s.Store.Abandon(ctx, t, now, reason, message)
+	if err == nil {
+		s.mu.Lock()
+		s.abandoned = append(s.abandoned, failed)
+		s.mu.Unlock()
 	}
-	if len(s.created) == 0 || s.created[0].ID != id {
-		return nil, store.ErrNotFound
-	}
-	t := *s.created[0]
-	t.State, t.Reason, t.ReasonMessage, t.Version = c.To, c.Reason, c.ReasonMessage, t.Version+1
-	return &t, nil
+	return failed, err
 }
 
 // fakeQueue records the messages the accept core sends.
@@ -273,8 +250,8 @@ func TestSubmitSuccess(t *testing.T) {
 			if len(gotSecrets) != len(tt.wantSecret) {
 				t.Errorf("message secrets = %v, want %v", gotSecrets, tt.wantSecret)
 			}
-			if len(h.store.transitions) != 0 {
-				t.Errorf("transitions on success: %+v", h.store.transitions)
+			if len(h.store.Changes()) != 0 {
+				t.Errorf("transitions on success: %+v", h.store.Changes())
 			}
 			if o := h.store.opts[0]; o.Idempotency != nil {
 				t.Errorf("submit options = %+v, want no idempotency key", o)
@@ -349,8 +326,8 @@ func TestSubmitRefused(t *testing.T) {
 				t.Errorf("task = %+v, want nil", got)
 			}
 			tt.check(t, err)
-			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.transitions) != 0 {
-				t.Errorf("refused submission wrote %d, sent %d, moved %d", len(h.store.created), len(h.queue.sent), len(h.store.transitions))
+			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.Changes()) != 0 {
+				t.Errorf("refused submission wrote %d, sent %d, moved %d", len(h.store.created), len(h.queue.sent), len(h.store.Changes()))
 			}
 		})
 	}
@@ -389,7 +366,7 @@ func TestSubmitPolicyPasses(t *testing.T) {
 func TestSubmitFailsHalfway(t *testing.T) {
 	sendErr, createErr, storeDown := errors.New("sqs: timeout"), errors.New("dynamodb: timeout"), errors.New("dynamodb: still down")
 	claimed := func(context.Context, *task.Task) (*task.Task, error) {
-		return nil, fmt.Errorf("abandon: %w", &store.ConflictError{Current: &task.Task{ID: taskID, State: task.Running, Version: 2}})
+		return nil, fmt.Errorf("abandon: %w", &task.ConflictError{Current: &task.Task{ID: taskID, State: task.Running, Version: 2}})
 	}
 	down := func(context.Context, *task.Task) (*task.Task, error) { return nil, storeDown }
 	tests := []struct {
@@ -459,8 +436,8 @@ func TestSubmitFailsHalfway(t *testing.T) {
 					t.Fatalf("Submit = %+v, %v; want the task %s", got, err, tt.wantState)
 				}
 			}
-			if len(h.store.transitions) != 0 {
-				t.Errorf("transitions %+v: a failure must be recorded by Abandon alone", h.store.transitions)
+			if len(h.store.Changes()) != 0 {
+				t.Errorf("transitions %+v: a failure must be recorded by Abandon alone", h.store.Changes())
 			}
 			if containsAny(h.logs.String(), secretValues) {
 				t.Errorf("log holds a secret: %s", h.logs)
@@ -502,7 +479,7 @@ func TestSubmitRefusedOrMaybeWritten(t *testing.T) {
 // A write that finds its own id taken is the SDK retrying a write that landed: it succeeded.
 func TestSubmitOwnWriteRetried(t *testing.T) {
 	h := newHarness(t)
-	h.store.create = func(context.Context, *task.Task) error { return fmt.Errorf("create: %w", store.ErrExists) }
+	h.store.create = func(context.Context, *task.Task) error { return fmt.Errorf("create: %w", task.ErrExists) }
 	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 	if err != nil || got.State != task.Queued || len(h.store.abandoned) != 0 {
@@ -597,8 +574,8 @@ const prevID = "00000000-0000-4000-8000-000000000001"
 
 func TestSubmitJoinsThread(t *testing.T) {
 	h := newHarness(t)
-	th := &store.Thread{ID: "thread-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 2, Stored: true}
-	h.store.threads = map[string]*store.Thread{"org-1/thread-1": th}
+	th := &task.Thread{ID: "thread-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 2, Stored: true}
+	h.store.threads = map[string]*task.Thread{"org-1/thread-1": th}
 	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 	if err != nil {
@@ -616,7 +593,7 @@ func TestSubmitJoinsThread(t *testing.T) {
 	// xpander: the id of a task that began a conversation names that conversation, before it has
 	// a thread record of its own.
 	h = newHarness(t)
-	h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Succeeded}}
+	h.store.Put(&task.Task{ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Succeeded})
 	got, err = h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"and then?"},"id":"`+prevID+`"}`)})
 	if err != nil {
@@ -627,7 +604,7 @@ func TestSubmitJoinsThread(t *testing.T) {
 	}
 	// A thread of another tenant with the same id is not this one.
 	h = newHarness(t)
-	h.store.threads = map[string]*store.Thread{"org-2/thread-1": th}
+	h.store.threads = map[string]*task.Thread{"org-2/thread-1": th}
 	got, err = h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 	if err != nil || got.ThreadSeq != 1 || got.PrevTaskID != "" {
@@ -643,8 +620,8 @@ func TestSubmitRejectStrategy(t *testing.T) {
 	}{{task.Running, true}, {task.Queued, true}, {task.Paused, false}, {task.Succeeded, false}, {task.Failed, false}} {
 		t.Run(string(tt.prev), func(t *testing.T) {
 			h := newHarness(t)
-			h.store.threads = map[string]*store.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
-			h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", State: tt.prev}}
+			h.store.threads = map[string]*task.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
+			h.store.Put(&task.Task{ID: prevID, Tenant: "org-1", State: tt.prev})
 			_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 				Invocation: decode(t, dialect.DecodeServiceNet, `{"message":"next","context_id":"ctx-1","multitask_strategy":"reject"}`)})
 			if got := errors.Is(err, accept.ErrThreadBusy); got != tt.wantBusy {
@@ -660,16 +637,16 @@ func TestSubmitRejectStrategy(t *testing.T) {
 func TestSubmitThreadRace(t *testing.T) {
 	t.Run("moved once", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.threads = map[string]*store.Thread{"org-1/thread-1": {ID: "thread-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
+		h.store.threads = map[string]*task.Thread{"org-1/thread-1": {ID: "thread-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
 		var calls int
 		h.store.create = func(_ context.Context, _ *task.Task) error {
 			calls++
 			if calls == 1 {
 				// Another turn lands first.
 				h.store.mu.Lock()
-				h.store.threads["org-1/thread-1"] = &store.Thread{ID: "thread-1", LatestTaskID: "other", Turns: 2, Stored: true}
+				h.store.threads["org-1/thread-1"] = &task.Thread{ID: "thread-1", LatestTaskID: "other", Turns: 2, Stored: true}
 				h.store.mu.Unlock()
-				return store.ErrThreadMoved
+				return task.ErrThreadMoved
 			}
 			return nil
 		}
@@ -684,7 +661,7 @@ func TestSubmitThreadRace(t *testing.T) {
 	})
 	t.Run("always moving", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.create = func(context.Context, *task.Task) error { return store.ErrThreadMoved }
+		h.store.create = func(context.Context, *task.Task) error { return task.ErrThreadMoved }
 		_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 			Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 		if !errors.Is(err, accept.ErrThreadBusy) {
@@ -713,7 +690,7 @@ func TestSubmitThreadRace(t *testing.T) {
 // failingThreads is a store whose threads cannot be read.
 type failingThreads struct{ *fakeStore }
 
-func (failingThreads) GetThread(context.Context, string, string) (*store.Thread, error) {
+func (failingThreads) GetThread(context.Context, string, string) (*task.Thread, error) {
 	return nil, errors.New("dynamodb: 500")
 }
 
@@ -736,7 +713,7 @@ func TestSubmitIdempotency(t *testing.T) {
 	t.Run("replay", func(t *testing.T) {
 		h := newHarness(t)
 		h.store.keys = map[string][2]string{"org-1/key-1": {first.ID, idem.BodyHash}}
-		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Succeeded}}
+		h.store.Put(&task.Task{ID: first.ID, Tenant: "org-1", State: task.Succeeded})
 		got, err := submit(h, `{"message":"pay"}`)
 		if err != nil || got.ID != first.ID || got.State != task.Succeeded {
 			t.Fatalf("Submit = %+v, %v; want the first task", got, err)
@@ -761,9 +738,9 @@ func TestSubmitIdempotency(t *testing.T) {
 	})
 	t.Run("concurrent replay", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Queued}}
+		h.store.Put(&task.Task{ID: first.ID, Tenant: "org-1", State: task.Queued})
 		h.store.create = func(context.Context, *task.Task) error {
-			return &store.ReplayError{TaskID: first.ID, BodyHash: idem.BodyHash}
+			return &task.ReplayError{TaskID: first.ID, BodyHash: idem.BodyHash}
 		}
 		got, err := submit(h, `{"message":"pay"}`)
 		if err != nil || got.ID != first.ID {

@@ -94,9 +94,8 @@ func TestSubmitSendFailsKeepsTheIdempotencyKey(t *testing.T) {
 	if o := h.store.opts[0]; o.Idempotency == nil || o.Idempotency.Key != "k-1" {
 		t.Fatalf("the key was not written with the task: %+v", o)
 	}
-	// The store now holds the key and the failed task, as the transaction and the abandon left them.
+	// The store holds the failed task the abandon left, and the key its transaction wrote.
 	h.store.keys = map[string][2]string{"org-1/k-1": {taskID, h.store.opts[0].Idempotency.BodyHash}}
-	h.store.tasks = map[string]*task.Task{taskID: de.Task}
 	h.queue.send = nil
 	got, err := h.svc.Submit(context.Background(), sub)
 	if err != nil || got.ID != taskID || got.State != task.Failed {

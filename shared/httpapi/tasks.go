@@ -12,7 +12,6 @@ import (
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -65,12 +64,12 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 	)
 	if byThread && a.Resolver != nil {
 		if id == "" || len(id) > maxIDBytes {
-			return nil, store.ErrNotFound
+			return nil, task.ErrNotFound
 		}
 		t, err = a.Resolver.Resolve(ctx, tenant, id)
 	} else {
 		if _, perr := uuid.Parse(id); perr != nil {
-			return nil, store.ErrNotFound
+			return nil, task.ErrNotFound
 		}
 		if w != nil {
 			noteTask(w, id, "")
@@ -81,7 +80,7 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 		return nil, storeErr("read task", err)
 	}
 	if t.Tenant != tenant {
-		return nil, store.ErrNotFound
+		return nil, task.ErrNotFound
 	}
 	if w != nil {
 		noteTask(w, t.ID, t.AgentID)
@@ -96,7 +95,7 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 // answers; anything else (a timeout, a frozen table, a throttle) is the store being unavailable,
 // which the caller hears as 503 store_unavailable with Retry-After.
 func storeErr(op string, err error) error {
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidCursor) {
+	if errors.Is(err, task.ErrNotFound) || errors.Is(err, task.ErrInvalidCursor) {
 		return err
 	}
 	return fmt.Errorf("%s: %w: %v", op, accept.ErrStoreUnavailable, err)
@@ -176,10 +175,10 @@ func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 		return err
 	}
 	for attempt := 0; !t.State.Terminal(); attempt++ {
-		stopped, err := a.Stopper.Transition(r.Context(), t.ID, store.Change{
+		stopped, err := a.Stopper.Transition(r.Context(), t.ID, task.Change{
 			From: stopFrom, To: task.Canceled, Now: a.Now().UTC(), Reason: task.ReasonCanceled, ReasonMessage: stopReason,
 		})
-		var conflict *store.ConflictError
+		var conflict *task.ConflictError
 		switch {
 		case err == nil:
 			t = stopped

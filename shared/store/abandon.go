@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -19,7 +20,7 @@ import (
 // exists yet (its later-arriving write then fails its own condition) or when the record is still
 // as the submission wrote it (queued at version 1, so no worker has claimed it). Either way no
 // worker will run it: a claim needs a queued task. It returns the task as written, or a
-// *ConflictError with the task as it stands when a worker got to it first (it will run).
+// *task.ConflictError with the task as it stands when a worker got to it first (it will run).
 func (s *Store) Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error) {
 	failed := *t
 	failed.State, failed.Version = task.Failed, t.Version+1
@@ -33,8 +34,8 @@ func (s *Store) Abandon(ctx context.Context, t *task.Task, now time.Time, reason
 		TableName:                           aws.String(s.table),
 		Item:                                item,
 		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR (#state = :queued AND #version = :submitted)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": AttrPK, "#state": "state", "#version": "version"},
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":queued": str(string(task.Queued)), ":submitted": num(t.Version)},
+		ExpressionAttributeNames:            map[string]string{"#pk": table.AttrPK, "#state": "state", "#version": "version"},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":queued": table.S(string(task.Queued)), ":submitted": table.N(t.Version)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -43,7 +44,7 @@ func (s *Store) Abandon(ctx context.Context, t *task.Task, now time.Time, reason
 		if derr != nil {
 			return nil, fmt.Errorf("abandon task %s: %w", t.ID, derr)
 		}
-		return nil, fmt.Errorf("abandon task %s: %w", t.ID, &ConflictError{Current: cur})
+		return nil, fmt.Errorf("abandon task %s: %w", t.ID, &task.ConflictError{Current: cur})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("abandon task %s: %w", t.ID, err)

@@ -52,7 +52,7 @@ func TestAbandon(t *testing.T) {
 	// A worker claimed it first: the task will run, and the caller learns how it stands.
 	cdb := &conflictingDB{fakeDynamoDB{item: attrs(t, task.Running, 2)}}
 	_, err = New(cdb, "tasks").Abandon(context.Background(), submitted, now, task.ReasonDispatchFailed, "not queued")
-	var conflict *ConflictError
+	var conflict *task.ConflictError
 	if !errors.As(err, &conflict) || conflict.Current.State != task.Running {
 		t.Fatalf("Abandon of a claimed task = %v, want a conflict showing it running", err)
 	}

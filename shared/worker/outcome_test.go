@@ -10,27 +10,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
 var errTimeout = errors.New("dynamodb: operation error: request canceled, context deadline exceeded")
 
-// faultyStore injects failures into the outcome writes (Transition) of a fakeStore: fault says,
-// for the n-th write (from 1), whether the write lands and what error its caller sees.
+// faultyStore injects failures into the outcome writes (Transition) of the in-memory store: fault
+// says, for the n-th write (from 1), whether the write lands and what error its caller sees.
 type faultyStore struct {
-	*fakeStore
+	*tasktest.Store
 	mu     sync.Mutex
 	writes int
 	fault  func(n int) (lands bool, err error)
 }
 
-func (s *faultyStore) Transition(ctx context.Context, id string, c store.Change) (*task.Task, error) {
+func (s *faultyStore) Transition(ctx context.Context, id string, c task.Change) (*task.Task, error) {
 	s.mu.Lock()
 	s.writes++
 	n, fault := s.writes, s.fault
@@ -42,7 +41,7 @@ func (s *faultyStore) Transition(ctx context.Context, id string, c store.Change)
 	if !lands {
 		return nil, err
 	}
-	t, terr := s.fakeStore.Transition(ctx, id, c)
+	t, terr := s.Store.Transition(ctx, id, c)
 	if err != nil {
 		return nil, err // it landed, but the answer was lost
 	}
@@ -101,8 +100,8 @@ func TestAgentCalledOnceWhateverFailsAfterItAnswers(t *testing.T) {
 	for _, f := range faults {
 		for _, a := range answers {
 			t.Run(f.name+"/"+a.name, func(t *testing.T) {
-				fs := &faultyStore{fakeStore: newStore(newTask(id1, task.Queued)), fault: f.fault}
-				h := newHarness(t, fs.fakeStore)
+				fs := &faultyStore{Store: tasktest.New(newTask(id1, task.Queued)), fault: f.fault}
+				h := newHarness(t, fs.Store)
 				h.p = newProcessorOver(t, h, fs)
 				h.disp.call = a.call
 				if f.name == "the store is down for the whole window" {
@@ -119,7 +118,7 @@ func TestAgentCalledOnceWhateverFailsAfterItAnswers(t *testing.T) {
 				if n := h.disp.count(); n != 1 {
 					t.Errorf("the agent was called %d times, want exactly once", n)
 				}
-				if got := fs.task(id1); got.State != a.want {
+				if got := fs.Task(id1); got.State != a.want {
 					t.Errorf("task = %s, want %s", got.State, a.want)
 				}
 			})
@@ -129,17 +128,17 @@ func TestAgentCalledOnceWhateverFailsAfterItAnswers(t *testing.T) {
 
 // drain handles rec, then every message the worker sent on carrying a kept outcome, until the
 // worker leaves none. A record it asks to redeliver is redelivered too, a few times at most.
-func drain(t *testing.T, h *harness, rec events.SQSMessage) {
+func drain(t *testing.T, h *harness, rec batch.Record) {
 	t.Helper()
-	pending := []events.SQSMessage{rec}
+	pending := []batch.Record{rec}
 	for round := 0; len(pending) > 0; round++ {
 		if round > 10 {
 			t.Fatalf("the worker kept messages going for %d rounds", round)
 		}
-		var next []events.SQSMessage
+		var next []batch.Record
 		for _, r := range pending {
 			if failed := handle(t, h, r); len(failed) > 0 {
-				r.Attributes["ApproximateReceiveCount"] = fmt.Sprint(round + 2)
+				r.ReceiveCount = round + 2
 				next = append(next, r)
 			}
 		}
@@ -152,7 +151,7 @@ func drain(t *testing.T, h *harness, rec events.SQSMessage) {
 				t.Fatalf("sent on a message without the outcome: %+v", m)
 			}
 			next = append(next, record(t, m, workARN, 1))
-			next[len(next)-1].MessageId = fmt.Sprintf("kept-%d-%d", round, i)
+			next[len(next)-1].ID = fmt.Sprintf("kept-%d-%d", round, i)
 		}
 		pending = next
 	}
@@ -161,22 +160,22 @@ func drain(t *testing.T, h *harness, rec events.SQSMessage) {
 // A give-back (a retryable agent failure) whose write landed although its answer was lost keeps
 // its message: dropping it would leave a queued task with no message, for the sweeper.
 func TestAppliedGiveBackKeepsItsMessage(t *testing.T) {
-	fs := &faultyStore{fakeStore: newStore(newTask(id1, task.Queued)), fault: func(n int) (bool, error) {
+	fs := &faultyStore{Store: tasktest.New(newTask(id1, task.Queued)), fault: func(n int) (bool, error) {
 		if n == 1 {
 			return true, errTimeout
 		}
 		return true, nil
 	}}
-	h := newHarness(t, fs.fakeStore)
+	h := newHarness(t, fs.Store)
 	h.p = newProcessorOver(t, h, fs)
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 		return dispatch.Result{}, &dispatch.Error{Reason: task.ReasonAgentUnavailable, Message: "503", Retryable: true}
 	}
 	rec := record(t, message(id1), workARN, 2)
-	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.MessageId}) {
+	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.ID}) {
 		t.Fatalf("failed = %v, want the message kept for the retry", failed)
 	}
-	if got := fs.task(id1); got.State != task.Queued {
+	if got := fs.Task(id1); got.State != task.Queued {
 		t.Errorf("task = %s, want queued", got.State)
 	}
 }
@@ -184,18 +183,17 @@ func TestAppliedGiveBackKeepsItsMessage(t *testing.T) {
 // A conflict that leaves the task neither ended nor held by a live lease keeps the message: the
 // task must not wait for the sweeper.
 func TestSupersededByAGiveBackKeepsTheMessage(t *testing.T) {
-	st := newStore(newTask(id1, task.Queued))
+	st := tasktest.New(newTask(id1, task.Queued))
 	h := newHarness(t, st)
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 		// Meanwhile another writer gave the task back (its version moved on).
-		st.mu.Lock()
-		tk := st.tasks[id1]
-		tk.State, tk.Version = task.Queued, tk.Version+2
-		st.mu.Unlock()
+		tk := st.Task(id1)
+		tk.State, tk.Version, tk.LeaseUntil = task.Queued, tk.Version+2, time.Time{}
+		st.Put(&tk)
 		return dispatch.Result{Text: "ours"}, nil
 	}
 	rec := record(t, message(id1), workARN, 1)
-	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.MessageId}) {
+	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.ID}) {
 		t.Fatalf("failed = %v, want the message kept", failed)
 	}
 }
@@ -205,14 +203,14 @@ func TestSupersededByAGiveBackKeepsTheMessage(t *testing.T) {
 func TestKeptOutcomeFromTheDeadLetterQueue(t *testing.T) {
 	tk := newTask(id1, task.Running)
 	tk.Version, tk.LeaseUntil = 2, now.Add(-time.Minute)
-	st := newStore(tk)
+	st := tasktest.New(tk)
 	h := newHarness(t, st)
 	m := message(id1)
 	m.Outcome = &queue.Outcome{Version: 2, State: string(task.Succeeded), Result: "kept"}
 	if failed := handle(t, h, record(t, m, dlqARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v", failed)
 	}
-	if got := st.task(id1); got.State != task.Succeeded || got.Result != "kept" || h.disp.count() != 0 {
+	if got := st.Task(id1); got.State != task.Succeeded || got.Result != "kept" || h.disp.count() != 0 {
 		t.Errorf("task = %s %q, agent calls %d; want the kept answer recorded without a call", got.State, got.Result, h.disp.count())
 	}
 }
@@ -240,7 +238,7 @@ func TestOrphanedMessage(t *testing.T) {
 		{"old: the write never landed", 3 * time.Minute, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := newStore()
+			st := tasktest.New()
 			h := newHarness(t, st)
 			m := message(id1)
 			m.AcceptedAt, m.Dialect = now.Add(-tc.age), string(task.ServiceNet)
@@ -248,7 +246,8 @@ func TestOrphanedMessage(t *testing.T) {
 			if (len(failed) > 0) != tc.wantRetry || h.disp.count() != 0 {
 				t.Fatalf("failed = %v, agent calls %d; want retry %v and no call", failed, h.disp.count(), tc.wantRetry)
 			}
-			got, ok := st.tasks[id1]
+			got := st.Task(id1)
+			ok := got.ID != ""
 			if tc.wantRetry {
 				if ok {
 					t.Errorf("a young orphan's task was recorded: %+v", got)
