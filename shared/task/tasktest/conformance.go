@@ -42,7 +42,7 @@ func Conformance(t *testing.T, newStore func(t *testing.T) Conformer) {
 		{"transition to running can release the lease", conformRelease},
 		{"pause and retry keep what they do not change", conformPauseRetry},
 		{"touch keeps the version", conformTouch},
-		{"abandon holds whether or not the task was written, until it is claimed", conformAbandon},
+		{"abandon holds whether or not the task was written and until it is claimed", conformAbandon},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
