@@ -175,6 +175,12 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 
 func (p *Processor) record(ctx context.Context, rec *events.SQSMessage) outcome {
 	log := p.c.Logger.With("message_id", rec.MessageId)
+	// The message carries the trace of the request that accepted the task: the record's work,
+	// the messages it sends back (checks) and its log lines belong to that trace.
+	if h := rec.Attributes[queue.TraceAttribute]; h != "" {
+		ctx = queue.WithTraceHeader(ctx, h)
+		log = log.With("trace_id", queue.TraceRoot(h))
+	}
 	m, err := queue.Decode(rec.Body)
 	if err != nil {
 		if rec.EventSourceARN == p.c.DeadLetterARN && p.c.DeadLetterARN != "" {
