@@ -158,6 +158,7 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		AdminKeyHashes:    cfg.AdminKeyHashes,
 		AgentsJSON:        cfg.AgentsJSON,
 		LogRemovalPolicy:  logRemoval,
+		CreateLogRole:     kind == api.REST && cfg.RestLogRole == config.RestLogRoleCreate,
 	})
 	if cfg.APIKeyHashes == "" {
 		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(
@@ -192,6 +193,8 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 			Value: value, Description: jsii.String(description),
 		})
 	}
+	suppressNagFindings(s)
+
 	output(OutputAPIURL, s.API.URL, "Base URL of the agentq API (ends in /)")
 	output(OutputAPIID, s.API.ID, "API Gateway id")
 	output(OutputAPIStage, jsii.String(s.API.StageName), "API Gateway stage")

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/agentq/agentq/infra/config"
 	"github.com/agentq/agentq/infra/construct/golambda"
@@ -24,7 +25,9 @@ var (
 	once           sync.Once
 	shared, throw  *infratest.Template
 	warnings, errs []string
-	synthErr       error
+	// nagErrs are cdk-nag's unsuppressed errors (AwsSolutions and Serverless packs), per variant.
+	nagErrs  = map[string][]string{}
+	synthErr error
 )
 
 // Context of the throwaway variant.
@@ -43,7 +46,8 @@ func template(t *testing.T) *infratest.Template {
 	return shared
 }
 
-// throwaway synthesizes it as localstack/deploy.sh deploys it (REST API, ephemeral), with every
+// throwaway synthesizes it as a throwaway REST stack (ephemeral, the account's API Gateway log role
+// created, as deploy-check synthesizes it), with every
 // key and a Lambda agent given.
 func throwaway(t *testing.T) *infratest.Template {
 	t.Helper()
@@ -71,7 +75,7 @@ func synthesize(t *testing.T) {
 			}{
 				{config.Config{LambdaDir: lambdaDir, TaskTTL: "720h", AgentsJSON: "[]", API: config.APIHTTP, LogLevel: "info", Schedules: schedules}, &shared},
 				{config.Config{
-					LambdaDir: lambdaDir, TaskTTL: "48h", AgentsJSON: "[]", API: config.APIREST, LogLevel: "info", Ephemeral: true,
+					LambdaDir: lambdaDir, TaskTTL: "48h", AgentsJSON: "[]", API: config.APIREST, RestLogRole: config.RestLogRoleCreate, LogLevel: "info", Ephemeral: true,
 					APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys, LambdaAgentARNs: []string{lambdaFn}, DefaultTenant: tenant,
 					Schedules: schedules,
 				}, &throw},
@@ -81,8 +85,12 @@ func synthesize(t *testing.T) {
 					return err
 				}
 				defer os.RemoveAll(out)
-				app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
+				app := infratest.NewApp(out)
 				s := stack.New(app, "Agentq", &stack.Props{Config: c.cfg})
+				// cdk-nag reports what its rule packs find as error and warning annotations, each
+				// message starting with the rule's id; a suppression in the stack silences one.
+				awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+				awscdk.Aspects_Of(app).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 				if *c.tpl, err = infratest.Synth(s.Stack); err != nil {
 					return err
 				}
@@ -96,9 +104,20 @@ func synthesize(t *testing.T) {
 					}
 					return out
 				}
-				errs = append(errs, collect(annotations.FindError(jsii.String("*"), assertions.Match_AnyValue()))...)
+				variant := c.cfg.API
+				for _, e := range collect(annotations.FindError(jsii.String("*"), assertions.Match_AnyValue())) {
+					if isNag(e) {
+						nagErrs[variant] = append(nagErrs[variant], e)
+					} else {
+						errs = append(errs, e)
+					}
+				}
 				if c.tpl == &shared {
-					warnings = collect(annotations.FindWarning(jsii.String("*"), assertions.Match_AnyValue()))
+					for _, w := range collect(annotations.FindWarning(jsii.String("*"), assertions.Match_AnyValue())) {
+						if !isNag(w) {
+							warnings = append(warnings, w)
+						}
+					}
 				}
 			}
 			return nil
@@ -109,16 +128,34 @@ func synthesize(t *testing.T) {
 	}
 }
 
+// isNag tells a cdk-nag finding from the stack's own annotations.
+func isNag(msg string) bool {
+	return strings.HasPrefix(strings.Trim(msg, `"`), "AwsSolutions-") || strings.HasPrefix(strings.Trim(msg, `"`), "Serverless-")
+}
+
+// TestNag: cdk-nag's AwsSolutions and Serverless packs find no unsuppressed error in either
+// variant; every suppression is in the stack (nag.go), naming the rule, the resource and why.
+func TestNag(t *testing.T) {
+	synthesize(t)
+	for _, variant := range []string{config.APIHTTP, config.APIREST} {
+		for _, e := range nagErrs[variant] {
+			t.Errorf("%s: %s", variant, e)
+		}
+	}
+}
+
 func TestComposesEveryUnit(t *testing.T) {
 	tpl := template(t)
 	for typ, n := range map[string]int{
-		"AWS::DynamoDB::Table":  1,
-		"AWS::S3::Bucket":       1,
-		"AWS::S3::BucketPolicy": 1,
+		"AWS::DynamoDB::Table": 1,
+		// The payloads and their access logs, each TLS only.
+		"AWS::S3::Bucket":       2,
+		"AWS::S3::BucketPolicy": 2,
 		"AWS::KMS::Key":         1,
 		// Work queue and DLQ; notify DLQ; webhook queue and DLQ; trigger DLQ; ingest queue and DLQ.
-		"AWS::SQS::Queue":       8,
-		"AWS::SQS::QueuePolicy": 1, // EventBridge may dead-letter into the trigger DLQ
+		"AWS::SQS::Queue": 8,
+		// TLS only on every queue; EventBridge may also dead-letter into the trigger DLQ.
+		"AWS::SQS::QueuePolicy": 8,
 		// invoke, poll, authorizer, worker, sweeper, trigger, notify, deliver.
 		"AWS::Lambda::Function": 8,
 		// The sweeper's schedule and the Invoke Agent rule.
@@ -225,9 +262,39 @@ func TestThrowawayStackIsDeletable(t *testing.T) {
 			}
 		}
 	}
-	tpl.ResourceCountIs(t, "Custom::S3AutoDeleteObjects", 1)
+	// The payload bucket and its access logs.
+	tpl.ResourceCountIs(t, "Custom::S3AutoDeleteObjects", 2)
 	tpl.ResourceCountIs(t, "AWS::ApiGateway::RestApi", 1)
-	tpl.CheckLeastPrivilegeExceptAutoDelete(t)
+	tpl.CheckLeastPrivilegeExcept(t, infratest.AutoDeleteObjectsRole, infratest.RestLogRole)
+	tpl.CheckTLSOnly(t)
+}
+
+// TestRestLogRole: with -c restLogRole=create the REST flavour makes its role the account's API
+// Gateway CloudWatch role, with AWS's policy for it and nothing else, and keeps both when the
+// stack goes (other APIs of the account log through it); the stage logs and traces.
+func TestRestLogRole(t *testing.T) {
+	tpl := throwaway(t)
+	role := tpl.Only(t, "AWS::IAM::Role", infratest.RestLogRole)
+	managed, _ := json.Marshal(role.Properties["ManagedPolicyArns"])
+	if !strings.Contains(string(managed), "service-role/AmazonAPIGatewayPushToCloudWatchLogs") || strings.Count(string(managed), "policy/") != 1 {
+		t.Errorf("log role's managed policies = %s, want AmazonAPIGatewayPushToCloudWatchLogs only", managed)
+	}
+	if role.Raw["DeletionPolicy"] != "Retain" {
+		t.Errorf("log role DeletionPolicy = %v, want Retain", role.Raw["DeletionPolicy"])
+	}
+	account := tpl.Only(t, "AWS::ApiGateway::Account", "ApiRestApi")
+	if infratest.Ref(account.Properties["CloudWatchRoleArn"]) != role.ID || account.Raw["DeletionPolicy"] != "Retain" {
+		t.Errorf("account setting = %v (DeletionPolicy %v), want the log role, retained", account.Properties, account.Raw["DeletionPolicy"])
+	}
+	for _, st := range tpl.PolicyStatements(role.ID) {
+		t.Errorf("log role has a grant beyond AWS's policy: %+v", st)
+	}
+	stage := tpl.Only(t, "AWS::ApiGateway::Stage", "ApiRestApi")
+	if stage.Properties["TracingEnabled"] != true || stage.Properties["AccessLogSetting"] == nil {
+		t.Errorf("stage tracing %v, access logs %v; want both", stage.Properties["TracingEnabled"], stage.Properties["AccessLogSetting"])
+	}
+	// The default flavour needs no such role: its access logs are written by the HTTP API itself.
+	template(t).ResourceCountIs(t, "AWS::ApiGateway::Account", 0)
 }
 
 // TestNoLambdaAgentsNoInvokeGrant: without lambda agents, no role may invoke any function, but
@@ -254,6 +321,23 @@ func TestNoLambdaAgentsNoInvokeGrant(t *testing.T) {
 
 func TestNoWildcardActions(t *testing.T) {
 	template(t).CheckLeastPrivilege(t)
+}
+
+// TestTLSOnly: every queue, the alarm topic and both buckets refuse requests made without TLS.
+func TestTLSOnly(t *testing.T) {
+	template(t).CheckTLSOnly(t)
+}
+
+// TestTracing: every function traces with X-Ray (CheckGoFunction checks the mode).
+func TestTracing(t *testing.T) {
+	tpl := template(t)
+	fns := tpl.Resources("AWS::Lambda::Function")
+	if len(fns) != len(config.Functions) {
+		t.Fatalf("%d functions, want %d", len(fns), len(config.Functions))
+	}
+	for _, fn := range fns {
+		infratest.CheckGoFunction(t, fn)
+	}
 }
 
 func TestWithoutKeysEveryRequestIsRejected(t *testing.T) {
