@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,8 @@ var (
 	once           sync.Once
 	shared, throw  *infratest.Template
 	warnings, errs []string
+	// unsetFlags are the feature flags the CLI would warn about (feature-flag-report).
+	unsetFlags []string
 	// nagErrs are cdk-nag's unsuppressed errors (AwsSolutions and Serverless packs), per variant.
 	nagErrs  = map[string][]string{}
 	synthErr error
@@ -104,6 +107,11 @@ func synthesize(t *testing.T) {
 					}
 					return out
 				}
+				if c.tpl == &shared {
+					if unsetFlags, err = flagsNeedingAttention(out); err != nil {
+						return err
+					}
+				}
 				variant := c.cfg.API
 				for _, e := range collect(annotations.FindError(jsii.String("*"), assertions.Match_AnyValue())) {
 					if isNag(e) {
@@ -125,6 +133,63 @@ func synthesize(t *testing.T) {
 	})
 	if synthErr != nil {
 		t.Fatal(synthErr)
+	}
+}
+
+// flagsNeedingAttention reads the feature flag report of the assembly in outdir and returns the
+// flags the CDK CLI says "are not configured" at every synth: no value set, and a default that
+// is not the recommended value.
+func flagsNeedingAttention(outdir string) ([]string, error) {
+	raw, err := os.ReadFile(filepath.Join(outdir, "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	var manifest struct {
+		Artifacts map[string]struct {
+			Type       string `json:"type"`
+			Properties struct {
+				Flags map[string]struct {
+					UserValue               any            `json:"userValue"`
+					RecommendedValue        any            `json:"recommendedValue"`
+					UnconfiguredBehavesLike map[string]any `json:"unconfiguredBehavesLike"`
+				} `json:"flags"`
+			} `json:"properties"`
+		} `json:"artifacts"`
+	}
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		return nil, err
+	}
+	var out []string
+	found := false
+	for _, a := range manifest.Artifacts {
+		if a.Type != "cdk:feature-flag-report" {
+			continue
+		}
+		found = true
+		for name, f := range a.Properties.Flags {
+			def := any(false)
+			if v, ok := f.UnconfiguredBehavesLike["v2"]; ok {
+				def = v
+			}
+			if f.UserValue == nil && fmt.Sprint(def) != fmt.Sprint(f.RecommendedValue) {
+				out = append(out, name)
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("no feature flag report in %s", outdir)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// TestFeatureFlagsConfigured: cdk.json sets every feature flag whose default is not the
+// recommended value, so synth warns about none and a later CDK upgrade cannot flip one under a
+// deployed stack.
+func TestFeatureFlagsConfigured(t *testing.T) {
+	synthesize(t)
+	if len(unsetFlags) > 0 {
+		t.Errorf("feature flags not configured in cdk.json: %v", unsetFlags)
 	}
 }
 
