@@ -510,3 +510,41 @@ func TestEventsWiring(t *testing.T) {
 		}
 	}
 }
+
+// TestOversizedEnvironmentRefused: fourteen agents and two key hashes, 3,220 bytes raw (which a
+// raw-byte bound of 3,300 let through), are over Lambda's 4 KB once serialized as Lambda measures
+// them, quotes escaped and the generated names filled in: the synth fails on the invoke function
+// instead of the deploy failing half-way.
+func TestOversizedEnvironmentRefused(t *testing.T) {
+	var agents []string
+	for i := range 14 {
+		agents = append(agents, fmt.Sprintf(`{"id":"agent-%02d","protocol":"http","endpoint":"https://agents.internal.example.com/teams/billing/v1/agents/%02d/invoke","timeout":"60s","auth":"forward","description":"team agent"}`, i, i))
+	}
+	agentsJSON := "[" + strings.Join(agents, ",") + "]"
+	if raw := len(agentsJSON) + len(apiKeys) + len(adminKeys); raw > 3300 {
+		t.Fatalf("the example is %d bytes raw; it must fit the old raw bound to show the difference", raw)
+	}
+	lambdaDir, err := infratest.StubLambdaDir(config.Functions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(lambdaDir)
+	out := t.TempDir()
+	s := stack.New(infratest.NewApp(out), "Agentq", &stack.Props{Config: config.Config{
+		LambdaDir: lambdaDir, TaskTTL: "720h", AgentsJSON: agentsJSON, API: config.APIHTTP,
+		APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys,
+	}})
+	errs, err := infratest.SynthErrors(s.Stack, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var invoke []string
+	for _, e := range errs {
+		if strings.HasPrefix(e, "Agentq/Api/Invoke") {
+			invoke = append(invoke, e)
+		}
+	}
+	if len(invoke) != 1 || !strings.Contains(invoke[0], "AGENTQ_AGENTS") || !strings.Contains(invoke[0], "over Lambda's 4096") {
+		t.Errorf("synth errors = %q, want one on the invoke function naming AGENTQ_AGENTS", errs)
+	}
+}
