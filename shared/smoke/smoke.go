@@ -185,6 +185,22 @@ func (r *runner) call(ctx context.Context, a auth, method, path string, body any
 	return resp.StatusCode, string(raw), nil
 }
 
+// get reads path into out. ok reports a 200 whose body decoded; a 4xx is final (err); anything
+// else (a 5xx, no answer, a body that is not JSON) is worth another try, and seen says what it was.
+func (r *runner) get(ctx context.Context, a auth, path string, out any) (ok bool, seen string, err error) {
+	code, raw, err := r.call(ctx, a, http.MethodGet, path, nil, out)
+	switch {
+	case code >= 400 && code < 500:
+		return false, "", fmt.Errorf("GET %s answered %d: %s", path, code, strings.TrimSpace(raw))
+	case code == http.StatusOK && err == nil:
+		return true, "", nil
+	case err != nil:
+		return false, err.Error(), nil
+	default:
+		return false, fmt.Sprintf("HTTP %d", code), nil
+	}
+}
+
 // retry calls f until it reports done or a failure, or ctx ends. f's error is final; a
 // "not yet" carries what was last seen.
 func (r *runner) retry(ctx context.Context, what string, f func() (done bool, seen string, err error)) (string, error) {
@@ -241,25 +257,18 @@ func (r *runner) await(ctx context.Context, a auth, path, done string, bad ...st
 	var last map[string]any
 	_, err := r.retry(ctx, "GET "+path, func() (bool, string, error) {
 		var v map[string]any
-		code, raw, err := r.call(ctx, a, http.MethodGet, path, nil, &v)
-		switch {
-		case code == http.StatusOK && err == nil:
-			last = v
-			status, _ := v["status"].(string)
-			if status == done {
-				return true, status, nil
-			}
-			if slices.Contains(bad, status) {
-				return false, status, fmt.Errorf("GET %s: the task ended %s: %s", path, status, raw)
-			}
-			return false, "status " + status, nil
-		case code >= 400 && code < 500:
-			return false, "", fmt.Errorf("GET %s answered %d: %s", path, code, strings.TrimSpace(raw))
-		case err != nil:
-			return false, err.Error(), nil
-		default:
-			return false, fmt.Sprintf("HTTP %d", code), nil
+		if ok, seen, err := r.get(ctx, a, path, &v); !ok {
+			return false, seen, err
 		}
+		last = v
+		status, _ := v["status"].(string)
+		if status == done {
+			return true, status, nil
+		}
+		if slices.Contains(bad, status) {
+			return false, status, fmt.Errorf("GET %s: the task ended %s: %v", path, status, v)
+		}
+		return false, "status " + status, nil
 	})
 	return last, err
 }
@@ -345,12 +354,8 @@ func (r *runner) webhook(ctx context.Context) (Status, string) {
 				State string `json:"state"`
 			} `json:"items"`
 		}
-		code, raw, err := r.call(ctx, apiKeyHeader, http.MethodGet, path, nil, &page)
-		if code >= 400 && code < 500 {
-			return false, "", fmt.Errorf("GET %s answered %d: %s", path, code, strings.TrimSpace(raw))
-		}
-		if code != http.StatusOK || err != nil {
-			return false, fmt.Sprintf("HTTP %d", code), nil
+		if ok, seen, err := r.get(ctx, apiKeyHeader, path, &page); !ok {
+			return false, seen, err
 		}
 		for _, d := range page.Items {
 			if d.URL != r.cfg.WebhookURL {
@@ -360,7 +365,7 @@ func (r *runner) webhook(ctx context.Context) (Status, string) {
 			case "succeeded":
 				return true, "", nil
 			case "failed":
-				return false, "", fmt.Errorf("delivery %s to %s failed every attempt: %s", d.ID, d.URL, raw)
+				return false, "", fmt.Errorf("delivery %s to %s failed every attempt (GET %s shows the attempts)", d.ID, d.URL, path)
 			}
 			return false, "delivery " + d.State, nil
 		}
@@ -412,12 +417,8 @@ func (r *runner) event(ctx context.Context) (Status, string) {
 				} `json:"input"`
 			} `json:"items"`
 		}
-		code, body, err := r.call(ctx, apiKeyHeader, http.MethodGet, "/v1/tasks?limit=50", nil, &page)
-		if code >= 400 && code < 500 {
-			return false, "", fmt.Errorf("GET /v1/tasks answered %d: %s", code, strings.TrimSpace(body))
-		}
-		if code != http.StatusOK || err != nil {
-			return false, fmt.Sprintf("HTTP %d", code), nil
+		if ok, seen, err := r.get(ctx, apiKeyHeader, "/v1/tasks?limit=50", &page); !ok {
+			return false, seen, err
 		}
 		for _, t := range page.Items {
 			if t.Input.Text != in {
