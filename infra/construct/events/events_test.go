@@ -143,6 +143,10 @@ func TestBusAndArchive(t *testing.T) {
 	if got := infratest.Number(archive.Properties["RetentionDays"]); got != events.ArchiveRetentionDays || got < 1 {
 		t.Errorf("archive RetentionDays = %v, want %d", got, events.ArchiveRetentionDays)
 	}
+	// CDK writes "KmsKeyIdentifier": "" without a customer key, which some regions refuse.
+	if v, ok := archive.Properties["KmsKeyIdentifier"]; ok {
+		t.Errorf("archive KmsKeyIdentifier = %q; want none (an AWS-owned key)", v)
+	}
 	if _, ok := archive.Properties["ArchiveName"]; ok {
 		t.Errorf("fixed ArchiveName %v; want a generated one", archive.Properties["ArchiveName"])
 	}
