@@ -20,9 +20,9 @@ CDK           := $(INFRA_DIR)/node_modules/.bin/cdk
 CDK_STAMP     := $(INFRA_DIR)/node_modules/.package-lock.json
 LOCALSTACK    := localstack
 COMPOSE       := $(DOCKER) compose -f $(LOCALSTACK)/docker-compose.yml
-# jsii prints a Node 20 end-of-life banner on every run; telemetry and notices would reach out to
-# the network on every command.
-CDK_ENV       := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true
+# jsii prints a Node 20 end-of-life banner on every run; telemetry, notices and the CLI's daily
+# version check would reach out to the network (deploy-check stays offline).
+CDK_ENV       := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=true
 CDK_ARGS      := --no-notices -c lambdaDir=$(abspath $(LAMBDA_DIR)) $(CDK_CONTEXT)
 # -trimpath and no VCS stamp: the same source gives the same bytes, so an unchanged function
 # keeps its asset hash and is not redeployed. lambda.norpc drops the unused net/rpc entry point.
