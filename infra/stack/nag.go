@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/aws/constructs-go/constructs/v10"
@@ -8,12 +9,15 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// Suppression is one accepted cdk-nag finding: the rule, what it applies to (a finding's
-// granular part, matched as a regular expression; none: the whole rule), and why it is right.
+// Suppression is one accepted cdk-nag finding.
 type Suppression struct {
-	Rule      string
+	// Rule is the finding's rule id, such as AwsSolutions-IAM5.
+	Rule string
+	// AppliesTo narrows a granular rule to these parts of the finding (a "/…/" string is a
+	// regular expression, any other is literal); none accepts the whole rule on the construct.
 	AppliesTo []string
-	Reason    string
+	// Reason is why the finding is right for agentq, as a reviewer would read it.
+	Reason string
 }
 
 // Reasons of the suppressions, one per kind of finding: what a reviewer needs to accept it.
@@ -63,7 +67,7 @@ const (
 // NagSuppressions are the cdk-nag findings the stack accepts, by the construct path (below the
 // stack) they apply to, children included. TestNag runs the AwsSolutions and Serverless packs on
 // both API flavours and fails on any finding not listed here.
-var NagSuppressions = map[string][]Suppression{
+var NagSuppressions = withSharedSuppressions(map[string][]Suppression{
 	"Api/Invoke": {
 		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{indexes}, Reason: reasonIndexes},
 		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{payloads("*")}, Reason: reasonPayloadsRead},
@@ -128,18 +132,21 @@ var NagSuppressions = map[string][]Suppression{
 	"Events/TriggerDeadLetterQueue": {
 		{Rule: "AwsSolutions-SQS3", Reason: reasonFailureQueue},
 	},
-}
+})
 
-func init() {
-	// Every function traces (golambda: X-Ray active tracing); only notify takes another resource-less action.
+// withSharedSuppressions adds to m the findings every construct of a kind shares: each function's
+// X-Ray grant (golambda turns active tracing on everywhere; notify's also covers ListStreams), and
+// each dead-letter queue's lack of a further one.
+func withSharedSuppressions(m map[string][]Suppression) map[string][]Suppression {
 	for _, fn := range []string{"Api/Invoke", "Api/Poll", "Api/Authorizer", "Pipeline/Worker", "Pipeline/Sweeper", "Events/Trigger", "Events/Deliver"} {
-		NagSuppressions[fn] = append(NagSuppressions[fn], Suppression{Rule: "AwsSolutions-IAM5", AppliesTo: []string{"Resource::*"}, Reason: reasonTracing})
+		m[fn] = append(m[fn], Suppression{Rule: "AwsSolutions-IAM5", AppliesTo: []string{"Resource::*"}, Reason: reasonTracing})
 	}
-	NagSuppressions["Events/Notify"] = append(NagSuppressions["Events/Notify"],
+	m["Events/Notify"] = append(m["Events/Notify"],
 		Suppression{Rule: "AwsSolutions-IAM5", AppliesTo: []string{"Resource::*"}, Reason: reasonTracing + " " + reasonListStreams})
 	for _, q := range []string{"Pipeline/DeadLetterQueue", "Events/IngestDeadLetterQueue", "Events/NotifyDeadLetterQueue", "Events/TriggerDeadLetterQueue", "Events/WebhookDeadLetterQueue"} {
-		NagSuppressions[q] = append(NagSuppressions[q], Suppression{Rule: "Serverless-SQSRedrivePolicy", Reason: reasonDeadLetterQueue})
+		m[q] = append(m[q], Suppression{Rule: "Serverless-SQSRedrivePolicy", Reason: reasonDeadLetterQueue})
 	}
+	return m
 }
 
 // indexes matches the table's index wildcard in an IAM5 finding.
@@ -147,21 +154,7 @@ const indexes = `/^Resource::<StorageTable[0-9A-F]{8}\.Arn>\/index\/\*$/`
 
 // payloads matches the payload bucket's objects under suffix (a prefix and "*") in an IAM5 finding.
 func payloads(suffix string) string {
-	return `/^Resource::<StoragePayloads[0-9A-F]{8}\.Arn>\/` + regexpQuote(suffix) + `$/`
-}
-
-// regexpQuote escapes the characters of an S3 key pattern that an ECMA-262 regex would read.
-func regexpQuote(s string) string {
-	out := make([]byte, 0, 2*len(s))
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '*', '/', '.':
-			out = append(out, '\\', c)
-		default:
-			out = append(out, c)
-		}
-	}
-	return string(out)
+	return `/^Resource::<StoragePayloads[0-9A-F]{8}\.Arn>\/` + strings.ReplaceAll(regexp.QuoteMeta(suffix), "/", `\/`) + `$/`
 }
 
 // suppressNagFindings records NagSuppressions in the stack's metadata, where cdk-nag reads them.
