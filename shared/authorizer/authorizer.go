@@ -1,8 +1,9 @@
 // Package authorizer is the HTTP API's Lambda REQUEST authorizer: it checks the caller's API key
 // once, before any function runs, and answers API Gateway's simple response, {isAuthorized,
-// context}. The gateway caches the answer per key (the route's identity source), and passes the
-// context to the function as requestContext.authorizer.lambda, where httpapi trusts its tenant
-// (httpapi.Config.TrustedTenant).
+// context}. The gateway does not cache the answer (a cached authorizer needs identity sources,
+// and a request lacking one, a Bearer caller's, would never reach it), so every request reaches
+// Key, which reads either header. The gateway passes the context to the function as
+// requestContext.authorizer.lambda, where httpapi trusts its tenant (httpapi.Config.TrustedTenant).
 package authorizer
 
 import (
