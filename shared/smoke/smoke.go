@@ -280,27 +280,40 @@ func text(check string) string {
 	return "agentq smoke " + check + " " + hex.EncodeToString(b)
 }
 
-func (r *runner) xpander(ctx context.Context) (Status, string) {
-	in := text("xpander")
+// runXpander submits an xpander invocation of the agent with a fresh text (and the extra body
+// fields) and waits until its task completed with the text echoed; it returns the task's id.
+func (r *runner) runXpander(ctx context.Context, check string, extra map[string]any) (string, error) {
+	in := text(check)
+	body := map[string]any{"input": map[string]string{"text": in}}
+	for k, v := range extra {
+		body[k] = v
+	}
 	var accepted struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	if err := r.submit(ctx, apiKeyHeader, "/v1/agents/"+url.PathEscape(r.cfg.Agent)+"/invoke/async",
-		map[string]any{"input": map[string]string{"text": in}}, &accepted); err != nil {
-		return Fail, err.Error()
+	if err := r.submit(ctx, apiKeyHeader, "/v1/agents/"+url.PathEscape(r.cfg.Agent)+"/invoke/async", body, &accepted); err != nil {
+		return "", err
 	}
 	if accepted.ID == "" || accepted.Status != "pending" {
-		return Fail, fmt.Sprintf("accepted as %+v, want an id and status pending", accepted)
+		return "", fmt.Errorf("accepted as %+v, want an id and status pending", accepted)
 	}
 	got, err := r.await(ctx, apiKeyHeader, "/v1/tasks/"+url.PathEscape(accepted.ID), "completed", "failed", "error", "stopped")
 	if err != nil {
-		return Fail, err.Error()
+		return accepted.ID, err
 	}
 	if got["result"] != in {
-		return Fail, fmt.Sprintf("task %s completed with result %v, want the echoed %q", accepted.ID, got["result"], in)
+		return accepted.ID, fmt.Errorf("task %s completed with result %v, want the echoed %q", accepted.ID, got["result"], in)
 	}
-	return Pass, fmt.Sprintf("task %s pending, then completed with the echoed input", accepted.ID)
+	return accepted.ID, nil
+}
+
+func (r *runner) xpander(ctx context.Context) (Status, string) {
+	id, err := r.runXpander(ctx, "xpander", nil)
+	if err != nil {
+		return Fail, err.Error()
+	}
+	return Pass, fmt.Sprintf("task %s pending, then completed with the echoed input", id)
 }
 
 func (r *runner) serviceNet(ctx context.Context) (Status, string) {
@@ -334,19 +347,12 @@ func (r *runner) webhook(ctx context.Context) (Status, string) {
 		}
 		defer rcv.close()
 	}
-	in := text("webhook")
-	var accepted struct {
-		ID string `json:"id"`
-	}
-	if err := r.submit(ctx, apiKeyHeader, "/v1/agents/"+url.PathEscape(r.cfg.Agent)+"/invoke/async",
-		map[string]any{"input": map[string]string{"text": in}, "webhook_url": r.cfg.WebhookURL}, &accepted); err != nil {
+	id, err := r.runXpander(ctx, "webhook", map[string]any{"webhook_url": r.cfg.WebhookURL})
+	if err != nil {
 		return Fail, err.Error()
 	}
-	if _, err := r.await(ctx, apiKeyHeader, "/v1/tasks/"+url.PathEscape(accepted.ID), "completed", "failed", "error", "stopped"); err != nil {
-		return Fail, err.Error()
-	}
-	path := "/v1/tasks/" + url.PathEscape(accepted.ID) + "/deliveries"
-	_, err := r.retry(ctx, "GET "+path, func() (bool, string, error) {
+	path := "/v1/tasks/" + url.PathEscape(id) + "/deliveries"
+	_, err = r.retry(ctx, "GET "+path, func() (bool, string, error) {
 		var page struct {
 			Items []struct {
 				ID    string `json:"delivery_id"`
@@ -376,13 +382,13 @@ func (r *runner) webhook(ctx context.Context) (Status, string) {
 	}
 	if rcv != nil {
 		select {
-		case <-rcv.got(accepted.ID):
+		case <-rcv.got(id):
 		case <-ctx.Done():
-			return Fail, fmt.Sprintf("the delivery log says delivered, but no POST naming task %s reached %s", accepted.ID, r.cfg.WebhookListen)
+			return Fail, fmt.Sprintf("the delivery log says delivered, but no POST naming task %s reached %s", id, r.cfg.WebhookListen)
 		}
-		return Pass, fmt.Sprintf("task %s completed; its delivery to %s succeeded and reached %s", accepted.ID, r.cfg.WebhookURL, r.cfg.WebhookListen)
+		return Pass, fmt.Sprintf("task %s completed; its delivery to %s succeeded and reached %s", id, r.cfg.WebhookURL, r.cfg.WebhookListen)
 	}
-	return Pass, fmt.Sprintf("task %s completed; its delivery to %s succeeded", accepted.ID, r.cfg.WebhookURL)
+	return Pass, fmt.Sprintf("task %s completed; its delivery to %s succeeded", id, r.cfg.WebhookURL)
 }
 
 func (r *runner) event(ctx context.Context) (Status, string) {
