@@ -178,6 +178,23 @@ func Load(lookup Lookup, root string) (Config, error) {
 	check(err)
 	cfg.LambdaAgentARNs = mergeARNs(contextARNs, fileARNs)
 
+	loadRuntime(lookup, &cfg, check)
+
+	cfg.Schedules, err = CheckSchedules(Schedules)
+	check(err)
+
+	// Lambda's 4 KB environment is checked per function, as Lambda measures it, when the stack is
+	// built (construct/golambda): only there are all of a function's variables known.
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("agentq stack context: %w", errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+// loadRuntime reads the flags of how the stack runs: the API flavour, ephemerality, the log level
+// and the default tenant. check collects their errors.
+func loadRuntime(lookup Lookup, cfg *Config, check func(error)) {
+	var err error
 	cfg.API, err = stringValue(lookup, KeyAPI, APIHTTP)
 	check(err)
 	cfg.API = strings.ToLower(cfg.API)
@@ -187,7 +204,7 @@ func Load(lookup Lookup, root string) (Config, error) {
 
 	logRole, err := stringValue(lookup, KeyRestLogRole, "")
 	check(err)
-	check(checkRestLogRole(&cfg, strings.ToLower(logRole)))
+	check(checkRestLogRole(cfg, strings.ToLower(logRole)))
 
 	cfg.Ephemeral, err = boolValue(lookup, KeyEphemeral)
 	check(err)
@@ -206,16 +223,6 @@ func Load(lookup Lookup, root string) (Config, error) {
 	if err == nil {
 		check(checkTenant(cfg.DefaultTenant))
 	}
-
-	cfg.Schedules, err = CheckSchedules(Schedules)
-	check(err)
-
-	// Lambda's 4 KB environment is checked per function, as Lambda measures it, when the stack is
-	// built (construct/golambda): only there are all of a function's variables known.
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("agentq stack context: %w", errors.Join(errs...))
-	}
-	return cfg, nil
 }
 
 // RepoRoot returns the nearest directory at or above dir that holds cdk.json, or dir's parent

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
-	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/smoke"
 )
 
@@ -28,12 +28,12 @@ const (
 
 // sys is the local system the checks run against: the same API, trigger and webhook deliveries a
 // deployed stack has, and a bus that speaks EventBridge's protocol.
-var sys *localrun.System
+var sys *system.System
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	if err := localaws.CheckInstalled(localaws.Options{}); err != nil {
+	if err := emulators.CheckInstalled(emulators.Options{}); err != nil {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -44,7 +44,7 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var err error
-	sys, err = localrun.Start(ctx, localrun.Options{
+	sys, err = system.Start(ctx, system.Options{
 		Addr: "127.0.0.1:0", APIKey: testKey, AdminKey: "aq_smoke_test_admin",
 		WebhookSecret: testWebhookSecret, AllowLoopbackWebhooks: true,
 		WebhookSchedule: []time.Duration{20 * time.Millisecond},
