@@ -51,7 +51,6 @@ var errNotACard = errors.New("not an agent card")
 // cardVersions finds and remembers the A2A version of agents from their cards.
 type cardVersions struct {
 	resolver *agentcard.Resolver
-	now      func() time.Time
 
 	mu    sync.Mutex
 	known map[string]cardVersion // by endpoint
@@ -72,7 +71,6 @@ func newCardVersions(hc *http.Client) *cardVersions {
 			}
 			return card, nil
 		}},
-		now:   time.Now,
 		known: map[string]cardVersion{},
 	}
 }
@@ -85,7 +83,7 @@ func (cv *cardVersions) version(ctx context.Context, a agent.Agent) (a2a.Protoco
 	case agent.A2AVersion03:
 		return a2av0.Version, nil
 	}
-	now := cv.now()
+	now := time.Now()
 	cv.mu.Lock()
 	known, ok := cv.known[a.Endpoint]
 	cv.mu.Unlock()
