@@ -1,6 +1,6 @@
 // Package storage defines where agentq keeps its data: one DynamoDB table for every item type
 // (tasks, idempotency records, thread turns, published agents, auth contexts), keyed and indexed as
-// the shared store package says, so the deployed table and the local emulator's are built from the
+// the shared table package says, so the deployed table and the local emulator's are built from the
 // same names, with a stream of its changes (both images) for the notifier; the bucket for payloads
 // too large for a task's item; and the KMS key that seals the secrets kept in the table (auth
 // contexts' credentials, tenants' webhook signing secrets).
@@ -22,7 +22,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	sharedconfig "github.com/agentq/agentq/shared/config"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Key prefixes of the payload bucket, as shared/store writes them: requests/<task id>.json (the
@@ -42,6 +42,11 @@ const (
 	// AbortIncompleteUploadDays drops the parts of a multipart upload nobody completed. The blob
 	// store writes with single PutObjects; the rule only keeps a stray upload from costing forever.
 	AbortIncompleteUploadDays = 1
+	// AccessLogDays is how long the payload bucket's server access logs are kept: 90 days, a
+	// quarter for an audit or an incident to look back on.
+	AccessLogDays = 90
+	// AccessLogPrefix is where the payload bucket's access logs go in the access log bucket.
+	AccessLogPrefix = "payloads/"
 )
 
 // Exact actions the functions get; see the Grant* helpers.
@@ -82,6 +87,8 @@ type Storage struct {
 	// Payloads holds requests and answers too large for a task's item; its generated name reaches
 	// every function in AGENTQ_RESULTS_BUCKET.
 	Payloads awss3.Bucket
+	// AccessLogs receives the payload bucket's server access logs (under AccessLogPrefix).
+	AccessLogs awss3.Bucket
 	// SealKey wraps the data keys that seal auth contexts' secrets; its ARN reaches the functions
 	// in AGENTQ_KMS_KEY_ID.
 	SealKey awskms.Key
@@ -99,9 +106,9 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		removal = awscdk.RemovalPolicy_DESTROY
 	}
 
-	table := awsdynamodb.NewTable(this, jsii.String("Table"), &awsdynamodb.TableProps{
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(store.AttrPK), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(store.AttrSK), Type: awsdynamodb.AttributeType_STRING},
+	ddbTable := awsdynamodb.NewTable(this, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(table.AttrPK), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(table.AttrSK), Type: awsdynamodb.AttributeType_STRING},
 		// On-demand: traffic is bursty (agents are called in waves) and idle most of the time,
 		// so provisioned capacity would be either wasted or throttled.
 		BillingMode: awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -110,7 +117,7 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		},
 		// Records carry their own expiry (Unix seconds); DynamoDB deletes them for free some time
 		// after. Readers still check the attribute, since deletion lags by up to days.
-		TimeToLiveAttribute: jsii.String(store.AttrExpiresAt),
+		TimeToLiveAttribute: jsii.String(table.AttrExpiresAt),
 		// The stream feeds the notifier (construct/events): it tells the world when a task ends or
 		// pauses, whichever function moved it. Both images, because a transition is only visible
 		// as the old state next to the new one; keys only or the new image alone would make the
@@ -121,8 +128,8 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		RemovalPolicy:      removal,
 	})
 
-	for _, ix := range store.Indexes {
-		table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+	for _, ix := range table.Indexes {
+		ddbTable.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix.Name),
 			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
 			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ix.SortKey), Type: awsdynamodb.AttributeType_STRING},
@@ -134,6 +141,24 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 	if ttl <= 0 {
 		ttl = sharedconfig.DefaultTaskTTL
 	}
+	// The payload bucket's server access logs: who read or wrote which payload, kept as long as
+	// the payloads' own lifecycle allows them to matter, plus the audit margin of AccessLogDays.
+	accessLogs := awss3.NewBucket(this, jsii.String("AccessLogs"), &awss3.BucketProps{
+		// S3 delivers server access logs only to a bucket with S3-managed keys, granted through
+		// its bucket policy (logging.s3.amazonaws.com), which needs ACLs disabled.
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		Versioned:         jsii.Bool(false),
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:         jsii.String("expire-access-logs"),
+			Enabled:    jsii.Bool(true),
+			Expiration: awscdk.Duration_Days(jsii.Number(AccessLogDays)),
+		}},
+		RemovalPolicy:     removal,
+		AutoDeleteObjects: jsii.Bool(props.Ephemeral),
+	})
 	payloads := awss3.NewBucket(this, jsii.String("Payloads"), &awss3.BucketProps{
 		// Objects are written once and read by the functions only: S3-managed keys cost nothing
 		// per request (a KMS key would add a call to every read and write), no public access, TLS
@@ -145,7 +170,9 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
 		// Keys are never overwritten (a result's key carries the task's version), so versions
 		// would only keep expired payloads around.
-		Versioned: jsii.Bool(false),
+		Versioned:              jsii.Bool(false),
+		ServerAccessLogsBucket: accessLogs,
+		ServerAccessLogsPrefix: jsii.String(AccessLogPrefix),
 		LifecycleRules: &[]*awss3.LifecycleRule{{
 			Id:                                  jsii.String("expire-with-tasks"),
 			Enabled:                             jsii.Bool(true),
@@ -165,7 +192,7 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		RemovalPolicy: removal,
 	})
 
-	return &Storage{Construct: this, Table: table, Payloads: payloads, SealKey: key}
+	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, AccessLogs: accessLogs, SealKey: key}
 }
 
 // PayloadExpirationDays is how long the bucket keeps a payload: the task TTL rounded up to whole

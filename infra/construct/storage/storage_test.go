@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/infra/internal/infratest"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -83,35 +85,35 @@ func TestTableKeysAndBilling(t *testing.T) {
 	tpl.ResourceCountIs(t, "AWS::DynamoDB::Table", 1)
 	tpl.HasResourceProperties(t, "AWS::DynamoDB::Table", map[string]any{
 		"KeySchema": []any{
-			map[string]any{"AttributeName": store.AttrPK, "KeyType": "HASH"},
-			map[string]any{"AttributeName": store.AttrSK, "KeyType": "RANGE"},
+			map[string]any{"AttributeName": table.AttrPK, "KeyType": "HASH"},
+			map[string]any{"AttributeName": table.AttrSK, "KeyType": "RANGE"},
 		},
 		"BillingMode":                      "PAY_PER_REQUEST",
 		"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
-		"TimeToLiveSpecification":          map[string]any{"AttributeName": store.AttrExpiresAt, "Enabled": true},
+		"TimeToLiveSpecification":          map[string]any{"AttributeName": table.AttrExpiresAt, "Enabled": true},
 	})
 	// The table is created without a fixed name: CloudFormation generates it and the functions
 	// get it from AGENTQ_TABLE.
-	table := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
-	if _, ok := table.Properties["TableName"]; ok {
+	res := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
+	if _, ok := res.Properties["TableName"]; ok {
 		t.Errorf("table has a fixed TableName; want a generated one")
 	}
 }
 
 func TestTableIndexes(t *testing.T) {
 	tpl, _ := templates(t)
-	table := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
-	gsis, _ := table.Properties["GlobalSecondaryIndexes"].([]any)
-	if len(gsis) != len(store.Indexes) {
-		t.Fatalf("got %d GSIs, want %d (store.Indexes)", len(gsis), len(store.Indexes))
+	res := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
+	gsis, _ := res.Properties["GlobalSecondaryIndexes"].([]any)
+	if len(gsis) != len(table.Indexes) {
+		t.Fatalf("got %d GSIs, want %d (table.Indexes)", len(gsis), len(table.Indexes))
 	}
 	attrTypes := map[string]string{}
-	defs, _ := table.Properties["AttributeDefinitions"].([]any)
+	defs, _ := res.Properties["AttributeDefinitions"].([]any)
 	for _, d := range defs {
 		m := d.(map[string]any)
 		attrTypes[m["AttributeName"].(string)] = m["AttributeType"].(string)
 	}
-	for _, ix := range store.Indexes {
+	for _, ix := range table.Indexes {
 		t.Run(ix.Name, func(t *testing.T) {
 			tpl.HasResourceProperties(t, "AWS::DynamoDB::Table", map[string]any{
 				"GlobalSecondaryIndexes": assertions.Match_ArrayWith(&[]any{
@@ -165,8 +167,39 @@ func TestEphemeralTableCanBeDeleted(t *testing.T) {
 	// Everything else stays as in a real stack.
 	tpl.HasResourceProperties(t, "AWS::DynamoDB::Table", map[string]any{
 		"BillingMode":             "PAY_PER_REQUEST",
-		"TimeToLiveSpecification": map[string]any{"AttributeName": store.AttrExpiresAt, "Enabled": true},
+		"TimeToLiveSpecification": map[string]any{"AttributeName": table.AttrExpiresAt, "Enabled": true},
 	})
+}
+
+// TestAccessLogs: the payload bucket logs every request to the access log bucket, which S3 may
+// write through its bucket policy (no ACLs), which is private, TLS only, and keeps the logs
+// AccessLogDays.
+func TestAccessLogs(t *testing.T) {
+	k, _ := templates(t)
+	payloads := k.Only(t, "AWS::S3::Bucket", "StoragePayloads")
+	logs := k.Only(t, "AWS::S3::Bucket", "StorageAccessLogs")
+	logging, _ := payloads.Properties["LoggingConfiguration"].(map[string]any)
+	if infratest.Ref(logging["DestinationBucketName"]) != logs.ID || logging["LogFilePrefix"] != storage.AccessLogPrefix {
+		t.Errorf("payload bucket LoggingConfiguration = %v, want %s under %q", logging, logs.ID, storage.AccessLogPrefix)
+	}
+	if _, ok := logs.Properties["LoggingConfiguration"]; ok {
+		t.Errorf("the access log bucket logs itself: %v", logs.Properties["LoggingConfiguration"])
+	}
+	rules, _ := json.Marshal(logs.Properties["LifecycleConfiguration"])
+	if !strings.Contains(string(rules), fmt.Sprintf(`"ExpirationInDays":%d`, storage.AccessLogDays)) {
+		t.Errorf("access log lifecycle = %s, want expiry after %d days", rules, storage.AccessLogDays)
+	}
+	writes := false
+	for _, st := range k.ResourcePolicyStatements() {
+		principal, _ := json.Marshal(st.Principal)
+		if st.Effect == "Allow" && strings.Contains(string(principal), "logging.s3.amazonaws.com") && slices.Equal(st.Actions, []string{"s3:PutObject"}) {
+			writes = true
+		}
+	}
+	if !writes {
+		t.Error("S3's log delivery may not write to the access log bucket")
+	}
+	k.CheckTLSOnly(t)
 }
 
 // TestPayloadBucket: S3-managed encryption, no public access, no ACLs, unversioned, a generated
@@ -182,7 +215,8 @@ func TestPayloadBucket(t *testing.T) {
 		{"ephemeral 36h", e, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			c.tpl.ResourceCountIs(t, "AWS::S3::Bucket", 1)
+			// The payloads and their server access logs.
+			c.tpl.ResourceCountIs(t, "AWS::S3::Bucket", 2)
 			c.tpl.HasResourceProperties(t, "AWS::S3::Bucket", map[string]any{
 				"BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{
 					map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}},
@@ -297,8 +331,8 @@ func TestEphemeralBucketIsEmptiedAndDeleted(t *testing.T) {
 			continue
 		}
 		found = true
-		want := []string{"s3:PutBucketPolicy", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*"}
-		if st.Type != "AWS::S3::BucketPolicy" || st.Effect != "Allow" || !slices.Equal(st.Actions, want) {
+		want := []string{"s3:DeleteObject*", "s3:GetBucket*", "s3:List*", "s3:PutBucketPolicy"}
+		if st.Type != "AWS::S3::BucketPolicy" || st.Effect != "Allow" || !slices.Equal(slices.Sorted(slices.Values(st.Actions)), want) {
 			t.Errorf("auto-delete provider may %s %v in %s; want exactly Allow %v (CDK %s)", st.Effect, st.Actions, st.Type, want, "2.270.0")
 		}
 	}
@@ -375,7 +409,7 @@ func TestNoWildcardGrants(t *testing.T) {
 func TestPayloadPrefixesMatchTheStore(t *testing.T) {
 	blobs := &recorder{}
 	s := store.New(failingDB{}, "tasks").WithBlobs(blobs)
-	big := strings.Repeat("x", store.InlineLimit+1)
+	big := strings.Repeat("x", task.InlineLimit+1)
 	ctx := context.Background()
 
 	tk := &task.Task{ID: "t1", Request: json.RawMessage(`{"input":"` + big + `"}`), Text: "hi"}
@@ -383,7 +417,7 @@ func TestPayloadPrefixesMatchTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The item write fails (no table here), after the answer's blob is written.
-	_, _ = s.Transition(ctx, "t1", store.Change{To: task.Succeeded, Version: 3, Result: big, Now: time.Now()})
+	_, _ = s.Transition(ctx, "t1", task.Change{To: task.Succeeded, Version: 3, Result: big, Now: time.Now()})
 
 	if len(blobs.keys) != 2 {
 		t.Fatalf("blob keys %v, want a request's and an answer's", blobs.keys)
