@@ -29,11 +29,17 @@ var errExpired = &apiError{http.StatusGone, "task_expired", "the task has expire
 // classify maps any error from the layers below to a status and a reason code. It is the one place
 // where domain errors become HTTP; 5xx answers never carry internals.
 func (a *api) classify(r *http.Request, err error) *detailedError {
+	return a.classifyAs(r, err, dialectOf(r.URL.Path))
+}
+
+// classifyAs is classify for a request answered in dialect d, whatever its path says: the sync
+// invoke path serves both.
+func (a *api) classifyAs(r *http.Request, err error, d task.Dialect) *detailedError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return &detailedError{apiError: ae}
 	}
-	ans, known := Classify(err, dialectOf(r.URL.Path), r.PathValue("agent_id"))
+	ans, known := Classify(err, d, r.PathValue("agent_id"))
 	if !known {
 		a.Logger.Error("unclassified error", "err", err, "path", r.URL.Path)
 	}

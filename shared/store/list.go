@@ -25,6 +25,13 @@ type ListQuery struct {
 	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
 	AgentID  string
 	ThreadID string
+	// CallerAgentID and CallerPublicID, when set, keep the tasks a ServiceNet caller with those
+	// ids submitted; InvokeMode ("sync" or "async") keeps the tasks invoked that way; Verification
+	// keeps the tasks whose receipt has that verdict ("not_required" also matches none recorded).
+	CallerAgentID  string
+	CallerPublicID string
+	InvokeMode     string
+	Verification   string
 	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
@@ -131,6 +138,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 		names["#thread"], values[":thread"] = "thread_id", str(q.ThreadID)
 		filters = append(filters, "#thread = :thread")
 	}
+	filters = append(filters, receiptFilters(q, names, values)...)
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		IndexName:                 aws.String(ix.Name),
@@ -242,4 +250,34 @@ func decodeCursor(s, partition string) (map[string]types.AttributeValue, error) 
 	return map[string]types.AttributeValue{
 		AttrPK: str(c.PK), AttrSK: str(c.SK), ix.PartitionKey: str(c.GSI1PK), ix.SortKey: str(c.GSI1SK),
 	}, nil
+}
+
+// receiptFilters are the filter expressions of a query's receipt filters.
+func receiptFilters(q ListQuery, names map[string]string, values map[string]types.AttributeValue) []string {
+	var filters []string
+	if q.CallerAgentID != "" {
+		names["#caller"], values[":caller"] = "caller_agent_id", str(q.CallerAgentID)
+		filters = append(filters, "#caller = :caller")
+	}
+	if q.CallerPublicID != "" {
+		names["#callerpub"], values[":callerpub"] = "caller_public_id", str(q.CallerPublicID)
+		filters = append(filters, "#callerpub = :callerpub")
+	}
+	switch q.InvokeMode {
+	case "sync":
+		names["#sync"], values[":sync"] = "sync", &types.AttributeValueMemberBOOL{Value: true}
+		filters = append(filters, "#sync = :sync")
+	case "async":
+		names["#sync"], values[":sync"] = "sync", &types.AttributeValueMemberBOOL{Value: true}
+		filters = append(filters, "(attribute_not_exists(#sync) OR #sync <> :sync)")
+	}
+	if q.Verification != "" {
+		names["#verif"], values[":verif"] = "verification", str(q.Verification)
+		cond := "#verif = :verif"
+		if q.Verification == "not_required" { // the verdict of a receipt no verifier has touched
+			cond = "(attribute_not_exists(#verif) OR " + cond + ")"
+		}
+		filters = append(filters, cond)
+	}
+	return filters
 }
