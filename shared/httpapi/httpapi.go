@@ -85,7 +85,7 @@ const (
 //	GET  /v1/tasks/{id}/thread                                Reader, Threads
 //	GET  /v1/tasks, /v1/agents/{agent_id}/tasks, /v1/receipts  Lister
 //	POST /v1/receipts/{id}/verify                             Reader, Receipts, ReceiptStore
-//	GET  /v1/receipts/issuer                                  Receipts
+//	GET  /v1/receipt-issuer                                  Receipts
 //	GET  /v1/tasks/{id}/deliveries, POST .../{delivery_id}/replay  Deliveries, Reader
 //	GET, PUT /v1/webhooks, POST /v1/webhooks/rotate-secret    Webhooks
 //
@@ -113,7 +113,7 @@ type Config struct {
 	// Webhooks adds the routes of the caller's tenant's webhook settings: default URLs and
 	// signing secrets.
 	Webhooks WebhookSettings
-	// Receipts signs ServiceNet receipts and adds GET /v1/receipts/issuer, which publishes its
+	// Receipts signs ServiceNet receipts and adds GET /v1/receipt-issuer, which publishes its
 	// keys; without it receipts are answered unsigned.
 	Receipts ReceiptIssuer
 	// ReceiptStore keeps issued receipt signatures (so that a receipt is signed once per
@@ -255,7 +255,7 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodGet, "/v1/receipts/{receipt_id}", false}, needs: withReader, tenant: (*api).getReceipt},
 	{Route: Route{http.MethodGet, "/v1/receipts", false}, needs: withLister, tenant: (*api).listReceipts},
 	{Route: Route{http.MethodPost, "/v1/receipts/{receipt_id}/verify", true}, needs: withVerify, tenant: (*api).verifyReceipt},
-	{Route: Route{http.MethodGet, "/v1/receipts/issuer", false}, needs: withIssuer, tenant: (*api).receiptIssuer},
+	{Route: Route{http.MethodGet, "/v1/receipt-issuer", false}, needs: withIssuer, tenant: (*api).receiptIssuer},
 	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/thread", false}, needs: withThreads, tenant: (*api).getThread},
 	{Route: Route{http.MethodGet, "/v1/tasks", false}, needs: withLister, tenant: (*api).listTasks},
 	{Route: Route{http.MethodGet, "/v1/agents/{agent_id}/tasks", false}, needs: withLister, tenant: (*api).listAgentTasks},
@@ -278,7 +278,7 @@ var routeDefs = []routeDef{
 }
 
 func dialectOf(path string) task.Dialect {
-	if strings.HasPrefix(path, "/v1/receipts") || strings.HasSuffix(path, "/invoke-async") {
+	if strings.HasPrefix(path, "/v1/receipt") || strings.HasSuffix(path, "/invoke-async") { // receipts, receipt-issuer
 		return task.ServiceNet
 	}
 	return task.Xpander

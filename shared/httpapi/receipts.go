@@ -17,7 +17,7 @@ import (
 // ReceiptIssuer signs receipts and lists the keys it signs and signed with.
 type ReceiptIssuer interface {
 	Issue(ctx context.Context, r *receipt.Receipt, kept string) (string, error)
-	Keys() []receipt.Key
+	Keys(ctx context.Context) ([]receipt.Key, error)
 }
 
 var _ ReceiptIssuer = (*receipt.Issuer)(nil)
@@ -168,7 +168,7 @@ func (a *api) verifyReceipt(w http.ResponseWriter, r *http.Request, tenant strin
 // maxTextReason bounds a verdict's reason.
 const maxTextReason = 4096
 
-// IssuerKeys is the answer of GET /v1/receipts/issuer: the DID receipts are signed with now, and
+// IssuerKeys is the answer of GET /v1/receipt-issuer: the DID receipts are signed with now, and
 // every key agentq signs or signed receipts with, the current one first.
 type IssuerKeys struct {
 	DID  string        `json:"did"`
@@ -178,7 +178,10 @@ type IssuerKeys struct {
 // receiptIssuer publishes the receipt signing keys, so that a client can tell that a receipt's
 // receipt_issuer_did is agentq's, before or after a rotation.
 func (a *api) receiptIssuer(w http.ResponseWriter, r *http.Request, _ string) error {
-	keys := a.Receipts.Keys()
+	keys, err := a.Receipts.Keys(r.Context())
+	if err != nil {
+		return err
+	}
 	cur := slices.IndexFunc(keys, func(k receipt.Key) bool { return k.Status == "current" })
 	ans := IssuerKeys{Keys: keys}
 	if cur >= 0 {

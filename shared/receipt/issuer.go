@@ -34,7 +34,7 @@ func (i *Issuer) WithClock(now func() time.Time) *Issuer {
 	return &c
 }
 
-// Key is a public key an issuer signs or signed with, as GET /v1/receipts/issuer lists it.
+// Key is a public key an issuer signs or signed with, as GET /v1/receipt-issuer lists it.
 type Key struct {
 	// DID is the key's did:key: what receipt_issuer_did holds.
 	DID string `json:"did"`
@@ -49,31 +49,45 @@ type Key struct {
 }
 
 // Keys lists the issuer's keys, the current one first.
-func (i *Issuer) Keys() []Key {
-	out := []Key{keyOf(i.current, "current")}
-	for _, s := range i.previous {
-		out = append(out, keyOf(s, "previous"))
+func (i *Issuer) Keys(ctx context.Context) ([]Key, error) {
+	out := make([]Key, 0, 1+len(i.previous))
+	for n, s := range append([]Signer{i.current}, i.previous...) {
+		pub, err := s.Public(ctx)
+		if err != nil {
+			return nil, err
+		}
+		status := "previous"
+		if n == 0 {
+			status = "current"
+		}
+		did := DIDKey(pub)
+		mb := strings.TrimPrefix(did, "did:key:")
+		out = append(out, Key{DID: did, VerificationMethod: did + "#" + mb, PublicKeyMultibase: mb, Status: status, Algorithm: "Ed25519"})
 	}
-	return out
-}
-
-func keyOf(s Signer, status string) Key {
-	did := DIDKey(s.Public())
-	mb := strings.TrimPrefix(did, "did:key:")
-	return Key{DID: did, VerificationMethod: did + "#" + mb, PublicKeyMultibase: mb, Status: status, Algorithm: "Ed25519"}
+	return out, nil
 }
 
 // DID is the current key's did:key.
-func (i *Issuer) DID() string { return DIDKey(i.current.Public()) }
+func (i *Issuer) DID(ctx context.Context) (string, error) {
+	pub, err := i.current.Public(ctx)
+	if err != nil {
+		return "", err
+	}
+	return DIDKey(pub), nil
+}
 
-// signer finds the key a DID names among the issuer's.
-func (i *Issuer) signer(did string) Signer {
-	for _, s := range append([]Signer{i.current}, i.previous...) {
-		if DIDKey(s.Public()) == did {
-			return s
+// knows reports whether did names one of the issuer's keys.
+func (i *Issuer) knows(ctx context.Context, did string) (bool, error) {
+	keys, err := i.Keys(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range keys {
+		if k.DID == did {
+			return true, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // seal is a signature as it is kept with its task: what it covers (the digest of the receipt's
@@ -106,16 +120,24 @@ func (i *Issuer) Issue(ctx context.Context, r *Receipt, kept string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if kept != "" {
-		var s seal
-		if json.Unmarshal([]byte(kept), &s) == nil && s.Digest == digest && i.signer(s.DID) != nil {
+	var s seal
+	if kept != "" && json.Unmarshal([]byte(kept), &s) == nil && s.Digest == digest {
+		known, err := i.knows(ctx, s.DID)
+		if err != nil {
+			return "", err
+		}
+		if known {
 			ms := s.SignedAtMs
 			r.IssuerDID, r.SignedAtMs, r.Signature = s.DID, &ms, s.Signature
 			return "", nil
 		}
 	}
+	did, err := i.DID(ctx)
+	if err != nil {
+		return "", err
+	}
 	ms := uint64(max(i.now().UnixMilli(), 0))
-	r.IssuerDID, r.SignedAtMs, r.Signature = i.DID(), &ms, ""
+	r.IssuerDID, r.SignedAtMs, r.Signature = did, &ms, ""
 	payload, err := Canonical(*r)
 	if err != nil {
 		return "", err
@@ -134,8 +156,12 @@ func (i *Issuer) Issue(ctx context.Context, r *Receipt, kept string) (string, er
 
 // Issued reports whether one of the issuer's keys, current or previous, signed r, and the
 // signature holds.
-func (i *Issuer) Issued(r Receipt) error {
-	if i.signer(r.IssuerDID) == nil {
+func (i *Issuer) Issued(ctx context.Context, r Receipt) error {
+	known, err := i.knows(ctx, r.IssuerDID)
+	if err != nil {
+		return err
+	}
+	if !known {
 		return fmt.Errorf("receipt %s: %w", r.ReceiptID, ErrUnknownIssuer)
 	}
 	return Verify(r)

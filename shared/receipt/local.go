@@ -1,7 +1,6 @@
 package receipt
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -113,19 +112,11 @@ func (r keyring) issuer() (*Issuer, error) {
 }
 
 // NewKMS returns the issuer of KMS keys: current signs, previous (newest first) are the keys
-// retired by rotation, whose receipts stay recognised. It reads each key's public half once.
-func NewKMS(ctx context.Context, api KMSAPI, current string, previous []string) (*Issuer, error) {
-	cur, err := NewKMSSigner(ctx, api, current)
-	if err != nil {
-		return nil, err
-	}
+// retired by rotation, whose receipts stay recognised. It calls KMS only when first used.
+func NewKMS(api KMSAPI, current string, previous []string) *Issuer {
 	prev := make([]Signer, 0, len(previous))
 	for _, id := range previous {
-		s, err := NewKMSSigner(ctx, api, id)
-		if err != nil {
-			return nil, err
-		}
-		prev = append(prev, s)
+		prev = append(prev, NewKMSSigner(api, id))
 	}
-	return NewIssuer(cur, prev...), nil
+	return NewIssuer(NewKMSSigner(api, current), prev...)
 }

@@ -135,13 +135,13 @@ func TestIssueAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kept == "" || r.IssuerDID != iss.DID() || r.SignedAtMs == nil || *r.SignedAtMs != 1_750_000_000_000 {
+	if did := mustDID(t, iss); kept == "" || r.IssuerDID != did || r.SignedAtMs == nil || *r.SignedAtMs != 1_750_000_000_000 {
 		t.Fatalf("issued %+v, kept %q", r, kept)
 	}
 	if err := Verify(r); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if err := iss.Issued(r); err != nil {
+	if err := iss.Issued(context.Background(), r); err != nil {
 		t.Fatalf("Issued: %v", err)
 	}
 	// Every field is covered, the issuer and the signing time too.
@@ -150,7 +150,7 @@ func TestIssueAndVerify(t *testing.T) {
 		"verification": func(r *Receipt) { r.Verification = Verified },
 		"signed at":    func(r *Receipt) { ms := *r.SignedAtMs + 1; r.SignedAtMs = &ms },
 		"cost":         func(r *Receipt) { r.CostUnits = nil },
-		"issuer":       func(r *Receipt) { r.IssuerDID = NewEphemeral().DID() },
+		"issuer":       func(r *Receipt) { r.IssuerDID = mustDID(t, NewEphemeral()) },
 		"signature":    func(r *Receipt) { r.Signature = base64.StdEncoding.EncodeToString(make([]byte, 64)) },
 	}
 	for name, tamper := range tampers {
@@ -164,7 +164,7 @@ func TestIssueAndVerify(t *testing.T) {
 	if err := Verify(unsigned); !errors.Is(err, ErrUnsigned) {
 		t.Errorf("unsigned: Verify = %v", err)
 	}
-	if err := NewEphemeral().Issued(r); !errors.Is(err, ErrUnknownIssuer) {
+	if err := NewEphemeral().Issued(context.Background(), r); !errors.Is(err, ErrUnknownIssuer) {
 		t.Errorf("another issuer recognised the receipt: %v", err)
 	}
 }
@@ -211,7 +211,7 @@ func TestRotationKeepsOldReceiptsVerifiable(t *testing.T) {
 		t.Fatalf("keys file: %v %v", info, err)
 	}
 	again, err := LoadLocal(path)
-	if err != nil || again.DID() != first.DID() {
+	if err != nil || mustDID(t, again) != mustDID(t, first) {
 		t.Fatalf("the key was not kept: %v %v", again, err)
 	}
 	old := sample()
@@ -223,23 +223,23 @@ func TestRotationKeepsOldReceiptsVerifiable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rotated.DID() == first.DID() {
+	if mustDID(t, rotated) == mustDID(t, first) {
 		t.Fatal("rotation kept the key")
 	}
-	keys := rotated.Keys()
-	if len(keys) != 2 || keys[0].Status != "current" || keys[0].DID != rotated.DID() || keys[1].Status != "previous" || keys[1].DID != first.DID() {
+	keys, err := rotated.Keys(ctx)
+	if err != nil || len(keys) != 2 || keys[0].Status != "current" || keys[0].DID != mustDID(t, rotated) || keys[1].Status != "previous" || keys[1].DID != mustDID(t, first) {
 		t.Fatalf("keys after rotation: %+v", keys)
 	}
-	if err := rotated.Issued(old); err != nil {
+	if err := rotated.Issued(ctx, old); err != nil {
 		t.Errorf("a receipt of the previous key: %v", err)
 	}
 	view := sample()
-	if k, err := rotated.Issue(ctx, &view, kept); err != nil || k != "" || view.IssuerDID != first.DID() {
+	if k, err := rotated.Issue(ctx, &view, kept); err != nil || k != "" || view.IssuerDID != mustDID(t, first) {
 		t.Errorf("an unchanged receipt was re-signed after rotation: %q %v %s", k, err, view.IssuerDID)
 	}
 	fresh := sample()
 	fresh.Status = StatusFailed
-	if _, err := rotated.Issue(ctx, &fresh, kept); err != nil || fresh.IssuerDID != rotated.DID() {
+	if _, err := rotated.Issue(ctx, &fresh, kept); err != nil || fresh.IssuerDID != mustDID(t, rotated) {
 		t.Errorf("a changed receipt was not signed with the new key: %v %s", err, fresh.IssuerDID)
 	}
 	if _, err := LoadLocal(filepath.Join(t.TempDir(), "x")); err != nil {
@@ -254,12 +254,18 @@ func TestRotationKeepsOldReceiptsVerifiable(t *testing.T) {
 
 // fakeKMS signs like KMS does with an ECC_NIST_EDWARDS25519 key, and checks the call.
 type fakeKMS struct {
-	t    *testing.T
-	priv ed25519.PrivateKey
-	spec kmstypes.KeySpec
+	t       *testing.T
+	priv    ed25519.PrivateKey
+	spec    kmstypes.KeySpec
+	reads   int
+	readErr error
 }
 
 func (f *fakeKMS) GetPublicKey(_ context.Context, in *kms.GetPublicKeyInput, _ ...func(*kms.Options)) (*kms.GetPublicKeyOutput, error) {
+	f.reads++
+	if f.readErr != nil {
+		return nil, f.readErr
+	}
 	der, err := x509.MarshalPKIXPublicKey(f.priv.Public())
 	if err != nil {
 		return nil, err
@@ -277,15 +283,17 @@ func (f *fakeKMS) Sign(_ context.Context, in *kms.SignInput, _ ...func(*kms.Opti
 func TestKMSIssuer(t *testing.T) {
 	ctx := context.Background()
 	_, cur, _ := ed25519.GenerateKey(nil)
-	api := &fakeKMS{t: t, priv: cur, spec: kmstypes.KeySpecEccNistEdwards25519}
-	iss, err := NewKMS(ctx, api, "current", []string{"current"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if iss.DID() != DIDKey(cur.Public().(ed25519.PublicKey)) {
-		t.Fatalf("DID %s is not the KMS key's", iss.DID())
-	}
+	_, old, _ := ed25519.GenerateKey(nil)
+	api := &fakeKMS{t: t, priv: cur, spec: kmstypes.KeySpecEccNistEdwards25519, readErr: errors.New("kms down")}
+	iss := NewKMS(api, "current", nil)
 	r := sample()
+	if _, err := iss.Issue(ctx, &r, ""); err == nil {
+		t.Fatal("signed without the key's public half")
+	}
+	api.readErr = nil
+	if did := mustDID(t, iss); did != DIDKey(cur.Public().(ed25519.PublicKey)) {
+		t.Fatalf("DID %s is not the KMS key's", did)
+	}
 	kept, err := iss.Issue(ctx, &r, "")
 	if err != nil {
 		t.Fatal(err)
@@ -293,14 +301,23 @@ func TestKMSIssuer(t *testing.T) {
 	if err := Verify(r); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(kept, `"key_id":"arn:aws:kms:us-east-1:111122223333:key/current"`) {
+	if !strings.Contains(kept, `"key_id":"current"`) {
 		t.Errorf("the kept signature does not name its key: %s", kept)
 	}
-	if _, err := NewKMS(ctx, &fakeKMS{t: t, priv: cur, spec: kmstypes.KeySpecEccNistP256}, "p256", nil); err == nil {
-		t.Error("a key that is not Ed25519 was accepted")
+	for range 3 {
+		_, _ = iss.Keys(ctx)
 	}
-	s, _ := NewKMSSigner(ctx, api, "current")
-	if _, err := s.Sign(ctx, make([]byte, MaxKMSMessage+1)); err == nil {
+	if api.reads != 2 { // the failed read and the first good one
+		t.Errorf("%d GetPublicKey calls, want the public half read once", api.reads)
+	}
+	rotated := NewKMS(&fakeKMS{t: t, priv: old, spec: kmstypes.KeySpecEccNistEdwards25519}, "new", nil)
+	if err := rotated.Issued(ctx, r); !errors.Is(err, ErrUnknownIssuer) {
+		t.Errorf("another key's issuer recognised the receipt: %v", err)
+	}
+	if _, err := NewKMS(&fakeKMS{t: t, priv: cur, spec: kmstypes.KeySpecEccNistP256}, "p256", nil).DID(ctx); !errors.Is(err, ErrNotEd25519) {
+		t.Errorf("a key that is not Ed25519: %v", err)
+	}
+	if _, err := NewKMSSigner(api, "current").Sign(ctx, make([]byte, MaxKMSMessage+1)); err == nil {
 		t.Error("a message over KMS's limit was sent")
 	}
 }
@@ -318,7 +335,7 @@ func TestIndependentVerification(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(rec Receipt) string {
-		in, _ := json.Marshal(map[string]any{"receipt": rec, "did": iss.DID()})
+		in, _ := json.Marshal(map[string]any{"receipt": rec, "did": mustDID(t, iss)})
 		cmd := exec.Command(node, "testdata/verify.mjs")
 		cmd.Stdin = bytes.NewReader(in)
 		out, err := cmd.CombinedOutput()

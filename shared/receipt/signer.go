@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -16,7 +18,7 @@ type Signer interface {
 	// KeyID names the key where it is kept (a KMS key ARN, or a local key's id).
 	KeyID() string
 	// Public is the key's public half.
-	Public() ed25519.PublicKey
+	Public(ctx context.Context) (ed25519.PublicKey, error)
 	// Sign signs msg with pure Ed25519 (RFC 8032, no pre-hash).
 	Sign(ctx context.Context, msg []byte) ([]byte, error)
 }
@@ -42,7 +44,9 @@ func NewLocalSigner(id string, key ed25519.PrivateKey) *LocalSigner {
 func (s *LocalSigner) KeyID() string { return s.id }
 
 // Public is the key's public half.
-func (s *LocalSigner) Public() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+func (s *LocalSigner) Public(context.Context) (ed25519.PublicKey, error) {
+	return s.key.Public().(ed25519.PublicKey), nil
+}
 
 // Sign signs msg.
 func (s *LocalSigner) Sign(_ context.Context, msg []byte) ([]byte, error) {
@@ -58,46 +62,56 @@ type KMSAPI interface {
 var _ KMSAPI = (*kms.Client)(nil)
 
 // KMSSigner signs with a KMS key of spec ECC_NIST_EDWARDS25519, which never leaves KMS. KMS signs
-// a raw message of at most MaxKMSMessage bytes with ED25519_SHA_512: plain Ed25519.
+// a raw message of at most MaxKMSMessage bytes with ED25519_SHA_512: plain Ed25519. The key's
+// public half is read on first use and kept: a function instance starts without calling KMS.
 type KMSSigner struct {
 	api   KMSAPI
 	keyID string
-	pub   ed25519.PublicKey
+
+	mu  sync.Mutex
+	pub ed25519.PublicKey
 }
 
 // MaxKMSMessage is the largest message KMS signs raw.
 const MaxKMSMessage = 4096
 
-// NewKMSSigner reads the public half of the KMS key keyID (one GetPublicKey call) and returns its
-// signer. The key must be an Ed25519 signing key.
-func NewKMSSigner(ctx context.Context, api KMSAPI, keyID string) (*KMSSigner, error) {
-	out, err := api.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(keyID)})
+// NewKMSSigner returns the signer of the KMS key keyID (an ARN, id or alias).
+func NewKMSSigner(api KMSAPI, keyID string) *KMSSigner {
+	return &KMSSigner{api: api, keyID: keyID}
+}
+
+// KeyID names the key as it was configured.
+func (s *KMSSigner) KeyID() string { return s.keyID }
+
+// Public reads the key's public half from KMS once (one GetPublicKey call), and checks that it is
+// an Ed25519 signing key. A failed read is tried again at the next call.
+func (s *KMSSigner) Public(ctx context.Context) (ed25519.PublicKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != nil {
+		return s.pub, nil
+	}
+	out, err := s.api.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(s.keyID)})
 	if err != nil {
-		return nil, fmt.Errorf("read receipt key %s: %w", keyID, err)
+		return nil, fmt.Errorf("read receipt key %s: %w", s.keyID, err)
 	}
 	if out.KeySpec != kmstypes.KeySpecEccNistEdwards25519 || out.KeyUsage != kmstypes.KeyUsageTypeSignVerify {
-		return nil, fmt.Errorf("receipt key %s is %s for %s, not an Ed25519 signing key", keyID, out.KeySpec, out.KeyUsage)
+		return nil, fmt.Errorf("receipt key %s is %s for %s, not an Ed25519 signing key: %w", s.keyID, out.KeySpec, out.KeyUsage, ErrNotEd25519)
 	}
 	pk, err := x509.ParsePKIXPublicKey(out.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("parse receipt key %s: %w", keyID, err)
+		return nil, fmt.Errorf("parse receipt key %s: %w", s.keyID, err)
 	}
 	pub, ok := pk.(ed25519.PublicKey)
 	if !ok {
-		return nil, fmt.Errorf("receipt key %s holds a %T, not an Ed25519 key", keyID, pk)
+		return nil, fmt.Errorf("receipt key %s holds a %T: %w", s.keyID, pk, ErrNotEd25519)
 	}
-	id := keyID
-	if out.KeyId != nil {
-		id = *out.KeyId // the ARN, whatever alias or id named it
-	}
-	return &KMSSigner{api: api, keyID: id, pub: pub}, nil
+	s.pub = pub
+	return pub, nil
 }
 
-// KeyID is the key's ARN.
-func (s *KMSSigner) KeyID() string { return s.keyID }
-
-// Public is the key's public half.
-func (s *KMSSigner) Public() ed25519.PublicKey { return s.pub }
+// ErrNotEd25519 means a configured KMS key is not an Ed25519 signing key.
+var ErrNotEd25519 = errors.New("not an Ed25519 signing key")
 
 // Sign has KMS sign msg.
 func (s *KMSSigner) Sign(ctx context.Context, msg []byte) ([]byte, error) {
