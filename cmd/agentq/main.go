@@ -63,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runKeys(ctx, args[1:], getenv, stdout, stderr)
 		case "dev":
 			return runDev(ctx, args[1:], getenv, stdout, stderr)
+		case "receipt-keys":
+			return runReceiptKeys(args[1:], getenv, stdout)
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
@@ -114,7 +116,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Addr: *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
-		Logger: telemetry.NewLogger(stderr, *level),
+		ReceiptKeysFile: receiptKeysFile(getenv),
+		Logger:          telemetry.NewLogger(stderr, *level),
 	})
 	if err != nil {
 		return err
@@ -156,7 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke"
+	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke | agentq receipt-keys list|rotate"
 	defaultState = ".agentq/local.json"
 )
 

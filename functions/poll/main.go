@@ -42,6 +42,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if p.Contexts != nil { // metadata only: poll never opens a secret
 		hc.AuthContexts = p.Contexts
 	}
+	if p.Receipts != nil { // an interface holding a nil pointer would not read as absent
+		hc.Receipts, hc.ReceiptStore = p.Receipts, p.Tasks
+	}
 	lambda.StartWithOptions(apigw.New(httpapi.New(hc)).Handle, lambda.WithContext(ctx))
 	return nil
 }

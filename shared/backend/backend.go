@@ -25,6 +25,7 @@ import (
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/telemetry"
@@ -65,6 +66,9 @@ type Parts struct {
 	// AGENTQ_QUEUE_URL is not set. It takes webhook_url only where deliveries are made
 	// (AGENTQ_WEBHOOK_QUEUE_URL).
 	Accept *accept.Service
+	// Receipts signs ServiceNet receipts with the KMS key AGENTQ_RECEIPT_KEY_ID; nil when it is
+	// not set.
+	Receipts *receipt.Issuer
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
@@ -86,6 +90,9 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 		Tasks:    store.New(ddb, cfg.Table),
 		Agents:   registry.New(ddb, cfg.Table, AgentCacheTTL).WithFallback(cfg.Agents),
 		Keys:     keystore.New(ddb, cfg.Table, KeyCacheTTL).WithConfigured(cfg.Keys),
+	}
+	if cfg.ReceiptKeyID != "" {
+		p.Receipts = receipt.NewKMS(kms.NewFromConfig(awsCfg), cfg.ReceiptKeyID, cfg.ReceiptPreviousKeyIDs)
 	}
 	if cfg.ResultsBucket != "" {
 		p.Tasks = p.Tasks.WithBlobs(blob.New(s3.NewFromConfig(awsCfg), cfg.ResultsBucket))
