@@ -150,6 +150,7 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		WebhookQueue:      s.Events.WebhookQueue,
 		Payloads:          s.Storage.Payloads,
 		SealKey:           s.Storage.SealKey,
+		ReceiptKey:        s.Storage.ReceiptKey,
 		InvokeCodeDir:     code("invoke"),
 		PollCodeDir:       code("poll"),
 		AuthorizerCodeDir: code("authorizer"),

@@ -115,7 +115,7 @@ func TestComposesEveryUnit(t *testing.T) {
 		"AWS::DynamoDB::Table":  1,
 		"AWS::S3::Bucket":       1,
 		"AWS::S3::BucketPolicy": 1,
-		"AWS::KMS::Key":         1,
+		"AWS::KMS::Key":         2, // the seal key and the receipt key
 		// Work queue and DLQ; notify DLQ; webhook queue and DLQ; trigger DLQ; ingest queue and DLQ.
 		"AWS::SQS::Queue":       8,
 		"AWS::SQS::QueuePolicy": 1, // EventBridge may dead-letter into the trigger DLQ

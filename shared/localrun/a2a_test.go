@@ -40,7 +40,7 @@ func TestA2ALongRunningTask(t *testing.T) {
 	id := publishA2A(t, ag)
 	_, body := post(t, "/v1/agents/"+id+"/invoke-async", `{"message":"slow please"}`)
 	done := waitFor(t, "/v1/receipts/"+body["receipt_id"].(string), "succeeded", "failed")
-	if done["status"] != "succeeded" || done["output"] != "slow result" {
+	if statusOf(done) != "succeeded" || answerOf(done) != "slow result" {
 		t.Fatalf("receipt = %v", done)
 	}
 	if n := ag.Count("message/send"); n != 1 {
