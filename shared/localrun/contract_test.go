@@ -283,7 +283,7 @@ func TestContract(t *testing.T) {
 			{"DELETE", "/v1/tasks/" + uuid.NewString(), "", 405, "method_not_allowed", nil},
 			{"GET", snAsync, "", 405, "method_not_allowed", nil},
 			{"GET", "/v2/nothing", "", 404, "route_not_found", nil},
-			{"GET", "/v1/receipts", "", 404, "route_not_found", nil},
+			{"GET", "/v1/receipts/" + uuid.NewString() + "/extra", "", 404, "route_not_found", nil},
 		} {
 			t.Run(e.method+" "+e.path[:min(len(e.path), 60)], func(t *testing.T) {
 				if a := c.do(t, e.method, e.path, e.body, e.status, e.headers...); a.code() != e.code {

@@ -310,7 +310,7 @@ func TestKeepsFailingReachesDeadLetterQueue(t *testing.T) {
 	id := body["receipt_id"].(string)
 	done := waitFor(t, "/v1/receipts/"+id, "succeeded", "failed")
 	e, _ := done["error"].(map[string]any)
-	if done["status"] != "failed" || e["code"] != task.ReasonDeadLettered {
+	if statusOf(done) != "failed" || e["code"] != task.ReasonDeadLettered {
 		t.Fatalf("receipt = %v", done)
 	}
 	if done["attempts"] != float64(queue.MaxReceiveCount) {
