@@ -94,9 +94,9 @@ func (a *api) listReceipts(w http.ResponseWriter, r *http.Request, tenant string
 		if t.Tenant != tenant { // the index is the tenant's partition; this only makes sure
 			continue
 		}
-		if t.State == task.Succeeded && t.ResultRef != "" && t.Result == "" && len(t.Output) == 0 && a.Reader != nil {
-			// A list does not load answers kept in the blob store, but the receipt's
-			// result_digest covers the answer: read the task whole.
+		if offloaded(t) && a.Reader != nil {
+			// A list does not load payloads kept in the blob store, but the receipt's digests
+			// cover the request and the answer: read the task whole.
 			if t, err = a.Reader.Get(r.Context(), t.ID); err != nil {
 				return err
 			}
@@ -112,6 +112,13 @@ func (a *api) listReceipts(w http.ResponseWriter, r *http.Request, tenant string
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// offloaded reports whether a listed task lacks a payload its receipt digests: a request or an
+// answer kept in the blob store, which lists do not load.
+func offloaded(t *task.Task) bool {
+	answer := t.State == task.Succeeded && t.ResultRef != "" && t.Result == "" && len(t.Output) == 0
+	return answer || (t.RequestRef != "" && len(t.Request) == 0)
 }
 
 // VerifyRequest is the body of POST /v1/receipts/{receipt_id}/verify, the reference's.

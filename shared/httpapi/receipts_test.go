@@ -182,24 +182,37 @@ func TestListReceipts(t *testing.T) {
 	}
 }
 
-func TestListReceiptsLoadsOffloadedAnswers(t *testing.T) {
+func TestListReceiptsLoadsOffloadedPayloads(t *testing.T) {
 	rh := newReceiptHarness(t)
 	full := storedTask(task.Succeeded)
-	full.ResultRef = "results/" + taskID
+	full.ResultRef, full.RequestRef = "results/"+taskID, "requests/"+taskID
+	full.Request = json.RawMessage(`{"message":"a large request"}`)
 	rh.read.tasks[taskID] = full
 	slim := clone(full)
-	slim.Result = ""
+	slim.Result, slim.Request = "", nil
 	rh.read.listed = []*task.Task{slim}
+	// Only the request kept elsewhere: loaded too, for request_digest.
+	req := storedTask(task.Running)
+	req.ID, req.RequestRef, req.Request = "9d0b4d0e-0000-4000-8000-000000000003", "requests/x", json.RawMessage(`{"message":"another"}`)
+	rh.read.tasks[req.ID] = req
+	slimReq := clone(req)
+	slimReq.Request = nil
+	rh.read.listed = append(rh.read.listed, slimReq)
 	r := do(t, rh.h, http.MethodGet, "/v1/receipts", "", authed()...)
 	var page struct {
 		Items []dialect.StoredReceipt `json:"items"`
 	}
-	if err := json.Unmarshal([]byte(r.raw), &page); err != nil || len(page.Items) != 1 {
+	if err := json.Unmarshal([]byte(r.raw), &page); err != nil || len(page.Items) != 2 {
 		t.Fatalf("%v: %s", err, r.raw)
 	}
 	want, _ := receipt.Digest(json.RawMessage(`"hi back"`))
 	if page.Items[0].Receipt.ResultDigest != want || string(page.Items[0].Output) != `"hi back"` {
 		t.Errorf("listed receipt without its answer: %s", r.raw)
+	}
+	for i, body := range []string{`{"message":"a large request"}`, `{"message":"another"}`} {
+		if want, _ := receipt.RequestDigest(json.RawMessage(body)); page.Items[i].Receipt.RequestDigest != want {
+			t.Errorf("item %d: request_digest of a request not loaded: %s", i, r.raw)
+		}
 	}
 }
 
