@@ -135,6 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n"+
 		"  event bus  %s  (completion events are logged; `agentq dev send-event FILE` triggers)\n  ingest     %s\n",
 		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL, sys.Bus.URL, sys.Events.Ingest.URL)
+	if did, err := sys.Receipts.DID(ctx); err == nil {
+		fmt.Fprintf(stdout, "  receipts   signed by %s  (key in %s)\n", did, receiptKeysFile(getenv))
+	}
 	if webhookGenerated {
 		fmt.Fprintf(stdout, "  webhooks   signed with %s  (generated; set AGENTQ_WEBHOOK_SECRET to choose one)\n", webhookSecret)
 	} else {
