@@ -63,7 +63,7 @@ type ReceiptList struct {
 // listReceipts answers the caller's receipts, newest first, with the reference's filters.
 func (a *api) listReceipts(w http.ResponseWriter, r *http.Request, tenant string) error {
 	p := newParams(r)
-	q := store.ListQuery{Tenant: tenant, Now: a.Now()}
+	q := task.ListQuery{Tenant: tenant, Now: a.Now()}
 	if q.AgentID = p.text("agent_id"); q.AgentID != "" && !agent.ValidID(q.AgentID) {
 		p.add("query", "agent_id", "must be 1 to 128 letters, digits, '.', '_' or '-'", "pattern")
 	}
@@ -76,7 +76,7 @@ func (a *api) listReceipts(w http.ResponseWriter, r *http.Request, tenant string
 	if q.Verification = p.text("verification"); q.Verification != "" && !receipt.ValidVerdict(q.Verification) {
 		p.add("query", "verification", "must be one of "+strings.Join(receipt.Verdicts, ", "), "enum")
 	}
-	q.Limit = p.limit(store.DefaultListLimit, store.MaxListLimit)
+	q.Limit = p.limit(task.DefaultListLimit, task.MaxListLimit)
 	q.Cursor, _ = p.get("cursor")
 	if err := p.err(); err != nil {
 		return err

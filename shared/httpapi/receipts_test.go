@@ -14,12 +14,10 @@ import (
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/receipt"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
-// fakeReceipts keeps receipt facts on the fake reader's tasks, as the store keeps them on the
-// task items.
+// fakeReceipts keeps receipt facts in the in-memory task store, counting what it keeps.
 type fakeReceipts struct {
 	r        *fakeReader
 	mu       sync.Mutex
@@ -28,30 +26,21 @@ type fakeReceipts struct {
 	keepErr  error
 }
 
-func (f *fakeReceipts) KeepReceiptSignature(_ context.Context, id, sig string) error {
+func (f *fakeReceipts) KeepReceiptSignature(ctx context.Context, id, sig string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.keepErr != nil {
 		return f.keepErr
 	}
 	f.kept++
-	f.r.set(id, func(t *task.Task) {
-		if t != nil {
-			t.ReceiptSignature = sig
-		}
-	})
-	return nil
+	return f.r.Store.KeepReceiptSignature(ctx, id, sig)
 }
 
 func (f *fakeReceipts) SetVerification(ctx context.Context, id, verdict string) (*task.Task, error) {
 	f.mu.Lock()
 	f.verdicts = append(f.verdicts, verdict)
 	f.mu.Unlock()
-	if _, err := f.r.Get(ctx, id); err != nil {
-		return nil, err
-	}
-	f.r.set(id, func(t *task.Task) { t.Verification = verdict })
-	return f.r.Get(ctx, id)
+	return f.r.Store.SetVerification(ctx, id, verdict)
 }
 
 type receiptHarness struct {
@@ -100,7 +89,7 @@ func TestReceiptsAreSigned(t *testing.T) {
 	for _, s := range []task.State{task.Queued, task.Running, task.Paused, task.Succeeded, task.Failed, task.Error, task.Canceled, task.Rejected} {
 		t.Run(string(s), func(t *testing.T) {
 			rh := newReceiptHarness(t)
-			rh.read.tasks[taskID] = storedTask(s)
+			rh.read.Put(storedTask(s))
 			r := do(t, rh.h, http.MethodGet, "/v1/receipts/"+taskID, "", authed()...)
 			if r.status != 200 {
 				t.Fatalf("status = %d: %s", r.status, r.raw)
@@ -118,7 +107,7 @@ func TestReceiptsAreSigned(t *testing.T) {
 
 func TestReceiptSignatureIsKeptUntilTheReceiptChanges(t *testing.T) {
 	rh := newReceiptHarness(t)
-	rh.read.tasks[taskID] = storedTask(task.Running)
+	rh.read.Put(storedTask(task.Running))
 	first := decodeReceipt(t, do(t, rh.h, http.MethodGet, "/v1/receipts/"+taskID, "", authed()...).raw)
 	second := decodeReceipt(t, do(t, rh.h, http.MethodGet, "/v1/receipts/"+taskID, "", authed()...).raw)
 	if rh.store.kept != 1 || first.Signature != second.Signature {
@@ -149,7 +138,7 @@ func TestListReceipts(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("status = %d: %s", r.status, r.raw)
 	}
-	want := store.ListQuery{Tenant: "org-1", AgentID: "echo", CallerAgentID: "ca", CallerPublicID: "cp", InvokeMode: "sync",
+	want := task.ListQuery{Tenant: "org-1", AgentID: "echo", CallerAgentID: "ca", CallerPublicID: "cp", InvokeMode: "sync",
 		Verification: "pending", Limit: 7, Cursor: "c1", Now: now}
 	if got := rh.read.lists[0]; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("query = %+v, want %+v", got, want)
@@ -187,14 +176,14 @@ func TestListReceiptsLoadsOffloadedPayloads(t *testing.T) {
 	full := storedTask(task.Succeeded)
 	full.ResultRef, full.RequestRef = "results/"+taskID, "requests/"+taskID
 	full.Request = json.RawMessage(`{"message":"a large request"}`)
-	rh.read.tasks[taskID] = full
+	rh.read.Put(full)
 	slim := clone(full)
 	slim.Result, slim.Request = "", nil
 	rh.read.listed = []*task.Task{slim}
 	// Only the request kept elsewhere: loaded too, for request_digest.
 	req := storedTask(task.Running)
 	req.ID, req.RequestRef, req.Request = "9d0b4d0e-0000-4000-8000-000000000003", "requests/x", json.RawMessage(`{"message":"another"}`)
-	rh.read.tasks[req.ID] = req
+	rh.read.Put(req)
 	slimReq := clone(req)
 	slimReq.Request = nil
 	rh.read.listed = append(rh.read.listed, slimReq)
@@ -218,7 +207,7 @@ func TestListReceiptsLoadsOffloadedPayloads(t *testing.T) {
 
 func TestVerifyReceipt(t *testing.T) {
 	rh := newReceiptHarness(t)
-	rh.read.tasks[taskID] = storedTask(task.Succeeded)
+	rh.read.Put(storedTask(task.Succeeded))
 	path := "/v1/receipts/" + taskID + "/verify"
 	before := decodeReceipt(t, do(t, rh.h, http.MethodGet, "/v1/receipts/"+taskID, "", authed()...).raw)
 	r := do(t, rh.h, http.MethodPost, path, `{"verifier_id":"auditor-1","verdict":"verified","automated":true,"reason":"output checked"}`, authed()...)
@@ -270,7 +259,7 @@ func TestServiceNetSyncInvoke(t *testing.T) {
 			tk := storedTask(task.Succeeded)
 			tk.Dialect, tk.Request = task.ServiceNet, sub.Invocation.Body
 			rh.read.mu.Lock()
-			rh.read.tasks[taskID] = clone(tk)
+			rh.read.Put(clone(tk))
 			rh.read.mu.Unlock()
 			return tk, nil
 		}
@@ -284,7 +273,7 @@ func TestServiceNetSyncInvoke(t *testing.T) {
 	})
 	t.Run("outlasts the wait", func(t *testing.T) {
 		rh := newReceiptHarness(t)
-		rh.read.tasks[taskID] = storedTask(task.Running)
+		rh.read.Put(storedTask(task.Running))
 		r := do(t, rh.h, http.MethodPost, "/v1/agents/echo/invoke?wait=1", `{"message":"hello"}`, authed()...)
 		if r.status != 202 || r.body["status"] != "running" || r.body["receipt_id"] != taskID || r.body["message"] != dialect.AcceptedMessage {
 			t.Fatalf("= %d %s", r.status, r.raw)
@@ -295,7 +284,7 @@ func TestServiceNetSyncInvoke(t *testing.T) {
 	})
 	t.Run("return_immediately", func(t *testing.T) {
 		rh := newReceiptHarness(t)
-		rh.read.tasks[taskID] = storedTask(task.Running)
+		rh.read.Put(storedTask(task.Running))
 		before := rh.read.calls()
 		r := do(t, rh.h, http.MethodPost, "/v1/agents/echo/invoke", `{"message":"hello","return_immediately":true}`, authed()...)
 		if r.status != 202 || r.body["status"] != "running" || rh.read.calls() != before {
@@ -304,7 +293,7 @@ func TestServiceNetSyncInvoke(t *testing.T) {
 	})
 	t.Run("an xpander body stays xpander's", func(t *testing.T) {
 		rh := newReceiptHarness(t)
-		rh.read.tasks[taskID] = storedTask(task.Succeeded)
+		rh.read.Put(storedTask(task.Succeeded))
 		r := do(t, rh.h, http.MethodPost, "/v1/agents/echo/invoke", xpanderBody, authed()...)
 		if r.status != 200 || r.body["status"] != "completed" || r.body["id"] != taskID {
 			t.Fatalf("= %d %s", r.status, r.raw)

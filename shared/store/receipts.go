@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -24,12 +25,12 @@ func (s *Store) KeepReceiptSignature(ctx context.Context, id, sig string) error 
 		Key:                       taskKey(id),
 		UpdateExpression:          aws.String("SET #sig = :sig"),
 		ConditionExpression:       aws.String("attribute_exists(#pk)"),
-		ExpressionAttributeNames:  map[string]string{"#sig": "receipt_signature", "#pk": AttrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":sig": str(sig)},
+		ExpressionAttributeNames:  map[string]string{"#sig": "receipt_signature", "#pk": table.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":sig": table.S(sig)},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return fmt.Errorf("keep receipt signature of task %s: %w", id, ErrNotFound)
+		return fmt.Errorf("keep receipt signature of task %s: %w", id, task.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("keep receipt signature of task %s: %w", id, err)
@@ -46,8 +47,8 @@ func (s *Store) SetVerification(ctx context.Context, id, verdict string) (*task.
 		Key:                       taskKey(id),
 		UpdateExpression:          aws.String("SET #v = :v"),
 		ConditionExpression:       aws.String("attribute_exists(#pk)"),
-		ExpressionAttributeNames:  map[string]string{"#v": "verification", "#pk": AttrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": str(verdict)},
+		ExpressionAttributeNames:  map[string]string{"#v": "verification", "#pk": table.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": table.S(verdict)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record verification of task %s: %w", id, err)

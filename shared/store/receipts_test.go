@@ -42,7 +42,7 @@ func TestReceiptWritesKeepTheVersion(t *testing.T) {
 		}
 	}
 	db.err = &types.ConditionalCheckFailedException{}
-	if err := s.KeepReceiptSignature(context.Background(), "gone", "x"); !errors.Is(err, ErrNotFound) {
+	if err := s.KeepReceiptSignature(context.Background(), "gone", "x"); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("a task that is gone: %v", err)
 	}
 }
@@ -65,15 +65,15 @@ func TestReceiptFactsRoundTrip(t *testing.T) {
 
 func TestListReceiptFilters(t *testing.T) {
 	tests := []struct {
-		q      ListQuery
+		q      task.ListQuery
 		filter string
 	}{
-		{ListQuery{CallerAgentID: "ca", CallerPublicID: "cp"}, "#caller = :caller AND #callerpub = :callerpub"},
-		{ListQuery{InvokeMode: "sync"}, "#sync = :sync"},
-		{ListQuery{InvokeMode: "async"}, "(attribute_not_exists(#sync) OR #sync <> :sync)"},
-		{ListQuery{Verification: "verified"}, "#verif = :verif"},
-		{ListQuery{Verification: "not_required"}, "(attribute_not_exists(#verif) OR #verif = :verif)"},
-		{ListQuery{AgentID: "echo", InvokeMode: "sync"}, "#agent = :agent AND #sync = :sync"},
+		{task.ListQuery{CallerAgentID: "ca", CallerPublicID: "cp"}, "#caller = :caller AND #callerpub = :callerpub"},
+		{task.ListQuery{InvokeMode: "sync"}, "#sync = :sync"},
+		{task.ListQuery{InvokeMode: "async"}, "(attribute_not_exists(#sync) OR #sync <> :sync)"},
+		{task.ListQuery{Verification: "verified"}, "#verif = :verif"},
+		{task.ListQuery{Verification: "not_required"}, "(attribute_not_exists(#verif) OR #verif = :verif)"},
+		{task.ListQuery{AgentID: "echo", InvokeMode: "sync"}, "#agent = :agent AND #sync = :sync"},
 	}
 	for _, tt := range tests {
 		db := newIndex(t, 1, nil)

@@ -239,6 +239,39 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
 
+	a.grant(props)
+
+	removal := props.LogRemovalPolicy
+	if removal == "" {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+	a.AccessLogs = awslogs.NewLogGroup(this, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: removal,
+	})
+
+	rate, burst := float64(DefaultThrottleRateLimit), float64(DefaultThrottleBurstLimit)
+	if props.ThrottleRateLimit > 0 {
+		rate = props.ThrottleRateLimit
+	}
+	if props.ThrottleBurstLimit > 0 {
+		burst = props.ThrottleBurstLimit
+	}
+
+	switch a.Kind {
+	case HTTP:
+		a.buildAuthorizer(props, shared)
+		a.buildHTTP(rate, burst)
+	case REST:
+		a.buildREST(rate, burst)
+	default:
+		panic(fmt.Sprintf("api: unknown kind %q", a.Kind))
+	}
+	return a
+}
+
+// grant grants the invoke and poll functions exactly what their paths need.
+func (a *API) grant(props *Props) {
 	// invoke accepts, waits on and stops tasks, publishes agents and keeps auth contexts: exactly
 	// InvokeTableActions on the table (and its indexes, which it never queries), DeleteItem on the
 	// items of InvokeDeleteKeyPrefixes only, sends to the work queue, writes large requests under
@@ -289,33 +322,6 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		})
 	}
 
-	removal := props.LogRemovalPolicy
-	if removal == "" {
-		removal = awscdk.RemovalPolicy_RETAIN
-	}
-	a.AccessLogs = awslogs.NewLogGroup(this, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: removal,
-	})
-
-	rate, burst := float64(DefaultThrottleRateLimit), float64(DefaultThrottleBurstLimit)
-	if props.ThrottleRateLimit > 0 {
-		rate = props.ThrottleRateLimit
-	}
-	if props.ThrottleBurstLimit > 0 {
-		burst = props.ThrottleBurstLimit
-	}
-
-	switch a.Kind {
-	case HTTP:
-		a.buildAuthorizer(props, shared)
-		a.buildHTTP(rate, burst)
-	case REST:
-		a.buildREST(rate, burst)
-	default:
-		panic(fmt.Sprintf("api: unknown kind %q", a.Kind))
-	}
-	return a
 }
 
 func (a *API) target(t Target) awslambda.Function {
