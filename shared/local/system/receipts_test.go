@@ -65,7 +65,7 @@ func verifyWithDID(t *testing.T, rc map[string]any, did string) bool {
 	ok := ed25519.Verify(ed25519.PublicKey(raw[2:]), bytes.TrimSuffix(buf.Bytes(), []byte("\n")), sig)
 	if node, err := exec.LookPath("node"); err == nil {
 		in, _ := json.Marshal(map[string]any{"receipt": rc, "did": did})
-		cmd := exec.Command(node, "../receipt/testdata/verify.mjs")
+		cmd := exec.Command(node, "../../receipt/testdata/verify.mjs")
 		cmd.Stdin = bytes.NewReader(in)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
