@@ -38,6 +38,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 const (
@@ -526,7 +527,7 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 	keys := keystore.New(nil, "tasks", 0)
 	// Webhooks as the stack configures them: a webhook queue (AGENTQ_WEBHOOK_QUEUE_URL on invoke)
 	// turns on replays; both functions keep the tenants' settings and poll reads deliveries.
-	webhooks := webhook.NewTenants(nil, "tasks", sealer, "")
+	webhooks := settings.NewTenants(nil, "tasks", sealer, "")
 	deliveries := webhook.New(webhook.Config{Table: "tasks", Tenants: webhooks})
 	// Receipts as the stack configures them: both functions sign with the receipt key.
 	receipts := receipt.NewKMS(nil, "receipt-key", nil)
