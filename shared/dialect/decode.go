@@ -38,6 +38,11 @@ type Invocation struct {
 	// WebhookURL, when set, is where the caller wants the outcome delivered: an absolute http or
 	// https URL (whether it may be reached is checked at every delivery).
 	WebhookURL string
+	// ParentTaskID names the task this one is a sub-task of, and TriggeringAgentID the agent that
+	// delegated it (xpander parent_execution_id, triggering_agent_id): lists filter on them, and
+	// deleting a task deletes its sub-tasks.
+	ParentTaskID      string
+	TriggeringAgentID string
 }
 
 // Strategy is a multitask strategy: how a new turn on a busy thread is treated.

@@ -148,6 +148,12 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	if r.WebhookURL != nil {
 		inv.WebhookURL = *r.WebhookURL
 	}
+	if r.ParentExecutionID != nil {
+		inv.ParentTaskID = *r.ParentExecutionID
+	}
+	if r.TriggeringAgentID != nil {
+		inv.TriggeringAgentID = *r.TriggeringAgentID
+	}
 	return inv, nil
 }
 

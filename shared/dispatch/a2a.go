@@ -436,7 +436,7 @@ func taskOutcome(t *a2a.Task) (Result, error) {
 		if text == "" && t.Status.Message != nil {
 			text, _ = partsText(t.Status.Message.Parts)
 		}
-		return Result{Text: text, Output: taskJSON(t), Tokens: metadataTokens(t.Metadata)}, nil
+		return Result{Text: text, Output: taskJSON(t), Usage: MetadataUsage(t.Metadata)}, nil
 	case a2a.TaskStateFailed, a2a.TaskStateRejected, a2a.TaskStateCanceled:
 		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: "the agent's task ended " + string(state) + errorDetail([]byte(statusText(t)))}
 	}
@@ -464,7 +464,7 @@ func messageResult(m *a2a.Message) Result {
 	if err != nil {
 		out = nil
 	}
-	return Result{Text: text, Output: out, Tokens: metadataTokens(m.Metadata)}
+	return Result{Text: text, Output: out, Usage: MetadataUsage(m.Metadata)}
 }
 
 // partsText concatenates the text parts and returns the first data part as JSON.
@@ -505,22 +505,6 @@ func taskJSON(t *a2a.Task) json.RawMessage {
 		return nil
 	}
 	return out
-}
-
-// metadataTokens reads token counts from A2A metadata, under the names parseAnswer knows.
-func metadataTokens(md map[string]any) task.Tokens {
-	if len(md) == 0 {
-		return task.Tokens{}
-	}
-	b, err := json.Marshal(md)
-	if err != nil {
-		return task.Tokens{}
-	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(b, &fields) != nil {
-		return task.Tokens{}
-	}
-	return tokens(fields)
 }
 
 // jsonRPCErrors are the errors the SDK makes of JSON-RPC error answers (codes it does not know

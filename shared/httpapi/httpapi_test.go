@@ -92,6 +92,15 @@ type fakeReader struct {
 	next    string
 	listErr error
 	turnErr error
+	// counted and countExact are what Count answers; counts records its queries.
+	counted    int
+	countExact bool
+	counts     []store.ListQuery
+	// deleted records the families Delete removed; resumed the answers Resume sent, which fails
+	// with resumeErr.
+	deleted   [][]*task.Task
+	resumed   []string
+	resumeErr error
 }
 
 func newFakeReader() *fakeReader {
@@ -157,6 +166,9 @@ func (r *fakeReader) Transition(_ context.Context, id string, c store.Change) (*
 		return nil, fmt.Errorf("transition: %w", &store.ConflictError{Current: clone(t)})
 	}
 	t.State, t.Version, t.Reason, t.ReasonMessage, t.UpdatedAt = c.To, t.Version+1, c.Reason, c.ReasonMessage, c.Now
+	if c.HITL != nil {
+		t.HITL = c.HITL
+	}
 	if c.To.Terminal() {
 		t.FinishedAt = c.Now
 	}
@@ -169,6 +181,58 @@ func (r *fakeReader) List(_ context.Context, q store.ListQuery) ([]*task.Task, s
 	r.gets++
 	r.lists = append(r.lists, q)
 	return r.listed, r.next, r.listErr
+}
+
+func (r *fakeReader) Count(_ context.Context, q store.ListQuery) (int, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gets++
+	r.counts = append(r.counts, q)
+	return r.counted, r.countExact, nil
+}
+
+// Family answers t, its thread's other turns and the tasks whose parent is one of them (one level).
+func (r *fakeReader) Family(_ context.Context, t *task.Task) ([]*task.Task, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gets++
+	out := []*task.Task{clone(t)}
+	for _, u := range r.tasks {
+		if u.ID != t.ID && u.Tenant == t.Tenant && t.ThreadID != "" && u.ThreadID == t.ThreadID {
+			out = append(out, clone(u))
+		}
+	}
+	for _, root := range slices.Clone(out) {
+		for _, u := range r.tasks {
+			if u.ParentTaskID == root.ID {
+				out = append(out, clone(u))
+			}
+		}
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+func (r *fakeReader) Delete(_ context.Context, ts []*task.Task) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gets++
+	r.deleted = append(r.deleted, ts)
+	for _, t := range ts {
+		delete(r.tasks, t.ID)
+	}
+	return nil
+}
+
+func (r *fakeReader) Resume(_ context.Context, t *task.Task, answer string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gets++
+	if r.resumeErr != nil {
+		return r.resumeErr
+	}
+	r.resumed = append(r.resumed, t.ID+":"+answer)
+	return nil
 }
 
 func (r *fakeReader) Turns(_ context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
@@ -209,6 +273,7 @@ func newHarness(t *testing.T) *harness {
 	hs := &harness{sub: &fakeSubmitter{}, read: newFakeReader(), logs: &bytes.Buffer{}}
 	hs.h = httpapi.New(httpapi.Config{
 		Submitter: hs.sub, Reader: hs.read, Resolver: hs.read, Stopper: hs.read, Lister: hs.read, Threads: hs.read,
+		Families: hs.read, Deleter: hs.read, Resumer: hs.read,
 		Keys:   keys,
 		Logger: slog.New(slog.NewJSONHandler(&syncWriter{w: hs.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return now },
@@ -615,7 +680,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		{http.MethodGet, xpanderPath, "POST", task.Xpander},
 		{http.MethodPut, xpanderPath, "POST", task.Xpander},
 		{http.MethodDelete, serviceNetPath, "POST", task.ServiceNet},
-		{http.MethodPost, "/v1/tasks/" + taskID, "GET", task.Xpander},
+		{http.MethodPost, "/v1/tasks/" + taskID, "GET, DELETE", task.Xpander},
 		{http.MethodDelete, "/v1/receipts/" + taskID, "GET", task.ServiceNet},
 		{http.MethodGet, "/v1/agents/echo/invoke", "POST", task.Xpander},
 		{http.MethodGet, "/v1/tasks/" + taskID + "/stop", "POST", task.Xpander},

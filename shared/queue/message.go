@@ -55,6 +55,9 @@ type Message struct {
 	Checks int `json:"checks,omitempty"`
 	// RemoteTaskID names the agent's task to cancel (KindCancel).
 	RemoteTaskID string `json:"remote_task_id,omitempty"`
+	// Answer, on an invoke of a task that paused for input and was then approved, is what the
+	// worker sends the agent's paused task to continue it, instead of checking on the task.
+	Answer string `json:"answer,omitempty"`
 }
 
 // MaxMessageBytes bounds a work message: the 256 KiB every SQS queue accepts. Queues may take up

@@ -25,6 +25,10 @@ type ListQuery struct {
 	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
 	AgentID  string
 	ThreadID string
+	// ParentTaskID and TriggeringAgentID, when set, keep the sub-tasks of that task and the tasks
+	// that agent delegated.
+	ParentTaskID      string
+	TriggeringAgentID string
 	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
@@ -32,6 +36,9 @@ type ListQuery struct {
 	Limit int
 	// Cursor continues a listing where the previous page ended; empty starts with the newest.
 	Cursor string
+	// Offset is how many matching tasks to pass over before the page starts (page-numbered
+	// listings). Offset plus Limit may not exceed MaxListDepth.
+	Offset int
 	// Now, when set, leaves out tasks whose record has expired but that TTL has not deleted yet.
 	Now time.Time
 }
@@ -40,6 +47,11 @@ type ListQuery struct {
 const (
 	DefaultListLimit = 20
 	MaxListLimit     = 100
+	// MaxListDepth bounds Offset+Limit: passing over tasks reads them, so page numbers reach only
+	// so deep; a cursor goes on from anywhere at the cost of one page.
+	MaxListDepth = 1000
+	// MaxCount bounds the index entries one Count reads.
+	MaxCount = 5000
 	// MaxCursorBytes bounds a cursor; ours are far shorter.
 	MaxCursorBytes = 4096
 	// maxListPages bounds the DynamoDB pages one List reads, so that a filter that matches little
@@ -49,6 +61,9 @@ const (
 	// read, so a page of just the items wanted would mostly come back short.
 	filteredPageSize = 200
 )
+
+// ErrTooDeep means Offset+Limit exceeds MaxListDepth.
+var ErrTooDeep = errors.New("listing too deep")
 
 // ErrInvalidCursor means a cursor is malformed, belongs to another tenant, or does not fit the
 // query's time range.
@@ -71,6 +86,114 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 		limit = DefaultListLimit
 	}
 	limit = min(limit, MaxListLimit)
+	if q.Offset < 0 || q.Offset+limit > MaxListDepth {
+		return nil, "", fmt.Errorf("list tasks: offset %d and limit %d pass %d: %w", q.Offset, limit, MaxListDepth, ErrTooDeep)
+	}
+	in, start, pos, err := s.listInput(q)
+	if err != nil || in == nil {
+		return []*task.Task{}, "", err
+	}
+	filtered := in.FilterExpression != nil
+
+	out := []*task.Task{}
+	passed := 0                              // matching tasks passed over for Offset
+	var last map[string]types.AttributeValue // the item last answered or passed over
+	for range maxListPages {
+		// Unfiltered, one item more than wanted tells whether a next page exists, so the last
+		// page answers no cursor.
+		in.Limit = aws.Int32(int32(q.Offset - passed + limit - len(out) + 1))
+		if filtered {
+			in.Limit = aws.Int32(filteredPageSize)
+		}
+		in.ExclusiveStartKey = start
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, "", fmt.Errorf("list tasks: %w", err)
+		}
+		for _, av := range page.Items {
+			if len(out) == limit {
+				// More items follow on this page: go on after the last one answered.
+				return out, encodeCursor(keyOf(last, Indexes[0]), pos+passed+len(out)), nil
+			}
+			t, err := fromAttributes(av)
+			if err != nil {
+				return nil, "", fmt.Errorf("list tasks: %w", err)
+			}
+			if !q.Now.IsZero() && t.Expired(q.Now) {
+				continue
+			}
+			if passed < q.Offset {
+				passed, last = passed+1, av
+				continue
+			}
+			out, last = append(out, t), av
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, "", nil
+		}
+		if len(out) == limit {
+			return out, encodeCursor(keyOf(last, Indexes[0]), pos+passed+len(out)), nil
+		}
+		start = page.LastEvaluatedKey
+	}
+	// The page budget is spent: go on from the last entry read, answered or not. Entries read
+	// since the last match did not match, so the count of matches before it is unchanged.
+	return out, encodeCursor(start, pos+passed+len(out)), nil
+}
+
+// Count counts the tasks q matches after q.Cursor (all of them without one), reading at most
+// MaxCount index entries; exact is false when it stopped there with entries left unread. It reads
+// the same index as List, keys only, and the same filters apply.
+func (s *Store) Count(ctx context.Context, q ListQuery) (n int, exact bool, err error) {
+	in, start, _, err := s.listInput(q)
+	if err != nil || in == nil {
+		return 0, err == nil, err
+	}
+	in.Select = types.SelectCount
+	if !q.Now.IsZero() {
+		// Expired records still in the index (TTL deletes within days) are not counted.
+		in.ExpressionAttributeNames["#exp"] = "expires_at"
+		in.ExpressionAttributeValues[":nowsec"] = num(q.Now.Unix())
+		expired := "(attribute_not_exists(#exp) OR #exp > :nowsec)"
+		if in.FilterExpression != nil {
+			expired = *in.FilterExpression + " AND " + expired
+		}
+		in.FilterExpression = aws.String(expired)
+	}
+	for read := 0; read < MaxCount; {
+		in.Limit = aws.Int32(int32(MaxCount - read))
+		in.ExclusiveStartKey = start
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return 0, false, fmt.Errorf("count tasks: %w", err)
+		}
+		n += int(page.Count)
+		read += int(page.ScannedCount)
+		if len(page.LastEvaluatedKey) == 0 {
+			return n, true, nil
+		}
+		if page.ScannedCount == 0 {
+			read++ // a page that read nothing still counts against the budget: no endless loop
+		}
+		start = page.LastEvaluatedKey
+	}
+	return n, false, nil
+}
+
+// CursorPosition is how many matching tasks come before a cursor List answered: the position of
+// the first task of the page it leads to. A cursor List did not make answers 0.
+func CursorPosition(c string) int {
+	var cur cursor
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(c, "="))
+	if err != nil || json.Unmarshal(b, &cur) != nil || cur.N < 0 {
+		return 0
+	}
+	return cur.N
+}
+
+// listInput builds the by_tenant query of q, and decodes its cursor into the key to start after
+// and the cursor's position. A query for an empty time range has no input and no error.
+func (s *Store) listInput(q ListQuery) (*dynamodb.QueryInput, map[string]types.AttributeValue, int, error) {
 	ix := Indexes[0]
 	partition := "TENANT#" + q.Tenant
 
@@ -89,7 +212,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 	switch {
 	case lo != "" && hi != "":
 		if lo >= hi {
-			return []*task.Task{}, "", nil // an empty range; DynamoDB refuses a reversed BETWEEN
+			return nil, nil, 0, nil // an empty range; DynamoDB refuses a reversed BETWEEN
 		}
 		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, str(lo), str(hi)
 		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
@@ -101,14 +224,14 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 		keyCond += " AND #sk < :hi"
 	}
 
-	start, err := decodeCursor(q.Cursor, partition)
+	start, pos, err := decodeCursor(q.Cursor, partition)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, 0, err
 	}
 	if start != nil {
 		sk := start[ix.SortKey].(*types.AttributeValueMemberS).Value
 		if (lo != "" && sk < lo) || (hi != "" && sk >= hi) {
-			return nil, "", fmt.Errorf("list tasks: the cursor is outside the time range: %w", ErrInvalidCursor)
+			return nil, nil, 0, fmt.Errorf("list tasks: the cursor is outside the time range: %w", ErrInvalidCursor)
 		}
 	}
 
@@ -123,13 +246,16 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 		}
 		filters = append(filters, "#state IN ("+strings.Join(in, ", ")+")")
 	}
-	if q.AgentID != "" {
-		names["#agent"], values[":agent"] = "agent_id", str(q.AgentID)
-		filters = append(filters, "#agent = :agent")
-	}
-	if q.ThreadID != "" {
-		names["#thread"], values[":thread"] = "thread_id", str(q.ThreadID)
-		filters = append(filters, "#thread = :thread")
+	for _, f := range []struct{ name, attr, value string }{
+		{"agent", "agent_id", q.AgentID},
+		{"thread", "thread_id", q.ThreadID},
+		{"parent", "parent_task_id", q.ParentTaskID},
+		{"trigger", "triggering_agent_id", q.TriggeringAgentID},
+	} {
+		if f.value != "" {
+			names["#"+f.name], values[":"+f.name] = f.attr, str(f.value)
+			filters = append(filters, "#"+f.name+" = :"+f.name)
+		}
 	}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
@@ -142,45 +268,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 	if len(filters) > 0 {
 		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
 	}
-
-	out := []*task.Task{}
-	var last map[string]types.AttributeValue // the item last answered
-	for range maxListPages {
-		// Unfiltered, one item more than wanted tells whether a next page exists, so the last
-		// page answers no cursor.
-		in.Limit = aws.Int32(int32(limit - len(out) + 1))
-		if in.FilterExpression != nil {
-			in.Limit = aws.Int32(filteredPageSize)
-		}
-		in.ExclusiveStartKey = start
-		page, err := s.db.Query(ctx, in)
-		if err != nil {
-			return nil, "", fmt.Errorf("list tasks: %w", err)
-		}
-		for _, av := range page.Items {
-			if len(out) == limit {
-				// More items follow on this page: go on after the last one answered.
-				return out, encodeCursor(keyOf(last, ix)), nil
-			}
-			t, err := fromAttributes(av)
-			if err != nil {
-				return nil, "", fmt.Errorf("list tasks: %w", err)
-			}
-			if !q.Now.IsZero() && t.Expired(q.Now) {
-				continue
-			}
-			out, last = append(out, t), av
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, "", nil
-		}
-		if len(out) == limit {
-			return out, encodeCursor(keyOf(last, ix)), nil
-		}
-		start = page.LastEvaluatedKey
-	}
-	// The page budget is spent: go on from the last entry read, answered or not.
-	return out, encodeCursor(start), nil
+	return in, start, pos, nil
 }
 
 // cursor is the index key a listing goes on after: the table key and the index key of a task.
@@ -189,6 +277,8 @@ type cursor struct {
 	SK     string `json:"sk"`
 	GSI1PK string `json:"gsi1pk"`
 	GSI1SK string `json:"gsi1sk"`
+	// N is how many matching tasks come before the key: the position of the next page.
+	N int `json:"n,omitempty"`
 }
 
 func keyOf(av map[string]types.AttributeValue, ix Index) map[string]types.AttributeValue {
@@ -199,8 +289,9 @@ func keyOf(av map[string]types.AttributeValue, ix Index) map[string]types.Attrib
 	return key
 }
 
-// encodeCursor makes an opaque cursor of a by_tenant key: base64url of its JSON.
-func encodeCursor(key map[string]types.AttributeValue) string {
+// encodeCursor makes an opaque cursor of a by_tenant key and the count of matching tasks before
+// it: base64url of its JSON.
+func encodeCursor(key map[string]types.AttributeValue, n int) string {
 	text := func(k string) string {
 		if v, ok := key[k].(*types.AttributeValueMemberS); ok {
 			return v.Value
@@ -208,38 +299,42 @@ func encodeCursor(key map[string]types.AttributeValue) string {
 		return ""
 	}
 	ix := Indexes[0]
-	b, _ := json.Marshal(cursor{PK: text(AttrPK), SK: text(AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey)})
+	b, _ := json.Marshal(cursor{PK: text(AttrPK), SK: text(AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey), N: n})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodeCursor reads a cursor back into a key, or nil for no cursor. A cursor must name a task
-// key in the caller's own partition: one made for another tenant is refused, never followed.
-func decodeCursor(s, partition string) (map[string]types.AttributeValue, error) {
+// decodeCursor reads a cursor back into a key and its position, or nil for no cursor. A cursor
+// must name a task key in the caller's own partition: one made for another tenant is refused,
+// never followed.
+func decodeCursor(s, partition string) (map[string]types.AttributeValue, int, error) {
 	if s == "" {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if len(s) > MaxCursorBytes {
-		return nil, fmt.Errorf("list tasks: cursor too long: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor too long: %w", ErrInvalidCursor)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil {
-		return nil, fmt.Errorf("list tasks: cursor is not base64url: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not base64url: %w", ErrInvalidCursor)
 	}
 	var c cursor
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil || dec.More() {
-		return nil, fmt.Errorf("list tasks: cursor is not a key: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not a key: %w", ErrInvalidCursor)
 	}
 	id, isTask := strings.CutPrefix(c.PK, "TASK#")
 	switch {
 	case c.GSI1PK != partition:
-		return nil, fmt.Errorf("list tasks: cursor of another partition: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor of another partition: %w", ErrInvalidCursor)
 	case !isTask || id == "" || c.SK != "TASK" || !strings.HasSuffix(c.GSI1SK, "#"+id):
-		return nil, fmt.Errorf("list tasks: cursor is not a task key: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not a task key: %w", ErrInvalidCursor)
 	}
 	ix := Indexes[0]
+	if c.N < 0 {
+		return nil, 0, fmt.Errorf("list tasks: cursor position is negative: %w", ErrInvalidCursor)
+	}
 	return map[string]types.AttributeValue{
 		AttrPK: str(c.PK), AttrSK: str(c.SK), ix.PartitionKey: str(c.GSI1PK), ix.SortKey: str(c.GSI1SK),
-	}, nil
+	}, c.N, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -166,8 +167,8 @@ type Change struct {
 	Reason        string
 	ReasonMessage string
 	CostUnits     int
-	// Tokens records what the agent reported using.
-	Tokens task.Tokens
+	// Usage records what the agent reported its work took.
+	Usage task.Usage
 	// RemoteTaskID records the agent's own id for its task; HITL what it asked for when pausing.
 	RemoteTaskID string
 	HITL         json.RawMessage
@@ -237,10 +238,12 @@ func (s *Store) Transition(ctx context.Context, id string, c Change) (*task.Task
 	if c.CostUnits > 0 {
 		field("cost", "cost_units", num(int64(c.CostUnits)))
 	}
-	if c.Tokens != (task.Tokens{}) {
-		field("ptok", "prompt_tokens", num(int64(c.Tokens.Prompt)))
-		field("ctok", "completion_tokens", num(int64(c.Tokens.Completion)))
-		field("ttok", "total_tokens", num(int64(c.Tokens.Total)))
+	if c.Usage != (task.Usage{}) {
+		field("ptok", "prompt_tokens", num(int64(c.Usage.Prompt)))
+		field("ctok", "completion_tokens", num(int64(c.Usage.Completion)))
+		field("ttok", "total_tokens", num(int64(c.Usage.Total)))
+		field("actions", "actions", num(int64(c.Usage.Actions)))
+		field("usd", "cost_usd", &types.AttributeValueMemberN{Value: strconv.FormatFloat(c.Usage.Cost, 'g', -1, 64)})
 	}
 	switch {
 	case c.To.Terminal():

@@ -128,12 +128,17 @@ type Task struct {
 	// ResultRef names where Result and Output are kept when they are too large for the task record;
 	// the store loads them back transparently.
 	ResultRef string
-	// Tokens counts the LLM tokens the agent reported using, if it did.
-	Tokens Tokens
+	// Usage is what the agent reported its work took (tokens, tool actions, cost), if it did.
+	Usage Usage
 	// RemoteTaskID is the agent's own id for its task (A2A), while it works on it or waits for input.
 	RemoteTaskID string
-	// HITL says what the agent asked for when it paused for input (xpander's hitl_request).
+	// HITL says what the agent asked for when it paused for input (xpander's hitl_request), and
+	// who approved or rejected it.
 	HITL json.RawMessage
+	// ParentTaskID names the task this one is a sub-task of (xpander parent_execution_id), and
+	// TriggeringAgentID the agent that delegated it (triggering_agent_id).
+	ParentTaskID      string
+	TriggeringAgentID string
 	// Reason is a stable machine-readable code saying why the task failed.
 	Reason string
 	// ReasonMessage explains Reason to a person.
@@ -156,6 +161,15 @@ type Tokens struct {
 	Prompt     int
 	Completion int
 	Total      int
+}
+
+// Usage is what an agent reported its work took.
+type Usage struct {
+	Tokens
+	// Actions counts the tool actions the agent performed.
+	Actions int
+	// Cost is the agent's own estimate of what the work cost, in US dollars.
+	Cost float64
 }
 
 // Expired reports whether the task's record has outlived its time to live at now.

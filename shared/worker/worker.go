@@ -281,17 +281,23 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		resume = prev.RemoteTaskID
 		p.answered(ctx, log, prev)
 	}
+	// A paused task a person approved continues the agent's task with the approval. Its message
+	// id must differ from the first message's, which the agent may have kept.
+	messageID := m.TaskID
+	if m.Answer != "" && t.RemoteTaskID != "" {
+		resume, text, request, messageID = t.RemoteTaskID, m.Answer, nil, m.TaskID+":approved"
+	}
 
 	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	start := time.Now()
 	var res dispatch.Result
 	var callErr error
-	if t.RemoteTaskID != "" {
+	if t.RemoteTaskID != "" && resume == "" {
 		// The agent is working on it already: ask how it is going rather than sending it again.
 		res, callErr = p.c.Dispatcher.Check(dispatch.WithCredential(dispatch.WithAuthToken(callCtx, m.AuthToken), cred), m.Agent, t.RemoteTaskID)
 	} else {
 		res, callErr = p.c.Dispatcher.Call(callCtx, dispatch.Call{
-			TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
+			TaskID: messageID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
 			Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
 			ResumeTaskID: resume, Credential: cred,
 		})
@@ -305,7 +311,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	var needs *dispatch.NeedsInput
 	switch {
 	case callErr == nil:
-		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
+		change.To, change.Result, change.Output, change.Usage = task.Succeeded, res.Text, res.Output, res.Usage
 		spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
 		if spec.Applies() {
 			if err := spec.Check(res.Text, res.Output); err != nil {
@@ -472,6 +478,7 @@ const maxCheckDelay = 15 * time.Minute
 func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) outcome {
 	next := *m
 	next.Checks++
+	next.Answer = "" // sent: from now on the agent is asked how it goes
 	delay := min(p.c.CheckBackoff(m.Checks), maxCheckDelay)
 	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
 		// The task is recorded as working at the agent; this message, redelivered, checks on it.
