@@ -39,7 +39,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	hc := httpapi.Config{
 		// The store reads and stops tasks too: a sync invoke waits on its task, a stop reads the
 		// task it cancels. The read routes themselves belong to the poll function.
-		Reader: p.Tasks, Resolver: p.Tasks, Stopper: p.Tasks,
+		Reader: p.Tasks, Resolver: p.Tasks, Stopper: p.Tasks, Deleter: p.Tasks,
 		Routes: httpapi.WriteRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: log,
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Webhooks: p.Webhooks,
 	}
@@ -49,7 +49,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if p.Contexts != nil { // an interface holding a nil pointer would not read as absent
 		hc.AuthContexts = p.Contexts
 	}
-	hc.Submitter, hc.Canceler = p.Accept, p.Accept
+	hc.Submitter, hc.Canceler, hc.Resumer = p.Accept, p.Accept, p.Accept
 	lambda.StartWithOptions(apigw.New(httpapi.New(hc)).Handle, lambda.WithContext(ctx))
 	return nil
 }

@@ -183,16 +183,16 @@ func Xpander(t *task.Task) *XpanderTask {
 		DeepPlanning:               DeepPlanning{Tasks: []json.RawMessage{}},
 		// A new task reads 1, as the reference's do: the attempt it waits for is its first. A
 		// claim counts each attempt from there (store.Claim), so the count never goes back.
-		ExecutionAttempts:          max(t.Attempts, 1),
-		Tokens:                     Tokens{PromptTokens: t.Usage.Prompt, CompletionTokens: t.Usage.Completion, TotalTokens: t.Usage.Total},
-		UserTokens:                 emptyObject,
-		ReturnMetrics:              derefBool(r.ReturnMetrics),
-		LLMModelProvider:           r.LLMModelProvider,
-		LLMModelName:               r.LLMModelName,
-		LLMReasoningEffort:         r.LLMReasoningEffort,
-		ThreadID:                   nonEmpty(t.ThreadID),
-		CostUnits:                  t.CostUnits,
-		Error:                      errorInfo(t),
+		ExecutionAttempts:  max(t.Attempts, 1),
+		Tokens:             Tokens{PromptTokens: t.Usage.Prompt, CompletionTokens: t.Usage.Completion, TotalTokens: t.Usage.Total},
+		UserTokens:         emptyObject,
+		ReturnMetrics:      derefBool(r.ReturnMetrics),
+		LLMModelProvider:   r.LLMModelProvider,
+		LLMModelName:       r.LLMModelName,
+		LLMReasoningEffort: r.LLMReasoningEffort,
+		ThreadID:           nonEmpty(t.ThreadID),
+		CostUnits:          t.CostUnits,
+		Error:              errorInfo(t),
 	}
 	if t.Dialect == task.Xpander && t.ThreadID != "" {
 		v.ID = t.ThreadID

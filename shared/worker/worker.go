@@ -354,6 +354,12 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, store.InlineLimit)
 		_, err = p.c.Store.Transition(wctx, m.TaskID, change)
 	}
+	if errors.Is(err, store.ErrNotFound) {
+		// The task was claimed, so it existed: it was deleted while its agent worked. There is
+		// nothing to record the outcome on, and retrying would not bring it back.
+		log.Info("task deleted while its agent worked; outcome dropped", "to", change.To)
+		return done
+	}
 	if err != nil {
 		var conflict *store.ConflictError
 		if errors.As(err, &conflict) {

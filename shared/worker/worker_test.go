@@ -830,3 +830,21 @@ func TestTurnRunsWithHistory(t *testing.T) {
 		t.Errorf("turn is %s, want succeeded", got.State)
 	}
 }
+
+// A task deleted while its agent worked has nowhere to record the outcome: the message is done.
+func TestOutcomeOfADeletedTask(t *testing.T) {
+	st := newStore(newTask(id1, task.Queued))
+	h := newHarness(t, st)
+	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
+		st.mu.Lock()
+		delete(st.tasks, id1)
+		st.mu.Unlock()
+		return dispatch.Result{Text: "too late"}, nil
+	}
+	if failed := handle(t, h, record(t, message(id1), workARN, 1)); len(failed) != 0 {
+		t.Errorf("failed = %v, want the message done", failed)
+	}
+	if !strings.Contains(h.logs.String(), "outcome dropped") {
+		t.Errorf("log = %s", h.logs.String())
+	}
+}
