@@ -187,7 +187,7 @@ func (a *api) approveTask(w http.ResponseWriter, r *http.Request, tenant string)
 		ApprovedBy *string `json:"approved_by"`
 		Message    *string `json:"message"`
 	}
-	if err := decodeStrict(w, r, &body, false, `{"approved_by": "<who>", "message": "<what the agent is told>"}`); err != nil {
+	if err := decodeDecision(w, r, &body, `{"approved_by": "<who>", "message": "<what the agent is told>"}`); err != nil {
 		return err
 	}
 	if err := checkDecision("approved_by", body.ApprovedBy, "message", body.Message); err != nil {
@@ -227,7 +227,7 @@ func (a *api) rejectTask(w http.ResponseWriter, r *http.Request, tenant string) 
 		RejectedBy *string `json:"rejected_by"`
 		Reason     *string `json:"reason"`
 	}
-	if err := decodeStrict(w, r, &body, false, `{"rejected_by": "<who>", "reason": "<why>"}`); err != nil {
+	if err := decodeDecision(w, r, &body, `{"rejected_by": "<who>", "reason": "<why>"}`); err != nil {
 		return err
 	}
 	if err := checkDecision("rejected_by", body.RejectedBy, "reason", body.Reason); err != nil {
@@ -256,6 +256,17 @@ func (a *api) rejectTask(w http.ResponseWriter, r *http.Request, tenant string) 
 	a.Logger.Info("task rejected", "task_id", t.ID, "agent_id", t.AgentID, "tenant", tenant)
 	writeTask(w, http.StatusOK, failed, task.Xpander)
 	return nil
+}
+
+// decodeDecision reads a decision's body strictly. A body that is not the one object answers in
+// the shape of the decision's other problems: a list, located at the body.
+func decodeDecision(w http.ResponseWriter, r *http.Request, v any, shape string) error {
+	err := decodeStrict(w, r, v, false, shape)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.code == "validation_failed" {
+		return &dialect.ValidationError{Problems: []dialect.Problem{{Loc: []string{"body"}, Msg: ae.message, Type: "json_invalid"}}}
+	}
+	return err
 }
 
 // checkDecision checks a decision's fields: who decided (required), and its text.
