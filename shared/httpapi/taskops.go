@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agentq/agentq/shared/dialect"
@@ -37,14 +38,7 @@ type MessageMetrics struct {
 // getFullThread answers a task's conversation under "root" and each sub-task's own messages
 // under its id: {"root": [...], "<sub-task id>": [...]}.
 func (a *api) getFullThread(w http.ResponseWriter, r *http.Request, tenant string) error {
-	t, err := a.find(r.Context(), w, tenant, r.PathValue("task_id"), true)
-	if err != nil {
-		return err
-	}
-	family, err := a.Families.Family(r.Context(), t)
-	if errors.Is(err, store.ErrFamilyTooLarge) {
-		return familyTooLarge()
-	}
+	t, family, err := a.family(w, r, tenant, a.Families)
 	if err != nil {
 		return err
 	}
@@ -143,14 +137,7 @@ func (a *api) getUsage(w http.ResponseWriter, r *http.Request, tenant string) er
 // deleteTask deletes a task for good, with its conversation's turns and their sub-tasks, after
 // stopping whichever of them has not ended (and asking their agents to stop). It answers 204.
 func (a *api) deleteTask(w http.ResponseWriter, r *http.Request, tenant string) error {
-	t, err := a.find(r.Context(), w, tenant, r.PathValue("task_id"), true)
-	if err != nil {
-		return err
-	}
-	family, err := a.Deleter.Family(r.Context(), t)
-	if errors.Is(err, store.ErrFamilyTooLarge) {
-		return familyTooLarge()
-	}
+	t, family, err := a.family(w, r, tenant, a.Deleter)
 	if err != nil {
 		return err
 	}
@@ -170,8 +157,17 @@ func (a *api) deleteTask(w http.ResponseWriter, r *http.Request, tenant string) 
 	return nil
 }
 
-func familyTooLarge() error {
-	return &apiError{http.StatusConflict, "too_many_tasks", "the task's conversation and sub-tasks hold more than " + strconv.Itoa(store.MaxFamily) + " tasks; delete some of its sub-tasks first"}
+// family reads the task the path names (a task or conversation id) and its family.
+func (a *api) family(w http.ResponseWriter, r *http.Request, tenant string, fs Families) (*task.Task, []*task.Task, error) {
+	t, err := a.find(r.Context(), w, tenant, r.PathValue("task_id"), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	family, err := fs.Family(r.Context(), t)
+	if errors.Is(err, store.ErrFamilyTooLarge) {
+		return nil, nil, &apiError{http.StatusConflict, "too_many_tasks", "the task's conversation and sub-tasks hold more than " + strconv.Itoa(store.MaxFamily) + " tasks; delete some of its sub-tasks first"}
+	}
+	return t, family, err
 }
 
 // Bounds of a human-in-the-loop decision's fields.
@@ -183,25 +179,15 @@ const (
 // approveTask lets a paused task go on: it records who approved (hitl_request.approved_by), and
 // the agent's paused task is sent the approval and goes on as the same task.
 func (a *api) approveTask(w http.ResponseWriter, r *http.Request, tenant string) error {
-	var body struct {
-		ApprovedBy *string `json:"approved_by"`
-		Message    *string `json:"message"`
-	}
-	if err := decodeDecision(w, r, &body, `{"approved_by": "<who>", "message": "<what the agent is told>"}`); err != nil {
-		return err
-	}
-	if err := checkDecision("approved_by", body.ApprovedBy, "message", body.Message); err != nil {
-		return err
-	}
-	t, err := a.paused(r.Context(), w, tenant, r.PathValue("task_id"))
+	t, who, message, err := a.decision(w, r, tenant, "approved_by", "message")
 	if err != nil {
 		return err
 	}
 	answer := "approved"
-	if body.Message != nil && *body.Message != "" {
-		answer = *body.Message
+	if message != "" {
+		answer = message
 	}
-	queued, err := a.decide(r.Context(), t, store.Change{To: task.Queued, HITL: withDecision(t.HITL, "approved_by", *body.ApprovedBy, a.Now())})
+	queued, err := a.decide(r.Context(), t, store.Change{To: task.Queued, HITL: withDecision(t.HITL, "approved_by", who, a.Now())})
 	if err != nil {
 		return err
 	}
@@ -223,27 +209,17 @@ func (a *api) approveTask(w http.ResponseWriter, r *http.Request, tenant string)
 // rejectTask ends a paused task: it fails with reason hitl_rejected, recording who rejected it
 // (hitl_request.rejected_by) and why, and the agent is asked to cancel its paused task.
 func (a *api) rejectTask(w http.ResponseWriter, r *http.Request, tenant string) error {
-	var body struct {
-		RejectedBy *string `json:"rejected_by"`
-		Reason     *string `json:"reason"`
-	}
-	if err := decodeDecision(w, r, &body, `{"rejected_by": "<who>", "reason": "<why>"}`); err != nil {
-		return err
-	}
-	if err := checkDecision("rejected_by", body.RejectedBy, "reason", body.Reason); err != nil {
-		return err
-	}
-	t, err := a.paused(r.Context(), w, tenant, r.PathValue("task_id"))
+	t, who, reason, err := a.decision(w, r, tenant, "rejected_by", "reason")
 	if err != nil {
 		return err
 	}
-	msg := "rejected by " + *body.RejectedBy
-	if body.Reason != nil && *body.Reason != "" {
-		msg += ": " + *body.Reason
+	msg := "rejected by " + who
+	if reason != "" {
+		msg += ": " + reason
 	}
 	failed, err := a.decide(r.Context(), t, store.Change{
 		To: task.Failed, Reason: task.ReasonHITLRejected, ReasonMessage: msg,
-		HITL: withDecision(t.HITL, "rejected_by", *body.RejectedBy, a.Now()),
+		HITL: withDecision(t.HITL, "rejected_by", who, a.Now()),
 	})
 	if err != nil {
 		return err
@@ -258,33 +234,51 @@ func (a *api) rejectTask(w http.ResponseWriter, r *http.Request, tenant string) 
 	return nil
 }
 
-// decodeDecision reads a decision's body strictly. A body that is not the one object answers in
-// the shape of the decision's other problems: a list, located at the body.
-func decodeDecision(w http.ResponseWriter, r *http.Request, v any, shape string) error {
-	err := decodeStrict(w, r, v, false, shape)
+// decision reads a decision about the paused task the path names: its body is one object of who
+// decided (the field whoName, required) and a text (textName, optional), strings both.
+func (a *api) decision(w http.ResponseWriter, r *http.Request, tenant, whoName, textName string) (*task.Task, string, string, error) {
+	shape := `{"` + whoName + `": "<who>", "` + textName + `": "<text>"}`
+	var body map[string]*string
+	err := decodeStrict(w, r, &body, false, shape)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.code == "validation_failed" {
-		return &dialect.ValidationError{Problems: []dialect.Problem{{Loc: []string{"body"}, Msg: ae.message, Type: "json_invalid"}}}
+		// In the shape of the decision's other problems: a list, located at the body.
+		return nil, "", "", &dialect.ValidationError{Problems: []dialect.Problem{{Loc: []string{"body"}, Msg: ae.message, Type: "json_invalid"}}}
 	}
-	return err
-}
-
-// checkDecision checks a decision's fields: who decided (required), and its text.
-func checkDecision(whoName string, who *string, textName string, text *string) error {
+	if err != nil {
+		return nil, "", "", err
+	}
 	var problems []dialect.Problem
+	problem := func(field, msg, typ string) {
+		problems = append(problems, dialect.Problem{Loc: []string{"body", field}, Msg: msg, Type: typ})
+	}
+	for k := range body {
+		if k != whoName && k != textName {
+			problem(k, "extra fields not permitted: the body is "+shape, "extra_forbidden")
+		}
+	}
+	who, text := body[whoName], body[textName]
 	switch {
 	case who == nil || *who == "":
-		problems = append(problems, dialect.Problem{Loc: []string{"body", whoName}, Msg: "field required", Type: "missing"})
+		problem(whoName, "field required", "missing")
 	case len(*who) > maxDeciderBytes:
-		problems = append(problems, dialect.Problem{Loc: []string{"body", whoName}, Msg: "must be at most " + strconv.Itoa(maxDeciderBytes) + " bytes", Type: "too_long"})
+		problem(whoName, "must be at most "+strconv.Itoa(maxDeciderBytes)+" bytes", "too_long")
 	}
 	if text != nil && len(*text) > maxDecisionText {
-		problems = append(problems, dialect.Problem{Loc: []string{"body", textName}, Msg: "must be at most " + strconv.Itoa(maxDecisionText) + " bytes", Type: "too_long"})
+		problem(textName, "must be at most "+strconv.Itoa(maxDecisionText)+" bytes", "too_long")
 	}
 	if problems != nil {
-		return &dialect.ValidationError{Problems: problems}
+		slices.SortFunc(problems, func(x, y dialect.Problem) int { return strings.Compare(x.Loc[1], y.Loc[1]) })
+		return nil, "", "", &dialect.ValidationError{Problems: problems}
 	}
-	return nil
+	t, err := a.paused(r.Context(), w, tenant, r.PathValue("task_id"))
+	if err != nil {
+		return nil, "", "", err
+	}
+	if text == nil {
+		return t, *who, "", nil
+	}
+	return t, *who, *text, nil
 }
 
 // paused reads the task the path names, which must be waiting for a decision.

@@ -215,13 +215,20 @@ func pausedTask() *task.Task {
 	return tk
 }
 
-func TestApprove(t *testing.T) {
+// decideOn sends a decision about a paused task, which must answer 200 with the task in status.
+func decideOn(t *testing.T, verb, body, status string) (*harness, response) {
+	t.Helper()
 	hs := newHarness(t)
 	hs.read.tasks[taskID] = pausedTask()
-	r := do(t, hs.h, http.MethodPost, "/v1/hitl/"+taskID+"/approve", `{"approved_by":"ana@example.com","message":"go ahead"}`, authed()...)
-	if r.status != 200 || r.body["status"] != "pending" {
+	r := do(t, hs.h, http.MethodPost, "/v1/hitl/"+taskID+"/"+verb, body, authed()...)
+	if r.status != 200 || r.body["status"] != status {
 		t.Fatalf("= %d %s", r.status, r.raw)
 	}
+	return hs, r
+}
+
+func TestApprove(t *testing.T) {
+	hs, r := decideOn(t, "approve", `{"approved_by":"ana@example.com","message":"go ahead"}`, "pending")
 	hitl, _ := r.body["hitl_request"].(map[string]any)
 	if hitl["approved_by"] != "ana@example.com" || hitl["wait_node_id"] != "remote-1" {
 		t.Errorf("hitl_request = %v", hitl)
@@ -249,12 +256,7 @@ func TestApproveUnsent(t *testing.T) {
 }
 
 func TestReject(t *testing.T) {
-	hs := newHarness(t)
-	hs.read.tasks[taskID] = pausedTask()
-	r := do(t, hs.h, http.MethodPost, "/v1/hitl/"+taskID+"/reject", `{"rejected_by":"bo","reason":"too risky"}`, authed()...)
-	if r.status != 200 || r.body["status"] != "failed" {
-		t.Fatalf("= %d %s", r.status, r.raw)
-	}
+	hs, r := decideOn(t, "reject", `{"rejected_by":"bo","reason":"too risky"}`, "failed")
 	e, _ := r.body["error"].(map[string]any)
 	if e["code"] != task.ReasonHITLRejected || e["message"] != "rejected by bo: too risky" {
 		t.Errorf("error = %v", e)
@@ -278,6 +280,8 @@ func TestDecisionErrors(t *testing.T) {
 		{"approver empty", "/approve", `{"approved_by":""}`, pausedTask(), 422, "validation_failed"},
 		{"approver too long", "/approve", `{"approved_by":"` + strings.Repeat("a", 257) + `"}`, pausedTask(), 422, "validation_failed"},
 		{"the other field", "/approve", `{"rejected_by":"bo"}`, pausedTask(), 422, "validation_failed"},
+		{"an extra field", "/reject", `{"rejected_by":"bo","by":"x"}`, pausedTask(), 422, "validation_failed"},
+		{"not a string", "/reject", `{"rejected_by":5}`, pausedTask(), 422, "validation_failed"},
 		{"not JSON", "/reject", `no`, pausedTask(), 422, "validation_failed"},
 		{"not paused", "/approve", `{"approved_by":"ana"}`, storedTask(task.Running), 409, "task_not_paused"},
 		{"ended", "/reject", `{"rejected_by":"bo"}`, storedTask(task.Succeeded), 409, "task_not_paused"},

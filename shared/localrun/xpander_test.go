@@ -261,3 +261,29 @@ func TestA2AHumanRejection(t *testing.T) {
 		t.Errorf("agent saw %d cancels and %d sends, want 1 and 1", ag.Count("tasks/cancel"), ag.Count("message/send"))
 	}
 }
+
+// TestXpanderDeleteConversation: a conversation's id deletes every turn, and the id then starts
+// a new conversation.
+func TestXpanderDeleteConversation(t *testing.T) {
+	conv := "conv-" + uuid.NewString()
+	var turns []string
+	for _, text := range []string{"one", "two"} {
+		_, body := post(t, "/v1/agents/echo/invoke/async", fmt.Sprintf(`{"input":{"text":%q},"id":%q}`, text, conv))
+		turns = append(turns, body["task_id"].(string))
+	}
+	waitFor(t, "/v1/tasks/"+turns[1], "completed")
+	if code, _ := deleteTask(t, conv); code != http.StatusNoContent {
+		t.Fatalf("DELETE = %d", code)
+	}
+	for _, id := range append(turns, conv) {
+		if code, _, _ := call(t, http.MethodGet, "/v1/tasks/"+id, ""); code != http.StatusNotFound {
+			t.Errorf("GET %s after the delete = %d", id, code)
+		}
+	}
+	_, again := post(t, "/v1/agents/echo/invoke/async", fmt.Sprintf(`{"input":{"text":"anew"},"id":%q}`, conv))
+	waitFor(t, "/v1/tasks/"+again["task_id"].(string), "completed")
+	_, _, thread := call(t, http.MethodGet, "/v1/tasks/"+conv+"/thread", "")
+	if msgs, _ := thread["messages"].([]any); len(msgs) != 2 {
+		t.Errorf("the new conversation = %v, want its one turn", thread)
+	}
+}

@@ -83,6 +83,16 @@ func newIndex(t *testing.T, n int, state func(i int) task.State) *indexDB {
 	return db
 }
 
+// failedEvery makes every n-th task failed and the others succeeded.
+func failedEvery(n int) func(i int) task.State {
+	return func(i int) task.State {
+		if i%n == 0 {
+			return task.Failed
+		}
+		return task.Succeeded
+	}
+}
+
 func ids(ts []*task.Task) []string {
 	out := make([]string, len(ts))
 	for i, t := range ts {
@@ -205,12 +215,7 @@ func TestListExactLastPageHasNoCursor(t *testing.T) {
 
 func TestListFilteredAcrossPages(t *testing.T) {
 	// 350 tasks; every 100th is failed. A filtered page reads 200 index entries.
-	db := newIndex(t, 350, func(i int) task.State {
-		if i%100 == 0 {
-			return task.Failed
-		}
-		return task.Succeeded
-	})
+	db := newIndex(t, 350, failedEvery(100))
 	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
 	s := New(db, "tasks")
 	var got []string
@@ -420,12 +425,7 @@ func TestListOffset(t *testing.T) {
 		t.Errorf("after the cursor = %v (position %d), %v; want [t04 t03] at 7", ids(items), CursorPosition(next), err)
 	}
 	// Filtered, the tasks passed over are the matching ones only.
-	db = newIndex(t, 10, func(i int) task.State {
-		if i%2 == 0 {
-			return task.Failed
-		}
-		return task.Succeeded
-	})
+	db = newIndex(t, 10, failedEvery(2))
 	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
 	items, _, err = New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Offset: 2, Limit: 2})
 	if err != nil || !slices.Equal(ids(items), []string{"t04", "t02"}) {
@@ -464,12 +464,7 @@ func TestListSubTaskFilters(t *testing.T) {
 }
 
 func TestCount(t *testing.T) {
-	db := newIndex(t, 10, func(i int) task.State {
-		if i%2 == 0 {
-			return task.Failed
-		}
-		return task.Succeeded
-	})
+	db := newIndex(t, 10, failedEvery(2))
 	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
 	s := New(db, "tasks")
 	q := ListQuery{Tenant: "org-1", States: []task.State{task.Failed}}
