@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -827,7 +828,11 @@ func listCases(path string) []tcase {
 		}},
 		{name: "filtered", method: "GET", path: path + q + "&agent_id=echo", setup: page, status: 200, validRequest: true},
 		{name: "xpander's page and filters", method: "GET", path: path + "?page=2&per_page=50&internal_status=succeeded,failed&parent_task_id=p-1&triggering_agent_id=planner" +
-			"&from_date=2026-02-01T00:00:00Z&to_date=2026-02-08T00:00:00Z&status=completed", setup: func(f *fake) { page(f); f.counted = 4000 }, status: 200, validRequest: true,
+			"&from_date=2026-02-01T00:00:00Z&to_date=2026-02-08T00:00:00Z&status=completed", setup: func(f *fake) {
+			page(f)
+			// A cursor as the store makes them: 53 matching tasks before it.
+			f.next, f.counted = base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"TASK#x","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"x#x","n":53}`)), 4000
+		}, status: 200, validRequest: true,
 			check: func(t *testing.T, r answer) {
 				if r.body["page"] != float64(2) || r.body["total"] != float64(4053) || r.body["total_pages"] != float64(82) || r.body["total_exact"] != false {
 					t.Errorf("envelope = %s", r.raw)

@@ -146,13 +146,15 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 	out.Total = position + len(items)
 	if next != "" {
 		out.NextCursor = &next
-		// What follows the page is counted, boundedly: the page itself was read already.
+		// What follows the page is counted, boundedly: the page itself was read already. The
+		// cursor says how many tasks come before it: position+len(items), or fewer when the
+		// list's read budget ran out before it reached the page.
 		q.Cursor, q.Offset = next, 0
 		rest, exact, err := a.Lister.Count(r.Context(), q)
 		if err != nil {
 			return err
 		}
-		out.Total, out.TotalExact = out.Total+rest, exact
+		out.Total, out.TotalExact = store.CursorPosition(next)+rest, exact
 	}
 	out.TotalPages = (out.Total + size - 1) / size
 	writeJSON(w, http.StatusOK, out)

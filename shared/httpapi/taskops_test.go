@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,12 @@ import (
 
 	"github.com/agentq/agentq/shared/task"
 )
+
+// cursorAt is a cursor as the store makes them, after n matching tasks.
+func cursorAt(n int) string {
+	b, _ := json.Marshal(map[string]any{"pk": "TASK#x", "sk": "TASK", "gsi1pk": "TENANT#org-1", "gsi1sk": "x#x", "n": n})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 func TestListPageEnvelope(t *testing.T) {
 	tests := []struct {
@@ -25,9 +32,11 @@ func TestListPageEnvelope(t *testing.T) {
 		wantCounts           int
 	}{
 		{"last page: no count", "/v1/tasks?page=3&per_page=10", 4, 0, "", false, 24, 3, 3, 10, 0},
-		{"more follow: counted after the page", "/v1/tasks?page=2&per_page=10", 10, 35, "C", true, 55, 6, 2, 10, 1},
-		{"count stopped at its bound", "/v1/tasks?per_page=50", 50, 5000, "C", false, 5050, 101, 1, 50, 1},
-		{"limit is a page size too", "/v1/tasks?limit=100", 100, 1, "C", true, 101, 2, 1, 100, 1},
+		{"more follow: counted after the page", "/v1/tasks?page=2&per_page=10", 10, 35, cursorAt(20), true, 55, 6, 2, 10, 1},
+		{"count stopped at its bound", "/v1/tasks?per_page=50", 50, 5000, cursorAt(50), false, 5050, 101, 1, 50, 1},
+		{"limit is a page size too", "/v1/tasks?limit=100", 100, 1, cursorAt(100), true, 101, 2, 1, 100, 1},
+		// The list's read budget ran out after 12 matches, before page 3 began.
+		{"budget spent before the page", "/v1/tasks?page=3&per_page=10", 0, 30, cursorAt(12), true, 42, 5, 3, 10, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -494,3 +494,17 @@ func TestCountBounded(t *testing.T) {
 		t.Errorf("Count of %d = %d, exact %v, %v; want %d, not exact", MaxCount+10, n, exact, err, MaxCount)
 	}
 }
+
+// A selective filter may spend the read budget before the page begins: the page is empty, and
+// its cursor says how many matching tasks came before it.
+func TestListOffsetPastTheBudget(t *testing.T) {
+	db := newIndex(t, 3000, failedEvery(100))
+	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
+	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Offset: 25, Limit: 2})
+	if err != nil || len(items) != 0 || next == "" {
+		t.Fatalf("List = %v, %q, %v; want no items and a cursor", ids(items), next, err)
+	}
+	if got, want := CursorPosition(next), maxListPages*filteredPageSize/100; got != want {
+		t.Errorf("cursor position = %d, want %d (the matches read)", got, want)
+	}
+}
