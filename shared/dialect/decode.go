@@ -43,6 +43,8 @@ type Invocation struct {
 	// deleting a task deletes its sub-tasks.
 	ParentTaskID      string
 	TriggeringAgentID string
+	// UserID is the end user the task runs for (xpander input.user.id): lists filter on it.
+	UserID string
 }
 
 // Strategy is a multitask strategy: how a new turn on a busy thread is treated.

@@ -330,16 +330,13 @@ type XpanderListItem struct {
 
 // XpanderItem projects t into the xpander list item shape.
 func XpanderItem(t *task.Task) *XpanderListItem {
-	it := &XpanderListItem{XpanderTask: Xpander(t), ParentTaskID: nonEmpty(t.ParentTaskID), UpdatedAt: t.UpdatedAt}
+	it := &XpanderListItem{XpanderTask: Xpander(t), UserID: nonEmpty(t.UserID), ParentTaskID: nonEmpty(t.ParentTaskID), UpdatedAt: t.UpdatedAt}
 	if it.UpdatedAt.IsZero() {
 		it.UpdatedAt = t.CreatedAt
 	}
 	if t.Dialect == task.Xpander {
 		var r XpanderRequest
 		_ = json.Unmarshal(t.Request, &r) // validated on the way in
-		if r.Input != nil && r.Input.User != nil {
-			it.UserID = r.Input.User.ID
-		}
 		it.SourceNodeType = r.SourceNodeType
 	}
 	return it

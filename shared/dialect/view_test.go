@@ -367,7 +367,7 @@ func TestXpanderItem(t *testing.T) {
 	tk := &task.Task{
 		ID: "t1", Tenant: "org-1", AgentID: "echo", Dialect: task.Xpander, State: task.Succeeded, Result: "done",
 		Request:      json.RawMessage(`{"input":{"text":"hi","user":{"id":"u-1","email":"u@example.com"}},"source_node_type":"sdk","parent_execution_id":"p-1"}`),
-		ParentTaskID: "p-1", CreatedAt: created, UpdatedAt: created.Add(time.Minute),
+		ParentTaskID: "p-1", UserID: "u-1", CreatedAt: created, UpdatedAt: created.Add(time.Minute),
 	}
 	b, err := json.Marshal(dialect.XpanderItem(tk))
 	if err != nil {

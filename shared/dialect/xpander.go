@@ -154,6 +154,9 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	if r.TriggeringAgentID != nil {
 		inv.TriggeringAgentID = *r.TriggeringAgentID
 	}
+	if r.Input.User != nil && r.Input.User.ID != nil {
+		inv.UserID = *r.Input.User.ID
+	}
 	return inv, nil
 }
 

@@ -93,6 +93,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 	q.ThreadID = p.text("thread_id")
 	q.ParentTaskID = p.text("parent_task_id")
 	q.TriggeringAgentID = p.text("triggering_agent_id")
+	q.UserID = p.text("user_id")
 	// created_after and created_before are exclusive; from_date and to_date (xpander's) inclusive.
 	// Given both on one side, the narrower bound holds.
 	q.CreatedAfter = p.time("created_after")

@@ -533,7 +533,7 @@ func TestList(t *testing.T) {
 		{"a page", "/v1/tasks?page=3&per_page=50", store.ListQuery{Limit: 50, Offset: 100}},
 		{"internal_status", "/v1/tasks?internal_status=queued,rejected", store.ListQuery{States: []task.State{task.Queued, task.Rejected}, Limit: 20}},
 		{"status and internal_status: both hold", "/v1/tasks?status=failed&internal_status=rejected,queued", store.ListQuery{States: []task.State{task.Rejected}, Limit: 20}},
-		{"sub-task filters", "/v1/tasks?parent_task_id=p-1&triggering_agent_id=planner", store.ListQuery{ParentTaskID: "p-1", TriggeringAgentID: "planner", Limit: 20}},
+		{"sub-task and user filters", "/v1/tasks?parent_task_id=p-1&triggering_agent_id=planner&user_id=u-1", store.ListQuery{ParentTaskID: "p-1", TriggeringAgentID: "planner", UserID: "u-1", Limit: 20}},
 		// from_date and to_date are inclusive; the store's bounds exclusive.
 		{"dates", "/v1/tasks?from_date=2026-02-01T00:00:00Z&to_date=2026-02-07T02:13:26.5%2B01:00",
 			store.ListQuery{CreatedAfter: after.Add(-time.Nanosecond), CreatedBefore: before.Add(time.Nanosecond), Limit: 20}},

@@ -46,7 +46,7 @@ func TestXpanderListPages(t *testing.T) {
 	var ids []string
 	for i := range 5 {
 		_, body := post(t, "/v1/agents/echo/invoke/async",
-			fmt.Sprintf(`{"input":{"text":"part %d"},"parent_execution_id":%q,"triggering_agent_id":"planner-%s"}`, i, parent, parent[:8]))
+			fmt.Sprintf(`{"input":{"text":"part %d","user":{"id":"user-%s","email":"u@example.com"}},"parent_execution_id":%q,"triggering_agent_id":"planner-%s"}`, i, parent[:8], parent, parent[:8]))
 		ids = append(ids, body["task_id"].(string))
 	}
 	slices.Reverse(ids) // newest first
@@ -56,7 +56,7 @@ func TestXpanderListPages(t *testing.T) {
 		first["total_exact"] != true || !slices.Equal(itemIDs(first), ids[:2]) {
 		t.Fatalf("page 1 = total %v pages %v page %v items %v, want %v", first["total"], first["total_pages"], first["page"], itemIDs(first), ids[:2])
 	}
-	if it := first["items"].([]any)[0].(map[string]any); it["parent_task_id"] != parent || it["updated_at"] == nil {
+	if it := first["items"].([]any)[0].(map[string]any); it["parent_task_id"] != parent || it["user_id"] != "user-"+parent[:8] || it["updated_at"] == nil {
 		t.Errorf("item = %v", it)
 	}
 	_, _, third := call(t, http.MethodGet, base+"&per_page=2&page=3", "")
@@ -68,7 +68,10 @@ func TestXpanderListPages(t *testing.T) {
 	if !slices.Equal(itemIDs(second), ids[2:4]) || second["page"] != float64(2) || second["total"] != float64(5) {
 		t.Errorf("after the cursor = %v page %v total %v, want %v on page 2", itemIDs(second), second["page"], second["total"], ids[2:4])
 	}
-	// Filters: the triggering agent, and dates (inclusive).
+	// Filters: the end user, the triggering agent, and dates (inclusive).
+	if got := listUntil(t, "/v1/tasks?user_id=user-"+parent[:8], 5); got["total"] != float64(5) {
+		t.Errorf("by user: total %v", got["total"])
+	}
 	if got := listUntil(t, "/v1/tasks?triggering_agent_id=planner-"+parent[:8], 5); got["total"] != float64(5) {
 		t.Errorf("by triggering agent: total %v", got["total"])
 	}

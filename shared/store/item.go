@@ -55,6 +55,7 @@ type item struct {
 	CostUSD           float64 `dynamodbav:"cost_usd,omitempty"`
 	ParentTaskID      string  `dynamodbav:"parent_task_id,omitempty"`
 	TriggeringAgentID string  `dynamodbav:"triggering_agent_id,omitempty"`
+	UserID            string  `dynamodbav:"user_id,omitempty"`
 	Reason            string  `dynamodbav:"reason,omitempty"`
 	ReasonMessage     string  `dynamodbav:"reason_message,omitempty"`
 	Attempts          int     `dynamodbav:"attempts"`
@@ -94,7 +95,7 @@ func toItem(t *task.Task) item {
 		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
 		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID, ThreadSeq: t.ThreadSeq, PrevTaskID: t.PrevTaskID,
 		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Usage.Prompt, CompletionTok: t.Usage.Completion, TotalTokens: t.Usage.Total,
-		Actions: t.Usage.Actions, CostUSD: t.Usage.Cost, ParentTaskID: t.ParentTaskID, TriggeringAgentID: t.TriggeringAgentID,
+		Actions: t.Usage.Actions, CostUSD: t.Usage.Cost, ParentTaskID: t.ParentTaskID, TriggeringAgentID: t.TriggeringAgentID, UserID: t.UserID,
 		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
 		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL,
@@ -132,7 +133,7 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		ID: it.ID, Tenant: it.Tenant, AgentID: it.AgentID, AgentVersion: it.AgentVersion,
 		Dialect: task.Dialect(it.Dialect), Source: it.Source, ThreadID: it.ThreadID, ThreadSeq: it.ThreadSeq, PrevTaskID: it.PrevTaskID,
 		ResultRef: it.ResultRef, RemoteTaskID: it.RemoteTaskID, Usage: task.Usage{Tokens: task.Tokens{Prompt: it.PromptTokens, Completion: it.CompletionTok, Total: it.TotalTokens}, Actions: it.Actions, Cost: it.CostUSD},
-		ParentTaskID: it.ParentTaskID, TriggeringAgentID: it.TriggeringAgentID,
+		ParentTaskID: it.ParentTaskID, TriggeringAgentID: it.TriggeringAgentID, UserID: it.UserID,
 		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
 		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL,

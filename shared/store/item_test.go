@@ -37,7 +37,7 @@ func TestItemRoundTripFull(t *testing.T) {
 		State: task.Succeeded, Version: 4,
 		Request: json.RawMessage(`{"message":"hi"}`), Text: "hi", WebhookURL: "https://hooks.example.com/agentq", Result: "hello", Output: json.RawMessage(`{"output":"hello"}`),
 		ResultRef: "results/81250b20", Usage: task.Usage{Tokens: task.Tokens{Prompt: 10, Completion: 5, Total: 15}, Actions: 2, Cost: 0.015},
-		ParentTaskID: "p-1", TriggeringAgentID: "planner",
+		ParentTaskID: "p-1", TriggeringAgentID: "planner", UserID: "u-1",
 		Reason: task.ReasonAgentUnavailable, ReasonMessage: "first try failed", Attempts: 2, CostUnits: 5,
 		LeaseUntil: created.Add(45*time.Second + 123456789), CreatedAt: created, UpdatedAt: created.Add(20 * time.Second),
 		StartedAt: created.Add(time.Second), PausedAt: created.Add(2 * time.Second), FinishedAt: created.Add(19 * time.Second),

@@ -29,6 +29,8 @@ type ListQuery struct {
 	// that agent delegated.
 	ParentTaskID      string
 	TriggeringAgentID string
+	// UserID, when set, keeps the tasks of that end user.
+	UserID string
 	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
@@ -251,6 +253,7 @@ func (s *Store) listInput(q ListQuery) (*dynamodb.QueryInput, map[string]types.A
 		{"thread", "thread_id", q.ThreadID},
 		{"parent", "parent_task_id", q.ParentTaskID},
 		{"trigger", "triggering_agent_id", q.TriggeringAgentID},
+		{"user", "user_id", q.UserID},
 	} {
 		if f.value != "" {
 			names["#"+f.name], values[":"+f.name] = f.attr, str(f.value)

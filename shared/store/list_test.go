@@ -450,15 +450,15 @@ func TestListTooDeep(t *testing.T) {
 
 func TestListSubTaskFilters(t *testing.T) {
 	db := newIndex(t, 1, nil)
-	_, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", ParentTaskID: "p-1", TriggeringAgentID: "planner"})
+	_, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", ParentTaskID: "p-1", TriggeringAgentID: "planner", UserID: "u-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := db.queries[0]
-	if got := aws.ToString(in.FilterExpression); got != "#parent = :parent AND #trigger = :trigger" {
+	if got := aws.ToString(in.FilterExpression); got != "#parent = :parent AND #trigger = :trigger AND #user = :user" {
 		t.Errorf("filter = %q", got)
 	}
-	if in.ExpressionAttributeNames["#parent"] != "parent_task_id" || in.ExpressionAttributeNames["#trigger"] != "triggering_agent_id" {
+	if in.ExpressionAttributeNames["#parent"] != "parent_task_id" || in.ExpressionAttributeNames["#trigger"] != "triggering_agent_id" || in.ExpressionAttributeNames["#user"] != "user_id" {
 		t.Errorf("names = %v", in.ExpressionAttributeNames)
 	}
 }

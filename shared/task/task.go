@@ -139,6 +139,8 @@ type Task struct {
 	// TriggeringAgentID the agent that delegated it (triggering_agent_id).
 	ParentTaskID      string
 	TriggeringAgentID string
+	// UserID is the end user the task runs for (xpander input.user.id).
+	UserID string
 	// Reason is a stable machine-readable code saying why the task failed.
 	Reason string
 	// ReasonMessage explains Reason to a person.
