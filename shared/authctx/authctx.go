@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Kind is how the worker presents a context's secret to the agent.
@@ -175,8 +175,8 @@ func (it *item) context() (Context, error) {
 
 func key(tenant, id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		store.AttrPK: &types.AttributeValueMemberS{Value: "AUTHCTX#" + tenant + "#" + id},
-		store.AttrSK: &types.AttributeValueMemberS{Value: sortKey},
+		table.AttrPK: &types.AttributeValueMemberS{Value: "AUTHCTX#" + tenant + "#" + id},
+		table.AttrSK: &types.AttributeValueMemberS{Value: sortKey},
 	}
 }
 
@@ -319,7 +319,7 @@ func (s *Store) Create(ctx context.Context, tenant string, in Input) (Context, e
 	}
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table), Item: av,
-		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK},
+		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
 	}); err != nil {
 		return Context{}, fmt.Errorf("create auth context %s: %w", id, err)
 	}
@@ -371,7 +371,7 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (Context, error) {
 // Exists returns nil if the tenant has a context with that id, an error wrapping ErrNotFound if
 // it has none, and any other error if the table could not be read.
 func (s *Store) Exists(ctx context.Context, tenant, id string) error {
-	_, err := s.read(ctx, tenant, id, store.AttrPK)
+	_, err := s.read(ctx, tenant, id, table.AttrPK)
 	return err
 }
 
@@ -384,7 +384,7 @@ func (s *Store) Delete(ctx context.Context, tenant, id string) error {
 	}
 	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(s.table), Key: key(tenant, id),
-		ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK},
+		ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {

@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/accept"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -42,14 +41,16 @@ type Canceler interface {
 
 // Stopper moves tasks to another state with a conditional write.
 type Stopper interface {
-	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 }
 
 // Lister lists a tenant's tasks, newest first, a page at a time.
 type Lister interface {
-	List(ctx context.Context, q store.ListQuery) (items []*task.Task, next string, err error)
+	List(ctx context.Context, q task.ListQuery) (items []*task.Task, next string, err error)
 	// Count counts what q matches after its cursor, up to a bound; exact is false past it.
-	Count(ctx context.Context, q store.ListQuery) (n int, exact bool, err error)
+	Count(ctx context.Context, q task.ListQuery) (n int, exact bool, err error)
+	// CursorPosition is how many matching tasks come before a cursor List answered.
+	CursorPosition(cursor string) int
 }
 
 // Families finds a task's family: its conversation's turns and their sub-tasks.
@@ -154,8 +155,8 @@ type Config struct {
 	SyncWait time.Duration
 }
 
-// MaxBodyBytes bounds a request body.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes bounds a request body: the accept core's bound.
+const MaxBodyBytes = accept.MaxBodyBytes
 
 // Retry-After values, in seconds.
 const (

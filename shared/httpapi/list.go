@@ -10,7 +10,6 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -27,7 +26,7 @@ type TaskList struct {
 }
 
 // Page sizes of the lists: xpander's per_page (default 20, at most 50), and agentq's limit, which
-// goes to store.MaxListLimit.
+// goes to task.MaxListLimit.
 const (
 	defaultPerPage = 20
 	maxPerPage     = 50
@@ -75,7 +74,7 @@ func (a *api) listAgentTasks(w http.ResponseWriter, r *http.Request, tenant stri
 // list answers a page of the tenant's tasks, newest first, numbered (page, per_page) or after a
 // cursor, with how many tasks match in all.
 func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, agentID string) error {
-	q := store.ListQuery{Tenant: tenant, AgentID: agentID, Now: a.Now()}
+	q := task.ListQuery{Tenant: tenant, AgentID: agentID, Now: a.Now()}
 	byStatus := p.states("status", xpanderStatuses, statesOf)
 	byInternal := p.states("internal_status", internalStatuses, func(s string) []task.State {
 		if st := task.State(s); st.Valid() {
@@ -104,14 +103,14 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 	if to := p.time("to_date"); !to.IsZero() && (q.CreatedBefore.IsZero() || to.Add(time.Nanosecond).Before(q.CreatedBefore)) {
 		q.CreatedBefore = to.Add(time.Nanosecond)
 	}
-	size := p.whole("limit", defaultPerPage, 1, store.MaxListLimit)
+	size := p.whole("limit", defaultPerPage, 1, task.MaxListLimit)
 	if _, ok := p.query["per_page"]; ok {
 		if _, both := p.query["limit"]; both {
 			p.add("query", "per_page", "give per_page or limit, not both", "conflict")
 		}
 		size = p.whole("per_page", defaultPerPage, 1, maxPerPage)
 	}
-	page := p.whole("page", 1, 1, store.MaxListDepth)
+	page := p.whole("page", 1, 1, task.MaxListDepth)
 	q.Cursor, _ = p.get("cursor") // opaque: the store decodes it, and refuses one not the tenant's
 	if q.Cursor != "" && page > 1 {
 		p.add("query", "page", "a cursor says where the page starts: give page or cursor, not both", "conflict")
@@ -120,12 +119,12 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 		return err
 	}
 	q.Limit = size
-	position := store.CursorPosition(q.Cursor)
+	position := a.Lister.CursorPosition(q.Cursor)
 	if q.Cursor == "" {
 		q.Offset = (page - 1) * size
 		position = q.Offset
 	}
-	if q.Offset+size > store.MaxListDepth {
+	if q.Offset+size > task.MaxListDepth {
 		return tooDeep()
 	}
 	out := TaskList{Items: []*dialect.XpanderListItem{}, Page: position/size + 1, PerPage: size, TotalExact: true}
@@ -133,7 +132,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 	var next string
 	if q.States == nil || len(q.States) > 0 { // an empty intersection matches nothing
 		var err error
-		if items, next, err = a.Lister.List(r.Context(), q); errors.Is(err, store.ErrTooDeep) {
+		if items, next, err = a.Lister.List(r.Context(), q); errors.Is(err, task.ErrTooDeep) {
 			return tooDeep()
 		} else if err != nil {
 			return err
@@ -155,7 +154,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 		if err != nil {
 			return err
 		}
-		out.Total, out.TotalExact = store.CursorPosition(next)+rest, exact
+		out.Total, out.TotalExact = a.Lister.CursorPosition(next)+rest, exact
 	}
 	out.TotalPages = (out.Total + size - 1) / size
 	writeJSON(w, http.StatusOK, out)
@@ -166,7 +165,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 func tooDeep() error {
 	return &dialect.ValidationError{Problems: []dialect.Problem{{
 		Loc: []string{"query", "page"}, Type: "range",
-		Msg: "page numbers reach the first " + strconv.Itoa(store.MaxListDepth) + " tasks; follow next_cursor past them",
+		Msg: "page numbers reach the first " + strconv.Itoa(task.MaxListDepth) + " tasks; follow next_cursor past them",
 	}}}
 }
 

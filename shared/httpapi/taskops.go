@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -143,9 +142,9 @@ func (a *api) deleteTask(w http.ResponseWriter, r *http.Request, tenant string) 
 	}
 	for _, u := range family {
 		if u.Tenant != tenant {
-			return store.ErrNotFound // never: the indexes are the tenant's; this only makes sure
+			return task.ErrNotFound // never: the indexes are the tenant's; this only makes sure
 		}
-		if _, err := a.cancel(r.Context(), u); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if _, err := a.cancel(r.Context(), u); err != nil && !errors.Is(err, task.ErrNotFound) {
 			return err
 		}
 	}
@@ -164,8 +163,8 @@ func (a *api) family(w http.ResponseWriter, r *http.Request, tenant string, fs F
 		return nil, nil, err
 	}
 	family, err := fs.Family(r.Context(), t)
-	if errors.Is(err, store.ErrFamilyTooLarge) {
-		return nil, nil, &apiError{http.StatusConflict, "too_many_tasks", "the task's conversation and sub-tasks hold more than " + strconv.Itoa(store.MaxFamily) + " tasks; delete some of its sub-tasks first"}
+	if errors.Is(err, task.ErrFamilyTooLarge) {
+		return nil, nil, &apiError{http.StatusConflict, "too_many_tasks", "the task's conversation and sub-tasks hold more than " + strconv.Itoa(task.MaxFamily) + " tasks; delete some of its sub-tasks first"}
 	}
 	return t, family, err
 }
@@ -187,13 +186,13 @@ func (a *api) approveTask(w http.ResponseWriter, r *http.Request, tenant string)
 	if message != "" {
 		answer = message
 	}
-	queued, err := a.decide(r.Context(), t, store.Change{To: task.Queued, HITL: withDecision(t.HITL, "approved_by", who, a.Now())})
+	queued, err := a.decide(r.Context(), t, task.Change{To: task.Queued, HITL: withDecision(t.HITL, "approved_by", who, a.Now())})
 	if err != nil {
 		return err
 	}
 	if err := a.Resumer.Resume(r.Context(), queued, answer); err != nil {
 		// Nothing will run it: put it back as it was, so that it can be approved again.
-		_, rerr := a.Stopper.Transition(context.WithoutCancel(r.Context()), t.ID, store.Change{
+		_, rerr := a.Stopper.Transition(context.WithoutCancel(r.Context()), t.ID, task.Change{
 			From: []task.State{task.Queued}, Version: queued.Version, To: task.Paused, Now: a.Now().UTC(), HITL: t.HITL,
 		})
 		if rerr != nil {
@@ -217,7 +216,7 @@ func (a *api) rejectTask(w http.ResponseWriter, r *http.Request, tenant string) 
 	if reason != "" {
 		msg += ": " + reason
 	}
-	failed, err := a.decide(r.Context(), t, store.Change{
+	failed, err := a.decide(r.Context(), t, task.Change{
 		To: task.Failed, Reason: task.ReasonHITLRejected, ReasonMessage: msg,
 		HITL: withDecision(t.HITL, "rejected_by", who, a.Now()),
 	})
@@ -294,10 +293,10 @@ func (a *api) paused(ctx context.Context, w http.ResponseWriter, tenant, id stri
 }
 
 // decide moves a paused task as a decision says, if it is still paused at the version read.
-func (a *api) decide(ctx context.Context, t *task.Task, c store.Change) (*task.Task, error) {
+func (a *api) decide(ctx context.Context, t *task.Task, c task.Change) (*task.Task, error) {
 	c.From, c.Version, c.Now = []task.State{task.Paused}, t.Version, a.Now().UTC()
 	moved, err := a.Stopper.Transition(ctx, t.ID, c)
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if errors.As(err, &conflict) {
 		return nil, notPaused(conflict.Current)
 	}

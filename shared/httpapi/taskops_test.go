@@ -111,7 +111,7 @@ func TestDeleteTask(t *testing.T) {
 	theirs := storedTask(task.Succeeded)
 	theirs.ID, theirs.Tenant = "a0000000-0000-4000-8000-000000000004", "org-2"
 	for _, tk := range []*task.Task{running, first, sub, theirs} {
-		hs.read.tasks[tk.ID] = tk
+		hs.read.Put(tk)
 	}
 	hs.read.threads["org-1#th-1"] = taskID
 
@@ -127,7 +127,7 @@ func TestDeleteTask(t *testing.T) {
 	}
 	// What had not ended was stopped before it was deleted; what had ended was left as it was.
 	var stopped []string
-	for _, c := range hs.read.transitions {
+	for _, c := range hs.read.Changes() {
 		if c.To == task.Canceled {
 			stopped = append(stopped, string(c.Reason))
 		}
@@ -135,7 +135,7 @@ func TestDeleteTask(t *testing.T) {
 	if len(stopped) != 2 {
 		t.Errorf("%d stops, want 2 (the running turn and the queued sub-task)", len(stopped))
 	}
-	if _, ok := hs.read.tasks[theirs.ID]; !ok {
+	if got := hs.read.Task(theirs.ID); got.ID == "" {
 		t.Error("another tenant's task was deleted")
 	}
 	// Gone: the id names nothing now, and deleting again is a 404.
@@ -156,7 +156,7 @@ func TestFullThread(t *testing.T) {
 	sub := storedTask(task.Running)
 	sub.ID, sub.ParentTaskID, sub.Text = "a0000000-0000-4000-8000-000000000003", otherTaskID, "look it up"
 	for _, tk := range []*task.Task{second, first, sub} {
-		hs.read.tasks[tk.ID] = tk
+		hs.read.Put(tk)
 	}
 	hs.read.threads["org-1#th-1"] = taskID
 	r := do(t, hs.h, http.MethodGet, "/v1/tasks/th-1/thread/full", "", authed()...)
@@ -200,7 +200,8 @@ func TestUsage(t *testing.T) {
 	first := storedTask(task.Succeeded)
 	first.ID, first.ThreadID, first.ThreadSeq = otherTaskID, "th-1", 1
 	first.Usage = task.Usage{Tokens: task.Tokens{Prompt: 20, Completion: 22, Total: 42}, Actions: 1, Cost: 0.000004}
-	hs.read.tasks[taskID], hs.read.tasks[otherTaskID] = second, first
+	hs.read.Put(second)
+	hs.read.Put(first)
 	hs.read.threads["org-1#th-1"] = taskID
 	r := do(t, hs.h, http.MethodGet, "/v1/tasks/th-1/llm_usage", "", authed()...)
 	want := `{"task_id":"th-1","tokens":1842,"input_tokens":1520,"output_tokens":322,"actions":4,"is_byok":false,"cost":0.01235}` + "\n"
@@ -210,7 +211,7 @@ func TestUsage(t *testing.T) {
 	// A task whose agent reported nothing answers zeros.
 	lone := storedTask(task.Succeeded)
 	lone.ID = "a0000000-0000-4000-8000-000000000005"
-	hs.read.tasks[lone.ID] = lone
+	hs.read.Put(lone)
 	r = do(t, hs.h, http.MethodGet, "/v1/tasks/"+lone.ID+"/llm_usage", "", authed()...)
 	if r.raw != `{"task_id":"`+lone.ID+`","tokens":0,"input_tokens":0,"output_tokens":0,"actions":0,"is_byok":false,"cost":0}`+"\n" {
 		t.Errorf("no usage = %s", r.raw)
@@ -228,7 +229,7 @@ func pausedTask() *task.Task {
 func decideOn(t *testing.T, verb, body, status string) (*harness, response) {
 	t.Helper()
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = pausedTask()
+	hs.read.Put(pausedTask())
 	r := do(t, hs.h, http.MethodPost, "/v1/hitl/"+taskID+"/"+verb, body, authed()...)
 	if r.status != 200 || r.body["status"] != status {
 		t.Fatalf("= %d %s", r.status, r.raw)
@@ -252,14 +253,14 @@ func TestApprove(t *testing.T) {
 
 func TestApproveUnsent(t *testing.T) {
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = pausedTask()
+	hs.read.Put(pausedTask())
 	hs.read.resumeErr = errors.New("queue down")
 	r := do(t, hs.h, http.MethodPost, "/v1/hitl/"+taskID+"/approve", `{"approved_by":"ana"}`, authed()...)
 	if r.status < 500 {
 		t.Errorf("= %d %s, want a 5xx", r.status, r.raw)
 	}
 	// Nothing will run it, so it waits for a decision again.
-	if got := hs.read.tasks[taskID]; got.State != task.Paused || strings.Contains(string(got.HITL), "approved_by") {
+	if got := hs.read.Task(taskID); got.State != task.Paused || strings.Contains(string(got.HITL), "approved_by") {
 		t.Errorf("after a failed send: %s %s", got.State, got.HITL)
 	}
 }
@@ -300,7 +301,7 @@ func TestDecisionErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			hs := newHarness(t)
 			if tt.task != nil {
-				hs.read.tasks[taskID] = tt.task
+				hs.read.Put(tt.task)
 			}
 			wantError(t, do(t, hs.h, http.MethodPost, "/v1/hitl/"+taskID+tt.path, tt.body, authed()...), task.Xpander, tt.status, tt.code)
 			if len(hs.read.resumed) != 0 {

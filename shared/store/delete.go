@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -10,22 +9,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
 // Bounds of a deletion.
 const (
-	// MaxFamily bounds the tasks one deletion removes: a task, its conversation's turns and
-	// their sub-tasks, at any depth.
-	MaxFamily = 1000
 	// familyTurns bounds the turns of a conversation a deletion reads.
 	familyTurns = 1000
 	// deleteBatch is how many deletes go in one TransactWriteItems (DynamoDB allows 100).
 	deleteBatch = 100
 )
-
-// ErrFamilyTooLarge means a deletion would remove more than MaxFamily tasks. Nothing was deleted.
-var ErrFamilyTooLarge = errors.New("too many tasks to delete at once")
 
 // Family returns what deleting t removes: t, or every turn of its conversation when it belongs to
 // one (xpander's task id is the conversation's), and the sub-tasks of each (the by_parent index),
@@ -54,10 +48,10 @@ func (s *Store) Family(ctx context.Context, t *task.Task) ([]*task.Task, error) 
 			continue
 		}
 		seen[cur.ID] = true
-		if out = append(out, cur); len(out) > MaxFamily {
-			return nil, fmt.Errorf("find the tasks of %s: more than %d: %w", t.ID, MaxFamily, ErrFamilyTooLarge)
+		if out = append(out, cur); len(out) > task.MaxFamily {
+			return nil, fmt.Errorf("find the tasks of %s: more than %d: %w", t.ID, task.MaxFamily, task.ErrFamilyTooLarge)
 		}
-		children, err := s.children(ctx, cur, MaxFamily+1-len(out))
+		children, err := s.children(ctx, cur, task.MaxFamily+1-len(out))
 		if err != nil {
 			return nil, fmt.Errorf("find the tasks of %s: %w", t.ID, err)
 		}
@@ -70,13 +64,13 @@ func (s *Store) Family(ctx context.Context, t *task.Task) ([]*task.Task, error) 
 // children returns up to limit sub-tasks of t (one more than limit tells the caller there are too
 // many).
 func (s *Store) children(ctx context.Context, t *task.Task, limit int) ([]*task.Task, error) {
-	ix := Indexes[3]
+	ix := table.Indexes[3]
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		IndexName:                 aws.String(ix.Name),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(parentPartition(t.Tenant, t.ID))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(parentPartition(t.Tenant, t.ID))},
 	})
 	var out []*task.Task
 	for p.HasMorePages() && len(out) <= limit {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,48 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
-// ListQuery selects a tenant's tasks. List answers them newest first.
-type ListQuery struct {
-	Tenant string
-	// States, when not empty, keeps the tasks in one of these states.
-	States []task.State
-	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
-	AgentID  string
-	ThreadID string
-	// ParentTaskID and TriggeringAgentID, when set, keep the sub-tasks of that task and the tasks
-	// that agent delegated.
-	ParentTaskID      string
-	TriggeringAgentID string
-	// UserID, when set, keeps the tasks of that end user.
-	UserID string
-	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
-	CreatedAfter  time.Time
-	CreatedBefore time.Time
-	// Limit is how many tasks to answer at most: 1 to MaxListLimit; 0 means DefaultListLimit.
-	Limit int
-	// Cursor continues a listing where the previous page ended; empty starts with the newest.
-	Cursor string
-	// Offset is how many matching tasks to pass over before the page starts (page-numbered
-	// listings). Offset plus Limit may not exceed MaxListDepth.
-	Offset int
-	// Now, when set, leaves out tasks whose record has expired but that TTL has not deleted yet.
-	Now time.Time
-}
-
-// Bounds of a listing.
+// Bounds of one List call.
 const (
-	DefaultListLimit = 20
-	MaxListLimit     = 100
-	// MaxListDepth bounds Offset+Limit: passing over tasks reads them, so page numbers reach only
-	// so deep; a cursor goes on from anywhere at the cost of one page.
-	MaxListDepth = 1000
-	// MaxCount bounds the index entries one Count reads.
-	MaxCount = 5000
-	// MaxCursorBytes bounds a cursor; ours are far shorter.
-	MaxCursorBytes = 4096
 	// maxListPages bounds the DynamoDB pages one List reads, so that a filter that matches little
 	// costs a bounded read; the caller gets fewer items and a cursor to go on from.
 	maxListPages = 10
@@ -63,13 +26,6 @@ const (
 	// read, so a page of just the items wanted would mostly come back short.
 	filteredPageSize = 200
 )
-
-// ErrTooDeep means Offset+Limit exceeds MaxListDepth.
-var ErrTooDeep = errors.New("listing too deep")
-
-// ErrInvalidCursor means a cursor is malformed, belongs to another tenant, or does not fit the
-// query's time range.
-var ErrInvalidCursor = errors.New("invalid cursor")
 
 // List answers a page of the tenant's tasks, newest first, and the cursor of the next page ("" at
 // the end). It reads the by_tenant index, which is eventually consistent: a task accepted a moment
@@ -82,71 +38,26 @@ var ErrInvalidCursor = errors.New("invalid cursor")
 //
 // Payloads kept in the blob store are not loaded (see WithBlobs): such items come with ResultRef
 // or RequestRef set and the answer or request body empty.
-func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, error) {
+func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, string, error) {
 	limit := q.Limit
 	if limit <= 0 {
-		limit = DefaultListLimit
+		limit = task.DefaultListLimit
 	}
-	limit = min(limit, MaxListLimit)
-	if q.Offset < 0 || q.Offset+limit > MaxListDepth {
-		return nil, "", fmt.Errorf("list tasks: offset %d and limit %d pass %d: %w", q.Offset, limit, MaxListDepth, ErrTooDeep)
+	limit = min(limit, task.MaxListLimit)
+	if q.Offset < 0 || q.Offset+limit > task.MaxListDepth {
+		return nil, "", fmt.Errorf("list tasks: offset %d and limit %d pass %d: %w", q.Offset, limit, task.MaxListDepth, task.ErrTooDeep)
 	}
 	in, start, pos, err := s.listInput(q)
 	if err != nil || in == nil {
 		return []*task.Task{}, "", err
 	}
-	filtered := in.FilterExpression != nil
-
-	out := []*task.Task{}
-	passed := 0                              // matching tasks passed over for Offset
-	var last map[string]types.AttributeValue // the item last answered or passed over
-	for range maxListPages {
-		// Unfiltered, one item more than wanted tells whether a next page exists, so the last
-		// page answers no cursor.
-		in.Limit = aws.Int32(int32(q.Offset - passed + limit - len(out) + 1))
-		if filtered {
-			in.Limit = aws.Int32(filteredPageSize)
-		}
-		in.ExclusiveStartKey = start
-		page, err := s.db.Query(ctx, in)
-		if err != nil {
-			return nil, "", fmt.Errorf("list tasks: %w", err)
-		}
-		for _, av := range page.Items {
-			if len(out) == limit {
-				// More items follow on this page: go on after the last one answered.
-				return out, encodeCursor(keyOf(last, Indexes[0]), pos+passed+len(out)), nil
-			}
-			t, err := fromAttributes(av)
-			if err != nil {
-				return nil, "", fmt.Errorf("list tasks: %w", err)
-			}
-			if !q.Now.IsZero() && t.Expired(q.Now) {
-				continue
-			}
-			if passed < q.Offset {
-				passed, last = passed+1, av
-				continue
-			}
-			out, last = append(out, t), av
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, "", nil
-		}
-		if len(out) == limit {
-			return out, encodeCursor(keyOf(last, Indexes[0]), pos+passed+len(out)), nil
-		}
-		start = page.LastEvaluatedKey
-	}
-	// The page budget is spent: go on from the last entry read, answered or not. Entries read
-	// since the last match did not match, so the count of matches before it is unchanged.
-	return out, encodeCursor(start, pos+passed+len(out)), nil
+	return s.listPages(ctx, in, listPlan{start: start, pos: pos, offset: q.Offset, limit: limit, now: q.Now})
 }
 
 // Count counts the tasks q matches after q.Cursor (all of them without one), reading at most
-// MaxCount index entries; exact is false when it stopped there with entries left unread. It reads
-// the same index as List, keys only, and the same filters apply.
-func (s *Store) Count(ctx context.Context, q ListQuery) (n int, exact bool, err error) {
+// task.MaxCount index entries; exact is false when it stopped there with entries left unread. It
+// reads the same index as List, keys only, and the same filters apply.
+func (s *Store) Count(ctx context.Context, q task.ListQuery) (n int, exact bool, err error) {
 	in, start, _, err := s.listInput(q)
 	if err != nil || in == nil {
 		return 0, err == nil, err
@@ -155,15 +66,15 @@ func (s *Store) Count(ctx context.Context, q ListQuery) (n int, exact bool, err 
 	if !q.Now.IsZero() {
 		// Expired records still in the index (TTL deletes within days) are not counted.
 		in.ExpressionAttributeNames["#exp"] = "expires_at"
-		in.ExpressionAttributeValues[":nowsec"] = num(q.Now.Unix())
+		in.ExpressionAttributeValues[":nowsec"] = table.N(q.Now.Unix())
 		expired := "(attribute_not_exists(#exp) OR #exp > :nowsec)"
 		if in.FilterExpression != nil {
 			expired = *in.FilterExpression + " AND " + expired
 		}
 		in.FilterExpression = aws.String(expired)
 	}
-	for read := 0; read < MaxCount; {
-		in.Limit = aws.Int32(int32(MaxCount - read))
+	for read := 0; read < task.MaxCount; {
+		in.Limit = aws.Int32(int32(task.MaxCount - read))
 		in.ExclusiveStartKey = start
 		page, err := s.db.Query(ctx, in)
 		if err != nil {
@@ -184,7 +95,7 @@ func (s *Store) Count(ctx context.Context, q ListQuery) (n int, exact bool, err 
 
 // CursorPosition is how many matching tasks come before a cursor List answered: the position of
 // the first task of the page it leads to. A cursor List did not make answers 0.
-func CursorPosition(c string) int {
+func (s *Store) CursorPosition(c string) int {
 	var cur cursor
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(c, "="))
 	if err != nil || json.Unmarshal(b, &cur) != nil || cur.N < 0 {
@@ -195,37 +106,20 @@ func CursorPosition(c string) int {
 
 // listInput builds the by_tenant query of q, and decodes its cursor into the key to start after
 // and the cursor's position. A query for an empty time range has no input and no error.
-func (s *Store) listInput(q ListQuery) (*dynamodb.QueryInput, map[string]types.AttributeValue, int, error) {
-	ix := Indexes[0]
+func (s *Store) listInput(q task.ListQuery) (*dynamodb.QueryInput, map[string]types.AttributeValue, int, error) {
+	ix := table.Indexes[0]
 	partition := "TENANT#" + q.Tenant
 
-	names := map[string]string{"#pk": ix.PartitionKey}
-	values := map[string]types.AttributeValue{":pk": str(partition)}
-	keyCond := "#pk = :pk"
 	var lo, hi string // inclusive lower and exclusive upper bound of the sort key
 	if !q.CreatedAfter.IsZero() {
-		lo = stamp(q.CreatedAfter.Add(time.Nanosecond))
+		lo = table.Stamp(q.CreatedAfter.Add(time.Nanosecond))
 	}
 	if !q.CreatedBefore.IsZero() {
-		hi = stamp(q.CreatedBefore)
+		hi = table.Stamp(q.CreatedBefore)
 	}
-	// A sort key is "<stamp>#<id>", so it is at least lo exactly when the task was created at lo or
-	// later, and below hi exactly when it was created before hi.
-	switch {
-	case lo != "" && hi != "":
-		if lo >= hi {
-			return nil, nil, 0, nil // an empty range; DynamoDB refuses a reversed BETWEEN
-		}
-		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, str(lo), str(hi)
-		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
-	case lo != "":
-		names["#sk"], values[":lo"] = ix.SortKey, str(lo)
-		keyCond += " AND #sk >= :lo"
-	case hi != "":
-		names["#sk"], values[":hi"] = ix.SortKey, str(hi)
-		keyCond += " AND #sk < :hi"
+	if lo != "" && hi != "" && lo >= hi {
+		return nil, nil, 0, nil // an empty range; DynamoDB refuses a reversed BETWEEN
 	}
-
 	start, pos, err := decodeCursor(q.Cursor, partition)
 	if err != nil {
 		return nil, nil, 0, err
@@ -233,20 +127,57 @@ func (s *Store) listInput(q ListQuery) (*dynamodb.QueryInput, map[string]types.A
 	if start != nil {
 		sk := start[ix.SortKey].(*types.AttributeValueMemberS).Value
 		if (lo != "" && sk < lo) || (hi != "" && sk >= hi) {
-			return nil, nil, 0, fmt.Errorf("list tasks: the cursor is outside the time range: %w", ErrInvalidCursor)
+			return nil, nil, 0, fmt.Errorf("list tasks: the cursor is outside the time range: %w", task.ErrInvalidCursor)
 		}
 	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(ix.Name),
+		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(partition)},
+		ScanIndexForward:          aws.Bool(false),
+	}
+	in.KeyConditionExpression = aws.String(listKeyCondition(in, ix, lo, hi))
+	if filter := listFilter(in, q); filter != "" {
+		in.FilterExpression = aws.String(filter)
+	}
+	return in, start, pos, nil
+}
 
+// listKeyCondition bounds the index's sort key by lo and hi, adding the names and values to in. A
+// sort key is "<stamp>#<id>", so it is at least lo exactly when the task was created at lo or
+// later, and below hi exactly when it was created before hi.
+func listKeyCondition(in *dynamodb.QueryInput, ix table.Index, lo, hi string) string {
+	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
+	keyCond := "#pk = :pk"
+	switch {
+	case lo != "" && hi != "":
+		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, table.S(lo), table.S(hi)
+		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
+	case lo != "":
+		names["#sk"], values[":lo"] = ix.SortKey, table.S(lo)
+		keyCond += " AND #sk >= :lo"
+	case hi != "":
+		names["#sk"], values[":hi"] = ix.SortKey, table.S(hi)
+		keyCond += " AND #sk < :hi"
+	}
+	return keyCond
+}
+
+// listFilter is the filter on states, agent, thread, parent, triggering agent and user the query asks for ("" for none), with
+// its names and values added to in.
+func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
+	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
 	var filters []string
 	if len(q.States) > 0 {
 		names["#state"] = "state"
-		var in []string
+		var keys []string
 		for i, st := range q.States {
 			k := fmt.Sprintf(":state%d", i)
-			values[k] = str(string(st))
-			in = append(in, k)
+			values[k] = table.S(string(st))
+			keys = append(keys, k)
 		}
-		filters = append(filters, "#state IN ("+strings.Join(in, ", ")+")")
+		filters = append(filters, "#state IN ("+strings.Join(keys, ", ")+")")
 	}
 	for _, f := range []struct{ name, attr, value string }{
 		{"agent", "agent_id", q.AgentID},
@@ -256,22 +187,72 @@ func (s *Store) listInput(q ListQuery) (*dynamodb.QueryInput, map[string]types.A
 		{"user", "user_id", q.UserID},
 	} {
 		if f.value != "" {
-			names["#"+f.name], values[":"+f.name] = f.attr, str(f.value)
+			names["#"+f.name], values[":"+f.name] = f.attr, table.S(f.value)
 			filters = append(filters, "#"+f.name+" = :"+f.name)
 		}
 	}
-	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(s.table),
-		IndexName:                 aws.String(ix.Name),
-		KeyConditionExpression:    aws.String(keyCond),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ScanIndexForward:          aws.Bool(false),
+	return strings.Join(filters, " AND ")
+}
+
+// listPlan is where a listing starts and what it answers: after start (the cursor's key, at
+// position pos), passing over offset matching tasks, at most limit tasks, none expired at now.
+type listPlan struct {
+	start       map[string]types.AttributeValue
+	pos, offset int
+	limit       int
+	now         time.Time
+}
+
+// listPages reads pages of in until the plan's tasks are answered, the index ends, or the page
+// budget is spent, and answers them with the cursor of what follows, which carries how many
+// matching tasks come before it.
+func (s *Store) listPages(ctx context.Context, in *dynamodb.QueryInput, p listPlan) ([]*task.Task, string, error) {
+	ix := table.Indexes[0]
+	out := []*task.Task{}
+	start := p.start
+	passed := 0                              // matching tasks passed over for the offset
+	var last map[string]types.AttributeValue // the item last answered or passed over
+	next := func(key map[string]types.AttributeValue) string { return encodeCursor(key, p.pos+passed+len(out)) }
+	for range maxListPages {
+		// Unfiltered, one item more than wanted tells whether a next page exists, so the last
+		// page answers no cursor.
+		in.Limit = aws.Int32(int32(p.offset - passed + p.limit - len(out) + 1))
+		if in.FilterExpression != nil {
+			in.Limit = aws.Int32(filteredPageSize)
+		}
+		in.ExclusiveStartKey = start
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, "", fmt.Errorf("list tasks: %w", err)
+		}
+		for _, av := range page.Items {
+			if len(out) == p.limit {
+				// More items follow on this page: go on after the last one answered.
+				return out, next(keyOf(last, ix)), nil
+			}
+			t, err := fromAttributes(av)
+			if err != nil {
+				return nil, "", fmt.Errorf("list tasks: %w", err)
+			}
+			switch {
+			case !p.now.IsZero() && t.Expired(p.now):
+			case passed < p.offset:
+				passed, last = passed+1, av
+			default:
+				out, last = append(out, t), av
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, "", nil
+		}
+		if len(out) == p.limit {
+			return out, next(keyOf(last, ix)), nil
+		}
+		start = page.LastEvaluatedKey
 	}
-	if len(filters) > 0 {
-		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
-	}
-	return in, start, pos, nil
+	// The page budget is spent: go on from the last entry read, answered or not. Entries read
+	// since the last match did not match, so the count of matches before it is unchanged.
+	return out, next(start), nil
 }
 
 // cursor is the index key a listing goes on after: the table key and the index key of a task.
@@ -284,9 +265,9 @@ type cursor struct {
 	N int `json:"n,omitempty"`
 }
 
-func keyOf(av map[string]types.AttributeValue, ix Index) map[string]types.AttributeValue {
+func keyOf(av map[string]types.AttributeValue, ix table.Index) map[string]types.AttributeValue {
 	key := make(map[string]types.AttributeValue, 4)
-	for _, k := range []string{AttrPK, AttrSK, ix.PartitionKey, ix.SortKey} {
+	for _, k := range []string{table.AttrPK, table.AttrSK, ix.PartitionKey, ix.SortKey} {
 		key[k] = av[k]
 	}
 	return key
@@ -301,8 +282,8 @@ func encodeCursor(key map[string]types.AttributeValue, n int) string {
 		}
 		return ""
 	}
-	ix := Indexes[0]
-	b, _ := json.Marshal(cursor{PK: text(AttrPK), SK: text(AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey), N: n})
+	ix := table.Indexes[0]
+	b, _ := json.Marshal(cursor{PK: text(table.AttrPK), SK: text(table.AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey), N: n})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -313,31 +294,31 @@ func decodeCursor(s, partition string) (map[string]types.AttributeValue, int, er
 	if s == "" {
 		return nil, 0, nil
 	}
-	if len(s) > MaxCursorBytes {
-		return nil, 0, fmt.Errorf("list tasks: cursor too long: %w", ErrInvalidCursor)
+	if len(s) > task.MaxCursorBytes {
+		return nil, 0, fmt.Errorf("list tasks: cursor too long: %w", task.ErrInvalidCursor)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil {
-		return nil, 0, fmt.Errorf("list tasks: cursor is not base64url: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not base64url: %w", task.ErrInvalidCursor)
 	}
 	var c cursor
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil || dec.More() {
-		return nil, 0, fmt.Errorf("list tasks: cursor is not a key: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not a key: %w", task.ErrInvalidCursor)
 	}
 	id, isTask := strings.CutPrefix(c.PK, "TASK#")
 	switch {
 	case c.GSI1PK != partition:
-		return nil, 0, fmt.Errorf("list tasks: cursor of another partition: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor of another partition: %w", task.ErrInvalidCursor)
 	case !isTask || id == "" || c.SK != "TASK" || !strings.HasSuffix(c.GSI1SK, "#"+id):
-		return nil, 0, fmt.Errorf("list tasks: cursor is not a task key: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not a task key: %w", task.ErrInvalidCursor)
 	}
-	ix := Indexes[0]
 	if c.N < 0 {
-		return nil, 0, fmt.Errorf("list tasks: cursor position is negative: %w", ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor position is negative: %w", task.ErrInvalidCursor)
 	}
+	ix := table.Indexes[0]
 	return map[string]types.AttributeValue{
-		AttrPK: str(c.PK), AttrSK: str(c.SK), ix.PartitionKey: str(c.GSI1PK), ix.SortKey: str(c.GSI1SK),
+		table.AttrPK: table.S(c.PK), table.AttrSK: table.S(c.SK), ix.PartitionKey: table.S(c.GSI1PK), ix.SortKey: table.S(c.GSI1SK),
 	}, c.N, nil
 }

@@ -1,5 +1,9 @@
-// Package task holds the task model and its state machine: what a task is, which states it moves
-// through and which moves are legal. It knows nothing of HTTP, DynamoDB or SQS.
+// Package task holds the task model and the words every layer speaks about tasks: what a task is,
+// which states it moves through and which moves are legal; the Change a writer asks for and the
+// errors a conditional write answers (ErrNotFound, *ConflictError); threads, idempotency keys and
+// list queries; and how large a payload may be before it leaves the task's record. It knows
+// nothing of HTTP, DynamoDB or SQS: the store in shared/store implements these words over
+// DynamoDB, and the services declare the narrow store interfaces they use in these terms.
 package task
 
 import (
@@ -50,9 +54,10 @@ func (s State) Valid() bool {
 
 // transitions lists, for each state, the states it may move to. Running may move back to Queued:
 // a worker gives a task back when the agent failed in a retryable way. Paused moves to Succeeded
-// when the thread's next turn answers what the agent asked.
+// when the thread's next turn answers what the agent asked, and to Queued when a person approves
+// it; Queued moves back to Paused when that approval could not be sent to the worker.
 var transitions = map[State][]State{
-	Queued:  {Running, Failed, Error, Canceled},
+	Queued:  {Running, Paused, Failed, Error, Canceled},
 	Running: {Queued, Running, Paused, Succeeded, Failed, Error, Canceled},
 	Paused:  {Queued, Succeeded, Failed, Error, Canceled},
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
@@ -222,8 +223,8 @@ func (s *Service) abandon(ctx context.Context, d *Delivery, why string) error {
 		ConditionExpression:      aws.String("#state = :pending AND #count = :zero"),
 		ExpressionAttributeNames: map[string]string{"#state": "state", "#updated": "updated_at", "#reason": "reason", "#count": "attempt_count"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":failed": str(string(Failed)), ":pending": str(string(Pending)), ":now": str(stamp(s.c.Now())),
-			":why": str(why), ":zero": num(0),
+			":failed": table.S(string(Failed)), ":pending": table.S(string(Pending)), ":now": table.S(table.Stamp(s.c.Now())),
+			":why": table.S(why), ":zero": table.N(0),
 		},
 	})
 	if err != nil {

@@ -27,7 +27,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Kind selects the API Gateway flavour.
@@ -119,7 +119,7 @@ var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#", "TASK#", "THREAD#"}
 
 // InvokeQueryIndexes are the indexes invoke may Query: a delete finds the conversation's turns
 // (by_thread) and their sub-tasks (by_parent). The table itself and the other indexes, never.
-var InvokeQueryIndexes = []string{store.Indexes[1].Name, store.IndexParent}
+var InvokeQueryIndexes = []string{table.Indexes[1].Name, table.IndexParent}
 
 // Props configures the API.
 type Props struct {
@@ -235,9 +235,43 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
 
+	a.grant(props)
+
+	removal := props.LogRemovalPolicy
+	if removal == "" {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+	a.AccessLogs = awslogs.NewLogGroup(this, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: removal,
+	})
+
+	rate, burst := float64(DefaultThrottleRateLimit), float64(DefaultThrottleBurstLimit)
+	if props.ThrottleRateLimit > 0 {
+		rate = props.ThrottleRateLimit
+	}
+	if props.ThrottleBurstLimit > 0 {
+		burst = props.ThrottleBurstLimit
+	}
+
+	switch a.Kind {
+	case HTTP:
+		a.buildAuthorizer(props, shared)
+		a.buildHTTP(rate, burst)
+	case REST:
+		a.buildREST(rate, burst)
+	default:
+		panic(fmt.Sprintf("api: unknown kind %q", a.Kind))
+	}
+	return a
+}
+
+// grant grants the invoke and poll functions exactly what their paths need.
+func (a *API) grant(props *Props) {
 	// invoke accepts, waits on, stops, resumes and deletes tasks, publishes agents and keeps auth
 	// contexts: exactly InvokeTableActions on the table (and its indexes), Query on
-	// InvokeQueryIndexes only, DeleteItem on the items of InvokeDeleteKeyPrefixes only, sends to the work queue, writes large requests under
+	// InvokeQueryIndexes only, DeleteItem on the items of InvokeDeleteKeyPrefixes only, sends to
+	// the work queue, writes large requests under
 	// requests/ and reads payloads (a sync invoke answers with the task), seals secrets (KMS
 	// Encrypt, never Decrypt: the worker opens auth contexts', deliver webhooks'), sends a
 	// replayed webhook delivery to the webhook queue, and nothing else.
@@ -276,34 +310,6 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	// KMS.
 	props.Table.GrantReadData(a.Poll)
 	storage.GrantReadPayloads(props.Payloads, a.Poll)
-
-	removal := props.LogRemovalPolicy
-	if removal == "" {
-		removal = awscdk.RemovalPolicy_RETAIN
-	}
-	a.AccessLogs = awslogs.NewLogGroup(this, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: removal,
-	})
-
-	rate, burst := float64(DefaultThrottleRateLimit), float64(DefaultThrottleBurstLimit)
-	if props.ThrottleRateLimit > 0 {
-		rate = props.ThrottleRateLimit
-	}
-	if props.ThrottleBurstLimit > 0 {
-		burst = props.ThrottleBurstLimit
-	}
-
-	switch a.Kind {
-	case HTTP:
-		a.buildAuthorizer(props, shared)
-		a.buildHTTP(rate, burst)
-	case REST:
-		a.buildREST(rate, burst)
-	default:
-		panic(fmt.Sprintf("api: unknown kind %q", a.Kind))
-	}
-	return a
 }
 
 func (a *API) target(t Target) awslambda.Function {
