@@ -259,6 +259,8 @@ func TestPermissions(t *testing.T) {
 	for _, ix := range api.InvokeQueryIndexes {
 		wantQueried = append(wantQueried, f.table+"/index/"+ix)
 	}
+	slices.Sort(queried)
+	slices.Sort(wantQueried)
 	if !slices.Equal(queried, wantQueried) {
 		t.Errorf("invoke may Query %v, want %v", queried, wantQueried)
 	}
