@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -183,14 +183,10 @@ func (r *fakeReader) Count(_ context.Context, q task.ListQuery) (int, bool, erro
 	return r.counted, r.countExact, nil
 }
 
-// CursorPosition reads the position a store's cursor carries.
+// CursorPosition reads the fake's cursors, "at:<position>".
 func (r *fakeReader) CursorPosition(c string) int {
-	var cur struct {
-		N int `json:"n"`
-	}
-	b, _ := base64.RawURLEncoding.DecodeString(c)
-	_ = json.Unmarshal(b, &cur)
-	return cur.N
+	n, _ := strconv.Atoi(strings.TrimPrefix(c, "at:"))
+	return n
 }
 
 func (r *fakeReader) Delete(ctx context.Context, ts []*task.Task) error {

@@ -38,31 +38,13 @@ func (s *Store) Family(ctx context.Context, t *task.Task) ([]*task.Task, error) 
 			}
 		}
 	}
-	seen := map[string]bool{}
-	var out []*task.Task
-	queue := roots
-	for len(queue) > 0 {
-		cur := queue[0]
-		queue = queue[1:]
-		if seen[cur.ID] {
-			continue
-		}
-		seen[cur.ID] = true
-		if out = append(out, cur); len(out) > task.MaxFamily {
-			return nil, fmt.Errorf("find the tasks of %s: more than %d: %w", t.ID, task.MaxFamily, task.ErrFamilyTooLarge)
-		}
-		children, err := s.children(ctx, cur, task.MaxFamily+1-len(out))
-		if err != nil {
-			return nil, fmt.Errorf("find the tasks of %s: %w", t.ID, err)
-		}
-		queue = append(queue, children...)
-	}
-	slices.Reverse(out)
-	return out, nil
+	return task.Family(roots, func(cur *task.Task, room int) ([]*task.Task, error) {
+		return s.children(ctx, cur, room)
+	})
 }
 
-// children returns up to limit sub-tasks of t (one more than limit tells the caller there are too
-// many).
+// children returns up to limit+1 sub-tasks of t: one more than limit tells the caller there are
+// too many.
 func (s *Store) children(ctx context.Context, t *task.Task, limit int) ([]*task.Task, error) {
 	ix := table.Indexes[3]
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{

@@ -271,27 +271,16 @@ func (s *Store) Family(_ context.Context, t *task.Task) ([]*task.Task, error) {
 			queue = append(queue, &cp)
 		}
 	}
-	seen := map[string]bool{}
-	var out []*task.Task
-	for len(queue) > 0 {
-		cur := queue[0]
-		queue = queue[1:]
-		if seen[cur.ID] {
-			continue
-		}
-		seen[cur.ID] = true
-		if out = append(out, cur); len(out) > task.MaxFamily {
-			return nil, fmt.Errorf("find the tasks of %s: %w", t.ID, task.ErrFamilyTooLarge)
-		}
+	return task.Family(queue, func(cur *task.Task, _ int) ([]*task.Task, error) {
+		var children []*task.Task
 		for _, u := range s.tasks {
 			if u.Tenant == cur.Tenant && u.ParentTaskID == cur.ID {
 				cp := *u
-				queue = append(queue, &cp)
+				children = append(children, &cp)
 			}
 		}
-	}
-	slices.Reverse(out)
-	return out, nil
+		return children, nil
+	})
 }
 
 // Delete removes the tasks for good.
