@@ -38,6 +38,7 @@ import (
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 const (
@@ -516,7 +517,7 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 	keys := keystore.New(nil, "tasks", 0)
 	// Webhooks as the stack configures them: a webhook queue (AGENTQ_WEBHOOK_QUEUE_URL on invoke)
 	// turns on replays; both functions keep the tenants' settings and poll reads deliveries.
-	webhooks := webhook.NewTenants(nil, "tasks", sealer, "")
+	webhooks := settings.NewTenants(nil, "tasks", sealer, "")
 	deliveries := webhook.New(webhook.Config{Table: "tasks", Tenants: webhooks})
 	svc := accept.New(accept.Config{Store: tasks})
 	return map[api.Target]http.Handler{
