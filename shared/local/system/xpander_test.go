@@ -216,32 +216,43 @@ func TestUsageFromEveryAgentKind(t *testing.T) {
 }
 
 // TestA2AHumanApproval: an agent paused for input goes on when a person approves, as the same
-// task at the agent.
+// task at the agent, in either A2A version.
 func TestA2AHumanApproval(t *testing.T) {
-	ag := a2atest.New(t, 1)
-	id := publishA2A(t, ag)
-	_, body := post(t, "/v1/agents/"+id+"/invoke/async", `{"input":{"text":"ask me"}}`)
-	tid := body["task_id"].(string)
-	if got := waitFor(t, "/v1/tasks/"+tid, "paused", "failed", "error"); got["status"] != "paused" {
-		t.Fatalf("task = %v", got)
-	}
-	code, approved := post(t, "/v1/hitl/"+tid+"/approve", `{"approved_by":"ana@example.com","message":"EUR"}`)
-	if code != http.StatusOK || approved["status"] != "pending" {
-		t.Fatalf("approve = %d %v", code, approved)
-	}
-	done := waitFor(t, "/v1/tasks/"+tid, "completed", "failed", "error")
-	if done["result"] != "paid in EUR" {
-		t.Fatalf("approved task = %v", done)
-	}
-	if hitl, _ := done["hitl_request"].(map[string]any); hitl["approved_by"] != "ana@example.com" {
-		t.Errorf("hitl_request = %v", done["hitl_request"])
-	}
-	if n := ag.Count("message/send"); n != 2 {
-		t.Errorf("message/send %d times, want 2 (the task, then the approval)", n)
-	}
-	// Decided, it no longer waits.
-	if code, again := post(t, "/v1/hitl/"+tid+"/approve", `{"approved_by":"ana@example.com"}`); code != http.StatusConflict || again["code"] != "task_not_paused" {
-		t.Errorf("second approval = %d %v", code, again)
+	for _, tt := range []struct {
+		name string
+		opts []a2atest.Option
+		send string
+	}{
+		{"1.0", nil, "SendMessage"},
+		{"0.3", []a2atest.Option{a2atest.Legacy(), a2atest.NoCard()}, "message/send"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ag := a2atest.New(t, 1, tt.opts...)
+			id := publishA2A(t, ag)
+			_, body := post(t, "/v1/agents/"+id+"/invoke/async", `{"input":{"text":"ask me"}}`)
+			tid := body["task_id"].(string)
+			if got := waitFor(t, "/v1/tasks/"+tid, "paused", "failed", "error"); got["status"] != "paused" {
+				t.Fatalf("task = %v", got)
+			}
+			code, approved := post(t, "/v1/hitl/"+tid+"/approve", `{"approved_by":"ana@example.com","message":"EUR"}`)
+			if code != http.StatusOK || approved["status"] != "pending" {
+				t.Fatalf("approve = %d %v", code, approved)
+			}
+			done := waitFor(t, "/v1/tasks/"+tid, "completed", "failed", "error")
+			if done["result"] != "paid in EUR" {
+				t.Fatalf("approved task = %v", done)
+			}
+			if hitl, _ := done["hitl_request"].(map[string]any); hitl["approved_by"] != "ana@example.com" {
+				t.Errorf("hitl_request = %v", done["hitl_request"])
+			}
+			if n := ag.Count(tt.send); n != 2 {
+				t.Errorf("%s %d times, want 2 (the task, then the approval)", tt.send, n)
+			}
+			// Decided, it no longer waits.
+			if code, again := post(t, "/v1/hitl/"+tid+"/approve", `{"approved_by":"ana@example.com"}`); code != http.StatusConflict || again["code"] != "task_not_paused" {
+				t.Errorf("second approval = %d %v", code, again)
+			}
+		})
 	}
 }
 
@@ -257,11 +268,11 @@ func TestA2AHumanRejection(t *testing.T) {
 		t.Fatalf("reject = %d %v", code, rejected)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for ag.Count("tasks/cancel") == 0 && time.Now().Before(deadline) {
+	for ag.Count("CancelTask") == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if ag.Count("tasks/cancel") != 1 || ag.Count("message/send") != 1 {
-		t.Errorf("agent saw %d cancels and %d sends, want 1 and 1", ag.Count("tasks/cancel"), ag.Count("message/send"))
+	if ag.Count("CancelTask") != 1 || ag.Count("SendMessage") != 1 {
+		t.Errorf("agent saw %d cancels and %d sends, want 1 and 1", ag.Count("CancelTask"), ag.Count("SendMessage"))
 	}
 }
 
