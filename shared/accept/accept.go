@@ -206,6 +206,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		ParentTaskID: inv.ParentTaskID, TriggeringAgentID: inv.TriggeringAgentID, UserID: inv.UserID,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
 		NeedsSecrets: inv.AuthToken != "" || len(inv.Secrets) > 0 || inv.AuthContextID != "",
+		Sync:         inv.Sync, CallerAgentID: inv.CallerAgentID, CallerPublicID: inv.CallerPublicID,
 	}
 	if s.ttl > 0 {
 		t.ExpiresAt = now.Add(s.ttl)

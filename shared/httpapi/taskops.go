@@ -201,8 +201,7 @@ func (a *api) approveTask(w http.ResponseWriter, r *http.Request, tenant string)
 		return err
 	}
 	a.Logger.Info("task approved", "task_id", t.ID, "agent_id", t.AgentID, "tenant", tenant)
-	writeTask(w, http.StatusOK, queued, task.Xpander)
-	return nil
+	return a.writeTask(r.Context(), w, http.StatusOK, queued, task.Xpander)
 }
 
 // rejectTask ends a paused task: it fails with reason hitl_rejected, recording who rejected it
@@ -229,8 +228,7 @@ func (a *api) rejectTask(w http.ResponseWriter, r *http.Request, tenant string) 
 		}
 	}
 	a.Logger.Info("task rejected", "task_id", t.ID, "agent_id", t.AgentID, "tenant", tenant)
-	writeTask(w, http.StatusOK, failed, task.Xpander)
-	return nil
+	return a.writeTask(r.Context(), w, http.StatusOK, failed, task.Xpander)
 }
 
 // decision reads a decision about the paused task the path names: its body is one object of who

@@ -164,8 +164,8 @@ func listKeyCondition(in *dynamodb.QueryInput, ix table.Index, lo, hi string) st
 	return keyCond
 }
 
-// listFilter is the filter on states, agent, thread, parent, triggering agent and user the query asks for ("" for none), with
-// its names and values added to in.
+// listFilter is the filter the query asks for ("" for none): states, agent, thread, parent,
+// triggering agent, user and the receipts' filters, with its names and values added to in.
 func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
 	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
 	var filters []string
@@ -191,7 +191,38 @@ func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
 			filters = append(filters, "#"+f.name+" = :"+f.name)
 		}
 	}
+	filters = append(filters, receiptFilters(q, names, values)...)
 	return strings.Join(filters, " AND ")
+}
+
+// receiptFilters are the filter expressions of a query's receipt filters.
+func receiptFilters(q task.ListQuery, names map[string]string, values map[string]types.AttributeValue) []string {
+	var filters []string
+	if q.CallerAgentID != "" {
+		names["#caller"], values[":caller"] = "caller_agent_id", table.S(q.CallerAgentID)
+		filters = append(filters, "#caller = :caller")
+	}
+	if q.CallerPublicID != "" {
+		names["#callerpub"], values[":callerpub"] = "caller_public_id", table.S(q.CallerPublicID)
+		filters = append(filters, "#callerpub = :callerpub")
+	}
+	switch q.InvokeMode {
+	case task.ModeSync:
+		names["#sync"], values[":sync"] = "sync", &types.AttributeValueMemberBOOL{Value: true}
+		filters = append(filters, "#sync = :sync")
+	case task.ModeAsync:
+		names["#sync"], values[":sync"] = "sync", &types.AttributeValueMemberBOOL{Value: true}
+		filters = append(filters, "(attribute_not_exists(#sync) OR #sync <> :sync)")
+	}
+	if q.Verification != "" {
+		names["#verif"], values[":verif"] = "verification", table.S(q.Verification)
+		cond := "#verif = :verif"
+		if q.Verification == task.VerdictNotRequired { // the verdict of a receipt no verifier has touched
+			cond = "(attribute_not_exists(#verif) OR " + cond + ")"
+		}
+		filters = append(filters, cond)
+	}
+	return filters
 }
 
 // listPlan is where a listing starts and what it answers: after start (the cursor's key, at

@@ -19,6 +19,8 @@ type Conformer interface {
 	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
 	Family(ctx context.Context, t *task.Task) ([]*task.Task, error)
 	Delete(ctx context.Context, ts []*task.Task) error
+	KeepReceiptSignature(ctx context.Context, id, sig string) error
+	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
 
 var _ Conformer = (*Store)(nil)
@@ -43,6 +45,7 @@ func Conformance(t *testing.T, newStore func(t *testing.T) Conformer) {
 		{"pause and retry keep what they do not change", conformPauseRetry},
 		{"touch keeps the version", conformTouch},
 		{"a delete takes the conversation and its sub-tasks", conformDelete},
+		{"receipt facts keep the version and survive transitions", conformReceiptFacts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
@@ -303,5 +306,36 @@ func conformDelete(t *testing.T, s Conformer) {
 	}
 	if _, err := s.Get(ctx, "t-other"); err != nil {
 		t.Errorf("a task outside the family was deleted: %v", err)
+	}
+}
+
+func conformReceiptFacts(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	running := setUp(t, s, "r1", true)
+	if err := s.KeepReceiptSignature(ctx, "r1", `{"signature":"s1"}`); err != nil {
+		t.Fatalf("keep a signature: %v", err)
+	}
+	got, err := s.SetVerification(ctx, "r1", "verified")
+	if err != nil {
+		t.Fatalf("set a verdict: %v", err)
+	}
+	if got.Version != running.Version || got.State != task.Running || got.Verification != "verified" || got.ReceiptSignature != `{"signature":"s1"}` {
+		t.Fatalf("after the receipt writes: version %d state %s verdict %q signature %q; want version %d, running, both kept",
+			got.Version, got.State, got.Verification, got.ReceiptSignature, running.Version)
+	}
+	// The worker's next write, conditional on the version it knows, still goes through.
+	done, err := s.Transition(ctx, "r1", task.Change{From: []task.State{task.Running}, To: task.Succeeded, Version: running.Version,
+		Now: conformanceNow.Add(time.Second), Result: "ok"})
+	if err != nil {
+		t.Fatalf("a transition after the receipt writes: %v", err)
+	}
+	if done.Verification != "verified" || done.ReceiptSignature != `{"signature":"s1"}` {
+		t.Errorf("the transition dropped the receipt facts: %q %q", done.Verification, done.ReceiptSignature)
+	}
+	if err := s.KeepReceiptSignature(ctx, "missing", "x"); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("keep a signature of no task: %v, want ErrNotFound", err)
+	}
+	if _, err := s.SetVerification(ctx, "missing", "failed"); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("set a verdict on no task: %v, want ErrNotFound", err)
 	}
 }
