@@ -24,9 +24,11 @@ import (
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/keystore"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/tasklog"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
 )
@@ -68,6 +70,12 @@ type Parts struct {
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
+	// Events is every task's event log; Tasks records each of its writes in it.
+	Events *tasklog.Log
+	// ProgressKeys derives per-task progress tokens and Progress takes agents' reports with them;
+	// both nil when AGENTQ_PROGRESS_KEY is not set.
+	ProgressKeys *progress.Keys
+	Progress     *progress.Service
 }
 
 // New loads the AWS configuration (endpoints from the standard AWS_ENDPOINT_URL* variables) and
@@ -89,6 +97,12 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	}
 	if cfg.ResultsBucket != "" {
 		p.Tasks = p.Tasks.WithBlobs(blob.New(s3.NewFromConfig(awsCfg), cfg.ResultsBucket))
+	}
+	p.Events = tasklog.New(ddb, cfg.Table)
+	p.Tasks = p.Tasks.WithEvents(tasklog.NewRecorder(p.Events, p.Logger))
+	if len(cfg.ProgressKey) > 0 {
+		p.ProgressKeys = progress.NewKeys(cfg.ProgressKey)
+		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys)
 	}
 	if cfg.QueueURL != "" {
 		p.Queue = queue.NewClient(sqs.NewFromConfig(awsCfg), cfg.QueueURL)

@@ -3,6 +3,7 @@ package tasklog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 
 	"github.com/agentq/agentq/shared/task"
@@ -122,7 +123,12 @@ func Missing(t *task.Task) (Entry, bool) {
 
 func entry(t *task.Task, typ Type, data map[string]any) Entry {
 	raw, _ := json.Marshal(data) // maps of plain values and raw JSON always encode
-	return Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw}
+	e := Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw}
+	if typ == Finished {
+		// One Finished per log, whether the writer or a reader mending the log appends it.
+		e.Dedupe = "finished"
+	}
+	return e
 }
 
 func (r *Recorder) append(ctx context.Context, t *task.Task, typ Type, data map[string]any) {
@@ -131,7 +137,7 @@ func (r *Recorder) append(ctx context.Context, t *task.Task, typ Type, data map[
 		e.At = t.CreatedAt
 	}
 	// The task write has landed: the event must be written even if the caller has gone.
-	if _, err := r.log.Append(context.WithoutCancel(ctx), e); err != nil {
+	if _, err := r.log.Append(context.WithoutCancel(ctx), e); err != nil && !errors.Is(err, ErrDuplicate) {
 		r.logger.Error("append task event", "task_id", t.ID, "tenant", t.Tenant, "type", typ, "err", err)
 	}
 }
