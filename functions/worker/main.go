@@ -54,6 +54,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if p.Contexts != nil {
 		wc.AuthContexts = p.Contexts
 	}
+	if p.ProgressKeys != nil {
+		wc.Progress = p.ProgressKeys.Targets(cfg.StreamURL)
+	}
 	awslambda.StartWithOptions(worker.New(wc).Handle, awslambda.WithContext(ctx))
 	return nil
 }

@@ -157,6 +157,7 @@ func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	cl.a2a.pushTo(s, c, params)
 	reply, err := s.client.SendMessage(s.ctx, params)
 	if err != nil {
 		return Result{}, a2aFailure(err, c.Agent.Endpoint)

@@ -79,3 +79,18 @@ func rawOrNil(s string) json.RawMessage {
 	}
 	return json.RawMessage(s)
 }
+
+// pushTo asks an A2A 1.0 agent whose card declares push notifications to push its task's
+// updates to the call's push route, with the task's token: the agent reports progress while no
+// worker holds a connection to it. A 0.3 agent, or one that does not push, is asked nothing (an
+// SDK server without push refuses a message that carries a push configuration); an envelope's
+// own push configuration is kept.
+func (ac *a2aClient) pushTo(s a2aSession, c Call, params *a2a.SendMessageRequest) {
+	if c.Progress == nil || c.Progress.PushURL == "" || s.version != a2a.Version || params.Config.PushConfig != nil {
+		return
+	}
+	if !ac.cards.pushes(s.ctx, c.Agent) {
+		return
+	}
+	params.Config.PushConfig = &a2a.PushConfig{ID: "agentq", URL: c.Progress.PushURL, Token: c.Progress.Token}
+}

@@ -36,6 +36,8 @@ type Call struct {
 	// ResumeTaskID is the agent's task this call answers: the previous turn paused it asking for
 	// input. An A2A call continues that task unless the request names another.
 	ResumeTaskID string
+	// Progress, when set, is where the agent may report progress on the task (see Progress).
+	Progress *Progress
 }
 
 // Credential sets a stored credential on an outgoing request's headers.

@@ -42,11 +42,13 @@ import (
 	"github.com/agentq/agentq/shared/localaws"
 	"github.com/agentq/agentq/shared/localbus"
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
 	"github.com/agentq/agentq/shared/table"
+	"github.com/agentq/agentq/shared/tasklog"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/worker"
@@ -87,6 +89,10 @@ type Options struct {
 	// SealKey seals auth contexts' secrets: 32 bytes; empty generates a key for this run (auth
 	// contexts stored under another key, in a DataDir, then no longer open).
 	SealKey []byte
+	// ProgressKey derives the tasks' progress tokens: 32 bytes or more; empty generates one for
+	// this run. StreamFor bounds one event stream connection (default httpapi.DefaultStreamFor).
+	ProgressKey []byte
+	StreamFor   time.Duration
 	// NoWorker starts everything but the worker's event source mappings: the work is then done
 	// by RunWorker elsewhere, for example an `agentq worker` process that can be killed.
 	NoWorker bool
@@ -113,6 +119,8 @@ type Options struct {
 type System struct {
 	// APIURL is the base URL of the HTTP API.
 	APIURL string
+	// progressKey derives the tasks' progress tokens (Options.ProgressKey, or one for this run).
+	progressKey []byte
 	// EchoURL is the demo agent's endpoint.
 	EchoURL string
 	Table   string
@@ -261,8 +269,13 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		}
 	}
 
-	tasks := store.New(s.DynamoDB, o.Table).WithBlobs(blob.New(s.S3, o.Bucket))
+	events := tasklog.New(s.DynamoDB, o.Table)
+	tasks := store.New(s.DynamoDB, o.Table).WithBlobs(blob.New(s.S3, o.Bucket)).WithEvents(tasklog.NewRecorder(events, o.Logger))
 	work := queue.NewClient(s.SQS, s.Queues.URL)
+	if s.progressKey = o.ProgressKey; len(s.progressKey) == 0 {
+		s.progressKey = make([]byte, 32)
+		_, _ = rand.Read(s.progressKey) // crypto/rand never fails on Linux
+	}
 	sealer, err := authctx.NewLocalKey(o.SealKey)
 	if err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
@@ -293,6 +306,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Deliveries: s.Deliveries,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: s.AuthContexts,
+		// The stream routes are served here too, as the stream function serves them on AWS.
+		Events:    events,
+		Progress:  progress.New(tasks, events, progress.NewKeys(s.progressKey)),
+		StreamFor: o.StreamFor,
 	})
 	s.sweeper = sweeper.New(sweeper.Config{Store: tasks, Queue: work, Registry: agents, StaleAfter: o.SweepStaleAfter, Logger: o.Logger})
 	apiLn, err := net.Listen("tcp", o.Addr)
@@ -357,6 +374,10 @@ type WorkerOptions struct {
 	Bucket           string       `json:"bucket"`
 	// SealKey opens the auth contexts the API sealed: the same key as Options.SealKey.
 	SealKey []byte `json:"seal_key"`
+	// ProgressKey derives the tasks' progress tokens, and StreamURL is where agents report
+	// progress: the system's own API.
+	ProgressKey []byte `json:"progress_key"`
+	StreamURL   string `json:"stream_url"`
 	// LambdaEndpoint, when set, is where Lambda agents are invoked.
 	LambdaEndpoint string `json:"lambda_endpoint,omitempty"`
 	// BusURL is the local event bus: `agentq dev send-event` posts there.
@@ -374,6 +395,7 @@ func (s *System) WorkerOptions(sealKey []byte) WorkerOptions {
 	return WorkerOptions{
 		DynamoDBEndpoint: s.DynamoDBEndpoint, SQSEndpoint: s.SQSEndpoint,
 		Table: s.Table, Queues: s.Queues, Bucket: s.Bucket, SealKey: sealKey, BusURL: s.busURL(),
+		ProgressKey: s.progressKey, StreamURL: s.APIURL,
 	}
 }
 
@@ -410,12 +432,16 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
-	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket))
-	proc := worker.New(worker.Config{
+	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket)).WithEvents(tasklog.NewRecorder(tasklog.New(ddb, o.Table), o.Logger))
+	wc := worker.Config{
 		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(localGuard), dispatchOptions(o.LambdaEndpoint)...),
 		Queue: queue.NewClient(sq, o.Queues.URL), CheckBackoff: o.CheckBackoff, AuthContexts: authctx.New(ddb, o.Table, sealer),
 		DeadLetterARN: o.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
-	})
+	}
+	if len(o.ProgressKey) > 0 && o.StreamURL != "" {
+		wc.Progress = progress.NewKeys(o.ProgressKey).Targets(o.StreamURL)
+	}
+	proc := worker.New(wc)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, m := range []*esm.Mapping{

@@ -13,6 +13,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/agentq/agentq/shared/dispatch"
 
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
@@ -137,4 +141,15 @@ func (s *Service) Push(ctx context.Context, id, token, remoteTaskID string, repo
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// Targets answers where the agent of a task reports progress: the task's progress and push
+// routes under base (the URL the stream routes are served at), and its token. It is the worker's
+// Config.Progress.
+func (k *Keys) Targets(base string) func(tenant, id string) *dispatch.Progress {
+	base = strings.TrimRight(base, "/")
+	return func(tenant, id string) *dispatch.Progress {
+		u := base + "/v1/tasks/" + url.PathEscape(id)
+		return &dispatch.Progress{URL: u + "/progress", PushURL: u + "/push", Token: k.Token(tenant, id)}
+	}
 }

@@ -81,6 +81,9 @@ type Config struct {
 	// Younger ones are retried: the task's write may simply not have landed yet.
 	OrphanAfter time.Duration
 	Now         func() time.Time
+	// Progress, when set, answers where the agent of a task may report progress (its progress
+	// and push URLs and token); nil gives agents nowhere to report.
+	Progress func(tenant, taskID string) *dispatch.Progress
 }
 
 // Processor handles SQS batches of work messages.
@@ -106,6 +109,14 @@ func New(c Config) *Processor {
 		c.Now = time.Now
 	}
 	return &Processor{c: c}
+}
+
+// progress answers where m's agent may report progress, if anywhere.
+func (p *Processor) progress(m *queue.Message) *dispatch.Progress {
+	if p.c.Progress == nil {
+		return nil
+	}
+	return p.c.Progress(m.Tenant, m.TaskID)
 }
 
 // CheckBackoff is the default delay before the n-th check on a working agent: 2 s doubling, at
@@ -292,7 +303,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		res, callErr = p.c.Dispatcher.Call(callCtx, dispatch.Call{
 			TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
 			Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
-			ResumeTaskID: resume, Credential: cred,
+			ResumeTaskID: resume, Credential: cred, Progress: p.progress(m),
 		})
 	}
 	cancel()
