@@ -212,4 +212,3 @@ func TestMissingFinishedIsAppendedOnce(t *testing.T) {
 		t.Error("a queued task has no finished event to lack")
 	}
 }
-
