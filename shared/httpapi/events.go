@@ -116,11 +116,11 @@ func (a *api) eventPage(w http.ResponseWriter, r *http.Request, t *task.Task, af
 	if err := p.err(); err != nil {
 		return err
 	}
-	evs, err := a.readLog(r.Context(), t, after, limit)
+	evs, done, err := a.readLog(r.Context(), t, after, limit)
 	if err != nil {
 		return err
 	}
-	next, finished := after, false
+	next, finished := after, done
 	if n := len(evs); n > 0 {
 		next, finished = evs[n-1].Seq, evs[n-1].Type.Final()
 	}
@@ -128,19 +128,25 @@ func (a *api) eventPage(w http.ResponseWriter, r *http.Request, t *task.Task, af
 	return nil
 }
 
-// readLog reads a page of t's log. When it answers nothing new and t has ended long enough ago
-// without its Finished event, it appends that event (the writer stopped between the task write
-// and the append) and reads again: every log of an ended task ends with Finished.
-func (a *api) readLog(ctx context.Context, t *task.Task, after int64, limit int) ([]tasklog.Event, error) {
-	evs, err := a.Events.Read(ctx, t.ID, after, limit)
+// readLog reads a page of t's log. When it answers nothing new and t has ended long enough ago,
+// it makes sure the log ends with its Finished event, appending it when the writer stopped
+// between the task write and the append: every log of an ended task ends with Finished. done
+// then says the reader has read it already (after is at or past it): nothing more will come.
+func (a *api) readLog(ctx context.Context, t *task.Task, after int64, limit int) (evs []tasklog.Event, done bool, err error) {
+	evs, err = a.Events.Read(ctx, t.ID, after, limit)
 	if err != nil || len(evs) > 0 || !t.State.Terminal() || a.Now().Sub(t.UpdatedAt) < repairAfter {
-		return evs, err
+		return evs, false, err
 	}
 	e, _ := tasklog.Missing(t)
-	if _, err := a.Events.Append(ctx, e); err != nil && !errors.Is(err, tasklog.ErrDuplicate) {
-		return nil, err
+	_, err = a.Events.Append(ctx, e)
+	if errors.Is(err, tasklog.ErrDuplicate) {
+		return nil, true, nil
 	}
-	return a.Events.Read(ctx, t.ID, after, limit)
+	if err != nil {
+		return nil, false, err
+	}
+	evs, err = a.Events.Read(ctx, t.ID, after, limit)
+	return evs, false, err
 }
 
 // stream sends t's log from after as Server-Sent Events until its Finished event, the client
@@ -162,10 +168,13 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 	defer beat.Stop()
 	wait := pollMin
 	for {
-		evs, err := a.readLog(ctx, t, after, tasklog.PageLimit)
+		evs, done, err := a.readLog(ctx, t, after, tasklog.PageLimit)
 		if err != nil {
 			a.Logger.Error("read task events", "task_id", t.ID, "err", err)
 			return nil // the stream has begun: the client resumes from its last event
+		}
+		if done {
+			return nil
 		}
 		for _, ev := range evs {
 			if err := out.Event(a.sseEvent(ctx, t, ev, names)); err != nil {
