@@ -6,6 +6,8 @@
 //	agentq soak    a bounded load test on 127.0.0.1 that kills and restarts a worker process
 //	agentq keys    create, list and revoke tenants' API keys on a running system (admin key from
 //	               AGENTQ_ADMIN_KEY, API from -api or AGENTQ_API_URL)
+//	agentq events  print a task's events; -follow streams them until the task finishes, resuming
+//	               after every dropped connection (key from AGENTQ_API_KEY)
 //
 // `agentq run` writes the endpoints, names and queue URLs to a state file (-state, default
 // .agentq/local.json) and removes it when it stops; -no-worker leaves the work to `agentq worker`.
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runKeys(ctx, args[1:], getenv, stdout, stderr)
 		case "dev":
 			return runDev(ctx, args[1:], getenv, stdout, stderr)
+		case "events":
+			return runEvents(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
@@ -156,7 +160,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke"
+	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke | agentq events TASK_ID [-follow]"
 	defaultState = ".agentq/local.json"
 )
 
