@@ -45,8 +45,13 @@ func (r *Recorder) Created(ctx context.Context, t *task.Task) {
 	})
 }
 
-// Claimed records a worker's attempt.
+// Claimed records a worker's attempt. A claim of a task its agent already works on (it has a
+// remote task id) is a check on that work, not an attempt: it is not logged, so a long-running
+// agent's log holds its progress rather than every check.
 func (r *Recorder) Claimed(ctx context.Context, t *task.Task) {
+	if t.RemoteTaskID != "" {
+		return
+	}
 	r.append(ctx, t, Attempt, map[string]any{"state": t.State, "attempt": t.Attempts})
 }
 
@@ -56,7 +61,12 @@ func (r *Recorder) Changed(ctx context.Context, t *task.Task, c task.Change) {
 		r.append(ctx, t, Usage, usageData(c.Tokens))
 	}
 	typ, data := changeEvent(t, c)
-	r.append(ctx, t, typ, data)
+	e := entry(t, typ, data)
+	if typ == StateChanged && t.RemoteTaskID != "" {
+		// Every check that finds the agent still working writes this change again: log it once.
+		e.Dedupe = "remote:" + t.RemoteTaskID
+	}
+	r.write(ctx, t, e)
 }
 
 func usageData(tk task.Tokens) map[string]any {
@@ -132,12 +142,15 @@ func entry(t *task.Task, typ Type, data map[string]any) Entry {
 }
 
 func (r *Recorder) append(ctx context.Context, t *task.Task, typ Type, data map[string]any) {
-	e := entry(t, typ, data)
+	r.write(ctx, t, entry(t, typ, data))
+}
+
+func (r *Recorder) write(ctx context.Context, t *task.Task, e Entry) {
 	if e.At.IsZero() {
 		e.At = t.CreatedAt
 	}
 	// The task write has landed: the event must be written even if the caller has gone.
 	if _, err := r.log.Append(context.WithoutCancel(ctx), e); err != nil && !errors.Is(err, ErrDuplicate) {
-		r.logger.Error("append task event", "task_id", t.ID, "tenant", t.Tenant, "type", typ, "err", err)
+		r.logger.Error("append task event", "task_id", t.ID, "tenant", t.Tenant, "type", e.Type, "err", err)
 	}
 }

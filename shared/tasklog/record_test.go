@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -210,5 +211,39 @@ func TestMissingFinishedIsAppendedOnce(t *testing.T) {
 	}
 	if _, ok := tasklog.Missing(newTask("x")); ok {
 		t.Error("a queued task has no finished event to lack")
+	}
+}
+
+// TestChecksOnARemoteTaskAreLoggedOnce: while an agent works on its own task, each check claims
+// the task and releases it again; the log says once that the agent works on, not every check.
+func TestChecksOnARemoteTaskAreLoggedOnce(t *testing.T) {
+	suite.Require(t)
+	ctx := context.Background()
+	name := newTable(t)
+	log := tasklog.New(dynamo, name)
+	s := store.New(dynamo, name).WithEvents(tasklog.NewRecorder(log, nil))
+	id := uuid.NewString()
+	if err := s.Create(ctx, newTask(id)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		cl, err := s.Claim(ctx, id, now.Add(time.Duration(i)*time.Second), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, id, task.Change{From: []task.State{task.Running}, Version: cl.Version, To: task.Running,
+			Now: now.Add(time.Duration(i) * time.Second), RemoteTaskID: "remote-1", ReleaseLease: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := log.Read(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := types(evs), []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.StateChanged}; !slices.Equal(got, want) {
+		t.Fatalf("log = %v, want %v", got, want)
+	}
+	if !strings.Contains(string(evs[2].Data), `"remote_task_id":"remote-1"`) {
+		t.Fatalf("state event %s", evs[2].Data)
 	}
 }
