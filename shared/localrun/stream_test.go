@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/dispatch/a2atest"
 	"github.com/agentq/agentq/shared/sse"
 	"github.com/agentq/agentq/shared/tasklog"
@@ -163,5 +167,47 @@ func TestA2AAgentPushesProgressWhileNoWorkerRuns(t *testing.T) {
 	}
 	if !has(logOf(t, own.APIURL, id), tasklog.Finished, "progress result") {
 		t.Fatal("the finished event lacks the result")
+	}
+}
+
+// TestHTTPAgentReportsProgress: an HTTP agent gets a progress_url and token with its request and
+// posts progress to it before it answers; its reports are in the task's log, before the outcome.
+func TestHTTPAgentReportsProgress(t *testing.T) {
+	agentSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in dispatch.HTTPRequest
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.ProgressURL == "" || in.ProgressToken == "" {
+			http.Error(w, "no progress_url", http.StatusBadRequest)
+			return
+		}
+		for _, body := range []string{`{"type":"status","data":{"message":"thinking"}}`, `{"type":"chunk","data":{"text":"part"}}`} {
+			req, _ := http.NewRequest(http.MethodPost, in.ProgressURL, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+in.ProgressToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != http.StatusAccepted {
+				http.Error(w, "progress refused", http.StatusBadRequest)
+				return
+			}
+			resp.Body.Close()
+		}
+		_, _ = io.WriteString(w, "partial answer")
+	}))
+	defer agentSrv.Close()
+	id := "reporter-" + uuid.NewString()[:8]
+	if code, body := request(t, http.MethodPut, "/v1/agents/"+id, testAdminKey,
+		fmt.Sprintf(`{"protocol":"http","endpoint":%q,"timeout":"10s","publish":true}`, agentSrv.URL)); code != http.StatusOK {
+		t.Fatalf("publish = %d %v", code, body)
+	}
+	_, body := post(t, "/v1/agents/"+id+"/invoke/async", `{"input":{"text":"go"}}`)
+	taskID := body["task_id"].(string)
+	if done := waitFor(t, "/v1/tasks/"+taskID, "completed", "failed", "error"); done["status"] != "completed" {
+		t.Fatalf("task = %v", done)
+	}
+	evs := waitLog(t, sys.APIURL, taskID, "the finished event", func(evs []tasklog.Event) bool { return len(evs) > 0 && evs[len(evs)-1].Type.Final() })
+	var names []string
+	for _, ev := range evs {
+		names = append(names, string(ev.Type))
+	}
+	if got := strings.Join(names, " "); got != "created attempt status chunk finished" {
+		t.Fatalf("log %q", got)
 	}
 }
