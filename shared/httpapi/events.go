@@ -68,8 +68,10 @@ func (a *api) getReceiptEvents(w http.ResponseWriter, r *http.Request, tenant st
 }
 
 func (a *api) events(w http.ResponseWriter, r *http.Request, tenant, id string) error {
-	after, names, err := streamParams(r)
-	if err != nil {
+	p := newParams(r)
+	after, names := streamParams(p, r)
+	limit := p.limit(tasklog.PageLimit, tasklog.PageLimit)
+	if err := p.err(); err != nil {
 		return err
 	}
 	t, err := a.find(r.Context(), w, tenant, id, false)
@@ -77,31 +79,33 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, tenant, id string) 
 		return err
 	}
 	if wantsJSON(r) {
-		return a.eventPage(w, r, t, after)
+		return a.eventPage(w, r, t, after, limit)
 	}
 	return a.stream(w, r, t, after, names)
 }
 
 // streamParams reads where to resume (Last-Event-ID, else ?after, else the start) and ?names.
-func streamParams(r *http.Request) (after int64, names eventNames, err error) {
-	raw := r.Header.Get("Last-Event-ID")
+func streamParams(p *params, r *http.Request) (after int64, names eventNames) {
+	where, name, raw := "header", "Last-Event-ID", r.Header.Get("Last-Event-ID")
 	if raw == "" {
-		raw = r.URL.Query().Get("after")
+		where, name = "query", "after"
+		raw, _ = p.get("after")
 	}
 	if raw != "" {
-		after, err = strconv.ParseInt(raw, 10, 64)
-		if err != nil || after < 0 {
-			return 0, 0, &apiError{http.StatusUnprocessableEntity, "validation_failed", "after (or Last-Event-ID) must be an event's sequence number, 0 or more"}
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 0 {
+			p.add(where, name, "must be an event's sequence number, 0 or more", "range")
 		}
+		after = max(n, 0)
 	}
-	switch r.URL.Query().Get("names") {
+	switch v, _ := p.get("names"); v {
 	case "", "agentq":
 	case "xpander":
 		names = namesXpander
 	default:
-		return 0, 0, &apiError{http.StatusUnprocessableEntity, "validation_failed", "names must be agentq or xpander"}
+		p.add("query", "names", "must be agentq or xpander", "enum")
 	}
-	return after, names, nil
+	return after, names
 }
 
 func wantsJSON(r *http.Request) bool {
@@ -110,12 +114,7 @@ func wantsJSON(r *http.Request) bool {
 }
 
 // eventPage answers one page of the log: {items, next_after, finished}.
-func (a *api) eventPage(w http.ResponseWriter, r *http.Request, t *task.Task, after int64) error {
-	p := newParams(r)
-	limit := p.limit(tasklog.PageLimit, tasklog.PageLimit)
-	if err := p.err(); err != nil {
-		return err
-	}
+func (a *api) eventPage(w http.ResponseWriter, r *http.Request, t *task.Task, after int64, limit int) error {
 	evs, done, err := a.readLog(r.Context(), t, after, limit)
 	if err != nil {
 		return err
@@ -163,7 +162,8 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 	ctx := r.Context()
 	_ = out.Retry(reconnectMS)
 	_ = rc.Flush()
-	deadline := a.Now().Add(a.StreamFor)
+	// The connection's bound is the wall clock's: Now is the tasks' time.
+	deadline := time.Now().Add(a.StreamFor)
 	beat := time.NewTicker(a.Heartbeat)
 	defer beat.Stop()
 	wait := pollMin
@@ -200,7 +200,7 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 				t = nt
 			}
 		}
-		if !a.Now().Before(deadline) {
+		if !time.Now().Before(deadline) {
 			data, _ := json.Marshal(map[string]any{"after": after, "resume": r.URL.Path + "?after=" + strconv.FormatInt(after, 10)})
 			_ = out.Event(sse.Event{Name: "reconnect", Data: string(data)})
 			_ = rc.Flush()
