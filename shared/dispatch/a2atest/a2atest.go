@@ -105,7 +105,7 @@ func New(t testing.TB, slowChecks int32, opts ...Option) *Agent {
 	}
 	card := &a2a.AgentCard{Name: "a2atest", Description: "a test agent", Version: "1",
 		DefaultInputModes: []string{"text/plain"}, DefaultOutputModes: []string{"text/plain"},
-		Skills: []a2a.AgentSkill{{ID: "test", Name: "test", Description: "test", Tags: []string{"test"}}},
+		Skills:       []a2a.AgentSkill{{ID: "test", Name: "test", Description: "test", Tags: []string{"test"}}},
 		Capabilities: a2a.AgentCapabilities{PushNotifications: cfg.push}}
 	// The card names the endpoint, so it is complete only once the server listens: it is produced
 	// on each request.
