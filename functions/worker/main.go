@@ -50,6 +50,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		DeadLetterARN: cfg.DLQARN,
 		Logger:        p.Logger,
 		Metrics:       p.Metrics,
+		Events:        p.Events,
 	}
 	if p.Contexts != nil {
 		wc.AuthContexts = p.Contexts

@@ -1,11 +1,13 @@
 package dispatch
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 
+	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
 )
 
@@ -31,33 +33,43 @@ type Push struct {
 	Events       []PushEvent
 }
 
-// DecodePush reads an A2A 1.0 push notification body. Status updates and tasks become status
-// events (the A2A state, named as in 0.3, and the status message's text); artifact updates become
-// artifact events (id, name, text, data, append, last_chunk); a message becomes a status event.
+// DecodePush reads an A2A 1.0 push notification body (see eventsOf for what it makes).
 func DecodePush(body []byte) (Push, error) {
 	var sr a2a.StreamResponse
 	if err := json.Unmarshal(body, &sr); err != nil {
 		return Push{}, errors.New("not an A2A push notification (a StreamResponse: task, message, statusUpdate or artifactUpdate)")
 	}
-	switch ev := sr.Event.(type) {
+	p, ok := eventsOf(sr.Event)
+	if !ok {
+		return Push{}, errors.New("an A2A push notification holds a task, a message, a statusUpdate or an artifactUpdate with its artifact")
+	}
+	return p, nil
+}
+
+// eventsOf reads an A2A event (pushed, or streamed by SendStreamingMessage) as the remote task it
+// is about and the log events it makes: status updates and tasks become status events (the
+// state, named as in 0.3, and the status message's text); artifact updates become artifact
+// events (id, name, text, data, append, last_chunk); a message becomes a status event.
+func eventsOf(ev a2a.Event) (Push, bool) {
+	switch ev := ev.(type) {
 	case *a2a.TaskStatusUpdateEvent:
-		return Push{RemoteTaskID: string(ev.TaskID), Events: []PushEvent{statusEvent(ev.Status)}}, nil
+		return Push{RemoteTaskID: string(ev.TaskID), Events: []PushEvent{statusEvent(ev.Status)}}, true
 	case *a2a.Task:
-		return Push{RemoteTaskID: string(ev.ID), Events: []PushEvent{statusEvent(ev.Status)}}, nil
+		return Push{RemoteTaskID: string(ev.ID), Events: []PushEvent{statusEvent(ev.Status)}}, true
 	case *a2a.TaskArtifactUpdateEvent:
 		if ev.Artifact == nil {
-			return Push{}, errors.New("an artifact update without an artifact")
+			return Push{}, false
 		}
 		text, data := partsText(ev.Artifact.Parts)
 		return Push{RemoteTaskID: string(ev.TaskID), Events: []PushEvent{event(tasklog.Artifact, map[string]any{
 			"artifact_id": ev.Artifact.ID, "name": ev.Artifact.Name, "text": text, "data": rawOrNil(data),
 			"append": ev.Append, "last_chunk": ev.LastChunk,
-		})}}, nil
+		})}}, true
 	case *a2a.Message:
 		text, _ := partsText(ev.Parts)
-		return Push{RemoteTaskID: string(ev.TaskID), Events: []PushEvent{event(tasklog.Status, map[string]any{"message": text})}}, nil
+		return Push{RemoteTaskID: string(ev.TaskID), Events: []PushEvent{event(tasklog.Status, map[string]any{"message": text})}}, true
 	}
-	return Push{}, errors.New("an A2A push notification holds a task, a message, a statusUpdate or an artifactUpdate")
+	return Push{}, false
 }
 
 func statusEvent(s a2a.TaskStatus) PushEvent {
@@ -93,4 +105,56 @@ func (ac *a2aClient) pushTo(s a2aSession, c Call, params *a2a.SendMessageRequest
 		return
 	}
 	params.Config.PushConfig = &a2a.PushConfig{ID: "agentq", URL: c.Progress.PushURL, Token: c.Progress.Token}
+}
+
+// streamA2A sends the call with SendStreamingMessage, to an agent whose card declares streaming,
+// when the caller listens (Call.OnEvent): the agent's updates are handed over as they arrive,
+// while the worker holds its short call anyway. The stream is read for at most the A2A wait;
+// then, or when the stream ends with the agent still working, the task is *Pending as with
+// SendMessage, and checks (and pushes) take over.
+func (cl *Client) streamA2A(s a2aSession, c Call, params *a2a.SendMessageRequest) (Result, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, cl.a2a.wait)
+	defer cancel()
+	params.Config.ReturnImmediately = false
+	var pending *Pending
+	for ev, err := range s.client.SendStreamingMessage(ctx, params) {
+		if err != nil {
+			if pending != nil { // the agent has the task: whatever broke the stream, check later
+				return Result{}, pending
+			}
+			return Result{}, a2aFailure(err, c.Agent.Endpoint)
+		}
+		if p, ok := eventsOf(ev); ok {
+			for _, e := range p.Events {
+				c.OnEvent(e)
+			}
+		}
+		switch v := ev.(type) {
+		case *a2a.Message:
+			return messageResult(v, s.version), nil
+		case *a2a.Task:
+			res, err := taskOutcome(v, s.version)
+			if p, ok := errors.AsType[*Pending](err); ok {
+				pending = p
+				continue
+			}
+			return res, err
+		case *a2a.TaskStatusUpdateEvent:
+			switch v.Status.State {
+			case a2a.TaskStateSubmitted, a2a.TaskStateWorking:
+				pending = &Pending{RemoteTaskID: string(v.TaskID), State: stateName(v.Status.State)}
+				continue
+			}
+			// The task left working: its outcome (artifacts and all) is the task's.
+			t, err := s.client.GetTask(s.ctx, &a2a.GetTaskRequest{ID: v.TaskID, HistoryLength: new(0)})
+			if err != nil {
+				return Result{}, &Pending{RemoteTaskID: string(v.TaskID), State: stateName(v.Status.State)}
+			}
+			return taskOutcome(t, s.version)
+		}
+	}
+	if pending != nil {
+		return Result{}, pending
+	}
+	return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: "the agent's stream ended without a task or a message"}
 }

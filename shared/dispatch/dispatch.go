@@ -38,6 +38,9 @@ type Call struct {
 	ResumeTaskID string
 	// Progress, when set, is where the agent may report progress on the task (see Progress).
 	Progress *Progress
+	// OnEvent, when set, hears the updates an A2A agent that streams sends during the call
+	// (SendStreamingMessage), as they arrive.
+	OnEvent func(PushEvent)
 }
 
 // Credential sets a stored credential on an outgoing request's headers.

@@ -432,9 +432,11 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
-	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket)).WithEvents(tasklog.NewRecorder(tasklog.New(ddb, o.Table), o.Logger))
+	events := tasklog.New(ddb, o.Table)
+	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket)).WithEvents(tasklog.NewRecorder(events, o.Logger))
 	wc := worker.Config{
-		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(localGuard), dispatchOptions(o.LambdaEndpoint)...),
+		Events: events,
+		Store:  tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(localGuard), dispatchOptions(o.LambdaEndpoint)...),
 		Queue: queue.NewClient(sq, o.Queues.URL), CheckBackoff: o.CheckBackoff, AuthContexts: authctx.New(ddb, o.Table, sealer),
 		DeadLetterARN: o.Queues.DLQARN, Logger: o.Logger, Backoff: o.Backoff,
 	}

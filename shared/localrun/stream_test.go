@@ -211,3 +211,23 @@ func TestHTTPAgentReportsProgress(t *testing.T) {
 		t.Fatalf("log %q", got)
 	}
 }
+
+// TestA2AStreamingAgentEventsLogged: an A2A agent that streams is called with
+// SendStreamingMessage while the worker holds its short call; its updates are in the log before
+// the outcome.
+func TestA2AStreamingAgentEventsLogged(t *testing.T) {
+	id := publishA2A(t, a2atest.New(t, 1, a2atest.Streams()))
+	_, body := post(t, "/v1/agents/"+id+"/invoke/async", `{"input":{"text":"stream please"}}`)
+	taskID := body["task_id"].(string)
+	if done := waitFor(t, "/v1/tasks/"+taskID, "completed", "failed", "error"); done["result"] != "stream result" {
+		t.Fatalf("task = %v", done)
+	}
+	evs := waitLog(t, sys.APIURL, taskID, "the finished event", func(evs []tasklog.Event) bool { return len(evs) > 0 && evs[len(evs)-1].Type.Final() })
+	var names []string
+	for _, ev := range evs {
+		names = append(names, string(ev.Type))
+	}
+	if got := strings.Join(names, " "); !strings.HasPrefix(got, "created attempt status status status artifact") || !has(evs, tasklog.Status, "step 2") {
+		t.Fatalf("log %q", got)
+	}
+}

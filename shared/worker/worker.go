@@ -22,6 +22,7 @@ import (
 	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tasklog"
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
@@ -84,6 +85,14 @@ type Config struct {
 	// Progress, when set, answers where the agent of a task may report progress (its progress
 	// and push URLs and token); nil gives agents nowhere to report.
 	Progress func(tenant, taskID string) *dispatch.Progress
+	// Events, when set, takes the updates an A2A agent streams during its call into the task's
+	// event log as they arrive.
+	Events Events
+}
+
+// Events appends to tasks' event logs.
+type Events interface {
+	Append(ctx context.Context, e tasklog.Entry) (tasklog.Event, error)
 }
 
 // Processor handles SQS batches of work messages.
@@ -109,6 +118,20 @@ func New(c Config) *Processor {
 		c.Now = time.Now
 	}
 	return &Processor{c: c}
+}
+
+// onEvent answers where the updates t's agent streams during the call go: its log, bounded
+// like any agent's reports (an update refused for the rate is dropped, the outcome is not).
+func (p *Processor) onEvent(ctx context.Context, log *slog.Logger, t *task.Task) func(dispatch.PushEvent) {
+	if p.c.Events == nil {
+		return nil
+	}
+	return func(e dispatch.PushEvent) {
+		_, err := p.c.Events.Append(ctx, tasklog.Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: e.Type, Data: e.Data, Limited: true})
+		if err != nil {
+			log.Warn("append a streamed agent event", "type", e.Type, "err", err)
+		}
+	}
 }
 
 // progress answers where m's agent may report progress, if anywhere.
@@ -303,7 +326,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		res, callErr = p.c.Dispatcher.Call(callCtx, dispatch.Call{
 			TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
 			Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
-			ResumeTaskID: resume, Credential: cred, Progress: p.progress(m),
+			ResumeTaskID: resume, Credential: cred, Progress: p.progress(m), OnEvent: p.onEvent(ctx, log, t),
 		})
 	}
 	cancel()

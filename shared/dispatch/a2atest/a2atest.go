@@ -11,6 +11,8 @@
 //	ask       asks which currency; an answer to its task completes it ("paid in <answer>")
 //	login     asks the caller to authenticate
 //	echo      answers with a message echoing the text ("a2a: <text>")
+//	stream    works, reports two status updates ("step 1", "step 2") and an artifact update at
+//	          once, then completes ("stream result"): with Streams, a streaming call sees them all
 //	progress  works; once the test calls Proceed, reports two status updates ("step 1", "step 2")
 //	          and an artifact update, then completes as slow does (with Pushes, every update is
 //	          pushed to the push configuration the message carries)
@@ -68,7 +70,11 @@ type config struct {
 	legacy bool
 	noCard bool
 	push   bool
+	stream bool
 }
+
+// Streams makes the agent's card declare streaming (SendStreamingMessage).
+func Streams() Option { return func(c *config) { c.stream = true } }
 
 // Pushes makes the agent support push notifications: its card says so, and it pushes every
 // update of a task to the push configuration the message carried (A2A 1.0 only).
@@ -106,7 +112,7 @@ func New(t testing.TB, slowChecks int32, opts ...Option) *Agent {
 	card := &a2a.AgentCard{Name: "a2atest", Description: "a test agent", Version: "1",
 		DefaultInputModes: []string{"text/plain"}, DefaultOutputModes: []string{"text/plain"},
 		Skills:       []a2a.AgentSkill{{ID: "test", Name: "test", Description: "test", Tags: []string{"test"}}},
-		Capabilities: a2a.AgentCapabilities{PushNotifications: cfg.push}}
+		Capabilities: a2a.AgentCapabilities{PushNotifications: cfg.push, Streaming: cfg.stream}}
 	// The card names the endpoint, so it is complete only once the server listens: it is produced
 	// on each request.
 	var producer a2asrv.AgentCardProducer = a2asrv.AgentCardProducerFn(func(context.Context) (*a2a.AgentCard, error) { return card, nil })
@@ -248,6 +254,19 @@ func (ag *Agent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.S
 				return
 			}
 			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewTextPart("slow result")}}), nil)
+		case "stream":
+			if !yield(task(a2a.TaskStateWorking, "on it"), nil) {
+				return
+			}
+			for _, step := range []string{"step 1", "step 2"} {
+				if !yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateWorking, a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(step))), nil) {
+					return
+				}
+			}
+			if !yield(a2a.NewArtifactEvent(ec, a2a.NewTextPart("draft")), nil) {
+				return
+			}
+			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewTextPart("stream result")}}), nil)
 		case "progress":
 			if !yield(task(a2a.TaskStateWorking, "on it"), nil) {
 				return
