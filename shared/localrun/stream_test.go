@@ -67,6 +67,21 @@ func waitLog(t *testing.T, base, id string, what string, ok func([]tasklog.Event
 	}
 }
 
+// finishedLog waits until the log of task id on the shared system ends with finished.
+func finishedLog(t *testing.T, id string) []tasklog.Event {
+	t.Helper()
+	return waitLog(t, sys.APIURL, id, "the finished event", func(evs []tasklog.Event) bool { return len(evs) > 0 && evs[len(evs)-1].Type.Final() })
+}
+
+// typesOf lists the events' types, space-separated.
+func typesOf(evs []tasklog.Event) string {
+	names := make([]string, len(evs))
+	for i, ev := range evs {
+		names[i] = string(ev.Type)
+	}
+	return strings.Join(names, " ")
+}
+
 func has(evs []tasklog.Event, typ tasklog.Type, text string) bool {
 	for _, ev := range evs {
 		if ev.Type == typ && strings.Contains(string(ev.Data), text) {
@@ -202,12 +217,8 @@ func TestHTTPAgentReportsProgress(t *testing.T) {
 	if done := waitFor(t, "/v1/tasks/"+taskID, "completed", "failed", "error"); done["status"] != "completed" {
 		t.Fatalf("task = %v", done)
 	}
-	evs := waitLog(t, sys.APIURL, taskID, "the finished event", func(evs []tasklog.Event) bool { return len(evs) > 0 && evs[len(evs)-1].Type.Final() })
-	var names []string
-	for _, ev := range evs {
-		names = append(names, string(ev.Type))
-	}
-	if got := strings.Join(names, " "); got != "created attempt status chunk finished" {
+	evs := finishedLog(t, taskID)
+	if got := typesOf(evs); got != "created attempt status chunk finished" {
 		t.Fatalf("log %q", got)
 	}
 }
@@ -222,12 +233,8 @@ func TestA2AStreamingAgentEventsLogged(t *testing.T) {
 	if done := waitFor(t, "/v1/tasks/"+taskID, "completed", "failed", "error"); done["result"] != "stream result" {
 		t.Fatalf("task = %v", done)
 	}
-	evs := waitLog(t, sys.APIURL, taskID, "the finished event", func(evs []tasklog.Event) bool { return len(evs) > 0 && evs[len(evs)-1].Type.Final() })
-	var names []string
-	for _, ev := range evs {
-		names = append(names, string(ev.Type))
-	}
-	if got := strings.Join(names, " "); !strings.HasPrefix(got, "created attempt status status status artifact") || !has(evs, tasklog.Status, "step 2") {
+	evs := finishedLog(t, taskID)
+	if got := typesOf(evs); !strings.HasPrefix(got, "created attempt status status status artifact") || !has(evs, tasklog.Status, "step 2") {
 		t.Fatalf("log %q", got)
 	}
 }

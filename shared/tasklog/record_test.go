@@ -32,17 +32,24 @@ func types(evs []tasklog.Event) []tasklog.Type {
 	return out
 }
 
-// TestStoreRecordsEveryWrite: the store's writes become the task's log, whoever writes, in order.
-func TestStoreRecordsEveryWrite(t *testing.T) {
+// recordedTask creates a queued task in a store that records its writes in log.
+func recordedTask(t *testing.T) (*store.Store, *tasklog.Log, string) {
+	t.Helper()
 	suite.Require(t)
-	ctx := context.Background()
 	name := newTable(t)
 	log := tasklog.New(dynamo, name)
 	s := store.New(dynamo, name).WithEvents(tasklog.NewRecorder(log, nil))
 	id := uuid.NewString()
-	if err := s.Create(ctx, newTask(id)); err != nil {
+	if err := s.Create(context.Background(), newTask(id)); err != nil {
 		t.Fatal(err)
 	}
+	return s, log, id
+}
+
+// TestStoreRecordsEveryWrite: the store's writes become the task's log, whoever writes, in order.
+func TestStoreRecordsEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	s, log, id := recordedTask(t)
 	cl, err := s.Claim(ctx, id, now, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -217,15 +224,8 @@ func TestMissingFinishedIsAppendedOnce(t *testing.T) {
 // TestChecksOnARemoteTaskAreLoggedOnce: while an agent works on its own task, each check claims
 // the task and releases it again; the log says once that the agent works on, not every check.
 func TestChecksOnARemoteTaskAreLoggedOnce(t *testing.T) {
-	suite.Require(t)
 	ctx := context.Background()
-	name := newTable(t)
-	log := tasklog.New(dynamo, name)
-	s := store.New(dynamo, name).WithEvents(tasklog.NewRecorder(log, nil))
-	id := uuid.NewString()
-	if err := s.Create(ctx, newTask(id)); err != nil {
-		t.Fatal(err)
-	}
+	s, log, id := recordedTask(t)
 	for i := range 4 {
 		cl, err := s.Claim(ctx, id, now.Add(time.Duration(i)*time.Second), time.Minute)
 		if err != nil {

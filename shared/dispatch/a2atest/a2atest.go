@@ -258,12 +258,7 @@ func (ag *Agent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.S
 			if !yield(task(a2a.TaskStateWorking, "on it"), nil) {
 				return
 			}
-			for _, step := range []string{"step 1", "step 2"} {
-				if !yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateWorking, a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(step))), nil) {
-					return
-				}
-			}
-			if !yield(a2a.NewArtifactEvent(ec, a2a.NewTextPart("draft")), nil) {
+			if !reportProgress(ec, yield) {
 				return
 			}
 			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewTextPart("stream result")}}), nil)
@@ -276,12 +271,7 @@ func (ag *Agent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.S
 			case <-ctx.Done():
 				return
 			}
-			for _, step := range []string{"step 1", "step 2"} {
-				if !yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateWorking, a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(step))), nil) {
-					return
-				}
-			}
-			if !yield(a2a.NewArtifactEvent(ec, a2a.NewTextPart("draft")), nil) {
+			if !reportProgress(ec, yield) {
 				return
 			}
 			select {
@@ -309,6 +299,17 @@ func (ag *Agent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.S
 			yield(task(a2a.TaskStateFailed, "unknown instruction "+word), nil)
 		}
 	}
+}
+
+// reportProgress yields the progress of a "stream" or "progress" task: two status updates and
+// an artifact update. It answers false when the consumer stopped.
+func reportProgress(ec *a2asrv.ExecutorContext, yield func(a2a.Event, error) bool) bool {
+	for _, step := range []string{"step 1", "step 2"} {
+		if !yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateWorking, a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(step))), nil) {
+			return false
+		}
+	}
+	return yield(a2a.NewArtifactEvent(ec, a2a.NewTextPart("draft")), nil)
 }
 
 // Cancel implements a2asrv.AgentExecutor.
