@@ -37,6 +37,7 @@ import (
 	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/tasklog/tasklogtest"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 const (
@@ -1189,7 +1190,7 @@ func TestDocument(t *testing.T) {
 			if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
 				t.Errorf("%s: no application/json request body", where)
 			}
-			for _, h := range []string{webhook.HeaderID, webhook.HeaderTimestamp, webhook.HeaderSignature} {
+			for _, h := range []string{signing.HeaderID, signing.HeaderTimestamp, signing.HeaderSignature} {
 				if p := op.Parameters.GetByInAndName("header", h); p == nil || !p.Required {
 					t.Errorf("%s: no required %s header", where, h)
 				}

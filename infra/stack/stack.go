@@ -89,7 +89,12 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 	}
 	s := &Stack{Stack: awscdk.NewStack(scope, jsii.String(id), &sprops)}
 	cfg := props.Config
-	awscdk.Tags_Of(s.Stack).Add(jsii.String("project"), jsii.String("agentq"), nil)
+	// Every resource is tagged but the dashboard: CloudFormation's published schema for
+	// AWS::CloudWatch::Dashboard (which cfn-lint checks against) has no Tags, and a property the
+	// schema lacks may fail the deploy.
+	awscdk.Tags_Of(s.Stack).Add(jsii.String("project"), jsii.String("agentq"), &awscdk.TagProps{
+		ExcludeResourceTypes: jsii.Strings("AWS::CloudWatch::Dashboard"),
+	})
 
 	// A throwaway stack deletes its logs with it; a real one keeps them.
 	logRemoval := awscdk.RemovalPolicy_RETAIN
@@ -139,30 +144,15 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		Environment:      env,
 		LogRemovalPolicy: logRemoval,
 	})
-	kind := api.Kind(cfg.API)
-	if kind == "" {
-		kind = api.HTTP
-	}
-	s.API = api.New(s.Stack, "Api", &api.Props{
-		Kind:              kind,
-		Table:             s.Storage.Table,
-		Queue:             s.Pipeline.Queue,
-		WebhookQueue:      s.Events.WebhookQueue,
-		Payloads:          s.Storage.Payloads,
-		SealKey:           s.Storage.SealKey,
-		InvokeCodeDir:     code("invoke"),
-		PollCodeDir:       code("poll"),
-		AuthorizerCodeDir: code("authorizer"),
-		Environment:       env,
-		APIKeyHashes:      cfg.APIKeyHashes,
-		AdminKeyHashes:    cfg.AdminKeyHashes,
-		AgentsJSON:        cfg.AgentsJSON,
-		LogRemovalPolicy:  logRemoval,
-	})
-	if cfg.APIKeyHashes == "" {
-		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(
-			"no -c apiKeyHashes given: the deployed API rejects every request until keys are configured"))
-	}
+	s.defineAPI(cfg, env, code, logRemoval)
+	s.monitor()
+	s.outputs()
+	suppressNagFindings(s)
+	return s
+}
+
+// monitor defines the alarms and the dashboard over every function, queue and stream.
+func (s *Stack) monitor() {
 	monitored := map[string]awslambda.IFunction{
 		"invoke":  s.API.Invoke,
 		"poll":    s.API.Poll,
@@ -186,7 +176,10 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		DeadLetterQueues: s.Events.WatchedQueues(),
 		Streams:          s.Events.WatchedStreams(),
 	})
+}
 
+// outputs defines the stack's outputs: what a caller or an operator looks up after a deploy.
+func (s *Stack) outputs() {
 	output := func(name string, value *string, description string) {
 		awscdk.NewCfnOutput(s.Stack, jsii.String(name), &awscdk.CfnOutputProps{
 			Value: value, Description: jsii.String(description),
@@ -207,5 +200,33 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 	output(OutputIngestQueueURL, s.Events.IngestQueue.QueueUrl(), "SQS queue that takes invocations")
 	output(OutputTriggerDeadLetterQueueURL, s.Events.TriggerDeadLetterQueue.QueueUrl(), "SQS queue of events the trigger rejected or never got")
 	output(OutputWebhookDeadLetterQueueURL, s.Events.WebhookDeadLetterQueue.QueueUrl(), "SQS queue of webhook deliveries that failed every attempt")
-	return s
+}
+
+// defineAPI defines the API of the configured flavour and its functions.
+func (s *Stack) defineAPI(cfg config.Config, env map[string]string, code func(string) string, logRemoval awscdk.RemovalPolicy) {
+	kind := api.Kind(cfg.API)
+	if kind == "" {
+		kind = api.HTTP
+	}
+	s.API = api.New(s.Stack, "Api", &api.Props{
+		Kind:              kind,
+		Table:             s.Storage.Table,
+		Queue:             s.Pipeline.Queue,
+		WebhookQueue:      s.Events.WebhookQueue,
+		Payloads:          s.Storage.Payloads,
+		SealKey:           s.Storage.SealKey,
+		InvokeCodeDir:     code("invoke"),
+		PollCodeDir:       code("poll"),
+		AuthorizerCodeDir: code("authorizer"),
+		Environment:       env,
+		APIKeyHashes:      cfg.APIKeyHashes,
+		AdminKeyHashes:    cfg.AdminKeyHashes,
+		AgentsJSON:        cfg.AgentsJSON,
+		LogRemovalPolicy:  logRemoval,
+		CreateLogRole:     kind == api.REST && cfg.RestLogRole == config.RestLogRoleCreate,
+	})
+	if cfg.APIKeyHashes == "" {
+		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(
+			"no -c apiKeyHashes given: the deployed API rejects every request until keys are configured"))
+	}
 }

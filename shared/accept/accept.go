@@ -196,17 +196,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 			return t, err
 		}
 	}
-	if inv.AuthContextID != "" {
-		// Before anything is written or sent: an unknown context is the caller's 404, not a task
-		// that fails later in the worker.
-		if err := s.checkAuthContext(ctx, sub.Tenant, inv.AuthContextID); err != nil {
-			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
-		}
-	}
-	if inv.WebhookURL != "" {
-		if err := s.checkWebhook(ctx, sub.Tenant, inv.WebhookURL); err != nil {
-			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
-		}
+	if err := s.checkNamed(ctx, sub.Tenant, inv); err != nil {
+		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
 	t := &task.Task{
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
@@ -242,6 +233,29 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: work message of %d bytes: %w", sub.AgentID, len(body), ErrRequestTooLarge)
 	}
 
+	return s.recordAndSend(ctx, sub, t, msg, opts, idem)
+}
+
+// checkNamed makes sure what the invocation names exists before anything is written or sent: an
+// unknown auth context is the caller's 404, not a task that fails later in the worker, and a
+// webhook URL must be one the tenant may be called back on.
+func (s *Service) checkNamed(ctx context.Context, tenant string, inv *dialect.Invocation) error {
+	if inv.AuthContextID != "" {
+		if err := s.checkAuthContext(ctx, tenant, inv.AuthContextID); err != nil {
+			return err
+		}
+	}
+	if inv.WebhookURL != "" {
+		return s.checkWebhook(ctx, tenant, inv.WebhookURL)
+	}
+	return nil
+}
+
+// recordAndSend writes task t and sends its work message concurrently, and sorts out a failure
+// of either: a replay's task, a busy thread, the store down, or a task that could not be queued
+// (recorded failed, its idempotency key released).
+func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Task, msg *queue.Message, opts task.SubmitOptions, idem *task.Idempotency) (*task.Task, error) {
+	inv := sub.Invocation
 	// Once the write starts it must finish whatever the caller does: a write cut short by a client
 	// hanging up could leave a record with no message.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)

@@ -18,12 +18,13 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/agentq/agentq/shared/table"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
+
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Kind is how the worker presents a context's secret to the agent.

@@ -99,24 +99,11 @@ func WithA2AWait(d time.Duration) Option {
 	return func(cl *Client) { cl.a2a.wait = d }
 }
 
-type authTokenKey struct{}
-
-// WithAuthToken returns a context that carries the caller's auth token to Check and Cancel, which
-// forward it as a bearer token to agents with Auth forward, as Call does with Call.AuthToken.
-func WithAuthToken(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, authTokenKey{}, token)
-}
-
-func authTokenFrom(ctx context.Context) string {
-	s, _ := ctx.Value(authTokenKey{}).(string)
-	return s
-}
-
 // Check asks an A2A agent for the state of its task remoteTaskID (A2A GetTask, or tasks/get in
-// 0.3) and returns the outcome as Call does: a Result, *Pending, *NeedsInput or *Error. Use
-// WithAuthToken for agents with Auth forward.
-func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string) (Result, error) {
-	s, err := cl.a2a.remoteTask(ctx, a, remoteTaskID)
+// 0.3) and returns the outcome as Call does: a Result, *Pending, *NeedsInput or *Error. It
+// presents creds as Call does.
+func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) (Result, error) {
+	s, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds)
 	if err != nil {
 		return Result{}, err
 	}
@@ -130,10 +117,10 @@ func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string)
 // Cancel asks an A2A agent to stop its task remoteTaskID (A2A CancelTask, or tasks/cancel in
 // 0.3). It returns nil when the task is canceled or the agent accepted to cancel it (Check then
 // reports when it stops), a non-retryable *Error when the task has already ended otherwise or is
-// unknown to the agent, and a retryable *Error when the agent could not be reached. Use
-// WithAuthToken for agents with Auth forward.
-func (cl *Client) Cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error {
-	s, err := cl.a2a.remoteTask(ctx, a, remoteTaskID)
+// unknown to the agent, and a retryable *Error when the agent could not be reached. It presents
+// creds as Call does.
+func (cl *Client) Cancel(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) error {
+	s, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds)
 	if err != nil {
 		return err
 	}
@@ -153,7 +140,7 @@ func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	s, err := cl.a2a.session(WithCredential(ctx, c.Credential), c.Agent, c.AuthToken, c.TaskID)
+	s, err := cl.a2a.session(ctx, c.Agent, c.Credentials, c.TaskID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -210,7 +197,7 @@ type a2aSession struct {
 // session returns an SDK client for agent a. Its only I/O is the agent card, when the version is
 // neither pinned nor known yet: the JSON-RPC transport connects on the first request, through the
 // shared HTTP client's connection pool.
-func (ac *a2aClient) session(ctx context.Context, a agent.Agent, authToken, idempotencyKey string) (a2aSession, error) {
+func (ac *a2aClient) session(ctx context.Context, a agent.Agent, creds Credentials, idempotencyKey string) (a2aSession, error) {
 	if u, err := url.Parse(a.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "bad agent endpoint: not an http(s) URL"}
 	}
@@ -224,16 +211,10 @@ func (ac *a2aClient) session(ctx context.Context, a agent.Agent, authToken, idem
 		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + redactURL(err.Error(), a.Endpoint)}
 	}
 	h := a2aclient.ServiceParams{}
-	switch cred := credentialFrom(ctx); {
-	case !a.Auth.Forwards():
-	case cred != nil:
-		hh := http.Header{}
-		cred.Apply(hh)
-		for k := range hh {
-			h[k] = []string{hh.Get(k)}
-		}
-	case authToken != "":
-		h["Authorization"] = []string{"Bearer " + authToken}
+	hh := http.Header{}
+	creds.apply(a, hh)
+	for k := range hh {
+		h[k] = []string{hh.Get(k)}
 	}
 	if idempotencyKey != "" {
 		h["Idempotency-Key"] = []string{idempotencyKey}
@@ -245,14 +226,14 @@ func (ac *a2aClient) session(ctx context.Context, a agent.Agent, authToken, idem
 }
 
 // remoteTask returns a session for requests about an existing task of agent a.
-func (ac *a2aClient) remoteTask(ctx context.Context, a agent.Agent, remoteTaskID string) (a2aSession, error) {
+func (ac *a2aClient) remoteTask(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) (a2aSession, error) {
 	if a.Protocol != agent.A2A {
 		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: fmt.Sprintf("agent %s speaks %q: only A2A agents have tasks to check or cancel", a.ID, a.Protocol)}
 	}
 	if remoteTaskID == "" {
 		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "no remote task id"}
 	}
-	return ac.session(ctx, a, authTokenFrom(ctx), "")
+	return ac.session(ctx, a, creds, "")
 }
 
 // await checks a pending task, backing off from 50 ms to 1 s, until it is no longer pending, the

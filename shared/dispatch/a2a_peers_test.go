@@ -102,7 +102,7 @@ func TestA2APeers(t *testing.T) {
 				t.Helper()
 				pendings := 0
 				for {
-					res, err := cl.Check(ctx, a, remote)
+					res, err := cl.Check(ctx, a, remote, dispatch.Credentials{})
 					if _, ok := errors.AsType[*dispatch.Pending](err); !ok || ctx.Err() != nil {
 						return res, err, pendings
 					}
@@ -176,7 +176,7 @@ func TestA2APeers(t *testing.T) {
 			t.Run("cancel", func(t *testing.T) {
 				_, err := cl.Call(ctx, a2aCall(a, "hold"))
 				pend := pending(t, err)
-				if err := cl.Cancel(ctx, a, pend.RemoteTaskID); err != nil {
+				if err := cl.Cancel(ctx, a, pend.RemoteTaskID, dispatch.Credentials{}); err != nil {
 					t.Fatalf("Cancel: %v", err)
 				}
 				_, err, _ = checkUntilDone(t, pend.RemoteTaskID)

@@ -122,7 +122,7 @@ func TestA2ACardReadOncePerAgent(t *testing.T) {
 			t.Fatalf("Call = %q, %v", res.Text, err)
 		}
 	}
-	if _, err := cl.Check(ctx, ag.agent(), "no-such-task"); err == nil {
+	if _, err := cl.Check(ctx, ag.agent(), "no-such-task", dispatch.Credentials{}); err == nil {
 		t.Fatal("Check of an unknown task succeeded")
 	}
 	if n := ag.CardRequests(); n != 1 {
@@ -145,7 +145,7 @@ func TestA2ACardIsReadWithoutCredentials(t *testing.T) {
 	cs := newCardServer(t, 200, `{"name":"x","supportedInterfaces":[{"url":"{url}","protocolBinding":"JSONRPC","protocolVersion":"1.0"}]}`)
 	a := agent.Agent{ID: "a", Protocol: agent.A2A, Endpoint: cs.URL, Auth: agent.AuthForward}
 	c := a2aCall(a, "hello")
-	c.AuthToken = "tok-secret"
+	c.Credentials.AuthToken = "tok-secret"
 	_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(testCtx(t), c)
 	wantError(t, err, task.ReasonAgentRejected, false)
 	cs.mu.Lock()

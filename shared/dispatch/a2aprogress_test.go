@@ -84,7 +84,7 @@ func TestA2AStreamingCallOutlivesTheWait(t *testing.T) {
 	ag.Proceed()
 	deadline := time.Now().Add(wait)
 	for {
-		res, err := cl.Check(testCtx(t), c.Agent, p.RemoteTaskID)
+		res, err := cl.Check(testCtx(t), c.Agent, p.RemoteTaskID, dispatch.Credentials{})
 		if err == nil {
 			if res.Text != "progress result" {
 				t.Fatalf("checked result %q", res.Text)

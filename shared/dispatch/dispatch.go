@@ -25,14 +25,12 @@ type Call struct {
 	// Request is the caller's request body without its secrets.
 	Request json.RawMessage
 	// Secrets are the request's credential fields, put back into the body the agent receives.
-	Secrets   map[string]json.RawMessage
-	AuthToken string
-	Attempt   int
+	Secrets map[string]json.RawMessage
+	// Credentials are the caller's, presented as Check and Cancel present them.
+	Credentials Credentials
+	Attempt     int
 	// History is the conversation so far: the thread's earlier turns, oldest first.
 	History []Message
-	// Credential is a stored credential (an auth context) for agents that are sent caller
-	// credentials; it wins over AuthToken.
-	Credential Credential
 	// ResumeTaskID is the agent's task this call answers: the previous turn paused it asking for
 	// input. An A2A call continues that task unless the request names another.
 	ResumeTaskID string
@@ -48,20 +46,26 @@ type Credential interface {
 	Apply(h http.Header)
 }
 
-type credentialKey struct{}
-
-// WithCredential returns a context that carries a stored credential to Check and Cancel, as
-// Call.Credential does for Call.
-func WithCredential(ctx context.Context, c Credential) context.Context {
-	if c == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, credentialKey{}, c)
+// Credentials are what an agent that is sent caller credentials (Auth forward or context)
+// receives with every request about a task, whether Call, Check or Cancel: the stored credential
+// (an auth context) when there is one, or else the caller's auth token as a bearer token. One
+// value for all three, so that no request about the same task goes out with less than another.
+type Credentials struct {
+	// AuthToken is the caller's auth_token.
+	AuthToken string
+	// Stored is the auth context the task is called with; it wins over AuthToken.
+	Stored Credential
 }
 
-func credentialFrom(ctx context.Context) Credential {
-	c, _ := ctx.Value(credentialKey{}).(Credential)
-	return c
+// apply sets the credentials for agent a on h; nothing when a is sent no caller credentials.
+func (c Credentials) apply(a agent.Agent, h http.Header) {
+	switch {
+	case !a.Auth.Forwards():
+	case c.Stored != nil:
+		c.Stored.Apply(h)
+	case c.AuthToken != "":
+		h.Set("Authorization", "Bearer "+c.AuthToken)
+	}
 }
 
 // Message is one message of a conversation.

@@ -138,8 +138,8 @@ type Config struct {
 	Heartbeat time.Duration
 }
 
-// MaxBodyBytes bounds a request body.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes bounds a request body: the accept core's bound.
+const MaxBodyBytes = accept.MaxBodyBytes
 
 // Retry-After values, in seconds.
 const (

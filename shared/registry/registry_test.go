@@ -11,18 +11,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/agentq/agentq/shared/agent"
-	"github.com/agentq/agentq/shared/localaws"
+	"github.com/agentq/agentq/shared/local/emulators"
 	"github.com/agentq/agentq/shared/table"
 )
 
 // The tests share one DynamoDB Local; each gets a table of its own.
 var (
-	suite  localaws.Suite
+	suite  emulators.Suite
 	dynamo *dynamodb.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
+	os.Exit(suite.Main(m, func(emu *emulators.Emulators) {
 		dynamo = emu.DynamoDB()
 	}))
 }

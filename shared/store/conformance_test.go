@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/agentq/agentq/shared/localaws"
+	"github.com/agentq/agentq/shared/local/emulators"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task/tasktest"
@@ -16,12 +16,12 @@ import (
 
 // The conformance tests share one DynamoDB Local; each subtest gets a table of its own.
 var (
-	suite  localaws.Suite
+	suite  emulators.Suite
 	dynamo *dynamodb.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
+	os.Exit(suite.Main(m, func(emu *emulators.Emulators) {
 		dynamo = emu.DynamoDB()
 	}))
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/agentq/agentq/shared/localaws"
+	"github.com/agentq/agentq/shared/local/emulators"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/tasklog"
@@ -16,14 +16,14 @@ import (
 )
 
 var (
-	suite  localaws.Suite
+	suite  emulators.Suite
 	dynamo *dynamodb.Client
 )
 
 var _ store.Recorder = (*tasklog.Recorder)(nil)
 
 func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *localaws.Emulators) { dynamo = emu.DynamoDB() }))
+	os.Exit(suite.Main(m, func(emu *emulators.Emulators) { dynamo = emu.DynamoDB() }))
 }
 
 // newTable makes a table of its own for the test.

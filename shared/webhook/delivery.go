@@ -10,11 +10,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/agentq/agentq/shared/table"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/table"
 )
 
 // State is where a delivery stands.

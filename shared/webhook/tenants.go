@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/table"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // Limits of a tenant's settings.
@@ -72,7 +73,7 @@ type Tenants struct {
 func NewTenants(db DynamoDB, table string, sealer authctx.Sealer, operatorSecret string) *Tenants {
 	t := &Tenants{db: db, table: table, sealer: sealer, now: time.Now, keys: map[string][]byte{}}
 	if operatorSecret != "" {
-		t.operator, t.operatorErr = ParseSecret(operatorSecret)
+		t.operator, t.operatorErr = signing.ParseSecret(operatorSecret)
 	}
 	return t
 }
@@ -344,7 +345,7 @@ func (t *Tenants) newSecret(ctx context.Context, tenant string, now time.Time) (
 		return secretItem{}, "", fmt.Errorf("new webhook secret for tenant %s: %w", tenant, err)
 	}
 	id = "whk_" + id
-	key := make([]byte, SecretBytes)
+	key := make([]byte, signing.SecretBytes)
 	if _, err := rand.Read(key); err != nil {
 		return secretItem{}, "", fmt.Errorf("new webhook secret for tenant %s: %w", tenant, err)
 	}
@@ -352,7 +353,7 @@ func (t *Tenants) newSecret(ctx context.Context, tenant string, now time.Time) (
 	if err != nil {
 		return secretItem{}, "", fmt.Errorf("seal webhook secret %s of tenant %s: %w", id, tenant, err)
 	}
-	secret := formatSecret(key)
+	secret := signing.FormatSecret(key)
 	clear(key)
 	return secretItem{ID: id, Sealed: sealed, CreatedAt: table.Stamp(now)}, secret, nil
 }

@@ -32,7 +32,7 @@ var (
 	// ErrNoSecret means there is no key to sign a tenant's deliveries with: the tenant has none
 	// of its own and the operator configured none.
 	ErrNoSecret = errors.New("no webhook signing secret")
-	// ErrInvalid means an argument was refused (a grace period, a secret, a payload); the error's
+	// ErrInvalid means an argument was refused (a grace period, URLs, a payload); the error's
 	// text says why. Retrying the same call cannot succeed.
 	ErrInvalid = errors.New("invalid argument")
 	// ErrConflict means a tenant's settings were changed concurrently, twice in a row; the caller
@@ -41,8 +41,6 @@ var (
 	// ErrNoSealer means a tenant's secret cannot be created because no sealer (seal key or KMS
 	// key) is configured to store it with. Errors that wrap it also wrap ErrNoSecret.
 	ErrNoSealer = errors.New("webhook secrets cannot be stored: no seal key is configured")
-	// ErrVerification is wrapped by every refusal of Verify.
-	ErrVerification = errors.New("webhook verification failed")
 )
 
 // Event types the task lifecycle produces.

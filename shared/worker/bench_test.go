@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
@@ -30,7 +29,7 @@ func (a *slowAgent) Call(context.Context, dispatch.Call) (dispatch.Result, error
 	return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote", State: "working"}
 }
 
-func (a *slowAgent) Check(context.Context, agent.Agent, string) (dispatch.Result, error) {
+func (a *slowAgent) Check(context.Context, agent.Agent, string, dispatch.Credentials) (dispatch.Result, error) {
 	a.checks.Add(1)
 	if time.Since(a.started) < a.agentTime {
 		return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote", State: "working"}
@@ -38,7 +37,9 @@ func (a *slowAgent) Check(context.Context, agent.Agent, string) (dispatch.Result
 	return dispatch.Result{Text: "done"}, nil
 }
 
-func (a *slowAgent) Cancel(context.Context, agent.Agent, string) error { return nil }
+func (a *slowAgent) Cancel(context.Context, agent.Agent, string, dispatch.Credentials) error {
+	return nil
+}
 
 // BenchmarkLongRunningTask runs a task whose agent takes agent-ms (longer than a worker's
 // timeout would allow) and reports the worker's busy time per task, billed-ms: the time spent
@@ -59,11 +60,9 @@ func BenchmarkLongRunningTask(b *testing.B) {
 			Request: json.RawMessage(`{"input":{"text":"x"}}`), AcceptedAt: time.Now()}
 		for st.Task(id1).State != task.Succeeded {
 			body, _ := queue.Encode(m)
-			rec := events.SQSMessage{MessageId: "m", Body: body, EventSourceARN: workARN, Attributes: map[string]string{"ApproximateReceiveCount": "1"}}
+			rec := batch.Record{ID: "m", Body: body, Source: workARN, ReceiveCount: 1}
 			start := time.Now()
-			if _, err := p.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{rec}}); err != nil {
-				b.Fatal(err)
-			}
+			p.Handle(context.Background(), []batch.Record{rec})
 			billed += time.Since(start)
 			if st.Task(id1).State == task.Succeeded {
 				break

@@ -25,7 +25,7 @@ var remoteCalls struct {
 	cancels []string
 }
 
-func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string) (dispatch.Result, error) {
+func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string, _ dispatch.Credentials) (dispatch.Result, error) {
 	remoteCalls.mu.Lock()
 	remoteCalls.checks = append(remoteCalls.checks, remoteID)
 	check := remoteCalls.check
@@ -36,7 +36,7 @@ func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string
 	return dispatch.Result{Text: "done at last"}, nil
 }
 
-func (d *fakeDispatcher) Cancel(_ context.Context, _ agent.Agent, remoteID string) error {
+func (d *fakeDispatcher) Cancel(_ context.Context, _ agent.Agent, remoteID string, _ dispatch.Credentials) error {
 	remoteCalls.mu.Lock()
 	defer remoteCalls.mu.Unlock()
 	remoteCalls.cancels = append(remoteCalls.cancels, remoteID)
@@ -79,6 +79,39 @@ func TestLongRunningAgentIsCheckedLater(t *testing.T) {
 	}
 	if h.disp.count() != 1 || len(remoteCalls.checks) != 1 || remoteCalls.checks[0] != "remote-1" {
 		t.Errorf("calls %d, checks %v; want one send and one check", h.disp.count(), remoteCalls.checks)
+	}
+}
+
+// TestTraceCarriedThroughTheQueue: a record's AWSTraceHeader (the trace of the request that
+// accepted the task) is the trace of the record's work: the check message it sends carries it on,
+// and its log lines name the trace.
+func TestTraceCarriedThroughTheQueue(t *testing.T) {
+	resetRemote()
+	const header = "Root=1-67891233-abcdef012345678912345678;Parent=463ac35c9f6413ad;Sampled=1"
+	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
+	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
+		return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote-1", State: "working"}
+	}
+	rec := record(t, message(id1), workARN, 1)
+	rec.Trace = header
+	if failed := handle(t, h, rec); len(failed) != 0 {
+		t.Fatalf("failed = %v", failed)
+	}
+	if len(h.queue.traces) != 1 || h.queue.traces[0] != header {
+		t.Errorf("check message sent under trace %q, want %q", h.queue.traces, header)
+	}
+	if !strings.Contains(h.logs.String(), `"trace_id":"1-67891233-abcdef012345678912345678"`) {
+		t.Errorf("log lines do not name the trace:\n%s", h.logs)
+	}
+
+	// A record without one sends without one.
+	h2 := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
+	h2.disp.call = h.disp.call
+	if failed := handle(t, h2, record(t, message(id1), workARN, 1)); len(failed) != 0 {
+		t.Fatalf("failed = %v", failed)
+	}
+	if len(h2.queue.traces) != 1 || h2.queue.traces[0] != "" {
+		t.Errorf("check message sent under trace %q, want none", h2.queue.traces)
 	}
 }
 

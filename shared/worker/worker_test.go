@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
@@ -64,13 +63,16 @@ type fakeQueue struct {
 	postponed map[string]time.Duration
 	sent      []*queue.Message
 	delays    []time.Duration
-	err       error
+	// traces are the trace headers the messages were sent under (queue.TraceHeader).
+	traces []string
+	err    error
 }
 
-func (q *fakeQueue) Send(_ context.Context, m *queue.Message, delay time.Duration) error {
+func (q *fakeQueue) Send(ctx context.Context, m *queue.Message, delay time.Duration) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.sent = append(q.sent, m)
+	q.traces = append(q.traces, queue.TraceHeader(ctx))
 	q.delays = append(q.delays, delay)
 	return q.err
 }
@@ -123,7 +125,7 @@ func message(id string) *queue.Message {
 }
 
 // record wraps a message as an SQS record from the queue arn, received count times.
-func record(t *testing.T, m *queue.Message, arn string, count int) events.SQSMessage {
+func record(t *testing.T, m *queue.Message, arn string, count int) batch.Record {
 	t.Helper()
 	body, err := queue.Encode(m)
 	if err != nil {
@@ -132,22 +134,13 @@ func record(t *testing.T, m *queue.Message, arn string, count int) events.SQSMes
 	return rawRecord("msg-"+m.TaskID, body, arn, count)
 }
 
-func rawRecord(id, body, arn string, count int) events.SQSMessage {
-	return events.SQSMessage{MessageId: id, ReceiptHandle: "rh-" + id, Body: body, EventSourceARN: arn,
-		EventSource: "aws:sqs", Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(count)}}
+func rawRecord(id, body, arn string, count int) batch.Record {
+	return batch.Record{ID: id, ReceiptHandle: "rh-" + id, Body: body, Source: arn, ReceiveCount: count}
 }
 
-func handle(t *testing.T, h *harness, recs ...events.SQSMessage) []string {
+func handle(t *testing.T, h *harness, recs ...batch.Record) []string {
 	t.Helper()
-	resp, err := h.p.Handle(context.Background(), events.SQSEvent{Records: recs})
-	if err != nil {
-		t.Fatalf("Handle: %v", err)
-	}
-	var failed []string
-	for _, f := range resp.BatchItemFailures {
-		failed = append(failed, f.ItemIdentifier)
-	}
-	return failed
+	return h.p.Handle(context.Background(), recs)
 }
 
 const id1 = "81250b20-e9d7-4b3b-9995-07dc72b4bb59"
@@ -169,7 +162,7 @@ func TestSuccess(t *testing.T) {
 	}
 	wantCall := dispatch.Call{TaskID: id1, Tenant: "org-1", Agent: echo, ThreadID: "thread-1", Text: "hello",
 		Request: json.RawMessage(`{"input":{"text":"hello"}}`),
-		Secrets: map[string]json.RawMessage{"user_oidc_token": json.RawMessage(`"oidc-SECRET"`)}, AuthToken: "auth-SECRET", Attempt: 1}
+		Secrets: map[string]json.RawMessage{"user_oidc_token": json.RawMessage(`"oidc-SECRET"`)}, Credentials: dispatch.Credentials{AuthToken: "auth-SECRET"}, Attempt: 1}
 	if len(h.disp.calls) != 1 || !reflect.DeepEqual(h.disp.calls[0], wantCall) {
 		t.Errorf("calls = %+v\nwant  %+v", h.disp.calls, wantCall)
 	}
@@ -223,8 +216,8 @@ func TestAgentFailure(t *testing.T) {
 				t.Errorf("task = %s %s %q, want %s %s %q", got.State, got.Reason, got.ReasonMessage, tt.wantState, tt.wantReason, tt.wantMessage)
 			}
 			if tt.wantRetry {
-				if !slices.Equal(failed, []string{rec.MessageId}) {
-					t.Errorf("failed = %v, want [%s]", failed, rec.MessageId)
+				if !slices.Equal(failed, []string{rec.ID}) {
+					t.Errorf("failed = %v, want [%s]", failed, rec.ID)
 				}
 				if d, ok := h.queue.postponed[rec.ReceiptHandle]; !ok || d != backoff(tt.received) {
 					t.Errorf("postponed by %v (%v), want the backoff for %d receives, %v", d, ok, tt.received, backoff(tt.received))
@@ -462,7 +455,7 @@ func TestOutcomeNotRecorded(t *testing.T) {
 	h := newHarness(t, st)
 	st.TransitionErr = errors.New("dynamodb: 500")
 	rec := record(t, message(id1), workARN, 3)
-	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.MessageId}) {
+	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.ID}) {
 		t.Errorf("failed = %v, want the record retried", failed)
 	}
 	if d := h.queue.postponed[rec.ReceiptHandle]; d != backoff(3) {
@@ -475,7 +468,7 @@ func TestOutcomeNotRecorded(t *testing.T) {
 func TestBatchRunsConcurrently(t *testing.T) {
 	const n = 6
 	var ts []*task.Task
-	var recs []events.SQSMessage
+	var recs []batch.Record
 	for i := range n {
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 		ts = append(ts, newTask(id, task.Queued))
@@ -516,7 +509,7 @@ func TestMixedBatch(t *testing.T) {
 		}
 		return dispatch.Result{Text: "fine"}, nil
 	}
-	recs := []events.SQSMessage{record(t, message(ok), workARN, 1), rawRecord("junk", "{", workARN, 1), record(t, message(bad), workARN, 1)}
+	recs := []batch.Record{record(t, message(ok), workARN, 1), rawRecord("junk", "{", workARN, 1), record(t, message(bad), workARN, 1)}
 	failed := handle(t, h, recs...)
 	slices.Sort(failed)
 	if want := []string{"junk", "msg-" + bad}; !slices.Equal(failed, want) {
@@ -551,11 +544,8 @@ func TestDeadlineBoundsTheCall(t *testing.T) {
 			m.Agent = slow
 			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
 			defer cancel()
-			resp, err := h.p.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{record(t, m, workARN, 1)}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := len(resp.BatchItemFailures) == 1; got != tt.wantRetry {
+			failed := h.p.Handle(ctx, []batch.Record{record(t, m, workARN, 1)})
+			if got := len(failed) == 1; got != tt.wantRetry {
 				t.Errorf("retried = %v, want %v", got, tt.wantRetry)
 			}
 			if got := h.disp.count() == 1; got != tt.wantCall {
@@ -595,25 +585,24 @@ func TestPostponeFailureStillRetries(t *testing.T) {
 func TestNoQueueNoPostpone(t *testing.T) {
 	st := tasktest.New()
 	p := worker.New(worker.Config{Store: st, Dispatcher: &fakeDispatcher{}, Now: func() time.Time { return now }})
-	resp, err := p.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{rawRecord("m", "x", workARN, 1)}})
-	if err != nil || len(resp.BatchItemFailures) != 1 {
-		t.Errorf("Handle = %+v, %v; want one failure", resp, err)
+	if failed := p.Handle(context.Background(), []batch.Record{rawRecord("m", "x", workARN, 1)}); len(failed) != 1 {
+		t.Errorf("Handle = %v; want one failure", failed)
 	}
 }
 
 func TestReceiveCount(t *testing.T) {
 	for _, tt := range []struct {
-		attr string
-		want time.Duration
-	}{{"4", backoff(4)}, {"", backoff(1)}, {"zero", backoff(1)}, {"0", backoff(1)}, {"-3", backoff(1)}} {
-		t.Run(tt.attr, func(t *testing.T) {
+		count int
+		want  time.Duration
+	}{{4, backoff(4)}, {1, backoff(1)}, {0, backoff(1)}, {-3, backoff(1)}} {
+		t.Run(strconv.Itoa(tt.count), func(t *testing.T) {
 			st := tasktest.New(newTask(id1, task.Queued))
 			h := newHarness(t, st)
 			h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 				return dispatch.Result{}, &dispatch.Error{Reason: task.ReasonAgentUnavailable, Retryable: true}
 			}
 			rec := record(t, message(id1), workARN, 1)
-			rec.Attributes["ApproximateReceiveCount"] = tt.attr
+			rec.ReceiveCount = tt.count
 			handle(t, h, rec)
 			if got := h.queue.postponed[rec.ReceiptHandle]; got != tt.want {
 				t.Errorf("postponed by %v, want %v", got, tt.want)

@@ -5,7 +5,7 @@
 // @vercel/fun, an implementation of the Lambda Runtime API, with its configuration in environment
 // variables, and reaching DynamoDB, SQS and EventBridge through the AWS SDK's
 // AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_EVENTBRIDGE, here the local
-// emulators and a local event bus (shared/localbus).
+// emulators and a local event bus (shared/local/eventbus).
 //
 // One task goes the whole way: invoke accepts it (with a webhook_url), worker runs it, poll reads
 // it, notify gets its changes from the table's real stream and puts its completion event on the
@@ -54,10 +54,10 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/agentq/agentq/shared/apikey"
-	"github.com/agentq/agentq/shared/demoagent"
-	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/localbus"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/demoagent"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/local/eventbus"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
@@ -65,6 +65,7 @@ import (
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 const (
@@ -144,7 +145,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	node := requireTool(t, "node")
 	requireTool(t, "npm")
 	requireTool(t, "bash")
-	if err := localaws.CheckInstalled(localaws.Options{}); err != nil {
+	if err := emulators.CheckInstalled(emulators.Options{}); err != nil {
 		missing(t, err.Error())
 	}
 
@@ -155,8 +156,8 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	installed := make(chan error, 1)
 	go func() { installed <- installDriver(ctx, here) }()
 
-	em, err := localaws.Start(ctx, localaws.Options{})
-	if errors.Is(err, localaws.ErrNotInstalled) {
+	em, err := emulators.Start(ctx, emulators.Options{})
+	if errors.Is(err, emulators.ErrNotInstalled) {
 		missing(t, err.Error())
 	}
 	if err != nil {
@@ -167,7 +168,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 			t.Errorf("stop emulators: %v", err)
 		}
 	})
-	ddb, sq := localrun.Clients(em.DynamoDBEndpoint, em.SQSEndpoint, 0)
+	ddb, sq := system.Clients(em.DynamoDBEndpoint, em.SQSEndpoint, 0)
 	if err := table.CreateTable(ctx, ddb, tableName); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus, err := localbus.Start(ctx, localbus.Options{Name: eventBus}) // 127.0.0.1
+	bus, err := eventbus.Start(ctx, eventbus.Options{Name: eventBus}) // 127.0.0.1
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	hookURL := hooks.URL + "/hooks/agentq"
 	key := randomKey(t)
 	// The operator's signing secret: the tenant has none of its own.
-	secret, err := webhook.NewSecret()
+	secret, err := signing.NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +412,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if f := streamResp.BatchItemFailures; len(f) != 0 {
 		t.Errorf("notify: batchItemFailures = %+v, want none (%d records)", f, len(changes))
 	}
-	var published []localbus.Event
+	var published []eventbus.Event
 	for _, e := range bus.Events() {
 		var dt notify.Detail
 		if json.Unmarshal(e.Detail, &dt) == nil && dt.TaskID == taskID {
@@ -462,7 +463,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if post.method != http.MethodPost || post.path != "/hooks/agentq" {
 		t.Errorf("webhook: %s %s, want POST /hooks/agentq", post.method, post.path)
 	}
-	if err := webhook.Verify(secret, post.header, post.body, time.Now(), 0); err != nil {
+	if err := signing.Verify(secret, post.header, post.body, time.Now(), 0); err != nil {
 		t.Errorf("webhook: the delivery does not verify: %v (headers %v)", err, post.header)
 	}
 	var hookEvent webhook.Event
