@@ -27,6 +27,7 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/notify"
@@ -479,7 +480,7 @@ func (f *fake) handler() http.Handler {
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
 		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f},
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
-		Events: f.events, Progress: progress.New(f, f.events, progressKeys), StreamFor: 50 * time.Millisecond,
+		Events: f.events, Progress: progress.New(f, f.events, progressKeys, dispatch.DecodePush), StreamFor: 50 * time.Millisecond,
 	})
 }
 

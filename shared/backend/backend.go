@@ -181,7 +181,7 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	p.Tasks = p.Tasks.WithEvents(tasklog.NewRecorder(p.Events, p.Logger))
 	if len(cfg.ProgressKey) > 0 {
 		p.ProgressKeys = progress.NewKeys(cfg.ProgressKey)
-		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys)
+		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, dispatch.DecodePush)
 	}
 	if cfg.QueueURL != "" {
 		p.Queue = queue.NewClient(c.SQS, cfg.QueueURL)
@@ -269,7 +269,7 @@ func (p *Parts) Worker() *worker.Processor {
 		Events: p.Events,
 	}
 	if p.ProgressKeys != nil {
-		wc.Progress = p.ProgressKeys.Targets(p.cfg.StreamURL)
+		wc.Progress = dispatch.ProgressTargets(p.ProgressKeys, p.cfg.StreamURL)
 	}
 	return worker.New(wc)
 }

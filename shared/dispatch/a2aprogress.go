@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
+	"strings"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
 )
@@ -20,59 +23,66 @@ type Progress struct {
 	Token   string
 }
 
-// PushEvent is one event of an A2A push notification, in the task log's terms.
-type PushEvent struct {
-	Type tasklog.Type
-	Data json.RawMessage
+// ProgressTargets answers where the agent of a task reports progress: the task's progress and
+// push routes under base (the URL the stream routes are served at), and its token from keys.
+func ProgressTargets(keys *progress.Keys, base string) func(tenant, id string) *Progress {
+	base = strings.TrimRight(base, "/")
+	return func(tenant, id string) *Progress {
+		u := base + "/v1/tasks/" + url.PathEscape(id)
+		return &Progress{URL: u + "/progress", PushURL: u + "/push", Token: keys.Token(tenant, id)}
+	}
 }
 
-// Push is an A2A 1.0 push notification (a StreamResponse: a task, a message, a status update or
+// push is an A2A 1.0 push notification (a StreamResponse: a task, a message, a status update or
 // an artifact update) read as the remote task it is about and the events it makes.
-type Push struct {
-	RemoteTaskID string
-	Events       []PushEvent
+type push struct {
+	remoteTaskID string
+	events       []progress.Report
 }
 
-// DecodePush reads an A2A 1.0 push notification body (see eventsOf for what it makes).
-func DecodePush(body []byte) (Push, error) {
+// DecodePush reads an A2A 1.0 push notification body (see eventsOf for what it makes); it is
+// the progress service's progress.PushDecoder.
+func DecodePush(body []byte) (remoteTaskID string, reports []progress.Report, err error) {
 	var sr a2a.StreamResponse
 	if err := json.Unmarshal(body, &sr); err != nil {
-		return Push{}, errors.New("not an A2A push notification (a StreamResponse: task, message, statusUpdate or artifactUpdate)")
+		return "", nil, errors.New("not an A2A push notification (a StreamResponse: task, message, statusUpdate or artifactUpdate)")
 	}
 	p, ok := eventsOf(sr.Event)
 	if !ok {
-		return Push{}, errors.New("an A2A push notification holds a task, a message, a statusUpdate or an artifactUpdate with its artifact")
+		return "", nil, errors.New("an A2A push notification holds a task, a message, a statusUpdate or an artifactUpdate with its artifact")
 	}
-	return p, nil
+	return p.remoteTaskID, p.events, nil
 }
+
+var _ progress.PushDecoder = DecodePush
 
 // eventsOf reads an A2A event (pushed, or streamed by SendStreamingMessage) as the remote task it
 // is about and the log events it makes: status updates and tasks become status events (the
 // state, named as in 0.3, and the status message's text); artifact updates become artifact
 // events (id, name, text, data, append, last_chunk); a message becomes a status event.
-func eventsOf(ev a2a.Event) (Push, bool) {
+func eventsOf(ev a2a.Event) (push, bool) {
 	switch ev := ev.(type) {
 	case *a2a.TaskStatusUpdateEvent:
-		return Push{RemoteTaskID: string(ev.TaskID), Events: []PushEvent{statusEvent(ev.Status)}}, true
+		return push{string(ev.TaskID), []progress.Report{statusEvent(ev.Status)}}, true
 	case *a2a.Task:
-		return Push{RemoteTaskID: string(ev.ID), Events: []PushEvent{statusEvent(ev.Status)}}, true
+		return push{string(ev.ID), []progress.Report{statusEvent(ev.Status)}}, true
 	case *a2a.TaskArtifactUpdateEvent:
 		if ev.Artifact == nil {
-			return Push{}, false
+			return push{}, false
 		}
 		text, data := partsText(ev.Artifact.Parts)
-		return Push{RemoteTaskID: string(ev.TaskID), Events: []PushEvent{event(tasklog.Artifact, map[string]any{
+		return push{string(ev.TaskID), []progress.Report{event(tasklog.Artifact, map[string]any{
 			"artifact_id": ev.Artifact.ID, "name": ev.Artifact.Name, "text": text, "data": rawOrNil(data),
 			"append": ev.Append, "last_chunk": ev.LastChunk,
 		})}}, true
 	case *a2a.Message:
 		text, _ := partsText(ev.Parts)
-		return Push{RemoteTaskID: string(ev.TaskID), Events: []PushEvent{event(tasklog.Status, map[string]any{"message": text})}}, true
+		return push{string(ev.TaskID), []progress.Report{event(tasklog.Status, map[string]any{"message": text})}}, true
 	}
-	return Push{}, false
+	return push{}, false
 }
 
-func statusEvent(s a2a.TaskStatus) PushEvent {
+func statusEvent(s a2a.TaskStatus) progress.Report {
 	msg := ""
 	if s.Message != nil {
 		msg, _ = partsText(s.Message.Parts)
@@ -80,9 +90,9 @@ func statusEvent(s a2a.TaskStatus) PushEvent {
 	return event(tasklog.Status, map[string]any{"state": stateName(s.State), "message": msg})
 }
 
-func event(t tasklog.Type, data map[string]any) PushEvent {
+func event(t tasklog.Type, data map[string]any) progress.Report {
 	raw, _ := json.Marshal(data) // plain values
-	return PushEvent{Type: t, Data: raw}
+	return progress.Report{Type: t, Data: raw}
 }
 
 func rawOrNil(s string) json.RawMessage {
@@ -125,7 +135,7 @@ func (cl *Client) streamA2A(s a2aSession, c Call, params *a2a.SendMessageRequest
 			return Result{}, a2aFailure(err, c.Agent.Endpoint)
 		}
 		if p, ok := eventsOf(ev); ok {
-			for _, e := range p.Events {
+			for _, e := range p.events {
 				c.OnEvent(e)
 			}
 		}

@@ -9,16 +9,17 @@ import (
 
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/dispatch/a2atest"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/tasklog"
 )
 
 // listener collects the events a streaming call hands over.
 type listener struct {
 	mu  sync.Mutex
-	evs []dispatch.PushEvent
+	evs []progress.Report
 }
 
-func (l *listener) on(e dispatch.PushEvent) {
+func (l *listener) on(e progress.Report) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.evs = append(l.evs, e)
@@ -38,6 +39,14 @@ func (l *listener) texts() string {
 		out = append(out, string(e.Type)+":"+s)
 	}
 	return strings.Join(out, " ")
+}
+
+func TestProgressTargets(t *testing.T) {
+	keys := progress.NewKeys([]byte("0123456789abcdef0123456789abcdef"))
+	target := dispatch.ProgressTargets(keys, "https://s.example/")("acme", "t1")
+	if target.URL != "https://s.example/v1/tasks/t1/progress" || target.PushURL != "https://s.example/v1/tasks/t1/push" || target.Token != keys.Token("acme", "t1") {
+		t.Errorf("targets %+v", target)
+	}
 }
 
 // TestA2AStreamingCall: an agent whose card declares streaming is called with

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -38,7 +39,7 @@ type Call struct {
 	Progress *Progress
 	// OnEvent, when set, hears the updates an A2A agent that streams sends during the call
 	// (SendStreamingMessage), as they arrive.
-	OnEvent func(PushEvent)
+	OnEvent func(progress.Report)
 }
 
 // Credential sets a stored credential on an outgoing request's headers.

@@ -19,14 +19,14 @@ func FuzzDecodePush(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := dispatch.DecodePush(body)
+		_, reports, err := dispatch.DecodePush(body)
 		if err != nil {
 			return
 		}
-		if len(p.Events) == 0 {
+		if len(reports) == 0 {
 			t.Fatal("a push that makes no event")
 		}
-		for _, e := range p.Events {
+		for _, e := range reports {
 			var m map[string]any
 			if json.Unmarshal(e.Data, &m) != nil {
 				t.Fatalf("event data %s", e.Data)

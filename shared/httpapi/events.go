@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/sse"
 	"github.com/agentq/agentq/shared/task"
@@ -28,7 +25,7 @@ type EventLog interface {
 // Progress takes agents' reports and A2A pushes into their task's log.
 type Progress interface {
 	Report(ctx context.Context, id, token string, body []byte) (tasklog.Event, error)
-	Push(ctx context.Context, id, token, remoteTaskID string, reports []progress.Report, dedupe string) ([]tasklog.Event, error)
+	Push(ctx context.Context, id, token string, body []byte) ([]tasklog.Event, error)
 }
 
 var _ Progress = (*progress.Service)(nil)
@@ -323,16 +320,7 @@ func (a *api) postPush(w http.ResponseWriter, r *http.Request) error {
 	if token == "" {
 		token = r.Header.Get("X-A2A-Notification-Token")
 	}
-	push, err := dispatch.DecodePush(body)
-	if err != nil {
-		return progressError(&progress.InvalidError{Message: err.Error()})
-	}
-	reports := make([]progress.Report, len(push.Events))
-	for i, e := range push.Events {
-		reports[i] = progress.Report{Type: e.Type, Data: e.Data}
-	}
-	sum := sha256.Sum256(body)
-	evs, err := a.Progress.Push(r.Context(), r.PathValue("task_id"), token, push.RemoteTaskID, reports, hex.EncodeToString(sum[:16]))
+	evs, err := a.Progress.Push(r.Context(), r.PathValue("task_id"), token, body)
 	if err != nil {
 		return progressError(err)
 	}

@@ -11,12 +11,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
-
-	"github.com/agentq/agentq/shared/dispatch"
 
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
@@ -63,16 +60,21 @@ func (k *Keys) valid(tenant, id, token string) bool {
 	return token != "" && hmac.Equal([]byte(token), []byte(k.Token(tenant, id)))
 }
 
+// PushDecoder reads a push notification body as the remote task it is about and the reports it
+// makes (dispatch.DecodePush reads A2A's); its error says what is wrong, never what was sent.
+type PushDecoder func(body []byte) (remoteTaskID string, reports []Report, err error)
+
 // Service checks reports and pushes and appends them to their task's log.
 type Service struct {
-	tasks Tasks
-	log   tasklog.Appender
-	keys  *Keys
+	tasks  Tasks
+	log    tasklog.Appender
+	keys   *Keys
+	decode PushDecoder
 }
 
-// New returns the service over the task store, the log and the token keys.
-func New(tasks Tasks, log tasklog.Appender, keys *Keys) *Service {
-	return &Service{tasks: tasks, log: log, keys: keys}
+// New returns the service over the task store, the log and the token keys; decode reads pushes.
+func New(tasks Tasks, log tasklog.Appender, keys *Keys, decode PushDecoder) *Service {
+	return &Service{tasks: tasks, log: log, keys: keys, decode: decode}
 }
 
 // open finds the task the token opens, or refuses.
@@ -114,11 +116,15 @@ func (s *Service) Report(ctx context.Context, id, token string, body []byte) (ta
 	return s.append(ctx, t, r)
 }
 
-// Push appends the events of an A2A push notification for task id, authenticated by token. The
+// Push appends the events of a push notification body for task id, authenticated by token. The
 // push must be about the remote task the task runs (once the worker has recorded it), and a
-// notification is logged once: dedupe names it (a hash of its body), and a second delivery is
-// refused with tasklog.ErrDuplicate.
-func (s *Service) Push(ctx context.Context, id, token, remoteTaskID string, reports []Report, dedupe string) ([]tasklog.Event, error) {
+// notification is logged once: a second delivery of the same body is refused with
+// tasklog.ErrDuplicate.
+func (s *Service) Push(ctx context.Context, id, token string, body []byte) ([]tasklog.Event, error) {
+	remoteTaskID, reports, err := s.decode(body)
+	if err != nil {
+		return nil, &InvalidError{err.Error()}
+	}
 	t, err := s.open(ctx, id, token)
 	if err != nil {
 		return nil, err
@@ -126,13 +132,14 @@ func (s *Service) Push(ctx context.Context, id, token, remoteTaskID string, repo
 	if t.RemoteTaskID != "" && remoteTaskID != t.RemoteTaskID {
 		return nil, ErrRemoteTask
 	}
+	sum := sha256.Sum256(body)
 	var out []tasklog.Event
 	for i, r := range reports {
 		if len(r.Data) > MaxReportBytes {
 			return out, &InvalidError{fmt.Sprintf("an event of a push is at most %d bytes", MaxReportBytes)}
 		}
 		if i == 0 {
-			r.Dedupe = "push:" + dedupe
+			r.Dedupe = "push:" + hex.EncodeToString(sum[:16])
 		}
 		ev, err := s.append(ctx, t, r)
 		if err != nil {
@@ -141,15 +148,4 @@ func (s *Service) Push(ctx context.Context, id, token, remoteTaskID string, repo
 		out = append(out, ev)
 	}
 	return out, nil
-}
-
-// Targets answers where the agent of a task reports progress: the task's progress and push
-// routes under base (the URL the stream routes are served at), and its token. It is the worker's
-// Config.Progress.
-func (k *Keys) Targets(base string) func(tenant, id string) *dispatch.Progress {
-	base = strings.TrimRight(base, "/")
-	return func(tenant, id string) *dispatch.Progress {
-		u := base + "/v1/tasks/" + url.PathEscape(id)
-		return &dispatch.Progress{URL: u + "/progress", PushURL: u + "/push", Token: k.Token(tenant, id)}
-	}
 }

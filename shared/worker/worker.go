@@ -18,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
@@ -120,11 +121,11 @@ func New(c Config) *Processor {
 
 // onEvent answers where the updates t's agent streams during the call go: its log, bounded
 // like any agent's reports (an update refused for the rate is dropped, the outcome is not).
-func (p *Processor) onEvent(ctx context.Context, log *slog.Logger, t *task.Task) func(dispatch.PushEvent) {
+func (p *Processor) onEvent(ctx context.Context, log *slog.Logger, t *task.Task) func(progress.Report) {
 	if p.c.Events == nil {
 		return nil
 	}
-	return func(e dispatch.PushEvent) {
+	return func(e progress.Report) {
 		_, err := p.c.Events.Append(ctx, tasklog.Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: e.Type, Data: e.Data, Limited: true})
 		if err != nil {
 			log.Warn("append a streamed agent event", "type", e.Type, "err", err)

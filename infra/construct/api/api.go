@@ -102,7 +102,9 @@ const AuthorizerKeyPrefix = "APIKEY#"
 // invocation's must exist) and API keys (every request's key not configured, and revoke);
 // UpdateItem also marks a task failed when its message cannot be sent,
 // stops it, and writes an agent's head record (draft, unpublish); PutItem also writes agent
-// versions, auth contexts and API keys' hashes (in a TransactWriteItems). No Query, Scan or BatchWriteItem; deletes only as
+// versions, auth contexts and API keys' hashes (in a TransactWriteItems). Every task write is
+// followed by its event in the task's log (shared/tasklog): Query reads the log's tail (the last
+// event's number), PutItem writes the next. No Scan or BatchWriteItem; deletes only as
 // InvokeDeleteKeyPrefixes allow.
 var InvokeTableActions = []string{
 	"dynamodb:GetItem",
@@ -110,6 +112,7 @@ var InvokeTableActions = []string{
 	"dynamodb:PutItem",
 	"dynamodb:UpdateItem",
 	"dynamodb:ConditionCheckItem",
+	"dynamodb:Query",
 }
 
 // InvokeDeleteKeyPrefixes are the partition keys invoke may delete (dynamodb:DeleteItem under a

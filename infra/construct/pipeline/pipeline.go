@@ -190,9 +190,11 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 // grantWorker grants the worker what it needs, and nothing else.
 func grantWorker(worker awslambda.Function, props *Props, work awssqs.Queue) {
 	// Least privilege: read task records (GetItem, and Query on the by_thread GSI for the turns of
-	// a thread) and conditionally update them, nothing else on the table.
+	// a thread) and conditionally update them, and append to their event logs (Query the tail,
+	// PutItem the next event; the finished event's dedupe marker rides in a TransactWriteItems
+	// of two PutItems); nothing else on the table.
 	props.Table.GrantReadData(worker)
-	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"))
+	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"), jsii.String("dynamodb:PutItem"))
 	// Delayed "check" messages for agents that answer asynchronously.
 	work.GrantSendMessages(worker)
 	// Backoff on a retryable failure: the worker shortens or stretches a record's visibility
@@ -237,7 +239,8 @@ func newSweeper(this constructs.Construct, props *Props, work awssqs.Queue, shar
 	// request is re-sent by reference). No payload writes and no KMS: the sweeper never rebuilds a
 	// message that needs a secret.
 	props.Table.GrantReadData(fn)
-	props.Table.Grant(fn, jsii.String("dynamodb:UpdateItem"))
+	// A task the sweeper fails gets its finished event: PutItem into the task's event log.
+	props.Table.Grant(fn, jsii.String("dynamodb:UpdateItem"), jsii.String("dynamodb:PutItem"))
 	work.GrantSendMessages(fn)
 	storage.GrantReadPayloads(props.Payloads, fn)
 	rule := awsevents.NewRule(this, jsii.String("SweepSchedule"), &awsevents.RuleProps{
