@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,7 +19,7 @@ import (
 
 // DynamoDB is the part of the DynamoDB API the log uses.
 type DynamoDB interface {
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
@@ -124,14 +126,15 @@ func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 	return last, nil
 }
 
+// put writes ev as a new item, conditional on its number being free. It is an UpdateItem that
+// may only create (attribute_not_exists): the same effect as a conditional PutItem, under the
+// UpdateItem grant every function that writes tasks holds already.
 func (l *Log) put(ctx context.Context, e Entry, ev Event) error {
 	item := map[string]types.AttributeValue{
-		table.AttrPK: table.S(table.TaskPartition(e.TaskID)),
-		table.AttrSK: table.S(eventSortKey(ev.Seq)),
-		"seq":        table.N(ev.Seq),
-		"type":       table.S(string(ev.Type)),
-		"at":         table.S(table.Stamp(ev.At)),
-		"tenant":     table.S(e.Tenant),
+		"seq":    table.N(ev.Seq),
+		"type":   table.S(string(ev.Type)),
+		"at":     table.S(table.Stamp(ev.At)),
+		"tenant": table.S(e.Tenant),
 	}
 	if len(ev.Data) > 0 {
 		item["data"] = table.S(string(ev.Data))
@@ -139,11 +142,12 @@ func (l *Log) put(ctx context.Context, e Entry, ev Event) error {
 	if !e.ExpiresAt.IsZero() {
 		item[table.AttrExpiresAt] = table.N(e.ExpiresAt.Unix())
 	}
-	cond := aws.String("attribute_not_exists(#pk)")
-	names := map[string]string{"#pk": table.AttrPK}
+	event := l.create(e.TaskID, eventSortKey(ev.Seq), item)
 	if e.Dedupe == "" {
-		_, err := l.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(l.table), Item: item, ConditionExpression: cond, ExpressionAttributeNames: names,
+		_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: event.TableName, Key: event.Key, UpdateExpression: event.UpdateExpression,
+			ConditionExpression: event.ConditionExpression, ExpressionAttributeNames: event.ExpressionAttributeNames,
+			ExpressionAttributeValues: event.ExpressionAttributeValues,
 		})
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
@@ -151,17 +155,12 @@ func (l *Log) put(ctx context.Context, e Entry, ev Event) error {
 		}
 		return err
 	}
-	marker := map[string]types.AttributeValue{
-		table.AttrPK: table.S(table.TaskPartition(e.TaskID)),
-		table.AttrSK: table.S(reportPrefix + e.Dedupe),
-		"seq":        table.N(ev.Seq),
-	}
+	marker := map[string]types.AttributeValue{"seq": table.N(ev.Seq)}
 	if v, ok := item[table.AttrExpiresAt]; ok {
 		marker[table.AttrExpiresAt] = v
 	}
 	_, err := l.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: aws.String(l.table), Item: item, ConditionExpression: cond, ExpressionAttributeNames: names}},
-		{Put: &types.Put{TableName: aws.String(l.table), Item: marker, ConditionExpression: cond, ExpressionAttributeNames: names}},
+		{Update: event}, {Update: l.create(e.TaskID, reportPrefix+e.Dedupe, marker)},
 	}})
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
@@ -173,6 +172,28 @@ func (l *Log) put(ctx context.Context, e Entry, ev Event) error {
 		return errTaken
 	}
 	return err
+}
+
+// create is the update that creates the item (task's partition, sk) with attrs, and fails if it
+// exists.
+func (l *Log) create(taskID, sk string, attrs map[string]types.AttributeValue) *types.Update {
+	names := map[string]string{"#pk": table.AttrPK}
+	values := map[string]types.AttributeValue{}
+	var set []string
+	for name, v := range attrs {
+		names["#"+name] = name
+		values[":"+name] = v
+		set = append(set, "#"+name+" = :"+name)
+	}
+	slices.Sort(set) // a stable expression, for the reader of a request log
+	return &types.Update{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{table.AttrPK: table.S(table.TaskPartition(taskID)), table.AttrSK: table.S(sk)},
+		UpdateExpression:          aws.String("SET " + strings.Join(set, ", ")),
+		ConditionExpression:       aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}
 }
 
 // Read answers up to limit (at most PageLimit) events of the task after sequence number after, in

@@ -54,7 +54,7 @@ const (
 // webhook settings; a task is one conditional PutItem, a thread turn or an idempotent request one
 // TransactWriteItems (PutItem, UpdateItem, ConditionCheckItem); UpdateItem also fails a task whose
 // message could not be sent; Query reads the tail of a task's event log before the event its
-// creation writes (PutItem). No Scan or deletes.
+// creation writes (UpdateItem). No Scan or deletes.
 var TriggerTableActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:BatchGetItem",

@@ -190,11 +190,10 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 // grantWorker grants the worker what it needs, and nothing else.
 func grantWorker(worker awslambda.Function, props *Props, work awssqs.Queue) {
 	// Least privilege: read task records (GetItem, and Query on the by_thread GSI for the turns of
-	// a thread) and conditionally update them, and append to their event logs (Query the tail,
-	// PutItem the next event; the finished event's dedupe marker rides in a TransactWriteItems
-	// of two PutItems); nothing else on the table.
+	// a thread) and conditionally update them, nothing else on the table. Appending to a task's
+	// event log is a Query of its tail and an UpdateItem that may only create the next event.
 	props.Table.GrantReadData(worker)
-	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"), jsii.String("dynamodb:PutItem"))
+	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"))
 	// Delayed "check" messages for agents that answer asynchronously.
 	work.GrantSendMessages(worker)
 	// Backoff on a retryable failure: the worker shortens or stretches a record's visibility
@@ -239,8 +238,8 @@ func newSweeper(this constructs.Construct, props *Props, work awssqs.Queue, shar
 	// request is re-sent by reference). No payload writes and no KMS: the sweeper never rebuilds a
 	// message that needs a secret.
 	props.Table.GrantReadData(fn)
-	// A task the sweeper fails gets its finished event: PutItem into the task's event log.
-	props.Table.Grant(fn, jsii.String("dynamodb:UpdateItem"), jsii.String("dynamodb:PutItem"))
+	// A task the sweeper fails gets its finished event: a Query and an UpdateItem on its log.
+	props.Table.Grant(fn, jsii.String("dynamodb:UpdateItem"))
 	work.GrantSendMessages(fn)
 	storage.GrantReadPayloads(props.Payloads, fn)
 	rule := awsevents.NewRule(this, jsii.String("SweepSchedule"), &awsevents.RuleProps{

@@ -228,7 +228,6 @@ func TestWorkerPermissions(t *testing.T) {
 		"dynamodb:GetItem":            {f.table.ID},
 		"dynamodb:Query":              {f.table.ID},
 		"dynamodb:UpdateItem":         {f.table.ID},
-		"dynamodb:PutItem":            {f.table.ID}, // the task's event log
 		"sqs:SendMessage":             {f.work.ID},
 		"sqs:ChangeMessageVisibility": {f.work.ID, f.dlq.ID},
 		"sqs:ReceiveMessage":          {f.work.ID, f.dlq.ID},
@@ -323,7 +322,6 @@ func TestSweeper(t *testing.T) {
 	actions := f.tpl.Actions(role)
 	for action, id := range map[string]string{
 		"dynamodb:GetItem": f.table.ID, "dynamodb:Query": f.table.ID, "dynamodb:UpdateItem": f.table.ID, "sqs:SendMessage": f.work.ID,
-		"dynamodb:PutItem": f.table.ID, // the failed task's finished event
 	} {
 		if !slices.Contains(actions[action], id) {
 			t.Errorf("sweeper lacks %s on %s (has it on %v)", action, id, actions[action])
