@@ -150,6 +150,14 @@ func (a *api) readLog(ctx context.Context, t *task.Task, after int64, limit int)
 // where to resume, and the client's EventSource resumes by itself with Last-Event-ID.
 func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after int64, names eventNames) error {
 	rc := http.NewResponseController(w)
+	// A writer that cannot flush writes through at once (Lambda's response stream): that is no
+	// reason to end the stream.
+	flush := func() error {
+		if err := rc.Flush(); !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
+	}
 	h := w.Header()
 	h.Set("Content-Type", sse.ContentType)
 	h.Set("Cache-Control", "no-cache")
@@ -158,7 +166,7 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 	out := sse.NewWriter(w)
 	ctx := r.Context()
 	_ = out.Retry(reconnectMS)
-	_ = rc.Flush()
+	_ = flush()
 	// The connection's bound is the wall clock's: Now is the tasks' time.
 	deadline := time.Now().Add(a.StreamFor)
 	beat := time.NewTicker(a.Heartbeat)
@@ -179,11 +187,11 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 			}
 			after = ev.Seq
 			if ev.Type.Final() {
-				_ = rc.Flush()
+				_ = flush()
 				return nil
 			}
 		}
-		if err := rc.Flush(); err != nil {
+		if err := flush(); err != nil {
 			return nil
 		}
 		if len(evs) == tasklog.PageLimit {
@@ -200,7 +208,7 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 		if !time.Now().Before(deadline) {
 			data, _ := json.Marshal(map[string]any{"after": after, "resume": r.URL.Path + "?after=" + strconv.FormatInt(after, 10)})
 			_ = out.Event(sse.Event{Name: "reconnect", Data: string(data)})
-			_ = rc.Flush()
+			_ = flush()
 			return nil
 		}
 		timer := time.NewTimer(wait)
@@ -210,7 +218,7 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 			return nil
 		case <-beat.C:
 			timer.Stop()
-			if out.Comment("keep-alive") != nil || rc.Flush() != nil {
+			if out.Comment("keep-alive") != nil || flush() != nil {
 				return nil
 			}
 		case <-timer.C:

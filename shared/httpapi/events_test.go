@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,4 +323,44 @@ func TestInvokeStream(t *testing.T) {
 			}
 		}
 	}
+}
+
+// plainWriter is a ResponseWriter that cannot flush, as Lambda's response stream (lambdaurl)
+// writes through at once.
+type plainWriter struct {
+	mu   sync.Mutex
+	h    http.Header
+	body strings.Builder
+}
+
+func (p *plainWriter) Header() http.Header { return p.h }
+func (p *plainWriter) WriteHeader(int)     {}
+func (p *plainWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.body.Write(b)
+}
+
+// TestStreamWithoutFlusher: a writer that cannot flush still gets the whole stream, events
+// written after the stream began included.
+func TestStreamWithoutFlusher(t *testing.T) {
+	h := newStreamHarness(t, time.Minute, storedTask(task.Running))
+	h.add(t, taskID, tasklog.Created, `{}`)
+	handler := httpapi.New(httpapi.Config{Reader: h.read, Keys: keys, Events: h.log, Routes: httpapi.StreamRoutes})
+	req, _ := http.NewRequest(http.MethodGet, "/v1/tasks/"+taskID+"/events", nil)
+	req.Header.Set("X-Api-Key", apiKey)
+	w := &plainWriter{h: http.Header{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		handler.ServeHTTP(w, req)
+	}()
+	time.Sleep(50 * time.Millisecond) // the stream has sent event 1 and waits for more
+	h.add(t, taskID, tasklog.Chunk, `{"text":"x"}`)
+	h.read.set(taskID, func(tk *task.Task) { tk.State = task.Succeeded })
+	h.add(t, taskID, tasklog.Finished, `{"state":"succeeded"}`)
+	<-done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	wantIDs(t, ids(readStream(t, strings.NewReader(w.body.String()))), 1, 3)
 }
