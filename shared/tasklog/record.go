@@ -39,10 +39,17 @@ func NewRecorder(log Appender, logger *slog.Logger) *Recorder {
 
 // Created records that t was accepted.
 func (r *Recorder) Created(ctx context.Context, t *task.Task) {
-	r.append(ctx, t, Created, map[string]any{
-		"state": t.State, "agent_id": t.AgentID, "agent_version": t.AgentVersion, "source": t.Source,
+	r.write(ctx, t, createdEntry(t))
+}
+
+// createdEntry is the created event of t: the log's first event, whoever writes it.
+func createdEntry(t *task.Task) Entry {
+	e := entry(t, Created, map[string]any{
+		"state": task.Queued, "agent_id": t.AgentID, "agent_version": t.AgentVersion, "source": t.Source,
 		"thread_id": t.ThreadID, "dialect": t.Dialect,
 	})
+	e.At, e.First = t.CreatedAt, true
+	return e
 }
 
 // Claimed records a worker's attempt. A claim of a task its agent already works on (it has a
@@ -51,6 +58,12 @@ func (r *Recorder) Created(ctx context.Context, t *task.Task) {
 func (r *Recorder) Claimed(ctx context.Context, t *task.Task) {
 	if t.RemoteTaskID != "" {
 		return
+	}
+	if t.Attempts == 1 {
+		// The work message and the task write leave accept together, so a worker may claim the
+		// task before accept has logged its creation: the first claim logs it first if it must
+		// (a First append writes nothing where the log has begun).
+		r.write(ctx, t, createdEntry(t))
 	}
 	r.append(ctx, t, Attempt, map[string]any{"state": t.State, "attempt": t.Attempts})
 }
