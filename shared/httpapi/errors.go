@@ -25,16 +25,21 @@ var errExpired = &apiError{http.StatusGone, "task_expired", "the task has expire
 // from the service layer's one table (package reason); here a reason only becomes a status.
 // 5xx answers never carry internals.
 func (a *api) classify(r *http.Request, err error) *detailedError {
+	return a.classifyAs(r, err, dialectOf(r.URL.Path))
+}
+
+// classifyAs is classify for a request answered in dialect d, whatever its path says: the sync
+// invoke path serves both.
+func (a *api) classifyAs(r *http.Request, err error, d task.Dialect) *detailedError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return &detailedError{apiError: ae}
 	}
-	d := dialectOf(r.URL.Path)
 	rs, known := reason.Of(err, d, r.PathValue("agent_id"))
 	if !known {
 		a.Logger.Error("unclassified error", "err", err, "path", r.URL.Path)
 	}
-	de := &detailedError{apiError: &apiError{statusOf(rs.Kind, d), rs.Code, rs.Message}, problems: rs.Problems, taskID: rs.TaskID}
+	de := &detailedError{apiError: &apiError{statusOf(rs.Kind, d), rs.Code, rs.Message}, problems: rs.Problems, taskID: rs.TaskID, taskStatus: rs.TaskStatus}
 	if rs.Retryable {
 		de.retryAfter = retryAfterError
 	}
@@ -73,6 +78,7 @@ type detailedError struct {
 	*apiError
 	problems   []dialect.Problem
 	taskID     string
+	taskStatus string
 	retryAfter string
 }
 
@@ -96,7 +102,7 @@ func writeError(w http.ResponseWriter, d task.Dialect, err error) {
 			body["details"] = de.problems
 		}
 		if de.taskID != "" {
-			body["receipt_id"] = de.taskID
+			body["receipt_id"], body["status"] = de.taskID, de.taskStatus
 		}
 		writeJSON(w, de.status, map[string]any{"error": body})
 		return
@@ -106,7 +112,7 @@ func writeError(w http.ResponseWriter, d task.Dialect, err error) {
 		body["detail"] = de.problems
 	}
 	if de.taskID != "" {
-		body["task_id"] = de.taskID
+		body["task_id"], body["status"] = de.taskID, de.taskStatus
 	}
 	writeJSON(w, de.status, body)
 }

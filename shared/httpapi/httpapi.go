@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -86,7 +88,9 @@ const (
 //	POST /v1/tasks/{id}/stop, /v1/receipts/{id}/stop          Stopper, Reader
 //	GET  /v1/tasks/{id}, /v1/receipts/{id}                    Reader
 //	GET  /v1/tasks/{id}/thread                                Reader, Threads
-//	GET  /v1/tasks, /v1/agents/{agent_id}/tasks               Lister
+//	GET  /v1/tasks, /v1/agents/{agent_id}/tasks, /v1/receipts  Lister
+//	POST /v1/receipts/{id}/verify                             Reader, Receipts, ReceiptStore
+//	GET  /v1/receipt-issuer                                  Receipts
 //	GET  /v1/tasks/{id}/deliveries, POST .../{delivery_id}/replay  Deliveries, Reader
 //	GET, PUT /v1/webhooks, POST /v1/webhooks/rotate-secret    Webhooks
 //
@@ -114,6 +118,12 @@ type Config struct {
 	// Webhooks adds the routes of the caller's tenant's webhook settings: default URLs and
 	// signing secrets.
 	Webhooks WebhookSettings
+	// Receipts signs ServiceNet receipts and adds GET /v1/receipt-issuer, which publishes its
+	// keys; without it receipts are answered unsigned.
+	Receipts ReceiptIssuer
+	// ReceiptStore keeps issued receipt signatures (so that a receipt is signed once per
+	// change, not per read) and, with Reader and Receipts, adds POST /v1/receipts/{id}/verify.
+	ReceiptStore ReceiptStore
 	// TrustedTenant, when set, answers the tenant an authorizer in front of the handler already
 	// established for the request (apigw.AuthorizerTenant: the HTTP API's Lambda authorizer), and
 	// the handler then does not check the key itself; a request it has no tenant for is checked
@@ -136,6 +146,11 @@ type Config struct {
 	// idle stream sends a keep-alive comment (default DefaultHeartbeat).
 	StreamFor time.Duration
 	Heartbeat time.Duration
+	// Budget bounds every request: its own work gets Budget.Request, plus the wait it asked for
+	// (a long poll, a sync invoke), and never more than the caller's deadline less Budget.Answer.
+	// A dependency that hangs then costs a 503 with Retry-After, never a hang. Zero is
+	// deadline.Default().
+	Budget deadline.Budget
 }
 
 // MaxBodyBytes bounds a request body: the accept core's bound.
@@ -168,6 +183,7 @@ func New(c Config) http.Handler {
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = DefaultHeartbeat
 	}
+	c.Budget = c.Budget.OrDefault()
 	a := &api{c}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // path -> methods, for the 405 answers
@@ -217,7 +233,31 @@ func New(c Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, dialectOf(r.URL.Path), &apiError{http.StatusNotFound, "route_not_found", "no route " + r.Method + " " + r.URL.Path})
 	})
-	return a.logged(mux)
+	return a.logged(a.bounded(mux))
+}
+
+// bounded gives every request its deadline (Config.Budget): its own work, plus the wait it may
+// take, which it reads leniently here (the handler refuses a malformed one).
+func (a *api) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := a.Budget.ForRequest(r.Context(), a.waitOf(r))
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// waitOf is the longest a request may wait for a task: ?wait= on a read, the sync invoke's
+// bound on a sync invoke, the stream's bound on an event stream.
+func (a *api) waitOf(r *http.Request) time.Duration {
+	wait := time.Duration(0)
+	if isStream(r) {
+		wait = a.StreamFor
+	} else if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/invoke") {
+		wait = a.SyncWait
+	} else if n, err := strconv.Atoi(r.URL.Query().Get("wait")); err == nil && n > 0 {
+		wait = min(time.Duration(n)*time.Second, MaxWait)
+	}
+	return wait
 }
 
 // Route is one route of the API: a method and a path pattern (net/http's, which are API
@@ -277,6 +317,8 @@ var (
 	withRegistry     = func(c *Config) bool { return c.Agents != nil && c.AdminKeys != nil }
 	withAuthContexts = func(c *Config) bool { return c.AuthContexts != nil && c.AdminKeys != nil }
 	withAPIKeys      = func(c *Config) bool { return c.APIKeys != nil && c.AdminKeys != nil }
+	withVerify       = func(c *Config) bool { return c.Reader != nil && c.Receipts != nil && c.ReceiptStore != nil }
+	withIssuer       = func(c *Config) bool { return c.Receipts != nil }
 )
 
 // routeDefs are the API's routes. A route is served when its set (Config.Routes) is selected and
@@ -289,6 +331,9 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodPost, "/v1/receipts/{receipt_id}/stop", true}, needs: withStopper, tenant: (*api).stopReceipt},
 	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}", false}, needs: withReader, tenant: (*api).getTask},
 	{Route: Route{http.MethodGet, "/v1/receipts/{receipt_id}", false}, needs: withReader, tenant: (*api).getReceipt},
+	{Route: Route{http.MethodGet, "/v1/receipts", false}, needs: withLister, tenant: (*api).listReceipts},
+	{Route: Route{http.MethodPost, "/v1/receipts/{receipt_id}/verify", true}, needs: withVerify, tenant: (*api).verifyReceipt},
+	{Route: Route{http.MethodGet, "/v1/receipt-issuer", false}, needs: withIssuer, tenant: (*api).receiptIssuer},
 	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/thread", false}, needs: withThreads, tenant: (*api).getThread},
 	{Route: Route{http.MethodGet, "/v1/tasks", false}, needs: withLister, tenant: (*api).listTasks},
 	{Route: Route{http.MethodGet, "/v1/agents/{agent_id}/tasks", false}, needs: withLister, tenant: (*api).listAgentTasks},
@@ -329,7 +374,7 @@ func (a *api) unauthed(h func(*api, http.ResponseWriter, *http.Request) error) h
 }
 
 func dialectOf(path string) task.Dialect {
-	if strings.HasPrefix(path, "/v1/receipts") || strings.HasSuffix(path, "/invoke-async") {
+	if strings.HasPrefix(path, "/v1/receipt") || strings.HasSuffix(path, "/invoke-async") { // receipts, receipt-issuer
 		return task.ServiceNet
 	}
 	return task.Xpander

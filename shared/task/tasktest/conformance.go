@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -17,6 +18,9 @@ type Conformer interface {
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
+	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
+	KeepReceiptSignature(ctx context.Context, id, sig string) error
+	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
 
 var _ Conformer = (*Store)(nil)
@@ -40,6 +44,8 @@ func Conformance(t *testing.T, newStore func(t *testing.T) Conformer) {
 		{"transition to running can release the lease", conformRelease},
 		{"pause and retry keep what they do not change", conformPauseRetry},
 		{"touch keeps the version", conformTouch},
+		{"abandon holds whether or not the task was written and until it is claimed", conformAbandon},
+		{"receipt facts keep the version and survive transitions", conformReceiptFacts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
@@ -248,5 +254,69 @@ func conformTouch(t *testing.T, s Conformer) {
 	wantConflict(t, err, task.Queued, 1)
 	if _, err := s.Touch(ctx, "t-none", task.Queued, 1, at); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("touch of an unknown task: %v, want task.ErrNotFound", err)
+	}
+}
+
+// conformAbandon: an abandon writes the failed task whether its own write landed or not, and a
+// write landing after it fails; a claimed task is not abandoned, and the conflict shows it.
+func conformAbandon(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	at := conformanceNow.Add(time.Second)
+	for _, written := range []bool{false, true} {
+		id := fmt.Sprintf("t-abandon-%v", written)
+		if written {
+			setUp(t, s, id, false)
+		}
+		got, err := s.Abandon(ctx, queued(id), at, task.ReasonDispatchFailed, "not queued")
+		if err != nil {
+			t.Fatalf("abandon (written %v): %v", written, err)
+		}
+		if got.State != task.Failed || got.Version != 2 || got.Reason != task.ReasonDispatchFailed {
+			t.Errorf("abandoned %+v", got)
+		}
+		stored, err := s.Get(ctx, id)
+		if err != nil || stored.State != task.Failed || stored.Reason != task.ReasonDispatchFailed || stored.Version != 2 {
+			t.Fatalf("stored %+v, %v; want failed at version 2", stored, err)
+		}
+		if err := s.Create(ctx, queued(id)); !errors.Is(err, task.ErrExists) {
+			t.Errorf("a write landing after the abandon: %v, want task.ErrExists", err)
+		}
+		if _, err := s.Claim(ctx, id, at, time.Minute); err == nil {
+			t.Errorf("an abandoned task was claimed")
+		}
+	}
+	setUp(t, s, "t-abandon-claimed", true)
+	_, err := s.Abandon(ctx, queued("t-abandon-claimed"), at, task.ReasonDispatchFailed, "not queued")
+	wantConflict(t, err, task.Running, 2)
+}
+
+func conformReceiptFacts(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	running := setUp(t, s, "r1", true)
+	if err := s.KeepReceiptSignature(ctx, "r1", `{"signature":"s1"}`); err != nil {
+		t.Fatalf("keep a signature: %v", err)
+	}
+	got, err := s.SetVerification(ctx, "r1", "verified")
+	if err != nil {
+		t.Fatalf("set a verdict: %v", err)
+	}
+	if got.Version != running.Version || got.State != task.Running || got.Verification != "verified" || got.ReceiptSignature != `{"signature":"s1"}` {
+		t.Fatalf("after the receipt writes: version %d state %s verdict %q signature %q; want version %d, running, both kept",
+			got.Version, got.State, got.Verification, got.ReceiptSignature, running.Version)
+	}
+	// The worker's next write, conditional on the version it knows, still goes through.
+	done, err := s.Transition(ctx, "r1", task.Change{From: []task.State{task.Running}, To: task.Succeeded, Version: running.Version,
+		Now: conformanceNow.Add(time.Second), Result: "ok"})
+	if err != nil {
+		t.Fatalf("a transition after the receipt writes: %v", err)
+	}
+	if done.Verification != "verified" || done.ReceiptSignature != `{"signature":"s1"}` {
+		t.Errorf("the transition dropped the receipt facts: %q %q", done.Verification, done.ReceiptSignature)
+	}
+	if err := s.KeepReceiptSignature(ctx, "missing", "x"); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("keep a signature of no task: %v, want ErrNotFound", err)
+	}
+	if _, err := s.SetVerification(ctx, "missing", "failed"); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("set a verdict on no task: %v, want ErrNotFound", err)
 	}
 }

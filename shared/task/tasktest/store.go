@@ -221,6 +221,22 @@ func (s *Store) Touch(_ context.Context, id string, state task.State, version in
 	return &cp, nil
 }
 
+// Abandon records t as failed with reason and message when no task has its id or the task is
+// still as submitted (queued at t's version), as the DynamoDB store's conditional put does.
+func (s *Store) Abandon(_ context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.tasks[t.ID]; ok && (cur.State != task.Queued || cur.Version != t.Version) {
+		return nil, fmt.Errorf("abandon task %s: %w", t.ID, conflict(cur))
+	}
+	failed := *t
+	failed.State, failed.Version, failed.Reason, failed.ReasonMessage = task.Failed, t.Version+1, reason, message
+	failed.UpdatedAt, failed.FinishedAt, failed.LeaseUntil = now, now, time.Time{}
+	s.tasks[t.ID] = &failed
+	cp := failed
+	return &cp, nil
+}
+
 // Idle answers up to limit tasks in flight (queued or running) last written before before, least
 // recently written first.
 func (s *Store) Idle(_ context.Context, before time.Time, limit int) ([]*task.Task, error) {
@@ -256,6 +272,33 @@ func (s *Store) Turns(_ context.Context, tenant, threadID string, limit int) ([]
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// KeepReceiptSignature keeps sig, the receipt signature just issued for task id, without moving
+// its version.
+func (s *Store) KeepReceiptSignature(_ context.Context, id, sig string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.find(id)
+	if err != nil {
+		return err
+	}
+	t.ReceiptSignature = sig
+	return nil
+}
+
+// SetVerification records a verdict on task id's receipt, without moving its version, and
+// answers the task.
+func (s *Store) SetVerification(_ context.Context, id, verdict string) (*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.find(id)
+	if err != nil {
+		return nil, err
+	}
+	t.Verification = verdict
+	cp := *t
+	return &cp, nil
 }
 
 // find returns the stored task itself; the caller holds the lock.
