@@ -308,7 +308,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
 		spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
 		if spec.Applies() {
-			if err := spec.Check(res.Text, res.Output); err != nil {
+			if err := spec.Check(ctx, res.Text, res.Output); err != nil {
 				// The answer is kept: a caller may still want to see what did not match.
 				change.To, change.Reason, change.ReasonMessage = task.Failed, task.ReasonOutputSchemaMismatch, err.Error()
 			}
