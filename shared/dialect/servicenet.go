@@ -49,8 +49,13 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	for _, f := range []struct {
 		v    *string
 		name string
-	}{{r.TaskID, "task_id"}, {r.ContextID, "context_id"}, {r.SkillID, "skill_id"}, {r.AuthToken, "auth_token"}} {
+	}{{r.TaskID, "task_id"}, {r.SkillID, "skill_id"}, {r.AuthToken, "auth_token"}} {
 		p.maxLen(f.v, maxShortBytes*8, f.name)
+	}
+	p.maxLen(r.ContextID, MaxThreadIDBytes, "context_id")
+	if r.AuthToken != nil && !HeaderValue(*r.AuthToken) {
+		// Sent as a bearer token: a value no HTTP header can carry would only fail every call.
+		p.add("must be a valid HTTP header value (no control characters such as CR or LF)", "header_value", "auth_token")
 	}
 	authContextID := ""
 	if r.AuthContextID != nil {
@@ -102,6 +107,17 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 		inv.Ask.Region = strings.ToUpper(*r.Region)
 	}
 	return inv, nil
+}
+
+// HeaderValue reports whether v can be sent as an HTTP header value: visible ASCII and
+// obs-text, spaces and tabs, and no other control character (RFC 9110 field-value).
+func HeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // inputText finds an instruction in a structured input: its "text" or "message" field.

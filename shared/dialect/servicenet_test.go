@@ -142,7 +142,9 @@ func TestDecodeServiceNetInvalid(t *testing.T) {
 		{"agent_envelope a string", with(`"agent_envelope":"{}"`), "body.agent_envelope", "type_error"},
 		{"message too long", `{"message": "` + long(256<<10+1) + `"}`, "body.message", "too_long"},
 		{"task_id too long", with(`"task_id":"` + long(8<<10+1) + `"`), "body.task_id", "too_long"},
-		{"context_id too long", with(`"context_id":"` + long(8<<10+1) + `"`), "body.context_id", "too_long"},
+		{"context_id too long", with(`"context_id":"` + long(dialect.MaxThreadIDBytes+1) + `"`), "body.context_id", "too_long"},
+		{"auth_token with CR LF", with(`"auth_token":"tok\r\nX-Injected: 1"`), "body.auth_token", "header_value"},
+		{"auth_token with NUL", with(`"auth_token":"tok\u0000"`), "body.auth_token", "header_value"},
 		{"skill_id too long", with(`"skill_id":"` + long(8<<10+1) + `"`), "body.skill_id", "too_long"},
 		{"auth_token too long", with(`"auth_token":"` + long(8<<10+1) + `"`), "body.auth_token", "too_long"},
 	}
