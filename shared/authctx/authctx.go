@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
+	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/store"
 )
 
@@ -40,7 +41,7 @@ const (
 
 // Limits of a context's fields.
 const (
-	MaxTenantBytes = 256
+	MaxTenantBytes = apikey.MaxTenantBytes
 	MaxNameBytes   = 256
 	MaxHeaderBytes = 128
 	// MaxSecretBytes bounds a secret: a header value that large already strains most servers.
@@ -196,16 +197,10 @@ func truncate(s string) string {
 	return s
 }
 
-// ValidateTenant checks a tenant can own contexts: 1 to MaxTenantBytes of UTF-8 without control
-// characters.
+// ValidateTenant checks a tenant can own contexts: a tenant name as apikey.ValidateTenant says.
 func ValidateTenant(tenant string) error {
-	switch {
-	case tenant == "":
-		return fmt.Errorf("%w: tenant is required", ErrInvalid)
-	case len(tenant) > MaxTenantBytes:
-		return fmt.Errorf("%w: tenant is longer than %d bytes", ErrInvalid, MaxTenantBytes)
-	case !printable(tenant):
-		return fmt.Errorf("%w: tenant must be UTF-8 text without control characters", ErrInvalid)
+	if err := apikey.ValidateTenant(tenant); err != nil {
+		return fmt.Errorf("%w: tenant must be %s", ErrInvalid, apikey.TenantRule)
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func TestCreateListRevoke(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	st := New(newFakeDB(), "tasks", 0)
-	for _, c := range []struct{ tenant, name string }{{"", "n"}, {"t", ""}, {"t\x00", "n"}, {strings.Repeat("t", 257), "n"}, {"t", "\xff"}} {
+	for _, c := range []struct{ tenant, name string }{{"", "n"}, {"t", ""}, {"t\x00", "n"}, {strings.Repeat("t", 257), "n"}, {"t", "\xff"}, {"bad tenant!", "n"}, {"a#b", "n"}, {strings.Repeat("t", MaxTenantBytes+1), "n"}} {
 		if _, _, err := st.Create(context.Background(), c.tenant, c.name); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Create(%q, %q) = %v, want ErrInvalid", c.tenant, c.name, err)
 		}
