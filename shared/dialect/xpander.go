@@ -80,7 +80,7 @@ const (
 	// MaxThreadIDBytes bounds a caller's thread id (xpander id, ServiceNet context_id): it is
 	// part of DynamoDB keys, whose sort keys hold at most 1 KiB with the tenant and separators.
 	MaxThreadIDBytes = 512
-	maxLongBytes  = 64 << 10
+	maxLongBytes     = 64 << 10
 )
 
 // DecodeXpander decodes and validates an xpander invoke body.

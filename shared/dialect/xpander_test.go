@@ -171,7 +171,7 @@ func TestDecodeXpanderInvalid(t *testing.T) {
 		{"mcp server not an object", with(`"mcp_servers":[{"name":"a"},"b"]`), "body.mcp_servers.1", "type_error"},
 		{"id too long", with(`"id":"` + long(dialect.MaxThreadIDBytes+1) + `"`), "body.id", "too_long"},
 		{"output_schema reads a file", with(`"output_schema":{"$ref":"file:///etc/passwd"}`), "body.output_schema", "output_schema_ref"},
-		{"output_schema too wide", with(`"output_schema":{"anyOf":[`+strings.Repeat(`{},`, 16)+`{}]}`), "body.output_schema", "output_schema_fan_out"},
+		{"output_schema too wide", with(`"output_schema":{"anyOf":[` + strings.Repeat(`{},`, 16) + `{}]}`), "body.output_schema", "output_schema_fan_out"},
 		{"output_schema not a schema", with(`"output_schema":{"type":12}`), "body.output_schema", "output_schema_invalid"},
 		{"title too long", with(`"title":"` + long(1<<10+1) + `"`), "body.title", "too_long"},
 		{"additional_context too long", with(`"additional_context":"` + long(64<<10+1) + `"`), "body.additional_context", "too_long"},
