@@ -107,6 +107,11 @@ func authTokenFrom(ctx context.Context) string {
 // outcome as Call does: a Result, *Pending, *NeedsInput or *Error. Use WithAuthToken for agents
 // with Auth forward.
 func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string) (Result, error) {
+	res, err := cl.check(ctx, a, remoteTaskID)
+	return res, redacted(err)
+}
+
+func (cl *Client) check(ctx context.Context, a agent.Agent, remoteTaskID string) (Result, error) {
 	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, authTokenFrom(ctx), "")
 	if err != nil {
 		return Result{}, err
@@ -124,6 +129,10 @@ func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string)
 // a retryable *Error when the agent could not be reached. Use WithAuthToken for agents with Auth
 // forward.
 func (cl *Client) Cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error {
+	return redacted(cl.cancel(ctx, a, remoteTaskID))
+}
+
+func (cl *Client) cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error {
 	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, authTokenFrom(ctx), "")
 	if err != nil {
 		return err
@@ -189,7 +198,7 @@ func (ac *a2aClient) client(ctx context.Context, a agent.Agent, authToken, idemp
 	}
 	client, err := ac.factory.CreateFromEndpoints(ctx, []a2a.AgentInterface{{URL: a.Endpoint, Transport: a2a.TransportProtocolJSONRPC}})
 	if err != nil {
-		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + redactURL(err.Error(), a.Endpoint)}
+		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + Redact(err.Error())}
 	}
 	h := headers{}
 	switch cred := credentialFrom(ctx); {
@@ -560,9 +569,9 @@ func a2aFailure(err error, endpoint string) error {
 	_, isURL := errors.AsType[*url.Error](err)
 	_, isNet := errors.AsType[net.Error](err)
 	if isURL || isNet || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.Canceled) {
-		return &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + redactURL(err.Error(), endpoint), Retryable: true}
+		return &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + Redact(err.Error()), Retryable: true}
 	}
-	return &Error{Reason: task.ReasonInvalidResponse, Message: "the agent's answer is not A2A: " + redactURL(err.Error(), endpoint)}
+	return &Error{Reason: task.ReasonInvalidResponse, Message: "the agent's answer is not A2A: " + Redact(err.Error())}
 }
 
 // errAnswerTooLarge ends the reading of an answer larger than MaxResponseBytes.

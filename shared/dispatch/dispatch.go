@@ -125,6 +125,11 @@ func New(hc *http.Client, opts ...Option) *Client {
 // Call calls c.Agent and returns its answer. Besides a Result or an *Error, an A2A agent may
 // answer that its task goes on (*Pending) or waits for the caller (*NeedsInput); see a2a.go.
 func (cl *Client) Call(ctx context.Context, c Call) (Result, error) {
+	res, err := cl.call(ctx, c)
+	return res, redacted(err)
+}
+
+func (cl *Client) call(ctx context.Context, c Call) (Result, error) {
 	switch c.Agent.Protocol {
 	case agent.HTTP:
 		return cl.callHTTP(ctx, c)

@@ -65,7 +65,7 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return Result{}, &Error{Reason: task.ReasonAgentTimeout, Message: "the agent did not answer in time", Retryable: true}
 		}
-		return Result{}, &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + redactURL(err.Error(), c.Agent.Endpoint), Retryable: true}
+		return Result{}, &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + Redact(err.Error()), Retryable: true}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
@@ -144,14 +144,6 @@ func errorDetail(raw []byte) string {
 		s = s[:200] + "..."
 	}
 	return ": " + s
-}
-
-// redactURL keeps an endpoint's query string (which may hold a key) out of error messages.
-func redactURL(msg, endpoint string) string {
-	if i := strings.IndexByte(endpoint, '?'); i >= 0 {
-		return strings.ReplaceAll(msg, endpoint, endpoint[:i]+"?…")
-	}
-	return msg
 }
 
 func field(obj json.RawMessage, name string) json.RawMessage {
