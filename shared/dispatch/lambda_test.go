@@ -174,7 +174,7 @@ func TestLambdaFailures(t *testing.T) {
 		{"throttled", task.ReasonAgentUnavailable, true, "the function is throttled: TooManyRequestsException: Rate Exceeded."},
 		{"broken", task.ReasonAgentUnavailable, true, "Lambda answered 500: ServiceException: internal failure"},
 		{"updating", task.ReasonAgentUnavailable, true, ""},
-		{"missing", task.ReasonAgentRejected, false, "Lambda answered 404: ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:123456789012:function:missing"},
+		{"missing", task.ReasonAgentRejected, false, "Lambda answered 404: ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:************:function:missing"}, // the account id is not the tenant's to see,
 		{"denied", task.ReasonAgentRejected, false, ""},
 		{"big", task.ReasonInvalidResponse, false, ""},
 	}
