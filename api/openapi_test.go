@@ -599,6 +599,8 @@ func (c tcase) request() *http.Request {
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 	case "admin":
 		req.Header.Set("X-Api-Key", adminKey)
+	case "other":
+		req.Header.Set("X-Api-Key", otherKey)
 	case "bad":
 		req.Header.Set("X-Api-Key", "not-a-key")
 	}
@@ -693,7 +695,6 @@ func invokeCases(path, body string, serviceNet bool) []tcase {
 		{name: "body over 1 MiB", method: "POST", path: path, body: big, status: 413, code: "body_too_large"},
 		{name: "too large to keep", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", accept.ErrRequestTooLarge)), status: 413, code: "body_too_large"},
 		{name: "approval", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", &agent.PolicyError{Code: agent.ReasonApprovalRequired, Message: "confirm first"})), status: 403, code: "approval_required"},
-		{name: "tenant", method: "POST", path: path, body: body, setup: submitErr(&agent.PolicyError{Code: agent.ReasonTenantNotAllowed, Message: "not yours"}), status: 403, code: "tenant_not_allowed"},
 		{name: "region", method: "POST", path: path, body: body, setup: submitErr(&agent.PolicyError{Code: agent.ReasonRegionNotAllowed, Message: "not from there"}), status: 403, code: "region_not_allowed"},
 		{name: "unknown agent", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", agent.ErrNotFound)), status: 404, code: "agent_not_found"},
 		{name: "agent id not well formed", method: "POST", path: strings.Replace(path, "/echo/", "/.hidden/", 1), body: body, status: 404, code: "agent_not_found"},
@@ -800,7 +801,7 @@ func cases() map[string][]tcase {
 	}
 	out["POST /v1/agents/{agent_id}/invoke/async"] = append([]tcase{
 		{name: "basic", method: "POST", path: xAsync, body: xpanderBody, status: 200, validRequest: true},
-		{name: "every field", method: "POST", path: xAsync + "?version=draft", body: full, header: []string{"Idempotency-Key", "order-1"}, status: 200, validRequest: true, check: noSecrets},
+		{name: "every field", method: "POST", path: xAsync + "?version=latest", body: full, header: []string{"Idempotency-Key", "order-1"}, status: 200, validRequest: true, check: noSecrets},
 		{name: "nulls", method: "POST", path: xAsync, body: nulls, status: 200, validRequest: true},
 		{name: "bearer", method: "POST", path: xAsync, body: xpanderBody, auth: "bearer", status: 200, validRequest: true},
 		{name: "webhook url", method: "POST", path: xAsync, body: `{"input":{"text":"hi"},"webhook_url":"https://hooks.example.com/agentq?token=t"}`, status: 200, validRequest: true},
@@ -938,18 +939,32 @@ func cases() map[string][]tcase {
 		}, commonErrorsAs("admin", method, path, body)...)
 	}
 	out["GET /v1/agents"] = append([]tcase{
-		{name: "every kind of agent", method: "GET", path: "/v1/agents", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
-			if n := len(r.body["items"].([]any)); n != 4 {
-				t.Errorf("%d agents, want 4", n)
+		{name: "the published agents the tenant may use", method: "GET", path: "/v1/agents", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			// Not the draft, not the unpublished one; never an endpoint or a credential.
+			if n := len(r.body["items"].([]any)); n != 2 {
+				t.Errorf("%d agents, want 2: %s", n, r.raw)
+			}
+			for _, leak := range []string{"endpoint", "auth_context", "tenants", "arn:", "example.com", "127.0.0.1"} {
+				if strings.Contains(string(r.raw), leak) {
+					t.Errorf("the listing shows %q: %s", leak, r.raw)
+				}
+			}
+		}},
+		{name: "another tenant's view", method: "GET", path: "/v1/agents", auth: "other", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if n := len(r.body["items"].([]any)); n != 1 {
+				t.Errorf("%d agents, want 1 (billing is kept for %s): %s", n, tenant, r.raw)
 			}
 		}},
 		{name: "none", method: "GET", path: "/v1/agents", setup: func(f *fake) { f.agents = map[string]registry.Summary{} }, status: 200, validRequest: true},
 	}, commonErrors("GET", "/v1/agents", "")...)
 	var getAgent []tcase
-	for _, id := range []string{"echo", "billing", "draft", "gone"} {
+	for _, id := range []string{"echo", "billing"} {
 		getAgent = append(getAgent, tcase{name: id, method: "GET", path: "/v1/agents/" + id, status: 200, validRequest: true})
 	}
 	out["GET /v1/agents/{agent_id}"] = append(append(getAgent,
+		tcase{name: "a draft", method: "GET", path: "/v1/agents/draft", status: 404, code: "agent_not_found"},
+		tcase{name: "unpublished", method: "GET", path: "/v1/agents/gone", status: 404, code: "agent_not_found"},
+		tcase{name: "kept for another tenant", method: "GET", path: "/v1/agents/billing", auth: "other", status: 404, code: "agent_not_found"},
 		tcase{name: "unknown", method: "GET", path: "/v1/agents/nope", status: 404, code: "agent_not_found"},
 		tcase{name: "not well formed", method: "GET", path: "/v1/agents/-x", status: 404, code: "agent_not_found"},
 	), commonErrors("GET", "/v1/agents/echo", "")...)
@@ -1498,10 +1513,10 @@ func TestValidatorCatchesDrift(t *testing.T) {
 		{"sync 202 without Location", syncReq, 202, hdr(func(h http.Header) { h.Set("Retry-After", "2") }), edit(func(m map[string]any) { m["status"] = "pending" })},
 		{"list item with an undocumented field", listReq, 200, good.header, []byte(`{"items":[` + string(edit(func(m map[string]any) { m["priority"] = 1 })) + `],"next_cursor":null}`)},
 		{"list without next_cursor", listReq, 200, good.header, []byte(`{"items":[]}`)},
-		{"agent with an undocumented field", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["agent"].(map[string]any)["color"] = "red" })},
-		{"agent with an unknown protocol", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["agent"].(map[string]any)["protocol"] = "smtp" })},
-		{"agent without an endpoint", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m["agent"].(map[string]any), "endpoint") })},
-		{"agent summary without source", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m, "source") })},
+		{"agent with an undocumented field", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["color"] = "red" })},
+		{"agent with an unknown protocol", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["protocol"] = "smtp" })},
+		{"agent with an endpoint", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["endpoint"] = "https://x" })},
+		{"agent without its policy", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m, "policy") })},
 		{"accepted with a result", invokeReq, 200, notFound.header, []byte(`{"agent_id":"echo","status":"running","receipt_id":"` + taskID + `","message":"ServiceNet invocation accepted","raw":{"x":1}}`)},
 	}
 	for _, tt := range tests {

@@ -167,7 +167,8 @@ type Submission struct {
 	Invocation *dialect.Invocation
 }
 
-// Submit resolves the agent, checks policy, then records the task and enqueues its message
+// Submit resolves the agent's current published version (the only one a tenant may name), checks
+// policy, then records the task and enqueues its message
 // concurrently: one round trip of latency. A request with an idempotency key or a caller-given
 // thread first reads that key or thread (one consistent read each), and one naming an auth context
 // reads that. It returns agent.ErrNotFound, agent.ErrVersionNotFound or authctx.ErrNotFound
@@ -178,9 +179,14 @@ type Submission struct {
 // A request too large for the task record is staged in the blob store first (one more round trip,
 // for large requests only), and the work message carries its reference instead of the body.
 func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error) {
-	a, err := s.agents.Lookup(ctx, sub.AgentID, sub.Version)
+	a, err := s.agents.Lookup(ctx, sub.AgentID, agent.Latest)
 	if err != nil {
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
+	}
+	// Tenants run the current published version only: a draft or an older version would be
+	// checked against its own policy (tenants, approval, cost, regions), not the one in force.
+	if sub.Version != "" && sub.Version != agent.Latest && sub.Version != a.Version {
+		return nil, fmt.Errorf("submit to agent %s version %q: only the current version %s may be invoked: %w", sub.AgentID, sub.Version, a.Version, agent.ErrVersionNotFound)
 	}
 	inv := sub.Invocation
 	ask := inv.Ask
