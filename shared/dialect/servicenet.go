@@ -45,6 +45,7 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	p.webhookURL(r.WebhookURL)
 	p.object(r.Settlement, "settlement")
 	p.object(r.AgentEnvelope, "agent_envelope")
+	p.envelope(r.AgentEnvelope)
 	p.maxLen(r.Message, maxTextBytes, "message")
 	for _, f := range []struct {
 		v    *string
@@ -107,6 +108,40 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 		inv.Ask.Region = strings.ToUpper(*r.Region)
 	}
 	return inv, nil
+}
+
+// envelopeReserved are the A2A fields an agent_envelope may not set: the conversation (contextId)
+// and the agent's tasks (taskId, referenceTaskIds) are agentq's to name per tenant, and push
+// notifications would send the agent's updates to an address past the webhook guard.
+var envelopeReserved = []string{"contextId", "taskId", "referenceTaskIds", "pushNotificationConfig"}
+
+// envelopeNesting are the members of an envelope that hold more of it: a JSON-RPC request's
+// params, the params' message and configuration.
+var envelopeNesting = []string{"params", "message", "configuration"}
+
+// envelope refuses an agent_envelope that sets a reserved field, at any level an A2A decoder would
+// read it, spelled in any case encoding/json would match.
+func (p *problems) envelope(v json.RawMessage) {
+	var walk func(raw json.RawMessage, loc []string)
+	walk = func(raw json.RawMessage, loc []string) {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(raw, &fields) != nil {
+			return
+		}
+		for k, x := range fields {
+			for _, r := range envelopeReserved {
+				if FoldName(k) == FoldName(r) {
+					p.add("is set by agentq, never by the caller", "reserved", append(loc, k)...)
+				}
+			}
+			for _, n := range envelopeNesting {
+				if FoldName(k) == FoldName(n) {
+					walk(x, append(loc, k))
+				}
+			}
+		}
+	}
+	walk(v, []string{"agent_envelope"})
 }
 
 // HeaderValue reports whether v can be sent as an HTTP header value: visible ASCII and

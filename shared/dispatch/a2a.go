@@ -27,13 +27,18 @@ import (
 //
 //   - The message is the user's: the task's text as a text part (or, when the request has no
 //     text, its "input" object as a data part). messageId is agentq's task id, so a redelivered
-//     task sends the same id and the agent may recognise it. contextId is the thread
-//     (Call.ThreadID, else the body's "context_id"). taskId is the body's "task_id", which
-//     continues a task of the agent's (one that asked for input, say). The body's "skill_id"
-//     travels as the message's metadata "skill_id": A2A 0.3 has no field for it.
+//     task sends the same id and the agent may recognise it. contextId is ConversationID of the
+//     tenant and the thread (Call.ThreadID, else the body's "context_id"): never the caller's id
+//     itself, so equal thread ids of two tenants never meet at a shared agent. taskId is the
+//     agent's task the tenant's own previous turn recorded (Call.ResumeTaskID), never one the
+//     body names. The body's "skill_id" travels as the message's metadata "skill_id": A2A 0.3
+//     has no field for it; metadata "agentq_tenant" and the X-Agentq-Tenant header carry the
+//     tenant.
 //   - A body's "agent_envelope" replaces that message and is sent as given (see envelopeParams
-//     for the shapes it may take): agentq only fills what it leaves empty (messageId, role,
-//     contextId, taskId, metadata skill_id), never overrides what it sets.
+//     for the shapes it may take): agentq fills what it leaves empty (messageId, role, metadata
+//     skill_id), and always sets contextId, taskId and the tenant as above, drops
+//     referenceTaskIds and any push notification config (the dialect refuses envelopes that set
+//     them).
 //   - configuration.blocking is always false: the agent answers as soon as it has a task, and
 //     agentq checks back later (*Pending, Check) rather than holding a connection, and a worker,
 //     for as long as the agent works.
@@ -153,7 +158,7 @@ func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	client, err := cl.a2a.client(WithCredential(ctx, c.Credential), c.Agent, c.AuthToken, c.TaskID)
+	client, err := cl.a2a.client(WithTenant(WithCredential(ctx, c.Credential), c.Tenant), c.Agent, c.AuthToken, c.TaskID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -214,6 +219,9 @@ func (ac *a2aClient) client(ctx context.Context, a agent.Agent, authToken, idemp
 	}
 	if idempotencyKey != "" {
 		h["Idempotency-Key"] = idempotencyKey
+	}
+	if tenant := tenantFrom(ctx); tenant != "" {
+		h[TenantHeader] = tenant
 	}
 	if len(h) > 0 {
 		client.AddCallInterceptor(h)
@@ -322,26 +330,30 @@ func a2aParams(c Call) (*a2a.MessageSendParams, error) {
 	if m.Role == a2a.MessageRoleUnspecified {
 		m.Role = a2a.MessageRoleUser
 	}
-	if m.ContextID == "" {
-		m.ContextID = c.ThreadID
-		if m.ContextID == "" {
-			m.ContextID = body.ContextID
-		}
+	// The conversation and the agent's task are agentq's to name, never the caller's: a contextId
+	// a tenant chose could be another tenant's, and so could a taskId. The conversation is
+	// derived from the tenant and its thread; a task is continued only when this tenant's own
+	// previous turn recorded it (ResumeTaskID). Push notifications would send the agent's updates
+	// to an address the caller chose, past agentq's webhook guard: never asked for.
+	thread := c.ThreadID
+	if thread == "" {
+		thread = body.ContextID
 	}
-	if m.TaskID == "" {
-		m.TaskID = a2a.TaskID(body.TaskID)
-		if m.TaskID == "" {
-			m.TaskID = a2a.TaskID(c.ResumeTaskID)
-		}
+	m.ContextID = ConversationID(c.Tenant, thread)
+	m.TaskID = a2a.TaskID(c.ResumeTaskID)
+	m.ReferenceTasks = nil
+	if params.Config != nil {
+		params.Config.PushConfig = nil
 	}
-	if _, set := m.Metadata["skill_id"]; body.SkillID != "" && !set {
-		md := make(map[string]any, len(m.Metadata)+1)
-		for k, v := range m.Metadata {
-			md[k] = v
-		}
+	md := make(map[string]any, len(m.Metadata)+2)
+	for k, v := range m.Metadata {
+		md[k] = v
+	}
+	if _, set := md["skill_id"]; body.SkillID != "" && !set {
 		md["skill_id"] = body.SkillID
-		m.Metadata = md
 	}
+	md[TenantMetadata] = c.Tenant
+	m.Metadata = md
 	return params, nil
 }
 

@@ -17,8 +17,12 @@ import (
 
 // HTTPRequest is the JSON body an HTTP agent receives.
 type HTTPRequest struct {
-	TaskID   string `json:"task_id"`
-	AgentID  string `json:"agent_id"`
+	TaskID  string `json:"task_id"`
+	AgentID string `json:"agent_id"`
+	// Tenant is the caller's tenant (also in the TenantHeader header).
+	Tenant string `json:"tenant"`
+	// ThreadID is the conversation: ConversationID of the tenant and the caller's thread id, never
+	// the caller's id itself.
 	ThreadID string `json:"thread_id,omitempty"`
 	// Text is the instruction (xpander input.text, ServiceNet message).
 	Text string `json:"text"`
@@ -31,14 +35,19 @@ type HTTPRequest struct {
 	History []Message `json:"history,omitempty"`
 }
 
+// agentRequest is what HTTP and Lambda agents receive for c.
+func agentRequest(c Call) HTTPRequest {
+	return HTTPRequest{
+		TaskID: c.TaskID, AgentID: c.Agent.ID, Tenant: c.Tenant, ThreadID: ConversationID(c.Tenant, c.ThreadID), Text: c.Text,
+		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
+		History: c.History,
+	}
+}
+
 // callHTTP POSTs an HTTPRequest to the agent. A 2xx answer is the result; 408, 429 and 5xx
 // answers, timeouts and connection failures are retryable; other 4xx answers are not.
 func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
-	body, err := json.Marshal(HTTPRequest{
-		TaskID: c.TaskID, AgentID: c.Agent.ID, ThreadID: c.ThreadID, Text: c.Text,
-		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
-		History: c.History,
-	})
+	body, err := json.Marshal(agentRequest(c))
 	if err != nil {
 		return Result{}, fmt.Errorf("encode request for agent %s: %w", c.Agent.ID, err)
 	}
@@ -50,6 +59,7 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 	req.Header.Set("Accept", "application/json, text/plain")
 	// Agents may use it to recognise a retried call.
 	req.Header.Set("Idempotency-Key", c.TaskID)
+	req.Header.Set(TenantHeader, c.Tenant)
 	switch {
 	case !c.Agent.Auth.Forwards():
 	case c.Credential != nil:

@@ -206,7 +206,7 @@ func TestLambdaRequestSent(t *testing.T) {
 	if err := json.Unmarshal(got.body, &body); err != nil {
 		t.Fatal(err)
 	}
-	want := dispatch.HTTPRequest{TaskID: taskID, AgentID: "fn-echo", ThreadID: "thread-1", Text: "hello",
+	want := dispatch.HTTPRequest{TaskID: taskID, AgentID: "fn-echo", Tenant: "org-1", ThreadID: dispatch.ConversationID("org-1", "thread-1"), Text: "hello",
 		Input: json.RawMessage(`{"text":"hello","delay_ms":0}`), Attempt: 2}
 	req := body.Request
 	body.Request = nil

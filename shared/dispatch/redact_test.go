@@ -57,3 +57,23 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestConversationIDSeparatesTenants: two tenants choosing the same thread id never share a
+// conversation at an agent, and no tenant and thread pair spells another's.
+func TestConversationIDSeparatesTenants(t *testing.T) {
+	pairs := [][2]string{{"a", "b#c"}, {"a#b", "c"}, {"ab", "c"}, {"a", "bc"}, {"acme", "t1"}, {"globex", "t1"}}
+	seen := map[string][2]string{}
+	for _, p := range pairs {
+		id := dispatch.ConversationID(p[0], p[1])
+		if prev, dup := seen[id]; dup {
+			t.Errorf("%v and %v share conversation %s", prev, p, id)
+		}
+		seen[id] = p
+		if id != dispatch.ConversationID(p[0], p[1]) {
+			t.Errorf("ConversationID%v = %q: not a stable derived id", p, id)
+		}
+	}
+	if dispatch.ConversationID("acme", "") != "" {
+		t.Error("no thread has a conversation")
+	}
+}
