@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -157,6 +158,8 @@ func webhookError(err error) (*apiError, bool) {
 		return &apiError{http.StatusUnprocessableEntity, "webhook_secret_missing", "the tenant has no webhook signing secret: create one with PUT /v1/webhooks or POST /v1/webhooks/rotate-secret"}, true
 	case errors.Is(err, webhook.ErrInvalid):
 		return &apiError{http.StatusUnprocessableEntity, "validation_failed", "the webhook settings are not valid: at most 10 URLs"}, true
+	case errors.Is(err, webhook.ErrReplayLimit):
+		return &apiError{http.StatusTooManyRequests, "replay_limit_reached", fmt.Sprintf("the delivery was replayed %d times already", webhook.MaxReplays)}, true
 	case errors.Is(err, webhook.ErrConflict):
 		return &apiError{http.StatusConflict, "webhooks_changed", "the webhook settings changed at the same time; try again"}, true
 	}

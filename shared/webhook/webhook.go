@@ -41,6 +41,8 @@ var (
 	// ErrNoSealer means a tenant's secret cannot be created because no sealer (seal key or KMS
 	// key) is configured to store it with. Errors that wrap it also wrap ErrNoSecret.
 	ErrNoSealer = errors.New("webhook secrets cannot be stored: no seal key is configured")
+	// ErrReplayLimit means a delivery was replayed MaxReplays times already.
+	ErrReplayLimit = errors.New("replay limit reached")
 	// ErrVerification is wrapped by every refusal of Verify.
 	ErrVerification = errors.New("webhook verification failed")
 )
