@@ -57,6 +57,14 @@ type AuthContexts interface {
 	Exists(ctx context.Context, tenant, id string) error
 }
 
+// InFlight counts each tenant's tasks in flight and refuses one over its cap (tenantlimit.Limiter
+// does). A task admitted is released when it ends (the store's OnEnd), or here when it is not
+// recorded after all.
+type InFlight interface {
+	Admit(ctx context.Context, tenant string) error
+	Release(ctx context.Context, tenant string) error
+}
+
 // Webhooks checks a caller's webhook URL before the task is taken: that it may be delivered to
 // at all (not a forbidden address) and that the tenant has a secret to sign deliveries with.
 type Webhooks interface {
@@ -109,6 +117,7 @@ type Service struct {
 	agents   Registry
 	contexts AuthContexts
 	webhooks Webhooks
+	inFlight InFlight
 	ttl      time.Duration
 	log      *slog.Logger
 	metrics  *telemetry.Metrics
@@ -129,6 +138,8 @@ type Config struct {
 	// Webhooks checks the webhook_url a request names; nil refuses every webhook_url with
 	// ErrWebhooksUnavailable.
 	Webhooks Webhooks
+	// InFlight caps each tenant's tasks in flight; nil caps nothing.
+	InFlight InFlight
 	// TTL is how long task records are kept.
 	TTL     time.Duration
 	Logger  *slog.Logger
@@ -140,7 +151,7 @@ type Config struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, ttl: c.TTL, log: c.Logger,
+	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, inFlight: c.InFlight, ttl: c.TTL, log: c.Logger,
 		metrics: c.Metrics, now: c.Now, newID: c.NewID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -215,12 +226,17 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 		}
 	}
+	// An agent that is sent no caller credentials never needs them: they do not travel at all.
+	secrets, authToken := inv.Secrets, inv.AuthToken
+	if !a.Auth.Forwards() {
+		secrets, authToken = nil, ""
+	}
 	t := &task.Task{
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
 		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
-		NeedsSecrets: inv.AuthToken != "" || len(inv.Secrets) > 0 || inv.AuthContextID != "",
+		NeedsSecrets: authToken != "" || len(secrets) > 0 || inv.AuthContextID != "",
 	}
 	if s.ttl > 0 {
 		t.ExpiresAt = now.Add(s.ttl)
@@ -241,7 +257,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	request, text := store.InlineRequest(t)
 	msg := &queue.Message{
 		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID, ThreadTurn: inv.ThreadID != "",
-		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: inv.Secrets, AuthToken: inv.AuthToken,
+		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: secrets, AuthToken: authToken,
 		AuthContextID: inv.AuthContextID, AcceptedAt: now,
 	}
 	// Checked before anything is recorded: SQS would refuse the message only after the write.
@@ -249,6 +265,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: work message of %d bytes: %w", sub.AgentID, len(body), ErrRequestTooLarge)
 	}
 
+	// Counted last, once nothing else can refuse the task: a refusal after this must give it back.
+	if s.inFlight != nil {
+		if err := s.inFlight.Admit(ctx, t.Tenant); err != nil {
+			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
+		}
+	}
 	// Once the write starts it must finish whatever the caller does: a write cut short by a client
 	// hanging up could leave a record with no message.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
@@ -261,6 +283,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	wg.Wait()
 
 	log := s.log.With("task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant)
+	if createErr != nil && s.inFlight != nil {
+		// Not recorded: it will never end, so it is uncounted now.
+		if err := s.inFlight.Release(wctx, t.Tenant); err != nil {
+			log.Error("uncount a task not recorded", "err", err)
+		}
+	}
 	var replay *store.ReplayError
 	switch {
 	case errors.As(createErr, &replay):
