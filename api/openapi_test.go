@@ -33,6 +33,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/webhook"
 )
 
@@ -76,6 +77,19 @@ type fake struct {
 	deliveries map[string][]*webhook.Delivery
 	hooks      webhook.Settings
 	hookErr    error
+	// rateLimited refuses every tenant request over the tenant's rate; replayErr fails Replay.
+	rateLimited bool
+	replayErr   error
+}
+
+// Allow is the fake's tenant rate.
+func (f *fake) Allow(context.Context, string, int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rateLimited {
+		return &tenantlimit.Error{Code: tenantlimit.CodeRateLimited, Limit: 20, RetryAfter: 400 * time.Millisecond}
+	}
+	return nil
 }
 
 // contextID is the auth context the cases read, of tenant acme.
@@ -247,6 +261,9 @@ func (w fakeWebhooks) Deliveries(_ context.Context, _, taskID string) ([]*webhoo
 func (w fakeWebhooks) Replay(_ context.Context, _, taskID, id string) (*webhook.Delivery, error) {
 	if err := w.f.check(); err != nil {
 		return nil, err
+	}
+	if w.f.replayErr != nil {
+		return nil, w.f.replayErr
 	}
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
@@ -504,7 +521,7 @@ func (f *fake) handler() http.Handler {
 	return httpapi.New(httpapi.Config{
 		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f,
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
-		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f},
+		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f}, Limiter: f,
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
 	})
 }
@@ -652,7 +669,16 @@ func commonErrors(method, path, body string) []tcase { return commonErrorsAs("",
 // commonErrorsAs are commonErrors for a caller whose key is sent as auth says.
 func commonErrorsAs(auth, method, path, body string) []tcase {
 	other := http.MethodPatch
-	return []tcase{
+	limited := []tcase{{name: "over the tenant's rate", method: method, path: path, body: body, auth: auth,
+		setup: func(f *fake) { f.rateLimited = true }, status: 429, code: "rate_limited", check: func(t *testing.T, r answer) {
+			if r.header.Get("Retry-After") != "1" {
+				t.Errorf("Retry-After = %q, want 1", r.header.Get("Retry-After"))
+			}
+		}}}
+	if auth == "admin" {
+		limited = nil // an admin is no tenant
+	}
+	return append(limited, []tcase{
 		{name: "no key", method: method, path: path, body: body, auth: "none", status: 401, code: "missing_api_key"},
 		{name: "unknown key", method: method, path: path, body: body, auth: "bad", status: 401, code: "invalid_api_key"},
 		{name: "bearer with an unknown key", method: method, path: path, body: body, auth: "none", header: []string{"Authorization", "Bearer nope"}, status: 401, code: "invalid_api_key"},
@@ -666,7 +692,7 @@ func commonErrorsAs(auth, method, path, body string) []tcase {
 			f.put(stored(task.Running, task.Xpander))
 			f.err, f.submitErr, f.listErr = errors.New("dynamodb: throttled"), errors.New("dynamodb: throttled"), errors.New("throttled")
 		}, status: 503, code: "unavailable"},
-	}
+	}...)
 }
 
 // invokeCases are the answers of an invoke route, async or sync, in either dialect.
@@ -695,6 +721,8 @@ func invokeCases(path, body string, serviceNet bool) []tcase {
 		{name: "body over 1 MiB", method: "POST", path: path, body: big, status: 413, code: "body_too_large"},
 		{name: "too large to keep", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", accept.ErrRequestTooLarge)), status: 413, code: "body_too_large"},
 		{name: "approval", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", &agent.PolicyError{Code: agent.ReasonApprovalRequired, Message: "confirm first"})), status: 403, code: "approval_required"},
+		{name: "tasks in flight at the cap", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", &tenantlimit.Error{Code: tenantlimit.CodeQuotaExceeded, Limit: 200, RetryAfter: 5 * time.Second})),
+			status: 429, code: "tenant_quota_exceeded"},
 		{name: "region", method: "POST", path: path, body: body, setup: submitErr(&agent.PolicyError{Code: agent.ReasonRegionNotAllowed, Message: "not from there"}), status: 403, code: "region_not_allowed"},
 		{name: "unknown agent", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", agent.ErrNotFound)), status: 404, code: "agent_not_found"},
 		{name: "agent id not well formed", method: "POST", path: strings.Replace(path, "/echo/", "/.hidden/", 1), body: body, status: 404, code: "agent_not_found"},
@@ -1100,6 +1128,8 @@ func cases() map[string][]tcase {
 		}},
 		{name: "unknown delivery", method: "POST", path: deliveriesPath + "/dlv_ffffffffffffffffffffffffff/replay", setup: withDeliveries, status: 404, code: "delivery_not_found"},
 		{name: "not a delivery id", method: "POST", path: deliveriesPath + "/x/replay", setup: withDeliveries, status: 404, code: "delivery_not_found"},
+		{name: "replayed too often", method: "POST", path: replayPath, setup: func(f *fake) { withDeliveries(f); f.replayErr = fmt.Errorf("replay: %w", webhook.ErrReplayLimit) },
+			status: 429, code: "replay_limit_reached"},
 	}, readCases("POST", "/v1/tasks/", "/deliveries/"+deliveryID+"/replay", false)...)
 	out["GET /v1/webhooks"] = append([]tcase{
 		{name: "set", method: "GET", path: "/v1/webhooks", setup: withHooks, status: 200, validRequest: true, check: func(t *testing.T, r answer) {

@@ -13,6 +13,7 @@ import (
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
 // apiError is an error with its HTTP status and stable reason code.
@@ -64,6 +65,7 @@ func Classify(err error, d task.Dialect, agentID string) (ans Answer, known bool
 		ve *dialect.ValidationError
 		pe *agent.PolicyError
 		de *accept.DispatchError
+		le *tenantlimit.Error
 	)
 	if re, ok := registryError(err); ok {
 		return Answer{Status: re.status, Code: re.code, Message: re.message}, true
@@ -75,6 +77,8 @@ func Classify(err error, d task.Dialect, agentID string) (ans Answer, known bool
 		return Answer{Status: status, Code: code, Message: message}, true
 	}
 	switch {
+	case errors.As(err, &le):
+		return limitAnswer(le), true
 	case errors.As(err, &ve):
 		status := http.StatusUnprocessableEntity
 		if d == task.ServiceNet {

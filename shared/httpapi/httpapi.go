@@ -117,6 +117,10 @@ type Config struct {
 	// as usual. Only the Lambda functions behind the authorizer set it, never the local runner:
 	// whatever it trusts must come from the gateway, not from the caller.
 	TrustedTenant func(r *http.Request) (string, bool)
+	// Limiter, when set, bounds each tenant's request rate (tenantlimit.Limiter does): every
+	// tenant request spends from it, a long poll or a sync invoke a request per second it may
+	// wait, a webhook replay replayCost.
+	Limiter RateLimiter
 	// Routes narrows the routes served; the zero value serves all that are configured.
 	Routes Routes
 	Logger *slog.Logger
@@ -291,6 +295,10 @@ func (a *api) authed(d task.Dialect, h func(http.ResponseWriter, *http.Request, 
 		}
 		if sw, ok := w.(*statusWriter); ok {
 			sw.tenant = tenant
+		}
+		if err := a.allow(r, tenant); err != nil {
+			writeError(w, d, a.classify(r, err))
+			return
 		}
 		if err := h(w, r, tenant); err != nil {
 			writeError(w, d, a.classify(r, err))
