@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
+	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
 // Environment variable names.
@@ -44,6 +46,12 @@ const (
 	EnvTriggerDLQURL = "AGENTQ_TRIGGER_DLQ_URL"
 	// EnvDefaultTenant is the tenant of triggered invocations that name none; default "default".
 	EnvDefaultTenant = "AGENTQ_DEFAULT_TENANT"
+	// EnvTenantRate is the requests per second a tenant may make (default
+	// tenantlimit.Defaults.Rate; 0 unbounded); a tenant's own limits win.
+	EnvTenantRate = "AGENTQ_TENANT_RATE"
+	// EnvTenantMaxInFlight is how many tasks a tenant may have queued, running or paused at once
+	// (default tenantlimit.Defaults.MaxInFlight; 0 unbounded); a tenant's own limits win.
+	EnvTenantMaxInFlight = "AGENTQ_TENANT_MAX_IN_FLIGHT"
 )
 
 // DefaultTenant is the tenant of triggered invocations that name none, when
@@ -83,6 +91,8 @@ type Config struct {
 	TriggerDLQURL string
 	// DefaultTenant owns triggered invocations that name no tenant.
 	DefaultTenant string
+	// TenantLimits are every tenant's limits unless it has its own.
+	TenantLimits tenantlimit.Limits
 
 	set map[string]bool
 }
@@ -98,6 +108,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.DefaultTenant == "" {
 		c.DefaultTenant = DefaultTenant
 	}
+	c.TenantLimits = tenantlimit.Defaults
 	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile, EnvResultsBucket,
 		EnvEventBus, EnvWebhookQueueURL, EnvWebhookDLQURL, EnvTriggerDLQURL} {
 		c.set[n] = getenv(n) != ""
@@ -135,6 +146,22 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if err := c.loadSealing(getenv); err != nil {
 		errs = append(errs, err)
+	}
+	if err := apikey.ValidateTenant(c.DefaultTenant); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvDefaultTenant, err))
+	}
+	for _, v := range []struct {
+		name string
+		into *int
+	}{{EnvTenantRate, &c.TenantLimits.Rate}, {EnvTenantMaxInFlight, &c.TenantLimits.MaxInFlight}} {
+		if s := getenv(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a whole number, 0 or more (0: unbounded)", v.name, s))
+				continue
+			}
+			*v.into = n
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
