@@ -109,12 +109,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		webhookSecret, webhookGenerated = s, true
 	}
+	limits, err := config.TenantLimits(getenv)
+	if err != nil {
+		return err
+	}
 	sys, err := localrun.Start(ctx, localrun.Options{
 		SealKey: sealKey, WebhookSecret: webhookSecret, AllowLoopbackWebhooks: getenv(config.EnvAllowLoopbackURLs) == "1",
 		Addr: *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
-		Logger: telemetry.NewLogger(stderr, *level),
+		TenantLimits: limits, Logger: telemetry.NewLogger(stderr, *level),
 	})
 	if err != nil {
 		return err

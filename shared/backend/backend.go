@@ -28,6 +28,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/webhook"
 )
 
@@ -65,6 +66,10 @@ type Parts struct {
 	// AGENTQ_QUEUE_URL is not set. It takes webhook_url only where deliveries are made
 	// (AGENTQ_WEBHOOK_QUEUE_URL).
 	Accept *accept.Service
+	// Limiter bounds each tenant's request rate and tasks in flight (AGENTQ_TENANT_RATE,
+	// AGENTQ_TENANT_MAX_IN_FLIGHT, or the tenant's own limits kept with its keys). Tasks reports
+	// every task's end to it, and Accept counts every task it records.
+	Limiter *tenantlimit.Limiter
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
@@ -90,6 +95,8 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	if cfg.ResultsBucket != "" {
 		p.Tasks = p.Tasks.WithBlobs(blob.New(s3.NewFromConfig(awsCfg), cfg.ResultsBucket))
 	}
+	p.Limiter = tenantlimit.New(ddb, cfg.Table, cfg.TenantLimits, p.Keys)
+	p.Tasks = p.Tasks.OnEnd(p.Limiter.Ended(p.Logger))
 	if cfg.QueueURL != "" {
 		p.Queue = queue.NewClient(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
 	}
@@ -117,7 +124,7 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	if p.Queue != nil {
 		ac := accept.Config{
 			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
-			Logger: p.Logger, Metrics: p.Metrics,
+			Logger: p.Logger, Metrics: p.Metrics, InFlight: p.Limiter,
 		}
 		if cfg.WebhookQueueURL != "" {
 			ac.Webhooks = p.Webhooks

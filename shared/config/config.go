@@ -108,7 +108,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.DefaultTenant == "" {
 		c.DefaultTenant = DefaultTenant
 	}
-	c.TenantLimits = tenantlimit.Defaults
+
 	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile, EnvResultsBucket,
 		EnvEventBus, EnvWebhookQueueURL, EnvWebhookDLQURL, EnvTriggerDLQURL} {
 		c.set[n] = getenv(n) != ""
@@ -150,10 +150,24 @@ func Load(getenv func(string) string) (*Config, error) {
 	if err := apikey.ValidateTenant(c.DefaultTenant); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvDefaultTenant, err))
 	}
+	if c.TenantLimits, err = TenantLimits(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return c, nil
+}
+
+// TenantLimits reads every tenant's default limits: AGENTQ_TENANT_RATE and
+// AGENTQ_TENANT_MAX_IN_FLIGHT, each tenantlimit.Defaults' when unset, 0 for unbounded.
+func TenantLimits(getenv func(string) string) (tenantlimit.Limits, error) {
+	l := tenantlimit.Defaults
+	var errs []error
 	for _, v := range []struct {
 		name string
 		into *int
-	}{{EnvTenantRate, &c.TenantLimits.Rate}, {EnvTenantMaxInFlight, &c.TenantLimits.MaxInFlight}} {
+	}{{EnvTenantRate, &l.Rate}, {EnvTenantMaxInFlight, &l.MaxInFlight}} {
 		if s := getenv(v.name); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 0 {
@@ -163,10 +177,7 @@ func Load(getenv func(string) string) (*Config, error) {
 			*v.into = n
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("load config: %w", err)
-	}
-	return c, nil
+	return l, errors.Join(errs...)
 }
 
 // Require fails unless every named variable was set.

@@ -46,6 +46,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/worker"
@@ -105,7 +106,11 @@ type Options struct {
 	AllowLoopbackWebhooks bool
 	// WebhookSchedule overrides the waits between webhook delivery attempts (tests).
 	WebhookSchedule []time.Duration
-	Logger          *slog.Logger
+	// TenantLimits are every tenant's request rate and tasks in flight, counted in the table as
+	// the deployed functions count them; the zero value bounds nothing (`agentq run` passes
+	// AGENTQ_TENANT_RATE and AGENTQ_TENANT_MAX_IN_FLIGHT).
+	TenantLimits tenantlimit.Limits
+	Logger       *slog.Logger
 }
 
 // System is a running local agentq.
@@ -270,8 +275,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if err := s.startEvents(ctx, o, sealer); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
+	limiter := tenantlimit.New(s.DynamoDB, o.Table, o.TenantLimits, s.APIKeys)
+	tasks = tasks.OnEnd(limiter.Ended(o.Logger))
 	svc := accept.New(accept.Config{Store: tasks, Requests: tasks, Queue: work, Registry: agents, TTL: o.TaskTTL, Logger: o.Logger,
-		AuthContexts: s.AuthContexts, Webhooks: s.Webhooks})
+		AuthContexts: s.AuthContexts, Webhooks: s.Webhooks, InFlight: limiter})
 	s.Trigger = trigger.New(trigger.Config{
 		Submitter: svc, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
 	})
@@ -290,6 +297,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Logger:     o.Logger,
 		Webhooks:   s.Webhooks,
 		Deliveries: s.Deliveries,
+		Limiter:    limiter,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: s.AuthContexts,
 	})
@@ -409,7 +417,9 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
-	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket))
+	// The worker ends tasks, and gives each one's place in flight back as it does.
+	ended := tenantlimit.New(ddb, o.Table, tenantlimit.Limits{}, nil).Ended(o.Logger)
+	tasks := store.New(ddb, o.Table).WithBlobs(blob.New(s3c, o.Bucket)).OnEnd(ended)
 	proc := worker.New(worker.Config{
 		Store: tasks, Requests: tasks, Dispatcher: dispatch.New(dispatch.HTTPClient(localGuard), dispatchOptions(o.LambdaEndpoint)...),
 		Queue: queue.NewClient(sq, o.Queues.URL), CheckBackoff: o.CheckBackoff, AuthContexts: authctx.New(ddb, o.Table, sealer),

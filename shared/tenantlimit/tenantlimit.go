@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -21,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/task"
 )
 
 // Limits are one tenant's bounds. Zero or less means unbounded.
@@ -242,6 +245,17 @@ func (l *Limiter) Release(ctx context.Context, tenant string) error {
 		return fmt.Errorf("uncount a task in flight of tenant %s: %w", tenant, err)
 	}
 	return nil
+}
+
+// Ended returns the hook a task store calls when a task ends (store.Store.OnEnd): it gives the
+// task's place in flight back to its tenant. A place that could not be given back is logged; it
+// stays counted.
+func (l *Limiter) Ended(log *slog.Logger) func(ctx context.Context, t *task.Task) {
+	return func(ctx context.Context, t *task.Task) {
+		if err := l.Release(context.WithoutCancel(ctx), t.Tenant); err != nil {
+			log.Error("give back a task's place in flight", "task_id", t.ID, "tenant", t.Tenant, "err", err)
+		}
+	}
 }
 
 func inFlightKey(tenant string) map[string]types.AttributeValue {
