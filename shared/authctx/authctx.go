@@ -176,7 +176,7 @@ func (it *item) context() (Context, error) {
 
 func key(tenant, id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		store.AttrPK: &types.AttributeValueMemberS{Value: "AUTHCTX#" + tenant + "#" + id},
+		store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantKey("AUTHCTX", tenant, id)},
 		store.AttrSK: &types.AttributeValueMemberS{Value: sortKey},
 	}
 }
@@ -305,7 +305,7 @@ func (s *Store) Create(ctx context.Context, tenant string, in Input) (Context, e
 		return Context{}, fmt.Errorf("create auth context %s: %w", id, err)
 	}
 	it := item{
-		PK: "AUTHCTX#" + tenant + "#" + id, SK: sortKey, ID: id, Tenant: tenant, Name: in.Name, Kind: string(in.Kind),
+		PK: store.TenantKey("AUTHCTX", tenant, id), SK: sortKey, ID: id, Tenant: tenant, Name: in.Name, Kind: string(in.Kind),
 		Header: header, Sealed: sealed, CreatedAt: s.now().UTC().Format(time.RFC3339Nano),
 	}
 	av, err := attributevalue.MarshalMap(it)

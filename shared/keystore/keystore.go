@@ -152,7 +152,7 @@ func idKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{store.AttrPK: str("APIKEYID#" + id), store.AttrSK: str("APIKEYID")}
 }
 
-func listPartition(tenant string) string { return "APIKEYS#" + tenant }
+func listPartition(tenant string) string { return store.TenantPartition("APIKEYS", tenant) }
 
 // Validate checks a tenant and name can make a key: the tenant as apikey.ValidateTenant says,
 // the name 1 to MaxNameBytes bytes of UTF-8 text without control characters.

@@ -84,7 +84,7 @@ func parseStamp(s string) (time.Time, error) {
 func toItem(t *task.Task) item {
 	it := item{
 		PK: "TASK#" + t.ID, SK: "TASK",
-		GSI1PK: "TENANT#" + t.Tenant, GSI1SK: stamp(t.CreatedAt) + "#" + t.ID,
+		GSI1PK: TenantPartition("TENANT", t.Tenant), GSI1SK: stamp(t.CreatedAt) + "#" + t.ID,
 		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
 		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID, ThreadSeq: t.ThreadSeq, PrevTaskID: t.PrevTaskID,
 		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Tokens.Prompt, CompletionTok: t.Tokens.Completion, TotalTokens: t.Tokens.Total,
@@ -101,7 +101,7 @@ func toItem(t *task.Task) item {
 		it.GSI3PK = activePartition(t.ID)
 	}
 	if t.ThreadID != "" {
-		it.GSI2PK = "THREAD#" + t.Tenant + "#" + t.ThreadID
+		it.GSI2PK = TenantKey("THREAD", t.Tenant, t.ThreadID)
 		it.GSI2SK = it.GSI1SK
 	}
 	if !t.LeaseUntil.IsZero() {

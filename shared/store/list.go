@@ -72,7 +72,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 	}
 	limit = min(limit, MaxListLimit)
 	ix := Indexes[0]
-	partition := "TENANT#" + q.Tenant
+	partition := TenantPartition("TENANT", q.Tenant)
 
 	names := map[string]string{"#pk": ix.PartitionKey}
 	values := map[string]types.AttributeValue{":pk": str(partition)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,16 +41,32 @@ type threadItem struct {
 	ExpiresAt    int64  `dynamodbav:"expires_at,omitempty"`
 }
 
+// TenantKey joins a prefix, a tenant and an id into one key ("THREAD#<tenant>#<id>"). The tenant
+// comes before the id and never holds the '#' separator (tenant names exclude it, and the key
+// escapes '%' and '#' should one ever get through), so no tenant and id can spell another
+// tenant's key: tenant "a" with thread "b#c" is "THREAD#a#b#c", and tenant "a#b" would be
+// "THREAD#a%23b#c".
+func TenantKey(prefix, tenant, id string) string {
+	return TenantPartition(prefix, tenant) + "#" + id
+}
+
+// TenantPartition is a tenant's key under a prefix ("TENANT#<tenant>"), escaped as TenantKey's.
+func TenantPartition(prefix, tenant string) string {
+	return prefix + "#" + tenantEscaper.Replace(tenant)
+}
+
+var tenantEscaper = strings.NewReplacer("%", "%25", "#", "%23")
+
 func threadKey(tenant, id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		AttrPK: str("THREAD#" + tenant + "#" + id),
+		AttrPK: str(TenantKey("THREAD", tenant, id)),
 		AttrSK: str("THREAD"),
 	}
 }
 
 func idempotencyKey(tenant, key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		AttrPK: str("IDEMP#" + tenant + "#" + key),
+		AttrPK: str(TenantKey("IDEMP", tenant, key)),
 		AttrSK: str("IDEMP"),
 	}
 }
@@ -65,7 +82,16 @@ func (s *Store) GetThread(ctx context.Context, tenant, id string) (*Thread, erro
 	if len(out.Item) == 0 {
 		return nil, fmt.Errorf("get thread %s: %w", id, ErrNotFound)
 	}
-	return decodeThread(out.Item)
+	th, err := decodeThread(out.Item)
+	if err != nil {
+		return nil, err
+	}
+	if th.Tenant != tenant || th.ID != id {
+		// Keys keep tenants apart; the record's own words are checked as well, so a key that
+		// ever met another tenant's would still join nobody else's thread.
+		return nil, fmt.Errorf("get thread %s: %w", id, ErrNotFound)
+	}
+	return th, nil
 }
 
 func decodeThread(av map[string]types.AttributeValue) (*Thread, error) {
@@ -141,7 +167,7 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error
 		exp := num(t.ExpiresAt.Unix())
 		if !o.Thread.Stored {
 			av, err := attributevalue.MarshalMap(threadItem{
-				PK: "THREAD#" + t.Tenant + "#" + t.ThreadID, SK: "THREAD", ID: t.ThreadID, Tenant: t.Tenant,
+				PK: TenantKey("THREAD", t.Tenant, t.ThreadID), SK: "THREAD", ID: t.ThreadID, Tenant: t.Tenant,
 				LatestTaskID: t.ID, Turns: o.Thread.Turns + 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: unixOrZero(t.ExpiresAt),
 			})
 			if err != nil {
@@ -173,6 +199,7 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o SubmitOptions) error
 	if o.Idempotency != nil {
 		idemAt = len(items)
 		item := idempotencyKey(t.Tenant, o.Idempotency.Key)
+		item["tenant"] = str(t.Tenant)
 		item["task_id"] = str(t.ID)
 		item["body_hash"] = str(o.Idempotency.BodyHash)
 		item[AttrExpiresAt] = num(t.CreatedAt.Add(o.Idempotency.TTL).Unix())
@@ -231,6 +258,7 @@ func (s *Store) Replayed(ctx context.Context, tenant, key string, now time.Time)
 		return "", "", fmt.Errorf("read idempotency key: %w", err)
 	}
 	var it struct {
+		Tenant    string `dynamodbav:"tenant"`
 		TaskID    string `dynamodbav:"task_id"`
 		BodyHash  string `dynamodbav:"body_hash"`
 		ExpiresAt int64  `dynamodbav:"expires_at"`
@@ -240,6 +268,10 @@ func (s *Store) Replayed(ctx context.Context, tenant, key string, now time.Time)
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return "", "", fmt.Errorf("decode idempotency record: %w", err)
+	}
+	if it.Tenant != "" && it.Tenant != tenant {
+		// Records written before they named their tenant have none; every later one must match.
+		return "", "", ErrNotFound
 	}
 	if it.ExpiresAt != 0 && it.ExpiresAt < now.Unix() {
 		return "", "", ErrNotFound
@@ -310,7 +342,7 @@ func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) (
 		IndexName:                 aws.String(ix.Name),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("THREAD#" + tenant + "#" + threadID)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(TenantKey("THREAD", tenant, threadID))},
 		// Newest first, so that a long thread yields its most recent turns.
 		ScanIndexForward: aws.Bool(false),
 		Limit:            aws.Int32(int32(min(limit, 100))),

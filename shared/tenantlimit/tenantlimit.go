@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -180,7 +181,7 @@ func (l *Limiter) reserve(ctx context.Context, tenant string, window int64, take
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table),
 		Key: map[string]types.AttributeValue{
-			"pk": str("TENANTRATE#" + tenant + "#" + strconv.FormatInt(window, 10)), "sk": str("RATE"),
+			"pk": str(store.TenantKey("TENANTRATE", tenant, strconv.FormatInt(window, 10))), "sk": str("RATE"),
 		},
 		UpdateExpression:         aws.String("ADD #n :take SET #exp = :exp"),
 		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n <= :room"),
@@ -259,7 +260,7 @@ func (l *Limiter) Ended(log *slog.Logger) func(ctx context.Context, t *task.Task
 }
 
 func inFlightKey(tenant string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str("TENANT#" + tenant), "sk": str("INFLIGHT")}
+	return map[string]types.AttributeValue{"pk": str(store.TenantPartition("TENANT", tenant)), "sk": str("INFLIGHT")}
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

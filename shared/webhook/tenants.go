@@ -110,7 +110,7 @@ type secretItem struct {
 
 func settingsKey(tenant string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		store.AttrPK: &types.AttributeValueMemberS{Value: "TENANT#" + tenant},
+		store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantPartition("TENANT", tenant)},
 		store.AttrSK: &types.AttributeValueMemberS{Value: settingsSortKey},
 	}
 }
@@ -179,7 +179,7 @@ func (t *Tenants) update(ctx context.Context, tenant string, change func(it *set
 			return nil, err
 		}
 		if it == nil {
-			it = &settingsItem{PK: "TENANT#" + tenant, SK: settingsSortKey, Tenant: tenant}
+			it = &settingsItem{PK: store.TenantPartition("TENANT", tenant), SK: settingsSortKey, Tenant: tenant}
 		}
 		prev := it.Version
 		now := t.now()
