@@ -386,17 +386,44 @@ func (s *Service) placeInThread(ctx context.Context, t *task.Task, opts *store.S
 	if err != nil {
 		return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
 	}
-	if strategy == dialect.Reject && th.LatestTaskID != "" {
-		prev, err := s.store.Get(ctx, th.LatestTaskID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
-		}
-		// A paused turn waits for input: the new turn is that input, not an overlapping turn.
-		if prev != nil && !prev.State.Terminal() && prev.State != task.Paused {
-			return fmt.Errorf("submit to thread %s: turn %s is %s: %w", t.ThreadID, prev.ID, prev.State, ErrThreadBusy)
+	if th.LatestTaskID != "" {
+		if err := s.checkWaiting(ctx, t, th.LatestTaskID, strategy); err != nil {
+			return err
 		}
 	}
 	opts.Thread, t.ThreadSeq, t.PrevTaskID = th, th.Turns+1, th.LatestTaskID
+	return nil
+}
+
+// MaxWaitingTurns bounds the turns of one thread that have not ended (queued, running or paused):
+// each waits for the one before it, re-sending its message every few seconds, so a thread of
+// many waiting turns is load out of proportion to a request.
+const MaxWaitingTurns = 5
+
+// checkWaiting walks back from the thread's latest turn while turns have not ended, refusing the
+// new turn with ErrThreadBusy when MaxWaitingTurns are waiting already, or, with strategy Reject,
+// when the latest turn is in progress. A conversation whose last turn ended costs one read.
+func (s *Service) checkWaiting(ctx context.Context, t *task.Task, latest string, strategy dialect.Strategy) error {
+	id := latest
+	for waiting := 0; id != ""; waiting++ {
+		prev, err := s.store.Get(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
+		case prev.Tenant != t.Tenant || prev.State.Terminal():
+			return nil
+		}
+		// A paused turn waits for input: the new turn is that input, not an overlapping turn.
+		if waiting == 0 && strategy == dialect.Reject && prev.State != task.Paused {
+			return fmt.Errorf("submit to thread %s: turn %s is %s: %w", t.ThreadID, prev.ID, prev.State, ErrThreadBusy)
+		}
+		if waiting+1 >= MaxWaitingTurns {
+			return fmt.Errorf("submit to thread %s: %d turns are waiting already: %w", t.ThreadID, waiting+1, ErrThreadBusy)
+		}
+		id = prev.PrevTaskID
+	}
 	return nil
 }
 

@@ -3,12 +3,14 @@ package accept_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tenantlimit"
 )
@@ -105,5 +107,30 @@ func TestSubmitNoCredentialsForAgentsWithoutAuth(t *testing.T) {
 		if len(m.Secrets) != 0 || m.AuthToken != "" || got.NeedsSecrets {
 			t.Errorf("message to an agent without auth carries secrets %v, token %q (needs %v)", m.Secrets, m.AuthToken, got.NeedsSecrets)
 		}
+	}
+}
+
+// TestSubmitBoundsWaitingTurns: a thread takes at most MaxWaitingTurns turns that have not ended;
+// one more is refused as thread_busy, and a thread whose turns ended takes more at once.
+func TestSubmitBoundsWaitingTurns(t *testing.T) {
+	h := newHarness(t)
+	h.store.tasks = map[string]*task.Task{}
+	prev := ""
+	for i := range accept.MaxWaitingTurns {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)
+		h.store.tasks[id] = &task.Task{ID: id, Tenant: "org-1", ThreadID: "thread-1", ThreadSeq: i + 1, PrevTaskID: prev, State: task.Queued}
+		prev = id
+	}
+	h.store.threads = map[string]*store.Thread{"org-1/thread-1": {ID: "thread-1", Tenant: "org-1", LatestTaskID: prev, Turns: accept.MaxWaitingTurns, Stored: true}}
+	_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+	if !errors.Is(err, accept.ErrThreadBusy) {
+		t.Fatalf("turn %d = %v, want ErrThreadBusy", accept.MaxWaitingTurns+1, err)
+	}
+	// Once the oldest turn ends there is room again.
+	h.store.tasks["00000000-0000-4000-8000-000000000001"].State = task.Succeeded
+	if _, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)}); err != nil {
+		t.Fatalf("after a turn ended: %v", err)
 	}
 }
