@@ -10,7 +10,7 @@ import (
 )
 
 // request makes a request with the given key and returns status and decoded body.
-func request(t *testing.T, method, path, key, body string) (int, map[string]any) {
+func request(t testing.TB, method, path, key, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, sys.APIURL+path, strings.NewReader(body))
 	req.Header.Set("x-api-key", key)

@@ -10,7 +10,7 @@ import (
 )
 
 // tenantKey makes a stored key for a tenant of its own, with the limits given.
-func tenantKey(t *testing.T, tenant string, l tenantlimit.Limits) string {
+func tenantKey(t testing.TB, tenant string, l tenantlimit.Limits) string {
 	t.Helper()
 	key, _, err := sys.APIKeys.Create(context.Background(), tenant, "limits test")
 	if err != nil {
