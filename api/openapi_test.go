@@ -80,6 +80,37 @@ type fake struct {
 	// rateLimited refuses every tenant request over the tenant's rate; replayErr fails Replay.
 	rateLimited bool
 	replayErr   error
+	// limits are the tenants' own limits.
+	limits map[string]tenantlimit.Limits
+}
+
+// TenantLimits answers a tenant's own limits from the fake.
+func (k fakeKeys) TenantLimits(_ context.Context, tenant string) (tenantlimit.Limits, bool, error) {
+	if err := k.f.check(); err != nil {
+		return tenantlimit.Limits{}, false, err
+	}
+	k.f.mu.Lock()
+	defer k.f.mu.Unlock()
+	l, ok := k.f.limits[tenant]
+	return l, ok, nil
+}
+
+// SetTenantLimits keeps (or, with nil, forgets) a tenant's own limits in the fake.
+func (k fakeKeys) SetTenantLimits(_ context.Context, tenant string, l *tenantlimit.Limits) error {
+	if err := k.f.check(); err != nil {
+		return err
+	}
+	k.f.mu.Lock()
+	defer k.f.mu.Unlock()
+	if k.f.limits == nil {
+		k.f.limits = map[string]tenantlimit.Limits{}
+	}
+	if l == nil {
+		delete(k.f.limits, tenant)
+		return nil
+	}
+	k.f.limits[tenant] = *l
+	return nil
 }
 
 // Allow is the fake's tenant rate.
@@ -521,7 +552,7 @@ func (f *fake) handler() http.Handler {
 	return httpapi.New(httpapi.Config{
 		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f,
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
-		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f}, Limiter: f,
+		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f}, Limiter: f, Limits: fakeKeys{f}, TenantDefaults: tenantlimit.Limits{Rate: 20, MaxInFlight: 200},
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
 	})
 }
@@ -1094,6 +1125,38 @@ func cases() map[string][]tcase {
 		{name: "no tenant", method: "GET", path: "/v1/api-keys", auth: "admin", status: 422, code: "validation_failed"},
 		{name: "tenant twice", method: "GET", path: "/v1/api-keys?tenant=a&tenant=b", auth: "admin", status: 422, code: "validation_failed"},
 	}, adminErrors("GET", "/v1/api-keys?tenant=acme", "")...)
+	limitsPath := "/v1/tenants/acme/limits"
+	limitsBody := `{"rate":5,"max_in_flight":50}`
+	out["GET /v1/tenants/{tenant}/limits"] = append([]tcase{
+		{name: "own", method: "GET", path: limitsPath, auth: "admin", setup: func(f *fake) { f.limits = map[string]tenantlimit.Limits{"acme": {Rate: 5}} },
+			status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+				if r.body["own"] != true || r.body["rate"] != 5.0 {
+					t.Errorf("answer = %s", r.raw)
+				}
+			}},
+		{name: "the defaults", method: "GET", path: "/v1/tenants/other/limits", auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["own"] != false || r.body["rate"] != 20.0 {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "not a tenant name", method: "GET", path: "/v1/tenants/a%23b/limits", auth: "admin", status: 422, code: "validation_failed"},
+	}, adminErrors("GET", limitsPath, "")...)
+	out["PUT /v1/tenants/{tenant}/limits"] = append([]tcase{
+		{name: "set", method: "PUT", path: limitsPath, body: limitsBody, auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["own"] != true || r.body["max_in_flight"] != 50.0 {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "negative", method: "PUT", path: limitsPath, body: `{"rate":-1,"max_in_flight":5}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "half", method: "PUT", path: limitsPath, body: `{"rate":1}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unknown field", method: "PUT", path: limitsPath, body: `{"rate":1,"max_in_flight":1,"burst":3}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unreadable body", method: "PUT", path: limitsPath, reader: func() io.Reader { return errorReader{} }, auth: "admin", status: 400, code: "unreadable_body"},
+		{name: "body over 1 MiB", method: "PUT", path: limitsPath, body: `{"rate":1,"x":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, auth: "admin", status: 413, code: "body_too_large"},
+	}, adminErrors("PUT", limitsPath, limitsBody)...)
+	out["DELETE /v1/tenants/{tenant}/limits"] = append([]tcase{
+		{name: "removed", method: "DELETE", path: limitsPath, auth: "admin", status: 200, validRequest: true},
+		{name: "not a tenant name", method: "DELETE", path: "/v1/tenants/-x/limits", auth: "admin", status: 422, code: "validation_failed"},
+	}, adminErrors("DELETE", limitsPath, "")...)
 	out["DELETE /v1/api-keys/{api_key_id}"] = append([]tcase{
 		{name: "revoked", method: "DELETE", path: "/v1/api-keys/" + apiKeyID, auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
 			if r.body["revoked"] != true {
@@ -1322,7 +1385,7 @@ func TestEveryRouteDocumented(t *testing.T) {
 	h := f.handler()
 	for _, o := range ops {
 		path := o.Path
-		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID, "api_key_id": apiKeyID, "delivery_id": deliveryID} {
+		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID, "api_key_id": apiKeyID, "delivery_id": deliveryID, "tenant": "acme"} {
 			path = strings.ReplaceAll(path, "{"+name+"}", v)
 		}
 		if strings.Contains(path, "{") {

@@ -18,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
 // Submitter accepts invocations.
@@ -121,6 +122,10 @@ type Config struct {
 	// tenant request spends from it, a long poll or a sync invoke a request per second it may
 	// wait, a webhook replay replayCost.
 	Limiter RateLimiter
+	// Limits, with AdminKeys, adds the routes of a tenant's own limits, all of them an admin's;
+	// TenantDefaults are the limits of a tenant without its own.
+	Limits         TenantLimits
+	TenantDefaults tenantlimit.Limits
 	// Routes narrows the routes served; the zero value serves all that are configured.
 	Routes Routes
 	Logger *slog.Logger
@@ -235,6 +240,7 @@ var (
 	withRegistry     = func(c *Config) bool { return c.Agents != nil && c.AdminKeys != nil }
 	withAuthContexts = func(c *Config) bool { return c.AuthContexts != nil && c.AdminKeys != nil }
 	withAPIKeys      = func(c *Config) bool { return c.APIKeys != nil && c.AdminKeys != nil }
+	withLimits       = func(c *Config) bool { return c.Limits != nil && c.AdminKeys != nil }
 )
 
 // routeDefs are the API's routes. A route is served when its set (Config.Routes) is selected and
@@ -266,6 +272,9 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodPost, "/v1/api-keys", true}, needs: withAPIKeys, admin: (*api).createAPIKey},
 	{Route: Route{http.MethodDelete, "/v1/api-keys/{api_key_id}", true}, needs: withAPIKeys, admin: (*api).revokeAPIKey},
 	{Route: Route{http.MethodGet, "/v1/api-keys", false}, needs: withAPIKeys, admin: (*api).listAPIKeys},
+	{Route: Route{http.MethodPut, "/v1/tenants/{tenant}/limits", true}, needs: withLimits, admin: (*api).putTenantLimits},
+	{Route: Route{http.MethodDelete, "/v1/tenants/{tenant}/limits", true}, needs: withLimits, admin: (*api).deleteTenantLimits},
+	{Route: Route{http.MethodGet, "/v1/tenants/{tenant}/limits", false}, needs: withLimits, admin: (*api).getTenantLimits},
 }
 
 func dialectOf(path string) task.Dialect {

@@ -298,6 +298,9 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Webhooks:   s.Webhooks,
 		Deliveries: s.Deliveries,
 		Limiter:    limiter,
+		Limits:     s.APIKeys,
+		// A tenant without limits of its own has these.
+		TenantDefaults: o.TenantLimits,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: s.AuthContexts,
 	})

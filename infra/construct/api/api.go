@@ -111,9 +111,16 @@ var InvokeTableActions = []string{
 
 // InvokeDeleteKeyPrefixes are the partition keys invoke may delete (dynamodb:DeleteItem under a
 // dynamodb:LeadingKeys condition): an agent's draft, which publishing deletes in its
-// TransactWriteItems (shared/registry), and an auth context (DELETE /v1/auth-contexts/{id},
-// shared/authctx). Tasks, threads and idempotency records are never deleted, only expired by TTL.
-var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#"}
+// TransactWriteItems (shared/registry), an auth context (DELETE /v1/auth-contexts/{id},
+// shared/authctx), and a tenant's own limits (DELETE /v1/tenants/{tenant}/limits, kept in its
+// keys' partition by shared/keystore). Tasks, threads and idempotency records are never deleted,
+// only expired by TTL.
+var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#", "APIKEYS#"}
+
+// PollCountKeyPrefix is the only partition key poll may write (UpdateItem): the tenants'
+// request counts of shared/tenantlimit, one item per tenant and second, since every read
+// spends its tenant's rate.
+const PollCountKeyPrefix = "TENANTRATE#"
 
 // Props configures the API.
 type Props struct {
@@ -257,11 +264,19 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	storage.GrantWritePayloads(props.Payloads, a.Invoke, storage.RequestsPrefix)
 	storage.GrantReadPayloads(props.Payloads, a.Invoke)
 	storage.GrantSeal(props.SealKey, a.Invoke)
-	// poll only reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
+	// poll reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
 	// the task and agent lists, by_thread for a thread's turns, a task's delivery log), and
 	// payloads. Auth contexts' metadata and webhook settings are read without their secrets: no
 	// KMS.
 	props.Table.GrantReadData(a.Poll)
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      a.Poll,
+		Actions:      jsii.Strings("dynamodb:UpdateItem"),
+		ResourceArns: jsii.Strings(*props.Table.TableArn()),
+		Conditions: &map[string]*map[string]any{
+			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": []any{PollCountKeyPrefix + "*"}},
+		},
+	})
 	storage.GrantReadPayloads(props.Payloads, a.Poll)
 
 	removal := props.LogRemovalPolicy

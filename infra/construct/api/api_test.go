@@ -271,11 +271,12 @@ func TestPermissions(t *testing.T) {
 	}
 	for a := range poll {
 		if strings.HasPrefix(a, "sqs:") || slices.Contains([]string{
-			"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+			"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
 		}, a) {
 			t.Errorf("poll may %s; it only reads", a)
 		}
 	}
+	checkPollCounts(t, tpl, pollRole, f.table)
 	wantPoll := map[string][]string{
 		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
 		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
@@ -297,6 +298,34 @@ func only(grants map[string][]string, prefixes ...string) map[string][]string {
 		}
 	}
 	return out
+}
+
+// checkPollCounts: poll's one write, UpdateItem, names the table alone and holds the LeadingKeys
+// condition of api.PollCountKeyPrefix: it counts its tenants' requests and can change nothing
+// else.
+func checkPollCounts(t *testing.T, tpl *infratest.Template, role, table string) {
+	t.Helper()
+	var found int
+	for _, st := range tpl.PolicyStatements(role) {
+		if !slices.Contains(st.Actions, "dynamodb:UpdateItem") {
+			continue
+		}
+		found++
+		if st.Effect != "Allow" || len(st.Actions) != 1 {
+			t.Errorf("UpdateItem shares a statement with %v (%s): it needs a condition of its own", st.Actions, st.Effect)
+		}
+		if got := infratest.ResourcePaths(st.Resource); !slices.Equal(got, []string{table}) {
+			t.Errorf("UpdateItem on %v, want the table %s only", got, table)
+		}
+		like, _ := st.Condition["ForAllValues:StringLike"].(map[string]any)
+		got, _ := like["dynamodb:LeadingKeys"].([]any)
+		if want := []any{api.PollCountKeyPrefix + "*"}; len(st.Condition) != 1 || len(like) != 1 || !slices.Equal(got, want) {
+			t.Errorf("UpdateItem condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys %v", st.Condition, want)
+		}
+	}
+	if found != 1 {
+		t.Errorf("poll has %d UpdateItem statements, want 1 (the tenants' request counts)", found)
+	}
 }
 
 // checkInvokeDeletes: invoke's one DeleteItem statement names the table alone (no index) and holds
@@ -493,12 +522,12 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 		api.Invoke: httpapi.New(httpapi.Config{
 			Submitter: accept.New(accept.Config{Store: tasks}), Reader: tasks, Resolver: tasks, Stopper: tasks,
 			Routes: httpapi.WriteRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
-			Webhooks: webhooks, Deliveries: deliveries,
+			Webhooks: webhooks, Deliveries: deliveries, Limits: keys,
 		}),
 		api.Poll: httpapi.New(httpapi.Config{
 			Reader: tasks, Resolver: tasks, Lister: tasks, Threads: tasks,
 			Routes: httpapi.ReadRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
-			Webhooks: webhooks, Deliveries: deliveries,
+			Webhooks: webhooks, Deliveries: deliveries, Limits: keys,
 		}),
 	}
 }
