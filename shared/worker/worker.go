@@ -282,13 +282,24 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		p.answered(ctx, log, prev)
 	}
 
+	// The answer's schema is compiled before the agent is called: a schema outside the bounds
+	// (one accepted before they existed, an agent's default) fails the task once, without a call
+	// and without a retry.
+	spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
+	var schema *outputschema.Schema
+	if spec.Applies() {
+		if schema, err = spec.Compile(); err != nil {
+			return p.failUncalled(ctx, log, m, t, task.ReasonOutputSchemaMismatch, err.Error())
+		}
+	}
+
 	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	start := time.Now()
 	var res dispatch.Result
 	var callErr error
 	if t.RemoteTaskID != "" {
 		// The agent is working on it already: ask how it is going rather than sending it again.
-		res, callErr = p.c.Dispatcher.Check(dispatch.WithCredential(dispatch.WithAuthToken(callCtx, m.AuthToken), cred), m.Agent, t.RemoteTaskID)
+		res, callErr = p.c.Dispatcher.Check(dispatch.WithTenant(dispatch.WithCredential(dispatch.WithAuthToken(callCtx, m.AuthToken), cred), m.Tenant), m.Agent, t.RemoteTaskID)
 	} else {
 		res, callErr = p.c.Dispatcher.Call(callCtx, dispatch.Call{
 			TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
@@ -306,9 +317,10 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	switch {
 	case callErr == nil:
 		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
-		spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
-		if spec.Applies() {
-			if err := spec.Check(ctx, res.Text, res.Output); err != nil {
+		if schema != nil {
+			// Bounded by outputschema.MaxSteps: an answer too costly to check fails like one
+			// that does not match.
+			if err := schema.Check(ctx, res.Text, res.Output); err != nil {
 				// The answer is kept: a caller may still want to see what did not match.
 				change.To, change.Reason, change.ReasonMessage = task.Failed, task.ReasonOutputSchemaMismatch, err.Error()
 			}
@@ -485,7 +497,7 @@ func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.M
 // cancelRemote asks the agent to stop the work of a task that was stopped.
 func (p *Processor) cancelRemote(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
 	cred, _, _ := p.credential(ctx, log, m, received)
-	err := p.c.Dispatcher.Cancel(dispatch.WithCredential(dispatch.WithAuthToken(ctx, m.AuthToken), cred), m.Agent, m.RemoteTaskID)
+	err := p.c.Dispatcher.Cancel(dispatch.WithTenant(dispatch.WithCredential(dispatch.WithAuthToken(ctx, m.AuthToken), cred), m.Tenant), m.Agent, m.RemoteTaskID)
 	switch {
 	case err == nil:
 		log.Info("canceled the agent's task", "remote_task_id", m.RemoteTaskID)
@@ -500,9 +512,30 @@ func (p *Processor) cancelRemote(ctx context.Context, log *slog.Logger, m *queue
 
 // cancelQuietly cancels an agent's task on a best-effort basis: the task is ending either way.
 func (p *Processor) cancelQuietly(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) {
-	if err := p.c.Dispatcher.Cancel(dispatch.WithAuthToken(ctx, m.AuthToken), m.Agent, remoteID); err != nil {
+	if err := p.c.Dispatcher.Cancel(dispatch.WithTenant(dispatch.WithAuthToken(ctx, m.AuthToken), m.Tenant), m.Agent, remoteID); err != nil {
 		log.Warn("cancel the agent's task past its deadline", "err", err)
 	}
+}
+
+// failUncalled fails a claimed task before its agent is called, for a reason no retry can mend.
+func (p *Processor) failUncalled(ctx context.Context, log *slog.Logger, m *queue.Message, t *task.Task, reason, msg string) outcome {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
+	defer cancel()
+	_, err := p.c.Store.Transition(wctx, m.TaskID, store.Change{
+		From: []task.State{task.Running}, Version: t.Version, To: task.Failed, Now: p.c.Now(), Reason: reason, ReasonMessage: msg,
+	})
+	var conflict *store.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
+		return done
+	case err != nil:
+		log.Error("record outcome", "err", err, "to", task.Failed)
+		return retryAfter(p.c.Backoff(1))
+	}
+	log.Warn("task failed before its agent was called", "reason", reason, "err", msg)
+	p.c.Metrics.Count(telemetry.Failed, 1)
+	return done
 }
 
 // answered ends a paused turn that the next turn of its thread answers.
@@ -564,6 +597,11 @@ func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.
 // historyTurns bounds how many earlier turns an agent receives.
 const historyTurns = 50
 
+// MaxHistoryBytes bounds the history an agent receives, in bytes of its messages' content: a
+// worker runs ten records at once, and fifty turns of answers up to 4 MiB each would be a
+// gigabyte. The oldest messages are left out first.
+const MaxHistoryBytes = 256 << 10
+
 // history returns the thread's earlier turns as a conversation. The index it reads lags a
 // little, so the previous turn, read consistently before the claim, replaces its indexed copy.
 func (p *Processor) history(ctx context.Context, t *task.Task, prev *task.Task) ([]dispatch.Message, error) {
@@ -595,7 +633,19 @@ func (p *Processor) history(ctx context.Context, t *task.Task, prev *task.Task) 
 			msgs = append(msgs, dispatch.Message{Role: "agent", Content: turn.Result, TaskID: turn.ID, CreatedAt: turn.FinishedAt})
 		}
 	}
-	return msgs, nil
+	return newest(msgs, MaxHistoryBytes), nil
+}
+
+// newest keeps the latest messages whose contents fit in limit bytes, oldest first.
+func newest(msgs []dispatch.Message, limit int) []dispatch.Message {
+	size := 0
+	for i := len(msgs) - 1; i >= 0; i-- {
+		size += len(msgs[i].Content)
+		if size > limit {
+			return msgs[i+1:]
+		}
+	}
+	return msgs
 }
 
 // notClaimed decides what to do with a message whose task could not be claimed.
