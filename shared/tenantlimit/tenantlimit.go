@@ -208,44 +208,43 @@ func (l *Limiter) Admit(ctx context.Context, tenant string) error {
 	if ceiling <= 0 {
 		return nil
 	}
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(l.table),
-		Key:                      inFlightKey(tenant),
-		UpdateExpression:         aws.String("ADD #n :one"),
-		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n < :max"),
-		ExpressionAttributeNames: map[string]string{"#n": "n"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1), ":max": num(ceiling),
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
+	ok, err := l.addInFlight(ctx, tenant, 1, "attribute_not_exists(#n) OR #n < :bound", ceiling)
 	switch {
-	case errors.As(err, &ccf):
-		// A task ends within seconds to minutes; a short wait is a fair first guess.
-		return &Error{Code: CodeQuotaExceeded, Limit: ceiling, RetryAfter: 5 * time.Second}
 	case err != nil:
 		return fmt.Errorf("count tasks in flight of tenant %s: %w", tenant, err)
+	case !ok:
+		// A task ends within seconds to minutes; a short wait is a fair first guess.
+		return &Error{Code: CodeQuotaExceeded, Limit: ceiling, RetryAfter: 5 * time.Second}
 	}
 	return nil
 }
 
 // Release uncounts one of the tenant's tasks in flight (never below zero).
 func (l *Limiter) Release(ctx context.Context, tenant string) error {
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(l.table),
-		Key:                      inFlightKey(tenant),
-		UpdateExpression:         aws.String("ADD #n :minus"),
-		ConditionExpression:      aws.String("#n > :zero"),
-		ExpressionAttributeNames: map[string]string{"#n": "n"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":minus": num(-1), ":zero": num(0),
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
+	if _, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil {
 		return fmt.Errorf("uncount a task in flight of tenant %s: %w", tenant, err)
 	}
 	return nil
+}
+
+// addInFlight adds delta to the tenant's count of tasks in flight if condition holds of it (#n,
+// with :bound), and reports whether it did.
+func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, condition string, bound int) (bool, error) {
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(l.table),
+		Key:                      map[string]types.AttributeValue{"pk": str(store.TenantPartition("TENANT", tenant)), "sk": str("INFLIGHT")},
+		UpdateExpression:         aws.String("ADD #n :delta"),
+		ConditionExpression:      aws.String(condition),
+		ExpressionAttributeNames: map[string]string{"#n": "n"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":delta": num(delta), ":bound": num(bound),
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Ended returns the hook a task store calls when a task ends (store.Store.OnEnd): it gives the
@@ -257,10 +256,6 @@ func (l *Limiter) Ended(log *slog.Logger) func(ctx context.Context, t *task.Task
 			log.Error("give back a task's place in flight", "task_id", t.ID, "tenant", t.Tenant, "err", err)
 		}
 	}
-}
-
-func inFlightKey(tenant string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(store.TenantPartition("TENANT", tenant)), "sk": str("INFLIGHT")}
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

@@ -598,9 +598,9 @@ func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.
 const historyTurns = 50
 
 // MaxHistoryBytes bounds the history an agent receives, in bytes of its messages' content: a
-// worker runs ten records at once, and fifty turns of answers up to 4 MiB each would be a
-// gigabyte. The oldest messages are left out first.
-const MaxHistoryBytes = 256 << 10
+// worker runs ten records at once, and fifty turns of answers up to 4 MiB each would be 200 MiB
+// each. The oldest messages are left out first.
+const MaxHistoryBytes = 1 << 20
 
 // history returns the thread's earlier turns as a conversation. The index it reads lags a
 // little, so the previous turn, read consistently before the claim, replaces its indexed copy.

@@ -243,20 +243,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	// Encrypt, never Decrypt: the worker opens auth contexts', deliver webhooks'), sends a
 	// replayed webhook delivery to the webhook queue, and nothing else.
 	props.Table.Grant(a.Invoke, *jsii.Strings(InvokeTableActions...)...)
-	leading := make([]any, len(InvokeDeleteKeyPrefixes))
-	for i, p := range InvokeDeleteKeyPrefixes {
-		leading[i] = p + "*"
-	}
-	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee:      a.Invoke,
-		Actions:      jsii.Strings("dynamodb:DeleteItem"),
-		ResourceArns: jsii.Strings(*props.Table.TableArn()),
-		// Every partition key the request touches must match: one, for a DeleteItem or a
-		// transaction's Delete element.
-		Conditions: &map[string]*map[string]any{
-			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading},
-		},
-	})
+	grantOnKeys(a.Invoke, "dynamodb:DeleteItem", props.Table, InvokeDeleteKeyPrefixes...)
 	props.Queue.GrantSendMessages(a.Invoke)
 	if props.WebhookQueue != nil {
 		props.WebhookQueue.Grant(a.Invoke, jsii.String("sqs:SendMessage"))
@@ -269,14 +256,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	// payloads. Auth contexts' metadata and webhook settings are read without their secrets: no
 	// KMS.
 	props.Table.GrantReadData(a.Poll)
-	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee:      a.Poll,
-		Actions:      jsii.Strings("dynamodb:UpdateItem"),
-		ResourceArns: jsii.Strings(*props.Table.TableArn()),
-		Conditions: &map[string]*map[string]any{
-			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": []any{PollCountKeyPrefix + "*"}},
-		},
-	})
+	grantOnKeys(a.Poll, "dynamodb:UpdateItem", props.Table, PollCountKeyPrefix)
 	storage.GrantReadPayloads(props.Payloads, a.Poll)
 
 	removal := props.LogRemovalPolicy
@@ -333,12 +313,23 @@ func (a *API) buildAuthorizer(props *Props, shared map[string]string) {
 		Environment:   env,
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
+	grantOnKeys(a.Authorizer, "dynamodb:GetItem", props.Table, AuthorizerKeyPrefix)
+}
+
+// grantOnKeys lets grantee make action on the table's items whose partition keys start with one
+// of the prefixes, and no others: every partition key a request touches must match (one, for a
+// single-item action or a transaction's element).
+func grantOnKeys(grantee awsiam.IGrantable, action string, table awsdynamodb.ITable, prefixes ...string) {
+	leading := make([]any, len(prefixes))
+	for i, p := range prefixes {
+		leading[i] = p + "*"
+	}
 	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee:      a.Authorizer,
-		Actions:      jsii.Strings("dynamodb:GetItem"),
-		ResourceArns: jsii.Strings(*props.Table.TableArn()),
+		Grantee:      grantee,
+		Actions:      jsii.Strings(action),
+		ResourceArns: jsii.Strings(*table.TableArn()),
 		Conditions: &map[string]*map[string]any{
-			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": []any{AuthorizerKeyPrefix + "*"}},
+			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading},
 		},
 	})
 }

@@ -243,7 +243,8 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("invoke may %s; it only sends", a)
 		}
 	}
-	checkInvokeDeletes(t, tpl, invokeRole, f.table)
+	// Deletes only under api.InvokeDeleteKeyPrefixes: no task can be deleted (publish deletes the draft).
+	checkKeyGrant(t, tpl, invokeRole, f.table, "dynamodb:DeleteItem", api.InvokeDeleteKeyPrefixes...)
 
 	// Payloads and the seal key, exactly: invoke stages requests and reads payloads back, and seals
 	// (Encrypt: auth contexts' secrets, tenants' webhook signing secrets) but never opens
@@ -276,7 +277,8 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("poll may %s; it only reads", a)
 		}
 	}
-	checkPollCounts(t, tpl, pollRole, f.table)
+	// Its one write: the tenants' request counts.
+	checkKeyGrant(t, tpl, pollRole, f.table, "dynamodb:UpdateItem", api.PollCountKeyPrefix)
 	wantPoll := map[string][]string{
 		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
 		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
@@ -300,62 +302,34 @@ func only(grants map[string][]string, prefixes ...string) map[string][]string {
 	return out
 }
 
-// checkPollCounts: poll's one write, UpdateItem, names the table alone and holds the LeadingKeys
-// condition of api.PollCountKeyPrefix: it counts its tenants' requests and can change nothing
-// else.
-func checkPollCounts(t *testing.T, tpl *infratest.Template, role, table string) {
+// checkKeyGrant: role's one statement for action names the table alone (no index) and holds
+// the LeadingKeys condition of prefixes, so the action reaches no other item.
+func checkKeyGrant(t *testing.T, tpl *infratest.Template, role, table, action string, prefixes ...string) {
 	t.Helper()
 	var found int
 	for _, st := range tpl.PolicyStatements(role) {
-		if !slices.Contains(st.Actions, "dynamodb:UpdateItem") {
+		if !slices.Contains(st.Actions, action) {
 			continue
 		}
 		found++
 		if st.Effect != "Allow" || len(st.Actions) != 1 {
-			t.Errorf("UpdateItem shares a statement with %v (%s): it needs a condition of its own", st.Actions, st.Effect)
+			t.Errorf("%s shares a statement with %v (%s): it needs a condition of its own", action, st.Actions, st.Effect)
 		}
 		if got := infratest.ResourcePaths(st.Resource); !slices.Equal(got, []string{table}) {
-			t.Errorf("UpdateItem on %v, want the table %s only", got, table)
-		}
-		like, _ := st.Condition["ForAllValues:StringLike"].(map[string]any)
-		got, _ := like["dynamodb:LeadingKeys"].([]any)
-		if want := []any{api.PollCountKeyPrefix + "*"}; len(st.Condition) != 1 || len(like) != 1 || !slices.Equal(got, want) {
-			t.Errorf("UpdateItem condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys %v", st.Condition, want)
-		}
-	}
-	if found != 1 {
-		t.Errorf("poll has %d UpdateItem statements, want 1 (the tenants' request counts)", found)
-	}
-}
-
-// checkInvokeDeletes: invoke's one DeleteItem statement names the table alone (no index) and holds
-// the LeadingKeys condition of api.InvokeDeleteKeyPrefixes, so no task can be deleted.
-func checkInvokeDeletes(t *testing.T, tpl *infratest.Template, role, table string) {
-	t.Helper()
-	var found int
-	for _, st := range tpl.PolicyStatements(role) {
-		if !slices.Contains(st.Actions, "dynamodb:DeleteItem") {
-			continue
-		}
-		found++
-		if st.Effect != "Allow" || len(st.Actions) != 1 {
-			t.Errorf("DeleteItem shares a statement with %v (%s): it needs a condition of its own", st.Actions, st.Effect)
-		}
-		if got := infratest.ResourcePaths(st.Resource); !slices.Equal(got, []string{table}) {
-			t.Errorf("DeleteItem on %v, want the table %s only", got, table)
+			t.Errorf("%s on %v, want the table %s only", action, got, table)
 		}
 		var want []any
-		for _, p := range api.InvokeDeleteKeyPrefixes {
+		for _, p := range prefixes {
 			want = append(want, p+"*")
 		}
 		like, _ := st.Condition["ForAllValues:StringLike"].(map[string]any)
 		got, _ := like["dynamodb:LeadingKeys"].([]any)
 		if len(st.Condition) != 1 || len(like) != 1 || !slices.Equal(got, want) {
-			t.Errorf("DeleteItem condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys %v", st.Condition, want)
+			t.Errorf("%s condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys %v", action, st.Condition, want)
 		}
 	}
 	if found != 1 {
-		t.Errorf("invoke has %d DeleteItem statements, want 1 (publish deletes the draft)", found)
+		t.Errorf("%s has %d %s statements, want 1", role, found, action)
 	}
 }
 
