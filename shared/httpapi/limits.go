@@ -37,8 +37,10 @@ func (a *api) allow(r *http.Request, tenant string) error {
 		return nil
 	}
 	wait := 0
-	if w, err := strconv.Atoi(r.URL.Query().Get("wait")); err == nil && w > 0 {
-		wait = min(w, int(MaxWait/time.Second))
+	if v := r.URL.Query().Get("wait"); v != "" {
+		if w, err := strconv.Atoi(v); err == nil {
+			wait = min(max(w, 0), int(MaxWait/time.Second))
+		}
 	} else if strings.HasSuffix(r.URL.Path, "/invoke") {
 		wait = int(a.SyncWait / time.Second)
 	}

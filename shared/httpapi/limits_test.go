@@ -59,8 +59,9 @@ func TestTenantRateLimited(t *testing.T) {
 	b.costs = nil
 	do(t, h, http.MethodGet, "/v1/tasks/"+taskID+"?wait=25", "", "X-Api-Key", otherKey)
 	do(t, h, http.MethodGet, "/v1/tasks/"+taskID, "", "X-Api-Key", otherKey)
-	if len(b.costs) != 2 || b.costs[0] != 6 || b.costs[1] != 1 {
-		t.Errorf("costs = %v, want [6 1]", b.costs)
+	do(t, h, http.MethodPost, "/v1/agents/echo/invoke?wait=0", `{"input":{"text":"hi"}}`, "X-Api-Key", otherKey)
+	if len(b.costs) != 3 || b.costs[0] != 6 || b.costs[1] != 1 || b.costs[2] != 1 {
+		t.Errorf("costs = %v, want [6 1 1]", b.costs)
 	}
 }
 
