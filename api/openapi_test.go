@@ -31,10 +31,11 @@ import (
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/registry"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 const (
@@ -55,8 +56,9 @@ var now = time.Date(2026, 2, 7, 2, 13, 26, 325626000, time.UTC)
 // fake is every dependency of the handler in memory: keys, submitter, task store, lister, threads.
 // Its knobs make each of the handler's answers happen.
 type fake struct {
+	// Store keeps the tasks, under the conditions the DynamoDB store writes with.
+	*tasktest.Store
 	mu      sync.Mutex
-	tasks   map[string]*task.Task
 	threads map[string]string // tenant#thread id → latest turn's task id
 	// submitted is the task Submit answers (nil: a new queued task built from the submission).
 	submitted func(sub accept.Submission) *task.Task
@@ -435,7 +437,7 @@ func agentsOf() map[string]registry.Summary {
 }
 
 func newFake() *fake {
-	return &fake{tasks: map[string]*task.Task{}, threads: map[string]string{}, agents: agentsOf(), deliveries: map[string][]*webhook.Delivery{}, contexts: map[string]authctx.Context{
+	return &fake{Store: tasktest.New(), threads: map[string]string{}, agents: agentsOf(), deliveries: map[string][]*webhook.Delivery{}, contexts: map[string]authctx.Context{
 		"acme#" + contextID: {ID: contextID, Tenant: "acme", Name: "Stripe key", Kind: authctx.Header, Header: "X-Stripe-Key", CreatedAt: now},
 	}}
 }
@@ -453,9 +455,7 @@ func (f *fake) check() error {
 }
 
 func (f *fake) put(t *task.Task) *task.Task {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.tasks[t.ID] = t
+	f.Put(t)
 	return t
 }
 
@@ -479,18 +479,11 @@ func (f *fake) Submit(_ context.Context, sub accept.Submission) (*task.Task, err
 	return f.put(t), nil
 }
 
-func (f *fake) Get(_ context.Context, id string) (*task.Task, error) {
+func (f *fake) Get(ctx context.Context, id string) (*task.Task, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t, ok := f.tasks[id]
-	if !ok {
-		return nil, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
-	}
-	c := *t
-	return &c, nil
+	return f.Store.Get(ctx, id)
 }
 
 func (f *fake) Resolve(ctx context.Context, tenant, id string) (*task.Task, error) {
@@ -502,50 +495,25 @@ func (f *fake) Resolve(ctx context.Context, tenant, id string) (*task.Task, erro
 	return f.Get(ctx, id)
 }
 
-func (f *fake) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
+func (f *fake) Transition(ctx context.Context, id string, c task.Change) (*task.Task, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t, ok := f.tasks[id]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	if !slices.Contains(c.From, t.State) {
-		cur := *t
-		return nil, &store.ConflictError{Current: &cur}
-	}
-	t.State, t.Reason, t.ReasonMessage, t.UpdatedAt, t.Version = c.To, c.Reason, c.ReasonMessage, c.Now, t.Version+1
-	if c.To.Terminal() {
-		t.FinishedAt = c.Now
-	}
-	cur := *t
-	return &cur, nil
+	return f.Store.Transition(ctx, id, c)
 }
 
-func (f *fake) List(_ context.Context, _ store.ListQuery) ([]*task.Task, string, error) {
+func (f *fake) List(_ context.Context, _ task.ListQuery) ([]*task.Task, string, error) {
 	if err := f.check(); err != nil {
 		return nil, "", err
 	}
 	return f.listed, f.next, f.listErr
 }
 
-func (f *fake) Turns(_ context.Context, tenant, thread string, limit int) ([]*task.Task, error) {
+func (f *fake) Turns(ctx context.Context, tenant, thread string, limit int) ([]*task.Task, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []*task.Task
-	for _, t := range f.tasks {
-		if t.Tenant == tenant && t.ThreadID == thread {
-			c := *t
-			out = append(out, &c)
-		}
-	}
-	slices.SortFunc(out, func(a, b *task.Task) int { return a.ThreadSeq - b.ThreadSeq })
-	return out[:min(len(out), limit)], nil
+	return f.Store.Turns(ctx, tenant, thread, limit)
 }
 
 func (f *fake) handler() http.Handler {
@@ -821,7 +789,7 @@ func listCases(path string) []tcase {
 		}},
 		{name: "filtered", method: "GET", path: path + q + "&agent_id=echo", setup: page, status: 200, validRequest: true},
 		{name: "the last page", method: "GET", path: path + "?limit=100", setup: func(f *fake) { f.listed = nil }, status: 200, validRequest: true},
-		{name: "bad cursor", method: "GET", path: path + "?cursor=zzz", setup: func(f *fake) { f.listErr = fmt.Errorf("list: %w", store.ErrInvalidCursor) }, status: 400, code: "invalid_cursor"},
+		{name: "bad cursor", method: "GET", path: path + "?cursor=zzz", setup: func(f *fake) { f.listErr = fmt.Errorf("list: %w", task.ErrInvalidCursor) }, status: 400, code: "invalid_cursor"},
 		{name: "bad status", method: "GET", path: path + "?status=done", status: 422, code: "validation_failed"},
 		{name: "bad limit", method: "GET", path: path + "?limit=0", status: 422, code: "validation_failed"},
 		{name: "bad times", method: "GET", path: path + "?created_after=yesterday&created_before=2026", status: 422, code: "validation_failed"},
@@ -1320,7 +1288,7 @@ func TestDocument(t *testing.T) {
 			if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
 				t.Errorf("%s: no application/json request body", where)
 			}
-			for _, h := range []string{webhook.HeaderID, webhook.HeaderTimestamp, webhook.HeaderSignature} {
+			for _, h := range []string{signing.HeaderID, signing.HeaderTimestamp, signing.HeaderSignature} {
 				if p := op.Parameters.GetByInAndName("header", h); p == nil || !p.Required {
 					t.Errorf("%s: no required %s header", where, h)
 				}

@@ -13,10 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/agentq/agentq/shared/localbus"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/eventbus"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/trigger"
 )
 
@@ -89,7 +87,7 @@ func sendEvent(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+localbus.TriggerPath, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+eventbus.TriggerPath, bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("agentq dev send-event: %w", err)
 	}
@@ -117,7 +115,7 @@ func sendEvent(ctx context.Context, args []string, getenv func(string) string, s
 
 // busURL reads the local bus's URL from the state file `agentq run` wrote.
 func busURL(state string) (string, error) {
-	wo, err := localrun.ReadState(state)
+	wo, err := system.ReadState(state)
 	if err != nil {
 		return "", err
 	}
@@ -131,9 +129,9 @@ func busURL(state string) (string, error) {
 // trigger.Report (what Handler.HandleVerbose answers), or a bare SQS batch response.
 func printOutcome(raw []byte, stdout io.Writer) error {
 	var ans struct {
-		Outcome           string                       `json:"outcome"`
-		Results           []trigger.Result             `json:"results"`
-		BatchItemFailures []events.SQSBatchItemFailure `json:"batchItemFailures"`
+		Outcome           string                `json:"outcome"`
+		Results           []trigger.Result      `json:"results"`
+		BatchItemFailures []trigger.ItemFailure `json:"batchItemFailures"`
 	}
 	if err := json.Unmarshal(raw, &ans); err != nil {
 		return fmt.Errorf("agentq dev send-event: the trigger answered %.200s", raw)

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/agentq/agentq/shared/accept"
-	"github.com/agentq/agentq/shared/localbus"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/eventbus"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/trigger"
 )
@@ -41,9 +41,9 @@ func (d *dlq) Reject(_ context.Context, r trigger.Rejection) error {
 	return nil
 }
 
-func startBus(t *testing.T, fn func(ctx context.Context, raw json.RawMessage) (any, error)) *localbus.Bus {
+func startBus(t *testing.T, fn func(ctx context.Context, raw json.RawMessage) (any, error)) *eventbus.Bus {
 	t.Helper()
-	b, err := localbus.Start(context.Background(), localbus.Options{Trigger: fn})
+	b, err := eventbus.Start(context.Background(), eventbus.Options{Trigger: fn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,11 @@ func TestDevSendEvent(t *testing.T) {
 
 	dir := t.TempDir()
 	state := filepath.Join(dir, "local.json")
-	if err := localrun.WriteState(state, localrun.WorkerOptions{BusURL: verbose.URL}); err != nil {
+	if err := system.WriteState(state, system.WorkerOptions{BusURL: verbose.URL}); err != nil {
 		t.Fatal(err)
 	}
 	noBus := filepath.Join(dir, "old.json")
-	if err := localrun.WriteState(noBus, localrun.WorkerOptions{Table: "t"}); err != nil {
+	if err := system.WriteState(noBus, system.WorkerOptions{Table: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	notJSON := filepath.Join(dir, "x.json")

@@ -38,9 +38,9 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/config"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/telemetry"
-	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 func main() {
@@ -68,6 +68,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) == 0 || args[0] != "run" {
 		return errors.New(usage)
 	}
+	return runLocal(ctx, args[1:], getenv, stdout, stderr)
+}
+
+// secrets are the keys a local run accepts and signs with, and whether each was generated.
+type secrets struct {
+	apiKey, adminKey, webhookSecret                string
+	apiGenerated, adminGenerated, webhookGenerated bool
+	sealKey                                        []byte
+}
+
+// localSecrets reads the run's keys from the environment and generates those it does not set.
+func localSecrets(getenv func(string) string) (secrets, error) {
+	var sc secrets
+	sc.apiKey, sc.apiGenerated = keyFrom(getenv("AGENTQ_API_KEY"), "aq_")
+	sc.adminKey, sc.adminGenerated = keyFrom(getenv("AGENTQ_ADMIN_KEY"), "aqadm_")
+	if v := getenv(config.EnvSealKey); v != "" {
+		k, err := config.ParseSealKey(v)
+		if err != nil {
+			return sc, fmt.Errorf("%s: %w", config.EnvSealKey, err)
+		}
+		sc.sealKey = k
+	} else {
+		// Chosen here rather than by Start: a worker process needs the same key.
+		sc.sealKey = make([]byte, authctx.KeySize)
+		_, _ = rand.Read(sc.sealKey)
+	}
+	sc.webhookSecret = getenv(config.EnvWebhookSecret)
+	if sc.webhookSecret == "" {
+		s, err := signing.NewSecret()
+		if err != nil {
+			return sc, err
+		}
+		sc.webhookSecret, sc.webhookGenerated = s, true
+	}
+	return sc, nil
+}
+
+// runLocal is `agentq run`: the whole system on 127.0.0.1 until ctx ends.
+func runLocal(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", or(getenv("AGENTQ_ADDR"), "127.0.0.1:8042"), "API listen address")
@@ -76,46 +115,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	state := fs.String("state", defaultState, "write the endpoints, table and queues here for `agentq worker`")
 	noWorker := fs.Bool("no-worker", false, "start no worker: run `agentq worker` for the work")
 	sweepEvery := fs.Duration("sweep-every", 5*time.Minute, "run the sweeper of lost work messages this often (0: never)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-
-	key, generated := keyFrom(getenv("AGENTQ_API_KEY"), "aq_")
-	adminKey, adminGenerated := keyFrom(getenv("AGENTQ_ADMIN_KEY"), "aqadm_")
 	var agents []agent.Agent
 	if f := getenv("AGENTQ_AGENTS_FILE"); f != "" {
 		var err error
-		if agents, err = localrun.ReadAgents(f); err != nil {
+		if agents, err = system.ReadAgents(f); err != nil {
 			return err
 		}
 	}
-	var sealKey []byte
-	if v := getenv(config.EnvSealKey); v != "" {
-		k, err := config.ParseSealKey(v)
-		if err != nil {
-			return fmt.Errorf("%s: %w", config.EnvSealKey, err)
-		}
-		sealKey = k
-	} else {
-		// Chosen here rather than by Start: a worker process needs the same key.
-		sealKey = make([]byte, authctx.KeySize)
-		_, _ = rand.Read(sealKey)
-	}
-	webhookSecret, webhookGenerated := getenv(config.EnvWebhookSecret), false
-	if webhookSecret == "" {
-		s, err := webhook.NewSecret()
-		if err != nil {
-			return err
-		}
-		webhookSecret, webhookGenerated = s, true
+	sc, err := localSecrets(getenv)
+	if err != nil {
+		return err
 	}
 	limits, err := config.TenantLimits(getenv)
 	if err != nil {
 		return err
 	}
-	sys, err := localrun.Start(ctx, localrun.Options{
-		SealKey: sealKey, WebhookSecret: webhookSecret, AllowLoopbackWebhooks: getenv(config.EnvAllowLoopbackURLs) == "1",
-		Addr: *addr, APIKey: key, AdminKey: adminKey, Agents: agents, DataDir: *data,
+	sys, err := system.Start(ctx, system.Options{
+		SealKey: sc.sealKey, WebhookSecret: sc.webhookSecret, AllowLoopbackWebhooks: getenv(config.EnvAllowLoopbackURLs) == "1",
+		Addr: *addr, APIKey: sc.apiKey, AdminKey: sc.adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
 		TenantLimits: limits, Logger: telemetry.NewLogger(stderr, *level),
@@ -125,38 +145,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer sys.Close()
 	if *state != "" {
-		wo := sys.WorkerOptions(sealKey)
+		wo := sys.WorkerOptions(sc.sealKey)
 		wo.LambdaEndpoint = getenv("AWS_ENDPOINT_URL_LAMBDA")
-		if err := localrun.WriteState(*state, wo); err != nil {
+		if err := system.WriteState(*state, wo); err != nil {
 			return err
 		}
 		defer os.Remove(*state)
 	}
 
+	printRunning(stdout, sys, sc)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nagentq: stopping")
+	return sys.Close()
+}
+
+// printRunning tells where the running system's parts are and which keys it accepts.
+func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n"+
 		"  event bus  %s  (completion events are logged; `agentq dev send-event FILE` triggers)\n  ingest     %s\n",
 		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL, sys.Bus.URL, sys.Events.Ingest.URL)
-	if webhookGenerated {
-		fmt.Fprintf(stdout, "  webhooks   signed with %s  (generated; set AGENTQ_WEBHOOK_SECRET to choose one)\n", webhookSecret)
+	if sc.webhookGenerated {
+		fmt.Fprintf(stdout, "  webhooks   signed with %s  (generated; set AGENTQ_WEBHOOK_SECRET to choose one)\n", sc.webhookSecret)
 	} else {
 		fmt.Fprintf(stdout, "  webhooks   signed with the secret in AGENTQ_WEBHOOK_SECRET\n")
 	}
-	if generated {
-		fmt.Fprintf(stdout, "  API key    %s  (generated; set AGENTQ_API_KEY to choose one)\n", key)
-		fmt.Fprintf(stdout, "\n  export AGENTQ_API_KEY=%s\n", key)
+	if sc.apiGenerated {
+		fmt.Fprintf(stdout, "  API key    %s  (generated; set AGENTQ_API_KEY to choose one)\n", sc.apiKey)
+		fmt.Fprintf(stdout, "\n  export AGENTQ_API_KEY=%s\n", sc.apiKey)
 	} else {
 		fmt.Fprintf(stdout, "  API key    from AGENTQ_API_KEY\n")
 	}
-	if adminGenerated {
-		fmt.Fprintf(stdout, "  admin key  %s  (generated; set AGENTQ_ADMIN_KEY to choose one)\n", adminKey)
-		fmt.Fprintf(stdout, "\n  export AGENTQ_ADMIN_KEY=%s\n", adminKey)
+	if sc.adminGenerated {
+		fmt.Fprintf(stdout, "  admin key  %s  (generated; set AGENTQ_ADMIN_KEY to choose one)\n", sc.adminKey)
+		fmt.Fprintf(stdout, "\n  export AGENTQ_ADMIN_KEY=%s\n", sc.adminKey)
 	} else {
 		fmt.Fprintf(stdout, "  admin key  from AGENTQ_ADMIN_KEY\n")
 	}
 	fmt.Fprintf(stdout, "\nTry:\n  curl -s -X POST %s/v1/agents/echo/invoke/async -H \"x-api-key: $AGENTQ_API_KEY\" -H 'content-type: application/json' -d '{\"input\":{\"text\":\"hello\"}}'\n\nCtrl-C stops everything.\n", sys.APIURL)
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "\nagentq: stopping")
-	return sys.Close()
 }
 
 const (
@@ -174,13 +199,13 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	wo, err := localrun.ReadState(*state)
+	wo, err := system.ReadState(*state)
 	if err != nil {
 		return err
 	}
 	wo.Logger, wo.Pollers = telemetry.NewLogger(stderr, *level), *pollers
 	wo.Logger.Info("worker started", "queue", wo.Queues.URL, "table", wo.Table)
-	return localrun.RunWorker(ctx, wo)
+	return system.RunWorker(ctx, wo)
 }
 
 // keyFrom returns v, or a new random key with the prefix when v is empty.

@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/agent"
-	"github.com/agentq/agentq/shared/demoagent"
 	"github.com/agentq/agentq/shared/dispatch"
-	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/demoagent"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
@@ -44,24 +44,11 @@ type soakConfig struct {
 // inputs across both dialects, kills the worker with SIGKILL and starts another a few times,
 // waits until every accepted task has ended, and reconciles. Everything listens on 127.0.0.1.
 func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c soakConfig
-	fs.IntVar(&c.N, "n", 2000, "invocations to send")
-	fs.IntVar(&c.C, "c", 32, "concurrent clients")
-	fs.IntVar(&c.Kills, "kills", 3, "times the worker is killed (SIGKILL) and started again")
-	fs.DurationVar(&c.Slow, "slow", 400*time.Millisecond, "delay of the slow inputs")
-	fs.DurationVar(&c.Visibility, "visibility", 5*time.Second, "the work queue's visibility timeout")
-	fs.DurationVar(&c.AgentTO, "agent-timeout", 5*time.Second, "the agent's timeout (a lease is this + 15s)")
-	fs.DurationVar(&c.Patience, "patience", 4*time.Minute, "how long to wait for the tasks to end once all are sent")
-	fs.StringVar(&c.Level, "log-level", "error", "log level of the API and the worker")
-	if err := fs.Parse(args); err != nil {
+	c, err := parseSoak(args, stderr)
+	if err != nil {
 		return err
 	}
-	if c.N <= 0 || c.C <= 0 || c.N > 100000 || c.C > 1024 {
-		return errors.New("soak: -n must be in 1..100000 and -c in 1..1024")
-	}
-	if err := localaws.CheckInstalled(localaws.Options{}); err != nil {
+	if err := emulators.CheckInstalled(emulators.Options{}); err != nil {
 		return fmt.Errorf("soak: %w (run make tools)", err)
 	}
 	exe, err := os.Executable()
@@ -91,7 +78,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	_, _ = rand.Read(sealKey)
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	sys, err := localrun.Start(startCtx, localrun.Options{
+	sys, err := system.Start(startCtx, system.Options{
 		Addr: "127.0.0.1:0", APIKey: apiKey, NoWorker: true, Visibility: c.Visibility, SealKey: sealKey,
 		Agents: []agent.Agent{{ID: "soak", Name: "Soak", Protocol: agent.HTTP, Endpoint: "http://" + agentLn.Addr().String() + "/",
 			Timeout: agent.Duration(c.AgentTO)}},
@@ -102,7 +89,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer sys.Close()
 	state := filepath.Join(dir, "local.json")
-	if err := localrun.WriteState(state, sys.WorkerOptions(sealKey)); err != nil {
+	if err := system.WriteState(state, sys.WorkerOptions(sealKey)); err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
 	w := &workerProc{exe: exe, args: []string{"worker", "-state", state, "-log-level", c.Level}, stderr: stderr}
@@ -118,10 +105,52 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	// Send, killing and restarting the worker every N/(Kills+1) acceptances.
 	began := time.Now()
+	if err := s.sendAll(ctx, stdout, w); err != nil {
+		return err
+	}
+	sendTime := time.Since(began)
+
+	// Wait, bounded, until every accepted task has ended.
+	deadline := time.Now().Add(c.Patience)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if s.poll(ctx) == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	total := time.Since(began)
+	return s.report(stdout, calls, sendTime, total, w.starts)
+}
+
+// parseSoak reads the soak's flags.
+func parseSoak(args []string, stderr io.Writer) (soakConfig, error) {
+	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c soakConfig
+	fs.IntVar(&c.N, "n", 2000, "invocations to send")
+	fs.IntVar(&c.C, "c", 32, "concurrent clients")
+	fs.IntVar(&c.Kills, "kills", 3, "times the worker is killed (SIGKILL) and started again")
+	fs.DurationVar(&c.Slow, "slow", 400*time.Millisecond, "delay of the slow inputs")
+	fs.DurationVar(&c.Visibility, "visibility", 5*time.Second, "the work queue's visibility timeout")
+	fs.DurationVar(&c.AgentTO, "agent-timeout", 5*time.Second, "the agent's timeout (a lease is this + 15s)")
+	fs.DurationVar(&c.Patience, "patience", 4*time.Minute, "how long to wait for the tasks to end once all are sent")
+	fs.StringVar(&c.Level, "log-level", "error", "log level of the API and the worker")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.N <= 0 || c.C <= 0 || c.N > 100000 || c.C > 1024 {
+		return c, errors.New("soak: -n must be in 1..100000 and -c in 1..1024")
+	}
+	return c, nil
+}
+
+// sendAll sends every invocation from the configured clients, killing the worker (SIGKILL) and
+// starting another every N/(Kills+1) sends.
+func (s *soak) sendAll(ctx context.Context, stdout io.Writer, w *workerProc) error {
 	next := make(chan int)
 	var wg sync.WaitGroup
 	var sent atomic.Int64
-	for range c.C {
+	for range s.cfg.C {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -133,8 +162,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	killsDone := make(chan error, 1)
 	go func() {
-		for k := 1; k <= c.Kills; k++ {
-			at := int64(c.N * k / (c.Kills + 1))
+		for k := 1; k <= s.cfg.Kills; k++ {
+			at := int64(s.cfg.N * k / (s.cfg.Kills + 1))
 			for sent.Load() < at && ctx.Err() == nil {
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -154,7 +183,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		killsDone <- nil
 	}()
-	for i := range c.N {
+	for i := range s.cfg.N {
 		if ctx.Err() != nil {
 			break
 		}
@@ -162,21 +191,11 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	close(next)
 	wg.Wait()
-	sendTime := time.Since(began)
 	if err := <-killsDone; err != nil {
 		return fmt.Errorf("soak: restart worker: %w", err)
 	}
+	return nil
 
-	// Wait, bounded, until every accepted task has ended.
-	deadline := time.Now().Add(c.Patience)
-	for ctx.Err() == nil && time.Now().Before(deadline) {
-		if s.poll(ctx) == 0 {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	total := time.Since(began)
-	return s.report(stdout, calls, sendTime, total, w.starts)
 }
 
 // soakTask is one invocation and what became of it.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/agentq/agentq/shared/authorizer"
+	"github.com/agentq/agentq/shared/apigw"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 )
@@ -34,7 +34,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	h := &authorizer.Handler{Keys: p.Keys, AdminKeys: cfg.AdminKeys}
+	h := &apigw.Authorizer{Keys: p.Keys, AdminKeys: cfg.AdminKeys}
 	lambda.StartWithOptions(h.Handle, lambda.WithContext(ctx))
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/webhook"
 )
 
@@ -28,7 +29,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	awslambda.StartWithOptions(d.Handle, awslambda.WithContext(ctx))
+	awslambda.StartWithOptions(lambdaevents.SQS(d.Handle), awslambda.WithContext(ctx))
 	return nil
 }
 

@@ -47,9 +47,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if cfg.WebhookQueueURL != "" { // webhooks are delivered: replay deliveries
 		hc.Deliveries = p.Deliveries
 	}
-	if p.Contexts != nil { // an interface holding a nil pointer would not read as absent
-		hc.AuthContexts = p.Contexts
-	}
+	hc.AuthContexts = backend.AuthContexts[httpapi.AuthContexts](p)
 	hc.Submitter, hc.Canceler = p.Accept, p.Accept
 	lambda.StartWithOptions(apigw.New(httpapi.New(hc)).Handle, lambda.WithContext(ctx))
 	return nil

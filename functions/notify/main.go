@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/notify"
 )
 
@@ -28,7 +29,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	awslambda.StartWithOptions(n.Handle, awslambda.WithContext(ctx))
+	awslambda.StartWithOptions(lambdaevents.DynamoDB(n.Handle), awslambda.WithContext(ctx))
 	return nil
 }
 
@@ -46,8 +47,5 @@ func newHandler(ctx context.Context, getenv func(string) string) (*notify.Notifi
 	if err != nil {
 		return nil, err
 	}
-	return notify.New(notify.Config{
-		Tasks: p.Tasks, Events: eventbridge.NewFromConfig(p.AWS), Bus: cfg.EventBus, Webhooks: p.Deliveries,
-		Logger: p.Logger, Metrics: p.Metrics,
-	}), nil
+	return p.Notifier(eventbridge.NewFromConfig(p.AWS), cfg.EventBus), nil
 }

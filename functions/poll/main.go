@@ -40,9 +40,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		Limiter: p.Limiter, Limits: p.Keys, TenantDefaults: cfg.TenantLimits,
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Deliveries: p.Deliveries, Webhooks: p.Webhooks,
 	}
-	if p.Contexts != nil { // metadata only: poll never opens a secret
-		hc.AuthContexts = p.Contexts
-	}
+	hc.AuthContexts = backend.AuthContexts[httpapi.AuthContexts](p) // metadata only: poll never opens a secret
 	lambda.StartWithOptions(apigw.New(httpapi.New(hc)).Handle, lambda.WithContext(ctx))
 	return nil
 }

@@ -58,9 +58,6 @@ func newHandler(ctx context.Context, getenv func(string) string) (func(context.C
 	if err != nil {
 		return nil, err
 	}
-	s := sweeper.New(sweeper.Config{
-		Store: p.Tasks, Queue: p.Queue, Registry: p.Agents, StaleAfter: stale,
-		Logger: p.Logger, Metrics: p.Metrics,
-	})
+	s := p.Sweeper(stale)
 	return func(ctx context.Context, _ events.EventBridgeEvent) (sweeper.Report, error) { return s.Sweep(ctx) }, nil
 }

@@ -6,11 +6,11 @@ import (
 	"github.com/agentq/agentq/functions/internal/configtest"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/trigger"
-	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 func TestNewHandlerConfig(t *testing.T) {
-	secret, err := webhook.NewSecret()
+	secret, err := signing.NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}

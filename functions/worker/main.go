@@ -6,21 +6,13 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"time"
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
-	"github.com/agentq/agentq/shared/dispatch"
-	"github.com/agentq/agentq/shared/netguard"
-	"github.com/agentq/agentq/shared/worker"
+	"github.com/agentq/agentq/shared/lambdaevents"
 )
-
-// a2aWait is how long a call waits for an A2A agent to finish before checking back later: most
-// answers come within it, and the rest are not waited on.
-const a2aWait = 2 * time.Second
 
 func main() {
 	if err := run(context.Background(), os.Getenv); err != nil {
@@ -41,19 +33,6 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	// Lambda agents are invoked once per delivery: SQS redelivery, not the SDK, retries them.
-	fn := lambda.NewFromConfig(p.AWS, func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
-	wc := worker.Config{
-		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue,
-		// Agents in the same VPC are fine; this machine and the metadata service are not.
-		Dispatcher:    dispatch.New(dispatch.HTTPClient(netguard.Policy{AllowPrivate: true, AllowLoopback: cfg.AllowLoopbackURLs}), dispatch.WithLambda(fn), dispatch.WithA2AWait(a2aWait)),
-		DeadLetterARN: cfg.DLQARN,
-		Logger:        p.Logger,
-		Metrics:       p.Metrics,
-	}
-	if p.Contexts != nil {
-		wc.AuthContexts = p.Contexts
-	}
-	awslambda.StartWithOptions(worker.New(wc).Handle, awslambda.WithContext(ctx))
+	awslambda.StartWithOptions(lambdaevents.SQS(p.Worker().Handle), awslambda.WithContext(ctx))
 	return nil
 }

@@ -166,6 +166,26 @@ func Load(lookup Lookup, root string) (Config, error) {
 	check(err)
 	cfg.LambdaAgentARNs = mergeARNs(contextARNs, fileARNs)
 
+	loadRuntime(lookup, &cfg, check)
+
+	cfg.Schedules, err = CheckSchedules(Schedules)
+	check(err)
+
+	// The invoke function carries all three lists; the other functions carry less.
+	if n := len(cfg.AgentsJSON) + len(cfg.APIKeyHashes) + len(cfg.AdminKeyHashes); n > maxSettingsBytes {
+		check(fmt.Errorf("agents (%d bytes), API key hashes (%d bytes) and admin key hashes (%d bytes) exceed the %d bytes left in Lambda's 4 KB environment",
+			len(cfg.AgentsJSON), len(cfg.APIKeyHashes), len(cfg.AdminKeyHashes), maxSettingsBytes))
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("agentq stack context: %w", errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+// loadRuntime reads the flags of how the stack runs: the API flavour, ephemerality, the log level
+// and the default tenant. check collects their errors.
+func loadRuntime(lookup Lookup, cfg *Config, check func(error)) {
+	var err error
 	cfg.API, err = stringValue(lookup, KeyAPI, APIHTTP)
 	check(err)
 	cfg.API = strings.ToLower(cfg.API)
@@ -190,19 +210,6 @@ func Load(lookup Lookup, root string) (Config, error) {
 	if err == nil {
 		check(checkTenant(cfg.DefaultTenant))
 	}
-
-	cfg.Schedules, err = CheckSchedules(Schedules)
-	check(err)
-
-	// The invoke function carries all three lists; the other functions carry less.
-	if n := len(cfg.AgentsJSON) + len(cfg.APIKeyHashes) + len(cfg.AdminKeyHashes); n > maxSettingsBytes {
-		check(fmt.Errorf("agents (%d bytes), API key hashes (%d bytes) and admin key hashes (%d bytes) exceed the %d bytes left in Lambda's 4 KB environment",
-			len(cfg.AgentsJSON), len(cfg.APIKeyHashes), len(cfg.AdminKeyHashes), maxSettingsBytes))
-	}
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("agentq stack context: %w", errors.Join(errs...))
-	}
-	return cfg, nil
 }
 
 // RepoRoot returns the nearest directory at or above dir that holds cdk.json, or dir's parent

@@ -139,6 +139,65 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		Environment:      env,
 		LogRemovalPolicy: logRemoval,
 	})
+	s.defineAPI(cfg, env, code, logRemoval)
+	s.monitor()
+	s.outputs()
+	return s
+}
+
+// monitor defines the alarms and the dashboard over every function, queue and stream.
+func (s *Stack) monitor() {
+	monitored := map[string]awslambda.IFunction{
+		"invoke":  s.API.Invoke,
+		"poll":    s.API.Poll,
+		"worker":  s.Pipeline.Worker,
+		"sweeper": s.Pipeline.Sweeper,
+		"trigger": s.Events.Trigger,
+		"notify":  s.Events.Notify,
+		"deliver": s.Events.Deliver,
+	}
+	if s.API.Authorizer != nil { // the HTTP flavour's only
+		monitored["authorizer"] = s.API.Authorizer
+	}
+	s.Monitoring = monitoring.New(s.Stack, "Monitoring", &monitoring.Props{
+		Queue:            s.Pipeline.Queue,
+		DeadLetterQueue:  s.Pipeline.DeadLetterQueue,
+		Worker:           s.Pipeline.Worker,
+		Functions:        monitored,
+		APIRequests:      s.API.MetricRequests(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
+		APIServerErrors:  s.API.MetricServerErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
+		APILatency:       s.API.MetricLatency(nil),
+		DeadLetterQueues: s.Events.WatchedQueues(),
+		Streams:          s.Events.WatchedStreams(),
+	})
+}
+
+// outputs defines the stack's outputs: what a caller or an operator looks up after a deploy.
+func (s *Stack) outputs() {
+	output := func(name string, value *string, description string) {
+		awscdk.NewCfnOutput(s.Stack, jsii.String(name), &awscdk.CfnOutputProps{
+			Value: value, Description: jsii.String(description),
+		})
+	}
+	output(OutputAPIURL, s.API.URL, "Base URL of the agentq API (ends in /)")
+	output(OutputAPIID, s.API.ID, "API Gateway id")
+	output(OutputAPIStage, jsii.String(s.API.StageName), "API Gateway stage")
+	output(OutputTableName, s.Storage.Table.TableName(), "DynamoDB table")
+	output(OutputQueueURL, s.Pipeline.Queue.QueueUrl(), "SQS work queue")
+	output(OutputDeadLetterQueueURL, s.Pipeline.DeadLetterQueue.QueueUrl(), "SQS dead-letter queue")
+	output(OutputAlarmTopicARN, s.Monitoring.AlarmTopic.TopicArn(), "SNS topic the alarms publish to")
+	output(OutputDashboardName, s.Monitoring.Dashboard.DashboardName(), "CloudWatch dashboard")
+	output(OutputPayloadBucketName, s.Storage.Payloads.BucketName(), "S3 bucket for large requests and answers")
+	output(OutputSealKeyARN, s.Storage.SealKey.KeyArn(), "KMS key that seals auth contexts' and webhooks' secrets")
+	output(OutputEventBusName, s.Events.Bus.EventBusName(), "EventBridge bus: completion events out, Invoke Agent events in")
+	output(OutputEventBusARN, s.Events.Bus.EventBusArn(), "EventBridge bus ARN")
+	output(OutputIngestQueueURL, s.Events.IngestQueue.QueueUrl(), "SQS queue that takes invocations")
+	output(OutputTriggerDeadLetterQueueURL, s.Events.TriggerDeadLetterQueue.QueueUrl(), "SQS queue of events the trigger rejected or never got")
+	output(OutputWebhookDeadLetterQueueURL, s.Events.WebhookDeadLetterQueue.QueueUrl(), "SQS queue of webhook deliveries that failed every attempt")
+}
+
+// defineAPI defines the API of the configured flavour and its functions.
+func (s *Stack) defineAPI(cfg config.Config, env map[string]string, code func(string) string, logRemoval awscdk.RemovalPolicy) {
 	kind := api.Kind(cfg.API)
 	if kind == "" {
 		kind = api.HTTP
@@ -163,49 +222,4 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(
 			"no -c apiKeyHashes given: the deployed API rejects every request until keys are configured"))
 	}
-	monitored := map[string]awslambda.IFunction{
-		"invoke":  s.API.Invoke,
-		"poll":    s.API.Poll,
-		"worker":  s.Pipeline.Worker,
-		"sweeper": s.Pipeline.Sweeper,
-		"trigger": s.Events.Trigger,
-		"notify":  s.Events.Notify,
-		"deliver": s.Events.Deliver,
-	}
-	if s.API.Authorizer != nil { // the HTTP flavour's only
-		monitored["authorizer"] = s.API.Authorizer
-	}
-	s.Monitoring = monitoring.New(s.Stack, "Monitoring", &monitoring.Props{
-		Queue:            s.Pipeline.Queue,
-		DeadLetterQueue:  s.Pipeline.DeadLetterQueue,
-		Worker:           s.Pipeline.Worker,
-		Functions:        monitored,
-		APIRequests:      s.API.MetricRequests(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
-		APIServerErrors:  s.API.MetricServerErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
-		APILatency:       s.API.MetricLatency(nil),
-		DeadLetterQueues: s.Events.WatchedQueues(),
-		Streams:          s.Events.WatchedStreams(),
-	})
-
-	output := func(name string, value *string, description string) {
-		awscdk.NewCfnOutput(s.Stack, jsii.String(name), &awscdk.CfnOutputProps{
-			Value: value, Description: jsii.String(description),
-		})
-	}
-	output(OutputAPIURL, s.API.URL, "Base URL of the agentq API (ends in /)")
-	output(OutputAPIID, s.API.ID, "API Gateway id")
-	output(OutputAPIStage, jsii.String(s.API.StageName), "API Gateway stage")
-	output(OutputTableName, s.Storage.Table.TableName(), "DynamoDB table")
-	output(OutputQueueURL, s.Pipeline.Queue.QueueUrl(), "SQS work queue")
-	output(OutputDeadLetterQueueURL, s.Pipeline.DeadLetterQueue.QueueUrl(), "SQS dead-letter queue")
-	output(OutputAlarmTopicARN, s.Monitoring.AlarmTopic.TopicArn(), "SNS topic the alarms publish to")
-	output(OutputDashboardName, s.Monitoring.Dashboard.DashboardName(), "CloudWatch dashboard")
-	output(OutputPayloadBucketName, s.Storage.Payloads.BucketName(), "S3 bucket for large requests and answers")
-	output(OutputSealKeyARN, s.Storage.SealKey.KeyArn(), "KMS key that seals auth contexts' and webhooks' secrets")
-	output(OutputEventBusName, s.Events.Bus.EventBusName(), "EventBridge bus: completion events out, Invoke Agent events in")
-	output(OutputEventBusARN, s.Events.Bus.EventBusArn(), "EventBridge bus ARN")
-	output(OutputIngestQueueURL, s.Events.IngestQueue.QueueUrl(), "SQS queue that takes invocations")
-	output(OutputTriggerDeadLetterQueueURL, s.Events.TriggerDeadLetterQueue.QueueUrl(), "SQS queue of events the trigger rejected or never got")
-	output(OutputWebhookDeadLetterQueueURL, s.Events.WebhookDeadLetterQueue.QueueUrl(), "SQS queue of webhook deliveries that failed every attempt")
-	return s
 }

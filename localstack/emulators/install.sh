@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# install.sh installs the local AWS emulators that shared/localaws starts:
+# install.sh installs the local AWS emulators that shared/local/emulators starts:
 #
 #   - fauxqs (SQS), from package.json/package-lock.json with `npm ci`;
 #   - DynamoDB Local, from the npm tarball pinned in tools.lock, unpacked

@@ -19,18 +19,17 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
 // Store records tasks.
 type Store interface {
-	Submit(ctx context.Context, t *task.Task, o store.SubmitOptions) error
+	Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error
 	Get(ctx context.Context, id string) (*task.Task, error)
-	GetThread(ctx context.Context, tenant, id string) (*store.Thread, error)
+	GetThread(ctx context.Context, tenant, id string) (*task.Thread, error)
 	Replayed(ctx context.Context, tenant, key string, now time.Time) (taskID, bodyHash string, err error)
-	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	ReleaseIdempotency(ctx context.Context, tenant, key, taskID string) error
 }
 
@@ -91,7 +90,7 @@ var (
 	// ErrThreadBusy means the thread has a turn in progress and the caller asked to reject, or
 	// too many turns raced to join the thread at once.
 	ErrThreadBusy = errors.New("thread has a turn in progress")
-	// ErrRequestTooLarge means the request is too large to keep: over store.InlineLimit with no
+	// ErrRequestTooLarge means the request is too large to keep: over task.InlineLimit with no
 	// blob store to stage it in, or a work message over SQS's limit even without the body (its
 	// secret fields, which are never stored, travel only in the message). Nothing was written.
 	ErrRequestTooLarge = errors.New("request too large to keep")
@@ -128,7 +127,7 @@ type Service struct {
 // Config holds what a Service needs.
 type Config struct {
 	Store Store
-	// Requests stages requests over store.InlineLimit; nil refuses them with ErrRequestTooLarge.
+	// Requests stages requests over task.InlineLimit; nil refuses them with ErrRequestTooLarge.
 	Requests RequestStager
 	Queue    Queue
 	Registry Registry
@@ -206,25 +205,16 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
 	now := s.now().UTC()
-	var idem *store.Idempotency
+	var idem *task.Idempotency
 	if sub.IdempotencyKey != "" {
-		idem = &store.Idempotency{Key: sub.IdempotencyKey, BodyHash: bodyHash(sub, a.Version), TTL: IdempotencyTTL}
+		idem = &task.Idempotency{Key: sub.IdempotencyKey, BodyHash: bodyHash(sub, a.Version), TTL: IdempotencyTTL}
 		// A replay is answered before anything is sent, so retries leave no stray messages.
 		if t, err := s.replay(ctx, sub.Tenant, idem, now); t != nil || err != nil {
 			return t, err
 		}
 	}
-	if inv.AuthContextID != "" {
-		// Before anything is written or sent: an unknown context is the caller's 404, not a task
-		// that fails later in the worker.
-		if err := s.checkAuthContext(ctx, sub.Tenant, inv.AuthContextID); err != nil {
-			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
-		}
-	}
-	if inv.WebhookURL != "" {
-		if err := s.checkWebhook(ctx, sub.Tenant, inv.WebhookURL); err != nil {
-			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
-		}
+	if err := s.checkNamed(ctx, sub.Tenant, inv); err != nil {
+		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
 	// An agent that is sent no caller credentials never needs them: they do not travel at all.
 	secrets, authToken := inv.Secrets, inv.AuthToken
@@ -241,7 +231,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	if s.ttl > 0 {
 		t.ExpiresAt = now.Add(s.ttl)
 	}
-	opts := store.SubmitOptions{Idempotency: idem}
+	opts := task.SubmitOptions{Idempotency: idem}
 	switch {
 	case t.ThreadID == "" && t.Dialect == task.Xpander:
 		// Every xpander task names a conversation; a first turn's id is its thread's id.
@@ -254,7 +244,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	if err := s.stage(ctx, t); err != nil {
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
-	request, text := store.InlineRequest(t)
+	request, text := task.InlineRequest(t)
 	msg := &queue.Message{
 		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID, ThreadTurn: inv.ThreadID != "",
 		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: secrets, AuthToken: authToken,
@@ -271,6 +261,29 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 		}
 	}
+	return s.recordAndSend(ctx, sub, t, msg, opts, idem)
+}
+
+// checkNamed makes sure what the invocation names exists before anything is written or sent: an
+// unknown auth context is the caller's 404, not a task that fails later in the worker, and a
+// webhook URL must be one the tenant may be called back on.
+func (s *Service) checkNamed(ctx context.Context, tenant string, inv *dialect.Invocation) error {
+	if inv.AuthContextID != "" {
+		if err := s.checkAuthContext(ctx, tenant, inv.AuthContextID); err != nil {
+			return err
+		}
+	}
+	if inv.WebhookURL != "" {
+		return s.checkWebhook(ctx, tenant, inv.WebhookURL)
+	}
+	return nil
+}
+
+// recordAndSend writes task t and sends its work message concurrently, and sorts out a failure
+// of either: a replay's task, a busy thread, the store down, or a task that could not be queued
+// (recorded failed, its idempotency key released).
+func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Task, msg *queue.Message, opts task.SubmitOptions, idem *task.Idempotency) (*task.Task, error) {
+	inv := sub.Invocation
 	// Once the write starts it must finish whatever the caller does: a write cut short by a client
 	// hanging up could leave a record with no message.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
@@ -289,7 +302,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 			log.Error("uncount a task not recorded", "err", err)
 		}
 	}
-	var replay *store.ReplayError
+	var replay *task.ReplayError
 	switch {
 	case errors.As(createErr, &replay):
 		// A concurrent request with the same key won; its task is the answer. The message this
@@ -304,7 +317,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: %w: %v", sub.AgentID, ErrStoreUnavailable, createErr)
 	case sendErr != nil:
 		log.Error("enqueue task", "err", sendErr)
-		failed, err := s.store.Transition(wctx, t.ID, store.Change{
+		failed, err := s.store.Transition(wctx, t.ID, task.Change{
 			From: []task.State{task.Queued}, Version: t.Version, To: task.Failed, Now: s.now().UTC(),
 			Reason: task.ReasonDispatchFailed, ReasonMessage: "the task could not be queued; submit it again",
 		})
@@ -354,14 +367,14 @@ func (s *Service) checkWebhook(ctx context.Context, tenant, url string) error {
 // stage keeps a request too large for the task record and its message in the blob store.
 func (s *Service) stage(ctx context.Context, t *task.Task) error {
 	if s.requests == nil {
-		if !store.RequestFits(t) {
+		if !task.RequestFits(t) {
 			return ErrRequestTooLarge
 		}
 		return nil
 	}
 	err := s.requests.StageRequest(ctx, t)
 	switch {
-	case errors.Is(err, store.ErrTooLarge):
+	case errors.Is(err, task.ErrTooLarge):
 		return fmt.Errorf("%w: %v", ErrRequestTooLarge, err)
 	case err != nil:
 		return fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
@@ -371,15 +384,15 @@ func (s *Service) stage(ctx context.Context, t *task.Task) error {
 
 // placeInThread reads the caller's thread and makes t its next turn (or its first). A thread
 // with no record yet may still have a first turn: the task whose id the thread carries.
-func (s *Service) placeInThread(ctx context.Context, t *task.Task, opts *store.SubmitOptions, strategy dialect.Strategy) error {
+func (s *Service) placeInThread(ctx context.Context, t *task.Task, opts *task.SubmitOptions, strategy dialect.Strategy) error {
 	th, err := s.store.GetThread(ctx, t.Tenant, t.ThreadID)
-	if errors.Is(err, store.ErrNotFound) {
-		th, err = &store.Thread{ID: t.ThreadID, Tenant: t.Tenant}, nil
+	if errors.Is(err, task.ErrNotFound) {
+		th, err = &task.Thread{ID: t.ThreadID, Tenant: t.Tenant}, nil
 		first, ferr := s.store.Get(ctx, t.ThreadID)
 		switch {
 		case ferr == nil && first.Tenant == t.Tenant && first.ThreadID == t.ThreadID:
 			th.LatestTaskID, th.Turns = first.ID, 1
-		case ferr != nil && !errors.Is(ferr, store.ErrNotFound):
+		case ferr != nil && !errors.Is(ferr, task.ErrNotFound):
 			err = ferr
 		}
 	}
@@ -408,7 +421,7 @@ func (s *Service) checkWaiting(ctx context.Context, t *task.Task, latest string,
 	for waiting := 0; id != ""; waiting++ {
 		prev, err := s.store.Get(ctx, id)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, task.ErrNotFound):
 			return nil
 		case err != nil:
 			return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
@@ -430,10 +443,10 @@ func (s *Service) checkWaiting(ctx context.Context, t *task.Task, latest string,
 // record writes the task, re-reading its thread while other turns race it onto the same thread.
 // The message carries only the task id, so a task that lands in a later place than first
 // read still meets its message.
-func (s *Service) record(ctx context.Context, t *task.Task, opts store.SubmitOptions, strategy dialect.Strategy) error {
+func (s *Service) record(ctx context.Context, t *task.Task, opts task.SubmitOptions, strategy dialect.Strategy) error {
 	for range threadRetries {
 		err := s.store.Submit(ctx, t, opts)
-		if !errors.Is(err, store.ErrThreadMoved) {
+		if !errors.Is(err, task.ErrThreadMoved) {
 			return err
 		}
 		if err := s.placeInThread(ctx, t, &opts, strategy); err != nil {
@@ -444,18 +457,18 @@ func (s *Service) record(ctx context.Context, t *task.Task, opts store.SubmitOpt
 }
 
 // replay answers a request whose idempotency key was already used, or returns nil, nil.
-func (s *Service) replay(ctx context.Context, tenant string, idem *store.Idempotency, now time.Time) (*task.Task, error) {
+func (s *Service) replay(ctx context.Context, tenant string, idem *task.Idempotency, now time.Time) (*task.Task, error) {
 	id, hash, err := s.store.Replayed(ctx, tenant, idem.Key, now)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("check idempotency key: %w: %v", ErrStoreUnavailable, err)
 	}
-	return s.replayed(ctx, &store.ReplayError{TaskID: id, BodyHash: hash}, idem)
+	return s.replayed(ctx, &task.ReplayError{TaskID: id, BodyHash: hash}, idem)
 }
 
-func (s *Service) replayed(ctx context.Context, r *store.ReplayError, idem *store.Idempotency) (*task.Task, error) {
+func (s *Service) replayed(ctx context.Context, r *task.ReplayError, idem *task.Idempotency) (*task.Task, error) {
 	if r.BodyHash != idem.BodyHash {
 		return nil, ErrIdempotencyMismatch
 	}

@@ -17,32 +17,31 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 )
 
-// fakeStore records what the accept core writes, and serves threads, idempotency keys and tasks
-// a test sets up.
+// fakeStore records what the accept core submits, keeps the tasks it recorded in the in-memory
+// task store (which also serves the tasks a test sets up, and answers transitions under the real
+// store's conditions), and serves threads and idempotency keys a test sets up.
 type fakeStore struct {
-	// mu is a pointer so that types embedding a fakeStore by value (the benchmark's) copy no lock.
+	*tasktest.Store
+	// mu is a pointer so that types embedding a fakeStore by value copy no lock.
 	mu          *sync.Mutex
 	created     []*task.Task
-	opts        []store.SubmitOptions
-	transitions []store.Change
-	tasks       map[string]*task.Task
-	threads     map[string]*store.Thread
+	opts        []task.SubmitOptions
+	threads     map[string]*task.Thread
 	keys        map[string][2]string // tenant/key -> task id, body hash
 	threadReads int
 	released    []string // tenant/key of released idempotency keys
 	// create, when set, runs in place of a successful Submit.
-	create        func(ctx context.Context, t *task.Task) error
-	transitionErr error
-	replayedErr   error
+	create      func(ctx context.Context, t *task.Task) error
+	replayedErr error
 }
 
-func newFakeStore() *fakeStore { return &fakeStore{mu: new(sync.Mutex)} }
+func newFakeStore() *fakeStore { return &fakeStore{Store: tasktest.New(), mu: new(sync.Mutex)} }
 
-func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o store.SubmitOptions) error {
+func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error {
 	s.mu.Lock()
 	cp := *t
 	s.created = append(s.created, &cp)
@@ -50,22 +49,14 @@ func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o store.SubmitOpti
 	create := s.create
 	s.mu.Unlock()
 	if create != nil {
-		return create(ctx, t)
+		if err := create(ctx, t); err != nil {
+			return err
+		}
 	}
-	return nil
+	return s.Create(ctx, &cp)
 }
 
-func (s *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t, ok := s.tasks[id]; ok {
-		cp := *t
-		return &cp, nil
-	}
-	return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
-}
-
-func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*store.Thread, error) {
+func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*task.Thread, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.threadReads++
@@ -73,7 +64,7 @@ func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*store.Thre
 		cp := *th
 		return &cp, nil
 	}
-	return nil, fmt.Errorf("get thread %s: %w", id, store.ErrNotFound)
+	return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
 }
 
 func (s *fakeStore) Replayed(_ context.Context, tenant, key string, _ time.Time) (string, string, error) {
@@ -85,7 +76,7 @@ func (s *fakeStore) Replayed(_ context.Context, tenant, key string, _ time.Time)
 	if r, ok := s.keys[tenant+"/"+key]; ok {
 		return r[0], r[1], nil
 	}
-	return "", "", store.ErrNotFound
+	return "", "", task.ErrNotFound
 }
 
 // ReleaseIdempotency forgets a key that names the task, as the store marks it expired.
@@ -97,21 +88,6 @@ func (s *fakeStore) ReleaseIdempotency(_ context.Context, tenant, key, taskID st
 		delete(s.keys, tenant+"/"+key)
 	}
 	return nil
-}
-
-func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.transitions = append(s.transitions, c)
-	if s.transitionErr != nil {
-		return nil, s.transitionErr
-	}
-	if len(s.created) == 0 || s.created[0].ID != id {
-		return nil, store.ErrNotFound
-	}
-	t := *s.created[0]
-	t.State, t.Reason, t.ReasonMessage, t.Version = c.To, c.Reason, c.ReasonMessage, t.Version+1
-	return &t, nil
 }
 
 // fakeQueue records the messages the accept core sends.
@@ -262,8 +238,8 @@ func TestSubmitSuccess(t *testing.T) {
 			if len(gotSecrets) != len(tt.wantSecret) {
 				t.Errorf("message secrets = %v, want %v", gotSecrets, tt.wantSecret)
 			}
-			if len(h.store.transitions) != 0 {
-				t.Errorf("transitions on success: %+v", h.store.transitions)
+			if len(h.store.Changes()) != 0 {
+				t.Errorf("transitions on success: %+v", h.store.Changes())
 			}
 			if o := h.store.opts[0]; o.Idempotency != nil {
 				t.Errorf("submit options = %+v, want no idempotency key", o)
@@ -338,8 +314,8 @@ func TestSubmitRefused(t *testing.T) {
 				t.Errorf("task = %+v, want nil", got)
 			}
 			tt.check(t, err)
-			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.transitions) != 0 {
-				t.Errorf("refused submission wrote %d, sent %d, moved %d", len(h.store.created), len(h.queue.sent), len(h.store.transitions))
+			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.Changes()) != 0 {
+				t.Errorf("refused submission wrote %d, sent %d, moved %d", len(h.store.created), len(h.queue.sent), len(h.store.Changes()))
 			}
 		})
 	}
@@ -385,7 +361,7 @@ func TestSubmitSendFails(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.queue.send = func(context.Context, *queue.Message) error { return sendErr }
-			h.store.transitionErr = tt.transitionErr
+			h.store.TransitionErr = tt.transitionErr
 			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 				Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 			if got != nil {
@@ -398,10 +374,10 @@ func TestSubmitSendFails(t *testing.T) {
 			if !errors.Is(err, sendErr) {
 				t.Errorf("DispatchError does not wrap the send error: %v", err)
 			}
-			if len(h.store.transitions) != 1 {
-				t.Fatalf("transitions = %+v, want one", h.store.transitions)
+			if len(h.store.Changes()) != 1 {
+				t.Fatalf("transitions = %+v, want one", h.store.Changes())
 			}
-			c := h.store.transitions[0]
+			c := h.store.Changes()[0]
 			if c.To != task.Failed || c.Reason != task.ReasonDispatchFailed || c.Version != 1 ||
 				!reflect.DeepEqual(c.From, []task.State{task.Queued}) || c.ReasonMessage == "" || !c.Now.Equal(now) {
 				t.Errorf("change = %+v, want queued@1 -> failed with reason dispatch_failed", c)
@@ -441,8 +417,8 @@ func TestSubmitCreateFails(t *testing.T) {
 			if errors.As(err, &de) {
 				t.Errorf("a failed write is reported as a dispatch failure: %v", err)
 			}
-			if len(h.store.transitions) != 0 {
-				t.Errorf("transitions after a failed create: %+v", h.store.transitions)
+			if len(h.store.Changes()) != 0 {
+				t.Errorf("transitions after a failed create: %+v", h.store.Changes())
 			}
 		})
 	}
@@ -534,8 +510,8 @@ const prevID = "00000000-0000-4000-8000-000000000001"
 
 func TestSubmitJoinsThread(t *testing.T) {
 	h := newHarness(t)
-	th := &store.Thread{ID: "thread-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 2, Stored: true}
-	h.store.threads = map[string]*store.Thread{"org-1/thread-1": th}
+	th := &task.Thread{ID: "thread-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 2, Stored: true}
+	h.store.threads = map[string]*task.Thread{"org-1/thread-1": th}
 	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 	if err != nil {
@@ -553,7 +529,7 @@ func TestSubmitJoinsThread(t *testing.T) {
 	// xpander: the id of a task that began a conversation names that conversation, before it has
 	// a thread record of its own.
 	h = newHarness(t)
-	h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Succeeded}}
+	h.store.Put(&task.Task{ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Succeeded})
 	got, err = h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"and then?"},"id":"`+prevID+`"}`)})
 	if err != nil {
@@ -564,7 +540,7 @@ func TestSubmitJoinsThread(t *testing.T) {
 	}
 	// A thread of another tenant with the same id is not this one.
 	h = newHarness(t)
-	h.store.threads = map[string]*store.Thread{"org-2/thread-1": th}
+	h.store.threads = map[string]*task.Thread{"org-2/thread-1": th}
 	got, err = h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 	if err != nil || got.ThreadSeq != 1 || got.PrevTaskID != "" {
@@ -580,8 +556,8 @@ func TestSubmitRejectStrategy(t *testing.T) {
 	}{{task.Running, true}, {task.Queued, true}, {task.Paused, false}, {task.Succeeded, false}, {task.Failed, false}} {
 		t.Run(string(tt.prev), func(t *testing.T) {
 			h := newHarness(t)
-			h.store.threads = map[string]*store.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
-			h.store.tasks = map[string]*task.Task{prevID: {ID: prevID, Tenant: "org-1", State: tt.prev}}
+			h.store.threads = map[string]*task.Thread{"org-1/ctx-1": {ID: "ctx-1", Tenant: "org-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
+			h.store.Put(&task.Task{ID: prevID, Tenant: "org-1", State: tt.prev})
 			_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 				Invocation: decode(t, dialect.DecodeServiceNet, `{"message":"next","context_id":"ctx-1","multitask_strategy":"reject"}`)})
 			if got := errors.Is(err, accept.ErrThreadBusy); got != tt.wantBusy {
@@ -597,16 +573,16 @@ func TestSubmitRejectStrategy(t *testing.T) {
 func TestSubmitThreadRace(t *testing.T) {
 	t.Run("moved once", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.threads = map[string]*store.Thread{"org-1/thread-1": {ID: "thread-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
+		h.store.threads = map[string]*task.Thread{"org-1/thread-1": {ID: "thread-1", LatestTaskID: prevID, Turns: 1, Stored: true}}
 		var calls int
 		h.store.create = func(_ context.Context, _ *task.Task) error {
 			calls++
 			if calls == 1 {
 				// Another turn lands first.
 				h.store.mu.Lock()
-				h.store.threads["org-1/thread-1"] = &store.Thread{ID: "thread-1", LatestTaskID: "other", Turns: 2, Stored: true}
+				h.store.threads["org-1/thread-1"] = &task.Thread{ID: "thread-1", LatestTaskID: "other", Turns: 2, Stored: true}
 				h.store.mu.Unlock()
-				return store.ErrThreadMoved
+				return task.ErrThreadMoved
 			}
 			return nil
 		}
@@ -621,7 +597,7 @@ func TestSubmitThreadRace(t *testing.T) {
 	})
 	t.Run("always moving", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.create = func(context.Context, *task.Task) error { return store.ErrThreadMoved }
+		h.store.create = func(context.Context, *task.Task) error { return task.ErrThreadMoved }
 		_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 			Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 		if !errors.Is(err, accept.ErrThreadBusy) {
@@ -650,7 +626,7 @@ func TestSubmitThreadRace(t *testing.T) {
 // failingThreads is a store whose threads cannot be read.
 type failingThreads struct{ *fakeStore }
 
-func (failingThreads) GetThread(context.Context, string, string) (*store.Thread, error) {
+func (failingThreads) GetThread(context.Context, string, string) (*task.Thread, error) {
 	return nil, errors.New("dynamodb: 500")
 }
 
@@ -673,7 +649,7 @@ func TestSubmitIdempotency(t *testing.T) {
 	t.Run("replay", func(t *testing.T) {
 		h := newHarness(t)
 		h.store.keys = map[string][2]string{"org-1/key-1": {first.ID, idem.BodyHash}}
-		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Succeeded}}
+		h.store.Put(&task.Task{ID: first.ID, Tenant: "org-1", State: task.Succeeded})
 		got, err := submit(h, `{"message":"pay"}`)
 		if err != nil || got.ID != first.ID || got.State != task.Succeeded {
 			t.Fatalf("Submit = %+v, %v; want the first task", got, err)
@@ -698,9 +674,9 @@ func TestSubmitIdempotency(t *testing.T) {
 	})
 	t.Run("concurrent replay", func(t *testing.T) {
 		h := newHarness(t)
-		h.store.tasks = map[string]*task.Task{first.ID: {ID: first.ID, Tenant: "org-1", State: task.Queued}}
+		h.store.Put(&task.Task{ID: first.ID, Tenant: "org-1", State: task.Queued})
 		h.store.create = func(context.Context, *task.Task) error {
-			return &store.ReplayError{TaskID: first.ID, BodyHash: idem.BodyHash}
+			return &task.ReplayError{TaskID: first.ID, BodyHash: idem.BodyHash}
 		}
 		got, err := submit(h, `{"message":"pay"}`)
 		if err != nil || got.ID != first.ID {

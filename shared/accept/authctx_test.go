@@ -78,8 +78,8 @@ func TestSubmitUnknownAuthContext(t *testing.T) {
 			if !errors.Is(err, authctx.ErrNotFound) {
 				t.Fatalf("Submit = %v, want authctx.ErrNotFound", err)
 			}
-			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.transitions) != 0 {
-				t.Errorf("wrote %d tasks, sent %d messages, made %d transitions; want nothing", len(h.store.created), len(h.queue.sent), len(h.store.transitions))
+			if len(h.store.created) != 0 || len(h.queue.sent) != 0 || len(h.store.Changes()) != 0 {
+				t.Errorf("wrote %d tasks, sent %d messages, made %d transitions; want nothing", len(h.store.created), len(h.queue.sent), len(h.store.Changes()))
 			}
 		})
 	}

@@ -8,14 +8,13 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
 // nopStore and nopQueue accept everything, so the benchmark measures the accept core itself.
-type nopStore struct{ fakeStore }
+type nopStore struct{ *fakeStore }
 
-func (nopStore) Submit(context.Context, *task.Task, store.SubmitOptions) error { return nil }
+func (nopStore) Submit(context.Context, *task.Task, task.SubmitOptions) error { return nil }
 
 type nopQueue struct{}
 
@@ -28,7 +27,7 @@ func BenchmarkSubmit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := accept.New(accept.Config{Store: &nopStore{}, Queue: nopQueue{}, Registry: registry, TTL: time.Hour})
+	svc := accept.New(accept.Config{Store: nopStore{newFakeStore()}, Queue: nopQueue{}, Registry: registry, TTL: time.Hour})
 	sub := accept.Submission{Tenant: "acme", AgentID: "echo", Source: "api", Invocation: inv}
 	ctx := context.Background()
 	b.ReportAllocs()

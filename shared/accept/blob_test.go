@@ -13,6 +13,7 @@ import (
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
 )
 
 // memBlobs is a blob store in memory.
@@ -42,7 +43,7 @@ func (b *memBlobs) Get(_ context.Context, key string) ([]byte, error) {
 // anything else is written, and its message carries the reference; one that cannot be kept is
 // refused before anything is written or sent.
 func TestLargeRequests(t *testing.T) {
-	bulk := strings.Repeat("z", store.InlineLimit)
+	bulk := strings.Repeat("z", task.InlineLimit)
 	tests := []struct {
 		name string
 		// stager: "blobs" is a store with a blob store, "none" a store without, "" no stager at all.
@@ -115,7 +116,7 @@ func TestLargeRequests(t *testing.T) {
 				t.Errorf("message carries %d bytes of body and text %v; want none and %v", len(m.Request), m.Text != "", tt.msgText)
 			}
 			body, err := queue.Encode(m)
-			if err != nil || len(body) > store.InlineLimit+4<<10 {
+			if err != nil || len(body) > task.InlineLimit+4<<10 {
 				t.Errorf("message of %d bytes (%v)", len(body), err)
 			}
 			if strings.Contains(string(blobs.data[ref]), "SECRET") {

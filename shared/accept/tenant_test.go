@@ -10,7 +10,6 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tenantlimit"
 )
@@ -94,11 +93,11 @@ func TestSubmitOlderVersionRefused(t *testing.T) {
 // TestSubmitNoCredentialsForAgentsWithoutAuth: an agent sent no caller credentials never gets
 // them, so they do not ride in its work messages.
 func TestSubmitNoCredentialsForAgentsWithoutAuth(t *testing.T) {
-	h := newHarness(t)
 	for _, body := range []struct {
 		d    func([]byte) (*dialect.Invocation, error)
 		body string
 	}{{dialect.DecodeXpander, xpanderBody}, {dialect.DecodeServiceNet, serviceNetBody}} {
+		h := newHarness(t)
 		got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "plain", Invocation: decode(t, body.d, body.body)})
 		if err != nil {
 			t.Fatal(err)
@@ -114,21 +113,22 @@ func TestSubmitNoCredentialsForAgentsWithoutAuth(t *testing.T) {
 // one more is refused as thread_busy, and a thread whose turns ended takes more at once.
 func TestSubmitBoundsWaitingTurns(t *testing.T) {
 	h := newHarness(t)
-	h.store.tasks = map[string]*task.Task{}
 	prev := ""
 	for i := range accept.MaxWaitingTurns {
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)
-		h.store.tasks[id] = &task.Task{ID: id, Tenant: "org-1", ThreadID: "thread-1", ThreadSeq: i + 1, PrevTaskID: prev, State: task.Queued}
+		h.store.Put(&task.Task{ID: id, Tenant: "org-1", ThreadID: "thread-1", ThreadSeq: i + 1, PrevTaskID: prev, State: task.Queued, Version: 1})
 		prev = id
 	}
-	h.store.threads = map[string]*store.Thread{"org-1/thread-1": {ID: "thread-1", Tenant: "org-1", LatestTaskID: prev, Turns: accept.MaxWaitingTurns, Stored: true}}
+	h.store.threads = map[string]*task.Thread{"org-1/thread-1": {ID: "thread-1", Tenant: "org-1", LatestTaskID: prev, Turns: accept.MaxWaitingTurns, Stored: true}}
 	_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
 	if !errors.Is(err, accept.ErrThreadBusy) {
 		t.Fatalf("turn %d = %v, want ErrThreadBusy", accept.MaxWaitingTurns+1, err)
 	}
 	// Once the oldest turn ends there is room again.
-	h.store.tasks["00000000-0000-4000-8000-000000000001"].State = task.Succeeded
+	oldest := h.store.Task("00000000-0000-4000-8000-000000000001")
+	oldest.State = task.Succeeded
+	h.store.Put(&oldest)
 	if _, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)}); err != nil {
 		t.Fatalf("after a turn ended: %v", err)

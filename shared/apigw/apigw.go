@@ -1,14 +1,16 @@
-// Package apigw serves an http.Handler to API Gateway: it accepts both the HTTP API (payload 2.0)
-// and the REST API (payload 1.0) event formats, so one function works behind either.
+// Package apigw is the API Gateway edge: it serves an http.Handler to API Gateway, accepting both
+// the HTTP API (payload 2.0) and the REST API (payload 1.0) event formats so that one function
+// works behind either, and it is the HTTP API's Lambda REQUEST authorizer (Authorizer).
 package apigw
 
 import (
 	"context"
 	"errors"
 
+	"net/http"
+
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
-	"net/http"
 )
 
 // Adapter turns API Gateway events into calls of an http.Handler.

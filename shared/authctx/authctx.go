@@ -25,7 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/apikey"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Kind is how the worker presents a context's secret to the agent.
@@ -176,8 +176,8 @@ func (it *item) context() (Context, error) {
 
 func key(tenant, id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantKey("AUTHCTX", tenant, id)},
-		store.AttrSK: &types.AttributeValueMemberS{Value: sortKey},
+		table.AttrPK: &types.AttributeValueMemberS{Value: table.TenantKey("AUTHCTX", tenant, id)},
+		table.AttrSK: &types.AttributeValueMemberS{Value: sortKey},
 	}
 }
 
@@ -305,7 +305,7 @@ func (s *Store) Create(ctx context.Context, tenant string, in Input) (Context, e
 		return Context{}, fmt.Errorf("create auth context %s: %w", id, err)
 	}
 	it := item{
-		PK: store.TenantKey("AUTHCTX", tenant, id), SK: sortKey, ID: id, Tenant: tenant, Name: in.Name, Kind: string(in.Kind),
+		PK: table.TenantKey("AUTHCTX", tenant, id), SK: sortKey, ID: id, Tenant: tenant, Name: in.Name, Kind: string(in.Kind),
 		Header: header, Sealed: sealed, CreatedAt: s.now().UTC().Format(time.RFC3339Nano),
 	}
 	av, err := attributevalue.MarshalMap(it)
@@ -314,7 +314,7 @@ func (s *Store) Create(ctx context.Context, tenant string, in Input) (Context, e
 	}
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table), Item: av,
-		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK},
+		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
 	}); err != nil {
 		return Context{}, fmt.Errorf("create auth context %s: %w", id, err)
 	}
@@ -366,7 +366,7 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (Context, error) {
 // Exists returns nil if the tenant has a context with that id, an error wrapping ErrNotFound if
 // it has none, and any other error if the table could not be read.
 func (s *Store) Exists(ctx context.Context, tenant, id string) error {
-	_, err := s.read(ctx, tenant, id, store.AttrPK)
+	_, err := s.read(ctx, tenant, id, table.AttrPK)
 	return err
 }
 
@@ -379,7 +379,7 @@ func (s *Store) Delete(ctx context.Context, tenant, id string) error {
 	}
 	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(s.table), Key: key(tenant, id),
-		ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK},
+		ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {

@@ -1,8 +1,10 @@
-// Package backend builds, once per function instance, the AWS-backed parts the Lambda functions
-// share, from the one configuration: the task store (with large-payload storage when a bucket is
-// configured), the agent registry, the work queue, the auth contexts (when a key to seal them
-// is configured), the webhook settings and deliveries, and the accept core over them. The
-// functions' mains then only pick what they serve.
+// Package backend is the one place that wires the system's parts: from a configuration and a set
+// of AWS clients it builds the task store (with large-payload storage when a bucket is
+// configured), the agent registry, the keys, the work queue, the auth contexts (when a key to
+// seal them is configured), the webhook settings and the deliverer, the accept core, and on
+// demand the agent dispatcher, the worker, the sweeper and the notifier. The Lambda functions
+// build it once per instance (New) and only pick what they serve; the local system builds it
+// (Build) over the emulators' clients.
 package backend
 
 import (
@@ -16,6 +18,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -23,13 +26,20 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
+	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/sweeper"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
+	"github.com/agentq/agentq/shared/worker"
 )
 
 // AgentCacheTTL is how long a function instance caches an agent lookup: a publish reaches every
@@ -42,6 +52,7 @@ const KeyCacheTTL = 30 * time.Second
 
 // Parts are the AWS-backed parts of the system.
 type Parts struct {
+	// AWS is the AWS configuration New loaded; zero for parts Build made over other clients.
 	AWS aws.Config
 	// DynamoDB is the client every table-backed part shares.
 	DynamoDB *dynamodb.Client
@@ -73,66 +84,195 @@ type Parts struct {
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
+
+	cfg    *config.Config
+	opts   Options
+	lambda dispatch.LambdaInvoker
 }
 
+// Clients are the AWS service clients the parts talk to: AWS's in a function, the emulators'
+// locally. DynamoDB and SQS are required; the others may be nil where nothing uses them.
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	SQS      *sqs.Client
+	// S3 keeps large payloads (with cfg.ResultsBucket).
+	S3 *s3.Client
+	// KMS seals auth contexts' and webhooks' secrets (with cfg.KMSKeyID).
+	KMS func() authctx.KMSAPI
+	// Lambda invokes Lambda agents; without it they fail.
+	Lambda dispatch.LambdaInvoker
+}
+
+// Options tune what differs between a function instance and the local system.
+type Options struct {
+	// AgentCacheTTL and KeyCacheTTL bound how long an agent or key lookup is cached (0: not at all).
+	AgentCacheTTL, KeyCacheTTL time.Duration
+	Logger                     *slog.Logger
+	// Metrics receives EMF metrics; nil drops them.
+	Metrics *telemetry.Metrics
+	// AgentGuard says which addresses agent calls may reach.
+	AgentGuard netguard.Policy
+	// A2AWait is how long an A2A call waits for the agent to finish before checking back later.
+	A2AWait time.Duration
+	// Backoff and CheckBackoff override the worker's delays (nil: the defaults).
+	Backoff, CheckBackoff func(n int) time.Duration
+	// WebhookSchedule overrides the deliverer's retry schedule (nil: the default).
+	WebhookSchedule []time.Duration
+}
+
+// a2aWait is how long a call waits for an A2A agent to finish before checking back later: most
+// answers come within it, and the rest are not waited on.
+const a2aWait = 2 * time.Second
+
 // New loads the AWS configuration (endpoints from the standard AWS_ENDPOINT_URL* variables) and
-// builds the parts cfg configures. It makes no network call: clients connect on first use.
+// builds the parts cfg configures over AWS's clients. It makes no network call: clients connect
+// on first use.
 func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	ddb := dynamodb.NewFromConfig(awsCfg)
+	c := Clients{
+		DynamoDB: dynamodb.NewFromConfig(awsCfg),
+		SQS:      sqs.NewFromConfig(awsCfg),
+		S3:       s3.NewFromConfig(awsCfg),
+		KMS:      func() authctx.KMSAPI { return kms.NewFromConfig(awsCfg) },
+		// Lambda agents are invoked once per delivery: SQS redelivery, not the SDK, retries them.
+		Lambda: lambda.NewFromConfig(awsCfg, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+	}
+	p, err := Build(cfg, c, Options{
+		AgentCacheTTL: AgentCacheTTL, KeyCacheTTL: KeyCacheTTL,
+		Logger: telemetry.NewLogger(os.Stderr, cfg.LogLevel), Metrics: telemetry.NewMetrics(os.Stdout),
+		// Agents in the same VPC are fine; this machine and the metadata service are not.
+		AgentGuard: netguard.Policy{AllowPrivate: true, AllowLoopback: cfg.AllowLoopbackURLs},
+		A2AWait:    a2aWait,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.AWS = awsCfg
+	return p, nil
+}
+
+// Build builds the parts cfg configures over clients c.
+func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ddb := c.DynamoDB
 	p := &Parts{
-		AWS:      awsCfg,
 		DynamoDB: ddb,
-		Logger:   telemetry.NewLogger(os.Stderr, cfg.LogLevel),
-		Metrics:  telemetry.NewMetrics(os.Stdout),
+		Logger:   o.Logger,
+		Metrics:  o.Metrics,
 		Tasks:    store.New(ddb, cfg.Table),
-		Agents:   registry.New(ddb, cfg.Table, AgentCacheTTL).WithFallback(cfg.Agents),
-		Keys:     keystore.New(ddb, cfg.Table, KeyCacheTTL).WithConfigured(cfg.Keys),
+		Agents:   registry.New(ddb, cfg.Table, o.AgentCacheTTL).WithFallback(cfg.Agents),
+		Keys:     keystore.New(ddb, cfg.Table, o.KeyCacheTTL).WithConfigured(cfg.Keys),
+		cfg:      cfg,
+		opts:     o,
+		lambda:   c.Lambda,
 	}
 	if cfg.ResultsBucket != "" {
-		p.Tasks = p.Tasks.WithBlobs(blob.New(s3.NewFromConfig(awsCfg), cfg.ResultsBucket))
+		p.Tasks = p.Tasks.WithBlobs(blob.New(c.S3, cfg.ResultsBucket))
 	}
 	p.Limiter = tenantlimit.New(ddb, cfg.Table, cfg.TenantLimits, p.Keys)
 	p.Tasks = p.Tasks.OnEnd(p.Limiter.Ended(p.Logger))
 	if cfg.QueueURL != "" {
-		p.Queue = queue.NewClient(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
+		p.Queue = queue.NewClient(c.SQS, cfg.QueueURL)
 	}
-	sealer, err := authctx.NewSealer(cfg.SealKey, cfg.KMSKeyID, func() authctx.KMSAPI { return kms.NewFromConfig(awsCfg) })
+	sealer, err := authctx.NewSealer(cfg.SealKey, cfg.KMSKeyID, c.KMS)
 	if err != nil {
 		return nil, err
 	}
 	if sealer != nil {
 		p.Contexts = authctx.New(ddb, cfg.Table, sealer)
 	}
-	if cfg.WebhookSecret != "" {
-		if _, err := webhook.ParseSecret(cfg.WebhookSecret); err != nil {
-			return nil, fmt.Errorf("%s: %w", config.EnvWebhookSecret, err)
-		}
+	if err := p.buildWebhooks(c, sealer); err != nil {
+		return nil, err
 	}
-	p.Webhooks = webhook.NewTenants(ddb, cfg.Table, sealer, cfg.WebhookSecret).WithLoopback(cfg.AllowLoopbackURLs)
-	wc := webhook.Config{DB: ddb, Table: cfg.Table, Tenants: p.Webhooks, AllowLoopback: cfg.AllowLoopbackURLs, Logger: p.Logger, Metrics: p.Metrics}
-	if cfg.WebhookQueueURL != "" {
-		wc.Queue = webhook.NewSQSSender(sqs.NewFromConfig(awsCfg), cfg.WebhookQueueURL)
-	}
-	if cfg.WebhookDLQURL != "" {
-		wc.DeadLetters = webhook.NewSQSSender(sqs.NewFromConfig(awsCfg), cfg.WebhookDLQURL)
-	}
-	p.Deliveries = webhook.New(wc)
 	if p.Queue != nil {
 		ac := accept.Config{
 			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
-			Logger: p.Logger, Metrics: p.Metrics, InFlight: p.Limiter,
+			Logger: p.Logger, Metrics: p.Metrics, AuthContexts: AuthContexts[accept.AuthContexts](p), InFlight: p.Limiter,
 		}
 		if cfg.WebhookQueueURL != "" {
 			ac.Webhooks = p.Webhooks
 		}
-		if p.Contexts != nil { // an interface holding a nil pointer would not read as absent
-			ac.AuthContexts = p.Contexts
-		}
 		p.Accept = accept.New(ac)
 	}
 	return p, nil
+}
+
+// buildWebhooks builds the webhook settings and the deliverer.
+func (p *Parts) buildWebhooks(c Clients, sealer authctx.Sealer) error {
+	cfg := p.cfg
+	if cfg.WebhookSecret != "" {
+		if _, err := signing.ParseSecret(cfg.WebhookSecret); err != nil {
+			return fmt.Errorf("%s: %w", config.EnvWebhookSecret, err)
+		}
+	}
+	p.Webhooks = webhook.NewTenants(c.DynamoDB, cfg.Table, sealer, cfg.WebhookSecret).WithLoopback(cfg.AllowLoopbackURLs)
+	wc := webhook.Config{DB: c.DynamoDB, Table: cfg.Table, Tenants: p.Webhooks, AllowLoopback: cfg.AllowLoopbackURLs,
+		Schedule: p.opts.WebhookSchedule, Logger: p.Logger, Metrics: p.Metrics}
+	if cfg.WebhookQueueURL != "" {
+		wc.Queue = webhook.NewSQSSender(c.SQS, cfg.WebhookQueueURL)
+	}
+	if cfg.WebhookDLQURL != "" {
+		wc.DeadLetters = webhook.NewSQSSender(c.SQS, cfg.WebhookDLQURL)
+	}
+	p.Deliveries = webhook.New(wc)
+	return nil
+}
+
+// The auth context store is what the consumers' interfaces ask for (AuthContexts asserts it).
+var (
+	_ accept.AuthContexts  = (*authctx.Store)(nil)
+	_ worker.AuthContexts  = (*authctx.Store)(nil)
+	_ httpapi.AuthContexts = (*authctx.Store)(nil)
+)
+
+// AuthContexts answers p's auth contexts as the interface I a consumer takes, or nil when there are
+// none: an interface holding a nil pointer would not read as absent.
+func AuthContexts[I any](p *Parts) I {
+	var i I
+	if p.Contexts != nil {
+		i = any(p.Contexts).(I)
+	}
+	return i
+}
+
+// Dispatcher returns a client that calls agents of every protocol, reaching only what
+// Options.AgentGuard allows.
+func (p *Parts) Dispatcher() *dispatch.Client {
+	opts := []dispatch.Option{dispatch.WithA2AWait(p.opts.A2AWait)}
+	if p.lambda != nil {
+		opts = append(opts, dispatch.WithLambda(p.lambda))
+	}
+	return dispatch.New(dispatch.HTTPClient(p.opts.AgentGuard), opts...)
+}
+
+// Worker returns the processor of the work queue and its dead-letter queue (cfg.DLQARN); nil
+// without a work queue.
+func (p *Parts) Worker() *worker.Processor {
+	if p.Queue == nil {
+		return nil
+	}
+	return worker.New(worker.Config{
+		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Dispatcher: p.Dispatcher(), AuthContexts: AuthContexts[worker.AuthContexts](p),
+		DeadLetterARN: p.cfg.DLQARN, Logger: p.Logger, Metrics: p.Metrics, Backoff: p.opts.Backoff, CheckBackoff: p.opts.CheckBackoff,
+	})
+}
+
+// Sweeper returns the sweeper of lost work messages, which takes a task as lost after staleAfter
+// without a write (0: its default); nil without a work queue.
+func (p *Parts) Sweeper(staleAfter time.Duration) *sweeper.Sweeper {
+	if p.Queue == nil {
+		return nil
+	}
+	return sweeper.New(sweeper.Config{Store: p.Tasks, Queue: p.Queue, Registry: p.Agents, StaleAfter: staleAfter, Logger: p.Logger, Metrics: p.Metrics})
+}
+
+// Notifier returns the notifier that turns the table's stream into events on the bus named bus
+// (put through events) and webhook deliveries.
+func (p *Parts) Notifier(events notify.EventBridge, bus string) *notify.Notifier {
+	return notify.New(notify.Config{Tasks: p.Tasks, Events: events, Bus: bus, Webhooks: p.Deliveries, Logger: p.Logger, Metrics: p.Metrics})
 }

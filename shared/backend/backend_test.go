@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/worker"
 )
 
 func TestNew(t *testing.T) {
@@ -45,6 +46,17 @@ func TestNew(t *testing.T) {
 			}
 			if p.Tasks == nil || p.Agents == nil || (p.Queue != nil) != tt.wantQueue || (p.Contexts != nil) != tt.wantContexts {
 				t.Errorf("parts = %+v", p)
+			}
+			// What the consumers get: a worker, a sweeper and the accept core only with a queue,
+			// and auth contexts as a truly nil interface when there are none.
+			if (p.Worker() != nil) != tt.wantQueue || (p.Sweeper(0) != nil) != tt.wantQueue || (p.Accept != nil) != tt.wantQueue {
+				t.Errorf("worker %v, sweeper %v, accept %v; want them: %v", p.Worker(), p.Sweeper(0), p.Accept, tt.wantQueue)
+			}
+			if ac := AuthContexts[worker.AuthContexts](p); (ac != nil) != tt.wantContexts {
+				t.Errorf("auth contexts = %#v, want present: %v", ac, tt.wantContexts)
+			}
+			if p.Dispatcher() == nil || p.Notifier(nil, "bus") == nil {
+				t.Error("no dispatcher or notifier")
 			}
 		})
 	}

@@ -95,29 +95,15 @@ func WithA2AWait(d time.Duration) Option {
 	return func(cl *Client) { cl.a2a.wait = d }
 }
 
-type authTokenKey struct{}
-
-// WithAuthToken returns a context that carries the caller's auth token to Check and Cancel, which
-// forward it as a bearer token to agents with Auth forward, as Call does with Call.AuthToken.
-func WithAuthToken(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, authTokenKey{}, token)
-}
-
-func authTokenFrom(ctx context.Context) string {
-	s, _ := ctx.Value(authTokenKey{}).(string)
-	return s
-}
-
 // Check asks an A2A agent for the state of its task remoteTaskID (A2A tasks/get) and returns the
-// outcome as Call does: a Result, *Pending, *NeedsInput or *Error. Use WithAuthToken for agents
-// with Auth forward.
-func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string) (Result, error) {
-	res, err := cl.check(ctx, a, remoteTaskID)
+// outcome as Call does: a Result, *Pending, *NeedsInput or *Error. It presents creds as Call does.
+func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) (Result, error) {
+	res, err := cl.check(ctx, a, remoteTaskID, creds)
 	return res, redacted(err)
 }
 
-func (cl *Client) check(ctx context.Context, a agent.Agent, remoteTaskID string) (Result, error) {
-	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, authTokenFrom(ctx), "")
+func (cl *Client) check(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) (Result, error) {
+	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds, "")
 	if err != nil {
 		return Result{}, err
 	}
@@ -131,14 +117,13 @@ func (cl *Client) check(ctx context.Context, a agent.Agent, remoteTaskID string)
 // Cancel asks an A2A agent to stop its task remoteTaskID (A2A tasks/cancel). It returns nil when
 // the task is canceled or the agent accepted to cancel it (Check then reports when it stops), a
 // non-retryable *Error when the task has already ended otherwise or is unknown to the agent, and
-// a retryable *Error when the agent could not be reached. Use WithAuthToken for agents with Auth
-// forward.
-func (cl *Client) Cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error {
-	return redacted(cl.cancel(ctx, a, remoteTaskID))
+// a retryable *Error when the agent could not be reached. It presents creds as Call does.
+func (cl *Client) Cancel(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) error {
+	return redacted(cl.cancel(ctx, a, remoteTaskID, creds))
 }
 
-func (cl *Client) cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error {
-	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, authTokenFrom(ctx), "")
+func (cl *Client) cancel(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) error {
+	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds, "")
 	if err != nil {
 		return err
 	}
@@ -158,7 +143,7 @@ func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	client, err := cl.a2a.client(WithTenant(WithCredential(ctx, c.Credential), c.Tenant), c.Agent, c.AuthToken, c.TaskID)
+	client, err := cl.a2a.client(ctx, c.Agent, c.Credentials, c.TaskID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -197,7 +182,7 @@ func newA2AClient(hc *http.Client) *a2aClient {
 
 // client returns an SDK client for agent a. It costs no I/O: the JSON-RPC transport connects on
 // the first request, through the shared HTTP client's connection pool.
-func (ac *a2aClient) client(ctx context.Context, a agent.Agent, authToken, idempotencyKey string) (*a2aclient.Client, error) {
+func (ac *a2aClient) client(ctx context.Context, a agent.Agent, creds Credentials, idempotencyKey string) (*a2aclient.Client, error) {
 	if u, err := url.Parse(a.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "bad agent endpoint: not an http(s) URL"}
 	}
@@ -206,22 +191,13 @@ func (ac *a2aClient) client(ctx context.Context, a agent.Agent, authToken, idemp
 		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + Redact(err.Error())}
 	}
 	h := headers{}
-	switch cred := credentialFrom(ctx); {
-	case !a.Auth.Forwards():
-	case cred != nil:
-		hh := http.Header{}
-		cred.Apply(hh)
-		for k := range hh {
-			h[k] = hh.Get(k)
-		}
-	case authToken != "":
-		h["Authorization"] = "Bearer " + authToken
+	hh := http.Header{}
+	creds.apply(a, hh)
+	for k := range hh {
+		h[k] = hh.Get(k)
 	}
 	if idempotencyKey != "" {
 		h["Idempotency-Key"] = idempotencyKey
-	}
-	if tenant := tenantFrom(ctx); tenant != "" {
-		h[TenantHeader] = tenant
 	}
 	if len(h) > 0 {
 		client.AddCallInterceptor(h)
@@ -230,14 +206,14 @@ func (ac *a2aClient) client(ctx context.Context, a agent.Agent, authToken, idemp
 }
 
 // remoteTask returns a client for requests about an existing task of agent a.
-func (ac *a2aClient) remoteTask(ctx context.Context, a agent.Agent, remoteTaskID, authToken, idempotencyKey string) (*a2aclient.Client, error) {
+func (ac *a2aClient) remoteTask(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials, idempotencyKey string) (*a2aclient.Client, error) {
 	if a.Protocol != agent.A2A {
 		return nil, &Error{Reason: task.ReasonAgentFailed, Message: fmt.Sprintf("agent %s speaks %q: only A2A agents have tasks to check or cancel", a.ID, a.Protocol)}
 	}
 	if remoteTaskID == "" {
 		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "no remote task id"}
 	}
-	return ac.client(ctx, a, authToken, idempotencyKey)
+	return ac.client(ctx, a, creds, idempotencyKey)
 }
 
 // await checks a pending task, backing off from 50 ms to 1 s, until it is no longer pending, the

@@ -129,7 +129,7 @@ func TestA2ALongRunningTask(t *testing.T) {
 	var res dispatch.Result
 	pendings := 0
 	for {
-		res, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID)
+		res, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID, dispatch.Credentials{})
 		if _, ok := errors.AsType[*dispatch.Pending](err); !ok {
 			break
 		}
@@ -189,14 +189,14 @@ func TestA2ACancel(t *testing.T) {
 	ctx := testCtx(t)
 	_, err := cl.Call(ctx, a2aCall(ag.agent(), "hold"))
 	p := pending(t, err)
-	if err := cl.Cancel(ctx, ag.agent(), p.RemoteTaskID); err != nil {
+	if err := cl.Cancel(ctx, ag.agent(), p.RemoteTaskID, dispatch.Credentials{}); err != nil {
 		t.Fatalf("Cancel: %v", err)
 	}
-	_, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID)
+	_, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID, dispatch.Credentials{})
 	if de := wantError(t, err, task.ReasonAgentFailed, false); de.Message != "the agent's task ended canceled" {
 		t.Errorf("Check after Cancel: %q", de.Message)
 	}
-	if err := cl.Cancel(ctx, ag.agent(), p.RemoteTaskID); err != nil {
+	if err := cl.Cancel(ctx, ag.agent(), p.RemoteTaskID, dispatch.Credentials{}); err != nil {
 		t.Errorf("Cancel of a canceled task: %v, want nil", err)
 	}
 
@@ -207,18 +207,18 @@ func TestA2ACancel(t *testing.T) {
 	}
 	// The SDK's server answers a cancel with an internal error while the execution that asked
 	// for input is still winding down, just after it answered; so this one may take a few tries.
-	for err := cl.Cancel(ctx, ag.agent(), ni.RemoteTaskID); err != nil; err = cl.Cancel(ctx, ag.agent(), ni.RemoteTaskID) {
+	for err := cl.Cancel(ctx, ag.agent(), ni.RemoteTaskID, dispatch.Credentials{}); err != nil; err = cl.Cancel(ctx, ag.agent(), ni.RemoteTaskID, dispatch.Credentials{}) {
 		if ctx.Err() != nil {
 			t.Fatalf("Cancel of a task waiting for input: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, err = cl.Check(ctx, ag.agent(), ni.RemoteTaskID)
+	_, err = cl.Check(ctx, ag.agent(), ni.RemoteTaskID, dispatch.Credentials{})
 	wantError(t, err, task.ReasonAgentFailed, false)
 
 	// A task the agent does not know: a JSON-RPC error.
-	wantError(t, cl.Cancel(ctx, ag.agent(), "no-such-task"), task.ReasonAgentRejected, false)
-	_, err = cl.Check(ctx, ag.agent(), "no-such-task")
+	wantError(t, cl.Cancel(ctx, ag.agent(), "no-such-task", dispatch.Credentials{}), task.ReasonAgentRejected, false)
+	_, err = cl.Check(ctx, ag.agent(), "no-such-task", dispatch.Credentials{})
 	if de := wantError(t, err, task.ReasonAgentRejected, false); !strings.Contains(de.Message, "JSON-RPC error") {
 		t.Errorf("Message = %q", de.Message)
 	}
@@ -231,23 +231,23 @@ func TestA2ACancelEndedTask(t *testing.T) {
 	_, err := cl.Call(ctx, a2aCall(ag.agent(), "slow"))
 	p := pending(t, err)
 	for {
-		if _, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID); err == nil {
+		if _, err = cl.Check(ctx, ag.agent(), p.RemoteTaskID, dispatch.Credentials{}); err == nil {
 			break
 		}
 		pending(t, err)
 		time.Sleep(10 * time.Millisecond)
 	}
-	wantError(t, cl.Cancel(ctx, ag.agent(), p.RemoteTaskID), task.ReasonAgentRejected, false)
+	wantError(t, cl.Cancel(ctx, ag.agent(), p.RemoteTaskID, dispatch.Credentials{}), task.ReasonAgentRejected, false)
 }
 
 func TestA2ACheckAndCancelNeedAnA2ATask(t *testing.T) {
 	cl := dispatch.New(dispatch.HTTPClient(testGuard))
 	a := httpAgent("http://127.0.0.1:1")
-	_, err := cl.Check(context.Background(), a, "t1")
+	_, err := cl.Check(context.Background(), a, "t1", dispatch.Credentials{})
 	wantError(t, err, task.ReasonAgentFailed, false)
-	wantError(t, cl.Cancel(context.Background(), a, "t1"), task.ReasonAgentFailed, false)
+	wantError(t, cl.Cancel(context.Background(), a, "t1", dispatch.Credentials{}), task.ReasonAgentFailed, false)
 	a.Protocol = agent.A2A
-	_, err = cl.Check(context.Background(), a, "")
+	_, err = cl.Check(context.Background(), a, "", dispatch.Credentials{})
 	wantError(t, err, task.ReasonAgentFailed, false)
 }
 
@@ -338,16 +338,15 @@ func TestA2AAuthorization(t *testing.T) {
 			a.Auth = tt.auth
 			cl := dispatch.New(dispatch.HTTPClient(testGuard))
 			c := a2aCall(a, "hold")
-			c.AuthToken = tt.token
+			c.Credentials.AuthToken = tt.token
 			ctx := testCtx(t)
 			_, err := cl.Call(ctx, c)
 			p := pending(t, err)
-			// Check and Cancel take the token from the context.
-			tctx := dispatch.WithAuthToken(ctx, tt.token)
-			if _, err := cl.Check(tctx, a, p.RemoteTaskID); err == nil {
+			// Check and Cancel take the same credentials as Call.
+			if _, err := cl.Check(ctx, a, p.RemoteTaskID, c.Credentials); err == nil {
 				t.Fatal("Check: the task should still be working")
 			}
-			if err := cl.Cancel(tctx, a, p.RemoteTaskID); err != nil {
+			if err := cl.Cancel(ctx, a, p.RemoteTaskID, c.Credentials); err != nil {
 				t.Fatal(err)
 			}
 			methods, hdrs := ag.Requests()

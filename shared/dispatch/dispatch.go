@@ -25,14 +25,12 @@ type Call struct {
 	// Request is the caller's request body without its secrets.
 	Request json.RawMessage
 	// Secrets are the request's credential fields, put back into the body the agent receives.
-	Secrets   map[string]json.RawMessage
-	AuthToken string
-	Attempt   int
+	Secrets map[string]json.RawMessage
+	// Credentials are the caller's, presented as Check and Cancel present them.
+	Credentials Credentials
+	Attempt     int
 	// History is the conversation so far: the thread's earlier turns, oldest first.
 	History []Message
-	// Credential is a stored credential (an auth context) for agents that are sent caller
-	// credentials; it wins over AuthToken.
-	Credential Credential
 	// ResumeTaskID is the agent's task this call answers: the previous turn paused it asking for
 	// input. An A2A call continues that task unless the request names another.
 	ResumeTaskID string
@@ -43,20 +41,32 @@ type Credential interface {
 	Apply(h http.Header)
 }
 
-type credentialKey struct{}
-
-// WithCredential returns a context that carries a stored credential to Check and Cancel, as
-// Call.Credential does for Call.
-func WithCredential(ctx context.Context, c Credential) context.Context {
-	if c == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, credentialKey{}, c)
+// Credentials are what an agent that is sent caller credentials (Auth forward or context)
+// receives with every request about a task, whether Call, Check or Cancel: the stored credential
+// (an auth context) when there is one, or else the caller's auth token as a bearer token. One
+// value for all three, so that no request about the same task goes out with less than another.
+type Credentials struct {
+	// Tenant is the caller's tenant, sent to every agent in TenantHeader (Call fills it from
+	// Call.Tenant when empty): who is asking, not a secret.
+	Tenant string
+	// AuthToken is the caller's auth_token.
+	AuthToken string
+	// Stored is the auth context the task is called with; it wins over AuthToken.
+	Stored Credential
 }
 
-func credentialFrom(ctx context.Context) Credential {
-	c, _ := ctx.Value(credentialKey{}).(Credential)
-	return c
+// apply sets the tenant and, when agent a is sent caller credentials, the credentials on h.
+func (c Credentials) apply(a agent.Agent, h http.Header) {
+	if c.Tenant != "" {
+		h.Set(TenantHeader, c.Tenant)
+	}
+	switch {
+	case !a.Auth.Forwards():
+	case c.Stored != nil:
+		c.Stored.Apply(h)
+	case c.AuthToken != "":
+		h.Set("Authorization", "Bearer "+c.AuthToken)
+	}
 }
 
 // Message is one message of a conversation.
@@ -98,7 +108,7 @@ func Retryable(err error) bool {
 }
 
 // MaxResponseBytes bounds an agent's answer; a larger one fails the task (invalid_agent_response).
-// Answers too large for the task record are kept in the blob store (see store.InlineLimit).
+// Answers too large for the task record are kept in the blob store (see task.InlineLimit).
 const MaxResponseBytes = 4 << 20
 
 // Client calls agents of every protocol it knows.
@@ -125,6 +135,9 @@ func New(hc *http.Client, opts ...Option) *Client {
 // Call calls c.Agent and returns its answer. Besides a Result or an *Error, an A2A agent may
 // answer that its task goes on (*Pending) or waits for the caller (*NeedsInput); see a2a.go.
 func (cl *Client) Call(ctx context.Context, c Call) (Result, error) {
+	if c.Credentials.Tenant == "" {
+		c.Credentials.Tenant = c.Tenant
+	}
 	res, err := cl.call(ctx, c)
 	return res, redacted(err)
 }

@@ -263,7 +263,7 @@ func TestRequestSent(t *testing.T) {
 		"user_tokens":     json.RawMessage(`{"github":"ghp-SECRET"}`),
 		"user_oidc_token": json.RawMessage(`"oidc-SECRET"`),
 	}
-	c.AuthToken = "auth-SECRET"
+	c.Credentials.AuthToken = "auth-SECRET"
 	if _, err := dispatch.New(srv.Client()).Call(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestAuthorizationForwarding(t *testing.T) {
 			a := httpAgent(srv.URL)
 			a.Auth = tt.auth
 			c := baseCall(a)
-			c.AuthToken = tt.token
+			c.Credentials.AuthToken = tt.token
 			if _, err := dispatch.New(srv.Client()).Call(context.Background(), c); err != nil {
 				t.Fatal(err)
 			}

@@ -59,14 +59,7 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 	req.Header.Set("Accept", "application/json, text/plain")
 	// Agents may use it to recognise a retried call.
 	req.Header.Set("Idempotency-Key", c.TaskID)
-	req.Header.Set(TenantHeader, c.Tenant)
-	switch {
-	case !c.Agent.Auth.Forwards():
-	case c.Credential != nil:
-		c.Credential.Apply(req.Header)
-	case c.AuthToken != "":
-		req.Header.Set("Authorization", "Bearer "+c.AuthToken)
-	}
+	c.Credentials.apply(c.Agent, req.Header)
 	resp, err := cl.http.Do(req)
 	if err != nil {
 		if errors.Is(err, netguard.ErrBlocked) {

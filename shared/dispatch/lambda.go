@@ -56,8 +56,8 @@ func (cl *Client) callLambda(ctx context.Context, c Call) (Result, error) {
 		InvocationType: types.InvocationTypeRequestResponse,
 		Payload:        body,
 	}
-	if c.Agent.Auth.Forwards() && c.AuthToken != "" {
-		cc, err := json.Marshal(map[string]any{"custom": map[string]string{"authorization": "Bearer " + c.AuthToken}})
+	if c.Agent.Auth.Forwards() && c.Credentials.AuthToken != "" {
+		cc, err := json.Marshal(map[string]any{"custom": map[string]string{"authorization": "Bearer " + c.Credentials.AuthToken}})
 		if err != nil {
 			return Result{}, fmt.Errorf("encode client context for agent %s: %w", c.Agent.ID, err)
 		}

@@ -194,7 +194,7 @@ func TestLambdaRequestSent(t *testing.T) {
 	cl := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithLambda(ls.client()))
 	c := baseCall(lambdaAgent("echo"))
 	c.Secrets = map[string]json.RawMessage{"user_tokens": json.RawMessage(`{"github":"ghp-SECRET"}`)}
-	c.AuthToken = "auth-SECRET"
+	c.Credentials.AuthToken = "auth-SECRET"
 	if _, err := cl.Call(testCtx(t), c); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestLambdaRequestSent(t *testing.T) {
 	if strings.Contains(string(got.body), "auth-SECRET") {
 		t.Error("auth token in the payload")
 	}
-	c.AuthToken = strings.Repeat("t", 3000)
+	c.Credentials.AuthToken = strings.Repeat("t", 3000)
 	_, err = cl.Call(testCtx(t), c)
 	wantError(t, err, task.ReasonAgentRejected, false)
 }

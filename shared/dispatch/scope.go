@@ -1,14 +1,14 @@
 package dispatch
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 )
 
-// TenantHeader carries the caller's tenant on every call to an agent (HTTP, A2A), so a shared
-// agent can keep its tenants apart. Lambda and HTTP agents also find it in the request's "tenant".
+// TenantHeader carries the caller's tenant on every request to an agent about a task (HTTP, A2A;
+// Call, Check, Cancel: see Credentials), so a shared agent can keep its tenants apart. Lambda and
+// HTTP agents also find it in the request's "tenant".
 const TenantHeader = "X-Agentq-Tenant"
 
 // TenantMetadata is the A2A message metadata key that carries the caller's tenant.
@@ -32,17 +32,4 @@ func ConversationID(tenant, thread string) string {
 	h.Write([]byte(tenant))
 	h.Write([]byte(thread))
 	return "ctx-" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:24])
-}
-
-type tenantKey struct{}
-
-// WithTenant returns a context that tells Check and Cancel whose task they ask about, sent to the
-// agent in TenantHeader as Call sends Call.Tenant.
-func WithTenant(ctx context.Context, tenant string) context.Context {
-	return context.WithValue(ctx, tenantKey{}, tenant)
-}
-
-func tenantFrom(ctx context.Context) string {
-	t, _ := ctx.Value(tenantKey{}).(string)
-	return t
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -157,15 +156,4 @@ func apiKey(r *http.Request) string {
 		return strings.TrimSpace(v)
 	}
 	return ""
-}
-
-// registryError maps the registry's own errors.
-func registryError(err error) (*apiError, bool) {
-	switch {
-	case errors.Is(err, registry.ErrNoDraft):
-		return &apiError{http.StatusConflict, "no_draft", "the agent has no draft to publish: PUT one first"}, true
-	case errors.Is(err, registry.ErrConflict):
-		return &apiError{http.StatusConflict, "agent_conflict", "the agent changed at the same moment; try again"}, true
-	}
-	return nil, false
 }

@@ -3,17 +3,13 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 
-	"github.com/agentq/agentq/shared/accept"
-	"github.com/agentq/agentq/shared/agent"
-	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/keystore"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/reason"
 	"github.com/agentq/agentq/shared/task"
-	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
 // apiError is an error with its HTTP status and stable reason code.
@@ -27,101 +23,56 @@ func (e *apiError) Error() string { return e.code + ": " + e.message }
 
 var errExpired = &apiError{http.StatusGone, "task_expired", "the task has expired and its record is gone"}
 
-// classify maps any error from the layers below to a status and a reason code. It is the one place
-// where domain errors become HTTP; 5xx answers never carry internals.
+// classify maps any error from the layers below to a status and a reason code. The reasons come
+// from the service layer's one table (package reason); here a reason only becomes a status.
+// 5xx answers never carry internals.
 func (a *api) classify(r *http.Request, err error) *detailedError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return &detailedError{apiError: ae}
 	}
-	ans, known := Classify(err, dialectOf(r.URL.Path), r.PathValue("agent_id"))
+	d := dialectOf(r.URL.Path)
+	rs, known := reason.Of(err, d, r.PathValue("agent_id"))
 	if !known {
 		a.Logger.Error("unclassified error", "err", err, "path", r.URL.Path)
 	}
-	return &detailedError{apiError: &apiError{ans.Status, ans.Code, ans.Message}, problems: ans.Problems, taskID: ans.TaskID, retryAfter: ans.RetryAfter}
-}
-
-// Answer is how the API answers an error: the status, the stable reason code, a message for a
-// person, and what the dialects show beside them.
-type Answer struct {
-	Status  int
-	Code    string
-	Message string
-	// Problems locate what is wrong with a request (validation_failed).
-	Problems []dialect.Problem
-	// TaskID names the task an error concerns (dispatch_failed: the task recorded failed).
-	TaskID string
-	// RetryAfter, in seconds, tells when to try again.
-	RetryAfter string
-}
-
-// Classify maps an error of the layers below the API (decoding, accept, store, registry, webhooks)
-// to the answer the API gives a request in dialect d about agent agentID (which the messages of
-// agent errors name; it may be empty). known is false for an error it does not know, answered 503
-// unavailable. Event triggers answer their events with it too, so the reason a refused event
-// carries is the one the API would have given.
-func Classify(err error, d task.Dialect, agentID string) (ans Answer, known bool) {
-	var (
-		ve *dialect.ValidationError
-		pe *agent.PolicyError
-		de *accept.DispatchError
-		le *tenantlimit.Error
-	)
-	if re, ok := registryError(err); ok {
-		return Answer{Status: re.status, Code: re.code, Message: re.message}, true
-	}
-	if we, ok := webhookError(err); ok {
-		return Answer{Status: we.status, Code: we.code, Message: we.message}, true
-	}
-	plain := func(status int, code, message string) (Answer, bool) {
-		return Answer{Status: status, Code: code, Message: message}, true
-	}
+	de := &detailedError{apiError: &apiError{statusOf(rs.Kind, d), rs.Code, rs.Message}, problems: rs.Problems, taskID: rs.TaskID}
 	switch {
-	case errors.As(err, &le):
-		return limitAnswer(le), true
-	case errors.As(err, &ve):
-		status := http.StatusUnprocessableEntity
-		if d == task.ServiceNet {
-			status = http.StatusBadRequest
-		}
-		return Answer{Status: status, Code: "validation_failed", Message: ve.Error(), Problems: ve.Problems}, true
-	case errors.Is(err, dialect.ErrMalformed):
-		return plain(http.StatusBadRequest, "malformed_json", "the request body must be a JSON object")
-	case errors.Is(err, agent.ErrVersionNotFound):
-		return plain(http.StatusNotFound, "agent_version_not_found", "agent "+quoteID(agentID)+" has no such version")
-	case errors.Is(err, agent.ErrNotFound):
-		return plain(http.StatusNotFound, "agent_not_found", "no published agent has the id "+quoteID(agentID))
-	case errors.Is(err, authctx.ErrNotFound):
-		return plain(http.StatusNotFound, "auth_context_not_found", "no auth context has that id")
-	case errors.Is(err, keystore.ErrNotFound):
-		return plain(http.StatusNotFound, "api_key_not_found", "no stored API key has that id")
-	case errors.As(err, &pe):
-		return plain(http.StatusForbidden, pe.Code, pe.Message)
-	case errors.As(err, &de):
-		ans := Answer{Status: http.StatusBadGateway, Code: task.ReasonDispatchFailed, Message: "the invocation could not be dispatched; submit it again", RetryAfter: retryAfterError}
-		if de.Task != nil {
-			ans.TaskID = de.Task.ID
-		}
-		return ans, true
-	case errors.Is(err, accept.ErrIdempotencyMismatch):
-		return plain(http.StatusConflict, "idempotency_key_reused", "the Idempotency-Key was used before for a different request")
-	case errors.Is(err, accept.ErrRequestTooLarge):
-		return plain(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", store.InlineLimit>>10))
-	case errors.Is(err, accept.ErrWebhooksUnavailable):
-		return plain(http.StatusUnprocessableEntity, "webhooks_unavailable", "this deployment does not deliver webhooks; leave webhook_url out")
-	case errors.Is(err, accept.ErrThreadBusy):
-		return plain(http.StatusConflict, "thread_busy", "the thread has a turn in progress; wait for it to end or stop it")
-	case errors.Is(err, store.ErrInvalidCursor):
-		return plain(http.StatusBadRequest, "invalid_cursor", "the cursor is not one this listing gave you")
-	case errors.Is(err, accept.ErrStoreUnavailable):
-		return Answer{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the task store is unavailable; submit again later", RetryAfter: retryAfterError}, true
-	case errors.Is(err, store.ErrNotFound):
-		if d == task.ServiceNet {
-			return plain(http.StatusNotFound, "receipt_not_found", "no receipt has that id")
-		}
-		return plain(http.StatusNotFound, "task_not_found", "no task has that id")
+	case rs.RetryAfter > 0:
+		de.retryAfter = strconv.Itoa(max(1, int(math.Ceil(rs.RetryAfter.Seconds()))))
+	case rs.Retryable:
+		de.retryAfter = retryAfterError
 	}
-	return Answer{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the service is unavailable; try again later", RetryAfter: retryAfterError}, false
+	return de
+}
+
+// statusOf is the HTTP status of a reason of kind k in dialect d.
+func statusOf(k reason.Kind, d task.Dialect) int {
+	switch k {
+	case reason.Malformed:
+		return http.StatusBadRequest
+	case reason.Invalid:
+		if d == task.ServiceNet {
+			return http.StatusBadRequest
+		}
+		return http.StatusUnprocessableEntity
+	case reason.Unprocessable:
+		return http.StatusUnprocessableEntity
+	case reason.NotFound:
+		return http.StatusNotFound
+	case reason.Forbidden:
+		return http.StatusForbidden
+	case reason.Conflict:
+		return http.StatusConflict
+	case reason.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case reason.DispatchFailed:
+		return http.StatusBadGateway
+	case reason.Limited:
+		return http.StatusTooManyRequests
+	default:
+		return http.StatusServiceUnavailable
+	}
 }
 
 // detailedError is an apiError with what the dialect shows beyond code and message.
@@ -130,14 +81,6 @@ type detailedError struct {
 	problems   []dialect.Problem
 	taskID     string
 	retryAfter string
-}
-
-func quoteID(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 // writeError writes an error in the dialect's shape: xpander's FastAPI-style {"detail": ...} and

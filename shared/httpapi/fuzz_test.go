@@ -100,7 +100,7 @@ func FuzzQuery(f *testing.F) {
 	paths := []string{"/v1/tasks", "/v1/agents/echo/tasks", "/v1/tasks/" + taskID, "/v1/receipts/" + taskID, "/v1/tasks/" + taskID + "/thread"}
 	f.Fuzz(func(t *testing.T, route uint8, query string) {
 		hs := newHarness(t)
-		hs.read.tasks[taskID] = storedTask(task.Succeeded) // ended, so that no wait waits
+		hs.read.Put(storedTask(task.Succeeded)) // ended, so that no wait waits
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.URL.Path = paths[int(route)%len(paths)]
 		req.URL.RawQuery = query

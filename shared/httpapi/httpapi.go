@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/accept"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tenantlimit"
 )
@@ -43,12 +42,12 @@ type Canceler interface {
 
 // Stopper moves tasks to another state with a conditional write.
 type Stopper interface {
-	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 }
 
 // Lister lists a tenant's tasks, newest first, a page at a time.
 type Lister interface {
-	List(ctx context.Context, q store.ListQuery) (items []*task.Task, next string, err error)
+	List(ctx context.Context, q task.ListQuery) (items []*task.Task, next string, err error)
 }
 
 // Threads reads the turns of a conversation, oldest first.
@@ -135,8 +134,8 @@ type Config struct {
 	SyncWait time.Duration
 }
 
-// MaxBodyBytes bounds a request body.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes bounds a request body: the accept core's bound.
+const MaxBodyBytes = accept.MaxBodyBytes
 
 // Retry-After values, in seconds.
 const (

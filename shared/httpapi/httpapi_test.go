@@ -21,8 +21,8 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/httpapi"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 )
 
 const (
@@ -70,11 +70,12 @@ func (s *fakeSubmitter) calls() int {
 	return len(s.subs)
 }
 
-// fakeReader is a task store in memory: it reads, resolves, stops, lists and threads tasks. Every
-// answer is a copy, so a test may change a task (with set) while the handler waits on it.
+// fakeReader is the in-memory task store (tasktest.Store) behind the API: it reads, resolves,
+// stops, lists and threads tasks. Every answer is a copy, so a test may change a task (with set)
+// while the handler waits on it. Calls of any method are counted.
 type fakeReader struct {
-	mu    sync.Mutex
-	tasks map[string]*task.Task
+	*tasktest.Store
+	mu sync.Mutex
 	// threads maps thread ids to their latest turn's task id, for Resolve.
 	threads map[string]string
 	err     error
@@ -82,20 +83,30 @@ type fakeReader struct {
 	gets int
 	// onGet, when set, runs (under the lock) before every Get or Resolve with the call's number.
 	onGet func(n int)
-	// transitions records the changes asked of Transition; conflictOnce makes the first one fail.
-	transitions  []store.Change
+	// conflictOnce, when set, makes the first Transition fail with a conflict showing this task,
+	// as if another writer had moved it between the handler's read and its write.
 	conflictOnce *task.Task
-	transErr     error
 	// lists records the queries asked of List, which answers listed, next and listErr.
-	lists   []store.ListQuery
+	lists   []task.ListQuery
 	listed  []*task.Task
 	next    string
 	listErr error
 	turnErr error
 }
 
-func newFakeReader() *fakeReader {
-	return &fakeReader{tasks: map[string]*task.Task{}, threads: map[string]string{}}
+func newFakeReader(ts ...*task.Task) *fakeReader {
+	r := &fakeReader{Store: tasktest.New(ts...), threads: map[string]string{}}
+	r.TransitionHook = func(string, task.Change) error {
+		r.mu.Lock()
+		cur := r.conflictOnce
+		r.conflictOnce = nil
+		r.mu.Unlock()
+		if cur != nil {
+			return fmt.Errorf("transition: %w", &task.ConflictError{Current: clone(cur)})
+		}
+		return nil
+	}
+	return r
 }
 
 func clone(t *task.Task) *task.Task {
@@ -103,21 +114,25 @@ func clone(t *task.Task) *task.Task {
 	return &c
 }
 
-func (r *fakeReader) Get(_ context.Context, id string) (*task.Task, error) {
+// count counts a call and answers the error set for reads.
+func (r *fakeReader) count(read bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gets++
-	if r.onGet != nil {
+	if read && r.onGet != nil {
 		r.onGet(r.gets)
 	}
-	if r.err != nil {
-		return nil, r.err
+	if read {
+		return r.err
 	}
-	t, ok := r.tasks[id]
-	if !ok {
-		return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
+	return nil
+}
+
+func (r *fakeReader) Get(ctx context.Context, id string) (*task.Task, error) {
+	if err := r.count(true); err != nil {
+		return nil, err
 	}
-	return clone(t), nil
+	return r.Store.Get(ctx, id)
 }
 
 func (r *fakeReader) Resolve(ctx context.Context, tenant, id string) (*task.Task, error) {
@@ -132,38 +147,17 @@ func (r *fakeReader) Resolve(ctx context.Context, tenant, id string) (*task.Task
 
 // set changes a stored task while a request may be reading it.
 func (r *fakeReader) set(id string, f func(t *task.Task)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f(r.tasks[id])
+	t := r.Task(id)
+	f(&t)
+	r.Put(&t)
 }
 
-func (r *fakeReader) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.gets++
-	r.transitions = append(r.transitions, c)
-	if r.transErr != nil {
-		return nil, r.transErr
-	}
-	if cur := r.conflictOnce; cur != nil {
-		r.conflictOnce = nil
-		return nil, fmt.Errorf("transition: %w", &store.ConflictError{Current: clone(cur)})
-	}
-	t, ok := r.tasks[id]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	if !slices.Contains(c.From, t.State) || (c.Version != 0 && c.Version != t.Version) {
-		return nil, fmt.Errorf("transition: %w", &store.ConflictError{Current: clone(t)})
-	}
-	t.State, t.Version, t.Reason, t.ReasonMessage, t.UpdatedAt = c.To, t.Version+1, c.Reason, c.ReasonMessage, c.Now
-	if c.To.Terminal() {
-		t.FinishedAt = c.Now
-	}
-	return clone(t), nil
+func (r *fakeReader) Transition(ctx context.Context, id string, c task.Change) (*task.Task, error) {
+	_ = r.count(false)
+	return r.Store.Transition(ctx, id, c)
 }
 
-func (r *fakeReader) List(_ context.Context, q store.ListQuery) ([]*task.Task, string, error) {
+func (r *fakeReader) List(_ context.Context, q task.ListQuery) ([]*task.Task, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gets++
@@ -171,24 +165,12 @@ func (r *fakeReader) List(_ context.Context, q store.ListQuery) ([]*task.Task, s
 	return r.listed, r.next, r.listErr
 }
 
-func (r *fakeReader) Turns(_ context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.gets++
+func (r *fakeReader) Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
+	_ = r.count(false)
 	if r.turnErr != nil {
 		return nil, r.turnErr
 	}
-	var out []*task.Task
-	for _, t := range r.tasks {
-		if t.Tenant == tenant && t.ThreadID == threadID {
-			out = append(out, clone(t))
-		}
-	}
-	slices.SortFunc(out, func(a, b *task.Task) int { return a.ThreadSeq - b.ThreadSeq })
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return r.Store.Turns(ctx, tenant, threadID, limit)
 }
 
 func (r *fakeReader) calls() int {
@@ -353,7 +335,7 @@ func TestAuth(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(rt.name+"/"+tt.name, func(t *testing.T) {
 				hs := newHarness(t)
-				hs.read.tasks[taskID] = storedTask(task.Running)
+				hs.read.Put(storedTask(task.Running))
 				r := do(t, hs.h, rt.method, rt.path, rt.body, tt.header...)
 				if tt.code == "" {
 					if r.status/100 != tt.status/100 {
@@ -518,7 +500,7 @@ func TestGetTask(t *testing.T) {
 		for _, rt := range routes[2:4] {
 			t.Run(string(s)+"/"+rt.name, func(t *testing.T) {
 				hs := newHarness(t)
-				hs.read.tasks[taskID] = storedTask(s)
+				hs.read.Put(storedTask(s))
 				r := do(t, hs.h, rt.method, rt.path, "", authed()...)
 				if r.status != http.StatusOK {
 					t.Fatalf("status = %d: %s", r.status, r.raw)
@@ -574,7 +556,7 @@ func TestGetTaskErrors(t *testing.T) {
 			t.Run(string(rt.d)+"/"+tt.name, func(t *testing.T) {
 				hs := newHarness(t)
 				if tt.task != nil {
-					hs.read.tasks[tt.id] = tt.task
+					hs.read.Put(tt.task)
 				}
 				hs.read.err = tt.readErr
 				r := do(t, hs.h, http.MethodGet, rt.prefix+tt.id, "", authed()...)
@@ -596,7 +578,7 @@ func TestGetTaskErrors(t *testing.T) {
 // A task of another tenant must be indistinguishable from no task at all.
 func TestOtherTenantIndistinguishable(t *testing.T) {
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Running)
+	hs.read.Put(storedTask(task.Running))
 	mine := do(t, hs.h, http.MethodGet, "/v1/tasks/"+otherTaskID, "", "X-Api-Key", otherKey)
 	theirs := do(t, hs.h, http.MethodGet, "/v1/tasks/"+taskID, "", "X-Api-Key", otherKey)
 	if mine.status != theirs.status || !reflect.DeepEqual(mine.body, theirs.body) {
@@ -668,7 +650,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestRoutesFollowTheConfig(t *testing.T) {
-	readOnly := httpapi.New(httpapi.Config{Reader: &fakeReader{tasks: map[string]*task.Task{taskID: storedTask(task.Queued)}}, Keys: keys,
+	readOnly := httpapi.New(httpapi.Config{Reader: newFakeReader(storedTask(task.Queued)), Keys: keys,
 		Now: func() time.Time { return now }})
 	writeOnly := httpapi.New(httpapi.Config{Submitter: &fakeSubmitter{}, Keys: keys})
 	tests := []struct {
@@ -793,7 +775,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		&accept.DispatchError{Task: &task.Task{ID: taskID}, Err: errors.New("sqs")}, accept.ErrStoreUnavailable, errors.New("other"),
 	}
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Succeeded)
+	hs.read.Put(storedTask(task.Succeeded))
 	var answers []string
 	for _, err := range errs {
 		hs.sub.err = err

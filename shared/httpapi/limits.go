@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,14 +54,4 @@ func (a *api) allow(r *http.Request, tenant string) error {
 		return nil
 	}
 	return err
-}
-
-// limitAnswer answers a refusal of a tenant's limits: 429 with the code and when to come back.
-func limitAnswer(le *tenantlimit.Error) Answer {
-	msg := "the tenant is over its request rate; slow down"
-	if le.Code == tenantlimit.CodeQuotaExceeded {
-		msg = "the tenant has as many tasks in flight as it may; wait for some to end"
-	}
-	secs := max(1, int(math.Ceil(le.RetryAfter.Seconds())))
-	return Answer{Status: http.StatusTooManyRequests, Code: le.Code, Message: msg, RetryAfter: strconv.Itoa(secs)}
 }

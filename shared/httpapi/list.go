@@ -7,7 +7,6 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -58,7 +57,7 @@ func (a *api) listAgentTasks(w http.ResponseWriter, r *http.Request, tenant stri
 
 // list answers a page of the tenant's tasks, newest first.
 func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, agentID string) error {
-	q := store.ListQuery{Tenant: tenant, AgentID: agentID, Now: a.Now()}
+	q := task.ListQuery{Tenant: tenant, AgentID: agentID, Now: a.Now()}
 	// status may be repeated, and each value may list several statuses.
 	for _, v := range p.query["status"] {
 		for s := range strings.SplitSeq(v, ",") {
@@ -78,7 +77,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 	q.ThreadID = p.text("thread_id")
 	q.CreatedAfter = p.time("created_after")
 	q.CreatedBefore = p.time("created_before")
-	q.Limit = p.limit(store.DefaultListLimit, store.MaxListLimit)
+	q.Limit = p.limit(task.DefaultListLimit, task.MaxListLimit)
 	q.Cursor, _ = p.get("cursor") // opaque: the store decodes it, and refuses one not the tenant's
 	if err := p.err(); err != nil {
 		return err

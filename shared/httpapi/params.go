@@ -2,11 +2,11 @@ package httpapi
 
 import (
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/dialect"
 )
 
@@ -14,19 +14,12 @@ import (
 const (
 	// MaxWait is the longest wait (long poll or sync invoke), under API Gateway's 30 s.
 	MaxWait = 25 * time.Second
-	// MaxIdempotencyKeyBytes bounds the Idempotency-Key header.
-	MaxIdempotencyKeyBytes = 256
+	// MaxIdempotencyKeyBytes bounds the Idempotency-Key header: the accept core's bound.
+	MaxIdempotencyKeyBytes = accept.MaxIdempotencyKeyBytes
 	// maxIDBytes bounds an id in a path or a query: a task id is a UUID, a thread id a caller's
 	// string of at most 1 KiB.
 	maxIDBytes = 1 << 10
 )
-
-var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// ValidVersion reports whether v may select an agent version (?version=): "latest", "draft" or a
-// number, and anything else of 1 to 64 letters, digits, '.', '_' or '-' that the registry then
-// finds or not.
-func ValidVersion(v string) bool { return versionPattern.MatchString(v) }
 
 // params reads a request's query parameters and headers, collecting every problem so that one
 // answer lists them all, in the dialect's validation_failed shape.
@@ -77,7 +70,7 @@ func (p *params) version() string {
 	if !ok || v == "" {
 		return ""
 	}
-	if !versionPattern.MatchString(v) {
+	if !accept.ValidVersion(v) {
 		p.add("query", "version", "must be 1 to 64 letters, digits, '.', '_' or '-'", "pattern")
 		return ""
 	}

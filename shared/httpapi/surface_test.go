@@ -15,7 +15,6 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/httpapi"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -75,7 +74,7 @@ func TestLongPoll(t *testing.T) {
 			t.Run(prefix+tt.name, func(t *testing.T) {
 				t.Parallel()
 				hs := newHarness(t)
-				hs.read.tasks[taskID] = storedTask(tt.state)
+				hs.read.Put(storedTask(tt.state))
 				if tt.setup != nil {
 					tt.setup(hs)
 				}
@@ -102,7 +101,7 @@ func TestLongPoll(t *testing.T) {
 func TestLongPollBacksOff(t *testing.T) {
 	t.Parallel()
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Running)
+	hs.read.Put(storedTask(task.Running))
 	do(t, hs.h, http.MethodGet, "/v1/tasks/"+taskID+"?wait=2", "", authed()...)
 	// 1 first read, then at 0.2, 0.6, 1.4 and 2.0 s.
 	if n := hs.read.calls(); n < 4 || n > 6 {
@@ -116,10 +115,10 @@ func TestLongPollFollowsTheThread(t *testing.T) {
 	hs := newHarness(t)
 	first := storedTask(task.Succeeded)
 	first.ThreadID = "th-1"
-	hs.read.tasks[taskID] = first
+	hs.read.Put(first)
 	next := storedTask(task.Queued)
 	next.ID, next.ThreadID, next.ThreadSeq = otherTaskID, "th-1", 2
-	hs.read.tasks[otherTaskID] = next
+	hs.read.Put(next)
 	hs.read.threads["org-1#th-1"] = taskID
 	time.AfterFunc(250*time.Millisecond, func() {
 		hs.read.mu.Lock()
@@ -142,7 +141,7 @@ func TestLongPollFollowsTheThread(t *testing.T) {
 func TestLongPollStopsWithTheCaller(t *testing.T) {
 	t.Parallel()
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Running)
+	hs.read.Put(storedTask(task.Running))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	req := httptest.NewRequest(http.MethodGet, "/v1/tasks/"+taskID+"?wait=20", nil).WithContext(ctx)
@@ -158,7 +157,7 @@ func TestLongPollStopsWithTheCaller(t *testing.T) {
 func TestLongPollAnswersBeforeTheDeadline(t *testing.T) {
 	t.Parallel()
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Running)
+	hs.read.Put(storedTask(task.Running))
 	ctx, cancel := context.WithTimeout(context.Background(), 1800*time.Millisecond)
 	defer cancel()
 	req := httptest.NewRequest(http.MethodGet, "/v1/receipts/"+taskID+"?wait=25", nil).WithContext(ctx)
@@ -182,7 +181,7 @@ func TestWaitValidation(t *testing.T) {
 		} {
 			t.Run(rt.path+"?wait="+q, func(t *testing.T) {
 				hs := newHarness(t)
-				hs.read.tasks[taskID] = storedTask(task.Running)
+				hs.read.Put(storedTask(task.Running))
 				method, body := http.MethodGet, ""
 				if strings.HasSuffix(rt.path, "/invoke") {
 					method, body = http.MethodPost, xpanderBody
@@ -203,7 +202,7 @@ func TestWaitValidation(t *testing.T) {
 		}
 	}
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Succeeded)
+	hs.read.Put(storedTask(task.Succeeded))
 	r := do(t, hs.h, http.MethodGet, "/v1/tasks/"+taskID+"?wait=1&wait=2", "", authed()...)
 	wantError(t, r, task.Xpander, 422, "validation_failed")
 	for _, ok := range []string{"0", "25", "007"} {
@@ -230,7 +229,7 @@ func syncHarness(t *testing.T, c httpapi.Config, run func(hs *harness, id string
 		tk := &task.Task{ID: taskID, Tenant: sub.Tenant, AgentID: sub.AgentID, Dialect: sub.Invocation.Dialect, Source: sub.Source,
 			State: task.Queued, Version: 1, Request: sub.Invocation.Body, Text: sub.Invocation.Text, CreatedAt: now, UpdatedAt: now}
 		hs.read.mu.Lock()
-		hs.read.tasks[tk.ID] = clone(tk)
+		hs.read.Put(clone(tk))
 		hs.read.mu.Unlock()
 		if run != nil {
 			run(hs, tk.ID)
@@ -394,7 +393,7 @@ func TestStop(t *testing.T) {
 		for _, d := range []task.Dialect{task.Xpander, task.ServiceNet} {
 			t.Run(string(d)+"/"+string(tt.state), func(t *testing.T) {
 				hs := newHarness(t)
-				hs.read.tasks[taskID] = storedTask(tt.state)
+				hs.read.Put(storedTask(tt.state))
 				path := "/v1/tasks/" + taskID + "/stop"
 				if d == task.ServiceNet {
 					path = "/v1/receipts/" + taskID + "/stop"
@@ -426,11 +425,11 @@ func TestStop(t *testing.T) {
 				if tt.stopped {
 					wantCalls = 1
 				}
-				if len(hs.read.transitions) != wantCalls {
-					t.Fatalf("%d transitions, want %d", len(hs.read.transitions), wantCalls)
+				if len(hs.read.Changes()) != wantCalls {
+					t.Fatalf("%d transitions, want %d", len(hs.read.Changes()), wantCalls)
 				}
 				if tt.stopped {
-					c := hs.read.transitions[0]
+					c := hs.read.Changes()[0]
 					if c.To != task.Canceled || c.Version != 0 || !slices.Equal(c.From, []task.State{task.Queued, task.Running, task.Paused}) ||
 						c.Reason != task.ReasonCanceled || !c.Now.Equal(now) {
 						t.Errorf("change = %+v", c)
@@ -444,24 +443,24 @@ func TestStop(t *testing.T) {
 func TestStopRaces(t *testing.T) {
 	// The task ended between the read and the write: its end stands.
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Running)
+	hs.read.Put(storedTask(task.Running))
 	hs.read.conflictOnce = storedTask(task.Succeeded)
 	r := do(t, hs.h, http.MethodPost, "/v1/tasks/"+taskID+"/stop", "", authed()...)
-	if r.status != 200 || r.body["status"] != "completed" || len(hs.read.transitions) != 1 {
-		t.Errorf("= %d %v after %d writes", r.status, r.body["status"], len(hs.read.transitions))
+	if r.status != 200 || r.body["status"] != "completed" || len(hs.read.Changes()) != 1 {
+		t.Errorf("= %d %v after %d writes", r.status, r.body["status"], len(hs.read.Changes()))
 	}
 	// It moved to another live state (a retry gave it back): the stop tries once more.
 	hs = newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Running)
+	hs.read.Put(storedTask(task.Running))
 	hs.read.conflictOnce = storedTask(task.Queued)
 	r = do(t, hs.h, http.MethodPost, "/v1/receipts/"+taskID+"/stop", "", authed()...)
-	if r.status != 200 || r.body["status"] != "failed" || len(hs.read.transitions) != 2 {
-		t.Errorf("= %d %v after %d writes", r.status, r.body["status"], len(hs.read.transitions))
+	if r.status != 200 || r.body["status"] != "failed" || len(hs.read.Changes()) != 2 {
+		t.Errorf("= %d %v after %d writes", r.status, r.body["status"], len(hs.read.Changes()))
 	}
 	// The store failing is a 503, and says nothing of it.
 	hs = newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Running)
-	hs.read.transErr = errors.New("dynamodb: throttled")
+	hs.read.Put(storedTask(task.Running))
+	hs.read.TransitionErr = errors.New("dynamodb: throttled")
 	r = do(t, hs.h, http.MethodPost, "/v1/tasks/"+taskID+"/stop", "", authed()...)
 	wantError(t, r, task.Xpander, 503, "unavailable")
 	if strings.Contains(r.raw, "dynamodb") {
@@ -488,10 +487,10 @@ func TestStopErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			hs := newHarness(t)
 			if tt.task != nil {
-				hs.read.tasks[taskID] = tt.task
+				hs.read.Put(tt.task)
 			}
 			wantError(t, do(t, hs.h, http.MethodPost, tt.path, "", authed()...), tt.d, tt.status, tt.code)
-			if len(hs.read.transitions) != 0 {
+			if len(hs.read.Changes()) != 0 {
 				t.Error("a task that is not the caller's was written")
 			}
 		})
@@ -501,7 +500,7 @@ func TestStopErrors(t *testing.T) {
 // A stop on a thread id stops the thread's latest turn.
 func TestStopByThreadID(t *testing.T) {
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Running)
+	hs.read.Put(storedTask(task.Running))
 	hs.read.threads["org-1#th-1"] = taskID
 	r := do(t, hs.h, http.MethodPost, "/v1/tasks/th-1/stop", "", authed()...)
 	if r.status != 200 || r.body["id"] != taskID || r.body["status"] != "stopped" {
@@ -518,18 +517,18 @@ func TestList(t *testing.T) {
 	tests := []struct {
 		name  string
 		path  string
-		query store.ListQuery
+		query task.ListQuery
 	}{
-		{"defaults", "/v1/tasks", store.ListQuery{Limit: 20}},
-		{"one status", "/v1/tasks?status=pending", store.ListQuery{States: []task.State{task.Queued}, Limit: 20}},
-		{"failed shows rejected too", "/v1/tasks?status=failed", store.ListQuery{States: []task.State{task.Failed, task.Rejected}, Limit: 20}},
-		{"a list of statuses", "/v1/tasks?status=completed,%20stopped,error", store.ListQuery{States: []task.State{task.Succeeded, task.Canceled, task.Error}, Limit: 20}},
-		{"repeated and duplicate statuses", "/v1/tasks?status=executing&status=paused,executing", store.ListQuery{States: []task.State{task.Running, task.Paused}, Limit: 20}},
+		{"defaults", "/v1/tasks", task.ListQuery{Limit: 20}},
+		{"one status", "/v1/tasks?status=pending", task.ListQuery{States: []task.State{task.Queued}, Limit: 20}},
+		{"failed shows rejected too", "/v1/tasks?status=failed", task.ListQuery{States: []task.State{task.Failed, task.Rejected}, Limit: 20}},
+		{"a list of statuses", "/v1/tasks?status=completed,%20stopped,error", task.ListQuery{States: []task.State{task.Succeeded, task.Canceled, task.Error}, Limit: 20}},
+		{"repeated and duplicate statuses", "/v1/tasks?status=executing&status=paused,executing", task.ListQuery{States: []task.State{task.Running, task.Paused}, Limit: 20}},
 		{"every filter", "/v1/tasks?agent_id=echo&thread_id=th-1&created_after=2026-02-01T00:00:00Z&created_before=2026-02-07T02:13:26.5%2B01:00&limit=100&cursor=abc",
-			store.ListQuery{AgentID: "echo", ThreadID: "th-1", CreatedAfter: after, CreatedBefore: before, Limit: 100, Cursor: "abc"}},
-		{"agent route", "/v1/agents/echo/tasks?limit=1", store.ListQuery{AgentID: "echo", Limit: 1}},
-		{"agent route, same agent_id", "/v1/agents/echo/tasks?agent_id=echo", store.ListQuery{AgentID: "echo", Limit: 20}},
-		{"unknown parameters are ignored", "/v1/tasks?sort=asc", store.ListQuery{Limit: 20}},
+			task.ListQuery{AgentID: "echo", ThreadID: "th-1", CreatedAfter: after, CreatedBefore: before, Limit: 100, Cursor: "abc"}},
+		{"agent route", "/v1/agents/echo/tasks?limit=1", task.ListQuery{AgentID: "echo", Limit: 1}},
+		{"agent route, same agent_id", "/v1/agents/echo/tasks?agent_id=echo", task.ListQuery{AgentID: "echo", Limit: 20}},
+		{"unknown parameters are ignored", "/v1/tasks?sort=asc", task.ListQuery{Limit: 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -598,7 +597,7 @@ func TestListErrors(t *testing.T) {
 		{"cursor given twice", "/v1/tasks?cursor=a&cursor=b", nil, 422, "validation_failed", []string{"query.cursor"}},
 		{"every problem at once", "/v1/tasks?status=x&limit=0&created_after=x", nil, 422, "validation_failed", []string{"query.status", "query.created_after", "query.limit"}},
 		{"agent path not an id", "/v1/agents/a%20b/tasks", nil, 404, "agent_not_found", nil},
-		{"invalid cursor", "/v1/tasks?cursor=junk", fmt.Errorf("list: %w", store.ErrInvalidCursor), 400, "invalid_cursor", nil},
+		{"invalid cursor", "/v1/tasks?cursor=junk", fmt.Errorf("list: %w", task.ErrInvalidCursor), 400, "invalid_cursor", nil},
 		{"store down", "/v1/tasks", errors.New("dynamodb: throttled"), 503, "unavailable", nil},
 	}
 	for _, tt := range tests {
@@ -634,12 +633,12 @@ func TestThread(t *testing.T) {
 		turn("t1", 1, task.Succeeded, "first", "first answer"),
 		turn("t3", 3, task.Running, "third", ""),
 	} {
-		hs.read.tasks[tk.ID] = tk
+		hs.read.Put(tk)
 	}
 	hs.read.threads["org-1#th-1"] = "t3"
 	other := turn("t9", 1, task.Succeeded, "not yours", "no")
 	other.Tenant = "org-2"
-	hs.read.tasks["t9"] = other
+	hs.read.Put(other)
 
 	want := `{"id":"th-1","messages":[` +
 		`{"id":"t1:user","role":"user","content":"first","created_at":"2026-02-07T02:14:26Z"},` +
@@ -661,8 +660,9 @@ func TestThread(t *testing.T) {
 func TestThreadEdges(t *testing.T) {
 	// A task outside any thread is a conversation of one turn, named by the task.
 	hs := newHarness(t)
-	hs.read.tasks[taskID] = storedTask(task.Succeeded)
-	hs.read.tasks[taskID].FinishedAt = time.Time{}
+	unfinished := storedTask(task.Succeeded)
+	unfinished.FinishedAt = time.Time{}
+	hs.read.Put(unfinished)
 	r := do(t, hs.h, http.MethodGet, "/v1/tasks/"+taskID+"/thread", "", authed()...)
 	want := `{"id":"` + taskID + `","messages":[{"id":"` + taskID + `:user","role":"user","content":"hello","created_at":"2026-02-07T02:13:26Z"},` +
 		`{"id":"` + taskID + `:agent","role":"agent","content":"hi back","created_at":"2026-02-07T02:13:26Z"}]}` + "\n"
@@ -676,7 +676,7 @@ func TestThreadEdges(t *testing.T) {
 	fresh := storedTask(task.Succeeded)
 	fresh.ThreadID, fresh.ThreadSeq, fresh.Result = "th-2", 2, "fresh"
 	stale := &laggingThreads{fakeReader: hs.read, turns: []*task.Task{{ID: "old", Tenant: "org-1", ThreadID: "th-2", ThreadSeq: 1, State: task.Queued, Text: "before"}}}
-	hs.read.tasks[taskID] = fresh
+	hs.read.Put(fresh)
 	h := httpapi.New(httpapi.Config{Reader: hs.read, Resolver: hs.read, Threads: stale, Keys: keys, Now: func() time.Time { return now }})
 	r = do(t, h, http.MethodGet, "/v1/tasks/"+taskID+"/thread", "", authed()...)
 	msgs, _ := r.body["messages"].([]any)
@@ -686,7 +686,7 @@ func TestThreadEdges(t *testing.T) {
 
 	// Expired: gone.
 	hs = newHarness(t)
-	hs.read.tasks[taskID] = &task.Task{ID: taskID, Tenant: "org-1", State: task.Succeeded, ExpiresAt: now}
+	hs.read.Put(&task.Task{ID: taskID, Tenant: "org-1", State: task.Succeeded, ExpiresAt: now})
 	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/"+taskID+"/thread", "", authed()...), task.Xpander, 410, "task_expired")
 }
 
@@ -705,7 +705,7 @@ func (l *laggingThreads) Turns(context.Context, string, string, int) ([]*task.Ta
 func TestRouteSets(t *testing.T) {
 	all := func(c httpapi.Config) httpapi.Config {
 		r := newFakeReader()
-		r.tasks[taskID] = storedTask(task.Running)
+		r.Put(storedTask(task.Running))
 		c.Keys, c.Now = keys, func() time.Time { return now }
 		if c.Submitter == nil {
 			c.Submitter = &fakeSubmitter{}

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -66,12 +65,12 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 	)
 	if byThread && a.Resolver != nil {
 		if id == "" || len(id) > maxIDBytes {
-			return nil, store.ErrNotFound
+			return nil, task.ErrNotFound
 		}
 		t, err = a.Resolver.Resolve(ctx, tenant, id)
 	} else {
 		if _, perr := uuid.Parse(id); perr != nil {
-			return nil, store.ErrNotFound
+			return nil, task.ErrNotFound
 		}
 		if w != nil {
 			noteTask(w, id, "")
@@ -82,7 +81,7 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 		return nil, err
 	}
 	if t.Tenant != tenant {
-		return nil, store.ErrNotFound
+		return nil, task.ErrNotFound
 	}
 	if w != nil {
 		noteTask(w, t.ID, t.AgentID)
@@ -165,10 +164,10 @@ func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 		return err
 	}
 	for attempt := 0; !t.State.Terminal(); attempt++ {
-		stopped, err := a.Stopper.Transition(r.Context(), t.ID, store.Change{
+		stopped, err := a.Stopper.Transition(r.Context(), t.ID, task.Change{
 			From: stopFrom, To: task.Canceled, Now: a.Now().UTC(), Reason: task.ReasonCanceled, ReasonMessage: stopReason,
 		})
-		var conflict *store.ConflictError
+		var conflict *task.ConflictError
 		switch {
 		case err == nil:
 			t = stopped

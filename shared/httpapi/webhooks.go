@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -143,25 +141,4 @@ func (a *api) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, tenant
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, newSettingsView(s, secret))
 	return nil
-}
-
-// webhookError maps the webhook package's errors to answers; ok is false for other errors.
-func webhookError(err error) (*apiError, bool) {
-	switch {
-	case errors.Is(err, webhook.ErrNotFound):
-		return &apiError{http.StatusNotFound, "delivery_not_found", "the task has no delivery with that id"}, true
-	case errors.Is(err, webhook.ErrForbiddenURL):
-		return &apiError{http.StatusUnprocessableEntity, "webhook_url_forbidden", "webhook URLs may not point at private, loopback, link-local or metadata addresses"}, true
-	case errors.Is(err, webhook.ErrInvalidURL):
-		return &apiError{http.StatusUnprocessableEntity, "validation_failed", "webhook URLs must be absolute http or https URLs, without credentials or fragment, at most 2048 bytes"}, true
-	case errors.Is(err, webhook.ErrNoSecret):
-		return &apiError{http.StatusUnprocessableEntity, "webhook_secret_missing", "the tenant has no webhook signing secret: create one with PUT /v1/webhooks or POST /v1/webhooks/rotate-secret"}, true
-	case errors.Is(err, webhook.ErrInvalid):
-		return &apiError{http.StatusUnprocessableEntity, "validation_failed", "the webhook settings are not valid: at most 10 URLs"}, true
-	case errors.Is(err, webhook.ErrReplayLimit):
-		return &apiError{http.StatusTooManyRequests, "replay_limit_reached", fmt.Sprintf("the delivery was replayed %d times already", webhook.MaxReplays)}, true
-	case errors.Is(err, webhook.ErrConflict):
-		return &apiError{http.StatusConflict, "webhooks_changed", "the webhook settings changed at the same time; try again"}, true
-	}
-	return nil, false
 }

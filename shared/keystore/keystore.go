@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/apikey"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Limits of a key's fields.
@@ -142,17 +142,15 @@ func (it *item) record() (Record, error) {
 	return r, nil
 }
 
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-
 func hashKey(hash string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{store.AttrPK: str("APIKEY#" + hash), store.AttrSK: str(sortKey)}
+	return map[string]types.AttributeValue{table.AttrPK: table.S("APIKEY#" + hash), table.AttrSK: table.S(sortKey)}
 }
 
 func idKey(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{store.AttrPK: str("APIKEYID#" + id), store.AttrSK: str("APIKEYID")}
+	return map[string]types.AttributeValue{table.AttrPK: table.S("APIKEYID#" + id), table.AttrSK: table.S("APIKEYID")}
 }
 
-func listPartition(tenant string) string { return store.TenantPartition("APIKEYS", tenant) }
+func listPartition(tenant string) string { return table.TenantPartition("APIKEYS", tenant) }
 
 // Validate checks a tenant and name can make a key: the tenant as apikey.ValidateTenant says,
 // the name 1 to MaxNameBytes bytes of UTF-8 text without control characters.
@@ -291,7 +289,7 @@ func (s *Store) Revoke(ctx context.Context, id string) (Record, error) {
 			ConditionExpression:      aws.String("attribute_exists(pk)"),
 			ExpressionAttributeNames: map[string]string{"#r": "revoked", "#at": "revoked_at"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":t": &types.AttributeValueMemberBOOL{Value: true}, ":at": str(it.RevokedAt),
+				":t": &types.AttributeValueMemberBOOL{Value: true}, ":at": table.S(it.RevokedAt),
 			},
 		})
 		if err != nil {
@@ -308,13 +306,13 @@ func (s *Store) List(ctx context.Context, tenant string) ([]Record, error) {
 	if err := Validate(tenant, "-"); err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
-	ix := store.Indexes[0]
+	ix := table.Indexes[0]
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		IndexName:                 aws.String(ix.Name),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(listPartition(tenant))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(listPartition(tenant))},
 	}
 	records := []Record{}
 	p := dynamodb.NewQueryPaginator(s.db, in)

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/apikey"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
@@ -28,7 +28,7 @@ type limitsItem struct {
 var _ tenantlimit.Overrides = (*Store)(nil)
 
 func limitsKey(tenant string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{store.AttrPK: str(listPartition(tenant)), store.AttrSK: str(limitsSortKey)}
+	return map[string]types.AttributeValue{table.AttrPK: table.S(listPartition(tenant)), table.AttrSK: table.S(limitsSortKey)}
 }
 
 // TenantLimits answers the tenant's own limits, if it has any (tenantlimit.Overrides).

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/agentq/agentq/shared/batch"
 
 	"github.com/agentq/agentq/shared/task"
 )
@@ -15,15 +15,14 @@ import (
 // the webhooks (the bus and the webhook service are fakes, so no I/O is counted). Reported per
 // record.
 func BenchmarkHandle(b *testing.B) {
-	const batch = 100
+	const size = 100
 	tasks := fakeTasks{}
-	recs := make([]events.DynamoDBEventRecord, batch)
-	for i := range batch {
+	recs := make([]batch.StreamRecord, size)
+	for i := range size {
 		id := fmt.Sprintf("t%03d", i)
 		tasks[id] = newTask(id, task.Xpander)
 		recs[i] = rec(fmt.Sprint(i), "TASK", id, task.Running, task.Succeeded)
 	}
-	ev := events.DynamoDBEvent{Records: recs}
 	bus := &fakeBus{failAt: -1}
 	hooks := &fakeWebhooks{}
 	n := New(Config{Tasks: tasks, Events: bus, Bus: "agentq", Webhooks: hooks})
@@ -31,9 +30,9 @@ func BenchmarkHandle(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		bus.entries, hooks.got = bus.entries[:0], hooks.got[:0]
-		if resp, err := n.Handle(context.Background(), ev); err != nil || len(resp.BatchItemFailures) != 0 {
-			b.Fatalf("Handle = %+v, %v", resp, err)
+		if from, err := n.Handle(context.Background(), recs); err != nil || from != "" {
+			b.Fatalf("Handle = %q, %v", from, err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/batch, "ns/record")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/size, "ns/record")
 }

@@ -8,13 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
@@ -81,13 +81,13 @@ type change struct {
 // reported by sequence number; the event source then retries the batch from it, in order, so
 // every later record is retried too (events are delivered at least once: a consumer drops
 // duplicates by task_id and version, a webhook receiver by webhook-id).
-func (n *Notifier) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+func (n *Notifier) Handle(ctx context.Context, recs []batch.StreamRecord) (retryFrom string, err error) {
 	var changes []*change
-	for i := range ev.Records {
-		c, err := n.change(ctx, &ev.Records[i])
+	for i := range recs {
+		c, err := n.change(ctx, &recs[i])
 		if err != nil {
-			n.c.Logger.Error("read stream record", "err", err, "sequence_number", ev.Records[i].Change.SequenceNumber)
-			return failedFrom(ev.Records[i].Change.SequenceNumber), nil
+			n.c.Logger.Error("read stream record", "err", err, "sequence_number", recs[i].Sequence)
+			return recs[i].Sequence, nil
 		}
 		if c != nil {
 			changes = append(changes, c)
@@ -101,37 +101,25 @@ func (n *Notifier) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 		failed = min(failed, n.deliver(ctx, changes))
 	}
 	if failed < len(changes) {
-		return failedFrom(changes[failed].seq), nil
+		return changes[failed].seq, nil
 	}
-	return events.DynamoDBEventResponse{}, nil
-}
-
-func failedFrom(seq string) events.DynamoDBEventResponse {
-	return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: seq}}}
+	return "", nil
 }
 
 // change reads a stream record: nil when it is not a task entering a state that produces events.
-func (n *Notifier) change(ctx context.Context, rec *events.DynamoDBEventRecord) (*change, error) {
-	if rec.EventName == string(events.DynamoDBOperationTypeRemove) || len(rec.Change.NewImage) == 0 {
+func (n *Notifier) change(ctx context.Context, rec *batch.StreamRecord) (*change, error) {
+	if rec.Removed || len(rec.NewImage) == 0 {
 		return nil, nil
 	}
-	keys, err := FromStreamImage(rec.Change.Keys)
-	if err != nil {
-		return nil, err
-	}
-	if !store.IsTask(keys) {
+	if !table.IsTask(rec.Keys) {
 		return nil, nil
 	}
-	newState, oldState := stateOf(rec.Change.NewImage), stateOf(rec.Change.OldImage)
+	newState, oldState := stateOf(rec.NewImage), stateOf(rec.OldImage)
 	detailType, webhookType, ok := Kind(newState)
 	if !ok || newState == oldState {
 		return nil, nil
 	}
-	image, err := FromStreamImage(rec.Change.NewImage)
-	if err != nil {
-		return nil, err
-	}
-	t, err := n.c.Tasks.TaskFromImage(ctx, image)
+	t, err := n.c.Tasks.TaskFromImage(ctx, rec.NewImage)
 	if err != nil {
 		return nil, err
 	}
@@ -139,15 +127,15 @@ func (n *Notifier) change(ctx context.Context, rec *events.DynamoDBEventRecord) 
 	if err != nil {
 		return nil, fmt.Errorf("render event of task %s: %w", t.ID, err)
 	}
-	return &change{seq: rec.Change.SequenceNumber, task: t, detailType: detailType, webhookType: webhookType, detail: detail}, nil
+	return &change{seq: rec.Sequence, task: t, detailType: detailType, webhookType: webhookType, detail: detail}, nil
 }
 
-func stateOf(image map[string]events.DynamoDBAttributeValue) task.State {
-	v, ok := image["state"]
-	if !ok || v.DataType() != events.DataTypeString {
+func stateOf(image map[string]types.AttributeValue) task.State {
+	v, ok := image["state"].(*types.AttributeValueMemberS)
+	if !ok {
 		return ""
 	}
-	return task.State(v.String())
+	return task.State(v.Value)
 }
 
 // publish puts the changes' events on the bus and returns the index of the first that failed
@@ -216,6 +204,3 @@ func (n *Notifier) deliver(ctx context.Context, changes []*change) int {
 	}
 	return len(changes)
 }
-
-// errUnsupported marks a stream attribute type the task table never holds.
-var errUnsupported = errors.New("unsupported attribute type")

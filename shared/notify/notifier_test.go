@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
 )
@@ -84,17 +84,14 @@ func (f *fakeWebhooks) Notify(_ context.Context, n webhook.Notification) error {
 }
 
 // rec builds a stream record of an item moving from one state to another ("" for none).
-func rec(seq, sk, id string, from, to task.State) events.DynamoDBEventRecord {
-	r := events.DynamoDBEventRecord{EventName: "MODIFY", EventSource: "aws:dynamodb"}
-	r.Change.SequenceNumber = seq
-	r.Change.Keys = map[string]events.DynamoDBAttributeValue{"pk": events.NewStringAttribute("TASK#" + id), "sk": events.NewStringAttribute(sk)}
+func rec(seq, sk, id string, from, to task.State) batch.StreamRecord {
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	r := batch.StreamRecord{Sequence: seq, Keys: map[string]types.AttributeValue{"pk": str("TASK#" + id), "sk": str(sk)}}
 	if to != "" {
-		r.Change.NewImage = map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute(id), "state": events.NewStringAttribute(string(to))}
+		r.NewImage = map[string]types.AttributeValue{"id": str(id), "state": str(string(to))}
 	}
 	if from != "" {
-		r.Change.OldImage = map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute(id), "state": events.NewStringAttribute(string(from))}
-	} else {
-		r.EventName = "INSERT"
+		r.OldImage = map[string]types.AttributeValue{"id": str(id), "state": str(string(from))}
 	}
 	return r
 }
@@ -136,8 +133,8 @@ func TestHandlePublishesTransitionsOnly(t *testing.T) {
 	hooks := &fakeWebhooks{}
 	n := New(Config{Tasks: tasks, Events: bus, Bus: "agentq-bus", Webhooks: hooks})
 	remove := rec("9", "TASK", "t1", task.Succeeded, "")
-	remove.EventName = "REMOVE"
-	resp, err := n.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+	remove.Removed = true
+	from, err := n.Handle(context.Background(), []batch.StreamRecord{
 		rec("1", "TASK", "t1", task.Queued, task.Running),      // not an outcome
 		rec("2", "TASK", "t1", task.Running, task.Succeeded),   // completed
 		rec("3", "TASK", "t2", task.Running, task.Paused),      // paused
@@ -145,9 +142,9 @@ func TestHandlePublishesTransitionsOnly(t *testing.T) {
 		rec("5", "DELIVERY#d1", "t1", "", task.Succeeded),      // not a task item
 		rec("6", "TASK", "t3", "", task.Failed),                // inserted failed
 		remove,                                                 // expired by TTL
-	}})
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("Handle = %+v, %v", resp, err)
+	})
+	if err != nil || from != "" {
+		t.Fatalf("Handle = %q, %v", from, err)
 	}
 	var got []string
 	for _, e := range bus.entries {
@@ -179,12 +176,12 @@ func TestHandlePublishesTransitionsOnly(t *testing.T) {
 }
 
 func TestHandleReportsTheFirstFailure(t *testing.T) {
-	batch := func() events.DynamoDBEvent {
-		return events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+	records := func() []batch.StreamRecord {
+		return []batch.StreamRecord{
 			rec("10", "TASK", "t1", task.Running, task.Succeeded),
 			rec("11", "TASK", "t2", task.Running, task.Failed),
 			rec("12", "TASK", "t3", task.Running, task.Canceled),
-		}}
+		}
 	}
 	tasks := fakeTasks{"t1": newTask("t1", task.Xpander), "t2": newTask("t2", task.Xpander), "t3": newTask("t3", task.Xpander)}
 	tests := []struct {
@@ -204,13 +201,9 @@ func TestHandleReportsTheFirstFailure(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			n := New(Config{Tasks: tasks, Events: tc.bus, Bus: "b", Webhooks: tc.hooks})
-			resp, err := n.Handle(context.Background(), batch())
+			got, err := n.Handle(context.Background(), records())
 			if err != nil {
 				t.Fatal(err)
-			}
-			got := ""
-			if len(resp.BatchItemFailures) > 0 {
-				got = resp.BatchItemFailures[0].ItemIdentifier
 			}
 			if got != tc.wantSeq {
 				t.Errorf("failure reported at %q, want %q", got, tc.wantSeq)
@@ -221,26 +214,26 @@ func TestHandleReportsTheFirstFailure(t *testing.T) {
 
 func TestHandleUndecodableRecord(t *testing.T) {
 	n := New(Config{Tasks: fakeTasks{}, Events: &fakeBus{failAt: -1}, Bus: "b"})
-	resp, err := n.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+	from, err := n.Handle(context.Background(), []batch.StreamRecord{
 		rec("20", "TASK", "missing", task.Running, task.Succeeded),
-	}})
-	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "20" {
-		t.Errorf("Handle = %+v, %v; want the record reported failed", resp, err)
+	})
+	if err != nil || from != "20" {
+		t.Errorf("Handle = %q, %v; want the record reported failed", from, err)
 	}
 }
 
 func TestManyChangesGoTenAtATime(t *testing.T) {
 	tasks := fakeTasks{}
-	var recs []events.DynamoDBEventRecord
+	var recs []batch.StreamRecord
 	for i := range 25 {
 		id := fmt.Sprintf("t%d", i)
 		tasks[id] = newTask(id, task.Xpander)
 		recs = append(recs, rec(fmt.Sprint(100+i), "TASK", id, task.Running, task.Succeeded))
 	}
 	bus := &fakeBus{failAt: -1}
-	resp, err := New(Config{Tasks: tasks, Events: bus, Bus: "b"}).Handle(context.Background(), events.DynamoDBEvent{Records: recs})
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("Handle = %+v, %v", resp, err)
+	from, err := New(Config{Tasks: tasks, Events: bus, Bus: "b"}).Handle(context.Background(), recs)
+	if err != nil || from != "" {
+		t.Fatalf("Handle = %q, %v", from, err)
 	}
 	if bus.calls != 3 || len(bus.entries) != 25 {
 		t.Errorf("PutEvents calls = %d with %d entries, want 3 with 25", bus.calls, len(bus.entries))
@@ -271,24 +264,5 @@ func TestNewDetailStaysUnderTheLimit(t *testing.T) {
 	}
 	if d.Truncated || d.Status != "succeeded" || !bytes.Contains(small, []byte(`"receipt_id":"t2"`)) {
 		t.Errorf("small detail: %s", small)
-	}
-}
-
-func TestFromStreamImage(t *testing.T) {
-	in := map[string]events.DynamoDBAttributeValue{
-		"s": events.NewStringAttribute("x"), "n": events.NewNumberAttribute("12"), "b": events.NewBinaryAttribute([]byte{1}),
-		"t": events.NewBooleanAttribute(true), "z": events.NewNullAttribute(), "ss": events.NewStringSetAttribute([]string{"a"}),
-		"ns": events.NewNumberSetAttribute([]string{"1"}), "bs": events.NewBinarySetAttribute([][]byte{{2}}),
-		"l": events.NewListAttribute([]events.DynamoDBAttributeValue{events.NewStringAttribute("e")}),
-		"m": events.NewMapAttribute(map[string]events.DynamoDBAttributeValue{"k": events.NewNumberAttribute("1")}),
-	}
-	out, err := FromStreamImage(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out["s"].(*types.AttributeValueMemberS).Value != "x" || out["n"].(*types.AttributeValueMemberN).Value != "12" ||
-		!out["t"].(*types.AttributeValueMemberBOOL).Value || out["l"].(*types.AttributeValueMemberL).Value[0].(*types.AttributeValueMemberS).Value != "e" ||
-		out["m"].(*types.AttributeValueMemberM).Value["k"].(*types.AttributeValueMemberN).Value != "1" || len(out) != len(in) {
-		t.Errorf("converted: %+v", out)
 	}
 }

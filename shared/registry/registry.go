@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/agent"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // DynamoDB is the part of the DynamoDB API the registry uses.
@@ -119,8 +119,8 @@ const listPartition = "AGENTS"
 
 func key(id, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		store.AttrPK: &types.AttributeValueMemberS{Value: "AGENT#" + id},
-		store.AttrSK: &types.AttributeValueMemberS{Value: sk},
+		table.AttrPK: &types.AttributeValueMemberS{Value: "AGENT#" + id},
+		table.AttrSK: &types.AttributeValueMemberS{Value: sk},
 	}
 }
 
@@ -155,7 +155,7 @@ func (r *Registry) PutDraft(ctx context.Context, a agent.Agent) error {
 			},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":t": &types.AttributeValueMemberBOOL{Value: true}, ":f": &types.AttributeValueMemberBOOL{Value: false},
-				":now": str(now), ":gpk": str(listPartition), ":id": str(a.ID), ":zero": &types.AttributeValueMemberN{Value: "0"},
+				":now": table.S(now), ":gpk": table.S(listPartition), ":id": table.S(a.ID), ":zero": &types.AttributeValueMemberN{Value: "0"},
 			},
 		}},
 	}})
@@ -204,12 +204,12 @@ func (r *Registry) Publish(ctx context.Context, id string) (agent.Agent, error) 
 	_, err = r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{
 			TableName: aws.String(r.table), Item: version,
-			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK},
+			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
 		}},
 		{Put: &types.Put{
 			TableName: aws.String(r.table), Item: newHead,
 			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #cur = :cur"),
-			ExpressionAttributeNames:  map[string]string{"#pk": store.AttrPK, "#cur": "current_version"},
+			ExpressionAttributeNames:  map[string]string{"#pk": table.AttrPK, "#cur": "current_version"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":cur": &types.AttributeValueMemberN{Value: strconv.Itoa(current)}},
 		}},
 		{Delete: &types.Delete{TableName: aws.String(r.table), Key: key(id, "DRAFT")}},
@@ -228,8 +228,8 @@ func (r *Registry) Unpublish(ctx context.Context, id string) error {
 		Key:                       key(id, "META"),
 		UpdateExpression:          aws.String("SET #del = :t, #updated = :now"),
 		ConditionExpression:       aws.String("attribute_exists(#pk)"),
-		ExpressionAttributeNames:  map[string]string{"#del": "deleted", "#updated": "updated_at", "#pk": store.AttrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":now": str(r.stamp())},
+		ExpressionAttributeNames:  map[string]string{"#del": "deleted", "#updated": "updated_at", "#pk": table.AttrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":now": table.S(r.stamp())},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -258,7 +258,7 @@ func (r *Registry) hideStatic(ctx context.Context, id string) error {
 	}
 	if _, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(r.table), Item: head,
-		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK},
+		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
 	}); err != nil {
 		return fmt.Errorf("unpublish %s: %w", id, conflict(err))
 	}
@@ -428,13 +428,13 @@ func (r *Registry) summary(ctx context.Context, h *headItem) (Summary, error) {
 // List returns every agent the registry knows, published or not, and the configured agents it
 // does not override, ordered by id.
 func (r *Registry) List(ctx context.Context) ([]Summary, error) {
-	ix := store.Indexes[0]
+	ix := table.Indexes[0]
 	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(r.table),
 		IndexName:                 aws.String(ix.Name),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(listPartition)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(listPartition)},
 	})
 	var out []Summary
 	for p.HasMorePages() {
@@ -476,5 +476,3 @@ func conflict(err error) error {
 	}
 	return err
 }
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

@@ -8,25 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/agentq/agentq/shared/agent"
-	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // The tests share one DynamoDB Local; each gets a table of its own.
 var (
-	suite  localaws.Suite
+	suite  emulators.Suite
 	dynamo *dynamodb.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
-		dynamo = dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")},
-			func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
+	os.Exit(suite.Main(m, func(emu *emulators.Emulators) {
+		dynamo = emu.DynamoDB()
 	}))
 }
 
@@ -34,11 +31,11 @@ func TestMain(m *testing.M) {
 func newRegistry(t *testing.T, cacheTTL time.Duration) *Registry {
 	t.Helper()
 	suite.Require(t)
-	table := "registry-" + strings.ReplaceAll(t.Name(), "/", "-")
-	if err := store.CreateTable(context.Background(), dynamo, table); err != nil {
+	name := "registry-" + strings.ReplaceAll(t.Name(), "/", "-")
+	if err := table.CreateTable(context.Background(), dynamo, name); err != nil {
 		t.Fatal(err)
 	}
-	return New(dynamo, table, cacheTTL)
+	return New(dynamo, name, cacheTTL)
 }
 
 func spec(id, endpoint string) agent.Agent {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -23,15 +24,15 @@ func (s *Store) Idle(ctx context.Context, before time.Time, limit int) ([]*task.
 		return nil, nil
 	}
 	var tasks []*task.Task
-	for shard := range ActiveShards {
+	for shard := range table.ActiveShards {
 		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 			TableName:                aws.String(s.table),
-			IndexName:                aws.String(IndexActive),
+			IndexName:                aws.String(table.IndexActive),
 			KeyConditionExpression:   aws.String("#pk = :pk AND #sk < :before"),
 			ExpressionAttributeNames: map[string]string{"#pk": "gsi3pk", "#sk": "gsi3sk"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk":     str(fmt.Sprintf("ACTIVE#%d", shard)),
-				":before": str(stamp(before)),
+				":pk":     table.S(fmt.Sprintf("ACTIVE#%d", shard)),
+				":before": table.S(table.Stamp(before)),
 			},
 			Limit: aws.Int32(int32(limit)),
 		})
@@ -56,8 +57,8 @@ func (s *Store) Idle(ctx context.Context, before time.Time, limit int) ([]*task.
 // Touch records that the task was looked after at now without changing it: it moves updated_at
 // (and the task's place in the by_active index), provided the task is still in state at version.
 // The version does not move, so a worker holding the task's claim is not disturbed, and readers
-// waiting for a change are not woken. On a failed condition it returns a *ConflictError or
-// ErrNotFound.
+// waiting for a change are not woken. On a failed condition it returns a *task.ConflictError or
+// task.ErrNotFound.
 func (s *Store) Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error) {
 	t, err := s.update(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.table),
@@ -65,11 +66,11 @@ func (s *Store) Touch(ctx context.Context, id string, state task.State, version 
 		UpdateExpression:    aws.String("SET #updated = :now, #g3sk = :g3sk"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND #state = :state AND #version = :version"),
 		ExpressionAttributeNames: map[string]string{
-			"#pk": AttrPK, "#state": "state", "#version": "version", "#updated": "updated_at", "#g3sk": "gsi3sk",
+			"#pk": table.AttrPK, "#state": "state", "#version": "version", "#updated": "updated_at", "#g3sk": "gsi3sk",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": str(stamp(now)), ":g3sk": str(activeSortKey(now, id)),
-			":state": str(string(state)), ":version": num(version),
+			":now": table.S(table.Stamp(now)), ":g3sk": table.S(activeSortKey(now, id)),
+			":state": table.S(string(state)), ":version": table.N(version),
 		},
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -13,7 +14,7 @@ import (
 func TestActiveIndexFollowsTheState(t *testing.T) {
 	for st, want := range map[task.State]bool{task.Queued: true, task.Running: true, task.Paused: false, task.Succeeded: false, task.Failed: false} {
 		it := toItem(&task.Task{ID: "t1", Tenant: "org-1", State: st, CreatedAt: created, UpdatedAt: created})
-		if (it.GSI3PK != "") != want || it.GSI3SK != stamp(created)+"#t1" {
+		if (it.GSI3PK != "") != want || it.GSI3SK != table.Stamp(created)+"#t1" {
 			t.Errorf("%s: gsi3pk %q gsi3sk %q, want indexed=%v", st, it.GSI3PK, it.GSI3SK, want)
 		}
 	}
@@ -24,7 +25,7 @@ func TestActiveIndexFollowsTheState(t *testing.T) {
 	later := created.Add(time.Minute)
 	for to, indexed := range map[task.State]bool{task.Queued: true, task.Running: true, task.Paused: false, task.Succeeded: false} {
 		db := &fakeDynamoDB{item: attrs(t, task.Running, 2)}
-		if _, err := New(db, "tasks").Transition(context.Background(), "t1", Change{From: []task.State{task.Running}, To: to, Now: later}); err != nil {
+		if _, err := New(db, "tasks").Transition(context.Background(), "t1", task.Change{From: []task.State{task.Running}, To: to, Now: later}); err != nil {
 			t.Fatal(err)
 		}
 		in := db.updates[0]

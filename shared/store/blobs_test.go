@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -69,7 +70,7 @@ type readDB struct {
 
 func (f *readDB) find(key map[string]types.AttributeValue) map[string]types.AttributeValue {
 	for _, it := range f.items {
-		if it[AttrPK].(*types.AttributeValueMemberS).Value == key[AttrPK].(*types.AttributeValueMemberS).Value {
+		if it[table.AttrPK].(*types.AttributeValueMemberS).Value == key[table.AttrPK].(*types.AttributeValueMemberS).Value {
 			return it
 		}
 	}
@@ -123,11 +124,11 @@ func TestTransitionKeepsLargeAnswersInBlobs(t *testing.T) {
 		wantErr error
 	}{
 		{name: "small answer stays inline", size: 100, version: 2},
-		{name: "at the limit stays inline", size: InlineLimit, version: 2},
-		{name: "one byte over goes to a blob named by the new version", size: InlineLimit + 1, version: 2, wantKey: regexp.MustCompile(`^results/t1/3\.json$`)},
+		{name: "at the limit stays inline", size: task.InlineLimit, version: 2},
+		{name: "one byte over goes to a blob named by the new version", size: task.InlineLimit + 1, version: 2, wantKey: regexp.MustCompile(`^results/t1/3\.json$`)},
 		{name: "a write that expects no version gets a unique name", size: 1 << 20, wantKey: uniqueKey},
-		{name: "without blobs a large answer is refused", size: InlineLimit + 1, version: 2, noBlobs: true, wantErr: ErrTooLarge},
-		{name: "a failed blob write writes nothing", size: InlineLimit + 1, version: 2, putErr: errors.New("SlowDown")},
+		{name: "without blobs a large answer is refused", size: task.InlineLimit + 1, version: 2, noBlobs: true, wantErr: task.ErrTooLarge},
+		{name: "a failed blob write writes nothing", size: task.InlineLimit + 1, version: 2, putErr: errors.New("SlowDown")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,12 +140,12 @@ func TestTransitionKeepsLargeAnswersInBlobs(t *testing.T) {
 				s = s.WithBlobs(blobs)
 			}
 			result, output := answer(tt.size)
-			got, err := s.Transition(context.Background(), "t1", Change{
+			got, err := s.Transition(context.Background(), "t1", task.Change{
 				From: []task.State{task.Running}, Version: tt.version, To: task.Succeeded, Now: created, Result: result, Output: output,
 			})
 			switch {
 			case tt.wantErr != nil || tt.putErr != nil:
-				if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || (tt.putErr != nil && errors.Is(err, ErrTooLarge)) {
+				if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || (tt.putErr != nil && errors.Is(err, task.ErrTooLarge)) {
 					t.Fatalf("Transition = %v, want %v", err, tt.wantErr)
 				}
 				if !strings.Contains(err.Error(), "t1") {
@@ -203,16 +204,16 @@ func TestTransitionKeepsLargeAnswersInBlobs(t *testing.T) {
 
 func TestTransitionRefusesIllegalMovesBeforeWritingBlobs(t *testing.T) {
 	blobs := newMemBlobs()
-	result, output := answer(InlineLimit + 1)
+	result, output := answer(task.InlineLimit + 1)
 	_, err := New(&fakeDynamoDB{}, "tasks").WithBlobs(blobs).Transition(context.Background(), "t1",
-		Change{From: []task.State{task.Succeeded}, To: task.Succeeded, Result: result, Output: output})
+		task.Change{From: []task.State{task.Succeeded}, To: task.Succeeded, Result: result, Output: output})
 	if err == nil || len(blobs.puts) != 0 {
 		t.Fatalf("Transition = %v, blobs written %v; want a refusal that writes nothing", err, blobs.puts)
 	}
 }
 
 func TestStageRequest(t *testing.T) {
-	big := strings.Repeat("b", InlineLimit)
+	big := strings.Repeat("b", task.InlineLimit)
 	tests := []struct {
 		name       string
 		request    string
@@ -227,8 +228,8 @@ func TestStageRequest(t *testing.T) {
 		{name: "a large body goes to a blob and its small text stays", request: `{"input":{"text":"hi"},"payload_extension":{"doc":"` + big + `"}}`, text: "hi", staged: true},
 		{name: "a large text goes with it", request: `{"message":"` + big + `x"}`, text: big + "x", staged: true, textInBlob: true},
 		// JSON escapes count: the message carries the body encoded, each '<' as \u003c.
-		{name: "escapes count", request: `{"message":"` + strings.Repeat("<", InlineLimit/5) + `"}`, text: "hi", staged: true},
-		{name: "without blobs a large request is refused", request: `{"message":"` + big + `"}`, text: big, noBlobs: true, wantErr: ErrTooLarge},
+		{name: "escapes count", request: `{"message":"` + strings.Repeat("<", task.InlineLimit/5) + `"}`, text: "hi", staged: true},
+		{name: "without blobs a large request is refused", request: `{"message":"` + big + `"}`, text: big, noBlobs: true, wantErr: task.ErrTooLarge},
 		{name: "a failed blob write writes nothing", request: `{"message":"` + big + `"}`, text: big, putErr: errors.New("SlowDown")},
 	}
 	for _, tt := range tests {
@@ -244,7 +245,7 @@ func TestStageRequest(t *testing.T) {
 				Request: json.RawMessage(tt.request), Text: tt.text}
 			err := s.Create(context.Background(), tk)
 			if tt.wantErr != nil || tt.putErr != nil {
-				if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || (tt.putErr != nil && errors.Is(err, ErrTooLarge)) {
+				if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || (tt.putErr != nil && errors.Is(err, task.ErrTooLarge)) {
 					t.Fatalf("Create = %v, want %v", err, tt.wantErr)
 				}
 				if len(db.puts) != 0 {
@@ -296,15 +297,15 @@ func TestStageRequest(t *testing.T) {
 
 func TestInlineRequest(t *testing.T) {
 	small := &task.Task{Request: json.RawMessage(`{"message":"hi"}`), Text: "hi"}
-	if r, text := InlineRequest(small); string(r) != `{"message":"hi"}` || text != "hi" || !RequestFits(small) {
+	if r, text := task.InlineRequest(small); string(r) != `{"message":"hi"}` || text != "hi" || !task.RequestFits(small) {
 		t.Errorf("unstaged: %s %q", r, text)
 	}
 	staged := &task.Task{Request: small.Request, Text: "hi", RequestRef: "requests/t1.json"}
-	if r, text := InlineRequest(staged); r != nil || text != "hi" {
+	if r, text := task.InlineRequest(staged); r != nil || text != "hi" {
 		t.Errorf("staged with a small text: %s %q; want no body and the text", r, text)
 	}
-	staged.Text = strings.Repeat("x", InlineLimit)
-	if r, text := InlineRequest(staged); r != nil || text != "" {
+	staged.Text = strings.Repeat("x", task.InlineLimit)
+	if r, text := task.InlineRequest(staged); r != nil || text != "" {
 		t.Errorf("staged with a large text: %s %.10q; want neither", r, text)
 	}
 }
@@ -360,7 +361,7 @@ func TestReadsLoadBlobs(t *testing.T) {
 func TestListLeavesBlobsUnloaded(t *testing.T) {
 	blobs := newMemBlobs()
 	db := &indexDB{items: offloaded(t, blobs)}
-	items, _, err := New(db, "tasks").WithBlobs(blobs).List(context.Background(), ListQuery{Tenant: "org-1"})
+	items, _, err := New(db, "tasks").WithBlobs(blobs).List(context.Background(), task.ListQuery{Tenant: "org-1"})
 	if err != nil || len(items) != 3 {
 		t.Fatalf("List = %v, %v", items, err)
 	}
@@ -380,7 +381,7 @@ func TestReadFailsWhenABlobCannotBeLoaded(t *testing.T) {
 	if _, err := New(&readDB{items: items}, "tasks").WithBlobs(blobs).Get(ctx, "t1"); err == nil || !strings.Contains(err.Error(), "results/t1/4.json") {
 		t.Errorf("Get with its answer's blob gone = %v, want an error naming it", err)
 	}
-	if _, err := New(&readDB{items: items}, "tasks").Get(ctx, "t1"); err == nil || errors.Is(err, ErrNotFound) {
+	if _, err := New(&readDB{items: items}, "tasks").Get(ctx, "t1"); err == nil || errors.Is(err, task.ErrNotFound) {
 		t.Errorf("Get of an offloaded task without blobs = %v, want an error", err)
 	}
 	if _, err := New(&readDB{items: items}, "tasks").Turns(ctx, "org-1", "th", 10); err == nil {

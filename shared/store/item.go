@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -62,46 +62,27 @@ type item struct {
 	ExpiresAt     int64  `dynamodbav:"expires_at,omitempty"`
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	// Fixed width (RFC3339Nano drops trailing zeros), so that stamps sort as text in time order:
-	// the index sort keys are built from them.
-	return t.UTC().Format(stampLayout)
-}
-
-// stampLayout is RFC 3339 in UTC with all nine fractional digits.
-const stampLayout = "2006-01-02T15:04:05.000000000Z"
-
-func parseStamp(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	return time.Parse(time.RFC3339Nano, s)
-}
-
 func toItem(t *task.Task) item {
 	it := item{
-		PK: "TASK#" + t.ID, SK: "TASK",
-		GSI1PK: TenantPartition("TENANT", t.Tenant), GSI1SK: stamp(t.CreatedAt) + "#" + t.ID,
+		PK: table.TaskPartition(t.ID), SK: table.TaskSortKey,
+		GSI1PK: table.TenantPartition("TENANT", t.Tenant), GSI1SK: table.Stamp(t.CreatedAt) + "#" + t.ID,
 		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
 		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID, ThreadSeq: t.ThreadSeq, PrevTaskID: t.PrevTaskID,
 		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Tokens.Prompt, CompletionTok: t.Tokens.Completion, TotalTokens: t.Tokens.Total,
 		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
 		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL,
-		CreatedAt: stamp(t.CreatedAt), UpdatedAt: stamp(t.UpdatedAt), StartedAt: stamp(t.StartedAt),
-		PausedAt: stamp(t.PausedAt), FinishedAt: stamp(t.FinishedAt),
+		CreatedAt: table.Stamp(t.CreatedAt), UpdatedAt: table.Stamp(t.UpdatedAt), StartedAt: table.Stamp(t.StartedAt),
+		PausedAt: table.Stamp(t.PausedAt), FinishedAt: table.Stamp(t.FinishedAt),
 	}
-	request, text := InlineRequest(t)
+	request, text := task.InlineRequest(t)
 	it.Request, it.Text = string(request), text
 	it.GSI3SK = activeSortKey(t.UpdatedAt, t.ID)
 	if inFlight(t.State) {
 		it.GSI3PK = activePartition(t.ID)
 	}
 	if t.ThreadID != "" {
-		it.GSI2PK = TenantKey("THREAD", t.Tenant, t.ThreadID)
+		it.GSI2PK = table.TenantKey("THREAD", t.Tenant, t.ThreadID)
 		it.GSI2SK = it.GSI1SK
 	}
 	if !t.LeaseUntil.IsZero() {
@@ -146,7 +127,7 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		dst *time.Time
 		src string
 	}{{&t.CreatedAt, it.CreatedAt}, {&t.UpdatedAt, it.UpdatedAt}, {&t.StartedAt, it.StartedAt}, {&t.PausedAt, it.PausedAt}, {&t.FinishedAt, it.FinishedAt}} {
-		if *f.dst, err = parseStamp(f.src); err != nil {
+		if *f.dst, err = table.ParseStamp(f.src); err != nil {
 			return nil, fmt.Errorf("decode task %s: %w", it.ID, err)
 		}
 	}
@@ -159,24 +140,16 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 // inFlight tells the states whose task waits on a work message: those the by_active index holds.
 func inFlight(s task.State) bool { return s == task.Queued || s == task.Running }
 
-// activePartition spreads the by_active index over ActiveShards partitions by task id.
+// activePartition spreads the by_active index over table.ActiveShards partitions by task id.
 func activePartition(id string) string {
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	return fmt.Sprintf("ACTIVE#%d", h.Sum32()%ActiveShards)
+	return fmt.Sprintf("ACTIVE#%d", h.Sum32()%table.ActiveShards)
 }
 
 // activeSortKey orders the by_active index by last write: every write that moves updated_at
 // moves it too, so the oldest entries are the tasks nothing has touched for longest.
-func activeSortKey(updated time.Time, id string) string { return stamp(updated) + "#" + id }
-
-// IsTask reports whether a table item's keys are a task's: the table holds other items too
-// (threads, agents, keys, webhook deliveries), and a stream of it carries them all.
-func IsTask(keys map[string]types.AttributeValue) bool {
-	pk, ok1 := keys[AttrPK].(*types.AttributeValueMemberS)
-	sk, ok2 := keys[AttrSK].(*types.AttributeValueMemberS)
-	return ok1 && ok2 && sk.Value == "TASK" && strings.HasPrefix(pk.Value, "TASK#")
-}
+func activeSortKey(updated time.Time, id string) string { return table.Stamp(updated) + "#" + id }
 
 // TaskFromImage decodes a task item as a table stream carries it (the new image of a change),
 // and loads its offloaded answer back from the blob store, so the task reads as it was written

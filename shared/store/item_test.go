@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/json"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -71,7 +71,7 @@ func TestItemRoundTripFull(t *testing.T) {
 	// expires_at must be a Number of epoch seconds, or DynamoDB's TTL ignores it; lease_until is
 	// compared as a number of milliseconds.
 	for k, want := range map[string]string{
-		AttrExpiresAt: "1773022407", "lease_until": "1770430451449", "version": "4", "attempts": "2", "cost_units": "5",
+		table.AttrExpiresAt: "1773022407", "lease_until": "1770430451449", "version": "4", "attempts": "2", "cost_units": "5",
 	} {
 		n, ok := av[k].(*types.AttributeValueMemberN)
 		if !ok || n.Value != want {
@@ -92,12 +92,12 @@ func TestItemRoundTripMinimal(t *testing.T) {
 	}
 	for _, k := range []string{"agent_version", "source", "thread_id", "thread_seq", "prev_task_id", "request", "text",
 		"result", "output", "result_ref", "prompt_tokens", "completion_tokens", "total_tokens", "reason",
-		"reason_message", "lease_until", "updated_at", "started_at", "paused_at", "finished_at", AttrExpiresAt, "gsi2pk", "gsi2sk"} {
+		"reason_message", "lease_until", "updated_at", "started_at", "paused_at", "finished_at", table.AttrExpiresAt, "gsi2pk", "gsi2sk"} {
 		if _, ok := av[k]; ok {
 			t.Errorf("empty %s stored as %#v; it must be left out (sparse index, no TTL)", k, av[k])
 		}
 	}
-	for _, k := range []string{AttrPK, AttrSK, "gsi1pk", "gsi1sk", "id", "tenant", "agent_id", "dialect", "state", "version", "attempts", "cost_units", "created_at"} {
+	for _, k := range []string{table.AttrPK, table.AttrSK, "gsi1pk", "gsi1sk", "id", "tenant", "agent_id", "dialect", "state", "version", "attempts", "cost_units", "created_at"} {
 		if _, ok := av[k]; !ok {
 			t.Errorf("required attribute %s missing", k)
 		}
@@ -137,32 +137,5 @@ func TestFromAttributesRefuses(t *testing.T) {
 				t.Errorf("fromAttributes = %+v, %v; want an error containing %q", got, err, tt.want)
 			}
 		})
-	}
-}
-
-func TestStamp(t *testing.T) {
-	if s := stamp(time.Time{}); s != "" {
-		t.Errorf("stamp(zero) = %q, want empty", s)
-	}
-	if got, err := parseStamp(""); err != nil || !got.IsZero() {
-		t.Errorf("parseStamp(\"\") = %v, %v; want zero", got, err)
-	}
-	tm := time.Date(2026, 2, 7, 13, 0, 0, 5, time.FixedZone("X", 3600))
-	if s := stamp(tm); s != "2026-02-07T12:00:00.000000005Z" {
-		t.Errorf("stamp = %q, want UTC with nanoseconds", s)
-	}
-}
-
-// TestStampsSortAsText: the index sort keys are stamps, so they must sort as text in time order,
-// even within one second (RFC3339Nano would drop trailing zeros and break this).
-func TestStampsSortAsText(t *testing.T) {
-	base := time.Date(2026, 2, 7, 2, 13, 5, 0, time.UTC)
-	times := []time.Time{base, base.Add(100 * time.Millisecond), base.Add(120 * time.Millisecond), base.Add(500 * time.Millisecond), base.Add(time.Second)}
-	stamps := make([]string, len(times))
-	for i, tm := range times {
-		stamps[i] = stamp(tm)
-	}
-	if !slices.IsSorted(stamps) {
-		t.Errorf("stamps of increasing times do not sort as text: %q", stamps)
 	}
 }

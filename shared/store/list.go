@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,34 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
-// ListQuery selects a tenant's tasks. List answers them newest first.
-type ListQuery struct {
-	Tenant string
-	// States, when not empty, keeps the tasks in one of these states.
-	States []task.State
-	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
-	AgentID  string
-	ThreadID string
-	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
-	CreatedAfter  time.Time
-	CreatedBefore time.Time
-	// Limit is how many tasks to answer at most: 1 to MaxListLimit; 0 means DefaultListLimit.
-	Limit int
-	// Cursor continues a listing where the previous page ended; empty starts with the newest.
-	Cursor string
-	// Now, when set, leaves out tasks whose record has expired but that TTL has not deleted yet.
-	Now time.Time
-}
-
-// Bounds of a listing.
+// Bounds of one List call.
 const (
-	DefaultListLimit = 20
-	MaxListLimit     = 100
-	// MaxCursorBytes bounds a cursor; ours are far shorter.
-	MaxCursorBytes = 4096
 	// maxListPages bounds the DynamoDB pages one List reads, so that a filter that matches little
 	// costs a bounded read; the caller gets fewer items and a cursor to go on from.
 	maxListPages = 10
@@ -49,10 +26,6 @@ const (
 	// read, so a page of just the items wanted would mostly come back short.
 	filteredPageSize = 200
 )
-
-// ErrInvalidCursor means a cursor is malformed, belongs to another tenant, or does not fit the
-// query's time range.
-var ErrInvalidCursor = errors.New("invalid cursor")
 
 // List answers a page of the tenant's tasks, newest first, and the cursor of the next page ("" at
 // the end). It reads the by_tenant index, which is eventually consistent: a task accepted a moment
@@ -65,42 +38,25 @@ var ErrInvalidCursor = errors.New("invalid cursor")
 //
 // Payloads kept in the blob store are not loaded (see WithBlobs): such items come with ResultRef
 // or RequestRef set and the answer or request body empty.
-func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, error) {
+func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, string, error) {
 	limit := q.Limit
 	if limit <= 0 {
-		limit = DefaultListLimit
+		limit = task.DefaultListLimit
 	}
-	limit = min(limit, MaxListLimit)
-	ix := Indexes[0]
-	partition := TenantPartition("TENANT", q.Tenant)
+	limit = min(limit, task.MaxListLimit)
+	ix := table.Indexes[0]
+	partition := table.TenantPartition("TENANT", q.Tenant)
 
-	names := map[string]string{"#pk": ix.PartitionKey}
-	values := map[string]types.AttributeValue{":pk": str(partition)}
-	keyCond := "#pk = :pk"
 	var lo, hi string // inclusive lower and exclusive upper bound of the sort key
 	if !q.CreatedAfter.IsZero() {
-		lo = stamp(q.CreatedAfter.Add(time.Nanosecond))
+		lo = table.Stamp(q.CreatedAfter.Add(time.Nanosecond))
 	}
 	if !q.CreatedBefore.IsZero() {
-		hi = stamp(q.CreatedBefore)
+		hi = table.Stamp(q.CreatedBefore)
 	}
-	// A sort key is "<stamp>#<id>", so it is at least lo exactly when the task was created at lo or
-	// later, and below hi exactly when it was created before hi.
-	switch {
-	case lo != "" && hi != "":
-		if lo >= hi {
-			return []*task.Task{}, "", nil // an empty range; DynamoDB refuses a reversed BETWEEN
-		}
-		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, str(lo), str(hi)
-		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
-	case lo != "":
-		names["#sk"], values[":lo"] = ix.SortKey, str(lo)
-		keyCond += " AND #sk >= :lo"
-	case hi != "":
-		names["#sk"], values[":hi"] = ix.SortKey, str(hi)
-		keyCond += " AND #sk < :hi"
+	if lo != "" && hi != "" && lo >= hi {
+		return []*task.Task{}, "", nil // an empty range; DynamoDB refuses a reversed BETWEEN
 	}
-
 	start, err := decodeCursor(q.Cursor, partition)
 	if err != nil {
 		return nil, "", err
@@ -108,41 +64,73 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 	if start != nil {
 		sk := start[ix.SortKey].(*types.AttributeValueMemberS).Value
 		if (lo != "" && sk < lo) || (hi != "" && sk >= hi) {
-			return nil, "", fmt.Errorf("list tasks: the cursor is outside the time range: %w", ErrInvalidCursor)
+			return nil, "", fmt.Errorf("list tasks: the cursor is outside the time range: %w", task.ErrInvalidCursor)
 		}
-	}
-
-	var filters []string
-	if len(q.States) > 0 {
-		names["#state"] = "state"
-		var in []string
-		for i, st := range q.States {
-			k := fmt.Sprintf(":state%d", i)
-			values[k] = str(string(st))
-			in = append(in, k)
-		}
-		filters = append(filters, "#state IN ("+strings.Join(in, ", ")+")")
-	}
-	if q.AgentID != "" {
-		names["#agent"], values[":agent"] = "agent_id", str(q.AgentID)
-		filters = append(filters, "#agent = :agent")
-	}
-	if q.ThreadID != "" {
-		names["#thread"], values[":thread"] = "thread_id", str(q.ThreadID)
-		filters = append(filters, "#thread = :thread")
 	}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		IndexName:                 aws.String(ix.Name),
-		KeyConditionExpression:    aws.String(keyCond),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
+		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(partition)},
 		ScanIndexForward:          aws.Bool(false),
 	}
-	if len(filters) > 0 {
-		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
+	in.KeyConditionExpression = aws.String(listKeyCondition(in, ix, lo, hi))
+	if filter := listFilter(in, q); filter != "" {
+		in.FilterExpression = aws.String(filter)
 	}
+	return s.listPages(ctx, in, start, limit, q.Now, ix)
+}
 
+// listKeyCondition bounds the index's sort key by lo and hi, adding the names and values to in. A
+// sort key is "<stamp>#<id>", so it is at least lo exactly when the task was created at lo or
+// later, and below hi exactly when it was created before hi.
+func listKeyCondition(in *dynamodb.QueryInput, ix table.Index, lo, hi string) string {
+	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
+	keyCond := "#pk = :pk"
+	switch {
+	case lo != "" && hi != "":
+		names["#sk"], values[":lo"], values[":hi"] = ix.SortKey, table.S(lo), table.S(hi)
+		keyCond += " AND #sk BETWEEN :lo AND :hi" // no key equals hi: every key goes on with "#<id>"
+	case lo != "":
+		names["#sk"], values[":lo"] = ix.SortKey, table.S(lo)
+		keyCond += " AND #sk >= :lo"
+	case hi != "":
+		names["#sk"], values[":hi"] = ix.SortKey, table.S(hi)
+		keyCond += " AND #sk < :hi"
+	}
+	return keyCond
+}
+
+// listFilter is the filter on states, agent and thread the query asks for ("" for none), with
+// its names and values added to in.
+func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
+	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
+	var filters []string
+	if len(q.States) > 0 {
+		names["#state"] = "state"
+		var keys []string
+		for i, st := range q.States {
+			k := fmt.Sprintf(":state%d", i)
+			values[k] = table.S(string(st))
+			keys = append(keys, k)
+		}
+		filters = append(filters, "#state IN ("+strings.Join(keys, ", ")+")")
+	}
+	if q.AgentID != "" {
+		names["#agent"], values[":agent"] = "agent_id", table.S(q.AgentID)
+		filters = append(filters, "#agent = :agent")
+	}
+	if q.ThreadID != "" {
+		names["#thread"], values[":thread"] = "thread_id", table.S(q.ThreadID)
+		filters = append(filters, "#thread = :thread")
+	}
+	return strings.Join(filters, " AND ")
+}
+
+// listPages reads pages of in from start until limit tasks are answered, the index ends, or the
+// page budget is spent, and answers them with the cursor of what follows.
+func (s *Store) listPages(ctx context.Context, in *dynamodb.QueryInput, start map[string]types.AttributeValue,
+	limit int, now time.Time, ix table.Index) ([]*task.Task, string, error) {
 	out := []*task.Task{}
 	var last map[string]types.AttributeValue // the item last answered
 	for range maxListPages {
@@ -166,7 +154,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*task.Task, string, er
 			if err != nil {
 				return nil, "", fmt.Errorf("list tasks: %w", err)
 			}
-			if !q.Now.IsZero() && t.Expired(q.Now) {
+			if !now.IsZero() && t.Expired(now) {
 				continue
 			}
 			out, last = append(out, t), av
@@ -191,9 +179,9 @@ type cursor struct {
 	GSI1SK string `json:"gsi1sk"`
 }
 
-func keyOf(av map[string]types.AttributeValue, ix Index) map[string]types.AttributeValue {
+func keyOf(av map[string]types.AttributeValue, ix table.Index) map[string]types.AttributeValue {
 	key := make(map[string]types.AttributeValue, 4)
-	for _, k := range []string{AttrPK, AttrSK, ix.PartitionKey, ix.SortKey} {
+	for _, k := range []string{table.AttrPK, table.AttrSK, ix.PartitionKey, ix.SortKey} {
 		key[k] = av[k]
 	}
 	return key
@@ -207,8 +195,8 @@ func encodeCursor(key map[string]types.AttributeValue) string {
 		}
 		return ""
 	}
-	ix := Indexes[0]
-	b, _ := json.Marshal(cursor{PK: text(AttrPK), SK: text(AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey)})
+	ix := table.Indexes[0]
+	b, _ := json.Marshal(cursor{PK: text(table.AttrPK), SK: text(table.AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey)})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -218,28 +206,28 @@ func decodeCursor(s, partition string) (map[string]types.AttributeValue, error) 
 	if s == "" {
 		return nil, nil
 	}
-	if len(s) > MaxCursorBytes {
-		return nil, fmt.Errorf("list tasks: cursor too long: %w", ErrInvalidCursor)
+	if len(s) > task.MaxCursorBytes {
+		return nil, fmt.Errorf("list tasks: cursor too long: %w", task.ErrInvalidCursor)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil {
-		return nil, fmt.Errorf("list tasks: cursor is not base64url: %w", ErrInvalidCursor)
+		return nil, fmt.Errorf("list tasks: cursor is not base64url: %w", task.ErrInvalidCursor)
 	}
 	var c cursor
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil || dec.More() {
-		return nil, fmt.Errorf("list tasks: cursor is not a key: %w", ErrInvalidCursor)
+		return nil, fmt.Errorf("list tasks: cursor is not a key: %w", task.ErrInvalidCursor)
 	}
 	id, isTask := strings.CutPrefix(c.PK, "TASK#")
 	switch {
 	case c.GSI1PK != partition:
-		return nil, fmt.Errorf("list tasks: cursor of another partition: %w", ErrInvalidCursor)
+		return nil, fmt.Errorf("list tasks: cursor of another partition: %w", task.ErrInvalidCursor)
 	case !isTask || id == "" || c.SK != "TASK" || !strings.HasSuffix(c.GSI1SK, "#"+id):
-		return nil, fmt.Errorf("list tasks: cursor is not a task key: %w", ErrInvalidCursor)
+		return nil, fmt.Errorf("list tasks: cursor is not a task key: %w", task.ErrInvalidCursor)
 	}
-	ix := Indexes[0]
+	ix := table.Indexes[0]
 	return map[string]types.AttributeValue{
-		AttrPK: str(c.PK), AttrSK: str(c.SK), ix.PartitionKey: str(c.GSI1PK), ix.SortKey: str(c.GSI1SK),
+		table.AttrPK: table.S(c.PK), table.AttrSK: table.S(c.SK), ix.PartitionKey: table.S(c.GSI1PK), ix.SortKey: table.S(c.GSI1SK),
 	}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -53,7 +54,7 @@ func (f *indexDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*d
 	}
 	if read == n && n > 0 {
 		// DynamoDB answers a key whenever it stopped at Limit, even at the very end.
-		out.LastEvaluatedKey = keyOf(f.items[i-1], Indexes[0])
+		out.LastEvaluatedKey = keyOf(f.items[i-1], table.Indexes[0])
 	}
 	return out, nil
 }
@@ -89,7 +90,7 @@ func ids(ts []*task.Task) []string {
 
 func TestListQueryShape(t *testing.T) {
 	db := newIndex(t, 3, nil)
-	_, _, err := New(db, "tasks").List(context.Background(), ListQuery{
+	_, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{
 		Tenant: "org-1", States: []task.State{task.Failed, task.Rejected}, AgentID: "echo", ThreadID: "th",
 		CreatedAfter: listBase, CreatedBefore: listBase.Add(time.Hour), Limit: 5,
 	})
@@ -121,12 +122,12 @@ func TestListQueryShape(t *testing.T) {
 
 	for _, tt := range []struct {
 		name string
-		q    ListQuery
+		q    task.ListQuery
 		cond string
 	}{
-		{"no range", ListQuery{Tenant: "org-1"}, "#pk = :pk"},
-		{"after", ListQuery{Tenant: "org-1", CreatedAfter: listBase}, "#pk = :pk AND #sk >= :lo"},
-		{"before", ListQuery{Tenant: "org-1", CreatedBefore: listBase}, "#pk = :pk AND #sk < :hi"},
+		{"no range", task.ListQuery{Tenant: "org-1"}, "#pk = :pk"},
+		{"after", task.ListQuery{Tenant: "org-1", CreatedAfter: listBase}, "#pk = :pk AND #sk >= :lo"},
+		{"before", task.ListQuery{Tenant: "org-1", CreatedBefore: listBase}, "#pk = :pk AND #sk < :hi"},
 	} {
 		db := newIndex(t, 1, nil)
 		if _, _, err := New(db, "tasks").List(context.Background(), tt.q); err != nil {
@@ -139,7 +140,7 @@ func TestListQueryShape(t *testing.T) {
 		if in.FilterExpression != nil {
 			t.Errorf("%s: filter %q with no filter asked", tt.name, aws.ToString(in.FilterExpression))
 		}
-		if got := aws.ToInt32(in.Limit); got != DefaultListLimit+1 {
+		if got := aws.ToInt32(in.Limit); got != task.DefaultListLimit+1 {
 			t.Errorf("%s: Limit = %d, want the default page and one more", tt.name, got)
 		}
 	}
@@ -148,17 +149,17 @@ func TestListQueryShape(t *testing.T) {
 // The sort key bounds must select exactly the tasks created strictly inside the range.
 func TestListTimeBoundsAreExclusive(t *testing.T) {
 	at := listBase.Add(500 * time.Millisecond)
-	key := stamp(at) + "#t05"
-	after := stamp(at.Add(time.Nanosecond))
+	key := table.Stamp(at) + "#t05"
+	after := table.Stamp(at.Add(time.Nanosecond))
 	if !(key < after) {
 		t.Errorf("a task created at created_after (%s) is not below the lower bound %s", key, after)
 	}
-	if !(stamp(at.Add(-time.Nanosecond))+"#t04" < stamp(at)) || key < stamp(at) {
-		t.Errorf("created_before %s does not split keys at the instant", stamp(at))
+	if !(table.Stamp(at.Add(-time.Nanosecond))+"#t04" < table.Stamp(at)) || key < table.Stamp(at) {
+		t.Errorf("created_before %s does not split keys at the instant", table.Stamp(at))
 	}
 
 	db := newIndex(t, 1, nil)
-	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", CreatedAfter: at, CreatedBefore: at})
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", CreatedAfter: at, CreatedBefore: at})
 	if err != nil || len(items) != 0 || next != "" || len(db.queries) != 0 {
 		t.Errorf("empty range = %v, %q, %v after %d queries; want nothing, without asking DynamoDB", items, next, err, len(db.queries))
 	}
@@ -170,7 +171,7 @@ func TestListPaginates(t *testing.T) {
 	var got []string
 	cursor := ""
 	for page := 0; ; page++ {
-		items, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Limit: 3, Cursor: cursor})
+		items, next, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 3, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +194,7 @@ func TestListPaginates(t *testing.T) {
 
 func TestListExactLastPageHasNoCursor(t *testing.T) {
 	db := newIndex(t, 4, nil)
-	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Limit: 4})
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 4})
 	if err != nil || len(items) != 4 || next != "" {
 		t.Errorf("List = %v, %q, %v; want all 4 and no cursor", ids(items), next, err)
 	}
@@ -212,7 +213,7 @@ func TestListFilteredAcrossPages(t *testing.T) {
 	var got []string
 	cursor := ""
 	for range 5 {
-		items, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Limit: 2, Cursor: cursor})
+		items, next, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Limit: 2, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +236,7 @@ func TestListFilteredAcrossPages(t *testing.T) {
 func TestListPageBudget(t *testing.T) {
 	db := newIndex(t, (maxListPages+2)*filteredPageSize, nil)
 	db.keep = func(*task.Task) bool { return false }
-	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}})
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +247,7 @@ func TestListPageBudget(t *testing.T) {
 		t.Fatalf("List = %d items, cursor %q; want none and a cursor to go on", len(items), next)
 	}
 	db.queries = nil
-	_, next, err = New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Cursor: next})
+	_, next, err = New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Cursor: next})
 	// The remaining 2 full pages, and the empty one DynamoDB needs to say there is no more.
 	if err != nil || next != "" || len(db.queries) != 3 {
 		t.Errorf("going on = cursor %q, %v after %d pages; want the remaining pages and the end", next, err, len(db.queries))
@@ -256,10 +257,10 @@ func TestListPageBudget(t *testing.T) {
 func TestListSkipsExpired(t *testing.T) {
 	db := newIndex(t, 3, nil)
 	for _, av := range db.items {
-		av["expires_at"] = num(listBase.Add(time.Hour).Unix())
+		av["expires_at"] = table.N(listBase.Add(time.Hour).Unix())
 	}
-	db.items[1]["expires_at"] = num(listBase.Unix())
-	items, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Now: listBase.Add(time.Minute)})
+	db.items[1]["expires_at"] = table.N(listBase.Unix())
+	items, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Now: listBase.Add(time.Minute)})
 	if err != nil || !slices.Equal(ids(items), []string{"t02", "t00"}) {
 		t.Errorf("List = %v, %v; want the expired t01 left out", ids(items), err)
 	}
@@ -268,20 +269,20 @@ func TestListSkipsExpired(t *testing.T) {
 func TestListCursorIsBoundToTheTenant(t *testing.T) {
 	db := newIndex(t, 5, nil)
 	s := New(db, "tasks")
-	_, next, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Limit: 2})
+	_, next, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 2})
 	if err != nil || next == "" {
 		t.Fatalf("List = %q, %v", next, err)
 	}
-	if _, _, err := s.List(context.Background(), ListQuery{Tenant: "org-2", Cursor: next}); !errors.Is(err, ErrInvalidCursor) {
-		t.Errorf("org-1's cursor used by org-2 = %v, want ErrInvalidCursor", err)
+	if _, _, err := s.List(context.Background(), task.ListQuery{Tenant: "org-2", Cursor: next}); !errors.Is(err, task.ErrInvalidCursor) {
+		t.Errorf("org-1's cursor used by org-2 = %v, want task.ErrInvalidCursor", err)
 	}
 	// A cursor forged for another tenant's partition, correctly encoded, is refused as well.
 	forged := encodeCursor(map[string]types.AttributeValue{
-		AttrPK: str("TASK#x"), AttrSK: str("TASK"), "gsi1pk": str("TENANT#org-2"), "gsi1sk": str(stamp(listBase) + "#x"),
+		table.AttrPK: table.S("TASK#x"), table.AttrSK: table.S("TASK"), "gsi1pk": table.S("TENANT#org-2"), "gsi1sk": table.S(table.Stamp(listBase) + "#x"),
 	})
 	n := len(db.queries)
-	if _, _, err := s.List(context.Background(), ListQuery{Tenant: "org-1", Cursor: forged}); !errors.Is(err, ErrInvalidCursor) {
-		t.Errorf("forged cursor = %v, want ErrInvalidCursor", err)
+	if _, _, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: forged}); !errors.Is(err, task.ErrInvalidCursor) {
+		t.Errorf("forged cursor = %v, want task.ErrInvalidCursor", err)
 	}
 	if len(db.queries) != n {
 		t.Errorf("a refused cursor reached DynamoDB")
@@ -290,9 +291,9 @@ func TestListCursorIsBoundToTheTenant(t *testing.T) {
 
 func TestListInvalidCursors(t *testing.T) {
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-	sk := stamp(listBase) + "#t1"
+	sk := table.Stamp(listBase) + "#t1"
 	good := `{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"` + sk + `"}`
-	if _, _, err := New(newIndex(t, 1, nil), "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: b64(good)}); err != nil {
+	if _, _, err := New(newIndex(t, 1, nil), "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: b64(good)}); err != nil {
 		t.Fatalf("a well-formed cursor = %v", err)
 	}
 	for name, c := range map[string]string{
@@ -307,13 +308,13 @@ func TestListInvalidCursors(t *testing.T) {
 		"other tenant":     b64(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-2","gsi1sk":"` + sk + `"}`),
 		"tenant prefix":    b64(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-10","gsi1sk":"` + sk + `"}`),
 		"trailing data":    b64(good + `{}`),
-		"too long":         strings.Repeat("A", MaxCursorBytes+1),
+		"too long":         strings.Repeat("A", task.MaxCursorBytes+1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			db := newIndex(t, 1, nil)
-			_, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: c})
-			if !errors.Is(err, ErrInvalidCursor) {
-				t.Errorf("List = %v, want ErrInvalidCursor", err)
+			_, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: c})
+			if !errors.Is(err, task.ErrInvalidCursor) {
+				t.Errorf("List = %v, want task.ErrInvalidCursor", err)
 			}
 			if len(db.queries) != 0 {
 				t.Errorf("an invalid cursor reached DynamoDB")
@@ -322,38 +323,38 @@ func TestListInvalidCursors(t *testing.T) {
 	}
 	// A cursor outside the query's time range cannot have come from it.
 	db := newIndex(t, 1, nil)
-	_, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Cursor: b64(good), CreatedBefore: listBase})
-	if !errors.Is(err, ErrInvalidCursor) {
-		t.Errorf("cursor after created_before = %v, want ErrInvalidCursor", err)
+	_, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: b64(good), CreatedBefore: listBase})
+	if !errors.Is(err, task.ErrInvalidCursor) {
+		t.Errorf("cursor after created_before = %v, want task.ErrInvalidCursor", err)
 	}
 }
 
 func TestListErrors(t *testing.T) {
 	db := newIndex(t, 1, nil)
 	db.err = errors.New("throttled")
-	if _, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1"}); err == nil || errors.Is(err, ErrInvalidCursor) {
+	if _, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1"}); err == nil || errors.Is(err, task.ErrInvalidCursor) {
 		t.Errorf("List on a failing index = %v", err)
 	}
 	db = newIndex(t, 1, nil)
-	db.items[0]["state"] = str("bogus")
-	if _, _, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1"}); err == nil {
+	db.items[0]["state"] = table.S("bogus")
+	if _, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1"}); err == nil {
 		t.Error("List of an undecodable item succeeded")
 	}
 }
 
 func TestListLimitBounds(t *testing.T) {
 	db := newIndex(t, 150, nil)
-	items, next, err := New(db, "tasks").List(context.Background(), ListQuery{Tenant: "org-1", Limit: 1000})
-	if err != nil || len(items) != MaxListLimit || next == "" {
-		t.Errorf("Limit 1000 = %d items, cursor %q, %v; want %d and a cursor", len(items), next, err, MaxListLimit)
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 1000})
+	if err != nil || len(items) != task.MaxListLimit || next == "" {
+		t.Errorf("Limit 1000 = %d items, cursor %q, %v; want %d and a cursor", len(items), next, err, task.MaxListLimit)
 	}
 }
 
-// FuzzDecodeCursor: a cursor is outside input. Any string either is refused as ErrInvalidCursor or
+// FuzzDecodeCursor: a cursor is outside input. Any string either is refused as task.ErrInvalidCursor or
 // decodes to a task key in the caller's own partition, which encodes back to the same key.
 func FuzzDecodeCursor(f *testing.F) {
 	key := map[string]types.AttributeValue{
-		AttrPK: str("TASK#t1"), AttrSK: str("TASK"), "gsi1pk": str("TENANT#org-1"), "gsi1sk": str(stamp(listBase) + "#t1"),
+		table.AttrPK: table.S("TASK#t1"), table.AttrSK: table.S("TASK"), "gsi1pk": table.S("TENANT#org-1"), "gsi1sk": table.S(table.Stamp(listBase) + "#t1"),
 	}
 	f.Add(encodeCursor(key))
 	f.Add("")
@@ -363,8 +364,8 @@ func FuzzDecodeCursor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, c string) {
 		got, err := decodeCursor(c, "TENANT#org-1")
 		if err != nil {
-			if !errors.Is(err, ErrInvalidCursor) {
-				t.Fatalf("decodeCursor(%q) = %v, want ErrInvalidCursor", c, err)
+			if !errors.Is(err, task.ErrInvalidCursor) {
+				t.Fatalf("decodeCursor(%q) = %v, want task.ErrInvalidCursor", c, err)
 			}
 			return
 		}
@@ -386,7 +387,7 @@ func FuzzDecodeCursor(f *testing.F) {
 
 func keyText(key map[string]types.AttributeValue) string {
 	var parts []string
-	for _, k := range []string{AttrPK, AttrSK, "gsi1pk", "gsi1sk"} {
+	for _, k := range []string{table.AttrPK, table.AttrSK, "gsi1pk", "gsi1sk"} {
 		v, _ := key[k].(*types.AttributeValueMemberS)
 		if v == nil {
 			return "missing " + k

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -76,8 +77,8 @@ func TestCreate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := &fakeDynamoDB{err: tt.err}
 			err := New(db, "tasks").Create(context.Background(), &task.Task{ID: "t1", Tenant: "org-1", State: task.Queued, Version: 1, CreatedAt: created})
-			if (err != nil) != tt.wantErr || errors.Is(err, ErrExists) != tt.wantExist {
-				t.Fatalf("Create = %v, want error %v, ErrExists %v", err, tt.wantErr, tt.wantExist)
+			if (err != nil) != tt.wantErr || errors.Is(err, task.ErrExists) != tt.wantExist {
+				t.Fatalf("Create = %v, want error %v, task.ErrExists %v", err, tt.wantErr, tt.wantExist)
 			}
 			if err != nil && !strings.Contains(err.Error(), "t1") {
 				t.Errorf("error %v does not name the task", err)
@@ -86,8 +87,8 @@ func TestCreate(t *testing.T) {
 			if aws.ToString(in.TableName) != "tasks" || in.ConditionExpression == nil {
 				t.Errorf("PutItem into %s with condition %v: a create must never overwrite", aws.ToString(in.TableName), in.ConditionExpression)
 			}
-			if pk, _ := in.Item[AttrPK].(*types.AttributeValueMemberS); pk == nil || pk.Value != "TASK#t1" {
-				t.Errorf("pk = %#v", in.Item[AttrPK])
+			if pk, _ := in.Item[table.AttrPK].(*types.AttributeValueMemberS); pk == nil || pk.Value != "TASK#t1" {
+				t.Errorf("pk = %#v", in.Item[table.AttrPK])
 			}
 		})
 	}
@@ -104,11 +105,11 @@ func TestGet(t *testing.T) {
 	}
 
 	db = &fakeDynamoDB{}
-	if _, err := New(db, "tasks").Get(context.Background(), "t1"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get of a missing item = %v, want ErrNotFound", err)
+	if _, err := New(db, "tasks").Get(context.Background(), "t1"); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("Get of a missing item = %v, want task.ErrNotFound", err)
 	}
 	db = &fakeDynamoDB{err: errors.New("boom")}
-	if _, err := New(db, "tasks").Get(context.Background(), "t1"); err == nil || errors.Is(err, ErrNotFound) {
+	if _, err := New(db, "tasks").Get(context.Background(), "t1"); err == nil || errors.Is(err, task.ErrNotFound) {
 		t.Errorf("Get on a failing table = %v, want a plain error", err)
 	}
 }
@@ -119,16 +120,16 @@ func TestConditionalFailures(t *testing.T) {
 			return s.Claim(context.Background(), "t1", created, time.Minute)
 		},
 		"transition": func(s *Store) (*task.Task, error) {
-			return s.Transition(context.Background(), "t1", Change{From: []task.State{task.Running}, Version: 2, To: task.Succeeded, Now: created})
+			return s.Transition(context.Background(), "t1", task.Change{From: []task.State{task.Running}, Version: 2, To: task.Succeeded, Now: created})
 		},
 	}
 	for name, op := range ops {
 		t.Run(name+"/conflict", func(t *testing.T) {
 			db := &fakeDynamoDB{err: &types.ConditionalCheckFailedException{Item: attrs(t, task.Succeeded, 5)}}
 			_, err := op(New(db, "tasks"))
-			var ce *ConflictError
+			var ce *task.ConflictError
 			if !errors.As(err, &ce) || ce.Current.State != task.Succeeded || ce.Current.Version != 5 {
-				t.Fatalf("err = %v, want a ConflictError carrying the task as it stands", err)
+				t.Fatalf("err = %v, want a task.ConflictError carrying the task as it stands", err)
 			}
 			if !strings.Contains(ce.Error(), "succeeded at version 5") {
 				t.Errorf("ConflictError.Error() = %q", ce.Error())
@@ -140,8 +141,8 @@ func TestConditionalFailures(t *testing.T) {
 		})
 		t.Run(name+"/missing", func(t *testing.T) {
 			db := &fakeDynamoDB{err: &types.ConditionalCheckFailedException{}}
-			if _, err := op(New(db, "tasks")); !errors.Is(err, ErrNotFound) {
-				t.Errorf("err = %v, want ErrNotFound", err)
+			if _, err := op(New(db, "tasks")); !errors.Is(err, task.ErrNotFound) {
+				t.Errorf("err = %v, want task.ErrNotFound", err)
 			}
 		})
 		t.Run(name+"/written", func(t *testing.T) {
@@ -156,8 +157,8 @@ func TestConditionalFailures(t *testing.T) {
 			bad["state"] = &types.AttributeValueMemberS{Value: "bogus"}
 			db := &fakeDynamoDB{err: &types.ConditionalCheckFailedException{Item: bad}}
 			_, err := op(New(db, "tasks"))
-			var ce *ConflictError
-			if err == nil || errors.As(err, &ce) || errors.Is(err, ErrNotFound) {
+			var ce *task.ConflictError
+			if err == nil || errors.As(err, &ce) || errors.Is(err, task.ErrNotFound) {
 				t.Errorf("err = %v, want a decode error", err)
 			}
 		})
@@ -179,7 +180,7 @@ func TestClaimLease(t *testing.T) {
 }
 
 func TestTransitionRefusesIllegalMoves(t *testing.T) {
-	tests := []Change{
+	tests := []task.Change{
 		{From: []task.State{task.Succeeded}, To: task.Failed},
 		{From: []task.State{task.Queued}, To: task.Succeeded},
 		{From: []task.State{task.Running, task.Failed}, To: task.Queued},
@@ -201,7 +202,7 @@ func TestTransitionRefusesIllegalMoves(t *testing.T) {
 // to To; when there are none (rejected) the move is illegal and must not reach DynamoDB.
 func TestTransitionToAStateWithNoSources(t *testing.T) {
 	db := &fakeDynamoDB{item: attrs(t, task.Running, 2)}
-	if _, err := New(db, "tasks").Transition(context.Background(), "t1", Change{To: task.Rejected, Now: created}); err == nil {
+	if _, err := New(db, "tasks").Transition(context.Background(), "t1", task.Change{To: task.Rejected, Now: created}); err == nil {
 		t.Errorf("Transition to rejected with no source states succeeded")
 	}
 	if len(db.updates) != 0 {
@@ -212,17 +213,17 @@ func TestTransitionToAStateWithNoSources(t *testing.T) {
 func TestTransitionRecords(t *testing.T) {
 	tests := []struct {
 		name       string
-		c          Change
+		c          task.Change
 		wantSet    []string
 		wantRemove bool
 	}{
-		{"succeeded", Change{From: []task.State{task.Running}, Version: 2, To: task.Succeeded, Result: "r", Output: []byte(`{"a":1}`)},
+		{"succeeded", task.Change{From: []task.State{task.Running}, Version: 2, To: task.Succeeded, Result: "r", Output: []byte(`{"a":1}`)},
 			[]string{"result", "output", "finished_at"}, true},
-		{"back to queued", Change{From: []task.State{task.Running}, To: task.Queued, Reason: "agent_unavailable", ReasonMessage: "503"},
+		{"back to queued", task.Change{From: []task.State{task.Running}, To: task.Queued, Reason: "agent_unavailable", ReasonMessage: "503"},
 			[]string{"reason", "reason_message"}, true},
-		{"paused", Change{From: []task.State{task.Running}, To: task.Paused}, []string{"paused_at"}, true},
-		{"running keeps its lease", Change{From: []task.State{task.Running}, To: task.Running}, nil, false},
-		{"cost", Change{To: task.Failed, CostUnits: 3}, []string{"cost_units", "finished_at"}, true},
+		{"paused", task.Change{From: []task.State{task.Running}, To: task.Paused}, []string{"paused_at"}, true},
+		{"running keeps its lease", task.Change{From: []task.State{task.Running}, To: task.Running}, nil, false},
+		{"cost", task.Change{To: task.Failed, CostUnits: 3}, []string{"cost_units", "finished_at"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

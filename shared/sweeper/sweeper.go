@@ -25,7 +25,6 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 )
@@ -35,7 +34,7 @@ type Store interface {
 	Idle(ctx context.Context, before time.Time, limit int) ([]*task.Task, error)
 	Get(ctx context.Context, id string) (*task.Task, error)
 	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
-	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 }
 
 // Queue sends work messages (queue.Client does).
@@ -49,7 +48,6 @@ type Registry interface {
 }
 
 var (
-	_ Store = (*store.Store)(nil)
 	_ Queue = (*queue.Client)(nil)
 )
 
@@ -191,7 +189,7 @@ func (s *Sweeper) mend(ctx context.Context, t *task.Task, now, cutoff time.Time,
 	if _, err := s.c.Store.Touch(ctx, t.ID, t.State, t.Version, now); err != nil {
 		return err
 	}
-	request, text := store.InlineRequest(t)
+	request, text := task.InlineRequest(t)
 	m := &queue.Message{
 		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID,
 		ThreadTurn: t.PrevTaskID != "", Text: text, Request: request, RequestRef: t.RequestRef,
@@ -211,7 +209,7 @@ func (s *Sweeper) mend(ctx context.Context, t *task.Task, now, cutoff time.Time,
 func (s *Sweeper) waitsForTurn(ctx context.Context, t *task.Task) (bool, error) {
 	prev, err := s.c.Store.Get(ctx, t.PrevTaskID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("read predecessor %s: %w", t.PrevTaskID, err)
@@ -221,7 +219,7 @@ func (s *Sweeper) waitsForTurn(ctx context.Context, t *task.Task) (bool, error) 
 }
 
 func (s *Sweeper) fail(ctx context.Context, log *slog.Logger, t *task.Task, now time.Time, msg string, r *Report) error {
-	_, err := s.c.Store.Transition(ctx, t.ID, store.Change{
+	_, err := s.c.Store.Transition(ctx, t.ID, task.Change{
 		From: []task.State{t.State}, Version: t.Version, To: task.Failed, Now: now,
 		Reason: task.ReasonLost, ReasonMessage: msg,
 	})
@@ -235,6 +233,6 @@ func (s *Sweeper) fail(ctx context.Context, log *slog.Logger, t *task.Task, now 
 }
 
 func isConflict(err error) bool {
-	var c *store.ConflictError
-	return errors.As(err, &c) || errors.Is(err, store.ErrNotFound)
+	var c *task.ConflictError
+	return errors.As(err, &c) || errors.Is(err, task.ErrNotFound)
 }

@@ -8,64 +8,11 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-type fakeStore struct {
-	tasks    map[string]*task.Task
-	idleErr  error
-	touched  []string
-	limitArg int
-}
-
-func (f *fakeStore) Idle(_ context.Context, before time.Time, limit int) ([]*task.Task, error) {
-	f.limitArg = limit
-	if f.idleErr != nil {
-		return nil, f.idleErr
-	}
-	var out []*task.Task
-	for _, t := range f.tasks {
-		if (t.State == task.Queued || t.State == task.Running) && t.UpdatedAt.Before(before) && len(out) < limit {
-			c := *t
-			out = append(out, &c)
-		}
-	}
-	return out, nil
-}
-
-func (f *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
-	t, ok := f.tasks[id]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	c := *t
-	return &c, nil
-}
-
-func (f *fakeStore) Touch(_ context.Context, id string, state task.State, version int64, at time.Time) (*task.Task, error) {
-	t, ok := f.tasks[id]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	if t.State != state || t.Version != version {
-		return nil, &store.ConflictError{Current: t}
-	}
-	t.UpdatedAt = at
-	f.touched = append(f.touched, id)
-	return t, nil
-}
-
-func (f *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
-	t := f.tasks[id]
-	if t.Version != c.Version || t.State != c.From[0] {
-		return nil, &store.ConflictError{Current: t}
-	}
-	t.State, t.Reason, t.ReasonMessage, t.Version, t.UpdatedAt = c.To, c.Reason, c.ReasonMessage, t.Version+1, c.Now
-	return t, nil
-}
 
 type fakeQueue struct {
 	sent []*queue.Message
@@ -99,7 +46,7 @@ func stale(id string, st task.State) *task.Task {
 		Text: "hi", Request: []byte(`{"input":{"text":"hi"}}`), CreatedAt: now.Add(-2 * time.Hour), UpdatedAt: now.Add(-time.Hour)}
 }
 
-func run(t *testing.T, fs *fakeStore, q *fakeQueue) Report {
+func run(t *testing.T, fs Store, q *fakeQueue) Report {
 	t.Helper()
 	s := New(Config{Store: fs, Queue: q, Registry: fakeRegistry{"echo@1": echo()}, Now: func() time.Time { return now }})
 	r, err := s.Sweep(context.Background())
@@ -148,16 +95,13 @@ func TestSweep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := &fakeStore{tasks: map[string]*task.Task{tt.task.ID: tt.task}}
-			for _, x := range tt.extra {
-				fs.tasks[x.ID] = x
-			}
+			fs := tasktest.New(append([]*task.Task{tt.task}, tt.extra...)...)
 			q := &fakeQueue{}
 			r := run(t, fs, q)
 			if r != tt.want {
 				t.Errorf("report %+v, want %+v", r, tt.want)
 			}
-			got := fs.tasks[tt.task.ID]
+			got := fs.Task(tt.task.ID)
 			if got.State != tt.wantState {
 				t.Errorf("state %s, want %s", got.State, tt.wantState)
 			}
@@ -188,7 +132,7 @@ func TestSweep(t *testing.T) {
 
 func TestSweepConflictIsSkipped(t *testing.T) {
 	// A worker claims the task between the read and the touch: nothing is sent.
-	fs := &racingStore{fakeStore: fakeStore{tasks: map[string]*task.Task{"q": stale("q", task.Queued)}}}
+	fs := racingStore{tasktest.New(stale("q", task.Queued))}
 	q := &fakeQueue{}
 	s := New(Config{Store: fs, Queue: q, Registry: fakeRegistry{"echo@1": echo()}, Now: func() time.Time { return now }})
 	r, err := s.Sweep(context.Background())
@@ -201,28 +145,40 @@ func TestSweepConflictIsSkipped(t *testing.T) {
 }
 
 // racingStore lets a worker claim every task just after the sweeper read it.
-type racingStore struct{ fakeStore }
+type racingStore struct{ *tasktest.Store }
 
-func (r *racingStore) Idle(ctx context.Context, before time.Time, limit int) ([]*task.Task, error) {
-	out, err := r.fakeStore.Idle(ctx, before, limit)
-	for _, t := range r.tasks {
-		t.State, t.Version, t.UpdatedAt = task.Running, t.Version+1, now
+func (r racingStore) Idle(ctx context.Context, before time.Time, limit int) ([]*task.Task, error) {
+	out, err := r.Store.Idle(ctx, before, limit)
+	for _, t := range out {
+		cur := r.Task(t.ID)
+		cur.State, cur.Version, cur.UpdatedAt = task.Running, cur.Version+1, now
+		r.Put(&cur)
 	}
 	return out, err
 }
 
+// failingIdle cannot read the idle tasks, and records the limit it was asked for.
+type failingIdle struct {
+	*tasktest.Store
+	limit int
+}
+
+func (f *failingIdle) Idle(_ context.Context, _ time.Time, limit int) ([]*task.Task, error) {
+	f.limit = limit
+	return nil, errors.New("throttled")
+}
+
 func TestSweepErrors(t *testing.T) {
-	fs := &fakeStore{idleErr: errors.New("throttled")}
+	fs := &failingIdle{Store: tasktest.New()}
 	s := New(Config{Store: fs, Queue: &fakeQueue{}, Registry: fakeRegistry{}})
 	if _, err := s.Sweep(context.Background()); err == nil {
 		t.Error("want the read error")
 	}
-	if fs.limitArg != DefaultLimit {
-		t.Errorf("limit %d, want %d", fs.limitArg, DefaultLimit)
+	if fs.limit != DefaultLimit {
+		t.Errorf("limit %d, want %d", fs.limit, DefaultLimit)
 	}
 	// A send that fails counts as an error; the task was touched, so it comes back after StaleAfter.
-	fs = &fakeStore{tasks: map[string]*task.Task{"q": stale("q", task.Queued)}}
-	s = New(Config{Store: fs, Queue: &fakeQueue{err: errors.New("sqs down")}, Registry: fakeRegistry{"echo@1": echo()},
+	s = New(Config{Store: tasktest.New(stale("q", task.Queued)), Queue: &fakeQueue{err: errors.New("sqs down")}, Registry: fakeRegistry{"echo@1": echo()},
 		Now: func() time.Time { return now }})
 	r, err := s.Sweep(context.Background())
 	if err != nil || r != (Report{Examined: 1, Errors: 1}) {

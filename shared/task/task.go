@@ -1,5 +1,9 @@
-// Package task holds the task model and its state machine: what a task is, which states it moves
-// through and which moves are legal. It knows nothing of HTTP, DynamoDB or SQS.
+// Package task holds the task model and the words every layer speaks about tasks: what a task is,
+// which states it moves through and which moves are legal; the Change a writer asks for and the
+// errors a conditional write answers (ErrNotFound, *ConflictError); threads, idempotency keys and
+// list queries; and how large a payload may be before it leaves the task's record. It knows
+// nothing of HTTP, DynamoDB or SQS: the store in shared/store implements these words over
+// DynamoDB, and the services declare the narrow store interfaces they use in these terms.
 package task
 
 import (

@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -181,7 +181,7 @@ func (l *Limiter) reserve(ctx context.Context, tenant string, window int64, take
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table),
 		Key: map[string]types.AttributeValue{
-			"pk": str(store.TenantKey("TENANTRATE", tenant, strconv.FormatInt(window, 10))), "sk": str("RATE"),
+			"pk": str(table.TenantKey("TENANTRATE", tenant, strconv.FormatInt(window, 10))), "sk": str("RATE"),
 		},
 		UpdateExpression:         aws.String("ADD #n :take SET #exp = :exp"),
 		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n <= :room"),
@@ -232,7 +232,7 @@ func (l *Limiter) Release(ctx context.Context, tenant string) error {
 func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, condition string, bound int) (bool, error) {
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(l.table),
-		Key:                      map[string]types.AttributeValue{"pk": str(store.TenantPartition("TENANT", tenant)), "sk": str("INFLIGHT")},
+		Key:                      map[string]types.AttributeValue{"pk": str(table.TenantPartition("TENANT", tenant)), "sk": str("INFLIGHT")},
 		UpdateExpression:         aws.String("ADD #n :delta"),
 		ConditionExpression:      aws.String(condition),
 		ExpressionAttributeNames: map[string]string{"#n": "n"},

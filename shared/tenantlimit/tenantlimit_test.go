@@ -8,35 +8,32 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // The tests share one DynamoDB Local; each gets a table of its own.
 var (
-	suite  localaws.Suite
+	suite  emulators.Suite
 	dynamo *dynamodb.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
-		dynamo = dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")},
-			func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
+	os.Exit(suite.Main(m, func(emu *emulators.Emulators) {
+		dynamo = emu.DynamoDB()
 	}))
 }
 
 func newTable(t *testing.T) string {
 	t.Helper()
 	suite.Require(t)
-	table := "limits-" + strings.ReplaceAll(t.Name(), "/", "-")
-	if err := store.CreateTable(context.Background(), dynamo, table); err != nil {
+	name := "limits-" + strings.ReplaceAll(t.Name(), "/", "-")
+	if err := table.CreateTable(context.Background(), dynamo, name); err != nil {
 		t.Fatal(err)
 	}
-	return table
+	return name
 }
 
 // clock is a settable time.

@@ -8,12 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/dialect"
-	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/task"
 )
@@ -33,9 +31,9 @@ var controlFields = []string{FieldAgentID, FieldDialect, FieldTenant, FieldAgent
 // Bounds shared with the HTTP API.
 const (
 	// MaxDetailBytes bounds an invocation object, as the HTTP API bounds a body.
-	MaxDetailBytes = httpapi.MaxBodyBytes
+	MaxDetailBytes = accept.MaxBodyBytes
 	// MaxIdempotencyKeyBytes bounds idempotency_key, as the HTTP API bounds Idempotency-Key.
-	MaxIdempotencyKeyBytes = httpapi.MaxIdempotencyKeyBytes
+	MaxIdempotencyKeyBytes = accept.MaxIdempotencyKeyBytes
 )
 
 // parsed is an invocation object, read. It is filled as far as reading got, so a rejection can
@@ -100,7 +98,7 @@ func decodeDetail(detail []byte, defaultTenant string) (*parsed, error) {
 		}
 	}
 	if v, ok := str(FieldAgentVersion); ok && v != "" {
-		if !httpapi.ValidVersion(v) {
+		if !accept.ValidVersion(v) {
 			add(FieldAgentVersion, "must be 1 to 64 letters, digits, '.', '_' or '-'", "pattern")
 		} else {
 			p.version = v
@@ -193,39 +191,31 @@ const (
 
 // sniff tells what a Lambda payload is, and decodes an EventBridge-shaped one. A timestamp that
 // does not parse is left zero: the time is not needed to handle the event.
-func sniff(raw []byte) (int, events.EventBridgeEvent) {
+func sniff(raw []byte) (int, Event) {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(raw, &top) != nil {
-		return kindUnknown, events.EventBridgeEvent{}
+		return kindUnknown, Event{}
 	}
 	if recs, ok := top["Records"]; ok {
 		var rs []struct {
 			EventSource string `json:"eventSource"`
 		}
 		if json.Unmarshal(recs, &rs) == nil && len(rs) > 0 && rs[0].EventSource == "aws:sqs" {
-			return kindSQS, events.EventBridgeEvent{}
+			return kindSQS, Event{}
 		}
-		return kindUnknown, events.EventBridgeEvent{}
+		return kindUnknown, Event{}
 	}
 	if d, ok := top["detail"]; !ok || string(d) == "null" {
-		return kindUnknown, events.EventBridgeEvent{}
+		return kindUnknown, Event{}
 	}
 	var env struct {
-		Version    string          `json:"version"`
-		ID         string          `json:"id"`
-		DetailType string          `json:"detail-type"`
-		Source     string          `json:"source"`
-		AccountID  string          `json:"account"`
-		Time       string          `json:"time"`
-		Region     string          `json:"region"`
-		Resources  []string        `json:"resources"`
-		Detail     json.RawMessage `json:"detail"`
+		Event
+		Time string `json:"time"`
 	}
 	if json.Unmarshal(raw, &env) != nil {
-		return kindUnknown, events.EventBridgeEvent{}
+		return kindUnknown, Event{}
 	}
-	ev := events.EventBridgeEvent{Version: env.Version, ID: env.ID, DetailType: env.DetailType, Source: env.Source,
-		AccountID: env.AccountID, Region: env.Region, Resources: env.Resources, Detail: env.Detail}
+	ev := env.Event
 	if t, err := time.Parse(time.RFC3339Nano, env.Time); err == nil {
 		ev.Time = t
 	}

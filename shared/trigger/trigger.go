@@ -23,15 +23,14 @@ package trigger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 )
@@ -140,8 +139,27 @@ type Result struct {
 
 // Report is every event's Result, and for an SQS event the records to redeliver.
 type Report struct {
-	Results           []Result                     `json:"results"`
-	BatchItemFailures []events.SQSBatchItemFailure `json:"batchItemFailures,omitempty"`
+	Results           []Result      `json:"results"`
+	BatchItemFailures []ItemFailure `json:"batchItemFailures,omitempty"`
+}
+
+// ItemFailure names an SQS record to redeliver, as a partial batch response does.
+type ItemFailure struct {
+	ItemIdentifier string `json:"itemIdentifier"`
+}
+
+// Event is an EventBridge event (or a schedule's envelope) as a Lambda target receives it; its
+// JSON is EventBridge's.
+type Event struct {
+	Version    string          `json:"version"`
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       time.Time       `json:"time"`
+	Region     string          `json:"region"`
+	Resources  []string        `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
 }
 
 // Handle is the Lambda entry point. It tells the payloads apart: an SQS event (its first record's
@@ -154,7 +172,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return nil, err
 	}
 	if sqsEvent {
-		return events.SQSEventResponse{BatchItemFailures: rep.BatchItemFailures}, nil
+		failed := make([]string, len(rep.BatchItemFailures))
+		for i, f := range rep.BatchItemFailures {
+			failed[i] = f.ItemIdentifier
+		}
+		return lambdaevents.Response(failed), nil
 	}
 	return rep.Results[0], nil
 }
@@ -173,9 +195,12 @@ func (h *Handler) HandleVerbose(ctx context.Context, raw json.RawMessage) (any, 
 func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Report, bool, error) {
 	switch kind, ev := sniff(raw); kind {
 	case kindSQS:
-		var sqsEvent events.SQSEvent
-		if err := json.Unmarshal(raw, &sqsEvent); err == nil {
-			rep := h.handleSQS(ctx, sqsEvent)
+		if recs, err := lambdaevents.DecodeSQS(raw); err == nil {
+			results, failed := h.handleSQS(ctx, recs)
+			rep := Report{Results: results}
+			for _, id := range failed {
+				rep.BatchItemFailures = append(rep.BatchItemFailures, ItemFailure{ItemIdentifier: id})
+			}
 			return rep, true, nil
 		}
 	case kindEventBridge:
@@ -183,14 +208,14 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Report, bool
 		return Report{Results: []Result{r}}, false, err
 	}
 	r, err := h.reject(ctx, incoming{source: SourceUnknown, original: raw}, nil,
-		failure{status: http.StatusBadRequest, code: ReasonUnrecognizedEvent, message: "the payload is neither an EventBridge event, a schedule's invocation nor an SQS event"})
+		failure{code: ReasonUnrecognizedEvent, message: "the payload is neither an EventBridge event, a schedule's invocation nor an SQS event"})
 	return Report{Results: []Result{r}}, false, err
 }
 
 // HandleEvent handles an EventBridge event (detail-type DetailTypeInvoke) or a schedule's
 // envelope (source SourceScheduler). A rejected event is dead-lettered and answered with its
 // Result and no error; an error means the event should be retried.
-func (h *Handler) HandleEvent(ctx context.Context, ev events.EventBridgeEvent) (Result, error) {
+func (h *Handler) HandleEvent(ctx context.Context, ev Event) (Result, error) {
 	raw, err := json.Marshal(ev)
 	if err != nil {
 		raw = nil
@@ -198,7 +223,7 @@ func (h *Handler) HandleEvent(ctx context.Context, ev events.EventBridgeEvent) (
 	return h.handleEvent(ctx, ev, raw)
 }
 
-func (h *Handler) handleEvent(ctx context.Context, ev events.EventBridgeEvent, raw []byte) (Result, error) {
+func (h *Handler) handleEvent(ctx context.Context, ev Event, raw []byte) (Result, error) {
 	in := incoming{source: SourceEventBridge, eventID: ev.ID, detail: ev.Detail, original: raw}
 	if ev.Source == SourceScheduler {
 		in.source = SourceSchedule
@@ -206,7 +231,7 @@ func (h *Handler) handleEvent(ctx context.Context, ev events.EventBridgeEvent, r
 	// Only invocations: a rule that also matched, say, completion events must not turn them into
 	// tasks (which would complete, and match again).
 	if ev.DetailType != DetailTypeInvoke && !(in.source == SourceSchedule && ev.DetailType == DetailTypeScheduled) {
-		return h.reject(ctx, in, nil, failure{status: http.StatusBadRequest, code: ReasonUnrecognizedEvent,
+		return h.reject(ctx, in, nil, failure{code: ReasonUnrecognizedEvent,
 			message: fmt.Sprintf("detail-type %s is not an invocation: want %q, or %q from %s", quote(ev.DetailType), DetailTypeInvoke, DetailTypeScheduled, SourceScheduler)})
 	}
 	r, err := h.invoke(ctx, in)
@@ -216,39 +241,31 @@ func (h *Handler) handleEvent(ctx context.Context, ev events.EventBridgeEvent, r
 	return r, nil
 }
 
-// HandleSQS handles a batch from the ingest queue, its records concurrently, and answers the
-// records to redeliver: those that failed in a way that may pass.
-func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	rep := h.handleSQS(ctx, ev)
-	return events.SQSEventResponse{BatchItemFailures: rep.BatchItemFailures}, nil
+// HandleSQS handles a batch from the ingest queue, its records concurrently, and answers the ids
+// of the records to redeliver: those that failed in a way that may pass.
+func (h *Handler) HandleSQS(ctx context.Context, recs []batch.Record) []string {
+	_, failed := h.handleSQS(ctx, recs)
+	return failed
 }
 
-func (h *Handler) handleSQS(ctx context.Context, ev events.SQSEvent) Report {
-	results := make([]Result, len(ev.Records))
-	sem := make(chan struct{}, recordConcurrency)
-	var wg sync.WaitGroup
-	for i := range ev.Records {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			rec := &ev.Records[i]
-			in := incoming{source: SourceSQS, eventID: rec.MessageId, detail: []byte(rec.Body), original: []byte(rec.Body)}
-			r, err := h.invoke(ctx, in)
-			if err != nil {
-				r.Outcome, r.Message = Failed, fmt.Sprintf("handle sqs message %s: %v", rec.MessageId, err)
-			}
-			results[i] = r
-		}()
-	}
-	wg.Wait()
-	rep := Report{Results: results}
-	for i, r := range results {
-		if r.Outcome == Failed {
-			rep.BatchItemFailures = append(rep.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+// errRedeliver marks a record of a batch to deliver again.
+var errRedeliver = errors.New("redeliver")
+
+func (h *Handler) handleSQS(ctx context.Context, recs []batch.Record) ([]Result, []string) {
+	results := make([]Result, len(recs))
+	failed := batch.Process(ctx, recs, recordConcurrency, func(ctx context.Context, i int, rec batch.Record) error {
+		in := incoming{source: SourceSQS, eventID: rec.ID, detail: []byte(rec.Body), original: []byte(rec.Body)}
+		r, err := h.invoke(ctx, in)
+		if err != nil {
+			r.Outcome, r.Message = Failed, fmt.Sprintf("handle sqs message %s: %v", rec.ID, err)
 		}
-	}
-	return rep
+		results[i] = r
+		if r.Outcome == Failed {
+			return errRedeliver
+		}
+		return nil
+	})
+	return results, failed
 }
 
 // incoming is one invocation to handle, whatever carried it.

@@ -18,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/trigger"
 )
@@ -348,7 +349,7 @@ func TestOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.subs.submit = func(accept.Submission) (*task.Task, error) { return nil, tt.err }
-			res, err := f.h.HandleEvent(context.Background(), events.EventBridgeEvent{
+			res, err := f.h.HandleEvent(context.Background(), trigger.Event{
 				ID: "ev-9", DetailType: trigger.DetailTypeInvoke, Source: "x", Detail: json.RawMessage(`{"agent_id":"echo","input":{"text":"hi"}}`),
 			})
 			if tt.transient {
@@ -417,16 +418,7 @@ func TestSQSBatch(t *testing.T) {
 		sqsRecord("m-dlq-down", `not json`),
 		sqsRecord("m-key", `{"agent_id":"echo","idempotency_key":"k1","input":{"text":"hi"}}`),
 	)
-	ev := events.SQSEvent{Records: recs}
-
-	resp, err := f.h.HandleSQS(context.Background(), ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var failed []string
-	for _, it := range resp.BatchItemFailures {
-		failed = append(failed, it.ItemIdentifier)
-	}
+	failed := f.h.HandleSQS(context.Background(), lambdaevents.Records(events.SQSEvent{Records: recs}))
 	slices.Sort(failed)
 	if !slices.Equal(failed, []string{"m-dlq-down", "m-flaky"}) {
 		t.Errorf("batch item failures = %v, want m-dlq-down and m-flaky", failed)

@@ -12,14 +12,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // dueSlack is how early a message may be handled without being sent back: SQS delays are whole
@@ -35,25 +35,21 @@ const maxErrorBytes = 500
 
 // Handle is the deliverer: the Lambda handler of the webhook queue. It handles the records of a
 // batch concurrently and answers the ones SQS must redeliver (transient DynamoDB or SQS errors).
-func (s *Service) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	retry := make([]bool, len(ev.Records))
-	var wg sync.WaitGroup
-	for i := range ev.Records {
-		wg.Go(func() { retry[i] = s.handleRecord(ctx, &ev.Records[i]) })
-	}
-	wg.Wait()
-	var resp events.SQSEventResponse
-	for i, r := range retry {
-		if r {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+func (s *Service) Handle(ctx context.Context, recs []batch.Record) []string {
+	return batch.Process(ctx, recs, 0, func(ctx context.Context, _ int, rec batch.Record) error {
+		if s.handleRecord(ctx, rec) {
+			return errRedeliver
 		}
-	}
-	return resp, nil
+		return nil
+	})
 }
 
+// errRedeliver marks a record of a batch to deliver again.
+var errRedeliver = errors.New("redeliver")
+
 // handleRecord handles one message and reports whether SQS must deliver it again.
-func (s *Service) handleRecord(ctx context.Context, rec *events.SQSMessage) (retry bool) {
-	log := s.c.Logger.With("message_id", rec.MessageId)
+func (s *Service) handleRecord(ctx context.Context, rec batch.Record) (retry bool) {
+	log := s.c.Logger.With("message_id", rec.ID)
 	m, err := decodeMessage(rec.Body)
 	if err != nil {
 		// Not ours, or not a delivery: no retry can make it one.
@@ -61,22 +57,37 @@ func (s *Service) handleRecord(ctx context.Context, rec *events.SQSMessage) (ret
 		return false
 	}
 	log = log.With("delivery_id", m.DeliveryID, "task_id", m.TaskID, "attempt", m.Attempt)
+	if retry, due := s.waitUntilDue(ctx, log, m); !due {
+		return retry
+	}
+	return s.deliver(ctx, log, m)
+}
 
-	// Not due yet: SQS delays a message 15 minutes at most, so longer waits are chained.
-	if wait := m.NotBefore.Sub(s.c.Now()); wait > dueSlack {
+// waitUntilDue sleeps through the last moment before m is due, and reports due; a message due
+// later is sent back delayed (SQS delays a message 15 minutes at most, so longer waits are
+// chained), and retry then says whether SQS must deliver this one again.
+func (s *Service) waitUntilDue(ctx context.Context, log *slog.Logger, m message) (retry, due bool) {
+	wait := m.NotBefore.Sub(s.c.Now())
+	if wait > dueSlack {
 		if err := s.sendAttempt(ctx, m.DeliveryID, m.TaskID, m.Attempt, m.NotBefore, s.c.Now()); err != nil {
 			log.Error("send a waiting attempt back", "err", err)
-			return true
+			return true, false
 		}
-		return false
-	} else if wait > 0 {
+		return false, false
+	}
+	if wait > 0 {
 		select {
 		case <-ctx.Done():
-			return true
+			return true, false
 		case <-time.After(wait):
 		}
 	}
+	return false, true
+}
 
+// deliver claims the attempt m asks for, makes it and records it; it reports whether SQS must
+// deliver m again.
+func (s *Service) deliver(ctx context.Context, log *slog.Logger, m message) (retry bool) {
 	it, err := s.getItem(ctx, m.TaskID, m.DeliveryID)
 	if errors.Is(err, ErrNotFound) {
 		log.Warn("drop message of a delivery that is gone")
@@ -116,7 +127,12 @@ func (s *Service) handleRecord(ctx context.Context, rec *events.SQSMessage) (ret
 		log.Error("claim attempt", "err", err)
 		return true
 	}
+	return s.attemptAndRecord(ctx, log, m, it, d, token)
+}
 
+// attemptAndRecord makes the claimed attempt, records its outcome and sends what follows it; it
+// reports whether SQS must deliver m again.
+func (s *Service) attemptAndRecord(ctx context.Context, log *slog.Logger, m message, it *deliveryItem, d *Delivery, token string) (retry bool) {
 	a, permanent, err := s.attempt(ctx, d, m.Attempt)
 	if err != nil {
 		// The lease lapses before SQS shows the message again (VisibilityTimeout > Lease).
@@ -159,7 +175,7 @@ func (s *Service) handleRecord(ctx context.Context, rec *events.SQSMessage) (ret
 		log.Error("webhook delivery failed: no attempts left", "status", a.StatusCode, "err", a.Error)
 	}
 	s.c.Metrics.Count(telemetry.WebhookAttemptFailed, 1)
-	it.State, it.AttemptCount, it.Handoff, it.NextAttemptAt = string(r.state), m.Attempt, r.handoff, stamp(r.next)
+	it.State, it.AttemptCount, it.Handoff, it.NextAttemptAt = string(r.state), m.Attempt, r.handoff, table.Stamp(r.next)
 	it.Attempts = append(it.Attempts, toAttemptItem(a))
 	return s.handoff(wctx, log, it)
 }
@@ -170,7 +186,7 @@ func (s *Service) handoff(ctx context.Context, log *slog.Logger, it *deliveryIte
 	var err error
 	switch it.Handoff {
 	case handoffNext:
-		next, perr := parseStamp(it.NextAttemptAt)
+		next, perr := table.ParseStamp(it.NextAttemptAt)
 		if perr != nil || next.IsZero() {
 			next = s.c.Now()
 		}
@@ -250,7 +266,7 @@ func (s *Service) attempt(ctx context.Context, d *Delivery, n int) (a Attempt, p
 		a.Error = "the URL cannot receive webhooks"
 		return a, true, nil
 	}
-	signHeaders(req.Header, keys, d.MessageID, at, d.Payload)
+	signing.SetHeaders(req.Header, keys, d.MessageID, at, d.Payload)
 	start := time.Now()
 	resp, err := s.c.Client.Do(req)
 	a.DurationMS = time.Since(start).Milliseconds()

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // State is where a delivery stands.
@@ -111,14 +111,9 @@ type attemptItem struct {
 
 func deliveryKey(taskID, id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		store.AttrPK: str("TASK#" + taskID),
-		store.AttrSK: str(deliveryPrefix + id),
+		table.AttrPK: table.S("TASK#" + taskID),
+		table.AttrSK: table.S(deliveryPrefix + id),
 	}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
 func toItem(d *Delivery, taskVersion int64) deliveryItem {
@@ -126,13 +121,13 @@ func toItem(d *Delivery, taskVersion int64) deliveryItem {
 		PK: "TASK#" + d.TaskID, SK: deliveryPrefix + d.ID, ID: d.ID, TaskID: d.TaskID, TaskVersion: taskVersion,
 		Tenant: d.Tenant, URL: d.URL, MessageID: d.MessageID, EventType: d.EventType, Payload: string(d.Payload),
 		State: string(d.State), Attempts: []attemptItem{}, AttemptCount: len(d.Attempts),
-		CreatedAt: stamp(d.CreatedAt), UpdatedAt: stamp(d.UpdatedAt), ReplayOf: d.ReplayOf,
+		CreatedAt: table.Stamp(d.CreatedAt), UpdatedAt: table.Stamp(d.UpdatedAt), ReplayOf: d.ReplayOf,
 	}
 	for _, a := range d.Attempts {
 		it.Attempts = append(it.Attempts, toAttemptItem(a))
 	}
 	if d.NextAttemptAt != nil {
-		it.NextAttemptAt = stamp(*d.NextAttemptAt)
+		it.NextAttemptAt = table.Stamp(*d.NextAttemptAt)
 	}
 	if !d.ExpiresAt.IsZero() {
 		it.ExpiresAt = d.ExpiresAt.Unix()
@@ -141,7 +136,7 @@ func toItem(d *Delivery, taskVersion int64) deliveryItem {
 }
 
 func toAttemptItem(a Attempt) attemptItem {
-	return attemptItem{N: a.N, At: stamp(a.At), StatusCode: a.StatusCode, Error: a.Error, DurationMS: a.DurationMS}
+	return attemptItem{N: a.N, At: table.Stamp(a.At), StatusCode: a.StatusCode, Error: a.Error, DurationMS: a.DurationMS}
 }
 
 func (it *deliveryItem) delivery() (*Delivery, error) {
@@ -154,14 +149,14 @@ func (it *deliveryItem) delivery() (*Delivery, error) {
 	fail := func(field string, err error) (*Delivery, error) {
 		return nil, fmt.Errorf("decode delivery %s: %s: %w", it.ID, field, err)
 	}
-	if d.CreatedAt, err = parseStamp(it.CreatedAt); err != nil {
+	if d.CreatedAt, err = table.ParseStamp(it.CreatedAt); err != nil {
 		return fail("created_at", err)
 	}
-	if d.UpdatedAt, err = parseStamp(it.UpdatedAt); err != nil {
+	if d.UpdatedAt, err = table.ParseStamp(it.UpdatedAt); err != nil {
 		return fail("updated_at", err)
 	}
 	if it.NextAttemptAt != "" {
-		next, err := parseStamp(it.NextAttemptAt)
+		next, err := table.ParseStamp(it.NextAttemptAt)
 		if err != nil {
 			return fail("next_attempt_at", err)
 		}
@@ -171,7 +166,7 @@ func (it *deliveryItem) delivery() (*Delivery, error) {
 		d.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
 	}
 	for _, a := range it.Attempts {
-		at, err := parseStamp(a.At)
+		at, err := table.ParseStamp(a.At)
 		if err != nil {
 			return fail("attempt "+strconv.Itoa(a.N), err)
 		}
@@ -190,7 +185,7 @@ func (s *Service) putDelivery(ctx context.Context, d *Delivery, taskVersion int6
 	_, err = s.c.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.c.Table), Item: av,
 		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": store.AttrPK},
+		ExpressionAttributeNames:            map[string]string{"#pk": table.AttrPK},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -250,10 +245,10 @@ func (s *Service) Deliveries(ctx context.Context, tenant, taskID string) ([]*Del
 		TableName:              aws.String(s.c.Table),
 		KeyConditionExpression: aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
 		ExpressionAttributeNames: map[string]string{
-			"#pk": store.AttrPK, "#sk": store.AttrSK,
+			"#pk": table.AttrPK, "#sk": table.AttrSK,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str("TASK#" + taskID), ":prefix": str(deliveryPrefix),
+			":pk": table.S("TASK#" + taskID), ":prefix": table.S(deliveryPrefix),
 		},
 		ConsistentRead: aws.Bool(true),
 	})
@@ -293,7 +288,7 @@ func (s *Service) taskTenant(ctx context.Context, taskID string) (string, error)
 	out, err := s.c.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.c.Table),
 		Key: map[string]types.AttributeValue{
-			store.AttrPK: str("TASK#" + taskID), store.AttrSK: str("TASK"),
+			table.AttrPK: table.S("TASK#" + taskID), table.AttrSK: table.S("TASK"),
 		},
 		ProjectionExpression:     aws.String("#tenant"),
 		ExpressionAttributeNames: map[string]string{"#tenant": "tenant"},
@@ -324,11 +319,11 @@ func (s *Service) claim(ctx context.Context, taskID, id string, n int, token str
 		ConditionExpression: aws.String("attribute_exists(#pk) AND #state = :pending AND #count = :prev AND " +
 			"(attribute_not_exists(#lease) OR #lease < :nowms)"),
 		ExpressionAttributeNames: map[string]string{
-			"#pk": store.AttrPK, "#lease": "lease_until", "#claim": "claim", "#state": "state", "#count": "attempt_count",
+			"#pk": table.AttrPK, "#lease": "lease_until", "#claim": "claim", "#state": "state", "#count": "attempt_count",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":lease": num(now.Add(Lease).UnixMilli()), ":claim": str(token), ":pending": str(string(Pending)),
-			":prev": num(int64(n - 1)), ":nowms": num(now.UnixMilli()),
+			":lease": table.N(now.Add(Lease).UnixMilli()), ":claim": table.S(token), ":pending": table.S(string(Pending)),
+			":prev": table.N(int64(n - 1)), ":nowms": table.N(now.UnixMilli()),
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -363,8 +358,8 @@ func (s *Service) recordAttempt(ctx context.Context, taskID, id, token string, r
 	}
 	values := map[string]types.AttributeValue{
 		":a": &types.AttributeValueMemberL{Value: []types.AttributeValue{attempt}}, ":empty": &types.AttributeValueMemberL{},
-		":n": num(int64(n)), ":prev": num(int64(n - 1)), ":state": str(string(r.state)), ":now": str(stamp(r.attempt.At)),
-		":token": str(token),
+		":n": table.N(int64(n)), ":prev": table.N(int64(n - 1)), ":state": table.S(string(r.state)), ":now": table.S(table.Stamp(r.attempt.At)),
+		":token": table.S(token),
 	}
 	set := "SET #attempts = list_append(if_not_exists(#attempts, :empty), :a), #count = :n, #state = :state, #updated = :now"
 	remove := " REMOVE #lease, #claim"
@@ -372,11 +367,11 @@ func (s *Service) recordAttempt(ctx context.Context, taskID, id, token string, r
 		remove += ", #next"
 	} else {
 		set += ", #next = :next"
-		values[":next"] = str(stamp(r.next))
+		values[":next"] = table.S(table.Stamp(r.next))
 	}
 	if r.handoff != "" {
 		names["#handoff"] = "handoff"
-		values[":handoff"] = str(r.handoff)
+		values[":handoff"] = table.S(r.handoff)
 		set += ", #handoff = :handoff"
 	}
 	_, err = s.c.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -406,7 +401,7 @@ func (s *Service) clearHandoff(ctx context.Context, taskID, id string, n int, ha
 		ConditionExpression:      aws.String("#handoff = :handoff AND #count = :n"),
 		ExpressionAttributeNames: map[string]string{"#handoff": "handoff", "#count": "attempt_count"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":handoff": str(handoff), ":n": num(int64(n)),
+			":handoff": table.S(handoff), ":n": table.N(int64(n)),
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -24,21 +23,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/authctx"
-	"github.com/agentq/agentq/shared/esm"
-	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/local/esm"
+	"github.com/agentq/agentq/shared/table"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // The integration tests share one DynamoDB Local and one fauxqs; each gets a table and queues of
 // its own.
 var (
-	suite  localaws.Suite
+	suite  emulators.Suite
 	dynamo *dynamodb.Client
 	sqsAPI *sqs.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *localaws.Emulators) {
+	os.Exit(suite.Main(m, func(emu *emulators.Emulators) {
 		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")}
 		dynamo = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBEndpoint) })
 		sqsAPI = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(emu.SQSEndpoint) })
@@ -51,7 +52,7 @@ type clock struct{ offset atomic.Int64 }
 func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 func (c *clock) verify(secret string, r *http.Request, body []byte) error {
-	return Verify(secret, r.Header, body, c.Now(), 0)
+	return signing.Verify(secret, r.Header, body, c.Now(), 0)
 }
 
 // env is one test's system: a table, the webhook queue and its dead-letter queue, a service
@@ -87,7 +88,7 @@ func newEnv(t *testing.T, operatorSecret string, opts ...envOption) *env {
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
 	name = name[:min(len(name), 60)] + "-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
 	e := &env{t: t, table: "webhook-" + name, clock: &clock{}}
-	if err := store.CreateTable(ctx, dynamo, e.table); err != nil {
+	if err := table.CreateTable(ctx, dynamo, e.table); err != nil {
 		t.Fatal(err)
 	}
 	key := make([]byte, authctx.KeySize)
@@ -290,7 +291,7 @@ func TestDeliverSigned(t *testing.T) {
 		t.Errorf("body %s decodes to %+v, %v", got[0].body, ev, err)
 	}
 	h := got[0].header
-	if h.Get("Content-Type") != "application/json" || h.Get("User-Agent") != UserAgent || !strings.HasPrefix(h.Get(HeaderID), "msg_") {
+	if h.Get("Content-Type") != "application/json" || h.Get("User-Agent") != signing.UserAgent || !strings.HasPrefix(h.Get(signing.HeaderID), "msg_") {
 		t.Errorf("headers %v", h)
 	}
 	ds := e.deliveries("acme", "task-1")
@@ -299,7 +300,7 @@ func TestDeliverSigned(t *testing.T) {
 	}
 	d := ds[0]
 	if d.State != Succeeded || len(d.Attempts) != 1 || d.Attempts[0].StatusCode != 200 || d.Attempts[0].Error != "" || d.Attempts[0].N != 1 ||
-		d.NextAttemptAt != nil || d.MessageID != h.Get(HeaderID) || d.EventType != EventTaskCompleted || d.URL != n.URL {
+		d.NextAttemptAt != nil || d.MessageID != h.Get(signing.HeaderID) || d.EventType != EventTaskCompleted || d.URL != n.URL {
 		t.Errorf("delivery = %+v", d)
 	}
 	if !strings.HasPrefix(d.ID, "dlv_") || len(d.ID) != 30 || len(d.MessageID) != 30 {
@@ -312,8 +313,8 @@ func TestDeliverSigned(t *testing.T) {
 			t.Errorf("the delivery item has %s", name)
 		}
 	}
-	if exp, ok := raw[store.AttrExpiresAt].(*types.AttributeValueMemberN); !ok || exp.Value != fmt.Sprint(expires.Unix()) {
-		t.Errorf("expires_at = %#v, want %d", raw[store.AttrExpiresAt], expires.Unix())
+	if exp, ok := raw[table.AttrExpiresAt].(*types.AttributeValueMemberN); !ok || exp.Value != fmt.Sprint(expires.Unix()) {
+		t.Errorf("expires_at = %#v, want %d", raw[table.AttrExpiresAt], expires.Unix())
 	}
 	// The JSON the API answers.
 	b, _ := json.Marshal(d)
@@ -329,7 +330,7 @@ func TestDeliverSigned(t *testing.T) {
 
 // Without a secret of its own, a tenant's deliveries are signed with the operator's.
 func TestOperatorSecret(t *testing.T) {
-	operator, _ := NewSecret()
+	operator, _ := signing.NewSecret()
 	e := newEnv(t, operator)
 	var verified atomic.Int32
 	rc := newReceiver(t, func(_ int, r *http.Request, body []byte) int {
@@ -374,8 +375,8 @@ func TestRetryUntilSuccess(t *testing.T) {
 		t.Fatalf("the receiver got %d requests", len(got))
 	}
 	for _, r := range got[1:] {
-		if r.header.Get(HeaderID) != got[0].header.Get(HeaderID) {
-			t.Errorf("webhook-id changed between attempts: %s, %s", got[0].header.Get(HeaderID), r.header.Get(HeaderID))
+		if r.header.Get(signing.HeaderID) != got[0].header.Get(signing.HeaderID) {
+			t.Errorf("webhook-id changed between attempts: %s, %s", got[0].header.Get(signing.HeaderID), r.header.Get(signing.HeaderID))
 		}
 	}
 	d := e.deliveries("acme", "t2")[0]
@@ -457,8 +458,8 @@ func TestDeadLetterAndReplay(t *testing.T) {
 		t.Errorf("replay = %+v", ds[1])
 	}
 	got := rc.got()
-	if last := got[len(got)-1]; last.status != 200 || last.header.Get(HeaderID) != orig.MessageID || string(last.body) != string(got[0].body) {
-		t.Errorf("the replay came with webhook-id %s and body %s", last.header.Get(HeaderID), last.body)
+	if last := got[len(got)-1]; last.status != 200 || last.header.Get(signing.HeaderID) != orig.MessageID || string(last.body) != string(got[0].body) {
+		t.Errorf("the replay came with webhook-id %s and body %s", last.header.Get(signing.HeaderID), last.body)
 	}
 	if _, err := e.svc.Replay(ctx, "other", "t3", orig.ID); !sameErr(err, ErrNotFound) {
 		t.Errorf("replay by another tenant = %v", err)
@@ -582,26 +583,26 @@ func TestRotation(t *testing.T) {
 		return got[len(got)-1]
 	}
 	r := notify(1)
-	sigs := strings.Fields(r.header.Get(HeaderSignature))
+	sigs := strings.Fields(r.header.Get(signing.HeaderSignature))
 	if len(sigs) != 2 {
 		t.Fatalf("signatures %q, want two", sigs)
 	}
 	for i, secret := range []string{current, old} {
 		h := r.header.Clone()
-		h.Set(HeaderSignature, sigs[i])
-		if err := Verify(secret, h, r.body, e.clock.Now(), 0); err != nil {
+		h.Set(signing.HeaderSignature, sigs[i])
+		if err := signing.Verify(secret, h, r.body, e.clock.Now(), 0); err != nil {
 			t.Errorf("signature %d does not verify with its secret: %v", i+1, err)
 		}
 	}
 	e.clock.Advance(2 * time.Hour)
 	r = notify(2)
-	if sigs := strings.Fields(r.header.Get(HeaderSignature)); len(sigs) != 1 {
+	if sigs := strings.Fields(r.header.Get(signing.HeaderSignature)); len(sigs) != 1 {
 		t.Fatalf("signatures after the grace %q, want one", sigs)
 	}
-	if err := Verify(current, r.header, r.body, e.clock.Now(), 0); err != nil {
+	if err := signing.Verify(current, r.header, r.body, e.clock.Now(), 0); err != nil {
 		t.Errorf("the current secret does not verify: %v", err)
 	}
-	if err := Verify(old, r.header, r.body, e.clock.Now(), 0); err == nil {
+	if err := signing.Verify(old, r.header, r.body, e.clock.Now(), 0); err == nil {
 		t.Errorf("the expired secret still verifies")
 	}
 	// The next rotation prunes the expired secret.
@@ -625,11 +626,11 @@ func (e *env) assertNoPlaintext(secrets ...string) {
 	e.t.Helper()
 	var needles [][]byte
 	for _, s := range secrets {
-		key, err := ParseSecret(s)
+		key, err := signing.ParseSecret(s)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		needles = append(needles, []byte(s), []byte(strings.TrimPrefix(s, SecretPrefix)), key)
+		needles = append(needles, []byte(s), []byte(strings.TrimPrefix(s, signing.SecretPrefix)), key)
 	}
 	out, err := dynamo.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(e.table)})
 	if err != nil {
@@ -671,7 +672,7 @@ func (e *env) assertNoPlaintext(secrets ...string) {
 // 7. With loopback refused, a delivery to 127.0.0.1 fails with a clear error and nothing reaches
 // the server, whether the URL names the address or a name that resolves to it.
 func TestSSRFGuard(t *testing.T) {
-	operator, _ := NewSecret()
+	operator, _ := signing.NewSecret()
 	e := newEnv(t, operator, fastSchedule(1), func(c *Config) { c.AllowLoopback = false })
 	ctx := context.Background()
 	rc := newReceiver(t, ok)
@@ -723,16 +724,15 @@ func TestDuplicateMessage(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages", len(msgs))
 	}
-	batch := events.SQSEvent{}
+	var recs []batch.Record
 	for i := range 3 {
-		batch.Records = append(batch.Records, events.SQSMessage{MessageId: fmt.Sprint(i), Body: msgs[0]})
+		recs = append(recs, batch.Record{ID: fmt.Sprint(i), Body: msgs[0]})
 	}
-	resp, err := e.svc.Handle(ctx, batch)
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("Handle = %+v, %v", resp, err)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 0 {
+		t.Fatalf("Handle failed %v", failed)
 	}
-	if resp, err := e.svc.Handle(ctx, batch); err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("Handle again = %+v, %v", resp, err)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 0 {
+		t.Fatalf("Handle again failed %v", failed)
 	}
 	if n := len(rc.got()); n != 1 {
 		t.Fatalf("the receiver got %d requests, want 1", n)
@@ -762,21 +762,20 @@ func TestHandoffSurvivesSendFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := receive(t, e.queueURL)
-	batch := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: msgs[0]}}}
+	recs := []batch.Record{{ID: "m1", Body: msgs[0]}}
 	flaky.fail.Store(true)
-	resp, _ := e.svc.Handle(ctx, batch)
-	if len(resp.BatchItemFailures) != 1 {
-		t.Fatalf("a lost hand-off was not reported for redelivery: %+v", resp)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 1 {
+		t.Fatalf("a lost hand-off was not reported for redelivery: %v", failed)
 	}
 	if d := e.deliveries("acme", "t9")[0]; len(d.Attempts) != 1 || d.State != Pending || d.NextAttemptAt == nil {
 		t.Fatalf("delivery = %+v", d)
 	}
 	flaky.fail.Store(false)
-	if resp, _ := e.svc.Handle(ctx, batch); len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("redelivery = %+v", resp)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 0 {
+		t.Fatalf("redelivery failed %v", failed)
 	}
-	if resp, _ := e.svc.Handle(ctx, batch); len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("a third delivery = %+v", resp)
+	if failed := e.svc.Handle(ctx, recs); len(failed) != 0 {
+		t.Fatalf("a third delivery failed %v", failed)
 	}
 	e.drain(e.settled("acme", "t9", 1))
 	e.drainQueue()
@@ -857,7 +856,7 @@ func TestTenantSettings(t *testing.T) {
 		t.Fatalf("second SetURLs = %+v, %q, %v", s, again, err)
 	}
 	keys, err := e.tenants.SigningKeys(ctx, "acme", e.clock.Now())
-	want, _ := ParseSecret(secret)
+	want, _ := signing.ParseSecret(secret)
 	if err != nil || len(keys) != 1 || string(keys[0]) != string(want) {
 		t.Errorf("SigningKeys = %d keys, %v", len(keys), err)
 	}
@@ -884,7 +883,7 @@ func TestTenantSettings(t *testing.T) {
 	}
 	// Without a sealer, a tenant cannot hold a secret: its URLs are kept only if the operator's
 	// secret signs for it.
-	operator, _ := NewSecret()
+	operator, _ := signing.NewSecret()
 	if _, _, err := NewTenants(dynamo, e.table, nil, "").SetURLs(ctx, "beta", []string{"https://a.example.com/"}); !sameErr(err, ErrNoSealer) || !sameErr(err, ErrNoSecret) {
 		t.Errorf("SetURLs without sealer or operator secret = %v", err)
 	}
@@ -919,7 +918,7 @@ func TestRotationRace(t *testing.T) {
 	if err != nil || len(keys) != 3 {
 		t.Fatalf("SigningKeys after the race = %d keys, %v", len(keys), err)
 	}
-	if key, _ := ParseSecret(mine); string(keys[0]) != string(key) {
+	if key, _ := signing.ParseSecret(mine); string(keys[0]) != string(key) {
 		t.Errorf("the retried rotation's secret is not current")
 	}
 	racing.left.Store(2)
@@ -946,7 +945,7 @@ func (e *env) rawItem(pk, sk string) map[string]types.AttributeValue {
 	e.t.Helper()
 	out, err := dynamo.GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName: aws.String(e.table),
-		Key:       map[string]types.AttributeValue{store.AttrPK: str(pk), store.AttrSK: str(sk)},
+		Key:       map[string]types.AttributeValue{table.AttrPK: table.S(pk), table.AttrSK: table.S(sk)},
 	})
 	if err != nil || len(out.Item) == 0 {
 		e.t.Fatalf("item %s/%s: %v", pk, sk, err)
@@ -960,7 +959,7 @@ func (e *env) putTask(id, tenant string) {
 	_, err := dynamo.PutItem(context.Background(), &dynamodb.PutItemInput{
 		TableName: aws.String(e.table),
 		Item: map[string]types.AttributeValue{
-			store.AttrPK: str("TASK#" + id), store.AttrSK: str("TASK"), "tenant": str(tenant), "id": str(id),
+			table.AttrPK: table.S("TASK#" + id), table.AttrSK: table.S("TASK"), "tenant": table.S(tenant), "id": table.S(id),
 		},
 	})
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/netguard"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
@@ -233,7 +233,7 @@ func (s *Service) countReplay(ctx context.Context, orig *deliveryItem) error {
 		Key:                      deliveryKey(orig.TaskID, first),
 		UpdateExpression:         aws.String("ADD #n :one"),
 		ConditionExpression:      aws.String("attribute_exists(#pk) AND (attribute_not_exists(#n) OR #n < :max)"),
-		ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK, "#n": "replays"},
+		ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK, "#n": "replays"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":one": &types.AttributeValueMemberN{Value: "1"}, ":max": &types.AttributeValueMemberN{Value: strconv.Itoa(MaxReplays)},
 		},
@@ -257,8 +257,8 @@ func (s *Service) abandon(ctx context.Context, d *Delivery, why string) error {
 		ConditionExpression:      aws.String("#state = :pending AND #count = :zero"),
 		ExpressionAttributeNames: map[string]string{"#state": "state", "#updated": "updated_at", "#reason": "reason", "#count": "attempt_count"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":failed": str(string(Failed)), ":pending": str(string(Pending)), ":now": str(stamp(s.c.Now())),
-			":why": str(why), ":zero": num(0),
+			":failed": table.S(string(Failed)), ":pending": table.S(string(Pending)), ":now": table.S(table.Stamp(s.c.Now())),
+			":why": table.S(why), ":zero": table.N(0),
 		},
 	})
 	if err != nil {

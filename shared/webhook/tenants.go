@@ -16,7 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/authctx"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 // Limits of a tenant's settings.
@@ -72,7 +73,7 @@ type Tenants struct {
 func NewTenants(db DynamoDB, table string, sealer authctx.Sealer, operatorSecret string) *Tenants {
 	t := &Tenants{db: db, table: table, sealer: sealer, now: time.Now, keys: map[string][]byte{}}
 	if operatorSecret != "" {
-		t.operator, t.operatorErr = ParseSecret(operatorSecret)
+		t.operator, t.operatorErr = signing.ParseSecret(operatorSecret)
 	}
 	return t
 }
@@ -110,8 +111,8 @@ type secretItem struct {
 
 func settingsKey(tenant string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantPartition("TENANT", tenant)},
-		store.AttrSK: &types.AttributeValueMemberS{Value: settingsSortKey},
+		table.AttrPK: &types.AttributeValueMemberS{Value: table.TenantPartition("TENANT", tenant)},
+		table.AttrSK: &types.AttributeValueMemberS{Value: settingsSortKey},
 	}
 }
 
@@ -150,13 +151,13 @@ func (t *Tenants) write(ctx context.Context, it *settingsItem, prev int64) (bool
 	if err != nil {
 		return false, fmt.Errorf("encode webhook settings of tenant %s: %w", it.Tenant, err)
 	}
-	in := &dynamodb.PutItemInput{TableName: aws.String(t.table), Item: av, ExpressionAttributeNames: map[string]string{"#pk": store.AttrPK}}
+	in := &dynamodb.PutItemInput{TableName: aws.String(t.table), Item: av, ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK}}
 	if prev == 0 {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
 	} else {
 		in.ConditionExpression = aws.String("attribute_exists(#pk) AND #version = :prev")
 		in.ExpressionAttributeNames["#version"] = "version"
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":prev": num(prev)}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":prev": table.N(prev)}
 	}
 	_, err = t.db.PutItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
@@ -179,14 +180,14 @@ func (t *Tenants) update(ctx context.Context, tenant string, change func(it *set
 			return nil, err
 		}
 		if it == nil {
-			it = &settingsItem{PK: store.TenantPartition("TENANT", tenant), SK: settingsSortKey, Tenant: tenant}
+			it = &settingsItem{PK: table.TenantPartition("TENANT", tenant), SK: settingsSortKey, Tenant: tenant}
 		}
 		prev := it.Version
 		now := t.now()
 		if err := change(it, now); err != nil {
 			return nil, err
 		}
-		it.Version, it.UpdatedAt = prev+1, stamp(now)
+		it.Version, it.UpdatedAt = prev+1, table.Stamp(now)
 		ok, err := t.write(ctx, it, prev)
 		if err != nil {
 			return nil, err
@@ -217,13 +218,13 @@ func (it *settingsItem) settings(tenant string) (*Settings, error) {
 	}
 	s.URLs = append(s.URLs, it.URLs...)
 	var err error
-	if s.UpdatedAt, err = parseStamp(it.UpdatedAt); err != nil {
+	if s.UpdatedAt, err = table.ParseStamp(it.UpdatedAt); err != nil {
 		return nil, fmt.Errorf("decode webhook settings of tenant %s: %w", tenant, err)
 	}
 	for _, sec := range it.Secrets {
 		info := SecretInfo{ID: sec.ID}
-		if info.CreatedAt, err = parseStamp(sec.CreatedAt); err == nil {
-			info.ExpiresAt, err = parseStamp(sec.ValidUntil)
+		if info.CreatedAt, err = table.ParseStamp(sec.CreatedAt); err == nil {
+			info.ExpiresAt, err = table.ParseStamp(sec.ValidUntil)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("decode webhook secret %s of tenant %s: %w", sec.ID, tenant, err)
@@ -309,9 +310,9 @@ func (t *Tenants) RotateSecret(ctx context.Context, tenant string, grace time.Du
 		kept := []secretItem{sec}
 		for _, old := range it.Secrets {
 			if old.ValidUntil == "" {
-				old.ValidUntil = stamp(now.Add(grace))
+				old.ValidUntil = table.Stamp(now.Add(grace))
 			}
-			if until, err := parseStamp(old.ValidUntil); err != nil || !until.After(now) {
+			if until, err := table.ParseStamp(old.ValidUntil); err != nil || !until.After(now) {
 				continue // expired (or unreadable): it signs nothing any more
 			}
 			kept = append(kept, old)
@@ -332,8 +333,8 @@ func (t *Tenants) RotateSecret(ctx context.Context, tenant string, grace time.Du
 }
 
 func compareStamps(a, b string) int {
-	ta, _ := parseStamp(a)
-	tb, _ := parseStamp(b)
+	ta, _ := table.ParseStamp(a)
+	tb, _ := table.ParseStamp(b)
 	return ta.Compare(tb)
 }
 
@@ -344,7 +345,7 @@ func (t *Tenants) newSecret(ctx context.Context, tenant string, now time.Time) (
 		return secretItem{}, "", fmt.Errorf("new webhook secret for tenant %s: %w", tenant, err)
 	}
 	id = "whk_" + id
-	key := make([]byte, SecretBytes)
+	key := make([]byte, signing.SecretBytes)
 	if _, err := rand.Read(key); err != nil {
 		return secretItem{}, "", fmt.Errorf("new webhook secret for tenant %s: %w", tenant, err)
 	}
@@ -352,9 +353,9 @@ func (t *Tenants) newSecret(ctx context.Context, tenant string, now time.Time) (
 	if err != nil {
 		return secretItem{}, "", fmt.Errorf("seal webhook secret %s of tenant %s: %w", id, tenant, err)
 	}
-	secret := formatSecret(key)
+	secret := signing.FormatSecret(key)
 	clear(key)
-	return secretItem{ID: id, Sealed: sealed, CreatedAt: stamp(now)}, secret, nil
+	return secretItem{ID: id, Sealed: sealed, CreatedAt: table.Stamp(now)}, secret, nil
 }
 
 // SigningKeys returns the keys that sign the tenant's deliveries at now: its current key and the
@@ -370,7 +371,7 @@ func (t *Tenants) SigningKeys(ctx context.Context, tenant string, now time.Time)
 	if it != nil {
 		for _, sec := range it.Secrets {
 			if sec.ValidUntil != "" {
-				until, err := parseStamp(sec.ValidUntil)
+				until, err := table.ParseStamp(sec.ValidUntil)
 				if err != nil || !until.After(now) {
 					continue
 				}
@@ -437,7 +438,7 @@ func (t *Tenants) CanSign(ctx context.Context, tenant string) (bool, error) {
 	}
 	now := t.now()
 	for _, sec := range it.Secrets {
-		if until, err := parseStamp(sec.ValidUntil); err == nil && (until.IsZero() || until.After(now)) {
+		if until, err := table.ParseStamp(sec.ValidUntil); err == nil && (until.IsZero() || until.After(now)) {
 			return true, nil
 		}
 	}

@@ -32,7 +32,7 @@ var (
 	// ErrNoSecret means there is no key to sign a tenant's deliveries with: the tenant has none
 	// of its own and the operator configured none.
 	ErrNoSecret = errors.New("no webhook signing secret")
-	// ErrInvalid means an argument was refused (a grace period, a secret, a payload); the error's
+	// ErrInvalid means an argument was refused (a grace period, URLs, a payload); the error's
 	// text says why. Retrying the same call cannot succeed.
 	ErrInvalid = errors.New("invalid argument")
 	// ErrConflict means a tenant's settings were changed concurrently, twice in a row; the caller
@@ -43,8 +43,6 @@ var (
 	ErrNoSealer = errors.New("webhook secrets cannot be stored: no seal key is configured")
 	// ErrReplayLimit means a delivery was replayed MaxReplays times already.
 	ErrReplayLimit = errors.New("replay limit reached")
-	// ErrVerification is wrapped by every refusal of Verify.
-	ErrVerification = errors.New("webhook verification failed")
 )
 
 // Event types the task lifecycle produces.
@@ -76,22 +74,4 @@ var _ DynamoDB = (*dynamodb.Client)(nil)
 // the delay down to whole seconds and caps it at 15 minutes).
 type Sender interface {
 	Send(ctx context.Context, body string, delay time.Duration) error
-}
-
-// stampLayout is RFC 3339 in UTC with all nine fractional digits: stamps of this width sort as
-// text in time order, like the task store's.
-const stampLayout = "2006-01-02T15:04:05.000000000Z"
-
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(stampLayout)
-}
-
-func parseStamp(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	return time.Parse(time.RFC3339Nano, s)
 }

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -29,7 +29,7 @@ func (a *slowAgent) Call(context.Context, dispatch.Call) (dispatch.Result, error
 	return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote", State: "working"}
 }
 
-func (a *slowAgent) Check(context.Context, agent.Agent, string) (dispatch.Result, error) {
+func (a *slowAgent) Check(context.Context, agent.Agent, string, dispatch.Credentials) (dispatch.Result, error) {
 	a.checks.Add(1)
 	if time.Since(a.started) < a.agentTime {
 		return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote", State: "working"}
@@ -37,7 +37,9 @@ func (a *slowAgent) Check(context.Context, agent.Agent, string) (dispatch.Result
 	return dispatch.Result{Text: "done"}, nil
 }
 
-func (a *slowAgent) Cancel(context.Context, agent.Agent, string) error { return nil }
+func (a *slowAgent) Cancel(context.Context, agent.Agent, string, dispatch.Credentials) error {
+	return nil
+}
 
 // BenchmarkLongRunningTask runs a task whose agent takes agent-ms (longer than a worker's
 // timeout would allow) and reports the worker's busy time per task, billed-ms: the time spent
@@ -48,7 +50,7 @@ func BenchmarkLongRunningTask(b *testing.B) {
 	var billed time.Duration
 	checks := int64(0)
 	for b.Loop() {
-		st := newStore(&task.Task{ID: id1, Tenant: "org-1", AgentID: "echo", State: task.Queued, Version: 1, Text: "x",
+		st := tasktest.New(&task.Task{ID: id1, Tenant: "org-1", AgentID: "echo", State: task.Queued, Version: 1, Text: "x",
 			Request: json.RawMessage(`{"input":{"text":"x"}}`), CreatedAt: now})
 		ag := &slowAgent{agentTime: agentTime, started: time.Now()}
 		q := &fakeQueue{}
@@ -56,15 +58,13 @@ func BenchmarkLongRunningTask(b *testing.B) {
 			CheckBackoff: func(int) time.Duration { return 10 * time.Millisecond }})
 		m := &queue.Message{Kind: queue.KindInvoke, TaskID: id1, Tenant: "org-1", Agent: echo, Text: "x",
 			Request: json.RawMessage(`{"input":{"text":"x"}}`), AcceptedAt: time.Now()}
-		for st.task(id1).State != task.Succeeded {
+		for st.Task(id1).State != task.Succeeded {
 			body, _ := queue.Encode(m)
-			rec := events.SQSMessage{MessageId: "m", Body: body, EventSourceARN: workARN, Attributes: map[string]string{"ApproximateReceiveCount": "1"}}
+			rec := batch.Record{ID: "m", Body: body, Source: workARN, ReceiveCount: 1}
 			start := time.Now()
-			if _, err := p.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{rec}}); err != nil {
-				b.Fatal(err)
-			}
+			p.Handle(context.Background(), []batch.Record{rec})
 			billed += time.Since(start)
-			if st.task(id1).State == task.Succeeded {
+			if st.Task(id1).State == task.Succeeded {
 				break
 			}
 			// The delayed check message SQS would deliver later.

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/dispatch"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -56,7 +56,7 @@ func TestStagedRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, newStore(newTask(id1, task.Queued)))
+			h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 			var l worker.RequestLoader
 			if tt.loader != nil {
 				l = tt.loader
@@ -69,8 +69,8 @@ func TestStagedRequests(t *testing.T) {
 				if len(failed) != 1 || h.queue.postponed["rh-msg-"+id1] != backoff(2) {
 					t.Fatalf("failed %v, postponed %v; want a retry after the backoff", failed, h.queue.postponed)
 				}
-				if len(h.store.claims) != 0 || len(h.disp.calls) != 0 {
-					t.Errorf("claimed %d times and called the agent %d times without the request", len(h.store.claims), len(h.disp.calls))
+				if len(h.store.Claims()) != 0 || len(h.disp.calls) != 0 {
+					t.Errorf("claimed %d times and called the agent %d times without the request", len(h.store.Claims()), len(h.disp.calls))
 				}
 				return
 			}
@@ -87,40 +87,39 @@ func TestStagedRequests(t *testing.T) {
 	}
 }
 
-// tooLargeStore is a store with no blob store: it refuses any transition that records an answer.
-type tooLargeStore struct{ *fakeStore }
-
-func (s tooLargeStore) Transition(ctx context.Context, id string, c store.Change) (*task.Task, error) {
-	if c.Result != "" || len(c.Output) > 0 {
-		s.mu.Lock()
-		s.changes = append(s.changes, c)
-		s.mu.Unlock()
-		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, store.ErrTooLarge)
+// refuseAnswers makes st a store with no blob store: it refuses any transition that records an
+// answer, as the DynamoDB store without blobs does with one too large for the item.
+func refuseAnswers(st *tasktest.Store) *tasktest.Store {
+	st.TransitionHook = func(id string, c task.Change) error {
+		if c.Result != "" || len(c.Output) > 0 {
+			return fmt.Errorf("transition task %s to %s: %w", id, c.To, task.ErrTooLarge)
+		}
+		return nil
 	}
-	return s.fakeStore.Transition(ctx, id, c)
+	return st
 }
 
 // TestAnswerTooLargeToKeepFailsTheTask: without a blob store, an answer over the inline limit
 // fails its task, saying why, rather than being cut short or retried.
 func TestAnswerTooLargeToKeepFailsTheTask(t *testing.T) {
-	st := newStore(newTask(id1, task.Queued))
+	st := tasktest.New(newTask(id1, task.Queued))
 	h := newHarness(t, st)
-	h.p = worker.New(worker.Config{Store: tooLargeStore{st}, Dispatcher: h.disp, Queue: h.queue, Backoff: backoff,
+	h.p = worker.New(worker.Config{Store: refuseAnswers(st), Dispatcher: h.disp, Queue: h.queue, Backoff: backoff,
 		Now: func() time.Time { return now }})
-	answer := strings.Repeat("a", store.InlineLimit+1)
+	answer := strings.Repeat("a", task.InlineLimit+1)
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 		return dispatch.Result{Text: answer}, nil
 	}
 	if failed := handle(t, h, record(t, message(id1), workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v, want the record done", failed)
 	}
-	got := st.task(id1)
+	got := st.Task(id1)
 	if got.State != task.Failed || got.Reason != task.ReasonInvalidResponse || got.Result != "" ||
 		!strings.Contains(got.ReasonMessage, "too large") || !strings.Contains(got.ReasonMessage, fmt.Sprint(len(answer))) {
 		t.Errorf("task = %s %s %q (result %d bytes); want failed %s saying the answer is too large",
 			got.State, got.Reason, got.ReasonMessage, len(got.Result), task.ReasonInvalidResponse)
 	}
-	if len(st.changes) != 2 || st.changes[1].Version != st.changes[0].Version {
-		t.Errorf("changes = %+v; want the refused one, then the failure at the same version", st.changes)
+	if len(st.Changes()) != 2 || st.Changes()[1].Version != st.Changes()[0].Version {
+		t.Errorf("changes = %+v; want the refused one, then the failure at the same version", st.Changes())
 	}
 }

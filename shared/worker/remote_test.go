@@ -12,6 +12,7 @@ import (
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -24,7 +25,7 @@ var remoteCalls struct {
 	cancels []string
 }
 
-func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string) (dispatch.Result, error) {
+func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string, _ dispatch.Credentials) (dispatch.Result, error) {
 	remoteCalls.mu.Lock()
 	remoteCalls.checks = append(remoteCalls.checks, remoteID)
 	check := remoteCalls.check
@@ -35,7 +36,7 @@ func (d *fakeDispatcher) Check(_ context.Context, _ agent.Agent, remoteID string
 	return dispatch.Result{Text: "done at last"}, nil
 }
 
-func (d *fakeDispatcher) Cancel(_ context.Context, _ agent.Agent, remoteID string) error {
+func (d *fakeDispatcher) Cancel(_ context.Context, _ agent.Agent, remoteID string, _ dispatch.Credentials) error {
 	remoteCalls.mu.Lock()
 	defer remoteCalls.mu.Unlock()
 	remoteCalls.cancels = append(remoteCalls.cancels, remoteID)
@@ -50,18 +51,18 @@ func resetRemote() {
 
 func TestLongRunningAgentIsCheckedLater(t *testing.T) {
 	resetRemote()
-	h := newHarness(t, newStore(newTask(id1, task.Queued)))
+	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 		return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote-1", State: "working"}
 	}
 	if failed := handle(t, h, record(t, message(id1), workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v", failed)
 	}
-	got := h.store.task(id1)
+	got := h.store.Task(id1)
 	if got.State != task.Running || got.RemoteTaskID != "remote-1" {
 		t.Fatalf("task = %s %q, want running with the remote id", got.State, got.RemoteTaskID)
 	}
-	if c := h.store.changes[len(h.store.changes)-1]; !c.ReleaseLease {
+	if c := h.store.Changes()[len(h.store.Changes())-1]; !c.ReleaseLease {
 		t.Errorf("the lease was kept while nobody works on the task: %+v", c)
 	}
 	if len(h.queue.sent) != 1 || h.queue.sent[0].Checks != 1 || h.queue.delays[0] != worker.CheckBackoff(0) {
@@ -72,7 +73,7 @@ func TestLongRunningAgentIsCheckedLater(t *testing.T) {
 	if failed := handle(t, h, record(t, h.queue.sent[0], workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v", failed)
 	}
-	got = h.store.task(id1)
+	got = h.store.Task(id1)
 	if got.State != task.Succeeded || got.Result != "done at last" {
 		t.Fatalf("task = %s %q", got.State, got.Result)
 	}
@@ -83,14 +84,14 @@ func TestLongRunningAgentIsCheckedLater(t *testing.T) {
 
 func TestLongRunningAgentPastItsDeadline(t *testing.T) {
 	resetRemote()
-	h := newHarness(t, newStore(newTask(id1, task.Queued)))
+	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 		return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote-1", State: "working"}
 	}
 	m := message(id1)
 	m.Agent.MaxDuration = agent.Duration(30 * time.Second) // accepted a minute ago
 	handle(t, h, record(t, m, workARN, 1))
-	got := h.store.task(id1)
+	got := h.store.Task(id1)
 	if got.State != task.Error || got.Reason != task.ReasonDeadlineExceeded {
 		t.Fatalf("task = %s %s", got.State, got.Reason)
 	}
@@ -101,12 +102,12 @@ func TestLongRunningAgentPastItsDeadline(t *testing.T) {
 
 func TestAgentAsksForInput(t *testing.T) {
 	resetRemote()
-	h := newHarness(t, newStore(newTask(id1, task.Queued)))
+	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 		return dispatch.Result{}, &dispatch.NeedsInput{RemoteTaskID: "remote-9", State: "input-required", Message: "which currency?"}
 	}
 	handle(t, h, record(t, message(id1), workARN, 1))
-	got := h.store.task(id1)
+	got := h.store.Task(id1)
 	if got.State != task.Paused || got.RemoteTaskID != "remote-9" {
 		t.Fatalf("task = %s %q", got.State, got.RemoteTaskID)
 	}
@@ -121,7 +122,7 @@ func TestNextTurnResumesAPausedOne(t *testing.T) {
 	paused := threadTask("paused-1", 1, "", task.Paused)
 	paused.RemoteTaskID, paused.HITL = "remote-9", json.RawMessage(`{"message":"which currency?"}`)
 	next := threadTask("turn-2", 2, "paused-1", task.Queued)
-	h := newHarness(t, newStore(paused, next))
+	h := newHarness(t, tasktest.New(paused, next))
 	var resumed string
 	h.disp.call = func(_ context.Context, c dispatch.Call) (dispatch.Result, error) {
 		resumed = c.ResumeTaskID
@@ -133,17 +134,17 @@ func TestNextTurnResumesAPausedOne(t *testing.T) {
 	if resumed != "remote-9" {
 		t.Errorf("ResumeTaskID = %q, want the paused turn's remote task", resumed)
 	}
-	if got := h.store.task("turn-2"); got.State != task.Succeeded {
+	if got := h.store.Task("turn-2"); got.State != task.Succeeded {
 		t.Errorf("answering turn = %s", got.State)
 	}
-	if got := h.store.task("paused-1"); got.State != task.Succeeded || got.Result != "which currency?" || got.Reason != task.ReasonAnswered {
+	if got := h.store.Task("paused-1"); got.State != task.Succeeded || got.Result != "which currency?" || got.Reason != task.ReasonAnswered {
 		t.Errorf("paused turn = %s %q %s, want succeeded (answered)", got.State, got.Result, got.Reason)
 	}
 }
 
 func TestCancelMessage(t *testing.T) {
 	resetRemote()
-	h := newHarness(t, newStore())
+	h := newHarness(t, tasktest.New())
 	m := &queue.Message{Kind: queue.KindCancel, TaskID: id1, Tenant: "org-1", Agent: echo, RemoteTaskID: "remote-5", AcceptedAt: now}
 	if failed := handle(t, h, record(t, m, workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v", failed)

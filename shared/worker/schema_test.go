@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 )
 
 func TestOutputSchema(t *testing.T) {
@@ -27,7 +28,7 @@ func TestOutputSchema(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, newStore(newTask(id1, task.Queued)))
+			h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 			h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 				return dispatch.Result{Text: tt.answer}, nil
 			}
@@ -39,7 +40,7 @@ func TestOutputSchema(t *testing.T) {
 			if failed := handle(t, h, record(t, m, workARN, 1)); len(failed) != 0 {
 				t.Fatalf("failed = %v", failed)
 			}
-			got := h.store.task(id1)
+			got := h.store.Task(id1)
 			if got.State != tt.want {
 				t.Fatalf("state = %s, want %s (%s)", got.State, tt.want, got.ReasonMessage)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -19,7 +20,7 @@ const branching = `{"$ref":"#/$defs/n","$defs":{"n":{"anyOf":[
 // TestHostileSchemaFailsOnce: an answer too costly to check against its schema fails the task
 // once, at once, without a retry (which would call the agent again).
 func TestHostileSchemaFailsOnce(t *testing.T) {
-	h := newHarness(t, newStore(newTask(id1, task.Queued)))
+	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 	deep := strings.Repeat(`{"x":`, 60) + `0` + strings.Repeat(`}`, 60)
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) { return dispatch.Result{Text: deep}, nil }
 	m := message(id1)
@@ -27,7 +28,7 @@ func TestHostileSchemaFailsOnce(t *testing.T) {
 	if failed := handle(t, h, record(t, m, workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v: the message would come back and call the agent again", failed)
 	}
-	got := h.store.task(id1)
+	got := h.store.Task(id1)
 	if got.State != task.Failed || got.Reason != task.ReasonOutputSchemaMismatch || !strings.Contains(got.ReasonMessage, "budget") {
 		t.Fatalf("task = %s %s %q, want failed on the check's budget", got.State, got.Reason, got.ReasonMessage)
 	}
@@ -39,13 +40,13 @@ func TestHostileSchemaFailsOnce(t *testing.T) {
 // TestUnusableSchemaFailsWithoutACall: a schema outside the bounds (one accepted before they
 // existed) fails the task before its agent is called, and reads no file.
 func TestUnusableSchemaFailsWithoutACall(t *testing.T) {
-	h := newHarness(t, newStore(newTask(id1, task.Queued)))
+	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 	m := message(id1)
 	m.Request = json.RawMessage(`{"input":{"text":"x"},"output_format":"json","output_schema":{"$ref":"file:///etc/passwd"}}`)
 	if failed := handle(t, h, record(t, m, workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v", failed)
 	}
-	got := h.store.task(id1)
+	got := h.store.Task(id1)
 	if got.State != task.Failed || got.Reason != task.ReasonOutputSchemaMismatch {
 		t.Fatalf("task = %s %s %q", got.State, got.Reason, got.ReasonMessage)
 	}
@@ -66,7 +67,7 @@ func TestHistoryIsBounded(t *testing.T) {
 	first.Text, first.Result = "q1", big
 	second := threadTask(t2, 2, t1, task.Succeeded)
 	second.Text, second.Result = "q2", big
-	h := newHarness(t, newStore(first, second, threadTask(id1, 3, t2, task.Queued)))
+	h := newHarness(t, tasktest.New(first, second, threadTask(id1, 3, t2, task.Queued)))
 	if failed := handle(t, h, record(t, threadMessage(id1, 0), workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v", failed)
 	}

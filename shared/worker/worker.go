@@ -1,6 +1,6 @@
-// Package worker runs tasks from SQS batches: it claims each task under a lease, calls its agent
-// and records the outcome, processing the records of a batch concurrently and reporting the ones
-// to redeliver as a partial batch response.
+// Package worker runs tasks from batches of work messages: it claims each task under a lease,
+// calls its agent, decides what the answer makes of the task (a pure function) and records that,
+// processing the records of a batch concurrently and reporting the ones to redeliver.
 package worker
 
 import (
@@ -11,17 +11,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
 )
@@ -30,7 +27,7 @@ import (
 type Store interface {
 	Get(ctx context.Context, id string) (*task.Task, error)
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
-	Transition(ctx context.Context, id string, c store.Change) (*task.Task, error)
+	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
 }
 
@@ -43,8 +40,8 @@ type RequestLoader interface {
 // Dispatcher calls agents, checks on the tasks they work on asynchronously, and cancels them.
 type Dispatcher interface {
 	Call(ctx context.Context, c dispatch.Call) (dispatch.Result, error)
-	Check(ctx context.Context, a agent.Agent, remoteTaskID string) (dispatch.Result, error)
-	Cancel(ctx context.Context, a agent.Agent, remoteTaskID string) error
+	Check(ctx context.Context, a agent.Agent, remoteTaskID string, creds dispatch.Credentials) (dispatch.Result, error)
+	Cancel(ctx context.Context, a agent.Agent, remoteTaskID string, creds dispatch.Credentials) error
 }
 
 // Queue delays the redelivery of a received work message, or sends a fresh copy.
@@ -131,210 +128,290 @@ const deadlineMargin = 3 * time.Second
 // notYetWritten are the waits before re-trying the claim of a task whose record is not there yet.
 var notYetWritten = []time.Duration{25 * time.Millisecond, 75 * time.Millisecond, 200 * time.Millisecond}
 
-// outcome is what happens to a record: done (deleted) or redelivered after delay.
-type outcome struct {
-	retry bool
+// Outcome is what becomes of a work message, as a job queue names a job's fate: Done deletes it,
+// RetryAfter delivers it again after a delay. Each step of handling a message answers one; the
+// internal proceed lets the message go on to the next step.
+type Outcome struct {
+	kind  outcomeKind
 	delay time.Duration
 }
 
-var done = outcome{}
+type outcomeKind int
 
-func retryAfter(d time.Duration) outcome { return outcome{retry: true, delay: d} }
+const (
+	outcomeDone outcomeKind = iota
+	outcomeRetry
+	outcomeProceed
+)
 
-// Handle processes a batch: every record concurrently, since each waits on I/O. It returns the
-// records that must be redelivered.
-func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	results := make([]outcome, len(ev.Records))
-	var wg sync.WaitGroup
-	for i := range ev.Records {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = p.record(ctx, &ev.Records[i])
-		}()
+// Done is the outcome of a message that is finished with: it is deleted.
+var Done = Outcome{kind: outcomeDone}
+
+// RetryAfter is the outcome of a message to deliver again after d.
+func RetryAfter(d time.Duration) Outcome { return Outcome{kind: outcomeRetry, delay: d} }
+
+// proceed is a step's outcome when the message goes on to the next step.
+var proceed = Outcome{kind: outcomeProceed}
+
+// Retry reports whether the message is to be delivered again, and after how long.
+func (o Outcome) Retry() (time.Duration, bool) { return o.delay, o.kind == outcomeRetry }
+
+// String names the outcome, for test failures and logs.
+func (o Outcome) String() string {
+	switch o.kind {
+	case outcomeRetry:
+		return "retry after " + o.delay.String()
+	case outcomeProceed:
+		return "proceed"
+	default:
+		return "done"
 	}
-	wg.Wait()
-
-	var resp events.SQSEventResponse
-	for i, r := range results {
-		if !r.retry {
-			continue
-		}
-		rec := &ev.Records[i]
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
-		// Postponing also shortens the wait: without it a failed record waits out the whole
-		// visibility timeout, however short its backoff.
-		if rec.EventSourceARN != p.c.DeadLetterARN && p.c.Queue != nil {
-			if err := p.c.Queue.Postpone(ctx, rec.ReceiptHandle, r.delay); err != nil {
-				p.c.Logger.Warn("postpone redelivery", "message_id", rec.MessageId, "err", err)
-			}
-		}
-	}
-	return resp, nil
 }
 
-func (p *Processor) record(ctx context.Context, rec *events.SQSMessage) outcome {
-	log := p.c.Logger.With("message_id", rec.MessageId)
+// Handle processes a batch: every record concurrently, since each waits on I/O. It returns the
+// ids of the records that must be redelivered.
+func (p *Processor) Handle(ctx context.Context, recs []batch.Record) []string {
+	return batch.Process(ctx, recs, 0, func(ctx context.Context, _ int, rec batch.Record) error {
+		delay, retry := p.Process(ctx, rec).Retry()
+		if !retry {
+			return nil
+		}
+		// Postponing also shortens the wait: without it a failed record waits out the whole
+		// visibility timeout, however short its backoff.
+		if rec.Source != p.c.DeadLetterARN && p.c.Queue != nil {
+			if err := p.c.Queue.Postpone(ctx, rec.ReceiptHandle, delay); err != nil {
+				p.c.Logger.Warn("postpone redelivery", "message_id", rec.ID, "err", err)
+			}
+		}
+		return errRedeliver
+	})
+}
+
+// errRedeliver marks a record of a batch to deliver again.
+var errRedeliver = errors.New("redeliver")
+
+// Process handles one record and answers what becomes of it. Handle calls it for every record of
+// a batch; a test harness may call it directly.
+func (p *Processor) Process(ctx context.Context, rec batch.Record) Outcome {
+	log := p.c.Logger.With("message_id", rec.ID)
+	received := max(rec.ReceiveCount, 1)
+	fromDLQ := rec.Source == p.c.DeadLetterARN && p.c.DeadLetterARN != ""
 	m, err := queue.Decode(rec.Body)
 	if err != nil {
-		if rec.EventSourceARN == p.c.DeadLetterARN && p.c.DeadLetterARN != "" {
+		if fromDLQ {
 			// Nothing can be done with it; it was logged on every receive before.
 			log.Error("drop malformed dead letter", "err", err, "bytes", len(rec.Body))
 			p.c.Metrics.Count(telemetry.DeadLettered, 1)
-			return done
+			return Done
 		}
 		log.Error("malformed message; it will reach the dead-letter queue", "err", err, "bytes", len(rec.Body))
-		return retryAfter(0)
+		return RetryAfter(0)
 	}
 	log = log.With("task_id", m.TaskID, "agent_id", m.Agent.ID, "tenant", m.Tenant)
-	if rec.EventSourceARN == p.c.DeadLetterARN && p.c.DeadLetterARN != "" {
-		if m.Kind == queue.KindCancel {
-			log.Error("gave up canceling the agent's task", "remote_task_id", m.RemoteTaskID)
-			return done
-		}
-		return p.deadLetter(ctx, log, m, receiveCount(rec))
+	switch {
+	case fromDLQ && m.Kind == queue.KindCancel:
+		log.Error("gave up canceling the agent's task", "remote_task_id", m.RemoteTaskID)
+		return Done
+	case fromDLQ:
+		return p.deadLetter(ctx, log, m, received)
+	case m.Kind == queue.KindCancel:
+		return p.cancelRemote(ctx, log, m, received)
 	}
-	if m.Kind == queue.KindCancel {
-		return p.cancelRemote(ctx, log, m, receiveCount(rec))
-	}
-	return p.run(ctx, log, m, receiveCount(rec))
+	return p.run(ctx, log, m, received)
 }
 
-func receiveCount(rec *events.SQSMessage) int {
-	n, err := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
-	if err != nil || n < 1 {
-		return 1
-	}
-	return n
+// job is a claimed task and everything its agent call needs.
+type job struct {
+	m        *queue.Message
+	t        *task.Task
+	log      *slog.Logger
+	received int
+	request  json.RawMessage
+	text     string
+	creds    dispatch.Credentials
+	history  []dispatch.Message
+	// resume is the agent's task this turn answers (the previous turn paused it).
+	resume  string
+	timeout time.Duration
 }
 
-// run claims the task, calls its agent and records the outcome.
-func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
-	callTimeout := m.Agent.CallTimeout()
+// run handles a work message in four steps: claim the task, call its agent, decide what the
+// answer makes of the task, and record that.
+func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message, received int) Outcome {
+	j, o := p.claim(ctx, log, m, received)
+	if o != proceed {
+		return o
+	}
+	if v, refused := uncallable(j.m, j.t, p.c.Now()); refused {
+		return p.record(ctx, j, v.change)
+	}
+	res, callErr := p.call(ctx, j)
+	v := decide(j.m, j.t, res, callErr, p.c.Now())
+	if v.cancel != "" {
+		p.cancelQuietly(ctx, j.log, j.m, j.creds, v.cancel)
+	}
+	return p.record(ctx, j, v.change)
+}
+
+// claim takes the message's task under a lease once it may run (its thread's previous turn has
+// ended) and gathers what the call needs.
+func (p *Processor) claim(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (*job, Outcome) {
+	j := &job{m: m, log: log, received: received, timeout: m.Agent.CallTimeout()}
 	if dl, ok := ctx.Deadline(); ok {
-		callTimeout = min(callTimeout, time.Until(dl)-deadlineMargin)
+		j.timeout = min(j.timeout, time.Until(dl)-deadlineMargin)
 	}
-	if callTimeout <= 0 {
-		return retryAfter(0)
+	if j.timeout <= 0 {
+		return nil, RetryAfter(0)
 	}
-	// A thread's turns run in order: not before the previous turn has ended. The task's record
-	// says which turn came before (the accept path may have re-placed it after sending), so a
-	// turn of a caller-named thread reads its record before claiming.
-	var prev *task.Task
-	if m.ThreadTurn {
-		rec, err := p.load(ctx, m)
-		if err != nil {
-			return p.notClaimed(log, m, p.c.Now(), err)
-		}
-		if rec.PrevTaskID != "" && rec.State == task.Queued {
-			var o outcome
-			var wait bool
-			if prev, o, wait = p.waitForTurn(ctx, log, m, rec.PrevTaskID); wait {
-				return o
-			}
-		}
+	prev, o := p.turn(ctx, log, m)
+	if o != proceed {
+		return nil, o
 	}
 	// A request too large for the message was stored before the message was sent, so it is there
 	// to read; reading it before the claim leaves nothing to give back when it fails.
-	request, text, err := p.request(ctx, m)
-	if err != nil {
+	var err error
+	if j.request, j.text, err = p.request(ctx, m); err != nil {
 		log.Error("load the request", "err", err, "request_ref", m.RequestRef)
-		return retryAfter(p.c.Backoff(received))
+		return nil, RetryAfter(p.c.Backoff(received))
 	}
-	cred, o, ok := p.credential(ctx, log, m, received)
-	if !ok {
-		return o
+	if j.creds, o = p.credentials(ctx, log, m, received); o != proceed {
+		return nil, o
 	}
 	now := p.c.Now()
-	t, err := p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
-	// The task's write and this message left the accept path together; a message can arrive
-	// before the write lands. A few quick retries spare it a whole redelivery.
+	switch j.t, err = p.claimTask(ctx, m, j.timeout+leaseMargin); {
+	case errors.Is(err, errInterrupted):
+		return nil, RetryAfter(time.Second)
+	case err != nil:
+		return nil, p.notClaimed(log, m, p.c.Now(), err)
+	}
+	j.log = log.With("attempt", j.t.Attempts)
+	if j.history, err = p.history(ctx, j.t, prev); err != nil {
+		j.log.Warn("read thread history; calling without it", "err", err)
+	}
+	j.log.Info("task started")
+	p.c.Metrics.Count(telemetry.Started, 1)
+	if j.t.Attempts == 1 {
+		p.c.Metrics.Duration(telemetry.QueueWait, now.Sub(m.AcceptedAt))
+	}
+	// A turn that answers a paused one continues the agent's task, and ends the paused turn.
+	if prev != nil && prev.State == task.Paused {
+		j.resume = prev.RemoteTaskID
+		p.answered(ctx, j.log, prev)
+	}
+	return j, proceed
+}
+
+// turn returns the thread's previous turn once the message's turn may run. A thread's turns run
+// in order: not before the previous turn has ended. The task's record says which turn came before
+// (the accept path may have re-placed it after sending), so a turn of a caller-named thread reads
+// its record before claiming.
+func (p *Processor) turn(ctx context.Context, log *slog.Logger, m *queue.Message) (*task.Task, Outcome) {
+	if !m.ThreadTurn {
+		return nil, proceed
+	}
+	rec, err := p.load(ctx, m)
+	if err != nil {
+		return nil, p.notClaimed(log, m, p.c.Now(), err)
+	}
+	if rec.PrevTaskID == "" || rec.State != task.Queued {
+		return nil, proceed
+	}
+	return p.waitForTurn(ctx, log, m, rec.PrevTaskID)
+}
+
+// claimTask claims the message's task. The task's write and this message left the accept path
+// together; a message can arrive before the write lands. A few quick retries spare it a whole
+// redelivery.
+func (p *Processor) claimTask(ctx context.Context, m *queue.Message, lease time.Duration) (*task.Task, error) {
+	now := p.c.Now()
+	t, err := p.c.Store.Claim(ctx, m.TaskID, now, lease)
 	for _, wait := range notYetWritten {
-		if !errors.Is(err, store.ErrNotFound) || now.Sub(m.AcceptedAt) >= p.c.OrphanAfter {
+		if !errors.Is(err, task.ErrNotFound) || now.Sub(m.AcceptedAt) >= p.c.OrphanAfter {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return retryAfter(time.Second)
+			return nil, errInterrupted
 		case <-time.After(wait):
 		}
 		now = p.c.Now()
-		t, err = p.c.Store.Claim(ctx, m.TaskID, now, callTimeout+leaseMargin)
+		t, err = p.c.Store.Claim(ctx, m.TaskID, now, lease)
 	}
-	if err != nil {
-		return p.notClaimed(log, m, now, err)
-	}
-	log = log.With("attempt", t.Attempts)
-	history, err := p.history(ctx, t, prev)
-	if err != nil {
-		log.Warn("read thread history; calling without it", "err", err)
-	}
-	log.Info("task started")
-	p.c.Metrics.Count(telemetry.Started, 1)
-	if t.Attempts == 1 {
-		p.c.Metrics.Duration(telemetry.QueueWait, now.Sub(m.AcceptedAt))
-	}
+	return t, err
+}
 
-	// A turn that answers a paused one continues the agent's task, and ends the paused turn.
-	var resume string
-	if prev != nil && prev.State == task.Paused {
-		resume = prev.RemoteTaskID
-		p.answered(ctx, log, prev)
-	}
+// errInterrupted is a claim given up because the invocation is ending.
+var errInterrupted = errors.New("claim interrupted: the invocation is ending")
 
-	// The answer's schema is compiled before the agent is called: a schema outside the bounds
-	// (one accepted before they existed, an agent's default) fails the task once, without a call
-	// and without a retry.
-	spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
-	var schema *outputschema.Schema
-	if spec.Applies() {
-		if schema, err = spec.Compile(); err != nil {
-			return p.failUncalled(ctx, log, m, t, task.ReasonOutputSchemaMismatch, err.Error())
-		}
-	}
-
-	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+// call calls the job's agent, or asks how its task goes when the agent already works on it.
+func (p *Processor) call(ctx context.Context, j *job) (dispatch.Result, error) {
+	callCtx, cancel := context.WithTimeout(ctx, j.timeout)
+	defer cancel()
 	start := time.Now()
-	var res dispatch.Result
-	var callErr error
-	if t.RemoteTaskID != "" {
+	defer func() { p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start)) }()
+	if j.t.RemoteTaskID != "" {
 		// The agent is working on it already: ask how it is going rather than sending it again.
-		res, callErr = p.c.Dispatcher.Check(dispatch.WithTenant(dispatch.WithCredential(dispatch.WithAuthToken(callCtx, m.AuthToken), cred), m.Tenant), m.Agent, t.RemoteTaskID)
-	} else {
-		res, callErr = p.c.Dispatcher.Call(callCtx, dispatch.Call{
-			TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: text,
-			Request: request, Secrets: m.Secrets, AuthToken: m.AuthToken, Attempt: t.Attempts, History: history,
-			ResumeTaskID: resume, Credential: cred,
-		})
+		return p.c.Dispatcher.Check(callCtx, j.m.Agent, j.t.RemoteTaskID, j.creds)
 	}
-	cancel()
-	p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start))
+	m := j.m
+	return p.c.Dispatcher.Call(callCtx, dispatch.Call{
+		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: j.text,
+		Request: j.request, Secrets: m.Secrets, Credentials: j.creds, Attempt: j.t.Attempts, History: j.history,
+		ResumeTaskID: j.resume,
+	})
+}
 
-	change := store.Change{From: []task.State{task.Running}, Version: t.Version, Now: p.c.Now()}
+// verdict is what an agent call makes of a task: the change to write, and the agent's task to
+// cancel because it ran past the task's deadline.
+type verdict struct {
+	change task.Change
+	cancel string
+}
+
+// uncallable fails task t before its agent is called when no answer could pass: its output
+// schema is outside outputschema's bounds (a request accepted before they existed, an agent's
+// default). Once, without a call and without a retry. It does no I/O.
+func uncallable(m *queue.Message, t *task.Task, now time.Time) (verdict, bool) {
+	spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
+	if !spec.Applies() {
+		return verdict{}, false
+	}
+	if _, err := spec.Compile(); err != nil {
+		return verdict{change: task.Change{
+			From: []task.State{task.Running}, Version: t.Version, Now: now, To: task.Failed,
+			Reason: task.ReasonOutputSchemaMismatch, ReasonMessage: err.Error(),
+		}}, true
+	}
+	return verdict{}, false
+}
+
+// decide turns the agent's answer (res, or callErr) into the change to write to task t, claimed
+// for message m, at now. It does no I/O.
+func decide(m *queue.Message, t *task.Task, res dispatch.Result, callErr error, now time.Time) verdict {
+	change := task.Change{From: []task.State{task.Running}, Version: t.Version, Now: now}
 	var de *dispatch.Error
-	var pending *dispatch.Pending
-	var needs *dispatch.NeedsInput
+	pending, isPending := errors.AsType[*dispatch.Pending](callErr)
+	needs, needsInput := errors.AsType[*dispatch.NeedsInput](callErr)
 	switch {
 	case callErr == nil:
 		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
-		if schema != nil {
-			// Bounded by outputschema.MaxSteps: an answer too costly to check fails like one
-			// that does not match.
-			if err := schema.Check(ctx, res.Text, res.Output); err != nil {
+		spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
+		if spec.Applies() {
+			// Bounded by outputschema.MaxSteps, not by a context: an answer too costly to check
+			// fails like one that does not match, at once.
+			if err := spec.Check(context.Background(), res.Text, res.Output); err != nil {
 				// The answer is kept: a caller may still want to see what did not match.
 				change.To, change.Reason, change.ReasonMessage = task.Failed, task.ReasonOutputSchemaMismatch, err.Error()
 			}
 		}
-	case errors.As(callErr, &pending):
-		if now.Sub(m.AcceptedAt) >= m.Agent.TaskDeadline() {
-			p.cancelQuietly(ctx, log, m, pending.RemoteTaskID)
-			change.To, change.Reason = task.Error, task.ReasonDeadlineExceeded
-			change.ReasonMessage = fmt.Sprintf("the agent did not finish within %v", m.Agent.TaskDeadline())
-			break
-		}
+	case isPending && now.Sub(m.AcceptedAt) >= m.Agent.TaskDeadline():
+		change.To, change.Reason = task.Error, task.ReasonDeadlineExceeded
+		change.ReasonMessage = fmt.Sprintf("the agent did not finish within %v", m.Agent.TaskDeadline())
+		return verdict{change: change, cancel: pending.RemoteTaskID}
+	case isPending:
 		// Not waited on: the lease ends now, and a delayed message checks back later.
 		change.To, change.RemoteTaskID, change.ReleaseLease = task.Running, pending.RemoteTaskID, true
-	case errors.As(callErr, &needs):
+	case needsInput:
 		change.To, change.RemoteTaskID, change.HITL = task.Paused, needs.RemoteTaskID, hitlRequest(needs)
 	case dispatch.Retryable(callErr):
 		// Give the task back; SQS redelivers the message, and after MaxReceiveCount deliveries it
@@ -347,52 +424,72 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 		errors.As(callErr, &de)
 		change.To, change.Reason, change.ReasonMessage = task.Failed, de.Reason, de.Message
 	}
+	return verdict{change: change}
+}
+
+// superseded decides about an outcome that could not be written because the task moved on
+// (current): the agent's task to cancel, if any. Stopped while the agent took the task on, the
+// stop could not know the agent's task, so it is canceled from here.
+func superseded(change task.Change, current *task.Task) (cancel string) {
+	if current.State == task.Canceled && change.RemoteTaskID != "" {
+		return change.RemoteTaskID
+	}
+	return ""
+}
+
+// record writes the change and answers what becomes of the message.
+func (p *Processor) record(ctx context.Context, j *job, change task.Change) Outcome {
+	log := j.log
 	// The outcome is recorded even if the invocation's context is ending: it was paid for.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
 	defer wcancel()
-	_, err = p.c.Store.Transition(wctx, m.TaskID, change)
-	if errors.Is(err, store.ErrTooLarge) {
+	_, err := p.c.Store.Transition(wctx, j.m.TaskID, change)
+	if errors.Is(err, task.ErrTooLarge) {
 		// The store has nowhere to keep an answer this large (no blob store). A truncated answer
 		// would pass for the whole one, so the task fails instead, saying why.
 		size := len(change.Result) + len(change.Output)
 		change.To, change.Result, change.Output = task.Failed, "", nil
 		change.Reason = task.ReasonInvalidResponse
-		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, store.InlineLimit)
-		_, err = p.c.Store.Transition(wctx, m.TaskID, change)
+		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, task.InlineLimit)
+		_, err = p.c.Store.Transition(wctx, j.m.TaskID, change)
 	}
-	if err != nil {
-		var conflict *store.ConflictError
-		if errors.As(err, &conflict) {
-			// Another delivery took the task over after our lease expired, or the task was
-			// stopped meanwhile; that outcome stands.
-			log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
-			if conflict.Current.State == task.Canceled && change.RemoteTaskID != "" {
-				// Stopped while the agent took the task on: the stop could not know the agent's
-				// task, so it is canceled from here.
-				p.cancelQuietly(wctx, log, m, change.RemoteTaskID)
-			}
-			return done
+	var conflict *task.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		// Another delivery took the task over after our lease expired, or the task was stopped
+		// meanwhile; that outcome stands.
+		log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
+		if remote := superseded(change, conflict.Current); remote != "" {
+			p.cancelQuietly(wctx, log, j.m, j.creds, remote)
 		}
+		return Done
+	case err != nil:
 		log.Error("record outcome", "err", err, "to", change.To)
-		return retryAfter(p.c.Backoff(received))
+		return RetryAfter(p.c.Backoff(j.received))
 	}
+	return p.recorded(ctx, j, change)
+}
+
+// recorded logs and counts a recorded change and answers what becomes of the message.
+func (p *Processor) recorded(ctx context.Context, j *job, change task.Change) Outcome {
+	log := j.log
 	switch change.To {
 	case task.Running:
-		return p.checkLater(ctx, log, m, change.RemoteTaskID)
+		return p.checkLater(ctx, log, j.m, change.RemoteTaskID)
 	case task.Paused:
 		log.Info("task paused: the agent needs input", "remote_task_id", change.RemoteTaskID)
-		return done
+		return Done
 	case task.Succeeded:
 		log.Info("task succeeded")
 		p.c.Metrics.Count(telemetry.Succeeded, 1)
-		return done
+		return Done
 	case task.Queued:
 		log.Warn("agent call failed; will retry", "reason", change.Reason, "err", change.ReasonMessage)
-		return retryAfter(p.c.Backoff(received))
+		return RetryAfter(p.c.Backoff(j.received))
 	default:
 		log.Warn("task failed", "reason", change.Reason, "err", change.ReasonMessage)
 		p.c.Metrics.Count(telemetry.Failed, 1)
-		return done
+		return Done
 	}
 }
 
@@ -419,7 +516,7 @@ func (p *Processor) request(ctx context.Context, m *queue.Message) (json.RawMess
 func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, error) {
 	t, err := p.c.Store.Get(ctx, m.TaskID)
 	for _, wait := range notYetWritten {
-		if !errors.Is(err, store.ErrNotFound) || p.c.Now().Sub(m.AcceptedAt) >= p.c.OrphanAfter {
+		if !errors.Is(err, task.ErrNotFound) || p.c.Now().Sub(m.AcceptedAt) >= p.c.OrphanAfter {
 			break
 		}
 		select {
@@ -432,16 +529,26 @@ func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, err
 	return t, err
 }
 
-// credential resolves the stored credential a task is called with: the auth context the caller
-// named, or the agent's own. ok is false when the task cannot go on; o then says what becomes of
-// the message.
-func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (dispatch.Credential, outcome, bool) {
+// credentials returns what every request about the message's task presents to its agent: the
+// caller's auth token, and the stored credential the task is called with (the auth context the
+// caller named, or the agent's own). The outcome is proceed unless the task cannot go on.
+func (p *Processor) credentials(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (dispatch.Credentials, Outcome) {
+	creds := dispatch.Credentials{Tenant: m.Tenant, AuthToken: m.AuthToken}
+	cred, o := p.credential(ctx, log, m, received)
+	if cred != nil {
+		creds.Stored = cred
+	}
+	return creds, o
+}
+
+// credential resolves the stored credential a task is called with, or nil when it has none.
+func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (*authctx.Credential, Outcome) {
 	id := m.AuthContextID
 	if id == "" && m.Agent.Auth == agent.AuthContext {
 		id = m.Agent.AuthContextID
 	}
 	if id == "" || !m.Agent.Auth.Forwards() {
-		return nil, done, true
+		return nil, proceed
 	}
 	var err error
 	var cred authctx.Credential
@@ -453,7 +560,7 @@ func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.M
 	reason := ""
 	switch {
 	case err == nil:
-		return cred, done, true
+		return &cred, proceed
 	case errors.Is(err, authctx.ErrNotFound):
 		reason = "the auth context " + id + " no longer exists"
 	case errors.Is(err, authctx.ErrUnsealable):
@@ -461,19 +568,19 @@ func (p *Processor) credential(ctx context.Context, log *slog.Logger, m *queue.M
 		reason = "the auth context " + id + " could not be opened"
 	default:
 		log.Error("resolve auth context", "auth_context_id", id, "err", err)
-		return nil, retryAfter(p.c.Backoff(received)), false
+		return nil, RetryAfter(p.c.Backoff(received))
 	}
-	_, terr := p.c.Store.Transition(ctx, m.TaskID, store.Change{
+	_, terr := p.c.Store.Transition(ctx, m.TaskID, task.Change{
 		From: []task.State{task.Queued}, To: task.Failed, Now: p.c.Now(), Reason: task.ReasonAuthContext, ReasonMessage: reason,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if terr != nil && !errors.As(terr, &conflict) {
 		log.Error("fail task with an unusable auth context", "err", terr)
-		return nil, retryAfter(p.c.Backoff(received)), false
+		return nil, RetryAfter(p.c.Backoff(received))
 	}
 	log.Warn("task failed", "reason", task.ReasonAuthContext, "err", reason)
 	p.c.Metrics.Count(telemetry.Failed, 1)
-	return nil, done, false
+	return nil, Done
 }
 
 // maxCheckDelay is SQS's longest message delay: the most a check on a working agent waits.
@@ -481,61 +588,40 @@ const maxCheckDelay = 15 * time.Minute
 
 // checkLater sends the message back, delayed by the check backoff, to check on a task its agent is
 // still working on.
-func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) outcome {
+func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) Outcome {
 	next := *m
 	next.Checks++
 	delay := min(p.c.CheckBackoff(m.Checks), maxCheckDelay)
 	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
 		// The task is recorded as working at the agent; this message, redelivered, checks on it.
 		log.Error("schedule a check on the agent's task", "err", err)
-		return retryAfter(delay)
+		return RetryAfter(delay)
 	}
 	log.Info("agent still working; checking back later", "remote_task_id", remoteID, "delay", delay, "checks", next.Checks)
-	return done
+	return Done
 }
 
 // cancelRemote asks the agent to stop the work of a task that was stopped.
-func (p *Processor) cancelRemote(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
-	cred, _, _ := p.credential(ctx, log, m, received)
-	err := p.c.Dispatcher.Cancel(dispatch.WithTenant(dispatch.WithCredential(dispatch.WithAuthToken(ctx, m.AuthToken), cred), m.Tenant), m.Agent, m.RemoteTaskID)
+func (p *Processor) cancelRemote(ctx context.Context, log *slog.Logger, m *queue.Message, received int) Outcome {
+	creds, _ := p.credentials(ctx, log, m, received)
+	err := p.c.Dispatcher.Cancel(ctx, m.Agent, m.RemoteTaskID, creds)
 	switch {
 	case err == nil:
 		log.Info("canceled the agent's task", "remote_task_id", m.RemoteTaskID)
 	case dispatch.Retryable(err):
 		log.Warn("cancel the agent's task; will retry", "err", err)
-		return retryAfter(p.c.Backoff(received))
+		return RetryAfter(p.c.Backoff(received))
 	default:
 		log.Info("the agent's task could not be canceled", "err", err)
 	}
-	return done
+	return Done
 }
 
 // cancelQuietly cancels an agent's task on a best-effort basis: the task is ending either way.
-func (p *Processor) cancelQuietly(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) {
-	if err := p.c.Dispatcher.Cancel(dispatch.WithTenant(dispatch.WithAuthToken(ctx, m.AuthToken), m.Tenant), m.Agent, remoteID); err != nil {
+func (p *Processor) cancelQuietly(ctx context.Context, log *slog.Logger, m *queue.Message, creds dispatch.Credentials, remoteID string) {
+	if err := p.c.Dispatcher.Cancel(ctx, m.Agent, remoteID, creds); err != nil {
 		log.Warn("cancel the agent's task past its deadline", "err", err)
 	}
-}
-
-// failUncalled fails a claimed task before its agent is called, for a reason no retry can mend.
-func (p *Processor) failUncalled(ctx context.Context, log *slog.Logger, m *queue.Message, t *task.Task, reason, msg string) outcome {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
-	defer cancel()
-	_, err := p.c.Store.Transition(wctx, m.TaskID, store.Change{
-		From: []task.State{task.Running}, Version: t.Version, To: task.Failed, Now: p.c.Now(), Reason: reason, ReasonMessage: msg,
-	})
-	var conflict *store.ConflictError
-	switch {
-	case errors.As(err, &conflict):
-		log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
-		return done
-	case err != nil:
-		log.Error("record outcome", "err", err, "to", task.Failed)
-		return retryAfter(p.c.Backoff(1))
-	}
-	log.Warn("task failed before its agent was called", "reason", reason, "err", msg)
-	p.c.Metrics.Count(telemetry.Failed, 1)
-	return done
 }
 
 // answered ends a paused turn that the next turn of its thread answers.
@@ -544,11 +630,11 @@ func (p *Processor) answered(ctx context.Context, log *slog.Logger, prev *task.T
 		Message string `json:"message"`
 	}
 	_ = json.Unmarshal(prev.HITL, &question)
-	_, err := p.c.Store.Transition(ctx, prev.ID, store.Change{
+	_, err := p.c.Store.Transition(ctx, prev.ID, task.Change{
 		From: []task.State{task.Paused}, Version: prev.Version, To: task.Succeeded, Now: p.c.Now(),
 		Result: question.Message, Reason: task.ReasonAnswered,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if err != nil && !errors.As(err, &conflict) {
 		log.Warn("end the answered turn", "prev_task_id", prev.ID, "err", err)
 	}
@@ -568,30 +654,31 @@ func hitlRequest(n *dispatch.NeedsInput) json.RawMessage {
 // maxTurnWait caps the delay between checks of whether the previous turn has ended.
 const maxTurnWait = 10 * time.Second
 
-// waitForTurn reports whether the task must wait for the thread's previous turn, and if so sends
-// a fresh, delayed copy of the message: a fresh copy, so that waiting does not use up the
-// deliveries after which SQS gives a message up to the dead-letter queue.
-func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.Message, prevID string) (*task.Task, outcome, bool) {
+// waitForTurn returns the thread's previous turn and proceed when it has ended; otherwise it sends
+// a fresh, delayed copy of the message and answers the message's outcome: a fresh copy, so that
+// waiting does not use up the deliveries after which SQS gives a message up to the dead-letter
+// queue.
+func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.Message, prevID string) (*task.Task, Outcome) {
 	prev, err := p.c.Store.Get(ctx, prevID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, done, false // the previous turn's record is gone (expired): nothing to wait for
+	case errors.Is(err, task.ErrNotFound):
+		return nil, proceed // the previous turn's record is gone (expired): nothing to wait for
 	case err != nil:
 		log.Error("read previous turn", "err", err)
-		return nil, retryAfter(p.c.Backoff(1)), true
+		return nil, RetryAfter(p.c.Backoff(1))
 	case prev.State.Terminal(), prev.State == task.Paused:
 		// A paused turn waits for input, and the next turn is that input.
-		return prev, done, false
+		return prev, proceed
 	}
 	next := *m
 	next.Waits++
 	delay := min(time.Second<<min(m.Waits, 4), maxTurnWait)
 	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
 		log.Error("send turn back to wait", "err", err)
-		return nil, retryAfter(delay), true
+		return nil, RetryAfter(delay)
 	}
 	log.Info("turn waits for the previous one", "prev_task_id", prevID, "prev_state", prev.State, "delay", delay)
-	return nil, done, true
+	return nil, Done
 }
 
 // historyTurns bounds how many earlier turns an agent receives.
@@ -649,65 +736,65 @@ func newest(msgs []dispatch.Message, limit int) []dispatch.Message {
 }
 
 // notClaimed decides what to do with a message whose task could not be claimed.
-func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time, err error) outcome {
-	var conflict *store.ConflictError
+func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time, err error) Outcome {
+	var conflict *task.ConflictError
 	switch {
 	case errors.As(err, &conflict):
 		cur := conflict.Current
 		if cur.State == task.Running {
 			// Someone holds a live lease: look again when it ends, and take over if it lapsed.
 			log.Info("task is running elsewhere; checking back when its lease ends")
-			return retryAfter(max(cur.LeaseUntil.Sub(now), 0) + time.Second)
+			return RetryAfter(max(cur.LeaseUntil.Sub(now), 0) + time.Second)
 		}
 		log.Info("duplicate delivery ignored", "state", cur.State)
-		return done
-	case errors.Is(err, store.ErrNotFound):
+		return Done
+	case errors.Is(err, task.ErrNotFound):
 		if now.Sub(m.AcceptedAt) < p.c.OrphanAfter {
 			// The task's write and this message left together; the write may not have landed yet.
-			return retryAfter(time.Second)
+			return RetryAfter(time.Second)
 		}
 		log.Warn("dropping message for a task that was never recorded")
-		return done
+		return Done
 	default:
 		log.Error("claim task", "err", err)
-		return retryAfter(p.c.Backoff(1))
+		return RetryAfter(p.c.Backoff(1))
 	}
 }
 
 // deadLetter fails the task of a message that was delivered too often without an outcome, so that
 // nothing stays pending forever.
-func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.Message, received int) outcome {
+func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.Message, received int) Outcome {
 	cur, err := p.c.Store.Get(ctx, m.TaskID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, task.ErrNotFound):
 		log.Warn("dead letter for a task that was never recorded")
-		return done
+		return Done
 	case err != nil:
 		log.Error("read dead-lettered task", "err", err)
-		return retryAfter(0)
+		return RetryAfter(0)
 	case cur.State.Terminal():
-		return done
+		return Done
 	case cur.State == task.Running && cur.LeaseUntil.After(p.c.Now()):
-		return retryAfter(0) // a worker is still on it; look again later
+		return RetryAfter(0) // a worker is still on it; look again later
 	}
 	msg := "the task was delivered " + strconv.Itoa(queue.MaxReceiveCount) + " times without an outcome"
 	if cur.ReasonMessage != "" {
 		msg += "; last error: " + cur.ReasonMessage
 	}
-	_, err = p.c.Store.Transition(ctx, m.TaskID, store.Change{
+	_, err = p.c.Store.Transition(ctx, m.TaskID, task.Change{
 		From: []task.State{cur.State}, Version: cur.Version, To: task.Failed, Now: p.c.Now(),
 		Reason: task.ReasonDeadLettered, ReasonMessage: msg,
 	})
-	var conflict *store.ConflictError
+	var conflict *task.ConflictError
 	if errors.As(err, &conflict) {
-		return retryAfter(0) // it moved meanwhile; decide again on the next delivery
+		return RetryAfter(0) // it moved meanwhile; decide again on the next delivery
 	}
 	if err != nil {
 		log.Error("fail dead-lettered task", "err", err)
-		return retryAfter(0)
+		return RetryAfter(0)
 	}
 	log.Error("task dead-lettered", "deliveries", received)
 	p.c.Metrics.Count(telemetry.DeadLettered, 1)
 	p.c.Metrics.Count(telemetry.Failed, 1)
-	return done
+	return Done
 }

@@ -15,13 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -31,119 +30,6 @@ const (
 )
 
 var now = time.Date(2026, 2, 7, 2, 14, 0, 0, time.UTC)
-
-// fakeStore keeps tasks in memory and honours the store's conditional-write contract: Claim takes
-// a queued task or a running one whose lease has lapsed, Transition checks state and version.
-type fakeStore struct {
-	mu      sync.Mutex
-	tasks   map[string]*task.Task
-	claims  []time.Duration
-	changes []store.Change
-	gets    int
-
-	claimErr, transitionErr, getErr error
-}
-
-func newStore(ts ...*task.Task) *fakeStore {
-	s := &fakeStore{tasks: map[string]*task.Task{}}
-	for _, t := range ts {
-		s.tasks[t.ID] = t
-	}
-	return s
-}
-
-func (s *fakeStore) Get(_ context.Context, id string) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gets++
-	if s.getErr != nil {
-		return nil, s.getErr
-	}
-	t, ok := s.tasks[id]
-	if !ok {
-		return nil, fmt.Errorf("get task %s: %w", id, store.ErrNotFound)
-	}
-	cp := *t
-	return &cp, nil
-}
-
-func (s *fakeStore) Claim(_ context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.claims = append(s.claims, lease)
-	if s.claimErr != nil {
-		return nil, s.claimErr
-	}
-	t, ok := s.tasks[id]
-	if !ok {
-		return nil, fmt.Errorf("claim task %s: %w", id, store.ErrNotFound)
-	}
-	if t.State != task.Queued && (t.State != task.Running || !t.LeaseUntil.Before(now)) {
-		cp := *t
-		return nil, fmt.Errorf("claim task %s: %w", id, &store.ConflictError{Current: &cp})
-	}
-	t.State, t.LeaseUntil, t.Attempts, t.Version, t.UpdatedAt = task.Running, now.Add(lease), t.Attempts+1, t.Version+1, now
-	cp := *t
-	return &cp, nil
-}
-
-func (s *fakeStore) Transition(_ context.Context, id string, c store.Change) (*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.changes = append(s.changes, c)
-	if s.transitionErr != nil {
-		return nil, s.transitionErr
-	}
-	t, ok := s.tasks[id]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	from := c.From
-	if len(from) == 0 {
-		from = task.Sources(c.To)
-	}
-	if !slices.Contains(from, t.State) || (c.Version != 0 && c.Version != t.Version) || !task.CanTransition(t.State, c.To) {
-		cp := *t
-		return nil, &store.ConflictError{Current: &cp}
-	}
-	t.State, t.Version, t.UpdatedAt = c.To, t.Version+1, c.Now
-	t.Result, t.Output, t.Reason, t.ReasonMessage = c.Result, c.Output, c.Reason, c.ReasonMessage
-	if c.RemoteTaskID != "" {
-		t.RemoteTaskID = c.RemoteTaskID
-	}
-	if len(c.HITL) > 0 {
-		t.HITL = c.HITL
-	}
-	if c.To != task.Running || c.ReleaseLease {
-		t.LeaseUntil = time.Time{}
-	}
-	cp := *t
-	return &cp, nil
-}
-
-// Turns returns a thread's tasks in turn order, at most limit of them.
-func (s *fakeStore) Turns(_ context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*task.Task
-	for _, t := range s.tasks {
-		if t.Tenant == tenant && t.ThreadID == threadID {
-			cp := *t
-			out = append(out, &cp)
-		}
-	}
-	slices.SortFunc(out, func(a, b *task.Task) int { return a.ThreadSeq - b.ThreadSeq })
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-func (s *fakeStore) task(id string) task.Task {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return *s.tasks[id]
-}
 
 // fakeDispatcher answers every call with call's answer (success with "ok" when nil).
 type fakeDispatcher struct {
@@ -203,13 +89,13 @@ func backoff(n int) time.Duration { return time.Duration(n) * time.Minute }
 
 type harness struct {
 	p     *worker.Processor
-	store *fakeStore
+	store *tasktest.Store
 	disp  *fakeDispatcher
 	queue *fakeQueue
 	logs  *bytes.Buffer
 }
 
-func newHarness(t *testing.T, st *fakeStore) *harness {
+func newHarness(t *testing.T, st *tasktest.Store) *harness {
 	t.Helper()
 	h := &harness{store: st, disp: &fakeDispatcher{}, queue: &fakeQueue{}, logs: &bytes.Buffer{}}
 	h.p = worker.New(worker.Config{
@@ -236,7 +122,7 @@ func message(id string) *queue.Message {
 }
 
 // record wraps a message as an SQS record from the queue arn, received count times.
-func record(t *testing.T, m *queue.Message, arn string, count int) events.SQSMessage {
+func record(t *testing.T, m *queue.Message, arn string, count int) batch.Record {
 	t.Helper()
 	body, err := queue.Encode(m)
 	if err != nil {
@@ -245,35 +131,26 @@ func record(t *testing.T, m *queue.Message, arn string, count int) events.SQSMes
 	return rawRecord("msg-"+m.TaskID, body, arn, count)
 }
 
-func rawRecord(id, body, arn string, count int) events.SQSMessage {
-	return events.SQSMessage{MessageId: id, ReceiptHandle: "rh-" + id, Body: body, EventSourceARN: arn,
-		EventSource: "aws:sqs", Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(count)}}
+func rawRecord(id, body, arn string, count int) batch.Record {
+	return batch.Record{ID: id, ReceiptHandle: "rh-" + id, Body: body, Source: arn, ReceiveCount: count}
 }
 
-func handle(t *testing.T, h *harness, recs ...events.SQSMessage) []string {
+func handle(t *testing.T, h *harness, recs ...batch.Record) []string {
 	t.Helper()
-	resp, err := h.p.Handle(context.Background(), events.SQSEvent{Records: recs})
-	if err != nil {
-		t.Fatalf("Handle: %v", err)
-	}
-	var failed []string
-	for _, f := range resp.BatchItemFailures {
-		failed = append(failed, f.ItemIdentifier)
-	}
-	return failed
+	return h.p.Handle(context.Background(), recs)
 }
 
 const id1 = "81250b20-e9d7-4b3b-9995-07dc72b4bb59"
 
 func TestSuccess(t *testing.T) {
-	h := newHarness(t, newStore(newTask(id1, task.Queued)))
+	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 		return dispatch.Result{Text: "hi back", Output: json.RawMessage(`{"output":"hi back"}`)}, nil
 	}
 	if failed := handle(t, h, record(t, message(id1), workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v, want none", failed)
 	}
-	got := h.store.task(id1)
+	got := h.store.Task(id1)
 	if got.State != task.Succeeded || got.Result != "hi back" || string(got.Output) != `{"output":"hi back"}` || got.Attempts != 1 {
 		t.Errorf("task = %+v, want succeeded with the answer", got)
 	}
@@ -282,15 +159,15 @@ func TestSuccess(t *testing.T) {
 	}
 	wantCall := dispatch.Call{TaskID: id1, Tenant: "org-1", Agent: echo, ThreadID: "thread-1", Text: "hello",
 		Request: json.RawMessage(`{"input":{"text":"hello"}}`),
-		Secrets: map[string]json.RawMessage{"user_oidc_token": json.RawMessage(`"oidc-SECRET"`)}, AuthToken: "auth-SECRET", Attempt: 1}
+		Secrets: map[string]json.RawMessage{"user_oidc_token": json.RawMessage(`"oidc-SECRET"`)}, Credentials: dispatch.Credentials{Tenant: "org-1", AuthToken: "auth-SECRET"}, Attempt: 1}
 	if len(h.disp.calls) != 1 || !reflect.DeepEqual(h.disp.calls[0], wantCall) {
 		t.Errorf("calls = %+v\nwant  %+v", h.disp.calls, wantCall)
 	}
 	// The lease covers the call and the time to record its outcome.
-	if want := 30*time.Second + 15*time.Second; len(h.store.claims) != 1 || h.store.claims[0] != want {
-		t.Errorf("claimed with leases %v, want [%v]", h.store.claims, want)
+	if want := 30*time.Second + 15*time.Second; len(h.store.Claims()) != 1 || h.store.Claims()[0] != want {
+		t.Errorf("claimed with leases %v, want [%v]", h.store.Claims(), want)
 	}
-	c := h.store.changes[0]
+	c := h.store.Changes()[0]
 	if c.Version != 2 || !reflect.DeepEqual(c.From, []task.State{task.Running}) || !c.Now.Equal(now) {
 		t.Errorf("change = %+v, want from running at version 2", c)
 	}
@@ -326,18 +203,18 @@ func TestAgentFailure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, newStore(newTask(id1, task.Queued)))
+			h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
 			h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) { return dispatch.Result{}, tt.err }
 			rec := record(t, message(id1), workARN, tt.received)
 			failed := handle(t, h, rec)
 
-			got := h.store.task(id1)
+			got := h.store.Task(id1)
 			if got.State != tt.wantState || got.Reason != tt.wantReason || got.ReasonMessage != tt.wantMessage {
 				t.Errorf("task = %s %s %q, want %s %s %q", got.State, got.Reason, got.ReasonMessage, tt.wantState, tt.wantReason, tt.wantMessage)
 			}
 			if tt.wantRetry {
-				if !slices.Equal(failed, []string{rec.MessageId}) {
-					t.Errorf("failed = %v, want [%s]", failed, rec.MessageId)
+				if !slices.Equal(failed, []string{rec.ID}) {
+					t.Errorf("failed = %v, want [%s]", failed, rec.ID)
 				}
 				if d, ok := h.queue.postponed[rec.ReceiptHandle]; !ok || d != backoff(tt.received) {
 					t.Errorf("postponed by %v (%v), want the backoff for %d receives, %v", d, ok, tt.received, backoff(tt.received))
@@ -382,11 +259,11 @@ func TestNotClaimed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newStore()
+			st := tasktest.New()
 			if tt.task != nil {
-				st = newStore(tt.task)
+				st = tasktest.New(tt.task)
 			}
-			st.claimErr = tt.claimErr
+			st.ClaimErr = tt.claimErr
 			h := newHarness(t, st)
 			rec := record(t, tt.msg, workARN, 2)
 			failed := handle(t, h, rec)
@@ -404,12 +281,12 @@ func TestNotClaimed(t *testing.T) {
 				t.Errorf("postponed = %v (%v), want %v (%v)", d, ok, tt.wantDelay, tt.wantRetry)
 			}
 			if tt.task != nil {
-				if got := h.store.task(id1); got.State != tt.wantState {
+				if got := h.store.Task(id1); got.State != tt.wantState {
 					t.Errorf("state = %s, want %s", got.State, tt.wantState)
 				}
 			}
-			if !tt.wantCall && len(h.store.changes) != 0 {
-				t.Errorf("recorded an outcome without a call: %+v", h.store.changes)
+			if !tt.wantCall && len(h.store.Changes()) != 0 {
+				t.Errorf("recorded an outcome without a call: %+v", h.store.Changes())
 			}
 		})
 	}
@@ -426,7 +303,7 @@ func TestMalformedMessage(t *testing.T) {
 		for _, arn := range []string{workARN, dlqARN} {
 			onDLQ := arn == dlqARN
 			t.Run(fmt.Sprintf("%s/dlq=%v", name, onDLQ), func(t *testing.T) {
-				st := newStore()
+				st := tasktest.New()
 				h := newHarness(t, st)
 				rec := rawRecord("m1", body, arn, 1)
 				failed := handle(t, h, rec)
@@ -444,7 +321,7 @@ func TestMalformedMessage(t *testing.T) {
 						t.Errorf("postponed = %v (%v), want 0", d, ok)
 					}
 				}
-				if h.disp.count() != 0 || len(st.claims) != 0 || st.gets != 0 {
+				if h.disp.count() != 0 || len(st.Claims()) != 0 || st.Gets() != 0 {
 					t.Errorf("a malformed message reached the store or the agent")
 				}
 			})
@@ -482,17 +359,17 @@ func TestDeadLetter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newStore()
+			st := tasktest.New()
 			if tt.task != nil {
 				cp := *tt.task
-				st = newStore(&cp)
+				st = tasktest.New(&cp)
 			}
-			st.getErr, st.transitionErr = tt.getErr, tt.transErr
+			st.GetErr, st.TransitionErr = tt.getErr, tt.transErr
 			h := newHarness(t, st)
 			rec := record(t, message(id1), dlqARN, 1)
 			failed := handle(t, h, rec)
 
-			if h.disp.count() != 0 || len(st.claims) != 0 {
+			if h.disp.count() != 0 || len(st.Claims()) != 0 {
 				t.Errorf("a dead letter was run")
 			}
 			if got := len(failed) == 1; got != tt.wantRetry {
@@ -504,7 +381,7 @@ func TestDeadLetter(t *testing.T) {
 			if tt.task == nil {
 				return
 			}
-			got := h.store.task(id1)
+			got := h.store.Task(id1)
 			if got.State != tt.wantState {
 				t.Fatalf("state = %s, want %s", got.State, tt.wantState)
 			}
@@ -512,7 +389,7 @@ func TestDeadLetter(t *testing.T) {
 				if got.Reason != task.ReasonDeadLettered || got.ReasonMessage != tt.wantMessage {
 					t.Errorf("reason = %s %q, want dead_lettered %q", got.Reason, got.ReasonMessage, tt.wantMessage)
 				}
-				c := st.changes[0]
+				c := st.Changes()[0]
 				if c.Version != tt.task.Version || !slices.Equal(c.From, []task.State{tt.task.State}) {
 					t.Errorf("change = %+v, want guarded by state %s and version %d", c, tt.task.State, tt.task.Version)
 				}
@@ -523,60 +400,59 @@ func TestDeadLetter(t *testing.T) {
 
 // A dead letter whose task moves between the read and the write is decided again later.
 func TestDeadLetterRace(t *testing.T) {
-	st := newStore(newTask(id1, task.Queued))
+	st := tasktest.New(newTask(id1, task.Queued))
 	h := newHarness(t, st)
-	rs := &racingStore{fakeStore: st}
+	rs := racingStore{st}
 	h.p = worker.New(worker.Config{Store: rs, Dispatcher: h.disp, Queue: h.queue, DeadLetterARN: dlqARN,
 		Backoff: backoff, Now: func() time.Time { return now }})
 	failed := handle(t, h, record(t, message(id1), dlqARN, 1))
 	if len(failed) != 1 {
 		t.Errorf("failed = %v, want the record retried after a conflict", failed)
 	}
-	if got := st.task(id1); got.State != task.Queued || got.Version != 2 {
+	if got := st.Task(id1); got.State != task.Queued || got.Version != 2 {
 		t.Errorf("task = %s v%d, want left as the other writer put it", got.State, got.Version)
 	}
 }
 
 // racingStore bumps a task's version right after every Get, as a concurrent writer would.
-type racingStore struct{ *fakeStore }
+type racingStore struct{ *tasktest.Store }
 
-func (r *racingStore) Get(ctx context.Context, id string) (*task.Task, error) {
-	t, err := r.fakeStore.Get(ctx, id)
-	r.mu.Lock()
-	r.tasks[id].Version++
-	r.mu.Unlock()
+func (r racingStore) Get(ctx context.Context, id string) (*task.Task, error) {
+	t, err := r.Store.Get(ctx, id)
+	cur := r.Task(id)
+	cur.Version++
+	r.Put(&cur)
 	return t, err
 }
 
 func TestOutcomeSuperseded(t *testing.T) {
-	st := newStore(newTask(id1, task.Queued))
+	st := tasktest.New(newTask(id1, task.Queued))
 	h := newHarness(t, st)
 	// While the agent runs, our lease lapses and another delivery takes the task and finishes it.
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
-		st.mu.Lock()
-		t := st.tasks[id1]
+		t := st.Task(id1)
 		t.State, t.Version, t.Attempts, t.Result = task.Succeeded, t.Version+2, t.Attempts+1, "theirs"
-		st.mu.Unlock()
+		st.Put(&t)
 		return dispatch.Result{Text: "ours"}, nil
 	}
 	rec := record(t, message(id1), workARN, 1)
 	if failed := handle(t, h, rec); len(failed) != 0 {
 		t.Errorf("failed = %v, want the record done", failed)
 	}
-	if got := st.task(id1); got.Result != "theirs" {
+	if got := st.Task(id1); got.Result != "theirs" {
 		t.Errorf("result = %q, want the other delivery's outcome to stand", got.Result)
 	}
-	if len(st.changes) != 1 {
-		t.Errorf("changes = %+v, want exactly one attempt to record", st.changes)
+	if len(st.Changes()) != 1 {
+		t.Errorf("changes = %+v, want exactly one attempt to record", st.Changes())
 	}
 }
 
 func TestOutcomeNotRecorded(t *testing.T) {
-	st := newStore(newTask(id1, task.Queued))
+	st := tasktest.New(newTask(id1, task.Queued))
 	h := newHarness(t, st)
-	st.transitionErr = errors.New("dynamodb: 500")
+	st.TransitionErr = errors.New("dynamodb: 500")
 	rec := record(t, message(id1), workARN, 3)
-	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.MessageId}) {
+	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.ID}) {
 		t.Errorf("failed = %v, want the record retried", failed)
 	}
 	if d := h.queue.postponed[rec.ReceiptHandle]; d != backoff(3) {
@@ -589,13 +465,13 @@ func TestOutcomeNotRecorded(t *testing.T) {
 func TestBatchRunsConcurrently(t *testing.T) {
 	const n = 6
 	var ts []*task.Task
-	var recs []events.SQSMessage
+	var recs []batch.Record
 	for i := range n {
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 		ts = append(ts, newTask(id, task.Queued))
 		recs = append(recs, record(t, message(id), workARN, 1))
 	}
-	st := newStore(ts...)
+	st := tasktest.New(ts...)
 	h := newHarness(t, st)
 	var wg sync.WaitGroup
 	wg.Add(n)
@@ -614,7 +490,7 @@ func TestBatchRunsConcurrently(t *testing.T) {
 		t.Fatalf("failed = %v", failed)
 	}
 	for _, tk := range ts {
-		if got := st.task(tk.ID); got.State != task.Succeeded || got.Result != "ok "+tk.ID {
+		if got := st.Task(tk.ID); got.State != task.Succeeded || got.Result != "ok "+tk.ID {
 			t.Errorf("task %s = %s %q, want succeeded with its own answer (%s)", tk.ID, got.State, got.Result, got.ReasonMessage)
 		}
 	}
@@ -622,7 +498,7 @@ func TestBatchRunsConcurrently(t *testing.T) {
 
 func TestMixedBatch(t *testing.T) {
 	ok, bad := "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
-	st := newStore(newTask(ok, task.Queued), newTask(bad, task.Queued))
+	st := tasktest.New(newTask(ok, task.Queued), newTask(bad, task.Queued))
 	h := newHarness(t, st)
 	h.disp.call = func(_ context.Context, c dispatch.Call) (dispatch.Result, error) {
 		if c.TaskID == bad {
@@ -630,7 +506,7 @@ func TestMixedBatch(t *testing.T) {
 		}
 		return dispatch.Result{Text: "fine"}, nil
 	}
-	recs := []events.SQSMessage{record(t, message(ok), workARN, 1), rawRecord("junk", "{", workARN, 1), record(t, message(bad), workARN, 1)}
+	recs := []batch.Record{record(t, message(ok), workARN, 1), rawRecord("junk", "{", workARN, 1), record(t, message(bad), workARN, 1)}
 	failed := handle(t, h, recs...)
 	slices.Sort(failed)
 	if want := []string{"junk", "msg-" + bad}; !slices.Equal(failed, want) {
@@ -653,7 +529,7 @@ func TestDeadlineBoundsTheCall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newStore(newTask(id1, task.Queued))
+			st := tasktest.New(newTask(id1, task.Queued))
 			h := newHarness(t, st)
 			var callDeadline time.Duration
 			h.disp.call = func(ctx context.Context, _ dispatch.Call) (dispatch.Result, error) {
@@ -665,18 +541,15 @@ func TestDeadlineBoundsTheCall(t *testing.T) {
 			m.Agent = slow
 			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
 			defer cancel()
-			resp, err := h.p.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{record(t, m, workARN, 1)}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := len(resp.BatchItemFailures) == 1; got != tt.wantRetry {
+			failed := h.p.Handle(ctx, []batch.Record{record(t, m, workARN, 1)})
+			if got := len(failed) == 1; got != tt.wantRetry {
 				t.Errorf("retried = %v, want %v", got, tt.wantRetry)
 			}
 			if got := h.disp.count() == 1; got != tt.wantCall {
 				t.Fatalf("called = %v, want %v", got, tt.wantCall)
 			}
 			if !tt.wantCall {
-				if len(st.claims) != 0 {
+				if len(st.Claims()) != 0 {
 					t.Errorf("claimed a task it had no time to run")
 				}
 				return
@@ -684,7 +557,7 @@ func TestDeadlineBoundsTheCall(t *testing.T) {
 			if callDeadline <= 0 || callDeadline > tt.maxCall {
 				t.Errorf("call deadline in %v, want within %v", callDeadline, tt.maxCall)
 			}
-			if lease := st.claims[0]; lease > tt.maxCall+15*time.Second || lease < tt.maxCall {
+			if lease := st.Claims()[0]; lease > tt.maxCall+15*time.Second || lease < tt.maxCall {
 				t.Errorf("lease = %v, want about %v", lease, tt.maxCall+15*time.Second)
 			}
 		})
@@ -692,7 +565,7 @@ func TestDeadlineBoundsTheCall(t *testing.T) {
 }
 
 func TestPostponeFailureStillRetries(t *testing.T) {
-	st := newStore(newTask(id1, task.Queued))
+	st := tasktest.New(newTask(id1, task.Queued))
 	h := newHarness(t, st)
 	h.queue.err = errors.New("sqs down")
 	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
@@ -707,27 +580,26 @@ func TestPostponeFailureStillRetries(t *testing.T) {
 }
 
 func TestNoQueueNoPostpone(t *testing.T) {
-	st := newStore()
+	st := tasktest.New()
 	p := worker.New(worker.Config{Store: st, Dispatcher: &fakeDispatcher{}, Now: func() time.Time { return now }})
-	resp, err := p.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{rawRecord("m", "x", workARN, 1)}})
-	if err != nil || len(resp.BatchItemFailures) != 1 {
-		t.Errorf("Handle = %+v, %v; want one failure", resp, err)
+	if failed := p.Handle(context.Background(), []batch.Record{rawRecord("m", "x", workARN, 1)}); len(failed) != 1 {
+		t.Errorf("Handle = %v; want one failure", failed)
 	}
 }
 
 func TestReceiveCount(t *testing.T) {
 	for _, tt := range []struct {
-		attr string
-		want time.Duration
-	}{{"4", backoff(4)}, {"", backoff(1)}, {"zero", backoff(1)}, {"0", backoff(1)}, {"-3", backoff(1)}} {
-		t.Run(tt.attr, func(t *testing.T) {
-			st := newStore(newTask(id1, task.Queued))
+		count int
+		want  time.Duration
+	}{{4, backoff(4)}, {1, backoff(1)}, {0, backoff(1)}, {-3, backoff(1)}} {
+		t.Run(strconv.Itoa(tt.count), func(t *testing.T) {
+			st := tasktest.New(newTask(id1, task.Queued))
 			h := newHarness(t, st)
 			h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
 				return dispatch.Result{}, &dispatch.Error{Reason: task.ReasonAgentUnavailable, Retryable: true}
 			}
 			rec := record(t, message(id1), workARN, 1)
-			rec.Attributes["ApproximateReceiveCount"] = tt.attr
+			rec.ReceiveCount = tt.count
 			handle(t, h, rec)
 			if got := h.queue.postponed[rec.ReceiptHandle]; got != tt.want {
 				t.Errorf("postponed by %v, want %v", got, tt.want)
@@ -749,7 +621,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestEmptyBatch(t *testing.T) {
-	h := newHarness(t, newStore())
+	h := newHarness(t, tasktest.New())
 	if failed := handle(t, h); len(failed) != 0 {
 		t.Errorf("failed = %v", failed)
 	}
@@ -782,12 +654,12 @@ func TestTurnWaitsForThePreviousOne(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/waits=%d", tt.prev, tt.waits), func(t *testing.T) {
-			st := newStore(threadTask(prevID, 1, "", tt.prev), threadTask(id1, 2, prevID, task.Queued))
+			st := tasktest.New(threadTask(prevID, 1, "", tt.prev), threadTask(id1, 2, prevID, task.Queued))
 			h := newHarness(t, st)
 			if failed := handle(t, h, record(t, threadMessage(id1, tt.waits), workARN, 1)); len(failed) != 0 {
 				t.Errorf("failed = %v; a waiting turn is sent back fresh, not redelivered", failed)
 			}
-			if h.disp.count() != 0 || len(st.claims) != 0 {
+			if h.disp.count() != 0 || len(st.Claims()) != 0 {
 				t.Fatalf("a turn ran before the previous one ended")
 			}
 			if len(h.queue.sent) != 1 {
@@ -796,7 +668,7 @@ func TestTurnWaitsForThePreviousOne(t *testing.T) {
 			if m := h.queue.sent[0]; m.TaskID != id1 || m.Waits != tt.waits+1 || h.queue.delays[0] != tt.wantDelay {
 				t.Errorf("sent %s waits %d after %v, want %s waits %d after %v", m.TaskID, m.Waits, h.queue.delays[0], id1, tt.waits+1, tt.wantDelay)
 			}
-			if got := st.task(id1); got.State != task.Queued {
+			if got := st.Task(id1); got.State != task.Queued {
 				t.Errorf("waiting turn is %s, want queued", got.State)
 			}
 		})
@@ -809,7 +681,7 @@ func TestTurnRunsWithHistory(t *testing.T) {
 	first.Text, first.Result = "q1", "a1"
 	second := threadTask(t2, 2, t1, task.Failed)
 	second.Text = "q2"
-	st := newStore(first, second, threadTask(id1, 3, t2, task.Queued))
+	st := tasktest.New(first, second, threadTask(id1, 3, t2, task.Queued))
 	h := newHarness(t, st)
 	if failed := handle(t, h, record(t, threadMessage(id1, 0), workARN, 1)); len(failed) != 0 {
 		t.Fatalf("failed = %v", failed)
@@ -826,7 +698,7 @@ func TestTurnRunsWithHistory(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("history = %v, want %v", got, want)
 	}
-	if got := st.task(id1); got.State != task.Succeeded {
+	if got := st.Task(id1); got.State != task.Succeeded {
 		t.Errorf("turn is %s, want succeeded", got.State)
 	}
 }

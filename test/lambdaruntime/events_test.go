@@ -5,6 +5,7 @@ package lambdaruntime_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,8 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/agentq/agentq/shared/esm"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -31,13 +31,13 @@ import (
 // the last of them shows the task in state want.
 func taskStream(ctx context.Context, t *testing.T, ddb *dynamodb.Client, streams *dynamodbstreams.Client, taskID string, want task.State) (string, []streamtypes.Record) {
 	t.Helper()
-	desc, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	desc, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(desc.Table.LatestStreamArn)
 	if arn == "" {
-		t.Fatalf("table %s has no stream", table)
+		t.Fatalf("table %s has no stream", tableName)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -97,8 +97,8 @@ func readStream(ctx context.Context, t *testing.T, streams *dynamodbstreams.Clie
 }
 
 func isTaskItem(keys map[string]streamtypes.AttributeValue, taskID string) bool {
-	pk, ok1 := keys[store.AttrPK].(*streamtypes.AttributeValueMemberS)
-	sk, ok2 := keys[store.AttrSK].(*streamtypes.AttributeValueMemberS)
+	pk, ok1 := keys[table.AttrPK].(*streamtypes.AttributeValueMemberS)
+	sk, ok2 := keys[table.AttrSK].(*streamtypes.AttributeValueMemberS)
 	return ok1 && ok2 && pk.Value == "TASK#"+taskID && sk.Value == "TASK"
 }
 
@@ -115,15 +115,15 @@ func streamEvent(t *testing.T, arn string, recs []streamtypes.Record) events.Dyn
 	ev := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, 0, len(recs))}
 	for _, r := range recs {
 		d := r.Dynamodb
-		keys, err := esm.ToStreamImage(d.Keys)
+		keys, err := lambdaImage(d.Keys)
 		if err != nil {
 			t.Fatal(err)
 		}
-		newImage, err := esm.ToStreamImage(d.NewImage)
+		newImage, err := lambdaImage(d.NewImage)
 		if err != nil {
 			t.Fatal(err)
 		}
-		oldImage, err := esm.ToStreamImage(d.OldImage)
+		oldImage, err := lambdaImage(d.OldImage)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,4 +234,59 @@ func withFields(t *testing.T, raw []byte, fields map[string]any) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// lambdaImage converts an item image as the DynamoDB Streams API returns it into the shape a
+// Lambda stream event carries.
+func lambdaImage(image map[string]streamtypes.AttributeValue) (map[string]events.DynamoDBAttributeValue, error) {
+	if image == nil {
+		return nil, nil
+	}
+	out := make(map[string]events.DynamoDBAttributeValue, len(image))
+	for k, v := range image {
+		av, err := lambdaValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("convert attribute %s: %w", k, err)
+		}
+		out[k] = av
+	}
+	return out, nil
+}
+
+func lambdaValue(v streamtypes.AttributeValue) (events.DynamoDBAttributeValue, error) {
+	switch v := v.(type) {
+	case *streamtypes.AttributeValueMemberS:
+		return events.NewStringAttribute(v.Value), nil
+	case *streamtypes.AttributeValueMemberN:
+		return events.NewNumberAttribute(v.Value), nil
+	case *streamtypes.AttributeValueMemberB:
+		return events.NewBinaryAttribute(v.Value), nil
+	case *streamtypes.AttributeValueMemberBOOL:
+		return events.NewBooleanAttribute(v.Value), nil
+	case *streamtypes.AttributeValueMemberNULL:
+		return events.NewNullAttribute(), nil
+	case *streamtypes.AttributeValueMemberSS:
+		return events.NewStringSetAttribute(v.Value), nil
+	case *streamtypes.AttributeValueMemberNS:
+		return events.NewNumberSetAttribute(v.Value), nil
+	case *streamtypes.AttributeValueMemberBS:
+		return events.NewBinarySetAttribute(v.Value), nil
+	case *streamtypes.AttributeValueMemberL:
+		out := make([]events.DynamoDBAttributeValue, len(v.Value))
+		for i, e := range v.Value {
+			av, err := lambdaValue(e)
+			if err != nil {
+				return events.DynamoDBAttributeValue{}, err
+			}
+			out[i] = av
+		}
+		return events.NewListAttribute(out), nil
+	case *streamtypes.AttributeValueMemberM:
+		m, err := lambdaImage(v.Value)
+		if err != nil {
+			return events.DynamoDBAttributeValue{}, err
+		}
+		return events.NewMapAttribute(m), nil
+	}
+	return events.DynamoDBAttributeValue{}, fmt.Errorf("unsupported attribute type %T", v)
 }

@@ -5,7 +5,7 @@
 // @vercel/fun, an implementation of the Lambda Runtime API, with its configuration in environment
 // variables, and reaching DynamoDB, SQS and EventBridge through the AWS SDK's
 // AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_EVENTBRIDGE, here the local
-// emulators and a local event bus (shared/localbus).
+// emulators and a local event bus (shared/local/eventbus).
 //
 // One task goes the whole way: invoke accepts it (with a webhook_url), worker runs it, poll reads
 // it, notify gets its changes from the table's real stream and puts its completion event on the
@@ -54,23 +54,25 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/agentq/agentq/shared/apikey"
-	"github.com/agentq/agentq/shared/demoagent"
-	"github.com/agentq/agentq/shared/localaws"
-	"github.com/agentq/agentq/shared/localbus"
-	"github.com/agentq/agentq/shared/localrun"
+	"github.com/agentq/agentq/shared/local/demoagent"
+	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/local/eventbus"
+	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
 const (
-	tenant  = "acme"
-	agentID = "echo"
-	region  = "us-east-1"
-	table   = "agentq-rt-tasks"
+	tenant    = "acme"
+	agentID   = "echo"
+	region    = "us-east-1"
+	tableName = "agentq-rt-tasks"
 	// workQueue and webhookQueue are the work and webhook queues' names; queue.Create adds
 	// their dead-letter queues. triggerDLQ is the trigger's dead-letter queue, eventBus the bus.
 	workQueue    = "agentq-rt-work"
@@ -143,7 +145,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	node := requireTool(t, "node")
 	requireTool(t, "npm")
 	requireTool(t, "bash")
-	if err := localaws.CheckInstalled(localaws.Options{}); err != nil {
+	if err := emulators.CheckInstalled(emulators.Options{}); err != nil {
 		missing(t, err.Error())
 	}
 
@@ -154,8 +156,8 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	installed := make(chan error, 1)
 	go func() { installed <- installDriver(ctx, here) }()
 
-	em, err := localaws.Start(ctx, localaws.Options{})
-	if errors.Is(err, localaws.ErrNotInstalled) {
+	em, err := emulators.Start(ctx, emulators.Options{})
+	if errors.Is(err, emulators.ErrNotInstalled) {
 		missing(t, err.Error())
 	}
 	if err != nil {
@@ -166,8 +168,8 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 			t.Errorf("stop emulators: %v", err)
 		}
 	})
-	ddb, sq := localrun.Clients(em.DynamoDBEndpoint, em.SQSEndpoint, 0)
-	if err := store.CreateTable(ctx, ddb, table); err != nil {
+	ddb, sq := system.Clients(em.DynamoDBEndpoint, em.SQSEndpoint, 0)
+	if err := table.CreateTable(ctx, ddb, tableName); err != nil {
 		t.Fatal(err)
 	}
 	queues, err := queue.Create(ctx, sq, workQueue, time.Minute)
@@ -182,7 +184,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus, err := localbus.Start(ctx, localbus.Options{Name: eventBus}) // 127.0.0.1
+	bus, err := eventbus.Start(ctx, eventbus.Options{Name: eventBus}) // 127.0.0.1
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +207,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	hookURL := hooks.URL + "/hooks/agentq"
 	key := randomKey(t)
 	// The operator's signing secret: the tenant has none of its own.
-	secret, err := webhook.NewSecret()
+	secret, err := signing.NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +221,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	// credentials (reserved in Lambda: the driver hands them to the Runtime API as the function's
 	// own), and the emulators' endpoints, which config.LoadDefaultConfig reads.
 	base := map[string]string{
-		"AGENTQ_TABLE":     table,
+		"AGENTQ_TABLE":     tableName,
 		"AGENTQ_TASK_TTL":  "24h",
 		"AGENTQ_LOG_LEVEL": "debug",
 		// The test's agent is on 127.0.0.1, which a deployed worker may not reach.
@@ -307,7 +309,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if f := batchResp.BatchItemFailures; len(f) != 1 || f[0].ItemIdentifier != aws.ToString(bad.MessageId) {
 		t.Errorf("worker: batchItemFailures = %+v, want exactly the malformed record %s", f, aws.ToString(bad.MessageId))
 	}
-	got, err := store.New(ddb, table).Get(ctx, taskID)
+	got, err := store.New(ddb, tableName).Get(ctx, taskID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +379,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if triggered[0].TaskID != triggered[1].TaskID {
 		t.Errorf("the same event made two tasks: %s and %s", triggered[0].TaskID, triggered[1].TaskID)
 	}
-	fromEvent, err := store.New(ddb, table).Get(ctx, triggered[0].TaskID)
+	fromEvent, err := store.New(ddb, tableName).Get(ctx, triggered[0].TaskID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +412,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if f := streamResp.BatchItemFailures; len(f) != 0 {
 		t.Errorf("notify: batchItemFailures = %+v, want none (%d records)", f, len(changes))
 	}
-	var published []localbus.Event
+	var published []eventbus.Event
 	for _, e := range bus.Events() {
 		var dt notify.Detail
 		if json.Unmarshal(e.Detail, &dt) == nil && dt.TaskID == taskID {
@@ -461,7 +463,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	if post.method != http.MethodPost || post.path != "/hooks/agentq" {
 		t.Errorf("webhook: %s %s, want POST /hooks/agentq", post.method, post.path)
 	}
-	if err := webhook.Verify(secret, post.header, post.body, time.Now(), 0); err != nil {
+	if err := signing.Verify(secret, post.header, post.body, time.Now(), 0); err != nil {
 		t.Errorf("webhook: the delivery does not verify: %v (headers %v)", err, post.header)
 	}
 	var hookEvent webhook.Event
@@ -473,7 +475,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 		t.Errorf("webhook: %s of task %s version %d; want %s of %s version %d", hookEvent.Type, hookDetail.TaskID, hookDetail.Version,
 			notify.TypeCompleted, taskID, detail.Version)
 	}
-	delivered, err := webhook.New(webhook.Config{DB: ddb, Table: table}).Deliveries(ctx, tenant, taskID)
+	delivered, err := webhook.New(webhook.Config{DB: ddb, Table: tableName}).Deliveries(ctx, tenant, taskID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -236,28 +236,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
 
-	// invoke accepts, waits on and stops tasks, publishes agents and keeps auth contexts: exactly
-	// InvokeTableActions on the table (and its indexes, which it never queries), DeleteItem on the
-	// items of InvokeDeleteKeyPrefixes only, sends to the work queue, writes large requests under
-	// requests/ and reads payloads (a sync invoke answers with the task), seals secrets (KMS
-	// Encrypt, never Decrypt: the worker opens auth contexts', deliver webhooks'), sends a
-	// replayed webhook delivery to the webhook queue, and nothing else.
-	props.Table.Grant(a.Invoke, *jsii.Strings(InvokeTableActions...)...)
-	grantOnKeys(a.Invoke, "dynamodb:DeleteItem", props.Table, InvokeDeleteKeyPrefixes...)
-	props.Queue.GrantSendMessages(a.Invoke)
-	if props.WebhookQueue != nil {
-		props.WebhookQueue.Grant(a.Invoke, jsii.String("sqs:SendMessage"))
-	}
-	storage.GrantWritePayloads(props.Payloads, a.Invoke, storage.RequestsPrefix)
-	storage.GrantReadPayloads(props.Payloads, a.Invoke)
-	storage.GrantSeal(props.SealKey, a.Invoke)
-	// poll reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
-	// the task and agent lists, by_thread for a thread's turns, a task's delivery log), and
-	// payloads. Auth contexts' metadata and webhook settings are read without their secrets: no
-	// KMS.
-	props.Table.GrantReadData(a.Poll)
-	grantOnKeys(a.Poll, "dynamodb:UpdateItem", props.Table, PollCountKeyPrefix)
-	storage.GrantReadPayloads(props.Payloads, a.Poll)
+	a.grant(props)
 
 	removal := props.LogRemovalPolicy
 	if removal == "" {
@@ -286,6 +265,32 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		panic(fmt.Sprintf("api: unknown kind %q", a.Kind))
 	}
 	return a
+}
+
+// grant grants the invoke and poll functions exactly what their paths need.
+func (a *API) grant(props *Props) {
+	// invoke accepts, waits on and stops tasks, publishes agents and keeps auth contexts: exactly
+	// InvokeTableActions on the table (and its indexes, which it never queries), DeleteItem on the
+	// items of InvokeDeleteKeyPrefixes only, sends to the work queue, writes large requests under
+	// requests/ and reads payloads (a sync invoke answers with the task), seals secrets (KMS
+	// Encrypt, never Decrypt: the worker opens auth contexts', deliver webhooks'), sends a
+	// replayed webhook delivery to the webhook queue, and nothing else.
+	props.Table.Grant(a.Invoke, *jsii.Strings(InvokeTableActions...)...)
+	grantOnKeys(a.Invoke, "dynamodb:DeleteItem", props.Table, InvokeDeleteKeyPrefixes...)
+	props.Queue.GrantSendMessages(a.Invoke)
+	if props.WebhookQueue != nil {
+		props.WebhookQueue.Grant(a.Invoke, jsii.String("sqs:SendMessage"))
+	}
+	storage.GrantWritePayloads(props.Payloads, a.Invoke, storage.RequestsPrefix)
+	storage.GrantReadPayloads(props.Payloads, a.Invoke)
+	storage.GrantSeal(props.SealKey, a.Invoke)
+	// poll reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
+	// the task and agent lists, by_thread for a thread's turns, a task's delivery log), and
+	// payloads. Auth contexts' metadata and webhook settings are read without their secrets: no
+	// KMS.
+	props.Table.GrantReadData(a.Poll)
+	grantOnKeys(a.Poll, "dynamodb:UpdateItem", props.Table, PollCountKeyPrefix)
+	storage.GrantReadPayloads(props.Payloads, a.Poll)
 }
 
 func (a *API) target(t Target) awslambda.Function {

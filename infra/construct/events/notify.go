@@ -8,7 +8,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -64,7 +64,7 @@ func NotifyFilter() map[string]any {
 	return map[string]any{
 		"eventName": []any{"INSERT", "MODIFY"},
 		"dynamodb": map[string]any{
-			"Keys":     map[string]any{store.AttrSK: map[string]any{"S": []any{TaskSortKey}}},
+			"Keys":     map[string]any{table.AttrSK: map[string]any{"S": []any{TaskSortKey}}},
 			"NewImage": map[string]any{"state": map[string]any{"S": toAny(NotifyStates)}},
 		},
 	}

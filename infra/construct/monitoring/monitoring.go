@@ -218,6 +218,18 @@ func New(scope constructs.Construct, id string, props *Props) *Monitoring {
 		"The agentq API answers too many requests with a 5xx status.",
 		errorRate, rate, 3, 2)
 
+	m.addEventAlarms(props, alarm)
+
+	m.Dashboard = newDashboard(this, m, props, errorRate)
+	return m
+}
+
+// alarmFunc defines an alarm that notifies the alarm topic.
+type alarmFunc func(id, description string, metric awscloudwatch.IMetric, threshold, periods, datapoints float64) awscloudwatch.Alarm
+
+// addEventAlarms defines the alarms of the event paths: one per extra dead-letter queue, and one
+// per stream-fed function on its iterator age.
+func (m *Monitoring) addEventAlarms(props *Props, alarm alarmFunc) {
 	m.DeadLetterAlarms = map[string]awscloudwatch.Alarm{}
 	for _, q := range props.DeadLetterQueues {
 		m.DeadLetterAlarms[q.Name] = alarm(q.Name+"DeadLetterDepth", q.Description,
@@ -237,9 +249,6 @@ func New(scope constructs.Construct, id string, props *Props) *Monitoring {
 				Statistic: jsii.String("Maximum"), Period: period,
 			}), maxAge*1000, 1, 1)
 	}
-
-	m.Dashboard = newDashboard(this, m, props, errorRate)
-	return m
 }
 
 func newDashboard(scope constructs.Construct, m *Monitoring, props *Props, errorRate awscloudwatch.IMetric) awscloudwatch.Dashboard {

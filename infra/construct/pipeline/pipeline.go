@@ -154,30 +154,7 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
 
-	// Least privilege: read task records (GetItem, and Query on the by_thread GSI for the turns of
-	// a thread) and conditionally update them, nothing else on the table.
-	props.Table.GrantReadData(worker)
-	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"))
-	// Delayed "check" messages for agents that answer asynchronously.
-	work.GrantSendMessages(worker)
-	// Backoff on a retryable failure: the worker shortens or stretches a record's visibility
-	// instead of waiting out the full visibility timeout.
-	work.Grant(worker, jsii.String("sqs:ChangeMessageVisibility"))
-	// Large answers go under results/; requests staged by invoke and earlier answers of a thread
-	// are read back.
-	storage.GrantWritePayloads(props.Payloads, worker, storage.ResultsPrefix)
-	storage.GrantReadPayloads(props.Payloads, worker)
-	// The worker opens a task's auth context at call time (KMS Decrypt); it never seals one.
-	storage.GrantOpen(props.SealKey, worker)
-	// Lambda agents: one statement naming each function, so an agent published later with a new
-	// ARN is refused (AccessDenied fails its task) until the ARN is added and the stack redeployed.
-	if len(props.LambdaAgentARNs) > 0 {
-		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-			Grantee:      worker,
-			Actions:      jsii.Strings("lambda:InvokeFunction"),
-			ResourceArns: jsii.Strings(props.LambdaAgentARNs...),
-		})
-	}
+	grantWorker(worker, props, work)
 
 	// Both sources report partial batch failures, so one bad record never redelivers the whole
 	// batch. Adding them grants the worker consume rights on each queue.
@@ -205,6 +182,34 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 		Worker:           worker,
 		WorkQueueSource:  workSource,
 		DeadLetterSource: deadSource,
+	}
+}
+
+// grantWorker grants the worker what it needs, and nothing else.
+func grantWorker(worker awslambda.Function, props *Props, work awssqs.Queue) {
+	// Least privilege: read task records (GetItem, and Query on the by_thread GSI for the turns of
+	// a thread) and conditionally update them, nothing else on the table.
+	props.Table.GrantReadData(worker)
+	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"))
+	// Delayed "check" messages for agents that answer asynchronously.
+	work.GrantSendMessages(worker)
+	// Backoff on a retryable failure: the worker shortens or stretches a record's visibility
+	// instead of waiting out the full visibility timeout.
+	work.Grant(worker, jsii.String("sqs:ChangeMessageVisibility"))
+	// Large answers go under results/; requests staged by invoke and earlier answers of a thread
+	// are read back.
+	storage.GrantWritePayloads(props.Payloads, worker, storage.ResultsPrefix)
+	storage.GrantReadPayloads(props.Payloads, worker)
+	// The worker opens a task's auth context at call time (KMS Decrypt); it never seals one.
+	storage.GrantOpen(props.SealKey, worker)
+	// Lambda agents: one statement naming each function, so an agent published later with a new
+	// ARN is refused (AccessDenied fails its task) until the ARN is added and the stack redeployed.
+	if len(props.LambdaAgentARNs) > 0 {
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee:      worker,
+			Actions:      jsii.Strings("lambda:InvokeFunction"),
+			ResourceArns: jsii.Strings(props.LambdaAgentARNs...),
+		})
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package storage defines where agentq keeps its data: one DynamoDB table for every item type
 // (tasks, idempotency records, thread turns, published agents, auth contexts), keyed and indexed as
-// the shared store package says, so the deployed table and the local emulator's are built from the
+// the shared table package says, so the deployed table and the local emulator's are built from the
 // same names, with a stream of its changes (both images) for the notifier; the bucket for payloads
 // too large for a task's item; and the KMS key that seals the secrets kept in the table (auth
 // contexts' credentials, tenants' webhook signing secrets).
@@ -22,7 +22,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	sharedconfig "github.com/agentq/agentq/shared/config"
-	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Key prefixes of the payload bucket, as shared/store writes them: requests/<task id>.json (the
@@ -99,9 +99,9 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		removal = awscdk.RemovalPolicy_DESTROY
 	}
 
-	table := awsdynamodb.NewTable(this, jsii.String("Table"), &awsdynamodb.TableProps{
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(store.AttrPK), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(store.AttrSK), Type: awsdynamodb.AttributeType_STRING},
+	ddbTable := awsdynamodb.NewTable(this, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(table.AttrPK), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(table.AttrSK), Type: awsdynamodb.AttributeType_STRING},
 		// On-demand: traffic is bursty (agents are called in waves) and idle most of the time,
 		// so provisioned capacity would be either wasted or throttled.
 		BillingMode: awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -110,7 +110,7 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		},
 		// Records carry their own expiry (Unix seconds); DynamoDB deletes them for free some time
 		// after. Readers still check the attribute, since deletion lags by up to days.
-		TimeToLiveAttribute: jsii.String(store.AttrExpiresAt),
+		TimeToLiveAttribute: jsii.String(table.AttrExpiresAt),
 		// The stream feeds the notifier (construct/events): it tells the world when a task ends or
 		// pauses, whichever function moved it. Both images, because a transition is only visible
 		// as the old state next to the new one; keys only or the new image alone would make the
@@ -121,8 +121,8 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		RemovalPolicy:      removal,
 	})
 
-	for _, ix := range store.Indexes {
-		table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+	for _, ix := range table.Indexes {
+		ddbTable.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix.Name),
 			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
 			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ix.SortKey), Type: awsdynamodb.AttributeType_STRING},
@@ -165,7 +165,7 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		RemovalPolicy: removal,
 	})
 
-	return &Storage{Construct: this, Table: table, Payloads: payloads, SealKey: key}
+	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, SealKey: key}
 }
 
 // PayloadExpirationDays is how long the bucket keeps a payload: the task TTL rounded up to whole

@@ -21,6 +21,7 @@ import (
 	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/infra/internal/infratest"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -83,35 +84,35 @@ func TestTableKeysAndBilling(t *testing.T) {
 	tpl.ResourceCountIs(t, "AWS::DynamoDB::Table", 1)
 	tpl.HasResourceProperties(t, "AWS::DynamoDB::Table", map[string]any{
 		"KeySchema": []any{
-			map[string]any{"AttributeName": store.AttrPK, "KeyType": "HASH"},
-			map[string]any{"AttributeName": store.AttrSK, "KeyType": "RANGE"},
+			map[string]any{"AttributeName": table.AttrPK, "KeyType": "HASH"},
+			map[string]any{"AttributeName": table.AttrSK, "KeyType": "RANGE"},
 		},
 		"BillingMode":                      "PAY_PER_REQUEST",
 		"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
-		"TimeToLiveSpecification":          map[string]any{"AttributeName": store.AttrExpiresAt, "Enabled": true},
+		"TimeToLiveSpecification":          map[string]any{"AttributeName": table.AttrExpiresAt, "Enabled": true},
 	})
 	// The table is created without a fixed name: CloudFormation generates it and the functions
 	// get it from AGENTQ_TABLE.
-	table := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
-	if _, ok := table.Properties["TableName"]; ok {
+	res := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
+	if _, ok := res.Properties["TableName"]; ok {
 		t.Errorf("table has a fixed TableName; want a generated one")
 	}
 }
 
 func TestTableIndexes(t *testing.T) {
 	tpl, _ := templates(t)
-	table := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
-	gsis, _ := table.Properties["GlobalSecondaryIndexes"].([]any)
-	if len(gsis) != len(store.Indexes) {
-		t.Fatalf("got %d GSIs, want %d (store.Indexes)", len(gsis), len(store.Indexes))
+	res := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
+	gsis, _ := res.Properties["GlobalSecondaryIndexes"].([]any)
+	if len(gsis) != len(table.Indexes) {
+		t.Fatalf("got %d GSIs, want %d (table.Indexes)", len(gsis), len(table.Indexes))
 	}
 	attrTypes := map[string]string{}
-	defs, _ := table.Properties["AttributeDefinitions"].([]any)
+	defs, _ := res.Properties["AttributeDefinitions"].([]any)
 	for _, d := range defs {
 		m := d.(map[string]any)
 		attrTypes[m["AttributeName"].(string)] = m["AttributeType"].(string)
 	}
-	for _, ix := range store.Indexes {
+	for _, ix := range table.Indexes {
 		t.Run(ix.Name, func(t *testing.T) {
 			tpl.HasResourceProperties(t, "AWS::DynamoDB::Table", map[string]any{
 				"GlobalSecondaryIndexes": assertions.Match_ArrayWith(&[]any{
@@ -165,7 +166,7 @@ func TestEphemeralTableCanBeDeleted(t *testing.T) {
 	// Everything else stays as in a real stack.
 	tpl.HasResourceProperties(t, "AWS::DynamoDB::Table", map[string]any{
 		"BillingMode":             "PAY_PER_REQUEST",
-		"TimeToLiveSpecification": map[string]any{"AttributeName": store.AttrExpiresAt, "Enabled": true},
+		"TimeToLiveSpecification": map[string]any{"AttributeName": table.AttrExpiresAt, "Enabled": true},
 	})
 }
 
@@ -375,7 +376,7 @@ func TestNoWildcardGrants(t *testing.T) {
 func TestPayloadPrefixesMatchTheStore(t *testing.T) {
 	blobs := &recorder{}
 	s := store.New(failingDB{}, "tasks").WithBlobs(blobs)
-	big := strings.Repeat("x", store.InlineLimit+1)
+	big := strings.Repeat("x", task.InlineLimit+1)
 	ctx := context.Background()
 
 	tk := &task.Task{ID: "t1", Request: json.RawMessage(`{"input":"` + big + `"}`), Text: "hi"}
@@ -383,7 +384,7 @@ func TestPayloadPrefixesMatchTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The item write fails (no table here), after the answer's blob is written.
-	_, _ = s.Transition(ctx, "t1", store.Change{To: task.Succeeded, Version: 3, Result: big, Now: time.Now()})
+	_, _ = s.Transition(ctx, "t1", task.Change{To: task.Succeeded, Version: 3, Result: big, Now: time.Now()})
 
 	if len(blobs.keys) != 2 {
 		t.Fatalf("blob keys %v, want a request's and an answer's", blobs.keys)

@@ -1,0 +1,103 @@
+package system
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agentq/agentq/shared/dispatch/a2atest"
+	"github.com/agentq/agentq/shared/notify"
+)
+
+// publishA2A publishes the agent under a fresh id and returns the id.
+func publishA2A(t *testing.T, ag *a2atest.Agent) string {
+	t.Helper()
+	id := "a2a-" + uuid.NewString()[:8]
+	code, body := request(t, http.MethodPut, "/v1/agents/"+id, testAdminKey,
+		fmt.Sprintf(`{"protocol":"a2a","endpoint":%q,"timeout":"10s","publish":true}`, ag.URL))
+	if code != http.StatusOK {
+		t.Fatalf("publish = %d %v", code, body)
+	}
+	return id
+}
+
+func TestA2AImmediateAnswer(t *testing.T) {
+	id := publishA2A(t, a2atest.New(t, 1))
+	_, body := post(t, "/v1/agents/"+id+"/invoke/async", `{"input":{"text":"echo hello there"}}`)
+	if done := waitFor(t, "/v1/tasks/"+body["task_id"].(string), "completed", "failed", "error"); done["result"] != "a2a: echo hello there" {
+		t.Fatalf("task = %v", done)
+	}
+}
+
+// TestA2ALongRunningTask: the agent keeps its task working past the call; the worker is not held,
+// and checks back until the task completes.
+func TestA2ALongRunningTask(t *testing.T) {
+	ag := a2atest.New(t, 40)
+	id := publishA2A(t, ag)
+	_, body := post(t, "/v1/agents/"+id+"/invoke-async", `{"message":"slow please"}`)
+	done := waitFor(t, "/v1/receipts/"+body["receipt_id"].(string), "succeeded", "failed")
+	if done["status"] != "succeeded" || done["output"] != "slow result" {
+		t.Fatalf("receipt = %v", done)
+	}
+	if n := ag.Count("message/send"); n != 1 {
+		t.Errorf("message/send sent %d times, want 1: checks must not send the task again", n)
+	}
+	if n := ag.Count("tasks/get"); n < 40 {
+		t.Errorf("tasks/get %d times, want at least 40", n)
+	}
+}
+
+// TestA2AInputRequiredThenResumed: the agent pauses for input; the next turn on the same
+// conversation answers it and the agent's task completes.
+func TestA2AInputRequiredThenResumed(t *testing.T) {
+	id := publishA2A(t, a2atest.New(t, 1))
+	thread := "pay-" + uuid.NewString()
+	_, first := post(t, "/v1/agents/"+id+"/invoke/async", fmt.Sprintf(`{"input":{"text":"ask me"},"id":%q}`, thread))
+	paused := waitFor(t, "/v1/tasks/"+first["task_id"].(string), "paused", "failed", "error")
+	hitl, _ := paused["hitl_request"].(map[string]any)
+	if paused["status"] != "paused" || hitl["message"] != "which currency?" {
+		t.Fatalf("first turn = %v", paused)
+	}
+	// The pause is told on the bus, with what the agent asked (events_test.go).
+	if _, d := busEvent(t, first["task_id"].(string), notify.DetailPaused); d.State != "paused" || !strings.Contains(fmt.Sprint(d.Task), "which currency?") {
+		t.Errorf("paused event detail = %+v", d)
+	}
+	_, second := post(t, "/v1/agents/"+id+"/invoke/async", fmt.Sprintf(`{"input":{"text":"AUD"},"id":%q}`, thread))
+	done := waitFor(t, "/v1/tasks/"+second["task_id"].(string), "completed", "failed", "error")
+	if done["result"] != "paid in AUD" {
+		t.Fatalf("answering turn = %v", done)
+	}
+	if _, _, firstNow := call(t, http.MethodGet, "/v1/tasks/"+first["task_id"].(string), ""); firstNow["status"] != "completed" {
+		t.Errorf("the answered turn is %v, want completed", firstNow["status"])
+	}
+}
+
+// TestA2AStopCancelsAtTheAgent: stopping a task the agent works on asynchronously cancels it there.
+func TestA2AStopCancelsAtTheAgent(t *testing.T) {
+	ag := a2atest.New(t, 1)
+	id := publishA2A(t, ag)
+	_, body := post(t, "/v1/agents/"+id+"/invoke/async", `{"input":{"text":"hold on"}}`)
+	taskID := body["task_id"].(string)
+	// Wait until the agent has the task (the first check has happened).
+	deadline := time.Now().Add(20 * time.Second)
+	for ag.Count("tasks/get") == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, stopped := post(t, "/v1/tasks/"+taskID+"/stop", "")
+	if code != http.StatusOK || stopped["status"] != "stopped" {
+		t.Fatalf("stop = %d %v", code, stopped)
+	}
+	for ag.Count("tasks/cancel") == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ag.Count("tasks/cancel") == 0 {
+		t.Fatal("the agent was never asked to cancel")
+	}
+	if _, _, now := call(t, http.MethodGet, "/v1/tasks/"+taskID, ""); now["status"] != "stopped" {
+		t.Errorf("task after cancel = %v", now["status"])
+	}
+}

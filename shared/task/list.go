@@ -1,0 +1,32 @@
+package task
+
+import (
+	"time"
+)
+
+// ListQuery selects a tenant's tasks. List answers them newest first.
+type ListQuery struct {
+	Tenant string
+	// States, when not empty, keeps the tasks in one of these states.
+	States []State
+	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
+	AgentID  string
+	ThreadID string
+	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// Limit is how many tasks to answer at most: 1 to MaxListLimit; 0 means DefaultListLimit.
+	Limit int
+	// Cursor continues a listing where the previous page ended; empty starts with the newest.
+	Cursor string
+	// Now, when set, leaves out tasks whose record has expired but that TTL has not deleted yet.
+	Now time.Time
+}
+
+// Bounds of a listing.
+const (
+	DefaultListLimit = 20
+	MaxListLimit     = 100
+	// MaxCursorBytes bounds a cursor; ours are far shorter.
+	MaxCursorBytes = 4096
+)
