@@ -20,7 +20,7 @@ var floodLimits = tenantlimit.Limits{Rate: 20, MaxInFlight: 20}
 // submits as fast as eight clients can. Each phase runs quietTasks tasks one after another; the
 // flood stops with its phase. Run it with
 //
-//	go test -run '^$' -bench QuietTenantUnderFlood -benchtime 1x ./shared/localrun/
+//	go test -run '^$' -bench QuietTenantUnderFlood -benchtime 1x ./shared/local/system/
 func BenchmarkQuietTenantUnderFlood(b *testing.B) {
 	const quietTasks = 40
 	floodKey := tenantKey(b, "flood", floodLimits)
