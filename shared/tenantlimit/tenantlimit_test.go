@@ -4,37 +4,16 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/agentq/agentq/shared/local/emulators"
-	"github.com/agentq/agentq/shared/table"
 )
 
 // The tests share one DynamoDB Local; each gets a table of its own.
-var (
-	suite  emulators.Suite
-	dynamo *dynamodb.Client
-)
+var suite emulators.Suite
 
-func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *emulators.Emulators) {
-		dynamo = emu.DynamoDB()
-	}))
-}
-
-func newTable(t *testing.T) string {
-	t.Helper()
-	suite.Require(t)
-	name := "limits-" + strings.ReplaceAll(t.Name(), "/", "-")
-	if err := table.CreateTable(context.Background(), dynamo, name); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
+func TestMain(m *testing.M) { os.Exit(suite.Main(m, nil)) }
 
 // clock is a settable time.
 type clock struct{ t time.Time }
@@ -51,7 +30,7 @@ func wantCode(t *testing.T, err error, code string) *Error {
 }
 
 func TestRateIsPerTenantPerSecond(t *testing.T) {
-	table := newTable(t)
+	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_000, 250_000_000)}
 	l := New(dynamo, table, Limits{Rate: 10}, nil).WithClock(c.now)
 	ctx := context.Background()
@@ -78,7 +57,7 @@ func TestRateIsPerTenantPerSecond(t *testing.T) {
 // TestInstancesShareOneBudget: two limiters (two Lambda instances) over one table together let
 // through no more than the tenant's rate, though each reserves leases of it.
 func TestInstancesShareOneBudget(t *testing.T) {
-	table := newTable(t)
+	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_100, 0)}
 	const rate = 40
 	a := New(dynamo, table, Limits{Rate: rate}, nil).WithClock(c.now)
@@ -101,7 +80,7 @@ func TestInstancesShareOneBudget(t *testing.T) {
 // TestLongPollCostsItsWait: a poll that may wait costs a request per second of its wait, so the
 // polls a tenant holds open are bounded by its rate.
 func TestLongPollCostsItsWait(t *testing.T) {
-	table := newTable(t)
+	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_200, 0)}
 	l := New(dynamo, table, Limits{Rate: 10}, nil).WithClock(c.now)
 	if err := l.Allow(context.Background(), "t", 25); err != nil {
@@ -111,7 +90,7 @@ func TestLongPollCostsItsWait(t *testing.T) {
 }
 
 func TestInFlight(t *testing.T) {
-	table := newTable(t)
+	dynamo, table := suite.Table(t, "limits")
 	l := New(dynamo, table, Limits{MaxInFlight: 3}, nil)
 	ctx := context.Background()
 	// Releasing what was never admitted does not make room.
@@ -146,7 +125,7 @@ func (o overrides) TenantLimits(_ context.Context, tenant string) (Limits, bool,
 }
 
 func TestOverrides(t *testing.T) {
-	table := newTable(t)
+	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_300, 0)}
 	l := New(dynamo, table, Limits{Rate: 1, MaxInFlight: 1}, overrides{"big": {Rate: 5, MaxInFlight: 0}}).WithClock(c.now)
 	ctx := context.Background()
