@@ -29,8 +29,9 @@ import (
 
 // Limits are one tenant's bounds. Zero or less means unbounded.
 type Limits struct {
-	// Rate is the requests per second the tenant may make. A long poll costs a request per
-	// second it may wait, so the polls a tenant holds open are bounded by the rate as well.
+	// Rate is the requests per second the tenant may make. The caller of Allow says what a
+	// request costs: the HTTP API charges a request that may wait (a long poll) more the longer
+	// it may wait, so the polls a tenant holds open are bounded by the rate as well.
 	Rate int `json:"rate"`
 	// MaxInFlight is how many of the tenant's tasks may be queued, running or paused at once.
 	MaxInFlight int `json:"max_in_flight"`
@@ -137,8 +138,8 @@ func (l *Limiter) Limits(ctx context.Context, tenant string) Limits {
 	return lim
 }
 
-// Allow spends cost of the tenant's request budget for the current second (a request costs 1; a
-// long poll the seconds it may wait, at most the whole budget). It returns an *Error with code
+// Allow spends cost of the tenant's request budget for the current second (at least 1, at most
+// the whole budget). It returns an *Error with code
 // CodeRateLimited when the budget is spent, or an error when the count could not be read.
 func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
 	limit := l.Limits(ctx, tenant).Rate
@@ -181,13 +182,13 @@ func (l *Limiter) reserve(ctx context.Context, tenant string, window int64, take
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table),
 		Key: map[string]types.AttributeValue{
-			"pk": str(table.TenantKey("TENANTRATE", tenant, strconv.FormatInt(window, 10))), "sk": str("RATE"),
+			table.AttrPK: table.S(table.TenantKey("TENANTRATE", tenant, strconv.FormatInt(window, 10))), table.AttrSK: table.S("RATE"),
 		},
 		UpdateExpression:         aws.String("ADD #n :take SET #exp = :exp"),
 		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n <= :room"),
-		ExpressionAttributeNames: map[string]string{"#n": "n", "#exp": "expires_at"},
+		ExpressionAttributeNames: map[string]string{"#n": "n", "#exp": table.AttrExpiresAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":take": num(take), ":room": num(limit - take), ":exp": num(window + 60),
+			":take": table.N(int64(take)), ":room": table.N(int64(limit - take)), ":exp": table.N(window + 60),
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -232,12 +233,12 @@ func (l *Limiter) Release(ctx context.Context, tenant string) error {
 func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, condition string, bound int) (bool, error) {
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(l.table),
-		Key:                      map[string]types.AttributeValue{"pk": str(table.TenantPartition("TENANT", tenant)), "sk": str("INFLIGHT")},
+		Key:                      map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantPartition("TENANT", tenant)), table.AttrSK: table.S("INFLIGHT")},
 		UpdateExpression:         aws.String("ADD #n :delta"),
 		ConditionExpression:      aws.String(condition),
 		ExpressionAttributeNames: map[string]string{"#n": "n"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":delta": num(delta), ":bound": num(bound),
+			":delta": table.N(int64(delta)), ":bound": table.N(int64(bound)),
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -256,10 +257,4 @@ func (l *Limiter) Ended(log *slog.Logger) func(ctx context.Context, t *task.Task
 			log.Error("give back a task's place in flight", "task_id", t.ID, "tenant", t.Tenant, "err", err)
 		}
 	}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-
-func num[T ~int | ~int64](n T) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(int64(n), 10)}
 }
