@@ -111,9 +111,11 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 }
 
 // envelopeReserved are the A2A fields an agent_envelope may not set: the conversation (contextId)
-// and the agent's tasks (taskId, referenceTaskIds) are agentq's to name per tenant, and push
-// notifications would send the agent's updates to an address past the webhook guard.
-var envelopeReserved = []string{"contextId", "taskId", "referenceTaskIds", "pushNotificationConfig"}
+// and the agent's tasks (taskId, referenceTaskIds) are agentq's to name per tenant, push
+// notifications (0.3 pushNotificationConfig, 1.0 taskPushNotificationConfig) would send the
+// agent's updates to an address past the webhook guard, and a 1.0 request's tenant picks the
+// agent owner's tenant.
+var envelopeReserved = []string{"contextId", "taskId", "referenceTaskIds", "pushNotificationConfig", "taskPushNotificationConfig", "tenant"}
 
 // envelopeNesting are the members of an envelope that hold more of it: a JSON-RPC request's
 // params, the params' message and configuration.
