@@ -93,6 +93,10 @@ type Config struct {
 	DefaultTenant string
 	// TenantLimits are every tenant's limits unless it has its own.
 	TenantLimits tenantlimit.Limits
+	// ReceiptKeyID is the KMS key ServiceNet receipts are signed with (empty: unsigned), and
+	// ReceiptPreviousKeyIDs the keys it replaced, newest first.
+	ReceiptKeyID          string
+	ReceiptPreviousKeyIDs []string
 
 	set map[string]bool
 }
@@ -151,6 +155,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvDefaultTenant, err))
 	}
 	if c.TenantLimits, err = TenantLimits(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.loadReceiptKeys(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

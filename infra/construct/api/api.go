@@ -90,6 +90,10 @@ const (
 // AuthorizerCacheSeconds).
 var AuthorizerIdentitySource = []string{}
 
+// PollUpdateKeyPrefix is a partition key poll may write (UpdateItem) where receipts are signed:
+// tasks' items, whose receipt signature it keeps.
+const PollUpdateKeyPrefix = "TASK#"
+
 // AuthorizerKeyPrefix is the only partition key the authorizer may read (GetItem): API keys' items.
 const AuthorizerKeyPrefix = "APIKEY#"
 
@@ -120,9 +124,9 @@ var InvokeTableActions = []string{
 // only expired by TTL.
 var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#", "APIKEYS#"}
 
-// PollCountKeyPrefix is the only partition key poll may write (UpdateItem): the tenants'
-// request counts of shared/tenantlimit, one item per tenant and second, since every read
-// spends its tenant's rate.
+// PollCountKeyPrefix is a partition key poll may write (UpdateItem): the tenants' request counts
+// of shared/tenantlimit, one item per tenant and second, since every read spends its tenant's
+// rate.
 const PollCountKeyPrefix = "TENANTRATE#"
 
 // Props configures the API.
@@ -144,6 +148,9 @@ type Props struct {
 	// SealKey seals auth contexts' secrets (storage.Storage.SealKey): invoke seals them when an
 	// admin creates one; poll only names it, to serve the contexts' metadata, and may not use it.
 	SealKey awskms.IKey
+	// ReceiptKey signs ServiceNet receipts (storage.Storage.ReceiptKey): both functions answer
+	// receipts, so both sign with it. Nil leaves receipts unsigned.
+	ReceiptKey awskms.IKey
 	// InvokeCodeDir and PollCodeDir hold the two bootstraps.
 	InvokeCodeDir, PollCodeDir string
 	// AuthorizerCodeDir holds the HTTP API's authorizer's bootstrap; the REST flavour has no
@@ -210,6 +217,9 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		golambda.EnvAdminKeys:     props.AdminKeyHashes,
 		golambda.EnvResultsBucket: *props.Payloads.BucketName(),
 		golambda.EnvKMSKeyID:      *props.SealKey.KeyArn(),
+	}
+	if props.ReceiptKey != nil {
+		shared[golambda.EnvReceiptKeyID] = *props.ReceiptKey.KeyArn()
 	}
 	for k, v := range props.Environment {
 		shared[k] = v
@@ -295,8 +305,19 @@ func (a *API) grant(props *Props) {
 	// payloads. Auth contexts' metadata and webhook settings are read without their secrets: no
 	// KMS.
 	props.Table.GrantReadData(a.Poll)
-	grantOnKeys(a.Poll, "dynamodb:UpdateItem", props.Table, PollCountKeyPrefix)
 	storage.GrantReadPayloads(props.Payloads, a.Poll)
+	// poll's one write, UpdateItem, reaches two kinds of items only: the tenants' request counts
+	// (every read spends its tenant's rate) and, where receipts are signed, tasks' items, whose
+	// receipt signature it keeps so that a receipt is signed once per change (it never moves a
+	// task). Both answer receipts, signed: KMS Sign and GetPublicKey on the receipt key.
+	pollWrites := []string{PollCountKeyPrefix}
+	if props.ReceiptKey != nil {
+		storage.GrantSignReceipts(props.ReceiptKey, a.Invoke)
+		storage.GrantSignReceipts(props.ReceiptKey, a.Poll)
+		pollWrites = append(pollWrites, PollUpdateKeyPrefix)
+	}
+	grantOnKeys(a.Poll, "dynamodb:UpdateItem", props.Table, pollWrites...)
+
 }
 
 func (a *API) target(t Target) awslambda.Function {
@@ -311,8 +332,8 @@ func (a *API) target(t Target) awslambda.Function {
 func (a *API) buildAuthorizer(props *Props, shared map[string]string) {
 	env := map[string]string{}
 	for k, v := range shared {
-		// It neither reads payloads nor names the seal key.
-		if k != golambda.EnvResultsBucket && k != golambda.EnvKMSKeyID {
+		// It neither reads payloads nor names the seal or receipt key.
+		if k != golambda.EnvResultsBucket && k != golambda.EnvKMSKeyID && k != golambda.EnvReceiptKeyID {
 			env[k] = v
 		}
 	}
