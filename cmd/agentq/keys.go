@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-const keysUsage = "usage: agentq keys create -tenant T -name N | agentq keys list -tenant T | agentq keys revoke ID  [-api URL]  (admin key from AGENTQ_ADMIN_KEY)"
+const keysUsage = "usage: agentq keys create -tenant T -name N | agentq keys list -tenant T | agentq keys revoke ID | " +
+	"agentq keys limits -tenant T [-rate N -max-in-flight N | -reset]  [-api URL]  (admin key from AGENTQ_ADMIN_KEY)"
 
 // runKeys creates, lists and revokes tenants' API keys through the API of a running system, with
 // the admin key. It prints the API's JSON answer; create's holds the key, shown this once.
@@ -28,6 +29,9 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	api := fs.String("api", or(getenv("AGENTQ_API_URL"), "http://127.0.0.1:8042"), "the API's base URL")
 	tenant := fs.String("tenant", "", "the tenant that owns the keys")
 	name := fs.String("name", "", "what the new key is for (create)")
+	rate := fs.Int("rate", -1, "the tenant's own requests per second, 0 unbounded (limits)")
+	inFlight := fs.Int("max-in-flight", -1, "the tenant's own cap of tasks in flight, 0 unbounded (limits)")
+	reset := fs.Bool("reset", false, "remove the tenant's own limits: the defaults apply (limits)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -45,6 +49,13 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		body, _ = json.Marshal(map[string]string{"tenant": *tenant, "name": *name})
 	case verb == "list" && fs.NArg() == 0 && *tenant != "":
 		method, path = http.MethodGet, "/v1/api-keys?tenant="+url.QueryEscape(*tenant)
+	case verb == "limits" && fs.NArg() == 0 && *tenant != "" && *reset:
+		method, path = http.MethodDelete, "/v1/tenants/"+url.PathEscape(*tenant)+"/limits"
+	case verb == "limits" && fs.NArg() == 0 && *tenant != "" && *rate >= 0 && *inFlight >= 0:
+		method, path = http.MethodPut, "/v1/tenants/"+url.PathEscape(*tenant)+"/limits"
+		body, _ = json.Marshal(map[string]int{"rate": *rate, "max_in_flight": *inFlight})
+	case verb == "limits" && fs.NArg() == 0 && *tenant != "" && *rate < 0 && *inFlight < 0:
+		method, path = http.MethodGet, "/v1/tenants/"+url.PathEscape(*tenant)+"/limits"
 	case verb == "revoke" && fs.NArg() == 1:
 		method, path = http.MethodDelete, "/v1/api-keys/"+url.PathEscape(fs.Arg(0))
 	default:
