@@ -33,6 +33,7 @@ import (
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/progress"
+	"github.com/agentq/agentq/shared/progresskey"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
@@ -96,8 +97,9 @@ type Parts struct {
 	Deliveries *webhook.Service
 	// Events is every task's event log; Tasks records each of its writes in it.
 	Events *tasklog.Log
-	// ProgressKeys derives per-task progress tokens and Progress takes agents' reports with them;
-	// both nil when AGENTQ_PROGRESS_KEY is not set.
+	// ProgressKeys derives per-task progress tokens and Progress takes agents' reports with them:
+	// under AGENTQ_PROGRESS_KEY, or else under the key kept sealed in the table (progresskey)
+	// when secrets are sealed; both nil when neither is.
 	ProgressKeys *progress.Keys
 	Progress     *progress.Service
 
@@ -208,10 +210,6 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	}
 	p.Events = tasklog.New(ddb, cfg.Table)
 	p.Tasks = p.Tasks.WithEvents(tasklog.NewRecorder(p.Events, p.Logger))
-	if len(cfg.ProgressKey) > 0 {
-		p.ProgressKeys = progress.NewKeys(cfg.ProgressKey)
-		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, dispatch.DecodePush)
-	}
 	p.Limiter = tenantlimit.New(ddb, cfg.Table, cfg.TenantLimits, p.Keys)
 	p.Tasks = p.Tasks.OnEnd(p.Limiter.Ended(p.Logger))
 	if cfg.QueueURL != "" {
@@ -223,6 +221,16 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	}
 	if sealer != nil {
 		p.Contexts = authctx.New(ddb, cfg.Table, sealer)
+	}
+	switch {
+	case len(cfg.ProgressKey) > 0:
+		p.ProgressKeys = progress.NewKeys(cfg.ProgressKey)
+	case sealer != nil:
+		// The key is kept sealed in the table and opened on first use, so starting costs nothing.
+		p.ProgressKeys = progress.NewKeysFrom(progresskey.New(ddb, cfg.Table, sealer).Key)
+	}
+	if p.ProgressKeys != nil {
+		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, dispatch.DecodePush)
 	}
 	if err := p.buildWebhooks(c, sealer); err != nil {
 		return nil, err
@@ -299,7 +307,7 @@ func (p *Parts) Worker() *worker.Processor {
 		DeadLetterARN: p.cfg.DLQARN, Logger: p.Logger, Metrics: p.Metrics, Backoff: p.opts.Backoff, CheckBackoff: p.opts.CheckBackoff,
 		Events: p.Events, Budget: p.opts.Budget,
 	}
-	if p.ProgressKeys != nil {
+	if p.ProgressKeys != nil && p.cfg.StreamURL != "" {
 		wc.Progress = dispatch.ProgressTargets(p.ProgressKeys, p.cfg.StreamURL)
 	}
 	return worker.New(wc)

@@ -10,19 +10,21 @@ import (
 func TestProgressConfig(t *testing.T) {
 	key := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 	tests := []struct {
-		name, key, url, wantErr string
+		name, key, url, kms, wantErr string
 	}{
 		{name: "neither: no progress routes", key: "", url: ""},
 		{name: "both", key: key, url: "https://abc.lambda-url.us-east-1.on.aws/"},
-		{name: "a key alone", key: key, wantErr: "set together"},
-		{name: "a URL alone", url: "https://x", wantErr: "set together"},
+		{name: "a key alone", key: key, wantErr: "needs " + config.EnvStreamURL},
+		{name: "a URL alone, nothing to seal a key with", url: "https://x", wantErr: config.EnvKMSKeyID},
+		// The key is kept sealed in the table: how the stack deploys progress.
+		{name: "a URL and a KMS key", url: "https://x/", kms: "alias/agentq"},
 		{name: "a short key", key: "AAAA", url: "https://x", wantErr: config.EnvProgressKey},
 		{name: "not base64", key: "!!!", url: "https://x", wantErr: config.EnvProgressKey},
 		{name: "not a URL", key: key, url: "ftp://x", wantErr: config.EnvStreamURL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{config.EnvProgressKey: tt.key, config.EnvStreamURL: tt.url}
+			env := map[string]string{config.EnvProgressKey: tt.key, config.EnvStreamURL: tt.url, config.EnvKMSKeyID: tt.kms}
 			c, err := config.Load(func(k string) string { return env[k] })
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || (tt.key != "" && strings.Contains(err.Error(), tt.key)) {

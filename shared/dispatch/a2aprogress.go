@@ -25,11 +25,15 @@ type Progress struct {
 
 // ProgressTargets answers where the agent of a task reports progress: the task's progress and
 // push routes under base (the URL the stream routes are served at), and its token from keys.
-func ProgressTargets(keys *progress.Keys, base string) func(tenant, id string) *Progress {
+func ProgressTargets(keys *progress.Keys, base string) func(ctx context.Context, tenant, id string) (*Progress, error) {
 	base = strings.TrimRight(base, "/")
-	return func(tenant, id string) *Progress {
+	return func(ctx context.Context, tenant, id string) (*Progress, error) {
+		tok, err := keys.Token(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
 		u := base + "/v1/tasks/" + url.PathEscape(id)
-		return &Progress{URL: u + "/progress", PushURL: u + "/push", Token: keys.Token(tenant, id)}
+		return &Progress{URL: u + "/progress", PushURL: u + "/push", Token: tok}, nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -43,8 +44,11 @@ func (l *listener) texts() string {
 
 func TestProgressTargets(t *testing.T) {
 	keys := progress.NewKeys([]byte("0123456789abcdef0123456789abcdef"))
-	target := dispatch.ProgressTargets(keys, "https://s.example/")("acme", "t1")
-	if target.URL != "https://s.example/v1/tasks/t1/progress" || target.PushURL != "https://s.example/v1/tasks/t1/push" || target.Token != keys.Token("acme", "t1") {
+	target, err := dispatch.ProgressTargets(keys, "https://s.example/")(context.Background(), "acme", "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target.URL != "https://s.example/v1/tasks/t1/progress" || target.PushURL != "https://s.example/v1/tasks/t1/push" || target.Token != mustToken(t, keys, "acme", "t1") {
 		t.Errorf("targets %+v", target)
 	}
 }
@@ -108,4 +112,14 @@ func TestA2AStreamingCallOutlivesTheWait(t *testing.T) {
 	if got := l.texts(); !strings.HasPrefix(got, "status:on it") {
 		t.Fatalf("events %q", got)
 	}
+}
+
+// mustToken answers the token of the task id of tenant under k.
+func mustToken(t testing.TB, k *progress.Keys, tenant, id string) string {
+	t.Helper()
+	tok, err := k.Token(context.Background(), tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

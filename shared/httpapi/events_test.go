@@ -392,3 +392,13 @@ func TestStreamOutlivesTheRequestBudget(t *testing.T) {
 		t.Fatalf("events %+v, want 1, 2 and reconnect", evs)
 	}
 }
+
+// mustToken answers the token of the task id of tenant under k.
+func mustToken(t testing.TB, k *progress.Keys, tenant, id string) string {
+	t.Helper()
+	tok, err := k.Token(context.Background(), tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}

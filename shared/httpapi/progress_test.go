@@ -41,7 +41,7 @@ func TestProgressReports(t *testing.T) {
 	other.ID = otherTaskID
 	h := newStreamHarness(t, time.Minute, storedTask(task.Running), other)
 	path := "/v1/tasks/" + taskID + "/progress"
-	token := h.keys.Token("org-1", taskID)
+	token := mustToken(t, h.keys, "org-1", taskID)
 	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
 	if status, _ := h.post(t, path, `{"type":"chunk","data":{"text":"hel"}}`, bearer(token)...); status != http.StatusAccepted {
@@ -54,8 +54,8 @@ func TestProgressReports(t *testing.T) {
 		code       string
 	}{
 		{"no token", `{"type":"chunk","data":{"text":"x"}}`, nil, 401, "invalid_progress_token"},
-		{"another task's token", `{"type":"chunk","data":{"text":"x"}}`, bearer(h.keys.Token("org-1", otherTaskID)), 401, "invalid_progress_token"},
-		{"the token of the id under another tenant", `{"type":"chunk","data":{"text":"x"}}`, bearer(h.keys.Token("org-2", taskID)), 401, "invalid_progress_token"},
+		{"another task's token", `{"type":"chunk","data":{"text":"x"}}`, bearer(mustToken(t, h.keys, "org-1", otherTaskID)), 401, "invalid_progress_token"},
+		{"the token of the id under another tenant", `{"type":"chunk","data":{"text":"x"}}`, bearer(mustToken(t, h.keys, "org-2", taskID)), 401, "invalid_progress_token"},
 		{"a key instead of a token", `{"type":"chunk","data":{"text":"x"}}`, []string{"X-Api-Key", apiKey}, 401, "invalid_progress_token"},
 		{"forged finished", `{"type":"finished","data":{"state":"succeeded"}}`, bearer(token), 422, "invalid_progress_report"},
 		{"forged created", `{"type":"created","data":{}}`, bearer(token), 422, "invalid_progress_report"},
@@ -118,7 +118,7 @@ func TestA2APush(t *testing.T) {
 	tk.RemoteTaskID = "remote-1"
 	h := newStreamHarness(t, time.Minute, tk)
 	path := "/v1/tasks/" + taskID + "/push"
-	hdr := []string{"A2A-Notification-Token", h.keys.Token("org-1", taskID), "Content-Type", "application/json"}
+	hdr := []string{"A2A-Notification-Token", mustToken(t, h.keys, "org-1", taskID), "Content-Type", "application/json"}
 	status := `{"statusUpdate":{"taskId":"remote-1","contextId":"c","status":{"state":"TASK_STATE_WORKING","message":{"messageId":"m1","role":"ROLE_AGENT","parts":[{"text":"reading the files"}]}}}}`
 	if got, code := h.post(t, path, status, hdr...); got != http.StatusAccepted {
 		t.Fatalf("push: %d %s", got, code)

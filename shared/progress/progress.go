@@ -43,21 +43,40 @@ func (e *InvalidError) Error() string { return "progress: " + e.Message }
 
 // Keys derives per-task tokens: HMAC-SHA256 over the tenant and the task id under a secret key.
 // Nothing is stored: the token is derived again to check it.
-type Keys struct{ key []byte }
+type Keys struct {
+	key func(ctx context.Context) ([]byte, error)
+}
 
 // NewKeys returns the token deriver for key (config.ProgressKey).
-func NewKeys(key []byte) *Keys { return &Keys{key: key} }
+func NewKeys(key []byte) *Keys {
+	return &Keys{key: func(context.Context) ([]byte, error) { return key, nil }}
+}
 
-// Token answers the token of the task id of tenant.
-func (k *Keys) Token(tenant, id string) string {
-	m := hmac.New(sha256.New, k.key)
+// NewKeysFrom returns the token deriver for the key that key answers when a token is first
+// needed (progresskey.Store.Key, which opens the table's key once per instance).
+func NewKeysFrom(key func(ctx context.Context) ([]byte, error)) *Keys { return &Keys{key: key} }
+
+// Token answers the token of the task id of tenant; it fails only when the key cannot be had.
+func (k *Keys) Token(ctx context.Context, tenant, id string) (string, error) {
+	key, err := k.key(ctx)
+	if err != nil {
+		return "", fmt.Errorf("progress token: %w", err)
+	}
+	m := hmac.New(sha256.New, key)
 	fmt.Fprintf(m, "agentq-progress-v1\x00%s\x00%s", tenant, id)
-	return "aqp_" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return "aqp_" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
 // valid checks token against the task's, in constant time.
-func (k *Keys) valid(tenant, id, token string) bool {
-	return token != "" && hmac.Equal([]byte(token), []byte(k.Token(tenant, id)))
+func (k *Keys) valid(ctx context.Context, tenant, id, token string) (bool, error) {
+	if token == "" {
+		return false, nil
+	}
+	want, err := k.Token(ctx, tenant, id)
+	if err != nil {
+		return false, err
+	}
+	return hmac.Equal([]byte(token), []byte(want)), nil
 }
 
 // PushDecoder reads a push notification body as the remote task it is about and the reports it
@@ -86,7 +105,11 @@ func (s *Service) open(ctx context.Context, id, token string) (*task.Task, error
 	if err != nil {
 		return nil, err
 	}
-	if !s.keys.valid(t.Tenant, t.ID, token) {
+	ok, err := s.keys.valid(ctx, t.Tenant, t.ID, token)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, ErrToken
 	}
 	if t.State.Terminal() {

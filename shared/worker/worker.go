@@ -92,7 +92,7 @@ type Config struct {
 	Now    func() time.Time
 	// Progress, when set, answers where the agent of a task may report progress (its progress
 	// and push URLs and token); nil gives agents nowhere to report.
-	Progress func(tenant, taskID string) *dispatch.Progress
+	Progress func(ctx context.Context, tenant, taskID string) (*dispatch.Progress, error)
 	// Events, when set, takes the updates an A2A agent streams during its call into the task's
 	// event log as they arrive.
 	Events Events
@@ -143,12 +143,18 @@ func (p *Processor) onEvent(ctx context.Context, log *slog.Logger, t *task.Task)
 	}
 }
 
-// progress answers where m's agent may report progress, if anywhere.
-func (p *Processor) progress(m *queue.Message) *dispatch.Progress {
+// progress answers where m's agent may report progress, if anywhere. Progress is an extra: when
+// its key cannot be had, the agent runs without it rather than the task failing.
+func (p *Processor) progress(ctx context.Context, log *slog.Logger, m *queue.Message) *dispatch.Progress {
 	if p.c.Progress == nil {
 		return nil
 	}
-	return p.c.Progress(m.Tenant, m.TaskID)
+	pr, err := p.c.Progress(ctx, m.Tenant, m.TaskID)
+	if err != nil {
+		log.Warn("no progress target for the agent", "err", err)
+		return nil
+	}
+	return pr
 }
 
 // CheckBackoff is the default delay before the n-th check on a working agent: 2 s doubling, at
@@ -408,7 +414,7 @@ func (p *Processor) call(ctx context.Context, j *job) (dispatch.Result, error) {
 	return p.c.Dispatcher.Call(callCtx, dispatch.Call{
 		TaskID: j.messageID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: j.text,
 		Request: j.request, Secrets: m.Secrets, Credentials: j.creds, Attempt: j.t.Attempts, History: j.history,
-		ResumeTaskID: j.resume, Progress: p.progress(m), OnEvent: p.onEvent(ctx, j.log, j.t),
+		ResumeTaskID: j.resume, Progress: p.progress(ctx, j.log, m), OnEvent: p.onEvent(ctx, j.log, j.t),
 	})
 }
 
