@@ -148,10 +148,22 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		LogRemovalPolicy: logRemoval,
 	})
 	s.defineAPI(cfg, env, code, logRemoval)
+	s.connectProgress()
 	s.monitor()
 	s.outputs()
 	suppressNagFindings(s)
 	return s
+}
+
+// connectProgress tells the worker where agents report progress: the stream function's URL. The
+// key the tokens derive from is kept sealed in the table (shared/progresskey), so no key is in any
+// environment. The worker depends on the URL, and nothing the URL depends on depends on the
+// worker, so there is no cycle.
+func (s *Stack) connectProgress() {
+	if s.API.StreamURL == nil {
+		return
+	}
+	s.Pipeline.Worker.AddEnvironment(jsii.String(golambda.EnvStreamURL), s.API.StreamURL.Url(), nil)
 }
 
 // monitor defines the alarms and the dashboard over every function, queue and stream.

@@ -20,6 +20,7 @@ import (
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/internal/infratest"
 	"github.com/agentq/agentq/infra/stack"
+	sharedconfig "github.com/agentq/agentq/shared/config"
 )
 
 var (
@@ -555,5 +556,24 @@ func TestOversizedEnvironmentRefused(t *testing.T) {
 	}
 	if len(invoke) != 1 || !strings.Contains(invoke[0], "AGENTQ_AGENTS") || !strings.Contains(invoke[0], "over Lambda's 4096") {
 		t.Errorf("synth errors = %q, want one on the invoke function naming AGENTQ_AGENTS", errs)
+	}
+}
+
+// TestWorkerKnowsTheStreamURL: the worker hands agents progress targets at the stream function's
+// URL, and no function is given a plaintext progress key (it is kept sealed in the table).
+func TestWorkerKnowsTheStreamURL(t *testing.T) {
+	for name, tpl := range map[string]*infratest.Template{"http": template(t), "rest": throwaway(t)} {
+		url := tpl.Only(t, "AWS::Lambda::Url", "ApiStream")
+		worker := tpl.Only(t, "AWS::Lambda::Function", "PipelineWorker")
+		env := infratest.Env(worker)
+		got, _ := env[golambda.EnvStreamURL].(map[string]any)
+		if fmt.Sprint(got) != fmt.Sprint(map[string]any{"Fn::GetAtt": []any{url.ID, "FunctionUrl"}}) {
+			t.Errorf("%s: worker's %s = %v, want the stream function's URL (%s)", name, golambda.EnvStreamURL, env[golambda.EnvStreamURL], url.ID)
+		}
+		for _, fn := range tpl.Resources("AWS::Lambda::Function") {
+			if _, ok := infratest.Env(fn)[sharedconfig.EnvProgressKey]; ok {
+				t.Errorf("%s: %s is given a plaintext progress key", name, fn.ID)
+			}
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package progresskey keeps the key that progress tokens are derived from in the task table,
 // sealed with the deployment's sealer (on AWS the KMS envelope sealer), so no plaintext key is in
 // any function's environment. Whichever function needs the key first creates it, with a
-// conditional put so that concurrent first users agree on one key; each function instance then
+// conditional write so that concurrent first users agree on one key; each function instance then
 // opens it once, lazily on its first use (never at start, which keeps cold starts free of KMS),
 // and keeps it in memory: one KMS call per instance, not per task.
 package progresskey
@@ -30,13 +30,18 @@ const (
 	Size = 32
 )
 
-// binding is the sealed key's aad: the sealed bytes open as this record and no other.
-var binding = authctx.Binding("", "progress-key/v1")
+// Binding is the sealed key's aad, and on KMS its encryption context ({"tenant": "*", "id":
+// "progress-key/v1"}): the sealed bytes open as this record and no other, and an IAM grant may be
+// narrowed to this key alone with the condition kms:EncryptionContext:id = BindingID. "*" is no
+// tenant's name, so the record is no tenant's either.
+const BindingID = "progress-key/v1"
+
+var binding = authctx.Binding("*", BindingID)
 
 // DynamoDB is the part of the DynamoDB API the store uses.
 type DynamoDB interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 }
 
 // Store answers the table's progress key, creating it on first use.
@@ -121,19 +126,21 @@ func (s *Store) create(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal a new progress key: %w", err)
 	}
-	item := itemKey()
-	item[attrKey] = &types.AttributeValueMemberB{Value: sealed}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: item,
-		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK},
+	// A conditional UpdateItem rather than a PutItem: the worker, which usually needs the key
+	// first, may already update items and needs no new table action for this.
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: itemKey(),
+		UpdateExpression:          aws.String("SET #sealed = :sealed"),
+		ConditionExpression:       aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": table.AttrPK, "#sealed": attrKey},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":sealed": &types.AttributeValueMemberB{Value: sealed}},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		// Another instance stored its key first: every instance uses that one.
 		won, err := s.read(ctx)
 		if err == nil && won == nil {
-			err = errors.New("read the progress key: gone after a conditional put failed")
+			err = errors.New("read the progress key: gone after a conditional write failed")
 		}
 		return won, err
 	}

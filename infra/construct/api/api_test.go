@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/agentq/agentq/shared/progresskey"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -951,8 +953,26 @@ func TestStreamFunction(t *testing.T) {
 		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) {
 			t.Errorf("stream may %s; it may only %v", a, api.InvokeTableActions)
 		}
-		if strings.HasPrefix(a, "kms:") {
-			t.Errorf("stream may %s: it opens no secret", a)
+	}
+	// KMS for the progress key alone: it checks agents' tokens with it and creates it when first.
+	role := tpl.RoleOf(t, stream)
+	wantCond := map[string]any{"StringEquals": map[string]any{storage.ProgressKeyContext: progresskey.BindingID}}
+	for a := range actions {
+		if !strings.HasPrefix(a, "kms:") {
+			continue
+		}
+		if a != "kms:Encrypt" && a != "kms:Decrypt" {
+			t.Errorf("stream may %s", a)
+		}
+		for _, c := range tpl.Conditions(role, a) {
+			if !reflect.DeepEqual(c, wantCond) {
+				t.Errorf("stream may %s under %v: only the progress key's (%v)", a, c, wantCond)
+			}
+		}
+	}
+	for _, a := range []string{"kms:Encrypt", "kms:Decrypt"} {
+		if len(actions[a]) == 0 {
+			t.Errorf("stream lacks %s on the progress key", a)
 		}
 	}
 	if !slices.Contains(actions["sqs:SendMessage"], f.queue) {

@@ -45,9 +45,10 @@ func (a *API) buildStream(props *Props, shared map[string]string) {
 	// Least privilege: read tasks and their logs (GetItem, Query), append the finished event a
 	// log lacks and, for invoke/stream, accept a task as invoke does (InvokeTableActions: its
 	// record, thread and idempotency writes, and the events that follow them); send the work;
-	// stage and read large payloads. No deletes, no KMS (the stream names no auth context's
-	// secret).
+	// stage and read large payloads. No deletes, and KMS for the progress key only (the stream
+	// names no auth context's secret): it checks agents' progress tokens with it.
 	props.Table.Grant(a.Stream, *jsii.Strings(InvokeTableActions...)...)
+	storage.GrantProgressKey(props.SealKey, a.Stream, append(append([]string{}, storage.SealActions...), storage.OpenActions...)...)
 	props.Queue.GrantSendMessages(a.Stream)
 	storage.GrantWritePayloads(props.Payloads, a.Stream, storage.RequestsPrefix)
 	storage.GrantReadPayloads(props.Payloads, a.Stream)

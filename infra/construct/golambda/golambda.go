@@ -44,6 +44,8 @@ const (
 	// EnvKMSKeyID names the KMS key that seals auth contexts' secrets; set, it enables auth
 	// contexts (all functions: invoke seals, the worker opens, poll reads metadata only).
 	EnvKMSKeyID = sharedconfig.EnvKMSKeyID
+	// EnvStreamURL is where agents report progress: the stream function's URL, set on the worker.
+	EnvStreamURL = sharedconfig.EnvStreamURL
 	// EnvSealKey is the local alternative to EnvKMSKeyID, for development only: the stack never
 	// sets it (the functions refuse both at once).
 	EnvSealKey = sharedconfig.EnvSealKey

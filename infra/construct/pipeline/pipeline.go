@@ -203,8 +203,10 @@ func grantWorker(worker awslambda.Function, props *Props, work awssqs.Queue) {
 	// are read back.
 	storage.GrantWritePayloads(props.Payloads, worker, storage.ResultsPrefix)
 	storage.GrantReadPayloads(props.Payloads, worker)
-	// The worker opens a task's auth context at call time (KMS Decrypt); it never seals one.
+	// The worker opens a task's auth context at call time (KMS Decrypt); it never seals one. It
+	// seals one secret only: the progress key, when it is the first to need it.
 	storage.GrantOpen(props.SealKey, worker)
+	storage.GrantProgressKey(props.SealKey, worker, storage.SealActions...)
 	// Lambda agents: one statement naming each function, so an agent published later with a new
 	// ARN is refused (AccessDenied fails its task) until the ARN is added and the stack redeployed.
 	if len(props.LambdaAgentARNs) > 0 {

@@ -1,9 +1,11 @@
 package pipeline_test
 
 import (
+	"github.com/agentq/agentq/shared/progresskey"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -254,12 +256,14 @@ func TestWorkerPermissions(t *testing.T) {
 	}
 
 	// Payloads, the seal key and Lambda agents, exactly: large answers under results/ only, reads
-	// of every payload, Decrypt to open an auth context (never Encrypt), and the listed functions.
+	// of every payload, Decrypt to open an auth context, Encrypt for the progress key alone, and
+	// the listed functions.
 	want := map[string][]string{
 		"s3:PutObject":          {f.bucket.ID + "/" + storage.ResultsPrefix + "*"},
 		"s3:GetObject":          {f.bucket.ID, f.bucket.ID + "/*"},
 		"s3:ListBucket":         {f.bucket.ID, f.bucket.ID + "/*"},
 		"kms:Decrypt":           {f.key.ID},
+		"kms:Encrypt":           {f.key.ID},
 		"lambda:InvokeFunction": slices.Sorted(slices.Values(lambdaAgents)),
 	}
 	got := map[string][]string{}
@@ -270,6 +274,11 @@ func TestWorkerPermissions(t *testing.T) {
 	}
 	if !maps.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("worker may %v, want %v", got, want)
+	}
+	// The worker may seal the progress key and no other secret.
+	wantCond := map[string]any{"StringEquals": map[string]any{storage.ProgressKeyContext: progresskey.BindingID}}
+	if conds := f.tpl.Conditions(role, "kms:Encrypt"); len(conds) != 1 || !reflect.DeepEqual(conds[0], wantCond) {
+		t.Errorf("worker's kms:Encrypt holds under %v, want only %v", conds, wantCond)
 	}
 	f.tpl.CheckLeastPrivilege(t)
 }

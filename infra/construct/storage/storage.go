@@ -22,6 +22,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	sharedconfig "github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/progresskey"
 	"github.com/agentq/agentq/shared/table"
 )
 
@@ -254,3 +255,21 @@ func GrantSignReceipts(key awskms.IKey, grantee awsiam.IGrantable) awsiam.Grant 
 func GrantOpen(key awskms.IKey, grantee awsiam.IGrantable) awsiam.Grant {
 	return key.Grant(grantee, *jsii.Strings(OpenActions...)...)
 }
+
+// GrantProgressKey lets grantee take the actions (SealActions, OpenActions) on the progress key
+// kept in the table (shared/progresskey) under key, and on no other secret: the grant holds only
+// where the KMS encryption context names that record. Whoever needs the key first creates it, so
+// both the worker (which hands out progress tokens) and the stream function (which checks them)
+// may seal it.
+func GrantProgressKey(key awskms.IKey, grantee awsiam.IGrantable, actions ...string) {
+	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: jsii.Strings(*key.KeyArn()),
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{ProgressKeyContext: progresskey.BindingID},
+		},
+	}))
+}
+
+// ProgressKeyContext is the KMS condition key GrantProgressKey narrows its grant with.
+const ProgressKeyContext = "kms:EncryptionContext:id"

@@ -326,6 +326,18 @@ func (t *Template) Actions(role string) map[string][]string {
 	return out
 }
 
+// Conditions returns the condition of each Allow statement that grants role action (nil for an
+// unconditioned one).
+func (t *Template) Conditions(role, action string) []map[string]any {
+	var out []map[string]any
+	for _, st := range t.PolicyStatements(role) {
+		if st.Effect == "Allow" && slices.Contains(st.Actions, action) {
+			out = append(out, st.Condition)
+		}
+	}
+	return out
+}
+
 // Grants returns, for each action an Allow statement grants role, the resources it is granted on
 // as ResourcePaths renders them ("Bucket/requests/*", "Table"), sorted.
 func (t *Template) Grants(role string) map[string][]string {
