@@ -19,6 +19,15 @@ import (
 // progressKeys derive the progress tokens of the contract tests' tasks.
 var progressKeys = progress.NewKeys([]byte("contract-test-progress-key-32-bytes!"))
 
+// progressToken is the task's token under progressKeys, a fixed key that cannot fail to be had.
+func progressToken(tenant, id string) string {
+	tok, err := progressKeys.Token(context.Background(), tenant, id)
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
 // logged gives task taskID (the tenant's, in state s) a log: created, a chunk, a tool call, and
 // finished when s has ended.
 func logged(s task.State) func(f *fake) {
@@ -65,7 +74,7 @@ func streamed(names ...string) func(t *testing.T, r answer) {
 
 // agentCases are the answers of a route an agent calls with its task's token in header.
 func agentCases(path, header, body string, bearer bool) []tcase {
-	token := progressKeys.Token(tenant, taskID)
+	token := progressToken(tenant, taskID)
 	if bearer {
 		token = "Bearer " + token
 	}
@@ -140,15 +149,15 @@ func streamCases(out map[string][]tcase) {
 	status := `{"statusUpdate":{"taskId":"remote-1","contextId":"c","status":{"state":"TASK_STATE_WORKING"}}}`
 	push := append(agentCases("/v1/tasks/"+taskID+"/push", "A2A-Notification-Token", status, false),
 		tcase{name: "another remote task", method: "POST", path: "/v1/tasks/" + taskID + "/push", body: strings.Replace(status, "remote-1", "remote-2", 1), auth: "none",
-			header: []string{"A2A-Notification-Token", progressKeys.Token(tenant, taskID)}, setup: func(f *fake) {
+			header: []string{"A2A-Notification-Token", progressToken(tenant, taskID)}, setup: func(f *fake) {
 				tk := stored(task.Running, task.Xpander)
 				tk.RemoteTaskID = "remote-1"
 				f.put(tk)
 			}, status: 403, code: "remote_task_mismatch"})
-	out["POST /v1/tasks/{task_id}/push"] = withDuplicate(push, "/v1/tasks/"+taskID+"/push", status, "A2A-Notification-Token", progressKeys.Token(tenant, taskID))
+	out["POST /v1/tasks/{task_id}/push"] = withDuplicate(push, "/v1/tasks/"+taskID+"/push", status, "A2A-Notification-Token", progressToken(tenant, taskID))
 	report := `{"type":"chunk","data":{"text":"hel"},"id":"r-1"}`
 	out["POST /v1/tasks/{task_id}/progress"] = withDuplicate(agentCases("/v1/tasks/"+taskID+"/progress", "Authorization", report, true),
-		"/v1/tasks/"+taskID+"/progress", report, "Authorization", "Bearer "+progressKeys.Token(tenant, taskID))
+		"/v1/tasks/"+taskID+"/progress", report, "Authorization", "Bearer "+progressToken(tenant, taskID))
 }
 
 // withDuplicate adds the case of a report or push sent a second time.
