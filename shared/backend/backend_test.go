@@ -16,11 +16,17 @@ func TestNew(t *testing.T) {
 		name                    string
 		env                     map[string]string
 		wantQueue, wantContexts bool
-		wantErr                 bool
+		// wantProgress: agents' reports are checked (the stream function needs no URL for it).
+		wantProgress bool
+		wantErr      bool
 	}{
 		{name: "table only", env: map[string]string{config.EnvTable: "t"}},
 		{name: "everything", env: map[string]string{config.EnvTable: "t", config.EnvQueueURL: "http://127.0.0.1:1/q",
-			config.EnvResultsBucket: "b", config.EnvSealKey: key}, wantQueue: true, wantContexts: true},
+			config.EnvResultsBucket: "b", config.EnvSealKey: key}, wantQueue: true, wantContexts: true, wantProgress: true},
+		// As the stack deploys the worker: the progress key is kept in the table, opened on first
+		// use, so building the parts makes no KMS call (there are no credentials to make one).
+		{name: "KMS-sealed with a stream URL", env: map[string]string{config.EnvTable: "t", config.EnvQueueURL: "http://127.0.0.1:1/q",
+			config.EnvKMSKeyID: "alias/x", config.EnvStreamURL: "https://s.example"}, wantQueue: true, wantContexts: true, wantProgress: true},
 		{name: "two sealing keys", env: map[string]string{config.EnvTable: "t", config.EnvSealKey: key, config.EnvKMSKeyID: "alias/x"}, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -51,6 +57,9 @@ func TestNew(t *testing.T) {
 			// and auth contexts as a truly nil interface when there are none.
 			if (p.Worker() != nil) != tt.wantQueue || (p.Sweeper(0) != nil) != tt.wantQueue || (p.Accept != nil) != tt.wantQueue {
 				t.Errorf("worker %v, sweeper %v, accept %v; want them: %v", p.Worker(), p.Sweeper(0), p.Accept, tt.wantQueue)
+			}
+			if (p.Progress != nil) != tt.wantProgress || (p.ProgressKeys != nil) != tt.wantProgress {
+				t.Errorf("progress %v, want it: %v", p.Progress, tt.wantProgress)
 			}
 			if ac := AuthContexts[worker.AuthContexts](p); (ac != nil) != tt.wantContexts {
 				t.Errorf("auth contexts = %#v, want present: %v", ac, tt.wantContexts)

@@ -733,3 +733,46 @@ func TestOutcomeOfADeletedTask(t *testing.T) {
 		t.Errorf("log = %s", h.logs.String())
 	}
 }
+
+// TestProgressTarget: the agent is told where to report progress, and when the progress key
+// cannot be had (KMS down, say) it runs without a target rather than its task failing.
+func TestProgressTarget(t *testing.T) {
+	target := &dispatch.Progress{URL: "https://s.example/v1/tasks/" + id1 + "/progress", Token: "aqp_x"}
+	for name, tt := range map[string]struct {
+		err  error
+		want *dispatch.Progress
+	}{
+		"a target":         {want: target},
+		"no key to be had": {err: errors.New("kms unavailable")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
+			var asked []string
+			h.p = worker.New(worker.Config{
+				Store: h.store, Dispatcher: h.disp, Queue: h.queue, DeadLetterARN: dlqARN,
+				Logger:  slog.New(slog.NewJSONHandler(h.logs, nil)),
+				Backoff: backoff, Now: func() time.Time { return now }, Budget: testBudget,
+				Progress: func(_ context.Context, tenant, id string) (*dispatch.Progress, error) {
+					asked = append(asked, tenant+"/"+id)
+					return tt.want, tt.err
+				},
+			})
+			h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) { return dispatch.Result{Text: "ok"}, nil }
+			if failed := handle(t, h, record(t, message(id1), workARN, 1)); len(failed) != 0 {
+				t.Fatalf("failed = %v", failed)
+			}
+			if got := h.store.Task(id1); got.State != task.Succeeded {
+				t.Fatalf("task %s, want succeeded", got.State)
+			}
+			if len(asked) != 1 || asked[0] != "org-1/"+id1 {
+				t.Errorf("asked for targets of %v", asked)
+			}
+			if len(h.disp.calls) != 1 || h.disp.calls[0].Progress != tt.want {
+				t.Errorf("the agent was given %+v, want %+v", h.disp.calls[0].Progress, tt.want)
+			}
+			if tt.err != nil && !strings.Contains(h.logs.String(), "no progress target") {
+				t.Errorf("the missing target is not logged: %s", h.logs.String())
+			}
+		})
+	}
+}
