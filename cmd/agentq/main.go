@@ -28,7 +28,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,15 +47,19 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "agentq:", err)
-		os.Exit(1)
-	}
+	os.Exit(report(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr))
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
+		if c, ok := lookup(args[0]); ok && c.run != nil {
+			return c.run(ctx, &apiEnv{getenv: getenv, stdout: stdout, stderr: stderr, tty: isTerminal(stderr), now: time.Now}, args[1:])
+		}
 		switch args[0] {
+		case "help", "-h", "-help", "--help":
+			return runHelp(args[1:], stdout)
+		case "completion":
+			return runCompletion(args[1:], stdout)
 		case "worker":
 			return runWorker(ctx, args[1:], getenv, stderr)
 		case "soak":
@@ -70,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
-		return errors.New(usage)
+		return &usageError{usage}
 	}
 	return runLocal(ctx, args[1:], getenv, stdout, stderr)
 }
