@@ -30,35 +30,35 @@ func init() {
 
 func commandTable() []command {
 	return []command{
-	{name: "invoke", usage: "agentq invoke AGENT [TEXT] [--input JSON] [--wait] [--follow] [--thread ID] [--version V] [--idempotency-key K] [-o json]",
-		summary: "invoke an agent (xpander dialect); --wait or --follow for its outcome",
-		help: "Submits an invocation and prints the task. --input sends a whole xpander input object\n" +
-			"(TEXT, when given, sets its text). --wait waits for the outcome, showing the status as it\n" +
-			"changes; --follow also shows the task's progress messages as they arrive. The answer goes\n" +
-			"to stdout, progress to stderr: one line redrawn on a terminal, plain lines otherwise.",
-		flags: []string{"--input", "--wait", "--follow", "--thread", "--version", "--idempotency-key", "-o"}, run: runInvoke},
-	{name: "get", usage: "agentq get ID [--wait] [-o json]", summary: "read a task (by task or thread id)",
-		help: "--wait waits until the task ends or pauses, showing its status as it changes.", flags: []string{"--wait", "-o"}, run: runGet},
-	{name: "list", usage: "agentq list [--status S[,S…]] [--agent A] [--thread ID] [--limit N] [-o json]", summary: "list your tasks, newest first",
-		help: "Follows the list's pages until --limit tasks (default 20) are shown.", flags: []string{"--status", "--agent", "--thread", "--limit", "-o"}, run: runList},
-	{name: "stop", usage: "agentq stop ID [-o json]", summary: "stop a task that has not ended", flags: []string{"-o"}, run: runStop},
-	{name: "thread", usage: "agentq thread ID [-o json]", summary: "print a task's conversation, oldest first", flags: []string{"-o"}, run: runThread},
-	{name: "receipts", usage: "agentq receipts get ID [--wait] [-o json]", summary: "read ServiceNet receipts",
-		subs: []string{"get"}, flags: []string{"--wait", "-o"}, run: runReceipts},
-	{name: "agents", usage: "agentq agents list | get ID | put ID --file FILE | publish ID  [-o json]",
-		summary: "the agent registry; put and publish take AGENTQ_ADMIN_KEY",
-		help: "put writes an agent's draft from a JSON definition (--file - reads stdin); publish makes the\n" +
-			"draft the agent's next version.", subs: []string{"list", "get", "put", "publish"}, flags: []string{"--file", "-o"}, run: runAgents},
-	{name: "help", usage: "agentq help [COMMAND]", summary: "say how a command is used"},
-	{name: "completion", usage: "agentq completion bash|zsh", summary: "print a shell completion script",
-		help: "bash: source <(agentq completion bash)\nzsh:  source <(agentq completion zsh)", subs: []string{"bash", "zsh"}},
-	{name: "run", usage: "agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] [-sweep-every 5m]",
-		summary: "start the whole system on this machine", flags: []string{"-addr", "-data", "-log-level", "-state", "-no-worker", "-sweep-every"}},
-	{name: "worker", usage: "agentq worker [-state FILE] [-pollers 4]", summary: "run a worker on the system `agentq run` started", flags: []string{"-state", "-log-level", "-pollers"}},
-	{name: "soak", usage: "agentq soak [-n 2000] [-c 32] [-kills 3]", summary: "a bounded load test on 127.0.0.1", flags: []string{"-n", "-c", "-kills"}},
-	{name: "keys", usage: keysUsage, summary: "create, list and revoke tenants' API keys (AGENTQ_ADMIN_KEY)", subs: []string{"create", "list", "revoke"}, flags: []string{"-tenant", "-name", "-api"}},
-	{name: "dev", usage: "agentq dev send-event FILE", summary: "send a test event to the local event bus", subs: []string{"send-event"}},
-	{name: "smoke", usage: smokeUsage, summary: "check a running system end to end through its API"},
+		{name: "invoke", usage: "agentq invoke AGENT [TEXT] [--input JSON] [--wait] [--follow] [--thread ID] [--version V] [--idempotency-key K] [-o json]",
+			summary: "invoke an agent (xpander dialect); --wait or --follow for its outcome",
+			help: "Submits an invocation and prints the task. --input sends a whole xpander input object\n" +
+				"(TEXT, when given, sets its text). --wait waits for the outcome, showing the status as it\n" +
+				"changes; --follow also shows the task's progress messages as they arrive. The answer goes\n" +
+				"to stdout, progress to stderr: one line redrawn on a terminal, plain lines otherwise.",
+			flags: []string{"--input", "--wait", "--follow", "--thread", "--version", "--idempotency-key", "-o"}, run: runInvoke},
+		{name: "get", usage: "agentq get ID [--wait] [-o json]", summary: "read a task (by task or thread id)",
+			help: "--wait waits until the task ends or pauses, showing its status as it changes.", flags: []string{"--wait", "-o"}, run: runGet},
+		{name: "list", usage: "agentq list [--status S[,S…]] [--agent A] [--thread ID] [--limit N] [-o json]", summary: "list your tasks, newest first",
+			help: "Follows the list's pages until --limit tasks (default 20) are shown.", flags: []string{"--status", "--agent", "--thread", "--limit", "-o"}, run: runList},
+		{name: "stop", usage: "agentq stop ID [-o json]", summary: "stop a task that has not ended", flags: []string{"-o"}, run: runStop},
+		{name: "thread", usage: "agentq thread ID [-o json]", summary: "print a task's conversation, oldest first", flags: []string{"-o"}, run: runThread},
+		{name: "receipts", usage: "agentq receipts get ID [--wait] [-o json]", summary: "read ServiceNet receipts",
+			subs: []string{"get"}, flags: []string{"--wait", "-o"}, run: runReceipts},
+		{name: "agents", usage: "agentq agents list | get ID | put ID --file FILE | publish ID  [-o json]",
+			summary: "the agent registry; put and publish take AGENTQ_ADMIN_KEY",
+			help: "put writes an agent's draft from a JSON definition (--file - reads stdin); publish makes the\n" +
+				"draft the agent's next version.", subs: []string{"list", "get", "put", "publish"}, flags: []string{"--file", "-o"}, run: runAgents},
+		{name: "help", usage: "agentq help [COMMAND]", summary: "say how a command is used"},
+		{name: "completion", usage: "agentq completion bash|zsh", summary: "print a shell completion script",
+			help: "bash: source <(agentq completion bash)\nzsh:  source <(agentq completion zsh)", subs: []string{"bash", "zsh"}},
+		{name: "run", usage: "agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] [-sweep-every 5m]",
+			summary: "start the whole system on this machine", flags: []string{"-addr", "-data", "-log-level", "-state", "-no-worker", "-sweep-every"}},
+		{name: "worker", usage: "agentq worker [-state FILE] [-pollers 4]", summary: "run a worker on the system `agentq run` started", flags: []string{"-state", "-log-level", "-pollers"}},
+		{name: "soak", usage: "agentq soak [-n 2000] [-c 32] [-kills 3]", summary: "a bounded load test on 127.0.0.1", flags: []string{"-n", "-c", "-kills"}},
+		{name: "keys", usage: keysUsage, summary: "create, list and revoke tenants' API keys (AGENTQ_ADMIN_KEY)", subs: []string{"create", "list", "revoke"}, flags: []string{"-tenant", "-name", "-api"}},
+		{name: "dev", usage: "agentq dev send-event FILE", summary: "send a test event to the local event bus", subs: []string{"send-event"}},
+		{name: "smoke", usage: smokeUsage, summary: "check a running system end to end through its API"},
 	}
 }
 
