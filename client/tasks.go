@@ -176,19 +176,31 @@ type ListQuery struct {
 
 // List reads one page of the caller's tasks, newest first (GET /v1/tasks).
 func (c *Client) List(ctx context.Context, q ListQuery) (*TaskPage, error) {
-	p := &raw.ListTasksParams{AgentId: ptr(q.AgentID), ThreadId: ptr(q.ThreadID), Limit: ptr(q.Limit), Cursor: ptr(q.Cursor)}
-	if len(q.Status) > 0 {
-		p.Status = &q.Status
-	}
-	if !q.CreatedAfter.IsZero() {
-		p.CreatedAfter = &q.CreatedAfter
-	}
-	if !q.CreatedBefore.IsZero() {
-		p.CreatedBefore = &q.CreatedBefore
-	}
-	resp, err := c.raw.ListTasks(ctx, p)
+	f := q.filters()
+	resp, err := c.raw.ListTasks(ctx, &raw.ListTasksParams{AgentId: ptr(q.AgentID), ThreadId: ptr(q.ThreadID), Limit: ptr(q.Limit), Cursor: ptr(q.Cursor),
+		Status: f.status, CreatedAfter: f.after, CreatedBefore: f.before})
 	page, _, err := decode[TaskPage](ctx, "list tasks", resp, err, http.StatusOK)
 	return page, err
+}
+
+// listFilters are a query's filters as the generated parameters take them: nil when unset.
+type listFilters struct {
+	status        *[]string
+	after, before *time.Time
+}
+
+func (q ListQuery) filters() listFilters {
+	var f listFilters
+	if len(q.Status) > 0 {
+		f.status = &q.Status
+	}
+	if !q.CreatedAfter.IsZero() {
+		f.after = &q.CreatedAfter
+	}
+	if !q.CreatedBefore.IsZero() {
+		f.before = &q.CreatedBefore
+	}
+	return f
 }
 
 // Tasks iterates over every task the query selects, page after page, until the list ends, the
@@ -217,17 +229,9 @@ func (c *Client) Tasks(ctx context.Context, q ListQuery) iter.Seq2[*Task, error]
 // AgentTasks reads one page of one agent's tasks (GET /v1/agents/{agent_id}/tasks); q.AgentID is
 // ignored, the path names the agent.
 func (c *Client) AgentTasks(ctx context.Context, agentID string, q ListQuery) (*TaskPage, error) {
-	p := &raw.ListAgentTasksParams{ThreadId: ptr(q.ThreadID), Limit: ptr(q.Limit), Cursor: ptr(q.Cursor)}
-	if len(q.Status) > 0 {
-		p.Status = &q.Status
-	}
-	if !q.CreatedAfter.IsZero() {
-		p.CreatedAfter = &q.CreatedAfter
-	}
-	if !q.CreatedBefore.IsZero() {
-		p.CreatedBefore = &q.CreatedBefore
-	}
-	resp, err := c.raw.ListAgentTasks(ctx, agentID, p)
+	f := q.filters()
+	resp, err := c.raw.ListAgentTasks(ctx, agentID, &raw.ListAgentTasksParams{ThreadId: ptr(q.ThreadID), Limit: ptr(q.Limit), Cursor: ptr(q.Cursor),
+		Status: f.status, CreatedAfter: f.after, CreatedBefore: f.before})
 	page, _, err := decode[TaskPage](ctx, "list tasks of "+agentID, resp, err, http.StatusOK)
 	return page, err
 }

@@ -21,38 +21,18 @@ func runReceipts(ctx context.Context, e *apiEnv, args []string) error {
 	return usagef("receipts %s: unknown; usage: %s", args[0], commandUsage("receipts"))
 }
 
-func runReceiptGet(ctx context.Context, e *apiEnv, args []string) error {
-	fs := newFlags("receipts get", e.stderr)
-	wait := fs.Bool("wait", false, "wait until the receipt is no longer running")
-	output := outputFlag(fs)
-	id, c, err := oneID(e, fs, args, "receipts")
-	if err != nil {
-		return err
-	}
-	if err := checkOutput(*output); err != nil {
-		return err
-	}
-	var r *client.Receipt
-	if *wait {
-		p := newProgress(e.stderr, e.tty, e.now, "receipt "+id)
-		pctx, stop := context.WithCancel(ctx)
-		go p.Run(pctx)
-		r, err = c.WaitReceipt(ctx, id, func(r *client.Receipt) { p.Status(string(r.Status)) })
-		stop()
-		p.Done()
-	} else {
-		tctx, cancel := withTimeout(ctx)
-		r, err = c.Receipt(tctx, id)
-		cancel()
-	}
-	if err != nil {
-		return err
-	}
-	if err := emit(e, *output, r, func(w io.Writer) { printReceipt(w, r) }); err != nil {
-		return err
-	}
-	if *wait && r.Status != "succeeded" {
-		return &taskEndedError{id: id, status: string(r.Status)}
+// runReceiptGet is `agentq receipts get ID [--wait]`.
+var runReceiptGet = idCommand[client.Receipt]{name: "receipts get", usage: "receipts", label: "receipt",
+	call: (*client.Client).Receipt, wait: waitReceipt, print: printReceipt, printWaited: printReceipt, ended: receiptEnded}.run
+
+func waitReceipt(ctx context.Context, c *client.Client, id string, status func(string)) (*client.Receipt, error) {
+	return c.WaitReceipt(ctx, id, func(r *client.Receipt) { status(string(r.Status)) })
+}
+
+// receiptEnded is the error of a waited receipt that did not succeed.
+func receiptEnded(r *client.Receipt) error {
+	if r.Status != "succeeded" {
+		return &taskEndedError{id: r.ReceiptId.String(), status: string(r.Status)}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -67,90 +66,44 @@ func runInvoke(ctx context.Context, e *apiEnv, args []string) error {
 // waitAndPrint waits for a task with progress on stderr and prints its outcome; a task that did
 // not complete exits 1.
 func waitAndPrint(ctx context.Context, e *apiEnv, c *client.Client, id, output string) error {
-	p := newProgress(e.stderr, e.tty, e.now, "task "+id)
-	pctx, stop := context.WithCancel(ctx)
-	go p.Run(pctx)
-	task, err := c.Wait(ctx, id, func(t *client.Task) { p.Status(string(t.Status)) })
-	stop()
-	p.Done()
+	task, err := withProgress(ctx, e, "task "+id, func(ctx context.Context, status func(string)) (*client.Task, error) {
+		return waitTask(ctx, c, id, status)
+	})
 	if err != nil {
 		return err
 	}
 	if err := emit(e, output, task, func(w io.Writer) { printTaskOutcome(w, task) }); err != nil {
 		return err
 	}
-	if task.Status != "completed" && task.Status != "paused" {
-		return &taskEndedError{id: id, status: string(task.Status)}
+	return taskEnded(task)
+}
+
+func waitTask(ctx context.Context, c *client.Client, id string, status func(string)) (*client.Task, error) {
+	return c.Wait(ctx, id, func(t *client.Task) { status(string(t.Status)) })
+}
+
+// taskEnded is the error of a waited task that did not complete (a paused one waits for input).
+func taskEnded(t *client.Task) error {
+	if t.Status != "completed" && t.Status != "paused" {
+		return &taskEndedError{id: t.TaskId.String(), status: string(t.Status)}
 	}
 	return nil
 }
 
 // runGet is `agentq get ID [--wait]`.
-func runGet(ctx context.Context, e *apiEnv, args []string) error {
-	fs := newFlags("get", e.stderr)
-	wait := fs.Bool("wait", false, "wait until the task ends, showing its status as it changes")
-	output := outputFlag(fs)
-	id, c, err := oneID(e, fs, args, "get")
-	if err != nil {
-		return err
-	}
-	if err := checkOutput(*output); err != nil {
-		return err
-	}
-	if *wait {
-		return waitAndPrint(ctx, e, c, id, *output)
-	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	task, err := c.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	return emit(e, *output, task, func(w io.Writer) { printTask(w, task) })
-}
+var runGet = idCommand[client.Task]{name: "get", label: "task", call: (*client.Client).Get, wait: waitTask,
+	print: printTask, printWaited: printTaskOutcome, ended: taskEnded}.run
 
 // runStop is `agentq stop ID`.
-func runStop(ctx context.Context, e *apiEnv, args []string) error {
-	fs := newFlags("stop", e.stderr)
-	output := outputFlag(fs)
-	id, c, err := oneID(e, fs, args, "stop")
-	if err != nil {
-		return err
-	}
-	if err := checkOutput(*output); err != nil {
-		return err
-	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	task, err := c.Stop(ctx, id)
-	if err != nil {
-		return err
-	}
-	return emit(e, *output, task, func(w io.Writer) { printTask(w, task) })
-}
+var runStop = idCommand[client.Task]{name: "stop", label: "task", call: (*client.Client).Stop, print: printTask}.run
 
 // runThread is `agentq thread ID`: the conversation, oldest first.
-func runThread(ctx context.Context, e *apiEnv, args []string) error {
-	fs := newFlags("thread", e.stderr)
-	output := outputFlag(fs)
-	id, c, err := oneID(e, fs, args, "thread")
-	if err != nil {
-		return err
+var runThread = idCommand[client.Thread]{name: "thread", label: "thread", call: (*client.Client).Thread, print: printThread}.run
+
+func printThread(w io.Writer, th *client.Thread) {
+	for _, m := range th.Messages {
+		fmt.Fprintf(w, "%-6s %s\n", m.Role, m.Content)
 	}
-	if err := checkOutput(*output); err != nil {
-		return err
-	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	th, err := c.Thread(ctx, id)
-	if err != nil {
-		return err
-	}
-	return emit(e, *output, th, func(w io.Writer) {
-		for _, m := range th.Messages {
-			fmt.Fprintf(w, "%-6s %s\n", m.Role, m.Content)
-		}
-	})
 }
 
 // runList is `agentq list [--status S] [--agent A]`: the caller's tasks, newest first.
@@ -201,19 +154,6 @@ func runList(ctx context.Context, e *apiEnv, args []string) error {
 		}
 		tw.Flush()
 	})
-}
-
-// oneID parses a command that takes one id, and answers it with a client.
-func oneID(e *apiEnv, fs *flag.FlagSet, args []string, name string) (string, *client.Client, error) {
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return "", nil, err
-	}
-	if len(pos) != 1 {
-		return "", nil, usagef("usage: %s", commandUsage(name))
-	}
-	c, err := e.client(false)
-	return pos[0], c, err
 }
 
 // printTask prints a task's identity and state.
