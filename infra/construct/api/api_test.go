@@ -37,6 +37,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 const (
@@ -487,7 +488,7 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 	keys := keystore.New(nil, "tasks", 0)
 	// Webhooks as the stack configures them: a webhook queue (AGENTQ_WEBHOOK_QUEUE_URL on invoke)
 	// turns on replays; both functions keep the tenants' settings and poll reads deliveries.
-	webhooks := webhook.NewTenants(nil, "tasks", sealer, "")
+	webhooks := settings.NewTenants(nil, "tasks", sealer, "")
 	deliveries := webhook.New(webhook.Config{Table: "tasks", Tenants: webhooks})
 	return map[api.Target]http.Handler{
 		api.Invoke: httpapi.New(httpapi.Config{
