@@ -139,14 +139,15 @@ type empty struct{}
 // listens there, or the connection broke.
 type UnreachableError struct {
 	Op  string
-	URL string
 	Err error
 }
 
+// Error says which operation got no answer, and why.
 func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("%s: the agentq API did not answer: %v", e.Op, e.Err)
 }
 
+// Unwrap answers the transport's error.
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 func transportError(ctx context.Context, op string, err error) error {

@@ -32,6 +32,7 @@ type Error struct {
 	RequestID string
 }
 
+// Error says the operation, the status, the code and the message.
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s: %d %s", e.Op, e.Status, e.Code)
 	if e.Message != "" {
