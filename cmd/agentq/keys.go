@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,7 +28,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	adminKey := getenv("AGENTQ_ADMIN_KEY")
 	if adminKey == "" {
-		return errors.New("agentq keys: set AGENTQ_ADMIN_KEY to the admin key")
+		return &usageError{"agentq keys: set AGENTQ_ADMIN_KEY to the admin key"}
 	}
 	c, err := client.New(*api, client.WithAPIKey(adminKey), client.WithUserAgent("agentq-cli"))
 	if err != nil {
