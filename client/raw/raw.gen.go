@@ -48,6 +48,24 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for AgentA2aVersion.
+const (
+	AgentA2aVersionN03 AgentA2aVersion = "0.3"
+	AgentA2aVersionN10 AgentA2aVersion = "1.0"
+)
+
+// Valid indicates whether the value is a known member of the AgentA2aVersion enum.
+func (e AgentA2aVersion) Valid() bool {
+	switch e {
+	case AgentA2aVersionN03:
+		return true
+	case AgentA2aVersionN10:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AgentAuth.
 const (
 	AgentAuthContext AgentAuth = "context"
@@ -114,6 +132,24 @@ func (e AgentProtocol) Valid() bool {
 	}
 }
 
+// Defines values for AgentDefinitionA2aVersion.
+const (
+	AgentDefinitionA2aVersionN03 AgentDefinitionA2aVersion = "0.3"
+	AgentDefinitionA2aVersionN10 AgentDefinitionA2aVersion = "1.0"
+)
+
+// Valid indicates whether the value is a known member of the AgentDefinitionA2aVersion enum.
+func (e AgentDefinitionA2aVersion) Valid() bool {
+	switch e {
+	case AgentDefinitionA2aVersionN03:
+		return true
+	case AgentDefinitionA2aVersionN10:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AgentDefinitionAuth.
 const (
 	AgentDefinitionAuthContext AgentDefinitionAuth = "context"
@@ -174,6 +210,24 @@ func (e AgentDefinitionProtocol) Valid() bool {
 	case AgentDefinitionProtocolHttp:
 		return true
 	case AgentDefinitionProtocolLambda:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AgentFieldsA2aVersion.
+const (
+	AgentFieldsA2aVersionN03 AgentFieldsA2aVersion = "0.3"
+	AgentFieldsA2aVersionN10 AgentFieldsA2aVersion = "1.0"
+)
+
+// Valid indicates whether the value is a known member of the AgentFieldsA2aVersion enum.
+func (e AgentFieldsA2aVersion) Valid() bool {
+	switch e {
+	case AgentFieldsA2aVersionN03:
+		return true
+	case AgentFieldsA2aVersionN10:
 		return true
 	default:
 		return false
@@ -1230,6 +1284,12 @@ type AcceptedStatus string
 
 // Agent An agent definition as the registry answers it (empty fields are left out).
 type Agent struct {
+	// A2aVersion For `a2a` agents only: the A2A version the worker speaks to the agent (`1.0`:
+	// `SendMessage`/`GetTask`/`CancelTask`; `0.3`: `message/send`/`tasks/get`/`tasks/cancel`).
+	// Absent, the agent's card (`/.well-known/agent-card.json` on the endpoint's host)
+	// decides, and an agent without a card is spoken to in 0.3.
+	A2aVersion *AgentA2aVersion `json:"a2a_version,omitempty"`
+
 	// AllowedRegions ISO country codes callers may invoke from; empty allows all.
 	AllowedRegions *[]string `json:"allowed_regions,omitempty"`
 
@@ -1279,6 +1339,12 @@ type Agent struct {
 	Version *string `json:"version,omitempty"`
 }
 
+// AgentA2aVersion For `a2a` agents only: the A2A version the worker speaks to the agent (`1.0`:
+// `SendMessage`/`GetTask`/`CancelTask`; `0.3`: `message/send`/`tasks/get`/`tasks/cancel`).
+// Absent, the agent's card (`/.well-known/agent-card.json` on the endpoint's host)
+// decides, and an agent without a card is spoken to in 0.3.
+type AgentA2aVersion string
+
 // AgentAuth What the worker presents to the agent: `none` (the default) nothing; `forward` the
 // caller's `auth_token` as a bearer token, or the credential of the auth context the
 // caller names; `context` a stored credential: the one the caller names, or else the
@@ -1293,6 +1359,12 @@ type AgentProtocol string
 
 // AgentDefinition The body of `PUT /v1/agents/{agent_id}`.
 type AgentDefinition struct {
+	// A2aVersion For `a2a` agents only: the A2A version the worker speaks to the agent (`1.0`:
+	// `SendMessage`/`GetTask`/`CancelTask`; `0.3`: `message/send`/`tasks/get`/`tasks/cancel`).
+	// Absent, the agent's card (`/.well-known/agent-card.json` on the endpoint's host)
+	// decides, and an agent without a card is spoken to in 0.3.
+	A2aVersion *AgentDefinitionA2aVersion `json:"a2a_version,omitempty"`
+
 	// AllowedRegions ISO country codes callers may invoke from; empty allows all.
 	AllowedRegions *[]string `json:"allowed_regions,omitempty"`
 
@@ -1345,6 +1417,12 @@ type AgentDefinition struct {
 	Version *string `json:"version,omitempty"`
 }
 
+// AgentDefinitionA2aVersion For `a2a` agents only: the A2A version the worker speaks to the agent (`1.0`:
+// `SendMessage`/`GetTask`/`CancelTask`; `0.3`: `message/send`/`tasks/get`/`tasks/cancel`).
+// Absent, the agent's card (`/.well-known/agent-card.json` on the endpoint's host)
+// decides, and an agent without a card is spoken to in 0.3.
+type AgentDefinitionA2aVersion string
+
 // AgentDefinitionAuth What the worker presents to the agent: `none` (the default) nothing; `forward` the
 // caller's `auth_token` as a bearer token, or the credential of the auth context the
 // caller names; `context` a stored credential: the one the caller names, or else the
@@ -1359,6 +1437,12 @@ type AgentDefinitionProtocol string
 
 // AgentFields The fields of an agent definition (`agent.Agent`).
 type AgentFields struct {
+	// A2aVersion For `a2a` agents only: the A2A version the worker speaks to the agent (`1.0`:
+	// `SendMessage`/`GetTask`/`CancelTask`; `0.3`: `message/send`/`tasks/get`/`tasks/cancel`).
+	// Absent, the agent's card (`/.well-known/agent-card.json` on the endpoint's host)
+	// decides, and an agent without a card is spoken to in 0.3.
+	A2aVersion *AgentFieldsA2aVersion `json:"a2a_version,omitempty"`
+
 	// AllowedRegions ISO country codes callers may invoke from; empty allows all.
 	AllowedRegions *[]string `json:"allowed_regions,omitempty"`
 
@@ -1407,6 +1491,12 @@ type AgentFields struct {
 	// Version The published version number; absent on a draft.
 	Version *string `json:"version,omitempty"`
 }
+
+// AgentFieldsA2aVersion For `a2a` agents only: the A2A version the worker speaks to the agent (`1.0`:
+// `SendMessage`/`GetTask`/`CancelTask`; `0.3`: `message/send`/`tasks/get`/`tasks/cancel`).
+// Absent, the agent's card (`/.well-known/agent-card.json` on the endpoint's host)
+// decides, and an agent without a card is spoken to in 0.3.
+type AgentFieldsA2aVersion string
 
 // AgentFieldsAuth What the worker presents to the agent: `none` (the default) nothing; `forward` the
 // caller's `auth_token` as a bearer token, or the credential of the auth context the
@@ -1721,7 +1811,9 @@ type ServiceNetErrorBody struct {
 // ServiceNetRequest The ServiceNet invoke body (`dialect.ServiceNetRequest`), field for field. One of
 // `message`, `input` or `agent_envelope` is required.
 type ServiceNetRequest struct {
-	// AgentEnvelope Raw A2A envelope to forward verbatim to the agent.
+	// AgentEnvelope Raw A2A envelope to forward to the agent: a JSON-RPC `SendMessage` request (or 0.3
+	// `message/send`), its params, or a bare message, in either A2A version's shape; it is
+	// sent in the version the agent speaks, always with `returnImmediately`.
 	AgentEnvelope *map[string]interface{} `json:"agent_envelope,omitempty"`
 
 	// AuthContextId Reference to a stored auth context (`POST /v1/auth-contexts`) of the caller's tenant,
