@@ -27,12 +27,16 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/notify"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/registry"
+	"github.com/agentq/agentq/shared/sse"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/task/tasktest"
+	"github.com/agentq/agentq/shared/tasklog/tasklogtest"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
@@ -79,6 +83,8 @@ type fake struct {
 	deliveries map[string][]*webhook.Delivery
 	hooks      settings.Settings
 	hookErr    error
+	// events are the tasks' event logs (streaming_test.go).
+	events *tasklogtest.Log
 }
 
 // contextID is the auth context the cases read, of tenant acme.
@@ -390,7 +396,7 @@ func agentsOf() map[string]registry.Summary {
 }
 
 func newFake() *fake {
-	return &fake{Store: tasktest.New(), threads: map[string]string{}, agents: agentsOf(), deliveries: map[string][]*webhook.Delivery{}, contexts: map[string]authctx.Context{
+	return &fake{Store: tasktest.New(), events: tasklogtest.New(), threads: map[string]string{}, agents: agentsOf(), deliveries: map[string][]*webhook.Delivery{}, contexts: map[string]authctx.Context{
 		"acme#" + contextID: {ID: contextID, Tenant: "acme", Name: "Stripe key", Kind: authctx.Header, Header: "X-Stripe-Key", CreatedAt: now},
 	}}
 }
@@ -475,6 +481,7 @@ func (f *fake) handler() http.Handler {
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
 		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f},
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
+		Events: f.events, Progress: progress.New(f, f.events, progressKeys, dispatch.DecodePush), StreamFor: 50 * time.Millisecond,
 	})
 }
 
@@ -586,6 +593,9 @@ func serve(t *testing.T, h http.Handler, req *http.Request) answer {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
+	if rec.Header().Get("Content-Type") == sse.ContentType {
+		return a // an event stream: CheckResponse reads its events
+	}
 	if err := json.Unmarshal(a.raw, &a.body); err != nil {
 		t.Fatalf("%s %s: answer %d is not a JSON object: %q", req.Method, req.URL, a.status, a.raw)
 	}
@@ -1121,6 +1131,7 @@ func cases() map[string][]tcase {
 	}, commonErrors("POST", "/v1/webhooks/rotate-secret", "")...)
 
 	out["GET /healthz"] = []tcase{{name: "ok", method: "GET", path: "/healthz", auth: "none", status: 200, validRequest: false}}
+	streamCases(out)
 	return out
 }
 
@@ -1141,8 +1152,8 @@ func TestDocument(t *testing.T) {
 		}
 		for status, ref := range o.Op.Responses.Map() {
 			r := ref.Value
-			if r.Content.Get("application/json") == nil {
-				t.Errorf("%s %s: no application/json body", name, status)
+			if r.Content.Get("application/json") == nil && r.Content.Get(sse.ContentType) == nil {
+				t.Errorf("%s %s: no application/json (or text/event-stream) body", name, status)
 			}
 			if r.Headers["X-Request-Id"] == nil {
 				t.Errorf("%s %s: no X-Request-Id header", name, status)
@@ -1191,8 +1202,8 @@ func TestDocument(t *testing.T) {
 			}
 		}
 	}
-	if len(doc.Components.SecuritySchemes) != 2 {
-		t.Errorf("security schemes = %v, want ApiKey and Bearer", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
+	if len(doc.Components.SecuritySchemes) != 4 {
+		t.Errorf("security schemes = %v, want ApiKey and Bearer, and agents' ProgressToken and PushToken", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
 	}
 }
 
@@ -1200,7 +1211,7 @@ func TestDocument(t *testing.T) {
 func handlerRoutes(t *testing.T) []string {
 	t.Helper()
 	routes := []string{"GET /healthz"} // served without a key, outside the table
-	for _, r := range httpapi.Table() {
+	for _, r := range append(httpapi.Table(), httpapi.StreamTable()...) {
 		routes = append(routes, r.Method+" "+r.Path)
 	}
 	return routes

@@ -31,10 +31,12 @@ import (
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/notify"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
+	"github.com/agentq/agentq/shared/tasklog"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
@@ -80,6 +82,12 @@ type Parts struct {
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
+	// Events is every task's event log; Tasks records each of its writes in it.
+	Events *tasklog.Log
+	// ProgressKeys derives per-task progress tokens and Progress takes agents' reports with them;
+	// both nil when AGENTQ_PROGRESS_KEY is not set.
+	ProgressKeys *progress.Keys
+	Progress     *progress.Service
 
 	cfg    *config.Config
 	opts   Options
@@ -170,6 +178,12 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	if cfg.ResultsBucket != "" {
 		p.Tasks = p.Tasks.WithBlobs(blob.New(c.S3, cfg.ResultsBucket))
 	}
+	p.Events = tasklog.New(ddb, cfg.Table)
+	p.Tasks = p.Tasks.WithEvents(tasklog.NewRecorder(p.Events, p.Logger))
+	if len(cfg.ProgressKey) > 0 {
+		p.ProgressKeys = progress.NewKeys(cfg.ProgressKey)
+		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, dispatch.DecodePush)
+	}
 	if cfg.QueueURL != "" {
 		p.Queue = queue.NewClient(c.SQS, cfg.QueueURL)
 	}
@@ -250,10 +264,15 @@ func (p *Parts) Worker() *worker.Processor {
 	if p.Queue == nil {
 		return nil
 	}
-	return worker.New(worker.Config{
+	wc := worker.Config{
 		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Dispatcher: p.Dispatcher(), AuthContexts: AuthContexts[worker.AuthContexts](p),
 		DeadLetterARN: p.cfg.DLQARN, Logger: p.Logger, Metrics: p.Metrics, Backoff: p.opts.Backoff, CheckBackoff: p.opts.CheckBackoff,
-	})
+		Events: p.Events,
+	}
+	if p.ProgressKeys != nil {
+		wc.Progress = dispatch.ProgressTargets(p.ProgressKeys, p.cfg.StreamURL)
+	}
+	return worker.New(wc)
 }
 
 // Sweeper returns the sweeper of lost work messages, which takes a task as lost after staleAfter

@@ -144,6 +144,10 @@ func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	cl.a2a.pushTo(s, c, params)
+	if c.OnEvent != nil && cl.a2a.wait > 0 && cl.a2a.cards.streams(s.ctx, c.Agent) {
+		return cl.streamA2A(s, c, params)
+	}
 	reply, err := s.client.SendMessage(s.ctx, params)
 	if err != nil {
 		return Result{}, a2aFailure(err, c.Agent.Endpoint)

@@ -29,16 +29,29 @@ type HTTPRequest struct {
 	Attempt int             `json:"attempt"`
 	// History is the thread's earlier turns, oldest first.
 	History []Message `json:"history,omitempty"`
+	// ProgressURL is where the agent may POST progress reports on this task while it works,
+	// with ProgressToken as "Authorization: Bearer" (see the README, "Streaming").
+	ProgressURL   string `json:"progress_url,omitempty"`
+	ProgressToken string `json:"progress_token,omitempty"`
+}
+
+// httpRequest is the body HTTP and Lambda agents receive for c.
+func (c Call) httpRequest() HTTPRequest {
+	r := HTTPRequest{
+		TaskID: c.TaskID, AgentID: c.Agent.ID, ThreadID: c.ThreadID, Text: c.Text,
+		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
+		History: c.History,
+	}
+	if c.Progress != nil {
+		r.ProgressURL, r.ProgressToken = c.Progress.URL, c.Progress.Token
+	}
+	return r
 }
 
 // callHTTP POSTs an HTTPRequest to the agent. A 2xx answer is the result; 408, 429 and 5xx
 // answers, timeouts and connection failures are retryable; other 4xx answers are not.
 func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
-	body, err := json.Marshal(HTTPRequest{
-		TaskID: c.TaskID, AgentID: c.Agent.ID, ThreadID: c.ThreadID, Text: c.Text,
-		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
-		History: c.History,
-	})
+	body, err := json.Marshal(c.httpRequest())
 	if err != nil {
 		return Result{}, fmt.Errorf("encode request for agent %s: %w", c.Agent.ID, err)
 	}

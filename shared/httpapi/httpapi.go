@@ -72,6 +72,10 @@ const (
 	// ReadRoutes serves the routes that only read (the poll function): tasks, receipts, threads
 	// and lists.
 	ReadRoutes
+	// StreamRoutes serves only the streaming routes (StreamTable: the stream function, behind a
+	// function URL in response-streaming mode): event streams, invoke/stream, and the routes
+	// agents report progress on.
+	StreamRoutes
 )
 
 // Config holds what the handler needs. A nil dependency leaves out the routes that need it, so
@@ -123,6 +127,15 @@ type Config struct {
 	// SyncWait bounds how long a sync invoke waits for its task to end; default and maximum
 	// MaxWait.
 	SyncWait time.Duration
+	// Events, with Reader, adds the task event routes (StreamTable); with Submitter too,
+	// invoke/stream.
+	Events EventLog
+	// Progress adds the routes agents report progress on, with the task's token instead of a key.
+	Progress Progress
+	// StreamFor bounds one stream connection (default DefaultStreamFor); Heartbeat is how often an
+	// idle stream sends a keep-alive comment (default DefaultHeartbeat).
+	StreamFor time.Duration
+	Heartbeat time.Duration
 }
 
 // MaxBodyBytes bounds a request body: the accept core's bound.
@@ -149,6 +162,12 @@ func New(c Config) http.Handler {
 	if c.SyncWait <= 0 || c.SyncWait > MaxWait {
 		c.SyncWait = MaxWait
 	}
+	if c.StreamFor <= 0 {
+		c.StreamFor = DefaultStreamFor
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
 	a := &api{c}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // path -> methods, for the 405 answers
@@ -160,14 +179,26 @@ func New(c Config) http.Handler {
 		}
 		allowed[path] = append(allowed[path], method)
 	}
-	writes, reads := c.Routes != ReadRoutes, c.Routes != WriteRoutes
+	writes, reads := c.Routes == AllRoutes || c.Routes == WriteRoutes, c.Routes == AllRoutes || c.Routes == ReadRoutes
+	streams := c.Routes == AllRoutes || c.Routes == StreamRoutes
+	defs := []routeDef{}
 	for _, d := range routeDefs {
-		if (d.Write && !writes) || (!d.Write && !reads) || !d.needs(&c) {
-			continue
+		if ((d.Write && writes) || (!d.Write && reads)) && d.needs(&c) {
+			defs = append(defs, d)
 		}
-		if d.admin != nil {
+	}
+	for _, d := range streamDefs {
+		if streams && d.needs(&c) {
+			defs = append(defs, d)
+		}
+	}
+	for _, d := range defs {
+		switch {
+		case d.open != nil:
+			on(d.Method, d.Path, a.unauthed(d.open))
+		case d.admin != nil:
 			on(d.Method, d.Path, a.adminAuthed(func(w http.ResponseWriter, r *http.Request) error { return d.admin(a, w, r) }))
-		} else {
+		default:
 			on(d.Method, d.Path, a.authed(dialectOf(d.Path), func(w http.ResponseWriter, r *http.Request, t string) error { return d.tenant(a, w, r, t) }))
 		}
 	}
@@ -204,6 +235,8 @@ type routeDef struct {
 	needs  func(c *Config) bool
 	tenant func(a *api, w http.ResponseWriter, r *http.Request, tenant string) error
 	admin  func(a *api, w http.ResponseWriter, r *http.Request) error
+	// open handles a route that authenticates its caller itself (agents, by their task's token).
+	open func(a *api, w http.ResponseWriter, r *http.Request) error
 }
 
 // Table returns every route of the API, as New serves them with everything configured, in the
@@ -217,8 +250,22 @@ func Table() []Route {
 	return out
 }
 
+// StreamTable returns the streaming routes (served with StreamRoutes, and by the local runner
+// with the others): they hold a connection open or are called by agents, not by API clients, so
+// on AWS the stream function's URL serves them rather than the API's gateway.
+func StreamTable() []Route {
+	out := make([]Route, len(streamDefs))
+	for i, d := range streamDefs {
+		out[i] = d.Route
+	}
+	return out
+}
+
 // What routes need configured.
 var (
+	withEvents       = func(c *Config) bool { return c.Events != nil && c.Reader != nil }
+	withStream       = func(c *Config) bool { return c.Events != nil && c.Reader != nil && c.Submitter != nil }
+	withProgress     = func(c *Config) bool { return c.Progress != nil }
 	withSubmitter    = func(c *Config) bool { return c.Submitter != nil }
 	withSync         = func(c *Config) bool { return c.Submitter != nil && c.Reader != nil }
 	withStopper      = func(c *Config) bool { return c.Stopper != nil && c.Reader != nil }
@@ -261,6 +308,24 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodPost, "/v1/api-keys", true}, needs: withAPIKeys, admin: (*api).createAPIKey},
 	{Route: Route{http.MethodDelete, "/v1/api-keys/{api_key_id}", true}, needs: withAPIKeys, admin: (*api).revokeAPIKey},
 	{Route: Route{http.MethodGet, "/v1/api-keys", false}, needs: withAPIKeys, admin: (*api).listAPIKeys},
+}
+
+// streamDefs are the streaming routes (see StreamTable).
+var streamDefs = []routeDef{
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/events", false}, needs: withEvents, tenant: (*api).getTaskEvents},
+	{Route: Route{http.MethodGet, "/v1/receipts/{receipt_id}/events", false}, needs: withEvents, tenant: (*api).getReceiptEvents},
+	{Route: Route{http.MethodPost, "/v1/agents/{agent_id}/invoke/stream", true}, needs: withStream, tenant: (*api).invokeStream},
+	{Route: Route{http.MethodPost, "/v1/tasks/{task_id}/progress", true}, needs: withProgress, open: (*api).postProgress},
+	{Route: Route{http.MethodPost, "/v1/tasks/{task_id}/push", true}, needs: withProgress, open: (*api).postPush},
+}
+
+// unauthed serves a route whose handler authenticates the caller itself.
+func (a *api) unauthed(h func(*api, http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(a, w, r); err != nil {
+			writeError(w, dialectOf(r.URL.Path), a.classify(r, err))
+		}
+	})
 }
 
 func dialectOf(path string) task.Dialect {
@@ -339,6 +404,9 @@ func (s *statusWriter) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer: event streams flush it.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
 	s.wrote = true

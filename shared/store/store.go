@@ -34,6 +34,8 @@ type Store struct {
 	db    DynamoDB
 	table string
 	blobs Blobs // nil: payloads over task.InlineLimit are refused
+	// events hears of every write that landed, to log it in the task's event log; nil: none.
+	events Recorder
 }
 
 // New returns a store over the named table.
@@ -69,6 +71,7 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", t.ID, err)
 	}
+	s.recordCreated(ctx, t)
 	return nil
 }
 
@@ -127,6 +130,7 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 	if err != nil {
 		return nil, fmt.Errorf("claim task %s: %w", id, err)
 	}
+	s.recordClaimed(ctx, t)
 	return t, nil
 }
 
@@ -169,6 +173,7 @@ func (s *Store) Transition(ctx context.Context, id string, c task.Change) (*task
 	if offloaded {
 		t.Result, t.Output = c.Result, c.Output
 	}
+	s.recordChanged(ctx, t, c)
 	return t, nil
 }
 

@@ -18,8 +18,10 @@ import (
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tasklog"
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
@@ -79,6 +81,17 @@ type Config struct {
 	// Younger ones are retried: the task's write may simply not have landed yet.
 	OrphanAfter time.Duration
 	Now         func() time.Time
+	// Progress, when set, answers where the agent of a task may report progress (its progress
+	// and push URLs and token); nil gives agents nowhere to report.
+	Progress func(tenant, taskID string) *dispatch.Progress
+	// Events, when set, takes the updates an A2A agent streams during its call into the task's
+	// event log as they arrive.
+	Events Events
+}
+
+// Events appends to tasks' event logs.
+type Events interface {
+	Append(ctx context.Context, e tasklog.Entry) (tasklog.Event, error)
 }
 
 // Processor handles SQS batches of work messages.
@@ -104,6 +117,28 @@ func New(c Config) *Processor {
 		c.Now = time.Now
 	}
 	return &Processor{c: c}
+}
+
+// onEvent answers where the updates t's agent streams during the call go: its log, bounded
+// like any agent's reports (an update refused for the rate is dropped, the outcome is not).
+func (p *Processor) onEvent(ctx context.Context, log *slog.Logger, t *task.Task) func(progress.Report) {
+	if p.c.Events == nil {
+		return nil
+	}
+	return func(e progress.Report) {
+		_, err := p.c.Events.Append(ctx, tasklog.Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: e.Type, Data: e.Data, Limited: true})
+		if err != nil {
+			log.Warn("append a streamed agent event", "type", e.Type, "err", err)
+		}
+	}
+}
+
+// progress answers where m's agent may report progress, if anywhere.
+func (p *Processor) progress(m *queue.Message) *dispatch.Progress {
+	if p.c.Progress == nil {
+		return nil
+	}
+	return p.c.Progress(m.Tenant, m.TaskID)
 }
 
 // CheckBackoff is the default delay before the n-th check on a working agent: 2 s doubling, at
@@ -360,7 +395,7 @@ func (p *Processor) call(ctx context.Context, j *job) (dispatch.Result, error) {
 	return p.c.Dispatcher.Call(callCtx, dispatch.Call{
 		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: j.text,
 		Request: j.request, Secrets: m.Secrets, Credentials: j.creds, Attempt: j.t.Attempts, History: j.history,
-		ResumeTaskID: j.resume,
+		ResumeTaskID: j.resume, Progress: p.progress(m), OnEvent: p.onEvent(ctx, j.log, j.t),
 	})
 }
 

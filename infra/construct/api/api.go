@@ -102,7 +102,10 @@ const AuthorizerKeyPrefix = "APIKEY#"
 // invocation's must exist) and API keys (every request's key not configured, and revoke);
 // UpdateItem also marks a task failed when its message cannot be sent,
 // stops it, and writes an agent's head record (draft, unpublish); PutItem also writes agent
-// versions, auth contexts and API keys' hashes (in a TransactWriteItems). No Query, Scan or BatchWriteItem; deletes only as
+// versions, auth contexts and API keys' hashes (in a TransactWriteItems). Every task write is
+// followed by its event in the task's log (shared/tasklog): Query reads the log's tail (the last
+// event's number), an UpdateItem that may only create writes the next. No Scan or
+// BatchWriteItem; deletes only as
 // InvokeDeleteKeyPrefixes allow.
 var InvokeTableActions = []string{
 	"dynamodb:GetItem",
@@ -110,6 +113,7 @@ var InvokeTableActions = []string{
 	"dynamodb:PutItem",
 	"dynamodb:UpdateItem",
 	"dynamodb:ConditionCheckItem",
+	"dynamodb:Query",
 }
 
 // InvokeDeleteKeyPrefixes are the partition keys invoke may delete (dynamodb:DeleteItem under a
@@ -139,6 +143,8 @@ type Props struct {
 	SealKey awskms.IKey
 	// InvokeCodeDir and PollCodeDir hold the two bootstraps.
 	InvokeCodeDir, PollCodeDir string
+	// StreamCodeDir holds the stream function's bootstrap; empty defines no stream function.
+	StreamCodeDir string
 	// AuthorizerCodeDir holds the HTTP API's authorizer's bootstrap; the REST flavour has no
 	// authorizer (its functions check keys themselves) and ignores it.
 	AuthorizerCodeDir string
@@ -173,6 +179,10 @@ type API struct {
 	Poll awslambda.Function
 	// Authorizer checks API keys in front of every HTTP API route; nil for REST.
 	Authorizer awslambda.Function
+	// Stream serves the streaming routes through StreamURL, a response-streaming function URL;
+	// both nil without Props.StreamCodeDir.
+	Stream    awslambda.Function
+	StreamURL awslambda.FunctionUrl
 	// HTTPAPI and HTTPStage are set for the HTTP flavour.
 	HTTPAPI   awsapigatewayv2.HttpApi
 	HTTPStage awsapigatewayv2.HttpStage
@@ -236,6 +246,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	}).Function
 
 	a.grant(props)
+	a.buildStream(props, shared)
 
 	removal := props.LogRemovalPolicy
 	if removal == "" {

@@ -59,7 +59,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 	once.Do(func() {
 		templates = map[api.Kind]*infratest.Template{}
 		synthErr = func() error {
-			lambdaDir, err := infratest.StubLambdaDir("invoke", "poll", "authorizer")
+			lambdaDir, err := infratest.StubLambdaDir("invoke", "poll", "authorizer", "stream")
 			if err != nil {
 				return err
 			}
@@ -89,6 +89,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 					InvokeCodeDir:     filepath.Join(lambdaDir, "invoke"),
 					PollCodeDir:       filepath.Join(lambdaDir, "poll"),
 					AuthorizerCodeDir: filepath.Join(lambdaDir, "authorizer"),
+					StreamCodeDir:     filepath.Join(lambdaDir, "stream"),
 					Environment:       map[string]string{golambda.EnvTaskTTL: "24h"},
 					APIKeyHashes:      keys,
 					AgentsJSON:        testAgents,
@@ -218,7 +219,8 @@ func TestPermissions(t *testing.T) {
 	}
 	// TransactWriteItems has no IAM action of its own: its Put, Update and ConditionCheck
 	// elements are authorized as PutItem, UpdateItem and ConditionCheckItem.
-	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"} {
+	// Query: every task write is followed by its event, numbered after the log's tail.
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"} {
 		if !slices.Contains(api.InvokeTableActions, a) {
 			t.Errorf("InvokeTableActions lacks %s, which the accept, sync-wait and stop paths use", a)
 		}
@@ -878,5 +880,36 @@ func TestAuthorizerReadsOnlyKeyItems(t *testing.T) {
 		if !strings.HasPrefix(pk, api.AuthorizerKeyPrefix) {
 			t.Errorf("the authorizer reads %s, outside %s*", pk, api.AuthorizerKeyPrefix)
 		}
+	}
+}
+
+// TestStreamFunction: the stream function is served by a response-streaming function URL that
+// the handler authenticates (no IAM auth, no gateway), outlasts a stream connection's bound, and
+// may accept tasks and append to their logs as invoke does, and nothing else on the table.
+func TestStreamFunction(t *testing.T) {
+	tpl := template(t, api.HTTP)
+	f := lookup(t, tpl)
+	stream := tpl.Only(t, "AWS::Lambda::Function", "ApiStream")
+	infratest.CheckGoFunction(t, stream)
+	if got := infratest.Number(stream.Properties["Timeout"]); got != api.StreamTimeoutSeconds || got <= 300 {
+		t.Errorf("Timeout = %v, want %d (beyond the 5-minute stream bound)", got, api.StreamTimeoutSeconds)
+	}
+	tpl.HasResourceProperties(t, "AWS::Lambda::Url", map[string]any{"AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM"})
+	actions := tpl.Actions(tpl.RoleOf(t, stream))
+	for _, a := range api.InvokeTableActions {
+		if !slices.Contains(actions[a], f.table) {
+			t.Errorf("stream lacks %s on the table", a)
+		}
+	}
+	for a := range actions {
+		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) {
+			t.Errorf("stream may %s; it may only %v", a, api.InvokeTableActions)
+		}
+		if strings.HasPrefix(a, "kms:") {
+			t.Errorf("stream may %s: it opens no secret", a)
+		}
+	}
+	if !slices.Contains(actions["sqs:SendMessage"], f.queue) {
+		t.Error("stream lacks sqs:SendMessage on the work queue (invoke/stream)")
 	}
 }

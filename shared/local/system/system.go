@@ -84,6 +84,10 @@ type Options struct {
 	// SealKey seals auth contexts' secrets: 32 bytes; empty generates a key for this run (auth
 	// contexts stored under another key, in a DataDir, then no longer open).
 	SealKey []byte
+	// ProgressKey derives the tasks' progress tokens: 32 bytes or more; empty generates one for
+	// this run. StreamFor bounds one event stream connection (default httpapi.DefaultStreamFor).
+	ProgressKey []byte
+	StreamFor   time.Duration
 	// NoWorker starts everything but the worker's event source mappings: the work is then done
 	// by RunWorker elsewhere, for example an `agentq worker` process that can be killed.
 	NoWorker bool
@@ -110,6 +114,8 @@ type Options struct {
 type System struct {
 	// APIURL is the base URL of the HTTP API.
 	APIURL string
+	// progressKey derives the tasks' progress tokens (Options.ProgressKey, or one for this run).
+	progressKey []byte
 	// EchoURL is the demo agent's endpoint.
 	EchoURL string
 	Table   string
@@ -218,10 +224,16 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if err := s.startEventQueues(ctx, o); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
+	if s.progressKey = o.ProgressKey; len(s.progressKey) == 0 {
+		s.progressKey = make([]byte, 32)
+		_, _ = rand.Read(s.progressKey) // crypto/rand never fails on Linux
+	}
 	p, err := backend.Build(&config.Config{
 		Table: o.Table, QueueURL: s.Queues.URL, DLQARN: s.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
 		Agents: configured, Keys: keys, TaskTTL: o.TaskTTL, AllowLoopbackURLs: o.AllowLoopbackWebhooks, WebhookSecret: o.WebhookSecret,
 		WebhookQueueURL: s.Events.Webhooks.URL, WebhookDLQURL: s.Events.Webhooks.DLQURL,
+		// The API takes agents' progress with tokens of this key; its worker hands them out.
+		ProgressKey: s.progressKey,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
 		// The agent cache is off: a local publish shows at once.
 		KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule,
@@ -251,6 +263,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Deliveries: s.Deliveries,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: backend.AuthContexts[httpapi.AuthContexts](p),
+		// The stream routes are served here too, as the stream function serves them on AWS.
+		Events:    p.Events,
+		Progress:  p.Progress,
+		StreamFor: o.StreamFor,
 	})
 	s.sweeper = p.Sweeper(o.SweepStaleAfter)
 	apiLn, err := net.Listen("tcp", o.Addr)
@@ -382,6 +398,10 @@ type WorkerOptions struct {
 	Bucket           string       `json:"bucket"`
 	// SealKey opens the auth contexts the API sealed: the same key as Options.SealKey.
 	SealKey []byte `json:"seal_key"`
+	// ProgressKey derives the tasks' progress tokens, and StreamURL is where agents report
+	// progress: the system's own API.
+	ProgressKey []byte `json:"progress_key"`
+	StreamURL   string `json:"stream_url"`
 	// LambdaEndpoint, when set, is where Lambda agents are invoked.
 	LambdaEndpoint string `json:"lambda_endpoint,omitempty"`
 	// BusURL is the local event bus: `agentq dev send-event` posts there.
@@ -399,6 +419,7 @@ func (s *System) WorkerOptions(sealKey []byte) WorkerOptions {
 	return WorkerOptions{
 		DynamoDBEndpoint: s.DynamoDBEndpoint, SQSEndpoint: s.SQSEndpoint,
 		Table: s.Table, Queues: s.Queues, Bucket: s.Bucket, SealKey: sealKey, BusURL: s.busURL(),
+		ProgressKey: s.progressKey, StreamURL: s.APIURL,
 	}
 }
 
@@ -438,6 +459,7 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	}
 	p, err := backend.Build(&config.Config{
 		Table: o.Table, QueueURL: o.Queues.URL, DLQARN: o.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
+		ProgressKey: o.ProgressKey, StreamURL: o.StreamURL,
 	}, c, backend.Options{Logger: o.Logger, AgentGuard: localGuard, A2AWait: 2 * time.Second, Backoff: o.Backoff, CheckBackoff: o.CheckBackoff})
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
