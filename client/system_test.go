@@ -101,6 +101,10 @@ func (l *routeLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// agentFacing are the routes agents call with their task's progress token, not callers with an
+// API key: the client has no business with them.
+var agentFacing = map[string]bool{"reportProgress": true, "pushNotification": true}
+
 // missing answers the document's operations that no logged request matched.
 func (l *routeLog) missing(doc string) []string {
 	d, err := openapi3.NewLoader().LoadFromFile(doc)
@@ -113,7 +117,10 @@ func (l *routeLog) missing(doc string) []string {
 	param := regexp.MustCompile(`\\\{[^}]+\\\}`)
 	for path, item := range d.Paths.Map() {
 		re := regexp.MustCompile("^" + param.ReplaceAllString(regexp.QuoteMeta(path), `[^/]+`) + "$")
-		for method := range item.Operations() {
+		for method, op := range item.Operations() {
+			if agentFacing[op.OperationID] {
+				continue
+			}
 			found := false
 			for seen := range l.seen {
 				m, p, _ := strings.Cut(seen, " ")

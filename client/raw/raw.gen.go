@@ -453,6 +453,36 @@ func (e MessageRole) Valid() bool {
 	}
 }
 
+// Defines values for ProgressReportType.
+const (
+	ProgressReportTypeArtifact        ProgressReportType = "artifact"
+	ProgressReportTypeChunk           ProgressReportType = "chunk"
+	ProgressReportTypeStatus          ProgressReportType = "status"
+	ProgressReportTypeToolCallRequest ProgressReportType = "tool_call_request"
+	ProgressReportTypeToolCallResult  ProgressReportType = "tool_call_result"
+	ProgressReportTypeUsage           ProgressReportType = "usage"
+)
+
+// Valid indicates whether the value is a known member of the ProgressReportType enum.
+func (e ProgressReportType) Valid() bool {
+	switch e {
+	case ProgressReportTypeArtifact:
+		return true
+	case ProgressReportTypeChunk:
+		return true
+	case ProgressReportTypeStatus:
+		return true
+	case ProgressReportTypeToolCallRequest:
+		return true
+	case ProgressReportTypeToolCallResult:
+		return true
+	case ProgressReportTypeUsage:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReceiptStatus.
 const (
 	ReceiptStatusFailed    ReceiptStatus = "failed"
@@ -498,18 +528,69 @@ func (e ServiceNetRequestMultitaskStrategy) Valid() bool {
 	}
 }
 
+// Defines values for TaskEventType.
+const (
+	TaskEventTypeArtifact        TaskEventType = "artifact"
+	TaskEventTypeAttempt         TaskEventType = "attempt"
+	TaskEventTypeChunk           TaskEventType = "chunk"
+	TaskEventTypeCreated         TaskEventType = "created"
+	TaskEventTypeFinished        TaskEventType = "finished"
+	TaskEventTypePaused          TaskEventType = "paused"
+	TaskEventTypeResumed         TaskEventType = "resumed"
+	TaskEventTypeRetry           TaskEventType = "retry"
+	TaskEventTypeState           TaskEventType = "state"
+	TaskEventTypeStatus          TaskEventType = "status"
+	TaskEventTypeToolCallRequest TaskEventType = "tool_call_request"
+	TaskEventTypeToolCallResult  TaskEventType = "tool_call_result"
+	TaskEventTypeUsage           TaskEventType = "usage"
+)
+
+// Valid indicates whether the value is a known member of the TaskEventType enum.
+func (e TaskEventType) Valid() bool {
+	switch e {
+	case TaskEventTypeArtifact:
+		return true
+	case TaskEventTypeAttempt:
+		return true
+	case TaskEventTypeChunk:
+		return true
+	case TaskEventTypeCreated:
+		return true
+	case TaskEventTypeFinished:
+		return true
+	case TaskEventTypePaused:
+		return true
+	case TaskEventTypeResumed:
+		return true
+	case TaskEventTypeRetry:
+		return true
+	case TaskEventTypeState:
+		return true
+	case TaskEventTypeStatus:
+		return true
+	case TaskEventTypeToolCallRequest:
+		return true
+	case TaskEventTypeToolCallResult:
+		return true
+	case TaskEventTypeUsage:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookEventDataDialect.
 const (
-	Servicenet WebhookEventDataDialect = "servicenet"
-	Xpander    WebhookEventDataDialect = "xpander"
+	WebhookEventDataDialectServicenet WebhookEventDataDialect = "servicenet"
+	WebhookEventDataDialectXpander    WebhookEventDataDialect = "xpander"
 )
 
 // Valid indicates whether the value is a known member of the WebhookEventDataDialect enum.
 func (e WebhookEventDataDialect) Valid() bool {
 	switch e {
-	case Servicenet:
+	case WebhookEventDataDialectServicenet:
 		return true
-	case Xpander:
+	case WebhookEventDataDialectXpander:
 		return true
 	default:
 		return false
@@ -744,6 +825,36 @@ func (e XpanderRequestThinkMode) Valid() bool {
 	}
 }
 
+// Defines values for XpanderStreamEventType.
+const (
+	XpanderStreamEventTypeChunk           XpanderStreamEventType = "chunk"
+	XpanderStreamEventTypeTaskCreated     XpanderStreamEventType = "task_created"
+	XpanderStreamEventTypeTaskFinished    XpanderStreamEventType = "task_finished"
+	XpanderStreamEventTypeTaskUpdated     XpanderStreamEventType = "task_updated"
+	XpanderStreamEventTypeToolCallRequest XpanderStreamEventType = "tool_call_request"
+	XpanderStreamEventTypeToolCallResult  XpanderStreamEventType = "tool_call_result"
+)
+
+// Valid indicates whether the value is a known member of the XpanderStreamEventType enum.
+func (e XpanderStreamEventType) Valid() bool {
+	switch e {
+	case XpanderStreamEventTypeChunk:
+		return true
+	case XpanderStreamEventTypeTaskCreated:
+		return true
+	case XpanderStreamEventTypeTaskFinished:
+		return true
+	case XpanderStreamEventTypeTaskUpdated:
+		return true
+	case XpanderStreamEventTypeToolCallRequest:
+		return true
+	case XpanderStreamEventTypeToolCallResult:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for XpanderTaskInternalStatus.
 const (
 	XpanderTaskInternalStatusCanceled  XpanderTaskInternalStatus = "canceled"
@@ -900,6 +1011,24 @@ func (e XpanderUserRole) Valid() bool {
 	case XpanderUserRoleMember:
 		return true
 	case XpanderUserRoleOwner:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EventNames.
+const (
+	EventNamesAgentq  EventNames = "agentq"
+	EventNamesXpander EventNames = "xpander"
+)
+
+// Valid indicates whether the value is a known member of the EventNames enum.
+func (e EventNames) Valid() bool {
+	switch e {
+	case EventNamesAgentq:
+		return true
+	case EventNamesXpander:
 		return true
 	default:
 		return false
@@ -1131,6 +1260,42 @@ func (e InvokeAgentSync202JSONResponseBodyThinkMode) Valid() bool {
 	}
 }
 
+// Defines values for GetReceiptEventsParamsNames.
+const (
+	GetReceiptEventsParamsNamesAgentq  GetReceiptEventsParamsNames = "agentq"
+	GetReceiptEventsParamsNamesXpander GetReceiptEventsParamsNames = "xpander"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEventsParamsNames enum.
+func (e GetReceiptEventsParamsNames) Valid() bool {
+	switch e {
+	case GetReceiptEventsParamsNamesAgentq:
+		return true
+	case GetReceiptEventsParamsNamesXpander:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskEventsParamsNames.
+const (
+	GetTaskEventsParamsNamesAgentq  GetTaskEventsParamsNames = "agentq"
+	GetTaskEventsParamsNamesXpander GetTaskEventsParamsNames = "xpander"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskEventsParamsNames enum.
+func (e GetTaskEventsParamsNames) Valid() bool {
+	switch e {
+	case GetTaskEventsParamsNamesAgentq:
+		return true
+	case GetTaskEventsParamsNamesXpander:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StopTask200JSONResponseBodyInternalStatus.
 const (
 	StopTask200JSONResponseBodyInternalStatusCanceled  StopTask200JSONResponseBodyInternalStatus = "canceled"
@@ -1234,6 +1399,14 @@ func (e StopTask200JSONResponseBodyThinkMode) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// A2APush An A2A 1.0 StreamResponse, one of `task`, `message`, `statusUpdate`, `artifactUpdate`.
+type A2APush struct {
+	ArtifactUpdate *map[string]interface{} `json:"artifactUpdate,omitempty"`
+	Message        *map[string]interface{} `json:"message,omitempty"`
+	StatusUpdate   *map[string]interface{} `json:"statusUpdate,omitempty"`
+	Task           *map[string]interface{} `json:"task,omitempty"`
 }
 
 // APIKey A stored API key as answered (`keystore.Record`); never the key.
@@ -1642,6 +1815,16 @@ type ErrorInfo struct {
 // ErrorInfoCode defines model for ErrorInfo.Code.
 type ErrorInfoCode string
 
+// EventPage defines model for EventPage.
+type EventPage struct {
+	// Finished The page ends with the task's `finished` event (or the log was read to it already).
+	Finished bool        `json:"finished"`
+	Items    []TaskEvent `json:"items"`
+
+	// NextAfter Pass as `after` for the next page.
+	NextAfter int `json:"next_after"`
+}
+
 // HumanInTheLoopRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
 // next turn answers it. Kept once the task goes on.
 type HumanInTheLoopRequest struct {
@@ -1705,6 +1888,28 @@ type Problem struct {
 	Loc  []string `json:"loc"`
 	Msg  string   `json:"msg"`
 	Type string   `json:"type"`
+}
+
+// ProgressAccepted defines model for ProgressAccepted.
+type ProgressAccepted struct {
+	Seq int `json:"seq"`
+}
+
+// ProgressReport defines model for ProgressReport.
+type ProgressReport struct {
+	Data map[string]interface{} `json:"data"`
+
+	// Id The report's own id; a report sent again with it is logged once.
+	Id   *string            `json:"id,omitempty"`
+	Type ProgressReportType `json:"type"`
+}
+
+// ProgressReportType defines model for ProgressReport.Type.
+type ProgressReportType string
+
+// PushAccepted defines model for PushAccepted.
+type PushAccepted struct {
+	Seqs []int `json:"seqs"`
 }
 
 // Receipt An execution as the ServiceNet receipts API shows it (`dialect.Receipt`), field for field.
@@ -1870,6 +2075,49 @@ type Skill struct {
 	Id          string  `json:"id"`
 	Name        *string `json:"name,omitempty"`
 }
+
+// StreamReconnect The data of the `reconnect` event that ends a connection open for its bound.
+type StreamReconnect struct {
+	After int `json:"after"`
+
+	// Resume The route to resume at, with `after`.
+	Resume string `json:"resume"`
+}
+
+// TaskEvent One event of a task's log. In a stream, the `data:` of each event (its `id:` is `seq`).
+type TaskEvent struct {
+	At time.Time `json:"at"`
+
+	// Data The event's payload; its fields depend on `type`.
+	Data *map[string]interface{} `json:"data,omitempty"`
+
+	// Seq The event's number in its task's log, from 1, without gaps.
+	Seq int `json:"seq"`
+
+	// Type What an event says. agentq writes `created`, `attempt` (a worker calls the agent;
+	// `data.attempt`), `retry` (the attempt failed in a way another may mend; `data.reason`),
+	// `state` (any other move, such as the agent working on asynchronously;
+	// `data.remote_task_id`), `paused` (`data.question`: what the agent asked), `resumed`,
+	// `usage` (tokens) and `finished` (always the last: `data.state`, and `data.result` /
+	// `data.output`, or `data.error`; `data.truncated` when the answer is too large to carry,
+	// read it with the task). Agents report `status`, `chunk`, `artifact`,
+	// `tool_call_request`, `tool_call_result` and `usage`. xpander's names: `created` is
+	// `task_created`, `finished` `task_finished`, `chunk`, `tool_call_request` and
+	// `tool_call_result` keep theirs, every other type is `task_updated`.
+	Type TaskEventType `json:"type"`
+}
+
+// TaskEventType What an event says. agentq writes `created`, `attempt` (a worker calls the agent;
+// `data.attempt`), `retry` (the attempt failed in a way another may mend; `data.reason`),
+// `state` (any other move, such as the agent working on asynchronously;
+// `data.remote_task_id`), `paused` (`data.question`: what the agent asked), `resumed`,
+// `usage` (tokens) and `finished` (always the last: `data.state`, and `data.result` /
+// `data.output`, or `data.error`; `data.truncated` when the answer is too large to carry,
+// read it with the task). Agents report `status`, `chunk`, `artifact`,
+// `tool_call_request`, `tool_call_result` and `usage`. xpander's names: `created` is
+// `task_created`, `finished` `task_finished`, `chunk`, `tool_call_request` and
+// `tool_call_result` keep theirs, every other type is `task_updated`.
+type TaskEventType string
 
 // TaskList A page of tasks (`httpapi.TaskList`).
 type TaskList struct {
@@ -2111,6 +2359,22 @@ type XpanderRequestSourceNodeType string
 // XpanderRequestThinkMode defines model for XpanderRequest.ThinkMode.
 type XpanderRequestThinkMode string
 
+// XpanderStreamEvent An event of `invoke/stream` (and of the event routes with `names=xpander`), shaped as
+// xpander's stream events. `data` is the task as xpander shows it for `task_created` and
+// `task_finished`, the text for `chunk`, the tool call for `tool_call_*`, and
+// `{event, data}` (agentq's type and payload) for `task_updated`.
+type XpanderStreamEvent struct {
+	Data           interface{}            `json:"data,omitempty"`
+	OrganizationId string                 `json:"organization_id"`
+	Seq            int                    `json:"seq"`
+	TaskId         string                 `json:"task_id"`
+	Time           time.Time              `json:"time"`
+	Type           XpanderStreamEventType `json:"type"`
+}
+
+// XpanderStreamEventType defines model for XpanderStreamEvent.Type.
+type XpanderStreamEventType string
+
 // XpanderTask A task as the xpander API shows it (`dialect.XpanderTask`), field for field. `id` is the
 // conversation's id (xpander: "the response will include the same id"), `task_id` this
 // turn's. `task_id`, `thread_id`, `cost_units` and `error` are agentq's additions.
@@ -2250,6 +2514,9 @@ type XpanderValidationError struct {
 	TaskId *openapi_types.UUID `json:"task_id,omitempty"`
 }
 
+// After defines model for After.
+type After = int
+
 // AgentID defines model for AgentID.
 type AgentID = string
 
@@ -2268,8 +2535,17 @@ type Cursor = string
 // DeliveryTaskID defines model for DeliveryTaskID.
 type DeliveryTaskID = openapi_types.UUID
 
+// EventLimit defines model for EventLimit.
+type EventLimit = int
+
+// EventNames defines model for EventNames.
+type EventNames string
+
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
+
+// LastEventID defines model for LastEventID.
+type LastEventID = string
 
 // Limit defines model for Limit.
 type Limit = int
@@ -2382,6 +2658,96 @@ type AuthContextNotFoundDetail1 = []Problem
 
 // AuthContextNotFound_Detail defines model for AuthContextNotFound.Detail.
 type AuthContextNotFound_Detail struct {
+	union json.RawMessage
+}
+
+// ProgressConflict defines model for ProgressConflict.
+type ProgressConflict struct {
+	Code   interface{}             `json:"code"`
+	Detail ProgressConflict_Detail `json:"detail"`
+	TaskId *openapi_types.UUID     `json:"task_id,omitempty"`
+}
+
+// ProgressConflictDetail0 defines model for ProgressConflict.Detail.0.
+type ProgressConflictDetail0 = string
+
+// ProgressConflictDetail1 defines model for ProgressConflict.Detail.1.
+type ProgressConflictDetail1 = []Problem
+
+// ProgressConflict_Detail defines model for ProgressConflict.Detail.
+type ProgressConflict_Detail struct {
+	union json.RawMessage
+}
+
+// ProgressInvalid defines model for ProgressInvalid.
+type ProgressInvalid struct {
+	Code   interface{}            `json:"code"`
+	Detail ProgressInvalid_Detail `json:"detail"`
+	TaskId *openapi_types.UUID    `json:"task_id,omitempty"`
+}
+
+// ProgressInvalidDetail0 defines model for ProgressInvalid.Detail.0.
+type ProgressInvalidDetail0 = string
+
+// ProgressInvalidDetail1 defines model for ProgressInvalid.Detail.1.
+type ProgressInvalidDetail1 = []Problem
+
+// ProgressInvalid_Detail defines model for ProgressInvalid.Detail.
+type ProgressInvalid_Detail struct {
+	union json.RawMessage
+}
+
+// ProgressTokenRefused defines model for ProgressTokenRefused.
+type ProgressTokenRefused struct {
+	Code   interface{}                 `json:"code"`
+	Detail ProgressTokenRefused_Detail `json:"detail"`
+	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
+}
+
+// ProgressTokenRefusedDetail0 defines model for ProgressTokenRefused.Detail.0.
+type ProgressTokenRefusedDetail0 = string
+
+// ProgressTokenRefusedDetail1 defines model for ProgressTokenRefused.Detail.1.
+type ProgressTokenRefusedDetail1 = []Problem
+
+// ProgressTokenRefused_Detail defines model for ProgressTokenRefused.Detail.
+type ProgressTokenRefused_Detail struct {
+	union json.RawMessage
+}
+
+// ProgressTooMany defines model for ProgressTooMany.
+type ProgressTooMany struct {
+	Code   interface{}            `json:"code"`
+	Detail ProgressTooMany_Detail `json:"detail"`
+	TaskId *openapi_types.UUID    `json:"task_id,omitempty"`
+}
+
+// ProgressTooManyDetail0 defines model for ProgressTooMany.Detail.0.
+type ProgressTooManyDetail0 = string
+
+// ProgressTooManyDetail1 defines model for ProgressTooMany.Detail.1.
+type ProgressTooManyDetail1 = []Problem
+
+// ProgressTooMany_Detail defines model for ProgressTooMany.Detail.
+type ProgressTooMany_Detail struct {
+	union json.RawMessage
+}
+
+// RemoteTaskMismatch defines model for RemoteTaskMismatch.
+type RemoteTaskMismatch struct {
+	Code   interface{}               `json:"code"`
+	Detail RemoteTaskMismatch_Detail `json:"detail"`
+	TaskId *openapi_types.UUID       `json:"task_id,omitempty"`
+}
+
+// RemoteTaskMismatchDetail0 defines model for RemoteTaskMismatch.Detail.0.
+type RemoteTaskMismatchDetail0 = string
+
+// RemoteTaskMismatchDetail1 defines model for RemoteTaskMismatch.Detail.1.
+type RemoteTaskMismatchDetail1 = []Problem
+
+// RemoteTaskMismatch_Detail defines model for RemoteTaskMismatch.Detail.
+type RemoteTaskMismatch_Detail struct {
 	union json.RawMessage
 }
 
@@ -3466,6 +3832,143 @@ type InvokeAgentAsync503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentStreamParams defines parameters for InvokeAgentStream.
+type InvokeAgentStreamParams struct {
+	// Version The agent version to invoke: `latest` (the default), `draft`, or a version name
+	// (1 to 64 letters, digits, `.`, `_` or `-`). A version the agent does not have is
+	// `404 agent_version_not_found`.
+	Version *Version `form:"version,omitempty" json:"version,omitempty"`
+
+	// IdempotencyKey Makes a retry safe: for 24 h, the same key with the same agent, version and body answers
+	// the first request's task instead of creating another; with a different request it is
+	// `409 idempotency_key_reused`. At most 256 characters (else `validation_failed`).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// InvokeAgentStream400JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream400JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream400JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream400JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream400JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream400JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream401JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream401JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream401JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream401JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream401JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream403JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream403JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream403JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream403JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream403JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream403JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream404JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream404JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream404JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream404JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream404JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream404JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream405JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream405JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream405JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream405JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream405JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream409JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream409JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream409JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream409JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream409JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream409JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream413JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream413JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream413JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream413JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream413JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream413JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream422JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream422JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream422JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream422JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream422JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream422JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream500JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream500JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream500JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream500JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream500JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream502JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream502JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream502JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream502JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream502JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream502JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream503JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream503JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream503JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream503JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream503JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
 // PublishAgentParams defines parameters for PublishAgent.
 type PublishAgentParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
@@ -4148,6 +4651,27 @@ type GetReceiptParams struct {
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
 }
 
+// GetReceiptEventsParams defines parameters for GetReceiptEvents.
+type GetReceiptEventsParams struct {
+	// After Start after this event (its sequence number); `Last-Event-ID` wins when both are sent. Default 0, the start.
+	After *After `form:"after,omitempty" json:"after,omitempty"`
+
+	// Names `agentq` (the default) names events by their type; `xpander` by xpander's stream event names.
+	Names *GetReceiptEventsParamsNames `form:"names,omitempty" json:"names,omitempty"`
+
+	// Limit Page size of a JSON page, 1 to 200.
+	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// LastEventID The id of the last event received, as an `EventSource` sends it when it reconnects.
+	LastEventID *LastEventID `json:"Last-Event-ID,omitempty"`
+
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// GetReceiptEventsParamsNames defines parameters for GetReceiptEvents.
+type GetReceiptEventsParamsNames string
+
 // StopReceiptParams defines parameters for StopReceipt.
 type StopReceiptParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
@@ -4453,6 +4977,292 @@ type ReplayTaskDelivery503JSONResponseBodyDetail1 = []Problem
 
 // ReplayTaskDelivery503JSONResponseBody_Detail defines parameters for ReplayTaskDelivery.
 type ReplayTaskDelivery503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskEventsParams defines parameters for GetTaskEvents.
+type GetTaskEventsParams struct {
+	// After Start after this event (its sequence number); `Last-Event-ID` wins when both are sent. Default 0, the start.
+	After *After `form:"after,omitempty" json:"after,omitempty"`
+
+	// Names `agentq` (the default) names events by their type; `xpander` by xpander's stream event names.
+	Names *GetTaskEventsParamsNames `form:"names,omitempty" json:"names,omitempty"`
+
+	// Limit Page size of a JSON page, 1 to 200.
+	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// LastEventID The id of the last event received, as an `EventSource` sends it when it reconnects.
+	LastEventID *LastEventID `json:"Last-Event-ID,omitempty"`
+
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// GetTaskEventsParamsNames defines parameters for GetTaskEvents.
+type GetTaskEventsParamsNames string
+
+// GetTaskEvents401JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
+type GetTaskEvents401JSONResponseBodyDetail0 = string
+
+// GetTaskEvents401JSONResponseBodyDetail1 defines parameters for GetTaskEvents.
+type GetTaskEvents401JSONResponseBodyDetail1 = []Problem
+
+// GetTaskEvents401JSONResponseBody_Detail defines parameters for GetTaskEvents.
+type GetTaskEvents401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskEvents404JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
+type GetTaskEvents404JSONResponseBodyDetail0 = string
+
+// GetTaskEvents404JSONResponseBodyDetail1 defines parameters for GetTaskEvents.
+type GetTaskEvents404JSONResponseBodyDetail1 = []Problem
+
+// GetTaskEvents404JSONResponseBody_Detail defines parameters for GetTaskEvents.
+type GetTaskEvents404JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskEvents405JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
+type GetTaskEvents405JSONResponseBodyDetail0 = string
+
+// GetTaskEvents405JSONResponseBodyDetail1 defines parameters for GetTaskEvents.
+type GetTaskEvents405JSONResponseBodyDetail1 = []Problem
+
+// GetTaskEvents405JSONResponseBody_Detail defines parameters for GetTaskEvents.
+type GetTaskEvents405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskEvents410JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
+type GetTaskEvents410JSONResponseBodyDetail0 = string
+
+// GetTaskEvents410JSONResponseBodyDetail1 defines parameters for GetTaskEvents.
+type GetTaskEvents410JSONResponseBodyDetail1 = []Problem
+
+// GetTaskEvents410JSONResponseBody_Detail defines parameters for GetTaskEvents.
+type GetTaskEvents410JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskEvents500JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
+type GetTaskEvents500JSONResponseBodyDetail0 = string
+
+// GetTaskEvents500JSONResponseBodyDetail1 defines parameters for GetTaskEvents.
+type GetTaskEvents500JSONResponseBodyDetail1 = []Problem
+
+// GetTaskEvents500JSONResponseBody_Detail defines parameters for GetTaskEvents.
+type GetTaskEvents500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskEvents503JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
+type GetTaskEvents503JSONResponseBodyDetail0 = string
+
+// GetTaskEvents503JSONResponseBodyDetail1 defines parameters for GetTaskEvents.
+type GetTaskEvents503JSONResponseBodyDetail1 = []Problem
+
+// GetTaskEvents503JSONResponseBody_Detail defines parameters for GetTaskEvents.
+type GetTaskEvents503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReportProgressParams defines parameters for ReportProgress.
+type ReportProgressParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// ReportProgress401JSONResponseBodyDetail0 defines parameters for ReportProgress.
+type ReportProgress401JSONResponseBodyDetail0 = string
+
+// ReportProgress401JSONResponseBodyDetail1 defines parameters for ReportProgress.
+type ReportProgress401JSONResponseBodyDetail1 = []Problem
+
+// ReportProgress401JSONResponseBody_Detail defines parameters for ReportProgress.
+type ReportProgress401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReportProgress405JSONResponseBodyDetail0 defines parameters for ReportProgress.
+type ReportProgress405JSONResponseBodyDetail0 = string
+
+// ReportProgress405JSONResponseBodyDetail1 defines parameters for ReportProgress.
+type ReportProgress405JSONResponseBodyDetail1 = []Problem
+
+// ReportProgress405JSONResponseBody_Detail defines parameters for ReportProgress.
+type ReportProgress405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReportProgress409JSONResponseBodyDetail0 defines parameters for ReportProgress.
+type ReportProgress409JSONResponseBodyDetail0 = string
+
+// ReportProgress409JSONResponseBodyDetail1 defines parameters for ReportProgress.
+type ReportProgress409JSONResponseBodyDetail1 = []Problem
+
+// ReportProgress409JSONResponseBody_Detail defines parameters for ReportProgress.
+type ReportProgress409JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReportProgress413JSONResponseBodyDetail0 defines parameters for ReportProgress.
+type ReportProgress413JSONResponseBodyDetail0 = string
+
+// ReportProgress413JSONResponseBodyDetail1 defines parameters for ReportProgress.
+type ReportProgress413JSONResponseBodyDetail1 = []Problem
+
+// ReportProgress413JSONResponseBody_Detail defines parameters for ReportProgress.
+type ReportProgress413JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReportProgress422JSONResponseBodyDetail0 defines parameters for ReportProgress.
+type ReportProgress422JSONResponseBodyDetail0 = string
+
+// ReportProgress422JSONResponseBodyDetail1 defines parameters for ReportProgress.
+type ReportProgress422JSONResponseBodyDetail1 = []Problem
+
+// ReportProgress422JSONResponseBody_Detail defines parameters for ReportProgress.
+type ReportProgress422JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReportProgress429JSONResponseBodyDetail0 defines parameters for ReportProgress.
+type ReportProgress429JSONResponseBodyDetail0 = string
+
+// ReportProgress429JSONResponseBodyDetail1 defines parameters for ReportProgress.
+type ReportProgress429JSONResponseBodyDetail1 = []Problem
+
+// ReportProgress429JSONResponseBody_Detail defines parameters for ReportProgress.
+type ReportProgress429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReportProgress500JSONResponseBodyDetail0 defines parameters for ReportProgress.
+type ReportProgress500JSONResponseBodyDetail0 = string
+
+// ReportProgress500JSONResponseBodyDetail1 defines parameters for ReportProgress.
+type ReportProgress500JSONResponseBodyDetail1 = []Problem
+
+// ReportProgress500JSONResponseBody_Detail defines parameters for ReportProgress.
+type ReportProgress500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReportProgress503JSONResponseBodyDetail0 defines parameters for ReportProgress.
+type ReportProgress503JSONResponseBodyDetail0 = string
+
+// ReportProgress503JSONResponseBodyDetail1 defines parameters for ReportProgress.
+type ReportProgress503JSONResponseBodyDetail1 = []Problem
+
+// ReportProgress503JSONResponseBody_Detail defines parameters for ReportProgress.
+type ReportProgress503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotificationParams defines parameters for PushNotification.
+type PushNotificationParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// PushNotification401JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification401JSONResponseBodyDetail0 = string
+
+// PushNotification401JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification401JSONResponseBodyDetail1 = []Problem
+
+// PushNotification401JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotification403JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification403JSONResponseBodyDetail0 = string
+
+// PushNotification403JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification403JSONResponseBodyDetail1 = []Problem
+
+// PushNotification403JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification403JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotification405JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification405JSONResponseBodyDetail0 = string
+
+// PushNotification405JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification405JSONResponseBodyDetail1 = []Problem
+
+// PushNotification405JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotification409JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification409JSONResponseBodyDetail0 = string
+
+// PushNotification409JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification409JSONResponseBodyDetail1 = []Problem
+
+// PushNotification409JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification409JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotification413JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification413JSONResponseBodyDetail0 = string
+
+// PushNotification413JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification413JSONResponseBodyDetail1 = []Problem
+
+// PushNotification413JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification413JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotification422JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification422JSONResponseBodyDetail0 = string
+
+// PushNotification422JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification422JSONResponseBodyDetail1 = []Problem
+
+// PushNotification422JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification422JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotification429JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification429JSONResponseBodyDetail0 = string
+
+// PushNotification429JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification429JSONResponseBodyDetail1 = []Problem
+
+// PushNotification429JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotification500JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification500JSONResponseBodyDetail0 = string
+
+// PushNotification500JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification500JSONResponseBodyDetail1 = []Problem
+
+// PushNotification500JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PushNotification503JSONResponseBodyDetail0 defines parameters for PushNotification.
+type PushNotification503JSONResponseBodyDetail0 = string
+
+// PushNotification503JSONResponseBodyDetail1 defines parameters for PushNotification.
+type PushNotification503JSONResponseBodyDetail1 = []Problem
+
+// PushNotification503JSONResponseBody_Detail defines parameters for PushNotification.
+type PushNotification503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
@@ -4877,11 +5687,20 @@ type InvokeAgentAsyncServiceNetJSONRequestBody = ServiceNetRequest
 // InvokeAgentAsyncJSONRequestBody defines body for InvokeAgentAsync for application/json ContentType.
 type InvokeAgentAsyncJSONRequestBody = XpanderRequest
 
+// InvokeAgentStreamJSONRequestBody defines body for InvokeAgentStream for application/json ContentType.
+type InvokeAgentStreamJSONRequestBody = XpanderRequest
+
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = APIKeyInput
 
 // CreateAuthContextJSONRequestBody defines body for CreateAuthContext for application/json ContentType.
 type CreateAuthContextJSONRequestBody = AuthContextInput
+
+// ReportProgressJSONRequestBody defines body for ReportProgress for application/json ContentType.
+type ReportProgressJSONRequestBody = ProgressReport
+
+// PushNotificationJSONRequestBody defines body for PushNotification for application/json ContentType.
+type PushNotificationJSONRequestBody = A2APush
 
 // PutWebhookSettingsJSONRequestBody defines body for PutWebhookSettings for application/json ContentType.
 type PutWebhookSettingsJSONRequestBody = WebhookSettingsInput
@@ -5542,6 +6361,316 @@ func (t AuthContextNotFound_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *AuthContextNotFound_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsProgressConflictDetail0 returns the union data inside the ProgressConflict_Detail as a ProgressConflictDetail0
+func (t ProgressConflict_Detail) AsProgressConflictDetail0() (ProgressConflictDetail0, error) {
+	var body ProgressConflictDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProgressConflictDetail0 overwrites any union data inside the ProgressConflict_Detail as the provided ProgressConflictDetail0
+func (t *ProgressConflict_Detail) FromProgressConflictDetail0(v ProgressConflictDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeProgressConflictDetail0 performs a merge with any union data inside the ProgressConflict_Detail, using the provided ProgressConflictDetail0
+func (t *ProgressConflict_Detail) MergeProgressConflictDetail0(v ProgressConflictDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsProgressConflictDetail1 returns the union data inside the ProgressConflict_Detail as a ProgressConflictDetail1
+func (t ProgressConflict_Detail) AsProgressConflictDetail1() (ProgressConflictDetail1, error) {
+	var body ProgressConflictDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProgressConflictDetail1 overwrites any union data inside the ProgressConflict_Detail as the provided ProgressConflictDetail1
+func (t *ProgressConflict_Detail) FromProgressConflictDetail1(v ProgressConflictDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeProgressConflictDetail1 performs a merge with any union data inside the ProgressConflict_Detail, using the provided ProgressConflictDetail1
+func (t *ProgressConflict_Detail) MergeProgressConflictDetail1(v ProgressConflictDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ProgressConflict_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ProgressConflict_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsProgressInvalidDetail0 returns the union data inside the ProgressInvalid_Detail as a ProgressInvalidDetail0
+func (t ProgressInvalid_Detail) AsProgressInvalidDetail0() (ProgressInvalidDetail0, error) {
+	var body ProgressInvalidDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProgressInvalidDetail0 overwrites any union data inside the ProgressInvalid_Detail as the provided ProgressInvalidDetail0
+func (t *ProgressInvalid_Detail) FromProgressInvalidDetail0(v ProgressInvalidDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeProgressInvalidDetail0 performs a merge with any union data inside the ProgressInvalid_Detail, using the provided ProgressInvalidDetail0
+func (t *ProgressInvalid_Detail) MergeProgressInvalidDetail0(v ProgressInvalidDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsProgressInvalidDetail1 returns the union data inside the ProgressInvalid_Detail as a ProgressInvalidDetail1
+func (t ProgressInvalid_Detail) AsProgressInvalidDetail1() (ProgressInvalidDetail1, error) {
+	var body ProgressInvalidDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProgressInvalidDetail1 overwrites any union data inside the ProgressInvalid_Detail as the provided ProgressInvalidDetail1
+func (t *ProgressInvalid_Detail) FromProgressInvalidDetail1(v ProgressInvalidDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeProgressInvalidDetail1 performs a merge with any union data inside the ProgressInvalid_Detail, using the provided ProgressInvalidDetail1
+func (t *ProgressInvalid_Detail) MergeProgressInvalidDetail1(v ProgressInvalidDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ProgressInvalid_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ProgressInvalid_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsProgressTokenRefusedDetail0 returns the union data inside the ProgressTokenRefused_Detail as a ProgressTokenRefusedDetail0
+func (t ProgressTokenRefused_Detail) AsProgressTokenRefusedDetail0() (ProgressTokenRefusedDetail0, error) {
+	var body ProgressTokenRefusedDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProgressTokenRefusedDetail0 overwrites any union data inside the ProgressTokenRefused_Detail as the provided ProgressTokenRefusedDetail0
+func (t *ProgressTokenRefused_Detail) FromProgressTokenRefusedDetail0(v ProgressTokenRefusedDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeProgressTokenRefusedDetail0 performs a merge with any union data inside the ProgressTokenRefused_Detail, using the provided ProgressTokenRefusedDetail0
+func (t *ProgressTokenRefused_Detail) MergeProgressTokenRefusedDetail0(v ProgressTokenRefusedDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsProgressTokenRefusedDetail1 returns the union data inside the ProgressTokenRefused_Detail as a ProgressTokenRefusedDetail1
+func (t ProgressTokenRefused_Detail) AsProgressTokenRefusedDetail1() (ProgressTokenRefusedDetail1, error) {
+	var body ProgressTokenRefusedDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProgressTokenRefusedDetail1 overwrites any union data inside the ProgressTokenRefused_Detail as the provided ProgressTokenRefusedDetail1
+func (t *ProgressTokenRefused_Detail) FromProgressTokenRefusedDetail1(v ProgressTokenRefusedDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeProgressTokenRefusedDetail1 performs a merge with any union data inside the ProgressTokenRefused_Detail, using the provided ProgressTokenRefusedDetail1
+func (t *ProgressTokenRefused_Detail) MergeProgressTokenRefusedDetail1(v ProgressTokenRefusedDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ProgressTokenRefused_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ProgressTokenRefused_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsProgressTooManyDetail0 returns the union data inside the ProgressTooMany_Detail as a ProgressTooManyDetail0
+func (t ProgressTooMany_Detail) AsProgressTooManyDetail0() (ProgressTooManyDetail0, error) {
+	var body ProgressTooManyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProgressTooManyDetail0 overwrites any union data inside the ProgressTooMany_Detail as the provided ProgressTooManyDetail0
+func (t *ProgressTooMany_Detail) FromProgressTooManyDetail0(v ProgressTooManyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeProgressTooManyDetail0 performs a merge with any union data inside the ProgressTooMany_Detail, using the provided ProgressTooManyDetail0
+func (t *ProgressTooMany_Detail) MergeProgressTooManyDetail0(v ProgressTooManyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsProgressTooManyDetail1 returns the union data inside the ProgressTooMany_Detail as a ProgressTooManyDetail1
+func (t ProgressTooMany_Detail) AsProgressTooManyDetail1() (ProgressTooManyDetail1, error) {
+	var body ProgressTooManyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProgressTooManyDetail1 overwrites any union data inside the ProgressTooMany_Detail as the provided ProgressTooManyDetail1
+func (t *ProgressTooMany_Detail) FromProgressTooManyDetail1(v ProgressTooManyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeProgressTooManyDetail1 performs a merge with any union data inside the ProgressTooMany_Detail, using the provided ProgressTooManyDetail1
+func (t *ProgressTooMany_Detail) MergeProgressTooManyDetail1(v ProgressTooManyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ProgressTooMany_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ProgressTooMany_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRemoteTaskMismatchDetail0 returns the union data inside the RemoteTaskMismatch_Detail as a RemoteTaskMismatchDetail0
+func (t RemoteTaskMismatch_Detail) AsRemoteTaskMismatchDetail0() (RemoteTaskMismatchDetail0, error) {
+	var body RemoteTaskMismatchDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRemoteTaskMismatchDetail0 overwrites any union data inside the RemoteTaskMismatch_Detail as the provided RemoteTaskMismatchDetail0
+func (t *RemoteTaskMismatch_Detail) FromRemoteTaskMismatchDetail0(v RemoteTaskMismatchDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRemoteTaskMismatchDetail0 performs a merge with any union data inside the RemoteTaskMismatch_Detail, using the provided RemoteTaskMismatchDetail0
+func (t *RemoteTaskMismatch_Detail) MergeRemoteTaskMismatchDetail0(v RemoteTaskMismatchDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRemoteTaskMismatchDetail1 returns the union data inside the RemoteTaskMismatch_Detail as a RemoteTaskMismatchDetail1
+func (t RemoteTaskMismatch_Detail) AsRemoteTaskMismatchDetail1() (RemoteTaskMismatchDetail1, error) {
+	var body RemoteTaskMismatchDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRemoteTaskMismatchDetail1 overwrites any union data inside the RemoteTaskMismatch_Detail as the provided RemoteTaskMismatchDetail1
+func (t *RemoteTaskMismatch_Detail) FromRemoteTaskMismatchDetail1(v RemoteTaskMismatchDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRemoteTaskMismatchDetail1 performs a merge with any union data inside the RemoteTaskMismatch_Detail, using the provided RemoteTaskMismatchDetail1
+func (t *RemoteTaskMismatch_Detail) MergeRemoteTaskMismatchDetail1(v RemoteTaskMismatchDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RemoteTaskMismatch_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RemoteTaskMismatch_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -9568,6 +10697,688 @@ func (t InvokeAgentAsync503JSONResponseBody_Detail) MarshalJSON() ([]byte, error
 }
 
 func (t *InvokeAgentAsync503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream400JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream400JSONResponseBody_Detail as a InvokeAgentStream400JSONResponseBodyDetail0
+func (t InvokeAgentStream400JSONResponseBody_Detail) AsInvokeAgentStream400JSONResponseBodyDetail0() (InvokeAgentStream400JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream400JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream400JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream400JSONResponseBody_Detail as the provided InvokeAgentStream400JSONResponseBodyDetail0
+func (t *InvokeAgentStream400JSONResponseBody_Detail) FromInvokeAgentStream400JSONResponseBodyDetail0(v InvokeAgentStream400JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream400JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream400JSONResponseBody_Detail, using the provided InvokeAgentStream400JSONResponseBodyDetail0
+func (t *InvokeAgentStream400JSONResponseBody_Detail) MergeInvokeAgentStream400JSONResponseBodyDetail0(v InvokeAgentStream400JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream400JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream400JSONResponseBody_Detail as a InvokeAgentStream400JSONResponseBodyDetail1
+func (t InvokeAgentStream400JSONResponseBody_Detail) AsInvokeAgentStream400JSONResponseBodyDetail1() (InvokeAgentStream400JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream400JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream400JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream400JSONResponseBody_Detail as the provided InvokeAgentStream400JSONResponseBodyDetail1
+func (t *InvokeAgentStream400JSONResponseBody_Detail) FromInvokeAgentStream400JSONResponseBodyDetail1(v InvokeAgentStream400JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream400JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream400JSONResponseBody_Detail, using the provided InvokeAgentStream400JSONResponseBodyDetail1
+func (t *InvokeAgentStream400JSONResponseBody_Detail) MergeInvokeAgentStream400JSONResponseBodyDetail1(v InvokeAgentStream400JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream400JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream400JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream401JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream401JSONResponseBody_Detail as a InvokeAgentStream401JSONResponseBodyDetail0
+func (t InvokeAgentStream401JSONResponseBody_Detail) AsInvokeAgentStream401JSONResponseBodyDetail0() (InvokeAgentStream401JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream401JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream401JSONResponseBody_Detail as the provided InvokeAgentStream401JSONResponseBodyDetail0
+func (t *InvokeAgentStream401JSONResponseBody_Detail) FromInvokeAgentStream401JSONResponseBodyDetail0(v InvokeAgentStream401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream401JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream401JSONResponseBody_Detail, using the provided InvokeAgentStream401JSONResponseBodyDetail0
+func (t *InvokeAgentStream401JSONResponseBody_Detail) MergeInvokeAgentStream401JSONResponseBodyDetail0(v InvokeAgentStream401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream401JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream401JSONResponseBody_Detail as a InvokeAgentStream401JSONResponseBodyDetail1
+func (t InvokeAgentStream401JSONResponseBody_Detail) AsInvokeAgentStream401JSONResponseBodyDetail1() (InvokeAgentStream401JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream401JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream401JSONResponseBody_Detail as the provided InvokeAgentStream401JSONResponseBodyDetail1
+func (t *InvokeAgentStream401JSONResponseBody_Detail) FromInvokeAgentStream401JSONResponseBodyDetail1(v InvokeAgentStream401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream401JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream401JSONResponseBody_Detail, using the provided InvokeAgentStream401JSONResponseBodyDetail1
+func (t *InvokeAgentStream401JSONResponseBody_Detail) MergeInvokeAgentStream401JSONResponseBodyDetail1(v InvokeAgentStream401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream403JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream403JSONResponseBody_Detail as a InvokeAgentStream403JSONResponseBodyDetail0
+func (t InvokeAgentStream403JSONResponseBody_Detail) AsInvokeAgentStream403JSONResponseBodyDetail0() (InvokeAgentStream403JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream403JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream403JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream403JSONResponseBody_Detail as the provided InvokeAgentStream403JSONResponseBodyDetail0
+func (t *InvokeAgentStream403JSONResponseBody_Detail) FromInvokeAgentStream403JSONResponseBodyDetail0(v InvokeAgentStream403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream403JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream403JSONResponseBody_Detail, using the provided InvokeAgentStream403JSONResponseBodyDetail0
+func (t *InvokeAgentStream403JSONResponseBody_Detail) MergeInvokeAgentStream403JSONResponseBodyDetail0(v InvokeAgentStream403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream403JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream403JSONResponseBody_Detail as a InvokeAgentStream403JSONResponseBodyDetail1
+func (t InvokeAgentStream403JSONResponseBody_Detail) AsInvokeAgentStream403JSONResponseBodyDetail1() (InvokeAgentStream403JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream403JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream403JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream403JSONResponseBody_Detail as the provided InvokeAgentStream403JSONResponseBodyDetail1
+func (t *InvokeAgentStream403JSONResponseBody_Detail) FromInvokeAgentStream403JSONResponseBodyDetail1(v InvokeAgentStream403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream403JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream403JSONResponseBody_Detail, using the provided InvokeAgentStream403JSONResponseBodyDetail1
+func (t *InvokeAgentStream403JSONResponseBody_Detail) MergeInvokeAgentStream403JSONResponseBodyDetail1(v InvokeAgentStream403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream403JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream403JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream404JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream404JSONResponseBody_Detail as a InvokeAgentStream404JSONResponseBodyDetail0
+func (t InvokeAgentStream404JSONResponseBody_Detail) AsInvokeAgentStream404JSONResponseBodyDetail0() (InvokeAgentStream404JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream404JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream404JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream404JSONResponseBody_Detail as the provided InvokeAgentStream404JSONResponseBodyDetail0
+func (t *InvokeAgentStream404JSONResponseBody_Detail) FromInvokeAgentStream404JSONResponseBodyDetail0(v InvokeAgentStream404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream404JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream404JSONResponseBody_Detail, using the provided InvokeAgentStream404JSONResponseBodyDetail0
+func (t *InvokeAgentStream404JSONResponseBody_Detail) MergeInvokeAgentStream404JSONResponseBodyDetail0(v InvokeAgentStream404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream404JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream404JSONResponseBody_Detail as a InvokeAgentStream404JSONResponseBodyDetail1
+func (t InvokeAgentStream404JSONResponseBody_Detail) AsInvokeAgentStream404JSONResponseBodyDetail1() (InvokeAgentStream404JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream404JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream404JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream404JSONResponseBody_Detail as the provided InvokeAgentStream404JSONResponseBodyDetail1
+func (t *InvokeAgentStream404JSONResponseBody_Detail) FromInvokeAgentStream404JSONResponseBodyDetail1(v InvokeAgentStream404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream404JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream404JSONResponseBody_Detail, using the provided InvokeAgentStream404JSONResponseBodyDetail1
+func (t *InvokeAgentStream404JSONResponseBody_Detail) MergeInvokeAgentStream404JSONResponseBodyDetail1(v InvokeAgentStream404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream404JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream404JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream405JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream405JSONResponseBody_Detail as a InvokeAgentStream405JSONResponseBodyDetail0
+func (t InvokeAgentStream405JSONResponseBody_Detail) AsInvokeAgentStream405JSONResponseBodyDetail0() (InvokeAgentStream405JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream405JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream405JSONResponseBody_Detail as the provided InvokeAgentStream405JSONResponseBodyDetail0
+func (t *InvokeAgentStream405JSONResponseBody_Detail) FromInvokeAgentStream405JSONResponseBodyDetail0(v InvokeAgentStream405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream405JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream405JSONResponseBody_Detail, using the provided InvokeAgentStream405JSONResponseBodyDetail0
+func (t *InvokeAgentStream405JSONResponseBody_Detail) MergeInvokeAgentStream405JSONResponseBodyDetail0(v InvokeAgentStream405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream405JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream405JSONResponseBody_Detail as a InvokeAgentStream405JSONResponseBodyDetail1
+func (t InvokeAgentStream405JSONResponseBody_Detail) AsInvokeAgentStream405JSONResponseBodyDetail1() (InvokeAgentStream405JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream405JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream405JSONResponseBody_Detail as the provided InvokeAgentStream405JSONResponseBodyDetail1
+func (t *InvokeAgentStream405JSONResponseBody_Detail) FromInvokeAgentStream405JSONResponseBodyDetail1(v InvokeAgentStream405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream405JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream405JSONResponseBody_Detail, using the provided InvokeAgentStream405JSONResponseBodyDetail1
+func (t *InvokeAgentStream405JSONResponseBody_Detail) MergeInvokeAgentStream405JSONResponseBodyDetail1(v InvokeAgentStream405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream409JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream409JSONResponseBody_Detail as a InvokeAgentStream409JSONResponseBodyDetail0
+func (t InvokeAgentStream409JSONResponseBody_Detail) AsInvokeAgentStream409JSONResponseBodyDetail0() (InvokeAgentStream409JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream409JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream409JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream409JSONResponseBody_Detail as the provided InvokeAgentStream409JSONResponseBodyDetail0
+func (t *InvokeAgentStream409JSONResponseBody_Detail) FromInvokeAgentStream409JSONResponseBodyDetail0(v InvokeAgentStream409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream409JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream409JSONResponseBody_Detail, using the provided InvokeAgentStream409JSONResponseBodyDetail0
+func (t *InvokeAgentStream409JSONResponseBody_Detail) MergeInvokeAgentStream409JSONResponseBodyDetail0(v InvokeAgentStream409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream409JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream409JSONResponseBody_Detail as a InvokeAgentStream409JSONResponseBodyDetail1
+func (t InvokeAgentStream409JSONResponseBody_Detail) AsInvokeAgentStream409JSONResponseBodyDetail1() (InvokeAgentStream409JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream409JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream409JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream409JSONResponseBody_Detail as the provided InvokeAgentStream409JSONResponseBodyDetail1
+func (t *InvokeAgentStream409JSONResponseBody_Detail) FromInvokeAgentStream409JSONResponseBodyDetail1(v InvokeAgentStream409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream409JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream409JSONResponseBody_Detail, using the provided InvokeAgentStream409JSONResponseBodyDetail1
+func (t *InvokeAgentStream409JSONResponseBody_Detail) MergeInvokeAgentStream409JSONResponseBodyDetail1(v InvokeAgentStream409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream409JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream409JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream413JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream413JSONResponseBody_Detail as a InvokeAgentStream413JSONResponseBodyDetail0
+func (t InvokeAgentStream413JSONResponseBody_Detail) AsInvokeAgentStream413JSONResponseBodyDetail0() (InvokeAgentStream413JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream413JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream413JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream413JSONResponseBody_Detail as the provided InvokeAgentStream413JSONResponseBodyDetail0
+func (t *InvokeAgentStream413JSONResponseBody_Detail) FromInvokeAgentStream413JSONResponseBodyDetail0(v InvokeAgentStream413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream413JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream413JSONResponseBody_Detail, using the provided InvokeAgentStream413JSONResponseBodyDetail0
+func (t *InvokeAgentStream413JSONResponseBody_Detail) MergeInvokeAgentStream413JSONResponseBodyDetail0(v InvokeAgentStream413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream413JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream413JSONResponseBody_Detail as a InvokeAgentStream413JSONResponseBodyDetail1
+func (t InvokeAgentStream413JSONResponseBody_Detail) AsInvokeAgentStream413JSONResponseBodyDetail1() (InvokeAgentStream413JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream413JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream413JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream413JSONResponseBody_Detail as the provided InvokeAgentStream413JSONResponseBodyDetail1
+func (t *InvokeAgentStream413JSONResponseBody_Detail) FromInvokeAgentStream413JSONResponseBodyDetail1(v InvokeAgentStream413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream413JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream413JSONResponseBody_Detail, using the provided InvokeAgentStream413JSONResponseBodyDetail1
+func (t *InvokeAgentStream413JSONResponseBody_Detail) MergeInvokeAgentStream413JSONResponseBodyDetail1(v InvokeAgentStream413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream413JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream422JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream422JSONResponseBody_Detail as a InvokeAgentStream422JSONResponseBodyDetail0
+func (t InvokeAgentStream422JSONResponseBody_Detail) AsInvokeAgentStream422JSONResponseBodyDetail0() (InvokeAgentStream422JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream422JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream422JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream422JSONResponseBody_Detail as the provided InvokeAgentStream422JSONResponseBodyDetail0
+func (t *InvokeAgentStream422JSONResponseBody_Detail) FromInvokeAgentStream422JSONResponseBodyDetail0(v InvokeAgentStream422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream422JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream422JSONResponseBody_Detail, using the provided InvokeAgentStream422JSONResponseBodyDetail0
+func (t *InvokeAgentStream422JSONResponseBody_Detail) MergeInvokeAgentStream422JSONResponseBodyDetail0(v InvokeAgentStream422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream422JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream422JSONResponseBody_Detail as a InvokeAgentStream422JSONResponseBodyDetail1
+func (t InvokeAgentStream422JSONResponseBody_Detail) AsInvokeAgentStream422JSONResponseBodyDetail1() (InvokeAgentStream422JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream422JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream422JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream422JSONResponseBody_Detail as the provided InvokeAgentStream422JSONResponseBodyDetail1
+func (t *InvokeAgentStream422JSONResponseBody_Detail) FromInvokeAgentStream422JSONResponseBodyDetail1(v InvokeAgentStream422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream422JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream422JSONResponseBody_Detail, using the provided InvokeAgentStream422JSONResponseBodyDetail1
+func (t *InvokeAgentStream422JSONResponseBody_Detail) MergeInvokeAgentStream422JSONResponseBodyDetail1(v InvokeAgentStream422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream422JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream422JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream500JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream500JSONResponseBody_Detail as a InvokeAgentStream500JSONResponseBodyDetail0
+func (t InvokeAgentStream500JSONResponseBody_Detail) AsInvokeAgentStream500JSONResponseBodyDetail0() (InvokeAgentStream500JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream500JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream500JSONResponseBody_Detail as the provided InvokeAgentStream500JSONResponseBodyDetail0
+func (t *InvokeAgentStream500JSONResponseBody_Detail) FromInvokeAgentStream500JSONResponseBodyDetail0(v InvokeAgentStream500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream500JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream500JSONResponseBody_Detail, using the provided InvokeAgentStream500JSONResponseBodyDetail0
+func (t *InvokeAgentStream500JSONResponseBody_Detail) MergeInvokeAgentStream500JSONResponseBodyDetail0(v InvokeAgentStream500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream500JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream500JSONResponseBody_Detail as a InvokeAgentStream500JSONResponseBodyDetail1
+func (t InvokeAgentStream500JSONResponseBody_Detail) AsInvokeAgentStream500JSONResponseBodyDetail1() (InvokeAgentStream500JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream500JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream500JSONResponseBody_Detail as the provided InvokeAgentStream500JSONResponseBodyDetail1
+func (t *InvokeAgentStream500JSONResponseBody_Detail) FromInvokeAgentStream500JSONResponseBodyDetail1(v InvokeAgentStream500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream500JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream500JSONResponseBody_Detail, using the provided InvokeAgentStream500JSONResponseBodyDetail1
+func (t *InvokeAgentStream500JSONResponseBody_Detail) MergeInvokeAgentStream500JSONResponseBodyDetail1(v InvokeAgentStream500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream502JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream502JSONResponseBody_Detail as a InvokeAgentStream502JSONResponseBodyDetail0
+func (t InvokeAgentStream502JSONResponseBody_Detail) AsInvokeAgentStream502JSONResponseBodyDetail0() (InvokeAgentStream502JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream502JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream502JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream502JSONResponseBody_Detail as the provided InvokeAgentStream502JSONResponseBodyDetail0
+func (t *InvokeAgentStream502JSONResponseBody_Detail) FromInvokeAgentStream502JSONResponseBodyDetail0(v InvokeAgentStream502JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream502JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream502JSONResponseBody_Detail, using the provided InvokeAgentStream502JSONResponseBodyDetail0
+func (t *InvokeAgentStream502JSONResponseBody_Detail) MergeInvokeAgentStream502JSONResponseBodyDetail0(v InvokeAgentStream502JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream502JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream502JSONResponseBody_Detail as a InvokeAgentStream502JSONResponseBodyDetail1
+func (t InvokeAgentStream502JSONResponseBody_Detail) AsInvokeAgentStream502JSONResponseBodyDetail1() (InvokeAgentStream502JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream502JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream502JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream502JSONResponseBody_Detail as the provided InvokeAgentStream502JSONResponseBodyDetail1
+func (t *InvokeAgentStream502JSONResponseBody_Detail) FromInvokeAgentStream502JSONResponseBodyDetail1(v InvokeAgentStream502JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream502JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream502JSONResponseBody_Detail, using the provided InvokeAgentStream502JSONResponseBodyDetail1
+func (t *InvokeAgentStream502JSONResponseBody_Detail) MergeInvokeAgentStream502JSONResponseBodyDetail1(v InvokeAgentStream502JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream502JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream502JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream503JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream503JSONResponseBody_Detail as a InvokeAgentStream503JSONResponseBodyDetail0
+func (t InvokeAgentStream503JSONResponseBody_Detail) AsInvokeAgentStream503JSONResponseBodyDetail0() (InvokeAgentStream503JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream503JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream503JSONResponseBody_Detail as the provided InvokeAgentStream503JSONResponseBodyDetail0
+func (t *InvokeAgentStream503JSONResponseBody_Detail) FromInvokeAgentStream503JSONResponseBodyDetail0(v InvokeAgentStream503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream503JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream503JSONResponseBody_Detail, using the provided InvokeAgentStream503JSONResponseBodyDetail0
+func (t *InvokeAgentStream503JSONResponseBody_Detail) MergeInvokeAgentStream503JSONResponseBodyDetail0(v InvokeAgentStream503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream503JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream503JSONResponseBody_Detail as a InvokeAgentStream503JSONResponseBodyDetail1
+func (t InvokeAgentStream503JSONResponseBody_Detail) AsInvokeAgentStream503JSONResponseBodyDetail1() (InvokeAgentStream503JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream503JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream503JSONResponseBody_Detail as the provided InvokeAgentStream503JSONResponseBodyDetail1
+func (t *InvokeAgentStream503JSONResponseBody_Detail) FromInvokeAgentStream503JSONResponseBodyDetail1(v InvokeAgentStream503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream503JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream503JSONResponseBody_Detail, using the provided InvokeAgentStream503JSONResponseBodyDetail1
+func (t *InvokeAgentStream503JSONResponseBody_Detail) MergeInvokeAgentStream503JSONResponseBodyDetail1(v InvokeAgentStream503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -14346,6 +16157,1432 @@ func (t *ReplayTaskDelivery503JSONResponseBody_Detail) UnmarshalJSON(b []byte) e
 	return err
 }
 
+// AsGetTaskEvents401JSONResponseBodyDetail0 returns the union data inside the GetTaskEvents401JSONResponseBody_Detail as a GetTaskEvents401JSONResponseBodyDetail0
+func (t GetTaskEvents401JSONResponseBody_Detail) AsGetTaskEvents401JSONResponseBodyDetail0() (GetTaskEvents401JSONResponseBodyDetail0, error) {
+	var body GetTaskEvents401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents401JSONResponseBodyDetail0 overwrites any union data inside the GetTaskEvents401JSONResponseBody_Detail as the provided GetTaskEvents401JSONResponseBodyDetail0
+func (t *GetTaskEvents401JSONResponseBody_Detail) FromGetTaskEvents401JSONResponseBodyDetail0(v GetTaskEvents401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents401JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskEvents401JSONResponseBody_Detail, using the provided GetTaskEvents401JSONResponseBodyDetail0
+func (t *GetTaskEvents401JSONResponseBody_Detail) MergeGetTaskEvents401JSONResponseBodyDetail0(v GetTaskEvents401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskEvents401JSONResponseBodyDetail1 returns the union data inside the GetTaskEvents401JSONResponseBody_Detail as a GetTaskEvents401JSONResponseBodyDetail1
+func (t GetTaskEvents401JSONResponseBody_Detail) AsGetTaskEvents401JSONResponseBodyDetail1() (GetTaskEvents401JSONResponseBodyDetail1, error) {
+	var body GetTaskEvents401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents401JSONResponseBodyDetail1 overwrites any union data inside the GetTaskEvents401JSONResponseBody_Detail as the provided GetTaskEvents401JSONResponseBodyDetail1
+func (t *GetTaskEvents401JSONResponseBody_Detail) FromGetTaskEvents401JSONResponseBodyDetail1(v GetTaskEvents401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents401JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskEvents401JSONResponseBody_Detail, using the provided GetTaskEvents401JSONResponseBodyDetail1
+func (t *GetTaskEvents401JSONResponseBody_Detail) MergeGetTaskEvents401JSONResponseBodyDetail1(v GetTaskEvents401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskEvents401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskEvents401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskEvents404JSONResponseBodyDetail0 returns the union data inside the GetTaskEvents404JSONResponseBody_Detail as a GetTaskEvents404JSONResponseBodyDetail0
+func (t GetTaskEvents404JSONResponseBody_Detail) AsGetTaskEvents404JSONResponseBodyDetail0() (GetTaskEvents404JSONResponseBodyDetail0, error) {
+	var body GetTaskEvents404JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents404JSONResponseBodyDetail0 overwrites any union data inside the GetTaskEvents404JSONResponseBody_Detail as the provided GetTaskEvents404JSONResponseBodyDetail0
+func (t *GetTaskEvents404JSONResponseBody_Detail) FromGetTaskEvents404JSONResponseBodyDetail0(v GetTaskEvents404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents404JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskEvents404JSONResponseBody_Detail, using the provided GetTaskEvents404JSONResponseBodyDetail0
+func (t *GetTaskEvents404JSONResponseBody_Detail) MergeGetTaskEvents404JSONResponseBodyDetail0(v GetTaskEvents404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskEvents404JSONResponseBodyDetail1 returns the union data inside the GetTaskEvents404JSONResponseBody_Detail as a GetTaskEvents404JSONResponseBodyDetail1
+func (t GetTaskEvents404JSONResponseBody_Detail) AsGetTaskEvents404JSONResponseBodyDetail1() (GetTaskEvents404JSONResponseBodyDetail1, error) {
+	var body GetTaskEvents404JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents404JSONResponseBodyDetail1 overwrites any union data inside the GetTaskEvents404JSONResponseBody_Detail as the provided GetTaskEvents404JSONResponseBodyDetail1
+func (t *GetTaskEvents404JSONResponseBody_Detail) FromGetTaskEvents404JSONResponseBodyDetail1(v GetTaskEvents404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents404JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskEvents404JSONResponseBody_Detail, using the provided GetTaskEvents404JSONResponseBodyDetail1
+func (t *GetTaskEvents404JSONResponseBody_Detail) MergeGetTaskEvents404JSONResponseBodyDetail1(v GetTaskEvents404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskEvents404JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskEvents404JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskEvents405JSONResponseBodyDetail0 returns the union data inside the GetTaskEvents405JSONResponseBody_Detail as a GetTaskEvents405JSONResponseBodyDetail0
+func (t GetTaskEvents405JSONResponseBody_Detail) AsGetTaskEvents405JSONResponseBodyDetail0() (GetTaskEvents405JSONResponseBodyDetail0, error) {
+	var body GetTaskEvents405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents405JSONResponseBodyDetail0 overwrites any union data inside the GetTaskEvents405JSONResponseBody_Detail as the provided GetTaskEvents405JSONResponseBodyDetail0
+func (t *GetTaskEvents405JSONResponseBody_Detail) FromGetTaskEvents405JSONResponseBodyDetail0(v GetTaskEvents405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents405JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskEvents405JSONResponseBody_Detail, using the provided GetTaskEvents405JSONResponseBodyDetail0
+func (t *GetTaskEvents405JSONResponseBody_Detail) MergeGetTaskEvents405JSONResponseBodyDetail0(v GetTaskEvents405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskEvents405JSONResponseBodyDetail1 returns the union data inside the GetTaskEvents405JSONResponseBody_Detail as a GetTaskEvents405JSONResponseBodyDetail1
+func (t GetTaskEvents405JSONResponseBody_Detail) AsGetTaskEvents405JSONResponseBodyDetail1() (GetTaskEvents405JSONResponseBodyDetail1, error) {
+	var body GetTaskEvents405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents405JSONResponseBodyDetail1 overwrites any union data inside the GetTaskEvents405JSONResponseBody_Detail as the provided GetTaskEvents405JSONResponseBodyDetail1
+func (t *GetTaskEvents405JSONResponseBody_Detail) FromGetTaskEvents405JSONResponseBodyDetail1(v GetTaskEvents405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents405JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskEvents405JSONResponseBody_Detail, using the provided GetTaskEvents405JSONResponseBodyDetail1
+func (t *GetTaskEvents405JSONResponseBody_Detail) MergeGetTaskEvents405JSONResponseBodyDetail1(v GetTaskEvents405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskEvents405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskEvents405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskEvents410JSONResponseBodyDetail0 returns the union data inside the GetTaskEvents410JSONResponseBody_Detail as a GetTaskEvents410JSONResponseBodyDetail0
+func (t GetTaskEvents410JSONResponseBody_Detail) AsGetTaskEvents410JSONResponseBodyDetail0() (GetTaskEvents410JSONResponseBodyDetail0, error) {
+	var body GetTaskEvents410JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents410JSONResponseBodyDetail0 overwrites any union data inside the GetTaskEvents410JSONResponseBody_Detail as the provided GetTaskEvents410JSONResponseBodyDetail0
+func (t *GetTaskEvents410JSONResponseBody_Detail) FromGetTaskEvents410JSONResponseBodyDetail0(v GetTaskEvents410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents410JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskEvents410JSONResponseBody_Detail, using the provided GetTaskEvents410JSONResponseBodyDetail0
+func (t *GetTaskEvents410JSONResponseBody_Detail) MergeGetTaskEvents410JSONResponseBodyDetail0(v GetTaskEvents410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskEvents410JSONResponseBodyDetail1 returns the union data inside the GetTaskEvents410JSONResponseBody_Detail as a GetTaskEvents410JSONResponseBodyDetail1
+func (t GetTaskEvents410JSONResponseBody_Detail) AsGetTaskEvents410JSONResponseBodyDetail1() (GetTaskEvents410JSONResponseBodyDetail1, error) {
+	var body GetTaskEvents410JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents410JSONResponseBodyDetail1 overwrites any union data inside the GetTaskEvents410JSONResponseBody_Detail as the provided GetTaskEvents410JSONResponseBodyDetail1
+func (t *GetTaskEvents410JSONResponseBody_Detail) FromGetTaskEvents410JSONResponseBodyDetail1(v GetTaskEvents410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents410JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskEvents410JSONResponseBody_Detail, using the provided GetTaskEvents410JSONResponseBodyDetail1
+func (t *GetTaskEvents410JSONResponseBody_Detail) MergeGetTaskEvents410JSONResponseBodyDetail1(v GetTaskEvents410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskEvents410JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskEvents410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskEvents500JSONResponseBodyDetail0 returns the union data inside the GetTaskEvents500JSONResponseBody_Detail as a GetTaskEvents500JSONResponseBodyDetail0
+func (t GetTaskEvents500JSONResponseBody_Detail) AsGetTaskEvents500JSONResponseBodyDetail0() (GetTaskEvents500JSONResponseBodyDetail0, error) {
+	var body GetTaskEvents500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents500JSONResponseBodyDetail0 overwrites any union data inside the GetTaskEvents500JSONResponseBody_Detail as the provided GetTaskEvents500JSONResponseBodyDetail0
+func (t *GetTaskEvents500JSONResponseBody_Detail) FromGetTaskEvents500JSONResponseBodyDetail0(v GetTaskEvents500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents500JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskEvents500JSONResponseBody_Detail, using the provided GetTaskEvents500JSONResponseBodyDetail0
+func (t *GetTaskEvents500JSONResponseBody_Detail) MergeGetTaskEvents500JSONResponseBodyDetail0(v GetTaskEvents500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskEvents500JSONResponseBodyDetail1 returns the union data inside the GetTaskEvents500JSONResponseBody_Detail as a GetTaskEvents500JSONResponseBodyDetail1
+func (t GetTaskEvents500JSONResponseBody_Detail) AsGetTaskEvents500JSONResponseBodyDetail1() (GetTaskEvents500JSONResponseBodyDetail1, error) {
+	var body GetTaskEvents500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents500JSONResponseBodyDetail1 overwrites any union data inside the GetTaskEvents500JSONResponseBody_Detail as the provided GetTaskEvents500JSONResponseBodyDetail1
+func (t *GetTaskEvents500JSONResponseBody_Detail) FromGetTaskEvents500JSONResponseBodyDetail1(v GetTaskEvents500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents500JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskEvents500JSONResponseBody_Detail, using the provided GetTaskEvents500JSONResponseBodyDetail1
+func (t *GetTaskEvents500JSONResponseBody_Detail) MergeGetTaskEvents500JSONResponseBodyDetail1(v GetTaskEvents500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskEvents500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskEvents500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskEvents503JSONResponseBodyDetail0 returns the union data inside the GetTaskEvents503JSONResponseBody_Detail as a GetTaskEvents503JSONResponseBodyDetail0
+func (t GetTaskEvents503JSONResponseBody_Detail) AsGetTaskEvents503JSONResponseBodyDetail0() (GetTaskEvents503JSONResponseBodyDetail0, error) {
+	var body GetTaskEvents503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents503JSONResponseBodyDetail0 overwrites any union data inside the GetTaskEvents503JSONResponseBody_Detail as the provided GetTaskEvents503JSONResponseBodyDetail0
+func (t *GetTaskEvents503JSONResponseBody_Detail) FromGetTaskEvents503JSONResponseBodyDetail0(v GetTaskEvents503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents503JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskEvents503JSONResponseBody_Detail, using the provided GetTaskEvents503JSONResponseBodyDetail0
+func (t *GetTaskEvents503JSONResponseBody_Detail) MergeGetTaskEvents503JSONResponseBodyDetail0(v GetTaskEvents503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskEvents503JSONResponseBodyDetail1 returns the union data inside the GetTaskEvents503JSONResponseBody_Detail as a GetTaskEvents503JSONResponseBodyDetail1
+func (t GetTaskEvents503JSONResponseBody_Detail) AsGetTaskEvents503JSONResponseBodyDetail1() (GetTaskEvents503JSONResponseBodyDetail1, error) {
+	var body GetTaskEvents503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents503JSONResponseBodyDetail1 overwrites any union data inside the GetTaskEvents503JSONResponseBody_Detail as the provided GetTaskEvents503JSONResponseBodyDetail1
+func (t *GetTaskEvents503JSONResponseBody_Detail) FromGetTaskEvents503JSONResponseBodyDetail1(v GetTaskEvents503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents503JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskEvents503JSONResponseBody_Detail, using the provided GetTaskEvents503JSONResponseBodyDetail1
+func (t *GetTaskEvents503JSONResponseBody_Detail) MergeGetTaskEvents503JSONResponseBodyDetail1(v GetTaskEvents503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskEvents503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskEvents503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReportProgress401JSONResponseBodyDetail0 returns the union data inside the ReportProgress401JSONResponseBody_Detail as a ReportProgress401JSONResponseBodyDetail0
+func (t ReportProgress401JSONResponseBody_Detail) AsReportProgress401JSONResponseBodyDetail0() (ReportProgress401JSONResponseBodyDetail0, error) {
+	var body ReportProgress401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress401JSONResponseBodyDetail0 overwrites any union data inside the ReportProgress401JSONResponseBody_Detail as the provided ReportProgress401JSONResponseBodyDetail0
+func (t *ReportProgress401JSONResponseBody_Detail) FromReportProgress401JSONResponseBodyDetail0(v ReportProgress401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress401JSONResponseBodyDetail0 performs a merge with any union data inside the ReportProgress401JSONResponseBody_Detail, using the provided ReportProgress401JSONResponseBodyDetail0
+func (t *ReportProgress401JSONResponseBody_Detail) MergeReportProgress401JSONResponseBodyDetail0(v ReportProgress401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReportProgress401JSONResponseBodyDetail1 returns the union data inside the ReportProgress401JSONResponseBody_Detail as a ReportProgress401JSONResponseBodyDetail1
+func (t ReportProgress401JSONResponseBody_Detail) AsReportProgress401JSONResponseBodyDetail1() (ReportProgress401JSONResponseBodyDetail1, error) {
+	var body ReportProgress401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress401JSONResponseBodyDetail1 overwrites any union data inside the ReportProgress401JSONResponseBody_Detail as the provided ReportProgress401JSONResponseBodyDetail1
+func (t *ReportProgress401JSONResponseBody_Detail) FromReportProgress401JSONResponseBodyDetail1(v ReportProgress401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress401JSONResponseBodyDetail1 performs a merge with any union data inside the ReportProgress401JSONResponseBody_Detail, using the provided ReportProgress401JSONResponseBodyDetail1
+func (t *ReportProgress401JSONResponseBody_Detail) MergeReportProgress401JSONResponseBodyDetail1(v ReportProgress401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReportProgress401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReportProgress401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReportProgress405JSONResponseBodyDetail0 returns the union data inside the ReportProgress405JSONResponseBody_Detail as a ReportProgress405JSONResponseBodyDetail0
+func (t ReportProgress405JSONResponseBody_Detail) AsReportProgress405JSONResponseBodyDetail0() (ReportProgress405JSONResponseBodyDetail0, error) {
+	var body ReportProgress405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress405JSONResponseBodyDetail0 overwrites any union data inside the ReportProgress405JSONResponseBody_Detail as the provided ReportProgress405JSONResponseBodyDetail0
+func (t *ReportProgress405JSONResponseBody_Detail) FromReportProgress405JSONResponseBodyDetail0(v ReportProgress405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress405JSONResponseBodyDetail0 performs a merge with any union data inside the ReportProgress405JSONResponseBody_Detail, using the provided ReportProgress405JSONResponseBodyDetail0
+func (t *ReportProgress405JSONResponseBody_Detail) MergeReportProgress405JSONResponseBodyDetail0(v ReportProgress405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReportProgress405JSONResponseBodyDetail1 returns the union data inside the ReportProgress405JSONResponseBody_Detail as a ReportProgress405JSONResponseBodyDetail1
+func (t ReportProgress405JSONResponseBody_Detail) AsReportProgress405JSONResponseBodyDetail1() (ReportProgress405JSONResponseBodyDetail1, error) {
+	var body ReportProgress405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress405JSONResponseBodyDetail1 overwrites any union data inside the ReportProgress405JSONResponseBody_Detail as the provided ReportProgress405JSONResponseBodyDetail1
+func (t *ReportProgress405JSONResponseBody_Detail) FromReportProgress405JSONResponseBodyDetail1(v ReportProgress405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress405JSONResponseBodyDetail1 performs a merge with any union data inside the ReportProgress405JSONResponseBody_Detail, using the provided ReportProgress405JSONResponseBodyDetail1
+func (t *ReportProgress405JSONResponseBody_Detail) MergeReportProgress405JSONResponseBodyDetail1(v ReportProgress405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReportProgress405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReportProgress405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReportProgress409JSONResponseBodyDetail0 returns the union data inside the ReportProgress409JSONResponseBody_Detail as a ReportProgress409JSONResponseBodyDetail0
+func (t ReportProgress409JSONResponseBody_Detail) AsReportProgress409JSONResponseBodyDetail0() (ReportProgress409JSONResponseBodyDetail0, error) {
+	var body ReportProgress409JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress409JSONResponseBodyDetail0 overwrites any union data inside the ReportProgress409JSONResponseBody_Detail as the provided ReportProgress409JSONResponseBodyDetail0
+func (t *ReportProgress409JSONResponseBody_Detail) FromReportProgress409JSONResponseBodyDetail0(v ReportProgress409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress409JSONResponseBodyDetail0 performs a merge with any union data inside the ReportProgress409JSONResponseBody_Detail, using the provided ReportProgress409JSONResponseBodyDetail0
+func (t *ReportProgress409JSONResponseBody_Detail) MergeReportProgress409JSONResponseBodyDetail0(v ReportProgress409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReportProgress409JSONResponseBodyDetail1 returns the union data inside the ReportProgress409JSONResponseBody_Detail as a ReportProgress409JSONResponseBodyDetail1
+func (t ReportProgress409JSONResponseBody_Detail) AsReportProgress409JSONResponseBodyDetail1() (ReportProgress409JSONResponseBodyDetail1, error) {
+	var body ReportProgress409JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress409JSONResponseBodyDetail1 overwrites any union data inside the ReportProgress409JSONResponseBody_Detail as the provided ReportProgress409JSONResponseBodyDetail1
+func (t *ReportProgress409JSONResponseBody_Detail) FromReportProgress409JSONResponseBodyDetail1(v ReportProgress409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress409JSONResponseBodyDetail1 performs a merge with any union data inside the ReportProgress409JSONResponseBody_Detail, using the provided ReportProgress409JSONResponseBodyDetail1
+func (t *ReportProgress409JSONResponseBody_Detail) MergeReportProgress409JSONResponseBodyDetail1(v ReportProgress409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReportProgress409JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReportProgress409JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReportProgress413JSONResponseBodyDetail0 returns the union data inside the ReportProgress413JSONResponseBody_Detail as a ReportProgress413JSONResponseBodyDetail0
+func (t ReportProgress413JSONResponseBody_Detail) AsReportProgress413JSONResponseBodyDetail0() (ReportProgress413JSONResponseBodyDetail0, error) {
+	var body ReportProgress413JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress413JSONResponseBodyDetail0 overwrites any union data inside the ReportProgress413JSONResponseBody_Detail as the provided ReportProgress413JSONResponseBodyDetail0
+func (t *ReportProgress413JSONResponseBody_Detail) FromReportProgress413JSONResponseBodyDetail0(v ReportProgress413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress413JSONResponseBodyDetail0 performs a merge with any union data inside the ReportProgress413JSONResponseBody_Detail, using the provided ReportProgress413JSONResponseBodyDetail0
+func (t *ReportProgress413JSONResponseBody_Detail) MergeReportProgress413JSONResponseBodyDetail0(v ReportProgress413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReportProgress413JSONResponseBodyDetail1 returns the union data inside the ReportProgress413JSONResponseBody_Detail as a ReportProgress413JSONResponseBodyDetail1
+func (t ReportProgress413JSONResponseBody_Detail) AsReportProgress413JSONResponseBodyDetail1() (ReportProgress413JSONResponseBodyDetail1, error) {
+	var body ReportProgress413JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress413JSONResponseBodyDetail1 overwrites any union data inside the ReportProgress413JSONResponseBody_Detail as the provided ReportProgress413JSONResponseBodyDetail1
+func (t *ReportProgress413JSONResponseBody_Detail) FromReportProgress413JSONResponseBodyDetail1(v ReportProgress413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress413JSONResponseBodyDetail1 performs a merge with any union data inside the ReportProgress413JSONResponseBody_Detail, using the provided ReportProgress413JSONResponseBodyDetail1
+func (t *ReportProgress413JSONResponseBody_Detail) MergeReportProgress413JSONResponseBodyDetail1(v ReportProgress413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReportProgress413JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReportProgress413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReportProgress422JSONResponseBodyDetail0 returns the union data inside the ReportProgress422JSONResponseBody_Detail as a ReportProgress422JSONResponseBodyDetail0
+func (t ReportProgress422JSONResponseBody_Detail) AsReportProgress422JSONResponseBodyDetail0() (ReportProgress422JSONResponseBodyDetail0, error) {
+	var body ReportProgress422JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress422JSONResponseBodyDetail0 overwrites any union data inside the ReportProgress422JSONResponseBody_Detail as the provided ReportProgress422JSONResponseBodyDetail0
+func (t *ReportProgress422JSONResponseBody_Detail) FromReportProgress422JSONResponseBodyDetail0(v ReportProgress422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress422JSONResponseBodyDetail0 performs a merge with any union data inside the ReportProgress422JSONResponseBody_Detail, using the provided ReportProgress422JSONResponseBodyDetail0
+func (t *ReportProgress422JSONResponseBody_Detail) MergeReportProgress422JSONResponseBodyDetail0(v ReportProgress422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReportProgress422JSONResponseBodyDetail1 returns the union data inside the ReportProgress422JSONResponseBody_Detail as a ReportProgress422JSONResponseBodyDetail1
+func (t ReportProgress422JSONResponseBody_Detail) AsReportProgress422JSONResponseBodyDetail1() (ReportProgress422JSONResponseBodyDetail1, error) {
+	var body ReportProgress422JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress422JSONResponseBodyDetail1 overwrites any union data inside the ReportProgress422JSONResponseBody_Detail as the provided ReportProgress422JSONResponseBodyDetail1
+func (t *ReportProgress422JSONResponseBody_Detail) FromReportProgress422JSONResponseBodyDetail1(v ReportProgress422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress422JSONResponseBodyDetail1 performs a merge with any union data inside the ReportProgress422JSONResponseBody_Detail, using the provided ReportProgress422JSONResponseBodyDetail1
+func (t *ReportProgress422JSONResponseBody_Detail) MergeReportProgress422JSONResponseBodyDetail1(v ReportProgress422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReportProgress422JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReportProgress422JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReportProgress429JSONResponseBodyDetail0 returns the union data inside the ReportProgress429JSONResponseBody_Detail as a ReportProgress429JSONResponseBodyDetail0
+func (t ReportProgress429JSONResponseBody_Detail) AsReportProgress429JSONResponseBodyDetail0() (ReportProgress429JSONResponseBodyDetail0, error) {
+	var body ReportProgress429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress429JSONResponseBodyDetail0 overwrites any union data inside the ReportProgress429JSONResponseBody_Detail as the provided ReportProgress429JSONResponseBodyDetail0
+func (t *ReportProgress429JSONResponseBody_Detail) FromReportProgress429JSONResponseBodyDetail0(v ReportProgress429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress429JSONResponseBodyDetail0 performs a merge with any union data inside the ReportProgress429JSONResponseBody_Detail, using the provided ReportProgress429JSONResponseBodyDetail0
+func (t *ReportProgress429JSONResponseBody_Detail) MergeReportProgress429JSONResponseBodyDetail0(v ReportProgress429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReportProgress429JSONResponseBodyDetail1 returns the union data inside the ReportProgress429JSONResponseBody_Detail as a ReportProgress429JSONResponseBodyDetail1
+func (t ReportProgress429JSONResponseBody_Detail) AsReportProgress429JSONResponseBodyDetail1() (ReportProgress429JSONResponseBodyDetail1, error) {
+	var body ReportProgress429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress429JSONResponseBodyDetail1 overwrites any union data inside the ReportProgress429JSONResponseBody_Detail as the provided ReportProgress429JSONResponseBodyDetail1
+func (t *ReportProgress429JSONResponseBody_Detail) FromReportProgress429JSONResponseBodyDetail1(v ReportProgress429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress429JSONResponseBodyDetail1 performs a merge with any union data inside the ReportProgress429JSONResponseBody_Detail, using the provided ReportProgress429JSONResponseBodyDetail1
+func (t *ReportProgress429JSONResponseBody_Detail) MergeReportProgress429JSONResponseBodyDetail1(v ReportProgress429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReportProgress429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReportProgress429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReportProgress500JSONResponseBodyDetail0 returns the union data inside the ReportProgress500JSONResponseBody_Detail as a ReportProgress500JSONResponseBodyDetail0
+func (t ReportProgress500JSONResponseBody_Detail) AsReportProgress500JSONResponseBodyDetail0() (ReportProgress500JSONResponseBodyDetail0, error) {
+	var body ReportProgress500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress500JSONResponseBodyDetail0 overwrites any union data inside the ReportProgress500JSONResponseBody_Detail as the provided ReportProgress500JSONResponseBodyDetail0
+func (t *ReportProgress500JSONResponseBody_Detail) FromReportProgress500JSONResponseBodyDetail0(v ReportProgress500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress500JSONResponseBodyDetail0 performs a merge with any union data inside the ReportProgress500JSONResponseBody_Detail, using the provided ReportProgress500JSONResponseBodyDetail0
+func (t *ReportProgress500JSONResponseBody_Detail) MergeReportProgress500JSONResponseBodyDetail0(v ReportProgress500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReportProgress500JSONResponseBodyDetail1 returns the union data inside the ReportProgress500JSONResponseBody_Detail as a ReportProgress500JSONResponseBodyDetail1
+func (t ReportProgress500JSONResponseBody_Detail) AsReportProgress500JSONResponseBodyDetail1() (ReportProgress500JSONResponseBodyDetail1, error) {
+	var body ReportProgress500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress500JSONResponseBodyDetail1 overwrites any union data inside the ReportProgress500JSONResponseBody_Detail as the provided ReportProgress500JSONResponseBodyDetail1
+func (t *ReportProgress500JSONResponseBody_Detail) FromReportProgress500JSONResponseBodyDetail1(v ReportProgress500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress500JSONResponseBodyDetail1 performs a merge with any union data inside the ReportProgress500JSONResponseBody_Detail, using the provided ReportProgress500JSONResponseBodyDetail1
+func (t *ReportProgress500JSONResponseBody_Detail) MergeReportProgress500JSONResponseBodyDetail1(v ReportProgress500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReportProgress500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReportProgress500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReportProgress503JSONResponseBodyDetail0 returns the union data inside the ReportProgress503JSONResponseBody_Detail as a ReportProgress503JSONResponseBodyDetail0
+func (t ReportProgress503JSONResponseBody_Detail) AsReportProgress503JSONResponseBodyDetail0() (ReportProgress503JSONResponseBodyDetail0, error) {
+	var body ReportProgress503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress503JSONResponseBodyDetail0 overwrites any union data inside the ReportProgress503JSONResponseBody_Detail as the provided ReportProgress503JSONResponseBodyDetail0
+func (t *ReportProgress503JSONResponseBody_Detail) FromReportProgress503JSONResponseBodyDetail0(v ReportProgress503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress503JSONResponseBodyDetail0 performs a merge with any union data inside the ReportProgress503JSONResponseBody_Detail, using the provided ReportProgress503JSONResponseBodyDetail0
+func (t *ReportProgress503JSONResponseBody_Detail) MergeReportProgress503JSONResponseBodyDetail0(v ReportProgress503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReportProgress503JSONResponseBodyDetail1 returns the union data inside the ReportProgress503JSONResponseBody_Detail as a ReportProgress503JSONResponseBodyDetail1
+func (t ReportProgress503JSONResponseBody_Detail) AsReportProgress503JSONResponseBodyDetail1() (ReportProgress503JSONResponseBodyDetail1, error) {
+	var body ReportProgress503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReportProgress503JSONResponseBodyDetail1 overwrites any union data inside the ReportProgress503JSONResponseBody_Detail as the provided ReportProgress503JSONResponseBodyDetail1
+func (t *ReportProgress503JSONResponseBody_Detail) FromReportProgress503JSONResponseBodyDetail1(v ReportProgress503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReportProgress503JSONResponseBodyDetail1 performs a merge with any union data inside the ReportProgress503JSONResponseBody_Detail, using the provided ReportProgress503JSONResponseBodyDetail1
+func (t *ReportProgress503JSONResponseBody_Detail) MergeReportProgress503JSONResponseBodyDetail1(v ReportProgress503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReportProgress503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReportProgress503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification401JSONResponseBodyDetail0 returns the union data inside the PushNotification401JSONResponseBody_Detail as a PushNotification401JSONResponseBodyDetail0
+func (t PushNotification401JSONResponseBody_Detail) AsPushNotification401JSONResponseBodyDetail0() (PushNotification401JSONResponseBodyDetail0, error) {
+	var body PushNotification401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification401JSONResponseBodyDetail0 overwrites any union data inside the PushNotification401JSONResponseBody_Detail as the provided PushNotification401JSONResponseBodyDetail0
+func (t *PushNotification401JSONResponseBody_Detail) FromPushNotification401JSONResponseBodyDetail0(v PushNotification401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification401JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification401JSONResponseBody_Detail, using the provided PushNotification401JSONResponseBodyDetail0
+func (t *PushNotification401JSONResponseBody_Detail) MergePushNotification401JSONResponseBodyDetail0(v PushNotification401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification401JSONResponseBodyDetail1 returns the union data inside the PushNotification401JSONResponseBody_Detail as a PushNotification401JSONResponseBodyDetail1
+func (t PushNotification401JSONResponseBody_Detail) AsPushNotification401JSONResponseBodyDetail1() (PushNotification401JSONResponseBodyDetail1, error) {
+	var body PushNotification401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification401JSONResponseBodyDetail1 overwrites any union data inside the PushNotification401JSONResponseBody_Detail as the provided PushNotification401JSONResponseBodyDetail1
+func (t *PushNotification401JSONResponseBody_Detail) FromPushNotification401JSONResponseBodyDetail1(v PushNotification401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification401JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification401JSONResponseBody_Detail, using the provided PushNotification401JSONResponseBodyDetail1
+func (t *PushNotification401JSONResponseBody_Detail) MergePushNotification401JSONResponseBodyDetail1(v PushNotification401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification403JSONResponseBodyDetail0 returns the union data inside the PushNotification403JSONResponseBody_Detail as a PushNotification403JSONResponseBodyDetail0
+func (t PushNotification403JSONResponseBody_Detail) AsPushNotification403JSONResponseBodyDetail0() (PushNotification403JSONResponseBodyDetail0, error) {
+	var body PushNotification403JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification403JSONResponseBodyDetail0 overwrites any union data inside the PushNotification403JSONResponseBody_Detail as the provided PushNotification403JSONResponseBodyDetail0
+func (t *PushNotification403JSONResponseBody_Detail) FromPushNotification403JSONResponseBodyDetail0(v PushNotification403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification403JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification403JSONResponseBody_Detail, using the provided PushNotification403JSONResponseBodyDetail0
+func (t *PushNotification403JSONResponseBody_Detail) MergePushNotification403JSONResponseBodyDetail0(v PushNotification403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification403JSONResponseBodyDetail1 returns the union data inside the PushNotification403JSONResponseBody_Detail as a PushNotification403JSONResponseBodyDetail1
+func (t PushNotification403JSONResponseBody_Detail) AsPushNotification403JSONResponseBodyDetail1() (PushNotification403JSONResponseBodyDetail1, error) {
+	var body PushNotification403JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification403JSONResponseBodyDetail1 overwrites any union data inside the PushNotification403JSONResponseBody_Detail as the provided PushNotification403JSONResponseBodyDetail1
+func (t *PushNotification403JSONResponseBody_Detail) FromPushNotification403JSONResponseBodyDetail1(v PushNotification403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification403JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification403JSONResponseBody_Detail, using the provided PushNotification403JSONResponseBodyDetail1
+func (t *PushNotification403JSONResponseBody_Detail) MergePushNotification403JSONResponseBodyDetail1(v PushNotification403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification403JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification403JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification405JSONResponseBodyDetail0 returns the union data inside the PushNotification405JSONResponseBody_Detail as a PushNotification405JSONResponseBodyDetail0
+func (t PushNotification405JSONResponseBody_Detail) AsPushNotification405JSONResponseBodyDetail0() (PushNotification405JSONResponseBodyDetail0, error) {
+	var body PushNotification405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification405JSONResponseBodyDetail0 overwrites any union data inside the PushNotification405JSONResponseBody_Detail as the provided PushNotification405JSONResponseBodyDetail0
+func (t *PushNotification405JSONResponseBody_Detail) FromPushNotification405JSONResponseBodyDetail0(v PushNotification405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification405JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification405JSONResponseBody_Detail, using the provided PushNotification405JSONResponseBodyDetail0
+func (t *PushNotification405JSONResponseBody_Detail) MergePushNotification405JSONResponseBodyDetail0(v PushNotification405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification405JSONResponseBodyDetail1 returns the union data inside the PushNotification405JSONResponseBody_Detail as a PushNotification405JSONResponseBodyDetail1
+func (t PushNotification405JSONResponseBody_Detail) AsPushNotification405JSONResponseBodyDetail1() (PushNotification405JSONResponseBodyDetail1, error) {
+	var body PushNotification405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification405JSONResponseBodyDetail1 overwrites any union data inside the PushNotification405JSONResponseBody_Detail as the provided PushNotification405JSONResponseBodyDetail1
+func (t *PushNotification405JSONResponseBody_Detail) FromPushNotification405JSONResponseBodyDetail1(v PushNotification405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification405JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification405JSONResponseBody_Detail, using the provided PushNotification405JSONResponseBodyDetail1
+func (t *PushNotification405JSONResponseBody_Detail) MergePushNotification405JSONResponseBodyDetail1(v PushNotification405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification409JSONResponseBodyDetail0 returns the union data inside the PushNotification409JSONResponseBody_Detail as a PushNotification409JSONResponseBodyDetail0
+func (t PushNotification409JSONResponseBody_Detail) AsPushNotification409JSONResponseBodyDetail0() (PushNotification409JSONResponseBodyDetail0, error) {
+	var body PushNotification409JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification409JSONResponseBodyDetail0 overwrites any union data inside the PushNotification409JSONResponseBody_Detail as the provided PushNotification409JSONResponseBodyDetail0
+func (t *PushNotification409JSONResponseBody_Detail) FromPushNotification409JSONResponseBodyDetail0(v PushNotification409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification409JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification409JSONResponseBody_Detail, using the provided PushNotification409JSONResponseBodyDetail0
+func (t *PushNotification409JSONResponseBody_Detail) MergePushNotification409JSONResponseBodyDetail0(v PushNotification409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification409JSONResponseBodyDetail1 returns the union data inside the PushNotification409JSONResponseBody_Detail as a PushNotification409JSONResponseBodyDetail1
+func (t PushNotification409JSONResponseBody_Detail) AsPushNotification409JSONResponseBodyDetail1() (PushNotification409JSONResponseBodyDetail1, error) {
+	var body PushNotification409JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification409JSONResponseBodyDetail1 overwrites any union data inside the PushNotification409JSONResponseBody_Detail as the provided PushNotification409JSONResponseBodyDetail1
+func (t *PushNotification409JSONResponseBody_Detail) FromPushNotification409JSONResponseBodyDetail1(v PushNotification409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification409JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification409JSONResponseBody_Detail, using the provided PushNotification409JSONResponseBodyDetail1
+func (t *PushNotification409JSONResponseBody_Detail) MergePushNotification409JSONResponseBodyDetail1(v PushNotification409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification409JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification409JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification413JSONResponseBodyDetail0 returns the union data inside the PushNotification413JSONResponseBody_Detail as a PushNotification413JSONResponseBodyDetail0
+func (t PushNotification413JSONResponseBody_Detail) AsPushNotification413JSONResponseBodyDetail0() (PushNotification413JSONResponseBodyDetail0, error) {
+	var body PushNotification413JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification413JSONResponseBodyDetail0 overwrites any union data inside the PushNotification413JSONResponseBody_Detail as the provided PushNotification413JSONResponseBodyDetail0
+func (t *PushNotification413JSONResponseBody_Detail) FromPushNotification413JSONResponseBodyDetail0(v PushNotification413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification413JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification413JSONResponseBody_Detail, using the provided PushNotification413JSONResponseBodyDetail0
+func (t *PushNotification413JSONResponseBody_Detail) MergePushNotification413JSONResponseBodyDetail0(v PushNotification413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification413JSONResponseBodyDetail1 returns the union data inside the PushNotification413JSONResponseBody_Detail as a PushNotification413JSONResponseBodyDetail1
+func (t PushNotification413JSONResponseBody_Detail) AsPushNotification413JSONResponseBodyDetail1() (PushNotification413JSONResponseBodyDetail1, error) {
+	var body PushNotification413JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification413JSONResponseBodyDetail1 overwrites any union data inside the PushNotification413JSONResponseBody_Detail as the provided PushNotification413JSONResponseBodyDetail1
+func (t *PushNotification413JSONResponseBody_Detail) FromPushNotification413JSONResponseBodyDetail1(v PushNotification413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification413JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification413JSONResponseBody_Detail, using the provided PushNotification413JSONResponseBodyDetail1
+func (t *PushNotification413JSONResponseBody_Detail) MergePushNotification413JSONResponseBodyDetail1(v PushNotification413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification413JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification422JSONResponseBodyDetail0 returns the union data inside the PushNotification422JSONResponseBody_Detail as a PushNotification422JSONResponseBodyDetail0
+func (t PushNotification422JSONResponseBody_Detail) AsPushNotification422JSONResponseBodyDetail0() (PushNotification422JSONResponseBodyDetail0, error) {
+	var body PushNotification422JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification422JSONResponseBodyDetail0 overwrites any union data inside the PushNotification422JSONResponseBody_Detail as the provided PushNotification422JSONResponseBodyDetail0
+func (t *PushNotification422JSONResponseBody_Detail) FromPushNotification422JSONResponseBodyDetail0(v PushNotification422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification422JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification422JSONResponseBody_Detail, using the provided PushNotification422JSONResponseBodyDetail0
+func (t *PushNotification422JSONResponseBody_Detail) MergePushNotification422JSONResponseBodyDetail0(v PushNotification422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification422JSONResponseBodyDetail1 returns the union data inside the PushNotification422JSONResponseBody_Detail as a PushNotification422JSONResponseBodyDetail1
+func (t PushNotification422JSONResponseBody_Detail) AsPushNotification422JSONResponseBodyDetail1() (PushNotification422JSONResponseBodyDetail1, error) {
+	var body PushNotification422JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification422JSONResponseBodyDetail1 overwrites any union data inside the PushNotification422JSONResponseBody_Detail as the provided PushNotification422JSONResponseBodyDetail1
+func (t *PushNotification422JSONResponseBody_Detail) FromPushNotification422JSONResponseBodyDetail1(v PushNotification422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification422JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification422JSONResponseBody_Detail, using the provided PushNotification422JSONResponseBodyDetail1
+func (t *PushNotification422JSONResponseBody_Detail) MergePushNotification422JSONResponseBodyDetail1(v PushNotification422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification422JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification422JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification429JSONResponseBodyDetail0 returns the union data inside the PushNotification429JSONResponseBody_Detail as a PushNotification429JSONResponseBodyDetail0
+func (t PushNotification429JSONResponseBody_Detail) AsPushNotification429JSONResponseBodyDetail0() (PushNotification429JSONResponseBodyDetail0, error) {
+	var body PushNotification429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification429JSONResponseBodyDetail0 overwrites any union data inside the PushNotification429JSONResponseBody_Detail as the provided PushNotification429JSONResponseBodyDetail0
+func (t *PushNotification429JSONResponseBody_Detail) FromPushNotification429JSONResponseBodyDetail0(v PushNotification429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification429JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification429JSONResponseBody_Detail, using the provided PushNotification429JSONResponseBodyDetail0
+func (t *PushNotification429JSONResponseBody_Detail) MergePushNotification429JSONResponseBodyDetail0(v PushNotification429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification429JSONResponseBodyDetail1 returns the union data inside the PushNotification429JSONResponseBody_Detail as a PushNotification429JSONResponseBodyDetail1
+func (t PushNotification429JSONResponseBody_Detail) AsPushNotification429JSONResponseBodyDetail1() (PushNotification429JSONResponseBodyDetail1, error) {
+	var body PushNotification429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification429JSONResponseBodyDetail1 overwrites any union data inside the PushNotification429JSONResponseBody_Detail as the provided PushNotification429JSONResponseBodyDetail1
+func (t *PushNotification429JSONResponseBody_Detail) FromPushNotification429JSONResponseBodyDetail1(v PushNotification429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification429JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification429JSONResponseBody_Detail, using the provided PushNotification429JSONResponseBodyDetail1
+func (t *PushNotification429JSONResponseBody_Detail) MergePushNotification429JSONResponseBodyDetail1(v PushNotification429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification500JSONResponseBodyDetail0 returns the union data inside the PushNotification500JSONResponseBody_Detail as a PushNotification500JSONResponseBodyDetail0
+func (t PushNotification500JSONResponseBody_Detail) AsPushNotification500JSONResponseBodyDetail0() (PushNotification500JSONResponseBodyDetail0, error) {
+	var body PushNotification500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification500JSONResponseBodyDetail0 overwrites any union data inside the PushNotification500JSONResponseBody_Detail as the provided PushNotification500JSONResponseBodyDetail0
+func (t *PushNotification500JSONResponseBody_Detail) FromPushNotification500JSONResponseBodyDetail0(v PushNotification500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification500JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification500JSONResponseBody_Detail, using the provided PushNotification500JSONResponseBodyDetail0
+func (t *PushNotification500JSONResponseBody_Detail) MergePushNotification500JSONResponseBodyDetail0(v PushNotification500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification500JSONResponseBodyDetail1 returns the union data inside the PushNotification500JSONResponseBody_Detail as a PushNotification500JSONResponseBodyDetail1
+func (t PushNotification500JSONResponseBody_Detail) AsPushNotification500JSONResponseBodyDetail1() (PushNotification500JSONResponseBodyDetail1, error) {
+	var body PushNotification500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification500JSONResponseBodyDetail1 overwrites any union data inside the PushNotification500JSONResponseBody_Detail as the provided PushNotification500JSONResponseBodyDetail1
+func (t *PushNotification500JSONResponseBody_Detail) FromPushNotification500JSONResponseBodyDetail1(v PushNotification500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification500JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification500JSONResponseBody_Detail, using the provided PushNotification500JSONResponseBodyDetail1
+func (t *PushNotification500JSONResponseBody_Detail) MergePushNotification500JSONResponseBodyDetail1(v PushNotification500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPushNotification503JSONResponseBodyDetail0 returns the union data inside the PushNotification503JSONResponseBody_Detail as a PushNotification503JSONResponseBodyDetail0
+func (t PushNotification503JSONResponseBody_Detail) AsPushNotification503JSONResponseBodyDetail0() (PushNotification503JSONResponseBodyDetail0, error) {
+	var body PushNotification503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification503JSONResponseBodyDetail0 overwrites any union data inside the PushNotification503JSONResponseBody_Detail as the provided PushNotification503JSONResponseBodyDetail0
+func (t *PushNotification503JSONResponseBody_Detail) FromPushNotification503JSONResponseBodyDetail0(v PushNotification503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification503JSONResponseBodyDetail0 performs a merge with any union data inside the PushNotification503JSONResponseBody_Detail, using the provided PushNotification503JSONResponseBodyDetail0
+func (t *PushNotification503JSONResponseBody_Detail) MergePushNotification503JSONResponseBodyDetail0(v PushNotification503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPushNotification503JSONResponseBodyDetail1 returns the union data inside the PushNotification503JSONResponseBody_Detail as a PushNotification503JSONResponseBodyDetail1
+func (t PushNotification503JSONResponseBody_Detail) AsPushNotification503JSONResponseBodyDetail1() (PushNotification503JSONResponseBodyDetail1, error) {
+	var body PushNotification503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPushNotification503JSONResponseBodyDetail1 overwrites any union data inside the PushNotification503JSONResponseBody_Detail as the provided PushNotification503JSONResponseBodyDetail1
+func (t *PushNotification503JSONResponseBody_Detail) FromPushNotification503JSONResponseBodyDetail1(v PushNotification503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePushNotification503JSONResponseBodyDetail1 performs a merge with any union data inside the PushNotification503JSONResponseBody_Detail, using the provided PushNotification503JSONResponseBodyDetail1
+func (t *PushNotification503JSONResponseBody_Detail) MergePushNotification503JSONResponseBodyDetail1(v PushNotification503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PushNotification503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PushNotification503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsStopTask401JSONResponseBodyDetail0 returns the union data inside the StopTask401JSONResponseBody_Detail as a StopTask401JSONResponseBodyDetail0
 func (t StopTask401JSONResponseBody_Detail) AsStopTask401JSONResponseBodyDetail0() (StopTask401JSONResponseBodyDetail0, error) {
 	var body StopTask401JSONResponseBodyDetail0
@@ -16529,6 +19766,34 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/agents/{agent_id}/invoke/async (the `InvokeAgentAsync` operationId).
 	InvokeAgentAsync(ctx context.Context, agentId AgentID, params *InvokeAgentAsyncParams, body InvokeAgentAsyncJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// InvokeAgentStreamWithBody Invoke an agent and stream its events
+	//
+	// Accepts the invocation as `invoke/async` does, then streams the task's events under
+	// xpander's names (`task_created`, `task_updated`, `chunk`, `tool_call_request`,
+	// `tool_call_result`, `task_finished`; data `XpanderStreamEvent`) until `task_finished`.
+	// `Location` names the task's event route: after a dropped connection, resume there with
+	// `Last-Event-ID`. Nothing waits on the agent: the task runs as any other, and the stream
+	// only reads its log.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/agents/{agent_id}/invoke/stream (the `InvokeAgentStream` operationId).
+	InvokeAgentStreamWithBody(ctx context.Context, agentId AgentID, params *InvokeAgentStreamParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// InvokeAgentStream Invoke an agent and stream its events
+	//
+	// Accepts the invocation as `invoke/async` does, then streams the task's events under
+	// xpander's names (`task_created`, `task_updated`, `chunk`, `tool_call_request`,
+	// `tool_call_result`, `task_finished`; data `XpanderStreamEvent`) until `task_finished`.
+	// `Location` names the task's event route: after a dropped connection, resume there with
+	// `Last-Event-ID`. Nothing waits on the agent: the task runs as any other, and the stream
+	// only reads its log.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/agents/{agent_id}/invoke/stream (the `InvokeAgentStream` operationId).
+	InvokeAgentStream(ctx context.Context, agentId AgentID, params *InvokeAgentStreamParams, body InvokeAgentStreamJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PublishAgent Publish an agent's draft
 	//
 	// Makes the draft the agent's next numbered version and its current one. Needs an admin key.
@@ -16627,6 +19892,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/receipts/{receipt_id} (the `GetReceipt` operationId).
 	GetReceipt(ctx context.Context, receiptId ReceiptID, params *GetReceiptParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetReceiptEvents A receipt's events (Server-Sent Events, or JSON pages)
+	//
+	// The same log as `GET /v1/tasks/{task_id}/events`, with ServiceNet's errors.
+	//
+	// Corresponds with GET /v1/receipts/{receipt_id}/events (the `GetReceiptEvents` operationId).
+	GetReceiptEvents(ctx context.Context, receiptId ReceiptID, params *GetReceiptEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// StopReceipt Stop a receipt's execution
 	//
 	// Stops an execution that has not ended (status `failed`, `error.code` `canceled`) and
@@ -16674,6 +19946,81 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/tasks/{task_id}/deliveries/{delivery_id}/replay (the `ReplayTaskDelivery` operationId).
 	ReplayTaskDelivery(ctx context.Context, taskId DeliveryTaskID, deliveryId string, params *ReplayTaskDeliveryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTaskEvents A task's events (Server-Sent Events, or JSON pages)
+	//
+	// The task's event log, in order: as Server-Sent Events (`text/event-stream`, the default),
+	// or, with `Accept: application/json`, as pages `{items, next_after, finished}`.
+	//
+	// In the stream each event's `id:` is its sequence number, `event:` its type (or xpander's
+	// name for it with `names=xpander`) and `data:` the event as JSON (the `TaskEvent` schema;
+	// with `names=xpander`, `XpanderStreamEvent`). Resume with `Last-Event-ID` (an
+	// `EventSource` sends it by itself) or `?after=N`: the stream starts after that event.
+	// An idle stream sends a `: keep-alive` comment every 15 s. The stream ends after the
+	// `finished` event; a connection open for 5 minutes ends with a `reconnect` event (no id;
+	// data `StreamReconnect`) naming where to resume. On AWS these routes are served by the
+	// stream function's URL, not the API's gateway.
+	//
+	// Corresponds with GET /v1/tasks/{task_id}/events (the `GetTaskEvents` operationId).
+	GetTaskEvents(ctx context.Context, taskId DeliveryTaskID, params *GetTaskEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReportProgressWithBody An agent reports progress (progress_url)
+	//
+	// Called by HTTP and Lambda agents, not by API clients: the request agentq sends an agent
+	// carries `progress_url` (this route) and `progress_token`, which opens this task's log and
+	// no other. A report is `{type, data, id?}`: `status` (`data.message`), `chunk`
+	// (`data.text`), `artifact`, `tool_call_request` / `tool_call_result` (`data.tool_name`) or
+	// `usage`; at most 16 KiB, 20 a second per task, 10000 per task. With `id`, a report sent
+	// again is logged once (`409 duplicate_report`). A task that has ended takes no more.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tasks/{task_id}/progress (the `ReportProgress` operationId).
+	ReportProgressWithBody(ctx context.Context, taskId DeliveryTaskID, params *ReportProgressParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReportProgress An agent reports progress (progress_url)
+	//
+	// Called by HTTP and Lambda agents, not by API clients: the request agentq sends an agent
+	// carries `progress_url` (this route) and `progress_token`, which opens this task's log and
+	// no other. A report is `{type, data, id?}`: `status` (`data.message`), `chunk`
+	// (`data.text`), `artifact`, `tool_call_request` / `tool_call_result` (`data.tool_name`) or
+	// `usage`; at most 16 KiB, 20 a second per task, 10000 per task. With `id`, a report sent
+	// again is logged once (`409 duplicate_report`). A task that has ended takes no more.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tasks/{task_id}/progress (the `ReportProgress` operationId).
+	ReportProgress(ctx context.Context, taskId DeliveryTaskID, params *ReportProgressParams, body ReportProgressJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PushNotificationWithBody An A2A agent pushes its task's updates
+	//
+	// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
+	// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
+	// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
+	// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
+	// about the agent's task for this task; status updates and tasks are logged as `status`
+	// events, artifact updates as `artifact` events. A notification delivered twice is refused
+	// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tasks/{task_id}/push (the `PushNotification` operationId).
+	PushNotificationWithBody(ctx context.Context, taskId DeliveryTaskID, params *PushNotificationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PushNotification An A2A agent pushes its task's updates
+	//
+	// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
+	// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
+	// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
+	// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
+	// about the agent's task for this task; status updates and tasks are logged as `status`
+	// events, artifact updates as `artifact` events. A notification delivered twice is refused
+	// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tasks/{task_id}/push (the `PushNotification` operationId).
+	PushNotification(ctx context.Context, taskId DeliveryTaskID, params *PushNotificationParams, body PushNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StopTask Stop a task
 	//
@@ -16997,6 +20344,54 @@ func (c *Client) InvokeAgentAsync(ctx context.Context, agentId AgentID, params *
 	return c.Client.Do(req)
 }
 
+// InvokeAgentStreamWithBody Invoke an agent and stream its events
+//
+// Accepts the invocation as `invoke/async` does, then streams the task's events under
+// xpander's names (`task_created`, `task_updated`, `chunk`, `tool_call_request`,
+// `tool_call_result`, `task_finished`; data `XpanderStreamEvent`) until `task_finished`.
+// `Location` names the task's event route: after a dropped connection, resume there with
+// `Last-Event-ID`. Nothing waits on the agent: the task runs as any other, and the stream
+// only reads its log.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/agents/{agent_id}/invoke/stream (the `InvokeAgentStream` operationId).
+func (c *Client) InvokeAgentStreamWithBody(ctx context.Context, agentId AgentID, params *InvokeAgentStreamParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInvokeAgentStreamRequestWithBody(c.Server, agentId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// InvokeAgentStream Invoke an agent and stream its events
+//
+// Accepts the invocation as `invoke/async` does, then streams the task's events under
+// xpander's names (`task_created`, `task_updated`, `chunk`, `tool_call_request`,
+// `tool_call_result`, `task_finished`; data `XpanderStreamEvent`) until `task_finished`.
+// `Location` names the task's event route: after a dropped connection, resume there with
+// `Last-Event-ID`. Nothing waits on the agent: the task runs as any other, and the stream
+// only reads its log.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/agents/{agent_id}/invoke/stream (the `InvokeAgentStream` operationId).
+func (c *Client) InvokeAgentStream(ctx context.Context, agentId AgentID, params *InvokeAgentStreamParams, body InvokeAgentStreamJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInvokeAgentStreamRequest(c.Server, agentId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PublishAgent Publish an agent's draft
 //
 // Makes the draft the agent's next numbered version and its current one. Needs an admin key.
@@ -17205,6 +20600,23 @@ func (c *Client) GetReceipt(ctx context.Context, receiptId ReceiptID, params *Ge
 	return c.Client.Do(req)
 }
 
+// GetReceiptEvents A receipt's events (Server-Sent Events, or JSON pages)
+//
+// The same log as `GET /v1/tasks/{task_id}/events`, with ServiceNet's errors.
+//
+// Corresponds with GET /v1/receipts/{receipt_id}/events (the `GetReceiptEvents` operationId).
+func (c *Client) GetReceiptEvents(ctx context.Context, receiptId ReceiptID, params *GetReceiptEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetReceiptEventsRequest(c.Server, receiptId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // StopReceipt Stop a receipt's execution
 //
 // Stops an execution that has not ended (status `failed`, `error.code` `canceled`) and
@@ -17293,6 +20705,131 @@ func (c *Client) ListTaskDeliveries(ctx context.Context, taskId DeliveryTaskID, 
 // Corresponds with POST /v1/tasks/{task_id}/deliveries/{delivery_id}/replay (the `ReplayTaskDelivery` operationId).
 func (c *Client) ReplayTaskDelivery(ctx context.Context, taskId DeliveryTaskID, deliveryId string, params *ReplayTaskDeliveryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReplayTaskDeliveryRequest(c.Server, taskId, deliveryId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTaskEvents A task's events (Server-Sent Events, or JSON pages)
+//
+// The task's event log, in order: as Server-Sent Events (`text/event-stream`, the default),
+// or, with `Accept: application/json`, as pages `{items, next_after, finished}`.
+//
+// In the stream each event's `id:` is its sequence number, `event:` its type (or xpander's
+// name for it with `names=xpander`) and `data:` the event as JSON (the `TaskEvent` schema;
+// with `names=xpander`, `XpanderStreamEvent`). Resume with `Last-Event-ID` (an
+// `EventSource` sends it by itself) or `?after=N`: the stream starts after that event.
+// An idle stream sends a `: keep-alive` comment every 15 s. The stream ends after the
+// `finished` event; a connection open for 5 minutes ends with a `reconnect` event (no id;
+// data `StreamReconnect`) naming where to resume. On AWS these routes are served by the
+// stream function's URL, not the API's gateway.
+//
+// Corresponds with GET /v1/tasks/{task_id}/events (the `GetTaskEvents` operationId).
+func (c *Client) GetTaskEvents(ctx context.Context, taskId DeliveryTaskID, params *GetTaskEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTaskEventsRequest(c.Server, taskId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReportProgressWithBody An agent reports progress (progress_url)
+//
+// Called by HTTP and Lambda agents, not by API clients: the request agentq sends an agent
+// carries `progress_url` (this route) and `progress_token`, which opens this task's log and
+// no other. A report is `{type, data, id?}`: `status` (`data.message`), `chunk`
+// (`data.text`), `artifact`, `tool_call_request` / `tool_call_result` (`data.tool_name`) or
+// `usage`; at most 16 KiB, 20 a second per task, 10000 per task. With `id`, a report sent
+// again is logged once (`409 duplicate_report`). A task that has ended takes no more.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tasks/{task_id}/progress (the `ReportProgress` operationId).
+func (c *Client) ReportProgressWithBody(ctx context.Context, taskId DeliveryTaskID, params *ReportProgressParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportProgressRequestWithBody(c.Server, taskId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReportProgress An agent reports progress (progress_url)
+//
+// Called by HTTP and Lambda agents, not by API clients: the request agentq sends an agent
+// carries `progress_url` (this route) and `progress_token`, which opens this task's log and
+// no other. A report is `{type, data, id?}`: `status` (`data.message`), `chunk`
+// (`data.text`), `artifact`, `tool_call_request` / `tool_call_result` (`data.tool_name`) or
+// `usage`; at most 16 KiB, 20 a second per task, 10000 per task. With `id`, a report sent
+// again is logged once (`409 duplicate_report`). A task that has ended takes no more.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tasks/{task_id}/progress (the `ReportProgress` operationId).
+func (c *Client) ReportProgress(ctx context.Context, taskId DeliveryTaskID, params *ReportProgressParams, body ReportProgressJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportProgressRequest(c.Server, taskId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PushNotificationWithBody An A2A agent pushes its task's updates
+//
+// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
+// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
+// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
+// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
+// about the agent's task for this task; status updates and tasks are logged as `status`
+// events, artifact updates as `artifact` events. A notification delivered twice is refused
+// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tasks/{task_id}/push (the `PushNotification` operationId).
+func (c *Client) PushNotificationWithBody(ctx context.Context, taskId DeliveryTaskID, params *PushNotificationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPushNotificationRequestWithBody(c.Server, taskId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PushNotification An A2A agent pushes its task's updates
+//
+// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
+// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
+// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
+// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
+// about the agent's task for this task; status updates and tasks are logged as `status`
+// events, artifact updates as `artifact` events. A notification delivered twice is refused
+// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tasks/{task_id}/push (the `PushNotification` operationId).
+func (c *Client) PushNotification(ctx context.Context, taskId DeliveryTaskID, params *PushNotificationParams, body PushNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPushNotificationRequest(c.Server, taskId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -17933,6 +21470,106 @@ func NewInvokeAgentAsyncRequestWithBody(server string, agentId AgentID, params *
 	}
 
 	operationPath := fmt.Sprintf("/v1/agents/%s/invoke/async", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Version != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "version", *params.Version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewInvokeAgentStreamRequest calls the generic InvokeAgentStream builder with application/json body
+func NewInvokeAgentStreamRequest(server string, agentId AgentID, params *InvokeAgentStreamParams, body InvokeAgentStreamJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewInvokeAgentStreamRequestWithBody(server, agentId, params, "application/json", bodyReader)
+}
+
+// NewInvokeAgentStreamRequestWithBody constructs an http.Request for the InvokeAgentStream method, with any body, and a specified content type
+func NewInvokeAgentStreamRequestWithBody(server string, agentId AgentID, params *InvokeAgentStreamParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "agent_id", agentId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/agents/%s/invoke/stream", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -18646,6 +22283,117 @@ func NewGetReceiptRequest(server string, receiptId ReceiptID, params *GetReceipt
 	return req, nil
 }
 
+// NewGetReceiptEventsRequest constructs an http.Request for the GetReceiptEvents method
+func NewGetReceiptEventsRequest(server string, receiptId ReceiptID, params *GetReceiptEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "receipt_id", receiptId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/receipts/%s/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Names != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "names", *params.Names, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LastEventID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewStopReceiptRequest constructs an http.Request for the StopReceipt method
 func NewStopReceiptRequest(server string, receiptId ReceiptID, params *StopReceiptParams) (*http.Request, error) {
 	var err error
@@ -18998,6 +22746,241 @@ func NewReplayTaskDeliveryRequest(server string, taskId DeliveryTaskID, delivery
 	if err != nil {
 		return nil, err
 	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetTaskEventsRequest constructs an http.Request for the GetTaskEvents method
+func NewGetTaskEventsRequest(server string, taskId DeliveryTaskID, params *GetTaskEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "task_id", taskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tasks/%s/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Names != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "names", *params.Names, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LastEventID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewReportProgressRequest calls the generic ReportProgress builder with application/json body
+func NewReportProgressRequest(server string, taskId DeliveryTaskID, params *ReportProgressParams, body ReportProgressJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReportProgressRequestWithBody(server, taskId, params, "application/json", bodyReader)
+}
+
+// NewReportProgressRequestWithBody constructs an http.Request for the ReportProgress method, with any body, and a specified content type
+func NewReportProgressRequestWithBody(server string, taskId DeliveryTaskID, params *ReportProgressParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "task_id", taskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tasks/%s/progress", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPushNotificationRequest calls the generic PushNotification builder with application/json body
+func NewPushNotificationRequest(server string, taskId DeliveryTaskID, params *PushNotificationParams, body PushNotificationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPushNotificationRequestWithBody(server, taskId, params, "application/json", bodyReader)
+}
+
+// NewPushNotificationRequestWithBody constructs an http.Request for the PushNotification method, with any body, and a specified content type
+func NewPushNotificationRequestWithBody(server string, taskId DeliveryTaskID, params *PushNotificationParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "task_id", taskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tasks/%s/push", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	if params != nil {
 
@@ -19444,6 +23427,34 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/agents/{agent_id}/invoke/async (the `InvokeAgentAsync` operationId).
 	InvokeAgentAsyncWithResponse(ctx context.Context, agentId AgentID, params *InvokeAgentAsyncParams, body InvokeAgentAsyncJSONRequestBody, reqEditors ...RequestEditorFn) (*InvokeAgentAsyncResponse, error)
 
+	// InvokeAgentStreamWithBodyWithResponse Invoke an agent and stream its events
+	//
+	// Accepts the invocation as `invoke/async` does, then streams the task's events under
+	// xpander's names (`task_created`, `task_updated`, `chunk`, `tool_call_request`,
+	// `tool_call_result`, `task_finished`; data `XpanderStreamEvent`) until `task_finished`.
+	// `Location` names the task's event route: after a dropped connection, resume there with
+	// `Last-Event-ID`. Nothing waits on the agent: the task runs as any other, and the stream
+	// only reads its log.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/agents/{agent_id}/invoke/stream (the `InvokeAgentStream` operationId).
+	InvokeAgentStreamWithBodyWithResponse(ctx context.Context, agentId AgentID, params *InvokeAgentStreamParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InvokeAgentStreamResponse, error)
+
+	// InvokeAgentStreamWithResponse Invoke an agent and stream its events
+	//
+	// Accepts the invocation as `invoke/async` does, then streams the task's events under
+	// xpander's names (`task_created`, `task_updated`, `chunk`, `tool_call_request`,
+	// `tool_call_result`, `task_finished`; data `XpanderStreamEvent`) until `task_finished`.
+	// `Location` names the task's event route: after a dropped connection, resume there with
+	// `Last-Event-ID`. Nothing waits on the agent: the task runs as any other, and the stream
+	// only reads its log.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/agents/{agent_id}/invoke/stream (the `InvokeAgentStream` operationId).
+	InvokeAgentStreamWithResponse(ctx context.Context, agentId AgentID, params *InvokeAgentStreamParams, body InvokeAgentStreamJSONRequestBody, reqEditors ...RequestEditorFn) (*InvokeAgentStreamResponse, error)
+
 	// PublishAgentWithResponse Publish an agent's draft
 	//
 	// Makes the draft the agent's next numbered version and its current one. Needs an admin key.
@@ -19556,6 +23567,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/receipts/{receipt_id} (the `GetReceipt` operationId).
 	GetReceiptWithResponse(ctx context.Context, receiptId ReceiptID, params *GetReceiptParams, reqEditors ...RequestEditorFn) (*GetReceiptResponse, error)
 
+	// GetReceiptEventsWithResponse A receipt's events (Server-Sent Events, or JSON pages)
+	//
+	// The same log as `GET /v1/tasks/{task_id}/events`, with ServiceNet's errors.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/receipts/{receipt_id}/events (the `GetReceiptEvents` operationId).
+	GetReceiptEventsWithResponse(ctx context.Context, receiptId ReceiptID, params *GetReceiptEventsParams, reqEditors ...RequestEditorFn) (*GetReceiptEventsResponse, error)
+
 	// StopReceiptWithResponse Stop a receipt's execution
 	//
 	// Stops an execution that has not ended (status `failed`, `error.code` `canceled`) and
@@ -19613,6 +23633,83 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/tasks/{task_id}/deliveries/{delivery_id}/replay (the `ReplayTaskDelivery` operationId).
 	ReplayTaskDeliveryWithResponse(ctx context.Context, taskId DeliveryTaskID, deliveryId string, params *ReplayTaskDeliveryParams, reqEditors ...RequestEditorFn) (*ReplayTaskDeliveryResponse, error)
+
+	// GetTaskEventsWithResponse A task's events (Server-Sent Events, or JSON pages)
+	//
+	// The task's event log, in order: as Server-Sent Events (`text/event-stream`, the default),
+	// or, with `Accept: application/json`, as pages `{items, next_after, finished}`.
+	//
+	// In the stream each event's `id:` is its sequence number, `event:` its type (or xpander's
+	// name for it with `names=xpander`) and `data:` the event as JSON (the `TaskEvent` schema;
+	// with `names=xpander`, `XpanderStreamEvent`). Resume with `Last-Event-ID` (an
+	// `EventSource` sends it by itself) or `?after=N`: the stream starts after that event.
+	// An idle stream sends a `: keep-alive` comment every 15 s. The stream ends after the
+	// `finished` event; a connection open for 5 minutes ends with a `reconnect` event (no id;
+	// data `StreamReconnect`) naming where to resume. On AWS these routes are served by the
+	// stream function's URL, not the API's gateway.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tasks/{task_id}/events (the `GetTaskEvents` operationId).
+	GetTaskEventsWithResponse(ctx context.Context, taskId DeliveryTaskID, params *GetTaskEventsParams, reqEditors ...RequestEditorFn) (*GetTaskEventsResponse, error)
+
+	// ReportProgressWithBodyWithResponse An agent reports progress (progress_url)
+	//
+	// Called by HTTP and Lambda agents, not by API clients: the request agentq sends an agent
+	// carries `progress_url` (this route) and `progress_token`, which opens this task's log and
+	// no other. A report is `{type, data, id?}`: `status` (`data.message`), `chunk`
+	// (`data.text`), `artifact`, `tool_call_request` / `tool_call_result` (`data.tool_name`) or
+	// `usage`; at most 16 KiB, 20 a second per task, 10000 per task. With `id`, a report sent
+	// again is logged once (`409 duplicate_report`). A task that has ended takes no more.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tasks/{task_id}/progress (the `ReportProgress` operationId).
+	ReportProgressWithBodyWithResponse(ctx context.Context, taskId DeliveryTaskID, params *ReportProgressParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportProgressResponse, error)
+
+	// ReportProgressWithResponse An agent reports progress (progress_url)
+	//
+	// Called by HTTP and Lambda agents, not by API clients: the request agentq sends an agent
+	// carries `progress_url` (this route) and `progress_token`, which opens this task's log and
+	// no other. A report is `{type, data, id?}`: `status` (`data.message`), `chunk`
+	// (`data.text`), `artifact`, `tool_call_request` / `tool_call_result` (`data.tool_name`) or
+	// `usage`; at most 16 KiB, 20 a second per task, 10000 per task. With `id`, a report sent
+	// again is logged once (`409 duplicate_report`). A task that has ended takes no more.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tasks/{task_id}/progress (the `ReportProgress` operationId).
+	ReportProgressWithResponse(ctx context.Context, taskId DeliveryTaskID, params *ReportProgressParams, body ReportProgressJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportProgressResponse, error)
+
+	// PushNotificationWithBodyWithResponse An A2A agent pushes its task's updates
+	//
+	// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
+	// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
+	// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
+	// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
+	// about the agent's task for this task; status updates and tasks are logged as `status`
+	// events, artifact updates as `artifact` events. A notification delivered twice is refused
+	// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tasks/{task_id}/push (the `PushNotification` operationId).
+	PushNotificationWithBodyWithResponse(ctx context.Context, taskId DeliveryTaskID, params *PushNotificationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PushNotificationResponse, error)
+
+	// PushNotificationWithResponse An A2A agent pushes its task's updates
+	//
+	// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
+	// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
+	// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
+	// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
+	// about the agent's task for this task; status updates and tasks are logged as `status`
+	// events, artifact updates as `artifact` events. A notification delivered twice is refused
+	// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tasks/{task_id}/push (the `PushNotification` operationId).
+	PushNotificationWithResponse(ctx context.Context, taskId DeliveryTaskID, params *PushNotificationParams, body PushNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*PushNotificationResponse, error)
 
 	// StopTaskWithResponse Stop a task
 	//
@@ -21292,6 +25389,205 @@ func (r InvokeAgentAsyncResponse) ContentType() string {
 	return ""
 }
 
+// InvokeAgentStreamResponse200Headers the declared response headers of an HTTP 200 response for InvokeAgentStream
+type InvokeAgentStreamResponse200Headers struct {
+	Location   string
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse400Headers the declared response headers of an HTTP 400 response for InvokeAgentStream
+type InvokeAgentStreamResponse400Headers struct {
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse401Headers the declared response headers of an HTTP 401 response for InvokeAgentStream
+type InvokeAgentStreamResponse401Headers struct {
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse403Headers the declared response headers of an HTTP 403 response for InvokeAgentStream
+type InvokeAgentStreamResponse403Headers struct {
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse404Headers the declared response headers of an HTTP 404 response for InvokeAgentStream
+type InvokeAgentStreamResponse404Headers struct {
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse405Headers the declared response headers of an HTTP 405 response for InvokeAgentStream
+type InvokeAgentStreamResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse409Headers the declared response headers of an HTTP 409 response for InvokeAgentStream
+type InvokeAgentStreamResponse409Headers struct {
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse413Headers the declared response headers of an HTTP 413 response for InvokeAgentStream
+type InvokeAgentStreamResponse413Headers struct {
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse422Headers the declared response headers of an HTTP 422 response for InvokeAgentStream
+type InvokeAgentStreamResponse422Headers struct {
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse500Headers the declared response headers of an HTTP 500 response for InvokeAgentStream
+type InvokeAgentStreamResponse500Headers struct {
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse502Headers the declared response headers of an HTTP 502 response for InvokeAgentStream
+type InvokeAgentStreamResponse502Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+// InvokeAgentStreamResponse503Headers the declared response headers of an HTTP 503 response for InvokeAgentStream
+type InvokeAgentStreamResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type InvokeAgentStreamResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *XpanderBadBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *XpanderPolicyRefused
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *XpanderAgentNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *XpanderConflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *XpanderBodyTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *XpanderInvokeValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *XpanderDispatchFailed
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderInvokeUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *InvokeAgentStreamResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *InvokeAgentStreamResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *InvokeAgentStreamResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *InvokeAgentStreamResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *InvokeAgentStreamResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *InvokeAgentStreamResponse405Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *InvokeAgentStreamResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *InvokeAgentStreamResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *InvokeAgentStreamResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *InvokeAgentStreamResponse500Headers
+	// Headers502 the parsed response headers for an HTTP 502 response
+	Headers502 *InvokeAgentStreamResponse502Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *InvokeAgentStreamResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON400() *XpanderBadBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON403() *XpanderPolicyRefused {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON404() *XpanderAgentNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON409() *XpanderConflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON413() *XpanderBodyTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON422() *XpanderInvokeValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON502() *XpanderDispatchFailed {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON503() *XpanderInvokeUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r InvokeAgentStreamResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r InvokeAgentStreamResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r InvokeAgentStreamResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r InvokeAgentStreamResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PublishAgentResponse200Headers the declared response headers of an HTTP 200 response for PublishAgent
 type PublishAgentResponse200Headers struct {
 	XRequestId string
@@ -22623,6 +26919,154 @@ func (r GetReceiptResponse) ContentType() string {
 	return ""
 }
 
+// GetReceiptEventsResponse200Headers the declared response headers of an HTTP 200 response for GetReceiptEvents
+type GetReceiptEventsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetReceiptEventsResponse400Headers the declared response headers of an HTTP 400 response for GetReceiptEvents
+type GetReceiptEventsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetReceiptEventsResponse401Headers the declared response headers of an HTTP 401 response for GetReceiptEvents
+type GetReceiptEventsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetReceiptEventsResponse404Headers the declared response headers of an HTTP 404 response for GetReceiptEvents
+type GetReceiptEventsResponse404Headers struct {
+	XRequestId string
+}
+
+// GetReceiptEventsResponse405Headers the declared response headers of an HTTP 405 response for GetReceiptEvents
+type GetReceiptEventsResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// GetReceiptEventsResponse410Headers the declared response headers of an HTTP 410 response for GetReceiptEvents
+type GetReceiptEventsResponse410Headers struct {
+	XRequestId string
+}
+
+// GetReceiptEventsResponse500Headers the declared response headers of an HTTP 500 response for GetReceiptEvents
+type GetReceiptEventsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetReceiptEventsResponse503Headers the declared response headers of an HTTP 503 response for GetReceiptEvents
+type GetReceiptEventsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetReceiptEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EventPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ServiceNetValidationFailed
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ServiceNetUnauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *ServiceNetReceiptNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *ServiceNetMethodNotAllowed
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *ServiceNetTaskExpired
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServiceNetInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceNetUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetReceiptEventsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetReceiptEventsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetReceiptEventsResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetReceiptEventsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetReceiptEventsResponse405Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *GetReceiptEventsResponse410Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetReceiptEventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetReceiptEventsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON200() *EventPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON400() *ServiceNetValidationFailed {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON401() *ServiceNetUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON404() *ServiceNetReceiptNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON405() *ServiceNetMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON410() *ServiceNetTaskExpired {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON500() *ServiceNetInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON503() *ServiceNetUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetReceiptEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetReceiptEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetReceiptEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetReceiptEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // StopReceiptResponse200Headers the declared response headers of an HTTP 200 response for StopReceipt
 type StopReceiptResponse200Headers struct {
 	XRequestId string
@@ -23430,6 +27874,492 @@ func (r ReplayTaskDeliveryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReplayTaskDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetTaskEventsResponse200Headers the declared response headers of an HTTP 200 response for GetTaskEvents
+type GetTaskEventsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetTaskEventsResponse401Headers the declared response headers of an HTTP 401 response for GetTaskEvents
+type GetTaskEventsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetTaskEventsResponse404Headers the declared response headers of an HTTP 404 response for GetTaskEvents
+type GetTaskEventsResponse404Headers struct {
+	XRequestId string
+}
+
+// GetTaskEventsResponse405Headers the declared response headers of an HTTP 405 response for GetTaskEvents
+type GetTaskEventsResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// GetTaskEventsResponse410Headers the declared response headers of an HTTP 410 response for GetTaskEvents
+type GetTaskEventsResponse410Headers struct {
+	XRequestId string
+}
+
+// GetTaskEventsResponse422Headers the declared response headers of an HTTP 422 response for GetTaskEvents
+type GetTaskEventsResponse422Headers struct {
+	XRequestId string
+}
+
+// GetTaskEventsResponse500Headers the declared response headers of an HTTP 500 response for GetTaskEvents
+type GetTaskEventsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetTaskEventsResponse503Headers the declared response headers of an HTTP 503 response for GetTaskEvents
+type GetTaskEventsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetTaskEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EventPage
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *XpanderTaskNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *XpanderTaskExpired
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *XpanderValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetTaskEventsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetTaskEventsResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetTaskEventsResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetTaskEventsResponse405Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *GetTaskEventsResponse410Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetTaskEventsResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetTaskEventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTaskEventsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTaskEventsResponse) GetJSON200() *EventPage {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTaskEventsResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTaskEventsResponse) GetJSON404() *XpanderTaskNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetTaskEventsResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetTaskEventsResponse) GetJSON410() *XpanderTaskExpired {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetTaskEventsResponse) GetJSON422() *XpanderValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetTaskEventsResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetTaskEventsResponse) GetJSON503() *XpanderUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTaskEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTaskEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTaskEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTaskEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReportProgressResponse202Headers the declared response headers of an HTTP 202 response for ReportProgress
+type ReportProgressResponse202Headers struct {
+	XRequestId string
+}
+
+// ReportProgressResponse401Headers the declared response headers of an HTTP 401 response for ReportProgress
+type ReportProgressResponse401Headers struct {
+	XRequestId string
+}
+
+// ReportProgressResponse405Headers the declared response headers of an HTTP 405 response for ReportProgress
+type ReportProgressResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// ReportProgressResponse409Headers the declared response headers of an HTTP 409 response for ReportProgress
+type ReportProgressResponse409Headers struct {
+	XRequestId string
+}
+
+// ReportProgressResponse413Headers the declared response headers of an HTTP 413 response for ReportProgress
+type ReportProgressResponse413Headers struct {
+	XRequestId string
+}
+
+// ReportProgressResponse422Headers the declared response headers of an HTTP 422 response for ReportProgress
+type ReportProgressResponse422Headers struct {
+	XRequestId string
+}
+
+// ReportProgressResponse429Headers the declared response headers of an HTTP 429 response for ReportProgress
+type ReportProgressResponse429Headers struct {
+	XRequestId string
+}
+
+// ReportProgressResponse500Headers the declared response headers of an HTTP 500 response for ReportProgress
+type ReportProgressResponse500Headers struct {
+	XRequestId string
+}
+
+// ReportProgressResponse503Headers the declared response headers of an HTTP 503 response for ReportProgress
+type ReportProgressResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type ReportProgressResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *ProgressAccepted
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ProgressTokenRefused
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *ProgressConflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *XpanderBodyTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ProgressInvalid
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ProgressTooMany
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderUnavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *ReportProgressResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReportProgressResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ReportProgressResponse405Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ReportProgressResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ReportProgressResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ReportProgressResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReportProgressResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ReportProgressResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReportProgressResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ReportProgressResponse) GetJSON202() *ProgressAccepted {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReportProgressResponse) GetJSON401() *ProgressTokenRefused {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ReportProgressResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ReportProgressResponse) GetJSON409() *ProgressConflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ReportProgressResponse) GetJSON413() *XpanderBodyTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ReportProgressResponse) GetJSON422() *ProgressInvalid {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ReportProgressResponse) GetJSON429() *ProgressTooMany {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReportProgressResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReportProgressResponse) GetJSON503() *XpanderUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReportProgressResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReportProgressResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReportProgressResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReportProgressResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PushNotificationResponse202Headers the declared response headers of an HTTP 202 response for PushNotification
+type PushNotificationResponse202Headers struct {
+	XRequestId string
+}
+
+// PushNotificationResponse401Headers the declared response headers of an HTTP 401 response for PushNotification
+type PushNotificationResponse401Headers struct {
+	XRequestId string
+}
+
+// PushNotificationResponse403Headers the declared response headers of an HTTP 403 response for PushNotification
+type PushNotificationResponse403Headers struct {
+	XRequestId string
+}
+
+// PushNotificationResponse405Headers the declared response headers of an HTTP 405 response for PushNotification
+type PushNotificationResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// PushNotificationResponse409Headers the declared response headers of an HTTP 409 response for PushNotification
+type PushNotificationResponse409Headers struct {
+	XRequestId string
+}
+
+// PushNotificationResponse413Headers the declared response headers of an HTTP 413 response for PushNotification
+type PushNotificationResponse413Headers struct {
+	XRequestId string
+}
+
+// PushNotificationResponse422Headers the declared response headers of an HTTP 422 response for PushNotification
+type PushNotificationResponse422Headers struct {
+	XRequestId string
+}
+
+// PushNotificationResponse429Headers the declared response headers of an HTTP 429 response for PushNotification
+type PushNotificationResponse429Headers struct {
+	XRequestId string
+}
+
+// PushNotificationResponse500Headers the declared response headers of an HTTP 500 response for PushNotification
+type PushNotificationResponse500Headers struct {
+	XRequestId string
+}
+
+// PushNotificationResponse503Headers the declared response headers of an HTTP 503 response for PushNotification
+type PushNotificationResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type PushNotificationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *PushAccepted
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ProgressTokenRefused
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RemoteTaskMismatch
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *ProgressConflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *XpanderBodyTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ProgressInvalid
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ProgressTooMany
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderUnavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *PushNotificationResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PushNotificationResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PushNotificationResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *PushNotificationResponse405Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PushNotificationResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PushNotificationResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PushNotificationResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PushNotificationResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PushNotificationResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PushNotificationResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r PushNotificationResponse) GetJSON202() *PushAccepted {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PushNotificationResponse) GetJSON401() *ProgressTokenRefused {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PushNotificationResponse) GetJSON403() *RemoteTaskMismatch {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r PushNotificationResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PushNotificationResponse) GetJSON409() *ProgressConflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PushNotificationResponse) GetJSON413() *XpanderBodyTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PushNotificationResponse) GetJSON422() *ProgressInvalid {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PushNotificationResponse) GetJSON429() *ProgressTooMany {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PushNotificationResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PushNotificationResponse) GetJSON503() *XpanderUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PushNotificationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PushNotificationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PushNotificationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PushNotificationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24569,6 +29499,46 @@ func (c *ClientWithResponses) InvokeAgentAsyncWithResponse(ctx context.Context, 
 	return ParseInvokeAgentAsyncResponse(rsp)
 }
 
+// InvokeAgentStreamWithBodyWithResponse Invoke an agent and stream its events
+//
+// Accepts the invocation as `invoke/async` does, then streams the task's events under
+// xpander's names (`task_created`, `task_updated`, `chunk`, `tool_call_request`,
+// `tool_call_result`, `task_finished`; data `XpanderStreamEvent`) until `task_finished`.
+// `Location` names the task's event route: after a dropped connection, resume there with
+// `Last-Event-ID`. Nothing waits on the agent: the task runs as any other, and the stream
+// only reads its log.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/agents/{agent_id}/invoke/stream (the `InvokeAgentStream` operationId).
+func (c *ClientWithResponses) InvokeAgentStreamWithBodyWithResponse(ctx context.Context, agentId AgentID, params *InvokeAgentStreamParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InvokeAgentStreamResponse, error) {
+	rsp, err := c.InvokeAgentStreamWithBody(ctx, agentId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInvokeAgentStreamResponse(rsp)
+}
+
+// InvokeAgentStreamWithResponse Invoke an agent and stream its events
+//
+// Accepts the invocation as `invoke/async` does, then streams the task's events under
+// xpander's names (`task_created`, `task_updated`, `chunk`, `tool_call_request`,
+// `tool_call_result`, `task_finished`; data `XpanderStreamEvent`) until `task_finished`.
+// `Location` names the task's event route: after a dropped connection, resume there with
+// `Last-Event-ID`. Nothing waits on the agent: the task runs as any other, and the stream
+// only reads its log.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/agents/{agent_id}/invoke/stream (the `InvokeAgentStream` operationId).
+func (c *ClientWithResponses) InvokeAgentStreamWithResponse(ctx context.Context, agentId AgentID, params *InvokeAgentStreamParams, body InvokeAgentStreamJSONRequestBody, reqEditors ...RequestEditorFn) (*InvokeAgentStreamResponse, error) {
+	rsp, err := c.InvokeAgentStream(ctx, agentId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInvokeAgentStreamResponse(rsp)
+}
+
 // PublishAgentWithResponse Publish an agent's draft
 //
 // Makes the draft the agent's next numbered version and its current one. Needs an admin key.
@@ -24747,6 +29717,21 @@ func (c *ClientWithResponses) GetReceiptWithResponse(ctx context.Context, receip
 	return ParseGetReceiptResponse(rsp)
 }
 
+// GetReceiptEventsWithResponse A receipt's events (Server-Sent Events, or JSON pages)
+//
+// The same log as `GET /v1/tasks/{task_id}/events`, with ServiceNet's errors.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/receipts/{receipt_id}/events (the `GetReceiptEvents` operationId).
+func (c *ClientWithResponses) GetReceiptEventsWithResponse(ctx context.Context, receiptId ReceiptID, params *GetReceiptEventsParams, reqEditors ...RequestEditorFn) (*GetReceiptEventsResponse, error) {
+	rsp, err := c.GetReceiptEvents(ctx, receiptId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetReceiptEventsResponse(rsp)
+}
+
 // StopReceiptWithResponse Stop a receipt's execution
 //
 // Stops an execution that has not ended (status `failed`, `error.code` `canceled`) and
@@ -24833,6 +29818,113 @@ func (c *ClientWithResponses) ReplayTaskDeliveryWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseReplayTaskDeliveryResponse(rsp)
+}
+
+// GetTaskEventsWithResponse A task's events (Server-Sent Events, or JSON pages)
+//
+// The task's event log, in order: as Server-Sent Events (`text/event-stream`, the default),
+// or, with `Accept: application/json`, as pages `{items, next_after, finished}`.
+//
+// In the stream each event's `id:` is its sequence number, `event:` its type (or xpander's
+// name for it with `names=xpander`) and `data:` the event as JSON (the `TaskEvent` schema;
+// with `names=xpander`, `XpanderStreamEvent`). Resume with `Last-Event-ID` (an
+// `EventSource` sends it by itself) or `?after=N`: the stream starts after that event.
+// An idle stream sends a `: keep-alive` comment every 15 s. The stream ends after the
+// `finished` event; a connection open for 5 minutes ends with a `reconnect` event (no id;
+// data `StreamReconnect`) naming where to resume. On AWS these routes are served by the
+// stream function's URL, not the API's gateway.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tasks/{task_id}/events (the `GetTaskEvents` operationId).
+func (c *ClientWithResponses) GetTaskEventsWithResponse(ctx context.Context, taskId DeliveryTaskID, params *GetTaskEventsParams, reqEditors ...RequestEditorFn) (*GetTaskEventsResponse, error) {
+	rsp, err := c.GetTaskEvents(ctx, taskId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTaskEventsResponse(rsp)
+}
+
+// ReportProgressWithBodyWithResponse An agent reports progress (progress_url)
+//
+// Called by HTTP and Lambda agents, not by API clients: the request agentq sends an agent
+// carries `progress_url` (this route) and `progress_token`, which opens this task's log and
+// no other. A report is `{type, data, id?}`: `status` (`data.message`), `chunk`
+// (`data.text`), `artifact`, `tool_call_request` / `tool_call_result` (`data.tool_name`) or
+// `usage`; at most 16 KiB, 20 a second per task, 10000 per task. With `id`, a report sent
+// again is logged once (`409 duplicate_report`). A task that has ended takes no more.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tasks/{task_id}/progress (the `ReportProgress` operationId).
+func (c *ClientWithResponses) ReportProgressWithBodyWithResponse(ctx context.Context, taskId DeliveryTaskID, params *ReportProgressParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportProgressResponse, error) {
+	rsp, err := c.ReportProgressWithBody(ctx, taskId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReportProgressResponse(rsp)
+}
+
+// ReportProgressWithResponse An agent reports progress (progress_url)
+//
+// Called by HTTP and Lambda agents, not by API clients: the request agentq sends an agent
+// carries `progress_url` (this route) and `progress_token`, which opens this task's log and
+// no other. A report is `{type, data, id?}`: `status` (`data.message`), `chunk`
+// (`data.text`), `artifact`, `tool_call_request` / `tool_call_result` (`data.tool_name`) or
+// `usage`; at most 16 KiB, 20 a second per task, 10000 per task. With `id`, a report sent
+// again is logged once (`409 duplicate_report`). A task that has ended takes no more.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tasks/{task_id}/progress (the `ReportProgress` operationId).
+func (c *ClientWithResponses) ReportProgressWithResponse(ctx context.Context, taskId DeliveryTaskID, params *ReportProgressParams, body ReportProgressJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportProgressResponse, error) {
+	rsp, err := c.ReportProgress(ctx, taskId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReportProgressResponse(rsp)
+}
+
+// PushNotificationWithBodyWithResponse An A2A agent pushes its task's updates
+//
+// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
+// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
+// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
+// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
+// about the agent's task for this task; status updates and tasks are logged as `status`
+// events, artifact updates as `artifact` events. A notification delivered twice is refused
+// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tasks/{task_id}/push (the `PushNotification` operationId).
+func (c *ClientWithResponses) PushNotificationWithBodyWithResponse(ctx context.Context, taskId DeliveryTaskID, params *PushNotificationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PushNotificationResponse, error) {
+	rsp, err := c.PushNotificationWithBody(ctx, taskId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePushNotificationResponse(rsp)
+}
+
+// PushNotificationWithResponse An A2A agent pushes its task's updates
+//
+// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
+// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
+// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
+// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
+// about the agent's task for this task; status updates and tasks are logged as `status`
+// events, artifact updates as `artifact` events. A notification delivered twice is refused
+// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tasks/{task_id}/push (the `PushNotification` operationId).
+func (c *ClientWithResponses) PushNotificationWithResponse(ctx context.Context, taskId DeliveryTaskID, params *PushNotificationParams, body PushNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*PushNotificationResponse, error) {
+	rsp, err := c.PushNotification(ctx, taskId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePushNotificationResponse(rsp)
 }
 
 // StopTaskWithResponse Stop a task
@@ -26580,6 +31672,253 @@ func ParseInvokeAgentAsyncResponse(rsp *http.Response) (*InvokeAgentAsyncRespons
 	return response, nil
 }
 
+// ParseInvokeAgentStreamResponse parses an HTTP response from a InvokeAgentStreamWithResponse call
+func ParseInvokeAgentStreamResponse(rsp *http.Response) (*InvokeAgentStreamResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &InvokeAgentStreamResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest XpanderBadBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest XpanderPolicyRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest XpanderAgentNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest XpanderConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest XpanderBodyTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest XpanderInvokeValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest XpanderDispatchFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderInvokeUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers InvokeAgentStreamResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers InvokeAgentStreamResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers InvokeAgentStreamResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers InvokeAgentStreamResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers InvokeAgentStreamResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers InvokeAgentStreamResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 409:
+		var headers InvokeAgentStreamResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers InvokeAgentStreamResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers InvokeAgentStreamResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers InvokeAgentStreamResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 502:
+		var headers InvokeAgentStreamResponse502Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers502 = &headers
+	case rsp.StatusCode == 503:
+		var headers InvokeAgentStreamResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePublishAgentResponse parses an HTTP response from a PublishAgentWithResponse call
 func ParsePublishAgentResponse(rsp *http.Response) (*PublishAgentResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -28124,6 +33463,181 @@ func ParseGetReceiptResponse(rsp *http.Response) (*GetReceiptResponse, error) {
 	return response, nil
 }
 
+// ParseGetReceiptEventsResponse parses an HTTP response from a GetReceiptEventsWithResponse call
+func ParseGetReceiptEventsResponse(rsp *http.Response) (*GetReceiptEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetReceiptEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EventPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ServiceNetValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ServiceNetUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ServiceNetReceiptNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest ServiceNetMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest ServiceNetTaskExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServiceNetInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceNetUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/event-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetReceiptEventsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetReceiptEventsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetReceiptEventsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetReceiptEventsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetReceiptEventsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 410:
+		var headers GetReceiptEventsResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetReceiptEventsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetReceiptEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseStopReceiptResponse parses an HTTP response from a StopReceiptWithResponse call
 func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -28967,6 +34481,576 @@ func ParseReplayTaskDeliveryResponse(rsp *http.Response) (*ReplayTaskDeliveryRes
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReplayTaskDeliveryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTaskEventsResponse parses an HTTP response from a GetTaskEventsWithResponse call
+func ParseGetTaskEventsResponse(rsp *http.Response) (*GetTaskEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTaskEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EventPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest XpanderTaskNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest XpanderTaskExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest XpanderValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/event-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetTaskEventsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetTaskEventsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetTaskEventsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetTaskEventsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 410:
+		var headers GetTaskEventsResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetTaskEventsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetTaskEventsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetTaskEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReportProgressResponse parses an HTTP response from a ReportProgressWithResponse call
+func ParseReportProgressResponse(rsp *http.Response) (*ReportProgressResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReportProgressResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest ProgressAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ProgressTokenRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ProgressConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest XpanderBodyTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ProgressInvalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProgressTooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers ReportProgressResponse202Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers ReportProgressResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ReportProgressResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 409:
+		var headers ReportProgressResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers ReportProgressResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers ReportProgressResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReportProgressResponse429Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ReportProgressResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReportProgressResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePushNotificationResponse parses an HTTP response from a PushNotificationWithResponse call
+func ParsePushNotificationResponse(rsp *http.Response) (*PushNotificationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PushNotificationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest PushAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ProgressTokenRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RemoteTaskMismatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ProgressConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest XpanderBodyTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ProgressInvalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProgressTooMany
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers PushNotificationResponse202Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers PushNotificationResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PushNotificationResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers PushNotificationResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 409:
+		var headers PushNotificationResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers PushNotificationResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers PushNotificationResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers PushNotificationResponse429Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers PushNotificationResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PushNotificationResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
