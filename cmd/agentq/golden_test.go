@@ -188,6 +188,9 @@ func TestGoldenTasks(t *testing.T) {
 	// its lines depend on when the worker takes the task.
 	waited := cli(t, env, "invoke", "echo", "--input", `{"text": "ready", "delay_ms": 200}`, "--wait", "-o", "text")
 	golden(t, "invoke-wait", dropStderr(waited))
+	golden(t, "invoke-follow", dropStderr(cli(t, env, "invoke", "echo", "followed", "--follow", "-o", "json")))
+	golden(t, "events", cli(t, env, "events", id))
+	golden(t, "events-follow-after", cli(t, env, "events", id, "--follow", "--after", "2"))
 	failed := cli(t, env, "invoke", "echo", "--input", `{"text": "no", "fail": "permanent"}`, "--wait")
 	golden(t, "invoke-wait-failed", dropStderr(failed))
 

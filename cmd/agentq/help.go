@@ -43,6 +43,8 @@ func commandTable() []command {
 			help: "Follows the list's pages until --limit tasks (default 20) are shown.", flags: []string{"--status", "--agent", "--thread", "--limit", "-o"}, run: runList},
 		{name: "stop", usage: "agentq stop ID [-o json]", summary: "stop a task that has not ended", flags: []string{"-o"}, run: runStop},
 		{name: "thread", usage: "agentq thread ID [-o json]", summary: "print a task's conversation, oldest first", flags: []string{"-o"}, run: runThread},
+		{name: "events", usage: "agentq events ID [--follow] [--after N]", summary: "print a task's events, one JSON object a line",
+			help: "--follow streams them until the task finishes, resuming after every dropped connection.", flags: []string{"--follow", "--after"}, run: runEvents},
 		{name: "receipts", usage: "agentq receipts get ID [--wait] [-o json]", summary: "read ServiceNet receipts",
 			subs: []string{"get"}, flags: []string{"--wait", "-o"}, run: runReceipts},
 		{name: "agents", usage: "agentq agents list | get ID | put ID --file FILE | publish ID  [-o json]",

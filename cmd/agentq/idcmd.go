@@ -46,8 +46,8 @@ func (d idCommand[T]) run(ctx context.Context, e *apiEnv, args []string) error {
 		}
 		return emit(e, *output, v, func(w io.Writer) { d.print(w, v) })
 	}
-	v, err := withProgress(ctx, e, d.label+" "+id, func(ctx context.Context, status func(string)) (*T, error) {
-		return d.wait(ctx, c, id, status)
+	v, err := withProgress(ctx, e, d.label+" "+id, func(ctx context.Context, p *progress) (*T, error) {
+		return d.wait(ctx, c, id, p.Status)
 	})
 	if err != nil {
 		return err
@@ -71,13 +71,13 @@ func oneID(e *apiEnv, fs *flag.FlagSet, args []string, usage string) (string, *c
 	return pos[0], c, err
 }
 
-// withProgress runs wait while a progress display on stderr shows the statuses it reports.
-func withProgress[T any](ctx context.Context, e *apiEnv, label string, wait func(context.Context, func(string)) (*T, error)) (*T, error) {
+// withProgress runs wait with a progress display on stderr to report to.
+func withProgress[T any](ctx context.Context, e *apiEnv, label string, wait func(context.Context, *progress) (*T, error)) (*T, error) {
 	p := newProgress(e.stderr, e.tty, e.now, label)
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go p.Run(pctx)
-	v, err := wait(ctx, p.Status)
+	v, err := wait(ctx, p)
 	stop()
 	p.Done()
 	return v, err

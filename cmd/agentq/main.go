@@ -11,6 +11,10 @@
 //	agentq events  print a task's events; -follow streams them until the task finishes, resuming
 //	               after every dropped connection (key from AGENTQ_API_KEY)
 //
+// The API commands (invoke, get, list, stop, thread, events, receipts, agents, keys) go through
+// the Go client (package client) to AGENTQ_API_URL with AGENTQ_API_KEY or AGENTQ_ADMIN_KEY;
+// `agentq help` lists every command and `agentq completion bash|zsh` completes them.
+//
 // `agentq run` writes the endpoints, names and queue URLs to a state file (-state, default
 // .agentq/local.json) and removes it when it stops; -no-worker leaves the work to `agentq worker`.
 //
@@ -72,8 +76,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runDev(ctx, args[1:], getenv, stdout, stderr)
 		case "smoke":
 			return runSmoke(ctx, args[1:], getenv, stdout, stderr)
-		case "events":
-			return runEvents(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
@@ -192,7 +194,7 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke | agentq smoke -api URL | agentq events TASK_ID [-follow]"
+	usage        = "usage: agentq run | worker | soak | keys | dev | smoke | invoke | get | list | stop | thread | events | receipts | agents | completion  (`agentq help COMMAND` says more; `agentq worker` needs the state file `agentq run` writes)"
 	defaultState = ".agentq/local.json"
 )
 

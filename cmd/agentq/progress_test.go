@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/agentq/agentq/client"
+	"github.com/agentq/agentq/client/raw"
 )
 
 // clock is a test clock that moves only when told.
@@ -56,5 +59,48 @@ func TestProgressRendering(t *testing.T) {
 				t.Fatalf("got\n%q\nwant\n%q", out.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestFollowShowsEvents: --follow turns the log's events into statuses and messages.
+func TestFollowShowsEvents(t *testing.T) {
+	events := []struct {
+		typ  string
+		data map[string]any
+	}{
+		{"created", map[string]any{"state": "queued"}},
+		{"attempt", map[string]any{"attempt": 1}},
+		{"status", map[string]any{"message": "reading the pricing pages"}},
+		{"retry", map[string]any{"reason": "agent_unavailable"}},
+		{"tool_call_request", map[string]any{"tool_name": "search"}},
+		{"chunk", map[string]any{"text": "Prices rose"}},
+		{"usage", map[string]any{"tokens": 12}},
+		{"paused", map[string]any{"question": "which currency?"}},
+		{"resumed", nil},
+		{"finished", map[string]any{"state": "succeeded"}},
+	}
+	var out bytes.Buffer
+	c := newClock()
+	p := newProgress(&out, false, c.now, "task t1")
+	for i, ev := range events {
+		e := &client.Event{Seq: i + 1, Type: raw.TaskEventType(ev.typ)}
+		if ev.data != nil {
+			e.Data = &ev.data
+		}
+		showEvent(p, e)
+	}
+	want := "" +
+		"0.0s task t1 pending\n" +
+		"0.0s task t1 executing\n" +
+		"0.0s task t1 > reading the pricing pages\n" +
+		"0.0s task t1 > retrying: agent_unavailable\n" +
+		"0.0s task t1 > calls search\n" +
+		"0.0s task t1 > Prices rose\n" +
+		"0.0s task t1 paused\n" +
+		"0.0s task t1 > the agent asks: which currency?\n" +
+		"0.0s task t1 executing\n" +
+		"0.0s task t1 succeeded\n"
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }

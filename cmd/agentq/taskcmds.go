@@ -60,14 +60,18 @@ func runInvoke(ctx context.Context, e *apiEnv, args []string) error {
 	if !*wait && !*follow {
 		return emit(e, *output, task, func(w io.Writer) { printTask(w, task) })
 	}
-	return waitAndPrint(ctx, e, c, task.TaskId.String(), *output)
+	return waitAndPrint(ctx, e, c, task.TaskId.String(), *output, *follow)
 }
 
 // waitAndPrint waits for a task with progress on stderr and prints its outcome; a task that did
 // not complete exits 1.
-func waitAndPrint(ctx context.Context, e *apiEnv, c *client.Client, id, output string) error {
-	task, err := withProgress(ctx, e, "task "+id, func(ctx context.Context, status func(string)) (*client.Task, error) {
-		return waitTask(ctx, c, id, status)
+// With follow the progress is the task's events (its messages too), else its status changes.
+func waitAndPrint(ctx context.Context, e *apiEnv, c *client.Client, id, output string, follow bool) error {
+	task, err := withProgress(ctx, e, "task "+id, func(ctx context.Context, p *progress) (*client.Task, error) {
+		if follow {
+			return followTask(ctx, c, id, p)
+		}
+		return waitTask(ctx, c, id, p.Status)
 	})
 	if err != nil {
 		return err
