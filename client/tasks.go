@@ -206,22 +206,35 @@ func (q ListQuery) filters() listFilters {
 // Tasks iterates over every task the query selects, page after page, until the list ends, the
 // loop breaks, or a page fails (the error is the last value yielded).
 func (c *Client) Tasks(ctx context.Context, q ListQuery) iter.Seq2[*Task, error] {
-	return func(yield func(*Task, error) bool) {
+	return pages(func(cursor string) ([]Task, *string, error) {
+		q.Cursor = cursor
+		page, err := c.List(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		return page.Items, page.NextCursor, nil
+	}, q.Cursor)
+}
+
+// pages iterates over the items of a list's pages: read answers a page's items and the cursor of
+// the next, nil or empty on the last.
+func pages[T any](read func(cursor string) ([]T, *string, error), cursor string) iter.Seq2[*T, error] {
+	return func(yield func(*T, error) bool) {
 		for {
-			page, err := c.List(ctx, q)
+			items, next, err := read(cursor)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			for i := range page.Items {
-				if !yield(&page.Items[i], nil) {
+			for i := range items {
+				if !yield(&items[i], nil) {
 					return
 				}
 			}
-			if page.NextCursor == nil || *page.NextCursor == "" {
+			if next == nil || *next == "" {
 				return
 			}
-			q.Cursor = *page.NextCursor
+			cursor = *next
 		}
 	}
 }
