@@ -74,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runKeys(ctx, args[1:], getenv, stdout, stderr)
 		case "dev":
 			return runDev(ctx, args[1:], getenv, stdout, stderr)
+		case "receipt-keys":
+			return runReceiptKeys(args[1:], getenv, stdout)
 		case "smoke":
 			return runSmoke(ctx, args[1:], getenv, stdout, stderr)
 		}
@@ -147,7 +149,8 @@ func runLocal(ctx context.Context, args []string, getenv func(string) string, st
 		Addr: *addr, APIKey: sc.apiKey, AdminKey: sc.adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
-		Logger: telemetry.NewLogger(stderr, *level),
+		ReceiptKeysFile: receiptKeysFile(getenv),
+		Logger:          telemetry.NewLogger(stderr, *level),
 	})
 	if err != nil {
 		return err
@@ -173,6 +176,9 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n"+
 		"  event bus  %s  (completion events are logged; `agentq dev send-event FILE` triggers)\n  ingest     %s\n",
 		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL, sys.Bus.URL, sys.Events.Ingest.URL)
+	if did, err := sys.Receipts.DID(context.Background()); err == nil {
+		fmt.Fprintf(stdout, "  receipts   signed by %s\n", did)
+	}
 	if sc.webhookGenerated {
 		fmt.Fprintf(stdout, "  webhooks   signed with %s  (generated; set AGENTQ_WEBHOOK_SECRET to choose one)\n", sc.webhookSecret)
 	} else {
@@ -194,7 +200,7 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 }
 
 const (
-	usage        = "usage: agentq run | worker | soak | keys | dev | smoke | invoke | get | list | stop | thread | events | receipts | agents | completion  (`agentq help COMMAND` says more; `agentq worker` needs the state file `agentq run` writes)"
+	usage        = "usage: agentq run | worker | soak | keys | receipt-keys | dev | smoke | invoke | get | list | stop | thread | events | receipts | agents | completion  (`agentq help COMMAND` says more; `agentq worker` needs the state file `agentq run` writes)"
 	defaultState = ".agentq/local.json"
 )
 

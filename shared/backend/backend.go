@@ -33,6 +33,7 @@ import (
 	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
@@ -79,6 +80,9 @@ type Parts struct {
 	// AGENTQ_QUEUE_URL is not set. It takes webhook_url only where deliveries are made
 	// (AGENTQ_WEBHOOK_QUEUE_URL).
 	Accept *accept.Service
+	// Receipts signs ServiceNet receipts with the KMS key AGENTQ_RECEIPT_KEY_ID; nil when it is
+	// not set.
+	Receipts *receipt.Issuer
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
@@ -105,6 +109,8 @@ type Clients struct {
 	KMS func() authctx.KMSAPI
 	// Lambda invokes Lambda agents; without it they fail.
 	Lambda dispatch.LambdaInvoker
+	// ReceiptKMS signs receipts (with cfg.ReceiptKeyID).
+	ReceiptKMS func() receipt.KMSAPI
 }
 
 // Options tune what differs between a function instance and the local system.
@@ -142,7 +148,8 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 		S3:       s3.NewFromConfig(awsCfg),
 		KMS:      func() authctx.KMSAPI { return kms.NewFromConfig(awsCfg) },
 		// Lambda agents are invoked once per delivery: SQS redelivery, not the SDK, retries them.
-		Lambda: lambda.NewFromConfig(awsCfg, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		Lambda:     lambda.NewFromConfig(awsCfg, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		ReceiptKMS: func() receipt.KMSAPI { return kms.NewFromConfig(awsCfg) },
 	}
 	p, err := Build(cfg, c, Options{
 		AgentCacheTTL: AgentCacheTTL, KeyCacheTTL: KeyCacheTTL,
@@ -174,6 +181,12 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		cfg:      cfg,
 		opts:     o,
 		lambda:   c.Lambda,
+	}
+	if cfg.ReceiptKeyID != "" {
+		if c.ReceiptKMS == nil {
+			return nil, fmt.Errorf("%s: no KMS client to sign receipts with", config.EnvReceiptKeyID)
+		}
+		p.Receipts = receipt.NewKMS(c.ReceiptKMS(), cfg.ReceiptKeyID, cfg.ReceiptPreviousKeyIDs)
 	}
 	if cfg.ResultsBucket != "" {
 		p.Tasks = p.Tasks.WithBlobs(blob.New(c.S3, cfg.ResultsBucket))

@@ -92,6 +92,10 @@ type Config struct {
 	// ProgressKey derives per-task progress tokens; StreamURL is where agents send progress.
 	ProgressKey []byte
 	StreamURL   string
+	// ReceiptKeyID is the KMS key ServiceNet receipts are signed with (empty: unsigned), and
+	// ReceiptPreviousKeyIDs the keys it replaced, newest first.
+	ReceiptKeyID          string
+	ReceiptPreviousKeyIDs []string
 
 	set map[string]bool
 }
@@ -146,6 +150,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, err)
 	}
 	if err := c.loadProgress(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.loadReceiptKeys(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
