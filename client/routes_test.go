@@ -1,12 +1,14 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,24 +161,89 @@ func TestServiceNetReceipts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.WaitReceipt(ctx, acc.ReceiptId.String(), nil)
+	id := acc.ReceiptId.String()
+	r, err := c.WaitReceipt(ctx, id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != raw.ReceiptStatusSucceeded || r.Output == nil || *r.Output != "Create a payment link" {
-		t.Fatalf("receipt = %s %v", r.Status, r.Output)
+	if r.Receipt.Status != raw.ExecutionReceiptStatusSucceeded {
+		t.Fatalf("receipt = %s, want succeeded", r.Receipt.Status)
 	}
+	signed, err := c.VerifyReceipt(ctx, id)
+	if err != nil {
+		t.Fatalf("a receipt of this service fails verification: %v", err)
+	}
+	if signed.ReceiptID != id || signed.IssuerDID == "" {
+		t.Fatalf("verified receipt = %+v", signed)
+	}
+	// The same receipt with its status changed, served by a forger: the check fails.
+	resp, err := c.Raw().GetReceipt(ctx, acc.ReceiptId, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	forged := bytes.Replace(genuine, []byte(`"status":"succeeded"`), []byte(`"status":"failed"`), 1)
+	forger := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/receipts/") {
+			w.Write(forged)
+			return
+		}
+		http.Redirect(w, r, apiURL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer forger.Close()
+	fc, _ := client.New(forger.URL, client.WithAPIKey(apiKey))
+	if bytes.Equal(forged, genuine) {
+		t.Fatal("the forgery changed nothing")
+	}
+	if _, err := fc.VerifyReceipt(ctx, id); err == nil {
+		t.Fatal("a receipt whose status was changed passes verification")
+	}
+	issuer, err := c.ReceiptIssuer(ctx)
+	if err != nil || issuer.Did != signed.IssuerDID {
+		t.Fatalf("issuer = %v, %v; the receipt names %s", issuer, err, signed.IssuerDID)
+	}
+	judged, err := c.RecordVerification(ctx, id, client.VerificationVerdict{VerifierId: "auditor-1", Verdict: "verified"})
+	if err != nil || judged.Receipt.Verification != "verified" {
+		t.Fatalf("record verification = %v, %v", judged, err)
+	}
+	if _, err := c.VerifyReceipt(ctx, id); err != nil {
+		t.Fatalf("the receipt signed again with its verdict fails verification: %v", err)
+	}
+	var listed []string
+	for range 100 {
+		listed = listed[:0]
+		for r, err := range c.Receipts(ctx, client.ReceiptQuery{AgentID: "echo", Verification: "verified", Limit: 1}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed = append(listed, r.Receipt.ReceiptId.String())
+		}
+		if slices.Contains(listed, id) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !slices.Contains(listed, id) {
+		t.Fatalf("the verified receipt is not listed: %v", listed)
+	}
+
 	slow, err := c.InvokeServiceNet(ctx, "echo", client.ServiceNetRequest{Input: &map[string]any{"text": "slow", "delay_ms": 20000}}, client.InvokeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stopped, err := c.StopReceipt(ctx, slow.ReceiptId.String())
-	if err != nil || stopped.Status != raw.ReceiptStatusFailed || stopped.Error == nil || stopped.Error.Code != "canceled" {
+	if err != nil || stopped.Receipt.Status != raw.ExecutionReceiptStatusFailed || stopped.Error == nil || stopped.Error.Code != "canceled" {
 		t.Fatalf("stopped receipt = %+v, %v", stopped, err)
 	}
 	got, err := c.Receipt(ctx, slow.ReceiptId.String())
-	if err != nil || got.Status != raw.ReceiptStatusFailed {
+	if err != nil || got.Receipt.Status != raw.ExecutionReceiptStatusFailed {
 		t.Fatalf("get receipt = %v, %v", got, err)
+	}
+
+	sync, err := c.InvokeServiceNetSync(ctx, "echo", client.ServiceNetRequest{Message: p("at once")}, client.InvokeOptions{})
+	if err != nil || sync.Status != "TASK_STATE_COMPLETED" {
+		t.Fatalf("ServiceNet sync invoke = %+v, %v", sync, err)
 	}
 }
 

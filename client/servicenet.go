@@ -12,10 +12,17 @@ import (
 
 // The ServiceNet dialect's types, generated from the contract.
 type (
-	// Receipt is a task as the ServiceNet dialect answers it.
-	Receipt = raw.Receipt
-	// ReceiptStatus is a receipt's status: running, succeeded or failed.
-	ReceiptStatus = raw.ReceiptStatus
+	// Receipt is a task as the ServiceNet dialect answers it: the signed receipt object, with the
+	// output beside it.
+	Receipt = raw.StoredReceipt
+	// ReceiptStatus is a receipt's status: running, succeeded, failed or rejected.
+	ReceiptStatus = raw.ExecutionReceiptStatus
+	// ReceiptList is one page of a receipt list.
+	ReceiptList = raw.ReceiptList
+	// VerificationVerdict is the body of RecordVerification: a verifier's verdict.
+	VerificationVerdict = raw.VerifyReceiptRequest
+	// IssuerKeys are the keys the service signs receipts with, as did:key.
+	IssuerKeys = raw.IssuerKeys
 	// ServiceNetRequest is the body of a ServiceNet invocation.
 	ServiceNetRequest = raw.ServiceNetRequest
 	// Accepted is the answer to a ServiceNet invocation: the receipt id to read.
@@ -48,8 +55,8 @@ func (c *Client) receipt(ctx context.Context, id string, wait int) (*Receipt, *h
 // WaitReceipt answers the receipt once it is no longer running, long-polling as Wait does.
 func (c *Client) WaitReceipt(ctx context.Context, id string, progress func(*Receipt)) (*Receipt, error) {
 	fetch := func(ctx context.Context) (*Receipt, *http.Response, error) { return c.receipt(ctx, id, c.waitS) }
-	status := func(r *Receipt) string { return string(r.Status) }
-	done := func(r *Receipt) bool { return r.Status != raw.ReceiptStatusRunning }
+	status := func(r *Receipt) string { return string(r.Receipt.Status) }
+	done := func(r *Receipt) bool { return r.Receipt.Status != raw.ExecutionReceiptStatusRunning }
 	return poll(ctx, c, "wait for receipt "+id, "", fetch, status, done, progress)
 }
 

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -66,7 +68,7 @@ func (c *Client) Invoke(ctx context.Context, agentID string, req InvokeRequest, 
 // still running then (202) is waited on with Wait, so a long task still answers its outcome.
 // progress, when not nil, sees the task each time its status changes.
 func (c *Client) InvokeSync(ctx context.Context, agentID string, req InvokeRequest, o InvokeOptions, progress func(*Task)) (*Task, error) {
-	resp, err := c.raw.InvokeAgentSync(ctx, agentID, &raw.InvokeAgentSyncParams{Version: ptr(o.Version), IdempotencyKey: ptr(o.IdempotencyKey), Wait: ptr(c.waitS)}, req)
+	resp, err := c.invokeSync(ctx, agentID, req, o)
 	t, httpResp, err := decode[Task](ctx, "invoke "+agentID, resp, err, http.StatusOK, http.StatusAccepted)
 	if err != nil {
 		return nil, err
@@ -78,6 +80,17 @@ func (c *Client) InvokeSync(ctx context.Context, agentID string, req InvokeReque
 		return t, nil
 	}
 	return c.wait(ctx, t.TaskId.String(), t.Status, progress)
+}
+
+// invokeSync posts either dialect's body to the sync route, which tells them apart by their
+// fields. (The generated union body does not marshal itself, so the body is sent as JSON here.)
+func (c *Client) invokeSync(ctx context.Context, agentID string, body any, o InvokeOptions) (*http.Response, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", agentID, err)
+	}
+	return c.raw.InvokeAgentSyncWithBody(ctx, agentID, &raw.InvokeAgentSyncParams{Version: ptr(o.Version), IdempotencyKey: ptr(o.IdempotencyKey), Wait: ptr(c.waitS)},
+		"application/json", bytes.NewReader(b))
 }
 
 // Get reads a task (GET /v1/tasks/{task_id}) by its task id or its conversation's id.

@@ -435,6 +435,120 @@ func (e ErrorInfoCode) Valid() bool {
 	}
 }
 
+// Defines values for ExecutionReceiptInvokeMode.
+const (
+	ExecutionReceiptInvokeModeAsync ExecutionReceiptInvokeMode = "async"
+	ExecutionReceiptInvokeModeSync  ExecutionReceiptInvokeMode = "sync"
+)
+
+// Valid indicates whether the value is a known member of the ExecutionReceiptInvokeMode enum.
+func (e ExecutionReceiptInvokeMode) Valid() bool {
+	switch e {
+	case ExecutionReceiptInvokeModeAsync:
+		return true
+	case ExecutionReceiptInvokeModeSync:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExecutionReceiptProviderId.
+const (
+	ExecutionReceiptProviderIdAgentq ExecutionReceiptProviderId = "agentq"
+)
+
+// Valid indicates whether the value is a known member of the ExecutionReceiptProviderId enum.
+func (e ExecutionReceiptProviderId) Valid() bool {
+	switch e {
+	case ExecutionReceiptProviderIdAgentq:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExecutionReceiptStatus.
+const (
+	ExecutionReceiptStatusFailed    ExecutionReceiptStatus = "failed"
+	ExecutionReceiptStatusRejected  ExecutionReceiptStatus = "rejected"
+	ExecutionReceiptStatusRunning   ExecutionReceiptStatus = "running"
+	ExecutionReceiptStatusSucceeded ExecutionReceiptStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ExecutionReceiptStatus enum.
+func (e ExecutionReceiptStatus) Valid() bool {
+	switch e {
+	case ExecutionReceiptStatusFailed:
+		return true
+	case ExecutionReceiptStatusRejected:
+		return true
+	case ExecutionReceiptStatusRunning:
+		return true
+	case ExecutionReceiptStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExecutionReceiptVerification.
+const (
+	ExecutionReceiptVerificationFailed      ExecutionReceiptVerification = "failed"
+	ExecutionReceiptVerificationNotRequired ExecutionReceiptVerification = "not_required"
+	ExecutionReceiptVerificationPending     ExecutionReceiptVerification = "pending"
+	ExecutionReceiptVerificationVerified    ExecutionReceiptVerification = "verified"
+)
+
+// Valid indicates whether the value is a known member of the ExecutionReceiptVerification enum.
+func (e ExecutionReceiptVerification) Valid() bool {
+	switch e {
+	case ExecutionReceiptVerificationFailed:
+		return true
+	case ExecutionReceiptVerificationNotRequired:
+		return true
+	case ExecutionReceiptVerificationPending:
+		return true
+	case ExecutionReceiptVerificationVerified:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IssuerKeysKeysAlgorithm.
+const (
+	Ed25519 IssuerKeysKeysAlgorithm = "Ed25519"
+)
+
+// Valid indicates whether the value is a known member of the IssuerKeysKeysAlgorithm enum.
+func (e IssuerKeysKeysAlgorithm) Valid() bool {
+	switch e {
+	case Ed25519:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IssuerKeysKeysStatus.
+const (
+	Current  IssuerKeysKeysStatus = "current"
+	Previous IssuerKeysKeysStatus = "previous"
+)
+
+// Valid indicates whether the value is a known member of the IssuerKeysKeysStatus enum.
+func (e IssuerKeysKeysStatus) Valid() bool {
+	switch e {
+	case Current:
+		return true
+	case Previous:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MessageRole.
 const (
 	MessageRoleAgent MessageRole = "agent"
@@ -483,24 +597,30 @@ func (e ProgressReportType) Valid() bool {
 	}
 }
 
-// Defines values for ReceiptStatus.
+// Defines values for ServiceNetInvokedStatus.
 const (
-	ReceiptStatusFailed    ReceiptStatus = "failed"
-	ReceiptStatusRejected  ReceiptStatus = "rejected"
-	ReceiptStatusRunning   ReceiptStatus = "running"
-	ReceiptStatusSucceeded ReceiptStatus = "succeeded"
+	ServiceNetInvokedStatusRunning                ServiceNetInvokedStatus = "running"
+	ServiceNetInvokedStatusTASKSTATECANCELED      ServiceNetInvokedStatus = "TASK_STATE_CANCELED"
+	ServiceNetInvokedStatusTASKSTATECOMPLETED     ServiceNetInvokedStatus = "TASK_STATE_COMPLETED"
+	ServiceNetInvokedStatusTASKSTATEFAILED        ServiceNetInvokedStatus = "TASK_STATE_FAILED"
+	ServiceNetInvokedStatusTASKSTATEINPUTREQUIRED ServiceNetInvokedStatus = "TASK_STATE_INPUT_REQUIRED"
+	ServiceNetInvokedStatusTASKSTATEREJECTED      ServiceNetInvokedStatus = "TASK_STATE_REJECTED"
 )
 
-// Valid indicates whether the value is a known member of the ReceiptStatus enum.
-func (e ReceiptStatus) Valid() bool {
+// Valid indicates whether the value is a known member of the ServiceNetInvokedStatus enum.
+func (e ServiceNetInvokedStatus) Valid() bool {
 	switch e {
-	case ReceiptStatusFailed:
+	case ServiceNetInvokedStatusRunning:
 		return true
-	case ReceiptStatusRejected:
+	case ServiceNetInvokedStatusTASKSTATECANCELED:
 		return true
-	case ReceiptStatusRunning:
+	case ServiceNetInvokedStatusTASKSTATECOMPLETED:
 		return true
-	case ReceiptStatusSucceeded:
+	case ServiceNetInvokedStatusTASKSTATEFAILED:
+		return true
+	case ServiceNetInvokedStatusTASKSTATEINPUTREQUIRED:
+		return true
+	case ServiceNetInvokedStatusTASKSTATEREJECTED:
 		return true
 	default:
 		return false
@@ -573,6 +693,30 @@ func (e TaskEventType) Valid() bool {
 	case TaskEventTypeToolCallResult:
 		return true
 	case TaskEventTypeUsage:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceiptRequestVerdict.
+const (
+	VerifyReceiptRequestVerdictFailed      VerifyReceiptRequestVerdict = "failed"
+	VerifyReceiptRequestVerdictNotRequired VerifyReceiptRequestVerdict = "not_required"
+	VerifyReceiptRequestVerdictPending     VerifyReceiptRequestVerdict = "pending"
+	VerifyReceiptRequestVerdictVerified    VerifyReceiptRequestVerdict = "verified"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceiptRequestVerdict enum.
+func (e VerifyReceiptRequestVerdict) Valid() bool {
+	switch e {
+	case VerifyReceiptRequestVerdictFailed:
+		return true
+	case VerifyReceiptRequestVerdictNotRequired:
+		return true
+	case VerifyReceiptRequestVerdictPending:
+		return true
+	case VerifyReceiptRequestVerdictVerified:
 		return true
 	default:
 		return false
@@ -1050,210 +1194,252 @@ func (e Healthz200JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
-// Defines values for InvokeAgentSync200JSONResponseBodyInternalStatus.
+// Defines values for InvokeAgentSync200JSONResponseBody0InternalStatus.
 const (
-	InvokeAgentSync200JSONResponseBodyInternalStatusCanceled  InvokeAgentSync200JSONResponseBodyInternalStatus = "canceled"
-	InvokeAgentSync200JSONResponseBodyInternalStatusError     InvokeAgentSync200JSONResponseBodyInternalStatus = "error"
-	InvokeAgentSync200JSONResponseBodyInternalStatusFailed    InvokeAgentSync200JSONResponseBodyInternalStatus = "failed"
-	InvokeAgentSync200JSONResponseBodyInternalStatusPaused    InvokeAgentSync200JSONResponseBodyInternalStatus = "paused"
-	InvokeAgentSync200JSONResponseBodyInternalStatusQueued    InvokeAgentSync200JSONResponseBodyInternalStatus = "queued"
-	InvokeAgentSync200JSONResponseBodyInternalStatusRejected  InvokeAgentSync200JSONResponseBodyInternalStatus = "rejected"
-	InvokeAgentSync200JSONResponseBodyInternalStatusRunning   InvokeAgentSync200JSONResponseBodyInternalStatus = "running"
-	InvokeAgentSync200JSONResponseBodyInternalStatusSucceeded InvokeAgentSync200JSONResponseBodyInternalStatus = "succeeded"
+	InvokeAgentSync200JSONResponseBody0InternalStatusCanceled  InvokeAgentSync200JSONResponseBody0InternalStatus = "canceled"
+	InvokeAgentSync200JSONResponseBody0InternalStatusError     InvokeAgentSync200JSONResponseBody0InternalStatus = "error"
+	InvokeAgentSync200JSONResponseBody0InternalStatusFailed    InvokeAgentSync200JSONResponseBody0InternalStatus = "failed"
+	InvokeAgentSync200JSONResponseBody0InternalStatusPaused    InvokeAgentSync200JSONResponseBody0InternalStatus = "paused"
+	InvokeAgentSync200JSONResponseBody0InternalStatusQueued    InvokeAgentSync200JSONResponseBody0InternalStatus = "queued"
+	InvokeAgentSync200JSONResponseBody0InternalStatusRejected  InvokeAgentSync200JSONResponseBody0InternalStatus = "rejected"
+	InvokeAgentSync200JSONResponseBody0InternalStatusRunning   InvokeAgentSync200JSONResponseBody0InternalStatus = "running"
+	InvokeAgentSync200JSONResponseBody0InternalStatusSucceeded InvokeAgentSync200JSONResponseBody0InternalStatus = "succeeded"
 )
 
-// Valid indicates whether the value is a known member of the InvokeAgentSync200JSONResponseBodyInternalStatus enum.
-func (e InvokeAgentSync200JSONResponseBodyInternalStatus) Valid() bool {
+// Valid indicates whether the value is a known member of the InvokeAgentSync200JSONResponseBody0InternalStatus enum.
+func (e InvokeAgentSync200JSONResponseBody0InternalStatus) Valid() bool {
 	switch e {
-	case InvokeAgentSync200JSONResponseBodyInternalStatusCanceled:
+	case InvokeAgentSync200JSONResponseBody0InternalStatusCanceled:
 		return true
-	case InvokeAgentSync200JSONResponseBodyInternalStatusError:
+	case InvokeAgentSync200JSONResponseBody0InternalStatusError:
 		return true
-	case InvokeAgentSync200JSONResponseBodyInternalStatusFailed:
+	case InvokeAgentSync200JSONResponseBody0InternalStatusFailed:
 		return true
-	case InvokeAgentSync200JSONResponseBodyInternalStatusPaused:
+	case InvokeAgentSync200JSONResponseBody0InternalStatusPaused:
 		return true
-	case InvokeAgentSync200JSONResponseBodyInternalStatusQueued:
+	case InvokeAgentSync200JSONResponseBody0InternalStatusQueued:
 		return true
-	case InvokeAgentSync200JSONResponseBodyInternalStatusRejected:
+	case InvokeAgentSync200JSONResponseBody0InternalStatusRejected:
 		return true
-	case InvokeAgentSync200JSONResponseBodyInternalStatusRunning:
+	case InvokeAgentSync200JSONResponseBody0InternalStatusRunning:
 		return true
-	case InvokeAgentSync200JSONResponseBodyInternalStatusSucceeded:
+	case InvokeAgentSync200JSONResponseBody0InternalStatusSucceeded:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for InvokeAgentSync200JSONResponseBodyLlmReasoningEffort.
+// Defines values for InvokeAgentSync200JSONResponseBody0LlmReasoningEffort.
 const (
-	InvokeAgentSync200JSONResponseBodyLlmReasoningEffortHigh        InvokeAgentSync200JSONResponseBodyLlmReasoningEffort = "high"
-	InvokeAgentSync200JSONResponseBodyLlmReasoningEffortLessThannil InvokeAgentSync200JSONResponseBodyLlmReasoningEffort = "<nil>"
-	InvokeAgentSync200JSONResponseBodyLlmReasoningEffortLow         InvokeAgentSync200JSONResponseBodyLlmReasoningEffort = "low"
-	InvokeAgentSync200JSONResponseBodyLlmReasoningEffortMedium      InvokeAgentSync200JSONResponseBodyLlmReasoningEffort = "medium"
-	InvokeAgentSync200JSONResponseBodyLlmReasoningEffortXhigh       InvokeAgentSync200JSONResponseBodyLlmReasoningEffort = "xhigh"
+	InvokeAgentSync200JSONResponseBody0LlmReasoningEffortHigh        InvokeAgentSync200JSONResponseBody0LlmReasoningEffort = "high"
+	InvokeAgentSync200JSONResponseBody0LlmReasoningEffortLessThannil InvokeAgentSync200JSONResponseBody0LlmReasoningEffort = "<nil>"
+	InvokeAgentSync200JSONResponseBody0LlmReasoningEffortLow         InvokeAgentSync200JSONResponseBody0LlmReasoningEffort = "low"
+	InvokeAgentSync200JSONResponseBody0LlmReasoningEffortMedium      InvokeAgentSync200JSONResponseBody0LlmReasoningEffort = "medium"
+	InvokeAgentSync200JSONResponseBody0LlmReasoningEffortXhigh       InvokeAgentSync200JSONResponseBody0LlmReasoningEffort = "xhigh"
 )
 
-// Valid indicates whether the value is a known member of the InvokeAgentSync200JSONResponseBodyLlmReasoningEffort enum.
-func (e InvokeAgentSync200JSONResponseBodyLlmReasoningEffort) Valid() bool {
+// Valid indicates whether the value is a known member of the InvokeAgentSync200JSONResponseBody0LlmReasoningEffort enum.
+func (e InvokeAgentSync200JSONResponseBody0LlmReasoningEffort) Valid() bool {
 	switch e {
-	case InvokeAgentSync200JSONResponseBodyLlmReasoningEffortHigh:
+	case InvokeAgentSync200JSONResponseBody0LlmReasoningEffortHigh:
 		return true
-	case InvokeAgentSync200JSONResponseBodyLlmReasoningEffortLessThannil:
+	case InvokeAgentSync200JSONResponseBody0LlmReasoningEffortLessThannil:
 		return true
-	case InvokeAgentSync200JSONResponseBodyLlmReasoningEffortLow:
+	case InvokeAgentSync200JSONResponseBody0LlmReasoningEffortLow:
 		return true
-	case InvokeAgentSync200JSONResponseBodyLlmReasoningEffortMedium:
+	case InvokeAgentSync200JSONResponseBody0LlmReasoningEffortMedium:
 		return true
-	case InvokeAgentSync200JSONResponseBodyLlmReasoningEffortXhigh:
+	case InvokeAgentSync200JSONResponseBody0LlmReasoningEffortXhigh:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for InvokeAgentSync200JSONResponseBodyOutputFormat.
+// Defines values for InvokeAgentSync200JSONResponseBody0OutputFormat.
 const (
-	InvokeAgentSync200JSONResponseBodyOutputFormatJson     InvokeAgentSync200JSONResponseBodyOutputFormat = "json"
-	InvokeAgentSync200JSONResponseBodyOutputFormatMarkdown InvokeAgentSync200JSONResponseBodyOutputFormat = "markdown"
-	InvokeAgentSync200JSONResponseBodyOutputFormatText     InvokeAgentSync200JSONResponseBodyOutputFormat = "text"
-	InvokeAgentSync200JSONResponseBodyOutputFormatVoice    InvokeAgentSync200JSONResponseBodyOutputFormat = "voice"
+	InvokeAgentSync200JSONResponseBody0OutputFormatJson     InvokeAgentSync200JSONResponseBody0OutputFormat = "json"
+	InvokeAgentSync200JSONResponseBody0OutputFormatMarkdown InvokeAgentSync200JSONResponseBody0OutputFormat = "markdown"
+	InvokeAgentSync200JSONResponseBody0OutputFormatText     InvokeAgentSync200JSONResponseBody0OutputFormat = "text"
+	InvokeAgentSync200JSONResponseBody0OutputFormatVoice    InvokeAgentSync200JSONResponseBody0OutputFormat = "voice"
 )
 
-// Valid indicates whether the value is a known member of the InvokeAgentSync200JSONResponseBodyOutputFormat enum.
-func (e InvokeAgentSync200JSONResponseBodyOutputFormat) Valid() bool {
+// Valid indicates whether the value is a known member of the InvokeAgentSync200JSONResponseBody0OutputFormat enum.
+func (e InvokeAgentSync200JSONResponseBody0OutputFormat) Valid() bool {
 	switch e {
-	case InvokeAgentSync200JSONResponseBodyOutputFormatJson:
+	case InvokeAgentSync200JSONResponseBody0OutputFormatJson:
 		return true
-	case InvokeAgentSync200JSONResponseBodyOutputFormatMarkdown:
+	case InvokeAgentSync200JSONResponseBody0OutputFormatMarkdown:
 		return true
-	case InvokeAgentSync200JSONResponseBodyOutputFormatText:
+	case InvokeAgentSync200JSONResponseBody0OutputFormatText:
 		return true
-	case InvokeAgentSync200JSONResponseBodyOutputFormatVoice:
+	case InvokeAgentSync200JSONResponseBody0OutputFormatVoice:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for InvokeAgentSync200JSONResponseBodyThinkMode.
+// Defines values for InvokeAgentSync200JSONResponseBody0ThinkMode.
 const (
-	InvokeAgentSync200JSONResponseBodyThinkModeDefault InvokeAgentSync200JSONResponseBodyThinkMode = "default"
-	InvokeAgentSync200JSONResponseBodyThinkModeHarder  InvokeAgentSync200JSONResponseBodyThinkMode = "harder"
+	InvokeAgentSync200JSONResponseBody0ThinkModeDefault InvokeAgentSync200JSONResponseBody0ThinkMode = "default"
+	InvokeAgentSync200JSONResponseBody0ThinkModeHarder  InvokeAgentSync200JSONResponseBody0ThinkMode = "harder"
 )
 
-// Valid indicates whether the value is a known member of the InvokeAgentSync200JSONResponseBodyThinkMode enum.
-func (e InvokeAgentSync200JSONResponseBodyThinkMode) Valid() bool {
+// Valid indicates whether the value is a known member of the InvokeAgentSync200JSONResponseBody0ThinkMode enum.
+func (e InvokeAgentSync200JSONResponseBody0ThinkMode) Valid() bool {
 	switch e {
-	case InvokeAgentSync200JSONResponseBodyThinkModeDefault:
+	case InvokeAgentSync200JSONResponseBody0ThinkModeDefault:
 		return true
-	case InvokeAgentSync200JSONResponseBodyThinkModeHarder:
+	case InvokeAgentSync200JSONResponseBody0ThinkModeHarder:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for InvokeAgentSync202JSONResponseBodyInternalStatus.
+// Defines values for InvokeAgentSync202JSONResponseBody0InternalStatus.
 const (
-	InvokeAgentSync202JSONResponseBodyInternalStatusCanceled  InvokeAgentSync202JSONResponseBodyInternalStatus = "canceled"
-	InvokeAgentSync202JSONResponseBodyInternalStatusError     InvokeAgentSync202JSONResponseBodyInternalStatus = "error"
-	InvokeAgentSync202JSONResponseBodyInternalStatusFailed    InvokeAgentSync202JSONResponseBodyInternalStatus = "failed"
-	InvokeAgentSync202JSONResponseBodyInternalStatusPaused    InvokeAgentSync202JSONResponseBodyInternalStatus = "paused"
-	InvokeAgentSync202JSONResponseBodyInternalStatusQueued    InvokeAgentSync202JSONResponseBodyInternalStatus = "queued"
-	InvokeAgentSync202JSONResponseBodyInternalStatusRejected  InvokeAgentSync202JSONResponseBodyInternalStatus = "rejected"
-	InvokeAgentSync202JSONResponseBodyInternalStatusRunning   InvokeAgentSync202JSONResponseBodyInternalStatus = "running"
-	InvokeAgentSync202JSONResponseBodyInternalStatusSucceeded InvokeAgentSync202JSONResponseBodyInternalStatus = "succeeded"
+	InvokeAgentSync202JSONResponseBody0InternalStatusCanceled  InvokeAgentSync202JSONResponseBody0InternalStatus = "canceled"
+	InvokeAgentSync202JSONResponseBody0InternalStatusError     InvokeAgentSync202JSONResponseBody0InternalStatus = "error"
+	InvokeAgentSync202JSONResponseBody0InternalStatusFailed    InvokeAgentSync202JSONResponseBody0InternalStatus = "failed"
+	InvokeAgentSync202JSONResponseBody0InternalStatusPaused    InvokeAgentSync202JSONResponseBody0InternalStatus = "paused"
+	InvokeAgentSync202JSONResponseBody0InternalStatusQueued    InvokeAgentSync202JSONResponseBody0InternalStatus = "queued"
+	InvokeAgentSync202JSONResponseBody0InternalStatusRejected  InvokeAgentSync202JSONResponseBody0InternalStatus = "rejected"
+	InvokeAgentSync202JSONResponseBody0InternalStatusRunning   InvokeAgentSync202JSONResponseBody0InternalStatus = "running"
+	InvokeAgentSync202JSONResponseBody0InternalStatusSucceeded InvokeAgentSync202JSONResponseBody0InternalStatus = "succeeded"
 )
 
-// Valid indicates whether the value is a known member of the InvokeAgentSync202JSONResponseBodyInternalStatus enum.
-func (e InvokeAgentSync202JSONResponseBodyInternalStatus) Valid() bool {
+// Valid indicates whether the value is a known member of the InvokeAgentSync202JSONResponseBody0InternalStatus enum.
+func (e InvokeAgentSync202JSONResponseBody0InternalStatus) Valid() bool {
 	switch e {
-	case InvokeAgentSync202JSONResponseBodyInternalStatusCanceled:
+	case InvokeAgentSync202JSONResponseBody0InternalStatusCanceled:
 		return true
-	case InvokeAgentSync202JSONResponseBodyInternalStatusError:
+	case InvokeAgentSync202JSONResponseBody0InternalStatusError:
 		return true
-	case InvokeAgentSync202JSONResponseBodyInternalStatusFailed:
+	case InvokeAgentSync202JSONResponseBody0InternalStatusFailed:
 		return true
-	case InvokeAgentSync202JSONResponseBodyInternalStatusPaused:
+	case InvokeAgentSync202JSONResponseBody0InternalStatusPaused:
 		return true
-	case InvokeAgentSync202JSONResponseBodyInternalStatusQueued:
+	case InvokeAgentSync202JSONResponseBody0InternalStatusQueued:
 		return true
-	case InvokeAgentSync202JSONResponseBodyInternalStatusRejected:
+	case InvokeAgentSync202JSONResponseBody0InternalStatusRejected:
 		return true
-	case InvokeAgentSync202JSONResponseBodyInternalStatusRunning:
+	case InvokeAgentSync202JSONResponseBody0InternalStatusRunning:
 		return true
-	case InvokeAgentSync202JSONResponseBodyInternalStatusSucceeded:
+	case InvokeAgentSync202JSONResponseBody0InternalStatusSucceeded:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for InvokeAgentSync202JSONResponseBodyLlmReasoningEffort.
+// Defines values for InvokeAgentSync202JSONResponseBody0LlmReasoningEffort.
 const (
-	InvokeAgentSync202JSONResponseBodyLlmReasoningEffortHigh        InvokeAgentSync202JSONResponseBodyLlmReasoningEffort = "high"
-	InvokeAgentSync202JSONResponseBodyLlmReasoningEffortLessThannil InvokeAgentSync202JSONResponseBodyLlmReasoningEffort = "<nil>"
-	InvokeAgentSync202JSONResponseBodyLlmReasoningEffortLow         InvokeAgentSync202JSONResponseBodyLlmReasoningEffort = "low"
-	InvokeAgentSync202JSONResponseBodyLlmReasoningEffortMedium      InvokeAgentSync202JSONResponseBodyLlmReasoningEffort = "medium"
-	InvokeAgentSync202JSONResponseBodyLlmReasoningEffortXhigh       InvokeAgentSync202JSONResponseBodyLlmReasoningEffort = "xhigh"
+	InvokeAgentSync202JSONResponseBody0LlmReasoningEffortHigh        InvokeAgentSync202JSONResponseBody0LlmReasoningEffort = "high"
+	InvokeAgentSync202JSONResponseBody0LlmReasoningEffortLessThannil InvokeAgentSync202JSONResponseBody0LlmReasoningEffort = "<nil>"
+	InvokeAgentSync202JSONResponseBody0LlmReasoningEffortLow         InvokeAgentSync202JSONResponseBody0LlmReasoningEffort = "low"
+	InvokeAgentSync202JSONResponseBody0LlmReasoningEffortMedium      InvokeAgentSync202JSONResponseBody0LlmReasoningEffort = "medium"
+	InvokeAgentSync202JSONResponseBody0LlmReasoningEffortXhigh       InvokeAgentSync202JSONResponseBody0LlmReasoningEffort = "xhigh"
 )
 
-// Valid indicates whether the value is a known member of the InvokeAgentSync202JSONResponseBodyLlmReasoningEffort enum.
-func (e InvokeAgentSync202JSONResponseBodyLlmReasoningEffort) Valid() bool {
+// Valid indicates whether the value is a known member of the InvokeAgentSync202JSONResponseBody0LlmReasoningEffort enum.
+func (e InvokeAgentSync202JSONResponseBody0LlmReasoningEffort) Valid() bool {
 	switch e {
-	case InvokeAgentSync202JSONResponseBodyLlmReasoningEffortHigh:
+	case InvokeAgentSync202JSONResponseBody0LlmReasoningEffortHigh:
 		return true
-	case InvokeAgentSync202JSONResponseBodyLlmReasoningEffortLessThannil:
+	case InvokeAgentSync202JSONResponseBody0LlmReasoningEffortLessThannil:
 		return true
-	case InvokeAgentSync202JSONResponseBodyLlmReasoningEffortLow:
+	case InvokeAgentSync202JSONResponseBody0LlmReasoningEffortLow:
 		return true
-	case InvokeAgentSync202JSONResponseBodyLlmReasoningEffortMedium:
+	case InvokeAgentSync202JSONResponseBody0LlmReasoningEffortMedium:
 		return true
-	case InvokeAgentSync202JSONResponseBodyLlmReasoningEffortXhigh:
+	case InvokeAgentSync202JSONResponseBody0LlmReasoningEffortXhigh:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for InvokeAgentSync202JSONResponseBodyOutputFormat.
+// Defines values for InvokeAgentSync202JSONResponseBody0OutputFormat.
 const (
-	InvokeAgentSync202JSONResponseBodyOutputFormatJson     InvokeAgentSync202JSONResponseBodyOutputFormat = "json"
-	InvokeAgentSync202JSONResponseBodyOutputFormatMarkdown InvokeAgentSync202JSONResponseBodyOutputFormat = "markdown"
-	InvokeAgentSync202JSONResponseBodyOutputFormatText     InvokeAgentSync202JSONResponseBodyOutputFormat = "text"
-	InvokeAgentSync202JSONResponseBodyOutputFormatVoice    InvokeAgentSync202JSONResponseBodyOutputFormat = "voice"
+	InvokeAgentSync202JSONResponseBody0OutputFormatJson     InvokeAgentSync202JSONResponseBody0OutputFormat = "json"
+	InvokeAgentSync202JSONResponseBody0OutputFormatMarkdown InvokeAgentSync202JSONResponseBody0OutputFormat = "markdown"
+	InvokeAgentSync202JSONResponseBody0OutputFormatText     InvokeAgentSync202JSONResponseBody0OutputFormat = "text"
+	InvokeAgentSync202JSONResponseBody0OutputFormatVoice    InvokeAgentSync202JSONResponseBody0OutputFormat = "voice"
 )
 
-// Valid indicates whether the value is a known member of the InvokeAgentSync202JSONResponseBodyOutputFormat enum.
-func (e InvokeAgentSync202JSONResponseBodyOutputFormat) Valid() bool {
+// Valid indicates whether the value is a known member of the InvokeAgentSync202JSONResponseBody0OutputFormat enum.
+func (e InvokeAgentSync202JSONResponseBody0OutputFormat) Valid() bool {
 	switch e {
-	case InvokeAgentSync202JSONResponseBodyOutputFormatJson:
+	case InvokeAgentSync202JSONResponseBody0OutputFormatJson:
 		return true
-	case InvokeAgentSync202JSONResponseBodyOutputFormatMarkdown:
+	case InvokeAgentSync202JSONResponseBody0OutputFormatMarkdown:
 		return true
-	case InvokeAgentSync202JSONResponseBodyOutputFormatText:
+	case InvokeAgentSync202JSONResponseBody0OutputFormatText:
 		return true
-	case InvokeAgentSync202JSONResponseBodyOutputFormatVoice:
+	case InvokeAgentSync202JSONResponseBody0OutputFormatVoice:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for InvokeAgentSync202JSONResponseBodyThinkMode.
+// Defines values for InvokeAgentSync202JSONResponseBody0ThinkMode.
 const (
-	InvokeAgentSync202JSONResponseBodyThinkModeDefault InvokeAgentSync202JSONResponseBodyThinkMode = "default"
-	InvokeAgentSync202JSONResponseBodyThinkModeHarder  InvokeAgentSync202JSONResponseBodyThinkMode = "harder"
+	InvokeAgentSync202JSONResponseBody0ThinkModeDefault InvokeAgentSync202JSONResponseBody0ThinkMode = "default"
+	InvokeAgentSync202JSONResponseBody0ThinkModeHarder  InvokeAgentSync202JSONResponseBody0ThinkMode = "harder"
 )
 
-// Valid indicates whether the value is a known member of the InvokeAgentSync202JSONResponseBodyThinkMode enum.
-func (e InvokeAgentSync202JSONResponseBodyThinkMode) Valid() bool {
+// Valid indicates whether the value is a known member of the InvokeAgentSync202JSONResponseBody0ThinkMode enum.
+func (e InvokeAgentSync202JSONResponseBody0ThinkMode) Valid() bool {
 	switch e {
-	case InvokeAgentSync202JSONResponseBodyThinkModeDefault:
+	case InvokeAgentSync202JSONResponseBody0ThinkModeDefault:
 		return true
-	case InvokeAgentSync202JSONResponseBodyThinkModeHarder:
+	case InvokeAgentSync202JSONResponseBody0ThinkModeHarder:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListReceiptsParamsInvokeMode.
+const (
+	ListReceiptsParamsInvokeModeAsync ListReceiptsParamsInvokeMode = "async"
+	ListReceiptsParamsInvokeModeSync  ListReceiptsParamsInvokeMode = "sync"
+)
+
+// Valid indicates whether the value is a known member of the ListReceiptsParamsInvokeMode enum.
+func (e ListReceiptsParamsInvokeMode) Valid() bool {
+	switch e {
+	case ListReceiptsParamsInvokeModeAsync:
+		return true
+	case ListReceiptsParamsInvokeModeSync:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListReceiptsParamsVerification.
+const (
+	ListReceiptsParamsVerificationFailed      ListReceiptsParamsVerification = "failed"
+	ListReceiptsParamsVerificationNotRequired ListReceiptsParamsVerification = "not_required"
+	ListReceiptsParamsVerificationPending     ListReceiptsParamsVerification = "pending"
+	ListReceiptsParamsVerificationVerified    ListReceiptsParamsVerification = "verified"
+)
+
+// Valid indicates whether the value is a known member of the ListReceiptsParamsVerification enum.
+func (e ListReceiptsParamsVerification) Valid() bool {
+	switch e {
+	case ListReceiptsParamsVerificationFailed:
+		return true
+	case ListReceiptsParamsVerificationNotRequired:
+		return true
+	case ListReceiptsParamsVerificationPending:
+		return true
+	case ListReceiptsParamsVerificationVerified:
 		return true
 	default:
 		return false
@@ -1825,6 +2011,47 @@ type EventPage struct {
 	NextAfter int `json:"next_after"`
 }
 
+// ExecutionReceipt The signed receipt object, field for field the reference's `ExecutionReceipt`. Its
+// signature (`receipt_signature`, standard base64) is Ed25519 over the RFC 8785 canonical
+// JSON of this object without `receipt_signature`, by the key of `receipt_issuer_did`.
+// Times are RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits.
+type ExecutionReceipt struct {
+	AgentId           string                     `json:"agent_id"`
+	CallerAgentId     *string                    `json:"caller_agent_id,omitempty"`
+	CallerPublicId    *string                    `json:"caller_public_id,omitempty"`
+	CompletedAt       *time.Time                 `json:"completed_at,omitempty"`
+	CostUnits         *int                       `json:"cost_units,omitempty"`
+	InvokeMode        ExecutionReceiptInvokeMode `json:"invoke_mode"`
+	ProviderId        ExecutionReceiptProviderId `json:"provider_id"`
+	ReceiptId         openapi_types.UUID         `json:"receipt_id"`
+	ReceiptIssuerDid  *string                    `json:"receipt_issuer_did,omitempty"`
+	ReceiptSignature  *[]byte                    `json:"receipt_signature,omitempty"`
+	ReceiptSignedAtMs *int                       `json:"receipt_signed_at_ms,omitempty"`
+
+	// RequestDigest Lower-case hex SHA-256 of the RFC 8785 canonical JSON of the request's `task_id`, `context_id`, `message`, `input`, `skill_id`, `return_immediately` and `settlement` (null where absent).
+	RequestDigest string `json:"request_digest"`
+
+	// ResultDigest Lower-case hex SHA-256 of the RFC 8785 canonical JSON of `output`.
+	ResultDigest *string   `json:"result_digest,omitempty"`
+	StartedAt    time.Time `json:"started_at"`
+
+	// Status `running` until the agent answers (also while it waits for input); `failed` includes errors and stopped executions.
+	Status       ExecutionReceiptStatus       `json:"status"`
+	Verification ExecutionReceiptVerification `json:"verification"`
+}
+
+// ExecutionReceiptInvokeMode defines model for ExecutionReceipt.InvokeMode.
+type ExecutionReceiptInvokeMode string
+
+// ExecutionReceiptProviderId defines model for ExecutionReceipt.ProviderId.
+type ExecutionReceiptProviderId string
+
+// ExecutionReceiptStatus `running` until the agent answers (also while it waits for input); `failed` includes errors and stopped executions.
+type ExecutionReceiptStatus string
+
+// ExecutionReceiptVerification defines model for ExecutionReceipt.Verification.
+type ExecutionReceiptVerification string
+
 // HumanInTheLoopRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
 // next turn answers it. Kept once the task goes on.
 type HumanInTheLoopRequest struct {
@@ -1853,6 +2080,25 @@ type HumanInTheLoopRequest struct {
 // secret `422 webhook_secret_missing`, and a deployment without webhooks
 // `422 webhooks_unavailable`. Never echoed on the task.
 type InvokeWebhookURL = string
+
+// IssuerKeys The receipt signing keys (`httpapi.IssuerKeys`).
+type IssuerKeys struct {
+	// Did The did:key receipts are signed with now.
+	Did  string `json:"did"`
+	Keys []struct {
+		Algorithm          IssuerKeysKeysAlgorithm `json:"algorithm"`
+		Did                string                  `json:"did"`
+		PublicKeyMultibase string                  `json:"public_key_multibase"`
+		Status             IssuerKeysKeysStatus    `json:"status"`
+		VerificationMethod string                  `json:"verification_method"`
+	} `json:"keys"`
+}
+
+// IssuerKeysKeysAlgorithm defines model for IssuerKeys.Keys.Algorithm.
+type IssuerKeysKeysAlgorithm string
+
+// IssuerKeysKeysStatus defines model for IssuerKeys.Keys.Status.
+type IssuerKeysKeysStatus string
 
 // LLMTokens defines model for LLMTokens.
 type LLMTokens struct {
@@ -1912,50 +2158,13 @@ type PushAccepted struct {
 	Seqs []int `json:"seqs"`
 }
 
-// Receipt An execution as the ServiceNet receipts API shows it (`dialect.Receipt`), field for field.
-type Receipt struct {
-	AgentId   string    `json:"agent_id"`
-	Attempts  int       `json:"attempts"`
-	ContextId *string   `json:"context_id"`
-	CostUnits int       `json:"cost_units"`
-	CreatedAt time.Time `json:"created_at"`
+// ReceiptList A page of receipts (`httpapi.ReceiptList`).
+type ReceiptList struct {
+	Items []StoredReceipt `json:"items"`
 
-	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
-	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
-	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
-	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
-	// `deadline_exceeded` (an agent working asynchronously did not finish within its
-	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
-	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
-	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
-	// `region_not_allowed`.
-	Error      *ErrorInfo `json:"error,omitempty"`
-	FinishedAt *time.Time `json:"finished_at"`
-
-	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-	// next turn answers it. Kept once the task goes on.
-	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
-
-	// Message "ServiceNet invocation accepted" while running, "… succeeded", or "… failed" followed by the reason.
-	Message string `json:"message"`
-
-	// Output agentq's. The agent's answer as text, once succeeded.
-	Output *string `json:"output"`
-
-	// Raw `{}` until the execution succeeds; then the agent's JSON answer (or `{"text": output}`).
-	Raw       map[string]interface{} `json:"raw"`
-	ReceiptId openapi_types.UUID     `json:"receipt_id"`
-
-	// Status `running` until the agent answers; `failed` includes errors and stopped executions.
-	Status    ReceiptStatus `json:"status"`
-	UpdatedAt *time.Time    `json:"updated_at"`
+	// NextCursor agentq's. Present when more receipts follow.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
-
-// ReceiptStatus `running` until the agent answers; `failed` includes errors and stopped executions.
-type ReceiptStatus string
 
 // RotateSecretInput The body of `POST /v1/webhooks/rotate-secret`. Unknown fields are refused.
 type RotateSecretInput struct {
@@ -2013,12 +2222,56 @@ type ServiceNetErrorBody struct {
 	ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
 }
 
+// ServiceNetInvoked The ServiceNet answer to a sync invocation (`dialect.Invoked`, the reference's
+// `InvokeAgentResponse`), with agentq's `error` and `hitl_request` beside it.
+type ServiceNetInvoked struct {
+	AgentId   string  `json:"agent_id"`
+	ContextId *string `json:"context_id,omitempty"`
+
+	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+	// `deadline_exceeded` (an agent working asynchronously did not finish within its
+	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+	// secrets it carried; submit again);
+	// and on a `rejected` task (refused by policy, for submitters that have no caller to
+	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// `region_not_allowed`.
+	Error *ErrorInfo `json:"error,omitempty"`
+
+	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
+	// next turn answers it. Kept once the task goes on.
+	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
+
+	// Message The agent's text answer, or what became of the invocation.
+	Message *string `json:"message,omitempty"`
+
+	// Output The agent's answer once completed, as the receipt's `output`.
+	Output interface{} `json:"output,omitempty"`
+
+	// Raw `{}` until completed; then the agent's JSON answer (or `{"text": answer}`).
+	Raw       map[string]interface{}  `json:"raw"`
+	ReceiptId *openapi_types.UUID     `json:"receipt_id,omitempty"`
+	Status    ServiceNetInvokedStatus `json:"status"`
+
+	// TaskId agentq's task id (the same as `receipt_id`).
+	TaskId *openapi_types.UUID `json:"task_id,omitempty"`
+}
+
+// ServiceNetInvokedStatus defines model for ServiceNetInvoked.Status.
+type ServiceNetInvokedStatus string
+
 // ServiceNetRequest The ServiceNet invoke body (`dialect.ServiceNetRequest`), field for field. One of
 // `message`, `input` or `agent_envelope` is required.
 type ServiceNetRequest struct {
 	// AgentEnvelope Raw A2A envelope to forward to the agent: a JSON-RPC `SendMessage` request (or 0.3
 	// `message/send`), its params, or a bare message, in either A2A version's shape; it is
 	// sent in the version the agent speaks, always with `returnImmediately`.
+	// Its `source_agent_id` and `extensions.caller_public_id` (or `caller_public_id`) become
+	// the receipt's `caller_agent_id` and `caller_public_id`.
 	AgentEnvelope *map[string]interface{} `json:"agent_envelope,omitempty"`
 
 	// AuthContextId Reference to a stored auth context (`POST /v1/auth-contexts`) of the caller's tenant,
@@ -2048,9 +2301,12 @@ type ServiceNetRequest struct {
 	MultitaskStrategy *ServiceNetRequestMultitaskStrategy `json:"multitask_strategy,omitempty"`
 
 	// Region ISO country code of the calling region.
-	Region     *string                 `json:"region,omitempty"`
-	Settlement *map[string]interface{} `json:"settlement,omitempty"`
-	SkillId    *string                 `json:"skill_id,omitempty"`
+	Region *string `json:"region,omitempty"`
+
+	// ReturnImmediately On the sync invoke, answer at once with the async answer (202) instead of waiting.
+	ReturnImmediately *bool                   `json:"return_immediately,omitempty"`
+	Settlement        *map[string]interface{} `json:"settlement,omitempty"`
+	SkillId           *string                 `json:"skill_id,omitempty"`
 
 	// TaskId Optional A2A task identifier.
 	TaskId *string `json:"task_id,omitempty"`
@@ -2074,6 +2330,50 @@ type Skill struct {
 	Description *string `json:"description,omitempty"`
 	Id          string  `json:"id"`
 	Name        *string `json:"name,omitempty"`
+}
+
+// StoredReceipt A receipt as the ServiceNet reference node stores and answers it (`dialect.StoredReceipt`):
+// the signed `receipt`, the agent's `output` and `stderr`, and agentq's facts beside them
+// (outside what is signed). Optional fields are omitted when empty, never null.
+type StoredReceipt struct {
+	// Attempts agentq's. How many times a worker took the task up.
+	Attempts int `json:"attempts"`
+
+	// ContextId agentq's. The conversation (`context_id` of the invocation).
+	ContextId *string `json:"context_id,omitempty"`
+
+	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+	// `deadline_exceeded` (an agent working asynchronously did not finish within its
+	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+	// secrets it carried; submit again);
+	// and on a `rejected` task (refused by policy, for submitters that have no caller to
+	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// `region_not_allowed`.
+	Error *ErrorInfo `json:"error,omitempty"`
+
+	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
+	// next turn answers it. Kept once the task goes on.
+	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
+
+	// Output The agent's answer once it succeeded: its JSON when it answered JSON, else its text as a string. `result_digest` covers it.
+	Output interface{} `json:"output,omitempty"`
+
+	// Receipt The signed receipt object, field for field the reference's `ExecutionReceipt`. Its
+	// signature (`receipt_signature`, standard base64) is Ed25519 over the RFC 8785 canonical
+	// JSON of this object without `receipt_signature`, by the key of `receipt_issuer_did`.
+	// Times are RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits.
+	Receipt ExecutionReceipt `json:"receipt"`
+
+	// Stderr Why the execution failed (or was rejected, or stopped).
+	Stderr *string `json:"stderr,omitempty"`
+
+	// TaskId agentq's. The task; the same id as the receipt (`GET /v1/tasks/{task_id}` reads it too).
+	TaskId openapi_types.UUID `json:"task_id"`
 }
 
 // StreamReconnect The data of the `reconnect` event that ends a connection open for its bound.
@@ -2133,6 +2433,17 @@ type Thread struct {
 	Id       string    `json:"id"`
 	Messages []Message `json:"messages"`
 }
+
+// VerifyReceiptRequest The reference's `VerifyReceiptRequest`.
+type VerifyReceiptRequest struct {
+	Automated  *bool                       `json:"automated,omitempty"`
+	Reason     *string                     `json:"reason,omitempty"`
+	Verdict    VerifyReceiptRequestVerdict `json:"verdict"`
+	VerifierId string                      `json:"verifier_id"`
+}
+
+// VerifyReceiptRequestVerdict defines model for VerifyReceiptRequest.Verdict.
+type VerifyReceiptRequestVerdict string
 
 // WebhookEvent The body of every delivery (`webhook.Event`), in the shape Standard Webhooks recommends.
 type WebhookEvent struct {
@@ -2821,6 +3132,16 @@ type ServiceNetInvokeUnavailable struct {
 	} `json:"error"`
 }
 
+// ServiceNetListInvalid defines model for ServiceNetListInvalid.
+type ServiceNetListInvalid struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
 // ServiceNetMethodNotAllowed defines model for ServiceNetMethodNotAllowed.
 type ServiceNetMethodNotAllowed struct {
 	Error struct {
@@ -2891,8 +3212,316 @@ type ServiceNetValidationFailed struct {
 	} `json:"error"`
 }
 
+// ServiceNetVerifyInvalid defines model for ServiceNetVerifyInvalid.
+type ServiceNetVerifyInvalid struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
 // ServiceNetWebhookRefused defines model for ServiceNetWebhookRefused.
 type ServiceNetWebhookRefused struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncAgentNotFound defines model for SyncAgentNotFound.
+type SyncAgentNotFound struct {
+	union json.RawMessage
+}
+
+// SyncAgentNotFound0 defines model for SyncAgentNotFound.0.
+type SyncAgentNotFound0 struct {
+	Code   interface{}                `json:"code"`
+	Detail SyncAgentNotFound_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
+}
+
+// SyncAgentNotFound0Detail0 defines model for SyncAgentNotFound.0.Detail.0.
+type SyncAgentNotFound0Detail0 = string
+
+// SyncAgentNotFound0Detail1 defines model for SyncAgentNotFound.0.Detail.1.
+type SyncAgentNotFound0Detail1 = []Problem
+
+// SyncAgentNotFound_0_Detail defines model for SyncAgentNotFound.0.Detail.
+type SyncAgentNotFound_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncAgentNotFound1 defines model for SyncAgentNotFound.1.
+type SyncAgentNotFound1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncBadRequest defines model for SyncBadRequest.
+type SyncBadRequest struct {
+	union json.RawMessage
+}
+
+// SyncBadRequest0 defines model for SyncBadRequest.0.
+type SyncBadRequest0 struct {
+	Code   interface{}             `json:"code"`
+	Detail SyncBadRequest_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID     `json:"task_id,omitempty"`
+}
+
+// SyncBadRequest0Detail0 defines model for SyncBadRequest.0.Detail.0.
+type SyncBadRequest0Detail0 = string
+
+// SyncBadRequest0Detail1 defines model for SyncBadRequest.0.Detail.1.
+type SyncBadRequest0Detail1 = []Problem
+
+// SyncBadRequest_0_Detail defines model for SyncBadRequest.0.Detail.
+type SyncBadRequest_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncBadRequest1 defines model for SyncBadRequest.1.
+type SyncBadRequest1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncBodyTooLarge defines model for SyncBodyTooLarge.
+type SyncBodyTooLarge struct {
+	union json.RawMessage
+}
+
+// SyncBodyTooLarge0 defines model for SyncBodyTooLarge.0.
+type SyncBodyTooLarge0 struct {
+	Code   interface{}               `json:"code"`
+	Detail SyncBodyTooLarge_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID       `json:"task_id,omitempty"`
+}
+
+// SyncBodyTooLarge0Detail0 defines model for SyncBodyTooLarge.0.Detail.0.
+type SyncBodyTooLarge0Detail0 = string
+
+// SyncBodyTooLarge0Detail1 defines model for SyncBodyTooLarge.0.Detail.1.
+type SyncBodyTooLarge0Detail1 = []Problem
+
+// SyncBodyTooLarge_0_Detail defines model for SyncBodyTooLarge.0.Detail.
+type SyncBodyTooLarge_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncBodyTooLarge1 defines model for SyncBodyTooLarge.1.
+type SyncBodyTooLarge1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncConflict defines model for SyncConflict.
+type SyncConflict struct {
+	union json.RawMessage
+}
+
+// SyncConflict0 defines model for SyncConflict.0.
+type SyncConflict0 struct {
+	Code   interface{}           `json:"code"`
+	Detail SyncConflict_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID   `json:"task_id,omitempty"`
+}
+
+// SyncConflict0Detail0 defines model for SyncConflict.0.Detail.0.
+type SyncConflict0Detail0 = string
+
+// SyncConflict0Detail1 defines model for SyncConflict.0.Detail.1.
+type SyncConflict0Detail1 = []Problem
+
+// SyncConflict_0_Detail defines model for SyncConflict.0.Detail.
+type SyncConflict_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncConflict1 defines model for SyncConflict.1.
+type SyncConflict1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncDispatchFailed defines model for SyncDispatchFailed.
+type SyncDispatchFailed struct {
+	union json.RawMessage
+}
+
+// SyncDispatchFailed0 defines model for SyncDispatchFailed.0.
+type SyncDispatchFailed0 struct {
+	Code   interface{}                 `json:"code"`
+	Detail SyncDispatchFailed_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
+}
+
+// SyncDispatchFailed0Detail0 defines model for SyncDispatchFailed.0.Detail.0.
+type SyncDispatchFailed0Detail0 = string
+
+// SyncDispatchFailed0Detail1 defines model for SyncDispatchFailed.0.Detail.1.
+type SyncDispatchFailed0Detail1 = []Problem
+
+// SyncDispatchFailed_0_Detail defines model for SyncDispatchFailed.0.Detail.
+type SyncDispatchFailed_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncDispatchFailed1 defines model for SyncDispatchFailed.1.
+type SyncDispatchFailed1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncInternalError defines model for SyncInternalError.
+type SyncInternalError struct {
+	union json.RawMessage
+}
+
+// SyncInternalError0 defines model for SyncInternalError.0.
+type SyncInternalError0 struct {
+	Code   interface{}                `json:"code"`
+	Detail SyncInternalError_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
+}
+
+// SyncInternalError0Detail0 defines model for SyncInternalError.0.Detail.0.
+type SyncInternalError0Detail0 = string
+
+// SyncInternalError0Detail1 defines model for SyncInternalError.0.Detail.1.
+type SyncInternalError0Detail1 = []Problem
+
+// SyncInternalError_0_Detail defines model for SyncInternalError.0.Detail.
+type SyncInternalError_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncInternalError1 defines model for SyncInternalError.1.
+type SyncInternalError1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncPolicyRefused defines model for SyncPolicyRefused.
+type SyncPolicyRefused struct {
+	union json.RawMessage
+}
+
+// SyncPolicyRefused0 defines model for SyncPolicyRefused.0.
+type SyncPolicyRefused0 struct {
+	Code   interface{}                `json:"code"`
+	Detail SyncPolicyRefused_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
+}
+
+// SyncPolicyRefused0Detail0 defines model for SyncPolicyRefused.0.Detail.0.
+type SyncPolicyRefused0Detail0 = string
+
+// SyncPolicyRefused0Detail1 defines model for SyncPolicyRefused.0.Detail.1.
+type SyncPolicyRefused0Detail1 = []Problem
+
+// SyncPolicyRefused_0_Detail defines model for SyncPolicyRefused.0.Detail.
+type SyncPolicyRefused_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncPolicyRefused1 defines model for SyncPolicyRefused.1.
+type SyncPolicyRefused1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncUnavailable defines model for SyncUnavailable.
+type SyncUnavailable struct {
+	union json.RawMessage
+}
+
+// SyncUnavailable0 defines model for SyncUnavailable.0.
+type SyncUnavailable0 struct {
+	Code   interface{}              `json:"code"`
+	Detail SyncUnavailable_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID      `json:"task_id,omitempty"`
+}
+
+// SyncUnavailable0Detail0 defines model for SyncUnavailable.0.Detail.0.
+type SyncUnavailable0Detail0 = string
+
+// SyncUnavailable0Detail1 defines model for SyncUnavailable.0.Detail.1.
+type SyncUnavailable0Detail1 = []Problem
+
+// SyncUnavailable_0_Detail defines model for SyncUnavailable.0.Detail.
+type SyncUnavailable_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncUnavailable1 defines model for SyncUnavailable.1.
+type SyncUnavailable1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
+
+// SyncValidationFailed defines model for SyncValidationFailed.
+type SyncValidationFailed struct {
+	union json.RawMessage
+}
+
+// SyncValidationFailed0 defines model for SyncValidationFailed.0.
+type SyncValidationFailed0 struct {
+	Code   interface{}                   `json:"code"`
+	Detail SyncValidationFailed_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID           `json:"task_id,omitempty"`
+	union  json.RawMessage
+}
+
+// SyncValidationFailed0Detail0 defines model for SyncValidationFailed.0.Detail.0.
+type SyncValidationFailed0Detail0 = string
+
+// SyncValidationFailed0Detail1 defines model for SyncValidationFailed.0.Detail.1.
+type SyncValidationFailed0Detail1 = []Problem
+
+// SyncValidationFailed_0_Detail defines model for SyncValidationFailed.0.Detail.
+type SyncValidationFailed_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncValidationFailed1 defines model for SyncValidationFailed.1.
+type SyncValidationFailed1 struct {
 	Error struct {
 		Code      interface{}         `json:"code"`
 		Details   *[]Problem          `json:"details,omitempty"`
@@ -3515,6 +4144,11 @@ type PutAgent503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSyncJSONBody defines parameters for InvokeAgentSync.
+type InvokeAgentSyncJSONBody struct {
+	union json.RawMessage
+}
+
 // InvokeAgentSyncParams defines parameters for InvokeAgentSync.
 type InvokeAgentSyncParams struct {
 	// Version The agent version to invoke: `latest` (the default), `draft`, or a version name
@@ -3534,39 +4168,334 @@ type InvokeAgentSyncParams struct {
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
 }
 
-// InvokeAgentSync200JSONResponseBodyInternalStatus defines parameters for InvokeAgentSync.
-type InvokeAgentSync200JSONResponseBodyInternalStatus string
+// InvokeAgentSync200JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync200JSONResponseBody0 struct {
+	AdditionalContext *string `json:"additional_context"`
+	AgentId           string  `json:"agent_id"`
+	AgentVersion      *string `json:"agent_version"`
 
-// InvokeAgentSync200JSONResponseBodyLlmReasoningEffort defines parameters for InvokeAgentSync.
-type InvokeAgentSync200JSONResponseBodyLlmReasoningEffort string
+	// CostUnits agentq's. The agent's cost per call.
+	CostUnits int       `json:"cost_units"`
+	CreatedAt time.Time `json:"created_at"`
 
-// InvokeAgentSync200JSONResponseBodyOutputFormat defines parameters for InvokeAgentSync.
-type InvokeAgentSync200JSONResponseBodyOutputFormat string
+	// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
+	DeepPlanning               DeepPlanning `json:"deep_planning"`
+	DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
 
-// InvokeAgentSync200JSONResponseBodyThinkMode defines parameters for InvokeAgentSync.
-type InvokeAgentSync200JSONResponseBodyThinkMode string
+	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+	// `deadline_exceeded` (an agent working asynchronously did not finish within its
+	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+	// secrets it carried; submit again);
+	// and on a `rejected` task (refused by policy, for submitters that have no caller to
+	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// `region_not_allowed`.
+	Error           *ErrorInfo `json:"error,omitempty"`
+	EventsStreaming bool       `json:"events_streaming"`
 
-// InvokeAgentSync202JSONResponseBodyInternalStatus defines parameters for InvokeAgentSync.
-type InvokeAgentSync202JSONResponseBodyInternalStatus string
+	// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
+	ExecutionAttempts     int                    `json:"execution_attempts"`
+	ExpectedOutput        *string                `json:"expected_output"`
+	FinishedAt            *time.Time             `json:"finished_at"`
+	FinishedSubExecutions []string               `json:"finished_sub_executions"`
+	HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
 
-// InvokeAgentSync202JSONResponseBodyLlmReasoningEffort defines parameters for InvokeAgentSync.
-type InvokeAgentSync202JSONResponseBodyLlmReasoningEffort string
+	// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
+	Id string `json:"id"`
 
-// InvokeAgentSync202JSONResponseBodyOutputFormat defines parameters for InvokeAgentSync.
-type InvokeAgentSync202JSONResponseBodyOutputFormat string
+	// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
+	// through ServiceNet, its `input`, or `{"text": message}`.
+	Input                *map[string]interface{} `json:"input"`
+	InstructionsOverride *string                 `json:"instructions_override"`
 
-// InvokeAgentSync202JSONResponseBodyThinkMode defines parameters for InvokeAgentSync.
-type InvokeAgentSync202JSONResponseBodyThinkMode string
+	// InternalStatus agentq's own state.
+	InternalStatus     InvokeAgentSync200JSONResponseBody0InternalStatus      `json:"internal_status"`
+	IsBackground       bool                                                   `json:"is_background"`
+	IsContinuous       bool                                                   `json:"is_continuous"`
+	IsGateway          bool                                                   `json:"is_gateway"`
+	IsManuallyStopped  bool                                                   `json:"is_manually_stopped"`
+	IsOrchestration    bool                                                   `json:"is_orchestration"`
+	LastExecutedNodeId *string                                                `json:"last_executed_node_id"`
+	LlmModelName       *string                                                `json:"llm_model_name"`
+	LlmModelProvider   *string                                                `json:"llm_model_provider"`
+	LlmReasoningEffort *InvokeAgentSync200JSONResponseBody0LlmReasoningEffort `json:"llm_reasoning_effort"`
+	McpServers         []*map[string]interface{}                              `json:"mcp_servers"`
 
-// InvokeAgentSync400JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync400JSONResponseBodyDetail0 = string
+	// OrganizationId The tenant of the API key.
+	OrganizationId    string                                          `json:"organization_id"`
+	OutputFormat      InvokeAgentSync200JSONResponseBody0OutputFormat `json:"output_format"`
+	OutputSchema      *map[string]interface{}                         `json:"output_schema"`
+	ParentExecution   *string                                         `json:"parent_execution"`
+	PausedAt          *time.Time                                      `json:"paused_at"`
+	PayloadExtension  *map[string]interface{}                         `json:"payload_extension"`
+	PendingEcaRequest *PendingECARequest                              `json:"pending_eca_request"`
 
-// InvokeAgentSync400JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync400JSONResponseBodyDetail1 = []Problem
+	// Result The agent's answer; null until the task completes.
+	Result             *string     `json:"result"`
+	ReturnMetrics      bool        `json:"return_metrics"`
+	ShouldUpdateParent bool        `json:"should_update_parent"`
+	Source             *string     `json:"source"`
+	StartedAt          *time.Time  `json:"started_at"`
+	Status             interface{} `json:"status"`
+	SubExecutions      []string    `json:"sub_executions"`
 
-// InvokeAgentSync400JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync400JSONResponseBody_Detail struct {
+	// TaskId This task (turn).
+	TaskId        openapi_types.UUID                           `json:"task_id"`
+	TestRunNodeId *string                                      `json:"test_run_node_id"`
+	ThinkMode     InvokeAgentSync200JSONResponseBody0ThinkMode `json:"think_mode"`
+
+	// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
+	ThreadId          *string   `json:"thread_id"`
+	Title             *string   `json:"title"`
+	Tokens            LLMTokens `json:"tokens"`
+	TriggeringAgentId *string   `json:"triggering_agent_id"`
+	UsedMutatingTools bool      `json:"used_mutating_tools"`
+
+	// UserOidcToken Always null; the token sent is never echoed.
+	UserOidcToken any `json:"user_oidc_token"`
+
+	// UserTokens Always `{}`; the tokens sent are never echoed.
+	UserTokens map[string]interface{} `json:"user_tokens"`
+	VoiceId    *string                `json:"voice_id"`
+	WorkerId   *string                `json:"worker_id"`
+}
+
+// InvokeAgentSync200JSONResponseBody0InternalStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync200JSONResponseBody0InternalStatus string
+
+// InvokeAgentSync200JSONResponseBody0LlmReasoningEffort defines parameters for InvokeAgentSync.
+type InvokeAgentSync200JSONResponseBody0LlmReasoningEffort string
+
+// InvokeAgentSync200JSONResponseBody0OutputFormat defines parameters for InvokeAgentSync.
+type InvokeAgentSync200JSONResponseBody0OutputFormat string
+
+// InvokeAgentSync200JSONResponseBody0ThinkMode defines parameters for InvokeAgentSync.
+type InvokeAgentSync200JSONResponseBody0ThinkMode string
+
+// InvokeAgentSync200JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync200JSONResponseBody1 struct {
+	AgentId   string  `json:"agent_id"`
+	ContextId *string `json:"context_id,omitempty"`
+
+	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+	// `deadline_exceeded` (an agent working asynchronously did not finish within its
+	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+	// secrets it carried; submit again);
+	// and on a `rejected` task (refused by policy, for submitters that have no caller to
+	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// `region_not_allowed`.
+	Error *ErrorInfo `json:"error,omitempty"`
+
+	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
+	// next turn answers it. Kept once the task goes on.
+	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
+
+	// Message The agent's text answer, or what became of the invocation.
+	Message *string `json:"message,omitempty"`
+
+	// Output The agent's answer once completed, as the receipt's `output`.
+	Output interface{} `json:"output,omitempty"`
+
+	// Raw `{}` until completed; then the agent's JSON answer (or `{"text": answer}`).
+	Raw       map[string]interface{} `json:"raw"`
+	ReceiptId *openapi_types.UUID    `json:"receipt_id,omitempty"`
+	Status    interface{}            `json:"status"`
+
+	// TaskId agentq's task id (the same as `receipt_id`).
+	TaskId *openapi_types.UUID `json:"task_id,omitempty"`
+}
+
+// InvokeAgentSync200JSONResponseBody defines parameters for InvokeAgentSync.
+type InvokeAgentSync200JSONResponseBody struct {
 	union json.RawMessage
+}
+
+// InvokeAgentSync202JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync202JSONResponseBody0 struct {
+	AdditionalContext *string `json:"additional_context"`
+	AgentId           string  `json:"agent_id"`
+	AgentVersion      *string `json:"agent_version"`
+
+	// CostUnits agentq's. The agent's cost per call.
+	CostUnits int       `json:"cost_units"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
+	DeepPlanning               DeepPlanning `json:"deep_planning"`
+	DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
+
+	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+	// `deadline_exceeded` (an agent working asynchronously did not finish within its
+	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+	// secrets it carried; submit again);
+	// and on a `rejected` task (refused by policy, for submitters that have no caller to
+	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// `region_not_allowed`.
+	Error           *ErrorInfo `json:"error,omitempty"`
+	EventsStreaming bool       `json:"events_streaming"`
+
+	// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
+	ExecutionAttempts     int                    `json:"execution_attempts"`
+	ExpectedOutput        *string                `json:"expected_output"`
+	FinishedAt            *time.Time             `json:"finished_at"`
+	FinishedSubExecutions []string               `json:"finished_sub_executions"`
+	HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
+
+	// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
+	Id string `json:"id"`
+
+	// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
+	// through ServiceNet, its `input`, or `{"text": message}`.
+	Input                *map[string]interface{} `json:"input"`
+	InstructionsOverride *string                 `json:"instructions_override"`
+
+	// InternalStatus agentq's own state.
+	InternalStatus     InvokeAgentSync202JSONResponseBody0InternalStatus      `json:"internal_status"`
+	IsBackground       bool                                                   `json:"is_background"`
+	IsContinuous       bool                                                   `json:"is_continuous"`
+	IsGateway          bool                                                   `json:"is_gateway"`
+	IsManuallyStopped  bool                                                   `json:"is_manually_stopped"`
+	IsOrchestration    bool                                                   `json:"is_orchestration"`
+	LastExecutedNodeId *string                                                `json:"last_executed_node_id"`
+	LlmModelName       *string                                                `json:"llm_model_name"`
+	LlmModelProvider   *string                                                `json:"llm_model_provider"`
+	LlmReasoningEffort *InvokeAgentSync202JSONResponseBody0LlmReasoningEffort `json:"llm_reasoning_effort"`
+	McpServers         []*map[string]interface{}                              `json:"mcp_servers"`
+
+	// OrganizationId The tenant of the API key.
+	OrganizationId    string                                          `json:"organization_id"`
+	OutputFormat      InvokeAgentSync202JSONResponseBody0OutputFormat `json:"output_format"`
+	OutputSchema      *map[string]interface{}                         `json:"output_schema"`
+	ParentExecution   *string                                         `json:"parent_execution"`
+	PausedAt          *time.Time                                      `json:"paused_at"`
+	PayloadExtension  *map[string]interface{}                         `json:"payload_extension"`
+	PendingEcaRequest *PendingECARequest                              `json:"pending_eca_request"`
+
+	// Result The agent's answer; null until the task completes.
+	Result             *string     `json:"result"`
+	ReturnMetrics      bool        `json:"return_metrics"`
+	ShouldUpdateParent bool        `json:"should_update_parent"`
+	Source             *string     `json:"source"`
+	StartedAt          *time.Time  `json:"started_at"`
+	Status             interface{} `json:"status"`
+	SubExecutions      []string    `json:"sub_executions"`
+
+	// TaskId This task (turn).
+	TaskId        openapi_types.UUID                           `json:"task_id"`
+	TestRunNodeId *string                                      `json:"test_run_node_id"`
+	ThinkMode     InvokeAgentSync202JSONResponseBody0ThinkMode `json:"think_mode"`
+
+	// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
+	ThreadId          *string   `json:"thread_id"`
+	Title             *string   `json:"title"`
+	Tokens            LLMTokens `json:"tokens"`
+	TriggeringAgentId *string   `json:"triggering_agent_id"`
+	UsedMutatingTools bool      `json:"used_mutating_tools"`
+
+	// UserOidcToken Always null; the token sent is never echoed.
+	UserOidcToken any `json:"user_oidc_token"`
+
+	// UserTokens Always `{}`; the tokens sent are never echoed.
+	UserTokens map[string]interface{} `json:"user_tokens"`
+	VoiceId    *string                `json:"voice_id"`
+	WorkerId   *string                `json:"worker_id"`
+}
+
+// InvokeAgentSync202JSONResponseBody0InternalStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync202JSONResponseBody0InternalStatus string
+
+// InvokeAgentSync202JSONResponseBody0LlmReasoningEffort defines parameters for InvokeAgentSync.
+type InvokeAgentSync202JSONResponseBody0LlmReasoningEffort string
+
+// InvokeAgentSync202JSONResponseBody0OutputFormat defines parameters for InvokeAgentSync.
+type InvokeAgentSync202JSONResponseBody0OutputFormat string
+
+// InvokeAgentSync202JSONResponseBody0ThinkMode defines parameters for InvokeAgentSync.
+type InvokeAgentSync202JSONResponseBody0ThinkMode string
+
+// InvokeAgentSync202JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync202JSONResponseBody1 struct {
+	AgentId   string  `json:"agent_id"`
+	ContextId *string `json:"context_id,omitempty"`
+
+	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+	// `deadline_exceeded` (an agent working asynchronously did not finish within its
+	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+	// secrets it carried; submit again);
+	// and on a `rejected` task (refused by policy, for submitters that have no caller to
+	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// `region_not_allowed`.
+	Error *ErrorInfo `json:"error,omitempty"`
+
+	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
+	// next turn answers it. Kept once the task goes on.
+	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
+
+	// Message The agent's text answer, or what became of the invocation.
+	Message *string `json:"message,omitempty"`
+
+	// Output The agent's answer once completed, as the receipt's `output`.
+	Output interface{} `json:"output,omitempty"`
+
+	// Raw `{}` until completed; then the agent's JSON answer (or `{"text": answer}`).
+	Raw       map[string]interface{} `json:"raw"`
+	ReceiptId *openapi_types.UUID    `json:"receipt_id,omitempty"`
+	Status    interface{}            `json:"status"`
+
+	// TaskId agentq's task id (the same as `receipt_id`).
+	TaskId *openapi_types.UUID `json:"task_id,omitempty"`
+}
+
+// InvokeAgentSync202JSONResponseBody defines parameters for InvokeAgentSync.
+type InvokeAgentSync202JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// InvokeAgentSync400JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync400JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync400JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
+
+// InvokeAgentSync400JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync400JSONResponseBody0Detail0 = string
+
+// InvokeAgentSync400JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync400JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync400JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync400JSONResponseBody_0_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentSync400JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync400JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
 }
 
 // InvokeAgentSync401JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
@@ -3580,26 +4509,60 @@ type InvokeAgentSync401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
-// InvokeAgentSync403JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync403JSONResponseBodyDetail0 = string
+// InvokeAgentSync403JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync403JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync403JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
 
-// InvokeAgentSync403JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync403JSONResponseBodyDetail1 = []Problem
+// InvokeAgentSync403JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync403JSONResponseBody0Detail0 = string
 
-// InvokeAgentSync403JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync403JSONResponseBody_Detail struct {
+// InvokeAgentSync403JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync403JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync403JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync403JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
-// InvokeAgentSync404JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync404JSONResponseBodyDetail0 = string
+// InvokeAgentSync403JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync403JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
 
-// InvokeAgentSync404JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync404JSONResponseBodyDetail1 = []Problem
+// InvokeAgentSync404JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync404JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync404JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
 
-// InvokeAgentSync404JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync404JSONResponseBody_Detail struct {
+// InvokeAgentSync404JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync404JSONResponseBody0Detail0 = string
+
+// InvokeAgentSync404JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync404JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync404JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync404JSONResponseBody_0_Detail struct {
 	union json.RawMessage
+}
+
+// InvokeAgentSync404JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync404JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
 }
 
 // InvokeAgentSync405JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
@@ -3613,70 +4576,173 @@ type InvokeAgentSync405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
-// InvokeAgentSync409JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync409JSONResponseBodyDetail0 = string
+// InvokeAgentSync409JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync409JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync409JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
 
-// InvokeAgentSync409JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync409JSONResponseBodyDetail1 = []Problem
+// InvokeAgentSync409JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync409JSONResponseBody0Detail0 = string
 
-// InvokeAgentSync409JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync409JSONResponseBody_Detail struct {
+// InvokeAgentSync409JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync409JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync409JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync409JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
-// InvokeAgentSync413JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync413JSONResponseBodyDetail0 = string
+// InvokeAgentSync409JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync409JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
 
-// InvokeAgentSync413JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync413JSONResponseBodyDetail1 = []Problem
+// InvokeAgentSync413JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync413JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync413JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
 
-// InvokeAgentSync413JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync413JSONResponseBody_Detail struct {
+// InvokeAgentSync413JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync413JSONResponseBody0Detail0 = string
+
+// InvokeAgentSync413JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync413JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync413JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync413JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
-// InvokeAgentSync422JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync422JSONResponseBodyDetail0 = string
+// InvokeAgentSync413JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync413JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
 
-// InvokeAgentSync422JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync422JSONResponseBodyDetail1 = []Problem
+// InvokeAgentSync422JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync422JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync422JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+	union  json.RawMessage
+}
 
-// InvokeAgentSync422JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync422JSONResponseBody_Detail struct {
+// InvokeAgentSync422JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync422JSONResponseBody0Detail0 = string
+
+// InvokeAgentSync422JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync422JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync422JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync422JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
-// InvokeAgentSync500JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync500JSONResponseBodyDetail0 = string
+// InvokeAgentSync422JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync422JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
 
-// InvokeAgentSync500JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync500JSONResponseBodyDetail1 = []Problem
+// InvokeAgentSync500JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync500JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync500JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
 
-// InvokeAgentSync500JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync500JSONResponseBody_Detail struct {
+// InvokeAgentSync500JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync500JSONResponseBody0Detail0 = string
+
+// InvokeAgentSync500JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync500JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync500JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync500JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
-// InvokeAgentSync502JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBodyDetail0 = string
+// InvokeAgentSync500JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync500JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
 
-// InvokeAgentSync502JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBodyDetail1 = []Problem
+// InvokeAgentSync502JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync502JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync502JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
 
-// InvokeAgentSync502JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBody_Detail struct {
+// InvokeAgentSync502JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync502JSONResponseBody0Detail0 = string
+
+// InvokeAgentSync502JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync502JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync502JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync502JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
-// InvokeAgentSync503JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync503JSONResponseBodyDetail0 = string
+// InvokeAgentSync502JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync502JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
+}
 
-// InvokeAgentSync503JSONResponseBodyDetail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync503JSONResponseBodyDetail1 = []Problem
+// InvokeAgentSync503JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync503JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync503JSONResponseBody_0_Detail `json:"detail"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
 
-// InvokeAgentSync503JSONResponseBody_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync503JSONResponseBody_Detail struct {
+// InvokeAgentSync503JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync503JSONResponseBody0Detail0 = string
+
+// InvokeAgentSync503JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync503JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync503JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync503JSONResponseBody_0_Detail struct {
 	union json.RawMessage
+}
+
+// InvokeAgentSync503JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync503JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}         `json:"code"`
+		Details   *[]Problem          `json:"details,omitempty"`
+		Message   string              `json:"message"`
+		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	} `json:"error"`
 }
 
 // InvokeAgentAsyncServiceNetParams defines parameters for InvokeAgentAsyncServiceNet.
@@ -4642,6 +5708,41 @@ type GetAuthContext503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetReceiptIssuerParams defines parameters for GetReceiptIssuer.
+type GetReceiptIssuerParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// ListReceiptsParams defines parameters for ListReceipts.
+type ListReceiptsParams struct {
+	AgentId *string `form:"agent_id,omitempty" json:"agent_id,omitempty"`
+
+	// ProviderId agentq provides every receipt it issues as `agentq`; another value lists none.
+	ProviderId *string `form:"provider_id,omitempty" json:"provider_id,omitempty"`
+
+	// CallerAgentId The calling agent, as the invocation's `agent_envelope.source_agent_id` named it.
+	CallerAgentId *string `form:"caller_agent_id,omitempty" json:"caller_agent_id,omitempty"`
+
+	// CallerPublicId The calling agent's public id (`agent_envelope.extensions.caller_public_id` or `agent_envelope.caller_public_id`).
+	CallerPublicId *string                         `form:"caller_public_id,omitempty" json:"caller_public_id,omitempty"`
+	InvokeMode     *ListReceiptsParamsInvokeMode   `form:"invoke_mode,omitempty" json:"invoke_mode,omitempty"`
+	Verification   *ListReceiptsParamsVerification `form:"verification,omitempty" json:"verification,omitempty"`
+	Limit          *int                            `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor agentq's. The `next_cursor` of the previous page.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// ListReceiptsParamsInvokeMode defines parameters for ListReceipts.
+type ListReceiptsParamsInvokeMode string
+
+// ListReceiptsParamsVerification defines parameters for ListReceipts.
+type ListReceiptsParamsVerification string
+
 // GetReceiptParams defines parameters for GetReceipt.
 type GetReceiptParams struct {
 	// Wait Long poll. Seconds (0 to 25) to wait for a task that has not ended to change.
@@ -4674,6 +5775,12 @@ type GetReceiptEventsParamsNames string
 
 // StopReceiptParams defines parameters for StopReceipt.
 type StopReceiptParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// VerifyReceiptParams defines parameters for VerifyReceipt.
+type VerifyReceiptParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
 }
@@ -5679,7 +6786,7 @@ type TaskOutcomeParams struct {
 type PutAgentJSONRequestBody = AgentDefinition
 
 // InvokeAgentSyncJSONRequestBody defines body for InvokeAgentSync for application/json ContentType.
-type InvokeAgentSyncJSONRequestBody = XpanderRequest
+type InvokeAgentSyncJSONRequestBody InvokeAgentSyncJSONBody
 
 // InvokeAgentAsyncServiceNetJSONRequestBody defines body for InvokeAgentAsyncServiceNet for application/json ContentType.
 type InvokeAgentAsyncServiceNetJSONRequestBody = ServiceNetRequest
@@ -5695,6 +6802,9 @@ type CreateAPIKeyJSONRequestBody = APIKeyInput
 
 // CreateAuthContextJSONRequestBody defines body for CreateAuthContext for application/json ContentType.
 type CreateAuthContextJSONRequestBody = AuthContextInput
+
+// VerifyReceiptJSONRequestBody defines body for VerifyReceipt for application/json ContentType.
+type VerifyReceiptJSONRequestBody = VerifyReceiptRequest
 
 // ReportProgressJSONRequestBody defines body for ReportProgress for application/json ContentType.
 type ReportProgressJSONRequestBody = ProgressReport
@@ -5957,22 +7067,22 @@ func (t *WebhookEventData_Task) MergeXpanderTask(v XpanderTask) error {
 	return err
 }
 
-// AsReceipt returns the union data inside the WebhookEventData_Task as a Receipt
-func (t WebhookEventData_Task) AsReceipt() (Receipt, error) {
-	var body Receipt
+// AsStoredReceipt returns the union data inside the WebhookEventData_Task as a StoredReceipt
+func (t WebhookEventData_Task) AsStoredReceipt() (StoredReceipt, error) {
+	var body StoredReceipt
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromReceipt overwrites any union data inside the WebhookEventData_Task as the provided Receipt
-func (t *WebhookEventData_Task) FromReceipt(v Receipt) error {
+// FromStoredReceipt overwrites any union data inside the WebhookEventData_Task as the provided StoredReceipt
+func (t *WebhookEventData_Task) FromStoredReceipt(v StoredReceipt) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeReceipt performs a merge with any union data inside the WebhookEventData_Task, using the provided Receipt
-func (t *WebhookEventData_Task) MergeReceipt(v Receipt) error {
+// MergeStoredReceipt performs a merge with any union data inside the WebhookEventData_Task, using the provided StoredReceipt
+func (t *WebhookEventData_Task) MergeStoredReceipt(v StoredReceipt) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -6671,6 +7781,1242 @@ func (t RemoteTaskMismatch_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *RemoteTaskMismatch_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncAgentNotFound0 returns the union data inside the SyncAgentNotFound as a SyncAgentNotFound0
+func (t SyncAgentNotFound) AsSyncAgentNotFound0() (SyncAgentNotFound0, error) {
+	var body SyncAgentNotFound0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncAgentNotFound0 overwrites any union data inside the SyncAgentNotFound as the provided SyncAgentNotFound0
+func (t *SyncAgentNotFound) FromSyncAgentNotFound0(v SyncAgentNotFound0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncAgentNotFound0 performs a merge with any union data inside the SyncAgentNotFound, using the provided SyncAgentNotFound0
+func (t *SyncAgentNotFound) MergeSyncAgentNotFound0(v SyncAgentNotFound0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncAgentNotFound1 returns the union data inside the SyncAgentNotFound as a SyncAgentNotFound1
+func (t SyncAgentNotFound) AsSyncAgentNotFound1() (SyncAgentNotFound1, error) {
+	var body SyncAgentNotFound1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncAgentNotFound1 overwrites any union data inside the SyncAgentNotFound as the provided SyncAgentNotFound1
+func (t *SyncAgentNotFound) FromSyncAgentNotFound1(v SyncAgentNotFound1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncAgentNotFound1 performs a merge with any union data inside the SyncAgentNotFound, using the provided SyncAgentNotFound1
+func (t *SyncAgentNotFound) MergeSyncAgentNotFound1(v SyncAgentNotFound1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncAgentNotFound) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncAgentNotFound) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncAgentNotFound0Detail0 returns the union data inside the SyncAgentNotFound_0_Detail as a SyncAgentNotFound0Detail0
+func (t SyncAgentNotFound_0_Detail) AsSyncAgentNotFound0Detail0() (SyncAgentNotFound0Detail0, error) {
+	var body SyncAgentNotFound0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncAgentNotFound0Detail0 overwrites any union data inside the SyncAgentNotFound_0_Detail as the provided SyncAgentNotFound0Detail0
+func (t *SyncAgentNotFound_0_Detail) FromSyncAgentNotFound0Detail0(v SyncAgentNotFound0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncAgentNotFound0Detail0 performs a merge with any union data inside the SyncAgentNotFound_0_Detail, using the provided SyncAgentNotFound0Detail0
+func (t *SyncAgentNotFound_0_Detail) MergeSyncAgentNotFound0Detail0(v SyncAgentNotFound0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncAgentNotFound0Detail1 returns the union data inside the SyncAgentNotFound_0_Detail as a SyncAgentNotFound0Detail1
+func (t SyncAgentNotFound_0_Detail) AsSyncAgentNotFound0Detail1() (SyncAgentNotFound0Detail1, error) {
+	var body SyncAgentNotFound0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncAgentNotFound0Detail1 overwrites any union data inside the SyncAgentNotFound_0_Detail as the provided SyncAgentNotFound0Detail1
+func (t *SyncAgentNotFound_0_Detail) FromSyncAgentNotFound0Detail1(v SyncAgentNotFound0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncAgentNotFound0Detail1 performs a merge with any union data inside the SyncAgentNotFound_0_Detail, using the provided SyncAgentNotFound0Detail1
+func (t *SyncAgentNotFound_0_Detail) MergeSyncAgentNotFound0Detail1(v SyncAgentNotFound0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncAgentNotFound_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncAgentNotFound_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncBadRequest0 returns the union data inside the SyncBadRequest as a SyncBadRequest0
+func (t SyncBadRequest) AsSyncBadRequest0() (SyncBadRequest0, error) {
+	var body SyncBadRequest0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncBadRequest0 overwrites any union data inside the SyncBadRequest as the provided SyncBadRequest0
+func (t *SyncBadRequest) FromSyncBadRequest0(v SyncBadRequest0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncBadRequest0 performs a merge with any union data inside the SyncBadRequest, using the provided SyncBadRequest0
+func (t *SyncBadRequest) MergeSyncBadRequest0(v SyncBadRequest0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncBadRequest1 returns the union data inside the SyncBadRequest as a SyncBadRequest1
+func (t SyncBadRequest) AsSyncBadRequest1() (SyncBadRequest1, error) {
+	var body SyncBadRequest1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncBadRequest1 overwrites any union data inside the SyncBadRequest as the provided SyncBadRequest1
+func (t *SyncBadRequest) FromSyncBadRequest1(v SyncBadRequest1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncBadRequest1 performs a merge with any union data inside the SyncBadRequest, using the provided SyncBadRequest1
+func (t *SyncBadRequest) MergeSyncBadRequest1(v SyncBadRequest1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncBadRequest) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncBadRequest) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncBadRequest0Detail0 returns the union data inside the SyncBadRequest_0_Detail as a SyncBadRequest0Detail0
+func (t SyncBadRequest_0_Detail) AsSyncBadRequest0Detail0() (SyncBadRequest0Detail0, error) {
+	var body SyncBadRequest0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncBadRequest0Detail0 overwrites any union data inside the SyncBadRequest_0_Detail as the provided SyncBadRequest0Detail0
+func (t *SyncBadRequest_0_Detail) FromSyncBadRequest0Detail0(v SyncBadRequest0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncBadRequest0Detail0 performs a merge with any union data inside the SyncBadRequest_0_Detail, using the provided SyncBadRequest0Detail0
+func (t *SyncBadRequest_0_Detail) MergeSyncBadRequest0Detail0(v SyncBadRequest0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncBadRequest0Detail1 returns the union data inside the SyncBadRequest_0_Detail as a SyncBadRequest0Detail1
+func (t SyncBadRequest_0_Detail) AsSyncBadRequest0Detail1() (SyncBadRequest0Detail1, error) {
+	var body SyncBadRequest0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncBadRequest0Detail1 overwrites any union data inside the SyncBadRequest_0_Detail as the provided SyncBadRequest0Detail1
+func (t *SyncBadRequest_0_Detail) FromSyncBadRequest0Detail1(v SyncBadRequest0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncBadRequest0Detail1 performs a merge with any union data inside the SyncBadRequest_0_Detail, using the provided SyncBadRequest0Detail1
+func (t *SyncBadRequest_0_Detail) MergeSyncBadRequest0Detail1(v SyncBadRequest0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncBadRequest_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncBadRequest_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncBodyTooLarge0 returns the union data inside the SyncBodyTooLarge as a SyncBodyTooLarge0
+func (t SyncBodyTooLarge) AsSyncBodyTooLarge0() (SyncBodyTooLarge0, error) {
+	var body SyncBodyTooLarge0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncBodyTooLarge0 overwrites any union data inside the SyncBodyTooLarge as the provided SyncBodyTooLarge0
+func (t *SyncBodyTooLarge) FromSyncBodyTooLarge0(v SyncBodyTooLarge0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncBodyTooLarge0 performs a merge with any union data inside the SyncBodyTooLarge, using the provided SyncBodyTooLarge0
+func (t *SyncBodyTooLarge) MergeSyncBodyTooLarge0(v SyncBodyTooLarge0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncBodyTooLarge1 returns the union data inside the SyncBodyTooLarge as a SyncBodyTooLarge1
+func (t SyncBodyTooLarge) AsSyncBodyTooLarge1() (SyncBodyTooLarge1, error) {
+	var body SyncBodyTooLarge1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncBodyTooLarge1 overwrites any union data inside the SyncBodyTooLarge as the provided SyncBodyTooLarge1
+func (t *SyncBodyTooLarge) FromSyncBodyTooLarge1(v SyncBodyTooLarge1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncBodyTooLarge1 performs a merge with any union data inside the SyncBodyTooLarge, using the provided SyncBodyTooLarge1
+func (t *SyncBodyTooLarge) MergeSyncBodyTooLarge1(v SyncBodyTooLarge1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncBodyTooLarge) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncBodyTooLarge) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncBodyTooLarge0Detail0 returns the union data inside the SyncBodyTooLarge_0_Detail as a SyncBodyTooLarge0Detail0
+func (t SyncBodyTooLarge_0_Detail) AsSyncBodyTooLarge0Detail0() (SyncBodyTooLarge0Detail0, error) {
+	var body SyncBodyTooLarge0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncBodyTooLarge0Detail0 overwrites any union data inside the SyncBodyTooLarge_0_Detail as the provided SyncBodyTooLarge0Detail0
+func (t *SyncBodyTooLarge_0_Detail) FromSyncBodyTooLarge0Detail0(v SyncBodyTooLarge0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncBodyTooLarge0Detail0 performs a merge with any union data inside the SyncBodyTooLarge_0_Detail, using the provided SyncBodyTooLarge0Detail0
+func (t *SyncBodyTooLarge_0_Detail) MergeSyncBodyTooLarge0Detail0(v SyncBodyTooLarge0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncBodyTooLarge0Detail1 returns the union data inside the SyncBodyTooLarge_0_Detail as a SyncBodyTooLarge0Detail1
+func (t SyncBodyTooLarge_0_Detail) AsSyncBodyTooLarge0Detail1() (SyncBodyTooLarge0Detail1, error) {
+	var body SyncBodyTooLarge0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncBodyTooLarge0Detail1 overwrites any union data inside the SyncBodyTooLarge_0_Detail as the provided SyncBodyTooLarge0Detail1
+func (t *SyncBodyTooLarge_0_Detail) FromSyncBodyTooLarge0Detail1(v SyncBodyTooLarge0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncBodyTooLarge0Detail1 performs a merge with any union data inside the SyncBodyTooLarge_0_Detail, using the provided SyncBodyTooLarge0Detail1
+func (t *SyncBodyTooLarge_0_Detail) MergeSyncBodyTooLarge0Detail1(v SyncBodyTooLarge0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncBodyTooLarge_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncBodyTooLarge_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncConflict0 returns the union data inside the SyncConflict as a SyncConflict0
+func (t SyncConflict) AsSyncConflict0() (SyncConflict0, error) {
+	var body SyncConflict0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncConflict0 overwrites any union data inside the SyncConflict as the provided SyncConflict0
+func (t *SyncConflict) FromSyncConflict0(v SyncConflict0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncConflict0 performs a merge with any union data inside the SyncConflict, using the provided SyncConflict0
+func (t *SyncConflict) MergeSyncConflict0(v SyncConflict0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncConflict1 returns the union data inside the SyncConflict as a SyncConflict1
+func (t SyncConflict) AsSyncConflict1() (SyncConflict1, error) {
+	var body SyncConflict1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncConflict1 overwrites any union data inside the SyncConflict as the provided SyncConflict1
+func (t *SyncConflict) FromSyncConflict1(v SyncConflict1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncConflict1 performs a merge with any union data inside the SyncConflict, using the provided SyncConflict1
+func (t *SyncConflict) MergeSyncConflict1(v SyncConflict1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncConflict) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncConflict) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncConflict0Detail0 returns the union data inside the SyncConflict_0_Detail as a SyncConflict0Detail0
+func (t SyncConflict_0_Detail) AsSyncConflict0Detail0() (SyncConflict0Detail0, error) {
+	var body SyncConflict0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncConflict0Detail0 overwrites any union data inside the SyncConflict_0_Detail as the provided SyncConflict0Detail0
+func (t *SyncConflict_0_Detail) FromSyncConflict0Detail0(v SyncConflict0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncConflict0Detail0 performs a merge with any union data inside the SyncConflict_0_Detail, using the provided SyncConflict0Detail0
+func (t *SyncConflict_0_Detail) MergeSyncConflict0Detail0(v SyncConflict0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncConflict0Detail1 returns the union data inside the SyncConflict_0_Detail as a SyncConflict0Detail1
+func (t SyncConflict_0_Detail) AsSyncConflict0Detail1() (SyncConflict0Detail1, error) {
+	var body SyncConflict0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncConflict0Detail1 overwrites any union data inside the SyncConflict_0_Detail as the provided SyncConflict0Detail1
+func (t *SyncConflict_0_Detail) FromSyncConflict0Detail1(v SyncConflict0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncConflict0Detail1 performs a merge with any union data inside the SyncConflict_0_Detail, using the provided SyncConflict0Detail1
+func (t *SyncConflict_0_Detail) MergeSyncConflict0Detail1(v SyncConflict0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncConflict_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncConflict_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncDispatchFailed0 returns the union data inside the SyncDispatchFailed as a SyncDispatchFailed0
+func (t SyncDispatchFailed) AsSyncDispatchFailed0() (SyncDispatchFailed0, error) {
+	var body SyncDispatchFailed0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncDispatchFailed0 overwrites any union data inside the SyncDispatchFailed as the provided SyncDispatchFailed0
+func (t *SyncDispatchFailed) FromSyncDispatchFailed0(v SyncDispatchFailed0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncDispatchFailed0 performs a merge with any union data inside the SyncDispatchFailed, using the provided SyncDispatchFailed0
+func (t *SyncDispatchFailed) MergeSyncDispatchFailed0(v SyncDispatchFailed0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncDispatchFailed1 returns the union data inside the SyncDispatchFailed as a SyncDispatchFailed1
+func (t SyncDispatchFailed) AsSyncDispatchFailed1() (SyncDispatchFailed1, error) {
+	var body SyncDispatchFailed1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncDispatchFailed1 overwrites any union data inside the SyncDispatchFailed as the provided SyncDispatchFailed1
+func (t *SyncDispatchFailed) FromSyncDispatchFailed1(v SyncDispatchFailed1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncDispatchFailed1 performs a merge with any union data inside the SyncDispatchFailed, using the provided SyncDispatchFailed1
+func (t *SyncDispatchFailed) MergeSyncDispatchFailed1(v SyncDispatchFailed1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncDispatchFailed) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncDispatchFailed) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncDispatchFailed0Detail0 returns the union data inside the SyncDispatchFailed_0_Detail as a SyncDispatchFailed0Detail0
+func (t SyncDispatchFailed_0_Detail) AsSyncDispatchFailed0Detail0() (SyncDispatchFailed0Detail0, error) {
+	var body SyncDispatchFailed0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncDispatchFailed0Detail0 overwrites any union data inside the SyncDispatchFailed_0_Detail as the provided SyncDispatchFailed0Detail0
+func (t *SyncDispatchFailed_0_Detail) FromSyncDispatchFailed0Detail0(v SyncDispatchFailed0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncDispatchFailed0Detail0 performs a merge with any union data inside the SyncDispatchFailed_0_Detail, using the provided SyncDispatchFailed0Detail0
+func (t *SyncDispatchFailed_0_Detail) MergeSyncDispatchFailed0Detail0(v SyncDispatchFailed0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncDispatchFailed0Detail1 returns the union data inside the SyncDispatchFailed_0_Detail as a SyncDispatchFailed0Detail1
+func (t SyncDispatchFailed_0_Detail) AsSyncDispatchFailed0Detail1() (SyncDispatchFailed0Detail1, error) {
+	var body SyncDispatchFailed0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncDispatchFailed0Detail1 overwrites any union data inside the SyncDispatchFailed_0_Detail as the provided SyncDispatchFailed0Detail1
+func (t *SyncDispatchFailed_0_Detail) FromSyncDispatchFailed0Detail1(v SyncDispatchFailed0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncDispatchFailed0Detail1 performs a merge with any union data inside the SyncDispatchFailed_0_Detail, using the provided SyncDispatchFailed0Detail1
+func (t *SyncDispatchFailed_0_Detail) MergeSyncDispatchFailed0Detail1(v SyncDispatchFailed0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncDispatchFailed_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncDispatchFailed_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncInternalError0 returns the union data inside the SyncInternalError as a SyncInternalError0
+func (t SyncInternalError) AsSyncInternalError0() (SyncInternalError0, error) {
+	var body SyncInternalError0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncInternalError0 overwrites any union data inside the SyncInternalError as the provided SyncInternalError0
+func (t *SyncInternalError) FromSyncInternalError0(v SyncInternalError0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncInternalError0 performs a merge with any union data inside the SyncInternalError, using the provided SyncInternalError0
+func (t *SyncInternalError) MergeSyncInternalError0(v SyncInternalError0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncInternalError1 returns the union data inside the SyncInternalError as a SyncInternalError1
+func (t SyncInternalError) AsSyncInternalError1() (SyncInternalError1, error) {
+	var body SyncInternalError1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncInternalError1 overwrites any union data inside the SyncInternalError as the provided SyncInternalError1
+func (t *SyncInternalError) FromSyncInternalError1(v SyncInternalError1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncInternalError1 performs a merge with any union data inside the SyncInternalError, using the provided SyncInternalError1
+func (t *SyncInternalError) MergeSyncInternalError1(v SyncInternalError1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncInternalError) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncInternalError) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncInternalError0Detail0 returns the union data inside the SyncInternalError_0_Detail as a SyncInternalError0Detail0
+func (t SyncInternalError_0_Detail) AsSyncInternalError0Detail0() (SyncInternalError0Detail0, error) {
+	var body SyncInternalError0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncInternalError0Detail0 overwrites any union data inside the SyncInternalError_0_Detail as the provided SyncInternalError0Detail0
+func (t *SyncInternalError_0_Detail) FromSyncInternalError0Detail0(v SyncInternalError0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncInternalError0Detail0 performs a merge with any union data inside the SyncInternalError_0_Detail, using the provided SyncInternalError0Detail0
+func (t *SyncInternalError_0_Detail) MergeSyncInternalError0Detail0(v SyncInternalError0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncInternalError0Detail1 returns the union data inside the SyncInternalError_0_Detail as a SyncInternalError0Detail1
+func (t SyncInternalError_0_Detail) AsSyncInternalError0Detail1() (SyncInternalError0Detail1, error) {
+	var body SyncInternalError0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncInternalError0Detail1 overwrites any union data inside the SyncInternalError_0_Detail as the provided SyncInternalError0Detail1
+func (t *SyncInternalError_0_Detail) FromSyncInternalError0Detail1(v SyncInternalError0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncInternalError0Detail1 performs a merge with any union data inside the SyncInternalError_0_Detail, using the provided SyncInternalError0Detail1
+func (t *SyncInternalError_0_Detail) MergeSyncInternalError0Detail1(v SyncInternalError0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncInternalError_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncInternalError_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncPolicyRefused0 returns the union data inside the SyncPolicyRefused as a SyncPolicyRefused0
+func (t SyncPolicyRefused) AsSyncPolicyRefused0() (SyncPolicyRefused0, error) {
+	var body SyncPolicyRefused0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncPolicyRefused0 overwrites any union data inside the SyncPolicyRefused as the provided SyncPolicyRefused0
+func (t *SyncPolicyRefused) FromSyncPolicyRefused0(v SyncPolicyRefused0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncPolicyRefused0 performs a merge with any union data inside the SyncPolicyRefused, using the provided SyncPolicyRefused0
+func (t *SyncPolicyRefused) MergeSyncPolicyRefused0(v SyncPolicyRefused0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncPolicyRefused1 returns the union data inside the SyncPolicyRefused as a SyncPolicyRefused1
+func (t SyncPolicyRefused) AsSyncPolicyRefused1() (SyncPolicyRefused1, error) {
+	var body SyncPolicyRefused1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncPolicyRefused1 overwrites any union data inside the SyncPolicyRefused as the provided SyncPolicyRefused1
+func (t *SyncPolicyRefused) FromSyncPolicyRefused1(v SyncPolicyRefused1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncPolicyRefused1 performs a merge with any union data inside the SyncPolicyRefused, using the provided SyncPolicyRefused1
+func (t *SyncPolicyRefused) MergeSyncPolicyRefused1(v SyncPolicyRefused1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncPolicyRefused) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncPolicyRefused) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncPolicyRefused0Detail0 returns the union data inside the SyncPolicyRefused_0_Detail as a SyncPolicyRefused0Detail0
+func (t SyncPolicyRefused_0_Detail) AsSyncPolicyRefused0Detail0() (SyncPolicyRefused0Detail0, error) {
+	var body SyncPolicyRefused0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncPolicyRefused0Detail0 overwrites any union data inside the SyncPolicyRefused_0_Detail as the provided SyncPolicyRefused0Detail0
+func (t *SyncPolicyRefused_0_Detail) FromSyncPolicyRefused0Detail0(v SyncPolicyRefused0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncPolicyRefused0Detail0 performs a merge with any union data inside the SyncPolicyRefused_0_Detail, using the provided SyncPolicyRefused0Detail0
+func (t *SyncPolicyRefused_0_Detail) MergeSyncPolicyRefused0Detail0(v SyncPolicyRefused0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncPolicyRefused0Detail1 returns the union data inside the SyncPolicyRefused_0_Detail as a SyncPolicyRefused0Detail1
+func (t SyncPolicyRefused_0_Detail) AsSyncPolicyRefused0Detail1() (SyncPolicyRefused0Detail1, error) {
+	var body SyncPolicyRefused0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncPolicyRefused0Detail1 overwrites any union data inside the SyncPolicyRefused_0_Detail as the provided SyncPolicyRefused0Detail1
+func (t *SyncPolicyRefused_0_Detail) FromSyncPolicyRefused0Detail1(v SyncPolicyRefused0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncPolicyRefused0Detail1 performs a merge with any union data inside the SyncPolicyRefused_0_Detail, using the provided SyncPolicyRefused0Detail1
+func (t *SyncPolicyRefused_0_Detail) MergeSyncPolicyRefused0Detail1(v SyncPolicyRefused0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncPolicyRefused_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncPolicyRefused_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncUnavailable0 returns the union data inside the SyncUnavailable as a SyncUnavailable0
+func (t SyncUnavailable) AsSyncUnavailable0() (SyncUnavailable0, error) {
+	var body SyncUnavailable0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncUnavailable0 overwrites any union data inside the SyncUnavailable as the provided SyncUnavailable0
+func (t *SyncUnavailable) FromSyncUnavailable0(v SyncUnavailable0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncUnavailable0 performs a merge with any union data inside the SyncUnavailable, using the provided SyncUnavailable0
+func (t *SyncUnavailable) MergeSyncUnavailable0(v SyncUnavailable0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncUnavailable1 returns the union data inside the SyncUnavailable as a SyncUnavailable1
+func (t SyncUnavailable) AsSyncUnavailable1() (SyncUnavailable1, error) {
+	var body SyncUnavailable1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncUnavailable1 overwrites any union data inside the SyncUnavailable as the provided SyncUnavailable1
+func (t *SyncUnavailable) FromSyncUnavailable1(v SyncUnavailable1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncUnavailable1 performs a merge with any union data inside the SyncUnavailable, using the provided SyncUnavailable1
+func (t *SyncUnavailable) MergeSyncUnavailable1(v SyncUnavailable1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncUnavailable) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncUnavailable) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncUnavailable0Detail0 returns the union data inside the SyncUnavailable_0_Detail as a SyncUnavailable0Detail0
+func (t SyncUnavailable_0_Detail) AsSyncUnavailable0Detail0() (SyncUnavailable0Detail0, error) {
+	var body SyncUnavailable0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncUnavailable0Detail0 overwrites any union data inside the SyncUnavailable_0_Detail as the provided SyncUnavailable0Detail0
+func (t *SyncUnavailable_0_Detail) FromSyncUnavailable0Detail0(v SyncUnavailable0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncUnavailable0Detail0 performs a merge with any union data inside the SyncUnavailable_0_Detail, using the provided SyncUnavailable0Detail0
+func (t *SyncUnavailable_0_Detail) MergeSyncUnavailable0Detail0(v SyncUnavailable0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncUnavailable0Detail1 returns the union data inside the SyncUnavailable_0_Detail as a SyncUnavailable0Detail1
+func (t SyncUnavailable_0_Detail) AsSyncUnavailable0Detail1() (SyncUnavailable0Detail1, error) {
+	var body SyncUnavailable0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncUnavailable0Detail1 overwrites any union data inside the SyncUnavailable_0_Detail as the provided SyncUnavailable0Detail1
+func (t *SyncUnavailable_0_Detail) FromSyncUnavailable0Detail1(v SyncUnavailable0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncUnavailable0Detail1 performs a merge with any union data inside the SyncUnavailable_0_Detail, using the provided SyncUnavailable0Detail1
+func (t *SyncUnavailable_0_Detail) MergeSyncUnavailable0Detail1(v SyncUnavailable0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncUnavailable_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncUnavailable_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncValidationFailed0 returns the union data inside the SyncValidationFailed as a SyncValidationFailed0
+func (t SyncValidationFailed) AsSyncValidationFailed0() (SyncValidationFailed0, error) {
+	var body SyncValidationFailed0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncValidationFailed0 overwrites any union data inside the SyncValidationFailed as the provided SyncValidationFailed0
+func (t *SyncValidationFailed) FromSyncValidationFailed0(v SyncValidationFailed0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncValidationFailed0 performs a merge with any union data inside the SyncValidationFailed, using the provided SyncValidationFailed0
+func (t *SyncValidationFailed) MergeSyncValidationFailed0(v SyncValidationFailed0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncValidationFailed1 returns the union data inside the SyncValidationFailed as a SyncValidationFailed1
+func (t SyncValidationFailed) AsSyncValidationFailed1() (SyncValidationFailed1, error) {
+	var body SyncValidationFailed1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncValidationFailed1 overwrites any union data inside the SyncValidationFailed as the provided SyncValidationFailed1
+func (t *SyncValidationFailed) FromSyncValidationFailed1(v SyncValidationFailed1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncValidationFailed1 performs a merge with any union data inside the SyncValidationFailed, using the provided SyncValidationFailed1
+func (t *SyncValidationFailed) MergeSyncValidationFailed1(v SyncValidationFailed1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncValidationFailed) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncValidationFailed) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsXpanderValidationError returns the union data inside the SyncValidationFailed0 as a XpanderValidationError
+func (t SyncValidationFailed0) AsXpanderValidationError() (XpanderValidationError, error) {
+	var body XpanderValidationError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderValidationError overwrites any union data inside the SyncValidationFailed0 as the provided XpanderValidationError
+func (t *SyncValidationFailed0) FromXpanderValidationError(v XpanderValidationError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderValidationError performs a merge with any union data inside the SyncValidationFailed0, using the provided XpanderValidationError
+func (t *SyncValidationFailed0) MergeXpanderValidationError(v XpanderValidationError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderMessageError returns the union data inside the SyncValidationFailed0 as a XpanderMessageError
+func (t SyncValidationFailed0) AsXpanderMessageError() (XpanderMessageError, error) {
+	var body XpanderMessageError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderMessageError overwrites any union data inside the SyncValidationFailed0 as the provided XpanderMessageError
+func (t *SyncValidationFailed0) FromXpanderMessageError(v XpanderMessageError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderMessageError performs a merge with any union data inside the SyncValidationFailed0, using the provided XpanderMessageError
+func (t *SyncValidationFailed0) MergeXpanderMessageError(v XpanderMessageError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncValidationFailed0) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["code"], err = json.Marshal(t.Code)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'code': %w", err)
+	}
+
+	object["detail"], err = json.Marshal(t.Detail)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'detail': %w", err)
+	}
+
+	if t.TaskId != nil {
+		object["task_id"], err = json.Marshal(t.TaskId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'task_id': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *SyncValidationFailed0) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &t.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+	}
+
+	if raw, found := object["detail"]; found {
+		err = json.Unmarshal(raw, &t.Detail)
+		if err != nil {
+			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+	}
+
+	if raw, found := object["task_id"]; found {
+		err = json.Unmarshal(raw, &t.TaskId)
+		if err != nil {
+			return fmt.Errorf("error reading 'task_id': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsSyncValidationFailed0Detail0 returns the union data inside the SyncValidationFailed_0_Detail as a SyncValidationFailed0Detail0
+func (t SyncValidationFailed_0_Detail) AsSyncValidationFailed0Detail0() (SyncValidationFailed0Detail0, error) {
+	var body SyncValidationFailed0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncValidationFailed0Detail0 overwrites any union data inside the SyncValidationFailed_0_Detail as the provided SyncValidationFailed0Detail0
+func (t *SyncValidationFailed_0_Detail) FromSyncValidationFailed0Detail0(v SyncValidationFailed0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncValidationFailed0Detail0 performs a merge with any union data inside the SyncValidationFailed_0_Detail, using the provided SyncValidationFailed0Detail0
+func (t *SyncValidationFailed_0_Detail) MergeSyncValidationFailed0Detail0(v SyncValidationFailed0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncValidationFailed0Detail1 returns the union data inside the SyncValidationFailed_0_Detail as a SyncValidationFailed0Detail1
+func (t SyncValidationFailed_0_Detail) AsSyncValidationFailed0Detail1() (SyncValidationFailed0Detail1, error) {
+	var body SyncValidationFailed0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncValidationFailed0Detail1 overwrites any union data inside the SyncValidationFailed_0_Detail as the provided SyncValidationFailed0Detail1
+func (t *SyncValidationFailed_0_Detail) FromSyncValidationFailed0Detail1(v SyncValidationFailed0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncValidationFailed0Detail1 performs a merge with any union data inside the SyncValidationFailed_0_Detail, using the provided SyncValidationFailed0Detail1
+func (t *SyncValidationFailed_0_Detail) MergeSyncValidationFailed0Detail1(v SyncValidationFailed0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncValidationFailed_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncValidationFailed_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -9337,22 +11683,22 @@ func (t *PutAgent503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// AsInvokeAgentSync400JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync400JSONResponseBody_Detail as a InvokeAgentSync400JSONResponseBodyDetail0
-func (t InvokeAgentSync400JSONResponseBody_Detail) AsInvokeAgentSync400JSONResponseBodyDetail0() (InvokeAgentSync400JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync400JSONResponseBodyDetail0
+// AsXpanderRequest returns the union data inside the InvokeAgentSyncJSONBody as a XpanderRequest
+func (t InvokeAgentSyncJSONBody) AsXpanderRequest() (XpanderRequest, error) {
+	var body XpanderRequest
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync400JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync400JSONResponseBody_Detail as the provided InvokeAgentSync400JSONResponseBodyDetail0
-func (t *InvokeAgentSync400JSONResponseBody_Detail) FromInvokeAgentSync400JSONResponseBodyDetail0(v InvokeAgentSync400JSONResponseBodyDetail0) error {
+// FromXpanderRequest overwrites any union data inside the InvokeAgentSyncJSONBody as the provided XpanderRequest
+func (t *InvokeAgentSyncJSONBody) FromXpanderRequest(v XpanderRequest) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync400JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync400JSONResponseBody_Detail, using the provided InvokeAgentSync400JSONResponseBodyDetail0
-func (t *InvokeAgentSync400JSONResponseBody_Detail) MergeInvokeAgentSync400JSONResponseBodyDetail0(v InvokeAgentSync400JSONResponseBodyDetail0) error {
+// MergeXpanderRequest performs a merge with any union data inside the InvokeAgentSyncJSONBody, using the provided XpanderRequest
+func (t *InvokeAgentSyncJSONBody) MergeXpanderRequest(v XpanderRequest) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9363,22 +11709,22 @@ func (t *InvokeAgentSync400JSONResponseBody_Detail) MergeInvokeAgentSync400JSONR
 	return err
 }
 
-// AsInvokeAgentSync400JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync400JSONResponseBody_Detail as a InvokeAgentSync400JSONResponseBodyDetail1
-func (t InvokeAgentSync400JSONResponseBody_Detail) AsInvokeAgentSync400JSONResponseBodyDetail1() (InvokeAgentSync400JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync400JSONResponseBodyDetail1
+// AsServiceNetRequest returns the union data inside the InvokeAgentSyncJSONBody as a ServiceNetRequest
+func (t InvokeAgentSyncJSONBody) AsServiceNetRequest() (ServiceNetRequest, error) {
+	var body ServiceNetRequest
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync400JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync400JSONResponseBody_Detail as the provided InvokeAgentSync400JSONResponseBodyDetail1
-func (t *InvokeAgentSync400JSONResponseBody_Detail) FromInvokeAgentSync400JSONResponseBodyDetail1(v InvokeAgentSync400JSONResponseBodyDetail1) error {
+// FromServiceNetRequest overwrites any union data inside the InvokeAgentSyncJSONBody as the provided ServiceNetRequest
+func (t *InvokeAgentSyncJSONBody) FromServiceNetRequest(v ServiceNetRequest) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync400JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync400JSONResponseBody_Detail, using the provided InvokeAgentSync400JSONResponseBodyDetail1
-func (t *InvokeAgentSync400JSONResponseBody_Detail) MergeInvokeAgentSync400JSONResponseBodyDetail1(v InvokeAgentSync400JSONResponseBodyDetail1) error {
+// MergeServiceNetRequest performs a merge with any union data inside the InvokeAgentSyncJSONBody, using the provided ServiceNetRequest
+func (t *InvokeAgentSyncJSONBody) MergeServiceNetRequest(v ServiceNetRequest) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9389,12 +11735,198 @@ func (t *InvokeAgentSync400JSONResponseBody_Detail) MergeInvokeAgentSync400JSONR
 	return err
 }
 
-func (t InvokeAgentSync400JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSyncJSONBody) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync400JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSyncJSONBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentSync200JSONResponseBody0 returns the union data inside the InvokeAgentSync200JSONResponseBody as a InvokeAgentSync200JSONResponseBody0
+func (t InvokeAgentSync200JSONResponseBody) AsInvokeAgentSync200JSONResponseBody0() (InvokeAgentSync200JSONResponseBody0, error) {
+	var body InvokeAgentSync200JSONResponseBody0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync200JSONResponseBody0 overwrites any union data inside the InvokeAgentSync200JSONResponseBody as the provided InvokeAgentSync200JSONResponseBody0
+func (t *InvokeAgentSync200JSONResponseBody) FromInvokeAgentSync200JSONResponseBody0(v InvokeAgentSync200JSONResponseBody0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync200JSONResponseBody0 performs a merge with any union data inside the InvokeAgentSync200JSONResponseBody, using the provided InvokeAgentSync200JSONResponseBody0
+func (t *InvokeAgentSync200JSONResponseBody) MergeInvokeAgentSync200JSONResponseBody0(v InvokeAgentSync200JSONResponseBody0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentSync200JSONResponseBody1 returns the union data inside the InvokeAgentSync200JSONResponseBody as a InvokeAgentSync200JSONResponseBody1
+func (t InvokeAgentSync200JSONResponseBody) AsInvokeAgentSync200JSONResponseBody1() (InvokeAgentSync200JSONResponseBody1, error) {
+	var body InvokeAgentSync200JSONResponseBody1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync200JSONResponseBody1 overwrites any union data inside the InvokeAgentSync200JSONResponseBody as the provided InvokeAgentSync200JSONResponseBody1
+func (t *InvokeAgentSync200JSONResponseBody) FromInvokeAgentSync200JSONResponseBody1(v InvokeAgentSync200JSONResponseBody1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync200JSONResponseBody1 performs a merge with any union data inside the InvokeAgentSync200JSONResponseBody, using the provided InvokeAgentSync200JSONResponseBody1
+func (t *InvokeAgentSync200JSONResponseBody) MergeInvokeAgentSync200JSONResponseBody1(v InvokeAgentSync200JSONResponseBody1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentSync200JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentSync200JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentSync202JSONResponseBody0 returns the union data inside the InvokeAgentSync202JSONResponseBody as a InvokeAgentSync202JSONResponseBody0
+func (t InvokeAgentSync202JSONResponseBody) AsInvokeAgentSync202JSONResponseBody0() (InvokeAgentSync202JSONResponseBody0, error) {
+	var body InvokeAgentSync202JSONResponseBody0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync202JSONResponseBody0 overwrites any union data inside the InvokeAgentSync202JSONResponseBody as the provided InvokeAgentSync202JSONResponseBody0
+func (t *InvokeAgentSync202JSONResponseBody) FromInvokeAgentSync202JSONResponseBody0(v InvokeAgentSync202JSONResponseBody0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync202JSONResponseBody0 performs a merge with any union data inside the InvokeAgentSync202JSONResponseBody, using the provided InvokeAgentSync202JSONResponseBody0
+func (t *InvokeAgentSync202JSONResponseBody) MergeInvokeAgentSync202JSONResponseBody0(v InvokeAgentSync202JSONResponseBody0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentSync202JSONResponseBody1 returns the union data inside the InvokeAgentSync202JSONResponseBody as a InvokeAgentSync202JSONResponseBody1
+func (t InvokeAgentSync202JSONResponseBody) AsInvokeAgentSync202JSONResponseBody1() (InvokeAgentSync202JSONResponseBody1, error) {
+	var body InvokeAgentSync202JSONResponseBody1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync202JSONResponseBody1 overwrites any union data inside the InvokeAgentSync202JSONResponseBody as the provided InvokeAgentSync202JSONResponseBody1
+func (t *InvokeAgentSync202JSONResponseBody) FromInvokeAgentSync202JSONResponseBody1(v InvokeAgentSync202JSONResponseBody1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync202JSONResponseBody1 performs a merge with any union data inside the InvokeAgentSync202JSONResponseBody, using the provided InvokeAgentSync202JSONResponseBody1
+func (t *InvokeAgentSync202JSONResponseBody) MergeInvokeAgentSync202JSONResponseBody1(v InvokeAgentSync202JSONResponseBody1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentSync202JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentSync202JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentSync400JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync400JSONResponseBody_0_Detail as a InvokeAgentSync400JSONResponseBody0Detail0
+func (t InvokeAgentSync400JSONResponseBody_0_Detail) AsInvokeAgentSync400JSONResponseBody0Detail0() (InvokeAgentSync400JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync400JSONResponseBody0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync400JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync400JSONResponseBody_0_Detail as the provided InvokeAgentSync400JSONResponseBody0Detail0
+func (t *InvokeAgentSync400JSONResponseBody_0_Detail) FromInvokeAgentSync400JSONResponseBody0Detail0(v InvokeAgentSync400JSONResponseBody0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync400JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync400JSONResponseBody_0_Detail, using the provided InvokeAgentSync400JSONResponseBody0Detail0
+func (t *InvokeAgentSync400JSONResponseBody_0_Detail) MergeInvokeAgentSync400JSONResponseBody0Detail0(v InvokeAgentSync400JSONResponseBody0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentSync400JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync400JSONResponseBody_0_Detail as a InvokeAgentSync400JSONResponseBody0Detail1
+func (t InvokeAgentSync400JSONResponseBody_0_Detail) AsInvokeAgentSync400JSONResponseBody0Detail1() (InvokeAgentSync400JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync400JSONResponseBody0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync400JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync400JSONResponseBody_0_Detail as the provided InvokeAgentSync400JSONResponseBody0Detail1
+func (t *InvokeAgentSync400JSONResponseBody_0_Detail) FromInvokeAgentSync400JSONResponseBody0Detail1(v InvokeAgentSync400JSONResponseBody0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync400JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync400JSONResponseBody_0_Detail, using the provided InvokeAgentSync400JSONResponseBody0Detail1
+func (t *InvokeAgentSync400JSONResponseBody_0_Detail) MergeInvokeAgentSync400JSONResponseBody0Detail1(v InvokeAgentSync400JSONResponseBody0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentSync400JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentSync400JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -9461,22 +11993,22 @@ func (t *InvokeAgentSync401JSONResponseBody_Detail) UnmarshalJSON(b []byte) erro
 	return err
 }
 
-// AsInvokeAgentSync403JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync403JSONResponseBody_Detail as a InvokeAgentSync403JSONResponseBodyDetail0
-func (t InvokeAgentSync403JSONResponseBody_Detail) AsInvokeAgentSync403JSONResponseBodyDetail0() (InvokeAgentSync403JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync403JSONResponseBodyDetail0
+// AsInvokeAgentSync403JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync403JSONResponseBody_0_Detail as a InvokeAgentSync403JSONResponseBody0Detail0
+func (t InvokeAgentSync403JSONResponseBody_0_Detail) AsInvokeAgentSync403JSONResponseBody0Detail0() (InvokeAgentSync403JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync403JSONResponseBody0Detail0
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync403JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync403JSONResponseBody_Detail as the provided InvokeAgentSync403JSONResponseBodyDetail0
-func (t *InvokeAgentSync403JSONResponseBody_Detail) FromInvokeAgentSync403JSONResponseBodyDetail0(v InvokeAgentSync403JSONResponseBodyDetail0) error {
+// FromInvokeAgentSync403JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync403JSONResponseBody_0_Detail as the provided InvokeAgentSync403JSONResponseBody0Detail0
+func (t *InvokeAgentSync403JSONResponseBody_0_Detail) FromInvokeAgentSync403JSONResponseBody0Detail0(v InvokeAgentSync403JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync403JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync403JSONResponseBody_Detail, using the provided InvokeAgentSync403JSONResponseBodyDetail0
-func (t *InvokeAgentSync403JSONResponseBody_Detail) MergeInvokeAgentSync403JSONResponseBodyDetail0(v InvokeAgentSync403JSONResponseBodyDetail0) error {
+// MergeInvokeAgentSync403JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync403JSONResponseBody_0_Detail, using the provided InvokeAgentSync403JSONResponseBody0Detail0
+func (t *InvokeAgentSync403JSONResponseBody_0_Detail) MergeInvokeAgentSync403JSONResponseBody0Detail0(v InvokeAgentSync403JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9487,22 +12019,22 @@ func (t *InvokeAgentSync403JSONResponseBody_Detail) MergeInvokeAgentSync403JSONR
 	return err
 }
 
-// AsInvokeAgentSync403JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync403JSONResponseBody_Detail as a InvokeAgentSync403JSONResponseBodyDetail1
-func (t InvokeAgentSync403JSONResponseBody_Detail) AsInvokeAgentSync403JSONResponseBodyDetail1() (InvokeAgentSync403JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync403JSONResponseBodyDetail1
+// AsInvokeAgentSync403JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync403JSONResponseBody_0_Detail as a InvokeAgentSync403JSONResponseBody0Detail1
+func (t InvokeAgentSync403JSONResponseBody_0_Detail) AsInvokeAgentSync403JSONResponseBody0Detail1() (InvokeAgentSync403JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync403JSONResponseBody0Detail1
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync403JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync403JSONResponseBody_Detail as the provided InvokeAgentSync403JSONResponseBodyDetail1
-func (t *InvokeAgentSync403JSONResponseBody_Detail) FromInvokeAgentSync403JSONResponseBodyDetail1(v InvokeAgentSync403JSONResponseBodyDetail1) error {
+// FromInvokeAgentSync403JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync403JSONResponseBody_0_Detail as the provided InvokeAgentSync403JSONResponseBody0Detail1
+func (t *InvokeAgentSync403JSONResponseBody_0_Detail) FromInvokeAgentSync403JSONResponseBody0Detail1(v InvokeAgentSync403JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync403JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync403JSONResponseBody_Detail, using the provided InvokeAgentSync403JSONResponseBodyDetail1
-func (t *InvokeAgentSync403JSONResponseBody_Detail) MergeInvokeAgentSync403JSONResponseBodyDetail1(v InvokeAgentSync403JSONResponseBodyDetail1) error {
+// MergeInvokeAgentSync403JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync403JSONResponseBody_0_Detail, using the provided InvokeAgentSync403JSONResponseBody0Detail1
+func (t *InvokeAgentSync403JSONResponseBody_0_Detail) MergeInvokeAgentSync403JSONResponseBody0Detail1(v InvokeAgentSync403JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9513,32 +12045,32 @@ func (t *InvokeAgentSync403JSONResponseBody_Detail) MergeInvokeAgentSync403JSONR
 	return err
 }
 
-func (t InvokeAgentSync403JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSync403JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync403JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSync403JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
-// AsInvokeAgentSync404JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync404JSONResponseBody_Detail as a InvokeAgentSync404JSONResponseBodyDetail0
-func (t InvokeAgentSync404JSONResponseBody_Detail) AsInvokeAgentSync404JSONResponseBodyDetail0() (InvokeAgentSync404JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync404JSONResponseBodyDetail0
+// AsInvokeAgentSync404JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync404JSONResponseBody_0_Detail as a InvokeAgentSync404JSONResponseBody0Detail0
+func (t InvokeAgentSync404JSONResponseBody_0_Detail) AsInvokeAgentSync404JSONResponseBody0Detail0() (InvokeAgentSync404JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync404JSONResponseBody0Detail0
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync404JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync404JSONResponseBody_Detail as the provided InvokeAgentSync404JSONResponseBodyDetail0
-func (t *InvokeAgentSync404JSONResponseBody_Detail) FromInvokeAgentSync404JSONResponseBodyDetail0(v InvokeAgentSync404JSONResponseBodyDetail0) error {
+// FromInvokeAgentSync404JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync404JSONResponseBody_0_Detail as the provided InvokeAgentSync404JSONResponseBody0Detail0
+func (t *InvokeAgentSync404JSONResponseBody_0_Detail) FromInvokeAgentSync404JSONResponseBody0Detail0(v InvokeAgentSync404JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync404JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync404JSONResponseBody_Detail, using the provided InvokeAgentSync404JSONResponseBodyDetail0
-func (t *InvokeAgentSync404JSONResponseBody_Detail) MergeInvokeAgentSync404JSONResponseBodyDetail0(v InvokeAgentSync404JSONResponseBodyDetail0) error {
+// MergeInvokeAgentSync404JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync404JSONResponseBody_0_Detail, using the provided InvokeAgentSync404JSONResponseBody0Detail0
+func (t *InvokeAgentSync404JSONResponseBody_0_Detail) MergeInvokeAgentSync404JSONResponseBody0Detail0(v InvokeAgentSync404JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9549,22 +12081,22 @@ func (t *InvokeAgentSync404JSONResponseBody_Detail) MergeInvokeAgentSync404JSONR
 	return err
 }
 
-// AsInvokeAgentSync404JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync404JSONResponseBody_Detail as a InvokeAgentSync404JSONResponseBodyDetail1
-func (t InvokeAgentSync404JSONResponseBody_Detail) AsInvokeAgentSync404JSONResponseBodyDetail1() (InvokeAgentSync404JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync404JSONResponseBodyDetail1
+// AsInvokeAgentSync404JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync404JSONResponseBody_0_Detail as a InvokeAgentSync404JSONResponseBody0Detail1
+func (t InvokeAgentSync404JSONResponseBody_0_Detail) AsInvokeAgentSync404JSONResponseBody0Detail1() (InvokeAgentSync404JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync404JSONResponseBody0Detail1
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync404JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync404JSONResponseBody_Detail as the provided InvokeAgentSync404JSONResponseBodyDetail1
-func (t *InvokeAgentSync404JSONResponseBody_Detail) FromInvokeAgentSync404JSONResponseBodyDetail1(v InvokeAgentSync404JSONResponseBodyDetail1) error {
+// FromInvokeAgentSync404JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync404JSONResponseBody_0_Detail as the provided InvokeAgentSync404JSONResponseBody0Detail1
+func (t *InvokeAgentSync404JSONResponseBody_0_Detail) FromInvokeAgentSync404JSONResponseBody0Detail1(v InvokeAgentSync404JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync404JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync404JSONResponseBody_Detail, using the provided InvokeAgentSync404JSONResponseBodyDetail1
-func (t *InvokeAgentSync404JSONResponseBody_Detail) MergeInvokeAgentSync404JSONResponseBodyDetail1(v InvokeAgentSync404JSONResponseBodyDetail1) error {
+// MergeInvokeAgentSync404JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync404JSONResponseBody_0_Detail, using the provided InvokeAgentSync404JSONResponseBody0Detail1
+func (t *InvokeAgentSync404JSONResponseBody_0_Detail) MergeInvokeAgentSync404JSONResponseBody0Detail1(v InvokeAgentSync404JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9575,12 +12107,12 @@ func (t *InvokeAgentSync404JSONResponseBody_Detail) MergeInvokeAgentSync404JSONR
 	return err
 }
 
-func (t InvokeAgentSync404JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSync404JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync404JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSync404JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -9647,22 +12179,22 @@ func (t *InvokeAgentSync405JSONResponseBody_Detail) UnmarshalJSON(b []byte) erro
 	return err
 }
 
-// AsInvokeAgentSync409JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync409JSONResponseBody_Detail as a InvokeAgentSync409JSONResponseBodyDetail0
-func (t InvokeAgentSync409JSONResponseBody_Detail) AsInvokeAgentSync409JSONResponseBodyDetail0() (InvokeAgentSync409JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync409JSONResponseBodyDetail0
+// AsInvokeAgentSync409JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync409JSONResponseBody_0_Detail as a InvokeAgentSync409JSONResponseBody0Detail0
+func (t InvokeAgentSync409JSONResponseBody_0_Detail) AsInvokeAgentSync409JSONResponseBody0Detail0() (InvokeAgentSync409JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync409JSONResponseBody0Detail0
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync409JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync409JSONResponseBody_Detail as the provided InvokeAgentSync409JSONResponseBodyDetail0
-func (t *InvokeAgentSync409JSONResponseBody_Detail) FromInvokeAgentSync409JSONResponseBodyDetail0(v InvokeAgentSync409JSONResponseBodyDetail0) error {
+// FromInvokeAgentSync409JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync409JSONResponseBody_0_Detail as the provided InvokeAgentSync409JSONResponseBody0Detail0
+func (t *InvokeAgentSync409JSONResponseBody_0_Detail) FromInvokeAgentSync409JSONResponseBody0Detail0(v InvokeAgentSync409JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync409JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync409JSONResponseBody_Detail, using the provided InvokeAgentSync409JSONResponseBodyDetail0
-func (t *InvokeAgentSync409JSONResponseBody_Detail) MergeInvokeAgentSync409JSONResponseBodyDetail0(v InvokeAgentSync409JSONResponseBodyDetail0) error {
+// MergeInvokeAgentSync409JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync409JSONResponseBody_0_Detail, using the provided InvokeAgentSync409JSONResponseBody0Detail0
+func (t *InvokeAgentSync409JSONResponseBody_0_Detail) MergeInvokeAgentSync409JSONResponseBody0Detail0(v InvokeAgentSync409JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9673,22 +12205,22 @@ func (t *InvokeAgentSync409JSONResponseBody_Detail) MergeInvokeAgentSync409JSONR
 	return err
 }
 
-// AsInvokeAgentSync409JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync409JSONResponseBody_Detail as a InvokeAgentSync409JSONResponseBodyDetail1
-func (t InvokeAgentSync409JSONResponseBody_Detail) AsInvokeAgentSync409JSONResponseBodyDetail1() (InvokeAgentSync409JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync409JSONResponseBodyDetail1
+// AsInvokeAgentSync409JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync409JSONResponseBody_0_Detail as a InvokeAgentSync409JSONResponseBody0Detail1
+func (t InvokeAgentSync409JSONResponseBody_0_Detail) AsInvokeAgentSync409JSONResponseBody0Detail1() (InvokeAgentSync409JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync409JSONResponseBody0Detail1
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync409JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync409JSONResponseBody_Detail as the provided InvokeAgentSync409JSONResponseBodyDetail1
-func (t *InvokeAgentSync409JSONResponseBody_Detail) FromInvokeAgentSync409JSONResponseBodyDetail1(v InvokeAgentSync409JSONResponseBodyDetail1) error {
+// FromInvokeAgentSync409JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync409JSONResponseBody_0_Detail as the provided InvokeAgentSync409JSONResponseBody0Detail1
+func (t *InvokeAgentSync409JSONResponseBody_0_Detail) FromInvokeAgentSync409JSONResponseBody0Detail1(v InvokeAgentSync409JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync409JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync409JSONResponseBody_Detail, using the provided InvokeAgentSync409JSONResponseBodyDetail1
-func (t *InvokeAgentSync409JSONResponseBody_Detail) MergeInvokeAgentSync409JSONResponseBodyDetail1(v InvokeAgentSync409JSONResponseBodyDetail1) error {
+// MergeInvokeAgentSync409JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync409JSONResponseBody_0_Detail, using the provided InvokeAgentSync409JSONResponseBody0Detail1
+func (t *InvokeAgentSync409JSONResponseBody_0_Detail) MergeInvokeAgentSync409JSONResponseBody0Detail1(v InvokeAgentSync409JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9699,32 +12231,32 @@ func (t *InvokeAgentSync409JSONResponseBody_Detail) MergeInvokeAgentSync409JSONR
 	return err
 }
 
-func (t InvokeAgentSync409JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSync409JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync409JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSync409JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
-// AsInvokeAgentSync413JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync413JSONResponseBody_Detail as a InvokeAgentSync413JSONResponseBodyDetail0
-func (t InvokeAgentSync413JSONResponseBody_Detail) AsInvokeAgentSync413JSONResponseBodyDetail0() (InvokeAgentSync413JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync413JSONResponseBodyDetail0
+// AsInvokeAgentSync413JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync413JSONResponseBody_0_Detail as a InvokeAgentSync413JSONResponseBody0Detail0
+func (t InvokeAgentSync413JSONResponseBody_0_Detail) AsInvokeAgentSync413JSONResponseBody0Detail0() (InvokeAgentSync413JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync413JSONResponseBody0Detail0
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync413JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync413JSONResponseBody_Detail as the provided InvokeAgentSync413JSONResponseBodyDetail0
-func (t *InvokeAgentSync413JSONResponseBody_Detail) FromInvokeAgentSync413JSONResponseBodyDetail0(v InvokeAgentSync413JSONResponseBodyDetail0) error {
+// FromInvokeAgentSync413JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync413JSONResponseBody_0_Detail as the provided InvokeAgentSync413JSONResponseBody0Detail0
+func (t *InvokeAgentSync413JSONResponseBody_0_Detail) FromInvokeAgentSync413JSONResponseBody0Detail0(v InvokeAgentSync413JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync413JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync413JSONResponseBody_Detail, using the provided InvokeAgentSync413JSONResponseBodyDetail0
-func (t *InvokeAgentSync413JSONResponseBody_Detail) MergeInvokeAgentSync413JSONResponseBodyDetail0(v InvokeAgentSync413JSONResponseBodyDetail0) error {
+// MergeInvokeAgentSync413JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync413JSONResponseBody_0_Detail, using the provided InvokeAgentSync413JSONResponseBody0Detail0
+func (t *InvokeAgentSync413JSONResponseBody_0_Detail) MergeInvokeAgentSync413JSONResponseBody0Detail0(v InvokeAgentSync413JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9735,22 +12267,22 @@ func (t *InvokeAgentSync413JSONResponseBody_Detail) MergeInvokeAgentSync413JSONR
 	return err
 }
 
-// AsInvokeAgentSync413JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync413JSONResponseBody_Detail as a InvokeAgentSync413JSONResponseBodyDetail1
-func (t InvokeAgentSync413JSONResponseBody_Detail) AsInvokeAgentSync413JSONResponseBodyDetail1() (InvokeAgentSync413JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync413JSONResponseBodyDetail1
+// AsInvokeAgentSync413JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync413JSONResponseBody_0_Detail as a InvokeAgentSync413JSONResponseBody0Detail1
+func (t InvokeAgentSync413JSONResponseBody_0_Detail) AsInvokeAgentSync413JSONResponseBody0Detail1() (InvokeAgentSync413JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync413JSONResponseBody0Detail1
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync413JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync413JSONResponseBody_Detail as the provided InvokeAgentSync413JSONResponseBodyDetail1
-func (t *InvokeAgentSync413JSONResponseBody_Detail) FromInvokeAgentSync413JSONResponseBodyDetail1(v InvokeAgentSync413JSONResponseBodyDetail1) error {
+// FromInvokeAgentSync413JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync413JSONResponseBody_0_Detail as the provided InvokeAgentSync413JSONResponseBody0Detail1
+func (t *InvokeAgentSync413JSONResponseBody_0_Detail) FromInvokeAgentSync413JSONResponseBody0Detail1(v InvokeAgentSync413JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync413JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync413JSONResponseBody_Detail, using the provided InvokeAgentSync413JSONResponseBodyDetail1
-func (t *InvokeAgentSync413JSONResponseBody_Detail) MergeInvokeAgentSync413JSONResponseBodyDetail1(v InvokeAgentSync413JSONResponseBodyDetail1) error {
+// MergeInvokeAgentSync413JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync413JSONResponseBody_0_Detail, using the provided InvokeAgentSync413JSONResponseBody0Detail1
+func (t *InvokeAgentSync413JSONResponseBody_0_Detail) MergeInvokeAgentSync413JSONResponseBody0Detail1(v InvokeAgentSync413JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9761,32 +12293,32 @@ func (t *InvokeAgentSync413JSONResponseBody_Detail) MergeInvokeAgentSync413JSONR
 	return err
 }
 
-func (t InvokeAgentSync413JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSync413JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSync413JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
-// AsInvokeAgentSync422JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync422JSONResponseBody_Detail as a InvokeAgentSync422JSONResponseBodyDetail0
-func (t InvokeAgentSync422JSONResponseBody_Detail) AsInvokeAgentSync422JSONResponseBodyDetail0() (InvokeAgentSync422JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync422JSONResponseBodyDetail0
+// AsXpanderValidationError returns the union data inside the InvokeAgentSync422JSONResponseBody0 as a XpanderValidationError
+func (t InvokeAgentSync422JSONResponseBody0) AsXpanderValidationError() (XpanderValidationError, error) {
+	var body XpanderValidationError
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync422JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync422JSONResponseBody_Detail as the provided InvokeAgentSync422JSONResponseBodyDetail0
-func (t *InvokeAgentSync422JSONResponseBody_Detail) FromInvokeAgentSync422JSONResponseBodyDetail0(v InvokeAgentSync422JSONResponseBodyDetail0) error {
+// FromXpanderValidationError overwrites any union data inside the InvokeAgentSync422JSONResponseBody0 as the provided XpanderValidationError
+func (t *InvokeAgentSync422JSONResponseBody0) FromXpanderValidationError(v XpanderValidationError) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync422JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync422JSONResponseBody_Detail, using the provided InvokeAgentSync422JSONResponseBodyDetail0
-func (t *InvokeAgentSync422JSONResponseBody_Detail) MergeInvokeAgentSync422JSONResponseBodyDetail0(v InvokeAgentSync422JSONResponseBodyDetail0) error {
+// MergeXpanderValidationError performs a merge with any union data inside the InvokeAgentSync422JSONResponseBody0, using the provided XpanderValidationError
+func (t *InvokeAgentSync422JSONResponseBody0) MergeXpanderValidationError(v XpanderValidationError) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9797,22 +12329,22 @@ func (t *InvokeAgentSync422JSONResponseBody_Detail) MergeInvokeAgentSync422JSONR
 	return err
 }
 
-// AsInvokeAgentSync422JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync422JSONResponseBody_Detail as a InvokeAgentSync422JSONResponseBodyDetail1
-func (t InvokeAgentSync422JSONResponseBody_Detail) AsInvokeAgentSync422JSONResponseBodyDetail1() (InvokeAgentSync422JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync422JSONResponseBodyDetail1
+// AsXpanderMessageError returns the union data inside the InvokeAgentSync422JSONResponseBody0 as a XpanderMessageError
+func (t InvokeAgentSync422JSONResponseBody0) AsXpanderMessageError() (XpanderMessageError, error) {
+	var body XpanderMessageError
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync422JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync422JSONResponseBody_Detail as the provided InvokeAgentSync422JSONResponseBodyDetail1
-func (t *InvokeAgentSync422JSONResponseBody_Detail) FromInvokeAgentSync422JSONResponseBodyDetail1(v InvokeAgentSync422JSONResponseBodyDetail1) error {
+// FromXpanderMessageError overwrites any union data inside the InvokeAgentSync422JSONResponseBody0 as the provided XpanderMessageError
+func (t *InvokeAgentSync422JSONResponseBody0) FromXpanderMessageError(v XpanderMessageError) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync422JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync422JSONResponseBody_Detail, using the provided InvokeAgentSync422JSONResponseBodyDetail1
-func (t *InvokeAgentSync422JSONResponseBody_Detail) MergeInvokeAgentSync422JSONResponseBodyDetail1(v InvokeAgentSync422JSONResponseBodyDetail1) error {
+// MergeXpanderMessageError performs a merge with any union data inside the InvokeAgentSync422JSONResponseBody0, using the provided XpanderMessageError
+func (t *InvokeAgentSync422JSONResponseBody0) MergeXpanderMessageError(v XpanderMessageError) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9823,32 +12355,152 @@ func (t *InvokeAgentSync422JSONResponseBody_Detail) MergeInvokeAgentSync422JSONR
 	return err
 }
 
-func (t InvokeAgentSync422JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSync422JSONResponseBody0) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	object["code"], err = json.Marshal(t.Code)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'code': %w", err)
+	}
+
+	object["detail"], err = json.Marshal(t.Detail)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'detail': %w", err)
+	}
+
+	if t.TaskId != nil {
+		object["task_id"], err = json.Marshal(t.TaskId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'task_id': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *InvokeAgentSync422JSONResponseBody0) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &t.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+	}
+
+	if raw, found := object["detail"]; found {
+		err = json.Unmarshal(raw, &t.Detail)
+		if err != nil {
+			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+	}
+
+	if raw, found := object["task_id"]; found {
+		err = json.Unmarshal(raw, &t.TaskId)
+		if err != nil {
+			return fmt.Errorf("error reading 'task_id': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsInvokeAgentSync422JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync422JSONResponseBody_0_Detail as a InvokeAgentSync422JSONResponseBody0Detail0
+func (t InvokeAgentSync422JSONResponseBody_0_Detail) AsInvokeAgentSync422JSONResponseBody0Detail0() (InvokeAgentSync422JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync422JSONResponseBody0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync422JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync422JSONResponseBody_0_Detail as the provided InvokeAgentSync422JSONResponseBody0Detail0
+func (t *InvokeAgentSync422JSONResponseBody_0_Detail) FromInvokeAgentSync422JSONResponseBody0Detail0(v InvokeAgentSync422JSONResponseBody0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync422JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync422JSONResponseBody_0_Detail, using the provided InvokeAgentSync422JSONResponseBody0Detail0
+func (t *InvokeAgentSync422JSONResponseBody_0_Detail) MergeInvokeAgentSync422JSONResponseBody0Detail0(v InvokeAgentSync422JSONResponseBody0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentSync422JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync422JSONResponseBody_0_Detail as a InvokeAgentSync422JSONResponseBody0Detail1
+func (t InvokeAgentSync422JSONResponseBody_0_Detail) AsInvokeAgentSync422JSONResponseBody0Detail1() (InvokeAgentSync422JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync422JSONResponseBody0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync422JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync422JSONResponseBody_0_Detail as the provided InvokeAgentSync422JSONResponseBody0Detail1
+func (t *InvokeAgentSync422JSONResponseBody_0_Detail) FromInvokeAgentSync422JSONResponseBody0Detail1(v InvokeAgentSync422JSONResponseBody0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync422JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync422JSONResponseBody_0_Detail, using the provided InvokeAgentSync422JSONResponseBody0Detail1
+func (t *InvokeAgentSync422JSONResponseBody_0_Detail) MergeInvokeAgentSync422JSONResponseBody0Detail1(v InvokeAgentSync422JSONResponseBody0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentSync422JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync422JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSync422JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
-// AsInvokeAgentSync500JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync500JSONResponseBody_Detail as a InvokeAgentSync500JSONResponseBodyDetail0
-func (t InvokeAgentSync500JSONResponseBody_Detail) AsInvokeAgentSync500JSONResponseBodyDetail0() (InvokeAgentSync500JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync500JSONResponseBodyDetail0
+// AsInvokeAgentSync500JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync500JSONResponseBody_0_Detail as a InvokeAgentSync500JSONResponseBody0Detail0
+func (t InvokeAgentSync500JSONResponseBody_0_Detail) AsInvokeAgentSync500JSONResponseBody0Detail0() (InvokeAgentSync500JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync500JSONResponseBody0Detail0
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync500JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync500JSONResponseBody_Detail as the provided InvokeAgentSync500JSONResponseBodyDetail0
-func (t *InvokeAgentSync500JSONResponseBody_Detail) FromInvokeAgentSync500JSONResponseBodyDetail0(v InvokeAgentSync500JSONResponseBodyDetail0) error {
+// FromInvokeAgentSync500JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync500JSONResponseBody_0_Detail as the provided InvokeAgentSync500JSONResponseBody0Detail0
+func (t *InvokeAgentSync500JSONResponseBody_0_Detail) FromInvokeAgentSync500JSONResponseBody0Detail0(v InvokeAgentSync500JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync500JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync500JSONResponseBody_Detail, using the provided InvokeAgentSync500JSONResponseBodyDetail0
-func (t *InvokeAgentSync500JSONResponseBody_Detail) MergeInvokeAgentSync500JSONResponseBodyDetail0(v InvokeAgentSync500JSONResponseBodyDetail0) error {
+// MergeInvokeAgentSync500JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync500JSONResponseBody_0_Detail, using the provided InvokeAgentSync500JSONResponseBody0Detail0
+func (t *InvokeAgentSync500JSONResponseBody_0_Detail) MergeInvokeAgentSync500JSONResponseBody0Detail0(v InvokeAgentSync500JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9859,22 +12511,22 @@ func (t *InvokeAgentSync500JSONResponseBody_Detail) MergeInvokeAgentSync500JSONR
 	return err
 }
 
-// AsInvokeAgentSync500JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync500JSONResponseBody_Detail as a InvokeAgentSync500JSONResponseBodyDetail1
-func (t InvokeAgentSync500JSONResponseBody_Detail) AsInvokeAgentSync500JSONResponseBodyDetail1() (InvokeAgentSync500JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync500JSONResponseBodyDetail1
+// AsInvokeAgentSync500JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync500JSONResponseBody_0_Detail as a InvokeAgentSync500JSONResponseBody0Detail1
+func (t InvokeAgentSync500JSONResponseBody_0_Detail) AsInvokeAgentSync500JSONResponseBody0Detail1() (InvokeAgentSync500JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync500JSONResponseBody0Detail1
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync500JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync500JSONResponseBody_Detail as the provided InvokeAgentSync500JSONResponseBodyDetail1
-func (t *InvokeAgentSync500JSONResponseBody_Detail) FromInvokeAgentSync500JSONResponseBodyDetail1(v InvokeAgentSync500JSONResponseBodyDetail1) error {
+// FromInvokeAgentSync500JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync500JSONResponseBody_0_Detail as the provided InvokeAgentSync500JSONResponseBody0Detail1
+func (t *InvokeAgentSync500JSONResponseBody_0_Detail) FromInvokeAgentSync500JSONResponseBody0Detail1(v InvokeAgentSync500JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync500JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync500JSONResponseBody_Detail, using the provided InvokeAgentSync500JSONResponseBodyDetail1
-func (t *InvokeAgentSync500JSONResponseBody_Detail) MergeInvokeAgentSync500JSONResponseBodyDetail1(v InvokeAgentSync500JSONResponseBodyDetail1) error {
+// MergeInvokeAgentSync500JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync500JSONResponseBody_0_Detail, using the provided InvokeAgentSync500JSONResponseBody0Detail1
+func (t *InvokeAgentSync500JSONResponseBody_0_Detail) MergeInvokeAgentSync500JSONResponseBody0Detail1(v InvokeAgentSync500JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9885,32 +12537,32 @@ func (t *InvokeAgentSync500JSONResponseBody_Detail) MergeInvokeAgentSync500JSONR
 	return err
 }
 
-func (t InvokeAgentSync500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSync500JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSync500JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
-// AsInvokeAgentSync502JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync502JSONResponseBody_Detail as a InvokeAgentSync502JSONResponseBodyDetail0
-func (t InvokeAgentSync502JSONResponseBody_Detail) AsInvokeAgentSync502JSONResponseBodyDetail0() (InvokeAgentSync502JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync502JSONResponseBodyDetail0
+// AsInvokeAgentSync502JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync502JSONResponseBody_0_Detail as a InvokeAgentSync502JSONResponseBody0Detail0
+func (t InvokeAgentSync502JSONResponseBody_0_Detail) AsInvokeAgentSync502JSONResponseBody0Detail0() (InvokeAgentSync502JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync502JSONResponseBody0Detail0
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync502JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync502JSONResponseBody_Detail as the provided InvokeAgentSync502JSONResponseBodyDetail0
-func (t *InvokeAgentSync502JSONResponseBody_Detail) FromInvokeAgentSync502JSONResponseBodyDetail0(v InvokeAgentSync502JSONResponseBodyDetail0) error {
+// FromInvokeAgentSync502JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync502JSONResponseBody_0_Detail as the provided InvokeAgentSync502JSONResponseBody0Detail0
+func (t *InvokeAgentSync502JSONResponseBody_0_Detail) FromInvokeAgentSync502JSONResponseBody0Detail0(v InvokeAgentSync502JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync502JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync502JSONResponseBody_Detail, using the provided InvokeAgentSync502JSONResponseBodyDetail0
-func (t *InvokeAgentSync502JSONResponseBody_Detail) MergeInvokeAgentSync502JSONResponseBodyDetail0(v InvokeAgentSync502JSONResponseBodyDetail0) error {
+// MergeInvokeAgentSync502JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync502JSONResponseBody_0_Detail, using the provided InvokeAgentSync502JSONResponseBody0Detail0
+func (t *InvokeAgentSync502JSONResponseBody_0_Detail) MergeInvokeAgentSync502JSONResponseBody0Detail0(v InvokeAgentSync502JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9921,22 +12573,22 @@ func (t *InvokeAgentSync502JSONResponseBody_Detail) MergeInvokeAgentSync502JSONR
 	return err
 }
 
-// AsInvokeAgentSync502JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync502JSONResponseBody_Detail as a InvokeAgentSync502JSONResponseBodyDetail1
-func (t InvokeAgentSync502JSONResponseBody_Detail) AsInvokeAgentSync502JSONResponseBodyDetail1() (InvokeAgentSync502JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync502JSONResponseBodyDetail1
+// AsInvokeAgentSync502JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync502JSONResponseBody_0_Detail as a InvokeAgentSync502JSONResponseBody0Detail1
+func (t InvokeAgentSync502JSONResponseBody_0_Detail) AsInvokeAgentSync502JSONResponseBody0Detail1() (InvokeAgentSync502JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync502JSONResponseBody0Detail1
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync502JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync502JSONResponseBody_Detail as the provided InvokeAgentSync502JSONResponseBodyDetail1
-func (t *InvokeAgentSync502JSONResponseBody_Detail) FromInvokeAgentSync502JSONResponseBodyDetail1(v InvokeAgentSync502JSONResponseBodyDetail1) error {
+// FromInvokeAgentSync502JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync502JSONResponseBody_0_Detail as the provided InvokeAgentSync502JSONResponseBody0Detail1
+func (t *InvokeAgentSync502JSONResponseBody_0_Detail) FromInvokeAgentSync502JSONResponseBody0Detail1(v InvokeAgentSync502JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync502JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync502JSONResponseBody_Detail, using the provided InvokeAgentSync502JSONResponseBodyDetail1
-func (t *InvokeAgentSync502JSONResponseBody_Detail) MergeInvokeAgentSync502JSONResponseBodyDetail1(v InvokeAgentSync502JSONResponseBodyDetail1) error {
+// MergeInvokeAgentSync502JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync502JSONResponseBody_0_Detail, using the provided InvokeAgentSync502JSONResponseBody0Detail1
+func (t *InvokeAgentSync502JSONResponseBody_0_Detail) MergeInvokeAgentSync502JSONResponseBody0Detail1(v InvokeAgentSync502JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9947,32 +12599,32 @@ func (t *InvokeAgentSync502JSONResponseBody_Detail) MergeInvokeAgentSync502JSONR
 	return err
 }
 
-func (t InvokeAgentSync502JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSync502JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync502JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSync502JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
-// AsInvokeAgentSync503JSONResponseBodyDetail0 returns the union data inside the InvokeAgentSync503JSONResponseBody_Detail as a InvokeAgentSync503JSONResponseBodyDetail0
-func (t InvokeAgentSync503JSONResponseBody_Detail) AsInvokeAgentSync503JSONResponseBodyDetail0() (InvokeAgentSync503JSONResponseBodyDetail0, error) {
-	var body InvokeAgentSync503JSONResponseBodyDetail0
+// AsInvokeAgentSync503JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync503JSONResponseBody_0_Detail as a InvokeAgentSync503JSONResponseBody0Detail0
+func (t InvokeAgentSync503JSONResponseBody_0_Detail) AsInvokeAgentSync503JSONResponseBody0Detail0() (InvokeAgentSync503JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync503JSONResponseBody0Detail0
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync503JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentSync503JSONResponseBody_Detail as the provided InvokeAgentSync503JSONResponseBodyDetail0
-func (t *InvokeAgentSync503JSONResponseBody_Detail) FromInvokeAgentSync503JSONResponseBodyDetail0(v InvokeAgentSync503JSONResponseBodyDetail0) error {
+// FromInvokeAgentSync503JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync503JSONResponseBody_0_Detail as the provided InvokeAgentSync503JSONResponseBody0Detail0
+func (t *InvokeAgentSync503JSONResponseBody_0_Detail) FromInvokeAgentSync503JSONResponseBody0Detail0(v InvokeAgentSync503JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync503JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentSync503JSONResponseBody_Detail, using the provided InvokeAgentSync503JSONResponseBodyDetail0
-func (t *InvokeAgentSync503JSONResponseBody_Detail) MergeInvokeAgentSync503JSONResponseBodyDetail0(v InvokeAgentSync503JSONResponseBodyDetail0) error {
+// MergeInvokeAgentSync503JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync503JSONResponseBody_0_Detail, using the provided InvokeAgentSync503JSONResponseBody0Detail0
+func (t *InvokeAgentSync503JSONResponseBody_0_Detail) MergeInvokeAgentSync503JSONResponseBody0Detail0(v InvokeAgentSync503JSONResponseBody0Detail0) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -9983,22 +12635,22 @@ func (t *InvokeAgentSync503JSONResponseBody_Detail) MergeInvokeAgentSync503JSONR
 	return err
 }
 
-// AsInvokeAgentSync503JSONResponseBodyDetail1 returns the union data inside the InvokeAgentSync503JSONResponseBody_Detail as a InvokeAgentSync503JSONResponseBodyDetail1
-func (t InvokeAgentSync503JSONResponseBody_Detail) AsInvokeAgentSync503JSONResponseBodyDetail1() (InvokeAgentSync503JSONResponseBodyDetail1, error) {
-	var body InvokeAgentSync503JSONResponseBodyDetail1
+// AsInvokeAgentSync503JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync503JSONResponseBody_0_Detail as a InvokeAgentSync503JSONResponseBody0Detail1
+func (t InvokeAgentSync503JSONResponseBody_0_Detail) AsInvokeAgentSync503JSONResponseBody0Detail1() (InvokeAgentSync503JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync503JSONResponseBody0Detail1
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromInvokeAgentSync503JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentSync503JSONResponseBody_Detail as the provided InvokeAgentSync503JSONResponseBodyDetail1
-func (t *InvokeAgentSync503JSONResponseBody_Detail) FromInvokeAgentSync503JSONResponseBodyDetail1(v InvokeAgentSync503JSONResponseBodyDetail1) error {
+// FromInvokeAgentSync503JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync503JSONResponseBody_0_Detail as the provided InvokeAgentSync503JSONResponseBody0Detail1
+func (t *InvokeAgentSync503JSONResponseBody_0_Detail) FromInvokeAgentSync503JSONResponseBody0Detail1(v InvokeAgentSync503JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeInvokeAgentSync503JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentSync503JSONResponseBody_Detail, using the provided InvokeAgentSync503JSONResponseBodyDetail1
-func (t *InvokeAgentSync503JSONResponseBody_Detail) MergeInvokeAgentSync503JSONResponseBodyDetail1(v InvokeAgentSync503JSONResponseBodyDetail1) error {
+// MergeInvokeAgentSync503JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync503JSONResponseBody_0_Detail, using the provided InvokeAgentSync503JSONResponseBody0Detail1
+func (t *InvokeAgentSync503JSONResponseBody_0_Detail) MergeInvokeAgentSync503JSONResponseBody0Detail1(v InvokeAgentSync503JSONResponseBody0Detail1) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -10009,12 +12661,12 @@ func (t *InvokeAgentSync503JSONResponseBody_Detail) MergeInvokeAgentSync503JSONR
 	return err
 }
 
-func (t InvokeAgentSync503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+func (t InvokeAgentSync503JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *InvokeAgentSync503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+func (t *InvokeAgentSync503JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -19692,24 +22344,54 @@ type ClientInterface interface {
 	// Corresponds with PUT /v1/agents/{agent_id} (the `PutAgent` operationId).
 	PutAgent(ctx context.Context, agentId AgentID, params *PutAgentParams, body PutAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// InvokeAgentSyncWithBody Invoke an agent (sync)
+	// InvokeAgentSyncWithBody Invoke an agent (sync), xpander or ServiceNet
+	//
+	// Both dialects' sync invoke. The body says which: it is **ServiceNet's** when it is a JSON
+	// object with at least one field only ServiceNet's invoke defines (`message`, `task_id`,
+	// `context_id`, `skill_id`, `auth_token`, `auth_context_id`, `region`, `confirm_risky`,
+	// `max_cost_units`, `settlement`, `agent_envelope`, `return_immediately`) and none only
+	// xpander's defines (`id`, `title`, `output_format`, …); any other body is **xpander's**
+	// (so `{"input": …}` alone, or a mix of both, is xpander's). `input`, `multitask_strategy`
+	// and `webhook_url` belong to both. A ServiceNet body gets ServiceNet's answers and errors;
+	// the key, the body's size and whether it is JSON are checked before the dialect is known,
+	// in xpander's terms.
 	//
 	// Accepts the invocation like the async invoke, then waits up to `wait` seconds (default and
-	// at most 25) for the task to end. **200** with the ended task; **202** with the task still
-	// pending, executing or paused (the wait also ends early when the task pauses), its URL in
-	// `Location` and `Retry-After`: poll it.
+	// at most 25) for the task to end. xpander: **200** with the ended task; **202** with the
+	// task still pending, executing or paused (the wait also ends early when the task pauses),
+	// its URL in `Location` and `Retry-After`: poll it. ServiceNet: **200** with the reference's
+	// `InvokeAgentResponse` once the task ended or waits for input (`status` is the A2A task
+	// state: `TASK_STATE_COMPLETED`, `…_FAILED`, `…_CANCELED`, `…_REJECTED`,
+	// `…_INPUT_REQUIRED`); **202** with the async answer (`status: running`, the `receipt_id`
+	// to poll, `Location: /v1/receipts/{id}`) when the agent outlasts the wait or the body sets
+	// `return_immediately`.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/agents/{agent_id}/invoke (the `InvokeAgentSync` operationId).
 	InvokeAgentSyncWithBody(ctx context.Context, agentId AgentID, params *InvokeAgentSyncParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// InvokeAgentSync Invoke an agent (sync)
+	// InvokeAgentSync Invoke an agent (sync), xpander or ServiceNet
+	//
+	// Both dialects' sync invoke. The body says which: it is **ServiceNet's** when it is a JSON
+	// object with at least one field only ServiceNet's invoke defines (`message`, `task_id`,
+	// `context_id`, `skill_id`, `auth_token`, `auth_context_id`, `region`, `confirm_risky`,
+	// `max_cost_units`, `settlement`, `agent_envelope`, `return_immediately`) and none only
+	// xpander's defines (`id`, `title`, `output_format`, …); any other body is **xpander's**
+	// (so `{"input": …}` alone, or a mix of both, is xpander's). `input`, `multitask_strategy`
+	// and `webhook_url` belong to both. A ServiceNet body gets ServiceNet's answers and errors;
+	// the key, the body's size and whether it is JSON are checked before the dialect is known,
+	// in xpander's terms.
 	//
 	// Accepts the invocation like the async invoke, then waits up to `wait` seconds (default and
-	// at most 25) for the task to end. **200** with the ended task; **202** with the task still
-	// pending, executing or paused (the wait also ends early when the task pauses), its URL in
-	// `Location` and `Retry-After`: poll it.
+	// at most 25) for the task to end. xpander: **200** with the ended task; **202** with the
+	// task still pending, executing or paused (the wait also ends early when the task pauses),
+	// its URL in `Location` and `Retry-After`: poll it. ServiceNet: **200** with the reference's
+	// `InvokeAgentResponse` once the task ended or waits for input (`status` is the A2A task
+	// state: `TASK_STATE_COMPLETED`, `…_FAILED`, `…_CANCELED`, `…_REJECTED`,
+	// `…_INPUT_REQUIRED`); **202** with the async answer (`status: running`, the `receipt_id`
+	// to poll, `Location: /v1/receipts/{id}`) when the agent outlasts the wait or the body sets
+	// `return_immediately`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -19883,11 +22565,34 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/auth-contexts/{auth_context_id} (the `GetAuthContext` operationId).
 	GetAuthContext(ctx context.Context, authContextId openapi_types.UUID, params *GetAuthContextParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetReceiptIssuer The keys receipts are signed with
+	//
+	// agentq's. The `did:key` receipts are signed with now, and every key agentq signs or signed
+	// receipts with, the current one first: after a rotation the previous keys stay listed, and
+	// the receipts they signed stay valid. A receipt verifies with its own `receipt_issuer_did`
+	// alone; this list tells that the DID is agentq's.
+	//
+	// Corresponds with GET /v1/receipt-issuer (the `GetReceiptIssuer` operationId).
+	GetReceiptIssuer(ctx context.Context, params *GetReceiptIssuerParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListReceipts List receipts
+	//
+	// The caller's tenant's receipts, newest first, each as `GET /v1/receipts/{receipt_id}`
+	// answers it (signed), with the reference node's filters. `next_cursor` (agentq's) is there
+	// when more receipts follow: pass it as `cursor`. A filter the store applies after reading
+	// may make a page short, even empty, with a `next_cursor`.
+	//
+	// Corresponds with GET /v1/receipts (the `ListReceipts` operationId).
+	ListReceipts(ctx context.Context, params *ListReceiptsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetReceipt Get a receipt
 	//
-	// The execution receipt: `running` until the agent answers, then `succeeded` (with `output`
-	// and `raw`) or `failed` (with `error`). With `wait`, a receipt that has not ended is
-	// answered when its task's state changes, or after `wait` seconds.
+	// The stored receipt, as the ServiceNet reference node answers it: the signed `receipt`
+	// (`status` `running` until the agent answers, then `succeeded`, `failed` or `rejected`),
+	// the agent's `output` once it succeeded, `stderr` once it failed, and agentq's facts beside
+	// them. Every receipt, in every state, is signed; a receipt is signed anew only when what
+	// it says changes. With `wait`, a receipt that has not ended is answered when its task's
+	// state changes, or after `wait` seconds.
 	//
 	// Corresponds with GET /v1/receipts/{receipt_id} (the `GetReceipt` operationId).
 	GetReceipt(ctx context.Context, receiptId ReceiptID, params *GetReceiptParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -19901,11 +22606,36 @@ type ClientInterface interface {
 
 	// StopReceipt Stop a receipt's execution
 	//
-	// Stops an execution that has not ended (status `failed`, `error.code` `canceled`) and
-	// answers the receipt; one that has already ended is answered unchanged. Takes no body.
+	// agentq's. Stops an execution that has not ended (`receipt.status` `failed`, `error.code`
+	// `canceled`) and answers the receipt, signed; one that has already ended is answered
+	// unchanged. Takes no body.
 	//
 	// Corresponds with POST /v1/receipts/{receipt_id}/stop (the `StopReceipt` operationId).
 	StopReceipt(ctx context.Context, receiptId ReceiptID, params *StopReceiptParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyReceiptWithBody Record a verification verdict on a receipt
+	//
+	// As the reference node: a verifier records its verdict on the receipt, which becomes the
+	// receipt's `verification`, and the receipt is answered as it now stands, signed anew
+	// (`verification` is part of what is signed). agentq keeps the verdict only; `verifier_id`,
+	// `automated` and `reason` are logged, not stored.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/receipts/{receipt_id}/verify (the `VerifyReceipt` operationId).
+	VerifyReceiptWithBody(ctx context.Context, receiptId ReceiptID, params *VerifyReceiptParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyReceipt Record a verification verdict on a receipt
+	//
+	// As the reference node: a verifier records its verdict on the receipt, which becomes the
+	// receipt's `verification`, and the receipt is answered as it now stands, signed anew
+	// (`verification` is part of what is signed). agentq keeps the verdict only; `verifier_id`,
+	// `automated` and `reason` are logged, not stored.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/receipts/{receipt_id}/verify (the `VerifyReceipt` operationId).
+	VerifyReceipt(ctx context.Context, receiptId ReceiptID, params *VerifyReceiptParams, body VerifyReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListTasks List tasks
 	//
@@ -20210,12 +22940,27 @@ func (c *Client) PutAgent(ctx context.Context, agentId AgentID, params *PutAgent
 	return c.Client.Do(req)
 }
 
-// InvokeAgentSyncWithBody Invoke an agent (sync)
+// InvokeAgentSyncWithBody Invoke an agent (sync), xpander or ServiceNet
+//
+// Both dialects' sync invoke. The body says which: it is **ServiceNet's** when it is a JSON
+// object with at least one field only ServiceNet's invoke defines (`message`, `task_id`,
+// `context_id`, `skill_id`, `auth_token`, `auth_context_id`, `region`, `confirm_risky`,
+// `max_cost_units`, `settlement`, `agent_envelope`, `return_immediately`) and none only
+// xpander's defines (`id`, `title`, `output_format`, …); any other body is **xpander's**
+// (so `{"input": …}` alone, or a mix of both, is xpander's). `input`, `multitask_strategy`
+// and `webhook_url` belong to both. A ServiceNet body gets ServiceNet's answers and errors;
+// the key, the body's size and whether it is JSON are checked before the dialect is known,
+// in xpander's terms.
 //
 // Accepts the invocation like the async invoke, then waits up to `wait` seconds (default and
-// at most 25) for the task to end. **200** with the ended task; **202** with the task still
-// pending, executing or paused (the wait also ends early when the task pauses), its URL in
-// `Location` and `Retry-After`: poll it.
+// at most 25) for the task to end. xpander: **200** with the ended task; **202** with the
+// task still pending, executing or paused (the wait also ends early when the task pauses),
+// its URL in `Location` and `Retry-After`: poll it. ServiceNet: **200** with the reference's
+// `InvokeAgentResponse` once the task ended or waits for input (`status` is the A2A task
+// state: `TASK_STATE_COMPLETED`, `…_FAILED`, `…_CANCELED`, `…_REJECTED`,
+// `…_INPUT_REQUIRED`); **202** with the async answer (`status: running`, the `receipt_id`
+// to poll, `Location: /v1/receipts/{id}`) when the agent outlasts the wait or the body sets
+// `return_immediately`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -20232,12 +22977,27 @@ func (c *Client) InvokeAgentSyncWithBody(ctx context.Context, agentId AgentID, p
 	return c.Client.Do(req)
 }
 
-// InvokeAgentSync Invoke an agent (sync)
+// InvokeAgentSync Invoke an agent (sync), xpander or ServiceNet
+//
+// Both dialects' sync invoke. The body says which: it is **ServiceNet's** when it is a JSON
+// object with at least one field only ServiceNet's invoke defines (`message`, `task_id`,
+// `context_id`, `skill_id`, `auth_token`, `auth_context_id`, `region`, `confirm_risky`,
+// `max_cost_units`, `settlement`, `agent_envelope`, `return_immediately`) and none only
+// xpander's defines (`id`, `title`, `output_format`, …); any other body is **xpander's**
+// (so `{"input": …}` alone, or a mix of both, is xpander's). `input`, `multitask_strategy`
+// and `webhook_url` belong to both. A ServiceNet body gets ServiceNet's answers and errors;
+// the key, the body's size and whether it is JSON are checked before the dialect is known,
+// in xpander's terms.
 //
 // Accepts the invocation like the async invoke, then waits up to `wait` seconds (default and
-// at most 25) for the task to end. **200** with the ended task; **202** with the task still
-// pending, executing or paused (the wait also ends early when the task pauses), its URL in
-// `Location` and `Retry-After`: poll it.
+// at most 25) for the task to end. xpander: **200** with the ended task; **202** with the
+// task still pending, executing or paused (the wait also ends early when the task pauses),
+// its URL in `Location` and `Retry-After`: poll it. ServiceNet: **200** with the reference's
+// `InvokeAgentResponse` once the task ended or waits for input (`status` is the A2A task
+// state: `TASK_STATE_COMPLETED`, `…_FAILED`, `…_CANCELED`, `…_REJECTED`,
+// `…_INPUT_REQUIRED`); **202** with the async answer (`status: running`, the `receipt_id`
+// to poll, `Location: /v1/receipts/{id}`) when the agent outlasts the wait or the body sets
+// `return_immediately`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -20581,11 +23341,54 @@ func (c *Client) GetAuthContext(ctx context.Context, authContextId openapi_types
 	return c.Client.Do(req)
 }
 
+// GetReceiptIssuer The keys receipts are signed with
+//
+// agentq's. The `did:key` receipts are signed with now, and every key agentq signs or signed
+// receipts with, the current one first: after a rotation the previous keys stay listed, and
+// the receipts they signed stay valid. A receipt verifies with its own `receipt_issuer_did`
+// alone; this list tells that the DID is agentq's.
+//
+// Corresponds with GET /v1/receipt-issuer (the `GetReceiptIssuer` operationId).
+func (c *Client) GetReceiptIssuer(ctx context.Context, params *GetReceiptIssuerParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetReceiptIssuerRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListReceipts List receipts
+//
+// The caller's tenant's receipts, newest first, each as `GET /v1/receipts/{receipt_id}`
+// answers it (signed), with the reference node's filters. `next_cursor` (agentq's) is there
+// when more receipts follow: pass it as `cursor`. A filter the store applies after reading
+// may make a page short, even empty, with a `next_cursor`.
+//
+// Corresponds with GET /v1/receipts (the `ListReceipts` operationId).
+func (c *Client) ListReceipts(ctx context.Context, params *ListReceiptsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListReceiptsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetReceipt Get a receipt
 //
-// The execution receipt: `running` until the agent answers, then `succeeded` (with `output`
-// and `raw`) or `failed` (with `error`). With `wait`, a receipt that has not ended is
-// answered when its task's state changes, or after `wait` seconds.
+// The stored receipt, as the ServiceNet reference node answers it: the signed `receipt`
+// (`status` `running` until the agent answers, then `succeeded`, `failed` or `rejected`),
+// the agent's `output` once it succeeded, `stderr` once it failed, and agentq's facts beside
+// them. Every receipt, in every state, is signed; a receipt is signed anew only when what
+// it says changes. With `wait`, a receipt that has not ended is answered when its task's
+// state changes, or after `wait` seconds.
 //
 // Corresponds with GET /v1/receipts/{receipt_id} (the `GetReceipt` operationId).
 func (c *Client) GetReceipt(ctx context.Context, receiptId ReceiptID, params *GetReceiptParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -20619,12 +23422,57 @@ func (c *Client) GetReceiptEvents(ctx context.Context, receiptId ReceiptID, para
 
 // StopReceipt Stop a receipt's execution
 //
-// Stops an execution that has not ended (status `failed`, `error.code` `canceled`) and
-// answers the receipt; one that has already ended is answered unchanged. Takes no body.
+// agentq's. Stops an execution that has not ended (`receipt.status` `failed`, `error.code`
+// `canceled`) and answers the receipt, signed; one that has already ended is answered
+// unchanged. Takes no body.
 //
 // Corresponds with POST /v1/receipts/{receipt_id}/stop (the `StopReceipt` operationId).
 func (c *Client) StopReceipt(ctx context.Context, receiptId ReceiptID, params *StopReceiptParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStopReceiptRequest(c.Server, receiptId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyReceiptWithBody Record a verification verdict on a receipt
+//
+// As the reference node: a verifier records its verdict on the receipt, which becomes the
+// receipt's `verification`, and the receipt is answered as it now stands, signed anew
+// (`verification` is part of what is signed). agentq keeps the verdict only; `verifier_id`,
+// `automated` and `reason` are logged, not stored.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/receipts/{receipt_id}/verify (the `VerifyReceipt` operationId).
+func (c *Client) VerifyReceiptWithBody(ctx context.Context, receiptId ReceiptID, params *VerifyReceiptParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyReceiptRequestWithBody(c.Server, receiptId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyReceipt Record a verification verdict on a receipt
+//
+// As the reference node: a verifier records its verdict on the receipt, which becomes the
+// receipt's `verification`, and the receipt is answered as it now stands, signed anew
+// (`verification` is part of what is signed). agentq keeps the verdict only; `verifier_id`,
+// `automated` and `reason` are logged, not stored.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/receipts/{receipt_id}/verify (the `VerifyReceipt` operationId).
+func (c *Client) VerifyReceipt(ctx context.Context, receiptId ReceiptID, params *VerifyReceiptParams, body VerifyReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyReceiptRequest(c.Server, receiptId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -22207,6 +25055,201 @@ func NewGetAuthContextRequest(server string, authContextId openapi_types.UUID, p
 	return req, nil
 }
 
+// NewGetReceiptIssuerRequest constructs an http.Request for the GetReceiptIssuer method
+func NewGetReceiptIssuerRequest(server string, params *GetReceiptIssuerParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/receipt-issuer")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListReceiptsRequest constructs an http.Request for the ListReceipts method
+func NewListReceiptsRequest(server string, params *ListReceiptsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/receipts")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.AgentId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "agent_id", *params.AgentId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ProviderId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "provider_id", *params.ProviderId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CallerAgentId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "caller_agent_id", *params.CallerAgentId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CallerPublicId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "caller_public_id", *params.CallerPublicId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.InvokeMode != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "invoke_mode", *params.InvokeMode, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Verification != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "verification", *params.Verification, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetReceiptRequest constructs an http.Request for the GetReceipt method
 func NewGetReceiptRequest(server string, receiptId ReceiptID, params *GetReceiptParams) (*http.Request, error) {
 	var err error
@@ -22424,6 +25467,68 @@ func NewStopReceiptRequest(server string, receiptId ReceiptID, params *StopRecei
 	if err != nil {
 		return nil, err
 	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewVerifyReceiptRequest calls the generic VerifyReceipt builder with application/json body
+func NewVerifyReceiptRequest(server string, receiptId ReceiptID, params *VerifyReceiptParams, body VerifyReceiptJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyReceiptRequestWithBody(server, receiptId, params, "application/json", bodyReader)
+}
+
+// NewVerifyReceiptRequestWithBody constructs an http.Request for the VerifyReceipt method, with any body, and a specified content type
+func NewVerifyReceiptRequestWithBody(server string, receiptId ReceiptID, params *VerifyReceiptParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "receipt_id", receiptId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/receipts/%s/verify", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	if params != nil {
 
@@ -23353,24 +26458,54 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /v1/agents/{agent_id} (the `PutAgent` operationId).
 	PutAgentWithResponse(ctx context.Context, agentId AgentID, params *PutAgentParams, body PutAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*PutAgentResponse, error)
 
-	// InvokeAgentSyncWithBodyWithResponse Invoke an agent (sync)
+	// InvokeAgentSyncWithBodyWithResponse Invoke an agent (sync), xpander or ServiceNet
+	//
+	// Both dialects' sync invoke. The body says which: it is **ServiceNet's** when it is a JSON
+	// object with at least one field only ServiceNet's invoke defines (`message`, `task_id`,
+	// `context_id`, `skill_id`, `auth_token`, `auth_context_id`, `region`, `confirm_risky`,
+	// `max_cost_units`, `settlement`, `agent_envelope`, `return_immediately`) and none only
+	// xpander's defines (`id`, `title`, `output_format`, …); any other body is **xpander's**
+	// (so `{"input": …}` alone, or a mix of both, is xpander's). `input`, `multitask_strategy`
+	// and `webhook_url` belong to both. A ServiceNet body gets ServiceNet's answers and errors;
+	// the key, the body's size and whether it is JSON are checked before the dialect is known,
+	// in xpander's terms.
 	//
 	// Accepts the invocation like the async invoke, then waits up to `wait` seconds (default and
-	// at most 25) for the task to end. **200** with the ended task; **202** with the task still
-	// pending, executing or paused (the wait also ends early when the task pauses), its URL in
-	// `Location` and `Retry-After`: poll it.
+	// at most 25) for the task to end. xpander: **200** with the ended task; **202** with the
+	// task still pending, executing or paused (the wait also ends early when the task pauses),
+	// its URL in `Location` and `Retry-After`: poll it. ServiceNet: **200** with the reference's
+	// `InvokeAgentResponse` once the task ended or waits for input (`status` is the A2A task
+	// state: `TASK_STATE_COMPLETED`, `…_FAILED`, `…_CANCELED`, `…_REJECTED`,
+	// `…_INPUT_REQUIRED`); **202** with the async answer (`status: running`, the `receipt_id`
+	// to poll, `Location: /v1/receipts/{id}`) when the agent outlasts the wait or the body sets
+	// `return_immediately`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/agents/{agent_id}/invoke (the `InvokeAgentSync` operationId).
 	InvokeAgentSyncWithBodyWithResponse(ctx context.Context, agentId AgentID, params *InvokeAgentSyncParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InvokeAgentSyncResponse, error)
 
-	// InvokeAgentSyncWithResponse Invoke an agent (sync)
+	// InvokeAgentSyncWithResponse Invoke an agent (sync), xpander or ServiceNet
+	//
+	// Both dialects' sync invoke. The body says which: it is **ServiceNet's** when it is a JSON
+	// object with at least one field only ServiceNet's invoke defines (`message`, `task_id`,
+	// `context_id`, `skill_id`, `auth_token`, `auth_context_id`, `region`, `confirm_risky`,
+	// `max_cost_units`, `settlement`, `agent_envelope`, `return_immediately`) and none only
+	// xpander's defines (`id`, `title`, `output_format`, …); any other body is **xpander's**
+	// (so `{"input": …}` alone, or a mix of both, is xpander's). `input`, `multitask_strategy`
+	// and `webhook_url` belong to both. A ServiceNet body gets ServiceNet's answers and errors;
+	// the key, the body's size and whether it is JSON are checked before the dialect is known,
+	// in xpander's terms.
 	//
 	// Accepts the invocation like the async invoke, then waits up to `wait` seconds (default and
-	// at most 25) for the task to end. **200** with the ended task; **202** with the task still
-	// pending, executing or paused (the wait also ends early when the task pauses), its URL in
-	// `Location` and `Retry-After`: poll it.
+	// at most 25) for the task to end. xpander: **200** with the ended task; **202** with the
+	// task still pending, executing or paused (the wait also ends early when the task pauses),
+	// its URL in `Location` and `Retry-After`: poll it. ServiceNet: **200** with the reference's
+	// `InvokeAgentResponse` once the task ended or waits for input (`status` is the A2A task
+	// state: `TASK_STATE_COMPLETED`, `…_FAILED`, `…_CANCELED`, `…_REJECTED`,
+	// `…_INPUT_REQUIRED`); **202** with the async answer (`status: running`, the `receipt_id`
+	// to poll, `Location: /v1/receipts/{id}`) when the agent outlasts the wait or the body sets
+	// `return_immediately`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -23556,11 +26691,38 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/auth-contexts/{auth_context_id} (the `GetAuthContext` operationId).
 	GetAuthContextWithResponse(ctx context.Context, authContextId openapi_types.UUID, params *GetAuthContextParams, reqEditors ...RequestEditorFn) (*GetAuthContextResponse, error)
 
+	// GetReceiptIssuerWithResponse The keys receipts are signed with
+	//
+	// agentq's. The `did:key` receipts are signed with now, and every key agentq signs or signed
+	// receipts with, the current one first: after a rotation the previous keys stay listed, and
+	// the receipts they signed stay valid. A receipt verifies with its own `receipt_issuer_did`
+	// alone; this list tells that the DID is agentq's.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/receipt-issuer (the `GetReceiptIssuer` operationId).
+	GetReceiptIssuerWithResponse(ctx context.Context, params *GetReceiptIssuerParams, reqEditors ...RequestEditorFn) (*GetReceiptIssuerResponse, error)
+
+	// ListReceiptsWithResponse List receipts
+	//
+	// The caller's tenant's receipts, newest first, each as `GET /v1/receipts/{receipt_id}`
+	// answers it (signed), with the reference node's filters. `next_cursor` (agentq's) is there
+	// when more receipts follow: pass it as `cursor`. A filter the store applies after reading
+	// may make a page short, even empty, with a `next_cursor`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/receipts (the `ListReceipts` operationId).
+	ListReceiptsWithResponse(ctx context.Context, params *ListReceiptsParams, reqEditors ...RequestEditorFn) (*ListReceiptsResponse, error)
+
 	// GetReceiptWithResponse Get a receipt
 	//
-	// The execution receipt: `running` until the agent answers, then `succeeded` (with `output`
-	// and `raw`) or `failed` (with `error`). With `wait`, a receipt that has not ended is
-	// answered when its task's state changes, or after `wait` seconds.
+	// The stored receipt, as the ServiceNet reference node answers it: the signed `receipt`
+	// (`status` `running` until the agent answers, then `succeeded`, `failed` or `rejected`),
+	// the agent's `output` once it succeeded, `stderr` once it failed, and agentq's facts beside
+	// them. Every receipt, in every state, is signed; a receipt is signed anew only when what
+	// it says changes. With `wait`, a receipt that has not ended is answered when its task's
+	// state changes, or after `wait` seconds.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -23578,13 +26740,38 @@ type ClientWithResponsesInterface interface {
 
 	// StopReceiptWithResponse Stop a receipt's execution
 	//
-	// Stops an execution that has not ended (status `failed`, `error.code` `canceled`) and
-	// answers the receipt; one that has already ended is answered unchanged. Takes no body.
+	// agentq's. Stops an execution that has not ended (`receipt.status` `failed`, `error.code`
+	// `canceled`) and answers the receipt, signed; one that has already ended is answered
+	// unchanged. Takes no body.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/receipts/{receipt_id}/stop (the `StopReceipt` operationId).
 	StopReceiptWithResponse(ctx context.Context, receiptId ReceiptID, params *StopReceiptParams, reqEditors ...RequestEditorFn) (*StopReceiptResponse, error)
+
+	// VerifyReceiptWithBodyWithResponse Record a verification verdict on a receipt
+	//
+	// As the reference node: a verifier records its verdict on the receipt, which becomes the
+	// receipt's `verification`, and the receipt is answered as it now stands, signed anew
+	// (`verification` is part of what is signed). agentq keeps the verdict only; `verifier_id`,
+	// `automated` and `reason` are logged, not stored.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/receipts/{receipt_id}/verify (the `VerifyReceipt` operationId).
+	VerifyReceiptWithBodyWithResponse(ctx context.Context, receiptId ReceiptID, params *VerifyReceiptParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyReceiptResponse, error)
+
+	// VerifyReceiptWithResponse Record a verification verdict on a receipt
+	//
+	// As the reference node: a verifier records its verdict on the receipt, which becomes the
+	// receipt's `verification`, and the receipt is answered as it now stands, signed anew
+	// (`verification` is part of what is signed). agentq keeps the verdict only; `verifier_id`,
+	// `automated` and `reason` are logged, not stored.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/receipts/{receipt_id}/verify (the `VerifyReceipt` operationId).
+	VerifyReceiptWithResponse(ctx context.Context, receiptId ReceiptID, params *VerifyReceiptParams, body VerifyReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyReceiptResponse, error)
 
 	// ListTasksWithResponse List tasks
 	//
@@ -24460,217 +27647,31 @@ type InvokeAgentSyncResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *struct {
-		AdditionalContext *string `json:"additional_context"`
-		AgentId           string  `json:"agent_id"`
-		AgentVersion      *string `json:"agent_version"`
-
-		// CostUnits agentq's. The agent's cost per call.
-		CostUnits int       `json:"cost_units"`
-		CreatedAt time.Time `json:"created_at"`
-
-		// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
-		DeepPlanning               DeepPlanning `json:"deep_planning"`
-		DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
-
-		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
-		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
-		// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-		// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
-		// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
-		// `deadline_exceeded` (an agent working asynchronously did not finish within its
-		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
-		// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-		// secrets it carried; submit again);
-		// and on a `rejected` task (refused by policy, for submitters that have no caller to
-		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
-		// `region_not_allowed`.
-		Error           *ErrorInfo `json:"error,omitempty"`
-		EventsStreaming bool       `json:"events_streaming"`
-
-		// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
-		ExecutionAttempts     int                    `json:"execution_attempts"`
-		ExpectedOutput        *string                `json:"expected_output"`
-		FinishedAt            *time.Time             `json:"finished_at"`
-		FinishedSubExecutions []string               `json:"finished_sub_executions"`
-		HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
-
-		// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
-		Id string `json:"id"`
-
-		// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
-		// through ServiceNet, its `input`, or `{"text": message}`.
-		Input                *map[string]interface{} `json:"input"`
-		InstructionsOverride *string                 `json:"instructions_override"`
-
-		// InternalStatus agentq's own state.
-		InternalStatus     InvokeAgentSync200JSONResponseBodyInternalStatus      `json:"internal_status"`
-		IsBackground       bool                                                  `json:"is_background"`
-		IsContinuous       bool                                                  `json:"is_continuous"`
-		IsGateway          bool                                                  `json:"is_gateway"`
-		IsManuallyStopped  bool                                                  `json:"is_manually_stopped"`
-		IsOrchestration    bool                                                  `json:"is_orchestration"`
-		LastExecutedNodeId *string                                               `json:"last_executed_node_id"`
-		LlmModelName       *string                                               `json:"llm_model_name"`
-		LlmModelProvider   *string                                               `json:"llm_model_provider"`
-		LlmReasoningEffort *InvokeAgentSync200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
-		McpServers         []*map[string]interface{}                             `json:"mcp_servers"`
-
-		// OrganizationId The tenant of the API key.
-		OrganizationId    string                                         `json:"organization_id"`
-		OutputFormat      InvokeAgentSync200JSONResponseBodyOutputFormat `json:"output_format"`
-		OutputSchema      *map[string]interface{}                        `json:"output_schema"`
-		ParentExecution   *string                                        `json:"parent_execution"`
-		PausedAt          *time.Time                                     `json:"paused_at"`
-		PayloadExtension  *map[string]interface{}                        `json:"payload_extension"`
-		PendingEcaRequest *PendingECARequest                             `json:"pending_eca_request"`
-
-		// Result The agent's answer; null until the task completes.
-		Result             *string     `json:"result"`
-		ReturnMetrics      bool        `json:"return_metrics"`
-		ShouldUpdateParent bool        `json:"should_update_parent"`
-		Source             *string     `json:"source"`
-		StartedAt          *time.Time  `json:"started_at"`
-		Status             interface{} `json:"status"`
-		SubExecutions      []string    `json:"sub_executions"`
-
-		// TaskId This task (turn).
-		TaskId        openapi_types.UUID                          `json:"task_id"`
-		TestRunNodeId *string                                     `json:"test_run_node_id"`
-		ThinkMode     InvokeAgentSync200JSONResponseBodyThinkMode `json:"think_mode"`
-
-		// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
-		ThreadId          *string   `json:"thread_id"`
-		Title             *string   `json:"title"`
-		Tokens            LLMTokens `json:"tokens"`
-		TriggeringAgentId *string   `json:"triggering_agent_id"`
-		UsedMutatingTools bool      `json:"used_mutating_tools"`
-
-		// UserOidcToken Always null; the token sent is never echoed.
-		UserOidcToken any `json:"user_oidc_token"`
-
-		// UserTokens Always `{}`; the tokens sent are never echoed.
-		UserTokens map[string]interface{} `json:"user_tokens"`
-		VoiceId    *string                `json:"voice_id"`
-		WorkerId   *string                `json:"worker_id"`
-	}
+	JSON200 *InvokeAgentSync200JSONResponseBody
 	// JSON202 the response for an HTTP 202 `application/json` response
-	JSON202 *struct {
-		AdditionalContext *string `json:"additional_context"`
-		AgentId           string  `json:"agent_id"`
-		AgentVersion      *string `json:"agent_version"`
-
-		// CostUnits agentq's. The agent's cost per call.
-		CostUnits int       `json:"cost_units"`
-		CreatedAt time.Time `json:"created_at"`
-
-		// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
-		DeepPlanning               DeepPlanning `json:"deep_planning"`
-		DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
-
-		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
-		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
-		// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-		// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
-		// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
-		// `deadline_exceeded` (an agent working asynchronously did not finish within its
-		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
-		// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-		// secrets it carried; submit again);
-		// and on a `rejected` task (refused by policy, for submitters that have no caller to
-		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
-		// `region_not_allowed`.
-		Error           *ErrorInfo `json:"error,omitempty"`
-		EventsStreaming bool       `json:"events_streaming"`
-
-		// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
-		ExecutionAttempts     int                    `json:"execution_attempts"`
-		ExpectedOutput        *string                `json:"expected_output"`
-		FinishedAt            *time.Time             `json:"finished_at"`
-		FinishedSubExecutions []string               `json:"finished_sub_executions"`
-		HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
-
-		// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
-		Id string `json:"id"`
-
-		// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
-		// through ServiceNet, its `input`, or `{"text": message}`.
-		Input                *map[string]interface{} `json:"input"`
-		InstructionsOverride *string                 `json:"instructions_override"`
-
-		// InternalStatus agentq's own state.
-		InternalStatus     InvokeAgentSync202JSONResponseBodyInternalStatus      `json:"internal_status"`
-		IsBackground       bool                                                  `json:"is_background"`
-		IsContinuous       bool                                                  `json:"is_continuous"`
-		IsGateway          bool                                                  `json:"is_gateway"`
-		IsManuallyStopped  bool                                                  `json:"is_manually_stopped"`
-		IsOrchestration    bool                                                  `json:"is_orchestration"`
-		LastExecutedNodeId *string                                               `json:"last_executed_node_id"`
-		LlmModelName       *string                                               `json:"llm_model_name"`
-		LlmModelProvider   *string                                               `json:"llm_model_provider"`
-		LlmReasoningEffort *InvokeAgentSync202JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
-		McpServers         []*map[string]interface{}                             `json:"mcp_servers"`
-
-		// OrganizationId The tenant of the API key.
-		OrganizationId    string                                         `json:"organization_id"`
-		OutputFormat      InvokeAgentSync202JSONResponseBodyOutputFormat `json:"output_format"`
-		OutputSchema      *map[string]interface{}                        `json:"output_schema"`
-		ParentExecution   *string                                        `json:"parent_execution"`
-		PausedAt          *time.Time                                     `json:"paused_at"`
-		PayloadExtension  *map[string]interface{}                        `json:"payload_extension"`
-		PendingEcaRequest *PendingECARequest                             `json:"pending_eca_request"`
-
-		// Result The agent's answer; null until the task completes.
-		Result             *string     `json:"result"`
-		ReturnMetrics      bool        `json:"return_metrics"`
-		ShouldUpdateParent bool        `json:"should_update_parent"`
-		Source             *string     `json:"source"`
-		StartedAt          *time.Time  `json:"started_at"`
-		Status             interface{} `json:"status"`
-		SubExecutions      []string    `json:"sub_executions"`
-
-		// TaskId This task (turn).
-		TaskId        openapi_types.UUID                          `json:"task_id"`
-		TestRunNodeId *string                                     `json:"test_run_node_id"`
-		ThinkMode     InvokeAgentSync202JSONResponseBodyThinkMode `json:"think_mode"`
-
-		// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
-		ThreadId          *string   `json:"thread_id"`
-		Title             *string   `json:"title"`
-		Tokens            LLMTokens `json:"tokens"`
-		TriggeringAgentId *string   `json:"triggering_agent_id"`
-		UsedMutatingTools bool      `json:"used_mutating_tools"`
-
-		// UserOidcToken Always null; the token sent is never echoed.
-		UserOidcToken any `json:"user_oidc_token"`
-
-		// UserTokens Always `{}`; the tokens sent are never echoed.
-		UserTokens map[string]interface{} `json:"user_tokens"`
-		VoiceId    *string                `json:"voice_id"`
-		WorkerId   *string                `json:"worker_id"`
-	}
+	JSON202 *InvokeAgentSync202JSONResponseBody
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *XpanderBadBody
+	JSON400 *SyncBadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *XpanderUnauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *XpanderPolicyRefused
+	JSON403 *SyncPolicyRefused
 	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *XpanderAgentNotFound
+	JSON404 *SyncAgentNotFound
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *XpanderMethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *XpanderConflict
+	JSON409 *SyncConflict
 	// JSON413 the response for an HTTP 413 `application/json` response
-	JSON413 *XpanderBodyTooLarge
+	JSON413 *SyncBodyTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *XpanderInvokeValidationFailed
+	JSON422 *SyncValidationFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *XpanderInternalError
+	JSON500 *SyncInternalError
 	// JSON502 the response for an HTTP 502 `application/json` response
-	JSON502 *XpanderDispatchFailed
+	JSON502 *SyncDispatchFailed
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderInvokeUnavailable
+	JSON503 *SyncUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *InvokeAgentSyncResponse200Headers
 	// Headers202 the parsed response headers for an HTTP 202 response
@@ -24700,203 +27701,17 @@ type InvokeAgentSyncResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON200() *struct {
-	AdditionalContext *string `json:"additional_context"`
-	AgentId           string  `json:"agent_id"`
-	AgentVersion      *string `json:"agent_version"`
-
-	// CostUnits agentq's. The agent's cost per call.
-	CostUnits int       `json:"cost_units"`
-	CreatedAt time.Time `json:"created_at"`
-
-	// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
-	DeepPlanning               DeepPlanning `json:"deep_planning"`
-	DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
-
-	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
-	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
-	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
-	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
-	// `deadline_exceeded` (an agent working asynchronously did not finish within its
-	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
-	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
-	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
-	// `region_not_allowed`.
-	Error           *ErrorInfo `json:"error,omitempty"`
-	EventsStreaming bool       `json:"events_streaming"`
-
-	// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
-	ExecutionAttempts     int                    `json:"execution_attempts"`
-	ExpectedOutput        *string                `json:"expected_output"`
-	FinishedAt            *time.Time             `json:"finished_at"`
-	FinishedSubExecutions []string               `json:"finished_sub_executions"`
-	HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
-
-	// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
-	Id string `json:"id"`
-
-	// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
-	// through ServiceNet, its `input`, or `{"text": message}`.
-	Input                *map[string]interface{} `json:"input"`
-	InstructionsOverride *string                 `json:"instructions_override"`
-
-	// InternalStatus agentq's own state.
-	InternalStatus     InvokeAgentSync200JSONResponseBodyInternalStatus      `json:"internal_status"`
-	IsBackground       bool                                                  `json:"is_background"`
-	IsContinuous       bool                                                  `json:"is_continuous"`
-	IsGateway          bool                                                  `json:"is_gateway"`
-	IsManuallyStopped  bool                                                  `json:"is_manually_stopped"`
-	IsOrchestration    bool                                                  `json:"is_orchestration"`
-	LastExecutedNodeId *string                                               `json:"last_executed_node_id"`
-	LlmModelName       *string                                               `json:"llm_model_name"`
-	LlmModelProvider   *string                                               `json:"llm_model_provider"`
-	LlmReasoningEffort *InvokeAgentSync200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
-	McpServers         []*map[string]interface{}                             `json:"mcp_servers"`
-
-	// OrganizationId The tenant of the API key.
-	OrganizationId    string                                         `json:"organization_id"`
-	OutputFormat      InvokeAgentSync200JSONResponseBodyOutputFormat `json:"output_format"`
-	OutputSchema      *map[string]interface{}                        `json:"output_schema"`
-	ParentExecution   *string                                        `json:"parent_execution"`
-	PausedAt          *time.Time                                     `json:"paused_at"`
-	PayloadExtension  *map[string]interface{}                        `json:"payload_extension"`
-	PendingEcaRequest *PendingECARequest                             `json:"pending_eca_request"`
-
-	// Result The agent's answer; null until the task completes.
-	Result             *string     `json:"result"`
-	ReturnMetrics      bool        `json:"return_metrics"`
-	ShouldUpdateParent bool        `json:"should_update_parent"`
-	Source             *string     `json:"source"`
-	StartedAt          *time.Time  `json:"started_at"`
-	Status             interface{} `json:"status"`
-	SubExecutions      []string    `json:"sub_executions"`
-
-	// TaskId This task (turn).
-	TaskId        openapi_types.UUID                          `json:"task_id"`
-	TestRunNodeId *string                                     `json:"test_run_node_id"`
-	ThinkMode     InvokeAgentSync200JSONResponseBodyThinkMode `json:"think_mode"`
-
-	// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
-	ThreadId          *string   `json:"thread_id"`
-	Title             *string   `json:"title"`
-	Tokens            LLMTokens `json:"tokens"`
-	TriggeringAgentId *string   `json:"triggering_agent_id"`
-	UsedMutatingTools bool      `json:"used_mutating_tools"`
-
-	// UserOidcToken Always null; the token sent is never echoed.
-	UserOidcToken any `json:"user_oidc_token"`
-
-	// UserTokens Always `{}`; the tokens sent are never echoed.
-	UserTokens map[string]interface{} `json:"user_tokens"`
-	VoiceId    *string                `json:"voice_id"`
-	WorkerId   *string                `json:"worker_id"`
-} {
+func (r InvokeAgentSyncResponse) GetJSON200() *InvokeAgentSync200JSONResponseBody {
 	return r.JSON200
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON202() *struct {
-	AdditionalContext *string `json:"additional_context"`
-	AgentId           string  `json:"agent_id"`
-	AgentVersion      *string `json:"agent_version"`
-
-	// CostUnits agentq's. The agent's cost per call.
-	CostUnits int       `json:"cost_units"`
-	CreatedAt time.Time `json:"created_at"`
-
-	// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
-	DeepPlanning               DeepPlanning `json:"deep_planning"`
-	DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
-
-	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
-	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
-	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
-	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
-	// `deadline_exceeded` (an agent working asynchronously did not finish within its
-	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
-	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
-	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
-	// `region_not_allowed`.
-	Error           *ErrorInfo `json:"error,omitempty"`
-	EventsStreaming bool       `json:"events_streaming"`
-
-	// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
-	ExecutionAttempts     int                    `json:"execution_attempts"`
-	ExpectedOutput        *string                `json:"expected_output"`
-	FinishedAt            *time.Time             `json:"finished_at"`
-	FinishedSubExecutions []string               `json:"finished_sub_executions"`
-	HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
-
-	// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
-	Id string `json:"id"`
-
-	// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
-	// through ServiceNet, its `input`, or `{"text": message}`.
-	Input                *map[string]interface{} `json:"input"`
-	InstructionsOverride *string                 `json:"instructions_override"`
-
-	// InternalStatus agentq's own state.
-	InternalStatus     InvokeAgentSync202JSONResponseBodyInternalStatus      `json:"internal_status"`
-	IsBackground       bool                                                  `json:"is_background"`
-	IsContinuous       bool                                                  `json:"is_continuous"`
-	IsGateway          bool                                                  `json:"is_gateway"`
-	IsManuallyStopped  bool                                                  `json:"is_manually_stopped"`
-	IsOrchestration    bool                                                  `json:"is_orchestration"`
-	LastExecutedNodeId *string                                               `json:"last_executed_node_id"`
-	LlmModelName       *string                                               `json:"llm_model_name"`
-	LlmModelProvider   *string                                               `json:"llm_model_provider"`
-	LlmReasoningEffort *InvokeAgentSync202JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
-	McpServers         []*map[string]interface{}                             `json:"mcp_servers"`
-
-	// OrganizationId The tenant of the API key.
-	OrganizationId    string                                         `json:"organization_id"`
-	OutputFormat      InvokeAgentSync202JSONResponseBodyOutputFormat `json:"output_format"`
-	OutputSchema      *map[string]interface{}                        `json:"output_schema"`
-	ParentExecution   *string                                        `json:"parent_execution"`
-	PausedAt          *time.Time                                     `json:"paused_at"`
-	PayloadExtension  *map[string]interface{}                        `json:"payload_extension"`
-	PendingEcaRequest *PendingECARequest                             `json:"pending_eca_request"`
-
-	// Result The agent's answer; null until the task completes.
-	Result             *string     `json:"result"`
-	ReturnMetrics      bool        `json:"return_metrics"`
-	ShouldUpdateParent bool        `json:"should_update_parent"`
-	Source             *string     `json:"source"`
-	StartedAt          *time.Time  `json:"started_at"`
-	Status             interface{} `json:"status"`
-	SubExecutions      []string    `json:"sub_executions"`
-
-	// TaskId This task (turn).
-	TaskId        openapi_types.UUID                          `json:"task_id"`
-	TestRunNodeId *string                                     `json:"test_run_node_id"`
-	ThinkMode     InvokeAgentSync202JSONResponseBodyThinkMode `json:"think_mode"`
-
-	// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
-	ThreadId          *string   `json:"thread_id"`
-	Title             *string   `json:"title"`
-	Tokens            LLMTokens `json:"tokens"`
-	TriggeringAgentId *string   `json:"triggering_agent_id"`
-	UsedMutatingTools bool      `json:"used_mutating_tools"`
-
-	// UserOidcToken Always null; the token sent is never echoed.
-	UserOidcToken any `json:"user_oidc_token"`
-
-	// UserTokens Always `{}`; the tokens sent are never echoed.
-	UserTokens map[string]interface{} `json:"user_tokens"`
-	VoiceId    *string                `json:"voice_id"`
-	WorkerId   *string                `json:"worker_id"`
-} {
+func (r InvokeAgentSyncResponse) GetJSON202() *InvokeAgentSync202JSONResponseBody {
 	return r.JSON202
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON400() *XpanderBadBody {
+func (r InvokeAgentSyncResponse) GetJSON400() *SyncBadRequest {
 	return r.JSON400
 }
 
@@ -24906,12 +27721,12 @@ func (r InvokeAgentSyncResponse) GetJSON401() *XpanderUnauthorized {
 }
 
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON403() *XpanderPolicyRefused {
+func (r InvokeAgentSyncResponse) GetJSON403() *SyncPolicyRefused {
 	return r.JSON403
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON404() *XpanderAgentNotFound {
+func (r InvokeAgentSyncResponse) GetJSON404() *SyncAgentNotFound {
 	return r.JSON404
 }
 
@@ -24921,32 +27736,32 @@ func (r InvokeAgentSyncResponse) GetJSON405() *XpanderMethodNotAllowed {
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON409() *XpanderConflict {
+func (r InvokeAgentSyncResponse) GetJSON409() *SyncConflict {
 	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON413() *XpanderBodyTooLarge {
+func (r InvokeAgentSyncResponse) GetJSON413() *SyncBodyTooLarge {
 	return r.JSON413
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON422() *XpanderInvokeValidationFailed {
+func (r InvokeAgentSyncResponse) GetJSON422() *SyncValidationFailed {
 	return r.JSON422
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON500() *XpanderInternalError {
+func (r InvokeAgentSyncResponse) GetJSON500() *SyncInternalError {
 	return r.JSON500
 }
 
 // GetJSON502 returns the response for an HTTP 502 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON502() *XpanderDispatchFailed {
+func (r InvokeAgentSyncResponse) GetJSON502() *SyncDispatchFailed {
 	return r.JSON502
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON503() *XpanderInvokeUnavailable {
+func (r InvokeAgentSyncResponse) GetJSON503() *SyncUnavailable {
 	return r.JSON503
 }
 
@@ -26770,6 +29585,232 @@ func (r GetAuthContextResponse) ContentType() string {
 	return ""
 }
 
+// GetReceiptIssuerResponse200Headers the declared response headers of an HTTP 200 response for GetReceiptIssuer
+type GetReceiptIssuerResponse200Headers struct {
+	XRequestId string
+}
+
+// GetReceiptIssuerResponse401Headers the declared response headers of an HTTP 401 response for GetReceiptIssuer
+type GetReceiptIssuerResponse401Headers struct {
+	XRequestId string
+}
+
+// GetReceiptIssuerResponse405Headers the declared response headers of an HTTP 405 response for GetReceiptIssuer
+type GetReceiptIssuerResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// GetReceiptIssuerResponse500Headers the declared response headers of an HTTP 500 response for GetReceiptIssuer
+type GetReceiptIssuerResponse500Headers struct {
+	XRequestId string
+}
+
+// GetReceiptIssuerResponse503Headers the declared response headers of an HTTP 503 response for GetReceiptIssuer
+type GetReceiptIssuerResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetReceiptIssuerResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IssuerKeys
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ServiceNetUnauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *ServiceNetMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServiceNetInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceNetUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetReceiptIssuerResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetReceiptIssuerResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetReceiptIssuerResponse405Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetReceiptIssuerResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetReceiptIssuerResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetReceiptIssuerResponse) GetJSON200() *IssuerKeys {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetReceiptIssuerResponse) GetJSON401() *ServiceNetUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetReceiptIssuerResponse) GetJSON405() *ServiceNetMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetReceiptIssuerResponse) GetJSON500() *ServiceNetInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetReceiptIssuerResponse) GetJSON503() *ServiceNetUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetReceiptIssuerResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetReceiptIssuerResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetReceiptIssuerResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetReceiptIssuerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListReceiptsResponse200Headers the declared response headers of an HTTP 200 response for ListReceipts
+type ListReceiptsResponse200Headers struct {
+	XRequestId string
+}
+
+// ListReceiptsResponse400Headers the declared response headers of an HTTP 400 response for ListReceipts
+type ListReceiptsResponse400Headers struct {
+	XRequestId string
+}
+
+// ListReceiptsResponse401Headers the declared response headers of an HTTP 401 response for ListReceipts
+type ListReceiptsResponse401Headers struct {
+	XRequestId string
+}
+
+// ListReceiptsResponse405Headers the declared response headers of an HTTP 405 response for ListReceipts
+type ListReceiptsResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// ListReceiptsResponse500Headers the declared response headers of an HTTP 500 response for ListReceipts
+type ListReceiptsResponse500Headers struct {
+	XRequestId string
+}
+
+// ListReceiptsResponse503Headers the declared response headers of an HTTP 503 response for ListReceipts
+type ListReceiptsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type ListReceiptsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReceiptList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ServiceNetListInvalid
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ServiceNetUnauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *ServiceNetMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServiceNetInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceNetUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListReceiptsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListReceiptsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListReceiptsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListReceiptsResponse405Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListReceiptsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListReceiptsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListReceiptsResponse) GetJSON200() *ReceiptList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListReceiptsResponse) GetJSON400() *ServiceNetListInvalid {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListReceiptsResponse) GetJSON401() *ServiceNetUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListReceiptsResponse) GetJSON405() *ServiceNetMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListReceiptsResponse) GetJSON500() *ServiceNetInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListReceiptsResponse) GetJSON503() *ServiceNetUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListReceiptsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListReceiptsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListReceiptsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListReceiptsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetReceiptResponse200Headers the declared response headers of an HTTP 200 response for GetReceipt
 type GetReceiptResponse200Headers struct {
 	RetryAfter *int
@@ -26817,7 +29858,7 @@ type GetReceiptResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Receipt
+	JSON200 *StoredReceipt
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *ServiceNetValidationFailed
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -26851,7 +29892,7 @@ type GetReceiptResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetReceiptResponse) GetJSON200() *Receipt {
+func (r GetReceiptResponse) GetJSON200() *StoredReceipt {
 	return r.JSON200
 }
 
@@ -27109,11 +30150,11 @@ type StopReceiptResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		AgentId   string    `json:"agent_id"`
-		Attempts  int       `json:"attempts"`
-		ContextId *string   `json:"context_id"`
-		CostUnits int       `json:"cost_units"`
-		CreatedAt time.Time `json:"created_at"`
+		// Attempts agentq's. How many times a worker took the task up.
+		Attempts int `json:"attempts"`
+
+		// ContextId agentq's. The conversation (`context_id` of the invocation).
+		ContextId *string `json:"context_id,omitempty"`
 
 		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
@@ -27127,24 +30168,23 @@ type StopReceiptResponse struct {
 		// and on a `rejected` task (refused by policy, for submitters that have no caller to
 		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 		// `region_not_allowed`.
-		Error      *ErrorInfo `json:"error,omitempty"`
-		FinishedAt *time.Time `json:"finished_at"`
+		Error *ErrorInfo `json:"error,omitempty"`
 
 		// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
 		// next turn answers it. Kept once the task goes on.
 		HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
-		// Message "ServiceNet invocation accepted" while running, "… succeeded", or "… failed" followed by the reason.
-		Message string `json:"message"`
+		// Output The agent's answer once it succeeded: its JSON when it answered JSON, else its text as a string. `result_digest` covers it.
+		Output  interface{} `json:"output,omitempty"`
+		Receipt struct {
+			Status interface{} `json:"status,omitempty"`
+		} `json:"receipt"`
 
-		// Output agentq's. The agent's answer as text, once succeeded.
-		Output *string `json:"output"`
+		// Stderr Why the execution failed (or was rejected, or stopped).
+		Stderr *string `json:"stderr,omitempty"`
 
-		// Raw `{}` until the execution succeeds; then the agent's JSON answer (or `{"text": output}`).
-		Raw       map[string]interface{} `json:"raw"`
-		ReceiptId openapi_types.UUID     `json:"receipt_id"`
-		Status    interface{}            `json:"status"`
-		UpdatedAt *time.Time             `json:"updated_at"`
+		// TaskId agentq's. The task; the same id as the receipt (`GET /v1/tasks/{task_id}` reads it too).
+		TaskId openapi_types.UUID `json:"task_id"`
 	}
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *ServiceNetUnauthorized
@@ -27176,11 +30216,11 @@ type StopReceiptResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r StopReceiptResponse) GetJSON200() *struct {
-	AgentId   string    `json:"agent_id"`
-	Attempts  int       `json:"attempts"`
-	ContextId *string   `json:"context_id"`
-	CostUnits int       `json:"cost_units"`
-	CreatedAt time.Time `json:"created_at"`
+	// Attempts agentq's. How many times a worker took the task up.
+	Attempts int `json:"attempts"`
+
+	// ContextId agentq's. The conversation (`context_id` of the invocation).
+	ContextId *string `json:"context_id,omitempty"`
 
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
@@ -27194,24 +30234,23 @@ func (r StopReceiptResponse) GetJSON200() *struct {
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
-	Error      *ErrorInfo `json:"error,omitempty"`
-	FinishedAt *time.Time `json:"finished_at"`
+	Error *ErrorInfo `json:"error,omitempty"`
 
 	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
 	// next turn answers it. Kept once the task goes on.
 	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
-	// Message "ServiceNet invocation accepted" while running, "… succeeded", or "… failed" followed by the reason.
-	Message string `json:"message"`
+	// Output The agent's answer once it succeeded: its JSON when it answered JSON, else its text as a string. `result_digest` covers it.
+	Output  interface{} `json:"output,omitempty"`
+	Receipt struct {
+		Status interface{} `json:"status,omitempty"`
+	} `json:"receipt"`
 
-	// Output agentq's. The agent's answer as text, once succeeded.
-	Output *string `json:"output"`
+	// Stderr Why the execution failed (or was rejected, or stopped).
+	Stderr *string `json:"stderr,omitempty"`
 
-	// Raw `{}` until the execution succeeds; then the agent's JSON answer (or `{"text": output}`).
-	Raw       map[string]interface{} `json:"raw"`
-	ReceiptId openapi_types.UUID     `json:"receipt_id"`
-	Status    interface{}            `json:"status"`
-	UpdatedAt *time.Time             `json:"updated_at"`
+	// TaskId agentq's. The task; the same id as the receipt (`GET /v1/tasks/{task_id}` reads it too).
+	TaskId openapi_types.UUID `json:"task_id"`
 } {
 	return r.JSON200
 }
@@ -27269,6 +30308,168 @@ func (r StopReceiptResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r StopReceiptResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyReceiptResponse200Headers the declared response headers of an HTTP 200 response for VerifyReceipt
+type VerifyReceiptResponse200Headers struct {
+	XRequestId string
+}
+
+// VerifyReceiptResponse400Headers the declared response headers of an HTTP 400 response for VerifyReceipt
+type VerifyReceiptResponse400Headers struct {
+	XRequestId string
+}
+
+// VerifyReceiptResponse401Headers the declared response headers of an HTTP 401 response for VerifyReceipt
+type VerifyReceiptResponse401Headers struct {
+	XRequestId string
+}
+
+// VerifyReceiptResponse404Headers the declared response headers of an HTTP 404 response for VerifyReceipt
+type VerifyReceiptResponse404Headers struct {
+	XRequestId string
+}
+
+// VerifyReceiptResponse405Headers the declared response headers of an HTTP 405 response for VerifyReceipt
+type VerifyReceiptResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// VerifyReceiptResponse410Headers the declared response headers of an HTTP 410 response for VerifyReceipt
+type VerifyReceiptResponse410Headers struct {
+	XRequestId string
+}
+
+// VerifyReceiptResponse413Headers the declared response headers of an HTTP 413 response for VerifyReceipt
+type VerifyReceiptResponse413Headers struct {
+	XRequestId string
+}
+
+// VerifyReceiptResponse500Headers the declared response headers of an HTTP 500 response for VerifyReceipt
+type VerifyReceiptResponse500Headers struct {
+	XRequestId string
+}
+
+// VerifyReceiptResponse503Headers the declared response headers of an HTTP 503 response for VerifyReceipt
+type VerifyReceiptResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type VerifyReceiptResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredReceipt
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ServiceNetVerifyInvalid
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ServiceNetUnauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *ServiceNetReceiptNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *ServiceNetMethodNotAllowed
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *ServiceNetTaskExpired
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *ServiceNetBodyTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServiceNetInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceNetUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *VerifyReceiptResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *VerifyReceiptResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyReceiptResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *VerifyReceiptResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *VerifyReceiptResponse405Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *VerifyReceiptResponse410Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *VerifyReceiptResponse413Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *VerifyReceiptResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyReceiptResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyReceiptResponse) GetJSON200() *StoredReceipt {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyReceiptResponse) GetJSON400() *ServiceNetVerifyInvalid {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyReceiptResponse) GetJSON401() *ServiceNetUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyReceiptResponse) GetJSON404() *ServiceNetReceiptNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r VerifyReceiptResponse) GetJSON405() *ServiceNetMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r VerifyReceiptResponse) GetJSON410() *ServiceNetTaskExpired {
+	return r.JSON410
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r VerifyReceiptResponse) GetJSON413() *ServiceNetBodyTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyReceiptResponse) GetJSON500() *ServiceNetInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyReceiptResponse) GetJSON503() *ServiceNetUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyReceiptResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyReceiptResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyReceiptResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyReceiptResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -29389,12 +32590,27 @@ func (c *ClientWithResponses) PutAgentWithResponse(ctx context.Context, agentId 
 	return ParsePutAgentResponse(rsp)
 }
 
-// InvokeAgentSyncWithBodyWithResponse Invoke an agent (sync)
+// InvokeAgentSyncWithBodyWithResponse Invoke an agent (sync), xpander or ServiceNet
+//
+// Both dialects' sync invoke. The body says which: it is **ServiceNet's** when it is a JSON
+// object with at least one field only ServiceNet's invoke defines (`message`, `task_id`,
+// `context_id`, `skill_id`, `auth_token`, `auth_context_id`, `region`, `confirm_risky`,
+// `max_cost_units`, `settlement`, `agent_envelope`, `return_immediately`) and none only
+// xpander's defines (`id`, `title`, `output_format`, …); any other body is **xpander's**
+// (so `{"input": …}` alone, or a mix of both, is xpander's). `input`, `multitask_strategy`
+// and `webhook_url` belong to both. A ServiceNet body gets ServiceNet's answers and errors;
+// the key, the body's size and whether it is JSON are checked before the dialect is known,
+// in xpander's terms.
 //
 // Accepts the invocation like the async invoke, then waits up to `wait` seconds (default and
-// at most 25) for the task to end. **200** with the ended task; **202** with the task still
-// pending, executing or paused (the wait also ends early when the task pauses), its URL in
-// `Location` and `Retry-After`: poll it.
+// at most 25) for the task to end. xpander: **200** with the ended task; **202** with the
+// task still pending, executing or paused (the wait also ends early when the task pauses),
+// its URL in `Location` and `Retry-After`: poll it. ServiceNet: **200** with the reference's
+// `InvokeAgentResponse` once the task ended or waits for input (`status` is the A2A task
+// state: `TASK_STATE_COMPLETED`, `…_FAILED`, `…_CANCELED`, `…_REJECTED`,
+// `…_INPUT_REQUIRED`); **202** with the async answer (`status: running`, the `receipt_id`
+// to poll, `Location: /v1/receipts/{id}`) when the agent outlasts the wait or the body sets
+// `return_immediately`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29407,12 +32623,27 @@ func (c *ClientWithResponses) InvokeAgentSyncWithBodyWithResponse(ctx context.Co
 	return ParseInvokeAgentSyncResponse(rsp)
 }
 
-// InvokeAgentSyncWithResponse Invoke an agent (sync)
+// InvokeAgentSyncWithResponse Invoke an agent (sync), xpander or ServiceNet
+//
+// Both dialects' sync invoke. The body says which: it is **ServiceNet's** when it is a JSON
+// object with at least one field only ServiceNet's invoke defines (`message`, `task_id`,
+// `context_id`, `skill_id`, `auth_token`, `auth_context_id`, `region`, `confirm_risky`,
+// `max_cost_units`, `settlement`, `agent_envelope`, `return_immediately`) and none only
+// xpander's defines (`id`, `title`, `output_format`, …); any other body is **xpander's**
+// (so `{"input": …}` alone, or a mix of both, is xpander's). `input`, `multitask_strategy`
+// and `webhook_url` belong to both. A ServiceNet body gets ServiceNet's answers and errors;
+// the key, the body's size and whether it is JSON are checked before the dialect is known,
+// in xpander's terms.
 //
 // Accepts the invocation like the async invoke, then waits up to `wait` seconds (default and
-// at most 25) for the task to end. **200** with the ended task; **202** with the task still
-// pending, executing or paused (the wait also ends early when the task pauses), its URL in
-// `Location` and `Retry-After`: poll it.
+// at most 25) for the task to end. xpander: **200** with the ended task; **202** with the
+// task still pending, executing or paused (the wait also ends early when the task pauses),
+// its URL in `Location` and `Retry-After`: poll it. ServiceNet: **200** with the reference's
+// `InvokeAgentResponse` once the task ended or waits for input (`status` is the A2A task
+// state: `TASK_STATE_COMPLETED`, `…_FAILED`, `…_CANCELED`, `…_REJECTED`,
+// `…_INPUT_REQUIRED`); **202** with the async answer (`status: running`, the `receipt_id`
+// to poll, `Location: /v1/receipts/{id}`) when the agent outlasts the wait or the body sets
+// `return_immediately`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29700,11 +32931,50 @@ func (c *ClientWithResponses) GetAuthContextWithResponse(ctx context.Context, au
 	return ParseGetAuthContextResponse(rsp)
 }
 
+// GetReceiptIssuerWithResponse The keys receipts are signed with
+//
+// agentq's. The `did:key` receipts are signed with now, and every key agentq signs or signed
+// receipts with, the current one first: after a rotation the previous keys stay listed, and
+// the receipts they signed stay valid. A receipt verifies with its own `receipt_issuer_did`
+// alone; this list tells that the DID is agentq's.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/receipt-issuer (the `GetReceiptIssuer` operationId).
+func (c *ClientWithResponses) GetReceiptIssuerWithResponse(ctx context.Context, params *GetReceiptIssuerParams, reqEditors ...RequestEditorFn) (*GetReceiptIssuerResponse, error) {
+	rsp, err := c.GetReceiptIssuer(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetReceiptIssuerResponse(rsp)
+}
+
+// ListReceiptsWithResponse List receipts
+//
+// The caller's tenant's receipts, newest first, each as `GET /v1/receipts/{receipt_id}`
+// answers it (signed), with the reference node's filters. `next_cursor` (agentq's) is there
+// when more receipts follow: pass it as `cursor`. A filter the store applies after reading
+// may make a page short, even empty, with a `next_cursor`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/receipts (the `ListReceipts` operationId).
+func (c *ClientWithResponses) ListReceiptsWithResponse(ctx context.Context, params *ListReceiptsParams, reqEditors ...RequestEditorFn) (*ListReceiptsResponse, error) {
+	rsp, err := c.ListReceipts(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListReceiptsResponse(rsp)
+}
+
 // GetReceiptWithResponse Get a receipt
 //
-// The execution receipt: `running` until the agent answers, then `succeeded` (with `output`
-// and `raw`) or `failed` (with `error`). With `wait`, a receipt that has not ended is
-// answered when its task's state changes, or after `wait` seconds.
+// The stored receipt, as the ServiceNet reference node answers it: the signed `receipt`
+// (`status` `running` until the agent answers, then `succeeded`, `failed` or `rejected`),
+// the agent's `output` once it succeeded, `stderr` once it failed, and agentq's facts beside
+// them. Every receipt, in every state, is signed; a receipt is signed anew only when what
+// it says changes. With `wait`, a receipt that has not ended is answered when its task's
+// state changes, or after `wait` seconds.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -29734,8 +33004,9 @@ func (c *ClientWithResponses) GetReceiptEventsWithResponse(ctx context.Context, 
 
 // StopReceiptWithResponse Stop a receipt's execution
 //
-// Stops an execution that has not ended (status `failed`, `error.code` `canceled`) and
-// answers the receipt; one that has already ended is answered unchanged. Takes no body.
+// agentq's. Stops an execution that has not ended (`receipt.status` `failed`, `error.code`
+// `canceled`) and answers the receipt, signed; one that has already ended is answered
+// unchanged. Takes no body.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -29746,6 +33017,42 @@ func (c *ClientWithResponses) StopReceiptWithResponse(ctx context.Context, recei
 		return nil, err
 	}
 	return ParseStopReceiptResponse(rsp)
+}
+
+// VerifyReceiptWithBodyWithResponse Record a verification verdict on a receipt
+//
+// As the reference node: a verifier records its verdict on the receipt, which becomes the
+// receipt's `verification`, and the receipt is answered as it now stands, signed anew
+// (`verification` is part of what is signed). agentq keeps the verdict only; `verifier_id`,
+// `automated` and `reason` are logged, not stored.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/receipts/{receipt_id}/verify (the `VerifyReceipt` operationId).
+func (c *ClientWithResponses) VerifyReceiptWithBodyWithResponse(ctx context.Context, receiptId ReceiptID, params *VerifyReceiptParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyReceiptResponse, error) {
+	rsp, err := c.VerifyReceiptWithBody(ctx, receiptId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyReceiptResponse(rsp)
+}
+
+// VerifyReceiptWithResponse Record a verification verdict on a receipt
+//
+// As the reference node: a verifier records its verdict on the receipt, which becomes the
+// receipt's `verification`, and the receipt is answered as it now stands, signed anew
+// (`verification` is part of what is signed). agentq keeps the verdict only; `verifier_id`,
+// `automated` and `reason` are logged, not stored.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/receipts/{receipt_id}/verify (the `VerifyReceipt` operationId).
+func (c *ClientWithResponses) VerifyReceiptWithResponse(ctx context.Context, receiptId ReceiptID, params *VerifyReceiptParams, body VerifyReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyReceiptResponse, error) {
+	rsp, err := c.VerifyReceipt(ctx, receiptId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyReceiptResponse(rsp)
 }
 
 // ListTasksWithResponse List tasks
@@ -30729,207 +34036,21 @@ func ParseInvokeAgentSyncResponse(rsp *http.Response) (*InvokeAgentSyncResponse,
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest struct {
-			AdditionalContext *string `json:"additional_context"`
-			AgentId           string  `json:"agent_id"`
-			AgentVersion      *string `json:"agent_version"`
-
-			// CostUnits agentq's. The agent's cost per call.
-			CostUnits int       `json:"cost_units"`
-			CreatedAt time.Time `json:"created_at"`
-
-			// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
-			DeepPlanning               DeepPlanning `json:"deep_planning"`
-			DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
-
-			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
-			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
-			// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-			// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
-			// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
-			// `deadline_exceeded` (an agent working asynchronously did not finish within its
-			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
-			// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-			// secrets it carried; submit again);
-			// and on a `rejected` task (refused by policy, for submitters that have no caller to
-			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
-			// `region_not_allowed`.
-			Error           *ErrorInfo `json:"error,omitempty"`
-			EventsStreaming bool       `json:"events_streaming"`
-
-			// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
-			ExecutionAttempts     int                    `json:"execution_attempts"`
-			ExpectedOutput        *string                `json:"expected_output"`
-			FinishedAt            *time.Time             `json:"finished_at"`
-			FinishedSubExecutions []string               `json:"finished_sub_executions"`
-			HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
-
-			// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
-			Id string `json:"id"`
-
-			// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
-			// through ServiceNet, its `input`, or `{"text": message}`.
-			Input                *map[string]interface{} `json:"input"`
-			InstructionsOverride *string                 `json:"instructions_override"`
-
-			// InternalStatus agentq's own state.
-			InternalStatus     InvokeAgentSync200JSONResponseBodyInternalStatus      `json:"internal_status"`
-			IsBackground       bool                                                  `json:"is_background"`
-			IsContinuous       bool                                                  `json:"is_continuous"`
-			IsGateway          bool                                                  `json:"is_gateway"`
-			IsManuallyStopped  bool                                                  `json:"is_manually_stopped"`
-			IsOrchestration    bool                                                  `json:"is_orchestration"`
-			LastExecutedNodeId *string                                               `json:"last_executed_node_id"`
-			LlmModelName       *string                                               `json:"llm_model_name"`
-			LlmModelProvider   *string                                               `json:"llm_model_provider"`
-			LlmReasoningEffort *InvokeAgentSync200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
-			McpServers         []*map[string]interface{}                             `json:"mcp_servers"`
-
-			// OrganizationId The tenant of the API key.
-			OrganizationId    string                                         `json:"organization_id"`
-			OutputFormat      InvokeAgentSync200JSONResponseBodyOutputFormat `json:"output_format"`
-			OutputSchema      *map[string]interface{}                        `json:"output_schema"`
-			ParentExecution   *string                                        `json:"parent_execution"`
-			PausedAt          *time.Time                                     `json:"paused_at"`
-			PayloadExtension  *map[string]interface{}                        `json:"payload_extension"`
-			PendingEcaRequest *PendingECARequest                             `json:"pending_eca_request"`
-
-			// Result The agent's answer; null until the task completes.
-			Result             *string     `json:"result"`
-			ReturnMetrics      bool        `json:"return_metrics"`
-			ShouldUpdateParent bool        `json:"should_update_parent"`
-			Source             *string     `json:"source"`
-			StartedAt          *time.Time  `json:"started_at"`
-			Status             interface{} `json:"status"`
-			SubExecutions      []string    `json:"sub_executions"`
-
-			// TaskId This task (turn).
-			TaskId        openapi_types.UUID                          `json:"task_id"`
-			TestRunNodeId *string                                     `json:"test_run_node_id"`
-			ThinkMode     InvokeAgentSync200JSONResponseBodyThinkMode `json:"think_mode"`
-
-			// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
-			ThreadId          *string   `json:"thread_id"`
-			Title             *string   `json:"title"`
-			Tokens            LLMTokens `json:"tokens"`
-			TriggeringAgentId *string   `json:"triggering_agent_id"`
-			UsedMutatingTools bool      `json:"used_mutating_tools"`
-
-			// UserOidcToken Always null; the token sent is never echoed.
-			UserOidcToken any `json:"user_oidc_token"`
-
-			// UserTokens Always `{}`; the tokens sent are never echoed.
-			UserTokens map[string]interface{} `json:"user_tokens"`
-			VoiceId    *string                `json:"voice_id"`
-			WorkerId   *string                `json:"worker_id"`
-		}
+		var dest InvokeAgentSync200JSONResponseBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
-		var dest struct {
-			AdditionalContext *string `json:"additional_context"`
-			AgentId           string  `json:"agent_id"`
-			AgentVersion      *string `json:"agent_version"`
-
-			// CostUnits agentq's. The agent's cost per call.
-			CostUnits int       `json:"cost_units"`
-			CreatedAt time.Time `json:"created_at"`
-
-			// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
-			DeepPlanning               DeepPlanning `json:"deep_planning"`
-			DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
-
-			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
-			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
-			// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-			// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
-			// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
-			// `deadline_exceeded` (an agent working asynchronously did not finish within its
-			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
-			// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-			// secrets it carried; submit again);
-			// and on a `rejected` task (refused by policy, for submitters that have no caller to
-			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
-			// `region_not_allowed`.
-			Error           *ErrorInfo `json:"error,omitempty"`
-			EventsStreaming bool       `json:"events_streaming"`
-
-			// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
-			ExecutionAttempts     int                    `json:"execution_attempts"`
-			ExpectedOutput        *string                `json:"expected_output"`
-			FinishedAt            *time.Time             `json:"finished_at"`
-			FinishedSubExecutions []string               `json:"finished_sub_executions"`
-			HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
-
-			// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
-			Id string `json:"id"`
-
-			// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
-			// through ServiceNet, its `input`, or `{"text": message}`.
-			Input                *map[string]interface{} `json:"input"`
-			InstructionsOverride *string                 `json:"instructions_override"`
-
-			// InternalStatus agentq's own state.
-			InternalStatus     InvokeAgentSync202JSONResponseBodyInternalStatus      `json:"internal_status"`
-			IsBackground       bool                                                  `json:"is_background"`
-			IsContinuous       bool                                                  `json:"is_continuous"`
-			IsGateway          bool                                                  `json:"is_gateway"`
-			IsManuallyStopped  bool                                                  `json:"is_manually_stopped"`
-			IsOrchestration    bool                                                  `json:"is_orchestration"`
-			LastExecutedNodeId *string                                               `json:"last_executed_node_id"`
-			LlmModelName       *string                                               `json:"llm_model_name"`
-			LlmModelProvider   *string                                               `json:"llm_model_provider"`
-			LlmReasoningEffort *InvokeAgentSync202JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
-			McpServers         []*map[string]interface{}                             `json:"mcp_servers"`
-
-			// OrganizationId The tenant of the API key.
-			OrganizationId    string                                         `json:"organization_id"`
-			OutputFormat      InvokeAgentSync202JSONResponseBodyOutputFormat `json:"output_format"`
-			OutputSchema      *map[string]interface{}                        `json:"output_schema"`
-			ParentExecution   *string                                        `json:"parent_execution"`
-			PausedAt          *time.Time                                     `json:"paused_at"`
-			PayloadExtension  *map[string]interface{}                        `json:"payload_extension"`
-			PendingEcaRequest *PendingECARequest                             `json:"pending_eca_request"`
-
-			// Result The agent's answer; null until the task completes.
-			Result             *string     `json:"result"`
-			ReturnMetrics      bool        `json:"return_metrics"`
-			ShouldUpdateParent bool        `json:"should_update_parent"`
-			Source             *string     `json:"source"`
-			StartedAt          *time.Time  `json:"started_at"`
-			Status             interface{} `json:"status"`
-			SubExecutions      []string    `json:"sub_executions"`
-
-			// TaskId This task (turn).
-			TaskId        openapi_types.UUID                          `json:"task_id"`
-			TestRunNodeId *string                                     `json:"test_run_node_id"`
-			ThinkMode     InvokeAgentSync202JSONResponseBodyThinkMode `json:"think_mode"`
-
-			// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
-			ThreadId          *string   `json:"thread_id"`
-			Title             *string   `json:"title"`
-			Tokens            LLMTokens `json:"tokens"`
-			TriggeringAgentId *string   `json:"triggering_agent_id"`
-			UsedMutatingTools bool      `json:"used_mutating_tools"`
-
-			// UserOidcToken Always null; the token sent is never echoed.
-			UserOidcToken any `json:"user_oidc_token"`
-
-			// UserTokens Always `{}`; the tokens sent are never echoed.
-			UserTokens map[string]interface{} `json:"user_tokens"`
-			VoiceId    *string                `json:"voice_id"`
-			WorkerId   *string                `json:"worker_id"`
-		}
+		var dest InvokeAgentSync202JSONResponseBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON202 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest XpanderBadBody
+		var dest SyncBadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -30943,14 +34064,14 @@ func ParseInvokeAgentSyncResponse(rsp *http.Response) (*InvokeAgentSyncResponse,
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest XpanderPolicyRefused
+		var dest SyncPolicyRefused
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest XpanderAgentNotFound
+		var dest SyncAgentNotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -30964,42 +34085,42 @@ func ParseInvokeAgentSyncResponse(rsp *http.Response) (*InvokeAgentSyncResponse,
 		response.JSON405 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest XpanderConflict
+		var dest SyncConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest XpanderBodyTooLarge
+		var dest SyncBodyTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest XpanderInvokeValidationFailed
+		var dest SyncValidationFailed
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest XpanderInternalError
+		var dest SyncInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
-		var dest XpanderDispatchFailed
+		var dest SyncDispatchFailed
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON502 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderInvokeUnavailable
+		var dest SyncUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -33284,6 +36405,265 @@ func ParseGetAuthContextResponse(rsp *http.Response) (*GetAuthContextResponse, e
 	return response, nil
 }
 
+// ParseGetReceiptIssuerResponse parses an HTTP response from a GetReceiptIssuerWithResponse call
+func ParseGetReceiptIssuerResponse(rsp *http.Response) (*GetReceiptIssuerResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetReceiptIssuerResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IssuerKeys
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ServiceNetUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest ServiceNetMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServiceNetInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceNetUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetReceiptIssuerResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetReceiptIssuerResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetReceiptIssuerResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetReceiptIssuerResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetReceiptIssuerResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListReceiptsResponse parses an HTTP response from a ListReceiptsWithResponse call
+func ParseListReceiptsResponse(rsp *http.Response) (*ListReceiptsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListReceiptsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReceiptList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ServiceNetListInvalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ServiceNetUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest ServiceNetMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServiceNetInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceNetUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListReceiptsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListReceiptsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListReceiptsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListReceiptsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListReceiptsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListReceiptsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetReceiptResponse parses an HTTP response from a GetReceiptWithResponse call
 func ParseGetReceiptResponse(rsp *http.Response) (*GetReceiptResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -33299,7 +36679,7 @@ func ParseGetReceiptResponse(rsp *http.Response) (*GetReceiptResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Receipt
+		var dest StoredReceipt
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -33654,11 +37034,11 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			AgentId   string    `json:"agent_id"`
-			Attempts  int       `json:"attempts"`
-			ContextId *string   `json:"context_id"`
-			CostUnits int       `json:"cost_units"`
-			CreatedAt time.Time `json:"created_at"`
+			// Attempts agentq's. How many times a worker took the task up.
+			Attempts int `json:"attempts"`
+
+			// ContextId agentq's. The conversation (`context_id` of the invocation).
+			ContextId *string `json:"context_id,omitempty"`
 
 			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
@@ -33672,24 +37052,23 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 			// and on a `rejected` task (refused by policy, for submitters that have no caller to
 			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 			// `region_not_allowed`.
-			Error      *ErrorInfo `json:"error,omitempty"`
-			FinishedAt *time.Time `json:"finished_at"`
+			Error *ErrorInfo `json:"error,omitempty"`
 
 			// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
 			// next turn answers it. Kept once the task goes on.
 			HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
-			// Message "ServiceNet invocation accepted" while running, "… succeeded", or "… failed" followed by the reason.
-			Message string `json:"message"`
+			// Output The agent's answer once it succeeded: its JSON when it answered JSON, else its text as a string. `result_digest` covers it.
+			Output  interface{} `json:"output,omitempty"`
+			Receipt struct {
+				Status interface{} `json:"status,omitempty"`
+			} `json:"receipt"`
 
-			// Output agentq's. The agent's answer as text, once succeeded.
-			Output *string `json:"output"`
+			// Stderr Why the execution failed (or was rejected, or stopped).
+			Stderr *string `json:"stderr,omitempty"`
 
-			// Raw `{}` until the execution succeeds; then the agent's JSON answer (or `{"text": output}`).
-			Raw       map[string]interface{} `json:"raw"`
-			ReceiptId openapi_types.UUID     `json:"receipt_id"`
-			Status    interface{}            `json:"status"`
-			UpdatedAt *time.Time             `json:"updated_at"`
+			// TaskId agentq's. The task; the same id as the receipt (`GET /v1/tasks/{task_id}` reads it too).
+			TaskId openapi_types.UUID `json:"task_id"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
@@ -33810,6 +37189,195 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers StopReceiptResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyReceiptResponse parses an HTTP response from a VerifyReceiptWithResponse call
+func ParseVerifyReceiptResponse(rsp *http.Response) (*VerifyReceiptResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyReceiptResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredReceipt
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ServiceNetVerifyInvalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ServiceNetUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ServiceNetReceiptNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest ServiceNetMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest ServiceNetTaskExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest ServiceNetBodyTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServiceNetInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceNetUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers VerifyReceiptResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers VerifyReceiptResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers VerifyReceiptResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers VerifyReceiptResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers VerifyReceiptResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 410:
+		var headers VerifyReceiptResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 413:
+		var headers VerifyReceiptResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 500:
+		var headers VerifyReceiptResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyReceiptResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

@@ -74,6 +74,7 @@ var scrubs = []struct {
 	{regexp.MustCompile(`\b\d+\.\ds\b`), "<elapsed>"},
 	{regexp.MustCompile(`"(worker_id|duration_ms)": [^,\n]+`), `"$1": <varies>`},
 	{regexp.MustCompile(`/\S+/agent\.json`), "<tmp>/agent.json"},
+	{regexp.MustCompile(`did:key:z[1-9A-HJ-NP-Za-km-z]+`), "<did>"},
 }
 
 // cli runs one agentq command line as main does and answers what it printed, scrubbed, with
@@ -206,6 +207,21 @@ func TestGoldenTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "receipts-get", dropStderr(cli(t, env, "receipts", "get", acc.ReceiptId.String(), "--wait")))
+	golden(t, "receipts-verify", cli(t, env, "receipts", "verify", acc.ReceiptId.String()))
+	for i := 0; ; i++ { // the list's index lags the records by a moment
+		l, err := c.ListReceipts(ctx, client.ReceiptQuery{AgentID: "echo", InvokeMode: "async", Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Items) == 1 && l.Items[0].Receipt.ReceiptId == acc.ReceiptId && l.Items[0].Receipt.Status == "succeeded" {
+			break
+		}
+		if i == 200 {
+			t.Fatal("the receipt list never shows the receipt succeeded")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	golden(t, "receipts-list", cli(t, env, "receipts", "list", "--agent", "echo", "--mode", "async", "--limit", "1"))
 }
 
 // TestGoldenAgents runs the registry commands on the local system.

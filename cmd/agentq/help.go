@@ -45,8 +45,12 @@ func commandTable() []command {
 		{name: "thread", usage: "agentq thread ID [-o json]", summary: "print a task's conversation, oldest first", flags: []string{"-o"}, run: runThread},
 		{name: "events", usage: "agentq events ID [--follow] [--after N]", summary: "print a task's events, one JSON object a line",
 			help: "--follow streams them until the task finishes, resuming after every dropped connection.", flags: []string{"--follow", "--after"}, run: runEvents},
-		{name: "receipts", usage: "agentq receipts get ID [--wait] [-o json]", summary: "read ServiceNet receipts",
-			subs: []string{"get"}, flags: []string{"--wait", "-o"}, run: runReceipts},
+		{name: "receipts", usage: "agentq receipts get ID [--wait] | list [--agent A] [--verification V] [--mode sync|async] [--limit N] | verify ID  [-o json]",
+			summary: "read, list and verify ServiceNet receipts",
+			help: "verify checks the receipt's Ed25519 signature here, over its canonical JSON, with the key its\n" +
+				"receipt_issuer_did names, and that this DID is one of the service's published keys\n" +
+				"(GET /v1/receipt-issuer); a receipt that fails exits 1.",
+			subs: []string{"get", "list", "verify"}, flags: []string{"--wait", "--agent", "--verification", "--mode", "--limit", "-o"}, run: runReceipts},
 		{name: "agents", usage: "agentq agents list | get ID | put ID --file FILE | publish ID  [-o json]",
 			summary: "the agent registry; put and publish take AGENTQ_ADMIN_KEY",
 			help: "put writes an agent's draft from a JSON definition (--file - reads stdin); publish makes the\n" +
