@@ -7,8 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/agentq/agentq/client"
@@ -150,4 +150,16 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 60*time.Second)
 }
 
-func joinArgs(a []string) string { return strings.Join(a, " ") }
+// collect takes the items of a list, page after page, until limit of them.
+func collect[T any](list iter.Seq2[*T, error], limit int) ([]T, error) {
+	items := []T{}
+	for it, err := range list {
+		if err != nil {
+			return nil, err
+		}
+		if items = append(items, *it); len(items) == limit {
+			break
+		}
+	}
+	return items, nil
+}

@@ -85,14 +85,9 @@ func runReceiptList(ctx context.Context, e *apiEnv, args []string) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	q := client.ReceiptQuery{AgentID: *agentID, Verification: *verification, InvokeMode: *mode, Limit: min(*limit, 100)}
-	receipts := []client.Receipt{}
-	for r, err := range c.Receipts(ctx, q) {
-		if err != nil {
-			return err
-		}
-		if receipts = append(receipts, *r); len(receipts) == *limit {
-			break
-		}
+	receipts, err := collect(c.Receipts(ctx, q), *limit)
+	if err != nil {
+		return err
 	}
 	return emit(e, *output, receipts, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

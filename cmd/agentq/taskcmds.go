@@ -141,14 +141,9 @@ func runList(ctx context.Context, e *apiEnv, args []string) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	tasks := []client.Task{}
-	for t, err := range c.Tasks(ctx, q) {
-		if err != nil {
-			return err
-		}
-		if tasks = append(tasks, *t); len(tasks) == *limit {
-			break
-		}
+	tasks, err := collect(c.Tasks(ctx, q), *limit)
+	if err != nil {
+		return err
 	}
 	return emit(e, *output, tasks, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
