@@ -672,8 +672,20 @@ func commonErrorsAs(auth, method, path, body string) []tcase {
 		{name: "store down", method: method, path: path, body: body, auth: auth, setup: func(f *fake) {
 			f.put(stored(task.Running, task.Xpander))
 			f.err, f.submitErr, f.listErr = errors.New("dynamodb: throttled"), errors.New("dynamodb: throttled"), errors.New("throttled")
-		}, status: 503, code: "unavailable"},
+		}, status: 503, code: storeDownCode(method, path)},
 	}
+}
+
+// storeDownCode is what a route answers when the task store fails: store_unavailable where the
+// failure is a read of tasks (it names the dependency, so a client knows what to wait for),
+// unavailable elsewhere.
+func storeDownCode(method, path string) string {
+	readsTasks := strings.HasPrefix(path, "/v1/tasks") || strings.HasPrefix(path, "/v1/receipts/") ||
+		(method == http.MethodGet && strings.HasSuffix(path, "/tasks"))
+	if readsTasks && !strings.HasSuffix(path, "/invoke") {
+		return "store_unavailable"
+	}
+	return "unavailable"
 }
 
 // invokeCases are the answers of an invoke route, async or sync, in either dialect.

@@ -597,6 +597,51 @@ func (e ProgressReportType) Valid() bool {
 	}
 }
 
+// Defines values for RouteNotFound0Status.
+const (
+	RouteNotFound0StatusFailed RouteNotFound0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RouteNotFound0Status enum.
+func (e RouteNotFound0Status) Valid() bool {
+	switch e {
+	case RouteNotFound0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RouteNotFound1ErrorStatus.
+const (
+	RouteNotFound1ErrorStatusFailed RouteNotFound1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RouteNotFound1ErrorStatus enum.
+func (e RouteNotFound1ErrorStatus) Valid() bool {
+	switch e {
+	case RouteNotFound1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetErrorBodyStatus.
+const (
+	ServiceNetErrorBodyStatusFailed ServiceNetErrorBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetErrorBodyStatus enum.
+func (e ServiceNetErrorBodyStatus) Valid() bool {
+	switch e {
+	case ServiceNetErrorBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ServiceNetInvokedStatus.
 const (
 	ServiceNetInvokedStatusRunning                ServiceNetInvokedStatus = "running"
@@ -825,6 +870,36 @@ func (e WebhookEventType) Valid() bool {
 	case TaskPaused:
 		return true
 	case TaskStopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderErrorStatus.
+const (
+	XpanderErrorStatusFailed XpanderErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderErrorStatus enum.
+func (e XpanderErrorStatus) Valid() bool {
+	switch e {
+	case XpanderErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderMessageErrorStatus.
+const (
+	XpanderMessageErrorStatusFailed XpanderMessageErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderMessageErrorStatus enum.
+func (e XpanderMessageErrorStatus) Valid() bool {
+	switch e {
+	case XpanderMessageErrorStatusFailed:
 		return true
 	default:
 		return false
@@ -1161,6 +1236,21 @@ func (e XpanderUserRole) Valid() bool {
 	}
 }
 
+// Defines values for XpanderValidationErrorStatus.
+const (
+	XpanderValidationErrorStatusFailed XpanderValidationErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderValidationErrorStatus enum.
+func (e XpanderValidationErrorStatus) Valid() bool {
+	switch e {
+	case XpanderValidationErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventNames.
 const (
 	EventNamesAgentq  EventNames = "agentq"
@@ -1179,6 +1269,966 @@ func (e EventNames) Valid() bool {
 	}
 }
 
+// Defines values for AdminRequiredStatus.
+const (
+	AdminRequiredStatusFailed AdminRequiredStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the AdminRequiredStatus enum.
+func (e AdminRequiredStatus) Valid() bool {
+	switch e {
+	case AdminRequiredStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AdminUnreadableBodyStatus.
+const (
+	AdminUnreadableBodyStatusFailed AdminUnreadableBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the AdminUnreadableBodyStatus enum.
+func (e AdminUnreadableBodyStatus) Valid() bool {
+	switch e {
+	case AdminUnreadableBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AdminValidationFailedStatus.
+const (
+	AdminValidationFailedStatusFailed AdminValidationFailedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the AdminValidationFailedStatus enum.
+func (e AdminValidationFailedStatus) Valid() bool {
+	switch e {
+	case AdminValidationFailedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AgentConflictStatus.
+const (
+	AgentConflictStatusFailed AgentConflictStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the AgentConflictStatus enum.
+func (e AgentConflictStatus) Valid() bool {
+	switch e {
+	case AgentConflictStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthContextNotFoundStatus.
+const (
+	AuthContextNotFoundStatusFailed AuthContextNotFoundStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the AuthContextNotFoundStatus enum.
+func (e AuthContextNotFoundStatus) Valid() bool {
+	switch e {
+	case AuthContextNotFoundStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProgressConflictStatus.
+const (
+	ProgressConflictStatusFailed ProgressConflictStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ProgressConflictStatus enum.
+func (e ProgressConflictStatus) Valid() bool {
+	switch e {
+	case ProgressConflictStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProgressInvalidStatus.
+const (
+	ProgressInvalidStatusFailed ProgressInvalidStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ProgressInvalidStatus enum.
+func (e ProgressInvalidStatus) Valid() bool {
+	switch e {
+	case ProgressInvalidStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProgressTokenRefusedStatus.
+const (
+	ProgressTokenRefusedStatusFailed ProgressTokenRefusedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ProgressTokenRefusedStatus enum.
+func (e ProgressTokenRefusedStatus) Valid() bool {
+	switch e {
+	case ProgressTokenRefusedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProgressTooManyStatus.
+const (
+	ProgressTooManyStatusFailed ProgressTooManyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ProgressTooManyStatus enum.
+func (e ProgressTooManyStatus) Valid() bool {
+	switch e {
+	case ProgressTooManyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RemoteTaskMismatchStatus.
+const (
+	RemoteTaskMismatchStatusFailed RemoteTaskMismatchStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RemoteTaskMismatchStatus enum.
+func (e RemoteTaskMismatchStatus) Valid() bool {
+	switch e {
+	case RemoteTaskMismatchStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetAgentNotFoundErrorStatus.
+const (
+	ServiceNetAgentNotFoundErrorStatusFailed ServiceNetAgentNotFoundErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetAgentNotFoundErrorStatus enum.
+func (e ServiceNetAgentNotFoundErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetAgentNotFoundErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetBadRequestErrorStatus.
+const (
+	ServiceNetBadRequestErrorStatusFailed ServiceNetBadRequestErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetBadRequestErrorStatus enum.
+func (e ServiceNetBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetBadRequestErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetBodyTooLargeErrorStatus.
+const (
+	ServiceNetBodyTooLargeErrorStatusFailed ServiceNetBodyTooLargeErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetBodyTooLargeErrorStatus enum.
+func (e ServiceNetBodyTooLargeErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetBodyTooLargeErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetConflictErrorStatus.
+const (
+	ServiceNetConflictErrorStatusFailed ServiceNetConflictErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetConflictErrorStatus enum.
+func (e ServiceNetConflictErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetConflictErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetDispatchFailedErrorStatus.
+const (
+	ServiceNetDispatchFailedErrorStatusFailed ServiceNetDispatchFailedErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetDispatchFailedErrorStatus enum.
+func (e ServiceNetDispatchFailedErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetDispatchFailedErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetInternalErrorErrorStatus.
+const (
+	ServiceNetInternalErrorErrorStatusFailed ServiceNetInternalErrorErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetInternalErrorErrorStatus enum.
+func (e ServiceNetInternalErrorErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetInternalErrorErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetInvokeUnavailableErrorStatus.
+const (
+	ServiceNetInvokeUnavailableErrorStatusFailed ServiceNetInvokeUnavailableErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetInvokeUnavailableErrorStatus enum.
+func (e ServiceNetInvokeUnavailableErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetInvokeUnavailableErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetListInvalidErrorStatus.
+const (
+	ServiceNetListInvalidErrorStatusFailed ServiceNetListInvalidErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetListInvalidErrorStatus enum.
+func (e ServiceNetListInvalidErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetListInvalidErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetMethodNotAllowedErrorStatus.
+const (
+	ServiceNetMethodNotAllowedErrorStatusFailed ServiceNetMethodNotAllowedErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetMethodNotAllowedErrorStatus enum.
+func (e ServiceNetMethodNotAllowedErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetMethodNotAllowedErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetPolicyRefusedErrorStatus.
+const (
+	ServiceNetPolicyRefusedErrorStatusFailed ServiceNetPolicyRefusedErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetPolicyRefusedErrorStatus enum.
+func (e ServiceNetPolicyRefusedErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetPolicyRefusedErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetReceiptNotFoundErrorStatus.
+const (
+	ServiceNetReceiptNotFoundErrorStatusFailed ServiceNetReceiptNotFoundErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetReceiptNotFoundErrorStatus enum.
+func (e ServiceNetReceiptNotFoundErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetReceiptNotFoundErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetStoreUnavailableErrorStatus.
+const (
+	ServiceNetStoreUnavailableErrorStatusFailed ServiceNetStoreUnavailableErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetStoreUnavailableErrorStatus enum.
+func (e ServiceNetStoreUnavailableErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetStoreUnavailableErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetTaskExpiredErrorStatus.
+const (
+	ServiceNetTaskExpiredErrorStatusFailed ServiceNetTaskExpiredErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetTaskExpiredErrorStatus enum.
+func (e ServiceNetTaskExpiredErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetTaskExpiredErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetUnauthorizedErrorStatus.
+const (
+	ServiceNetUnauthorizedErrorStatusFailed ServiceNetUnauthorizedErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetUnauthorizedErrorStatus enum.
+func (e ServiceNetUnauthorizedErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetUnauthorizedErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetUnavailableErrorStatus.
+const (
+	ServiceNetUnavailableErrorStatusFailed ServiceNetUnavailableErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetUnavailableErrorStatus enum.
+func (e ServiceNetUnavailableErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetUnavailableErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetValidationFailedErrorStatus.
+const (
+	ServiceNetValidationFailedErrorStatusFailed ServiceNetValidationFailedErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetValidationFailedErrorStatus enum.
+func (e ServiceNetValidationFailedErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetValidationFailedErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetVerifyInvalidErrorStatus.
+const (
+	ServiceNetVerifyInvalidErrorStatusFailed ServiceNetVerifyInvalidErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetVerifyInvalidErrorStatus enum.
+func (e ServiceNetVerifyInvalidErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetVerifyInvalidErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetWebhookRefusedErrorStatus.
+const (
+	ServiceNetWebhookRefusedErrorStatusFailed ServiceNetWebhookRefusedErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetWebhookRefusedErrorStatus enum.
+func (e ServiceNetWebhookRefusedErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetWebhookRefusedErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncAgentNotFound0Status.
+const (
+	SyncAgentNotFound0StatusFailed SyncAgentNotFound0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncAgentNotFound0Status enum.
+func (e SyncAgentNotFound0Status) Valid() bool {
+	switch e {
+	case SyncAgentNotFound0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncAgentNotFound1ErrorStatus.
+const (
+	SyncAgentNotFound1ErrorStatusFailed SyncAgentNotFound1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncAgentNotFound1ErrorStatus enum.
+func (e SyncAgentNotFound1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncAgentNotFound1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncBadRequest0Status.
+const (
+	SyncBadRequest0StatusFailed SyncBadRequest0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncBadRequest0Status enum.
+func (e SyncBadRequest0Status) Valid() bool {
+	switch e {
+	case SyncBadRequest0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncBadRequest1ErrorStatus.
+const (
+	SyncBadRequest1ErrorStatusFailed SyncBadRequest1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncBadRequest1ErrorStatus enum.
+func (e SyncBadRequest1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncBadRequest1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncBodyTooLarge0Status.
+const (
+	SyncBodyTooLarge0StatusFailed SyncBodyTooLarge0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncBodyTooLarge0Status enum.
+func (e SyncBodyTooLarge0Status) Valid() bool {
+	switch e {
+	case SyncBodyTooLarge0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncBodyTooLarge1ErrorStatus.
+const (
+	SyncBodyTooLarge1ErrorStatusFailed SyncBodyTooLarge1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncBodyTooLarge1ErrorStatus enum.
+func (e SyncBodyTooLarge1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncBodyTooLarge1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncConflict0Status.
+const (
+	SyncConflict0StatusFailed SyncConflict0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncConflict0Status enum.
+func (e SyncConflict0Status) Valid() bool {
+	switch e {
+	case SyncConflict0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncConflict1ErrorStatus.
+const (
+	SyncConflict1ErrorStatusFailed SyncConflict1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncConflict1ErrorStatus enum.
+func (e SyncConflict1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncConflict1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncDispatchFailed0Status.
+const (
+	SyncDispatchFailed0StatusFailed SyncDispatchFailed0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncDispatchFailed0Status enum.
+func (e SyncDispatchFailed0Status) Valid() bool {
+	switch e {
+	case SyncDispatchFailed0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncDispatchFailed1ErrorStatus.
+const (
+	SyncDispatchFailed1ErrorStatusFailed SyncDispatchFailed1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncDispatchFailed1ErrorStatus enum.
+func (e SyncDispatchFailed1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncDispatchFailed1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncInternalError0Status.
+const (
+	SyncInternalError0StatusFailed SyncInternalError0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncInternalError0Status enum.
+func (e SyncInternalError0Status) Valid() bool {
+	switch e {
+	case SyncInternalError0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncInternalError1ErrorStatus.
+const (
+	SyncInternalError1ErrorStatusFailed SyncInternalError1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncInternalError1ErrorStatus enum.
+func (e SyncInternalError1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncInternalError1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncPolicyRefused0Status.
+const (
+	SyncPolicyRefused0StatusFailed SyncPolicyRefused0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncPolicyRefused0Status enum.
+func (e SyncPolicyRefused0Status) Valid() bool {
+	switch e {
+	case SyncPolicyRefused0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncPolicyRefused1ErrorStatus.
+const (
+	SyncPolicyRefused1ErrorStatusFailed SyncPolicyRefused1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncPolicyRefused1ErrorStatus enum.
+func (e SyncPolicyRefused1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncPolicyRefused1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncUnavailable0Status.
+const (
+	SyncUnavailable0StatusFailed SyncUnavailable0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncUnavailable0Status enum.
+func (e SyncUnavailable0Status) Valid() bool {
+	switch e {
+	case SyncUnavailable0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncUnavailable1ErrorStatus.
+const (
+	SyncUnavailable1ErrorStatusFailed SyncUnavailable1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncUnavailable1ErrorStatus enum.
+func (e SyncUnavailable1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncUnavailable1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncValidationFailed0Status.
+const (
+	SyncValidationFailed0StatusFailed SyncValidationFailed0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncValidationFailed0Status enum.
+func (e SyncValidationFailed0Status) Valid() bool {
+	switch e {
+	case SyncValidationFailed0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncValidationFailed1ErrorStatus.
+const (
+	SyncValidationFailed1ErrorStatusFailed SyncValidationFailed1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncValidationFailed1ErrorStatus enum.
+func (e SyncValidationFailed1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncValidationFailed1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhooksChangedStatus.
+const (
+	WebhooksChangedStatusFailed WebhooksChangedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the WebhooksChangedStatus enum.
+func (e WebhooksChangedStatus) Valid() bool {
+	switch e {
+	case WebhooksChangedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderAgentNotFoundStatus.
+const (
+	XpanderAgentNotFoundStatusFailed XpanderAgentNotFoundStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderAgentNotFoundStatus enum.
+func (e XpanderAgentNotFoundStatus) Valid() bool {
+	switch e {
+	case XpanderAgentNotFoundStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderBadBodyStatus.
+const (
+	XpanderBadBodyStatusFailed XpanderBadBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderBadBodyStatus enum.
+func (e XpanderBadBodyStatus) Valid() bool {
+	switch e {
+	case XpanderBadBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderBodyTooLargeStatus.
+const (
+	XpanderBodyTooLargeStatusFailed XpanderBodyTooLargeStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderBodyTooLargeStatus enum.
+func (e XpanderBodyTooLargeStatus) Valid() bool {
+	switch e {
+	case XpanderBodyTooLargeStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderConflictStatus.
+const (
+	XpanderConflictStatusFailed XpanderConflictStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderConflictStatus enum.
+func (e XpanderConflictStatus) Valid() bool {
+	switch e {
+	case XpanderConflictStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderDispatchFailedStatus.
+const (
+	XpanderDispatchFailedStatusFailed XpanderDispatchFailedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderDispatchFailedStatus enum.
+func (e XpanderDispatchFailedStatus) Valid() bool {
+	switch e {
+	case XpanderDispatchFailedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderInternalErrorStatus.
+const (
+	XpanderInternalErrorStatusFailed XpanderInternalErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderInternalErrorStatus enum.
+func (e XpanderInternalErrorStatus) Valid() bool {
+	switch e {
+	case XpanderInternalErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderInvalidCursorStatus.
+const (
+	XpanderInvalidCursorStatusFailed XpanderInvalidCursorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderInvalidCursorStatus enum.
+func (e XpanderInvalidCursorStatus) Valid() bool {
+	switch e {
+	case XpanderInvalidCursorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderInvokeUnavailableStatus.
+const (
+	XpanderInvokeUnavailableStatusFailed XpanderInvokeUnavailableStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderInvokeUnavailableStatus enum.
+func (e XpanderInvokeUnavailableStatus) Valid() bool {
+	switch e {
+	case XpanderInvokeUnavailableStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderInvokeValidationFailedStatus.
+const (
+	XpanderInvokeValidationFailedStatusFailed XpanderInvokeValidationFailedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderInvokeValidationFailedStatus enum.
+func (e XpanderInvokeValidationFailedStatus) Valid() bool {
+	switch e {
+	case XpanderInvokeValidationFailedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderMethodNotAllowedStatus.
+const (
+	XpanderMethodNotAllowedStatusFailed XpanderMethodNotAllowedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderMethodNotAllowedStatus enum.
+func (e XpanderMethodNotAllowedStatus) Valid() bool {
+	switch e {
+	case XpanderMethodNotAllowedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderPolicyRefusedStatus.
+const (
+	XpanderPolicyRefusedStatusFailed XpanderPolicyRefusedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderPolicyRefusedStatus enum.
+func (e XpanderPolicyRefusedStatus) Valid() bool {
+	switch e {
+	case XpanderPolicyRefusedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderStoreUnavailableStatus.
+const (
+	XpanderStoreUnavailableStatusFailed XpanderStoreUnavailableStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderStoreUnavailableStatus enum.
+func (e XpanderStoreUnavailableStatus) Valid() bool {
+	switch e {
+	case XpanderStoreUnavailableStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderTaskExpiredStatus.
+const (
+	XpanderTaskExpiredStatusFailed XpanderTaskExpiredStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderTaskExpiredStatus enum.
+func (e XpanderTaskExpiredStatus) Valid() bool {
+	switch e {
+	case XpanderTaskExpiredStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderTaskNotFoundStatus.
+const (
+	XpanderTaskNotFoundStatusFailed XpanderTaskNotFoundStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderTaskNotFoundStatus enum.
+func (e XpanderTaskNotFoundStatus) Valid() bool {
+	switch e {
+	case XpanderTaskNotFoundStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderUnauthorizedStatus.
+const (
+	XpanderUnauthorizedStatusFailed XpanderUnauthorizedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderUnauthorizedStatus enum.
+func (e XpanderUnauthorizedStatus) Valid() bool {
+	switch e {
+	case XpanderUnauthorizedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderUnavailableStatus.
+const (
+	XpanderUnavailableStatusFailed XpanderUnavailableStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderUnavailableStatus enum.
+func (e XpanderUnavailableStatus) Valid() bool {
+	switch e {
+	case XpanderUnavailableStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderUnknownAgentStatus.
+const (
+	XpanderUnknownAgentStatusFailed XpanderUnknownAgentStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderUnknownAgentStatus enum.
+func (e XpanderUnknownAgentStatus) Valid() bool {
+	switch e {
+	case XpanderUnknownAgentStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Healthz200JSONResponseBodyStatus.
 const (
 	Ok Healthz200JSONResponseBodyStatus = "ok"
@@ -1188,6 +2238,366 @@ const (
 func (e Healthz200JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgents401JSONResponseBodyStatus.
+const (
+	ListAgents401JSONResponseBodyStatusFailed ListAgents401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgents401JSONResponseBodyStatus enum.
+func (e ListAgents401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgents401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgents405JSONResponseBodyStatus.
+const (
+	ListAgents405JSONResponseBodyStatusFailed ListAgents405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgents405JSONResponseBodyStatus enum.
+func (e ListAgents405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgents405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgents500JSONResponseBodyStatus.
+const (
+	ListAgents500JSONResponseBodyStatusFailed ListAgents500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgents500JSONResponseBodyStatus enum.
+func (e ListAgents500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgents500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgents503JSONResponseBodyStatus.
+const (
+	ListAgents503JSONResponseBodyStatusFailed ListAgents503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgents503JSONResponseBodyStatus enum.
+func (e ListAgents503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgents503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAgent401JSONResponseBodyStatus.
+const (
+	DeleteAgent401JSONResponseBodyStatusFailed DeleteAgent401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAgent401JSONResponseBodyStatus enum.
+func (e DeleteAgent401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAgent401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAgent403JSONResponseBodyStatus.
+const (
+	DeleteAgent403JSONResponseBodyStatusFailed DeleteAgent403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAgent403JSONResponseBodyStatus enum.
+func (e DeleteAgent403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAgent403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAgent404JSONResponseBodyStatus.
+const (
+	DeleteAgent404JSONResponseBodyStatusFailed DeleteAgent404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAgent404JSONResponseBodyStatus enum.
+func (e DeleteAgent404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAgent404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAgent405JSONResponseBodyStatus.
+const (
+	DeleteAgent405JSONResponseBodyStatusFailed DeleteAgent405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAgent405JSONResponseBodyStatus enum.
+func (e DeleteAgent405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAgent405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAgent500JSONResponseBodyStatus.
+const (
+	DeleteAgent500JSONResponseBodyStatusFailed DeleteAgent500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAgent500JSONResponseBodyStatus enum.
+func (e DeleteAgent500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAgent500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAgent503JSONResponseBodyStatus.
+const (
+	DeleteAgent503JSONResponseBodyStatusFailed DeleteAgent503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAgent503JSONResponseBodyStatus enum.
+func (e DeleteAgent503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAgent503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAgent401JSONResponseBodyStatus.
+const (
+	GetAgent401JSONResponseBodyStatusFailed GetAgent401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAgent401JSONResponseBodyStatus enum.
+func (e GetAgent401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAgent401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAgent404JSONResponseBodyStatus.
+const (
+	GetAgent404JSONResponseBodyStatusFailed GetAgent404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAgent404JSONResponseBodyStatus enum.
+func (e GetAgent404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAgent404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAgent405JSONResponseBodyStatus.
+const (
+	GetAgent405JSONResponseBodyStatusFailed GetAgent405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAgent405JSONResponseBodyStatus enum.
+func (e GetAgent405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAgent405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAgent500JSONResponseBodyStatus.
+const (
+	GetAgent500JSONResponseBodyStatusFailed GetAgent500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAgent500JSONResponseBodyStatus enum.
+func (e GetAgent500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAgent500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAgent503JSONResponseBodyStatus.
+const (
+	GetAgent503JSONResponseBodyStatusFailed GetAgent503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAgent503JSONResponseBodyStatus enum.
+func (e GetAgent503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAgent503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent400JSONResponseBodyStatus.
+const (
+	PutAgent400JSONResponseBodyStatusFailed PutAgent400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent400JSONResponseBodyStatus enum.
+func (e PutAgent400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent401JSONResponseBodyStatus.
+const (
+	PutAgent401JSONResponseBodyStatusFailed PutAgent401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent401JSONResponseBodyStatus enum.
+func (e PutAgent401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent403JSONResponseBodyStatus.
+const (
+	PutAgent403JSONResponseBodyStatusFailed PutAgent403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent403JSONResponseBodyStatus enum.
+func (e PutAgent403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent405JSONResponseBodyStatus.
+const (
+	PutAgent405JSONResponseBodyStatusFailed PutAgent405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent405JSONResponseBodyStatus enum.
+func (e PutAgent405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent409JSONResponseBodyStatus.
+const (
+	PutAgent409JSONResponseBodyStatusFailed PutAgent409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent409JSONResponseBodyStatus enum.
+func (e PutAgent409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent413JSONResponseBodyStatus.
+const (
+	PutAgent413JSONResponseBodyStatusFailed PutAgent413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent413JSONResponseBodyStatus enum.
+func (e PutAgent413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent422JSONResponseBodyStatus.
+const (
+	PutAgent422JSONResponseBodyStatusFailed PutAgent422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent422JSONResponseBodyStatus enum.
+func (e PutAgent422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent500JSONResponseBodyStatus.
+const (
+	PutAgent500JSONResponseBodyStatusFailed PutAgent500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent500JSONResponseBodyStatus enum.
+func (e PutAgent500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutAgent503JSONResponseBodyStatus.
+const (
+	PutAgent503JSONResponseBodyStatusFailed PutAgent503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutAgent503JSONResponseBodyStatus enum.
+func (e PutAgent503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutAgent503JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -1404,6 +2814,1671 @@ func (e InvokeAgentSync202JSONResponseBody0ThinkMode) Valid() bool {
 	}
 }
 
+// Defines values for InvokeAgentSync400JSONResponseBody0Status.
+const (
+	InvokeAgentSync400JSONResponseBody0StatusFailed InvokeAgentSync400JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync400JSONResponseBody0Status enum.
+func (e InvokeAgentSync400JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync400JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync400JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync400JSONResponseBody1ErrorStatusFailed InvokeAgentSync400JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync400JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync400JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync400JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync401JSONResponseBodyStatus.
+const (
+	InvokeAgentSync401JSONResponseBodyStatusFailed InvokeAgentSync401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync401JSONResponseBodyStatus enum.
+func (e InvokeAgentSync401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync403JSONResponseBody0Status.
+const (
+	InvokeAgentSync403JSONResponseBody0StatusFailed InvokeAgentSync403JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync403JSONResponseBody0Status enum.
+func (e InvokeAgentSync403JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync403JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync403JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync403JSONResponseBody1ErrorStatusFailed InvokeAgentSync403JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync403JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync403JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync403JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync404JSONResponseBody0Status.
+const (
+	InvokeAgentSync404JSONResponseBody0StatusFailed InvokeAgentSync404JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync404JSONResponseBody0Status enum.
+func (e InvokeAgentSync404JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync404JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync404JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync404JSONResponseBody1ErrorStatusFailed InvokeAgentSync404JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync404JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync404JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync404JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync405JSONResponseBodyStatus.
+const (
+	InvokeAgentSync405JSONResponseBodyStatusFailed InvokeAgentSync405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync405JSONResponseBodyStatus enum.
+func (e InvokeAgentSync405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync409JSONResponseBody0Status.
+const (
+	InvokeAgentSync409JSONResponseBody0StatusFailed InvokeAgentSync409JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync409JSONResponseBody0Status enum.
+func (e InvokeAgentSync409JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync409JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync409JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync409JSONResponseBody1ErrorStatusFailed InvokeAgentSync409JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync409JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync409JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync409JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync413JSONResponseBody0Status.
+const (
+	InvokeAgentSync413JSONResponseBody0StatusFailed InvokeAgentSync413JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync413JSONResponseBody0Status enum.
+func (e InvokeAgentSync413JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync413JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync413JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync413JSONResponseBody1ErrorStatusFailed InvokeAgentSync413JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync413JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync413JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync413JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync422JSONResponseBody0Status.
+const (
+	InvokeAgentSync422JSONResponseBody0StatusFailed InvokeAgentSync422JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync422JSONResponseBody0Status enum.
+func (e InvokeAgentSync422JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync422JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync422JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync422JSONResponseBody1ErrorStatusFailed InvokeAgentSync422JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync422JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync422JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync422JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync500JSONResponseBody0Status.
+const (
+	InvokeAgentSync500JSONResponseBody0StatusFailed InvokeAgentSync500JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync500JSONResponseBody0Status enum.
+func (e InvokeAgentSync500JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync500JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync500JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync500JSONResponseBody1ErrorStatusFailed InvokeAgentSync500JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync500JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync500JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync500JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync502JSONResponseBody0Status.
+const (
+	InvokeAgentSync502JSONResponseBody0StatusFailed InvokeAgentSync502JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync502JSONResponseBody0Status enum.
+func (e InvokeAgentSync502JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync502JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync502JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync502JSONResponseBody1ErrorStatusFailed InvokeAgentSync502JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync502JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync502JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync502JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync503JSONResponseBody0Status.
+const (
+	InvokeAgentSync503JSONResponseBody0StatusFailed InvokeAgentSync503JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync503JSONResponseBody0Status enum.
+func (e InvokeAgentSync503JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync503JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync503JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync503JSONResponseBody1ErrorStatusFailed InvokeAgentSync503JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync503JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync503JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync503JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet400JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet400JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet400JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet400JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet400JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet400JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet401JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet401JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet401JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet401JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet401JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet401JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet403JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet403JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet403JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet403JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet403JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet403JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet404JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet404JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet404JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet404JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet404JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet404JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet405JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet405JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet405JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet405JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet405JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet405JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet409JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet409JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet409JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet409JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet409JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet409JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync400JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync400JSONResponseBodyStatusFailed InvokeAgentAsync400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync400JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync401JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync401JSONResponseBodyStatusFailed InvokeAgentAsync401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync401JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync403JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync403JSONResponseBodyStatusFailed InvokeAgentAsync403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync403JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync404JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync404JSONResponseBodyStatusFailed InvokeAgentAsync404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync404JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync405JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync405JSONResponseBodyStatusFailed InvokeAgentAsync405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync405JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync409JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync409JSONResponseBodyStatusFailed InvokeAgentAsync409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync409JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync413JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync413JSONResponseBodyStatusFailed InvokeAgentAsync413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync413JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync422JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync422JSONResponseBodyStatusFailed InvokeAgentAsync422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync422JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync500JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync500JSONResponseBodyStatusFailed InvokeAgentAsync500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync500JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync502JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync502JSONResponseBodyStatusFailed InvokeAgentAsync502JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync502JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync502JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync502JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentAsync503JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync503JSONResponseBodyStatusFailed InvokeAgentAsync503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync503JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream400JSONResponseBodyStatus.
+const (
+	InvokeAgentStream400JSONResponseBodyStatusFailed InvokeAgentStream400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream400JSONResponseBodyStatus enum.
+func (e InvokeAgentStream400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream401JSONResponseBodyStatus.
+const (
+	InvokeAgentStream401JSONResponseBodyStatusFailed InvokeAgentStream401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream401JSONResponseBodyStatus enum.
+func (e InvokeAgentStream401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream403JSONResponseBodyStatus.
+const (
+	InvokeAgentStream403JSONResponseBodyStatusFailed InvokeAgentStream403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream403JSONResponseBodyStatus enum.
+func (e InvokeAgentStream403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream404JSONResponseBodyStatus.
+const (
+	InvokeAgentStream404JSONResponseBodyStatusFailed InvokeAgentStream404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream404JSONResponseBodyStatus enum.
+func (e InvokeAgentStream404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream405JSONResponseBodyStatus.
+const (
+	InvokeAgentStream405JSONResponseBodyStatusFailed InvokeAgentStream405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream405JSONResponseBodyStatus enum.
+func (e InvokeAgentStream405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream409JSONResponseBodyStatus.
+const (
+	InvokeAgentStream409JSONResponseBodyStatusFailed InvokeAgentStream409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream409JSONResponseBodyStatus enum.
+func (e InvokeAgentStream409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream413JSONResponseBodyStatus.
+const (
+	InvokeAgentStream413JSONResponseBodyStatusFailed InvokeAgentStream413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream413JSONResponseBodyStatus enum.
+func (e InvokeAgentStream413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream422JSONResponseBodyStatus.
+const (
+	InvokeAgentStream422JSONResponseBodyStatusFailed InvokeAgentStream422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream422JSONResponseBodyStatus enum.
+func (e InvokeAgentStream422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream500JSONResponseBodyStatus.
+const (
+	InvokeAgentStream500JSONResponseBodyStatusFailed InvokeAgentStream500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream500JSONResponseBodyStatus enum.
+func (e InvokeAgentStream500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream502JSONResponseBodyStatus.
+const (
+	InvokeAgentStream502JSONResponseBodyStatusFailed InvokeAgentStream502JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream502JSONResponseBodyStatus enum.
+func (e InvokeAgentStream502JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream502JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream503JSONResponseBodyStatus.
+const (
+	InvokeAgentStream503JSONResponseBodyStatusFailed InvokeAgentStream503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream503JSONResponseBodyStatus enum.
+func (e InvokeAgentStream503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PublishAgent401JSONResponseBodyStatus.
+const (
+	PublishAgent401JSONResponseBodyStatusFailed PublishAgent401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PublishAgent401JSONResponseBodyStatus enum.
+func (e PublishAgent401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PublishAgent401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PublishAgent403JSONResponseBodyStatus.
+const (
+	PublishAgent403JSONResponseBodyStatusFailed PublishAgent403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PublishAgent403JSONResponseBodyStatus enum.
+func (e PublishAgent403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PublishAgent403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PublishAgent405JSONResponseBodyStatus.
+const (
+	PublishAgent405JSONResponseBodyStatusFailed PublishAgent405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PublishAgent405JSONResponseBodyStatus enum.
+func (e PublishAgent405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PublishAgent405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PublishAgent409JSONResponseBodyStatus.
+const (
+	PublishAgent409JSONResponseBodyStatusFailed PublishAgent409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PublishAgent409JSONResponseBodyStatus enum.
+func (e PublishAgent409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PublishAgent409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PublishAgent500JSONResponseBodyStatus.
+const (
+	PublishAgent500JSONResponseBodyStatusFailed PublishAgent500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PublishAgent500JSONResponseBodyStatus enum.
+func (e PublishAgent500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PublishAgent500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PublishAgent503JSONResponseBodyStatus.
+const (
+	PublishAgent503JSONResponseBodyStatusFailed PublishAgent503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PublishAgent503JSONResponseBodyStatus enum.
+func (e PublishAgent503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PublishAgent503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgentTasks400JSONResponseBodyStatus.
+const (
+	ListAgentTasks400JSONResponseBodyStatusFailed ListAgentTasks400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgentTasks400JSONResponseBodyStatus enum.
+func (e ListAgentTasks400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgentTasks400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgentTasks401JSONResponseBodyStatus.
+const (
+	ListAgentTasks401JSONResponseBodyStatusFailed ListAgentTasks401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgentTasks401JSONResponseBodyStatus enum.
+func (e ListAgentTasks401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgentTasks401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgentTasks404JSONResponseBodyStatus.
+const (
+	ListAgentTasks404JSONResponseBodyStatusFailed ListAgentTasks404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgentTasks404JSONResponseBodyStatus enum.
+func (e ListAgentTasks404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgentTasks404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgentTasks405JSONResponseBodyStatus.
+const (
+	ListAgentTasks405JSONResponseBodyStatusFailed ListAgentTasks405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgentTasks405JSONResponseBodyStatus enum.
+func (e ListAgentTasks405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgentTasks405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgentTasks500JSONResponseBodyStatus.
+const (
+	ListAgentTasks500JSONResponseBodyStatusFailed ListAgentTasks500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgentTasks500JSONResponseBodyStatus enum.
+func (e ListAgentTasks500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgentTasks500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgentTasks503JSONResponseBodyStatus.
+const (
+	ListAgentTasks503JSONResponseBodyStatusFailed ListAgentTasks503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgentTasks503JSONResponseBodyStatus enum.
+func (e ListAgentTasks503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgentTasks503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAPIKeys401JSONResponseBodyStatus.
+const (
+	ListAPIKeys401JSONResponseBodyStatusFailed ListAPIKeys401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAPIKeys401JSONResponseBodyStatus enum.
+func (e ListAPIKeys401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAPIKeys401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAPIKeys403JSONResponseBodyStatus.
+const (
+	ListAPIKeys403JSONResponseBodyStatusFailed ListAPIKeys403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAPIKeys403JSONResponseBodyStatus enum.
+func (e ListAPIKeys403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAPIKeys403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAPIKeys405JSONResponseBodyStatus.
+const (
+	ListAPIKeys405JSONResponseBodyStatusFailed ListAPIKeys405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAPIKeys405JSONResponseBodyStatus enum.
+func (e ListAPIKeys405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAPIKeys405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAPIKeys422JSONResponseBodyStatus.
+const (
+	ListAPIKeys422JSONResponseBodyStatusFailed ListAPIKeys422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAPIKeys422JSONResponseBodyStatus enum.
+func (e ListAPIKeys422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAPIKeys422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAPIKeys500JSONResponseBodyStatus.
+const (
+	ListAPIKeys500JSONResponseBodyStatusFailed ListAPIKeys500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAPIKeys500JSONResponseBodyStatus enum.
+func (e ListAPIKeys500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAPIKeys500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAPIKeys503JSONResponseBodyStatus.
+const (
+	ListAPIKeys503JSONResponseBodyStatusFailed ListAPIKeys503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAPIKeys503JSONResponseBodyStatus enum.
+func (e ListAPIKeys503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAPIKeys503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAPIKey400JSONResponseBodyStatus.
+const (
+	CreateAPIKey400JSONResponseBodyStatusFailed CreateAPIKey400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAPIKey400JSONResponseBodyStatus enum.
+func (e CreateAPIKey400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAPIKey400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAPIKey401JSONResponseBodyStatus.
+const (
+	CreateAPIKey401JSONResponseBodyStatusFailed CreateAPIKey401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAPIKey401JSONResponseBodyStatus enum.
+func (e CreateAPIKey401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAPIKey401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAPIKey403JSONResponseBodyStatus.
+const (
+	CreateAPIKey403JSONResponseBodyStatusFailed CreateAPIKey403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAPIKey403JSONResponseBodyStatus enum.
+func (e CreateAPIKey403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAPIKey403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAPIKey405JSONResponseBodyStatus.
+const (
+	CreateAPIKey405JSONResponseBodyStatusFailed CreateAPIKey405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAPIKey405JSONResponseBodyStatus enum.
+func (e CreateAPIKey405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAPIKey405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAPIKey413JSONResponseBodyStatus.
+const (
+	CreateAPIKey413JSONResponseBodyStatusFailed CreateAPIKey413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAPIKey413JSONResponseBodyStatus enum.
+func (e CreateAPIKey413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAPIKey413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAPIKey422JSONResponseBodyStatus.
+const (
+	CreateAPIKey422JSONResponseBodyStatusFailed CreateAPIKey422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAPIKey422JSONResponseBodyStatus enum.
+func (e CreateAPIKey422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAPIKey422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAPIKey500JSONResponseBodyStatus.
+const (
+	CreateAPIKey500JSONResponseBodyStatusFailed CreateAPIKey500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAPIKey500JSONResponseBodyStatus enum.
+func (e CreateAPIKey500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAPIKey500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAPIKey503JSONResponseBodyStatus.
+const (
+	CreateAPIKey503JSONResponseBodyStatusFailed CreateAPIKey503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAPIKey503JSONResponseBodyStatus enum.
+func (e CreateAPIKey503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAPIKey503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevokeAPIKey401JSONResponseBodyStatus.
+const (
+	RevokeAPIKey401JSONResponseBodyStatusFailed RevokeAPIKey401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RevokeAPIKey401JSONResponseBodyStatus enum.
+func (e RevokeAPIKey401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RevokeAPIKey401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevokeAPIKey403JSONResponseBodyStatus.
+const (
+	RevokeAPIKey403JSONResponseBodyStatusFailed RevokeAPIKey403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RevokeAPIKey403JSONResponseBodyStatus enum.
+func (e RevokeAPIKey403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RevokeAPIKey403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevokeAPIKey404JSONResponseBodyStatus.
+const (
+	RevokeAPIKey404JSONResponseBodyStatusFailed RevokeAPIKey404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RevokeAPIKey404JSONResponseBodyStatus enum.
+func (e RevokeAPIKey404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RevokeAPIKey404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevokeAPIKey405JSONResponseBodyStatus.
+const (
+	RevokeAPIKey405JSONResponseBodyStatusFailed RevokeAPIKey405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RevokeAPIKey405JSONResponseBodyStatus enum.
+func (e RevokeAPIKey405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RevokeAPIKey405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevokeAPIKey500JSONResponseBodyStatus.
+const (
+	RevokeAPIKey500JSONResponseBodyStatusFailed RevokeAPIKey500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RevokeAPIKey500JSONResponseBodyStatus enum.
+func (e RevokeAPIKey500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RevokeAPIKey500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevokeAPIKey503JSONResponseBodyStatus.
+const (
+	RevokeAPIKey503JSONResponseBodyStatusFailed RevokeAPIKey503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RevokeAPIKey503JSONResponseBodyStatus enum.
+func (e RevokeAPIKey503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RevokeAPIKey503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAuthContext400JSONResponseBodyStatus.
+const (
+	CreateAuthContext400JSONResponseBodyStatusFailed CreateAuthContext400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAuthContext400JSONResponseBodyStatus enum.
+func (e CreateAuthContext400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAuthContext400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAuthContext401JSONResponseBodyStatus.
+const (
+	CreateAuthContext401JSONResponseBodyStatusFailed CreateAuthContext401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAuthContext401JSONResponseBodyStatus enum.
+func (e CreateAuthContext401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAuthContext401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAuthContext403JSONResponseBodyStatus.
+const (
+	CreateAuthContext403JSONResponseBodyStatusFailed CreateAuthContext403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAuthContext403JSONResponseBodyStatus enum.
+func (e CreateAuthContext403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAuthContext403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAuthContext405JSONResponseBodyStatus.
+const (
+	CreateAuthContext405JSONResponseBodyStatusFailed CreateAuthContext405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAuthContext405JSONResponseBodyStatus enum.
+func (e CreateAuthContext405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAuthContext405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAuthContext413JSONResponseBodyStatus.
+const (
+	CreateAuthContext413JSONResponseBodyStatusFailed CreateAuthContext413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAuthContext413JSONResponseBodyStatus enum.
+func (e CreateAuthContext413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAuthContext413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAuthContext422JSONResponseBodyStatus.
+const (
+	CreateAuthContext422JSONResponseBodyStatusFailed CreateAuthContext422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAuthContext422JSONResponseBodyStatus enum.
+func (e CreateAuthContext422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAuthContext422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAuthContext500JSONResponseBodyStatus.
+const (
+	CreateAuthContext500JSONResponseBodyStatusFailed CreateAuthContext500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAuthContext500JSONResponseBodyStatus enum.
+func (e CreateAuthContext500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAuthContext500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateAuthContext503JSONResponseBodyStatus.
+const (
+	CreateAuthContext503JSONResponseBodyStatusFailed CreateAuthContext503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CreateAuthContext503JSONResponseBodyStatus enum.
+func (e CreateAuthContext503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case CreateAuthContext503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAuthContext401JSONResponseBodyStatus.
+const (
+	DeleteAuthContext401JSONResponseBodyStatusFailed DeleteAuthContext401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAuthContext401JSONResponseBodyStatus enum.
+func (e DeleteAuthContext401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAuthContext401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAuthContext403JSONResponseBodyStatus.
+const (
+	DeleteAuthContext403JSONResponseBodyStatusFailed DeleteAuthContext403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAuthContext403JSONResponseBodyStatus enum.
+func (e DeleteAuthContext403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAuthContext403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAuthContext404JSONResponseBodyStatus.
+const (
+	DeleteAuthContext404JSONResponseBodyStatusFailed DeleteAuthContext404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAuthContext404JSONResponseBodyStatus enum.
+func (e DeleteAuthContext404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAuthContext404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAuthContext405JSONResponseBodyStatus.
+const (
+	DeleteAuthContext405JSONResponseBodyStatusFailed DeleteAuthContext405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAuthContext405JSONResponseBodyStatus enum.
+func (e DeleteAuthContext405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAuthContext405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAuthContext422JSONResponseBodyStatus.
+const (
+	DeleteAuthContext422JSONResponseBodyStatusFailed DeleteAuthContext422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAuthContext422JSONResponseBodyStatus enum.
+func (e DeleteAuthContext422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAuthContext422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAuthContext500JSONResponseBodyStatus.
+const (
+	DeleteAuthContext500JSONResponseBodyStatusFailed DeleteAuthContext500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAuthContext500JSONResponseBodyStatus enum.
+func (e DeleteAuthContext500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAuthContext500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAuthContext503JSONResponseBodyStatus.
+const (
+	DeleteAuthContext503JSONResponseBodyStatusFailed DeleteAuthContext503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAuthContext503JSONResponseBodyStatus enum.
+func (e DeleteAuthContext503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAuthContext503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAuthContext401JSONResponseBodyStatus.
+const (
+	GetAuthContext401JSONResponseBodyStatusFailed GetAuthContext401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAuthContext401JSONResponseBodyStatus enum.
+func (e GetAuthContext401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAuthContext401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAuthContext403JSONResponseBodyStatus.
+const (
+	GetAuthContext403JSONResponseBodyStatusFailed GetAuthContext403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAuthContext403JSONResponseBodyStatus enum.
+func (e GetAuthContext403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAuthContext403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAuthContext404JSONResponseBodyStatus.
+const (
+	GetAuthContext404JSONResponseBodyStatusFailed GetAuthContext404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAuthContext404JSONResponseBodyStatus enum.
+func (e GetAuthContext404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAuthContext404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAuthContext405JSONResponseBodyStatus.
+const (
+	GetAuthContext405JSONResponseBodyStatusFailed GetAuthContext405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAuthContext405JSONResponseBodyStatus enum.
+func (e GetAuthContext405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAuthContext405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAuthContext422JSONResponseBodyStatus.
+const (
+	GetAuthContext422JSONResponseBodyStatusFailed GetAuthContext422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAuthContext422JSONResponseBodyStatus enum.
+func (e GetAuthContext422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAuthContext422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAuthContext500JSONResponseBodyStatus.
+const (
+	GetAuthContext500JSONResponseBodyStatusFailed GetAuthContext500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAuthContext500JSONResponseBodyStatus enum.
+func (e GetAuthContext500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAuthContext500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAuthContext503JSONResponseBodyStatus.
+const (
+	GetAuthContext503JSONResponseBodyStatusFailed GetAuthContext503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAuthContext503JSONResponseBodyStatus enum.
+func (e GetAuthContext503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAuthContext503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptIssuer401JSONResponseBodyErrorStatus.
+const (
+	GetReceiptIssuer401JSONResponseBodyErrorStatusFailed GetReceiptIssuer401JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptIssuer401JSONResponseBodyErrorStatus enum.
+func (e GetReceiptIssuer401JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptIssuer401JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptIssuer405JSONResponseBodyErrorStatus.
+const (
+	GetReceiptIssuer405JSONResponseBodyErrorStatusFailed GetReceiptIssuer405JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptIssuer405JSONResponseBodyErrorStatus enum.
+func (e GetReceiptIssuer405JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptIssuer405JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptIssuer500JSONResponseBodyErrorStatus.
+const (
+	GetReceiptIssuer500JSONResponseBodyErrorStatusFailed GetReceiptIssuer500JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptIssuer500JSONResponseBodyErrorStatus enum.
+func (e GetReceiptIssuer500JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptIssuer500JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptIssuer503JSONResponseBodyErrorStatus.
+const (
+	GetReceiptIssuer503JSONResponseBodyErrorStatusFailed GetReceiptIssuer503JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptIssuer503JSONResponseBodyErrorStatus enum.
+func (e GetReceiptIssuer503JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptIssuer503JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListReceiptsParamsInvokeMode.
 const (
 	ListReceiptsParamsInvokeModeAsync ListReceiptsParamsInvokeMode = "async"
@@ -1446,6 +4521,186 @@ func (e ListReceiptsParamsVerification) Valid() bool {
 	}
 }
 
+// Defines values for ListReceipts400JSONResponseBodyErrorStatus.
+const (
+	ListReceipts400JSONResponseBodyErrorStatusFailed ListReceipts400JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListReceipts400JSONResponseBodyErrorStatus enum.
+func (e ListReceipts400JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case ListReceipts400JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListReceipts401JSONResponseBodyErrorStatus.
+const (
+	ListReceipts401JSONResponseBodyErrorStatusFailed ListReceipts401JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListReceipts401JSONResponseBodyErrorStatus enum.
+func (e ListReceipts401JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case ListReceipts401JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListReceipts405JSONResponseBodyErrorStatus.
+const (
+	ListReceipts405JSONResponseBodyErrorStatusFailed ListReceipts405JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListReceipts405JSONResponseBodyErrorStatus enum.
+func (e ListReceipts405JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case ListReceipts405JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListReceipts500JSONResponseBodyErrorStatus.
+const (
+	ListReceipts500JSONResponseBodyErrorStatusFailed ListReceipts500JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListReceipts500JSONResponseBodyErrorStatus enum.
+func (e ListReceipts500JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case ListReceipts500JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListReceipts503JSONResponseBodyErrorStatus.
+const (
+	ListReceipts503JSONResponseBodyErrorStatusFailed ListReceipts503JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListReceipts503JSONResponseBodyErrorStatus enum.
+func (e ListReceipts503JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case ListReceipts503JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceipt400JSONResponseBodyErrorStatus.
+const (
+	GetReceipt400JSONResponseBodyErrorStatusFailed GetReceipt400JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceipt400JSONResponseBodyErrorStatus enum.
+func (e GetReceipt400JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceipt400JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceipt401JSONResponseBodyErrorStatus.
+const (
+	GetReceipt401JSONResponseBodyErrorStatusFailed GetReceipt401JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceipt401JSONResponseBodyErrorStatus enum.
+func (e GetReceipt401JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceipt401JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceipt404JSONResponseBodyErrorStatus.
+const (
+	GetReceipt404JSONResponseBodyErrorStatusFailed GetReceipt404JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceipt404JSONResponseBodyErrorStatus enum.
+func (e GetReceipt404JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceipt404JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceipt405JSONResponseBodyErrorStatus.
+const (
+	GetReceipt405JSONResponseBodyErrorStatusFailed GetReceipt405JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceipt405JSONResponseBodyErrorStatus enum.
+func (e GetReceipt405JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceipt405JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceipt410JSONResponseBodyErrorStatus.
+const (
+	GetReceipt410JSONResponseBodyErrorStatusFailed GetReceipt410JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceipt410JSONResponseBodyErrorStatus enum.
+func (e GetReceipt410JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceipt410JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceipt500JSONResponseBodyErrorStatus.
+const (
+	GetReceipt500JSONResponseBodyErrorStatusFailed GetReceipt500JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceipt500JSONResponseBodyErrorStatus enum.
+func (e GetReceipt500JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceipt500JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceipt503JSONResponseBodyErrorStatus.
+const (
+	GetReceipt503JSONResponseBodyErrorStatusFailed GetReceipt503JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceipt503JSONResponseBodyErrorStatus enum.
+func (e GetReceipt503JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceipt503JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetReceiptEventsParamsNames.
 const (
 	GetReceiptEventsParamsNamesAgentq  GetReceiptEventsParamsNames = "agentq"
@@ -1464,6 +4719,666 @@ func (e GetReceiptEventsParamsNames) Valid() bool {
 	}
 }
 
+// Defines values for GetReceiptEvents400JSONResponseBodyErrorStatus.
+const (
+	GetReceiptEvents400JSONResponseBodyErrorStatusFailed GetReceiptEvents400JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEvents400JSONResponseBodyErrorStatus enum.
+func (e GetReceiptEvents400JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptEvents400JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptEvents401JSONResponseBodyErrorStatus.
+const (
+	GetReceiptEvents401JSONResponseBodyErrorStatusFailed GetReceiptEvents401JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEvents401JSONResponseBodyErrorStatus enum.
+func (e GetReceiptEvents401JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptEvents401JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptEvents404JSONResponseBodyErrorStatus.
+const (
+	GetReceiptEvents404JSONResponseBodyErrorStatusFailed GetReceiptEvents404JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEvents404JSONResponseBodyErrorStatus enum.
+func (e GetReceiptEvents404JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptEvents404JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptEvents405JSONResponseBodyErrorStatus.
+const (
+	GetReceiptEvents405JSONResponseBodyErrorStatusFailed GetReceiptEvents405JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEvents405JSONResponseBodyErrorStatus enum.
+func (e GetReceiptEvents405JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptEvents405JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptEvents410JSONResponseBodyErrorStatus.
+const (
+	GetReceiptEvents410JSONResponseBodyErrorStatusFailed GetReceiptEvents410JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEvents410JSONResponseBodyErrorStatus enum.
+func (e GetReceiptEvents410JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptEvents410JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptEvents500JSONResponseBodyErrorStatus.
+const (
+	GetReceiptEvents500JSONResponseBodyErrorStatusFailed GetReceiptEvents500JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEvents500JSONResponseBodyErrorStatus enum.
+func (e GetReceiptEvents500JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptEvents500JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptEvents503JSONResponseBodyErrorStatus.
+const (
+	GetReceiptEvents503JSONResponseBodyErrorStatusFailed GetReceiptEvents503JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEvents503JSONResponseBodyErrorStatus enum.
+func (e GetReceiptEvents503JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptEvents503JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopReceipt401JSONResponseBodyErrorStatus.
+const (
+	StopReceipt401JSONResponseBodyErrorStatusFailed StopReceipt401JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopReceipt401JSONResponseBodyErrorStatus enum.
+func (e StopReceipt401JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case StopReceipt401JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopReceipt404JSONResponseBodyErrorStatus.
+const (
+	StopReceipt404JSONResponseBodyErrorStatusFailed StopReceipt404JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopReceipt404JSONResponseBodyErrorStatus enum.
+func (e StopReceipt404JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case StopReceipt404JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopReceipt405JSONResponseBodyErrorStatus.
+const (
+	StopReceipt405JSONResponseBodyErrorStatusFailed StopReceipt405JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopReceipt405JSONResponseBodyErrorStatus enum.
+func (e StopReceipt405JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case StopReceipt405JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopReceipt410JSONResponseBodyErrorStatus.
+const (
+	StopReceipt410JSONResponseBodyErrorStatusFailed StopReceipt410JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopReceipt410JSONResponseBodyErrorStatus enum.
+func (e StopReceipt410JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case StopReceipt410JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopReceipt500JSONResponseBodyErrorStatus.
+const (
+	StopReceipt500JSONResponseBodyErrorStatusFailed StopReceipt500JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopReceipt500JSONResponseBodyErrorStatus enum.
+func (e StopReceipt500JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case StopReceipt500JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopReceipt503JSONResponseBodyErrorStatus.
+const (
+	StopReceipt503JSONResponseBodyErrorStatusFailed StopReceipt503JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopReceipt503JSONResponseBodyErrorStatus enum.
+func (e StopReceipt503JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case StopReceipt503JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceipt400JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt400JSONResponseBodyErrorStatusFailed VerifyReceipt400JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt400JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt400JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt400JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceipt401JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt401JSONResponseBodyErrorStatusFailed VerifyReceipt401JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt401JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt401JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt401JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceipt404JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt404JSONResponseBodyErrorStatusFailed VerifyReceipt404JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt404JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt404JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt404JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceipt405JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt405JSONResponseBodyErrorStatusFailed VerifyReceipt405JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt405JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt405JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt405JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceipt410JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt410JSONResponseBodyErrorStatusFailed VerifyReceipt410JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt410JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt410JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt410JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceipt413JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt413JSONResponseBodyErrorStatusFailed VerifyReceipt413JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt413JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt413JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt413JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceipt500JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt500JSONResponseBodyErrorStatusFailed VerifyReceipt500JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt500JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt500JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt500JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyReceipt503JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt503JSONResponseBodyErrorStatusFailed VerifyReceipt503JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt503JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt503JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt503JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTasks400JSONResponseBodyStatus.
+const (
+	ListTasks400JSONResponseBodyStatusFailed ListTasks400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTasks400JSONResponseBodyStatus enum.
+func (e ListTasks400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTasks400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTasks401JSONResponseBodyStatus.
+const (
+	ListTasks401JSONResponseBodyStatusFailed ListTasks401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTasks401JSONResponseBodyStatus enum.
+func (e ListTasks401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTasks401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTasks405JSONResponseBodyStatus.
+const (
+	ListTasks405JSONResponseBodyStatusFailed ListTasks405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTasks405JSONResponseBodyStatus enum.
+func (e ListTasks405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTasks405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTasks500JSONResponseBodyStatus.
+const (
+	ListTasks500JSONResponseBodyStatusFailed ListTasks500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTasks500JSONResponseBodyStatus enum.
+func (e ListTasks500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTasks500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTasks503JSONResponseBodyStatus.
+const (
+	ListTasks503JSONResponseBodyStatusFailed ListTasks503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTasks503JSONResponseBodyStatus enum.
+func (e ListTasks503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTasks503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTask401JSONResponseBodyStatus.
+const (
+	GetTask401JSONResponseBodyStatusFailed GetTask401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTask401JSONResponseBodyStatus enum.
+func (e GetTask401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTask401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTask404JSONResponseBodyStatus.
+const (
+	GetTask404JSONResponseBodyStatusFailed GetTask404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTask404JSONResponseBodyStatus enum.
+func (e GetTask404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTask404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTask405JSONResponseBodyStatus.
+const (
+	GetTask405JSONResponseBodyStatusFailed GetTask405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTask405JSONResponseBodyStatus enum.
+func (e GetTask405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTask405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTask410JSONResponseBodyStatus.
+const (
+	GetTask410JSONResponseBodyStatusFailed GetTask410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTask410JSONResponseBodyStatus enum.
+func (e GetTask410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTask410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTask500JSONResponseBodyStatus.
+const (
+	GetTask500JSONResponseBodyStatusFailed GetTask500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTask500JSONResponseBodyStatus enum.
+func (e GetTask500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTask500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTask503JSONResponseBodyStatus.
+const (
+	GetTask503JSONResponseBodyStatusFailed GetTask503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTask503JSONResponseBodyStatus enum.
+func (e GetTask503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTask503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTaskDeliveries401JSONResponseBodyStatus.
+const (
+	ListTaskDeliveries401JSONResponseBodyStatusFailed ListTaskDeliveries401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTaskDeliveries401JSONResponseBodyStatus enum.
+func (e ListTaskDeliveries401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTaskDeliveries401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTaskDeliveries404JSONResponseBodyStatus.
+const (
+	ListTaskDeliveries404JSONResponseBodyStatusFailed ListTaskDeliveries404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTaskDeliveries404JSONResponseBodyStatus enum.
+func (e ListTaskDeliveries404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTaskDeliveries404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTaskDeliveries405JSONResponseBodyStatus.
+const (
+	ListTaskDeliveries405JSONResponseBodyStatusFailed ListTaskDeliveries405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTaskDeliveries405JSONResponseBodyStatus enum.
+func (e ListTaskDeliveries405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTaskDeliveries405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTaskDeliveries410JSONResponseBodyStatus.
+const (
+	ListTaskDeliveries410JSONResponseBodyStatusFailed ListTaskDeliveries410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTaskDeliveries410JSONResponseBodyStatus enum.
+func (e ListTaskDeliveries410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTaskDeliveries410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTaskDeliveries500JSONResponseBodyStatus.
+const (
+	ListTaskDeliveries500JSONResponseBodyStatusFailed ListTaskDeliveries500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTaskDeliveries500JSONResponseBodyStatus enum.
+func (e ListTaskDeliveries500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTaskDeliveries500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTaskDeliveries503JSONResponseBodyStatus.
+const (
+	ListTaskDeliveries503JSONResponseBodyStatusFailed ListTaskDeliveries503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTaskDeliveries503JSONResponseBodyStatus enum.
+func (e ListTaskDeliveries503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTaskDeliveries503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayTaskDelivery401JSONResponseBodyStatus.
+const (
+	ReplayTaskDelivery401JSONResponseBodyStatusFailed ReplayTaskDelivery401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReplayTaskDelivery401JSONResponseBodyStatus enum.
+func (e ReplayTaskDelivery401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReplayTaskDelivery401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayTaskDelivery404JSONResponseBodyStatus.
+const (
+	ReplayTaskDelivery404JSONResponseBodyStatusFailed ReplayTaskDelivery404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReplayTaskDelivery404JSONResponseBodyStatus enum.
+func (e ReplayTaskDelivery404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReplayTaskDelivery404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayTaskDelivery405JSONResponseBodyStatus.
+const (
+	ReplayTaskDelivery405JSONResponseBodyStatusFailed ReplayTaskDelivery405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReplayTaskDelivery405JSONResponseBodyStatus enum.
+func (e ReplayTaskDelivery405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReplayTaskDelivery405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayTaskDelivery410JSONResponseBodyStatus.
+const (
+	ReplayTaskDelivery410JSONResponseBodyStatusFailed ReplayTaskDelivery410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReplayTaskDelivery410JSONResponseBodyStatus enum.
+func (e ReplayTaskDelivery410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReplayTaskDelivery410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayTaskDelivery500JSONResponseBodyStatus.
+const (
+	ReplayTaskDelivery500JSONResponseBodyStatusFailed ReplayTaskDelivery500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReplayTaskDelivery500JSONResponseBodyStatus enum.
+func (e ReplayTaskDelivery500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReplayTaskDelivery500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayTaskDelivery503JSONResponseBodyStatus.
+const (
+	ReplayTaskDelivery503JSONResponseBodyStatusFailed ReplayTaskDelivery503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReplayTaskDelivery503JSONResponseBodyStatus enum.
+func (e ReplayTaskDelivery503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReplayTaskDelivery503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetTaskEventsParamsNames.
 const (
 	GetTaskEventsParamsNamesAgentq  GetTaskEventsParamsNames = "agentq"
@@ -1476,6 +5391,351 @@ func (e GetTaskEventsParamsNames) Valid() bool {
 	case GetTaskEventsParamsNamesAgentq:
 		return true
 	case GetTaskEventsParamsNamesXpander:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskEvents401JSONResponseBodyStatus.
+const (
+	GetTaskEvents401JSONResponseBodyStatusFailed GetTaskEvents401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskEvents401JSONResponseBodyStatus enum.
+func (e GetTaskEvents401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskEvents401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskEvents404JSONResponseBodyStatus.
+const (
+	GetTaskEvents404JSONResponseBodyStatusFailed GetTaskEvents404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskEvents404JSONResponseBodyStatus enum.
+func (e GetTaskEvents404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskEvents404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskEvents405JSONResponseBodyStatus.
+const (
+	GetTaskEvents405JSONResponseBodyStatusFailed GetTaskEvents405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskEvents405JSONResponseBodyStatus enum.
+func (e GetTaskEvents405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskEvents405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskEvents410JSONResponseBodyStatus.
+const (
+	GetTaskEvents410JSONResponseBodyStatusFailed GetTaskEvents410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskEvents410JSONResponseBodyStatus enum.
+func (e GetTaskEvents410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskEvents410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskEvents500JSONResponseBodyStatus.
+const (
+	GetTaskEvents500JSONResponseBodyStatusFailed GetTaskEvents500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskEvents500JSONResponseBodyStatus enum.
+func (e GetTaskEvents500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskEvents500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskEvents503JSONResponseBodyStatus.
+const (
+	GetTaskEvents503JSONResponseBodyStatusFailed GetTaskEvents503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskEvents503JSONResponseBodyStatus enum.
+func (e GetTaskEvents503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskEvents503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReportProgress401JSONResponseBodyStatus.
+const (
+	ReportProgress401JSONResponseBodyStatusFailed ReportProgress401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReportProgress401JSONResponseBodyStatus enum.
+func (e ReportProgress401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReportProgress401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReportProgress405JSONResponseBodyStatus.
+const (
+	ReportProgress405JSONResponseBodyStatusFailed ReportProgress405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReportProgress405JSONResponseBodyStatus enum.
+func (e ReportProgress405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReportProgress405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReportProgress409JSONResponseBodyStatus.
+const (
+	ReportProgress409JSONResponseBodyStatusFailed ReportProgress409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReportProgress409JSONResponseBodyStatus enum.
+func (e ReportProgress409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReportProgress409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReportProgress413JSONResponseBodyStatus.
+const (
+	ReportProgress413JSONResponseBodyStatusFailed ReportProgress413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReportProgress413JSONResponseBodyStatus enum.
+func (e ReportProgress413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReportProgress413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReportProgress422JSONResponseBodyStatus.
+const (
+	ReportProgress422JSONResponseBodyStatusFailed ReportProgress422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReportProgress422JSONResponseBodyStatus enum.
+func (e ReportProgress422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReportProgress422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReportProgress429JSONResponseBodyStatus.
+const (
+	ReportProgress429JSONResponseBodyStatusFailed ReportProgress429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReportProgress429JSONResponseBodyStatus enum.
+func (e ReportProgress429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReportProgress429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReportProgress500JSONResponseBodyStatus.
+const (
+	ReportProgress500JSONResponseBodyStatusFailed ReportProgress500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReportProgress500JSONResponseBodyStatus enum.
+func (e ReportProgress500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReportProgress500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReportProgress503JSONResponseBodyStatus.
+const (
+	ReportProgress503JSONResponseBodyStatusFailed ReportProgress503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReportProgress503JSONResponseBodyStatus enum.
+func (e ReportProgress503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReportProgress503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification401JSONResponseBodyStatus.
+const (
+	PushNotification401JSONResponseBodyStatusFailed PushNotification401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification401JSONResponseBodyStatus enum.
+func (e PushNotification401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification403JSONResponseBodyStatus.
+const (
+	PushNotification403JSONResponseBodyStatusFailed PushNotification403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification403JSONResponseBodyStatus enum.
+func (e PushNotification403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification405JSONResponseBodyStatus.
+const (
+	PushNotification405JSONResponseBodyStatusFailed PushNotification405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification405JSONResponseBodyStatus enum.
+func (e PushNotification405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification409JSONResponseBodyStatus.
+const (
+	PushNotification409JSONResponseBodyStatusFailed PushNotification409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification409JSONResponseBodyStatus enum.
+func (e PushNotification409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification413JSONResponseBodyStatus.
+const (
+	PushNotification413JSONResponseBodyStatusFailed PushNotification413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification413JSONResponseBodyStatus enum.
+func (e PushNotification413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification422JSONResponseBodyStatus.
+const (
+	PushNotification422JSONResponseBodyStatusFailed PushNotification422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification422JSONResponseBodyStatus enum.
+func (e PushNotification422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification429JSONResponseBodyStatus.
+const (
+	PushNotification429JSONResponseBodyStatusFailed PushNotification429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification429JSONResponseBodyStatus enum.
+func (e PushNotification429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification500JSONResponseBodyStatus.
+const (
+	PushNotification500JSONResponseBodyStatusFailed PushNotification500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification500JSONResponseBodyStatus enum.
+func (e PushNotification500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PushNotification503JSONResponseBodyStatus.
+const (
+	PushNotification503JSONResponseBodyStatusFailed PushNotification503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PushNotification503JSONResponseBodyStatus enum.
+func (e PushNotification503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PushNotification503JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -1581,6 +5841,486 @@ func (e StopTask200JSONResponseBodyThinkMode) Valid() bool {
 	case StopTask200JSONResponseBodyThinkModeDefault:
 		return true
 	case StopTask200JSONResponseBodyThinkModeHarder:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopTask401JSONResponseBodyStatus.
+const (
+	StopTask401JSONResponseBodyStatusFailed StopTask401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopTask401JSONResponseBodyStatus enum.
+func (e StopTask401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case StopTask401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopTask404JSONResponseBodyStatus.
+const (
+	StopTask404JSONResponseBodyStatusFailed StopTask404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopTask404JSONResponseBodyStatus enum.
+func (e StopTask404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case StopTask404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopTask405JSONResponseBodyStatus.
+const (
+	StopTask405JSONResponseBodyStatusFailed StopTask405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopTask405JSONResponseBodyStatus enum.
+func (e StopTask405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case StopTask405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopTask410JSONResponseBodyStatus.
+const (
+	StopTask410JSONResponseBodyStatusFailed StopTask410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopTask410JSONResponseBodyStatus enum.
+func (e StopTask410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case StopTask410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopTask500JSONResponseBodyStatus.
+const (
+	StopTask500JSONResponseBodyStatusFailed StopTask500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopTask500JSONResponseBodyStatus enum.
+func (e StopTask500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case StopTask500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopTask503JSONResponseBodyStatus.
+const (
+	StopTask503JSONResponseBodyStatusFailed StopTask503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopTask503JSONResponseBodyStatus enum.
+func (e StopTask503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case StopTask503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskThread401JSONResponseBodyStatus.
+const (
+	GetTaskThread401JSONResponseBodyStatusFailed GetTaskThread401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskThread401JSONResponseBodyStatus enum.
+func (e GetTaskThread401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskThread401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskThread404JSONResponseBodyStatus.
+const (
+	GetTaskThread404JSONResponseBodyStatusFailed GetTaskThread404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskThread404JSONResponseBodyStatus enum.
+func (e GetTaskThread404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskThread404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskThread405JSONResponseBodyStatus.
+const (
+	GetTaskThread405JSONResponseBodyStatusFailed GetTaskThread405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskThread405JSONResponseBodyStatus enum.
+func (e GetTaskThread405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskThread405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskThread410JSONResponseBodyStatus.
+const (
+	GetTaskThread410JSONResponseBodyStatusFailed GetTaskThread410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskThread410JSONResponseBodyStatus enum.
+func (e GetTaskThread410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskThread410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskThread500JSONResponseBodyStatus.
+const (
+	GetTaskThread500JSONResponseBodyStatusFailed GetTaskThread500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskThread500JSONResponseBodyStatus enum.
+func (e GetTaskThread500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskThread500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskThread503JSONResponseBodyStatus.
+const (
+	GetTaskThread503JSONResponseBodyStatusFailed GetTaskThread503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskThread503JSONResponseBodyStatus enum.
+func (e GetTaskThread503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskThread503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookSettings401JSONResponseBodyStatus.
+const (
+	GetWebhookSettings401JSONResponseBodyStatusFailed GetWebhookSettings401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookSettings401JSONResponseBodyStatus enum.
+func (e GetWebhookSettings401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetWebhookSettings401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookSettings405JSONResponseBodyStatus.
+const (
+	GetWebhookSettings405JSONResponseBodyStatusFailed GetWebhookSettings405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookSettings405JSONResponseBodyStatus enum.
+func (e GetWebhookSettings405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetWebhookSettings405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookSettings500JSONResponseBodyStatus.
+const (
+	GetWebhookSettings500JSONResponseBodyStatusFailed GetWebhookSettings500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookSettings500JSONResponseBodyStatus enum.
+func (e GetWebhookSettings500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetWebhookSettings500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookSettings503JSONResponseBodyStatus.
+const (
+	GetWebhookSettings503JSONResponseBodyStatusFailed GetWebhookSettings503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookSettings503JSONResponseBodyStatus enum.
+func (e GetWebhookSettings503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetWebhookSettings503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutWebhookSettings400JSONResponseBodyStatus.
+const (
+	PutWebhookSettings400JSONResponseBodyStatusFailed PutWebhookSettings400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings400JSONResponseBodyStatus enum.
+func (e PutWebhookSettings400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutWebhookSettings401JSONResponseBodyStatus.
+const (
+	PutWebhookSettings401JSONResponseBodyStatusFailed PutWebhookSettings401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings401JSONResponseBodyStatus enum.
+func (e PutWebhookSettings401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutWebhookSettings405JSONResponseBodyStatus.
+const (
+	PutWebhookSettings405JSONResponseBodyStatusFailed PutWebhookSettings405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings405JSONResponseBodyStatus enum.
+func (e PutWebhookSettings405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutWebhookSettings409JSONResponseBodyStatus.
+const (
+	PutWebhookSettings409JSONResponseBodyStatusFailed PutWebhookSettings409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings409JSONResponseBodyStatus enum.
+func (e PutWebhookSettings409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutWebhookSettings413JSONResponseBodyStatus.
+const (
+	PutWebhookSettings413JSONResponseBodyStatusFailed PutWebhookSettings413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings413JSONResponseBodyStatus enum.
+func (e PutWebhookSettings413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutWebhookSettings422JSONResponseBodyStatus.
+const (
+	PutWebhookSettings422JSONResponseBodyStatusFailed PutWebhookSettings422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings422JSONResponseBodyStatus enum.
+func (e PutWebhookSettings422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutWebhookSettings500JSONResponseBodyStatus.
+const (
+	PutWebhookSettings500JSONResponseBodyStatusFailed PutWebhookSettings500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings500JSONResponseBodyStatus enum.
+func (e PutWebhookSettings500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutWebhookSettings503JSONResponseBodyStatus.
+const (
+	PutWebhookSettings503JSONResponseBodyStatusFailed PutWebhookSettings503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings503JSONResponseBodyStatus enum.
+func (e PutWebhookSettings503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSecret400JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret400JSONResponseBodyStatusFailed RotateWebhookSecret400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret400JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSecret401JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret401JSONResponseBodyStatusFailed RotateWebhookSecret401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret401JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSecret405JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret405JSONResponseBodyStatusFailed RotateWebhookSecret405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret405JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSecret409JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret409JSONResponseBodyStatusFailed RotateWebhookSecret409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret409JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSecret413JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret413JSONResponseBodyStatusFailed RotateWebhookSecret413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret413JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSecret422JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret422JSONResponseBodyStatusFailed RotateWebhookSecret422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret422JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSecret500JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret500JSONResponseBodyStatusFailed RotateWebhookSecret500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret500JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSecret503JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret503JSONResponseBodyStatusFailed RotateWebhookSecret503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret503JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret503JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -2182,6 +6922,7 @@ type RouteNotFound struct {
 type RouteNotFound0 struct {
 	Code   interface{}            `json:"code"`
 	Detail RouteNotFound_0_Detail `json:"detail"`
+	Status *RouteNotFound0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID    `json:"task_id,omitempty"`
 }
 
@@ -2196,18 +6937,26 @@ type RouteNotFound_0_Detail struct {
 	union json.RawMessage
 }
 
+// RouteNotFound0Status defines model for RouteNotFound.0.Status.
+type RouteNotFound0Status string
+
 // RouteNotFound1 defines model for RouteNotFound.1.
 type RouteNotFound1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                `json:"code"`
+		Details   *[]Problem                 `json:"details,omitempty"`
+		Message   string                     `json:"message"`
+		ReceiptId *openapi_types.UUID        `json:"receipt_id,omitempty"`
+		Status    *RouteNotFound1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
 
+// RouteNotFound1ErrorStatus defines model for RouteNotFound.1.Error.Status.
+type RouteNotFound1ErrorStatus string
+
 // ServiceNetError A ServiceNet error: `code`, `message`, and `details` (the problems of a
-// `validation_failed`) or `receipt_id` (the failed execution of a `dispatch_failed`).
+// `validation_failed`) or `receipt_id` and `status` (the failed execution of a `dispatch_failed`
+// and its state as a GET reads it: it will not run).
 type ServiceNetError struct {
 	// Error What a ServiceNet error's `error` holds.
 	Error ServiceNetErrorBody `json:"error"`
@@ -2216,11 +6965,15 @@ type ServiceNetError struct {
 // ServiceNetErrorBody What a ServiceNet error's `error` holds.
 type ServiceNetErrorBody struct {
 	// Code The stable reason code; each response lists its own.
-	Code      string              `json:"code"`
-	Details   *[]Problem          `json:"details,omitempty"`
-	Message   string              `json:"message"`
-	ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+	Code      string                     `json:"code"`
+	Details   *[]Problem                 `json:"details,omitempty"`
+	Message   string                     `json:"message"`
+	ReceiptId *openapi_types.UUID        `json:"receipt_id,omitempty"`
+	Status    *ServiceNetErrorBodyStatus `json:"status,omitempty"`
 }
+
+// ServiceNetErrorBodyStatus defines model for ServiceNetErrorBody.Status.
+type ServiceNetErrorBodyStatus string
 
 // ServiceNetInvoked The ServiceNet answer to a sync invocation (`dialect.Invoked`, the reference's
 // `InvokeAgentResponse`), with agentq's `error` and `hitl_request` beside it.
@@ -2555,11 +7308,12 @@ type WebhookURL = string
 
 // XpanderError An xpander error: FastAPI's `detail` (a message, or the list of problems of a
 // `validation_failed`) and agentq's stable `code`; `task_id` names the failed task of a
-// `dispatch_failed`.
+// `dispatch_failed`, and `status` its state as a GET reads it (`failed`: it will not run).
 type XpanderError struct {
 	// Code The stable reason code; each response lists its own.
 	Code   string              `json:"code"`
 	Detail XpanderError_Detail `json:"detail"`
+	Status *XpanderErrorStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID `json:"task_id,omitempty"`
 }
 
@@ -2573,6 +7327,9 @@ type XpanderErrorDetail1 = []Problem
 type XpanderError_Detail struct {
 	union json.RawMessage
 }
+
+// XpanderErrorStatus defines model for XpanderError.Status.
+type XpanderErrorStatus string
 
 // XpanderInput The task input (`dialect.XpanderInput`). Other fields are kept and echoed (the echo agent
 // reads `delay_ms` and `fail`).
@@ -2590,10 +7347,14 @@ type XpanderInput struct {
 // XpanderMessageError An xpander error whose `detail` is a message.
 type XpanderMessageError struct {
 	// Code The stable reason code; each response lists its own.
-	Code   string              `json:"code"`
-	Detail string              `json:"detail"`
-	TaskId *openapi_types.UUID `json:"task_id,omitempty"`
+	Code   string                     `json:"code"`
+	Detail string                     `json:"detail"`
+	Status *XpanderMessageErrorStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
+
+// XpanderMessageErrorStatus defines model for XpanderMessageError.Status.
+type XpanderMessageErrorStatus string
 
 // XpanderRequest The xpander invoke body (`dialect.XpanderRequest`), field for field.
 type XpanderRequest struct {
@@ -2820,10 +7581,14 @@ type XpanderUserRole string
 
 // XpanderValidationError An xpander `validation_failed` error; `detail` lists the problems.
 type XpanderValidationError struct {
-	Code   interface{}         `json:"code"`
-	Detail []interface{}       `json:"detail"`
-	TaskId *openapi_types.UUID `json:"task_id,omitempty"`
+	Code   interface{}                   `json:"code"`
+	Detail []interface{}                 `json:"detail"`
+	Status *XpanderValidationErrorStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID           `json:"task_id,omitempty"`
 }
+
+// XpanderValidationErrorStatus defines model for XpanderValidationError.Status.
+type XpanderValidationErrorStatus string
 
 // After defines model for After.
 type After = int
@@ -2886,6 +7651,7 @@ type Wait = int
 type AdminRequired struct {
 	Code   interface{}          `json:"code"`
 	Detail AdminRequired_Detail `json:"detail"`
+	Status *AdminRequiredStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID  `json:"task_id,omitempty"`
 }
 
@@ -2900,10 +7666,14 @@ type AdminRequired_Detail struct {
 	union json.RawMessage
 }
 
+// AdminRequiredStatus defines model for AdminRequired.Status.
+type AdminRequiredStatus string
+
 // AdminUnreadableBody defines model for AdminUnreadableBody.
 type AdminUnreadableBody struct {
 	Code   interface{}                `json:"code"`
 	Detail AdminUnreadableBody_Detail `json:"detail"`
+	Status *AdminUnreadableBodyStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -2918,10 +7688,14 @@ type AdminUnreadableBody_Detail struct {
 	union json.RawMessage
 }
 
+// AdminUnreadableBodyStatus defines model for AdminUnreadableBody.Status.
+type AdminUnreadableBodyStatus string
+
 // AdminValidationFailed defines model for AdminValidationFailed.
 type AdminValidationFailed struct {
 	Code   interface{}                  `json:"code"`
 	Detail AdminValidationFailed_Detail `json:"detail"`
+	Status *AdminValidationFailedStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID          `json:"task_id,omitempty"`
 }
 
@@ -2936,10 +7710,14 @@ type AdminValidationFailed_Detail struct {
 	union json.RawMessage
 }
 
+// AdminValidationFailedStatus defines model for AdminValidationFailed.Status.
+type AdminValidationFailedStatus string
+
 // AgentConflict defines model for AgentConflict.
 type AgentConflict struct {
 	Code   interface{}          `json:"code"`
 	Detail AgentConflict_Detail `json:"detail"`
+	Status *AgentConflictStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID  `json:"task_id,omitempty"`
 }
 
@@ -2954,10 +7732,14 @@ type AgentConflict_Detail struct {
 	union json.RawMessage
 }
 
+// AgentConflictStatus defines model for AgentConflict.Status.
+type AgentConflictStatus string
+
 // AuthContextNotFound defines model for AuthContextNotFound.
 type AuthContextNotFound struct {
 	Code   interface{}                `json:"code"`
 	Detail AuthContextNotFound_Detail `json:"detail"`
+	Status *AuthContextNotFoundStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -2972,10 +7754,14 @@ type AuthContextNotFound_Detail struct {
 	union json.RawMessage
 }
 
+// AuthContextNotFoundStatus defines model for AuthContextNotFound.Status.
+type AuthContextNotFoundStatus string
+
 // ProgressConflict defines model for ProgressConflict.
 type ProgressConflict struct {
 	Code   interface{}             `json:"code"`
 	Detail ProgressConflict_Detail `json:"detail"`
+	Status *ProgressConflictStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID     `json:"task_id,omitempty"`
 }
 
@@ -2990,10 +7776,14 @@ type ProgressConflict_Detail struct {
 	union json.RawMessage
 }
 
+// ProgressConflictStatus defines model for ProgressConflict.Status.
+type ProgressConflictStatus string
+
 // ProgressInvalid defines model for ProgressInvalid.
 type ProgressInvalid struct {
 	Code   interface{}            `json:"code"`
 	Detail ProgressInvalid_Detail `json:"detail"`
+	Status *ProgressInvalidStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID    `json:"task_id,omitempty"`
 }
 
@@ -3008,10 +7798,14 @@ type ProgressInvalid_Detail struct {
 	union json.RawMessage
 }
 
+// ProgressInvalidStatus defines model for ProgressInvalid.Status.
+type ProgressInvalidStatus string
+
 // ProgressTokenRefused defines model for ProgressTokenRefused.
 type ProgressTokenRefused struct {
 	Code   interface{}                 `json:"code"`
 	Detail ProgressTokenRefused_Detail `json:"detail"`
+	Status *ProgressTokenRefusedStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
 }
 
@@ -3026,10 +7820,14 @@ type ProgressTokenRefused_Detail struct {
 	union json.RawMessage
 }
 
+// ProgressTokenRefusedStatus defines model for ProgressTokenRefused.Status.
+type ProgressTokenRefusedStatus string
+
 // ProgressTooMany defines model for ProgressTooMany.
 type ProgressTooMany struct {
 	Code   interface{}            `json:"code"`
 	Detail ProgressTooMany_Detail `json:"detail"`
+	Status *ProgressTooManyStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID    `json:"task_id,omitempty"`
 }
 
@@ -3044,10 +7842,14 @@ type ProgressTooMany_Detail struct {
 	union json.RawMessage
 }
 
+// ProgressTooManyStatus defines model for ProgressTooMany.Status.
+type ProgressTooManyStatus string
+
 // RemoteTaskMismatch defines model for RemoteTaskMismatch.
 type RemoteTaskMismatch struct {
 	Code   interface{}               `json:"code"`
 	Detail RemoteTaskMismatch_Detail `json:"detail"`
+	Status *RemoteTaskMismatchStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID       `json:"task_id,omitempty"`
 }
 
@@ -3062,175 +7864,260 @@ type RemoteTaskMismatch_Detail struct {
 	union json.RawMessage
 }
 
+// RemoteTaskMismatchStatus defines model for RemoteTaskMismatch.Status.
+type RemoteTaskMismatchStatus string
+
 // ServiceNetAgentNotFound defines model for ServiceNetAgentNotFound.
 type ServiceNetAgentNotFound struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                         `json:"code"`
+		Details   *[]Problem                          `json:"details,omitempty"`
+		Message   string                              `json:"message"`
+		ReceiptId *openapi_types.UUID                 `json:"receipt_id,omitempty"`
+		Status    *ServiceNetAgentNotFoundErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetAgentNotFoundErrorStatus defines model for ServiceNetAgentNotFound.Error.Status.
+type ServiceNetAgentNotFoundErrorStatus string
 
 // ServiceNetBadRequest defines model for ServiceNetBadRequest.
 type ServiceNetBadRequest struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                      `json:"code"`
+		Details   *[]Problem                       `json:"details,omitempty"`
+		Message   string                           `json:"message"`
+		ReceiptId *openapi_types.UUID              `json:"receipt_id,omitempty"`
+		Status    *ServiceNetBadRequestErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetBadRequestErrorStatus defines model for ServiceNetBadRequest.Error.Status.
+type ServiceNetBadRequestErrorStatus string
 
 // ServiceNetBodyTooLarge defines model for ServiceNetBodyTooLarge.
 type ServiceNetBodyTooLarge struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                        `json:"code"`
+		Details   *[]Problem                         `json:"details,omitempty"`
+		Message   string                             `json:"message"`
+		ReceiptId *openapi_types.UUID                `json:"receipt_id,omitempty"`
+		Status    *ServiceNetBodyTooLargeErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetBodyTooLargeErrorStatus defines model for ServiceNetBodyTooLarge.Error.Status.
+type ServiceNetBodyTooLargeErrorStatus string
 
 // ServiceNetConflict defines model for ServiceNetConflict.
 type ServiceNetConflict struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                    `json:"code"`
+		Details   *[]Problem                     `json:"details,omitempty"`
+		Message   string                         `json:"message"`
+		ReceiptId *openapi_types.UUID            `json:"receipt_id,omitempty"`
+		Status    *ServiceNetConflictErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetConflictErrorStatus defines model for ServiceNetConflict.Error.Status.
+type ServiceNetConflictErrorStatus string
 
 // ServiceNetDispatchFailed defines model for ServiceNetDispatchFailed.
 type ServiceNetDispatchFailed struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                          `json:"code"`
+		Details   *[]Problem                           `json:"details,omitempty"`
+		Message   string                               `json:"message"`
+		ReceiptId *openapi_types.UUID                  `json:"receipt_id,omitempty"`
+		Status    *ServiceNetDispatchFailedErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetDispatchFailedErrorStatus defines model for ServiceNetDispatchFailed.Error.Status.
+type ServiceNetDispatchFailedErrorStatus string
 
 // ServiceNetInternalError defines model for ServiceNetInternalError.
 type ServiceNetInternalError struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                         `json:"code"`
+		Details   *[]Problem                          `json:"details,omitempty"`
+		Message   string                              `json:"message"`
+		ReceiptId *openapi_types.UUID                 `json:"receipt_id,omitempty"`
+		Status    *ServiceNetInternalErrorErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetInternalErrorErrorStatus defines model for ServiceNetInternalError.Error.Status.
+type ServiceNetInternalErrorErrorStatus string
 
 // ServiceNetInvokeUnavailable defines model for ServiceNetInvokeUnavailable.
 type ServiceNetInvokeUnavailable struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                             `json:"code"`
+		Details   *[]Problem                              `json:"details,omitempty"`
+		Message   string                                  `json:"message"`
+		ReceiptId *openapi_types.UUID                     `json:"receipt_id,omitempty"`
+		Status    *ServiceNetInvokeUnavailableErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetInvokeUnavailableErrorStatus defines model for ServiceNetInvokeUnavailable.Error.Status.
+type ServiceNetInvokeUnavailableErrorStatus string
 
 // ServiceNetListInvalid defines model for ServiceNetListInvalid.
 type ServiceNetListInvalid struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                       `json:"code"`
+		Details   *[]Problem                        `json:"details,omitempty"`
+		Message   string                            `json:"message"`
+		ReceiptId *openapi_types.UUID               `json:"receipt_id,omitempty"`
+		Status    *ServiceNetListInvalidErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetListInvalidErrorStatus defines model for ServiceNetListInvalid.Error.Status.
+type ServiceNetListInvalidErrorStatus string
 
 // ServiceNetMethodNotAllowed defines model for ServiceNetMethodNotAllowed.
 type ServiceNetMethodNotAllowed struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                            `json:"code"`
+		Details   *[]Problem                             `json:"details,omitempty"`
+		Message   string                                 `json:"message"`
+		ReceiptId *openapi_types.UUID                    `json:"receipt_id,omitempty"`
+		Status    *ServiceNetMethodNotAllowedErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetMethodNotAllowedErrorStatus defines model for ServiceNetMethodNotAllowed.Error.Status.
+type ServiceNetMethodNotAllowedErrorStatus string
 
 // ServiceNetPolicyRefused defines model for ServiceNetPolicyRefused.
 type ServiceNetPolicyRefused struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                         `json:"code"`
+		Details   *[]Problem                          `json:"details,omitempty"`
+		Message   string                              `json:"message"`
+		ReceiptId *openapi_types.UUID                 `json:"receipt_id,omitempty"`
+		Status    *ServiceNetPolicyRefusedErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetPolicyRefusedErrorStatus defines model for ServiceNetPolicyRefused.Error.Status.
+type ServiceNetPolicyRefusedErrorStatus string
 
 // ServiceNetReceiptNotFound defines model for ServiceNetReceiptNotFound.
 type ServiceNetReceiptNotFound struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                           `json:"code"`
+		Details   *[]Problem                            `json:"details,omitempty"`
+		Message   string                                `json:"message"`
+		ReceiptId *openapi_types.UUID                   `json:"receipt_id,omitempty"`
+		Status    *ServiceNetReceiptNotFoundErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetReceiptNotFoundErrorStatus defines model for ServiceNetReceiptNotFound.Error.Status.
+type ServiceNetReceiptNotFoundErrorStatus string
+
+// ServiceNetStoreUnavailable defines model for ServiceNetStoreUnavailable.
+type ServiceNetStoreUnavailable struct {
+	Error struct {
+		Code      interface{}                            `json:"code"`
+		Details   *[]Problem                             `json:"details,omitempty"`
+		Message   string                                 `json:"message"`
+		ReceiptId *openapi_types.UUID                    `json:"receipt_id,omitempty"`
+		Status    *ServiceNetStoreUnavailableErrorStatus `json:"status,omitempty"`
+	} `json:"error"`
+}
+
+// ServiceNetStoreUnavailableErrorStatus defines model for ServiceNetStoreUnavailable.Error.Status.
+type ServiceNetStoreUnavailableErrorStatus string
 
 // ServiceNetTaskExpired defines model for ServiceNetTaskExpired.
 type ServiceNetTaskExpired struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                       `json:"code"`
+		Details   *[]Problem                        `json:"details,omitempty"`
+		Message   string                            `json:"message"`
+		ReceiptId *openapi_types.UUID               `json:"receipt_id,omitempty"`
+		Status    *ServiceNetTaskExpiredErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetTaskExpiredErrorStatus defines model for ServiceNetTaskExpired.Error.Status.
+type ServiceNetTaskExpiredErrorStatus string
 
 // ServiceNetUnauthorized defines model for ServiceNetUnauthorized.
 type ServiceNetUnauthorized struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                        `json:"code"`
+		Details   *[]Problem                         `json:"details,omitempty"`
+		Message   string                             `json:"message"`
+		ReceiptId *openapi_types.UUID                `json:"receipt_id,omitempty"`
+		Status    *ServiceNetUnauthorizedErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetUnauthorizedErrorStatus defines model for ServiceNetUnauthorized.Error.Status.
+type ServiceNetUnauthorizedErrorStatus string
 
 // ServiceNetUnavailable defines model for ServiceNetUnavailable.
 type ServiceNetUnavailable struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                       `json:"code"`
+		Details   *[]Problem                        `json:"details,omitempty"`
+		Message   string                            `json:"message"`
+		ReceiptId *openapi_types.UUID               `json:"receipt_id,omitempty"`
+		Status    *ServiceNetUnavailableErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetUnavailableErrorStatus defines model for ServiceNetUnavailable.Error.Status.
+type ServiceNetUnavailableErrorStatus string
 
 // ServiceNetValidationFailed defines model for ServiceNetValidationFailed.
 type ServiceNetValidationFailed struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   interface{}         `json:"details"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                            `json:"code"`
+		Details   interface{}                            `json:"details"`
+		Message   string                                 `json:"message"`
+		ReceiptId *openapi_types.UUID                    `json:"receipt_id,omitempty"`
+		Status    *ServiceNetValidationFailedErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetValidationFailedErrorStatus defines model for ServiceNetValidationFailed.Error.Status.
+type ServiceNetValidationFailedErrorStatus string
 
 // ServiceNetVerifyInvalid defines model for ServiceNetVerifyInvalid.
 type ServiceNetVerifyInvalid struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                         `json:"code"`
+		Details   *[]Problem                          `json:"details,omitempty"`
+		Message   string                              `json:"message"`
+		ReceiptId *openapi_types.UUID                 `json:"receipt_id,omitempty"`
+		Status    *ServiceNetVerifyInvalidErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetVerifyInvalidErrorStatus defines model for ServiceNetVerifyInvalid.Error.Status.
+type ServiceNetVerifyInvalidErrorStatus string
 
 // ServiceNetWebhookRefused defines model for ServiceNetWebhookRefused.
 type ServiceNetWebhookRefused struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                          `json:"code"`
+		Details   *[]Problem                           `json:"details,omitempty"`
+		Message   string                               `json:"message"`
+		ReceiptId *openapi_types.UUID                  `json:"receipt_id,omitempty"`
+		Status    *ServiceNetWebhookRefusedErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// ServiceNetWebhookRefusedErrorStatus defines model for ServiceNetWebhookRefused.Error.Status.
+type ServiceNetWebhookRefusedErrorStatus string
 
 // SyncAgentNotFound defines model for SyncAgentNotFound.
 type SyncAgentNotFound struct {
@@ -3241,6 +8128,7 @@ type SyncAgentNotFound struct {
 type SyncAgentNotFound0 struct {
 	Code   interface{}                `json:"code"`
 	Detail SyncAgentNotFound_0_Detail `json:"detail"`
+	Status *SyncAgentNotFound0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -3255,15 +8143,22 @@ type SyncAgentNotFound_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncAgentNotFound0Status defines model for SyncAgentNotFound.0.Status.
+type SyncAgentNotFound0Status string
+
 // SyncAgentNotFound1 defines model for SyncAgentNotFound.1.
 type SyncAgentNotFound1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                    `json:"code"`
+		Details   *[]Problem                     `json:"details,omitempty"`
+		Message   string                         `json:"message"`
+		ReceiptId *openapi_types.UUID            `json:"receipt_id,omitempty"`
+		Status    *SyncAgentNotFound1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncAgentNotFound1ErrorStatus defines model for SyncAgentNotFound.1.Error.Status.
+type SyncAgentNotFound1ErrorStatus string
 
 // SyncBadRequest defines model for SyncBadRequest.
 type SyncBadRequest struct {
@@ -3274,6 +8169,7 @@ type SyncBadRequest struct {
 type SyncBadRequest0 struct {
 	Code   interface{}             `json:"code"`
 	Detail SyncBadRequest_0_Detail `json:"detail"`
+	Status *SyncBadRequest0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID     `json:"task_id,omitempty"`
 }
 
@@ -3288,15 +8184,22 @@ type SyncBadRequest_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncBadRequest0Status defines model for SyncBadRequest.0.Status.
+type SyncBadRequest0Status string
+
 // SyncBadRequest1 defines model for SyncBadRequest.1.
 type SyncBadRequest1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                 `json:"code"`
+		Details   *[]Problem                  `json:"details,omitempty"`
+		Message   string                      `json:"message"`
+		ReceiptId *openapi_types.UUID         `json:"receipt_id,omitempty"`
+		Status    *SyncBadRequest1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncBadRequest1ErrorStatus defines model for SyncBadRequest.1.Error.Status.
+type SyncBadRequest1ErrorStatus string
 
 // SyncBodyTooLarge defines model for SyncBodyTooLarge.
 type SyncBodyTooLarge struct {
@@ -3307,6 +8210,7 @@ type SyncBodyTooLarge struct {
 type SyncBodyTooLarge0 struct {
 	Code   interface{}               `json:"code"`
 	Detail SyncBodyTooLarge_0_Detail `json:"detail"`
+	Status *SyncBodyTooLarge0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID       `json:"task_id,omitempty"`
 }
 
@@ -3321,15 +8225,22 @@ type SyncBodyTooLarge_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncBodyTooLarge0Status defines model for SyncBodyTooLarge.0.Status.
+type SyncBodyTooLarge0Status string
+
 // SyncBodyTooLarge1 defines model for SyncBodyTooLarge.1.
 type SyncBodyTooLarge1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                   `json:"code"`
+		Details   *[]Problem                    `json:"details,omitempty"`
+		Message   string                        `json:"message"`
+		ReceiptId *openapi_types.UUID           `json:"receipt_id,omitempty"`
+		Status    *SyncBodyTooLarge1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncBodyTooLarge1ErrorStatus defines model for SyncBodyTooLarge.1.Error.Status.
+type SyncBodyTooLarge1ErrorStatus string
 
 // SyncConflict defines model for SyncConflict.
 type SyncConflict struct {
@@ -3340,6 +8251,7 @@ type SyncConflict struct {
 type SyncConflict0 struct {
 	Code   interface{}           `json:"code"`
 	Detail SyncConflict_0_Detail `json:"detail"`
+	Status *SyncConflict0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID   `json:"task_id,omitempty"`
 }
 
@@ -3354,15 +8266,22 @@ type SyncConflict_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncConflict0Status defines model for SyncConflict.0.Status.
+type SyncConflict0Status string
+
 // SyncConflict1 defines model for SyncConflict.1.
 type SyncConflict1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}               `json:"code"`
+		Details   *[]Problem                `json:"details,omitempty"`
+		Message   string                    `json:"message"`
+		ReceiptId *openapi_types.UUID       `json:"receipt_id,omitempty"`
+		Status    *SyncConflict1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncConflict1ErrorStatus defines model for SyncConflict.1.Error.Status.
+type SyncConflict1ErrorStatus string
 
 // SyncDispatchFailed defines model for SyncDispatchFailed.
 type SyncDispatchFailed struct {
@@ -3373,6 +8292,7 @@ type SyncDispatchFailed struct {
 type SyncDispatchFailed0 struct {
 	Code   interface{}                 `json:"code"`
 	Detail SyncDispatchFailed_0_Detail `json:"detail"`
+	Status *SyncDispatchFailed0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
 }
 
@@ -3387,15 +8307,22 @@ type SyncDispatchFailed_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncDispatchFailed0Status defines model for SyncDispatchFailed.0.Status.
+type SyncDispatchFailed0Status string
+
 // SyncDispatchFailed1 defines model for SyncDispatchFailed.1.
 type SyncDispatchFailed1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                     `json:"code"`
+		Details   *[]Problem                      `json:"details,omitempty"`
+		Message   string                          `json:"message"`
+		ReceiptId *openapi_types.UUID             `json:"receipt_id,omitempty"`
+		Status    *SyncDispatchFailed1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncDispatchFailed1ErrorStatus defines model for SyncDispatchFailed.1.Error.Status.
+type SyncDispatchFailed1ErrorStatus string
 
 // SyncInternalError defines model for SyncInternalError.
 type SyncInternalError struct {
@@ -3406,6 +8333,7 @@ type SyncInternalError struct {
 type SyncInternalError0 struct {
 	Code   interface{}                `json:"code"`
 	Detail SyncInternalError_0_Detail `json:"detail"`
+	Status *SyncInternalError0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -3420,15 +8348,22 @@ type SyncInternalError_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncInternalError0Status defines model for SyncInternalError.0.Status.
+type SyncInternalError0Status string
+
 // SyncInternalError1 defines model for SyncInternalError.1.
 type SyncInternalError1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                    `json:"code"`
+		Details   *[]Problem                     `json:"details,omitempty"`
+		Message   string                         `json:"message"`
+		ReceiptId *openapi_types.UUID            `json:"receipt_id,omitempty"`
+		Status    *SyncInternalError1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncInternalError1ErrorStatus defines model for SyncInternalError.1.Error.Status.
+type SyncInternalError1ErrorStatus string
 
 // SyncPolicyRefused defines model for SyncPolicyRefused.
 type SyncPolicyRefused struct {
@@ -3439,6 +8374,7 @@ type SyncPolicyRefused struct {
 type SyncPolicyRefused0 struct {
 	Code   interface{}                `json:"code"`
 	Detail SyncPolicyRefused_0_Detail `json:"detail"`
+	Status *SyncPolicyRefused0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -3453,15 +8389,22 @@ type SyncPolicyRefused_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncPolicyRefused0Status defines model for SyncPolicyRefused.0.Status.
+type SyncPolicyRefused0Status string
+
 // SyncPolicyRefused1 defines model for SyncPolicyRefused.1.
 type SyncPolicyRefused1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                    `json:"code"`
+		Details   *[]Problem                     `json:"details,omitempty"`
+		Message   string                         `json:"message"`
+		ReceiptId *openapi_types.UUID            `json:"receipt_id,omitempty"`
+		Status    *SyncPolicyRefused1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncPolicyRefused1ErrorStatus defines model for SyncPolicyRefused.1.Error.Status.
+type SyncPolicyRefused1ErrorStatus string
 
 // SyncUnavailable defines model for SyncUnavailable.
 type SyncUnavailable struct {
@@ -3472,6 +8415,7 @@ type SyncUnavailable struct {
 type SyncUnavailable0 struct {
 	Code   interface{}              `json:"code"`
 	Detail SyncUnavailable_0_Detail `json:"detail"`
+	Status *SyncUnavailable0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID      `json:"task_id,omitempty"`
 }
 
@@ -3486,15 +8430,22 @@ type SyncUnavailable_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncUnavailable0Status defines model for SyncUnavailable.0.Status.
+type SyncUnavailable0Status string
+
 // SyncUnavailable1 defines model for SyncUnavailable.1.
 type SyncUnavailable1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                  `json:"code"`
+		Details   *[]Problem                   `json:"details,omitempty"`
+		Message   string                       `json:"message"`
+		ReceiptId *openapi_types.UUID          `json:"receipt_id,omitempty"`
+		Status    *SyncUnavailable1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncUnavailable1ErrorStatus defines model for SyncUnavailable.1.Error.Status.
+type SyncUnavailable1ErrorStatus string
 
 // SyncValidationFailed defines model for SyncValidationFailed.
 type SyncValidationFailed struct {
@@ -3505,6 +8456,7 @@ type SyncValidationFailed struct {
 type SyncValidationFailed0 struct {
 	Code   interface{}                   `json:"code"`
 	Detail SyncValidationFailed_0_Detail `json:"detail"`
+	Status *SyncValidationFailed0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID           `json:"task_id,omitempty"`
 	union  json.RawMessage
 }
@@ -3520,20 +8472,28 @@ type SyncValidationFailed_0_Detail struct {
 	union json.RawMessage
 }
 
+// SyncValidationFailed0Status defines model for SyncValidationFailed.0.Status.
+type SyncValidationFailed0Status string
+
 // SyncValidationFailed1 defines model for SyncValidationFailed.1.
 type SyncValidationFailed1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                       `json:"code"`
+		Details   *[]Problem                        `json:"details,omitempty"`
+		Message   string                            `json:"message"`
+		ReceiptId *openapi_types.UUID               `json:"receipt_id,omitempty"`
+		Status    *SyncValidationFailed1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// SyncValidationFailed1ErrorStatus defines model for SyncValidationFailed.1.Error.Status.
+type SyncValidationFailed1ErrorStatus string
 
 // WebhooksChanged defines model for WebhooksChanged.
 type WebhooksChanged struct {
 	Code   interface{}            `json:"code"`
 	Detail WebhooksChanged_Detail `json:"detail"`
+	Status *WebhooksChangedStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID    `json:"task_id,omitempty"`
 }
 
@@ -3548,10 +8508,14 @@ type WebhooksChanged_Detail struct {
 	union json.RawMessage
 }
 
+// WebhooksChangedStatus defines model for WebhooksChanged.Status.
+type WebhooksChangedStatus string
+
 // XpanderAgentNotFound defines model for XpanderAgentNotFound.
 type XpanderAgentNotFound struct {
 	Code   interface{}                 `json:"code"`
 	Detail XpanderAgentNotFound_Detail `json:"detail"`
+	Status *XpanderAgentNotFoundStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
 }
 
@@ -3566,10 +8530,14 @@ type XpanderAgentNotFound_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderAgentNotFoundStatus defines model for XpanderAgentNotFound.Status.
+type XpanderAgentNotFoundStatus string
+
 // XpanderBadBody defines model for XpanderBadBody.
 type XpanderBadBody struct {
 	Code   interface{}           `json:"code"`
 	Detail XpanderBadBody_Detail `json:"detail"`
+	Status *XpanderBadBodyStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID   `json:"task_id,omitempty"`
 }
 
@@ -3584,10 +8552,14 @@ type XpanderBadBody_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderBadBodyStatus defines model for XpanderBadBody.Status.
+type XpanderBadBodyStatus string
+
 // XpanderBodyTooLarge defines model for XpanderBodyTooLarge.
 type XpanderBodyTooLarge struct {
 	Code   interface{}                `json:"code"`
 	Detail XpanderBodyTooLarge_Detail `json:"detail"`
+	Status *XpanderBodyTooLargeStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -3602,10 +8574,14 @@ type XpanderBodyTooLarge_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderBodyTooLargeStatus defines model for XpanderBodyTooLarge.Status.
+type XpanderBodyTooLargeStatus string
+
 // XpanderConflict defines model for XpanderConflict.
 type XpanderConflict struct {
 	Code   interface{}            `json:"code"`
 	Detail XpanderConflict_Detail `json:"detail"`
+	Status *XpanderConflictStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID    `json:"task_id,omitempty"`
 }
 
@@ -3620,10 +8596,14 @@ type XpanderConflict_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderConflictStatus defines model for XpanderConflict.Status.
+type XpanderConflictStatus string
+
 // XpanderDispatchFailed defines model for XpanderDispatchFailed.
 type XpanderDispatchFailed struct {
 	Code   interface{}                  `json:"code"`
 	Detail XpanderDispatchFailed_Detail `json:"detail"`
+	Status *XpanderDispatchFailedStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID          `json:"task_id,omitempty"`
 }
 
@@ -3638,10 +8618,14 @@ type XpanderDispatchFailed_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderDispatchFailedStatus defines model for XpanderDispatchFailed.Status.
+type XpanderDispatchFailedStatus string
+
 // XpanderInternalError defines model for XpanderInternalError.
 type XpanderInternalError struct {
 	Code   interface{}                 `json:"code"`
 	Detail XpanderInternalError_Detail `json:"detail"`
+	Status *XpanderInternalErrorStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
 }
 
@@ -3656,10 +8640,14 @@ type XpanderInternalError_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderInternalErrorStatus defines model for XpanderInternalError.Status.
+type XpanderInternalErrorStatus string
+
 // XpanderInvalidCursor defines model for XpanderInvalidCursor.
 type XpanderInvalidCursor struct {
 	Code   interface{}                 `json:"code"`
 	Detail XpanderInvalidCursor_Detail `json:"detail"`
+	Status *XpanderInvalidCursorStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
 }
 
@@ -3674,10 +8662,14 @@ type XpanderInvalidCursor_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderInvalidCursorStatus defines model for XpanderInvalidCursor.Status.
+type XpanderInvalidCursorStatus string
+
 // XpanderInvokeUnavailable defines model for XpanderInvokeUnavailable.
 type XpanderInvokeUnavailable struct {
 	Code   interface{}                     `json:"code"`
 	Detail XpanderInvokeUnavailable_Detail `json:"detail"`
+	Status *XpanderInvokeUnavailableStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID             `json:"task_id,omitempty"`
 }
 
@@ -3692,10 +8684,14 @@ type XpanderInvokeUnavailable_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderInvokeUnavailableStatus defines model for XpanderInvokeUnavailable.Status.
+type XpanderInvokeUnavailableStatus string
+
 // XpanderInvokeValidationFailed defines model for XpanderInvokeValidationFailed.
 type XpanderInvokeValidationFailed struct {
 	Code   interface{}                          `json:"code"`
 	Detail XpanderInvokeValidationFailed_Detail `json:"detail"`
+	Status *XpanderInvokeValidationFailedStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                  `json:"task_id,omitempty"`
 	union  json.RawMessage
 }
@@ -3711,10 +8707,14 @@ type XpanderInvokeValidationFailed_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderInvokeValidationFailedStatus defines model for XpanderInvokeValidationFailed.Status.
+type XpanderInvokeValidationFailedStatus string
+
 // XpanderMethodNotAllowed defines model for XpanderMethodNotAllowed.
 type XpanderMethodNotAllowed struct {
 	Code   interface{}                    `json:"code"`
 	Detail XpanderMethodNotAllowed_Detail `json:"detail"`
+	Status *XpanderMethodNotAllowedStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID            `json:"task_id,omitempty"`
 }
 
@@ -3729,10 +8729,14 @@ type XpanderMethodNotAllowed_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderMethodNotAllowedStatus defines model for XpanderMethodNotAllowed.Status.
+type XpanderMethodNotAllowedStatus string
+
 // XpanderPolicyRefused defines model for XpanderPolicyRefused.
 type XpanderPolicyRefused struct {
 	Code   interface{}                 `json:"code"`
 	Detail XpanderPolicyRefused_Detail `json:"detail"`
+	Status *XpanderPolicyRefusedStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
 }
 
@@ -3747,10 +8751,36 @@ type XpanderPolicyRefused_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderPolicyRefusedStatus defines model for XpanderPolicyRefused.Status.
+type XpanderPolicyRefusedStatus string
+
+// XpanderStoreUnavailable defines model for XpanderStoreUnavailable.
+type XpanderStoreUnavailable struct {
+	Code   interface{}                    `json:"code"`
+	Detail XpanderStoreUnavailable_Detail `json:"detail"`
+	Status *XpanderStoreUnavailableStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID            `json:"task_id,omitempty"`
+}
+
+// XpanderStoreUnavailableDetail0 defines model for XpanderStoreUnavailable.Detail.0.
+type XpanderStoreUnavailableDetail0 = string
+
+// XpanderStoreUnavailableDetail1 defines model for XpanderStoreUnavailable.Detail.1.
+type XpanderStoreUnavailableDetail1 = []Problem
+
+// XpanderStoreUnavailable_Detail defines model for XpanderStoreUnavailable.Detail.
+type XpanderStoreUnavailable_Detail struct {
+	union json.RawMessage
+}
+
+// XpanderStoreUnavailableStatus defines model for XpanderStoreUnavailable.Status.
+type XpanderStoreUnavailableStatus string
+
 // XpanderTaskExpired defines model for XpanderTaskExpired.
 type XpanderTaskExpired struct {
 	Code   interface{}               `json:"code"`
 	Detail XpanderTaskExpired_Detail `json:"detail"`
+	Status *XpanderTaskExpiredStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID       `json:"task_id,omitempty"`
 }
 
@@ -3765,10 +8795,14 @@ type XpanderTaskExpired_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderTaskExpiredStatus defines model for XpanderTaskExpired.Status.
+type XpanderTaskExpiredStatus string
+
 // XpanderTaskNotFound defines model for XpanderTaskNotFound.
 type XpanderTaskNotFound struct {
 	Code   interface{}                `json:"code"`
 	Detail XpanderTaskNotFound_Detail `json:"detail"`
+	Status *XpanderTaskNotFoundStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -3783,10 +8817,14 @@ type XpanderTaskNotFound_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderTaskNotFoundStatus defines model for XpanderTaskNotFound.Status.
+type XpanderTaskNotFoundStatus string
+
 // XpanderUnauthorized defines model for XpanderUnauthorized.
 type XpanderUnauthorized struct {
 	Code   interface{}                `json:"code"`
 	Detail XpanderUnauthorized_Detail `json:"detail"`
+	Status *XpanderUnauthorizedStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -3801,10 +8839,14 @@ type XpanderUnauthorized_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderUnauthorizedStatus defines model for XpanderUnauthorized.Status.
+type XpanderUnauthorizedStatus string
+
 // XpanderUnavailable defines model for XpanderUnavailable.
 type XpanderUnavailable struct {
 	Code   interface{}               `json:"code"`
 	Detail XpanderUnavailable_Detail `json:"detail"`
+	Status *XpanderUnavailableStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID       `json:"task_id,omitempty"`
 }
 
@@ -3819,10 +8861,14 @@ type XpanderUnavailable_Detail struct {
 	union json.RawMessage
 }
 
+// XpanderUnavailableStatus defines model for XpanderUnavailable.Status.
+type XpanderUnavailableStatus string
+
 // XpanderUnknownAgent defines model for XpanderUnknownAgent.
 type XpanderUnknownAgent struct {
 	Code   interface{}                `json:"code"`
 	Detail XpanderUnknownAgent_Detail `json:"detail"`
+	Status *XpanderUnknownAgentStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
 }
 
@@ -3836,6 +8882,9 @@ type XpanderUnknownAgentDetail1 = []Problem
 type XpanderUnknownAgent_Detail struct {
 	union json.RawMessage
 }
+
+// XpanderUnknownAgentStatus defines model for XpanderUnknownAgent.Status.
+type XpanderUnknownAgentStatus string
 
 // XpanderValidationFailed An xpander `validation_failed` error; `detail` lists the problems.
 type XpanderValidationFailed = XpanderValidationError
@@ -3873,6 +8922,9 @@ type ListAgents401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListAgents401JSONResponseBodyStatus defines parameters for ListAgents.
+type ListAgents401JSONResponseBodyStatus string
+
 // ListAgents405JSONResponseBodyDetail0 defines parameters for ListAgents.
 type ListAgents405JSONResponseBodyDetail0 = string
 
@@ -3883,6 +8935,9 @@ type ListAgents405JSONResponseBodyDetail1 = []Problem
 type ListAgents405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListAgents405JSONResponseBodyStatus defines parameters for ListAgents.
+type ListAgents405JSONResponseBodyStatus string
 
 // ListAgents500JSONResponseBodyDetail0 defines parameters for ListAgents.
 type ListAgents500JSONResponseBodyDetail0 = string
@@ -3895,6 +8950,9 @@ type ListAgents500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListAgents500JSONResponseBodyStatus defines parameters for ListAgents.
+type ListAgents500JSONResponseBodyStatus string
+
 // ListAgents503JSONResponseBodyDetail0 defines parameters for ListAgents.
 type ListAgents503JSONResponseBodyDetail0 = string
 
@@ -3905,6 +8963,9 @@ type ListAgents503JSONResponseBodyDetail1 = []Problem
 type ListAgents503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListAgents503JSONResponseBodyStatus defines parameters for ListAgents.
+type ListAgents503JSONResponseBodyStatus string
 
 // DeleteAgentParams defines parameters for DeleteAgent.
 type DeleteAgentParams struct {
@@ -3923,6 +8984,9 @@ type DeleteAgent401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// DeleteAgent401JSONResponseBodyStatus defines parameters for DeleteAgent.
+type DeleteAgent401JSONResponseBodyStatus string
+
 // DeleteAgent403JSONResponseBodyDetail0 defines parameters for DeleteAgent.
 type DeleteAgent403JSONResponseBodyDetail0 = string
 
@@ -3933,6 +8997,9 @@ type DeleteAgent403JSONResponseBodyDetail1 = []Problem
 type DeleteAgent403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// DeleteAgent403JSONResponseBodyStatus defines parameters for DeleteAgent.
+type DeleteAgent403JSONResponseBodyStatus string
 
 // DeleteAgent404JSONResponseBodyDetail0 defines parameters for DeleteAgent.
 type DeleteAgent404JSONResponseBodyDetail0 = string
@@ -3945,6 +9012,9 @@ type DeleteAgent404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// DeleteAgent404JSONResponseBodyStatus defines parameters for DeleteAgent.
+type DeleteAgent404JSONResponseBodyStatus string
+
 // DeleteAgent405JSONResponseBodyDetail0 defines parameters for DeleteAgent.
 type DeleteAgent405JSONResponseBodyDetail0 = string
 
@@ -3955,6 +9025,9 @@ type DeleteAgent405JSONResponseBodyDetail1 = []Problem
 type DeleteAgent405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// DeleteAgent405JSONResponseBodyStatus defines parameters for DeleteAgent.
+type DeleteAgent405JSONResponseBodyStatus string
 
 // DeleteAgent500JSONResponseBodyDetail0 defines parameters for DeleteAgent.
 type DeleteAgent500JSONResponseBodyDetail0 = string
@@ -3967,6 +9040,9 @@ type DeleteAgent500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// DeleteAgent500JSONResponseBodyStatus defines parameters for DeleteAgent.
+type DeleteAgent500JSONResponseBodyStatus string
+
 // DeleteAgent503JSONResponseBodyDetail0 defines parameters for DeleteAgent.
 type DeleteAgent503JSONResponseBodyDetail0 = string
 
@@ -3977,6 +9053,9 @@ type DeleteAgent503JSONResponseBodyDetail1 = []Problem
 type DeleteAgent503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// DeleteAgent503JSONResponseBodyStatus defines parameters for DeleteAgent.
+type DeleteAgent503JSONResponseBodyStatus string
 
 // GetAgentParams defines parameters for GetAgent.
 type GetAgentParams struct {
@@ -3995,6 +9074,9 @@ type GetAgent401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetAgent401JSONResponseBodyStatus defines parameters for GetAgent.
+type GetAgent401JSONResponseBodyStatus string
+
 // GetAgent404JSONResponseBodyDetail0 defines parameters for GetAgent.
 type GetAgent404JSONResponseBodyDetail0 = string
 
@@ -4005,6 +9087,9 @@ type GetAgent404JSONResponseBodyDetail1 = []Problem
 type GetAgent404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetAgent404JSONResponseBodyStatus defines parameters for GetAgent.
+type GetAgent404JSONResponseBodyStatus string
 
 // GetAgent405JSONResponseBodyDetail0 defines parameters for GetAgent.
 type GetAgent405JSONResponseBodyDetail0 = string
@@ -4017,6 +9102,9 @@ type GetAgent405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetAgent405JSONResponseBodyStatus defines parameters for GetAgent.
+type GetAgent405JSONResponseBodyStatus string
+
 // GetAgent500JSONResponseBodyDetail0 defines parameters for GetAgent.
 type GetAgent500JSONResponseBodyDetail0 = string
 
@@ -4028,6 +9116,9 @@ type GetAgent500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetAgent500JSONResponseBodyStatus defines parameters for GetAgent.
+type GetAgent500JSONResponseBodyStatus string
+
 // GetAgent503JSONResponseBodyDetail0 defines parameters for GetAgent.
 type GetAgent503JSONResponseBodyDetail0 = string
 
@@ -4038,6 +9129,9 @@ type GetAgent503JSONResponseBodyDetail1 = []Problem
 type GetAgent503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetAgent503JSONResponseBodyStatus defines parameters for GetAgent.
+type GetAgent503JSONResponseBodyStatus string
 
 // PutAgentParams defines parameters for PutAgent.
 type PutAgentParams struct {
@@ -4056,6 +9150,9 @@ type PutAgent400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutAgent400JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent400JSONResponseBodyStatus string
+
 // PutAgent401JSONResponseBodyDetail0 defines parameters for PutAgent.
 type PutAgent401JSONResponseBodyDetail0 = string
 
@@ -4066,6 +9163,9 @@ type PutAgent401JSONResponseBodyDetail1 = []Problem
 type PutAgent401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PutAgent401JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent401JSONResponseBodyStatus string
 
 // PutAgent403JSONResponseBodyDetail0 defines parameters for PutAgent.
 type PutAgent403JSONResponseBodyDetail0 = string
@@ -4078,6 +9178,9 @@ type PutAgent403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutAgent403JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent403JSONResponseBodyStatus string
+
 // PutAgent405JSONResponseBodyDetail0 defines parameters for PutAgent.
 type PutAgent405JSONResponseBodyDetail0 = string
 
@@ -4088,6 +9191,9 @@ type PutAgent405JSONResponseBodyDetail1 = []Problem
 type PutAgent405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PutAgent405JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent405JSONResponseBodyStatus string
 
 // PutAgent409JSONResponseBodyDetail0 defines parameters for PutAgent.
 type PutAgent409JSONResponseBodyDetail0 = string
@@ -4100,6 +9206,9 @@ type PutAgent409JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutAgent409JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent409JSONResponseBodyStatus string
+
 // PutAgent413JSONResponseBodyDetail0 defines parameters for PutAgent.
 type PutAgent413JSONResponseBodyDetail0 = string
 
@@ -4110,6 +9219,9 @@ type PutAgent413JSONResponseBodyDetail1 = []Problem
 type PutAgent413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PutAgent413JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent413JSONResponseBodyStatus string
 
 // PutAgent422JSONResponseBodyDetail0 defines parameters for PutAgent.
 type PutAgent422JSONResponseBodyDetail0 = string
@@ -4122,6 +9234,9 @@ type PutAgent422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutAgent422JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent422JSONResponseBodyStatus string
+
 // PutAgent500JSONResponseBodyDetail0 defines parameters for PutAgent.
 type PutAgent500JSONResponseBodyDetail0 = string
 
@@ -4133,6 +9248,9 @@ type PutAgent500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutAgent500JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent500JSONResponseBodyStatus string
+
 // PutAgent503JSONResponseBodyDetail0 defines parameters for PutAgent.
 type PutAgent503JSONResponseBodyDetail0 = string
 
@@ -4143,6 +9261,9 @@ type PutAgent503JSONResponseBodyDetail1 = []Problem
 type PutAgent503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PutAgent503JSONResponseBodyStatus defines parameters for PutAgent.
+type PutAgent503JSONResponseBodyStatus string
 
 // InvokeAgentSyncJSONBody defines parameters for InvokeAgentSync.
 type InvokeAgentSyncJSONBody struct {
@@ -4474,6 +9595,7 @@ type InvokeAgentSync202JSONResponseBody struct {
 type InvokeAgentSync400JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync400JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync400JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 }
 
@@ -4488,15 +9610,22 @@ type InvokeAgentSync400JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync400JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync400JSONResponseBody0Status string
+
 // InvokeAgentSync400JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync400JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync400JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync400JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync400JSONResponseBody1ErrorStatus string
 
 // InvokeAgentSync401JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync401JSONResponseBodyDetail0 = string
@@ -4509,10 +9638,14 @@ type InvokeAgentSync401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync401JSONResponseBodyStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync401JSONResponseBodyStatus string
+
 // InvokeAgentSync403JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync403JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync403JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync403JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 }
 
@@ -4527,20 +9660,28 @@ type InvokeAgentSync403JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync403JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync403JSONResponseBody0Status string
+
 // InvokeAgentSync403JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync403JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync403JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync403JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync403JSONResponseBody1ErrorStatus string
 
 // InvokeAgentSync404JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync404JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync404JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync404JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 }
 
@@ -4555,15 +9696,22 @@ type InvokeAgentSync404JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync404JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync404JSONResponseBody0Status string
+
 // InvokeAgentSync404JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync404JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync404JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync404JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync404JSONResponseBody1ErrorStatus string
 
 // InvokeAgentSync405JSONResponseBodyDetail0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync405JSONResponseBodyDetail0 = string
@@ -4576,10 +9724,14 @@ type InvokeAgentSync405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync405JSONResponseBodyStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync405JSONResponseBodyStatus string
+
 // InvokeAgentSync409JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync409JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync409JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync409JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 }
 
@@ -4594,20 +9746,28 @@ type InvokeAgentSync409JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync409JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync409JSONResponseBody0Status string
+
 // InvokeAgentSync409JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync409JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync409JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync409JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync409JSONResponseBody1ErrorStatus string
 
 // InvokeAgentSync413JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync413JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync413JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync413JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 }
 
@@ -4622,20 +9782,28 @@ type InvokeAgentSync413JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync413JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync413JSONResponseBody0Status string
+
 // InvokeAgentSync413JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync413JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync413JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync413JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync413JSONResponseBody1ErrorStatus string
 
 // InvokeAgentSync422JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync422JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync422JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync422JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 	union  json.RawMessage
 }
@@ -4651,20 +9819,28 @@ type InvokeAgentSync422JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync422JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync422JSONResponseBody0Status string
+
 // InvokeAgentSync422JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync422JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync422JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync422JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync422JSONResponseBody1ErrorStatus string
 
 // InvokeAgentSync500JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync500JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync500JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync500JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 }
 
@@ -4679,20 +9855,28 @@ type InvokeAgentSync500JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync500JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync500JSONResponseBody0Status string
+
 // InvokeAgentSync500JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync500JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync500JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync500JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync500JSONResponseBody1ErrorStatus string
 
 // InvokeAgentSync502JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync502JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync502JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync502JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 }
 
@@ -4707,20 +9891,28 @@ type InvokeAgentSync502JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync502JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync502JSONResponseBody0Status string
+
 // InvokeAgentSync502JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync502JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync502JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync502JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync502JSONResponseBody1ErrorStatus string
 
 // InvokeAgentSync503JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync503JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
 	Detail InvokeAgentSync503JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync503JSONResponseBody0Status  `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
 }
 
@@ -4735,15 +9927,22 @@ type InvokeAgentSync503JSONResponseBody_0_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentSync503JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync503JSONResponseBody0Status string
+
 // InvokeAgentSync503JSONResponseBody1 defines parameters for InvokeAgentSync.
 type InvokeAgentSync503JSONResponseBody1 struct {
 	Error struct {
-		Code      interface{}         `json:"code"`
-		Details   *[]Problem          `json:"details,omitempty"`
-		Message   string              `json:"message"`
-		ReceiptId *openapi_types.UUID `json:"receipt_id,omitempty"`
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync503JSONResponseBody1ErrorStatus `json:"status,omitempty"`
 	} `json:"error"`
 }
+
+// InvokeAgentSync503JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync503JSONResponseBody1ErrorStatus string
 
 // InvokeAgentAsyncServiceNetParams defines parameters for InvokeAgentAsyncServiceNet.
 type InvokeAgentAsyncServiceNetParams struct {
@@ -4760,6 +9959,39 @@ type InvokeAgentAsyncServiceNetParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
 }
+
+// InvokeAgentAsyncServiceNet400JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet400JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet401JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet401JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet403JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet403JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet404JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet404JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet405JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet405JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet409JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet409JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus string
+
+// InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus string
 
 // InvokeAgentAsyncParams defines parameters for InvokeAgentAsync.
 type InvokeAgentAsyncParams struct {
@@ -4788,6 +10020,9 @@ type InvokeAgentAsync400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentAsync400JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync400JSONResponseBodyStatus string
+
 // InvokeAgentAsync401JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync401JSONResponseBodyDetail0 = string
 
@@ -4798,6 +10033,9 @@ type InvokeAgentAsync401JSONResponseBodyDetail1 = []Problem
 type InvokeAgentAsync401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentAsync401JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync401JSONResponseBodyStatus string
 
 // InvokeAgentAsync403JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync403JSONResponseBodyDetail0 = string
@@ -4810,6 +10048,9 @@ type InvokeAgentAsync403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentAsync403JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync403JSONResponseBodyStatus string
+
 // InvokeAgentAsync404JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync404JSONResponseBodyDetail0 = string
 
@@ -4820,6 +10061,9 @@ type InvokeAgentAsync404JSONResponseBodyDetail1 = []Problem
 type InvokeAgentAsync404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentAsync404JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync404JSONResponseBodyStatus string
 
 // InvokeAgentAsync405JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync405JSONResponseBodyDetail0 = string
@@ -4832,6 +10076,9 @@ type InvokeAgentAsync405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentAsync405JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync405JSONResponseBodyStatus string
+
 // InvokeAgentAsync409JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync409JSONResponseBodyDetail0 = string
 
@@ -4842,6 +10089,9 @@ type InvokeAgentAsync409JSONResponseBodyDetail1 = []Problem
 type InvokeAgentAsync409JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentAsync409JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync409JSONResponseBodyStatus string
 
 // InvokeAgentAsync413JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync413JSONResponseBodyDetail0 = string
@@ -4854,6 +10104,9 @@ type InvokeAgentAsync413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentAsync413JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync413JSONResponseBodyStatus string
+
 // InvokeAgentAsync422JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync422JSONResponseBodyDetail0 = string
 
@@ -4864,6 +10117,9 @@ type InvokeAgentAsync422JSONResponseBodyDetail1 = []Problem
 type InvokeAgentAsync422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentAsync422JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync422JSONResponseBodyStatus string
 
 // InvokeAgentAsync500JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync500JSONResponseBodyDetail0 = string
@@ -4876,6 +10132,9 @@ type InvokeAgentAsync500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentAsync500JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync500JSONResponseBodyStatus string
+
 // InvokeAgentAsync502JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync502JSONResponseBodyDetail0 = string
 
@@ -4887,6 +10146,9 @@ type InvokeAgentAsync502JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentAsync502JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync502JSONResponseBodyStatus string
+
 // InvokeAgentAsync503JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync503JSONResponseBodyDetail0 = string
 
@@ -4897,6 +10159,9 @@ type InvokeAgentAsync503JSONResponseBodyDetail1 = []Problem
 type InvokeAgentAsync503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentAsync503JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync503JSONResponseBodyStatus string
 
 // InvokeAgentStreamParams defines parameters for InvokeAgentStream.
 type InvokeAgentStreamParams struct {
@@ -4925,6 +10190,9 @@ type InvokeAgentStream400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentStream400JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream400JSONResponseBodyStatus string
+
 // InvokeAgentStream401JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream401JSONResponseBodyDetail0 = string
 
@@ -4935,6 +10203,9 @@ type InvokeAgentStream401JSONResponseBodyDetail1 = []Problem
 type InvokeAgentStream401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentStream401JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream401JSONResponseBodyStatus string
 
 // InvokeAgentStream403JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream403JSONResponseBodyDetail0 = string
@@ -4947,6 +10218,9 @@ type InvokeAgentStream403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentStream403JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream403JSONResponseBodyStatus string
+
 // InvokeAgentStream404JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream404JSONResponseBodyDetail0 = string
 
@@ -4957,6 +10231,9 @@ type InvokeAgentStream404JSONResponseBodyDetail1 = []Problem
 type InvokeAgentStream404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentStream404JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream404JSONResponseBodyStatus string
 
 // InvokeAgentStream405JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream405JSONResponseBodyDetail0 = string
@@ -4969,6 +10246,9 @@ type InvokeAgentStream405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentStream405JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream405JSONResponseBodyStatus string
+
 // InvokeAgentStream409JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream409JSONResponseBodyDetail0 = string
 
@@ -4979,6 +10259,9 @@ type InvokeAgentStream409JSONResponseBodyDetail1 = []Problem
 type InvokeAgentStream409JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentStream409JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream409JSONResponseBodyStatus string
 
 // InvokeAgentStream413JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream413JSONResponseBodyDetail0 = string
@@ -4991,6 +10274,9 @@ type InvokeAgentStream413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentStream413JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream413JSONResponseBodyStatus string
+
 // InvokeAgentStream422JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream422JSONResponseBodyDetail0 = string
 
@@ -5001,6 +10287,9 @@ type InvokeAgentStream422JSONResponseBodyDetail1 = []Problem
 type InvokeAgentStream422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentStream422JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream422JSONResponseBodyStatus string
 
 // InvokeAgentStream500JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream500JSONResponseBodyDetail0 = string
@@ -5013,6 +10302,9 @@ type InvokeAgentStream500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentStream500JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream500JSONResponseBodyStatus string
+
 // InvokeAgentStream502JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream502JSONResponseBodyDetail0 = string
 
@@ -5024,6 +10316,9 @@ type InvokeAgentStream502JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// InvokeAgentStream502JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream502JSONResponseBodyStatus string
+
 // InvokeAgentStream503JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream503JSONResponseBodyDetail0 = string
 
@@ -5034,6 +10329,9 @@ type InvokeAgentStream503JSONResponseBodyDetail1 = []Problem
 type InvokeAgentStream503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// InvokeAgentStream503JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream503JSONResponseBodyStatus string
 
 // PublishAgentParams defines parameters for PublishAgent.
 type PublishAgentParams struct {
@@ -5052,6 +10350,9 @@ type PublishAgent401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PublishAgent401JSONResponseBodyStatus defines parameters for PublishAgent.
+type PublishAgent401JSONResponseBodyStatus string
+
 // PublishAgent403JSONResponseBodyDetail0 defines parameters for PublishAgent.
 type PublishAgent403JSONResponseBodyDetail0 = string
 
@@ -5062,6 +10363,9 @@ type PublishAgent403JSONResponseBodyDetail1 = []Problem
 type PublishAgent403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PublishAgent403JSONResponseBodyStatus defines parameters for PublishAgent.
+type PublishAgent403JSONResponseBodyStatus string
 
 // PublishAgent405JSONResponseBodyDetail0 defines parameters for PublishAgent.
 type PublishAgent405JSONResponseBodyDetail0 = string
@@ -5074,6 +10378,9 @@ type PublishAgent405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PublishAgent405JSONResponseBodyStatus defines parameters for PublishAgent.
+type PublishAgent405JSONResponseBodyStatus string
+
 // PublishAgent409JSONResponseBodyDetail0 defines parameters for PublishAgent.
 type PublishAgent409JSONResponseBodyDetail0 = string
 
@@ -5084,6 +10391,9 @@ type PublishAgent409JSONResponseBodyDetail1 = []Problem
 type PublishAgent409JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PublishAgent409JSONResponseBodyStatus defines parameters for PublishAgent.
+type PublishAgent409JSONResponseBodyStatus string
 
 // PublishAgent500JSONResponseBodyDetail0 defines parameters for PublishAgent.
 type PublishAgent500JSONResponseBodyDetail0 = string
@@ -5096,6 +10406,9 @@ type PublishAgent500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PublishAgent500JSONResponseBodyStatus defines parameters for PublishAgent.
+type PublishAgent500JSONResponseBodyStatus string
+
 // PublishAgent503JSONResponseBodyDetail0 defines parameters for PublishAgent.
 type PublishAgent503JSONResponseBodyDetail0 = string
 
@@ -5106,6 +10419,9 @@ type PublishAgent503JSONResponseBodyDetail1 = []Problem
 type PublishAgent503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PublishAgent503JSONResponseBodyStatus defines parameters for PublishAgent.
+type PublishAgent503JSONResponseBodyStatus string
 
 // ListAgentTasksParams defines parameters for ListAgentTasks.
 type ListAgentTasksParams struct {
@@ -5146,6 +10462,9 @@ type ListAgentTasks400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListAgentTasks400JSONResponseBodyStatus defines parameters for ListAgentTasks.
+type ListAgentTasks400JSONResponseBodyStatus string
+
 // ListAgentTasks401JSONResponseBodyDetail0 defines parameters for ListAgentTasks.
 type ListAgentTasks401JSONResponseBodyDetail0 = string
 
@@ -5156,6 +10475,9 @@ type ListAgentTasks401JSONResponseBodyDetail1 = []Problem
 type ListAgentTasks401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListAgentTasks401JSONResponseBodyStatus defines parameters for ListAgentTasks.
+type ListAgentTasks401JSONResponseBodyStatus string
 
 // ListAgentTasks404JSONResponseBodyDetail0 defines parameters for ListAgentTasks.
 type ListAgentTasks404JSONResponseBodyDetail0 = string
@@ -5168,6 +10490,9 @@ type ListAgentTasks404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListAgentTasks404JSONResponseBodyStatus defines parameters for ListAgentTasks.
+type ListAgentTasks404JSONResponseBodyStatus string
+
 // ListAgentTasks405JSONResponseBodyDetail0 defines parameters for ListAgentTasks.
 type ListAgentTasks405JSONResponseBodyDetail0 = string
 
@@ -5178,6 +10503,9 @@ type ListAgentTasks405JSONResponseBodyDetail1 = []Problem
 type ListAgentTasks405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListAgentTasks405JSONResponseBodyStatus defines parameters for ListAgentTasks.
+type ListAgentTasks405JSONResponseBodyStatus string
 
 // ListAgentTasks500JSONResponseBodyDetail0 defines parameters for ListAgentTasks.
 type ListAgentTasks500JSONResponseBodyDetail0 = string
@@ -5190,6 +10518,9 @@ type ListAgentTasks500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListAgentTasks500JSONResponseBodyStatus defines parameters for ListAgentTasks.
+type ListAgentTasks500JSONResponseBodyStatus string
+
 // ListAgentTasks503JSONResponseBodyDetail0 defines parameters for ListAgentTasks.
 type ListAgentTasks503JSONResponseBodyDetail0 = string
 
@@ -5200,6 +10531,9 @@ type ListAgentTasks503JSONResponseBodyDetail1 = []Problem
 type ListAgentTasks503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListAgentTasks503JSONResponseBodyStatus defines parameters for ListAgentTasks.
+type ListAgentTasks503JSONResponseBodyStatus string
 
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
@@ -5221,6 +10555,9 @@ type ListAPIKeys401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListAPIKeys401JSONResponseBodyStatus defines parameters for ListAPIKeys.
+type ListAPIKeys401JSONResponseBodyStatus string
+
 // ListAPIKeys403JSONResponseBodyDetail0 defines parameters for ListAPIKeys.
 type ListAPIKeys403JSONResponseBodyDetail0 = string
 
@@ -5231,6 +10568,9 @@ type ListAPIKeys403JSONResponseBodyDetail1 = []Problem
 type ListAPIKeys403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListAPIKeys403JSONResponseBodyStatus defines parameters for ListAPIKeys.
+type ListAPIKeys403JSONResponseBodyStatus string
 
 // ListAPIKeys405JSONResponseBodyDetail0 defines parameters for ListAPIKeys.
 type ListAPIKeys405JSONResponseBodyDetail0 = string
@@ -5243,6 +10583,9 @@ type ListAPIKeys405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListAPIKeys405JSONResponseBodyStatus defines parameters for ListAPIKeys.
+type ListAPIKeys405JSONResponseBodyStatus string
+
 // ListAPIKeys422JSONResponseBodyDetail0 defines parameters for ListAPIKeys.
 type ListAPIKeys422JSONResponseBodyDetail0 = string
 
@@ -5253,6 +10596,9 @@ type ListAPIKeys422JSONResponseBodyDetail1 = []Problem
 type ListAPIKeys422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListAPIKeys422JSONResponseBodyStatus defines parameters for ListAPIKeys.
+type ListAPIKeys422JSONResponseBodyStatus string
 
 // ListAPIKeys500JSONResponseBodyDetail0 defines parameters for ListAPIKeys.
 type ListAPIKeys500JSONResponseBodyDetail0 = string
@@ -5265,6 +10611,9 @@ type ListAPIKeys500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListAPIKeys500JSONResponseBodyStatus defines parameters for ListAPIKeys.
+type ListAPIKeys500JSONResponseBodyStatus string
+
 // ListAPIKeys503JSONResponseBodyDetail0 defines parameters for ListAPIKeys.
 type ListAPIKeys503JSONResponseBodyDetail0 = string
 
@@ -5275,6 +10624,9 @@ type ListAPIKeys503JSONResponseBodyDetail1 = []Problem
 type ListAPIKeys503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListAPIKeys503JSONResponseBodyStatus defines parameters for ListAPIKeys.
+type ListAPIKeys503JSONResponseBodyStatus string
 
 // CreateAPIKeyParams defines parameters for CreateAPIKey.
 type CreateAPIKeyParams struct {
@@ -5293,6 +10645,9 @@ type CreateAPIKey400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// CreateAPIKey400JSONResponseBodyStatus defines parameters for CreateAPIKey.
+type CreateAPIKey400JSONResponseBodyStatus string
+
 // CreateAPIKey401JSONResponseBodyDetail0 defines parameters for CreateAPIKey.
 type CreateAPIKey401JSONResponseBodyDetail0 = string
 
@@ -5303,6 +10658,9 @@ type CreateAPIKey401JSONResponseBodyDetail1 = []Problem
 type CreateAPIKey401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// CreateAPIKey401JSONResponseBodyStatus defines parameters for CreateAPIKey.
+type CreateAPIKey401JSONResponseBodyStatus string
 
 // CreateAPIKey403JSONResponseBodyDetail0 defines parameters for CreateAPIKey.
 type CreateAPIKey403JSONResponseBodyDetail0 = string
@@ -5315,6 +10673,9 @@ type CreateAPIKey403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// CreateAPIKey403JSONResponseBodyStatus defines parameters for CreateAPIKey.
+type CreateAPIKey403JSONResponseBodyStatus string
+
 // CreateAPIKey405JSONResponseBodyDetail0 defines parameters for CreateAPIKey.
 type CreateAPIKey405JSONResponseBodyDetail0 = string
 
@@ -5325,6 +10686,9 @@ type CreateAPIKey405JSONResponseBodyDetail1 = []Problem
 type CreateAPIKey405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// CreateAPIKey405JSONResponseBodyStatus defines parameters for CreateAPIKey.
+type CreateAPIKey405JSONResponseBodyStatus string
 
 // CreateAPIKey413JSONResponseBodyDetail0 defines parameters for CreateAPIKey.
 type CreateAPIKey413JSONResponseBodyDetail0 = string
@@ -5337,6 +10701,9 @@ type CreateAPIKey413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// CreateAPIKey413JSONResponseBodyStatus defines parameters for CreateAPIKey.
+type CreateAPIKey413JSONResponseBodyStatus string
+
 // CreateAPIKey422JSONResponseBodyDetail0 defines parameters for CreateAPIKey.
 type CreateAPIKey422JSONResponseBodyDetail0 = string
 
@@ -5347,6 +10714,9 @@ type CreateAPIKey422JSONResponseBodyDetail1 = []Problem
 type CreateAPIKey422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// CreateAPIKey422JSONResponseBodyStatus defines parameters for CreateAPIKey.
+type CreateAPIKey422JSONResponseBodyStatus string
 
 // CreateAPIKey500JSONResponseBodyDetail0 defines parameters for CreateAPIKey.
 type CreateAPIKey500JSONResponseBodyDetail0 = string
@@ -5359,6 +10729,9 @@ type CreateAPIKey500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// CreateAPIKey500JSONResponseBodyStatus defines parameters for CreateAPIKey.
+type CreateAPIKey500JSONResponseBodyStatus string
+
 // CreateAPIKey503JSONResponseBodyDetail0 defines parameters for CreateAPIKey.
 type CreateAPIKey503JSONResponseBodyDetail0 = string
 
@@ -5369,6 +10742,9 @@ type CreateAPIKey503JSONResponseBodyDetail1 = []Problem
 type CreateAPIKey503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// CreateAPIKey503JSONResponseBodyStatus defines parameters for CreateAPIKey.
+type CreateAPIKey503JSONResponseBodyStatus string
 
 // RevokeAPIKeyParams defines parameters for RevokeAPIKey.
 type RevokeAPIKeyParams struct {
@@ -5387,6 +10763,9 @@ type RevokeAPIKey401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// RevokeAPIKey401JSONResponseBodyStatus defines parameters for RevokeAPIKey.
+type RevokeAPIKey401JSONResponseBodyStatus string
+
 // RevokeAPIKey403JSONResponseBodyDetail0 defines parameters for RevokeAPIKey.
 type RevokeAPIKey403JSONResponseBodyDetail0 = string
 
@@ -5397,6 +10776,9 @@ type RevokeAPIKey403JSONResponseBodyDetail1 = []Problem
 type RevokeAPIKey403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// RevokeAPIKey403JSONResponseBodyStatus defines parameters for RevokeAPIKey.
+type RevokeAPIKey403JSONResponseBodyStatus string
 
 // RevokeAPIKey404JSONResponseBodyDetail0 defines parameters for RevokeAPIKey.
 type RevokeAPIKey404JSONResponseBodyDetail0 = string
@@ -5409,6 +10791,9 @@ type RevokeAPIKey404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// RevokeAPIKey404JSONResponseBodyStatus defines parameters for RevokeAPIKey.
+type RevokeAPIKey404JSONResponseBodyStatus string
+
 // RevokeAPIKey405JSONResponseBodyDetail0 defines parameters for RevokeAPIKey.
 type RevokeAPIKey405JSONResponseBodyDetail0 = string
 
@@ -5419,6 +10804,9 @@ type RevokeAPIKey405JSONResponseBodyDetail1 = []Problem
 type RevokeAPIKey405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// RevokeAPIKey405JSONResponseBodyStatus defines parameters for RevokeAPIKey.
+type RevokeAPIKey405JSONResponseBodyStatus string
 
 // RevokeAPIKey500JSONResponseBodyDetail0 defines parameters for RevokeAPIKey.
 type RevokeAPIKey500JSONResponseBodyDetail0 = string
@@ -5431,6 +10819,9 @@ type RevokeAPIKey500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// RevokeAPIKey500JSONResponseBodyStatus defines parameters for RevokeAPIKey.
+type RevokeAPIKey500JSONResponseBodyStatus string
+
 // RevokeAPIKey503JSONResponseBodyDetail0 defines parameters for RevokeAPIKey.
 type RevokeAPIKey503JSONResponseBodyDetail0 = string
 
@@ -5441,6 +10832,9 @@ type RevokeAPIKey503JSONResponseBodyDetail1 = []Problem
 type RevokeAPIKey503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// RevokeAPIKey503JSONResponseBodyStatus defines parameters for RevokeAPIKey.
+type RevokeAPIKey503JSONResponseBodyStatus string
 
 // CreateAuthContextParams defines parameters for CreateAuthContext.
 type CreateAuthContextParams struct {
@@ -5459,6 +10853,9 @@ type CreateAuthContext400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// CreateAuthContext400JSONResponseBodyStatus defines parameters for CreateAuthContext.
+type CreateAuthContext400JSONResponseBodyStatus string
+
 // CreateAuthContext401JSONResponseBodyDetail0 defines parameters for CreateAuthContext.
 type CreateAuthContext401JSONResponseBodyDetail0 = string
 
@@ -5469,6 +10866,9 @@ type CreateAuthContext401JSONResponseBodyDetail1 = []Problem
 type CreateAuthContext401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// CreateAuthContext401JSONResponseBodyStatus defines parameters for CreateAuthContext.
+type CreateAuthContext401JSONResponseBodyStatus string
 
 // CreateAuthContext403JSONResponseBodyDetail0 defines parameters for CreateAuthContext.
 type CreateAuthContext403JSONResponseBodyDetail0 = string
@@ -5481,6 +10881,9 @@ type CreateAuthContext403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// CreateAuthContext403JSONResponseBodyStatus defines parameters for CreateAuthContext.
+type CreateAuthContext403JSONResponseBodyStatus string
+
 // CreateAuthContext405JSONResponseBodyDetail0 defines parameters for CreateAuthContext.
 type CreateAuthContext405JSONResponseBodyDetail0 = string
 
@@ -5491,6 +10894,9 @@ type CreateAuthContext405JSONResponseBodyDetail1 = []Problem
 type CreateAuthContext405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// CreateAuthContext405JSONResponseBodyStatus defines parameters for CreateAuthContext.
+type CreateAuthContext405JSONResponseBodyStatus string
 
 // CreateAuthContext413JSONResponseBodyDetail0 defines parameters for CreateAuthContext.
 type CreateAuthContext413JSONResponseBodyDetail0 = string
@@ -5503,6 +10909,9 @@ type CreateAuthContext413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// CreateAuthContext413JSONResponseBodyStatus defines parameters for CreateAuthContext.
+type CreateAuthContext413JSONResponseBodyStatus string
+
 // CreateAuthContext422JSONResponseBodyDetail0 defines parameters for CreateAuthContext.
 type CreateAuthContext422JSONResponseBodyDetail0 = string
 
@@ -5513,6 +10922,9 @@ type CreateAuthContext422JSONResponseBodyDetail1 = []Problem
 type CreateAuthContext422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// CreateAuthContext422JSONResponseBodyStatus defines parameters for CreateAuthContext.
+type CreateAuthContext422JSONResponseBodyStatus string
 
 // CreateAuthContext500JSONResponseBodyDetail0 defines parameters for CreateAuthContext.
 type CreateAuthContext500JSONResponseBodyDetail0 = string
@@ -5525,6 +10937,9 @@ type CreateAuthContext500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// CreateAuthContext500JSONResponseBodyStatus defines parameters for CreateAuthContext.
+type CreateAuthContext500JSONResponseBodyStatus string
+
 // CreateAuthContext503JSONResponseBodyDetail0 defines parameters for CreateAuthContext.
 type CreateAuthContext503JSONResponseBodyDetail0 = string
 
@@ -5535,6 +10950,9 @@ type CreateAuthContext503JSONResponseBodyDetail1 = []Problem
 type CreateAuthContext503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// CreateAuthContext503JSONResponseBodyStatus defines parameters for CreateAuthContext.
+type CreateAuthContext503JSONResponseBodyStatus string
 
 // DeleteAuthContextParams defines parameters for DeleteAuthContext.
 type DeleteAuthContextParams struct {
@@ -5556,6 +10974,9 @@ type DeleteAuthContext401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// DeleteAuthContext401JSONResponseBodyStatus defines parameters for DeleteAuthContext.
+type DeleteAuthContext401JSONResponseBodyStatus string
+
 // DeleteAuthContext403JSONResponseBodyDetail0 defines parameters for DeleteAuthContext.
 type DeleteAuthContext403JSONResponseBodyDetail0 = string
 
@@ -5566,6 +10987,9 @@ type DeleteAuthContext403JSONResponseBodyDetail1 = []Problem
 type DeleteAuthContext403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// DeleteAuthContext403JSONResponseBodyStatus defines parameters for DeleteAuthContext.
+type DeleteAuthContext403JSONResponseBodyStatus string
 
 // DeleteAuthContext404JSONResponseBodyDetail0 defines parameters for DeleteAuthContext.
 type DeleteAuthContext404JSONResponseBodyDetail0 = string
@@ -5578,6 +11002,9 @@ type DeleteAuthContext404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// DeleteAuthContext404JSONResponseBodyStatus defines parameters for DeleteAuthContext.
+type DeleteAuthContext404JSONResponseBodyStatus string
+
 // DeleteAuthContext405JSONResponseBodyDetail0 defines parameters for DeleteAuthContext.
 type DeleteAuthContext405JSONResponseBodyDetail0 = string
 
@@ -5588,6 +11015,9 @@ type DeleteAuthContext405JSONResponseBodyDetail1 = []Problem
 type DeleteAuthContext405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// DeleteAuthContext405JSONResponseBodyStatus defines parameters for DeleteAuthContext.
+type DeleteAuthContext405JSONResponseBodyStatus string
 
 // DeleteAuthContext422JSONResponseBodyDetail0 defines parameters for DeleteAuthContext.
 type DeleteAuthContext422JSONResponseBodyDetail0 = string
@@ -5600,6 +11030,9 @@ type DeleteAuthContext422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// DeleteAuthContext422JSONResponseBodyStatus defines parameters for DeleteAuthContext.
+type DeleteAuthContext422JSONResponseBodyStatus string
+
 // DeleteAuthContext500JSONResponseBodyDetail0 defines parameters for DeleteAuthContext.
 type DeleteAuthContext500JSONResponseBodyDetail0 = string
 
@@ -5611,6 +11044,9 @@ type DeleteAuthContext500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// DeleteAuthContext500JSONResponseBodyStatus defines parameters for DeleteAuthContext.
+type DeleteAuthContext500JSONResponseBodyStatus string
+
 // DeleteAuthContext503JSONResponseBodyDetail0 defines parameters for DeleteAuthContext.
 type DeleteAuthContext503JSONResponseBodyDetail0 = string
 
@@ -5621,6 +11057,9 @@ type DeleteAuthContext503JSONResponseBodyDetail1 = []Problem
 type DeleteAuthContext503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// DeleteAuthContext503JSONResponseBodyStatus defines parameters for DeleteAuthContext.
+type DeleteAuthContext503JSONResponseBodyStatus string
 
 // GetAuthContextParams defines parameters for GetAuthContext.
 type GetAuthContextParams struct {
@@ -5642,6 +11081,9 @@ type GetAuthContext401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetAuthContext401JSONResponseBodyStatus defines parameters for GetAuthContext.
+type GetAuthContext401JSONResponseBodyStatus string
+
 // GetAuthContext403JSONResponseBodyDetail0 defines parameters for GetAuthContext.
 type GetAuthContext403JSONResponseBodyDetail0 = string
 
@@ -5652,6 +11094,9 @@ type GetAuthContext403JSONResponseBodyDetail1 = []Problem
 type GetAuthContext403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetAuthContext403JSONResponseBodyStatus defines parameters for GetAuthContext.
+type GetAuthContext403JSONResponseBodyStatus string
 
 // GetAuthContext404JSONResponseBodyDetail0 defines parameters for GetAuthContext.
 type GetAuthContext404JSONResponseBodyDetail0 = string
@@ -5664,6 +11109,9 @@ type GetAuthContext404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetAuthContext404JSONResponseBodyStatus defines parameters for GetAuthContext.
+type GetAuthContext404JSONResponseBodyStatus string
+
 // GetAuthContext405JSONResponseBodyDetail0 defines parameters for GetAuthContext.
 type GetAuthContext405JSONResponseBodyDetail0 = string
 
@@ -5674,6 +11122,9 @@ type GetAuthContext405JSONResponseBodyDetail1 = []Problem
 type GetAuthContext405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetAuthContext405JSONResponseBodyStatus defines parameters for GetAuthContext.
+type GetAuthContext405JSONResponseBodyStatus string
 
 // GetAuthContext422JSONResponseBodyDetail0 defines parameters for GetAuthContext.
 type GetAuthContext422JSONResponseBodyDetail0 = string
@@ -5686,6 +11137,9 @@ type GetAuthContext422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetAuthContext422JSONResponseBodyStatus defines parameters for GetAuthContext.
+type GetAuthContext422JSONResponseBodyStatus string
+
 // GetAuthContext500JSONResponseBodyDetail0 defines parameters for GetAuthContext.
 type GetAuthContext500JSONResponseBodyDetail0 = string
 
@@ -5696,6 +11150,9 @@ type GetAuthContext500JSONResponseBodyDetail1 = []Problem
 type GetAuthContext500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetAuthContext500JSONResponseBodyStatus defines parameters for GetAuthContext.
+type GetAuthContext500JSONResponseBodyStatus string
 
 // GetAuthContext503JSONResponseBodyDetail0 defines parameters for GetAuthContext.
 type GetAuthContext503JSONResponseBodyDetail0 = string
@@ -5708,11 +11165,26 @@ type GetAuthContext503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetAuthContext503JSONResponseBodyStatus defines parameters for GetAuthContext.
+type GetAuthContext503JSONResponseBodyStatus string
+
 // GetReceiptIssuerParams defines parameters for GetReceiptIssuer.
 type GetReceiptIssuerParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
 }
+
+// GetReceiptIssuer401JSONResponseBodyErrorStatus defines parameters for GetReceiptIssuer.
+type GetReceiptIssuer401JSONResponseBodyErrorStatus string
+
+// GetReceiptIssuer405JSONResponseBodyErrorStatus defines parameters for GetReceiptIssuer.
+type GetReceiptIssuer405JSONResponseBodyErrorStatus string
+
+// GetReceiptIssuer500JSONResponseBodyErrorStatus defines parameters for GetReceiptIssuer.
+type GetReceiptIssuer500JSONResponseBodyErrorStatus string
+
+// GetReceiptIssuer503JSONResponseBodyErrorStatus defines parameters for GetReceiptIssuer.
+type GetReceiptIssuer503JSONResponseBodyErrorStatus string
 
 // ListReceiptsParams defines parameters for ListReceipts.
 type ListReceiptsParams struct {
@@ -5743,6 +11215,21 @@ type ListReceiptsParamsInvokeMode string
 // ListReceiptsParamsVerification defines parameters for ListReceipts.
 type ListReceiptsParamsVerification string
 
+// ListReceipts400JSONResponseBodyErrorStatus defines parameters for ListReceipts.
+type ListReceipts400JSONResponseBodyErrorStatus string
+
+// ListReceipts401JSONResponseBodyErrorStatus defines parameters for ListReceipts.
+type ListReceipts401JSONResponseBodyErrorStatus string
+
+// ListReceipts405JSONResponseBodyErrorStatus defines parameters for ListReceipts.
+type ListReceipts405JSONResponseBodyErrorStatus string
+
+// ListReceipts500JSONResponseBodyErrorStatus defines parameters for ListReceipts.
+type ListReceipts500JSONResponseBodyErrorStatus string
+
+// ListReceipts503JSONResponseBodyErrorStatus defines parameters for ListReceipts.
+type ListReceipts503JSONResponseBodyErrorStatus string
+
 // GetReceiptParams defines parameters for GetReceipt.
 type GetReceiptParams struct {
 	// Wait Long poll. Seconds (0 to 25) to wait for a task that has not ended to change.
@@ -5751,6 +11238,27 @@ type GetReceiptParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
 }
+
+// GetReceipt400JSONResponseBodyErrorStatus defines parameters for GetReceipt.
+type GetReceipt400JSONResponseBodyErrorStatus string
+
+// GetReceipt401JSONResponseBodyErrorStatus defines parameters for GetReceipt.
+type GetReceipt401JSONResponseBodyErrorStatus string
+
+// GetReceipt404JSONResponseBodyErrorStatus defines parameters for GetReceipt.
+type GetReceipt404JSONResponseBodyErrorStatus string
+
+// GetReceipt405JSONResponseBodyErrorStatus defines parameters for GetReceipt.
+type GetReceipt405JSONResponseBodyErrorStatus string
+
+// GetReceipt410JSONResponseBodyErrorStatus defines parameters for GetReceipt.
+type GetReceipt410JSONResponseBodyErrorStatus string
+
+// GetReceipt500JSONResponseBodyErrorStatus defines parameters for GetReceipt.
+type GetReceipt500JSONResponseBodyErrorStatus string
+
+// GetReceipt503JSONResponseBodyErrorStatus defines parameters for GetReceipt.
+type GetReceipt503JSONResponseBodyErrorStatus string
 
 // GetReceiptEventsParams defines parameters for GetReceiptEvents.
 type GetReceiptEventsParams struct {
@@ -5773,17 +11281,80 @@ type GetReceiptEventsParams struct {
 // GetReceiptEventsParamsNames defines parameters for GetReceiptEvents.
 type GetReceiptEventsParamsNames string
 
+// GetReceiptEvents400JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
+type GetReceiptEvents400JSONResponseBodyErrorStatus string
+
+// GetReceiptEvents401JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
+type GetReceiptEvents401JSONResponseBodyErrorStatus string
+
+// GetReceiptEvents404JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
+type GetReceiptEvents404JSONResponseBodyErrorStatus string
+
+// GetReceiptEvents405JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
+type GetReceiptEvents405JSONResponseBodyErrorStatus string
+
+// GetReceiptEvents410JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
+type GetReceiptEvents410JSONResponseBodyErrorStatus string
+
+// GetReceiptEvents500JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
+type GetReceiptEvents500JSONResponseBodyErrorStatus string
+
+// GetReceiptEvents503JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
+type GetReceiptEvents503JSONResponseBodyErrorStatus string
+
 // StopReceiptParams defines parameters for StopReceipt.
 type StopReceiptParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
 }
 
+// StopReceipt401JSONResponseBodyErrorStatus defines parameters for StopReceipt.
+type StopReceipt401JSONResponseBodyErrorStatus string
+
+// StopReceipt404JSONResponseBodyErrorStatus defines parameters for StopReceipt.
+type StopReceipt404JSONResponseBodyErrorStatus string
+
+// StopReceipt405JSONResponseBodyErrorStatus defines parameters for StopReceipt.
+type StopReceipt405JSONResponseBodyErrorStatus string
+
+// StopReceipt410JSONResponseBodyErrorStatus defines parameters for StopReceipt.
+type StopReceipt410JSONResponseBodyErrorStatus string
+
+// StopReceipt500JSONResponseBodyErrorStatus defines parameters for StopReceipt.
+type StopReceipt500JSONResponseBodyErrorStatus string
+
+// StopReceipt503JSONResponseBodyErrorStatus defines parameters for StopReceipt.
+type StopReceipt503JSONResponseBodyErrorStatus string
+
 // VerifyReceiptParams defines parameters for VerifyReceipt.
 type VerifyReceiptParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
 }
+
+// VerifyReceipt400JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt400JSONResponseBodyErrorStatus string
+
+// VerifyReceipt401JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt401JSONResponseBodyErrorStatus string
+
+// VerifyReceipt404JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt404JSONResponseBodyErrorStatus string
+
+// VerifyReceipt405JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt405JSONResponseBodyErrorStatus string
+
+// VerifyReceipt410JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt410JSONResponseBodyErrorStatus string
+
+// VerifyReceipt413JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt413JSONResponseBodyErrorStatus string
+
+// VerifyReceipt500JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt500JSONResponseBodyErrorStatus string
+
+// VerifyReceipt503JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt503JSONResponseBodyErrorStatus string
 
 // ListTasksParams defines parameters for ListTasks.
 type ListTasksParams struct {
@@ -5824,6 +11395,9 @@ type ListTasks400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListTasks400JSONResponseBodyStatus defines parameters for ListTasks.
+type ListTasks400JSONResponseBodyStatus string
+
 // ListTasks401JSONResponseBodyDetail0 defines parameters for ListTasks.
 type ListTasks401JSONResponseBodyDetail0 = string
 
@@ -5834,6 +11408,9 @@ type ListTasks401JSONResponseBodyDetail1 = []Problem
 type ListTasks401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListTasks401JSONResponseBodyStatus defines parameters for ListTasks.
+type ListTasks401JSONResponseBodyStatus string
 
 // ListTasks405JSONResponseBodyDetail0 defines parameters for ListTasks.
 type ListTasks405JSONResponseBodyDetail0 = string
@@ -5846,6 +11423,9 @@ type ListTasks405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListTasks405JSONResponseBodyStatus defines parameters for ListTasks.
+type ListTasks405JSONResponseBodyStatus string
+
 // ListTasks500JSONResponseBodyDetail0 defines parameters for ListTasks.
 type ListTasks500JSONResponseBodyDetail0 = string
 
@@ -5857,6 +11437,9 @@ type ListTasks500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListTasks500JSONResponseBodyStatus defines parameters for ListTasks.
+type ListTasks500JSONResponseBodyStatus string
+
 // ListTasks503JSONResponseBodyDetail0 defines parameters for ListTasks.
 type ListTasks503JSONResponseBodyDetail0 = string
 
@@ -5867,6 +11450,9 @@ type ListTasks503JSONResponseBodyDetail1 = []Problem
 type ListTasks503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListTasks503JSONResponseBodyStatus defines parameters for ListTasks.
+type ListTasks503JSONResponseBodyStatus string
 
 // GetTaskParams defines parameters for GetTask.
 type GetTaskParams struct {
@@ -5888,6 +11474,9 @@ type GetTask401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTask401JSONResponseBodyStatus defines parameters for GetTask.
+type GetTask401JSONResponseBodyStatus string
+
 // GetTask404JSONResponseBodyDetail0 defines parameters for GetTask.
 type GetTask404JSONResponseBodyDetail0 = string
 
@@ -5898,6 +11487,9 @@ type GetTask404JSONResponseBodyDetail1 = []Problem
 type GetTask404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTask404JSONResponseBodyStatus defines parameters for GetTask.
+type GetTask404JSONResponseBodyStatus string
 
 // GetTask405JSONResponseBodyDetail0 defines parameters for GetTask.
 type GetTask405JSONResponseBodyDetail0 = string
@@ -5910,6 +11502,9 @@ type GetTask405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTask405JSONResponseBodyStatus defines parameters for GetTask.
+type GetTask405JSONResponseBodyStatus string
+
 // GetTask410JSONResponseBodyDetail0 defines parameters for GetTask.
 type GetTask410JSONResponseBodyDetail0 = string
 
@@ -5920,6 +11515,9 @@ type GetTask410JSONResponseBodyDetail1 = []Problem
 type GetTask410JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTask410JSONResponseBodyStatus defines parameters for GetTask.
+type GetTask410JSONResponseBodyStatus string
 
 // GetTask500JSONResponseBodyDetail0 defines parameters for GetTask.
 type GetTask500JSONResponseBodyDetail0 = string
@@ -5932,6 +11530,9 @@ type GetTask500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTask500JSONResponseBodyStatus defines parameters for GetTask.
+type GetTask500JSONResponseBodyStatus string
+
 // GetTask503JSONResponseBodyDetail0 defines parameters for GetTask.
 type GetTask503JSONResponseBodyDetail0 = string
 
@@ -5942,6 +11543,9 @@ type GetTask503JSONResponseBodyDetail1 = []Problem
 type GetTask503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTask503JSONResponseBodyStatus defines parameters for GetTask.
+type GetTask503JSONResponseBodyStatus string
 
 // ListTaskDeliveriesParams defines parameters for ListTaskDeliveries.
 type ListTaskDeliveriesParams struct {
@@ -5960,6 +11564,9 @@ type ListTaskDeliveries401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListTaskDeliveries401JSONResponseBodyStatus defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries401JSONResponseBodyStatus string
+
 // ListTaskDeliveries404JSONResponseBodyDetail0 defines parameters for ListTaskDeliveries.
 type ListTaskDeliveries404JSONResponseBodyDetail0 = string
 
@@ -5970,6 +11577,9 @@ type ListTaskDeliveries404JSONResponseBodyDetail1 = []Problem
 type ListTaskDeliveries404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListTaskDeliveries404JSONResponseBodyStatus defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries404JSONResponseBodyStatus string
 
 // ListTaskDeliveries405JSONResponseBodyDetail0 defines parameters for ListTaskDeliveries.
 type ListTaskDeliveries405JSONResponseBodyDetail0 = string
@@ -5982,6 +11592,9 @@ type ListTaskDeliveries405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListTaskDeliveries405JSONResponseBodyStatus defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries405JSONResponseBodyStatus string
+
 // ListTaskDeliveries410JSONResponseBodyDetail0 defines parameters for ListTaskDeliveries.
 type ListTaskDeliveries410JSONResponseBodyDetail0 = string
 
@@ -5992,6 +11605,9 @@ type ListTaskDeliveries410JSONResponseBodyDetail1 = []Problem
 type ListTaskDeliveries410JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListTaskDeliveries410JSONResponseBodyStatus defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries410JSONResponseBodyStatus string
 
 // ListTaskDeliveries500JSONResponseBodyDetail0 defines parameters for ListTaskDeliveries.
 type ListTaskDeliveries500JSONResponseBodyDetail0 = string
@@ -6004,6 +11620,9 @@ type ListTaskDeliveries500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ListTaskDeliveries500JSONResponseBodyStatus defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries500JSONResponseBodyStatus string
+
 // ListTaskDeliveries503JSONResponseBodyDetail0 defines parameters for ListTaskDeliveries.
 type ListTaskDeliveries503JSONResponseBodyDetail0 = string
 
@@ -6014,6 +11633,9 @@ type ListTaskDeliveries503JSONResponseBodyDetail1 = []Problem
 type ListTaskDeliveries503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ListTaskDeliveries503JSONResponseBodyStatus defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries503JSONResponseBodyStatus string
 
 // ReplayTaskDeliveryParams defines parameters for ReplayTaskDelivery.
 type ReplayTaskDeliveryParams struct {
@@ -6032,6 +11654,9 @@ type ReplayTaskDelivery401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ReplayTaskDelivery401JSONResponseBodyStatus defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery401JSONResponseBodyStatus string
+
 // ReplayTaskDelivery404JSONResponseBodyDetail0 defines parameters for ReplayTaskDelivery.
 type ReplayTaskDelivery404JSONResponseBodyDetail0 = string
 
@@ -6042,6 +11667,9 @@ type ReplayTaskDelivery404JSONResponseBodyDetail1 = []Problem
 type ReplayTaskDelivery404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ReplayTaskDelivery404JSONResponseBodyStatus defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery404JSONResponseBodyStatus string
 
 // ReplayTaskDelivery405JSONResponseBodyDetail0 defines parameters for ReplayTaskDelivery.
 type ReplayTaskDelivery405JSONResponseBodyDetail0 = string
@@ -6054,6 +11682,9 @@ type ReplayTaskDelivery405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ReplayTaskDelivery405JSONResponseBodyStatus defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery405JSONResponseBodyStatus string
+
 // ReplayTaskDelivery410JSONResponseBodyDetail0 defines parameters for ReplayTaskDelivery.
 type ReplayTaskDelivery410JSONResponseBodyDetail0 = string
 
@@ -6064,6 +11695,9 @@ type ReplayTaskDelivery410JSONResponseBodyDetail1 = []Problem
 type ReplayTaskDelivery410JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ReplayTaskDelivery410JSONResponseBodyStatus defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery410JSONResponseBodyStatus string
 
 // ReplayTaskDelivery500JSONResponseBodyDetail0 defines parameters for ReplayTaskDelivery.
 type ReplayTaskDelivery500JSONResponseBodyDetail0 = string
@@ -6076,6 +11710,9 @@ type ReplayTaskDelivery500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ReplayTaskDelivery500JSONResponseBodyStatus defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery500JSONResponseBodyStatus string
+
 // ReplayTaskDelivery503JSONResponseBodyDetail0 defines parameters for ReplayTaskDelivery.
 type ReplayTaskDelivery503JSONResponseBodyDetail0 = string
 
@@ -6086,6 +11723,9 @@ type ReplayTaskDelivery503JSONResponseBodyDetail1 = []Problem
 type ReplayTaskDelivery503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ReplayTaskDelivery503JSONResponseBodyStatus defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery503JSONResponseBodyStatus string
 
 // GetTaskEventsParams defines parameters for GetTaskEvents.
 type GetTaskEventsParams struct {
@@ -6119,6 +11759,9 @@ type GetTaskEvents401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTaskEvents401JSONResponseBodyStatus defines parameters for GetTaskEvents.
+type GetTaskEvents401JSONResponseBodyStatus string
+
 // GetTaskEvents404JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
 type GetTaskEvents404JSONResponseBodyDetail0 = string
 
@@ -6129,6 +11772,9 @@ type GetTaskEvents404JSONResponseBodyDetail1 = []Problem
 type GetTaskEvents404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTaskEvents404JSONResponseBodyStatus defines parameters for GetTaskEvents.
+type GetTaskEvents404JSONResponseBodyStatus string
 
 // GetTaskEvents405JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
 type GetTaskEvents405JSONResponseBodyDetail0 = string
@@ -6141,6 +11787,9 @@ type GetTaskEvents405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTaskEvents405JSONResponseBodyStatus defines parameters for GetTaskEvents.
+type GetTaskEvents405JSONResponseBodyStatus string
+
 // GetTaskEvents410JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
 type GetTaskEvents410JSONResponseBodyDetail0 = string
 
@@ -6151,6 +11800,9 @@ type GetTaskEvents410JSONResponseBodyDetail1 = []Problem
 type GetTaskEvents410JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTaskEvents410JSONResponseBodyStatus defines parameters for GetTaskEvents.
+type GetTaskEvents410JSONResponseBodyStatus string
 
 // GetTaskEvents500JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
 type GetTaskEvents500JSONResponseBodyDetail0 = string
@@ -6163,6 +11815,9 @@ type GetTaskEvents500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTaskEvents500JSONResponseBodyStatus defines parameters for GetTaskEvents.
+type GetTaskEvents500JSONResponseBodyStatus string
+
 // GetTaskEvents503JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
 type GetTaskEvents503JSONResponseBodyDetail0 = string
 
@@ -6173,6 +11828,9 @@ type GetTaskEvents503JSONResponseBodyDetail1 = []Problem
 type GetTaskEvents503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTaskEvents503JSONResponseBodyStatus defines parameters for GetTaskEvents.
+type GetTaskEvents503JSONResponseBodyStatus string
 
 // ReportProgressParams defines parameters for ReportProgress.
 type ReportProgressParams struct {
@@ -6191,6 +11849,9 @@ type ReportProgress401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ReportProgress401JSONResponseBodyStatus defines parameters for ReportProgress.
+type ReportProgress401JSONResponseBodyStatus string
+
 // ReportProgress405JSONResponseBodyDetail0 defines parameters for ReportProgress.
 type ReportProgress405JSONResponseBodyDetail0 = string
 
@@ -6201,6 +11862,9 @@ type ReportProgress405JSONResponseBodyDetail1 = []Problem
 type ReportProgress405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ReportProgress405JSONResponseBodyStatus defines parameters for ReportProgress.
+type ReportProgress405JSONResponseBodyStatus string
 
 // ReportProgress409JSONResponseBodyDetail0 defines parameters for ReportProgress.
 type ReportProgress409JSONResponseBodyDetail0 = string
@@ -6213,6 +11877,9 @@ type ReportProgress409JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ReportProgress409JSONResponseBodyStatus defines parameters for ReportProgress.
+type ReportProgress409JSONResponseBodyStatus string
+
 // ReportProgress413JSONResponseBodyDetail0 defines parameters for ReportProgress.
 type ReportProgress413JSONResponseBodyDetail0 = string
 
@@ -6223,6 +11890,9 @@ type ReportProgress413JSONResponseBodyDetail1 = []Problem
 type ReportProgress413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ReportProgress413JSONResponseBodyStatus defines parameters for ReportProgress.
+type ReportProgress413JSONResponseBodyStatus string
 
 // ReportProgress422JSONResponseBodyDetail0 defines parameters for ReportProgress.
 type ReportProgress422JSONResponseBodyDetail0 = string
@@ -6235,6 +11905,9 @@ type ReportProgress422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ReportProgress422JSONResponseBodyStatus defines parameters for ReportProgress.
+type ReportProgress422JSONResponseBodyStatus string
+
 // ReportProgress429JSONResponseBodyDetail0 defines parameters for ReportProgress.
 type ReportProgress429JSONResponseBodyDetail0 = string
 
@@ -6245,6 +11918,9 @@ type ReportProgress429JSONResponseBodyDetail1 = []Problem
 type ReportProgress429JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ReportProgress429JSONResponseBodyStatus defines parameters for ReportProgress.
+type ReportProgress429JSONResponseBodyStatus string
 
 // ReportProgress500JSONResponseBodyDetail0 defines parameters for ReportProgress.
 type ReportProgress500JSONResponseBodyDetail0 = string
@@ -6257,6 +11933,9 @@ type ReportProgress500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// ReportProgress500JSONResponseBodyStatus defines parameters for ReportProgress.
+type ReportProgress500JSONResponseBodyStatus string
+
 // ReportProgress503JSONResponseBodyDetail0 defines parameters for ReportProgress.
 type ReportProgress503JSONResponseBodyDetail0 = string
 
@@ -6267,6 +11946,9 @@ type ReportProgress503JSONResponseBodyDetail1 = []Problem
 type ReportProgress503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// ReportProgress503JSONResponseBodyStatus defines parameters for ReportProgress.
+type ReportProgress503JSONResponseBodyStatus string
 
 // PushNotificationParams defines parameters for PushNotification.
 type PushNotificationParams struct {
@@ -6285,6 +11967,9 @@ type PushNotification401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PushNotification401JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification401JSONResponseBodyStatus string
+
 // PushNotification403JSONResponseBodyDetail0 defines parameters for PushNotification.
 type PushNotification403JSONResponseBodyDetail0 = string
 
@@ -6295,6 +11980,9 @@ type PushNotification403JSONResponseBodyDetail1 = []Problem
 type PushNotification403JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PushNotification403JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification403JSONResponseBodyStatus string
 
 // PushNotification405JSONResponseBodyDetail0 defines parameters for PushNotification.
 type PushNotification405JSONResponseBodyDetail0 = string
@@ -6307,6 +11995,9 @@ type PushNotification405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PushNotification405JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification405JSONResponseBodyStatus string
+
 // PushNotification409JSONResponseBodyDetail0 defines parameters for PushNotification.
 type PushNotification409JSONResponseBodyDetail0 = string
 
@@ -6317,6 +12008,9 @@ type PushNotification409JSONResponseBodyDetail1 = []Problem
 type PushNotification409JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PushNotification409JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification409JSONResponseBodyStatus string
 
 // PushNotification413JSONResponseBodyDetail0 defines parameters for PushNotification.
 type PushNotification413JSONResponseBodyDetail0 = string
@@ -6329,6 +12023,9 @@ type PushNotification413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PushNotification413JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification413JSONResponseBodyStatus string
+
 // PushNotification422JSONResponseBodyDetail0 defines parameters for PushNotification.
 type PushNotification422JSONResponseBodyDetail0 = string
 
@@ -6339,6 +12036,9 @@ type PushNotification422JSONResponseBodyDetail1 = []Problem
 type PushNotification422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PushNotification422JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification422JSONResponseBodyStatus string
 
 // PushNotification429JSONResponseBodyDetail0 defines parameters for PushNotification.
 type PushNotification429JSONResponseBodyDetail0 = string
@@ -6351,6 +12051,9 @@ type PushNotification429JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PushNotification429JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification429JSONResponseBodyStatus string
+
 // PushNotification500JSONResponseBodyDetail0 defines parameters for PushNotification.
 type PushNotification500JSONResponseBodyDetail0 = string
 
@@ -6362,6 +12065,9 @@ type PushNotification500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PushNotification500JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification500JSONResponseBodyStatus string
+
 // PushNotification503JSONResponseBodyDetail0 defines parameters for PushNotification.
 type PushNotification503JSONResponseBodyDetail0 = string
 
@@ -6372,6 +12078,9 @@ type PushNotification503JSONResponseBodyDetail1 = []Problem
 type PushNotification503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PushNotification503JSONResponseBodyStatus defines parameters for PushNotification.
+type PushNotification503JSONResponseBodyStatus string
 
 // StopTaskParams defines parameters for StopTask.
 type StopTaskParams struct {
@@ -6402,6 +12111,9 @@ type StopTask401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// StopTask401JSONResponseBodyStatus defines parameters for StopTask.
+type StopTask401JSONResponseBodyStatus string
+
 // StopTask404JSONResponseBodyDetail0 defines parameters for StopTask.
 type StopTask404JSONResponseBodyDetail0 = string
 
@@ -6412,6 +12124,9 @@ type StopTask404JSONResponseBodyDetail1 = []Problem
 type StopTask404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// StopTask404JSONResponseBodyStatus defines parameters for StopTask.
+type StopTask404JSONResponseBodyStatus string
 
 // StopTask405JSONResponseBodyDetail0 defines parameters for StopTask.
 type StopTask405JSONResponseBodyDetail0 = string
@@ -6424,6 +12139,9 @@ type StopTask405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// StopTask405JSONResponseBodyStatus defines parameters for StopTask.
+type StopTask405JSONResponseBodyStatus string
+
 // StopTask410JSONResponseBodyDetail0 defines parameters for StopTask.
 type StopTask410JSONResponseBodyDetail0 = string
 
@@ -6434,6 +12152,9 @@ type StopTask410JSONResponseBodyDetail1 = []Problem
 type StopTask410JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// StopTask410JSONResponseBodyStatus defines parameters for StopTask.
+type StopTask410JSONResponseBodyStatus string
 
 // StopTask500JSONResponseBodyDetail0 defines parameters for StopTask.
 type StopTask500JSONResponseBodyDetail0 = string
@@ -6446,6 +12167,9 @@ type StopTask500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// StopTask500JSONResponseBodyStatus defines parameters for StopTask.
+type StopTask500JSONResponseBodyStatus string
+
 // StopTask503JSONResponseBodyDetail0 defines parameters for StopTask.
 type StopTask503JSONResponseBodyDetail0 = string
 
@@ -6456,6 +12180,9 @@ type StopTask503JSONResponseBodyDetail1 = []Problem
 type StopTask503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// StopTask503JSONResponseBodyStatus defines parameters for StopTask.
+type StopTask503JSONResponseBodyStatus string
 
 // GetTaskThreadParams defines parameters for GetTaskThread.
 type GetTaskThreadParams struct {
@@ -6474,6 +12201,9 @@ type GetTaskThread401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTaskThread401JSONResponseBodyStatus defines parameters for GetTaskThread.
+type GetTaskThread401JSONResponseBodyStatus string
+
 // GetTaskThread404JSONResponseBodyDetail0 defines parameters for GetTaskThread.
 type GetTaskThread404JSONResponseBodyDetail0 = string
 
@@ -6484,6 +12214,9 @@ type GetTaskThread404JSONResponseBodyDetail1 = []Problem
 type GetTaskThread404JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTaskThread404JSONResponseBodyStatus defines parameters for GetTaskThread.
+type GetTaskThread404JSONResponseBodyStatus string
 
 // GetTaskThread405JSONResponseBodyDetail0 defines parameters for GetTaskThread.
 type GetTaskThread405JSONResponseBodyDetail0 = string
@@ -6496,6 +12229,9 @@ type GetTaskThread405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTaskThread405JSONResponseBodyStatus defines parameters for GetTaskThread.
+type GetTaskThread405JSONResponseBodyStatus string
+
 // GetTaskThread410JSONResponseBodyDetail0 defines parameters for GetTaskThread.
 type GetTaskThread410JSONResponseBodyDetail0 = string
 
@@ -6506,6 +12242,9 @@ type GetTaskThread410JSONResponseBodyDetail1 = []Problem
 type GetTaskThread410JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTaskThread410JSONResponseBodyStatus defines parameters for GetTaskThread.
+type GetTaskThread410JSONResponseBodyStatus string
 
 // GetTaskThread500JSONResponseBodyDetail0 defines parameters for GetTaskThread.
 type GetTaskThread500JSONResponseBodyDetail0 = string
@@ -6518,6 +12257,9 @@ type GetTaskThread500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetTaskThread500JSONResponseBodyStatus defines parameters for GetTaskThread.
+type GetTaskThread500JSONResponseBodyStatus string
+
 // GetTaskThread503JSONResponseBodyDetail0 defines parameters for GetTaskThread.
 type GetTaskThread503JSONResponseBodyDetail0 = string
 
@@ -6528,6 +12270,9 @@ type GetTaskThread503JSONResponseBodyDetail1 = []Problem
 type GetTaskThread503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetTaskThread503JSONResponseBodyStatus defines parameters for GetTaskThread.
+type GetTaskThread503JSONResponseBodyStatus string
 
 // GetWebhookSettingsParams defines parameters for GetWebhookSettings.
 type GetWebhookSettingsParams struct {
@@ -6546,6 +12291,9 @@ type GetWebhookSettings401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetWebhookSettings401JSONResponseBodyStatus defines parameters for GetWebhookSettings.
+type GetWebhookSettings401JSONResponseBodyStatus string
+
 // GetWebhookSettings405JSONResponseBodyDetail0 defines parameters for GetWebhookSettings.
 type GetWebhookSettings405JSONResponseBodyDetail0 = string
 
@@ -6556,6 +12304,9 @@ type GetWebhookSettings405JSONResponseBodyDetail1 = []Problem
 type GetWebhookSettings405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetWebhookSettings405JSONResponseBodyStatus defines parameters for GetWebhookSettings.
+type GetWebhookSettings405JSONResponseBodyStatus string
 
 // GetWebhookSettings500JSONResponseBodyDetail0 defines parameters for GetWebhookSettings.
 type GetWebhookSettings500JSONResponseBodyDetail0 = string
@@ -6568,6 +12319,9 @@ type GetWebhookSettings500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// GetWebhookSettings500JSONResponseBodyStatus defines parameters for GetWebhookSettings.
+type GetWebhookSettings500JSONResponseBodyStatus string
+
 // GetWebhookSettings503JSONResponseBodyDetail0 defines parameters for GetWebhookSettings.
 type GetWebhookSettings503JSONResponseBodyDetail0 = string
 
@@ -6578,6 +12332,9 @@ type GetWebhookSettings503JSONResponseBodyDetail1 = []Problem
 type GetWebhookSettings503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// GetWebhookSettings503JSONResponseBodyStatus defines parameters for GetWebhookSettings.
+type GetWebhookSettings503JSONResponseBodyStatus string
 
 // PutWebhookSettingsParams defines parameters for PutWebhookSettings.
 type PutWebhookSettingsParams struct {
@@ -6596,6 +12353,9 @@ type PutWebhookSettings400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutWebhookSettings400JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings400JSONResponseBodyStatus string
+
 // PutWebhookSettings401JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
 type PutWebhookSettings401JSONResponseBodyDetail0 = string
 
@@ -6606,6 +12366,9 @@ type PutWebhookSettings401JSONResponseBodyDetail1 = []Problem
 type PutWebhookSettings401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PutWebhookSettings401JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings401JSONResponseBodyStatus string
 
 // PutWebhookSettings405JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
 type PutWebhookSettings405JSONResponseBodyDetail0 = string
@@ -6618,6 +12381,9 @@ type PutWebhookSettings405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutWebhookSettings405JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings405JSONResponseBodyStatus string
+
 // PutWebhookSettings409JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
 type PutWebhookSettings409JSONResponseBodyDetail0 = string
 
@@ -6628,6 +12394,9 @@ type PutWebhookSettings409JSONResponseBodyDetail1 = []Problem
 type PutWebhookSettings409JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PutWebhookSettings409JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings409JSONResponseBodyStatus string
 
 // PutWebhookSettings413JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
 type PutWebhookSettings413JSONResponseBodyDetail0 = string
@@ -6640,6 +12409,9 @@ type PutWebhookSettings413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutWebhookSettings413JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings413JSONResponseBodyStatus string
+
 // PutWebhookSettings422JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
 type PutWebhookSettings422JSONResponseBodyDetail0 = string
 
@@ -6650,6 +12422,9 @@ type PutWebhookSettings422JSONResponseBodyDetail1 = []Problem
 type PutWebhookSettings422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PutWebhookSettings422JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings422JSONResponseBodyStatus string
 
 // PutWebhookSettings500JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
 type PutWebhookSettings500JSONResponseBodyDetail0 = string
@@ -6662,6 +12437,9 @@ type PutWebhookSettings500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// PutWebhookSettings500JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings500JSONResponseBodyStatus string
+
 // PutWebhookSettings503JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
 type PutWebhookSettings503JSONResponseBodyDetail0 = string
 
@@ -6672,6 +12450,9 @@ type PutWebhookSettings503JSONResponseBodyDetail1 = []Problem
 type PutWebhookSettings503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// PutWebhookSettings503JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings503JSONResponseBodyStatus string
 
 // RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
 type RotateWebhookSecretParams struct {
@@ -6690,6 +12471,9 @@ type RotateWebhookSecret400JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// RotateWebhookSecret400JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret400JSONResponseBodyStatus string
+
 // RotateWebhookSecret401JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret401JSONResponseBodyDetail0 = string
 
@@ -6700,6 +12484,9 @@ type RotateWebhookSecret401JSONResponseBodyDetail1 = []Problem
 type RotateWebhookSecret401JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// RotateWebhookSecret401JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret401JSONResponseBodyStatus string
 
 // RotateWebhookSecret405JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret405JSONResponseBodyDetail0 = string
@@ -6712,6 +12499,9 @@ type RotateWebhookSecret405JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// RotateWebhookSecret405JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret405JSONResponseBodyStatus string
+
 // RotateWebhookSecret409JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret409JSONResponseBodyDetail0 = string
 
@@ -6722,6 +12512,9 @@ type RotateWebhookSecret409JSONResponseBodyDetail1 = []Problem
 type RotateWebhookSecret409JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// RotateWebhookSecret409JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret409JSONResponseBodyStatus string
 
 // RotateWebhookSecret413JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret413JSONResponseBodyDetail0 = string
@@ -6734,6 +12527,9 @@ type RotateWebhookSecret413JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// RotateWebhookSecret413JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret413JSONResponseBodyStatus string
+
 // RotateWebhookSecret422JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret422JSONResponseBodyDetail0 = string
 
@@ -6744,6 +12540,9 @@ type RotateWebhookSecret422JSONResponseBodyDetail1 = []Problem
 type RotateWebhookSecret422JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// RotateWebhookSecret422JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret422JSONResponseBodyStatus string
 
 // RotateWebhookSecret500JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret500JSONResponseBodyDetail0 = string
@@ -6756,6 +12555,9 @@ type RotateWebhookSecret500JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
 
+// RotateWebhookSecret500JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret500JSONResponseBodyStatus string
+
 // RotateWebhookSecret503JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret503JSONResponseBodyDetail0 = string
 
@@ -6766,6 +12568,9 @@ type RotateWebhookSecret503JSONResponseBodyDetail1 = []Problem
 type RotateWebhookSecret503JSONResponseBody_Detail struct {
 	union json.RawMessage
 }
+
+// RotateWebhookSecret503JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret503JSONResponseBodyStatus string
 
 // TaskOutcomeParams defines parameters for TaskOutcome.
 type TaskOutcomeParams struct {
@@ -8914,6 +14719,13 @@ func (t SyncValidationFailed0) MarshalJSON() ([]byte, error) {
 		return nil, fmt.Errorf("error marshaling 'detail': %w", err)
 	}
 
+	if t.Status != nil {
+		object["status"], err = json.Marshal(t.Status)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'status': %w", err)
+		}
+	}
+
 	if t.TaskId != nil {
 		object["task_id"], err = json.Marshal(t.TaskId)
 		if err != nil {
@@ -8946,6 +14758,13 @@ func (t *SyncValidationFailed0) UnmarshalJSON(b []byte) error {
 		err = json.Unmarshal(raw, &t.Detail)
 		if err != nil {
 			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+	}
+
+	if raw, found := object["status"]; found {
+		err = json.Unmarshal(raw, &t.Status)
+		if err != nil {
+			return fmt.Errorf("error reading 'status': %w", err)
 		}
 	}
 
@@ -9654,6 +15473,13 @@ func (t XpanderInvokeValidationFailed) MarshalJSON() ([]byte, error) {
 		return nil, fmt.Errorf("error marshaling 'detail': %w", err)
 	}
 
+	if t.Status != nil {
+		object["status"], err = json.Marshal(t.Status)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'status': %w", err)
+		}
+	}
+
 	if t.TaskId != nil {
 		object["task_id"], err = json.Marshal(t.TaskId)
 		if err != nil {
@@ -9686,6 +15512,13 @@ func (t *XpanderInvokeValidationFailed) UnmarshalJSON(b []byte) error {
 		err = json.Unmarshal(raw, &t.Detail)
 		if err != nil {
 			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+	}
+
+	if raw, found := object["status"]; found {
+		err = json.Unmarshal(raw, &t.Status)
+		if err != nil {
+			return fmt.Errorf("error reading 'status': %w", err)
 		}
 	}
 
@@ -9881,6 +15714,68 @@ func (t XpanderPolicyRefused_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *XpanderPolicyRefused_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsXpanderStoreUnavailableDetail0 returns the union data inside the XpanderStoreUnavailable_Detail as a XpanderStoreUnavailableDetail0
+func (t XpanderStoreUnavailable_Detail) AsXpanderStoreUnavailableDetail0() (XpanderStoreUnavailableDetail0, error) {
+	var body XpanderStoreUnavailableDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderStoreUnavailableDetail0 overwrites any union data inside the XpanderStoreUnavailable_Detail as the provided XpanderStoreUnavailableDetail0
+func (t *XpanderStoreUnavailable_Detail) FromXpanderStoreUnavailableDetail0(v XpanderStoreUnavailableDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderStoreUnavailableDetail0 performs a merge with any union data inside the XpanderStoreUnavailable_Detail, using the provided XpanderStoreUnavailableDetail0
+func (t *XpanderStoreUnavailable_Detail) MergeXpanderStoreUnavailableDetail0(v XpanderStoreUnavailableDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderStoreUnavailableDetail1 returns the union data inside the XpanderStoreUnavailable_Detail as a XpanderStoreUnavailableDetail1
+func (t XpanderStoreUnavailable_Detail) AsXpanderStoreUnavailableDetail1() (XpanderStoreUnavailableDetail1, error) {
+	var body XpanderStoreUnavailableDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderStoreUnavailableDetail1 overwrites any union data inside the XpanderStoreUnavailable_Detail as the provided XpanderStoreUnavailableDetail1
+func (t *XpanderStoreUnavailable_Detail) FromXpanderStoreUnavailableDetail1(v XpanderStoreUnavailableDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderStoreUnavailableDetail1 performs a merge with any union data inside the XpanderStoreUnavailable_Detail, using the provided XpanderStoreUnavailableDetail1
+func (t *XpanderStoreUnavailable_Detail) MergeXpanderStoreUnavailableDetail1(v XpanderStoreUnavailableDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t XpanderStoreUnavailable_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *XpanderStoreUnavailable_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -12378,6 +18273,13 @@ func (t InvokeAgentSync422JSONResponseBody0) MarshalJSON() ([]byte, error) {
 		return nil, fmt.Errorf("error marshaling 'detail': %w", err)
 	}
 
+	if t.Status != nil {
+		object["status"], err = json.Marshal(t.Status)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'status': %w", err)
+		}
+	}
+
 	if t.TaskId != nil {
 		object["task_id"], err = json.Marshal(t.TaskId)
 		if err != nil {
@@ -12410,6 +18312,13 @@ func (t *InvokeAgentSync422JSONResponseBody0) UnmarshalJSON(b []byte) error {
 		err = json.Unmarshal(raw, &t.Detail)
 		if err != nil {
 			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+	}
+
+	if raw, found := object["status"]; found {
+		err = json.Unmarshal(raw, &t.Status)
+		if err != nil {
+			return fmt.Errorf("error reading 'status': %w", err)
 		}
 	}
 
@@ -28597,7 +34506,7 @@ type ListAgentTasksResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderUnavailable
+	JSON503 *XpanderStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ListAgentTasksResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
@@ -28652,7 +34561,7 @@ func (r ListAgentTasksResponse) GetJSON500() *XpanderInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r ListAgentTasksResponse) GetJSON503() *XpanderUnavailable {
+func (r ListAgentTasksResponse) GetJSON503() *XpanderStoreUnavailable {
 	return r.JSON503
 }
 
@@ -29035,6 +34944,7 @@ type RevokeAPIKeyResponse struct {
 	JSON404 *struct {
 		Code   interface{}                            `json:"code"`
 		Detail RevokeAPIKey404JSONResponseBody_Detail `json:"detail"`
+		Status *RevokeAPIKey404JSONResponseBodyStatus `json:"status,omitempty"`
 		TaskId *openapi_types.UUID                    `json:"task_id,omitempty"`
 	}
 	// JSON405 the response for an HTTP 405 `application/json` response
@@ -29078,6 +34988,7 @@ func (r RevokeAPIKeyResponse) GetJSON403() *AdminRequired {
 func (r RevokeAPIKeyResponse) GetJSON404() *struct {
 	Code   interface{}                            `json:"code"`
 	Detail RevokeAPIKey404JSONResponseBody_Detail `json:"detail"`
+	Status *RevokeAPIKey404JSONResponseBodyStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                    `json:"task_id,omitempty"`
 } {
 	return r.JSON404
@@ -29872,7 +35783,7 @@ type GetReceiptResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceNetUnavailable
+	JSON503 *ServiceNetStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetReceiptResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
@@ -29927,7 +35838,7 @@ func (r GetReceiptResponse) GetJSON500() *ServiceNetInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r GetReceiptResponse) GetJSON503() *ServiceNetUnavailable {
+func (r GetReceiptResponse) GetJSON503() *ServiceNetStoreUnavailable {
 	return r.JSON503
 }
 
@@ -30020,7 +35931,7 @@ type GetReceiptEventsResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceNetUnavailable
+	JSON503 *ServiceNetStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetReceiptEventsResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
@@ -30075,7 +35986,7 @@ func (r GetReceiptEventsResponse) GetJSON500() *ServiceNetInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r GetReceiptEventsResponse) GetJSON503() *ServiceNetUnavailable {
+func (r GetReceiptEventsResponse) GetJSON503() *ServiceNetStoreUnavailable {
 	return r.JSON503
 }
 
@@ -30197,7 +36108,7 @@ type StopReceiptResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceNetUnavailable
+	JSON503 *ServiceNetStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *StopReceiptResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -30281,7 +36192,7 @@ func (r StopReceiptResponse) GetJSON500() *ServiceNetInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r StopReceiptResponse) GetJSON503() *ServiceNetUnavailable {
+func (r StopReceiptResponse) GetJSON503() *ServiceNetStoreUnavailable {
 	return r.JSON503
 }
 
@@ -30381,7 +36292,7 @@ type VerifyReceiptResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceNetUnavailable
+	JSON503 *ServiceNetStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *VerifyReceiptResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
@@ -30443,7 +36354,7 @@ func (r VerifyReceiptResponse) GetJSON500() *ServiceNetInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r VerifyReceiptResponse) GetJSON503() *ServiceNetUnavailable {
+func (r VerifyReceiptResponse) GetJSON503() *ServiceNetStoreUnavailable {
 	return r.JSON503
 }
 
@@ -30529,7 +36440,7 @@ type ListTasksResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderUnavailable
+	JSON503 *XpanderStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ListTasksResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
@@ -30577,7 +36488,7 @@ func (r ListTasksResponse) GetJSON500() *XpanderInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r ListTasksResponse) GetJSON503() *XpanderUnavailable {
+func (r ListTasksResponse) GetJSON503() *XpanderStoreUnavailable {
 	return r.JSON503
 }
 
@@ -30671,7 +36582,7 @@ type GetTaskResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderUnavailable
+	JSON503 *XpanderStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetTaskResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -30726,7 +36637,7 @@ func (r GetTaskResponse) GetJSON500() *XpanderInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r GetTaskResponse) GetJSON503() *XpanderUnavailable {
+func (r GetTaskResponse) GetJSON503() *XpanderStoreUnavailable {
 	return r.JSON503
 }
 
@@ -30812,7 +36723,7 @@ type ListTaskDeliveriesResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderUnavailable
+	JSON503 *XpanderStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ListTaskDeliveriesResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -30860,7 +36771,7 @@ func (r ListTaskDeliveriesResponse) GetJSON500() *XpanderInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r ListTaskDeliveriesResponse) GetJSON503() *XpanderUnavailable {
+func (r ListTaskDeliveriesResponse) GetJSON503() *XpanderStoreUnavailable {
 	return r.JSON503
 }
 
@@ -30964,6 +36875,7 @@ type ReplayTaskDeliveryResponse struct {
 	JSON404 *struct {
 		Code   interface{}                                  `json:"code"`
 		Detail ReplayTaskDelivery404JSONResponseBody_Detail `json:"detail"`
+		Status *ReplayTaskDelivery404JSONResponseBodyStatus `json:"status,omitempty"`
 		TaskId *openapi_types.UUID                          `json:"task_id,omitempty"`
 	}
 	// JSON405 the response for an HTTP 405 `application/json` response
@@ -30973,7 +36885,7 @@ type ReplayTaskDeliveryResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderUnavailable
+	JSON503 *XpanderStoreUnavailable
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *ReplayTaskDeliveryResponse202Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -31027,6 +36939,7 @@ func (r ReplayTaskDeliveryResponse) GetJSON401() *XpanderUnauthorized {
 func (r ReplayTaskDeliveryResponse) GetJSON404() *struct {
 	Code   interface{}                                  `json:"code"`
 	Detail ReplayTaskDelivery404JSONResponseBody_Detail `json:"detail"`
+	Status *ReplayTaskDelivery404JSONResponseBodyStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                          `json:"task_id,omitempty"`
 } {
 	return r.JSON404
@@ -31048,7 +36961,7 @@ func (r ReplayTaskDeliveryResponse) GetJSON500() *XpanderInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r ReplayTaskDeliveryResponse) GetJSON503() *XpanderUnavailable {
+func (r ReplayTaskDeliveryResponse) GetJSON503() *XpanderStoreUnavailable {
 	return r.JSON503
 }
 
@@ -31141,7 +37054,7 @@ type GetTaskEventsResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderUnavailable
+	JSON503 *XpanderStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetTaskEventsResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -31196,7 +37109,7 @@ func (r GetTaskEventsResponse) GetJSON500() *XpanderInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r GetTaskEventsResponse) GetJSON503() *XpanderUnavailable {
+func (r GetTaskEventsResponse) GetJSON503() *XpanderStoreUnavailable {
 	return r.JSON503
 }
 
@@ -31713,7 +37626,7 @@ type StopTaskResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderUnavailable
+	JSON503 *XpanderStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *StopTaskResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -31854,7 +37767,7 @@ func (r StopTaskResponse) GetJSON500() *XpanderInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r StopTaskResponse) GetJSON503() *XpanderUnavailable {
+func (r StopTaskResponse) GetJSON503() *XpanderStoreUnavailable {
 	return r.JSON503
 }
 
@@ -31940,7 +37853,7 @@ type GetTaskThreadResponse struct {
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *XpanderUnavailable
+	JSON503 *XpanderStoreUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetTaskThreadResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -31988,7 +37901,7 @@ func (r GetTaskThreadResponse) GetJSON500() *XpanderInternalError {
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r GetTaskThreadResponse) GetJSON503() *XpanderUnavailable {
+func (r GetTaskThreadResponse) GetJSON503() *XpanderStoreUnavailable {
 	return r.JSON503
 }
 
@@ -32194,6 +38107,7 @@ type PutWebhookSettingsResponse struct {
 	JSON422 *struct {
 		Code   interface{}                                  `json:"code"`
 		Detail PutWebhookSettings422JSONResponseBody_Detail `json:"detail"`
+		Status *PutWebhookSettings422JSONResponseBodyStatus `json:"status,omitempty"`
 		TaskId *openapi_types.UUID                          `json:"task_id,omitempty"`
 	}
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -32254,6 +38168,7 @@ func (r PutWebhookSettingsResponse) GetJSON413() *XpanderBodyTooLarge {
 func (r PutWebhookSettingsResponse) GetJSON422() *struct {
 	Code   interface{}                                  `json:"code"`
 	Detail PutWebhookSettings422JSONResponseBody_Detail `json:"detail"`
+	Status *PutWebhookSettings422JSONResponseBodyStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                          `json:"task_id,omitempty"`
 } {
 	return r.JSON422
@@ -32378,6 +38293,7 @@ type RotateWebhookSecretResponse struct {
 	JSON422 *struct {
 		Code   interface{}                                   `json:"code"`
 		Detail RotateWebhookSecret422JSONResponseBody_Detail `json:"detail"`
+		Status *RotateWebhookSecret422JSONResponseBodyStatus `json:"status,omitempty"`
 		TaskId *openapi_types.UUID                           `json:"task_id,omitempty"`
 	}
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -32451,6 +38367,7 @@ func (r RotateWebhookSecretResponse) GetJSON413() *XpanderBodyTooLarge {
 func (r RotateWebhookSecretResponse) GetJSON422() *struct {
 	Code   interface{}                                   `json:"code"`
 	Detail RotateWebhookSecret422JSONResponseBody_Detail `json:"detail"`
+	Status *RotateWebhookSecret422JSONResponseBodyStatus `json:"status,omitempty"`
 	TaskId *openapi_types.UUID                           `json:"task_id,omitempty"`
 } {
 	return r.JSON422
@@ -35259,7 +41176,7 @@ func ParseListAgentTasksResponse(rsp *http.Response) (*ListAgentTasksResponse, e
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderUnavailable
+		var dest XpanderStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -35752,6 +41669,7 @@ func ParseRevokeAPIKeyResponse(rsp *http.Response) (*RevokeAPIKeyResponse, error
 		var dest struct {
 			Code   interface{}                            `json:"code"`
 			Detail RevokeAPIKey404JSONResponseBody_Detail `json:"detail"`
+			Status *RevokeAPIKey404JSONResponseBodyStatus `json:"status,omitempty"`
 			TaskId *openapi_types.UUID                    `json:"task_id,omitempty"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -36728,7 +42646,7 @@ func ParseGetReceiptResponse(rsp *http.Response) (*GetReceiptResponse, error) {
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceNetUnavailable
+		var dest ServiceNetStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -36907,7 +42825,7 @@ func ParseGetReceiptEventsResponse(rsp *http.Response) (*GetReceiptEventsRespons
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceNetUnavailable
+		var dest ServiceNetStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -37111,7 +43029,7 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceNetUnavailable
+		var dest ServiceNetStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -37280,7 +43198,7 @@ func ParseVerifyReceiptResponse(rsp *http.Response) (*VerifyReceiptResponse, err
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceNetUnavailable
+		var dest ServiceNetStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -37455,7 +43373,7 @@ func ParseListTasksResponse(rsp *http.Response) (*ListTasksResponse, error) {
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderUnavailable
+		var dest XpanderStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -37617,7 +43535,7 @@ func ParseGetTaskResponse(rsp *http.Response) (*GetTaskResponse, error) {
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderUnavailable
+		var dest XpanderStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -37789,7 +43707,7 @@ func ParseListTaskDeliveriesResponse(rsp *http.Response) (*ListTaskDeliveriesRes
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderUnavailable
+		var dest XpanderStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -37942,6 +43860,7 @@ func ParseReplayTaskDeliveryResponse(rsp *http.Response) (*ReplayTaskDeliveryRes
 		var dest struct {
 			Code   interface{}                                  `json:"code"`
 			Detail ReplayTaskDelivery404JSONResponseBody_Detail `json:"detail"`
+			Status *ReplayTaskDelivery404JSONResponseBodyStatus `json:"status,omitempty"`
 			TaskId *openapi_types.UUID                          `json:"task_id,omitempty"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -37971,7 +43890,7 @@ func ParseReplayTaskDeliveryResponse(rsp *http.Response) (*ReplayTaskDeliveryRes
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderUnavailable
+		var dest XpanderStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38133,7 +44052,7 @@ func ParseGetTaskEventsResponse(rsp *http.Response) (*GetTaskEventsResponse, err
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderUnavailable
+		var dest XpanderStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38789,7 +44708,7 @@ func ParseStopTaskResponse(rsp *http.Response) (*StopTaskResponse, error) {
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderUnavailable
+		var dest XpanderStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38944,7 +44863,7 @@ func ParseGetTaskThreadResponse(rsp *http.Response) (*GetTaskThreadResponse, err
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest XpanderUnavailable
+		var dest XpanderStoreUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -39223,6 +45142,7 @@ func ParsePutWebhookSettingsResponse(rsp *http.Response) (*PutWebhookSettingsRes
 		var dest struct {
 			Code   interface{}                                  `json:"code"`
 			Detail PutWebhookSettings422JSONResponseBody_Detail `json:"detail"`
+			Status *PutWebhookSettings422JSONResponseBodyStatus `json:"status,omitempty"`
 			TaskId *openapi_types.UUID                          `json:"task_id,omitempty"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -39436,6 +45356,7 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 		var dest struct {
 			Code   interface{}                                   `json:"code"`
 			Detail RotateWebhookSecret422JSONResponseBody_Detail `json:"detail"`
+			Status *RotateWebhookSecret422JSONResponseBodyStatus `json:"status,omitempty"`
 			TaskId *openapi_types.UUID                           `json:"task_id,omitempty"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
@@ -55,7 +56,9 @@ const KeyCacheTTL = 30 * time.Second
 
 // Parts are the AWS-backed parts of the system.
 type Parts struct {
-	// AWS is the AWS configuration New loaded; zero for parts Build made over other clients.
+	// AWS is the AWS configuration New loaded, with the budget's per-attempt timeout and retry
+	// bounds (deadline.Budget.AWS): what every AWS service client a function makes uses. Zero for
+	// parts Build made over other clients.
 	AWS aws.Config
 	// DynamoDB is the client every table-backed part shares.
 	DynamoDB *dynamodb.Client
@@ -128,6 +131,9 @@ type Options struct {
 	Backoff, CheckBackoff func(n int) time.Duration
 	// WebhookSchedule overrides the deliverer's retry schedule (nil: the default).
 	WebhookSchedule []time.Duration
+	// Budget bounds the accept core's and the worker's work (deadline.Budget); zero is
+	// deadline.Default().
+	Budget deadline.Budget
 }
 
 // a2aWait is how long a call waits for an A2A agent to finish before checking back later: most
@@ -138,17 +144,20 @@ const a2aWait = 2 * time.Second
 // builds the parts cfg configures over AWS's clients. It makes no network call: clients connect
 // on first use.
 func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	loaded, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
+	// Every AWS service call is bounded per attempt and in retries; Lambda agents are bounded by
+	// the agent's own timeout instead, which a per-attempt timeout of seconds would cut short.
+	awsCfg := deadline.Default().AWS(loaded)
 	c := Clients{
 		DynamoDB: dynamodb.NewFromConfig(awsCfg),
 		SQS:      sqs.NewFromConfig(awsCfg),
 		S3:       s3.NewFromConfig(awsCfg),
 		KMS:      func() authctx.KMSAPI { return kms.NewFromConfig(awsCfg) },
 		// Lambda agents are invoked once per delivery: SQS redelivery, not the SDK, retries them.
-		Lambda:     lambda.NewFromConfig(awsCfg, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		Lambda:     lambda.NewFromConfig(loaded, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
 		ReceiptKMS: func() receipt.KMSAPI { return kms.NewFromConfig(awsCfg) },
 	}
 	p, err := Build(cfg, c, Options{
@@ -170,6 +179,7 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Budget = o.Budget.OrDefault()
 	ddb := c.DynamoDB
 	p := &Parts{
 		DynamoDB: ddb,
@@ -212,7 +222,7 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	}
 	if p.Queue != nil {
 		ac := accept.Config{
-			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
+			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL, Budget: o.Budget,
 			Logger: p.Logger, Metrics: p.Metrics, AuthContexts: AuthContexts[accept.AuthContexts](p),
 		}
 		if cfg.WebhookQueueURL != "" {
@@ -281,6 +291,7 @@ func (p *Parts) Worker() *worker.Processor {
 		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Dispatcher: p.Dispatcher(), AuthContexts: AuthContexts[worker.AuthContexts](p),
 		DeadLetterARN: p.cfg.DLQARN, Logger: p.Logger, Metrics: p.Metrics, Backoff: p.opts.Backoff, CheckBackoff: p.opts.CheckBackoff,
 		Events: p.Events,
+		Budget: p.opts.Budget,
 	}
 	if p.ProgressKeys != nil {
 		wc.Progress = dispatch.ProgressTargets(p.ProgressKeys, p.cfg.StreamURL)

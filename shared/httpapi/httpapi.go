@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -144,6 +146,11 @@ type Config struct {
 	// idle stream sends a keep-alive comment (default DefaultHeartbeat).
 	StreamFor time.Duration
 	Heartbeat time.Duration
+	// Budget bounds every request: its own work gets Budget.Request, plus the wait it asked for
+	// (a long poll, a sync invoke), and never more than the caller's deadline less Budget.Answer.
+	// A dependency that hangs then costs a 503 with Retry-After, never a hang. Zero is
+	// deadline.Default().
+	Budget deadline.Budget
 }
 
 // MaxBodyBytes bounds a request body: the accept core's bound.
@@ -176,6 +183,7 @@ func New(c Config) http.Handler {
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = DefaultHeartbeat
 	}
+	c.Budget = c.Budget.OrDefault()
 	a := &api{c}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // path -> methods, for the 405 answers
@@ -225,7 +233,32 @@ func New(c Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, dialectOf(r.URL.Path), &apiError{http.StatusNotFound, "route_not_found", "no route " + r.Method + " " + r.URL.Path})
 	})
-	return a.logged(mux)
+	return a.logged(a.bounded(mux))
+}
+
+// bounded gives every request its deadline (Config.Budget): its own work, plus the wait it may
+// take, which it reads leniently here (the handler refuses a malformed one).
+func (a *api) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := a.Budget.ForRequest(r.Context(), a.waitOf(r))
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// waitOf is the longest a request may wait for a task: ?wait= on a read, the sync invoke's
+// bound on a sync invoke, a stream connection's bound (StreamFor) on the event streams, which
+// would otherwise end at the request budget.
+func (a *api) waitOf(r *http.Request) time.Duration {
+	wait := time.Duration(0)
+	if strings.HasSuffix(r.URL.Path, "/invoke/stream") || (r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/events")) {
+		wait = a.StreamFor
+	} else if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/invoke") {
+		wait = a.SyncWait
+	} else if n, err := strconv.Atoi(r.URL.Query().Get("wait")); err == nil && n > 0 {
+		wait = min(time.Duration(n)*time.Second, MaxWait)
+	}
+	return wait
 }
 
 // Route is one route of the API: a method and a path pattern (net/http's, which are API

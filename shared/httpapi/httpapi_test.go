@@ -261,7 +261,7 @@ func wantError(t *testing.T, r response, d task.Dialect, status int, code string
 			t.Errorf("error.message is empty: %s", r.raw)
 		}
 		for k := range e {
-			if !slices.Contains([]string{"code", "message", "details", "receipt_id"}, k) {
+			if !slices.Contains([]string{"code", "message", "details", "receipt_id", "status"}, k) {
 				t.Errorf("unexpected error field %q: %s", k, r.raw)
 			}
 		}
@@ -273,7 +273,7 @@ func wantError(t *testing.T, r response, d task.Dialect, status int, code string
 			t.Errorf("detail is empty: %s", r.raw)
 		}
 		for k := range r.body {
-			if !slices.Contains([]string{"detail", "code", "task_id"}, k) {
+			if !slices.Contains([]string{"detail", "code", "task_id", "status"}, k) {
 				t.Errorf("unexpected field %q in xpander error: %s", k, r.raw)
 			}
 		}
@@ -486,12 +486,12 @@ func TestDispatchFailedNamesTheTask(t *testing.T) {
 	hs := newHarness(t)
 	hs.sub.err = &accept.DispatchError{Task: &task.Task{ID: taskID, State: task.Failed}, Err: errors.New("x")}
 	r := do(t, hs.h, http.MethodPost, xpanderPath, xpanderBody, authed()...)
-	if r.body["task_id"] != taskID {
-		t.Errorf("task_id = %v, want %s", r.body["task_id"], taskID)
+	if r.body["task_id"] != taskID || r.body["status"] != "failed" {
+		t.Errorf("task_id = %v, status %v; want %s, failed", r.body["task_id"], r.body["status"], taskID)
 	}
 	r = do(t, hs.h, http.MethodPost, serviceNetPath, serviceNetBody, authed()...)
-	if e, _ := r.body["error"].(map[string]any); e["receipt_id"] != taskID {
-		t.Errorf("error.receipt_id = %v, want %s", e["receipt_id"], taskID)
+	if e, _ := r.body["error"].(map[string]any); e["receipt_id"] != taskID || e["status"] != "failed" {
+		t.Errorf("error.receipt_id = %v, status %v; want %s, failed", e["receipt_id"], e["status"], taskID)
 	}
 }
 
@@ -545,7 +545,7 @@ func TestGetTaskErrors(t *testing.T) {
 		{"a UUID with junk", taskID + "x", nil, nil, 404, "task_not_found", "receipt_not_found", true, false, ""},
 		{"an id over 1 KiB", strings.Repeat("a", 1025), nil, nil, 404, "task_not_found", "receipt_not_found", false, false, ""},
 		{"expired", taskID, &task.Task{ID: taskID, Tenant: "org-1", State: task.Succeeded, ExpiresAt: now}, nil, 410, "task_expired", "task_expired", true, true, ""},
-		{"store down", taskID, nil, errors.New("dynamodb: timeout"), 503, "unavailable", "unavailable", true, true, "5"},
+		{"store down", taskID, nil, errors.New("dynamodb: timeout"), 503, "store_unavailable", "store_unavailable", true, true, "5"},
 	}
 	for _, tt := range tests {
 		for _, rt := range []struct {

@@ -84,7 +84,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 	}
 	items, next, err := a.Lister.List(r.Context(), q)
 	if err != nil {
-		return err
+		return storeErr("list tasks", err)
 	}
 	page := TaskList{Items: make([]*dialect.XpanderTask, 0, len(items))}
 	for _, t := range items {

@@ -603,7 +603,7 @@ func TestListErrors(t *testing.T) {
 		{"every problem at once", "/v1/tasks?status=x&limit=0&created_after=x", nil, 422, "validation_failed", []string{"query.status", "query.created_after", "query.limit"}},
 		{"agent path not an id", "/v1/agents/a%20b/tasks", nil, 404, "agent_not_found", nil},
 		{"invalid cursor", "/v1/tasks?cursor=junk", fmt.Errorf("list: %w", task.ErrInvalidCursor), 400, "invalid_cursor", nil},
-		{"store down", "/v1/tasks", errors.New("dynamodb: throttled"), 503, "unavailable", nil},
+		{"store down", "/v1/tasks", errors.New("dynamodb: throttled"), 503, "store_unavailable", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -659,7 +659,7 @@ func TestThread(t *testing.T) {
 	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/th-1/thread", "", "X-Api-Key", otherKey), task.Xpander, 404, "task_not_found")
 	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/nope/thread", "", authed()...), task.Xpander, 404, "task_not_found")
 	hs.read.turnErr = errors.New("dynamodb: throttled")
-	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/t1/thread", "", authed()...), task.Xpander, 503, "unavailable")
+	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/t1/thread", "", authed()...), task.Xpander, 503, "store_unavailable")
 }
 
 func TestThreadEdges(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/progress"
@@ -31,6 +32,9 @@ type Store interface {
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
+	// Abandon records as failed a task whose record never landed (or is still as submitted),
+	// so that a record arriving later can never run.
+	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
 }
 
 // RequestLoader reads requests that were too large for their work message: the body, and the
@@ -77,10 +81,15 @@ type Config struct {
 	// CheckBackoff is how long to wait before the n-th check on an agent still working on a task
 	// (n from 0); the default doubles from 2 s to 15 minutes, SQS's longest delay.
 	CheckBackoff func(n int) time.Duration
-	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped.
-	// Younger ones are retried: the task's write may simply not have landed yet.
+	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped,
+	// its task recorded failed so that the caller, who may have been told it was accepted, sees it
+	// end, and a record landing later cannot run. Younger ones are retried: the task's write may
+	// simply not have landed yet.
 	OrphanAfter time.Duration
-	Now         func() time.Time
+	// Budget bounds the agent call within the invocation, the lease, and the outcome write's
+	// retries; zero is deadline.Default().
+	Budget deadline.Budget
+	Now    func() time.Time
 	// Progress, when set, answers where the agent of a task may report progress (its progress
 	// and push URLs and token); nil gives agents nowhere to report.
 	Progress func(tenant, taskID string) *dispatch.Progress
@@ -113,6 +122,7 @@ func New(c Config) *Processor {
 	if c.OrphanAfter == 0 {
 		c.OrphanAfter = 2 * time.Minute
 	}
+	c.Budget = c.Budget.OrDefault()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -152,13 +162,6 @@ func Backoff(n int) time.Duration {
 	ceiling := min(time.Duration(1<<min(n, 9))*time.Second, 5*time.Minute)
 	return time.Second + rand.N(ceiling)
 }
-
-// leaseMargin is how much longer than the agent call a lease lasts, so that recording the outcome
-// fits inside it.
-const leaseMargin = 15 * time.Second
-
-// deadlineMargin is the time kept back from the invocation's deadline to record the outcome.
-const deadlineMargin = 3 * time.Second
 
 // notYetWritten are the waits before re-trying the claim of a task whose record is not there yet.
 var notYetWritten = []time.Duration{25 * time.Millisecond, 75 * time.Millisecond, 200 * time.Millisecond}
@@ -257,6 +260,8 @@ func (p *Processor) Process(ctx context.Context, rec batch.Record) Outcome {
 		return p.deadLetter(ctx, log, m, received)
 	case m.Kind == queue.KindCancel:
 		return p.cancelRemote(ctx, log, m, received)
+	case m.Outcome != nil:
+		return p.recordCarried(ctx, log, m, received)
 	}
 	return p.run(ctx, log, m, received)
 }
@@ -294,10 +299,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 // claim takes the message's task under a lease once it may run (its thread's previous turn has
 // ended) and gathers what the call needs.
 func (p *Processor) claim(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (*job, Outcome) {
-	j := &job{m: m, log: log, received: received, timeout: m.Agent.CallTimeout()}
-	if dl, ok := ctx.Deadline(); ok {
-		j.timeout = min(j.timeout, time.Until(dl)-deadlineMargin)
-	}
+	j := &job{m: m, log: log, received: received, timeout: p.c.Budget.AgentCall(ctx, m.Agent.CallTimeout())}
 	if j.timeout <= 0 {
 		return nil, RetryAfter(0)
 	}
@@ -316,7 +318,7 @@ func (p *Processor) claim(ctx context.Context, log *slog.Logger, m *queue.Messag
 		return nil, o
 	}
 	now := p.c.Now()
-	switch j.t, err = p.claimTask(ctx, m, j.timeout+leaseMargin); {
+	switch j.t, err = p.claimTask(ctx, m, j.timeout+p.c.Budget.LeaseMargin); {
 	case errors.Is(err, errInterrupted):
 		return nil, RetryAfter(time.Second)
 	case err != nil:
@@ -456,62 +458,6 @@ func superseded(change task.Change, current *task.Task) (cancel string) {
 	return ""
 }
 
-// record writes the change and answers what becomes of the message.
-func (p *Processor) record(ctx context.Context, j *job, change task.Change) Outcome {
-	log := j.log
-	// The outcome is recorded even if the invocation's context is ending: it was paid for.
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
-	defer wcancel()
-	_, err := p.c.Store.Transition(wctx, j.m.TaskID, change)
-	if errors.Is(err, task.ErrTooLarge) {
-		// The store has nowhere to keep an answer this large (no blob store). A truncated answer
-		// would pass for the whole one, so the task fails instead, saying why.
-		size := len(change.Result) + len(change.Output)
-		change.To, change.Result, change.Output = task.Failed, "", nil
-		change.Reason = task.ReasonInvalidResponse
-		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, task.InlineLimit)
-		_, err = p.c.Store.Transition(wctx, j.m.TaskID, change)
-	}
-	var conflict *task.ConflictError
-	switch {
-	case errors.As(err, &conflict):
-		// Another delivery took the task over after our lease expired, or the task was stopped
-		// meanwhile; that outcome stands.
-		log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
-		if remote := superseded(change, conflict.Current); remote != "" {
-			p.cancelQuietly(wctx, log, j.m, j.creds, remote)
-		}
-		return Done
-	case err != nil:
-		log.Error("record outcome", "err", err, "to", change.To)
-		return RetryAfter(p.c.Backoff(j.received))
-	}
-	return p.recorded(ctx, j, change)
-}
-
-// recorded logs and counts a recorded change and answers what becomes of the message.
-func (p *Processor) recorded(ctx context.Context, j *job, change task.Change) Outcome {
-	log := j.log
-	switch change.To {
-	case task.Running:
-		return p.checkLater(ctx, log, j.m, change.RemoteTaskID)
-	case task.Paused:
-		log.Info("task paused: the agent needs input", "remote_task_id", change.RemoteTaskID)
-		return Done
-	case task.Succeeded:
-		log.Info("task succeeded")
-		p.c.Metrics.Count(telemetry.Succeeded, 1)
-		return Done
-	case task.Queued:
-		log.Warn("agent call failed; will retry", "reason", change.Reason, "err", change.ReasonMessage)
-		return RetryAfter(p.c.Backoff(j.received))
-	default:
-		log.Warn("task failed", "reason", change.Reason, "err", change.ReasonMessage)
-		p.c.Metrics.Count(telemetry.Failed, 1)
-		return Done
-	}
-}
-
 // request returns the request and text of m, reading them from the store when m carries a
 // reference instead.
 func (p *Processor) request(ctx context.Context, m *queue.Message) (json.RawMessage, string, error) {
@@ -610,6 +556,7 @@ const maxCheckDelay = 15 * time.Minute
 func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) Outcome {
 	next := *m
 	next.Checks++
+	next.Outcome = nil
 	delay := min(p.c.CheckBackoff(m.Checks), maxCheckDelay)
 	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
 		// The task is recorded as working at the agent; this message, redelivered, checks on it.
@@ -755,17 +702,45 @@ func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time
 			// The task's write and this message left together; the write may not have landed yet.
 			return RetryAfter(time.Second)
 		}
-		log.Warn("dropping message for a task that was never recorded")
-		return Done
+		return p.abandonOrphan(log, m, now)
 	default:
 		log.Error("claim task", "err", err)
 		return RetryAfter(p.c.Backoff(1))
 	}
 }
 
+// abandonOrphan records the task of a message whose record never landed as failed, and drops the
+// message.
+func (p *Processor) abandonOrphan(log *slog.Logger, m *queue.Message, now time.Time) Outcome {
+	ctx, cancel := context.WithTimeout(context.Background(), p.c.Budget.Request)
+	defer cancel()
+	t := &task.Task{
+		ID: m.TaskID, Tenant: m.Tenant, AgentID: m.Agent.ID, AgentVersion: m.Agent.Version, Dialect: task.Dialect(m.Dialect),
+		ThreadID: m.ThreadID, State: task.Queued, Version: 1, CreatedAt: m.AcceptedAt, UpdatedAt: m.AcceptedAt, ExpiresAt: m.ExpiresAt,
+	}
+	_, err := p.c.Store.Abandon(ctx, t, now, task.ReasonDispatchFailed, "the task could not be recorded and did not run; submit it again")
+	var conflict *task.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		// It landed after all, and is taken up or ended: another delivery decides.
+		log.Info("the task of an orphaned message was recorded after all", "state", conflict.Current.State)
+		return RetryAfter(time.Second)
+	case err != nil:
+		log.Error("record an orphaned message's task failed", "err", err)
+		return RetryAfter(p.c.Backoff(1))
+	}
+	log.Warn("message for a task that was never recorded: the task is recorded failed")
+	p.c.Metrics.Count(telemetry.Failed, 1)
+	return Done
+}
+
 // deadLetter fails the task of a message that was delivered too often without an outcome, so that
 // nothing stays pending forever.
 func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.Message, received int) Outcome {
+	if m.Outcome != nil {
+		// The agent answered: what it said is recorded, not that the task ran out of deliveries.
+		return p.recordCarried(ctx, log, m, received)
+	}
 	cur, err := p.c.Store.Get(ctx, m.TaskID)
 	switch {
 	case errors.Is(err, task.ErrNotFound):

@@ -72,9 +72,10 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 	if streamARN == "" {
 		return fmt.Errorf("table %s has no stream: it was made before completion events existed; remove the data directory or the table", o.Table)
 	}
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	bus := eventbridge.NewFromConfig(cfg, func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.Bus.URL) })
+	bus := eventbridge.NewFromConfig(localAWS(o.Budget), func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.busEndpoint(o)) })
 	notifier := p.Notifier(bus, s.Bus.Name)
+	// The stream poller waits on long reads of its own: it keeps the SDK's default timeouts.
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 	streams := dynamodbstreams.NewFromConfig(cfg, func(so *dynamodbstreams.Options) { so.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
 
 	run := func(name string, f func(context.Context) error) {
@@ -95,4 +96,13 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 		run(m.QueueURL, m.Run)
 	}
 	return nil
+}
+
+// busEndpoint is where the notifier publishes: the local bus, or what Options.NotifyVia puts in
+// front of it.
+func (s *System) busEndpoint(o Options) string {
+	if o.NotifyVia != nil {
+		return o.NotifyVia(s.Bus.URL)
+	}
+	return s.Bus.URL
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/local/demoagent"
@@ -108,6 +109,12 @@ type Options struct {
 	AllowLoopbackWebhooks bool
 	// WebhookSchedule overrides the waits between webhook delivery attempts (tests).
 	WebhookSchedule []time.Duration
+	// NotifyVia, when set, maps the local bus's URL to the one the notifier publishes to: a
+	// fault-injection proxy in front of the bus (package faults), in tests.
+	NotifyVia func(busURL string) string
+	// Budget is the deadlines and retry bounds of the API, the accept core, the worker and every
+	// AWS client; default deadline.Default(). Tests shorten it.
+	Budget deadline.Budget
 	// ReceiptKeysFile keeps the receipt signing keys (created with a first key when missing;
 	// `agentq receipt-keys rotate` adds one); empty signs with a key of this run's own.
 	ReceiptKeysFile string
@@ -170,13 +177,28 @@ type EventQueues struct {
 	TriggerDLQURL string `json:"trigger_dlq_url"`
 }
 
-// Clients returns DynamoDB and SQS clients for the given endpoints, with static local credentials.
+// Clients returns DynamoDB and SQS clients for the given endpoints, with static local credentials
+// and the production budget's per-attempt timeout and retries (maxAttempts, when not zero,
+// overrides the number of attempts).
 func Clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int) (*dynamodb.Client, *sqs.Client) {
-	cfg := aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
-		RetryMaxAttempts: maxAttempts,
+	return clients(withAttempts(deadline.Default(), maxAttempts), dynamoEndpoint, sqsEndpoint)
+}
+
+func withAttempts(b deadline.Budget, n int) deadline.Budget {
+	if n > 0 {
+		b.Attempts = n
 	}
+	return b
+}
+
+// localAWS is the SDK configuration of every local client: static credentials, and the budget's
+// per-attempt timeout and retries, as in AWS.
+func localAWS(b deadline.Budget) aws.Config {
+	return b.AWS(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+}
+
+func clients(b deadline.Budget, dynamoEndpoint, sqsEndpoint string) (*dynamodb.Client, *sqs.Client) {
+	cfg := localAWS(b)
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoEndpoint) })
 	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
 	return ddb, sq
@@ -185,12 +207,11 @@ func Clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int) (*dynamodb.Cli
 // S3Client returns an S3 client for the given endpoint, with static local credentials and
 // path-style addressing (the emulator serves every bucket at one host).
 func S3Client(endpoint string, maxAttempts int) *s3.Client {
-	cfg := aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
-		RetryMaxAttempts: maxAttempts,
-	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+	return s3Client(withAttempts(deadline.Default(), maxAttempts), endpoint)
+}
+
+func s3Client(b deadline.Budget, endpoint string) *s3.Client {
+	return s3.NewFromConfig(localAWS(b), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
 	})
@@ -242,7 +263,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		ProgressKey: s.progressKey,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
 		// The agent cache is off: a local publish shows at once.
-		KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule,
+		KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule, Budget: o.Budget,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
@@ -281,6 +302,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Events:    p.Events,
 		Progress:  p.Progress,
 		StreamFor: o.StreamFor,
+		Budget:    o.Budget,
 	})
 	s.sweeper = p.Sweeper(o.SweepStaleAfter)
 	apiLn, err := net.Listen("tcp", o.Addr)
@@ -315,7 +337,7 @@ func (s *System) runLoops(ctx context.Context, o Options, p *backend.Parts) erro
 		return nil
 	}
 	wo := s.WorkerOptions(o.SealKey)
-	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger
+	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger, wo.Budget = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger, o.Budget
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -336,7 +358,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 		}
 		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
 	}
-	s.DynamoDB, s.SQS = Clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0)
+	s.DynamoDB, s.SQS = clients(o.Budget, s.DynamoDBEndpoint, s.SQSEndpoint)
 	if err := table.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
@@ -344,7 +366,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
-	s.S3, s.Bucket = S3Client(s.SQSEndpoint, 0), o.Bucket
+	s.S3, s.Bucket = s3Client(o.Budget, s.SQSEndpoint), o.Bucket
 	if err := createBucket(ctx, s.S3, o.Bucket); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
@@ -381,6 +403,10 @@ func (s *System) startAgentsAndKeys(o Options) (*agent.Static, *apikey.Keys, *ap
 	}
 	return configured, keys, admins, nil
 }
+
+// Emulators are the emulators Start started, for tests and the soak to freeze or kill (package
+// faults); nil when the system was given endpoints instead.
+func (s *System) Emulators() *emulators.Emulators { return s.emulators }
 
 // Sweep runs the sweeper once: tasks whose work message was lost are sent again, or failed with
 // reason lost when their message carried secrets (see package sweeper).
@@ -424,7 +450,9 @@ type WorkerOptions struct {
 	Pollers      int                       `json:"-"`
 	CheckBackoff func(n int) time.Duration `json:"-"`
 	Backoff      func(n int) time.Duration `json:"-"`
-	Logger       *slog.Logger              `json:"-"`
+	// Budget bounds the worker's AWS calls and its outcome writes; default deadline.Default().
+	Budget deadline.Budget `json:"-"`
+	Logger *slog.Logger    `json:"-"`
 }
 
 // WorkerOptions returns the options of a worker for this system, opening auth contexts with
@@ -452,8 +480,9 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 	if o.DynamoDBEndpoint == "" || o.SQSEndpoint == "" || o.Table == "" || o.Queues.URL == "" || o.Queues.DLQURL == "" {
 		return errors.New("run worker: endpoints, table and queues are required")
 	}
-	ddb, sq := Clients(o.DynamoDBEndpoint, o.SQSEndpoint, 0)
-	return runWorker(ctx, o, ddb, sq, S3Client(o.SQSEndpoint, 0))
+	o.Budget = o.Budget.OrDefault()
+	ddb, sq := clients(o.Budget, o.DynamoDBEndpoint, o.SQSEndpoint)
+	return runWorker(ctx, o, ddb, sq, s3Client(o.Budget, o.SQSEndpoint))
 }
 
 func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *sqs.Client, s3c *s3.Client) error {
@@ -474,7 +503,8 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	p, err := backend.Build(&config.Config{
 		Table: o.Table, QueueURL: o.Queues.URL, DLQARN: o.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
 		ProgressKey: o.ProgressKey, StreamURL: o.StreamURL,
-	}, c, backend.Options{Logger: o.Logger, AgentGuard: localGuard, A2AWait: 2 * time.Second, Backoff: o.Backoff, CheckBackoff: o.CheckBackoff})
+	}, c, backend.Options{Logger: o.Logger, AgentGuard: localGuard, A2AWait: 2 * time.Second, Backoff: o.Backoff, CheckBackoff: o.CheckBackoff,
+		Budget: o.Budget})
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
@@ -560,6 +590,7 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Budget = o.Budget.OrDefault()
 }
 
 func (s *System) serve(ln net.Listener, h http.Handler) {

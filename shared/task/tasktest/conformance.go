@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ type Conformer interface {
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
+	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
 	KeepReceiptSignature(ctx context.Context, id, sig string) error
 	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
@@ -42,6 +44,7 @@ func Conformance(t *testing.T, newStore func(t *testing.T) Conformer) {
 		{"transition to running can release the lease", conformRelease},
 		{"pause and retry keep what they do not change", conformPauseRetry},
 		{"touch keeps the version", conformTouch},
+		{"abandon holds whether or not the task was written and until it is claimed", conformAbandon},
 		{"receipt facts keep the version and survive transitions", conformReceiptFacts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
@@ -252,6 +255,39 @@ func conformTouch(t *testing.T, s Conformer) {
 	if _, err := s.Touch(ctx, "t-none", task.Queued, 1, at); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("touch of an unknown task: %v, want task.ErrNotFound", err)
 	}
+}
+
+// conformAbandon: an abandon writes the failed task whether its own write landed or not, and a
+// write landing after it fails; a claimed task is not abandoned, and the conflict shows it.
+func conformAbandon(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	at := conformanceNow.Add(time.Second)
+	for _, written := range []bool{false, true} {
+		id := fmt.Sprintf("t-abandon-%v", written)
+		if written {
+			setUp(t, s, id, false)
+		}
+		got, err := s.Abandon(ctx, queued(id), at, task.ReasonDispatchFailed, "not queued")
+		if err != nil {
+			t.Fatalf("abandon (written %v): %v", written, err)
+		}
+		if got.State != task.Failed || got.Version != 2 || got.Reason != task.ReasonDispatchFailed {
+			t.Errorf("abandoned %+v", got)
+		}
+		stored, err := s.Get(ctx, id)
+		if err != nil || stored.State != task.Failed || stored.Reason != task.ReasonDispatchFailed || stored.Version != 2 {
+			t.Fatalf("stored %+v, %v; want failed at version 2", stored, err)
+		}
+		if err := s.Create(ctx, queued(id)); !errors.Is(err, task.ErrExists) {
+			t.Errorf("a write landing after the abandon: %v, want task.ErrExists", err)
+		}
+		if _, err := s.Claim(ctx, id, at, time.Minute); err == nil {
+			t.Errorf("an abandoned task was claimed")
+		}
+	}
+	setUp(t, s, "t-abandon-claimed", true)
+	_, err := s.Abandon(ctx, queued("t-abandon-claimed"), at, task.ReasonDispatchFailed, "not queued")
+	wantConflict(t, err, task.Running, 2)
 }
 
 func conformReceiptFacts(t *testing.T, s Conformer) {

@@ -221,6 +221,22 @@ func (s *Store) Touch(_ context.Context, id string, state task.State, version in
 	return &cp, nil
 }
 
+// Abandon records t as failed with reason and message when no task has its id or the task is
+// still as submitted (queued at t's version), as the DynamoDB store's conditional put does.
+func (s *Store) Abandon(_ context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.tasks[t.ID]; ok && (cur.State != task.Queued || cur.Version != t.Version) {
+		return nil, fmt.Errorf("abandon task %s: %w", t.ID, conflict(cur))
+	}
+	failed := *t
+	failed.State, failed.Version, failed.Reason, failed.ReasonMessage = task.Failed, t.Version+1, reason, message
+	failed.UpdatedAt, failed.FinishedAt, failed.LeaseUntil = now, now, time.Time{}
+	s.tasks[t.ID] = &failed
+	cp := failed
+	return &cp, nil
+}
+
 // Idle answers up to limit tasks in flight (queued or running) last written before before, least
 // recently written first.
 func (s *Store) Idle(_ context.Context, before time.Time, limit int) ([]*task.Task, error) {
