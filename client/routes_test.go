@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentq/agentq/client"
 	"github.com/agentq/agentq/client/raw"
+	"github.com/agentq/agentq/shared/dispatch/a2atest"
 )
 
 func p[T any](v T) *T { return &v }
@@ -439,5 +440,65 @@ func TestTypedErrors(t *testing.T) {
 	var unreachable *client.UnreachableError
 	if _, err := dead.Get(ctx, "x"); !errors.As(err, &unreachable) {
 		t.Fatalf("nothing listening = %v, want an UnreachableError", err)
+	}
+}
+
+func TestDeleteFullThreadUsageAndApproval(t *testing.T) {
+	ctx := testCtx(t)
+	c := newClient(t, apiKey)
+	first, err := c.InvokeSync(ctx, "echo", echo("first turn", nil), client.InvokeOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := c.FullThread(ctx, first.Id)
+	if err != nil || len(full.Root) == 0 {
+		t.Fatalf("full thread = %+v, %v", full, err)
+	}
+	usage, err := c.LLMUsage(ctx, first.TaskId.String())
+	if err != nil || usage.IsByok {
+		t.Fatalf("usage = %+v, %v", usage, err)
+	}
+	if err := c.Delete(ctx, first.TaskId.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, first.TaskId.String()); client.ErrorCode(err) != "task_not_found" {
+		t.Fatalf("a deleted task reads %v, want task_not_found", err)
+	}
+
+	ag := a2atest.New(t, 1)
+	admin := newClient(t, adminKey)
+	if _, err := admin.PutAgent(ctx, "asker", client.AgentDefinition{Protocol: p(raw.AgentDefinitionProtocol("a2a")), Endpoint: p(ag.URL), Publish: p(true)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, approve := range []bool{true, false} {
+		task, err := c.Invoke(ctx, "asker", echo("ask me", nil), client.InvokeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paused, err := c.Wait(ctx, task.TaskId.String(), nil)
+		if err != nil || paused.Status != raw.XpanderTaskStatusPaused {
+			t.Fatalf("task = %v, %v: want paused", paused, err)
+		}
+		var decided *client.Task
+		if approve {
+			decided, err = c.Approve(ctx, task.TaskId.String(), client.Approval{ApprovedBy: "ana@example.com", Message: p("EUR")})
+		} else {
+			decided, err = c.Reject(ctx, task.TaskId.String(), client.Rejection{RejectedBy: "bo", Reason: p("over budget")})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !approve && (decided.Status != raw.XpanderTaskStatusFailed || decided.Error == nil || decided.Error.Code != "hitl_rejected") {
+			t.Fatalf("rejected task = %+v", decided)
+		}
+		if approve {
+			done, err := c.Wait(ctx, task.TaskId.String(), nil)
+			if err != nil || done.Status != raw.XpanderTaskStatusCompleted {
+				t.Fatalf("approved task = %v, %v", done, err)
+			}
+			if _, err := c.Approve(ctx, task.TaskId.String(), client.Approval{ApprovedBy: "ana@example.com"}); client.ErrorCode(err) != "task_not_paused" {
+				t.Fatalf("a second approval = %v, want task_not_paused", err)
+			}
+		}
 	}
 }

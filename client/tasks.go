@@ -179,6 +179,9 @@ type ListQuery struct {
 	AgentID string
 	// ThreadID keeps one conversation's turns.
 	ThreadID string
+	// UserID keeps one end user's tasks (input.user.id); ParentTaskID the sub-tasks of a task;
+	// TriggeringAgentID the tasks an agent delegated.
+	UserID, ParentTaskID, TriggeringAgentID string
 	// CreatedAfter and CreatedBefore bound the creation time, both exclusive.
 	CreatedAfter, CreatedBefore time.Time
 	// Limit is the page size, 1 to 100 (server default 20).
@@ -191,7 +194,7 @@ type ListQuery struct {
 func (c *Client) List(ctx context.Context, q ListQuery) (*TaskPage, error) {
 	f := q.filters()
 	resp, err := c.raw.ListTasks(ctx, &raw.ListTasksParams{AgentId: ptr(q.AgentID), ThreadId: ptr(q.ThreadID), Limit: ptr(q.Limit), Cursor: ptr(q.Cursor),
-		Status: f.status, CreatedAfter: f.after, CreatedBefore: f.before})
+		Status: f.status, CreatedAfter: f.after, CreatedBefore: f.before, UserId: ptr(q.UserID), ParentTaskId: ptr(q.ParentTaskID), TriggeringAgentId: ptr(q.TriggeringAgentID)})
 	page, _, err := decode[TaskPage](ctx, "list tasks", resp, err, http.StatusOK)
 	return page, err
 }
@@ -257,7 +260,7 @@ func pages[T any](read func(cursor string) ([]T, *string, error), cursor string)
 func (c *Client) AgentTasks(ctx context.Context, agentID string, q ListQuery) (*TaskPage, error) {
 	f := q.filters()
 	resp, err := c.raw.ListAgentTasks(ctx, agentID, &raw.ListAgentTasksParams{ThreadId: ptr(q.ThreadID), Limit: ptr(q.Limit), Cursor: ptr(q.Cursor),
-		Status: f.status, CreatedAfter: f.after, CreatedBefore: f.before})
+		Status: f.status, CreatedAfter: f.after, CreatedBefore: f.before, UserId: ptr(q.UserID), ParentTaskId: ptr(q.ParentTaskID), TriggeringAgentId: ptr(q.TriggeringAgentID)})
 	page, _, err := decode[TaskPage](ctx, "list tasks of "+agentID, resp, err, http.StatusOK)
 	return page, err
 }

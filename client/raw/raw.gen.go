@@ -388,6 +388,7 @@ const (
 	ErrorInfoCodeDeadLettered         ErrorInfoCode = "dead_lettered"
 	ErrorInfoCodeDeadlineExceeded     ErrorInfoCode = "deadline_exceeded"
 	ErrorInfoCodeDispatchFailed       ErrorInfoCode = "dispatch_failed"
+	ErrorInfoCodeHitlRejected         ErrorInfoCode = "hitl_rejected"
 	ErrorInfoCodeInvalidAgentResponse ErrorInfoCode = "invalid_agent_response"
 	ErrorInfoCodeLost                 ErrorInfoCode = "lost"
 	ErrorInfoCodeOutputSchemaMismatch ErrorInfoCode = "output_schema_mismatch"
@@ -419,6 +420,8 @@ func (e ErrorInfoCode) Valid() bool {
 	case ErrorInfoCodeDeadlineExceeded:
 		return true
 	case ErrorInfoCodeDispatchFailed:
+		return true
+	case ErrorInfoCodeHitlRejected:
 		return true
 	case ErrorInfoCodeInvalidAgentResponse:
 		return true
@@ -510,6 +513,24 @@ func (e ExecutionReceiptVerification) Valid() bool {
 	case ExecutionReceiptVerificationPending:
 		return true
 	case ExecutionReceiptVerificationVerified:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FullMessageRole.
+const (
+	FullMessageRoleAssistant FullMessageRole = "assistant"
+	FullMessageRoleUser      FullMessageRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the FullMessageRole enum.
+func (e FullMessageRole) Valid() bool {
+	switch e {
+	case FullMessageRoleAssistant:
+		return true
+	case FullMessageRoleUser:
 		return true
 	default:
 		return false
@@ -2139,6 +2160,21 @@ func (e XpanderPolicyRefusedStatus) Valid() bool {
 	}
 }
 
+// Defines values for XpanderStoreOrQueueUnavailableStatus.
+const (
+	XpanderStoreOrQueueUnavailableStatusFailed XpanderStoreOrQueueUnavailableStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderStoreOrQueueUnavailableStatus enum.
+func (e XpanderStoreOrQueueUnavailableStatus) Valid() bool {
+	switch e {
+	case XpanderStoreOrQueueUnavailableStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for XpanderStoreUnavailableStatus.
 const (
 	XpanderStoreUnavailableStatusFailed XpanderStoreUnavailableStatus = "failed"
@@ -2178,6 +2214,51 @@ const (
 func (e XpanderTaskNotFoundStatus) Valid() bool {
 	switch e {
 	case XpanderTaskNotFoundStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderTaskNotPausedStatus.
+const (
+	XpanderTaskNotPausedStatusFailed XpanderTaskNotPausedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderTaskNotPausedStatus enum.
+func (e XpanderTaskNotPausedStatus) Valid() bool {
+	switch e {
+	case XpanderTaskNotPausedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderTaskOrAgentNotFoundStatus.
+const (
+	XpanderTaskOrAgentNotFoundStatusFailed XpanderTaskOrAgentNotFoundStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderTaskOrAgentNotFoundStatus enum.
+func (e XpanderTaskOrAgentNotFoundStatus) Valid() bool {
+	switch e {
+	case XpanderTaskOrAgentNotFoundStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderTooManyTasksStatus.
+const (
+	XpanderTooManyTasksStatusFailed XpanderTooManyTasksStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderTooManyTasksStatus enum.
+func (e XpanderTooManyTasksStatus) Valid() bool {
+	switch e {
+	case XpanderTooManyTasksStatusFailed:
 		return true
 	default:
 		return false
@@ -4419,6 +4500,486 @@ func (e GetAuthContext503JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for ApproveTask200JSONResponseBodyInternalStatus.
+const (
+	ApproveTask200JSONResponseBodyInternalStatusCanceled  ApproveTask200JSONResponseBodyInternalStatus = "canceled"
+	ApproveTask200JSONResponseBodyInternalStatusError     ApproveTask200JSONResponseBodyInternalStatus = "error"
+	ApproveTask200JSONResponseBodyInternalStatusFailed    ApproveTask200JSONResponseBodyInternalStatus = "failed"
+	ApproveTask200JSONResponseBodyInternalStatusPaused    ApproveTask200JSONResponseBodyInternalStatus = "paused"
+	ApproveTask200JSONResponseBodyInternalStatusQueued    ApproveTask200JSONResponseBodyInternalStatus = "queued"
+	ApproveTask200JSONResponseBodyInternalStatusRejected  ApproveTask200JSONResponseBodyInternalStatus = "rejected"
+	ApproveTask200JSONResponseBodyInternalStatusRunning   ApproveTask200JSONResponseBodyInternalStatus = "running"
+	ApproveTask200JSONResponseBodyInternalStatusSucceeded ApproveTask200JSONResponseBodyInternalStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask200JSONResponseBodyInternalStatus enum.
+func (e ApproveTask200JSONResponseBodyInternalStatus) Valid() bool {
+	switch e {
+	case ApproveTask200JSONResponseBodyInternalStatusCanceled:
+		return true
+	case ApproveTask200JSONResponseBodyInternalStatusError:
+		return true
+	case ApproveTask200JSONResponseBodyInternalStatusFailed:
+		return true
+	case ApproveTask200JSONResponseBodyInternalStatusPaused:
+		return true
+	case ApproveTask200JSONResponseBodyInternalStatusQueued:
+		return true
+	case ApproveTask200JSONResponseBodyInternalStatusRejected:
+		return true
+	case ApproveTask200JSONResponseBodyInternalStatusRunning:
+		return true
+	case ApproveTask200JSONResponseBodyInternalStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask200JSONResponseBodyLlmReasoningEffort.
+const (
+	ApproveTask200JSONResponseBodyLlmReasoningEffortHigh        ApproveTask200JSONResponseBodyLlmReasoningEffort = "high"
+	ApproveTask200JSONResponseBodyLlmReasoningEffortLessThannil ApproveTask200JSONResponseBodyLlmReasoningEffort = "<nil>"
+	ApproveTask200JSONResponseBodyLlmReasoningEffortLow         ApproveTask200JSONResponseBodyLlmReasoningEffort = "low"
+	ApproveTask200JSONResponseBodyLlmReasoningEffortMedium      ApproveTask200JSONResponseBodyLlmReasoningEffort = "medium"
+	ApproveTask200JSONResponseBodyLlmReasoningEffortXhigh       ApproveTask200JSONResponseBodyLlmReasoningEffort = "xhigh"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask200JSONResponseBodyLlmReasoningEffort enum.
+func (e ApproveTask200JSONResponseBodyLlmReasoningEffort) Valid() bool {
+	switch e {
+	case ApproveTask200JSONResponseBodyLlmReasoningEffortHigh:
+		return true
+	case ApproveTask200JSONResponseBodyLlmReasoningEffortLessThannil:
+		return true
+	case ApproveTask200JSONResponseBodyLlmReasoningEffortLow:
+		return true
+	case ApproveTask200JSONResponseBodyLlmReasoningEffortMedium:
+		return true
+	case ApproveTask200JSONResponseBodyLlmReasoningEffortXhigh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask200JSONResponseBodyOutputFormat.
+const (
+	ApproveTask200JSONResponseBodyOutputFormatJson     ApproveTask200JSONResponseBodyOutputFormat = "json"
+	ApproveTask200JSONResponseBodyOutputFormatMarkdown ApproveTask200JSONResponseBodyOutputFormat = "markdown"
+	ApproveTask200JSONResponseBodyOutputFormatText     ApproveTask200JSONResponseBodyOutputFormat = "text"
+	ApproveTask200JSONResponseBodyOutputFormatVoice    ApproveTask200JSONResponseBodyOutputFormat = "voice"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask200JSONResponseBodyOutputFormat enum.
+func (e ApproveTask200JSONResponseBodyOutputFormat) Valid() bool {
+	switch e {
+	case ApproveTask200JSONResponseBodyOutputFormatJson:
+		return true
+	case ApproveTask200JSONResponseBodyOutputFormatMarkdown:
+		return true
+	case ApproveTask200JSONResponseBodyOutputFormatText:
+		return true
+	case ApproveTask200JSONResponseBodyOutputFormatVoice:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask200JSONResponseBodyThinkMode.
+const (
+	ApproveTask200JSONResponseBodyThinkModeDefault ApproveTask200JSONResponseBodyThinkMode = "default"
+	ApproveTask200JSONResponseBodyThinkModeHarder  ApproveTask200JSONResponseBodyThinkMode = "harder"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask200JSONResponseBodyThinkMode enum.
+func (e ApproveTask200JSONResponseBodyThinkMode) Valid() bool {
+	switch e {
+	case ApproveTask200JSONResponseBodyThinkModeDefault:
+		return true
+	case ApproveTask200JSONResponseBodyThinkModeHarder:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask400JSONResponseBodyStatus.
+const (
+	ApproveTask400JSONResponseBodyStatusFailed ApproveTask400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask400JSONResponseBodyStatus enum.
+func (e ApproveTask400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask401JSONResponseBodyStatus.
+const (
+	ApproveTask401JSONResponseBodyStatusFailed ApproveTask401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask401JSONResponseBodyStatus enum.
+func (e ApproveTask401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask404JSONResponseBodyStatus.
+const (
+	ApproveTask404JSONResponseBodyStatusFailed ApproveTask404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask404JSONResponseBodyStatus enum.
+func (e ApproveTask404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask405JSONResponseBodyStatus.
+const (
+	ApproveTask405JSONResponseBodyStatusFailed ApproveTask405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask405JSONResponseBodyStatus enum.
+func (e ApproveTask405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask409JSONResponseBodyStatus.
+const (
+	ApproveTask409JSONResponseBodyStatusFailed ApproveTask409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask409JSONResponseBodyStatus enum.
+func (e ApproveTask409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask410JSONResponseBodyStatus.
+const (
+	ApproveTask410JSONResponseBodyStatusFailed ApproveTask410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask410JSONResponseBodyStatus enum.
+func (e ApproveTask410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask413JSONResponseBodyStatus.
+const (
+	ApproveTask413JSONResponseBodyStatusFailed ApproveTask413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask413JSONResponseBodyStatus enum.
+func (e ApproveTask413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask500JSONResponseBodyStatus.
+const (
+	ApproveTask500JSONResponseBodyStatusFailed ApproveTask500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask500JSONResponseBodyStatus enum.
+func (e ApproveTask500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApproveTask503JSONResponseBodyStatus.
+const (
+	ApproveTask503JSONResponseBodyStatusFailed ApproveTask503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask503JSONResponseBodyStatus enum.
+func (e ApproveTask503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask200JSONResponseBodyInternalStatus.
+const (
+	RejectTask200JSONResponseBodyInternalStatusCanceled  RejectTask200JSONResponseBodyInternalStatus = "canceled"
+	RejectTask200JSONResponseBodyInternalStatusError     RejectTask200JSONResponseBodyInternalStatus = "error"
+	RejectTask200JSONResponseBodyInternalStatusFailed    RejectTask200JSONResponseBodyInternalStatus = "failed"
+	RejectTask200JSONResponseBodyInternalStatusPaused    RejectTask200JSONResponseBodyInternalStatus = "paused"
+	RejectTask200JSONResponseBodyInternalStatusQueued    RejectTask200JSONResponseBodyInternalStatus = "queued"
+	RejectTask200JSONResponseBodyInternalStatusRejected  RejectTask200JSONResponseBodyInternalStatus = "rejected"
+	RejectTask200JSONResponseBodyInternalStatusRunning   RejectTask200JSONResponseBodyInternalStatus = "running"
+	RejectTask200JSONResponseBodyInternalStatusSucceeded RejectTask200JSONResponseBodyInternalStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask200JSONResponseBodyInternalStatus enum.
+func (e RejectTask200JSONResponseBodyInternalStatus) Valid() bool {
+	switch e {
+	case RejectTask200JSONResponseBodyInternalStatusCanceled:
+		return true
+	case RejectTask200JSONResponseBodyInternalStatusError:
+		return true
+	case RejectTask200JSONResponseBodyInternalStatusFailed:
+		return true
+	case RejectTask200JSONResponseBodyInternalStatusPaused:
+		return true
+	case RejectTask200JSONResponseBodyInternalStatusQueued:
+		return true
+	case RejectTask200JSONResponseBodyInternalStatusRejected:
+		return true
+	case RejectTask200JSONResponseBodyInternalStatusRunning:
+		return true
+	case RejectTask200JSONResponseBodyInternalStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask200JSONResponseBodyLlmReasoningEffort.
+const (
+	RejectTask200JSONResponseBodyLlmReasoningEffortHigh        RejectTask200JSONResponseBodyLlmReasoningEffort = "high"
+	RejectTask200JSONResponseBodyLlmReasoningEffortLessThannil RejectTask200JSONResponseBodyLlmReasoningEffort = "<nil>"
+	RejectTask200JSONResponseBodyLlmReasoningEffortLow         RejectTask200JSONResponseBodyLlmReasoningEffort = "low"
+	RejectTask200JSONResponseBodyLlmReasoningEffortMedium      RejectTask200JSONResponseBodyLlmReasoningEffort = "medium"
+	RejectTask200JSONResponseBodyLlmReasoningEffortXhigh       RejectTask200JSONResponseBodyLlmReasoningEffort = "xhigh"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask200JSONResponseBodyLlmReasoningEffort enum.
+func (e RejectTask200JSONResponseBodyLlmReasoningEffort) Valid() bool {
+	switch e {
+	case RejectTask200JSONResponseBodyLlmReasoningEffortHigh:
+		return true
+	case RejectTask200JSONResponseBodyLlmReasoningEffortLessThannil:
+		return true
+	case RejectTask200JSONResponseBodyLlmReasoningEffortLow:
+		return true
+	case RejectTask200JSONResponseBodyLlmReasoningEffortMedium:
+		return true
+	case RejectTask200JSONResponseBodyLlmReasoningEffortXhigh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask200JSONResponseBodyOutputFormat.
+const (
+	RejectTask200JSONResponseBodyOutputFormatJson     RejectTask200JSONResponseBodyOutputFormat = "json"
+	RejectTask200JSONResponseBodyOutputFormatMarkdown RejectTask200JSONResponseBodyOutputFormat = "markdown"
+	RejectTask200JSONResponseBodyOutputFormatText     RejectTask200JSONResponseBodyOutputFormat = "text"
+	RejectTask200JSONResponseBodyOutputFormatVoice    RejectTask200JSONResponseBodyOutputFormat = "voice"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask200JSONResponseBodyOutputFormat enum.
+func (e RejectTask200JSONResponseBodyOutputFormat) Valid() bool {
+	switch e {
+	case RejectTask200JSONResponseBodyOutputFormatJson:
+		return true
+	case RejectTask200JSONResponseBodyOutputFormatMarkdown:
+		return true
+	case RejectTask200JSONResponseBodyOutputFormatText:
+		return true
+	case RejectTask200JSONResponseBodyOutputFormatVoice:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask200JSONResponseBodyThinkMode.
+const (
+	RejectTask200JSONResponseBodyThinkModeDefault RejectTask200JSONResponseBodyThinkMode = "default"
+	RejectTask200JSONResponseBodyThinkModeHarder  RejectTask200JSONResponseBodyThinkMode = "harder"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask200JSONResponseBodyThinkMode enum.
+func (e RejectTask200JSONResponseBodyThinkMode) Valid() bool {
+	switch e {
+	case RejectTask200JSONResponseBodyThinkModeDefault:
+		return true
+	case RejectTask200JSONResponseBodyThinkModeHarder:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask400JSONResponseBodyStatus.
+const (
+	RejectTask400JSONResponseBodyStatusFailed RejectTask400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask400JSONResponseBodyStatus enum.
+func (e RejectTask400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask401JSONResponseBodyStatus.
+const (
+	RejectTask401JSONResponseBodyStatusFailed RejectTask401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask401JSONResponseBodyStatus enum.
+func (e RejectTask401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask404JSONResponseBodyStatus.
+const (
+	RejectTask404JSONResponseBodyStatusFailed RejectTask404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask404JSONResponseBodyStatus enum.
+func (e RejectTask404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask405JSONResponseBodyStatus.
+const (
+	RejectTask405JSONResponseBodyStatusFailed RejectTask405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask405JSONResponseBodyStatus enum.
+func (e RejectTask405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask409JSONResponseBodyStatus.
+const (
+	RejectTask409JSONResponseBodyStatusFailed RejectTask409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask409JSONResponseBodyStatus enum.
+func (e RejectTask409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask410JSONResponseBodyStatus.
+const (
+	RejectTask410JSONResponseBodyStatusFailed RejectTask410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask410JSONResponseBodyStatus enum.
+func (e RejectTask410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask413JSONResponseBodyStatus.
+const (
+	RejectTask413JSONResponseBodyStatusFailed RejectTask413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask413JSONResponseBodyStatus enum.
+func (e RejectTask413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask500JSONResponseBodyStatus.
+const (
+	RejectTask500JSONResponseBodyStatusFailed RejectTask500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask500JSONResponseBodyStatus enum.
+func (e RejectTask500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectTask503JSONResponseBodyStatus.
+const (
+	RejectTask503JSONResponseBodyStatusFailed RejectTask503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask503JSONResponseBodyStatus enum.
+func (e RejectTask503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetReceiptIssuer401JSONResponseBodyErrorStatus.
 const (
 	GetReceiptIssuer401JSONResponseBodyErrorStatusFailed GetReceiptIssuer401JSONResponseBodyErrorStatus = "failed"
@@ -5109,6 +5670,111 @@ func (e ListTasks503JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for DeleteTask401JSONResponseBodyStatus.
+const (
+	DeleteTask401JSONResponseBodyStatusFailed DeleteTask401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTask401JSONResponseBodyStatus enum.
+func (e DeleteTask401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTask401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTask404JSONResponseBodyStatus.
+const (
+	DeleteTask404JSONResponseBodyStatusFailed DeleteTask404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTask404JSONResponseBodyStatus enum.
+func (e DeleteTask404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTask404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTask405JSONResponseBodyStatus.
+const (
+	DeleteTask405JSONResponseBodyStatusFailed DeleteTask405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTask405JSONResponseBodyStatus enum.
+func (e DeleteTask405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTask405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTask409JSONResponseBodyStatus.
+const (
+	DeleteTask409JSONResponseBodyStatusFailed DeleteTask409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTask409JSONResponseBodyStatus enum.
+func (e DeleteTask409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTask409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTask410JSONResponseBodyStatus.
+const (
+	DeleteTask410JSONResponseBodyStatusFailed DeleteTask410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTask410JSONResponseBodyStatus enum.
+func (e DeleteTask410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTask410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTask500JSONResponseBodyStatus.
+const (
+	DeleteTask500JSONResponseBodyStatusFailed DeleteTask500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTask500JSONResponseBodyStatus enum.
+func (e DeleteTask500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTask500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTask503JSONResponseBodyStatus.
+const (
+	DeleteTask503JSONResponseBodyStatusFailed DeleteTask503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTask503JSONResponseBodyStatus enum.
+func (e DeleteTask503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTask503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetTask401JSONResponseBodyStatus.
 const (
 	GetTask401JSONResponseBodyStatusFailed GetTask401JSONResponseBodyStatus = "failed"
@@ -5481,6 +6147,96 @@ const (
 func (e GetTaskEvents503JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case GetTaskEvents503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskLLMUsage401JSONResponseBodyStatus.
+const (
+	GetTaskLLMUsage401JSONResponseBodyStatusFailed GetTaskLLMUsage401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskLLMUsage401JSONResponseBodyStatus enum.
+func (e GetTaskLLMUsage401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskLLMUsage401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskLLMUsage404JSONResponseBodyStatus.
+const (
+	GetTaskLLMUsage404JSONResponseBodyStatusFailed GetTaskLLMUsage404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskLLMUsage404JSONResponseBodyStatus enum.
+func (e GetTaskLLMUsage404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskLLMUsage404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskLLMUsage405JSONResponseBodyStatus.
+const (
+	GetTaskLLMUsage405JSONResponseBodyStatusFailed GetTaskLLMUsage405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskLLMUsage405JSONResponseBodyStatus enum.
+func (e GetTaskLLMUsage405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskLLMUsage405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskLLMUsage410JSONResponseBodyStatus.
+const (
+	GetTaskLLMUsage410JSONResponseBodyStatusFailed GetTaskLLMUsage410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskLLMUsage410JSONResponseBodyStatus enum.
+func (e GetTaskLLMUsage410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskLLMUsage410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskLLMUsage500JSONResponseBodyStatus.
+const (
+	GetTaskLLMUsage500JSONResponseBodyStatusFailed GetTaskLLMUsage500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskLLMUsage500JSONResponseBodyStatus enum.
+func (e GetTaskLLMUsage500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskLLMUsage500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskLLMUsage503JSONResponseBodyStatus.
+const (
+	GetTaskLLMUsage503JSONResponseBodyStatusFailed GetTaskLLMUsage503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskLLMUsage503JSONResponseBodyStatus enum.
+func (e GetTaskLLMUsage503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskLLMUsage503JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -6021,6 +6777,111 @@ const (
 func (e GetTaskThread503JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case GetTaskThread503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskFullThread401JSONResponseBodyStatus.
+const (
+	GetTaskFullThread401JSONResponseBodyStatusFailed GetTaskFullThread401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskFullThread401JSONResponseBodyStatus enum.
+func (e GetTaskFullThread401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskFullThread401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskFullThread404JSONResponseBodyStatus.
+const (
+	GetTaskFullThread404JSONResponseBodyStatusFailed GetTaskFullThread404JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskFullThread404JSONResponseBodyStatus enum.
+func (e GetTaskFullThread404JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskFullThread404JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskFullThread405JSONResponseBodyStatus.
+const (
+	GetTaskFullThread405JSONResponseBodyStatusFailed GetTaskFullThread405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskFullThread405JSONResponseBodyStatus enum.
+func (e GetTaskFullThread405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskFullThread405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskFullThread409JSONResponseBodyStatus.
+const (
+	GetTaskFullThread409JSONResponseBodyStatusFailed GetTaskFullThread409JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskFullThread409JSONResponseBodyStatus enum.
+func (e GetTaskFullThread409JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskFullThread409JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskFullThread410JSONResponseBodyStatus.
+const (
+	GetTaskFullThread410JSONResponseBodyStatusFailed GetTaskFullThread410JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskFullThread410JSONResponseBodyStatus enum.
+func (e GetTaskFullThread410JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskFullThread410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskFullThread500JSONResponseBodyStatus.
+const (
+	GetTaskFullThread500JSONResponseBodyStatusFailed GetTaskFullThread500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskFullThread500JSONResponseBodyStatus enum.
+func (e GetTaskFullThread500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskFullThread500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskFullThread503JSONResponseBodyStatus.
+const (
+	GetTaskFullThread503JSONResponseBodyStatusFailed GetTaskFullThread503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskFullThread503JSONResponseBodyStatus enum.
+func (e GetTaskFullThread503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskFullThread503JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -6729,7 +7590,8 @@ type DeliveryList struct {
 // `deadline_exceeded` (an agent working asynchronously did not finish within its
 // `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 // cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-// secrets it carried; submit again);
+// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+// asked to be approved);
 // and on a `rejected` task (refused by policy, for submitters that have no caller to
 // answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 // `region_not_allowed`.
@@ -6792,11 +7654,68 @@ type ExecutionReceiptStatus string
 // ExecutionReceiptVerification defines model for ExecutionReceipt.Verification.
 type ExecutionReceiptVerification string
 
+// FullMessage One message of a full thread (`httpapi.FullMessage`).
+type FullMessage struct {
+	Content string `json:"content"`
+
+	// CreatedAt Unix seconds.
+	CreatedAt int `json:"created_at"`
+
+	// Id `<conversation id>_user_<turn>` or `<conversation id>_agent_<turn>` (a sub-task's: its own id, turn 1).
+	Id string `json:"id"`
+
+	// Metrics The tokens the agent reported for its answer (assistant messages).
+	Metrics *struct {
+		InputTokens  int `json:"input_tokens"`
+		OutputTokens int `json:"output_tokens"`
+		TotalTokens  int `json:"total_tokens"`
+	} `json:"metrics,omitempty"`
+	Role FullMessageRole `json:"role"`
+}
+
+// FullMessageRole defines model for FullMessage.Role.
+type FullMessageRole string
+
+// FullThread A conversation and its sub-tasks' messages (`GET /v1/tasks/{task_id}/thread/full`):
+// `root` holds the conversation, every other key is a sub-task's id.
+type FullThread struct {
+	Root                 []FullMessage            `json:"root"`
+	AdditionalProperties map[string][]FullMessage `json:"-"`
+}
+
+// HITLApproval An approval of a paused task.
+type HITLApproval struct {
+	// ApprovedBy Who approved (recorded as `hitl_request.approved_by`).
+	ApprovedBy string `json:"approved_by"`
+
+	// Message What the agent is told; `approved` when absent or empty.
+	Message *string `json:"message,omitempty"`
+}
+
+// HITLRejection A rejection of a paused task.
+type HITLRejection struct {
+	// Reason Why; recorded in `error.message`.
+	Reason *string `json:"reason,omitempty"`
+
+	// RejectedBy Who rejected (recorded as `hitl_request.rejected_by`).
+	RejectedBy string `json:"rejected_by"`
+}
+
 // HumanInTheLoopRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-// next turn answers it. Kept once the task goes on.
+// next turn answers it, or a person approves or rejects it (`/v1/hitl/{task_id}/approve`,
+// `/reject`). Kept once the task goes on.
 type HumanInTheLoopRequest struct {
+	// ApprovedBy Who approved the task (`/v1/hitl/{task_id}/approve`).
+	ApprovedBy *string `json:"approved_by,omitempty"`
+
+	// DecidedAt When it was approved or rejected.
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+
 	// Message What the agent asked.
 	Message *string `json:"message,omitempty"`
+
+	// RejectedBy Who rejected the task (`/v1/hitl/{task_id}/reject`).
+	RejectedBy *string `json:"rejected_by,omitempty"`
 
 	// RemoteTaskId The agent's own id for its task.
 	RemoteTaskId *string `json:"remote_task_id,omitempty"`
@@ -6845,6 +7764,26 @@ type LLMTokens struct {
 	CompletionTokens int `json:"completion_tokens"`
 	PromptTokens     int `json:"prompt_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+}
+
+// LLMUsage A task's LLM usage as xpander's `llm_usage` answers it (`httpapi.LLMUsage`).
+type LLMUsage struct {
+	// Actions Tool actions the agents reported.
+	Actions int `json:"actions"`
+
+	// Cost The cost the agents reported, in US dollars, rounded to 5 places.
+	Cost        float32 `json:"cost"`
+	InputTokens int     `json:"input_tokens"`
+
+	// IsByok Always false; agentq bills no model usage itself.
+	IsByok       bool `json:"is_byok"`
+	OutputTokens int  `json:"output_tokens"`
+
+	// TaskId The task's id as its xpander view has it (the conversation's).
+	TaskId string `json:"task_id"`
+
+	// Tokens Input and output tokens.
+	Tokens int `json:"tokens"`
 }
 
 // Message One message of a conversation (`httpapi.Message`).
@@ -6989,14 +7928,16 @@ type ServiceNetInvoked struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
 	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-	// next turn answers it. Kept once the task goes on.
+	// next turn answers it, or a person approves or rejects it (`/v1/hitl/{task_id}/approve`,
+	// `/reject`). Kept once the task goes on.
 	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
 	// Message The agent's text answer, or what became of the invocation.
@@ -7103,14 +8044,16 @@ type StoredReceipt struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
 	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-	// next turn answers it. Kept once the task goes on.
+	// next turn answers it, or a person approves or rejects it (`/v1/hitl/{task_id}/approve`,
+	// `/reject`). Kept once the task goes on.
 	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
 	// Output The agent's answer once it succeeded: its JSON when it answered JSON, else its text as a string. `result_digest` covers it.
@@ -7172,12 +8115,26 @@ type TaskEvent struct {
 // `tool_call_result` keep theirs, every other type is `task_updated`.
 type TaskEventType string
 
-// TaskList A page of tasks (`httpapi.TaskList`).
+// TaskList A page of tasks (`httpapi.TaskList`): xpander's envelope, and agentq's cursor and
+// `total_exact`.
 type TaskList struct {
 	Items []XpanderTask `json:"items"`
 
-	// NextCursor Pass as `cursor` for the next page; null on the last.
+	// NextCursor agentq's. Pass as `cursor` for the next page; null on the last.
 	NextCursor *string `json:"next_cursor"`
+
+	// Page This page's number (after a cursor, the page the cursor leads to).
+	Page int `json:"page"`
+
+	// PerPage The page size asked for (`per_page`, or `limit`); a page may hold fewer.
+	PerPage int `json:"per_page"`
+
+	// Total How many tasks match, on every page; a lower bound when `total_exact` is false.
+	Total int `json:"total"`
+
+	// TotalExact agentq's. False when counting stopped at its bound (5000 index entries after the page).
+	TotalExact bool `json:"total_exact"`
+	TotalPages int  `json:"total_pages"`
 }
 
 // Thread A conversation (`httpapi.Thread`).
@@ -7472,14 +8429,17 @@ type XpanderTask struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
 
-	// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
+	// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+	// for every later delivery a worker takes it up (a retry, a check on a long-running
+	// agent, a resume after approval).
 	ExecutionAttempts     int                    `json:"execution_attempts"`
 	ExpectedOutput        *string                `json:"expected_output"`
 	FinishedAt            *time.Time             `json:"finished_at"`
@@ -7508,20 +8468,26 @@ type XpanderTask struct {
 	McpServers         []*map[string]interface{}      `json:"mcp_servers"`
 
 	// OrganizationId The tenant of the API key.
-	OrganizationId    string                  `json:"organization_id"`
-	OutputFormat      XpanderTaskOutputFormat `json:"output_format"`
-	OutputSchema      *map[string]interface{} `json:"output_schema"`
-	ParentExecution   *string                 `json:"parent_execution"`
+	OrganizationId  string                  `json:"organization_id"`
+	OutputFormat    XpanderTaskOutputFormat `json:"output_format"`
+	OutputSchema    *map[string]interface{} `json:"output_schema"`
+	ParentExecution *string                 `json:"parent_execution"`
+
+	// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+	ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
 	PausedAt          *time.Time              `json:"paused_at"`
 	PayloadExtension  *map[string]interface{} `json:"payload_extension"`
 	PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
 
 	// Result The agent's answer; null until the task completes.
-	Result             *string    `json:"result"`
-	ReturnMetrics      bool       `json:"return_metrics"`
-	ShouldUpdateParent bool       `json:"should_update_parent"`
-	Source             *string    `json:"source"`
-	StartedAt          *time.Time `json:"started_at"`
+	Result             *string `json:"result"`
+	ReturnMetrics      bool    `json:"return_metrics"`
+	ShouldUpdateParent bool    `json:"should_update_parent"`
+	Source             *string `json:"source"`
+
+	// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+	SourceNodeType *string    `json:"source_node_type,omitempty"`
+	StartedAt      *time.Time `json:"started_at"`
 
 	// Status pending → executing → completed | failed | error | stopped (and paused). `failed` includes a policy refusal.
 	Status        XpanderTaskStatus `json:"status"`
@@ -7537,7 +8503,13 @@ type XpanderTask struct {
 	Title             *string   `json:"title"`
 	Tokens            LLMTokens `json:"tokens"`
 	TriggeringAgentId *string   `json:"triggering_agent_id"`
-	UsedMutatingTools bool      `json:"used_mutating_tools"`
+
+	// UpdatedAt In list items only. When the task last changed.
+	UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+	UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+	// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+	UserId *string `json:"user_id,omitempty"`
 
 	// UserOidcToken Always null; the token sent is never echoed.
 	UserOidcToken any `json:"user_oidc_token"`
@@ -7617,14 +8589,29 @@ type EventLimit = int
 // EventNames defines model for EventNames.
 type EventNames string
 
+// FromDate defines model for FromDate.
+type FromDate = time.Time
+
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
+
+// InternalStatusFilter defines model for InternalStatusFilter.
+type InternalStatusFilter = []string
 
 // LastEventID defines model for LastEventID.
 type LastEventID = string
 
 // Limit defines model for Limit.
 type Limit = int
+
+// Page defines model for Page.
+type Page = int
+
+// ParentTaskIDFilter defines model for ParentTaskIDFilter.
+type ParentTaskIDFilter = string
+
+// PerPage defines model for PerPage.
+type PerPage = int
 
 // ReceiptID defines model for ReceiptID.
 type ReceiptID = openapi_types.UUID
@@ -7640,6 +8627,15 @@ type TaskID = string
 
 // ThreadIDFilter defines model for ThreadIDFilter.
 type ThreadIDFilter = string
+
+// ToDate defines model for ToDate.
+type ToDate = time.Time
+
+// TriggeringAgentIDFilter defines model for TriggeringAgentIDFilter.
+type TriggeringAgentIDFilter = string
+
+// UserIDFilter defines model for UserIDFilter.
+type UserIDFilter = string
 
 // Version defines model for Version.
 type Version = string
@@ -8754,6 +9750,28 @@ type XpanderPolicyRefused_Detail struct {
 // XpanderPolicyRefusedStatus defines model for XpanderPolicyRefused.Status.
 type XpanderPolicyRefusedStatus string
 
+// XpanderStoreOrQueueUnavailable defines model for XpanderStoreOrQueueUnavailable.
+type XpanderStoreOrQueueUnavailable struct {
+	Code   interface{}                           `json:"code"`
+	Detail XpanderStoreOrQueueUnavailable_Detail `json:"detail"`
+	Status *XpanderStoreOrQueueUnavailableStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID                   `json:"task_id,omitempty"`
+}
+
+// XpanderStoreOrQueueUnavailableDetail0 defines model for XpanderStoreOrQueueUnavailable.Detail.0.
+type XpanderStoreOrQueueUnavailableDetail0 = string
+
+// XpanderStoreOrQueueUnavailableDetail1 defines model for XpanderStoreOrQueueUnavailable.Detail.1.
+type XpanderStoreOrQueueUnavailableDetail1 = []Problem
+
+// XpanderStoreOrQueueUnavailable_Detail defines model for XpanderStoreOrQueueUnavailable.Detail.
+type XpanderStoreOrQueueUnavailable_Detail struct {
+	union json.RawMessage
+}
+
+// XpanderStoreOrQueueUnavailableStatus defines model for XpanderStoreOrQueueUnavailable.Status.
+type XpanderStoreOrQueueUnavailableStatus string
+
 // XpanderStoreUnavailable defines model for XpanderStoreUnavailable.
 type XpanderStoreUnavailable struct {
 	Code   interface{}                    `json:"code"`
@@ -8819,6 +9837,72 @@ type XpanderTaskNotFound_Detail struct {
 
 // XpanderTaskNotFoundStatus defines model for XpanderTaskNotFound.Status.
 type XpanderTaskNotFoundStatus string
+
+// XpanderTaskNotPaused defines model for XpanderTaskNotPaused.
+type XpanderTaskNotPaused struct {
+	Code   interface{}                 `json:"code"`
+	Detail XpanderTaskNotPaused_Detail `json:"detail"`
+	Status *XpanderTaskNotPausedStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
+}
+
+// XpanderTaskNotPausedDetail0 defines model for XpanderTaskNotPaused.Detail.0.
+type XpanderTaskNotPausedDetail0 = string
+
+// XpanderTaskNotPausedDetail1 defines model for XpanderTaskNotPaused.Detail.1.
+type XpanderTaskNotPausedDetail1 = []Problem
+
+// XpanderTaskNotPaused_Detail defines model for XpanderTaskNotPaused.Detail.
+type XpanderTaskNotPaused_Detail struct {
+	union json.RawMessage
+}
+
+// XpanderTaskNotPausedStatus defines model for XpanderTaskNotPaused.Status.
+type XpanderTaskNotPausedStatus string
+
+// XpanderTaskOrAgentNotFound defines model for XpanderTaskOrAgentNotFound.
+type XpanderTaskOrAgentNotFound struct {
+	Code   interface{}                       `json:"code"`
+	Detail XpanderTaskOrAgentNotFound_Detail `json:"detail"`
+	Status *XpanderTaskOrAgentNotFoundStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID               `json:"task_id,omitempty"`
+}
+
+// XpanderTaskOrAgentNotFoundDetail0 defines model for XpanderTaskOrAgentNotFound.Detail.0.
+type XpanderTaskOrAgentNotFoundDetail0 = string
+
+// XpanderTaskOrAgentNotFoundDetail1 defines model for XpanderTaskOrAgentNotFound.Detail.1.
+type XpanderTaskOrAgentNotFoundDetail1 = []Problem
+
+// XpanderTaskOrAgentNotFound_Detail defines model for XpanderTaskOrAgentNotFound.Detail.
+type XpanderTaskOrAgentNotFound_Detail struct {
+	union json.RawMessage
+}
+
+// XpanderTaskOrAgentNotFoundStatus defines model for XpanderTaskOrAgentNotFound.Status.
+type XpanderTaskOrAgentNotFoundStatus string
+
+// XpanderTooManyTasks defines model for XpanderTooManyTasks.
+type XpanderTooManyTasks struct {
+	Code   interface{}                `json:"code"`
+	Detail XpanderTooManyTasks_Detail `json:"detail"`
+	Status *XpanderTooManyTasksStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID        `json:"task_id,omitempty"`
+}
+
+// XpanderTooManyTasksDetail0 defines model for XpanderTooManyTasks.Detail.0.
+type XpanderTooManyTasksDetail0 = string
+
+// XpanderTooManyTasksDetail1 defines model for XpanderTooManyTasks.Detail.1.
+type XpanderTooManyTasksDetail1 = []Problem
+
+// XpanderTooManyTasks_Detail defines model for XpanderTooManyTasks.Detail.
+type XpanderTooManyTasks_Detail struct {
+	union json.RawMessage
+}
+
+// XpanderTooManyTasksStatus defines model for XpanderTooManyTasks.Status.
+type XpanderTooManyTasksStatus string
 
 // XpanderUnauthorized defines model for XpanderUnauthorized.
 type XpanderUnauthorized struct {
@@ -9311,14 +10395,17 @@ type InvokeAgentSync200JSONResponseBody0 struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
 
-	// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
+	// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+	// for every later delivery a worker takes it up (a retry, a check on a long-running
+	// agent, a resume after approval).
 	ExecutionAttempts     int                    `json:"execution_attempts"`
 	ExpectedOutput        *string                `json:"expected_output"`
 	FinishedAt            *time.Time             `json:"finished_at"`
@@ -9347,22 +10434,28 @@ type InvokeAgentSync200JSONResponseBody0 struct {
 	McpServers         []*map[string]interface{}                              `json:"mcp_servers"`
 
 	// OrganizationId The tenant of the API key.
-	OrganizationId    string                                          `json:"organization_id"`
-	OutputFormat      InvokeAgentSync200JSONResponseBody0OutputFormat `json:"output_format"`
-	OutputSchema      *map[string]interface{}                         `json:"output_schema"`
-	ParentExecution   *string                                         `json:"parent_execution"`
-	PausedAt          *time.Time                                      `json:"paused_at"`
-	PayloadExtension  *map[string]interface{}                         `json:"payload_extension"`
-	PendingEcaRequest *PendingECARequest                              `json:"pending_eca_request"`
+	OrganizationId  string                                          `json:"organization_id"`
+	OutputFormat    InvokeAgentSync200JSONResponseBody0OutputFormat `json:"output_format"`
+	OutputSchema    *map[string]interface{}                         `json:"output_schema"`
+	ParentExecution *string                                         `json:"parent_execution"`
+
+	// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+	ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+	PausedAt          *time.Time              `json:"paused_at"`
+	PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+	PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
 
 	// Result The agent's answer; null until the task completes.
-	Result             *string     `json:"result"`
-	ReturnMetrics      bool        `json:"return_metrics"`
-	ShouldUpdateParent bool        `json:"should_update_parent"`
-	Source             *string     `json:"source"`
-	StartedAt          *time.Time  `json:"started_at"`
-	Status             interface{} `json:"status"`
-	SubExecutions      []string    `json:"sub_executions"`
+	Result             *string `json:"result"`
+	ReturnMetrics      bool    `json:"return_metrics"`
+	ShouldUpdateParent bool    `json:"should_update_parent"`
+	Source             *string `json:"source"`
+
+	// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+	SourceNodeType *string     `json:"source_node_type,omitempty"`
+	StartedAt      *time.Time  `json:"started_at"`
+	Status         interface{} `json:"status"`
+	SubExecutions  []string    `json:"sub_executions"`
 
 	// TaskId This task (turn).
 	TaskId        openapi_types.UUID                           `json:"task_id"`
@@ -9374,7 +10467,13 @@ type InvokeAgentSync200JSONResponseBody0 struct {
 	Title             *string   `json:"title"`
 	Tokens            LLMTokens `json:"tokens"`
 	TriggeringAgentId *string   `json:"triggering_agent_id"`
-	UsedMutatingTools bool      `json:"used_mutating_tools"`
+
+	// UpdatedAt In list items only. When the task last changed.
+	UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+	UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+	// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+	UserId *string `json:"user_id,omitempty"`
 
 	// UserOidcToken Always null; the token sent is never echoed.
 	UserOidcToken any `json:"user_oidc_token"`
@@ -9410,14 +10509,16 @@ type InvokeAgentSync200JSONResponseBody1 struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
 	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-	// next turn answers it. Kept once the task goes on.
+	// next turn answers it, or a person approves or rejects it (`/v1/hitl/{task_id}/approve`,
+	// `/reject`). Kept once the task goes on.
 	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
 	// Message The agent's text answer, or what became of the invocation.
@@ -9462,14 +10563,17 @@ type InvokeAgentSync202JSONResponseBody0 struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
 
-	// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
+	// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+	// for every later delivery a worker takes it up (a retry, a check on a long-running
+	// agent, a resume after approval).
 	ExecutionAttempts     int                    `json:"execution_attempts"`
 	ExpectedOutput        *string                `json:"expected_output"`
 	FinishedAt            *time.Time             `json:"finished_at"`
@@ -9498,22 +10602,28 @@ type InvokeAgentSync202JSONResponseBody0 struct {
 	McpServers         []*map[string]interface{}                              `json:"mcp_servers"`
 
 	// OrganizationId The tenant of the API key.
-	OrganizationId    string                                          `json:"organization_id"`
-	OutputFormat      InvokeAgentSync202JSONResponseBody0OutputFormat `json:"output_format"`
-	OutputSchema      *map[string]interface{}                         `json:"output_schema"`
-	ParentExecution   *string                                         `json:"parent_execution"`
-	PausedAt          *time.Time                                      `json:"paused_at"`
-	PayloadExtension  *map[string]interface{}                         `json:"payload_extension"`
-	PendingEcaRequest *PendingECARequest                              `json:"pending_eca_request"`
+	OrganizationId  string                                          `json:"organization_id"`
+	OutputFormat    InvokeAgentSync202JSONResponseBody0OutputFormat `json:"output_format"`
+	OutputSchema    *map[string]interface{}                         `json:"output_schema"`
+	ParentExecution *string                                         `json:"parent_execution"`
+
+	// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+	ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+	PausedAt          *time.Time              `json:"paused_at"`
+	PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+	PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
 
 	// Result The agent's answer; null until the task completes.
-	Result             *string     `json:"result"`
-	ReturnMetrics      bool        `json:"return_metrics"`
-	ShouldUpdateParent bool        `json:"should_update_parent"`
-	Source             *string     `json:"source"`
-	StartedAt          *time.Time  `json:"started_at"`
-	Status             interface{} `json:"status"`
-	SubExecutions      []string    `json:"sub_executions"`
+	Result             *string `json:"result"`
+	ReturnMetrics      bool    `json:"return_metrics"`
+	ShouldUpdateParent bool    `json:"should_update_parent"`
+	Source             *string `json:"source"`
+
+	// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+	SourceNodeType *string     `json:"source_node_type,omitempty"`
+	StartedAt      *time.Time  `json:"started_at"`
+	Status         interface{} `json:"status"`
+	SubExecutions  []string    `json:"sub_executions"`
 
 	// TaskId This task (turn).
 	TaskId        openapi_types.UUID                           `json:"task_id"`
@@ -9525,7 +10635,13 @@ type InvokeAgentSync202JSONResponseBody0 struct {
 	Title             *string   `json:"title"`
 	Tokens            LLMTokens `json:"tokens"`
 	TriggeringAgentId *string   `json:"triggering_agent_id"`
-	UsedMutatingTools bool      `json:"used_mutating_tools"`
+
+	// UpdatedAt In list items only. When the task last changed.
+	UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+	UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+	// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+	UserId *string `json:"user_id,omitempty"`
 
 	// UserOidcToken Always null; the token sent is never echoed.
 	UserOidcToken any `json:"user_oidc_token"`
@@ -9561,14 +10677,16 @@ type InvokeAgentSync202JSONResponseBody1 struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
 	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-	// next turn answers it. Kept once the task goes on.
+	// next turn answers it, or a person approves or rejects it (`/v1/hitl/{task_id}/approve`,
+	// `/reject`). Kept once the task goes on.
 	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
 	// Message The agent's text answer, or what became of the invocation.
@@ -10429,6 +11547,31 @@ type ListAgentTasksParams struct {
 	// repeated. `failed` includes tasks refused by policy.
 	Status *StatusFilter `form:"status,omitempty" json:"status,omitempty"`
 
+	// InternalStatus Only tasks in these internal states (`internal_status` of a task): a comma-separated list,
+	// and the parameter may be repeated. Given with `status`, a task must pass both.
+	InternalStatus *InternalStatusFilter `form:"internal_status,omitempty" json:"internal_status,omitempty"`
+
+	// ParentTaskId Only the sub-tasks of this task (submitted with it as `parent_execution_id`).
+	ParentTaskId *ParentTaskIDFilter `form:"parent_task_id,omitempty" json:"parent_task_id,omitempty"`
+
+	// UserId Only the tasks of this end user (the `input.user.id` they were submitted with).
+	UserId *UserIDFilter `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// TriggeringAgentId Only the tasks this agent delegated (submitted with it as `triggering_agent_id`).
+	TriggeringAgentId *TriggeringAgentIDFilter `form:"triggering_agent_id,omitempty" json:"triggering_agent_id,omitempty"`
+
+	// FromDate Only tasks created at or after this RFC 3339 time (inclusive, as xpander's). With `created_after`, the later bound holds.
+	FromDate *FromDate `form:"from_date,omitempty" json:"from_date,omitempty"`
+
+	// ToDate Only tasks created at or before this RFC 3339 time (inclusive, as xpander's). With `created_before`, the earlier bound holds.
+	ToDate *ToDate `form:"to_date,omitempty" json:"to_date,omitempty"`
+
+	// Page Page number, from 1. Not with `cursor`; `page` times `per_page` may not pass 1000.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Page size, 1 to 50 (xpander's). Not with `limit`.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
 	// AgentId Only this agent's tasks.
 	AgentId *AgentIDFilter `form:"agent_id,omitempty" json:"agent_id,omitempty"`
 
@@ -10441,7 +11584,7 @@ type ListAgentTasksParams struct {
 	// CreatedBefore Only tasks created before this RFC 3339 time (exclusive).
 	CreatedBefore *CreatedBefore `form:"created_before,omitempty" json:"created_before,omitempty"`
 
-	// Limit Page size, 1 to 100.
+	// Limit Page size, 1 to 100 (agentq's; `per_page` is xpander's, up to 50).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page, as given (opaque). A cursor not from this listing is `400 invalid_cursor`.
@@ -11168,6 +12311,294 @@ type GetAuthContext503JSONResponseBody_Detail struct {
 // GetAuthContext503JSONResponseBodyStatus defines parameters for GetAuthContext.
 type GetAuthContext503JSONResponseBodyStatus string
 
+// ApproveTaskParams defines parameters for ApproveTask.
+type ApproveTaskParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// ApproveTask200JSONResponseBodyInternalStatus defines parameters for ApproveTask.
+type ApproveTask200JSONResponseBodyInternalStatus string
+
+// ApproveTask200JSONResponseBodyLlmReasoningEffort defines parameters for ApproveTask.
+type ApproveTask200JSONResponseBodyLlmReasoningEffort string
+
+// ApproveTask200JSONResponseBodyOutputFormat defines parameters for ApproveTask.
+type ApproveTask200JSONResponseBodyOutputFormat string
+
+// ApproveTask200JSONResponseBodyThinkMode defines parameters for ApproveTask.
+type ApproveTask200JSONResponseBodyThinkMode string
+
+// ApproveTask400JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask400JSONResponseBodyDetail0 = string
+
+// ApproveTask400JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask400JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask400JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask400JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask400JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask400JSONResponseBodyStatus string
+
+// ApproveTask401JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask401JSONResponseBodyDetail0 = string
+
+// ApproveTask401JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask401JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask401JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask401JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask401JSONResponseBodyStatus string
+
+// ApproveTask404JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask404JSONResponseBodyDetail0 = string
+
+// ApproveTask404JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask404JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask404JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask404JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask404JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask404JSONResponseBodyStatus string
+
+// ApproveTask405JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask405JSONResponseBodyDetail0 = string
+
+// ApproveTask405JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask405JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask405JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask405JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask405JSONResponseBodyStatus string
+
+// ApproveTask409JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask409JSONResponseBodyDetail0 = string
+
+// ApproveTask409JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask409JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask409JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask409JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask409JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask409JSONResponseBodyStatus string
+
+// ApproveTask410JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask410JSONResponseBodyDetail0 = string
+
+// ApproveTask410JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask410JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask410JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask410JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask410JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask410JSONResponseBodyStatus string
+
+// ApproveTask413JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask413JSONResponseBodyDetail0 = string
+
+// ApproveTask413JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask413JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask413JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask413JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask413JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask413JSONResponseBodyStatus string
+
+// ApproveTask500JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask500JSONResponseBodyDetail0 = string
+
+// ApproveTask500JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask500JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask500JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask500JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask500JSONResponseBodyStatus string
+
+// ApproveTask503JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask503JSONResponseBodyDetail0 = string
+
+// ApproveTask503JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask503JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask503JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask503JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask503JSONResponseBodyStatus string
+
+// RejectTaskParams defines parameters for RejectTask.
+type RejectTaskParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// RejectTask200JSONResponseBodyInternalStatus defines parameters for RejectTask.
+type RejectTask200JSONResponseBodyInternalStatus string
+
+// RejectTask200JSONResponseBodyLlmReasoningEffort defines parameters for RejectTask.
+type RejectTask200JSONResponseBodyLlmReasoningEffort string
+
+// RejectTask200JSONResponseBodyOutputFormat defines parameters for RejectTask.
+type RejectTask200JSONResponseBodyOutputFormat string
+
+// RejectTask200JSONResponseBodyThinkMode defines parameters for RejectTask.
+type RejectTask200JSONResponseBodyThinkMode string
+
+// RejectTask400JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask400JSONResponseBodyDetail0 = string
+
+// RejectTask400JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask400JSONResponseBodyDetail1 = []Problem
+
+// RejectTask400JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask400JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask400JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask400JSONResponseBodyStatus string
+
+// RejectTask401JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask401JSONResponseBodyDetail0 = string
+
+// RejectTask401JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask401JSONResponseBodyDetail1 = []Problem
+
+// RejectTask401JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask401JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask401JSONResponseBodyStatus string
+
+// RejectTask404JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask404JSONResponseBodyDetail0 = string
+
+// RejectTask404JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask404JSONResponseBodyDetail1 = []Problem
+
+// RejectTask404JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask404JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask404JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask404JSONResponseBodyStatus string
+
+// RejectTask405JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask405JSONResponseBodyDetail0 = string
+
+// RejectTask405JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask405JSONResponseBodyDetail1 = []Problem
+
+// RejectTask405JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask405JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask405JSONResponseBodyStatus string
+
+// RejectTask409JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask409JSONResponseBodyDetail0 = string
+
+// RejectTask409JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask409JSONResponseBodyDetail1 = []Problem
+
+// RejectTask409JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask409JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask409JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask409JSONResponseBodyStatus string
+
+// RejectTask410JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask410JSONResponseBodyDetail0 = string
+
+// RejectTask410JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask410JSONResponseBodyDetail1 = []Problem
+
+// RejectTask410JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask410JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask410JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask410JSONResponseBodyStatus string
+
+// RejectTask413JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask413JSONResponseBodyDetail0 = string
+
+// RejectTask413JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask413JSONResponseBodyDetail1 = []Problem
+
+// RejectTask413JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask413JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask413JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask413JSONResponseBodyStatus string
+
+// RejectTask500JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask500JSONResponseBodyDetail0 = string
+
+// RejectTask500JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask500JSONResponseBodyDetail1 = []Problem
+
+// RejectTask500JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask500JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask500JSONResponseBodyStatus string
+
+// RejectTask503JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask503JSONResponseBodyDetail0 = string
+
+// RejectTask503JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask503JSONResponseBodyDetail1 = []Problem
+
+// RejectTask503JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask503JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask503JSONResponseBodyStatus string
+
 // GetReceiptIssuerParams defines parameters for GetReceiptIssuer.
 type GetReceiptIssuerParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
@@ -11362,6 +12793,31 @@ type ListTasksParams struct {
 	// repeated. `failed` includes tasks refused by policy.
 	Status *StatusFilter `form:"status,omitempty" json:"status,omitempty"`
 
+	// InternalStatus Only tasks in these internal states (`internal_status` of a task): a comma-separated list,
+	// and the parameter may be repeated. Given with `status`, a task must pass both.
+	InternalStatus *InternalStatusFilter `form:"internal_status,omitempty" json:"internal_status,omitempty"`
+
+	// ParentTaskId Only the sub-tasks of this task (submitted with it as `parent_execution_id`).
+	ParentTaskId *ParentTaskIDFilter `form:"parent_task_id,omitempty" json:"parent_task_id,omitempty"`
+
+	// UserId Only the tasks of this end user (the `input.user.id` they were submitted with).
+	UserId *UserIDFilter `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// TriggeringAgentId Only the tasks this agent delegated (submitted with it as `triggering_agent_id`).
+	TriggeringAgentId *TriggeringAgentIDFilter `form:"triggering_agent_id,omitempty" json:"triggering_agent_id,omitempty"`
+
+	// FromDate Only tasks created at or after this RFC 3339 time (inclusive, as xpander's). With `created_after`, the later bound holds.
+	FromDate *FromDate `form:"from_date,omitempty" json:"from_date,omitempty"`
+
+	// ToDate Only tasks created at or before this RFC 3339 time (inclusive, as xpander's). With `created_before`, the earlier bound holds.
+	ToDate *ToDate `form:"to_date,omitempty" json:"to_date,omitempty"`
+
+	// Page Page number, from 1. Not with `cursor`; `page` times `per_page` may not pass 1000.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Page size, 1 to 50 (xpander's). Not with `limit`.
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
 	// AgentId Only this agent's tasks.
 	AgentId *AgentIDFilter `form:"agent_id,omitempty" json:"agent_id,omitempty"`
 
@@ -11374,7 +12830,7 @@ type ListTasksParams struct {
 	// CreatedBefore Only tasks created before this RFC 3339 time (exclusive).
 	CreatedBefore *CreatedBefore `form:"created_before,omitempty" json:"created_before,omitempty"`
 
-	// Limit Page size, 1 to 100.
+	// Limit Page size, 1 to 100 (agentq's; `per_page` is xpander's, up to 50).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page, as given (opaque). A cursor not from this listing is `400 invalid_cursor`.
@@ -11453,6 +12909,110 @@ type ListTasks503JSONResponseBody_Detail struct {
 
 // ListTasks503JSONResponseBodyStatus defines parameters for ListTasks.
 type ListTasks503JSONResponseBodyStatus string
+
+// DeleteTaskParams defines parameters for DeleteTask.
+type DeleteTaskParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// DeleteTask401JSONResponseBodyDetail0 defines parameters for DeleteTask.
+type DeleteTask401JSONResponseBodyDetail0 = string
+
+// DeleteTask401JSONResponseBodyDetail1 defines parameters for DeleteTask.
+type DeleteTask401JSONResponseBodyDetail1 = []Problem
+
+// DeleteTask401JSONResponseBody_Detail defines parameters for DeleteTask.
+type DeleteTask401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTask401JSONResponseBodyStatus defines parameters for DeleteTask.
+type DeleteTask401JSONResponseBodyStatus string
+
+// DeleteTask404JSONResponseBodyDetail0 defines parameters for DeleteTask.
+type DeleteTask404JSONResponseBodyDetail0 = string
+
+// DeleteTask404JSONResponseBodyDetail1 defines parameters for DeleteTask.
+type DeleteTask404JSONResponseBodyDetail1 = []Problem
+
+// DeleteTask404JSONResponseBody_Detail defines parameters for DeleteTask.
+type DeleteTask404JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTask404JSONResponseBodyStatus defines parameters for DeleteTask.
+type DeleteTask404JSONResponseBodyStatus string
+
+// DeleteTask405JSONResponseBodyDetail0 defines parameters for DeleteTask.
+type DeleteTask405JSONResponseBodyDetail0 = string
+
+// DeleteTask405JSONResponseBodyDetail1 defines parameters for DeleteTask.
+type DeleteTask405JSONResponseBodyDetail1 = []Problem
+
+// DeleteTask405JSONResponseBody_Detail defines parameters for DeleteTask.
+type DeleteTask405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTask405JSONResponseBodyStatus defines parameters for DeleteTask.
+type DeleteTask405JSONResponseBodyStatus string
+
+// DeleteTask409JSONResponseBodyDetail0 defines parameters for DeleteTask.
+type DeleteTask409JSONResponseBodyDetail0 = string
+
+// DeleteTask409JSONResponseBodyDetail1 defines parameters for DeleteTask.
+type DeleteTask409JSONResponseBodyDetail1 = []Problem
+
+// DeleteTask409JSONResponseBody_Detail defines parameters for DeleteTask.
+type DeleteTask409JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTask409JSONResponseBodyStatus defines parameters for DeleteTask.
+type DeleteTask409JSONResponseBodyStatus string
+
+// DeleteTask410JSONResponseBodyDetail0 defines parameters for DeleteTask.
+type DeleteTask410JSONResponseBodyDetail0 = string
+
+// DeleteTask410JSONResponseBodyDetail1 defines parameters for DeleteTask.
+type DeleteTask410JSONResponseBodyDetail1 = []Problem
+
+// DeleteTask410JSONResponseBody_Detail defines parameters for DeleteTask.
+type DeleteTask410JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTask410JSONResponseBodyStatus defines parameters for DeleteTask.
+type DeleteTask410JSONResponseBodyStatus string
+
+// DeleteTask500JSONResponseBodyDetail0 defines parameters for DeleteTask.
+type DeleteTask500JSONResponseBodyDetail0 = string
+
+// DeleteTask500JSONResponseBodyDetail1 defines parameters for DeleteTask.
+type DeleteTask500JSONResponseBodyDetail1 = []Problem
+
+// DeleteTask500JSONResponseBody_Detail defines parameters for DeleteTask.
+type DeleteTask500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTask500JSONResponseBodyStatus defines parameters for DeleteTask.
+type DeleteTask500JSONResponseBodyStatus string
+
+// DeleteTask503JSONResponseBodyDetail0 defines parameters for DeleteTask.
+type DeleteTask503JSONResponseBodyDetail0 = string
+
+// DeleteTask503JSONResponseBodyDetail1 defines parameters for DeleteTask.
+type DeleteTask503JSONResponseBodyDetail1 = []Problem
+
+// DeleteTask503JSONResponseBody_Detail defines parameters for DeleteTask.
+type DeleteTask503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTask503JSONResponseBodyStatus defines parameters for DeleteTask.
+type DeleteTask503JSONResponseBodyStatus string
 
 // GetTaskParams defines parameters for GetTask.
 type GetTaskParams struct {
@@ -11831,6 +13391,96 @@ type GetTaskEvents503JSONResponseBody_Detail struct {
 
 // GetTaskEvents503JSONResponseBodyStatus defines parameters for GetTaskEvents.
 type GetTaskEvents503JSONResponseBodyStatus string
+
+// GetTaskLLMUsageParams defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsageParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// GetTaskLLMUsage401JSONResponseBodyDetail0 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage401JSONResponseBodyDetail0 = string
+
+// GetTaskLLMUsage401JSONResponseBodyDetail1 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage401JSONResponseBodyDetail1 = []Problem
+
+// GetTaskLLMUsage401JSONResponseBody_Detail defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskLLMUsage401JSONResponseBodyStatus defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage401JSONResponseBodyStatus string
+
+// GetTaskLLMUsage404JSONResponseBodyDetail0 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage404JSONResponseBodyDetail0 = string
+
+// GetTaskLLMUsage404JSONResponseBodyDetail1 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage404JSONResponseBodyDetail1 = []Problem
+
+// GetTaskLLMUsage404JSONResponseBody_Detail defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage404JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskLLMUsage404JSONResponseBodyStatus defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage404JSONResponseBodyStatus string
+
+// GetTaskLLMUsage405JSONResponseBodyDetail0 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage405JSONResponseBodyDetail0 = string
+
+// GetTaskLLMUsage405JSONResponseBodyDetail1 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage405JSONResponseBodyDetail1 = []Problem
+
+// GetTaskLLMUsage405JSONResponseBody_Detail defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskLLMUsage405JSONResponseBodyStatus defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage405JSONResponseBodyStatus string
+
+// GetTaskLLMUsage410JSONResponseBodyDetail0 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage410JSONResponseBodyDetail0 = string
+
+// GetTaskLLMUsage410JSONResponseBodyDetail1 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage410JSONResponseBodyDetail1 = []Problem
+
+// GetTaskLLMUsage410JSONResponseBody_Detail defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage410JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskLLMUsage410JSONResponseBodyStatus defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage410JSONResponseBodyStatus string
+
+// GetTaskLLMUsage500JSONResponseBodyDetail0 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage500JSONResponseBodyDetail0 = string
+
+// GetTaskLLMUsage500JSONResponseBodyDetail1 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage500JSONResponseBodyDetail1 = []Problem
+
+// GetTaskLLMUsage500JSONResponseBody_Detail defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskLLMUsage500JSONResponseBodyStatus defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage500JSONResponseBodyStatus string
+
+// GetTaskLLMUsage503JSONResponseBodyDetail0 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage503JSONResponseBodyDetail0 = string
+
+// GetTaskLLMUsage503JSONResponseBodyDetail1 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage503JSONResponseBodyDetail1 = []Problem
+
+// GetTaskLLMUsage503JSONResponseBody_Detail defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskLLMUsage503JSONResponseBodyStatus defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage503JSONResponseBodyStatus string
 
 // ReportProgressParams defines parameters for ReportProgress.
 type ReportProgressParams struct {
@@ -12274,6 +13924,110 @@ type GetTaskThread503JSONResponseBody_Detail struct {
 // GetTaskThread503JSONResponseBodyStatus defines parameters for GetTaskThread.
 type GetTaskThread503JSONResponseBodyStatus string
 
+// GetTaskFullThreadParams defines parameters for GetTaskFullThread.
+type GetTaskFullThreadParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// GetTaskFullThread401JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
+type GetTaskFullThread401JSONResponseBodyDetail0 = string
+
+// GetTaskFullThread401JSONResponseBodyDetail1 defines parameters for GetTaskFullThread.
+type GetTaskFullThread401JSONResponseBodyDetail1 = []Problem
+
+// GetTaskFullThread401JSONResponseBody_Detail defines parameters for GetTaskFullThread.
+type GetTaskFullThread401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskFullThread401JSONResponseBodyStatus defines parameters for GetTaskFullThread.
+type GetTaskFullThread401JSONResponseBodyStatus string
+
+// GetTaskFullThread404JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
+type GetTaskFullThread404JSONResponseBodyDetail0 = string
+
+// GetTaskFullThread404JSONResponseBodyDetail1 defines parameters for GetTaskFullThread.
+type GetTaskFullThread404JSONResponseBodyDetail1 = []Problem
+
+// GetTaskFullThread404JSONResponseBody_Detail defines parameters for GetTaskFullThread.
+type GetTaskFullThread404JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskFullThread404JSONResponseBodyStatus defines parameters for GetTaskFullThread.
+type GetTaskFullThread404JSONResponseBodyStatus string
+
+// GetTaskFullThread405JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
+type GetTaskFullThread405JSONResponseBodyDetail0 = string
+
+// GetTaskFullThread405JSONResponseBodyDetail1 defines parameters for GetTaskFullThread.
+type GetTaskFullThread405JSONResponseBodyDetail1 = []Problem
+
+// GetTaskFullThread405JSONResponseBody_Detail defines parameters for GetTaskFullThread.
+type GetTaskFullThread405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskFullThread405JSONResponseBodyStatus defines parameters for GetTaskFullThread.
+type GetTaskFullThread405JSONResponseBodyStatus string
+
+// GetTaskFullThread409JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
+type GetTaskFullThread409JSONResponseBodyDetail0 = string
+
+// GetTaskFullThread409JSONResponseBodyDetail1 defines parameters for GetTaskFullThread.
+type GetTaskFullThread409JSONResponseBodyDetail1 = []Problem
+
+// GetTaskFullThread409JSONResponseBody_Detail defines parameters for GetTaskFullThread.
+type GetTaskFullThread409JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskFullThread409JSONResponseBodyStatus defines parameters for GetTaskFullThread.
+type GetTaskFullThread409JSONResponseBodyStatus string
+
+// GetTaskFullThread410JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
+type GetTaskFullThread410JSONResponseBodyDetail0 = string
+
+// GetTaskFullThread410JSONResponseBodyDetail1 defines parameters for GetTaskFullThread.
+type GetTaskFullThread410JSONResponseBodyDetail1 = []Problem
+
+// GetTaskFullThread410JSONResponseBody_Detail defines parameters for GetTaskFullThread.
+type GetTaskFullThread410JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskFullThread410JSONResponseBodyStatus defines parameters for GetTaskFullThread.
+type GetTaskFullThread410JSONResponseBodyStatus string
+
+// GetTaskFullThread500JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
+type GetTaskFullThread500JSONResponseBodyDetail0 = string
+
+// GetTaskFullThread500JSONResponseBodyDetail1 defines parameters for GetTaskFullThread.
+type GetTaskFullThread500JSONResponseBodyDetail1 = []Problem
+
+// GetTaskFullThread500JSONResponseBody_Detail defines parameters for GetTaskFullThread.
+type GetTaskFullThread500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskFullThread500JSONResponseBodyStatus defines parameters for GetTaskFullThread.
+type GetTaskFullThread500JSONResponseBodyStatus string
+
+// GetTaskFullThread503JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
+type GetTaskFullThread503JSONResponseBodyDetail0 = string
+
+// GetTaskFullThread503JSONResponseBodyDetail1 defines parameters for GetTaskFullThread.
+type GetTaskFullThread503JSONResponseBodyDetail1 = []Problem
+
+// GetTaskFullThread503JSONResponseBody_Detail defines parameters for GetTaskFullThread.
+type GetTaskFullThread503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskFullThread503JSONResponseBodyStatus defines parameters for GetTaskFullThread.
+type GetTaskFullThread503JSONResponseBodyStatus string
+
 // GetWebhookSettingsParams defines parameters for GetWebhookSettings.
 type GetWebhookSettingsParams struct {
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
@@ -12608,6 +14362,12 @@ type CreateAPIKeyJSONRequestBody = APIKeyInput
 // CreateAuthContextJSONRequestBody defines body for CreateAuthContext for application/json ContentType.
 type CreateAuthContextJSONRequestBody = AuthContextInput
 
+// ApproveTaskJSONRequestBody defines body for ApproveTask for application/json ContentType.
+type ApproveTaskJSONRequestBody = HITLApproval
+
+// RejectTaskJSONRequestBody defines body for RejectTask for application/json ContentType.
+type RejectTaskJSONRequestBody = HITLRejection
+
 // VerifyReceiptJSONRequestBody defines body for VerifyReceipt for application/json ContentType.
 type VerifyReceiptJSONRequestBody = VerifyReceiptRequest
 
@@ -12625,6 +14385,74 @@ type RotateWebhookSecretJSONRequestBody = RotateSecretInput
 
 // TaskOutcomeJSONRequestBody defines body for TaskOutcome for application/json ContentType.
 type TaskOutcomeJSONRequestBody = WebhookEvent
+
+// Getter for additional properties for FullThread. Returns the specified
+// element and whether it was found
+func (a FullThread) Get(fieldName string) (value []FullMessage, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for FullThread
+func (a *FullThread) Set(fieldName string, value []FullMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string][]FullMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for FullThread to handle AdditionalProperties
+func (a *FullThread) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["root"]; found {
+		err = json.Unmarshal(raw, &a.Root)
+		if err != nil {
+			return fmt.Errorf("error reading 'root': %w", err)
+		}
+		delete(object, "root")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string][]FullMessage)
+		for fieldName, fieldBuf := range object {
+			var fieldVal []FullMessage
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for FullThread to handle AdditionalProperties
+func (a FullThread) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Root != nil {
+		object["root"], err = json.Marshal(a.Root)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'root': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // Getter for additional properties for XpanderInput. Returns the specified
 // element and whether it was found
@@ -15718,6 +17546,68 @@ func (t *XpanderPolicyRefused_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsXpanderStoreOrQueueUnavailableDetail0 returns the union data inside the XpanderStoreOrQueueUnavailable_Detail as a XpanderStoreOrQueueUnavailableDetail0
+func (t XpanderStoreOrQueueUnavailable_Detail) AsXpanderStoreOrQueueUnavailableDetail0() (XpanderStoreOrQueueUnavailableDetail0, error) {
+	var body XpanderStoreOrQueueUnavailableDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderStoreOrQueueUnavailableDetail0 overwrites any union data inside the XpanderStoreOrQueueUnavailable_Detail as the provided XpanderStoreOrQueueUnavailableDetail0
+func (t *XpanderStoreOrQueueUnavailable_Detail) FromXpanderStoreOrQueueUnavailableDetail0(v XpanderStoreOrQueueUnavailableDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderStoreOrQueueUnavailableDetail0 performs a merge with any union data inside the XpanderStoreOrQueueUnavailable_Detail, using the provided XpanderStoreOrQueueUnavailableDetail0
+func (t *XpanderStoreOrQueueUnavailable_Detail) MergeXpanderStoreOrQueueUnavailableDetail0(v XpanderStoreOrQueueUnavailableDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderStoreOrQueueUnavailableDetail1 returns the union data inside the XpanderStoreOrQueueUnavailable_Detail as a XpanderStoreOrQueueUnavailableDetail1
+func (t XpanderStoreOrQueueUnavailable_Detail) AsXpanderStoreOrQueueUnavailableDetail1() (XpanderStoreOrQueueUnavailableDetail1, error) {
+	var body XpanderStoreOrQueueUnavailableDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderStoreOrQueueUnavailableDetail1 overwrites any union data inside the XpanderStoreOrQueueUnavailable_Detail as the provided XpanderStoreOrQueueUnavailableDetail1
+func (t *XpanderStoreOrQueueUnavailable_Detail) FromXpanderStoreOrQueueUnavailableDetail1(v XpanderStoreOrQueueUnavailableDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderStoreOrQueueUnavailableDetail1 performs a merge with any union data inside the XpanderStoreOrQueueUnavailable_Detail, using the provided XpanderStoreOrQueueUnavailableDetail1
+func (t *XpanderStoreOrQueueUnavailable_Detail) MergeXpanderStoreOrQueueUnavailableDetail1(v XpanderStoreOrQueueUnavailableDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t XpanderStoreOrQueueUnavailable_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *XpanderStoreOrQueueUnavailable_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsXpanderStoreUnavailableDetail0 returns the union data inside the XpanderStoreUnavailable_Detail as a XpanderStoreUnavailableDetail0
 func (t XpanderStoreUnavailable_Detail) AsXpanderStoreUnavailableDetail0() (XpanderStoreUnavailableDetail0, error) {
 	var body XpanderStoreUnavailableDetail0
@@ -15900,6 +17790,192 @@ func (t XpanderTaskNotFound_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *XpanderTaskNotFound_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsXpanderTaskNotPausedDetail0 returns the union data inside the XpanderTaskNotPaused_Detail as a XpanderTaskNotPausedDetail0
+func (t XpanderTaskNotPaused_Detail) AsXpanderTaskNotPausedDetail0() (XpanderTaskNotPausedDetail0, error) {
+	var body XpanderTaskNotPausedDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderTaskNotPausedDetail0 overwrites any union data inside the XpanderTaskNotPaused_Detail as the provided XpanderTaskNotPausedDetail0
+func (t *XpanderTaskNotPaused_Detail) FromXpanderTaskNotPausedDetail0(v XpanderTaskNotPausedDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderTaskNotPausedDetail0 performs a merge with any union data inside the XpanderTaskNotPaused_Detail, using the provided XpanderTaskNotPausedDetail0
+func (t *XpanderTaskNotPaused_Detail) MergeXpanderTaskNotPausedDetail0(v XpanderTaskNotPausedDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderTaskNotPausedDetail1 returns the union data inside the XpanderTaskNotPaused_Detail as a XpanderTaskNotPausedDetail1
+func (t XpanderTaskNotPaused_Detail) AsXpanderTaskNotPausedDetail1() (XpanderTaskNotPausedDetail1, error) {
+	var body XpanderTaskNotPausedDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderTaskNotPausedDetail1 overwrites any union data inside the XpanderTaskNotPaused_Detail as the provided XpanderTaskNotPausedDetail1
+func (t *XpanderTaskNotPaused_Detail) FromXpanderTaskNotPausedDetail1(v XpanderTaskNotPausedDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderTaskNotPausedDetail1 performs a merge with any union data inside the XpanderTaskNotPaused_Detail, using the provided XpanderTaskNotPausedDetail1
+func (t *XpanderTaskNotPaused_Detail) MergeXpanderTaskNotPausedDetail1(v XpanderTaskNotPausedDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t XpanderTaskNotPaused_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *XpanderTaskNotPaused_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsXpanderTaskOrAgentNotFoundDetail0 returns the union data inside the XpanderTaskOrAgentNotFound_Detail as a XpanderTaskOrAgentNotFoundDetail0
+func (t XpanderTaskOrAgentNotFound_Detail) AsXpanderTaskOrAgentNotFoundDetail0() (XpanderTaskOrAgentNotFoundDetail0, error) {
+	var body XpanderTaskOrAgentNotFoundDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderTaskOrAgentNotFoundDetail0 overwrites any union data inside the XpanderTaskOrAgentNotFound_Detail as the provided XpanderTaskOrAgentNotFoundDetail0
+func (t *XpanderTaskOrAgentNotFound_Detail) FromXpanderTaskOrAgentNotFoundDetail0(v XpanderTaskOrAgentNotFoundDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderTaskOrAgentNotFoundDetail0 performs a merge with any union data inside the XpanderTaskOrAgentNotFound_Detail, using the provided XpanderTaskOrAgentNotFoundDetail0
+func (t *XpanderTaskOrAgentNotFound_Detail) MergeXpanderTaskOrAgentNotFoundDetail0(v XpanderTaskOrAgentNotFoundDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderTaskOrAgentNotFoundDetail1 returns the union data inside the XpanderTaskOrAgentNotFound_Detail as a XpanderTaskOrAgentNotFoundDetail1
+func (t XpanderTaskOrAgentNotFound_Detail) AsXpanderTaskOrAgentNotFoundDetail1() (XpanderTaskOrAgentNotFoundDetail1, error) {
+	var body XpanderTaskOrAgentNotFoundDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderTaskOrAgentNotFoundDetail1 overwrites any union data inside the XpanderTaskOrAgentNotFound_Detail as the provided XpanderTaskOrAgentNotFoundDetail1
+func (t *XpanderTaskOrAgentNotFound_Detail) FromXpanderTaskOrAgentNotFoundDetail1(v XpanderTaskOrAgentNotFoundDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderTaskOrAgentNotFoundDetail1 performs a merge with any union data inside the XpanderTaskOrAgentNotFound_Detail, using the provided XpanderTaskOrAgentNotFoundDetail1
+func (t *XpanderTaskOrAgentNotFound_Detail) MergeXpanderTaskOrAgentNotFoundDetail1(v XpanderTaskOrAgentNotFoundDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t XpanderTaskOrAgentNotFound_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *XpanderTaskOrAgentNotFound_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsXpanderTooManyTasksDetail0 returns the union data inside the XpanderTooManyTasks_Detail as a XpanderTooManyTasksDetail0
+func (t XpanderTooManyTasks_Detail) AsXpanderTooManyTasksDetail0() (XpanderTooManyTasksDetail0, error) {
+	var body XpanderTooManyTasksDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderTooManyTasksDetail0 overwrites any union data inside the XpanderTooManyTasks_Detail as the provided XpanderTooManyTasksDetail0
+func (t *XpanderTooManyTasks_Detail) FromXpanderTooManyTasksDetail0(v XpanderTooManyTasksDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderTooManyTasksDetail0 performs a merge with any union data inside the XpanderTooManyTasks_Detail, using the provided XpanderTooManyTasksDetail0
+func (t *XpanderTooManyTasks_Detail) MergeXpanderTooManyTasksDetail0(v XpanderTooManyTasksDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderTooManyTasksDetail1 returns the union data inside the XpanderTooManyTasks_Detail as a XpanderTooManyTasksDetail1
+func (t XpanderTooManyTasks_Detail) AsXpanderTooManyTasksDetail1() (XpanderTooManyTasksDetail1, error) {
+	var body XpanderTooManyTasksDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderTooManyTasksDetail1 overwrites any union data inside the XpanderTooManyTasks_Detail as the provided XpanderTooManyTasksDetail1
+func (t *XpanderTooManyTasks_Detail) FromXpanderTooManyTasksDetail1(v XpanderTooManyTasksDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderTooManyTasksDetail1 performs a merge with any union data inside the XpanderTooManyTasks_Detail, using the provided XpanderTooManyTasksDetail1
+func (t *XpanderTooManyTasks_Detail) MergeXpanderTooManyTasksDetail1(v XpanderTooManyTasksDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t XpanderTooManyTasks_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *XpanderTooManyTasks_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -23292,6 +25368,1122 @@ func (t *GetAuthContext503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error
 	return err
 }
 
+// AsApproveTask400JSONResponseBodyDetail0 returns the union data inside the ApproveTask400JSONResponseBody_Detail as a ApproveTask400JSONResponseBodyDetail0
+func (t ApproveTask400JSONResponseBody_Detail) AsApproveTask400JSONResponseBodyDetail0() (ApproveTask400JSONResponseBodyDetail0, error) {
+	var body ApproveTask400JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask400JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask400JSONResponseBody_Detail as the provided ApproveTask400JSONResponseBodyDetail0
+func (t *ApproveTask400JSONResponseBody_Detail) FromApproveTask400JSONResponseBodyDetail0(v ApproveTask400JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask400JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask400JSONResponseBody_Detail, using the provided ApproveTask400JSONResponseBodyDetail0
+func (t *ApproveTask400JSONResponseBody_Detail) MergeApproveTask400JSONResponseBodyDetail0(v ApproveTask400JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask400JSONResponseBodyDetail1 returns the union data inside the ApproveTask400JSONResponseBody_Detail as a ApproveTask400JSONResponseBodyDetail1
+func (t ApproveTask400JSONResponseBody_Detail) AsApproveTask400JSONResponseBodyDetail1() (ApproveTask400JSONResponseBodyDetail1, error) {
+	var body ApproveTask400JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask400JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask400JSONResponseBody_Detail as the provided ApproveTask400JSONResponseBodyDetail1
+func (t *ApproveTask400JSONResponseBody_Detail) FromApproveTask400JSONResponseBodyDetail1(v ApproveTask400JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask400JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask400JSONResponseBody_Detail, using the provided ApproveTask400JSONResponseBodyDetail1
+func (t *ApproveTask400JSONResponseBody_Detail) MergeApproveTask400JSONResponseBodyDetail1(v ApproveTask400JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask400JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask400JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsApproveTask401JSONResponseBodyDetail0 returns the union data inside the ApproveTask401JSONResponseBody_Detail as a ApproveTask401JSONResponseBodyDetail0
+func (t ApproveTask401JSONResponseBody_Detail) AsApproveTask401JSONResponseBodyDetail0() (ApproveTask401JSONResponseBodyDetail0, error) {
+	var body ApproveTask401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask401JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask401JSONResponseBody_Detail as the provided ApproveTask401JSONResponseBodyDetail0
+func (t *ApproveTask401JSONResponseBody_Detail) FromApproveTask401JSONResponseBodyDetail0(v ApproveTask401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask401JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask401JSONResponseBody_Detail, using the provided ApproveTask401JSONResponseBodyDetail0
+func (t *ApproveTask401JSONResponseBody_Detail) MergeApproveTask401JSONResponseBodyDetail0(v ApproveTask401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask401JSONResponseBodyDetail1 returns the union data inside the ApproveTask401JSONResponseBody_Detail as a ApproveTask401JSONResponseBodyDetail1
+func (t ApproveTask401JSONResponseBody_Detail) AsApproveTask401JSONResponseBodyDetail1() (ApproveTask401JSONResponseBodyDetail1, error) {
+	var body ApproveTask401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask401JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask401JSONResponseBody_Detail as the provided ApproveTask401JSONResponseBodyDetail1
+func (t *ApproveTask401JSONResponseBody_Detail) FromApproveTask401JSONResponseBodyDetail1(v ApproveTask401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask401JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask401JSONResponseBody_Detail, using the provided ApproveTask401JSONResponseBodyDetail1
+func (t *ApproveTask401JSONResponseBody_Detail) MergeApproveTask401JSONResponseBodyDetail1(v ApproveTask401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsApproveTask404JSONResponseBodyDetail0 returns the union data inside the ApproveTask404JSONResponseBody_Detail as a ApproveTask404JSONResponseBodyDetail0
+func (t ApproveTask404JSONResponseBody_Detail) AsApproveTask404JSONResponseBodyDetail0() (ApproveTask404JSONResponseBodyDetail0, error) {
+	var body ApproveTask404JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask404JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask404JSONResponseBody_Detail as the provided ApproveTask404JSONResponseBodyDetail0
+func (t *ApproveTask404JSONResponseBody_Detail) FromApproveTask404JSONResponseBodyDetail0(v ApproveTask404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask404JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask404JSONResponseBody_Detail, using the provided ApproveTask404JSONResponseBodyDetail0
+func (t *ApproveTask404JSONResponseBody_Detail) MergeApproveTask404JSONResponseBodyDetail0(v ApproveTask404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask404JSONResponseBodyDetail1 returns the union data inside the ApproveTask404JSONResponseBody_Detail as a ApproveTask404JSONResponseBodyDetail1
+func (t ApproveTask404JSONResponseBody_Detail) AsApproveTask404JSONResponseBodyDetail1() (ApproveTask404JSONResponseBodyDetail1, error) {
+	var body ApproveTask404JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask404JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask404JSONResponseBody_Detail as the provided ApproveTask404JSONResponseBodyDetail1
+func (t *ApproveTask404JSONResponseBody_Detail) FromApproveTask404JSONResponseBodyDetail1(v ApproveTask404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask404JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask404JSONResponseBody_Detail, using the provided ApproveTask404JSONResponseBodyDetail1
+func (t *ApproveTask404JSONResponseBody_Detail) MergeApproveTask404JSONResponseBodyDetail1(v ApproveTask404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask404JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask404JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsApproveTask405JSONResponseBodyDetail0 returns the union data inside the ApproveTask405JSONResponseBody_Detail as a ApproveTask405JSONResponseBodyDetail0
+func (t ApproveTask405JSONResponseBody_Detail) AsApproveTask405JSONResponseBodyDetail0() (ApproveTask405JSONResponseBodyDetail0, error) {
+	var body ApproveTask405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask405JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask405JSONResponseBody_Detail as the provided ApproveTask405JSONResponseBodyDetail0
+func (t *ApproveTask405JSONResponseBody_Detail) FromApproveTask405JSONResponseBodyDetail0(v ApproveTask405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask405JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask405JSONResponseBody_Detail, using the provided ApproveTask405JSONResponseBodyDetail0
+func (t *ApproveTask405JSONResponseBody_Detail) MergeApproveTask405JSONResponseBodyDetail0(v ApproveTask405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask405JSONResponseBodyDetail1 returns the union data inside the ApproveTask405JSONResponseBody_Detail as a ApproveTask405JSONResponseBodyDetail1
+func (t ApproveTask405JSONResponseBody_Detail) AsApproveTask405JSONResponseBodyDetail1() (ApproveTask405JSONResponseBodyDetail1, error) {
+	var body ApproveTask405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask405JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask405JSONResponseBody_Detail as the provided ApproveTask405JSONResponseBodyDetail1
+func (t *ApproveTask405JSONResponseBody_Detail) FromApproveTask405JSONResponseBodyDetail1(v ApproveTask405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask405JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask405JSONResponseBody_Detail, using the provided ApproveTask405JSONResponseBodyDetail1
+func (t *ApproveTask405JSONResponseBody_Detail) MergeApproveTask405JSONResponseBodyDetail1(v ApproveTask405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsApproveTask409JSONResponseBodyDetail0 returns the union data inside the ApproveTask409JSONResponseBody_Detail as a ApproveTask409JSONResponseBodyDetail0
+func (t ApproveTask409JSONResponseBody_Detail) AsApproveTask409JSONResponseBodyDetail0() (ApproveTask409JSONResponseBodyDetail0, error) {
+	var body ApproveTask409JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask409JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask409JSONResponseBody_Detail as the provided ApproveTask409JSONResponseBodyDetail0
+func (t *ApproveTask409JSONResponseBody_Detail) FromApproveTask409JSONResponseBodyDetail0(v ApproveTask409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask409JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask409JSONResponseBody_Detail, using the provided ApproveTask409JSONResponseBodyDetail0
+func (t *ApproveTask409JSONResponseBody_Detail) MergeApproveTask409JSONResponseBodyDetail0(v ApproveTask409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask409JSONResponseBodyDetail1 returns the union data inside the ApproveTask409JSONResponseBody_Detail as a ApproveTask409JSONResponseBodyDetail1
+func (t ApproveTask409JSONResponseBody_Detail) AsApproveTask409JSONResponseBodyDetail1() (ApproveTask409JSONResponseBodyDetail1, error) {
+	var body ApproveTask409JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask409JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask409JSONResponseBody_Detail as the provided ApproveTask409JSONResponseBodyDetail1
+func (t *ApproveTask409JSONResponseBody_Detail) FromApproveTask409JSONResponseBodyDetail1(v ApproveTask409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask409JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask409JSONResponseBody_Detail, using the provided ApproveTask409JSONResponseBodyDetail1
+func (t *ApproveTask409JSONResponseBody_Detail) MergeApproveTask409JSONResponseBodyDetail1(v ApproveTask409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask409JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask409JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsApproveTask410JSONResponseBodyDetail0 returns the union data inside the ApproveTask410JSONResponseBody_Detail as a ApproveTask410JSONResponseBodyDetail0
+func (t ApproveTask410JSONResponseBody_Detail) AsApproveTask410JSONResponseBodyDetail0() (ApproveTask410JSONResponseBodyDetail0, error) {
+	var body ApproveTask410JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask410JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask410JSONResponseBody_Detail as the provided ApproveTask410JSONResponseBodyDetail0
+func (t *ApproveTask410JSONResponseBody_Detail) FromApproveTask410JSONResponseBodyDetail0(v ApproveTask410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask410JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask410JSONResponseBody_Detail, using the provided ApproveTask410JSONResponseBodyDetail0
+func (t *ApproveTask410JSONResponseBody_Detail) MergeApproveTask410JSONResponseBodyDetail0(v ApproveTask410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask410JSONResponseBodyDetail1 returns the union data inside the ApproveTask410JSONResponseBody_Detail as a ApproveTask410JSONResponseBodyDetail1
+func (t ApproveTask410JSONResponseBody_Detail) AsApproveTask410JSONResponseBodyDetail1() (ApproveTask410JSONResponseBodyDetail1, error) {
+	var body ApproveTask410JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask410JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask410JSONResponseBody_Detail as the provided ApproveTask410JSONResponseBodyDetail1
+func (t *ApproveTask410JSONResponseBody_Detail) FromApproveTask410JSONResponseBodyDetail1(v ApproveTask410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask410JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask410JSONResponseBody_Detail, using the provided ApproveTask410JSONResponseBodyDetail1
+func (t *ApproveTask410JSONResponseBody_Detail) MergeApproveTask410JSONResponseBodyDetail1(v ApproveTask410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask410JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsApproveTask413JSONResponseBodyDetail0 returns the union data inside the ApproveTask413JSONResponseBody_Detail as a ApproveTask413JSONResponseBodyDetail0
+func (t ApproveTask413JSONResponseBody_Detail) AsApproveTask413JSONResponseBodyDetail0() (ApproveTask413JSONResponseBodyDetail0, error) {
+	var body ApproveTask413JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask413JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask413JSONResponseBody_Detail as the provided ApproveTask413JSONResponseBodyDetail0
+func (t *ApproveTask413JSONResponseBody_Detail) FromApproveTask413JSONResponseBodyDetail0(v ApproveTask413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask413JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask413JSONResponseBody_Detail, using the provided ApproveTask413JSONResponseBodyDetail0
+func (t *ApproveTask413JSONResponseBody_Detail) MergeApproveTask413JSONResponseBodyDetail0(v ApproveTask413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask413JSONResponseBodyDetail1 returns the union data inside the ApproveTask413JSONResponseBody_Detail as a ApproveTask413JSONResponseBodyDetail1
+func (t ApproveTask413JSONResponseBody_Detail) AsApproveTask413JSONResponseBodyDetail1() (ApproveTask413JSONResponseBodyDetail1, error) {
+	var body ApproveTask413JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask413JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask413JSONResponseBody_Detail as the provided ApproveTask413JSONResponseBodyDetail1
+func (t *ApproveTask413JSONResponseBody_Detail) FromApproveTask413JSONResponseBodyDetail1(v ApproveTask413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask413JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask413JSONResponseBody_Detail, using the provided ApproveTask413JSONResponseBodyDetail1
+func (t *ApproveTask413JSONResponseBody_Detail) MergeApproveTask413JSONResponseBodyDetail1(v ApproveTask413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask413JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsApproveTask500JSONResponseBodyDetail0 returns the union data inside the ApproveTask500JSONResponseBody_Detail as a ApproveTask500JSONResponseBodyDetail0
+func (t ApproveTask500JSONResponseBody_Detail) AsApproveTask500JSONResponseBodyDetail0() (ApproveTask500JSONResponseBodyDetail0, error) {
+	var body ApproveTask500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask500JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask500JSONResponseBody_Detail as the provided ApproveTask500JSONResponseBodyDetail0
+func (t *ApproveTask500JSONResponseBody_Detail) FromApproveTask500JSONResponseBodyDetail0(v ApproveTask500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask500JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask500JSONResponseBody_Detail, using the provided ApproveTask500JSONResponseBodyDetail0
+func (t *ApproveTask500JSONResponseBody_Detail) MergeApproveTask500JSONResponseBodyDetail0(v ApproveTask500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask500JSONResponseBodyDetail1 returns the union data inside the ApproveTask500JSONResponseBody_Detail as a ApproveTask500JSONResponseBodyDetail1
+func (t ApproveTask500JSONResponseBody_Detail) AsApproveTask500JSONResponseBodyDetail1() (ApproveTask500JSONResponseBodyDetail1, error) {
+	var body ApproveTask500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask500JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask500JSONResponseBody_Detail as the provided ApproveTask500JSONResponseBodyDetail1
+func (t *ApproveTask500JSONResponseBody_Detail) FromApproveTask500JSONResponseBodyDetail1(v ApproveTask500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask500JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask500JSONResponseBody_Detail, using the provided ApproveTask500JSONResponseBodyDetail1
+func (t *ApproveTask500JSONResponseBody_Detail) MergeApproveTask500JSONResponseBodyDetail1(v ApproveTask500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsApproveTask503JSONResponseBodyDetail0 returns the union data inside the ApproveTask503JSONResponseBody_Detail as a ApproveTask503JSONResponseBodyDetail0
+func (t ApproveTask503JSONResponseBody_Detail) AsApproveTask503JSONResponseBodyDetail0() (ApproveTask503JSONResponseBodyDetail0, error) {
+	var body ApproveTask503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask503JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask503JSONResponseBody_Detail as the provided ApproveTask503JSONResponseBodyDetail0
+func (t *ApproveTask503JSONResponseBody_Detail) FromApproveTask503JSONResponseBodyDetail0(v ApproveTask503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask503JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask503JSONResponseBody_Detail, using the provided ApproveTask503JSONResponseBodyDetail0
+func (t *ApproveTask503JSONResponseBody_Detail) MergeApproveTask503JSONResponseBodyDetail0(v ApproveTask503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask503JSONResponseBodyDetail1 returns the union data inside the ApproveTask503JSONResponseBody_Detail as a ApproveTask503JSONResponseBodyDetail1
+func (t ApproveTask503JSONResponseBody_Detail) AsApproveTask503JSONResponseBodyDetail1() (ApproveTask503JSONResponseBodyDetail1, error) {
+	var body ApproveTask503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask503JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask503JSONResponseBody_Detail as the provided ApproveTask503JSONResponseBodyDetail1
+func (t *ApproveTask503JSONResponseBody_Detail) FromApproveTask503JSONResponseBodyDetail1(v ApproveTask503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask503JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask503JSONResponseBody_Detail, using the provided ApproveTask503JSONResponseBodyDetail1
+func (t *ApproveTask503JSONResponseBody_Detail) MergeApproveTask503JSONResponseBodyDetail1(v ApproveTask503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask400JSONResponseBodyDetail0 returns the union data inside the RejectTask400JSONResponseBody_Detail as a RejectTask400JSONResponseBodyDetail0
+func (t RejectTask400JSONResponseBody_Detail) AsRejectTask400JSONResponseBodyDetail0() (RejectTask400JSONResponseBodyDetail0, error) {
+	var body RejectTask400JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask400JSONResponseBodyDetail0 overwrites any union data inside the RejectTask400JSONResponseBody_Detail as the provided RejectTask400JSONResponseBodyDetail0
+func (t *RejectTask400JSONResponseBody_Detail) FromRejectTask400JSONResponseBodyDetail0(v RejectTask400JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask400JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask400JSONResponseBody_Detail, using the provided RejectTask400JSONResponseBodyDetail0
+func (t *RejectTask400JSONResponseBody_Detail) MergeRejectTask400JSONResponseBodyDetail0(v RejectTask400JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask400JSONResponseBodyDetail1 returns the union data inside the RejectTask400JSONResponseBody_Detail as a RejectTask400JSONResponseBodyDetail1
+func (t RejectTask400JSONResponseBody_Detail) AsRejectTask400JSONResponseBodyDetail1() (RejectTask400JSONResponseBodyDetail1, error) {
+	var body RejectTask400JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask400JSONResponseBodyDetail1 overwrites any union data inside the RejectTask400JSONResponseBody_Detail as the provided RejectTask400JSONResponseBodyDetail1
+func (t *RejectTask400JSONResponseBody_Detail) FromRejectTask400JSONResponseBodyDetail1(v RejectTask400JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask400JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask400JSONResponseBody_Detail, using the provided RejectTask400JSONResponseBodyDetail1
+func (t *RejectTask400JSONResponseBody_Detail) MergeRejectTask400JSONResponseBodyDetail1(v RejectTask400JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask400JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask400JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask401JSONResponseBodyDetail0 returns the union data inside the RejectTask401JSONResponseBody_Detail as a RejectTask401JSONResponseBodyDetail0
+func (t RejectTask401JSONResponseBody_Detail) AsRejectTask401JSONResponseBodyDetail0() (RejectTask401JSONResponseBodyDetail0, error) {
+	var body RejectTask401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask401JSONResponseBodyDetail0 overwrites any union data inside the RejectTask401JSONResponseBody_Detail as the provided RejectTask401JSONResponseBodyDetail0
+func (t *RejectTask401JSONResponseBody_Detail) FromRejectTask401JSONResponseBodyDetail0(v RejectTask401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask401JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask401JSONResponseBody_Detail, using the provided RejectTask401JSONResponseBodyDetail0
+func (t *RejectTask401JSONResponseBody_Detail) MergeRejectTask401JSONResponseBodyDetail0(v RejectTask401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask401JSONResponseBodyDetail1 returns the union data inside the RejectTask401JSONResponseBody_Detail as a RejectTask401JSONResponseBodyDetail1
+func (t RejectTask401JSONResponseBody_Detail) AsRejectTask401JSONResponseBodyDetail1() (RejectTask401JSONResponseBodyDetail1, error) {
+	var body RejectTask401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask401JSONResponseBodyDetail1 overwrites any union data inside the RejectTask401JSONResponseBody_Detail as the provided RejectTask401JSONResponseBodyDetail1
+func (t *RejectTask401JSONResponseBody_Detail) FromRejectTask401JSONResponseBodyDetail1(v RejectTask401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask401JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask401JSONResponseBody_Detail, using the provided RejectTask401JSONResponseBodyDetail1
+func (t *RejectTask401JSONResponseBody_Detail) MergeRejectTask401JSONResponseBodyDetail1(v RejectTask401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask404JSONResponseBodyDetail0 returns the union data inside the RejectTask404JSONResponseBody_Detail as a RejectTask404JSONResponseBodyDetail0
+func (t RejectTask404JSONResponseBody_Detail) AsRejectTask404JSONResponseBodyDetail0() (RejectTask404JSONResponseBodyDetail0, error) {
+	var body RejectTask404JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask404JSONResponseBodyDetail0 overwrites any union data inside the RejectTask404JSONResponseBody_Detail as the provided RejectTask404JSONResponseBodyDetail0
+func (t *RejectTask404JSONResponseBody_Detail) FromRejectTask404JSONResponseBodyDetail0(v RejectTask404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask404JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask404JSONResponseBody_Detail, using the provided RejectTask404JSONResponseBodyDetail0
+func (t *RejectTask404JSONResponseBody_Detail) MergeRejectTask404JSONResponseBodyDetail0(v RejectTask404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask404JSONResponseBodyDetail1 returns the union data inside the RejectTask404JSONResponseBody_Detail as a RejectTask404JSONResponseBodyDetail1
+func (t RejectTask404JSONResponseBody_Detail) AsRejectTask404JSONResponseBodyDetail1() (RejectTask404JSONResponseBodyDetail1, error) {
+	var body RejectTask404JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask404JSONResponseBodyDetail1 overwrites any union data inside the RejectTask404JSONResponseBody_Detail as the provided RejectTask404JSONResponseBodyDetail1
+func (t *RejectTask404JSONResponseBody_Detail) FromRejectTask404JSONResponseBodyDetail1(v RejectTask404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask404JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask404JSONResponseBody_Detail, using the provided RejectTask404JSONResponseBodyDetail1
+func (t *RejectTask404JSONResponseBody_Detail) MergeRejectTask404JSONResponseBodyDetail1(v RejectTask404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask404JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask404JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask405JSONResponseBodyDetail0 returns the union data inside the RejectTask405JSONResponseBody_Detail as a RejectTask405JSONResponseBodyDetail0
+func (t RejectTask405JSONResponseBody_Detail) AsRejectTask405JSONResponseBodyDetail0() (RejectTask405JSONResponseBodyDetail0, error) {
+	var body RejectTask405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask405JSONResponseBodyDetail0 overwrites any union data inside the RejectTask405JSONResponseBody_Detail as the provided RejectTask405JSONResponseBodyDetail0
+func (t *RejectTask405JSONResponseBody_Detail) FromRejectTask405JSONResponseBodyDetail0(v RejectTask405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask405JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask405JSONResponseBody_Detail, using the provided RejectTask405JSONResponseBodyDetail0
+func (t *RejectTask405JSONResponseBody_Detail) MergeRejectTask405JSONResponseBodyDetail0(v RejectTask405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask405JSONResponseBodyDetail1 returns the union data inside the RejectTask405JSONResponseBody_Detail as a RejectTask405JSONResponseBodyDetail1
+func (t RejectTask405JSONResponseBody_Detail) AsRejectTask405JSONResponseBodyDetail1() (RejectTask405JSONResponseBodyDetail1, error) {
+	var body RejectTask405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask405JSONResponseBodyDetail1 overwrites any union data inside the RejectTask405JSONResponseBody_Detail as the provided RejectTask405JSONResponseBodyDetail1
+func (t *RejectTask405JSONResponseBody_Detail) FromRejectTask405JSONResponseBodyDetail1(v RejectTask405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask405JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask405JSONResponseBody_Detail, using the provided RejectTask405JSONResponseBodyDetail1
+func (t *RejectTask405JSONResponseBody_Detail) MergeRejectTask405JSONResponseBodyDetail1(v RejectTask405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask409JSONResponseBodyDetail0 returns the union data inside the RejectTask409JSONResponseBody_Detail as a RejectTask409JSONResponseBodyDetail0
+func (t RejectTask409JSONResponseBody_Detail) AsRejectTask409JSONResponseBodyDetail0() (RejectTask409JSONResponseBodyDetail0, error) {
+	var body RejectTask409JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask409JSONResponseBodyDetail0 overwrites any union data inside the RejectTask409JSONResponseBody_Detail as the provided RejectTask409JSONResponseBodyDetail0
+func (t *RejectTask409JSONResponseBody_Detail) FromRejectTask409JSONResponseBodyDetail0(v RejectTask409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask409JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask409JSONResponseBody_Detail, using the provided RejectTask409JSONResponseBodyDetail0
+func (t *RejectTask409JSONResponseBody_Detail) MergeRejectTask409JSONResponseBodyDetail0(v RejectTask409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask409JSONResponseBodyDetail1 returns the union data inside the RejectTask409JSONResponseBody_Detail as a RejectTask409JSONResponseBodyDetail1
+func (t RejectTask409JSONResponseBody_Detail) AsRejectTask409JSONResponseBodyDetail1() (RejectTask409JSONResponseBodyDetail1, error) {
+	var body RejectTask409JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask409JSONResponseBodyDetail1 overwrites any union data inside the RejectTask409JSONResponseBody_Detail as the provided RejectTask409JSONResponseBodyDetail1
+func (t *RejectTask409JSONResponseBody_Detail) FromRejectTask409JSONResponseBodyDetail1(v RejectTask409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask409JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask409JSONResponseBody_Detail, using the provided RejectTask409JSONResponseBodyDetail1
+func (t *RejectTask409JSONResponseBody_Detail) MergeRejectTask409JSONResponseBodyDetail1(v RejectTask409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask409JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask409JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask410JSONResponseBodyDetail0 returns the union data inside the RejectTask410JSONResponseBody_Detail as a RejectTask410JSONResponseBodyDetail0
+func (t RejectTask410JSONResponseBody_Detail) AsRejectTask410JSONResponseBodyDetail0() (RejectTask410JSONResponseBodyDetail0, error) {
+	var body RejectTask410JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask410JSONResponseBodyDetail0 overwrites any union data inside the RejectTask410JSONResponseBody_Detail as the provided RejectTask410JSONResponseBodyDetail0
+func (t *RejectTask410JSONResponseBody_Detail) FromRejectTask410JSONResponseBodyDetail0(v RejectTask410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask410JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask410JSONResponseBody_Detail, using the provided RejectTask410JSONResponseBodyDetail0
+func (t *RejectTask410JSONResponseBody_Detail) MergeRejectTask410JSONResponseBodyDetail0(v RejectTask410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask410JSONResponseBodyDetail1 returns the union data inside the RejectTask410JSONResponseBody_Detail as a RejectTask410JSONResponseBodyDetail1
+func (t RejectTask410JSONResponseBody_Detail) AsRejectTask410JSONResponseBodyDetail1() (RejectTask410JSONResponseBodyDetail1, error) {
+	var body RejectTask410JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask410JSONResponseBodyDetail1 overwrites any union data inside the RejectTask410JSONResponseBody_Detail as the provided RejectTask410JSONResponseBodyDetail1
+func (t *RejectTask410JSONResponseBody_Detail) FromRejectTask410JSONResponseBodyDetail1(v RejectTask410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask410JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask410JSONResponseBody_Detail, using the provided RejectTask410JSONResponseBodyDetail1
+func (t *RejectTask410JSONResponseBody_Detail) MergeRejectTask410JSONResponseBodyDetail1(v RejectTask410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask410JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask413JSONResponseBodyDetail0 returns the union data inside the RejectTask413JSONResponseBody_Detail as a RejectTask413JSONResponseBodyDetail0
+func (t RejectTask413JSONResponseBody_Detail) AsRejectTask413JSONResponseBodyDetail0() (RejectTask413JSONResponseBodyDetail0, error) {
+	var body RejectTask413JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask413JSONResponseBodyDetail0 overwrites any union data inside the RejectTask413JSONResponseBody_Detail as the provided RejectTask413JSONResponseBodyDetail0
+func (t *RejectTask413JSONResponseBody_Detail) FromRejectTask413JSONResponseBodyDetail0(v RejectTask413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask413JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask413JSONResponseBody_Detail, using the provided RejectTask413JSONResponseBodyDetail0
+func (t *RejectTask413JSONResponseBody_Detail) MergeRejectTask413JSONResponseBodyDetail0(v RejectTask413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask413JSONResponseBodyDetail1 returns the union data inside the RejectTask413JSONResponseBody_Detail as a RejectTask413JSONResponseBodyDetail1
+func (t RejectTask413JSONResponseBody_Detail) AsRejectTask413JSONResponseBodyDetail1() (RejectTask413JSONResponseBodyDetail1, error) {
+	var body RejectTask413JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask413JSONResponseBodyDetail1 overwrites any union data inside the RejectTask413JSONResponseBody_Detail as the provided RejectTask413JSONResponseBodyDetail1
+func (t *RejectTask413JSONResponseBody_Detail) FromRejectTask413JSONResponseBodyDetail1(v RejectTask413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask413JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask413JSONResponseBody_Detail, using the provided RejectTask413JSONResponseBodyDetail1
+func (t *RejectTask413JSONResponseBody_Detail) MergeRejectTask413JSONResponseBodyDetail1(v RejectTask413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask413JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask500JSONResponseBodyDetail0 returns the union data inside the RejectTask500JSONResponseBody_Detail as a RejectTask500JSONResponseBodyDetail0
+func (t RejectTask500JSONResponseBody_Detail) AsRejectTask500JSONResponseBodyDetail0() (RejectTask500JSONResponseBodyDetail0, error) {
+	var body RejectTask500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask500JSONResponseBodyDetail0 overwrites any union data inside the RejectTask500JSONResponseBody_Detail as the provided RejectTask500JSONResponseBodyDetail0
+func (t *RejectTask500JSONResponseBody_Detail) FromRejectTask500JSONResponseBodyDetail0(v RejectTask500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask500JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask500JSONResponseBody_Detail, using the provided RejectTask500JSONResponseBodyDetail0
+func (t *RejectTask500JSONResponseBody_Detail) MergeRejectTask500JSONResponseBodyDetail0(v RejectTask500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask500JSONResponseBodyDetail1 returns the union data inside the RejectTask500JSONResponseBody_Detail as a RejectTask500JSONResponseBodyDetail1
+func (t RejectTask500JSONResponseBody_Detail) AsRejectTask500JSONResponseBodyDetail1() (RejectTask500JSONResponseBodyDetail1, error) {
+	var body RejectTask500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask500JSONResponseBodyDetail1 overwrites any union data inside the RejectTask500JSONResponseBody_Detail as the provided RejectTask500JSONResponseBodyDetail1
+func (t *RejectTask500JSONResponseBody_Detail) FromRejectTask500JSONResponseBodyDetail1(v RejectTask500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask500JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask500JSONResponseBody_Detail, using the provided RejectTask500JSONResponseBodyDetail1
+func (t *RejectTask500JSONResponseBody_Detail) MergeRejectTask500JSONResponseBodyDetail1(v RejectTask500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRejectTask503JSONResponseBodyDetail0 returns the union data inside the RejectTask503JSONResponseBody_Detail as a RejectTask503JSONResponseBodyDetail0
+func (t RejectTask503JSONResponseBody_Detail) AsRejectTask503JSONResponseBodyDetail0() (RejectTask503JSONResponseBodyDetail0, error) {
+	var body RejectTask503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask503JSONResponseBodyDetail0 overwrites any union data inside the RejectTask503JSONResponseBody_Detail as the provided RejectTask503JSONResponseBodyDetail0
+func (t *RejectTask503JSONResponseBody_Detail) FromRejectTask503JSONResponseBodyDetail0(v RejectTask503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask503JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask503JSONResponseBody_Detail, using the provided RejectTask503JSONResponseBodyDetail0
+func (t *RejectTask503JSONResponseBody_Detail) MergeRejectTask503JSONResponseBodyDetail0(v RejectTask503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask503JSONResponseBodyDetail1 returns the union data inside the RejectTask503JSONResponseBody_Detail as a RejectTask503JSONResponseBodyDetail1
+func (t RejectTask503JSONResponseBody_Detail) AsRejectTask503JSONResponseBodyDetail1() (RejectTask503JSONResponseBodyDetail1, error) {
+	var body RejectTask503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask503JSONResponseBodyDetail1 overwrites any union data inside the RejectTask503JSONResponseBody_Detail as the provided RejectTask503JSONResponseBodyDetail1
+func (t *RejectTask503JSONResponseBody_Detail) FromRejectTask503JSONResponseBodyDetail1(v RejectTask503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask503JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask503JSONResponseBody_Detail, using the provided RejectTask503JSONResponseBodyDetail1
+func (t *RejectTask503JSONResponseBody_Detail) MergeRejectTask503JSONResponseBodyDetail1(v RejectTask503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsListTasks400JSONResponseBodyDetail0 returns the union data inside the ListTasks400JSONResponseBody_Detail as a ListTasks400JSONResponseBodyDetail0
 func (t ListTasks400JSONResponseBody_Detail) AsListTasks400JSONResponseBodyDetail0() (ListTasks400JSONResponseBodyDetail0, error) {
 	var body ListTasks400JSONResponseBodyDetail0
@@ -23598,6 +26790,440 @@ func (t ListTasks503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *ListTasks503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTask401JSONResponseBodyDetail0 returns the union data inside the DeleteTask401JSONResponseBody_Detail as a DeleteTask401JSONResponseBodyDetail0
+func (t DeleteTask401JSONResponseBody_Detail) AsDeleteTask401JSONResponseBodyDetail0() (DeleteTask401JSONResponseBodyDetail0, error) {
+	var body DeleteTask401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask401JSONResponseBodyDetail0 overwrites any union data inside the DeleteTask401JSONResponseBody_Detail as the provided DeleteTask401JSONResponseBodyDetail0
+func (t *DeleteTask401JSONResponseBody_Detail) FromDeleteTask401JSONResponseBodyDetail0(v DeleteTask401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask401JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTask401JSONResponseBody_Detail, using the provided DeleteTask401JSONResponseBodyDetail0
+func (t *DeleteTask401JSONResponseBody_Detail) MergeDeleteTask401JSONResponseBodyDetail0(v DeleteTask401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTask401JSONResponseBodyDetail1 returns the union data inside the DeleteTask401JSONResponseBody_Detail as a DeleteTask401JSONResponseBodyDetail1
+func (t DeleteTask401JSONResponseBody_Detail) AsDeleteTask401JSONResponseBodyDetail1() (DeleteTask401JSONResponseBodyDetail1, error) {
+	var body DeleteTask401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask401JSONResponseBodyDetail1 overwrites any union data inside the DeleteTask401JSONResponseBody_Detail as the provided DeleteTask401JSONResponseBodyDetail1
+func (t *DeleteTask401JSONResponseBody_Detail) FromDeleteTask401JSONResponseBodyDetail1(v DeleteTask401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask401JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTask401JSONResponseBody_Detail, using the provided DeleteTask401JSONResponseBodyDetail1
+func (t *DeleteTask401JSONResponseBody_Detail) MergeDeleteTask401JSONResponseBodyDetail1(v DeleteTask401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTask401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTask401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTask404JSONResponseBodyDetail0 returns the union data inside the DeleteTask404JSONResponseBody_Detail as a DeleteTask404JSONResponseBodyDetail0
+func (t DeleteTask404JSONResponseBody_Detail) AsDeleteTask404JSONResponseBodyDetail0() (DeleteTask404JSONResponseBodyDetail0, error) {
+	var body DeleteTask404JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask404JSONResponseBodyDetail0 overwrites any union data inside the DeleteTask404JSONResponseBody_Detail as the provided DeleteTask404JSONResponseBodyDetail0
+func (t *DeleteTask404JSONResponseBody_Detail) FromDeleteTask404JSONResponseBodyDetail0(v DeleteTask404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask404JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTask404JSONResponseBody_Detail, using the provided DeleteTask404JSONResponseBodyDetail0
+func (t *DeleteTask404JSONResponseBody_Detail) MergeDeleteTask404JSONResponseBodyDetail0(v DeleteTask404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTask404JSONResponseBodyDetail1 returns the union data inside the DeleteTask404JSONResponseBody_Detail as a DeleteTask404JSONResponseBodyDetail1
+func (t DeleteTask404JSONResponseBody_Detail) AsDeleteTask404JSONResponseBodyDetail1() (DeleteTask404JSONResponseBodyDetail1, error) {
+	var body DeleteTask404JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask404JSONResponseBodyDetail1 overwrites any union data inside the DeleteTask404JSONResponseBody_Detail as the provided DeleteTask404JSONResponseBodyDetail1
+func (t *DeleteTask404JSONResponseBody_Detail) FromDeleteTask404JSONResponseBodyDetail1(v DeleteTask404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask404JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTask404JSONResponseBody_Detail, using the provided DeleteTask404JSONResponseBodyDetail1
+func (t *DeleteTask404JSONResponseBody_Detail) MergeDeleteTask404JSONResponseBodyDetail1(v DeleteTask404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTask404JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTask404JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTask405JSONResponseBodyDetail0 returns the union data inside the DeleteTask405JSONResponseBody_Detail as a DeleteTask405JSONResponseBodyDetail0
+func (t DeleteTask405JSONResponseBody_Detail) AsDeleteTask405JSONResponseBodyDetail0() (DeleteTask405JSONResponseBodyDetail0, error) {
+	var body DeleteTask405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask405JSONResponseBodyDetail0 overwrites any union data inside the DeleteTask405JSONResponseBody_Detail as the provided DeleteTask405JSONResponseBodyDetail0
+func (t *DeleteTask405JSONResponseBody_Detail) FromDeleteTask405JSONResponseBodyDetail0(v DeleteTask405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask405JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTask405JSONResponseBody_Detail, using the provided DeleteTask405JSONResponseBodyDetail0
+func (t *DeleteTask405JSONResponseBody_Detail) MergeDeleteTask405JSONResponseBodyDetail0(v DeleteTask405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTask405JSONResponseBodyDetail1 returns the union data inside the DeleteTask405JSONResponseBody_Detail as a DeleteTask405JSONResponseBodyDetail1
+func (t DeleteTask405JSONResponseBody_Detail) AsDeleteTask405JSONResponseBodyDetail1() (DeleteTask405JSONResponseBodyDetail1, error) {
+	var body DeleteTask405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask405JSONResponseBodyDetail1 overwrites any union data inside the DeleteTask405JSONResponseBody_Detail as the provided DeleteTask405JSONResponseBodyDetail1
+func (t *DeleteTask405JSONResponseBody_Detail) FromDeleteTask405JSONResponseBodyDetail1(v DeleteTask405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask405JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTask405JSONResponseBody_Detail, using the provided DeleteTask405JSONResponseBodyDetail1
+func (t *DeleteTask405JSONResponseBody_Detail) MergeDeleteTask405JSONResponseBodyDetail1(v DeleteTask405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTask405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTask405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTask409JSONResponseBodyDetail0 returns the union data inside the DeleteTask409JSONResponseBody_Detail as a DeleteTask409JSONResponseBodyDetail0
+func (t DeleteTask409JSONResponseBody_Detail) AsDeleteTask409JSONResponseBodyDetail0() (DeleteTask409JSONResponseBodyDetail0, error) {
+	var body DeleteTask409JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask409JSONResponseBodyDetail0 overwrites any union data inside the DeleteTask409JSONResponseBody_Detail as the provided DeleteTask409JSONResponseBodyDetail0
+func (t *DeleteTask409JSONResponseBody_Detail) FromDeleteTask409JSONResponseBodyDetail0(v DeleteTask409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask409JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTask409JSONResponseBody_Detail, using the provided DeleteTask409JSONResponseBodyDetail0
+func (t *DeleteTask409JSONResponseBody_Detail) MergeDeleteTask409JSONResponseBodyDetail0(v DeleteTask409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTask409JSONResponseBodyDetail1 returns the union data inside the DeleteTask409JSONResponseBody_Detail as a DeleteTask409JSONResponseBodyDetail1
+func (t DeleteTask409JSONResponseBody_Detail) AsDeleteTask409JSONResponseBodyDetail1() (DeleteTask409JSONResponseBodyDetail1, error) {
+	var body DeleteTask409JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask409JSONResponseBodyDetail1 overwrites any union data inside the DeleteTask409JSONResponseBody_Detail as the provided DeleteTask409JSONResponseBodyDetail1
+func (t *DeleteTask409JSONResponseBody_Detail) FromDeleteTask409JSONResponseBodyDetail1(v DeleteTask409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask409JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTask409JSONResponseBody_Detail, using the provided DeleteTask409JSONResponseBodyDetail1
+func (t *DeleteTask409JSONResponseBody_Detail) MergeDeleteTask409JSONResponseBodyDetail1(v DeleteTask409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTask409JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTask409JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTask410JSONResponseBodyDetail0 returns the union data inside the DeleteTask410JSONResponseBody_Detail as a DeleteTask410JSONResponseBodyDetail0
+func (t DeleteTask410JSONResponseBody_Detail) AsDeleteTask410JSONResponseBodyDetail0() (DeleteTask410JSONResponseBodyDetail0, error) {
+	var body DeleteTask410JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask410JSONResponseBodyDetail0 overwrites any union data inside the DeleteTask410JSONResponseBody_Detail as the provided DeleteTask410JSONResponseBodyDetail0
+func (t *DeleteTask410JSONResponseBody_Detail) FromDeleteTask410JSONResponseBodyDetail0(v DeleteTask410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask410JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTask410JSONResponseBody_Detail, using the provided DeleteTask410JSONResponseBodyDetail0
+func (t *DeleteTask410JSONResponseBody_Detail) MergeDeleteTask410JSONResponseBodyDetail0(v DeleteTask410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTask410JSONResponseBodyDetail1 returns the union data inside the DeleteTask410JSONResponseBody_Detail as a DeleteTask410JSONResponseBodyDetail1
+func (t DeleteTask410JSONResponseBody_Detail) AsDeleteTask410JSONResponseBodyDetail1() (DeleteTask410JSONResponseBodyDetail1, error) {
+	var body DeleteTask410JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask410JSONResponseBodyDetail1 overwrites any union data inside the DeleteTask410JSONResponseBody_Detail as the provided DeleteTask410JSONResponseBodyDetail1
+func (t *DeleteTask410JSONResponseBody_Detail) FromDeleteTask410JSONResponseBodyDetail1(v DeleteTask410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask410JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTask410JSONResponseBody_Detail, using the provided DeleteTask410JSONResponseBodyDetail1
+func (t *DeleteTask410JSONResponseBody_Detail) MergeDeleteTask410JSONResponseBodyDetail1(v DeleteTask410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTask410JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTask410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTask500JSONResponseBodyDetail0 returns the union data inside the DeleteTask500JSONResponseBody_Detail as a DeleteTask500JSONResponseBodyDetail0
+func (t DeleteTask500JSONResponseBody_Detail) AsDeleteTask500JSONResponseBodyDetail0() (DeleteTask500JSONResponseBodyDetail0, error) {
+	var body DeleteTask500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask500JSONResponseBodyDetail0 overwrites any union data inside the DeleteTask500JSONResponseBody_Detail as the provided DeleteTask500JSONResponseBodyDetail0
+func (t *DeleteTask500JSONResponseBody_Detail) FromDeleteTask500JSONResponseBodyDetail0(v DeleteTask500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask500JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTask500JSONResponseBody_Detail, using the provided DeleteTask500JSONResponseBodyDetail0
+func (t *DeleteTask500JSONResponseBody_Detail) MergeDeleteTask500JSONResponseBodyDetail0(v DeleteTask500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTask500JSONResponseBodyDetail1 returns the union data inside the DeleteTask500JSONResponseBody_Detail as a DeleteTask500JSONResponseBodyDetail1
+func (t DeleteTask500JSONResponseBody_Detail) AsDeleteTask500JSONResponseBodyDetail1() (DeleteTask500JSONResponseBodyDetail1, error) {
+	var body DeleteTask500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask500JSONResponseBodyDetail1 overwrites any union data inside the DeleteTask500JSONResponseBody_Detail as the provided DeleteTask500JSONResponseBodyDetail1
+func (t *DeleteTask500JSONResponseBody_Detail) FromDeleteTask500JSONResponseBodyDetail1(v DeleteTask500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask500JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTask500JSONResponseBody_Detail, using the provided DeleteTask500JSONResponseBodyDetail1
+func (t *DeleteTask500JSONResponseBody_Detail) MergeDeleteTask500JSONResponseBodyDetail1(v DeleteTask500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTask500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTask500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTask503JSONResponseBodyDetail0 returns the union data inside the DeleteTask503JSONResponseBody_Detail as a DeleteTask503JSONResponseBodyDetail0
+func (t DeleteTask503JSONResponseBody_Detail) AsDeleteTask503JSONResponseBodyDetail0() (DeleteTask503JSONResponseBodyDetail0, error) {
+	var body DeleteTask503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask503JSONResponseBodyDetail0 overwrites any union data inside the DeleteTask503JSONResponseBody_Detail as the provided DeleteTask503JSONResponseBodyDetail0
+func (t *DeleteTask503JSONResponseBody_Detail) FromDeleteTask503JSONResponseBodyDetail0(v DeleteTask503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask503JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTask503JSONResponseBody_Detail, using the provided DeleteTask503JSONResponseBodyDetail0
+func (t *DeleteTask503JSONResponseBody_Detail) MergeDeleteTask503JSONResponseBodyDetail0(v DeleteTask503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTask503JSONResponseBodyDetail1 returns the union data inside the DeleteTask503JSONResponseBody_Detail as a DeleteTask503JSONResponseBodyDetail1
+func (t DeleteTask503JSONResponseBody_Detail) AsDeleteTask503JSONResponseBodyDetail1() (DeleteTask503JSONResponseBodyDetail1, error) {
+	var body DeleteTask503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask503JSONResponseBodyDetail1 overwrites any union data inside the DeleteTask503JSONResponseBody_Detail as the provided DeleteTask503JSONResponseBodyDetail1
+func (t *DeleteTask503JSONResponseBody_Detail) FromDeleteTask503JSONResponseBodyDetail1(v DeleteTask503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask503JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTask503JSONResponseBody_Detail, using the provided DeleteTask503JSONResponseBodyDetail1
+func (t *DeleteTask503JSONResponseBody_Detail) MergeDeleteTask503JSONResponseBodyDetail1(v DeleteTask503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTask503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTask503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -25086,6 +28712,378 @@ func (t GetTaskEvents503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *GetTaskEvents503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskLLMUsage401JSONResponseBodyDetail0 returns the union data inside the GetTaskLLMUsage401JSONResponseBody_Detail as a GetTaskLLMUsage401JSONResponseBodyDetail0
+func (t GetTaskLLMUsage401JSONResponseBody_Detail) AsGetTaskLLMUsage401JSONResponseBodyDetail0() (GetTaskLLMUsage401JSONResponseBodyDetail0, error) {
+	var body GetTaskLLMUsage401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage401JSONResponseBodyDetail0 overwrites any union data inside the GetTaskLLMUsage401JSONResponseBody_Detail as the provided GetTaskLLMUsage401JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage401JSONResponseBody_Detail) FromGetTaskLLMUsage401JSONResponseBodyDetail0(v GetTaskLLMUsage401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage401JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskLLMUsage401JSONResponseBody_Detail, using the provided GetTaskLLMUsage401JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage401JSONResponseBody_Detail) MergeGetTaskLLMUsage401JSONResponseBodyDetail0(v GetTaskLLMUsage401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskLLMUsage401JSONResponseBodyDetail1 returns the union data inside the GetTaskLLMUsage401JSONResponseBody_Detail as a GetTaskLLMUsage401JSONResponseBodyDetail1
+func (t GetTaskLLMUsage401JSONResponseBody_Detail) AsGetTaskLLMUsage401JSONResponseBodyDetail1() (GetTaskLLMUsage401JSONResponseBodyDetail1, error) {
+	var body GetTaskLLMUsage401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage401JSONResponseBodyDetail1 overwrites any union data inside the GetTaskLLMUsage401JSONResponseBody_Detail as the provided GetTaskLLMUsage401JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage401JSONResponseBody_Detail) FromGetTaskLLMUsage401JSONResponseBodyDetail1(v GetTaskLLMUsage401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage401JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskLLMUsage401JSONResponseBody_Detail, using the provided GetTaskLLMUsage401JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage401JSONResponseBody_Detail) MergeGetTaskLLMUsage401JSONResponseBodyDetail1(v GetTaskLLMUsage401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskLLMUsage401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskLLMUsage401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskLLMUsage404JSONResponseBodyDetail0 returns the union data inside the GetTaskLLMUsage404JSONResponseBody_Detail as a GetTaskLLMUsage404JSONResponseBodyDetail0
+func (t GetTaskLLMUsage404JSONResponseBody_Detail) AsGetTaskLLMUsage404JSONResponseBodyDetail0() (GetTaskLLMUsage404JSONResponseBodyDetail0, error) {
+	var body GetTaskLLMUsage404JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage404JSONResponseBodyDetail0 overwrites any union data inside the GetTaskLLMUsage404JSONResponseBody_Detail as the provided GetTaskLLMUsage404JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage404JSONResponseBody_Detail) FromGetTaskLLMUsage404JSONResponseBodyDetail0(v GetTaskLLMUsage404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage404JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskLLMUsage404JSONResponseBody_Detail, using the provided GetTaskLLMUsage404JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage404JSONResponseBody_Detail) MergeGetTaskLLMUsage404JSONResponseBodyDetail0(v GetTaskLLMUsage404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskLLMUsage404JSONResponseBodyDetail1 returns the union data inside the GetTaskLLMUsage404JSONResponseBody_Detail as a GetTaskLLMUsage404JSONResponseBodyDetail1
+func (t GetTaskLLMUsage404JSONResponseBody_Detail) AsGetTaskLLMUsage404JSONResponseBodyDetail1() (GetTaskLLMUsage404JSONResponseBodyDetail1, error) {
+	var body GetTaskLLMUsage404JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage404JSONResponseBodyDetail1 overwrites any union data inside the GetTaskLLMUsage404JSONResponseBody_Detail as the provided GetTaskLLMUsage404JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage404JSONResponseBody_Detail) FromGetTaskLLMUsage404JSONResponseBodyDetail1(v GetTaskLLMUsage404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage404JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskLLMUsage404JSONResponseBody_Detail, using the provided GetTaskLLMUsage404JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage404JSONResponseBody_Detail) MergeGetTaskLLMUsage404JSONResponseBodyDetail1(v GetTaskLLMUsage404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskLLMUsage404JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskLLMUsage404JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskLLMUsage405JSONResponseBodyDetail0 returns the union data inside the GetTaskLLMUsage405JSONResponseBody_Detail as a GetTaskLLMUsage405JSONResponseBodyDetail0
+func (t GetTaskLLMUsage405JSONResponseBody_Detail) AsGetTaskLLMUsage405JSONResponseBodyDetail0() (GetTaskLLMUsage405JSONResponseBodyDetail0, error) {
+	var body GetTaskLLMUsage405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage405JSONResponseBodyDetail0 overwrites any union data inside the GetTaskLLMUsage405JSONResponseBody_Detail as the provided GetTaskLLMUsage405JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage405JSONResponseBody_Detail) FromGetTaskLLMUsage405JSONResponseBodyDetail0(v GetTaskLLMUsage405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage405JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskLLMUsage405JSONResponseBody_Detail, using the provided GetTaskLLMUsage405JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage405JSONResponseBody_Detail) MergeGetTaskLLMUsage405JSONResponseBodyDetail0(v GetTaskLLMUsage405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskLLMUsage405JSONResponseBodyDetail1 returns the union data inside the GetTaskLLMUsage405JSONResponseBody_Detail as a GetTaskLLMUsage405JSONResponseBodyDetail1
+func (t GetTaskLLMUsage405JSONResponseBody_Detail) AsGetTaskLLMUsage405JSONResponseBodyDetail1() (GetTaskLLMUsage405JSONResponseBodyDetail1, error) {
+	var body GetTaskLLMUsage405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage405JSONResponseBodyDetail1 overwrites any union data inside the GetTaskLLMUsage405JSONResponseBody_Detail as the provided GetTaskLLMUsage405JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage405JSONResponseBody_Detail) FromGetTaskLLMUsage405JSONResponseBodyDetail1(v GetTaskLLMUsage405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage405JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskLLMUsage405JSONResponseBody_Detail, using the provided GetTaskLLMUsage405JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage405JSONResponseBody_Detail) MergeGetTaskLLMUsage405JSONResponseBodyDetail1(v GetTaskLLMUsage405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskLLMUsage405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskLLMUsage405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskLLMUsage410JSONResponseBodyDetail0 returns the union data inside the GetTaskLLMUsage410JSONResponseBody_Detail as a GetTaskLLMUsage410JSONResponseBodyDetail0
+func (t GetTaskLLMUsage410JSONResponseBody_Detail) AsGetTaskLLMUsage410JSONResponseBodyDetail0() (GetTaskLLMUsage410JSONResponseBodyDetail0, error) {
+	var body GetTaskLLMUsage410JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage410JSONResponseBodyDetail0 overwrites any union data inside the GetTaskLLMUsage410JSONResponseBody_Detail as the provided GetTaskLLMUsage410JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage410JSONResponseBody_Detail) FromGetTaskLLMUsage410JSONResponseBodyDetail0(v GetTaskLLMUsage410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage410JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskLLMUsage410JSONResponseBody_Detail, using the provided GetTaskLLMUsage410JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage410JSONResponseBody_Detail) MergeGetTaskLLMUsage410JSONResponseBodyDetail0(v GetTaskLLMUsage410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskLLMUsage410JSONResponseBodyDetail1 returns the union data inside the GetTaskLLMUsage410JSONResponseBody_Detail as a GetTaskLLMUsage410JSONResponseBodyDetail1
+func (t GetTaskLLMUsage410JSONResponseBody_Detail) AsGetTaskLLMUsage410JSONResponseBodyDetail1() (GetTaskLLMUsage410JSONResponseBodyDetail1, error) {
+	var body GetTaskLLMUsage410JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage410JSONResponseBodyDetail1 overwrites any union data inside the GetTaskLLMUsage410JSONResponseBody_Detail as the provided GetTaskLLMUsage410JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage410JSONResponseBody_Detail) FromGetTaskLLMUsage410JSONResponseBodyDetail1(v GetTaskLLMUsage410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage410JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskLLMUsage410JSONResponseBody_Detail, using the provided GetTaskLLMUsage410JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage410JSONResponseBody_Detail) MergeGetTaskLLMUsage410JSONResponseBodyDetail1(v GetTaskLLMUsage410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskLLMUsage410JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskLLMUsage410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskLLMUsage500JSONResponseBodyDetail0 returns the union data inside the GetTaskLLMUsage500JSONResponseBody_Detail as a GetTaskLLMUsage500JSONResponseBodyDetail0
+func (t GetTaskLLMUsage500JSONResponseBody_Detail) AsGetTaskLLMUsage500JSONResponseBodyDetail0() (GetTaskLLMUsage500JSONResponseBodyDetail0, error) {
+	var body GetTaskLLMUsage500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage500JSONResponseBodyDetail0 overwrites any union data inside the GetTaskLLMUsage500JSONResponseBody_Detail as the provided GetTaskLLMUsage500JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage500JSONResponseBody_Detail) FromGetTaskLLMUsage500JSONResponseBodyDetail0(v GetTaskLLMUsage500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage500JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskLLMUsage500JSONResponseBody_Detail, using the provided GetTaskLLMUsage500JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage500JSONResponseBody_Detail) MergeGetTaskLLMUsage500JSONResponseBodyDetail0(v GetTaskLLMUsage500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskLLMUsage500JSONResponseBodyDetail1 returns the union data inside the GetTaskLLMUsage500JSONResponseBody_Detail as a GetTaskLLMUsage500JSONResponseBodyDetail1
+func (t GetTaskLLMUsage500JSONResponseBody_Detail) AsGetTaskLLMUsage500JSONResponseBodyDetail1() (GetTaskLLMUsage500JSONResponseBodyDetail1, error) {
+	var body GetTaskLLMUsage500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage500JSONResponseBodyDetail1 overwrites any union data inside the GetTaskLLMUsage500JSONResponseBody_Detail as the provided GetTaskLLMUsage500JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage500JSONResponseBody_Detail) FromGetTaskLLMUsage500JSONResponseBodyDetail1(v GetTaskLLMUsage500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage500JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskLLMUsage500JSONResponseBody_Detail, using the provided GetTaskLLMUsage500JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage500JSONResponseBody_Detail) MergeGetTaskLLMUsage500JSONResponseBodyDetail1(v GetTaskLLMUsage500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskLLMUsage500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskLLMUsage500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskLLMUsage503JSONResponseBodyDetail0 returns the union data inside the GetTaskLLMUsage503JSONResponseBody_Detail as a GetTaskLLMUsage503JSONResponseBodyDetail0
+func (t GetTaskLLMUsage503JSONResponseBody_Detail) AsGetTaskLLMUsage503JSONResponseBodyDetail0() (GetTaskLLMUsage503JSONResponseBodyDetail0, error) {
+	var body GetTaskLLMUsage503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage503JSONResponseBodyDetail0 overwrites any union data inside the GetTaskLLMUsage503JSONResponseBody_Detail as the provided GetTaskLLMUsage503JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage503JSONResponseBody_Detail) FromGetTaskLLMUsage503JSONResponseBodyDetail0(v GetTaskLLMUsage503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage503JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskLLMUsage503JSONResponseBody_Detail, using the provided GetTaskLLMUsage503JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage503JSONResponseBody_Detail) MergeGetTaskLLMUsage503JSONResponseBodyDetail0(v GetTaskLLMUsage503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskLLMUsage503JSONResponseBodyDetail1 returns the union data inside the GetTaskLLMUsage503JSONResponseBody_Detail as a GetTaskLLMUsage503JSONResponseBodyDetail1
+func (t GetTaskLLMUsage503JSONResponseBody_Detail) AsGetTaskLLMUsage503JSONResponseBodyDetail1() (GetTaskLLMUsage503JSONResponseBodyDetail1, error) {
+	var body GetTaskLLMUsage503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage503JSONResponseBodyDetail1 overwrites any union data inside the GetTaskLLMUsage503JSONResponseBody_Detail as the provided GetTaskLLMUsage503JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage503JSONResponseBody_Detail) FromGetTaskLLMUsage503JSONResponseBodyDetail1(v GetTaskLLMUsage503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage503JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskLLMUsage503JSONResponseBody_Detail, using the provided GetTaskLLMUsage503JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage503JSONResponseBody_Detail) MergeGetTaskLLMUsage503JSONResponseBodyDetail1(v GetTaskLLMUsage503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskLLMUsage503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskLLMUsage503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -26888,6 +30886,440 @@ func (t *GetTaskThread503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error 
 	return err
 }
 
+// AsGetTaskFullThread401JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread401JSONResponseBody_Detail as a GetTaskFullThread401JSONResponseBodyDetail0
+func (t GetTaskFullThread401JSONResponseBody_Detail) AsGetTaskFullThread401JSONResponseBodyDetail0() (GetTaskFullThread401JSONResponseBodyDetail0, error) {
+	var body GetTaskFullThread401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread401JSONResponseBodyDetail0 overwrites any union data inside the GetTaskFullThread401JSONResponseBody_Detail as the provided GetTaskFullThread401JSONResponseBodyDetail0
+func (t *GetTaskFullThread401JSONResponseBody_Detail) FromGetTaskFullThread401JSONResponseBodyDetail0(v GetTaskFullThread401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread401JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskFullThread401JSONResponseBody_Detail, using the provided GetTaskFullThread401JSONResponseBodyDetail0
+func (t *GetTaskFullThread401JSONResponseBody_Detail) MergeGetTaskFullThread401JSONResponseBodyDetail0(v GetTaskFullThread401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskFullThread401JSONResponseBodyDetail1 returns the union data inside the GetTaskFullThread401JSONResponseBody_Detail as a GetTaskFullThread401JSONResponseBodyDetail1
+func (t GetTaskFullThread401JSONResponseBody_Detail) AsGetTaskFullThread401JSONResponseBodyDetail1() (GetTaskFullThread401JSONResponseBodyDetail1, error) {
+	var body GetTaskFullThread401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread401JSONResponseBodyDetail1 overwrites any union data inside the GetTaskFullThread401JSONResponseBody_Detail as the provided GetTaskFullThread401JSONResponseBodyDetail1
+func (t *GetTaskFullThread401JSONResponseBody_Detail) FromGetTaskFullThread401JSONResponseBodyDetail1(v GetTaskFullThread401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread401JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskFullThread401JSONResponseBody_Detail, using the provided GetTaskFullThread401JSONResponseBodyDetail1
+func (t *GetTaskFullThread401JSONResponseBody_Detail) MergeGetTaskFullThread401JSONResponseBodyDetail1(v GetTaskFullThread401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskFullThread401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskFullThread401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskFullThread404JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread404JSONResponseBody_Detail as a GetTaskFullThread404JSONResponseBodyDetail0
+func (t GetTaskFullThread404JSONResponseBody_Detail) AsGetTaskFullThread404JSONResponseBodyDetail0() (GetTaskFullThread404JSONResponseBodyDetail0, error) {
+	var body GetTaskFullThread404JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread404JSONResponseBodyDetail0 overwrites any union data inside the GetTaskFullThread404JSONResponseBody_Detail as the provided GetTaskFullThread404JSONResponseBodyDetail0
+func (t *GetTaskFullThread404JSONResponseBody_Detail) FromGetTaskFullThread404JSONResponseBodyDetail0(v GetTaskFullThread404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread404JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskFullThread404JSONResponseBody_Detail, using the provided GetTaskFullThread404JSONResponseBodyDetail0
+func (t *GetTaskFullThread404JSONResponseBody_Detail) MergeGetTaskFullThread404JSONResponseBodyDetail0(v GetTaskFullThread404JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskFullThread404JSONResponseBodyDetail1 returns the union data inside the GetTaskFullThread404JSONResponseBody_Detail as a GetTaskFullThread404JSONResponseBodyDetail1
+func (t GetTaskFullThread404JSONResponseBody_Detail) AsGetTaskFullThread404JSONResponseBodyDetail1() (GetTaskFullThread404JSONResponseBodyDetail1, error) {
+	var body GetTaskFullThread404JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread404JSONResponseBodyDetail1 overwrites any union data inside the GetTaskFullThread404JSONResponseBody_Detail as the provided GetTaskFullThread404JSONResponseBodyDetail1
+func (t *GetTaskFullThread404JSONResponseBody_Detail) FromGetTaskFullThread404JSONResponseBodyDetail1(v GetTaskFullThread404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread404JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskFullThread404JSONResponseBody_Detail, using the provided GetTaskFullThread404JSONResponseBodyDetail1
+func (t *GetTaskFullThread404JSONResponseBody_Detail) MergeGetTaskFullThread404JSONResponseBodyDetail1(v GetTaskFullThread404JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskFullThread404JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskFullThread404JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskFullThread405JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread405JSONResponseBody_Detail as a GetTaskFullThread405JSONResponseBodyDetail0
+func (t GetTaskFullThread405JSONResponseBody_Detail) AsGetTaskFullThread405JSONResponseBodyDetail0() (GetTaskFullThread405JSONResponseBodyDetail0, error) {
+	var body GetTaskFullThread405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread405JSONResponseBodyDetail0 overwrites any union data inside the GetTaskFullThread405JSONResponseBody_Detail as the provided GetTaskFullThread405JSONResponseBodyDetail0
+func (t *GetTaskFullThread405JSONResponseBody_Detail) FromGetTaskFullThread405JSONResponseBodyDetail0(v GetTaskFullThread405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread405JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskFullThread405JSONResponseBody_Detail, using the provided GetTaskFullThread405JSONResponseBodyDetail0
+func (t *GetTaskFullThread405JSONResponseBody_Detail) MergeGetTaskFullThread405JSONResponseBodyDetail0(v GetTaskFullThread405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskFullThread405JSONResponseBodyDetail1 returns the union data inside the GetTaskFullThread405JSONResponseBody_Detail as a GetTaskFullThread405JSONResponseBodyDetail1
+func (t GetTaskFullThread405JSONResponseBody_Detail) AsGetTaskFullThread405JSONResponseBodyDetail1() (GetTaskFullThread405JSONResponseBodyDetail1, error) {
+	var body GetTaskFullThread405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread405JSONResponseBodyDetail1 overwrites any union data inside the GetTaskFullThread405JSONResponseBody_Detail as the provided GetTaskFullThread405JSONResponseBodyDetail1
+func (t *GetTaskFullThread405JSONResponseBody_Detail) FromGetTaskFullThread405JSONResponseBodyDetail1(v GetTaskFullThread405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread405JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskFullThread405JSONResponseBody_Detail, using the provided GetTaskFullThread405JSONResponseBodyDetail1
+func (t *GetTaskFullThread405JSONResponseBody_Detail) MergeGetTaskFullThread405JSONResponseBodyDetail1(v GetTaskFullThread405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskFullThread405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskFullThread405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskFullThread409JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread409JSONResponseBody_Detail as a GetTaskFullThread409JSONResponseBodyDetail0
+func (t GetTaskFullThread409JSONResponseBody_Detail) AsGetTaskFullThread409JSONResponseBodyDetail0() (GetTaskFullThread409JSONResponseBodyDetail0, error) {
+	var body GetTaskFullThread409JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread409JSONResponseBodyDetail0 overwrites any union data inside the GetTaskFullThread409JSONResponseBody_Detail as the provided GetTaskFullThread409JSONResponseBodyDetail0
+func (t *GetTaskFullThread409JSONResponseBody_Detail) FromGetTaskFullThread409JSONResponseBodyDetail0(v GetTaskFullThread409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread409JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskFullThread409JSONResponseBody_Detail, using the provided GetTaskFullThread409JSONResponseBodyDetail0
+func (t *GetTaskFullThread409JSONResponseBody_Detail) MergeGetTaskFullThread409JSONResponseBodyDetail0(v GetTaskFullThread409JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskFullThread409JSONResponseBodyDetail1 returns the union data inside the GetTaskFullThread409JSONResponseBody_Detail as a GetTaskFullThread409JSONResponseBodyDetail1
+func (t GetTaskFullThread409JSONResponseBody_Detail) AsGetTaskFullThread409JSONResponseBodyDetail1() (GetTaskFullThread409JSONResponseBodyDetail1, error) {
+	var body GetTaskFullThread409JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread409JSONResponseBodyDetail1 overwrites any union data inside the GetTaskFullThread409JSONResponseBody_Detail as the provided GetTaskFullThread409JSONResponseBodyDetail1
+func (t *GetTaskFullThread409JSONResponseBody_Detail) FromGetTaskFullThread409JSONResponseBodyDetail1(v GetTaskFullThread409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread409JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskFullThread409JSONResponseBody_Detail, using the provided GetTaskFullThread409JSONResponseBodyDetail1
+func (t *GetTaskFullThread409JSONResponseBody_Detail) MergeGetTaskFullThread409JSONResponseBodyDetail1(v GetTaskFullThread409JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskFullThread409JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskFullThread409JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskFullThread410JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread410JSONResponseBody_Detail as a GetTaskFullThread410JSONResponseBodyDetail0
+func (t GetTaskFullThread410JSONResponseBody_Detail) AsGetTaskFullThread410JSONResponseBodyDetail0() (GetTaskFullThread410JSONResponseBodyDetail0, error) {
+	var body GetTaskFullThread410JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread410JSONResponseBodyDetail0 overwrites any union data inside the GetTaskFullThread410JSONResponseBody_Detail as the provided GetTaskFullThread410JSONResponseBodyDetail0
+func (t *GetTaskFullThread410JSONResponseBody_Detail) FromGetTaskFullThread410JSONResponseBodyDetail0(v GetTaskFullThread410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread410JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskFullThread410JSONResponseBody_Detail, using the provided GetTaskFullThread410JSONResponseBodyDetail0
+func (t *GetTaskFullThread410JSONResponseBody_Detail) MergeGetTaskFullThread410JSONResponseBodyDetail0(v GetTaskFullThread410JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskFullThread410JSONResponseBodyDetail1 returns the union data inside the GetTaskFullThread410JSONResponseBody_Detail as a GetTaskFullThread410JSONResponseBodyDetail1
+func (t GetTaskFullThread410JSONResponseBody_Detail) AsGetTaskFullThread410JSONResponseBodyDetail1() (GetTaskFullThread410JSONResponseBodyDetail1, error) {
+	var body GetTaskFullThread410JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread410JSONResponseBodyDetail1 overwrites any union data inside the GetTaskFullThread410JSONResponseBody_Detail as the provided GetTaskFullThread410JSONResponseBodyDetail1
+func (t *GetTaskFullThread410JSONResponseBody_Detail) FromGetTaskFullThread410JSONResponseBodyDetail1(v GetTaskFullThread410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread410JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskFullThread410JSONResponseBody_Detail, using the provided GetTaskFullThread410JSONResponseBodyDetail1
+func (t *GetTaskFullThread410JSONResponseBody_Detail) MergeGetTaskFullThread410JSONResponseBodyDetail1(v GetTaskFullThread410JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskFullThread410JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskFullThread410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskFullThread500JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread500JSONResponseBody_Detail as a GetTaskFullThread500JSONResponseBodyDetail0
+func (t GetTaskFullThread500JSONResponseBody_Detail) AsGetTaskFullThread500JSONResponseBodyDetail0() (GetTaskFullThread500JSONResponseBodyDetail0, error) {
+	var body GetTaskFullThread500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread500JSONResponseBodyDetail0 overwrites any union data inside the GetTaskFullThread500JSONResponseBody_Detail as the provided GetTaskFullThread500JSONResponseBodyDetail0
+func (t *GetTaskFullThread500JSONResponseBody_Detail) FromGetTaskFullThread500JSONResponseBodyDetail0(v GetTaskFullThread500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread500JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskFullThread500JSONResponseBody_Detail, using the provided GetTaskFullThread500JSONResponseBodyDetail0
+func (t *GetTaskFullThread500JSONResponseBody_Detail) MergeGetTaskFullThread500JSONResponseBodyDetail0(v GetTaskFullThread500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskFullThread500JSONResponseBodyDetail1 returns the union data inside the GetTaskFullThread500JSONResponseBody_Detail as a GetTaskFullThread500JSONResponseBodyDetail1
+func (t GetTaskFullThread500JSONResponseBody_Detail) AsGetTaskFullThread500JSONResponseBodyDetail1() (GetTaskFullThread500JSONResponseBodyDetail1, error) {
+	var body GetTaskFullThread500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread500JSONResponseBodyDetail1 overwrites any union data inside the GetTaskFullThread500JSONResponseBody_Detail as the provided GetTaskFullThread500JSONResponseBodyDetail1
+func (t *GetTaskFullThread500JSONResponseBody_Detail) FromGetTaskFullThread500JSONResponseBodyDetail1(v GetTaskFullThread500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread500JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskFullThread500JSONResponseBody_Detail, using the provided GetTaskFullThread500JSONResponseBodyDetail1
+func (t *GetTaskFullThread500JSONResponseBody_Detail) MergeGetTaskFullThread500JSONResponseBodyDetail1(v GetTaskFullThread500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskFullThread500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskFullThread500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskFullThread503JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread503JSONResponseBody_Detail as a GetTaskFullThread503JSONResponseBodyDetail0
+func (t GetTaskFullThread503JSONResponseBody_Detail) AsGetTaskFullThread503JSONResponseBodyDetail0() (GetTaskFullThread503JSONResponseBodyDetail0, error) {
+	var body GetTaskFullThread503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread503JSONResponseBodyDetail0 overwrites any union data inside the GetTaskFullThread503JSONResponseBody_Detail as the provided GetTaskFullThread503JSONResponseBodyDetail0
+func (t *GetTaskFullThread503JSONResponseBody_Detail) FromGetTaskFullThread503JSONResponseBodyDetail0(v GetTaskFullThread503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread503JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskFullThread503JSONResponseBody_Detail, using the provided GetTaskFullThread503JSONResponseBodyDetail0
+func (t *GetTaskFullThread503JSONResponseBody_Detail) MergeGetTaskFullThread503JSONResponseBodyDetail0(v GetTaskFullThread503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskFullThread503JSONResponseBodyDetail1 returns the union data inside the GetTaskFullThread503JSONResponseBody_Detail as a GetTaskFullThread503JSONResponseBodyDetail1
+func (t GetTaskFullThread503JSONResponseBody_Detail) AsGetTaskFullThread503JSONResponseBodyDetail1() (GetTaskFullThread503JSONResponseBodyDetail1, error) {
+	var body GetTaskFullThread503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread503JSONResponseBodyDetail1 overwrites any union data inside the GetTaskFullThread503JSONResponseBody_Detail as the provided GetTaskFullThread503JSONResponseBodyDetail1
+func (t *GetTaskFullThread503JSONResponseBody_Detail) FromGetTaskFullThread503JSONResponseBodyDetail1(v GetTaskFullThread503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread503JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskFullThread503JSONResponseBody_Detail, using the provided GetTaskFullThread503JSONResponseBodyDetail1
+func (t *GetTaskFullThread503JSONResponseBody_Detail) MergeGetTaskFullThread503JSONResponseBodyDetail1(v GetTaskFullThread503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskFullThread503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskFullThread503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsGetWebhookSettings401JSONResponseBodyDetail0 returns the union data inside the GetWebhookSettings401JSONResponseBody_Detail as a GetWebhookSettings401JSONResponseBodyDetail0
 func (t GetWebhookSettings401JSONResponseBody_Detail) AsGetWebhookSettings401JSONResponseBodyDetail0() (GetWebhookSettings401JSONResponseBodyDetail0, error) {
 	var body GetWebhookSettings401JSONResponseBodyDetail0
@@ -28474,6 +32906,64 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/auth-contexts/{auth_context_id} (the `GetAuthContext` operationId).
 	GetAuthContext(ctx context.Context, authContextId openapi_types.UUID, params *GetAuthContextParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ApproveTaskWithBody Approve a paused task
+	//
+	// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/approve`): a task
+	// paused for input (status `paused`, an A2A agent's `input-required` or `auth-required`)
+	// goes on. `hitl_request.approved_by` records who approved; the task is `pending` again and
+	// the worker sends `message` (default `approved`) to the agent's paused task, which goes on
+	// as the same task at the agent. Only a paused task waits for a decision
+	// (`409 task_not_paused`). The agent is the version the task ran; the caller's secrets
+	// (`auth_token`, `user_tokens`) are not kept, so an agent that needs them again refuses.
+	// Should the task not reach the worker (`503`), it is paused again, to be approved again.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/hitl/{task_id}/approve (the `ApproveTask` operationId).
+	ApproveTaskWithBody(ctx context.Context, taskId TaskID, params *ApproveTaskParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApproveTask Approve a paused task
+	//
+	// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/approve`): a task
+	// paused for input (status `paused`, an A2A agent's `input-required` or `auth-required`)
+	// goes on. `hitl_request.approved_by` records who approved; the task is `pending` again and
+	// the worker sends `message` (default `approved`) to the agent's paused task, which goes on
+	// as the same task at the agent. Only a paused task waits for a decision
+	// (`409 task_not_paused`). The agent is the version the task ran; the caller's secrets
+	// (`auth_token`, `user_tokens`) are not kept, so an agent that needs them again refuses.
+	// Should the task not reach the worker (`503`), it is paused again, to be approved again.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/hitl/{task_id}/approve (the `ApproveTask` operationId).
+	ApproveTask(ctx context.Context, taskId TaskID, params *ApproveTaskParams, body ApproveTaskJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectTaskWithBody Reject a paused task
+	//
+	// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/reject`): a task
+	// paused for input ends `failed` with `error.code` `hitl_rejected` and the message
+	// `rejected by <rejected_by>[: <reason>]`; `hitl_request.rejected_by` records who rejected
+	// it, and the agent is asked to cancel its paused task. Only a paused task waits for a
+	// decision (`409 task_not_paused`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/hitl/{task_id}/reject (the `RejectTask` operationId).
+	RejectTaskWithBody(ctx context.Context, taskId TaskID, params *RejectTaskParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectTask Reject a paused task
+	//
+	// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/reject`): a task
+	// paused for input ends `failed` with `error.code` `hitl_rejected` and the message
+	// `rejected by <rejected_by>[: <reason>]`; `hitl_request.rejected_by` records who rejected
+	// it, and the agent is asked to cancel its paused task. Only a paused task waits for a
+	// decision (`409 task_not_paused`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/hitl/{task_id}/reject (the `RejectTask` operationId).
+	RejectTask(ctx context.Context, taskId TaskID, params *RejectTaskParams, body RejectTaskJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetReceiptIssuer The keys receipts are signed with
 	//
 	// agentq's. The `did:key` receipts are signed with now, and every key agentq signs or signed
@@ -28548,10 +33038,28 @@ type ClientInterface interface {
 
 	// ListTasks List tasks
 	//
-	// The caller's tasks, newest first, a page at a time.
+	// The caller's tasks, newest first, a page at a time: xpander's envelope (`page`, `per_page`
+	// at most 50, `total`, `total_pages`) and filters, with agentq's cursor beside it
+	// (`next_cursor`, `cursor`, `limit` up to 100). Page numbers reach the first 1000 tasks
+	// (`page` times `per_page`); a cursor goes on from anywhere. `total` counts what follows the
+	// page up to 5000 index entries; past that it is a lower bound and `total_exact` is false.
 	//
 	// Corresponds with GET /v1/tasks (the `ListTasks` operationId).
 	ListTasks(ctx context.Context, params *ListTasksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteTask Delete a task
+	//
+	// Deletes a task for good, as xpander's `DELETE /v1/tasks/{task_id}` does: a task that has
+	// not ended is stopped first (and its agent asked to cancel, as a stop does), then the task,
+	// the other turns of its conversation (the id of any turn, or the conversation's, deletes
+	// the whole conversation), their sub-tasks at any depth (tasks submitted with
+	// `parent_execution_id` naming one of them) and the conversation's record are removed, and
+	// their ids name nothing afterwards (`404`). At most 1000 tasks at once
+	// (`409 too_many_tasks`). A call that fails half way leaves sub-tasks before their parents,
+	// so deleting again finishes the work. Answers `204` with no body.
+	//
+	// Corresponds with DELETE /v1/tasks/{task_id} (the `DeleteTask` operationId).
+	DeleteTask(ctx context.Context, taskId TaskID, params *DeleteTaskParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetTask Get a task
 	//
@@ -28602,6 +33110,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/tasks/{task_id}/events (the `GetTaskEvents` operationId).
 	GetTaskEvents(ctx context.Context, taskId DeliveryTaskID, params *GetTaskEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTaskLLMUsage Get a task's LLM usage
+	//
+	// What the task's agent reported its work took, summed over the turns of its conversation:
+	// tokens, tool actions and cost. agentq runs no model itself: the figures are the agents'
+	// own reports (an HTTP or Lambda agent's `usage` or `tokens` object, A2A `metadata.usage`
+	// or `metadata.tokens`; see the README), and zeros when an agent reported nothing.
+	//
+	// Corresponds with GET /v1/tasks/{task_id}/llm_usage (the `GetTaskLLMUsage` operationId).
+	GetTaskLLMUsage(ctx context.Context, taskId TaskID, params *GetTaskLLMUsageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReportProgressWithBody An agent reports progress (progress_url)
 	//
@@ -28677,6 +33195,18 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/tasks/{task_id}/thread (the `GetTaskThread` operationId).
 	GetTaskThread(ctx context.Context, taskId TaskID, params *GetTaskThreadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTaskFullThread Get a task's full thread
+	//
+	// xpander's full thread: the conversation a task (or conversation id) belongs to under
+	// `root`, oldest first, and under each sub-task's id (a task submitted with
+	// `parent_execution_id` naming a turn, or a sub-task of one, at any depth) that sub-task's
+	// own messages. Each turn is the user's message and, when the turn completed, the agent's
+	// answer (role `assistant`) with the tokens its agent reported. At most 1000 tasks
+	// (`409 too_many_tasks`).
+	//
+	// Corresponds with GET /v1/tasks/{task_id}/thread/full (the `GetTaskFullThread` operationId).
+	GetTaskFullThread(ctx context.Context, taskId TaskID, params *GetTaskFullThreadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetWebhookSettings Get the tenant's webhook settings
 	//
@@ -29250,6 +33780,104 @@ func (c *Client) GetAuthContext(ctx context.Context, authContextId openapi_types
 	return c.Client.Do(req)
 }
 
+// ApproveTaskWithBody Approve a paused task
+//
+// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/approve`): a task
+// paused for input (status `paused`, an A2A agent's `input-required` or `auth-required`)
+// goes on. `hitl_request.approved_by` records who approved; the task is `pending` again and
+// the worker sends `message` (default `approved`) to the agent's paused task, which goes on
+// as the same task at the agent. Only a paused task waits for a decision
+// (`409 task_not_paused`). The agent is the version the task ran; the caller's secrets
+// (`auth_token`, `user_tokens`) are not kept, so an agent that needs them again refuses.
+// Should the task not reach the worker (`503`), it is paused again, to be approved again.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/hitl/{task_id}/approve (the `ApproveTask` operationId).
+func (c *Client) ApproveTaskWithBody(ctx context.Context, taskId TaskID, params *ApproveTaskParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApproveTaskRequestWithBody(c.Server, taskId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApproveTask Approve a paused task
+//
+// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/approve`): a task
+// paused for input (status `paused`, an A2A agent's `input-required` or `auth-required`)
+// goes on. `hitl_request.approved_by` records who approved; the task is `pending` again and
+// the worker sends `message` (default `approved`) to the agent's paused task, which goes on
+// as the same task at the agent. Only a paused task waits for a decision
+// (`409 task_not_paused`). The agent is the version the task ran; the caller's secrets
+// (`auth_token`, `user_tokens`) are not kept, so an agent that needs them again refuses.
+// Should the task not reach the worker (`503`), it is paused again, to be approved again.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/hitl/{task_id}/approve (the `ApproveTask` operationId).
+func (c *Client) ApproveTask(ctx context.Context, taskId TaskID, params *ApproveTaskParams, body ApproveTaskJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApproveTaskRequest(c.Server, taskId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectTaskWithBody Reject a paused task
+//
+// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/reject`): a task
+// paused for input ends `failed` with `error.code` `hitl_rejected` and the message
+// `rejected by <rejected_by>[: <reason>]`; `hitl_request.rejected_by` records who rejected
+// it, and the agent is asked to cancel its paused task. Only a paused task waits for a
+// decision (`409 task_not_paused`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/hitl/{task_id}/reject (the `RejectTask` operationId).
+func (c *Client) RejectTaskWithBody(ctx context.Context, taskId TaskID, params *RejectTaskParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectTaskRequestWithBody(c.Server, taskId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectTask Reject a paused task
+//
+// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/reject`): a task
+// paused for input ends `failed` with `error.code` `hitl_rejected` and the message
+// `rejected by <rejected_by>[: <reason>]`; `hitl_request.rejected_by` records who rejected
+// it, and the agent is asked to cancel its paused task. Only a paused task waits for a
+// decision (`409 task_not_paused`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/hitl/{task_id}/reject (the `RejectTask` operationId).
+func (c *Client) RejectTask(ctx context.Context, taskId TaskID, params *RejectTaskParams, body RejectTaskJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectTaskRequest(c.Server, taskId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetReceiptIssuer The keys receipts are signed with
 //
 // agentq's. The `did:key` receipts are signed with now, and every key agentq signs or signed
@@ -29394,11 +34022,39 @@ func (c *Client) VerifyReceipt(ctx context.Context, receiptId ReceiptID, params 
 
 // ListTasks List tasks
 //
-// The caller's tasks, newest first, a page at a time.
+// The caller's tasks, newest first, a page at a time: xpander's envelope (`page`, `per_page`
+// at most 50, `total`, `total_pages`) and filters, with agentq's cursor beside it
+// (`next_cursor`, `cursor`, `limit` up to 100). Page numbers reach the first 1000 tasks
+// (`page` times `per_page`); a cursor goes on from anywhere. `total` counts what follows the
+// page up to 5000 index entries; past that it is a lower bound and `total_exact` is false.
 //
 // Corresponds with GET /v1/tasks (the `ListTasks` operationId).
 func (c *Client) ListTasks(ctx context.Context, params *ListTasksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListTasksRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteTask Delete a task
+//
+// Deletes a task for good, as xpander's `DELETE /v1/tasks/{task_id}` does: a task that has
+// not ended is stopped first (and its agent asked to cancel, as a stop does), then the task,
+// the other turns of its conversation (the id of any turn, or the conversation's, deletes
+// the whole conversation), their sub-tasks at any depth (tasks submitted with
+// `parent_execution_id` naming one of them) and the conversation's record are removed, and
+// their ids name nothing afterwards (`404`). At most 1000 tasks at once
+// (`409 too_many_tasks`). A call that fails half way leaves sub-tasks before their parents,
+// so deleting again finishes the work. Answers `204` with no body.
+//
+// Corresponds with DELETE /v1/tasks/{task_id} (the `DeleteTask` operationId).
+func (c *Client) DeleteTask(ctx context.Context, taskId TaskID, params *DeleteTaskParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteTaskRequest(c.Server, taskId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -29489,6 +34145,26 @@ func (c *Client) ReplayTaskDelivery(ctx context.Context, taskId DeliveryTaskID, 
 // Corresponds with GET /v1/tasks/{task_id}/events (the `GetTaskEvents` operationId).
 func (c *Client) GetTaskEvents(ctx context.Context, taskId DeliveryTaskID, params *GetTaskEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetTaskEventsRequest(c.Server, taskId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTaskLLMUsage Get a task's LLM usage
+//
+// What the task's agent reported its work took, summed over the turns of its conversation:
+// tokens, tool actions and cost. agentq runs no model itself: the figures are the agents'
+// own reports (an HTTP or Lambda agent's `usage` or `tokens` object, A2A `metadata.usage`
+// or `metadata.tokens`; see the README), and zeros when an agent reported nothing.
+//
+// Corresponds with GET /v1/tasks/{task_id}/llm_usage (the `GetTaskLLMUsage` operationId).
+func (c *Client) GetTaskLLMUsage(ctx context.Context, taskId TaskID, params *GetTaskLLMUsageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTaskLLMUsageRequest(c.Server, taskId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -29624,6 +34300,28 @@ func (c *Client) StopTask(ctx context.Context, taskId TaskID, params *StopTaskPa
 // Corresponds with GET /v1/tasks/{task_id}/thread (the `GetTaskThread` operationId).
 func (c *Client) GetTaskThread(ctx context.Context, taskId TaskID, params *GetTaskThreadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetTaskThreadRequest(c.Server, taskId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTaskFullThread Get a task's full thread
+//
+// xpander's full thread: the conversation a task (or conversation id) belongs to under
+// `root`, oldest first, and under each sub-task's id (a task submitted with
+// `parent_execution_id` naming a turn, or a sub-task of one, at any depth) that sub-task's
+// own messages. Each turn is the user's message and, when the turn completed, the agent's
+// answer (role `assistant`) with the tokens its agent reported. At most 1000 tasks
+// (`409 too_many_tasks`).
+//
+// Corresponds with GET /v1/tasks/{task_id}/thread/full (the `GetTaskFullThread` operationId).
+func (c *Client) GetTaskFullThread(ctx context.Context, taskId TaskID, params *GetTaskFullThreadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTaskFullThreadRequest(c.Server, taskId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -30495,6 +35193,102 @@ func NewListAgentTasksRequest(server string, agentId AgentID, params *ListAgentT
 
 		}
 
+		if params.InternalStatus != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "internal_status", *params.InternalStatus, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ParentTaskId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "parent_task_id", *params.ParentTaskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TriggeringAgentId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "triggering_agent_id", *params.TriggeringAgentId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FromDate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from_date", *params.FromDate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ToDate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to_date", *params.ToDate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PerPage != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "per_page", *params.PerPage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.AgentId != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "agent_id", *params.AgentId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -30945,6 +35739,130 @@ func NewGetAuthContextRequest(server string, authContextId openapi_types.UUID, p
 	if err != nil {
 		return nil, err
 	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewApproveTaskRequest calls the generic ApproveTask builder with application/json body
+func NewApproveTaskRequest(server string, taskId TaskID, params *ApproveTaskParams, body ApproveTaskJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewApproveTaskRequestWithBody(server, taskId, params, "application/json", bodyReader)
+}
+
+// NewApproveTaskRequestWithBody constructs an http.Request for the ApproveTask method, with any body, and a specified content type
+func NewApproveTaskRequestWithBody(server string, taskId TaskID, params *ApproveTaskParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "task_id", taskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/hitl/%s/approve", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewRejectTaskRequest calls the generic RejectTask builder with application/json body
+func NewRejectTaskRequest(server string, taskId TaskID, params *RejectTaskParams, body RejectTaskJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRejectTaskRequestWithBody(server, taskId, params, "application/json", bodyReader)
+}
+
+// NewRejectTaskRequestWithBody constructs an http.Request for the RejectTask method, with any body, and a specified content type
+func NewRejectTaskRequestWithBody(server string, taskId TaskID, params *RejectTaskParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "task_id", taskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/hitl/%s/reject", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	if params != nil {
 
@@ -31497,6 +36415,102 @@ func NewListTasksRequest(server string, params *ListTasksParams) (*http.Request,
 
 		}
 
+		if params.InternalStatus != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "internal_status", *params.InternalStatus, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ParentTaskId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "parent_task_id", *params.ParentTaskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TriggeringAgentId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "triggering_agent_id", *params.TriggeringAgentId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FromDate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from_date", *params.FromDate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ToDate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to_date", *params.ToDate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PerPage != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "per_page", *params.PerPage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.AgentId != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "agent_id", *params.AgentId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -31576,6 +36590,55 @@ func NewListTasksRequest(server string, params *ListTasksParams) (*http.Request,
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewDeleteTaskRequest constructs an http.Request for the DeleteTask method
+func NewDeleteTaskRequest(server string, taskId TaskID, params *DeleteTaskParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "task_id", taskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tasks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -31890,6 +36953,55 @@ func NewGetTaskEventsRequest(server string, taskId DeliveryTaskID, params *GetTa
 	return req, nil
 }
 
+// NewGetTaskLLMUsageRequest constructs an http.Request for the GetTaskLLMUsage method
+func NewGetTaskLLMUsageRequest(server string, taskId TaskID, params *GetTaskLLMUsageParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "task_id", taskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tasks/%s/llm_usage", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewReportProgressRequest calls the generic ReportProgress builder with application/json body
 func NewReportProgressRequest(server string, taskId DeliveryTaskID, params *ReportProgressParams, body ReportProgressJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -32080,6 +37192,55 @@ func NewGetTaskThreadRequest(server string, taskId TaskID, params *GetTaskThread
 	}
 
 	operationPath := fmt.Sprintf("/v1/tasks/%s/thread", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetTaskFullThreadRequest constructs an http.Request for the GetTaskFullThread method
+func NewGetTaskFullThreadRequest(server string, taskId TaskID, params *GetTaskFullThreadParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "task_id", taskId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tasks/%s/thread/full", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -32600,6 +37761,64 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/auth-contexts/{auth_context_id} (the `GetAuthContext` operationId).
 	GetAuthContextWithResponse(ctx context.Context, authContextId openapi_types.UUID, params *GetAuthContextParams, reqEditors ...RequestEditorFn) (*GetAuthContextResponse, error)
 
+	// ApproveTaskWithBodyWithResponse Approve a paused task
+	//
+	// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/approve`): a task
+	// paused for input (status `paused`, an A2A agent's `input-required` or `auth-required`)
+	// goes on. `hitl_request.approved_by` records who approved; the task is `pending` again and
+	// the worker sends `message` (default `approved`) to the agent's paused task, which goes on
+	// as the same task at the agent. Only a paused task waits for a decision
+	// (`409 task_not_paused`). The agent is the version the task ran; the caller's secrets
+	// (`auth_token`, `user_tokens`) are not kept, so an agent that needs them again refuses.
+	// Should the task not reach the worker (`503`), it is paused again, to be approved again.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/hitl/{task_id}/approve (the `ApproveTask` operationId).
+	ApproveTaskWithBodyWithResponse(ctx context.Context, taskId TaskID, params *ApproveTaskParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApproveTaskResponse, error)
+
+	// ApproveTaskWithResponse Approve a paused task
+	//
+	// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/approve`): a task
+	// paused for input (status `paused`, an A2A agent's `input-required` or `auth-required`)
+	// goes on. `hitl_request.approved_by` records who approved; the task is `pending` again and
+	// the worker sends `message` (default `approved`) to the agent's paused task, which goes on
+	// as the same task at the agent. Only a paused task waits for a decision
+	// (`409 task_not_paused`). The agent is the version the task ran; the caller's secrets
+	// (`auth_token`, `user_tokens`) are not kept, so an agent that needs them again refuses.
+	// Should the task not reach the worker (`503`), it is paused again, to be approved again.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/hitl/{task_id}/approve (the `ApproveTask` operationId).
+	ApproveTaskWithResponse(ctx context.Context, taskId TaskID, params *ApproveTaskParams, body ApproveTaskJSONRequestBody, reqEditors ...RequestEditorFn) (*ApproveTaskResponse, error)
+
+	// RejectTaskWithBodyWithResponse Reject a paused task
+	//
+	// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/reject`): a task
+	// paused for input ends `failed` with `error.code` `hitl_rejected` and the message
+	// `rejected by <rejected_by>[: <reason>]`; `hitl_request.rejected_by` records who rejected
+	// it, and the agent is asked to cancel its paused task. Only a paused task waits for a
+	// decision (`409 task_not_paused`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/hitl/{task_id}/reject (the `RejectTask` operationId).
+	RejectTaskWithBodyWithResponse(ctx context.Context, taskId TaskID, params *RejectTaskParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectTaskResponse, error)
+
+	// RejectTaskWithResponse Reject a paused task
+	//
+	// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/reject`): a task
+	// paused for input ends `failed` with `error.code` `hitl_rejected` and the message
+	// `rejected by <rejected_by>[: <reason>]`; `hitl_request.rejected_by` records who rejected
+	// it, and the agent is asked to cancel its paused task. Only a paused task waits for a
+	// decision (`409 task_not_paused`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/hitl/{task_id}/reject (the `RejectTask` operationId).
+	RejectTaskWithResponse(ctx context.Context, taskId TaskID, params *RejectTaskParams, body RejectTaskJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectTaskResponse, error)
+
 	// GetReceiptIssuerWithResponse The keys receipts are signed with
 	//
 	// agentq's. The `did:key` receipts are signed with now, and every key agentq signs or signed
@@ -32684,12 +37903,32 @@ type ClientWithResponsesInterface interface {
 
 	// ListTasksWithResponse List tasks
 	//
-	// The caller's tasks, newest first, a page at a time.
+	// The caller's tasks, newest first, a page at a time: xpander's envelope (`page`, `per_page`
+	// at most 50, `total`, `total_pages`) and filters, with agentq's cursor beside it
+	// (`next_cursor`, `cursor`, `limit` up to 100). Page numbers reach the first 1000 tasks
+	// (`page` times `per_page`); a cursor goes on from anywhere. `total` counts what follows the
+	// page up to 5000 index entries; past that it is a lower bound and `total_exact` is false.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/tasks (the `ListTasks` operationId).
 	ListTasksWithResponse(ctx context.Context, params *ListTasksParams, reqEditors ...RequestEditorFn) (*ListTasksResponse, error)
+
+	// DeleteTaskWithResponse Delete a task
+	//
+	// Deletes a task for good, as xpander's `DELETE /v1/tasks/{task_id}` does: a task that has
+	// not ended is stopped first (and its agent asked to cancel, as a stop does), then the task,
+	// the other turns of its conversation (the id of any turn, or the conversation's, deletes
+	// the whole conversation), their sub-tasks at any depth (tasks submitted with
+	// `parent_execution_id` naming one of them) and the conversation's record are removed, and
+	// their ids name nothing afterwards (`404`). At most 1000 tasks at once
+	// (`409 too_many_tasks`). A call that fails half way leaves sub-tasks before their parents,
+	// so deleting again finishes the work. Answers `204` with no body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/tasks/{task_id} (the `DeleteTask` operationId).
+	DeleteTaskWithResponse(ctx context.Context, taskId TaskID, params *DeleteTaskParams, reqEditors ...RequestEditorFn) (*DeleteTaskResponse, error)
 
 	// GetTaskWithResponse Get a task
 	//
@@ -32748,6 +37987,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/tasks/{task_id}/events (the `GetTaskEvents` operationId).
 	GetTaskEventsWithResponse(ctx context.Context, taskId DeliveryTaskID, params *GetTaskEventsParams, reqEditors ...RequestEditorFn) (*GetTaskEventsResponse, error)
+
+	// GetTaskLLMUsageWithResponse Get a task's LLM usage
+	//
+	// What the task's agent reported its work took, summed over the turns of its conversation:
+	// tokens, tool actions and cost. agentq runs no model itself: the figures are the agents'
+	// own reports (an HTTP or Lambda agent's `usage` or `tokens` object, A2A `metadata.usage`
+	// or `metadata.tokens`; see the README), and zeros when an agent reported nothing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tasks/{task_id}/llm_usage (the `GetTaskLLMUsage` operationId).
+	GetTaskLLMUsageWithResponse(ctx context.Context, taskId TaskID, params *GetTaskLLMUsageParams, reqEditors ...RequestEditorFn) (*GetTaskLLMUsageResponse, error)
 
 	// ReportProgressWithBodyWithResponse An agent reports progress (progress_url)
 	//
@@ -32827,6 +38078,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/tasks/{task_id}/thread (the `GetTaskThread` operationId).
 	GetTaskThreadWithResponse(ctx context.Context, taskId TaskID, params *GetTaskThreadParams, reqEditors ...RequestEditorFn) (*GetTaskThreadResponse, error)
+
+	// GetTaskFullThreadWithResponse Get a task's full thread
+	//
+	// xpander's full thread: the conversation a task (or conversation id) belongs to under
+	// `root`, oldest first, and under each sub-task's id (a task submitted with
+	// `parent_execution_id` naming a turn, or a sub-task of one, at any depth) that sub-task's
+	// own messages. Each turn is the user's message and, when the turn completed, the agent's
+	// answer (role `assistant`) with the tokens its agent reported. At most 1000 tasks
+	// (`409 too_many_tasks`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tasks/{task_id}/thread/full (the `GetTaskFullThread` operationId).
+	GetTaskFullThreadWithResponse(ctx context.Context, taskId TaskID, params *GetTaskFullThreadParams, reqEditors ...RequestEditorFn) (*GetTaskFullThreadResponse, error)
 
 	// GetWebhookSettingsWithResponse Get the tenant's webhook settings
 	//
@@ -35496,6 +40761,819 @@ func (r GetAuthContextResponse) ContentType() string {
 	return ""
 }
 
+// ApproveTaskResponse200Headers the declared response headers of an HTTP 200 response for ApproveTask
+type ApproveTaskResponse200Headers struct {
+	RetryAfter *int
+	XRequestId string
+}
+
+// ApproveTaskResponse400Headers the declared response headers of an HTTP 400 response for ApproveTask
+type ApproveTaskResponse400Headers struct {
+	XRequestId string
+}
+
+// ApproveTaskResponse401Headers the declared response headers of an HTTP 401 response for ApproveTask
+type ApproveTaskResponse401Headers struct {
+	XRequestId string
+}
+
+// ApproveTaskResponse404Headers the declared response headers of an HTTP 404 response for ApproveTask
+type ApproveTaskResponse404Headers struct {
+	XRequestId string
+}
+
+// ApproveTaskResponse405Headers the declared response headers of an HTTP 405 response for ApproveTask
+type ApproveTaskResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// ApproveTaskResponse409Headers the declared response headers of an HTTP 409 response for ApproveTask
+type ApproveTaskResponse409Headers struct {
+	XRequestId string
+}
+
+// ApproveTaskResponse410Headers the declared response headers of an HTTP 410 response for ApproveTask
+type ApproveTaskResponse410Headers struct {
+	XRequestId string
+}
+
+// ApproveTaskResponse413Headers the declared response headers of an HTTP 413 response for ApproveTask
+type ApproveTaskResponse413Headers struct {
+	XRequestId string
+}
+
+// ApproveTaskResponse422Headers the declared response headers of an HTTP 422 response for ApproveTask
+type ApproveTaskResponse422Headers struct {
+	XRequestId string
+}
+
+// ApproveTaskResponse500Headers the declared response headers of an HTTP 500 response for ApproveTask
+type ApproveTaskResponse500Headers struct {
+	XRequestId string
+}
+
+// ApproveTaskResponse503Headers the declared response headers of an HTTP 503 response for ApproveTask
+type ApproveTaskResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type ApproveTaskResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		AdditionalContext *string `json:"additional_context"`
+		AgentId           string  `json:"agent_id"`
+		AgentVersion      *string `json:"agent_version"`
+
+		// CostUnits agentq's. The agent's cost per call.
+		CostUnits int       `json:"cost_units"`
+		CreatedAt time.Time `json:"created_at"`
+
+		// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
+		DeepPlanning               DeepPlanning `json:"deep_planning"`
+		DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
+
+		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+		// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+		// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+		// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+		// `deadline_exceeded` (an agent working asynchronously did not finish within its
+		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+		// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+		// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+		// asked to be approved);
+		// and on a `rejected` task (refused by policy, for submitters that have no caller to
+		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+		// `region_not_allowed`.
+		Error           *ErrorInfo `json:"error,omitempty"`
+		EventsStreaming bool       `json:"events_streaming"`
+
+		// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+		// for every later delivery a worker takes it up (a retry, a check on a long-running
+		// agent, a resume after approval).
+		ExecutionAttempts     int                    `json:"execution_attempts"`
+		ExpectedOutput        *string                `json:"expected_output"`
+		FinishedAt            *time.Time             `json:"finished_at"`
+		FinishedSubExecutions []string               `json:"finished_sub_executions"`
+		HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
+
+		// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
+		Id string `json:"id"`
+
+		// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
+		// through ServiceNet, its `input`, or `{"text": message}`.
+		Input                *map[string]interface{} `json:"input"`
+		InstructionsOverride *string                 `json:"instructions_override"`
+
+		// InternalStatus agentq's own state.
+		InternalStatus     ApproveTask200JSONResponseBodyInternalStatus      `json:"internal_status"`
+		IsBackground       bool                                              `json:"is_background"`
+		IsContinuous       bool                                              `json:"is_continuous"`
+		IsGateway          bool                                              `json:"is_gateway"`
+		IsManuallyStopped  bool                                              `json:"is_manually_stopped"`
+		IsOrchestration    bool                                              `json:"is_orchestration"`
+		LastExecutedNodeId *string                                           `json:"last_executed_node_id"`
+		LlmModelName       *string                                           `json:"llm_model_name"`
+		LlmModelProvider   *string                                           `json:"llm_model_provider"`
+		LlmReasoningEffort *ApproveTask200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
+		McpServers         []*map[string]interface{}                         `json:"mcp_servers"`
+
+		// OrganizationId The tenant of the API key.
+		OrganizationId  string                                     `json:"organization_id"`
+		OutputFormat    ApproveTask200JSONResponseBodyOutputFormat `json:"output_format"`
+		OutputSchema    *map[string]interface{}                    `json:"output_schema"`
+		ParentExecution *string                                    `json:"parent_execution"`
+
+		// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+		ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+		PausedAt          *time.Time              `json:"paused_at"`
+		PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+		PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
+
+		// Result The agent's answer; null until the task completes.
+		Result             *string `json:"result"`
+		ReturnMetrics      bool    `json:"return_metrics"`
+		ShouldUpdateParent bool    `json:"should_update_parent"`
+		Source             *string `json:"source"`
+
+		// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+		SourceNodeType *string     `json:"source_node_type,omitempty"`
+		StartedAt      *time.Time  `json:"started_at"`
+		Status         interface{} `json:"status"`
+		SubExecutions  []string    `json:"sub_executions"`
+
+		// TaskId This task (turn).
+		TaskId        openapi_types.UUID                      `json:"task_id"`
+		TestRunNodeId *string                                 `json:"test_run_node_id"`
+		ThinkMode     ApproveTask200JSONResponseBodyThinkMode `json:"think_mode"`
+
+		// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
+		ThreadId          *string   `json:"thread_id"`
+		Title             *string   `json:"title"`
+		Tokens            LLMTokens `json:"tokens"`
+		TriggeringAgentId *string   `json:"triggering_agent_id"`
+
+		// UpdatedAt In list items only. When the task last changed.
+		UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+		UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+		// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+		UserId *string `json:"user_id,omitempty"`
+
+		// UserOidcToken Always null; the token sent is never echoed.
+		UserOidcToken any `json:"user_oidc_token"`
+
+		// UserTokens Always `{}`; the tokens sent are never echoed.
+		UserTokens map[string]interface{} `json:"user_tokens"`
+		VoiceId    *string                `json:"voice_id"`
+		WorkerId   *string                `json:"worker_id"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *AdminUnreadableBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *XpanderTaskOrAgentNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *XpanderTaskNotPaused
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *XpanderTaskExpired
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *XpanderBodyTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *XpanderValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderStoreOrQueueUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ApproveTaskResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ApproveTaskResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ApproveTaskResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ApproveTaskResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ApproveTaskResponse405Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ApproveTaskResponse409Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *ApproveTaskResponse410Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ApproveTaskResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ApproveTaskResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ApproveTaskResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ApproveTaskResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ApproveTaskResponse) GetJSON200() *struct {
+	AdditionalContext *string `json:"additional_context"`
+	AgentId           string  `json:"agent_id"`
+	AgentVersion      *string `json:"agent_version"`
+
+	// CostUnits agentq's. The agent's cost per call.
+	CostUnits int       `json:"cost_units"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
+	DeepPlanning               DeepPlanning `json:"deep_planning"`
+	DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
+
+	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+	// `deadline_exceeded` (an agent working asynchronously did not finish within its
+	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
+	// and on a `rejected` task (refused by policy, for submitters that have no caller to
+	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// `region_not_allowed`.
+	Error           *ErrorInfo `json:"error,omitempty"`
+	EventsStreaming bool       `json:"events_streaming"`
+
+	// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+	// for every later delivery a worker takes it up (a retry, a check on a long-running
+	// agent, a resume after approval).
+	ExecutionAttempts     int                    `json:"execution_attempts"`
+	ExpectedOutput        *string                `json:"expected_output"`
+	FinishedAt            *time.Time             `json:"finished_at"`
+	FinishedSubExecutions []string               `json:"finished_sub_executions"`
+	HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
+
+	// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
+	Id string `json:"id"`
+
+	// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
+	// through ServiceNet, its `input`, or `{"text": message}`.
+	Input                *map[string]interface{} `json:"input"`
+	InstructionsOverride *string                 `json:"instructions_override"`
+
+	// InternalStatus agentq's own state.
+	InternalStatus     ApproveTask200JSONResponseBodyInternalStatus      `json:"internal_status"`
+	IsBackground       bool                                              `json:"is_background"`
+	IsContinuous       bool                                              `json:"is_continuous"`
+	IsGateway          bool                                              `json:"is_gateway"`
+	IsManuallyStopped  bool                                              `json:"is_manually_stopped"`
+	IsOrchestration    bool                                              `json:"is_orchestration"`
+	LastExecutedNodeId *string                                           `json:"last_executed_node_id"`
+	LlmModelName       *string                                           `json:"llm_model_name"`
+	LlmModelProvider   *string                                           `json:"llm_model_provider"`
+	LlmReasoningEffort *ApproveTask200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
+	McpServers         []*map[string]interface{}                         `json:"mcp_servers"`
+
+	// OrganizationId The tenant of the API key.
+	OrganizationId  string                                     `json:"organization_id"`
+	OutputFormat    ApproveTask200JSONResponseBodyOutputFormat `json:"output_format"`
+	OutputSchema    *map[string]interface{}                    `json:"output_schema"`
+	ParentExecution *string                                    `json:"parent_execution"`
+
+	// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+	ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+	PausedAt          *time.Time              `json:"paused_at"`
+	PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+	PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
+
+	// Result The agent's answer; null until the task completes.
+	Result             *string `json:"result"`
+	ReturnMetrics      bool    `json:"return_metrics"`
+	ShouldUpdateParent bool    `json:"should_update_parent"`
+	Source             *string `json:"source"`
+
+	// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+	SourceNodeType *string     `json:"source_node_type,omitempty"`
+	StartedAt      *time.Time  `json:"started_at"`
+	Status         interface{} `json:"status"`
+	SubExecutions  []string    `json:"sub_executions"`
+
+	// TaskId This task (turn).
+	TaskId        openapi_types.UUID                      `json:"task_id"`
+	TestRunNodeId *string                                 `json:"test_run_node_id"`
+	ThinkMode     ApproveTask200JSONResponseBodyThinkMode `json:"think_mode"`
+
+	// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
+	ThreadId          *string   `json:"thread_id"`
+	Title             *string   `json:"title"`
+	Tokens            LLMTokens `json:"tokens"`
+	TriggeringAgentId *string   `json:"triggering_agent_id"`
+
+	// UpdatedAt In list items only. When the task last changed.
+	UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+	UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+	// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+	UserId *string `json:"user_id,omitempty"`
+
+	// UserOidcToken Always null; the token sent is never echoed.
+	UserOidcToken any `json:"user_oidc_token"`
+
+	// UserTokens Always `{}`; the tokens sent are never echoed.
+	UserTokens map[string]interface{} `json:"user_tokens"`
+	VoiceId    *string                `json:"voice_id"`
+	WorkerId   *string                `json:"worker_id"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ApproveTaskResponse) GetJSON400() *AdminUnreadableBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ApproveTaskResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ApproveTaskResponse) GetJSON404() *XpanderTaskOrAgentNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ApproveTaskResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ApproveTaskResponse) GetJSON409() *XpanderTaskNotPaused {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r ApproveTaskResponse) GetJSON410() *XpanderTaskExpired {
+	return r.JSON410
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ApproveTaskResponse) GetJSON413() *XpanderBodyTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ApproveTaskResponse) GetJSON422() *XpanderValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ApproveTaskResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ApproveTaskResponse) GetJSON503() *XpanderStoreOrQueueUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ApproveTaskResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApproveTaskResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApproveTaskResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApproveTaskResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RejectTaskResponse200Headers the declared response headers of an HTTP 200 response for RejectTask
+type RejectTaskResponse200Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse400Headers the declared response headers of an HTTP 400 response for RejectTask
+type RejectTaskResponse400Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse401Headers the declared response headers of an HTTP 401 response for RejectTask
+type RejectTaskResponse401Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse404Headers the declared response headers of an HTTP 404 response for RejectTask
+type RejectTaskResponse404Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse405Headers the declared response headers of an HTTP 405 response for RejectTask
+type RejectTaskResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// RejectTaskResponse409Headers the declared response headers of an HTTP 409 response for RejectTask
+type RejectTaskResponse409Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse410Headers the declared response headers of an HTTP 410 response for RejectTask
+type RejectTaskResponse410Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse413Headers the declared response headers of an HTTP 413 response for RejectTask
+type RejectTaskResponse413Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse422Headers the declared response headers of an HTTP 422 response for RejectTask
+type RejectTaskResponse422Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse500Headers the declared response headers of an HTTP 500 response for RejectTask
+type RejectTaskResponse500Headers struct {
+	XRequestId string
+}
+
+// RejectTaskResponse503Headers the declared response headers of an HTTP 503 response for RejectTask
+type RejectTaskResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type RejectTaskResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		AdditionalContext *string `json:"additional_context"`
+		AgentId           string  `json:"agent_id"`
+		AgentVersion      *string `json:"agent_version"`
+
+		// CostUnits agentq's. The agent's cost per call.
+		CostUnits int       `json:"cost_units"`
+		CreatedAt time.Time `json:"created_at"`
+
+		// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
+		DeepPlanning               DeepPlanning `json:"deep_planning"`
+		DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
+
+		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+		// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+		// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+		// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+		// `deadline_exceeded` (an agent working asynchronously did not finish within its
+		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+		// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+		// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+		// asked to be approved);
+		// and on a `rejected` task (refused by policy, for submitters that have no caller to
+		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+		// `region_not_allowed`.
+		Error           *ErrorInfo `json:"error,omitempty"`
+		EventsStreaming bool       `json:"events_streaming"`
+
+		// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+		// for every later delivery a worker takes it up (a retry, a check on a long-running
+		// agent, a resume after approval).
+		ExecutionAttempts     int                    `json:"execution_attempts"`
+		ExpectedOutput        *string                `json:"expected_output"`
+		FinishedAt            *time.Time             `json:"finished_at"`
+		FinishedSubExecutions []string               `json:"finished_sub_executions"`
+		HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
+
+		// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
+		Id string `json:"id"`
+
+		// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
+		// through ServiceNet, its `input`, or `{"text": message}`.
+		Input                *map[string]interface{} `json:"input"`
+		InstructionsOverride *string                 `json:"instructions_override"`
+
+		// InternalStatus agentq's own state.
+		InternalStatus     RejectTask200JSONResponseBodyInternalStatus      `json:"internal_status"`
+		IsBackground       bool                                             `json:"is_background"`
+		IsContinuous       bool                                             `json:"is_continuous"`
+		IsGateway          bool                                             `json:"is_gateway"`
+		IsManuallyStopped  bool                                             `json:"is_manually_stopped"`
+		IsOrchestration    bool                                             `json:"is_orchestration"`
+		LastExecutedNodeId *string                                          `json:"last_executed_node_id"`
+		LlmModelName       *string                                          `json:"llm_model_name"`
+		LlmModelProvider   *string                                          `json:"llm_model_provider"`
+		LlmReasoningEffort *RejectTask200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
+		McpServers         []*map[string]interface{}                        `json:"mcp_servers"`
+
+		// OrganizationId The tenant of the API key.
+		OrganizationId  string                                    `json:"organization_id"`
+		OutputFormat    RejectTask200JSONResponseBodyOutputFormat `json:"output_format"`
+		OutputSchema    *map[string]interface{}                   `json:"output_schema"`
+		ParentExecution *string                                   `json:"parent_execution"`
+
+		// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+		ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+		PausedAt          *time.Time              `json:"paused_at"`
+		PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+		PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
+
+		// Result The agent's answer; null until the task completes.
+		Result             *string `json:"result"`
+		ReturnMetrics      bool    `json:"return_metrics"`
+		ShouldUpdateParent bool    `json:"should_update_parent"`
+		Source             *string `json:"source"`
+
+		// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+		SourceNodeType *string     `json:"source_node_type,omitempty"`
+		StartedAt      *time.Time  `json:"started_at"`
+		Status         interface{} `json:"status"`
+		SubExecutions  []string    `json:"sub_executions"`
+
+		// TaskId This task (turn).
+		TaskId        openapi_types.UUID                     `json:"task_id"`
+		TestRunNodeId *string                                `json:"test_run_node_id"`
+		ThinkMode     RejectTask200JSONResponseBodyThinkMode `json:"think_mode"`
+
+		// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
+		ThreadId          *string   `json:"thread_id"`
+		Title             *string   `json:"title"`
+		Tokens            LLMTokens `json:"tokens"`
+		TriggeringAgentId *string   `json:"triggering_agent_id"`
+
+		// UpdatedAt In list items only. When the task last changed.
+		UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+		UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+		// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+		UserId *string `json:"user_id,omitempty"`
+
+		// UserOidcToken Always null; the token sent is never echoed.
+		UserOidcToken any `json:"user_oidc_token"`
+
+		// UserTokens Always `{}`; the tokens sent are never echoed.
+		UserTokens map[string]interface{} `json:"user_tokens"`
+		VoiceId    *string                `json:"voice_id"`
+		WorkerId   *string                `json:"worker_id"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *AdminUnreadableBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *XpanderTaskNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *XpanderTaskNotPaused
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *XpanderTaskExpired
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *XpanderBodyTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *XpanderValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderStoreUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RejectTaskResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RejectTaskResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RejectTaskResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RejectTaskResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *RejectTaskResponse405Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RejectTaskResponse409Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *RejectTaskResponse410Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RejectTaskResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RejectTaskResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RejectTaskResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RejectTaskResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RejectTaskResponse) GetJSON200() *struct {
+	AdditionalContext *string `json:"additional_context"`
+	AgentId           string  `json:"agent_id"`
+	AgentVersion      *string `json:"agent_version"`
+
+	// CostUnits agentq's. The agent's cost per call.
+	CostUnits int       `json:"cost_units"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
+	DeepPlanning               DeepPlanning `json:"deep_planning"`
+	DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
+
+	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+	// `deadline_exceeded` (an agent working asynchronously did not finish within its
+	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
+	// and on a `rejected` task (refused by policy, for submitters that have no caller to
+	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// `region_not_allowed`.
+	Error           *ErrorInfo `json:"error,omitempty"`
+	EventsStreaming bool       `json:"events_streaming"`
+
+	// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+	// for every later delivery a worker takes it up (a retry, a check on a long-running
+	// agent, a resume after approval).
+	ExecutionAttempts     int                    `json:"execution_attempts"`
+	ExpectedOutput        *string                `json:"expected_output"`
+	FinishedAt            *time.Time             `json:"finished_at"`
+	FinishedSubExecutions []string               `json:"finished_sub_executions"`
+	HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
+
+	// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
+	Id string `json:"id"`
+
+	// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
+	// through ServiceNet, its `input`, or `{"text": message}`.
+	Input                *map[string]interface{} `json:"input"`
+	InstructionsOverride *string                 `json:"instructions_override"`
+
+	// InternalStatus agentq's own state.
+	InternalStatus     RejectTask200JSONResponseBodyInternalStatus      `json:"internal_status"`
+	IsBackground       bool                                             `json:"is_background"`
+	IsContinuous       bool                                             `json:"is_continuous"`
+	IsGateway          bool                                             `json:"is_gateway"`
+	IsManuallyStopped  bool                                             `json:"is_manually_stopped"`
+	IsOrchestration    bool                                             `json:"is_orchestration"`
+	LastExecutedNodeId *string                                          `json:"last_executed_node_id"`
+	LlmModelName       *string                                          `json:"llm_model_name"`
+	LlmModelProvider   *string                                          `json:"llm_model_provider"`
+	LlmReasoningEffort *RejectTask200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
+	McpServers         []*map[string]interface{}                        `json:"mcp_servers"`
+
+	// OrganizationId The tenant of the API key.
+	OrganizationId  string                                    `json:"organization_id"`
+	OutputFormat    RejectTask200JSONResponseBodyOutputFormat `json:"output_format"`
+	OutputSchema    *map[string]interface{}                   `json:"output_schema"`
+	ParentExecution *string                                   `json:"parent_execution"`
+
+	// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+	ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+	PausedAt          *time.Time              `json:"paused_at"`
+	PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+	PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
+
+	// Result The agent's answer; null until the task completes.
+	Result             *string `json:"result"`
+	ReturnMetrics      bool    `json:"return_metrics"`
+	ShouldUpdateParent bool    `json:"should_update_parent"`
+	Source             *string `json:"source"`
+
+	// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+	SourceNodeType *string     `json:"source_node_type,omitempty"`
+	StartedAt      *time.Time  `json:"started_at"`
+	Status         interface{} `json:"status"`
+	SubExecutions  []string    `json:"sub_executions"`
+
+	// TaskId This task (turn).
+	TaskId        openapi_types.UUID                     `json:"task_id"`
+	TestRunNodeId *string                                `json:"test_run_node_id"`
+	ThinkMode     RejectTask200JSONResponseBodyThinkMode `json:"think_mode"`
+
+	// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
+	ThreadId          *string   `json:"thread_id"`
+	Title             *string   `json:"title"`
+	Tokens            LLMTokens `json:"tokens"`
+	TriggeringAgentId *string   `json:"triggering_agent_id"`
+
+	// UpdatedAt In list items only. When the task last changed.
+	UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+	UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+	// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+	UserId *string `json:"user_id,omitempty"`
+
+	// UserOidcToken Always null; the token sent is never echoed.
+	UserOidcToken any `json:"user_oidc_token"`
+
+	// UserTokens Always `{}`; the tokens sent are never echoed.
+	UserTokens map[string]interface{} `json:"user_tokens"`
+	VoiceId    *string                `json:"voice_id"`
+	WorkerId   *string                `json:"worker_id"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RejectTaskResponse) GetJSON400() *AdminUnreadableBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RejectTaskResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RejectTaskResponse) GetJSON404() *XpanderTaskNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r RejectTaskResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RejectTaskResponse) GetJSON409() *XpanderTaskNotPaused {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r RejectTaskResponse) GetJSON410() *XpanderTaskExpired {
+	return r.JSON410
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RejectTaskResponse) GetJSON413() *XpanderBodyTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RejectTaskResponse) GetJSON422() *XpanderValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RejectTaskResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RejectTaskResponse) GetJSON503() *XpanderStoreUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RejectTaskResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RejectTaskResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RejectTaskResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RejectTaskResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetReceiptIssuerResponse200Headers the declared response headers of an HTTP 200 response for GetReceiptIssuer
 type GetReceiptIssuerResponse200Headers struct {
 	XRequestId string
@@ -36075,14 +42153,16 @@ type StopReceiptResponse struct {
 		// `deadline_exceeded` (an agent working asynchronously did not finish within its
 		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 		// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-		// secrets it carried; submit again);
+		// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+		// asked to be approved);
 		// and on a `rejected` task (refused by policy, for submitters that have no caller to
 		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 		// `region_not_allowed`.
 		Error *ErrorInfo `json:"error,omitempty"`
 
 		// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-		// next turn answers it. Kept once the task goes on.
+		// next turn answers it, or a person approves or rejects it (`/v1/hitl/{task_id}/approve`,
+		// `/reject`). Kept once the task goes on.
 		HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
 		// Output The agent's answer once it succeeded: its JSON when it answered JSON, else its text as a string. `result_digest` covers it.
@@ -36141,14 +42221,16 @@ func (r StopReceiptResponse) GetJSON200() *struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
 	// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-	// next turn answers it. Kept once the task goes on.
+	// next turn answers it, or a person approves or rejects it (`/v1/hitl/{task_id}/approve`,
+	// `/reject`). Kept once the task goes on.
 	HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
 	// Output The agent's answer once it succeeded: its JSON when it answered JSON, else its text as a string. `result_digest` covers it.
@@ -36515,6 +42597,147 @@ func (r ListTasksResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListTasksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteTaskResponse204Headers the declared response headers of an HTTP 204 response for DeleteTask
+type DeleteTaskResponse204Headers struct {
+	XRequestId string
+}
+
+// DeleteTaskResponse401Headers the declared response headers of an HTTP 401 response for DeleteTask
+type DeleteTaskResponse401Headers struct {
+	XRequestId string
+}
+
+// DeleteTaskResponse404Headers the declared response headers of an HTTP 404 response for DeleteTask
+type DeleteTaskResponse404Headers struct {
+	XRequestId string
+}
+
+// DeleteTaskResponse405Headers the declared response headers of an HTTP 405 response for DeleteTask
+type DeleteTaskResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// DeleteTaskResponse409Headers the declared response headers of an HTTP 409 response for DeleteTask
+type DeleteTaskResponse409Headers struct {
+	XRequestId string
+}
+
+// DeleteTaskResponse410Headers the declared response headers of an HTTP 410 response for DeleteTask
+type DeleteTaskResponse410Headers struct {
+	XRequestId string
+}
+
+// DeleteTaskResponse500Headers the declared response headers of an HTTP 500 response for DeleteTask
+type DeleteTaskResponse500Headers struct {
+	XRequestId string
+}
+
+// DeleteTaskResponse503Headers the declared response headers of an HTTP 503 response for DeleteTask
+type DeleteTaskResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type DeleteTaskResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *XpanderTaskNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *XpanderTooManyTasks
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *XpanderTaskExpired
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderStoreUnavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *DeleteTaskResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteTaskResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *DeleteTaskResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteTaskResponse405Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *DeleteTaskResponse409Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *DeleteTaskResponse410Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeleteTaskResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteTaskResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteTaskResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteTaskResponse) GetJSON404() *XpanderTaskNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteTaskResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteTaskResponse) GetJSON409() *XpanderTooManyTasks {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r DeleteTaskResponse) GetJSON410() *XpanderTaskExpired {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteTaskResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteTaskResponse) GetJSON503() *XpanderStoreUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteTaskResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteTaskResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteTaskResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteTaskResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -37142,6 +43365,140 @@ func (r GetTaskEventsResponse) ContentType() string {
 	return ""
 }
 
+// GetTaskLLMUsageResponse200Headers the declared response headers of an HTTP 200 response for GetTaskLLMUsage
+type GetTaskLLMUsageResponse200Headers struct {
+	XRequestId string
+}
+
+// GetTaskLLMUsageResponse401Headers the declared response headers of an HTTP 401 response for GetTaskLLMUsage
+type GetTaskLLMUsageResponse401Headers struct {
+	XRequestId string
+}
+
+// GetTaskLLMUsageResponse404Headers the declared response headers of an HTTP 404 response for GetTaskLLMUsage
+type GetTaskLLMUsageResponse404Headers struct {
+	XRequestId string
+}
+
+// GetTaskLLMUsageResponse405Headers the declared response headers of an HTTP 405 response for GetTaskLLMUsage
+type GetTaskLLMUsageResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// GetTaskLLMUsageResponse410Headers the declared response headers of an HTTP 410 response for GetTaskLLMUsage
+type GetTaskLLMUsageResponse410Headers struct {
+	XRequestId string
+}
+
+// GetTaskLLMUsageResponse500Headers the declared response headers of an HTTP 500 response for GetTaskLLMUsage
+type GetTaskLLMUsageResponse500Headers struct {
+	XRequestId string
+}
+
+// GetTaskLLMUsageResponse503Headers the declared response headers of an HTTP 503 response for GetTaskLLMUsage
+type GetTaskLLMUsageResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetTaskLLMUsageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LLMUsage
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *XpanderTaskNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *XpanderTaskExpired
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderStoreUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetTaskLLMUsageResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetTaskLLMUsageResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetTaskLLMUsageResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetTaskLLMUsageResponse405Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *GetTaskLLMUsageResponse410Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetTaskLLMUsageResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTaskLLMUsageResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTaskLLMUsageResponse) GetJSON200() *LLMUsage {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTaskLLMUsageResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTaskLLMUsageResponse) GetJSON404() *XpanderTaskNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetTaskLLMUsageResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetTaskLLMUsageResponse) GetJSON410() *XpanderTaskExpired {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetTaskLLMUsageResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetTaskLLMUsageResponse) GetJSON503() *XpanderStoreUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTaskLLMUsageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTaskLLMUsageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTaskLLMUsageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTaskLLMUsageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ReportProgressResponse202Headers the declared response headers of an HTTP 202 response for ReportProgress
 type ReportProgressResponse202Headers struct {
 	XRequestId string
@@ -37542,14 +43899,17 @@ type StopTaskResponse struct {
 		// `deadline_exceeded` (an agent working asynchronously did not finish within its
 		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 		// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-		// secrets it carried; submit again);
+		// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+		// asked to be approved);
 		// and on a `rejected` task (refused by policy, for submitters that have no caller to
 		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 		// `region_not_allowed`.
 		Error           *ErrorInfo `json:"error,omitempty"`
 		EventsStreaming bool       `json:"events_streaming"`
 
-		// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
+		// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+		// for every later delivery a worker takes it up (a retry, a check on a long-running
+		// agent, a resume after approval).
 		ExecutionAttempts     int                    `json:"execution_attempts"`
 		ExpectedOutput        *string                `json:"expected_output"`
 		FinishedAt            *time.Time             `json:"finished_at"`
@@ -37578,22 +43938,28 @@ type StopTaskResponse struct {
 		McpServers         []*map[string]interface{}                      `json:"mcp_servers"`
 
 		// OrganizationId The tenant of the API key.
-		OrganizationId    string                                  `json:"organization_id"`
-		OutputFormat      StopTask200JSONResponseBodyOutputFormat `json:"output_format"`
-		OutputSchema      *map[string]interface{}                 `json:"output_schema"`
-		ParentExecution   *string                                 `json:"parent_execution"`
-		PausedAt          *time.Time                              `json:"paused_at"`
-		PayloadExtension  *map[string]interface{}                 `json:"payload_extension"`
-		PendingEcaRequest *PendingECARequest                      `json:"pending_eca_request"`
+		OrganizationId  string                                  `json:"organization_id"`
+		OutputFormat    StopTask200JSONResponseBodyOutputFormat `json:"output_format"`
+		OutputSchema    *map[string]interface{}                 `json:"output_schema"`
+		ParentExecution *string                                 `json:"parent_execution"`
+
+		// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+		ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+		PausedAt          *time.Time              `json:"paused_at"`
+		PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+		PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
 
 		// Result The agent's answer; null until the task completes.
-		Result             *string     `json:"result"`
-		ReturnMetrics      bool        `json:"return_metrics"`
-		ShouldUpdateParent bool        `json:"should_update_parent"`
-		Source             *string     `json:"source"`
-		StartedAt          *time.Time  `json:"started_at"`
-		Status             interface{} `json:"status"`
-		SubExecutions      []string    `json:"sub_executions"`
+		Result             *string `json:"result"`
+		ReturnMetrics      bool    `json:"return_metrics"`
+		ShouldUpdateParent bool    `json:"should_update_parent"`
+		Source             *string `json:"source"`
+
+		// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+		SourceNodeType *string     `json:"source_node_type,omitempty"`
+		StartedAt      *time.Time  `json:"started_at"`
+		Status         interface{} `json:"status"`
+		SubExecutions  []string    `json:"sub_executions"`
 
 		// TaskId This task (turn).
 		TaskId        openapi_types.UUID                   `json:"task_id"`
@@ -37605,7 +43971,13 @@ type StopTaskResponse struct {
 		Title             *string   `json:"title"`
 		Tokens            LLMTokens `json:"tokens"`
 		TriggeringAgentId *string   `json:"triggering_agent_id"`
-		UsedMutatingTools bool      `json:"used_mutating_tools"`
+
+		// UpdatedAt In list items only. When the task last changed.
+		UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+		UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+		// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+		UserId *string `json:"user_id,omitempty"`
 
 		// UserOidcToken Always null; the token sent is never echoed.
 		UserOidcToken any `json:"user_oidc_token"`
@@ -37665,14 +44037,17 @@ func (r StopTaskResponse) GetJSON200() *struct {
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 	// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-	// secrets it carried; submit again);
+	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
 	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
 
-	// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
+	// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+	// for every later delivery a worker takes it up (a retry, a check on a long-running
+	// agent, a resume after approval).
 	ExecutionAttempts     int                    `json:"execution_attempts"`
 	ExpectedOutput        *string                `json:"expected_output"`
 	FinishedAt            *time.Time             `json:"finished_at"`
@@ -37701,22 +44076,28 @@ func (r StopTaskResponse) GetJSON200() *struct {
 	McpServers         []*map[string]interface{}                      `json:"mcp_servers"`
 
 	// OrganizationId The tenant of the API key.
-	OrganizationId    string                                  `json:"organization_id"`
-	OutputFormat      StopTask200JSONResponseBodyOutputFormat `json:"output_format"`
-	OutputSchema      *map[string]interface{}                 `json:"output_schema"`
-	ParentExecution   *string                                 `json:"parent_execution"`
-	PausedAt          *time.Time                              `json:"paused_at"`
-	PayloadExtension  *map[string]interface{}                 `json:"payload_extension"`
-	PendingEcaRequest *PendingECARequest                      `json:"pending_eca_request"`
+	OrganizationId  string                                  `json:"organization_id"`
+	OutputFormat    StopTask200JSONResponseBodyOutputFormat `json:"output_format"`
+	OutputSchema    *map[string]interface{}                 `json:"output_schema"`
+	ParentExecution *string                                 `json:"parent_execution"`
+
+	// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+	ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+	PausedAt          *time.Time              `json:"paused_at"`
+	PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+	PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
 
 	// Result The agent's answer; null until the task completes.
-	Result             *string     `json:"result"`
-	ReturnMetrics      bool        `json:"return_metrics"`
-	ShouldUpdateParent bool        `json:"should_update_parent"`
-	Source             *string     `json:"source"`
-	StartedAt          *time.Time  `json:"started_at"`
-	Status             interface{} `json:"status"`
-	SubExecutions      []string    `json:"sub_executions"`
+	Result             *string `json:"result"`
+	ReturnMetrics      bool    `json:"return_metrics"`
+	ShouldUpdateParent bool    `json:"should_update_parent"`
+	Source             *string `json:"source"`
+
+	// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+	SourceNodeType *string     `json:"source_node_type,omitempty"`
+	StartedAt      *time.Time  `json:"started_at"`
+	Status         interface{} `json:"status"`
+	SubExecutions  []string    `json:"sub_executions"`
 
 	// TaskId This task (turn).
 	TaskId        openapi_types.UUID                   `json:"task_id"`
@@ -37728,7 +44109,13 @@ func (r StopTaskResponse) GetJSON200() *struct {
 	Title             *string   `json:"title"`
 	Tokens            LLMTokens `json:"tokens"`
 	TriggeringAgentId *string   `json:"triggering_agent_id"`
-	UsedMutatingTools bool      `json:"used_mutating_tools"`
+
+	// UpdatedAt In list items only. When the task last changed.
+	UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+	UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+	// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+	UserId *string `json:"user_id,omitempty"`
 
 	// UserOidcToken Always null; the token sent is never echoed.
 	UserOidcToken any `json:"user_oidc_token"`
@@ -37928,6 +44315,154 @@ func (r GetTaskThreadResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetTaskThreadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetTaskFullThreadResponse200Headers the declared response headers of an HTTP 200 response for GetTaskFullThread
+type GetTaskFullThreadResponse200Headers struct {
+	XRequestId string
+}
+
+// GetTaskFullThreadResponse401Headers the declared response headers of an HTTP 401 response for GetTaskFullThread
+type GetTaskFullThreadResponse401Headers struct {
+	XRequestId string
+}
+
+// GetTaskFullThreadResponse404Headers the declared response headers of an HTTP 404 response for GetTaskFullThread
+type GetTaskFullThreadResponse404Headers struct {
+	XRequestId string
+}
+
+// GetTaskFullThreadResponse405Headers the declared response headers of an HTTP 405 response for GetTaskFullThread
+type GetTaskFullThreadResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// GetTaskFullThreadResponse409Headers the declared response headers of an HTTP 409 response for GetTaskFullThread
+type GetTaskFullThreadResponse409Headers struct {
+	XRequestId string
+}
+
+// GetTaskFullThreadResponse410Headers the declared response headers of an HTTP 410 response for GetTaskFullThread
+type GetTaskFullThreadResponse410Headers struct {
+	XRequestId string
+}
+
+// GetTaskFullThreadResponse500Headers the declared response headers of an HTTP 500 response for GetTaskFullThread
+type GetTaskFullThreadResponse500Headers struct {
+	XRequestId string
+}
+
+// GetTaskFullThreadResponse503Headers the declared response headers of an HTTP 503 response for GetTaskFullThread
+type GetTaskFullThreadResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetTaskFullThreadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FullThread
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *XpanderTaskNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *XpanderTooManyTasks
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *XpanderTaskExpired
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderStoreUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetTaskFullThreadResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetTaskFullThreadResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetTaskFullThreadResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetTaskFullThreadResponse405Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *GetTaskFullThreadResponse409Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *GetTaskFullThreadResponse410Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetTaskFullThreadResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTaskFullThreadResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON200() *FullThread {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON404() *XpanderTaskNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON409() *XpanderTooManyTasks {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON410() *XpanderTaskExpired {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON503() *XpanderStoreUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTaskFullThreadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTaskFullThreadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTaskFullThreadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTaskFullThreadResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -38848,6 +45383,88 @@ func (c *ClientWithResponses) GetAuthContextWithResponse(ctx context.Context, au
 	return ParseGetAuthContextResponse(rsp)
 }
 
+// ApproveTaskWithBodyWithResponse Approve a paused task
+//
+// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/approve`): a task
+// paused for input (status `paused`, an A2A agent's `input-required` or `auth-required`)
+// goes on. `hitl_request.approved_by` records who approved; the task is `pending` again and
+// the worker sends `message` (default `approved`) to the agent's paused task, which goes on
+// as the same task at the agent. Only a paused task waits for a decision
+// (`409 task_not_paused`). The agent is the version the task ran; the caller's secrets
+// (`auth_token`, `user_tokens`) are not kept, so an agent that needs them again refuses.
+// Should the task not reach the worker (`503`), it is paused again, to be approved again.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/hitl/{task_id}/approve (the `ApproveTask` operationId).
+func (c *ClientWithResponses) ApproveTaskWithBodyWithResponse(ctx context.Context, taskId TaskID, params *ApproveTaskParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApproveTaskResponse, error) {
+	rsp, err := c.ApproveTaskWithBody(ctx, taskId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApproveTaskResponse(rsp)
+}
+
+// ApproveTaskWithResponse Approve a paused task
+//
+// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/approve`): a task
+// paused for input (status `paused`, an A2A agent's `input-required` or `auth-required`)
+// goes on. `hitl_request.approved_by` records who approved; the task is `pending` again and
+// the worker sends `message` (default `approved`) to the agent's paused task, which goes on
+// as the same task at the agent. Only a paused task waits for a decision
+// (`409 task_not_paused`). The agent is the version the task ran; the caller's secrets
+// (`auth_token`, `user_tokens`) are not kept, so an agent that needs them again refuses.
+// Should the task not reach the worker (`503`), it is paused again, to be approved again.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/hitl/{task_id}/approve (the `ApproveTask` operationId).
+func (c *ClientWithResponses) ApproveTaskWithResponse(ctx context.Context, taskId TaskID, params *ApproveTaskParams, body ApproveTaskJSONRequestBody, reqEditors ...RequestEditorFn) (*ApproveTaskResponse, error) {
+	rsp, err := c.ApproveTask(ctx, taskId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApproveTaskResponse(rsp)
+}
+
+// RejectTaskWithBodyWithResponse Reject a paused task
+//
+// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/reject`): a task
+// paused for input ends `failed` with `error.code` `hitl_rejected` and the message
+// `rejected by <rejected_by>[: <reason>]`; `hitl_request.rejected_by` records who rejected
+// it, and the agent is asked to cancel its paused task. Only a paused task waits for a
+// decision (`409 task_not_paused`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/hitl/{task_id}/reject (the `RejectTask` operationId).
+func (c *ClientWithResponses) RejectTaskWithBodyWithResponse(ctx context.Context, taskId TaskID, params *RejectTaskParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectTaskResponse, error) {
+	rsp, err := c.RejectTaskWithBody(ctx, taskId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectTaskResponse(rsp)
+}
+
+// RejectTaskWithResponse Reject a paused task
+//
+// Human in the loop, on the route of xpander's SDK (`/hitl/{task_id}/reject`): a task
+// paused for input ends `failed` with `error.code` `hitl_rejected` and the message
+// `rejected by <rejected_by>[: <reason>]`; `hitl_request.rejected_by` records who rejected
+// it, and the agent is asked to cancel its paused task. Only a paused task waits for a
+// decision (`409 task_not_paused`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/hitl/{task_id}/reject (the `RejectTask` operationId).
+func (c *ClientWithResponses) RejectTaskWithResponse(ctx context.Context, taskId TaskID, params *RejectTaskParams, body RejectTaskJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectTaskResponse, error) {
+	rsp, err := c.RejectTask(ctx, taskId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectTaskResponse(rsp)
+}
+
 // GetReceiptIssuerWithResponse The keys receipts are signed with
 //
 // agentq's. The `did:key` receipts are signed with now, and every key agentq signs or signed
@@ -38974,7 +45591,11 @@ func (c *ClientWithResponses) VerifyReceiptWithResponse(ctx context.Context, rec
 
 // ListTasksWithResponse List tasks
 //
-// The caller's tasks, newest first, a page at a time.
+// The caller's tasks, newest first, a page at a time: xpander's envelope (`page`, `per_page`
+// at most 50, `total`, `total_pages`) and filters, with agentq's cursor beside it
+// (`next_cursor`, `cursor`, `limit` up to 100). Page numbers reach the first 1000 tasks
+// (`page` times `per_page`); a cursor goes on from anywhere. `total` counts what follows the
+// page up to 5000 index entries; past that it is a lower bound and `total_exact` is false.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -38985,6 +45606,28 @@ func (c *ClientWithResponses) ListTasksWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseListTasksResponse(rsp)
+}
+
+// DeleteTaskWithResponse Delete a task
+//
+// Deletes a task for good, as xpander's `DELETE /v1/tasks/{task_id}` does: a task that has
+// not ended is stopped first (and its agent asked to cancel, as a stop does), then the task,
+// the other turns of its conversation (the id of any turn, or the conversation's, deletes
+// the whole conversation), their sub-tasks at any depth (tasks submitted with
+// `parent_execution_id` naming one of them) and the conversation's record are removed, and
+// their ids name nothing afterwards (`404`). At most 1000 tasks at once
+// (`409 too_many_tasks`). A call that fails half way leaves sub-tasks before their parents,
+// so deleting again finishes the work. Answers `204` with no body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/tasks/{task_id} (the `DeleteTask` operationId).
+func (c *ClientWithResponses) DeleteTaskWithResponse(ctx context.Context, taskId TaskID, params *DeleteTaskParams, reqEditors ...RequestEditorFn) (*DeleteTaskResponse, error) {
+	rsp, err := c.DeleteTask(ctx, taskId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteTaskResponse(rsp)
 }
 
 // GetTaskWithResponse Get a task
@@ -39067,6 +45710,24 @@ func (c *ClientWithResponses) GetTaskEventsWithResponse(ctx context.Context, tas
 		return nil, err
 	}
 	return ParseGetTaskEventsResponse(rsp)
+}
+
+// GetTaskLLMUsageWithResponse Get a task's LLM usage
+//
+// What the task's agent reported its work took, summed over the turns of its conversation:
+// tokens, tool actions and cost. agentq runs no model itself: the figures are the agents'
+// own reports (an HTTP or Lambda agent's `usage` or `tokens` object, A2A `metadata.usage`
+// or `metadata.tokens`; see the README), and zeros when an agent reported nothing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tasks/{task_id}/llm_usage (the `GetTaskLLMUsage` operationId).
+func (c *ClientWithResponses) GetTaskLLMUsageWithResponse(ctx context.Context, taskId TaskID, params *GetTaskLLMUsageParams, reqEditors ...RequestEditorFn) (*GetTaskLLMUsageResponse, error) {
+	rsp, err := c.GetTaskLLMUsage(ctx, taskId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTaskLLMUsageResponse(rsp)
 }
 
 // ReportProgressWithBodyWithResponse An agent reports progress (progress_url)
@@ -39182,6 +45843,26 @@ func (c *ClientWithResponses) GetTaskThreadWithResponse(ctx context.Context, tas
 		return nil, err
 	}
 	return ParseGetTaskThreadResponse(rsp)
+}
+
+// GetTaskFullThreadWithResponse Get a task's full thread
+//
+// xpander's full thread: the conversation a task (or conversation id) belongs to under
+// `root`, oldest first, and under each sub-task's id (a task submitted with
+// `parent_execution_id` naming a turn, or a sub-task of one, at any depth) that sub-task's
+// own messages. Each turn is the user's message and, when the turn completed, the agent's
+// answer (role `assistant`) with the tokens its agent reported. At most 1000 tasks
+// (`409 too_many_tasks`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tasks/{task_id}/thread/full (the `GetTaskFullThread` operationId).
+func (c *ClientWithResponses) GetTaskFullThreadWithResponse(ctx context.Context, taskId TaskID, params *GetTaskFullThreadParams, reqEditors ...RequestEditorFn) (*GetTaskFullThreadResponse, error) {
+	rsp, err := c.GetTaskFullThread(ctx, taskId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTaskFullThreadResponse(rsp)
 }
 
 // GetWebhookSettingsWithResponse Get the tenant's webhook settings
@@ -42323,6 +49004,675 @@ func ParseGetAuthContextResponse(rsp *http.Response) (*GetAuthContextResponse, e
 	return response, nil
 }
 
+// ParseApproveTaskResponse parses an HTTP response from a ApproveTaskWithResponse call
+func ParseApproveTaskResponse(rsp *http.Response) (*ApproveTaskResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApproveTaskResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			AdditionalContext *string `json:"additional_context"`
+			AgentId           string  `json:"agent_id"`
+			AgentVersion      *string `json:"agent_version"`
+
+			// CostUnits agentq's. The agent's cost per call.
+			CostUnits int       `json:"cost_units"`
+			CreatedAt time.Time `json:"created_at"`
+
+			// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
+			DeepPlanning               DeepPlanning `json:"deep_planning"`
+			DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
+
+			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+			// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+			// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+			// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+			// `deadline_exceeded` (an agent working asynchronously did not finish within its
+			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+			// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+			// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+			// asked to be approved);
+			// and on a `rejected` task (refused by policy, for submitters that have no caller to
+			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+			// `region_not_allowed`.
+			Error           *ErrorInfo `json:"error,omitempty"`
+			EventsStreaming bool       `json:"events_streaming"`
+
+			// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+			// for every later delivery a worker takes it up (a retry, a check on a long-running
+			// agent, a resume after approval).
+			ExecutionAttempts     int                    `json:"execution_attempts"`
+			ExpectedOutput        *string                `json:"expected_output"`
+			FinishedAt            *time.Time             `json:"finished_at"`
+			FinishedSubExecutions []string               `json:"finished_sub_executions"`
+			HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
+
+			// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
+			Id string `json:"id"`
+
+			// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
+			// through ServiceNet, its `input`, or `{"text": message}`.
+			Input                *map[string]interface{} `json:"input"`
+			InstructionsOverride *string                 `json:"instructions_override"`
+
+			// InternalStatus agentq's own state.
+			InternalStatus     ApproveTask200JSONResponseBodyInternalStatus      `json:"internal_status"`
+			IsBackground       bool                                              `json:"is_background"`
+			IsContinuous       bool                                              `json:"is_continuous"`
+			IsGateway          bool                                              `json:"is_gateway"`
+			IsManuallyStopped  bool                                              `json:"is_manually_stopped"`
+			IsOrchestration    bool                                              `json:"is_orchestration"`
+			LastExecutedNodeId *string                                           `json:"last_executed_node_id"`
+			LlmModelName       *string                                           `json:"llm_model_name"`
+			LlmModelProvider   *string                                           `json:"llm_model_provider"`
+			LlmReasoningEffort *ApproveTask200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
+			McpServers         []*map[string]interface{}                         `json:"mcp_servers"`
+
+			// OrganizationId The tenant of the API key.
+			OrganizationId  string                                     `json:"organization_id"`
+			OutputFormat    ApproveTask200JSONResponseBodyOutputFormat `json:"output_format"`
+			OutputSchema    *map[string]interface{}                    `json:"output_schema"`
+			ParentExecution *string                                    `json:"parent_execution"`
+
+			// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+			ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+			PausedAt          *time.Time              `json:"paused_at"`
+			PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+			PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
+
+			// Result The agent's answer; null until the task completes.
+			Result             *string `json:"result"`
+			ReturnMetrics      bool    `json:"return_metrics"`
+			ShouldUpdateParent bool    `json:"should_update_parent"`
+			Source             *string `json:"source"`
+
+			// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+			SourceNodeType *string     `json:"source_node_type,omitempty"`
+			StartedAt      *time.Time  `json:"started_at"`
+			Status         interface{} `json:"status"`
+			SubExecutions  []string    `json:"sub_executions"`
+
+			// TaskId This task (turn).
+			TaskId        openapi_types.UUID                      `json:"task_id"`
+			TestRunNodeId *string                                 `json:"test_run_node_id"`
+			ThinkMode     ApproveTask200JSONResponseBodyThinkMode `json:"think_mode"`
+
+			// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
+			ThreadId          *string   `json:"thread_id"`
+			Title             *string   `json:"title"`
+			Tokens            LLMTokens `json:"tokens"`
+			TriggeringAgentId *string   `json:"triggering_agent_id"`
+
+			// UpdatedAt In list items only. When the task last changed.
+			UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+			UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+			// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+			UserId *string `json:"user_id,omitempty"`
+
+			// UserOidcToken Always null; the token sent is never echoed.
+			UserOidcToken any `json:"user_oidc_token"`
+
+			// UserTokens Always `{}`; the tokens sent are never echoed.
+			UserTokens map[string]interface{} `json:"user_tokens"`
+			VoiceId    *string                `json:"voice_id"`
+			WorkerId   *string                `json:"worker_id"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest AdminUnreadableBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest XpanderTaskOrAgentNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest XpanderTaskNotPaused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest XpanderTaskExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest XpanderBodyTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest XpanderValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderStoreOrQueueUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ApproveTaskResponse200Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ApproveTaskResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ApproveTaskResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers ApproveTaskResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ApproveTaskResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 409:
+		var headers ApproveTaskResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 410:
+		var headers ApproveTaskResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 413:
+		var headers ApproveTaskResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers ApproveTaskResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers ApproveTaskResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ApproveTaskResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRejectTaskResponse parses an HTTP response from a RejectTaskWithResponse call
+func ParseRejectTaskResponse(rsp *http.Response) (*RejectTaskResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RejectTaskResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			AdditionalContext *string `json:"additional_context"`
+			AgentId           string  `json:"agent_id"`
+			AgentVersion      *string `json:"agent_version"`
+
+			// CostUnits agentq's. The agent's cost per call.
+			CostUnits int       `json:"cost_units"`
+			CreatedAt time.Time `json:"created_at"`
+
+			// DeepPlanning xpander's planning state; agentq agents do not plan, so it stays off.
+			DeepPlanning               DeepPlanning `json:"deep_planning"`
+			DisableAttachmentInjection bool         `json:"disable_attachment_injection"`
+
+			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
+			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
+			// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
+			// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+			// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
+			// `deadline_exceeded` (an agent working asynchronously did not finish within its
+			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
+			// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
+			// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+			// asked to be approved);
+			// and on a `rejected` task (refused by policy, for submitters that have no caller to
+			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+			// `region_not_allowed`.
+			Error           *ErrorInfo `json:"error,omitempty"`
+			EventsStreaming bool       `json:"events_streaming"`
+
+			// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+			// for every later delivery a worker takes it up (a retry, a check on a long-running
+			// agent, a resume after approval).
+			ExecutionAttempts     int                    `json:"execution_attempts"`
+			ExpectedOutput        *string                `json:"expected_output"`
+			FinishedAt            *time.Time             `json:"finished_at"`
+			FinishedSubExecutions []string               `json:"finished_sub_executions"`
+			HitlRequest           *HumanInTheLoopRequest `json:"hitl_request"`
+
+			// Id The conversation (thread) id; pass it as `id` to continue the conversation. A task submitted through ServiceNet shows its task id.
+			Id string `json:"id"`
+
+			// Input The input as submitted: xpander's `{text, files, user, ...}`; for a task submitted
+			// through ServiceNet, its `input`, or `{"text": message}`.
+			Input                *map[string]interface{} `json:"input"`
+			InstructionsOverride *string                 `json:"instructions_override"`
+
+			// InternalStatus agentq's own state.
+			InternalStatus     RejectTask200JSONResponseBodyInternalStatus      `json:"internal_status"`
+			IsBackground       bool                                             `json:"is_background"`
+			IsContinuous       bool                                             `json:"is_continuous"`
+			IsGateway          bool                                             `json:"is_gateway"`
+			IsManuallyStopped  bool                                             `json:"is_manually_stopped"`
+			IsOrchestration    bool                                             `json:"is_orchestration"`
+			LastExecutedNodeId *string                                          `json:"last_executed_node_id"`
+			LlmModelName       *string                                          `json:"llm_model_name"`
+			LlmModelProvider   *string                                          `json:"llm_model_provider"`
+			LlmReasoningEffort *RejectTask200JSONResponseBodyLlmReasoningEffort `json:"llm_reasoning_effort"`
+			McpServers         []*map[string]interface{}                        `json:"mcp_servers"`
+
+			// OrganizationId The tenant of the API key.
+			OrganizationId  string                                    `json:"organization_id"`
+			OutputFormat    RejectTask200JSONResponseBodyOutputFormat `json:"output_format"`
+			OutputSchema    *map[string]interface{}                   `json:"output_schema"`
+			ParentExecution *string                                   `json:"parent_execution"`
+
+			// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+			ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+			PausedAt          *time.Time              `json:"paused_at"`
+			PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+			PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
+
+			// Result The agent's answer; null until the task completes.
+			Result             *string `json:"result"`
+			ReturnMetrics      bool    `json:"return_metrics"`
+			ShouldUpdateParent bool    `json:"should_update_parent"`
+			Source             *string `json:"source"`
+
+			// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+			SourceNodeType *string     `json:"source_node_type,omitempty"`
+			StartedAt      *time.Time  `json:"started_at"`
+			Status         interface{} `json:"status"`
+			SubExecutions  []string    `json:"sub_executions"`
+
+			// TaskId This task (turn).
+			TaskId        openapi_types.UUID                     `json:"task_id"`
+			TestRunNodeId *string                                `json:"test_run_node_id"`
+			ThinkMode     RejectTask200JSONResponseBodyThinkMode `json:"think_mode"`
+
+			// ThreadId agentq's. The conversation the task belongs to (null for a ServiceNet task without `context_id`).
+			ThreadId          *string   `json:"thread_id"`
+			Title             *string   `json:"title"`
+			Tokens            LLMTokens `json:"tokens"`
+			TriggeringAgentId *string   `json:"triggering_agent_id"`
+
+			// UpdatedAt In list items only. When the task last changed.
+			UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+			UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+			// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+			UserId *string `json:"user_id,omitempty"`
+
+			// UserOidcToken Always null; the token sent is never echoed.
+			UserOidcToken any `json:"user_oidc_token"`
+
+			// UserTokens Always `{}`; the tokens sent are never echoed.
+			UserTokens map[string]interface{} `json:"user_tokens"`
+			VoiceId    *string                `json:"voice_id"`
+			WorkerId   *string                `json:"worker_id"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest AdminUnreadableBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest XpanderTaskNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest XpanderTaskNotPaused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest XpanderTaskExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest XpanderBodyTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest XpanderValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderStoreUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RejectTaskResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers RejectTaskResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RejectTaskResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers RejectTaskResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers RejectTaskResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 409:
+		var headers RejectTaskResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 410:
+		var headers RejectTaskResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 413:
+		var headers RejectTaskResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers RejectTaskResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers RejectTaskResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RejectTaskResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetReceiptIssuerResponse parses an HTTP response from a GetReceiptIssuerWithResponse call
 func ParseGetReceiptIssuerResponse(rsp *http.Response) (*GetReceiptIssuerResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -42966,14 +50316,16 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 			// `deadline_exceeded` (an agent working asynchronously did not finish within its
 			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 			// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-			// secrets it carried; submit again);
+			// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+			// asked to be approved);
 			// and on a `rejected` task (refused by policy, for submitters that have no caller to
 			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 			// `region_not_allowed`.
 			Error *ErrorInfo `json:"error,omitempty"`
 
 			// HitlRequest What the agent asked for when it paused for input (an A2A `input-required`); the thread's
-			// next turn answers it. Kept once the task goes on.
+			// next turn answers it, or a person approves or rejects it (`/v1/hitl/{task_id}/approve`,
+			// `/reject`). Kept once the task goes on.
 			HitlRequest *HumanInTheLoopRequest `json:"hitl_request,omitempty"`
 
 			// Output The agent's answer once it succeeded: its JSON when it answered JSON, else its text as a string. `result_digest` covers it.
@@ -43451,6 +50803,174 @@ func ParseListTasksResponse(rsp *http.Response) (*ListTasksResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListTasksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteTaskResponse parses an HTTP response from a DeleteTaskWithResponse call
+func ParseDeleteTaskResponse(rsp *http.Response) (*DeleteTaskResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteTaskResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest XpanderTaskNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest XpanderTooManyTasks
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest XpanderTaskExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderStoreUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers DeleteTaskResponse204Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeleteTaskResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers DeleteTaskResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteTaskResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 409:
+		var headers DeleteTaskResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 410:
+		var headers DeleteTaskResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeleteTaskResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteTaskResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -44163,6 +51683,161 @@ func ParseGetTaskEventsResponse(rsp *http.Response) (*GetTaskEventsResponse, err
 	return response, nil
 }
 
+// ParseGetTaskLLMUsageResponse parses an HTTP response from a GetTaskLLMUsageWithResponse call
+func ParseGetTaskLLMUsageResponse(rsp *http.Response) (*GetTaskLLMUsageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTaskLLMUsageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LLMUsage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest XpanderTaskNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest XpanderTaskExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderStoreUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetTaskLLMUsageResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetTaskLLMUsageResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetTaskLLMUsageResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetTaskLLMUsageResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 410:
+		var headers GetTaskLLMUsageResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetTaskLLMUsageResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetTaskLLMUsageResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseReportProgressResponse parses an HTTP response from a ReportProgressWithResponse call
 func ParseReportProgressResponse(rsp *http.Response) (*ReportProgressResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -44594,14 +52269,17 @@ func ParseStopTaskResponse(rsp *http.Response) (*StopTaskResponse, error) {
 			// `deadline_exceeded` (an agent working asynchronously did not finish within its
 			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
 			// cannot be opened), `lost` (the work message was lost and could not be rebuilt without the
-			// secrets it carried; submit again);
+			// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
+			// asked to be approved);
 			// and on a `rejected` task (refused by policy, for submitters that have no caller to
 			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
 			// `region_not_allowed`.
 			Error           *ErrorInfo `json:"error,omitempty"`
 			EventsStreaming bool       `json:"events_streaming"`
 
-			// ExecutionAttempts Deliveries to a worker so far (0 until a worker takes the task).
+			// ExecutionAttempts The attempt the task is on, or ended on: 1 on a new task, as xpander's, and one more
+			// for every later delivery a worker takes it up (a retry, a check on a long-running
+			// agent, a resume after approval).
 			ExecutionAttempts     int                    `json:"execution_attempts"`
 			ExpectedOutput        *string                `json:"expected_output"`
 			FinishedAt            *time.Time             `json:"finished_at"`
@@ -44630,22 +52308,28 @@ func ParseStopTaskResponse(rsp *http.Response) (*StopTaskResponse, error) {
 			McpServers         []*map[string]interface{}                      `json:"mcp_servers"`
 
 			// OrganizationId The tenant of the API key.
-			OrganizationId    string                                  `json:"organization_id"`
-			OutputFormat      StopTask200JSONResponseBodyOutputFormat `json:"output_format"`
-			OutputSchema      *map[string]interface{}                 `json:"output_schema"`
-			ParentExecution   *string                                 `json:"parent_execution"`
-			PausedAt          *time.Time                              `json:"paused_at"`
-			PayloadExtension  *map[string]interface{}                 `json:"payload_extension"`
-			PendingEcaRequest *PendingECARequest                      `json:"pending_eca_request"`
+			OrganizationId  string                                  `json:"organization_id"`
+			OutputFormat    StopTask200JSONResponseBodyOutputFormat `json:"output_format"`
+			OutputSchema    *map[string]interface{}                 `json:"output_schema"`
+			ParentExecution *string                                 `json:"parent_execution"`
+
+			// ParentTaskId In list items only. The `parent_execution_id` the task was submitted with.
+			ParentTaskId      *string                 `json:"parent_task_id,omitempty"`
+			PausedAt          *time.Time              `json:"paused_at"`
+			PayloadExtension  *map[string]interface{} `json:"payload_extension"`
+			PendingEcaRequest *PendingECARequest      `json:"pending_eca_request"`
 
 			// Result The agent's answer; null until the task completes.
-			Result             *string     `json:"result"`
-			ReturnMetrics      bool        `json:"return_metrics"`
-			ShouldUpdateParent bool        `json:"should_update_parent"`
-			Source             *string     `json:"source"`
-			StartedAt          *time.Time  `json:"started_at"`
-			Status             interface{} `json:"status"`
-			SubExecutions      []string    `json:"sub_executions"`
+			Result             *string `json:"result"`
+			ReturnMetrics      bool    `json:"return_metrics"`
+			ShouldUpdateParent bool    `json:"should_update_parent"`
+			Source             *string `json:"source"`
+
+			// SourceNodeType In list items only. The `source_node_type` the task was submitted with.
+			SourceNodeType *string     `json:"source_node_type,omitempty"`
+			StartedAt      *time.Time  `json:"started_at"`
+			Status         interface{} `json:"status"`
+			SubExecutions  []string    `json:"sub_executions"`
 
 			// TaskId This task (turn).
 			TaskId        openapi_types.UUID                   `json:"task_id"`
@@ -44657,7 +52341,13 @@ func ParseStopTaskResponse(rsp *http.Response) (*StopTaskResponse, error) {
 			Title             *string   `json:"title"`
 			Tokens            LLMTokens `json:"tokens"`
 			TriggeringAgentId *string   `json:"triggering_agent_id"`
-			UsedMutatingTools bool      `json:"used_mutating_tools"`
+
+			// UpdatedAt In list items only. When the task last changed.
+			UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+			UsedMutatingTools bool       `json:"used_mutating_tools"`
+
+			// UserId In list items only (xpander's list fields). The `input.user.id` the task was submitted with.
+			UserId *string `json:"user_id,omitempty"`
 
 			// UserOidcToken Always null; the token sent is never echoed.
 			UserOidcToken any `json:"user_oidc_token"`
@@ -44941,6 +52631,178 @@ func ParseGetTaskThreadResponse(rsp *http.Response) (*GetTaskThreadResponse, err
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetTaskThreadResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTaskFullThreadResponse parses an HTTP response from a GetTaskFullThreadWithResponse call
+func ParseGetTaskFullThreadResponse(rsp *http.Response) (*GetTaskFullThreadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTaskFullThreadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FullThread
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest XpanderTaskNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest XpanderTooManyTasks
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest XpanderTaskExpired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderStoreUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetTaskFullThreadResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetTaskFullThreadResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetTaskFullThreadResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetTaskFullThreadResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 409:
+		var headers GetTaskFullThreadResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 410:
+		var headers GetTaskFullThreadResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetTaskFullThreadResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetTaskFullThreadResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

@@ -201,6 +201,11 @@ func TestGoldenTasks(t *testing.T) {
 	}
 	golden(t, "stop", cli(t, env, "stop", slow.TaskId.String()))
 	golden(t, "get-unknown", cli(t, env, "get", "no-such-task"))
+	if _, err := c.Wait(ctx, slow.TaskId.String(), nil); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "delete", cli(t, env, "delete", slow.TaskId.String()))
+	golden(t, "get-deleted", cli(t, env, "get", slow.TaskId.String()))
 
 	acc, err := c.InvokeServiceNet(ctx, "echo", client.ServiceNetRequest{Message: ptrTo("Create a payment link")}, client.InvokeOptions{})
 	if err != nil {

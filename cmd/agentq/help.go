@@ -42,6 +42,7 @@ func commandTable() []command {
 		{name: "list", usage: "agentq list [--status S[,S…]] [--agent A] [--thread ID] [--limit N] [-o json]", summary: "list your tasks, newest first",
 			help: "Follows the list's pages until --limit tasks (default 20) are shown.", flags: []string{"--status", "--agent", "--thread", "--limit", "-o"}, run: runList},
 		{name: "stop", usage: "agentq stop ID [-o json]", summary: "stop a task that has not ended", flags: []string{"-o"}, run: runStop},
+		{name: "delete", usage: "agentq delete ID", summary: "delete a task, or a whole conversation by its thread id", run: runDelete},
 		{name: "thread", usage: "agentq thread ID [-o json]", summary: "print a task's conversation, oldest first", flags: []string{"-o"}, run: runThread},
 		{name: "events", usage: "agentq events ID [--follow] [--after N]", summary: "print a task's events, one JSON object a line",
 			help: "--follow streams them until the task finishes, resuming after every dropped connection.", flags: []string{"--follow", "--after"}, run: runEvents},

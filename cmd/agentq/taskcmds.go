@@ -194,3 +194,19 @@ func errorText(code string, msg *string) string {
 	}
 	return code + ": " + *msg
 }
+
+// runDelete is `agentq delete ID`: the task, or a whole conversation named by its thread id.
+func runDelete(ctx context.Context, e *apiEnv, args []string) error {
+	fs := newFlags("delete", e.stderr)
+	id, c, err := oneID(e, fs, args, "delete")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if err := c.Delete(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "deleted %s\n", id)
+	return nil
+}

@@ -214,6 +214,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
 		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
+		ParentTaskID: inv.ParentTaskID, TriggeringAgentID: inv.TriggeringAgentID, UserID: inv.UserID,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
 		NeedsSecrets: inv.AuthToken != "" || len(inv.Secrets) > 0 || inv.AuthContextID != "",
 		Sync:         inv.Sync, CallerAgentID: inv.CallerAgentID, CallerPublicID: inv.CallerPublicID,
@@ -481,6 +482,25 @@ func bodyHash(sub Submission, version string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Resume sends a task that paused for input, and that a person has just approved (moved from
+// paused back to queued), to the worker, which sends answer to the agent's paused task
+// (RemoteTaskID) to let it go on. The agent is the version the task ran; the caller's secrets are
+// not kept, so an agent that needs them to go on refuses, and the task fails.
+func (s *Service) Resume(ctx context.Context, t *task.Task, answer string) error {
+	a, err := s.agents.Lookup(ctx, t.AgentID, t.AgentVersion)
+	if err != nil {
+		return fmt.Errorf("resume task %s: %w", t.ID, err)
+	}
+	request, text := task.InlineRequest(t)
+	return s.queue.Send(ctx, &queue.Message{
+		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID,
+		Text: text, Request: request, RequestRef: t.RequestRef, Answer: answer,
+		// Now, not the task's creation: a person may take days to approve, and the time the
+		// agent is given to finish runs from when it may go on.
+		AcceptedAt: s.now().UTC(),
+	}, 0)
 }
 
 // CancelRemote asks the worker to cancel a stopped task's work at its agent (A2A tasks/cancel).

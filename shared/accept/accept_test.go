@@ -759,6 +759,42 @@ func TestSubmitIdempotency(t *testing.T) {
 	})
 }
 
+// A sub-task records its parent and the agent that delegated it.
+func TestSubmitSubTask(t *testing.T) {
+	h := newHarness(t)
+	inv := decode(t, dialect.DecodeXpander, `{"input":{"text":"look it up"},"parent_execution_id":"p-1","triggering_agent_id":"planner"}`)
+	if _, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo", Source: "api", Invocation: inv}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.store.created[0]; got.ParentTaskID != "p-1" || got.TriggeringAgentID != "planner" {
+		t.Errorf("recorded parent %q, triggering agent %q", got.ParentTaskID, got.TriggeringAgentID)
+	}
+}
+
+// An approved task goes back to the worker with the answer for the agent's paused task, the
+// version it ran, and the time it may go on from.
+func TestResume(t *testing.T) {
+	h := newHarness(t)
+	paused := &task.Task{ID: taskID, Tenant: "org-1", AgentID: "echo", AgentVersion: "7", ThreadID: "thread-1",
+		Text: "ship it", Request: json.RawMessage(`{"input":{"text":"ship it"}}`), RemoteTaskID: "remote-9",
+		CreatedAt: now.Add(-72 * time.Hour)}
+	if err := h.svc.Resume(context.Background(), paused, "approved"); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.queue.sent) != 1 {
+		t.Fatalf("sent %d messages", len(h.queue.sent))
+	}
+	m := h.queue.sent[0]
+	if m.Kind != queue.KindInvoke || m.TaskID != taskID || m.Answer != "approved" || m.Agent.ID != "echo" || m.Agent.Version != "7" ||
+		m.ThreadID != "thread-1" || !m.AcceptedAt.Equal(now) {
+		t.Errorf("message = %+v", m)
+	}
+	paused.AgentVersion = "3" // no longer published
+	if err := h.svc.Resume(context.Background(), paused, "approved"); !errors.Is(err, agent.ErrVersionNotFound) {
+		t.Errorf("Resume of an unpublished version = %v, want ErrVersionNotFound", err)
+	}
+}
+
 // TestSubmitSendsUnderTheCallersTrace: the work message is sent under the context of the
 // invocation that accepted the task, values included (the send outlives the caller's deadline,
 // not its trace), so queue.Client puts the invocation's X-Ray trace on the message.

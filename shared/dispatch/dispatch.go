@@ -83,8 +83,8 @@ type Result struct {
 	Text string
 	// Output is the answer as JSON, when the agent answered with JSON.
 	Output json.RawMessage
-	// Tokens is what the agent reported using, if it did.
-	Tokens task.Tokens
+	// Usage is what the agent reported its work took, if it did; zero when it did not.
+	Usage task.Usage
 }
 
 // Error is a failed call, classified.

@@ -107,7 +107,7 @@ func parseAnswer(raw []byte) Result {
 	}
 	var fields map[string]json.RawMessage
 	_ = json.Unmarshal(trimmed, &fields)
-	res := Result{Output: json.RawMessage(trimmed), Tokens: tokens(fields)}
+	res := Result{Output: json.RawMessage(trimmed), Usage: usage(fields)}
 	for _, k := range []string{"output", "result", "text", "message"} {
 		var s string
 		if json.Unmarshal(fields[k], &s) == nil && s != "" {
@@ -117,28 +117,6 @@ func parseAnswer(raw []byte) Result {
 	}
 	res.Text = string(trimmed)
 	return res
-}
-
-// tokens reads a token count from an answer's "tokens" (xpander's names) or "usage" (the
-// OpenAI-style names most agent frameworks pass through).
-func tokens(fields map[string]json.RawMessage) task.Tokens {
-	var u struct {
-		Prompt     int `json:"prompt_tokens"`
-		Completion int `json:"completion_tokens"`
-		Total      int `json:"total_tokens"`
-		Input      int `json:"input_tokens"`
-		Output     int `json:"output_tokens"`
-	}
-	for _, k := range []string{"tokens", "usage"} {
-		if json.Unmarshal(fields[k], &u) == nil && (u.Prompt|u.Completion|u.Total|u.Input|u.Output) != 0 {
-			t := task.Tokens{Prompt: max(u.Prompt, u.Input), Completion: max(u.Completion, u.Output), Total: u.Total}
-			if t.Total == 0 {
-				t.Total = t.Prompt + t.Completion
-			}
-			return t
-		}
-	}
-	return task.Tokens{}
 }
 
 // errorDetail quotes the start of an error answer, so the task's reason says what the agent said.

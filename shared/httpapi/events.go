@@ -67,7 +67,7 @@ func (a *api) getReceiptEvents(w http.ResponseWriter, r *http.Request, tenant st
 func (a *api) events(w http.ResponseWriter, r *http.Request, tenant, id string) error {
 	p := newParams(r)
 	after, names := streamParams(p, r)
-	limit := p.limit(tasklog.PageLimit, tasklog.PageLimit)
+	limit := p.whole("limit", tasklog.PageLimit, 1, tasklog.PageLimit)
 	if err := p.err(); err != nil {
 		return err
 	}

@@ -49,6 +49,26 @@ type Stopper interface {
 // Lister lists a tenant's tasks, newest first, a page at a time.
 type Lister interface {
 	List(ctx context.Context, q task.ListQuery) (items []*task.Task, next string, err error)
+	// Count counts what q matches after its cursor, up to a bound; exact is false past it.
+	Count(ctx context.Context, q task.ListQuery) (n int, exact bool, err error)
+	// CursorPosition is how many matching tasks come before a cursor List answered.
+	CursorPosition(cursor string) int
+}
+
+// Families finds a task's family: its conversation's turns and their sub-tasks.
+type Families interface {
+	Family(ctx context.Context, t *task.Task) ([]*task.Task, error)
+}
+
+// Deleter deletes a task's family for good.
+type Deleter interface {
+	Families
+	Delete(ctx context.Context, ts []*task.Task) error
+}
+
+// Resumer sends a paused task that a person approved back to its agent.
+type Resumer interface {
+	Resume(ctx context.Context, t *task.Task, answer string) error
 }
 
 // Threads reads the turns of a conversation, oldest first.
@@ -88,6 +108,10 @@ const (
 //	POST /v1/tasks/{id}/stop, /v1/receipts/{id}/stop          Stopper, Reader
 //	GET  /v1/tasks/{id}, /v1/receipts/{id}                    Reader
 //	GET  /v1/tasks/{id}/thread                                Reader, Threads
+//	GET  /v1/tasks/{id}/thread/full                           Reader, Families
+//	GET  /v1/tasks/{id}/llm_usage                             Reader (Threads: a conversation's sum)
+//	DELETE /v1/tasks/{id}                                     Deleter, Stopper, Reader
+//	POST /v1/hitl/{id}/approve, /v1/hitl/{id}/reject          Stopper, Reader, Resumer
 //	GET  /v1/tasks, /v1/agents/{agent_id}/tasks, /v1/receipts  Lister
 //	POST /v1/receipts/{id}/verify                             Reader, Receipts, ReceiptStore
 //	GET  /v1/receipt-issuer                                  Receipts
@@ -104,7 +128,13 @@ type Config struct {
 	Canceler Canceler
 	Lister   Lister
 	Threads  Threads
-	Keys     Authenticator
+	// Families adds a task's full thread (its conversation and its sub-tasks'); Deleter, with
+	// Stopper, the deletion of a task and its family.
+	Families Families
+	Deleter  Deleter
+	// Resumer, with Stopper, adds the approval and rejection of paused tasks (human in the loop).
+	Resumer Resumer
+	Keys    Authenticator
 	// Agents and AdminKeys, both set, add the agent registry routes: writes need an admin key,
 	// reads any valid key.
 	Agents    AgentAdmin
@@ -312,6 +342,9 @@ var (
 	withStopper      = func(c *Config) bool { return c.Stopper != nil && c.Reader != nil }
 	withReader       = func(c *Config) bool { return c.Reader != nil }
 	withThreads      = func(c *Config) bool { return c.Reader != nil && c.Threads != nil }
+	withFamilies     = func(c *Config) bool { return c.Reader != nil && c.Families != nil }
+	withDeleter      = func(c *Config) bool { return c.Reader != nil && c.Stopper != nil && c.Deleter != nil }
+	withResumer      = func(c *Config) bool { return c.Reader != nil && c.Stopper != nil && c.Resumer != nil }
 	withLister       = func(c *Config) bool { return c.Lister != nil }
 	withDeliveries   = func(c *Config) bool { return c.Deliveries != nil && c.Reader != nil }
 	withWebhooks     = func(c *Config) bool { return c.Webhooks != nil }
@@ -336,6 +369,11 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodPost, "/v1/receipts/{receipt_id}/verify", true}, needs: withVerify, tenant: (*api).verifyReceipt},
 	{Route: Route{http.MethodGet, "/v1/receipt-issuer", false}, needs: withIssuer, tenant: (*api).receiptIssuer},
 	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/thread", false}, needs: withThreads, tenant: (*api).getThread},
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/thread/full", false}, needs: withFamilies, tenant: (*api).getFullThread},
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/llm_usage", false}, needs: withReader, tenant: (*api).getUsage},
+	{Route: Route{http.MethodDelete, "/v1/tasks/{task_id}", true}, needs: withDeleter, tenant: (*api).deleteTask},
+	{Route: Route{http.MethodPost, "/v1/hitl/{task_id}/approve", true}, needs: withResumer, tenant: (*api).approveTask},
+	{Route: Route{http.MethodPost, "/v1/hitl/{task_id}/reject", true}, needs: withResumer, tenant: (*api).rejectTask},
 	{Route: Route{http.MethodGet, "/v1/tasks", false}, needs: withLister, tenant: (*api).listTasks},
 	{Route: Route{http.MethodGet, "/v1/agents/{agent_id}/tasks", false}, needs: withLister, tenant: (*api).listAgentTasks},
 	{Route: Route{http.MethodPost, "/v1/tasks/{task_id}/deliveries/{delivery_id}/replay", true}, needs: withDeliveries, tenant: (*api).replayDelivery},

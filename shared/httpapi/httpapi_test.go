@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -92,6 +93,15 @@ type fakeReader struct {
 	next    string
 	listErr error
 	turnErr error
+	// counted and countExact are what Count answers; counts records its queries.
+	counted    int
+	countExact bool
+	counts     []task.ListQuery
+	// deleted records the families Delete removed; resumed the answers Resume sent, which fails
+	// with resumeErr.
+	deleted   [][]*task.Task
+	resumed   []string
+	resumeErr error
 }
 
 func newFakeReader(ts ...*task.Task) *fakeReader {
@@ -165,6 +175,39 @@ func (r *fakeReader) List(_ context.Context, q task.ListQuery) ([]*task.Task, st
 	return r.listed, r.next, r.listErr
 }
 
+func (r *fakeReader) Count(_ context.Context, q task.ListQuery) (int, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gets++
+	r.counts = append(r.counts, q)
+	return r.counted, r.countExact, nil
+}
+
+// CursorPosition reads the fake's cursors, "at:<position>".
+func (r *fakeReader) CursorPosition(c string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(c, "at:"))
+	return n
+}
+
+func (r *fakeReader) Delete(ctx context.Context, ts []*task.Task) error {
+	_ = r.count(false)
+	r.mu.Lock()
+	r.deleted = append(r.deleted, ts)
+	r.mu.Unlock()
+	return r.Store.Delete(ctx, ts)
+}
+
+func (r *fakeReader) Resume(_ context.Context, t *task.Task, answer string) error {
+	_ = r.count(false)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.resumeErr != nil {
+		return r.resumeErr
+	}
+	r.resumed = append(r.resumed, t.ID+":"+answer)
+	return nil
+}
+
 func (r *fakeReader) Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
 	_ = r.count(false)
 	if r.turnErr != nil {
@@ -191,6 +234,7 @@ func newHarness(t *testing.T) *harness {
 	hs := &harness{sub: &fakeSubmitter{}, read: newFakeReader(), logs: &bytes.Buffer{}}
 	hs.h = httpapi.New(httpapi.Config{
 		Submitter: hs.sub, Reader: hs.read, Resolver: hs.read, Stopper: hs.read, Lister: hs.read, Threads: hs.read,
+		Families: hs.read, Deleter: hs.read, Resumer: hs.read,
 		Keys:   keys,
 		Logger: slog.New(slog.NewJSONHandler(&syncWriter{w: hs.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return now },
@@ -597,7 +641,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		{http.MethodGet, xpanderPath, "POST", task.Xpander},
 		{http.MethodPut, xpanderPath, "POST", task.Xpander},
 		{http.MethodDelete, serviceNetPath, "POST", task.ServiceNet},
-		{http.MethodPost, "/v1/tasks/" + taskID, "GET", task.Xpander},
+		{http.MethodPost, "/v1/tasks/" + taskID, "GET, DELETE", task.Xpander},
 		{http.MethodDelete, "/v1/receipts/" + taskID, "GET", task.ServiceNet},
 		{http.MethodGet, "/v1/agents/echo/invoke", "POST", task.Xpander},
 		{http.MethodGet, "/v1/tasks/" + taskID + "/stop", "POST", task.Xpander},

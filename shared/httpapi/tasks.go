@@ -179,8 +179,16 @@ func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 	if err != nil {
 		return err
 	}
+	if t, err = a.cancel(r.Context(), t); err != nil {
+		return err
+	}
+	return a.writeTask(r.Context(), w, http.StatusOK, t, d)
+}
+
+// cancel stops t unless it has ended, and answers it as it now stands.
+func (a *api) cancel(ctx context.Context, t *task.Task) (*task.Task, error) {
 	for attempt := 0; !t.State.Terminal(); attempt++ {
-		stopped, err := a.Stopper.Transition(r.Context(), t.ID, task.Change{
+		stopped, err := a.Stopper.Transition(ctx, t.ID, task.Change{
 			From: stopFrom, To: task.Canceled, Now: a.Now().UTC(), Reason: task.ReasonCanceled, ReasonMessage: stopReason,
 		})
 		var conflict *task.ConflictError
@@ -190,17 +198,17 @@ func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 			a.Logger.Info("task stopped", "task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant)
 			if t.RemoteTaskID != "" && a.Canceler != nil {
 				// The agent works on it at its end: ask it to stop too. The stop stands either way.
-				if err := a.Canceler.CancelRemote(r.Context(), t); err != nil {
+				if err := a.Canceler.CancelRemote(ctx, t); err != nil {
 					a.Logger.Warn("ask the agent to cancel", "task_id", t.ID, "err", err)
 				}
 			}
 		case errors.As(err, &conflict) && attempt == 0:
 			t = conflict.Current // it ended meanwhile; or, should it not have, try once more
 		default:
-			return err
+			return nil, err
 		}
 	}
-	return a.writeTask(r.Context(), w, http.StatusOK, t, d)
+	return t, nil
 }
 
 // maxTurns bounds the turns a thread answer holds.

@@ -59,6 +59,9 @@ type Message struct {
 	Checks int `json:"checks,omitempty"`
 	// RemoteTaskID names the agent's task to cancel (KindCancel).
 	RemoteTaskID string `json:"remote_task_id,omitempty"`
+	// Answer, on an invoke of a task that paused for input and was then approved, is what the
+	// worker sends the agent's paused task to continue it, instead of checking on the task.
+	Answer string `json:"answer,omitempty"`
 	// Outcome, when set, is the agent's answer to this task that the worker could not record: the
 	// worker records it without calling the agent again.
 	Outcome *Outcome `json:"outcome,omitempty"`
@@ -73,8 +76,12 @@ type Outcome struct {
 	Output        json.RawMessage `json:"output,omitempty"`
 	Reason        string          `json:"reason,omitempty"`
 	ReasonMessage string          `json:"reason_message,omitempty"`
-	// Tokens are the agent's prompt, completion and total token counts.
+	CostUnits     int             `json:"cost_units,omitempty"`
+	// Tokens are the agent's prompt, completion and total token counts; Actions and Cost the rest
+	// of the usage it reported.
 	Tokens       [3]int          `json:"tokens,omitzero"`
+	Actions      int             `json:"actions,omitempty"`
+	Cost         float64         `json:"cost,omitempty"`
 	RemoteTaskID string          `json:"remote_task_id,omitempty"`
 	HITL         json.RawMessage `json:"hitl,omitempty"`
 	ReleaseLease bool            `json:"release_lease,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -241,10 +242,12 @@ func setOutcome(u *updateExpr, id string, c task.Change) {
 	if c.CostUnits > 0 {
 		u.field("cost", "cost_units", table.N(int64(c.CostUnits)))
 	}
-	if c.Tokens != (task.Tokens{}) {
-		u.field("ptok", "prompt_tokens", table.N(int64(c.Tokens.Prompt)))
-		u.field("ctok", "completion_tokens", table.N(int64(c.Tokens.Completion)))
-		u.field("ttok", "total_tokens", table.N(int64(c.Tokens.Total)))
+	if c.Usage != (task.Usage{}) {
+		u.field("ptok", "prompt_tokens", table.N(int64(c.Usage.Prompt)))
+		u.field("ctok", "completion_tokens", table.N(int64(c.Usage.Completion)))
+		u.field("ttok", "total_tokens", table.N(int64(c.Usage.Total)))
+		u.field("actions", "actions", table.N(int64(c.Usage.Actions)))
+		u.field("usd", "cost_usd", &types.AttributeValueMemberN{Value: strconv.FormatFloat(c.Usage.Cost, 'g', -1, 64)})
 	}
 	switch {
 	case c.To.Terminal():

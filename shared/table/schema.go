@@ -29,7 +29,14 @@ var Indexes = []Index{
 	// "ACTIVE#<shard>", sort "<updated_at>#<task id>". Sparse: a task leaves it when it pauses or
 	// ends, so the sweeper reads only tasks that could have lost their message.
 	{Name: IndexActive, PartitionKey: "gsi3pk", SortKey: "gsi3sk"},
+	// Sub-tasks of a task, oldest first: partition "PARENT#<tenant>#<parent task id>", sort
+	// "<created_at>#<task id>". Sparse: only tasks with a parent are in it, so deleting a task
+	// finds its sub-tasks without reading the tenant's other tasks.
+	{Name: IndexParent, PartitionKey: "gsi4pk", SortKey: "gsi4sk"},
 }
+
+// IndexParent is the sparse index of sub-tasks by their parent task.
+const IndexParent = "by_parent"
 
 // IndexActive is the sparse index of tasks in flight that the sweeper reads.
 const IndexActive = "by_active"

@@ -57,8 +57,8 @@ func (r *Recorder) Claimed(ctx context.Context, t *task.Task) {
 
 // Changed records the transition c that left the task as t.
 func (r *Recorder) Changed(ctx context.Context, t *task.Task, c task.Change) {
-	if c.Tokens != (task.Tokens{}) {
-		r.append(ctx, t, Usage, usageData(c.Tokens))
+	if c.Usage.Tokens != (task.Tokens{}) {
+		r.append(ctx, t, Usage, usageData(c.Usage.Tokens))
 	}
 	typ, data := changeEvent(t, c)
 	e := entry(t, typ, data)

@@ -77,7 +77,7 @@ func TestStoreRecordsEveryWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.Transition(ctx, id, task.Change{From: []task.State{task.Running}, Version: cl.Version, To: task.Succeeded, Now: now.Add(6 * time.Second),
-		Result: "Paris", Tokens: task.Tokens{Prompt: 3, Completion: 2, Total: 5}}); err != nil {
+		Result: "Paris", Usage: task.Usage{Tokens: task.Tokens{Prompt: 3, Completion: 2, Total: 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := log.Read(ctx, id, 0, 0)

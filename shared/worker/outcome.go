@@ -30,6 +30,11 @@ func (p *Processor) record(ctx context.Context, j *job, change task.Change) Outc
 	}
 	var conflict *task.ConflictError
 	switch {
+	case errors.Is(err, task.ErrNotFound):
+		// The task was claimed, so it existed: it was deleted while its agent worked. There is
+		// nothing to record the outcome on, and retrying would not bring it back.
+		j.log.Info("task deleted while its agent worked; outcome dropped", "to", change.To)
+		return Done
 	case errors.As(err, &conflict):
 		return p.lostTo(ctx, j, change, conflict.Current)
 	case err != nil:
@@ -146,7 +151,7 @@ func (p *Processor) recordCarried(ctx context.Context, log *slog.Logger, m *queu
 	case errors.As(err, &conflict):
 		return p.lostTo(ctx, j, change, conflict.Current)
 	case errors.Is(err, task.ErrNotFound):
-		log.Error("the task of a kept outcome is gone")
+		log.Info("the task of a kept outcome was deleted; outcome dropped", "to", change.To)
 		return Done
 	case err != nil:
 		log.Error("record a kept outcome; will retry", "err", err, "to", change.To)
@@ -183,7 +188,9 @@ func (p *Processor) recorded(ctx context.Context, j *job, change task.Change) Ou
 func carried(c task.Change) *queue.Outcome {
 	return &queue.Outcome{
 		Version: c.Version, State: string(c.To), Result: c.Result, Output: c.Output, Reason: c.Reason,
-		ReasonMessage: c.ReasonMessage, Tokens: [3]int{c.Tokens.Prompt, c.Tokens.Completion, c.Tokens.Total},
+		ReasonMessage: c.ReasonMessage, CostUnits: c.CostUnits,
+		Tokens:  [3]int{c.Usage.Prompt, c.Usage.Completion, c.Usage.Total},
+		Actions: c.Usage.Actions, Cost: c.Usage.Cost,
 		RemoteTaskID: c.RemoteTaskID, HITL: c.HITL, ReleaseLease: c.ReleaseLease,
 	}
 }
@@ -193,7 +200,11 @@ func uncarried(o *queue.Outcome, now time.Time) task.Change {
 	return task.Change{
 		From: []task.State{task.Running}, Version: o.Version, To: task.State(o.State), Now: now,
 		Result: o.Result, Output: o.Output, Reason: o.Reason, ReasonMessage: o.ReasonMessage,
-		Tokens:       task.Tokens{Prompt: o.Tokens[0], Completion: o.Tokens[1], Total: o.Tokens[2]},
+		CostUnits: o.CostUnits,
+		Usage: task.Usage{
+			Tokens:  task.Tokens{Prompt: o.Tokens[0], Completion: o.Tokens[1], Total: o.Tokens[2]},
+			Actions: o.Actions, Cost: o.Cost,
+		},
 		RemoteTaskID: o.RemoteTaskID, HITL: o.HITL, ReleaseLease: o.ReleaseLease,
 	}
 }

@@ -276,9 +276,13 @@ type job struct {
 	text     string
 	creds    dispatch.Credentials
 	history  []dispatch.Message
-	// resume is the agent's task this turn answers (the previous turn paused it).
-	resume  string
-	timeout time.Duration
+	// resume is the agent's task this call answers: the previous turn paused it, or a person
+	// approved it (the message's Answer).
+	resume string
+	// messageID names the message sent to the agent: the task's id, or, for an approval, one of
+	// its own, since the agent may have kept the first message's.
+	messageID string
+	timeout   time.Duration
 }
 
 // run handles a work message in four steps: claim the task, call its agent, decide what the
@@ -299,7 +303,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 // claim takes the message's task under a lease once it may run (its thread's previous turn has
 // ended) and gathers what the call needs.
 func (p *Processor) claim(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (*job, Outcome) {
-	j := &job{m: m, log: log, received: received, timeout: p.c.Budget.AgentCall(ctx, m.Agent.CallTimeout())}
+	j := &job{m: m, log: log, received: received, messageID: m.TaskID, timeout: p.c.Budget.AgentCall(ctx, m.Agent.CallTimeout())}
 	if j.timeout <= 0 {
 		return nil, RetryAfter(0)
 	}
@@ -337,6 +341,10 @@ func (p *Processor) claim(ctx context.Context, log *slog.Logger, m *queue.Messag
 	if prev != nil && prev.State == task.Paused {
 		j.resume = prev.RemoteTaskID
 		p.answered(ctx, j.log, prev)
+	}
+	// A paused task a person approved continues the agent's task with the approval.
+	if m.Answer != "" && j.t.RemoteTaskID != "" {
+		j.resume, j.text, j.request, j.messageID = j.t.RemoteTaskID, m.Answer, nil, m.TaskID+":approved"
 	}
 	return j, proceed
 }
@@ -389,13 +397,13 @@ func (p *Processor) call(ctx context.Context, j *job) (dispatch.Result, error) {
 	defer cancel()
 	start := time.Now()
 	defer func() { p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start)) }()
-	if j.t.RemoteTaskID != "" {
+	if j.t.RemoteTaskID != "" && j.resume == "" {
 		// The agent is working on it already: ask how it is going rather than sending it again.
 		return p.c.Dispatcher.Check(callCtx, j.m.Agent, j.t.RemoteTaskID, j.creds)
 	}
 	m := j.m
 	return p.c.Dispatcher.Call(callCtx, dispatch.Call{
-		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: j.text,
+		TaskID: j.messageID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: j.text,
 		Request: j.request, Secrets: m.Secrets, Credentials: j.creds, Attempt: j.t.Attempts, History: j.history,
 		ResumeTaskID: j.resume, Progress: p.progress(m), OnEvent: p.onEvent(ctx, j.log, j.t),
 	})
@@ -417,7 +425,7 @@ func decide(m *queue.Message, t *task.Task, res dispatch.Result, callErr error, 
 	needs, needsInput := errors.AsType[*dispatch.NeedsInput](callErr)
 	switch {
 	case callErr == nil:
-		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
+		change.To, change.Result, change.Output, change.Usage = task.Succeeded, res.Text, res.Output, res.Usage
 		spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
 		if spec.Applies() {
 			if err := spec.Check(res.Text, res.Output); err != nil {
@@ -557,6 +565,7 @@ func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.M
 	next := *m
 	next.Checks++
 	next.Outcome = nil
+	next.Answer = "" // sent: from now on the agent is asked how it goes
 	delay := min(p.c.CheckBackoff(m.Checks), maxCheckDelay)
 	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
 		// The task is recorded as working at the agent; this message, redelivered, checks on it.

@@ -719,3 +719,17 @@ func TestTurnRunsWithHistory(t *testing.T) {
 		t.Errorf("turn is %s, want succeeded", got.State)
 	}
 }
+
+// A task deleted while its agent worked has nowhere to record the outcome: the message is done.
+func TestOutcomeOfADeletedTask(t *testing.T) {
+	st := tasktest.New(newTask(id1, task.Queued))
+	// Deleted while the agent worked: the outcome's write finds no task.
+	st.TransitionHook = func(string, task.Change) error { return fmt.Errorf("transition: %w", task.ErrNotFound) }
+	h := newHarness(t, st)
+	if failed := handle(t, h, record(t, message(id1), workARN, 1)); len(failed) != 0 {
+		t.Errorf("failed = %v, want the message done", failed)
+	}
+	if !strings.Contains(h.logs.String(), "outcome dropped") {
+		t.Errorf("log = %s", h.logs.String())
+	}
+}

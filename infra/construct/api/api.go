@@ -27,6 +27,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Kind selects the API Gateway flavour.
@@ -122,9 +123,14 @@ var InvokeTableActions = []string{
 
 // InvokeDeleteKeyPrefixes are the partition keys invoke may delete (dynamodb:DeleteItem under a
 // dynamodb:LeadingKeys condition): an agent's draft, which publishing deletes in its
-// TransactWriteItems (shared/registry), and an auth context (DELETE /v1/auth-contexts/{id},
-// shared/authctx). Tasks, threads and idempotency records are never deleted, only expired by TTL.
-var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#"}
+// TransactWriteItems (shared/registry), an auth context (DELETE /v1/auth-contexts/{id},
+// shared/authctx), and tasks with their conversations' records (DELETE /v1/tasks/{id},
+// store.Delete). Idempotency records, API keys and webhook settings are never deleted.
+var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#", "TASK#", "THREAD#"}
+
+// InvokeQueryIndexes are the indexes invoke may Query: a delete finds the conversation's turns
+// (by_thread) and their sub-tasks (by_parent). The table itself and the other indexes, never.
+var InvokeQueryIndexes = []string{table.Indexes[1].Name, table.IndexParent}
 
 // Props configures the API.
 type Props struct {
@@ -289,9 +295,10 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 
 // grant grants the invoke and poll functions exactly what their paths need.
 func (a *API) grant(props *Props) {
-	// invoke accepts, waits on and stops tasks, publishes agents and keeps auth contexts: exactly
-	// InvokeTableActions on the table (and its indexes, which it never queries), DeleteItem on the
-	// items of InvokeDeleteKeyPrefixes only, sends to the work queue, writes large requests under
+	// invoke accepts, waits on, stops, resumes and deletes tasks, publishes agents and keeps auth
+	// contexts: exactly InvokeTableActions on the table (and its indexes), Query on
+	// InvokeQueryIndexes only, DeleteItem on the items of InvokeDeleteKeyPrefixes only, sends to
+	// the work queue, writes large requests under
 	// requests/ and reads payloads (a sync invoke answers with the task), seals secrets (KMS
 	// Encrypt, never Decrypt: the worker opens auth contexts', deliver webhooks'), sends a
 	// replayed webhook delivery to the webhook queue, and nothing else.
@@ -309,6 +316,13 @@ func (a *API) grant(props *Props) {
 		Conditions: &map[string]*map[string]any{
 			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading},
 		},
+	})
+	indexes := make([]*string, len(InvokeQueryIndexes))
+	for i, ix := range InvokeQueryIndexes {
+		indexes[i] = jsii.String(*props.Table.TableArn() + "/index/" + ix)
+	}
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee: a.Invoke, Actions: jsii.Strings("dynamodb:Query"), ResourceArns: &indexes,
 	})
 	props.Queue.GrantSendMessages(a.Invoke)
 	if props.WebhookQueue != nil {

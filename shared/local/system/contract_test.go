@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/api"
+	"github.com/agentq/agentq/shared/dispatch/a2atest"
 )
 
 // contractClient sends requests to the running system and validates every answer against
@@ -79,6 +80,9 @@ func (c *contractClient) do(t *testing.T, method, path, body string, want int, h
 	}
 	api.ValidateResponse(t, req, resp.StatusCode, resp.Header, raw)
 	a := contractAnswer{status: resp.StatusCode, header: resp.Header}
+	if resp.StatusCode == http.StatusNoContent && len(raw) == 0 {
+		raw = []byte("{}") // no body, as documented (ValidateResponse checked it)
+	}
 	if err := json.Unmarshal(raw, &a.body); err != nil {
 		t.Fatalf("%s %s: answer %d is not a JSON object: %s", method, path, resp.StatusCode, raw)
 	}
@@ -280,7 +284,8 @@ func TestContract(t *testing.T) {
 			{"POST", xSync + "?wait=99", `{"input":{"text":"x"}}`, 422, "validation_failed", nil},
 			{"POST", snAsync, `{"message":5}`, 400, "validation_failed", nil},
 			{"POST", snAsync, `{"message":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "body_too_large", nil},
-			{"DELETE", "/v1/tasks/" + uuid.NewString(), "", 405, "method_not_allowed", nil},
+			{"DELETE", "/v1/tasks/" + uuid.NewString(), "", 404, "task_not_found", nil},
+			{"PUT", "/v1/tasks/" + uuid.NewString(), "", 405, "method_not_allowed", nil},
 			{"GET", snAsync, "", 405, "method_not_allowed", nil},
 			{"GET", "/v2/nothing", "", 404, "route_not_found", nil},
 			{"GET", "/v1/receipts/" + uuid.NewString() + "/extra", "", 404, "route_not_found", nil},
@@ -290,6 +295,30 @@ func TestContract(t *testing.T) {
 					t.Errorf("code = %s, want %s", a.code(), e.code)
 				}
 			})
+		}
+	})
+
+	t.Run("xpander task operations", func(t *testing.T) {
+		parent := c.do(t, http.MethodPost, xAsync, `{"input":{"text":"parent"}}`, http.StatusOK)
+		sub := c.do(t, http.MethodPost, xAsync, `{"input":{"text":"child"},"parent_execution_id":"`+parent.str("task_id")+`","triggering_agent_id":"planner"}`, http.StatusOK)
+		c.until(t, "/v1/tasks/"+sub.str("task_id"), "completed")
+		c.until(t, "/v1/tasks/"+parent.str("task_id"), "completed")
+		c.do(t, http.MethodGet, "/v1/tasks?page=1&per_page=5&parent_task_id="+parent.str("task_id")+"&internal_status=succeeded&from_date=2026-01-01T00:00:00Z", "", http.StatusOK)
+		c.do(t, http.MethodGet, "/v1/agents/echo/tasks?per_page=2&triggering_agent_id=planner", "", http.StatusOK)
+		c.do(t, http.MethodGet, "/v1/tasks?page=21&per_page=50", "", http.StatusUnprocessableEntity)
+		c.do(t, http.MethodGet, "/v1/tasks/"+parent.str("task_id")+"/thread/full", "", http.StatusOK)
+		c.do(t, http.MethodGet, "/v1/tasks/"+parent.str("task_id")+"/llm_usage", "", http.StatusOK)
+		c.do(t, http.MethodPost, "/v1/hitl/"+parent.str("task_id")+"/approve", `{"approved_by":"ana"}`, http.StatusConflict)
+		c.do(t, http.MethodPost, "/v1/hitl/"+parent.str("task_id")+"/reject", `{}`, http.StatusUnprocessableEntity)
+		c.do(t, http.MethodDelete, "/v1/tasks/"+parent.str("task_id"), "", http.StatusNoContent)
+		c.do(t, http.MethodGet, "/v1/tasks/"+sub.str("task_id"), "", http.StatusNotFound)
+
+		id := publishA2A(t, a2atest.New(t, 1))
+		for _, verb := range []string{"approve", "reject"} {
+			asked := c.do(t, http.MethodPost, "/v1/agents/"+id+"/invoke/async", `{"input":{"text":"ask me"}}`, http.StatusOK)
+			c.until(t, "/v1/tasks/"+asked.str("task_id"), "paused")
+			who := map[string]string{"approve": `{"approved_by":"ana","message":"AUD"}`, "reject": `{"rejected_by":"bo","reason":"no"}`}[verb]
+			c.do(t, http.MethodPost, "/v1/hitl/"+asked.str("task_id")+"/"+verb, who, http.StatusOK)
 		}
 	})
 

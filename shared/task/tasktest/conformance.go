@@ -19,6 +19,8 @@ type Conformer interface {
 	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
 	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
+	Family(ctx context.Context, t *task.Task) ([]*task.Task, error)
+	Delete(ctx context.Context, ts []*task.Task) error
 	KeepReceiptSignature(ctx context.Context, id, sig string) error
 	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
@@ -45,6 +47,7 @@ func Conformance(t *testing.T, newStore func(t *testing.T) Conformer) {
 		{"pause and retry keep what they do not change", conformPauseRetry},
 		{"touch keeps the version", conformTouch},
 		{"abandon holds whether or not the task was written and until it is claimed", conformAbandon},
+		{"a delete takes the conversation and its sub-tasks", conformDelete},
 		{"receipt facts keep the version and survive transitions", conformReceiptFacts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
@@ -173,7 +176,8 @@ func conformRecords(t *testing.T, s Conformer) {
 	setUp(t, s, "t-rec", true)
 	done := conformanceNow.Add(time.Second)
 	got, err := s.Transition(ctx, "t-rec", task.Change{From: []task.State{task.Running}, Version: 2, To: task.Succeeded, Now: done,
-		Result: "answer", Output: json.RawMessage(`{"a":1}`), CostUnits: 3, Tokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}})
+		Result: "answer", Output: json.RawMessage(`{"a":1}`), CostUnits: 3,
+		Usage: task.Usage{Tokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}, Actions: 2, Cost: 0.0125}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +187,7 @@ func conformRecords(t *testing.T, s Conformer) {
 	}
 	for _, tt := range []*task.Task{got, read} {
 		if tt.State != task.Succeeded || tt.Version != 3 || tt.Result != "answer" || string(tt.Output) != `{"a":1}` ||
-			tt.CostUnits != 3 || tt.Tokens != (task.Tokens{Prompt: 1, Completion: 2, Total: 3}) {
+			tt.CostUnits != 3 || tt.Usage != (task.Usage{Tokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}, Actions: 2, Cost: 0.0125}) {
 			t.Errorf("recorded %+v", tt)
 		}
 		if !tt.FinishedAt.Equal(done) || !tt.UpdatedAt.Equal(done) || !tt.LeaseUntil.IsZero() {
@@ -288,6 +292,58 @@ func conformAbandon(t *testing.T, s Conformer) {
 	setUp(t, s, "t-abandon-claimed", true)
 	_, err := s.Abandon(ctx, queued("t-abandon-claimed"), at, task.ReasonDispatchFailed, "not queued")
 	wantConflict(t, err, task.Running, 2)
+}
+
+// conformDelete: a delete takes a conversation's turns and their sub-tasks at any depth, and nothing else.
+func conformDelete(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	turn := func(id string, seq int) *task.Task {
+		u := queued(id)
+		u.ThreadID, u.ThreadSeq = "conv-1", seq
+		return u
+	}
+	sub := queued("t-sub")
+	sub.ParentTaskID = "t-turn1"
+	subsub := queued("t-subsub")
+	subsub.ParentTaskID = "t-sub"
+	other := queued("t-other")
+	for _, u := range []*task.Task{turn("t-turn1", 1), turn("t-turn2", 2), sub, subsub, other} {
+		if err := s.Create(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, err := s.Get(ctx, "t-turn2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	family, err := s.Family(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]int{}
+	for i, u := range family {
+		at[u.ID] = i
+	}
+	if len(family) != 4 || len(at) != 4 {
+		t.Fatalf("family = %d tasks %v, want the two turns, the sub-task and its own", len(family), at)
+	}
+	if _, ok := at["t-other"]; ok {
+		t.Errorf("the family holds a task of its own: %v", at)
+	}
+	if at["t-subsub"] > at["t-sub"] || at["t-sub"] > at["t-turn1"] {
+		t.Errorf("order %v: sub-tasks come before their parents", at)
+	}
+	if err := s.Delete(ctx, family); err != nil {
+		t.Fatal(err)
+	}
+	for id := range at {
+		if _, err := s.Get(ctx, id); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("get %s after the delete = %v, want task.ErrNotFound", id, err)
+		}
+	}
+	if _, err := s.Get(ctx, "t-other"); err != nil {
+		t.Errorf("a task outside the family was deleted: %v", err)
+	}
 }
 
 func conformReceiptFacts(t *testing.T, s Conformer) {

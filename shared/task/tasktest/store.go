@@ -184,8 +184,8 @@ func apply(t *task.Task, c task.Change) {
 	if c.CostUnits > 0 {
 		t.CostUnits = c.CostUnits
 	}
-	if c.Tokens != (task.Tokens{}) {
-		t.Tokens = c.Tokens
+	if c.Usage != (task.Usage{}) {
+		t.Usage = c.Usage
 	}
 	switch {
 	case c.To.Terminal():
@@ -272,6 +272,41 @@ func (s *Store) Turns(_ context.Context, tenant, threadID string, limit int) ([]
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// Family answers what deleting t removes, as the DynamoDB store does: t, or every turn of its
+// conversation, and their sub-tasks at any depth, sub-tasks before their parents; more than
+// task.MaxFamily is task.ErrFamilyTooLarge.
+func (s *Store) Family(_ context.Context, t *task.Task) ([]*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	queue := []*task.Task{t}
+	for _, u := range s.tasks {
+		if u.ID != t.ID && u.Tenant == t.Tenant && t.ThreadID != "" && u.ThreadID == t.ThreadID {
+			cp := *u
+			queue = append(queue, &cp)
+		}
+	}
+	return task.Family(queue, func(cur *task.Task, _ int) ([]*task.Task, error) {
+		var children []*task.Task
+		for _, u := range s.tasks {
+			if u.Tenant == cur.Tenant && u.ParentTaskID == cur.ID {
+				cp := *u
+				children = append(children, &cp)
+			}
+		}
+		return children, nil
+	})
+}
+
+// Delete removes the tasks for good.
+func (s *Store) Delete(_ context.Context, ts []*task.Task) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range ts {
+		delete(s.tasks, t.ID)
+	}
+	return nil
 }
 
 // KeepReceiptSignature keeps sig, the receipt signature just issued for task id, without moving
