@@ -667,11 +667,11 @@ func serve(t *testing.T, h http.Handler, req *http.Request) answer {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
-	if rec.Header().Get("Content-Type") == sse.ContentType {
-		return a // an event stream: CheckResponse reads its events
-	}
 	if a.status == http.StatusNoContent && len(a.raw) == 0 {
 		return a
+	}
+	if rec.Header().Get("Content-Type") == sse.ContentType {
+		return a // an event stream: CheckResponse reads its events
 	}
 	if err := json.Unmarshal(a.raw, &a.body); err != nil {
 		t.Fatalf("%s %s: answer %d is not a JSON object: %q", req.Method, req.URL, a.status, a.raw)
@@ -1345,6 +1345,7 @@ func cases() map[string][]tcase {
 
 	out["GET /healthz"] = []tcase{{name: "ok", method: "GET", path: "/healthz", auth: "none", status: 200, validRequest: false}}
 	streamCases(out)
+
 	// Receipts: lists, verdicts and the issuer's keys.
 	receiptPage := func(f *fake) {
 		f.listed = []*task.Task{stored(task.Succeeded, task.ServiceNet), stored(task.Queued, task.Xpander), stored(task.Failed, task.ServiceNet)}

@@ -64,6 +64,7 @@ func commandTable() []command {
 		{name: "worker", usage: "agentq worker [-state FILE] [-pollers 4]", summary: "run a worker on the system `agentq run` started", flags: []string{"-state", "-log-level", "-pollers"}},
 		{name: "soak", usage: "agentq soak [-n 2000] [-c 32] [-kills 3]", summary: "a bounded load test on 127.0.0.1", flags: []string{"-n", "-c", "-kills"}},
 		{name: "keys", usage: keysUsage, summary: "create, list and revoke tenants' API keys (AGENTQ_ADMIN_KEY)", subs: []string{"create", "list", "revoke"}, flags: []string{"-tenant", "-name", "-api"}},
+		{name: "receipt-keys", usage: "agentq receipt-keys list|rotate", summary: "list or rotate the local keys receipts are signed with", subs: []string{"list", "rotate"}},
 		{name: "dev", usage: "agentq dev send-event FILE", summary: "send a test event to the local event bus", subs: []string{"send-event"}},
 		{name: "smoke", usage: smokeUsage, summary: "check a running system end to end through its API"},
 	}

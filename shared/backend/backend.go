@@ -290,8 +290,7 @@ func (p *Parts) Worker() *worker.Processor {
 	wc := worker.Config{
 		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Dispatcher: p.Dispatcher(), AuthContexts: AuthContexts[worker.AuthContexts](p),
 		DeadLetterARN: p.cfg.DLQARN, Logger: p.Logger, Metrics: p.Metrics, Backoff: p.opts.Backoff, CheckBackoff: p.opts.CheckBackoff,
-		Events: p.Events,
-		Budget: p.opts.Budget,
+		Events: p.Events, Budget: p.opts.Budget,
 	}
 	if p.ProgressKeys != nil {
 		wc.Progress = dispatch.ProgressTargets(p.ProgressKeys, p.cfg.StreamURL)

@@ -105,6 +105,17 @@ func streamParams(p *params, r *http.Request) (after int64, names eventNames) {
 	return after, names
 }
 
+// isStream reports whether r asks for an event stream: its connection lasts up to StreamFor.
+func isStream(r *http.Request) bool {
+	switch {
+	case r.Method == http.MethodPost:
+		return strings.HasSuffix(r.URL.Path, "/invoke/stream")
+	case r.Method == http.MethodGet:
+		return strings.HasSuffix(r.URL.Path, "/events") && !wantsJSON(r)
+	}
+	return false
+}
+
 func wantsJSON(r *http.Request) bool {
 	acc := r.Header.Get("Accept")
 	return strings.Contains(acc, "application/json") && !strings.Contains(acc, sse.ContentType)
@@ -167,8 +178,12 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 	ctx := r.Context()
 	_ = out.Retry(reconnectMS)
 	_ = flush()
-	// The connection's bound is the wall clock's: Now is the tasks' time.
+	// The connection's bound is the wall clock's (Now is the tasks' time), and ends before the
+	// request's own deadline, so the client hears where to resume rather than a cut.
 	deadline := time.Now().Add(a.StreamFor)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-a.Budget.Answer).Before(deadline) {
+		deadline = dl.Add(-a.Budget.Answer)
+	}
 	beat := time.NewTicker(a.Heartbeat)
 	defer beat.Stop()
 	wait := pollMin

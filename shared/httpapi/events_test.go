@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/progress"
@@ -363,4 +364,31 @@ func TestStreamWithoutFlusher(t *testing.T) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	wantIDs(t, ids(readStream(t, strings.NewReader(w.body.String()))), 1, 3)
+}
+
+// TestStreamOutlivesTheRequestBudget: a stream lasts its own bound, not the request budget of an
+// ordinary request, and still ends with where to resume.
+func TestStreamOutlivesTheRequestBudget(t *testing.T) {
+	h := newStreamHarness(t, time.Minute, storedTask(task.Running))
+	h.add(t, taskID, tasklog.Created, `{}`)
+	budget := deadline.Default()
+	budget.Request, budget.Answer = 100*time.Millisecond, 10*time.Millisecond
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Reader: h.read, Keys: keys, Events: h.log, Routes: httpapi.StreamRoutes,
+		StreamFor: 600 * time.Millisecond, Heartbeat: 50 * time.Millisecond, Budget: budget}))
+	defer srv.Close()
+	go func() {
+		time.Sleep(300 * time.Millisecond) // well past the request budget
+		h.add(t, taskID, tasklog.Chunk, `{"text":"late"}`)
+	}()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/tasks/"+taskID+"/events", nil)
+	req.Header.Set("X-Api-Key", apiKey)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	evs := readStream(t, resp.Body)
+	if len(evs) != 3 || evs[1].ID != "2" || evs[2].Name != "reconnect" {
+		t.Fatalf("events %+v, want 1, 2 and reconnect", evs)
+	}
 }

@@ -277,11 +277,10 @@ func (a *api) bounded(next http.Handler) http.Handler {
 }
 
 // waitOf is the longest a request may wait for a task: ?wait= on a read, the sync invoke's
-// bound on a sync invoke, a stream connection's bound (StreamFor) on the event streams, which
-// would otherwise end at the request budget.
+// bound on a sync invoke, the stream's bound on an event stream.
 func (a *api) waitOf(r *http.Request) time.Duration {
 	wait := time.Duration(0)
-	if strings.HasSuffix(r.URL.Path, "/invoke/stream") || (r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/events")) {
+	if isStream(r) {
 		wait = a.StreamFor
 	} else if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/invoke") {
 		wait = a.SyncWait

@@ -60,10 +60,16 @@ func (l *Log) Append(ctx context.Context, e Entry) (Event, error) {
 		if err != nil {
 			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, err)
 		}
+		if e.First && last > 0 {
+			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, ErrDuplicate)
+		}
 		ev := Event{Seq: last + 1, Type: e.Type, At: e.At.UTC(), Data: e.Data}
 		err = l.put(ctx, e, ev)
 		if err == nil {
 			return ev, nil
+		}
+		if e.First && errors.Is(err, errTaken) {
+			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, ErrDuplicate)
 		}
 		if !errors.Is(err, errTaken) {
 			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, err)

@@ -39,10 +39,17 @@ func NewRecorder(log Appender, logger *slog.Logger) *Recorder {
 
 // Created records that t was accepted.
 func (r *Recorder) Created(ctx context.Context, t *task.Task) {
-	r.append(ctx, t, Created, map[string]any{
-		"state": t.State, "agent_id": t.AgentID, "agent_version": t.AgentVersion, "source": t.Source,
+	r.write(ctx, t, createdEntry(t))
+}
+
+// createdEntry is the created event of t: the log's first event, whoever writes it.
+func createdEntry(t *task.Task) Entry {
+	e := entry(t, Created, map[string]any{
+		"state": task.Queued, "agent_id": t.AgentID, "agent_version": t.AgentVersion, "source": t.Source,
 		"thread_id": t.ThreadID, "dialect": t.Dialect,
 	})
+	e.At, e.First = t.CreatedAt, true
+	return e
 }
 
 // Claimed records a worker's attempt. A claim of a task its agent already works on (it has a
@@ -52,13 +59,19 @@ func (r *Recorder) Claimed(ctx context.Context, t *task.Task) {
 	if t.RemoteTaskID != "" {
 		return
 	}
+	if t.Attempts == 1 {
+		// The work message and the task write leave accept together, so a worker may claim the
+		// task before accept has logged its creation: the first claim logs it first if it must
+		// (a First append writes nothing where the log has begun).
+		r.write(ctx, t, createdEntry(t))
+	}
 	r.append(ctx, t, Attempt, map[string]any{"state": t.State, "attempt": t.Attempts})
 }
 
 // Changed records the transition c that left the task as t.
 func (r *Recorder) Changed(ctx context.Context, t *task.Task, c task.Change) {
-	if c.Usage.Tokens != (task.Tokens{}) {
-		r.append(ctx, t, Usage, usageData(c.Usage.Tokens))
+	if c.Usage != (task.Usage{}) {
+		r.append(ctx, t, Usage, usageData(c.Usage))
 	}
 	typ, data := changeEvent(t, c)
 	e := entry(t, typ, data)
@@ -69,8 +82,15 @@ func (r *Recorder) Changed(ctx context.Context, t *task.Task, c task.Change) {
 	r.write(ctx, t, e)
 }
 
-func usageData(tk task.Tokens) map[string]any {
-	return map[string]any{"prompt_tokens": tk.Prompt, "completion_tokens": tk.Completion, "total_tokens": tk.Total}
+func usageData(u task.Usage) map[string]any {
+	d := map[string]any{"prompt_tokens": u.Prompt, "completion_tokens": u.Completion, "total_tokens": u.Total}
+	if u.Actions != 0 {
+		d["actions"] = u.Actions
+	}
+	if u.Cost != 0 {
+		d["cost"] = u.Cost
+	}
+	return d
 }
 
 // changeEvent answers the event a transition is.

@@ -15,6 +15,7 @@ import (
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
+	"github.com/agentq/agentq/shared/tasklog/tasklogtest"
 )
 
 var now = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -218,6 +219,25 @@ func TestMissingFinishedIsAppendedOnce(t *testing.T) {
 	}
 	if _, ok := tasklog.Missing(newTask("x")); ok {
 		t.Error("a queued task has no finished event to lack")
+	}
+}
+
+// TestClaimBeforeCreatedIsLogged: the worker may claim a task before accept has logged its
+// creation (the two leave accept together); the log still begins with created, once.
+func TestClaimBeforeCreatedIsLogged(t *testing.T) {
+	log := tasklogtest.New()
+	r := tasklog.NewRecorder(log, nil)
+	tk := newTask(uuid.NewString())
+	claimed := *tk
+	claimed.State, claimed.Attempts, claimed.Version = task.Running, 1, 2
+	r.Claimed(context.Background(), &claimed)
+	r.Created(context.Background(), tk)
+	evs, _ := log.Read(context.Background(), tk.ID, 0, 0)
+	if got, want := types(evs), []tasklog.Type{tasklog.Created, tasklog.Attempt}; !slices.Equal(got, want) {
+		t.Fatalf("log = %v, want %v", got, want)
+	}
+	if !strings.Contains(string(evs[0].Data), `"state":"queued"`) {
+		t.Errorf("created = %s, want the task as it was created", evs[0].Data)
 	}
 }
 

@@ -79,6 +79,9 @@ type Entry struct {
 	Dedupe string
 	// Limited makes the append subject to the per-task rate limit (agents' reports are).
 	Limited bool
+	// First makes the event the log's first or nothing: when the log has an event already, the
+	// append writes nothing and answers ErrDuplicate.
+	First bool
 }
 
 // Errors of Append.

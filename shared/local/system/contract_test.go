@@ -15,6 +15,8 @@ import (
 
 	"github.com/agentq/agentq/api"
 	"github.com/agentq/agentq/shared/dispatch/a2atest"
+	"github.com/agentq/agentq/shared/progress"
+	"github.com/agentq/agentq/shared/sse"
 )
 
 // contractClient sends requests to the running system and validates every answer against
@@ -30,6 +32,8 @@ type contractAnswer struct {
 	status int
 	header http.Header
 	body   map[string]any
+	// raw is the body of an event stream.
+	raw string
 }
 
 // code is an error answer's reason code, in either dialect.
@@ -80,8 +84,12 @@ func (c *contractClient) do(t *testing.T, method, path, body string, want int, h
 	}
 	api.ValidateResponse(t, req, resp.StatusCode, resp.Header, raw)
 	a := contractAnswer{status: resp.StatusCode, header: resp.Header}
-	if resp.StatusCode == http.StatusNoContent && len(raw) == 0 {
+	switch {
+	case resp.StatusCode == http.StatusNoContent && len(raw) == 0:
 		raw = []byte("{}") // no body, as documented (ValidateResponse checked it)
+	case resp.Header.Get("Content-Type") == sse.ContentType:
+		a.raw = string(raw) // an event stream, validated event by event
+		raw = []byte("{}")
 	}
 	if err := json.Unmarshal(raw, &a.body); err != nil {
 		t.Fatalf("%s %s: answer %d is not a JSON object: %s", method, path, resp.StatusCode, raw)
@@ -371,6 +379,28 @@ func TestContract(t *testing.T) {
 		c.do(t, http.MethodDelete, "/v1/api-keys/"+created.str("id"), "", http.StatusOK, admin...)
 		c.do(t, http.MethodDelete, "/v1/api-keys/ffffffffffffffff", "", http.StatusNotFound, admin...)
 		c.do(t, http.MethodGet, "/v1/api-keys?tenant=contract-keys", "", http.StatusForbidden) // a tenant's key
+	})
+
+	t.Run("streaming", func(t *testing.T) {
+		streamed := c.do(t, http.MethodPost, "/v1/agents/echo/invoke/stream", `{"input":{"text":"contract stream"}}`, http.StatusOK)
+		if !strings.Contains(streamed.raw, "event: task_finished") {
+			t.Errorf("invoke/stream = %q", streamed.raw)
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(streamed.header.Get("Location"), "/v1/tasks/"), "/events?names=xpander")
+		if got := c.do(t, http.MethodGet, "/v1/tasks/"+id+"/events", "", http.StatusOK, "Last-Event-ID", "1"); !strings.Contains(got.raw, "event: finished") {
+			t.Errorf("stream = %q", got.raw)
+		}
+		page := c.do(t, http.MethodGet, "/v1/tasks/"+id+"/events?limit=2", "", http.StatusOK, "Accept", "application/json")
+		if page.body["next_after"] != float64(2) {
+			t.Errorf("page = %v", page.body)
+		}
+		c.do(t, http.MethodGet, "/v1/receipts/"+id+"/events", "", http.StatusOK, "Accept", "application/json")
+		c.do(t, http.MethodGet, "/v1/tasks/"+uuid.NewString()+"/events", "", http.StatusNotFound)
+		token := "Bearer " + progress.NewKeys(sys.progressKey).Token("default", id)
+		if e := c.do(t, http.MethodPost, "/v1/tasks/"+id+"/progress", `{"type":"chunk","data":{"text":"late"}}`, http.StatusConflict, "x-api-key", "", "Authorization", token); e.code() != "task_ended" {
+			t.Errorf("code = %s", e.code())
+		}
+		c.do(t, http.MethodPost, "/v1/tasks/"+id+"/push", `{"task":{"id":"r"}}`, http.StatusUnauthorized, "x-api-key", "")
 	})
 
 	t.Run("healthz", func(t *testing.T) {

@@ -301,11 +301,11 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Deliveries:   s.Deliveries,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: backend.AuthContexts[httpapi.AuthContexts](p),
+		Budget:       o.Budget,
 		// The stream routes are served here too, as the stream function serves them on AWS.
 		Events:    p.Events,
 		Progress:  p.Progress,
 		StreamFor: o.StreamFor,
-		Budget:    o.Budget,
 	})
 	s.sweeper = p.Sweeper(o.SweepStaleAfter)
 	apiLn, err := net.Listen("tcp", o.Addr)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func Conformance(t *testing.T, newLog func(t *testing.T) Conformer) {
 		{"a report is logged once", dedupe},
 		{"agents' reports are rate limited per task", rateLimited},
 		{"a task's log holds only its own events", isolation},
+		{"a first event is first or nothing", firstOrNothing},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newLog(t)) })
@@ -163,6 +165,43 @@ func rateLimited(t *testing.T, l Conformer) {
 	}
 	if _, err := l.Append(context.Background(), limited(tasklog.RateWindow+time.Second)); err != nil {
 		t.Fatalf("a report after the window: %v", err)
+	}
+}
+
+func firstOrNothing(t *testing.T, l Conformer) {
+	task := uuid.NewString()
+	first := entry(task, 0, map[string]int{"first": 1})
+	first.First = true
+	var wg sync.WaitGroup
+	var written, refused int
+	var mu sync.Mutex
+	for range 4 {
+		wg.Go(func() {
+			_, err := l.Append(context.Background(), first)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				written++
+			case errors.Is(err, tasklog.ErrDuplicate):
+				refused++
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if written != 1 || refused != 3 {
+		t.Fatalf("%d written, %d refused; want one first event", written, refused)
+	}
+	if _, err := l.Append(context.Background(), entry(task, 1, map[string]int{})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(context.Background(), first); !errors.Is(err, tasklog.ErrDuplicate) {
+		t.Fatalf("a first event on a begun log: %v", err)
+	}
+	if evs := readAll(t, l, task, 0, 0); len(evs) != 2 || !strings.Contains(string(evs[0].Data), "first") {
+		t.Fatalf("log %+v", evs)
 	}
 }
 

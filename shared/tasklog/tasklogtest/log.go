@@ -42,6 +42,9 @@ func (l *Log) Append(_ context.Context, e tasklog.Entry) (tasklog.Event, error) 
 			return tasklog.Event{}, tasklog.ErrRateLimited
 		}
 	}
+	if e.First && len(evs) > 0 {
+		return tasklog.Event{}, tasklog.ErrDuplicate
+	}
 	if e.Dedupe != "" {
 		if l.reports[e.TaskID+"\x00"+e.Dedupe] {
 			return tasklog.Event{}, tasklog.ErrDuplicate
