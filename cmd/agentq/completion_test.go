@@ -23,7 +23,8 @@ func TestBashCompletion(t *testing.T) {
 		{"agentq s", "1", "smoke soak stop"},
 		{"agentq agents p", "2", "put publish"},
 		{"agentq invoke echo --w", "3", "--wait"},
-		{"agentq help rec", "2", "receipts"},
+		{"agentq help recei", "2", "receipts receipt-keys"},
+		{"agentq help ev", "2", "events"},
 	}
 	for _, tc := range cases {
 		cmd := exec.Command(bash, "--norc", "-c", script.String()+`
