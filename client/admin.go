@@ -12,6 +12,9 @@ type (
 	// AgentSummary is an agent as the registry answers it: the agent, its current version, whether
 	// it has a draft.
 	AgentSummary = raw.AgentSummary
+	// PublicAgent is an agent as any tenant reads it: its current published version, without
+	// endpoint, credentials or draft.
+	PublicAgent = raw.PublicAgent
 	// AgentDefinition is the body of PutAgent: an agent's draft.
 	AgentDefinition = raw.AgentDefinition
 	// AuthContext is a stored credential, without its secret.
@@ -31,20 +34,20 @@ type items[T any] struct {
 	Items []T `json:"items"`
 }
 
-// Agents lists the published agents (GET /v1/agents); any key.
-func (c *Client) Agents(ctx context.Context) ([]AgentSummary, error) {
+// Agents lists the published agents the caller's tenant may use (GET /v1/agents); any key.
+func (c *Client) Agents(ctx context.Context) ([]PublicAgent, error) {
 	resp, err := c.raw.ListAgents(ctx, nil)
-	l, _, err := decode[items[AgentSummary]](ctx, "list agents", resp, err, http.StatusOK)
+	l, _, err := decode[items[PublicAgent]](ctx, "list agents", resp, err, http.StatusOK)
 	if err != nil {
 		return nil, err
 	}
 	return l.Items, nil
 }
 
-// Agent reads one agent (GET /v1/agents/{agent_id}).
-func (c *Client) Agent(ctx context.Context, id string) (*AgentSummary, error) {
+// Agent reads one agent's public view (GET /v1/agents/{agent_id}).
+func (c *Client) Agent(ctx context.Context, id string) (*PublicAgent, error) {
 	resp, err := c.raw.GetAgent(ctx, id, nil)
-	a, _, err := decode[AgentSummary](ctx, "get agent "+id, resp, err, http.StatusOK)
+	a, _, err := decode[PublicAgent](ctx, "get agent "+id, resp, err, http.StatusOK)
 	return a, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -271,11 +272,11 @@ func TestAgentsRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(all, func(a client.AgentSummary) bool { return a.Agent.Id == "echo-two" }) {
+	if !slices.ContainsFunc(all, func(a client.PublicAgent) bool { return a.Id == "echo-two" }) {
 		t.Fatal("the list lacks the agent just published")
 	}
 	one, err := tenant.Agent(ctx, "echo-two")
-	if err != nil || one.CurrentVersion != pub.CurrentVersion {
+	if err != nil || one.Version != strconv.Itoa(pub.CurrentVersion) {
 		t.Fatalf("get agent = %v, %v", one, err)
 	}
 	task, err := tenant.InvokeSync(ctx, "echo-two", echo("versioned", nil), client.InvokeOptions{Version: "1"}, nil)
@@ -500,5 +501,35 @@ func TestDeleteFullThreadUsageAndApproval(t *testing.T) {
 				t.Fatalf("a second approval = %v, want task_not_paused", err)
 			}
 		}
+	}
+}
+func TestTenantLimitsAndRateLimited(t *testing.T) {
+	ctx := testCtx(t)
+	admin := newClient(t, adminKey)
+	key, err := admin.CreateAPIKey(ctx, client.APIKeyInput{Tenant: "throttled", Name: "limits"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := admin.SetTenantLimits(ctx, "throttled", 1, 0)
+	if err != nil || !set.Own || set.Rate != 1 {
+		t.Fatalf("set limits = %+v, %v", set, err)
+	}
+	got, err := admin.TenantLimits(ctx, "throttled")
+	if err != nil || got.Rate != 1 {
+		t.Fatalf("read limits = %+v, %v", got, err)
+	}
+	c := newClient(t, key.Key)
+	var limited *client.Error
+	for range 20 {
+		if _, err := c.Agents(ctx); errors.As(err, &limited) {
+			break
+		}
+	}
+	if limited == nil || limited.Status != http.StatusTooManyRequests || limited.Code != "rate_limited" || limited.RetryAfter <= 0 || !limited.Temporary() {
+		t.Fatalf("a tenant over its rate got %#v, want 429 rate_limited with a Retry-After", limited)
+	}
+	reset, err := admin.ResetTenantLimits(ctx, "throttled")
+	if err != nil || reset.Own {
+		t.Fatalf("reset limits = %+v, %v", reset, err)
 	}
 }

@@ -393,7 +393,6 @@ const (
 	ErrorInfoCodeLost                 ErrorInfoCode = "lost"
 	ErrorInfoCodeOutputSchemaMismatch ErrorInfoCode = "output_schema_mismatch"
 	ErrorInfoCodeRegionNotAllowed     ErrorInfoCode = "region_not_allowed"
-	ErrorInfoCodeTenantNotAllowed     ErrorInfoCode = "tenant_not_allowed"
 )
 
 // Valid indicates whether the value is a known member of the ErrorInfoCode enum.
@@ -430,8 +429,6 @@ func (e ErrorInfoCode) Valid() bool {
 	case ErrorInfoCodeOutputSchemaMismatch:
 		return true
 	case ErrorInfoCodeRegionNotAllowed:
-		return true
-	case ErrorInfoCodeTenantNotAllowed:
 		return true
 	default:
 		return false
@@ -612,6 +609,51 @@ func (e ProgressReportType) Valid() bool {
 	case ProgressReportTypeToolCallResult:
 		return true
 	case ProgressReportTypeUsage:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PublicAgentOutputFormat.
+const (
+	PublicAgentOutputFormatJson     PublicAgentOutputFormat = "json"
+	PublicAgentOutputFormatMarkdown PublicAgentOutputFormat = "markdown"
+	PublicAgentOutputFormatText     PublicAgentOutputFormat = "text"
+	PublicAgentOutputFormatVoice    PublicAgentOutputFormat = "voice"
+)
+
+// Valid indicates whether the value is a known member of the PublicAgentOutputFormat enum.
+func (e PublicAgentOutputFormat) Valid() bool {
+	switch e {
+	case PublicAgentOutputFormatJson:
+		return true
+	case PublicAgentOutputFormatMarkdown:
+		return true
+	case PublicAgentOutputFormatText:
+		return true
+	case PublicAgentOutputFormatVoice:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PublicAgentProtocol.
+const (
+	PublicAgentProtocolA2a    PublicAgentProtocol = "a2a"
+	PublicAgentProtocolHttp   PublicAgentProtocol = "http"
+	PublicAgentProtocolLambda PublicAgentProtocol = "lambda"
+)
+
+// Valid indicates whether the value is a known member of the PublicAgentProtocol enum.
+func (e PublicAgentProtocol) Valid() bool {
+	switch e {
+	case PublicAgentProtocolA2a:
+		return true
+	case PublicAgentProtocolHttp:
+		return true
+	case PublicAgentProtocolLambda:
 		return true
 	default:
 		return false
@@ -1530,6 +1572,21 @@ func (e ServiceNetInternalErrorErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for ServiceNetInvokeLimitedErrorStatus.
+const (
+	ServiceNetInvokeLimitedErrorStatusFailed ServiceNetInvokeLimitedErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetInvokeLimitedErrorStatus enum.
+func (e ServiceNetInvokeLimitedErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetInvokeLimitedErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ServiceNetInvokeUnavailableErrorStatus.
 const (
 	ServiceNetInvokeUnavailableErrorStatusFailed ServiceNetInvokeUnavailableErrorStatus = "failed"
@@ -1584,6 +1641,21 @@ const (
 func (e ServiceNetPolicyRefusedErrorStatus) Valid() bool {
 	switch e {
 	case ServiceNetPolicyRefusedErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceNetRateLimitedErrorStatus.
+const (
+	ServiceNetRateLimitedErrorStatusFailed ServiceNetRateLimitedErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ServiceNetRateLimitedErrorStatus enum.
+func (e ServiceNetRateLimitedErrorStatus) Valid() bool {
+	switch e {
+	case ServiceNetRateLimitedErrorStatusFailed:
 		return true
 	default:
 		return false
@@ -1890,6 +1962,36 @@ func (e SyncInternalError1ErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for SyncLimited0Status.
+const (
+	SyncLimited0StatusFailed SyncLimited0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncLimited0Status enum.
+func (e SyncLimited0Status) Valid() bool {
+	switch e {
+	case SyncLimited0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncLimited1ErrorStatus.
+const (
+	SyncLimited1ErrorStatusFailed SyncLimited1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the SyncLimited1ErrorStatus enum.
+func (e SyncLimited1ErrorStatus) Valid() bool {
+	switch e {
+	case SyncLimited1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SyncPolicyRefused0Status.
 const (
 	SyncPolicyRefused0StatusFailed SyncPolicyRefused0Status = "failed"
@@ -2100,6 +2202,21 @@ func (e XpanderInvalidCursorStatus) Valid() bool {
 	}
 }
 
+// Defines values for XpanderInvokeLimitedStatus.
+const (
+	XpanderInvokeLimitedStatusFailed XpanderInvokeLimitedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderInvokeLimitedStatus enum.
+func (e XpanderInvokeLimitedStatus) Valid() bool {
+	switch e {
+	case XpanderInvokeLimitedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for XpanderInvokeUnavailableStatus.
 const (
 	XpanderInvokeUnavailableStatusFailed XpanderInvokeUnavailableStatus = "failed"
@@ -2154,6 +2271,36 @@ const (
 func (e XpanderPolicyRefusedStatus) Valid() bool {
 	switch e {
 	case XpanderPolicyRefusedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderRateLimitedStatus.
+const (
+	XpanderRateLimitedStatusFailed XpanderRateLimitedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderRateLimitedStatus enum.
+func (e XpanderRateLimitedStatus) Valid() bool {
+	switch e {
+	case XpanderRateLimitedStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for XpanderReplayLimitedStatus.
+const (
+	XpanderReplayLimitedStatusFailed XpanderReplayLimitedStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the XpanderReplayLimitedStatus enum.
+func (e XpanderReplayLimitedStatus) Valid() bool {
+	switch e {
+	case XpanderReplayLimitedStatusFailed:
 		return true
 	default:
 		return false
@@ -2355,6 +2502,21 @@ func (e ListAgents405JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for ListAgents429JSONResponseBodyStatus.
+const (
+	ListAgents429JSONResponseBodyStatusFailed ListAgents429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgents429JSONResponseBodyStatus enum.
+func (e ListAgents429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgents429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListAgents500JSONResponseBodyStatus.
 const (
 	ListAgents500JSONResponseBodyStatusFailed ListAgents500JSONResponseBodyStatus = "failed"
@@ -2514,6 +2676,21 @@ const (
 func (e GetAgent405JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case GetAgent405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAgent429JSONResponseBodyStatus.
+const (
+	GetAgent429JSONResponseBodyStatusFailed GetAgent429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetAgent429JSONResponseBodyStatus enum.
+func (e GetAgent429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetAgent429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -3105,6 +3282,36 @@ func (e InvokeAgentSync422JSONResponseBody1ErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for InvokeAgentSync429JSONResponseBody0Status.
+const (
+	InvokeAgentSync429JSONResponseBody0StatusFailed InvokeAgentSync429JSONResponseBody0Status = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync429JSONResponseBody0Status enum.
+func (e InvokeAgentSync429JSONResponseBody0Status) Valid() bool {
+	switch e {
+	case InvokeAgentSync429JSONResponseBody0StatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentSync429JSONResponseBody1ErrorStatus.
+const (
+	InvokeAgentSync429JSONResponseBody1ErrorStatusFailed InvokeAgentSync429JSONResponseBody1ErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentSync429JSONResponseBody1ErrorStatus enum.
+func (e InvokeAgentSync429JSONResponseBody1ErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentSync429JSONResponseBody1ErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for InvokeAgentSync500JSONResponseBody0Status.
 const (
 	InvokeAgentSync500JSONResponseBody0StatusFailed InvokeAgentSync500JSONResponseBody0Status = "failed"
@@ -3315,6 +3522,21 @@ func (e InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatus.
+const (
+	InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatus enum.
+func (e InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus.
 const (
 	InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus = "failed"
@@ -3480,6 +3702,21 @@ func (e InvokeAgentAsync422JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for InvokeAgentAsync429JSONResponseBodyStatus.
+const (
+	InvokeAgentAsync429JSONResponseBodyStatusFailed InvokeAgentAsync429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentAsync429JSONResponseBodyStatus enum.
+func (e InvokeAgentAsync429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentAsync429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for InvokeAgentAsync500JSONResponseBodyStatus.
 const (
 	InvokeAgentAsync500JSONResponseBodyStatusFailed InvokeAgentAsync500JSONResponseBodyStatus = "failed"
@@ -3639,6 +3876,21 @@ const (
 func (e InvokeAgentStream422JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case InvokeAgentStream422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvokeAgentStream429JSONResponseBodyStatus.
+const (
+	InvokeAgentStream429JSONResponseBodyStatusFailed InvokeAgentStream429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the InvokeAgentStream429JSONResponseBodyStatus enum.
+func (e InvokeAgentStream429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case InvokeAgentStream429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -3834,6 +4086,21 @@ const (
 func (e ListAgentTasks405JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case ListAgentTasks405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListAgentTasks429JSONResponseBodyStatus.
+const (
+	ListAgentTasks429JSONResponseBodyStatusFailed ListAgentTasks429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListAgentTasks429JSONResponseBodyStatus enum.
+func (e ListAgentTasks429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListAgentTasks429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -4710,6 +4977,21 @@ func (e ApproveTask413JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for ApproveTask429JSONResponseBodyStatus.
+const (
+	ApproveTask429JSONResponseBodyStatusFailed ApproveTask429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ApproveTask429JSONResponseBodyStatus enum.
+func (e ApproveTask429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ApproveTask429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ApproveTask500JSONResponseBodyStatus.
 const (
 	ApproveTask500JSONResponseBodyStatusFailed ApproveTask500JSONResponseBodyStatus = "failed"
@@ -4950,6 +5232,21 @@ func (e RejectTask413JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for RejectTask429JSONResponseBodyStatus.
+const (
+	RejectTask429JSONResponseBodyStatusFailed RejectTask429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RejectTask429JSONResponseBodyStatus enum.
+func (e RejectTask429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RejectTask429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RejectTask500JSONResponseBodyStatus.
 const (
 	RejectTask500JSONResponseBodyStatusFailed RejectTask500JSONResponseBodyStatus = "failed"
@@ -5004,6 +5301,21 @@ const (
 func (e GetReceiptIssuer405JSONResponseBodyErrorStatus) Valid() bool {
 	switch e {
 	case GetReceiptIssuer405JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceiptIssuer429JSONResponseBodyErrorStatus.
+const (
+	GetReceiptIssuer429JSONResponseBodyErrorStatusFailed GetReceiptIssuer429JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptIssuer429JSONResponseBodyErrorStatus enum.
+func (e GetReceiptIssuer429JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptIssuer429JSONResponseBodyErrorStatusFailed:
 		return true
 	default:
 		return false
@@ -5127,6 +5439,21 @@ func (e ListReceipts405JSONResponseBodyErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for ListReceipts429JSONResponseBodyErrorStatus.
+const (
+	ListReceipts429JSONResponseBodyErrorStatusFailed ListReceipts429JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListReceipts429JSONResponseBodyErrorStatus enum.
+func (e ListReceipts429JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case ListReceipts429JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListReceipts500JSONResponseBodyErrorStatus.
 const (
 	ListReceipts500JSONResponseBodyErrorStatusFailed ListReceipts500JSONResponseBodyErrorStatus = "failed"
@@ -5226,6 +5553,21 @@ const (
 func (e GetReceipt410JSONResponseBodyErrorStatus) Valid() bool {
 	switch e {
 	case GetReceipt410JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetReceipt429JSONResponseBodyErrorStatus.
+const (
+	GetReceipt429JSONResponseBodyErrorStatusFailed GetReceipt429JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceipt429JSONResponseBodyErrorStatus enum.
+func (e GetReceipt429JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceipt429JSONResponseBodyErrorStatusFailed:
 		return true
 	default:
 		return false
@@ -5355,6 +5697,21 @@ func (e GetReceiptEvents410JSONResponseBodyErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetReceiptEvents429JSONResponseBodyErrorStatus.
+const (
+	GetReceiptEvents429JSONResponseBodyErrorStatusFailed GetReceiptEvents429JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetReceiptEvents429JSONResponseBodyErrorStatus enum.
+func (e GetReceiptEvents429JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case GetReceiptEvents429JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetReceiptEvents500JSONResponseBodyErrorStatus.
 const (
 	GetReceiptEvents500JSONResponseBodyErrorStatusFailed GetReceiptEvents500JSONResponseBodyErrorStatus = "failed"
@@ -5439,6 +5796,21 @@ const (
 func (e StopReceipt410JSONResponseBodyErrorStatus) Valid() bool {
 	switch e {
 	case StopReceipt410JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopReceipt429JSONResponseBodyErrorStatus.
+const (
+	StopReceipt429JSONResponseBodyErrorStatusFailed StopReceipt429JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopReceipt429JSONResponseBodyErrorStatus enum.
+func (e StopReceipt429JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case StopReceipt429JSONResponseBodyErrorStatusFailed:
 		return true
 	default:
 		return false
@@ -5565,6 +5937,21 @@ func (e VerifyReceipt413JSONResponseBodyErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for VerifyReceipt429JSONResponseBodyErrorStatus.
+const (
+	VerifyReceipt429JSONResponseBodyErrorStatusFailed VerifyReceipt429JSONResponseBodyErrorStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the VerifyReceipt429JSONResponseBodyErrorStatus enum.
+func (e VerifyReceipt429JSONResponseBodyErrorStatus) Valid() bool {
+	switch e {
+	case VerifyReceipt429JSONResponseBodyErrorStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for VerifyReceipt500JSONResponseBodyErrorStatus.
 const (
 	VerifyReceipt500JSONResponseBodyErrorStatusFailed VerifyReceipt500JSONResponseBodyErrorStatus = "failed"
@@ -5634,6 +6021,21 @@ const (
 func (e ListTasks405JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case ListTasks405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTasks429JSONResponseBodyStatus.
+const (
+	ListTasks429JSONResponseBodyStatusFailed ListTasks429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTasks429JSONResponseBodyStatus enum.
+func (e ListTasks429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTasks429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -5745,6 +6147,21 @@ func (e DeleteTask410JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for DeleteTask429JSONResponseBodyStatus.
+const (
+	DeleteTask429JSONResponseBodyStatusFailed DeleteTask429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTask429JSONResponseBodyStatus enum.
+func (e DeleteTask429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTask429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DeleteTask500JSONResponseBodyStatus.
 const (
 	DeleteTask500JSONResponseBodyStatusFailed DeleteTask500JSONResponseBodyStatus = "failed"
@@ -5829,6 +6246,21 @@ const (
 func (e GetTask410JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case GetTask410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTask429JSONResponseBodyStatus.
+const (
+	GetTask429JSONResponseBodyStatusFailed GetTask429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTask429JSONResponseBodyStatus enum.
+func (e GetTask429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTask429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -5925,6 +6357,21 @@ func (e ListTaskDeliveries410JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for ListTaskDeliveries429JSONResponseBodyStatus.
+const (
+	ListTaskDeliveries429JSONResponseBodyStatusFailed ListTaskDeliveries429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ListTaskDeliveries429JSONResponseBodyStatus enum.
+func (e ListTaskDeliveries429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListTaskDeliveries429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListTaskDeliveries500JSONResponseBodyStatus.
 const (
 	ListTaskDeliveries500JSONResponseBodyStatusFailed ListTaskDeliveries500JSONResponseBodyStatus = "failed"
@@ -6009,6 +6456,21 @@ const (
 func (e ReplayTaskDelivery410JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case ReplayTaskDelivery410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayTaskDelivery429JSONResponseBodyStatus.
+const (
+	ReplayTaskDelivery429JSONResponseBodyStatusFailed ReplayTaskDelivery429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the ReplayTaskDelivery429JSONResponseBodyStatus enum.
+func (e ReplayTaskDelivery429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ReplayTaskDelivery429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -6123,6 +6585,21 @@ func (e GetTaskEvents410JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetTaskEvents429JSONResponseBodyStatus.
+const (
+	GetTaskEvents429JSONResponseBodyStatusFailed GetTaskEvents429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskEvents429JSONResponseBodyStatus enum.
+func (e GetTaskEvents429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskEvents429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetTaskEvents500JSONResponseBodyStatus.
 const (
 	GetTaskEvents500JSONResponseBodyStatusFailed GetTaskEvents500JSONResponseBodyStatus = "failed"
@@ -6207,6 +6684,21 @@ const (
 func (e GetTaskLLMUsage410JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case GetTaskLLMUsage410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskLLMUsage429JSONResponseBodyStatus.
+const (
+	GetTaskLLMUsage429JSONResponseBodyStatusFailed GetTaskLLMUsage429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskLLMUsage429JSONResponseBodyStatus enum.
+func (e GetTaskLLMUsage429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskLLMUsage429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -6663,6 +7155,21 @@ func (e StopTask410JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for StopTask429JSONResponseBodyStatus.
+const (
+	StopTask429JSONResponseBodyStatusFailed StopTask429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the StopTask429JSONResponseBodyStatus enum.
+func (e StopTask429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case StopTask429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StopTask500JSONResponseBodyStatus.
 const (
 	StopTask500JSONResponseBodyStatusFailed StopTask500JSONResponseBodyStatus = "failed"
@@ -6747,6 +7254,21 @@ const (
 func (e GetTaskThread410JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case GetTaskThread410JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTaskThread429JSONResponseBodyStatus.
+const (
+	GetTaskThread429JSONResponseBodyStatusFailed GetTaskThread429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskThread429JSONResponseBodyStatus enum.
+func (e GetTaskThread429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskThread429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -6858,6 +7380,21 @@ func (e GetTaskFullThread410JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetTaskFullThread429JSONResponseBodyStatus.
+const (
+	GetTaskFullThread429JSONResponseBodyStatusFailed GetTaskFullThread429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTaskFullThread429JSONResponseBodyStatus enum.
+func (e GetTaskFullThread429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTaskFullThread429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetTaskFullThread500JSONResponseBodyStatus.
 const (
 	GetTaskFullThread500JSONResponseBodyStatusFailed GetTaskFullThread500JSONResponseBodyStatus = "failed"
@@ -6888,6 +7425,306 @@ func (e GetTaskFullThread503JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for DeleteTenantLimits401JSONResponseBodyStatus.
+const (
+	DeleteTenantLimits401JSONResponseBodyStatusFailed DeleteTenantLimits401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTenantLimits401JSONResponseBodyStatus enum.
+func (e DeleteTenantLimits401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTenantLimits401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTenantLimits403JSONResponseBodyStatus.
+const (
+	DeleteTenantLimits403JSONResponseBodyStatusFailed DeleteTenantLimits403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTenantLimits403JSONResponseBodyStatus enum.
+func (e DeleteTenantLimits403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTenantLimits403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTenantLimits405JSONResponseBodyStatus.
+const (
+	DeleteTenantLimits405JSONResponseBodyStatusFailed DeleteTenantLimits405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTenantLimits405JSONResponseBodyStatus enum.
+func (e DeleteTenantLimits405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTenantLimits405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTenantLimits422JSONResponseBodyStatus.
+const (
+	DeleteTenantLimits422JSONResponseBodyStatusFailed DeleteTenantLimits422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTenantLimits422JSONResponseBodyStatus enum.
+func (e DeleteTenantLimits422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTenantLimits422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTenantLimits500JSONResponseBodyStatus.
+const (
+	DeleteTenantLimits500JSONResponseBodyStatusFailed DeleteTenantLimits500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTenantLimits500JSONResponseBodyStatus enum.
+func (e DeleteTenantLimits500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTenantLimits500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteTenantLimits503JSONResponseBodyStatus.
+const (
+	DeleteTenantLimits503JSONResponseBodyStatusFailed DeleteTenantLimits503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the DeleteTenantLimits503JSONResponseBodyStatus enum.
+func (e DeleteTenantLimits503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteTenantLimits503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTenantLimits401JSONResponseBodyStatus.
+const (
+	GetTenantLimits401JSONResponseBodyStatusFailed GetTenantLimits401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTenantLimits401JSONResponseBodyStatus enum.
+func (e GetTenantLimits401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTenantLimits401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTenantLimits403JSONResponseBodyStatus.
+const (
+	GetTenantLimits403JSONResponseBodyStatusFailed GetTenantLimits403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTenantLimits403JSONResponseBodyStatus enum.
+func (e GetTenantLimits403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTenantLimits403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTenantLimits405JSONResponseBodyStatus.
+const (
+	GetTenantLimits405JSONResponseBodyStatusFailed GetTenantLimits405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTenantLimits405JSONResponseBodyStatus enum.
+func (e GetTenantLimits405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTenantLimits405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTenantLimits422JSONResponseBodyStatus.
+const (
+	GetTenantLimits422JSONResponseBodyStatusFailed GetTenantLimits422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTenantLimits422JSONResponseBodyStatus enum.
+func (e GetTenantLimits422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTenantLimits422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTenantLimits500JSONResponseBodyStatus.
+const (
+	GetTenantLimits500JSONResponseBodyStatusFailed GetTenantLimits500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTenantLimits500JSONResponseBodyStatus enum.
+func (e GetTenantLimits500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTenantLimits500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetTenantLimits503JSONResponseBodyStatus.
+const (
+	GetTenantLimits503JSONResponseBodyStatusFailed GetTenantLimits503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetTenantLimits503JSONResponseBodyStatus enum.
+func (e GetTenantLimits503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetTenantLimits503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTenantLimits400JSONResponseBodyStatus.
+const (
+	PutTenantLimits400JSONResponseBodyStatusFailed PutTenantLimits400JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutTenantLimits400JSONResponseBodyStatus enum.
+func (e PutTenantLimits400JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutTenantLimits400JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTenantLimits401JSONResponseBodyStatus.
+const (
+	PutTenantLimits401JSONResponseBodyStatusFailed PutTenantLimits401JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutTenantLimits401JSONResponseBodyStatus enum.
+func (e PutTenantLimits401JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutTenantLimits401JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTenantLimits403JSONResponseBodyStatus.
+const (
+	PutTenantLimits403JSONResponseBodyStatusFailed PutTenantLimits403JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutTenantLimits403JSONResponseBodyStatus enum.
+func (e PutTenantLimits403JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutTenantLimits403JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTenantLimits405JSONResponseBodyStatus.
+const (
+	PutTenantLimits405JSONResponseBodyStatusFailed PutTenantLimits405JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutTenantLimits405JSONResponseBodyStatus enum.
+func (e PutTenantLimits405JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutTenantLimits405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTenantLimits413JSONResponseBodyStatus.
+const (
+	PutTenantLimits413JSONResponseBodyStatusFailed PutTenantLimits413JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutTenantLimits413JSONResponseBodyStatus enum.
+func (e PutTenantLimits413JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutTenantLimits413JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTenantLimits422JSONResponseBodyStatus.
+const (
+	PutTenantLimits422JSONResponseBodyStatusFailed PutTenantLimits422JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutTenantLimits422JSONResponseBodyStatus enum.
+func (e PutTenantLimits422JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutTenantLimits422JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTenantLimits500JSONResponseBodyStatus.
+const (
+	PutTenantLimits500JSONResponseBodyStatusFailed PutTenantLimits500JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutTenantLimits500JSONResponseBodyStatus enum.
+func (e PutTenantLimits500JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutTenantLimits500JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTenantLimits503JSONResponseBodyStatus.
+const (
+	PutTenantLimits503JSONResponseBodyStatusFailed PutTenantLimits503JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutTenantLimits503JSONResponseBodyStatus enum.
+func (e PutTenantLimits503JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutTenantLimits503JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetWebhookSettings401JSONResponseBodyStatus.
 const (
 	GetWebhookSettings401JSONResponseBodyStatusFailed GetWebhookSettings401JSONResponseBodyStatus = "failed"
@@ -6912,6 +7749,21 @@ const (
 func (e GetWebhookSettings405JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case GetWebhookSettings405JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookSettings429JSONResponseBodyStatus.
+const (
+	GetWebhookSettings429JSONResponseBodyStatusFailed GetWebhookSettings429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookSettings429JSONResponseBodyStatus enum.
+func (e GetWebhookSettings429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case GetWebhookSettings429JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -7038,6 +7890,21 @@ func (e PutWebhookSettings422JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for PutWebhookSettings429JSONResponseBodyStatus.
+const (
+	PutWebhookSettings429JSONResponseBodyStatusFailed PutWebhookSettings429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the PutWebhookSettings429JSONResponseBodyStatus enum.
+func (e PutWebhookSettings429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case PutWebhookSettings429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PutWebhookSettings500JSONResponseBodyStatus.
 const (
 	PutWebhookSettings500JSONResponseBodyStatusFailed PutWebhookSettings500JSONResponseBodyStatus = "failed"
@@ -7158,6 +8025,21 @@ func (e RotateWebhookSecret422JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for RotateWebhookSecret429JSONResponseBodyStatus.
+const (
+	RotateWebhookSecret429JSONResponseBodyStatusFailed RotateWebhookSecret429JSONResponseBodyStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSecret429JSONResponseBodyStatus enum.
+func (e RotateWebhookSecret429JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RotateWebhookSecret429JSONResponseBodyStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RotateWebhookSecret500JSONResponseBodyStatus.
 const (
 	RotateWebhookSecret500JSONResponseBodyStatusFailed RotateWebhookSecret500JSONResponseBodyStatus = "failed"
@@ -7223,8 +8105,10 @@ type APIKeyCreated struct {
 
 // APIKeyInput defines model for APIKeyInput.
 type APIKeyInput struct {
-	Name   string `json:"name"`
-	Tenant string `json:"tenant"`
+	Name string `json:"name"`
+
+	// Tenant 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit.
+	Tenant TenantName `json:"tenant"`
 }
 
 // Accepted The ServiceNet answer to an async invocation (`dialect.Accepted`, the reference's InvokeAgentResponse), exactly as its reference gives it.
@@ -7470,7 +8354,7 @@ type AgentFieldsOutputFormat string
 // AgentFieldsProtocol How the worker calls the agent.
 type AgentFieldsProtocol string
 
-// AgentSummary An agent as the registry shows it (`registry.Summary`).
+// AgentSummary An agent as the registry shows it to an admin (`registry.Summary`).
 type AgentSummary struct {
 	// Agent An agent definition as the registry answers it (empty fields are left out).
 	Agent Agent `json:"agent"`
@@ -7518,7 +8402,7 @@ type AuthContextInput struct {
 	Secret *string `json:"secret,omitempty"`
 
 	// Tenant The tenant whose invocations may name the context.
-	Tenant string `json:"tenant"`
+	Tenant TenantName `json:"tenant"`
 }
 
 // AuthContextInputKind `bearer` sends `Authorization: Bearer <secret>`; `header` sends the secret as the value of `header`.
@@ -7593,7 +8477,7 @@ type DeliveryList struct {
 // secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 // asked to be approved);
 // and on a `rejected` task (refused by policy, for submitters that have no caller to
-// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 // `region_not_allowed`.
 type ErrorInfo struct {
 	Code    ErrorInfoCode `json:"code"`
@@ -7832,6 +8716,37 @@ type ProgressReport struct {
 // ProgressReportType defines model for ProgressReport.Type.
 type ProgressReportType string
 
+// PublicAgent What a tenant may read of an agent (`registry.Public`): an allow-list of its fields, with
+// the policy a request must meet. Only `version` may be invoked.
+type PublicAgent struct {
+	Description  *string                  `json:"description,omitempty"`
+	Id           string                   `json:"id"`
+	Name         *string                  `json:"name,omitempty"`
+	OutputFormat *PublicAgentOutputFormat `json:"output_format,omitempty"`
+	OutputSchema *map[string]interface{}  `json:"output_schema,omitempty"`
+	Policy       struct {
+		// AllowedRegions ISO country codes callers may invoke from; absent allows all.
+		AllowedRegions *[]string `json:"allowed_regions,omitempty"`
+
+		// CostUnits What one call costs; callers may cap it with `max_cost_units`.
+		CostUnits int `json:"cost_units"`
+
+		// RequiresApproval Callers must confirm (ServiceNet `confirm_risky`).
+		RequiresApproval bool `json:"requires_approval"`
+	} `json:"policy"`
+	Protocol PublicAgentProtocol `json:"protocol"`
+	Skills   *[]Skill            `json:"skills,omitempty"`
+
+	// Version The current published version, the only one a tenant may invoke.
+	Version string `json:"version"`
+}
+
+// PublicAgentOutputFormat defines model for PublicAgent.OutputFormat.
+type PublicAgentOutputFormat string
+
+// PublicAgentProtocol defines model for PublicAgent.Protocol.
+type PublicAgentProtocol string
+
 // PushAccepted defines model for PushAccepted.
 type PushAccepted struct {
 	Seqs []int `json:"seqs"`
@@ -7931,7 +8846,7 @@ type ServiceNetInvoked struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
@@ -7963,7 +8878,10 @@ type ServiceNetInvokedStatus string
 type ServiceNetRequest struct {
 	// AgentEnvelope Raw A2A envelope to forward to the agent: a JSON-RPC `SendMessage` request (or 0.3
 	// `message/send`), its params, or a bare message, in either A2A version's shape; it is
-	// sent in the version the agent speaks, always with `returnImmediately`.
+	// sent in the version the agent speaks, always with `returnImmediately`. It may not set
+	// `contextId`, `taskId`, `referenceTaskIds`, push notification configuration or the
+	// request's agent-side `tenant`, in any case spelling: agentq names the conversation and
+	// the agent's tasks per tenant (a `validation_failed` problem of type `reserved`).
 	// Its `source_agent_id` and `extensions.caller_public_id` (or `caller_public_id`) become
 	// the receipt's `caller_agent_id` and `caller_public_id`.
 	AgentEnvelope *map[string]interface{} `json:"agent_envelope,omitempty"`
@@ -7979,7 +8897,8 @@ type ServiceNetRequest struct {
 	// ConfirmRisky Set to true to proceed with agents that require human approval.
 	ConfirmRisky *bool `json:"confirm_risky,omitempty"`
 
-	// ContextId Optional A2A context identifier for multi-turn conversation state (agentq's thread).
+	// ContextId Optional A2A context identifier for multi-turn conversation state (agentq's thread). The
+	// agent sees a conversation id derived from it and the tenant, never the id itself.
 	ContextId *string `json:"context_id,omitempty"`
 
 	// Input Structured input payload forwarded to the agent; its `text` (or `message`) is the instruction when `message` is absent.
@@ -8002,7 +8921,8 @@ type ServiceNetRequest struct {
 	Settlement        *map[string]interface{} `json:"settlement,omitempty"`
 	SkillId           *string                 `json:"skill_id,omitempty"`
 
-	// TaskId Optional A2A task identifier.
+	// TaskId Optional A2A task identifier, kept with the request. It never names the agent's task
+	// to continue: that is only ever the one the tenant's own paused turn recorded.
 	TaskId *string `json:"task_id,omitempty"`
 
 	// WebhookUrl agentq's extension, in both dialects. Where to deliver the task's outcome: Standard
@@ -8047,7 +8967,7 @@ type StoredReceipt struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
@@ -8136,6 +9056,30 @@ type TaskList struct {
 	TotalExact bool `json:"total_exact"`
 	TotalPages int  `json:"total_pages"`
 }
+
+// TenantLimits defines model for TenantLimits.
+type TenantLimits struct {
+	MaxInFlight int `json:"max_in_flight"`
+
+	// Own The tenant's own limits; false for the defaults.
+	Own  bool `json:"own"`
+	Rate int  `json:"rate"`
+
+	// Tenant 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit.
+	Tenant TenantName `json:"tenant"`
+}
+
+// TenantLimitsInput defines model for TenantLimitsInput.
+type TenantLimitsInput struct {
+	// MaxInFlight Tasks queued, running or paused at once; 0 unbounded.
+	MaxInFlight int `json:"max_in_flight"`
+
+	// Rate Requests per second; 0 unbounded. A request that may wait costs one more per 5 s of its wait.
+	Rate int `json:"rate"`
+}
+
+// TenantName 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit.
+type TenantName = string
 
 // Thread A conversation (`httpapi.Thread`).
 type Thread struct {
@@ -8338,8 +9282,16 @@ type XpanderRequest struct {
 	// runs it after that turn ends; `reject` refuses it with `409 thread_busy`.
 	MultitaskStrategy *XpanderRequestMultitaskStrategy `json:"multitask_strategy,omitempty"`
 	OutputFormat      *XpanderRequestOutputFormat      `json:"output_format,omitempty"`
-	OutputSchema      *map[string]interface{}          `json:"output_schema,omitempty"`
-	ParentExecutionId *string                          `json:"parent_execution_id,omitempty"`
+
+	// OutputSchema A JSON Schema the answer must match (with `output_format` `json`). It is compiled at
+	// accept: at most 16 KiB, 32 `$ref`s that point into the schema itself (`#...`; no file,
+	// URL or dynamic reference), 16 subschemas per `allOf`/`anyOf`/`oneOf`, 32 levels, and
+	// numbers a 64-bit float holds; outside these it is refused with a `validation_failed`
+	// problem of type `output_schema_too_large`, `output_schema_ref`, `output_schema_fan_out`,
+	// `output_schema_too_deep` or `output_schema_invalid`. An answer whose check would take
+	// more than 200,000 steps fails the task (`output_schema_mismatch`).
+	OutputSchema      *map[string]interface{} `json:"output_schema,omitempty"`
+	ParentExecutionId *string                 `json:"parent_execution_id,omitempty"`
 
 	// PayloadExtension Custom metadata, echoed on the task.
 	PayloadExtension *map[string]interface{} `json:"payload_extension,omitempty"`
@@ -8432,7 +9384,7 @@ type XpanderTask struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
@@ -8947,6 +9899,20 @@ type ServiceNetInternalError struct {
 // ServiceNetInternalErrorErrorStatus defines model for ServiceNetInternalError.Error.Status.
 type ServiceNetInternalErrorErrorStatus string
 
+// ServiceNetInvokeLimited defines model for ServiceNetInvokeLimited.
+type ServiceNetInvokeLimited struct {
+	Error struct {
+		Code      interface{}                         `json:"code"`
+		Details   *[]Problem                          `json:"details,omitempty"`
+		Message   string                              `json:"message"`
+		ReceiptId *openapi_types.UUID                 `json:"receipt_id,omitempty"`
+		Status    *ServiceNetInvokeLimitedErrorStatus `json:"status,omitempty"`
+	} `json:"error"`
+}
+
+// ServiceNetInvokeLimitedErrorStatus defines model for ServiceNetInvokeLimited.Error.Status.
+type ServiceNetInvokeLimitedErrorStatus string
+
 // ServiceNetInvokeUnavailable defines model for ServiceNetInvokeUnavailable.
 type ServiceNetInvokeUnavailable struct {
 	Error struct {
@@ -9002,6 +9968,20 @@ type ServiceNetPolicyRefused struct {
 
 // ServiceNetPolicyRefusedErrorStatus defines model for ServiceNetPolicyRefused.Error.Status.
 type ServiceNetPolicyRefusedErrorStatus string
+
+// ServiceNetRateLimited defines model for ServiceNetRateLimited.
+type ServiceNetRateLimited struct {
+	Error struct {
+		Code      interface{}                       `json:"code"`
+		Details   *[]Problem                        `json:"details,omitempty"`
+		Message   string                            `json:"message"`
+		ReceiptId *openapi_types.UUID               `json:"receipt_id,omitempty"`
+		Status    *ServiceNetRateLimitedErrorStatus `json:"status,omitempty"`
+	} `json:"error"`
+}
+
+// ServiceNetRateLimitedErrorStatus defines model for ServiceNetRateLimited.Error.Status.
+type ServiceNetRateLimitedErrorStatus string
 
 // ServiceNetReceiptNotFound defines model for ServiceNetReceiptNotFound.
 type ServiceNetReceiptNotFound struct {
@@ -9361,6 +10341,47 @@ type SyncInternalError1 struct {
 // SyncInternalError1ErrorStatus defines model for SyncInternalError.1.Error.Status.
 type SyncInternalError1ErrorStatus string
 
+// SyncLimited defines model for SyncLimited.
+type SyncLimited struct {
+	union json.RawMessage
+}
+
+// SyncLimited0 defines model for SyncLimited.0.
+type SyncLimited0 struct {
+	Code   interface{}          `json:"code"`
+	Detail SyncLimited_0_Detail `json:"detail"`
+	Status *SyncLimited0Status  `json:"status,omitempty"`
+	TaskId *openapi_types.UUID  `json:"task_id,omitempty"`
+}
+
+// SyncLimited0Detail0 defines model for SyncLimited.0.Detail.0.
+type SyncLimited0Detail0 = string
+
+// SyncLimited0Detail1 defines model for SyncLimited.0.Detail.1.
+type SyncLimited0Detail1 = []Problem
+
+// SyncLimited_0_Detail defines model for SyncLimited.0.Detail.
+type SyncLimited_0_Detail struct {
+	union json.RawMessage
+}
+
+// SyncLimited0Status defines model for SyncLimited.0.Status.
+type SyncLimited0Status string
+
+// SyncLimited1 defines model for SyncLimited.1.
+type SyncLimited1 struct {
+	Error struct {
+		Code      interface{}              `json:"code"`
+		Details   *[]Problem               `json:"details,omitempty"`
+		Message   string                   `json:"message"`
+		ReceiptId *openapi_types.UUID      `json:"receipt_id,omitempty"`
+		Status    *SyncLimited1ErrorStatus `json:"status,omitempty"`
+	} `json:"error"`
+}
+
+// SyncLimited1ErrorStatus defines model for SyncLimited.1.Error.Status.
+type SyncLimited1ErrorStatus string
+
 // SyncPolicyRefused defines model for SyncPolicyRefused.
 type SyncPolicyRefused struct {
 	union json.RawMessage
@@ -9661,6 +10682,28 @@ type XpanderInvalidCursor_Detail struct {
 // XpanderInvalidCursorStatus defines model for XpanderInvalidCursor.Status.
 type XpanderInvalidCursorStatus string
 
+// XpanderInvokeLimited defines model for XpanderInvokeLimited.
+type XpanderInvokeLimited struct {
+	Code   interface{}                 `json:"code"`
+	Detail XpanderInvokeLimited_Detail `json:"detail"`
+	Status *XpanderInvokeLimitedStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
+}
+
+// XpanderInvokeLimitedDetail0 defines model for XpanderInvokeLimited.Detail.0.
+type XpanderInvokeLimitedDetail0 = string
+
+// XpanderInvokeLimitedDetail1 defines model for XpanderInvokeLimited.Detail.1.
+type XpanderInvokeLimitedDetail1 = []Problem
+
+// XpanderInvokeLimited_Detail defines model for XpanderInvokeLimited.Detail.
+type XpanderInvokeLimited_Detail struct {
+	union json.RawMessage
+}
+
+// XpanderInvokeLimitedStatus defines model for XpanderInvokeLimited.Status.
+type XpanderInvokeLimitedStatus string
+
 // XpanderInvokeUnavailable defines model for XpanderInvokeUnavailable.
 type XpanderInvokeUnavailable struct {
 	Code   interface{}                     `json:"code"`
@@ -9749,6 +10792,50 @@ type XpanderPolicyRefused_Detail struct {
 
 // XpanderPolicyRefusedStatus defines model for XpanderPolicyRefused.Status.
 type XpanderPolicyRefusedStatus string
+
+// XpanderRateLimited defines model for XpanderRateLimited.
+type XpanderRateLimited struct {
+	Code   interface{}               `json:"code"`
+	Detail XpanderRateLimited_Detail `json:"detail"`
+	Status *XpanderRateLimitedStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID       `json:"task_id,omitempty"`
+}
+
+// XpanderRateLimitedDetail0 defines model for XpanderRateLimited.Detail.0.
+type XpanderRateLimitedDetail0 = string
+
+// XpanderRateLimitedDetail1 defines model for XpanderRateLimited.Detail.1.
+type XpanderRateLimitedDetail1 = []Problem
+
+// XpanderRateLimited_Detail defines model for XpanderRateLimited.Detail.
+type XpanderRateLimited_Detail struct {
+	union json.RawMessage
+}
+
+// XpanderRateLimitedStatus defines model for XpanderRateLimited.Status.
+type XpanderRateLimitedStatus string
+
+// XpanderReplayLimited defines model for XpanderReplayLimited.
+type XpanderReplayLimited struct {
+	Code   interface{}                 `json:"code"`
+	Detail XpanderReplayLimited_Detail `json:"detail"`
+	Status *XpanderReplayLimitedStatus `json:"status,omitempty"`
+	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
+}
+
+// XpanderReplayLimitedDetail0 defines model for XpanderReplayLimited.Detail.0.
+type XpanderReplayLimitedDetail0 = string
+
+// XpanderReplayLimitedDetail1 defines model for XpanderReplayLimited.Detail.1.
+type XpanderReplayLimitedDetail1 = []Problem
+
+// XpanderReplayLimited_Detail defines model for XpanderReplayLimited.Detail.
+type XpanderReplayLimited_Detail struct {
+	union json.RawMessage
+}
+
+// XpanderReplayLimitedStatus defines model for XpanderReplayLimited.Status.
+type XpanderReplayLimitedStatus string
 
 // XpanderStoreOrQueueUnavailable defines model for XpanderStoreOrQueueUnavailable.
 type XpanderStoreOrQueueUnavailable struct {
@@ -10023,6 +11110,20 @@ type ListAgents405JSONResponseBody_Detail struct {
 // ListAgents405JSONResponseBodyStatus defines parameters for ListAgents.
 type ListAgents405JSONResponseBodyStatus string
 
+// ListAgents429JSONResponseBodyDetail0 defines parameters for ListAgents.
+type ListAgents429JSONResponseBodyDetail0 = string
+
+// ListAgents429JSONResponseBodyDetail1 defines parameters for ListAgents.
+type ListAgents429JSONResponseBodyDetail1 = []Problem
+
+// ListAgents429JSONResponseBody_Detail defines parameters for ListAgents.
+type ListAgents429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ListAgents429JSONResponseBodyStatus defines parameters for ListAgents.
+type ListAgents429JSONResponseBodyStatus string
+
 // ListAgents500JSONResponseBodyDetail0 defines parameters for ListAgents.
 type ListAgents500JSONResponseBodyDetail0 = string
 
@@ -10188,6 +11289,20 @@ type GetAgent405JSONResponseBody_Detail struct {
 
 // GetAgent405JSONResponseBodyStatus defines parameters for GetAgent.
 type GetAgent405JSONResponseBodyStatus string
+
+// GetAgent429JSONResponseBodyDetail0 defines parameters for GetAgent.
+type GetAgent429JSONResponseBodyDetail0 = string
+
+// GetAgent429JSONResponseBodyDetail1 defines parameters for GetAgent.
+type GetAgent429JSONResponseBodyDetail1 = []Problem
+
+// GetAgent429JSONResponseBody_Detail defines parameters for GetAgent.
+type GetAgent429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetAgent429JSONResponseBodyStatus defines parameters for GetAgent.
+type GetAgent429JSONResponseBodyStatus string
 
 // GetAgent500JSONResponseBodyDetail0 defines parameters for GetAgent.
 type GetAgent500JSONResponseBodyDetail0 = string
@@ -10356,9 +11471,10 @@ type InvokeAgentSyncJSONBody struct {
 
 // InvokeAgentSyncParams defines parameters for InvokeAgentSync.
 type InvokeAgentSyncParams struct {
-	// Version The agent version to invoke: `latest` (the default), `draft`, or a version name
-	// (1 to 64 letters, digits, `.`, `_` or `-`). A version the agent does not have is
-	// `404 agent_version_not_found`.
+	// Version The agent version to invoke: `latest` (the default) or the current published version's
+	// name (1 to 64 letters, digits, `.`, `_` or `-`). A tenant runs the current version only:
+	// a draft, an older version (each with a policy of its own) or one the agent does not have
+	// is `404 agent_version_not_found`.
 	Version *Version `form:"version,omitempty" json:"version,omitempty"`
 
 	// Wait Seconds to wait for the task to end, 0 to 25; default 25.
@@ -10398,7 +11514,7 @@ type InvokeAgentSync200JSONResponseBody0 struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
@@ -10512,7 +11628,7 @@ type InvokeAgentSync200JSONResponseBody1 struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
@@ -10566,7 +11682,7 @@ type InvokeAgentSync202JSONResponseBody0 struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
@@ -10680,7 +11796,7 @@ type InvokeAgentSync202JSONResponseBody1 struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
@@ -10954,6 +12070,42 @@ type InvokeAgentSync422JSONResponseBody1 struct {
 // InvokeAgentSync422JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
 type InvokeAgentSync422JSONResponseBody1ErrorStatus string
 
+// InvokeAgentSync429JSONResponseBody0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync429JSONResponseBody0 struct {
+	Code   interface{}                                 `json:"code"`
+	Detail InvokeAgentSync429JSONResponseBody_0_Detail `json:"detail"`
+	Status *InvokeAgentSync429JSONResponseBody0Status  `json:"status,omitempty"`
+	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
+}
+
+// InvokeAgentSync429JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
+type InvokeAgentSync429JSONResponseBody0Detail0 = string
+
+// InvokeAgentSync429JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync429JSONResponseBody0Detail1 = []Problem
+
+// InvokeAgentSync429JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
+type InvokeAgentSync429JSONResponseBody_0_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentSync429JSONResponseBody0Status defines parameters for InvokeAgentSync.
+type InvokeAgentSync429JSONResponseBody0Status string
+
+// InvokeAgentSync429JSONResponseBody1 defines parameters for InvokeAgentSync.
+type InvokeAgentSync429JSONResponseBody1 struct {
+	Error struct {
+		Code      interface{}                                     `json:"code"`
+		Details   *[]Problem                                      `json:"details,omitempty"`
+		Message   string                                          `json:"message"`
+		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
+		Status    *InvokeAgentSync429JSONResponseBody1ErrorStatus `json:"status,omitempty"`
+	} `json:"error"`
+}
+
+// InvokeAgentSync429JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
+type InvokeAgentSync429JSONResponseBody1ErrorStatus string
+
 // InvokeAgentSync500JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync500JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
@@ -11064,9 +12216,10 @@ type InvokeAgentSync503JSONResponseBody1ErrorStatus string
 
 // InvokeAgentAsyncServiceNetParams defines parameters for InvokeAgentAsyncServiceNet.
 type InvokeAgentAsyncServiceNetParams struct {
-	// Version The agent version to invoke: `latest` (the default), `draft`, or a version name
-	// (1 to 64 letters, digits, `.`, `_` or `-`). A version the agent does not have is
-	// `404 agent_version_not_found`.
+	// Version The agent version to invoke: `latest` (the default) or the current published version's
+	// name (1 to 64 letters, digits, `.`, `_` or `-`). A tenant runs the current version only:
+	// a draft, an older version (each with a policy of its own) or one the agent does not have
+	// is `404 agent_version_not_found`.
 	Version *Version `form:"version,omitempty" json:"version,omitempty"`
 
 	// IdempotencyKey Makes a retry safe: for 24 h, the same key with the same agent, version and body answers
@@ -11102,6 +12255,9 @@ type InvokeAgentAsyncServiceNet413JSONResponseBodyErrorStatus string
 // InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
 type InvokeAgentAsyncServiceNet422JSONResponseBodyErrorStatus string
 
+// InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
+type InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatus string
+
 // InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
 type InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus string
 
@@ -11113,9 +12269,10 @@ type InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus string
 
 // InvokeAgentAsyncParams defines parameters for InvokeAgentAsync.
 type InvokeAgentAsyncParams struct {
-	// Version The agent version to invoke: `latest` (the default), `draft`, or a version name
-	// (1 to 64 letters, digits, `.`, `_` or `-`). A version the agent does not have is
-	// `404 agent_version_not_found`.
+	// Version The agent version to invoke: `latest` (the default) or the current published version's
+	// name (1 to 64 letters, digits, `.`, `_` or `-`). A tenant runs the current version only:
+	// a draft, an older version (each with a policy of its own) or one the agent does not have
+	// is `404 agent_version_not_found`.
 	Version *Version `form:"version,omitempty" json:"version,omitempty"`
 
 	// IdempotencyKey Makes a retry safe: for 24 h, the same key with the same agent, version and body answers
@@ -11239,6 +12396,20 @@ type InvokeAgentAsync422JSONResponseBody_Detail struct {
 // InvokeAgentAsync422JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync422JSONResponseBodyStatus string
 
+// InvokeAgentAsync429JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync429JSONResponseBodyDetail0 = string
+
+// InvokeAgentAsync429JSONResponseBodyDetail1 defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync429JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentAsync429JSONResponseBody_Detail defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentAsync429JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
+type InvokeAgentAsync429JSONResponseBodyStatus string
+
 // InvokeAgentAsync500JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync500JSONResponseBodyDetail0 = string
 
@@ -11283,9 +12454,10 @@ type InvokeAgentAsync503JSONResponseBodyStatus string
 
 // InvokeAgentStreamParams defines parameters for InvokeAgentStream.
 type InvokeAgentStreamParams struct {
-	// Version The agent version to invoke: `latest` (the default), `draft`, or a version name
-	// (1 to 64 letters, digits, `.`, `_` or `-`). A version the agent does not have is
-	// `404 agent_version_not_found`.
+	// Version The agent version to invoke: `latest` (the default) or the current published version's
+	// name (1 to 64 letters, digits, `.`, `_` or `-`). A tenant runs the current version only:
+	// a draft, an older version (each with a policy of its own) or one the agent does not have
+	// is `404 agent_version_not_found`.
 	Version *Version `form:"version,omitempty" json:"version,omitempty"`
 
 	// IdempotencyKey Makes a retry safe: for 24 h, the same key with the same agent, version and body answers
@@ -11408,6 +12580,20 @@ type InvokeAgentStream422JSONResponseBody_Detail struct {
 
 // InvokeAgentStream422JSONResponseBodyStatus defines parameters for InvokeAgentStream.
 type InvokeAgentStream422JSONResponseBodyStatus string
+
+// InvokeAgentStream429JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
+type InvokeAgentStream429JSONResponseBodyDetail0 = string
+
+// InvokeAgentStream429JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
+type InvokeAgentStream429JSONResponseBodyDetail1 = []Problem
+
+// InvokeAgentStream429JSONResponseBody_Detail defines parameters for InvokeAgentStream.
+type InvokeAgentStream429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// InvokeAgentStream429JSONResponseBodyStatus defines parameters for InvokeAgentStream.
+type InvokeAgentStream429JSONResponseBodyStatus string
 
 // InvokeAgentStream500JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream500JSONResponseBodyDetail0 = string
@@ -11650,6 +12836,20 @@ type ListAgentTasks405JSONResponseBody_Detail struct {
 // ListAgentTasks405JSONResponseBodyStatus defines parameters for ListAgentTasks.
 type ListAgentTasks405JSONResponseBodyStatus string
 
+// ListAgentTasks429JSONResponseBodyDetail0 defines parameters for ListAgentTasks.
+type ListAgentTasks429JSONResponseBodyDetail0 = string
+
+// ListAgentTasks429JSONResponseBodyDetail1 defines parameters for ListAgentTasks.
+type ListAgentTasks429JSONResponseBodyDetail1 = []Problem
+
+// ListAgentTasks429JSONResponseBody_Detail defines parameters for ListAgentTasks.
+type ListAgentTasks429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ListAgentTasks429JSONResponseBodyStatus defines parameters for ListAgentTasks.
+type ListAgentTasks429JSONResponseBodyStatus string
+
 // ListAgentTasks500JSONResponseBodyDetail0 defines parameters for ListAgentTasks.
 type ListAgentTasks500JSONResponseBodyDetail0 = string
 
@@ -11681,7 +12881,7 @@ type ListAgentTasks503JSONResponseBodyStatus string
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
 	// Tenant The tenant whose keys to list, once.
-	Tenant string `form:"tenant" json:"tenant"`
+	Tenant TenantName `form:"tenant" json:"tenant"`
 
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
@@ -12100,7 +13300,7 @@ type CreateAuthContext503JSONResponseBodyStatus string
 // DeleteAuthContextParams defines parameters for DeleteAuthContext.
 type DeleteAuthContextParams struct {
 	// Tenant The tenant that owns the context, once.
-	Tenant string `form:"tenant" json:"tenant"`
+	Tenant TenantName `form:"tenant" json:"tenant"`
 
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
@@ -12207,7 +13407,7 @@ type DeleteAuthContext503JSONResponseBodyStatus string
 // GetAuthContextParams defines parameters for GetAuthContext.
 type GetAuthContextParams struct {
 	// Tenant The tenant that owns the context, once.
-	Tenant string `form:"tenant" json:"tenant"`
+	Tenant TenantName `form:"tenant" json:"tenant"`
 
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
 	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
@@ -12427,6 +13627,20 @@ type ApproveTask413JSONResponseBody_Detail struct {
 // ApproveTask413JSONResponseBodyStatus defines parameters for ApproveTask.
 type ApproveTask413JSONResponseBodyStatus string
 
+// ApproveTask429JSONResponseBodyDetail0 defines parameters for ApproveTask.
+type ApproveTask429JSONResponseBodyDetail0 = string
+
+// ApproveTask429JSONResponseBodyDetail1 defines parameters for ApproveTask.
+type ApproveTask429JSONResponseBodyDetail1 = []Problem
+
+// ApproveTask429JSONResponseBody_Detail defines parameters for ApproveTask.
+type ApproveTask429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ApproveTask429JSONResponseBodyStatus defines parameters for ApproveTask.
+type ApproveTask429JSONResponseBodyStatus string
+
 // ApproveTask500JSONResponseBodyDetail0 defines parameters for ApproveTask.
 type ApproveTask500JSONResponseBodyDetail0 = string
 
@@ -12571,6 +13785,20 @@ type RejectTask413JSONResponseBody_Detail struct {
 // RejectTask413JSONResponseBodyStatus defines parameters for RejectTask.
 type RejectTask413JSONResponseBodyStatus string
 
+// RejectTask429JSONResponseBodyDetail0 defines parameters for RejectTask.
+type RejectTask429JSONResponseBodyDetail0 = string
+
+// RejectTask429JSONResponseBodyDetail1 defines parameters for RejectTask.
+type RejectTask429JSONResponseBodyDetail1 = []Problem
+
+// RejectTask429JSONResponseBody_Detail defines parameters for RejectTask.
+type RejectTask429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RejectTask429JSONResponseBodyStatus defines parameters for RejectTask.
+type RejectTask429JSONResponseBodyStatus string
+
 // RejectTask500JSONResponseBodyDetail0 defines parameters for RejectTask.
 type RejectTask500JSONResponseBodyDetail0 = string
 
@@ -12610,6 +13838,9 @@ type GetReceiptIssuer401JSONResponseBodyErrorStatus string
 
 // GetReceiptIssuer405JSONResponseBodyErrorStatus defines parameters for GetReceiptIssuer.
 type GetReceiptIssuer405JSONResponseBodyErrorStatus string
+
+// GetReceiptIssuer429JSONResponseBodyErrorStatus defines parameters for GetReceiptIssuer.
+type GetReceiptIssuer429JSONResponseBodyErrorStatus string
 
 // GetReceiptIssuer500JSONResponseBodyErrorStatus defines parameters for GetReceiptIssuer.
 type GetReceiptIssuer500JSONResponseBodyErrorStatus string
@@ -12655,6 +13886,9 @@ type ListReceipts401JSONResponseBodyErrorStatus string
 // ListReceipts405JSONResponseBodyErrorStatus defines parameters for ListReceipts.
 type ListReceipts405JSONResponseBodyErrorStatus string
 
+// ListReceipts429JSONResponseBodyErrorStatus defines parameters for ListReceipts.
+type ListReceipts429JSONResponseBodyErrorStatus string
+
 // ListReceipts500JSONResponseBodyErrorStatus defines parameters for ListReceipts.
 type ListReceipts500JSONResponseBodyErrorStatus string
 
@@ -12684,6 +13918,9 @@ type GetReceipt405JSONResponseBodyErrorStatus string
 
 // GetReceipt410JSONResponseBodyErrorStatus defines parameters for GetReceipt.
 type GetReceipt410JSONResponseBodyErrorStatus string
+
+// GetReceipt429JSONResponseBodyErrorStatus defines parameters for GetReceipt.
+type GetReceipt429JSONResponseBodyErrorStatus string
 
 // GetReceipt500JSONResponseBodyErrorStatus defines parameters for GetReceipt.
 type GetReceipt500JSONResponseBodyErrorStatus string
@@ -12727,6 +13964,9 @@ type GetReceiptEvents405JSONResponseBodyErrorStatus string
 // GetReceiptEvents410JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
 type GetReceiptEvents410JSONResponseBodyErrorStatus string
 
+// GetReceiptEvents429JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
+type GetReceiptEvents429JSONResponseBodyErrorStatus string
+
 // GetReceiptEvents500JSONResponseBodyErrorStatus defines parameters for GetReceiptEvents.
 type GetReceiptEvents500JSONResponseBodyErrorStatus string
 
@@ -12750,6 +13990,9 @@ type StopReceipt405JSONResponseBodyErrorStatus string
 
 // StopReceipt410JSONResponseBodyErrorStatus defines parameters for StopReceipt.
 type StopReceipt410JSONResponseBodyErrorStatus string
+
+// StopReceipt429JSONResponseBodyErrorStatus defines parameters for StopReceipt.
+type StopReceipt429JSONResponseBodyErrorStatus string
 
 // StopReceipt500JSONResponseBodyErrorStatus defines parameters for StopReceipt.
 type StopReceipt500JSONResponseBodyErrorStatus string
@@ -12780,6 +14023,9 @@ type VerifyReceipt410JSONResponseBodyErrorStatus string
 
 // VerifyReceipt413JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
 type VerifyReceipt413JSONResponseBodyErrorStatus string
+
+// VerifyReceipt429JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
+type VerifyReceipt429JSONResponseBodyErrorStatus string
 
 // VerifyReceipt500JSONResponseBodyErrorStatus defines parameters for VerifyReceipt.
 type VerifyReceipt500JSONResponseBodyErrorStatus string
@@ -12881,6 +14127,20 @@ type ListTasks405JSONResponseBody_Detail struct {
 
 // ListTasks405JSONResponseBodyStatus defines parameters for ListTasks.
 type ListTasks405JSONResponseBodyStatus string
+
+// ListTasks429JSONResponseBodyDetail0 defines parameters for ListTasks.
+type ListTasks429JSONResponseBodyDetail0 = string
+
+// ListTasks429JSONResponseBodyDetail1 defines parameters for ListTasks.
+type ListTasks429JSONResponseBodyDetail1 = []Problem
+
+// ListTasks429JSONResponseBody_Detail defines parameters for ListTasks.
+type ListTasks429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ListTasks429JSONResponseBodyStatus defines parameters for ListTasks.
+type ListTasks429JSONResponseBodyStatus string
 
 // ListTasks500JSONResponseBodyDetail0 defines parameters for ListTasks.
 type ListTasks500JSONResponseBodyDetail0 = string
@@ -12986,6 +14246,20 @@ type DeleteTask410JSONResponseBody_Detail struct {
 // DeleteTask410JSONResponseBodyStatus defines parameters for DeleteTask.
 type DeleteTask410JSONResponseBodyStatus string
 
+// DeleteTask429JSONResponseBodyDetail0 defines parameters for DeleteTask.
+type DeleteTask429JSONResponseBodyDetail0 = string
+
+// DeleteTask429JSONResponseBodyDetail1 defines parameters for DeleteTask.
+type DeleteTask429JSONResponseBodyDetail1 = []Problem
+
+// DeleteTask429JSONResponseBody_Detail defines parameters for DeleteTask.
+type DeleteTask429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTask429JSONResponseBodyStatus defines parameters for DeleteTask.
+type DeleteTask429JSONResponseBodyStatus string
+
 // DeleteTask500JSONResponseBodyDetail0 defines parameters for DeleteTask.
 type DeleteTask500JSONResponseBodyDetail0 = string
 
@@ -13079,6 +14353,20 @@ type GetTask410JSONResponseBody_Detail struct {
 // GetTask410JSONResponseBodyStatus defines parameters for GetTask.
 type GetTask410JSONResponseBodyStatus string
 
+// GetTask429JSONResponseBodyDetail0 defines parameters for GetTask.
+type GetTask429JSONResponseBodyDetail0 = string
+
+// GetTask429JSONResponseBodyDetail1 defines parameters for GetTask.
+type GetTask429JSONResponseBodyDetail1 = []Problem
+
+// GetTask429JSONResponseBody_Detail defines parameters for GetTask.
+type GetTask429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTask429JSONResponseBodyStatus defines parameters for GetTask.
+type GetTask429JSONResponseBodyStatus string
+
 // GetTask500JSONResponseBodyDetail0 defines parameters for GetTask.
 type GetTask500JSONResponseBodyDetail0 = string
 
@@ -13169,6 +14457,20 @@ type ListTaskDeliveries410JSONResponseBody_Detail struct {
 // ListTaskDeliveries410JSONResponseBodyStatus defines parameters for ListTaskDeliveries.
 type ListTaskDeliveries410JSONResponseBodyStatus string
 
+// ListTaskDeliveries429JSONResponseBodyDetail0 defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries429JSONResponseBodyDetail0 = string
+
+// ListTaskDeliveries429JSONResponseBodyDetail1 defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries429JSONResponseBodyDetail1 = []Problem
+
+// ListTaskDeliveries429JSONResponseBody_Detail defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ListTaskDeliveries429JSONResponseBodyStatus defines parameters for ListTaskDeliveries.
+type ListTaskDeliveries429JSONResponseBodyStatus string
+
 // ListTaskDeliveries500JSONResponseBodyDetail0 defines parameters for ListTaskDeliveries.
 type ListTaskDeliveries500JSONResponseBodyDetail0 = string
 
@@ -13258,6 +14560,20 @@ type ReplayTaskDelivery410JSONResponseBody_Detail struct {
 
 // ReplayTaskDelivery410JSONResponseBodyStatus defines parameters for ReplayTaskDelivery.
 type ReplayTaskDelivery410JSONResponseBodyStatus string
+
+// ReplayTaskDelivery429JSONResponseBodyDetail0 defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery429JSONResponseBodyDetail0 = string
+
+// ReplayTaskDelivery429JSONResponseBodyDetail1 defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery429JSONResponseBodyDetail1 = []Problem
+
+// ReplayTaskDelivery429JSONResponseBody_Detail defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// ReplayTaskDelivery429JSONResponseBodyStatus defines parameters for ReplayTaskDelivery.
+type ReplayTaskDelivery429JSONResponseBodyStatus string
 
 // ReplayTaskDelivery500JSONResponseBodyDetail0 defines parameters for ReplayTaskDelivery.
 type ReplayTaskDelivery500JSONResponseBodyDetail0 = string
@@ -13364,6 +14680,20 @@ type GetTaskEvents410JSONResponseBody_Detail struct {
 // GetTaskEvents410JSONResponseBodyStatus defines parameters for GetTaskEvents.
 type GetTaskEvents410JSONResponseBodyStatus string
 
+// GetTaskEvents429JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
+type GetTaskEvents429JSONResponseBodyDetail0 = string
+
+// GetTaskEvents429JSONResponseBodyDetail1 defines parameters for GetTaskEvents.
+type GetTaskEvents429JSONResponseBodyDetail1 = []Problem
+
+// GetTaskEvents429JSONResponseBody_Detail defines parameters for GetTaskEvents.
+type GetTaskEvents429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskEvents429JSONResponseBodyStatus defines parameters for GetTaskEvents.
+type GetTaskEvents429JSONResponseBodyStatus string
+
 // GetTaskEvents500JSONResponseBodyDetail0 defines parameters for GetTaskEvents.
 type GetTaskEvents500JSONResponseBodyDetail0 = string
 
@@ -13453,6 +14783,20 @@ type GetTaskLLMUsage410JSONResponseBody_Detail struct {
 
 // GetTaskLLMUsage410JSONResponseBodyStatus defines parameters for GetTaskLLMUsage.
 type GetTaskLLMUsage410JSONResponseBodyStatus string
+
+// GetTaskLLMUsage429JSONResponseBodyDetail0 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage429JSONResponseBodyDetail0 = string
+
+// GetTaskLLMUsage429JSONResponseBodyDetail1 defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage429JSONResponseBodyDetail1 = []Problem
+
+// GetTaskLLMUsage429JSONResponseBody_Detail defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskLLMUsage429JSONResponseBodyStatus defines parameters for GetTaskLLMUsage.
+type GetTaskLLMUsage429JSONResponseBodyStatus string
 
 // GetTaskLLMUsage500JSONResponseBodyDetail0 defines parameters for GetTaskLLMUsage.
 type GetTaskLLMUsage500JSONResponseBodyDetail0 = string
@@ -13806,6 +15150,20 @@ type StopTask410JSONResponseBody_Detail struct {
 // StopTask410JSONResponseBodyStatus defines parameters for StopTask.
 type StopTask410JSONResponseBodyStatus string
 
+// StopTask429JSONResponseBodyDetail0 defines parameters for StopTask.
+type StopTask429JSONResponseBodyDetail0 = string
+
+// StopTask429JSONResponseBodyDetail1 defines parameters for StopTask.
+type StopTask429JSONResponseBodyDetail1 = []Problem
+
+// StopTask429JSONResponseBody_Detail defines parameters for StopTask.
+type StopTask429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// StopTask429JSONResponseBodyStatus defines parameters for StopTask.
+type StopTask429JSONResponseBodyStatus string
+
 // StopTask500JSONResponseBodyDetail0 defines parameters for StopTask.
 type StopTask500JSONResponseBodyDetail0 = string
 
@@ -13895,6 +15253,20 @@ type GetTaskThread410JSONResponseBody_Detail struct {
 
 // GetTaskThread410JSONResponseBodyStatus defines parameters for GetTaskThread.
 type GetTaskThread410JSONResponseBodyStatus string
+
+// GetTaskThread429JSONResponseBodyDetail0 defines parameters for GetTaskThread.
+type GetTaskThread429JSONResponseBodyDetail0 = string
+
+// GetTaskThread429JSONResponseBodyDetail1 defines parameters for GetTaskThread.
+type GetTaskThread429JSONResponseBodyDetail1 = []Problem
+
+// GetTaskThread429JSONResponseBody_Detail defines parameters for GetTaskThread.
+type GetTaskThread429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskThread429JSONResponseBodyStatus defines parameters for GetTaskThread.
+type GetTaskThread429JSONResponseBodyStatus string
 
 // GetTaskThread500JSONResponseBodyDetail0 defines parameters for GetTaskThread.
 type GetTaskThread500JSONResponseBodyDetail0 = string
@@ -14000,6 +15372,20 @@ type GetTaskFullThread410JSONResponseBody_Detail struct {
 // GetTaskFullThread410JSONResponseBodyStatus defines parameters for GetTaskFullThread.
 type GetTaskFullThread410JSONResponseBodyStatus string
 
+// GetTaskFullThread429JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
+type GetTaskFullThread429JSONResponseBodyDetail0 = string
+
+// GetTaskFullThread429JSONResponseBodyDetail1 defines parameters for GetTaskFullThread.
+type GetTaskFullThread429JSONResponseBodyDetail1 = []Problem
+
+// GetTaskFullThread429JSONResponseBody_Detail defines parameters for GetTaskFullThread.
+type GetTaskFullThread429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTaskFullThread429JSONResponseBodyStatus defines parameters for GetTaskFullThread.
+type GetTaskFullThread429JSONResponseBodyStatus string
+
 // GetTaskFullThread500JSONResponseBodyDetail0 defines parameters for GetTaskFullThread.
 type GetTaskFullThread500JSONResponseBodyDetail0 = string
 
@@ -14027,6 +15413,304 @@ type GetTaskFullThread503JSONResponseBody_Detail struct {
 
 // GetTaskFullThread503JSONResponseBodyStatus defines parameters for GetTaskFullThread.
 type GetTaskFullThread503JSONResponseBodyStatus string
+
+// DeleteTenantLimitsParams defines parameters for DeleteTenantLimits.
+type DeleteTenantLimitsParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// DeleteTenantLimits401JSONResponseBodyDetail0 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits401JSONResponseBodyDetail0 = string
+
+// DeleteTenantLimits401JSONResponseBodyDetail1 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits401JSONResponseBodyDetail1 = []Problem
+
+// DeleteTenantLimits401JSONResponseBody_Detail defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTenantLimits401JSONResponseBodyStatus defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits401JSONResponseBodyStatus string
+
+// DeleteTenantLimits403JSONResponseBodyDetail0 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits403JSONResponseBodyDetail0 = string
+
+// DeleteTenantLimits403JSONResponseBodyDetail1 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits403JSONResponseBodyDetail1 = []Problem
+
+// DeleteTenantLimits403JSONResponseBody_Detail defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits403JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTenantLimits403JSONResponseBodyStatus defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits403JSONResponseBodyStatus string
+
+// DeleteTenantLimits405JSONResponseBodyDetail0 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits405JSONResponseBodyDetail0 = string
+
+// DeleteTenantLimits405JSONResponseBodyDetail1 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits405JSONResponseBodyDetail1 = []Problem
+
+// DeleteTenantLimits405JSONResponseBody_Detail defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTenantLimits405JSONResponseBodyStatus defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits405JSONResponseBodyStatus string
+
+// DeleteTenantLimits422JSONResponseBodyDetail0 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits422JSONResponseBodyDetail0 = string
+
+// DeleteTenantLimits422JSONResponseBodyDetail1 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits422JSONResponseBodyDetail1 = []Problem
+
+// DeleteTenantLimits422JSONResponseBody_Detail defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits422JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTenantLimits422JSONResponseBodyStatus defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits422JSONResponseBodyStatus string
+
+// DeleteTenantLimits500JSONResponseBodyDetail0 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits500JSONResponseBodyDetail0 = string
+
+// DeleteTenantLimits500JSONResponseBodyDetail1 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits500JSONResponseBodyDetail1 = []Problem
+
+// DeleteTenantLimits500JSONResponseBody_Detail defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTenantLimits500JSONResponseBodyStatus defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits500JSONResponseBodyStatus string
+
+// DeleteTenantLimits503JSONResponseBodyDetail0 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits503JSONResponseBodyDetail0 = string
+
+// DeleteTenantLimits503JSONResponseBodyDetail1 defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits503JSONResponseBodyDetail1 = []Problem
+
+// DeleteTenantLimits503JSONResponseBody_Detail defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// DeleteTenantLimits503JSONResponseBodyStatus defines parameters for DeleteTenantLimits.
+type DeleteTenantLimits503JSONResponseBodyStatus string
+
+// GetTenantLimitsParams defines parameters for GetTenantLimits.
+type GetTenantLimitsParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// GetTenantLimits401JSONResponseBodyDetail0 defines parameters for GetTenantLimits.
+type GetTenantLimits401JSONResponseBodyDetail0 = string
+
+// GetTenantLimits401JSONResponseBodyDetail1 defines parameters for GetTenantLimits.
+type GetTenantLimits401JSONResponseBodyDetail1 = []Problem
+
+// GetTenantLimits401JSONResponseBody_Detail defines parameters for GetTenantLimits.
+type GetTenantLimits401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTenantLimits401JSONResponseBodyStatus defines parameters for GetTenantLimits.
+type GetTenantLimits401JSONResponseBodyStatus string
+
+// GetTenantLimits403JSONResponseBodyDetail0 defines parameters for GetTenantLimits.
+type GetTenantLimits403JSONResponseBodyDetail0 = string
+
+// GetTenantLimits403JSONResponseBodyDetail1 defines parameters for GetTenantLimits.
+type GetTenantLimits403JSONResponseBodyDetail1 = []Problem
+
+// GetTenantLimits403JSONResponseBody_Detail defines parameters for GetTenantLimits.
+type GetTenantLimits403JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTenantLimits403JSONResponseBodyStatus defines parameters for GetTenantLimits.
+type GetTenantLimits403JSONResponseBodyStatus string
+
+// GetTenantLimits405JSONResponseBodyDetail0 defines parameters for GetTenantLimits.
+type GetTenantLimits405JSONResponseBodyDetail0 = string
+
+// GetTenantLimits405JSONResponseBodyDetail1 defines parameters for GetTenantLimits.
+type GetTenantLimits405JSONResponseBodyDetail1 = []Problem
+
+// GetTenantLimits405JSONResponseBody_Detail defines parameters for GetTenantLimits.
+type GetTenantLimits405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTenantLimits405JSONResponseBodyStatus defines parameters for GetTenantLimits.
+type GetTenantLimits405JSONResponseBodyStatus string
+
+// GetTenantLimits422JSONResponseBodyDetail0 defines parameters for GetTenantLimits.
+type GetTenantLimits422JSONResponseBodyDetail0 = string
+
+// GetTenantLimits422JSONResponseBodyDetail1 defines parameters for GetTenantLimits.
+type GetTenantLimits422JSONResponseBodyDetail1 = []Problem
+
+// GetTenantLimits422JSONResponseBody_Detail defines parameters for GetTenantLimits.
+type GetTenantLimits422JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTenantLimits422JSONResponseBodyStatus defines parameters for GetTenantLimits.
+type GetTenantLimits422JSONResponseBodyStatus string
+
+// GetTenantLimits500JSONResponseBodyDetail0 defines parameters for GetTenantLimits.
+type GetTenantLimits500JSONResponseBodyDetail0 = string
+
+// GetTenantLimits500JSONResponseBodyDetail1 defines parameters for GetTenantLimits.
+type GetTenantLimits500JSONResponseBodyDetail1 = []Problem
+
+// GetTenantLimits500JSONResponseBody_Detail defines parameters for GetTenantLimits.
+type GetTenantLimits500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTenantLimits500JSONResponseBodyStatus defines parameters for GetTenantLimits.
+type GetTenantLimits500JSONResponseBodyStatus string
+
+// GetTenantLimits503JSONResponseBodyDetail0 defines parameters for GetTenantLimits.
+type GetTenantLimits503JSONResponseBodyDetail0 = string
+
+// GetTenantLimits503JSONResponseBodyDetail1 defines parameters for GetTenantLimits.
+type GetTenantLimits503JSONResponseBodyDetail1 = []Problem
+
+// GetTenantLimits503JSONResponseBody_Detail defines parameters for GetTenantLimits.
+type GetTenantLimits503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetTenantLimits503JSONResponseBodyStatus defines parameters for GetTenantLimits.
+type GetTenantLimits503JSONResponseBodyStatus string
+
+// PutTenantLimitsParams defines parameters for PutTenantLimits.
+type PutTenantLimitsParams struct {
+	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
+	XRequestId *RequestID `json:"X-Request-Id,omitempty"`
+}
+
+// PutTenantLimits400JSONResponseBodyDetail0 defines parameters for PutTenantLimits.
+type PutTenantLimits400JSONResponseBodyDetail0 = string
+
+// PutTenantLimits400JSONResponseBodyDetail1 defines parameters for PutTenantLimits.
+type PutTenantLimits400JSONResponseBodyDetail1 = []Problem
+
+// PutTenantLimits400JSONResponseBody_Detail defines parameters for PutTenantLimits.
+type PutTenantLimits400JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutTenantLimits400JSONResponseBodyStatus defines parameters for PutTenantLimits.
+type PutTenantLimits400JSONResponseBodyStatus string
+
+// PutTenantLimits401JSONResponseBodyDetail0 defines parameters for PutTenantLimits.
+type PutTenantLimits401JSONResponseBodyDetail0 = string
+
+// PutTenantLimits401JSONResponseBodyDetail1 defines parameters for PutTenantLimits.
+type PutTenantLimits401JSONResponseBodyDetail1 = []Problem
+
+// PutTenantLimits401JSONResponseBody_Detail defines parameters for PutTenantLimits.
+type PutTenantLimits401JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutTenantLimits401JSONResponseBodyStatus defines parameters for PutTenantLimits.
+type PutTenantLimits401JSONResponseBodyStatus string
+
+// PutTenantLimits403JSONResponseBodyDetail0 defines parameters for PutTenantLimits.
+type PutTenantLimits403JSONResponseBodyDetail0 = string
+
+// PutTenantLimits403JSONResponseBodyDetail1 defines parameters for PutTenantLimits.
+type PutTenantLimits403JSONResponseBodyDetail1 = []Problem
+
+// PutTenantLimits403JSONResponseBody_Detail defines parameters for PutTenantLimits.
+type PutTenantLimits403JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutTenantLimits403JSONResponseBodyStatus defines parameters for PutTenantLimits.
+type PutTenantLimits403JSONResponseBodyStatus string
+
+// PutTenantLimits405JSONResponseBodyDetail0 defines parameters for PutTenantLimits.
+type PutTenantLimits405JSONResponseBodyDetail0 = string
+
+// PutTenantLimits405JSONResponseBodyDetail1 defines parameters for PutTenantLimits.
+type PutTenantLimits405JSONResponseBodyDetail1 = []Problem
+
+// PutTenantLimits405JSONResponseBody_Detail defines parameters for PutTenantLimits.
+type PutTenantLimits405JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutTenantLimits405JSONResponseBodyStatus defines parameters for PutTenantLimits.
+type PutTenantLimits405JSONResponseBodyStatus string
+
+// PutTenantLimits413JSONResponseBodyDetail0 defines parameters for PutTenantLimits.
+type PutTenantLimits413JSONResponseBodyDetail0 = string
+
+// PutTenantLimits413JSONResponseBodyDetail1 defines parameters for PutTenantLimits.
+type PutTenantLimits413JSONResponseBodyDetail1 = []Problem
+
+// PutTenantLimits413JSONResponseBody_Detail defines parameters for PutTenantLimits.
+type PutTenantLimits413JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutTenantLimits413JSONResponseBodyStatus defines parameters for PutTenantLimits.
+type PutTenantLimits413JSONResponseBodyStatus string
+
+// PutTenantLimits422JSONResponseBodyDetail0 defines parameters for PutTenantLimits.
+type PutTenantLimits422JSONResponseBodyDetail0 = string
+
+// PutTenantLimits422JSONResponseBodyDetail1 defines parameters for PutTenantLimits.
+type PutTenantLimits422JSONResponseBodyDetail1 = []Problem
+
+// PutTenantLimits422JSONResponseBody_Detail defines parameters for PutTenantLimits.
+type PutTenantLimits422JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutTenantLimits422JSONResponseBodyStatus defines parameters for PutTenantLimits.
+type PutTenantLimits422JSONResponseBodyStatus string
+
+// PutTenantLimits500JSONResponseBodyDetail0 defines parameters for PutTenantLimits.
+type PutTenantLimits500JSONResponseBodyDetail0 = string
+
+// PutTenantLimits500JSONResponseBodyDetail1 defines parameters for PutTenantLimits.
+type PutTenantLimits500JSONResponseBodyDetail1 = []Problem
+
+// PutTenantLimits500JSONResponseBody_Detail defines parameters for PutTenantLimits.
+type PutTenantLimits500JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutTenantLimits500JSONResponseBodyStatus defines parameters for PutTenantLimits.
+type PutTenantLimits500JSONResponseBodyStatus string
+
+// PutTenantLimits503JSONResponseBodyDetail0 defines parameters for PutTenantLimits.
+type PutTenantLimits503JSONResponseBodyDetail0 = string
+
+// PutTenantLimits503JSONResponseBodyDetail1 defines parameters for PutTenantLimits.
+type PutTenantLimits503JSONResponseBodyDetail1 = []Problem
+
+// PutTenantLimits503JSONResponseBody_Detail defines parameters for PutTenantLimits.
+type PutTenantLimits503JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutTenantLimits503JSONResponseBodyStatus defines parameters for PutTenantLimits.
+type PutTenantLimits503JSONResponseBodyStatus string
 
 // GetWebhookSettingsParams defines parameters for GetWebhookSettings.
 type GetWebhookSettingsParams struct {
@@ -14061,6 +15745,20 @@ type GetWebhookSettings405JSONResponseBody_Detail struct {
 
 // GetWebhookSettings405JSONResponseBodyStatus defines parameters for GetWebhookSettings.
 type GetWebhookSettings405JSONResponseBodyStatus string
+
+// GetWebhookSettings429JSONResponseBodyDetail0 defines parameters for GetWebhookSettings.
+type GetWebhookSettings429JSONResponseBodyDetail0 = string
+
+// GetWebhookSettings429JSONResponseBodyDetail1 defines parameters for GetWebhookSettings.
+type GetWebhookSettings429JSONResponseBodyDetail1 = []Problem
+
+// GetWebhookSettings429JSONResponseBody_Detail defines parameters for GetWebhookSettings.
+type GetWebhookSettings429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// GetWebhookSettings429JSONResponseBodyStatus defines parameters for GetWebhookSettings.
+type GetWebhookSettings429JSONResponseBodyStatus string
 
 // GetWebhookSettings500JSONResponseBodyDetail0 defines parameters for GetWebhookSettings.
 type GetWebhookSettings500JSONResponseBodyDetail0 = string
@@ -14180,6 +15878,20 @@ type PutWebhookSettings422JSONResponseBody_Detail struct {
 // PutWebhookSettings422JSONResponseBodyStatus defines parameters for PutWebhookSettings.
 type PutWebhookSettings422JSONResponseBodyStatus string
 
+// PutWebhookSettings429JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
+type PutWebhookSettings429JSONResponseBodyDetail0 = string
+
+// PutWebhookSettings429JSONResponseBodyDetail1 defines parameters for PutWebhookSettings.
+type PutWebhookSettings429JSONResponseBodyDetail1 = []Problem
+
+// PutWebhookSettings429JSONResponseBody_Detail defines parameters for PutWebhookSettings.
+type PutWebhookSettings429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// PutWebhookSettings429JSONResponseBodyStatus defines parameters for PutWebhookSettings.
+type PutWebhookSettings429JSONResponseBodyStatus string
+
 // PutWebhookSettings500JSONResponseBodyDetail0 defines parameters for PutWebhookSettings.
 type PutWebhookSettings500JSONResponseBodyDetail0 = string
 
@@ -14298,6 +16010,20 @@ type RotateWebhookSecret422JSONResponseBody_Detail struct {
 // RotateWebhookSecret422JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret422JSONResponseBodyStatus string
 
+// RotateWebhookSecret429JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret429JSONResponseBodyDetail0 = string
+
+// RotateWebhookSecret429JSONResponseBodyDetail1 defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret429JSONResponseBodyDetail1 = []Problem
+
+// RotateWebhookSecret429JSONResponseBody_Detail defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret429JSONResponseBody_Detail struct {
+	union json.RawMessage
+}
+
+// RotateWebhookSecret429JSONResponseBodyStatus defines parameters for RotateWebhookSecret.
+type RotateWebhookSecret429JSONResponseBodyStatus string
+
 // RotateWebhookSecret500JSONResponseBodyDetail0 defines parameters for RotateWebhookSecret.
 type RotateWebhookSecret500JSONResponseBodyDetail0 = string
 
@@ -14376,6 +16102,9 @@ type ReportProgressJSONRequestBody = ProgressReport
 
 // PushNotificationJSONRequestBody defines body for PushNotification for application/json ContentType.
 type PushNotificationJSONRequestBody = A2APush
+
+// PutTenantLimitsJSONRequestBody defines body for PutTenantLimits for application/json ContentType.
+type PutTenantLimitsJSONRequestBody = TenantLimitsInput
 
 // PutWebhookSettingsJSONRequestBody defines body for PutWebhookSettings for application/json ContentType.
 type PutWebhookSettingsJSONRequestBody = WebhookSettingsInput
@@ -16162,6 +17891,130 @@ func (t *SyncInternalError_0_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsSyncLimited0 returns the union data inside the SyncLimited as a SyncLimited0
+func (t SyncLimited) AsSyncLimited0() (SyncLimited0, error) {
+	var body SyncLimited0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncLimited0 overwrites any union data inside the SyncLimited as the provided SyncLimited0
+func (t *SyncLimited) FromSyncLimited0(v SyncLimited0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncLimited0 performs a merge with any union data inside the SyncLimited, using the provided SyncLimited0
+func (t *SyncLimited) MergeSyncLimited0(v SyncLimited0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncLimited1 returns the union data inside the SyncLimited as a SyncLimited1
+func (t SyncLimited) AsSyncLimited1() (SyncLimited1, error) {
+	var body SyncLimited1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncLimited1 overwrites any union data inside the SyncLimited as the provided SyncLimited1
+func (t *SyncLimited) FromSyncLimited1(v SyncLimited1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncLimited1 performs a merge with any union data inside the SyncLimited, using the provided SyncLimited1
+func (t *SyncLimited) MergeSyncLimited1(v SyncLimited1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncLimited) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncLimited) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSyncLimited0Detail0 returns the union data inside the SyncLimited_0_Detail as a SyncLimited0Detail0
+func (t SyncLimited_0_Detail) AsSyncLimited0Detail0() (SyncLimited0Detail0, error) {
+	var body SyncLimited0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncLimited0Detail0 overwrites any union data inside the SyncLimited_0_Detail as the provided SyncLimited0Detail0
+func (t *SyncLimited_0_Detail) FromSyncLimited0Detail0(v SyncLimited0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncLimited0Detail0 performs a merge with any union data inside the SyncLimited_0_Detail, using the provided SyncLimited0Detail0
+func (t *SyncLimited_0_Detail) MergeSyncLimited0Detail0(v SyncLimited0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSyncLimited0Detail1 returns the union data inside the SyncLimited_0_Detail as a SyncLimited0Detail1
+func (t SyncLimited_0_Detail) AsSyncLimited0Detail1() (SyncLimited0Detail1, error) {
+	var body SyncLimited0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSyncLimited0Detail1 overwrites any union data inside the SyncLimited_0_Detail as the provided SyncLimited0Detail1
+func (t *SyncLimited_0_Detail) FromSyncLimited0Detail1(v SyncLimited0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSyncLimited0Detail1 performs a merge with any union data inside the SyncLimited_0_Detail, using the provided SyncLimited0Detail1
+func (t *SyncLimited_0_Detail) MergeSyncLimited0Detail1(v SyncLimited0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SyncLimited_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SyncLimited_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsSyncPolicyRefused0 returns the union data inside the SyncPolicyRefused as a SyncPolicyRefused0
 func (t SyncPolicyRefused) AsSyncPolicyRefused0() (SyncPolicyRefused0, error) {
 	var body SyncPolicyRefused0
@@ -17164,6 +19017,68 @@ func (t *XpanderInvalidCursor_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsXpanderInvokeLimitedDetail0 returns the union data inside the XpanderInvokeLimited_Detail as a XpanderInvokeLimitedDetail0
+func (t XpanderInvokeLimited_Detail) AsXpanderInvokeLimitedDetail0() (XpanderInvokeLimitedDetail0, error) {
+	var body XpanderInvokeLimitedDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderInvokeLimitedDetail0 overwrites any union data inside the XpanderInvokeLimited_Detail as the provided XpanderInvokeLimitedDetail0
+func (t *XpanderInvokeLimited_Detail) FromXpanderInvokeLimitedDetail0(v XpanderInvokeLimitedDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderInvokeLimitedDetail0 performs a merge with any union data inside the XpanderInvokeLimited_Detail, using the provided XpanderInvokeLimitedDetail0
+func (t *XpanderInvokeLimited_Detail) MergeXpanderInvokeLimitedDetail0(v XpanderInvokeLimitedDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderInvokeLimitedDetail1 returns the union data inside the XpanderInvokeLimited_Detail as a XpanderInvokeLimitedDetail1
+func (t XpanderInvokeLimited_Detail) AsXpanderInvokeLimitedDetail1() (XpanderInvokeLimitedDetail1, error) {
+	var body XpanderInvokeLimitedDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderInvokeLimitedDetail1 overwrites any union data inside the XpanderInvokeLimited_Detail as the provided XpanderInvokeLimitedDetail1
+func (t *XpanderInvokeLimited_Detail) FromXpanderInvokeLimitedDetail1(v XpanderInvokeLimitedDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderInvokeLimitedDetail1 performs a merge with any union data inside the XpanderInvokeLimited_Detail, using the provided XpanderInvokeLimitedDetail1
+func (t *XpanderInvokeLimited_Detail) MergeXpanderInvokeLimitedDetail1(v XpanderInvokeLimitedDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t XpanderInvokeLimited_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *XpanderInvokeLimited_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsXpanderInvokeUnavailableDetail0 returns the union data inside the XpanderInvokeUnavailable_Detail as a XpanderInvokeUnavailableDetail0
 func (t XpanderInvokeUnavailable_Detail) AsXpanderInvokeUnavailableDetail0() (XpanderInvokeUnavailableDetail0, error) {
 	var body XpanderInvokeUnavailableDetail0
@@ -17542,6 +19457,130 @@ func (t XpanderPolicyRefused_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *XpanderPolicyRefused_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsXpanderRateLimitedDetail0 returns the union data inside the XpanderRateLimited_Detail as a XpanderRateLimitedDetail0
+func (t XpanderRateLimited_Detail) AsXpanderRateLimitedDetail0() (XpanderRateLimitedDetail0, error) {
+	var body XpanderRateLimitedDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderRateLimitedDetail0 overwrites any union data inside the XpanderRateLimited_Detail as the provided XpanderRateLimitedDetail0
+func (t *XpanderRateLimited_Detail) FromXpanderRateLimitedDetail0(v XpanderRateLimitedDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderRateLimitedDetail0 performs a merge with any union data inside the XpanderRateLimited_Detail, using the provided XpanderRateLimitedDetail0
+func (t *XpanderRateLimited_Detail) MergeXpanderRateLimitedDetail0(v XpanderRateLimitedDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderRateLimitedDetail1 returns the union data inside the XpanderRateLimited_Detail as a XpanderRateLimitedDetail1
+func (t XpanderRateLimited_Detail) AsXpanderRateLimitedDetail1() (XpanderRateLimitedDetail1, error) {
+	var body XpanderRateLimitedDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderRateLimitedDetail1 overwrites any union data inside the XpanderRateLimited_Detail as the provided XpanderRateLimitedDetail1
+func (t *XpanderRateLimited_Detail) FromXpanderRateLimitedDetail1(v XpanderRateLimitedDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderRateLimitedDetail1 performs a merge with any union data inside the XpanderRateLimited_Detail, using the provided XpanderRateLimitedDetail1
+func (t *XpanderRateLimited_Detail) MergeXpanderRateLimitedDetail1(v XpanderRateLimitedDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t XpanderRateLimited_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *XpanderRateLimited_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsXpanderReplayLimitedDetail0 returns the union data inside the XpanderReplayLimited_Detail as a XpanderReplayLimitedDetail0
+func (t XpanderReplayLimited_Detail) AsXpanderReplayLimitedDetail0() (XpanderReplayLimitedDetail0, error) {
+	var body XpanderReplayLimitedDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderReplayLimitedDetail0 overwrites any union data inside the XpanderReplayLimited_Detail as the provided XpanderReplayLimitedDetail0
+func (t *XpanderReplayLimited_Detail) FromXpanderReplayLimitedDetail0(v XpanderReplayLimitedDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderReplayLimitedDetail0 performs a merge with any union data inside the XpanderReplayLimited_Detail, using the provided XpanderReplayLimitedDetail0
+func (t *XpanderReplayLimited_Detail) MergeXpanderReplayLimitedDetail0(v XpanderReplayLimitedDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsXpanderReplayLimitedDetail1 returns the union data inside the XpanderReplayLimited_Detail as a XpanderReplayLimitedDetail1
+func (t XpanderReplayLimited_Detail) AsXpanderReplayLimitedDetail1() (XpanderReplayLimitedDetail1, error) {
+	var body XpanderReplayLimitedDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromXpanderReplayLimitedDetail1 overwrites any union data inside the XpanderReplayLimited_Detail as the provided XpanderReplayLimitedDetail1
+func (t *XpanderReplayLimited_Detail) FromXpanderReplayLimitedDetail1(v XpanderReplayLimitedDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeXpanderReplayLimitedDetail1 performs a merge with any union data inside the XpanderReplayLimited_Detail, using the provided XpanderReplayLimitedDetail1
+func (t *XpanderReplayLimited_Detail) MergeXpanderReplayLimitedDetail1(v XpanderReplayLimitedDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t XpanderReplayLimited_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *XpanderReplayLimited_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -18290,6 +20329,68 @@ func (t *ListAgents405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsListAgents429JSONResponseBodyDetail0 returns the union data inside the ListAgents429JSONResponseBody_Detail as a ListAgents429JSONResponseBodyDetail0
+func (t ListAgents429JSONResponseBody_Detail) AsListAgents429JSONResponseBodyDetail0() (ListAgents429JSONResponseBodyDetail0, error) {
+	var body ListAgents429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListAgents429JSONResponseBodyDetail0 overwrites any union data inside the ListAgents429JSONResponseBody_Detail as the provided ListAgents429JSONResponseBodyDetail0
+func (t *ListAgents429JSONResponseBody_Detail) FromListAgents429JSONResponseBodyDetail0(v ListAgents429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListAgents429JSONResponseBodyDetail0 performs a merge with any union data inside the ListAgents429JSONResponseBody_Detail, using the provided ListAgents429JSONResponseBodyDetail0
+func (t *ListAgents429JSONResponseBody_Detail) MergeListAgents429JSONResponseBodyDetail0(v ListAgents429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsListAgents429JSONResponseBodyDetail1 returns the union data inside the ListAgents429JSONResponseBody_Detail as a ListAgents429JSONResponseBodyDetail1
+func (t ListAgents429JSONResponseBody_Detail) AsListAgents429JSONResponseBodyDetail1() (ListAgents429JSONResponseBodyDetail1, error) {
+	var body ListAgents429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListAgents429JSONResponseBodyDetail1 overwrites any union data inside the ListAgents429JSONResponseBody_Detail as the provided ListAgents429JSONResponseBodyDetail1
+func (t *ListAgents429JSONResponseBody_Detail) FromListAgents429JSONResponseBodyDetail1(v ListAgents429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListAgents429JSONResponseBodyDetail1 performs a merge with any union data inside the ListAgents429JSONResponseBody_Detail, using the provided ListAgents429JSONResponseBodyDetail1
+func (t *ListAgents429JSONResponseBody_Detail) MergeListAgents429JSONResponseBodyDetail1(v ListAgents429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ListAgents429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ListAgents429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsListAgents500JSONResponseBodyDetail0 returns the union data inside the ListAgents500JSONResponseBody_Detail as a ListAgents500JSONResponseBodyDetail0
 func (t ListAgents500JSONResponseBody_Detail) AsListAgents500JSONResponseBodyDetail0() (ListAgents500JSONResponseBodyDetail0, error) {
 	var body ListAgents500JSONResponseBodyDetail0
@@ -18968,6 +21069,68 @@ func (t GetAgent405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *GetAgent405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetAgent429JSONResponseBodyDetail0 returns the union data inside the GetAgent429JSONResponseBody_Detail as a GetAgent429JSONResponseBodyDetail0
+func (t GetAgent429JSONResponseBody_Detail) AsGetAgent429JSONResponseBodyDetail0() (GetAgent429JSONResponseBodyDetail0, error) {
+	var body GetAgent429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetAgent429JSONResponseBodyDetail0 overwrites any union data inside the GetAgent429JSONResponseBody_Detail as the provided GetAgent429JSONResponseBodyDetail0
+func (t *GetAgent429JSONResponseBody_Detail) FromGetAgent429JSONResponseBodyDetail0(v GetAgent429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetAgent429JSONResponseBodyDetail0 performs a merge with any union data inside the GetAgent429JSONResponseBody_Detail, using the provided GetAgent429JSONResponseBodyDetail0
+func (t *GetAgent429JSONResponseBody_Detail) MergeGetAgent429JSONResponseBodyDetail0(v GetAgent429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetAgent429JSONResponseBodyDetail1 returns the union data inside the GetAgent429JSONResponseBody_Detail as a GetAgent429JSONResponseBodyDetail1
+func (t GetAgent429JSONResponseBody_Detail) AsGetAgent429JSONResponseBodyDetail1() (GetAgent429JSONResponseBodyDetail1, error) {
+	var body GetAgent429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetAgent429JSONResponseBodyDetail1 overwrites any union data inside the GetAgent429JSONResponseBody_Detail as the provided GetAgent429JSONResponseBodyDetail1
+func (t *GetAgent429JSONResponseBody_Detail) FromGetAgent429JSONResponseBodyDetail1(v GetAgent429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetAgent429JSONResponseBodyDetail1 performs a merge with any union data inside the GetAgent429JSONResponseBody_Detail, using the provided GetAgent429JSONResponseBodyDetail1
+func (t *GetAgent429JSONResponseBody_Detail) MergeGetAgent429JSONResponseBodyDetail1(v GetAgent429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetAgent429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetAgent429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -20470,6 +22633,68 @@ func (t *InvokeAgentSync422JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) er
 	return err
 }
 
+// AsInvokeAgentSync429JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync429JSONResponseBody_0_Detail as a InvokeAgentSync429JSONResponseBody0Detail0
+func (t InvokeAgentSync429JSONResponseBody_0_Detail) AsInvokeAgentSync429JSONResponseBody0Detail0() (InvokeAgentSync429JSONResponseBody0Detail0, error) {
+	var body InvokeAgentSync429JSONResponseBody0Detail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync429JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync429JSONResponseBody_0_Detail as the provided InvokeAgentSync429JSONResponseBody0Detail0
+func (t *InvokeAgentSync429JSONResponseBody_0_Detail) FromInvokeAgentSync429JSONResponseBody0Detail0(v InvokeAgentSync429JSONResponseBody0Detail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync429JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync429JSONResponseBody_0_Detail, using the provided InvokeAgentSync429JSONResponseBody0Detail0
+func (t *InvokeAgentSync429JSONResponseBody_0_Detail) MergeInvokeAgentSync429JSONResponseBody0Detail0(v InvokeAgentSync429JSONResponseBody0Detail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentSync429JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync429JSONResponseBody_0_Detail as a InvokeAgentSync429JSONResponseBody0Detail1
+func (t InvokeAgentSync429JSONResponseBody_0_Detail) AsInvokeAgentSync429JSONResponseBody0Detail1() (InvokeAgentSync429JSONResponseBody0Detail1, error) {
+	var body InvokeAgentSync429JSONResponseBody0Detail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentSync429JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync429JSONResponseBody_0_Detail as the provided InvokeAgentSync429JSONResponseBody0Detail1
+func (t *InvokeAgentSync429JSONResponseBody_0_Detail) FromInvokeAgentSync429JSONResponseBody0Detail1(v InvokeAgentSync429JSONResponseBody0Detail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentSync429JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync429JSONResponseBody_0_Detail, using the provided InvokeAgentSync429JSONResponseBody0Detail1
+func (t *InvokeAgentSync429JSONResponseBody_0_Detail) MergeInvokeAgentSync429JSONResponseBody0Detail1(v InvokeAgentSync429JSONResponseBody0Detail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentSync429JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentSync429JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsInvokeAgentSync500JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync500JSONResponseBody_0_Detail as a InvokeAgentSync500JSONResponseBody0Detail0
 func (t InvokeAgentSync500JSONResponseBody_0_Detail) AsInvokeAgentSync500JSONResponseBody0Detail0() (InvokeAgentSync500JSONResponseBody0Detail0, error) {
 	var body InvokeAgentSync500JSONResponseBody0Detail0
@@ -21152,6 +23377,68 @@ func (t *InvokeAgentAsync422JSONResponseBody_Detail) UnmarshalJSON(b []byte) err
 	return err
 }
 
+// AsInvokeAgentAsync429JSONResponseBodyDetail0 returns the union data inside the InvokeAgentAsync429JSONResponseBody_Detail as a InvokeAgentAsync429JSONResponseBodyDetail0
+func (t InvokeAgentAsync429JSONResponseBody_Detail) AsInvokeAgentAsync429JSONResponseBodyDetail0() (InvokeAgentAsync429JSONResponseBodyDetail0, error) {
+	var body InvokeAgentAsync429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentAsync429JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentAsync429JSONResponseBody_Detail as the provided InvokeAgentAsync429JSONResponseBodyDetail0
+func (t *InvokeAgentAsync429JSONResponseBody_Detail) FromInvokeAgentAsync429JSONResponseBodyDetail0(v InvokeAgentAsync429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentAsync429JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentAsync429JSONResponseBody_Detail, using the provided InvokeAgentAsync429JSONResponseBodyDetail0
+func (t *InvokeAgentAsync429JSONResponseBody_Detail) MergeInvokeAgentAsync429JSONResponseBodyDetail0(v InvokeAgentAsync429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentAsync429JSONResponseBodyDetail1 returns the union data inside the InvokeAgentAsync429JSONResponseBody_Detail as a InvokeAgentAsync429JSONResponseBodyDetail1
+func (t InvokeAgentAsync429JSONResponseBody_Detail) AsInvokeAgentAsync429JSONResponseBodyDetail1() (InvokeAgentAsync429JSONResponseBodyDetail1, error) {
+	var body InvokeAgentAsync429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentAsync429JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentAsync429JSONResponseBody_Detail as the provided InvokeAgentAsync429JSONResponseBodyDetail1
+func (t *InvokeAgentAsync429JSONResponseBody_Detail) FromInvokeAgentAsync429JSONResponseBodyDetail1(v InvokeAgentAsync429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentAsync429JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentAsync429JSONResponseBody_Detail, using the provided InvokeAgentAsync429JSONResponseBodyDetail1
+func (t *InvokeAgentAsync429JSONResponseBody_Detail) MergeInvokeAgentAsync429JSONResponseBodyDetail1(v InvokeAgentAsync429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentAsync429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentAsync429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsInvokeAgentAsync500JSONResponseBodyDetail0 returns the union data inside the InvokeAgentAsync500JSONResponseBody_Detail as a InvokeAgentAsync500JSONResponseBodyDetail0
 func (t InvokeAgentAsync500JSONResponseBody_Detail) AsInvokeAgentAsync500JSONResponseBodyDetail0() (InvokeAgentAsync500JSONResponseBodyDetail0, error) {
 	var body InvokeAgentAsync500JSONResponseBodyDetail0
@@ -21830,6 +24117,68 @@ func (t InvokeAgentStream422JSONResponseBody_Detail) MarshalJSON() ([]byte, erro
 }
 
 func (t *InvokeAgentStream422JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsInvokeAgentStream429JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream429JSONResponseBody_Detail as a InvokeAgentStream429JSONResponseBodyDetail0
+func (t InvokeAgentStream429JSONResponseBody_Detail) AsInvokeAgentStream429JSONResponseBodyDetail0() (InvokeAgentStream429JSONResponseBodyDetail0, error) {
+	var body InvokeAgentStream429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream429JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream429JSONResponseBody_Detail as the provided InvokeAgentStream429JSONResponseBodyDetail0
+func (t *InvokeAgentStream429JSONResponseBody_Detail) FromInvokeAgentStream429JSONResponseBodyDetail0(v InvokeAgentStream429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream429JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream429JSONResponseBody_Detail, using the provided InvokeAgentStream429JSONResponseBodyDetail0
+func (t *InvokeAgentStream429JSONResponseBody_Detail) MergeInvokeAgentStream429JSONResponseBodyDetail0(v InvokeAgentStream429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvokeAgentStream429JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream429JSONResponseBody_Detail as a InvokeAgentStream429JSONResponseBodyDetail1
+func (t InvokeAgentStream429JSONResponseBody_Detail) AsInvokeAgentStream429JSONResponseBodyDetail1() (InvokeAgentStream429JSONResponseBodyDetail1, error) {
+	var body InvokeAgentStream429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvokeAgentStream429JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream429JSONResponseBody_Detail as the provided InvokeAgentStream429JSONResponseBodyDetail1
+func (t *InvokeAgentStream429JSONResponseBody_Detail) FromInvokeAgentStream429JSONResponseBodyDetail1(v InvokeAgentStream429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvokeAgentStream429JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream429JSONResponseBody_Detail, using the provided InvokeAgentStream429JSONResponseBodyDetail1
+func (t *InvokeAgentStream429JSONResponseBody_Detail) MergeInvokeAgentStream429JSONResponseBodyDetail1(v InvokeAgentStream429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvokeAgentStream429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvokeAgentStream429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -22636,6 +24985,68 @@ func (t ListAgentTasks405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) 
 }
 
 func (t *ListAgentTasks405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsListAgentTasks429JSONResponseBodyDetail0 returns the union data inside the ListAgentTasks429JSONResponseBody_Detail as a ListAgentTasks429JSONResponseBodyDetail0
+func (t ListAgentTasks429JSONResponseBody_Detail) AsListAgentTasks429JSONResponseBodyDetail0() (ListAgentTasks429JSONResponseBodyDetail0, error) {
+	var body ListAgentTasks429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListAgentTasks429JSONResponseBodyDetail0 overwrites any union data inside the ListAgentTasks429JSONResponseBody_Detail as the provided ListAgentTasks429JSONResponseBodyDetail0
+func (t *ListAgentTasks429JSONResponseBody_Detail) FromListAgentTasks429JSONResponseBodyDetail0(v ListAgentTasks429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListAgentTasks429JSONResponseBodyDetail0 performs a merge with any union data inside the ListAgentTasks429JSONResponseBody_Detail, using the provided ListAgentTasks429JSONResponseBodyDetail0
+func (t *ListAgentTasks429JSONResponseBody_Detail) MergeListAgentTasks429JSONResponseBodyDetail0(v ListAgentTasks429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsListAgentTasks429JSONResponseBodyDetail1 returns the union data inside the ListAgentTasks429JSONResponseBody_Detail as a ListAgentTasks429JSONResponseBodyDetail1
+func (t ListAgentTasks429JSONResponseBody_Detail) AsListAgentTasks429JSONResponseBodyDetail1() (ListAgentTasks429JSONResponseBodyDetail1, error) {
+	var body ListAgentTasks429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListAgentTasks429JSONResponseBodyDetail1 overwrites any union data inside the ListAgentTasks429JSONResponseBody_Detail as the provided ListAgentTasks429JSONResponseBodyDetail1
+func (t *ListAgentTasks429JSONResponseBody_Detail) FromListAgentTasks429JSONResponseBodyDetail1(v ListAgentTasks429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListAgentTasks429JSONResponseBodyDetail1 performs a merge with any union data inside the ListAgentTasks429JSONResponseBody_Detail, using the provided ListAgentTasks429JSONResponseBodyDetail1
+func (t *ListAgentTasks429JSONResponseBody_Detail) MergeListAgentTasks429JSONResponseBodyDetail1(v ListAgentTasks429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ListAgentTasks429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ListAgentTasks429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -25802,6 +28213,68 @@ func (t *ApproveTask413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsApproveTask429JSONResponseBodyDetail0 returns the union data inside the ApproveTask429JSONResponseBody_Detail as a ApproveTask429JSONResponseBodyDetail0
+func (t ApproveTask429JSONResponseBody_Detail) AsApproveTask429JSONResponseBodyDetail0() (ApproveTask429JSONResponseBodyDetail0, error) {
+	var body ApproveTask429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask429JSONResponseBodyDetail0 overwrites any union data inside the ApproveTask429JSONResponseBody_Detail as the provided ApproveTask429JSONResponseBodyDetail0
+func (t *ApproveTask429JSONResponseBody_Detail) FromApproveTask429JSONResponseBodyDetail0(v ApproveTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask429JSONResponseBodyDetail0 performs a merge with any union data inside the ApproveTask429JSONResponseBody_Detail, using the provided ApproveTask429JSONResponseBodyDetail0
+func (t *ApproveTask429JSONResponseBody_Detail) MergeApproveTask429JSONResponseBodyDetail0(v ApproveTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsApproveTask429JSONResponseBodyDetail1 returns the union data inside the ApproveTask429JSONResponseBody_Detail as a ApproveTask429JSONResponseBodyDetail1
+func (t ApproveTask429JSONResponseBody_Detail) AsApproveTask429JSONResponseBodyDetail1() (ApproveTask429JSONResponseBodyDetail1, error) {
+	var body ApproveTask429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApproveTask429JSONResponseBodyDetail1 overwrites any union data inside the ApproveTask429JSONResponseBody_Detail as the provided ApproveTask429JSONResponseBodyDetail1
+func (t *ApproveTask429JSONResponseBody_Detail) FromApproveTask429JSONResponseBodyDetail1(v ApproveTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApproveTask429JSONResponseBodyDetail1 performs a merge with any union data inside the ApproveTask429JSONResponseBody_Detail, using the provided ApproveTask429JSONResponseBodyDetail1
+func (t *ApproveTask429JSONResponseBody_Detail) MergeApproveTask429JSONResponseBodyDetail1(v ApproveTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ApproveTask429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ApproveTask429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsApproveTask500JSONResponseBodyDetail0 returns the union data inside the ApproveTask500JSONResponseBody_Detail as a ApproveTask500JSONResponseBodyDetail0
 func (t ApproveTask500JSONResponseBody_Detail) AsApproveTask500JSONResponseBodyDetail0() (ApproveTask500JSONResponseBodyDetail0, error) {
 	var body ApproveTask500JSONResponseBodyDetail0
@@ -26360,6 +28833,68 @@ func (t *RejectTask413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsRejectTask429JSONResponseBodyDetail0 returns the union data inside the RejectTask429JSONResponseBody_Detail as a RejectTask429JSONResponseBodyDetail0
+func (t RejectTask429JSONResponseBody_Detail) AsRejectTask429JSONResponseBodyDetail0() (RejectTask429JSONResponseBodyDetail0, error) {
+	var body RejectTask429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask429JSONResponseBodyDetail0 overwrites any union data inside the RejectTask429JSONResponseBody_Detail as the provided RejectTask429JSONResponseBodyDetail0
+func (t *RejectTask429JSONResponseBody_Detail) FromRejectTask429JSONResponseBodyDetail0(v RejectTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask429JSONResponseBodyDetail0 performs a merge with any union data inside the RejectTask429JSONResponseBody_Detail, using the provided RejectTask429JSONResponseBodyDetail0
+func (t *RejectTask429JSONResponseBody_Detail) MergeRejectTask429JSONResponseBodyDetail0(v RejectTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRejectTask429JSONResponseBodyDetail1 returns the union data inside the RejectTask429JSONResponseBody_Detail as a RejectTask429JSONResponseBodyDetail1
+func (t RejectTask429JSONResponseBody_Detail) AsRejectTask429JSONResponseBodyDetail1() (RejectTask429JSONResponseBodyDetail1, error) {
+	var body RejectTask429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRejectTask429JSONResponseBodyDetail1 overwrites any union data inside the RejectTask429JSONResponseBody_Detail as the provided RejectTask429JSONResponseBodyDetail1
+func (t *RejectTask429JSONResponseBody_Detail) FromRejectTask429JSONResponseBodyDetail1(v RejectTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRejectTask429JSONResponseBodyDetail1 performs a merge with any union data inside the RejectTask429JSONResponseBody_Detail, using the provided RejectTask429JSONResponseBodyDetail1
+func (t *RejectTask429JSONResponseBody_Detail) MergeRejectTask429JSONResponseBodyDetail1(v RejectTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RejectTask429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RejectTask429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsRejectTask500JSONResponseBodyDetail0 returns the union data inside the RejectTask500JSONResponseBody_Detail as a RejectTask500JSONResponseBodyDetail0
 func (t RejectTask500JSONResponseBody_Detail) AsRejectTask500JSONResponseBodyDetail0() (RejectTask500JSONResponseBodyDetail0, error) {
 	var body RejectTask500JSONResponseBodyDetail0
@@ -26666,6 +29201,68 @@ func (t ListTasks405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *ListTasks405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsListTasks429JSONResponseBodyDetail0 returns the union data inside the ListTasks429JSONResponseBody_Detail as a ListTasks429JSONResponseBodyDetail0
+func (t ListTasks429JSONResponseBody_Detail) AsListTasks429JSONResponseBodyDetail0() (ListTasks429JSONResponseBodyDetail0, error) {
+	var body ListTasks429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListTasks429JSONResponseBodyDetail0 overwrites any union data inside the ListTasks429JSONResponseBody_Detail as the provided ListTasks429JSONResponseBodyDetail0
+func (t *ListTasks429JSONResponseBody_Detail) FromListTasks429JSONResponseBodyDetail0(v ListTasks429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListTasks429JSONResponseBodyDetail0 performs a merge with any union data inside the ListTasks429JSONResponseBody_Detail, using the provided ListTasks429JSONResponseBodyDetail0
+func (t *ListTasks429JSONResponseBody_Detail) MergeListTasks429JSONResponseBodyDetail0(v ListTasks429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsListTasks429JSONResponseBodyDetail1 returns the union data inside the ListTasks429JSONResponseBody_Detail as a ListTasks429JSONResponseBodyDetail1
+func (t ListTasks429JSONResponseBody_Detail) AsListTasks429JSONResponseBodyDetail1() (ListTasks429JSONResponseBodyDetail1, error) {
+	var body ListTasks429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListTasks429JSONResponseBodyDetail1 overwrites any union data inside the ListTasks429JSONResponseBody_Detail as the provided ListTasks429JSONResponseBodyDetail1
+func (t *ListTasks429JSONResponseBody_Detail) FromListTasks429JSONResponseBodyDetail1(v ListTasks429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListTasks429JSONResponseBodyDetail1 performs a merge with any union data inside the ListTasks429JSONResponseBody_Detail, using the provided ListTasks429JSONResponseBodyDetail1
+func (t *ListTasks429JSONResponseBody_Detail) MergeListTasks429JSONResponseBodyDetail1(v ListTasks429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ListTasks429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ListTasks429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -27104,6 +29701,68 @@ func (t *DeleteTask410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsDeleteTask429JSONResponseBodyDetail0 returns the union data inside the DeleteTask429JSONResponseBody_Detail as a DeleteTask429JSONResponseBodyDetail0
+func (t DeleteTask429JSONResponseBody_Detail) AsDeleteTask429JSONResponseBodyDetail0() (DeleteTask429JSONResponseBodyDetail0, error) {
+	var body DeleteTask429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask429JSONResponseBodyDetail0 overwrites any union data inside the DeleteTask429JSONResponseBody_Detail as the provided DeleteTask429JSONResponseBodyDetail0
+func (t *DeleteTask429JSONResponseBody_Detail) FromDeleteTask429JSONResponseBodyDetail0(v DeleteTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask429JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTask429JSONResponseBody_Detail, using the provided DeleteTask429JSONResponseBodyDetail0
+func (t *DeleteTask429JSONResponseBody_Detail) MergeDeleteTask429JSONResponseBodyDetail0(v DeleteTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTask429JSONResponseBodyDetail1 returns the union data inside the DeleteTask429JSONResponseBody_Detail as a DeleteTask429JSONResponseBodyDetail1
+func (t DeleteTask429JSONResponseBody_Detail) AsDeleteTask429JSONResponseBodyDetail1() (DeleteTask429JSONResponseBodyDetail1, error) {
+	var body DeleteTask429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTask429JSONResponseBodyDetail1 overwrites any union data inside the DeleteTask429JSONResponseBody_Detail as the provided DeleteTask429JSONResponseBodyDetail1
+func (t *DeleteTask429JSONResponseBody_Detail) FromDeleteTask429JSONResponseBodyDetail1(v DeleteTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTask429JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTask429JSONResponseBody_Detail, using the provided DeleteTask429JSONResponseBodyDetail1
+func (t *DeleteTask429JSONResponseBody_Detail) MergeDeleteTask429JSONResponseBodyDetail1(v DeleteTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTask429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTask429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsDeleteTask500JSONResponseBodyDetail0 returns the union data inside the DeleteTask500JSONResponseBody_Detail as a DeleteTask500JSONResponseBodyDetail0
 func (t DeleteTask500JSONResponseBody_Detail) AsDeleteTask500JSONResponseBodyDetail0() (DeleteTask500JSONResponseBodyDetail0, error) {
 	var body DeleteTask500JSONResponseBodyDetail0
@@ -27472,6 +30131,68 @@ func (t GetTask410JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *GetTask410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTask429JSONResponseBodyDetail0 returns the union data inside the GetTask429JSONResponseBody_Detail as a GetTask429JSONResponseBodyDetail0
+func (t GetTask429JSONResponseBody_Detail) AsGetTask429JSONResponseBodyDetail0() (GetTask429JSONResponseBodyDetail0, error) {
+	var body GetTask429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTask429JSONResponseBodyDetail0 overwrites any union data inside the GetTask429JSONResponseBody_Detail as the provided GetTask429JSONResponseBodyDetail0
+func (t *GetTask429JSONResponseBody_Detail) FromGetTask429JSONResponseBodyDetail0(v GetTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTask429JSONResponseBodyDetail0 performs a merge with any union data inside the GetTask429JSONResponseBody_Detail, using the provided GetTask429JSONResponseBodyDetail0
+func (t *GetTask429JSONResponseBody_Detail) MergeGetTask429JSONResponseBodyDetail0(v GetTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTask429JSONResponseBodyDetail1 returns the union data inside the GetTask429JSONResponseBody_Detail as a GetTask429JSONResponseBodyDetail1
+func (t GetTask429JSONResponseBody_Detail) AsGetTask429JSONResponseBodyDetail1() (GetTask429JSONResponseBodyDetail1, error) {
+	var body GetTask429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTask429JSONResponseBodyDetail1 overwrites any union data inside the GetTask429JSONResponseBody_Detail as the provided GetTask429JSONResponseBodyDetail1
+func (t *GetTask429JSONResponseBody_Detail) FromGetTask429JSONResponseBodyDetail1(v GetTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTask429JSONResponseBodyDetail1 performs a merge with any union data inside the GetTask429JSONResponseBody_Detail, using the provided GetTask429JSONResponseBodyDetail1
+func (t *GetTask429JSONResponseBody_Detail) MergeGetTask429JSONResponseBodyDetail1(v GetTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTask429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTask429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -27848,6 +30569,68 @@ func (t *ListTaskDeliveries410JSONResponseBody_Detail) UnmarshalJSON(b []byte) e
 	return err
 }
 
+// AsListTaskDeliveries429JSONResponseBodyDetail0 returns the union data inside the ListTaskDeliveries429JSONResponseBody_Detail as a ListTaskDeliveries429JSONResponseBodyDetail0
+func (t ListTaskDeliveries429JSONResponseBody_Detail) AsListTaskDeliveries429JSONResponseBodyDetail0() (ListTaskDeliveries429JSONResponseBodyDetail0, error) {
+	var body ListTaskDeliveries429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListTaskDeliveries429JSONResponseBodyDetail0 overwrites any union data inside the ListTaskDeliveries429JSONResponseBody_Detail as the provided ListTaskDeliveries429JSONResponseBodyDetail0
+func (t *ListTaskDeliveries429JSONResponseBody_Detail) FromListTaskDeliveries429JSONResponseBodyDetail0(v ListTaskDeliveries429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListTaskDeliveries429JSONResponseBodyDetail0 performs a merge with any union data inside the ListTaskDeliveries429JSONResponseBody_Detail, using the provided ListTaskDeliveries429JSONResponseBodyDetail0
+func (t *ListTaskDeliveries429JSONResponseBody_Detail) MergeListTaskDeliveries429JSONResponseBodyDetail0(v ListTaskDeliveries429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsListTaskDeliveries429JSONResponseBodyDetail1 returns the union data inside the ListTaskDeliveries429JSONResponseBody_Detail as a ListTaskDeliveries429JSONResponseBodyDetail1
+func (t ListTaskDeliveries429JSONResponseBody_Detail) AsListTaskDeliveries429JSONResponseBodyDetail1() (ListTaskDeliveries429JSONResponseBodyDetail1, error) {
+	var body ListTaskDeliveries429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListTaskDeliveries429JSONResponseBodyDetail1 overwrites any union data inside the ListTaskDeliveries429JSONResponseBody_Detail as the provided ListTaskDeliveries429JSONResponseBodyDetail1
+func (t *ListTaskDeliveries429JSONResponseBody_Detail) FromListTaskDeliveries429JSONResponseBodyDetail1(v ListTaskDeliveries429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListTaskDeliveries429JSONResponseBodyDetail1 performs a merge with any union data inside the ListTaskDeliveries429JSONResponseBody_Detail, using the provided ListTaskDeliveries429JSONResponseBodyDetail1
+func (t *ListTaskDeliveries429JSONResponseBody_Detail) MergeListTaskDeliveries429JSONResponseBodyDetail1(v ListTaskDeliveries429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ListTaskDeliveries429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ListTaskDeliveries429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsListTaskDeliveries500JSONResponseBodyDetail0 returns the union data inside the ListTaskDeliveries500JSONResponseBody_Detail as a ListTaskDeliveries500JSONResponseBodyDetail0
 func (t ListTaskDeliveries500JSONResponseBody_Detail) AsListTaskDeliveries500JSONResponseBodyDetail0() (ListTaskDeliveries500JSONResponseBodyDetail0, error) {
 	var body ListTaskDeliveries500JSONResponseBodyDetail0
@@ -28216,6 +30999,68 @@ func (t ReplayTaskDelivery410JSONResponseBody_Detail) MarshalJSON() ([]byte, err
 }
 
 func (t *ReplayTaskDelivery410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsReplayTaskDelivery429JSONResponseBodyDetail0 returns the union data inside the ReplayTaskDelivery429JSONResponseBody_Detail as a ReplayTaskDelivery429JSONResponseBodyDetail0
+func (t ReplayTaskDelivery429JSONResponseBody_Detail) AsReplayTaskDelivery429JSONResponseBodyDetail0() (ReplayTaskDelivery429JSONResponseBodyDetail0, error) {
+	var body ReplayTaskDelivery429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReplayTaskDelivery429JSONResponseBodyDetail0 overwrites any union data inside the ReplayTaskDelivery429JSONResponseBody_Detail as the provided ReplayTaskDelivery429JSONResponseBodyDetail0
+func (t *ReplayTaskDelivery429JSONResponseBody_Detail) FromReplayTaskDelivery429JSONResponseBodyDetail0(v ReplayTaskDelivery429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReplayTaskDelivery429JSONResponseBodyDetail0 performs a merge with any union data inside the ReplayTaskDelivery429JSONResponseBody_Detail, using the provided ReplayTaskDelivery429JSONResponseBodyDetail0
+func (t *ReplayTaskDelivery429JSONResponseBody_Detail) MergeReplayTaskDelivery429JSONResponseBodyDetail0(v ReplayTaskDelivery429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReplayTaskDelivery429JSONResponseBodyDetail1 returns the union data inside the ReplayTaskDelivery429JSONResponseBody_Detail as a ReplayTaskDelivery429JSONResponseBodyDetail1
+func (t ReplayTaskDelivery429JSONResponseBody_Detail) AsReplayTaskDelivery429JSONResponseBodyDetail1() (ReplayTaskDelivery429JSONResponseBodyDetail1, error) {
+	var body ReplayTaskDelivery429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReplayTaskDelivery429JSONResponseBodyDetail1 overwrites any union data inside the ReplayTaskDelivery429JSONResponseBody_Detail as the provided ReplayTaskDelivery429JSONResponseBodyDetail1
+func (t *ReplayTaskDelivery429JSONResponseBody_Detail) FromReplayTaskDelivery429JSONResponseBodyDetail1(v ReplayTaskDelivery429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReplayTaskDelivery429JSONResponseBodyDetail1 performs a merge with any union data inside the ReplayTaskDelivery429JSONResponseBody_Detail, using the provided ReplayTaskDelivery429JSONResponseBodyDetail1
+func (t *ReplayTaskDelivery429JSONResponseBody_Detail) MergeReplayTaskDelivery429JSONResponseBodyDetail1(v ReplayTaskDelivery429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReplayTaskDelivery429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReplayTaskDelivery429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -28592,6 +31437,68 @@ func (t *GetTaskEvents410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error 
 	return err
 }
 
+// AsGetTaskEvents429JSONResponseBodyDetail0 returns the union data inside the GetTaskEvents429JSONResponseBody_Detail as a GetTaskEvents429JSONResponseBodyDetail0
+func (t GetTaskEvents429JSONResponseBody_Detail) AsGetTaskEvents429JSONResponseBodyDetail0() (GetTaskEvents429JSONResponseBodyDetail0, error) {
+	var body GetTaskEvents429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents429JSONResponseBodyDetail0 overwrites any union data inside the GetTaskEvents429JSONResponseBody_Detail as the provided GetTaskEvents429JSONResponseBodyDetail0
+func (t *GetTaskEvents429JSONResponseBody_Detail) FromGetTaskEvents429JSONResponseBodyDetail0(v GetTaskEvents429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents429JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskEvents429JSONResponseBody_Detail, using the provided GetTaskEvents429JSONResponseBodyDetail0
+func (t *GetTaskEvents429JSONResponseBody_Detail) MergeGetTaskEvents429JSONResponseBodyDetail0(v GetTaskEvents429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskEvents429JSONResponseBodyDetail1 returns the union data inside the GetTaskEvents429JSONResponseBody_Detail as a GetTaskEvents429JSONResponseBodyDetail1
+func (t GetTaskEvents429JSONResponseBody_Detail) AsGetTaskEvents429JSONResponseBodyDetail1() (GetTaskEvents429JSONResponseBodyDetail1, error) {
+	var body GetTaskEvents429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskEvents429JSONResponseBodyDetail1 overwrites any union data inside the GetTaskEvents429JSONResponseBody_Detail as the provided GetTaskEvents429JSONResponseBodyDetail1
+func (t *GetTaskEvents429JSONResponseBody_Detail) FromGetTaskEvents429JSONResponseBodyDetail1(v GetTaskEvents429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskEvents429JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskEvents429JSONResponseBody_Detail, using the provided GetTaskEvents429JSONResponseBodyDetail1
+func (t *GetTaskEvents429JSONResponseBody_Detail) MergeGetTaskEvents429JSONResponseBodyDetail1(v GetTaskEvents429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskEvents429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskEvents429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsGetTaskEvents500JSONResponseBodyDetail0 returns the union data inside the GetTaskEvents500JSONResponseBody_Detail as a GetTaskEvents500JSONResponseBodyDetail0
 func (t GetTaskEvents500JSONResponseBody_Detail) AsGetTaskEvents500JSONResponseBodyDetail0() (GetTaskEvents500JSONResponseBodyDetail0, error) {
 	var body GetTaskEvents500JSONResponseBodyDetail0
@@ -28960,6 +31867,68 @@ func (t GetTaskLLMUsage410JSONResponseBody_Detail) MarshalJSON() ([]byte, error)
 }
 
 func (t *GetTaskLLMUsage410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskLLMUsage429JSONResponseBodyDetail0 returns the union data inside the GetTaskLLMUsage429JSONResponseBody_Detail as a GetTaskLLMUsage429JSONResponseBodyDetail0
+func (t GetTaskLLMUsage429JSONResponseBody_Detail) AsGetTaskLLMUsage429JSONResponseBodyDetail0() (GetTaskLLMUsage429JSONResponseBodyDetail0, error) {
+	var body GetTaskLLMUsage429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage429JSONResponseBodyDetail0 overwrites any union data inside the GetTaskLLMUsage429JSONResponseBody_Detail as the provided GetTaskLLMUsage429JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage429JSONResponseBody_Detail) FromGetTaskLLMUsage429JSONResponseBodyDetail0(v GetTaskLLMUsage429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage429JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskLLMUsage429JSONResponseBody_Detail, using the provided GetTaskLLMUsage429JSONResponseBodyDetail0
+func (t *GetTaskLLMUsage429JSONResponseBody_Detail) MergeGetTaskLLMUsage429JSONResponseBodyDetail0(v GetTaskLLMUsage429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskLLMUsage429JSONResponseBodyDetail1 returns the union data inside the GetTaskLLMUsage429JSONResponseBody_Detail as a GetTaskLLMUsage429JSONResponseBodyDetail1
+func (t GetTaskLLMUsage429JSONResponseBody_Detail) AsGetTaskLLMUsage429JSONResponseBodyDetail1() (GetTaskLLMUsage429JSONResponseBodyDetail1, error) {
+	var body GetTaskLLMUsage429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskLLMUsage429JSONResponseBodyDetail1 overwrites any union data inside the GetTaskLLMUsage429JSONResponseBody_Detail as the provided GetTaskLLMUsage429JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage429JSONResponseBody_Detail) FromGetTaskLLMUsage429JSONResponseBodyDetail1(v GetTaskLLMUsage429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskLLMUsage429JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskLLMUsage429JSONResponseBody_Detail, using the provided GetTaskLLMUsage429JSONResponseBodyDetail1
+func (t *GetTaskLLMUsage429JSONResponseBody_Detail) MergeGetTaskLLMUsage429JSONResponseBodyDetail1(v GetTaskLLMUsage429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskLLMUsage429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskLLMUsage429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -30390,6 +33359,68 @@ func (t *StopTask410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsStopTask429JSONResponseBodyDetail0 returns the union data inside the StopTask429JSONResponseBody_Detail as a StopTask429JSONResponseBodyDetail0
+func (t StopTask429JSONResponseBody_Detail) AsStopTask429JSONResponseBodyDetail0() (StopTask429JSONResponseBodyDetail0, error) {
+	var body StopTask429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromStopTask429JSONResponseBodyDetail0 overwrites any union data inside the StopTask429JSONResponseBody_Detail as the provided StopTask429JSONResponseBodyDetail0
+func (t *StopTask429JSONResponseBody_Detail) FromStopTask429JSONResponseBodyDetail0(v StopTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeStopTask429JSONResponseBodyDetail0 performs a merge with any union data inside the StopTask429JSONResponseBody_Detail, using the provided StopTask429JSONResponseBodyDetail0
+func (t *StopTask429JSONResponseBody_Detail) MergeStopTask429JSONResponseBodyDetail0(v StopTask429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsStopTask429JSONResponseBodyDetail1 returns the union data inside the StopTask429JSONResponseBody_Detail as a StopTask429JSONResponseBodyDetail1
+func (t StopTask429JSONResponseBody_Detail) AsStopTask429JSONResponseBodyDetail1() (StopTask429JSONResponseBodyDetail1, error) {
+	var body StopTask429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromStopTask429JSONResponseBodyDetail1 overwrites any union data inside the StopTask429JSONResponseBody_Detail as the provided StopTask429JSONResponseBodyDetail1
+func (t *StopTask429JSONResponseBody_Detail) FromStopTask429JSONResponseBodyDetail1(v StopTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeStopTask429JSONResponseBodyDetail1 performs a merge with any union data inside the StopTask429JSONResponseBody_Detail, using the provided StopTask429JSONResponseBodyDetail1
+func (t *StopTask429JSONResponseBody_Detail) MergeStopTask429JSONResponseBodyDetail1(v StopTask429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t StopTask429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *StopTask429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsStopTask500JSONResponseBodyDetail0 returns the union data inside the StopTask500JSONResponseBody_Detail as a StopTask500JSONResponseBodyDetail0
 func (t StopTask500JSONResponseBody_Detail) AsStopTask500JSONResponseBodyDetail0() (StopTask500JSONResponseBodyDetail0, error) {
 	var body StopTask500JSONResponseBodyDetail0
@@ -30758,6 +33789,68 @@ func (t GetTaskThread410JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *GetTaskThread410JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTaskThread429JSONResponseBodyDetail0 returns the union data inside the GetTaskThread429JSONResponseBody_Detail as a GetTaskThread429JSONResponseBodyDetail0
+func (t GetTaskThread429JSONResponseBody_Detail) AsGetTaskThread429JSONResponseBodyDetail0() (GetTaskThread429JSONResponseBodyDetail0, error) {
+	var body GetTaskThread429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskThread429JSONResponseBodyDetail0 overwrites any union data inside the GetTaskThread429JSONResponseBody_Detail as the provided GetTaskThread429JSONResponseBodyDetail0
+func (t *GetTaskThread429JSONResponseBody_Detail) FromGetTaskThread429JSONResponseBodyDetail0(v GetTaskThread429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskThread429JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskThread429JSONResponseBody_Detail, using the provided GetTaskThread429JSONResponseBodyDetail0
+func (t *GetTaskThread429JSONResponseBody_Detail) MergeGetTaskThread429JSONResponseBodyDetail0(v GetTaskThread429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskThread429JSONResponseBodyDetail1 returns the union data inside the GetTaskThread429JSONResponseBody_Detail as a GetTaskThread429JSONResponseBodyDetail1
+func (t GetTaskThread429JSONResponseBody_Detail) AsGetTaskThread429JSONResponseBodyDetail1() (GetTaskThread429JSONResponseBodyDetail1, error) {
+	var body GetTaskThread429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskThread429JSONResponseBodyDetail1 overwrites any union data inside the GetTaskThread429JSONResponseBody_Detail as the provided GetTaskThread429JSONResponseBodyDetail1
+func (t *GetTaskThread429JSONResponseBody_Detail) FromGetTaskThread429JSONResponseBodyDetail1(v GetTaskThread429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskThread429JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskThread429JSONResponseBody_Detail, using the provided GetTaskThread429JSONResponseBodyDetail1
+func (t *GetTaskThread429JSONResponseBody_Detail) MergeGetTaskThread429JSONResponseBodyDetail1(v GetTaskThread429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskThread429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskThread429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -31196,6 +34289,68 @@ func (t *GetTaskFullThread410JSONResponseBody_Detail) UnmarshalJSON(b []byte) er
 	return err
 }
 
+// AsGetTaskFullThread429JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread429JSONResponseBody_Detail as a GetTaskFullThread429JSONResponseBodyDetail0
+func (t GetTaskFullThread429JSONResponseBody_Detail) AsGetTaskFullThread429JSONResponseBodyDetail0() (GetTaskFullThread429JSONResponseBodyDetail0, error) {
+	var body GetTaskFullThread429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread429JSONResponseBodyDetail0 overwrites any union data inside the GetTaskFullThread429JSONResponseBody_Detail as the provided GetTaskFullThread429JSONResponseBodyDetail0
+func (t *GetTaskFullThread429JSONResponseBody_Detail) FromGetTaskFullThread429JSONResponseBodyDetail0(v GetTaskFullThread429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread429JSONResponseBodyDetail0 performs a merge with any union data inside the GetTaskFullThread429JSONResponseBody_Detail, using the provided GetTaskFullThread429JSONResponseBodyDetail0
+func (t *GetTaskFullThread429JSONResponseBody_Detail) MergeGetTaskFullThread429JSONResponseBodyDetail0(v GetTaskFullThread429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTaskFullThread429JSONResponseBodyDetail1 returns the union data inside the GetTaskFullThread429JSONResponseBody_Detail as a GetTaskFullThread429JSONResponseBodyDetail1
+func (t GetTaskFullThread429JSONResponseBody_Detail) AsGetTaskFullThread429JSONResponseBodyDetail1() (GetTaskFullThread429JSONResponseBodyDetail1, error) {
+	var body GetTaskFullThread429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTaskFullThread429JSONResponseBodyDetail1 overwrites any union data inside the GetTaskFullThread429JSONResponseBody_Detail as the provided GetTaskFullThread429JSONResponseBodyDetail1
+func (t *GetTaskFullThread429JSONResponseBody_Detail) FromGetTaskFullThread429JSONResponseBodyDetail1(v GetTaskFullThread429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTaskFullThread429JSONResponseBodyDetail1 performs a merge with any union data inside the GetTaskFullThread429JSONResponseBody_Detail, using the provided GetTaskFullThread429JSONResponseBodyDetail1
+func (t *GetTaskFullThread429JSONResponseBody_Detail) MergeGetTaskFullThread429JSONResponseBodyDetail1(v GetTaskFullThread429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTaskFullThread429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTaskFullThread429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsGetTaskFullThread500JSONResponseBodyDetail0 returns the union data inside the GetTaskFullThread500JSONResponseBody_Detail as a GetTaskFullThread500JSONResponseBodyDetail0
 func (t GetTaskFullThread500JSONResponseBody_Detail) AsGetTaskFullThread500JSONResponseBodyDetail0() (GetTaskFullThread500JSONResponseBodyDetail0, error) {
 	var body GetTaskFullThread500JSONResponseBodyDetail0
@@ -31320,6 +34475,1246 @@ func (t *GetTaskFullThread503JSONResponseBody_Detail) UnmarshalJSON(b []byte) er
 	return err
 }
 
+// AsDeleteTenantLimits401JSONResponseBodyDetail0 returns the union data inside the DeleteTenantLimits401JSONResponseBody_Detail as a DeleteTenantLimits401JSONResponseBodyDetail0
+func (t DeleteTenantLimits401JSONResponseBody_Detail) AsDeleteTenantLimits401JSONResponseBodyDetail0() (DeleteTenantLimits401JSONResponseBodyDetail0, error) {
+	var body DeleteTenantLimits401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits401JSONResponseBodyDetail0 overwrites any union data inside the DeleteTenantLimits401JSONResponseBody_Detail as the provided DeleteTenantLimits401JSONResponseBodyDetail0
+func (t *DeleteTenantLimits401JSONResponseBody_Detail) FromDeleteTenantLimits401JSONResponseBodyDetail0(v DeleteTenantLimits401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits401JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTenantLimits401JSONResponseBody_Detail, using the provided DeleteTenantLimits401JSONResponseBodyDetail0
+func (t *DeleteTenantLimits401JSONResponseBody_Detail) MergeDeleteTenantLimits401JSONResponseBodyDetail0(v DeleteTenantLimits401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTenantLimits401JSONResponseBodyDetail1 returns the union data inside the DeleteTenantLimits401JSONResponseBody_Detail as a DeleteTenantLimits401JSONResponseBodyDetail1
+func (t DeleteTenantLimits401JSONResponseBody_Detail) AsDeleteTenantLimits401JSONResponseBodyDetail1() (DeleteTenantLimits401JSONResponseBodyDetail1, error) {
+	var body DeleteTenantLimits401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits401JSONResponseBodyDetail1 overwrites any union data inside the DeleteTenantLimits401JSONResponseBody_Detail as the provided DeleteTenantLimits401JSONResponseBodyDetail1
+func (t *DeleteTenantLimits401JSONResponseBody_Detail) FromDeleteTenantLimits401JSONResponseBodyDetail1(v DeleteTenantLimits401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits401JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTenantLimits401JSONResponseBody_Detail, using the provided DeleteTenantLimits401JSONResponseBodyDetail1
+func (t *DeleteTenantLimits401JSONResponseBody_Detail) MergeDeleteTenantLimits401JSONResponseBodyDetail1(v DeleteTenantLimits401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTenantLimits401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTenantLimits401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTenantLimits403JSONResponseBodyDetail0 returns the union data inside the DeleteTenantLimits403JSONResponseBody_Detail as a DeleteTenantLimits403JSONResponseBodyDetail0
+func (t DeleteTenantLimits403JSONResponseBody_Detail) AsDeleteTenantLimits403JSONResponseBodyDetail0() (DeleteTenantLimits403JSONResponseBodyDetail0, error) {
+	var body DeleteTenantLimits403JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits403JSONResponseBodyDetail0 overwrites any union data inside the DeleteTenantLimits403JSONResponseBody_Detail as the provided DeleteTenantLimits403JSONResponseBodyDetail0
+func (t *DeleteTenantLimits403JSONResponseBody_Detail) FromDeleteTenantLimits403JSONResponseBodyDetail0(v DeleteTenantLimits403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits403JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTenantLimits403JSONResponseBody_Detail, using the provided DeleteTenantLimits403JSONResponseBodyDetail0
+func (t *DeleteTenantLimits403JSONResponseBody_Detail) MergeDeleteTenantLimits403JSONResponseBodyDetail0(v DeleteTenantLimits403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTenantLimits403JSONResponseBodyDetail1 returns the union data inside the DeleteTenantLimits403JSONResponseBody_Detail as a DeleteTenantLimits403JSONResponseBodyDetail1
+func (t DeleteTenantLimits403JSONResponseBody_Detail) AsDeleteTenantLimits403JSONResponseBodyDetail1() (DeleteTenantLimits403JSONResponseBodyDetail1, error) {
+	var body DeleteTenantLimits403JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits403JSONResponseBodyDetail1 overwrites any union data inside the DeleteTenantLimits403JSONResponseBody_Detail as the provided DeleteTenantLimits403JSONResponseBodyDetail1
+func (t *DeleteTenantLimits403JSONResponseBody_Detail) FromDeleteTenantLimits403JSONResponseBodyDetail1(v DeleteTenantLimits403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits403JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTenantLimits403JSONResponseBody_Detail, using the provided DeleteTenantLimits403JSONResponseBodyDetail1
+func (t *DeleteTenantLimits403JSONResponseBody_Detail) MergeDeleteTenantLimits403JSONResponseBodyDetail1(v DeleteTenantLimits403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTenantLimits403JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTenantLimits403JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTenantLimits405JSONResponseBodyDetail0 returns the union data inside the DeleteTenantLimits405JSONResponseBody_Detail as a DeleteTenantLimits405JSONResponseBodyDetail0
+func (t DeleteTenantLimits405JSONResponseBody_Detail) AsDeleteTenantLimits405JSONResponseBodyDetail0() (DeleteTenantLimits405JSONResponseBodyDetail0, error) {
+	var body DeleteTenantLimits405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits405JSONResponseBodyDetail0 overwrites any union data inside the DeleteTenantLimits405JSONResponseBody_Detail as the provided DeleteTenantLimits405JSONResponseBodyDetail0
+func (t *DeleteTenantLimits405JSONResponseBody_Detail) FromDeleteTenantLimits405JSONResponseBodyDetail0(v DeleteTenantLimits405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits405JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTenantLimits405JSONResponseBody_Detail, using the provided DeleteTenantLimits405JSONResponseBodyDetail0
+func (t *DeleteTenantLimits405JSONResponseBody_Detail) MergeDeleteTenantLimits405JSONResponseBodyDetail0(v DeleteTenantLimits405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTenantLimits405JSONResponseBodyDetail1 returns the union data inside the DeleteTenantLimits405JSONResponseBody_Detail as a DeleteTenantLimits405JSONResponseBodyDetail1
+func (t DeleteTenantLimits405JSONResponseBody_Detail) AsDeleteTenantLimits405JSONResponseBodyDetail1() (DeleteTenantLimits405JSONResponseBodyDetail1, error) {
+	var body DeleteTenantLimits405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits405JSONResponseBodyDetail1 overwrites any union data inside the DeleteTenantLimits405JSONResponseBody_Detail as the provided DeleteTenantLimits405JSONResponseBodyDetail1
+func (t *DeleteTenantLimits405JSONResponseBody_Detail) FromDeleteTenantLimits405JSONResponseBodyDetail1(v DeleteTenantLimits405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits405JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTenantLimits405JSONResponseBody_Detail, using the provided DeleteTenantLimits405JSONResponseBodyDetail1
+func (t *DeleteTenantLimits405JSONResponseBody_Detail) MergeDeleteTenantLimits405JSONResponseBodyDetail1(v DeleteTenantLimits405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTenantLimits405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTenantLimits405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTenantLimits422JSONResponseBodyDetail0 returns the union data inside the DeleteTenantLimits422JSONResponseBody_Detail as a DeleteTenantLimits422JSONResponseBodyDetail0
+func (t DeleteTenantLimits422JSONResponseBody_Detail) AsDeleteTenantLimits422JSONResponseBodyDetail0() (DeleteTenantLimits422JSONResponseBodyDetail0, error) {
+	var body DeleteTenantLimits422JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits422JSONResponseBodyDetail0 overwrites any union data inside the DeleteTenantLimits422JSONResponseBody_Detail as the provided DeleteTenantLimits422JSONResponseBodyDetail0
+func (t *DeleteTenantLimits422JSONResponseBody_Detail) FromDeleteTenantLimits422JSONResponseBodyDetail0(v DeleteTenantLimits422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits422JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTenantLimits422JSONResponseBody_Detail, using the provided DeleteTenantLimits422JSONResponseBodyDetail0
+func (t *DeleteTenantLimits422JSONResponseBody_Detail) MergeDeleteTenantLimits422JSONResponseBodyDetail0(v DeleteTenantLimits422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTenantLimits422JSONResponseBodyDetail1 returns the union data inside the DeleteTenantLimits422JSONResponseBody_Detail as a DeleteTenantLimits422JSONResponseBodyDetail1
+func (t DeleteTenantLimits422JSONResponseBody_Detail) AsDeleteTenantLimits422JSONResponseBodyDetail1() (DeleteTenantLimits422JSONResponseBodyDetail1, error) {
+	var body DeleteTenantLimits422JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits422JSONResponseBodyDetail1 overwrites any union data inside the DeleteTenantLimits422JSONResponseBody_Detail as the provided DeleteTenantLimits422JSONResponseBodyDetail1
+func (t *DeleteTenantLimits422JSONResponseBody_Detail) FromDeleteTenantLimits422JSONResponseBodyDetail1(v DeleteTenantLimits422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits422JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTenantLimits422JSONResponseBody_Detail, using the provided DeleteTenantLimits422JSONResponseBodyDetail1
+func (t *DeleteTenantLimits422JSONResponseBody_Detail) MergeDeleteTenantLimits422JSONResponseBodyDetail1(v DeleteTenantLimits422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTenantLimits422JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTenantLimits422JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTenantLimits500JSONResponseBodyDetail0 returns the union data inside the DeleteTenantLimits500JSONResponseBody_Detail as a DeleteTenantLimits500JSONResponseBodyDetail0
+func (t DeleteTenantLimits500JSONResponseBody_Detail) AsDeleteTenantLimits500JSONResponseBodyDetail0() (DeleteTenantLimits500JSONResponseBodyDetail0, error) {
+	var body DeleteTenantLimits500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits500JSONResponseBodyDetail0 overwrites any union data inside the DeleteTenantLimits500JSONResponseBody_Detail as the provided DeleteTenantLimits500JSONResponseBodyDetail0
+func (t *DeleteTenantLimits500JSONResponseBody_Detail) FromDeleteTenantLimits500JSONResponseBodyDetail0(v DeleteTenantLimits500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits500JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTenantLimits500JSONResponseBody_Detail, using the provided DeleteTenantLimits500JSONResponseBodyDetail0
+func (t *DeleteTenantLimits500JSONResponseBody_Detail) MergeDeleteTenantLimits500JSONResponseBodyDetail0(v DeleteTenantLimits500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTenantLimits500JSONResponseBodyDetail1 returns the union data inside the DeleteTenantLimits500JSONResponseBody_Detail as a DeleteTenantLimits500JSONResponseBodyDetail1
+func (t DeleteTenantLimits500JSONResponseBody_Detail) AsDeleteTenantLimits500JSONResponseBodyDetail1() (DeleteTenantLimits500JSONResponseBodyDetail1, error) {
+	var body DeleteTenantLimits500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits500JSONResponseBodyDetail1 overwrites any union data inside the DeleteTenantLimits500JSONResponseBody_Detail as the provided DeleteTenantLimits500JSONResponseBodyDetail1
+func (t *DeleteTenantLimits500JSONResponseBody_Detail) FromDeleteTenantLimits500JSONResponseBodyDetail1(v DeleteTenantLimits500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits500JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTenantLimits500JSONResponseBody_Detail, using the provided DeleteTenantLimits500JSONResponseBodyDetail1
+func (t *DeleteTenantLimits500JSONResponseBody_Detail) MergeDeleteTenantLimits500JSONResponseBodyDetail1(v DeleteTenantLimits500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTenantLimits500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTenantLimits500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDeleteTenantLimits503JSONResponseBodyDetail0 returns the union data inside the DeleteTenantLimits503JSONResponseBody_Detail as a DeleteTenantLimits503JSONResponseBodyDetail0
+func (t DeleteTenantLimits503JSONResponseBody_Detail) AsDeleteTenantLimits503JSONResponseBodyDetail0() (DeleteTenantLimits503JSONResponseBodyDetail0, error) {
+	var body DeleteTenantLimits503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits503JSONResponseBodyDetail0 overwrites any union data inside the DeleteTenantLimits503JSONResponseBody_Detail as the provided DeleteTenantLimits503JSONResponseBodyDetail0
+func (t *DeleteTenantLimits503JSONResponseBody_Detail) FromDeleteTenantLimits503JSONResponseBodyDetail0(v DeleteTenantLimits503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits503JSONResponseBodyDetail0 performs a merge with any union data inside the DeleteTenantLimits503JSONResponseBody_Detail, using the provided DeleteTenantLimits503JSONResponseBodyDetail0
+func (t *DeleteTenantLimits503JSONResponseBody_Detail) MergeDeleteTenantLimits503JSONResponseBodyDetail0(v DeleteTenantLimits503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDeleteTenantLimits503JSONResponseBodyDetail1 returns the union data inside the DeleteTenantLimits503JSONResponseBody_Detail as a DeleteTenantLimits503JSONResponseBodyDetail1
+func (t DeleteTenantLimits503JSONResponseBody_Detail) AsDeleteTenantLimits503JSONResponseBodyDetail1() (DeleteTenantLimits503JSONResponseBodyDetail1, error) {
+	var body DeleteTenantLimits503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDeleteTenantLimits503JSONResponseBodyDetail1 overwrites any union data inside the DeleteTenantLimits503JSONResponseBody_Detail as the provided DeleteTenantLimits503JSONResponseBodyDetail1
+func (t *DeleteTenantLimits503JSONResponseBody_Detail) FromDeleteTenantLimits503JSONResponseBodyDetail1(v DeleteTenantLimits503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDeleteTenantLimits503JSONResponseBodyDetail1 performs a merge with any union data inside the DeleteTenantLimits503JSONResponseBody_Detail, using the provided DeleteTenantLimits503JSONResponseBodyDetail1
+func (t *DeleteTenantLimits503JSONResponseBody_Detail) MergeDeleteTenantLimits503JSONResponseBodyDetail1(v DeleteTenantLimits503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteTenantLimits503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteTenantLimits503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTenantLimits401JSONResponseBodyDetail0 returns the union data inside the GetTenantLimits401JSONResponseBody_Detail as a GetTenantLimits401JSONResponseBodyDetail0
+func (t GetTenantLimits401JSONResponseBody_Detail) AsGetTenantLimits401JSONResponseBodyDetail0() (GetTenantLimits401JSONResponseBodyDetail0, error) {
+	var body GetTenantLimits401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits401JSONResponseBodyDetail0 overwrites any union data inside the GetTenantLimits401JSONResponseBody_Detail as the provided GetTenantLimits401JSONResponseBodyDetail0
+func (t *GetTenantLimits401JSONResponseBody_Detail) FromGetTenantLimits401JSONResponseBodyDetail0(v GetTenantLimits401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits401JSONResponseBodyDetail0 performs a merge with any union data inside the GetTenantLimits401JSONResponseBody_Detail, using the provided GetTenantLimits401JSONResponseBodyDetail0
+func (t *GetTenantLimits401JSONResponseBody_Detail) MergeGetTenantLimits401JSONResponseBodyDetail0(v GetTenantLimits401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTenantLimits401JSONResponseBodyDetail1 returns the union data inside the GetTenantLimits401JSONResponseBody_Detail as a GetTenantLimits401JSONResponseBodyDetail1
+func (t GetTenantLimits401JSONResponseBody_Detail) AsGetTenantLimits401JSONResponseBodyDetail1() (GetTenantLimits401JSONResponseBodyDetail1, error) {
+	var body GetTenantLimits401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits401JSONResponseBodyDetail1 overwrites any union data inside the GetTenantLimits401JSONResponseBody_Detail as the provided GetTenantLimits401JSONResponseBodyDetail1
+func (t *GetTenantLimits401JSONResponseBody_Detail) FromGetTenantLimits401JSONResponseBodyDetail1(v GetTenantLimits401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits401JSONResponseBodyDetail1 performs a merge with any union data inside the GetTenantLimits401JSONResponseBody_Detail, using the provided GetTenantLimits401JSONResponseBodyDetail1
+func (t *GetTenantLimits401JSONResponseBody_Detail) MergeGetTenantLimits401JSONResponseBodyDetail1(v GetTenantLimits401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTenantLimits401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTenantLimits401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTenantLimits403JSONResponseBodyDetail0 returns the union data inside the GetTenantLimits403JSONResponseBody_Detail as a GetTenantLimits403JSONResponseBodyDetail0
+func (t GetTenantLimits403JSONResponseBody_Detail) AsGetTenantLimits403JSONResponseBodyDetail0() (GetTenantLimits403JSONResponseBodyDetail0, error) {
+	var body GetTenantLimits403JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits403JSONResponseBodyDetail0 overwrites any union data inside the GetTenantLimits403JSONResponseBody_Detail as the provided GetTenantLimits403JSONResponseBodyDetail0
+func (t *GetTenantLimits403JSONResponseBody_Detail) FromGetTenantLimits403JSONResponseBodyDetail0(v GetTenantLimits403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits403JSONResponseBodyDetail0 performs a merge with any union data inside the GetTenantLimits403JSONResponseBody_Detail, using the provided GetTenantLimits403JSONResponseBodyDetail0
+func (t *GetTenantLimits403JSONResponseBody_Detail) MergeGetTenantLimits403JSONResponseBodyDetail0(v GetTenantLimits403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTenantLimits403JSONResponseBodyDetail1 returns the union data inside the GetTenantLimits403JSONResponseBody_Detail as a GetTenantLimits403JSONResponseBodyDetail1
+func (t GetTenantLimits403JSONResponseBody_Detail) AsGetTenantLimits403JSONResponseBodyDetail1() (GetTenantLimits403JSONResponseBodyDetail1, error) {
+	var body GetTenantLimits403JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits403JSONResponseBodyDetail1 overwrites any union data inside the GetTenantLimits403JSONResponseBody_Detail as the provided GetTenantLimits403JSONResponseBodyDetail1
+func (t *GetTenantLimits403JSONResponseBody_Detail) FromGetTenantLimits403JSONResponseBodyDetail1(v GetTenantLimits403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits403JSONResponseBodyDetail1 performs a merge with any union data inside the GetTenantLimits403JSONResponseBody_Detail, using the provided GetTenantLimits403JSONResponseBodyDetail1
+func (t *GetTenantLimits403JSONResponseBody_Detail) MergeGetTenantLimits403JSONResponseBodyDetail1(v GetTenantLimits403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTenantLimits403JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTenantLimits403JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTenantLimits405JSONResponseBodyDetail0 returns the union data inside the GetTenantLimits405JSONResponseBody_Detail as a GetTenantLimits405JSONResponseBodyDetail0
+func (t GetTenantLimits405JSONResponseBody_Detail) AsGetTenantLimits405JSONResponseBodyDetail0() (GetTenantLimits405JSONResponseBodyDetail0, error) {
+	var body GetTenantLimits405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits405JSONResponseBodyDetail0 overwrites any union data inside the GetTenantLimits405JSONResponseBody_Detail as the provided GetTenantLimits405JSONResponseBodyDetail0
+func (t *GetTenantLimits405JSONResponseBody_Detail) FromGetTenantLimits405JSONResponseBodyDetail0(v GetTenantLimits405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits405JSONResponseBodyDetail0 performs a merge with any union data inside the GetTenantLimits405JSONResponseBody_Detail, using the provided GetTenantLimits405JSONResponseBodyDetail0
+func (t *GetTenantLimits405JSONResponseBody_Detail) MergeGetTenantLimits405JSONResponseBodyDetail0(v GetTenantLimits405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTenantLimits405JSONResponseBodyDetail1 returns the union data inside the GetTenantLimits405JSONResponseBody_Detail as a GetTenantLimits405JSONResponseBodyDetail1
+func (t GetTenantLimits405JSONResponseBody_Detail) AsGetTenantLimits405JSONResponseBodyDetail1() (GetTenantLimits405JSONResponseBodyDetail1, error) {
+	var body GetTenantLimits405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits405JSONResponseBodyDetail1 overwrites any union data inside the GetTenantLimits405JSONResponseBody_Detail as the provided GetTenantLimits405JSONResponseBodyDetail1
+func (t *GetTenantLimits405JSONResponseBody_Detail) FromGetTenantLimits405JSONResponseBodyDetail1(v GetTenantLimits405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits405JSONResponseBodyDetail1 performs a merge with any union data inside the GetTenantLimits405JSONResponseBody_Detail, using the provided GetTenantLimits405JSONResponseBodyDetail1
+func (t *GetTenantLimits405JSONResponseBody_Detail) MergeGetTenantLimits405JSONResponseBodyDetail1(v GetTenantLimits405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTenantLimits405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTenantLimits405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTenantLimits422JSONResponseBodyDetail0 returns the union data inside the GetTenantLimits422JSONResponseBody_Detail as a GetTenantLimits422JSONResponseBodyDetail0
+func (t GetTenantLimits422JSONResponseBody_Detail) AsGetTenantLimits422JSONResponseBodyDetail0() (GetTenantLimits422JSONResponseBodyDetail0, error) {
+	var body GetTenantLimits422JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits422JSONResponseBodyDetail0 overwrites any union data inside the GetTenantLimits422JSONResponseBody_Detail as the provided GetTenantLimits422JSONResponseBodyDetail0
+func (t *GetTenantLimits422JSONResponseBody_Detail) FromGetTenantLimits422JSONResponseBodyDetail0(v GetTenantLimits422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits422JSONResponseBodyDetail0 performs a merge with any union data inside the GetTenantLimits422JSONResponseBody_Detail, using the provided GetTenantLimits422JSONResponseBodyDetail0
+func (t *GetTenantLimits422JSONResponseBody_Detail) MergeGetTenantLimits422JSONResponseBodyDetail0(v GetTenantLimits422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTenantLimits422JSONResponseBodyDetail1 returns the union data inside the GetTenantLimits422JSONResponseBody_Detail as a GetTenantLimits422JSONResponseBodyDetail1
+func (t GetTenantLimits422JSONResponseBody_Detail) AsGetTenantLimits422JSONResponseBodyDetail1() (GetTenantLimits422JSONResponseBodyDetail1, error) {
+	var body GetTenantLimits422JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits422JSONResponseBodyDetail1 overwrites any union data inside the GetTenantLimits422JSONResponseBody_Detail as the provided GetTenantLimits422JSONResponseBodyDetail1
+func (t *GetTenantLimits422JSONResponseBody_Detail) FromGetTenantLimits422JSONResponseBodyDetail1(v GetTenantLimits422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits422JSONResponseBodyDetail1 performs a merge with any union data inside the GetTenantLimits422JSONResponseBody_Detail, using the provided GetTenantLimits422JSONResponseBodyDetail1
+func (t *GetTenantLimits422JSONResponseBody_Detail) MergeGetTenantLimits422JSONResponseBodyDetail1(v GetTenantLimits422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTenantLimits422JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTenantLimits422JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTenantLimits500JSONResponseBodyDetail0 returns the union data inside the GetTenantLimits500JSONResponseBody_Detail as a GetTenantLimits500JSONResponseBodyDetail0
+func (t GetTenantLimits500JSONResponseBody_Detail) AsGetTenantLimits500JSONResponseBodyDetail0() (GetTenantLimits500JSONResponseBodyDetail0, error) {
+	var body GetTenantLimits500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits500JSONResponseBodyDetail0 overwrites any union data inside the GetTenantLimits500JSONResponseBody_Detail as the provided GetTenantLimits500JSONResponseBodyDetail0
+func (t *GetTenantLimits500JSONResponseBody_Detail) FromGetTenantLimits500JSONResponseBodyDetail0(v GetTenantLimits500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits500JSONResponseBodyDetail0 performs a merge with any union data inside the GetTenantLimits500JSONResponseBody_Detail, using the provided GetTenantLimits500JSONResponseBodyDetail0
+func (t *GetTenantLimits500JSONResponseBody_Detail) MergeGetTenantLimits500JSONResponseBodyDetail0(v GetTenantLimits500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTenantLimits500JSONResponseBodyDetail1 returns the union data inside the GetTenantLimits500JSONResponseBody_Detail as a GetTenantLimits500JSONResponseBodyDetail1
+func (t GetTenantLimits500JSONResponseBody_Detail) AsGetTenantLimits500JSONResponseBodyDetail1() (GetTenantLimits500JSONResponseBodyDetail1, error) {
+	var body GetTenantLimits500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits500JSONResponseBodyDetail1 overwrites any union data inside the GetTenantLimits500JSONResponseBody_Detail as the provided GetTenantLimits500JSONResponseBodyDetail1
+func (t *GetTenantLimits500JSONResponseBody_Detail) FromGetTenantLimits500JSONResponseBodyDetail1(v GetTenantLimits500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits500JSONResponseBodyDetail1 performs a merge with any union data inside the GetTenantLimits500JSONResponseBody_Detail, using the provided GetTenantLimits500JSONResponseBodyDetail1
+func (t *GetTenantLimits500JSONResponseBody_Detail) MergeGetTenantLimits500JSONResponseBodyDetail1(v GetTenantLimits500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTenantLimits500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTenantLimits500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetTenantLimits503JSONResponseBodyDetail0 returns the union data inside the GetTenantLimits503JSONResponseBody_Detail as a GetTenantLimits503JSONResponseBodyDetail0
+func (t GetTenantLimits503JSONResponseBody_Detail) AsGetTenantLimits503JSONResponseBodyDetail0() (GetTenantLimits503JSONResponseBodyDetail0, error) {
+	var body GetTenantLimits503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits503JSONResponseBodyDetail0 overwrites any union data inside the GetTenantLimits503JSONResponseBody_Detail as the provided GetTenantLimits503JSONResponseBodyDetail0
+func (t *GetTenantLimits503JSONResponseBody_Detail) FromGetTenantLimits503JSONResponseBodyDetail0(v GetTenantLimits503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits503JSONResponseBodyDetail0 performs a merge with any union data inside the GetTenantLimits503JSONResponseBody_Detail, using the provided GetTenantLimits503JSONResponseBodyDetail0
+func (t *GetTenantLimits503JSONResponseBody_Detail) MergeGetTenantLimits503JSONResponseBodyDetail0(v GetTenantLimits503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetTenantLimits503JSONResponseBodyDetail1 returns the union data inside the GetTenantLimits503JSONResponseBody_Detail as a GetTenantLimits503JSONResponseBodyDetail1
+func (t GetTenantLimits503JSONResponseBody_Detail) AsGetTenantLimits503JSONResponseBodyDetail1() (GetTenantLimits503JSONResponseBodyDetail1, error) {
+	var body GetTenantLimits503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetTenantLimits503JSONResponseBodyDetail1 overwrites any union data inside the GetTenantLimits503JSONResponseBody_Detail as the provided GetTenantLimits503JSONResponseBodyDetail1
+func (t *GetTenantLimits503JSONResponseBody_Detail) FromGetTenantLimits503JSONResponseBodyDetail1(v GetTenantLimits503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetTenantLimits503JSONResponseBodyDetail1 performs a merge with any union data inside the GetTenantLimits503JSONResponseBody_Detail, using the provided GetTenantLimits503JSONResponseBodyDetail1
+func (t *GetTenantLimits503JSONResponseBody_Detail) MergeGetTenantLimits503JSONResponseBodyDetail1(v GetTenantLimits503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetTenantLimits503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetTenantLimits503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPutTenantLimits400JSONResponseBodyDetail0 returns the union data inside the PutTenantLimits400JSONResponseBody_Detail as a PutTenantLimits400JSONResponseBodyDetail0
+func (t PutTenantLimits400JSONResponseBody_Detail) AsPutTenantLimits400JSONResponseBodyDetail0() (PutTenantLimits400JSONResponseBodyDetail0, error) {
+	var body PutTenantLimits400JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits400JSONResponseBodyDetail0 overwrites any union data inside the PutTenantLimits400JSONResponseBody_Detail as the provided PutTenantLimits400JSONResponseBodyDetail0
+func (t *PutTenantLimits400JSONResponseBody_Detail) FromPutTenantLimits400JSONResponseBodyDetail0(v PutTenantLimits400JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits400JSONResponseBodyDetail0 performs a merge with any union data inside the PutTenantLimits400JSONResponseBody_Detail, using the provided PutTenantLimits400JSONResponseBodyDetail0
+func (t *PutTenantLimits400JSONResponseBody_Detail) MergePutTenantLimits400JSONResponseBodyDetail0(v PutTenantLimits400JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutTenantLimits400JSONResponseBodyDetail1 returns the union data inside the PutTenantLimits400JSONResponseBody_Detail as a PutTenantLimits400JSONResponseBodyDetail1
+func (t PutTenantLimits400JSONResponseBody_Detail) AsPutTenantLimits400JSONResponseBodyDetail1() (PutTenantLimits400JSONResponseBodyDetail1, error) {
+	var body PutTenantLimits400JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits400JSONResponseBodyDetail1 overwrites any union data inside the PutTenantLimits400JSONResponseBody_Detail as the provided PutTenantLimits400JSONResponseBodyDetail1
+func (t *PutTenantLimits400JSONResponseBody_Detail) FromPutTenantLimits400JSONResponseBodyDetail1(v PutTenantLimits400JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits400JSONResponseBodyDetail1 performs a merge with any union data inside the PutTenantLimits400JSONResponseBody_Detail, using the provided PutTenantLimits400JSONResponseBodyDetail1
+func (t *PutTenantLimits400JSONResponseBody_Detail) MergePutTenantLimits400JSONResponseBodyDetail1(v PutTenantLimits400JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutTenantLimits400JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutTenantLimits400JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPutTenantLimits401JSONResponseBodyDetail0 returns the union data inside the PutTenantLimits401JSONResponseBody_Detail as a PutTenantLimits401JSONResponseBodyDetail0
+func (t PutTenantLimits401JSONResponseBody_Detail) AsPutTenantLimits401JSONResponseBodyDetail0() (PutTenantLimits401JSONResponseBodyDetail0, error) {
+	var body PutTenantLimits401JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits401JSONResponseBodyDetail0 overwrites any union data inside the PutTenantLimits401JSONResponseBody_Detail as the provided PutTenantLimits401JSONResponseBodyDetail0
+func (t *PutTenantLimits401JSONResponseBody_Detail) FromPutTenantLimits401JSONResponseBodyDetail0(v PutTenantLimits401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits401JSONResponseBodyDetail0 performs a merge with any union data inside the PutTenantLimits401JSONResponseBody_Detail, using the provided PutTenantLimits401JSONResponseBodyDetail0
+func (t *PutTenantLimits401JSONResponseBody_Detail) MergePutTenantLimits401JSONResponseBodyDetail0(v PutTenantLimits401JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutTenantLimits401JSONResponseBodyDetail1 returns the union data inside the PutTenantLimits401JSONResponseBody_Detail as a PutTenantLimits401JSONResponseBodyDetail1
+func (t PutTenantLimits401JSONResponseBody_Detail) AsPutTenantLimits401JSONResponseBodyDetail1() (PutTenantLimits401JSONResponseBodyDetail1, error) {
+	var body PutTenantLimits401JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits401JSONResponseBodyDetail1 overwrites any union data inside the PutTenantLimits401JSONResponseBody_Detail as the provided PutTenantLimits401JSONResponseBodyDetail1
+func (t *PutTenantLimits401JSONResponseBody_Detail) FromPutTenantLimits401JSONResponseBodyDetail1(v PutTenantLimits401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits401JSONResponseBodyDetail1 performs a merge with any union data inside the PutTenantLimits401JSONResponseBody_Detail, using the provided PutTenantLimits401JSONResponseBodyDetail1
+func (t *PutTenantLimits401JSONResponseBody_Detail) MergePutTenantLimits401JSONResponseBodyDetail1(v PutTenantLimits401JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutTenantLimits401JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutTenantLimits401JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPutTenantLimits403JSONResponseBodyDetail0 returns the union data inside the PutTenantLimits403JSONResponseBody_Detail as a PutTenantLimits403JSONResponseBodyDetail0
+func (t PutTenantLimits403JSONResponseBody_Detail) AsPutTenantLimits403JSONResponseBodyDetail0() (PutTenantLimits403JSONResponseBodyDetail0, error) {
+	var body PutTenantLimits403JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits403JSONResponseBodyDetail0 overwrites any union data inside the PutTenantLimits403JSONResponseBody_Detail as the provided PutTenantLimits403JSONResponseBodyDetail0
+func (t *PutTenantLimits403JSONResponseBody_Detail) FromPutTenantLimits403JSONResponseBodyDetail0(v PutTenantLimits403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits403JSONResponseBodyDetail0 performs a merge with any union data inside the PutTenantLimits403JSONResponseBody_Detail, using the provided PutTenantLimits403JSONResponseBodyDetail0
+func (t *PutTenantLimits403JSONResponseBody_Detail) MergePutTenantLimits403JSONResponseBodyDetail0(v PutTenantLimits403JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutTenantLimits403JSONResponseBodyDetail1 returns the union data inside the PutTenantLimits403JSONResponseBody_Detail as a PutTenantLimits403JSONResponseBodyDetail1
+func (t PutTenantLimits403JSONResponseBody_Detail) AsPutTenantLimits403JSONResponseBodyDetail1() (PutTenantLimits403JSONResponseBodyDetail1, error) {
+	var body PutTenantLimits403JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits403JSONResponseBodyDetail1 overwrites any union data inside the PutTenantLimits403JSONResponseBody_Detail as the provided PutTenantLimits403JSONResponseBodyDetail1
+func (t *PutTenantLimits403JSONResponseBody_Detail) FromPutTenantLimits403JSONResponseBodyDetail1(v PutTenantLimits403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits403JSONResponseBodyDetail1 performs a merge with any union data inside the PutTenantLimits403JSONResponseBody_Detail, using the provided PutTenantLimits403JSONResponseBodyDetail1
+func (t *PutTenantLimits403JSONResponseBody_Detail) MergePutTenantLimits403JSONResponseBodyDetail1(v PutTenantLimits403JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutTenantLimits403JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutTenantLimits403JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPutTenantLimits405JSONResponseBodyDetail0 returns the union data inside the PutTenantLimits405JSONResponseBody_Detail as a PutTenantLimits405JSONResponseBodyDetail0
+func (t PutTenantLimits405JSONResponseBody_Detail) AsPutTenantLimits405JSONResponseBodyDetail0() (PutTenantLimits405JSONResponseBodyDetail0, error) {
+	var body PutTenantLimits405JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits405JSONResponseBodyDetail0 overwrites any union data inside the PutTenantLimits405JSONResponseBody_Detail as the provided PutTenantLimits405JSONResponseBodyDetail0
+func (t *PutTenantLimits405JSONResponseBody_Detail) FromPutTenantLimits405JSONResponseBodyDetail0(v PutTenantLimits405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits405JSONResponseBodyDetail0 performs a merge with any union data inside the PutTenantLimits405JSONResponseBody_Detail, using the provided PutTenantLimits405JSONResponseBodyDetail0
+func (t *PutTenantLimits405JSONResponseBody_Detail) MergePutTenantLimits405JSONResponseBodyDetail0(v PutTenantLimits405JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutTenantLimits405JSONResponseBodyDetail1 returns the union data inside the PutTenantLimits405JSONResponseBody_Detail as a PutTenantLimits405JSONResponseBodyDetail1
+func (t PutTenantLimits405JSONResponseBody_Detail) AsPutTenantLimits405JSONResponseBodyDetail1() (PutTenantLimits405JSONResponseBodyDetail1, error) {
+	var body PutTenantLimits405JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits405JSONResponseBodyDetail1 overwrites any union data inside the PutTenantLimits405JSONResponseBody_Detail as the provided PutTenantLimits405JSONResponseBodyDetail1
+func (t *PutTenantLimits405JSONResponseBody_Detail) FromPutTenantLimits405JSONResponseBodyDetail1(v PutTenantLimits405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits405JSONResponseBodyDetail1 performs a merge with any union data inside the PutTenantLimits405JSONResponseBody_Detail, using the provided PutTenantLimits405JSONResponseBodyDetail1
+func (t *PutTenantLimits405JSONResponseBody_Detail) MergePutTenantLimits405JSONResponseBodyDetail1(v PutTenantLimits405JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutTenantLimits405JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutTenantLimits405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPutTenantLimits413JSONResponseBodyDetail0 returns the union data inside the PutTenantLimits413JSONResponseBody_Detail as a PutTenantLimits413JSONResponseBodyDetail0
+func (t PutTenantLimits413JSONResponseBody_Detail) AsPutTenantLimits413JSONResponseBodyDetail0() (PutTenantLimits413JSONResponseBodyDetail0, error) {
+	var body PutTenantLimits413JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits413JSONResponseBodyDetail0 overwrites any union data inside the PutTenantLimits413JSONResponseBody_Detail as the provided PutTenantLimits413JSONResponseBodyDetail0
+func (t *PutTenantLimits413JSONResponseBody_Detail) FromPutTenantLimits413JSONResponseBodyDetail0(v PutTenantLimits413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits413JSONResponseBodyDetail0 performs a merge with any union data inside the PutTenantLimits413JSONResponseBody_Detail, using the provided PutTenantLimits413JSONResponseBodyDetail0
+func (t *PutTenantLimits413JSONResponseBody_Detail) MergePutTenantLimits413JSONResponseBodyDetail0(v PutTenantLimits413JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutTenantLimits413JSONResponseBodyDetail1 returns the union data inside the PutTenantLimits413JSONResponseBody_Detail as a PutTenantLimits413JSONResponseBodyDetail1
+func (t PutTenantLimits413JSONResponseBody_Detail) AsPutTenantLimits413JSONResponseBodyDetail1() (PutTenantLimits413JSONResponseBodyDetail1, error) {
+	var body PutTenantLimits413JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits413JSONResponseBodyDetail1 overwrites any union data inside the PutTenantLimits413JSONResponseBody_Detail as the provided PutTenantLimits413JSONResponseBodyDetail1
+func (t *PutTenantLimits413JSONResponseBody_Detail) FromPutTenantLimits413JSONResponseBodyDetail1(v PutTenantLimits413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits413JSONResponseBodyDetail1 performs a merge with any union data inside the PutTenantLimits413JSONResponseBody_Detail, using the provided PutTenantLimits413JSONResponseBodyDetail1
+func (t *PutTenantLimits413JSONResponseBody_Detail) MergePutTenantLimits413JSONResponseBodyDetail1(v PutTenantLimits413JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutTenantLimits413JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutTenantLimits413JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPutTenantLimits422JSONResponseBodyDetail0 returns the union data inside the PutTenantLimits422JSONResponseBody_Detail as a PutTenantLimits422JSONResponseBodyDetail0
+func (t PutTenantLimits422JSONResponseBody_Detail) AsPutTenantLimits422JSONResponseBodyDetail0() (PutTenantLimits422JSONResponseBodyDetail0, error) {
+	var body PutTenantLimits422JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits422JSONResponseBodyDetail0 overwrites any union data inside the PutTenantLimits422JSONResponseBody_Detail as the provided PutTenantLimits422JSONResponseBodyDetail0
+func (t *PutTenantLimits422JSONResponseBody_Detail) FromPutTenantLimits422JSONResponseBodyDetail0(v PutTenantLimits422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits422JSONResponseBodyDetail0 performs a merge with any union data inside the PutTenantLimits422JSONResponseBody_Detail, using the provided PutTenantLimits422JSONResponseBodyDetail0
+func (t *PutTenantLimits422JSONResponseBody_Detail) MergePutTenantLimits422JSONResponseBodyDetail0(v PutTenantLimits422JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutTenantLimits422JSONResponseBodyDetail1 returns the union data inside the PutTenantLimits422JSONResponseBody_Detail as a PutTenantLimits422JSONResponseBodyDetail1
+func (t PutTenantLimits422JSONResponseBody_Detail) AsPutTenantLimits422JSONResponseBodyDetail1() (PutTenantLimits422JSONResponseBodyDetail1, error) {
+	var body PutTenantLimits422JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits422JSONResponseBodyDetail1 overwrites any union data inside the PutTenantLimits422JSONResponseBody_Detail as the provided PutTenantLimits422JSONResponseBodyDetail1
+func (t *PutTenantLimits422JSONResponseBody_Detail) FromPutTenantLimits422JSONResponseBodyDetail1(v PutTenantLimits422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits422JSONResponseBodyDetail1 performs a merge with any union data inside the PutTenantLimits422JSONResponseBody_Detail, using the provided PutTenantLimits422JSONResponseBodyDetail1
+func (t *PutTenantLimits422JSONResponseBody_Detail) MergePutTenantLimits422JSONResponseBodyDetail1(v PutTenantLimits422JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutTenantLimits422JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutTenantLimits422JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPutTenantLimits500JSONResponseBodyDetail0 returns the union data inside the PutTenantLimits500JSONResponseBody_Detail as a PutTenantLimits500JSONResponseBodyDetail0
+func (t PutTenantLimits500JSONResponseBody_Detail) AsPutTenantLimits500JSONResponseBodyDetail0() (PutTenantLimits500JSONResponseBodyDetail0, error) {
+	var body PutTenantLimits500JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits500JSONResponseBodyDetail0 overwrites any union data inside the PutTenantLimits500JSONResponseBody_Detail as the provided PutTenantLimits500JSONResponseBodyDetail0
+func (t *PutTenantLimits500JSONResponseBody_Detail) FromPutTenantLimits500JSONResponseBodyDetail0(v PutTenantLimits500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits500JSONResponseBodyDetail0 performs a merge with any union data inside the PutTenantLimits500JSONResponseBody_Detail, using the provided PutTenantLimits500JSONResponseBodyDetail0
+func (t *PutTenantLimits500JSONResponseBody_Detail) MergePutTenantLimits500JSONResponseBodyDetail0(v PutTenantLimits500JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutTenantLimits500JSONResponseBodyDetail1 returns the union data inside the PutTenantLimits500JSONResponseBody_Detail as a PutTenantLimits500JSONResponseBodyDetail1
+func (t PutTenantLimits500JSONResponseBody_Detail) AsPutTenantLimits500JSONResponseBodyDetail1() (PutTenantLimits500JSONResponseBodyDetail1, error) {
+	var body PutTenantLimits500JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits500JSONResponseBodyDetail1 overwrites any union data inside the PutTenantLimits500JSONResponseBody_Detail as the provided PutTenantLimits500JSONResponseBodyDetail1
+func (t *PutTenantLimits500JSONResponseBody_Detail) FromPutTenantLimits500JSONResponseBodyDetail1(v PutTenantLimits500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits500JSONResponseBodyDetail1 performs a merge with any union data inside the PutTenantLimits500JSONResponseBody_Detail, using the provided PutTenantLimits500JSONResponseBodyDetail1
+func (t *PutTenantLimits500JSONResponseBody_Detail) MergePutTenantLimits500JSONResponseBodyDetail1(v PutTenantLimits500JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutTenantLimits500JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutTenantLimits500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPutTenantLimits503JSONResponseBodyDetail0 returns the union data inside the PutTenantLimits503JSONResponseBody_Detail as a PutTenantLimits503JSONResponseBodyDetail0
+func (t PutTenantLimits503JSONResponseBody_Detail) AsPutTenantLimits503JSONResponseBodyDetail0() (PutTenantLimits503JSONResponseBodyDetail0, error) {
+	var body PutTenantLimits503JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits503JSONResponseBodyDetail0 overwrites any union data inside the PutTenantLimits503JSONResponseBody_Detail as the provided PutTenantLimits503JSONResponseBodyDetail0
+func (t *PutTenantLimits503JSONResponseBody_Detail) FromPutTenantLimits503JSONResponseBodyDetail0(v PutTenantLimits503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits503JSONResponseBodyDetail0 performs a merge with any union data inside the PutTenantLimits503JSONResponseBody_Detail, using the provided PutTenantLimits503JSONResponseBodyDetail0
+func (t *PutTenantLimits503JSONResponseBody_Detail) MergePutTenantLimits503JSONResponseBodyDetail0(v PutTenantLimits503JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutTenantLimits503JSONResponseBodyDetail1 returns the union data inside the PutTenantLimits503JSONResponseBody_Detail as a PutTenantLimits503JSONResponseBodyDetail1
+func (t PutTenantLimits503JSONResponseBody_Detail) AsPutTenantLimits503JSONResponseBodyDetail1() (PutTenantLimits503JSONResponseBodyDetail1, error) {
+	var body PutTenantLimits503JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutTenantLimits503JSONResponseBodyDetail1 overwrites any union data inside the PutTenantLimits503JSONResponseBody_Detail as the provided PutTenantLimits503JSONResponseBodyDetail1
+func (t *PutTenantLimits503JSONResponseBody_Detail) FromPutTenantLimits503JSONResponseBodyDetail1(v PutTenantLimits503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutTenantLimits503JSONResponseBodyDetail1 performs a merge with any union data inside the PutTenantLimits503JSONResponseBody_Detail, using the provided PutTenantLimits503JSONResponseBodyDetail1
+func (t *PutTenantLimits503JSONResponseBody_Detail) MergePutTenantLimits503JSONResponseBodyDetail1(v PutTenantLimits503JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutTenantLimits503JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutTenantLimits503JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsGetWebhookSettings401JSONResponseBodyDetail0 returns the union data inside the GetWebhookSettings401JSONResponseBody_Detail as a GetWebhookSettings401JSONResponseBodyDetail0
 func (t GetWebhookSettings401JSONResponseBody_Detail) AsGetWebhookSettings401JSONResponseBodyDetail0() (GetWebhookSettings401JSONResponseBodyDetail0, error) {
 	var body GetWebhookSettings401JSONResponseBodyDetail0
@@ -31440,6 +35835,68 @@ func (t GetWebhookSettings405JSONResponseBody_Detail) MarshalJSON() ([]byte, err
 }
 
 func (t *GetWebhookSettings405JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetWebhookSettings429JSONResponseBodyDetail0 returns the union data inside the GetWebhookSettings429JSONResponseBody_Detail as a GetWebhookSettings429JSONResponseBodyDetail0
+func (t GetWebhookSettings429JSONResponseBody_Detail) AsGetWebhookSettings429JSONResponseBodyDetail0() (GetWebhookSettings429JSONResponseBodyDetail0, error) {
+	var body GetWebhookSettings429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetWebhookSettings429JSONResponseBodyDetail0 overwrites any union data inside the GetWebhookSettings429JSONResponseBody_Detail as the provided GetWebhookSettings429JSONResponseBodyDetail0
+func (t *GetWebhookSettings429JSONResponseBody_Detail) FromGetWebhookSettings429JSONResponseBodyDetail0(v GetWebhookSettings429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetWebhookSettings429JSONResponseBodyDetail0 performs a merge with any union data inside the GetWebhookSettings429JSONResponseBody_Detail, using the provided GetWebhookSettings429JSONResponseBodyDetail0
+func (t *GetWebhookSettings429JSONResponseBody_Detail) MergeGetWebhookSettings429JSONResponseBodyDetail0(v GetWebhookSettings429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsGetWebhookSettings429JSONResponseBodyDetail1 returns the union data inside the GetWebhookSettings429JSONResponseBody_Detail as a GetWebhookSettings429JSONResponseBodyDetail1
+func (t GetWebhookSettings429JSONResponseBody_Detail) AsGetWebhookSettings429JSONResponseBodyDetail1() (GetWebhookSettings429JSONResponseBodyDetail1, error) {
+	var body GetWebhookSettings429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetWebhookSettings429JSONResponseBodyDetail1 overwrites any union data inside the GetWebhookSettings429JSONResponseBody_Detail as the provided GetWebhookSettings429JSONResponseBodyDetail1
+func (t *GetWebhookSettings429JSONResponseBody_Detail) FromGetWebhookSettings429JSONResponseBodyDetail1(v GetWebhookSettings429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetWebhookSettings429JSONResponseBodyDetail1 performs a merge with any union data inside the GetWebhookSettings429JSONResponseBody_Detail, using the provided GetWebhookSettings429JSONResponseBodyDetail1
+func (t *GetWebhookSettings429JSONResponseBody_Detail) MergeGetWebhookSettings429JSONResponseBodyDetail1(v GetWebhookSettings429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetWebhookSettings429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetWebhookSettings429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -31940,6 +36397,68 @@ func (t *PutWebhookSettings422JSONResponseBody_Detail) UnmarshalJSON(b []byte) e
 	return err
 }
 
+// AsPutWebhookSettings429JSONResponseBodyDetail0 returns the union data inside the PutWebhookSettings429JSONResponseBody_Detail as a PutWebhookSettings429JSONResponseBodyDetail0
+func (t PutWebhookSettings429JSONResponseBody_Detail) AsPutWebhookSettings429JSONResponseBodyDetail0() (PutWebhookSettings429JSONResponseBodyDetail0, error) {
+	var body PutWebhookSettings429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutWebhookSettings429JSONResponseBodyDetail0 overwrites any union data inside the PutWebhookSettings429JSONResponseBody_Detail as the provided PutWebhookSettings429JSONResponseBodyDetail0
+func (t *PutWebhookSettings429JSONResponseBody_Detail) FromPutWebhookSettings429JSONResponseBodyDetail0(v PutWebhookSettings429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutWebhookSettings429JSONResponseBodyDetail0 performs a merge with any union data inside the PutWebhookSettings429JSONResponseBody_Detail, using the provided PutWebhookSettings429JSONResponseBodyDetail0
+func (t *PutWebhookSettings429JSONResponseBody_Detail) MergePutWebhookSettings429JSONResponseBodyDetail0(v PutWebhookSettings429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPutWebhookSettings429JSONResponseBodyDetail1 returns the union data inside the PutWebhookSettings429JSONResponseBody_Detail as a PutWebhookSettings429JSONResponseBodyDetail1
+func (t PutWebhookSettings429JSONResponseBody_Detail) AsPutWebhookSettings429JSONResponseBodyDetail1() (PutWebhookSettings429JSONResponseBodyDetail1, error) {
+	var body PutWebhookSettings429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPutWebhookSettings429JSONResponseBodyDetail1 overwrites any union data inside the PutWebhookSettings429JSONResponseBody_Detail as the provided PutWebhookSettings429JSONResponseBodyDetail1
+func (t *PutWebhookSettings429JSONResponseBody_Detail) FromPutWebhookSettings429JSONResponseBodyDetail1(v PutWebhookSettings429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePutWebhookSettings429JSONResponseBodyDetail1 performs a merge with any union data inside the PutWebhookSettings429JSONResponseBody_Detail, using the provided PutWebhookSettings429JSONResponseBodyDetail1
+func (t *PutWebhookSettings429JSONResponseBody_Detail) MergePutWebhookSettings429JSONResponseBodyDetail1(v PutWebhookSettings429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PutWebhookSettings429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PutWebhookSettings429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsPutWebhookSettings500JSONResponseBodyDetail0 returns the union data inside the PutWebhookSettings500JSONResponseBody_Detail as a PutWebhookSettings500JSONResponseBodyDetail0
 func (t PutWebhookSettings500JSONResponseBody_Detail) AsPutWebhookSettings500JSONResponseBodyDetail0() (PutWebhookSettings500JSONResponseBodyDetail0, error) {
 	var body PutWebhookSettings500JSONResponseBodyDetail0
@@ -32436,6 +36955,68 @@ func (t *RotateWebhookSecret422JSONResponseBody_Detail) UnmarshalJSON(b []byte) 
 	return err
 }
 
+// AsRotateWebhookSecret429JSONResponseBodyDetail0 returns the union data inside the RotateWebhookSecret429JSONResponseBody_Detail as a RotateWebhookSecret429JSONResponseBodyDetail0
+func (t RotateWebhookSecret429JSONResponseBody_Detail) AsRotateWebhookSecret429JSONResponseBodyDetail0() (RotateWebhookSecret429JSONResponseBodyDetail0, error) {
+	var body RotateWebhookSecret429JSONResponseBodyDetail0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRotateWebhookSecret429JSONResponseBodyDetail0 overwrites any union data inside the RotateWebhookSecret429JSONResponseBody_Detail as the provided RotateWebhookSecret429JSONResponseBodyDetail0
+func (t *RotateWebhookSecret429JSONResponseBody_Detail) FromRotateWebhookSecret429JSONResponseBodyDetail0(v RotateWebhookSecret429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRotateWebhookSecret429JSONResponseBodyDetail0 performs a merge with any union data inside the RotateWebhookSecret429JSONResponseBody_Detail, using the provided RotateWebhookSecret429JSONResponseBodyDetail0
+func (t *RotateWebhookSecret429JSONResponseBody_Detail) MergeRotateWebhookSecret429JSONResponseBodyDetail0(v RotateWebhookSecret429JSONResponseBodyDetail0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRotateWebhookSecret429JSONResponseBodyDetail1 returns the union data inside the RotateWebhookSecret429JSONResponseBody_Detail as a RotateWebhookSecret429JSONResponseBodyDetail1
+func (t RotateWebhookSecret429JSONResponseBody_Detail) AsRotateWebhookSecret429JSONResponseBodyDetail1() (RotateWebhookSecret429JSONResponseBodyDetail1, error) {
+	var body RotateWebhookSecret429JSONResponseBodyDetail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRotateWebhookSecret429JSONResponseBodyDetail1 overwrites any union data inside the RotateWebhookSecret429JSONResponseBody_Detail as the provided RotateWebhookSecret429JSONResponseBodyDetail1
+func (t *RotateWebhookSecret429JSONResponseBody_Detail) FromRotateWebhookSecret429JSONResponseBodyDetail1(v RotateWebhookSecret429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRotateWebhookSecret429JSONResponseBodyDetail1 performs a merge with any union data inside the RotateWebhookSecret429JSONResponseBody_Detail, using the provided RotateWebhookSecret429JSONResponseBodyDetail1
+func (t *RotateWebhookSecret429JSONResponseBody_Detail) MergeRotateWebhookSecret429JSONResponseBodyDetail1(v RotateWebhookSecret429JSONResponseBodyDetail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RotateWebhookSecret429JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RotateWebhookSecret429JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsRotateWebhookSecret500JSONResponseBodyDetail0 returns the union data inside the RotateWebhookSecret500JSONResponseBody_Detail as a RotateWebhookSecret500JSONResponseBodyDetail0
 func (t RotateWebhookSecret500JSONResponseBody_Detail) AsRotateWebhookSecret500JSONResponseBodyDetail0() (RotateWebhookSecret500JSONResponseBodyDetail0, error) {
 	var body RotateWebhookSecret500JSONResponseBodyDetail0
@@ -32643,7 +37224,8 @@ type ClientInterface interface {
 
 	// ListAgents List agents
 	//
-	// Every agent the registry knows, published, drafted or unpublished, and the configured agents it does not override, by id.
+	// The published agents the caller's tenant may use, each as its public view: never an
+	// endpoint, a credential, a draft, or an agent kept for other tenants.
 	//
 	// Corresponds with GET /v1/agents (the `ListAgents` operationId).
 	ListAgents(ctx context.Context, params *ListAgentsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -32658,7 +37240,9 @@ type ClientInterface interface {
 
 	// GetAgent Get an agent
 	//
-	// The agent's current published version, or its draft if it has none.
+	// The public view of the agent's current published version. An agent never published,
+	// unpublished, or kept for other tenants answers 404 `agent_not_found`, as an invoke of it
+	// does.
 	//
 	// Corresponds with GET /v1/agents/{agent_id} (the `GetAgent` operationId).
 	GetAgent(ctx context.Context, agentId AgentID, params *GetAgentParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -33208,6 +37792,41 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/tasks/{task_id}/thread/full (the `GetTaskFullThread` operationId).
 	GetTaskFullThread(ctx context.Context, taskId TaskID, params *GetTaskFullThreadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeleteTenantLimits Remove a tenant's own limits
+	//
+	// The tenant has the defaults again (within a minute). Needs an admin key.
+	//
+	// Corresponds with DELETE /v1/tenants/{tenant}/limits (the `DeleteTenantLimits` operationId).
+	DeleteTenantLimits(ctx context.Context, tenant TenantName, params *DeleteTenantLimitsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTenantLimits Read a tenant's limits
+	//
+	// The tenant's own limits (`own`: true), or the defaults every tenant without its own has.
+	// Needs an admin key.
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/limits (the `GetTenantLimits` operationId).
+	GetTenantLimits(ctx context.Context, tenant TenantName, params *GetTenantLimitsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutTenantLimitsWithBody Set a tenant's own limits
+	//
+	// Sets the tenant's own request rate and cap of tasks in flight (0: unbounded), in place of
+	// the defaults. Limiters use them within a minute. Needs an admin key.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/tenants/{tenant}/limits (the `PutTenantLimits` operationId).
+	PutTenantLimitsWithBody(ctx context.Context, tenant TenantName, params *PutTenantLimitsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutTenantLimits Set a tenant's own limits
+	//
+	// Sets the tenant's own request rate and cap of tasks in flight (0: unbounded), in place of
+	// the defaults. Limiters use them within a minute. Needs an admin key.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/tenants/{tenant}/limits (the `PutTenantLimits` operationId).
+	PutTenantLimits(ctx context.Context, tenant TenantName, params *PutTenantLimitsParams, body PutTenantLimitsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetWebhookSettings Get the tenant's webhook settings
 	//
 	// The caller's tenant's default webhook URLs (every task of the tenant is delivered to
@@ -33287,7 +37906,8 @@ func (c *Client) Healthz(ctx context.Context, params *HealthzParams, reqEditors 
 
 // ListAgents List agents
 //
-// Every agent the registry knows, published, drafted or unpublished, and the configured agents it does not override, by id.
+// The published agents the caller's tenant may use, each as its public view: never an
+// endpoint, a credential, a draft, or an agent kept for other tenants.
 //
 // Corresponds with GET /v1/agents (the `ListAgents` operationId).
 func (c *Client) ListAgents(ctx context.Context, params *ListAgentsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -33322,7 +37942,9 @@ func (c *Client) DeleteAgent(ctx context.Context, agentId AgentID, params *Delet
 
 // GetAgent Get an agent
 //
-// The agent's current published version, or its draft if it has none.
+// The public view of the agent's current published version. An agent never published,
+// unpublished, or kept for other tenants answers 404 `agent_not_found`, as an invoke of it
+// does.
 //
 // Corresponds with GET /v1/agents/{agent_id} (the `GetAgent` operationId).
 func (c *Client) GetAgent(ctx context.Context, agentId AgentID, params *GetAgentParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -34322,6 +38944,81 @@ func (c *Client) GetTaskThread(ctx context.Context, taskId TaskID, params *GetTa
 // Corresponds with GET /v1/tasks/{task_id}/thread/full (the `GetTaskFullThread` operationId).
 func (c *Client) GetTaskFullThread(ctx context.Context, taskId TaskID, params *GetTaskFullThreadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetTaskFullThreadRequest(c.Server, taskId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteTenantLimits Remove a tenant's own limits
+//
+// The tenant has the defaults again (within a minute). Needs an admin key.
+//
+// Corresponds with DELETE /v1/tenants/{tenant}/limits (the `DeleteTenantLimits` operationId).
+func (c *Client) DeleteTenantLimits(ctx context.Context, tenant TenantName, params *DeleteTenantLimitsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteTenantLimitsRequest(c.Server, tenant, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTenantLimits Read a tenant's limits
+//
+// The tenant's own limits (`own`: true), or the defaults every tenant without its own has.
+// Needs an admin key.
+//
+// Corresponds with GET /v1/tenants/{tenant}/limits (the `GetTenantLimits` operationId).
+func (c *Client) GetTenantLimits(ctx context.Context, tenant TenantName, params *GetTenantLimitsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTenantLimitsRequest(c.Server, tenant, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutTenantLimitsWithBody Set a tenant's own limits
+//
+// Sets the tenant's own request rate and cap of tasks in flight (0: unbounded), in place of
+// the defaults. Limiters use them within a minute. Needs an admin key.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/tenants/{tenant}/limits (the `PutTenantLimits` operationId).
+func (c *Client) PutTenantLimitsWithBody(ctx context.Context, tenant TenantName, params *PutTenantLimitsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutTenantLimitsRequestWithBody(c.Server, tenant, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutTenantLimits Set a tenant's own limits
+//
+// Sets the tenant's own request rate and cap of tasks in flight (0: unbounded), in place of
+// the defaults. Limiters use them within a minute. Needs an admin key.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/tenants/{tenant}/limits (the `PutTenantLimits` operationId).
+func (c *Client) PutTenantLimits(ctx context.Context, tenant TenantName, params *PutTenantLimitsParams, body PutTenantLimitsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutTenantLimitsRequest(c.Server, tenant, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -37273,6 +41970,166 @@ func NewGetTaskFullThreadRequest(server string, taskId TaskID, params *GetTaskFu
 	return req, nil
 }
 
+// NewDeleteTenantLimitsRequest constructs an http.Request for the DeleteTenantLimits method
+func NewDeleteTenantLimitsRequest(server string, tenant TenantName, params *DeleteTenantLimitsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenant, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/limits", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetTenantLimitsRequest constructs an http.Request for the GetTenantLimits method
+func NewGetTenantLimitsRequest(server string, tenant TenantName, params *GetTenantLimitsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenant, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/limits", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPutTenantLimitsRequest calls the generic PutTenantLimits builder with application/json body
+func NewPutTenantLimitsRequest(server string, tenant TenantName, params *PutTenantLimitsParams, body PutTenantLimitsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutTenantLimitsRequestWithBody(server, tenant, params, "application/json", bodyReader)
+}
+
+// NewPutTenantLimitsRequestWithBody constructs an http.Request for the PutTenantLimits method, with any body, and a specified content type
+func NewPutTenantLimitsRequestWithBody(server string, tenant TenantName, params *PutTenantLimitsParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenant, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/limits", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetWebhookSettingsRequest constructs an http.Request for the GetWebhookSettings method
 func NewGetWebhookSettingsRequest(server string, params *GetWebhookSettingsParams) (*http.Request, error) {
 	var err error
@@ -37480,7 +42337,8 @@ type ClientWithResponsesInterface interface {
 
 	// ListAgentsWithResponse List agents
 	//
-	// Every agent the registry knows, published, drafted or unpublished, and the configured agents it does not override, by id.
+	// The published agents the caller's tenant may use, each as its public view: never an
+	// endpoint, a credential, a draft, or an agent kept for other tenants.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -37499,7 +42357,9 @@ type ClientWithResponsesInterface interface {
 
 	// GetAgentWithResponse Get an agent
 	//
-	// The agent's current published version, or its draft if it has none.
+	// The public view of the agent's current published version. An agent never published,
+	// unpublished, or kept for other tenants answers 404 `agent_not_found`, as an invoke of it
+	// does.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -38093,6 +42953,45 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/tasks/{task_id}/thread/full (the `GetTaskFullThread` operationId).
 	GetTaskFullThreadWithResponse(ctx context.Context, taskId TaskID, params *GetTaskFullThreadParams, reqEditors ...RequestEditorFn) (*GetTaskFullThreadResponse, error)
 
+	// DeleteTenantLimitsWithResponse Remove a tenant's own limits
+	//
+	// The tenant has the defaults again (within a minute). Needs an admin key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/tenants/{tenant}/limits (the `DeleteTenantLimits` operationId).
+	DeleteTenantLimitsWithResponse(ctx context.Context, tenant TenantName, params *DeleteTenantLimitsParams, reqEditors ...RequestEditorFn) (*DeleteTenantLimitsResponse, error)
+
+	// GetTenantLimitsWithResponse Read a tenant's limits
+	//
+	// The tenant's own limits (`own`: true), or the defaults every tenant without its own has.
+	// Needs an admin key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/limits (the `GetTenantLimits` operationId).
+	GetTenantLimitsWithResponse(ctx context.Context, tenant TenantName, params *GetTenantLimitsParams, reqEditors ...RequestEditorFn) (*GetTenantLimitsResponse, error)
+
+	// PutTenantLimitsWithBodyWithResponse Set a tenant's own limits
+	//
+	// Sets the tenant's own request rate and cap of tasks in flight (0: unbounded), in place of
+	// the defaults. Limiters use them within a minute. Needs an admin key.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/tenants/{tenant}/limits (the `PutTenantLimits` operationId).
+	PutTenantLimitsWithBodyWithResponse(ctx context.Context, tenant TenantName, params *PutTenantLimitsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutTenantLimitsResponse, error)
+
+	// PutTenantLimitsWithResponse Set a tenant's own limits
+	//
+	// Sets the tenant's own request rate and cap of tasks in flight (0: unbounded), in place of
+	// the defaults. Limiters use them within a minute. Needs an admin key.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/tenants/{tenant}/limits (the `PutTenantLimits` operationId).
+	PutTenantLimitsWithResponse(ctx context.Context, tenant TenantName, params *PutTenantLimitsParams, body PutTenantLimitsJSONRequestBody, reqEditors ...RequestEditorFn) (*PutTenantLimitsResponse, error)
+
 	// GetWebhookSettingsWithResponse Get the tenant's webhook settings
 	//
 	// The caller's tenant's default webhook URLs (every task of the tenant is delivered to
@@ -38223,6 +43122,12 @@ type ListAgentsResponse405Headers struct {
 	XRequestId string
 }
 
+// ListAgentsResponse429Headers the declared response headers of an HTTP 429 response for ListAgents
+type ListAgentsResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // ListAgentsResponse500Headers the declared response headers of an HTTP 500 response for ListAgents
 type ListAgentsResponse500Headers struct {
 	XRequestId string
@@ -38239,12 +43144,14 @@ type ListAgentsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Items []AgentSummary `json:"items"`
+		Items []PublicAgent `json:"items"`
 	}
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *XpanderUnauthorized
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *XpanderMethodNotAllowed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -38255,6 +43162,8 @@ type ListAgentsResponse struct {
 	Headers401 *ListAgentsResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ListAgentsResponse405Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListAgentsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListAgentsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -38263,7 +43172,7 @@ type ListAgentsResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListAgentsResponse) GetJSON200() *struct {
-	Items []AgentSummary `json:"items"`
+	Items []PublicAgent `json:"items"`
 } {
 	return r.JSON200
 }
@@ -38276,6 +43185,11 @@ func (r ListAgentsResponse) GetJSON401() *XpanderUnauthorized {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r ListAgentsResponse) GetJSON405() *XpanderMethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListAgentsResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -38472,6 +43386,12 @@ type GetAgentResponse405Headers struct {
 	XRequestId string
 }
 
+// GetAgentResponse429Headers the declared response headers of an HTTP 429 response for GetAgent
+type GetAgentResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetAgentResponse500Headers the declared response headers of an HTTP 500 response for GetAgent
 type GetAgentResponse500Headers struct {
 	XRequestId string
@@ -38487,13 +43407,15 @@ type GetAgentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentSummary
+	JSON200 *PublicAgent
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *XpanderUnauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *XpanderUnknownAgent
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *XpanderMethodNotAllowed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -38506,6 +43428,8 @@ type GetAgentResponse struct {
 	Headers404 *GetAgentResponse404Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetAgentResponse405Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetAgentResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetAgentResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -38513,7 +43437,7 @@ type GetAgentResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetAgentResponse) GetJSON200() *AgentSummary {
+func (r GetAgentResponse) GetJSON200() *PublicAgent {
 	return r.JSON200
 }
 
@@ -38530,6 +43454,11 @@ func (r GetAgentResponse) GetJSON404() *XpanderUnknownAgent {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r GetAgentResponse) GetJSON405() *XpanderMethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetAgentResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -38800,6 +43729,12 @@ type InvokeAgentSyncResponse422Headers struct {
 	XRequestId string
 }
 
+// InvokeAgentSyncResponse429Headers the declared response headers of an HTTP 429 response for InvokeAgentSync
+type InvokeAgentSyncResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // InvokeAgentSyncResponse500Headers the declared response headers of an HTTP 500 response for InvokeAgentSync
 type InvokeAgentSyncResponse500Headers struct {
 	XRequestId string
@@ -38840,6 +43775,8 @@ type InvokeAgentSyncResponse struct {
 	JSON413 *SyncBodyTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *SyncValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *SyncLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *SyncInternalError
 	// JSON502 the response for an HTTP 502 `application/json` response
@@ -38866,6 +43803,8 @@ type InvokeAgentSyncResponse struct {
 	Headers413 *InvokeAgentSyncResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *InvokeAgentSyncResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *InvokeAgentSyncResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *InvokeAgentSyncResponse500Headers
 	// Headers502 the parsed response headers for an HTTP 502 response
@@ -38922,6 +43861,11 @@ func (r InvokeAgentSyncResponse) GetJSON413() *SyncBodyTooLarge {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r InvokeAgentSyncResponse) GetJSON422() *SyncValidationFailed {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r InvokeAgentSyncResponse) GetJSON429() *SyncLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -39014,6 +43958,12 @@ type InvokeAgentAsyncServiceNetResponse422Headers struct {
 	XRequestId string
 }
 
+// InvokeAgentAsyncServiceNetResponse429Headers the declared response headers of an HTTP 429 response for InvokeAgentAsyncServiceNet
+type InvokeAgentAsyncServiceNetResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // InvokeAgentAsyncServiceNetResponse500Headers the declared response headers of an HTTP 500 response for InvokeAgentAsyncServiceNet
 type InvokeAgentAsyncServiceNetResponse500Headers struct {
 	XRequestId string
@@ -39052,6 +44002,8 @@ type InvokeAgentAsyncServiceNetResponse struct {
 	JSON413 *ServiceNetBodyTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ServiceNetWebhookRefused
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ServiceNetInvokeLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON502 the response for an HTTP 502 `application/json` response
@@ -39076,6 +44028,8 @@ type InvokeAgentAsyncServiceNetResponse struct {
 	Headers413 *InvokeAgentAsyncServiceNetResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *InvokeAgentAsyncServiceNetResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *InvokeAgentAsyncServiceNetResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *InvokeAgentAsyncServiceNetResponse500Headers
 	// Headers502 the parsed response headers for an HTTP 502 response
@@ -39127,6 +44081,11 @@ func (r InvokeAgentAsyncServiceNetResponse) GetJSON413() *ServiceNetBodyTooLarge
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r InvokeAgentAsyncServiceNetResponse) GetJSON422() *ServiceNetWebhookRefused {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r InvokeAgentAsyncServiceNetResponse) GetJSON429() *ServiceNetInvokeLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -39219,6 +44178,12 @@ type InvokeAgentAsyncResponse422Headers struct {
 	XRequestId string
 }
 
+// InvokeAgentAsyncResponse429Headers the declared response headers of an HTTP 429 response for InvokeAgentAsync
+type InvokeAgentAsyncResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // InvokeAgentAsyncResponse500Headers the declared response headers of an HTTP 500 response for InvokeAgentAsync
 type InvokeAgentAsyncResponse500Headers struct {
 	XRequestId string
@@ -39257,6 +44222,8 @@ type InvokeAgentAsyncResponse struct {
 	JSON413 *XpanderBodyTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *XpanderInvokeValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderInvokeLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON502 the response for an HTTP 502 `application/json` response
@@ -39281,6 +44248,8 @@ type InvokeAgentAsyncResponse struct {
 	Headers413 *InvokeAgentAsyncResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *InvokeAgentAsyncResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *InvokeAgentAsyncResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *InvokeAgentAsyncResponse500Headers
 	// Headers502 the parsed response headers for an HTTP 502 response
@@ -39332,6 +44301,11 @@ func (r InvokeAgentAsyncResponse) GetJSON413() *XpanderBodyTooLarge {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r InvokeAgentAsyncResponse) GetJSON422() *XpanderInvokeValidationFailed {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r InvokeAgentAsyncResponse) GetJSON429() *XpanderInvokeLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -39425,6 +44399,12 @@ type InvokeAgentStreamResponse422Headers struct {
 	XRequestId string
 }
 
+// InvokeAgentStreamResponse429Headers the declared response headers of an HTTP 429 response for InvokeAgentStream
+type InvokeAgentStreamResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // InvokeAgentStreamResponse500Headers the declared response headers of an HTTP 500 response for InvokeAgentStream
 type InvokeAgentStreamResponse500Headers struct {
 	XRequestId string
@@ -39461,6 +44441,8 @@ type InvokeAgentStreamResponse struct {
 	JSON413 *XpanderBodyTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *XpanderInvokeValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderInvokeLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON502 the response for an HTTP 502 `application/json` response
@@ -39485,6 +44467,8 @@ type InvokeAgentStreamResponse struct {
 	Headers413 *InvokeAgentStreamResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *InvokeAgentStreamResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *InvokeAgentStreamResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *InvokeAgentStreamResponse500Headers
 	// Headers502 the parsed response headers for an HTTP 502 response
@@ -39531,6 +44515,11 @@ func (r InvokeAgentStreamResponse) GetJSON413() *XpanderBodyTooLarge {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r InvokeAgentStreamResponse) GetJSON422() *XpanderInvokeValidationFailed {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r InvokeAgentStreamResponse) GetJSON429() *XpanderInvokeLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -39742,6 +44731,12 @@ type ListAgentTasksResponse422Headers struct {
 	XRequestId string
 }
 
+// ListAgentTasksResponse429Headers the declared response headers of an HTTP 429 response for ListAgentTasks
+type ListAgentTasksResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // ListAgentTasksResponse500Headers the declared response headers of an HTTP 500 response for ListAgentTasks
 type ListAgentTasksResponse500Headers struct {
 	XRequestId string
@@ -39768,6 +44763,8 @@ type ListAgentTasksResponse struct {
 	JSON405 *XpanderMethodNotAllowed
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *XpanderValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -39784,6 +44781,8 @@ type ListAgentTasksResponse struct {
 	Headers405 *ListAgentTasksResponse405Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *ListAgentTasksResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListAgentTasksResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListAgentTasksResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -39818,6 +44817,11 @@ func (r ListAgentTasksResponse) GetJSON405() *XpanderMethodNotAllowed {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r ListAgentTasksResponse) GetJSON422() *XpanderValidationFailed {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListAgentTasksResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -40808,6 +45812,12 @@ type ApproveTaskResponse422Headers struct {
 	XRequestId string
 }
 
+// ApproveTaskResponse429Headers the declared response headers of an HTTP 429 response for ApproveTask
+type ApproveTaskResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // ApproveTaskResponse500Headers the declared response headers of an HTTP 500 response for ApproveTask
 type ApproveTaskResponse500Headers struct {
 	XRequestId string
@@ -40847,7 +45857,7 @@ type ApproveTaskResponse struct {
 		// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 		// asked to be approved);
 		// and on a `rejected` task (refused by policy, for submitters that have no caller to
-		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+		// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 		// `region_not_allowed`.
 		Error           *ErrorInfo `json:"error,omitempty"`
 		EventsStreaming bool       `json:"events_streaming"`
@@ -40948,6 +45958,8 @@ type ApproveTaskResponse struct {
 	JSON413 *XpanderBodyTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *XpanderValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -40970,6 +45982,8 @@ type ApproveTaskResponse struct {
 	Headers413 *ApproveTaskResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *ApproveTaskResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ApproveTaskResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ApproveTaskResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -41001,7 +46015,7 @@ func (r ApproveTaskResponse) GetJSON200() *struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
@@ -41129,6 +46143,11 @@ func (r ApproveTaskResponse) GetJSON422() *XpanderValidationFailed {
 	return r.JSON422
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ApproveTaskResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ApproveTaskResponse) GetJSON500() *XpanderInternalError {
 	return r.JSON500
@@ -41214,6 +46233,12 @@ type RejectTaskResponse422Headers struct {
 	XRequestId string
 }
 
+// RejectTaskResponse429Headers the declared response headers of an HTTP 429 response for RejectTask
+type RejectTaskResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // RejectTaskResponse500Headers the declared response headers of an HTTP 500 response for RejectTask
 type RejectTaskResponse500Headers struct {
 	XRequestId string
@@ -41253,7 +46278,7 @@ type RejectTaskResponse struct {
 		// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 		// asked to be approved);
 		// and on a `rejected` task (refused by policy, for submitters that have no caller to
-		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+		// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 		// `region_not_allowed`.
 		Error           *ErrorInfo `json:"error,omitempty"`
 		EventsStreaming bool       `json:"events_streaming"`
@@ -41354,6 +46379,8 @@ type RejectTaskResponse struct {
 	JSON413 *XpanderBodyTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *XpanderValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -41376,6 +46403,8 @@ type RejectTaskResponse struct {
 	Headers413 *RejectTaskResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *RejectTaskResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RejectTaskResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RejectTaskResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -41407,7 +46436,7 @@ func (r RejectTaskResponse) GetJSON200() *struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
@@ -41535,6 +46564,11 @@ func (r RejectTaskResponse) GetJSON422() *XpanderValidationFailed {
 	return r.JSON422
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RejectTaskResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r RejectTaskResponse) GetJSON500() *XpanderInternalError {
 	return r.JSON500
@@ -41590,6 +46624,12 @@ type GetReceiptIssuerResponse405Headers struct {
 	XRequestId string
 }
 
+// GetReceiptIssuerResponse429Headers the declared response headers of an HTTP 429 response for GetReceiptIssuer
+type GetReceiptIssuerResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetReceiptIssuerResponse500Headers the declared response headers of an HTTP 500 response for GetReceiptIssuer
 type GetReceiptIssuerResponse500Headers struct {
 	XRequestId string
@@ -41610,6 +46650,8 @@ type GetReceiptIssuerResponse struct {
 	JSON401 *ServiceNetUnauthorized
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *ServiceNetMethodNotAllowed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ServiceNetRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -41620,6 +46662,8 @@ type GetReceiptIssuerResponse struct {
 	Headers401 *GetReceiptIssuerResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetReceiptIssuerResponse405Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetReceiptIssuerResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetReceiptIssuerResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -41639,6 +46683,11 @@ func (r GetReceiptIssuerResponse) GetJSON401() *ServiceNetUnauthorized {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r GetReceiptIssuerResponse) GetJSON405() *ServiceNetMethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetReceiptIssuerResponse) GetJSON429() *ServiceNetRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -41701,6 +46750,12 @@ type ListReceiptsResponse405Headers struct {
 	XRequestId string
 }
 
+// ListReceiptsResponse429Headers the declared response headers of an HTTP 429 response for ListReceipts
+type ListReceiptsResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // ListReceiptsResponse500Headers the declared response headers of an HTTP 500 response for ListReceipts
 type ListReceiptsResponse500Headers struct {
 	XRequestId string
@@ -41723,6 +46778,8 @@ type ListReceiptsResponse struct {
 	JSON401 *ServiceNetUnauthorized
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *ServiceNetMethodNotAllowed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ServiceNetRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -41735,6 +46792,8 @@ type ListReceiptsResponse struct {
 	Headers401 *ListReceiptsResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ListReceiptsResponse405Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListReceiptsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListReceiptsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -41759,6 +46818,11 @@ func (r ListReceiptsResponse) GetJSON401() *ServiceNetUnauthorized {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r ListReceiptsResponse) GetJSON405() *ServiceNetMethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListReceiptsResponse) GetJSON429() *ServiceNetRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -41832,6 +46896,12 @@ type GetReceiptResponse410Headers struct {
 	XRequestId string
 }
 
+// GetReceiptResponse429Headers the declared response headers of an HTTP 429 response for GetReceipt
+type GetReceiptResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetReceiptResponse500Headers the declared response headers of an HTTP 500 response for GetReceipt
 type GetReceiptResponse500Headers struct {
 	XRequestId string
@@ -41858,6 +46928,8 @@ type GetReceiptResponse struct {
 	JSON405 *ServiceNetMethodNotAllowed
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *ServiceNetTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ServiceNetRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -41874,6 +46946,8 @@ type GetReceiptResponse struct {
 	Headers405 *GetReceiptResponse405Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *GetReceiptResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetReceiptResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetReceiptResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -41908,6 +46982,11 @@ func (r GetReceiptResponse) GetJSON405() *ServiceNetMethodNotAllowed {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r GetReceiptResponse) GetJSON410() *ServiceNetTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetReceiptResponse) GetJSON429() *ServiceNetRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -41980,6 +47059,12 @@ type GetReceiptEventsResponse410Headers struct {
 	XRequestId string
 }
 
+// GetReceiptEventsResponse429Headers the declared response headers of an HTTP 429 response for GetReceiptEvents
+type GetReceiptEventsResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetReceiptEventsResponse500Headers the declared response headers of an HTTP 500 response for GetReceiptEvents
 type GetReceiptEventsResponse500Headers struct {
 	XRequestId string
@@ -42006,6 +47091,8 @@ type GetReceiptEventsResponse struct {
 	JSON405 *ServiceNetMethodNotAllowed
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *ServiceNetTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ServiceNetRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -42022,6 +47109,8 @@ type GetReceiptEventsResponse struct {
 	Headers405 *GetReceiptEventsResponse405Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *GetReceiptEventsResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetReceiptEventsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetReceiptEventsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -42056,6 +47145,11 @@ func (r GetReceiptEventsResponse) GetJSON405() *ServiceNetMethodNotAllowed {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r GetReceiptEventsResponse) GetJSON410() *ServiceNetTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetReceiptEventsResponse) GetJSON429() *ServiceNetRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -42123,6 +47217,12 @@ type StopReceiptResponse410Headers struct {
 	XRequestId string
 }
 
+// StopReceiptResponse429Headers the declared response headers of an HTTP 429 response for StopReceipt
+type StopReceiptResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // StopReceiptResponse500Headers the declared response headers of an HTTP 500 response for StopReceipt
 type StopReceiptResponse500Headers struct {
 	XRequestId string
@@ -42156,7 +47256,7 @@ type StopReceiptResponse struct {
 		// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 		// asked to be approved);
 		// and on a `rejected` task (refused by policy, for submitters that have no caller to
-		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+		// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 		// `region_not_allowed`.
 		Error *ErrorInfo `json:"error,omitempty"`
 
@@ -42185,6 +47285,8 @@ type StopReceiptResponse struct {
 	JSON405 *ServiceNetMethodNotAllowed
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *ServiceNetTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ServiceNetRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -42199,6 +47301,8 @@ type StopReceiptResponse struct {
 	Headers405 *StopReceiptResponse405Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *StopReceiptResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StopReceiptResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *StopReceiptResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -42224,7 +47328,7 @@ func (r StopReceiptResponse) GetJSON200() *struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error *ErrorInfo `json:"error,omitempty"`
 
@@ -42266,6 +47370,11 @@ func (r StopReceiptResponse) GetJSON405() *ServiceNetMethodNotAllowed {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r StopReceiptResponse) GetJSON410() *ServiceNetTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StopReceiptResponse) GetJSON429() *ServiceNetRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -42343,6 +47452,12 @@ type VerifyReceiptResponse413Headers struct {
 	XRequestId string
 }
 
+// VerifyReceiptResponse429Headers the declared response headers of an HTTP 429 response for VerifyReceipt
+type VerifyReceiptResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // VerifyReceiptResponse500Headers the declared response headers of an HTTP 500 response for VerifyReceipt
 type VerifyReceiptResponse500Headers struct {
 	XRequestId string
@@ -42371,6 +47486,8 @@ type VerifyReceiptResponse struct {
 	JSON410 *ServiceNetTaskExpired
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *ServiceNetBodyTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *ServiceNetRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -42389,6 +47506,8 @@ type VerifyReceiptResponse struct {
 	Headers410 *VerifyReceiptResponse410Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *VerifyReceiptResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyReceiptResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *VerifyReceiptResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -42428,6 +47547,11 @@ func (r VerifyReceiptResponse) GetJSON410() *ServiceNetTaskExpired {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r VerifyReceiptResponse) GetJSON413() *ServiceNetBodyTooLarge {
 	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyReceiptResponse) GetJSON429() *ServiceNetRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -42495,6 +47619,12 @@ type ListTasksResponse422Headers struct {
 	XRequestId string
 }
 
+// ListTasksResponse429Headers the declared response headers of an HTTP 429 response for ListTasks
+type ListTasksResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // ListTasksResponse500Headers the declared response headers of an HTTP 500 response for ListTasks
 type ListTasksResponse500Headers struct {
 	XRequestId string
@@ -42519,6 +47649,8 @@ type ListTasksResponse struct {
 	JSON405 *XpanderMethodNotAllowed
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *XpanderValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -42533,6 +47665,8 @@ type ListTasksResponse struct {
 	Headers405 *ListTasksResponse405Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *ListTasksResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListTasksResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListTasksResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -42562,6 +47696,11 @@ func (r ListTasksResponse) GetJSON405() *XpanderMethodNotAllowed {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r ListTasksResponse) GetJSON422() *XpanderValidationFailed {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListTasksResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -42634,6 +47773,12 @@ type DeleteTaskResponse410Headers struct {
 	XRequestId string
 }
 
+// DeleteTaskResponse429Headers the declared response headers of an HTTP 429 response for DeleteTask
+type DeleteTaskResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // DeleteTaskResponse500Headers the declared response headers of an HTTP 500 response for DeleteTask
 type DeleteTaskResponse500Headers struct {
 	XRequestId string
@@ -42658,6 +47803,8 @@ type DeleteTaskResponse struct {
 	JSON409 *XpanderTooManyTasks
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *XpanderTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -42674,6 +47821,8 @@ type DeleteTaskResponse struct {
 	Headers409 *DeleteTaskResponse409Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *DeleteTaskResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteTaskResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *DeleteTaskResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -42703,6 +47852,11 @@ func (r DeleteTaskResponse) GetJSON409() *XpanderTooManyTasks {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r DeleteTaskResponse) GetJSON410() *XpanderTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteTaskResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -42776,6 +47930,12 @@ type GetTaskResponse422Headers struct {
 	XRequestId string
 }
 
+// GetTaskResponse429Headers the declared response headers of an HTTP 429 response for GetTask
+type GetTaskResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetTaskResponse500Headers the declared response headers of an HTTP 500 response for GetTask
 type GetTaskResponse500Headers struct {
 	XRequestId string
@@ -42802,6 +47962,8 @@ type GetTaskResponse struct {
 	JSON410 *XpanderTaskExpired
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *XpanderValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -42818,6 +47980,8 @@ type GetTaskResponse struct {
 	Headers410 *GetTaskResponse410Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *GetTaskResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetTaskResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetTaskResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -42852,6 +48016,11 @@ func (r GetTaskResponse) GetJSON410() *XpanderTaskExpired {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r GetTaskResponse) GetJSON422() *XpanderValidationFailed {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetTaskResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -42919,6 +48088,12 @@ type ListTaskDeliveriesResponse410Headers struct {
 	XRequestId string
 }
 
+// ListTaskDeliveriesResponse429Headers the declared response headers of an HTTP 429 response for ListTaskDeliveries
+type ListTaskDeliveriesResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // ListTaskDeliveriesResponse500Headers the declared response headers of an HTTP 500 response for ListTaskDeliveries
 type ListTaskDeliveriesResponse500Headers struct {
 	XRequestId string
@@ -42943,6 +48118,8 @@ type ListTaskDeliveriesResponse struct {
 	JSON405 *XpanderMethodNotAllowed
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *XpanderTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -42957,6 +48134,8 @@ type ListTaskDeliveriesResponse struct {
 	Headers405 *ListTaskDeliveriesResponse405Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *ListTaskDeliveriesResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListTaskDeliveriesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListTaskDeliveriesResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -42986,6 +48165,11 @@ func (r ListTaskDeliveriesResponse) GetJSON405() *XpanderMethodNotAllowed {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r ListTaskDeliveriesResponse) GetJSON410() *XpanderTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListTaskDeliveriesResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -43053,6 +48237,11 @@ type ReplayTaskDeliveryResponse410Headers struct {
 	XRequestId string
 }
 
+// ReplayTaskDeliveryResponse429Headers the declared response headers of an HTTP 429 response for ReplayTaskDelivery
+type ReplayTaskDeliveryResponse429Headers struct {
+	XRequestId string
+}
+
 // ReplayTaskDeliveryResponse500Headers the declared response headers of an HTTP 500 response for ReplayTaskDelivery
 type ReplayTaskDeliveryResponse500Headers struct {
 	XRequestId string
@@ -43105,6 +48294,8 @@ type ReplayTaskDeliveryResponse struct {
 	JSON405 *XpanderMethodNotAllowed
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *XpanderTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderReplayLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -43119,6 +48310,8 @@ type ReplayTaskDeliveryResponse struct {
 	Headers405 *ReplayTaskDeliveryResponse405Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *ReplayTaskDeliveryResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReplayTaskDeliveryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ReplayTaskDeliveryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -43176,6 +48369,11 @@ func (r ReplayTaskDeliveryResponse) GetJSON405() *XpanderMethodNotAllowed {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r ReplayTaskDeliveryResponse) GetJSON410() *XpanderTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ReplayTaskDeliveryResponse) GetJSON429() *XpanderReplayLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -43248,6 +48446,12 @@ type GetTaskEventsResponse422Headers struct {
 	XRequestId string
 }
 
+// GetTaskEventsResponse429Headers the declared response headers of an HTTP 429 response for GetTaskEvents
+type GetTaskEventsResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetTaskEventsResponse500Headers the declared response headers of an HTTP 500 response for GetTaskEvents
 type GetTaskEventsResponse500Headers struct {
 	XRequestId string
@@ -43274,6 +48478,8 @@ type GetTaskEventsResponse struct {
 	JSON410 *XpanderTaskExpired
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *XpanderValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -43290,6 +48496,8 @@ type GetTaskEventsResponse struct {
 	Headers410 *GetTaskEventsResponse410Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *GetTaskEventsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetTaskEventsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetTaskEventsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -43324,6 +48532,11 @@ func (r GetTaskEventsResponse) GetJSON410() *XpanderTaskExpired {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r GetTaskEventsResponse) GetJSON422() *XpanderValidationFailed {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetTaskEventsResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -43391,6 +48604,12 @@ type GetTaskLLMUsageResponse410Headers struct {
 	XRequestId string
 }
 
+// GetTaskLLMUsageResponse429Headers the declared response headers of an HTTP 429 response for GetTaskLLMUsage
+type GetTaskLLMUsageResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetTaskLLMUsageResponse500Headers the declared response headers of an HTTP 500 response for GetTaskLLMUsage
 type GetTaskLLMUsageResponse500Headers struct {
 	XRequestId string
@@ -43415,6 +48634,8 @@ type GetTaskLLMUsageResponse struct {
 	JSON405 *XpanderMethodNotAllowed
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *XpanderTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -43429,6 +48650,8 @@ type GetTaskLLMUsageResponse struct {
 	Headers405 *GetTaskLLMUsageResponse405Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *GetTaskLLMUsageResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetTaskLLMUsageResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetTaskLLMUsageResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -43458,6 +48681,11 @@ func (r GetTaskLLMUsageResponse) GetJSON405() *XpanderMethodNotAllowed {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r GetTaskLLMUsageResponse) GetJSON410() *XpanderTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetTaskLLMUsageResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -43863,6 +49091,12 @@ type StopTaskResponse410Headers struct {
 	XRequestId string
 }
 
+// StopTaskResponse429Headers the declared response headers of an HTTP 429 response for StopTask
+type StopTaskResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // StopTaskResponse500Headers the declared response headers of an HTTP 500 response for StopTask
 type StopTaskResponse500Headers struct {
 	XRequestId string
@@ -43902,7 +49136,7 @@ type StopTaskResponse struct {
 		// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 		// asked to be approved);
 		// and on a `rejected` task (refused by policy, for submitters that have no caller to
-		// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+		// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 		// `region_not_allowed`.
 		Error           *ErrorInfo `json:"error,omitempty"`
 		EventsStreaming bool       `json:"events_streaming"`
@@ -43995,6 +49229,8 @@ type StopTaskResponse struct {
 	JSON405 *XpanderMethodNotAllowed
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *XpanderTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -44009,6 +49245,8 @@ type StopTaskResponse struct {
 	Headers405 *StopTaskResponse405Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *StopTaskResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StopTaskResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *StopTaskResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -44040,7 +49278,7 @@ func (r StopTaskResponse) GetJSON200() *struct {
 	// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 	// asked to be approved);
 	// and on a `rejected` task (refused by policy, for submitters that have no caller to
-	// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+	// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 	// `region_not_allowed`.
 	Error           *ErrorInfo `json:"error,omitempty"`
 	EventsStreaming bool       `json:"events_streaming"`
@@ -44148,6 +49386,11 @@ func (r StopTaskResponse) GetJSON410() *XpanderTaskExpired {
 	return r.JSON410
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StopTaskResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r StopTaskResponse) GetJSON500() *XpanderInternalError {
 	return r.JSON500
@@ -44213,6 +49456,12 @@ type GetTaskThreadResponse410Headers struct {
 	XRequestId string
 }
 
+// GetTaskThreadResponse429Headers the declared response headers of an HTTP 429 response for GetTaskThread
+type GetTaskThreadResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetTaskThreadResponse500Headers the declared response headers of an HTTP 500 response for GetTaskThread
 type GetTaskThreadResponse500Headers struct {
 	XRequestId string
@@ -44237,6 +49486,8 @@ type GetTaskThreadResponse struct {
 	JSON405 *XpanderMethodNotAllowed
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *XpanderTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -44251,6 +49502,8 @@ type GetTaskThreadResponse struct {
 	Headers405 *GetTaskThreadResponse405Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *GetTaskThreadResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetTaskThreadResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetTaskThreadResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -44280,6 +49533,11 @@ func (r GetTaskThreadResponse) GetJSON405() *XpanderMethodNotAllowed {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r GetTaskThreadResponse) GetJSON410() *XpanderTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetTaskThreadResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -44352,6 +49610,12 @@ type GetTaskFullThreadResponse410Headers struct {
 	XRequestId string
 }
 
+// GetTaskFullThreadResponse429Headers the declared response headers of an HTTP 429 response for GetTaskFullThread
+type GetTaskFullThreadResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // GetTaskFullThreadResponse500Headers the declared response headers of an HTTP 500 response for GetTaskFullThread
 type GetTaskFullThreadResponse500Headers struct {
 	XRequestId string
@@ -44378,6 +49642,8 @@ type GetTaskFullThreadResponse struct {
 	JSON409 *XpanderTooManyTasks
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *XpanderTaskExpired
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -44394,6 +49660,8 @@ type GetTaskFullThreadResponse struct {
 	Headers409 *GetTaskFullThreadResponse409Headers
 	// Headers410 the parsed response headers for an HTTP 410 response
 	Headers410 *GetTaskFullThreadResponse410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetTaskFullThreadResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetTaskFullThreadResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -44428,6 +49696,11 @@ func (r GetTaskFullThreadResponse) GetJSON409() *XpanderTooManyTasks {
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
 func (r GetTaskFullThreadResponse) GetJSON410() *XpanderTaskExpired {
 	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetTaskFullThreadResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -44469,6 +49742,436 @@ func (r GetTaskFullThreadResponse) ContentType() string {
 	return ""
 }
 
+// DeleteTenantLimitsResponse200Headers the declared response headers of an HTTP 200 response for DeleteTenantLimits
+type DeleteTenantLimitsResponse200Headers struct {
+	XRequestId string
+}
+
+// DeleteTenantLimitsResponse401Headers the declared response headers of an HTTP 401 response for DeleteTenantLimits
+type DeleteTenantLimitsResponse401Headers struct {
+	XRequestId string
+}
+
+// DeleteTenantLimitsResponse403Headers the declared response headers of an HTTP 403 response for DeleteTenantLimits
+type DeleteTenantLimitsResponse403Headers struct {
+	XRequestId string
+}
+
+// DeleteTenantLimitsResponse405Headers the declared response headers of an HTTP 405 response for DeleteTenantLimits
+type DeleteTenantLimitsResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// DeleteTenantLimitsResponse422Headers the declared response headers of an HTTP 422 response for DeleteTenantLimits
+type DeleteTenantLimitsResponse422Headers struct {
+	XRequestId string
+}
+
+// DeleteTenantLimitsResponse500Headers the declared response headers of an HTTP 500 response for DeleteTenantLimits
+type DeleteTenantLimitsResponse500Headers struct {
+	XRequestId string
+}
+
+// DeleteTenantLimitsResponse503Headers the declared response headers of an HTTP 503 response for DeleteTenantLimits
+type DeleteTenantLimitsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type DeleteTenantLimitsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TenantLimits
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *AdminRequired
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *AdminValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *DeleteTenantLimitsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteTenantLimitsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteTenantLimitsResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteTenantLimitsResponse405Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *DeleteTenantLimitsResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeleteTenantLimitsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteTenantLimitsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteTenantLimitsResponse) GetJSON200() *TenantLimits {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteTenantLimitsResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteTenantLimitsResponse) GetJSON403() *AdminRequired {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteTenantLimitsResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteTenantLimitsResponse) GetJSON422() *AdminValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteTenantLimitsResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteTenantLimitsResponse) GetJSON503() *XpanderUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteTenantLimitsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteTenantLimitsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteTenantLimitsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteTenantLimitsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetTenantLimitsResponse200Headers the declared response headers of an HTTP 200 response for GetTenantLimits
+type GetTenantLimitsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetTenantLimitsResponse401Headers the declared response headers of an HTTP 401 response for GetTenantLimits
+type GetTenantLimitsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetTenantLimitsResponse403Headers the declared response headers of an HTTP 403 response for GetTenantLimits
+type GetTenantLimitsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetTenantLimitsResponse405Headers the declared response headers of an HTTP 405 response for GetTenantLimits
+type GetTenantLimitsResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// GetTenantLimitsResponse422Headers the declared response headers of an HTTP 422 response for GetTenantLimits
+type GetTenantLimitsResponse422Headers struct {
+	XRequestId string
+}
+
+// GetTenantLimitsResponse500Headers the declared response headers of an HTTP 500 response for GetTenantLimits
+type GetTenantLimitsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetTenantLimitsResponse503Headers the declared response headers of an HTTP 503 response for GetTenantLimits
+type GetTenantLimitsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type GetTenantLimitsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TenantLimits
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *AdminRequired
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *AdminValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetTenantLimitsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetTenantLimitsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetTenantLimitsResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetTenantLimitsResponse405Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetTenantLimitsResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetTenantLimitsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTenantLimitsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTenantLimitsResponse) GetJSON200() *TenantLimits {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTenantLimitsResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetTenantLimitsResponse) GetJSON403() *AdminRequired {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetTenantLimitsResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetTenantLimitsResponse) GetJSON422() *AdminValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetTenantLimitsResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetTenantLimitsResponse) GetJSON503() *XpanderUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTenantLimitsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTenantLimitsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTenantLimitsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTenantLimitsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutTenantLimitsResponse200Headers the declared response headers of an HTTP 200 response for PutTenantLimits
+type PutTenantLimitsResponse200Headers struct {
+	XRequestId string
+}
+
+// PutTenantLimitsResponse400Headers the declared response headers of an HTTP 400 response for PutTenantLimits
+type PutTenantLimitsResponse400Headers struct {
+	XRequestId string
+}
+
+// PutTenantLimitsResponse401Headers the declared response headers of an HTTP 401 response for PutTenantLimits
+type PutTenantLimitsResponse401Headers struct {
+	XRequestId string
+}
+
+// PutTenantLimitsResponse403Headers the declared response headers of an HTTP 403 response for PutTenantLimits
+type PutTenantLimitsResponse403Headers struct {
+	XRequestId string
+}
+
+// PutTenantLimitsResponse405Headers the declared response headers of an HTTP 405 response for PutTenantLimits
+type PutTenantLimitsResponse405Headers struct {
+	Allow      string
+	XRequestId string
+}
+
+// PutTenantLimitsResponse413Headers the declared response headers of an HTTP 413 response for PutTenantLimits
+type PutTenantLimitsResponse413Headers struct {
+	XRequestId string
+}
+
+// PutTenantLimitsResponse422Headers the declared response headers of an HTTP 422 response for PutTenantLimits
+type PutTenantLimitsResponse422Headers struct {
+	XRequestId string
+}
+
+// PutTenantLimitsResponse500Headers the declared response headers of an HTTP 500 response for PutTenantLimits
+type PutTenantLimitsResponse500Headers struct {
+	XRequestId string
+}
+
+// PutTenantLimitsResponse503Headers the declared response headers of an HTTP 503 response for PutTenantLimits
+type PutTenantLimitsResponse503Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
+type PutTenantLimitsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TenantLimits
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *AdminUnreadableBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *XpanderUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *AdminRequired
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *XpanderMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *XpanderBodyTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *AdminValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *XpanderInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *XpanderUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PutTenantLimitsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PutTenantLimitsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PutTenantLimitsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PutTenantLimitsResponse403Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *PutTenantLimitsResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PutTenantLimitsResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PutTenantLimitsResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PutTenantLimitsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PutTenantLimitsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON200() *TenantLimits {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON400() *AdminUnreadableBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON401() *XpanderUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON403() *AdminRequired {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON405() *XpanderMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON413() *XpanderBodyTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON422() *AdminValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON500() *XpanderInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PutTenantLimitsResponse) GetJSON503() *XpanderUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PutTenantLimitsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutTenantLimitsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutTenantLimitsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutTenantLimitsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetWebhookSettingsResponse200Headers the declared response headers of an HTTP 200 response for GetWebhookSettings
 type GetWebhookSettingsResponse200Headers struct {
 	XRequestId string
@@ -44482,6 +50185,12 @@ type GetWebhookSettingsResponse401Headers struct {
 // GetWebhookSettingsResponse405Headers the declared response headers of an HTTP 405 response for GetWebhookSettings
 type GetWebhookSettingsResponse405Headers struct {
 	Allow      string
+	XRequestId string
+}
+
+// GetWebhookSettingsResponse429Headers the declared response headers of an HTTP 429 response for GetWebhookSettings
+type GetWebhookSettingsResponse429Headers struct {
+	RetryAfter int
 	XRequestId string
 }
 
@@ -44505,6 +50214,8 @@ type GetWebhookSettingsResponse struct {
 	JSON401 *XpanderUnauthorized
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *XpanderMethodNotAllowed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -44515,6 +50226,8 @@ type GetWebhookSettingsResponse struct {
 	Headers401 *GetWebhookSettingsResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetWebhookSettingsResponse405Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetWebhookSettingsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetWebhookSettingsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -44534,6 +50247,11 @@ func (r GetWebhookSettingsResponse) GetJSON401() *XpanderUnauthorized {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r GetWebhookSettingsResponse) GetJSON405() *XpanderMethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetWebhookSettingsResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -44612,6 +50330,12 @@ type PutWebhookSettingsResponse422Headers struct {
 	XRequestId string
 }
 
+// PutWebhookSettingsResponse429Headers the declared response headers of an HTTP 429 response for PutWebhookSettings
+type PutWebhookSettingsResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // PutWebhookSettingsResponse500Headers the declared response headers of an HTTP 500 response for PutWebhookSettings
 type PutWebhookSettingsResponse500Headers struct {
 	XRequestId string
@@ -44645,6 +50369,8 @@ type PutWebhookSettingsResponse struct {
 		Status *PutWebhookSettings422JSONResponseBodyStatus `json:"status,omitempty"`
 		TaskId *openapi_types.UUID                          `json:"task_id,omitempty"`
 	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -44663,6 +50389,8 @@ type PutWebhookSettingsResponse struct {
 	Headers413 *PutWebhookSettingsResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *PutWebhookSettingsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PutWebhookSettingsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *PutWebhookSettingsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -44707,6 +50435,11 @@ func (r PutWebhookSettingsResponse) GetJSON422() *struct {
 	TaskId *openapi_types.UUID                          `json:"task_id,omitempty"`
 } {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PutWebhookSettingsResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -44785,6 +50518,12 @@ type RotateWebhookSecretResponse422Headers struct {
 	XRequestId string
 }
 
+// RotateWebhookSecretResponse429Headers the declared response headers of an HTTP 429 response for RotateWebhookSecret
+type RotateWebhookSecretResponse429Headers struct {
+	RetryAfter int
+	XRequestId string
+}
+
 // RotateWebhookSecretResponse500Headers the declared response headers of an HTTP 500 response for RotateWebhookSecret
 type RotateWebhookSecretResponse500Headers struct {
 	XRequestId string
@@ -44831,6 +50570,8 @@ type RotateWebhookSecretResponse struct {
 		Status *RotateWebhookSecret422JSONResponseBodyStatus `json:"status,omitempty"`
 		TaskId *openapi_types.UUID                           `json:"task_id,omitempty"`
 	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *XpanderRateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -44849,6 +50590,8 @@ type RotateWebhookSecretResponse struct {
 	Headers413 *RotateWebhookSecretResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *RotateWebhookSecretResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RotateWebhookSecretResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RotateWebhookSecretResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -44908,6 +50651,11 @@ func (r RotateWebhookSecretResponse) GetJSON422() *struct {
 	return r.JSON422
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON429() *XpanderRateLimited {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r RotateWebhookSecretResponse) GetJSON500() *XpanderInternalError {
 	return r.JSON500
@@ -44964,7 +50712,8 @@ func (c *ClientWithResponses) HealthzWithResponse(ctx context.Context, params *H
 
 // ListAgentsWithResponse List agents
 //
-// Every agent the registry knows, published, drafted or unpublished, and the configured agents it does not override, by id.
+// The published agents the caller's tenant may use, each as its public view: never an
+// endpoint, a credential, a draft, or an agent kept for other tenants.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -44995,7 +50744,9 @@ func (c *ClientWithResponses) DeleteAgentWithResponse(ctx context.Context, agent
 
 // GetAgentWithResponse Get an agent
 //
-// The agent's current published version, or its draft if it has none.
+// The public view of the agent's current published version. An agent never published,
+// unpublished, or kept for other tenants answers 404 `agent_not_found`, as an invoke of it
+// does.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -45865,6 +51616,69 @@ func (c *ClientWithResponses) GetTaskFullThreadWithResponse(ctx context.Context,
 	return ParseGetTaskFullThreadResponse(rsp)
 }
 
+// DeleteTenantLimitsWithResponse Remove a tenant's own limits
+//
+// The tenant has the defaults again (within a minute). Needs an admin key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/tenants/{tenant}/limits (the `DeleteTenantLimits` operationId).
+func (c *ClientWithResponses) DeleteTenantLimitsWithResponse(ctx context.Context, tenant TenantName, params *DeleteTenantLimitsParams, reqEditors ...RequestEditorFn) (*DeleteTenantLimitsResponse, error) {
+	rsp, err := c.DeleteTenantLimits(ctx, tenant, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteTenantLimitsResponse(rsp)
+}
+
+// GetTenantLimitsWithResponse Read a tenant's limits
+//
+// The tenant's own limits (`own`: true), or the defaults every tenant without its own has.
+// Needs an admin key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant}/limits (the `GetTenantLimits` operationId).
+func (c *ClientWithResponses) GetTenantLimitsWithResponse(ctx context.Context, tenant TenantName, params *GetTenantLimitsParams, reqEditors ...RequestEditorFn) (*GetTenantLimitsResponse, error) {
+	rsp, err := c.GetTenantLimits(ctx, tenant, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTenantLimitsResponse(rsp)
+}
+
+// PutTenantLimitsWithBodyWithResponse Set a tenant's own limits
+//
+// Sets the tenant's own request rate and cap of tasks in flight (0: unbounded), in place of
+// the defaults. Limiters use them within a minute. Needs an admin key.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/tenants/{tenant}/limits (the `PutTenantLimits` operationId).
+func (c *ClientWithResponses) PutTenantLimitsWithBodyWithResponse(ctx context.Context, tenant TenantName, params *PutTenantLimitsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutTenantLimitsResponse, error) {
+	rsp, err := c.PutTenantLimitsWithBody(ctx, tenant, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutTenantLimitsResponse(rsp)
+}
+
+// PutTenantLimitsWithResponse Set a tenant's own limits
+//
+// Sets the tenant's own request rate and cap of tasks in flight (0: unbounded), in place of
+// the defaults. Limiters use them within a minute. Needs an admin key.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/tenants/{tenant}/limits (the `PutTenantLimits` operationId).
+func (c *ClientWithResponses) PutTenantLimitsWithResponse(ctx context.Context, tenant TenantName, params *PutTenantLimitsParams, body PutTenantLimitsJSONRequestBody, reqEditors ...RequestEditorFn) (*PutTenantLimitsResponse, error) {
+	rsp, err := c.PutTenantLimits(ctx, tenant, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutTenantLimitsResponse(rsp)
+}
+
 // GetWebhookSettingsWithResponse Get the tenant's webhook settings
 //
 // The caller's tenant's default webhook URLs (every task of the tenant is delivered to
@@ -46013,7 +51827,7 @@ func ParseListAgentsResponse(rsp *http.Response) (*ListAgentsResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Items []AgentSummary `json:"items"`
+			Items []PublicAgent `json:"items"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
@@ -46033,6 +51847,13 @@ func ParseListAgentsResponse(rsp *http.Response) (*ListAgentsResponse, error) {
 			return nil, err
 		}
 		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
@@ -46088,6 +51909,23 @@ func ParseListAgentsResponse(rsp *http.Response) (*ListAgentsResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListAgentsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListAgentsResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -46290,7 +52128,7 @@ func ParseGetAgentResponse(rsp *http.Response) (*GetAgentResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest AgentSummary
+		var dest PublicAgent
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -46316,6 +52154,13 @@ func ParseGetAgentResponse(rsp *http.Response) (*GetAgentResponse, error) {
 			return nil, err
 		}
 		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
@@ -46381,6 +52226,23 @@ func ParseGetAgentResponse(rsp *http.Response) (*GetAgentResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetAgentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetAgentResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -46703,6 +52565,13 @@ func ParseInvokeAgentSyncResponse(rsp *http.Response) (*InvokeAgentSyncResponse,
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest SyncLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest SyncInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -46848,6 +52717,23 @@ func ParseInvokeAgentSyncResponse(rsp *http.Response) (*InvokeAgentSyncResponse,
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers InvokeAgentSyncResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers InvokeAgentSyncResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -46974,6 +52860,13 @@ func ParseInvokeAgentAsyncServiceNetResponse(rsp *http.Response) (*InvokeAgentAs
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ServiceNetInvokeLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServiceNetInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47095,6 +52988,23 @@ func ParseInvokeAgentAsyncServiceNetResponse(rsp *http.Response) (*InvokeAgentAs
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers InvokeAgentAsyncServiceNetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers InvokeAgentAsyncServiceNetResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -47221,6 +53131,13 @@ func ParseInvokeAgentAsyncResponse(rsp *http.Response) (*InvokeAgentAsyncRespons
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderInvokeLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47342,6 +53259,23 @@ func ParseInvokeAgentAsyncResponse(rsp *http.Response) (*InvokeAgentAsyncRespons
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers InvokeAgentAsyncResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers InvokeAgentAsyncResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -47460,6 +53394,13 @@ func ParseInvokeAgentStreamResponse(rsp *http.Response) (*InvokeAgentStreamRespo
 			return nil, err
 		}
 		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderInvokeLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
@@ -47589,6 +53530,23 @@ func ParseInvokeAgentStreamResponse(rsp *http.Response) (*InvokeAgentStreamRespo
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers InvokeAgentStreamResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers InvokeAgentStreamResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -47849,6 +53807,13 @@ func ParseListAgentTasksResponse(rsp *http.Response) (*ListAgentTasksResponse, e
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47933,6 +53898,23 @@ func ParseListAgentTasksResponse(rsp *http.Response) (*ListAgentTasksResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListAgentTasksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListAgentTasksResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -49043,7 +55025,7 @@ func ParseApproveTaskResponse(rsp *http.Response) (*ApproveTaskResponse, error) 
 			// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 			// asked to be approved);
 			// and on a `rejected` task (refused by policy, for submitters that have no caller to
-			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+			// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 			// `region_not_allowed`.
 			Error           *ErrorInfo `json:"error,omitempty"`
 			EventsStreaming bool       `json:"events_streaming"`
@@ -49189,6 +55171,13 @@ func ParseApproveTaskResponse(rsp *http.Response) (*ApproveTaskResponse, error) 
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49310,6 +55299,23 @@ func ParseApproveTaskResponse(rsp *http.Response) (*ApproveTaskResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ApproveTaskResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ApproveTaskResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -49381,7 +55387,7 @@ func ParseRejectTaskResponse(rsp *http.Response) (*RejectTaskResponse, error) {
 			// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 			// asked to be approved);
 			// and on a `rejected` task (refused by policy, for submitters that have no caller to
-			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+			// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 			// `region_not_allowed`.
 			Error           *ErrorInfo `json:"error,omitempty"`
 			EventsStreaming bool       `json:"events_streaming"`
@@ -49527,6 +55533,13 @@ func ParseRejectTaskResponse(rsp *http.Response) (*RejectTaskResponse, error) {
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49641,6 +55654,23 @@ func ParseRejectTaskResponse(rsp *http.Response) (*RejectTaskResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RejectTaskResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers RejectTaskResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -49708,6 +55738,13 @@ func ParseGetReceiptIssuerResponse(rsp *http.Response) (*GetReceiptIssuerRespons
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ServiceNetRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServiceNetInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49762,6 +55799,23 @@ func ParseGetReceiptIssuerResponse(rsp *http.Response) (*GetReceiptIssuerRespons
 			headers.XRequestId = value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetReceiptIssuerResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetReceiptIssuerResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -49836,6 +55890,13 @@ func ParseListReceiptsResponse(rsp *http.Response) (*ListReceiptsResponse, error
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ServiceNetRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServiceNetInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49900,6 +55961,23 @@ func ParseListReceiptsResponse(rsp *http.Response) (*ListReceiptsResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListReceiptsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListReceiptsResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -49987,6 +56065,13 @@ func ParseGetReceiptResponse(rsp *http.Response) (*GetReceiptResponse, error) {
 			return nil, err
 		}
 		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ServiceNetRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServiceNetInternalError
@@ -50079,6 +56164,23 @@ func ParseGetReceiptResponse(rsp *http.Response) (*GetReceiptResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetReceiptResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetReceiptResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -50167,6 +56269,13 @@ func ParseGetReceiptEventsResponse(rsp *http.Response) (*GetReceiptEventsRespons
 		}
 		response.JSON410 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ServiceNetRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServiceNetInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50254,6 +56363,23 @@ func ParseGetReceiptEventsResponse(rsp *http.Response) (*GetReceiptEventsRespons
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetReceiptEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetReceiptEventsResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -50319,7 +56445,7 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 			// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 			// asked to be approved);
 			// and on a `rejected` task (refused by policy, for submitters that have no caller to
-			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+			// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 			// `region_not_allowed`.
 			Error *ErrorInfo `json:"error,omitempty"`
 
@@ -50372,6 +56498,13 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 			return nil, err
 		}
 		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ServiceNetRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServiceNetInternalError
@@ -50447,6 +56580,23 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers StopReceiptResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers StopReceiptResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -50542,6 +56692,13 @@ func ParseVerifyReceiptResponse(rsp *http.Response) (*VerifyReceiptResponse, err
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ServiceNetRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServiceNetInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50636,6 +56793,23 @@ func ParseVerifyReceiptResponse(rsp *http.Response) (*VerifyReceiptResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyReceiptResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers VerifyReceiptResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -50717,6 +56891,13 @@ func ParseListTasksResponse(rsp *http.Response) (*ListTasksResponse, error) {
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50791,6 +56972,23 @@ func ParseListTasksResponse(rsp *http.Response) (*ListTasksResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListTasksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListTasksResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -50874,6 +57072,13 @@ func ParseDeleteTaskResponse(rsp *http.Response) (*DeleteTaskResponse, error) {
 			return nil, err
 		}
 		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
@@ -50959,6 +57164,23 @@ func ParseDeleteTaskResponse(rsp *http.Response) (*DeleteTaskResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteTaskResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers DeleteTaskResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -51046,6 +57268,13 @@ func ParseGetTaskResponse(rsp *http.Response) (*GetTaskResponse, error) {
 			return nil, err
 		}
 		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
@@ -51138,6 +57367,23 @@ func ParseGetTaskResponse(rsp *http.Response) (*GetTaskResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetTaskResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetTaskResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -51219,6 +57465,13 @@ func ParseListTaskDeliveriesResponse(rsp *http.Response) (*ListTaskDeliveriesRes
 		}
 		response.JSON410 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51293,6 +57546,23 @@ func ParseListTaskDeliveriesResponse(rsp *http.Response) (*ListTaskDeliveriesRes
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListTaskDeliveriesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListTaskDeliveriesResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -51402,6 +57672,13 @@ func ParseReplayTaskDeliveryResponse(rsp *http.Response) (*ReplayTaskDeliveryRes
 		}
 		response.JSON410 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderReplayLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51476,6 +57753,16 @@ func ParseReplayTaskDeliveryResponse(rsp *http.Response) (*ReplayTaskDeliveryRes
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReplayTaskDeliveryResponse429Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ReplayTaskDeliveryResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -51564,6 +57851,13 @@ func ParseGetTaskEventsResponse(rsp *http.Response) (*GetTaskEventsResponse, err
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51651,6 +57945,23 @@ func ParseGetTaskEventsResponse(rsp *http.Response) (*GetTaskEventsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetTaskEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetTaskEventsResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -51732,6 +58043,13 @@ func ParseGetTaskLLMUsageResponse(rsp *http.Response) (*GetTaskLLMUsageResponse,
 		}
 		response.JSON410 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51806,6 +58124,23 @@ func ParseGetTaskLLMUsageResponse(rsp *http.Response) (*GetTaskLLMUsageResponse,
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetTaskLLMUsageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetTaskLLMUsageResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -52272,7 +58607,7 @@ func ParseStopTaskResponse(rsp *http.Response) (*StopTaskResponse, error) {
 			// secrets it carried; submit again), `hitl_rejected` (a person rejected what the paused task
 			// asked to be approved);
 			// and on a `rejected` task (refused by policy, for submitters that have no caller to
-			// answer), the policy's `tenant_not_allowed`, `approval_required`, `cost_limit_exceeded` or
+			// answer), the policy's `approval_required`, `cost_limit_exceeded` or
 			// `region_not_allowed`.
 			Error           *ErrorInfo `json:"error,omitempty"`
 			EventsStreaming bool       `json:"events_streaming"`
@@ -52390,6 +58725,13 @@ func ParseStopTaskResponse(rsp *http.Response) (*StopTaskResponse, error) {
 		}
 		response.JSON410 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52464,6 +58806,23 @@ func ParseStopTaskResponse(rsp *http.Response) (*StopTaskResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers StopTaskResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers StopTaskResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -52545,6 +58904,13 @@ func ParseGetTaskThreadResponse(rsp *http.Response) (*GetTaskThreadResponse, err
 		}
 		response.JSON410 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52619,6 +58985,23 @@ func ParseGetTaskThreadResponse(rsp *http.Response) (*GetTaskThreadResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetTaskThreadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetTaskThreadResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -52707,6 +59090,13 @@ func ParseGetTaskFullThreadResponse(rsp *http.Response) (*GetTaskFullThreadRespo
 		}
 		response.JSON410 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52791,6 +59181,23 @@ func ParseGetTaskFullThreadResponse(rsp *http.Response) (*GetTaskFullThreadRespo
 			headers.XRequestId = value
 		}
 		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetTaskFullThreadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetTaskFullThreadResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -52803,6 +59210,505 @@ func ParseGetTaskFullThreadResponse(rsp *http.Response) (*GetTaskFullThreadRespo
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetTaskFullThreadResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteTenantLimitsResponse parses an HTTP response from a DeleteTenantLimitsWithResponse call
+func ParseDeleteTenantLimitsResponse(rsp *http.Response) (*DeleteTenantLimitsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteTenantLimitsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TenantLimits
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest AdminValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers DeleteTenantLimitsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeleteTenantLimitsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteTenantLimitsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteTenantLimitsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 422:
+		var headers DeleteTenantLimitsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeleteTenantLimitsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteTenantLimitsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTenantLimitsResponse parses an HTTP response from a GetTenantLimitsWithResponse call
+func ParseGetTenantLimitsResponse(rsp *http.Response) (*GetTenantLimitsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTenantLimitsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TenantLimits
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest AdminValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetTenantLimitsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetTenantLimitsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetTenantLimitsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetTenantLimitsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetTenantLimitsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetTenantLimitsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetTenantLimitsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutTenantLimitsResponse parses an HTTP response from a PutTenantLimitsWithResponse call
+func ParsePutTenantLimitsResponse(rsp *http.Response) (*PutTenantLimitsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutTenantLimitsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TenantLimits
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest AdminUnreadableBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest XpanderUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest XpanderMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest XpanderBodyTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest AdminValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest XpanderInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest XpanderUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PutTenantLimitsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers PutTenantLimitsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PutTenantLimitsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PutTenantLimitsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 405:
+		var headers PutTenantLimitsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers PutTenantLimitsResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers PutTenantLimitsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers PutTenantLimitsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PutTenantLimitsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -52858,6 +59764,13 @@ func ParseGetWebhookSettingsResponse(rsp *http.Response) (*GetWebhookSettingsRes
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52912,6 +59825,23 @@ func ParseGetWebhookSettingsResponse(rsp *http.Response) (*GetWebhookSettingsRes
 			headers.XRequestId = value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetWebhookSettingsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetWebhookSettingsResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -53011,6 +59941,13 @@ func ParsePutWebhookSettingsResponse(rsp *http.Response) (*PutWebhookSettingsRes
 			return nil, err
 		}
 		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
@@ -53113,6 +60050,23 @@ func ParsePutWebhookSettingsResponse(rsp *http.Response) (*PutWebhookSettingsRes
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers PutWebhookSettingsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers PutWebhookSettingsResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -53226,6 +60180,13 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest XpanderRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest XpanderInternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53327,6 +60288,23 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 			headers.XRequestId = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RotateWebhookSecretResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers RotateWebhookSecretResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {

@@ -48,14 +48,22 @@ func runAgents(ctx context.Context, e *apiEnv, args []string) error {
 		}
 		return emit(e, *output, all, func(w io.Writer) {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "AGENT\tVERSION\tDRAFT\tPROTOCOL\tNAME")
+			fmt.Fprintln(tw, "AGENT\tVERSION\tPROTOCOL\tNAME")
 			for _, a := range all {
-				fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%s\n", a.Agent.Id, a.CurrentVersion, a.HasDraft, a.Agent.Protocol, deref(a.Agent.Name))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Id, a.Version, a.Protocol, deref(a.Name))
 			}
 			tw.Flush()
 		})
 	case "get":
-		one, err = c.Agent(ctx, pos[0])
+		a, err := c.Agent(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return emit(e, *output, a, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "agent\t%s\nname\t%s\nversion\t%s\nprotocol\t%s\ncost units\t%d\n", a.Id, deref(a.Name), a.Version, a.Protocol, a.Policy.CostUnits)
+			tw.Flush()
+		})
 	case "put":
 		var def client.AgentDefinition
 		if def, err = readDefinition(*file); err != nil {

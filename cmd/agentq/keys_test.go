@@ -17,6 +17,8 @@ func TestKeys(t *testing.T) {
 		got = append(got, r.Method+" "+r.URL.RequestURI()+" "+r.Header.Get("x-api-key")+" "+string(body))
 		key := `{"id":"0123456789abcdef","tenant":"acme","name":"CI","created_at":"2026-01-01T00:00:00Z","revoked":false}`
 		switch {
+		case strings.HasSuffix(r.URL.Path, "/limits"):
+			_, _ = io.WriteString(w, `{"tenant":"acme","rate":5,"max_in_flight":0,"own":true}`)
 		case strings.Contains(r.URL.Path, "nope"):
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = io.WriteString(w, `{"detail":"no such key","code":"api_key_not_found"}`)
@@ -42,6 +44,10 @@ func TestKeys(t *testing.T) {
 		{args: []string{"keys", "list", "-tenant", "a b"}, want: "GET /v1/api-keys?tenant=a+b adm "},
 		{args: []string{"keys", "revoke", "0123456789abcdef"}, want: "DELETE /v1/api-keys/0123456789abcdef adm "},
 		{args: []string{"keys", "revoke", "nope"}, wantErr: "api_key_not_found"},
+		{args: []string{"keys", "limits", "-tenant", "acme", "-rate", "5", "-max-in-flight", "0"}, want: `PUT /v1/tenants/acme/limits adm {"max_in_flight":0,"rate":5}`},
+		{args: []string{"keys", "limits", "-tenant", "acme"}, want: "GET /v1/tenants/acme/limits adm "},
+		{args: []string{"keys", "limits", "-tenant", "acme", "-reset"}, want: "DELETE /v1/tenants/acme/limits adm "},
+		{args: []string{"keys", "limits", "-tenant", "acme", "-rate", "5"}, wantErr: "usage"},
 		{args: []string{"keys", "create", "-tenant", "acme"}, wantErr: "usage"},
 		{args: []string{"keys", "list"}, wantErr: "usage"},
 		{args: []string{"keys", "revoke"}, wantErr: "usage"},
@@ -58,7 +64,7 @@ func TestKeys(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || len(got) != 1 || got[0] != tt.want || !strings.Contains(out.String(), "0123456789abcdef") {
+			if err != nil || len(got) != 1 || got[0] != tt.want || !strings.Contains(out.String(), `"tenant": "acme"`) {
 				t.Fatalf("err %v, requests %q, out %q; want %q", err, got, out.String(), tt.want)
 			}
 		})

@@ -146,6 +146,7 @@ var (
 		"risky":   {ID: "risky", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", RequiresApproval: true},
 		"pricey":  {ID: "pricey", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", CostUnits: 100},
 		"aussies": {ID: "aussies", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", AllowedRegions: []string{"AU"}},
+		"plain":   {ID: "plain", Version: "1", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", Auth: agent.AuthNone},
 	}
 )
 

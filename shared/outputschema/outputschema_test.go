@@ -1,6 +1,7 @@
 package outputschema
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -26,7 +27,7 @@ func TestCheck(t *testing.T) {
 	s := Spec{Format: "json", Schema: json.RawMessage(schema)}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Check(tt.text, json.RawMessage(tt.output))
+			err := s.Check(context.Background(), tt.text, json.RawMessage(tt.output))
 			if !tt.wantErr {
 				if err != nil {
 					t.Fatalf("Check = %v", err)
@@ -46,10 +47,10 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestBadSchemaIsAMismatch(t *testing.T) {
+func TestBadSchemaIsRefused(t *testing.T) {
 	s := Spec{Format: "json", Schema: json.RawMessage(`{"type": 12}`)}
-	var me *MismatchError
-	if err := s.Check(`{}`, nil); !errors.As(err, &me) {
+	var se *SchemaError
+	if err := s.Check(context.Background(), `{}`, nil); !errors.As(err, &se) || se.Code != CodeInvalid {
 		t.Fatalf("Check with a broken schema = %v", err)
 	}
 }

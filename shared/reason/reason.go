@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
@@ -17,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
 )
@@ -46,6 +48,8 @@ const (
 	// DispatchFailed: the task could not be queued or recorded, and is recorded failed: it will
 	// not run, and trying again may pass.
 	DispatchFailed
+	// Limited: the tenant is over one of its limits (rate, tasks in flight, replays).
+	Limited
 )
 
 // Reason is how an edge answers an error.
@@ -60,6 +64,9 @@ type Reason struct {
 	// TaskID names the task an error concerns (DispatchFailed: the task recorded failed, which
 	// will not run), and TaskStatus its state as the dialect's GET reads it.
 	TaskID, TaskStatus string
+	// RetryAfter, when set, is when trying again may pass (Limited); else a Retryable reason's
+	// edge picks its own wait.
+	RetryAfter time.Duration
 }
 
 // Of maps err, met while handling a request in dialect d about agent agentID (which the messages
@@ -73,8 +80,11 @@ func Of(err error, d task.Dialect, agentID string) (r Reason, known bool) {
 		ve *dialect.ValidationError
 		pe *agent.PolicyError
 		de *accept.DispatchError
+		le *tenantlimit.Error
 	)
 	switch {
+	case errors.As(err, &le):
+		return limitReason(le), true
 	case errors.As(err, &ve):
 		return Reason{Kind: Invalid, Code: "validation_failed", Message: ve.Error(), Problems: ve.Problems}, true
 	case errors.Is(err, dialect.ErrMalformed):
@@ -150,8 +160,20 @@ func settingsReason(err error) (Reason, bool) {
 		return plain(Unprocessable, "validation_failed", "the webhook settings are not valid: at most 10 URLs")
 	case errors.Is(err, settings.ErrConflict):
 		return plain(Conflict, "webhooks_changed", "the webhook settings changed at the same time; try again")
+	case errors.Is(err, webhook.ErrReplayLimit):
+		return plain(Limited, "replay_limit_reached", fmt.Sprintf("the delivery was replayed %d times already", webhook.MaxReplays))
 	}
 	return Reason{}, false
+}
+
+// limitReason answers a refusal of a tenant's limits, with when to come back: the same request
+// may pass then.
+func limitReason(le *tenantlimit.Error) Reason {
+	msg := "the tenant is over its request rate; slow down"
+	if le.Code == tenantlimit.CodeQuotaExceeded {
+		msg = "the tenant has as many tasks in flight as it may; wait for some to end"
+	}
+	return Reason{Kind: Limited, Code: le.Code, Message: msg, Retryable: true, RetryAfter: le.RetryAfter}
 }
 
 func plain(k Kind, code, message string) (Reason, bool) {

@@ -79,7 +79,7 @@ var submitErrors = []error{
 	fmt.Errorf("submit to agent echo: %w", agent.ErrNotFound),
 	fmt.Errorf("submit to agent echo: %w", agent.ErrVersionNotFound),
 	fmt.Errorf("submit to agent echo: %w", authctx.ErrNotFound),
-	&agent.PolicyError{Code: agent.ReasonTenantNotAllowed, Message: "no"},
+	&agent.PolicyError{Code: agent.ReasonApprovalRequired, Message: "no"},
 	&agent.PolicyError{Code: "approval_required", Message: "no"},
 	&accept.DispatchError{Task: &task.Task{ID: "t"}, Err: errors.New("sqs")},
 	&accept.DispatchError{Err: errors.New("sqs")},

@@ -335,7 +335,7 @@ func TestOutcomes(t *testing.T) {
 		transient bool
 		reason    string
 	}{
-		{"policy", &agent.PolicyError{Code: agent.ReasonTenantNotAllowed, Message: "no"}, false, agent.ReasonTenantNotAllowed},
+		{"policy", &agent.PolicyError{Code: agent.ReasonApprovalRequired, Message: "no"}, false, agent.ReasonApprovalRequired},
 		{"unknown agent", fmt.Errorf("submit: %w", agent.ErrNotFound), false, "agent_not_found"},
 		{"unknown version", fmt.Errorf("submit: %w", agent.ErrVersionNotFound), false, "agent_version_not_found"},
 		{"idempotency mismatch", accept.ErrIdempotencyMismatch, false, "idempotency_key_reused"},
