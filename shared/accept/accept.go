@@ -93,6 +93,10 @@ var (
 	ErrStoreUnavailable = errors.New("task store unavailable")
 	// ErrIdempotencyMismatch means the idempotency key was used before for a different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrIdempotentTaskGone means the idempotency key was used before, for this very request, and
+	// the task it created has since been deleted (DELETE /v1/tasks/{id}). Running the request again
+	// under the same key would run it twice, which the key exists to prevent; a new key runs it.
+	ErrIdempotentTaskGone = errors.New("the task this idempotency key created was deleted")
 	// ErrThreadBusy means the thread has a turn in progress and the caller asked to reject, or
 	// too many turns raced to join the thread at once.
 	ErrThreadBusy = errors.New("thread has a turn in progress")
@@ -528,7 +532,10 @@ func (s *Service) replayed(ctx context.Context, r *task.ReplayError, idem *task.
 		return nil, ErrIdempotencyMismatch
 	}
 	t, err := s.store.Get(ctx, r.TaskID)
-	if err != nil {
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		return nil, fmt.Errorf("replay task %s: %w", r.TaskID, ErrIdempotentTaskGone)
+	case err != nil:
 		return nil, fmt.Errorf("read replayed task %s: %w: %v", r.TaskID, ErrStoreUnavailable, err)
 	}
 	return t, nil

@@ -723,6 +723,19 @@ func TestSubmitIdempotency(t *testing.T) {
 			t.Errorf("a replay wrote %d and sent %d", len(h.store.created), len(h.queue.sent))
 		}
 	})
+	t.Run("replay of a deleted task", func(t *testing.T) {
+		// The key outlives a task deleted by DELETE /v1/tasks/{id}: the replay neither runs the
+		// request again nor reports the store as down.
+		h := newHarness(t)
+		h.store.keys = map[string][2]string{"org-1/key-1": {first.ID, idem.BodyHash}}
+		_, err := submit(h, `{"message":"pay"}`)
+		if !errors.Is(err, accept.ErrIdempotentTaskGone) || errors.Is(err, accept.ErrStoreUnavailable) {
+			t.Errorf("err = %v, want ErrIdempotentTaskGone", err)
+		}
+		if len(h.store.created) != 0 || len(h.queue.sent) != 0 {
+			t.Errorf("a replay of a deleted task wrote %d and sent %d", len(h.store.created), len(h.queue.sent))
+		}
+	})
 	t.Run("same key, other body", func(t *testing.T) {
 		h := newHarness(t)
 		h.store.keys = map[string][2]string{"org-1/key-1": {first.ID, idem.BodyHash}}

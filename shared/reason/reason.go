@@ -107,6 +107,8 @@ func Of(err error, d task.Dialect, agentID string) (r Reason, known bool) {
 		return r, true
 	case errors.Is(err, accept.ErrIdempotencyMismatch):
 		return plain(Conflict, "idempotency_key_reused", "the Idempotency-Key was used before for a different request")
+	case errors.Is(err, accept.ErrIdempotentTaskGone):
+		return plain(Conflict, "idempotency_key_reused", "the Idempotency-Key was used before and its task has been deleted; submit with a new key to run the request again")
 	case errors.Is(err, accept.ErrRequestTooLarge):
 		return plain(TooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", task.InlineLimit>>10))
 	case errors.Is(err, accept.ErrWebhooksUnavailable):

@@ -108,8 +108,9 @@ const AuthorizerKeyPrefix = "APIKEY#"
 // UpdateItem also marks a task failed when its message cannot be sent,
 // stops it, and writes an agent's head record (draft, unpublish); PutItem also writes agent
 // versions, auth contexts and API keys' hashes (in a TransactWriteItems). Every task write is
-// followed by its event in the task's log (shared/tasklog): Query reads the log's tail (the last
-// event's number), an UpdateItem that may only create writes the next. No Scan or
+// followed by its event in the task's log (shared/tasklog): a Query of the table reads the log's tail
+// (the last event's number; granted with InvokeQueryIndexes, not on every index), an UpdateItem
+// that may only create writes the next. No Scan or
 // BatchWriteItem; deletes only as
 // InvokeDeleteKeyPrefixes allow.
 var InvokeTableActions = []string{
@@ -118,7 +119,6 @@ var InvokeTableActions = []string{
 	"dynamodb:PutItem",
 	"dynamodb:UpdateItem",
 	"dynamodb:ConditionCheckItem",
-	"dynamodb:Query",
 }
 
 // InvokeDeleteKeyPrefixes are the partition keys invoke may delete (dynamodb:DeleteItem under a
@@ -311,9 +311,10 @@ func (a *API) grant(props *Props) {
 	// replayed webhook delivery to the webhook queue, and nothing else.
 	props.Table.Grant(a.Invoke, *jsii.Strings(InvokeTableActions...)...)
 	grantOnKeys(a.Invoke, "dynamodb:DeleteItem", props.Table, InvokeDeleteKeyPrefixes...)
-	indexes := make([]*string, len(InvokeQueryIndexes))
-	for i, ix := range InvokeQueryIndexes {
-		indexes[i] = jsii.String(*props.Table.TableArn() + "/index/" + ix)
+	// Query: the table itself (an event log's tail) and the indexes a delete reads.
+	indexes := []*string{props.Table.TableArn()}
+	for _, ix := range InvokeQueryIndexes {
+		indexes = append(indexes, jsii.String(*props.Table.TableArn()+"/index/"+ix))
 	}
 	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee: a.Invoke, Actions: jsii.Strings("dynamodb:Query"), ResourceArns: &indexes,
