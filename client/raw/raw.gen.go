@@ -1542,21 +1542,6 @@ func (e ServiceNetConflictErrorStatus) Valid() bool {
 	}
 }
 
-// Defines values for ServiceNetDispatchFailedErrorStatus.
-const (
-	ServiceNetDispatchFailedErrorStatusFailed ServiceNetDispatchFailedErrorStatus = "failed"
-)
-
-// Valid indicates whether the value is a known member of the ServiceNetDispatchFailedErrorStatus enum.
-func (e ServiceNetDispatchFailedErrorStatus) Valid() bool {
-	switch e {
-	case ServiceNetDispatchFailedErrorStatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for ServiceNetInternalErrorErrorStatus.
 const (
 	ServiceNetInternalErrorErrorStatusFailed ServiceNetInternalErrorErrorStatus = "failed"
@@ -1902,36 +1887,6 @@ func (e SyncConflict1ErrorStatus) Valid() bool {
 	}
 }
 
-// Defines values for SyncDispatchFailed0Status.
-const (
-	SyncDispatchFailed0StatusFailed SyncDispatchFailed0Status = "failed"
-)
-
-// Valid indicates whether the value is a known member of the SyncDispatchFailed0Status enum.
-func (e SyncDispatchFailed0Status) Valid() bool {
-	switch e {
-	case SyncDispatchFailed0StatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for SyncDispatchFailed1ErrorStatus.
-const (
-	SyncDispatchFailed1ErrorStatusFailed SyncDispatchFailed1ErrorStatus = "failed"
-)
-
-// Valid indicates whether the value is a known member of the SyncDispatchFailed1ErrorStatus enum.
-func (e SyncDispatchFailed1ErrorStatus) Valid() bool {
-	switch e {
-	case SyncDispatchFailed1ErrorStatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for SyncInternalError0Status.
 const (
 	SyncInternalError0StatusFailed SyncInternalError0Status = "failed"
@@ -2151,21 +2106,6 @@ const (
 func (e XpanderConflictStatus) Valid() bool {
 	switch e {
 	case XpanderConflictStatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for XpanderDispatchFailedStatus.
-const (
-	XpanderDispatchFailedStatusFailed XpanderDispatchFailedStatus = "failed"
-)
-
-// Valid indicates whether the value is a known member of the XpanderDispatchFailedStatus enum.
-func (e XpanderDispatchFailedStatus) Valid() bool {
-	switch e {
-	case XpanderDispatchFailedStatusFailed:
 		return true
 	default:
 		return false
@@ -3342,36 +3282,6 @@ func (e InvokeAgentSync500JSONResponseBody1ErrorStatus) Valid() bool {
 	}
 }
 
-// Defines values for InvokeAgentSync502JSONResponseBody0Status.
-const (
-	InvokeAgentSync502JSONResponseBody0StatusFailed InvokeAgentSync502JSONResponseBody0Status = "failed"
-)
-
-// Valid indicates whether the value is a known member of the InvokeAgentSync502JSONResponseBody0Status enum.
-func (e InvokeAgentSync502JSONResponseBody0Status) Valid() bool {
-	switch e {
-	case InvokeAgentSync502JSONResponseBody0StatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for InvokeAgentSync502JSONResponseBody1ErrorStatus.
-const (
-	InvokeAgentSync502JSONResponseBody1ErrorStatusFailed InvokeAgentSync502JSONResponseBody1ErrorStatus = "failed"
-)
-
-// Valid indicates whether the value is a known member of the InvokeAgentSync502JSONResponseBody1ErrorStatus enum.
-func (e InvokeAgentSync502JSONResponseBody1ErrorStatus) Valid() bool {
-	switch e {
-	case InvokeAgentSync502JSONResponseBody1ErrorStatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for InvokeAgentSync503JSONResponseBody0Status.
 const (
 	InvokeAgentSync503JSONResponseBody0StatusFailed InvokeAgentSync503JSONResponseBody0Status = "failed"
@@ -3552,21 +3462,6 @@ func (e InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus) Valid() bool {
 	}
 }
 
-// Defines values for InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus.
-const (
-	InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus = "failed"
-)
-
-// Valid indicates whether the value is a known member of the InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus enum.
-func (e InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus) Valid() bool {
-	switch e {
-	case InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus.
 const (
 	InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatusFailed InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus = "failed"
@@ -3732,21 +3627,6 @@ func (e InvokeAgentAsync500JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
-// Defines values for InvokeAgentAsync502JSONResponseBodyStatus.
-const (
-	InvokeAgentAsync502JSONResponseBodyStatusFailed InvokeAgentAsync502JSONResponseBodyStatus = "failed"
-)
-
-// Valid indicates whether the value is a known member of the InvokeAgentAsync502JSONResponseBodyStatus enum.
-func (e InvokeAgentAsync502JSONResponseBodyStatus) Valid() bool {
-	switch e {
-	case InvokeAgentAsync502JSONResponseBodyStatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for InvokeAgentAsync503JSONResponseBodyStatus.
 const (
 	InvokeAgentAsync503JSONResponseBodyStatusFailed InvokeAgentAsync503JSONResponseBodyStatus = "failed"
@@ -3906,21 +3786,6 @@ const (
 func (e InvokeAgentStream500JSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case InvokeAgentStream500JSONResponseBodyStatusFailed:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for InvokeAgentStream502JSONResponseBodyStatus.
-const (
-	InvokeAgentStream502JSONResponseBodyStatusFailed InvokeAgentStream502JSONResponseBodyStatus = "failed"
-)
-
-// Valid indicates whether the value is a known member of the InvokeAgentStream502JSONResponseBodyStatus enum.
-func (e InvokeAgentStream502JSONResponseBodyStatus) Valid() bool {
-	switch e {
-	case InvokeAgentStream502JSONResponseBodyStatusFailed:
 		return true
 	default:
 		return false
@@ -8469,7 +8334,7 @@ type DeliveryList struct {
 // ErrorInfo agentq's addition to both dialects: why a task that ended did not succeed. Present only
 // then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 // `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 // `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 // `deadline_exceeded` (an agent working asynchronously did not finish within its
 // `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -8809,8 +8674,9 @@ type RouteNotFound1 struct {
 type RouteNotFound1ErrorStatus string
 
 // ServiceNetError A ServiceNet error: `code`, `message`, and `details` (the problems of a
-// `validation_failed`) or `receipt_id` and `status` (the failed execution of a `dispatch_failed`
-// and its state as a GET reads it: it will not run).
+// `validation_failed`) or `receipt_id` and `status` (the execution an invocation's `503`
+// recorded failed, its submission having failed halfway, and its state as a GET reads it: it
+// will not run).
 type ServiceNetError struct {
 	// Error What a ServiceNet error's `error` holds.
 	Error ServiceNetErrorBody `json:"error"`
@@ -8838,7 +8704,7 @@ type ServiceNetInvoked struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -8959,7 +8825,7 @@ type StoredReceipt struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -9208,8 +9074,9 @@ type WebhookSettingsInput struct {
 type WebhookURL = string
 
 // XpanderError An xpander error: FastAPI's `detail` (a message, or the list of problems of a
-// `validation_failed`) and agentq's stable `code`; `task_id` names the failed task of a
-// `dispatch_failed`, and `status` its state as a GET reads it (`failed`: it will not run).
+// `validation_failed`) and agentq's stable `code`; `task_id` names the task an invocation's
+// `503` recorded failed (its submission failed halfway), and `status` its state as a GET
+// reads it (`failed`: it will not run).
 type XpanderError struct {
 	// Code The stable reason code; each response lists its own.
 	Code   string              `json:"code"`
@@ -9376,7 +9243,7 @@ type XpanderTask struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -9871,20 +9738,6 @@ type ServiceNetConflict struct {
 // ServiceNetConflictErrorStatus defines model for ServiceNetConflict.Error.Status.
 type ServiceNetConflictErrorStatus string
 
-// ServiceNetDispatchFailed defines model for ServiceNetDispatchFailed.
-type ServiceNetDispatchFailed struct {
-	Error struct {
-		Code      interface{}                          `json:"code"`
-		Details   *[]Problem                           `json:"details,omitempty"`
-		Message   string                               `json:"message"`
-		ReceiptId *openapi_types.UUID                  `json:"receipt_id,omitempty"`
-		Status    *ServiceNetDispatchFailedErrorStatus `json:"status,omitempty"`
-	} `json:"error"`
-}
-
-// ServiceNetDispatchFailedErrorStatus defines model for ServiceNetDispatchFailed.Error.Status.
-type ServiceNetDispatchFailedErrorStatus string
-
 // ServiceNetInternalError defines model for ServiceNetInternalError.
 type ServiceNetInternalError struct {
 	Error struct {
@@ -10259,47 +10112,6 @@ type SyncConflict1 struct {
 // SyncConflict1ErrorStatus defines model for SyncConflict.1.Error.Status.
 type SyncConflict1ErrorStatus string
 
-// SyncDispatchFailed defines model for SyncDispatchFailed.
-type SyncDispatchFailed struct {
-	union json.RawMessage
-}
-
-// SyncDispatchFailed0 defines model for SyncDispatchFailed.0.
-type SyncDispatchFailed0 struct {
-	Code   interface{}                 `json:"code"`
-	Detail SyncDispatchFailed_0_Detail `json:"detail"`
-	Status *SyncDispatchFailed0Status  `json:"status,omitempty"`
-	TaskId *openapi_types.UUID         `json:"task_id,omitempty"`
-}
-
-// SyncDispatchFailed0Detail0 defines model for SyncDispatchFailed.0.Detail.0.
-type SyncDispatchFailed0Detail0 = string
-
-// SyncDispatchFailed0Detail1 defines model for SyncDispatchFailed.0.Detail.1.
-type SyncDispatchFailed0Detail1 = []Problem
-
-// SyncDispatchFailed_0_Detail defines model for SyncDispatchFailed.0.Detail.
-type SyncDispatchFailed_0_Detail struct {
-	union json.RawMessage
-}
-
-// SyncDispatchFailed0Status defines model for SyncDispatchFailed.0.Status.
-type SyncDispatchFailed0Status string
-
-// SyncDispatchFailed1 defines model for SyncDispatchFailed.1.
-type SyncDispatchFailed1 struct {
-	Error struct {
-		Code      interface{}                     `json:"code"`
-		Details   *[]Problem                      `json:"details,omitempty"`
-		Message   string                          `json:"message"`
-		ReceiptId *openapi_types.UUID             `json:"receipt_id,omitempty"`
-		Status    *SyncDispatchFailed1ErrorStatus `json:"status,omitempty"`
-	} `json:"error"`
-}
-
-// SyncDispatchFailed1ErrorStatus defines model for SyncDispatchFailed.1.Error.Status.
-type SyncDispatchFailed1ErrorStatus string
-
 // SyncInternalError defines model for SyncInternalError.
 type SyncInternalError struct {
 	union json.RawMessage
@@ -10615,28 +10427,6 @@ type XpanderConflict_Detail struct {
 
 // XpanderConflictStatus defines model for XpanderConflict.Status.
 type XpanderConflictStatus string
-
-// XpanderDispatchFailed defines model for XpanderDispatchFailed.
-type XpanderDispatchFailed struct {
-	Code   interface{}                  `json:"code"`
-	Detail XpanderDispatchFailed_Detail `json:"detail"`
-	Status *XpanderDispatchFailedStatus `json:"status,omitempty"`
-	TaskId *openapi_types.UUID          `json:"task_id,omitempty"`
-}
-
-// XpanderDispatchFailedDetail0 defines model for XpanderDispatchFailed.Detail.0.
-type XpanderDispatchFailedDetail0 = string
-
-// XpanderDispatchFailedDetail1 defines model for XpanderDispatchFailed.Detail.1.
-type XpanderDispatchFailedDetail1 = []Problem
-
-// XpanderDispatchFailed_Detail defines model for XpanderDispatchFailed.Detail.
-type XpanderDispatchFailed_Detail struct {
-	union json.RawMessage
-}
-
-// XpanderDispatchFailedStatus defines model for XpanderDispatchFailed.Status.
-type XpanderDispatchFailedStatus string
 
 // XpanderInternalError defines model for XpanderInternalError.
 type XpanderInternalError struct {
@@ -11506,7 +11296,7 @@ type InvokeAgentSync200JSONResponseBody0 struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -11620,7 +11410,7 @@ type InvokeAgentSync200JSONResponseBody1 struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -11674,7 +11464,7 @@ type InvokeAgentSync202JSONResponseBody0 struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -11788,7 +11578,7 @@ type InvokeAgentSync202JSONResponseBody1 struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -12142,42 +11932,6 @@ type InvokeAgentSync500JSONResponseBody1 struct {
 // InvokeAgentSync500JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
 type InvokeAgentSync500JSONResponseBody1ErrorStatus string
 
-// InvokeAgentSync502JSONResponseBody0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBody0 struct {
-	Code   interface{}                                 `json:"code"`
-	Detail InvokeAgentSync502JSONResponseBody_0_Detail `json:"detail"`
-	Status *InvokeAgentSync502JSONResponseBody0Status  `json:"status,omitempty"`
-	TaskId *openapi_types.UUID                         `json:"task_id,omitempty"`
-}
-
-// InvokeAgentSync502JSONResponseBody0Detail0 defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBody0Detail0 = string
-
-// InvokeAgentSync502JSONResponseBody0Detail1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBody0Detail1 = []Problem
-
-// InvokeAgentSync502JSONResponseBody_0_Detail defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBody_0_Detail struct {
-	union json.RawMessage
-}
-
-// InvokeAgentSync502JSONResponseBody0Status defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBody0Status string
-
-// InvokeAgentSync502JSONResponseBody1 defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBody1 struct {
-	Error struct {
-		Code      interface{}                                     `json:"code"`
-		Details   *[]Problem                                      `json:"details,omitempty"`
-		Message   string                                          `json:"message"`
-		ReceiptId *openapi_types.UUID                             `json:"receipt_id,omitempty"`
-		Status    *InvokeAgentSync502JSONResponseBody1ErrorStatus `json:"status,omitempty"`
-	} `json:"error"`
-}
-
-// InvokeAgentSync502JSONResponseBody1ErrorStatus defines parameters for InvokeAgentSync.
-type InvokeAgentSync502JSONResponseBody1ErrorStatus string
-
 // InvokeAgentSync503JSONResponseBody0 defines parameters for InvokeAgentSync.
 type InvokeAgentSync503JSONResponseBody0 struct {
 	Code   interface{}                                 `json:"code"`
@@ -12260,9 +12014,6 @@ type InvokeAgentAsyncServiceNet429JSONResponseBodyErrorStatus string
 
 // InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
 type InvokeAgentAsyncServiceNet500JSONResponseBodyErrorStatus string
-
-// InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
-type InvokeAgentAsyncServiceNet502JSONResponseBodyErrorStatus string
 
 // InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus defines parameters for InvokeAgentAsyncServiceNet.
 type InvokeAgentAsyncServiceNet503JSONResponseBodyErrorStatus string
@@ -12423,20 +12174,6 @@ type InvokeAgentAsync500JSONResponseBody_Detail struct {
 
 // InvokeAgentAsync500JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync500JSONResponseBodyStatus string
-
-// InvokeAgentAsync502JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
-type InvokeAgentAsync502JSONResponseBodyDetail0 = string
-
-// InvokeAgentAsync502JSONResponseBodyDetail1 defines parameters for InvokeAgentAsync.
-type InvokeAgentAsync502JSONResponseBodyDetail1 = []Problem
-
-// InvokeAgentAsync502JSONResponseBody_Detail defines parameters for InvokeAgentAsync.
-type InvokeAgentAsync502JSONResponseBody_Detail struct {
-	union json.RawMessage
-}
-
-// InvokeAgentAsync502JSONResponseBodyStatus defines parameters for InvokeAgentAsync.
-type InvokeAgentAsync502JSONResponseBodyStatus string
 
 // InvokeAgentAsync503JSONResponseBodyDetail0 defines parameters for InvokeAgentAsync.
 type InvokeAgentAsync503JSONResponseBodyDetail0 = string
@@ -12608,20 +12345,6 @@ type InvokeAgentStream500JSONResponseBody_Detail struct {
 
 // InvokeAgentStream500JSONResponseBodyStatus defines parameters for InvokeAgentStream.
 type InvokeAgentStream500JSONResponseBodyStatus string
-
-// InvokeAgentStream502JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
-type InvokeAgentStream502JSONResponseBodyDetail0 = string
-
-// InvokeAgentStream502JSONResponseBodyDetail1 defines parameters for InvokeAgentStream.
-type InvokeAgentStream502JSONResponseBodyDetail1 = []Problem
-
-// InvokeAgentStream502JSONResponseBody_Detail defines parameters for InvokeAgentStream.
-type InvokeAgentStream502JSONResponseBody_Detail struct {
-	union json.RawMessage
-}
-
-// InvokeAgentStream502JSONResponseBodyStatus defines parameters for InvokeAgentStream.
-type InvokeAgentStream502JSONResponseBodyStatus string
 
 // InvokeAgentStream503JSONResponseBodyDetail0 defines parameters for InvokeAgentStream.
 type InvokeAgentStream503JSONResponseBodyDetail0 = string
@@ -17643,130 +17366,6 @@ func (t *SyncConflict_0_Detail) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// AsSyncDispatchFailed0 returns the union data inside the SyncDispatchFailed as a SyncDispatchFailed0
-func (t SyncDispatchFailed) AsSyncDispatchFailed0() (SyncDispatchFailed0, error) {
-	var body SyncDispatchFailed0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromSyncDispatchFailed0 overwrites any union data inside the SyncDispatchFailed as the provided SyncDispatchFailed0
-func (t *SyncDispatchFailed) FromSyncDispatchFailed0(v SyncDispatchFailed0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeSyncDispatchFailed0 performs a merge with any union data inside the SyncDispatchFailed, using the provided SyncDispatchFailed0
-func (t *SyncDispatchFailed) MergeSyncDispatchFailed0(v SyncDispatchFailed0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsSyncDispatchFailed1 returns the union data inside the SyncDispatchFailed as a SyncDispatchFailed1
-func (t SyncDispatchFailed) AsSyncDispatchFailed1() (SyncDispatchFailed1, error) {
-	var body SyncDispatchFailed1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromSyncDispatchFailed1 overwrites any union data inside the SyncDispatchFailed as the provided SyncDispatchFailed1
-func (t *SyncDispatchFailed) FromSyncDispatchFailed1(v SyncDispatchFailed1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeSyncDispatchFailed1 performs a merge with any union data inside the SyncDispatchFailed, using the provided SyncDispatchFailed1
-func (t *SyncDispatchFailed) MergeSyncDispatchFailed1(v SyncDispatchFailed1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t SyncDispatchFailed) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *SyncDispatchFailed) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsSyncDispatchFailed0Detail0 returns the union data inside the SyncDispatchFailed_0_Detail as a SyncDispatchFailed0Detail0
-func (t SyncDispatchFailed_0_Detail) AsSyncDispatchFailed0Detail0() (SyncDispatchFailed0Detail0, error) {
-	var body SyncDispatchFailed0Detail0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromSyncDispatchFailed0Detail0 overwrites any union data inside the SyncDispatchFailed_0_Detail as the provided SyncDispatchFailed0Detail0
-func (t *SyncDispatchFailed_0_Detail) FromSyncDispatchFailed0Detail0(v SyncDispatchFailed0Detail0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeSyncDispatchFailed0Detail0 performs a merge with any union data inside the SyncDispatchFailed_0_Detail, using the provided SyncDispatchFailed0Detail0
-func (t *SyncDispatchFailed_0_Detail) MergeSyncDispatchFailed0Detail0(v SyncDispatchFailed0Detail0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsSyncDispatchFailed0Detail1 returns the union data inside the SyncDispatchFailed_0_Detail as a SyncDispatchFailed0Detail1
-func (t SyncDispatchFailed_0_Detail) AsSyncDispatchFailed0Detail1() (SyncDispatchFailed0Detail1, error) {
-	var body SyncDispatchFailed0Detail1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromSyncDispatchFailed0Detail1 overwrites any union data inside the SyncDispatchFailed_0_Detail as the provided SyncDispatchFailed0Detail1
-func (t *SyncDispatchFailed_0_Detail) FromSyncDispatchFailed0Detail1(v SyncDispatchFailed0Detail1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeSyncDispatchFailed0Detail1 performs a merge with any union data inside the SyncDispatchFailed_0_Detail, using the provided SyncDispatchFailed0Detail1
-func (t *SyncDispatchFailed_0_Detail) MergeSyncDispatchFailed0Detail1(v SyncDispatchFailed0Detail1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t SyncDispatchFailed_0_Detail) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *SyncDispatchFailed_0_Detail) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
 // AsSyncInternalError0 returns the union data inside the SyncInternalError as a SyncInternalError0
 func (t SyncInternalError) AsSyncInternalError0() (SyncInternalError0, error) {
 	var body SyncInternalError0
@@ -18827,68 +18426,6 @@ func (t XpanderConflict_Detail) MarshalJSON() ([]byte, error) {
 }
 
 func (t *XpanderConflict_Detail) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsXpanderDispatchFailedDetail0 returns the union data inside the XpanderDispatchFailed_Detail as a XpanderDispatchFailedDetail0
-func (t XpanderDispatchFailed_Detail) AsXpanderDispatchFailedDetail0() (XpanderDispatchFailedDetail0, error) {
-	var body XpanderDispatchFailedDetail0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromXpanderDispatchFailedDetail0 overwrites any union data inside the XpanderDispatchFailed_Detail as the provided XpanderDispatchFailedDetail0
-func (t *XpanderDispatchFailed_Detail) FromXpanderDispatchFailedDetail0(v XpanderDispatchFailedDetail0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeXpanderDispatchFailedDetail0 performs a merge with any union data inside the XpanderDispatchFailed_Detail, using the provided XpanderDispatchFailedDetail0
-func (t *XpanderDispatchFailed_Detail) MergeXpanderDispatchFailedDetail0(v XpanderDispatchFailedDetail0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsXpanderDispatchFailedDetail1 returns the union data inside the XpanderDispatchFailed_Detail as a XpanderDispatchFailedDetail1
-func (t XpanderDispatchFailed_Detail) AsXpanderDispatchFailedDetail1() (XpanderDispatchFailedDetail1, error) {
-	var body XpanderDispatchFailedDetail1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromXpanderDispatchFailedDetail1 overwrites any union data inside the XpanderDispatchFailed_Detail as the provided XpanderDispatchFailedDetail1
-func (t *XpanderDispatchFailed_Detail) FromXpanderDispatchFailedDetail1(v XpanderDispatchFailedDetail1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeXpanderDispatchFailedDetail1 performs a merge with any union data inside the XpanderDispatchFailed_Detail, using the provided XpanderDispatchFailedDetail1
-func (t *XpanderDispatchFailed_Detail) MergeXpanderDispatchFailedDetail1(v XpanderDispatchFailedDetail1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t XpanderDispatchFailed_Detail) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *XpanderDispatchFailed_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -22757,68 +22294,6 @@ func (t *InvokeAgentSync500JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) er
 	return err
 }
 
-// AsInvokeAgentSync502JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync502JSONResponseBody_0_Detail as a InvokeAgentSync502JSONResponseBody0Detail0
-func (t InvokeAgentSync502JSONResponseBody_0_Detail) AsInvokeAgentSync502JSONResponseBody0Detail0() (InvokeAgentSync502JSONResponseBody0Detail0, error) {
-	var body InvokeAgentSync502JSONResponseBody0Detail0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromInvokeAgentSync502JSONResponseBody0Detail0 overwrites any union data inside the InvokeAgentSync502JSONResponseBody_0_Detail as the provided InvokeAgentSync502JSONResponseBody0Detail0
-func (t *InvokeAgentSync502JSONResponseBody_0_Detail) FromInvokeAgentSync502JSONResponseBody0Detail0(v InvokeAgentSync502JSONResponseBody0Detail0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeInvokeAgentSync502JSONResponseBody0Detail0 performs a merge with any union data inside the InvokeAgentSync502JSONResponseBody_0_Detail, using the provided InvokeAgentSync502JSONResponseBody0Detail0
-func (t *InvokeAgentSync502JSONResponseBody_0_Detail) MergeInvokeAgentSync502JSONResponseBody0Detail0(v InvokeAgentSync502JSONResponseBody0Detail0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsInvokeAgentSync502JSONResponseBody0Detail1 returns the union data inside the InvokeAgentSync502JSONResponseBody_0_Detail as a InvokeAgentSync502JSONResponseBody0Detail1
-func (t InvokeAgentSync502JSONResponseBody_0_Detail) AsInvokeAgentSync502JSONResponseBody0Detail1() (InvokeAgentSync502JSONResponseBody0Detail1, error) {
-	var body InvokeAgentSync502JSONResponseBody0Detail1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromInvokeAgentSync502JSONResponseBody0Detail1 overwrites any union data inside the InvokeAgentSync502JSONResponseBody_0_Detail as the provided InvokeAgentSync502JSONResponseBody0Detail1
-func (t *InvokeAgentSync502JSONResponseBody_0_Detail) FromInvokeAgentSync502JSONResponseBody0Detail1(v InvokeAgentSync502JSONResponseBody0Detail1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeInvokeAgentSync502JSONResponseBody0Detail1 performs a merge with any union data inside the InvokeAgentSync502JSONResponseBody_0_Detail, using the provided InvokeAgentSync502JSONResponseBody0Detail1
-func (t *InvokeAgentSync502JSONResponseBody_0_Detail) MergeInvokeAgentSync502JSONResponseBody0Detail1(v InvokeAgentSync502JSONResponseBody0Detail1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t InvokeAgentSync502JSONResponseBody_0_Detail) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *InvokeAgentSync502JSONResponseBody_0_Detail) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
 // AsInvokeAgentSync503JSONResponseBody0Detail0 returns the union data inside the InvokeAgentSync503JSONResponseBody_0_Detail as a InvokeAgentSync503JSONResponseBody0Detail0
 func (t InvokeAgentSync503JSONResponseBody_0_Detail) AsInvokeAgentSync503JSONResponseBody0Detail0() (InvokeAgentSync503JSONResponseBody0Detail0, error) {
 	var body InvokeAgentSync503JSONResponseBody0Detail0
@@ -23501,68 +22976,6 @@ func (t *InvokeAgentAsync500JSONResponseBody_Detail) UnmarshalJSON(b []byte) err
 	return err
 }
 
-// AsInvokeAgentAsync502JSONResponseBodyDetail0 returns the union data inside the InvokeAgentAsync502JSONResponseBody_Detail as a InvokeAgentAsync502JSONResponseBodyDetail0
-func (t InvokeAgentAsync502JSONResponseBody_Detail) AsInvokeAgentAsync502JSONResponseBodyDetail0() (InvokeAgentAsync502JSONResponseBodyDetail0, error) {
-	var body InvokeAgentAsync502JSONResponseBodyDetail0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromInvokeAgentAsync502JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentAsync502JSONResponseBody_Detail as the provided InvokeAgentAsync502JSONResponseBodyDetail0
-func (t *InvokeAgentAsync502JSONResponseBody_Detail) FromInvokeAgentAsync502JSONResponseBodyDetail0(v InvokeAgentAsync502JSONResponseBodyDetail0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeInvokeAgentAsync502JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentAsync502JSONResponseBody_Detail, using the provided InvokeAgentAsync502JSONResponseBodyDetail0
-func (t *InvokeAgentAsync502JSONResponseBody_Detail) MergeInvokeAgentAsync502JSONResponseBodyDetail0(v InvokeAgentAsync502JSONResponseBodyDetail0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsInvokeAgentAsync502JSONResponseBodyDetail1 returns the union data inside the InvokeAgentAsync502JSONResponseBody_Detail as a InvokeAgentAsync502JSONResponseBodyDetail1
-func (t InvokeAgentAsync502JSONResponseBody_Detail) AsInvokeAgentAsync502JSONResponseBodyDetail1() (InvokeAgentAsync502JSONResponseBodyDetail1, error) {
-	var body InvokeAgentAsync502JSONResponseBodyDetail1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromInvokeAgentAsync502JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentAsync502JSONResponseBody_Detail as the provided InvokeAgentAsync502JSONResponseBodyDetail1
-func (t *InvokeAgentAsync502JSONResponseBody_Detail) FromInvokeAgentAsync502JSONResponseBodyDetail1(v InvokeAgentAsync502JSONResponseBodyDetail1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeInvokeAgentAsync502JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentAsync502JSONResponseBody_Detail, using the provided InvokeAgentAsync502JSONResponseBodyDetail1
-func (t *InvokeAgentAsync502JSONResponseBody_Detail) MergeInvokeAgentAsync502JSONResponseBodyDetail1(v InvokeAgentAsync502JSONResponseBodyDetail1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t InvokeAgentAsync502JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *InvokeAgentAsync502JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
 // AsInvokeAgentAsync503JSONResponseBodyDetail0 returns the union data inside the InvokeAgentAsync503JSONResponseBody_Detail as a InvokeAgentAsync503JSONResponseBodyDetail0
 func (t InvokeAgentAsync503JSONResponseBody_Detail) AsInvokeAgentAsync503JSONResponseBodyDetail0() (InvokeAgentAsync503JSONResponseBodyDetail0, error) {
 	var body InvokeAgentAsync503JSONResponseBodyDetail0
@@ -24241,68 +23654,6 @@ func (t InvokeAgentStream500JSONResponseBody_Detail) MarshalJSON() ([]byte, erro
 }
 
 func (t *InvokeAgentStream500JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsInvokeAgentStream502JSONResponseBodyDetail0 returns the union data inside the InvokeAgentStream502JSONResponseBody_Detail as a InvokeAgentStream502JSONResponseBodyDetail0
-func (t InvokeAgentStream502JSONResponseBody_Detail) AsInvokeAgentStream502JSONResponseBodyDetail0() (InvokeAgentStream502JSONResponseBodyDetail0, error) {
-	var body InvokeAgentStream502JSONResponseBodyDetail0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromInvokeAgentStream502JSONResponseBodyDetail0 overwrites any union data inside the InvokeAgentStream502JSONResponseBody_Detail as the provided InvokeAgentStream502JSONResponseBodyDetail0
-func (t *InvokeAgentStream502JSONResponseBody_Detail) FromInvokeAgentStream502JSONResponseBodyDetail0(v InvokeAgentStream502JSONResponseBodyDetail0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeInvokeAgentStream502JSONResponseBodyDetail0 performs a merge with any union data inside the InvokeAgentStream502JSONResponseBody_Detail, using the provided InvokeAgentStream502JSONResponseBodyDetail0
-func (t *InvokeAgentStream502JSONResponseBody_Detail) MergeInvokeAgentStream502JSONResponseBodyDetail0(v InvokeAgentStream502JSONResponseBodyDetail0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsInvokeAgentStream502JSONResponseBodyDetail1 returns the union data inside the InvokeAgentStream502JSONResponseBody_Detail as a InvokeAgentStream502JSONResponseBodyDetail1
-func (t InvokeAgentStream502JSONResponseBody_Detail) AsInvokeAgentStream502JSONResponseBodyDetail1() (InvokeAgentStream502JSONResponseBodyDetail1, error) {
-	var body InvokeAgentStream502JSONResponseBodyDetail1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromInvokeAgentStream502JSONResponseBodyDetail1 overwrites any union data inside the InvokeAgentStream502JSONResponseBody_Detail as the provided InvokeAgentStream502JSONResponseBodyDetail1
-func (t *InvokeAgentStream502JSONResponseBody_Detail) FromInvokeAgentStream502JSONResponseBodyDetail1(v InvokeAgentStream502JSONResponseBodyDetail1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeInvokeAgentStream502JSONResponseBodyDetail1 performs a merge with any union data inside the InvokeAgentStream502JSONResponseBody_Detail, using the provided InvokeAgentStream502JSONResponseBodyDetail1
-func (t *InvokeAgentStream502JSONResponseBody_Detail) MergeInvokeAgentStream502JSONResponseBodyDetail1(v InvokeAgentStream502JSONResponseBodyDetail1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t InvokeAgentStream502JSONResponseBody_Detail) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *InvokeAgentStream502JSONResponseBody_Detail) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -43740,12 +43091,6 @@ type InvokeAgentSyncResponse500Headers struct {
 	XRequestId string
 }
 
-// InvokeAgentSyncResponse502Headers the declared response headers of an HTTP 502 response for InvokeAgentSync
-type InvokeAgentSyncResponse502Headers struct {
-	RetryAfter int
-	XRequestId string
-}
-
 // InvokeAgentSyncResponse503Headers the declared response headers of an HTTP 503 response for InvokeAgentSync
 type InvokeAgentSyncResponse503Headers struct {
 	RetryAfter int
@@ -43779,8 +43124,6 @@ type InvokeAgentSyncResponse struct {
 	JSON429 *SyncLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *SyncInternalError
-	// JSON502 the response for an HTTP 502 `application/json` response
-	JSON502 *SyncDispatchFailed
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *SyncUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -43807,8 +43150,6 @@ type InvokeAgentSyncResponse struct {
 	Headers429 *InvokeAgentSyncResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *InvokeAgentSyncResponse500Headers
-	// Headers502 the parsed response headers for an HTTP 502 response
-	Headers502 *InvokeAgentSyncResponse502Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *InvokeAgentSyncResponse503Headers
 }
@@ -43871,11 +43212,6 @@ func (r InvokeAgentSyncResponse) GetJSON429() *SyncLimited {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r InvokeAgentSyncResponse) GetJSON500() *SyncInternalError {
 	return r.JSON500
-}
-
-// GetJSON502 returns the response for an HTTP 502 `application/json` response
-func (r InvokeAgentSyncResponse) GetJSON502() *SyncDispatchFailed {
-	return r.JSON502
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -43969,12 +43305,6 @@ type InvokeAgentAsyncServiceNetResponse500Headers struct {
 	XRequestId string
 }
 
-// InvokeAgentAsyncServiceNetResponse502Headers the declared response headers of an HTTP 502 response for InvokeAgentAsyncServiceNet
-type InvokeAgentAsyncServiceNetResponse502Headers struct {
-	RetryAfter int
-	XRequestId string
-}
-
 // InvokeAgentAsyncServiceNetResponse503Headers the declared response headers of an HTTP 503 response for InvokeAgentAsyncServiceNet
 type InvokeAgentAsyncServiceNetResponse503Headers struct {
 	RetryAfter int
@@ -44006,8 +43336,6 @@ type InvokeAgentAsyncServiceNetResponse struct {
 	JSON429 *ServiceNetInvokeLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServiceNetInternalError
-	// JSON502 the response for an HTTP 502 `application/json` response
-	JSON502 *ServiceNetDispatchFailed
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceNetInvokeUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -44032,8 +43360,6 @@ type InvokeAgentAsyncServiceNetResponse struct {
 	Headers429 *InvokeAgentAsyncServiceNetResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *InvokeAgentAsyncServiceNetResponse500Headers
-	// Headers502 the parsed response headers for an HTTP 502 response
-	Headers502 *InvokeAgentAsyncServiceNetResponse502Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *InvokeAgentAsyncServiceNetResponse503Headers
 }
@@ -44091,11 +43417,6 @@ func (r InvokeAgentAsyncServiceNetResponse) GetJSON429() *ServiceNetInvokeLimite
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r InvokeAgentAsyncServiceNetResponse) GetJSON500() *ServiceNetInternalError {
 	return r.JSON500
-}
-
-// GetJSON502 returns the response for an HTTP 502 `application/json` response
-func (r InvokeAgentAsyncServiceNetResponse) GetJSON502() *ServiceNetDispatchFailed {
-	return r.JSON502
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -44189,12 +43510,6 @@ type InvokeAgentAsyncResponse500Headers struct {
 	XRequestId string
 }
 
-// InvokeAgentAsyncResponse502Headers the declared response headers of an HTTP 502 response for InvokeAgentAsync
-type InvokeAgentAsyncResponse502Headers struct {
-	RetryAfter int
-	XRequestId string
-}
-
 // InvokeAgentAsyncResponse503Headers the declared response headers of an HTTP 503 response for InvokeAgentAsync
 type InvokeAgentAsyncResponse503Headers struct {
 	RetryAfter int
@@ -44226,8 +43541,6 @@ type InvokeAgentAsyncResponse struct {
 	JSON429 *XpanderInvokeLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
-	// JSON502 the response for an HTTP 502 `application/json` response
-	JSON502 *XpanderDispatchFailed
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *XpanderInvokeUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -44252,8 +43565,6 @@ type InvokeAgentAsyncResponse struct {
 	Headers429 *InvokeAgentAsyncResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *InvokeAgentAsyncResponse500Headers
-	// Headers502 the parsed response headers for an HTTP 502 response
-	Headers502 *InvokeAgentAsyncResponse502Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *InvokeAgentAsyncResponse503Headers
 }
@@ -44311,11 +43622,6 @@ func (r InvokeAgentAsyncResponse) GetJSON429() *XpanderInvokeLimited {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r InvokeAgentAsyncResponse) GetJSON500() *XpanderInternalError {
 	return r.JSON500
-}
-
-// GetJSON502 returns the response for an HTTP 502 `application/json` response
-func (r InvokeAgentAsyncResponse) GetJSON502() *XpanderDispatchFailed {
-	return r.JSON502
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -44410,12 +43716,6 @@ type InvokeAgentStreamResponse500Headers struct {
 	XRequestId string
 }
 
-// InvokeAgentStreamResponse502Headers the declared response headers of an HTTP 502 response for InvokeAgentStream
-type InvokeAgentStreamResponse502Headers struct {
-	RetryAfter int
-	XRequestId string
-}
-
 // InvokeAgentStreamResponse503Headers the declared response headers of an HTTP 503 response for InvokeAgentStream
 type InvokeAgentStreamResponse503Headers struct {
 	RetryAfter int
@@ -44445,8 +43745,6 @@ type InvokeAgentStreamResponse struct {
 	JSON429 *XpanderInvokeLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *XpanderInternalError
-	// JSON502 the response for an HTTP 502 `application/json` response
-	JSON502 *XpanderDispatchFailed
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *XpanderInvokeUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -44471,8 +43769,6 @@ type InvokeAgentStreamResponse struct {
 	Headers429 *InvokeAgentStreamResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *InvokeAgentStreamResponse500Headers
-	// Headers502 the parsed response headers for an HTTP 502 response
-	Headers502 *InvokeAgentStreamResponse502Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *InvokeAgentStreamResponse503Headers
 }
@@ -44525,11 +43821,6 @@ func (r InvokeAgentStreamResponse) GetJSON429() *XpanderInvokeLimited {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r InvokeAgentStreamResponse) GetJSON500() *XpanderInternalError {
 	return r.JSON500
-}
-
-// GetJSON502 returns the response for an HTTP 502 `application/json` response
-func (r InvokeAgentStreamResponse) GetJSON502() *XpanderDispatchFailed {
-	return r.JSON502
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -45849,7 +45140,7 @@ type ApproveTaskResponse struct {
 		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 		// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-		// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+		// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 		// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 		// `deadline_exceeded` (an agent working asynchronously did not finish within its
 		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -46007,7 +45298,7 @@ func (r ApproveTaskResponse) GetJSON200() *struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -46270,7 +45561,7 @@ type RejectTaskResponse struct {
 		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 		// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-		// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+		// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 		// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 		// `deadline_exceeded` (an agent working asynchronously did not finish within its
 		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -46428,7 +45719,7 @@ func (r RejectTaskResponse) GetJSON200() *struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -47248,7 +46539,7 @@ type StopReceiptResponse struct {
 		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 		// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-		// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+		// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 		// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 		// `deadline_exceeded` (an agent working asynchronously did not finish within its
 		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -47320,7 +46611,7 @@ func (r StopReceiptResponse) GetJSON200() *struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -49128,7 +48419,7 @@ type StopTaskResponse struct {
 		// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 		// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 		// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-		// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+		// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 		// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 		// `deadline_exceeded` (an agent working asynchronously did not finish within its
 		// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -49270,7 +48561,7 @@ func (r StopTaskResponse) GetJSON200() *struct {
 	// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 	// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 	// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-	// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+	// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 	// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 	// `deadline_exceeded` (an agent working asynchronously did not finish within its
 	// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -52579,13 +51870,6 @@ func ParseInvokeAgentSyncResponse(rsp *http.Response) (*InvokeAgentSyncResponse,
 		}
 		response.JSON500 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
-		var dest SyncDispatchFailed
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON502 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest SyncUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52744,23 +52028,6 @@ func ParseInvokeAgentSyncResponse(rsp *http.Response) (*InvokeAgentSyncResponse,
 			headers.XRequestId = value
 		}
 		response.Headers500 = &headers
-	case rsp.StatusCode == 502:
-		var headers InvokeAgentSyncResponse502Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = value
-		}
-		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
 		var headers InvokeAgentSyncResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -52873,13 +52140,6 @@ func ParseInvokeAgentAsyncServiceNetResponse(rsp *http.Response) (*InvokeAgentAs
 			return nil, err
 		}
 		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
-		var dest ServiceNetDispatchFailed
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON502 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceNetInvokeUnavailable
@@ -53015,23 +52275,6 @@ func ParseInvokeAgentAsyncServiceNetResponse(rsp *http.Response) (*InvokeAgentAs
 			headers.XRequestId = value
 		}
 		response.Headers500 = &headers
-	case rsp.StatusCode == 502:
-		var headers InvokeAgentAsyncServiceNetResponse502Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = value
-		}
-		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
 		var headers InvokeAgentAsyncServiceNetResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53144,13 +52387,6 @@ func ParseInvokeAgentAsyncResponse(rsp *http.Response) (*InvokeAgentAsyncRespons
 			return nil, err
 		}
 		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
-		var dest XpanderDispatchFailed
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON502 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest XpanderInvokeUnavailable
@@ -53286,23 +52522,6 @@ func ParseInvokeAgentAsyncResponse(rsp *http.Response) (*InvokeAgentAsyncRespons
 			headers.XRequestId = value
 		}
 		response.Headers500 = &headers
-	case rsp.StatusCode == 502:
-		var headers InvokeAgentAsyncResponse502Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = value
-		}
-		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
 		var headers InvokeAgentAsyncResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53408,13 +52627,6 @@ func ParseInvokeAgentStreamResponse(rsp *http.Response) (*InvokeAgentStreamRespo
 			return nil, err
 		}
 		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
-		var dest XpanderDispatchFailed
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON502 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest XpanderInvokeUnavailable
@@ -53557,23 +52769,6 @@ func ParseInvokeAgentStreamResponse(rsp *http.Response) (*InvokeAgentStreamRespo
 			headers.XRequestId = value
 		}
 		response.Headers500 = &headers
-	case rsp.StatusCode == 502:
-		var headers InvokeAgentStreamResponse502Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = value
-		}
-		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
 		var headers InvokeAgentStreamResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55017,7 +54212,7 @@ func ParseApproveTaskResponse(rsp *http.Response) (*ApproveTaskResponse, error) 
 			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 			// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-			// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+			// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 			// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 			// `deadline_exceeded` (an agent working asynchronously did not finish within its
 			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -55379,7 +54574,7 @@ func ParseRejectTaskResponse(rsp *http.Response) (*RejectTaskResponse, error) {
 			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 			// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-			// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+			// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 			// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 			// `deadline_exceeded` (an agent working asynchronously did not finish within its
 			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -56437,7 +55632,7 @@ func ParseStopReceiptResponse(rsp *http.Response) (*StopReceiptResponse, error) 
 			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 			// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-			// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+			// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 			// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 			// `deadline_exceeded` (an agent working asynchronously did not finish within its
 			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
@@ -58599,7 +57794,7 @@ func ParseStopTaskResponse(rsp *http.Response) (*StopTaskResponse, error) {
 			// Error agentq's addition to both dialects: why a task that ended did not succeed. Present only
 			// then. Reason codes: `agent_rejected` (the agent answered 4xx), `agent_failed`,
 			// `agent_unavailable`, `agent_timeout`, `invalid_agent_response`, `dead_lettered`
-			// (retries ran out), `dispatch_failed` (never queued), `canceled` (stopped by the caller),
+			// (retries ran out), `dispatch_failed` (never queued or recorded: its submission failed halfway), `canceled` (stopped by the caller),
 			// `output_schema_mismatch` (the answer does not match the `output_schema` asked for),
 			// `deadline_exceeded` (an agent working asynchronously did not finish within its
 			// `max_duration`), `auth_context_unusable` (the stored credential the task names is gone or
