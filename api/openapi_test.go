@@ -795,6 +795,21 @@ func storeDownCode(method, path string) string {
 	return "unavailable"
 }
 
+// namesFailedTask checks that an error answer names the task it abandoned, failed (it will not
+// run), with when to submit again.
+func namesFailedTask(serviceNet bool) func(*testing.T, answer) {
+	return func(t *testing.T, r answer) {
+		id, status := r.body["task_id"], r.body["status"]
+		if serviceNet {
+			e, _ := r.body["error"].(map[string]any)
+			id, status = e["receipt_id"], e["status"]
+		}
+		if id != taskID || status != "failed" || r.header.Get("Retry-After") == "" {
+			t.Errorf("answer = %s, Retry-After %q; want the task %s, failed, and Retry-After", r.raw, r.header.Get("Retry-After"), taskID)
+		}
+	}
+}
+
 // invokeCases are the answers of an invoke route, async or sync, in either dialect.
 func invokeCases(path, body string, serviceNet bool) []tcase {
 	validation := 422
@@ -830,8 +845,12 @@ func invokeCases(path, body string, serviceNet bool) []tcase {
 		{name: "unknown version", method: "POST", path: path + "?version=7", body: body, setup: submitErr(fmt.Errorf("submit: %w", agent.ErrVersionNotFound)), status: 404, code: "agent_version_not_found"},
 		{name: "key reused", method: "POST", path: path, body: body, header: []string{"Idempotency-Key", "k-1"}, setup: submitErr(accept.ErrIdempotencyMismatch), status: 409, code: "idempotency_key_reused"},
 		{name: "thread busy", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", accept.ErrThreadBusy)), status: 409, code: "thread_busy"},
-		{name: "dispatch failed", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Task: stored(task.Failed, task.Xpander), Err: errors.New("sqs down")}), status: 502, code: "dispatch_failed"},
-		{name: "dispatch failed, unrecorded", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Err: errors.New("sqs down")}), status: 502, code: "dispatch_failed"},
+		// A submission that failed halfway: the dependency that failed, and the task recorded
+		// failed, which will not run.
+		{name: "send failed, task abandoned", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Task: stored(task.Failed, task.Xpander), Err: fmt.Errorf("%w: sqs down", accept.ErrQueueUnavailable)}),
+			status: 503, code: "queue_unavailable", check: namesFailedTask(serviceNet)},
+		{name: "write failed, task abandoned", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Task: stored(task.Failed, task.Xpander), Err: fmt.Errorf("%w: dynamodb timeout", accept.ErrStoreUnavailable)}),
+			status: 503, code: "store_unavailable", check: namesFailedTask(serviceNet)},
 		{name: "store unavailable", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w: throttled", accept.ErrStoreUnavailable)), status: 503, code: "store_unavailable"},
 	}
 	// The webhook_url's checks after the body's: 422 in both dialects.
@@ -1536,7 +1555,7 @@ func TestDocument(t *testing.T) {
 				t.Errorf("%s %s: no X-Request-Id header", name, status)
 			}
 			code, _ := strconv.Atoi(status)
-			if (code == 502 || code == 503) && (r.Headers["Retry-After"] == nil || !r.Headers["Retry-After"].Value.Required) {
+			if code == 503 && (r.Headers["Retry-After"] == nil || !r.Headers["Retry-After"].Value.Required) {
 				t.Errorf("%s %s: no required Retry-After", name, status)
 			}
 			if code == 405 && r.Headers["Allow"] == nil {

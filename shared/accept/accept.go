@@ -81,7 +81,9 @@ type Webhooks interface {
 type DispatchError struct {
 	// Task is the task as recorded, failed.
 	Task *task.Task
-	Err  error
+	// Err is what failed: it wraps ErrStoreUnavailable when the task's write failed, else
+	// ErrQueueUnavailable (its message's send failed).
+	Err error
 }
 
 func (e *DispatchError) Error() string { return "dispatch: " + e.Err.Error() }
@@ -91,6 +93,9 @@ func (e *DispatchError) Unwrap() error { return e.Err }
 var (
 	// ErrStoreUnavailable means the task could not be recorded; the caller should retry later.
 	ErrStoreUnavailable = errors.New("task store unavailable")
+	// ErrQueueUnavailable means the task's work message could not be sent (a DispatchError's
+	// cause when the send, not the write, failed); the caller should retry later.
+	ErrQueueUnavailable = errors.New("work queue unavailable")
 	// ErrIdempotencyMismatch means the idempotency key was used before for a different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 	// ErrIdempotentTaskGone means the idempotency key was used before, for this very request, and
@@ -367,7 +372,9 @@ func (s *Service) halfway(ctx context.Context, log *slog.Logger, t *task.Task, c
 	var conflict *task.ConflictError
 	switch {
 	case err == nil:
-		cause := sendErr
+		// The cause names the dependency that failed, which the caller is told: the write's when
+		// it failed (the task has no record of its own), else the send's.
+		cause := fmt.Errorf("%w: %v", ErrQueueUnavailable, sendErr)
 		if createErr != nil {
 			cause = fmt.Errorf("%w: %v", ErrStoreUnavailable, createErr)
 		}

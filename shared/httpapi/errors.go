@@ -71,8 +71,6 @@ func statusOf(k reason.Kind, d task.Dialect) int {
 		return http.StatusConflict
 	case reason.TooLarge:
 		return http.StatusRequestEntityTooLarge
-	case reason.DispatchFailed:
-		return http.StatusBadGateway
 	case reason.Limited:
 		return http.StatusTooManyRequests
 	default:

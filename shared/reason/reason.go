@@ -45,9 +45,6 @@ const (
 	Conflict
 	// TooLarge: the request is too large to keep.
 	TooLarge
-	// DispatchFailed: the task could not be queued or recorded, and is recorded failed: it will
-	// not run, and trying again may pass.
-	DispatchFailed
 	// Limited: the tenant is over one of its limits (rate, tasks in flight, replays).
 	Limited
 )
@@ -61,8 +58,8 @@ type Reason struct {
 	Retryable bool
 	// Problems locate what is wrong with a request (Invalid).
 	Problems []dialect.Problem
-	// TaskID names the task an error concerns (DispatchFailed: the task recorded failed, which
-	// will not run), and TaskStatus its state as the dialect's GET reads it.
+	// TaskID names the task an error concerns (a submission that failed halfway: the task
+	// recorded failed, which will not run), and TaskStatus its state as the dialect's GET reads it.
 	TaskID, TaskStatus string
 	// RetryAfter, when set, is when trying again may pass (Limited); else a Retryable reason's
 	// edge picks its own wait.
@@ -97,14 +94,7 @@ func Of(err error, d task.Dialect, agentID string) (r Reason, known bool) {
 	case errors.As(err, &pe):
 		return plain(Forbidden, pe.Code, pe.Message)
 	case errors.As(err, &de):
-		r := Reason{Kind: DispatchFailed, Code: task.ReasonDispatchFailed, Message: "the invocation could not be dispatched and will not run; submit it again", Retryable: true}
-		if de.Task != nil {
-			r.TaskID, r.TaskStatus = de.Task.ID, dialect.XpanderStatus(de.Task.State)
-			if d == task.ServiceNet {
-				r.TaskStatus = dialect.ServiceNetStatus(de.Task.State)
-			}
-		}
-		return r, true
+		return dispatchReason(de, d), true
 	case errors.Is(err, accept.ErrIdempotencyMismatch):
 		return plain(Conflict, "idempotency_key_reused", "the Idempotency-Key was used before for a different request")
 	case errors.Is(err, accept.ErrIdempotentTaskGone):
@@ -166,6 +156,24 @@ func settingsReason(err error) (Reason, bool) {
 		return plain(Limited, "replay_limit_reached", fmt.Sprintf("the delivery was replayed %d times already", webhook.MaxReplays))
 	}
 	return Reason{}, false
+}
+
+// dispatchReason answers a submission that failed halfway and whose task is recorded failed: the
+// unavailable dependency (the store when the task's write failed, else the queue), with the task
+// and its final state, so the caller knows it will not run and may submit again. The task's own
+// reason stays task.ReasonDispatchFailed.
+func dispatchReason(de *accept.DispatchError, d task.Dialect) Reason {
+	r := Reason{Kind: Unavailable, Code: "queue_unavailable", Message: "the task could not be queued and will not run; submit it again", Retryable: true}
+	if errors.Is(de, accept.ErrStoreUnavailable) {
+		r.Code, r.Message = "store_unavailable", "the task could not be recorded and will not run; submit it again"
+	}
+	if de.Task != nil {
+		r.TaskID, r.TaskStatus = de.Task.ID, dialect.XpanderStatus(de.Task.State)
+		if d == task.ServiceNet {
+			r.TaskStatus = dialect.ServiceNetStatus(de.Task.State)
+		}
+	}
+	return r
 }
 
 // limitReason answers a refusal of a tenant's limits, with when to come back: the same request

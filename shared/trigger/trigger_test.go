@@ -342,7 +342,7 @@ func TestOutcomes(t *testing.T) {
 		{"thread busy", fmt.Errorf("x: %w", accept.ErrThreadBusy), false, "thread_busy"},
 		{"too large", fmt.Errorf("x: %w", accept.ErrRequestTooLarge), false, "body_too_large"},
 		{"store unavailable", fmt.Errorf("x: %w: boom", accept.ErrStoreUnavailable), true, "store_unavailable"},
-		{"dispatch failed", &accept.DispatchError{Err: errors.New("sqs down")}, true, "dispatch_failed"},
+		{"dispatch failed", &accept.DispatchError{Err: fmt.Errorf("%w: sqs down", accept.ErrQueueUnavailable)}, true, "queue_unavailable"},
 		{"anything else", context.DeadlineExceeded, true, "unavailable"},
 	}
 	for _, tt := range tests {
