@@ -1,6 +1,6 @@
 module github.com/agentq/agentq/infra
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/agentq/agentq v0.0.0-00010101000000-000000000000
@@ -40,7 +40,7 @@ require (
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/telemetry v0.0.0-20260708182218-49f421fb7959 // indirect
-	golang.org/x/text v0.33.0 // indirect
+	golang.org/x/text v0.40.0 // indirect
 	golang.org/x/tools v0.48.0 // indirect
 	golang.org/x/tools/cmd/godoc v0.1.0-deprecated // indirect
 	golang.org/x/tools/godoc v0.1.0-deprecated // indirect
