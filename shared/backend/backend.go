@@ -2,9 +2,12 @@
 // of AWS clients it builds the task store (with large-payload storage when a bucket is
 // configured), the agent registry, the keys, the work queue, the auth contexts (when a key to
 // seal them is configured), the webhook settings and the deliverer, the accept core, and on
-// demand the agent dispatcher, the worker, the sweeper and the notifier. The Lambda functions
-// build it once per instance (New) and only pick what they serve; the local system builds it
-// (Build) over the emulators' clients.
+// demand the sweeper. The Lambda functions build it once per instance (New) and only pick what
+// they serve; the local system builds it (Build) over the emulators' clients.
+//
+// The parts only some functions run live in subpackages that build on Parts: the agent
+// dispatcher and the worker (backend/work), the notifier (backend/notifier). A function links,
+// and initialises at cold start, only the packages it imports (DESIGN.md, "Cold starts").
 package backend
 
 import (
@@ -15,22 +18,19 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/awsenv"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
-	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/netguard"
-	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
@@ -38,7 +38,6 @@ import (
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/signing"
-	"github.com/agentq/agentq/shared/worker"
 )
 
 // AgentCacheTTL is how long a function instance caches an agent lookup: a publish reaches every
@@ -80,9 +79,8 @@ type Parts struct {
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
 
-	cfg    *config.Config
-	opts   Options
-	lambda dispatch.LambdaInvoker
+	cfg  *config.Config
+	opts Options
 }
 
 // Clients are the AWS service clients the parts talk to: AWS's in a function, the emulators'
@@ -94,8 +92,6 @@ type Clients struct {
 	S3 *s3.Client
 	// KMS seals auth contexts' and webhooks' secrets (with cfg.KMSKeyID).
 	KMS func() authctx.KMSAPI
-	// Lambda invokes Lambda agents; without it they fail.
-	Lambda dispatch.LambdaInvoker
 }
 
 // Options tune what differs between a function instance and the local system.
@@ -119,21 +115,21 @@ type Options struct {
 // answers come within it, and the rest are not waited on.
 const a2aWait = 2 * time.Second
 
-// New loads the AWS configuration (endpoints from the standard AWS_ENDPOINT_URL* variables) and
-// builds the parts cfg configures over AWS's clients. It makes no network call: clients connect
-// on first use.
-func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+// New reads the AWS configuration from the function's environment (package awsenv: region,
+// credentials, the standard AWS_ENDPOINT_URL* overrides) and builds the parts cfg configures
+// over AWS's clients. It makes no network call: clients connect on first use.
+func New(_ context.Context, cfg *config.Config) (*Parts, error) {
+	awsCfg, err := awsenv.Load(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	c := Clients{
 		DynamoDB: dynamodb.NewFromConfig(awsCfg),
 		SQS:      sqs.NewFromConfig(awsCfg),
-		S3:       s3.NewFromConfig(awsCfg),
 		KMS:      func() authctx.KMSAPI { return kms.NewFromConfig(awsCfg) },
-		// Lambda agents are invoked once per delivery: SQS redelivery, not the SDK, retries them.
-		Lambda: lambda.NewFromConfig(awsCfg, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+	}
+	if cfg.ResultsBucket != "" {
+		c.S3 = s3.NewFromConfig(awsCfg)
 	}
 	p, err := Build(cfg, c, Options{
 		AgentCacheTTL: AgentCacheTTL, KeyCacheTTL: KeyCacheTTL,
@@ -164,9 +160,11 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		Keys:     keystore.New(ddb, cfg.Table, o.KeyCacheTTL).WithConfigured(cfg.Keys),
 		cfg:      cfg,
 		opts:     o,
-		lambda:   c.Lambda,
 	}
 	if cfg.ResultsBucket != "" {
+		if c.S3 == nil {
+			return nil, fmt.Errorf("%s is set but no S3 client was given", config.EnvResultsBucket)
+		}
 		p.Tasks = p.Tasks.WithBlobs(blob.New(c.S3, cfg.ResultsBucket))
 	}
 	if cfg.QueueURL != "" {
@@ -219,7 +217,6 @@ func (p *Parts) buildWebhooks(c Clients, sealer authctx.Sealer) error {
 // The auth context store is what the consumers' interfaces ask for (AuthContexts asserts it).
 var (
 	_ accept.AuthContexts  = (*authctx.Store)(nil)
-	_ worker.AuthContexts  = (*authctx.Store)(nil)
 	_ httpapi.AuthContexts = (*authctx.Store)(nil)
 )
 
@@ -233,27 +230,11 @@ func AuthContexts[I any](p *Parts) I {
 	return i
 }
 
-// Dispatcher returns a client that calls agents of every protocol, reaching only what
-// Options.AgentGuard allows.
-func (p *Parts) Dispatcher() *dispatch.Client {
-	opts := []dispatch.Option{dispatch.WithA2AWait(p.opts.A2AWait)}
-	if p.lambda != nil {
-		opts = append(opts, dispatch.WithLambda(p.lambda))
-	}
-	return dispatch.New(dispatch.HTTPClient(p.opts.AgentGuard), opts...)
-}
+// Config is the configuration the parts were built from.
+func (p *Parts) Config() *config.Config { return p.cfg }
 
-// Worker returns the processor of the work queue and its dead-letter queue (cfg.DLQARN); nil
-// without a work queue.
-func (p *Parts) Worker() *worker.Processor {
-	if p.Queue == nil {
-		return nil
-	}
-	return worker.New(worker.Config{
-		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Dispatcher: p.Dispatcher(), AuthContexts: AuthContexts[worker.AuthContexts](p),
-		DeadLetterARN: p.cfg.DLQARN, Logger: p.Logger, Metrics: p.Metrics, Backoff: p.opts.Backoff, CheckBackoff: p.opts.CheckBackoff,
-	})
-}
+// Options are the options the parts were built with.
+func (p *Parts) Options() Options { return p.opts }
 
 // Sweeper returns the sweeper of lost work messages, which takes a task as lost after staleAfter
 // without a write (0: its default); nil without a work queue.
@@ -262,10 +243,4 @@ func (p *Parts) Sweeper(staleAfter time.Duration) *sweeper.Sweeper {
 		return nil
 	}
 	return sweeper.New(sweeper.Config{Store: p.Tasks, Queue: p.Queue, Registry: p.Agents, StaleAfter: staleAfter, Logger: p.Logger, Metrics: p.Metrics})
-}
-
-// Notifier returns the notifier that turns the table's stream into events on the bus named bus
-// (put through events) and webhook deliveries.
-func (p *Parts) Notifier(events notify.EventBridge, bus string) *notify.Notifier {
-	return notify.New(notify.Config{Tasks: p.Tasks, Events: events, Bus: bus, Webhooks: p.Deliveries, Logger: p.Logger, Metrics: p.Metrics})
 }

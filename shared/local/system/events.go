@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/backend/notifier"
 	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/local/eventbus"
 	"github.com/agentq/agentq/shared/queue"
@@ -74,7 +75,7 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 	}
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 	bus := eventbridge.NewFromConfig(cfg, func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.Bus.URL) })
-	notifier := p.Notifier(bus, s.Bus.Name)
+	ntf := notifier.New(p, bus, s.Bus.Name)
 	streams := dynamodbstreams.NewFromConfig(cfg, func(so *dynamodbstreams.Options) { so.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
 
 	run := func(name string, f func(context.Context) error) {
@@ -86,7 +87,7 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 			}
 		}()
 	}
-	stream := &esm.StreamMapping{API: streams, StreamARN: streamARN, Handler: notifier.Handle, Idle: 100 * time.Millisecond, Logger: o.Logger}
+	stream := &esm.StreamMapping{API: streams, StreamARN: streamARN, Handler: ntf.Handle, Idle: 100 * time.Millisecond, Logger: o.Logger}
 	run("stream", stream.Run)
 	for _, m := range []*esm.Mapping{
 		{API: s.SQS, QueueURL: s.Events.Webhooks.URL, QueueARN: s.Events.Webhooks.ARN, Region: "us-east-1", Handler: s.Deliveries.Handle, Pollers: 2, Logger: o.Logger},

@@ -24,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -33,7 +32,9 @@ import (
 	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/backend/work"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/local/demoagent"
@@ -431,9 +432,10 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 		o.Bucket = "agentq-results"
 	}
 	c := backend.Clients{DynamoDB: ddb, SQS: sq, S3: s3c}
+	var invoker dispatch.LambdaInvoker
 	if o.LambdaEndpoint != "" {
-		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), RetryMaxAttempts: 1}
-		c.Lambda = lambda.NewFromConfig(cfg, func(lo *lambda.Options) { lo.BaseEndpoint = aws.String(o.LambdaEndpoint) })
+		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), BaseEndpoint: aws.String(o.LambdaEndpoint)}
+		invoker = work.LambdaClient(cfg)
 	}
 	p, err := backend.Build(&config.Config{
 		Table: o.Table, QueueURL: o.Queues.URL, DLQARN: o.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
@@ -441,7 +443,7 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
-	proc := p.Worker()
+	proc := work.Worker(p, invoker)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, m := range []*esm.Mapping{
