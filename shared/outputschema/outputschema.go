@@ -3,13 +3,10 @@
 package outputschema
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/google/jsonschema-go/jsonschema"
 )
 
 // Spec is what a request asks of the answer's shape.
@@ -46,66 +43,34 @@ func (e *MismatchError) Error() string {
 	return "the answer does not match output_schema: " + strings.Join(e.Problems, "; ")
 }
 
-// maxProblems bounds how many problems a mismatch reports.
-const maxProblems = 10
-
-// Check validates the answer against the schema. The answer is the agent's text parsed as JSON,
-// or, when the text is not JSON, the agent's JSON output. It returns a *MismatchError when the
-// answer does not conform, or an error when the schema itself is unusable.
+// Check validates the answer against the schema (JSON Schema draft 2020-12 or draft-07). The
+// answer is the agent's text parsed as JSON, or, when the text is not JSON, the agent's JSON
+// output. It returns a *MismatchError naming the first problem found when the answer does not
+// conform or the schema is unusable.
+//
+// The validator is github.com/google/jsonschema-go: it compiles nothing when the package is
+// initialised, where a validator that compiles every draft's metaschema at init added several
+// times a bare function's whole cold start to the worker's (DESIGN.md, "Cold starts").
 func (s Spec) Check(text string, output json.RawMessage) error {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(s.Schema))
-	if err != nil {
-		return &MismatchError{Problems: []string{"output_schema is not JSON: " + err.Error()}}
+	var sch jsonschema.Schema
+	if err := json.Unmarshal(s.Schema, &sch); err != nil {
+		return &MismatchError{Problems: []string{"output_schema is not a JSON Schema: " + err.Error()}}
 	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("output_schema.json", doc); err != nil {
-		return &MismatchError{Problems: []string{"output_schema: " + err.Error()}}
-	}
-	sch, err := c.Compile("output_schema.json")
+	resolved, err := sch.Resolve(nil)
 	if err != nil {
 		return &MismatchError{Problems: []string{"output_schema does not compile: " + err.Error()}}
 	}
-	answer, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
-	if err != nil {
+	var answer any
+	if err := json.Unmarshal([]byte(text), &answer); err != nil {
 		if len(output) == 0 {
 			return &MismatchError{Problems: []string{"the answer is not JSON"}}
 		}
-		if answer, err = jsonschema.UnmarshalJSON(bytes.NewReader(output)); err != nil {
+		if err := json.Unmarshal(output, &answer); err != nil {
 			return &MismatchError{Problems: []string{"the answer is not JSON"}}
 		}
 	}
-	err = sch.Validate(answer)
-	if err == nil {
-		return nil
+	if err := resolved.Validate(answer); err != nil {
+		return &MismatchError{Problems: []string{strings.TrimPrefix(err.Error(), "validating root: ")}}
 	}
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return fmt.Errorf("validate answer: %w", err)
-	}
-	var problems []string
-	collect(ve.DetailedOutput(), &problems)
-	if len(problems) == 0 {
-		problems = []string{ve.Error()}
-	}
-	if len(problems) > maxProblems {
-		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", len(problems)-maxProblems))
-	}
-	return &MismatchError{Problems: problems}
-}
-
-// collect gathers the leaf errors of a detailed validation result as "location: message".
-func collect(u *jsonschema.OutputUnit, out *[]string) {
-	if u == nil {
-		return
-	}
-	if u.Error != nil && len(u.Errors) == 0 {
-		loc := u.InstanceLocation
-		if loc == "" {
-			loc = "/"
-		}
-		*out = append(*out, loc+": "+u.Error.String())
-	}
-	for i := range u.Errors {
-		collect(&u.Errors[i], out)
-	}
+	return nil
 }

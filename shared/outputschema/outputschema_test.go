@@ -20,7 +20,10 @@ func TestCheck(t *testing.T) {
 		{name: "text conforms", text: `{"total": 15, "currency": "AUD"}`},
 		{name: "output conforms", text: "here it is", output: `{"total": 15, "currency": "USD"}`},
 		{name: "missing field", text: `{"total": 15}`, wantErr: true, problems: []string{"currency"}},
-		{name: "wrong type and enum", text: `{"total": "15", "currency": "EUR"}`, wantErr: true, problems: []string{"/total", "/currency"}},
+		{name: "wrong type", text: `{"total": "15", "currency": "AUD"}`, wantErr: true, problems: []string{"/total"}},
+		{name: "not in enum", text: `{"total": 15, "currency": "EUR"}`, wantErr: true, problems: []string{"/currency"}},
+		{name: "output does not conform", text: "here", output: `{"total": 15}`, wantErr: true, problems: []string{"currency"}},
+		{name: "neither is JSON", text: "here", output: `{`, wantErr: true, problems: []string{"not JSON"}},
 		{name: "not JSON", text: "fifteen dollars", wantErr: true, problems: []string{"not JSON"}},
 	}
 	s := Spec{Format: "json", Schema: json.RawMessage(schema)}
@@ -47,10 +50,12 @@ func TestCheck(t *testing.T) {
 }
 
 func TestBadSchemaIsAMismatch(t *testing.T) {
-	s := Spec{Format: "json", Schema: json.RawMessage(`{"type": 12}`)}
-	var me *MismatchError
-	if err := s.Check(`{}`, nil); !errors.As(err, &me) {
-		t.Fatalf("Check with a broken schema = %v", err)
+	for _, bad := range []string{`{"type": 12}`, `[1]`, `{"$ref": "#/nowhere"}`, `{"type": "object"`} {
+		s := Spec{Format: "json", Schema: json.RawMessage(bad)}
+		var me *MismatchError
+		if err := s.Check(`{}`, nil); !errors.As(err, &me) {
+			t.Errorf("Check with schema %s = %v, want a mismatch", bad, err)
+		}
 	}
 }
 
