@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/backend/notifier"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/local/eventbus"
 	"github.com/agentq/agentq/shared/queue"
@@ -73,8 +73,9 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 	if streamARN == "" {
 		return fmt.Errorf("table %s has no stream: it was made before completion events existed; remove the data directory or the table", o.Table)
 	}
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	bus := eventbridge.NewFromConfig(cfg, func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.Bus.URL) })
+	cfg := localConfig(0, nil)
+	// Stream reads are not metered: Lambda's reads of a table's stream are free.
+	bus := eventbridge.NewFromConfig(localConfig(0, o.APIOptions), func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.Bus.URL) })
 	ntf := notifier.New(p, bus, s.Bus.Name)
 	streams := dynamodbstreams.NewFromConfig(cfg, func(so *dynamodbstreams.Options) { so.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
 
@@ -87,7 +88,7 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 			}
 		}()
 	}
-	stream := &esm.StreamMapping{API: streams, StreamARN: streamARN, Handler: ntf.Handle, Idle: 100 * time.Millisecond, Logger: o.Logger}
+	stream := &esm.StreamMapping{API: streams, StreamARN: streamARN, Handler: timedStream(ntf.Handle, o.OnInvocation), Idle: 100 * time.Millisecond, Logger: o.Logger}
 	run("stream", stream.Run)
 	for _, m := range []*esm.Mapping{
 		{API: s.SQS, QueueURL: s.Events.Webhooks.URL, QueueARN: s.Events.Webhooks.ARN, Region: "us-east-1", Handler: s.Deliveries.Handle, Pollers: 2, Logger: o.Logger},
@@ -96,4 +97,17 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 		run(m.QueueURL, m.Run)
 	}
 	return nil
+}
+
+// timedStream tells onInvocation how long each stream batch took in h, as the notify function
+// would be billed.
+func timedStream(h batch.StreamHandler, onInvocation func(string, time.Duration)) batch.StreamHandler {
+	if onInvocation == nil {
+		return h
+	}
+	return func(ctx context.Context, recs []batch.StreamRecord) (string, error) {
+		start := time.Now()
+		defer func() { onInvocation("notify", time.Since(start)) }()
+		return h(withFunction(ctx, "notify"), recs)
+	}
 }

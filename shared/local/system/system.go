@@ -27,12 +27,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/backend/work"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
@@ -103,7 +105,13 @@ type Options struct {
 	AllowLoopbackWebhooks bool
 	// WebhookSchedule overrides the waits between webhook delivery attempts (tests).
 	WebhookSchedule []time.Duration
-	Logger          *slog.Logger
+	// APIOptions are added to every AWS client the system makes but the stream reader's (a meter of
+	// requests, injected latency): see package bench.
+	APIOptions []func(*middleware.Stack) error
+	// OnInvocation, when set, is told of every handler invocation the way Lambda would bill it:
+	// the function that would run it (invoke, poll, worker, notify) and how long the handler ran.
+	OnInvocation func(function string, took time.Duration)
+	Logger       *slog.Logger
 }
 
 // System is a running local agentq.
@@ -160,11 +168,11 @@ type EventQueues struct {
 
 // Clients returns DynamoDB and SQS clients for the given endpoints, with static local credentials.
 func Clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int) (*dynamodb.Client, *sqs.Client) {
-	cfg := aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
-		RetryMaxAttempts: maxAttempts,
-	}
+	return clients(dynamoEndpoint, sqsEndpoint, maxAttempts, nil)
+}
+
+func clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int, apiOptions []func(*middleware.Stack) error) (*dynamodb.Client, *sqs.Client) {
+	cfg := localConfig(maxAttempts, apiOptions)
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoEndpoint) })
 	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
 	return ddb, sq
@@ -173,11 +181,21 @@ func Clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int) (*dynamodb.Cli
 // S3Client returns an S3 client for the given endpoint, with static local credentials and
 // path-style addressing (the emulator serves every bucket at one host).
 func S3Client(endpoint string, maxAttempts int) *s3.Client {
-	cfg := aws.Config{
+	return s3Client(endpoint, maxAttempts, nil)
+}
+
+// localConfig is the AWS configuration of the emulators' clients: static local credentials.
+func localConfig(maxAttempts int, apiOptions []func(*middleware.Stack) error) aws.Config {
+	return aws.Config{
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
 		RetryMaxAttempts: maxAttempts,
+		APIOptions:       apiOptions,
 	}
+}
+
+func s3Client(endpoint string, maxAttempts int, apiOptions []func(*middleware.Stack) error) *s3.Client {
+	cfg := localConfig(maxAttempts, apiOptions)
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
@@ -258,7 +276,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		return nil, fmt.Errorf("start api on %s: %w", o.Addr, err)
 	}
 	s.APIURL = "http://" + apiLn.Addr().String()
-	s.serve(apiLn, api)
+	s.serve(apiLn, timedAPI(api, o.OnInvocation))
 
 	if err := s.runLoops(ctx, o, p); err != nil {
 		return nil, err
@@ -286,6 +304,7 @@ func (s *System) runLoops(ctx context.Context, o Options, p *backend.Parts) erro
 	}
 	wo := s.WorkerOptions(o.SealKey)
 	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger
+	wo.OnInvocation = o.OnInvocation
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -306,7 +325,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 		}
 		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
 	}
-	s.DynamoDB, s.SQS = Clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0)
+	s.DynamoDB, s.SQS = clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0, o.APIOptions)
 	if err := table.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
@@ -314,7 +333,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
-	s.S3, s.Bucket = S3Client(s.SQSEndpoint, 0), o.Bucket
+	s.S3, s.Bucket = s3Client(s.SQSEndpoint, 0, o.APIOptions), o.Bucket
 	if err := createBucket(ctx, s.S3, o.Bucket); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
@@ -391,6 +410,10 @@ type WorkerOptions struct {
 	CheckBackoff func(n int) time.Duration `json:"-"`
 	Backoff      func(n int) time.Duration `json:"-"`
 	Logger       *slog.Logger              `json:"-"`
+	// OnInvocation is told of every worker batch and how long it took (Options.OnInvocation).
+	OnInvocation func(function string, took time.Duration) `json:"-"`
+	// APIOptions are added to the worker's AWS clients (Options.APIOptions).
+	APIOptions []func(*middleware.Stack) error `json:"-"`
 }
 
 // WorkerOptions returns the options of a worker for this system, opening auth contexts with
@@ -417,8 +440,8 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 	if o.DynamoDBEndpoint == "" || o.SQSEndpoint == "" || o.Table == "" || o.Queues.URL == "" || o.Queues.DLQURL == "" {
 		return errors.New("run worker: endpoints, table and queues are required")
 	}
-	ddb, sq := Clients(o.DynamoDBEndpoint, o.SQSEndpoint, 0)
-	return runWorker(ctx, o, ddb, sq, S3Client(o.SQSEndpoint, 0))
+	ddb, sq := clients(o.DynamoDBEndpoint, o.SQSEndpoint, 0, o.APIOptions)
+	return runWorker(ctx, o, ddb, sq, s3Client(o.SQSEndpoint, 0, o.APIOptions))
 }
 
 func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *sqs.Client, s3c *s3.Client) error {
@@ -443,12 +466,12 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
-	proc := work.Worker(p, invoker)
+	handle := timedBatch("worker", work.Worker(p, invoker).Handle, o.OnInvocation)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, m := range []*esm.Mapping{
-		{API: sq, QueueURL: o.Queues.URL, QueueARN: o.Queues.ARN, Region: "us-east-1", Handler: proc.Handle, Pollers: o.Pollers, Logger: o.Logger},
-		{API: sq, QueueURL: o.Queues.DLQURL, QueueARN: o.Queues.DLQARN, Region: "us-east-1", Handler: proc.Handle, Pollers: 1, Logger: o.Logger},
+		{API: sq, QueueURL: o.Queues.URL, QueueARN: o.Queues.ARN, Region: "us-east-1", Handler: handle, Pollers: o.Pollers, Logger: o.Logger},
+		{API: sq, QueueURL: o.Queues.DLQURL, QueueARN: o.Queues.DLQARN, Region: "us-east-1", Handler: handle, Pollers: 1, Logger: o.Logger},
 	} {
 		wg.Add(1)
 		go func() {
@@ -577,4 +600,46 @@ func ReadAgents(path string) ([]agent.Agent, error) {
 		return nil, fmt.Errorf("read agents from %s: %w", path, err)
 	}
 	return agents, nil
+}
+
+// timedAPI tells onInvocation how long each API request took, as the function behind its route
+// would be billed: reads are the poll function's, the rest the invoke function's.
+func timedAPI(h http.Handler, onInvocation func(string, time.Duration)) http.Handler {
+	if onInvocation == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fn := "invoke"
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			fn = "poll"
+		}
+		start := time.Now()
+		h.ServeHTTP(w, r.WithContext(withFunction(r.Context(), fn)))
+		onInvocation(fn, time.Since(start))
+	})
+}
+
+// timedBatch tells onInvocation how long each batch took in h, as function fn would be billed.
+func timedBatch(fn string, h esm.Handler, onInvocation func(string, time.Duration)) esm.Handler {
+	if onInvocation == nil {
+		return h
+	}
+	return func(ctx context.Context, recs []batch.Record) []string {
+		start := time.Now()
+		defer func() { onInvocation(fn, time.Since(start)) }()
+		return h(withFunction(ctx, fn), recs)
+	}
+}
+
+type functionKey struct{}
+
+func withFunction(ctx context.Context, fn string) context.Context {
+	return context.WithValue(ctx, functionKey{}, fn)
+}
+
+// Function names the Lambda function whose handler ctx runs in (invoke, poll, worker, notify),
+// when Options.OnInvocation is set; "" otherwise.
+func Function(ctx context.Context) string {
+	fn, _ := ctx.Value(functionKey{}).(string)
+	return fn
 }
