@@ -34,10 +34,10 @@ vet: ## go vet every package
 test-unit: ## unit tests only (no emulators)
 	$(GO) test -count=1 -short $(PKGS)
 
-test: tools vet ## every test: unit, integration on the emulators, race detector, fuzzing (bounded), infra assertions, synth
+test: tools vet ## every test: unit, integration on the emulators, race detector, fuzzing (bounded), deploy-check (both templates synthesized, cfn-lint, infra assertions and cdk-nag)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE)
-	$(MAKE) --no-print-directory test-infra synth
+	$(MAKE) --no-print-directory deploy-check
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@for pkg in $$($(GO) list $(PKGS)); do \

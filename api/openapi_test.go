@@ -34,6 +34,7 @@ import (
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
@@ -76,7 +77,7 @@ type fake struct {
 	// deliveries are the webhook deliveries, by task id; hooks the tenant's webhook settings
 	// (other tenants have none); hookErr fails the settings' writes.
 	deliveries map[string][]*webhook.Delivery
-	hooks      webhook.Settings
+	hooks      settings.Settings
 	hookErr    error
 }
 
@@ -234,7 +235,7 @@ func (a fakeAgents) List(context.Context) ([]registry.Summary, error) {
 const deliveryID = "dlv_3f2a9c0d1e4b5a6978c0d1e2f3"
 
 // fakeWebhooks is the fake's webhook deliveries and settings (webhook.Service and
-// webhook.Tenants). URLs are checked with the real webhook.ValidateURL.
+// settings.Tenants). URLs are checked with the real settings.ValidateURL.
 type fakeWebhooks struct{ f *fake }
 
 func (w fakeWebhooks) Deliveries(_ context.Context, _, taskID string) ([]*webhook.Delivery, error) {
@@ -263,14 +264,14 @@ func (w fakeWebhooks) Replay(_ context.Context, _, taskID, id string) (*webhook.
 	return nil, fmt.Errorf("replay delivery %s: %w", id, webhook.ErrNotFound)
 }
 
-func (w fakeWebhooks) Settings(_ context.Context, tenant string) (*webhook.Settings, error) {
+func (w fakeWebhooks) Settings(_ context.Context, tenant string) (*settings.Settings, error) {
 	if err := w.f.check(); err != nil {
 		return nil, err
 	}
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
 	if tenant != w.f.hooks.Tenant {
-		return &webhook.Settings{Tenant: tenant, URLs: []string{}, Secrets: []webhook.SecretInfo{}}, nil
+		return &settings.Settings{Tenant: tenant, URLs: []string{}, Secrets: []settings.SecretInfo{}}, nil
 	}
 	s := w.f.hooks
 	return &s, nil
@@ -279,21 +280,21 @@ func (w fakeWebhooks) Settings(_ context.Context, tenant string) (*webhook.Setti
 // secret is a signing secret as the fake's settings make it.
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo="
 
-func (w fakeWebhooks) SetURLs(_ context.Context, tenant string, urls []string) (*webhook.Settings, string, error) {
+func (w fakeWebhooks) SetURLs(_ context.Context, tenant string, urls []string) (*settings.Settings, string, error) {
 	if err := w.f.check(); err != nil {
 		return nil, "", err
 	}
 	var clean []string
 	for i, u := range urls {
-		if err := webhook.ValidateURL(u); err != nil {
+		if err := settings.ValidateURL(u); err != nil {
 			return nil, "", fmt.Errorf("set webhook urls: url %d: %w", i+1, err)
 		}
 		if !slices.Contains(clean, u) {
 			clean = append(clean, u)
 		}
 	}
-	if len(clean) > webhook.MaxURLs {
-		return nil, "", fmt.Errorf("set webhook urls: %w: at most %d URLs", webhook.ErrInvalid, webhook.MaxURLs)
+	if len(clean) > settings.MaxURLs {
+		return nil, "", fmt.Errorf("set webhook urls: %w: at most %d URLs", webhook.ErrInvalid, settings.MaxURLs)
 	}
 	if w.f.hookErr != nil {
 		return nil, "", w.f.hookErr
@@ -302,18 +303,18 @@ func (w fakeWebhooks) SetURLs(_ context.Context, tenant string, urls []string) (
 	defer w.f.mu.Unlock()
 	h := &w.f.hooks
 	if h.Tenant != tenant {
-		*h = webhook.Settings{Tenant: tenant}
+		*h = settings.Settings{Tenant: tenant}
 	}
 	h.URLs, h.UpdatedAt = append([]string{}, clean...), now
 	created := ""
 	if len(h.Secrets) == 0 {
-		h.Secrets, created = []webhook.SecretInfo{{ID: "5c0e9d2a7b14f3e6a8c1d0b2", CreatedAt: now}}, secret
+		h.Secrets, created = []settings.SecretInfo{{ID: "5c0e9d2a7b14f3e6a8c1d0b2", CreatedAt: now}}, secret
 	}
 	s := *h
 	return &s, created, nil
 }
 
-func (w fakeWebhooks) RotateSecret(_ context.Context, tenant string, grace time.Duration) (*webhook.Settings, string, error) {
+func (w fakeWebhooks) RotateSecret(_ context.Context, tenant string, grace time.Duration) (*settings.Settings, string, error) {
 	if err := w.f.check(); err != nil {
 		return nil, "", err
 	}
@@ -321,15 +322,15 @@ func (w fakeWebhooks) RotateSecret(_ context.Context, tenant string, grace time.
 		return nil, "", w.f.hookErr
 	}
 	if grace == 0 {
-		grace = webhook.DefaultGrace
+		grace = settings.DefaultGrace
 	}
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
 	h := &w.f.hooks
 	if h.Tenant != tenant {
-		*h = webhook.Settings{Tenant: tenant, URLs: []string{}}
+		*h = settings.Settings{Tenant: tenant, URLs: []string{}}
 	}
-	secrets := []webhook.SecretInfo{{ID: fmt.Sprintf("%024x", len(h.Secrets)+1), CreatedAt: now}}
+	secrets := []settings.SecretInfo{{ID: fmt.Sprintf("%024x", len(h.Secrets)+1), CreatedAt: now}}
 	for _, old := range h.Secrets {
 		if old.ExpiresAt.IsZero() {
 			old.ExpiresAt = now.Add(grace)
@@ -361,8 +362,8 @@ func withDeliveries(f *fake) {
 
 // withHooks gives the tenant default URLs and two signing secrets, one in its grace period.
 func withHooks(f *fake) {
-	f.hooks = webhook.Settings{Tenant: tenant, URLs: []string{"https://hooks.example.com/agentq"}, UpdatedAt: now.Add(-time.Hour),
-		Secrets: []webhook.SecretInfo{{ID: "9b3e1f0c6d2a4e8b7c5d3f1a", CreatedAt: now.Add(-time.Hour)},
+	f.hooks = settings.Settings{Tenant: tenant, URLs: []string{"https://hooks.example.com/agentq"}, UpdatedAt: now.Add(-time.Hour),
+		Secrets: []settings.SecretInfo{{ID: "9b3e1f0c6d2a4e8b7c5d3f1a", CreatedAt: now.Add(-time.Hour)},
 			{ID: "5c0e9d2a7b14f3e6a8c1d0b2", CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(23 * time.Hour)}}}
 }
 
@@ -677,7 +678,7 @@ func invokeCases(path, body string, serviceNet bool) []tcase {
 	hooked := strings.TrimSuffix(body, "}") + `,"webhook_url":"https://hooks.example.com/agentq"}`
 	cases = append(cases,
 		tcase{name: "webhook url forbidden", method: "POST", path: path, body: strings.TrimSuffix(body, "}") + `,"webhook_url":"http://169.254.169.254/latest"}`,
-			setup: submitErr(fmt.Errorf("check webhook_url: %w", webhook.ErrForbiddenURL)), status: 422, code: "webhook_url_forbidden"},
+			setup: submitErr(fmt.Errorf("check webhook_url: %w", settings.ErrForbiddenURL)), status: 422, code: "webhook_url_forbidden"},
 		tcase{name: "no signing secret", method: "POST", path: path, body: hooked, setup: submitErr(fmt.Errorf("check webhook_url: %w", webhook.ErrNoSecret)), status: 422, code: "webhook_secret_missing"},
 		tcase{name: "no webhooks here", method: "POST", path: path, body: hooked, setup: submitErr(accept.ErrWebhooksUnavailable), status: 422, code: "webhooks_unavailable"},
 		// The body's check is the deliverer's (dialect.WebhookURLProblem): such a URL never
@@ -1095,7 +1096,7 @@ func cases() map[string][]tcase {
 		{name: "metadata address", method: "PUT", path: "/v1/webhooks", body: `{"urls":["http://169.254.169.254/latest"]}`, status: 422, code: "webhook_url_forbidden"},
 		{name: "private address", method: "PUT", path: "/v1/webhooks", body: `{"urls":["https://10.0.0.7/hook"]}`, status: 422, code: "webhook_url_forbidden"},
 		{name: "localhost", method: "PUT", path: "/v1/webhooks", body: `{"urls":["http://localhost:9000/hook"]}`, status: 422, code: "webhook_url_forbidden"},
-		{name: "raced", method: "PUT", path: "/v1/webhooks", body: hooksBody, setup: func(f *fake) { f.hookErr = fmt.Errorf("set: %w", webhook.ErrConflict) }, status: 409, code: "webhooks_changed"},
+		{name: "raced", method: "PUT", path: "/v1/webhooks", body: hooksBody, setup: func(f *fake) { f.hookErr = fmt.Errorf("set: %w", settings.ErrConflict) }, status: 409, code: "webhooks_changed"},
 		{name: "unreadable body", method: "PUT", path: "/v1/webhooks", reader: func() io.Reader { return errorReader{} }, status: 400, code: "unreadable_body"},
 		{name: "body over 1 MiB", method: "PUT", path: "/v1/webhooks", body: `{"urls":["` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"]}`, status: 413, code: "body_too_large"},
 	}, commonErrors("PUT", "/v1/webhooks", hooksBody)...)
@@ -1114,7 +1115,7 @@ func cases() map[string][]tcase {
 		{name: "grace not an integer", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":"1d"}`, status: 422, code: "validation_failed"},
 		{name: "unknown field", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"secret":"mine"}`, status: 422, code: "validation_failed"},
 		{name: "not JSON", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"grace_seconds":`, status: 422, code: "validation_failed"},
-		{name: "raced", method: "POST", path: "/v1/webhooks/rotate-secret", setup: func(f *fake) { f.hookErr = webhook.ErrConflict }, status: 409, code: "webhooks_changed"},
+		{name: "raced", method: "POST", path: "/v1/webhooks/rotate-secret", setup: func(f *fake) { f.hookErr = settings.ErrConflict }, status: 409, code: "webhooks_changed"},
 		{name: "unreadable body", method: "POST", path: "/v1/webhooks/rotate-secret", reader: func() io.Reader { return errorReader{} }, status: 400, code: "unreadable_body"},
 		{name: "body over 1 MiB", method: "POST", path: "/v1/webhooks/rotate-secret", body: `{"x":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, status: 413, code: "body_too_large"},
 	}, commonErrors("POST", "/v1/webhooks/rotate-secret", "")...)

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Deploys the agentq stack to the LocalStack that `make localstack-up` started, with cdklocal:
-#   1. builds the three bootstraps for the Docker host's architecture into build/lambda-localstack
-#      (compose sets LAMBDA_IGNORE_ARCHITECTURE=1, so LocalStack runs them natively),
-#   2. bootstraps the CDK environment in LocalStack and deploys with -c api=rest (LocalStack's free
-#      image has no HTTP APIs) and -c ephemeral=true,
-#   3. writes localstack/.state/env (API_URL, API_KEY) for smoke.sh and prints the API URL.
+#   1. builds every function's bootstrap (mk/infra.mk LAMBDA_FUNCTIONS: invoke, worker, poll,
+#      sweeper, authorizer, trigger, notify, deliver) for the Docker host's architecture into
+#      build/lambda-localstack (compose sets LAMBDA_IGNORE_ARCHITECTURE=1, so LocalStack runs them
+#      natively),
+#   2. bootstraps the CDK environment in LocalStack and deploys with -c api=rest (the community
+#      image has no API Gateway v2, so no HTTP API), -c restLogRole=existing (LocalStack does not
+#      check the account's API Gateway log role) and -c ephemeral=true; the event archive and the
+#      dashboard, which the community image does not implement, are skipped by LocalStack
+#      (compose sets CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=1), and the schedules are created but
+#      never fire,
+#   3. writes localstack/.state/env (API_URL, API_KEY, EVENT_BUS) for smoke.sh and prints the API URL.
+# Every call goes to 127.0.0.1:4566 by address (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3): cdklocal's
+# default names under localhost.localstack.cloud need public DNS, which a machine offline lacks.
 #
 # Environment (all optional):
 #   AGENTQ_API_KEY  the API key the stack accepts (a random one is generated when unset)
@@ -17,7 +25,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-endpoint="http://127.0.0.1:4566" # compose binds LocalStack here; cdklocal finds it by itself
+endpoint="http://127.0.0.1:4566" # compose binds LocalStack here
 region="${AWS_REGION:-us-east-1}"
 account="000000000000" # LocalStack's default account
 state_dir="localstack/.state"
@@ -64,11 +72,16 @@ fi
 # profile can never send this deploy to real AWS); keep the region and the dummy credentials.
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
-export AWS_ENVAR_ALLOWLIST="AWS_REGION,AWS_DEFAULT_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY"
+export AWS_ENVAR_ALLOWLIST="AWS_REGION,AWS_DEFAULT_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_S3_FORCE_PATH_STYLE"
+# cdklocal honours these (and keeps every AWS_ENDPOINT_URL*); left unset it points the CLI at
+# localhost.localstack.cloud and s3.localhost.localstack.cloud, which resolve only through public
+# DNS. By address, S3 is addressed path-style (the bucket in the path, not the host name).
+export AWS_ENDPOINT_URL="$endpoint" AWS_ENDPOINT_URL_S3="$endpoint" AWS_S3_FORCE_PATH_STYLE=true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true
 
 context=(
   -c api=rest
+  -c restLogRole=existing
   -c ephemeral=true
   -c "lambdaDir=$root/$lambda_dir"
   -c "agentsFile=$agents"

@@ -8,6 +8,8 @@
 //	               and priced: latency, throughput, accept round trips, worker billing, cost
 //	agentq keys    create, list and revoke tenants' API keys on a running system (admin key from
 //	               AGENTQ_ADMIN_KEY, API from -api or AGENTQ_API_URL)
+//	agentq smoke   check a running system, deployed or local, end to end through its API (both
+//	               dialects, a webhook, an event-triggered invocation): `make smoke-aws`
 //
 // `agentq run` writes the endpoints, names and queue URLs to a state file (-state, default
 // .agentq/local.json) and removes it when it stops; -no-worker leaves the work to `agentq worker`.
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runKeys(ctx, args[1:], getenv, stdout, stderr)
 		case "dev":
 			return runDev(ctx, args[1:], getenv, stdout, stderr)
+		case "smoke":
+			return runSmoke(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
@@ -185,7 +189,7 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke"
+	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke | agentq smoke -api URL"
 	defaultState = ".agentq/local.json"
 )
 

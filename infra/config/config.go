@@ -51,6 +51,10 @@ const (
 	KeyEphemeral = "ephemeral"
 	// KeyLogLevel sets AGENTQ_LOG_LEVEL on every function (debug, info, warn or error).
 	KeyLogLevel = "logLevel"
+	// KeyRestLogRole says, for the REST flavour, who provides API Gateway's account-wide
+	// CloudWatch Logs role, which a REST stage's access logs need on AWS: RestLogRoleCreate (the
+	// stack sets it) or RestLogRoleExisting (the account has one). Required with api=rest.
+	KeyRestLogRole = "restLogRole"
 	// KeyDefaultTenant names the tenant that owns triggered invocations (EventBridge events,
 	// schedules, ingest queue messages) that name none: AGENTQ_DEFAULT_TENANT on the trigger.
 	KeyDefaultTenant = "defaultTenant"
@@ -63,6 +67,17 @@ const (
 	// APIREST fronts them with a REST API (payload format 1.0), which LocalStack's free image
 	// emulates; HTTP APIs need a paid LocalStack plan.
 	APIREST = "rest"
+)
+
+// Values of KeyRestLogRole.
+const (
+	// RestLogRoleCreate: the stack creates the role and makes it the account's API Gateway
+	// CloudWatch role in the region (AWS::ApiGateway::Account), retained when the stack goes,
+	// since every REST API of the account logs through it.
+	RestLogRoleCreate = "create"
+	// RestLogRoleExisting: the account already has one (or the target, like LocalStack, does not
+	// check); the stack leaves the account setting alone.
+	RestLogRoleExisting = "existing"
 )
 
 // Defaults applied when a key is absent.
@@ -82,11 +97,6 @@ const (
 // Functions names the Lambda functions of the stack: each needs <LambdaDir>/<name>/bootstrap.
 var Functions = []string{"invoke", "worker", "poll", "sweeper", "authorizer", "trigger", "notify", "deliver"}
 
-// maxSettingsBytes bounds the size of the settings that travel in environment variables. Lambda
-// allows 4 KB for a function's whole environment; the rest is left for the table name, queue URL
-// and the small settings.
-const maxSettingsBytes = 3300
-
 // Config is the checked form of the context flags.
 type Config struct {
 	// LambdaDir is the absolute directory holding <function>/bootstrap.
@@ -104,6 +114,8 @@ type Config struct {
 	AgentsJSON string
 	// API is APIHTTP or APIREST.
 	API string
+	// RestLogRole is KeyRestLogRole's value with the REST flavour, empty with the HTTP API.
+	RestLogRole string
 	// Ephemeral relaxes the table's deletion protection and retain policy.
 	Ephemeral bool
 	// LogLevel is the optional AGENTQ_LOG_LEVEL value.
@@ -171,11 +183,8 @@ func Load(lookup Lookup, root string) (Config, error) {
 	cfg.Schedules, err = CheckSchedules(Schedules)
 	check(err)
 
-	// The invoke function carries all three lists; the other functions carry less.
-	if n := len(cfg.AgentsJSON) + len(cfg.APIKeyHashes) + len(cfg.AdminKeyHashes); n > maxSettingsBytes {
-		check(fmt.Errorf("agents (%d bytes), API key hashes (%d bytes) and admin key hashes (%d bytes) exceed the %d bytes left in Lambda's 4 KB environment",
-			len(cfg.AgentsJSON), len(cfg.APIKeyHashes), len(cfg.AdminKeyHashes), maxSettingsBytes))
-	}
+	// Lambda's 4 KB environment is checked per function, as Lambda measures it, when the stack is
+	// built (construct/golambda): only there are all of a function's variables known.
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("agentq stack context: %w", errors.Join(errs...))
 	}
@@ -192,6 +201,10 @@ func loadRuntime(lookup Lookup, cfg *Config, check func(error)) {
 	if cfg.API != APIHTTP && cfg.API != APIREST {
 		check(fmt.Errorf("context %s=%q: want %q or %q", KeyAPI, cfg.API, APIHTTP, APIREST))
 	}
+
+	logRole, err := stringValue(lookup, KeyRestLogRole, "")
+	check(err)
+	check(checkRestLogRole(cfg, strings.ToLower(logRole)))
 
 	cfg.Ephemeral, err = boolValue(lookup, KeyEphemeral)
 	check(err)
@@ -319,6 +332,23 @@ func checkTenant(s string) error {
 	}) >= 0 {
 		return fmt.Errorf("context %s=%q: want at most 128 characters, no blanks, ':' or ','", KeyDefaultTenant, s)
 	}
+	return nil
+}
+
+// checkRestLogRole sets cfg.RestLogRole. A REST stage with access logs fails to deploy in an
+// account without API Gateway's CloudWatch role, and whether the account has one cannot be known
+// offline: the REST flavour asks, the HTTP API (whose access logs need no such role) refuses an
+// answer that would do nothing.
+func checkRestLogRole(cfg *Config, v string) error {
+	switch {
+	case cfg.API != APIREST && v != "":
+		return fmt.Errorf("context %s=%q: only the REST flavour (-c %s=%s) uses it", KeyRestLogRole, v, KeyAPI, APIREST)
+	case cfg.API == APIREST && v != RestLogRoleCreate && v != RestLogRoleExisting:
+		return fmt.Errorf("context %s=%q: the REST flavour's access logs need API Gateway's account-wide CloudWatch role: "+
+			"-c %s=%s to have the stack set it, or -c %s=%s when the account already has one (or on LocalStack)",
+			KeyRestLogRole, v, KeyRestLogRole, RestLogRoleCreate, KeyRestLogRole, RestLogRoleExisting)
+	}
+	cfg.RestLogRole = v
 	return nil
 }
 

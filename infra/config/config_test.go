@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -80,6 +79,7 @@ func TestAllFlags(t *testing.T) {
 		config.KeyTaskTTL:         "48h",
 		config.KeyAgentsFile:      "mine.json",
 		config.KeyAPI:             "REST",
+		config.KeyRestLogRole:     "Existing",
 		config.KeyEphemeral:       "true",
 		config.KeyLogLevel:        "DEBUG",
 		config.KeyDefaultTenant:   " ops-team ",
@@ -95,6 +95,7 @@ func TestAllFlags(t *testing.T) {
 		TaskTTL:         "48h",
 		AgentsJSON:      `[{"id":"echo","protocol":"http","endpoint":"http://echo:8080/"}]`,
 		API:             config.APIREST,
+		RestLogRole:     config.RestLogRoleExisting,
 		Ephemeral:       true,
 		LogLevel:        "debug",
 		DefaultTenant:   "ops-team",
@@ -181,27 +182,6 @@ func TestErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var agents []string
-	for i := range 40 {
-		agents = append(agents, fmt.Sprintf(`{"id":"agent-%02d","protocol":"http","endpoint":"https://agents.example.com/a/very/long/path/%02d"}`, i, i))
-	}
-	big := "[" + strings.Join(agents, ",") + "]"
-	if err := os.WriteFile(filepath.Join(root, "big.json"), []byte(big), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// About 2.2 KB of agents fit alone; with 20 admin keys (1.4 KB) they do not.
-	mid := "[" + strings.Join(agents[:20], ",") + "]"
-	if err := os.WriteFile(filepath.Join(root, "mid.json"), []byte(mid), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := config.Load(lookup(map[string]any{config.KeyAgentsFile: "mid.json"}), root); err != nil {
-		t.Fatalf("mid.json alone: %v", err)
-	}
-	var admins []string
-	for i := range 20 {
-		admins = append(admins, fmt.Sprintf("admin%02d:%s", i, hash))
-	}
-	manyKeys := strings.Join(admins, ",")
 	for _, c := range []struct {
 		name string
 		ctx  map[string]any
@@ -217,7 +197,6 @@ func TestErrors(t *testing.T) {
 		{"ARN with a wildcard", map[string]any{config.KeyLambdaAgentARNs: "arn:aws:lambda:eu-west-1:123456789012:function:*"}, "function ARN"},
 		{"second ARN bad", map[string]any{config.KeyLambdaAgentARNs: fnA + ",arn:aws:lambda:eu-west-1:1234:function:x"}, "entry 2"},
 		{"agent with a non-function ARN", map[string]any{config.KeyAgentsFile: "notfn.json"}, "want a function ARN"},
-		{"admin keys overflow the environment", map[string]any{config.KeyAgentsFile: "mid.json", config.KeyAdminKeyHashes: manyKeys}, "admin key hashes"},
 		{"bad ttl", map[string]any{config.KeyTaskTTL: "30d"}, config.KeyTaskTTL},
 		{"negative ttl", map[string]any{config.KeyTaskTTL: "-1h"}, "positive"},
 		{"unknown api", map[string]any{config.KeyAPI: "websocket"}, config.KeyAPI},
@@ -227,7 +206,9 @@ func TestErrors(t *testing.T) {
 		{"agents not an array", map[string]any{config.KeyAgentsFile: "object.json"}, "JSON array"},
 		{"agent the function would reject", map[string]any{config.KeyAgentsFile: "invalid.json"}, "unknown protocol"},
 		{"agent with unknown field", map[string]any{config.KeyAgentsFile: "unknown.json"}, "colour"},
-		{"environment too large", map[string]any{config.KeyAgentsFile: "big.json"}, "4 KB"},
+		{"REST without a log role answer", map[string]any{config.KeyAPI: "rest"}, "-c restLogRole=create"},
+		{"REST with an unknown log role answer", map[string]any{config.KeyAPI: "rest", config.KeyRestLogRole: "maybe"}, config.KeyRestLogRole},
+		{"log role with the HTTP API", map[string]any{config.KeyRestLogRole: "create"}, "only the REST flavour"},
 		{"wrong type", map[string]any{config.KeyAPI: []any{"http"}}, "want a string"},
 		{"default tenant with a blank", map[string]any{config.KeyDefaultTenant: "two words"}, config.KeyDefaultTenant},
 		{"default tenant with a colon", map[string]any{config.KeyDefaultTenant: "a:b"}, config.KeyDefaultTenant},

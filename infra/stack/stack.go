@@ -89,7 +89,12 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 	}
 	s := &Stack{Stack: awscdk.NewStack(scope, jsii.String(id), &sprops)}
 	cfg := props.Config
-	awscdk.Tags_Of(s.Stack).Add(jsii.String("project"), jsii.String("agentq"), nil)
+	// Every resource is tagged but the dashboard: CloudFormation's published schema for
+	// AWS::CloudWatch::Dashboard (which cfn-lint checks against) has no Tags, and a property the
+	// schema lacks may fail the deploy.
+	awscdk.Tags_Of(s.Stack).Add(jsii.String("project"), jsii.String("agentq"), &awscdk.TagProps{
+		ExcludeResourceTypes: jsii.Strings("AWS::CloudWatch::Dashboard"),
+	})
 
 	// A throwaway stack deletes its logs with it; a real one keeps them.
 	logRemoval := awscdk.RemovalPolicy_RETAIN
@@ -142,6 +147,7 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 	s.defineAPI(cfg, env, code, logRemoval)
 	s.monitor()
 	s.outputs()
+	suppressNagFindings(s)
 	return s
 }
 
@@ -217,6 +223,7 @@ func (s *Stack) defineAPI(cfg config.Config, env map[string]string, code func(st
 		AdminKeyHashes:    cfg.AdminKeyHashes,
 		AgentsJSON:        cfg.AgentsJSON,
 		LogRemovalPolicy:  logRemoval,
+		CreateLogRole:     kind == api.REST && cfg.RestLogRole == config.RestLogRoleCreate,
 	})
 	if cfg.APIKeyHashes == "" {
 		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/agentq/agentq/infra/config"
 	"github.com/agentq/agentq/infra/construct/golambda"
@@ -24,7 +26,11 @@ var (
 	once           sync.Once
 	shared, throw  *infratest.Template
 	warnings, errs []string
-	synthErr       error
+	// unsetFlags are the feature flags the CLI would warn about (feature-flag-report).
+	unsetFlags []string
+	// nagErrs are cdk-nag's unsuppressed errors (AwsSolutions and Serverless packs), per variant.
+	nagErrs  = map[string][]string{}
+	synthErr error
 )
 
 // Context of the throwaway variant.
@@ -43,7 +49,8 @@ func template(t *testing.T) *infratest.Template {
 	return shared
 }
 
-// throwaway synthesizes it as localstack/deploy.sh deploys it (REST API, ephemeral), with every
+// throwaway synthesizes it as a throwaway REST stack (ephemeral, the account's API Gateway log role
+// created, as deploy-check synthesizes it), with every
 // key and a Lambda agent given.
 func throwaway(t *testing.T) *infratest.Template {
 	t.Helper()
@@ -71,7 +78,7 @@ func synthesize(t *testing.T) {
 			}{
 				{config.Config{LambdaDir: lambdaDir, TaskTTL: "720h", AgentsJSON: "[]", API: config.APIHTTP, LogLevel: "info", Schedules: schedules}, &shared},
 				{config.Config{
-					LambdaDir: lambdaDir, TaskTTL: "48h", AgentsJSON: "[]", API: config.APIREST, LogLevel: "info", Ephemeral: true,
+					LambdaDir: lambdaDir, TaskTTL: "48h", AgentsJSON: "[]", API: config.APIREST, RestLogRole: config.RestLogRoleCreate, LogLevel: "info", Ephemeral: true,
 					APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys, LambdaAgentARNs: []string{lambdaFn}, DefaultTenant: tenant,
 					Schedules: schedules,
 				}, &throw},
@@ -81,8 +88,29 @@ func synthesize(t *testing.T) {
 					return err
 				}
 				defer os.RemoveAll(out)
-				app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
+				app := infratest.NewApp(out)
 				s := stack.New(app, "Agentq", &stack.Props{Config: c.cfg})
+				// cdk-nag reports what its rule packs find as error and warning annotations, each
+				// message starting with the rule's id; a suppression in the stack silences one.
+				awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+				awscdk.Aspects_Of(app).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+				// An error annotation (a nag finding too) fails the synthesis, as it fails `cdk
+				// synth`: read them first, so a failure lists them instead of a jsii panic.
+				variant := c.cfg.API
+				synthErrs, err := infratest.SynthErrors(s.Stack, out)
+				if err != nil {
+					return err
+				}
+				for _, e := range synthErrs {
+					if isNag(e) {
+						nagErrs[variant] = append(nagErrs[variant], e)
+					} else {
+						errs = append(errs, e)
+					}
+				}
+				if len(synthErrs) > 0 {
+					return fmt.Errorf("synthesis of the %s variant failed:\n%s", variant, strings.Join(synthErrs, "\n"))
+				}
 				if *c.tpl, err = infratest.Synth(s.Stack); err != nil {
 					return err
 				}
@@ -96,9 +124,17 @@ func synthesize(t *testing.T) {
 					}
 					return out
 				}
-				errs = append(errs, collect(annotations.FindError(jsii.String("*"), assertions.Match_AnyValue()))...)
 				if c.tpl == &shared {
-					warnings = collect(annotations.FindWarning(jsii.String("*"), assertions.Match_AnyValue()))
+					if unsetFlags, err = flagsNeedingAttention(out); err != nil {
+						return err
+					}
+				}
+				if c.tpl == &shared {
+					for _, w := range collect(annotations.FindWarning(jsii.String("*"), assertions.Match_AnyValue())) {
+						if !isNag(w) {
+							warnings = append(warnings, w)
+						}
+					}
 				}
 			}
 			return nil
@@ -109,16 +145,91 @@ func synthesize(t *testing.T) {
 	}
 }
 
+// flagsNeedingAttention reads the feature flag report of the assembly in outdir and returns the
+// flags the CDK CLI says "are not configured" at every synth: no value set, and a default that
+// is not the recommended value.
+func flagsNeedingAttention(outdir string) ([]string, error) {
+	raw, err := os.ReadFile(filepath.Join(outdir, "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	var manifest struct {
+		Artifacts map[string]struct {
+			Type       string `json:"type"`
+			Properties struct {
+				Flags map[string]struct {
+					UserValue               any            `json:"userValue"`
+					RecommendedValue        any            `json:"recommendedValue"`
+					UnconfiguredBehavesLike map[string]any `json:"unconfiguredBehavesLike"`
+				} `json:"flags"`
+			} `json:"properties"`
+		} `json:"artifacts"`
+	}
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		return nil, err
+	}
+	var out []string
+	found := false
+	for _, a := range manifest.Artifacts {
+		if a.Type != "cdk:feature-flag-report" {
+			continue
+		}
+		found = true
+		for name, f := range a.Properties.Flags {
+			def := any(false)
+			if v, ok := f.UnconfiguredBehavesLike["v2"]; ok {
+				def = v
+			}
+			if f.UserValue == nil && fmt.Sprint(def) != fmt.Sprint(f.RecommendedValue) {
+				out = append(out, name)
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("no feature flag report in %s", outdir)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// TestFeatureFlagsConfigured: cdk.json sets every feature flag whose default is not the
+// recommended value, so synth warns about none and a later CDK upgrade cannot flip one under a
+// deployed stack.
+func TestFeatureFlagsConfigured(t *testing.T) {
+	synthesize(t)
+	if len(unsetFlags) > 0 {
+		t.Errorf("feature flags not configured in cdk.json: %v", unsetFlags)
+	}
+}
+
+// isNag tells a cdk-nag finding (its message names the rule) from the stack's own annotations.
+func isNag(msg string) bool {
+	return strings.Contains(msg, "AwsSolutions-") || strings.Contains(msg, "Serverless-")
+}
+
+// TestNag: cdk-nag's AwsSolutions and Serverless packs find no unsuppressed error in either
+// variant; every suppression is in the stack (nag.go), naming the rule, the resource and why.
+func TestNag(t *testing.T) {
+	synthesize(t)
+	for _, variant := range []string{config.APIHTTP, config.APIREST} {
+		for _, e := range nagErrs[variant] {
+			t.Errorf("%s: %s", variant, e)
+		}
+	}
+}
+
 func TestComposesEveryUnit(t *testing.T) {
 	tpl := template(t)
 	for typ, n := range map[string]int{
-		"AWS::DynamoDB::Table":  1,
-		"AWS::S3::Bucket":       1,
-		"AWS::S3::BucketPolicy": 1,
+		"AWS::DynamoDB::Table": 1,
+		// The payloads and their access logs, each TLS only.
+		"AWS::S3::Bucket":       2,
+		"AWS::S3::BucketPolicy": 2,
 		"AWS::KMS::Key":         1,
 		// Work queue and DLQ; notify DLQ; webhook queue and DLQ; trigger DLQ; ingest queue and DLQ.
-		"AWS::SQS::Queue":       8,
-		"AWS::SQS::QueuePolicy": 1, // EventBridge may dead-letter into the trigger DLQ
+		"AWS::SQS::Queue": 8,
+		// TLS only on every queue; EventBridge may also dead-letter into the trigger DLQ.
+		"AWS::SQS::QueuePolicy": 8,
 		// invoke, poll, authorizer, worker, sweeper, trigger, notify, deliver.
 		"AWS::Lambda::Function": 8,
 		// The sweeper's schedule and the Invoke Agent rule.
@@ -225,9 +336,39 @@ func TestThrowawayStackIsDeletable(t *testing.T) {
 			}
 		}
 	}
-	tpl.ResourceCountIs(t, "Custom::S3AutoDeleteObjects", 1)
+	// The payload bucket and its access logs.
+	tpl.ResourceCountIs(t, "Custom::S3AutoDeleteObjects", 2)
 	tpl.ResourceCountIs(t, "AWS::ApiGateway::RestApi", 1)
-	tpl.CheckLeastPrivilegeExceptAutoDelete(t)
+	tpl.CheckLeastPrivilegeExcept(t, infratest.AutoDeleteObjectsRole, infratest.RestLogRole)
+	tpl.CheckTLSOnly(t)
+}
+
+// TestRestLogRole: with -c restLogRole=create the REST flavour makes its role the account's API
+// Gateway CloudWatch role, with AWS's policy for it and nothing else, and keeps both when the
+// stack goes (other APIs of the account log through it); the stage logs and traces.
+func TestRestLogRole(t *testing.T) {
+	tpl := throwaway(t)
+	role := tpl.Only(t, "AWS::IAM::Role", infratest.RestLogRole)
+	managed, _ := json.Marshal(role.Properties["ManagedPolicyArns"])
+	if !strings.Contains(string(managed), "service-role/AmazonAPIGatewayPushToCloudWatchLogs") || strings.Count(string(managed), "policy/") != 1 {
+		t.Errorf("log role's managed policies = %s, want AmazonAPIGatewayPushToCloudWatchLogs only", managed)
+	}
+	if role.Raw["DeletionPolicy"] != "Retain" {
+		t.Errorf("log role DeletionPolicy = %v, want Retain", role.Raw["DeletionPolicy"])
+	}
+	account := tpl.Only(t, "AWS::ApiGateway::Account", "ApiRestApi")
+	if infratest.Ref(account.Properties["CloudWatchRoleArn"]) != role.ID || account.Raw["DeletionPolicy"] != "Retain" {
+		t.Errorf("account setting = %v (DeletionPolicy %v), want the log role, retained", account.Properties, account.Raw["DeletionPolicy"])
+	}
+	for _, st := range tpl.PolicyStatements(role.ID) {
+		t.Errorf("log role has a grant beyond AWS's policy: %+v", st)
+	}
+	stage := tpl.Only(t, "AWS::ApiGateway::Stage", "ApiRestApi")
+	if stage.Properties["TracingEnabled"] != true || stage.Properties["AccessLogSetting"] == nil {
+		t.Errorf("stage tracing %v, access logs %v; want both", stage.Properties["TracingEnabled"], stage.Properties["AccessLogSetting"])
+	}
+	// The default flavour needs no such role: its access logs are written by the HTTP API itself.
+	template(t).ResourceCountIs(t, "AWS::ApiGateway::Account", 0)
 }
 
 // TestNoLambdaAgentsNoInvokeGrant: without lambda agents, no role may invoke any function, but
@@ -254,6 +395,23 @@ func TestNoLambdaAgentsNoInvokeGrant(t *testing.T) {
 
 func TestNoWildcardActions(t *testing.T) {
 	template(t).CheckLeastPrivilege(t)
+}
+
+// TestTLSOnly: every queue, the alarm topic and both buckets refuse requests made without TLS.
+func TestTLSOnly(t *testing.T) {
+	template(t).CheckTLSOnly(t)
+}
+
+// TestTracing: every function traces with X-Ray (CheckGoFunction checks the mode).
+func TestTracing(t *testing.T) {
+	tpl := template(t)
+	fns := tpl.Resources("AWS::Lambda::Function")
+	if len(fns) != len(config.Functions) {
+		t.Fatalf("%d functions, want %d", len(fns), len(config.Functions))
+	}
+	for _, fn := range fns {
+		infratest.CheckGoFunction(t, fn)
+	}
 }
 
 func TestWithoutKeysEveryRequestIsRejected(t *testing.T) {
@@ -359,5 +517,43 @@ func TestEventsWiring(t *testing.T) {
 		if id := tpl.Only(t, typ, watched).ID; !strings.Contains(string(dims), `"`+id+`"`) {
 			t.Errorf("%s watches %s, want %s", alarm, dims, id)
 		}
+	}
+}
+
+// TestOversizedEnvironmentRefused: fourteen agents and two key hashes, 3,220 bytes raw (which a
+// raw-byte bound of 3,300 let through), are over Lambda's 4 KB once serialized as Lambda measures
+// them, quotes escaped and the generated names filled in: the synth fails on the invoke function
+// instead of the deploy failing half-way.
+func TestOversizedEnvironmentRefused(t *testing.T) {
+	var agents []string
+	for i := range 14 {
+		agents = append(agents, fmt.Sprintf(`{"id":"agent-%02d","protocol":"http","endpoint":"https://agents.internal.example.com/teams/billing/v1/agents/%02d/invoke","timeout":"60s","auth":"forward","description":"team agent"}`, i, i))
+	}
+	agentsJSON := "[" + strings.Join(agents, ",") + "]"
+	if raw := len(agentsJSON) + len(apiKeys) + len(adminKeys); raw > 3300 {
+		t.Fatalf("the example is %d bytes raw; it must fit the old raw bound to show the difference", raw)
+	}
+	lambdaDir, err := infratest.StubLambdaDir(config.Functions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(lambdaDir)
+	out := t.TempDir()
+	s := stack.New(infratest.NewApp(out), "Agentq", &stack.Props{Config: config.Config{
+		LambdaDir: lambdaDir, TaskTTL: "720h", AgentsJSON: agentsJSON, API: config.APIHTTP,
+		APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys,
+	}})
+	errs, err := infratest.SynthErrors(s.Stack, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var invoke []string
+	for _, e := range errs {
+		if strings.HasPrefix(e, "Agentq/Api/Invoke") {
+			invoke = append(invoke, e)
+		}
+	}
+	if len(invoke) != 1 || !strings.Contains(invoke[0], "AGENTQ_AGENTS") || !strings.Contains(invoke[0], "over Lambda's 4096") {
+		t.Errorf("synth errors = %q, want one on the invoke function naming AGENTQ_AGENTS", errs)
 	}
 }

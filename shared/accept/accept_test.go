@@ -693,3 +693,25 @@ func TestSubmitIdempotency(t *testing.T) {
 		}
 	})
 }
+
+// TestSubmitSendsUnderTheCallersTrace: the work message is sent under the context of the
+// invocation that accepted the task, values included (the send outlives the caller's deadline,
+// not its trace), so queue.Client puts the invocation's X-Ray trace on the message.
+func TestSubmitSendsUnderTheCallersTrace(t *testing.T) {
+	const header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	h := newHarness(t)
+	var sentUnder string
+	h.queue.send = func(ctx context.Context, _ *queue.Message) error {
+		sentUnder = queue.TraceHeader(ctx)
+		return nil
+	}
+	// Where aws-lambda-go puts the invocation's trace header.
+	ctx := context.WithValue(context.Background(), "x-amzn-trace-id", header) //nolint:staticcheck // aws-lambda-go's own key
+	inv := decode(t, dialect.DecodeXpander, `{"input":{"text":"hello"}}`)
+	if _, err := h.svc.Submit(ctx, accept.Submission{Tenant: "org-1", AgentID: "echo", Source: "api", Invocation: inv}); err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if sentUnder != header {
+		t.Errorf("message sent under trace %q, want the invocation's %q", sentUnder, header)
+	}
+}

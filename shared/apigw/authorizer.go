@@ -1,8 +1,10 @@
 package apigw
 
 // The HTTP API's Lambda REQUEST authorizer checks the caller's API key once, before any function
-// runs, and answers API Gateway's simple response, {isAuthorized, context}. The gateway caches the
-// answer per key (the route's identity source), and passes the context to the function as
+// runs, and answers API Gateway's simple response, {isAuthorized, context}. The gateway does not
+// cache the answer (a cached authorizer needs identity sources, and a request lacking one, a
+// Bearer caller's, would never reach it), so every request reaches the authorizer, which reads
+// either header. The gateway passes the context to the function as
 // requestContext.authorizer.lambda, where httpapi trusts its tenant (AuthorizerTenant,
 // httpapi.Config.TrustedTenant).
 

@@ -37,6 +37,7 @@ import (
 	"github.com/agentq/agentq/shared/sweeper"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
@@ -70,7 +71,7 @@ type Parts struct {
 	Contexts *authctx.Store
 	// Webhooks keeps tenants' default webhook URLs and signing secrets, sealed like auth
 	// contexts' (without a seal key only the operator's AGENTQ_WEBHOOK_SECRET signs).
-	Webhooks *webhook.Tenants
+	Webhooks *settings.Tenants
 	// Accept is the accept core the invoke and trigger functions submit through; nil when
 	// AGENTQ_QUEUE_URL is not set. It takes webhook_url only where deliveries are made
 	// (AGENTQ_WEBHOOK_QUEUE_URL).
@@ -201,7 +202,7 @@ func (p *Parts) buildWebhooks(c Clients, sealer authctx.Sealer) error {
 			return fmt.Errorf("%s: %w", config.EnvWebhookSecret, err)
 		}
 	}
-	p.Webhooks = webhook.NewTenants(c.DynamoDB, cfg.Table, sealer, cfg.WebhookSecret).WithLoopback(cfg.AllowLoopbackURLs)
+	p.Webhooks = settings.NewTenants(c.DynamoDB, cfg.Table, sealer, cfg.WebhookSecret).WithLoopback(cfg.AllowLoopbackURLs)
 	wc := webhook.Config{DB: c.DynamoDB, Table: cfg.Table, Tenants: p.Webhooks, AllowLoopback: cfg.AllowLoopbackURLs,
 		Schedule: p.opts.WebhookSchedule, Logger: p.Logger, Metrics: p.Metrics}
 	if cfg.WebhookQueueURL != "" {

@@ -24,6 +24,9 @@ type Record struct {
 	// ReceiveCount is how many times the message has been received, this time included (at
 	// least 1).
 	ReceiveCount int
+	// Trace is the X-Ray trace header the message carries (SQS's AWSTraceHeader system
+	// attribute), or "" when it has none.
+	Trace string
 }
 
 // Func handles the i-th record of a batch. An error asks for the record to be delivered again.

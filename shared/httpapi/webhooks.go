@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 // Deliveries reads a task's webhook delivery log and replays deliveries (webhook.Service does).
@@ -15,11 +16,11 @@ type Deliveries interface {
 }
 
 // WebhookSettings keeps each tenant's default webhook URLs and signing secrets
-// (webhook.Tenants does). Only the calls that create a secret ever answer it, once.
+// (settings.Tenants does). Only the calls that create a secret ever answer it, once.
 type WebhookSettings interface {
-	Settings(ctx context.Context, tenant string) (*webhook.Settings, error)
-	SetURLs(ctx context.Context, tenant string, urls []string) (*webhook.Settings, string, error)
-	RotateSecret(ctx context.Context, tenant string, grace time.Duration) (*webhook.Settings, string, error)
+	Settings(ctx context.Context, tenant string) (*settings.Settings, error)
+	SetURLs(ctx context.Context, tenant string, urls []string) (*settings.Settings, string, error)
+	RotateSecret(ctx context.Context, tenant string, grace time.Duration) (*settings.Settings, string, error)
 }
 
 // DeliveryList is the answer of GET /v1/tasks/{task_id}/deliveries: every delivery of the
@@ -32,19 +33,19 @@ type DeliveryList struct {
 // settingsView is the answer of the /v1/webhooks routes. Secret is set only by the call that
 // created it.
 type settingsView struct {
-	URLs      []string             `json:"urls"`
-	Secrets   []webhook.SecretInfo `json:"secrets"`
-	UpdatedAt *time.Time           `json:"updated_at,omitempty"`
-	Secret    string               `json:"secret,omitempty"`
+	URLs      []string              `json:"urls"`
+	Secrets   []settings.SecretInfo `json:"secrets"`
+	UpdatedAt *time.Time            `json:"updated_at,omitempty"`
+	Secret    string                `json:"secret,omitempty"`
 }
 
-func newSettingsView(s *webhook.Settings, secret string) settingsView {
+func newSettingsView(s *settings.Settings, secret string) settingsView {
 	v := settingsView{URLs: s.URLs, Secrets: s.Secrets, Secret: secret}
 	if v.URLs == nil {
 		v.URLs = []string{}
 	}
 	if v.Secrets == nil {
-		v.Secrets = []webhook.SecretInfo{}
+		v.Secrets = []settings.SecretInfo{}
 	}
 	if !s.UpdatedAt.IsZero() {
 		u := s.UpdatedAt.UTC()
@@ -125,7 +126,7 @@ func (a *api) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, tenant
 	}
 	grace := time.Duration(0) // the default
 	if in.GraceSeconds != nil {
-		if *in.GraceSeconds < 0 || time.Duration(*in.GraceSeconds)*time.Second > webhook.MaxGrace {
+		if *in.GraceSeconds < 0 || time.Duration(*in.GraceSeconds)*time.Second > settings.MaxGrace {
 			return webhookInvalid("grace_seconds: must be between 0 and 604800 (7 days)")
 		}
 		grace = time.Duration(*in.GraceSeconds) * time.Second

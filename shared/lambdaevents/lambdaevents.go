@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/queue"
 )
 
 // BatchHandler handles a batch of records and answers the ids of those to deliver again.
@@ -32,7 +33,8 @@ func Records(ev events.SQSEvent) []batch.Record {
 	recs := make([]batch.Record, len(ev.Records))
 	for i, m := range ev.Records {
 		recs[i] = batch.Record{ID: m.MessageId, Body: m.Body, Source: m.EventSourceARN,
-			ReceiptHandle: m.ReceiptHandle, ReceiveCount: receiveCount(m.Attributes["ApproximateReceiveCount"])}
+			ReceiptHandle: m.ReceiptHandle, ReceiveCount: receiveCount(m.Attributes["ApproximateReceiveCount"]),
+			Trace: m.Attributes[queue.TraceAttribute]}
 	}
 	return recs
 }

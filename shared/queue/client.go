@@ -27,16 +27,19 @@ func NewClient(api SQS, url string) *Client { return &Client{api: api, url: url}
 // MaxDelay is the longest delay SQS allows on a message.
 const MaxDelay = 15 * time.Minute
 
-// Send enqueues m, delivered no sooner than delay from now (capped at MaxDelay).
+// Send enqueues m, delivered no sooner than delay from now (capped at MaxDelay). The message
+// carries ctx's X-Ray trace header (TraceAttribute), so the task's run is part of the trace of
+// the request that accepted it.
 func (c *Client) Send(ctx context.Context, m *Message, delay time.Duration) error {
 	body, err := Encode(m)
 	if err != nil {
 		return err
 	}
 	_, err = c.api.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl:     aws.String(c.url),
-		MessageBody:  aws.String(body),
-		DelaySeconds: int32(min(delay, MaxDelay) / time.Second),
+		QueueUrl:                aws.String(c.url),
+		MessageBody:             aws.String(body),
+		DelaySeconds:            int32(min(delay, MaxDelay) / time.Second),
+		MessageSystemAttributes: traceAttributes(ctx),
 	})
 	if err != nil {
 		return fmt.Errorf("send message for task %s: %w", m.TaskID, err)

@@ -185,6 +185,58 @@ func (f *fakeSQS) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessa
 
 const queueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/agentq-work"
 
+// TestSendCarriesTheTrace: a message sent during a Lambda invocation carries the invocation's
+// X-Ray trace header (where aws-lambda-go puts it in the context) as the AWSTraceHeader system
+// attribute; a trace taken from a received message wins; without either, no attribute is sent.
+func TestSendCarriesTheTrace(t *testing.T) {
+	const (
+		invocation = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+		received   = "Root=1-67891233-abcdef012345678912345678;Parent=463ac35c9f6413ad;Sampled=0"
+	)
+	lambdaCtx := context.WithValue(context.Background(), "x-amzn-trace-id", invocation) //nolint:staticcheck // aws-lambda-go's own key
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want string
+	}{
+		{"no trace", context.Background(), ""},
+		{"lambda invocation", lambdaCtx, invocation},
+		{"received message", queue.WithTraceHeader(lambdaCtx, received), received},
+		{"empty received header", queue.WithTraceHeader(lambdaCtx, ""), invocation},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			api := &fakeSQS{}
+			if err := queue.NewClient(api, queueURL).Send(c.ctx, fullMessage(), 0); err != nil {
+				t.Fatal(err)
+			}
+			attrs := api.sent[0].MessageSystemAttributes
+			if c.want == "" {
+				if len(attrs) != 0 {
+					t.Errorf("system attributes %v, want none", attrs)
+				}
+				return
+			}
+			a, ok := attrs[queue.TraceAttribute]
+			if !ok || aws.ToString(a.DataType) != "String" || aws.ToString(a.StringValue) != c.want {
+				t.Errorf("%s = %+v, want String %q", queue.TraceAttribute, a, c.want)
+			}
+		})
+	}
+}
+
+func TestTraceRoot(t *testing.T) {
+	for in, want := range map[string]string{
+		"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1": "1-5759e988-bd862e3fe1be46a994272793",
+		"Parent=53995c3f42cd8ad8; Root=1-abc":                                        "1-abc",
+		"Parent=53995c3f42cd8ad8":                                                    "",
+		"":                                                                           "",
+	} {
+		if got := queue.TraceRoot(in); got != want {
+			t.Errorf("TraceRoot(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestSend(t *testing.T) {
 	tests := []struct {
 		delay time.Duration

@@ -18,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 // Kind is what sort of refusal a reason is; each edge says it in its own terms (HTTP: a status).
@@ -134,15 +135,15 @@ func settingsReason(err error) (Reason, bool) {
 		return plain(Conflict, "no_draft", "the agent has no draft to publish: PUT one first")
 	case errors.Is(err, registry.ErrConflict):
 		return plain(Conflict, "agent_conflict", "the agent changed at the same moment; try again")
-	case errors.Is(err, webhook.ErrForbiddenURL):
+	case errors.Is(err, settings.ErrForbiddenURL):
 		return plain(Unprocessable, "webhook_url_forbidden", "webhook URLs may not point at private, loopback, link-local or metadata addresses")
-	case errors.Is(err, webhook.ErrInvalidURL):
+	case errors.Is(err, settings.ErrInvalidURL):
 		return plain(Unprocessable, "validation_failed", "webhook URLs must be absolute http or https URLs, without credentials or fragment, at most 2048 bytes")
 	case errors.Is(err, webhook.ErrNoSecret):
 		return plain(Unprocessable, "webhook_secret_missing", "the tenant has no webhook signing secret: create one with PUT /v1/webhooks or POST /v1/webhooks/rotate-secret")
 	case errors.Is(err, webhook.ErrInvalid):
 		return plain(Unprocessable, "validation_failed", "the webhook settings are not valid: at most 10 URLs")
-	case errors.Is(err, webhook.ErrConflict):
+	case errors.Is(err, settings.ErrConflict):
 		return plain(Conflict, "webhooks_changed", "the webhook settings changed at the same time; try again")
 	}
 	return Reason{}, false

@@ -11,6 +11,7 @@ import (
 	"github.com/agentq/agentq/shared/reason"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 func TestOf(t *testing.T) {
@@ -32,7 +33,7 @@ func TestOf(t *testing.T) {
 		{"task", fmt.Errorf("get: %w", task.ErrNotFound), task.Xpander, reason.NotFound, "task_not_found", false, true, ""},
 		{"receipt", fmt.Errorf("get: %w", task.ErrNotFound), task.ServiceNet, reason.NotFound, "receipt_not_found", false, true, ""},
 		{"delivery", webhook.ErrNotFound, task.Xpander, reason.NotFound, "delivery_not_found", false, true, ""},
-		{"webhook url", webhook.ErrInvalidURL, task.ServiceNet, reason.Unprocessable, "validation_failed", false, true, ""},
+		{"webhook url", settings.ErrInvalidURL, task.ServiceNet, reason.Unprocessable, "validation_failed", false, true, ""},
 		{"thread busy", accept.ErrThreadBusy, task.Xpander, reason.Conflict, "thread_busy", false, true, ""},
 		{"unknown", errors.New("boom"), task.Xpander, reason.Unavailable, "unavailable", true, false, ""},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 // The trigger and the HTTP API read the same reason table (package reason); these tests check
@@ -87,11 +88,11 @@ var submitErrors = []error{
 	fmt.Errorf("submit: %w", accept.ErrThreadBusy),
 	fmt.Errorf("submit: %w: ddb", accept.ErrStoreUnavailable),
 	fmt.Errorf("submit: %w", accept.ErrWebhooksUnavailable),
-	fmt.Errorf("check webhook_url: %w", webhook.ErrForbiddenURL),
-	fmt.Errorf("check webhook_url: %w", webhook.ErrInvalidURL),
+	fmt.Errorf("check webhook_url: %w", settings.ErrForbiddenURL),
+	fmt.Errorf("check webhook_url: %w", settings.ErrInvalidURL),
 	fmt.Errorf("check webhook_url: %w", webhook.ErrNoSecret),
 	fmt.Errorf("check webhook_url: %w", webhook.ErrInvalid),
-	fmt.Errorf("check webhook_url: %w", webhook.ErrConflict),
+	fmt.Errorf("check webhook_url: %w", settings.ErrConflict),
 	fmt.Errorf("check webhook_url: %w", webhook.ErrNotFound),
 	fmt.Errorf("lookup: %w", registry.ErrConflict),
 	fmt.Errorf("lookup: %w", registry.ErrNoDraft),

@@ -19,6 +19,7 @@ import (
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
@@ -97,7 +98,7 @@ func (s *Service) deliver(ctx context.Context, log *slog.Logger, m message) (ret
 		log.Error("read delivery", "err", err)
 		return true
 	}
-	log = log.With("tenant", it.Tenant, "url", redactURL(it.URL))
+	log = log.With("tenant", it.Tenant, "url", settings.RedactURL(it.URL))
 	if it.Handoff != "" && it.AttemptCount == m.Attempt {
 		// The attempt was recorded, and what had to follow it may not have been sent.
 		return s.handoff(ctx, log, it)
@@ -220,7 +221,7 @@ func (s *Service) sendDeadLetter(ctx context.Context, it *deliveryItem) error {
 		last = it.Attempts[n-1].Error
 	}
 	body, err := json.Marshal(deadLetter{
-		Kind: MessageKind, DeliveryID: it.ID, TaskID: it.TaskID, Tenant: it.Tenant, URL: redactURL(it.URL),
+		Kind: MessageKind, DeliveryID: it.ID, TaskID: it.TaskID, Tenant: it.Tenant, URL: settings.RedactURL(it.URL),
 		MessageID: it.MessageID, EventType: it.EventType, Attempts: it.AttemptCount, LastError: last,
 	})
 	if err != nil {
@@ -238,7 +239,7 @@ func (s *Service) sendDeadLetter(ctx context.Context, it *deliveryItem) error {
 func (s *Service) attempt(ctx context.Context, d *Delivery, n int) (a Attempt, permanent bool, err error) {
 	at := s.c.Now()
 	a = Attempt{N: n, At: at}
-	if _, err := parseURL(d.URL, s.c.AllowLoopback); err != nil {
+	if _, err := settings.ParseURL(d.URL, s.c.AllowLoopback); err != nil {
 		a.Error = "the URL cannot receive webhooks (" + err.Error() + ")"
 		return a, true, nil
 	}
@@ -316,7 +317,7 @@ func describe(err error, raw string) string {
 // scrub removes the URL's query (and the URL itself) from msg, and bounds its length.
 func scrub(msg, raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.RawQuery != "" {
-		msg = strings.ReplaceAll(msg, raw, redactURL(raw))
+		msg = strings.ReplaceAll(msg, raw, settings.RedactURL(raw))
 		msg = strings.ReplaceAll(msg, u.RawQuery, "[query]")
 	}
 	if len(msg) > maxErrorBytes {

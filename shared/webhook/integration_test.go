@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/agentq/agentq/shared/local/emulators"
 	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/table"
+	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
 )
 
@@ -62,7 +64,7 @@ type env struct {
 	table    string
 	clock    *clock
 	sealer   authctx.Sealer
-	tenants  *Tenants
+	tenants  *settings.Tenants
 	svc      *Service
 	queueURL string
 	dlqURL   string
@@ -100,8 +102,7 @@ func newEnv(t *testing.T, operatorSecret string, opts ...envOption) *env {
 	e.sealer = sealer
 	e.queueURL = createQueue(t, "wh-"+name)
 	e.dlqURL = createQueue(t, "whdlq-"+name)
-	e.tenants = NewTenants(dynamo, e.table, sealer, operatorSecret).WithLoopback(true)
-	e.tenants.now = e.clock.Now
+	e.tenants = settings.NewTenants(dynamo, e.table, sealer, operatorSecret).WithLoopback(true).WithClock(e.clock.Now)
 	c := Config{
 		DB: dynamo, Table: e.table, Tenants: e.tenants,
 		Queue: NewSQSSender(sqsAPI, e.queueURL), DeadLetters: NewSQSSender(sqsAPI, e.dlqURL),
@@ -461,10 +462,10 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	if last := got[len(got)-1]; last.status != 200 || last.header.Get(signing.HeaderID) != orig.MessageID || string(last.body) != string(got[0].body) {
 		t.Errorf("the replay came with webhook-id %s and body %s", last.header.Get(signing.HeaderID), last.body)
 	}
-	if _, err := e.svc.Replay(ctx, "other", "t3", orig.ID); !sameErr(err, ErrNotFound) {
+	if _, err := e.svc.Replay(ctx, "other", "t3", orig.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("replay by another tenant = %v", err)
 	}
-	if _, err := e.svc.Replay(ctx, "acme", "t3", "dlv_nope"); !sameErr(err, ErrNotFound) {
+	if _, err := e.svc.Replay(ctx, "acme", "t3", "dlv_nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("replay of an unknown delivery = %v", err)
 	}
 	// A pending delivery may be replayed too: it is a new delivery.
@@ -520,24 +521,24 @@ func TestNotifyIdempotent(t *testing.T) {
 	}
 	// Reading: another tenant's task and an unknown task are not found; a task without
 	// deliveries has none.
-	if _, err := e.svc.Deliveries(ctx, "other", "t5"); !sameErr(err, ErrNotFound) {
+	if _, err := e.svc.Deliveries(ctx, "other", "t5"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Deliveries of another tenant = %v", err)
 	}
-	if _, err := e.svc.Deliveries(ctx, "acme", "nope"); !sameErr(err, ErrNotFound) {
+	if _, err := e.svc.Deliveries(ctx, "acme", "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Deliveries of an unknown task = %v", err)
 	}
 	e.putTask("quiet", "acme")
 	if ds, err := e.svc.Deliveries(ctx, "acme", "quiet"); err != nil || ds == nil || len(ds) != 0 {
 		t.Errorf("Deliveries of a quiet task = %v, %v", ds, err)
 	}
-	if _, err := e.svc.Deliveries(ctx, "other", "quiet"); !sameErr(err, ErrNotFound) {
+	if _, err := e.svc.Deliveries(ctx, "other", "quiet"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Deliveries of another tenant's quiet task = %v", err)
 	}
 	// No target at all: nothing to do.
 	if err := e.svc.Notify(ctx, Notification{TaskID: "t6", Tenant: "nobody", Event: event(EventTaskCompleted)}); err != nil {
 		t.Errorf("Notify without targets = %v", err)
 	}
-	if err := e.svc.Notify(ctx, Notification{TaskID: "t6", Tenant: "acme"}); !sameErr(err, ErrInvalid) {
+	if err := e.svc.Notify(ctx, Notification{TaskID: "t6", Tenant: "acme"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Notify without an event type = %v", err)
 	}
 }
@@ -594,11 +595,11 @@ func TestRotation(t *testing.T) {
 	if err != nil || len(set.Secrets) != 2 {
 		t.Fatalf("second rotation = %+v, %v", set, err)
 	}
-	if exp := set.Secrets[1].ExpiresAt; !exp.Equal(e.clock.Now().Add(DefaultGrace).Truncate(time.Second)) && exp.Sub(e.clock.Now().Add(DefaultGrace)).Abs() > time.Second {
+	if exp := set.Secrets[1].ExpiresAt; !exp.Equal(e.clock.Now().Add(settings.DefaultGrace).Truncate(time.Second)) && exp.Sub(e.clock.Now().Add(settings.DefaultGrace)).Abs() > time.Second {
 		t.Errorf("default grace ends at %v", exp)
 	}
-	for _, grace := range []time.Duration{-time.Second, MaxGrace + time.Second} {
-		if _, _, err := e.tenants.RotateSecret(ctx, "acme", grace); !sameErr(err, ErrInvalid) {
+	for _, grace := range []time.Duration{-time.Second, settings.MaxGrace + time.Second} {
+		if _, _, err := e.tenants.RotateSecret(ctx, "acme", grace); !errors.Is(err, ErrInvalid) {
 			t.Errorf("RotateSecret(%v) = %v, want ErrInvalid", grace, err)
 		}
 	}
@@ -825,7 +826,7 @@ func TestTenantSettings(t *testing.T) {
 	if err != nil || s.Tenant != "acme" || s.URLs == nil || len(s.URLs) != 0 || len(s.Secrets) != 0 {
 		t.Fatalf("Settings of a new tenant = %+v, %v", s, err)
 	}
-	if _, err := e.tenants.SigningKeys(ctx, "acme", e.clock.Now()); !sameErr(err, ErrNoSecret) {
+	if _, err := e.tenants.SigningKeys(ctx, "acme", e.clock.Now()); !errors.Is(err, ErrNoSecret) {
 		t.Errorf("SigningKeys without secrets = %v", err)
 	}
 	s, secret, err := e.tenants.SetURLs(ctx, "acme", []string{"https://a.example.com/x", "https://b.example.com/", "https://a.example.com/x"})
@@ -844,56 +845,56 @@ func TestTenantSettings(t *testing.T) {
 	if err != nil || len(keys) != 1 || string(keys[0]) != string(want) {
 		t.Errorf("SigningKeys = %d keys, %v", len(keys), err)
 	}
-	many := make([]string, MaxURLs+1)
+	many := make([]string, settings.MaxURLs+1)
 	for i := range many {
 		many[i] = fmt.Sprintf("https://h%d.example.com/", i)
 	}
-	strict := NewTenants(dynamo, e.table, e.sealer, "")
+	strict := settings.NewTenants(dynamo, e.table, e.sealer, "")
 	for _, tt := range []struct {
 		urls []string
 		want error
 	}{
 		{many, ErrInvalid},
-		{[]string{"ftp://x.example.com/"}, ErrInvalidURL},
-		{[]string{"http://127.0.0.1/"}, ErrForbiddenURL},
-		{[]string{"http://169.254.169.254/"}, ErrForbiddenURL},
+		{[]string{"ftp://x.example.com/"}, settings.ErrInvalidURL},
+		{[]string{"http://127.0.0.1/"}, settings.ErrForbiddenURL},
+		{[]string{"http://169.254.169.254/"}, settings.ErrForbiddenURL},
 	} {
-		if _, _, err := strict.SetURLs(ctx, "acme", tt.urls); !sameErr(err, tt.want) {
+		if _, _, err := strict.SetURLs(ctx, "acme", tt.urls); !errors.Is(err, tt.want) {
 			t.Errorf("SetURLs(%.40v) = %v, want %v", tt.urls, err, tt.want)
 		}
 	}
-	if _, _, err := e.tenants.SetURLs(ctx, "", nil); !sameErr(err, ErrInvalid) {
+	if _, _, err := e.tenants.SetURLs(ctx, "", nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SetURLs without a tenant = %v", err)
 	}
 	// Without a sealer, a tenant cannot hold a secret: its URLs are kept only if the operator's
 	// secret signs for it.
 	operator, _ := signing.NewSecret()
-	if _, _, err := NewTenants(dynamo, e.table, nil, "").SetURLs(ctx, "beta", []string{"https://a.example.com/"}); !sameErr(err, ErrNoSealer) || !sameErr(err, ErrNoSecret) {
+	if _, _, err := settings.NewTenants(dynamo, e.table, nil, "").SetURLs(ctx, "beta", []string{"https://a.example.com/"}); !errors.Is(err, settings.ErrNoSealer) || !errors.Is(err, ErrNoSecret) {
 		t.Errorf("SetURLs without sealer or operator secret = %v", err)
 	}
-	if s, secret, err := NewTenants(dynamo, e.table, nil, operator).SetURLs(ctx, "beta", []string{"https://a.example.com/"}); err != nil || secret != "" || len(s.URLs) != 1 {
+	if s, secret, err := settings.NewTenants(dynamo, e.table, nil, operator).SetURLs(ctx, "beta", []string{"https://a.example.com/"}); err != nil || secret != "" || len(s.URLs) != 1 {
 		t.Errorf("SetURLs without sealer = %+v, %q, %v", s, secret, err)
 	}
-	if _, _, err := NewTenants(dynamo, e.table, nil, operator).RotateSecret(ctx, "beta", 0); !sameErr(err, ErrNoSealer) {
+	if _, _, err := settings.NewTenants(dynamo, e.table, nil, operator).RotateSecret(ctx, "beta", 0); !errors.Is(err, settings.ErrNoSealer) {
 		t.Errorf("RotateSecret without sealer = %v", err)
 	}
 	e.assertNoPlaintext(secret)
 }
 
 // Two rotations at once: the one that loses the race applies itself again on what won, so
-// both new secrets sign; losing twice is ErrConflict.
+// both new secrets sign; losing twice is settings.ErrConflict.
 func TestRotationRace(t *testing.T) {
 	e := newEnv(t, "")
 	ctx := context.Background()
 	e.newTenantSecret("acme")
-	rival := NewTenants(dynamo, e.table, e.sealer, "")
+	rival := settings.NewTenants(dynamo, e.table, e.sealer, "")
 	racing := &racingDB{DynamoDB: dynamo, race: func() {
 		if _, _, err := rival.RotateSecret(ctx, "acme", time.Hour); err != nil {
 			t.Error(err)
 		}
 	}}
 	racing.left.Store(1)
-	tenants := NewTenants(racing, e.table, e.sealer, "")
+	tenants := settings.NewTenants(racing, e.table, e.sealer, "")
 	_, mine, err := tenants.RotateSecret(ctx, "acme", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -906,8 +907,8 @@ func TestRotationRace(t *testing.T) {
 		t.Errorf("the retried rotation's secret is not current")
 	}
 	racing.left.Store(2)
-	if _, _, err := tenants.RotateSecret(ctx, "acme", time.Hour); !sameErr(err, ErrConflict) {
-		t.Errorf("losing twice = %v, want ErrConflict", err)
+	if _, _, err := tenants.RotateSecret(ctx, "acme", time.Hour); !errors.Is(err, settings.ErrConflict) {
+		t.Errorf("losing twice = %v, want settings.ErrConflict", err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 // Timing of an attempt.
@@ -44,7 +45,7 @@ type Config struct {
 	DB    DynamoDB
 	Table string
 	// Tenants holds the tenants' default URLs and signing keys.
-	Tenants *Tenants
+	Tenants *settings.Tenants
 	// Queue is the webhook queue, which feeds Handle: first attempts and retries. nil leaves a
 	// service that only reads the delivery log (Notify, Replay and Handle then fail).
 	Queue Sender
@@ -164,7 +165,7 @@ func (s *Service) Notify(ctx context.Context, n Notification) error {
 		}
 		if created {
 			s.c.Logger.Info("webhook delivery created", "task_id", n.TaskID, "tenant", n.Tenant, "delivery_id", d.ID,
-				"event_type", n.Event.Type, "url", redactURL(target))
+				"event_type", n.Event.Type, "url", settings.RedactURL(target))
 		}
 	}
 	return nil
@@ -210,7 +211,7 @@ func (s *Service) Replay(ctx context.Context, tenant, taskID, deliveryID string)
 		return nil, fmt.Errorf("replay delivery %s: %w", deliveryID, err)
 	}
 	s.c.Logger.Info("webhook delivery replayed", "task_id", d.TaskID, "tenant", tenant, "delivery_id", d.ID,
-		"replay_of", orig.ID, "url", redactURL(d.URL))
+		"replay_of", orig.ID, "url", settings.RedactURL(d.URL))
 	return d, nil
 }
 

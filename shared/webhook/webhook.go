@@ -6,41 +6,33 @@
 // item followed by an SQS message, and a step interrupted between the two is completed by the
 // message's redelivery.
 //
-// A tenant keeps its default URLs and its signing secrets (sealed with an authctx.Sealer, rotated
-// with a grace period) in one item; see Tenants. The deliverer is the Lambda handler Service.Handle.
+// A tenant's default URLs and signing secrets are its settings (package settings); the deliverer
+// reads them through the Settings interface. The deliverer is the Lambda handler Service.Handle.
 package webhook
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 // Errors of the package. Callers test them with errors.Is.
 var (
-	// ErrNotFound means the task, delivery or tenant asked for does not exist, or belongs to
-	// another tenant.
+	// ErrNotFound means the task or delivery asked for does not exist, or belongs to another
+	// tenant.
 	ErrNotFound = errors.New("not found")
-	// ErrInvalidURL means a URL is not an absolute http(s) URL a webhook can be sent to.
-	ErrInvalidURL = errors.New("invalid webhook URL")
-	// ErrForbiddenURL means a URL's host is an address webhooks may never reach: private,
-	// loopback, link-local or a metadata endpoint.
-	ErrForbiddenURL = errors.New("forbidden webhook URL")
-	// ErrNoSecret means there is no key to sign a tenant's deliveries with: the tenant has none
-	// of its own and the operator configured none.
-	ErrNoSecret = errors.New("no webhook signing secret")
-	// ErrInvalid means an argument was refused (a grace period, URLs, a payload); the error's
-	// text says why. Retrying the same call cannot succeed.
-	ErrInvalid = errors.New("invalid argument")
-	// ErrConflict means a tenant's settings were changed concurrently, twice in a row; the caller
-	// may try again.
-	ErrConflict = errors.New("webhook settings changed concurrently")
-	// ErrNoSealer means a tenant's secret cannot be created because no sealer (seal key or KMS
-	// key) is configured to store it with. Errors that wrap it also wrap ErrNoSecret.
-	ErrNoSealer = errors.New("webhook secrets cannot be stored: no seal key is configured")
+	// ErrInvalid means an argument was refused (a payload, a replay); the error's text says why.
+	// Retrying the same call cannot succeed. It is the settings' own, so one test covers both.
+	ErrInvalid = settings.ErrInvalid
+	// ErrNoSecret means there is no key to sign a tenant's deliveries with (the settings' error).
+	ErrNoSecret = settings.ErrNoSecret
 )
 
 // Event types the task lifecycle produces.
@@ -72,4 +64,13 @@ var _ DynamoDB = (*dynamodb.Client)(nil)
 // the delay down to whole seconds and caps it at 15 minutes).
 type Sender interface {
 	Send(ctx context.Context, body string, delay time.Duration) error
+}
+
+// randomHex returns n random bytes in hex: delivery ids and tokens.
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }

@@ -82,6 +82,39 @@ func TestLongRunningAgentIsCheckedLater(t *testing.T) {
 	}
 }
 
+// TestTraceCarriedThroughTheQueue: a record's AWSTraceHeader (the trace of the request that
+// accepted the task) is the trace of the record's work: the check message it sends carries it on,
+// and its log lines name the trace.
+func TestTraceCarriedThroughTheQueue(t *testing.T) {
+	resetRemote()
+	const header = "Root=1-67891233-abcdef012345678912345678;Parent=463ac35c9f6413ad;Sampled=1"
+	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
+	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
+		return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote-1", State: "working"}
+	}
+	rec := record(t, message(id1), workARN, 1)
+	rec.Trace = header
+	if failed := handle(t, h, rec); len(failed) != 0 {
+		t.Fatalf("failed = %v", failed)
+	}
+	if len(h.queue.traces) != 1 || h.queue.traces[0] != header {
+		t.Errorf("check message sent under trace %q, want %q", h.queue.traces, header)
+	}
+	if !strings.Contains(h.logs.String(), `"trace_id":"1-67891233-abcdef012345678912345678"`) {
+		t.Errorf("log lines do not name the trace:\n%s", h.logs)
+	}
+
+	// A record without one sends without one.
+	h2 := newHarness(t, tasktest.New(newTask(id1, task.Queued)))
+	h2.disp.call = h.disp.call
+	if failed := handle(t, h2, record(t, message(id1), workARN, 1)); len(failed) != 0 {
+		t.Fatalf("failed = %v", failed)
+	}
+	if len(h2.queue.traces) != 1 || h2.queue.traces[0] != "" {
+		t.Errorf("check message sent under trace %q, want none", h2.queue.traces)
+	}
+}
+
 func TestLongRunningAgentPastItsDeadline(t *testing.T) {
 	resetRemote()
 	h := newHarness(t, tasktest.New(newTask(id1, task.Queued)))

@@ -196,6 +196,12 @@ func (p *Processor) Process(ctx context.Context, rec batch.Record) Outcome {
 	log := p.c.Logger.With("message_id", rec.ID)
 	received := max(rec.ReceiveCount, 1)
 	fromDLQ := rec.Source == p.c.DeadLetterARN && p.c.DeadLetterARN != ""
+	// The message carries the trace of the request that accepted the task: the record's work,
+	// the messages it sends back (checks) and its log lines belong to that trace.
+	if rec.Trace != "" {
+		ctx = queue.WithTraceHeader(ctx, rec.Trace)
+		log = log.With("trace_id", queue.TraceRoot(rec.Trace))
+	}
 	m, err := queue.Decode(rec.Body)
 	if err != nil {
 		if fromDLQ {

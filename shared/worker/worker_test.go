@@ -63,13 +63,16 @@ type fakeQueue struct {
 	postponed map[string]time.Duration
 	sent      []*queue.Message
 	delays    []time.Duration
-	err       error
+	// traces are the trace headers the messages were sent under (queue.TraceHeader).
+	traces []string
+	err    error
 }
 
-func (q *fakeQueue) Send(_ context.Context, m *queue.Message, delay time.Duration) error {
+func (q *fakeQueue) Send(ctx context.Context, m *queue.Message, delay time.Duration) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.sent = append(q.sent, m)
+	q.traces = append(q.traces, queue.TraceHeader(ctx))
 	q.delays = append(q.delays, delay)
 	return q.err
 }

@@ -72,20 +72,23 @@ const (
 	DefaultThrottleBurstLimit = 200
 	// RestStageName is the REST API's stage; an HTTP API uses its $default stage.
 	RestStageName = "prod"
-	// AuthorizerCacheSeconds is how long the HTTP API caches the authorizer's answer for a key: a
-	// revoked key may still pass the gateway this long.
-	AuthorizerCacheSeconds = 300
+	// AuthorizerCacheSeconds is 0: the HTTP API does not cache the authorizer's answers. A cached
+	// authorizer needs identity sources, and API Gateway refuses (a bare 401, the authorizer never
+	// called) a request lacking any of them; a key travels in x-api-key or in Authorization:
+	// Bearer, and no identity source can say "one of the two". Uncached, every request reaches the
+	// authorizer, which reads either (authorizer.Key), and a revoked key stops at once. The cost
+	// is one short authorizer invocation per request (it keeps the keys it has read in memory).
+	AuthorizerCacheSeconds = 0
 	// AuthorizerTimeoutSeconds bounds the authorizer: one GetItem, usually none (its own cache).
 	AuthorizerTimeoutSeconds = 10
 	// AuthorizerMemoryMB sizes the authorizer, which only hashes a key and reads one item.
 	AuthorizerMemoryMB = 256
 )
 
-// AuthorizerIdentitySource is what the HTTP API caches the authorizer's answers by, and must be
-// present on a request: API Gateway refuses (401) without calling the authorizer a request that
-// lacks any of them, so it is one header, the one both dialects' clients send. A caller that sends
-// only Authorization: Bearer is refused by the gateway of the HTTP flavour.
-var AuthorizerIdentitySource = []string{"$request.header.x-api-key"}
+// AuthorizerIdentitySource is empty: with caching off the HTTP API requires no identity source,
+// so a request with either x-api-key or Authorization: Bearer reaches the authorizer (see
+// AuthorizerCacheSeconds).
+var AuthorizerIdentitySource = []string{}
 
 // AuthorizerKeyPrefix is the only partition key the authorizer may read (GetItem): API keys' items.
 const AuthorizerKeyPrefix = "APIKEY#"
@@ -150,6 +153,9 @@ type Props struct {
 	AdminKeyHashes string
 	// AgentsJSON is the agent registry handed to invoke.
 	AgentsJSON string
+	// CreateLogRole, for the REST flavour, makes the stack create API Gateway's account-wide
+	// CloudWatch Logs role (config.RestLogRoleCreate), which the stage's access logs need on AWS.
+	CreateLogRole bool
 	// ThrottleRateLimit and ThrottleBurstLimit override the stage defaults when positive.
 	ThrottleRateLimit, ThrottleBurstLimit float64
 	// LogRemovalPolicy applies to the function and access log groups.
@@ -253,7 +259,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		a.buildAuthorizer(props, shared)
 		a.buildHTTP(rate, burst)
 	case REST:
-		a.buildREST(rate, burst)
+		a.buildREST(rate, burst, props.CreateLogRole)
 	default:
 		panic(fmt.Sprintf("api: unknown kind %q", a.Kind))
 	}
@@ -382,21 +388,28 @@ func (a *API) buildHTTP(rate, burst float64) {
 	a.StageName = "$default"
 }
 
-func (a *API) buildREST(rate, burst float64) {
-	a.RestAPI = awsapigateway.NewRestApi(a.Construct, jsii.String("RestApi"), &awsapigateway.RestApiProps{
+func (a *API) buildREST(rate, burst float64, createLogRole bool) {
+	restProps := &awsapigateway.RestApiProps{
 		Description:   jsii.String("agentq public API (REST flavour)"),
 		EndpointTypes: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
-		// The account-wide API Gateway logging role is an account setting, not this stack's to
-		// own (and it would need a managed policy). Access logs need it on real AWS; see README.
-		CloudWatchRole: jsii.Bool(false),
+		// Access logs need API Gateway's account-wide CloudWatch role on AWS. The stack sets it
+		// only when told to (-c restLogRole=create): it is the account's, shared by every REST API
+		// in the region, so it is retained when the stack goes.
+		CloudWatchRole: jsii.Bool(createLogRole),
 		DeployOptions: &awsapigateway.StageOptions{
+			// X-Ray traces the request through the gateway into the functions' traces.
+			TracingEnabled:       jsii.Bool(true),
 			StageName:            jsii.String(RestStageName),
 			ThrottlingRateLimit:  jsii.Number(rate),
 			ThrottlingBurstLimit: jsii.Number(burst),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(a.AccessLogs),
 			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat("$context.resourcePath"))),
 		},
-	})
+	}
+	if createLogRole {
+		restProps.CloudWatchRoleRemovalPolicy = awscdk.RemovalPolicy_RETAIN
+	}
+	a.RestAPI = awsapigateway.NewRestApi(a.Construct, jsii.String("RestApi"), restProps)
 	integrations := map[Target]awsapigateway.LambdaIntegration{}
 	for _, t := range []Target{Invoke, Poll} {
 		// Proxy integration: the function gets the whole request (payload format 1.0) and shapes

@@ -37,6 +37,7 @@ import (
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 const (
@@ -487,7 +488,7 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 	keys := keystore.New(nil, "tasks", 0)
 	// Webhooks as the stack configures them: a webhook queue (AGENTQ_WEBHOOK_QUEUE_URL on invoke)
 	// turns on replays; both functions keep the tenants' settings and poll reads deliveries.
-	webhooks := webhook.NewTenants(nil, "tasks", sealer, "")
+	webhooks := settings.NewTenants(nil, "tasks", sealer, "")
 	deliveries := webhook.New(webhook.Config{Table: "tasks", Tenants: webhooks})
 	return map[api.Target]http.Handler{
 		api.Invoke: httpapi.New(httpapi.Config{
@@ -793,8 +794,14 @@ func TestAuthorizer(t *testing.T) {
 	if got := infratest.Number(au.Properties["AuthorizerResultTtlInSeconds"]); got != api.AuthorizerCacheSeconds {
 		t.Errorf("authorizer cache = %v s, want %d", got, api.AuthorizerCacheSeconds)
 	}
-	if got, _ := au.Properties["IdentitySource"].([]any); len(got) != 1 || got[0] != api.AuthorizerIdentitySource[0] {
-		t.Errorf("identity source = %v, want %v", au.Properties["IdentitySource"], api.AuthorizerIdentitySource)
+	// Uncached and without identity sources: a request with x-api-key or with Authorization:
+	// Bearer reaches the authorizer; API Gateway refuses neither by itself.
+	if api.AuthorizerCacheSeconds != 0 || len(api.AuthorizerIdentitySource) != 0 {
+		t.Errorf("cache %d s, identity sources %v: a cached authorizer would refuse Bearer callers at the gateway",
+			api.AuthorizerCacheSeconds, api.AuthorizerIdentitySource)
+	}
+	if got, _ := au.Properties["IdentitySource"].([]any); len(got) != 0 {
+		t.Errorf("identity source = %v, want none", au.Properties["IdentitySource"])
 	}
 	for _, r := range tpl.Resources("AWS::ApiGatewayV2::Route") {
 		if r.Properties["AuthorizationType"] != "CUSTOM" || infratest.Ref(r.Properties["AuthorizerId"]) != au.ID {

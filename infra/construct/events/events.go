@@ -173,6 +173,9 @@ func New(scope constructs.Construct, id string, props *Props) *Events {
 		EventPattern: &awsevents.EventPattern{Source: jsii.Strings(Source)},
 		Retention:    awscdk.Duration_Days(jsii.Number(ArchiveRetentionDays)),
 	})
+	// CDK writes "KmsKeyIdentifier": "" for an archive without a customer key, which some regions
+	// refuse (GeneralServiceException). Absent, the archive uses an AWS-owned key, as intended.
+	e.Archive.Node().DefaultChild().(awsevents.CfnArchive).AddPropertyDeletionOverride(jsii.String("KmsKeyIdentifier"))
 
 	e.newWebhooks(props)
 	e.newNotify(props)
@@ -217,10 +220,12 @@ func environment(props *Props, own map[string]string) map[string]string {
 	return env
 }
 
-// deadLetterQueue is a queue nothing consumes: an operator reads it, SSE like every queue here.
+// deadLetterQueue is a queue nothing consumes: an operator reads it; SSE and TLS only, like every
+// queue here.
 func deadLetterQueue(scope constructs.Construct, id string) awssqs.Queue {
 	return awssqs.NewQueue(scope, jsii.String(id), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(DeadLetterRetention.Seconds())),
 	})
 }
@@ -230,6 +235,7 @@ func deadLetterQueue(scope constructs.Construct, id string) awssqs.Queue {
 func sourceQueue(scope constructs.Construct, id string, dlq awssqs.IQueue, timeoutSeconds float64) awssqs.Queue {
 	return awssqs.NewQueue(scope, jsii.String(id), &awssqs.QueueProps{
 		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
 		RetentionPeriod:   awscdk.Duration_Seconds(jsii.Number(QueueRetention.Seconds())),
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(timeoutSeconds * VisibilityTimeoutFactor)),
 		DeadLetterQueue: &awssqs.DeadLetterQueue{

@@ -1,13 +1,19 @@
 // Package golambda builds a Lambda function from one of the Go bootstrap binaries the Makefile
 // cross-compiles (build/lambda/<name>/bootstrap). It holds the choices every agentq function
-// shares: the provided.al2023 OS-only runtime, arm64, a log group with a retention, and the names
-// of the environment variables the functions read.
+// shares: the provided.al2023 OS-only runtime, arm64, a log group with a retention, X-Ray active
+// tracing, an environment Lambda will accept (measured as Lambda measures it), and the names of
+// the environment variables the functions read.
 package golambda
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -67,6 +73,64 @@ const (
 
 // Handler is the handler name of an OS-only runtime: the binary itself is called bootstrap.
 const Handler = "bootstrap"
+
+// Lambda's limit on a function's environment, and how a value not known before the deploy counts.
+const (
+	// MaxEnvironmentBytes is Lambda's limit: the variables serialized as one JSON object (names,
+	// values, quotes and escapes), as the Lambda API measures it when the function is created.
+	MaxEnvironmentBytes = 4096
+	// TokenBytes is what a value CloudFormation fills in at deploy time (a generated table or
+	// bucket name, a queue URL, a key or queue ARN) counts for: every one of them fits in 256
+	// bytes (the longest, a DynamoDB table name, is at most 255), so a template that passes the
+	// check cannot be refused for its size by the deploy.
+	TokenBytes = 256
+)
+
+// token matches a CDK string token, the placeholder of a value only CloudFormation knows.
+var token = regexp.MustCompile(`\$\{Token\[[^\]]*\]\}`)
+
+// EnvironmentSize is the size Lambda measures for env: its JSON serialization, with every
+// unresolved CloudFormation value counted as TokenBytes bytes.
+func EnvironmentSize(env map[string]string) int {
+	resolved := make(map[string]string, len(env))
+	for k, v := range env {
+		resolved[k] = token.ReplaceAllLiteralString(v, strings.Repeat("x", TokenBytes))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// The Lambda API escapes quotes and backslashes, not <, > and &.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(resolved); err != nil {
+		return 0 // a map of strings always encodes
+	}
+	return len(bytes.TrimRight(buf.Bytes(), "\n"))
+}
+
+// environmentError says why env is too large for Lambda, naming its largest variables, or is
+// empty when it fits.
+func environmentError(env map[string]string) string {
+	size := EnvironmentSize(env)
+	if size <= MaxEnvironmentBytes {
+		return ""
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if len(env[names[i]]) != len(env[names[j]]) {
+			return len(env[names[i]]) > len(env[names[j]])
+		}
+		return names[i] < names[j]
+	})
+	var largest []string
+	for _, k := range names[:min(3, len(names))] {
+		largest = append(largest, fmt.Sprintf("%s %d bytes", k, EnvironmentSize(map[string]string{k: env[k]})))
+	}
+	return fmt.Sprintf("environment is %d bytes as Lambda measures it (JSON, each name CloudFormation fills in counted as %d), over Lambda's %d; largest: %s. "+
+		"Keep agents in the registry (PUT /v1/agents/{agent_id}) and tenants' keys in the table (POST /v1/api-keys) instead of the agentsFile and apiKeyHashes context",
+		size, TokenBytes, MaxEnvironmentBytes, strings.Join(largest, ", "))
+}
 
 // Props configures one function.
 type Props struct {
@@ -130,10 +194,17 @@ func New(scope constructs.Construct, id string, props *Props) *Function {
 	logGroup.GrantWrite(role)
 
 	env := map[string]*string{}
+	set := map[string]string{}
 	for k, v := range props.Environment {
 		if v != "" {
 			env[k] = jsii.String(v)
+			set[k] = v
 		}
+	}
+	// The Lambda API refuses a larger environment when the function is created, half-way through
+	// a deploy; refused here, the synth fails before anything is deployed.
+	if msg := environmentError(set); msg != "" {
+		awscdk.Annotations_Of(this).AddError(jsii.String(msg))
 	}
 
 	fn := awslambda.NewFunction(this, jsii.String("Function"), &awslambda.FunctionProps{
@@ -149,6 +220,9 @@ func New(scope constructs.Construct, id string, props *Props) *Function {
 		Environment:  &env,
 		LogGroup:     logGroup,
 		Role:         role,
+		// X-Ray active tracing: a sampled invocation is traced even when no caller sent a trace
+		// header, and the SQS event sources link the sender's trace (AWSTraceHeader).
+		Tracing: awslambda.Tracing_ACTIVE,
 	})
 
 	return &Function{Construct: this, Function: fn, LogGroup: logGroup, Role: role}

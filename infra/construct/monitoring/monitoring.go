@@ -161,6 +161,8 @@ func New(scope constructs.Construct, id string, props *Props) *Monitoring {
 
 	m.AlarmTopic = awssns.NewTopic(this, jsii.String("AlarmTopic"), &awssns.TopicProps{
 		DisplayName: jsii.String("agentq alarms"),
+		// TLS only: a Deny on aws:SecureTransport false for publishers and subscribers alike.
+		EnforceSSL: jsii.Bool(true),
 	})
 	action := awscloudwatchactions.NewSnsAction(m.AlarmTopic)
 	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold, periods, datapoints float64) awscloudwatch.Alarm {

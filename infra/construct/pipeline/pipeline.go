@@ -119,6 +119,7 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 
 	dlq := awssqs.NewQueue(this, jsii.String("DeadLetterQueue"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(queue.DeadLetterRetentionPeriod.Seconds())),
 		// The worker consumes this queue too, and Lambda requires a source queue's visibility
 		// timeout to cover the function's timeout.
@@ -127,6 +128,7 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 
 	work := awssqs.NewQueue(this, jsii.String("WorkQueue"), &awssqs.QueueProps{
 		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
 		RetentionPeriod:   awscdk.Duration_Seconds(jsii.Number(queue.RetentionPeriod.Seconds())),
 		VisibilityTimeout: visibility,
 		DeadLetterQueue: &awssqs.DeadLetterQueue{

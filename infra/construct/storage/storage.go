@@ -42,6 +42,11 @@ const (
 	// AbortIncompleteUploadDays drops the parts of a multipart upload nobody completed. The blob
 	// store writes with single PutObjects; the rule only keeps a stray upload from costing forever.
 	AbortIncompleteUploadDays = 1
+	// AccessLogDays is how long the payload bucket's server access logs are kept: 90 days, a
+	// quarter for an audit or an incident to look back on.
+	AccessLogDays = 90
+	// AccessLogPrefix is where the payload bucket's access logs go in the access log bucket.
+	AccessLogPrefix = "payloads/"
 )
 
 // Exact actions the functions get; see the Grant* helpers.
@@ -82,6 +87,8 @@ type Storage struct {
 	// Payloads holds requests and answers too large for a task's item; its generated name reaches
 	// every function in AGENTQ_RESULTS_BUCKET.
 	Payloads awss3.Bucket
+	// AccessLogs receives the payload bucket's server access logs (under AccessLogPrefix).
+	AccessLogs awss3.Bucket
 	// SealKey wraps the data keys that seal auth contexts' secrets; its ARN reaches the functions
 	// in AGENTQ_KMS_KEY_ID.
 	SealKey awskms.Key
@@ -134,6 +141,24 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 	if ttl <= 0 {
 		ttl = sharedconfig.DefaultTaskTTL
 	}
+	// The payload bucket's server access logs: who read or wrote which payload, kept as long as
+	// the payloads' own lifecycle allows them to matter, plus the audit margin of AccessLogDays.
+	accessLogs := awss3.NewBucket(this, jsii.String("AccessLogs"), &awss3.BucketProps{
+		// S3 delivers server access logs only to a bucket with S3-managed keys, granted through
+		// its bucket policy (logging.s3.amazonaws.com), which needs ACLs disabled.
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		Versioned:         jsii.Bool(false),
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:         jsii.String("expire-access-logs"),
+			Enabled:    jsii.Bool(true),
+			Expiration: awscdk.Duration_Days(jsii.Number(AccessLogDays)),
+		}},
+		RemovalPolicy:     removal,
+		AutoDeleteObjects: jsii.Bool(props.Ephemeral),
+	})
 	payloads := awss3.NewBucket(this, jsii.String("Payloads"), &awss3.BucketProps{
 		// Objects are written once and read by the functions only: S3-managed keys cost nothing
 		// per request (a KMS key would add a call to every read and write), no public access, TLS
@@ -145,7 +170,9 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
 		// Keys are never overwritten (a result's key carries the task's version), so versions
 		// would only keep expired payloads around.
-		Versioned: jsii.Bool(false),
+		Versioned:              jsii.Bool(false),
+		ServerAccessLogsBucket: accessLogs,
+		ServerAccessLogsPrefix: jsii.String(AccessLogPrefix),
 		LifecycleRules: &[]*awss3.LifecycleRule{{
 			Id:                                  jsii.String("expire-with-tasks"),
 			Enabled:                             jsii.Bool(true),
@@ -165,7 +192,7 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		RemovalPolicy: removal,
 	})
 
-	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, SealKey: key}
+	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, AccessLogs: accessLogs, SealKey: key}
 }
 
 // PayloadExpirationDays is how long the bucket keeps a payload: the task TTL rounded up to whole

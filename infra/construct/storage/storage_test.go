@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -170,6 +171,37 @@ func TestEphemeralTableCanBeDeleted(t *testing.T) {
 	})
 }
 
+// TestAccessLogs: the payload bucket logs every request to the access log bucket, which S3 may
+// write through its bucket policy (no ACLs), which is private, TLS only, and keeps the logs
+// AccessLogDays.
+func TestAccessLogs(t *testing.T) {
+	k, _ := templates(t)
+	payloads := k.Only(t, "AWS::S3::Bucket", "StoragePayloads")
+	logs := k.Only(t, "AWS::S3::Bucket", "StorageAccessLogs")
+	logging, _ := payloads.Properties["LoggingConfiguration"].(map[string]any)
+	if infratest.Ref(logging["DestinationBucketName"]) != logs.ID || logging["LogFilePrefix"] != storage.AccessLogPrefix {
+		t.Errorf("payload bucket LoggingConfiguration = %v, want %s under %q", logging, logs.ID, storage.AccessLogPrefix)
+	}
+	if _, ok := logs.Properties["LoggingConfiguration"]; ok {
+		t.Errorf("the access log bucket logs itself: %v", logs.Properties["LoggingConfiguration"])
+	}
+	rules, _ := json.Marshal(logs.Properties["LifecycleConfiguration"])
+	if !strings.Contains(string(rules), fmt.Sprintf(`"ExpirationInDays":%d`, storage.AccessLogDays)) {
+		t.Errorf("access log lifecycle = %s, want expiry after %d days", rules, storage.AccessLogDays)
+	}
+	writes := false
+	for _, st := range k.ResourcePolicyStatements() {
+		principal, _ := json.Marshal(st.Principal)
+		if st.Effect == "Allow" && strings.Contains(string(principal), "logging.s3.amazonaws.com") && slices.Equal(st.Actions, []string{"s3:PutObject"}) {
+			writes = true
+		}
+	}
+	if !writes {
+		t.Error("S3's log delivery may not write to the access log bucket")
+	}
+	k.CheckTLSOnly(t)
+}
+
 // TestPayloadBucket: S3-managed encryption, no public access, no ACLs, unversioned, a generated
 // name, and a lifecycle that outlives the task TTL by a day, in both variants.
 func TestPayloadBucket(t *testing.T) {
@@ -183,7 +215,8 @@ func TestPayloadBucket(t *testing.T) {
 		{"ephemeral 36h", e, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			c.tpl.ResourceCountIs(t, "AWS::S3::Bucket", 1)
+			// The payloads and their server access logs.
+			c.tpl.ResourceCountIs(t, "AWS::S3::Bucket", 2)
 			c.tpl.HasResourceProperties(t, "AWS::S3::Bucket", map[string]any{
 				"BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{
 					map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}},
@@ -298,8 +331,8 @@ func TestEphemeralBucketIsEmptiedAndDeleted(t *testing.T) {
 			continue
 		}
 		found = true
-		want := []string{"s3:PutBucketPolicy", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*"}
-		if st.Type != "AWS::S3::BucketPolicy" || st.Effect != "Allow" || !slices.Equal(st.Actions, want) {
+		want := []string{"s3:DeleteObject*", "s3:GetBucket*", "s3:List*", "s3:PutBucketPolicy"}
+		if st.Type != "AWS::S3::BucketPolicy" || st.Effect != "Allow" || !slices.Equal(slices.Sorted(slices.Values(st.Actions)), want) {
 			t.Errorf("auto-delete provider may %s %v in %s; want exactly Allow %v (CDK %s)", st.Effect, st.Actions, st.Type, want, "2.270.0")
 		}
 	}

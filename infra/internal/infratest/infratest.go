@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/agentq/agentq/infra/config"
 )
 
 // StubLambdaDir writes a placeholder bootstrap for each name under a new temporary directory and
@@ -41,11 +43,70 @@ func StubLambdaDir(names ...string) (string, error) {
 	return dir, nil
 }
 
-// NewStack returns an environment-agnostic stack in a new app whose output goes to a temporary
-// directory.
+// NewStack returns an environment-agnostic stack in a new app (NewApp) whose output goes to
+// outdir.
 func NewStack(outdir string) awscdk.Stack {
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
-	return awscdk.NewStack(app, jsii.String("Test"), nil)
+	return awscdk.NewStack(NewApp(outdir), jsii.String("Test"), nil)
+}
+
+// NewApp returns an app whose output goes to outdir, with the feature flags of the repository's
+// cdk.json, as the CDK CLI runs the real one: a test then checks the template a deploy would
+// produce. It panics when cdk.json cannot be read, which no test could get past anyway.
+func NewApp(outdir string) awscdk.App {
+	cwd, err := os.Getwd()
+	if err != nil {
+		panic(fmt.Sprintf("infratest: working directory: %v", err))
+	}
+	flags, err := config.FeatureFlags(config.RepoRoot(cwd))
+	if err != nil {
+		panic(fmt.Sprintf("infratest: %v", err))
+	}
+	return awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), Context: &flags})
+}
+
+// SynthErrors synthesizes stack, whose app writes to outdir, and returns the messages of its
+// error annotations. With the feature flags of cdk.json an error fails synthesis (as it fails
+// `cdk synth`), and the CDK lists the errors in outdir's validation-report.json: read from there.
+func SynthErrors(stack awscdk.Stack, outdir string) ([]string, error) {
+	var out []string
+	if msg := catch(func() {
+		for _, m := range *assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_AnyValue()) {
+			if m.Entry != nil {
+				out = append(out, fmt.Sprint(m.Entry.Data))
+			}
+		}
+	}); msg == "" {
+		return out, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
+	if err != nil {
+		return nil, fmt.Errorf("synthesis failed without a validation report: %w", err)
+	}
+	var report struct {
+		PluginReports []struct {
+			Violations []struct {
+				Description string `json:"description"`
+				Severity    string `json:"severity"`
+				Constructs  []struct {
+					Path string `json:"constructPath"`
+				} `json:"violatingConstructs"`
+			} `json:"violations"`
+		} `json:"pluginReports"`
+	}
+	if err := json.Unmarshal(raw, &report); err != nil {
+		return nil, fmt.Errorf("validation report: %w", err)
+	}
+	for _, p := range report.PluginReports {
+		for _, v := range p.Violations {
+			if v.Severity != "error" {
+				continue
+			}
+			for _, c := range v.Constructs {
+				out = append(out, c.Path+": "+v.Description)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Template is a synthesized stack: the assertions view and the decoded JSON.
@@ -429,7 +490,19 @@ func (t *Template) CheckLeastPrivilegeExceptAutoDelete(tb testing.TB) {
 	t.checkLeastPrivilege(tb, AutoDeleteObjectsRole)
 }
 
-func (t *Template) checkLeastPrivilege(tb testing.TB, exemptRole string) {
+// RestLogRole is the logical-id prefix of API Gateway's account-wide CloudWatch role, which the
+// REST flavour creates with -c restLogRole=create, with AWS's managed policy for it.
+const RestLogRole = "ApiRestApiCloudWatchRole"
+
+// CheckLeastPrivilegeExcept is CheckLeastPrivilege letting through the roles whose logical ids
+// start with the given prefixes (AutoDeleteObjectsRole, RestLogRole): their resource-policy
+// statements and managed policies. The caller pins what each may do.
+func (t *Template) CheckLeastPrivilegeExcept(tb testing.TB, exemptRoles ...string) {
+	tb.Helper()
+	t.checkLeastPrivilege(tb, exemptRoles...)
+}
+
+func (t *Template) checkLeastPrivilege(tb testing.TB, exemptRoles ...string) {
 	tb.Helper()
 	policies := t.Resources("AWS::IAM::Policy")
 	if len(policies) == 0 {
@@ -449,7 +522,7 @@ func (t *Template) checkLeastPrivilege(tb testing.TB, exemptRole string) {
 		if st.Effect != "Allow" || IsAccountRootKeyStatement(st) {
 			continue
 		}
-		if exemptRole != "" && PrincipalIsRole(st, exemptRole) {
+		if slices.ContainsFunc(exemptRoles, func(r string) bool { return PrincipalIsRole(st, r) }) {
 			continue
 		}
 		if len(st.Actions) == 0 {
@@ -462,7 +535,8 @@ func (t *Template) checkLeastPrivilege(tb testing.TB, exemptRole string) {
 		}
 	}
 	for _, role := range t.Resources("AWS::IAM::Role") {
-		if arns, ok := role.Properties["ManagedPolicyArns"]; ok && !(exemptRole != "" && strings.HasPrefix(role.ID, exemptRole)) {
+		exempt := slices.ContainsFunc(exemptRoles, func(r string) bool { return strings.HasPrefix(role.ID, r) })
+		if arns, ok := role.Properties["ManagedPolicyArns"]; ok && !exempt {
 			tb.Errorf("role %s has managed policies %v; grant with Grant* instead", role.ID, arns)
 		}
 		if inline, ok := role.Properties["Policies"]; ok {
@@ -524,4 +598,54 @@ func CheckGoFunction(tb testing.TB, fn Resource) {
 	if _, ok := fn.Properties["FunctionName"]; ok {
 		tb.Errorf("%s: fixed FunctionName; want a generated one", fn.ID)
 	}
+	if tracing, _ := fn.Properties["TracingConfig"].(map[string]any); tracing["Mode"] != "Active" {
+		tb.Errorf("%s: TracingConfig = %v, want X-Ray active tracing", fn.ID, fn.Properties["TracingConfig"])
+	}
 }
+
+// tlsOnly are the resource types that must refuse any request without TLS, by the property of
+// their policy resource that names them.
+var tlsOnly = map[string]struct{ policy, property string }{
+	"AWS::SQS::Queue": {"AWS::SQS::QueuePolicy", "Queues"},
+	"AWS::SNS::Topic": {"AWS::SNS::TopicPolicy", "Topics"},
+	"AWS::S3::Bucket": {"AWS::S3::BucketPolicy", "Bucket"},
+}
+
+// CheckTLSOnly fails unless every queue, topic and bucket of the template has a resource policy
+// that denies every request made without TLS (Deny on aws:SecureTransport false).
+func (t *Template) CheckTLSOnly(tb testing.TB) {
+	tb.Helper()
+	denied := map[string]bool{}
+	for typ, p := range tlsOnly {
+		for _, policy := range t.Resources(p.policy) {
+			var targets []string
+			switch v := policy.Properties[p.property].(type) {
+			case []any:
+				for _, x := range v {
+					targets = append(targets, Ref(x))
+				}
+			default:
+				targets = append(targets, Ref(v))
+			}
+			for _, st := range statements(policy, policy.Properties["PolicyDocument"]) {
+				cond, _ := st.Condition["Bool"].(map[string]any)
+				if st.Effect == "Deny" && fmt.Sprint(cond["aws:SecureTransport"]) == "false" && st.Principal != nil {
+					for _, id := range targets {
+						denied[typ+" "+id] = true
+					}
+				}
+			}
+		}
+	}
+	for typ := range tlsOnly {
+		for _, r := range t.Resources(typ) {
+			if !denied[typ+" "+r.ID] {
+				tb.Errorf("%s %s accepts requests without TLS: want a Deny on aws:SecureTransport false", typ, r.ID)
+			}
+		}
+	}
+}
+
+// TracingActions are what X-Ray active tracing adds to a function's role, on resource "*" (X-Ray
+// takes no resource-level permissions).
+var TracingActions = []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}

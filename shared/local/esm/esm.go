@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/queue"
 )
 
 // SQS is the part of the SQS API a poller uses.
@@ -119,7 +120,8 @@ func (m *Mapping) Once(ctx context.Context) (int, error) {
 			n = 1
 		}
 		recs[i] = batch.Record{ID: aws.ToString(msg.MessageId), ReceiptHandle: aws.ToString(msg.ReceiptHandle),
-			Body: aws.ToString(msg.Body), Source: m.QueueARN, ReceiveCount: n}
+			Body: aws.ToString(msg.Body), Source: m.QueueARN, ReceiveCount: n,
+			Trace: msg.Attributes[queue.TraceAttribute]}
 	}
 	hctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	failedIDs := m.Handler(hctx, recs)

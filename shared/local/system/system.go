@@ -49,6 +49,7 @@ import (
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
+	"github.com/agentq/agentq/shared/webhook/settings"
 )
 
 // Options configures a local system. The zero value of every field but APIKey is usable.
@@ -142,7 +143,7 @@ type System struct {
 	// the trigger's dead-letter queue.
 	Events EventQueues
 	// Webhooks keeps tenants' webhook settings; Deliveries makes and logs the deliveries.
-	Webhooks   *webhook.Tenants
+	Webhooks   *settings.Tenants
 	Deliveries *webhook.Service
 	// Trigger handles event-driven invocations, as the trigger function does.
 	Trigger *trigger.Handler

@@ -1,4 +1,4 @@
-package webhook
+package settings
 
 import (
 	"context"
@@ -82,6 +82,13 @@ func NewTenants(db DynamoDB, table string, sealer authctx.Sealer, operatorSecret
 // tests only. It returns t.
 func (t *Tenants) WithLoopback(allow bool) *Tenants {
 	t.allowLoopback = allow
+	return t
+}
+
+// WithClock makes t read the time from now instead of the system clock: for tests that move time
+// through a rotation's grace period. It returns t.
+func (t *Tenants) WithClock(now func() time.Time) *Tenants {
+	t.now = now
 	return t
 }
 

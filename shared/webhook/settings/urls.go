@@ -1,4 +1,4 @@
-package webhook
+package settings
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ func ValidateURL(raw string) error { return CheckURL(raw, false) }
 // allowLoopback is set: for local development and tests (AGENTQ_ALLOW_LOOPBACK_URLS). The
 // deliverer must then allow loopback too (Config.AllowLoopback).
 func CheckURL(raw string, allowLoopback bool) error {
-	u, err := parseURL(raw, allowLoopback)
+	u, err := ParseURL(raw, allowLoopback)
 	if err != nil {
 		return err
 	}
@@ -35,10 +35,10 @@ func CheckURL(raw string, allowLoopback bool) error {
 	return nil
 }
 
-// parseURL checks raw's shape (dialect.WebhookURLProblem, the same check the invoke bodies get)
+// ParseURL checks raw's shape (dialect.WebhookURLProblem, the same check the invoke bodies get)
 // and, when its host is a literal address, the address; host names are left to the dialer's
 // guard. Its errors never quote the URL, which may hold a credential in its query.
-func parseURL(raw string, allowLoopback bool) (*url.URL, error) {
+func ParseURL(raw string, allowLoopback bool) (*url.URL, error) {
 	if msg, _ := dialect.WebhookURLProblem(raw); msg != "" {
 		return nil, fmt.Errorf("%w: the URL %s", ErrInvalidURL, msg)
 	}
@@ -56,9 +56,9 @@ func parseURL(raw string, allowLoopback bool) (*url.URL, error) {
 	return u, nil
 }
 
-// redactURL returns u as scheme://host/path: what logs, errors and dead letters may show. The
+// RedactURL returns u as scheme://host/path: what logs, errors and dead letters may show. The
 // query and fragment may hold a credential, and never leave.
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return "<unparsable url>"
