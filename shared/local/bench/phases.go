@@ -311,4 +311,3 @@ func peakRSSMB() float64 {
 	}
 	return 0
 }
-
