@@ -11,24 +11,38 @@ const (
 	AttrExpiresAt = "expires_at"
 )
 
-// Index describes a global secondary index whose keys are string attributes and whose projection
-// is ALL.
+// Index describes a global secondary index whose keys are string attributes.
 type Index struct {
 	Name         string
 	PartitionKey string
 	SortKey      string
+	// Projection is what the index copies of an item. Every write that changes a copied attribute
+	// of an indexed item is also a write to the index, billed as one; with KeysOnly only a write
+	// that changes the index's keys is.
+	Projection Projection
 }
+
+// Projection is a DynamoDB index projection type.
+type Projection string
+
+// The projections the table's indexes use.
+const (
+	ProjectAll      Projection = "ALL"
+	ProjectKeysOnly Projection = "KEYS_ONLY"
+)
 
 // Indexes lists the table's global secondary indexes.
 var Indexes = []Index{
 	// Tasks of a tenant, newest first: partition "TENANT#<tenant>", sort "<created_at>#<task id>".
-	{Name: "by_tenant", PartitionKey: "gsi1pk", SortKey: "gsi1sk"},
+	{Name: "by_tenant", PartitionKey: "gsi1pk", SortKey: "gsi1sk", Projection: ProjectAll},
 	// Turns of a conversation in order: partition "THREAD#<tenant>#<thread>", sort "<created_at>#<task id>".
-	{Name: "by_thread", PartitionKey: "gsi2pk", SortKey: "gsi2sk"},
-	// Tasks in flight (queued or running), least recently written first: partition
-	// "ACTIVE#<shard>", sort "<updated_at>#<task id>". Sparse: a task leaves it when it pauses or
-	// ends, so the sweeper reads only tasks that could have lost their message.
-	{Name: IndexActive, PartitionKey: "gsi3pk", SortKey: "gsi3sk"},
+	{Name: "by_thread", PartitionKey: "gsi2pk", SortKey: "gsi2sk", Projection: ProjectAll},
+	// Tasks in flight (queued or running), oldest first: partition "ACTIVE#<shard>", sort
+	// "<created_at>#<task id>". Sparse: a task leaves it when it pauses or ends, so the sweeper
+	// reads only tasks that could have lost their message. Keys only, and keyed by what never
+	// changes while a task is in flight: a task's writes between entering and leaving it are not
+	// index writes (DESIGN.md, "Cost per task").
+	{Name: IndexActive, PartitionKey: "gsi3pk", SortKey: "gsi3sk", Projection: ProjectKeysOnly},
 }
 
 // IndexActive is the sparse index of tasks in flight that the sweeper reads.
