@@ -76,9 +76,9 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 	apiKey := "aq_bench_" + hex.EncodeToString(key)
 	sys, err := system.Start(ctx, system.Options{
 		Addr: "127.0.0.1:0", APIKey: apiKey, NoWorker: true, Logger: c.Logger, Visibility: 30 * time.Second,
-		// As the functions cache key lookups (backend.KeyCacheTTL): a key read per request is not what runs.
-		KeyCacheTTL: backend.KeyCacheTTL,
-		APIOptions:  []func(*middleware.Stack) error{b.meter.APIOption}, OnInvocation: b.inv.Add,
+		// As the functions cache key and agent lookups: a read of each per request is not what runs.
+		KeyCacheTTL: backend.KeyCacheTTL, AgentCacheTTL: backend.AgentCacheTTL,
+		APIOptions: []func(*middleware.Stack) error{b.meter.APIOption}, OnInvocation: b.inv.Add,
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)

@@ -99,6 +99,9 @@ type Options struct {
 	// KeyCacheTTL caches API key lookups as the functions do (backend.KeyCacheTTL); default 0, no
 	// cache, so a revoked key is refused at once.
 	KeyCacheTTL time.Duration
+	// AgentCacheTTL caches agent lookups as the functions do (backend.AgentCacheTTL); default 0, no
+	// cache, so a local publish shows at once.
+	AgentCacheTTL time.Duration
 	// WebhookSecret is the operator's default webhook signing secret (whsec_...), used for
 	// tenants that have none of their own; empty leaves only tenants' own secrets.
 	WebhookSecret string
@@ -242,8 +245,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Agents: configured, Keys: keys, TaskTTL: o.TaskTTL, AllowLoopbackURLs: o.AllowLoopbackWebhooks, WebhookSecret: o.WebhookSecret,
 		WebhookQueueURL: s.Events.Webhooks.URL, WebhookDLQURL: s.Events.Webhooks.DLQURL,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
-		// The agent cache is off: a local publish shows at once.
-		KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule,
+		AgentCacheTTL: o.AgentCacheTTL, KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
