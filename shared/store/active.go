@@ -57,9 +57,25 @@ func (s *Store) Idle(ctx context.Context, before time.Time, limit int) ([]*task.
 	return tasks, nil
 }
 
-// idleOf reads the tasks that index entries name, 100 at a time, and answers those still in
-// flight and last written before before.
+// idleOf reads the tasks that index entries name and answers those still in flight and last
+// written before before.
 func (s *Store) idleOf(ctx context.Context, entries []map[string]types.AttributeValue, before time.Time) ([]*task.Task, error) {
+	tasks, err := s.tasksOf(ctx, entries)
+	if err != nil {
+		return nil, fmt.Errorf("read idle tasks: %w", err)
+	}
+	var out []*task.Task
+	for _, t := range tasks {
+		if inFlight(t.State) && t.UpdatedAt.Before(before) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// tasksOf reads the tasks that the entries of a keys-only index name, 100 at a time, eventually
+// consistently, in no particular order. A task deleted since is left out.
+func (s *Store) tasksOf(ctx context.Context, entries []map[string]types.AttributeValue) ([]*task.Task, error) {
 	var out []*task.Task
 	for len(entries) > 0 {
 		n := min(len(entries), 100)
@@ -70,16 +86,14 @@ func (s *Store) idleOf(ctx context.Context, entries []map[string]types.Attribute
 		entries = entries[n:]
 		items, err := s.batchGet(ctx, keys)
 		if err != nil {
-			return nil, fmt.Errorf("read idle tasks: %w", err)
+			return nil, err
 		}
 		for _, av := range items {
 			t, err := fromAttributes(av)
 			if err != nil {
 				return nil, err
 			}
-			if inFlight(t.State) && t.UpdatedAt.Before(before) {
-				out = append(out, t)
-			}
+			out = append(out, t)
 		}
 	}
 	return out, nil

@@ -99,3 +99,37 @@ func TestInFlightWritesAreNoIndexWrites(t *testing.T) {
 		t.Error("leaving by_active wrote nothing to it")
 	}
 }
+
+// TestTurnsOnDynamoDBLocal: Turns reads the keys-only by_thread index, then the turns, oldest
+// first; a turn's transition writes nothing to the index.
+func TestTurnsOnDynamoDBLocal(t *testing.T) {
+	ctx := context.Background()
+	m := bench.NewMeter()
+	s := localTable(t, "turns", m)
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i, id := range []string{"th", "turn-2", "turn-3"} {
+		tk := &task.Task{ID: id, Tenant: "org-1", AgentID: "echo", Dialect: task.Xpander, State: task.Queued, Version: 1,
+			ThreadID: "th", ThreadSeq: i + 1, Text: "turn " + id, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+		tk.UpdatedAt = tk.CreatedAt
+		if err := s.Submit(ctx, tk, task.SubmitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Reset()
+	if _, err := s.Transition(ctx, "th", task.Change{From: []task.State{task.Queued}, To: task.Failed, Now: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if w := m.Usage()[""].WRU["turns/by_thread"]; w != 0 {
+		t.Errorf("a turn's transition wrote %.1f units to by_thread, want 0", w)
+	}
+	got, err := s.Turns(ctx, "org-1", "th", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].ID != "th" || got[1].ID != "turn-2" || got[2].ID != "turn-3" || got[2].Text != "turn turn-3" {
+		t.Fatalf("turns = %+v, want th, turn-2, turn-3 with their texts", got)
+	}
+	if got, err := s.Turns(ctx, "org-1", "th", 2); err != nil || len(got) != 2 || got[0].ID != "turn-2" {
+		t.Errorf("last 2 turns = %v, %v; want turn-2 and turn-3", got, err)
+	}
+}

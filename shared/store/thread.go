@@ -279,7 +279,7 @@ func (s *Store) resolveSlowly(ctx context.Context, tenant, id string) (*task.Tas
 // their offloaded request bodies are not, unless the text came with them.
 func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
 	ix := table.Indexes[1]
-	var out []*task.Task
+	var entries []map[string]types.AttributeValue
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		IndexName:                 aws.String(ix.Name),
@@ -290,21 +290,20 @@ func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) (
 		ScanIndexForward: aws.Bool(false),
 		Limit:            aws.Int32(int32(min(limit, 100))),
 	})
-	for p.HasMorePages() && len(out) < limit {
+	for p.HasMorePages() && len(entries) < limit {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)
 		}
-		for _, av := range page.Items {
-			t, err := fromAttributes(av)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-		}
+		entries = append(entries, page.Items...)
 	}
-	if len(out) > limit {
-		out = out[:limit]
+	if len(entries) > limit {
+		entries = entries[:limit]
+	}
+	// The index holds keys only (a turn's writes are then no index writes): read the turns.
+	out, err := s.tasksOf(ctx, entries)
+	if err != nil {
+		return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)
 	}
 	if err := s.loadBlobs(ctx, out, loadConversation); err != nil {
 		return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)

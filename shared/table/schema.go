@@ -36,7 +36,9 @@ var Indexes = []Index{
 	// Tasks of a tenant, newest first: partition "TENANT#<tenant>", sort "<created_at>#<task id>".
 	{Name: "by_tenant", PartitionKey: "gsi1pk", SortKey: "gsi1sk", Projection: ProjectAll},
 	// Turns of a conversation in order: partition "THREAD#<tenant>#<thread>", sort "<created_at>#<task id>".
-	{Name: "by_thread", PartitionKey: "gsi2pk", SortKey: "gsi2sk", Projection: ProjectAll},
+	// Keys only: a turn's writes after it is recorded are no index writes; a conversation's reader
+	// reads the turns it names.
+	{Name: "by_thread", PartitionKey: "gsi2pk", SortKey: "gsi2sk", Projection: ProjectKeysOnly},
 	// Tasks in flight (queued or running), oldest first: partition "ACTIVE#<shard>", sort
 	// "<created_at>#<task id>". Sparse: a task leaves it when it pauses or ends, so the sweeper
 	// reads only tasks that could have lost their message. Keys only, and keyed by what never
