@@ -21,7 +21,7 @@ type variant struct {
 
 // acceptRoundTrips times Samples accepts of each variant without and with Latency added to every
 // AWS request: the added accept latency over Latency is the number of sequential round trips.
-// It leaves the worker running.
+// The worker runs throughout.
 func (b *Bench) acceptRoundTrips() error {
 	var variants []variant
 	for _, sn := range []bool{false, true} {
@@ -39,9 +39,8 @@ func (b *Bench) acceptRoundTrips() error {
 			variant{d + "_thread", submission{servicenet: sn, thread: thread}},
 			variant{d + "_thread_idempotency", submission{servicenet: sn, thread: thread, idempotencyKey: "-"}})
 	}
-	// The worker is stopped while accepts are timed: its work would only add noise.
-	b.workerOff()
-	time.Sleep(1500 * time.Millisecond) // see batch
+	// The worker keeps running: a conversation's turns run one after another, and turns left
+	// queued would each wait on the one before.
 	var ids []accepted
 	var parts []string
 	worst := 0.0
@@ -73,7 +72,6 @@ func (b *Bench) acceptRoundTrips() error {
 	}
 	b.meter.SetDelay(0)
 	fmt.Fprintf(b.w, "accept: round_trips=%.1f injected_ms=%d samples=%d %s\n", worst, b.cfg.Latency.Milliseconds(), b.cfg.Samples, strings.Join(parts, " "))
-	b.workerOn(4)
 	return b.awaitAll(ids)
 }
 
