@@ -17,9 +17,10 @@ PKGS      := ./...
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-tools: ## install the pinned local tools: DynamoDB Local, fauxqs (localstack/emulators/tools.lock), the Lambda Runtime API emulator
+tools: ## install the pinned local tools: DynamoDB Local, fauxqs (localstack/emulators/tools.lock), the Lambda Runtime API emulator, the JavaScript A2A SDK of the dispatch tests
 	@bash $(EMULATORS)/install.sh
 	@bash test/lambdaruntime/install.sh
+	@bash shared/dispatch/testdata/a2a-js/install.sh
 
 run: tools ## start the whole system on 127.0.0.1:8042 (emulators, API, worker, echo agent, event bus, webhooks); Ctrl-C stops it
 	AGENTQ_ALLOW_LOOPBACK_URLS=$${AGENTQ_ALLOW_LOOPBACK_URLS-1} $(GO) run ./cmd/agentq run

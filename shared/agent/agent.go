@@ -43,6 +43,14 @@ const (
 // Forwards reports whether the agent is sent caller credentials at all.
 func (a Auth) Forwards() bool { return a == AuthForward || a == AuthContext }
 
+// The A2A versions an agent's A2AVersion may pin.
+const (
+	// A2AVersion1 is A2A 1.0: methods SendMessage, GetTask, CancelTask.
+	A2AVersion1 = "1.0"
+	// A2AVersion03 is A2A 0.3: methods message/send, tasks/get, tasks/cancel.
+	A2AVersion03 = "0.3"
+)
+
 // DefaultTimeout bounds an agent call when the agent sets none.
 const DefaultTimeout = 60 * time.Second
 
@@ -72,8 +80,11 @@ type Agent struct {
 	Description string   `json:"description,omitempty"`
 	Protocol    Protocol `json:"protocol"`
 	// Endpoint is the agent's URL, or a function ARN for Lambda agents.
-	Endpoint string   `json:"endpoint"`
-	Timeout  Duration `json:"timeout,omitempty"`
+	Endpoint string `json:"endpoint"`
+	// A2AVersion pins the A2A version an a2a agent is spoken to in (A2AVersion1 or A2AVersion03);
+	// empty lets the agent's card decide, and an agent without a card is spoken to in 0.3.
+	A2AVersion string   `json:"a2a_version,omitempty"`
+	Timeout    Duration `json:"timeout,omitempty"`
 	// MaxDuration bounds how long a task may run at an agent that works on it asynchronously
 	// (an A2A task left working); past it the task ends in error. Default DefaultMaxDuration.
 	MaxDuration Duration `json:"max_duration,omitempty"`
@@ -143,6 +154,13 @@ func (a *Agent) Validate() error {
 		}
 	default:
 		return fmt.Errorf("agent %s: unknown protocol %q (want http, a2a or lambda)", a.ID, a.Protocol)
+	}
+	switch {
+	case a.A2AVersion == "":
+	case a.Protocol != A2A:
+		return fmt.Errorf("agent %s: a2a_version is for a2a agents only", a.ID)
+	case a.A2AVersion != A2AVersion1 && a.A2AVersion != A2AVersion03:
+		return fmt.Errorf("agent %s: unknown a2a_version %q (want %s or %s)", a.ID, a.A2AVersion, A2AVersion1, A2AVersion03)
 	}
 	switch a.Auth {
 	case "", AuthNone, AuthForward, AuthContext:

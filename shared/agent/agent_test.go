@@ -60,6 +60,10 @@ func TestParseJSON(t *testing.T) {
 		{"unknown field", `[{"id":"x","protocol":"http","endpoint":"http://h/","colour":"red"}]`, true},
 		{"bad auth", `[{"id":"x","protocol":"http","endpoint":"http://h/","auth":"magic"}]`, true},
 		{"not json", `{`, true},
+		{"a2a 1.0 pinned", `[{"id":"x","protocol":"a2a","endpoint":"http://h/","a2a_version":"1.0"}]`, false},
+		{"a2a 0.3 pinned", `[{"id":"x","protocol":"a2a","endpoint":"http://h/","a2a_version":"0.3"}]`, false},
+		{"unknown a2a version", `[{"id":"x","protocol":"a2a","endpoint":"http://h/","a2a_version":"2.0"}]`, true},
+		{"a2a version on http", `[{"id":"x","protocol":"http","endpoint":"http://h/","a2a_version":"1.0"}]`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,33 +14,42 @@ import (
 	"strings"
 	"time"
 
-	"github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2aclient"
+	legacy "github.com/a2aproject/a2a-go/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/task"
 )
 
-// A2A agents (protocol "a2a") are called over A2A JSON-RPC (A2A 0.3) with the official SDK,
-// github.com/a2aproject/a2a-go. Call sends one message/send:
+// A2A agents (protocol "a2a") are called over A2A JSON-RPC with the official Go SDK,
+// github.com/a2aproject/a2a-go/v2: A2A 1.0 (SendMessage, GetTask, CancelTask, with an
+// "A2A-Version: 1.0" header) or A2A 0.3 (message/send, tasks/get, tasks/cancel) through the SDK's
+// compatibility package, a2av0. Which one an agent is spoken to in is chosen per agent (see
+// a2acard.go): its registry field a2a_version, else its agent card, else 0.3. Call sends one
+// message:
 //
 //   - The message is the user's: the task's text as a text part (or, when the request has no
 //     text, its "input" object as a data part). messageId is agentq's task id, so a redelivered
 //     task sends the same id and the agent may recognise it. contextId is the thread
 //     (Call.ThreadID, else the body's "context_id"). taskId is the body's "task_id", which
 //     continues a task of the agent's (one that asked for input, say). The body's "skill_id"
-//     travels as the message's metadata "skill_id": A2A 0.3 has no field for it.
+//     travels as the message's metadata "skill_id": A2A has no field for it.
 //   - A body's "agent_envelope" replaces that message and is sent as given (see envelopeParams
-//     for the shapes it may take): agentq only fills what it leaves empty (messageId, role,
-//     contextId, taskId, metadata skill_id), never overrides what it sets.
-//   - configuration.blocking is always false: the agent answers as soon as it has a task, and
-//     agentq checks back later (*Pending, Check) rather than holding a connection, and a worker,
-//     for as long as the agent works.
+//     for the shapes it may take, in either version): agentq only fills what it leaves empty
+//     (messageId, role, contextId, taskId, metadata skill_id), never overrides what it sets.
+//   - configuration.returnImmediately is always set (in 0.3, blocking is false): the agent
+//     answers as soon as it has a task, and agentq checks back later (*Pending, Check) rather
+//     than holding a connection, and a worker, for as long as the agent works.
 //   - Auth forward sends Call.AuthToken as "Authorization: Bearer"; the call also carries
 //     "Idempotency-Key: <task id>", as HTTP agents' do.
 //
-// The answer, an A2A Message or Task, decides the outcome (see taskOutcome).
+// The answer, an A2A Message or Task, decides the outcome (see taskOutcome). The answer agentq
+// keeps (Result.Output, NeedsInput.Raw) is in the JSON of the version the agent speaks, and
+// states are named as in 0.3 ("working", "input-required") whatever the version, so that
+// records and API answers read the same for agents of either version.
 
 // Pending means the agent accepted the task and is still working on it (A2A states submitted and
 // working). Keep RemoteTaskID and ask again later with Check, and stop the agent's task with
@@ -90,122 +99,144 @@ func WithA2AWait(d time.Duration) Option {
 	return func(cl *Client) { cl.a2a.wait = d }
 }
 
-// Check asks an A2A agent for the state of its task remoteTaskID (A2A tasks/get) and returns the
-// outcome as Call does: a Result, *Pending, *NeedsInput or *Error. It presents creds as Call does.
+// Check asks an A2A agent for the state of its task remoteTaskID (A2A GetTask, or tasks/get in
+// 0.3) and returns the outcome as Call does: a Result, *Pending, *NeedsInput or *Error. It
+// presents creds as Call does.
 func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) (Result, error) {
-	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds, "")
+	s, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds)
 	if err != nil {
 		return Result{}, err
 	}
-	t, err := client.GetTask(ctx, &a2a.TaskQueryParams{ID: a2a.TaskID(remoteTaskID), HistoryLength: new(0)})
+	t, err := s.client.GetTask(s.ctx, &a2a.GetTaskRequest{ID: a2a.TaskID(remoteTaskID), HistoryLength: new(0)})
 	if err != nil {
 		return Result{}, a2aFailure(err, a.Endpoint)
 	}
-	return taskOutcome(t)
+	return taskOutcome(t, s.version)
 }
 
-// Cancel asks an A2A agent to stop its task remoteTaskID (A2A tasks/cancel). It returns nil when
-// the task is canceled or the agent accepted to cancel it (Check then reports when it stops), a
-// non-retryable *Error when the task has already ended otherwise or is unknown to the agent, and
-// a retryable *Error when the agent could not be reached. It presents creds as Call does.
+// Cancel asks an A2A agent to stop its task remoteTaskID (A2A CancelTask, or tasks/cancel in
+// 0.3). It returns nil when the task is canceled or the agent accepted to cancel it (Check then
+// reports when it stops), a non-retryable *Error when the task has already ended otherwise or is
+// unknown to the agent, and a retryable *Error when the agent could not be reached. It presents
+// creds as Call does.
 func (cl *Client) Cancel(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) error {
-	client, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds, "")
+	s, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds)
 	if err != nil {
 		return err
 	}
-	t, err := client.CancelTask(ctx, &a2a.TaskIDParams{ID: a2a.TaskID(remoteTaskID)})
+	t, err := s.client.CancelTask(s.ctx, &a2a.CancelTaskRequest{ID: a2a.TaskID(remoteTaskID)})
 	if err != nil {
 		return a2aFailure(err, a.Endpoint)
 	}
 	if st := t.Status.State; st.Terminal() && st != a2a.TaskStateCanceled {
-		return &Error{Reason: task.ReasonAgentRejected, Message: "the agent's task " + remoteTaskID + " has already ended " + string(st)}
+		return &Error{Reason: task.ReasonAgentRejected, Message: "the agent's task " + remoteTaskID + " has already ended " + stateName(st)}
 	}
 	return nil
 }
 
-// callA2A sends the task to an A2A agent (message/send) and reads the outcome from its answer.
+// callA2A sends the task to an A2A agent (SendMessage) and reads the outcome from its answer.
 func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	params, err := a2aParams(c)
 	if err != nil {
 		return Result{}, err
 	}
-	client, err := cl.a2a.client(ctx, c.Agent, c.Credentials, c.TaskID)
+	s, err := cl.a2a.session(ctx, c.Agent, c.Credentials, c.TaskID)
 	if err != nil {
 		return Result{}, err
 	}
-	reply, err := client.SendMessage(ctx, params)
+	reply, err := s.client.SendMessage(s.ctx, params)
 	if err != nil {
 		return Result{}, a2aFailure(err, c.Agent.Endpoint)
 	}
 	switch r := reply.(type) {
 	case *a2a.Message:
-		return messageResult(r), nil
+		return messageResult(r, s.version), nil
 	case *a2a.Task:
-		res, err := taskOutcome(r)
+		res, err := taskOutcome(r, s.version)
 		if p, ok := errors.AsType[*Pending](err); ok && cl.a2a.wait > 0 {
-			return cl.a2a.await(ctx, client, p, c.Agent.Endpoint)
+			return cl.a2a.await(s, p, c.Agent.Endpoint)
 		}
 		return res, err
 	default:
-		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: fmt.Sprintf("the agent answered message/send with %T, not a message or a task", reply)}
+		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: fmt.Sprintf("the agent answered SendMessage with %T, not a message or a task", reply)}
 	}
 }
 
-// a2aClient builds SDK clients for A2A agents: JSON-RPC only, over the dispatch HTTP client with
-// its answers bounded, and non-blocking sends.
+// a2aClient builds SDK clients for A2A agents: JSON-RPC only, in A2A 1.0 or 0.3, over the
+// dispatch HTTP client with its answers bounded.
 type a2aClient struct {
 	factory *a2aclient.Factory
+	cards   *cardVersions
 	wait    time.Duration
 }
 
 func newA2AClient(hc *http.Client) *a2aClient {
-	return &a2aClient{factory: a2aclient.NewFactory(
-		a2aclient.WithDefaultsDisabled(),
-		a2aclient.WithJSONRPCTransport(boundedClient(hc)),
-		a2aclient.WithConfig(a2aclient.Config{Polling: true}),
-	)}
+	bc := boundedClient(hc)
+	return &a2aClient{
+		factory: a2aclient.NewFactory(
+			a2aclient.WithDefaultsDisabled(),
+			a2aclient.WithJSONRPCTransport(bc),
+			a2av0.WithJSONRPCTransport(a2av0.JSONRPCTransportConfig{Client: bc}),
+		),
+		cards: newCardVersions(bc),
+	}
 }
 
-// client returns an SDK client for agent a. It costs no I/O: the JSON-RPC transport connects on
-// the first request, through the shared HTTP client's connection pool.
-func (ac *a2aClient) client(ctx context.Context, a agent.Agent, creds Credentials, idempotencyKey string) (*a2aclient.Client, error) {
+// a2aSession is an SDK client for one agent, the version it speaks, and the context its requests
+// are made with (it carries their extra HTTP headers).
+type a2aSession struct {
+	ctx     context.Context
+	client  *a2aclient.Client
+	version a2a.ProtocolVersion
+}
+
+// session returns an SDK client for agent a. Its only I/O is the agent card, when the version is
+// neither pinned nor known yet: the JSON-RPC transport connects on the first request, through the
+// shared HTTP client's connection pool.
+func (ac *a2aClient) session(ctx context.Context, a agent.Agent, creds Credentials, idempotencyKey string) (a2aSession, error) {
 	if u, err := url.Parse(a.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "bad agent endpoint: not an http(s) URL"}
+		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "bad agent endpoint: not an http(s) URL"}
 	}
-	client, err := ac.factory.CreateFromEndpoints(ctx, []a2a.AgentInterface{{URL: a.Endpoint, Transport: a2a.TransportProtocolJSONRPC}})
+	version, err := ac.cards.version(ctx, a)
 	if err != nil {
-		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + redactURL(err.Error(), a.Endpoint)}
+		return a2aSession{}, err
 	}
-	h := headers{}
+	iface := &a2a.AgentInterface{URL: a.Endpoint, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: version}
+	client, err := ac.factory.CreateFromEndpoints(ctx, []*a2a.AgentInterface{iface})
+	if err != nil {
+		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + redactURL(err.Error(), a.Endpoint)}
+	}
+	h := a2aclient.ServiceParams{}
 	hh := http.Header{}
 	creds.apply(a, hh)
 	for k := range hh {
-		h[k] = hh.Get(k)
+		h[k] = []string{hh.Get(k)}
 	}
 	if idempotencyKey != "" {
-		h["Idempotency-Key"] = idempotencyKey
+		h["Idempotency-Key"] = []string{idempotencyKey}
 	}
 	if len(h) > 0 {
-		client.AddCallInterceptor(h)
+		ctx = a2aclient.AttachServiceParams(ctx, h)
 	}
-	return client, nil
+	return a2aSession{ctx: ctx, client: client, version: version}, nil
 }
 
-// remoteTask returns a client for requests about an existing task of agent a.
-func (ac *a2aClient) remoteTask(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials, idempotencyKey string) (*a2aclient.Client, error) {
+// remoteTask returns a session for requests about an existing task of agent a.
+func (ac *a2aClient) remoteTask(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) (a2aSession, error) {
 	if a.Protocol != agent.A2A {
-		return nil, &Error{Reason: task.ReasonAgentFailed, Message: fmt.Sprintf("agent %s speaks %q: only A2A agents have tasks to check or cancel", a.ID, a.Protocol)}
+		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: fmt.Sprintf("agent %s speaks %q: only A2A agents have tasks to check or cancel", a.ID, a.Protocol)}
 	}
 	if remoteTaskID == "" {
-		return nil, &Error{Reason: task.ReasonAgentFailed, Message: "no remote task id"}
+		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "no remote task id"}
 	}
-	return ac.client(ctx, a, creds, idempotencyKey)
+	return ac.session(ctx, a, creds, "")
 }
 
 // await checks a pending task, backing off from 50 ms to 1 s, until it is no longer pending, the
-// wait is over or ctx ends; then the task is still p. A check that fails in a way that may mend is
-// tried again; once the agent has a task, its id must not be lost to a transient error.
-func (ac *a2aClient) await(ctx context.Context, client *a2aclient.Client, p *Pending, endpoint string) (Result, error) {
+// wait is over or the session's context ends; then the task is still p. A check that fails in a
+// way that may mend is tried again; once the agent has a task, its id must not be lost to a
+// transient error.
+func (ac *a2aClient) await(s a2aSession, p *Pending, endpoint string) (Result, error) {
 	deadline := time.Now().Add(ac.wait)
 	delay := 50 * time.Millisecond
 	for {
@@ -215,20 +246,20 @@ func (ac *a2aClient) await(ctx context.Context, client *a2aclient.Client, p *Pen
 		}
 		timer := time.NewTimer(min(delay, left))
 		select {
-		case <-ctx.Done():
+		case <-s.ctx.Done():
 			timer.Stop()
 			return Result{}, p
 		case <-timer.C:
 		}
 		delay = min(2*delay, time.Second)
-		t, err := client.GetTask(ctx, &a2a.TaskQueryParams{ID: a2a.TaskID(p.RemoteTaskID), HistoryLength: new(0)})
+		t, err := s.client.GetTask(s.ctx, &a2a.GetTaskRequest{ID: a2a.TaskID(p.RemoteTaskID), HistoryLength: new(0)})
 		if err != nil {
 			if f := a2aFailure(err, endpoint); !Retryable(f) {
 				return Result{}, f
 			}
 			continue
 		}
-		res, err := taskOutcome(t)
+		res, err := taskOutcome(t, s.version)
 		if next, ok := errors.AsType[*Pending](err); ok {
 			p = next
 			continue
@@ -237,20 +268,8 @@ func (ac *a2aClient) await(ctx context.Context, client *a2aclient.Client, p *Pen
 	}
 }
 
-// headers adds fixed HTTP headers to every request of an SDK client.
-type headers map[string]string
-
-func (h headers) Before(ctx context.Context, req *a2aclient.Request) (context.Context, error) {
-	for k, v := range h {
-		req.Meta[k] = []string{v}
-	}
-	return ctx, nil
-}
-
-func (headers) After(context.Context, *a2aclient.Response) error { return nil }
-
-// a2aParams builds the message/send parameters for a call (see the comment at the top).
-func a2aParams(c Call) (*a2a.MessageSendParams, error) {
+// a2aParams builds the SendMessage request for a call (see the comment at the top).
+func a2aParams(c Call) (*a2a.SendMessageRequest, error) {
 	// The body was validated by its dialect; a field of another type is simply absent here.
 	var body struct {
 		TaskID    string          `json:"task_id"`
@@ -261,7 +280,7 @@ func a2aParams(c Call) (*a2a.MessageSendParams, error) {
 	}
 	_ = json.Unmarshal(c.Request, &body)
 
-	var params *a2a.MessageSendParams
+	var params *a2a.SendMessageRequest
 	if env := bytes.TrimSpace(body.Envelope); len(env) > 0 && !bytes.Equal(env, []byte("null")) {
 		p, err := envelopeParams(env)
 		if err != nil {
@@ -269,18 +288,22 @@ func a2aParams(c Call) (*a2a.MessageSendParams, error) {
 		}
 		params = p
 	} else {
-		var parts a2a.ContentParts
+		var part *a2a.Part
 		var input map[string]any
 		switch {
 		case c.Text != "":
-			parts = a2a.ContentParts{a2a.TextPart{Text: c.Text}}
+			part = a2a.NewTextPart(c.Text)
 		case json.Unmarshal(body.Input, &input) == nil && len(input) > 0:
-			parts = a2a.ContentParts{a2a.DataPart{Data: input}}
+			part = a2a.NewDataPart(input)
 		default:
 			return nil, &Error{Reason: task.ReasonAgentRejected, Message: "nothing to send: the request has no text, input or agent_envelope"}
 		}
-		params = &a2a.MessageSendParams{Message: &a2a.Message{Parts: parts}}
+		params = &a2a.SendMessageRequest{Message: &a2a.Message{Parts: a2a.ContentParts{part}}}
 	}
+	if params.Config == nil {
+		params.Config = &a2a.SendMessageConfig{}
+	}
+	params.Config.ReturnImmediately = true
 
 	m := params.Message
 	if m.ID == "" {
@@ -315,18 +338,20 @@ func a2aParams(c Call) (*a2a.MessageSendParams, error) {
 	return params, nil
 }
 
-// envelopeParams reads an agent_envelope. It may be any of:
+// envelopeParams reads an agent_envelope, in A2A 1.0 or 0.3. It may be any of:
 //
-//   - a whole JSON-RPC request, {"jsonrpc":"2.0","method":"message/send","params":{...}}: its
-//     params are used (its id is not: the SDK numbers its own requests), and a method other than
-//     message/send is refused;
-//   - message/send params, {"message":{...},"configuration":{...},"metadata":{...}};
-//   - a bare message, {"kind":"message","role":"user","parts":[...],...}.
+//   - a whole JSON-RPC request, {"jsonrpc":"2.0","method":"SendMessage","params":{...}} (or
+//     "message/send" in 0.3): its params are used (its id is not: the SDK numbers its own
+//     requests), and any other method is refused;
+//   - SendMessage params, {"message":{...},"configuration":{...},"metadata":{...}};
+//   - a bare message, {"role":"ROLE_USER","parts":[...],...}.
 //
-// The envelope is decoded into the SDK's types and sent from them, so every field A2A 0.3 defines
-// reaches the agent as given, except configuration.blocking (always false); fields outside the
-// spec are dropped.
-func envelopeParams(raw json.RawMessage) (*a2a.MessageSendParams, error) {
+// It is 0.3 when its method is message/send or its message carries "kind" (every 0.3 message
+// and part does; no 1.0 one does), and is then read with the SDK's 0.3 types and converted. It
+// is decoded into the SDK's types and sent from them, in the version the agent speaks, so every
+// field A2A defines reaches the agent as given, except configuration.returnImmediately (always
+// set; blocking false in 0.3); fields outside the spec are dropped.
+func envelopeParams(raw json.RawMessage) (*a2a.SendMessageRequest, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, errors.New("not a JSON object")
@@ -334,11 +359,11 @@ func envelopeParams(raw json.RawMessage) (*a2a.MessageSendParams, error) {
 	_, hasRPC := top["jsonrpc"]
 	_, hasMethod := top["method"]
 	_, hasParams := top["params"]
+	method := ""
 	if hasRPC || hasMethod || hasParams {
-		var method string
 		_ = json.Unmarshal(top["method"], &method)
-		if method != "" && method != "message/send" {
-			return nil, fmt.Errorf("method %q is not supported: agentq sends message/send", method)
+		if method != "" && method != "SendMessage" && method != "message/send" {
+			return nil, fmt.Errorf("method %q is not supported: agentq sends SendMessage (message/send in A2A 0.3)", method)
 		}
 		if !hasParams {
 			return nil, errors.New("a JSON-RPC request without params")
@@ -349,25 +374,78 @@ func envelopeParams(raw json.RawMessage) (*a2a.MessageSendParams, error) {
 			return nil, errors.New("params is not a JSON object")
 		}
 	}
-	var params a2a.MessageSendParams
-	switch {
-	case top["message"] != nil:
-		if err := json.Unmarshal(raw, &params); err != nil {
-			return nil, fmt.Errorf("not A2A message/send params: %s", jsonProblem(err))
+	isParams := top["message"] != nil
+	if !isParams && top["parts"] == nil {
+		return nil, errors.New("want a JSON-RPC SendMessage request, its params or an A2A message")
+	}
+	var params *a2a.SendMessageRequest
+	if method == "message/send" || (method == "" && legacyShaped(top, isParams)) {
+		var lp legacy.MessageSendParams
+		if isParams {
+			if err := json.Unmarshal(raw, &lp); err != nil {
+				return nil, fmt.Errorf("not A2A 0.3 message/send params: %s", jsonProblem(err))
+			}
+		} else {
+			lp.Message = &legacy.Message{}
+			if err := json.Unmarshal(raw, lp.Message); err != nil {
+				return nil, fmt.Errorf("not an A2A 0.3 message: %s", jsonProblem(err))
+			}
 		}
-	case top["parts"] != nil:
-		var m a2a.Message
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("not an A2A message: %s", jsonProblem(err))
+		if lp.Message == nil || len(lp.Message.Parts) == 0 {
+			return nil, errors.New("the message has no parts")
 		}
-		params.Message = &m
-	default:
-		return nil, errors.New("want a JSON-RPC message/send request, its params or an A2A message")
+		p, err := a2av0.ToV1SendMessageRequest(&lp)
+		if err != nil {
+			return nil, fmt.Errorf("not a usable A2A 0.3 message: %w", err)
+		}
+		params = p
+	} else {
+		params = &a2a.SendMessageRequest{}
+		if isParams {
+			if err := json.Unmarshal(raw, params); err != nil {
+				return nil, fmt.Errorf("not A2A SendMessage params: %s", jsonProblem(err))
+			}
+		} else {
+			params.Message = &a2a.Message{}
+			if err := json.Unmarshal(raw, params.Message); err != nil {
+				return nil, fmt.Errorf("not an A2A message: %s", jsonProblem(err))
+			}
+		}
+		if params.Message != nil {
+			switch params.Message.Role {
+			case a2a.MessageRoleUnspecified, a2a.MessageRoleUser:
+			default:
+				return nil, fmt.Errorf("the message's role is %q: a message agentq sends is the user's (ROLE_USER)", params.Message.Role)
+			}
+		}
 	}
 	if params.Message == nil || len(params.Message.Parts) == 0 {
 		return nil, errors.New("the message has no parts")
 	}
-	return &params, nil
+	return params, nil
+}
+
+// legacyShaped reports whether an envelope without a method is an A2A 0.3 one: its message
+// carries "kind", or one of its parts does.
+func legacyShaped(top map[string]json.RawMessage, isParams bool) bool {
+	msg := top
+	if isParams {
+		msg = nil
+		if json.Unmarshal(top["message"], &msg) != nil {
+			return false
+		}
+	}
+	if _, ok := msg["kind"]; ok {
+		return true
+	}
+	var parts []map[string]json.RawMessage
+	_ = json.Unmarshal(msg["parts"], &parts)
+	for _, p := range parts {
+		if _, ok := p["kind"]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonProblem says what was wrong with a JSON value without quoting it.
@@ -378,6 +456,15 @@ func jsonProblem(err error) string {
 	return err.Error()
 }
 
+// stateName names a task state as A2A 0.3 does ("working", "input-required"), whatever the
+// version the agent speaks.
+func stateName(s a2a.TaskState) string {
+	if name := string(a2av0.FromV1TaskState(s)); name != "" {
+		return name
+	}
+	return string(s)
+}
+
 // taskOutcome maps an A2A task to an outcome:
 //
 //   - completed: a Result whose text is the artifacts' text parts (else their first data part as
@@ -386,7 +473,7 @@ func jsonProblem(err error) string {
 //   - submitted, working: *Pending;
 //   - input-required, auth-required: *NeedsInput;
 //   - anything else: a non-retryable *Error (invalid_agent_response).
-func taskOutcome(t *a2a.Task) (Result, error) {
+func taskOutcome(t *a2a.Task, version a2a.ProtocolVersion) (Result, error) {
 	if t == nil {
 		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: "the agent answered with no task"}
 	}
@@ -415,18 +502,18 @@ func taskOutcome(t *a2a.Task) (Result, error) {
 		if text == "" && t.Status.Message != nil {
 			text, _ = partsText(t.Status.Message.Parts)
 		}
-		return Result{Text: text, Output: taskJSON(t), Tokens: metadataTokens(t.Metadata)}, nil
+		return Result{Text: text, Output: taskJSON(t, version), Tokens: metadataTokens(t.Metadata)}, nil
 	case a2a.TaskStateFailed, a2a.TaskStateRejected, a2a.TaskStateCanceled:
-		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: "the agent's task ended " + string(state) + errorDetail([]byte(statusText(t)))}
+		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: "the agent's task ended " + stateName(state) + errorDetail([]byte(statusText(t)))}
 	}
 	if t.ID == "" {
 		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: "the agent answered with a task without an id"}
 	}
 	switch state {
 	case a2a.TaskStateSubmitted, a2a.TaskStateWorking:
-		return Result{}, &Pending{RemoteTaskID: string(t.ID), State: string(state)}
+		return Result{}, &Pending{RemoteTaskID: string(t.ID), State: stateName(state)}
 	case a2a.TaskStateInputRequired, a2a.TaskStateAuthRequired:
-		return Result{}, &NeedsInput{RemoteTaskID: string(t.ID), State: string(state), Message: statusText(t), Raw: taskJSON(t)}
+		return Result{}, &NeedsInput{RemoteTaskID: string(t.ID), State: stateName(state), Message: statusText(t), Raw: taskJSON(t, version)}
 	default:
 		return Result{}, &Error{Reason: task.ReasonInvalidResponse, Message: fmt.Sprintf("the agent's task is in state %q", state)}
 	}
@@ -434,30 +521,27 @@ func taskOutcome(t *a2a.Task) (Result, error) {
 
 // messageResult is the result of an agent's direct answer: its text parts, concatenated (else
 // its first data part as JSON), and the message as JSON.
-func messageResult(m *a2a.Message) Result {
+func messageResult(m *a2a.Message, version a2a.ProtocolVersion) Result {
 	text, data := partsText(m.Parts)
 	if text == "" {
 		text = data
 	}
-	out, err := json.Marshal(m)
-	if err != nil {
-		out = nil
-	}
-	return Result{Text: text, Output: out, Tokens: metadataTokens(m.Metadata)}
+	return Result{Text: text, Output: versionJSON(m, a2av0.FromV1Message, version), Tokens: metadataTokens(m.Metadata)}
 }
 
 // partsText concatenates the text parts and returns the first data part as JSON.
 func partsText(parts a2a.ContentParts) (text, data string) {
 	var b strings.Builder
 	for _, p := range parts {
-		switch v := p.(type) {
-		case a2a.TextPart:
-			b.WriteString(v.Text)
-		case *a2a.TextPart:
-			b.WriteString(v.Text)
-		case a2a.DataPart:
+		if p == nil {
+			continue
+		}
+		switch v := p.Content.(type) {
+		case a2a.Text:
+			b.WriteString(string(v))
+		case a2a.Data:
 			if data == "" {
-				if j, err := json.Marshal(v.Data); err == nil {
+				if j, err := json.Marshal(v.Value); err == nil {
 					data = string(j)
 				}
 			}
@@ -476,10 +560,22 @@ func statusText(t *a2a.Task) string {
 
 // taskJSON is the task as JSON without its history: the history repeats the caller's own
 // messages, which the task record already holds.
-func taskJSON(t *a2a.Task) json.RawMessage {
+func taskJSON(t *a2a.Task, version a2a.ProtocolVersion) json.RawMessage {
 	c := *t
 	c.History = nil
-	out, err := json.Marshal(c)
+	return versionJSON(&c, a2av0.FromV1Task, version)
+}
+
+// versionJSON is v as JSON in the version the agent speaks: as the SDK's 0.3 type, converted by
+// legacyOf, for 0.3 agents, so that what agentq keeps of an answer is what the agent sent.
+func versionJSON[V, L any](v *V, legacyOf func(*V) *L, version a2a.ProtocolVersion) json.RawMessage {
+	var out []byte
+	var err error
+	if version == a2av0.Version {
+		out, err = json.Marshal(legacyOf(v))
+	} else {
+		out, err = json.Marshal(v)
+	}
 	if err != nil {
 		return nil
 	}
@@ -502,15 +598,6 @@ func metadataTokens(md map[string]any) task.Tokens {
 	return tokens(fields)
 }
 
-// jsonRPCErrors are the errors the SDK makes of JSON-RPC error answers (codes it does not know
-// become ErrInternalError).
-var jsonRPCErrors = []error{
-	a2a.ErrParseError, a2a.ErrInvalidRequest, a2a.ErrMethodNotFound, a2a.ErrInvalidParams,
-	a2a.ErrInternalError, a2a.ErrServerError, a2a.ErrTaskNotFound, a2a.ErrTaskNotCancelable,
-	a2a.ErrPushNotificationNotSupported, a2a.ErrUnsupportedOperation, a2a.ErrUnsupportedContentType,
-	a2a.ErrInvalidAgentResponse, a2a.ErrAuthenticatedExtendedCardNotConfigured,
-}
-
 // a2aFailure classifies an error of an A2A request: HTTP answers other than 200 as an HTTP
 // agent's are, timeouts and connection failures as retryable, JSON-RPC errors as the agent's
 // non-retryable refusal, and answers that are too large or not A2A as invalid.
@@ -523,7 +610,7 @@ func a2aFailure(err error, endpoint string) error {
 	}
 	if se, ok := errors.AsType[*statusError](err); ok {
 		msg := "agent answered " + strconv.Itoa(se.code) + errorDetail(se.body)
-		if se.code == http.StatusRequestTimeout || se.code == http.StatusTooManyRequests || se.code >= 500 {
+		if retryableStatus(se.code) {
 			return &Error{Reason: task.ReasonAgentUnavailable, Message: msg, Retryable: true}
 		}
 		return &Error{Reason: task.ReasonAgentRejected, Message: msg}
@@ -531,10 +618,10 @@ func a2aFailure(err error, endpoint string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Reason: task.ReasonAgentTimeout, Message: "the agent did not answer in time", Retryable: true}
 	}
-	for _, rpc := range jsonRPCErrors {
-		if errors.Is(err, rpc) {
-			return &Error{Reason: task.ReasonAgentRejected, Message: "the agent answered with a JSON-RPC error: " + err.Error()}
-		}
+	// The SDK makes every JSON-RPC error answer an *a2a.Error (codes it does not know become
+	// internal errors).
+	if _, ok := errors.AsType[*a2a.Error](err); ok {
+		return &Error{Reason: task.ReasonAgentRejected, Message: "the agent answered with a JSON-RPC error: " + err.Error()}
 	}
 	_, isURL := errors.AsType[*url.Error](err)
 	_, isNet := errors.AsType[net.Error](err)
@@ -542,6 +629,11 @@ func a2aFailure(err error, endpoint string) error {
 		return &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + redactURL(err.Error(), endpoint), Retryable: true}
 	}
 	return &Error{Reason: task.ReasonInvalidResponse, Message: "the agent's answer is not A2A: " + redactURL(err.Error(), endpoint)}
+}
+
+// retryableStatus reports whether an HTTP status may mend with time: 408, 429 and 5xx.
+func retryableStatus(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
 }
 
 // errAnswerTooLarge ends the reading of an answer larger than MaxResponseBytes.

@@ -8,12 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/a2aproject/a2a-go/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2a"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dispatch"
@@ -149,8 +148,8 @@ func TestA2ALongRunningTask(t *testing.T) {
 		t.Errorf("%d checks answered pending, want at least %d", pendings, checks-1)
 	}
 	methods, _ := ag.Requests()
-	if methods[0] != "message/send" || strings.Count(strings.Join(methods, " "), "message/send") != 1 {
-		t.Errorf("methods = %v, want one message/send, then tasks/get only", methods)
+	if methods[0] != "SendMessage" || ag.Count("SendMessage") != 1 || ag.Count("GetTask") != len(methods)-1 {
+		t.Errorf("methods = %v, want one SendMessage, then GetTask only", methods)
 	}
 }
 
@@ -265,12 +264,10 @@ func TestA2ARequestSent(t *testing.T) {
 	}
 	m := ag.LastMessage()
 	want := &a2a.Message{ID: taskID, ContextID: "thread-1", Role: a2a.MessageRoleUser,
-		Parts: a2a.ContentParts{a2a.TextPart{Text: "ask for a payment link"}}, Metadata: map[string]any{"skill_id": "payment-links"}}
-	if !reflect.DeepEqual(m, want) {
-		t.Errorf("message = %+v\nwant      %+v", m, want)
-	}
+		Parts: a2a.ContentParts{a2a.NewTextPart("ask for a payment link")}, Metadata: map[string]any{"skill_id": "payment-links"}}
+	sameMessage(t, m, want)
 	_, hdrs := ag.Requests()
-	if h := hdrs[0]; h.Get("Idempotency-Key") != taskID || h.Get("Authorization") != "" {
+	if h := hdrs[0]; h.Get("Idempotency-Key") != taskID || h.Get("Authorization") != "" || h.Get("A2A-Version") != "1.0" {
 		t.Errorf("headers = %v", h)
 	}
 
@@ -298,8 +295,10 @@ func TestA2ARequestSent(t *testing.T) {
 	_, err = cl.Call(ctx, c3)
 	wantError(t, err, task.ReasonAgentFailed, false) // the agent does not know what to do with data
 	m = ag.LastMessage()
-	if m.ContextID != "ctx-7f3a" || len(m.Parts) != 1 || !reflect.DeepEqual(m.Parts[0], a2a.DataPart{Data: map[string]any{"amount": float64(15)}}) {
+	if m.ContextID != "ctx-7f3a" || len(m.Parts) != 1 {
 		t.Errorf("message = %+v", m)
+	} else if d, _ := m.Parts[0].Data().(map[string]any); d["amount"] != float64(15) {
+		t.Errorf("part = %+v, want the input as data", m.Parts[0])
 	}
 
 	// Nothing to send.
@@ -350,54 +349,100 @@ func TestA2AAuthorization(t *testing.T) {
 	}
 }
 
+// sameMessage checks that got is want, comparing them as the JSON that went over the wire.
+func sameMessage(t *testing.T, got, want *a2a.Message) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Errorf("message = %s\nwant      %s", g, w)
+	}
+}
+
 func TestA2AEnvelope(t *testing.T) {
-	ag := newA2AAgent(t, 1)
-	cl := dispatch.New(dispatch.HTTPClient(testGuard))
-	message := `{"kind":"message","messageId":"m-caller","role":"user","contextId":"ctx-caller",` +
+	caller := func(role string) string {
+		return `{"messageId":"m-caller","role":"` + role + `","contextId":"ctx-caller",` +
+			`"parts":[{"text":"hello from the envelope"},{"data":{"k":"v"}}],` +
+			`"metadata":{"skill_id":"caller-skill","trace":"t1"},"referenceTaskIds":["r1"]}`
+	}
+	message := caller("ROLE_USER")
+	legacyMessage := `{"kind":"message","messageId":"m-caller","role":"user","contextId":"ctx-caller",` +
 		`"parts":[{"kind":"text","text":"hello from the envelope"},{"kind":"data","data":{"k":"v"}}],` +
 		`"metadata":{"skill_id":"caller-skill","trace":"t1"},"referenceTaskIds":["r1"]}`
 	wantCaller := &a2a.Message{ID: "m-caller", Role: a2a.MessageRoleUser, ContextID: "ctx-caller",
-		Parts:          a2a.ContentParts{a2a.TextPart{Text: "hello from the envelope"}, a2a.DataPart{Data: map[string]any{"k": "v"}}},
+		Parts:          a2a.ContentParts{a2a.NewTextPart("hello from the envelope"), a2a.NewDataPart(map[string]any{"k": "v"})},
 		Metadata:       map[string]any{"skill_id": "caller-skill", "trace": "t1"},
 		ReferenceTasks: []a2a.TaskID{"r1"}}
 	wantFilled := &a2a.Message{ID: taskID, Role: a2a.MessageRoleUser, ContextID: "thread-1",
-		Parts: a2a.ContentParts{a2a.TextPart{Text: "hello bare"}}, Metadata: map[string]any{"skill_id": "s1"}}
+		Parts: a2a.ContentParts{a2a.NewTextPart("hello bare")}, Metadata: map[string]any{"skill_id": "s1"}}
 	tests := []struct {
 		name     string
 		envelope string
 		want     *a2a.Message
 		reason   string
 	}{
-		{"json-rpc request", `{"jsonrpc":"2.0","id":7,"method":"message/send","params":{"message":` + message + `,"configuration":{"blocking":true}}}`, wantCaller, ""},
+		{"json-rpc request", `{"jsonrpc":"2.0","id":7,"method":"SendMessage","params":{"message":` + message + `,"configuration":{"returnImmediately":false}}}`, wantCaller, ""},
 		{"params", `{"message":` + message + `}`, wantCaller, ""},
-		{"message, gaps filled", `{"parts":[{"kind":"text","text":"hello bare"}]}`, wantFilled, ""},
-		{"other method", `{"jsonrpc":"2.0","method":"tasks/cancel","params":{"id":"x"}}`, nil, task.ReasonAgentRejected},
-		{"no params", `{"jsonrpc":"2.0","method":"message/send"}`, nil, task.ReasonAgentRejected},
-		{"no parts", `{"message":{"role":"user","parts":[]}}`, nil, task.ReasonAgentRejected},
-		{"unknown part", `{"message":{"role":"user","parts":[{"kind":"video"}]}}`, nil, task.ReasonAgentRejected},
+		{"message, gaps filled", `{"parts":[{"text":"hello bare"}]}`, wantFilled, ""},
+		{"0.3 json-rpc request", `{"jsonrpc":"2.0","id":7,"method":"message/send","params":{"message":` + legacyMessage + `,"configuration":{"blocking":true}}}`, wantCaller, ""},
+		{"0.3 params", `{"message":` + legacyMessage + `}`, wantCaller, ""},
+		{"0.3 message, gaps filled", `{"kind":"message","parts":[{"kind":"text","text":"hello bare"}]}`, wantFilled, ""},
+		{"other method", `{"jsonrpc":"2.0","method":"CancelTask","params":{"id":"x"}}`, nil, task.ReasonAgentRejected},
+		{"other 0.3 method", `{"jsonrpc":"2.0","method":"tasks/cancel","params":{"id":"x"}}`, nil, task.ReasonAgentRejected},
+		{"no params", `{"jsonrpc":"2.0","method":"SendMessage"}`, nil, task.ReasonAgentRejected},
+		{"no parts", `{"message":{"role":"ROLE_USER","parts":[]}}`, nil, task.ReasonAgentRejected},
+		{"no 0.3 parts", `{"message":{"kind":"message","role":"user","parts":[]}}`, nil, task.ReasonAgentRejected},
+		{"unknown part", `{"message":{"role":"ROLE_USER","parts":[{"video":"x"}]}}`, nil, task.ReasonAgentRejected},
+		{"unknown 0.3 part", `{"message":{"role":"user","parts":[{"kind":"video"}]}}`, nil, task.ReasonAgentRejected},
+		{"the agent's role", `{"message":` + caller("ROLE_AGENT") + `}`, nil, task.ReasonAgentRejected},
 		{"neither", `{"text":"hello"}`, nil, task.ReasonAgentRejected},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before, _ := ag.Requests()
-			c := a2aCall(ag.agent(), "the dialect's text")
-			c.Request = json.RawMessage(`{"message":"the dialect's text","skill_id":"s1","agent_envelope":` + tt.envelope + `}`)
-			res, err := cl.Call(testCtx(t), c)
-			if tt.reason != "" {
-				wantError(t, err, tt.reason, false)
-				if after, _ := ag.Requests(); len(after) != len(before) {
-					t.Error("a refused envelope reached the agent")
+	for _, version := range []string{agent.A2AVersion1, agent.A2AVersion03} {
+		var opts []a2atest.Option
+		if version == agent.A2AVersion03 {
+			opts = append(opts, a2atest.Legacy())
+		}
+		ag := a2aAgent{a2atest.New(t, 1, opts...)}
+		cl := dispatch.New(dispatch.HTTPClient(testGuard))
+		for _, tt := range tests {
+			t.Run(version+"/"+tt.name, func(t *testing.T) {
+				before, _ := ag.Requests()
+				c := a2aCall(ag.agent(), "the dialect's text")
+				c.Request = json.RawMessage(`{"message":"the dialect's text","skill_id":"s1","agent_envelope":` + tt.envelope + `}`)
+				res, err := cl.Call(testCtx(t), c)
+				if tt.reason != "" {
+					wantError(t, err, tt.reason, false)
+					if after, _ := ag.Requests(); len(after) != len(before) {
+						t.Error("a refused envelope reached the agent")
+					}
+					return
 				}
-				return
-			}
-			if err != nil || res.Text != "hi there" {
-				t.Fatalf("Call = %q, %v", res.Text, err)
-			}
-			if m := ag.LastMessage(); !reflect.DeepEqual(m, tt.want) {
-				t.Errorf("message = %+v\nwant      %+v", m, tt.want)
-			}
-		})
+				if err != nil || res.Text != "hi there" {
+					t.Fatalf("Call = %q, %v", res.Text, err)
+				}
+				sameMessage(t, ag.LastMessage(), tt.want)
+				// Whatever the envelope asked, agentq does not wait for the agent's task.
+				if !strings.Contains(lastBody(ag.Agent), immediateConfig[version]) {
+					t.Errorf("request = %s, want %s", lastBody(ag.Agent), immediateConfig[version])
+				}
+			})
+		}
 	}
+}
+
+// immediateConfig is how each version's request says not to wait for the agent's task.
+var immediateConfig = map[string]string{
+	agent.A2AVersion1:  `"returnImmediately":true`,
+	agent.A2AVersion03: `"blocking":false`,
+}
+
+// lastBody returns the body of the last JSON-RPC request the agent received.
+func lastBody(ag *a2atest.Agent) string {
+	bodies := ag.Bodies()
+	if len(bodies) == 0 {
+		return ""
+	}
+	return string(bodies[len(bodies)-1])
 }
 
 // rawServer answers every request with status and body.
@@ -413,38 +458,63 @@ func rawServer(t *testing.T, status int, body string) *httptest.Server {
 }
 
 func TestA2AFailures(t *testing.T) {
-	big := `{"jsonrpc":"2.0","id":"1","result":{"kind":"message","messageId":"m","role":"agent","parts":[{"kind":"text","text":"` +
-		strings.Repeat("a", dispatch.MaxResponseBytes) + `"}]}}`
+	bigText := strings.Repeat("a", dispatch.MaxResponseBytes)
+	type answer struct{ v1, v03 string } // the same answer in each version
 	tests := []struct {
 		name      string
 		status    int
-		body      string
+		body      answer
 		reason    string
 		retryable bool
-		msg       string
+		msg       answer
 	}{
-		{"503", 503, "overloaded", task.ReasonAgentUnavailable, true, "agent answered 503: overloaded"},
-		{"500", 500, "", task.ReasonAgentUnavailable, true, "agent answered 500"},
-		{"429", 429, "", task.ReasonAgentUnavailable, true, "agent answered 429"},
-		{"401", 401, "who are you", task.ReasonAgentRejected, false, "agent answered 401: who are you"},
-		{"404", 404, "", task.ReasonAgentRejected, false, "agent answered 404"},
-		{"json-rpc error", 200, `{"jsonrpc":"2.0","id":"1","error":{"code":-32601,"message":"Method not found"}}`, task.ReasonAgentRejected, false, "the agent answered with a JSON-RPC error: method not found"},
-		{"not json", 200, "hello", task.ReasonInvalidResponse, false, ""},
-		{"unknown result", 200, `{"jsonrpc":"2.0","id":"1","result":{"kind":"status-update"}}`, task.ReasonInvalidResponse, false, ""},
-		{"too large", 200, big, task.ReasonInvalidResponse, false, fmt.Sprintf("the agent's answer is larger than %d bytes", dispatch.MaxResponseBytes)},
-		{"task in an unknown state", 200, `{"jsonrpc":"2.0","id":"1","result":{"kind":"task","id":"t","contextId":"c","status":{"state":"unknown"}}}`, task.ReasonInvalidResponse, false, `the agent's task is in state "unknown"`},
-		{"pending task without id", 200, `{"jsonrpc":"2.0","id":"1","result":{"kind":"task","contextId":"c","status":{"state":"working"}}}`, task.ReasonInvalidResponse, false, ""},
+		{"503", 503, answer{"overloaded", "overloaded"}, task.ReasonAgentUnavailable, true, answer{"agent answered 503: overloaded", "agent answered 503: overloaded"}},
+		{"500", 500, answer{}, task.ReasonAgentUnavailable, true, answer{"agent answered 500", "agent answered 500"}},
+		{"429", 429, answer{}, task.ReasonAgentUnavailable, true, answer{"agent answered 429", "agent answered 429"}},
+		{"401", 401, answer{"who are you", "who are you"}, task.ReasonAgentRejected, false, answer{"agent answered 401: who are you", "agent answered 401: who are you"}},
+		{"404", 404, answer{}, task.ReasonAgentRejected, false, answer{"agent answered 404", "agent answered 404"}},
+		{"json-rpc error", 200, answer{
+			`{"jsonrpc":"2.0","id":"1","error":{"code":-32601,"message":"Method not found"}}`,
+			`{"jsonrpc":"2.0","id":"1","error":{"code":-32601,"message":"Method not found"}}`,
+		}, task.ReasonAgentRejected, false, answer{"the agent answered with a JSON-RPC error: Method not found", "the agent answered with a JSON-RPC error: Method not found"}},
+		{"not json", 200, answer{"hello", "hello"}, task.ReasonInvalidResponse, false, answer{}},
+		{"unknown result", 200, answer{
+			`{"jsonrpc":"2.0","id":"1","result":{"statusUpdate":{"taskId":"t"}}}`,
+			`{"jsonrpc":"2.0","id":"1","result":{"kind":"status-update"}}`,
+		}, task.ReasonInvalidResponse, false, answer{}},
+		{"too large", 200, answer{
+			`{"jsonrpc":"2.0","id":"1","result":{"message":{"messageId":"m","role":"ROLE_AGENT","parts":[{"text":"` + bigText + `"}]}}}`,
+			`{"jsonrpc":"2.0","id":"1","result":{"kind":"message","messageId":"m","role":"agent","parts":[{"kind":"text","text":"` + bigText + `"}]}}`,
+		}, task.ReasonInvalidResponse, false, answer{
+			fmt.Sprintf("the agent's answer is larger than %d bytes", dispatch.MaxResponseBytes),
+			fmt.Sprintf("the agent's answer is larger than %d bytes", dispatch.MaxResponseBytes),
+		}},
+		{"task in an unknown state", 200, answer{
+			`{"jsonrpc":"2.0","id":"1","result":{"task":{"id":"t","contextId":"c","status":{"state":"TASK_STATE_DREAMING"}}}}`,
+			`{"jsonrpc":"2.0","id":"1","result":{"kind":"task","id":"t","contextId":"c","status":{"state":"unknown"}}}`,
+		}, task.ReasonInvalidResponse, false, answer{`the agent's task is in state "TASK_STATE_DREAMING"`, `the agent's task is in state "TASK_STATE_UNSPECIFIED"`}},
+		{"pending task without id", 200, answer{
+			`{"jsonrpc":"2.0","id":"1","result":{"task":{"contextId":"c","status":{"state":"TASK_STATE_WORKING"}}}}`,
+			`{"jsonrpc":"2.0","id":"1","result":{"kind":"task","contextId":"c","status":{"state":"working"}}}`,
+		}, task.ReasonInvalidResponse, false, answer{}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := rawServer(t, tt.status, tt.body)
-			a := agent.Agent{ID: "a", Protocol: agent.A2A, Endpoint: srv.URL}
-			_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(testCtx(t), a2aCall(a, "hello"))
-			de := wantError(t, err, tt.reason, tt.retryable)
-			if tt.msg != "" && de.Message != tt.msg {
-				t.Errorf("Message = %q, want %q", de.Message, tt.msg)
+		for _, version := range []string{agent.A2AVersion1, agent.A2AVersion03} {
+			body, msg := tt.body.v1, tt.msg.v1
+			if version == agent.A2AVersion03 {
+				body, msg = tt.body.v03, tt.msg.v03
 			}
-		})
+			t.Run(version+"/"+tt.name, func(t *testing.T) {
+				srv := rawServer(t, tt.status, body)
+				// Pinned: these are answers to the call, not to a request for the agent card.
+				a := agent.Agent{ID: "a", Protocol: agent.A2A, Endpoint: srv.URL, A2AVersion: version}
+				_, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(testCtx(t), a2aCall(a, "hello"))
+				de := wantError(t, err, tt.reason, tt.retryable)
+				if msg != "" && de.Message != msg {
+					t.Errorf("Message = %q, want %q", de.Message, msg)
+				}
+			})
+		}
 	}
 }
 

@@ -68,7 +68,7 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+	case retryableStatus(code):
 		return Result{}, &Error{Reason: task.ReasonAgentUnavailable, Message: "agent answered " + strconv.Itoa(code) + errorDetail(raw), Retryable: true}
 	default:
 		return Result{}, &Error{Reason: task.ReasonAgentRejected, Message: "agent answered " + strconv.Itoa(code) + errorDetail(raw)}

@@ -33,9 +33,9 @@ func TestStoredCredentialReachesEveryAgentRequest(t *testing.T) {
 		kind    string
 		methods []string
 	}{
-		{name: "send then check", text: "slow", methods: []string{"message/send", "tasks/get"}},
-		{name: "deadline cancel", text: "hold", maxDur: 30 * time.Second, methods: []string{"message/send", "tasks/cancel"}},
-		{name: "stop cancel", kind: queue.KindCancel, methods: []string{"tasks/cancel"}},
+		{name: "send then check", text: "slow", methods: []string{"SendMessage", "GetTask"}},
+		{name: "deadline cancel", text: "hold", maxDur: 30 * time.Second, methods: []string{"SendMessage", "CancelTask"}},
+		{name: "stop cancel", kind: queue.KindCancel, methods: []string{"CancelTask"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,17 +1,20 @@
-// Package a2atest is a real A2A agent for tests: the official SDK's server on 127.0.0.1, whose
-// answer depends on the first word of the message's text:
+// Package a2atest is a real A2A agent for tests: the official Go SDK's server (a2a-go v2) on
+// 127.0.0.1, speaking A2A 1.0 or, through the SDK's compatibility package, A2A 0.3, with its
+// agent card at /.well-known/agent-card.json. Its answer depends on the first word of the
+// message's text:
 //
 //	hello     answers with a message ("hi there")
 //	complete  completes a task with two artifacts at once
 //	data      completes a task whose only artifact is a data part
-//	slow      works until it has been asked (tasks/get) slowChecks times, then completes
+//	slow      works until it has been asked (GetTask) slowChecks times, then completes
 //	hold      works until it is canceled
 //	ask       asks which currency; an answer to its task completes it ("paid in <answer>")
 //	login     asks the caller to authenticate
 //	echo      answers with a message echoing the text ("a2a: <text>")
 //	fail      fails; reject rejects; anything else fails as an unknown instruction
 //
-// It records every request's JSON-RPC method and headers, and every message it executed.
+// It records every JSON-RPC request's method, headers and body, every message it executed, and
+// how often its card was asked for.
 package a2atest
 
 import (
@@ -19,6 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"iter"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -27,9 +31,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/a2aproject/a2a-go/a2a"
-	"github.com/a2aproject/a2a-go/a2asrv"
-	"github.com/a2aproject/a2a-go/a2asrv/eventqueue"
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
+	"github.com/a2aproject/a2a-go/v2/a2asrv"
 )
 
 // Agent is a running test agent.
@@ -44,17 +48,67 @@ type Agent struct {
 
 	mu      sync.Mutex
 	msgs    []*a2a.Message // messages executed, in order
-	headers []http.Header  // HTTP headers of every request, in order
+	headers []http.Header  // HTTP headers of every JSON-RPC request, in order
 	methods []string       // JSON-RPC methods, in order
+	bodies  [][]byte       // JSON-RPC request bodies, in order
+	cards   int            // agent card requests
 }
 
+// Option configures a test agent.
+type Option func(*config)
+
+type config struct {
+	legacy bool
+	noCard bool
+}
+
+// Legacy makes the agent speak A2A 0.3 (the SDK's a2av0 JSON-RPC server) and publish its card in
+// the 0.3 shape.
+func Legacy() Option { return func(c *config) { c.legacy = true } }
+
+// NoCard makes the agent publish no agent card (its card path answers 404), as agents written
+// before agent cards were common do.
+func NoCard() Option { return func(c *config) { c.noCard = true } }
+
 // New starts an agent whose "slow" tasks complete once they have been checked slowChecks times;
-// the test's cleanup stops it.
-func New(t testing.TB, slowChecks int32) *Agent {
+// the test's cleanup stops it. By default it speaks A2A 1.0 and publishes its card.
+func New(t testing.TB, slowChecks int32, opts ...Option) *Agent {
 	t.Helper()
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ag := &Agent{slowChecks: slowChecks, release: make(chan struct{})}
-	rpc := a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(ag, a2asrv.WithLogger(slog.New(slog.DiscardHandler))))
+	handler := a2asrv.NewHandler(ag, a2asrv.WithLogger(slog.New(slog.DiscardHandler)))
+	var rpc http.Handler
+	version := a2a.Version
+	if cfg.legacy {
+		rpc, version = a2av0.NewJSONRPCHandler(handler), a2av0.Version
+	} else {
+		rpc = a2asrv.NewJSONRPCHandler(handler)
+	}
+	card := &a2a.AgentCard{Name: "a2atest", Description: "a test agent", Version: "1",
+		DefaultInputModes: []string{"text/plain"}, DefaultOutputModes: []string{"text/plain"},
+		Skills: []a2a.AgentSkill{{ID: "test", Name: "test", Description: "test", Tags: []string{"test"}}}}
+	// The card names the endpoint, so it is complete only once the server listens: it is produced
+	// on each request.
+	var producer a2asrv.AgentCardProducer = a2asrv.AgentCardProducerFn(func(context.Context) (*a2a.AgentCard, error) { return card, nil })
+	if cfg.legacy {
+		producer = a2av0.NewAgentCardProducer(producer)
+	}
+	var cardHandler http.Handler = a2asrv.NewAgentCardHandler(producer)
+	if cfg.noCard {
+		cardHandler = http.NotFoundHandler()
+	}
+
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == a2asrv.WellKnownAgentCardPath {
+			ag.mu.Lock()
+			ag.cards++
+			ag.mu.Unlock()
+			cardHandler.ServeHTTP(w, r)
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		var req struct {
 			Method string `json:"method"`
@@ -63,14 +117,16 @@ func New(t testing.TB, slowChecks int32) *Agent {
 		ag.mu.Lock()
 		ag.headers = append(ag.headers, r.Header.Clone())
 		ag.methods = append(ag.methods, req.Method)
+		ag.bodies = append(ag.bodies, body)
 		ag.mu.Unlock()
-		if req.Method == "tasks/get" && ag.gets.Add(1) >= ag.slowChecks {
+		if (req.Method == "GetTask" || req.Method == "tasks/get") && ag.gets.Add(1) >= ag.slowChecks {
 			ag.once.Do(func() { close(ag.release) })
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rpc.ServeHTTP(w, r)
 	}))
 	ag.URL = srv.URL
+	card.SupportedInterfaces = []*a2a.AgentInterface{{URL: ag.URL, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: version}}
 	t.Cleanup(func() {
 		ag.once.Do(func() { close(ag.release) }) // let a slow task end
 		srv.Close()
@@ -95,6 +151,20 @@ func (ag *Agent) Requests() ([]string, []http.Header) {
 	return append([]string(nil), ag.methods...), append([]http.Header(nil), ag.headers...)
 }
 
+// Bodies returns the body of every JSON-RPC request, in order.
+func (ag *Agent) Bodies() [][]byte {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	return append([][]byte(nil), ag.bodies...)
+}
+
+// CardRequests returns how many times the agent card was asked for.
+func (ag *Agent) CardRequests() int {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	return ag.cards
+}
+
 // Count returns how many requests called method.
 func (ag *Agent) Count(method string) int {
 	methods, _ := ag.Requests()
@@ -107,80 +177,80 @@ func (ag *Agent) Count(method string) int {
 	return n
 }
 
-// Execute implements a2asrv.AgentExecutor.
-func (ag *Agent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+var _ a2asrv.AgentExecutor = (*Agent)(nil)
+
+// Execute implements a2asrv.AgentExecutor. A task's first event is the task itself, in the state
+// the instruction calls for, so that a caller that asked to return immediately sees that state.
+func (ag *Agent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
 	ag.mu.Lock()
-	ag.msgs = append(ag.msgs, rc.Message)
+	ag.msgs = append(ag.msgs, ec.Message)
 	ag.mu.Unlock()
 	var text string
-	for _, p := range rc.Message.Parts {
-		if tp, ok := p.(a2a.TextPart); ok {
-			text += tp.Text
-		}
+	for _, p := range ec.Message.Parts {
+		text += p.Text()
 	}
 	word, _, _ := strings.Cut(text, " ")
-	status := func(state a2a.TaskState, msg string) error {
-		var m *a2a.Message
-		if msg != "" {
-			m = a2a.NewMessage(a2a.MessageRoleAgent, a2a.TextPart{Text: msg})
+	return func(yield func(a2a.Event, error) bool) {
+		task := func(state a2a.TaskState, msg string, artifacts ...*a2a.Artifact) *a2a.Task {
+			t := &a2a.Task{ID: ec.TaskID, ContextID: ec.ContextID, Artifacts: artifacts, Status: a2a.TaskStatus{State: state}}
+			if msg != "" {
+				t.Status.Message = a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(msg))
+			}
+			if state == a2a.TaskStateCompleted {
+				t.Metadata = map[string]any{"usage": map[string]any{"input_tokens": 3, "output_tokens": 4}}
+			}
+			return t
 		}
-		ev := a2a.NewStatusUpdateEvent(rc, state, m)
-		ev.Final = state.Terminal() || state == a2a.TaskStateInputRequired || state == a2a.TaskStateAuthRequired
-		return q.Write(ctx, ev)
-	}
-	done := func(artifacts ...*a2a.Artifact) error {
-		return q.Write(ctx, &a2a.Task{ID: rc.TaskID, ContextID: rc.ContextID, Artifacts: artifacts,
-			Status:   a2a.TaskStatus{State: a2a.TaskStateCompleted},
-			Metadata: map[string]any{"usage": map[string]any{"input_tokens": 3, "output_tokens": 4}}})
-	}
-	if rc.StoredTask != nil { // the answer to a question
-		return done(&a2a.Artifact{ID: "answer", Parts: a2a.ContentParts{a2a.TextPart{Text: "paid in " + text}}})
-	}
-	switch word {
-	case "hello":
-		m := a2a.NewMessage(a2a.MessageRoleAgent, a2a.TextPart{Text: "hi "}, a2a.TextPart{Text: "there"})
-		m.ContextID = rc.ContextID
-		m.Metadata = map[string]any{"tokens": map[string]any{"prompt_tokens": 1, "completion_tokens": 2}}
-		return q.Write(ctx, m)
-	case "complete":
-		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.TextPart{Text: "link: "}, a2a.TextPart{Text: "https://pay/1"}}},
-			&a2a.Artifact{ID: "a2", Parts: a2a.ContentParts{a2a.TextPart{Text: "valid 24h"}}})
-	case "data":
-		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.DataPart{Data: map[string]any{"amount": 15}}}})
-	case "slow":
-		if err := status(a2a.TaskStateWorking, "on it"); err != nil {
-			return err
+		if ec.StoredTask != nil { // the answer to a question
+			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "answer", Parts: a2a.ContentParts{a2a.NewTextPart("paid in " + text)}}), nil)
+			return
 		}
-		select {
-		case <-ag.release:
-		case <-ctx.Done():
-			return nil
+		switch word {
+		case "hello":
+			m := a2a.NewMessage(a2a.MessageRoleAgent, a2a.NewTextPart("hi "), a2a.NewTextPart("there"))
+			m.ContextID = ec.ContextID
+			m.Metadata = map[string]any{"tokens": map[string]any{"prompt_tokens": 1, "completion_tokens": 2}}
+			yield(m, nil)
+		case "complete":
+			yield(task(a2a.TaskStateCompleted, "",
+				&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewTextPart("link: "), a2a.NewTextPart("https://pay/1")}},
+				&a2a.Artifact{ID: "a2", Parts: a2a.ContentParts{a2a.NewTextPart("valid 24h")}}), nil)
+		case "data":
+			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewDataPart(map[string]any{"amount": 15})}}), nil)
+		case "slow":
+			if !yield(task(a2a.TaskStateWorking, "on it"), nil) {
+				return
+			}
+			select {
+			case <-ag.release:
+			case <-ctx.Done():
+				return
+			}
+			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewTextPart("slow result")}}), nil)
+		case "hold":
+			if !yield(task(a2a.TaskStateWorking, ""), nil) {
+				return
+			}
+			<-ctx.Done() // canceled, or the server closed
+		case "ask":
+			yield(task(a2a.TaskStateInputRequired, "which currency?"), nil)
+		case "login":
+			yield(task(a2a.TaskStateAuthRequired, "sign in first"), nil)
+		case "fail":
+			yield(task(a2a.TaskStateFailed, "card declined"), nil)
+		case "reject":
+			yield(task(a2a.TaskStateRejected, ""), nil)
+		case "echo":
+			yield(a2a.NewMessage(a2a.MessageRoleAgent, a2a.NewTextPart("a2a: "+text)), nil)
+		default:
+			yield(task(a2a.TaskStateFailed, "unknown instruction "+word), nil)
 		}
-		return done(&a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.TextPart{Text: "slow result"}}})
-	case "hold":
-		if err := status(a2a.TaskStateWorking, ""); err != nil {
-			return err
-		}
-		<-ctx.Done() // canceled, or the server closed
-		return nil
-	case "ask":
-		return status(a2a.TaskStateInputRequired, "which currency?")
-	case "login":
-		return status(a2a.TaskStateAuthRequired, "sign in first")
-	case "fail":
-		return status(a2a.TaskStateFailed, "card declined")
-	case "reject":
-		return status(a2a.TaskStateRejected, "")
-	case "echo":
-		return q.Write(ctx, a2a.NewMessage(a2a.MessageRoleAgent, a2a.TextPart{Text: "a2a: " + text}))
-	default:
-		return status(a2a.TaskStateFailed, "unknown instruction "+word)
 	}
 }
 
 // Cancel implements a2asrv.AgentExecutor.
-func (ag *Agent) Cancel(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
-	ev := a2a.NewStatusUpdateEvent(rc, a2a.TaskStateCanceled, nil)
-	ev.Final = true
-	return q.Write(ctx, ev)
+func (ag *Agent) Cancel(_ context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
+	return func(yield func(a2a.Event, error) bool) {
+		yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCanceled, nil), nil)
+	}
 }

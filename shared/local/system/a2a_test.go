@@ -13,12 +13,17 @@ import (
 	"github.com/agentq/agentq/shared/notify"
 )
 
-// publishA2A publishes the agent under a fresh id and returns the id.
-func publishA2A(t *testing.T, ag *a2atest.Agent) string {
+// publishA2A publishes the agent under a fresh id and returns the id. fields are more fields of
+// its definition, as JSON members (`"a2a_version":"0.3"`).
+func publishA2A(t *testing.T, ag *a2atest.Agent, fields ...string) string {
 	t.Helper()
 	id := "a2a-" + uuid.NewString()[:8]
+	extra := ""
+	for _, f := range fields {
+		extra += "," + f
+	}
 	code, body := request(t, http.MethodPut, "/v1/agents/"+id, testAdminKey,
-		fmt.Sprintf(`{"protocol":"a2a","endpoint":%q,"timeout":"10s","publish":true}`, ag.URL))
+		fmt.Sprintf(`{"protocol":"a2a","endpoint":%q,"timeout":"10s","publish":true%s}`, ag.URL, extra))
 	if code != http.StatusOK {
 		t.Fatalf("publish = %d %v", code, body)
 	}
@@ -34,20 +39,37 @@ func TestA2AImmediateAnswer(t *testing.T) {
 }
 
 // TestA2ALongRunningTask: the agent keeps its task working past the call; the worker is not held,
-// and checks back until the task completes.
+// and checks back until the task completes. The agent speaks A2A 1.0 (its card or its definition
+// says so) or 0.3 (it has neither card nor a2a_version).
 func TestA2ALongRunningTask(t *testing.T) {
-	ag := a2atest.New(t, 40)
-	id := publishA2A(t, ag)
-	_, body := post(t, "/v1/agents/"+id+"/invoke-async", `{"message":"slow please"}`)
-	done := waitFor(t, "/v1/receipts/"+body["receipt_id"].(string), "succeeded", "failed")
-	if done["status"] != "succeeded" || done["output"] != "slow result" {
-		t.Fatalf("receipt = %v", done)
+	tests := []struct {
+		name      string
+		agent     func(t *testing.T) *a2atest.Agent
+		fields    []string
+		send, get string
+	}{
+		{"1.0 from its card", func(t *testing.T) *a2atest.Agent { return a2atest.New(t, 40) }, nil, "SendMessage", "GetTask"},
+		{"1.0 from its definition", func(t *testing.T) *a2atest.Agent { return a2atest.New(t, 40, a2atest.NoCard()) },
+			[]string{`"a2a_version":"1.0"`}, "SendMessage", "GetTask"},
+		{"0.3 without a card", func(t *testing.T) *a2atest.Agent { return a2atest.New(t, 40, a2atest.Legacy(), a2atest.NoCard()) },
+			nil, "message/send", "tasks/get"},
 	}
-	if n := ag.Count("message/send"); n != 1 {
-		t.Errorf("message/send sent %d times, want 1: checks must not send the task again", n)
-	}
-	if n := ag.Count("tasks/get"); n < 40 {
-		t.Errorf("tasks/get %d times, want at least 40", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ag := tt.agent(t)
+			id := publishA2A(t, ag, tt.fields...)
+			_, body := post(t, "/v1/agents/"+id+"/invoke-async", `{"message":"slow please"}`)
+			done := waitFor(t, "/v1/receipts/"+body["receipt_id"].(string), "succeeded", "failed")
+			if done["status"] != "succeeded" || done["output"] != "slow result" {
+				t.Fatalf("receipt = %v", done)
+			}
+			if n := ag.Count(tt.send); n != 1 {
+				t.Errorf("%s sent %d times, want 1: checks must not send the task again", tt.send, n)
+			}
+			if n := ag.Count(tt.get); n < 40 {
+				t.Errorf("%s %d times, want at least 40", tt.get, n)
+			}
+		})
 	}
 }
 
@@ -84,17 +106,17 @@ func TestA2AStopCancelsAtTheAgent(t *testing.T) {
 	taskID := body["task_id"].(string)
 	// Wait until the agent has the task (the first check has happened).
 	deadline := time.Now().Add(20 * time.Second)
-	for ag.Count("tasks/get") == 0 && time.Now().Before(deadline) {
+	for ag.Count("GetTask") == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	code, stopped := post(t, "/v1/tasks/"+taskID+"/stop", "")
 	if code != http.StatusOK || stopped["status"] != "stopped" {
 		t.Fatalf("stop = %d %v", code, stopped)
 	}
-	for ag.Count("tasks/cancel") == 0 && time.Now().Before(deadline) {
+	for ag.Count("CancelTask") == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if ag.Count("tasks/cancel") == 0 {
+	if ag.Count("CancelTask") == 0 {
 		t.Fatal("the agent was never asked to cancel")
 	}
 	if _, _, now := call(t, http.MethodGet, "/v1/tasks/"+taskID, ""); now["status"] != "stopped" {
