@@ -189,7 +189,7 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq keys create|list|revoke | agentq smoke -api URL"
+	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq bench [-tasks 200] [-coldstart-runs 20] | agentq keys create|list|revoke | agentq smoke -api URL"
 	defaultState = ".agentq/local.json"
 )
 

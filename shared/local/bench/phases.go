@@ -20,8 +20,9 @@ type variant struct {
 }
 
 // acceptRoundTrips times Samples accepts of each variant without and with Latency added to every
-// AWS request: the added accept latency over Latency is the number of sequential round trips.
-// The worker runs throughout.
+// AWS request: the added accept latency over Latency is the number of sequential round trips. A
+// thread variant continues a conversation of two turns (so its thread record exists), a new one
+// for every timed accept, so that no conversation piles up turns that wait on each other.
 func (b *Bench) acceptRoundTrips() error {
 	var variants []variant
 	for _, sn := range []bool{false, true} {
@@ -29,18 +30,12 @@ func (b *Bench) acceptRoundTrips() error {
 		if sn {
 			d = "servicenet"
 		}
-		thread, err := b.startThread(sn)
-		if err != nil {
-			return err
-		}
 		variants = append(variants,
 			variant{d, submission{servicenet: sn}},
 			variant{d + "_idempotency", submission{servicenet: sn, idempotencyKey: "-"}},
-			variant{d + "_thread", submission{servicenet: sn, thread: thread}},
-			variant{d + "_thread_idempotency", submission{servicenet: sn, thread: thread, idempotencyKey: "-"}})
+			variant{d + "_thread", submission{servicenet: sn, thread: "-"}},
+			variant{d + "_thread_idempotency", submission{servicenet: sn, thread: "-", idempotencyKey: "-"}})
 	}
-	// The worker keeps running: a conversation's turns run one after another, and turns left
-	// queued would each wait on the one before.
 	var ids []accepted
 	var parts []string
 	worst := 0.0
@@ -50,14 +45,21 @@ func (b *Bench) acceptRoundTrips() error {
 		var fastest [2]time.Duration
 		for range b.cfg.Samples {
 			for i, delay := range []time.Duration{0, b.cfg.Latency} {
-				b.meter.SetDelay(delay)
 				s := v.sub
+				if s.thread != "" {
+					thread, started, err := b.startThread(s.servicenet)
+					if err != nil {
+						return err
+					}
+					s.thread, ids = thread, append(ids, started...)
+				}
 				if s.idempotencyKey != "" {
 					s.idempotencyKey = newKey()
 				}
+				b.meter.SetDelay(delay)
 				a, err := b.api.submit(b.ctx, s)
+				b.meter.SetDelay(0)
 				if err != nil {
-					b.meter.SetDelay(0)
 					return fmt.Errorf("accept %s: %w", v.name, err)
 				}
 				ids = append(ids, a)
@@ -70,25 +72,28 @@ func (b *Bench) acceptRoundTrips() error {
 		worst = max(worst, r)
 		parts = append(parts, fmt.Sprintf("%s=%.1f", v.name, r))
 	}
-	b.meter.SetDelay(0)
 	fmt.Fprintf(b.w, "accept: round_trips=%.1f injected_ms=%d samples=%d %s\n", worst, b.cfg.Latency.Milliseconds(), b.cfg.Samples, strings.Join(parts, " "))
 	return b.awaitAll(ids)
 }
 
-// startThread starts a conversation and answers its id.
-func (b *Bench) startThread(servicenet bool) (string, error) {
+// startThread starts a conversation of two turns and answers its id and the turns' tasks.
+func (b *Bench) startThread(servicenet bool) (string, []accepted, error) {
 	s := submission{servicenet: servicenet}
 	if servicenet {
 		s.thread = "bench-" + newKey() // a context_id names its conversation from its first turn
 	}
-	a, err := b.api.submit(b.ctx, s)
+	first, err := b.api.submit(b.ctx, s)
 	if err != nil {
-		return "", fmt.Errorf("start a conversation: %w", err)
+		return "", nil, fmt.Errorf("start a conversation: %w", err)
 	}
-	if servicenet {
-		return s.thread, b.awaitAll([]accepted{a})
+	if !servicenet {
+		s.thread = first.thread
 	}
-	return a.thread, b.awaitAll([]accepted{a})
+	second, err := b.api.submit(b.ctx, s)
+	if err != nil {
+		return "", nil, fmt.Errorf("continue a conversation: %w", err)
+	}
+	return s.thread, []accepted{first, second}, nil
 }
 
 // awaitAll waits until every task in ids has ended.
