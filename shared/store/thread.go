@@ -196,32 +196,6 @@ func submitError(err error, threadAt, idemAt int) error {
 	return err
 }
 
-// Replayed returns the task id an idempotency key was used for, or task.ErrNotFound when the key is
-// free (never used, or expired at now).
-func (s *Store) Replayed(ctx context.Context, tenant, key string, now time.Time) (taskID, bodyHash string, err error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: idempotencyKey(tenant, key), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return "", "", fmt.Errorf("read idempotency key: %w", err)
-	}
-	var it struct {
-		TaskID    string `dynamodbav:"task_id"`
-		BodyHash  string `dynamodbav:"body_hash"`
-		ExpiresAt int64  `dynamodbav:"expires_at"`
-	}
-	if len(out.Item) == 0 {
-		return "", "", task.ErrNotFound
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return "", "", fmt.Errorf("decode idempotency record: %w", err)
-	}
-	if it.ExpiresAt != 0 && it.ExpiresAt < now.Unix() {
-		return "", "", task.ErrNotFound
-	}
-	return it.TaskID, it.BodyHash, nil
-}
-
 // Resolve finds what an xpander id names: a thread (its latest turn) or a task. Both keys are
 // read in one consistent batch. Like Get, it loads the task's offloaded payloads back.
 func (s *Store) Resolve(ctx context.Context, tenant, id string) (*task.Task, error) {
