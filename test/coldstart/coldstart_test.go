@@ -94,4 +94,3 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
-
