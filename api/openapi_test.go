@@ -30,6 +30,7 @@ import (
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/notify"
+	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/task/tasktest"
@@ -473,9 +474,38 @@ func (f *fake) handler() http.Handler {
 	return httpapi.New(httpapi.Config{
 		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f,
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
-		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f},
+		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f}, Receipts: fakeIssuer{f}, ReceiptStore: f,
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
 	})
+}
+
+// issuer signs the contract test's receipts.
+var issuer = receipt.NewEphemeral()
+
+// fakeIssuer is the issuer, failing like the store when the fake is told to: a KMS key is read
+// and used over the network.
+type fakeIssuer struct{ f *fake }
+
+func (i fakeIssuer) Issue(ctx context.Context, r *receipt.Receipt, kept string) (string, error) {
+	if err := i.f.check(); err != nil {
+		return "", err
+	}
+	return issuer.Issue(ctx, r, kept)
+}
+
+func (i fakeIssuer) Keys(ctx context.Context) ([]receipt.Key, error) {
+	if err := i.f.check(); err != nil {
+		return nil, err
+	}
+	return issuer.Keys(ctx)
+}
+
+// SetVerification fails like the rest of the store when the fake is told to.
+func (f *fake) SetVerification(ctx context.Context, id, verdict string) (*task.Task, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f.Store.SetVerification(ctx, id, verdict)
 }
 
 // ---- tasks ----
@@ -814,7 +844,38 @@ func cases() map[string][]tcase {
 	for _, s := range []task.State{task.Succeeded, task.Failed, task.Error, task.Canceled} {
 		syncCases = append(syncCases, tcase{name: string(s), method: "POST", path: xSync + "?wait=1", body: xpanderBody, setup: ended(s), status: 200, validRequest: true})
 	}
-	out["POST /v1/agents/{agent_id}/invoke"] = append(syncCases, invokeCases(xSync, xpanderBody, false)...)
+	// A body with ServiceNet's fields is ServiceNet's: its answers and errors are ServiceNet's.
+	snEnded := func(s task.State) func(f *fake) {
+		return func(f *fake) {
+			f.submitted = func(accept.Submission) *task.Task { return stored(s, task.ServiceNet) }
+		}
+	}
+	snSync := `{"message":"Create a payment link for 15 AUD","region":"AU"}`
+	for _, s := range []task.State{task.Succeeded, task.Failed, task.Canceled, task.Paused} {
+		syncCases = append(syncCases, tcase{name: "servicenet " + string(s), method: "POST", path: xSync + "?wait=1", body: snSync, setup: snEnded(s), status: 200, validRequest: true,
+			check: func(t *testing.T, r answer) {
+				if st, _ := r.body["status"].(string); !strings.HasPrefix(st, "TASK_STATE_") || r.body["receipt_id"] != taskID {
+					t.Errorf("answer = %s", r.raw)
+				}
+			}})
+	}
+	syncCases = append(syncCases,
+		tcase{name: "servicenet, outlasts the wait", method: "POST", path: xSync + "?wait=0", body: snSync, status: 202, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["status"] != "running" || r.header.Get("Location") != "/v1/receipts/"+r.body["receipt_id"].(string) {
+				t.Errorf("answer = %s, Location %q", r.raw, r.header.Get("Location"))
+			}
+		}},
+		tcase{name: "servicenet, return_immediately", method: "POST", path: xSync, body: `{"message":"hi","return_immediately":true}`, status: 202, validRequest: true},
+	)
+	xSyncErrs := slices.DeleteFunc(invokeCases(xSync, xpanderBody, false), func(c tcase) bool { return c.name == "mistyped field" })
+	snSyncErrs := slices.DeleteFunc(invokeCases(xSync, snSync, true), func(c tcase) bool {
+		// Not ServiceNet bodies: no ServiceNet field, so xpander's, and checked as such above.
+		return c.name == "too deep" || c.name == "body over 1 MiB" || c.code == "malformed_json" || c.code == "unreadable_body" || c.status == 401 || c.status == 405
+	})
+	for i := range snSyncErrs {
+		snSyncErrs[i].name = "servicenet " + snSyncErrs[i].name
+	}
+	out["POST /v1/agents/{agent_id}/invoke"] = slices.Concat(syncCases, xSyncErrs, snSyncErrs)
 
 	// Reads of a task or receipt, in every state, submitted through either dialect.
 	var getTask, getReceipt []tcase
@@ -1121,6 +1182,56 @@ func cases() map[string][]tcase {
 	}, commonErrors("POST", "/v1/webhooks/rotate-secret", "")...)
 
 	out["GET /healthz"] = []tcase{{name: "ok", method: "GET", path: "/healthz", auth: "none", status: 200, validRequest: false}}
+	// Receipts: lists, verdicts and the issuer's keys.
+	receiptPage := func(f *fake) {
+		f.listed = []*task.Task{stored(task.Succeeded, task.ServiceNet), stored(task.Queued, task.Xpander), stored(task.Failed, task.ServiceNet)}
+		f.next = "eyJwayI6IngifQ"
+	}
+	out["GET /v1/receipts"] = append([]tcase{
+		{name: "a page", method: "GET", path: "/v1/receipts", setup: receiptPage, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			items, _ := r.body["items"].([]any)
+			if len(items) != 3 || r.body["next_cursor"] == nil {
+				t.Errorf("page = %s", r.raw)
+			}
+			for _, it := range items {
+				var v struct {
+					Receipt receipt.Receipt `json:"receipt"`
+				}
+				b, _ := json.Marshal(it)
+				if err := json.Unmarshal(b, &v); err != nil || issuer.Issued(context.Background(), v.Receipt) != nil {
+					t.Errorf("a listed receipt is not signed: %s", b)
+				}
+			}
+		}},
+		{name: "filtered", method: "GET", path: "/v1/receipts?agent_id=echo&provider_id=agentq&caller_agent_id=a&caller_public_id=p&invoke_mode=async&verification=not_required&limit=5&cursor=abc", setup: receiptPage, status: 200, validRequest: true},
+		{name: "another provider", method: "GET", path: "/v1/receipts?provider_id=other", setup: receiptPage, status: 200, validRequest: true},
+		{name: "the last page", method: "GET", path: "/v1/receipts?limit=100", status: 200, validRequest: true},
+		{name: "bad cursor", method: "GET", path: "/v1/receipts?cursor=zzz", setup: func(f *fake) { f.listErr = fmt.Errorf("list: %w", task.ErrInvalidCursor) }, status: 400, code: "invalid_cursor"},
+		{name: "bad mode", method: "GET", path: "/v1/receipts?invoke_mode=both", status: 400, code: "validation_failed"},
+		{name: "bad verdict", method: "GET", path: "/v1/receipts?verification=maybe", status: 400, code: "validation_failed"},
+		{name: "bad limit", method: "GET", path: "/v1/receipts?limit=101", status: 400, code: "validation_failed"},
+	}, commonErrors("GET", "/v1/receipts", "")...)
+	verifyPath := "/v1/receipts/" + taskID + "/verify"
+	verdict := `{"verifier_id":"auditor-1","verdict":"verified","automated":true,"reason":"checked"}`
+	out["POST /v1/receipts/{receipt_id}/verify"] = append([]tcase{
+		{name: "verified", method: "POST", path: verifyPath, body: verdict, setup: withTask(stored(task.Succeeded, task.ServiceNet)), status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if rc, _ := r.body["receipt"].(map[string]any); rc["verification"] != "verified" {
+				t.Errorf("receipt = %s", r.raw)
+			}
+		}},
+		{name: "minimal", method: "POST", path: verifyPath, body: `{"verifier_id":"v","verdict":"failed"}`, setup: withTask(stored(task.Running, task.Xpander)), status: 200, validRequest: true},
+		{name: "no verdict", method: "POST", path: verifyPath, body: `{"verifier_id":"v"}`, setup: withTask(stored(task.Succeeded, task.ServiceNet)), status: 400, code: "validation_failed"},
+		{name: "not json", method: "POST", path: verifyPath, body: `{`, setup: withTask(stored(task.Succeeded, task.ServiceNet)), status: 400, code: "validation_failed"},
+		{name: "too large", method: "POST", path: verifyPath, body: `{"verifier_id":"` + strings.Repeat("v", httpapi.MaxBodyBytes) + `"}`, setup: withTask(stored(task.Succeeded, task.ServiceNet)), status: 413, code: "body_too_large"},
+	}, readCases("POST", "/v1/receipts/", "/verify", true)...)
+	out["GET /v1/receipt-issuer"] = append([]tcase{
+		{name: "the keys", method: "GET", path: "/v1/receipt-issuer", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if did, _ := issuer.DID(context.Background()); r.body["did"] != did {
+				t.Errorf("issuer = %s", r.raw)
+			}
+		}},
+	}, commonErrors("GET", "/v1/receipt-issuer", "")...)
+
 	return out
 }
 
@@ -1271,7 +1382,7 @@ func TestEveryRouteDocumented(t *testing.T) {
 }
 
 // documentedCodes lists the reason codes a response's schema allows: the enum of its code (xpander)
-// or error.code (ServiceNet), through allOf.
+// or error.code (ServiceNet), through allOf, anyOf and oneOf.
 func documentedCodes(r *openapi3.Response) []string {
 	mt := r.Content.Get("application/json")
 	if mt == nil || mt.Schema == nil {
@@ -1283,7 +1394,7 @@ func documentedCodes(r *openapi3.Response) []string {
 			return nil
 		}
 		var out []string
-		for _, a := range s.AllOf {
+		for _, a := range slices.Concat(s.AllOf, s.AnyOf, s.OneOf) {
 			out = append(out, enumAt(a.Value, path)...)
 		}
 		if len(path) == 0 {
@@ -1384,7 +1495,7 @@ func TestResponsesFitTheDocument(t *testing.T) {
 // TestRouteNotFound checks the answer to paths no route serves.
 func TestRouteNotFound(t *testing.T) {
 	h := newFake().handler()
-	for _, path := range []string{"/", "/v2/tasks", "/v1/receipts", "/v1/agents/echo/extra/invoke-async", "/v1/tasks/" + taskID + "/turns"} {
+	for _, path := range []string{"/", "/v2/tasks", "/v1/receipts/" + taskID + "/extra", "/v1/agents/echo/extra/invoke-async", "/v1/tasks/" + taskID + "/turns"} {
 		req := tcase{method: "GET", path: path}.request()
 		r := serve(t, h, req)
 		if err := CheckResponse(req, r.status, r.header, r.raw); err != nil {

@@ -4,7 +4,7 @@
 #   xpander:    POST /v1/agents/echo/invoke/async  {"input":{"text":"hi"}}  -> pending,
 #               GET /v1/tasks/{id} until completed
 #   ServiceNet: POST /v1/agents/echo/invoke-async  {"message":"hi"}         -> running,
-#               GET /v1/receipts/{receipt_id} until succeeded
+#               GET /v1/receipts/{receipt_id} until .receipt.status is succeeded
 #   EventBridge: PutEvents of an "Invoke Agent" event on the stack's bus (the trigger's rule),
 #               then GET /v1/tasks until the task with the event's text is completed
 # Exits non-zero on the first failure, or when a task is not done within SMOKE_TIMEOUT seconds
@@ -48,7 +48,7 @@ fail() {
 field() {
   node -e '
     let v;
-    try { v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2]]; } catch { v = undefined; }
+    try { v = process.argv[2].split(".").reduce((o, k) => o[k], JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))); } catch { v = undefined; }
     process.stdout.write(v == null ? "" : typeof v === "string" ? v : JSON.stringify(v));
   ' "$tmp/body" "$1"
 }
@@ -99,6 +99,7 @@ await() {
     case "$code" in
       200)
         status="$(field status)"
+        [ -n "$status" ] || status="$(field receipt.status)" # a ServiceNet receipt's
         if [ "$status" = "$done" ]; then
           echo "$name: $status: $(cat "$tmp/body")"
           return 0

@@ -69,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runKeys(ctx, args[1:], getenv, stdout, stderr)
 		case "dev":
 			return runDev(ctx, args[1:], getenv, stdout, stderr)
+		case "receipt-keys":
+			return runReceiptKeys(args[1:], getenv, stdout)
 		case "smoke":
 			return runSmoke(ctx, args[1:], getenv, stdout, stderr)
 		}
@@ -142,7 +144,8 @@ func runLocal(ctx context.Context, args []string, getenv func(string) string, st
 		Addr: *addr, APIKey: sc.apiKey, AdminKey: sc.adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
-		Logger: telemetry.NewLogger(stderr, *level),
+		ReceiptKeysFile: receiptKeysFile(getenv),
+		Logger:          telemetry.NewLogger(stderr, *level),
 	})
 	if err != nil {
 		return err
@@ -168,6 +171,9 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 	fmt.Fprintf(stdout, "agentq is running\n  API        %s\n  DynamoDB   %s  (table %s)\n  SQS        %s  (queue %s)\n  echo agent %s\n"+
 		"  event bus  %s  (completion events are logged; `agentq dev send-event FILE` triggers)\n  ingest     %s\n",
 		sys.APIURL, sys.DynamoDBEndpoint, sys.Table, sys.SQSEndpoint, sys.Queues.URL, sys.EchoURL, sys.Bus.URL, sys.Events.Ingest.URL)
+	if did, err := sys.Receipts.DID(context.Background()); err == nil {
+		fmt.Fprintf(stdout, "  receipts   signed by %s\n", did)
+	}
 	if sc.webhookGenerated {
 		fmt.Fprintf(stdout, "  webhooks   signed with %s  (generated; set AGENTQ_WEBHOOK_SECRET to choose one)\n", sc.webhookSecret)
 	} else {
@@ -189,7 +195,7 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq bench [-tasks 200] [-coldstart-runs 20] | agentq keys create|list|revoke | agentq smoke -api URL"
+	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq bench [-tasks 200] [-coldstart-runs 20] | agentq keys create|list|revoke | agentq smoke -api URL | agentq receipt-keys list|rotate"
 	defaultState = ".agentq/local.json"
 )
 

@@ -48,6 +48,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	hc.AuthContexts = backend.AuthContexts[httpapi.AuthContexts](p)
 	hc.Submitter, hc.Canceler = p.Accept, p.Accept
+	if p.Receipts != nil { // an interface holding a nil pointer would not read as absent
+		hc.Receipts, hc.ReceiptStore = p.Receipts, p.Tasks
+	}
 	lambda.StartWithOptions(apigw.New(httpapi.New(hc)).Handle, lambda.WithContext(ctx))
 	return nil
 }

@@ -40,6 +40,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Deliveries: p.Deliveries, Webhooks: p.Webhooks,
 	}
 	hc.AuthContexts = backend.AuthContexts[httpapi.AuthContexts](p) // metadata only: poll never opens a secret
+	// An interface holding a nil pointer would not read as absent.
+	if p.Receipts != nil {
+		hc.Receipts, hc.ReceiptStore = p.Receipts, p.Tasks
+	}
 	lambda.StartWithOptions(apigw.New(httpapi.New(hc)).Handle, lambda.WithContext(ctx))
 	return nil
 }

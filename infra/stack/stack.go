@@ -215,6 +215,7 @@ func (s *Stack) defineAPI(cfg config.Config, env map[string]string, code func(st
 		WebhookQueue:      s.Events.WebhookQueue,
 		Payloads:          s.Storage.Payloads,
 		SealKey:           s.Storage.SealKey,
+		ReceiptKey:        s.Storage.ReceiptKey,
 		InvokeCodeDir:     code("invoke"),
 		PollCodeDir:       code("poll"),
 		AuthorizerCodeDir: code("authorizer"),

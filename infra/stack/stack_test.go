@@ -225,7 +225,7 @@ func TestComposesEveryUnit(t *testing.T) {
 		// The payloads and their access logs, each TLS only.
 		"AWS::S3::Bucket":       2,
 		"AWS::S3::BucketPolicy": 2,
-		"AWS::KMS::Key":         1,
+		"AWS::KMS::Key":         2, // the seal key and the receipt key
 		// Work queue and DLQ; notify DLQ; webhook queue and DLQ; trigger DLQ; ingest queue and DLQ.
 		"AWS::SQS::Queue": 8,
 		// TLS only on every queue; EventBridge may also dead-letter into the trigger DLQ.

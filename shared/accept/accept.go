@@ -202,6 +202,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
 		NeedsSecrets: inv.AuthToken != "" || len(inv.Secrets) > 0 || inv.AuthContextID != "",
+		Sync:         inv.Sync, CallerAgentID: inv.CallerAgentID, CallerPublicID: inv.CallerPublicID,
 	}
 	if s.ttl > 0 {
 		t.ExpiresAt = now.Add(s.ttl)

@@ -32,6 +32,7 @@ import (
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
@@ -76,6 +77,9 @@ type Parts struct {
 	// AGENTQ_QUEUE_URL is not set. It takes webhook_url only where deliveries are made
 	// (AGENTQ_WEBHOOK_QUEUE_URL).
 	Accept *accept.Service
+	// Receipts signs ServiceNet receipts with the KMS key AGENTQ_RECEIPT_KEY_ID; nil when it is
+	// not set.
+	Receipts *receipt.Issuer
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
@@ -93,6 +97,8 @@ type Clients struct {
 	S3 *s3.Client
 	// KMS seals auth contexts' and webhooks' secrets (with cfg.KMSKeyID).
 	KMS func() authctx.KMSAPI
+	// ReceiptKMS signs receipts (with cfg.ReceiptKeyID).
+	ReceiptKMS func() receipt.KMSAPI
 }
 
 // Options tune what differs between a function instance and the local system.
@@ -128,6 +134,8 @@ func New(_ context.Context, cfg *config.Config) (*Parts, error) {
 		DynamoDB: dynamodb.NewFromConfig(awsCfg),
 		SQS:      sqs.NewFromConfig(awsCfg),
 		KMS:      func() authctx.KMSAPI { return kms.NewFromConfig(awsCfg) },
+		// Receipts are signed by the KMS key AGENTQ_RECEIPT_KEY_ID names.
+		ReceiptKMS: func() receipt.KMSAPI { return kms.NewFromConfig(awsCfg) },
 	}
 	if cfg.ResultsBucket != "" {
 		c.S3 = s3.NewFromConfig(awsCfg)
@@ -161,6 +169,12 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		Keys:     keystore.New(ddb, cfg.Table, o.KeyCacheTTL).WithConfigured(cfg.Keys),
 		cfg:      cfg,
 		opts:     o,
+	}
+	if cfg.ReceiptKeyID != "" {
+		if c.ReceiptKMS == nil {
+			return nil, fmt.Errorf("%s: no KMS client to sign receipts with", config.EnvReceiptKeyID)
+		}
+		p.Receipts = receipt.NewKMS(c.ReceiptKMS(), cfg.ReceiptKeyID, cfg.ReceiptPreviousKeyIDs)
 	}
 	if cfg.ResultsBucket != "" {
 		if c.S3 == nil {

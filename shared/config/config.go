@@ -83,6 +83,10 @@ type Config struct {
 	TriggerDLQURL string
 	// DefaultTenant owns triggered invocations that name no tenant.
 	DefaultTenant string
+	// ReceiptKeyID is the KMS key ServiceNet receipts are signed with (empty: unsigned), and
+	// ReceiptPreviousKeyIDs the keys it replaced, newest first.
+	ReceiptKeyID          string
+	ReceiptPreviousKeyIDs []string
 
 	set map[string]bool
 }
@@ -134,6 +138,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("%s: must be a whsec_ secret of at least 16 base64 characters", EnvWebhookSecret))
 	}
 	if err := c.loadSealing(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.loadReceiptKeys(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

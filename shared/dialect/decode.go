@@ -38,6 +38,16 @@ type Invocation struct {
 	// WebhookURL, when set, is where the caller wants the outcome delivered: an absolute http or
 	// https URL (whether it may be reached is checked at every delivery).
 	WebhookURL string
+	// Sync records that the caller waits for the outcome (a sync invoke): the receipt's
+	// invoke_mode. The route sets it, not the body.
+	Sync bool
+	// CallerAgentID and CallerPublicID name the calling agent, from a ServiceNet agent_envelope
+	// (source_agent_id; extensions.caller_public_id or caller_public_id), as the reference reads
+	// them.
+	CallerAgentID  string
+	CallerPublicID string
+	// ReturnImmediately is ServiceNet's return_immediately: a sync invoke answers at once.
+	ReturnImmediately bool
 }
 
 // Strategy is a multitask strategy: how a new turn on a busy thread is treated.

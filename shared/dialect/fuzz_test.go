@@ -108,3 +108,23 @@ func FuzzDecodeServiceNet(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIsServiceNet: telling the dialects apart never panics, only ever picks ServiceNet for a JSON
+// object, and a body it picks decodes as ServiceNet's (or fails validation with a clear error).
+func FuzzIsServiceNet(f *testing.F) {
+	seedCommon(f)
+	f.Add([]byte(serviceNetExample))
+	f.Add([]byte(`{"input":{"text":"x"},"message":"y","id":"z"}`))
+	f.Add([]byte(`{"return_immediately":true,"input":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !dialect.IsServiceNet(body) {
+			return
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(body, &obj) != nil {
+			t.Fatalf("picked ServiceNet for a body that is not a JSON object: %q", body)
+		}
+		inv, err := dialect.DecodeServiceNet(body)
+		checkDecoded(t, inv, err, "auth_token")
+	})
+}

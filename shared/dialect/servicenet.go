@@ -2,7 +2,9 @@ package dialect
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -25,6 +27,8 @@ type ServiceNetRequest struct {
 	MaxCostUnits  *int            `json:"max_cost_units"`
 	Settlement    json.RawMessage `json:"settlement"`
 	AgentEnvelope json.RawMessage `json:"agent_envelope"`
+	// ReturnImmediately makes a sync invoke answer at once, as an async one does.
+	ReturnImmediately *bool `json:"return_immediately"`
 	// MultitaskStrategy is agentq's: what to do when the thread has a turn in progress.
 	MultitaskStrategy *string `json:"multitask_strategy"`
 	// WebhookURL is agentq's: where to deliver the task's outcome (Standard Webhooks).
@@ -101,7 +105,86 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	if r.Region != nil {
 		inv.Ask.Region = strings.ToUpper(*r.Region)
 	}
+	inv.ReturnImmediately = r.ReturnImmediately != nil && *r.ReturnImmediately
+	inv.CallerAgentID, inv.CallerPublicID = callerOf(r.AgentEnvelope)
 	return inv, nil
+}
+
+// maxCallerID bounds a caller id kept from an agent envelope: a longer one is left out.
+const maxCallerID = 256
+
+// callerOf reads the calling agent's ids from an agent envelope, where the reference finds them:
+// source_agent_id, and extensions.caller_public_id or else caller_public_id. Blank or overlong
+// values are left out.
+func callerOf(envelope json.RawMessage) (agentID, publicID string) {
+	var e struct {
+		SourceAgentID  any `json:"source_agent_id"`
+		CallerPublicID any `json:"caller_public_id"`
+		Extensions     struct {
+			CallerPublicID any `json:"caller_public_id"`
+		} `json:"extensions"`
+	}
+	if len(envelope) == 0 || json.Unmarshal(envelope, &e) != nil {
+		return "", ""
+	}
+	text := func(v any) string {
+		s, _ := v.(string)
+		if s = strings.TrimSpace(s); len(s) > maxCallerID {
+			return ""
+		}
+		return s
+	}
+	publicID = text(e.Extensions.CallerPublicID)
+	if publicID == "" {
+		publicID = text(e.CallerPublicID)
+	}
+	return text(e.SourceAgentID), publicID
+}
+
+// serviceNetOnly are the body fields only ServiceNet's invoke defines; xpander's invoke has none
+// of them. input, multitask_strategy and webhook_url belong to both.
+var serviceNetOnly = []string{"message", "task_id", "context_id", "skill_id", "auth_token", "auth_context_id",
+	"region", "confirm_risky", "max_cost_units", "settlement", "agent_envelope", "return_immediately"}
+
+// IsServiceNet tells which dialect a body sent to POST /v1/agents/{agent_id}/invoke, the path
+// both APIs use for a sync invoke, speaks: ServiceNet's when it is a JSON object with at least
+// one field only ServiceNet defines and none only xpander defines; xpander's otherwise, so that an
+// ambiguous body (only input, say, or fields of both) is xpander's, as it was before ServiceNet's
+// sync invoke was served.
+func IsServiceNet(body []byte) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return false
+	}
+	sn := false
+	for name := range fields {
+		switch {
+		case slices.Contains(serviceNetOnly, name):
+			sn = true
+		case slices.Contains(sharedFields, name):
+		default:
+			if slices.Contains(xpanderFields, name) {
+				return false
+			}
+		}
+	}
+	return sn
+}
+
+// sharedFields are the body fields both invokes define.
+var sharedFields = []string{"input", "multitask_strategy", "webhook_url"}
+
+// xpanderFields are the body fields of xpander's invoke, read from XpanderRequest's tags.
+var xpanderFields = jsonFields(reflect.TypeFor[XpanderRequest]())
+
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // inputText finds an instruction in a structured input: its "text" or "message" field.

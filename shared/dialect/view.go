@@ -213,25 +213,6 @@ func Xpander(t *task.Task) *XpanderTask {
 	return v
 }
 
-// Receipt is a task as the ServiceNet receipts API shows it.
-type Receipt struct {
-	ReceiptID string          `json:"receipt_id"`
-	AgentID   string          `json:"agent_id"`
-	Status    string          `json:"status"`
-	Message   string          `json:"message"`
-	Output    *string         `json:"output"`
-	Raw       json.RawMessage `json:"raw"`
-	ContextID *string         `json:"context_id"`
-	Attempts  int             `json:"attempts"`
-	CostUnits int             `json:"cost_units"`
-	// HITLRequest says what the agent asked for while the receipt waits for input.
-	HITLRequest json.RawMessage `json:"hitl_request,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   *time.Time      `json:"updated_at"`
-	FinishedAt  *time.Time      `json:"finished_at"`
-	Error       *ErrorInfo      `json:"error,omitempty"`
-}
-
 // Accepted is the ServiceNet answer to an async invocation, exactly as its reference gives it.
 type Accepted struct {
 	AgentID   string          `json:"agent_id"`
@@ -247,45 +228,6 @@ const AcceptedMessage = "ServiceNet invocation accepted"
 // ServiceNetAccepted projects a just-accepted task into the ServiceNet invoke answer.
 func ServiceNetAccepted(t *task.Task) *Accepted {
 	return &Accepted{AgentID: t.AgentID, Status: "running", ReceiptID: t.ID, Message: AcceptedMessage, Raw: emptyObject}
-}
-
-// ServiceNet projects t into the ServiceNet receipt shape. raw is empty until the task ends, then
-// holds the agent's JSON answer (or its text as {"text": ...}).
-func ServiceNet(t *task.Task) *Receipt {
-	r := &Receipt{
-		ReceiptID:   t.ID,
-		AgentID:     t.AgentID,
-		Status:      ServiceNetStatus(t.State),
-		Raw:         emptyObject,
-		ContextID:   nonEmpty(t.ThreadID),
-		Attempts:    t.Attempts,
-		CostUnits:   t.CostUnits,
-		HITLRequest: t.HITL,
-		CreatedAt:   t.CreatedAt,
-		UpdatedAt:   when(t.UpdatedAt),
-		FinishedAt:  when(t.FinishedAt),
-		Error:       errorInfo(t),
-	}
-	switch r.Status {
-	case "running":
-		r.Message = AcceptedMessage
-	case "succeeded":
-		r.Message = "ServiceNet invocation succeeded"
-		res := t.Result
-		r.Output = &res
-		switch {
-		case len(t.Output) > 0 && t.Output[0] == '{':
-			r.Raw = t.Output
-		default:
-			r.Raw = json.RawMessage(`{"text":` + quote(t.Result) + `}`)
-		}
-	default:
-		r.Message = "ServiceNet invocation failed"
-		if t.ReasonMessage != "" {
-			r.Message += ": " + t.ReasonMessage
-		}
-	}
-	return r
 }
 
 func when(t time.Time) *time.Time {

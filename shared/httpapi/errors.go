@@ -25,11 +25,16 @@ var errExpired = &apiError{http.StatusGone, "task_expired", "the task has expire
 // from the service layer's one table (package reason); here a reason only becomes a status.
 // 5xx answers never carry internals.
 func (a *api) classify(r *http.Request, err error) *detailedError {
+	return a.classifyAs(r, err, dialectOf(r.URL.Path))
+}
+
+// classifyAs is classify for a request answered in dialect d, whatever its path says: the sync
+// invoke path serves both.
+func (a *api) classifyAs(r *http.Request, err error, d task.Dialect) *detailedError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return &detailedError{apiError: ae}
 	}
-	d := dialectOf(r.URL.Path)
 	rs, known := reason.Of(err, d, r.PathValue("agent_id"))
 	if !known {
 		a.Logger.Error("unclassified error", "err", err, "path", r.URL.Path)

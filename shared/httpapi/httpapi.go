@@ -82,7 +82,9 @@ const (
 //	POST /v1/tasks/{id}/stop, /v1/receipts/{id}/stop          Stopper, Reader
 //	GET  /v1/tasks/{id}, /v1/receipts/{id}                    Reader
 //	GET  /v1/tasks/{id}/thread                                Reader, Threads
-//	GET  /v1/tasks, /v1/agents/{agent_id}/tasks               Lister
+//	GET  /v1/tasks, /v1/agents/{agent_id}/tasks, /v1/receipts  Lister
+//	POST /v1/receipts/{id}/verify                             Reader, Receipts, ReceiptStore
+//	GET  /v1/receipt-issuer                                  Receipts
 //	GET  /v1/tasks/{id}/deliveries, POST .../{delivery_id}/replay  Deliveries, Reader
 //	GET, PUT /v1/webhooks, POST /v1/webhooks/rotate-secret    Webhooks
 //
@@ -110,6 +112,12 @@ type Config struct {
 	// Webhooks adds the routes of the caller's tenant's webhook settings: default URLs and
 	// signing secrets.
 	Webhooks WebhookSettings
+	// Receipts signs ServiceNet receipts and adds GET /v1/receipt-issuer, which publishes its
+	// keys; without it receipts are answered unsigned.
+	Receipts ReceiptIssuer
+	// ReceiptStore keeps issued receipt signatures (so that a receipt is signed once per
+	// change, not per read) and, with Reader and Receipts, adds POST /v1/receipts/{id}/verify.
+	ReceiptStore ReceiptStore
 	// TrustedTenant, when set, answers the tenant an authorizer in front of the handler already
 	// established for the request (apigw.AuthorizerTenant: the HTTP API's Lambda authorizer), and
 	// the handler then does not check the key itself; a request it has no tenant for is checked
@@ -230,6 +238,8 @@ var (
 	withRegistry     = func(c *Config) bool { return c.Agents != nil && c.AdminKeys != nil }
 	withAuthContexts = func(c *Config) bool { return c.AuthContexts != nil && c.AdminKeys != nil }
 	withAPIKeys      = func(c *Config) bool { return c.APIKeys != nil && c.AdminKeys != nil }
+	withVerify       = func(c *Config) bool { return c.Reader != nil && c.Receipts != nil && c.ReceiptStore != nil }
+	withIssuer       = func(c *Config) bool { return c.Receipts != nil }
 )
 
 // routeDefs are the API's routes. A route is served when its set (Config.Routes) is selected and
@@ -242,6 +252,9 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodPost, "/v1/receipts/{receipt_id}/stop", true}, needs: withStopper, tenant: (*api).stopReceipt},
 	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}", false}, needs: withReader, tenant: (*api).getTask},
 	{Route: Route{http.MethodGet, "/v1/receipts/{receipt_id}", false}, needs: withReader, tenant: (*api).getReceipt},
+	{Route: Route{http.MethodGet, "/v1/receipts", false}, needs: withLister, tenant: (*api).listReceipts},
+	{Route: Route{http.MethodPost, "/v1/receipts/{receipt_id}/verify", true}, needs: withVerify, tenant: (*api).verifyReceipt},
+	{Route: Route{http.MethodGet, "/v1/receipt-issuer", false}, needs: withIssuer, tenant: (*api).receiptIssuer},
 	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/thread", false}, needs: withThreads, tenant: (*api).getThread},
 	{Route: Route{http.MethodGet, "/v1/tasks", false}, needs: withLister, tenant: (*api).listTasks},
 	{Route: Route{http.MethodGet, "/v1/agents/{agent_id}/tasks", false}, needs: withLister, tenant: (*api).listAgentTasks},
@@ -264,7 +277,7 @@ var routeDefs = []routeDef{
 }
 
 func dialectOf(path string) task.Dialect {
-	if strings.HasPrefix(path, "/v1/receipts") || strings.HasSuffix(path, "/invoke-async") {
+	if strings.HasPrefix(path, "/v1/receipt") || strings.HasSuffix(path, "/invoke-async") { // receipts, receipt-issuer
 		return task.ServiceNet
 	}
 	return task.Xpander

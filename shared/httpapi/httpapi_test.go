@@ -516,7 +516,7 @@ func TestGetTask(t *testing.T) {
 					if r.body["id"] != taskID || r.body["status"] != dialect.XpanderStatus(s) {
 						t.Errorf("task = %s", r.raw)
 					}
-				} else if r.body["receipt_id"] != taskID || r.body["status"] != dialect.ServiceNetStatus(s) {
+				} else if rc := receiptOf(r.body); rc["receipt_id"] != taskID || rc["status"] != dialect.ServiceNetStatus(s) {
 					t.Errorf("receipt = %s", r.raw)
 				}
 			})
@@ -629,7 +629,7 @@ func TestRouteNotFound(t *testing.T) {
 		{http.MethodGet, "/v1/tasks/" + taskID + "/turns", task.Xpander},
 		{http.MethodPost, "/v1/receipts/" + taskID + "/cancel", task.ServiceNet},
 		{http.MethodGet, "/v1/agents/echo/tasks/extra", task.Xpander},
-		{http.MethodGet, "/v1/receipts", task.ServiceNet},
+		{http.MethodGet, "/v1/receipts/" + taskID + "/extra", task.ServiceNet},
 		{http.MethodPost, "/v1/agents/echo/extra/invoke-async", task.ServiceNet},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 
 	"github.com/agentq/agentq/shared/accept"
@@ -30,12 +32,29 @@ func (a *api) invokeServiceNet(w http.ResponseWriter, r *http.Request, tenant st
 	return nil
 }
 
-// invokeSync submits like the async invoke, then waits for the task to end: 200 with the ended
-// task, or 202 with the task still pending, executing or paused, to poll.
+// invokeSync serves the sync invoke of both dialects, which share its path: a ServiceNet body
+// (dialect.IsServiceNet) gets ServiceNet's answer and errors, any other body xpander's.
 func (a *api) invokeSync(w http.ResponseWriter, r *http.Request, tenant string) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body)) // submit reads it again
+	if dialect.IsServiceNet(body) {
+		if err := a.invokeSyncServiceNet(w, r, tenant); err != nil {
+			writeError(w, task.ServiceNet, a.classifyAs(r, err, task.ServiceNet))
+		}
+		return nil
+	}
+	return a.invokeSyncXpander(w, r, tenant)
+}
+
+// invokeSyncXpander submits like the async invoke, then waits for the task to end: 200 with the
+// ended task, or 202 with the task still pending, executing or paused, to poll.
+func (a *api) invokeSyncXpander(w http.ResponseWriter, r *http.Request, tenant string) error {
 	p := newParams(r)
 	wait := min(p.wait(a.SyncWait), a.SyncWait)
-	t, err := a.submit(w, r, p, tenant, dialect.DecodeXpander)
+	t, err := a.submit(w, r, p, tenant, syncDecoder(dialect.DecodeXpander, nil))
 	if err != nil {
 		return err
 	}
@@ -46,8 +65,50 @@ func (a *api) invokeSync(w http.ResponseWriter, r *http.Request, tenant string) 
 		status = http.StatusAccepted
 		w.Header().Set("Location", "/v1/tasks/"+t.ID)
 	}
-	writeTask(w, status, t, task.Xpander)
+	return a.writeTask(r.Context(), w, status, t, task.Xpander)
+}
+
+// invokeSyncServiceNet submits a ServiceNet body and waits for the task to settle, like xpander's
+// sync invoke: 200 with the reference's sync answer (the agent's A2A task state, its answer), or,
+// when the agent outlasts the wait or the caller set return_immediately, 202 with the async
+// answer (status running) and the receipt to poll.
+func (a *api) invokeSyncServiceNet(w http.ResponseWriter, r *http.Request, tenant string) error {
+	p := newParams(r)
+	wait := min(p.wait(a.SyncWait), a.SyncWait)
+	var immediate bool
+	t, err := a.submit(w, r, p, tenant, syncDecoder(dialect.DecodeServiceNet, &immediate))
+	if err != nil {
+		return err
+	}
+	if immediate {
+		wait = 0
+	}
+	id := t.ID
+	t = a.await(r.Context(), t, wait, func(ctx context.Context) (*task.Task, error) { return a.find(ctx, nil, tenant, id, false) }, settled)
+	status := http.StatusOK
+	if !settled(t) {
+		status = http.StatusAccepted
+		w.Header().Set("Location", "/v1/receipts/"+t.ID)
+		w.Header().Set("Retry-After", pollRetryAfter)
+	}
+	writeJSON(w, status, dialect.ServiceNetInvoked(t))
 	return nil
+}
+
+// syncDecoder wraps a dialect's decoder for a sync invoke: the invocation is marked sync (the
+// receipt's invoke_mode), and immediate, when not nil, learns whether the caller asked not to wait.
+func syncDecoder(decode func([]byte) (*dialect.Invocation, error), immediate *bool) func([]byte) (*dialect.Invocation, error) {
+	return func(body []byte) (*dialect.Invocation, error) {
+		inv, err := decode(body)
+		if err != nil {
+			return nil, err
+		}
+		inv.Sync = true
+		if immediate != nil {
+			*immediate = inv.ReturnImmediately
+		}
+		return inv, nil
+	}
 }
 
 // settled reports whether waiting for a task is over: it ended, or it waits for input.

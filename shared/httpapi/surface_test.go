@@ -86,8 +86,8 @@ func TestLongPoll(t *testing.T) {
 					t.Errorf("answered after %v, want between %v and %v", took, tt.min, tt.max)
 				}
 				want := map[string]string{"/v1/tasks/": httpapiStatus(tt.wantState, task.Xpander), "/v1/receipts/": httpapiStatus(tt.wantState, task.ServiceNet)}[prefix]
-				if r.body["status"] != want {
-					t.Errorf("status = %v, want %s", r.body["status"], want)
+				if got := statusOf(r.body, prefix == "/v1/receipts/"); got != want {
+					t.Errorf("status = %v, want %s", got, want)
 				}
 				if got, wantRetry := r.header.Get("Retry-After"), !tt.wantState.Terminal(); (got != "") != wantRetry {
 					t.Errorf("Retry-After = %q on a %s task", got, tt.wantState)
@@ -309,7 +309,12 @@ func TestSyncInvokeErrors(t *testing.T) {
 	}
 	hs.sub.err = nil
 	wantError(t, do(t, hs.h, http.MethodPost, "/v1/agents/echo/invoke", `{"input":{}}`, authed()...), task.Xpander, 422, "validation_failed")
-	wantError(t, do(t, hs.h, http.MethodPost, "/v1/agents/echo/invoke", `{"message":"servicenet body"}`, authed()...), task.Xpander, 422, "validation_failed")
+	// A ServiceNet body is answered in ServiceNet's terms; one with an xpander field too is xpander's.
+	wantError(t, do(t, hs.h, http.MethodPost, "/v1/agents/echo/invoke", `{"message":"  ","auth_context_id":"nope"}`, authed()...), task.ServiceNet, 400, "validation_failed")
+	wantError(t, do(t, hs.h, http.MethodPost, "/v1/agents/echo/invoke", `{"message":"servicenet body","title":"t"}`, authed()...), task.Xpander, 422, "validation_failed")
+	hs.sub.err = fmt.Errorf("submit: %w", agent.ErrNotFound)
+	wantError(t, do(t, hs.h, http.MethodPost, "/v1/agents/nope/invoke", `{"message":"hi"}`, authed()...), task.ServiceNet, 404, "agent_not_found")
+	hs.sub.err = nil
 	// The task vanishing while waited on (TTL, say) answers what was known.
 	r = do(t, hs.h, http.MethodPost, "/v1/agents/echo/invoke?wait=1", xpanderBody, authed()...)
 	if r.status != 202 || r.body["status"] != "pending" {
@@ -404,8 +409,8 @@ func TestStop(t *testing.T) {
 				}
 				for i := range 2 { // a stop is idempotent
 					r := do(t, hs.h, http.MethodPost, path, "", authed()...)
-					if r.status != 200 || r.body["status"] != httpapiStatus(want, d) {
-						t.Fatalf("stop %d = %d %v, want 200 %s: %s", i+1, r.status, r.body["status"], httpapiStatus(want, d), r.raw)
+					if got := statusOf(r.body, d == task.ServiceNet); r.status != 200 || got != httpapiStatus(want, d) {
+						t.Fatalf("stop %d = %d %v, want 200 %s: %s", i+1, r.status, got, httpapiStatus(want, d), r.raw)
 					}
 					if r.header.Get("Retry-After") != "" {
 						t.Error("Retry-After on a stopped task")
@@ -417,7 +422,7 @@ func TestStop(t *testing.T) {
 					if d == task.Xpander && r.body["is_manually_stopped"] != (want == task.Canceled) {
 						t.Errorf("is_manually_stopped = %v", r.body["is_manually_stopped"])
 					}
-					if d == task.ServiceNet && r.body["receipt_id"] != taskID {
+					if d == task.ServiceNet && receiptOf(r.body)["receipt_id"] != taskID {
 						t.Errorf("receipt = %s", r.raw)
 					}
 				}
@@ -454,8 +459,8 @@ func TestStopRaces(t *testing.T) {
 	hs.read.Put(storedTask(task.Running))
 	hs.read.conflictOnce = storedTask(task.Queued)
 	r = do(t, hs.h, http.MethodPost, "/v1/receipts/"+taskID+"/stop", "", authed()...)
-	if r.status != 200 || r.body["status"] != "failed" || len(hs.read.Changes()) != 2 {
-		t.Errorf("= %d %v after %d writes", r.status, r.body["status"], len(hs.read.Changes()))
+	if r.status != 200 || receiptOf(r.body)["status"] != "failed" || len(hs.read.Changes()) != 2 {
+		t.Errorf("= %d %v after %d writes", r.status, receiptOf(r.body)["status"], len(hs.read.Changes()))
 	}
 	// The store failing is a 503, and says nothing of it.
 	hs = newHarness(t)
@@ -747,4 +752,18 @@ func TestRouteSets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// receiptOf is the signed receipt object of a ServiceNet stored receipt answer.
+func receiptOf(body map[string]any) map[string]any {
+	r, _ := body["receipt"].(map[string]any)
+	return r
+}
+
+// statusOf reads an answer's status: the receipt's for a ServiceNet receipt, else the body's.
+func statusOf(body map[string]any, receipt bool) any {
+	if receipt {
+		return receiptOf(body)["status"]
+	}
+	return body["status"]
 }

@@ -51,8 +51,7 @@ func (a *api) poll(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 		}, changed)
 	}
 	noteTask(w, t.ID, t.AgentID)
-	writeTask(w, http.StatusOK, t, d)
-	return nil
+	return a.writeTask(r.Context(), w, http.StatusOK, t, d)
 }
 
 // find reads the task an id names for the tenant: by task id, or, when byThread and a Resolver is
@@ -128,16 +127,22 @@ func (a *api) await(ctx context.Context, t *task.Task, wait time.Duration, read 
 	}
 }
 
-// writeTask answers a task in the dialect's shape; a task that has not ended carries Retry-After.
-func writeTask(w http.ResponseWriter, status int, t *task.Task, d task.Dialect) {
+// writeTask answers a task in the dialect's shape (ServiceNet's a signed receipt); a task that has
+// not ended carries Retry-After.
+func (a *api) writeTask(ctx context.Context, w http.ResponseWriter, status int, t *task.Task, d task.Dialect) error {
+	var v any = dialect.Xpander(t)
+	if d == task.ServiceNet {
+		sr, err := a.signedReceipt(ctx, t)
+		if err != nil {
+			return err
+		}
+		v = sr
+	}
 	if !t.State.Terminal() {
 		w.Header().Set("Retry-After", pollRetryAfter)
 	}
-	if d == task.ServiceNet {
-		writeJSON(w, status, dialect.ServiceNet(t))
-		return
-	}
-	writeJSON(w, status, dialect.Xpander(t))
+	writeJSON(w, status, v)
+	return nil
 }
 
 // stopReason is the message recorded on a stopped task.
@@ -184,8 +189,7 @@ func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 			return err
 		}
 	}
-	writeTask(w, http.StatusOK, t, d)
-	return nil
+	return a.writeTask(r.Context(), w, http.StatusOK, t, d)
 }
 
 // maxTurns bounds the turns a thread answer holds.

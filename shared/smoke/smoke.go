@@ -262,6 +262,9 @@ func (r *runner) await(ctx context.Context, a auth, path, done string, bad ...st
 		}
 		last = v
 		status, _ := v["status"].(string)
+		if rc, ok := v["receipt"].(map[string]any); ok { // a ServiceNet receipt's status is the receipt object's
+			status, _ = rc["status"].(string)
+		}
 		if status == done {
 			return true, status, nil
 		}

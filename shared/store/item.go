@@ -60,6 +60,12 @@ type item struct {
 	PausedAt      string `dynamodbav:"paused_at,omitempty"`
 	FinishedAt    string `dynamodbav:"finished_at,omitempty"`
 	ExpiresAt     int64  `dynamodbav:"expires_at,omitempty"`
+	// The receipt's facts: see task.Task.
+	Sync             bool   `dynamodbav:"sync,omitempty"`
+	CallerAgentID    string `dynamodbav:"caller_agent_id,omitempty"`
+	CallerPublicID   string `dynamodbav:"caller_public_id,omitempty"`
+	Verification     string `dynamodbav:"verification,omitempty"`
+	ReceiptSignature string `dynamodbav:"receipt_signature,omitempty"`
 }
 
 func toItem(t *task.Task) item {
@@ -74,6 +80,8 @@ func toItem(t *task.Task) item {
 		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL,
 		CreatedAt: table.Stamp(t.CreatedAt), UpdatedAt: table.Stamp(t.UpdatedAt), StartedAt: table.Stamp(t.StartedAt),
 		PausedAt: table.Stamp(t.PausedAt), FinishedAt: table.Stamp(t.FinishedAt),
+		Sync: t.Sync, CallerAgentID: t.CallerAgentID, CallerPublicID: t.CallerPublicID,
+		Verification: t.Verification, ReceiptSignature: t.ReceiptSignature,
 	}
 	request, text := task.InlineRequest(t)
 	it.Request, it.Text = string(request), text
@@ -106,6 +114,8 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
 		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL,
+		Sync: it.Sync, CallerAgentID: it.CallerAgentID, CallerPublicID: it.CallerPublicID,
+		Verification: it.Verification, ReceiptSignature: it.ReceiptSignature,
 	}
 	if it.Request != "" {
 		t.Request = json.RawMessage(it.Request)

@@ -124,7 +124,38 @@ func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
 		names["#thread"], values[":thread"] = "thread_id", table.S(q.ThreadID)
 		filters = append(filters, "#thread = :thread")
 	}
+	filters = append(filters, receiptFilters(q, names, values)...)
 	return strings.Join(filters, " AND ")
+}
+
+// receiptFilters are the filter expressions of a query's receipt filters.
+func receiptFilters(q task.ListQuery, names map[string]string, values map[string]types.AttributeValue) []string {
+	var filters []string
+	if q.CallerAgentID != "" {
+		names["#caller"], values[":caller"] = "caller_agent_id", table.S(q.CallerAgentID)
+		filters = append(filters, "#caller = :caller")
+	}
+	if q.CallerPublicID != "" {
+		names["#callerpub"], values[":callerpub"] = "caller_public_id", table.S(q.CallerPublicID)
+		filters = append(filters, "#callerpub = :callerpub")
+	}
+	switch q.InvokeMode {
+	case task.ModeSync:
+		names["#sync"], values[":sync"] = "sync", &types.AttributeValueMemberBOOL{Value: true}
+		filters = append(filters, "#sync = :sync")
+	case task.ModeAsync:
+		names["#sync"], values[":sync"] = "sync", &types.AttributeValueMemberBOOL{Value: true}
+		filters = append(filters, "(attribute_not_exists(#sync) OR #sync <> :sync)")
+	}
+	if q.Verification != "" {
+		names["#verif"], values[":verif"] = "verification", table.S(q.Verification)
+		cond := "#verif = :verif"
+		if q.Verification == task.VerdictNotRequired { // the verdict of a receipt no verifier has touched
+			cond = "(attribute_not_exists(#verif) OR " + cond + ")"
+		}
+		filters = append(filters, cond)
+	}
+	return filters
 }
 
 // listPages reads pages of in from start until limit tasks are answered, the index ends, or the

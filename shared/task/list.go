@@ -12,6 +12,14 @@ type ListQuery struct {
 	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
 	AgentID  string
 	ThreadID string
+	// CallerAgentID and CallerPublicID, when set, keep the tasks a ServiceNet caller with those
+	// ids submitted; InvokeMode (ModeSync or ModeAsync) keeps the tasks invoked that way;
+	// Verification keeps the tasks whose receipt has that verdict (VerdictNotRequired also matches
+	// none recorded).
+	CallerAgentID  string
+	CallerPublicID string
+	InvokeMode     string
+	Verification   string
 	// CreatedAfter and CreatedBefore, when set, bound the creation time; both bounds are exclusive.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
@@ -29,4 +37,11 @@ const (
 	MaxListLimit     = 100
 	// MaxCursorBytes bounds a cursor; ours are far shorter.
 	MaxCursorBytes = 4096
+)
+
+// The invoke modes and the verdict a list filters on, as receipts spell them.
+const (
+	ModeSync           = "sync"
+	ModeAsync          = "async"
+	VerdictNotRequired = "not_required"
 )

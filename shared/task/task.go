@@ -153,6 +153,21 @@ type Task struct {
 	FinishedAt time.Time
 	// ExpiresAt is when the record is deleted; reads after it answer gone.
 	ExpiresAt time.Time
+
+	// Receipt facts (the ServiceNet receipt of the task).
+
+	// Sync records that the caller waited for the outcome (a sync invoke): the receipt's
+	// invoke_mode.
+	Sync bool
+	// CallerAgentID and CallerPublicID name the calling agent, as a ServiceNet agent_envelope
+	// gave them.
+	CallerAgentID  string
+	CallerPublicID string
+	// Verification is the verdict a verifier last recorded on the receipt; empty is not_required.
+	Verification string
+	// ReceiptSignature is the receipt signature last issued for the task, kept as package
+	// receipt encodes it, so that a receipt is signed once per change rather than per read.
+	ReceiptSignature string
 }
 
 // Tokens counts LLM tokens.

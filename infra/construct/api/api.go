@@ -90,6 +90,10 @@ const (
 // AuthorizerCacheSeconds).
 var AuthorizerIdentitySource = []string{}
 
+// PollUpdateKeyPrefix is the only partition key poll may write (UpdateItem): tasks' items, whose
+// receipt signature it keeps.
+const PollUpdateKeyPrefix = "TASK#"
+
 // AuthorizerKeyPrefix is the only partition key the authorizer may read (GetItem): API keys' items.
 const AuthorizerKeyPrefix = "APIKEY#"
 
@@ -137,6 +141,9 @@ type Props struct {
 	// SealKey seals auth contexts' secrets (storage.Storage.SealKey): invoke seals them when an
 	// admin creates one; poll only names it, to serve the contexts' metadata, and may not use it.
 	SealKey awskms.IKey
+	// ReceiptKey signs ServiceNet receipts (storage.Storage.ReceiptKey): both functions answer
+	// receipts, so both sign with it. Nil leaves receipts unsigned.
+	ReceiptKey awskms.IKey
 	// InvokeCodeDir and PollCodeDir hold the two bootstraps.
 	InvokeCodeDir, PollCodeDir string
 	// AuthorizerCodeDir holds the HTTP API's authorizer's bootstrap; the REST flavour has no
@@ -203,6 +210,9 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		golambda.EnvAdminKeys:     props.AdminKeyHashes,
 		golambda.EnvResultsBucket: *props.Payloads.BucketName(),
 		golambda.EnvKMSKeyID:      *props.SealKey.KeyArn(),
+	}
+	if props.ReceiptKey != nil {
+		shared[golambda.EnvReceiptKeyID] = *props.ReceiptKey.KeyArn()
 	}
 	for k, v := range props.Environment {
 		shared[k] = v
@@ -302,6 +312,22 @@ func (a *API) grant(props *Props) {
 	// KMS.
 	props.Table.GrantReadData(a.Poll)
 	storage.GrantReadPayloads(props.Payloads, a.Poll)
+	// Both answer receipts, signed: KMS Sign and GetPublicKey on the receipt key. poll keeps a
+	// receipt's signature on its task's item, so that it is signed once per change: UpdateItem,
+	// on tasks' items only (the one write poll may make; it never moves a task).
+	if props.ReceiptKey != nil {
+		storage.GrantSignReceipts(props.ReceiptKey, a.Invoke)
+		storage.GrantSignReceipts(props.ReceiptKey, a.Poll)
+		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+			Grantee:      a.Poll,
+			Actions:      jsii.Strings("dynamodb:UpdateItem"),
+			ResourceArns: jsii.Strings(*props.Table.TableArn()),
+			Conditions: &map[string]*map[string]any{
+				"ForAllValues:StringLike": {"dynamodb:LeadingKeys": []any{PollUpdateKeyPrefix + "*"}},
+			},
+		})
+	}
+
 }
 
 func (a *API) target(t Target) awslambda.Function {
@@ -316,8 +342,8 @@ func (a *API) target(t Target) awslambda.Function {
 func (a *API) buildAuthorizer(props *Props, shared map[string]string) {
 	env := map[string]string{}
 	for k, v := range shared {
-		// It neither reads payloads nor names the seal key.
-		if k != golambda.EnvResultsBucket && k != golambda.EnvKMSKeyID {
+		// It neither reads payloads nor names the seal or receipt key.
+		if k != golambda.EnvResultsBucket && k != golambda.EnvKMSKeyID && k != golambda.EnvReceiptKeyID {
 			env[k] = v
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
+	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/webhook"
@@ -85,6 +86,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 					WebhookQueue:      webhooks,
 					Payloads:          table.Payloads,
 					SealKey:           table.SealKey,
+					ReceiptKey:        table.ReceiptKey,
 					AdminKeyHashes:    admins,
 					InvokeCodeDir:     filepath.Join(lambdaDir, "invoke"),
 					PollCodeDir:       filepath.Join(lambdaDir, "poll"),
@@ -110,6 +112,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 type functions struct {
 	invoke, poll                        infratest.Resource
 	table, queue, webhooks, bucket, key string
+	receiptKey                          string
 }
 
 func lookup(t *testing.T, tpl *infratest.Template) functions {
@@ -121,6 +124,8 @@ func lookup(t *testing.T, tpl *infratest.Template) functions {
 		webhooks: tpl.Only(t, "AWS::SQS::Queue", "WebhookQueue").ID,
 		bucket:   tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads").ID,
 		key:      tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID,
+		// receiptKey signs receipts: both functions Sign and GetPublicKey, nothing else.
+		receiptKey: tpl.Only(t, "AWS::KMS::Key", "StorageReceiptKey").ID,
 	}
 }
 
@@ -254,6 +259,9 @@ func TestPermissions(t *testing.T) {
 		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
 		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
 		"kms:Encrypt":   {f.key},
+		// Receipts are answered signed (a verdict, a stop).
+		"kms:Sign":         {f.receiptKey},
+		"kms:GetPublicKey": {f.receiptKey},
 	}
 	if got := only(tpl.Grants(invokeRole), "s3:", "kms:"); !maps.EqualFunc(got, wantInvoke, slices.Equal) {
 		t.Errorf("invoke may %v on the bucket and key, want %v", got, wantInvoke)
@@ -272,14 +280,18 @@ func TestPermissions(t *testing.T) {
 	}
 	for a := range poll {
 		if strings.HasPrefix(a, "sqs:") || slices.Contains([]string{
-			"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+			"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
 		}, a) {
 			t.Errorf("poll may %s; it only reads", a)
 		}
 	}
+	checkPollUpdates(t, tpl, pollRole, f.table)
 	wantPoll := map[string][]string{
 		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
 		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
+		// Receipts are answered signed.
+		"kms:Sign":         {f.receiptKey},
+		"kms:GetPublicKey": {f.receiptKey},
 	}
 	if got := only(tpl.Grants(pollRole), "s3:", "kms:"); !maps.EqualFunc(got, wantPoll, slices.Equal) {
 		t.Errorf("poll may %v on the bucket and key, want %v", got, wantPoll)
@@ -302,6 +314,33 @@ func only(grants map[string][]string, prefixes ...string) map[string][]string {
 
 // checkInvokeDeletes: invoke's one DeleteItem statement names the table alone (no index) and holds
 // the LeadingKeys condition of api.InvokeDeleteKeyPrefixes, so no task can be deleted.
+// checkPollUpdates checks poll's one write: UpdateItem on tasks' items (their receipt signature),
+// in a statement of its own whose condition allows only api.PollUpdateKeyPrefix.
+func checkPollUpdates(t *testing.T, tpl *infratest.Template, role, table string) {
+	t.Helper()
+	var found int
+	for _, st := range tpl.PolicyStatements(role) {
+		if !slices.Contains(st.Actions, "dynamodb:UpdateItem") {
+			continue
+		}
+		found++
+		if st.Effect != "Allow" || len(st.Actions) != 1 {
+			t.Errorf("poll's UpdateItem shares a statement with %v (%s): it needs a condition of its own", st.Actions, st.Effect)
+		}
+		if got := infratest.ResourcePaths(st.Resource); !slices.Equal(got, []string{table}) {
+			t.Errorf("poll's UpdateItem on %v, want the table %s only", got, table)
+		}
+		like, _ := st.Condition["ForAllValues:StringLike"].(map[string]any)
+		got, _ := like["dynamodb:LeadingKeys"].([]any)
+		if len(st.Condition) != 1 || len(like) != 1 || !slices.Equal(got, []any{api.PollUpdateKeyPrefix + "*"}) {
+			t.Errorf("poll's UpdateItem condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys [%s*]", st.Condition, api.PollUpdateKeyPrefix)
+		}
+	}
+	if found != 1 {
+		t.Errorf("poll has %d UpdateItem statements, want 1 (a receipt's signature)", found)
+	}
+}
+
 func checkInvokeDeletes(t *testing.T, tpl *infratest.Template, role, table string) {
 	t.Helper()
 	var found int
@@ -490,16 +529,18 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 	// turns on replays; both functions keep the tenants' settings and poll reads deliveries.
 	webhooks := settings.NewTenants(nil, "tasks", sealer, "")
 	deliveries := webhook.New(webhook.Config{Table: "tasks", Tenants: webhooks})
+	// Receipts as the stack configures them: both functions sign with the receipt key.
+	receipts := receipt.NewKMS(nil, "receipt-key", nil)
 	return map[api.Target]http.Handler{
 		api.Invoke: httpapi.New(httpapi.Config{
 			Submitter: accept.New(accept.Config{Store: tasks}), Reader: tasks, Resolver: tasks, Stopper: tasks,
 			Routes: httpapi.WriteRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
-			Webhooks: webhooks, Deliveries: deliveries,
+			Webhooks: webhooks, Deliveries: deliveries, Receipts: receipts, ReceiptStore: tasks,
 		}),
 		api.Poll: httpapi.New(httpapi.Config{
 			Reader: tasks, Resolver: tasks, Lister: tasks, Threads: tasks,
 			Routes: httpapi.ReadRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
-			Webhooks: webhooks, Deliveries: deliveries,
+			Webhooks: webhooks, Deliveries: deliveries, Receipts: receipts, ReceiptStore: tasks,
 		}),
 	}
 }

@@ -58,6 +58,12 @@ var Routes = []Route{
 	// to change; hence PollTimeoutSeconds.
 	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}", Target: Poll},
 	{Method: http.MethodGet, Path: "/v1/receipts/{receipt_id}", Target: Poll},
+	// ServiceNet receipts, signed (KMS Sign on the receipt key, the signature kept on the
+	// task's item): listed by poll; a verifier's verdict recorded by invoke; the signing keys
+	// published by poll.
+	{Method: http.MethodGet, Path: "/v1/receipts", Target: Poll},
+	{Method: http.MethodPost, Path: "/v1/receipts/{receipt_id}/verify", Target: Invoke},
+	{Method: http.MethodGet, Path: "/v1/receipt-issuer", Target: Poll},
 	// The turns of the task's conversation (the by_thread index).
 	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}/thread", Target: Poll},
 	// The tenant's tasks, newest first (the by_tenant index), all or one agent's.

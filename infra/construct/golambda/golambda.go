@@ -47,6 +47,8 @@ const (
 	// EnvSealKey is the local alternative to EnvKMSKeyID, for development only: the stack never
 	// sets it (the functions refuse both at once).
 	EnvSealKey = sharedconfig.EnvSealKey
+	// EnvReceiptKeyID names the KMS key ServiceNet receipts are signed with.
+	EnvReceiptKeyID = sharedconfig.EnvReceiptKeyID
 	// EnvQueueURL is the work queue URL (invoke and worker).
 	EnvQueueURL = sharedconfig.EnvQueueURL
 	// EnvAgents is the JSON array of agent definitions (invoke).

@@ -64,6 +64,9 @@ var (
 	SealActions = []string{"kms:Encrypt"}
 	// OpenActions: opening unwraps it with one Decrypt.
 	OpenActions = []string{"kms:Decrypt"}
+	// ReceiptSignActions: a receipt is signed with one Sign; the key's public half (the issuer's
+	// did:key) is read once per function instance with GetPublicKey.
+	ReceiptSignActions = []string{"kms:Sign", "kms:GetPublicKey"}
 )
 
 // Props configures the storage.
@@ -92,6 +95,9 @@ type Storage struct {
 	// SealKey wraps the data keys that seal auth contexts' secrets; its ARN reaches the functions
 	// in AGENTQ_KMS_KEY_ID.
 	SealKey awskms.Key
+	// ReceiptKey signs ServiceNet receipts (Ed25519, ECC_NIST_EDWARDS25519); its private half
+	// never leaves KMS, and its ARN reaches the API functions in AGENTQ_RECEIPT_KEY_ID.
+	ReceiptKey awskms.Key
 }
 
 // New defines the table and its global secondary indexes, the payload bucket and the seal key.
@@ -192,7 +198,18 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		RemovalPolicy: removal,
 	})
 
-	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, AccessLogs: accessLogs, SealKey: key}
+	receiptKey := awskms.NewKey(this, jsii.String("ReceiptKey"), &awskms.KeyProps{
+		Description: jsii.String("agentq: signs ServiceNet receipts (Ed25519)"),
+		KeySpec:     awskms.KeySpec_ECC_NIST_EDWARDS25519,
+		KeyUsage:    awskms.KeyUsage_SIGN_VERIFY,
+		// KMS rotates no asymmetric key: rotation is a new key named in AGENTQ_RECEIPT_KEY_ID,
+		// this one moving to AGENTQ_RECEIPT_PREVIOUS_KEY_IDS. Deleting it would leave the receipts
+		// it signed verifiable (their did:key carries the public key) but no longer listed as
+		// agentq's: a real stack keeps it.
+		RemovalPolicy: removal,
+	})
+
+	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, AccessLogs: accessLogs, SealKey: key, ReceiptKey: receiptKey}
 }
 
 // PayloadExpirationDays is how long the bucket keeps a payload: the task TTL rounded up to whole
@@ -226,6 +243,11 @@ func GrantWritePayloads(bucket awss3.IBucket, grantee awsiam.IGrantable, prefix 
 // GrantSeal lets grantee seal auth contexts' secrets under key (SealActions).
 func GrantSeal(key awskms.IKey, grantee awsiam.IGrantable) awsiam.Grant {
 	return key.Grant(grantee, *jsii.Strings(SealActions...)...)
+}
+
+// GrantSignReceipts lets grantee sign receipts with key (ReceiptSignActions).
+func GrantSignReceipts(key awskms.IKey, grantee awsiam.IGrantable) awsiam.Grant {
+	return key.Grant(grantee, *jsii.Strings(ReceiptSignActions...)...)
 }
 
 // GrantOpen lets grantee open them (OpenActions).

@@ -66,7 +66,8 @@ func templates(t *testing.T) (keptTpl, ephemeralTpl *infratest.Template) {
 	return kept, tmp
 }
 
-// grantAll gives one role per helper: Reader, ResultGetter, RequestWriter, Sealer, Opener.
+// grantAll gives one role per helper: Reader, ResultGetter, RequestWriter, Sealer, Opener,
+// ReceiptSigner.
 func grantAll(s awscdk.Stack, st *storage.Storage) {
 	role := func(id string) awsiam.Role {
 		return awsiam.NewRole(s, jsii.String(id), &awsiam.RoleProps{
@@ -78,6 +79,7 @@ func grantAll(s awscdk.Stack, st *storage.Storage) {
 	storage.GrantWritePayloads(st.Payloads, role("RequestWriter"), storage.RequestsPrefix)
 	storage.GrantSeal(st.SealKey, role("Sealer"))
 	storage.GrantOpen(st.SealKey, role("Opener"))
+	storage.GrantSignReceipts(st.ReceiptKey, role("ReceiptSigner"))
 }
 
 func TestTableKeysAndBilling(t *testing.T) {
@@ -342,6 +344,30 @@ func TestEphemeralBucketIsEmptiedAndDeleted(t *testing.T) {
 	tpl.CheckLeastPrivilegeExceptAutoDelete(t)
 }
 
+// TestReceiptKey: an Ed25519 signing key, kept like the seal key, its policy the account's only.
+func TestReceiptKey(t *testing.T) {
+	k, e := templates(t)
+	for _, c := range []struct {
+		name, removal string
+		tpl           *infratest.Template
+	}{{"default", "Retain", k}, {"ephemeral", "Delete", e}} {
+		t.Run(c.name, func(t *testing.T) {
+			key := c.tpl.Only(t, "AWS::KMS::Key", "StorageReceiptKey")
+			if key.Properties["KeySpec"] != "ECC_NIST_EDWARDS25519" || key.Properties["KeyUsage"] != "SIGN_VERIFY" {
+				t.Errorf("receipt key = %v %v, want an ECC_NIST_EDWARDS25519 SIGN_VERIFY key", key.Properties["KeySpec"], key.Properties["KeyUsage"])
+			}
+			if key.Raw["DeletionPolicy"] != c.removal || key.Raw["UpdateReplacePolicy"] != c.removal {
+				t.Errorf("receipt key policies = %v %v, want %s", key.Raw["DeletionPolicy"], key.Raw["UpdateReplacePolicy"], c.removal)
+			}
+			for _, st := range c.tpl.ResourcePolicyStatements() {
+				if st.Policy == key.ID && !infratest.IsAccountRootKeyStatement(st) {
+					t.Errorf("key policy statement %+v besides the account root's", st)
+				}
+			}
+		})
+	}
+}
+
 func TestSealKey(t *testing.T) {
 	k, e := templates(t)
 	for _, c := range []struct {
@@ -349,7 +375,7 @@ func TestSealKey(t *testing.T) {
 		tpl           *infratest.Template
 	}{{"default", "Retain", k}, {"ephemeral", "Delete", e}} {
 		t.Run(c.name, func(t *testing.T) {
-			c.tpl.ResourceCountIs(t, "AWS::KMS::Key", 1)
+			c.tpl.ResourceCountIs(t, "AWS::KMS::Key", 2) // the seal key and the receipt key
 			c.tpl.HasResource(t, "AWS::KMS::Key", map[string]any{
 				"Properties":          map[string]any{"EnableKeyRotation": true},
 				"DeletionPolicy":      c.removal,
@@ -378,12 +404,14 @@ func TestGrantHelpers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			bucket := tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads").ID
 			key := tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID
+			receiptKey := tpl.Only(t, "AWS::KMS::Key", "StorageReceiptKey").ID
 			for role, want := range map[string]map[string][]string{
 				"Reader":        {"s3:GetObject": {bucket + "/*", bucket}, "s3:ListBucket": {bucket + "/*", bucket}},
 				"ResultGetter":  {"s3:GetObject": {bucket + "/" + storage.ResultsPrefix + "*"}},
 				"RequestWriter": {"s3:PutObject": {bucket + "/" + storage.RequestsPrefix + "*"}},
 				"Sealer":        {"kms:Encrypt": {key}},
 				"Opener":        {"kms:Decrypt": {key}},
+				"ReceiptSigner": {"kms:Sign": {receiptKey}, "kms:GetPublicKey": {receiptKey}},
 			} {
 				got := tpl.Grants(tpl.Only(t, "AWS::IAM::Role", role).ID)
 				for a := range want {

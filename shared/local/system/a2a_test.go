@@ -60,8 +60,9 @@ func TestA2ALongRunningTask(t *testing.T) {
 			id := publishA2A(t, ag, tt.fields...)
 			_, body := post(t, "/v1/agents/"+id+"/invoke-async", `{"message":"slow please"}`)
 			done := waitFor(t, "/v1/receipts/"+body["receipt_id"].(string), "succeeded", "failed")
-			if done["status"] != "succeeded" || done["output"] != "slow result" {
-				t.Fatalf("receipt = %v", done)
+			// The receipt's output is the agent's JSON answer, the A2A task; its text is the task's result.
+			if _, _, x := call(t, http.MethodGet, "/v1/tasks/"+body["receipt_id"].(string), ""); statusOf(done) != "succeeded" || x["result"] != "slow result" {
+				t.Fatalf("receipt = %v, task result %v", done, x["result"])
 			}
 			if n := ag.Count(tt.send); n != 1 {
 				t.Errorf("%s sent %d times, want 1: checks must not send the task again", tt.send, n)

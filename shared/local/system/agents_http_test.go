@@ -49,12 +49,12 @@ func TestLambdaAgent(t *testing.T) {
 	publishAgent(t, "fn-echo", `{"protocol":"lambda","endpoint":"arn:aws:lambda:us-east-1:000000000000:function:echo","publish":true}`)
 	publishAgent(t, "fn-fails", `{"protocol":"lambda","endpoint":"arn:aws:lambda:us-east-1:000000000000:function:fails","publish":true}`)
 	_, ok := post(t, "/v1/agents/fn-echo/invoke-async", `{"message":"hi"}`)
-	if done := waitFor(t, "/v1/receipts/"+ok["receipt_id"].(string), "succeeded", "failed"); done["output"] != "lambda: hi" {
+	if done := waitFor(t, "/v1/receipts/"+ok["receipt_id"].(string), "succeeded", "failed"); answerOf(done) != "lambda: hi" {
 		t.Fatalf("receipt = %v", done)
 	}
 	_, bad := post(t, "/v1/agents/fn-fails/invoke-async", `{"message":"hi"}`)
 	done := waitFor(t, "/v1/receipts/"+bad["receipt_id"].(string), "succeeded", "failed")
-	if e, _ := done["error"].(map[string]any); done["status"] != "failed" || !strings.Contains(fmt.Sprint(e["message"]), "card declined") {
+	if e, _ := done["error"].(map[string]any); statusOf(done) != "failed" || !strings.Contains(fmt.Sprint(e["message"]), "card declined") {
 		t.Fatalf("receipt of a failing function = %v", done)
 	}
 }

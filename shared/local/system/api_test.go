@@ -68,8 +68,8 @@ func TestLongPollReturnsOnChangeOrTimesOut(t *testing.T) {
 
 	// Nothing changes for a second: the wait runs out and answers the task as it stands.
 	code, hdr, got, took := timedCall(t, http.MethodGet, "/v1/receipts/"+id+"?wait=1", "")
-	if code != 200 || got["status"] != "running" || hdr.Get("Retry-After") == "" {
-		t.Fatalf("receipt after wait=1 = %d %v (Retry-After %q)", code, got["status"], hdr.Get("Retry-After"))
+	if code != 200 || statusOf(got) != "running" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("receipt after wait=1 = %d %v (Retry-After %q)", code, statusOf(got), hdr.Get("Retry-After"))
 	}
 	if took < time.Second || took > 2*time.Second {
 		t.Errorf("wait=1 answered after %v", took)
@@ -153,7 +153,7 @@ func TestStopRunningTask(t *testing.T) {
 	// ServiceNet sees a failed receipt, code canceled; stopping it again changes nothing.
 	code, _, got = call(t, http.MethodPost, "/v1/receipts/"+id+"/stop", "")
 	e, _ = got["error"].(map[string]any)
-	if code != 200 || got["status"] != "failed" || e["code"] != task.ReasonCanceled || got["output"] != nil {
+	if code != 200 || statusOf(got) != "failed" || e["code"] != task.ReasonCanceled || got["output"] != nil {
 		t.Fatalf("second stop, as a receipt = %d %v", code, got)
 	}
 }

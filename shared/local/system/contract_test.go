@@ -100,11 +100,12 @@ func (c *contractClient) until(t *testing.T, path string, want ...string) contra
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		a := c.do(t, http.MethodGet, path+"?wait=5", "", http.StatusOK)
-		if slices.Contains(want, a.str("status")) {
+		st, _ := statusOf(a.body).(string)
+		if slices.Contains(want, st) {
 			return a
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: status stayed %q, want one of %v", path, a.str("status"), want)
+			t.Fatalf("GET %s: status stayed %q, want one of %v", path, st, want)
 		}
 	}
 }
@@ -158,11 +159,23 @@ func TestContract(t *testing.T) {
 	t.Run("servicenet: invoke and receipt", func(t *testing.T) {
 		a := c.do(t, http.MethodPost, snAsync, `{"message":"Create a payment link for 15 AUD","auth_token":"secret-token","region":"AU"}`, http.StatusOK)
 		r := c.until(t, "/v1/receipts/"+a.str("receipt_id"), "succeeded", "failed")
-		if r.str("status") != "succeeded" {
+		if statusOf(r.body) != "succeeded" {
 			t.Errorf("receipt = %v", r.body)
 		}
 		// The same task through the other dialect.
 		c.do(t, http.MethodGet, "/v1/tasks/"+a.str("receipt_id"), "", http.StatusOK)
+		// The sync invoke, a ServiceNet body: the reference's sync answer.
+		s := c.do(t, http.MethodPost, xSync, `{"message":"contract sync","context_id":"contract-sn"}`, http.StatusOK)
+		if s.str("status") != "TASK_STATE_COMPLETED" {
+			t.Errorf("sync answer = %v", s.body)
+		}
+		c.do(t, http.MethodPost, xSync+"?wait=0", `{"input":{"text":"slow","delay_ms":300},"message":"slow"}`, http.StatusAccepted)
+		// Receipts listed, verified, and the keys that sign them.
+		c.do(t, http.MethodGet, "/v1/receipts?limit=3&invoke_mode=sync", "", http.StatusOK)
+		c.do(t, http.MethodGet, "/v1/receipts?invoke_mode=both", "", http.StatusBadRequest)
+		c.do(t, http.MethodPost, "/v1/receipts/"+a.str("receipt_id")+"/verify", `{"verifier_id":"contract","verdict":"verified"}`, http.StatusOK)
+		c.do(t, http.MethodPost, "/v1/receipts/"+a.str("receipt_id")+"/verify", `{"verifier_id":"contract"}`, http.StatusBadRequest)
+		c.do(t, http.MethodGet, "/v1/receipt-issuer", "", http.StatusOK)
 	})
 
 	t.Run("stops", func(t *testing.T) {
@@ -174,7 +187,7 @@ func TestContract(t *testing.T) {
 		c.do(t, http.MethodPost, "/v1/tasks/"+x.str("task_id")+"/stop", "", http.StatusOK) // again: unchanged
 		sn := c.do(t, http.MethodPost, snAsync, `{"input":{"text":"stop me","delay_ms":3000}}`, http.StatusOK)
 		receipt := c.do(t, http.MethodPost, "/v1/receipts/"+sn.str("receipt_id")+"/stop", "", http.StatusOK)
-		if receipt.str("status") != "failed" {
+		if statusOf(receipt.body) != "failed" {
 			t.Errorf("stopped receipt = %v", receipt.body)
 		}
 	})
@@ -270,7 +283,7 @@ func TestContract(t *testing.T) {
 			{"DELETE", "/v1/tasks/" + uuid.NewString(), "", 405, "method_not_allowed", nil},
 			{"GET", snAsync, "", 405, "method_not_allowed", nil},
 			{"GET", "/v2/nothing", "", 404, "route_not_found", nil},
-			{"GET", "/v1/receipts", "", 404, "route_not_found", nil},
+			{"GET", "/v1/receipts/" + uuid.NewString() + "/extra", "", 404, "route_not_found", nil},
 		} {
 			t.Run(e.method+" "+e.path[:min(len(e.path), 60)], func(t *testing.T) {
 				if a := c.do(t, e.method, e.path, e.body, e.status, e.headers...); a.code() != e.code {

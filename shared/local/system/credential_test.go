@@ -85,7 +85,7 @@ func TestCredentialsReachTheAgent(t *testing.T) {
 	}
 	_, body := post(t, "/v1/agents/cred-own/invoke-async", `{"message":"after delete"}`)
 	done := waitFor(t, "/v1/receipts/"+body["receipt_id"].(string), "succeeded", "failed")
-	if e, _ := done["error"].(map[string]any); done["status"] != "failed" || e["code"] != "auth_context_unusable" {
+	if e, _ := done["error"].(map[string]any); statusOf(done) != "failed" || e["code"] != "auth_context_unusable" {
 		t.Fatalf("task with a deleted context = %v", done)
 	}
 }

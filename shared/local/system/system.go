@@ -45,6 +45,7 @@ import (
 	"github.com/agentq/agentq/shared/local/eventbus"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/sweeper"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/trigger"
@@ -115,7 +116,10 @@ type Options struct {
 	// OnInvocation, when set, is told of every handler invocation the way Lambda would bill it:
 	// the function that would run it (invoke, poll, worker, notify) and how long the handler ran.
 	OnInvocation func(function string, took time.Duration)
-	Logger       *slog.Logger
+	// ReceiptKeysFile keeps the receipt signing keys (created with a first key when missing;
+	// `agentq receipt-keys rotate` adds one); empty signs with a key of this run's own.
+	ReceiptKeysFile string
+	Logger          *slog.Logger
 }
 
 // System is a running local agentq.
@@ -145,6 +149,8 @@ type System struct {
 	// Events names the queues of events in and out: webhook deliveries, the ingest queue and
 	// the trigger's dead-letter queue.
 	Events EventQueues
+	// Receipts signs the ServiceNet receipts.
+	Receipts *receipt.Issuer
 	// Webhooks keeps tenants' webhook settings; Deliveries makes and logs the deliveries.
 	Webhooks   *settings.Tenants
 	Deliveries *webhook.Service
@@ -255,21 +261,29 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	s.Trigger = trigger.New(trigger.Config{
 		Submitter: svc, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
 	})
+	s.Receipts = receipt.NewEphemeral()
+	if o.ReceiptKeysFile != "" {
+		if s.Receipts, err = receipt.LoadLocal(o.ReceiptKeysFile); err != nil {
+			return nil, fmt.Errorf("start local system: %w", err)
+		}
+	}
 	api := httpapi.New(httpapi.Config{
-		Submitter:  svc,
-		Canceler:   svc,
-		Reader:     tasks,
-		Resolver:   tasks,
-		Stopper:    tasks,
-		Lister:     tasks,
-		Threads:    tasks,
-		Keys:       s.APIKeys,
-		APIKeys:    s.APIKeys,
-		Agents:     agents,
-		AdminKeys:  admins,
-		Logger:     o.Logger,
-		Webhooks:   s.Webhooks,
-		Deliveries: s.Deliveries,
+		Receipts:     s.Receipts,
+		ReceiptStore: tasks,
+		Submitter:    svc,
+		Canceler:     svc,
+		Reader:       tasks,
+		Resolver:     tasks,
+		Stopper:      tasks,
+		Lister:       tasks,
+		Threads:      tasks,
+		Keys:         s.APIKeys,
+		APIKeys:      s.APIKeys,
+		Agents:       agents,
+		AdminKeys:    admins,
+		Logger:       o.Logger,
+		Webhooks:     s.Webhooks,
+		Deliveries:   s.Deliveries,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: backend.AuthContexts[httpapi.AuthContexts](p),
 	})

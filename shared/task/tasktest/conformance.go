@@ -17,6 +17,8 @@ type Conformer interface {
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
+	KeepReceiptSignature(ctx context.Context, id, sig string) error
+	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
 
 var _ Conformer = (*Store)(nil)
@@ -40,6 +42,7 @@ func Conformance(t *testing.T, newStore func(t *testing.T) Conformer) {
 		{"transition to running can release the lease", conformRelease},
 		{"pause and retry keep what they do not change", conformPauseRetry},
 		{"touch keeps the version", conformTouch},
+		{"receipt facts keep the version and survive transitions", conformReceiptFacts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
@@ -248,5 +251,36 @@ func conformTouch(t *testing.T, s Conformer) {
 	wantConflict(t, err, task.Queued, 1)
 	if _, err := s.Touch(ctx, "t-none", task.Queued, 1, at); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("touch of an unknown task: %v, want task.ErrNotFound", err)
+	}
+}
+
+func conformReceiptFacts(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	running := setUp(t, s, "r1", true)
+	if err := s.KeepReceiptSignature(ctx, "r1", `{"signature":"s1"}`); err != nil {
+		t.Fatalf("keep a signature: %v", err)
+	}
+	got, err := s.SetVerification(ctx, "r1", "verified")
+	if err != nil {
+		t.Fatalf("set a verdict: %v", err)
+	}
+	if got.Version != running.Version || got.State != task.Running || got.Verification != "verified" || got.ReceiptSignature != `{"signature":"s1"}` {
+		t.Fatalf("after the receipt writes: version %d state %s verdict %q signature %q; want version %d, running, both kept",
+			got.Version, got.State, got.Verification, got.ReceiptSignature, running.Version)
+	}
+	// The worker's next write, conditional on the version it knows, still goes through.
+	done, err := s.Transition(ctx, "r1", task.Change{From: []task.State{task.Running}, To: task.Succeeded, Version: running.Version,
+		Now: conformanceNow.Add(time.Second), Result: "ok"})
+	if err != nil {
+		t.Fatalf("a transition after the receipt writes: %v", err)
+	}
+	if done.Verification != "verified" || done.ReceiptSignature != `{"signature":"s1"}` {
+		t.Errorf("the transition dropped the receipt facts: %q %q", done.Verification, done.ReceiptSignature)
+	}
+	if err := s.KeepReceiptSignature(ctx, "missing", "x"); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("keep a signature of no task: %v, want ErrNotFound", err)
+	}
+	if _, err := s.SetVerification(ctx, "missing", "failed"); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("set a verdict on no task: %v, want ErrNotFound", err)
 	}
 }

@@ -258,6 +258,33 @@ func (s *Store) Turns(_ context.Context, tenant, threadID string, limit int) ([]
 	return out, nil
 }
 
+// KeepReceiptSignature keeps sig, the receipt signature just issued for task id, without moving
+// its version.
+func (s *Store) KeepReceiptSignature(_ context.Context, id, sig string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.find(id)
+	if err != nil {
+		return err
+	}
+	t.ReceiptSignature = sig
+	return nil
+}
+
+// SetVerification records a verdict on task id's receipt, without moving its version, and
+// answers the task.
+func (s *Store) SetVerification(_ context.Context, id, verdict string) (*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.find(id)
+	if err != nil {
+		return nil, err
+	}
+	t.Verification = verdict
+	cp := *t
+	return &cp, nil
+}
+
 // find returns the stored task itself; the caller holds the lock.
 func (s *Store) find(id string) (*task.Task, error) {
 	t, ok := s.tasks[id]
