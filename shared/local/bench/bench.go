@@ -47,7 +47,7 @@ type Config struct {
 
 // Defaults are a run that ends within a few minutes on two cores.
 var Defaults = Config{Tasks: 200, Clients: 40, Agent: time.Second, Latency: 25 * time.Millisecond, Samples: 7,
-	BatchTasks: 100, Timeout: 4 * time.Minute}
+	BatchTasks: 100, Timeout: 6 * time.Minute}
 
 // Bench is a running local system with its meters.
 type Bench struct {
