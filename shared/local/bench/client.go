@@ -97,7 +97,11 @@ func (c *client) status(ctx context.Context, id string, servicenet bool, wait ti
 	if err != nil {
 		return false, fmt.Errorf("read task: %w", err)
 	}
-	switch out["status"] {
+	status := out["status"]
+	if r, ok := out["receipt"].(map[string]any); ok { // a stored receipt keeps it in its receipt object
+		status = r["status"]
+	}
+	switch status {
 	case "completed", "failed", "error", "stopped", "succeeded", "rejected":
 		return true, nil
 	}
