@@ -25,7 +25,7 @@ tools: ## install the pinned local tools: DynamoDB Local, fauxqs (localstack/emu
 run: tools ## start the whole system on 127.0.0.1:8042 (emulators, API, worker, echo agent, event bus, webhooks); Ctrl-C stops it
 	AGENTQ_ALLOW_LOOPBACK_URLS=$${AGENTQ_ALLOW_LOOPBACK_URLS-1} $(GO) run ./cmd/agentq run
 
-soak: tools ## bounded load test on 127.0.0.1: SOAK_N (2000) invocations from SOAK_C (32) clients while the worker process is killed and restarted; fails if a task is lost
+soak: tools ## bounded load test on 127.0.0.1: SOAK_N (2000) invocations from SOAK_C (32) clients while the worker process is killed and restarted and DynamoDB Local and fauxqs are frozen (SIGSTOP) twice each; fails if a task is lost or a refused task ran
 	$(GO) build -o build/agentq ./cmd/agentq
 	./build/agentq soak -n $(SOAK_N) -c $(SOAK_C)
 

@@ -27,13 +27,17 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/notify"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
+	"github.com/agentq/agentq/shared/sse"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/task/tasktest"
+	"github.com/agentq/agentq/shared/tasklog/tasklogtest"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
@@ -48,6 +52,8 @@ const (
 	taskID   = "81250b20-e9d7-4b3b-9995-07dc72b4bb59"
 	threadID = "a37db9a1-e483-4544-9136-b32120ae8c81"
 	unknown  = "f1e2d3c4-0000-4000-8000-000000000002"
+	// subTaskID is a sub-task of taskID.
+	subTaskID = "c0ffee00-0000-4000-8000-000000000003"
 )
 
 var now = time.Date(2026, 2, 7, 2, 13, 26, 325626000, time.UTC)
@@ -70,6 +76,11 @@ type fake struct {
 	listed  []*task.Task
 	next    string
 	listErr error
+	// counted and countExact are what Count answers.
+	counted    int
+	countExact bool
+	// familyErr fails Family; resumeErr fails Resume.
+	familyErr, resumeErr error
 	// agents is the agent registry; publishErr fails its Publish.
 	agents     map[string]registry.Summary
 	publishErr error
@@ -80,6 +91,8 @@ type fake struct {
 	deliveries map[string][]*webhook.Delivery
 	hooks      settings.Settings
 	hookErr    error
+	// events are the tasks' event logs (streaming_test.go).
+	events *tasklogtest.Log
 }
 
 // contextID is the auth context the cases read, of tenant acme.
@@ -391,7 +404,7 @@ func agentsOf() map[string]registry.Summary {
 }
 
 func newFake() *fake {
-	return &fake{Store: tasktest.New(), threads: map[string]string{}, agents: agentsOf(), deliveries: map[string][]*webhook.Delivery{}, contexts: map[string]authctx.Context{
+	return &fake{Store: tasktest.New(), events: tasklogtest.New(), threads: map[string]string{}, agents: agentsOf(), deliveries: map[string][]*webhook.Delivery{}, contexts: map[string]authctx.Context{
 		"acme#" + contextID: {ID: contextID, Tenant: "acme", Name: "Stripe key", Kind: authctx.Header, Header: "X-Stripe-Key", CreatedAt: now},
 	}}
 }
@@ -463,6 +476,43 @@ func (f *fake) List(_ context.Context, _ task.ListQuery) ([]*task.Task, string, 
 	return f.listed, f.next, f.listErr
 }
 
+func (f *fake) Count(context.Context, task.ListQuery) (int, bool, error) {
+	if err := f.check(); err != nil {
+		return 0, false, err
+	}
+	return f.counted, f.countExact, nil
+}
+
+// CursorPosition reads the fake's cursors, "at:<position>".
+func (f *fake) CursorPosition(c string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(c, "at:"))
+	return n
+}
+
+func (f *fake) Family(ctx context.Context, t *task.Task) ([]*task.Task, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if f.familyErr != nil {
+		return nil, f.familyErr
+	}
+	return f.Store.Family(ctx, t)
+}
+
+func (f *fake) Delete(ctx context.Context, ts []*task.Task) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	return f.Store.Delete(ctx, ts)
+}
+
+func (f *fake) Resume(context.Context, *task.Task, string) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	return f.resumeErr
+}
+
 func (f *fake) Turns(ctx context.Context, tenant, thread string, limit int) ([]*task.Task, error) {
 	if err := f.check(); err != nil {
 		return nil, err
@@ -472,10 +522,11 @@ func (f *fake) Turns(ctx context.Context, tenant, thread string, limit int) ([]*
 
 func (f *fake) handler() http.Handler {
 	return httpapi.New(httpapi.Config{
-		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f,
+		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f, Families: f, Deleter: f, Resumer: f,
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
 		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f}, Receipts: fakeIssuer{f}, ReceiptStore: f,
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
+		Events: f.events, Progress: progress.New(f, f.events, progressKeys, dispatch.DecodePush), StreamFor: 50 * time.Millisecond,
 	})
 }
 
@@ -541,7 +592,7 @@ func stored(s task.State, d task.Dialect) *task.Task {
 		t.HITL = json.RawMessage(`{"wait_node_id":"remote-1","remote_task_id":"remote-1","state":"input-required","message":"Which currency?","task":{"id":"remote-1"}}`)
 	case task.Succeeded:
 		t.Result, t.Output, t.FinishedAt = "done", json.RawMessage(`{"output":"done"}`), now.Add(-time.Second)
-		t.Tokens = task.Tokens{Prompt: 3, Completion: 4, Total: 7}
+		t.Usage = task.Usage{Tokens: task.Tokens{Prompt: 3, Completion: 4, Total: 7}, Actions: 1, Cost: 0.00042}
 	case task.Failed:
 		t.Reason, t.ReasonMessage, t.FinishedAt = task.ReasonAgentRejected, "agent answered 422", now.Add(-time.Second)
 	case task.Error:
@@ -616,6 +667,12 @@ func serve(t *testing.T, h http.Handler, req *http.Request) answer {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
+	if a.status == http.StatusNoContent && len(a.raw) == 0 {
+		return a
+	}
+	if rec.Header().Get("Content-Type") == sse.ContentType {
+		return a // an event stream: CheckResponse reads its events
+	}
 	if err := json.Unmarshal(a.raw, &a.body); err != nil {
 		t.Fatalf("%s %s: answer %d is not a JSON object: %q", req.Method, req.URL, a.status, a.raw)
 	}
@@ -662,8 +719,20 @@ func commonErrorsAs(auth, method, path, body string) []tcase {
 		{name: "store down", method: method, path: path, body: body, auth: auth, setup: func(f *fake) {
 			f.put(stored(task.Running, task.Xpander))
 			f.err, f.submitErr, f.listErr = errors.New("dynamodb: throttled"), errors.New("dynamodb: throttled"), errors.New("throttled")
-		}, status: 503, code: "unavailable"},
+		}, status: 503, code: storeDownCode(method, path)},
 	}
+}
+
+// storeDownCode is what a route answers when the task store fails: store_unavailable where the
+// failure is a read of tasks (it names the dependency, so a client knows what to wait for),
+// unavailable elsewhere.
+func storeDownCode(method, path string) string {
+	readsTasks := strings.HasPrefix(path, "/v1/tasks") || strings.HasPrefix(path, "/v1/receipts/") ||
+		strings.HasPrefix(path, "/v1/hitl/") || (method == http.MethodGet && strings.HasSuffix(path, "/tasks"))
+	if readsTasks && !strings.HasSuffix(path, "/invoke") {
+		return "store_unavailable"
+	}
+	return "unavailable"
 }
 
 // invokeCases are the answers of an invoke route, async or sync, in either dialect.
@@ -759,6 +828,21 @@ func listCases(path string) []tcase {
 			}
 		}},
 		{name: "filtered", method: "GET", path: path + q + "&agent_id=echo", setup: page, status: 200, validRequest: true},
+		{name: "xpander's page and filters", method: "GET", path: path + "?page=2&per_page=50&internal_status=succeeded,failed&parent_task_id=p-1&triggering_agent_id=planner" +
+			"&from_date=2026-02-01T00:00:00Z&to_date=2026-02-08T00:00:00Z&status=completed", setup: func(f *fake) {
+			page(f)
+			// A cursor as the store makes them: 53 matching tasks before it.
+			f.next, f.counted = "at:53", 4000
+		}, status: 200, validRequest: true,
+			check: func(t *testing.T, r answer) {
+				if r.body["page"] != float64(2) || r.body["total"] != float64(4053) || r.body["total_pages"] != float64(82) || r.body["total_exact"] != false {
+					t.Errorf("envelope = %s", r.raw)
+				}
+			}},
+		{name: "past the page depth", method: "GET", path: path + "?page=21&per_page=50", status: 422, code: "validation_failed"},
+		{name: "page and cursor", method: "GET", path: path + "?page=2&cursor=abc", status: 422, code: "validation_failed"},
+		{name: "bad per_page", method: "GET", path: path + "?per_page=51", status: 422, code: "validation_failed"},
+		{name: "bad internal status", method: "GET", path: path + "?internal_status=pending", status: 422, code: "validation_failed"},
 		{name: "the last page", method: "GET", path: path + "?limit=100", setup: func(f *fake) { f.listed = nil }, status: 200, validRequest: true},
 		{name: "bad cursor", method: "GET", path: path + "?cursor=zzz", setup: func(f *fake) { f.listErr = fmt.Errorf("list: %w", task.ErrInvalidCursor) }, status: 400, code: "invalid_cursor"},
 		{name: "bad status", method: "GET", path: path + "?status=done", status: 422, code: "validation_failed"},
@@ -949,6 +1033,84 @@ func cases() map[string][]tcase {
 		{name: "a turn's id", method: "GET", path: "/v1/tasks/" + taskID + "/thread", setup: threaded, status: 200, validRequest: true},
 		{name: "a task outside any thread", method: "GET", path: "/v1/tasks/" + taskID + "/thread", setup: withTask(stored(task.Succeeded, task.ServiceNet)), status: 200, validRequest: true},
 	}, readCases("GET", "/v1/tasks/", "/thread", false)...)
+
+	// Deletes, full threads, usage.
+	family := func(f *fake) {
+		threaded(f)
+		sub := stored(task.Queued, task.Xpander)
+		sub.ID, sub.ThreadID, sub.ParentTaskID = subTaskID, subTaskID, taskID
+		f.put(sub)
+	}
+	tooMany := func(f *fake) {
+		f.put(stored(task.Succeeded, task.Xpander))
+		f.familyErr = fmt.Errorf("family: %w", task.ErrFamilyTooLarge)
+	}
+	out["DELETE /v1/tasks/{task_id}"] = append([]tcase{
+		{name: "a conversation with a sub-task", method: "DELETE", path: "/v1/tasks/" + threadID, setup: family, status: 204, validRequest: true, check: func(t *testing.T, r answer) {
+			if len(r.raw) != 0 || r.header.Get("X-Request-Id") == "" {
+				t.Errorf("204 = %q %v", r.raw, r.header)
+			}
+		}},
+		{name: "a running task", method: "DELETE", path: "/v1/tasks/" + taskID, setup: withTask(stored(task.Running, task.ServiceNet)), status: 204, validRequest: true},
+		{name: "too many", method: "DELETE", path: "/v1/tasks/" + taskID, setup: tooMany, status: 409, code: "too_many_tasks"},
+	}, readCases("DELETE", "/v1/tasks/", "", false)...)
+	out["GET /v1/tasks/{task_id}/thread/full"] = append([]tcase{
+		{name: "a conversation with a sub-task", method: "GET", path: "/v1/tasks/" + threadID + "/thread/full", setup: family, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if root, _ := r.body["root"].([]any); len(root) != 3 || r.body[subTaskID] == nil {
+				t.Errorf("full thread = %s", r.raw)
+			}
+		}},
+		{name: "a task outside any thread", method: "GET", path: "/v1/tasks/" + taskID + "/thread/full", setup: withTask(stored(task.Succeeded, task.ServiceNet)), status: 200, validRequest: true},
+		{name: "too many", method: "GET", path: "/v1/tasks/" + taskID + "/thread/full", setup: tooMany, status: 409, code: "too_many_tasks"},
+	}, readCases("GET", "/v1/tasks/", "/thread/full", false)...)
+	out["GET /v1/tasks/{task_id}/llm_usage"] = append([]tcase{
+		{name: "a conversation", method: "GET", path: "/v1/tasks/" + threadID + "/llm_usage", setup: threaded, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["tokens"] != float64(7) || r.body["cost"] != 0.00042 || r.body["actions"] != float64(1) {
+				t.Errorf("usage = %s", r.raw)
+			}
+		}},
+		{name: "nothing reported", method: "GET", path: "/v1/tasks/" + taskID + "/llm_usage", setup: withTask(stored(task.Failed, task.ServiceNet)), status: 200, validRequest: true},
+	}, readCases("GET", "/v1/tasks/", "/llm_usage", false)...)
+
+	// Human in the loop.
+	paused := func(f *fake) { f.put(stored(task.Paused, task.Xpander)) }
+	decisions := func(verb, body, bad string) []tcase {
+		path := "/v1/hitl/" + taskID + "/" + verb
+		cases := []tcase{
+			{name: "paused", method: "POST", path: path, body: body, setup: paused, status: 200, validRequest: true},
+			{name: "by thread id", method: "POST", path: "/v1/hitl/" + threadID + "/" + verb, body: body, setup: func(f *fake) {
+				p := stored(task.Paused, task.Xpander)
+				p.ThreadID = threadID
+				f.put(p)
+				f.threads[tenant+"#"+threadID] = taskID
+			}, status: 200, validRequest: true},
+			{name: "not paused", method: "POST", path: path, body: body, setup: withTask(stored(task.Running, task.Xpander)), status: 409, code: "task_not_paused"},
+			{name: "ended", method: "POST", path: path, body: body, setup: withTask(stored(task.Succeeded, task.Xpander)), status: 409, code: "task_not_paused"},
+			{name: "who is missing", method: "POST", path: path, body: `{}`, setup: paused, status: 422, code: "validation_failed"},
+			{name: "the other decision's field", method: "POST", path: path, body: bad, setup: paused, status: 422, code: "validation_failed"},
+			{name: "not JSON", method: "POST", path: path, body: `{"`, setup: paused, status: 422, code: "validation_failed"},
+			{name: "unreadable body", method: "POST", path: path, reader: func() io.Reader { return errorReader{} }, setup: paused, status: 400, code: "unreadable_body"},
+			{name: "body over 1 MiB", method: "POST", path: path, body: `{"x":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, setup: paused, status: 413, code: "body_too_large"},
+		}
+		// The task is read after the body: its answers need a good one.
+		for _, c := range readCases("POST", "/v1/hitl/", "/"+verb, false) {
+			if c.code != "method_not_allowed" {
+				c.body = body
+			}
+			cases = append(cases, c)
+		}
+		return cases
+	}
+	approve := decisions("approve", `{"approved_by":"ana@example.com","message":"ship it"}`, `{"rejected_by":"bo"}`)
+	approve = append(approve,
+		tcase{name: "agent gone", method: "POST", path: "/v1/hitl/" + taskID + "/approve", body: `{"approved_by":"ana"}`,
+			setup: func(f *fake) { paused(f); f.resumeErr = fmt.Errorf("resume: %w", agent.ErrNotFound) }, status: 404, code: "agent_not_found"},
+		tcase{name: "version gone", method: "POST", path: "/v1/hitl/" + taskID + "/approve", body: `{"approved_by":"ana"}`,
+			setup: func(f *fake) { paused(f); f.resumeErr = fmt.Errorf("resume: %w", agent.ErrVersionNotFound) }, status: 404, code: "agent_version_not_found"},
+		tcase{name: "queue down", method: "POST", path: "/v1/hitl/" + taskID + "/approve", body: `{"approved_by":"ana"}`,
+			setup: func(f *fake) { paused(f); f.resumeErr = errors.New("sqs: throttled") }, status: 503, code: "unavailable"})
+	out["POST /v1/hitl/{task_id}/approve"] = approve
+	out["POST /v1/hitl/{task_id}/reject"] = decisions("reject", `{"rejected_by":"bo@example.com","reason":"over budget"}`, `{"approved_by":"ana"}`)
 
 	// Lists.
 	out["GET /v1/tasks"] = listCases("/v1/tasks")
@@ -1182,6 +1344,8 @@ func cases() map[string][]tcase {
 	}, commonErrors("POST", "/v1/webhooks/rotate-secret", "")...)
 
 	out["GET /healthz"] = []tcase{{name: "ok", method: "GET", path: "/healthz", auth: "none", status: 200, validRequest: false}}
+	streamCases(out)
+
 	// Receipts: lists, verdicts and the issuer's keys.
 	receiptPage := func(f *fake) {
 		f.listed = []*task.Task{stored(task.Succeeded, task.ServiceNet), stored(task.Queued, task.Xpander), stored(task.Failed, task.ServiceNet)}
@@ -1252,8 +1416,12 @@ func TestDocument(t *testing.T) {
 		}
 		for status, ref := range o.Op.Responses.Map() {
 			r := ref.Value
-			if r.Content.Get("application/json") == nil {
-				t.Errorf("%s %s: no application/json body", name, status)
+			if status == "204" {
+				if len(r.Content) != 0 {
+					t.Errorf("%s %s: a 204 has no body", name, status)
+				}
+			} else if r.Content.Get("application/json") == nil && r.Content.Get(sse.ContentType) == nil {
+				t.Errorf("%s %s: no application/json (or text/event-stream) body", name, status)
 			}
 			if r.Headers["X-Request-Id"] == nil {
 				t.Errorf("%s %s: no X-Request-Id header", name, status)
@@ -1302,8 +1470,8 @@ func TestDocument(t *testing.T) {
 			}
 		}
 	}
-	if len(doc.Components.SecuritySchemes) != 2 {
-		t.Errorf("security schemes = %v, want ApiKey and Bearer", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
+	if len(doc.Components.SecuritySchemes) != 4 {
+		t.Errorf("security schemes = %v, want ApiKey and Bearer, and agents' ProgressToken and PushToken", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
 	}
 }
 
@@ -1311,7 +1479,7 @@ func TestDocument(t *testing.T) {
 func handlerRoutes(t *testing.T) []string {
 	t.Helper()
 	routes := []string{"GET /healthz"} // served without a key, outside the table
-	for _, r := range httpapi.Table() {
+	for _, r := range append(httpapi.Table(), httpapi.StreamTable()...) {
 		routes = append(routes, r.Method+" "+r.Path)
 	}
 	return routes
@@ -1536,7 +1704,14 @@ func TestValidatorCatchesDrift(t *testing.T) {
 	}
 	syncReq := tcase{method: "POST", path: "/v1/agents/echo/invoke", body: xpanderBody}.request()
 	listReq := tcase{method: "GET", path: "/v1/tasks"}.request()
-	if err := CheckResponse(listReq, 200, good.header, []byte(`{"items":[`+string(good.raw)+`],"next_cursor":"c"}`)); err != nil {
+	item := func(f func(m map[string]any)) string {
+		return string(edit(func(m map[string]any) {
+			m["user_id"], m["parent_task_id"], m["updated_at"], m["source_node_type"] = "u1", nil, "2026-02-07T02:13:26Z", "sdk"
+			f(m)
+		}))
+	}
+	const envelope = `"total":1,"page":1,"per_page":20,"total_pages":1,"total_exact":true`
+	if err := CheckResponse(listReq, 200, good.header, []byte(`{"items":[`+item(func(map[string]any) {})+`],`+envelope+`,"next_cursor":"c"}`)); err != nil {
 		t.Fatalf("a list of the unchanged task fails: %v", err)
 	}
 	tests := []struct {
@@ -1576,8 +1751,11 @@ func TestValidatorCatchesDrift(t *testing.T) {
 		{"sync 200 of a pending task", syncReq, 200, good.header, edit(func(m map[string]any) { m["status"] = "pending" })},
 		{"sync 200 with an undocumented field", syncReq, 200, good.header, edit(func(m map[string]any) { m["priority"] = 1 })},
 		{"sync 202 without Location", syncReq, 202, hdr(func(h http.Header) { h.Set("Retry-After", "2") }), edit(func(m map[string]any) { m["status"] = "pending" })},
-		{"list item with an undocumented field", listReq, 200, good.header, []byte(`{"items":[` + string(edit(func(m map[string]any) { m["priority"] = 1 })) + `],"next_cursor":null}`)},
-		{"list without next_cursor", listReq, 200, good.header, []byte(`{"items":[]}`)},
+		{"list item with an undocumented field", listReq, 200, good.header, []byte(`{"items":[` + item(func(m map[string]any) { m["priority"] = 1 }) + `],` + envelope + `,"next_cursor":null}`)},
+		{"list item without xpander's list fields", listReq, 200, good.header, []byte(`{"items":[` + string(good.raw) + `],` + envelope + `,"next_cursor":null}`)},
+		{"list without next_cursor", listReq, 200, good.header, []byte(`{"items":[],` + envelope + `}`)},
+		{"list without total", listReq, 200, good.header, []byte(`{"items":[],"page":1,"per_page":20,"total_pages":0,"total_exact":true,"next_cursor":null}`)},
+		{"list page past 50 a page", listReq, 200, good.header, []byte(`{"items":[],"total":0,"page":1,"per_page":101,"total_pages":0,"total_exact":true,"next_cursor":null}`)},
 		{"agent with an undocumented field", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["agent"].(map[string]any)["color"] = "red" })},
 		{"agent with an unknown protocol", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["agent"].(map[string]any)["protocol"] = "smtp" })},
 		{"agent without an endpoint", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m["agent"].(map[string]any), "endpoint") })},

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+
+	"github.com/agentq/agentq/shared/sse"
 )
 
 // Load returns the parsed document, its references resolved and the document validated (its
@@ -180,12 +183,19 @@ func CheckResponse(req *http.Request, status int, header http.Header, body []byt
 		return fmt.Errorf("%s %s is not documented (the path takes %s), and the answer is %d, not 405",
 			req.Method, req.URL.Path, o.Method, status)
 	}
-	if len(body) == 0 {
+	switch {
+	case status == http.StatusNoContent:
+		// No content: the document's 204s declare none, which the validator checks.
+		if len(body) != 0 {
+			return fmt.Errorf("%s %s: answer 204 has a body", req.Method, req.URL.Path)
+		}
+	case len(body) == 0:
 		return fmt.Errorf("%s %s: answer %d has no body", req.Method, req.URL.Path, status)
-	}
-	// The validator decodes a body by the documented media type: make sure it is what was sent.
-	if ct := header.Get("Content-Type"); ct != "application/json" {
-		return fmt.Errorf("%s %s: answer %d has Content-Type %q, want application/json", req.Method, req.URL.Path, status, ct)
+	case header.Get("Content-Type") == sse.ContentType:
+		return checkEventStream(c.doc, *o, status, body)
+	case header.Get("Content-Type") != "application/json":
+		// The validator decodes a body by the documented media type: make sure it is what was sent.
+		return fmt.Errorf("%s %s: answer %d has Content-Type %q, want application/json", req.Method, req.URL.Path, status, header.Get("Content-Type"))
 	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: c.route(o)},
@@ -199,6 +209,41 @@ func CheckResponse(req *http.Request, status int, header http.Header, body []byt
 			req.Method, req.URL.Path, o.Method, o.Path, status, err, truncate(body))
 	}
 	return nil
+}
+
+// checkEventStream checks an answer streamed as Server-Sent Events: the operation documents a
+// text/event-stream answer with that status, and the data of each event fits its schema (the
+// schema of an event's data, by the document's convention), or StreamReconnect for the
+// reconnect event that ends a bounded connection; every other event has its sequence as id.
+func checkEventStream(doc *openapi3.T, o Operation, status int, body []byte) error {
+	ref := o.Op.Responses.Status(status)
+	if ref == nil || ref.Value == nil || ref.Value.Content.Get(sse.ContentType) == nil {
+		return fmt.Errorf("%s %s: answer %d is an event stream, which the document does not give it", o.Method, o.Path, status)
+	}
+	schema := ref.Value.Content.Get(sse.ContentType).Schema
+	r := sse.NewReader(bytes.NewReader(body))
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		want := schema
+		if ev.Name == "reconnect" {
+			want = doc.Components.Schemas["StreamReconnect"]
+		} else if _, err := strconv.ParseInt(ev.ID, 10, 64); err != nil {
+			return fmt.Errorf("%s %s: event %q has no sequence number as id", o.Method, o.Path, ev.Name)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(ev.Data), &v); err != nil {
+			return fmt.Errorf("%s %s: event %q: data is not JSON: %w", o.Method, o.Path, ev.Name, err)
+		}
+		if err := want.Value.VisitJSON(v); err != nil {
+			return fmt.Errorf("%s %s: event %q does not fit the document: %w\ndata: %s", o.Method, o.Path, ev.Name, err, ev.Data)
+		}
+	}
 }
 
 // checkRouteNotFound checks the answer to a path the document does not have.

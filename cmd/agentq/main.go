@@ -10,6 +10,8 @@
 //	               AGENTQ_ADMIN_KEY, API from -api or AGENTQ_API_URL)
 //	agentq smoke   check a running system, deployed or local, end to end through its API (both
 //	               dialects, a webhook, an event-triggered invocation): `make smoke-aws`
+//	agentq events  print a task's events; -follow streams them until the task finishes, resuming
+//	               after every dropped connection (key from AGENTQ_API_KEY)
 //
 // `agentq run` writes the endpoints, names and queue URLs to a state file (-state, default
 // .agentq/local.json) and removes it when it stops; -no-worker leaves the work to `agentq worker`.
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runReceiptKeys(args[1:], getenv, stdout)
 		case "smoke":
 			return runSmoke(ctx, args[1:], getenv, stdout, stderr)
+		case "events":
+			return runEvents(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
@@ -195,7 +199,7 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq bench [-tasks 200] [-coldstart-runs 20] | agentq keys create|list|revoke | agentq smoke -api URL | agentq receipt-keys list|rotate"
+	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq bench [-tasks 200] [-coldstart-runs 20] | agentq keys create|list|revoke | agentq smoke -api URL | agentq receipt-keys list|rotate | agentq events TASK_ID [-follow]"
 	defaultState = ".agentq/local.json"
 )
 

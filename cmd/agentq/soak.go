@@ -32,17 +32,21 @@ import (
 // soakConfig bounds a soak run.
 type soakConfig struct {
 	N, C, Kills int
-	Slow        time.Duration // the slow inputs' delay_ms
-	Visibility  time.Duration // the work queue's visibility timeout
-	AgentTO     time.Duration // the soak agent's timeout: a lease is this + 15 s
-	Patience    time.Duration // how long to wait for every task to end once all are sent
-	Level       string
+	// Freezes is how often each emulator (DynamoDB Local, fauxqs) is frozen, for Hold each time.
+	Freezes    int
+	Hold       time.Duration
+	Slow       time.Duration // the slow inputs' delay_ms
+	Visibility time.Duration // the work queue's visibility timeout
+	AgentTO    time.Duration // the soak agent's timeout: a lease is this + 15 s
+	Patience   time.Duration // how long to wait for every task to end once all are sent
+	Level      string
 }
 
 // runSoak is `agentq soak`: it starts the emulators and the API in this process and a worker as
 // a child process, sends N invocations from C clients with a mix of fast, slow and failing echo
 // inputs across both dialects, kills the worker with SIGKILL and starts another a few times,
-// waits until every accepted task has ended, and reconciles. Everything listens on 127.0.0.1.
+// freezes DynamoDB Local and fauxqs a few seconds at a time (SIGSTOP), waits until every accepted
+// task has ended, and reconciles. Everything listens on 127.0.0.1.
 func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseSoak(args, stderr)
 	if err != nil {
@@ -62,7 +66,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer os.RemoveAll(dir)
 
 	// The agent: echo behind a wrapper that counts the calls per task.
-	calls := &callCounter{calls: map[string]int{}, next: demoagent.Handler()}
+	calls := newCallCounter(demoagent.Handler())
 	agentLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
@@ -97,11 +101,11 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("soak: %w", err)
 	}
 	defer w.stop()
-	fmt.Fprintf(stdout, "soak: n=%d c=%d kills=%d slow=%s visibility=%s agent-timeout=%s api=%s\n",
-		c.N, c.C, c.Kills, c.Slow, c.Visibility, c.AgentTO, sys.APIURL)
+	fmt.Fprintf(stdout, "soak: n=%d c=%d kills=%d freezes=%dx2 of %s slow=%s visibility=%s agent-timeout=%s api=%s\n",
+		c.N, c.C, c.Kills, c.Freezes, c.Hold, c.Slow, c.Visibility, c.AgentTO, sys.APIURL)
 
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c.C, MaxConnsPerHost: c.C}}
-	s := &soak{cfg: c, api: sys.APIURL, key: apiKey, client: client, tasks: make([]soakTask, c.N)}
+	s := &soak{cfg: c, api: sys.APIURL, key: apiKey, client: client, tasks: make([]soakTask, c.N), emu: sys.Emulators()}
 
 	// Send, killing and restarting the worker every N/(Kills+1) acceptances.
 	began := time.Now()
@@ -130,6 +134,8 @@ func parseSoak(args []string, stderr io.Writer) (soakConfig, error) {
 	fs.IntVar(&c.N, "n", 2000, "invocations to send")
 	fs.IntVar(&c.C, "c", 32, "concurrent clients")
 	fs.IntVar(&c.Kills, "kills", 3, "times the worker is killed (SIGKILL) and started again")
+	fs.IntVar(&c.Freezes, "freezes", 2, "times each emulator (DynamoDB Local, fauxqs) is frozen (SIGSTOP)")
+	fs.DurationVar(&c.Hold, "freeze-for", 3*time.Second, "how long each freeze lasts")
 	fs.DurationVar(&c.Slow, "slow", 400*time.Millisecond, "delay of the slow inputs")
 	fs.DurationVar(&c.Visibility, "visibility", 5*time.Second, "the work queue's visibility timeout")
 	fs.DurationVar(&c.AgentTO, "agent-timeout", 5*time.Second, "the agent's timeout (a lease is this + 15s)")
@@ -145,7 +151,7 @@ func parseSoak(args []string, stderr io.Writer) (soakConfig, error) {
 }
 
 // sendAll sends every invocation from the configured clients, killing the worker (SIGKILL) and
-// starting another every N/(Kills+1) sends.
+// starting another every N/(Kills+1) sends, and freezing the emulators in between.
 func (s *soak) sendAll(ctx context.Context, stdout io.Writer, w *workerProc) error {
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -160,6 +166,10 @@ func (s *soak) sendAll(ctx context.Context, stdout io.Writer, w *workerProc) err
 			}
 		}()
 	}
+	freezesDone := make(chan error, 1)
+	go func() {
+		freezesDone <- dependencyFaults(ctx, stdout, s.emu, s.cfg.Freezes, s.cfg.Hold, s.cfg.N, sent.Load)
+	}()
 	killsDone := make(chan error, 1)
 	go func() {
 		for k := 1; k <= s.cfg.Kills; k++ {
@@ -194,14 +204,19 @@ func (s *soak) sendAll(ctx context.Context, stdout io.Writer, w *workerProc) err
 	if err := <-killsDone; err != nil {
 		return fmt.Errorf("soak: restart worker: %w", err)
 	}
+	if err := <-freezesDone; err != nil {
+		return fmt.Errorf("soak: freeze an emulator: %w", err)
+	}
 	return nil
-
 }
 
 // soakTask is one invocation and what became of it.
 type soakTask struct {
 	kind     string // fast, slow, fail
 	accepted bool
+	// code is the accept's HTTP status; id the task it named, accepted or not (a 5xx names the
+	// task it recorded failed).
+	code     int
 	id       string
 	latency  time.Duration
 	status   string
@@ -215,6 +230,8 @@ type soak struct {
 	key    string
 	client *http.Client
 	tasks  []soakTask
+	// emu are the emulators to freeze.
+	emu *emulators.Emulators
 }
 
 func (s *soak) send(ctx context.Context, i int) {
@@ -235,13 +252,13 @@ func (s *soak) send(ctx context.Context, i int) {
 	body, _ := json.Marshal(map[string]any{"input": input})
 	start := time.Now()
 	code, out := s.do(ctx, http.MethodPost, path, body)
-	t.latency = time.Since(start)
-	if code != http.StatusOK {
-		return
+	t.latency, t.code = time.Since(start), code
+	if e, ok := out["error"].(map[string]any); ok {
+		out = e
 	}
 	for _, k := range []string{"task_id", "receipt_id", "id"} {
 		if id, _ := out[k].(string); id != "" {
-			t.id, t.accepted = id, true
+			t.id, t.accepted = id, code == http.StatusOK
 			return
 		}
 	}
@@ -309,17 +326,29 @@ func (s *soak) do(ctx context.Context, method, path string, body []byte) (int, m
 }
 
 func (s *soak) report(w io.Writer, calls *callCounter, sendTime, total time.Duration, workers int) error {
-	var accepted, terminal, succeeded, failed, unexpected, duplicates, retried int
+	var accepted, terminal, succeeded, failed, unexpected, duplicates, answersLost, retried, refused, untrue int
 	var lat []time.Duration
 	for i := range s.tasks {
 		t := &s.tasks[i]
 		lat = append(lat, t.latency)
 		if !t.accepted {
+			refused++
+			// A refusal must be true: a task it names never runs.
+			if t.id != "" && calls.get(t.id) > 0 {
+				untrue++
+			}
 			continue
 		}
 		accepted++
 		if !t.terminal {
 			continue
+		}
+		// Calls beyond the one whose answer was recorded, when it was the first to answer: the
+		// agent doing work again that a live worker had already paid for.
+		dupes, lost := calls.duplicates(t.id, t.attempts)
+		duplicates += dupes
+		if lost {
+			answersLost++
 		}
 		terminal++
 		switch t.status {
@@ -331,24 +360,24 @@ func (s *soak) report(w io.Writer, calls *callCounter, sendTime, total time.Dura
 		if (t.kind == "fail") != (t.status != "completed") {
 			unexpected++
 		}
-		n := calls.get(t.id)
 		if t.attempts > 1 {
 			retried++
 		}
-		// A call beyond the first is explained only by an attempt the worker recorded after a
-		// lease lapsed (or a retry); anything more is a duplicate execution.
-		duplicates += max(0, n-max(t.attempts, 1))
 	}
 	lost := accepted - terminal
 	slices.Sort(lat)
 	fmt.Fprintf(w, "soak: sent %d in %s (%.0f/s), all ended after %s; worker processes started: %d\n",
 		len(s.tasks), sendTime.Round(time.Millisecond), float64(len(s.tasks))/sendTime.Seconds(), total.Round(time.Millisecond), workers)
-	fmt.Fprintf(w, "soak: accepted=%d refused=%d succeeded=%d failed=%d unexpected-outcome=%d executed-more-than-once=%d agent-calls=%d\n",
-		accepted, len(s.tasks)-accepted, succeeded, failed, unexpected, retried, calls.total())
-	fmt.Fprintf(w, "soak: accept latency p50=%s p99=%s max=%s\n", pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1))
+	fmt.Fprintf(w, "soak: accepted=%d refused=%d refused-but-ran=%d succeeded=%d failed=%d unexpected-outcome=%d executed-more-than-once=%d agent-calls=%d\n",
+		accepted, refused, untrue, succeeded, failed, unexpected, retried, calls.total())
+	fmt.Fprintf(w, "soak: accept latency p50=%s p99=%s max=%s; answers lost with a killed worker (the task ran again): %d\n",
+		pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1), answersLost)
 	fmt.Fprintf(w, "soak: accepted=%d terminal=%d lost=%d duplicates=%d\n", accepted, terminal, lost, duplicates)
 	if lost > 0 {
 		return fmt.Errorf("soak: %d accepted tasks did not end", lost)
+	}
+	if untrue > 0 {
+		return fmt.Errorf("soak: %d refused tasks ran", untrue)
 	}
 	return nil
 }
@@ -361,12 +390,28 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)].Round(100 * time.Microsecond)
 }
 
-// callCounter counts an agent's calls per task, then passes them on.
+// callCounter counts an agent's calls per task, then passes them on. It notes which attempt first
+// got an answer from the agent (a call whose caller hung up before the answer, a worker killed
+// mid-call, answered nothing), and how many calls began after that answer.
 type callCounter struct {
 	mu    sync.Mutex
-	calls map[string]int
+	tasks map[string]*taskCalls
 	n     int
 	next  http.Handler
+}
+
+// taskCalls is what the agent saw of one task.
+type taskCalls struct {
+	calls int
+	// answered is the attempt of the first call that answered; 0 until one did.
+	answered int
+	// after counts the calls that began once a call had answered, or while another was in flight.
+	after    int
+	inFlight int
+}
+
+func newCallCounter(next http.Handler) *callCounter {
+	return &callCounter{tasks: map[string]*taskCalls{}, next: next}
 }
 
 func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -374,17 +419,51 @@ func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req dispatch.HTTPRequest
 	_ = json.Unmarshal(body, &req)
 	c.mu.Lock()
-	c.calls[req.TaskID]++
+	tc := c.tasks[req.TaskID]
+	if tc == nil {
+		tc = &taskCalls{}
+		c.tasks[req.TaskID] = tc
+	}
+	tc.calls++
 	c.n++
+	if tc.answered > 0 || tc.inFlight > 0 {
+		tc.after++
+	}
+	tc.inFlight++
 	c.mu.Unlock()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	c.next.ServeHTTP(w, r)
+	c.mu.Lock()
+	tc.inFlight--
+	if r.Context().Err() == nil && tc.answered == 0 {
+		tc.answered = max(req.Attempt, 1)
+	}
+	c.mu.Unlock()
 }
 
 func (c *callCounter) get(id string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.calls[id]
+	if tc := c.tasks[id]; tc != nil {
+		return tc.calls
+	}
+	return 0
+}
+
+// duplicates are the calls of a task beyond the one that answered first, when that call's answer
+// is the task's recorded outcome (its attempt is the task's last, recordedAttempt). lost says
+// that the first answer was not recorded: the worker holding it died, and a later attempt ran.
+func (c *callCounter) duplicates(id string, recordedAttempt int) (dupes int, lost bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tc := c.tasks[id]
+	switch {
+	case tc == nil || tc.answered == 0:
+		return 0, false
+	case tc.answered != max(recordedAttempt, 1):
+		return 0, true
+	}
+	return tc.after, false
 }
 
 func (c *callCounter) total() int {

@@ -39,7 +39,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	hc := httpapi.Config{
 		// The store reads and stops tasks too: a sync invoke waits on its task, a stop reads the
 		// task it cancels. The read routes themselves belong to the poll function.
-		Reader: p.Tasks, Resolver: p.Tasks, Stopper: p.Tasks,
+		Reader: p.Tasks, Resolver: p.Tasks, Stopper: p.Tasks, Deleter: p.Tasks,
 		Routes: httpapi.WriteRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: log,
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Webhooks: p.Webhooks,
 	}
@@ -47,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		hc.Deliveries = p.Deliveries
 	}
 	hc.AuthContexts = backend.AuthContexts[httpapi.AuthContexts](p)
-	hc.Submitter, hc.Canceler = p.Accept, p.Accept
+	hc.Submitter, hc.Canceler, hc.Resumer = p.Accept, p.Accept, p.Accept
 	if p.Receipts != nil { // an interface holding a nil pointer would not read as absent
 		hc.Receipts, hc.ReceiptStore = p.Receipts, p.Tasks
 	}

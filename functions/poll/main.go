@@ -35,7 +35,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	hc := httpapi.Config{
-		Reader: p.Tasks, Resolver: p.Tasks, Lister: p.Tasks, Threads: p.Tasks,
+		Reader: p.Tasks, Resolver: p.Tasks, Lister: p.Tasks, Threads: p.Tasks, Families: p.Tasks,
 		Routes: httpapi.ReadRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: p.Logger,
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Deliveries: p.Deliveries, Webhooks: p.Webhooks,
 	}

@@ -34,6 +34,6 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	awslambda.StartWithOptions(lambdaevents.SQS(work.Worker(p, work.LambdaClient(p.AWS)).Handle), awslambda.WithContext(ctx))
+	awslambda.StartWithOptions(lambdaevents.SQS(work.Worker(p, work.LambdaClient(p.Unbounded)).Handle), awslambda.WithContext(ctx))
 	return nil
 }

@@ -33,6 +33,8 @@ const (
 		"versions and aliases, which Scheduler may call qualified; no other function."
 	reasonSyncLambda = "Invoked synchronously by API Gateway: the caller receives the error and retries; a " +
 		"function dead-letter queue only applies to asynchronous invocations."
+	reasonStreamLambda = "Invoked synchronously through its response-streaming function URL: the client " +
+		"receives the error and resumes the stream; a function dead-letter queue only applies to asynchronous invocations."
 	reasonSourceLambda = "Invoked by event source mappings only: a record that keeps failing is redriven by its " +
 		"queue to a dead-letter queue, or sent by the stream source to its on-failure queue; a function dead-letter " +
 		"queue only applies to asynchronous invocations."
@@ -81,6 +83,12 @@ var NagSuppressions = withSharedSuppressions(map[string][]Suppression{
 	},
 	"Api/Authorizer": {
 		{Rule: "Serverless-LambdaDLQ", Reason: reasonSyncLambda},
+	},
+	"Api/Stream": {
+		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{indexes}, Reason: reasonIndexes},
+		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{payloads("*")}, Reason: reasonPayloadsRead},
+		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{payloads("requests/*")}, Reason: reasonPayloadsWrite},
+		{Rule: "Serverless-LambdaDLQ", Reason: reasonStreamLambda},
 	},
 	"Pipeline/Worker": {
 		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{indexes}, Reason: reasonIndexes},
@@ -138,7 +146,7 @@ var NagSuppressions = withSharedSuppressions(map[string][]Suppression{
 // X-Ray grant (golambda turns active tracing on everywhere; notify's also covers ListStreams), and
 // each dead-letter queue's lack of a further one.
 func withSharedSuppressions(m map[string][]Suppression) map[string][]Suppression {
-	for _, fn := range []string{"Api/Invoke", "Api/Poll", "Api/Authorizer", "Pipeline/Worker", "Pipeline/Sweeper", "Events/Trigger", "Events/Deliver"} {
+	for _, fn := range []string{"Api/Invoke", "Api/Poll", "Api/Authorizer", "Api/Stream", "Pipeline/Worker", "Pipeline/Sweeper", "Events/Trigger", "Events/Deliver"} {
 		m[fn] = append(m[fn], Suppression{Rule: "AwsSolutions-IAM5", AppliesTo: []string{"Resource::*"}, Reason: reasonTracing})
 	}
 	m["Events/Notify"] = append(m["Events/Notify"],

@@ -56,6 +56,9 @@ const (
 	OutputTriggerDeadLetterQueueURL = "TriggerDeadLetterQueueUrl"
 	// OutputWebhookDeadLetterQueueURL holds the webhook deliveries that failed every attempt.
 	OutputWebhookDeadLetterQueueURL = "WebhookDeadLetterQueueUrl"
+	// OutputStreamURL is the stream function's URL: task event streams (Server-Sent Events) and
+	// xpander's invoke/stream, with the same API keys.
+	OutputStreamURL = "StreamUrl"
 )
 
 // Props configures the stack.
@@ -156,6 +159,7 @@ func (s *Stack) monitor() {
 	monitored := map[string]awslambda.IFunction{
 		"invoke":  s.API.Invoke,
 		"poll":    s.API.Poll,
+		"stream":  s.API.Stream,
 		"worker":  s.Pipeline.Worker,
 		"sweeper": s.Pipeline.Sweeper,
 		"trigger": s.Events.Trigger,
@@ -200,6 +204,7 @@ func (s *Stack) outputs() {
 	output(OutputIngestQueueURL, s.Events.IngestQueue.QueueUrl(), "SQS queue that takes invocations")
 	output(OutputTriggerDeadLetterQueueURL, s.Events.TriggerDeadLetterQueue.QueueUrl(), "SQS queue of events the trigger rejected or never got")
 	output(OutputWebhookDeadLetterQueueURL, s.Events.WebhookDeadLetterQueue.QueueUrl(), "SQS queue of webhook deliveries that failed every attempt")
+	output(OutputStreamURL, s.API.StreamURL.Url(), "Function URL of the task event streams (GET /v1/tasks/{id}/events) and invoke/stream")
 }
 
 // defineAPI defines the API of the configured flavour and its functions.
@@ -218,6 +223,7 @@ func (s *Stack) defineAPI(cfg config.Config, env map[string]string, code func(st
 		ReceiptKey:        s.Storage.ReceiptKey,
 		InvokeCodeDir:     code("invoke"),
 		PollCodeDir:       code("poll"),
+		StreamCodeDir:     code("stream"),
 		AuthorizerCodeDir: code("authorizer"),
 		Environment:       env,
 		APIKeyHashes:      cfg.APIKeyHashes,

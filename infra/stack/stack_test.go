@@ -231,7 +231,7 @@ func TestComposesEveryUnit(t *testing.T) {
 		// TLS only on every queue; EventBridge may also dead-letter into the trigger DLQ.
 		"AWS::SQS::QueuePolicy": 8,
 		// invoke, poll, authorizer, worker, sweeper, trigger, notify, deliver.
-		"AWS::Lambda::Function": 8,
+		"AWS::Lambda::Function": 9,
 		// The sweeper's schedule and the Invoke Agent rule.
 		"AWS::Events::Rule":               2,
 		"AWS::Events::EventBus":           1,
@@ -439,7 +439,7 @@ func TestOutputs(t *testing.T) {
 		stack.OutputAPIURL, stack.OutputAPIID, stack.OutputAPIStage, stack.OutputTableName,
 		stack.OutputQueueURL, stack.OutputDeadLetterQueueURL, stack.OutputAlarmTopicARN, stack.OutputDashboardName,
 		stack.OutputPayloadBucketName, stack.OutputSealKeyARN, stack.OutputEventBusName, stack.OutputEventBusARN,
-		stack.OutputIngestQueueURL, stack.OutputTriggerDeadLetterQueueURL, stack.OutputWebhookDeadLetterQueueURL,
+		stack.OutputIngestQueueURL, stack.OutputTriggerDeadLetterQueueURL, stack.OutputWebhookDeadLetterQueueURL, stack.OutputStreamURL,
 	} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)

@@ -10,13 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
@@ -28,8 +31,10 @@ type Store interface {
 	Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error
 	Get(ctx context.Context, id string) (*task.Task, error)
 	GetThread(ctx context.Context, tenant, id string) (*task.Thread, error)
-	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
-	ReleaseIdempotency(ctx context.Context, tenant, key, taskID string) error
+	// Abandon records a task whose submission failed halfway as failed, whether or not its own
+	// write landed, unless a worker has claimed it (a *task.ConflictError then says how it
+	// stands).
+	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
 }
 
 // RequestStager keeps a request too large for the task record and its work message in the blob
@@ -61,10 +66,11 @@ type Webhooks interface {
 	CheckWebhook(ctx context.Context, tenant, url string) error
 }
 
-// DispatchError means the work message could not be sent. The task was recorded as failed (when
-// it could be recorded at all), so nothing waits for a message that never left.
+// DispatchError means the submission failed halfway and its task is recorded failed: no worker
+// will run it (a claim needs a queued task), so the caller may submit again. When the failure
+// cannot be recorded, Submit answers the task instead (it will end: see Submit).
 type DispatchError struct {
-	// Task is the task as recorded, failed; nil if the record could not be written either.
+	// Task is the task as recorded, failed.
 	Task *task.Task
 	Err  error
 }
@@ -96,9 +102,6 @@ const IdempotencyTTL = 24 * time.Hour
 // threadRetries bounds how often a submission re-reads a thread that other turns keep moving.
 const threadRetries = 5
 
-// writeTimeout bounds the record-and-enqueue step, well inside API Gateway's 30 s.
-const writeTimeout = 10 * time.Second
-
 // Service accepts invocations.
 type Service struct {
 	store    Store
@@ -107,6 +110,7 @@ type Service struct {
 	agents   Registry
 	contexts AuthContexts
 	webhooks Webhooks
+	budget   deadline.Budget
 	ttl      time.Duration
 	log      *slog.Logger
 	metrics  *telemetry.Metrics
@@ -127,6 +131,9 @@ type Config struct {
 	// Webhooks checks the webhook_url a request names; nil refuses every webhook_url with
 	// ErrWebhooksUnavailable.
 	Webhooks Webhooks
+	// Budget bounds the submission: the write and the send get the caller's deadline less the
+	// budget's Reserve, which is kept for recording a failure. Zero is deadline.Default().
+	Budget deadline.Budget
 	// TTL is how long task records are kept.
 	TTL     time.Duration
 	Logger  *slog.Logger
@@ -138,7 +145,7 @@ type Config struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, ttl: c.TTL, log: c.Logger,
+	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, budget: c.Budget.OrDefault(), ttl: c.TTL, log: c.Logger,
 		metrics: c.Metrics, now: c.Now, newID: c.NewID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -179,8 +186,12 @@ type Submission struct {
 // for large requests only), and the work message carries its reference instead of the body.
 func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error) {
 	a, err := s.agents.Lookup(ctx, sub.AgentID, sub.Version)
-	if err != nil {
+	switch {
+	case errors.Is(err, agent.ErrNotFound), errors.Is(err, agent.ErrVersionNotFound):
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
+	case err != nil:
+		// The registry lives in the task table: it did not answer within the budget.
+		return nil, fmt.Errorf("submit to agent %s: %w: %v", sub.AgentID, ErrStoreUnavailable, err)
 	}
 	inv := sub.Invocation
 	ask := inv.Ask
@@ -200,6 +211,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
 		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
+		ParentTaskID: inv.ParentTaskID, TriggeringAgentID: inv.TriggeringAgentID, UserID: inv.UserID,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
 		NeedsSecrets: inv.AuthToken != "" || len(inv.Secrets) > 0 || inv.AuthContextID != "",
 		Sync:         inv.Sync, CallerAgentID: inv.CallerAgentID, CallerPublicID: inv.CallerPublicID,
@@ -224,7 +236,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	msg := &queue.Message{
 		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID, ThreadTurn: inv.ThreadID != "",
 		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: inv.Secrets, AuthToken: inv.AuthToken,
-		AuthContextID: inv.AuthContextID, AcceptedAt: now,
+		AuthContextID: inv.AuthContextID, AcceptedAt: now, Dialect: string(t.Dialect), ExpiresAt: t.ExpiresAt,
 	}
 	// Checked before anything is recorded: SQS would refuse the message only after the write.
 	if body, err := queue.Encode(msg); err == nil && len(body) > queue.MaxMessageBytes {
@@ -250,18 +262,18 @@ func (s *Service) checkNamed(ctx context.Context, tenant string, inv *dialect.In
 }
 
 // recordAndSend writes task t and sends its work message concurrently, and sorts out a failure
-// of either: a replay's task, a busy thread, the store down, or a task that could not be queued
-// (recorded failed, its idempotency key released).
+// of either: a replay's task, a busy thread, or a submission that failed halfway (see halfway).
 func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Task, msg *queue.Message, opts task.SubmitOptions, idem *task.Idempotency) (*task.Task, error) {
 	inv := sub.Invocation
-	// Once the write starts it must finish whatever the caller does: a write cut short by a client
-	// hanging up could leave a record with no message.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	// Once the write starts it must finish whatever the caller does (a write cut short by a client
+	// hanging up could leave a record with no message), and it leaves the budget's reserve for
+	// recording a failure truthfully.
+	wctx, cancel := s.budget.Split(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var createErr, sendErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); createErr = s.record(wctx, t, opts, inv.Strategy) }()
+	go func() { defer wg.Done(); createErr = ownWrite(s.record(wctx, t, opts, inv.Strategy)) }()
 	go func() { defer wg.Done(); sendErr = s.queue.Send(wctx, msg, 0) }()
 	wg.Wait()
 
@@ -275,32 +287,74 @@ func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Tas
 		return s.replayed(wctx, replay, idem)
 	case errors.Is(createErr, ErrThreadBusy):
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, createErr)
-	case createErr != nil:
-		// A message that went out for a task never recorded is dropped by the worker: the caller
-		// was told to retry, so it must not run.
-		log.Error("record task", "err", createErr, "message_sent", sendErr == nil)
-		return nil, fmt.Errorf("submit to agent %s: %w: %v", sub.AgentID, ErrStoreUnavailable, createErr)
-	case sendErr != nil:
-		log.Error("enqueue task", "err", sendErr)
-		failed, err := s.store.Transition(wctx, t.ID, task.Change{
-			From: []task.State{task.Queued}, Version: t.Version, To: task.Failed, Now: s.now().UTC(),
-			Reason: task.ReasonDispatchFailed, ReasonMessage: "the task could not be queued; submit it again",
-		})
-		if err != nil {
-			log.Error("mark undispatched task failed", "err", err)
-		}
-		if idem != nil {
-			// The caller is told to submit again: with the same key, that must run the work, not
-			// replay the task that never left.
-			if err := s.store.ReleaseIdempotency(wctx, t.Tenant, idem.Key, t.ID); err != nil {
-				log.Error("release idempotency key of undispatched task", "err", err)
-			}
-		}
-		return nil, &DispatchError{Task: failed, Err: sendErr}
+	case createErr != nil || sendErr != nil:
+		return s.halfway(ctx, log, t, createErr, sendErr)
 	}
 	log.Info("task accepted", "dialect", t.Dialect, "source", t.Source, "thread_seq", t.ThreadSeq)
 	s.metrics.Count(telemetry.Accepted, 1)
 	return t, nil
+}
+
+// ownWrite reads a task id found taken as the write's own: ids are random UUIDs, so only an SDK
+// retry of a write that landed (its answer lost to a timeout) can find one taken.
+func ownWrite(err error) error {
+	if errors.Is(err, task.ErrExists) {
+		return nil
+	}
+	return err
+}
+
+// halfway answers a submission whose write or send failed. A failed call may still have taken
+// effect (a timeout says nothing of what the other side did), so the task is abandoned, with the
+// reserve, by a write that holds whether or not its record landed (store.Abandon): then no worker
+// runs it, and the caller is told so with its id. If a worker got to it first it runs, and the
+// caller gets it as accepted. If even the abandon fails, a 5xx is only answered when nothing can
+// run: the write was refused outright (throttled, connection refused), so there is no record, and
+// a message that went out finds none and is dropped. Otherwise the task is answered as accepted,
+// since it will end: its record (written, or perhaps landing late) is run by its message, or sent
+// again or failed lost by the sweeper; a message whose record never lands has its task recorded
+// failed by the worker (see worker.Config.OrphanAfter). A 5xx that sent the caller to submit
+// again would run it twice.
+func (s *Service) halfway(ctx context.Context, log *slog.Logger, t *task.Task, createErr, sendErr error) (*task.Task, error) {
+	log.Error("submission failed halfway", "record_err", createErr, "send_err", sendErr)
+	fctx, cancel := s.budget.Reserved(ctx)
+	defer cancel()
+	message := "the task could not be queued and will not run; submit it again"
+	if createErr != nil {
+		message = "the task could not be recorded and will not run; submit it again"
+	}
+	abandoned, err := s.store.Abandon(fctx, t, s.now().UTC(), task.ReasonDispatchFailed, message)
+	var conflict *task.ConflictError
+	switch {
+	case err == nil:
+		cause := sendErr
+		if createErr != nil {
+			cause = fmt.Errorf("%w: %v", ErrStoreUnavailable, createErr)
+		}
+		return nil, &DispatchError{Task: abandoned, Err: cause}
+	case errors.As(err, &conflict):
+		log.Warn("a worker took the task before it could be abandoned; it runs", "state", conflict.Current.State)
+		s.metrics.Count(telemetry.Accepted, 1)
+		return conflict.Current, nil
+	case createErr != nil && refused(createErr):
+		log.Error("could not abandon the unrecorded task", "err", err)
+		return nil, fmt.Errorf("submit to agent %s: %w: %v", t.AgentID, ErrStoreUnavailable, createErr)
+	}
+	log.Warn("could not abandon the task; it stays accepted and will end", "err", err)
+	s.metrics.Count(telemetry.Accepted, 1)
+	return t, nil
+}
+
+// refused reports whether a failed write certainly wrote nothing: the connection was never made,
+// or the service answered with a refusal (4xx: throttled, invalid). A timeout, a reset or a 5xx
+// may come after the write took effect.
+func refused(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 // checkAuthContext makes sure the tenant has the auth context id.
@@ -414,6 +468,25 @@ func bodyHash(sub Submission, version string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Resume sends a task that paused for input, and that a person has just approved (moved from
+// paused back to queued), to the worker, which sends answer to the agent's paused task
+// (RemoteTaskID) to let it go on. The agent is the version the task ran; the caller's secrets are
+// not kept, so an agent that needs them to go on refuses, and the task fails.
+func (s *Service) Resume(ctx context.Context, t *task.Task, answer string) error {
+	a, err := s.agents.Lookup(ctx, t.AgentID, t.AgentVersion)
+	if err != nil {
+		return fmt.Errorf("resume task %s: %w", t.ID, err)
+	}
+	request, text := task.InlineRequest(t)
+	return s.queue.Send(ctx, &queue.Message{
+		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID,
+		Text: text, Request: request, RequestRef: t.RequestRef, Answer: answer,
+		// Now, not the task's creation: a person may take days to approve, and the time the
+		// agent is given to finish runs from when it may go on.
+		AcceptedAt: s.now().UTC(),
+	}, 0)
 }
 
 // CancelRemote asks the worker to cancel a stopped task's work at its agent (A2A tasks/cancel).

@@ -7,14 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
@@ -33,9 +38,11 @@ type fakeStore struct {
 	threads     map[string]*task.Thread
 	keys        map[string][2]string // tenant/key -> task id, body hash
 	threadReads int
-	released    []string // tenant/key of released idempotency keys
+	abandoned   []*task.Task
 	// create, when set, runs in place of a successful Submit.
 	create func(ctx context.Context, t *task.Task) error
+	// abandon, when set, answers Abandon in place of the in-memory store.
+	abandon func(ctx context.Context, t *task.Task) (*task.Task, error)
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{Store: tasktest.New(), mu: new(sync.Mutex)} }
@@ -73,15 +80,21 @@ func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*task.Threa
 	return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
 }
 
-// ReleaseIdempotency forgets a key that names the task, as the store marks it expired.
-func (s *fakeStore) ReleaseIdempotency(_ context.Context, tenant, key, taskID string) error {
+// Abandon runs the test's hook, or the in-memory store's conditional put.
+func (s *fakeStore) Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.released = append(s.released, tenant+"/"+key)
-	if r, ok := s.keys[tenant+"/"+key]; ok && r[0] == taskID {
-		delete(s.keys, tenant+"/"+key)
+	abandon := s.abandon
+	s.mu.Unlock()
+	if abandon != nil {
+		return abandon(ctx, t)
 	}
-	return nil
+	failed, err := s.Store.Abandon(ctx, t, now, reason, message)
+	if err == nil {
+		s.mu.Lock()
+		s.abandoned = append(s.abandoned, failed)
+		s.mu.Unlock()
+	}
+	return failed, err
 }
 
 // fakeQueue records the messages the accept core sends.
@@ -340,47 +353,85 @@ func TestSubmitPolicyPasses(t *testing.T) {
 	}
 }
 
-func TestSubmitSendFails(t *testing.T) {
-	sendErr := errors.New("sqs: throttled")
+// A submission that fails halfway is abandoned with a write no worker can get past, and the
+// caller hears the truth: 5xx with the failed task when the abandon holds, the task as accepted
+// when a worker took it first or when its record stands and cannot be abandoned (it will end),
+// and store_unavailable with no task only when nothing was recorded.
+func TestSubmitFailsHalfway(t *testing.T) {
+	sendErr, createErr, storeDown := errors.New("sqs: timeout"), errors.New("dynamodb: timeout"), errors.New("dynamodb: still down")
+	claimed := func(context.Context, *task.Task) (*task.Task, error) {
+		return nil, fmt.Errorf("abandon: %w", &task.ConflictError{Current: &task.Task{ID: taskID, State: task.Running, Version: 2}})
+	}
+	down := func(context.Context, *task.Task) (*task.Task, error) { return nil, storeDown }
 	tests := []struct {
-		name          string
-		transitionErr error
-		wantTask      bool
+		name                string
+		sendFails, noRecord bool
+		abandon             func(context.Context, *task.Task) (*task.Task, error)
+		wantState           task.State // of the task answered, or of DispatchError.Task
+		wantDispatch        bool
+		wantStoreDown       bool
 	}{
-		{"task marked failed", nil, true},
-		{"task could not be marked either", errors.New("dynamodb: unavailable"), false},
+		{"send fails, abandoned", true, false, nil, task.Failed, true, false},
+		{"write fails, abandoned", false, true, nil, task.Failed, true, false},
+		{"both fail, abandoned", true, true, nil, task.Failed, true, false},
+		{"send fails, a worker claimed it first", true, false, claimed, task.Running, false, false},
+		{"write fails, a worker claimed it first", false, true, claimed, task.Running, false, false},
+		{"send fails, abandon fails: the recorded task is accepted", true, false, down, task.Queued, false, false},
+		{"write times out, abandon fails: it may land, so it is accepted", false, true, down, task.Queued, false, false},
+		{"write refused, abandon fails: nothing recorded", false, true, down, "", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.queue.send = func(context.Context, *queue.Message) error { return sendErr }
-			h.store.TransitionErr = tt.transitionErr
-			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
-				Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
-			if got != nil {
-				t.Errorf("task = %+v, want nil", got)
+			if tt.sendFails {
+				h.queue.send = func(context.Context, *queue.Message) error { return sendErr }
 			}
-			var de *accept.DispatchError
-			if !errors.As(err, &de) {
-				t.Fatalf("err = %v (%T), want *accept.DispatchError", err, err)
-			}
-			if !errors.Is(err, sendErr) {
-				t.Errorf("DispatchError does not wrap the send error: %v", err)
-			}
-			if len(h.store.Changes()) != 1 {
-				t.Fatalf("transitions = %+v, want one", h.store.Changes())
-			}
-			c := h.store.Changes()[0]
-			if c.To != task.Failed || c.Reason != task.ReasonDispatchFailed || c.Version != 1 ||
-				!reflect.DeepEqual(c.From, []task.State{task.Queued}) || c.ReasonMessage == "" || !c.Now.Equal(now) {
-				t.Errorf("change = %+v, want queued@1 -> failed with reason dispatch_failed", c)
-			}
-			if tt.wantTask {
-				if de.Task == nil || de.Task.ID != taskID || de.Task.State != task.Failed || de.Task.Reason != task.ReasonDispatchFailed {
-					t.Errorf("DispatchError.Task = %+v, want the failed task", de.Task)
+			if tt.noRecord {
+				err := createErr
+				if tt.wantStoreDown {
+					err = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 				}
-			} else if de.Task != nil {
-				t.Errorf("DispatchError.Task = %+v, want nil when the task could not be marked", de.Task)
+				h.store.create = func(context.Context, *task.Task) error { return err }
+			}
+			var reserve time.Duration
+			h.store.abandon = tt.abandon
+			if tt.abandon == nil {
+				h.store.abandon = func(ctx context.Context, t *task.Task) (*task.Task, error) {
+					dl, _ := ctx.Deadline()
+					reserve = time.Until(dl)
+					failed := *t
+					failed.State, failed.Reason = task.Failed, task.ReasonDispatchFailed
+					return &failed, nil
+				}
+			}
+			// The caller's own deadline is spent: the reserve is still there for the abandon.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			got, err := h.svc.Submit(ctx, accept.Submission{Tenant: "org-1", AgentID: "echo",
+				Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+			var de *accept.DispatchError
+			switch {
+			case tt.wantDispatch:
+				if !errors.As(err, &de) || de.Task == nil || de.Task.ID != taskID || de.Task.State != tt.wantState {
+					t.Fatalf("Submit = %+v, %v; want a DispatchError with the failed task", got, err)
+				}
+				if tt.noRecord != errors.Is(err, accept.ErrStoreUnavailable) {
+					t.Errorf("err = %v: store unavailable should be its cause exactly when the write failed", err)
+				}
+				if reserve <= 0 || reserve > deadline.Default().Reserve {
+					t.Errorf("abandon had %v, want the reserve", reserve)
+				}
+			case tt.wantStoreDown:
+				if got != nil || !errors.Is(err, accept.ErrStoreUnavailable) || errors.As(err, &de) {
+					t.Fatalf("Submit = %+v, %v; want store unavailable", got, err)
+				}
+			default:
+				if err != nil || got == nil || got.ID != taskID || got.State != tt.wantState {
+					t.Fatalf("Submit = %+v, %v; want the task %s", got, err, tt.wantState)
+				}
+			}
+			if len(h.store.Changes()) != 0 {
+				t.Errorf("transitions %+v: a failure must be recorded by Abandon alone", h.store.Changes())
 			}
 			if containsAny(h.logs.String(), secretValues) {
 				t.Errorf("log holds a secret: %s", h.logs)
@@ -389,31 +440,44 @@ func TestSubmitSendFails(t *testing.T) {
 	}
 }
 
-func TestSubmitCreateFails(t *testing.T) {
-	createErr := errors.New("dynamodb: ProvisionedThroughputExceeded")
-	for _, sendFails := range []bool{false, true} {
-		t.Run(fmt.Sprintf("send fails %v", sendFails), func(t *testing.T) {
+// Whether a failed write may have landed decides the answer when the task cannot be abandoned:
+// a refusal (no connection, a 4xx) wrote nothing; a 5xx or a timeout may have.
+func TestSubmitRefusedOrMaybeWritten(t *testing.T) {
+	response := func(status int) error {
+		return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: errors.New("dynamodb")}
+	}
+	for _, tc := range []struct {
+		name      string
+		err       error
+		wantStore bool
+	}{
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true},
+		{"throttled (400)", response(http.StatusBadRequest), true},
+		{"internal error (500)", response(http.StatusInternalServerError), false},
+		{"timeout", context.DeadlineExceeded, false},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.store.create = func(context.Context, *task.Task) error { return createErr }
-			if sendFails {
-				h.queue.send = func(context.Context, *queue.Message) error { return errors.New("sqs down") }
-			}
+			h.store.create = func(context.Context, *task.Task) error { return fmt.Errorf("put: %w", tc.err) }
+			h.store.abandon = func(context.Context, *task.Task) (*task.Task, error) { return nil, errors.New("still down") }
 			got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
 				Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
-			if got != nil {
-				t.Errorf("task = %+v, want nil", got)
-			}
-			if !errors.Is(err, accept.ErrStoreUnavailable) {
-				t.Fatalf("err = %v, want accept.ErrStoreUnavailable", err)
-			}
-			var de *accept.DispatchError
-			if errors.As(err, &de) {
-				t.Errorf("a failed write is reported as a dispatch failure: %v", err)
-			}
-			if len(h.store.Changes()) != 0 {
-				t.Errorf("transitions after a failed create: %+v", h.store.Changes())
+			if tc.wantStore != errors.Is(err, accept.ErrStoreUnavailable) || tc.wantStore == (got != nil) {
+				t.Errorf("Submit = %v, %v; want store unavailable %v, else the task accepted", got, err, tc.wantStore)
 			}
 		})
+	}
+}
+
+// A write that finds its own id taken is the SDK retrying a write that landed: it succeeded.
+func TestSubmitOwnWriteRetried(t *testing.T) {
+	h := newHarness(t)
+	h.store.create = func(context.Context, *task.Task) error { return fmt.Errorf("create: %w", task.ErrExists) }
+	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+	if err != nil || got.State != task.Queued || len(h.store.abandoned) != 0 {
+		t.Fatalf("Submit = %+v, %v; want it accepted", got, err)
 	}
 }
 
@@ -442,14 +506,14 @@ func TestSubmitWriteOutlivesTheCaller(t *testing.T) {
 	h := newHarness(t)
 	var (
 		createErr error
-		deadline  time.Duration
+		left      time.Duration
 		ok        bool
 	)
 	h.store.create = func(ctx context.Context, _ *task.Task) error {
 		createErr = ctx.Err()
 		var dl time.Time
 		dl, ok = ctx.Deadline()
-		deadline = time.Until(dl)
+		left = time.Until(dl)
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -461,8 +525,9 @@ func TestSubmitWriteOutlivesTheCaller(t *testing.T) {
 	if createErr != nil {
 		t.Errorf("write context was done (%v) because the caller's was", createErr)
 	}
-	if !ok || deadline <= 0 || deadline > 10*time.Second {
-		t.Errorf("write context deadline in %v (set %v), want one at most 10 s away", deadline, ok)
+	// The request budget less the reserve kept for recording a failure.
+	if b := deadline.Default(); !ok || left <= 0 || left > b.Request-b.Reserve {
+		t.Errorf("write context deadline in %v (set %v), want one at most %v away", left, ok, b.Request-b.Reserve)
 	}
 }
 
@@ -682,6 +747,42 @@ func TestSubmitIdempotency(t *testing.T) {
 			t.Errorf("Submit = %+v, %v; want the winner's task", got, err)
 		}
 	})
+}
+
+// A sub-task records its parent and the agent that delegated it.
+func TestSubmitSubTask(t *testing.T) {
+	h := newHarness(t)
+	inv := decode(t, dialect.DecodeXpander, `{"input":{"text":"look it up"},"parent_execution_id":"p-1","triggering_agent_id":"planner"}`)
+	if _, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo", Source: "api", Invocation: inv}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.store.created[0]; got.ParentTaskID != "p-1" || got.TriggeringAgentID != "planner" {
+		t.Errorf("recorded parent %q, triggering agent %q", got.ParentTaskID, got.TriggeringAgentID)
+	}
+}
+
+// An approved task goes back to the worker with the answer for the agent's paused task, the
+// version it ran, and the time it may go on from.
+func TestResume(t *testing.T) {
+	h := newHarness(t)
+	paused := &task.Task{ID: taskID, Tenant: "org-1", AgentID: "echo", AgentVersion: "7", ThreadID: "thread-1",
+		Text: "ship it", Request: json.RawMessage(`{"input":{"text":"ship it"}}`), RemoteTaskID: "remote-9",
+		CreatedAt: now.Add(-72 * time.Hour)}
+	if err := h.svc.Resume(context.Background(), paused, "approved"); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.queue.sent) != 1 {
+		t.Fatalf("sent %d messages", len(h.queue.sent))
+	}
+	m := h.queue.sent[0]
+	if m.Kind != queue.KindInvoke || m.TaskID != taskID || m.Answer != "approved" || m.Agent.ID != "echo" || m.Agent.Version != "7" ||
+		m.ThreadID != "thread-1" || !m.AcceptedAt.Equal(now) {
+		t.Errorf("message = %+v", m)
+	}
+	paused.AgentVersion = "3" // no longer published
+	if err := h.svc.Resume(context.Background(), paused, "approved"); !errors.Is(err, agent.ErrVersionNotFound) {
+		t.Errorf("Resume of an unpublished version = %v, want ErrVersionNotFound", err)
+	}
 }
 
 // TestSubmitSendsUnderTheCallersTrace: the work message is sent under the context of the

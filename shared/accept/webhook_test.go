@@ -8,6 +8,7 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/queue"
+	"github.com/agentq/agentq/shared/task"
 )
 
 // fakeWebhooks refuses the URLs and tenants a test names.
@@ -80,9 +81,9 @@ func TestSubmitWithoutWebhookURLChecksNothing(t *testing.T) {
 	}
 }
 
-// A task that could not be queued frees its idempotency key: the caller was told to submit again,
-// and the retry with the same key must run the work rather than replay the failed task.
-func TestSubmitSendFailsReleasesTheIdempotencyKey(t *testing.T) {
+// A task that could not be queued keeps its idempotency key: a retry with the key answers the
+// same, failed task, never a second execution.
+func TestSubmitSendFailsKeepsTheIdempotencyKey(t *testing.T) {
 	h := newHarness(t)
 	h.queue.send = func(context.Context, *queue.Message) error { return errors.New("sqs: throttled") }
 	sub := accept.Submission{Tenant: "org-1", AgentID: "echo", IdempotencyKey: "k-1", Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"hello"}}`)}
@@ -90,15 +91,19 @@ func TestSubmitSendFailsReleasesTheIdempotencyKey(t *testing.T) {
 	if _, err := h.svc.Submit(context.Background(), sub); !errors.As(err, &de) {
 		t.Fatalf("err = %v, want a DispatchError", err)
 	}
-	if len(h.store.released) != 1 || h.store.released[0] != "org-1/k-1" {
-		t.Errorf("released = %v, want [org-1/k-1]", h.store.released)
+	if o := h.store.opts[0]; o.Idempotency == nil || o.Idempotency.Key != "k-1" {
+		t.Fatalf("the key was not written with the task: %+v", o)
 	}
-	h2 := newHarness(t)
-	if _, err := h2.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
-		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"hello"}}`)}); err != nil {
-		t.Fatal(err)
+	// The store holds the failed task the abandon left, and the key its transaction wrote.
+	h.store.keys = map[string][2]string{"org-1/k-1": {taskID, h.store.opts[0].Idempotency.BodyHash}}
+	h.queue.send = nil
+	got, err := h.svc.Submit(context.Background(), sub)
+	if err != nil || got.ID != taskID || got.State != task.Failed {
+		t.Fatalf("retry = %+v, %v; want the same, failed task", got, err)
 	}
-	if len(h2.store.released) != 0 {
-		t.Errorf("a submission without a key released %v", h2.store.released)
+	// The retry wrote nothing; its message, sent with the write, names a task that was never
+	// written (here the harness reuses its id: the failed task, which the worker drops as ended).
+	if len(h.store.created) != 1 || len(h.queue.sent) != 2 {
+		t.Errorf("wrote %d tasks and sent %d messages in all, want 1 and 2", len(h.store.created), len(h.queue.sent))
 	}
 }

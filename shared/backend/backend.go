@@ -2,12 +2,9 @@
 // of AWS clients it builds the task store (with large-payload storage when a bucket is
 // configured), the agent registry, the keys, the work queue, the auth contexts (when a key to
 // seal them is configured), the webhook settings and the deliverer, the accept core, and on
-// demand the sweeper. The Lambda functions build it once per instance (New) and only pick what
-// they serve; the local system builds it (Build) over the emulators' clients.
-//
-// The parts only some functions run live in subpackages that build on Parts: the agent
-// dispatcher and the worker (backend/work), the notifier (backend/notifier). A function links,
-// and initialises at cold start, only the packages it imports (DESIGN.md, "Cold starts").
+// demand the agent dispatcher, the worker, the sweeper and the notifier. The Lambda functions
+// build it once per instance (New) and only pick what they serve; the local system builds it
+// (Build) over the emulators' clients.
 package backend
 
 import (
@@ -28,14 +25,18 @@ import (
 	"github.com/agentq/agentq/shared/awsenv"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/deadline"
+	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
+	"github.com/agentq/agentq/shared/tasklog"
 	"github.com/agentq/agentq/shared/telemetry"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
@@ -52,8 +53,13 @@ const KeyCacheTTL = 30 * time.Second
 
 // Parts are the AWS-backed parts of the system.
 type Parts struct {
-	// AWS is the AWS configuration New loaded; zero for parts Build made over other clients.
+	// AWS is the AWS configuration New loaded, with the budget's per-attempt timeout and retry
+	// bounds (deadline.Budget.AWS): what every AWS service client a function makes uses. Zero for
+	// parts Build made over other clients.
 	AWS aws.Config
+	// Unbounded is the AWS configuration without those bounds: for invoking Lambda agents, which
+	// their own timeout bounds. Zero for parts Build made over other clients.
+	Unbounded aws.Config
 	// DynamoDB is the client every table-backed part shares.
 	DynamoDB *dynamodb.Client
 	// Logger and Metrics are the function's JSON log (stderr, at AGENTQ_LOG_LEVEL) and EMF
@@ -83,6 +89,12 @@ type Parts struct {
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
 	Deliveries *webhook.Service
+	// Events is every task's event log; Tasks records each of its writes in it.
+	Events *tasklog.Log
+	// ProgressKeys derives per-task progress tokens and Progress takes agents' reports with them;
+	// both nil when AGENTQ_PROGRESS_KEY is not set.
+	ProgressKeys *progress.Keys
+	Progress     *progress.Service
 
 	cfg  *config.Config
 	opts Options
@@ -116,20 +128,26 @@ type Options struct {
 	Backoff, CheckBackoff func(n int) time.Duration
 	// WebhookSchedule overrides the deliverer's retry schedule (nil: the default).
 	WebhookSchedule []time.Duration
+	// Budget bounds the accept core's and the worker's work (deadline.Budget); zero is
+	// deadline.Default().
+	Budget deadline.Budget
 }
 
 // a2aWait is how long a call waits for an A2A agent to finish before checking back later: most
 // answers come within it, and the rest are not waited on.
 const a2aWait = 2 * time.Second
 
-// New reads the AWS configuration from the function's environment (package awsenv: region,
-// credentials, the standard AWS_ENDPOINT_URL* overrides) and builds the parts cfg configures
-// over AWS's clients. It makes no network call: clients connect on first use.
+// New loads the AWS configuration (endpoints from the standard AWS_ENDPOINT_URL* variables) and
+// builds the parts cfg configures over AWS's clients. It makes no network call: clients connect
+// on first use.
 func New(_ context.Context, cfg *config.Config) (*Parts, error) {
-	awsCfg, err := awsenv.Load(os.Getenv)
+	loaded, err := awsenv.Load(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
+	// Every AWS service call is bounded per attempt and in retries; Lambda agents are bounded by
+	// the agent's own timeout instead, which a per-attempt timeout of seconds would cut short.
+	awsCfg := deadline.Default().AWS(loaded)
 	c := Clients{
 		DynamoDB: dynamodb.NewFromConfig(awsCfg),
 		SQS:      sqs.NewFromConfig(awsCfg),
@@ -150,7 +168,9 @@ func New(_ context.Context, cfg *config.Config) (*Parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.AWS = awsCfg
+	// The Lambda client that invokes Lambda agents (backend/work) is built from the configuration
+	// without the per-attempt bounds: the agent's own timeout bounds it.
+	p.AWS, p.Unbounded = awsCfg, loaded
 	return p, nil
 }
 
@@ -159,6 +179,7 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Budget = o.Budget.OrDefault()
 	ddb := c.DynamoDB
 	p := &Parts{
 		DynamoDB: ddb,
@@ -182,6 +203,12 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		}
 		p.Tasks = p.Tasks.WithBlobs(blob.New(c.S3, cfg.ResultsBucket))
 	}
+	p.Events = tasklog.New(ddb, cfg.Table)
+	p.Tasks = p.Tasks.WithEvents(tasklog.NewRecorder(p.Events, p.Logger))
+	if len(cfg.ProgressKey) > 0 {
+		p.ProgressKeys = progress.NewKeys(cfg.ProgressKey)
+		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, dispatch.DecodePush)
+	}
 	if cfg.QueueURL != "" {
 		p.Queue = queue.NewClient(c.SQS, cfg.QueueURL)
 	}
@@ -197,7 +224,7 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	}
 	if p.Queue != nil {
 		ac := accept.Config{
-			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL,
+			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL, Budget: o.Budget,
 			Logger: p.Logger, Metrics: p.Metrics, AuthContexts: AuthContexts[accept.AuthContexts](p),
 		}
 		if cfg.WebhookQueueURL != "" {

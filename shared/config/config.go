@@ -44,6 +44,12 @@ const (
 	EnvTriggerDLQURL = "AGENTQ_TRIGGER_DLQ_URL"
 	// EnvDefaultTenant is the tenant of triggered invocations that name none; default "default".
 	EnvDefaultTenant = "AGENTQ_DEFAULT_TENANT"
+	// EnvProgressKey is the key (base64, at least 32 bytes) that per-task progress tokens are
+	// derived from; without it agents get no progress_url and the progress routes are off.
+	EnvProgressKey = "AGENTQ_PROGRESS_KEY"
+	// EnvStreamURL is the base URL agents reach the progress routes at (the stream function's
+	// URL on AWS, http://127.0.0.1:8042 under make run).
+	EnvStreamURL = "AGENTQ_STREAM_URL"
 )
 
 // DefaultTenant is the tenant of triggered invocations that name none, when
@@ -83,6 +89,9 @@ type Config struct {
 	TriggerDLQURL string
 	// DefaultTenant owns triggered invocations that name no tenant.
 	DefaultTenant string
+	// ProgressKey derives per-task progress tokens; StreamURL is where agents send progress.
+	ProgressKey []byte
+	StreamURL   string
 	// ReceiptKeyID is the KMS key ServiceNet receipts are signed with (empty: unsigned), and
 	// ReceiptPreviousKeyIDs the keys it replaced, newest first.
 	ReceiptKeyID          string
@@ -138,6 +147,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("%s: must be a whsec_ secret of at least 16 base64 characters", EnvWebhookSecret))
 	}
 	if err := c.loadSealing(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.loadProgress(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.loadReceiptKeys(getenv); err != nil {

@@ -38,6 +38,13 @@ type Invocation struct {
 	// WebhookURL, when set, is where the caller wants the outcome delivered: an absolute http or
 	// https URL (whether it may be reached is checked at every delivery).
 	WebhookURL string
+	// ParentTaskID names the task this one is a sub-task of, and TriggeringAgentID the agent that
+	// delegated it (xpander parent_execution_id, triggering_agent_id): lists filter on them, and
+	// deleting a task deletes its sub-tasks.
+	ParentTaskID      string
+	TriggeringAgentID string
+	// UserID is the end user the task runs for (xpander input.user.id): lists filter on it.
+	UserID string
 	// Sync records that the caller waits for the outcome (a sync invoke): the receipt's
 	// invoke_mode. The route sets it, not the body.
 	Sync bool

@@ -181,16 +181,18 @@ func Xpander(t *task.Task) *XpanderTask {
 		ThinkMode:                  deref(r.ThinkMode, "default"),
 		DisableAttachmentInjection: derefBool(r.DisableAttachmentInjection),
 		DeepPlanning:               DeepPlanning{Tasks: []json.RawMessage{}},
-		ExecutionAttempts:          t.Attempts,
-		Tokens:                     Tokens{PromptTokens: t.Tokens.Prompt, CompletionTokens: t.Tokens.Completion, TotalTokens: t.Tokens.Total},
-		UserTokens:                 emptyObject,
-		ReturnMetrics:              derefBool(r.ReturnMetrics),
-		LLMModelProvider:           r.LLMModelProvider,
-		LLMModelName:               r.LLMModelName,
-		LLMReasoningEffort:         r.LLMReasoningEffort,
-		ThreadID:                   nonEmpty(t.ThreadID),
-		CostUnits:                  t.CostUnits,
-		Error:                      errorInfo(t),
+		// A new task reads 1, as the reference's do: the attempt it waits for is its first. A
+		// claim counts each attempt from there (store.Claim), so the count never goes back.
+		ExecutionAttempts:  max(t.Attempts, 1),
+		Tokens:             Tokens{PromptTokens: t.Usage.Prompt, CompletionTokens: t.Usage.Completion, TotalTokens: t.Usage.Total},
+		UserTokens:         emptyObject,
+		ReturnMetrics:      derefBool(r.ReturnMetrics),
+		LLMModelProvider:   r.LLMModelProvider,
+		LLMModelName:       r.LLMModelName,
+		LLMReasoningEffort: r.LLMReasoningEffort,
+		ThreadID:           nonEmpty(t.ThreadID),
+		CostUnits:          t.CostUnits,
+		Error:              errorInfo(t),
 	}
 	if t.Dialect == task.Xpander && t.ThreadID != "" {
 		v.ID = t.ThreadID
@@ -256,4 +258,28 @@ func derefBool(b *bool) bool { return b != nil && *b }
 func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// XpanderListItem is a task as the xpander list routes show it: the task, plus the list item's
+// own fields of the reference (user_id, parent_task_id, updated_at, source_node_type).
+type XpanderListItem struct {
+	*XpanderTask
+	UserID         *string   `json:"user_id"`
+	ParentTaskID   *string   `json:"parent_task_id"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	SourceNodeType *string   `json:"source_node_type"`
+}
+
+// XpanderItem projects t into the xpander list item shape.
+func XpanderItem(t *task.Task) *XpanderListItem {
+	it := &XpanderListItem{XpanderTask: Xpander(t), UserID: nonEmpty(t.UserID), ParentTaskID: nonEmpty(t.ParentTaskID), UpdatedAt: t.UpdatedAt}
+	if it.UpdatedAt.IsZero() {
+		it.UpdatedAt = t.CreatedAt
+	}
+	if t.Dialect == task.Xpander {
+		var r XpanderRequest
+		_ = json.Unmarshal(t.Request, &r) // validated on the way in
+		it.SourceNodeType = r.SourceNodeType
+	}
+	return it
 }

@@ -265,3 +265,55 @@ func TestServiceNetAccepted(t *testing.T) {
 		t.Errorf("keys = %v, want %v", got, want)
 	}
 }
+
+// execution_attempts reads 1 on a new task, as the reference's do, and counts claims from there.
+func TestXpanderExecutionAttempts(t *testing.T) {
+	tests := []struct {
+		state    task.State
+		attempts int
+		want     int
+	}{
+		{task.Queued, 0, 1},    // new: its first attempt is the one it waits for
+		{task.Running, 1, 1},   // the first attempt runs
+		{task.Queued, 1, 1},    // it failed in a retryable way; the retry has not started
+		{task.Running, 2, 2},   // the retry runs
+		{task.Succeeded, 3, 3}, // ended on the third
+	}
+	for _, tt := range tests {
+		got := dialect.Xpander(&task.Task{ID: "t", State: tt.state, Attempts: tt.attempts}).ExecutionAttempts
+		if got != tt.want {
+			t.Errorf("%s after %d claims: execution_attempts = %d, want %d", tt.state, tt.attempts, got, tt.want)
+		}
+	}
+}
+
+func TestXpanderItem(t *testing.T) {
+	created := time.Date(2026, 2, 7, 2, 13, 26, 0, time.UTC)
+	tk := &task.Task{
+		ID: "t1", Tenant: "org-1", AgentID: "echo", Dialect: task.Xpander, State: task.Succeeded, Result: "done",
+		Request:      json.RawMessage(`{"input":{"text":"hi","user":{"id":"u-1","email":"u@example.com"}},"source_node_type":"sdk","parent_execution_id":"p-1"}`),
+		ParentTaskID: "p-1", UserID: "u-1", CreatedAt: created, UpdatedAt: created.Add(time.Minute),
+	}
+	b, err := json.Marshal(dialect.XpanderItem(tk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{
+		"id": "t1", "agent_id": "echo", "organization_id": "org-1", "status": "completed", "result": "done",
+		"user_id": "u-1", "parent_task_id": "p-1", "source_node_type": "sdk", "updated_at": "2026-02-07T02:14:26Z",
+		"created_at": "2026-02-07T02:13:26Z", "title": nil, "triggering_agent_id": nil,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	// A task never written since its creation was last updated then.
+	tk.UpdatedAt = time.Time{}
+	if it := dialect.XpanderItem(tk); !it.UpdatedAt.Equal(created) {
+		t.Errorf("updated_at = %v, want the creation", it.UpdatedAt)
+	}
+}

@@ -148,6 +148,15 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	if r.WebhookURL != nil {
 		inv.WebhookURL = *r.WebhookURL
 	}
+	if r.ParentExecutionID != nil {
+		inv.ParentTaskID = *r.ParentExecutionID
+	}
+	if r.TriggeringAgentID != nil {
+		inv.TriggeringAgentID = *r.TriggeringAgentID
+	}
+	if r.Input.User != nil && r.Input.User.ID != nil {
+		inv.UserID = *r.Input.User.ID
+	}
 	return inv, nil
 }
 

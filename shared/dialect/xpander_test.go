@@ -223,3 +223,17 @@ func TestDecodeXpanderTypeErrorMessage(t *testing.T) {
 		t.Errorf("problems = %+v, want one saying \"expected a boolean, got string\"", ps)
 	}
 }
+
+// A sub-task names its parent and the agent that delegated it: lists filter on them.
+func TestDecodeXpanderSubTask(t *testing.T) {
+	inv, err := dialect.DecodeXpander([]byte(`{"input":{"text":"look it up","user":{"id":"u-1","email":"u@example.com"}},"parent_execution_id":"p-1","triggering_agent_id":"planner"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.ParentTaskID != "p-1" || inv.TriggeringAgentID != "planner" || inv.UserID != "u-1" {
+		t.Errorf("parent %q, triggering agent %q, user %q", inv.ParentTaskID, inv.TriggeringAgentID, inv.UserID)
+	}
+	if inv, _ = dialect.DecodeXpander([]byte(`{"input":{"text":"hi"}}`)); inv.ParentTaskID != "" || inv.TriggeringAgentID != "" {
+		t.Errorf("a task of its own has parent %q, triggering agent %q", inv.ParentTaskID, inv.TriggeringAgentID)
+	}
+}

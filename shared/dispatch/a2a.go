@@ -144,6 +144,10 @@ func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	cl.a2a.pushTo(s, c, params)
+	if c.OnEvent != nil && cl.a2a.wait > 0 && cl.a2a.cards.streams(s.ctx, c.Agent) {
+		return cl.streamA2A(s, c, params)
+	}
 	reply, err := s.client.SendMessage(s.ctx, params)
 	if err != nil {
 		return Result{}, a2aFailure(err, c.Agent.Endpoint)
@@ -502,7 +506,7 @@ func taskOutcome(t *a2a.Task, version a2a.ProtocolVersion) (Result, error) {
 		if text == "" && t.Status.Message != nil {
 			text, _ = partsText(t.Status.Message.Parts)
 		}
-		return Result{Text: text, Output: taskJSON(t, version), Tokens: metadataTokens(t.Metadata)}, nil
+		return Result{Text: text, Output: taskJSON(t, version), Usage: MetadataUsage(t.Metadata)}, nil
 	case a2a.TaskStateFailed, a2a.TaskStateRejected, a2a.TaskStateCanceled:
 		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: "the agent's task ended " + stateName(state) + errorDetail([]byte(statusText(t)))}
 	}
@@ -526,7 +530,7 @@ func messageResult(m *a2a.Message, version a2a.ProtocolVersion) Result {
 	if text == "" {
 		text = data
 	}
-	return Result{Text: text, Output: versionJSON(m, a2av0.FromV1Message, version), Tokens: metadataTokens(m.Metadata)}
+	return Result{Text: text, Output: versionJSON(m, a2av0.FromV1Message, version), Usage: MetadataUsage(m.Metadata)}
 }
 
 // partsText concatenates the text parts and returns the first data part as JSON.
@@ -580,22 +584,6 @@ func versionJSON[V, L any](v *V, legacyOf func(*V) *L, version a2a.ProtocolVersi
 		return nil
 	}
 	return out
-}
-
-// metadataTokens reads token counts from A2A metadata, under the names parseAnswer knows.
-func metadataTokens(md map[string]any) task.Tokens {
-	if len(md) == 0 {
-		return task.Tokens{}
-	}
-	b, err := json.Marshal(md)
-	if err != nil {
-		return task.Tokens{}
-	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(b, &fields) != nil {
-		return task.Tokens{}
-	}
-	return tokens(fields)
 }
 
 // a2aFailure classifies an error of an A2A request: HTTP answers other than 200 as an HTTP

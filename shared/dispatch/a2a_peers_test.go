@@ -113,8 +113,8 @@ func TestA2APeers(t *testing.T) {
 
 			t.Run("message reply", func(t *testing.T) {
 				res, err := cl.Call(ctx, a2aCall(a, "hello"))
-				if err != nil || res.Text != "hi there" || res.Tokens != (task.Tokens{Prompt: 1, Completion: 2, Total: 3}) {
-					t.Fatalf("Call = %q %+v, %v; want the agent's message", res.Text, res.Tokens, err)
+				if err != nil || res.Text != "hi there" || res.Usage != (task.Usage{Tokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}}) {
+					t.Fatalf("Call = %q %+v, %v; want the agent's message", res.Text, res.Usage, err)
 				}
 				// What agentq keeps is the message as the agent's version writes it.
 				want := map[string]string{agent.A2AVersion1: `"role":"ROLE_AGENT"`, agent.A2AVersion03: `"kind":"message"`}[pc.version]
@@ -127,8 +127,8 @@ func TestA2APeers(t *testing.T) {
 				_, err := cl.Call(ctx, a2aCall(a, "slow"))
 				pend := pending(t, err)
 				res, err, pendings := checkUntilDone(t, pend.RemoteTaskID)
-				if err != nil || res.Text != "slow result" || res.Tokens.Total != 7 {
-					t.Fatalf("Check = %q %+v, %v; want the task's artifact and usage", res.Text, res.Tokens, err)
+				if err != nil || res.Text != "slow result" || res.Usage.Total != 7 {
+					t.Fatalf("Check = %q %+v, %v; want the task's artifact and usage", res.Text, res.Usage, err)
 				}
 				if pendings < 1 {
 					t.Errorf("no check answered pending; the task should have been working after the first")

@@ -50,15 +50,15 @@ func TestA2AOutcomes(t *testing.T) {
 	tests := []struct {
 		text       string
 		wantText   string
-		wantTokens task.Tokens
+		wantUsage  task.Usage
 		wantOutput string // a key of the JSON output
 		reason     string // for failures
 		wantMsg    string
 		needs      string // for *NeedsInput: the state
 	}{
-		{text: "hello", wantText: "hi there", wantTokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}, wantOutput: "messageId"},
-		{text: "complete", wantText: "link: https://pay/1\nvalid 24h", wantTokens: task.Tokens{Prompt: 3, Completion: 4, Total: 7}, wantOutput: "artifacts"},
-		{text: "data", wantText: `{"amount":15}`, wantOutput: "artifacts", wantTokens: task.Tokens{Prompt: 3, Completion: 4, Total: 7}},
+		{text: "hello", wantText: "hi there", wantUsage: task.Usage{Tokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}}, wantOutput: "messageId"},
+		{text: "complete", wantText: "link: https://pay/1\nvalid 24h", wantUsage: task.Usage{Tokens: task.Tokens{Prompt: 3, Completion: 4, Total: 7}}, wantOutput: "artifacts"},
+		{text: "data", wantText: `{"amount":15}`, wantOutput: "artifacts", wantUsage: task.Usage{Tokens: task.Tokens{Prompt: 3, Completion: 4, Total: 7}}},
 		{text: "fail", reason: task.ReasonAgentFailed, wantMsg: "the agent's task ended failed: card declined"},
 		{text: "reject", reason: task.ReasonAgentFailed, wantMsg: "the agent's task ended rejected"},
 		{text: "ask", needs: "input-required", wantMsg: "which currency?"},
@@ -89,8 +89,8 @@ func TestA2AOutcomes(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Call: %v", err)
 				}
-				if res.Text != tt.wantText || res.Tokens != tt.wantTokens {
-					t.Errorf("Result = %q %+v, want %q %+v", res.Text, res.Tokens, tt.wantText, tt.wantTokens)
+				if res.Text != tt.wantText || res.Usage != tt.wantUsage {
+					t.Errorf("Result = %q %+v, want %q %+v", res.Text, res.Usage, tt.wantText, tt.wantUsage)
 				}
 				var out map[string]any
 				if err := json.Unmarshal(res.Output, &out); err != nil || out[tt.wantOutput] == nil {

@@ -58,7 +58,9 @@ type cardVersions struct {
 
 type cardVersion struct {
 	version a2a.ProtocolVersion
-	at      time.Time
+	// push and stream say the card declares push notifications and streaming.
+	push, stream bool
+	at           time.Time
 }
 
 func newCardVersions(hc *http.Client) *cardVersions {
@@ -83,47 +85,68 @@ func (cv *cardVersions) version(ctx context.Context, a agent.Agent) (a2a.Protoco
 	case agent.A2AVersion03:
 		return a2av0.Version, nil
 	}
+	known, err := cv.card(ctx, a)
+	return known.version, err
+}
+
+// pushes reports whether agent a's card declares push notifications; an agent whose card cannot
+// be read is taken not to.
+func (cv *cardVersions) pushes(ctx context.Context, a agent.Agent) bool {
+	known, err := cv.card(ctx, a)
+	return err == nil && known.push
+}
+
+// streams reports whether agent a's card declares streaming (SendStreamingMessage).
+func (cv *cardVersions) streams(ctx context.Context, a agent.Agent) bool {
+	known, err := cv.card(ctx, a)
+	return err == nil && known.stream
+}
+
+// card answers what agent a's card says, read again when older than cardTTL.
+func (cv *cardVersions) card(ctx context.Context, a agent.Agent) (cardVersion, error) {
 	now := time.Now()
 	cv.mu.Lock()
 	known, ok := cv.known[a.Endpoint]
 	cv.mu.Unlock()
 	if ok && now.Sub(known.at) < cardTTL {
-		return known.version, nil
+		return known, nil
 	}
-	v, err := cv.fromCard(ctx, a.Endpoint)
+	v, caps, err := cv.fromCard(ctx, a.Endpoint)
 	if err != nil {
-		return "", err
+		return cardVersion{}, err
 	}
+	known = cardVersion{version: v, push: caps.PushNotifications, stream: caps.Streaming, at: now}
 	cv.mu.Lock()
 	if len(cv.known) >= maxCards {
 		clear(cv.known)
 	}
-	cv.known[a.Endpoint] = cardVersion{version: v, at: now}
+	cv.known[a.Endpoint] = known
 	cv.mu.Unlock()
-	return v, nil
+	return known, nil
 }
 
-// fromCard reads the version from the card of the agent at endpoint.
-func (cv *cardVersions) fromCard(ctx context.Context, endpoint string) (a2a.ProtocolVersion, error) {
+// fromCard reads the version, and the capabilities, from the card of the agent at endpoint.
+func (cv *cardVersions) fromCard(ctx context.Context, endpoint string) (a2a.ProtocolVersion, a2a.AgentCapabilities, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return "", &Error{Reason: task.ReasonAgentFailed, Message: "bad agent endpoint: not an http(s) URL"}
+		return "", a2a.AgentCapabilities{}, &Error{Reason: task.ReasonAgentFailed, Message: "bad agent endpoint: not an http(s) URL"}
 	}
 	card, err := cv.resolver.Resolve(ctx, (&url.URL{Scheme: u.Scheme, Host: u.Host}).String())
 	if err != nil {
 		if se, ok := errors.AsType[*statusError](err); (ok && !retryableStatus(se.code)) || errors.Is(err, errNotACard) {
-			return a2av0.Version, nil // no card: an agent from before 1.0
+			return a2av0.Version, a2a.AgentCapabilities{}, nil // no card: an agent from before 1.0
 		}
 		f := a2aFailure(err, endpoint)
 		if de, ok := errors.AsType[*Error](f); ok {
 			de.Message = "reading the agent card: " + de.Message
 		}
-		return "", f
+		return "", a2a.AgentCapabilities{}, f
 	}
 	if len(card.SupportedInterfaces) == 0 {
-		return a2av0.Version, nil // a JSON document, but no card: it names no interface at all
+		return a2av0.Version, a2a.AgentCapabilities{}, nil // a JSON document, but no card: it names no interface at all
 	}
-	return cardVersionAt(card, endpoint)
+	v, err := cardVersionAt(card, endpoint)
+	return v, card.Capabilities, err
 }
 
 // cardVersionAt picks the version to speak at endpoint from a card's interfaces.

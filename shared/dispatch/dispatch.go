@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -34,6 +35,11 @@ type Call struct {
 	// ResumeTaskID is the agent's task this call answers: the previous turn paused it asking for
 	// input. An A2A call continues that task unless the request names another.
 	ResumeTaskID string
+	// Progress, when set, is where the agent may report progress on the task (see Progress).
+	Progress *Progress
+	// OnEvent, when set, hears the updates an A2A agent that streams sends during the call
+	// (SendStreamingMessage), as they arrive.
+	OnEvent func(progress.Report)
 }
 
 // Credential sets a stored credential on an outgoing request's headers.
@@ -77,8 +83,8 @@ type Result struct {
 	Text string
 	// Output is the answer as JSON, when the agent answered with JSON.
 	Output json.RawMessage
-	// Tokens is what the agent reported using, if it did.
-	Tokens task.Tokens
+	// Usage is what the agent reported its work took, if it did; zero when it did not.
+	Usage task.Usage
 }
 
 // Error is a failed call, classified.

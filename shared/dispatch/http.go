@@ -29,16 +29,29 @@ type HTTPRequest struct {
 	Attempt int             `json:"attempt"`
 	// History is the thread's earlier turns, oldest first.
 	History []Message `json:"history,omitempty"`
+	// ProgressURL is where the agent may POST progress reports on this task while it works,
+	// with ProgressToken as "Authorization: Bearer" (see the README, "Streaming").
+	ProgressURL   string `json:"progress_url,omitempty"`
+	ProgressToken string `json:"progress_token,omitempty"`
+}
+
+// httpRequest is the body HTTP and Lambda agents receive for c.
+func (c Call) httpRequest() HTTPRequest {
+	r := HTTPRequest{
+		TaskID: c.TaskID, AgentID: c.Agent.ID, ThreadID: c.ThreadID, Text: c.Text,
+		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
+		History: c.History,
+	}
+	if c.Progress != nil {
+		r.ProgressURL, r.ProgressToken = c.Progress.URL, c.Progress.Token
+	}
+	return r
 }
 
 // callHTTP POSTs an HTTPRequest to the agent. A 2xx answer is the result; 408, 429 and 5xx
 // answers, timeouts and connection failures are retryable; other 4xx answers are not.
 func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
-	body, err := json.Marshal(HTTPRequest{
-		TaskID: c.TaskID, AgentID: c.Agent.ID, ThreadID: c.ThreadID, Text: c.Text,
-		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
-		History: c.History,
-	})
+	body, err := json.Marshal(c.httpRequest())
 	if err != nil {
 		return Result{}, fmt.Errorf("encode request for agent %s: %w", c.Agent.ID, err)
 	}
@@ -94,7 +107,7 @@ func parseAnswer(raw []byte) Result {
 	}
 	var fields map[string]json.RawMessage
 	_ = json.Unmarshal(trimmed, &fields)
-	res := Result{Output: json.RawMessage(trimmed), Tokens: tokens(fields)}
+	res := Result{Output: json.RawMessage(trimmed), Usage: usage(fields)}
 	for _, k := range []string{"output", "result", "text", "message"} {
 		var s string
 		if json.Unmarshal(fields[k], &s) == nil && s != "" {
@@ -104,28 +117,6 @@ func parseAnswer(raw []byte) Result {
 	}
 	res.Text = string(trimmed)
 	return res
-}
-
-// tokens reads a token count from an answer's "tokens" (xpander's names) or "usage" (the
-// OpenAI-style names most agent frameworks pass through).
-func tokens(fields map[string]json.RawMessage) task.Tokens {
-	var u struct {
-		Prompt     int `json:"prompt_tokens"`
-		Completion int `json:"completion_tokens"`
-		Total      int `json:"total_tokens"`
-		Input      int `json:"input_tokens"`
-		Output     int `json:"output_tokens"`
-	}
-	for _, k := range []string{"tokens", "usage"} {
-		if json.Unmarshal(fields[k], &u) == nil && (u.Prompt|u.Completion|u.Total|u.Input|u.Output) != 0 {
-			t := task.Tokens{Prompt: max(u.Prompt, u.Input), Completion: max(u.Completion, u.Output), Total: u.Total}
-			if t.Total == 0 {
-				t.Total = t.Prompt + t.Completion
-			}
-			return t
-		}
-	}
-	return task.Tokens{}
 }
 
 // errorDetail quotes the start of an error answer, so the task's reason says what the agent said.

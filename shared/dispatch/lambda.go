@@ -47,11 +47,7 @@ func (cl *Client) callLambda(ctx context.Context, c Call) (Result, error) {
 	if cl.lambda == nil {
 		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: "lambda agents are not enabled in this worker (no Lambda client)"}
 	}
-	body, err := json.Marshal(HTTPRequest{
-		TaskID: c.TaskID, AgentID: c.Agent.ID, ThreadID: c.ThreadID, Text: c.Text,
-		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
-		History: c.History,
-	})
+	body, err := json.Marshal(c.httpRequest())
 	if err != nil {
 		return Result{}, fmt.Errorf("encode request for agent %s: %w", c.Agent.ID, err)
 	}

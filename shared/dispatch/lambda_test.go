@@ -142,10 +142,10 @@ func TestLambdaAnswers(t *testing.T) {
 		fn         string
 		wantText   string
 		wantOutput string
-		wantTokens task.Tokens
+		wantUsage  task.Usage
 	}{
-		{"echo", "echo: hello", `{"output":"echo: hello","usage":{"input_tokens":2,"output_tokens":1}}`, task.Tokens{Prompt: 2, Completion: 1, Total: 3}},
-		{"text", `"just text"`, "", task.Tokens{}},
+		{"echo", "echo: hello", `{"output":"echo: hello","usage":{"input_tokens":2,"output_tokens":1}}`, task.Usage{Tokens: task.Tokens{Prompt: 2, Completion: 1, Total: 3}}},
+		{"text", `"just text"`, "", task.Usage{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fn, func(t *testing.T) {
@@ -153,8 +153,8 @@ func TestLambdaAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Call: %v", err)
 			}
-			if res.Text != tt.wantText || string(res.Output) != tt.wantOutput || res.Tokens != tt.wantTokens {
-				t.Errorf("Result = %q %s %+v, want %q %s %+v", res.Text, res.Output, res.Tokens, tt.wantText, tt.wantOutput, tt.wantTokens)
+			if res.Text != tt.wantText || string(res.Output) != tt.wantOutput || res.Usage != tt.wantUsage {
+				t.Errorf("Result = %q %s %+v, want %q %s %+v", res.Text, res.Output, res.Usage, tt.wantText, tt.wantOutput, tt.wantUsage)
 			}
 		})
 	}

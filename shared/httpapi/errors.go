@@ -39,7 +39,7 @@ func (a *api) classifyAs(r *http.Request, err error, d task.Dialect) *detailedEr
 	if !known {
 		a.Logger.Error("unclassified error", "err", err, "path", r.URL.Path)
 	}
-	de := &detailedError{apiError: &apiError{statusOf(rs.Kind, d), rs.Code, rs.Message}, problems: rs.Problems, taskID: rs.TaskID}
+	de := &detailedError{apiError: &apiError{statusOf(rs.Kind, d), rs.Code, rs.Message}, problems: rs.Problems, taskID: rs.TaskID, taskStatus: rs.TaskStatus}
 	if rs.Retryable {
 		de.retryAfter = retryAfterError
 	}
@@ -78,6 +78,7 @@ type detailedError struct {
 	*apiError
 	problems   []dialect.Problem
 	taskID     string
+	taskStatus string
 	retryAfter string
 }
 
@@ -101,7 +102,7 @@ func writeError(w http.ResponseWriter, d task.Dialect, err error) {
 			body["details"] = de.problems
 		}
 		if de.taskID != "" {
-			body["receipt_id"] = de.taskID
+			body["receipt_id"], body["status"] = de.taskID, de.taskStatus
 		}
 		writeJSON(w, de.status, map[string]any{"error": body})
 		return
@@ -111,7 +112,7 @@ func writeError(w http.ResponseWriter, d task.Dialect, err error) {
 		body["detail"] = de.problems
 	}
 	if de.taskID != "" {
-		body["task_id"] = de.taskID
+		body["task_id"], body["status"] = de.taskID, de.taskStatus
 	}
 	writeJSON(w, de.status, body)
 }

@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -47,6 +49,26 @@ type Stopper interface {
 // Lister lists a tenant's tasks, newest first, a page at a time.
 type Lister interface {
 	List(ctx context.Context, q task.ListQuery) (items []*task.Task, next string, err error)
+	// Count counts what q matches after its cursor, up to a bound; exact is false past it.
+	Count(ctx context.Context, q task.ListQuery) (n int, exact bool, err error)
+	// CursorPosition is how many matching tasks come before a cursor List answered.
+	CursorPosition(cursor string) int
+}
+
+// Families finds a task's family: its conversation's turns and their sub-tasks.
+type Families interface {
+	Family(ctx context.Context, t *task.Task) ([]*task.Task, error)
+}
+
+// Deleter deletes a task's family for good.
+type Deleter interface {
+	Families
+	Delete(ctx context.Context, ts []*task.Task) error
+}
+
+// Resumer sends a paused task that a person approved back to its agent.
+type Resumer interface {
+	Resume(ctx context.Context, t *task.Task, answer string) error
 }
 
 // Threads reads the turns of a conversation, oldest first.
@@ -72,6 +94,10 @@ const (
 	// ReadRoutes serves the routes that only read (the poll function): tasks, receipts, threads
 	// and lists.
 	ReadRoutes
+	// StreamRoutes serves only the streaming routes (StreamTable: the stream function, behind a
+	// function URL in response-streaming mode): event streams, invoke/stream, and the routes
+	// agents report progress on.
+	StreamRoutes
 )
 
 // Config holds what the handler needs. A nil dependency leaves out the routes that need it, so
@@ -82,6 +108,10 @@ const (
 //	POST /v1/tasks/{id}/stop, /v1/receipts/{id}/stop          Stopper, Reader
 //	GET  /v1/tasks/{id}, /v1/receipts/{id}                    Reader
 //	GET  /v1/tasks/{id}/thread                                Reader, Threads
+//	GET  /v1/tasks/{id}/thread/full                           Reader, Families
+//	GET  /v1/tasks/{id}/llm_usage                             Reader (Threads: a conversation's sum)
+//	DELETE /v1/tasks/{id}                                     Deleter, Stopper, Reader
+//	POST /v1/hitl/{id}/approve, /v1/hitl/{id}/reject          Stopper, Reader, Resumer
 //	GET  /v1/tasks, /v1/agents/{agent_id}/tasks, /v1/receipts  Lister
 //	POST /v1/receipts/{id}/verify                             Reader, Receipts, ReceiptStore
 //	GET  /v1/receipt-issuer                                  Receipts
@@ -98,7 +128,13 @@ type Config struct {
 	Canceler Canceler
 	Lister   Lister
 	Threads  Threads
-	Keys     Authenticator
+	// Families adds a task's full thread (its conversation and its sub-tasks'); Deleter, with
+	// Stopper, the deletion of a task and its family.
+	Families Families
+	Deleter  Deleter
+	// Resumer, with Stopper, adds the approval and rejection of paused tasks (human in the loop).
+	Resumer Resumer
+	Keys    Authenticator
 	// Agents and AdminKeys, both set, add the agent registry routes: writes need an admin key,
 	// reads any valid key.
 	Agents    AgentAdmin
@@ -131,6 +167,20 @@ type Config struct {
 	// SyncWait bounds how long a sync invoke waits for its task to end; default and maximum
 	// MaxWait.
 	SyncWait time.Duration
+	// Events, with Reader, adds the task event routes (StreamTable); with Submitter too,
+	// invoke/stream.
+	Events EventLog
+	// Progress adds the routes agents report progress on, with the task's token instead of a key.
+	Progress Progress
+	// StreamFor bounds one stream connection (default DefaultStreamFor); Heartbeat is how often an
+	// idle stream sends a keep-alive comment (default DefaultHeartbeat).
+	StreamFor time.Duration
+	Heartbeat time.Duration
+	// Budget bounds every request: its own work gets Budget.Request, plus the wait it asked for
+	// (a long poll, a sync invoke), and never more than the caller's deadline less Budget.Answer.
+	// A dependency that hangs then costs a 503 with Retry-After, never a hang. Zero is
+	// deadline.Default().
+	Budget deadline.Budget
 }
 
 // MaxBodyBytes bounds a request body: the accept core's bound.
@@ -157,6 +207,13 @@ func New(c Config) http.Handler {
 	if c.SyncWait <= 0 || c.SyncWait > MaxWait {
 		c.SyncWait = MaxWait
 	}
+	if c.StreamFor <= 0 {
+		c.StreamFor = DefaultStreamFor
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	c.Budget = c.Budget.OrDefault()
 	a := &api{c}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // path -> methods, for the 405 answers
@@ -168,14 +225,26 @@ func New(c Config) http.Handler {
 		}
 		allowed[path] = append(allowed[path], method)
 	}
-	writes, reads := c.Routes != ReadRoutes, c.Routes != WriteRoutes
+	writes, reads := c.Routes == AllRoutes || c.Routes == WriteRoutes, c.Routes == AllRoutes || c.Routes == ReadRoutes
+	streams := c.Routes == AllRoutes || c.Routes == StreamRoutes
+	defs := []routeDef{}
 	for _, d := range routeDefs {
-		if (d.Write && !writes) || (!d.Write && !reads) || !d.needs(&c) {
-			continue
+		if ((d.Write && writes) || (!d.Write && reads)) && d.needs(&c) {
+			defs = append(defs, d)
 		}
-		if d.admin != nil {
+	}
+	for _, d := range streamDefs {
+		if streams && d.needs(&c) {
+			defs = append(defs, d)
+		}
+	}
+	for _, d := range defs {
+		switch {
+		case d.open != nil:
+			on(d.Method, d.Path, a.unauthed(d.open))
+		case d.admin != nil:
 			on(d.Method, d.Path, a.adminAuthed(func(w http.ResponseWriter, r *http.Request) error { return d.admin(a, w, r) }))
-		} else {
+		default:
 			on(d.Method, d.Path, a.authed(dialectOf(d.Path), func(w http.ResponseWriter, r *http.Request, t string) error { return d.tenant(a, w, r, t) }))
 		}
 	}
@@ -194,7 +263,31 @@ func New(c Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, dialectOf(r.URL.Path), &apiError{http.StatusNotFound, "route_not_found", "no route " + r.Method + " " + r.URL.Path})
 	})
-	return a.logged(mux)
+	return a.logged(a.bounded(mux))
+}
+
+// bounded gives every request its deadline (Config.Budget): its own work, plus the wait it may
+// take, which it reads leniently here (the handler refuses a malformed one).
+func (a *api) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := a.Budget.ForRequest(r.Context(), a.waitOf(r))
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// waitOf is the longest a request may wait for a task: ?wait= on a read, the sync invoke's
+// bound on a sync invoke, the stream's bound on an event stream.
+func (a *api) waitOf(r *http.Request) time.Duration {
+	wait := time.Duration(0)
+	if isStream(r) {
+		wait = a.StreamFor
+	} else if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/invoke") {
+		wait = a.SyncWait
+	} else if n, err := strconv.Atoi(r.URL.Query().Get("wait")); err == nil && n > 0 {
+		wait = min(time.Duration(n)*time.Second, MaxWait)
+	}
+	return wait
 }
 
 // Route is one route of the API: a method and a path pattern (net/http's, which are API
@@ -212,6 +305,8 @@ type routeDef struct {
 	needs  func(c *Config) bool
 	tenant func(a *api, w http.ResponseWriter, r *http.Request, tenant string) error
 	admin  func(a *api, w http.ResponseWriter, r *http.Request) error
+	// open handles a route that authenticates its caller itself (agents, by their task's token).
+	open func(a *api, w http.ResponseWriter, r *http.Request) error
 }
 
 // Table returns every route of the API, as New serves them with everything configured, in the
@@ -225,13 +320,30 @@ func Table() []Route {
 	return out
 }
 
+// StreamTable returns the streaming routes (served with StreamRoutes, and by the local runner
+// with the others): they hold a connection open or are called by agents, not by API clients, so
+// on AWS the stream function's URL serves them rather than the API's gateway.
+func StreamTable() []Route {
+	out := make([]Route, len(streamDefs))
+	for i, d := range streamDefs {
+		out[i] = d.Route
+	}
+	return out
+}
+
 // What routes need configured.
 var (
+	withEvents       = func(c *Config) bool { return c.Events != nil && c.Reader != nil }
+	withStream       = func(c *Config) bool { return c.Events != nil && c.Reader != nil && c.Submitter != nil }
+	withProgress     = func(c *Config) bool { return c.Progress != nil }
 	withSubmitter    = func(c *Config) bool { return c.Submitter != nil }
 	withSync         = func(c *Config) bool { return c.Submitter != nil && c.Reader != nil }
 	withStopper      = func(c *Config) bool { return c.Stopper != nil && c.Reader != nil }
 	withReader       = func(c *Config) bool { return c.Reader != nil }
 	withThreads      = func(c *Config) bool { return c.Reader != nil && c.Threads != nil }
+	withFamilies     = func(c *Config) bool { return c.Reader != nil && c.Families != nil }
+	withDeleter      = func(c *Config) bool { return c.Reader != nil && c.Stopper != nil && c.Deleter != nil }
+	withResumer      = func(c *Config) bool { return c.Reader != nil && c.Stopper != nil && c.Resumer != nil }
 	withLister       = func(c *Config) bool { return c.Lister != nil }
 	withDeliveries   = func(c *Config) bool { return c.Deliveries != nil && c.Reader != nil }
 	withWebhooks     = func(c *Config) bool { return c.Webhooks != nil }
@@ -256,6 +368,11 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodPost, "/v1/receipts/{receipt_id}/verify", true}, needs: withVerify, tenant: (*api).verifyReceipt},
 	{Route: Route{http.MethodGet, "/v1/receipt-issuer", false}, needs: withIssuer, tenant: (*api).receiptIssuer},
 	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/thread", false}, needs: withThreads, tenant: (*api).getThread},
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/thread/full", false}, needs: withFamilies, tenant: (*api).getFullThread},
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/llm_usage", false}, needs: withReader, tenant: (*api).getUsage},
+	{Route: Route{http.MethodDelete, "/v1/tasks/{task_id}", true}, needs: withDeleter, tenant: (*api).deleteTask},
+	{Route: Route{http.MethodPost, "/v1/hitl/{task_id}/approve", true}, needs: withResumer, tenant: (*api).approveTask},
+	{Route: Route{http.MethodPost, "/v1/hitl/{task_id}/reject", true}, needs: withResumer, tenant: (*api).rejectTask},
 	{Route: Route{http.MethodGet, "/v1/tasks", false}, needs: withLister, tenant: (*api).listTasks},
 	{Route: Route{http.MethodGet, "/v1/agents/{agent_id}/tasks", false}, needs: withLister, tenant: (*api).listAgentTasks},
 	{Route: Route{http.MethodPost, "/v1/tasks/{task_id}/deliveries/{delivery_id}/replay", true}, needs: withDeliveries, tenant: (*api).replayDelivery},
@@ -274,6 +391,24 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodPost, "/v1/api-keys", true}, needs: withAPIKeys, admin: (*api).createAPIKey},
 	{Route: Route{http.MethodDelete, "/v1/api-keys/{api_key_id}", true}, needs: withAPIKeys, admin: (*api).revokeAPIKey},
 	{Route: Route{http.MethodGet, "/v1/api-keys", false}, needs: withAPIKeys, admin: (*api).listAPIKeys},
+}
+
+// streamDefs are the streaming routes (see StreamTable).
+var streamDefs = []routeDef{
+	{Route: Route{http.MethodGet, "/v1/tasks/{task_id}/events", false}, needs: withEvents, tenant: (*api).getTaskEvents},
+	{Route: Route{http.MethodGet, "/v1/receipts/{receipt_id}/events", false}, needs: withEvents, tenant: (*api).getReceiptEvents},
+	{Route: Route{http.MethodPost, "/v1/agents/{agent_id}/invoke/stream", true}, needs: withStream, tenant: (*api).invokeStream},
+	{Route: Route{http.MethodPost, "/v1/tasks/{task_id}/progress", true}, needs: withProgress, open: (*api).postProgress},
+	{Route: Route{http.MethodPost, "/v1/tasks/{task_id}/push", true}, needs: withProgress, open: (*api).postPush},
+}
+
+// unauthed serves a route whose handler authenticates the caller itself.
+func (a *api) unauthed(h func(*api, http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(a, w, r); err != nil {
+			writeError(w, dialectOf(r.URL.Path), a.classify(r, err))
+		}
+	})
 }
 
 func dialectOf(path string) task.Dialect {
@@ -352,6 +487,9 @@ func (s *statusWriter) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer: event streams flush it.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
 	s.wrote = true

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -92,6 +93,15 @@ type fakeReader struct {
 	next    string
 	listErr error
 	turnErr error
+	// counted and countExact are what Count answers; counts records its queries.
+	counted    int
+	countExact bool
+	counts     []task.ListQuery
+	// deleted records the families Delete removed; resumed the answers Resume sent, which fails
+	// with resumeErr.
+	deleted   [][]*task.Task
+	resumed   []string
+	resumeErr error
 }
 
 func newFakeReader(ts ...*task.Task) *fakeReader {
@@ -165,6 +175,39 @@ func (r *fakeReader) List(_ context.Context, q task.ListQuery) ([]*task.Task, st
 	return r.listed, r.next, r.listErr
 }
 
+func (r *fakeReader) Count(_ context.Context, q task.ListQuery) (int, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gets++
+	r.counts = append(r.counts, q)
+	return r.counted, r.countExact, nil
+}
+
+// CursorPosition reads the fake's cursors, "at:<position>".
+func (r *fakeReader) CursorPosition(c string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(c, "at:"))
+	return n
+}
+
+func (r *fakeReader) Delete(ctx context.Context, ts []*task.Task) error {
+	_ = r.count(false)
+	r.mu.Lock()
+	r.deleted = append(r.deleted, ts)
+	r.mu.Unlock()
+	return r.Store.Delete(ctx, ts)
+}
+
+func (r *fakeReader) Resume(_ context.Context, t *task.Task, answer string) error {
+	_ = r.count(false)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.resumeErr != nil {
+		return r.resumeErr
+	}
+	r.resumed = append(r.resumed, t.ID+":"+answer)
+	return nil
+}
+
 func (r *fakeReader) Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
 	_ = r.count(false)
 	if r.turnErr != nil {
@@ -191,6 +234,7 @@ func newHarness(t *testing.T) *harness {
 	hs := &harness{sub: &fakeSubmitter{}, read: newFakeReader(), logs: &bytes.Buffer{}}
 	hs.h = httpapi.New(httpapi.Config{
 		Submitter: hs.sub, Reader: hs.read, Resolver: hs.read, Stopper: hs.read, Lister: hs.read, Threads: hs.read,
+		Families: hs.read, Deleter: hs.read, Resumer: hs.read,
 		Keys:   keys,
 		Logger: slog.New(slog.NewJSONHandler(&syncWriter{w: hs.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return now },
@@ -261,7 +305,7 @@ func wantError(t *testing.T, r response, d task.Dialect, status int, code string
 			t.Errorf("error.message is empty: %s", r.raw)
 		}
 		for k := range e {
-			if !slices.Contains([]string{"code", "message", "details", "receipt_id"}, k) {
+			if !slices.Contains([]string{"code", "message", "details", "receipt_id", "status"}, k) {
 				t.Errorf("unexpected error field %q: %s", k, r.raw)
 			}
 		}
@@ -273,7 +317,7 @@ func wantError(t *testing.T, r response, d task.Dialect, status int, code string
 			t.Errorf("detail is empty: %s", r.raw)
 		}
 		for k := range r.body {
-			if !slices.Contains([]string{"detail", "code", "task_id"}, k) {
+			if !slices.Contains([]string{"detail", "code", "task_id", "status"}, k) {
 				t.Errorf("unexpected field %q in xpander error: %s", k, r.raw)
 			}
 		}
@@ -486,12 +530,12 @@ func TestDispatchFailedNamesTheTask(t *testing.T) {
 	hs := newHarness(t)
 	hs.sub.err = &accept.DispatchError{Task: &task.Task{ID: taskID, State: task.Failed}, Err: errors.New("x")}
 	r := do(t, hs.h, http.MethodPost, xpanderPath, xpanderBody, authed()...)
-	if r.body["task_id"] != taskID {
-		t.Errorf("task_id = %v, want %s", r.body["task_id"], taskID)
+	if r.body["task_id"] != taskID || r.body["status"] != "failed" {
+		t.Errorf("task_id = %v, status %v; want %s, failed", r.body["task_id"], r.body["status"], taskID)
 	}
 	r = do(t, hs.h, http.MethodPost, serviceNetPath, serviceNetBody, authed()...)
-	if e, _ := r.body["error"].(map[string]any); e["receipt_id"] != taskID {
-		t.Errorf("error.receipt_id = %v, want %s", e["receipt_id"], taskID)
+	if e, _ := r.body["error"].(map[string]any); e["receipt_id"] != taskID || e["status"] != "failed" {
+		t.Errorf("error.receipt_id = %v, status %v; want %s, failed", e["receipt_id"], e["status"], taskID)
 	}
 }
 
@@ -545,7 +589,7 @@ func TestGetTaskErrors(t *testing.T) {
 		{"a UUID with junk", taskID + "x", nil, nil, 404, "task_not_found", "receipt_not_found", true, false, ""},
 		{"an id over 1 KiB", strings.Repeat("a", 1025), nil, nil, 404, "task_not_found", "receipt_not_found", false, false, ""},
 		{"expired", taskID, &task.Task{ID: taskID, Tenant: "org-1", State: task.Succeeded, ExpiresAt: now}, nil, 410, "task_expired", "task_expired", true, true, ""},
-		{"store down", taskID, nil, errors.New("dynamodb: timeout"), 503, "unavailable", "unavailable", true, true, "5"},
+		{"store down", taskID, nil, errors.New("dynamodb: timeout"), 503, "store_unavailable", "store_unavailable", true, true, "5"},
 	}
 	for _, tt := range tests {
 		for _, rt := range []struct {
@@ -597,7 +641,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		{http.MethodGet, xpanderPath, "POST", task.Xpander},
 		{http.MethodPut, xpanderPath, "POST", task.Xpander},
 		{http.MethodDelete, serviceNetPath, "POST", task.ServiceNet},
-		{http.MethodPost, "/v1/tasks/" + taskID, "GET", task.Xpander},
+		{http.MethodPost, "/v1/tasks/" + taskID, "GET, DELETE", task.Xpander},
 		{http.MethodDelete, "/v1/receipts/" + taskID, "GET", task.ServiceNet},
 		{http.MethodGet, "/v1/agents/echo/invoke", "POST", task.Xpander},
 		{http.MethodGet, "/v1/tasks/" + taskID + "/stop", "POST", task.Xpander},

@@ -111,15 +111,15 @@ func (p *params) time(name string) time.Time {
 	return t
 }
 
-// limit reads a page size from 1 to max; def when absent.
-func (p *params) limit(def, max int) int {
-	v, ok := p.get("limit")
+// whole reads a whole number from lo to hi; def when absent.
+func (p *params) whole(name string, def, lo, hi int) int {
+	v, ok := p.get(name)
 	if !ok {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		p.add("query", "limit", "must be a whole number from 1 to "+strconv.Itoa(max), "range")
+	if err != nil || n < lo || n > hi {
+		p.add("query", name, "must be a whole number from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi), "range")
 		return def
 	}
 	return n

@@ -76,7 +76,7 @@ func (a *api) listReceipts(w http.ResponseWriter, r *http.Request, tenant string
 	if q.Verification = p.text("verification"); q.Verification != "" && !receipt.ValidVerdict(q.Verification) {
 		p.add("query", "verification", "must be one of "+strings.Join(receipt.Verdicts, ", "), "enum")
 	}
-	q.Limit = p.limit(task.DefaultListLimit, task.MaxListLimit)
+	q.Limit = p.whole("limit", task.DefaultListLimit, 1, task.MaxListLimit)
 	q.Cursor, _ = p.get("cursor")
 	if err := p.err(); err != nil {
 		return err

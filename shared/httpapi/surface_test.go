@@ -534,6 +534,15 @@ func TestList(t *testing.T) {
 		{"agent route", "/v1/agents/echo/tasks?limit=1", task.ListQuery{AgentID: "echo", Limit: 1}},
 		{"agent route, same agent_id", "/v1/agents/echo/tasks?agent_id=echo", task.ListQuery{AgentID: "echo", Limit: 20}},
 		{"unknown parameters are ignored", "/v1/tasks?sort=asc", task.ListQuery{Limit: 20}},
+		{"a page", "/v1/tasks?page=3&per_page=50", task.ListQuery{Limit: 50, Offset: 100}},
+		{"internal_status", "/v1/tasks?internal_status=queued,rejected", task.ListQuery{States: []task.State{task.Queued, task.Rejected}, Limit: 20}},
+		{"status and internal_status: both hold", "/v1/tasks?status=failed&internal_status=rejected,queued", task.ListQuery{States: []task.State{task.Rejected}, Limit: 20}},
+		{"sub-task and user filters", "/v1/tasks?parent_task_id=p-1&triggering_agent_id=planner&user_id=u-1", task.ListQuery{ParentTaskID: "p-1", TriggeringAgentID: "planner", UserID: "u-1", Limit: 20}},
+		// from_date and to_date are inclusive; the store's bounds exclusive.
+		{"dates", "/v1/tasks?from_date=2026-02-01T00:00:00Z&to_date=2026-02-07T02:13:26.5%2B01:00",
+			task.ListQuery{CreatedAfter: after.Add(-time.Nanosecond), CreatedBefore: before.Add(time.Nanosecond), Limit: 20}},
+		{"the narrower bound holds", "/v1/tasks?from_date=2026-01-01T00:00:00Z&created_after=2026-02-01T00:00:00Z&to_date=2026-02-07T02:13:26.5%2B01:00&created_before=2026-03-01T00:00:00Z",
+			task.ListQuery{CreatedAfter: after, CreatedBefore: before.Add(time.Nanosecond), Limit: 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -560,7 +569,7 @@ func TestListAnswer(t *testing.T) {
 	hs.read.next = "CURSOR"
 	r := do(t, hs.h, http.MethodGet, "/v1/tasks", "", authed()...)
 	items, _ := r.body["items"].([]any)
-	if r.status != 200 || len(items) != 2 || r.body["next_cursor"] != "CURSOR" || len(r.body) != 2 {
+	if r.status != 200 || len(items) != 2 || r.body["next_cursor"] != "CURSOR" {
 		t.Fatalf("= %d %s", r.status, r.raw)
 	}
 	first, _ := items[0].(map[string]any)
@@ -573,8 +582,11 @@ func TestListAnswer(t *testing.T) {
 
 	hs.read.listed, hs.read.next = nil, ""
 	r = do(t, hs.h, http.MethodGet, "/v1/agents/echo/tasks", "", authed()...)
-	if r.raw != `{"items":[],"next_cursor":null}`+"\n" {
+	if r.raw != `{"items":[],"total":0,"page":1,"per_page":20,"total_pages":0,"total_exact":true,"next_cursor":null}`+"\n" {
 		t.Errorf("empty page = %s", r.raw)
+	}
+	if len(hs.read.counts) != 1 {
+		t.Errorf("the last page was counted: %d counts", len(hs.read.counts))
 	}
 }
 
@@ -603,7 +615,7 @@ func TestListErrors(t *testing.T) {
 		{"every problem at once", "/v1/tasks?status=x&limit=0&created_after=x", nil, 422, "validation_failed", []string{"query.status", "query.created_after", "query.limit"}},
 		{"agent path not an id", "/v1/agents/a%20b/tasks", nil, 404, "agent_not_found", nil},
 		{"invalid cursor", "/v1/tasks?cursor=junk", fmt.Errorf("list: %w", task.ErrInvalidCursor), 400, "invalid_cursor", nil},
-		{"store down", "/v1/tasks", errors.New("dynamodb: throttled"), 503, "unavailable", nil},
+		{"store down", "/v1/tasks", errors.New("dynamodb: throttled"), 503, "store_unavailable", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -659,7 +671,7 @@ func TestThread(t *testing.T) {
 	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/th-1/thread", "", "X-Api-Key", otherKey), task.Xpander, 404, "task_not_found")
 	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/nope/thread", "", authed()...), task.Xpander, 404, "task_not_found")
 	hs.read.turnErr = errors.New("dynamodb: throttled")
-	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/t1/thread", "", authed()...), task.Xpander, 503, "unavailable")
+	wantError(t, do(t, hs.h, http.MethodGet, "/v1/tasks/t1/thread", "", authed()...), task.Xpander, 503, "store_unavailable")
 }
 
 func TestThreadEdges(t *testing.T) {

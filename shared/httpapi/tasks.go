@@ -3,12 +3,14 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/task"
 )
@@ -18,9 +20,6 @@ import (
 const (
 	firstRead = 200 * time.Millisecond
 	everyRead = time.Second
-	// waitMargin is kept back from the request's own deadline (a Lambda function's timeout), so
-	// that a wait answers before the function is cut off.
-	waitMargin = time.Second
 )
 
 func (a *api) getTask(w http.ResponseWriter, r *http.Request, tenant string) error {
@@ -77,7 +76,7 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 		t, err = a.Reader.Get(ctx, id)
 	}
 	if err != nil {
-		return nil, err
+		return nil, storeErr("read task", err)
 	}
 	if t.Tenant != tenant {
 		return nil, task.ErrNotFound
@@ -91,6 +90,16 @@ func (a *api) find(ctx context.Context, w http.ResponseWriter, tenant, id string
 	return t, nil
 }
 
+// storeErr tells a read's answer from the store's failure: not found and a foreign cursor are
+// answers; anything else (a timeout, a frozen table, a throttle) is the store being unavailable,
+// which the caller hears as 503 store_unavailable with Retry-After.
+func storeErr(op string, err error) error {
+	if errors.Is(err, task.ErrNotFound) || errors.Is(err, task.ErrInvalidCursor) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %v", op, accept.ErrStoreUnavailable, err)
+}
+
 // await re-reads a task until done says so, wait has passed, the request's deadline nears or the
 // caller hangs up, and returns the task as last read. A failed read ends the wait with what was
 // read before: the caller polls again.
@@ -99,8 +108,10 @@ func (a *api) await(ctx context.Context, t *task.Task, wait time.Duration, read 
 		return t
 	}
 	deadline := time.Now().Add(wait)
-	if dl, ok := ctx.Deadline(); ok && dl.Add(-waitMargin).Before(deadline) {
-		deadline = dl.Add(-waitMargin)
+	// The budget's Answer is kept back from the request's deadline, so that a wait answers
+	// before the request (a Lambda function) is cut off.
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-a.Budget.Answer).Before(deadline) {
+		deadline = dl.Add(-a.Budget.Answer)
 	}
 	for interval := firstRead; ; interval = min(2*interval, everyRead) {
 		left := time.Until(deadline)
@@ -168,8 +179,16 @@ func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 	if err != nil {
 		return err
 	}
+	if t, err = a.cancel(r.Context(), t); err != nil {
+		return err
+	}
+	return a.writeTask(r.Context(), w, http.StatusOK, t, d)
+}
+
+// cancel stops t unless it has ended, and answers it as it now stands.
+func (a *api) cancel(ctx context.Context, t *task.Task) (*task.Task, error) {
 	for attempt := 0; !t.State.Terminal(); attempt++ {
-		stopped, err := a.Stopper.Transition(r.Context(), t.ID, task.Change{
+		stopped, err := a.Stopper.Transition(ctx, t.ID, task.Change{
 			From: stopFrom, To: task.Canceled, Now: a.Now().UTC(), Reason: task.ReasonCanceled, ReasonMessage: stopReason,
 		})
 		var conflict *task.ConflictError
@@ -179,17 +198,17 @@ func (a *api) stop(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 			a.Logger.Info("task stopped", "task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant)
 			if t.RemoteTaskID != "" && a.Canceler != nil {
 				// The agent works on it at its end: ask it to stop too. The stop stands either way.
-				if err := a.Canceler.CancelRemote(r.Context(), t); err != nil {
+				if err := a.Canceler.CancelRemote(ctx, t); err != nil {
 					a.Logger.Warn("ask the agent to cancel", "task_id", t.ID, "err", err)
 				}
 			}
 		case errors.As(err, &conflict) && attempt == 0:
 			t = conflict.Current // it ended meanwhile; or, should it not have, try once more
 		default:
-			return err
+			return nil, err
 		}
 	}
-	return a.writeTask(r.Context(), w, http.StatusOK, t, d)
+	return t, nil
 }
 
 // maxTurns bounds the turns a thread answer holds.
@@ -222,7 +241,7 @@ func (a *api) getThread(w http.ResponseWriter, r *http.Request, tenant string) e
 		th.ID = t.ID // a task outside any thread is a conversation of one turn
 	} else {
 		if turns, err = a.Threads.Turns(r.Context(), tenant, t.ThreadID, maxTurns); err != nil {
-			return err
+			return storeErr("read thread", err)
 		}
 		// The index lags behind the table: the turn just read is the freshest copy of itself.
 		if i := slices.IndexFunc(turns, func(u *task.Task) bool { return u.ID == t.ID }); i >= 0 {

@@ -80,7 +80,7 @@ type Detail struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	PausedAt   *time.Time `json:"paused_at,omitempty"`
 	// Truncated says the task below was sent without its answer and request, which were too
-	// large for an event: read the task from the API.
+	// large for an event, or (Task null) without the task at all: read the task from the API.
 	Truncated bool `json:"truncated,omitempty"`
 	// Task is the task as GET /v1/tasks/{id} (xpander) or GET /v1/receipts/{id} (ServiceNet)
 	// shows it.
@@ -89,20 +89,13 @@ type Detail struct {
 
 // NewDetail renders t's event detail, within MaxDetailBytes.
 func NewDetail(t *task.Task) ([]byte, error) {
-	d := Detail{
-		TaskID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion, Dialect: string(t.Dialect),
-		Source: t.Source, ThreadID: t.ThreadID, State: t.State, Reason: t.Reason, ReasonMessage: t.ReasonMessage,
-		Version: t.Version, CreatedAt: t.CreatedAt.UTC(), FinishedAt: when(t.FinishedAt), PausedAt: when(t.PausedAt),
-	}
+	d := identity(t)
+	d.ReasonMessage = t.ReasonMessage
 	view := func(t *task.Task) any {
 		if t.Dialect == task.ServiceNet {
 			return dialect.ServiceNet(t)
 		}
 		return dialect.Xpander(t)
-	}
-	d.Status = dialect.XpanderStatus(t.State)
-	if t.Dialect == task.ServiceNet {
-		d.Status = dialect.ServiceNetStatus(t.State)
 	}
 	d.Task = view(t)
 	b, err := json.Marshal(d)
@@ -112,7 +105,34 @@ func NewDetail(t *task.Task) ([]byte, error) {
 	slim := *t
 	slim.Result, slim.Output, slim.Request, slim.Text, slim.HITL = "", nil, nil, "", nil
 	d.Task, d.Truncated = view(&slim), true
+	if b, err = json.Marshal(d); err != nil || len(b) <= MaxDetailBytes {
+		return b, err
+	}
+	// Still too large (a very long reason message, say): only what names the task and its state.
+	return MinimalDetail(t)
+}
+
+// MinimalDetail is the last resort for an event that cannot carry the task: its identity, state
+// and version, and Truncated, so a consumer reads the rest from the API. It is a few hundred bytes
+// whatever the task holds (ids are bounded by the API).
+func MinimalDetail(t *task.Task) ([]byte, error) {
+	d := identity(t)
+	d.Truncated = true
 	return json.Marshal(d)
+}
+
+// identity is the part of a detail every event carries: who the task is and where it stands.
+func identity(t *task.Task) Detail {
+	d := Detail{
+		TaskID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion, Dialect: string(t.Dialect),
+		Source: t.Source, ThreadID: t.ThreadID, State: t.State, Reason: t.Reason, Version: t.Version,
+		CreatedAt: t.CreatedAt.UTC(), FinishedAt: when(t.FinishedAt), PausedAt: when(t.PausedAt),
+	}
+	d.Status = dialect.XpanderStatus(t.State)
+	if t.Dialect == task.ServiceNet {
+		d.Status = dialect.ServiceNetStatus(t.State)
+	}
+	return d
 }
 
 func when(t time.Time) *time.Time {

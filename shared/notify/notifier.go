@@ -64,8 +64,51 @@ func New(c Config) *Notifier {
 	return &Notifier{c: c}
 }
 
-// maxEntries is the most entries one PutEvents call takes.
-const maxEntries = 10
+// EventBridge's limits on one PutEvents call: at most ten entries, and at most 256 KiB of entries
+// counted as EventBridge counts them (EntrySize).
+const (
+	MaxEntries      = 10
+	MaxRequestBytes = 256 << 10
+)
+
+// timeBytes is what EventBridge counts for an entry's Time, whatever its value.
+const timeBytes = 14
+
+// EntrySize is an entry's size as EventBridge counts it against MaxRequestBytes: 14 bytes for a
+// Time, and the UTF-8 bytes of Source, DetailType, Detail and each of Resources (the bus name and
+// the JSON around them do not count).
+func EntrySize(e ebtypes.PutEventsRequestEntry) int {
+	n := len(aws.ToString(e.Source)) + len(aws.ToString(e.DetailType)) + len(aws.ToString(e.Detail))
+	if e.Time != nil {
+		n += timeBytes
+	}
+	for _, r := range e.Resources {
+		n += len(r)
+	}
+	return n
+}
+
+// Chunks splits entries, in order, into the fewest consecutive runs that each fit one PutEvents
+// call: at most MaxEntries entries and MaxRequestBytes bytes. It returns the end index of each
+// run. An entry over MaxRequestBytes on its own is a run of one (the caller must have reduced it:
+// see entry).
+func Chunks(entries []ebtypes.PutEventsRequestEntry) []int {
+	var ends []int
+	count, bytes := 0, 0
+	for i, e := range entries {
+		size := EntrySize(e)
+		if count > 0 && (count == MaxEntries || bytes+size > MaxRequestBytes) {
+			ends = append(ends, i)
+			count, bytes = 0, 0
+		}
+		count++
+		bytes += size
+	}
+	if count > 0 {
+		ends = append(ends, len(entries))
+	}
+	return ends
+}
 
 // change is a stream record that produces events.
 type change struct {
@@ -77,7 +120,7 @@ type change struct {
 }
 
 // Handle processes a batch of stream records: it finds the transitions that produce events, puts
-// them on the bus ten at a time and schedules their webhook deliveries. A record that fails is
+// them on the bus as many per call as EventBridge takes (ten entries, 256 KiB) and schedules their webhook deliveries. A record that fails is
 // reported by sequence number; the event source then retries the batch from it, in order, so
 // every later record is retried too (events are delivered at least once: a consumer drops
 // duplicates by task_id and version, a webhook receiver by webhook-id).
@@ -138,18 +181,32 @@ func stateOf(image map[string]types.AttributeValue) task.State {
 	return task.State(v.Value)
 }
 
-// publish puts the changes' events on the bus and returns the index of the first that failed
-// (len(changes) when none did).
-func (n *Notifier) publish(ctx context.Context, changes []*change) int {
-	for start := 0; start < len(changes); start += maxEntries {
-		chunk := changes[start:min(start+maxEntries, len(changes))]
-		entries := make([]ebtypes.PutEventsRequestEntry, len(chunk))
-		for i, c := range chunk {
-			entries[i] = ebtypes.PutEventsRequestEntry{
-				EventBusName: aws.String(n.c.Bus), Source: aws.String(Source), DetailType: aws.String(c.detailType),
-				Detail: aws.String(string(c.detail)), Time: aws.Time(c.task.UpdatedAt),
-			}
+// entry is c's PutEvents entry, reduced to the task's identity and state (NewDetail's last
+// resort) if even its truncated detail would not fit one call: one event must never fail a
+// whole batch.
+func (n *Notifier) entry(c *change) ebtypes.PutEventsRequestEntry {
+	e := ebtypes.PutEventsRequestEntry{
+		EventBusName: aws.String(n.c.Bus), Source: aws.String(Source), DetailType: aws.String(c.detailType),
+		Detail: aws.String(string(c.detail)), Time: aws.Time(c.task.UpdatedAt),
+	}
+	if EntrySize(e) > MaxRequestBytes {
+		if b, err := MinimalDetail(c.task); err == nil {
+			e.Detail = aws.String(string(b))
 		}
+	}
+	return e
+}
+
+// publish puts the changes' events on the bus, as many per call as EventBridge takes, and returns
+// the index of the first that failed (len(changes) when none did).
+func (n *Notifier) publish(ctx context.Context, changes []*change) int {
+	all := make([]ebtypes.PutEventsRequestEntry, len(changes))
+	for i, c := range changes {
+		all[i] = n.entry(c)
+	}
+	start := 0
+	for _, end := range Chunks(all) {
+		chunk, entries := changes[start:end], all[start:end]
 		out, err := n.c.Events.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})
 		if err != nil {
 			n.c.Logger.Error("put events", "err", err, "entries", len(entries))
@@ -173,6 +230,7 @@ func (n *Notifier) publish(ctx context.Context, changes []*change) int {
 			n.c.Logger.Info("event published", "task_id", c.task.ID, "agent_id", c.task.AgentID, "tenant", c.task.Tenant,
 				"detail_type", c.detailType, "version", c.task.Version)
 		}
+		start = end
 	}
 	return len(changes)
 }

@@ -53,6 +53,14 @@ func (b *fakeBus) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _
 	if b.err != nil {
 		return nil, b.err
 	}
+	// EventBridge's own checks: ten entries, and 256 KiB counted its way (Time 14 bytes).
+	size := 0
+	for _, e := range in.Entries {
+		size += 14 + len(*e.Source) + len(*e.DetailType) + len(*e.Detail)
+	}
+	if len(in.Entries) > 10 || size > 256*1024 {
+		return nil, fmt.Errorf("ValidationException: %d entries of %d bytes", len(in.Entries), size)
+	}
 	out := &eventbridge.PutEventsOutput{}
 	for _, e := range in.Entries {
 		if len(b.entries) == b.failAt {
@@ -264,5 +272,110 @@ func TestNewDetailStaysUnderTheLimit(t *testing.T) {
 	}
 	if d.Truncated || d.Status != "succeeded" || !bytes.Contains(small, []byte(`"receipt_id":"t2"`)) {
 		t.Errorf("small detail: %s", small)
+	}
+}
+
+func TestEntrySize(t *testing.T) {
+	e := ebtypes.PutEventsRequestEntry{
+		EventBusName: aws.String("not counted"), Source: aws.String("agentq"), DetailType: aws.String("Agent Task Completed"),
+		Detail: aws.String(`{"é":1}`), Resources: []string{"arn:a", "arn:bc"},
+	}
+	want := len("agentq") + len("Agent Task Completed") + len(`{"é":1}`) + len("arn:a") + len("arn:bc")
+	if got := EntrySize(e); got != want || len(`{"é":1}`) != 8 {
+		t.Errorf("EntrySize without Time = %d, want %d (UTF-8 bytes)", got, want)
+	}
+	e.Time = aws.Time(at)
+	if got := EntrySize(e); got != want+14 {
+		t.Errorf("EntrySize with Time = %d, want %d", got, want+14)
+	}
+}
+
+func TestChunks(t *testing.T) {
+	// overhead is what every entry below counts besides its detail.
+	overhead := EntrySize(ebtypes.PutEventsRequestEntry{Source: aws.String("s"), DetailType: aws.String("d"), Time: aws.Time(at)})
+	entries := func(details ...int) []ebtypes.PutEventsRequestEntry {
+		var out []ebtypes.PutEventsRequestEntry
+		for _, n := range details {
+			out = append(out, ebtypes.PutEventsRequestEntry{Source: aws.String("s"), DetailType: aws.String("d"), Time: aws.Time(at),
+				Detail: aws.String(strings.Repeat("x", n))})
+		}
+		return out
+	}
+	small := make([]int, 25)
+	half := MaxRequestBytes/2 - overhead
+	tests := []struct {
+		name    string
+		details []int
+		want    []int
+	}{
+		{"none", nil, nil},
+		{"by count", small, []int{10, 20, 25}},
+		{"two large ones apart", []int{150 << 10, 150 << 10}, []int{1, 2}},
+		{"exactly the limit fits", []int{half, half}, []int{2}},
+		{"one byte over splits", []int{half, half + 1}, []int{1, 2}},
+		{"a large one after small ones", []int{10, 10, 200 << 10, 100 << 10}, []int{3, 4}},
+		{"an entry over the limit alone", []int{10, MaxRequestBytes, 10}, []int{1, 2, 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Chunks(entries(tc.details...)); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("Chunks = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Two large outcomes in one batch go in two calls: together they are over EventBridge's 256 KiB,
+// which would fail the call, and the stream, on every retry.
+func TestLargeEventsGoInSeparateCalls(t *testing.T) {
+	tasks := fakeTasks{}
+	var recs []batch.StreamRecord
+	for i := range 4 {
+		id := fmt.Sprintf("big%d", i)
+		tasks[id] = newTask(id, task.Xpander)
+		tasks[id].Result = strings.Repeat("y", 150<<10) // under MaxDetailBytes: sent whole
+		recs = append(recs, rec(fmt.Sprint(300+i), "TASK", id, task.Running, task.Succeeded))
+	}
+	bus := &fakeBus{failAt: -1}
+	from, err := New(Config{Tasks: tasks, Events: bus, Bus: "b"}).Handle(context.Background(), recs)
+	if err != nil || from != "" {
+		t.Fatalf("Handle = %q, %v", from, err)
+	}
+	if bus.calls != 4 || len(bus.entries) != 4 {
+		t.Errorf("PutEvents calls = %d with %d entries, want 4 with 4", bus.calls, len(bus.entries))
+	}
+	for _, e := range bus.entries {
+		if strings.Contains(*e.Detail, `"truncated"`) {
+			t.Errorf("a detail under the limit was truncated")
+		}
+	}
+}
+
+// An event that would not fit even without the answer is reduced to the task's identity and
+// state, and published with the rest of its batch.
+func TestOversizedEventIsReduced(t *testing.T) {
+	huge := newTask("huge", task.ServiceNet)
+	huge.State, huge.Reason, huge.ReasonMessage = task.Failed, "agent_failed", strings.Repeat("z", MaxRequestBytes)
+	tasks := fakeTasks{"huge": huge, "ok": newTask("ok", task.Xpander)}
+	bus := &fakeBus{failAt: -1}
+	from, err := New(Config{Tasks: tasks, Events: bus, Bus: "b"}).Handle(context.Background(), []batch.StreamRecord{
+		rec("400", "TASK", "huge", task.Running, task.Failed), rec("401", "TASK", "ok", task.Running, task.Succeeded),
+	})
+	if err != nil || from != "" {
+		t.Fatalf("Handle = %q, %v", from, err)
+	}
+	if len(bus.entries) != 2 {
+		t.Fatalf("published %d events, want 2", len(bus.entries))
+	}
+	var d map[string]any
+	if err := json.Unmarshal([]byte(*bus.entries[0].Detail), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d["task_id"] != "huge" || d["state"] != "failed" || d["status"] != "failed" || d["truncated"] != true || d["task"] != nil ||
+		d["reason"] != "agent_failed" || d["version"] != float64(4) {
+		t.Errorf("reduced detail = %v", d)
+	}
+	if n := len(*bus.entries[0].Detail); n > 1024 {
+		t.Errorf("reduced detail of %d bytes", n)
 	}
 }

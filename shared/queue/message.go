@@ -49,12 +49,42 @@ type Message struct {
 	// reference, not a secret: the credential itself never travels in the message.
 	AuthContextID string    `json:"auth_context_id,omitempty"`
 	AcceptedAt    time.Time `json:"accepted_at"`
+	// Dialect and ExpiresAt are the task's: what the worker needs to record a task whose own
+	// record never landed as failed (see worker.Config.OrphanAfter).
+	Dialect   string    `json:"dialect,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Waits counts how often the message was sent back because the previous turn had not ended.
 	Waits int `json:"waits,omitempty"`
 	// Checks counts the checks on an agent still working on the task.
 	Checks int `json:"checks,omitempty"`
 	// RemoteTaskID names the agent's task to cancel (KindCancel).
 	RemoteTaskID string `json:"remote_task_id,omitempty"`
+	// Answer, on an invoke of a task that paused for input and was then approved, is what the
+	// worker sends the agent's paused task to continue it, instead of checking on the task.
+	Answer string `json:"answer,omitempty"`
+	// Outcome, when set, is the agent's answer to this task that the worker could not record: the
+	// worker records it without calling the agent again.
+	Outcome *Outcome `json:"outcome,omitempty"`
+}
+
+// Outcome is what an agent call made of a task, kept in a message while the store could not take
+// it: the state to write, conditional on the version the claim gave the task, and what it records.
+type Outcome struct {
+	Version       int64           `json:"version"`
+	State         string          `json:"state"`
+	Result        string          `json:"result,omitempty"`
+	Output        json.RawMessage `json:"output,omitempty"`
+	Reason        string          `json:"reason,omitempty"`
+	ReasonMessage string          `json:"reason_message,omitempty"`
+	CostUnits     int             `json:"cost_units,omitempty"`
+	// Tokens are the agent's prompt, completion and total token counts; Actions and Cost the rest
+	// of the usage it reported.
+	Tokens       [3]int          `json:"tokens,omitzero"`
+	Actions      int             `json:"actions,omitempty"`
+	Cost         float64         `json:"cost,omitempty"`
+	RemoteTaskID string          `json:"remote_task_id,omitempty"`
+	HITL         json.RawMessage `json:"hitl,omitempty"`
+	ReleaseLease bool            `json:"release_lease,omitempty"`
 }
 
 // MaxMessageBytes bounds a work message: the 256 KiB every SQS queue accepts. Queues may take up

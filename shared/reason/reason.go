@@ -43,7 +43,8 @@ const (
 	Conflict
 	// TooLarge: the request is too large to keep.
 	TooLarge
-	// DispatchFailed: the task was recorded but could not be queued; trying again may pass.
+	// DispatchFailed: the task could not be queued or recorded, and is recorded failed: it will
+	// not run, and trying again may pass.
 	DispatchFailed
 )
 
@@ -56,8 +57,9 @@ type Reason struct {
 	Retryable bool
 	// Problems locate what is wrong with a request (Invalid).
 	Problems []dialect.Problem
-	// TaskID names the task an error concerns (DispatchFailed: the task recorded failed).
-	TaskID string
+	// TaskID names the task an error concerns (DispatchFailed: the task recorded failed, which
+	// will not run), and TaskStatus its state as the dialect's GET reads it.
+	TaskID, TaskStatus string
 }
 
 // Of maps err, met while handling a request in dialect d about agent agentID (which the messages
@@ -85,9 +87,12 @@ func Of(err error, d task.Dialect, agentID string) (r Reason, known bool) {
 	case errors.As(err, &pe):
 		return plain(Forbidden, pe.Code, pe.Message)
 	case errors.As(err, &de):
-		r := Reason{Kind: DispatchFailed, Code: task.ReasonDispatchFailed, Message: "the invocation could not be dispatched; submit it again", Retryable: true}
+		r := Reason{Kind: DispatchFailed, Code: task.ReasonDispatchFailed, Message: "the invocation could not be dispatched and will not run; submit it again", Retryable: true}
 		if de.Task != nil {
-			r.TaskID = de.Task.ID
+			r.TaskID, r.TaskStatus = de.Task.ID, dialect.XpanderStatus(de.Task.State)
+			if d == task.ServiceNet {
+				r.TaskStatus = dialect.ServiceNetStatus(de.Task.State)
+			}
 		}
 		return r, true
 	case errors.Is(err, accept.ErrIdempotencyMismatch):
@@ -101,7 +106,7 @@ func Of(err error, d task.Dialect, agentID string) (r Reason, known bool) {
 	case errors.Is(err, task.ErrInvalidCursor):
 		return plain(Malformed, "invalid_cursor", "the cursor is not one this listing gave you")
 	case errors.Is(err, accept.ErrStoreUnavailable):
-		return Reason{Kind: Unavailable, Code: "store_unavailable", Message: "the task store is unavailable; submit again later", Retryable: true}, true
+		return Reason{Kind: Unavailable, Code: "store_unavailable", Message: "the task store is unavailable; try again later", Retryable: true}, true
 	case errors.Is(err, task.ErrNotFound) && d == task.ServiceNet:
 		return plain(NotFound, "receipt_not_found", "no receipt has that id")
 	case errors.Is(err, task.ErrNotFound):

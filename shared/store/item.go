@@ -17,49 +17,56 @@ import (
 // item is a task as DynamoDB holds it. Times are RFC 3339 strings with nanoseconds so that they
 // sort as text; the lease is Unix milliseconds so that conditions can compare it as a number.
 type item struct {
-	PK            string `dynamodbav:"pk"`
-	SK            string `dynamodbav:"sk"`
-	GSI1PK        string `dynamodbav:"gsi1pk,omitempty"`
-	GSI1SK        string `dynamodbav:"gsi1sk,omitempty"`
-	GSI2PK        string `dynamodbav:"gsi2pk,omitempty"`
-	GSI2SK        string `dynamodbav:"gsi2sk,omitempty"`
-	GSI3PK        string `dynamodbav:"gsi3pk,omitempty"`
-	GSI3SK        string `dynamodbav:"gsi3sk,omitempty"`
-	ID            string `dynamodbav:"id"`
-	Tenant        string `dynamodbav:"tenant"`
-	AgentID       string `dynamodbav:"agent_id"`
-	AgentVersion  string `dynamodbav:"agent_version,omitempty"`
-	Dialect       string `dynamodbav:"dialect"`
-	Source        string `dynamodbav:"source,omitempty"`
-	ThreadID      string `dynamodbav:"thread_id,omitempty"`
-	ThreadSeq     int    `dynamodbav:"thread_seq,omitempty"`
-	PrevTaskID    string `dynamodbav:"prev_task_id,omitempty"`
-	State         string `dynamodbav:"state"`
-	Version       int64  `dynamodbav:"version"`
-	Request       string `dynamodbav:"request,omitempty"`
-	RequestRef    string `dynamodbav:"request_ref,omitempty"`
-	Text          string `dynamodbav:"text,omitempty"`
-	WebhookURL    string `dynamodbav:"webhook_url,omitempty"`
-	NeedsSecrets  bool   `dynamodbav:"needs_secrets,omitempty"`
-	Result        string `dynamodbav:"result,omitempty"`
-	Output        string `dynamodbav:"output,omitempty"`
-	ResultRef     string `dynamodbav:"result_ref,omitempty"`
-	RemoteTaskID  string `dynamodbav:"remote_task_id,omitempty"`
-	HITL          string `dynamodbav:"hitl_request,omitempty"`
-	PromptTokens  int    `dynamodbav:"prompt_tokens,omitempty"`
-	CompletionTok int    `dynamodbav:"completion_tokens,omitempty"`
-	TotalTokens   int    `dynamodbav:"total_tokens,omitempty"`
-	Reason        string `dynamodbav:"reason,omitempty"`
-	ReasonMessage string `dynamodbav:"reason_message,omitempty"`
-	Attempts      int    `dynamodbav:"attempts"`
-	CostUnits     int    `dynamodbav:"cost_units"`
-	LeaseUntil    int64  `dynamodbav:"lease_until,omitempty"`
-	CreatedAt     string `dynamodbav:"created_at"`
-	UpdatedAt     string `dynamodbav:"updated_at,omitempty"`
-	StartedAt     string `dynamodbav:"started_at,omitempty"`
-	PausedAt      string `dynamodbav:"paused_at,omitempty"`
-	FinishedAt    string `dynamodbav:"finished_at,omitempty"`
-	ExpiresAt     int64  `dynamodbav:"expires_at,omitempty"`
+	PK                string  `dynamodbav:"pk"`
+	SK                string  `dynamodbav:"sk"`
+	GSI1PK            string  `dynamodbav:"gsi1pk,omitempty"`
+	GSI1SK            string  `dynamodbav:"gsi1sk,omitempty"`
+	GSI2PK            string  `dynamodbav:"gsi2pk,omitempty"`
+	GSI2SK            string  `dynamodbav:"gsi2sk,omitempty"`
+	GSI3PK            string  `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK            string  `dynamodbav:"gsi3sk,omitempty"`
+	GSI4PK            string  `dynamodbav:"gsi4pk,omitempty"`
+	GSI4SK            string  `dynamodbav:"gsi4sk,omitempty"`
+	ID                string  `dynamodbav:"id"`
+	Tenant            string  `dynamodbav:"tenant"`
+	AgentID           string  `dynamodbav:"agent_id"`
+	AgentVersion      string  `dynamodbav:"agent_version,omitempty"`
+	Dialect           string  `dynamodbav:"dialect"`
+	Source            string  `dynamodbav:"source,omitempty"`
+	ThreadID          string  `dynamodbav:"thread_id,omitempty"`
+	ThreadSeq         int     `dynamodbav:"thread_seq,omitempty"`
+	PrevTaskID        string  `dynamodbav:"prev_task_id,omitempty"`
+	State             string  `dynamodbav:"state"`
+	Version           int64   `dynamodbav:"version"`
+	Request           string  `dynamodbav:"request,omitempty"`
+	RequestRef        string  `dynamodbav:"request_ref,omitempty"`
+	Text              string  `dynamodbav:"text,omitempty"`
+	WebhookURL        string  `dynamodbav:"webhook_url,omitempty"`
+	NeedsSecrets      bool    `dynamodbav:"needs_secrets,omitempty"`
+	Result            string  `dynamodbav:"result,omitempty"`
+	Output            string  `dynamodbav:"output,omitempty"`
+	ResultRef         string  `dynamodbav:"result_ref,omitempty"`
+	RemoteTaskID      string  `dynamodbav:"remote_task_id,omitempty"`
+	HITL              string  `dynamodbav:"hitl_request,omitempty"`
+	PromptTokens      int     `dynamodbav:"prompt_tokens,omitempty"`
+	CompletionTok     int     `dynamodbav:"completion_tokens,omitempty"`
+	TotalTokens       int     `dynamodbav:"total_tokens,omitempty"`
+	Actions           int     `dynamodbav:"actions,omitempty"`
+	CostUSD           float64 `dynamodbav:"cost_usd,omitempty"`
+	ParentTaskID      string  `dynamodbav:"parent_task_id,omitempty"`
+	TriggeringAgentID string  `dynamodbav:"triggering_agent_id,omitempty"`
+	UserID            string  `dynamodbav:"user_id,omitempty"`
+	Reason            string  `dynamodbav:"reason,omitempty"`
+	ReasonMessage     string  `dynamodbav:"reason_message,omitempty"`
+	Attempts          int     `dynamodbav:"attempts"`
+	CostUnits         int     `dynamodbav:"cost_units"`
+	LeaseUntil        int64   `dynamodbav:"lease_until,omitempty"`
+	CreatedAt         string  `dynamodbav:"created_at"`
+	UpdatedAt         string  `dynamodbav:"updated_at,omitempty"`
+	StartedAt         string  `dynamodbav:"started_at,omitempty"`
+	PausedAt          string  `dynamodbav:"paused_at,omitempty"`
+	FinishedAt        string  `dynamodbav:"finished_at,omitempty"`
+	ExpiresAt         int64   `dynamodbav:"expires_at,omitempty"`
 	// The receipt's facts: see task.Task.
 	Sync             bool   `dynamodbav:"sync,omitempty"`
 	CallerAgentID    string `dynamodbav:"caller_agent_id,omitempty"`
@@ -74,7 +81,8 @@ func toItem(t *task.Task) item {
 		GSI1PK: "TENANT#" + t.Tenant, GSI1SK: table.Stamp(t.CreatedAt) + "#" + t.ID,
 		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
 		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID, ThreadSeq: t.ThreadSeq, PrevTaskID: t.PrevTaskID,
-		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Tokens.Prompt, CompletionTok: t.Tokens.Completion, TotalTokens: t.Tokens.Total,
+		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Usage.Prompt, CompletionTok: t.Usage.Completion, TotalTokens: t.Usage.Total,
+		Actions: t.Usage.Actions, CostUSD: t.Usage.Cost, ParentTaskID: t.ParentTaskID, TriggeringAgentID: t.TriggeringAgentID, UserID: t.UserID,
 		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
 		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL,
@@ -88,6 +96,9 @@ func toItem(t *task.Task) item {
 	it.GSI3SK = activeSortKey(t.CreatedAt, t.ID)
 	if inFlight(t.State) {
 		it.GSI3PK = activePartition(t.ID)
+	}
+	if t.ParentTaskID != "" {
+		it.GSI4PK, it.GSI4SK = parentPartition(t.Tenant, t.ParentTaskID), it.GSI1SK
 	}
 	if t.ThreadID != "" {
 		it.GSI2PK = "THREAD#" + t.Tenant + "#" + t.ThreadID
@@ -110,7 +121,8 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 	t := &task.Task{
 		ID: it.ID, Tenant: it.Tenant, AgentID: it.AgentID, AgentVersion: it.AgentVersion,
 		Dialect: task.Dialect(it.Dialect), Source: it.Source, ThreadID: it.ThreadID, ThreadSeq: it.ThreadSeq, PrevTaskID: it.PrevTaskID,
-		ResultRef: it.ResultRef, RemoteTaskID: it.RemoteTaskID, Tokens: task.Tokens{Prompt: it.PromptTokens, Completion: it.CompletionTok, Total: it.TotalTokens},
+		ResultRef: it.ResultRef, RemoteTaskID: it.RemoteTaskID, Usage: task.Usage{Tokens: task.Tokens{Prompt: it.PromptTokens, Completion: it.CompletionTok, Total: it.TotalTokens}, Actions: it.Actions, Cost: it.CostUSD},
+		ParentTaskID: it.ParentTaskID, TriggeringAgentID: it.TriggeringAgentID, UserID: it.UserID,
 		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
 		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL,
@@ -156,6 +168,9 @@ func activePartition(id string) string {
 	h.Write([]byte(id))
 	return fmt.Sprintf("ACTIVE#%d", h.Sum32()%table.ActiveShards)
 }
+
+// parentPartition is a task's sub-tasks' partition of the by_parent index.
+func parentPartition(tenant, parentID string) string { return "PARENT#" + tenant + "#" + parentID }
 
 // activeSortKey orders the by_active index by creation, which no write moves: a task's writes
 // while it stays in flight are then no index writes. A task idle since a time was created before

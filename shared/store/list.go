@@ -44,6 +44,69 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 		limit = task.DefaultListLimit
 	}
 	limit = min(limit, task.MaxListLimit)
+	if q.Offset < 0 || q.Offset+limit > task.MaxListDepth {
+		return nil, "", fmt.Errorf("list tasks: offset %d and limit %d pass %d: %w", q.Offset, limit, task.MaxListDepth, task.ErrTooDeep)
+	}
+	in, start, pos, err := s.listInput(q)
+	if err != nil || in == nil {
+		return []*task.Task{}, "", err
+	}
+	return s.listPages(ctx, in, listPlan{start: start, pos: pos, offset: q.Offset, limit: limit, now: q.Now})
+}
+
+// Count counts the tasks q matches after q.Cursor (all of them without one), reading at most
+// task.MaxCount index entries; exact is false when it stopped there with entries left unread. It
+// reads the same index as List, keys only, and the same filters apply.
+func (s *Store) Count(ctx context.Context, q task.ListQuery) (n int, exact bool, err error) {
+	in, start, _, err := s.listInput(q)
+	if err != nil || in == nil {
+		return 0, err == nil, err
+	}
+	in.Select = types.SelectCount
+	if !q.Now.IsZero() {
+		// Expired records still in the index (TTL deletes within days) are not counted.
+		in.ExpressionAttributeNames["#exp"] = "expires_at"
+		in.ExpressionAttributeValues[":nowsec"] = table.N(q.Now.Unix())
+		expired := "(attribute_not_exists(#exp) OR #exp > :nowsec)"
+		if in.FilterExpression != nil {
+			expired = *in.FilterExpression + " AND " + expired
+		}
+		in.FilterExpression = aws.String(expired)
+	}
+	for read := 0; read < task.MaxCount; {
+		in.Limit = aws.Int32(int32(task.MaxCount - read))
+		in.ExclusiveStartKey = start
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return 0, false, fmt.Errorf("count tasks: %w", err)
+		}
+		n += int(page.Count)
+		read += int(page.ScannedCount)
+		if len(page.LastEvaluatedKey) == 0 {
+			return n, true, nil
+		}
+		if page.ScannedCount == 0 {
+			read++ // a page that read nothing still counts against the budget: no endless loop
+		}
+		start = page.LastEvaluatedKey
+	}
+	return n, false, nil
+}
+
+// CursorPosition is how many matching tasks come before a cursor List answered: the position of
+// the first task of the page it leads to. A cursor List did not make answers 0.
+func (s *Store) CursorPosition(c string) int {
+	var cur cursor
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(c, "="))
+	if err != nil || json.Unmarshal(b, &cur) != nil || cur.N < 0 {
+		return 0
+	}
+	return cur.N
+}
+
+// listInput builds the by_tenant query of q, and decodes its cursor into the key to start after
+// and the cursor's position. A query for an empty time range has no input and no error.
+func (s *Store) listInput(q task.ListQuery) (*dynamodb.QueryInput, map[string]types.AttributeValue, int, error) {
 	ix := table.Indexes[0]
 	partition := "TENANT#" + q.Tenant
 
@@ -55,16 +118,16 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 		hi = table.Stamp(q.CreatedBefore)
 	}
 	if lo != "" && hi != "" && lo >= hi {
-		return []*task.Task{}, "", nil // an empty range; DynamoDB refuses a reversed BETWEEN
+		return nil, nil, 0, nil // an empty range; DynamoDB refuses a reversed BETWEEN
 	}
-	start, err := decodeCursor(q.Cursor, partition)
+	start, pos, err := decodeCursor(q.Cursor, partition)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, 0, err
 	}
 	if start != nil {
 		sk := start[ix.SortKey].(*types.AttributeValueMemberS).Value
 		if (lo != "" && sk < lo) || (hi != "" && sk >= hi) {
-			return nil, "", fmt.Errorf("list tasks: the cursor is outside the time range: %w", task.ErrInvalidCursor)
+			return nil, nil, 0, fmt.Errorf("list tasks: the cursor is outside the time range: %w", task.ErrInvalidCursor)
 		}
 	}
 	in := &dynamodb.QueryInput{
@@ -78,7 +141,7 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 	if filter := listFilter(in, q); filter != "" {
 		in.FilterExpression = aws.String(filter)
 	}
-	return s.listPages(ctx, in, start, limit, q.Now, ix)
+	return in, start, pos, nil
 }
 
 // listKeyCondition bounds the index's sort key by lo and hi, adding the names and values to in. A
@@ -101,8 +164,8 @@ func listKeyCondition(in *dynamodb.QueryInput, ix table.Index, lo, hi string) st
 	return keyCond
 }
 
-// listFilter is the filter on states, agent and thread the query asks for ("" for none), with
-// its names and values added to in.
+// listFilter is the filter the query asks for ("" for none): states, agent, thread, parent,
+// triggering agent, user and the receipts' filters, with its names and values added to in.
 func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
 	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
 	var filters []string
@@ -116,13 +179,17 @@ func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
 		}
 		filters = append(filters, "#state IN ("+strings.Join(keys, ", ")+")")
 	}
-	if q.AgentID != "" {
-		names["#agent"], values[":agent"] = "agent_id", table.S(q.AgentID)
-		filters = append(filters, "#agent = :agent")
-	}
-	if q.ThreadID != "" {
-		names["#thread"], values[":thread"] = "thread_id", table.S(q.ThreadID)
-		filters = append(filters, "#thread = :thread")
+	for _, f := range []struct{ name, attr, value string }{
+		{"agent", "agent_id", q.AgentID},
+		{"thread", "thread_id", q.ThreadID},
+		{"parent", "parent_task_id", q.ParentTaskID},
+		{"trigger", "triggering_agent_id", q.TriggeringAgentID},
+		{"user", "user_id", q.UserID},
+	} {
+		if f.value != "" {
+			names["#"+f.name], values[":"+f.name] = f.attr, table.S(f.value)
+			filters = append(filters, "#"+f.name+" = :"+f.name)
+		}
 	}
 	filters = append(filters, receiptFilters(q, names, values)...)
 	return strings.Join(filters, " AND ")
@@ -158,16 +225,29 @@ func receiptFilters(q task.ListQuery, names map[string]string, values map[string
 	return filters
 }
 
-// listPages reads pages of in from start until limit tasks are answered, the index ends, or the
-// page budget is spent, and answers them with the cursor of what follows.
-func (s *Store) listPages(ctx context.Context, in *dynamodb.QueryInput, start map[string]types.AttributeValue,
-	limit int, now time.Time, ix table.Index) ([]*task.Task, string, error) {
+// listPlan is where a listing starts and what it answers: after start (the cursor's key, at
+// position pos), passing over offset matching tasks, at most limit tasks, none expired at now.
+type listPlan struct {
+	start       map[string]types.AttributeValue
+	pos, offset int
+	limit       int
+	now         time.Time
+}
+
+// listPages reads pages of in until the plan's tasks are answered, the index ends, or the page
+// budget is spent, and answers them with the cursor of what follows, which carries how many
+// matching tasks come before it.
+func (s *Store) listPages(ctx context.Context, in *dynamodb.QueryInput, p listPlan) ([]*task.Task, string, error) {
+	ix := table.Indexes[0]
 	out := []*task.Task{}
-	var last map[string]types.AttributeValue // the item last answered
+	start := p.start
+	passed := 0                              // matching tasks passed over for the offset
+	var last map[string]types.AttributeValue // the item last answered or passed over
+	next := func(key map[string]types.AttributeValue) string { return encodeCursor(key, p.pos+passed+len(out)) }
 	for range maxListPages {
 		// Unfiltered, one item more than wanted tells whether a next page exists, so the last
 		// page answers no cursor.
-		in.Limit = aws.Int32(int32(limit - len(out) + 1))
+		in.Limit = aws.Int32(int32(p.offset - passed + p.limit - len(out) + 1))
 		if in.FilterExpression != nil {
 			in.Limit = aws.Int32(filteredPageSize)
 		}
@@ -177,29 +257,33 @@ func (s *Store) listPages(ctx context.Context, in *dynamodb.QueryInput, start ma
 			return nil, "", fmt.Errorf("list tasks: %w", err)
 		}
 		for _, av := range page.Items {
-			if len(out) == limit {
+			if len(out) == p.limit {
 				// More items follow on this page: go on after the last one answered.
-				return out, encodeCursor(keyOf(last, ix)), nil
+				return out, next(keyOf(last, ix)), nil
 			}
 			t, err := fromAttributes(av)
 			if err != nil {
 				return nil, "", fmt.Errorf("list tasks: %w", err)
 			}
-			if !now.IsZero() && t.Expired(now) {
-				continue
+			switch {
+			case !p.now.IsZero() && t.Expired(p.now):
+			case passed < p.offset:
+				passed, last = passed+1, av
+			default:
+				out, last = append(out, t), av
 			}
-			out, last = append(out, t), av
 		}
 		if len(page.LastEvaluatedKey) == 0 {
 			return out, "", nil
 		}
-		if len(out) == limit {
-			return out, encodeCursor(keyOf(last, ix)), nil
+		if len(out) == p.limit {
+			return out, next(keyOf(last, ix)), nil
 		}
 		start = page.LastEvaluatedKey
 	}
-	// The page budget is spent: go on from the last entry read, answered or not.
-	return out, encodeCursor(start), nil
+	// The page budget is spent: go on from the last entry read, answered or not. Entries read
+	// since the last match did not match, so the count of matches before it is unchanged.
+	return out, next(start), nil
 }
 
 // cursor is the index key a listing goes on after: the table key and the index key of a task.
@@ -208,6 +292,8 @@ type cursor struct {
 	SK     string `json:"sk"`
 	GSI1PK string `json:"gsi1pk"`
 	GSI1SK string `json:"gsi1sk"`
+	// N is how many matching tasks come before the key: the position of the next page.
+	N int `json:"n,omitempty"`
 }
 
 func keyOf(av map[string]types.AttributeValue, ix table.Index) map[string]types.AttributeValue {
@@ -218,8 +304,9 @@ func keyOf(av map[string]types.AttributeValue, ix table.Index) map[string]types.
 	return key
 }
 
-// encodeCursor makes an opaque cursor of a by_tenant key: base64url of its JSON.
-func encodeCursor(key map[string]types.AttributeValue) string {
+// encodeCursor makes an opaque cursor of a by_tenant key and the count of matching tasks before
+// it: base64url of its JSON.
+func encodeCursor(key map[string]types.AttributeValue, n int) string {
 	text := func(k string) string {
 		if v, ok := key[k].(*types.AttributeValueMemberS); ok {
 			return v.Value
@@ -227,38 +314,42 @@ func encodeCursor(key map[string]types.AttributeValue) string {
 		return ""
 	}
 	ix := table.Indexes[0]
-	b, _ := json.Marshal(cursor{PK: text(table.AttrPK), SK: text(table.AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey)})
+	b, _ := json.Marshal(cursor{PK: text(table.AttrPK), SK: text(table.AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey), N: n})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodeCursor reads a cursor back into a key, or nil for no cursor. A cursor must name a task
-// key in the caller's own partition: one made for another tenant is refused, never followed.
-func decodeCursor(s, partition string) (map[string]types.AttributeValue, error) {
+// decodeCursor reads a cursor back into a key and its position, or nil for no cursor. A cursor
+// must name a task key in the caller's own partition: one made for another tenant is refused,
+// never followed.
+func decodeCursor(s, partition string) (map[string]types.AttributeValue, int, error) {
 	if s == "" {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if len(s) > task.MaxCursorBytes {
-		return nil, fmt.Errorf("list tasks: cursor too long: %w", task.ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor too long: %w", task.ErrInvalidCursor)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil {
-		return nil, fmt.Errorf("list tasks: cursor is not base64url: %w", task.ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not base64url: %w", task.ErrInvalidCursor)
 	}
 	var c cursor
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil || dec.More() {
-		return nil, fmt.Errorf("list tasks: cursor is not a key: %w", task.ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not a key: %w", task.ErrInvalidCursor)
 	}
 	id, isTask := strings.CutPrefix(c.PK, "TASK#")
 	switch {
 	case c.GSI1PK != partition:
-		return nil, fmt.Errorf("list tasks: cursor of another partition: %w", task.ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor of another partition: %w", task.ErrInvalidCursor)
 	case !isTask || id == "" || c.SK != "TASK" || !strings.HasSuffix(c.GSI1SK, "#"+id):
-		return nil, fmt.Errorf("list tasks: cursor is not a task key: %w", task.ErrInvalidCursor)
+		return nil, 0, fmt.Errorf("list tasks: cursor is not a task key: %w", task.ErrInvalidCursor)
+	}
+	if c.N < 0 {
+		return nil, 0, fmt.Errorf("list tasks: cursor position is negative: %w", task.ErrInvalidCursor)
 	}
 	ix := table.Indexes[0]
 	return map[string]types.AttributeValue{
 		table.AttrPK: table.S(c.PK), table.AttrSK: table.S(c.SK), ix.PartitionKey: table.S(c.GSI1PK), ix.SortKey: table.S(c.GSI1SK),
-	}, nil
+	}, c.N, nil
 }

@@ -56,6 +56,10 @@ func (f *indexDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*d
 		// DynamoDB answers a key whenever it stopped at Limit, even at the very end.
 		out.LastEvaluatedKey = keyOf(f.items[i-1], table.Indexes[0])
 	}
+	out.Count, out.ScannedCount = int32(len(out.Items)), int32(read)
+	if in.Select == types.SelectCount {
+		out.Items = nil
+	}
 	return out, nil
 }
 
@@ -78,6 +82,16 @@ func newIndex(t *testing.T, n int, state func(i int) task.State) *indexDB {
 		db.items = append(db.items, av)
 	}
 	return db
+}
+
+// failedEvery makes every n-th task failed and the others succeeded.
+func failedEvery(n int) func(i int) task.State {
+	return func(i int) task.State {
+		if i%n == 0 {
+			return task.Failed
+		}
+		return task.Succeeded
+	}
 }
 
 func ids(ts []*task.Task) []string {
@@ -202,12 +216,7 @@ func TestListExactLastPageHasNoCursor(t *testing.T) {
 
 func TestListFilteredAcrossPages(t *testing.T) {
 	// 350 tasks; every 100th is failed. A filtered page reads 200 index entries.
-	db := newIndex(t, 350, func(i int) task.State {
-		if i%100 == 0 {
-			return task.Failed
-		}
-		return task.Succeeded
-	})
+	db := newIndex(t, 350, failedEvery(100))
 	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
 	s := New(db, "tasks")
 	var got []string
@@ -279,7 +288,7 @@ func TestListCursorIsBoundToTheTenant(t *testing.T) {
 	// A cursor forged for another tenant's partition, correctly encoded, is refused as well.
 	forged := encodeCursor(map[string]types.AttributeValue{
 		table.AttrPK: table.S("TASK#x"), table.AttrSK: table.S("TASK"), "gsi1pk": table.S("TENANT#org-2"), "gsi1sk": table.S(table.Stamp(listBase) + "#x"),
-	})
+	}, 0)
 	n := len(db.queries)
 	if _, _, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", Cursor: forged}); !errors.Is(err, task.ErrInvalidCursor) {
 		t.Errorf("forged cursor = %v, want task.ErrInvalidCursor", err)
@@ -356,13 +365,15 @@ func FuzzDecodeCursor(f *testing.F) {
 	key := map[string]types.AttributeValue{
 		table.AttrPK: table.S("TASK#t1"), table.AttrSK: table.S("TASK"), "gsi1pk": table.S("TENANT#org-1"), "gsi1sk": table.S(table.Stamp(listBase) + "#t1"),
 	}
-	f.Add(encodeCursor(key))
+	f.Add(encodeCursor(key, 0))
+	f.Add(encodeCursor(key, 40))
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"x#t1","n":-3}`)))
 	f.Add("")
 	f.Add("e30")
 	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"TASK#t1","sk":"TASK","gsi1pk":"TENANT#org-2","gsi1sk":"x#t1"}`)))
 	f.Add(base64.URLEncoding.EncodeToString([]byte(`{"pk":"TASK#a","sk":"TASK","gsi1pk":"TENANT#org-1","gsi1sk":"#a"}`)))
 	f.Fuzz(func(t *testing.T, c string) {
-		got, err := decodeCursor(c, "TENANT#org-1")
+		got, pos, err := decodeCursor(c, "TENANT#org-1")
 		if err != nil {
 			if !errors.Is(err, task.ErrInvalidCursor) {
 				t.Fatalf("decodeCursor(%q) = %v, want task.ErrInvalidCursor", c, err)
@@ -378,9 +389,12 @@ func FuzzDecodeCursor(f *testing.F) {
 		if v := got["gsi1pk"].(*types.AttributeValueMemberS).Value; v != "TENANT#org-1" {
 			t.Fatalf("cursor %q leads into partition %q", c, v)
 		}
-		again, err := decodeCursor(encodeCursor(got), "TENANT#org-1")
-		if err != nil || keyText(again) != keyText(got) {
-			t.Fatalf("round trip of %q = %v, %v", c, again, err)
+		if pos < 0 || (&Store{}).CursorPosition(c) != pos {
+			t.Fatalf("cursor %q has position %d (CursorPosition %d)", c, pos, (&Store{}).CursorPosition(c))
+		}
+		again, pos2, err := decodeCursor(encodeCursor(got, pos), "TENANT#org-1")
+		if err != nil || keyText(again) != keyText(got) || pos2 != pos {
+			t.Fatalf("round trip of %q = %v %d, %v", c, again, pos2, err)
 		}
 	})
 }
@@ -395,4 +409,103 @@ func keyText(key map[string]types.AttributeValue) string {
 		parts = append(parts, k+"="+v.Value)
 	}
 	return strings.Join(parts, " ")
+}
+
+func TestListOffset(t *testing.T) {
+	db := newIndex(t, 10, nil)
+	s := New(db, "tasks")
+	items, next, err := s.List(context.Background(), task.ListQuery{Tenant: "org-1", Offset: 3, Limit: 2})
+	if err != nil || !slices.Equal(ids(items), []string{"t06", "t05"}) {
+		t.Fatalf("Offset 3 Limit 2 = %v, %v; want [t06 t05]", ids(items), err)
+	}
+	if (&Store{}).CursorPosition(next) != 5 {
+		t.Errorf("cursor position = %d, want 5", (&Store{}).CursorPosition(next))
+	}
+	items, next, err = s.List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 2, Cursor: next})
+	if err != nil || !slices.Equal(ids(items), []string{"t04", "t03"}) || (&Store{}).CursorPosition(next) != 7 {
+		t.Errorf("after the cursor = %v (position %d), %v; want [t04 t03] at 7", ids(items), (&Store{}).CursorPosition(next), err)
+	}
+	// Filtered, the tasks passed over are the matching ones only.
+	db = newIndex(t, 10, failedEvery(2))
+	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
+	items, _, err = New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Offset: 2, Limit: 2})
+	if err != nil || !slices.Equal(ids(items), []string{"t04", "t02"}) {
+		t.Errorf("filtered Offset 2 = %v, %v; want [t04 t02]", ids(items), err)
+	}
+}
+
+func TestListTooDeep(t *testing.T) {
+	db := newIndex(t, 1, nil)
+	for _, q := range []task.ListQuery{{Tenant: "org-1", Offset: task.MaxListDepth - 19, Limit: 20}, {Tenant: "org-1", Offset: -1}} {
+		if _, _, err := New(db, "tasks").List(context.Background(), q); !errors.Is(err, task.ErrTooDeep) {
+			t.Errorf("List(offset %d, limit %d) = %v, want task.ErrTooDeep", q.Offset, q.Limit, err)
+		}
+	}
+	if len(db.queries) != 0 {
+		t.Errorf("a listing too deep read the index %d times", len(db.queries))
+	}
+	if _, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Offset: task.MaxListDepth - 20, Limit: 20}); err != nil {
+		t.Errorf("List at the depth bound = %v", err)
+	}
+}
+
+func TestListSubTaskFilters(t *testing.T) {
+	db := newIndex(t, 1, nil)
+	_, _, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", ParentTaskID: "p-1", TriggeringAgentID: "planner", UserID: "u-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := db.queries[0]
+	if got := aws.ToString(in.FilterExpression); got != "#parent = :parent AND #trigger = :trigger AND #user = :user" {
+		t.Errorf("filter = %q", got)
+	}
+	if in.ExpressionAttributeNames["#parent"] != "parent_task_id" || in.ExpressionAttributeNames["#trigger"] != "triggering_agent_id" || in.ExpressionAttributeNames["#user"] != "user_id" {
+		t.Errorf("names = %v", in.ExpressionAttributeNames)
+	}
+}
+
+func TestCount(t *testing.T) {
+	db := newIndex(t, 10, failedEvery(2))
+	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
+	s := New(db, "tasks")
+	q := task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}}
+	n, exact, err := s.Count(context.Background(), q)
+	if err != nil || n != 5 || !exact {
+		t.Errorf("Count = %d, %v, %v; want 5 exactly", n, exact, err)
+	}
+	if in := db.queries[0]; in.Select != types.SelectCount || aws.ToString(in.FilterExpression) == "" {
+		t.Errorf("Count query: select %q, filter %q", in.Select, aws.ToString(in.FilterExpression))
+	}
+	// After a cursor, only what follows it counts.
+	q.Limit = 2
+	_, next, err := s.List(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Cursor = next
+	if n, exact, err = s.Count(context.Background(), q); err != nil || n != 3 || !exact {
+		t.Errorf("Count after the first page = %d, %v, %v; want 3 exactly", n, exact, err)
+	}
+}
+
+func TestCountBounded(t *testing.T) {
+	db := newIndex(t, task.MaxCount+10, nil)
+	n, exact, err := New(db, "tasks").Count(context.Background(), task.ListQuery{Tenant: "org-1"})
+	if err != nil || n != task.MaxCount || exact {
+		t.Errorf("Count of %d = %d, exact %v, %v; want %d, not exact", task.MaxCount+10, n, exact, err, task.MaxCount)
+	}
+}
+
+// A selective filter may spend the read budget before the page begins: the page is empty, and
+// its cursor says how many matching tasks came before it.
+func TestListOffsetPastTheBudget(t *testing.T) {
+	db := newIndex(t, 3000, failedEvery(100))
+	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Offset: 25, Limit: 2})
+	if err != nil || len(items) != 0 || next == "" {
+		t.Fatalf("List = %v, %q, %v; want no items and a cursor", ids(items), next, err)
+	}
+	if got, want := (&Store{}).CursorPosition(next), maxListPages*filteredPageSize/100; got != want {
+		t.Errorf("cursor position = %d, want %d (the matches read)", got, want)
+	}
 }

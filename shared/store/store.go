@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,8 @@ type Store struct {
 	db    DynamoDB
 	table string
 	blobs Blobs // nil: payloads over task.InlineLimit are refused
+	// events hears of every write that landed, to log it in the task's event log; nil: none.
+	events Recorder
 }
 
 // New returns a store over the named table.
@@ -69,6 +72,7 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", t.ID, err)
 	}
+	s.recordCreated(ctx, t)
 	return nil
 }
 
@@ -126,6 +130,7 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 	if err != nil {
 		return nil, fmt.Errorf("claim task %s: %w", id, err)
 	}
+	s.recordClaimed(ctx, t)
 	return t, nil
 }
 
@@ -168,6 +173,7 @@ func (s *Store) Transition(ctx context.Context, id string, c task.Change) (*task
 	if offloaded {
 		t.Result, t.Output = c.Result, c.Output
 	}
+	s.recordChanged(ctx, t, c)
 	return t, nil
 }
 
@@ -235,10 +241,12 @@ func setOutcome(u *updateExpr, id string, c task.Change) {
 	if c.CostUnits > 0 {
 		u.field("cost", "cost_units", table.N(int64(c.CostUnits)))
 	}
-	if c.Tokens != (task.Tokens{}) {
-		u.field("ptok", "prompt_tokens", table.N(int64(c.Tokens.Prompt)))
-		u.field("ctok", "completion_tokens", table.N(int64(c.Tokens.Completion)))
-		u.field("ttok", "total_tokens", table.N(int64(c.Tokens.Total)))
+	if c.Usage != (task.Usage{}) {
+		u.field("ptok", "prompt_tokens", table.N(int64(c.Usage.Prompt)))
+		u.field("ctok", "completion_tokens", table.N(int64(c.Usage.Completion)))
+		u.field("ttok", "total_tokens", table.N(int64(c.Usage.Total)))
+		u.field("actions", "actions", table.N(int64(c.Usage.Actions)))
+		u.field("usd", "cost_usd", &types.AttributeValueMemberN{Value: strconv.FormatFloat(c.Usage.Cost, 'g', -1, 64)})
 	}
 	switch {
 	case c.To.Terminal():

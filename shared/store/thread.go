@@ -106,6 +106,7 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) 
 	if err != nil {
 		return fmt.Errorf("submit task %s: %w", t.ID, submitError(err, threadAt, idemAt))
 	}
+	s.recordCreated(ctx, t)
 	return nil
 }
 
@@ -300,23 +301,4 @@ func unixOrZero(t time.Time) int64 {
 		return 0
 	}
 	return t.Unix()
-}
-
-// ReleaseIdempotency frees an idempotency key that names taskID, so that the next request with
-// the key makes a new task instead of replaying this one: the accept core frees the key of a task
-// it could not queue, which the caller was told to submit again. The record is marked expired
-// (TTL removes it); a key that names another task is left alone.
-func (s *Store) ReleaseIdempotency(ctx context.Context, tenant, key, taskID string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: idempotencyKey(tenant, key),
-		UpdateExpression:          aws.String("SET #exp = :released"),
-		ConditionExpression:       aws.String("#task = :task"),
-		ExpressionAttributeNames:  map[string]string{"#exp": table.AttrExpiresAt, "#task": "task_id"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":released": table.N(1), ":task": table.S(taskID)},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("release idempotency key of task %s: %w", taskID, err)
-	}
-	return nil
 }

@@ -45,7 +45,14 @@ var Indexes = []Index{
 	// changes while a task is in flight: a task's writes between entering and leaving it are not
 	// index writes (DESIGN.md, "Cost per task").
 	{Name: IndexActive, PartitionKey: "gsi3pk", SortKey: "gsi3sk", Projection: ProjectKeysOnly},
+	// Sub-tasks of a task, oldest first: partition "PARENT#<tenant>#<parent task id>", sort
+	// "<created_at>#<task id>". Sparse: only tasks with a parent are in it, so deleting a task
+	// finds its sub-tasks without reading the tenant's other tasks.
+	{Name: IndexParent, PartitionKey: "gsi4pk", SortKey: "gsi4sk", Projection: ProjectAll},
 }
+
+// IndexParent is the sparse index of sub-tasks by their parent task.
+const IndexParent = "by_parent"
 
 // IndexActive is the sparse index of tasks in flight that the sweeper reads.
 const IndexActive = "by_active"

@@ -24,8 +24,8 @@ type Change struct {
 	Reason        string
 	ReasonMessage string
 	CostUnits     int
-	// Tokens records what the agent reported using.
-	Tokens Tokens
+	// Usage records what the agent reported its work took.
+	Usage Usage
 	// RemoteTaskID records the agent's own id for its task; HITL what it asked for when pausing.
 	RemoteTaskID string
 	HITL         json.RawMessage

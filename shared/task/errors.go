@@ -30,3 +30,13 @@ var ErrTooLarge = errors.New("payload too large for the task record")
 // ErrInvalidCursor means a cursor is malformed, belongs to another tenant, or does not fit the
 // query's time range.
 var ErrInvalidCursor = errors.New("invalid cursor")
+
+// ErrTooDeep means a listing's Offset plus Limit exceeds MaxListDepth. Nothing was read.
+var ErrTooDeep = errors.New("listing too deep")
+
+// MaxFamily bounds the tasks one deletion removes: a task, its conversation's turns and their
+// sub-tasks, at any depth.
+const MaxFamily = 1000
+
+// ErrFamilyTooLarge means a deletion would remove more than MaxFamily tasks. Nothing was deleted.
+var ErrFamilyTooLarge = errors.New("too many tasks to delete at once")

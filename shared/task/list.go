@@ -12,6 +12,11 @@ type ListQuery struct {
 	// AgentID and ThreadID, when set, keep the tasks of that agent and of that thread.
 	AgentID  string
 	ThreadID string
+	// ParentTaskID and TriggeringAgentID, when set, keep the sub-tasks of that task and the tasks
+	// that agent delegated; UserID the tasks of that end user.
+	ParentTaskID      string
+	TriggeringAgentID string
+	UserID            string
 	// CallerAgentID and CallerPublicID, when set, keep the tasks a ServiceNet caller with those
 	// ids submitted; InvokeMode (ModeSync or ModeAsync) keeps the tasks invoked that way;
 	// Verification keeps the tasks whose receipt has that verdict (VerdictNotRequired also matches
@@ -27,6 +32,9 @@ type ListQuery struct {
 	Limit int
 	// Cursor continues a listing where the previous page ended; empty starts with the newest.
 	Cursor string
+	// Offset is how many matching tasks to pass over before the page starts (page-numbered
+	// listings). Offset plus Limit may not exceed MaxListDepth.
+	Offset int
 	// Now, when set, leaves out tasks whose record has expired but that TTL has not deleted yet.
 	Now time.Time
 }
@@ -35,6 +43,11 @@ type ListQuery struct {
 const (
 	DefaultListLimit = 20
 	MaxListLimit     = 100
+	// MaxListDepth bounds Offset+Limit: passing over tasks reads them, so page numbers reach only
+	// so deep; a cursor goes on from anywhere at the cost of one page.
+	MaxListDepth = 1000
+	// MaxCount bounds the index entries one count of a listing reads.
+	MaxCount = 5000
 	// MaxCursorBytes bounds a cursor; ours are far shorter.
 	MaxCursorBytes = 4096
 )

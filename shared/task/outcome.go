@@ -31,3 +31,6 @@ const (
 	// carried; the caller should submit again.
 	ReasonLost = "lost"
 )
+
+// ReasonHITLRejected: a person rejected what the paused task asked to be approved.
+const ReasonHITLRejected = "hitl_rejected"

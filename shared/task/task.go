@@ -54,9 +54,10 @@ func (s State) Valid() bool {
 
 // transitions lists, for each state, the states it may move to. Running may move back to Queued:
 // a worker gives a task back when the agent failed in a retryable way. Paused moves to Succeeded
-// when the thread's next turn answers what the agent asked.
+// when the thread's next turn answers what the agent asked, and to Queued when a person approves
+// it; Queued moves back to Paused when that approval could not be sent to the worker.
 var transitions = map[State][]State{
-	Queued:  {Running, Failed, Error, Canceled},
+	Queued:  {Running, Paused, Failed, Error, Canceled},
 	Running: {Queued, Running, Paused, Succeeded, Failed, Error, Canceled},
 	Paused:  {Queued, Succeeded, Failed, Error, Canceled},
 }
@@ -132,12 +133,19 @@ type Task struct {
 	// ResultRef names where Result and Output are kept when they are too large for the task record;
 	// the store loads them back transparently.
 	ResultRef string
-	// Tokens counts the LLM tokens the agent reported using, if it did.
-	Tokens Tokens
+	// Usage is what the agent reported its work took (tokens, tool actions, cost), if it did.
+	Usage Usage
 	// RemoteTaskID is the agent's own id for its task (A2A), while it works on it or waits for input.
 	RemoteTaskID string
-	// HITL says what the agent asked for when it paused for input (xpander's hitl_request).
+	// HITL says what the agent asked for when it paused for input (xpander's hitl_request), and
+	// who approved or rejected it.
 	HITL json.RawMessage
+	// ParentTaskID names the task this one is a sub-task of (xpander parent_execution_id), and
+	// TriggeringAgentID the agent that delegated it (triggering_agent_id).
+	ParentTaskID      string
+	TriggeringAgentID string
+	// UserID is the end user the task runs for (xpander input.user.id).
+	UserID string
 	// Reason is a stable machine-readable code saying why the task failed.
 	Reason string
 	// ReasonMessage explains Reason to a person.
@@ -175,6 +183,15 @@ type Tokens struct {
 	Prompt     int
 	Completion int
 	Total      int
+}
+
+// Usage is what an agent reported its work took.
+type Usage struct {
+	Tokens
+	// Actions counts the tool actions the agent performed.
+	Actions int
+	// Cost is the agent's own estimate of what the work cost, in US dollars.
+	Cost float64
 }
 
 // Expired reports whether the task's record has outlived its time to live at now.

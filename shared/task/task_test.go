@@ -8,7 +8,7 @@ import (
 func TestCanTransition(t *testing.T) {
 	states := []State{Queued, Running, Paused, Succeeded, Failed, Error, Canceled, Rejected}
 	legal := map[[2]State]bool{
-		{Queued, Running}: true, {Queued, Failed}: true, {Queued, Error}: true, {Queued, Canceled}: true,
+		{Queued, Running}: true, {Queued, Paused}: true, {Queued, Failed}: true, {Queued, Error}: true, {Queued, Canceled}: true,
 		{Running, Queued}: true, {Running, Running}: true, {Running, Paused}: true, {Running, Succeeded}: true,
 		{Running, Failed}: true, {Running, Error}: true, {Running, Canceled}: true,
 		{Paused, Queued}: true, {Paused, Succeeded}: true, {Paused, Failed}: true, {Paused, Error}: true, {Paused, Canceled}: true,

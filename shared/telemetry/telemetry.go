@@ -30,12 +30,15 @@ const Namespace = "agentq"
 
 // Metric names. The stack's dashboard and alarms use the same names.
 const (
-	Accepted      = "Accepted"
-	Started       = "Started"
-	Succeeded     = "Succeeded"
-	Failed        = "Failed"
-	DeadLettered  = "DeadLettered"
-	QueueWait     = "QueueWait"
+	Accepted     = "Accepted"
+	Started      = "Started"
+	Succeeded    = "Succeeded"
+	Failed       = "Failed"
+	DeadLettered = "DeadLettered"
+	QueueWait    = "QueueWait"
+	// OutcomesKept counts agent answers the store would not take in time, sent on in a message
+	// that records them without calling the agent again.
+	OutcomesKept  = "OutcomesKept"
 	AgentDuration = "AgentDuration"
 	// Requeued and Lost count the sweeper's work: lost messages sent again, and tasks failed
 	// because their lost message could not be rebuilt.

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/agentq/agentq/shared/accept"
@@ -286,7 +287,7 @@ func (h *Handler) invoke(ctx context.Context, in incoming) (Result, error) {
 	if key == "" {
 		key = eventKey(in.source, in.eventID)
 	}
-	t, err := h.c.Submitter.Submit(ctx, accept.Submission{
+	t, err := h.submit(ctx, accept.Submission{
 		Tenant: p.tenant, AgentID: p.agentID, Version: p.version, IdempotencyKey: key, Source: in.source, Invocation: p.invocation,
 	})
 	if err != nil {
@@ -304,6 +305,25 @@ func (h *Handler) invoke(ctx context.Context, in incoming) (Result, error) {
 	h.c.Metrics.Count(telemetry.Triggered, 1)
 	return Result{Outcome: Accepted, Source: in.source, EventID: in.eventID, TaskID: t.ID, TaskState: string(t.State),
 		AgentID: t.AgentID, Tenant: t.Tenant}, nil
+}
+
+// maxResubmits bounds how many abandoned submissions of one event are followed by a new one.
+const maxResubmits = 8
+
+// submit submits an event's invocation. An earlier delivery of the event may have been abandoned
+// (the accept core recorded its task failed with dispatch_failed, and it never ran): there is no
+// caller to submit again, so this delivery does, under the key with "#n" appended, which its own
+// retries then replay. The API's callers get the abandoned task back instead, and choose.
+func (h *Handler) submit(ctx context.Context, sub accept.Submission) (*task.Task, error) {
+	key := sub.IdempotencyKey
+	for n := 1; ; n++ {
+		t, err := h.c.Submitter.Submit(ctx, sub)
+		if err != nil || key == "" || n > maxResubmits || t.State != task.Failed || t.Reason != task.ReasonDispatchFailed {
+			return t, err
+		}
+		h.c.Logger.Warn("an earlier delivery of the event was abandoned; submitting it again", "task_id", t.ID, "idempotency_key_try", n)
+		sub.IdempotencyKey = key + "#" + strconv.Itoa(n)
+	}
 }
 
 // reject dead-letters an event with the reason. p may be nil or partly filled: the rejection

@@ -552,3 +552,32 @@ func TestScheduleInput(t *testing.T) {
 		t.Errorf("envelope %s", s)
 	}
 }
+
+// A redelivered event whose first submission was abandoned (recorded failed, never run) is
+// submitted again under a derived key, which the event's later deliveries replay: the work runs
+// once, although the event has no caller to submit it again.
+func TestRedeliveryOfAnAbandonedEventRunsTheWork(t *testing.T) {
+	f := newFixture(t)
+	f.subs.submit = func(sub accept.Submission) (*task.Task, error) {
+		switch sub.IdempotencyKey {
+		case "eventbridge:ev-7": // the first delivery's task, abandoned
+			return &task.Task{ID: "abandoned", State: task.Failed, Reason: task.ReasonDispatchFailed}, nil
+		case "eventbridge:ev-7#1":
+			return &task.Task{ID: "second", State: task.Queued}, nil
+		}
+		return nil, fmt.Errorf("unexpected key %q", sub.IdempotencyKey)
+	}
+	ev := trigger.Event{ID: "ev-7", DetailType: trigger.DetailTypeInvoke, Source: "x", Detail: json.RawMessage(`{"agent_id":"echo","input":{"text":"hi"}}`)}
+	res, err := f.h.HandleEvent(context.Background(), ev)
+	if err != nil || res.TaskID != "second" || res.Outcome != trigger.Accepted {
+		t.Fatalf("HandleEvent = %+v, %v; want the second task accepted", res, err)
+	}
+	// A task that failed for its own reasons is the event's outcome: no second submission.
+	f2 := newFixture(t)
+	f2.subs.submit = func(accept.Submission) (*task.Task, error) {
+		return &task.Task{ID: "ran", State: task.Failed, Reason: task.ReasonAgentFailed}, nil
+	}
+	if res, err := f2.h.HandleEvent(context.Background(), ev); err != nil || res.TaskID != "ran" || len(f2.subs.all()) != 1 {
+		t.Fatalf("HandleEvent = %+v, %v after %d submissions; want the failed task, once", res, err, len(f2.subs.all()))
+	}
+}

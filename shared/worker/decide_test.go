@@ -24,7 +24,7 @@ func TestDecide(t *testing.T) {
 	late := *plain
 	late.AcceptedAt = now.Add(-2 * time.Hour)
 	claimed := &task.Task{ID: "t1", State: task.Running, Version: 7}
-	tokens := task.Tokens{Prompt: 3, Completion: 4}
+	used := task.Usage{Tokens: task.Tokens{Prompt: 3, Completion: 4}, Actions: 1, Cost: 0.002}
 
 	tests := []struct {
 		name    string
@@ -35,8 +35,8 @@ func TestDecide(t *testing.T) {
 		wantHIT bool
 		cancel  string
 	}{
-		{name: "success", m: plain, res: dispatch.Result{Text: "hi", Tokens: tokens},
-			want: task.Change{To: task.Succeeded, Result: "hi", Tokens: tokens}},
+		{name: "success", m: plain, res: dispatch.Result{Text: "hi", Usage: used},
+			want: task.Change{To: task.Succeeded, Result: "hi", Usage: used}},
 		{name: "success matching the schema", m: &withSchema, res: dispatch.Result{Text: `{"total":1}`, Output: json.RawMessage(`{"total":1}`)},
 			want: task.Change{To: task.Succeeded, Result: `{"total":1}`, Output: json.RawMessage(`{"total":1}`)}},
 		{name: "schema violation keeps the answer", m: &withSchema, res: dispatch.Result{Text: `{"sum":1}`},
@@ -65,7 +65,7 @@ func TestDecide(t *testing.T) {
 				tt.want.ReasonMessage = got.ReasonMessage // the validator's words
 			}
 			if got.To != tt.want.To || got.Reason != tt.want.Reason || got.ReasonMessage != tt.want.ReasonMessage ||
-				got.Result != tt.want.Result || string(got.Output) != string(tt.want.Output) || got.Tokens != tt.want.Tokens ||
+				got.Result != tt.want.Result || string(got.Output) != string(tt.want.Output) || got.Usage != tt.want.Usage ||
 				got.RemoteTaskID != tt.want.RemoteTaskID || got.ReleaseLease != tt.want.ReleaseLease {
 				t.Errorf("change = %+v\nwant     %+v", got, tt.want)
 			}

@@ -189,3 +189,53 @@ func TestCancelMessage(t *testing.T) {
 		t.Errorf("logs = %s", logs)
 	}
 }
+
+// A paused task a person approved is sent the approval as a message of the agent's paused task,
+// not checked on and not sent its request again; the agent's reported usage is recorded.
+func TestApprovedTaskResumes(t *testing.T) {
+	resetRemote()
+	approved := newTask(id1, task.Queued) // paused, then approved: queued with the agent's task
+	approved.RemoteTaskID = "remote-9"
+	h := newHarness(t, tasktest.New(approved))
+	used := task.Usage{Tokens: task.Tokens{Prompt: 4, Completion: 6, Total: 10}, Actions: 2, Cost: 0.003}
+	var got dispatch.Call
+	h.disp.call = func(_ context.Context, c dispatch.Call) (dispatch.Result, error) {
+		got = c
+		return dispatch.Result{Text: "shipped", Usage: used}, nil
+	}
+	m := message(id1)
+	m.Answer = "go ahead"
+	if failed := handle(t, h, record(t, m, workARN, 1)); len(failed) != 0 {
+		t.Fatalf("failed = %v", failed)
+	}
+	if got.ResumeTaskID != "remote-9" || got.Text != "go ahead" || got.Request != nil || got.TaskID == id1 {
+		t.Errorf("call = %+v, want the answer to remote-9 under a message id of its own", got)
+	}
+	if len(remoteCalls.checks) != 0 {
+		t.Errorf("checked %v instead of sending the approval", remoteCalls.checks)
+	}
+	if c := h.store.Changes()[len(h.store.Changes())-1]; c.To != task.Succeeded || c.Usage != used {
+		t.Errorf("outcome = %s usage %+v, want succeeded with %+v", c.To, c.Usage, used)
+	}
+}
+
+// Once the approval is sent, a long-running agent is checked on: the checks never send it again.
+func TestApprovalSentOnce(t *testing.T) {
+	resetRemote()
+	approved := newTask(id1, task.Queued)
+	approved.RemoteTaskID = "remote-9"
+	h := newHarness(t, tasktest.New(approved))
+	h.disp.call = func(context.Context, dispatch.Call) (dispatch.Result, error) {
+		return dispatch.Result{}, &dispatch.Pending{RemoteTaskID: "remote-9", State: "working"}
+	}
+	m := message(id1)
+	m.Answer = "go ahead"
+	handle(t, h, record(t, m, workARN, 1))
+	if len(h.queue.sent) != 1 || h.queue.sent[0].Answer != "" {
+		t.Fatalf("check messages = %+v, want one without the answer", h.queue.sent)
+	}
+	handle(t, h, record(t, h.queue.sent[0], workARN, 1))
+	if h.disp.count() != 1 || len(remoteCalls.checks) != 1 {
+		t.Errorf("sends %d, checks %v; want one send, then a check", h.disp.count(), remoteCalls.checks)
+	}
+}

@@ -16,10 +16,13 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/outputschema"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tasklog"
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
@@ -29,6 +32,9 @@ type Store interface {
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error)
+	// Abandon records as failed a task whose record never landed (or is still as submitted),
+	// so that a record arriving later can never run.
+	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
 }
 
 // RequestLoader reads requests that were too large for their work message: the body, and the
@@ -75,10 +81,26 @@ type Config struct {
 	// CheckBackoff is how long to wait before the n-th check on an agent still working on a task
 	// (n from 0); the default doubles from 2 s to 15 minutes, SQS's longest delay.
 	CheckBackoff func(n int) time.Duration
-	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped.
-	// Younger ones are retried: the task's write may simply not have landed yet.
+	// OrphanAfter is how old a message whose task was never recorded must be before it is dropped,
+	// its task recorded failed so that the caller, who may have been told it was accepted, sees it
+	// end, and a record landing later cannot run. Younger ones are retried: the task's write may
+	// simply not have landed yet.
 	OrphanAfter time.Duration
-	Now         func() time.Time
+	// Budget bounds the agent call within the invocation, the lease, and the outcome write's
+	// retries; zero is deadline.Default().
+	Budget deadline.Budget
+	Now    func() time.Time
+	// Progress, when set, answers where the agent of a task may report progress (its progress
+	// and push URLs and token); nil gives agents nowhere to report.
+	Progress func(tenant, taskID string) *dispatch.Progress
+	// Events, when set, takes the updates an A2A agent streams during its call into the task's
+	// event log as they arrive.
+	Events Events
+}
+
+// Events appends to tasks' event logs.
+type Events interface {
+	Append(ctx context.Context, e tasklog.Entry) (tasklog.Event, error)
 }
 
 // Processor handles SQS batches of work messages.
@@ -100,10 +122,33 @@ func New(c Config) *Processor {
 	if c.OrphanAfter == 0 {
 		c.OrphanAfter = 2 * time.Minute
 	}
+	c.Budget = c.Budget.OrDefault()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	return &Processor{c: c}
+}
+
+// onEvent answers where the updates t's agent streams during the call go: its log, bounded
+// like any agent's reports (an update refused for the rate is dropped, the outcome is not).
+func (p *Processor) onEvent(ctx context.Context, log *slog.Logger, t *task.Task) func(progress.Report) {
+	if p.c.Events == nil {
+		return nil
+	}
+	return func(e progress.Report) {
+		_, err := p.c.Events.Append(ctx, tasklog.Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: e.Type, Data: e.Data, Limited: true})
+		if err != nil {
+			log.Warn("append a streamed agent event", "type", e.Type, "err", err)
+		}
+	}
+}
+
+// progress answers where m's agent may report progress, if anywhere.
+func (p *Processor) progress(m *queue.Message) *dispatch.Progress {
+	if p.c.Progress == nil {
+		return nil
+	}
+	return p.c.Progress(m.Tenant, m.TaskID)
 }
 
 // CheckBackoff is the default delay before the n-th check on a working agent: 2 s doubling, at
@@ -117,13 +162,6 @@ func Backoff(n int) time.Duration {
 	ceiling := min(time.Duration(1<<min(n, 9))*time.Second, 5*time.Minute)
 	return time.Second + rand.N(ceiling)
 }
-
-// leaseMargin is how much longer than the agent call a lease lasts, so that recording the outcome
-// fits inside it.
-const leaseMargin = 15 * time.Second
-
-// deadlineMargin is the time kept back from the invocation's deadline to record the outcome.
-const deadlineMargin = 3 * time.Second
 
 // notYetWritten are the waits before re-trying the claim of a task whose record is not there yet.
 var notYetWritten = []time.Duration{25 * time.Millisecond, 75 * time.Millisecond, 200 * time.Millisecond}
@@ -222,6 +260,8 @@ func (p *Processor) Process(ctx context.Context, rec batch.Record) Outcome {
 		return p.deadLetter(ctx, log, m, received)
 	case m.Kind == queue.KindCancel:
 		return p.cancelRemote(ctx, log, m, received)
+	case m.Outcome != nil:
+		return p.recordCarried(ctx, log, m, received)
 	}
 	return p.run(ctx, log, m, received)
 }
@@ -236,9 +276,13 @@ type job struct {
 	text     string
 	creds    dispatch.Credentials
 	history  []dispatch.Message
-	// resume is the agent's task this turn answers (the previous turn paused it).
-	resume  string
-	timeout time.Duration
+	// resume is the agent's task this call answers: the previous turn paused it, or a person
+	// approved it (the message's Answer).
+	resume string
+	// messageID names the message sent to the agent: the task's id, or, for an approval, one of
+	// its own, since the agent may have kept the first message's.
+	messageID string
+	timeout   time.Duration
 }
 
 // run handles a work message in four steps: claim the task, call its agent, decide what the
@@ -259,10 +303,7 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 // claim takes the message's task under a lease once it may run (its thread's previous turn has
 // ended) and gathers what the call needs.
 func (p *Processor) claim(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (*job, Outcome) {
-	j := &job{m: m, log: log, received: received, timeout: m.Agent.CallTimeout()}
-	if dl, ok := ctx.Deadline(); ok {
-		j.timeout = min(j.timeout, time.Until(dl)-deadlineMargin)
-	}
+	j := &job{m: m, log: log, received: received, messageID: m.TaskID, timeout: p.c.Budget.AgentCall(ctx, m.Agent.CallTimeout())}
 	if j.timeout <= 0 {
 		return nil, RetryAfter(0)
 	}
@@ -281,7 +322,7 @@ func (p *Processor) claim(ctx context.Context, log *slog.Logger, m *queue.Messag
 		return nil, o
 	}
 	now := p.c.Now()
-	switch j.t, err = p.claimTask(ctx, m, j.timeout+leaseMargin); {
+	switch j.t, err = p.claimTask(ctx, m, j.timeout+p.c.Budget.LeaseMargin); {
 	case errors.Is(err, errInterrupted):
 		return nil, RetryAfter(time.Second)
 	case err != nil:
@@ -300,6 +341,10 @@ func (p *Processor) claim(ctx context.Context, log *slog.Logger, m *queue.Messag
 	if prev != nil && prev.State == task.Paused {
 		j.resume = prev.RemoteTaskID
 		p.answered(ctx, j.log, prev)
+	}
+	// A paused task a person approved continues the agent's task with the approval.
+	if m.Answer != "" && j.t.RemoteTaskID != "" {
+		j.resume, j.text, j.request, j.messageID = j.t.RemoteTaskID, m.Answer, nil, m.TaskID+":approved"
 	}
 	return j, proceed
 }
@@ -352,15 +397,15 @@ func (p *Processor) call(ctx context.Context, j *job) (dispatch.Result, error) {
 	defer cancel()
 	start := time.Now()
 	defer func() { p.c.Metrics.Duration(telemetry.AgentDuration, time.Since(start)) }()
-	if j.t.RemoteTaskID != "" {
+	if j.t.RemoteTaskID != "" && j.resume == "" {
 		// The agent is working on it already: ask how it is going rather than sending it again.
 		return p.c.Dispatcher.Check(callCtx, j.m.Agent, j.t.RemoteTaskID, j.creds)
 	}
 	m := j.m
 	return p.c.Dispatcher.Call(callCtx, dispatch.Call{
-		TaskID: m.TaskID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: j.text,
+		TaskID: j.messageID, Tenant: m.Tenant, Agent: m.Agent, ThreadID: m.ThreadID, Text: j.text,
 		Request: j.request, Secrets: m.Secrets, Credentials: j.creds, Attempt: j.t.Attempts, History: j.history,
-		ResumeTaskID: j.resume,
+		ResumeTaskID: j.resume, Progress: p.progress(m), OnEvent: p.onEvent(ctx, j.log, j.t),
 	})
 }
 
@@ -380,7 +425,7 @@ func decide(m *queue.Message, t *task.Task, res dispatch.Result, callErr error, 
 	needs, needsInput := errors.AsType[*dispatch.NeedsInput](callErr)
 	switch {
 	case callErr == nil:
-		change.To, change.Result, change.Output, change.Tokens = task.Succeeded, res.Text, res.Output, res.Tokens
+		change.To, change.Result, change.Output, change.Usage = task.Succeeded, res.Text, res.Output, res.Usage
 		spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
 		if spec.Applies() {
 			if err := spec.Check(res.Text, res.Output); err != nil {
@@ -419,62 +464,6 @@ func superseded(change task.Change, current *task.Task) (cancel string) {
 		return change.RemoteTaskID
 	}
 	return ""
-}
-
-// record writes the change and answers what becomes of the message.
-func (p *Processor) record(ctx context.Context, j *job, change task.Change) Outcome {
-	log := j.log
-	// The outcome is recorded even if the invocation's context is ending: it was paid for.
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), deadlineMargin)
-	defer wcancel()
-	_, err := p.c.Store.Transition(wctx, j.m.TaskID, change)
-	if errors.Is(err, task.ErrTooLarge) {
-		// The store has nowhere to keep an answer this large (no blob store). A truncated answer
-		// would pass for the whole one, so the task fails instead, saying why.
-		size := len(change.Result) + len(change.Output)
-		change.To, change.Result, change.Output = task.Failed, "", nil
-		change.Reason = task.ReasonInvalidResponse
-		change.ReasonMessage = fmt.Sprintf("the agent's answer is too large to keep (%d bytes; at most %d without large-payload storage)", size, task.InlineLimit)
-		_, err = p.c.Store.Transition(wctx, j.m.TaskID, change)
-	}
-	var conflict *task.ConflictError
-	switch {
-	case errors.As(err, &conflict):
-		// Another delivery took the task over after our lease expired, or the task was stopped
-		// meanwhile; that outcome stands.
-		log.Warn("outcome superseded", "state", conflict.Current.State, "version", conflict.Current.Version)
-		if remote := superseded(change, conflict.Current); remote != "" {
-			p.cancelQuietly(wctx, log, j.m, j.creds, remote)
-		}
-		return Done
-	case err != nil:
-		log.Error("record outcome", "err", err, "to", change.To)
-		return RetryAfter(p.c.Backoff(j.received))
-	}
-	return p.recorded(ctx, j, change)
-}
-
-// recorded logs and counts a recorded change and answers what becomes of the message.
-func (p *Processor) recorded(ctx context.Context, j *job, change task.Change) Outcome {
-	log := j.log
-	switch change.To {
-	case task.Running:
-		return p.checkLater(ctx, log, j.m, change.RemoteTaskID)
-	case task.Paused:
-		log.Info("task paused: the agent needs input", "remote_task_id", change.RemoteTaskID)
-		return Done
-	case task.Succeeded:
-		log.Info("task succeeded")
-		p.c.Metrics.Count(telemetry.Succeeded, 1)
-		return Done
-	case task.Queued:
-		log.Warn("agent call failed; will retry", "reason", change.Reason, "err", change.ReasonMessage)
-		return RetryAfter(p.c.Backoff(j.received))
-	default:
-		log.Warn("task failed", "reason", change.Reason, "err", change.ReasonMessage)
-		p.c.Metrics.Count(telemetry.Failed, 1)
-		return Done
-	}
 }
 
 // request returns the request and text of m, reading them from the store when m carries a
@@ -575,6 +564,8 @@ const maxCheckDelay = 15 * time.Minute
 func (p *Processor) checkLater(ctx context.Context, log *slog.Logger, m *queue.Message, remoteID string) Outcome {
 	next := *m
 	next.Checks++
+	next.Outcome = nil
+	next.Answer = "" // sent: from now on the agent is asked how it goes
 	delay := min(p.c.CheckBackoff(m.Checks), maxCheckDelay)
 	if err := p.c.Queue.Send(ctx, &next, delay); err != nil {
 		// The task is recorded as working at the agent; this message, redelivered, checks on it.
@@ -720,17 +711,45 @@ func (p *Processor) notClaimed(log *slog.Logger, m *queue.Message, now time.Time
 			// The task's write and this message left together; the write may not have landed yet.
 			return RetryAfter(time.Second)
 		}
-		log.Warn("dropping message for a task that was never recorded")
-		return Done
+		return p.abandonOrphan(log, m, now)
 	default:
 		log.Error("claim task", "err", err)
 		return RetryAfter(p.c.Backoff(1))
 	}
 }
 
+// abandonOrphan records the task of a message whose record never landed as failed, and drops the
+// message.
+func (p *Processor) abandonOrphan(log *slog.Logger, m *queue.Message, now time.Time) Outcome {
+	ctx, cancel := context.WithTimeout(context.Background(), p.c.Budget.Request)
+	defer cancel()
+	t := &task.Task{
+		ID: m.TaskID, Tenant: m.Tenant, AgentID: m.Agent.ID, AgentVersion: m.Agent.Version, Dialect: task.Dialect(m.Dialect),
+		ThreadID: m.ThreadID, State: task.Queued, Version: 1, CreatedAt: m.AcceptedAt, UpdatedAt: m.AcceptedAt, ExpiresAt: m.ExpiresAt,
+	}
+	_, err := p.c.Store.Abandon(ctx, t, now, task.ReasonDispatchFailed, "the task could not be recorded and did not run; submit it again")
+	var conflict *task.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		// It landed after all, and is taken up or ended: another delivery decides.
+		log.Info("the task of an orphaned message was recorded after all", "state", conflict.Current.State)
+		return RetryAfter(time.Second)
+	case err != nil:
+		log.Error("record an orphaned message's task failed", "err", err)
+		return RetryAfter(p.c.Backoff(1))
+	}
+	log.Warn("message for a task that was never recorded: the task is recorded failed")
+	p.c.Metrics.Count(telemetry.Failed, 1)
+	return Done
+}
+
 // deadLetter fails the task of a message that was delivered too often without an outcome, so that
 // nothing stays pending forever.
 func (p *Processor) deadLetter(ctx context.Context, log *slog.Logger, m *queue.Message, received int) Outcome {
+	if m.Outcome != nil {
+		// The agent answered: what it said is recorded, not that the task ran out of deliveries.
+		return p.recordCarried(ctx, log, m, received)
+	}
 	cur, err := p.c.Store.Get(ctx, m.TaskID)
 	switch {
 	case errors.Is(err, task.ErrNotFound):

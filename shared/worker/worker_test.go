@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
@@ -104,10 +105,18 @@ func newHarness(t *testing.T, st *tasktest.Store) *harness {
 	h.p = worker.New(worker.Config{
 		Store: st, Dispatcher: h.disp, Queue: h.queue, DeadLetterARN: dlqARN,
 		Logger:  slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Backoff: backoff, OrphanAfter: 2 * time.Minute, Now: func() time.Time { return now },
+		Backoff: backoff, OrphanAfter: 2 * time.Minute, Now: func() time.Time { return now }, Budget: testBudget,
 	})
 	return h
 }
+
+// testBudget is the production budget with an outcome window of milliseconds: the retries are
+// exercised, not waited out.
+var testBudget = func() deadline.Budget {
+	b := deadline.Default()
+	b.Outcome, b.OutcomeBackoff = 200*time.Millisecond, 5*time.Millisecond
+	return b
+}()
 
 var echo = agent.Agent{ID: "echo", Version: "1", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/",
 	Timeout: agent.Duration(30 * time.Second), Auth: agent.AuthForward}
@@ -450,16 +459,21 @@ func TestOutcomeSuperseded(t *testing.T) {
 	}
 }
 
-func TestOutcomeNotRecorded(t *testing.T) {
+// An outcome the store will not take, nor SQS keep, leaves the message to be redelivered.
+func TestOutcomeNotRecordedNorKept(t *testing.T) {
 	st := tasktest.New(newTask(id1, task.Queued))
 	h := newHarness(t, st)
 	st.TransitionErr = errors.New("dynamodb: 500")
+	h.queue.err = errors.New("sqs: 500")
 	rec := record(t, message(id1), workARN, 3)
 	if failed := handle(t, h, rec); !slices.Equal(failed, []string{rec.ID}) {
 		t.Errorf("failed = %v, want the record retried", failed)
 	}
 	if d := h.queue.postponed[rec.ReceiptHandle]; d != backoff(3) {
 		t.Errorf("postponed by %v, want %v", d, backoff(3))
+	}
+	if len(st.Changes()) < 2 {
+		t.Errorf("the outcome write was tried %d times, want retries within the window", len(st.Changes()))
 	}
 }
 
@@ -703,5 +717,19 @@ func TestTurnRunsWithHistory(t *testing.T) {
 	}
 	if got := st.Task(id1); got.State != task.Succeeded {
 		t.Errorf("turn is %s, want succeeded", got.State)
+	}
+}
+
+// A task deleted while its agent worked has nowhere to record the outcome: the message is done.
+func TestOutcomeOfADeletedTask(t *testing.T) {
+	st := tasktest.New(newTask(id1, task.Queued))
+	// Deleted while the agent worked: the outcome's write finds no task.
+	st.TransitionHook = func(string, task.Change) error { return fmt.Errorf("transition: %w", task.ErrNotFound) }
+	h := newHarness(t, st)
+	if failed := handle(t, h, record(t, message(id1), workARN, 1)); len(failed) != 0 {
+		t.Errorf("failed = %v, want the message done", failed)
+	}
+	if !strings.Contains(h.logs.String(), "outcome dropped") {
+		t.Errorf("log = %s", h.logs.String())
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Kind selects the API Gateway flavour.
@@ -106,7 +107,10 @@ const AuthorizerKeyPrefix = "APIKEY#"
 // invocation's must exist) and API keys (every request's key not configured, and revoke);
 // UpdateItem also marks a task failed when its message cannot be sent,
 // stops it, and writes an agent's head record (draft, unpublish); PutItem also writes agent
-// versions, auth contexts and API keys' hashes (in a TransactWriteItems). No Query, Scan or BatchWriteItem; deletes only as
+// versions, auth contexts and API keys' hashes (in a TransactWriteItems). Every task write is
+// followed by its event in the task's log (shared/tasklog): Query reads the log's tail (the last
+// event's number), an UpdateItem that may only create writes the next. No Scan or
+// BatchWriteItem; deletes only as
 // InvokeDeleteKeyPrefixes allow.
 var InvokeTableActions = []string{
 	"dynamodb:GetItem",
@@ -114,13 +118,19 @@ var InvokeTableActions = []string{
 	"dynamodb:PutItem",
 	"dynamodb:UpdateItem",
 	"dynamodb:ConditionCheckItem",
+	"dynamodb:Query",
 }
 
 // InvokeDeleteKeyPrefixes are the partition keys invoke may delete (dynamodb:DeleteItem under a
 // dynamodb:LeadingKeys condition): an agent's draft, which publishing deletes in its
-// TransactWriteItems (shared/registry), and an auth context (DELETE /v1/auth-contexts/{id},
-// shared/authctx). Tasks, threads and idempotency records are never deleted, only expired by TTL.
-var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#"}
+// TransactWriteItems (shared/registry), an auth context (DELETE /v1/auth-contexts/{id},
+// shared/authctx), and tasks with their conversations' records (DELETE /v1/tasks/{id},
+// store.Delete). Idempotency records, API keys and webhook settings are never deleted.
+var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#", "TASK#", "THREAD#"}
+
+// InvokeQueryIndexes are the indexes invoke may Query: a delete finds the conversation's turns
+// (by_thread) and their sub-tasks (by_parent). The table itself and the other indexes, never.
+var InvokeQueryIndexes = []string{table.Indexes[1].Name, table.IndexParent}
 
 // Props configures the API.
 type Props struct {
@@ -146,6 +156,8 @@ type Props struct {
 	ReceiptKey awskms.IKey
 	// InvokeCodeDir and PollCodeDir hold the two bootstraps.
 	InvokeCodeDir, PollCodeDir string
+	// StreamCodeDir holds the stream function's bootstrap; empty defines no stream function.
+	StreamCodeDir string
 	// AuthorizerCodeDir holds the HTTP API's authorizer's bootstrap; the REST flavour has no
 	// authorizer (its functions check keys themselves) and ignores it.
 	AuthorizerCodeDir string
@@ -180,6 +192,10 @@ type API struct {
 	Poll awslambda.Function
 	// Authorizer checks API keys in front of every HTTP API route; nil for REST.
 	Authorizer awslambda.Function
+	// Stream serves the streaming routes through StreamURL, a response-streaming function URL;
+	// both nil without Props.StreamCodeDir.
+	Stream    awslambda.Function
+	StreamURL awslambda.FunctionUrl
 	// HTTPAPI and HTTPStage are set for the HTTP flavour.
 	HTTPAPI   awsapigatewayv2.HttpApi
 	HTTPStage awsapigatewayv2.HttpStage
@@ -246,6 +262,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	}).Function
 
 	a.grant(props)
+	a.buildStream(props, shared)
 
 	removal := props.LogRemovalPolicy
 	if removal == "" {
@@ -278,9 +295,10 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 
 // grant grants the invoke and poll functions exactly what their paths need.
 func (a *API) grant(props *Props) {
-	// invoke accepts, waits on and stops tasks, publishes agents and keeps auth contexts: exactly
-	// InvokeTableActions on the table (and its indexes, which it never queries), DeleteItem on the
-	// items of InvokeDeleteKeyPrefixes only, sends to the work queue, writes large requests under
+	// invoke accepts, waits on, stops, resumes and deletes tasks, publishes agents and keeps auth
+	// contexts: exactly InvokeTableActions on the table (and its indexes), Query on
+	// InvokeQueryIndexes only, DeleteItem on the items of InvokeDeleteKeyPrefixes only, sends to
+	// the work queue, writes large requests under
 	// requests/ and reads payloads (a sync invoke answers with the task), seals secrets (KMS
 	// Encrypt, never Decrypt: the worker opens auth contexts', deliver webhooks'), sends a
 	// replayed webhook delivery to the webhook queue, and nothing else.
@@ -298,6 +316,13 @@ func (a *API) grant(props *Props) {
 		Conditions: &map[string]*map[string]any{
 			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading},
 		},
+	})
+	indexes := make([]*string, len(InvokeQueryIndexes))
+	for i, ix := range InvokeQueryIndexes {
+		indexes[i] = jsii.String(*props.Table.TableArn() + "/index/" + ix)
+	}
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee: a.Invoke, Actions: jsii.Strings("dynamodb:Query"), ResourceArns: &indexes,
 	})
 	props.Queue.GrantSendMessages(a.Invoke)
 	if props.WebhookQueue != nil {

@@ -37,6 +37,7 @@ import (
 	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
 )
@@ -60,7 +61,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 	once.Do(func() {
 		templates = map[api.Kind]*infratest.Template{}
 		synthErr = func() error {
-			lambdaDir, err := infratest.StubLambdaDir("invoke", "poll", "authorizer")
+			lambdaDir, err := infratest.StubLambdaDir("invoke", "poll", "authorizer", "stream")
 			if err != nil {
 				return err
 			}
@@ -91,6 +92,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 					InvokeCodeDir:     filepath.Join(lambdaDir, "invoke"),
 					PollCodeDir:       filepath.Join(lambdaDir, "poll"),
 					AuthorizerCodeDir: filepath.Join(lambdaDir, "authorizer"),
+					StreamCodeDir:     filepath.Join(lambdaDir, "stream"),
 					Environment:       map[string]string{golambda.EnvTaskTTL: "24h"},
 					APIKeyHashes:      keys,
 					AgentsJSON:        testAgents,
@@ -223,7 +225,8 @@ func TestPermissions(t *testing.T) {
 	}
 	// TransactWriteItems has no IAM action of its own: its Put, Update and ConditionCheck
 	// elements are authorized as PutItem, UpdateItem and ConditionCheckItem.
-	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"} {
+	// Query: every task write is followed by its event, numbered after the log's tail.
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"} {
 		if !slices.Contains(api.InvokeTableActions, a) {
 			t.Errorf("InvokeTableActions lacks %s, which the accept, sync-wait and stop paths use", a)
 		}
@@ -242,14 +245,33 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("invoke may %v on the webhook queue, want [sqs:SendMessage]", onWebhooks)
 	}
 	for a := range invoke {
-		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) && a != "dynamodb:DeleteItem" {
-			t.Errorf("invoke may %s; it may only %v and DeleteItem", a, api.InvokeTableActions)
+		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) && a != "dynamodb:DeleteItem" && a != "dynamodb:Query" {
+			t.Errorf("invoke may %s; it may only %v, DeleteItem and Query", a, api.InvokeTableActions)
 		}
 		if strings.HasPrefix(a, "sqs:") && !slices.Contains([]string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, a) {
 			t.Errorf("invoke may %s; it only sends", a)
 		}
 	}
 	checkInvokeDeletes(t, tpl, invokeRole, f.table)
+	// Query on the indexes a delete reads, and nothing else: not the table, not by_tenant.
+	var queried []string
+	for _, st := range tpl.PolicyStatements(invokeRole) {
+		if st.Effect == "Allow" && slices.Contains(st.Actions, "dynamodb:Query") {
+			if len(st.Actions) != 1 {
+				t.Errorf("Query shares a statement with %v", st.Actions)
+			}
+			queried = append(queried, infratest.ResourcePaths(st.Resource)...)
+		}
+	}
+	var wantQueried []string
+	for _, ix := range api.InvokeQueryIndexes {
+		wantQueried = append(wantQueried, f.table+"/index/"+ix)
+	}
+	slices.Sort(queried)
+	slices.Sort(wantQueried)
+	if !slices.Equal(queried, wantQueried) {
+		t.Errorf("invoke may Query %v, want %v", queried, wantQueried)
+	}
 
 	// Payloads and the seal key, exactly: invoke stages requests and reads payloads back, and seals
 	// (Encrypt: auth contexts' secrets, tenants' webhook signing secrets) but never opens
@@ -396,8 +418,12 @@ func TestInvokeDeletesOnlyPrefixedKeys(t *testing.T) {
 	if err := contexts.Delete(ctx, "acme", c.ID); err != nil {
 		t.Fatal(err)
 	}
-	if len(db.deleted) != 2 {
-		t.Fatalf("deleted %v, want the draft and the auth context", db.deleted)
+	// A task's deletion: the task and its conversation's record.
+	if err := store.New(db, "tasks").Delete(ctx, []*task.Task{{ID: "t-1", Tenant: "acme", ThreadID: "conv-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(db.deleted) != 4 {
+		t.Fatalf("deleted %v, want the draft, the auth context, the task and its conversation", db.deleted)
 	}
 	for _, pk := range db.deleted {
 		if !slices.ContainsFunc(api.InvokeDeleteKeyPrefixes, func(p string) bool { return strings.HasPrefix(pk, p) }) {
@@ -415,6 +441,7 @@ type fakeTable struct {
 var (
 	_ registry.DynamoDB = (*fakeTable)(nil)
 	_ authctx.DynamoDB  = (*fakeTable)(nil)
+	_ store.DynamoDB    = (*fakeTable)(nil)
 )
 
 func newFakeTable() *fakeTable {
@@ -458,6 +485,10 @@ func (f *fakeTable) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...fu
 func (f *fakeTable) DeleteItem(_ context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	f.del(in.Key)
 	return &dynamodb.DeleteItemOutput{}, nil
+}
+
+func (f *fakeTable) BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	return &dynamodb.BatchGetItemOutput{}, nil
 }
 
 func (f *fakeTable) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
@@ -529,16 +560,17 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 	// turns on replays; both functions keep the tenants' settings and poll reads deliveries.
 	webhooks := settings.NewTenants(nil, "tasks", sealer, "")
 	deliveries := webhook.New(webhook.Config{Table: "tasks", Tenants: webhooks})
+	svc := accept.New(accept.Config{Store: tasks})
 	// Receipts as the stack configures them: both functions sign with the receipt key.
 	receipts := receipt.NewKMS(nil, "receipt-key", nil)
 	return map[api.Target]http.Handler{
 		api.Invoke: httpapi.New(httpapi.Config{
-			Submitter: accept.New(accept.Config{Store: tasks}), Reader: tasks, Resolver: tasks, Stopper: tasks,
+			Submitter: svc, Canceler: svc, Resumer: svc, Reader: tasks, Resolver: tasks, Stopper: tasks, Deleter: tasks,
 			Routes: httpapi.WriteRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
 			Webhooks: webhooks, Deliveries: deliveries, Receipts: receipts, ReceiptStore: tasks,
 		}),
 		api.Poll: httpapi.New(httpapi.Config{
-			Reader: tasks, Resolver: tasks, Lister: tasks, Threads: tasks,
+			Reader: tasks, Resolver: tasks, Lister: tasks, Threads: tasks, Families: tasks,
 			Routes: httpapi.ReadRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
 			Webhooks: webhooks, Deliveries: deliveries, Receipts: receipts, ReceiptStore: tasks,
 		}),
@@ -919,5 +951,36 @@ func TestAuthorizerReadsOnlyKeyItems(t *testing.T) {
 		if !strings.HasPrefix(pk, api.AuthorizerKeyPrefix) {
 			t.Errorf("the authorizer reads %s, outside %s*", pk, api.AuthorizerKeyPrefix)
 		}
+	}
+}
+
+// TestStreamFunction: the stream function is served by a response-streaming function URL that
+// the handler authenticates (no IAM auth, no gateway), outlasts a stream connection's bound, and
+// may accept tasks and append to their logs as invoke does, and nothing else on the table.
+func TestStreamFunction(t *testing.T) {
+	tpl := template(t, api.HTTP)
+	f := lookup(t, tpl)
+	stream := tpl.Only(t, "AWS::Lambda::Function", "ApiStream")
+	infratest.CheckGoFunction(t, stream)
+	if got := infratest.Number(stream.Properties["Timeout"]); got != api.StreamTimeoutSeconds || got <= 300 {
+		t.Errorf("Timeout = %v, want %d (beyond the 5-minute stream bound)", got, api.StreamTimeoutSeconds)
+	}
+	tpl.HasResourceProperties(t, "AWS::Lambda::Url", map[string]any{"AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM"})
+	actions := tpl.Actions(tpl.RoleOf(t, stream))
+	for _, a := range api.InvokeTableActions {
+		if !slices.Contains(actions[a], f.table) {
+			t.Errorf("stream lacks %s on the table", a)
+		}
+	}
+	for a := range actions {
+		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(api.InvokeTableActions, a) {
+			t.Errorf("stream may %s; it may only %v", a, api.InvokeTableActions)
+		}
+		if strings.HasPrefix(a, "kms:") {
+			t.Errorf("stream may %s: it opens no secret", a)
+		}
+	}
+	if !slices.Contains(actions["sqs:SendMessage"], f.queue) {
+		t.Error("stream lacks sqs:SendMessage on the work queue (invoke/stream)")
 	}
 }

@@ -66,6 +66,17 @@ var Routes = []Route{
 	{Method: http.MethodGet, Path: "/v1/receipt-issuer", Target: Poll},
 	// The turns of the task's conversation (the by_thread index).
 	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}/thread", Target: Poll},
+	// The conversation and its sub-tasks' messages (by_thread and by_parent), and the usage its
+	// agents reported.
+	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}/thread/full", Target: Poll},
+	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}/llm_usage", Target: Poll},
+	// A delete stops what has not ended, finds the conversation's turns and their sub-tasks
+	// (by_thread, by_parent) and deletes them (TASK# and THREAD# items).
+	{Method: http.MethodDelete, Path: "/v1/tasks/{task_id}", Target: Invoke},
+	// Human in the loop: a conditional write on a paused task, and for an approval a work
+	// message that resumes it.
+	{Method: http.MethodPost, Path: "/v1/hitl/{task_id}/approve", Target: Invoke},
+	{Method: http.MethodPost, Path: "/v1/hitl/{task_id}/reject", Target: Invoke},
 	// The tenant's tasks, newest first (the by_tenant index), all or one agent's.
 	{Method: http.MethodGet, Path: "/v1/tasks", Target: Poll},
 	{Method: http.MethodGet, Path: "/v1/agents/{agent_id}/tasks", Target: Poll},

@@ -53,13 +53,15 @@ const (
 // GetItem and BatchGetItem read idempotency records, threads, agents, auth contexts and tenants'
 // webhook settings; a task is one conditional PutItem, a thread turn or an idempotent request one
 // TransactWriteItems (PutItem, UpdateItem, ConditionCheckItem); UpdateItem also fails a task whose
-// message could not be sent. No Query, Scan or deletes.
+// message could not be sent; Query reads the tail of a task's event log before the event its
+// creation writes (UpdateItem). No Scan or deletes.
 var TriggerTableActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:BatchGetItem",
 	"dynamodb:PutItem",
 	"dynamodb:UpdateItem",
 	"dynamodb:ConditionCheckItem",
+	"dynamodb:Query",
 }
 
 // newTrigger defines the trigger function, its dead-letter queue and its three sources: the

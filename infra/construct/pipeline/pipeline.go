@@ -190,7 +190,8 @@ func New(scope constructs.Construct, id string, props *Props) *Pipeline {
 // grantWorker grants the worker what it needs, and nothing else.
 func grantWorker(worker awslambda.Function, props *Props, work awssqs.Queue) {
 	// Least privilege: read task records (GetItem, and Query on the by_thread GSI for the turns of
-	// a thread) and conditionally update them, nothing else on the table.
+	// a thread) and conditionally update them, nothing else on the table. Appending to a task's
+	// event log is a Query of its tail and an UpdateItem that may only create the next event.
 	props.Table.GrantReadData(worker)
 	props.Table.Grant(worker, jsii.String("dynamodb:UpdateItem"))
 	// Delayed "check" messages for agents that answer asynchronously.
@@ -237,6 +238,7 @@ func newSweeper(this constructs.Construct, props *Props, work awssqs.Queue, shar
 	// request is re-sent by reference). No payload writes and no KMS: the sweeper never rebuilds a
 	// message that needs a secret.
 	props.Table.GrantReadData(fn)
+	// A task the sweeper fails gets its finished event: a Query and an UpdateItem on its log.
 	props.Table.Grant(fn, jsii.String("dynamodb:UpdateItem"))
 	work.GrantSendMessages(fn)
 	storage.GrantReadPayloads(props.Payloads, fn)

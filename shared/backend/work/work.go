@@ -41,9 +41,14 @@ func Worker(p *backend.Parts, invoker dispatch.LambdaInvoker) *worker.Processor 
 		return nil
 	}
 	o := p.Options()
-	return worker.New(worker.Config{
+	wc := worker.Config{
 		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Dispatcher: Dispatcher(p, invoker),
 		AuthContexts: backend.AuthContexts[worker.AuthContexts](p), DeadLetterARN: p.Config().DLQARN,
 		Logger: p.Logger, Metrics: p.Metrics, Backoff: o.Backoff, CheckBackoff: o.CheckBackoff,
-	})
+		Events: p.Events, Budget: o.Budget,
+	}
+	if p.ProgressKeys != nil {
+		wc.Progress = dispatch.ProgressTargets(p.ProgressKeys, p.Config().StreamURL)
+	}
+	return worker.New(wc)
 }

@@ -11,6 +11,11 @@
 //	ask       asks which currency; an answer to its task completes it ("paid in <answer>")
 //	login     asks the caller to authenticate
 //	echo      answers with a message echoing the text ("a2a: <text>")
+//	stream    works, reports two status updates ("step 1", "step 2") and an artifact update at
+//	          once, then completes ("stream result"): with Streams, a streaming call sees them all
+//	progress  works; once the test calls Proceed, reports two status updates ("step 1", "step 2")
+//	          and an artifact update, then completes as slow does (with Pushes, every update is
+//	          pushed to the push configuration the message carries)
 //	fail      fails; reject rejects; anything else fails as an unknown instruction
 //
 // It records every JSON-RPC request's method, headers and body, every message it executed, and
@@ -30,10 +35,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
+	"github.com/a2aproject/a2a-go/v2/a2asrv/push"
 )
 
 // Agent is a running test agent.
@@ -45,6 +52,8 @@ type Agent struct {
 	gets       atomic.Int32
 	release    chan struct{}
 	once       sync.Once
+	proceed    chan struct{}
+	proceeded  sync.Once
 
 	mu      sync.Mutex
 	msgs    []*a2a.Message // messages executed, in order
@@ -60,7 +69,16 @@ type Option func(*config)
 type config struct {
 	legacy bool
 	noCard bool
+	push   bool
+	stream bool
 }
+
+// Streams makes the agent's card declare streaming (SendStreamingMessage).
+func Streams() Option { return func(c *config) { c.stream = true } }
+
+// Pushes makes the agent support push notifications: its card says so, and it pushes every
+// update of a task to the push configuration the message carried (A2A 1.0 only).
+func Pushes() Option { return func(c *config) { c.push = true } }
 
 // Legacy makes the agent speak A2A 0.3 (the SDK's a2av0 JSON-RPC server) and publish its card in
 // the 0.3 shape.
@@ -78,8 +96,12 @@ func New(t testing.TB, slowChecks int32, opts ...Option) *Agent {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ag := &Agent{slowChecks: slowChecks, release: make(chan struct{})}
-	handler := a2asrv.NewHandler(ag, a2asrv.WithLogger(slog.New(slog.DiscardHandler)))
+	ag := &Agent{slowChecks: slowChecks, release: make(chan struct{}), proceed: make(chan struct{})}
+	hopts := []a2asrv.RequestHandlerOption{a2asrv.WithLogger(slog.New(slog.DiscardHandler))}
+	if cfg.push {
+		hopts = append(hopts, a2asrv.WithPushNotifications(push.NewInMemoryStore(), push.NewHTTPPushSender(&push.HTTPSenderConfig{Timeout: 5 * time.Second})))
+	}
+	handler := a2asrv.NewHandler(ag, hopts...)
 	var rpc http.Handler
 	version := a2a.Version
 	if cfg.legacy {
@@ -89,7 +111,8 @@ func New(t testing.TB, slowChecks int32, opts ...Option) *Agent {
 	}
 	card := &a2a.AgentCard{Name: "a2atest", Description: "a test agent", Version: "1",
 		DefaultInputModes: []string{"text/plain"}, DefaultOutputModes: []string{"text/plain"},
-		Skills: []a2a.AgentSkill{{ID: "test", Name: "test", Description: "test", Tags: []string{"test"}}}}
+		Skills:       []a2a.AgentSkill{{ID: "test", Name: "test", Description: "test", Tags: []string{"test"}}},
+		Capabilities: a2a.AgentCapabilities{PushNotifications: cfg.push, Streaming: cfg.stream}}
 	// The card names the endpoint, so it is complete only once the server listens: it is produced
 	// on each request.
 	var producer a2asrv.AgentCardProducer = a2asrv.AgentCardProducerFn(func(context.Context) (*a2a.AgentCard, error) { return card, nil })
@@ -128,11 +151,15 @@ func New(t testing.TB, slowChecks int32, opts ...Option) *Agent {
 	ag.URL = srv.URL
 	card.SupportedInterfaces = []*a2a.AgentInterface{{URL: ag.URL, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: version}}
 	t.Cleanup(func() {
+		ag.Proceed()
 		ag.once.Do(func() { close(ag.release) }) // let a slow task end
 		srv.Close()
 	})
 	return ag
 }
+
+// Proceed lets "progress" tasks report their progress.
+func (ag *Agent) Proceed() { ag.proceeded.Do(func() { close(ag.proceed) }) }
 
 // LastMessage returns the last message the agent executed, or nil.
 func (ag *Agent) LastMessage() *a2a.Message {
@@ -227,6 +254,32 @@ func (ag *Agent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.S
 				return
 			}
 			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewTextPart("slow result")}}), nil)
+		case "stream":
+			if !yield(task(a2a.TaskStateWorking, "on it"), nil) {
+				return
+			}
+			if !reportProgress(ec, yield) {
+				return
+			}
+			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewTextPart("stream result")}}), nil)
+		case "progress":
+			if !yield(task(a2a.TaskStateWorking, "on it"), nil) {
+				return
+			}
+			select {
+			case <-ag.proceed:
+			case <-ctx.Done():
+				return
+			}
+			if !reportProgress(ec, yield) {
+				return
+			}
+			select {
+			case <-ag.release:
+			case <-ctx.Done():
+				return
+			}
+			yield(task(a2a.TaskStateCompleted, "", &a2a.Artifact{ID: "a1", Parts: a2a.ContentParts{a2a.NewTextPart("progress result")}}), nil)
 		case "hold":
 			if !yield(task(a2a.TaskStateWorking, ""), nil) {
 				return
@@ -246,6 +299,17 @@ func (ag *Agent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.S
 			yield(task(a2a.TaskStateFailed, "unknown instruction "+word), nil)
 		}
 	}
+}
+
+// reportProgress yields the progress of a "stream" or "progress" task: two status updates and
+// an artifact update. It answers false when the consumer stopped.
+func reportProgress(ec *a2asrv.ExecutorContext, yield func(a2a.Event, error) bool) bool {
+	for _, step := range []string{"step 1", "step 2"} {
+		if !yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateWorking, a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart(step))), nil) {
+			return false
+		}
+	}
+	return yield(a2a.NewArtifactEvent(ec, a2a.NewTextPart("draft")), nil)
 }
 
 // Cancel implements a2asrv.AgentExecutor.

@@ -152,6 +152,13 @@ func (e *Emulators) Env() []string {
 	}
 }
 
+// DynamoDBPID and SQSPID are the emulators' process ids, for tests that freeze or kill them
+// (package faults).
+func (e *Emulators) DynamoDBPID() int { return e.dynamodb.cmd.Process.Pid }
+
+// SQSPID is fauxqs's process id; it serves S3 too.
+func (e *Emulators) SQSPID() int { return e.sqs.cmd.Process.Pid }
+
 // CheckInstalled reports, with an error wrapping [ErrNotInstalled], whether
 // anything Start needs is missing. It starts nothing. Only opts.Dir is used.
 func CheckInstalled(opts Options) error {

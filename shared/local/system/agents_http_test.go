@@ -17,7 +17,8 @@ import (
 )
 
 // fakeLambda speaks the Lambda Invoke REST API: POST /2015-03-31/functions/{name}/invocations.
-// A function named "fails" answers with a function error; any other echoes the request's text.
+// A function named "fails" answers with a function error, one named "metered" reports its usage;
+// any other echoes the request's text.
 type fakeLambda struct{}
 
 func (fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +34,10 @@ func (fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(name, ":function:fails") {
 		w.Header().Set("X-Amz-Function-Error", "Unhandled")
 		fmt.Fprint(w, `{"errorMessage":"card declined","errorType":"PaymentError"}`)
+		return
+	}
+	if strings.HasSuffix(name, ":function:metered") {
+		fmt.Fprintf(w, `{"output":%q,"usage":{"input_tokens":7,"output_tokens":2,"actions":1,"cost":0.0009}}`, "lambda: "+req.Text)
 		return
 	}
 	fmt.Fprintf(w, `{"output":%q}`, "lambda: "+req.Text)

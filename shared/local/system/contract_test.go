@@ -14,6 +14,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/api"
+	"github.com/agentq/agentq/shared/dispatch/a2atest"
+	"github.com/agentq/agentq/shared/progress"
+	"github.com/agentq/agentq/shared/sse"
 )
 
 // contractClient sends requests to the running system and validates every answer against
@@ -29,6 +32,8 @@ type contractAnswer struct {
 	status int
 	header http.Header
 	body   map[string]any
+	// raw is the body of an event stream.
+	raw string
 }
 
 // code is an error answer's reason code, in either dialect.
@@ -79,6 +84,13 @@ func (c *contractClient) do(t *testing.T, method, path, body string, want int, h
 	}
 	api.ValidateResponse(t, req, resp.StatusCode, resp.Header, raw)
 	a := contractAnswer{status: resp.StatusCode, header: resp.Header}
+	switch {
+	case resp.StatusCode == http.StatusNoContent && len(raw) == 0:
+		raw = []byte("{}") // no body, as documented (ValidateResponse checked it)
+	case resp.Header.Get("Content-Type") == sse.ContentType:
+		a.raw = string(raw) // an event stream, validated event by event
+		raw = []byte("{}")
+	}
 	if err := json.Unmarshal(raw, &a.body); err != nil {
 		t.Fatalf("%s %s: answer %d is not a JSON object: %s", method, path, resp.StatusCode, raw)
 	}
@@ -280,7 +292,8 @@ func TestContract(t *testing.T) {
 			{"POST", xSync + "?wait=99", `{"input":{"text":"x"}}`, 422, "validation_failed", nil},
 			{"POST", snAsync, `{"message":5}`, 400, "validation_failed", nil},
 			{"POST", snAsync, `{"message":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "body_too_large", nil},
-			{"DELETE", "/v1/tasks/" + uuid.NewString(), "", 405, "method_not_allowed", nil},
+			{"DELETE", "/v1/tasks/" + uuid.NewString(), "", 404, "task_not_found", nil},
+			{"PUT", "/v1/tasks/" + uuid.NewString(), "", 405, "method_not_allowed", nil},
 			{"GET", snAsync, "", 405, "method_not_allowed", nil},
 			{"GET", "/v2/nothing", "", 404, "route_not_found", nil},
 			{"GET", "/v1/receipts/" + uuid.NewString() + "/extra", "", 404, "route_not_found", nil},
@@ -290,6 +303,30 @@ func TestContract(t *testing.T) {
 					t.Errorf("code = %s, want %s", a.code(), e.code)
 				}
 			})
+		}
+	})
+
+	t.Run("xpander task operations", func(t *testing.T) {
+		parent := c.do(t, http.MethodPost, xAsync, `{"input":{"text":"parent"}}`, http.StatusOK)
+		sub := c.do(t, http.MethodPost, xAsync, `{"input":{"text":"child"},"parent_execution_id":"`+parent.str("task_id")+`","triggering_agent_id":"planner"}`, http.StatusOK)
+		c.until(t, "/v1/tasks/"+sub.str("task_id"), "completed")
+		c.until(t, "/v1/tasks/"+parent.str("task_id"), "completed")
+		c.do(t, http.MethodGet, "/v1/tasks?page=1&per_page=5&parent_task_id="+parent.str("task_id")+"&internal_status=succeeded&from_date=2026-01-01T00:00:00Z", "", http.StatusOK)
+		c.do(t, http.MethodGet, "/v1/agents/echo/tasks?per_page=2&triggering_agent_id=planner", "", http.StatusOK)
+		c.do(t, http.MethodGet, "/v1/tasks?page=21&per_page=50", "", http.StatusUnprocessableEntity)
+		c.do(t, http.MethodGet, "/v1/tasks/"+parent.str("task_id")+"/thread/full", "", http.StatusOK)
+		c.do(t, http.MethodGet, "/v1/tasks/"+parent.str("task_id")+"/llm_usage", "", http.StatusOK)
+		c.do(t, http.MethodPost, "/v1/hitl/"+parent.str("task_id")+"/approve", `{"approved_by":"ana"}`, http.StatusConflict)
+		c.do(t, http.MethodPost, "/v1/hitl/"+parent.str("task_id")+"/reject", `{}`, http.StatusUnprocessableEntity)
+		c.do(t, http.MethodDelete, "/v1/tasks/"+parent.str("task_id"), "", http.StatusNoContent)
+		c.do(t, http.MethodGet, "/v1/tasks/"+sub.str("task_id"), "", http.StatusNotFound)
+
+		id := publishA2A(t, a2atest.New(t, 1))
+		for _, verb := range []string{"approve", "reject"} {
+			asked := c.do(t, http.MethodPost, "/v1/agents/"+id+"/invoke/async", `{"input":{"text":"ask me"}}`, http.StatusOK)
+			c.until(t, "/v1/tasks/"+asked.str("task_id"), "paused")
+			who := map[string]string{"approve": `{"approved_by":"ana","message":"AUD"}`, "reject": `{"rejected_by":"bo","reason":"no"}`}[verb]
+			c.do(t, http.MethodPost, "/v1/hitl/"+asked.str("task_id")+"/"+verb, who, http.StatusOK)
 		}
 	})
 
@@ -342,6 +379,28 @@ func TestContract(t *testing.T) {
 		c.do(t, http.MethodDelete, "/v1/api-keys/"+created.str("id"), "", http.StatusOK, admin...)
 		c.do(t, http.MethodDelete, "/v1/api-keys/ffffffffffffffff", "", http.StatusNotFound, admin...)
 		c.do(t, http.MethodGet, "/v1/api-keys?tenant=contract-keys", "", http.StatusForbidden) // a tenant's key
+	})
+
+	t.Run("streaming", func(t *testing.T) {
+		streamed := c.do(t, http.MethodPost, "/v1/agents/echo/invoke/stream", `{"input":{"text":"contract stream"}}`, http.StatusOK)
+		if !strings.Contains(streamed.raw, "event: task_finished") {
+			t.Errorf("invoke/stream = %q", streamed.raw)
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(streamed.header.Get("Location"), "/v1/tasks/"), "/events?names=xpander")
+		if got := c.do(t, http.MethodGet, "/v1/tasks/"+id+"/events", "", http.StatusOK, "Last-Event-ID", "1"); !strings.Contains(got.raw, "event: finished") {
+			t.Errorf("stream = %q", got.raw)
+		}
+		page := c.do(t, http.MethodGet, "/v1/tasks/"+id+"/events?limit=2", "", http.StatusOK, "Accept", "application/json")
+		if page.body["next_after"] != float64(2) {
+			t.Errorf("page = %v", page.body)
+		}
+		c.do(t, http.MethodGet, "/v1/receipts/"+id+"/events", "", http.StatusOK, "Accept", "application/json")
+		c.do(t, http.MethodGet, "/v1/tasks/"+uuid.NewString()+"/events", "", http.StatusNotFound)
+		token := "Bearer " + progress.NewKeys(sys.progressKey).Token("default", id)
+		if e := c.do(t, http.MethodPost, "/v1/tasks/"+id+"/progress", `{"type":"chunk","data":{"text":"late"}}`, http.StatusConflict, "x-api-key", "", "Authorization", token); e.code() != "task_ended" {
+			t.Errorf("code = %s", e.code())
+		}
+		c.do(t, http.MethodPost, "/v1/tasks/"+id+"/push", `{"task":{"id":"r"}}`, http.StatusUnauthorized, "x-api-key", "")
 	})
 
 	t.Run("healthz", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -73,10 +74,11 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 	if streamARN == "" {
 		return fmt.Errorf("table %s has no stream: it was made before completion events existed; remove the data directory or the table", o.Table)
 	}
-	cfg := localConfig(0, nil)
 	// Stream reads are not metered: Lambda's reads of a table's stream are free.
-	bus := eventbridge.NewFromConfig(localConfig(0, o.APIOptions), func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.Bus.URL) })
+	bus := eventbridge.NewFromConfig(localAWS(o.Budget, o.APIOptions...), func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.busEndpoint(o)) })
 	ntf := notifier.New(p, bus, s.Bus.Name)
+	// The stream poller waits on long reads of its own: it keeps the SDK's default timeouts.
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 	streams := dynamodbstreams.NewFromConfig(cfg, func(so *dynamodbstreams.Options) { so.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
 
 	run := func(name string, f func(context.Context) error) {
@@ -97,6 +99,15 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 		run(m.QueueURL, m.Run)
 	}
 	return nil
+}
+
+// busEndpoint is where the notifier publishes: the local bus, or what Options.NotifyVia puts in
+// front of it.
+func (s *System) busEndpoint(o Options) string {
+	if o.NotifyVia != nil {
+		return o.NotifyVia(s.Bus.URL)
+	}
+	return s.Bus.URL
 }
 
 // timedStream tells onInvocation how long each stream batch took in h, as the notify function

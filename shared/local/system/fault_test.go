@@ -17,6 +17,7 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/local/demoagent"
+	"github.com/agentq/agentq/shared/local/faults"
 )
 
 // TestWorkerKilledMidCall runs the worker as an `agentq worker` process, kills it with SIGKILL
@@ -129,7 +130,7 @@ func TestWorkerKilledMidCall(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := first.Process.Kill(); err != nil {
+	if err := faults.NewProcess("agentq worker", first.Process.Pid).Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.Wait()

@@ -36,6 +36,7 @@ import (
 	"github.com/agentq/agentq/shared/backend/work"
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
@@ -88,6 +89,10 @@ type Options struct {
 	// SealKey seals auth contexts' secrets: 32 bytes; empty generates a key for this run (auth
 	// contexts stored under another key, in a DataDir, then no longer open).
 	SealKey []byte
+	// ProgressKey derives the tasks' progress tokens: 32 bytes or more; empty generates one for
+	// this run. StreamFor bounds one event stream connection (default httpapi.DefaultStreamFor).
+	ProgressKey []byte
+	StreamFor   time.Duration
 	// NoWorker starts everything but the worker's event source mappings: the work is then done
 	// by RunWorker elsewhere, for example an `agentq worker` process that can be killed.
 	NoWorker bool
@@ -100,9 +105,6 @@ type Options struct {
 	// KeyCacheTTL caches API key lookups as the functions do (backend.KeyCacheTTL); default 0, no
 	// cache, so a revoked key is refused at once.
 	KeyCacheTTL time.Duration
-	// AgentCacheTTL caches agent lookups as the functions do (backend.AgentCacheTTL); default 0, no
-	// cache, so a local publish shows at once.
-	AgentCacheTTL time.Duration
 	// WebhookSecret is the operator's default webhook signing secret (whsec_...), used for
 	// tenants that have none of their own; empty leaves only tenants' own secrets.
 	WebhookSecret string
@@ -116,6 +118,15 @@ type Options struct {
 	// OnInvocation, when set, is told of every handler invocation the way Lambda would bill it:
 	// the function that would run it (invoke, poll, worker, notify) and how long the handler ran.
 	OnInvocation func(function string, took time.Duration)
+	// AgentCacheTTL caches agent lookups as the functions do (backend.AgentCacheTTL); default 0, no
+	// cache, so a local publish shows at once.
+	AgentCacheTTL time.Duration
+	// NotifyVia, when set, maps the local bus's URL to the one the notifier publishes to: a
+	// fault-injection proxy in front of the bus (package faults), in tests.
+	NotifyVia func(busURL string) string
+	// Budget is the deadlines and retry bounds of the API, the accept core, the worker and every
+	// AWS client; default deadline.Default(). Tests shorten it.
+	Budget deadline.Budget
 	// ReceiptKeysFile keeps the receipt signing keys (created with a first key when missing;
 	// `agentq receipt-keys rotate` adds one); empty signs with a key of this run's own.
 	ReceiptKeysFile string
@@ -126,6 +137,8 @@ type Options struct {
 type System struct {
 	// APIURL is the base URL of the HTTP API.
 	APIURL string
+	// progressKey derives the tasks' progress tokens (Options.ProgressKey, or one for this run).
+	progressKey []byte
 	// EchoURL is the demo agent's endpoint.
 	EchoURL string
 	Table   string
@@ -176,13 +189,28 @@ type EventQueues struct {
 	TriggerDLQURL string `json:"trigger_dlq_url"`
 }
 
-// Clients returns DynamoDB and SQS clients for the given endpoints, with static local credentials.
+// Clients returns DynamoDB and SQS clients for the given endpoints, with static local credentials
+// and the production budget's per-attempt timeout and retries (maxAttempts, when not zero,
+// overrides the number of attempts).
 func Clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int) (*dynamodb.Client, *sqs.Client) {
-	return clients(dynamoEndpoint, sqsEndpoint, maxAttempts, nil)
+	return clients(withAttempts(deadline.Default(), maxAttempts), dynamoEndpoint, sqsEndpoint)
 }
 
-func clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int, apiOptions []func(*middleware.Stack) error) (*dynamodb.Client, *sqs.Client) {
-	cfg := localConfig(maxAttempts, apiOptions)
+func withAttempts(b deadline.Budget, n int) deadline.Budget {
+	if n > 0 {
+		b.Attempts = n
+	}
+	return b
+}
+
+// localAWS is the SDK configuration of every local client: static credentials, and the budget's
+// per-attempt timeout and retries, as in AWS.
+func localAWS(b deadline.Budget, apiOptions ...func(*middleware.Stack) error) aws.Config {
+	return b.AWS(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), APIOptions: apiOptions})
+}
+
+func clients(b deadline.Budget, dynamoEndpoint, sqsEndpoint string, apiOptions ...func(*middleware.Stack) error) (*dynamodb.Client, *sqs.Client) {
+	cfg := localAWS(b, apiOptions...)
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoEndpoint) })
 	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
 	return ddb, sq
@@ -191,22 +219,11 @@ func clients(dynamoEndpoint, sqsEndpoint string, maxAttempts int, apiOptions []f
 // S3Client returns an S3 client for the given endpoint, with static local credentials and
 // path-style addressing (the emulator serves every bucket at one host).
 func S3Client(endpoint string, maxAttempts int) *s3.Client {
-	return s3Client(endpoint, maxAttempts, nil)
+	return s3Client(withAttempts(deadline.Default(), maxAttempts), endpoint)
 }
 
-// localConfig is the AWS configuration of the emulators' clients: static local credentials.
-func localConfig(maxAttempts int, apiOptions []func(*middleware.Stack) error) aws.Config {
-	return aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
-		RetryMaxAttempts: maxAttempts,
-		APIOptions:       apiOptions,
-	}
-}
-
-func s3Client(endpoint string, maxAttempts int, apiOptions []func(*middleware.Stack) error) *s3.Client {
-	cfg := localConfig(maxAttempts, apiOptions)
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+func s3Client(b deadline.Budget, endpoint string, apiOptions ...func(*middleware.Stack) error) *s3.Client {
+	return s3.NewFromConfig(localAWS(b, apiOptions...), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
 	})
@@ -246,12 +263,18 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if err := s.startEventQueues(ctx, o); err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
+	if s.progressKey = o.ProgressKey; len(s.progressKey) == 0 {
+		s.progressKey = make([]byte, 32)
+		_, _ = rand.Read(s.progressKey) // crypto/rand never fails on Linux
+	}
 	p, err := backend.Build(&config.Config{
 		Table: o.Table, QueueURL: s.Queues.URL, DLQARN: s.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
 		Agents: configured, Keys: keys, TaskTTL: o.TaskTTL, AllowLoopbackURLs: o.AllowLoopbackWebhooks, WebhookSecret: o.WebhookSecret,
 		WebhookQueueURL: s.Events.Webhooks.URL, WebhookDLQURL: s.Events.Webhooks.DLQURL,
+		// The API takes agents' progress with tokens of this key; its worker hands them out.
+		ProgressKey: s.progressKey,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
-		AgentCacheTTL: o.AgentCacheTTL, KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule,
+		AgentCacheTTL: o.AgentCacheTTL, KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule, Budget: o.Budget,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
@@ -272,11 +295,14 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		ReceiptStore: tasks,
 		Submitter:    svc,
 		Canceler:     svc,
+		Resumer:      svc,
 		Reader:       tasks,
 		Resolver:     tasks,
 		Stopper:      tasks,
 		Lister:       tasks,
 		Threads:      tasks,
+		Families:     tasks,
+		Deleter:      tasks,
 		Keys:         s.APIKeys,
 		APIKeys:      s.APIKeys,
 		Agents:       agents,
@@ -286,6 +312,11 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Deliveries:   s.Deliveries,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: backend.AuthContexts[httpapi.AuthContexts](p),
+		Budget:       o.Budget,
+		// The stream routes are served here too, as the stream function serves them on AWS.
+		Events:    p.Events,
+		Progress:  p.Progress,
+		StreamFor: o.StreamFor,
 	})
 	s.sweeper = p.Sweeper(o.SweepStaleAfter)
 	apiLn, err := net.Listen("tcp", o.Addr)
@@ -320,7 +351,7 @@ func (s *System) runLoops(ctx context.Context, o Options, p *backend.Parts) erro
 		return nil
 	}
 	wo := s.WorkerOptions(o.SealKey)
-	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger
+	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger, wo.Budget = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger, o.Budget
 	wo.OnInvocation = o.OnInvocation
 	s.wg.Add(1)
 	go func() {
@@ -342,7 +373,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 		}
 		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
 	}
-	s.DynamoDB, s.SQS = clients(s.DynamoDBEndpoint, s.SQSEndpoint, 0, o.APIOptions)
+	s.DynamoDB, s.SQS = clients(o.Budget, s.DynamoDBEndpoint, s.SQSEndpoint, o.APIOptions...)
 	if err := table.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
@@ -350,7 +381,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
-	s.S3, s.Bucket = s3Client(s.SQSEndpoint, 0, o.APIOptions), o.Bucket
+	s.S3, s.Bucket = s3Client(o.Budget, s.SQSEndpoint, o.APIOptions...), o.Bucket
 	if err := createBucket(ctx, s.S3, o.Bucket); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
@@ -388,6 +419,10 @@ func (s *System) startAgentsAndKeys(o Options) (*agent.Static, *apikey.Keys, *ap
 	return configured, keys, admins, nil
 }
 
+// Emulators are the emulators Start started, for tests and the soak to freeze or kill (package
+// faults); nil when the system was given endpoints instead.
+func (s *System) Emulators() *emulators.Emulators { return s.emulators }
+
 // Sweep runs the sweeper once: tasks whose work message was lost are sent again, or failed with
 // reason lost when their message carried secrets (see package sweeper).
 func (s *System) Sweep(ctx context.Context) (sweeper.Report, error) { return s.sweeper.Sweep(ctx) }
@@ -418,6 +453,10 @@ type WorkerOptions struct {
 	Bucket           string       `json:"bucket"`
 	// SealKey opens the auth contexts the API sealed: the same key as Options.SealKey.
 	SealKey []byte `json:"seal_key"`
+	// ProgressKey derives the tasks' progress tokens, and StreamURL is where agents report
+	// progress: the system's own API.
+	ProgressKey []byte `json:"progress_key"`
+	StreamURL   string `json:"stream_url"`
 	// LambdaEndpoint, when set, is where Lambda agents are invoked.
 	LambdaEndpoint string `json:"lambda_endpoint,omitempty"`
 	// BusURL is the local event bus: `agentq dev send-event` posts there.
@@ -426,7 +465,9 @@ type WorkerOptions struct {
 	Pollers      int                       `json:"-"`
 	CheckBackoff func(n int) time.Duration `json:"-"`
 	Backoff      func(n int) time.Duration `json:"-"`
-	Logger       *slog.Logger              `json:"-"`
+	// Budget bounds the worker's AWS calls and its outcome writes; default deadline.Default().
+	Budget deadline.Budget `json:"-"`
+	Logger *slog.Logger    `json:"-"`
 	// OnInvocation is told of every worker batch and how long it took (Options.OnInvocation).
 	OnInvocation func(function string, took time.Duration) `json:"-"`
 	// APIOptions are added to the worker's AWS clients (Options.APIOptions).
@@ -439,6 +480,7 @@ func (s *System) WorkerOptions(sealKey []byte) WorkerOptions {
 	return WorkerOptions{
 		DynamoDBEndpoint: s.DynamoDBEndpoint, SQSEndpoint: s.SQSEndpoint,
 		Table: s.Table, Queues: s.Queues, Bucket: s.Bucket, SealKey: sealKey, BusURL: s.busURL(),
+		ProgressKey: s.progressKey, StreamURL: s.APIURL,
 	}
 }
 
@@ -457,8 +499,9 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 	if o.DynamoDBEndpoint == "" || o.SQSEndpoint == "" || o.Table == "" || o.Queues.URL == "" || o.Queues.DLQURL == "" {
 		return errors.New("run worker: endpoints, table and queues are required")
 	}
-	ddb, sq := clients(o.DynamoDBEndpoint, o.SQSEndpoint, 0, o.APIOptions)
-	return runWorker(ctx, o, ddb, sq, s3Client(o.SQSEndpoint, 0, o.APIOptions))
+	o.Budget = o.Budget.OrDefault()
+	ddb, sq := clients(o.Budget, o.DynamoDBEndpoint, o.SQSEndpoint, o.APIOptions...)
+	return runWorker(ctx, o, ddb, sq, s3Client(o.Budget, o.SQSEndpoint, o.APIOptions...))
 }
 
 func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *sqs.Client, s3c *s3.Client) error {
@@ -479,7 +522,9 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	}
 	p, err := backend.Build(&config.Config{
 		Table: o.Table, QueueURL: o.Queues.URL, DLQARN: o.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
-	}, c, backend.Options{Logger: o.Logger, AgentGuard: localGuard, A2AWait: 2 * time.Second, Backoff: o.Backoff, CheckBackoff: o.CheckBackoff})
+		ProgressKey: o.ProgressKey, StreamURL: o.StreamURL,
+	}, c, backend.Options{Logger: o.Logger, AgentGuard: localGuard, A2AWait: 2 * time.Second, Backoff: o.Backoff, CheckBackoff: o.CheckBackoff,
+		Budget: o.Budget})
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
@@ -565,6 +610,7 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Budget = o.Budget.OrDefault()
 }
 
 func (s *System) serve(ln net.Listener, h http.Handler) {

@@ -449,8 +449,8 @@ func TestQueueUnavailableAtAccept(t *testing.T) {
 		}
 	}
 
-	// Submitted again with the same Idempotency-Key once the queue is back, the request runs: the
-	// key of the task that never left was released, not kept to replay a failure.
+	// Submitted again with the same Idempotency-Key once the queue is back, the answer is the same
+	// task, failed: a key never runs work twice. Under a new key the work runs.
 	key := "retry-after-502-" + uuid.NewString()
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/agents/echo/invoke/async", strings.NewReader(`{"input":{"text":"again"}}`))
 	req.Header.Set("x-api-key", testKey)
@@ -466,10 +466,14 @@ func TestQueueUnavailableAtAccept(t *testing.T) {
 		t.Fatalf("first submission = %d %v", resp.StatusCode, failed)
 	}
 	code, again := post(t, "/v1/agents/echo/invoke/async", `{"input":{"text":"again"}}`, "Idempotency-Key", key)
-	if code != http.StatusOK || again["task_id"] == failed["task_id"] {
-		t.Fatalf("retry with the same key = %d %v; the failed attempt was %v", code, again, failed)
+	if code != http.StatusOK || again["task_id"] != failed["task_id"] || again["status"] != "failed" {
+		t.Fatalf("retry with the same key = %d %v; want the failed task %v", code, again, failed["task_id"])
 	}
-	waitFor(t, "/v1/tasks/"+again["task_id"].(string), "completed")
+	code, fresh := post(t, "/v1/agents/echo/invoke/async", `{"input":{"text":"again"}}`, "Idempotency-Key", key+"-new")
+	if code != http.StatusOK || fresh["task_id"] == failed["task_id"] {
+		t.Fatalf("retry under a new key = %d %v", code, fresh)
+	}
+	waitFor(t, "/v1/tasks/"+fresh["task_id"].(string), "completed")
 }
 
 // TestNoSecretAtRest scans the whole table and every log line for the secrets the tests sent.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -17,6 +18,9 @@ type Conformer interface {
 	Claim(ctx context.Context, id string, now time.Time, lease time.Duration) (*task.Task, error)
 	Transition(ctx context.Context, id string, c task.Change) (*task.Task, error)
 	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
+	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
+	Family(ctx context.Context, t *task.Task) ([]*task.Task, error)
+	Delete(ctx context.Context, ts []*task.Task) error
 	KeepReceiptSignature(ctx context.Context, id, sig string) error
 	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
@@ -42,6 +46,8 @@ func Conformance(t *testing.T, newStore func(t *testing.T) Conformer) {
 		{"transition to running can release the lease", conformRelease},
 		{"pause and retry keep what they do not change", conformPauseRetry},
 		{"touch keeps the version", conformTouch},
+		{"abandon holds whether or not the task was written and until it is claimed", conformAbandon},
+		{"a delete takes the conversation and its sub-tasks", conformDelete},
 		{"receipt facts keep the version and survive transitions", conformReceiptFacts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
@@ -170,7 +176,8 @@ func conformRecords(t *testing.T, s Conformer) {
 	setUp(t, s, "t-rec", true)
 	done := conformanceNow.Add(time.Second)
 	got, err := s.Transition(ctx, "t-rec", task.Change{From: []task.State{task.Running}, Version: 2, To: task.Succeeded, Now: done,
-		Result: "answer", Output: json.RawMessage(`{"a":1}`), CostUnits: 3, Tokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}})
+		Result: "answer", Output: json.RawMessage(`{"a":1}`), CostUnits: 3,
+		Usage: task.Usage{Tokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}, Actions: 2, Cost: 0.0125}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +187,7 @@ func conformRecords(t *testing.T, s Conformer) {
 	}
 	for _, tt := range []*task.Task{got, read} {
 		if tt.State != task.Succeeded || tt.Version != 3 || tt.Result != "answer" || string(tt.Output) != `{"a":1}` ||
-			tt.CostUnits != 3 || tt.Tokens != (task.Tokens{Prompt: 1, Completion: 2, Total: 3}) {
+			tt.CostUnits != 3 || tt.Usage != (task.Usage{Tokens: task.Tokens{Prompt: 1, Completion: 2, Total: 3}, Actions: 2, Cost: 0.0125}) {
 			t.Errorf("recorded %+v", tt)
 		}
 		if !tt.FinishedAt.Equal(done) || !tt.UpdatedAt.Equal(done) || !tt.LeaseUntil.IsZero() {
@@ -251,6 +258,91 @@ func conformTouch(t *testing.T, s Conformer) {
 	wantConflict(t, err, task.Queued, 1)
 	if _, err := s.Touch(ctx, "t-none", task.Queued, 1, at); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("touch of an unknown task: %v, want task.ErrNotFound", err)
+	}
+}
+
+// conformAbandon: an abandon writes the failed task whether its own write landed or not, and a
+// write landing after it fails; a claimed task is not abandoned, and the conflict shows it.
+func conformAbandon(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	at := conformanceNow.Add(time.Second)
+	for _, written := range []bool{false, true} {
+		id := fmt.Sprintf("t-abandon-%v", written)
+		if written {
+			setUp(t, s, id, false)
+		}
+		got, err := s.Abandon(ctx, queued(id), at, task.ReasonDispatchFailed, "not queued")
+		if err != nil {
+			t.Fatalf("abandon (written %v): %v", written, err)
+		}
+		if got.State != task.Failed || got.Version != 2 || got.Reason != task.ReasonDispatchFailed {
+			t.Errorf("abandoned %+v", got)
+		}
+		stored, err := s.Get(ctx, id)
+		if err != nil || stored.State != task.Failed || stored.Reason != task.ReasonDispatchFailed || stored.Version != 2 {
+			t.Fatalf("stored %+v, %v; want failed at version 2", stored, err)
+		}
+		if err := s.Create(ctx, queued(id)); !errors.Is(err, task.ErrExists) {
+			t.Errorf("a write landing after the abandon: %v, want task.ErrExists", err)
+		}
+		if _, err := s.Claim(ctx, id, at, time.Minute); err == nil {
+			t.Errorf("an abandoned task was claimed")
+		}
+	}
+	setUp(t, s, "t-abandon-claimed", true)
+	_, err := s.Abandon(ctx, queued("t-abandon-claimed"), at, task.ReasonDispatchFailed, "not queued")
+	wantConflict(t, err, task.Running, 2)
+}
+
+// conformDelete: a delete takes a conversation's turns and their sub-tasks at any depth, and nothing else.
+func conformDelete(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	turn := func(id string, seq int) *task.Task {
+		u := queued(id)
+		u.ThreadID, u.ThreadSeq = "conv-1", seq
+		return u
+	}
+	sub := queued("t-sub")
+	sub.ParentTaskID = "t-turn1"
+	subsub := queued("t-subsub")
+	subsub.ParentTaskID = "t-sub"
+	other := queued("t-other")
+	for _, u := range []*task.Task{turn("t-turn1", 1), turn("t-turn2", 2), sub, subsub, other} {
+		if err := s.Create(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, err := s.Get(ctx, "t-turn2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	family, err := s.Family(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]int{}
+	for i, u := range family {
+		at[u.ID] = i
+	}
+	if len(family) != 4 || len(at) != 4 {
+		t.Fatalf("family = %d tasks %v, want the two turns, the sub-task and its own", len(family), at)
+	}
+	if _, ok := at["t-other"]; ok {
+		t.Errorf("the family holds a task of its own: %v", at)
+	}
+	if at["t-subsub"] > at["t-sub"] || at["t-sub"] > at["t-turn1"] {
+		t.Errorf("order %v: sub-tasks come before their parents", at)
+	}
+	if err := s.Delete(ctx, family); err != nil {
+		t.Fatal(err)
+	}
+	for id := range at {
+		if _, err := s.Get(ctx, id); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("get %s after the delete = %v, want task.ErrNotFound", id, err)
+		}
+	}
+	if _, err := s.Get(ctx, "t-other"); err != nil {
+		t.Errorf("a task outside the family was deleted: %v", err)
 	}
 }
 

@@ -184,8 +184,8 @@ func apply(t *task.Task, c task.Change) {
 	if c.CostUnits > 0 {
 		t.CostUnits = c.CostUnits
 	}
-	if c.Tokens != (task.Tokens{}) {
-		t.Tokens = c.Tokens
+	if c.Usage != (task.Usage{}) {
+		t.Usage = c.Usage
 	}
 	switch {
 	case c.To.Terminal():
@@ -218,6 +218,22 @@ func (s *Store) Touch(_ context.Context, id string, state task.State, version in
 	}
 	t.UpdatedAt = now
 	cp := *t
+	return &cp, nil
+}
+
+// Abandon records t as failed with reason and message when no task has its id or the task is
+// still as submitted (queued at t's version), as the DynamoDB store's conditional put does.
+func (s *Store) Abandon(_ context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.tasks[t.ID]; ok && (cur.State != task.Queued || cur.Version != t.Version) {
+		return nil, fmt.Errorf("abandon task %s: %w", t.ID, conflict(cur))
+	}
+	failed := *t
+	failed.State, failed.Version, failed.Reason, failed.ReasonMessage = task.Failed, t.Version+1, reason, message
+	failed.UpdatedAt, failed.FinishedAt, failed.LeaseUntil = now, now, time.Time{}
+	s.tasks[t.ID] = &failed
+	cp := failed
 	return &cp, nil
 }
 
@@ -256,6 +272,41 @@ func (s *Store) Turns(_ context.Context, tenant, threadID string, limit int) ([]
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// Family answers what deleting t removes, as the DynamoDB store does: t, or every turn of its
+// conversation, and their sub-tasks at any depth, sub-tasks before their parents; more than
+// task.MaxFamily is task.ErrFamilyTooLarge.
+func (s *Store) Family(_ context.Context, t *task.Task) ([]*task.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	queue := []*task.Task{t}
+	for _, u := range s.tasks {
+		if u.ID != t.ID && u.Tenant == t.Tenant && t.ThreadID != "" && u.ThreadID == t.ThreadID {
+			cp := *u
+			queue = append(queue, &cp)
+		}
+	}
+	return task.Family(queue, func(cur *task.Task, _ int) ([]*task.Task, error) {
+		var children []*task.Task
+		for _, u := range s.tasks {
+			if u.Tenant == cur.Tenant && u.ParentTaskID == cur.ID {
+				cp := *u
+				children = append(children, &cp)
+			}
+		}
+		return children, nil
+	})
+}
+
+// Delete removes the tasks for good.
+func (s *Store) Delete(_ context.Context, ts []*task.Task) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range ts {
+		delete(s.tasks, t.ID)
+	}
+	return nil
 }
 
 // KeepReceiptSignature keeps sig, the receipt signature just issued for task id, without moving

@@ -1,0 +1,151 @@
+// Package progress lets agents write into their task's event log while they work, with no
+// compute of agentq's held meanwhile: HTTP and Lambda agents POST reports to the progress_url
+// they were given, and A2A agents that support push notifications push their task's updates to a
+// per-task push configuration. Each task has its own secret token, derived from a key and never
+// stored; a token opens one task's log and no other, reports are bounded in size and rate, and
+// an agent can only report progress, never forge the events agentq writes (created, finished).
+package progress
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tasklog"
+)
+
+// Tasks reads tasks by id.
+type Tasks interface {
+	Get(ctx context.Context, id string) (*task.Task, error)
+}
+
+// Errors of Report and Push. The log's own refusals (tasklog.ErrRateLimited, ErrFull,
+// ErrDuplicate) pass through.
+var (
+	// ErrToken: no token, or not the token of this task. An unknown task answers the same, so a
+	// token-less caller learns nothing of which tasks exist.
+	ErrToken = errors.New("progress: the token does not open this task's log")
+	// ErrEnded: the task has ended; its log takes no more reports.
+	ErrEnded = errors.New("progress: the task has ended")
+	// ErrRemoteTask: the push is about another task of the agent's than the one this task runs.
+	ErrRemoteTask = errors.New("progress: the push names another remote task")
+)
+
+// InvalidError is a report or push that cannot be read; the message says why, never what it held.
+type InvalidError struct{ Message string }
+
+func (e *InvalidError) Error() string { return "progress: " + e.Message }
+
+// Keys derives per-task tokens: HMAC-SHA256 over the tenant and the task id under a secret key.
+// Nothing is stored: the token is derived again to check it.
+type Keys struct{ key []byte }
+
+// NewKeys returns the token deriver for key (config.ProgressKey).
+func NewKeys(key []byte) *Keys { return &Keys{key: key} }
+
+// Token answers the token of the task id of tenant.
+func (k *Keys) Token(tenant, id string) string {
+	m := hmac.New(sha256.New, k.key)
+	fmt.Fprintf(m, "agentq-progress-v1\x00%s\x00%s", tenant, id)
+	return "aqp_" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// valid checks token against the task's, in constant time.
+func (k *Keys) valid(tenant, id, token string) bool {
+	return token != "" && hmac.Equal([]byte(token), []byte(k.Token(tenant, id)))
+}
+
+// PushDecoder reads a push notification body as the remote task it is about and the reports it
+// makes (dispatch.DecodePush reads A2A's); its error says what is wrong, never what was sent.
+type PushDecoder func(body []byte) (remoteTaskID string, reports []Report, err error)
+
+// Service checks reports and pushes and appends them to their task's log.
+type Service struct {
+	tasks  Tasks
+	log    tasklog.Appender
+	keys   *Keys
+	decode PushDecoder
+}
+
+// New returns the service over the task store, the log and the token keys; decode reads pushes.
+func New(tasks Tasks, log tasklog.Appender, keys *Keys, decode PushDecoder) *Service {
+	return &Service{tasks: tasks, log: log, keys: keys, decode: decode}
+}
+
+// open finds the task the token opens, or refuses.
+func (s *Service) open(ctx context.Context, id, token string) (*task.Task, error) {
+	t, err := s.tasks.Get(ctx, id)
+	if errors.Is(err, task.ErrNotFound) {
+		return nil, ErrToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.keys.valid(t.Tenant, t.ID, token) {
+		return nil, ErrToken
+	}
+	if t.State.Terminal() {
+		return nil, ErrEnded
+	}
+	return t, nil
+}
+
+// append logs one report of the task's agent.
+func (s *Service) append(ctx context.Context, t *task.Task, r Report) (tasklog.Event, error) {
+	return s.log.Append(ctx, tasklog.Entry{
+		TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: r.Type, Data: r.Data,
+		Dedupe: r.Dedupe, Limited: true,
+	})
+}
+
+// Report appends the report body of the agent working on task id, which it authenticates with token.
+func (s *Service) Report(ctx context.Context, id, token string, body []byte) (tasklog.Event, error) {
+	r, err := DecodeReport(body)
+	if err != nil {
+		return tasklog.Event{}, err
+	}
+	t, err := s.open(ctx, id, token)
+	if err != nil {
+		return tasklog.Event{}, err
+	}
+	return s.append(ctx, t, r)
+}
+
+// Push appends the events of a push notification body for task id, authenticated by token. The
+// push must be about the remote task the task runs (once the worker has recorded it), and a
+// notification is logged once: a second delivery of the same body is refused with
+// tasklog.ErrDuplicate.
+func (s *Service) Push(ctx context.Context, id, token string, body []byte) ([]tasklog.Event, error) {
+	remoteTaskID, reports, err := s.decode(body)
+	if err != nil {
+		return nil, &InvalidError{err.Error()}
+	}
+	t, err := s.open(ctx, id, token)
+	if err != nil {
+		return nil, err
+	}
+	if t.RemoteTaskID != "" && remoteTaskID != t.RemoteTaskID {
+		return nil, ErrRemoteTask
+	}
+	sum := sha256.Sum256(body)
+	var out []tasklog.Event
+	for i, r := range reports {
+		if len(r.Data) > MaxReportBytes {
+			return out, &InvalidError{fmt.Sprintf("an event of a push is at most %d bytes", MaxReportBytes)}
+		}
+		if i == 0 {
+			r.Dedupe = "push:" + hex.EncodeToString(sum[:16])
+		}
+		ev, err := s.append(ctx, t, r)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}

@@ -1,0 +1,111 @@
+// Package tasklog is every task's ordered event log: what happened to the task (created, state
+// changes with their reasons, attempts and retries, pauses and resumes, the outcome) and what its
+// agent reported while it worked (status messages, text chunks, artifacts, tool calls, usage).
+// Each event has a per-task sequence number, gap-free and in the order the events were written
+// whatever the number of concurrent writers, a timestamp and a type. The log lives in the task
+// table next to its task and expires with it.
+package tasklog
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Type names what an event says. The names are part of the public API: readers branch on them.
+type Type string
+
+// The event types written by agentq itself.
+const (
+	// Created: the task was accepted.
+	Created Type = "created"
+	// Attempt: a worker claimed the task and is calling the agent (data.attempt counts from 1).
+	Attempt Type = "attempt"
+	// Retry: the attempt failed in a way another may mend; the task waits for its next attempt.
+	Retry Type = "retry"
+	// StateChanged: any other move between non-final states (the agent works on asynchronously).
+	StateChanged Type = "state"
+	// Paused: the agent asked for input or approval (data.question holds what it asked).
+	Paused Type = "paused"
+	// Resumed: a paused task goes on (answered, approved).
+	Resumed Type = "resumed"
+	// Finished: the task ended; data holds the final state and the result or the error. It is
+	// always the last event of a log.
+	Finished Type = "finished"
+)
+
+// The event types an agent reports (see Progress), and Usage, which agentq records too.
+const (
+	// Status: a status message from the agent.
+	Status Type = "status"
+	// Chunk: a piece of the answer's text, in order.
+	Chunk Type = "chunk"
+	// Artifact: an artifact the agent produced (or a piece of one).
+	Artifact Type = "artifact"
+	// ToolCallRequest: the agent calls a tool.
+	ToolCallRequest Type = "tool_call_request"
+	// ToolCallResult: a tool answered the agent.
+	ToolCallResult Type = "tool_call_result"
+	// Usage: tokens the agent reported using.
+	Usage Type = "usage"
+)
+
+// Types lists every event type, in the order the API documents them.
+var Types = []Type{Created, Attempt, Retry, StateChanged, Paused, Resumed, Status, Chunk, Artifact,
+	ToolCallRequest, ToolCallResult, Usage, Finished}
+
+// Event is one entry of a task's log.
+type Event struct {
+	// Seq numbers the task's events from 1, without gaps.
+	Seq  int64     `json:"seq"`
+	Type Type      `json:"type"`
+	At   time.Time `json:"at"`
+	// Data is the event's payload, a JSON object whose shape depends on Type.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Entry is an event to append: the task it belongs to and what it says. The log numbers it.
+type Entry struct {
+	TaskID string
+	// Tenant owns the task; the log keeps it with every event so a read can be checked against it.
+	Tenant string
+	// ExpiresAt is the task's expiry: its events go with it.
+	ExpiresAt time.Time
+	Type      Type
+	At        time.Time
+	Data      json.RawMessage
+	// Dedupe, when set, names the report this event comes from: a second append with the same
+	// name for the task is refused with ErrDuplicate, so a report delivered twice is logged once.
+	Dedupe string
+	// Limited makes the append subject to the per-task rate limit (agents' reports are).
+	Limited bool
+	// First makes the event the log's first or nothing: when the log has an event already, the
+	// append writes nothing and answers ErrDuplicate.
+	First bool
+}
+
+// Errors of Append.
+var (
+	// ErrDuplicate: the report named by Entry.Dedupe is in the log already.
+	ErrDuplicate = errors.New("tasklog: report already logged")
+	// ErrRateLimited: the task's log took RateBurst events within RateWindow.
+	ErrRateLimited = errors.New("tasklog: too many events for this task; slow down")
+	// ErrFull: the task's log holds MaxEvents events.
+	ErrFull = errors.New("tasklog: the task's event log is full")
+	// ErrBusy: concurrent writers kept taking the next number; the append may be retried.
+	ErrBusy = errors.New("tasklog: the task's event log is busy")
+)
+
+// Bounds on a task's log. They keep an agent's reports from costing more than the task they are
+// about: at most RateBurst events per RateWindow, MaxEvents in all.
+const (
+	RateBurst  = 20
+	RateWindow = time.Second
+	MaxEvents  = 10000
+)
+
+// PageLimit bounds how many events one read answers.
+const PageLimit = 200
+
+// Final reports whether t ends a log.
+func (t Type) Final() bool { return t == Finished }
