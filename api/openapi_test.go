@@ -38,6 +38,7 @@ import (
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/task/tasktest"
 	"github.com/agentq/agentq/shared/tasklog/tasklogtest"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
@@ -93,6 +94,50 @@ type fake struct {
 	hookErr    error
 	// events are the tasks' event logs (streaming_test.go).
 	events *tasklogtest.Log
+	// rateLimited refuses every tenant request over the tenant's rate; replayErr fails Replay.
+	rateLimited bool
+	replayErr   error
+	// limits are the tenants' own limits.
+	limits map[string]tenantlimit.Limits
+}
+
+// TenantLimits answers a tenant's own limits from the fake.
+func (k fakeKeys) TenantLimits(_ context.Context, tenant string) (tenantlimit.Limits, bool, error) {
+	if err := k.f.check(); err != nil {
+		return tenantlimit.Limits{}, false, err
+	}
+	k.f.mu.Lock()
+	defer k.f.mu.Unlock()
+	l, ok := k.f.limits[tenant]
+	return l, ok, nil
+}
+
+// SetTenantLimits keeps (or, with nil, forgets) a tenant's own limits in the fake.
+func (k fakeKeys) SetTenantLimits(_ context.Context, tenant string, l *tenantlimit.Limits) error {
+	if err := k.f.check(); err != nil {
+		return err
+	}
+	k.f.mu.Lock()
+	defer k.f.mu.Unlock()
+	if k.f.limits == nil {
+		k.f.limits = map[string]tenantlimit.Limits{}
+	}
+	if l == nil {
+		delete(k.f.limits, tenant)
+		return nil
+	}
+	k.f.limits[tenant] = *l
+	return nil
+}
+
+// Allow is the fake's tenant rate.
+func (f *fake) Allow(context.Context, string, int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rateLimited {
+		return &tenantlimit.Error{Code: tenantlimit.CodeRateLimited, Limit: 20, RetryAfter: 400 * time.Millisecond}
+	}
+	return nil
 }
 
 // contextID is the auth context the cases read, of tenant acme.
@@ -264,6 +309,9 @@ func (w fakeWebhooks) Deliveries(_ context.Context, _, taskID string) ([]*webhoo
 func (w fakeWebhooks) Replay(_ context.Context, _, taskID, id string) (*webhook.Delivery, error) {
 	if err := w.f.check(); err != nil {
 		return nil, err
+	}
+	if w.f.replayErr != nil {
+		return nil, w.f.replayErr
 	}
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
@@ -525,6 +573,7 @@ func (f *fake) handler() http.Handler {
 		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f, Families: f, Deleter: f, Resumer: f,
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
 		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f}, Receipts: fakeIssuer{f}, ReceiptStore: f,
+		Limiter: f, Limits: fakeKeys{f}, TenantDefaults: tenantlimit.Limits{Rate: 20, MaxInFlight: 200},
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
 		Events: f.events, Progress: progress.New(f, f.events, progressKeys, dispatch.DecodePush), StreamFor: 50 * time.Millisecond,
 	})
@@ -649,6 +698,8 @@ func (c tcase) request() *http.Request {
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 	case "admin":
 		req.Header.Set("X-Api-Key", adminKey)
+	case "other":
+		req.Header.Set("X-Api-Key", otherKey)
 	case "bad":
 		req.Header.Set("X-Api-Key", "not-a-key")
 	}
@@ -706,7 +757,16 @@ func commonErrors(method, path, body string) []tcase { return commonErrorsAs("",
 // commonErrorsAs are commonErrors for a caller whose key is sent as auth says.
 func commonErrorsAs(auth, method, path, body string) []tcase {
 	other := http.MethodPatch
-	return []tcase{
+	limited := []tcase{{name: "over the tenant's rate", method: method, path: path, body: body, auth: auth,
+		setup: func(f *fake) { f.rateLimited = true }, status: 429, code: "rate_limited", check: func(t *testing.T, r answer) {
+			if r.header.Get("Retry-After") != "1" {
+				t.Errorf("Retry-After = %q, want 1", r.header.Get("Retry-After"))
+			}
+		}}}
+	if auth == "admin" {
+		limited = nil // an admin is no tenant
+	}
+	return append(limited, []tcase{
 		{name: "no key", method: method, path: path, body: body, auth: "none", status: 401, code: "missing_api_key"},
 		{name: "unknown key", method: method, path: path, body: body, auth: "bad", status: 401, code: "invalid_api_key"},
 		{name: "bearer with an unknown key", method: method, path: path, body: body, auth: "none", header: []string{"Authorization", "Bearer nope"}, status: 401, code: "invalid_api_key"},
@@ -720,7 +780,7 @@ func commonErrorsAs(auth, method, path, body string) []tcase {
 			f.put(stored(task.Running, task.Xpander))
 			f.err, f.submitErr, f.listErr = errors.New("dynamodb: throttled"), errors.New("dynamodb: throttled"), errors.New("throttled")
 		}, status: 503, code: storeDownCode(method, path)},
-	}
+	}...)
 }
 
 // storeDownCode is what a route answers when the task store fails: store_unavailable where the
@@ -733,6 +793,21 @@ func storeDownCode(method, path string) string {
 		return "store_unavailable"
 	}
 	return "unavailable"
+}
+
+// namesFailedTask checks that an error answer names the task it abandoned, failed (it will not
+// run), with when to submit again.
+func namesFailedTask(serviceNet bool) func(*testing.T, answer) {
+	return func(t *testing.T, r answer) {
+		id, status := r.body["task_id"], r.body["status"]
+		if serviceNet {
+			e, _ := r.body["error"].(map[string]any)
+			id, status = e["receipt_id"], e["status"]
+		}
+		if id != taskID || status != "failed" || r.header.Get("Retry-After") == "" {
+			t.Errorf("answer = %s, Retry-After %q; want the task %s, failed, and Retry-After", r.raw, r.header.Get("Retry-After"), taskID)
+		}
+	}
 }
 
 // invokeCases are the answers of an invoke route, async or sync, in either dialect.
@@ -761,7 +836,8 @@ func invokeCases(path, body string, serviceNet bool) []tcase {
 		{name: "body over 1 MiB", method: "POST", path: path, body: big, status: 413, code: "body_too_large"},
 		{name: "too large to keep", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", accept.ErrRequestTooLarge)), status: 413, code: "body_too_large"},
 		{name: "approval", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", &agent.PolicyError{Code: agent.ReasonApprovalRequired, Message: "confirm first"})), status: 403, code: "approval_required"},
-		{name: "tenant", method: "POST", path: path, body: body, setup: submitErr(&agent.PolicyError{Code: agent.ReasonTenantNotAllowed, Message: "not yours"}), status: 403, code: "tenant_not_allowed"},
+		{name: "tasks in flight at the cap", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", &tenantlimit.Error{Code: tenantlimit.CodeQuotaExceeded, Limit: 200, RetryAfter: 5 * time.Second})),
+			status: 429, code: "tenant_quota_exceeded"},
 		{name: "region", method: "POST", path: path, body: body, setup: submitErr(&agent.PolicyError{Code: agent.ReasonRegionNotAllowed, Message: "not from there"}), status: 403, code: "region_not_allowed"},
 		{name: "unknown agent", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", agent.ErrNotFound)), status: 404, code: "agent_not_found"},
 		{name: "agent id not well formed", method: "POST", path: strings.Replace(path, "/echo/", "/.hidden/", 1), body: body, status: 404, code: "agent_not_found"},
@@ -769,8 +845,12 @@ func invokeCases(path, body string, serviceNet bool) []tcase {
 		{name: "unknown version", method: "POST", path: path + "?version=7", body: body, setup: submitErr(fmt.Errorf("submit: %w", agent.ErrVersionNotFound)), status: 404, code: "agent_version_not_found"},
 		{name: "key reused", method: "POST", path: path, body: body, header: []string{"Idempotency-Key", "k-1"}, setup: submitErr(accept.ErrIdempotencyMismatch), status: 409, code: "idempotency_key_reused"},
 		{name: "thread busy", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w", accept.ErrThreadBusy)), status: 409, code: "thread_busy"},
-		{name: "dispatch failed", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Task: stored(task.Failed, task.Xpander), Err: errors.New("sqs down")}), status: 502, code: "dispatch_failed"},
-		{name: "dispatch failed, unrecorded", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Err: errors.New("sqs down")}), status: 502, code: "dispatch_failed"},
+		// A submission that failed halfway: the dependency that failed, and the task recorded
+		// failed, which will not run.
+		{name: "send failed, task abandoned", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Task: stored(task.Failed, task.Xpander), Err: fmt.Errorf("%w: sqs down", accept.ErrQueueUnavailable)}),
+			status: 503, code: "queue_unavailable", check: namesFailedTask(serviceNet)},
+		{name: "write failed, task abandoned", method: "POST", path: path, body: body, setup: submitErr(&accept.DispatchError{Task: stored(task.Failed, task.Xpander), Err: fmt.Errorf("%w: dynamodb timeout", accept.ErrStoreUnavailable)}),
+			status: 503, code: "store_unavailable", check: namesFailedTask(serviceNet)},
 		{name: "store unavailable", method: "POST", path: path, body: body, setup: submitErr(fmt.Errorf("submit: %w: throttled", accept.ErrStoreUnavailable)), status: 503, code: "store_unavailable"},
 	}
 	// The webhook_url's checks after the body's: 422 in both dialects.
@@ -883,7 +963,7 @@ func cases() map[string][]tcase {
 	}
 	out["POST /v1/agents/{agent_id}/invoke/async"] = append([]tcase{
 		{name: "basic", method: "POST", path: xAsync, body: xpanderBody, status: 200, validRequest: true},
-		{name: "every field", method: "POST", path: xAsync + "?version=draft", body: full, header: []string{"Idempotency-Key", "order-1"}, status: 200, validRequest: true, check: noSecrets},
+		{name: "every field", method: "POST", path: xAsync + "?version=latest", body: full, header: []string{"Idempotency-Key", "order-1"}, status: 200, validRequest: true, check: noSecrets},
 		{name: "nulls", method: "POST", path: xAsync, body: nulls, status: 200, validRequest: true},
 		{name: "bearer", method: "POST", path: xAsync, body: xpanderBody, auth: "bearer", status: 200, validRequest: true},
 		{name: "webhook url", method: "POST", path: xAsync, body: `{"input":{"text":"hi"},"webhook_url":"https://hooks.example.com/agentq?token=t"}`, status: 200, validRequest: true},
@@ -1130,18 +1210,32 @@ func cases() map[string][]tcase {
 		}, commonErrorsAs("admin", method, path, body)...)
 	}
 	out["GET /v1/agents"] = append([]tcase{
-		{name: "every kind of agent", method: "GET", path: "/v1/agents", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
-			if n := len(r.body["items"].([]any)); n != 4 {
-				t.Errorf("%d agents, want 4", n)
+		{name: "the published agents the tenant may use", method: "GET", path: "/v1/agents", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			// Not the draft, not the unpublished one; never an endpoint or a credential.
+			if n := len(r.body["items"].([]any)); n != 2 {
+				t.Errorf("%d agents, want 2: %s", n, r.raw)
+			}
+			for _, leak := range []string{"endpoint", "auth_context", "tenants", "arn:", "example.com", "127.0.0.1"} {
+				if strings.Contains(string(r.raw), leak) {
+					t.Errorf("the listing shows %q: %s", leak, r.raw)
+				}
+			}
+		}},
+		{name: "another tenant's view", method: "GET", path: "/v1/agents", auth: "other", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if n := len(r.body["items"].([]any)); n != 1 {
+				t.Errorf("%d agents, want 1 (billing is kept for %s): %s", n, tenant, r.raw)
 			}
 		}},
 		{name: "none", method: "GET", path: "/v1/agents", setup: func(f *fake) { f.agents = map[string]registry.Summary{} }, status: 200, validRequest: true},
 	}, commonErrors("GET", "/v1/agents", "")...)
 	var getAgent []tcase
-	for _, id := range []string{"echo", "billing", "draft", "gone"} {
+	for _, id := range []string{"echo", "billing"} {
 		getAgent = append(getAgent, tcase{name: id, method: "GET", path: "/v1/agents/" + id, status: 200, validRequest: true})
 	}
 	out["GET /v1/agents/{agent_id}"] = append(append(getAgent,
+		tcase{name: "a draft", method: "GET", path: "/v1/agents/draft", status: 404, code: "agent_not_found"},
+		tcase{name: "unpublished", method: "GET", path: "/v1/agents/gone", status: 404, code: "agent_not_found"},
+		tcase{name: "kept for another tenant", method: "GET", path: "/v1/agents/billing", auth: "other", status: 404, code: "agent_not_found"},
 		tcase{name: "unknown", method: "GET", path: "/v1/agents/nope", status: 404, code: "agent_not_found"},
 		tcase{name: "not well formed", method: "GET", path: "/v1/agents/-x", status: 404, code: "agent_not_found"},
 	), commonErrors("GET", "/v1/agents/echo", "")...)
@@ -1243,6 +1337,38 @@ func cases() map[string][]tcase {
 		{name: "no tenant", method: "GET", path: "/v1/api-keys", auth: "admin", status: 422, code: "validation_failed"},
 		{name: "tenant twice", method: "GET", path: "/v1/api-keys?tenant=a&tenant=b", auth: "admin", status: 422, code: "validation_failed"},
 	}, adminErrors("GET", "/v1/api-keys?tenant=acme", "")...)
+	limitsPath := "/v1/tenants/acme/limits"
+	limitsBody := `{"rate":5,"max_in_flight":50}`
+	out["GET /v1/tenants/{tenant}/limits"] = append([]tcase{
+		{name: "own", method: "GET", path: limitsPath, auth: "admin", setup: func(f *fake) { f.limits = map[string]tenantlimit.Limits{"acme": {Rate: 5}} },
+			status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+				if r.body["own"] != true || r.body["rate"] != 5.0 {
+					t.Errorf("answer = %s", r.raw)
+				}
+			}},
+		{name: "the defaults", method: "GET", path: "/v1/tenants/other/limits", auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["own"] != false || r.body["rate"] != 20.0 {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "not a tenant name", method: "GET", path: "/v1/tenants/a%23b/limits", auth: "admin", status: 422, code: "validation_failed"},
+	}, adminErrors("GET", limitsPath, "")...)
+	out["PUT /v1/tenants/{tenant}/limits"] = append([]tcase{
+		{name: "set", method: "PUT", path: limitsPath, body: limitsBody, auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
+			if r.body["own"] != true || r.body["max_in_flight"] != 50.0 {
+				t.Errorf("answer = %s", r.raw)
+			}
+		}},
+		{name: "negative", method: "PUT", path: limitsPath, body: `{"rate":-1,"max_in_flight":5}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "half", method: "PUT", path: limitsPath, body: `{"rate":1}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unknown field", method: "PUT", path: limitsPath, body: `{"rate":1,"max_in_flight":1,"burst":3}`, auth: "admin", status: 422, code: "validation_failed"},
+		{name: "unreadable body", method: "PUT", path: limitsPath, reader: func() io.Reader { return errorReader{} }, auth: "admin", status: 400, code: "unreadable_body"},
+		{name: "body over 1 MiB", method: "PUT", path: limitsPath, body: `{"rate":1,"x":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, auth: "admin", status: 413, code: "body_too_large"},
+	}, adminErrors("PUT", limitsPath, limitsBody)...)
+	out["DELETE /v1/tenants/{tenant}/limits"] = append([]tcase{
+		{name: "removed", method: "DELETE", path: limitsPath, auth: "admin", status: 200, validRequest: true},
+		{name: "not a tenant name", method: "DELETE", path: "/v1/tenants/-x/limits", auth: "admin", status: 422, code: "validation_failed"},
+	}, adminErrors("DELETE", limitsPath, "")...)
 	out["DELETE /v1/api-keys/{api_key_id}"] = append([]tcase{
 		{name: "revoked", method: "DELETE", path: "/v1/api-keys/" + apiKeyID, auth: "admin", status: 200, validRequest: true, check: func(t *testing.T, r answer) {
 			if r.body["revoked"] != true {
@@ -1277,6 +1403,8 @@ func cases() map[string][]tcase {
 		}},
 		{name: "unknown delivery", method: "POST", path: deliveriesPath + "/dlv_ffffffffffffffffffffffffff/replay", setup: withDeliveries, status: 404, code: "delivery_not_found"},
 		{name: "not a delivery id", method: "POST", path: deliveriesPath + "/x/replay", setup: withDeliveries, status: 404, code: "delivery_not_found"},
+		{name: "replayed too often", method: "POST", path: replayPath, setup: func(f *fake) { withDeliveries(f); f.replayErr = fmt.Errorf("replay: %w", webhook.ErrReplayLimit) },
+			status: 429, code: "replay_limit_reached"},
 	}, readCases("POST", "/v1/tasks/", "/deliveries/"+deliveryID+"/replay", false)...)
 	out["GET /v1/webhooks"] = append([]tcase{
 		{name: "set", method: "GET", path: "/v1/webhooks", setup: withHooks, status: 200, validRequest: true, check: func(t *testing.T, r answer) {
@@ -1427,7 +1555,7 @@ func TestDocument(t *testing.T) {
 				t.Errorf("%s %s: no X-Request-Id header", name, status)
 			}
 			code, _ := strconv.Atoi(status)
-			if (code == 502 || code == 503) && (r.Headers["Retry-After"] == nil || !r.Headers["Retry-After"].Value.Required) {
+			if code == 503 && (r.Headers["Retry-After"] == nil || !r.Headers["Retry-After"].Value.Required) {
 				t.Errorf("%s %s: no required Retry-After", name, status)
 			}
 			if code == 405 && r.Headers["Allow"] == nil {
@@ -1525,7 +1653,7 @@ func TestEveryRouteDocumented(t *testing.T) {
 	h := f.handler()
 	for _, o := range ops {
 		path := o.Path
-		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID, "api_key_id": apiKeyID, "delivery_id": deliveryID} {
+		for name, v := range map[string]string{"agent_id": "echo", "task_id": taskID, "receipt_id": taskID, "auth_context_id": contextID, "api_key_id": apiKeyID, "delivery_id": deliveryID, "tenant": "acme"} {
 			path = strings.ReplaceAll(path, "{"+name+"}", v)
 		}
 		if strings.Contains(path, "{") {
@@ -1756,10 +1884,10 @@ func TestValidatorCatchesDrift(t *testing.T) {
 		{"list without next_cursor", listReq, 200, good.header, []byte(`{"items":[],` + envelope + `}`)},
 		{"list without total", listReq, 200, good.header, []byte(`{"items":[],"page":1,"per_page":20,"total_pages":0,"total_exact":true,"next_cursor":null}`)},
 		{"list page past 50 a page", listReq, 200, good.header, []byte(`{"items":[],"total":0,"page":1,"per_page":101,"total_pages":0,"total_exact":true,"next_cursor":null}`)},
-		{"agent with an undocumented field", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["agent"].(map[string]any)["color"] = "red" })},
-		{"agent with an unknown protocol", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["agent"].(map[string]any)["protocol"] = "smtp" })},
-		{"agent without an endpoint", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m["agent"].(map[string]any), "endpoint") })},
-		{"agent summary without source", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m, "source") })},
+		{"agent with an undocumented field", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["color"] = "red" })},
+		{"agent with an unknown protocol", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["protocol"] = "smtp" })},
+		{"agent with an endpoint", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { m["endpoint"] = "https://x" })},
+		{"agent without its policy", agentReq, 200, agentAns.header, editRaw(agentAns.raw, func(m map[string]any) { delete(m, "policy") })},
 		{"accepted with a result", invokeReq, 200, notFound.header, []byte(`{"agent_id":"echo","status":"running","receipt_id":"` + taskID + `","message":"ServiceNet invocation accepted","raw":{"x":1}}`)},
 	}
 	for _, tt := range tests {

@@ -3,165 +3,101 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/agentq/agentq/shared/sse"
+	"github.com/agentq/agentq/client"
 )
 
-const eventsUsage = "usage: agentq events TASK_ID [-follow] [-after N] [-api URL]  (API key from AGENTQ_API_KEY)"
-
-// maxQuietResumes bounds how many times in a row -follow reconnects without receiving an event:
-// a stream that keeps failing at once is reported, not retried for ever.
-const maxQuietResumes = 5
-
-// runEvents prints a task's events, one JSON object a line. Without -follow it reads the log as it
-// is (JSON pages); with -follow it streams the events as they happen and resumes from the last one
-// whenever the connection ends (the server bounds each connection), until the task finishes.
-func runEvents(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	fs := flag.NewFlagSet("events", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	api := fs.String("api", or(getenv("AGENTQ_API_URL"), "http://127.0.0.1:8042"), "the API's base URL (the stream function's URL on AWS)")
+// runEvents prints a task's events, one JSON object a line. Without --follow it reads the log as
+// it is (JSON pages); with --follow it streams the events as they happen, resuming from the last
+// one whenever a connection ends (the server bounds each one), until the task finishes.
+func runEvents(ctx context.Context, e *apiEnv, args []string) error {
+	fs := newFlags("events", e.stderr)
 	follow := fs.Bool("follow", false, "stream the events until the task finishes")
-	after := fs.Int64("after", 0, "start after this event's sequence number")
-	if err := fs.Parse(args); err != nil {
+	after := fs.Int("after", 0, "start after this event's sequence number")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
+	if len(pos) != 1 || *after < 0 {
+		return usagef("usage: %s", commandUsage("events"))
 	}
-	if id == "" {
-		return errors.New(eventsUsage)
+	c, err := e.client(false)
+	if err != nil {
+		return err
 	}
-	key := getenv("AGENTQ_API_KEY")
-	if key == "" {
-		return errors.New("agentq events: set AGENTQ_API_KEY to your API key")
-	}
-	base := strings.TrimRight(*api, "/") + "/v1/tasks/" + url.PathEscape(id) + "/events"
-	c := &eventsClient{base: base, key: key, out: stdout}
+	enc := json.NewEncoder(e.stdout)
 	if *follow {
-		return c.follow(ctx, *after)
+		for ev, err := range c.Events(ctx, pos[0], *after) {
+			if err != nil {
+				return err
+			}
+			if err := enc.Encode(ev); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return c.pages(ctx, *after)
-}
-
-type eventsClient struct {
-	base, key string
-	out       io.Writer
-}
-
-func (c *eventsClient) get(ctx context.Context, u string, header ...string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("x-api-key", c.key)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("agentq events: %s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return resp, nil
-}
-
-// pages prints the log as it stands, page by page.
-func (c *eventsClient) pages(ctx context.Context, after int64) error {
 	for {
-		resp, err := c.get(ctx, c.base+"?after="+strconv.FormatInt(after, 10), "Accept", "application/json")
+		tctx, cancel := withTimeout(ctx)
+		page, err := c.EventPage(tctx, pos[0], *after)
+		cancel()
 		if err != nil {
 			return err
 		}
-		var page struct {
-			Items     []json.RawMessage `json:"items"`
-			NextAfter int64             `json:"next_after"`
+		for _, ev := range page.Items {
+			if err := enc.Encode(ev); err != nil {
+				return err
+			}
 		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("agentq events: read page: %w", err)
-		}
-		for _, it := range page.Items {
-			fmt.Fprintln(c.out, string(it))
-		}
-		if len(page.Items) == 0 {
+		if len(page.Items) == 0 || page.Finished {
 			return nil
 		}
-		after = page.NextAfter
+		*after = page.NextAfter
 	}
 }
 
-// follow streams the events, resuming with Last-Event-ID after every connection ends, until the
-// finished event.
-func (c *eventsClient) follow(ctx context.Context, after int64) error {
-	quiet := 0
-	for {
-		last, finished, err := c.stream(ctx, after)
-		if finished || ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if last > after {
-			after, quiet = last, 0
-		} else if quiet++; quiet > maxQuietResumes {
-			if err == nil {
-				err = errors.New("the stream keeps ending without events")
-			}
-			return fmt.Errorf("agentq events: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(quiet) * 500 * time.Millisecond):
-		}
-	}
-}
-
-// stream reads one connection's events and answers the last sequence number it printed and
-// whether it printed the finished event.
-func (c *eventsClient) stream(ctx context.Context, after int64) (last int64, finished bool, err error) {
-	last = after
-	resp, err := c.get(ctx, c.base, "Accept", sse.ContentType, "Last-Event-ID", strconv.FormatInt(after, 10))
-	if err != nil {
-		return last, false, err
-	}
-	defer resp.Body.Close()
-	r := sse.NewReader(resp.Body)
-	for {
-		ev, err := r.Next()
+// followTask shows a task's events as progress until it finishes, then answers the task.
+func followTask(ctx context.Context, c *client.Client, id string, p *progress) (*client.Task, error) {
+	for ev, err := range c.Events(ctx, id, 0) {
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			return last, false, err
+			return nil, err
 		}
-		if ev.Name == "reconnect" {
-			continue // the connection's bound: the loop resumes from last
-		}
-		seq, perr := strconv.ParseInt(ev.ID, 10, 64)
-		if perr != nil || seq <= last {
-			continue
-		}
-		fmt.Fprintln(c.out, ev.Data)
-		last = seq
-		if ev.Name == "finished" {
-			return last, true, nil
-		}
+		showEvent(p, ev)
+	}
+	tctx, cancel := withTimeout(ctx)
+	defer cancel()
+	return c.Get(tctx, id)
+}
+
+// showEvent turns an event of the log into progress: the statuses it implies, and the messages
+// people read (what the agent says it does, its questions, retries).
+func showEvent(p *progress, ev *client.Event) {
+	var d map[string]any
+	if ev.Data != nil {
+		d = *ev.Data
+	}
+	str := func(k string) string { s, _ := d[k].(string); return s }
+	switch ev.Type {
+	case "created":
+		p.Status("pending")
+	case "attempt":
+		p.Status("executing")
+	case "retry":
+		p.Message("retrying: " + str("reason"))
+	case "paused":
+		p.Status("paused")
+		p.Message("the agent asks: " + str("question"))
+	case "resumed":
+		p.Status("executing")
+	case "status":
+		p.Message(str("message"))
+	case "chunk":
+		p.Message(str("text"))
+	case "tool_call_request":
+		p.Message("calls " + str("tool_name"))
+	case "finished":
+		p.Status(str("state"))
+	default:
+		return
 	}
 }

@@ -15,12 +15,21 @@ func TestKeys(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		got = append(got, r.Method+" "+r.URL.RequestURI()+" "+r.Header.Get("x-api-key")+" "+string(body))
-		if strings.Contains(r.URL.Path, "nope") {
+		key := `{"id":"0123456789abcdef","tenant":"acme","name":"CI","created_at":"2026-01-01T00:00:00Z","revoked":false}`
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/limits"):
+			_, _ = io.WriteString(w, `{"tenant":"acme","rate":5,"max_in_flight":0,"own":true}`)
+		case strings.Contains(r.URL.Path, "nope"):
 			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, `{"code":"api_key_not_found"}`)
-			return
+			_, _ = io.WriteString(w, `{"detail":"no such key","code":"api_key_not_found"}`)
+		case r.Method == http.MethodPost:
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, strings.Replace(key, `"revoked"`, `"key":"aq_new","revoked"`, 1))
+		case r.Method == http.MethodGet:
+			_, _ = io.WriteString(w, `{"items":[`+key+`]}`)
+		default:
+			_, _ = io.WriteString(w, key)
 		}
-		_, _ = io.WriteString(w, `{"id":"0123456789abcdef"}`)
 	}))
 	defer srv.Close()
 	env := func(k string) string {
@@ -35,6 +44,10 @@ func TestKeys(t *testing.T) {
 		{args: []string{"keys", "list", "-tenant", "a b"}, want: "GET /v1/api-keys?tenant=a+b adm "},
 		{args: []string{"keys", "revoke", "0123456789abcdef"}, want: "DELETE /v1/api-keys/0123456789abcdef adm "},
 		{args: []string{"keys", "revoke", "nope"}, wantErr: "api_key_not_found"},
+		{args: []string{"keys", "limits", "-tenant", "acme", "-rate", "5", "-max-in-flight", "0"}, want: `PUT /v1/tenants/acme/limits adm {"max_in_flight":0,"rate":5}`},
+		{args: []string{"keys", "limits", "-tenant", "acme"}, want: "GET /v1/tenants/acme/limits adm "},
+		{args: []string{"keys", "limits", "-tenant", "acme", "-reset"}, want: "DELETE /v1/tenants/acme/limits adm "},
+		{args: []string{"keys", "limits", "-tenant", "acme", "-rate", "5"}, wantErr: "usage"},
 		{args: []string{"keys", "create", "-tenant", "acme"}, wantErr: "usage"},
 		{args: []string{"keys", "list"}, wantErr: "usage"},
 		{args: []string{"keys", "revoke"}, wantErr: "usage"},
@@ -51,7 +64,7 @@ func TestKeys(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || len(got) != 1 || got[0] != tt.want || !strings.Contains(out.String(), "0123456789abcdef") {
+			if err != nil || len(got) != 1 || got[0] != tt.want || !strings.Contains(out.String(), `"tenant": "acme"`) {
 				t.Fatalf("err %v, requests %q, out %q; want %q", err, got, out.String(), tt.want)
 			}
 		})

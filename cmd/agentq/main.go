@@ -13,6 +13,10 @@
 //	agentq events  print a task's events; -follow streams them until the task finishes, resuming
 //	               after every dropped connection (key from AGENTQ_API_KEY)
 //
+// The API commands (invoke, get, list, stop, thread, events, receipts, agents, keys) go through
+// the Go client (package client) to AGENTQ_API_URL with AGENTQ_API_KEY or AGENTQ_ADMIN_KEY;
+// `agentq help` lists every command and `agentq completion bash|zsh` completes them.
+//
 // `agentq run` writes the endpoints, names and queue URLs to a state file (-state, default
 // .agentq/local.json) and removes it when it stops; -no-worker leaves the work to `agentq worker`.
 //
@@ -32,7 +36,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,15 +55,19 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "agentq:", err)
-		os.Exit(1)
-	}
+	os.Exit(report(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr))
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
+		if c, ok := lookup(args[0]); ok && c.run != nil {
+			return c.run(ctx, &apiEnv{getenv: getenv, stdout: stdout, stderr: stderr, tty: isTerminal(stderr), now: time.Now}, args[1:])
+		}
 		switch args[0] {
+		case "help", "-h", "-help", "--help":
+			return runHelp(args[1:], stdout)
+		case "completion":
+			return runCompletion(args[1:], stdout)
 		case "worker":
 			return runWorker(ctx, args[1:], getenv, stderr)
 		case "soak":
@@ -75,12 +82,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runReceiptKeys(args[1:], getenv, stdout)
 		case "smoke":
 			return runSmoke(ctx, args[1:], getenv, stdout, stderr)
-		case "events":
-			return runEvents(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	if len(args) == 0 || args[0] != "run" {
-		return errors.New(usage)
+		return &usageError{usage}
 	}
 	return runLocal(ctx, args[1:], getenv, stdout, stderr)
 }
@@ -143,13 +148,17 @@ func runLocal(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	limits, err := config.TenantLimits(getenv)
+	if err != nil {
+		return err
+	}
 	sys, err := system.Start(ctx, system.Options{
 		SealKey: sc.sealKey, WebhookSecret: sc.webhookSecret, AllowLoopbackWebhooks: getenv(config.EnvAllowLoopbackURLs) == "1",
 		Addr: *addr, APIKey: sc.apiKey, AdminKey: sc.adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
-		ReceiptKeysFile: receiptKeysFile(getenv),
-		Logger:          telemetry.NewLogger(stderr, *level),
+		ReceiptKeysFile: receiptKeysFile(getenv), TenantLimits: limits,
+		Logger: telemetry.NewLogger(stderr, *level),
 	})
 	if err != nil {
 		return err
@@ -199,7 +208,7 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 }
 
 const (
-	usage        = "usage: agentq run [-addr 127.0.0.1:8042] [-data DIR] [-log-level info] [-state FILE] [-no-worker] | agentq worker [-state FILE] | agentq soak [-n 2000] [-c 32] | agentq bench [-tasks 200] [-coldstart-runs 20] | agentq keys create|list|revoke | agentq smoke -api URL | agentq receipt-keys list|rotate | agentq events TASK_ID [-follow]"
+	usage        = "usage: agentq run | worker | soak | bench | keys | receipt-keys | dev | smoke | invoke | get | list | stop | thread | events | receipts | agents | completion  (`agentq help COMMAND` says more; `agentq worker` needs the state file `agentq run` writes)"
 	defaultState = ".agentq/local.json"
 )
 

@@ -60,6 +60,14 @@ type AuthContexts interface {
 	Exists(ctx context.Context, tenant, id string) error
 }
 
+// InFlight counts each tenant's tasks in flight and refuses one over its cap (tenantlimit.Limiter
+// does). A task admitted is released when it ends (the store's OnEnd), or here when it is not
+// recorded after all.
+type InFlight interface {
+	Admit(ctx context.Context, tenant string) error
+	Release(ctx context.Context, tenant string) error
+}
+
 // Webhooks checks a caller's webhook URL before the task is taken: that it may be delivered to
 // at all (not a forbidden address) and that the tenant has a secret to sign deliveries with.
 type Webhooks interface {
@@ -72,7 +80,9 @@ type Webhooks interface {
 type DispatchError struct {
 	// Task is the task as recorded, failed.
 	Task *task.Task
-	Err  error
+	// Err is what failed: it wraps ErrStoreUnavailable when the task's write failed, else
+	// ErrQueueUnavailable (its message's send failed).
+	Err error
 }
 
 func (e *DispatchError) Error() string { return "dispatch: " + e.Err.Error() }
@@ -82,8 +92,15 @@ func (e *DispatchError) Unwrap() error { return e.Err }
 var (
 	// ErrStoreUnavailable means the task could not be recorded; the caller should retry later.
 	ErrStoreUnavailable = errors.New("task store unavailable")
+	// ErrQueueUnavailable means the task's work message could not be sent (a DispatchError's
+	// cause when the send, not the write, failed); the caller should retry later.
+	ErrQueueUnavailable = errors.New("work queue unavailable")
 	// ErrIdempotencyMismatch means the idempotency key was used before for a different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrIdempotentTaskGone means the idempotency key was used before, for this very request, and
+	// the task it created has since been deleted (DELETE /v1/tasks/{id}). Running the request again
+	// under the same key would run it twice, which the key exists to prevent; a new key runs it.
+	ErrIdempotentTaskGone = errors.New("the task this idempotency key created was deleted")
 	// ErrThreadBusy means the thread has a turn in progress and the caller asked to reject, or
 	// too many turns raced to join the thread at once.
 	ErrThreadBusy = errors.New("thread has a turn in progress")
@@ -110,6 +127,7 @@ type Service struct {
 	agents   Registry
 	contexts AuthContexts
 	webhooks Webhooks
+	inFlight InFlight
 	budget   deadline.Budget
 	ttl      time.Duration
 	log      *slog.Logger
@@ -131,6 +149,8 @@ type Config struct {
 	// Webhooks checks the webhook_url a request names; nil refuses every webhook_url with
 	// ErrWebhooksUnavailable.
 	Webhooks Webhooks
+	// InFlight caps each tenant's tasks in flight; nil caps nothing.
+	InFlight InFlight
 	// Budget bounds the submission: the write and the send get the caller's deadline less the
 	// budget's Reserve, which is kept for recording a failure. Zero is deadline.Default().
 	Budget deadline.Budget
@@ -145,7 +165,7 @@ type Config struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, budget: c.Budget.OrDefault(), ttl: c.TTL, log: c.Logger,
+	s := &Service{store: c.Store, requests: c.Requests, queue: c.Queue, agents: c.Registry, contexts: c.AuthContexts, webhooks: c.Webhooks, inFlight: c.InFlight, budget: c.Budget.OrDefault(), ttl: c.TTL, log: c.Logger,
 		metrics: c.Metrics, now: c.Now, newID: c.NewID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -172,11 +192,12 @@ type Submission struct {
 	Invocation *dialect.Invocation
 }
 
-// Submit resolves the agent, checks policy, then records the task and enqueues its message
-// concurrently: one round trip of latency. An idempotency key is recorded in the same write, which
-// fails for a key already used: the replay is answered from that failure, and the message this
-// request sent names a task never written, which the worker drops. A request continuing a
-// caller-given thread first reads the thread (one consistent read), and one naming an auth context
+// Submit resolves the agent's current published version (the only one a tenant may name), checks
+// policy, then records the task and enqueues its message concurrently: one round trip of latency.
+// An idempotency key is recorded in the same write, which fails for a key already used: the replay
+// is answered from that failure, and the message this request sent names a task never written,
+// which the worker drops. A request continuing a caller-given thread first reads the thread (one
+// consistent read), and one naming an auth context
 // reads that. It returns agent.ErrNotFound, agent.ErrVersionNotFound or authctx.ErrNotFound
 // (wrapped), a *agent.PolicyError, a *DispatchError,
 // ErrIdempotencyMismatch, ErrThreadBusy, ErrRequestTooLarge or ErrStoreUnavailable (wrapped) on
@@ -185,13 +206,18 @@ type Submission struct {
 // A request too large for the task record is staged in the blob store first (one more round trip,
 // for large requests only), and the work message carries its reference instead of the body.
 func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error) {
-	a, err := s.agents.Lookup(ctx, sub.AgentID, sub.Version)
+	a, err := s.agents.Lookup(ctx, sub.AgentID, agent.Latest)
 	switch {
 	case errors.Is(err, agent.ErrNotFound), errors.Is(err, agent.ErrVersionNotFound):
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	case err != nil:
 		// The registry lives in the task table: it did not answer within the budget.
 		return nil, fmt.Errorf("submit to agent %s: %w: %v", sub.AgentID, ErrStoreUnavailable, err)
+	}
+	// Tenants run the current published version only: a draft or an older version would be
+	// checked against its own policy (tenants, approval, cost, regions), not the one in force.
+	if sub.Version != "" && sub.Version != agent.Latest && sub.Version != a.Version {
+		return nil, fmt.Errorf("submit to agent %s version %q: only the current version %s may be invoked: %w", sub.AgentID, sub.Version, a.Version, agent.ErrVersionNotFound)
 	}
 	inv := sub.Invocation
 	ask := inv.Ask
@@ -207,13 +233,18 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	if err := s.checkNamed(ctx, sub.Tenant, inv); err != nil {
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 	}
+	// An agent that is sent no caller credentials never needs them: they do not travel at all.
+	secrets, authToken := inv.Secrets, inv.AuthToken
+	if !a.Auth.Forwards() {
+		secrets, authToken = nil, ""
+	}
 	t := &task.Task{
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
 		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
 		ParentTaskID: inv.ParentTaskID, TriggeringAgentID: inv.TriggeringAgentID, UserID: inv.UserID,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
-		NeedsSecrets: inv.AuthToken != "" || len(inv.Secrets) > 0 || inv.AuthContextID != "",
+		NeedsSecrets: authToken != "" || len(secrets) > 0 || inv.AuthContextID != "",
 		Sync:         inv.Sync, CallerAgentID: inv.CallerAgentID, CallerPublicID: inv.CallerPublicID,
 	}
 	if s.ttl > 0 {
@@ -235,7 +266,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	request, text := task.InlineRequest(t)
 	msg := &queue.Message{
 		Kind: queue.KindInvoke, TaskID: t.ID, Tenant: t.Tenant, Agent: a, ThreadID: t.ThreadID, ThreadTurn: inv.ThreadID != "",
-		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: inv.Secrets, AuthToken: inv.AuthToken,
+		Text: text, Request: request, RequestRef: t.RequestRef, Secrets: secrets, AuthToken: authToken,
 		AuthContextID: inv.AuthContextID, AcceptedAt: now, Dialect: string(t.Dialect), ExpiresAt: t.ExpiresAt,
 	}
 	// Checked before anything is recorded: SQS would refuse the message only after the write.
@@ -243,6 +274,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: work message of %d bytes: %w", sub.AgentID, len(body), ErrRequestTooLarge)
 	}
 
+	// Counted last, once nothing else can refuse the task: a refusal after this must give it back.
+	if s.inFlight != nil {
+		if err := s.inFlight.Admit(ctx, t.Tenant); err != nil {
+			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
+		}
+	}
 	return s.recordAndSend(ctx, sub, t, msg, opts, idem)
 }
 
@@ -278,6 +315,12 @@ func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Tas
 	wg.Wait()
 
 	log := s.log.With("task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant)
+	if createErr != nil && s.inFlight != nil {
+		// Not recorded: it will never end, so it is uncounted now.
+		if err := s.inFlight.Release(wctx, t.Tenant); err != nil {
+			log.Error("uncount a task not recorded", "err", err)
+		}
+	}
 	var replay *task.ReplayError
 	switch {
 	case errors.As(createErr, &replay):
@@ -327,7 +370,9 @@ func (s *Service) halfway(ctx context.Context, log *slog.Logger, t *task.Task, c
 	var conflict *task.ConflictError
 	switch {
 	case err == nil:
-		cause := sendErr
+		// The cause names the dependency that failed, which the caller is told: the write's when
+		// it failed (the task has no record of its own), else the send's.
+		cause := fmt.Errorf("%w: %v", ErrQueueUnavailable, sendErr)
 		if createErr != nil {
 			cause = fmt.Errorf("%w: %v", ErrStoreUnavailable, createErr)
 		}
@@ -418,17 +463,44 @@ func (s *Service) placeInThread(ctx context.Context, t *task.Task, opts *task.Su
 	if err != nil {
 		return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
 	}
-	if strategy == dialect.Reject && th.LatestTaskID != "" {
-		prev, err := s.store.Get(ctx, th.LatestTaskID)
-		if err != nil && !errors.Is(err, task.ErrNotFound) {
-			return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
-		}
-		// A paused turn waits for input: the new turn is that input, not an overlapping turn.
-		if prev != nil && !prev.State.Terminal() && prev.State != task.Paused {
-			return fmt.Errorf("submit to thread %s: turn %s is %s: %w", t.ThreadID, prev.ID, prev.State, ErrThreadBusy)
+	if th.LatestTaskID != "" {
+		if err := s.checkWaiting(ctx, t, th.LatestTaskID, strategy); err != nil {
+			return err
 		}
 	}
 	opts.Thread, t.ThreadSeq, t.PrevTaskID = th, th.Turns+1, th.LatestTaskID
+	return nil
+}
+
+// MaxWaitingTurns bounds the turns of one thread that have not ended (queued, running or paused):
+// each waits for the one before it, re-sending its message every few seconds, so a thread of
+// many waiting turns is load out of proportion to a request.
+const MaxWaitingTurns = 5
+
+// checkWaiting walks back from the thread's latest turn while turns have not ended, refusing the
+// new turn with ErrThreadBusy when MaxWaitingTurns are waiting already, or, with strategy Reject,
+// when the latest turn is in progress. A conversation whose last turn ended costs one read.
+func (s *Service) checkWaiting(ctx context.Context, t *task.Task, latest string, strategy dialect.Strategy) error {
+	id := latest
+	for waiting := 0; id != ""; waiting++ {
+		prev, err := s.store.Get(ctx, id)
+		switch {
+		case errors.Is(err, task.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
+		case prev.Tenant != t.Tenant || prev.State.Terminal():
+			return nil
+		}
+		// A paused turn waits for input: the new turn is that input, not an overlapping turn.
+		if waiting == 0 && strategy == dialect.Reject && prev.State != task.Paused {
+			return fmt.Errorf("submit to thread %s: turn %s is %s: %w", t.ThreadID, prev.ID, prev.State, ErrThreadBusy)
+		}
+		if waiting+1 >= MaxWaitingTurns {
+			return fmt.Errorf("submit to thread %s: %d turns are waiting already: %w", t.ThreadID, waiting+1, ErrThreadBusy)
+		}
+		id = prev.PrevTaskID
+	}
 	return nil
 }
 
@@ -453,7 +525,10 @@ func (s *Service) replayed(ctx context.Context, r *task.ReplayError, idem *task.
 		return nil, ErrIdempotencyMismatch
 	}
 	t, err := s.store.Get(ctx, r.TaskID)
-	if err != nil {
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		return nil, fmt.Errorf("replay task %s: %w", r.TaskID, ErrIdempotentTaskGone)
+	case err != nil:
 		return nil, fmt.Errorf("read replayed task %s: %w: %v", r.TaskID, ErrStoreUnavailable, err)
 	}
 	return t, nil

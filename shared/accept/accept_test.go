@@ -140,6 +140,7 @@ var (
 		"risky":   {ID: "risky", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", RequiresApproval: true},
 		"pricey":  {ID: "pricey", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", CostUnits: 100},
 		"aussies": {ID: "aussies", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", AllowedRegions: []string{"AU"}},
+		"plain":   {ID: "plain", Version: "1", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", Auth: agent.AuthNone},
 	}
 )
 
@@ -415,8 +416,10 @@ func TestSubmitFailsHalfway(t *testing.T) {
 				if !errors.As(err, &de) || de.Task == nil || de.Task.ID != taskID || de.Task.State != tt.wantState {
 					t.Fatalf("Submit = %+v, %v; want a DispatchError with the failed task", got, err)
 				}
-				if tt.noRecord != errors.Is(err, accept.ErrStoreUnavailable) {
-					t.Errorf("err = %v: store unavailable should be its cause exactly when the write failed", err)
+				// The cause names the dependency the caller is told of: the store's when the
+				// write failed, else the queue's.
+				if tt.noRecord != errors.Is(err, accept.ErrStoreUnavailable) || tt.noRecord == errors.Is(err, accept.ErrQueueUnavailable) {
+					t.Errorf("err = %v: its cause should be the store exactly when the write failed, else the queue", err)
 				}
 				if reserve <= 0 || reserve > deadline.Default().Reserve {
 					t.Errorf("abandon had %v, want the reserve", reserve)
@@ -720,6 +723,26 @@ func TestSubmitIdempotency(t *testing.T) {
 		}
 		if _, err := h.store.Get(context.Background(), h.queue.sent[0].TaskID); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("the replay's message names a task that exists: %v", err)
+		}
+	})
+	t.Run("replay of a deleted task", func(t *testing.T) {
+		// The key outlives a task deleted by DELETE /v1/tasks/{id}: the replay neither runs the
+		// request again nor reports the store as down.
+		h := newHarness(t)
+		const deleted = "t-deleted"
+		h.store.keys = map[string][2]string{"org-1/key-1": {deleted, idem.BodyHash}}
+		_, err := submit(h, `{"message":"pay"}`)
+		if !errors.Is(err, accept.ErrIdempotentTaskGone) || errors.Is(err, accept.ErrStoreUnavailable) {
+			t.Errorf("err = %v, want ErrIdempotentTaskGone", err)
+		}
+		// As any replay: nothing recorded, and the one message names a task never written.
+		if len(h.store.created) != 0 || len(h.queue.sent) > 1 {
+			t.Errorf("a replay of a deleted task wrote %d and sent %d", len(h.store.created), len(h.queue.sent))
+		}
+		for _, m := range h.queue.sent {
+			if _, err := h.store.Get(context.Background(), m.TaskID); !errors.Is(err, task.ErrNotFound) || m.TaskID == deleted {
+				t.Errorf("the replay's message names task %s: %v", m.TaskID, err)
+			}
 		}
 	})
 	t.Run("same key, other body", func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/agentq/agentq/shared/outputschema"
 )
 
 // Protocol is how the worker talks to an agent.
@@ -174,6 +176,12 @@ func (a *Agent) Validate() error {
 	}
 	if len(a.OutputSchema) > 0 && a.OutputSchema[0] != '{' {
 		return fmt.Errorf("agent %s: output_schema must be a JSON object", a.ID)
+	}
+	if len(a.OutputSchema) > 0 {
+		// The same bounds as a caller's schema: the worker checks every answer against it.
+		if _, err := outputschema.Compile(a.OutputSchema); err != nil {
+			return fmt.Errorf("agent %s: %w", a.ID, err)
+		}
 	}
 	for _, sk := range a.Skills {
 		if sk.ID == "" {

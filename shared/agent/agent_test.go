@@ -27,7 +27,6 @@ func TestCheck(t *testing.T) {
 		{"region refused", Agent{ID: "a", AllowedRegions: []string{"AU"}}, Ask{Region: "US"}, ReasonRegionNotAllowed},
 		{"region missing", Agent{ID: "a", AllowedRegions: []string{"AU"}}, Ask{}, ReasonRegionNotAllowed},
 		{"tenant allowed", Agent{ID: "a", Tenants: []string{"acme"}}, Ask{Tenant: "acme"}, ""},
-		{"tenant refused", Agent{ID: "a", Tenants: []string{"acme"}}, Ask{Tenant: "globex"}, ReasonTenantNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +39,18 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("Check = %v, want code %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTenantRefusalIsNotFound: an agent kept for other tenants answers an invoke as it answers a
+// read, as unknown, so a tenant cannot learn it exists.
+func TestTenantRefusalIsNotFound(t *testing.T) {
+	a := Agent{ID: "a", Tenants: []string{"acme"}}
+	if err := a.Check(Ask{Tenant: "globex"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Check by another tenant = %v, want ErrNotFound", err)
+	}
+	if err := a.Check(Ask{Tenant: "acme"}); err != nil {
+		t.Fatalf("Check by the agent's tenant = %v", err)
 	}
 }
 

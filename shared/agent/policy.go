@@ -11,7 +11,6 @@ const (
 	ReasonApprovalRequired  = "approval_required"
 	ReasonCostLimitExceeded = "cost_limit_exceeded"
 	ReasonRegionNotAllowed  = "region_not_allowed"
-	ReasonTenantNotAllowed  = "tenant_not_allowed"
 )
 
 // Ask is what a request brings to the policy check.
@@ -34,10 +33,18 @@ type PolicyError struct {
 
 func (e *PolicyError) Error() string { return e.Code + ": " + e.Message }
 
-// Check runs the agent's policy over a request and returns a *PolicyError when it is refused.
+// VisibleTo reports whether tenant may see and use the agent: it names no tenants, or this one.
+func (a *Agent) VisibleTo(tenant string) bool {
+	return len(a.Tenants) == 0 || slices.Contains(a.Tenants, tenant)
+}
+
+// Check runs the agent's policy over a request and returns a *PolicyError when it is refused, or
+// an error wrapping ErrNotFound when the agent is kept for other tenants.
 func (a *Agent) Check(ask Ask) error {
-	if len(a.Tenants) > 0 && !slices.Contains(a.Tenants, ask.Tenant) {
-		return &PolicyError{ReasonTenantNotAllowed, fmt.Sprintf("agent %s is not available to this tenant", a.ID)}
+	if !a.VisibleTo(ask.Tenant) {
+		// Answered as an unknown agent, as a read of it is: whether an agent kept for other
+		// tenants exists is not this tenant's to learn.
+		return fmt.Errorf("agent %s is not available to this tenant: %w", a.ID, ErrNotFound)
 	}
 	if a.RequiresApproval && !ask.ConfirmRisky {
 		return &PolicyError{ReasonApprovalRequired, fmt.Sprintf("agent %s requires approval: set confirm_risky to true", a.ID)}

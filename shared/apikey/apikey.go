@@ -1,14 +1,39 @@
 // Package apikey authenticates callers by API key. Keys are known only by their SHA-256 hashes, so
-// neither configuration nor storage ever holds a key in the clear.
+// neither configuration nor storage ever holds a key in the clear. A key belongs to a tenant, and
+// the package owns what a tenant may be called.
 package apikey
 
 import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
+
+// MaxTenantBytes bounds a tenant name.
+const MaxTenantBytes = 64
+
+// ErrInvalidTenant means a name cannot name a tenant (see ValidateTenant).
+var ErrInvalidTenant = errors.New("invalid tenant name")
+
+// TenantRule says in words what ValidateTenant accepts, for error messages.
+const TenantRule = "1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+
+var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidateTenant returns nil if name can name a tenant: TenantRule. A tenant is joined with ids in
+// storage keys ("THREAD#<tenant>#<thread>"), so it never holds the '#' separator (nor anything
+// else that could make two tenants' keys meet), and it is bounded so the keys stay within
+// DynamoDB's limits.
+func ValidateTenant(name string) error {
+	if !tenantPattern.MatchString(name) {
+		return fmt.Errorf("%w: a tenant name is %s", ErrInvalidTenant, TenantRule)
+	}
+	return nil
+}
 
 // Hash returns the hex SHA-256 of a key, the form in which keys are configured and stored.
 func Hash(key string) string {
@@ -47,6 +72,9 @@ func Parse(spec string) (*Keys, error) {
 
 // Add registers the key whose hex SHA-256 is hexHash as belonging to tenant.
 func (k *Keys) Add(tenant, hexHash string) error {
+	if err := ValidateTenant(tenant); err != nil {
+		return fmt.Errorf("add api key for tenant %q: %w", tenant, err)
+	}
 	b, err := hex.DecodeString(hexHash)
 	if err != nil || len(b) != sha256.Size {
 		return fmt.Errorf("add api key for tenant %s: want 64 hex digits of SHA-256", tenant)

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
+	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/table"
 )
 
@@ -40,7 +41,7 @@ const (
 
 // Limits of a context's fields.
 const (
-	MaxTenantBytes = 256
+	MaxTenantBytes = apikey.MaxTenantBytes
 	MaxNameBytes   = 256
 	MaxHeaderBytes = 128
 	// MaxSecretBytes bounds a secret: a header value that large already strains most servers.
@@ -175,7 +176,7 @@ func (it *item) context() (Context, error) {
 
 func key(tenant, id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		table.AttrPK: &types.AttributeValueMemberS{Value: "AUTHCTX#" + tenant + "#" + id},
+		table.AttrPK: &types.AttributeValueMemberS{Value: table.TenantKey("AUTHCTX", tenant, id)},
 		table.AttrSK: &types.AttributeValueMemberS{Value: sortKey},
 	}
 }
@@ -196,16 +197,10 @@ func truncate(s string) string {
 	return s
 }
 
-// ValidateTenant checks a tenant can own contexts: 1 to MaxTenantBytes of UTF-8 without control
-// characters.
+// ValidateTenant checks a tenant can own contexts: a tenant name as apikey.ValidateTenant says.
 func ValidateTenant(tenant string) error {
-	switch {
-	case tenant == "":
-		return fmt.Errorf("%w: tenant is required", ErrInvalid)
-	case len(tenant) > MaxTenantBytes:
-		return fmt.Errorf("%w: tenant is longer than %d bytes", ErrInvalid, MaxTenantBytes)
-	case !printable(tenant):
-		return fmt.Errorf("%w: tenant must be UTF-8 text without control characters", ErrInvalid)
+	if err := apikey.ValidateTenant(tenant); err != nil {
+		return fmt.Errorf("%w: tenant must be %s", ErrInvalid, apikey.TenantRule)
 	}
 	return nil
 }
@@ -310,7 +305,7 @@ func (s *Store) Create(ctx context.Context, tenant string, in Input) (Context, e
 		return Context{}, fmt.Errorf("create auth context %s: %w", id, err)
 	}
 	it := item{
-		PK: "AUTHCTX#" + tenant + "#" + id, SK: sortKey, ID: id, Tenant: tenant, Name: in.Name, Kind: string(in.Kind),
+		PK: table.TenantKey("AUTHCTX", tenant, id), SK: sortKey, ID: id, Tenant: tenant, Name: in.Name, Kind: string(in.Kind),
 		Header: header, Sealed: sealed, CreatedAt: s.now().UTC().Format(time.RFC3339Nano),
 	}
 	av, err := attributevalue.MarshalMap(it)

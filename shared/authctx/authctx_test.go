@@ -450,7 +450,8 @@ func TestCreateValidates(t *testing.T) {
 		in     authctx.Input
 		want   string
 	}{
-		{"no tenant", "", authctx.Input{Name: "n", Kind: authctx.Bearer, Secret: secret}, "tenant is required"},
+		{"no tenant", "", authctx.Input{Name: "n", Kind: authctx.Bearer, Secret: secret}, "tenant must be"},
+		{"tenant with the key separator", "a#b", authctx.Input{Name: "n", Kind: authctx.Bearer, Secret: secret}, "tenant must be"},
 		{"tenant with a newline", "a\nb", authctx.Input{Name: "n", Kind: authctx.Bearer, Secret: secret}, "tenant must be"},
 		{"no name", tenant, authctx.Input{Kind: authctx.Bearer, Secret: secret}, "name is required"},
 		{"unknown kind", tenant, authctx.Input{Name: "n", Kind: "basic", Secret: secret}, "kind must be"},

@@ -38,6 +38,7 @@ import (
 	"github.com/agentq/agentq/shared/sweeper"
 	"github.com/agentq/agentq/shared/tasklog"
 	"github.com/agentq/agentq/shared/telemetry"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
@@ -83,6 +84,10 @@ type Parts struct {
 	// AGENTQ_QUEUE_URL is not set. It takes webhook_url only where deliveries are made
 	// (AGENTQ_WEBHOOK_QUEUE_URL).
 	Accept *accept.Service
+	// Limiter bounds each tenant's request rate and tasks in flight (AGENTQ_TENANT_RATE,
+	// AGENTQ_TENANT_MAX_IN_FLIGHT, or the tenant's own limits kept with its keys). Tasks reports
+	// every task's end to it, and Accept counts every task it records.
+	Limiter *tenantlimit.Limiter
 	// Receipts signs ServiceNet receipts with the KMS key AGENTQ_RECEIPT_KEY_ID; nil when it is
 	// not set.
 	Receipts *receipt.Issuer
@@ -209,6 +214,8 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		p.ProgressKeys = progress.NewKeys(cfg.ProgressKey)
 		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, dispatch.DecodePush)
 	}
+	p.Limiter = tenantlimit.New(ddb, cfg.Table, cfg.TenantLimits, p.Keys)
+	p.Tasks = p.Tasks.OnEnd(p.Limiter.Ended(p.Logger))
 	if cfg.QueueURL != "" {
 		p.Queue = queue.NewClient(c.SQS, cfg.QueueURL)
 	}
@@ -225,7 +232,7 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	if p.Queue != nil {
 		ac := accept.Config{
 			Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Registry: p.Agents, TTL: cfg.TaskTTL, Budget: o.Budget,
-			Logger: p.Logger, Metrics: p.Metrics, AuthContexts: AuthContexts[accept.AuthContexts](p),
+			Logger: p.Logger, Metrics: p.Metrics, AuthContexts: AuthContexts[accept.AuthContexts](p), InFlight: p.Limiter,
 		}
 		if cfg.WebhookQueueURL != "" {
 			ac.Webhooks = p.Webhooks

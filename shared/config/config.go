@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
+	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
 // Environment variable names.
@@ -50,6 +52,12 @@ const (
 	// EnvStreamURL is the base URL agents reach the progress routes at (the stream function's
 	// URL on AWS, http://127.0.0.1:8042 under make run).
 	EnvStreamURL = "AGENTQ_STREAM_URL"
+	// EnvTenantRate is the requests per second a tenant may make (default
+	// tenantlimit.Defaults.Rate; 0 unbounded); a tenant's own limits win.
+	EnvTenantRate = "AGENTQ_TENANT_RATE"
+	// EnvTenantMaxInFlight is how many tasks a tenant may have queued, running or paused at once
+	// (default tenantlimit.Defaults.MaxInFlight; 0 unbounded); a tenant's own limits win.
+	EnvTenantMaxInFlight = "AGENTQ_TENANT_MAX_IN_FLIGHT"
 )
 
 // DefaultTenant is the tenant of triggered invocations that name none, when
@@ -92,6 +100,8 @@ type Config struct {
 	// ProgressKey derives per-task progress tokens; StreamURL is where agents send progress.
 	ProgressKey []byte
 	StreamURL   string
+	// TenantLimits are every tenant's limits unless it has its own.
+	TenantLimits tenantlimit.Limits
 	// ReceiptKeyID is the KMS key ServiceNet receipts are signed with (empty: unsigned), and
 	// ReceiptPreviousKeyIDs the keys it replaced, newest first.
 	ReceiptKeyID          string
@@ -111,6 +121,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.DefaultTenant == "" {
 		c.DefaultTenant = DefaultTenant
 	}
+
 	for _, n := range []string{EnvTable, EnvQueueURL, EnvDLQARN, EnvAPIKeys, EnvAgents, EnvAgentsFile, EnvResultsBucket,
 		EnvEventBus, EnvWebhookQueueURL, EnvWebhookDLQURL, EnvTriggerDLQURL} {
 		c.set[n] = getenv(n) != ""
@@ -152,6 +163,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	if err := c.loadProgress(getenv); err != nil {
 		errs = append(errs, err)
 	}
+	if err := apikey.ValidateTenant(c.DefaultTenant); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvDefaultTenant, err))
+	}
+	if c.TenantLimits, err = TenantLimits(getenv); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.loadReceiptKeys(getenv); err != nil {
 		errs = append(errs, err)
 	}
@@ -159,6 +176,27 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	return c, nil
+}
+
+// TenantLimits reads every tenant's default limits: AGENTQ_TENANT_RATE and
+// AGENTQ_TENANT_MAX_IN_FLIGHT, each tenantlimit.Defaults' when unset, 0 for unbounded.
+func TenantLimits(getenv func(string) string) (tenantlimit.Limits, error) {
+	l := tenantlimit.Defaults
+	var errs []error
+	for _, v := range []struct {
+		name string
+		into *int
+	}{{EnvTenantRate, &l.Rate}, {EnvTenantMaxInFlight, &l.MaxInFlight}} {
+		if s := getenv(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a whole number, 0 or more (0: unbounded)", v.name, s))
+				continue
+			}
+			*v.into = n
+		}
+	}
+	return l, errors.Join(errs...)
 }
 
 // Require fails unless every named variable was set.

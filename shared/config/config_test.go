@@ -42,6 +42,20 @@ func TestLoad(t *testing.T) {
 		{name: "bad keys", env: map[string]string{EnvAPIKeys: "nope"}, wantErr: EnvAPIKeys},
 		{name: "bad admin keys", env: map[string]string{EnvAdminKeys: "admin:zz"}, wantErr: EnvAdminKeys},
 		{name: "bad agents", env: map[string]string{EnvAgents: "{"}, wantErr: EnvAgents},
+		{name: "tenant limits", env: map[string]string{EnvTenantRate: "7", EnvTenantMaxInFlight: "0"}, check: func(t *testing.T, c *Config) {
+			if c.TenantLimits.Rate != 7 || c.TenantLimits.MaxInFlight != 0 {
+				t.Errorf("limits = %+v", c.TenantLimits)
+			}
+		}},
+		{name: "default tenant limits", env: map[string]string{}, check: func(t *testing.T, c *Config) {
+			if c.TenantLimits.Rate <= 0 || c.TenantLimits.MaxInFlight <= 0 {
+				t.Errorf("limits = %+v, want bounded by default", c.TenantLimits)
+			}
+		}},
+		{name: "bad tenant rate", env: map[string]string{EnvTenantRate: "-1"}, wantErr: EnvTenantRate},
+		{name: "bad tenant cap", env: map[string]string{EnvTenantMaxInFlight: "lots"}, wantErr: EnvTenantMaxInFlight},
+		{name: "bad default tenant", env: map[string]string{EnvDefaultTenant: "bad tenant!"}, wantErr: EnvDefaultTenant},
+		{name: "a key for a tenant with the separator", env: map[string]string{EnvAPIKeys: "a#b:" + apikey.Hash("k")}, wantErr: EnvAPIKeys},
 		{name: "missing agents file", env: map[string]string{EnvAgentsFile: "/nonexistent/agents.json"}, wantErr: EnvAgentsFile},
 	}
 	for _, tt := range tests {

@@ -12,8 +12,10 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -186,8 +188,10 @@ func jsonKind(goKind string) string {
 }
 
 // withoutFields returns body minus the named top-level fields, matched without regard to case as
-// encoding/json matches them, and the removed fields by name. Two keys that differ only in case
-// are refused: which one a decoder would take is not something to leave to chance.
+// encoding/json matches them (Unicode simple case folding: "uſer_tokens" with U+017F and
+// "\u212Aey" with the Kelvin sign are the same names to it), and the removed fields by name. Two
+// keys that fold alike are refused: which one a decoder would take is not something to leave to
+// chance.
 func withoutFields(body []byte, names ...string) (json.RawMessage, map[string]json.RawMessage, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
@@ -195,7 +199,7 @@ func withoutFields(body []byte, names ...string) (json.RawMessage, map[string]js
 	}
 	seen := make(map[string]string, len(fields))
 	for k := range fields {
-		folded := strings.ToLower(k)
+		folded := FoldName(k)
 		if other, dup := seen[folded]; dup {
 			return nil, nil, &ValidationError{[]Problem{{Loc: []string{"body", k}, Msg: "duplicates field " + other, Type: "duplicate_field"}}}
 		}
@@ -203,7 +207,7 @@ func withoutFields(body []byte, names ...string) (json.RawMessage, map[string]js
 	}
 	var removed map[string]json.RawMessage
 	for _, n := range names {
-		k, ok := seen[strings.ToLower(n)]
+		k, ok := seen[FoldName(n)]
 		if !ok {
 			continue
 		}
@@ -218,6 +222,28 @@ func withoutFields(body []byte, names ...string) (json.RawMessage, map[string]js
 		return nil, nil, fmt.Errorf("re-encode body: %w", err)
 	}
 	return out, removed, nil
+}
+
+// FoldName returns the key under which encoding/json matches a JSON object key to a field name:
+// two names fold alike exactly when strings.EqualFold holds for them. Every rune maps to the
+// smallest rune of its simple case-folding orbit, so 's', 'S' and 'ſ' (U+017F) fold alike, and
+// 'k', 'K' and the Kelvin sign (U+212A) do.
+func FoldName(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	for _, r := range name {
+		b.WriteRune(foldRune(r))
+	}
+	return b.String()
+}
+
+// foldRune returns the smallest rune of r's case-folding orbit.
+func foldRune(r rune) rune {
+	smallest := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		smallest = min(smallest, f)
+	}
+	return smallest
 }
 
 // problems collects validation problems as a decoder walks a request.
@@ -245,6 +271,23 @@ func (p *problems) object(v json.RawMessage, loc ...string) {
 	}
 	if v[0] != '{' {
 		p.add("must be an object", "type_error", loc...)
+	}
+}
+
+// outputSchema compiles a caller's output_schema now, so a schema outside outputschema's bounds
+// (a reference outside itself, too large, too branching) is the caller's 422, never a worker's
+// burden. The problem's type is the outputschema code.
+func (p *problems) outputSchema(v json.RawMessage) {
+	if len(v) == 0 || v[0] != '{' {
+		return
+	}
+	if _, err := outputschema.Compile(v); err != nil {
+		var se *outputschema.SchemaError
+		if errors.As(err, &se) {
+			p.add(se.Msg, se.Code, "output_schema")
+			return
+		}
+		p.add("is not a usable schema", outputschema.CodeInvalid, "output_schema")
 	}
 }
 

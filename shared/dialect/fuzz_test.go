@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,9 +38,49 @@ func seedBodies(f *testing.F) {
 	}
 }
 
+// hostileBodies are requests a tenant may send to reach past its own: each must be refused (the
+// type of the problem given) or, with "", accepted with its secrets gone. The fuzz targets start
+// from them too.
+var hostileBodies = []struct {
+	name   string
+	decode func([]byte) (*dialect.Invocation, error)
+	body   string
+	refuse string
+}{
+	{"schema reads a file", dialect.DecodeXpander, `{"input":{"text":"x"},"output_format":"json","output_schema":{"$ref":"file:///etc/passwd"}}`, "output_schema_ref"},
+	{"schema too branching", dialect.DecodeXpander, `{"input":{"text":"x"},"output_schema":{"anyOf":[` + strings.Repeat(`{},`, 16) + `{}]}}`, "output_schema_fan_out"},
+	{"secret with a long s", dialect.DecodeXpander, `{"input":{"text":"x"},"u\u017fer_tokens":{"gh":"SECRET"}}`, ""},
+	{"secret with a Kelvin sign", dialect.DecodeXpander, `{"input":{"text":"x"},"user_to\u212aens":{"gh":"SECRET"}}`, ""},
+	{"thread id too long for a key", dialect.DecodeServiceNet, `{"message":"x","context_id":"` + strings.Repeat("c", 8<<10) + `"}`, "too_long"},
+	{"token that breaks headers", dialect.DecodeServiceNet, `{"message":"x","auth_token":"t\r\nX-Evil: 1"}`, "header_value"},
+	{"envelope names a conversation", dialect.DecodeServiceNet, `{"agent_envelope":{"parts":[{"kind":"text","text":"x"}],"contextId":"victim"}}`, "reserved"},
+	{"envelope asks for pushes", dialect.DecodeServiceNet, `{"agent_envelope":{"message":{"parts":[]},"configuration":{"pushNotificationConfig":{"url":"http://127.0.0.1:1"}}}}`, "reserved"},
+}
+
+func TestHostileBodies(t *testing.T) {
+	for _, tt := range hostileBodies {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, err := tt.decode([]byte(tt.body))
+			if tt.refuse == "" {
+				if err != nil || strings.Contains(string(inv.Body), "SECRET") {
+					t.Fatalf("decode = %v, body %s: want accepted without the secret", err, inv.Body)
+				}
+				return
+			}
+			var ve *dialect.ValidationError
+			if !errors.As(err, &ve) || !slices.ContainsFunc(ve.Problems, func(p dialect.Problem) bool { return p.Type == tt.refuse }) {
+				t.Fatalf("decode = %v, want a %s problem", err, tt.refuse)
+			}
+		})
+	}
+}
+
 func seedCommon(f *testing.F) {
 	f.Helper()
 	seedBodies(f)
+	for _, tt := range hostileBodies {
+		f.Add([]byte(tt.body))
+	}
 	for _, s := range []string{
 		``, `{}`, `[]`, `null`, `{"input":{"text":"hi"}} {}`, `{"a":` + nest(40) + `}`,
 		`{"input":{"text":"x"},"INPUT":null}`, `{"max_cost_units":1e400}`, `{"input":{"text":"\ud800"}}`,
@@ -65,9 +106,11 @@ func checkDecoded(t *testing.T, inv *dialect.Invocation, err error, secrets ...s
 	if err := json.Unmarshal(inv.Body, &fields); err != nil {
 		t.Fatalf("accepted body %q is not a JSON object: %v", inv.Body, err)
 	}
-	for _, s := range secrets {
-		if _, ok := fields[s]; ok {
-			t.Fatalf("accepted body keeps secret field %s: %s", s, inv.Body)
+	for k := range fields {
+		for _, s := range secrets {
+			if dialect.FoldName(k) == dialect.FoldName(s) {
+				t.Fatalf("accepted body keeps secret field %s as %q: %s", s, k, inv.Body)
+			}
 		}
 	}
 	// A task made of it must project into both dialects.

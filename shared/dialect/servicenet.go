@@ -49,12 +49,18 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	p.webhookURL(r.WebhookURL)
 	p.object(r.Settlement, "settlement")
 	p.object(r.AgentEnvelope, "agent_envelope")
+	p.envelope(r.AgentEnvelope)
 	p.maxLen(r.Message, maxTextBytes, "message")
 	for _, f := range []struct {
 		v    *string
 		name string
-	}{{r.TaskID, "task_id"}, {r.ContextID, "context_id"}, {r.SkillID, "skill_id"}, {r.AuthToken, "auth_token"}} {
+	}{{r.TaskID, "task_id"}, {r.SkillID, "skill_id"}, {r.AuthToken, "auth_token"}} {
 		p.maxLen(f.v, maxShortBytes*8, f.name)
+	}
+	p.maxLen(r.ContextID, MaxThreadIDBytes, "context_id")
+	if r.AuthToken != nil && !HeaderValue(*r.AuthToken) {
+		// Sent as a bearer token: a value no HTTP header can carry would only fail every call.
+		p.add("must be a valid HTTP header value (no control characters such as CR or LF)", "header_value", "auth_token")
 	}
 	authContextID := ""
 	if r.AuthContextID != nil {
@@ -108,6 +114,53 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 	inv.ReturnImmediately = r.ReturnImmediately != nil && *r.ReturnImmediately
 	inv.CallerAgentID, inv.CallerPublicID = callerOf(r.AgentEnvelope)
 	return inv, nil
+}
+
+// envelopeReserved are the A2A fields an agent_envelope may not set: the conversation (contextId)
+// and the agent's tasks (taskId, referenceTaskIds) are agentq's to name per tenant, push
+// notifications (0.3 pushNotificationConfig, 1.0 taskPushNotificationConfig) would send the
+// agent's updates to an address past the webhook guard, and a 1.0 request's tenant picks the
+// agent owner's tenant.
+var envelopeReserved = []string{"contextId", "taskId", "referenceTaskIds", "pushNotificationConfig", "taskPushNotificationConfig", "tenant"}
+
+// envelopeNesting are the members of an envelope that hold more of it: a JSON-RPC request's
+// params, the params' message and configuration.
+var envelopeNesting = []string{"params", "message", "configuration"}
+
+// envelope refuses an agent_envelope that sets a reserved field, at any level an A2A decoder would
+// read it, spelled in any case encoding/json would match.
+func (p *problems) envelope(v json.RawMessage) {
+	var walk func(raw json.RawMessage, loc []string)
+	walk = func(raw json.RawMessage, loc []string) {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(raw, &fields) != nil {
+			return
+		}
+		for k, x := range fields {
+			for _, r := range envelopeReserved {
+				if FoldName(k) == FoldName(r) {
+					p.add("is set by agentq, never by the caller", "reserved", append(loc, k)...)
+				}
+			}
+			for _, n := range envelopeNesting {
+				if FoldName(k) == FoldName(n) {
+					walk(x, append(loc, k))
+				}
+			}
+		}
+	}
+	walk(v, []string{"agent_envelope"})
+}
+
+// HeaderValue reports whether v can be sent as an HTTP header value: visible ASCII and
+// obs-text, spaces and tabs, and no other control character (RFC 9110 field-value).
+func HeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // maxCallerID bounds a caller id kept from an agent envelope: a longer one is left out.

@@ -77,7 +77,10 @@ func SecretFields() []string { return append(slices.Clone(xpanderSecrets), servi
 const (
 	maxTextBytes  = 256 << 10
 	maxShortBytes = 1 << 10
-	maxLongBytes  = 64 << 10
+	// MaxThreadIDBytes bounds a caller's thread id (xpander id, ServiceNet context_id): it is
+	// part of DynamoDB keys, whose sort keys hold at most 1 KiB with the tenant and separators.
+	MaxThreadIDBytes = 512
+	maxLongBytes     = 64 << 10
 )
 
 // DecodeXpander decodes and validates an xpander invoke body.
@@ -115,6 +118,7 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	p.oneOf(r.MultitaskStrategy, strategies, "multitask_strategy")
 	p.webhookURL(r.WebhookURL)
 	p.object(r.OutputSchema, "output_schema")
+	p.outputSchema(r.OutputSchema)
 	p.object(r.PayloadExtension, "payload_extension")
 	p.object(r.UserTokens, "user_tokens")
 	for i, s := range r.MCPServers {
@@ -125,7 +129,7 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 		n    int
 		name string
 	}{
-		{r.ID, maxShortBytes, "id"}, {r.ParentExecutionID, maxShortBytes, "parent_execution_id"},
+		{r.ID, MaxThreadIDBytes, "id"}, {r.ParentExecutionID, maxShortBytes, "parent_execution_id"},
 		{r.WorkerID, maxShortBytes, "worker_id"}, {r.Source, maxShortBytes, "source"},
 		{r.TestRunNodeID, maxShortBytes, "test_run_node_id"}, {r.TriggeringAgentID, maxShortBytes, "triggering_agent_id"},
 		{r.Title, maxShortBytes, "title"}, {r.LLMModelProvider, maxShortBytes, "llm_model_provider"},

@@ -33,13 +33,17 @@ import (
 //
 //   - The message is the user's: the task's text as a text part (or, when the request has no
 //     text, its "input" object as a data part). messageId is agentq's task id, so a redelivered
-//     task sends the same id and the agent may recognise it. contextId is the thread
-//     (Call.ThreadID, else the body's "context_id"). taskId is the body's "task_id", which
-//     continues a task of the agent's (one that asked for input, say). The body's "skill_id"
-//     travels as the message's metadata "skill_id": A2A has no field for it.
+//     task sends the same id and the agent may recognise it. contextId is ConversationID of the
+//     tenant and the thread (Call.ThreadID, else the body's "context_id"): never the caller's id
+//     itself, so equal thread ids of two tenants never meet at a shared agent. taskId is the
+//     agent's task the tenant's own previous turn recorded (Call.ResumeTaskID), never one the
+//     body names. The body's "skill_id" travels as the message's metadata "skill_id": A2A has
+//     no field for it; metadata "agentq_tenant" and the X-Agentq-Tenant header carry the tenant.
 //   - A body's "agent_envelope" replaces that message and is sent as given (see envelopeParams
-//     for the shapes it may take, in either version): agentq only fills what it leaves empty
-//     (messageId, role, contextId, taskId, metadata skill_id), never overrides what it sets.
+//     for the shapes it may take, in either version): agentq fills what it leaves empty
+//     (messageId, role, metadata skill_id), and always sets contextId, taskId and the tenant as
+//     above, and drops referenceTaskIds, push notification configuration and the request's
+//     agent-side tenant (the dialect refuses envelopes that set them).
 //   - configuration.returnImmediately is always set (in 0.3, blocking is false): the agent
 //     answers as soon as it has a task, and agentq checks back later (*Pending, Check) rather
 //     than holding a connection, and a worker, for as long as the agent works.
@@ -103,6 +107,11 @@ func WithA2AWait(d time.Duration) Option {
 // 0.3) and returns the outcome as Call does: a Result, *Pending, *NeedsInput or *Error. It
 // presents creds as Call does.
 func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) (Result, error) {
+	res, err := cl.check(ctx, a, remoteTaskID, creds)
+	return res, redacted(err)
+}
+
+func (cl *Client) check(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) (Result, error) {
 	s, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds)
 	if err != nil {
 		return Result{}, err
@@ -120,6 +129,10 @@ func (cl *Client) Check(ctx context.Context, a agent.Agent, remoteTaskID string,
 // unknown to the agent, and a retryable *Error when the agent could not be reached. It presents
 // creds as Call does.
 func (cl *Client) Cancel(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) error {
+	return redacted(cl.cancel(ctx, a, remoteTaskID, creds))
+}
+
+func (cl *Client) cancel(ctx context.Context, a agent.Agent, remoteTaskID string, creds Credentials) error {
 	s, err := cl.a2a.remoteTask(ctx, a, remoteTaskID, creds)
 	if err != nil {
 		return err
@@ -208,7 +221,7 @@ func (ac *a2aClient) session(ctx context.Context, a agent.Agent, creds Credentia
 	iface := &a2a.AgentInterface{URL: a.Endpoint, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: version}
 	client, err := ac.factory.CreateFromEndpoints(ctx, []*a2a.AgentInterface{iface})
 	if err != nil {
-		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + redactURL(err.Error(), a.Endpoint)}
+		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + Redact(err.Error())}
 	}
 	h := a2aclient.ServiceParams{}
 	hh := http.Header{}
@@ -319,26 +332,30 @@ func a2aParams(c Call) (*a2a.SendMessageRequest, error) {
 	if m.Role == a2a.MessageRoleUnspecified {
 		m.Role = a2a.MessageRoleUser
 	}
-	if m.ContextID == "" {
-		m.ContextID = c.ThreadID
-		if m.ContextID == "" {
-			m.ContextID = body.ContextID
-		}
+	// The conversation and the agent's task are agentq's to name, never the caller's: a contextId
+	// a tenant chose could be another tenant's, and so could a taskId. The conversation is
+	// derived from the tenant and its thread; a task is continued only when this tenant's own
+	// previous turn recorded it (ResumeTaskID). Push notifications would send the agent's updates
+	// to an address the caller chose, past agentq's webhook guard: never asked for. The request's
+	// tenant is the agent owner's (A2A 1.0), not a caller's to pick.
+	thread := c.ThreadID
+	if thread == "" {
+		thread = body.ContextID
 	}
-	if m.TaskID == "" {
-		m.TaskID = a2a.TaskID(body.TaskID)
-		if m.TaskID == "" {
-			m.TaskID = a2a.TaskID(c.ResumeTaskID)
-		}
+	m.ContextID = ConversationID(c.Tenant, thread)
+	m.TaskID = a2a.TaskID(c.ResumeTaskID)
+	m.ReferenceTasks = nil
+	params.Config.PushConfig = nil
+	params.Tenant = ""
+	md := make(map[string]any, len(m.Metadata)+2)
+	for k, v := range m.Metadata {
+		md[k] = v
 	}
-	if _, set := m.Metadata["skill_id"]; body.SkillID != "" && !set {
-		md := make(map[string]any, len(m.Metadata)+1)
-		for k, v := range m.Metadata {
-			md[k] = v
-		}
+	if _, set := md["skill_id"]; body.SkillID != "" && !set {
 		md["skill_id"] = body.SkillID
-		m.Metadata = md
 	}
+	md[TenantMetadata] = c.Tenant
+	m.Metadata = md
 	return params, nil
 }
 
@@ -614,9 +631,9 @@ func a2aFailure(err error, endpoint string) error {
 	_, isURL := errors.AsType[*url.Error](err)
 	_, isNet := errors.AsType[net.Error](err)
 	if isURL || isNet || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.Canceled) {
-		return &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + redactURL(err.Error(), endpoint), Retryable: true}
+		return &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + Redact(err.Error()), Retryable: true}
 	}
-	return &Error{Reason: task.ReasonInvalidResponse, Message: "the agent's answer is not A2A: " + redactURL(err.Error(), endpoint)}
+	return &Error{Reason: task.ReasonInvalidResponse, Message: "the agent's answer is not A2A: " + Redact(err.Error())}
 }
 
 // retryableStatus reports whether an HTTP status may mend with time: 408, 429 and 5xx.

@@ -263,18 +263,31 @@ func TestA2ARequestSent(t *testing.T) {
 		t.Fatalf("err = %v, want *NeedsInput", err)
 	}
 	m := ag.LastMessage()
-	want := &a2a.Message{ID: taskID, ContextID: "thread-1", Role: a2a.MessageRoleUser,
-		Parts: a2a.ContentParts{a2a.NewTextPart("ask for a payment link")}, Metadata: map[string]any{"skill_id": "payment-links"}}
+	want := &a2a.Message{ID: taskID, ContextID: dispatch.ConversationID("org-1", "thread-1"), Role: a2a.MessageRoleUser,
+		Parts:    a2a.ContentParts{a2a.NewTextPart("ask for a payment link")},
+		Metadata: map[string]any{"skill_id": "payment-links", dispatch.TenantMetadata: "org-1"}}
 	sameMessage(t, m, want)
 	_, hdrs := ag.Requests()
-	if h := hdrs[0]; h.Get("Idempotency-Key") != taskID || h.Get("Authorization") != "" || h.Get("A2A-Version") != "1.0" {
+	if h := hdrs[0]; h.Get("Idempotency-Key") != taskID || h.Get("Authorization") != "" || h.Get("A2A-Version") != "1.0" ||
+		h.Get(dispatch.TenantHeader) != "org-1" {
 		t.Errorf("headers = %v", h)
 	}
 
-	// The caller answers: the next turn names the agent's task, and completes it.
+	// A task id in the body is the caller's word only: it never names the agent's task, which
+	// could be another tenant's.
+	c1 := a2aCall(ag.agent(), "hijack")
+	c1.TaskID = "other-turn"
+	c1.Request = json.RawMessage(fmt.Sprintf(`{"message":"hijack","task_id":%q}`, ni.RemoteTaskID))
+	_, _ = cl.Call(ctx, c1)
+	if m := ag.LastMessage(); m.TaskID != "" {
+		t.Errorf("a body's task_id reached the agent as the task to continue: %+v", m)
+	}
+
+	// The caller answers: the next turn continues the task its paused turn recorded.
 	c2 := a2aCall(ag.agent(), "EUR")
 	c2.TaskID = "next-turn"
-	c2.Request = json.RawMessage(fmt.Sprintf(`{"message":"EUR","task_id":%q}`, ni.RemoteTaskID))
+	c2.ResumeTaskID = ni.RemoteTaskID
+	c2.Request = json.RawMessage(`{"message":"EUR"}`)
 	// As in TestA2ACancel, the SDK's server refuses (internal error) a message for the task while
 	// the execution that asked is still winding down.
 	var res dispatch.Result
@@ -288,14 +301,15 @@ func TestA2ARequestSent(t *testing.T) {
 		t.Errorf("message = %+v, want the remote task id and the turn's id", m)
 	}
 
-	// Without a thread, the body's context_id; without text, the input as a data part.
+	// Without a thread, the body's context_id (scoped to the tenant); without text, the input as a
+	// data part.
 	c3 := a2aCall(ag.agent(), "")
 	c3.ThreadID = ""
 	c3.Request = json.RawMessage(`{"input":{"amount":15},"context_id":"ctx-7f3a"}`)
 	_, err = cl.Call(ctx, c3)
 	wantError(t, err, task.ReasonAgentFailed, false) // the agent does not know what to do with data
 	m = ag.LastMessage()
-	if m.ContextID != "ctx-7f3a" || len(m.Parts) != 1 {
+	if m.ContextID != dispatch.ConversationID("org-1", "ctx-7f3a") || len(m.Parts) != 1 {
 		t.Errorf("message = %+v", m)
 	} else if d, _ := m.Parts[0].Data().(map[string]any); d["amount"] != float64(15) {
 		t.Errorf("part = %+v, want the input as data", m.Parts[0])
@@ -369,12 +383,14 @@ func TestA2AEnvelope(t *testing.T) {
 	legacyMessage := `{"kind":"message","messageId":"m-caller","role":"user","contextId":"ctx-caller",` +
 		`"parts":[{"kind":"text","text":"hello from the envelope"},{"kind":"data","data":{"k":"v"}}],` +
 		`"metadata":{"skill_id":"caller-skill","trace":"t1"},"referenceTaskIds":["r1"]}`
-	wantCaller := &a2a.Message{ID: "m-caller", Role: a2a.MessageRoleUser, ContextID: "ctx-caller",
-		Parts:          a2a.ContentParts{a2a.NewTextPart("hello from the envelope"), a2a.NewDataPart(map[string]any{"k": "v"})},
-		Metadata:       map[string]any{"skill_id": "caller-skill", "trace": "t1"},
-		ReferenceTasks: []a2a.TaskID{"r1"}}
-	wantFilled := &a2a.Message{ID: taskID, Role: a2a.MessageRoleUser, ContextID: "thread-1",
-		Parts: a2a.ContentParts{a2a.NewTextPart("hello bare")}, Metadata: map[string]any{"skill_id": "s1"}}
+	// The envelope's contextId and referenceTaskIds never reach the agent: the conversation is
+	// the tenant's thread's, and tasks are agentq's to name.
+	scoped := dispatch.ConversationID("org-1", "thread-1")
+	wantCaller := &a2a.Message{ID: "m-caller", Role: a2a.MessageRoleUser, ContextID: scoped,
+		Parts:    a2a.ContentParts{a2a.NewTextPart("hello from the envelope"), a2a.NewDataPart(map[string]any{"k": "v"})},
+		Metadata: map[string]any{"skill_id": "caller-skill", "trace": "t1", dispatch.TenantMetadata: "org-1"}}
+	wantFilled := &a2a.Message{ID: taskID, Role: a2a.MessageRoleUser, ContextID: scoped,
+		Parts: a2a.ContentParts{a2a.NewTextPart("hello bare")}, Metadata: map[string]any{"skill_id": "s1", dispatch.TenantMetadata: "org-1"}}
 	tests := []struct {
 		name     string
 		envelope string

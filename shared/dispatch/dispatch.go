@@ -52,14 +52,20 @@ type Credential interface {
 // (an auth context) when there is one, or else the caller's auth token as a bearer token. One
 // value for all three, so that no request about the same task goes out with less than another.
 type Credentials struct {
+	// Tenant is the caller's tenant, sent to every agent in TenantHeader (Call fills it from
+	// Call.Tenant when empty): who is asking, not a secret.
+	Tenant string
 	// AuthToken is the caller's auth_token.
 	AuthToken string
 	// Stored is the auth context the task is called with; it wins over AuthToken.
 	Stored Credential
 }
 
-// apply sets the credentials for agent a on h; nothing when a is sent no caller credentials.
+// apply sets the tenant and, when agent a is sent caller credentials, the credentials on h.
 func (c Credentials) apply(a agent.Agent, h http.Header) {
+	if c.Tenant != "" {
+		h.Set(TenantHeader, c.Tenant)
+	}
 	switch {
 	case !a.Auth.Forwards():
 	case c.Stored != nil:
@@ -135,6 +141,14 @@ func New(hc *http.Client, opts ...Option) *Client {
 // Call calls c.Agent and returns its answer. Besides a Result or an *Error, an A2A agent may
 // answer that its task goes on (*Pending) or waits for the caller (*NeedsInput); see a2a.go.
 func (cl *Client) Call(ctx context.Context, c Call) (Result, error) {
+	if c.Credentials.Tenant == "" {
+		c.Credentials.Tenant = c.Tenant
+	}
+	res, err := cl.call(ctx, c)
+	return res, redacted(err)
+}
+
+func (cl *Client) call(ctx context.Context, c Call) (Result, error) {
 	switch c.Agent.Protocol {
 	case agent.HTTP:
 		return cl.callHTTP(ctx, c)

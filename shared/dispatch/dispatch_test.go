@@ -276,7 +276,7 @@ func TestRequestSent(t *testing.T) {
 			t.Errorf("%s = %q, want %q", h, v, want)
 		}
 	}
-	want := dispatch.HTTPRequest{TaskID: taskID, AgentID: "echo", ThreadID: "thread-1", Text: "hello",
+	want := dispatch.HTTPRequest{TaskID: taskID, AgentID: "echo", Tenant: "org-1", ThreadID: dispatch.ConversationID("org-1", "thread-1"), Text: "hello",
 		Input: json.RawMessage(`{"text":"hello","delay_ms":0}`), Attempt: 2}
 	gotBody := got.body
 	gotBody.Request = nil

@@ -17,8 +17,12 @@ import (
 
 // HTTPRequest is the JSON body an HTTP agent receives.
 type HTTPRequest struct {
-	TaskID   string `json:"task_id"`
-	AgentID  string `json:"agent_id"`
+	TaskID  string `json:"task_id"`
+	AgentID string `json:"agent_id"`
+	// Tenant is the caller's tenant (also in the TenantHeader header).
+	Tenant string `json:"tenant"`
+	// ThreadID is the conversation: ConversationID of the tenant and the caller's thread id, never
+	// the caller's id itself.
 	ThreadID string `json:"thread_id,omitempty"`
 	// Text is the instruction (xpander input.text, ServiceNet message).
 	Text string `json:"text"`
@@ -35,10 +39,10 @@ type HTTPRequest struct {
 	ProgressToken string `json:"progress_token,omitempty"`
 }
 
-// httpRequest is the body HTTP and Lambda agents receive for c.
-func (c Call) httpRequest() HTTPRequest {
+// agentRequest is what HTTP and Lambda agents receive for c.
+func agentRequest(c Call) HTTPRequest {
 	r := HTTPRequest{
-		TaskID: c.TaskID, AgentID: c.Agent.ID, ThreadID: c.ThreadID, Text: c.Text,
+		TaskID: c.TaskID, AgentID: c.Agent.ID, Tenant: c.Tenant, ThreadID: ConversationID(c.Tenant, c.ThreadID), Text: c.Text,
 		Input: field(c.Request, "input"), Request: withSecrets(c.Request, c.Secrets), Attempt: c.Attempt,
 		History: c.History,
 	}
@@ -51,7 +55,7 @@ func (c Call) httpRequest() HTTPRequest {
 // callHTTP POSTs an HTTPRequest to the agent. A 2xx answer is the result; 408, 429 and 5xx
 // answers, timeouts and connection failures are retryable; other 4xx answers are not.
 func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
-	body, err := json.Marshal(c.httpRequest())
+	body, err := json.Marshal(agentRequest(c))
 	if err != nil {
 		return Result{}, fmt.Errorf("encode request for agent %s: %w", c.Agent.ID, err)
 	}
@@ -72,7 +76,7 @@ func (cl *Client) callHTTP(ctx context.Context, c Call) (Result, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return Result{}, &Error{Reason: task.ReasonAgentTimeout, Message: "the agent did not answer in time", Retryable: true}
 		}
-		return Result{}, &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + redactURL(err.Error(), c.Agent.Endpoint), Retryable: true}
+		return Result{}, &Error{Reason: task.ReasonAgentUnavailable, Message: "could not reach the agent: " + Redact(err.Error()), Retryable: true}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
@@ -129,14 +133,6 @@ func errorDetail(raw []byte) string {
 		s = s[:200] + "..."
 	}
 	return ": " + s
-}
-
-// redactURL keeps an endpoint's query string (which may hold a key) out of error messages.
-func redactURL(msg, endpoint string) string {
-	if i := strings.IndexByte(endpoint, '?'); i >= 0 {
-		return strings.ReplaceAll(msg, endpoint, endpoint[:i]+"?…")
-	}
-	return msg
 }
 
 func field(obj json.RawMessage, name string) json.RawMessage {

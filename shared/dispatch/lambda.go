@@ -47,7 +47,7 @@ func (cl *Client) callLambda(ctx context.Context, c Call) (Result, error) {
 	if cl.lambda == nil {
 		return Result{}, &Error{Reason: task.ReasonAgentFailed, Message: "lambda agents are not enabled in this worker (no Lambda client)"}
 	}
-	body, err := json.Marshal(c.httpRequest())
+	body, err := json.Marshal(agentRequest(c))
 	if err != nil {
 		return Result{}, fmt.Errorf("encode request for agent %s: %w", c.Agent.ID, err)
 	}

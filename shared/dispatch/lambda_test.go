@@ -174,7 +174,7 @@ func TestLambdaFailures(t *testing.T) {
 		{"throttled", task.ReasonAgentUnavailable, true, "the function is throttled: TooManyRequestsException: Rate Exceeded."},
 		{"broken", task.ReasonAgentUnavailable, true, "Lambda answered 500: ServiceException: internal failure"},
 		{"updating", task.ReasonAgentUnavailable, true, ""},
-		{"missing", task.ReasonAgentRejected, false, "Lambda answered 404: ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:123456789012:function:missing"},
+		{"missing", task.ReasonAgentRejected, false, "Lambda answered 404: ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:************:function:missing"}, // the account id is not the tenant's to see,
 		{"denied", task.ReasonAgentRejected, false, ""},
 		{"big", task.ReasonInvalidResponse, false, ""},
 	}
@@ -206,7 +206,7 @@ func TestLambdaRequestSent(t *testing.T) {
 	if err := json.Unmarshal(got.body, &body); err != nil {
 		t.Fatal(err)
 	}
-	want := dispatch.HTTPRequest{TaskID: taskID, AgentID: "fn-echo", ThreadID: "thread-1", Text: "hello",
+	want := dispatch.HTTPRequest{TaskID: taskID, AgentID: "fn-echo", Tenant: "org-1", ThreadID: dispatch.ConversationID("org-1", "thread-1"), Text: "hello",
 		Input: json.RawMessage(`{"text":"hello","delay_ms":0}`), Attempt: 2}
 	req := body.Request
 	body.Request = nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/agentq/agentq/shared/agent"
@@ -110,22 +109,14 @@ func (a *api) getAgent(w http.ResponseWriter, r *http.Request, tenant string) er
 	if err != nil {
 		return err
 	}
-	s, ok := forTenant(s, tenant)
+	pub, ok := s.PublicFor(tenant)
 	if !ok {
+		// The same answer as an invoke of an agent kept for other tenants: whether it exists is
+		// not this tenant's to learn.
 		return agent.ErrNotFound
 	}
-	writeJSON(w, http.StatusOK, s)
+	writeJSON(w, http.StatusOK, pub)
 	return nil
-}
-
-// forTenant is what a tenant may see of an agent: nothing of an agent kept for other tenants, and
-// not the admin's wiring (which tenants, which stored credential).
-func forTenant(s registry.Summary, tenant string) (registry.Summary, bool) {
-	if len(s.Agent.Tenants) > 0 && !slices.Contains(s.Agent.Tenants, tenant) {
-		return registry.Summary{}, false
-	}
-	s.Agent.Tenants, s.Agent.AuthContextID = nil, ""
-	return s, true
 }
 
 func (a *api) writeAgent(w http.ResponseWriter, r *http.Request, id string) error {
@@ -145,10 +136,10 @@ func (a *api) listAgents(w http.ResponseWriter, r *http.Request, tenant string) 
 	if err != nil {
 		return err
 	}
-	items := []registry.Summary{}
+	items := []registry.Public{}
 	for _, s := range list {
-		if s, ok := forTenant(s, tenant); ok {
-			items = append(items, s)
+		if pub, ok := s.PublicFor(tenant); ok {
+			items = append(items, pub)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})

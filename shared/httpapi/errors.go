@@ -3,7 +3,9 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/reason"
@@ -40,7 +42,10 @@ func (a *api) classifyAs(r *http.Request, err error, d task.Dialect) *detailedEr
 		a.Logger.Error("unclassified error", "err", err, "path", r.URL.Path)
 	}
 	de := &detailedError{apiError: &apiError{statusOf(rs.Kind, d), rs.Code, rs.Message}, problems: rs.Problems, taskID: rs.TaskID, taskStatus: rs.TaskStatus}
-	if rs.Retryable {
+	switch {
+	case rs.RetryAfter > 0:
+		de.retryAfter = strconv.Itoa(max(1, int(math.Ceil(rs.RetryAfter.Seconds()))))
+	case rs.Retryable:
 		de.retryAfter = retryAfterError
 	}
 	return de
@@ -66,8 +71,8 @@ func statusOf(k reason.Kind, d task.Dialect) int {
 		return http.StatusConflict
 	case reason.TooLarge:
 		return http.StatusRequestEntityTooLarge
-	case reason.DispatchFailed:
-		return http.StatusBadGateway
+	case reason.Limited:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusServiceUnavailable
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
 // Submitter accepts invocations.
@@ -160,6 +161,14 @@ type Config struct {
 	// as usual. Only the Lambda functions behind the authorizer set it, never the local runner:
 	// whatever it trusts must come from the gateway, not from the caller.
 	TrustedTenant func(r *http.Request) (string, bool)
+	// Limiter, when set, bounds each tenant's request rate (tenantlimit.Limiter does): every
+	// tenant request spends from it, a long poll or a sync invoke a request per second it may
+	// wait, a webhook replay replayCost.
+	Limiter RateLimiter
+	// Limits, with AdminKeys, adds the routes of a tenant's own limits, all of them an admin's;
+	// TenantDefaults are the limits of a tenant without its own.
+	Limits         TenantLimits
+	TenantDefaults tenantlimit.Limits
 	// Routes narrows the routes served; the zero value serves all that are configured.
 	Routes Routes
 	Logger *slog.Logger
@@ -350,6 +359,7 @@ var (
 	withRegistry     = func(c *Config) bool { return c.Agents != nil && c.AdminKeys != nil }
 	withAuthContexts = func(c *Config) bool { return c.AuthContexts != nil && c.AdminKeys != nil }
 	withAPIKeys      = func(c *Config) bool { return c.APIKeys != nil && c.AdminKeys != nil }
+	withLimits       = func(c *Config) bool { return c.Limits != nil && c.AdminKeys != nil }
 	withVerify       = func(c *Config) bool { return c.Reader != nil && c.Receipts != nil && c.ReceiptStore != nil }
 	withIssuer       = func(c *Config) bool { return c.Receipts != nil }
 )
@@ -391,6 +401,9 @@ var routeDefs = []routeDef{
 	{Route: Route{http.MethodPost, "/v1/api-keys", true}, needs: withAPIKeys, admin: (*api).createAPIKey},
 	{Route: Route{http.MethodDelete, "/v1/api-keys/{api_key_id}", true}, needs: withAPIKeys, admin: (*api).revokeAPIKey},
 	{Route: Route{http.MethodGet, "/v1/api-keys", false}, needs: withAPIKeys, admin: (*api).listAPIKeys},
+	{Route: Route{http.MethodPut, "/v1/tenants/{tenant}/limits", true}, needs: withLimits, admin: (*api).putTenantLimits},
+	{Route: Route{http.MethodDelete, "/v1/tenants/{tenant}/limits", true}, needs: withLimits, admin: (*api).deleteTenantLimits},
+	{Route: Route{http.MethodGet, "/v1/tenants/{tenant}/limits", false}, needs: withLimits, admin: (*api).getTenantLimits},
 }
 
 // streamDefs are the streaming routes (see StreamTable).
@@ -438,6 +451,10 @@ func (a *api) authed(d task.Dialect, h func(http.ResponseWriter, *http.Request, 
 		}
 		if sw, ok := w.(*statusWriter); ok {
 			sw.tenant = tenant
+		}
+		if err := a.allow(r, tenant); err != nil {
+			writeError(w, d, a.classify(r, err))
+			return
 		}
 		if err := h(w, r, tenant); err != nil {
 			writeError(w, d, a.classify(r, err))

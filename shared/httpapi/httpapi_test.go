@@ -476,8 +476,10 @@ func TestInvokeErrors(t *testing.T) {
 		{"body of exactly 1 MiB is read", serviceNetPath, atLimit, nil, 400, "validation_failed", "", false},
 		{"policy", xpanderPath, xpanderBody, fmt.Errorf("submit: %w", &agent.PolicyError{Code: agent.ReasonApprovalRequired, Message: "confirm first"}), 403, agent.ReasonApprovalRequired, "", true},
 		{"policy", serviceNetPath, serviceNetBody, &agent.PolicyError{Code: agent.ReasonRegionNotAllowed, Message: "not from there"}, 403, agent.ReasonRegionNotAllowed, "", true},
-		{"dispatch failed", xpanderPath, xpanderBody, &accept.DispatchError{Task: &task.Task{ID: taskID}, Err: errors.New("sqs down")}, 502, "dispatch_failed", "5", true},
-		{"dispatch failed", serviceNetPath, serviceNetBody, &accept.DispatchError{Err: errors.New("sqs down")}, 502, "dispatch_failed", "5", true},
+		{"send failed, task abandoned", xpanderPath, xpanderBody, &accept.DispatchError{Task: &task.Task{ID: taskID}, Err: fmt.Errorf("%w: sqs down", accept.ErrQueueUnavailable)}, 503, "queue_unavailable", "5", true},
+		{"send failed, task abandoned", serviceNetPath, serviceNetBody, &accept.DispatchError{Err: fmt.Errorf("%w: sqs down", accept.ErrQueueUnavailable)}, 503, "queue_unavailable", "5", true},
+		{"write failed, task abandoned", xpanderPath, xpanderBody, &accept.DispatchError{Task: &task.Task{ID: taskID}, Err: fmt.Errorf("%w: sqs down", accept.ErrStoreUnavailable)}, 503, "store_unavailable", "5", true},
+		{"write failed, task abandoned", serviceNetPath, serviceNetBody, &accept.DispatchError{Err: fmt.Errorf("%w: sqs down", accept.ErrStoreUnavailable)}, 503, "store_unavailable", "5", true},
 		{"store unavailable", xpanderPath, xpanderBody, fmt.Errorf("submit: %w: throttled", accept.ErrStoreUnavailable), 503, "store_unavailable", "5", true},
 		{"store unavailable", serviceNetPath, serviceNetBody, fmt.Errorf("submit: %w: throttled", accept.ErrStoreUnavailable), 503, "store_unavailable", "5", true},
 		{"unclassified", xpanderPath, xpanderBody, errors.New("internal detail arn:aws:dynamodb:eu-west-1:123456789012:table/x"), 503, "unavailable", "5", true},
@@ -526,16 +528,28 @@ func TestValidationDetails(t *testing.T) {
 	}
 }
 
+// A submission that failed halfway answers 503 with the dependency that failed, and names its task
+// in its final state (failed: it will not run) in both dialects.
 func TestDispatchFailedNamesTheTask(t *testing.T) {
-	hs := newHarness(t)
-	hs.sub.err = &accept.DispatchError{Task: &task.Task{ID: taskID, State: task.Failed}, Err: errors.New("x")}
-	r := do(t, hs.h, http.MethodPost, xpanderPath, xpanderBody, authed()...)
-	if r.body["task_id"] != taskID || r.body["status"] != "failed" {
-		t.Errorf("task_id = %v, status %v; want %s, failed", r.body["task_id"], r.body["status"], taskID)
-	}
-	r = do(t, hs.h, http.MethodPost, serviceNetPath, serviceNetBody, authed()...)
-	if e, _ := r.body["error"].(map[string]any); e["receipt_id"] != taskID || e["status"] != "failed" {
-		t.Errorf("error.receipt_id = %v, status %v; want %s, failed", e["receipt_id"], e["status"], taskID)
+	for _, cause := range []struct {
+		err  error
+		code string
+	}{
+		{accept.ErrQueueUnavailable, "queue_unavailable"},
+		{accept.ErrStoreUnavailable, "store_unavailable"},
+	} {
+		hs := newHarness(t)
+		hs.sub.err = &accept.DispatchError{Task: &task.Task{ID: taskID, State: task.Failed}, Err: fmt.Errorf("%w: x", cause.err)}
+		r := do(t, hs.h, http.MethodPost, xpanderPath, xpanderBody, authed()...)
+		wantError(t, r, task.Xpander, http.StatusServiceUnavailable, cause.code)
+		if r.body["task_id"] != taskID || r.body["status"] != "failed" || r.header.Get("Retry-After") == "" {
+			t.Errorf("task_id = %v, status %v, Retry-After %q; want %s, failed, set", r.body["task_id"], r.body["status"], r.header.Get("Retry-After"), taskID)
+		}
+		r = do(t, hs.h, http.MethodPost, serviceNetPath, serviceNetBody, authed()...)
+		wantError(t, r, task.ServiceNet, http.StatusServiceUnavailable, cause.code)
+		if e, _ := r.body["error"].(map[string]any); e["receipt_id"] != taskID || e["status"] != "failed" || r.header.Get("Retry-After") == "" {
+			t.Errorf("error.receipt_id = %v, status %v, Retry-After %q; want %s, failed, set", e["receipt_id"], e["status"], r.header.Get("Retry-After"), taskID)
+		}
 	}
 }
 

@@ -301,9 +301,9 @@ func TestSyncInvokeErrors(t *testing.T) {
 	hs := newHarness(t)
 	hs.sub.err = fmt.Errorf("submit: %w", agent.ErrNotFound)
 	wantError(t, do(t, hs.h, http.MethodPost, "/v1/agents/nope/invoke", xpanderBody, authed()...), task.Xpander, 404, "agent_not_found")
-	hs.sub.err = &accept.DispatchError{Task: &task.Task{ID: taskID}, Err: errors.New("sqs down")}
+	hs.sub.err = &accept.DispatchError{Task: &task.Task{ID: taskID}, Err: fmt.Errorf("%w: sqs down", accept.ErrQueueUnavailable)}
 	r := do(t, hs.h, http.MethodPost, "/v1/agents/echo/invoke", xpanderBody, authed()...)
-	wantError(t, r, task.Xpander, 502, "dispatch_failed")
+	wantError(t, r, task.Xpander, 503, "queue_unavailable")
 	if r.body["task_id"] != taskID {
 		t.Errorf("task_id = %v", r.body["task_id"])
 	}

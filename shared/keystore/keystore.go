@@ -27,7 +27,7 @@ import (
 
 // Limits of a key's fields.
 const (
-	MaxTenantBytes = 256
+	MaxTenantBytes = apikey.MaxTenantBytes
 	MaxNameBytes   = 256
 	// IDLength is how many hex digits of a key's hash make its id.
 	IDLength = 16
@@ -60,6 +60,8 @@ type DynamoDB interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
 var _ DynamoDB = (*dynamodb.Client)(nil)
@@ -148,18 +150,19 @@ func idKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{table.AttrPK: table.S("APIKEYID#" + id), table.AttrSK: table.S("APIKEYID")}
 }
 
-func listPartition(tenant string) string { return "APIKEYS#" + tenant }
+func listPartition(tenant string) string { return table.TenantPartition("APIKEYS", tenant) }
 
-// Validate checks a tenant and name can make a key: each 1 to 256 bytes of UTF-8 text without
-// control characters.
+// Validate checks a tenant and name can make a key: the tenant as apikey.ValidateTenant says,
+// the name 1 to MaxNameBytes bytes of UTF-8 text without control characters.
 func Validate(tenant, name string) error {
 	var problems []string
-	for _, f := range []struct{ field, v string }{{"tenant", tenant}, {"name", name}} {
-		if f.v == "" {
-			problems = append(problems, f.field+" is required")
-		} else if len(f.v) > MaxTenantBytes || !printable(f.v) {
-			problems = append(problems, fmt.Sprintf("%s must be 1 to %d bytes of text without control characters", f.field, MaxTenantBytes))
-		}
+	if err := apikey.ValidateTenant(tenant); err != nil {
+		problems = append(problems, "tenant must be "+apikey.TenantRule)
+	}
+	if name == "" {
+		problems = append(problems, "name is required")
+	} else if len(name) > MaxNameBytes || !printable(name) {
+		problems = append(problems, fmt.Sprintf("name must be 1 to %d bytes of text without control characters", MaxNameBytes))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/apikey"
+	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
 // fakeDB keeps items by pk in memory: enough of DynamoDB for the store.
@@ -37,6 +38,9 @@ func (f *fakeDB) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func
 	f.gets++
 	if f.fail != nil {
 		return nil, f.fail
+	}
+	if it, ok := f.items[s(in.Key["pk"])+"|"+s(in.Key["sk"])]; ok { // an item PutItem wrote
+		return &dynamodb.GetItemOutput{Item: it}, nil
 	}
 	return &dynamodb.GetItemOutput{Item: f.items[s(in.Key["pk"])]}, nil
 }
@@ -65,6 +69,20 @@ func (f *fakeDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dy
 		}
 	}
 	return &dynamodb.QueryOutput{Items: out}, nil
+}
+
+func (f *fakeDB) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.items[s(in.Item["pk"])+"|"+s(in.Item["sk"])] = in.Item
+	return &dynamodb.PutItemOutput{}, nil
+}
+
+func (f *fakeDB) DeleteItem(_ context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.items, s(in.Key["pk"])+"|"+s(in.Key["sk"]))
+	return &dynamodb.DeleteItemOutput{}, nil
 }
 
 func (f *fakeDB) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
@@ -143,7 +161,7 @@ func TestCreateListRevoke(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	st := New(newFakeDB(), "tasks", 0)
-	for _, c := range []struct{ tenant, name string }{{"", "n"}, {"t", ""}, {"t\x00", "n"}, {strings.Repeat("t", 257), "n"}, {"t", "\xff"}} {
+	for _, c := range []struct{ tenant, name string }{{"", "n"}, {"t", ""}, {"t\x00", "n"}, {strings.Repeat("t", 257), "n"}, {"t", "\xff"}, {"bad tenant!", "n"}, {"a#b", "n"}, {strings.Repeat("t", MaxTenantBytes+1), "n"}} {
 		if _, _, err := st.Create(context.Background(), c.tenant, c.name); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Create(%q, %q) = %v, want ErrInvalid", c.tenant, c.name, err)
 		}
@@ -209,5 +227,37 @@ func TestRandomFailure(t *testing.T) {
 	st.random = func([]byte) (int, error) { return 0, errors.New("no entropy") }
 	if _, _, err := st.Create(context.Background(), "acme", "CI"); err == nil {
 		t.Fatal("created a key without randomness")
+	}
+}
+
+func TestTenantLimits(t *testing.T) {
+	st := New(newFakeDB(), "tasks", 0)
+	ctx := context.Background()
+	if _, ok, err := st.TenantLimits(ctx, "acme"); ok || err != nil {
+		t.Fatalf("limits of a tenant with none = %v, %v", ok, err)
+	}
+	if err := st.SetTenantLimits(ctx, "acme", &tenantlimit.Limits{Rate: 5, MaxInFlight: 50}); err != nil {
+		t.Fatal(err)
+	}
+	l, ok, err := st.TenantLimits(ctx, "acme")
+	if err != nil || !ok || l != (tenantlimit.Limits{Rate: 5, MaxInFlight: 50}) {
+		t.Fatalf("TenantLimits = %+v, %v, %v", l, ok, err)
+	}
+	if _, ok, _ := st.TenantLimits(ctx, "globex"); ok {
+		t.Error("another tenant has acme's limits")
+	}
+	if err := st.SetTenantLimits(ctx, "acme", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := st.TenantLimits(ctx, "acme"); ok {
+		t.Error("removed limits are still there")
+	}
+	for _, bad := range []struct {
+		tenant string
+		l      tenantlimit.Limits
+	}{{"a#b", tenantlimit.Limits{}}, {"acme", tenantlimit.Limits{Rate: -1}}} {
+		if err := st.SetTenantLimits(ctx, bad.tenant, &bad.l); !errors.Is(err, ErrInvalid) {
+			t.Errorf("SetTenantLimits(%q, %+v) = %v, want ErrInvalid", bad.tenant, bad.l, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
@@ -17,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
 )
@@ -43,9 +45,8 @@ const (
 	Conflict
 	// TooLarge: the request is too large to keep.
 	TooLarge
-	// DispatchFailed: the task could not be queued or recorded, and is recorded failed: it will
-	// not run, and trying again may pass.
-	DispatchFailed
+	// Limited: the tenant is over one of its limits (rate, tasks in flight, replays).
+	Limited
 )
 
 // Reason is how an edge answers an error.
@@ -57,9 +58,12 @@ type Reason struct {
 	Retryable bool
 	// Problems locate what is wrong with a request (Invalid).
 	Problems []dialect.Problem
-	// TaskID names the task an error concerns (DispatchFailed: the task recorded failed, which
-	// will not run), and TaskStatus its state as the dialect's GET reads it.
+	// TaskID names the task an error concerns (a submission that failed halfway: the task
+	// recorded failed, which will not run), and TaskStatus its state as the dialect's GET reads it.
 	TaskID, TaskStatus string
+	// RetryAfter, when set, is when trying again may pass (Limited); else a Retryable reason's
+	// edge picks its own wait.
+	RetryAfter time.Duration
 }
 
 // Of maps err, met while handling a request in dialect d about agent agentID (which the messages
@@ -73,8 +77,11 @@ func Of(err error, d task.Dialect, agentID string) (r Reason, known bool) {
 		ve *dialect.ValidationError
 		pe *agent.PolicyError
 		de *accept.DispatchError
+		le *tenantlimit.Error
 	)
 	switch {
+	case errors.As(err, &le):
+		return limitReason(le), true
 	case errors.As(err, &ve):
 		return Reason{Kind: Invalid, Code: "validation_failed", Message: ve.Error(), Problems: ve.Problems}, true
 	case errors.Is(err, dialect.ErrMalformed):
@@ -87,16 +94,11 @@ func Of(err error, d task.Dialect, agentID string) (r Reason, known bool) {
 	case errors.As(err, &pe):
 		return plain(Forbidden, pe.Code, pe.Message)
 	case errors.As(err, &de):
-		r := Reason{Kind: DispatchFailed, Code: task.ReasonDispatchFailed, Message: "the invocation could not be dispatched and will not run; submit it again", Retryable: true}
-		if de.Task != nil {
-			r.TaskID, r.TaskStatus = de.Task.ID, dialect.XpanderStatus(de.Task.State)
-			if d == task.ServiceNet {
-				r.TaskStatus = dialect.ServiceNetStatus(de.Task.State)
-			}
-		}
-		return r, true
+		return dispatchReason(de, d), true
 	case errors.Is(err, accept.ErrIdempotencyMismatch):
 		return plain(Conflict, "idempotency_key_reused", "the Idempotency-Key was used before for a different request")
+	case errors.Is(err, accept.ErrIdempotentTaskGone):
+		return plain(Conflict, "idempotency_key_reused", "the Idempotency-Key was used before and its task has been deleted; submit with a new key to run the request again")
 	case errors.Is(err, accept.ErrRequestTooLarge):
 		return plain(TooLarge, "body_too_large", fmt.Sprintf("the request is too large to keep: without large-payload storage this deployment keeps requests up to %d KiB", task.InlineLimit>>10))
 	case errors.Is(err, accept.ErrWebhooksUnavailable):
@@ -150,8 +152,38 @@ func settingsReason(err error) (Reason, bool) {
 		return plain(Unprocessable, "validation_failed", "the webhook settings are not valid: at most 10 URLs")
 	case errors.Is(err, settings.ErrConflict):
 		return plain(Conflict, "webhooks_changed", "the webhook settings changed at the same time; try again")
+	case errors.Is(err, webhook.ErrReplayLimit):
+		return plain(Limited, "replay_limit_reached", fmt.Sprintf("the delivery was replayed %d times already", webhook.MaxReplays))
 	}
 	return Reason{}, false
+}
+
+// dispatchReason answers a submission that failed halfway and whose task is recorded failed: the
+// unavailable dependency (the store when the task's write failed, else the queue), with the task
+// and its final state, so the caller knows it will not run and may submit again. The task's own
+// reason stays task.ReasonDispatchFailed.
+func dispatchReason(de *accept.DispatchError, d task.Dialect) Reason {
+	r := Reason{Kind: Unavailable, Code: "queue_unavailable", Message: "the task could not be queued and will not run; submit it again", Retryable: true}
+	if errors.Is(de, accept.ErrStoreUnavailable) {
+		r.Code, r.Message = "store_unavailable", "the task could not be recorded and will not run; submit it again"
+	}
+	if de.Task != nil {
+		r.TaskID, r.TaskStatus = de.Task.ID, dialect.XpanderStatus(de.Task.State)
+		if d == task.ServiceNet {
+			r.TaskStatus = dialect.ServiceNetStatus(de.Task.State)
+		}
+	}
+	return r
+}
+
+// limitReason answers a refusal of a tenant's limits, with when to come back: the same request
+// may pass then.
+func limitReason(le *tenantlimit.Error) Reason {
+	msg := "the tenant is over its request rate; slow down"
+	if le.Code == tenantlimit.CodeQuotaExceeded {
+		msg = "the tenant has as many tasks in flight as it may; wait for some to end"
+	}
+	return Reason{Kind: Limited, Code: le.Code, Message: msg, Retryable: true, RetryAfter: le.RetryAfter}
 }
 
 func plain(k Kind, code, message string) (Reason, bool) {

@@ -28,7 +28,8 @@ func TestOf(t *testing.T) {
 		{"validation", &dialect.ValidationError{}, task.Xpander, reason.Invalid, "validation_failed", false, true, ""},
 		{"malformed", fmt.Errorf("%w: x", dialect.ErrMalformed), task.Xpander, reason.Malformed, "malformed_json", false, true, ""},
 		{"policy", &agent.PolicyError{Code: "approval_required", Message: "confirm"}, task.Xpander, reason.Forbidden, "approval_required", false, true, ""},
-		{"dispatch", &accept.DispatchError{Task: &task.Task{ID: "t1"}, Err: errors.New("sqs")}, task.Xpander, reason.DispatchFailed, "dispatch_failed", true, true, "t1"},
+		{"send failed, task abandoned", &accept.DispatchError{Task: &task.Task{ID: "t1"}, Err: fmt.Errorf("%w: sqs", accept.ErrQueueUnavailable)}, task.Xpander, reason.Unavailable, "queue_unavailable", true, true, "t1"},
+		{"write failed, task abandoned", &accept.DispatchError{Task: &task.Task{ID: "t2"}, Err: fmt.Errorf("%w: ddb", accept.ErrStoreUnavailable)}, task.ServiceNet, reason.Unavailable, "store_unavailable", true, true, "t2"},
 		{"store down", fmt.Errorf("x: %w", accept.ErrStoreUnavailable), task.Xpander, reason.Unavailable, "store_unavailable", true, true, ""},
 		{"task", fmt.Errorf("get: %w", task.ErrNotFound), task.Xpander, reason.NotFound, "task_not_found", false, true, ""},
 		{"receipt", fmt.Errorf("get: %w", task.ErrNotFound), task.ServiceNet, reason.NotFound, "receipt_not_found", false, true, ""},
@@ -47,5 +48,21 @@ func TestOf(t *testing.T) {
 				t.Error("a reason needs a message")
 			}
 		})
+	}
+}
+
+// A submission that failed halfway names its task in its final state, in the dialect's words:
+// the caller learns the task will not run.
+func TestDispatchNamesTheFailedTask(t *testing.T) {
+	de := &accept.DispatchError{Task: &task.Task{ID: "t1", State: task.Failed}, Err: fmt.Errorf("%w: sqs", accept.ErrQueueUnavailable)}
+	for _, d := range []task.Dialect{task.Xpander, task.ServiceNet} {
+		r, _ := reason.Of(de, d, "echo")
+		want := dialect.XpanderStatus(task.Failed)
+		if d == task.ServiceNet {
+			want = dialect.ServiceNetStatus(task.Failed)
+		}
+		if r.TaskID != "t1" || r.TaskStatus != want || want == "" {
+			t.Errorf("%s: task %q status %q; want t1 %q", d, r.TaskID, r.TaskStatus, want)
+		}
 	}
 }

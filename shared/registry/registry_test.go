@@ -4,37 +4,22 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/local/emulators"
-	"github.com/agentq/agentq/shared/table"
 )
 
 // The tests share one DynamoDB Local; each gets a table of its own.
-var (
-	suite  emulators.Suite
-	dynamo *dynamodb.Client
-)
+var suite emulators.Suite
 
-func TestMain(m *testing.M) {
-	os.Exit(suite.Main(m, func(emu *emulators.Emulators) {
-		dynamo = emu.DynamoDB()
-	}))
-}
+func TestMain(m *testing.M) { os.Exit(suite.Main(m, nil)) }
 
 // newRegistry returns a registry over a fresh table.
 func newRegistry(t *testing.T, cacheTTL time.Duration) *Registry {
 	t.Helper()
-	suite.Require(t)
-	name := "registry-" + strings.ReplaceAll(t.Name(), "/", "-")
-	if err := table.CreateTable(context.Background(), dynamo, name); err != nil {
-		t.Fatal(err)
-	}
+	dynamo, name := suite.Table(t, "registry")
 	return New(dynamo, name, cacheTTL)
 }
 

@@ -78,7 +78,7 @@ type item struct {
 func toItem(t *task.Task) item {
 	it := item{
 		PK: table.TaskPartition(t.ID), SK: table.TaskSortKey,
-		GSI1PK: "TENANT#" + t.Tenant, GSI1SK: table.Stamp(t.CreatedAt) + "#" + t.ID,
+		GSI1PK: table.TenantPartition("TENANT", t.Tenant), GSI1SK: table.Stamp(t.CreatedAt) + "#" + t.ID,
 		ID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
 		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID, ThreadSeq: t.ThreadSeq, PrevTaskID: t.PrevTaskID,
 		ResultRef: t.ResultRef, RemoteTaskID: t.RemoteTaskID, HITL: string(t.HITL), PromptTokens: t.Usage.Prompt, CompletionTok: t.Usage.Completion, TotalTokens: t.Usage.Total,
@@ -101,7 +101,7 @@ func toItem(t *task.Task) item {
 		it.GSI4PK, it.GSI4SK = parentPartition(t.Tenant, t.ParentTaskID), it.GSI1SK
 	}
 	if t.ThreadID != "" {
-		it.GSI2PK = "THREAD#" + t.Tenant + "#" + t.ThreadID
+		it.GSI2PK = table.TenantKey("THREAD", t.Tenant, t.ThreadID)
 		it.GSI2SK = it.GSI1SK
 	}
 	if !t.LeaseUntil.IsZero() {

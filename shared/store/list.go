@@ -108,7 +108,7 @@ func (s *Store) CursorPosition(c string) int {
 // and the cursor's position. A query for an empty time range has no input and no error.
 func (s *Store) listInput(q task.ListQuery) (*dynamodb.QueryInput, map[string]types.AttributeValue, int, error) {
 	ix := table.Indexes[0]
-	partition := "TENANT#" + q.Tenant
+	partition := table.TenantPartition("TENANT", q.Tenant)
 
 	var lo, hi string // inclusive lower and exclusive upper bound of the sort key
 	if !q.CreatedAfter.IsZero() {

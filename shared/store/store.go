@@ -37,6 +37,17 @@ type Store struct {
 	blobs Blobs // nil: payloads over task.InlineLimit are refused
 	// events hears of every write that landed, to log it in the task's event log; nil: none.
 	events Recorder
+	// ended, when set, hears of every task this store moved into a terminal state.
+	ended func(ctx context.Context, t *task.Task)
+}
+
+// OnEnd returns a store like s that calls f after each transition it makes into a terminal state,
+// exactly once per task: terminal states have no way out, and every transition is conditional on
+// the state it leaves. The tenants' in-flight counts are kept this way (tenantlimit).
+func (s *Store) OnEnd(f func(ctx context.Context, t *task.Task)) *Store {
+	c := *s
+	c.ended = f
+	return &c
 }
 
 // New returns a store over the named table.
@@ -169,6 +180,9 @@ func (s *Store) Transition(ctx context.Context, id string, c task.Change) (*task
 	})
 	if err != nil {
 		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
+	}
+	if s.ended != nil && c.To.Terminal() {
+		s.ended(ctx, t)
 	}
 	if offloaded {
 		t.Result, t.Output = c.Result, c.Output

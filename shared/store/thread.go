@@ -29,14 +29,14 @@ type threadItem struct {
 
 func threadKey(tenant, id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		table.AttrPK: table.S("THREAD#" + tenant + "#" + id),
+		table.AttrPK: table.S(table.TenantKey("THREAD", tenant, id)),
 		table.AttrSK: table.S("THREAD"),
 	}
 }
 
 func idempotencyKey(tenant, key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		table.AttrPK: table.S("IDEMP#" + tenant + "#" + key),
+		table.AttrPK: table.S(table.TenantKey("IDEMP", tenant, key)),
 		table.AttrSK: table.S("IDEMP"),
 	}
 }
@@ -52,7 +52,16 @@ func (s *Store) GetThread(ctx context.Context, tenant, id string) (*task.Thread,
 	if len(out.Item) == 0 {
 		return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
 	}
-	return decodeThread(out.Item)
+	th, err := decodeThread(out.Item)
+	if err != nil {
+		return nil, err
+	}
+	if th.Tenant != tenant || th.ID != id {
+		// Keys keep tenants apart; the record's own words are checked as well, so a key that
+		// ever met another tenant's would still join nobody else's thread.
+		return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
+	}
+	return th, nil
 }
 
 func decodeThread(av map[string]types.AttributeValue) (*task.Thread, error) {
@@ -117,7 +126,7 @@ func (s *Store) threadWrite(t *task.Task, th *task.Thread) (types.TransactWriteI
 	onFail := types.ReturnValuesOnConditionCheckFailureAllOld
 	if !th.Stored {
 		av, err := attributevalue.MarshalMap(threadItem{
-			PK: "THREAD#" + t.Tenant + "#" + t.ThreadID, SK: "THREAD", ID: t.ThreadID, Tenant: t.Tenant,
+			PK: table.TenantKey("THREAD", t.Tenant, t.ThreadID), SK: "THREAD", ID: t.ThreadID, Tenant: t.Tenant,
 			LatestTaskID: t.ID, Turns: th.Turns + 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: unixOrZero(t.ExpiresAt),
 		})
 		if err != nil {
@@ -149,6 +158,7 @@ func (s *Store) threadWrite(t *task.Task, th *task.Thread) (types.TransactWriteI
 // idempotencyWrite records the key of t's request, unless a live record holds it.
 func (s *Store) idempotencyWrite(t *task.Task, idem *task.Idempotency) types.TransactWriteItem {
 	item := idempotencyKey(t.Tenant, idem.Key)
+	item["tenant"] = table.S(t.Tenant)
 	item["task_id"] = table.S(t.ID)
 	item["body_hash"] = table.S(idem.BodyHash)
 	item[table.AttrExpiresAt] = table.N(t.CreatedAt.Add(idem.TTL).Unix())
@@ -260,7 +270,7 @@ func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) (
 		IndexName:                 aws.String(ix.Name),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S("THREAD#" + tenant + "#" + threadID)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(table.TenantKey("THREAD", tenant, threadID))},
 		// Newest first, so that a long thread yields its most recent turns.
 		ScanIndexForward: aws.Bool(false),
 		Limit:            aws.Int32(int32(min(limit, 100))),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
+	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/task"
@@ -91,7 +92,7 @@ func decodeDetail(detail []byte, defaultTenant string) (*parsed, error) {
 	if t, ok := str(FieldTenant); ok && t != "" {
 		if keystore.Validate(t, "-") != nil {
 			p.tenant = "" // not the default's: the event named another
-			add(FieldTenant, fmt.Sprintf("must be 1 to %d bytes of text without control characters", keystore.MaxTenantBytes), "pattern")
+			add(FieldTenant, "must be "+apikey.TenantRule, "pattern")
 		} else {
 			p.tenant = t
 		}

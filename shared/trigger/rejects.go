@@ -21,7 +21,7 @@ import (
 // its JSON). It carries the reason and the event, with its credentials redacted.
 type Rejection struct {
 	// Reason is the HTTP API's machine-readable code for the same request (validation_failed,
-	// agent_not_found, tenant_not_allowed, ...), or ReasonUnrecognizedEvent.
+	// agent_not_found, approval_required, ...), or ReasonUnrecognizedEvent.
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
 	// Problems lists what is wrong with the invocation, for validation_failed.

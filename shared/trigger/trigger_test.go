@@ -335,14 +335,14 @@ func TestOutcomes(t *testing.T) {
 		transient bool
 		reason    string
 	}{
-		{"policy", &agent.PolicyError{Code: agent.ReasonTenantNotAllowed, Message: "no"}, false, agent.ReasonTenantNotAllowed},
+		{"policy", &agent.PolicyError{Code: agent.ReasonApprovalRequired, Message: "no"}, false, agent.ReasonApprovalRequired},
 		{"unknown agent", fmt.Errorf("submit: %w", agent.ErrNotFound), false, "agent_not_found"},
 		{"unknown version", fmt.Errorf("submit: %w", agent.ErrVersionNotFound), false, "agent_version_not_found"},
 		{"idempotency mismatch", accept.ErrIdempotencyMismatch, false, "idempotency_key_reused"},
 		{"thread busy", fmt.Errorf("x: %w", accept.ErrThreadBusy), false, "thread_busy"},
 		{"too large", fmt.Errorf("x: %w", accept.ErrRequestTooLarge), false, "body_too_large"},
 		{"store unavailable", fmt.Errorf("x: %w: boom", accept.ErrStoreUnavailable), true, "store_unavailable"},
-		{"dispatch failed", &accept.DispatchError{Err: errors.New("sqs down")}, true, "dispatch_failed"},
+		{"dispatch failed", &accept.DispatchError{Err: fmt.Errorf("%w: sqs down", accept.ErrQueueUnavailable)}, true, "queue_unavailable"},
 		{"anything else", context.DeadlineExceeded, true, "unavailable"},
 	}
 	for _, tt := range tests {

@@ -477,6 +477,22 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	if _, err := e.svc.Replay(ctx, "acme", "t3", pending.ID); err != nil {
 		t.Errorf("replay of a pending delivery = %v", err)
 	}
+	// Replays of a delivery, and of its replays, are bounded: each is a signed POST to a URL the
+	// tenant chose.
+	var err2 error
+	n := 2 // the first was the replay above
+	for ; n <= MaxReplays+2; n++ {
+		target := orig.ID
+		if n%2 == 0 {
+			target = replay.ID // a replay's replay counts against the first delivery
+		}
+		if _, err2 = e.svc.Replay(ctx, "acme", "t3", target); err2 != nil {
+			break
+		}
+	}
+	if !errors.Is(err2, ErrReplayLimit) || n != MaxReplays+1 {
+		t.Errorf("replay %d = %v, want ErrReplayLimit after %d", n, err2, MaxReplays)
+	}
 }
 
 // 5. Notifying the same task version twice creates one delivery per target; the task's URL and

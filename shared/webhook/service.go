@@ -182,6 +182,9 @@ func (s *Service) Replay(ctx context.Context, tenant, taskID, deliveryID string)
 	if orig.Tenant != tenant || tenant == "" {
 		return nil, fmt.Errorf("replay delivery %s: %w", deliveryID, ErrNotFound)
 	}
+	if err := s.countReplay(ctx, orig); err != nil {
+		return nil, fmt.Errorf("replay delivery %s: %w", deliveryID, err)
+	}
 	suffix, err := randomHex(13)
 	if err != nil {
 		return nil, fmt.Errorf("replay delivery %s: %w", deliveryID, err)
@@ -213,6 +216,37 @@ func (s *Service) Replay(ctx context.Context, tenant, taskID, deliveryID string)
 	s.c.Logger.Info("webhook delivery replayed", "task_id", d.TaskID, "tenant", tenant, "delivery_id", d.ID,
 		"replay_of", orig.ID, "url", settings.RedactURL(d.URL))
 	return d, nil
+}
+
+// MaxReplays bounds the replays of one delivery, counting replays of its replays: each sends a
+// signed POST to a URL the tenant chose, so they must not become a flood.
+const MaxReplays = 5
+
+// countReplay counts one more replay of orig's first delivery (the one orig replays, or orig),
+// or returns ErrReplayLimit when it has had MaxReplays.
+func (s *Service) countReplay(ctx context.Context, orig *deliveryItem) error {
+	first := orig.ID
+	if orig.ReplayOf != "" {
+		first = orig.ReplayOf
+	}
+	_, err := s.c.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.c.Table),
+		Key:                      deliveryKey(orig.TaskID, first),
+		UpdateExpression:         aws.String("ADD #n :one"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND (attribute_not_exists(#n) OR #n < :max)"),
+		ExpressionAttributeNames: map[string]string{"#pk": table.AttrPK, "#n": "replays"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": &types.AttributeValueMemberN{Value: "1"}, ":max": &types.AttributeValueMemberN{Value: strconv.Itoa(MaxReplays)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		return fmt.Errorf("%w: %d replays already", ErrReplayLimit, MaxReplays)
+	case err != nil:
+		return fmt.Errorf("count replays: %w", err)
+	}
+	return nil
 }
 
 // abandon fails a delivery that made no attempt, recording why.

@@ -33,6 +33,8 @@ var (
 	ErrInvalid = settings.ErrInvalid
 	// ErrNoSecret means there is no key to sign a tenant's deliveries with (the settings' error).
 	ErrNoSecret = settings.ErrNoSecret
+	// ErrReplayLimit means a delivery was replayed MaxReplays times already.
+	ErrReplayLimit = errors.New("replay limit reached")
 )
 
 // Event types the task lifecycle produces.

@@ -292,6 +292,9 @@ func (p *Processor) run(ctx context.Context, log *slog.Logger, m *queue.Message,
 	if o != proceed {
 		return o
 	}
+	if v, refused := uncallable(j.m, j.t, p.c.Now()); refused {
+		return p.record(ctx, j, v.change)
+	}
 	res, callErr := p.call(ctx, j)
 	v := decide(j.m, j.t, res, callErr, p.c.Now())
 	if v.cancel != "" {
@@ -416,6 +419,23 @@ type verdict struct {
 	cancel string
 }
 
+// uncallable fails task t before its agent is called when no answer could pass: its output
+// schema is outside outputschema's bounds (a request accepted before they existed, an agent's
+// default). Once, without a call and without a retry. It does no I/O.
+func uncallable(m *queue.Message, t *task.Task, now time.Time) (verdict, bool) {
+	spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
+	if !spec.Applies() {
+		return verdict{}, false
+	}
+	if _, err := spec.Compile(); err != nil {
+		return verdict{change: task.Change{
+			From: []task.State{task.Running}, Version: t.Version, Now: now, To: task.Failed,
+			Reason: task.ReasonOutputSchemaMismatch, ReasonMessage: err.Error(),
+		}}, true
+	}
+	return verdict{}, false
+}
+
 // decide turns the agent's answer (res, or callErr) into the change to write to task t, claimed
 // for message m, at now. It does no I/O.
 func decide(m *queue.Message, t *task.Task, res dispatch.Result, callErr error, now time.Time) verdict {
@@ -428,7 +448,9 @@ func decide(m *queue.Message, t *task.Task, res dispatch.Result, callErr error, 
 		change.To, change.Result, change.Output, change.Usage = task.Succeeded, res.Text, res.Output, res.Usage
 		spec := outputschema.FromRequest(m.Request, outputschema.Spec{Format: m.Agent.OutputFormat, Schema: m.Agent.OutputSchema})
 		if spec.Applies() {
-			if err := spec.Check(res.Text, res.Output); err != nil {
+			// Bounded by outputschema.MaxSteps, not by a context: an answer too costly to check
+			// fails like one that does not match, at once.
+			if err := spec.Check(context.Background(), res.Text, res.Output); err != nil {
 				// The answer is kept: a caller may still want to see what did not match.
 				change.To, change.Reason, change.ReasonMessage = task.Failed, task.ReasonOutputSchemaMismatch, err.Error()
 			}
@@ -506,7 +528,7 @@ func (p *Processor) load(ctx context.Context, m *queue.Message) (*task.Task, err
 // caller's auth token, and the stored credential the task is called with (the auth context the
 // caller named, or the agent's own). The outcome is proceed unless the task cannot go on.
 func (p *Processor) credentials(ctx context.Context, log *slog.Logger, m *queue.Message, received int) (dispatch.Credentials, Outcome) {
-	creds := dispatch.Credentials{AuthToken: m.AuthToken}
+	creds := dispatch.Credentials{Tenant: m.Tenant, AuthToken: m.AuthToken}
 	cred, o := p.credential(ctx, log, m, received)
 	if cred != nil {
 		creds.Stored = cred
@@ -659,6 +681,11 @@ func (p *Processor) waitForTurn(ctx context.Context, log *slog.Logger, m *queue.
 // historyTurns bounds how many earlier turns an agent receives.
 const historyTurns = 50
 
+// MaxHistoryBytes bounds the history an agent receives, in bytes of its messages' content: a
+// worker runs ten records at once, and fifty turns of answers up to 4 MiB each would be 200 MiB
+// each. The oldest messages are left out first.
+const MaxHistoryBytes = 1 << 20
+
 // history returns the thread's earlier turns as a conversation. The index it reads lags a
 // little, so the previous turn, read consistently before the claim, replaces its indexed copy.
 func (p *Processor) history(ctx context.Context, t *task.Task, prev *task.Task) ([]dispatch.Message, error) {
@@ -690,7 +717,19 @@ func (p *Processor) history(ctx context.Context, t *task.Task, prev *task.Task) 
 			msgs = append(msgs, dispatch.Message{Role: "agent", Content: turn.Result, TaskID: turn.ID, CreatedAt: turn.FinishedAt})
 		}
 	}
-	return msgs, nil
+	return newest(msgs, MaxHistoryBytes), nil
+}
+
+// newest keeps the latest messages whose contents fit in limit bytes, oldest first.
+func newest(msgs []dispatch.Message, limit int) []dispatch.Message {
+	size := 0
+	for i := len(msgs) - 1; i >= 0; i-- {
+		size += len(msgs[i].Content)
+		if size > limit {
+			return msgs[i+1:]
+		}
+	}
+	return msgs
 }
 
 // notClaimed decides what to do with a message whose task could not be claimed.

@@ -171,7 +171,7 @@ func TestSuccess(t *testing.T) {
 	}
 	wantCall := dispatch.Call{TaskID: id1, Tenant: "org-1", Agent: echo, ThreadID: "thread-1", Text: "hello",
 		Request: json.RawMessage(`{"input":{"text":"hello"}}`),
-		Secrets: map[string]json.RawMessage{"user_oidc_token": json.RawMessage(`"oidc-SECRET"`)}, Credentials: dispatch.Credentials{AuthToken: "auth-SECRET"}, Attempt: 1}
+		Secrets: map[string]json.RawMessage{"user_oidc_token": json.RawMessage(`"oidc-SECRET"`)}, Credentials: dispatch.Credentials{Tenant: "org-1", AuthToken: "auth-SECRET"}, Attempt: 1}
 	if len(h.disp.calls) != 1 || !reflect.DeepEqual(h.disp.calls[0], wantCall) {
 		t.Errorf("calls = %+v\nwant  %+v", h.disp.calls, wantCall)
 	}

@@ -91,8 +91,8 @@ const (
 // AuthorizerCacheSeconds).
 var AuthorizerIdentitySource = []string{}
 
-// PollUpdateKeyPrefix is the only partition key poll may write (UpdateItem): tasks' items, whose
-// receipt signature it keeps.
+// PollUpdateKeyPrefix is a partition key poll may write (UpdateItem) where receipts are signed:
+// tasks' items, whose receipt signature it keeps.
 const PollUpdateKeyPrefix = "TASK#"
 
 // AuthorizerKeyPrefix is the only partition key the authorizer may read (GetItem): API keys' items.
@@ -108,8 +108,9 @@ const AuthorizerKeyPrefix = "APIKEY#"
 // UpdateItem also marks a task failed when its message cannot be sent,
 // stops it, and writes an agent's head record (draft, unpublish); PutItem also writes agent
 // versions, auth contexts and API keys' hashes (in a TransactWriteItems). Every task write is
-// followed by its event in the task's log (shared/tasklog): Query reads the log's tail (the last
-// event's number), an UpdateItem that may only create writes the next. No Scan or
+// followed by its event in the task's log (shared/tasklog): a Query of the table reads the log's tail
+// (the last event's number; granted with InvokeQueryIndexes, not on every index), an UpdateItem
+// that may only create writes the next. No Scan or
 // BatchWriteItem; deletes only as
 // InvokeDeleteKeyPrefixes allow.
 var InvokeTableActions = []string{
@@ -118,19 +119,25 @@ var InvokeTableActions = []string{
 	"dynamodb:PutItem",
 	"dynamodb:UpdateItem",
 	"dynamodb:ConditionCheckItem",
-	"dynamodb:Query",
 }
 
 // InvokeDeleteKeyPrefixes are the partition keys invoke may delete (dynamodb:DeleteItem under a
 // dynamodb:LeadingKeys condition): an agent's draft, which publishing deletes in its
 // TransactWriteItems (shared/registry), an auth context (DELETE /v1/auth-contexts/{id},
-// shared/authctx), and tasks with their conversations' records (DELETE /v1/tasks/{id},
-// store.Delete). Idempotency records, API keys and webhook settings are never deleted.
-var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#", "TASK#", "THREAD#"}
+// shared/authctx), a tenant's own limits (DELETE /v1/tenants/{tenant}/limits, kept in its keys'
+// partition by shared/keystore), and tasks with their conversations' records (DELETE
+// /v1/tasks/{id}, store.Delete). Idempotency records, API keys and webhook settings are never
+// deleted.
+var InvokeDeleteKeyPrefixes = []string{"AGENT#", "AUTHCTX#", "APIKEYS#", "TASK#", "THREAD#"}
 
 // InvokeQueryIndexes are the indexes invoke may Query: a delete finds the conversation's turns
 // (by_thread) and their sub-tasks (by_parent). The table itself and the other indexes, never.
 var InvokeQueryIndexes = []string{table.Indexes[1].Name, table.IndexParent}
+
+// PollCountKeyPrefix is a partition key poll may write (UpdateItem): the tenants' request counts
+// of shared/tenantlimit, one item per tenant and second, since every read spends its tenant's
+// rate.
+const PollCountKeyPrefix = "TENANTRATE#"
 
 // Props configures the API.
 type Props struct {
@@ -303,23 +310,11 @@ func (a *API) grant(props *Props) {
 	// Encrypt, never Decrypt: the worker opens auth contexts', deliver webhooks'), sends a
 	// replayed webhook delivery to the webhook queue, and nothing else.
 	props.Table.Grant(a.Invoke, *jsii.Strings(InvokeTableActions...)...)
-	leading := make([]any, len(InvokeDeleteKeyPrefixes))
-	for i, p := range InvokeDeleteKeyPrefixes {
-		leading[i] = p + "*"
-	}
-	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee:      a.Invoke,
-		Actions:      jsii.Strings("dynamodb:DeleteItem"),
-		ResourceArns: jsii.Strings(*props.Table.TableArn()),
-		// Every partition key the request touches must match: one, for a DeleteItem or a
-		// transaction's Delete element.
-		Conditions: &map[string]*map[string]any{
-			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading},
-		},
-	})
-	indexes := make([]*string, len(InvokeQueryIndexes))
-	for i, ix := range InvokeQueryIndexes {
-		indexes[i] = jsii.String(*props.Table.TableArn() + "/index/" + ix)
+	grantOnKeys(a.Invoke, "dynamodb:DeleteItem", props.Table, InvokeDeleteKeyPrefixes...)
+	// Query: the table itself (an event log's tail) and the indexes a delete reads.
+	indexes := []*string{props.Table.TableArn()}
+	for _, ix := range InvokeQueryIndexes {
+		indexes = append(indexes, jsii.String(*props.Table.TableArn()+"/index/"+ix))
 	}
 	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee: a.Invoke, Actions: jsii.Strings("dynamodb:Query"), ResourceArns: &indexes,
@@ -331,27 +326,23 @@ func (a *API) grant(props *Props) {
 	storage.GrantWritePayloads(props.Payloads, a.Invoke, storage.RequestsPrefix)
 	storage.GrantReadPayloads(props.Payloads, a.Invoke)
 	storage.GrantSeal(props.SealKey, a.Invoke)
-	// poll only reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
+	// poll reads: GetItem, BatchGetItem, and Query on the table and its GSIs (by_tenant for
 	// the task and agent lists, by_thread for a thread's turns, a task's delivery log), and
 	// payloads. Auth contexts' metadata and webhook settings are read without their secrets: no
 	// KMS.
 	props.Table.GrantReadData(a.Poll)
 	storage.GrantReadPayloads(props.Payloads, a.Poll)
-	// Both answer receipts, signed: KMS Sign and GetPublicKey on the receipt key. poll keeps a
-	// receipt's signature on its task's item, so that it is signed once per change: UpdateItem,
-	// on tasks' items only (the one write poll may make; it never moves a task).
+	// poll's one write, UpdateItem, reaches two kinds of items only: the tenants' request counts
+	// (every read spends its tenant's rate) and, where receipts are signed, tasks' items, whose
+	// receipt signature it keeps so that a receipt is signed once per change (it never moves a
+	// task). Both answer receipts, signed: KMS Sign and GetPublicKey on the receipt key.
+	pollWrites := []string{PollCountKeyPrefix}
 	if props.ReceiptKey != nil {
 		storage.GrantSignReceipts(props.ReceiptKey, a.Invoke)
 		storage.GrantSignReceipts(props.ReceiptKey, a.Poll)
-		awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-			Grantee:      a.Poll,
-			Actions:      jsii.Strings("dynamodb:UpdateItem"),
-			ResourceArns: jsii.Strings(*props.Table.TableArn()),
-			Conditions: &map[string]*map[string]any{
-				"ForAllValues:StringLike": {"dynamodb:LeadingKeys": []any{PollUpdateKeyPrefix + "*"}},
-			},
-		})
+		pollWrites = append(pollWrites, PollUpdateKeyPrefix)
 	}
+	grantOnKeys(a.Poll, "dynamodb:UpdateItem", props.Table, pollWrites...)
 
 }
 
@@ -380,12 +371,23 @@ func (a *API) buildAuthorizer(props *Props, shared map[string]string) {
 		Environment:   env,
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
+	grantOnKeys(a.Authorizer, "dynamodb:GetItem", props.Table, AuthorizerKeyPrefix)
+}
+
+// grantOnKeys lets grantee make action on the table's items whose partition keys start with one
+// of the prefixes, and no others: every partition key a request touches must match (one, for a
+// single-item action or a transaction's element).
+func grantOnKeys(grantee awsiam.IGrantable, action string, table awsdynamodb.ITable, prefixes ...string) {
+	leading := make([]any, len(prefixes))
+	for i, p := range prefixes {
+		leading[i] = p + "*"
+	}
 	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee:      a.Authorizer,
-		Actions:      jsii.Strings("dynamodb:GetItem"),
-		ResourceArns: jsii.Strings(*props.Table.TableArn()),
+		Grantee:      grantee,
+		Actions:      jsii.Strings(action),
+		ResourceArns: jsii.Strings(*table.TableArn()),
 		Conditions: &map[string]*map[string]any{
-			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": []any{AuthorizerKeyPrefix + "*"}},
+			"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading},
 		},
 	})
 }

@@ -225,8 +225,9 @@ func TestPermissions(t *testing.T) {
 	}
 	// TransactWriteItems has no IAM action of its own: its Put, Update and ConditionCheck
 	// elements are authorized as PutItem, UpdateItem and ConditionCheckItem.
-	// Query: every task write is followed by its event, numbered after the log's tail.
-	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"} {
+	// Query (every task write is followed by its event, numbered after the log's tail) is granted
+	// apart, on the table and two indexes only: see below.
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"} {
 		if !slices.Contains(api.InvokeTableActions, a) {
 			t.Errorf("InvokeTableActions lacks %s, which the accept, sync-wait and stop paths use", a)
 		}
@@ -252,8 +253,9 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("invoke may %s; it only sends", a)
 		}
 	}
-	checkInvokeDeletes(t, tpl, invokeRole, f.table)
-	// Query on the indexes a delete reads, and nothing else: not the table, not by_tenant.
+	// Deletes only under api.InvokeDeleteKeyPrefixes (a draft, an auth context, a tenant's limits, a task and its records).
+	checkKeyGrant(t, tpl, invokeRole, f.table, "dynamodb:DeleteItem", api.InvokeDeleteKeyPrefixes...)
+	// Query on the table (an event log's tail) and the indexes a delete reads, and nothing else: not by_tenant.
 	var queried []string
 	for _, st := range tpl.PolicyStatements(invokeRole) {
 		if st.Effect == "Allow" && slices.Contains(st.Actions, "dynamodb:Query") {
@@ -263,7 +265,7 @@ func TestPermissions(t *testing.T) {
 			queried = append(queried, infratest.ResourcePaths(st.Resource)...)
 		}
 	}
-	var wantQueried []string
+	wantQueried := []string{f.table} // an event log's tail
 	for _, ix := range api.InvokeQueryIndexes {
 		wantQueried = append(wantQueried, f.table+"/index/"+ix)
 	}
@@ -307,7 +309,8 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("poll may %s; it only reads", a)
 		}
 	}
-	checkPollUpdates(t, tpl, pollRole, f.table)
+	// Its one write: the tenants' request counts, and a receipt's signature on its task's item.
+	checkKeyGrant(t, tpl, pollRole, f.table, "dynamodb:UpdateItem", api.PollCountKeyPrefix, api.PollUpdateKeyPrefix)
 	wantPoll := map[string][]string{
 		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
 		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
@@ -334,61 +337,34 @@ func only(grants map[string][]string, prefixes ...string) map[string][]string {
 	return out
 }
 
-// checkInvokeDeletes: invoke's one DeleteItem statement names the table alone (no index) and holds
-// the LeadingKeys condition of api.InvokeDeleteKeyPrefixes, so no task can be deleted.
-// checkPollUpdates checks poll's one write: UpdateItem on tasks' items (their receipt signature),
-// in a statement of its own whose condition allows only api.PollUpdateKeyPrefix.
-func checkPollUpdates(t *testing.T, tpl *infratest.Template, role, table string) {
+// checkKeyGrant: role's one statement for action names the table alone (no index) and holds
+// the LeadingKeys condition of prefixes, so the action reaches no other item.
+func checkKeyGrant(t *testing.T, tpl *infratest.Template, role, table, action string, prefixes ...string) {
 	t.Helper()
 	var found int
 	for _, st := range tpl.PolicyStatements(role) {
-		if !slices.Contains(st.Actions, "dynamodb:UpdateItem") {
+		if !slices.Contains(st.Actions, action) {
 			continue
 		}
 		found++
 		if st.Effect != "Allow" || len(st.Actions) != 1 {
-			t.Errorf("poll's UpdateItem shares a statement with %v (%s): it needs a condition of its own", st.Actions, st.Effect)
+			t.Errorf("%s shares a statement with %v (%s): it needs a condition of its own", action, st.Actions, st.Effect)
 		}
 		if got := infratest.ResourcePaths(st.Resource); !slices.Equal(got, []string{table}) {
-			t.Errorf("poll's UpdateItem on %v, want the table %s only", got, table)
-		}
-		like, _ := st.Condition["ForAllValues:StringLike"].(map[string]any)
-		got, _ := like["dynamodb:LeadingKeys"].([]any)
-		if len(st.Condition) != 1 || len(like) != 1 || !slices.Equal(got, []any{api.PollUpdateKeyPrefix + "*"}) {
-			t.Errorf("poll's UpdateItem condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys [%s*]", st.Condition, api.PollUpdateKeyPrefix)
-		}
-	}
-	if found != 1 {
-		t.Errorf("poll has %d UpdateItem statements, want 1 (a receipt's signature)", found)
-	}
-}
-
-func checkInvokeDeletes(t *testing.T, tpl *infratest.Template, role, table string) {
-	t.Helper()
-	var found int
-	for _, st := range tpl.PolicyStatements(role) {
-		if !slices.Contains(st.Actions, "dynamodb:DeleteItem") {
-			continue
-		}
-		found++
-		if st.Effect != "Allow" || len(st.Actions) != 1 {
-			t.Errorf("DeleteItem shares a statement with %v (%s): it needs a condition of its own", st.Actions, st.Effect)
-		}
-		if got := infratest.ResourcePaths(st.Resource); !slices.Equal(got, []string{table}) {
-			t.Errorf("DeleteItem on %v, want the table %s only", got, table)
+			t.Errorf("%s on %v, want the table %s only", action, got, table)
 		}
 		var want []any
-		for _, p := range api.InvokeDeleteKeyPrefixes {
+		for _, p := range prefixes {
 			want = append(want, p+"*")
 		}
 		like, _ := st.Condition["ForAllValues:StringLike"].(map[string]any)
 		got, _ := like["dynamodb:LeadingKeys"].([]any)
 		if len(st.Condition) != 1 || len(like) != 1 || !slices.Equal(got, want) {
-			t.Errorf("DeleteItem condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys %v", st.Condition, want)
+			t.Errorf("%s condition = %v, want ForAllValues:StringLike dynamodb:LeadingKeys %v", action, st.Condition, want)
 		}
 	}
 	if found != 1 {
-		t.Errorf("invoke has %d DeleteItem statements, want 1 (publish deletes the draft)", found)
+		t.Errorf("%s has %d %s statements, want 1", role, found, action)
 	}
 }
 
@@ -567,12 +543,12 @@ func handlers(t *testing.T) map[api.Target]http.Handler {
 		api.Invoke: httpapi.New(httpapi.Config{
 			Submitter: svc, Canceler: svc, Resumer: svc, Reader: tasks, Resolver: tasks, Stopper: tasks, Deleter: tasks,
 			Routes: httpapi.WriteRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
-			Webhooks: webhooks, Deliveries: deliveries, Receipts: receipts, ReceiptStore: tasks,
+			Webhooks: webhooks, Deliveries: deliveries, Receipts: receipts, ReceiptStore: tasks, Limits: keys,
 		}),
 		api.Poll: httpapi.New(httpapi.Config{
 			Reader: tasks, Resolver: tasks, Lister: tasks, Threads: tasks, Families: tasks,
 			Routes: httpapi.ReadRoutes, Agents: agents, AdminKeys: admins, AuthContexts: contexts, APIKeys: keys,
-			Webhooks: webhooks, Deliveries: deliveries, Receipts: receipts, ReceiptStore: tasks,
+			Webhooks: webhooks, Deliveries: deliveries, Receipts: receipts, ReceiptStore: tasks, Limits: keys,
 		}),
 	}
 }

@@ -97,6 +97,11 @@ var Routes = []Route{
 	{Method: http.MethodPost, Path: "/v1/api-keys", Target: Invoke},
 	{Method: http.MethodDelete, Path: "/v1/api-keys/{api_key_id}", Target: Invoke},
 	{Method: http.MethodGet, Path: "/v1/api-keys", Target: Poll},
+	// A tenant's own limits (request rate, tasks in flight), an admin's only: kept beside its
+	// keys, set and removed by invoke, read by poll.
+	{Method: http.MethodPut, Path: "/v1/tenants/{tenant}/limits", Target: Invoke},
+	{Method: http.MethodDelete, Path: "/v1/tenants/{tenant}/limits", Target: Invoke},
+	{Method: http.MethodGet, Path: "/v1/tenants/{tenant}/limits", Target: Poll},
 	// Webhooks: a task's delivery log is read by poll (a Query of the task's deliveries); a
 	// replay sends the delivery again (a write and a message on the webhook queue).
 	{Method: http.MethodGet, Path: "/v1/tasks/{task_id}/deliveries", Target: Poll},

@@ -3,19 +3,25 @@ package emulators
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/agentq/agentq/shared/table"
 )
 
 // Suite shares one pair of emulators among the tests of a test binary: starting them is the slow
 // part. Where the emulators are not installed, the tests that Require them are skipped, or fail
 // when CI is set (CI must never pass by skipping).
 type Suite struct {
-	err  error
-	skip bool
+	err    error
+	skip   bool
+	dynamo *dynamodb.Client
 }
 
-// Main starts the emulators, hands them to setup (which makes the binary's clients), runs the
-// tests and stops the emulators. Call it from TestMain:
+// Main starts the emulators, hands them to setup (which makes the binary's clients; nil when
+// Table is all the tests need), runs the tests and stops the emulators. Call it from TestMain:
 //
 //	var suite emulators.Suite
 //	func TestMain(m *testing.M) { os.Exit(suite.Main(m, func(e *emulators.Emulators) { ... })) }
@@ -34,7 +40,10 @@ func (s *Suite) Main(m *testing.M, setup func(*Emulators)) int {
 		return m.Run()
 	}
 	defer func() { _ = emu.Close() }()
-	setup(emu)
+	s.dynamo = emu.DynamoDB()
+	if setup != nil {
+		setup(emu)
+	}
 	return m.Run()
 }
 
@@ -48,4 +57,16 @@ func (s *Suite) Require(t testing.TB) {
 	case s.err != nil:
 		t.Fatal(s.err)
 	}
+}
+
+// Table is a fresh task table on the suite's DynamoDB Local, named after the test, and a client of
+// it; the test ends first when the emulators are not there (Require).
+func (s *Suite) Table(t testing.TB, prefix string) (*dynamodb.Client, string) {
+	t.Helper()
+	s.Require(t)
+	name := prefix + "-" + strings.ReplaceAll(t.Name(), "/", "-")
+	if err := table.CreateTable(context.Background(), s.dynamo, name); err != nil {
+		t.Fatal(err)
+	}
+	return s.dynamo, name
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // request makes a request with the given key and returns status and decoded body.
-func request(t *testing.T, method, path, key, body string) (int, map[string]any) {
+func request(t testing.TB, method, path, key, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, sys.APIURL+path, strings.NewReader(body))
 	req.Header.Set("x-api-key", key)
@@ -60,6 +60,10 @@ func TestAgentRegistryLifecycle(t *testing.T) {
 	if code, _ := post(t, "/v1/agents/billing/invoke-async", `{"message":"still v1"}`); code != http.StatusOK {
 		t.Fatalf("invoke before publish = %d", code)
 	}
+	// A draft is the admin's to try out, not a tenant's to run under its unpublished policy.
+	if code, body := post(t, "/v1/agents/billing/invoke-async?version=draft", `{"message":"draft"}`); code != http.StatusNotFound || errCode(body) != "agent_version_not_found" {
+		t.Fatalf("invoke the draft = %d %v, want 404 agent_version_not_found", code, body)
+	}
 	if code, body := request(t, http.MethodPost, "/v1/agents/billing/publish", testAdminKey, ""); code != http.StatusOK || body["current_version"] != float64(2) {
 		t.Fatalf("publish = %d %v", code, body)
 	}
@@ -69,8 +73,12 @@ func TestAgentRegistryLifecycle(t *testing.T) {
 	if code, body := post(t, "/v1/agents/billing/invoke-async", `{"message":"v2"}`); code != http.StatusForbidden || errCode(body) != "approval_required" {
 		t.Fatalf("v2 without approval = %d %v", code, body)
 	}
-	if code, body := post(t, "/v1/agents/billing/invoke-async?version=1", `{"message":"pinned"}`); code != http.StatusOK {
-		t.Fatalf("pinned to version 1 = %d %v", code, body)
+	// Version 1 asked for no approval: naming it must not slip past version 2's policy.
+	if code, body := post(t, "/v1/agents/billing/invoke-async?version=1", `{"message":"pinned"}`); code != http.StatusNotFound || errCode(body) != "agent_version_not_found" {
+		t.Fatalf("pinned to the older version 1 = %d %v, want 404 agent_version_not_found", code, body)
+	}
+	if code, body := post(t, "/v1/agents/billing/invoke-async?version=2", `{"message":"pinned","confirm_risky":true}`); code != http.StatusOK {
+		t.Fatalf("pinned to the current version 2 = %d %v", code, body)
 	}
 	if code, body := post(t, "/v1/agents/billing/invoke-async", `{"message":"v2","confirm_risky":true}`); code != http.StatusOK {
 		t.Fatalf("v2 with approval = %d %v", code, body)
@@ -80,9 +88,12 @@ func TestAgentRegistryLifecycle(t *testing.T) {
 	ids := map[string]string{}
 	for _, it := range list["items"].([]any) {
 		m := it.(map[string]any)
-		ids[m["agent"].(map[string]any)["id"].(string)] = m["source"].(string)
+		ids[m["id"].(string)] = m["version"].(string)
+		if _, shown := m["endpoint"]; shown {
+			t.Errorf("a tenant's listing shows the endpoint: %v", m)
+		}
 	}
-	if code != http.StatusOK || ids["billing"] != "registry" || ids["echo"] != "config" {
+	if code != http.StatusOK || ids["billing"] != "2" || ids["echo"] != "1" {
 		t.Fatalf("GET /v1/agents = %d %v", code, ids)
 	}
 
@@ -115,7 +126,6 @@ func TestPolicyRefusalsEnqueueNothing(t *testing.T) {
 		{"risky", `{"message":"x"}`, "approval_required"},
 		{"pricey", `{"message":"x","max_cost_units":5}`, "cost_limit_exceeded"},
 		{"aussie", `{"message":"x","region":"US"}`, "region_not_allowed"},
-		{"private", `{"message":"x"}`, "tenant_not_allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
@@ -129,13 +139,17 @@ func TestPolicyRefusalsEnqueueNothing(t *testing.T) {
 			}
 		})
 	}
-	// An agent kept for another tenant is invisible to this one.
+	// An agent kept for another tenant is invisible to this one, and answers an invoke as it
+	// answers a read: 404 agent_not_found both.
 	if code, body := request(t, http.MethodGet, "/v1/agents/private", testKey, ""); code != http.StatusNotFound {
 		t.Errorf("GET another tenant's agent = %d %v", code, body)
 	}
+	if code, body := post(t, "/v1/agents/private/invoke-async", `{"message":"x"}`); code != http.StatusNotFound || errCode(body) != "agent_not_found" {
+		t.Errorf("invoke another tenant's agent = %d %v, want 404 agent_not_found", code, body)
+	}
 	_, list := request(t, http.MethodGet, "/v1/agents", testKey, "")
 	for _, it := range list["items"].([]any) {
-		a := it.(map[string]any)["agent"].(map[string]any)
+		a := it.(map[string]any)
 		if a["id"] == "private" || a["tenants"] != nil {
 			t.Errorf("tenant listing shows %v", a)
 		}

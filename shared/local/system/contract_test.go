@@ -403,6 +403,17 @@ func TestContract(t *testing.T) {
 		c.do(t, http.MethodPost, "/v1/tasks/"+id+"/push", `{"task":{"id":"r"}}`, http.StatusUnauthorized, "x-api-key", "")
 	})
 
+	t.Run("tenant limits", func(t *testing.T) {
+		admin := []string{"x-api-key", testAdminKey}
+		c.do(t, http.MethodPut, "/v1/tenants/contract-limits/limits", `{"rate":50,"max_in_flight":10}`, http.StatusOK, admin...)
+		if got := c.do(t, http.MethodGet, "/v1/tenants/contract-limits/limits", "", http.StatusOK, admin...); got.body["own"] != true {
+			t.Errorf("limits = %v", got.body)
+		}
+		c.do(t, http.MethodPut, "/v1/tenants/contract-limits/limits", `{"rate":-1,"max_in_flight":10}`, http.StatusUnprocessableEntity, admin...)
+		c.do(t, http.MethodDelete, "/v1/tenants/contract-limits/limits", "", http.StatusOK, admin...)
+		c.do(t, http.MethodGet, "/v1/tenants/contract-limits/limits", "", http.StatusForbidden) // a tenant's key
+	})
+
 	t.Run("healthz", func(t *testing.T) {
 		c.do(t, http.MethodGet, "/healthz", "", http.StatusOK, "x-api-key", "")
 	})

@@ -237,7 +237,7 @@ func (r *faultRig) truthful(t *testing.T, code int, body map[string]any) {
 }
 
 // SQS frozen at accept: the send hangs, the budget's reserve records the task failed, and the
-// answer (within the budget) names it; the message that reaches SQS once it thaws does not run.
+// answer (within the budget), 503 queue_unavailable, names it; the message that reaches SQS once it thaws does not run.
 func TestQueueFrozenAtAccept(t *testing.T) {
 	r := newFaultRig(t, "sqsfrozen")
 	r.sqs.Set(faults.Hang, 0)
@@ -246,8 +246,8 @@ func TestQueueFrozenAtAccept(t *testing.T) {
 		{"/v1/agents/flaky/invoke-async", `{"message":"queue frozen"}`},
 	} {
 		code, header, body := r.do(t, http.MethodPost, tc.path, tc.body)
-		if code != http.StatusBadGateway || errorCode(body) != "dispatch_failed" || idOf(body) == "" || header.Get("Retry-After") == "" {
-			t.Fatalf("%s = %d %v; want 502 dispatch_failed naming the task, with Retry-After", tc.path, code, body)
+		if code != http.StatusServiceUnavailable || errorCode(body) != "queue_unavailable" || idOf(body) == "" || header.Get("Retry-After") == "" {
+			t.Fatalf("%s = %d %v; want 503 queue_unavailable naming the task, with Retry-After", tc.path, code, body)
 		}
 		if e, ok := body["error"].(map[string]any); ok {
 			body = e
@@ -260,7 +260,7 @@ func TestQueueFrozenAtAccept(t *testing.T) {
 		}
 	}
 	r.sqs.Set(faults.Pass, 0)
-	r.truthful(t, http.StatusBadGateway, map[string]any{})
+	r.truthful(t, http.StatusServiceUnavailable, map[string]any{})
 }
 
 // DynamoDB frozen at accept: nothing is recorded or runs, and the caller hears 503

@@ -49,6 +49,7 @@ import (
 	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/sweeper"
 	"github.com/agentq/agentq/shared/table"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
@@ -121,6 +122,10 @@ type Options struct {
 	// AgentCacheTTL caches agent lookups as the functions do (backend.AgentCacheTTL); default 0, no
 	// cache, so a local publish shows at once.
 	AgentCacheTTL time.Duration
+	// TenantLimits are every tenant's request rate and tasks in flight, counted in the table as
+	// the deployed functions count them; the zero value bounds nothing (`agentq run` passes
+	// AGENTQ_TENANT_RATE and AGENTQ_TENANT_MAX_IN_FLIGHT).
+	TenantLimits tenantlimit.Limits
 	// NotifyVia, when set, maps the local bus's URL to the one the notifier publishes to: a
 	// fault-injection proxy in front of the bus (package faults), in tests.
 	NotifyVia func(busURL string) string
@@ -270,7 +275,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	p, err := backend.Build(&config.Config{
 		Table: o.Table, QueueURL: s.Queues.URL, DLQARN: s.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
 		Agents: configured, Keys: keys, TaskTTL: o.TaskTTL, AllowLoopbackURLs: o.AllowLoopbackWebhooks, WebhookSecret: o.WebhookSecret,
-		WebhookQueueURL: s.Events.Webhooks.URL, WebhookDLQURL: s.Events.Webhooks.DLQURL,
+		WebhookQueueURL: s.Events.Webhooks.URL, WebhookDLQURL: s.Events.Webhooks.DLQURL, TenantLimits: o.TenantLimits,
 		// The API takes agents' progress with tokens of this key; its worker hands them out.
 		ProgressKey: s.progressKey,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
@@ -310,6 +315,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Logger:       o.Logger,
 		Webhooks:     s.Webhooks,
 		Deliveries:   s.Deliveries,
+		Limiter:      p.Limiter,
+		Limits:       s.APIKeys,
+		// A tenant without limits of its own has these.
+		TenantDefaults: o.TenantLimits,
 		// Admin routes: with no AdminKey no key is an admin's, and they answer 401 or 403.
 		AuthContexts: backend.AuthContexts[httpapi.AuthContexts](p),
 		Budget:       o.Budget,

@@ -392,7 +392,8 @@ func TestConcurrentDuplicatesCallAgentOnce(t *testing.T) {
 }
 
 // TestQueueUnavailableAtAccept points the accept path at an SQS endpoint that refuses
-// connections: the caller gets 502 with Retry-After and the task is recorded failed, never pending.
+// connections: the caller gets 503 queue_unavailable with Retry-After naming the task, which is
+// recorded failed (its reason dispatch_failed), never pending.
 func TestQueueUnavailableAtAccept(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -430,14 +431,14 @@ func TestQueueUnavailableAtAccept(t *testing.T) {
 		var body map[string]any
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Retry-After") == "" {
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("%s = %d (Retry-After %q) %v", tt.path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
 		if e, ok := body["error"].(map[string]any); ok {
 			body = e
 		}
-		if body["code"] != task.ReasonDispatchFailed {
-			t.Errorf("code = %v", body["code"])
+		if body["code"] != "queue_unavailable" || body["status"] != "failed" {
+			t.Errorf("code = %v, status %v; want queue_unavailable, failed", body["code"], body["status"])
 		}
 		id, _ := body[tt.idField].(string)
 		tk, err := tasks.Get(context.Background(), id)
@@ -451,7 +452,7 @@ func TestQueueUnavailableAtAccept(t *testing.T) {
 
 	// Submitted again with the same Idempotency-Key once the queue is back, the answer is the same
 	// task, failed: a key never runs work twice. Under a new key the work runs.
-	key := "retry-after-502-" + uuid.NewString()
+	key := "retry-after-503-" + uuid.NewString()
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/agents/echo/invoke/async", strings.NewReader(`{"input":{"text":"again"}}`))
 	req.Header.Set("x-api-key", testKey)
 	req.Header.Set("Idempotency-Key", key)
@@ -462,7 +463,7 @@ func TestQueueUnavailableAtAccept(t *testing.T) {
 	var failed map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&failed)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway {
+	if resp.StatusCode != http.StatusServiceUnavailable || failed["code"] != "queue_unavailable" {
 		t.Fatalf("first submission = %d %v", resp.StatusCode, failed)
 	}
 	code, again := post(t, "/v1/agents/echo/invoke/async", `{"input":{"text":"again"}}`, "Idempotency-Key", key)

@@ -118,7 +118,7 @@ type secretItem struct {
 
 func settingsKey(tenant string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		table.AttrPK: &types.AttributeValueMemberS{Value: "TENANT#" + tenant},
+		table.AttrPK: &types.AttributeValueMemberS{Value: table.TenantPartition("TENANT", tenant)},
 		table.AttrSK: &types.AttributeValueMemberS{Value: settingsSortKey},
 	}
 }
@@ -187,7 +187,7 @@ func (t *Tenants) update(ctx context.Context, tenant string, change func(it *set
 			return nil, err
 		}
 		if it == nil {
-			it = &settingsItem{PK: "TENANT#" + tenant, SK: settingsSortKey, Tenant: tenant}
+			it = &settingsItem{PK: table.TenantPartition("TENANT", tenant), SK: settingsSortKey, Tenant: tenant}
 		}
 		prev := it.Version
 		now := t.now()

@@ -1,0 +1,260 @@
+// Package tenantlimit bounds what one tenant can take of a deployment every tenant shares: a
+// request rate, and a number of tasks in flight (queued, running or paused). The counts live in
+// the task table, not in memory, so the bounds hold the same under `make run` and across the many
+// Lambda instances of a deployed stack.
+//
+// The rate is a fixed window per tenant per second: one item per tenant and second, added to with
+// a conditional UpdateItem and deleted by the table's TTL. An instance reserves a share of the
+// window's budget at once (a lease of up to a tenth of it) and spends it from memory, so a busy
+// tenant costs a write per lease, not per request. The in-flight count is one item per tenant,
+// added to when a task is accepted and taken from when it ends.
+package tenantlimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/table"
+	"github.com/agentq/agentq/shared/task"
+)
+
+// Limits are one tenant's bounds. Zero or less means unbounded.
+type Limits struct {
+	// Rate is the requests per second the tenant may make. The caller of Allow says what a
+	// request costs: the HTTP API charges a request that may wait (a long poll) more the longer
+	// it may wait, so the polls a tenant holds open are bounded by the rate as well.
+	Rate int `json:"rate"`
+	// MaxInFlight is how many of the tenant's tasks may be queued, running or paused at once.
+	MaxInFlight int `json:"max_in_flight"`
+}
+
+// Defaults are the limits of a tenant with no overrides when the environment sets none.
+var Defaults = Limits{Rate: 20, MaxInFlight: 200}
+
+// Codes of a refusal (Error.Code), the API's reason codes.
+const (
+	CodeRateLimited   = "rate_limited"
+	CodeQuotaExceeded = "tenant_quota_exceeded"
+)
+
+// Error is a refusal: the tenant is over one of its limits.
+type Error struct {
+	Code  string
+	Limit int
+	// RetryAfter is when trying again may succeed.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	if e.Code == CodeRateLimited {
+		return fmt.Sprintf("%s: more than %d requests per second", e.Code, e.Limit)
+	}
+	return fmt.Sprintf("%s: %d tasks in flight already", e.Code, e.Limit)
+}
+
+// DynamoDB is the part of the DynamoDB API the limiter uses.
+type DynamoDB interface {
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+// Overrides answers a tenant's own limits where they differ from the defaults (keystore.Store
+// keeps them with the tenant's keys); ok is false for a tenant with none.
+type Overrides interface {
+	TenantLimits(ctx context.Context, tenant string) (l Limits, ok bool, err error)
+}
+
+// Limiter enforces tenants' limits over the task table.
+type Limiter struct {
+	db        DynamoDB
+	table     string
+	defaults  Limits
+	overrides Overrides
+	now       func() time.Time
+
+	mu     sync.Mutex
+	leases map[string]*lease
+	known  map[string]cachedLimits
+}
+
+// lease is the part of a tenant's current window this instance reserved and has not spent.
+type lease struct {
+	window int64
+	left   int
+}
+
+type cachedLimits struct {
+	l       Limits
+	expires time.Time
+}
+
+// overridesTTL is how long a tenant's overrides are used before they are read again.
+const overridesTTL = time.Minute
+
+// leaseShare is the part of a window's budget one reservation takes: a tenth, so ten busy
+// instances can share a tenant's budget and the writes are a tenth of the requests.
+const leaseShare = 10
+
+// New returns a limiter over table with the given defaults; overrides may be nil.
+func New(db DynamoDB, table string, defaults Limits, overrides Overrides) *Limiter {
+	return &Limiter{db: db, table: table, defaults: defaults, overrides: overrides, now: time.Now,
+		leases: map[string]*lease{}, known: map[string]cachedLimits{}}
+}
+
+// WithClock replaces the clock (tests).
+func (l *Limiter) WithClock(now func() time.Time) *Limiter {
+	l.now = now
+	return l
+}
+
+// Limits returns the tenant's limits: its overrides, else the defaults. An override that cannot be
+// read leaves the defaults in force.
+func (l *Limiter) Limits(ctx context.Context, tenant string) Limits {
+	if l.overrides == nil {
+		return l.defaults
+	}
+	now := l.now()
+	l.mu.Lock()
+	c, ok := l.known[tenant]
+	l.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.l
+	}
+	lim := l.defaults
+	if o, ok, err := l.overrides.TenantLimits(ctx, tenant); err == nil && ok {
+		lim = o
+	}
+	l.mu.Lock()
+	l.known[tenant] = cachedLimits{l: lim, expires: now.Add(overridesTTL)}
+	l.mu.Unlock()
+	return lim
+}
+
+// Allow spends cost of the tenant's request budget for the current second (at least 1, at most
+// the whole budget). It returns an *Error with code
+// CodeRateLimited when the budget is spent, or an error when the count could not be read.
+func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
+	limit := l.Limits(ctx, tenant).Rate
+	if limit <= 0 {
+		return nil
+	}
+	cost = min(max(cost, 1), limit)
+	now := l.now()
+	window := now.Unix()
+	l.mu.Lock()
+	le := l.leases[tenant]
+	if le != nil && le.window == window && le.left >= cost {
+		le.left -= cost
+		l.mu.Unlock()
+		return nil
+	}
+	l.mu.Unlock()
+
+	take := min(limit, max(cost, limit/leaseShare))
+	ok, err := l.reserve(ctx, tenant, window, take, limit)
+	if err == nil && !ok && take > cost {
+		take = cost
+		ok, err = l.reserve(ctx, tenant, window, take, limit)
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		next := time.Unix(window+1, 0)
+		return &Error{Code: CodeRateLimited, Limit: limit, RetryAfter: next.Sub(now)}
+	}
+	l.mu.Lock()
+	l.leases[tenant] = &lease{window: window, left: take - cost}
+	l.mu.Unlock()
+	return nil
+}
+
+// reserve adds take to the tenant's count for window if the count stays within limit.
+func (l *Limiter) reserve(ctx context.Context, tenant string, window int64, take, limit int) (bool, error) {
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(l.table),
+		Key: map[string]types.AttributeValue{
+			table.AttrPK: table.S(table.TenantKey("TENANTRATE", tenant, strconv.FormatInt(window, 10))), table.AttrSK: table.S("RATE"),
+		},
+		UpdateExpression:         aws.String("ADD #n :take SET #exp = :exp"),
+		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n <= :room"),
+		ExpressionAttributeNames: map[string]string{"#n": "n", "#exp": table.AttrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":take": table.N(int64(take)), ":room": table.N(int64(limit - take)), ":exp": table.N(window + 60),
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("count requests of tenant %s: %w", tenant, err)
+	}
+	return true, nil
+}
+
+// Admit counts a task the tenant is about to add, unless the tenant has MaxInFlight in flight
+// already: then it returns an *Error with code CodeQuotaExceeded. Every Admit that returns nil
+// must be matched by one Release, when the task ends or if it is not recorded after all.
+func (l *Limiter) Admit(ctx context.Context, tenant string) error {
+	ceiling := l.Limits(ctx, tenant).MaxInFlight
+	if ceiling <= 0 {
+		return nil
+	}
+	ok, err := l.addInFlight(ctx, tenant, 1, "attribute_not_exists(#n) OR #n < :bound", ceiling)
+	switch {
+	case err != nil:
+		return fmt.Errorf("count tasks in flight of tenant %s: %w", tenant, err)
+	case !ok:
+		// A task ends within seconds to minutes; a short wait is a fair first guess.
+		return &Error{Code: CodeQuotaExceeded, Limit: ceiling, RetryAfter: 5 * time.Second}
+	}
+	return nil
+}
+
+// Release uncounts one of the tenant's tasks in flight (never below zero).
+func (l *Limiter) Release(ctx context.Context, tenant string) error {
+	if _, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil {
+		return fmt.Errorf("uncount a task in flight of tenant %s: %w", tenant, err)
+	}
+	return nil
+}
+
+// addInFlight adds delta to the tenant's count of tasks in flight if condition holds of it (#n,
+// with :bound), and reports whether it did.
+func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, condition string, bound int) (bool, error) {
+	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(l.table),
+		Key:                      map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantPartition("TENANT", tenant)), table.AttrSK: table.S("INFLIGHT")},
+		UpdateExpression:         aws.String("ADD #n :delta"),
+		ConditionExpression:      aws.String(condition),
+		ExpressionAttributeNames: map[string]string{"#n": "n"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":delta": table.N(int64(delta)), ":bound": table.N(int64(bound)),
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Ended returns the hook a task store calls when a task ends (store.Store.OnEnd): it gives the
+// task's place in flight back to its tenant. A place that could not be given back is logged; it
+// stays counted.
+func (l *Limiter) Ended(log *slog.Logger) func(ctx context.Context, t *task.Task) {
+	return func(ctx context.Context, t *task.Task) {
+		if err := l.Release(context.WithoutCancel(ctx), t.Tenant); err != nil {
+			log.Error("give back a task's place in flight", "task_id", t.ID, "tenant", t.Tenant, "err", err)
+		}
+	}
+}
