@@ -12,7 +12,7 @@ SOAK_N    ?= 2000
 SOAK_C    ?= 32
 PKGS      := ./...
 
-.PHONY: help tools run soak test test-unit test-fuzz bench fuzz vet fmt clean
+.PHONY: help tools run soak test test-unit test-fuzz bench bench-go fuzz vet fmt clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -47,7 +47,11 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	  done; \
 	done
 
-bench: ## benchmarks (speed and memory figures; never asserted in tests)
+bench: tools ## the whole pipeline measured on 127.0.0.1 (cold starts, latency, throughput, accept round trips, worker billing, cost per million tasks); a few minutes; never asserted in tests
+	$(GO) build -o build/agentq ./cmd/agentq
+	./build/agentq bench
+
+bench-go: ## Go microbenchmarks (speed and memory figures of hot functions)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS)
 
 fmt: ## gofmt every Go file

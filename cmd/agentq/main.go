@@ -4,6 +4,8 @@
 //	agentq worker  run a worker on the system `agentq run` started (its state file): a separate
 //	               process that may be killed and started again while the rest stays up
 //	agentq soak    a bounded load test on 127.0.0.1 that kills and restarts a worker process
+//	agentq bench   cold starts of the functions, then the whole pipeline on 127.0.0.1 measured
+//	               and priced: latency, throughput, accept round trips, worker billing, cost
 //	agentq keys    create, list and revoke tenants' API keys on a running system (admin key from
 //	               AGENTQ_ADMIN_KEY, API from -api or AGENTQ_API_URL)
 //	agentq smoke   check a running system, deployed or local, end to end through its API (both
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runWorker(ctx, args[1:], getenv, stderr)
 		case "soak":
 			return runSoak(ctx, args[1:], stdout, stderr)
+		case "bench":
+			return runBench(ctx, args[1:], stdout, stderr)
 		case "keys":
 			return runKeys(ctx, args[1:], getenv, stdout, stderr)
 		case "dev":
@@ -204,7 +208,7 @@ func printRunning(stdout io.Writer, sys *system.System, sc secrets) {
 }
 
 const (
-	usage        = "usage: agentq run | worker | soak | keys | receipt-keys | dev | smoke | invoke | get | list | stop | thread | events | receipts | agents | completion  (`agentq help COMMAND` says more; `agentq worker` needs the state file `agentq run` writes)"
+	usage        = "usage: agentq run | worker | soak | bench | keys | receipt-keys | dev | smoke | invoke | get | list | stop | thread | events | receipts | agents | completion  (`agentq help COMMAND` says more; `agentq worker` needs the state file `agentq run` writes)"
 	defaultState = ".agentq/local.json"
 )
 

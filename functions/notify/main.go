@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/backend/notifier"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/notify"
@@ -47,5 +48,5 @@ func newHandler(ctx context.Context, getenv func(string) string) (*notify.Notifi
 	if err != nil {
 		return nil, err
 	}
-	return p.Notifier(eventbridge.NewFromConfig(p.AWS), cfg.EventBus), nil
+	return notifier.New(p, eventbridge.NewFromConfig(p.AWS), cfg.EventBus), nil
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"testing"
+
+	"github.com/agentq/agentq/functions/internal/configtest"
 )
 
 func TestNewHandlerConfig(t *testing.T) {
+	configtest.Offline(t)
 	env := map[string]string{
 		"AGENTQ_TABLE": "agentq-tasks", "AGENTQ_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/agentq-work",
 		"AWS_REGION": "us-east-1",

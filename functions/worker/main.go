@@ -10,6 +10,7 @@ import (
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/backend/work"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/lambdaevents"
 )
@@ -33,6 +34,6 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	awslambda.StartWithOptions(lambdaevents.SQS(p.Worker().Handle), awslambda.WithContext(ctx))
+	awslambda.StartWithOptions(lambdaevents.SQS(work.Worker(p, work.LambdaClient(p.Unbounded)).Handle), awslambda.WithContext(ctx))
 	return nil
 }

@@ -31,7 +31,6 @@ type Store interface {
 	Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error
 	Get(ctx context.Context, id string) (*task.Task, error)
 	GetThread(ctx context.Context, tenant, id string) (*task.Thread, error)
-	Replayed(ctx context.Context, tenant, key string, now time.Time) (taskID, bodyHash string, err error)
 	// Abandon records a task whose submission failed halfway as failed, whether or not its own
 	// write landed, unless a worker has claimed it (a *task.ConflictError then says how it
 	// stands).
@@ -194,9 +193,11 @@ type Submission struct {
 }
 
 // Submit resolves the agent's current published version (the only one a tenant may name), checks
-// policy, then records the task and enqueues its message
-// concurrently: one round trip of latency. A request with an idempotency key or a caller-given
-// thread first reads that key or thread (one consistent read each), and one naming an auth context
+// policy, then records the task and enqueues its message concurrently: one round trip of latency.
+// An idempotency key is recorded in the same write, which fails for a key already used: the replay
+// is answered from that failure, and the message this request sent names a task never written,
+// which the worker drops. A request continuing a caller-given thread first reads the thread (one
+// consistent read), and one naming an auth context
 // reads that. It returns agent.ErrNotFound, agent.ErrVersionNotFound or authctx.ErrNotFound
 // (wrapped), a *agent.PolicyError, a *DispatchError,
 // ErrIdempotencyMismatch, ErrThreadBusy, ErrRequestTooLarge or ErrStoreUnavailable (wrapped) on
@@ -228,10 +229,6 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	var idem *task.Idempotency
 	if sub.IdempotencyKey != "" {
 		idem = &task.Idempotency{Key: sub.IdempotencyKey, BodyHash: bodyHash(sub, a.Version), TTL: IdempotencyTTL}
-		// A replay is answered before anything is sent, so retries leave no stray messages.
-		if t, err := s.replay(ctx, sub.Tenant, idem, now); t != nil || err != nil {
-			return t, err
-		}
 	}
 	if err := s.checkNamed(ctx, sub.Tenant, inv); err != nil {
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
@@ -327,8 +324,9 @@ func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Tas
 	var replay *task.ReplayError
 	switch {
 	case errors.As(createErr, &replay):
-		// A concurrent request with the same key won; its task is the answer. The message this
-		// request sent names a task that does not exist, and the worker drops it.
+		// The key was used before (a retry, or a concurrent request that won); its task is the
+		// answer. The message this request sent names a task that does not exist, and the worker
+		// drops it: one stray message per replay buys accepts with a key their one round trip.
 		return s.replayed(wctx, replay, idem)
 	case errors.Is(createErr, ErrThreadBusy):
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, createErr)
@@ -520,18 +518,6 @@ func (s *Service) record(ctx context.Context, t *task.Task, opts task.SubmitOpti
 		}
 	}
 	return fmt.Errorf("submit to thread %s: %d turns raced for it: %w", t.ThreadID, threadRetries, ErrThreadBusy)
-}
-
-// replay answers a request whose idempotency key was already used, or returns nil, nil.
-func (s *Service) replay(ctx context.Context, tenant string, idem *task.Idempotency, now time.Time) (*task.Task, error) {
-	id, hash, err := s.store.Replayed(ctx, tenant, idem.Key, now)
-	switch {
-	case errors.Is(err, task.ErrNotFound):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("check idempotency key: %w: %v", ErrStoreUnavailable, err)
-	}
-	return s.replayed(ctx, &task.ReplayError{TaskID: id, BodyHash: hash}, idem)
 }
 
 func (s *Service) replayed(ctx context.Context, r *task.ReplayError, idem *task.Idempotency) (*task.Task, error) {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -118,10 +117,27 @@ type Skill struct {
 	Description string `json:"description,omitempty"`
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
 // ValidID reports whether id can name an agent: 1 to 128 letters, digits, '.', '_' or '-'.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+func ValidID(id string) bool { return ValidName(id, 128) }
+
+// ValidName reports whether s is 1 to max letters, digits, '.', '_' or '-', starting with a letter
+// or digit: the shape of agent IDs and versions. A loop rather than a regular expression: a
+// bounded repetition compiles to a program the size of the bound, at every cold start.
+func ValidName(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks that the agent can be called.
 func (a *Agent) Validate() error {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,5 +110,22 @@ func TestLookup(t *testing.T) {
 	}
 	if _, err := reg.Lookup(context.Background(), "nope", ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Lookup(nope) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestValidName(t *testing.T) {
+	long := strings.Repeat("a", 128)
+	for _, tc := range []struct {
+		s    string
+		max  int
+		want bool
+	}{
+		{"echo", 128, true}, {"a.b_c-d9", 128, true}, {"9", 128, true}, {long, 128, true},
+		{long + "a", 128, false}, {"", 128, false}, {".echo", 128, false}, {"-x", 128, false},
+		{"ec ho", 128, false}, {"échо", 128, false}, {"a/b", 128, false}, {"abcd", 3, false},
+	} {
+		if got := ValidName(tc.s, tc.max); got != tc.want {
+			t.Errorf("ValidName(%q, %d) = %v, want %v", tc.s, tc.max, got, tc.want)
+		}
 	}
 }

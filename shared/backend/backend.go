@@ -15,15 +15,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/authctx"
+	"github.com/agentq/agentq/shared/awsenv"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/deadline"
@@ -31,7 +30,6 @@ import (
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/netguard"
-	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/progresskey"
 	"github.com/agentq/agentq/shared/queue"
@@ -45,7 +43,6 @@ import (
 	"github.com/agentq/agentq/shared/webhook"
 	"github.com/agentq/agentq/shared/webhook/settings"
 	"github.com/agentq/agentq/shared/webhook/signing"
-	"github.com/agentq/agentq/shared/worker"
 )
 
 // AgentCacheTTL is how long a function instance caches an agent lookup: a publish reaches every
@@ -62,6 +59,9 @@ type Parts struct {
 	// bounds (deadline.Budget.AWS): what every AWS service client a function makes uses. Zero for
 	// parts Build made over other clients.
 	AWS aws.Config
+	// Unbounded is the AWS configuration without those bounds: for invoking Lambda agents, which
+	// their own timeout bounds. Zero for parts Build made over other clients.
+	Unbounded aws.Config
 	// DynamoDB is the client every table-backed part shares.
 	DynamoDB *dynamodb.Client
 	// Logger and Metrics are the function's JSON log (stderr, at AGENTQ_LOG_LEVEL) and EMF
@@ -103,9 +103,8 @@ type Parts struct {
 	ProgressKeys *progress.Keys
 	Progress     *progress.Service
 
-	cfg    *config.Config
-	opts   Options
-	lambda dispatch.LambdaInvoker
+	cfg  *config.Config
+	opts Options
 }
 
 // Clients are the AWS service clients the parts talk to: AWS's in a function, the emulators'
@@ -117,8 +116,6 @@ type Clients struct {
 	S3 *s3.Client
 	// KMS seals auth contexts' and webhooks' secrets (with cfg.KMSKeyID).
 	KMS func() authctx.KMSAPI
-	// Lambda invokes Lambda agents; without it they fail.
-	Lambda dispatch.LambdaInvoker
 	// ReceiptKMS signs receipts (with cfg.ReceiptKeyID).
 	ReceiptKMS func() receipt.KMSAPI
 }
@@ -150,10 +147,10 @@ const a2aWait = 2 * time.Second
 // New loads the AWS configuration (endpoints from the standard AWS_ENDPOINT_URL* variables) and
 // builds the parts cfg configures over AWS's clients. It makes no network call: clients connect
 // on first use.
-func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
-	loaded, err := awsconfig.LoadDefaultConfig(ctx)
+func New(_ context.Context, cfg *config.Config) (*Parts, error) {
+	loaded, err := awsenv.Load(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	// Every AWS service call is bounded per attempt and in retries; Lambda agents are bounded by
 	// the agent's own timeout instead, which a per-attempt timeout of seconds would cut short.
@@ -161,11 +158,12 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	c := Clients{
 		DynamoDB: dynamodb.NewFromConfig(awsCfg),
 		SQS:      sqs.NewFromConfig(awsCfg),
-		S3:       s3.NewFromConfig(awsCfg),
 		KMS:      func() authctx.KMSAPI { return kms.NewFromConfig(awsCfg) },
-		// Lambda agents are invoked once per delivery: SQS redelivery, not the SDK, retries them.
-		Lambda:     lambda.NewFromConfig(loaded, func(o *lambda.Options) { o.RetryMaxAttempts = 1 }),
+		// Receipts are signed by the KMS key AGENTQ_RECEIPT_KEY_ID names.
 		ReceiptKMS: func() receipt.KMSAPI { return kms.NewFromConfig(awsCfg) },
+	}
+	if cfg.ResultsBucket != "" {
+		c.S3 = s3.NewFromConfig(awsCfg)
 	}
 	p, err := Build(cfg, c, Options{
 		AgentCacheTTL: AgentCacheTTL, KeyCacheTTL: KeyCacheTTL,
@@ -177,7 +175,9 @@ func New(ctx context.Context, cfg *config.Config) (*Parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.AWS = awsCfg
+	// The Lambda client that invokes Lambda agents (backend/work) is built from the configuration
+	// without the per-attempt bounds: the agent's own timeout bounds it.
+	p.AWS, p.Unbounded = awsCfg, loaded
 	return p, nil
 }
 
@@ -197,7 +197,6 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		Keys:     keystore.New(ddb, cfg.Table, o.KeyCacheTTL).WithConfigured(cfg.Keys),
 		cfg:      cfg,
 		opts:     o,
-		lambda:   c.Lambda,
 	}
 	if cfg.ReceiptKeyID != "" {
 		if c.ReceiptKMS == nil {
@@ -206,6 +205,9 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		p.Receipts = receipt.NewKMS(c.ReceiptKMS(), cfg.ReceiptKeyID, cfg.ReceiptPreviousKeyIDs)
 	}
 	if cfg.ResultsBucket != "" {
+		if c.S3 == nil {
+			return nil, fmt.Errorf("%s is set but no S3 client was given", config.EnvResultsBucket)
+		}
 		p.Tasks = p.Tasks.WithBlobs(blob.New(c.S3, cfg.ResultsBucket))
 	}
 	p.Events = tasklog.New(ddb, cfg.Table)
@@ -272,7 +274,6 @@ func (p *Parts) buildWebhooks(c Clients, sealer authctx.Sealer) error {
 // The auth context store is what the consumers' interfaces ask for (AuthContexts asserts it).
 var (
 	_ accept.AuthContexts  = (*authctx.Store)(nil)
-	_ worker.AuthContexts  = (*authctx.Store)(nil)
 	_ httpapi.AuthContexts = (*authctx.Store)(nil)
 )
 
@@ -286,32 +287,11 @@ func AuthContexts[I any](p *Parts) I {
 	return i
 }
 
-// Dispatcher returns a client that calls agents of every protocol, reaching only what
-// Options.AgentGuard allows.
-func (p *Parts) Dispatcher() *dispatch.Client {
-	opts := []dispatch.Option{dispatch.WithA2AWait(p.opts.A2AWait)}
-	if p.lambda != nil {
-		opts = append(opts, dispatch.WithLambda(p.lambda))
-	}
-	return dispatch.New(dispatch.HTTPClient(p.opts.AgentGuard), opts...)
-}
+// Config is the configuration the parts were built from.
+func (p *Parts) Config() *config.Config { return p.cfg }
 
-// Worker returns the processor of the work queue and its dead-letter queue (cfg.DLQARN); nil
-// without a work queue.
-func (p *Parts) Worker() *worker.Processor {
-	if p.Queue == nil {
-		return nil
-	}
-	wc := worker.Config{
-		Store: p.Tasks, Requests: p.Tasks, Queue: p.Queue, Dispatcher: p.Dispatcher(), AuthContexts: AuthContexts[worker.AuthContexts](p),
-		DeadLetterARN: p.cfg.DLQARN, Logger: p.Logger, Metrics: p.Metrics, Backoff: p.opts.Backoff, CheckBackoff: p.opts.CheckBackoff,
-		Events: p.Events, Budget: p.opts.Budget,
-	}
-	if p.ProgressKeys != nil && p.cfg.StreamURL != "" {
-		wc.Progress = dispatch.ProgressTargets(p.ProgressKeys, p.cfg.StreamURL)
-	}
-	return worker.New(wc)
-}
+// Options are the options the parts were built with.
+func (p *Parts) Options() Options { return p.opts }
 
 // Sweeper returns the sweeper of lost work messages, which takes a task as lost after staleAfter
 // without a write (0: its default); nil without a work queue.
@@ -320,10 +300,4 @@ func (p *Parts) Sweeper(staleAfter time.Duration) *sweeper.Sweeper {
 		return nil
 	}
 	return sweeper.New(sweeper.Config{Store: p.Tasks, Queue: p.Queue, Registry: p.Agents, StaleAfter: staleAfter, Logger: p.Logger, Metrics: p.Metrics})
-}
-
-// Notifier returns the notifier that turns the table's stream into events on the bus named bus
-// (put through events) and webhook deliveries.
-func (p *Parts) Notifier(events notify.EventBridge, bus string) *notify.Notifier {
-	return notify.New(notify.Config{Tasks: p.Tasks, Events: events, Bus: bus, Webhooks: p.Deliveries, Logger: p.Logger, Metrics: p.Metrics})
 }

@@ -3,11 +3,13 @@ package backend
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/agentq/agentq/shared/accept"
+	"github.com/agentq/agentq/shared/awsenv"
 	"github.com/agentq/agentq/shared/config"
-	"github.com/agentq/agentq/shared/worker"
 )
 
 func TestNew(t *testing.T) {
@@ -32,7 +34,8 @@ func TestNew(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("AWS_REGION", "us-east-1")
-			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			t.Setenv("AWS_ACCESS_KEY_ID", "test")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 			cfg, err := config.Load(func(k string) string { return tt.env[k] })
 			if err != nil {
 				if tt.wantErr {
@@ -53,20 +56,42 @@ func TestNew(t *testing.T) {
 			if p.Tasks == nil || p.Agents == nil || (p.Queue != nil) != tt.wantQueue || (p.Contexts != nil) != tt.wantContexts {
 				t.Errorf("parts = %+v", p)
 			}
-			// What the consumers get: a worker, a sweeper and the accept core only with a queue,
-			// and auth contexts as a truly nil interface when there are none.
-			if (p.Worker() != nil) != tt.wantQueue || (p.Sweeper(0) != nil) != tt.wantQueue || (p.Accept != nil) != tt.wantQueue {
-				t.Errorf("worker %v, sweeper %v, accept %v; want them: %v", p.Worker(), p.Sweeper(0), p.Accept, tt.wantQueue)
+			// What the consumers get: a sweeper and the accept core only with a queue, and auth
+			// contexts as a truly nil interface when there are none.
+			if (p.Sweeper(0) != nil) != tt.wantQueue || (p.Accept != nil) != tt.wantQueue {
+				t.Errorf("sweeper %v, accept %v; want them: %v", p.Sweeper(0), p.Accept, tt.wantQueue)
 			}
 			if (p.Progress != nil) != tt.wantProgress || (p.ProgressKeys != nil) != tt.wantProgress {
 				t.Errorf("progress %v, want it: %v", p.Progress, tt.wantProgress)
 			}
-			if ac := AuthContexts[worker.AuthContexts](p); (ac != nil) != tt.wantContexts {
+			if ac := AuthContexts[accept.AuthContexts](p); (ac != nil) != tt.wantContexts {
 				t.Errorf("auth contexts = %#v, want present: %v", ac, tt.wantContexts)
 			}
-			if p.Dispatcher() == nil || p.Notifier(nil, "bus") == nil {
-				t.Error("no dispatcher or notifier")
+			if p.Config() != cfg || p.Options().KeyCacheTTL != KeyCacheTTL {
+				t.Errorf("config %p options %+v: not what New built from", p.Config(), p.Options())
 			}
 		})
+	}
+}
+
+// TestNewWithoutCredentials: outside Lambda, with no credentials in the environment, New says so
+// instead of building clients that fail on first use.
+func TestNewWithoutCredentials(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	cfg, err := config.Load(func(k string) string { return map[string]string{config.EnvTable: "t"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(context.Background(), cfg); !errors.Is(err, awsenv.ErrNoCredentials) {
+		t.Fatalf("New = %v, want ErrNoCredentials", err)
+	}
+}
+
+// TestBuildBucketWithoutS3: a results bucket needs an S3 client.
+func TestBuildBucketWithoutS3(t *testing.T) {
+	if _, err := Build(&config.Config{Table: "t", ResultsBucket: "b"}, Clients{}, Options{}); err == nil {
+		t.Fatal("Build succeeded without an S3 client for the bucket")
 	}
 }

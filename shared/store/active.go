@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -15,17 +16,19 @@ import (
 )
 
 // Idle answers up to limit tasks in flight (queued or running) that no write has touched since
-// before, least recently written first. It reads the sparse by_active index, one page per shard,
-// so its cost is bounded by limit whatever the table holds. The index is eventually consistent: a
-// task answered may have moved on a moment ago, so a caller acts on it with a conditional write.
-// Requests and answers kept in the blob store are not loaded (RequestRef says where they are).
+// before, least recently written first. It reads the sparse by_active index (keys only), the
+// entries of tasks created before before, shard by shard, and then those tasks, so its cost is
+// bounded by the tasks in flight that are that old, whatever the table holds. The index and the
+// reads are eventually consistent: a task answered may have moved on a moment ago, so a caller
+// acts on it with a conditional write. Requests and answers kept in the blob store are not loaded
+// (RequestRef says where they are).
 func (s *Store) Idle(ctx context.Context, before time.Time, limit int) ([]*task.Task, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	var tasks []*task.Task
 	for shard := range table.ActiveShards {
-		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 			TableName:                aws.String(s.table),
 			IndexName:                aws.String(table.IndexActive),
 			KeyConditionExpression:   aws.String("#pk = :pk AND #sk < :before"),
@@ -34,17 +37,17 @@ func (s *Store) Idle(ctx context.Context, before time.Time, limit int) ([]*task.
 				":pk":     table.S(fmt.Sprintf("ACTIVE#%d", shard)),
 				":before": table.S(table.Stamp(before)),
 			},
-			Limit: aws.Int32(int32(limit)),
 		})
-		if err != nil {
-			return nil, fmt.Errorf("read idle tasks (shard %d): %w", shard, err)
-		}
-		for _, av := range out.Items {
-			t, err := fromAttributes(av)
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("read idle tasks (shard %d): %w", shard, err)
+			}
+			found, err := s.idleOf(ctx, page.Items, before)
 			if err != nil {
 				return nil, err
 			}
-			tasks = append(tasks, t)
+			tasks = append(tasks, found...)
 		}
 	}
 	sort.Slice(tasks, func(i, j int) bool { return tasks[i].UpdatedAt.Before(tasks[j].UpdatedAt) })
@@ -54,8 +57,68 @@ func (s *Store) Idle(ctx context.Context, before time.Time, limit int) ([]*task.
 	return tasks, nil
 }
 
-// Touch records that the task was looked after at now without changing it: it moves updated_at
-// (and the task's place in the by_active index), provided the task is still in state at version.
+// idleOf reads the tasks that index entries name and answers those still in flight and last
+// written before before.
+func (s *Store) idleOf(ctx context.Context, entries []map[string]types.AttributeValue, before time.Time) ([]*task.Task, error) {
+	tasks, err := s.tasksOf(ctx, entries)
+	if err != nil {
+		return nil, fmt.Errorf("read idle tasks: %w", err)
+	}
+	var out []*task.Task
+	for _, t := range tasks {
+		if inFlight(t.State) && t.UpdatedAt.Before(before) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// tasksOf reads the tasks that the entries of a keys-only index name, 100 at a time, eventually
+// consistently, in no particular order. A task deleted since is left out.
+func (s *Store) tasksOf(ctx context.Context, entries []map[string]types.AttributeValue) ([]*task.Task, error) {
+	var out []*task.Task
+	for len(entries) > 0 {
+		n := min(len(entries), 100)
+		keys := make([]map[string]types.AttributeValue, n)
+		for i, e := range entries[:n] {
+			keys[i] = map[string]types.AttributeValue{table.AttrPK: e[table.AttrPK], table.AttrSK: e[table.AttrSK]}
+		}
+		entries = entries[n:]
+		items, err := s.batchGet(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		for _, av := range items {
+			t, err := fromAttributes(av)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// batchGet reads up to 100 items, asking again for those a throttled batch left out.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	var items []map[string]types.AttributeValue
+	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys}}
+	for range 5 {
+		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, out.Responses[s.table]...)
+		if len(out.UnprocessedKeys) == 0 {
+			return items, nil
+		}
+		req = out.UnprocessedKeys
+	}
+	return nil, errors.New("batch read throttled five times")
+}
+
+// Touch records that the task was looked after at now without changing it: it moves updated_at,
+// provided the task is still in state at version.
 // The version does not move, so a worker holding the task's claim is not disturbed, and readers
 // waiting for a change are not woken. On a failed condition it returns a *task.ConflictError or
 // task.ErrNotFound.
@@ -63,13 +126,13 @@ func (s *Store) Touch(ctx context.Context, id string, state task.State, version 
 	t, err := s.update(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.table),
 		Key:                 taskKey(id),
-		UpdateExpression:    aws.String("SET #updated = :now, #g3sk = :g3sk"),
+		UpdateExpression:    aws.String("SET #updated = :now"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND #state = :state AND #version = :version"),
 		ExpressionAttributeNames: map[string]string{
-			"#pk": table.AttrPK, "#state": "state", "#version": "version", "#updated": "updated_at", "#g3sk": "gsi3sk",
+			"#pk": table.AttrPK, "#state": "state", "#version": "version", "#updated": "updated_at",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": table.S(table.Stamp(now)), ":g3sk": table.S(activeSortKey(now, id)),
+			":now":   table.S(table.Stamp(now)),
 			":state": table.S(string(state)), ":version": table.N(version),
 		},
 	})

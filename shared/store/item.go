@@ -93,7 +93,7 @@ func toItem(t *task.Task) item {
 	}
 	request, text := task.InlineRequest(t)
 	it.Request, it.Text = string(request), text
-	it.GSI3SK = activeSortKey(t.UpdatedAt, t.ID)
+	it.GSI3SK = activeSortKey(t.CreatedAt, t.ID)
 	if inFlight(t.State) {
 		it.GSI3PK = activePartition(t.ID)
 	}
@@ -172,9 +172,10 @@ func activePartition(id string) string {
 // parentPartition is a task's sub-tasks' partition of the by_parent index.
 func parentPartition(tenant, parentID string) string { return "PARENT#" + tenant + "#" + parentID }
 
-// activeSortKey orders the by_active index by last write: every write that moves updated_at
-// moves it too, so the oldest entries are the tasks nothing has touched for longest.
-func activeSortKey(updated time.Time, id string) string { return table.Stamp(updated) + "#" + id }
+// activeSortKey orders the by_active index by creation, which no write moves: a task's writes
+// while it stays in flight are then no index writes. A task idle since a time was created before
+// it, so the sweeper reads the entries older than its cutoff and checks their last write.
+func activeSortKey(created time.Time, id string) string { return table.Stamp(created) + "#" + id }
 
 // TaskFromImage decodes a task item as a table stream carries it (the new image of a change),
 // and loads its offloaded answer back from the blob store, so the task reads as it was written

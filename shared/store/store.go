@@ -120,12 +120,12 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 		Key:       taskKey(id),
 		UpdateExpression: aws.String("SET #state = :running, #lease = :lease, #attempts = #attempts + :one, " +
 			"#version = #version + :one, #updated = :now, #started = if_not_exists(#started, :now), " +
-			"#g3pk = :g3pk, #g3sk = :g3sk"),
+			"#g3pk = :g3pk"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND (#state = :queued OR (#state = :running AND #lease < :nowms))"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": table.AttrPK, "#state": "state", "#lease": "lease_until", "#attempts": "attempts",
 			"#version": "version", "#updated": "updated_at", "#started": "started_at",
-			"#g3pk": "gsi3pk", "#g3sk": "gsi3sk",
+			"#g3pk": "gsi3pk",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":running": table.S(string(task.Running)),
@@ -135,7 +135,6 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 			":now":     table.S(table.Stamp(now)),
 			":one":     table.N(1),
 			":g3pk":    table.S(activePartition(id)),
-			":g3sk":    table.S(activeSortKey(now, id)),
 		},
 	}
 	t, err := s.update(ctx, in)
@@ -275,8 +274,8 @@ func setOutcome(u *updateExpr, id string, c task.Change) {
 	if len(c.HITL) > 0 {
 		u.field("hitl", "hitl_request", table.S(string(c.HITL)))
 	}
-	// The by_active index holds the task while it waits on a work message, keyed by this write.
-	u.field("g3sk", "gsi3sk", table.S(activeSortKey(c.Now, id)))
+	// The by_active index holds the task while it waits on a work message; its sort key, set when
+	// the task was recorded, does not move (see activeSortKey).
 	if inFlight(c.To) {
 		u.field("g3pk", "gsi3pk", table.S(activePartition(id)))
 	} else {

@@ -207,37 +207,6 @@ func submitError(err error, threadAt, idemAt int) error {
 	return err
 }
 
-// Replayed returns the task id an idempotency key was used for, or task.ErrNotFound when the key is
-// free (never used, or expired at now).
-func (s *Store) Replayed(ctx context.Context, tenant, key string, now time.Time) (taskID, bodyHash string, err error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: idempotencyKey(tenant, key), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return "", "", fmt.Errorf("read idempotency key: %w", err)
-	}
-	var it struct {
-		Tenant    string `dynamodbav:"tenant"`
-		TaskID    string `dynamodbav:"task_id"`
-		BodyHash  string `dynamodbav:"body_hash"`
-		ExpiresAt int64  `dynamodbav:"expires_at"`
-	}
-	if len(out.Item) == 0 {
-		return "", "", task.ErrNotFound
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return "", "", fmt.Errorf("decode idempotency record: %w", err)
-	}
-	if it.Tenant != "" && it.Tenant != tenant {
-		// Records written before they named their tenant have none; every later one must match.
-		return "", "", task.ErrNotFound
-	}
-	if it.ExpiresAt != 0 && it.ExpiresAt < now.Unix() {
-		return "", "", task.ErrNotFound
-	}
-	return it.TaskID, it.BodyHash, nil
-}
-
 // Resolve finds what an xpander id names: a thread (its latest turn) or a task. Both keys are
 // read in one consistent batch. Like Get, it loads the task's offloaded payloads back.
 func (s *Store) Resolve(ctx context.Context, tenant, id string) (*task.Task, error) {
@@ -295,7 +264,7 @@ func (s *Store) resolveSlowly(ctx context.Context, tenant, id string) (*task.Tas
 // their offloaded request bodies are not, unless the text came with them.
 func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
 	ix := table.Indexes[1]
-	var out []*task.Task
+	var entries []map[string]types.AttributeValue
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		IndexName:                 aws.String(ix.Name),
@@ -306,21 +275,20 @@ func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) (
 		ScanIndexForward: aws.Bool(false),
 		Limit:            aws.Int32(int32(min(limit, 100))),
 	})
-	for p.HasMorePages() && len(out) < limit {
+	for p.HasMorePages() && len(entries) < limit {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)
 		}
-		for _, av := range page.Items {
-			t, err := fromAttributes(av)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-		}
+		entries = append(entries, page.Items...)
 	}
-	if len(out) > limit {
-		out = out[:limit]
+	if len(entries) > limit {
+		entries = entries[:limit]
+	}
+	// The index holds keys only (a turn's writes are then no index writes): read the turns.
+	out, err := s.tasksOf(ctx, entries)
+	if err != nil {
+		return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)
 	}
 	if err := s.loadBlobs(ctx, out, loadConversation); err != nil {
 		return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)

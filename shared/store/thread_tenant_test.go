@@ -26,17 +26,3 @@ func TestGetThreadChecksItsTenant(t *testing.T) {
 		t.Fatalf("the thread's own tenant = %+v, %v", th, err)
 	}
 }
-
-// TestReplayedChecksItsTenant: an idempotency record answers only the tenant it names.
-func TestReplayedChecksItsTenant(t *testing.T) {
-	db := &fakeDynamoDB{item: map[string]types.AttributeValue{
-		table.AttrPK: table.S("IDEMP#a#b#k"), table.AttrSK: table.S("IDEMP"), "tenant": table.S("a#b"), "task_id": table.S("t-1"), "body_hash": table.S("h"),
-	}}
-	s := New(db, "tasks")
-	if _, _, err := s.Replayed(context.Background(), "a", "b#k", created); !errors.Is(err, task.ErrNotFound) {
-		t.Fatalf("tenant a reading tenant a#b's key = %v, want ErrNotFound", err)
-	}
-	if id, _, err := s.Replayed(context.Background(), "a#b", "k", created); err != nil || id != "t-1" {
-		t.Fatalf("the key's own tenant = %q, %v", id, err)
-	}
-}

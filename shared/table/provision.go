@@ -35,7 +35,7 @@ func CreateTable(ctx context.Context, db Provisioner, name string) error {
 				{AttributeName: aws.String(ix.PartitionKey), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(ix.SortKey), KeyType: types.KeyTypeRange},
 			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			Projection: &types.Projection{ProjectionType: types.ProjectionType(ix.Projection)},
 		})
 	}
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{

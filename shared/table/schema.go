@@ -11,28 +11,44 @@ const (
 	AttrExpiresAt = "expires_at"
 )
 
-// Index describes a global secondary index whose keys are string attributes and whose projection
-// is ALL.
+// Index describes a global secondary index whose keys are string attributes.
 type Index struct {
 	Name         string
 	PartitionKey string
 	SortKey      string
+	// Projection is what the index copies of an item. Every write that changes a copied attribute
+	// of an indexed item is also a write to the index, billed as one; with KeysOnly only a write
+	// that changes the index's keys is.
+	Projection Projection
 }
+
+// Projection is a DynamoDB index projection type.
+type Projection string
+
+// The projections the table's indexes use.
+const (
+	ProjectAll      Projection = "ALL"
+	ProjectKeysOnly Projection = "KEYS_ONLY"
+)
 
 // Indexes lists the table's global secondary indexes.
 var Indexes = []Index{
 	// Tasks of a tenant, newest first: partition "TENANT#<tenant>", sort "<created_at>#<task id>".
-	{Name: "by_tenant", PartitionKey: "gsi1pk", SortKey: "gsi1sk"},
+	{Name: "by_tenant", PartitionKey: "gsi1pk", SortKey: "gsi1sk", Projection: ProjectAll},
 	// Turns of a conversation in order: partition "THREAD#<tenant>#<thread>", sort "<created_at>#<task id>".
-	{Name: "by_thread", PartitionKey: "gsi2pk", SortKey: "gsi2sk"},
-	// Tasks in flight (queued or running), least recently written first: partition
-	// "ACTIVE#<shard>", sort "<updated_at>#<task id>". Sparse: a task leaves it when it pauses or
-	// ends, so the sweeper reads only tasks that could have lost their message.
-	{Name: IndexActive, PartitionKey: "gsi3pk", SortKey: "gsi3sk"},
+	// Keys only: a turn's writes after it is recorded are no index writes; a conversation's reader
+	// reads the turns it names.
+	{Name: "by_thread", PartitionKey: "gsi2pk", SortKey: "gsi2sk", Projection: ProjectKeysOnly},
+	// Tasks in flight (queued or running), oldest first: partition "ACTIVE#<shard>", sort
+	// "<created_at>#<task id>". Sparse: a task leaves it when it pauses or ends, so the sweeper
+	// reads only tasks that could have lost their message. Keys only, and keyed by what never
+	// changes while a task is in flight: a task's writes between entering and leaving it are not
+	// index writes (DESIGN.md, "Cost per task").
+	{Name: IndexActive, PartitionKey: "gsi3pk", SortKey: "gsi3sk", Projection: ProjectKeysOnly},
 	// Sub-tasks of a task, oldest first: partition "PARENT#<tenant>#<parent task id>", sort
 	// "<created_at>#<task id>". Sparse: only tasks with a parent are in it, so deleting a task
 	// finds its sub-tasks without reading the tenant's other tasks.
-	{Name: IndexParent, PartitionKey: "gsi4pk", SortKey: "gsi4sk"},
+	{Name: IndexParent, PartitionKey: "gsi4pk", SortKey: "gsi4sk", Projection: ProjectAll},
 }
 
 // IndexParent is the sparse index of sub-tasks by their parent task.

@@ -125,7 +125,7 @@ func TestTableIndexes(t *testing.T) {
 							map[string]any{"AttributeName": ix.PartitionKey, "KeyType": "HASH"},
 							map[string]any{"AttributeName": ix.SortKey, "KeyType": "RANGE"},
 						},
-						"Projection": map[string]any{"ProjectionType": "ALL"},
+						"Projection": map[string]any{"ProjectionType": string(ix.Projection)},
 					},
 				}),
 			})

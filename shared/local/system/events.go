@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/backend/notifier"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/local/eventbus"
 	"github.com/agentq/agentq/shared/queue"
@@ -72,8 +74,9 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 	if streamARN == "" {
 		return fmt.Errorf("table %s has no stream: it was made before completion events existed; remove the data directory or the table", o.Table)
 	}
-	bus := eventbridge.NewFromConfig(localAWS(o.Budget), func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.busEndpoint(o)) })
-	notifier := p.Notifier(bus, s.Bus.Name)
+	// Stream reads are not metered: Lambda's reads of a table's stream are free.
+	bus := eventbridge.NewFromConfig(localAWS(o.Budget, o.APIOptions...), func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(s.busEndpoint(o)) })
+	ntf := notifier.New(p, bus, s.Bus.Name)
 	// The stream poller waits on long reads of its own: it keeps the SDK's default timeouts.
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 	streams := dynamodbstreams.NewFromConfig(cfg, func(so *dynamodbstreams.Options) { so.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
@@ -87,7 +90,7 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 			}
 		}()
 	}
-	stream := &esm.StreamMapping{API: streams, StreamARN: streamARN, Handler: notifier.Handle, Idle: 100 * time.Millisecond, Logger: o.Logger}
+	stream := &esm.StreamMapping{API: streams, StreamARN: streamARN, Handler: timedStream(ntf.Handle, o.OnInvocation), Idle: 100 * time.Millisecond, Logger: o.Logger}
 	run("stream", stream.Run)
 	for _, m := range []*esm.Mapping{
 		{API: s.SQS, QueueURL: s.Events.Webhooks.URL, QueueARN: s.Events.Webhooks.ARN, Region: "us-east-1", Handler: s.Deliveries.Handle, Pollers: 2, Logger: o.Logger},
@@ -105,4 +108,17 @@ func (s *System) busEndpoint(o Options) string {
 		return o.NotifyVia(s.Bus.URL)
 	}
 	return s.Bus.URL
+}
+
+// timedStream tells onInvocation how long each stream batch took in h, as the notify function
+// would be billed.
+func timedStream(h batch.StreamHandler, onInvocation func(string, time.Duration)) batch.StreamHandler {
+	if onInvocation == nil {
+		return h
+	}
+	return func(ctx context.Context, recs []batch.StreamRecord) (string, error) {
+		start := time.Now()
+		defer func() { onInvocation("notify", time.Since(start)) }()
+		return h(withFunction(ctx, "notify"), recs)
+	}
 }

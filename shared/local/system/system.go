@@ -24,17 +24,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/backend/work"
+	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/deadline"
+	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/local/demoagent"
@@ -110,6 +113,15 @@ type Options struct {
 	AllowLoopbackWebhooks bool
 	// WebhookSchedule overrides the waits between webhook delivery attempts (tests).
 	WebhookSchedule []time.Duration
+	// APIOptions are added to every AWS client the system makes but the stream reader's (a meter of
+	// requests, injected latency): see package bench.
+	APIOptions []func(*middleware.Stack) error
+	// OnInvocation, when set, is told of every handler invocation the way Lambda would bill it:
+	// the function that would run it (invoke, poll, worker, notify) and how long the handler ran.
+	OnInvocation func(function string, took time.Duration)
+	// AgentCacheTTL caches agent lookups as the functions do (backend.AgentCacheTTL); default 0, no
+	// cache, so a local publish shows at once.
+	AgentCacheTTL time.Duration
 	// TenantLimits are every tenant's request rate and tasks in flight, counted in the table as
 	// the deployed functions count them; the zero value bounds nothing (`agentq run` passes
 	// AGENTQ_TENANT_RATE and AGENTQ_TENANT_MAX_IN_FLIGHT).
@@ -198,12 +210,12 @@ func withAttempts(b deadline.Budget, n int) deadline.Budget {
 
 // localAWS is the SDK configuration of every local client: static credentials, and the budget's
 // per-attempt timeout and retries, as in AWS.
-func localAWS(b deadline.Budget) aws.Config {
-	return b.AWS(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+func localAWS(b deadline.Budget, apiOptions ...func(*middleware.Stack) error) aws.Config {
+	return b.AWS(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), APIOptions: apiOptions})
 }
 
-func clients(b deadline.Budget, dynamoEndpoint, sqsEndpoint string) (*dynamodb.Client, *sqs.Client) {
-	cfg := localAWS(b)
+func clients(b deadline.Budget, dynamoEndpoint, sqsEndpoint string, apiOptions ...func(*middleware.Stack) error) (*dynamodb.Client, *sqs.Client) {
+	cfg := localAWS(b, apiOptions...)
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoEndpoint) })
 	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
 	return ddb, sq
@@ -215,8 +227,8 @@ func S3Client(endpoint string, maxAttempts int) *s3.Client {
 	return s3Client(withAttempts(deadline.Default(), maxAttempts), endpoint)
 }
 
-func s3Client(b deadline.Budget, endpoint string) *s3.Client {
-	return s3.NewFromConfig(localAWS(b), func(o *s3.Options) {
+func s3Client(b deadline.Budget, endpoint string, apiOptions ...func(*middleware.Stack) error) *s3.Client {
+	return s3.NewFromConfig(localAWS(b, apiOptions...), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
 	})
@@ -267,8 +279,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		// The API takes agents' progress with tokens of this key; its worker hands them out.
 		ProgressKey: s.progressKey,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
-		// The agent cache is off: a local publish shows at once.
-		KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule, Budget: o.Budget,
+		AgentCacheTTL: o.AgentCacheTTL, KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule, Budget: o.Budget,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
@@ -322,7 +333,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		return nil, fmt.Errorf("start api on %s: %w", o.Addr, err)
 	}
 	s.APIURL = "http://" + apiLn.Addr().String()
-	s.serve(apiLn, api)
+	s.serve(apiLn, timedAPI(api, o.OnInvocation))
 
 	if err := s.runLoops(ctx, o, p); err != nil {
 		return nil, err
@@ -350,6 +361,7 @@ func (s *System) runLoops(ctx context.Context, o Options, p *backend.Parts) erro
 	}
 	wo := s.WorkerOptions(o.SealKey)
 	wo.LambdaEndpoint, wo.CheckBackoff, wo.Backoff, wo.Logger, wo.Budget = o.LambdaEndpoint, o.CheckBackoff, o.Backoff, o.Logger, o.Budget
+	wo.OnInvocation = o.OnInvocation
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -370,7 +382,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 		}
 		s.DynamoDBEndpoint, s.SQSEndpoint = s.emulators.DynamoDBEndpoint, s.emulators.SQSEndpoint
 	}
-	s.DynamoDB, s.SQS = clients(o.Budget, s.DynamoDBEndpoint, s.SQSEndpoint)
+	s.DynamoDB, s.SQS = clients(o.Budget, s.DynamoDBEndpoint, s.SQSEndpoint, o.APIOptions...)
 	if err := table.CreateTable(ctx, s.DynamoDB, o.Table); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
@@ -378,7 +390,7 @@ func (s *System) startStorage(ctx context.Context, o Options) error {
 	if s.Queues, err = queue.Create(ctx, s.SQS, o.Queue, o.Visibility); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
-	s.S3, s.Bucket = s3Client(o.Budget, s.SQSEndpoint), o.Bucket
+	s.S3, s.Bucket = s3Client(o.Budget, s.SQSEndpoint, o.APIOptions...), o.Bucket
 	if err := createBucket(ctx, s.S3, o.Bucket); err != nil {
 		return fmt.Errorf("start local system: %w", err)
 	}
@@ -465,6 +477,10 @@ type WorkerOptions struct {
 	// Budget bounds the worker's AWS calls and its outcome writes; default deadline.Default().
 	Budget deadline.Budget `json:"-"`
 	Logger *slog.Logger    `json:"-"`
+	// OnInvocation is told of every worker batch and how long it took (Options.OnInvocation).
+	OnInvocation func(function string, took time.Duration) `json:"-"`
+	// APIOptions are added to the worker's AWS clients (Options.APIOptions).
+	APIOptions []func(*middleware.Stack) error `json:"-"`
 }
 
 // WorkerOptions returns the options of a worker for this system, opening auth contexts with
@@ -493,8 +509,8 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 		return errors.New("run worker: endpoints, table and queues are required")
 	}
 	o.Budget = o.Budget.OrDefault()
-	ddb, sq := clients(o.Budget, o.DynamoDBEndpoint, o.SQSEndpoint)
-	return runWorker(ctx, o, ddb, sq, s3Client(o.Budget, o.SQSEndpoint))
+	ddb, sq := clients(o.Budget, o.DynamoDBEndpoint, o.SQSEndpoint, o.APIOptions...)
+	return runWorker(ctx, o, ddb, sq, s3Client(o.Budget, o.SQSEndpoint, o.APIOptions...))
 }
 
 func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *sqs.Client, s3c *s3.Client) error {
@@ -508,9 +524,10 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 		o.Bucket = "agentq-results"
 	}
 	c := backend.Clients{DynamoDB: ddb, SQS: sq, S3: s3c}
+	var invoker dispatch.LambdaInvoker
 	if o.LambdaEndpoint != "" {
-		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), RetryMaxAttempts: 1}
-		c.Lambda = lambda.NewFromConfig(cfg, func(lo *lambda.Options) { lo.BaseEndpoint = aws.String(o.LambdaEndpoint) })
+		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), BaseEndpoint: aws.String(o.LambdaEndpoint)}
+		invoker = work.LambdaClient(cfg)
 	}
 	p, err := backend.Build(&config.Config{
 		Table: o.Table, QueueURL: o.Queues.URL, DLQARN: o.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
@@ -520,12 +537,12 @@ func runWorker(ctx context.Context, o WorkerOptions, ddb *dynamodb.Client, sq *s
 	if err != nil {
 		return fmt.Errorf("run worker: %w", err)
 	}
-	proc := p.Worker()
+	handle := timedBatch("worker", work.Worker(p, invoker).Handle, o.OnInvocation)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, m := range []*esm.Mapping{
-		{API: sq, QueueURL: o.Queues.URL, QueueARN: o.Queues.ARN, Region: "us-east-1", Handler: proc.Handle, Pollers: o.Pollers, Logger: o.Logger},
-		{API: sq, QueueURL: o.Queues.DLQURL, QueueARN: o.Queues.DLQARN, Region: "us-east-1", Handler: proc.Handle, Pollers: 1, Logger: o.Logger},
+		{API: sq, QueueURL: o.Queues.URL, QueueARN: o.Queues.ARN, Region: "us-east-1", Handler: handle, Pollers: o.Pollers, Logger: o.Logger},
+		{API: sq, QueueURL: o.Queues.DLQURL, QueueARN: o.Queues.DLQARN, Region: "us-east-1", Handler: handle, Pollers: 1, Logger: o.Logger},
 	} {
 		wg.Add(1)
 		go func() {
@@ -655,4 +672,46 @@ func ReadAgents(path string) ([]agent.Agent, error) {
 		return nil, fmt.Errorf("read agents from %s: %w", path, err)
 	}
 	return agents, nil
+}
+
+// timedAPI tells onInvocation how long each API request took, as the function behind its route
+// would be billed: reads are the poll function's, the rest the invoke function's.
+func timedAPI(h http.Handler, onInvocation func(string, time.Duration)) http.Handler {
+	if onInvocation == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fn := "invoke"
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			fn = "poll"
+		}
+		start := time.Now()
+		h.ServeHTTP(w, r.WithContext(withFunction(r.Context(), fn)))
+		onInvocation(fn, time.Since(start))
+	})
+}
+
+// timedBatch tells onInvocation how long each batch took in h, as function fn would be billed.
+func timedBatch(fn string, h esm.Handler, onInvocation func(string, time.Duration)) esm.Handler {
+	if onInvocation == nil {
+		return h
+	}
+	return func(ctx context.Context, recs []batch.Record) []string {
+		start := time.Now()
+		defer func() { onInvocation(fn, time.Since(start)) }()
+		return h(withFunction(ctx, fn), recs)
+	}
+}
+
+type functionKey struct{}
+
+func withFunction(ctx context.Context, fn string) context.Context {
+	return context.WithValue(ctx, functionKey{}, fn)
+}
+
+// Function names the Lambda function whose handler ctx runs in (invoke, poll, worker, notify),
+// when Options.OnInvocation is set; "" otherwise.
+func Function(ctx context.Context) string {
+	fn, _ := ctx.Value(functionKey{}).(string)
+	return fn
 }

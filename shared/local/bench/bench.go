@@ -1,0 +1,125 @@
+// Package bench measures the whole pipeline on one machine, on 127.0.0.1: the local system (the
+// emulators, the API, the worker, the notifier: the handlers the Lambda functions run) under a
+// bounded load of invocations of the echo agent, with every AWS request counted by SDK
+// middleware (Meter), every handler invocation timed as Lambda would bill it, and the whole priced
+// with one table of list prices (Prices). It prints the figures of DESIGN.md's "Cost per task":
+//
+//	e2e: tasks=N agent_ms=1000 throughput=X/s accept_p50_ms=… accept_p99_ms=… complete_p50_ms=…
+//	accept: round_trips=R …
+//	worker: billed_ms_per_task=X batch=10 …
+//	cost: usd_per_million_tasks=X dynamodb=… lambda=… sqs=… apigw=… eventbridge=… s3=… floor_usd=…
+//	compare: step_functions_usd_per_million=…
+//
+// No figure is asserted anywhere: speed is for benchmarks.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/agentq/agentq/shared/backend"
+	"github.com/agentq/agentq/shared/local/system"
+)
+
+// Config bounds a run.
+type Config struct {
+	// Tasks is how many tasks the end-to-end run submits, from Clients concurrent clients.
+	Tasks, Clients int
+	// Agent is how long the echo agent takes on each task.
+	Agent time.Duration
+	// Latency is what is added to every AWS request to count the accept path's round trips.
+	Latency time.Duration
+	// Samples is how many accepts each variant times, with and without Latency.
+	Samples int
+	// BatchTasks is how many tasks the batch run queues before a worker drains them.
+	BatchTasks int
+	// Timeout bounds the whole run.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Defaults are a run that ends within a few minutes on two cores.
+var Defaults = Config{Tasks: 200, Clients: 40, Agent: time.Second, Latency: 25 * time.Millisecond, Samples: 7,
+	BatchTasks: 100, Timeout: 6 * time.Minute}
+
+// Bench is a running local system with its meters.
+type Bench struct {
+	cfg   Config
+	sys   *system.System
+	meter *Meter
+	inv   *Invocations
+	api   *client
+	w     io.Writer
+	ctx   context.Context
+
+	stopWorker context.CancelFunc
+	workerDone chan struct{}
+}
+
+// Run starts a local system on 127.0.0.1, runs every measurement and writes the figures to w.
+func Run(ctx context.Context, c Config, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Bench{cfg: c, meter: NewMeter(), inv: NewInvocations(), w: w, ctx: ctx}
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	apiKey := "aq_bench_" + hex.EncodeToString(key)
+	sys, err := system.Start(ctx, system.Options{
+		Addr: "127.0.0.1:0", APIKey: apiKey, NoWorker: true, Logger: c.Logger, Visibility: 30 * time.Second,
+		// As the functions cache key and agent lookups: a read of each per request is not what runs.
+		KeyCacheTTL: backend.KeyCacheTTL, AgentCacheTTL: backend.AgentCacheTTL,
+		APIOptions: []func(*middleware.Stack) error{b.meter.APIOption}, OnInvocation: b.inv.Add,
+	})
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer sys.Close()
+	b.sys = sys
+	b.api = newClient(sys.APIURL, apiKey)
+	defer b.workerOff()
+
+	b.workerOn(4)
+	if err := b.acceptRoundTrips(); err != nil {
+		return err
+	}
+	if err := b.endToEnd(); err != nil {
+		return err
+	}
+	b.workerOff()
+	if err := b.batch(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// workerOn runs a worker with that many pollers of the work queue, as the functions' event source
+// mapping does, until workerOff.
+func (b *Bench) workerOn(pollers int) {
+	ctx, cancel := context.WithCancel(b.ctx)
+	b.stopWorker, b.workerDone = cancel, make(chan struct{})
+	o := b.sys.WorkerOptions(nil)
+	o.Pollers, o.Logger, o.OnInvocation = pollers, b.cfg.Logger, b.inv.Add
+	o.APIOptions = []func(*middleware.Stack) error{b.meter.APIOption}
+	go func() {
+		defer close(b.workerDone)
+		_ = system.RunWorker(ctx, o)
+	}()
+}
+
+func (b *Bench) workerOff() {
+	if b.stopWorker != nil {
+		b.stopWorker()
+		<-b.workerDone
+		b.stopWorker = nil
+	}
+}

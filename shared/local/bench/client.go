@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// client calls the API as a caller of either dialect does.
+type client struct {
+	url, key string
+	hc       *http.Client
+}
+
+func newClient(url, key string) *client {
+	return &client{url: url, key: key, hc: &http.Client{Timeout: 40 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+}
+
+// submission is one invocation: its dialect, and what it adds to a plain one.
+type submission struct {
+	servicenet bool
+	// idempotencyKey, when set, is sent as the Idempotency-Key header.
+	idempotencyKey string
+	// thread, when set, continues that conversation (xpander's id, ServiceNet's context_id).
+	thread string
+	agent  time.Duration
+}
+
+// accepted is what a submission answered.
+type accepted struct {
+	id, thread string
+	took       time.Duration
+}
+
+// submit posts s and answers the task's id and how long the API took to accept it.
+func (c *client) submit(ctx context.Context, s submission) (accepted, error) {
+	input := map[string]any{"text": "bench", "delay_ms": s.agent.Milliseconds()}
+	path, body := "/v1/agents/echo/invoke/async", map[string]any{"input": input}
+	if s.servicenet {
+		path, body = "/v1/agents/echo/invoke-async", map[string]any{"message": "bench", "input": input}
+		if s.thread != "" {
+			body["context_id"] = s.thread
+		}
+	} else if s.thread != "" {
+		body["id"] = s.thread
+	}
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+path, bytes.NewReader(b))
+	if err != nil {
+		return accepted{}, err
+	}
+	if s.idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", s.idempotencyKey)
+	}
+	start := time.Now()
+	out, err := c.do(req)
+	took := time.Since(start)
+	if err != nil {
+		return accepted{}, fmt.Errorf("submit: %w", err)
+	}
+	a := accepted{took: took}
+	for _, k := range []string{"task_id", "receipt_id", "id"} {
+		if id, _ := out[k].(string); id != "" && a.id == "" {
+			a.id = id
+		}
+	}
+	a.thread, _ = out["id"].(string)
+	if v, _ := out["context_id"].(string); v != "" {
+		a.thread = v
+	}
+	if a.id == "" {
+		return a, fmt.Errorf("submit: no task id in %v", out)
+	}
+	return a, nil
+}
+
+// status reads task id, waiting up to wait for a change, and answers whether it has ended.
+func (c *client) status(ctx context.Context, id string, servicenet bool, wait time.Duration) (bool, error) {
+	path := "/v1/tasks/" + id
+	if servicenet {
+		path = "/v1/receipts/" + id
+	}
+	if wait > 0 {
+		path += "?wait=" + strconv.Itoa(int(wait/time.Second))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+path, nil)
+	if err != nil {
+		return false, err
+	}
+	out, err := c.do(req)
+	if err != nil {
+		return false, fmt.Errorf("read task: %w", err)
+	}
+	status := out["status"]
+	if r, ok := out["receipt"].(map[string]any); ok { // a stored receipt keeps it in its receipt object
+		status = r["status"]
+	}
+	switch status {
+	case "completed", "failed", "error", "stopped", "succeeded", "rejected":
+		return true, nil
+	}
+	return false, nil
+}
+
+func (c *client) do(req *http.Request) (map[string]any, error) {
+	req.Header.Set("x-api-key", c.key)
+	req.Header.Set("content-type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, b)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	return out, nil
+}
