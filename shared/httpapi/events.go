@@ -160,30 +160,9 @@ func (a *api) readLog(ctx context.Context, t *task.Task, after int64, limit int)
 // leaves, or the connection has been open for StreamFor; then it sends a reconnect event naming
 // where to resume, and the client's EventSource resumes by itself with Last-Event-ID.
 func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after int64, names eventNames) error {
-	rc := http.NewResponseController(w)
-	// A writer that cannot flush writes through at once (Lambda's response stream): that is no
-	// reason to end the stream.
-	flush := func() error {
-		if err := rc.Flush(); !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
-		return nil
-	}
-	h := w.Header()
-	h.Set("Content-Type", sse.ContentType)
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	out := sse.NewWriter(w)
+	out, flush := openStream(w)
 	ctx := r.Context()
-	_ = out.Retry(reconnectMS)
-	_ = flush()
-	// The connection's bound is the wall clock's (Now is the tasks' time), and ends before the
-	// request's own deadline, so the client hears where to resume rather than a cut.
-	deadline := time.Now().Add(a.StreamFor)
-	if dl, ok := ctx.Deadline(); ok && dl.Add(-a.Budget.Answer).Before(deadline) {
-		deadline = dl.Add(-a.Budget.Answer)
-	}
+	deadline := a.streamDeadline(ctx)
 	beat := time.NewTicker(a.Heartbeat)
 	defer beat.Stop()
 	wait := pollMin
@@ -239,6 +218,38 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, t *task.Task, after
 		case <-timer.C:
 		}
 	}
+}
+
+// openStream answers 200 with an event stream's headers and its reconnection delay, and returns
+// the stream and its flush. A writer that cannot flush writes through at once (Lambda's response
+// stream): that is no reason to end the stream.
+func openStream(w http.ResponseWriter) (*sse.Writer, func() error) {
+	rc := http.NewResponseController(w)
+	flush := func() error {
+		if err := rc.Flush(); !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
+	}
+	h := w.Header()
+	h.Set("Content-Type", sse.ContentType)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	out := sse.NewWriter(w)
+	_ = out.Retry(reconnectMS)
+	_ = flush()
+	return out, flush
+}
+
+// streamDeadline bounds a connection by the wall clock (Now is the tasks' time), ending it before
+// the request's own deadline, so the client hears where to resume rather than a cut.
+func (a *api) streamDeadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(a.StreamFor)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-a.Budget.Answer).Before(deadline) {
+		deadline = dl.Add(-a.Budget.Answer)
+	}
+	return deadline
 }
 
 // sseEvent frames a log event: its sequence number as the id, its type (or xpander's name for it)

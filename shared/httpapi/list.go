@@ -74,35 +74,7 @@ func (a *api) listAgentTasks(w http.ResponseWriter, r *http.Request, tenant stri
 // list answers a page of the tenant's tasks, newest first, numbered (page, per_page) or after a
 // cursor, with how many tasks match in all.
 func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, agentID string) error {
-	q := task.ListQuery{Tenant: tenant, AgentID: agentID, Now: a.Now()}
-	byStatus := p.states("status", xpanderStatuses, statesOf)
-	byInternal := p.states("internal_status", internalStatuses, func(s string) []task.State {
-		if st := task.State(s); st.Valid() {
-			return []task.State{st}
-		}
-		return nil
-	})
-	q.States = byStatus
-	if byStatus == nil {
-		q.States = byInternal
-	} else if byInternal != nil {
-		// Both: the tasks that pass both.
-		q.States = slices.DeleteFunc(slices.Clone(byStatus), func(s task.State) bool { return !slices.Contains(byInternal, s) })
-	}
-	q.ThreadID = p.text("thread_id")
-	q.ParentTaskID = p.text("parent_task_id")
-	q.TriggeringAgentID = p.text("triggering_agent_id")
-	q.UserID = p.text("user_id")
-	// created_after and created_before are exclusive; from_date and to_date (xpander's) inclusive.
-	// Given both on one side, the narrower bound holds.
-	q.CreatedAfter = p.time("created_after")
-	if from := p.time("from_date"); !from.IsZero() && (q.CreatedAfter.IsZero() || from.Add(-time.Nanosecond).After(q.CreatedAfter)) {
-		q.CreatedAfter = from.Add(-time.Nanosecond)
-	}
-	q.CreatedBefore = p.time("created_before")
-	if to := p.time("to_date"); !to.IsZero() && (q.CreatedBefore.IsZero() || to.Add(time.Nanosecond).Before(q.CreatedBefore)) {
-		q.CreatedBefore = to.Add(time.Nanosecond)
-	}
+	q := listQuery(p, task.ListQuery{Tenant: tenant, AgentID: agentID, Now: a.Now()})
 	size := p.whole("limit", defaultPerPage, 1, task.MaxListLimit)
 	if _, ok := p.query["per_page"]; ok {
 		if _, both := p.query["limit"]; both {
@@ -159,6 +131,40 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p *params, tenant, ag
 	out.TotalPages = (out.Total + size - 1) / size
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// listQuery adds the list's filters, as the query gives them, to q: both dialects' status
+// vocabularies, the thread and family filters, and the creation time bounds.
+func listQuery(p *params, q task.ListQuery) task.ListQuery {
+	byStatus := p.states("status", xpanderStatuses, statesOf)
+	byInternal := p.states("internal_status", internalStatuses, func(s string) []task.State {
+		if st := task.State(s); st.Valid() {
+			return []task.State{st}
+		}
+		return nil
+	})
+	q.States = byStatus
+	if byStatus == nil {
+		q.States = byInternal
+	} else if byInternal != nil {
+		// Both: the tasks that pass both.
+		q.States = slices.DeleteFunc(slices.Clone(byStatus), func(s task.State) bool { return !slices.Contains(byInternal, s) })
+	}
+	q.ThreadID = p.text("thread_id")
+	q.ParentTaskID = p.text("parent_task_id")
+	q.TriggeringAgentID = p.text("triggering_agent_id")
+	q.UserID = p.text("user_id")
+	// created_after and created_before are exclusive; from_date and to_date (xpander's) inclusive.
+	// Given both on one side, the narrower bound holds.
+	q.CreatedAfter = p.time("created_after")
+	if from := p.time("from_date"); !from.IsZero() && (q.CreatedAfter.IsZero() || from.Add(-time.Nanosecond).After(q.CreatedAfter)) {
+		q.CreatedAfter = from.Add(-time.Nanosecond)
+	}
+	q.CreatedBefore = p.time("created_before")
+	if to := p.time("to_date"); !to.IsZero() && (q.CreatedBefore.IsZero() || to.Add(time.Nanosecond).Before(q.CreatedBefore)) {
+		q.CreatedBefore = to.Add(time.Nanosecond)
+	}
+	return q
 }
 
 // tooDeep answers a page number past what page numbers reach.

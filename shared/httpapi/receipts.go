@@ -10,7 +10,6 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/receipt"
-	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -28,8 +27,6 @@ type ReceiptStore interface {
 	KeepReceiptSignature(ctx context.Context, id, sig string) error
 	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
-
-var _ ReceiptStore = (*store.Store)(nil)
 
 // signedReceipt projects t into its ServiceNet receipt and signs it, reusing the signature kept
 // with the task while what the receipt says is unchanged. A new signature is kept for the next

@@ -19,6 +19,7 @@ var (
 	_ sweeper.Store        = (*store.Store)(nil)
 	_ notify.Tasks         = (*store.Store)(nil)
 	_ httpapi.Reader       = (*store.Store)(nil)
+	_ httpapi.ReceiptStore = (*store.Store)(nil)
 	_ httpapi.Resolver     = (*store.Store)(nil)
 	_ httpapi.Stopper      = (*store.Store)(nil)
 	_ httpapi.Lister       = (*store.Store)(nil)

@@ -113,6 +113,14 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		removal = awscdk.RemovalPolicy_DESTROY
 	}
 
+	ddbTable := newTable(this, props, removal)
+	accessLogs, payloads := newBuckets(this, props, removal)
+	key, receiptKey := newKeys(this, removal)
+	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, AccessLogs: accessLogs, SealKey: key, ReceiptKey: receiptKey}
+}
+
+// newTable defines the task table and its indexes (table.Indexes).
+func newTable(this constructs.Construct, props *Props, removal awscdk.RemovalPolicy) awsdynamodb.Table {
 	ddbTable := awsdynamodb.NewTable(this, jsii.String("Table"), &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(table.AttrPK), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(table.AttrSK), Type: awsdynamodb.AttributeType_STRING},
@@ -143,14 +151,18 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 			ProjectionType: awsdynamodb.ProjectionType(ix.Projection),
 		})
 	}
+	return ddbTable
+}
 
+// newBuckets defines the payload bucket and the bucket of its server access logs.
+func newBuckets(this constructs.Construct, props *Props, removal awscdk.RemovalPolicy) (accessLogs, payloads awss3.Bucket) {
 	ttl := props.TaskTTL
 	if ttl <= 0 {
 		ttl = sharedconfig.DefaultTaskTTL
 	}
 	// The payload bucket's server access logs: who read or wrote which payload, kept as long as
 	// the payloads' own lifecycle allows them to matter, plus the audit margin of AccessLogDays.
-	accessLogs := awss3.NewBucket(this, jsii.String("AccessLogs"), &awss3.BucketProps{
+	accessLogs = awss3.NewBucket(this, jsii.String("AccessLogs"), &awss3.BucketProps{
 		// S3 delivers server access logs only to a bucket with S3-managed keys, granted through
 		// its bucket policy (logging.s3.amazonaws.com), which needs ACLs disabled.
 		Encryption:        awss3.BucketEncryption_S3_MANAGED,
@@ -166,7 +178,7 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		RemovalPolicy:     removal,
 		AutoDeleteObjects: jsii.Bool(props.Ephemeral),
 	})
-	payloads := awss3.NewBucket(this, jsii.String("Payloads"), &awss3.BucketProps{
+	payloads = awss3.NewBucket(this, jsii.String("Payloads"), &awss3.BucketProps{
 		// Objects are written once and read by the functions only: S3-managed keys cost nothing
 		// per request (a KMS key would add a call to every read and write), no public access, TLS
 		// only (a Deny on aws:SecureTransport false), and ACLs disabled, so the bucket owns every
@@ -191,15 +203,19 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		// (CDK's auto-delete custom resource). A real stack never gets that resource.
 		AutoDeleteObjects: jsii.Bool(props.Ephemeral),
 	})
+	return accessLogs, payloads
+}
 
-	key := awskms.NewKey(this, jsii.String("SealKey"), &awskms.KeyProps{
+// newKeys defines the KMS keys: the one that seals secrets and the one that signs receipts.
+func newKeys(this constructs.Construct, removal awscdk.RemovalPolicy) (key, receiptKey awskms.Key) {
+	key = awskms.NewKey(this, jsii.String("SealKey"), &awskms.KeyProps{
 		Description:       jsii.String("agentq: wraps the data keys that seal auth contexts' secrets"),
 		EnableKeyRotation: jsii.Bool(true),
 		// Deleting the key makes every stored secret unreadable for good: a real stack keeps it.
 		RemovalPolicy: removal,
 	})
 
-	receiptKey := awskms.NewKey(this, jsii.String("ReceiptKey"), &awskms.KeyProps{
+	receiptKey = awskms.NewKey(this, jsii.String("ReceiptKey"), &awskms.KeyProps{
 		Description: jsii.String("agentq: signs ServiceNet receipts (Ed25519)"),
 		KeySpec:     awskms.KeySpec_ECC_NIST_EDWARDS25519,
 		KeyUsage:    awskms.KeyUsage_SIGN_VERIFY,
@@ -209,8 +225,7 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 		// agentq's: a real stack keeps it.
 		RemovalPolicy: removal,
 	})
-
-	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, AccessLogs: accessLogs, SealKey: key, ReceiptKey: receiptKey}
+	return key, receiptKey
 }
 
 // PayloadExpirationDays is how long the bucket keeps a payload: the task TTL rounded up to whole
