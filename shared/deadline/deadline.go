@@ -18,6 +18,16 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
+// Fixed bounds of calls that have no caller's budget to derive from.
+const (
+	// KeyLookup bounds reading an API key that is not configured (one GetItem, its attempts
+	// included): the authorizer and the API check a key before any request budget applies.
+	KeyLookup = 5 * time.Second
+	// WebhookAttempt bounds one webhook POST, from dial to the end of the answer's headers: a
+	// receiver that hangs costs this, and the attempt is retried on the delivery schedule.
+	WebhookAttempt = 10 * time.Second
+)
+
 // Budget holds the deadlines and retry bounds. Default gives the production values; tests use
 // shorter ones so that a slow path takes seconds, not the real budget.
 type Budget struct {

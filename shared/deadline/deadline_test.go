@@ -29,6 +29,16 @@ func TestDefault(t *testing.T) {
 }
 
 // The relations DESIGN.md relies on.
+func TestFixedBounds(t *testing.T) {
+	if KeyLookup != 5*time.Second || WebhookAttempt != 10*time.Second {
+		t.Errorf("KeyLookup %v, WebhookAttempt %v; DESIGN.md reasons about 5 s and 10 s", KeyLookup, WebhookAttempt)
+	}
+	// A key lookup fits inside a request's budget, so a slow one still leaves room to answer.
+	if KeyLookup >= Default().Request {
+		t.Errorf("KeyLookup %v does not fit a request's %v", KeyLookup, Default().Request)
+	}
+}
+
 func TestDefaultRelations(t *testing.T) {
 	b := Default()
 	const gateway = 29 * time.Second // API Gateway's lower integration limit (REST)

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/apikey"
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/table"
 )
 
@@ -96,7 +97,7 @@ const maxCached = 10000
 // key revoked stops working everywhere within that time.
 func New(db DynamoDB, table string, cacheTTL time.Duration) *Store {
 	return &Store{db: db, table: table, ttl: cacheTTL, now: time.Now, random: rand.Read,
-		lookupTimeout: 5 * time.Second, cache: map[string]cached{}}
+		lookupTimeout: deadline.KeyLookup, cache: map[string]cached{}}
 }
 
 // WithConfigured layers the configured keys beneath the store: they authenticate without a read.

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/telemetry"
@@ -25,8 +26,9 @@ import (
 
 // Timing of an attempt.
 const (
-	// AttemptTimeout bounds one POST, from dial to the end of the answer's headers.
-	AttemptTimeout = 10 * time.Second
+	// AttemptTimeout bounds one POST, from dial to the end of the answer's headers
+	// (deadline.WebhookAttempt).
+	AttemptTimeout = deadline.WebhookAttempt
 	// Lease is how long a deliverer holds an attempt it claimed. The webhook queue's visibility
 	// timeout must be longer, so that a message whose handling failed comes back only after its
 	// lease has lapsed (see VisibilityTimeout).

@@ -285,9 +285,8 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		return nil, fmt.Errorf("start local system: %w", err)
 	}
 	s.APIKeys, s.AuthContexts, s.Webhooks, s.Deliveries = p.Keys, p.Contexts, p.Webhooks, p.Deliveries
-	tasks, agents, svc := p.Tasks, p.Agents, p.Accept
 	s.Trigger = trigger.New(trigger.Config{
-		Submitter: svc, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
+		Submitter: p.Accept, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
 	})
 	s.Receipts = receipt.NewEphemeral()
 	if o.ReceiptKeysFile != "" {
@@ -295,22 +294,40 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 			return nil, fmt.Errorf("start local system: %w", err)
 		}
 	}
-	api := httpapi.New(httpapi.Config{
+	api := httpapi.New(s.apiConfig(o, p, admins))
+	s.sweeper = p.Sweeper(o.SweepStaleAfter)
+	apiLn, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("start api on %s: %w", o.Addr, err)
+	}
+	s.APIURL = "http://" + apiLn.Addr().String()
+	s.serve(apiLn, timedAPI(api, o.OnInvocation))
+
+	if err := s.runLoops(ctx, o, p); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// apiConfig is the HTTP API over the system's parts: every route of both dialects, the admin
+// routes and the stream routes, as the invoke, poll and stream functions serve them on AWS.
+func (s *System) apiConfig(o Options, p *backend.Parts, admins *apikey.Keys) httpapi.Config {
+	return httpapi.Config{
 		Receipts:     s.Receipts,
-		ReceiptStore: tasks,
-		Submitter:    svc,
-		Canceler:     svc,
-		Resumer:      svc,
-		Reader:       tasks,
-		Resolver:     tasks,
-		Stopper:      tasks,
-		Lister:       tasks,
-		Threads:      tasks,
-		Families:     tasks,
-		Deleter:      tasks,
+		ReceiptStore: p.Tasks,
+		Submitter:    p.Accept,
+		Canceler:     p.Accept,
+		Resumer:      p.Accept,
+		Reader:       p.Tasks,
+		Resolver:     p.Tasks,
+		Stopper:      p.Tasks,
+		Lister:       p.Tasks,
+		Threads:      p.Tasks,
+		Families:     p.Tasks,
+		Deleter:      p.Tasks,
 		Keys:         s.APIKeys,
 		APIKeys:      s.APIKeys,
-		Agents:       agents,
+		Agents:       p.Agents,
 		AdminKeys:    admins,
 		Logger:       o.Logger,
 		Webhooks:     s.Webhooks,
@@ -326,19 +343,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Events:    p.Events,
 		Progress:  p.Progress,
 		StreamFor: o.StreamFor,
-	})
-	s.sweeper = p.Sweeper(o.SweepStaleAfter)
-	apiLn, err := net.Listen("tcp", o.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("start api on %s: %w", o.Addr, err)
 	}
-	s.APIURL = "http://" + apiLn.Addr().String()
-	s.serve(apiLn, timedAPI(api, o.OnInvocation))
-
-	if err := s.runLoops(ctx, o, p); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // runLoops starts what runs until Close: the event source mappings and the event bus, the
