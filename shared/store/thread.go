@@ -115,7 +115,6 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) 
 	if err != nil {
 		return fmt.Errorf("submit task %s: %w", t.ID, submitError(err, threadAt, idemAt))
 	}
-	s.recordCreated(ctx, t)
 	return nil
 }
 
