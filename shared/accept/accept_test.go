@@ -69,15 +69,26 @@ func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o task.SubmitOptio
 	return s.Create(ctx, &cp)
 }
 
-func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*task.Thread, error) {
+// ReadThread answers, as the store's one batch read does, the thread's record (or the thread its
+// first turn implies) and the latest turn when that is the task at the thread's id.
+func (s *fakeStore) ReadThread(_ context.Context, tenant, id string) (*task.Thread, *task.Task, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.threadReads++
-	if th, ok := s.threads[tenant+"/"+id]; ok {
-		cp := *th
-		return &cp, nil
+	rec, stored := s.threads[tenant+"/"+id]
+	s.mu.Unlock()
+	first := s.Task(id) // read with the record: not a Get of its own
+	began := first.ID != "" && first.Tenant == tenant && first.ThreadID == id
+	switch {
+	case stored && began && rec.LatestTaskID == id:
+		th := *rec
+		return &th, &first, nil
+	case stored:
+		th := *rec
+		return &th, nil, nil
+	case began:
+		return &task.Thread{ID: id, Tenant: tenant, LatestTaskID: id, Turns: 1}, &first, nil
 	}
-	return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
+	return &task.Thread{ID: id, Tenant: tenant}, nil, nil
 }
 
 // Abandon runs the test's hook, or the in-memory store's conditional put.
@@ -599,6 +610,10 @@ func TestSubmitJoinsThread(t *testing.T) {
 	if got.ThreadID != prevID || got.ThreadSeq != 2 || got.PrevTaskID != prevID {
 		t.Errorf("task in thread %s at turn %d after %s, want %s turn 2 after it", got.ThreadID, got.ThreadSeq, got.PrevTaskID, prevID)
 	}
+	// The first turn came with the thread's read: it is checked without another round trip.
+	if h.store.threadReads != 1 || h.store.Gets() != 0 {
+		t.Errorf("%d thread reads and %d task reads, want the one read of the thread", h.store.threadReads, h.store.Gets())
+	}
 	// A thread of another tenant with the same id is not this one.
 	h = newHarness(t)
 	h.store.threads = map[string]*task.Thread{"org-2/thread-1": th}
@@ -687,8 +702,8 @@ func TestSubmitThreadRace(t *testing.T) {
 // failingThreads is a store whose threads cannot be read.
 type failingThreads struct{ *fakeStore }
 
-func (failingThreads) GetThread(context.Context, string, string) (*task.Thread, error) {
-	return nil, errors.New("dynamodb: 500")
+func (failingThreads) ReadThread(context.Context, string, string) (*task.Thread, *task.Task, error) {
+	return nil, nil, errors.New("dynamodb: 500")
 }
 
 func TestSubmitIdempotency(t *testing.T) {
