@@ -31,7 +31,7 @@ type Store interface {
 	Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error
 	Get(ctx context.Context, id string) (*task.Task, error)
 	// ReadThread reads in one round trip the thread a new turn joins (a new one when it has no
-	// turn yet) and, when it was among what was read, its latest turn (else nil).
+	// turn yet) and its first turn, when the task at the thread's id is one (else nil).
 	ReadThread(ctx context.Context, tenant, id string) (*task.Thread, *task.Task, error)
 	// Abandon records a task whose submission failed halfway as failed, whether or not its own
 	// write landed, unless a worker has claimed it (a *task.ConflictError then says how it
@@ -450,8 +450,8 @@ func (s *Service) stage(ctx context.Context, t *task.Task) error {
 
 // placeInThread reads the caller's thread and makes t its next turn (or its first). A thread
 // with no record yet may still have a first turn: the task whose id the thread carries. The
-// thread and that task are read together (one round trip), and a turn read there is not read
-// again to check it.
+// thread and that task are read together (one round trip), and that turn is not read again to
+// check it.
 func (s *Service) placeInThread(ctx context.Context, t *task.Task, opts *task.SubmitOptions, strategy dialect.Strategy) error {
 	th, latest, err := s.store.ReadThread(ctx, t.Tenant, t.ThreadID)
 	if err != nil {
@@ -474,7 +474,7 @@ const MaxWaitingTurns = 5
 // checkWaiting walks back from the thread's latest turn while turns have not ended, refusing the
 // new turn with ErrThreadBusy when MaxWaitingTurns are waiting already, or, with strategy Reject,
 // when the latest turn is in progress. A conversation whose last turn ended costs one read, or
-// none when the thread's read brought that turn (read, when not nil, is the latest turn).
+// none when the thread's read brought that turn (read, when not nil, is a turn read already).
 func (s *Service) checkWaiting(ctx context.Context, t *task.Task, latest string, read *task.Task, strategy dialect.Strategy) error {
 	id := latest
 	for waiting := 0; id != ""; waiting++ {

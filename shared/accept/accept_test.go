@@ -70,23 +70,23 @@ func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o task.SubmitOptio
 }
 
 // ReadThread answers, as the store's one batch read does, the thread's record (or the thread its
-// first turn implies) and the latest turn when that is the task at the thread's id.
+// first turn implies) and that first turn, when the task at the thread's id is one.
 func (s *fakeStore) ReadThread(_ context.Context, tenant, id string) (*task.Thread, *task.Task, error) {
 	s.mu.Lock()
 	s.threadReads++
 	rec, stored := s.threads[tenant+"/"+id]
 	s.mu.Unlock()
 	first := s.Task(id) // read with the record: not a Get of its own
-	began := first.ID != "" && first.Tenant == tenant && first.ThreadID == id
+	var turn *task.Task
+	if first.ID != "" && first.Tenant == tenant && first.ThreadID == id {
+		turn = &first
+	}
 	switch {
-	case stored && began && rec.LatestTaskID == id:
-		th := *rec
-		return &th, &first, nil
 	case stored:
 		th := *rec
-		return &th, nil, nil
-	case began:
-		return &task.Thread{ID: id, Tenant: tenant, LatestTaskID: id, Turns: 1}, &first, nil
+		return &th, turn, nil
+	case turn != nil:
+		return &task.Thread{ID: id, Tenant: tenant, LatestTaskID: id, Turns: 1}, turn, nil
 	}
 	return &task.Thread{ID: id, Tenant: tenant}, nil, nil
 }
@@ -842,5 +842,25 @@ func TestSubmitSendsUnderTheCallersTrace(t *testing.T) {
 	}
 	if sentUnder != header {
 		t.Errorf("message sent under trace %q, want the invocation's %q", sentUnder, header)
+	}
+}
+
+// TestSubmitWalksWaitingTurnsWithoutRereading: continuing a conversation whose turns still wait
+// walks back through them; the first turn, read with the thread, is not read again.
+func TestSubmitWalksWaitingTurnsWithoutRereading(t *testing.T) {
+	h := newHarness(t)
+	h.store.threads = map[string]*task.Thread{"org-1/" + prevID: {ID: prevID, Tenant: "org-1", LatestTaskID: "turn-2", Turns: 2, Stored: true}}
+	h.store.Put(&task.Task{ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Running})
+	h.store.Put(&task.Task{ID: "turn-2", Tenant: "org-1", ThreadID: prevID, ThreadSeq: 2, PrevTaskID: prevID, State: task.Queued})
+	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"and then?"},"id":"`+prevID+`"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ThreadSeq != 3 || got.PrevTaskID != "turn-2" {
+		t.Errorf("turn %d after %s, want turn 3 after turn-2", got.ThreadSeq, got.PrevTaskID)
+	}
+	if h.store.threadReads != 1 || h.store.Gets() != 1 {
+		t.Errorf("%d thread reads and %d task reads, want the thread's and the latest turn's", h.store.threadReads, h.store.Gets())
 	}
 }

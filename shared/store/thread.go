@@ -67,9 +67,9 @@ func (s *Store) GetThread(ctx context.Context, tenant, id string) (*task.Thread,
 // ReadThread reads, in one consistent round trip, what a new turn of thread id needs: the
 // thread's record and the task whose id is the thread's. Without a record, that task, when it
 // began this tenant's conversation (an xpander first turn), is the thread's turn 1; neither makes
-// a new thread (Turns 0). The latest turn is answered too when it was among what was read (the
-// first turn, or the task the record names as latest when that is it), else nil: the caller
-// reads it. Offloaded payloads are not loaded (a turn's place needs none).
+// a new thread (Turns 0). That first turn is answered too, when it is one (else nil), so that a
+// caller checking the turns that wait need not read it again. Offloaded payloads are not loaded
+// (a turn's place needs none).
 func (s *Store) ReadThread(ctx context.Context, tenant, id string) (*task.Thread, *task.Task, error) {
 	out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 		RequestItems: map[string]types.KeysAndAttributes{s.table: {
@@ -103,16 +103,16 @@ func (s *Store) ReadThread(ctx context.Context, tenant, id string) (*task.Thread
 	return threadHead(tenant, id, th, first)
 }
 
-// threadHead answers the thread and its latest turn from the record th and the task first at the
+// threadHead answers the thread and its first turn from the record th and the task first at the
 // thread's id, either of which may be nil.
 func threadHead(tenant, id string, th *task.Thread, first *task.Task) (*task.Thread, *task.Task, error) {
-	began := first != nil && first.Tenant == tenant && first.ThreadID == id
+	if first == nil || first.Tenant != tenant || first.ThreadID != id {
+		first = nil // not a turn of this conversation
+	}
 	switch {
-	case th != nil && began && th.LatestTaskID == first.ID:
-		return th, first, nil
 	case th != nil:
-		return th, nil, nil
-	case began:
+		return th, first, nil
+	case first != nil:
 		return &task.Thread{ID: id, Tenant: tenant, LatestTaskID: first.ID, Turns: 1}, first, nil
 	}
 	return &task.Thread{ID: id, Tenant: tenant}, nil, nil

@@ -10,9 +10,8 @@ import (
 )
 
 // TestReadThreadOnDynamoDBLocal: one batch read answers a new turn's place in its thread: a new
-// thread; a conversation of one turn (no record: its first turn, which is the latest, comes with
-// it); a recorded thread whose latest turn is another task (the caller reads it); and never
-// another tenant's conversation.
+// thread; a conversation of one turn (no record: its first turn, the latest, comes with it); a
+// recorded thread (its first turn still comes with it); and never another tenant's conversation.
 func TestReadThreadOnDynamoDBLocal(t *testing.T) {
 	ctx := context.Background()
 	m := bench.NewMeter()
@@ -40,8 +39,8 @@ func TestReadThreadOnDynamoDBLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	th, latest, err = s.ReadThread(ctx, "org-1", "conv-1")
-	if err != nil || !th.Stored || th.Turns != 2 || th.LatestTaskID != "turn-2" || latest != nil {
-		t.Fatalf("a recorded thread = %+v, %+v, %v; want turn-2 latest, left to the caller", th, latest, err)
+	if err != nil || !th.Stored || th.Turns != 2 || th.LatestTaskID != "turn-2" || latest == nil || latest.ID != "conv-1" {
+		t.Fatalf("a recorded thread = %+v, %+v, %v; want turn-2 latest and the first turn", th, latest, err)
 	}
 	if th, latest, err := s.ReadThread(ctx, "org-1", "new-conv"); err != nil || th.Turns != 0 || th.LatestTaskID != "" || latest != nil {
 		t.Errorf("a new thread = %+v, %+v, %v", th, latest, err)
