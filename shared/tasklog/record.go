@@ -153,7 +153,7 @@ func Missing(t *task.Task) (Entry, bool) {
 
 func entry(t *task.Task, typ Type, data map[string]any) Entry {
 	raw, _ := json.Marshal(data) // maps of plain values and raw JSON always encode
-	e := Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw}
+	e := Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw, Notify: t.ProgressEvents}
 	if typ == Finished {
 		// One Finished per log, whether the writer or a reader mending the log appends it.
 		e.Dedupe = "finished"

@@ -82,7 +82,19 @@ type Entry struct {
 	// First makes the event the log's first or nothing: when the log has an event already, the
 	// append writes nothing and answers ErrDuplicate.
 	First bool
+	// Notify: the task opted in to progress events (task.Task.ProgressEvents). The event's item
+	// is marked (AttrNotify) so that the table stream's filter hands it to the notifier, unless
+	// its type is one the task's completion events announce already (see Announced).
+	Notify bool
 }
+
+// AttrNotify is the attribute that marks an event item for the notifier: BOOL true, set at
+// append on the events of tasks that opted in to progress events.
+const AttrNotify = "notify"
+
+// Announced reports whether the completion events say what an event of type t says (the outcome,
+// a pause), so that it is never sent as a progress event too.
+func Announced(t Type) bool { return t == Finished || t == Paused }
 
 // Errors of Append.
 var (
