@@ -24,7 +24,7 @@ import (
 // (store.Store does both).
 type Tasks interface {
 	TaskFromImage(ctx context.Context, image map[string]types.AttributeValue) (*task.Task, error)
-	Get(ctx context.Context, id string) (*task.Task, error)
+	Head(ctx context.Context, id string) (*task.Task, error)
 }
 
 // EventBridge is the part of the EventBridge API the notifier uses.

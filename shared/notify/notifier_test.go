@@ -37,7 +37,7 @@ func (f fakeTasks) TaskFromImage(_ context.Context, image map[string]types.Attri
 	return &cp, nil
 }
 
-func (f fakeTasks) Get(_ context.Context, id string) (*task.Task, error) {
+func (f fakeTasks) Head(_ context.Context, id string) (*task.Task, error) {
 	t, ok := f[id]
 	if !ok {
 		return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)

@@ -76,7 +76,7 @@ func (n *Notifier) progress(ctx context.Context, rec *batch.StreamRecord, tasks 
 	}
 	t, seen := tasks[taskID]
 	if !seen {
-		t, err = n.c.Tasks.Get(ctx, taskID)
+		t, err = n.c.Tasks.Head(ctx, taskID)
 		if errors.Is(err, task.ErrNotFound) {
 			t, err = nil, nil
 		}

@@ -21,9 +21,9 @@ type countingTasks struct {
 	gets map[string]int
 }
 
-func (c *countingTasks) Get(ctx context.Context, id string) (*task.Task, error) {
+func (c *countingTasks) Head(ctx context.Context, id string) (*task.Task, error) {
 	c.gets[id]++
-	return c.fakeTasks.Get(ctx, id)
+	return c.fakeTasks.Head(ctx, id)
 }
 
 // eventRec builds the stream record of a log event's item as it is inserted: marked says the

@@ -37,6 +37,10 @@ type Log struct {
 // New returns the log kept in the named table.
 func New(db DynamoDB, table string) *Log { return &Log{db: db, table: table, tries: 25} }
 
+// EventKeyPrefix begins the sort key of every event item: what the table stream's filter
+// recognises events by.
+const EventKeyPrefix = eventPrefix
+
 const (
 	eventPrefix  = "EV#"
 	reportPrefix = "RP#"
