@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/table"
 
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
@@ -94,4 +95,21 @@ func (n *Notifier) progress(ctx context.Context, rec *batch.StreamRecord, tasks 
 	}
 	return &change{seq: rec.Sequence, task: t, detailType: DetailProgress, webhookType: TypeProgress, detail: detail,
 		at: ev.At, eventSeq: ev.Seq}, nil
+}
+
+// Wanted reports whether the notifier acts on a stream record, as the stack's event source
+// filters pass records to it (infra/construct/events NotifyFilter and ProgressFilter): a task
+// item written in a state that produces events, or an event item inserted with the notify mark,
+// of a type the completion events do not announce. The local stream poller filters with it, so
+// the notifier runs locally for what it runs for on AWS.
+func Wanted(rec batch.StreamRecord) bool {
+	if rec.Removed || len(rec.NewImage) == 0 {
+		return false
+	}
+	if table.IsTask(rec.Keys) {
+		_, _, ok := Kind(stateOf(rec.NewImage))
+		return ok
+	}
+	_, ev, marked, ok, err := tasklog.FromStream(rec.Keys, rec.NewImage)
+	return err == nil && ok && marked && len(rec.OldImage) == 0 && !tasklog.Announced(ev.Type)
 }

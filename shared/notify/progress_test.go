@@ -126,3 +126,35 @@ func TestProgressDetailBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestWanted: the local stream poller's filter passes what the stack's two filter patterns pass
+// (the same cases as infra/construct/events' TestNotifySource).
+func TestWanted(t *testing.T) {
+	removed := rec("1", "TASK", "t1", task.Succeeded, "")
+	removed.Removed = true
+	rewritten := eventRec("1", "t1", 3, tasklog.Status, `{}`, true)
+	rewritten.OldImage = rewritten.NewImage
+	for _, c := range []struct {
+		name string
+		rec  batch.StreamRecord
+		want bool
+	}{
+		{"task succeeded", rec("1", "TASK", "t1", task.Running, task.Succeeded), true},
+		{"task paused", rec("1", "TASK", "t1", task.Running, task.Paused), true},
+		{"task rejected at accept", rec("1", "TASK", "t1", "", task.Rejected), true},
+		{"task claimed", rec("1", "TASK", "t1", task.Queued, task.Running), false},
+		{"task accepted", rec("1", "TASK", "t1", "", task.Queued), false},
+		{"task expired by TTL", removed, false},
+		{"another item type", rec("1", "THREAD", "t1", "", task.Succeeded), false},
+		{"an opted-in task's status event", eventRec("1", "t1", 3, tasklog.Status, `{}`, true), true},
+		{"an opted-in task's created event", eventRec("1", "t1", 1, tasklog.Created, `{}`, true), true},
+		{"an event of a task not opted in", eventRec("1", "t1", 3, tasklog.Status, `{}`, false), false},
+		{"an opted-in task's finished event", eventRec("1", "t1", 3, tasklog.Finished, `{}`, true), false},
+		{"an opted-in task's paused event", eventRec("1", "t1", 3, tasklog.Paused, `{}`, true), false},
+		{"an event rewritten", rewritten, false},
+	} {
+		if got := Wanted(c.rec); got != c.want {
+			t.Errorf("%s: Wanted = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
