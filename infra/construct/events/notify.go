@@ -49,7 +49,8 @@ var NotifyStates = []string{
 	string(task.Paused),
 }
 
-// TaskSortKey is the sort key of a task's item (shared/store): the filter passes these items only.
+// TaskSortKey is the sort key of a task's item (shared/store): NotifyFilter passes these items
+// only (ProgressFilter passes marked event items).
 const TaskSortKey = "TASK"
 
 // NotifyTableActions is what notify may do on the table: read a tenant's webhook settings and a
