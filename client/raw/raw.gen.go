@@ -585,6 +585,69 @@ func (e MessageRole) Valid() bool {
 	}
 }
 
+// Defines values for ProgressEventDataDialect.
+const (
+	ProgressEventDataDialectServicenet ProgressEventDataDialect = "servicenet"
+	ProgressEventDataDialectXpander    ProgressEventDataDialect = "xpander"
+)
+
+// Valid indicates whether the value is a known member of the ProgressEventDataDialect enum.
+func (e ProgressEventDataDialect) Valid() bool {
+	switch e {
+	case ProgressEventDataDialectServicenet:
+		return true
+	case ProgressEventDataDialectXpander:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProgressEventDataType.
+const (
+	ProgressEventDataTypeArtifact        ProgressEventDataType = "artifact"
+	ProgressEventDataTypeAttempt         ProgressEventDataType = "attempt"
+	ProgressEventDataTypeChunk           ProgressEventDataType = "chunk"
+	ProgressEventDataTypeCreated         ProgressEventDataType = "created"
+	ProgressEventDataTypeResumed         ProgressEventDataType = "resumed"
+	ProgressEventDataTypeRetry           ProgressEventDataType = "retry"
+	ProgressEventDataTypeState           ProgressEventDataType = "state"
+	ProgressEventDataTypeStatus          ProgressEventDataType = "status"
+	ProgressEventDataTypeToolCallRequest ProgressEventDataType = "tool_call_request"
+	ProgressEventDataTypeToolCallResult  ProgressEventDataType = "tool_call_result"
+	ProgressEventDataTypeUsage           ProgressEventDataType = "usage"
+)
+
+// Valid indicates whether the value is a known member of the ProgressEventDataType enum.
+func (e ProgressEventDataType) Valid() bool {
+	switch e {
+	case ProgressEventDataTypeArtifact:
+		return true
+	case ProgressEventDataTypeAttempt:
+		return true
+	case ProgressEventDataTypeChunk:
+		return true
+	case ProgressEventDataTypeCreated:
+		return true
+	case ProgressEventDataTypeResumed:
+		return true
+	case ProgressEventDataTypeRetry:
+		return true
+	case ProgressEventDataTypeState:
+		return true
+	case ProgressEventDataTypeStatus:
+		return true
+	case ProgressEventDataTypeToolCallRequest:
+		return true
+	case ProgressEventDataTypeToolCallResult:
+		return true
+	case ProgressEventDataTypeUsage:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProgressReportType.
 const (
 	ProgressReportTypeArtifact        ProgressReportType = "artifact"
@@ -917,22 +980,40 @@ func (e WebhookEventDataStatus) Valid() bool {
 
 // Defines values for WebhookEventType.
 const (
-	TaskCompleted WebhookEventType = "task.completed"
-	TaskFailed    WebhookEventType = "task.failed"
-	TaskPaused    WebhookEventType = "task.paused"
-	TaskStopped   WebhookEventType = "task.stopped"
+	WebhookEventTypeTaskCompleted WebhookEventType = "task.completed"
+	WebhookEventTypeTaskFailed    WebhookEventType = "task.failed"
+	WebhookEventTypeTaskPaused    WebhookEventType = "task.paused"
+	WebhookEventTypeTaskProgress  WebhookEventType = "task.progress"
+	WebhookEventTypeTaskStopped   WebhookEventType = "task.stopped"
 )
 
 // Valid indicates whether the value is a known member of the WebhookEventType enum.
 func (e WebhookEventType) Valid() bool {
 	switch e {
-	case TaskCompleted:
+	case WebhookEventTypeTaskCompleted:
 		return true
-	case TaskFailed:
+	case WebhookEventTypeTaskFailed:
 		return true
-	case TaskPaused:
+	case WebhookEventTypeTaskPaused:
 		return true
-	case TaskStopped:
+	case WebhookEventTypeTaskProgress:
+		return true
+	case WebhookEventTypeTaskStopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookProgressEventType.
+const (
+	WebhookProgressEventTypeTaskProgress WebhookProgressEventType = "task.progress"
+)
+
+// Valid indicates whether the value is a known member of the WebhookProgressEventType enum.
+func (e WebhookProgressEventType) Valid() bool {
+	switch e {
+	case WebhookProgressEventTypeTaskProgress:
 		return true
 	default:
 		return false
@@ -8291,6 +8372,8 @@ type Delivery struct {
 
 	// EventType `task.completed`: the task succeeded. `task.failed`: it failed, errored or was refused
 	// by policy. `task.stopped`: it was stopped. `task.paused`: it waits for input.
+	// `task.progress`: an event of the task's log, for tasks that opted in (see the
+	// `taskProgress` webhook); its data is a `ProgressEventData`.
 	EventType WebhookEventType `json:"event_type"`
 
 	// MessageId The `webhook-id` header, the same on every attempt and on replays.
@@ -8569,6 +8652,38 @@ type ProgressAccepted struct {
 	Seq int `json:"seq"`
 }
 
+// ProgressEventData A progress event (`notify.ProgressDetail`; the same detail as the EventBridge event
+// `Agent Task Progress`): the task's identity and one event of its log, as
+// `GET /v1/tasks/{task_id}/events` shows it. `task_id` and `seq` name it: drop repeats by
+// them. A detail that would pass 64 KiB goes without `data` (`truncated: true`): read the
+// event from the log.
+type ProgressEventData struct {
+	AgentId      string    `json:"agent_id"`
+	AgentVersion *string   `json:"agent_version,omitempty"`
+	At           time.Time `json:"at"`
+
+	// Data The event's data, shaped by its type.
+	Data    *map[string]interface{}  `json:"data,omitempty"`
+	Dialect ProgressEventDataDialect `json:"dialect"`
+
+	// Seq The event's number in the task's log.
+	Seq       int                `json:"seq"`
+	Source    *string            `json:"source,omitempty"`
+	TaskId    openapi_types.UUID `json:"task_id"`
+	Tenant    string             `json:"tenant"`
+	ThreadId  *string            `json:"thread_id,omitempty"`
+	Truncated *bool              `json:"truncated,omitempty"`
+
+	// Type The event's type (never `paused` or `finished`, which the outcome events say).
+	Type ProgressEventDataType `json:"type"`
+}
+
+// ProgressEventDataDialect defines model for ProgressEventData.Dialect.
+type ProgressEventDataDialect string
+
+// ProgressEventDataType The event's type (never `paused` or `finished`, which the outcome events say).
+type ProgressEventDataType string
+
 // ProgressReport defines model for ProgressReport.
 type ProgressReport struct {
 	Data map[string]interface{} `json:"data"`
@@ -8779,6 +8894,11 @@ type ServiceNetRequest struct {
 	// MultitaskStrategy agentq's, as in the xpander body.
 	MultitaskStrategy *ServiceNetRequestMultitaskStrategy `json:"multitask_strategy,omitempty"`
 
+	// ProgressEvents agentq's (xpander's `events_streaming`): opt in to progress events. Besides its
+	// outcome, every event of the task's log but `paused` and `finished` goes to the event
+	// bus (`Agent Task Progress`) and to the task's webhooks (`task.progress`).
+	ProgressEvents *bool `json:"progress_events,omitempty"`
+
 	// Region ISO country code of the calling region.
 	Region *string `json:"region,omitempty"`
 
@@ -8979,6 +9099,8 @@ type WebhookEvent struct {
 
 	// Type `task.completed`: the task succeeded. `task.failed`: it failed, errored or was refused
 	// by policy. `task.stopped`: it was stopped. `task.paused`: it waits for input.
+	// `task.progress`: an event of the task's log, for tasks that opted in (see the
+	// `taskProgress` webhook); its data is a `ProgressEventData`.
 	Type WebhookEventType `json:"type"`
 }
 
@@ -9038,7 +9160,26 @@ type WebhookEventData_Task struct {
 
 // WebhookEventType `task.completed`: the task succeeded. `task.failed`: it failed, errored or was refused
 // by policy. `task.stopped`: it was stopped. `task.paused`: it waits for input.
+// `task.progress`: an event of the task's log, for tasks that opted in (see the
+// `taskProgress` webhook); its data is a `ProgressEventData`.
 type WebhookEventType string
+
+// WebhookProgressEvent The body of a progress delivery (`webhook.Event` of type `task.progress`).
+type WebhookProgressEvent struct {
+	// Data A progress event (`notify.ProgressDetail`; the same detail as the EventBridge event
+	// `Agent Task Progress`): the task's identity and one event of its log, as
+	// `GET /v1/tasks/{task_id}/events` shows it. `task_id` and `seq` name it: drop repeats by
+	// them. A detail that would pass 64 KiB goes without `data` (`truncated: true`): read the
+	// event from the log.
+	Data ProgressEventData `json:"data"`
+
+	// Timestamp When the event was written to the task's log.
+	Timestamp time.Time                `json:"timestamp"`
+	Type      WebhookProgressEventType `json:"type"`
+}
+
+// WebhookProgressEventType defines model for WebhookProgressEvent.Type.
+type WebhookProgressEventType string
 
 // WebhookSecretInfo One of the tenant's signing secrets (`webhook.SecretInfo`); never its value.
 type WebhookSecretInfo struct {
@@ -9130,8 +9271,13 @@ type XpanderMessageErrorStatus string
 type XpanderRequest struct {
 	AdditionalContext          *string `json:"additional_context,omitempty"`
 	DisableAttachmentInjection *bool   `json:"disable_attachment_injection,omitempty"`
-	EventsStreaming            *bool   `json:"events_streaming,omitempty"`
-	ExpectedOutput             *string `json:"expected_output,omitempty"`
+
+	// EventsStreaming Opt in to progress events: besides its outcome, every event of the task's log
+	// (`created`, `attempt`, the agent's `status`, `chunk`, `tool_call_*`, `artifact`,
+	// `usage`, …; not `paused` or `finished`, which the outcome events say) goes to the
+	// event bus (`Agent Task Progress`) and to the task's webhooks (`task.progress`).
+	EventsStreaming *bool   `json:"events_streaming,omitempty"`
+	ExpectedOutput  *string `json:"expected_output,omitempty"`
 
 	// Id Thread id for multi-turn conversations: pass the `id` of a previous answer to continue
 	// that conversation, or your own id to start one. Absent: a new conversation whose id is
@@ -15792,6 +15938,14 @@ type TaskOutcomeParams struct {
 	UserAgent *string `json:"User-Agent,omitempty"`
 }
 
+// TaskProgressParams defines parameters for TaskProgress.
+type TaskProgressParams struct {
+	// WebhookId The event's id (`msg_…`), from the task and the event's sequence number.
+	WebhookId        string `json:"webhook-id"`
+	WebhookTimestamp int    `json:"webhook-timestamp"`
+	WebhookSignature string `json:"webhook-signature"`
+}
+
 // PutAgentJSONRequestBody defines body for PutAgent for application/json ContentType.
 type PutAgentJSONRequestBody = AgentDefinition
 
@@ -15839,6 +15993,9 @@ type RotateWebhookSecretJSONRequestBody = RotateSecretInput
 
 // TaskOutcomeJSONRequestBody defines body for TaskOutcome for application/json ContentType.
 type TaskOutcomeJSONRequestBody = WebhookEvent
+
+// TaskProgressJSONRequestBody defines body for TaskProgress for application/json ContentType.
+type TaskProgressJSONRequestBody = WebhookProgressEvent
 
 // Getter for additional properties for FullThread. Returns the specified
 // element and whether it was found
@@ -47557,6 +47714,8 @@ type ReplayTaskDeliveryResponse struct {
 
 		// EventType `task.completed`: the task succeeded. `task.failed`: it failed, errored or was refused
 		// by policy. `task.stopped`: it was stopped. `task.paused`: it waits for input.
+		// `task.progress`: an event of the task's log, for tasks that opted in (see the
+		// `taskProgress` webhook); its data is a `ProgressEventData`.
 		EventType WebhookEventType `json:"event_type"`
 
 		// MessageId The `webhook-id` header, the same on every attempt and on replays.
@@ -47619,6 +47778,8 @@ func (r ReplayTaskDeliveryResponse) GetJSON202() *struct {
 
 	// EventType `task.completed`: the task succeeded. `task.failed`: it failed, errored or was refused
 	// by policy. `task.stopped`: it was stopped. `task.paused`: it waits for input.
+	// `task.progress`: an event of the task's log, for tasks that opted in (see the
+	// `taskProgress` webhook); its data is a `ProgressEventData`.
 	EventType WebhookEventType `json:"event_type"`
 
 	// MessageId The `webhook-id` header, the same on every attempt and on replays.
@@ -56814,6 +56975,8 @@ func ParseReplayTaskDeliveryResponse(rsp *http.Response) (*ReplayTaskDeliveryRes
 
 			// EventType `task.completed`: the task succeeded. `task.failed`: it failed, errored or was refused
 			// by policy. `task.stopped`: it was stopped. `task.paused`: it waits for input.
+			// `task.progress`: an event of the task's log, for tasks that opted in (see the
+			// `taskProgress` webhook); its data is a `ProgressEventData`.
 			EventType WebhookEventType `json:"event_type"`
 
 			// MessageId The `webhook-id` header, the same on every attempt and on replays.
@@ -59604,6 +59767,11 @@ type WebhookInitiatorInterface interface {
 	TaskOutcomeWithBody(ctx context.Context, targetURL string, params *TaskOutcomeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	TaskOutcome(ctx context.Context, targetURL string, params *TaskOutcomeParams, body TaskOutcomeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TaskProgressWithBody fires the taskProgress webhook with any body
+	TaskProgressWithBody(ctx context.Context, targetURL string, params *TaskProgressParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	TaskProgress(ctx context.Context, targetURL string, params *TaskProgressParams, body TaskProgressJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 func (p *WebhookInitiator) TaskOutcomeWithBody(ctx context.Context, targetURL string, params *TaskOutcomeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -59620,6 +59788,30 @@ func (p *WebhookInitiator) TaskOutcomeWithBody(ctx context.Context, targetURL st
 
 func (p *WebhookInitiator) TaskOutcome(ctx context.Context, targetURL string, params *TaskOutcomeParams, body TaskOutcomeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTaskOutcomeWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) TaskProgressWithBody(ctx context.Context, targetURL string, params *TaskProgressParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTaskProgressWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) TaskProgress(ctx context.Context, targetURL string, params *TaskProgressParams, body TaskProgressJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTaskProgressWebhookRequest(targetURL, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -59697,6 +59889,67 @@ func NewTaskOutcomeWebhookRequestWithBody(targetURL string, params *TaskOutcomeP
 
 			req.Header.Set("User-Agent", headerParam3)
 		}
+
+	}
+	return req, nil
+}
+
+// NewTaskProgressWebhookRequest builds a application/json POST request for the taskProgress webhook
+func NewTaskProgressWebhookRequest(targetURL string, params *TaskProgressParams, body TaskProgressJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTaskProgressWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewTaskProgressWebhookRequestWithBody builds a POST request for the taskProgress webhook with any body
+func NewTaskProgressWebhookRequestWithBody(targetURL string, params *TaskProgressParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook-id", params.WebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-id", headerParam0)
+
+		var headerParam1 string
+
+		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "webhook-timestamp", params.WebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-timestamp", headerParam1)
+
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "webhook-signature", params.WebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-signature", headerParam2)
 
 	}
 	return req, nil

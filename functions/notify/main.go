@@ -1,6 +1,6 @@
 // Command notify is the Lambda function fed by the task table's stream: for every task that
-// ends or pauses it puts an event on the EventBridge bus and schedules the task's webhook
-// deliveries (see package notify).
+// ends or pauses, and every progress event of a task that opted in to them, it puts an event on
+// the EventBridge bus and schedules the task's webhook deliveries (see package notify).
 package main
 
 import (

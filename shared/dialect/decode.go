@@ -40,6 +40,9 @@ type Invocation struct {
 	// WebhookURL, when set, is where the caller wants the outcome delivered: an absolute http or
 	// https URL (whether it may be reached is checked at every delivery).
 	WebhookURL string
+	// ProgressEvents is the caller's opt-in to progress events on the bus and its webhooks
+	// (xpander events_streaming, ServiceNet progress_events).
+	ProgressEvents bool
 	// ParentTaskID names the task this one is a sub-task of, and TriggeringAgentID the agent that
 	// delegated it (xpander parent_execution_id, triggering_agent_id): lists filter on them, and
 	// deleting a task deletes its sub-tasks.

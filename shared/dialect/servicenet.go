@@ -33,6 +33,9 @@ type ServiceNetRequest struct {
 	MultitaskStrategy *string `json:"multitask_strategy"`
 	// WebhookURL is agentq's: where to deliver the task's outcome (Standard Webhooks).
 	WebhookURL *string `json:"webhook_url"`
+	// ProgressEvents is agentq's: deliver the task's progress events, not only its outcome, to
+	// the event bus and the webhooks (xpander's events_streaming).
+	ProgressEvents *bool `json:"progress_events"`
 }
 
 var regionPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
@@ -112,6 +115,7 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 		inv.Ask.Region = strings.ToUpper(*r.Region)
 	}
 	inv.ReturnImmediately = r.ReturnImmediately != nil && *r.ReturnImmediately
+	inv.ProgressEvents = r.ProgressEvents != nil && *r.ProgressEvents
 	inv.CallerAgentID, inv.CallerPublicID = callerOf(r.AgentEnvelope)
 	return inv, nil
 }

@@ -62,3 +62,38 @@ func TestWebhookURL(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressEventsOptIn: xpander's events_streaming and ServiceNet's progress_events (agentq's)
+// are the opt-in to progress events, off unless true; a value that is no boolean is refused.
+func TestProgressEventsOptIn(t *testing.T) {
+	cases := []struct {
+		name, body string
+		decode     func([]byte) (*Invocation, error)
+		want       bool
+		problem    string // the refused field, or ""
+	}{
+		{"xpander absent", `{"input":{"text":"hi"}}`, DecodeXpander, false, ""},
+		{"xpander true", `{"input":{"text":"hi"},"events_streaming":true}`, DecodeXpander, true, ""},
+		{"xpander false", `{"input":{"text":"hi"},"events_streaming":false}`, DecodeXpander, false, ""},
+		{"xpander null", `{"input":{"text":"hi"},"events_streaming":null}`, DecodeXpander, false, ""},
+		{"xpander string", `{"input":{"text":"hi"},"events_streaming":"yes"}`, DecodeXpander, false, "body.events_streaming"},
+		{"servicenet absent", `{"message":"hi"}`, DecodeServiceNet, false, ""},
+		{"servicenet true", `{"message":"hi","progress_events":true}`, DecodeServiceNet, true, ""},
+		{"servicenet number", `{"message":"hi","progress_events":1}`, DecodeServiceNet, false, "body.progress_events"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			inv, err := c.decode([]byte(c.body))
+			if c.problem != "" {
+				var ve *ValidationError
+				if !errors.As(err, &ve) || strings.Join(ve.Problems[0].Loc, ".") != c.problem {
+					t.Fatalf("err = %v, want a problem at %s", err, c.problem)
+				}
+				return
+			}
+			if err != nil || inv.ProgressEvents != c.want {
+				t.Fatalf("ProgressEvents = %v (%v), want %v", inv != nil && inv.ProgressEvents, err, c.want)
+			}
+		})
+	}
+}

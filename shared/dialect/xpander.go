@@ -152,6 +152,7 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	if r.WebhookURL != nil {
 		inv.WebhookURL = *r.WebhookURL
 	}
+	inv.ProgressEvents = derefBool(r.EventsStreaming)
 	if r.ParentExecutionID != nil {
 		inv.ParentTaskID = *r.ParentExecutionID
 	}

@@ -1,7 +1,8 @@
 // Package notify tells the world how tasks ended. It reads the task table's stream (in AWS a
 // DynamoDB stream feeding the notify function; locally a stream poller over DynamoDB Local) and,
 // for every task that reaches a terminal state or pauses for input, puts an event on the
-// EventBridge bus and hands the same event to the webhook deliveries.
+// EventBridge bus and hands the same event to the webhook deliveries; so too for every event of
+// the log of a task that opted in to progress events (see progress.go).
 //
 // Working from the stream rather than from the code that moves tasks means that no transition
 // is missed, whichever component made it (worker, API stop, sweeper, accept's dispatch failure)

@@ -20,9 +20,11 @@ import (
 	"github.com/agentq/agentq/shared/webhook"
 )
 
-// Tasks decodes the task images a stream carries (store.Store does).
+// Tasks decodes the task images a stream carries, and reads the task a progress event belongs to
+// (store.Store does both).
 type Tasks interface {
 	TaskFromImage(ctx context.Context, image map[string]types.AttributeValue) (*task.Task, error)
+	Head(ctx context.Context, id string) (*task.Task, error)
 }
 
 // EventBridge is the part of the EventBridge API the notifier uses.
@@ -117,6 +119,9 @@ type change struct {
 	detailType  string
 	webhookType string
 	detail      []byte
+	// at is the event's time; eventSeq, for a progress event, its number in the task's log.
+	at       time.Time
+	eventSeq int64
 }
 
 // Handle processes a batch of stream records: it finds the transitions that produce events, puts
@@ -126,8 +131,9 @@ type change struct {
 // duplicates by task_id and version, a webhook receiver by webhook-id).
 func (n *Notifier) Handle(ctx context.Context, recs []batch.StreamRecord) (retryFrom string, err error) {
 	var changes []*change
+	tasks := map[string]*task.Task{} // the tasks of the batch's progress events, read once each
 	for i := range recs {
-		c, err := n.change(ctx, &recs[i])
+		c, err := n.change(ctx, &recs[i], tasks)
 		if err != nil {
 			n.c.Logger.Error("read stream record", "err", err, "sequence_number", recs[i].Sequence)
 			return recs[i].Sequence, nil
@@ -149,13 +155,14 @@ func (n *Notifier) Handle(ctx context.Context, recs []batch.StreamRecord) (retry
 	return "", nil
 }
 
-// change reads a stream record: nil when it is not a task entering a state that produces events.
-func (n *Notifier) change(ctx context.Context, rec *batch.StreamRecord) (*change, error) {
+// change reads a stream record: nil when it is neither a task entering a state that produces
+// events nor a progress event (see progress).
+func (n *Notifier) change(ctx context.Context, rec *batch.StreamRecord, tasks map[string]*task.Task) (*change, error) {
 	if rec.Removed || len(rec.NewImage) == 0 {
 		return nil, nil
 	}
 	if !table.IsTask(rec.Keys) {
-		return nil, nil
+		return n.progress(ctx, rec, tasks)
 	}
 	newState, oldState := stateOf(rec.NewImage), stateOf(rec.OldImage)
 	detailType, webhookType, ok := Kind(newState)
@@ -170,7 +177,7 @@ func (n *Notifier) change(ctx context.Context, rec *batch.StreamRecord) (*change
 	if err != nil {
 		return nil, fmt.Errorf("render event of task %s: %w", t.ID, err)
 	}
-	return &change{seq: rec.Sequence, task: t, detailType: detailType, webhookType: webhookType, detail: detail}, nil
+	return &change{seq: rec.Sequence, task: t, detailType: detailType, webhookType: webhookType, detail: detail, at: t.UpdatedAt}, nil
 }
 
 func stateOf(image map[string]types.AttributeValue) task.State {
@@ -187,9 +194,9 @@ func stateOf(image map[string]types.AttributeValue) task.State {
 func (n *Notifier) entry(c *change) ebtypes.PutEventsRequestEntry {
 	e := ebtypes.PutEventsRequestEntry{
 		EventBusName: aws.String(n.c.Bus), Source: aws.String(Source), DetailType: aws.String(c.detailType),
-		Detail: aws.String(string(c.detail)), Time: aws.Time(c.task.UpdatedAt),
+		Detail: aws.String(string(c.detail)), Time: aws.Time(c.at),
 	}
-	if EntrySize(e) > MaxRequestBytes {
+	if c.eventSeq == 0 && EntrySize(e) > MaxRequestBytes {
 		if b, err := MinimalDetail(c.task); err == nil {
 			e.Detail = aws.String(string(b))
 		}
@@ -243,8 +250,8 @@ func (n *Notifier) deliver(ctx context.Context, changes []*change) int {
 	for i, c := range changes {
 		wg.Go(func() {
 			errs[i] = n.c.Webhooks.Notify(ctx, webhook.Notification{
-				TaskID: c.task.ID, Tenant: c.task.Tenant, TaskVersion: c.task.Version, URL: c.task.WebhookURL,
-				Event:     webhook.Event{Type: c.webhookType, Timestamp: c.task.UpdatedAt.UTC(), Data: c.detail},
+				TaskID: c.task.ID, Tenant: c.task.Tenant, TaskVersion: c.task.Version, EventSeq: c.eventSeq, URL: c.task.WebhookURL,
+				Event:     webhook.Event{Type: c.webhookType, Timestamp: c.at.UTC(), Data: c.detail},
 				ExpiresAt: c.task.ExpiresAt,
 			})
 		})

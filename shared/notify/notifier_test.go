@@ -37,6 +37,15 @@ func (f fakeTasks) TaskFromImage(_ context.Context, image map[string]types.Attri
 	return &cp, nil
 }
 
+func (f fakeTasks) Head(_ context.Context, id string) (*task.Task, error) {
+	t, ok := f[id]
+	if !ok {
+		return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)
+	}
+	cp := *t
+	return &cp, nil
+}
+
 // fakeBus records PutEvents calls; failAt makes the entry at that index (over all calls) fail.
 type fakeBus struct {
 	mu      sync.Mutex

@@ -89,6 +89,20 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 // Get reads a task with a strongly consistent read, and loads its offloaded request and answer
 // back from the blob store.
 func (s *Store) Get(ctx context.Context, id string) (*task.Task, error) {
+	t, err := s.Head(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadBlobs(ctx, []*task.Task{t}, loadAll); err != nil {
+		return nil, fmt.Errorf("get task %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Head reads a task's record with a strongly consistent read, without loading an offloaded
+// request or answer back (RequestRef, ResultRef stay set): for a reader that needs the task's
+// identity and settings only, and may have no right on the blob store (the notifier).
+func (s *Store) Head(ctx context.Context, id string) (*task.Task, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
 		Key:            taskKey(id),
@@ -100,14 +114,7 @@ func (s *Store) Get(ctx context.Context, id string) (*task.Task, error) {
 	if len(out.Item) == 0 {
 		return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)
 	}
-	t, err := fromAttributes(out.Item)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.loadBlobs(ctx, []*task.Task{t}, loadAll); err != nil {
-		return nil, fmt.Errorf("get task %s: %w", id, err)
-	}
-	return t, nil
+	return fromAttributes(out.Item)
 }
 
 // Claim gives the caller the task's lease until now+lease and moves it to running, when the task is

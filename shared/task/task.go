@@ -123,6 +123,10 @@ type Task struct {
 	// WebhookURL is where the caller asked to be told of the task's outcome (webhook_url), besides
 	// its tenant's default webhook URLs.
 	WebhookURL string
+	// ProgressEvents records that the caller opted in to progress events (xpander
+	// events_streaming, ServiceNet progress_events): the task's log events, besides its outcome,
+	// go to the event bus and its webhooks too.
+	ProgressEvents bool
 	// NeedsSecrets records that the work message carried what the task record does not keep (an
 	// auth_token, credential fields or an auth context): a lost message cannot be rebuilt.
 	NeedsSecrets bool

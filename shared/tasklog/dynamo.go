@@ -37,6 +37,10 @@ type Log struct {
 // New returns the log kept in the named table.
 func New(db DynamoDB, table string) *Log { return &Log{db: db, table: table, tries: 25} }
 
+// EventKeyPrefix begins the sort key of every event item: what the table stream's filter
+// recognises events by.
+const EventKeyPrefix = eventPrefix
+
 const (
 	eventPrefix  = "EV#"
 	reportPrefix = "RP#"
@@ -168,6 +172,9 @@ func (l *Log) put(ctx context.Context, e Entry, ev Event) error {
 	if !e.ExpiresAt.IsZero() {
 		item[table.AttrExpiresAt] = table.N(e.ExpiresAt.Unix())
 	}
+	if e.Notify && !Announced(e.Type) {
+		item[AttrNotify] = &types.AttributeValueMemberBOOL{Value: true}
+	}
 	event := l.create(e.TaskID, eventSortKey(ev.Seq), item)
 	if e.Dedupe == "" {
 		_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -287,4 +294,21 @@ func stamp(av types.AttributeValue) (time.Time, error) {
 		return time.Time{}, errors.New("event item without a timestamp")
 	}
 	return table.ParseStamp(s.Value)
+}
+
+// FromStream reads an item as the table's stream carries it (its keys and new image): when it is
+// an event, the task it belongs to, the event and whether it is marked for the notifier
+// (AttrNotify). ok is false for any other item.
+func FromStream(keys, image map[string]types.AttributeValue) (taskID string, ev Event, notify, ok bool, err error) {
+	pk, _ := keys[table.AttrPK].(*types.AttributeValueMemberS)
+	sk, _ := keys[table.AttrSK].(*types.AttributeValueMemberS)
+	if pk == nil || sk == nil || !strings.HasPrefix(sk.Value, eventPrefix) || !strings.HasPrefix(pk.Value, table.TaskPartition("")) {
+		return "", Event{}, false, false, nil
+	}
+	taskID = strings.TrimPrefix(pk.Value, table.TaskPartition(""))
+	if ev, err = decode(image); err != nil {
+		return taskID, Event{}, false, true, fmt.Errorf("decode event %s of task %s: %w", sk.Value, taskID, err)
+	}
+	mark, _ := image[AttrNotify].(*types.AttributeValueMemberBOOL)
+	return taskID, ev, mark != nil && mark.Value, true, nil
 }

@@ -145,7 +145,7 @@ func Missing(t *task.Task) (Entry, bool) {
 
 func entry(t *task.Task, typ Type, data map[string]any) Entry {
 	raw, _ := json.Marshal(data) // maps of plain values and raw JSON always encode
-	return Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw}
+	return Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw, Notify: t.ProgressEvents}
 }
 
 func (r *Recorder) write(ctx context.Context, t *task.Task, e Entry) {

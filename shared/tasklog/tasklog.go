@@ -91,7 +91,19 @@ type Entry struct {
 	// event. It cannot make a gap (no stored event comes before that number); Limited entries
 	// read the tail all the same (the rate is read off it).
 	Opening bool
+	// Notify: the task opted in to progress events (task.Task.ProgressEvents). The event's item
+	// is marked (AttrNotify) so that the table stream's filter hands it to the notifier, unless
+	// its type is one the task's completion events announce already (see Announced).
+	Notify bool
 }
+
+// AttrNotify is the attribute that marks an event item for the notifier: BOOL true, set at
+// append on the events of tasks that opted in to progress events.
+const AttrNotify = "notify"
+
+// Announced reports whether the completion events say what an event of type t says (the outcome,
+// a pause), so that it is never sent as a progress event too.
+func Announced(t Type) bool { return t == Finished || t == Paused }
 
 // Errors of Append.
 var (

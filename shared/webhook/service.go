@@ -106,6 +106,9 @@ type Notification struct {
 	// TaskVersion is the task's version the event is about: with TaskID it identifies the event,
 	// so notifying it again creates nothing twice.
 	TaskVersion int64
+	// EventSeq, when set, names a progress event of the task's log instead (its sequence
+	// number): the event is then identified by TaskID and EventSeq, whatever TaskVersion says.
+	EventSeq int64
 	// URL is the task's own webhook_url; "" when it has none.
 	URL   string
 	Event Event
@@ -148,10 +151,13 @@ func (s *Service) Notify(ctx context.Context, n Notification) error {
 		}
 	}
 	now := s.c.Now()
-	msgID := messageID(n.TaskID, n.TaskVersion)
+	msgID, idOf := messageID(n.TaskID, n.TaskVersion), func(url string) string { return deliveryID(n.TaskID, n.TaskVersion, url) }
+	if n.EventSeq > 0 {
+		msgID, idOf = eventMessageID(n.TaskID, n.EventSeq), func(url string) string { return eventDeliveryID(n.TaskID, n.EventSeq, url) }
+	}
 	for _, target := range targets {
 		d := &Delivery{
-			ID: deliveryID(n.TaskID, n.TaskVersion, target), TaskID: n.TaskID, Tenant: n.Tenant, URL: target,
+			ID: idOf(target), TaskID: n.TaskID, Tenant: n.Tenant, URL: target,
 			MessageID: msgID, EventType: n.Event.Type, Payload: payload, State: Pending, Attempts: []Attempt{},
 			CreatedAt: now, UpdatedAt: now, ExpiresAt: s.expiry(n.ExpiresAt, now),
 		}
@@ -305,6 +311,18 @@ func deliveryID(taskID string, version int64, url string) string {
 // digits. Every URL the event goes to sees the same id.
 func messageID(taskID string, version int64) string {
 	return "msg_" + digest(taskID, strconv.FormatInt(version, 10))
+}
+
+// eventDeliveryID derives the id of a progress event's delivery from the task, the event's
+// sequence number and the URL; the "event" part keeps it apart from every version's.
+func eventDeliveryID(taskID string, seq int64, url string) string {
+	return "dlv_" + digest(taskID, "event", strconv.FormatInt(seq, 10), url)
+}
+
+// eventMessageID derives a progress event's webhook-id from the task and the event's sequence
+// number: the same on every attempt, every redelivery of the stream record and every URL.
+func eventMessageID(taskID string, seq int64) string {
+	return "msg_" + digest(taskID, "event", strconv.FormatInt(seq, 10))
 }
 
 func digest(parts ...string) string {

@@ -201,3 +201,25 @@ func TestHandleNotDueAndMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestEventIDs: a progress event's delivery and webhook ids derive from the task and the event's
+// sequence number (the same on every call, so a redelivered stream record finds its delivery),
+// and never equal a version's, whatever the numbers.
+func TestEventIDs(t *testing.T) {
+	url := "https://hooks.example.com/x"
+	if eventDeliveryID("t1", 3, url) != eventDeliveryID("t1", 3, url) || eventMessageID("t1", 3) != eventMessageID("t1", 3) {
+		t.Fatal("ids differ between calls")
+	}
+	seen := map[string]string{}
+	for _, c := range []struct{ name, id string }{
+		{"event 3", eventDeliveryID("t1", 3, url)}, {"event 4", eventDeliveryID("t1", 4, url)},
+		{"event 3 elsewhere", eventDeliveryID("t1", 3, url+"2")}, {"event 3 of t2", eventDeliveryID("t2", 3, url)},
+		{"version 3", deliveryID("t1", 3, url)},
+		{"message of event 3", eventMessageID("t1", 3)}, {"message of version 3", messageID("t1", 3)},
+	} {
+		if other, dup := seen[c.id]; dup {
+			t.Errorf("%s and %s have the same id %s", c.name, other, c.id)
+		}
+		seen[c.id] = c.name
+	}
+}

@@ -43,6 +43,8 @@ const (
 	EventTaskFailed    = "task.failed"
 	EventTaskStopped   = "task.stopped"
 	EventTaskPaused    = "task.paused"
+	// EventTaskProgress is an event of the task's log (tasks that opted in to progress events).
+	EventTaskProgress = "task.progress"
 )
 
 // Event is the body of every delivery, in the shape Standard Webhooks recommends.

@@ -152,7 +152,7 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	// The build, the driver's install and the emulators' start are independent.
 	dir := t.TempDir()
 	built := make(chan error, 1)
-	go func() { built <- buildBootstraps(ctx, root, dir) }()
+	go func() { built <- buildBootstraps(ctx, root, dir, functions...) }()
 	installed := make(chan error, 1)
 	go func() { installed <- installDriver(ctx, here) }()
 
@@ -683,7 +683,7 @@ func (c *agentCalls) of(taskID string) int {
 
 // buildBootstraps builds each function for Linux on the host's architecture into
 // dir/<name>/bootstrap, as `make build` does for Lambda's.
-func buildBootstraps(ctx context.Context, root, dir string) error {
+func buildBootstraps(ctx context.Context, root, dir string, functions ...string) error {
 	bin := filepath.Join(dir, "bin")
 	args := []string{"build", "-tags", "lambda.norpc", "-buildvcs=false", "-o", bin + string(filepath.Separator)}
 	for _, fn := range functions {

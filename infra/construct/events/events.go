@@ -48,6 +48,8 @@ const (
 	DetailFailed    = "Agent Task Failed"
 	DetailStopped   = "Agent Task Stopped"
 	DetailPaused    = "Agent Task Paused"
+	// DetailProgress is the detail-type of the progress events of tasks that opted in to them.
+	DetailProgress = "Agent Task Progress"
 	// DetailTypeInvoke is the detail-type the trigger's rule matches.
 	DetailTypeInvoke = "Invoke Agent"
 	// DetailTypeScheduled and SourceScheduler mark the envelope a schedule sends the trigger.

@@ -306,12 +306,28 @@ func TestNotifySource(t *testing.T) {
 	}
 
 	filters, _ := m.Properties["FilterCriteria"].(map[string]any)["Filters"].([]any)
-	if len(filters) != 1 {
-		t.Fatalf("filters = %v, want one", m.Properties["FilterCriteria"])
+	if len(filters) != 2 {
+		t.Fatalf("filters = %v, want two (outcomes, progress events)", m.Properties["FilterCriteria"])
 	}
-	var pattern map[string]any
+	var pattern, progress map[string]any
 	if err := json.Unmarshal([]byte(filters[0].(map[string]any)["Pattern"].(string)), &pattern); err != nil {
 		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(filters[1].(map[string]any)["Pattern"].(string)), &progress); err != nil {
+		t.Fatal(err)
+	}
+	wantProgress := map[string]any{
+		"eventName": []any{"INSERT"},
+		"dynamodb": map[string]any{
+			"Keys": map[string]any{"sk": map[string]any{"S": []any{map[string]any{"prefix": "EV#"}}}},
+			"NewImage": map[string]any{
+				"notify": map[string]any{"BOOL": []any{true}},
+				"type":   map[string]any{"S": []any{map[string]any{"anything-but": []any{"finished", "paused"}}}},
+			},
+		},
+	}
+	if !reflect.DeepEqual(progress, wantProgress) {
+		t.Errorf("progress filter pattern = %v, want %v", progress, wantProgress)
 	}
 	wantPattern := map[string]any{
 		"eventName": []any{"INSERT", "MODIFY"},
@@ -328,6 +344,15 @@ func TestNotifySource(t *testing.T) {
 		image := map[string]any{"pk": map[string]any{"S": "TASK#t1"}, "sk": map[string]any{"S": sk}, "state": map[string]any{"S": state}}
 		return map[string]any{"eventName": event, "dynamodb": map[string]any{"Keys": keys, "NewImage": image}}
 	}
+	// event is the record of a log event item; marked: its task opted in to progress events.
+	event := func(name, typ string, marked bool) map[string]any {
+		keys := map[string]any{"pk": map[string]any{"S": "TASK#t1"}, "sk": map[string]any{"S": "EV#0000000003"}}
+		image := map[string]any{"pk": keys["pk"], "sk": keys["sk"], "seq": map[string]any{"N": "3"}, "type": map[string]any{"S": typ}}
+		if marked {
+			image["notify"] = map[string]any{"BOOL": true}
+		}
+		return map[string]any{"eventName": name, "dynamodb": map[string]any{"Keys": keys, "NewImage": image}}
+	}
 	for _, c := range []struct {
 		name   string
 		record map[string]any
@@ -341,20 +366,27 @@ func TestNotifySource(t *testing.T) {
 		{"task accepted", record("INSERT", "TASK", "queued"), false},
 		{"task expired by TTL", record("REMOVE", "TASK", "succeeded"), false},
 		{"another item type", record("MODIFY", "THREAD", "succeeded"), false},
+		{"an opted-in task's status event", event("INSERT", "status", true), true},
+		{"an opted-in task's created event", event("INSERT", "created", true), true},
+		{"an event of a task not opted in", event("INSERT", "status", false), false},
+		{"an opted-in task's finished event (its outcome is announced)", event("INSERT", "finished", true), false},
+		{"an opted-in task's paused event (announced as paused)", event("INSERT", "paused", true), false},
+		{"an event expired by TTL", event("REMOVE", "status", true), false},
 	} {
-		if got := matches(pattern, c.record); got != c.want {
+		if got := matches(pattern, c.record) || matches(progress, c.record); got != c.want {
 			t.Errorf("%s: passes the filter = %v, want %v", c.name, got, c.want)
 		}
 	}
 }
 
 // matches is Lambda's event filtering for the patterns used here: a list matches a scalar equal to
-// one of its elements, an object matches when each of its keys matches.
+// one of its elements or matching one of its operators ({"prefix": s}, {"anything-but": list}),
+// an object matches when each of its keys matches.
 func matches(pattern any, event any) bool {
 	switch p := pattern.(type) {
 	case []any:
 		for _, v := range p {
-			if v == event {
+			if v == event || operator(v, event) {
 				return true
 			}
 		}
@@ -370,6 +402,23 @@ func matches(pattern any, event any) bool {
 			}
 		}
 		return true
+	}
+	return false
+}
+
+// operator is the match of a filter's operator: {"prefix": s} or {"anything-but": list}, of a
+// present string.
+func operator(op any, event any) bool {
+	o, ok := op.(map[string]any)
+	s, isString := event.(string)
+	if !ok || !isString {
+		return false
+	}
+	if prefix, ok := o["prefix"].(string); ok {
+		return strings.HasPrefix(s, prefix)
+	}
+	if but, ok := o["anything-but"].([]any); ok {
+		return !slices.Contains(but, any(s))
 	}
 	return false
 }
@@ -673,7 +722,7 @@ func TestEventNamesMatchTheCode(t *testing.T) {
 	consts := stringConsts(t, filepath.Join("..", "..", "..", "shared", "notify"))
 	for name, want := range map[string]string{
 		"Source": events.Source, "DetailCompleted": events.DetailCompleted, "DetailFailed": events.DetailFailed,
-		"DetailStopped": events.DetailStopped, "DetailPaused": events.DetailPaused,
+		"DetailStopped": events.DetailStopped, "DetailPaused": events.DetailPaused, "DetailProgress": events.DetailProgress,
 	} {
 		if consts[name] != want {
 			t.Errorf("shared/notify's %s = %q, events has %q", name, consts[name], want)

@@ -10,6 +10,7 @@ import (
 	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
+	"github.com/agentq/agentq/shared/tasklog"
 )
 
 // Sizing of the notify function and its stream event source.
@@ -48,7 +49,8 @@ var NotifyStates = []string{
 	string(task.Paused),
 }
 
-// TaskSortKey is the sort key of a task's item (shared/store): the filter passes these items only.
+// TaskSortKey is the sort key of a task's item (shared/store): NotifyFilter passes these items
+// only (ProgressFilter passes marked event items).
 const TaskSortKey = "TASK"
 
 // NotifyTableActions is what notify may do on the table: read a tenant's webhook settings and a
@@ -66,6 +68,24 @@ func NotifyFilter() map[string]any {
 		"dynamodb": map[string]any{
 			"Keys":     map[string]any{table.AttrSK: map[string]any{"S": []any{TaskSortKey}}},
 			"NewImage": map[string]any{"state": map[string]any{"S": toAny(NotifyStates)}},
+		},
+	}
+}
+
+// ProgressFilter is the stream source's second filter pattern: an event item of a task's log
+// (sort key prefix tasklog.EventKeyPrefix) inserted with the notify mark (tasklog.AttrNotify, set
+// at append on the events of tasks that opted in to progress events), of a type the completion
+// events do not announce (finished, paused). Events of tasks that did not opt in, and every
+// event of a deployment where none does, cost no invocation.
+func ProgressFilter() map[string]any {
+	return map[string]any{
+		"eventName": []any{"INSERT"},
+		"dynamodb": map[string]any{
+			"Keys": map[string]any{table.AttrSK: map[string]any{"S": []any{map[string]any{"prefix": tasklog.EventKeyPrefix}}}},
+			"NewImage": map[string]any{
+				tasklog.AttrNotify: map[string]any{"BOOL": []any{true}},
+				"type":             map[string]any{"S": []any{map[string]any{"anything-but": []any{string(tasklog.Finished), string(tasklog.Paused)}}}},
+			},
 		},
 	}
 }
@@ -108,7 +128,7 @@ func (e *Events) newNotify(props *Props) {
 	e.Bus.GrantPutEventsTo(e.Notify, nil)
 	e.WebhookQueue.Grant(e.Notify, jsii.String("sqs:SendMessage"))
 
-	filter := NotifyFilter()
+	filter, progress := NotifyFilter(), ProgressFilter()
 	// TRIM_HORIZON: a new mapping (a first deploy, a replaced one) starts with the oldest change
 	// the stream keeps rather than skipping what happened while it was away. Partial batch
 	// responses checkpoint past the records that succeeded; bisection splits a failing batch to
@@ -122,7 +142,7 @@ func (e *Events) newNotify(props *Props) {
 		RetryAttempts:           jsii.Number(NotifyRetryAttempts),
 		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(NotifyMaxRecordAgeHours)),
 		OnFailure:               awslambdaeventsources.NewSqsDlq(e.NotifyDeadLetterQueue),
-		Filters:                 &[]*map[string]any{awslambda.FilterCriteria_Filter(&filter)},
+		Filters:                 &[]*map[string]any{awslambda.FilterCriteria_Filter(&filter), awslambda.FilterCriteria_Filter(&progress)},
 	})
 	e.Notify.AddEventSource(e.NotifySource)
 }

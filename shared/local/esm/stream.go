@@ -34,6 +34,9 @@ type StreamMapping struct {
 	StreamARN string
 	Region    string
 	Handler   batch.StreamHandler
+	// Filter, when set, is the mapping's filter criteria: only the records it passes reach the
+	// handler, and a batch it passes none of costs no handler call, as with Lambda's filters.
+	Filter func(batch.StreamRecord) bool
 	// BatchSize is the most records per batch (1-1000); default 100.
 	BatchSize int32
 	// Idle is the pause between reads of a shard with nothing new; default 200 ms.
@@ -203,7 +206,12 @@ func (m *StreamMapping) handle(ctx context.Context, recs []streamtypes.Record) (
 		if err != nil {
 			return "", err
 		}
-		out = append(out, rec)
+		if m.Filter == nil || m.Filter(rec) {
+			out = append(out, rec)
+		}
+	}
+	if len(out) == 0 {
+		return "", nil
 	}
 	hctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()

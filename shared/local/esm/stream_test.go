@@ -185,3 +185,45 @@ func TestStreamMappingSkipsAPoisonRecordAfterMaxRetries(t *testing.T) {
 		t.Errorf("record 2 tried %d times (want 1 + 2 retries), handled %v (want 1,3)", tries["2"], handled)
 	}
 }
+
+// TestStreamMappingFilters: only the records the filter passes reach the handler, in order, and a
+// batch it passes none of costs no handler call.
+func TestStreamMappingFilters(t *testing.T) {
+	f := &fakeStream{
+		shards: []streamtypes.Shard{{ShardId: aws.String("s")}},
+		recs: map[string][]streamtypes.Record{"s": {
+			streamRecord("1", "running"), streamRecord("2", "running"), // a batch of nothing wanted
+			streamRecord("3", "succeeded"), streamRecord("4", "running"),
+			streamRecord("5", "failed"),
+		}},
+	}
+	var mu sync.Mutex
+	var seen []string
+	calls := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m := &StreamMapping{
+		API: f, StreamARN: "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/1", BatchSize: 2, Idle: time.Millisecond,
+		Filter: func(r batch.StreamRecord) bool {
+			return r.NewImage["state"].(*types.AttributeValueMemberS).Value != "running"
+		},
+		Handler: func(_ context.Context, recs []batch.StreamRecord) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			for _, r := range recs {
+				seen = append(seen, r.Sequence)
+			}
+			if len(seen) == 2 {
+				cancel()
+			}
+			return "", nil
+		},
+	}
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(seen, " "); got != "3 5" || calls != 2 {
+		t.Errorf("handled %q in %d calls, want \"3 5\" in 2", got, calls)
+	}
+}

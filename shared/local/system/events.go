@@ -18,6 +18,7 @@ import (
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/local/eventbus"
+	"github.com/agentq/agentq/shared/notify"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/trigger"
 	"github.com/agentq/agentq/shared/webhook"
@@ -90,7 +91,7 @@ func (s *System) runEvents(ctx, runCtx context.Context, o Options, p *backend.Pa
 			}
 		}()
 	}
-	stream := &esm.StreamMapping{API: streams, StreamARN: streamARN, Handler: timedStream(ntf.Handle, o.OnInvocation), Idle: 100 * time.Millisecond, Logger: o.Logger}
+	stream := &esm.StreamMapping{API: streams, StreamARN: streamARN, Handler: timedStream(ntf.Handle, o.OnInvocation), Filter: notify.Wanted, Idle: 100 * time.Millisecond, Logger: o.Logger}
 	run("stream", stream.Run)
 	for _, m := range []*esm.Mapping{
 		{API: s.SQS, QueueURL: s.Events.Webhooks.URL, QueueARN: s.Events.Webhooks.ARN, Region: "us-east-1", Handler: s.Deliveries.Handle, Pollers: 2, Logger: o.Logger},
