@@ -80,7 +80,7 @@ func (k *Keys) valid(ctx context.Context, tenant, id, token string) (bool, error
 }
 
 // PushDecoder reads a push notification body as the remote task it is about and the reports it
-// makes (dispatch.DecodePush reads A2A's); its error says what is wrong, never what was sent.
+// makes (a2apush.Decode reads A2A's); its error says what is wrong, never what was sent.
 type PushDecoder func(body []byte) (remoteTaskID string, reports []Report, err error)
 
 // Service checks reports and pushes and appends them to their task's log.
