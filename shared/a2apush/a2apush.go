@@ -6,8 +6,11 @@
 package a2apush
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
@@ -17,11 +20,14 @@ import (
 	"github.com/agentq/agentq/shared/tasklog"
 )
 
+// MaxArtifacts bounds the artifacts a pushed 0.3 task may carry: each makes an event.
+const MaxArtifacts = 16
+
 // Decode reads an A2A push notification body, in 1.0's shape (a StreamResponse: task, message,
 // statusUpdate or artifactUpdate) or 0.3's (an object with a "kind": the task, as 0.3 agents
 // push it, or a message, status-update or artifact-update), as the remote task it is about and
-// the reports it makes (see Events). It is the progress service's progress.PushDecoder; its
-// error says what is wrong, never what was sent.
+// the reports it makes (see Events, and taskReports for a 0.3 task). It is the progress
+// service's progress.PushDecoder; its error says what is wrong, never what was sent.
 func Decode(body []byte) (remoteTaskID string, reports []progress.Report, err error) {
 	var kind struct {
 		Kind *string `json:"kind"`
@@ -33,6 +39,9 @@ func Decode(body []byte) (remoteTaskID string, reports []progress.Report, err er
 	if kind.Kind != nil {
 		if ev, err = a2a03.DecodeEvent(body); err != nil {
 			return "", nil, errors.New("not an A2A 0.3 push notification (a task, message, status-update or artifact-update)")
+		}
+		if t, ok := ev.(*a2a.Task); ok {
+			return taskReports(t)
 		}
 	} else {
 		var sr a2a.StreamResponse
@@ -50,6 +59,36 @@ func Decode(body []byte) (remoteTaskID string, reports []progress.Report, err er
 
 var _ progress.PushDecoder = Decode
 
+// taskReports reads a task pushed whole, as 0.3 agents push every update: its status makes a
+// status event and each artifact an artifact event (its whole content so far: append false).
+// Each event is named by a hash of what it reads (Report.Dedupe), so that what a push repeats
+// of the previous one (the status, when an artifact grew; the artifacts, when the status
+// changed) is logged once.
+func taskReports(t *a2a.Task) (string, []progress.Report, error) {
+	if len(t.Artifacts) > MaxArtifacts {
+		return "", nil, fmt.Errorf("a pushed task carries at most %d artifacts", MaxArtifacts)
+	}
+	status := statusEvent(t.Status)
+	status.Dedupe = "a2a-status:" + digest(t.Status)
+	reports := []progress.Report{status}
+	for _, art := range t.Artifacts {
+		if art == nil {
+			continue
+		}
+		r := artifactEvent(art, false, false)
+		r.Dedupe = "a2a-artifact:" + digest(art)
+		reports = append(reports, r)
+	}
+	return string(t.ID), reports, nil
+}
+
+// digest names a value by the hash of its JSON.
+func digest(v any) string {
+	raw, _ := json.Marshal(v) // A2A types
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
+}
+
 // Events reads an A2A event (pushed, or streamed by SendStreamingMessage) as the remote task it
 // is about and the log events it makes: status updates and tasks become status events (the
 // state, named as in 0.3, and the status message's text); artifact updates become artifact
@@ -65,11 +104,7 @@ func Events(ev a2a.Event) (remoteTaskID string, reports []progress.Report, ok bo
 		if ev.Artifact == nil {
 			return "", nil, false
 		}
-		text, data := PartsText(ev.Artifact.Parts)
-		return string(ev.TaskID), []progress.Report{event(tasklog.Artifact, map[string]any{
-			"artifact_id": ev.Artifact.ID, "name": ev.Artifact.Name, "text": text, "data": rawOrNil(data),
-			"append": ev.Append, "last_chunk": ev.LastChunk,
-		})}, true
+		return string(ev.TaskID), []progress.Report{artifactEvent(ev.Artifact, ev.Append, ev.LastChunk)}, true
 	case *a2a.Message:
 		text, _ := PartsText(ev.Parts)
 		return string(ev.TaskID), []progress.Report{event(tasklog.Status, map[string]any{"message": text})}, true
@@ -96,6 +131,14 @@ func PartsText(parts a2a.ContentParts) (text, data string) {
 		}
 	}
 	return b.String(), data
+}
+
+func artifactEvent(art *a2a.Artifact, appended, last bool) progress.Report {
+	text, data := PartsText(art.Parts)
+	return event(tasklog.Artifact, map[string]any{
+		"artifact_id": art.ID, "name": art.Name, "text": text, "data": rawOrNil(data),
+		"append": appended, "last_chunk": last,
+	})
 }
 
 func statusEvent(s a2a.TaskStatus) progress.Report {
