@@ -363,7 +363,7 @@ func a2aParams(c Call) (*a2a.SendMessageRequest, error) {
 // envelopeParams reads an agent_envelope, in A2A 1.0 or 0.3. It may be any of:
 //
 //   - a whole JSON-RPC request, {"jsonrpc":"2.0","method":"SendMessage","params":{...}} (or
-//     "message/send" in 0.3): its params are used (its id is not: the SDK numbers its own
+//     "message/send" in 0.3): its params are used (its id is not: the client numbers its own
 //     requests), and any other method is refused;
 //   - SendMessage params, {"message":{...},"configuration":{...},"metadata":{...}};
 //   - a bare message, {"role":"ROLE_USER","parts":[...],...}.
