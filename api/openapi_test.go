@@ -1598,8 +1598,8 @@ func TestDocument(t *testing.T) {
 			}
 		}
 	}
-	if len(doc.Components.SecuritySchemes) != 4 {
-		t.Errorf("security schemes = %v, want ApiKey and Bearer, and agents' ProgressToken and PushToken", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
+	if len(doc.Components.SecuritySchemes) != 5 {
+		t.Errorf("security schemes = %v, want ApiKey and Bearer, and agents' ProgressToken, PushToken and PushToken03", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
 	}
 }
 
