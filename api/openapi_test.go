@@ -24,10 +24,10 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 
+	"github.com/agentq/agentq/shared/a2apush"
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/authctx"
-	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/notify"
@@ -575,7 +575,7 @@ func (f *fake) handler() http.Handler {
 		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f}, Receipts: fakeIssuer{f}, ReceiptStore: f,
 		Limiter: f, Limits: fakeKeys{f}, TenantDefaults: tenantlimit.Limits{Rate: 20, MaxInFlight: 200},
 		Now: func() time.Time { return now }, SyncWait: 2 * time.Second,
-		Events: f.events, Progress: progress.New(f, f.events, progressKeys, dispatch.DecodePush), StreamFor: 50 * time.Millisecond,
+		Events: f.events, Progress: progress.New(f, f.events, progressKeys, a2apush.Decode), StreamFor: 50 * time.Millisecond,
 	})
 }
 
@@ -1598,8 +1598,8 @@ func TestDocument(t *testing.T) {
 			}
 		}
 	}
-	if len(doc.Components.SecuritySchemes) != 4 {
-		t.Errorf("security schemes = %v, want ApiKey and Bearer, and agents' ProgressToken and PushToken", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
+	if len(doc.Components.SecuritySchemes) != 5 {
+		t.Errorf("security schemes = %v, want ApiKey and Bearer, and agents' ProgressToken, PushToken and PushToken03", slices.Collect(maps.Keys(doc.Components.SecuritySchemes)))
 	}
 }
 

@@ -150,7 +150,14 @@ func streamCases(out map[string][]tcase) {
 				tk := stored(task.Running, task.Xpander)
 				tk.RemoteTaskID = "remote-1"
 				f.put(tk)
-			}, status: 403, code: "remote_task_mismatch"})
+			}, status: 403, code: "remote_task_mismatch"},
+		tcase{name: "an A2A 0.3 task, pushed whole", method: "POST", path: "/v1/tasks/" + taskID + "/push", auth: "none", validRequest: true,
+			body:   `{"kind":"task","id":"remote-1","contextId":"c","status":{"state":"working"},"artifacts":[{"artifactId":"a","parts":[{"kind":"text","text":"draft"}]}]}`,
+			header: []string{"X-A2A-Notification-Token", progressToken(tenant, taskID)}, setup: func(f *fake) {
+				tk := stored(task.Running, task.Xpander)
+				tk.RemoteTaskID = "remote-1"
+				f.put(tk)
+			}, status: 202})
 	out["POST /v1/tasks/{task_id}/push"] = withDuplicate(push, "/v1/tasks/"+taskID+"/push", status, "A2A-Notification-Token", progressToken(tenant, taskID))
 	report := `{"type":"chunk","data":{"text":"hel"},"id":"r-1"}`
 	out["POST /v1/tasks/{task_id}/progress"] = withDuplicate(agentCases("/v1/tasks/"+taskID+"/progress", "Authorization", report, true),

@@ -18,6 +18,30 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for A2APush03Kind.
+const (
+	A2APush03KindArtifactUpdate A2APush03Kind = "artifact-update"
+	A2APush03KindMessage        A2APush03Kind = "message"
+	A2APush03KindStatusUpdate   A2APush03Kind = "status-update"
+	A2APush03KindTask           A2APush03Kind = "task"
+)
+
+// Valid indicates whether the value is a known member of the A2APush03Kind enum.
+func (e A2APush03Kind) Valid() bool {
+	switch e {
+	case A2APush03KindArtifactUpdate:
+		return true
+	case A2APush03KindMessage:
+		return true
+	case A2APush03KindStatusUpdate:
+		return true
+	case A2APush03KindTask:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AcceptedMessage.
 const (
 	ServiceNetInvocationAccepted AcceptedMessage = "ServiceNet invocation accepted"
@@ -8016,8 +8040,22 @@ func (e RotateWebhookSecret503JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
-// A2APush An A2A 1.0 StreamResponse, one of `task`, `message`, `statusUpdate`, `artifactUpdate`.
+// A2APush An A2A push notification, in 1.0's shape or 0.3's.
 type A2APush struct {
+	union json.RawMessage
+}
+
+// A2APush03 An A2A 0.3 push: the agent's whole task (`kind: task`, with `id`, `status` and
+// `artifacts`), or a message, status update or artifact update, told apart by `kind`.
+type A2APush03 struct {
+	Kind A2APush03Kind `json:"kind"`
+}
+
+// A2APush03Kind defines model for A2APush03.Kind.
+type A2APush03Kind string
+
+// A2APush10 An A2A 1.0 StreamResponse, one of `task`, `message`, `statusUpdate`, `artifactUpdate`.
+type A2APush10 struct {
 	ArtifactUpdate *map[string]interface{} `json:"artifactUpdate,omitempty"`
 	Message        *map[string]interface{} `json:"message,omitempty"`
 	StatusUpdate   *map[string]interface{} `json:"statusUpdate,omitempty"`
@@ -16159,6 +16197,68 @@ func (a XpanderInput) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(object)
+}
+
+// AsA2APush10 returns the union data inside the A2APush as a A2APush10
+func (t A2APush) AsA2APush10() (A2APush10, error) {
+	var body A2APush10
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromA2APush10 overwrites any union data inside the A2APush as the provided A2APush10
+func (t *A2APush) FromA2APush10(v A2APush10) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeA2APush10 performs a merge with any union data inside the A2APush, using the provided A2APush10
+func (t *A2APush) MergeA2APush10(v A2APush10) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsA2APush03 returns the union data inside the A2APush as a A2APush03
+func (t A2APush) AsA2APush03() (A2APush03, error) {
+	var body A2APush03
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromA2APush03 overwrites any union data inside the A2APush as the provided A2APush03
+func (t *A2APush) FromA2APush03(v A2APush03) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeA2APush03 performs a merge with any union data inside the A2APush, using the provided A2APush03
+func (t *A2APush) MergeA2APush03(v A2APush03) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t A2APush) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *A2APush) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
 }
 
 // AsRouteNotFound0 returns the union data inside the RouteNotFound as a RouteNotFound0
@@ -37245,13 +37345,19 @@ type ClientInterface interface {
 
 	// PushNotificationWithBody An A2A agent pushes its task's updates
 	//
-	// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
-	// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
-	// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
-	// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
-	// about the agent's task for this task; status updates and tasks are logged as `status`
-	// events, artifact updates as `artifact` events. A notification delivered twice is refused
-	// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+	// The push notification URL agentq gives an A2A agent whose card declares push
+	// notifications (1.0: `configuration.taskPushNotificationConfig` of its `SendMessage`;
+	// 0.3: `configuration.pushNotificationConfig` of its `message/send`), with the task's
+	// token, which the agent sends back as `A2A-Notification-Token` (0.3:
+	// `X-A2A-Notification-Token`). The body is an A2A 1.0 `StreamResponse` (`task`,
+	// `message`, `statusUpdate` or `artifactUpdate`) or an A2A 0.3 object told apart by its
+	// `kind` (0.3 agents push their whole `task`; `message`, `status-update` and
+	// `artifact-update` are read too), about the agent's task for this task. Status updates
+	// and tasks are logged as `status` events, artifact updates as `artifact` events, and a
+	// 0.3 task's artifacts (at most 16) as one `artifact` event each, with its whole content
+	// so far; what a 0.3 push repeats of an earlier one is logged once. A notification
+	// delivered twice, or one with nothing new, is refused (`409 duplicate_report`), as is
+	// one about another task of the agent's (`403`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -37260,13 +37366,19 @@ type ClientInterface interface {
 
 	// PushNotification An A2A agent pushes its task's updates
 	//
-	// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
-	// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
-	// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
-	// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
-	// about the agent's task for this task; status updates and tasks are logged as `status`
-	// events, artifact updates as `artifact` events. A notification delivered twice is refused
-	// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+	// The push notification URL agentq gives an A2A agent whose card declares push
+	// notifications (1.0: `configuration.taskPushNotificationConfig` of its `SendMessage`;
+	// 0.3: `configuration.pushNotificationConfig` of its `message/send`), with the task's
+	// token, which the agent sends back as `A2A-Notification-Token` (0.3:
+	// `X-A2A-Notification-Token`). The body is an A2A 1.0 `StreamResponse` (`task`,
+	// `message`, `statusUpdate` or `artifactUpdate`) or an A2A 0.3 object told apart by its
+	// `kind` (0.3 agents push their whole `task`; `message`, `status-update` and
+	// `artifact-update` are read too), about the agent's task for this task. Status updates
+	// and tasks are logged as `status` events, artifact updates as `artifact` events, and a
+	// 0.3 task's artifacts (at most 16) as one `artifact` event each, with its whole content
+	// so far; what a 0.3 push repeats of an earlier one is logged once. A notification
+	// delivered twice, or one with nothing new, is refused (`409 duplicate_report`), as is
+	// one about another task of the agent's (`403`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -38357,13 +38469,19 @@ func (c *Client) ReportProgress(ctx context.Context, taskId DeliveryTaskID, para
 
 // PushNotificationWithBody An A2A agent pushes its task's updates
 //
-// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
-// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
-// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
-// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
-// about the agent's task for this task; status updates and tasks are logged as `status`
-// events, artifact updates as `artifact` events. A notification delivered twice is refused
-// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+// The push notification URL agentq gives an A2A agent whose card declares push
+// notifications (1.0: `configuration.taskPushNotificationConfig` of its `SendMessage`;
+// 0.3: `configuration.pushNotificationConfig` of its `message/send`), with the task's
+// token, which the agent sends back as `A2A-Notification-Token` (0.3:
+// `X-A2A-Notification-Token`). The body is an A2A 1.0 `StreamResponse` (`task`,
+// `message`, `statusUpdate` or `artifactUpdate`) or an A2A 0.3 object told apart by its
+// `kind` (0.3 agents push their whole `task`; `message`, `status-update` and
+// `artifact-update` are read too), about the agent's task for this task. Status updates
+// and tasks are logged as `status` events, artifact updates as `artifact` events, and a
+// 0.3 task's artifacts (at most 16) as one `artifact` event each, with its whole content
+// so far; what a 0.3 push repeats of an earlier one is logged once. A notification
+// delivered twice, or one with nothing new, is refused (`409 duplicate_report`), as is
+// one about another task of the agent's (`403`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -38382,13 +38500,19 @@ func (c *Client) PushNotificationWithBody(ctx context.Context, taskId DeliveryTa
 
 // PushNotification An A2A agent pushes its task's updates
 //
-// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
-// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
-// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
-// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
-// about the agent's task for this task; status updates and tasks are logged as `status`
-// events, artifact updates as `artifact` events. A notification delivered twice is refused
-// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+// The push notification URL agentq gives an A2A agent whose card declares push
+// notifications (1.0: `configuration.taskPushNotificationConfig` of its `SendMessage`;
+// 0.3: `configuration.pushNotificationConfig` of its `message/send`), with the task's
+// token, which the agent sends back as `A2A-Notification-Token` (0.3:
+// `X-A2A-Notification-Token`). The body is an A2A 1.0 `StreamResponse` (`task`,
+// `message`, `statusUpdate` or `artifactUpdate`) or an A2A 0.3 object told apart by its
+// `kind` (0.3 agents push their whole `task`; `message`, `status-update` and
+// `artifact-update` are read too), about the agent's task for this task. Status updates
+// and tasks are logged as `status` events, artifact updates as `artifact` events, and a
+// 0.3 task's artifacts (at most 16) as one `artifact` event each, with its whole content
+// so far; what a 0.3 push repeats of an earlier one is logged once. A notification
+// delivered twice, or one with nothing new, is refused (`409 duplicate_report`), as is
+// one about another task of the agent's (`403`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -42400,13 +42524,19 @@ type ClientWithResponsesInterface interface {
 
 	// PushNotificationWithBodyWithResponse An A2A agent pushes its task's updates
 	//
-	// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
-	// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
-	// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
-	// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
-	// about the agent's task for this task; status updates and tasks are logged as `status`
-	// events, artifact updates as `artifact` events. A notification delivered twice is refused
-	// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+	// The push notification URL agentq gives an A2A agent whose card declares push
+	// notifications (1.0: `configuration.taskPushNotificationConfig` of its `SendMessage`;
+	// 0.3: `configuration.pushNotificationConfig` of its `message/send`), with the task's
+	// token, which the agent sends back as `A2A-Notification-Token` (0.3:
+	// `X-A2A-Notification-Token`). The body is an A2A 1.0 `StreamResponse` (`task`,
+	// `message`, `statusUpdate` or `artifactUpdate`) or an A2A 0.3 object told apart by its
+	// `kind` (0.3 agents push their whole `task`; `message`, `status-update` and
+	// `artifact-update` are read too), about the agent's task for this task. Status updates
+	// and tasks are logged as `status` events, artifact updates as `artifact` events, and a
+	// 0.3 task's artifacts (at most 16) as one `artifact` event each, with its whole content
+	// so far; what a 0.3 push repeats of an earlier one is logged once. A notification
+	// delivered twice, or one with nothing new, is refused (`409 duplicate_report`), as is
+	// one about another task of the agent's (`403`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -42415,13 +42545,19 @@ type ClientWithResponsesInterface interface {
 
 	// PushNotificationWithResponse An A2A agent pushes its task's updates
 	//
-	// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
-	// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
-	// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
-	// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
-	// about the agent's task for this task; status updates and tasks are logged as `status`
-	// events, artifact updates as `artifact` events. A notification delivered twice is refused
-	// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+	// The push notification URL agentq gives an A2A agent whose card declares push
+	// notifications (1.0: `configuration.taskPushNotificationConfig` of its `SendMessage`;
+	// 0.3: `configuration.pushNotificationConfig` of its `message/send`), with the task's
+	// token, which the agent sends back as `A2A-Notification-Token` (0.3:
+	// `X-A2A-Notification-Token`). The body is an A2A 1.0 `StreamResponse` (`task`,
+	// `message`, `statusUpdate` or `artifactUpdate`) or an A2A 0.3 object told apart by its
+	// `kind` (0.3 agents push their whole `task`; `message`, `status-update` and
+	// `artifact-update` are read too), about the agent's task for this task. Status updates
+	// and tasks are logged as `status` events, artifact updates as `artifact` events, and a
+	// 0.3 task's artifacts (at most 16) as one `artifact` event each, with its whole content
+	// so far; what a 0.3 push repeats of an earlier one is logged once. A notification
+	// delivered twice, or one with nothing new, is refused (`409 duplicate_report`), as is
+	// one about another task of the agent's (`403`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -50977,13 +51113,19 @@ func (c *ClientWithResponses) ReportProgressWithResponse(ctx context.Context, ta
 
 // PushNotificationWithBodyWithResponse An A2A agent pushes its task's updates
 //
-// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
-// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
-// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
-// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
-// about the agent's task for this task; status updates and tasks are logged as `status`
-// events, artifact updates as `artifact` events. A notification delivered twice is refused
-// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+// The push notification URL agentq gives an A2A agent whose card declares push
+// notifications (1.0: `configuration.taskPushNotificationConfig` of its `SendMessage`;
+// 0.3: `configuration.pushNotificationConfig` of its `message/send`), with the task's
+// token, which the agent sends back as `A2A-Notification-Token` (0.3:
+// `X-A2A-Notification-Token`). The body is an A2A 1.0 `StreamResponse` (`task`,
+// `message`, `statusUpdate` or `artifactUpdate`) or an A2A 0.3 object told apart by its
+// `kind` (0.3 agents push their whole `task`; `message`, `status-update` and
+// `artifact-update` are read too), about the agent's task for this task. Status updates
+// and tasks are logged as `status` events, artifact updates as `artifact` events, and a
+// 0.3 task's artifacts (at most 16) as one `artifact` event each, with its whole content
+// so far; what a 0.3 push repeats of an earlier one is logged once. A notification
+// delivered twice, or one with nothing new, is refused (`409 duplicate_report`), as is
+// one about another task of the agent's (`403`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -50998,13 +51140,19 @@ func (c *ClientWithResponses) PushNotificationWithBodyWithResponse(ctx context.C
 
 // PushNotificationWithResponse An A2A agent pushes its task's updates
 //
-// The push notification URL agentq gives an A2A 1.0 agent whose card declares push
-// notifications (`configuration.taskPushNotificationConfig` of its `SendMessage`), with
-// the task's token, which the agent sends back as `A2A-Notification-Token`. The body is
-// an A2A 1.0 `StreamResponse` (`task`, `message`, `statusUpdate` or `artifactUpdate`)
-// about the agent's task for this task; status updates and tasks are logged as `status`
-// events, artifact updates as `artifact` events. A notification delivered twice is refused
-// (`409 duplicate_report`), as is one about another task of the agent's (`403`).
+// The push notification URL agentq gives an A2A agent whose card declares push
+// notifications (1.0: `configuration.taskPushNotificationConfig` of its `SendMessage`;
+// 0.3: `configuration.pushNotificationConfig` of its `message/send`), with the task's
+// token, which the agent sends back as `A2A-Notification-Token` (0.3:
+// `X-A2A-Notification-Token`). The body is an A2A 1.0 `StreamResponse` (`task`,
+// `message`, `statusUpdate` or `artifactUpdate`) or an A2A 0.3 object told apart by its
+// `kind` (0.3 agents push their whole `task`; `message`, `status-update` and
+// `artifact-update` are read too), about the agent's task for this task. Status updates
+// and tasks are logged as `status` events, artifact updates as `artifact` events, and a
+// 0.3 task's artifacts (at most 16) as one `artifact` event each, with its whole content
+// so far; what a 0.3 push repeats of an earlier one is logged once. A notification
+// delivered twice, or one with nothing new, is refused (`409 duplicate_report`), as is
+// one about another task of the agent's (`403`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -20,13 +20,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/agentq/agentq/shared/a2apush"
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/awsenv"
 	"github.com/agentq/agentq/shared/blob"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/deadline"
-	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/netguard"
@@ -232,7 +232,7 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		p.ProgressKeys = progress.NewKeysFrom(progresskey.New(ddb, cfg.Table, sealer).Key)
 	}
 	if p.ProgressKeys != nil {
-		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, dispatch.DecodePush)
+		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, a2apush.Decode)
 	}
 	if err := p.buildWebhooks(c, sealer); err != nil {
 		return nil, err

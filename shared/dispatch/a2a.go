@@ -11,23 +11,23 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	legacy "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2aclient"
-	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 
+	"github.com/agentq/agentq/shared/a2a03"
+	"github.com/agentq/agentq/shared/a2apush"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/netguard"
 	"github.com/agentq/agentq/shared/task"
 )
 
-// A2A agents (protocol "a2a") are called over A2A JSON-RPC with the official Go SDK,
-// github.com/a2aproject/a2a-go/v2: A2A 1.0 (SendMessage, GetTask, CancelTask, with an
-// "A2A-Version: 1.0" header) or A2A 0.3 (message/send, tasks/get, tasks/cancel) through the SDK's
-// compatibility package, a2av0. Which one an agent is spoken to in is chosen per agent (see
+// A2A agents (protocol "a2a") are called over A2A JSON-RPC: A2A 1.0 (SendMessage, GetTask,
+// CancelTask, with an "A2A-Version: 1.0" header) with the official Go SDK,
+// github.com/a2aproject/a2a-go/v2, or A2A 0.3 (message/send, tasks/get, tasks/cancel) with
+// agentq's own small 0.3 client (rpc03, in a2arpc03.go). Which one an agent is spoken to in is chosen per agent (see
 // a2acard.go): its registry field a2a_version, else its agent card, else 0.3. Call sends one
 // message:
 //
@@ -179,9 +179,10 @@ func (cl *Client) callA2A(ctx context.Context, c Call) (Result, error) {
 	}
 }
 
-// a2aClient builds SDK clients for A2A agents: JSON-RPC only, in A2A 1.0 or 0.3, over the
-// dispatch HTTP client with its answers bounded.
+// a2aClient builds clients for A2A agents: JSON-RPC only, the SDK's in A2A 1.0 and rpc03 in
+// 0.3, over the dispatch HTTP client with its answers bounded.
 type a2aClient struct {
+	hc      *http.Client // bounded
 	factory *a2aclient.Factory
 	cards   *cardVersions
 	wait    time.Duration
@@ -190,24 +191,21 @@ type a2aClient struct {
 func newA2AClient(hc *http.Client) *a2aClient {
 	bc := boundedClient(hc)
 	return &a2aClient{
-		factory: a2aclient.NewFactory(
-			a2aclient.WithDefaultsDisabled(),
-			a2aclient.WithJSONRPCTransport(bc),
-			a2av0.WithJSONRPCTransport(a2av0.JSONRPCTransportConfig{Client: bc}),
-		),
-		cards: newCardVersions(bc),
+		hc:      bc,
+		factory: a2aclient.NewFactory(a2aclient.WithDefaultsDisabled(), a2aclient.WithJSONRPCTransport(bc)),
+		cards:   newCardVersions(bc),
 	}
 }
 
-// a2aSession is an SDK client for one agent, the version it speaks, and the context its requests
-// are made with (it carries their extra HTTP headers).
+// a2aSession is a client for one agent, the version it speaks, and the context its requests are
+// made with (for the SDK's client, it carries their extra HTTP headers).
 type a2aSession struct {
 	ctx     context.Context
-	client  *a2aclient.Client
+	client  a2aConn
 	version a2a.ProtocolVersion
 }
 
-// session returns an SDK client for agent a. Its only I/O is the agent card, when the version is
+// session returns a client for agent a. Its only I/O is the agent card, when the version is
 // neither pinned nor known yet: the JSON-RPC transport connects on the first request, through the
 // shared HTTP client's connection pool.
 func (ac *a2aClient) session(ctx context.Context, a agent.Agent, creds Credentials, idempotencyKey string) (a2aSession, error) {
@@ -218,19 +216,22 @@ func (ac *a2aClient) session(ctx context.Context, a agent.Agent, creds Credentia
 	if err != nil {
 		return a2aSession{}, err
 	}
+	hh := http.Header{}
+	creds.apply(a, hh)
+	if idempotencyKey != "" {
+		hh.Set("Idempotency-Key", idempotencyKey)
+	}
+	if version == a2a03.Version {
+		return a2aSession{ctx: ctx, client: &rpc03{hc: ac.hc, url: a.Endpoint, header: hh}, version: version}, nil
+	}
 	iface := &a2a.AgentInterface{URL: a.Endpoint, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: version}
 	client, err := ac.factory.CreateFromEndpoints(ctx, []*a2a.AgentInterface{iface})
 	if err != nil {
 		return a2aSession{}, &Error{Reason: task.ReasonAgentFailed, Message: "A2A client: " + Redact(err.Error())}
 	}
 	h := a2aclient.ServiceParams{}
-	hh := http.Header{}
-	creds.apply(a, hh)
 	for k := range hh {
 		h[k] = []string{hh.Get(k)}
-	}
-	if idempotencyKey != "" {
-		h["Idempotency-Key"] = []string{idempotencyKey}
 	}
 	if len(h) > 0 {
 		ctx = a2aclient.AttachServiceParams(ctx, h)
@@ -362,13 +363,14 @@ func a2aParams(c Call) (*a2a.SendMessageRequest, error) {
 // envelopeParams reads an agent_envelope, in A2A 1.0 or 0.3. It may be any of:
 //
 //   - a whole JSON-RPC request, {"jsonrpc":"2.0","method":"SendMessage","params":{...}} (or
-//     "message/send" in 0.3): its params are used (its id is not: the SDK numbers its own
+//     "message/send" in 0.3): its params are used (its id is not: the client numbers its own
 //     requests), and any other method is refused;
 //   - SendMessage params, {"message":{...},"configuration":{...},"metadata":{...}};
 //   - a bare message, {"role":"ROLE_USER","parts":[...],...}.
 //
 // It is 0.3 when its method is message/send or its message carries "kind" (every 0.3 message
-// and part does; no 1.0 one does), and is then read with the SDK's 0.3 types and converted. It
+// and part does; no 1.0 one does), and is then read with a2a-go's 0.3 types and converted
+// (package a2a03). It
 // is decoded into the SDK's types and sent from them, in the version the agent speaks, so every
 // field A2A defines reaches the agent as given, except configuration.returnImmediately (always
 // set; blocking false in 0.3); fields outside the spec are dropped.
@@ -415,7 +417,7 @@ func envelopeParams(raw json.RawMessage) (*a2a.SendMessageRequest, error) {
 		if lp.Message == nil || len(lp.Message.Parts) == 0 {
 			return nil, errors.New("the message has no parts")
 		}
-		p, err := a2av0.ToV1SendMessageRequest(&lp)
+		p, err := a2a03.ToSendParams(&lp)
 		if err != nil {
 			return nil, fmt.Errorf("not a usable A2A 0.3 message: %w", err)
 		}
@@ -479,12 +481,7 @@ func jsonProblem(err error) string {
 
 // stateName names a task state as A2A 0.3 does ("working", "input-required"), whatever the
 // version the agent speaks.
-func stateName(s a2a.TaskState) string {
-	if name := string(a2av0.FromV1TaskState(s)); name != "" {
-		return name
-	}
-	return string(s)
-}
+func stateName(s a2a.TaskState) string { return a2a03.StateName(s) }
 
 // taskOutcome maps an A2A task to an outcome:
 //
@@ -547,29 +544,11 @@ func messageResult(m *a2a.Message, version a2a.ProtocolVersion) Result {
 	if text == "" {
 		text = data
 	}
-	return Result{Text: text, Output: versionJSON(m, a2av0.FromV1Message, version), Usage: MetadataUsage(m.Metadata)}
+	return Result{Text: text, Output: versionJSON(m, a2a03.FromMessage, version), Usage: MetadataUsage(m.Metadata)}
 }
 
 // partsText concatenates the text parts and returns the first data part as JSON.
-func partsText(parts a2a.ContentParts) (text, data string) {
-	var b strings.Builder
-	for _, p := range parts {
-		if p == nil {
-			continue
-		}
-		switch v := p.Content.(type) {
-		case a2a.Text:
-			b.WriteString(string(v))
-		case a2a.Data:
-			if data == "" {
-				if j, err := json.Marshal(v.Value); err == nil {
-					data = string(j)
-				}
-			}
-		}
-	}
-	return b.String(), data
-}
+func partsText(parts a2a.ContentParts) (text, data string) { return a2apush.PartsText(parts) }
 
 func statusText(t *a2a.Task) string {
 	if t.Status.Message == nil {
@@ -584,15 +563,15 @@ func statusText(t *a2a.Task) string {
 func taskJSON(t *a2a.Task, version a2a.ProtocolVersion) json.RawMessage {
 	c := *t
 	c.History = nil
-	return versionJSON(&c, a2av0.FromV1Task, version)
+	return versionJSON(&c, a2a03.FromTask, version)
 }
 
-// versionJSON is v as JSON in the version the agent speaks: as the SDK's 0.3 type, converted by
+// versionJSON is v as JSON in the version the agent speaks: in 0.3's shape, converted by
 // legacyOf, for 0.3 agents, so that what agentq keeps of an answer is what the agent sent.
 func versionJSON[V, L any](v *V, legacyOf func(*V) *L, version a2a.ProtocolVersion) json.RawMessage {
 	var out []byte
 	var err error
-	if version == a2av0.Version {
+	if version == a2a03.Version {
 		out, err = json.Marshal(legacyOf(v))
 	} else {
 		out, err = json.Marshal(v)
@@ -624,8 +603,9 @@ func a2aFailure(err error, endpoint string) error {
 		return &Error{Reason: task.ReasonAgentTimeout, Message: "the agent did not answer in time", Retryable: true}
 	}
 	// The SDK makes every JSON-RPC error answer an *a2a.Error (codes it does not know become
-	// internal errors).
-	if _, ok := errors.AsType[*a2a.Error](err); ok {
+	// internal errors); rpc03 an *rpcError.
+	_, isRPC := errors.AsType[*rpcError](err)
+	if _, ok := errors.AsType[*a2a.Error](err); ok || isRPC {
 		return &Error{Reason: task.ReasonAgentRejected, Message: "the agent answered with a JSON-RPC error: " + err.Error()}
 	}
 	_, isURL := errors.AsType[*url.Error](err)
@@ -652,8 +632,8 @@ type statusError struct {
 
 func (e *statusError) Error() string { return "agent answered " + strconv.Itoa(e.code) }
 
-// boundedClient returns a copy of hc for the A2A SDK, which reads answers to the end and
-// without a limit and keeps only the status line of an HTTP error: its transport turns HTTP
+// boundedClient returns a copy of hc for the A2A clients (the SDK's reads answers to the end
+// and without a limit and keeps only the status line of an HTTP error): its transport turns HTTP
 // answers other than 200 into a *statusError (quoting the start of the body) and fails the
 // reading of a body past MaxResponseBytes with errAnswerTooLarge.
 func boundedClient(hc *http.Client) *http.Client {

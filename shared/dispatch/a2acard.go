@@ -12,8 +12,8 @@ import (
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2aclient/agentcard"
-	"github.com/a2aproject/a2a-go/v2/a2acompat/a2av0"
 
+	"github.com/agentq/agentq/shared/a2a03"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/task"
 )
@@ -22,7 +22,7 @@ import (
 //
 //  1. its registry field a2a_version ("1.0" or "0.3"), when set;
 //  2. else what its agent card offers: the card at /.well-known/agent-card.json on the
-//     endpoint's host, read in either version's shape (the SDK's a2av0 card parser), lists
+//     endpoint's host, read in either version's shape (a2a03.ParseCard), lists
 //     interfaces with a protocol binding and version; of its JSON-RPC interfaces, those at the
 //     agent's endpoint count (all of them when none is), and the newest version agentq speaks
 //     among them wins: 1.x is spoken as 1.0, 0.x as 0.3;
@@ -64,10 +64,9 @@ type cardVersion struct {
 }
 
 func newCardVersions(hc *http.Client) *cardVersions {
-	parse := a2av0.NewAgentCardParser()
 	return &cardVersions{
 		resolver: &agentcard.Resolver{Client: hc, CardParser: func(b []byte) (*a2a.AgentCard, error) {
-			card, err := parse(b)
+			card, err := a2a03.ParseCard(b)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", errNotACard, err)
 			}
@@ -83,7 +82,7 @@ func (cv *cardVersions) version(ctx context.Context, a agent.Agent) (a2a.Protoco
 	case agent.A2AVersion1:
 		return a2a.Version, nil
 	case agent.A2AVersion03:
-		return a2av0.Version, nil
+		return a2a03.Version, nil
 	}
 	known, err := cv.card(ctx, a)
 	return known.version, err
@@ -134,7 +133,7 @@ func (cv *cardVersions) fromCard(ctx context.Context, endpoint string) (a2a.Prot
 	card, err := cv.resolver.Resolve(ctx, (&url.URL{Scheme: u.Scheme, Host: u.Host}).String())
 	if err != nil {
 		if se, ok := errors.AsType[*statusError](err); (ok && !retryableStatus(se.code)) || errors.Is(err, errNotACard) {
-			return a2av0.Version, a2a.AgentCapabilities{}, nil // no card: an agent from before 1.0
+			return a2a03.Version, a2a.AgentCapabilities{}, nil // no card: an agent from before 1.0
 		}
 		f := a2aFailure(err, endpoint)
 		if de, ok := errors.AsType[*Error](f); ok {
@@ -143,7 +142,7 @@ func (cv *cardVersions) fromCard(ctx context.Context, endpoint string) (a2a.Prot
 		return "", a2a.AgentCapabilities{}, f
 	}
 	if len(card.SupportedInterfaces) == 0 {
-		return a2av0.Version, a2a.AgentCapabilities{}, nil // a JSON document, but no card: it names no interface at all
+		return a2a03.Version, a2a.AgentCapabilities{}, nil // a JSON document, but no card: it names no interface at all
 	}
 	v, err := cardVersionAt(card, endpoint)
 	return v, card.Capabilities, err
@@ -186,7 +185,7 @@ func spoken(v a2a.ProtocolVersion) (a2a.ProtocolVersion, bool) {
 	case s == "1" || strings.HasPrefix(s, "1."):
 		return a2a.Version, true
 	case strings.HasPrefix(s, "0."):
-		return a2av0.Version, true
+		return a2a03.Version, true
 	}
 	return "", false
 }

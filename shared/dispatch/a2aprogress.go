@@ -2,16 +2,15 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"strings"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 
+	"github.com/agentq/agentq/shared/a2apush"
 	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/task"
-	"github.com/agentq/agentq/shared/tasklog"
 )
 
 // Progress is where an agent may report progress on the call's task: the URL of the task's
@@ -37,82 +36,15 @@ func ProgressTargets(keys *progress.Keys, base string) func(ctx context.Context,
 	}
 }
 
-// push is an A2A 1.0 push notification (a StreamResponse: a task, a message, a status update or
-// an artifact update) read as the remote task it is about and the events it makes.
-type push struct {
-	remoteTaskID string
-	events       []progress.Report
-}
-
-// DecodePush reads an A2A 1.0 push notification body (see eventsOf for what it makes); it is
-// the progress service's progress.PushDecoder.
-func DecodePush(body []byte) (remoteTaskID string, reports []progress.Report, err error) {
-	var sr a2a.StreamResponse
-	if err := json.Unmarshal(body, &sr); err != nil {
-		return "", nil, errors.New("not an A2A push notification (a StreamResponse: task, message, statusUpdate or artifactUpdate)")
-	}
-	p, ok := eventsOf(sr.Event)
-	if !ok {
-		return "", nil, errors.New("an A2A push notification holds a task, a message, a statusUpdate or an artifactUpdate with its artifact")
-	}
-	return p.remoteTaskID, p.events, nil
-}
-
-var _ progress.PushDecoder = DecodePush
-
-// eventsOf reads an A2A event (pushed, or streamed by SendStreamingMessage) as the remote task it
-// is about and the log events it makes: status updates and tasks become status events (the
-// state, named as in 0.3, and the status message's text); artifact updates become artifact
-// events (id, name, text, data, append, last_chunk); a message becomes a status event.
-func eventsOf(ev a2a.Event) (push, bool) {
-	switch ev := ev.(type) {
-	case *a2a.TaskStatusUpdateEvent:
-		return push{string(ev.TaskID), []progress.Report{statusEvent(ev.Status)}}, true
-	case *a2a.Task:
-		return push{string(ev.ID), []progress.Report{statusEvent(ev.Status)}}, true
-	case *a2a.TaskArtifactUpdateEvent:
-		if ev.Artifact == nil {
-			return push{}, false
-		}
-		text, data := partsText(ev.Artifact.Parts)
-		return push{string(ev.TaskID), []progress.Report{event(tasklog.Artifact, map[string]any{
-			"artifact_id": ev.Artifact.ID, "name": ev.Artifact.Name, "text": text, "data": rawOrNil(data),
-			"append": ev.Append, "last_chunk": ev.LastChunk,
-		})}}, true
-	case *a2a.Message:
-		text, _ := partsText(ev.Parts)
-		return push{string(ev.TaskID), []progress.Report{event(tasklog.Status, map[string]any{"message": text})}}, true
-	}
-	return push{}, false
-}
-
-func statusEvent(s a2a.TaskStatus) progress.Report {
-	msg := ""
-	if s.Message != nil {
-		msg, _ = partsText(s.Message.Parts)
-	}
-	return event(tasklog.Status, map[string]any{"state": stateName(s.State), "message": msg})
-}
-
-func event(t tasklog.Type, data map[string]any) progress.Report {
-	raw, _ := json.Marshal(data) // plain values
-	return progress.Report{Type: t, Data: raw}
-}
-
-func rawOrNil(s string) json.RawMessage {
-	if s == "" {
-		return nil
-	}
-	return json.RawMessage(s)
-}
-
-// pushTo asks an A2A 1.0 agent whose card declares push notifications to push its task's
-// updates to the call's push route, with the task's token: the agent reports progress while no
-// worker holds a connection to it. A 0.3 agent, or one that does not push, is asked nothing (an
-// SDK server without push refuses a message that carries a push configuration); an envelope's
-// own push configuration is kept.
+// pushTo asks an A2A agent whose card declares push notifications to push its task's updates
+// to the call's push route, with the task's token: the agent reports progress while no worker
+// holds a connection to it. In 1.0 that is configuration.taskPushNotificationConfig (and the
+// agent pushes StreamResponses); in 0.3 configuration.pushNotificationConfig {url, token} (and
+// the agent pushes its whole task). An agent that does not push is asked nothing (an SDK server
+// without push refuses a message that carries a push configuration); an envelope's own push
+// configuration is kept.
 func (ac *a2aClient) pushTo(s a2aSession, c Call, params *a2a.SendMessageRequest) {
-	if c.Progress == nil || c.Progress.PushURL == "" || s.version != a2a.Version || params.Config.PushConfig != nil {
+	if c.Progress == nil || c.Progress.PushURL == "" || params.Config.PushConfig != nil {
 		return
 	}
 	if !ac.cards.pushes(s.ctx, c.Agent) {
@@ -138,8 +70,8 @@ func (cl *Client) streamA2A(s a2aSession, c Call, params *a2a.SendMessageRequest
 			}
 			return Result{}, a2aFailure(err, c.Agent.Endpoint)
 		}
-		if p, ok := eventsOf(ev); ok {
-			for _, e := range p.events {
+		if _, reports, ok := a2apush.Events(ev); ok {
+			for _, e := range reports {
 				c.OnEvent(e)
 			}
 		}

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -53,34 +54,88 @@ func TestProgressTargets(t *testing.T) {
 	}
 }
 
-// TestA2AStreamingCall: an agent whose card declares streaming is called with
-// SendStreamingMessage when the caller listens; its updates reach the listener as they come and
-// its answer is the call's result.
-func TestA2AStreamingCall(t *testing.T) {
-	ag := a2atest.New(t, 1, a2atest.Streams())
-	var l listener
-	c := a2aCall(a2aAgent{ag}.agent(), "stream please")
-	c.OnEvent = l.on
-	res, err := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithA2AWait(wait)).Call(testCtx(t), c)
-	if err != nil || res.Text != "stream result" {
-		t.Fatalf("Call = %q, %v", res.Text, err)
-	}
-	if got := l.texts(); !strings.Contains(got, "status:step 1 status:step 2 artifact:draft") {
-		t.Fatalf("events %q", got)
-	}
-	if n := ag.Count("SendStreamingMessage"); n != 1 || ag.Count("SendMessage") != 0 {
-		t.Fatalf("methods: %d streaming, %d plain", n, ag.Count("SendMessage"))
-	}
+// a2aVersions are the A2A versions agentq speaks: the methods it sends in each, and the test
+// agent's options for it.
+var a2aVersions = []struct {
+	name              string
+	send, stream, get string
+	opts              []a2atest.Option
+}{
+	{"1.0", "SendMessage", "SendStreamingMessage", "GetTask", nil},
+	{"0.3", "message/send", "message/stream", "tasks/get", []a2atest.Option{a2atest.Legacy()}},
+}
 
-	// Without a listener, or to an agent that does not stream, the call is a plain SendMessage.
-	plain := a2atest.New(t, 1)
-	c = a2aCall(a2aAgent{plain}.agent(), "stream please")
-	c.OnEvent = l.on
-	if res, err := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithA2AWait(wait)).Call(testCtx(t), c); err != nil || res.Text != "stream result" {
-		t.Fatalf("plain Call = %q, %v", res.Text, err)
+// TestA2AStreamingCall: an agent whose card declares streaming is called with
+// SendStreamingMessage (message/stream in 0.3) when the caller listens; its updates reach the
+// listener as they come and its answer is the call's result.
+func TestA2AStreamingCall(t *testing.T) {
+	for _, v := range a2aVersions {
+		t.Run(v.name, func(t *testing.T) {
+			ag := a2atest.New(t, 1, append([]a2atest.Option{a2atest.Streams()}, v.opts...)...)
+			var l listener
+			c := a2aCall(a2aAgent{ag}.agent(), "stream please")
+			c.OnEvent = l.on
+			res, err := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithA2AWait(wait)).Call(testCtx(t), c)
+			if err != nil || res.Text != "stream result" {
+				t.Fatalf("Call = %q, %v", res.Text, err)
+			}
+			if got := l.texts(); !strings.Contains(got, "status:step 1 status:step 2 artifact:draft") {
+				t.Fatalf("events %q", got)
+			}
+			if n := ag.Count(v.stream); n != 1 || ag.Count(v.send) != 0 {
+				t.Fatalf("methods: %d streaming, %d plain", n, ag.Count(v.send))
+			}
+
+			// Without a listener, or to an agent that does not stream, the call is a plain send.
+			plain := a2atest.New(t, 1, v.opts...)
+			c = a2aCall(a2aAgent{plain}.agent(), "stream please")
+			c.OnEvent = l.on
+			if res, err := dispatch.New(dispatch.HTTPClient(testGuard), dispatch.WithA2AWait(wait)).Call(testCtx(t), c); err != nil || res.Text != "stream result" {
+				t.Fatalf("plain Call = %q, %v", res.Text, err)
+			}
+			if plain.Count(v.stream) != 0 {
+				t.Fatal("streamed to an agent whose card does not say it streams")
+			}
+		})
 	}
-	if plain.Count("SendStreamingMessage") != 0 {
-		t.Fatal("streamed to an agent whose card does not say it streams")
+}
+
+// TestA2APushConfiguration: an agent whose card declares push notifications is asked to push to
+// the call's push route with the task's token, in the shape of the version it speaks (1.0
+// configuration.taskPushNotificationConfig, 0.3 configuration.pushNotificationConfig); an agent
+// that does not push is asked nothing.
+func TestA2APushConfiguration(t *testing.T) {
+	for _, v := range a2aVersions {
+		for _, pushes := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s push=%v", v.name, pushes), func(t *testing.T) {
+				opts := v.opts
+				if pushes {
+					opts = append([]a2atest.Option{a2atest.Pushes()}, opts...)
+				}
+				ag := a2atest.New(t, 1, opts...)
+				c := a2aCall(a2aAgent{ag}.agent(), "hello")
+				c.Progress = &dispatch.Progress{PushURL: "https://aq.example/v1/tasks/t1/push", Token: "aqp_secret"}
+				if _, err := dispatch.New(dispatch.HTTPClient(testGuard)).Call(testCtx(t), c); err != nil {
+					t.Fatal(err)
+				}
+				bodies := ag.Bodies()
+				var req struct {
+					Method string `json:"method"`
+					Params struct {
+						Configuration map[string]json.RawMessage `json:"configuration"`
+					} `json:"params"`
+				}
+				if len(bodies) != 1 || json.Unmarshal(bodies[0], &req) != nil || req.Method != v.send {
+					t.Fatalf("requests %q", bodies)
+				}
+				field := map[string]string{"1.0": "taskPushNotificationConfig", "0.3": "pushNotificationConfig"}[v.name]
+				var cfg struct{ URL, Token string }
+				raw, asked := req.Params.Configuration[field]
+				if asked != pushes || (pushes && (json.Unmarshal(raw, &cfg) != nil || cfg.URL != c.Progress.PushURL || cfg.Token != "aqp_secret")) {
+					t.Fatalf("configuration %s", bodies[0])
+				}
+			})
+		}
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentq/agentq/shared/a2apush"
 	"github.com/agentq/agentq/shared/deadline"
-	"github.com/agentq/agentq/shared/dispatch"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/sse"
@@ -39,7 +39,7 @@ func newStreamHarness(t *testing.T, streamFor time.Duration, ts ...*task.Task) *
 	h := &streamHarness{read: newFakeReader(ts...), log: tasklogtest.New(), keys: progress.NewKeys([]byte("0123456789abcdef0123456789abcdef"))}
 	h.srv = httptest.NewServer(httpapi.New(httpapi.Config{
 		Submitter: &fakeSubmitter{}, Reader: h.read, Keys: keys, Events: h.log,
-		Progress: progress.New(h.read, h.log, h.keys, dispatch.DecodePush), StreamFor: streamFor, Heartbeat: 20 * time.Millisecond,
+		Progress: progress.New(h.read, h.log, h.keys, a2apush.Decode), StreamFor: streamFor, Heartbeat: 20 * time.Millisecond,
 	}))
 	t.Cleanup(h.srv.Close)
 	return h

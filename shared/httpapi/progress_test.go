@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
 )
@@ -160,6 +161,57 @@ func TestA2APush(t *testing.T) {
 	_ = json.Unmarshal(evs[0].Data, &st)
 	_ = json.Unmarshal(evs[1].Data, &art)
 	if st["state"] != "working" || st["message"] != "reading the files" || art["text"] != "chapter 1" || art["artifact_id"] != "a1" {
+		t.Fatalf("events %s %s", evs[0].Data, evs[1].Data)
+	}
+}
+
+// TestA2APush03: an A2A 0.3 agent pushes its whole task with X-A2A-Notification-Token: the
+// first push logs its status; the next, where the status is the same and an artifact appeared,
+// logs the artifact alone; the same push again, a push about another remote task, one without
+// the token and hostile bodies are refused.
+func TestA2APush03(t *testing.T) {
+	tk := storedTask(task.Running)
+	tk.RemoteTaskID = "remote-1"
+	h := newStreamHarness(t, time.Minute, tk)
+	path := "/v1/tasks/" + taskID + "/push"
+	hdr := []string{"X-A2A-Notification-Token", mustToken(t, h.keys, "org-1", taskID), "Content-Type", "application/json"}
+	working := `{"kind":"task","id":"remote-1","contextId":"c","status":{"state":"working","message":{"kind":"message","messageId":"m1","role":"agent","parts":[{"kind":"text","text":"reading the files"}]}}`
+	first := working + `}`
+	second := working + `,"artifacts":[{"artifactId":"a1","name":"report","parts":[{"kind":"text","text":"chapter 1"}]}]}`
+	for _, body := range []string{first, second} {
+		if got, code := h.post(t, path, body, hdr...); got != http.StatusAccepted {
+			t.Fatalf("push: %d %s", got, code)
+		}
+	}
+	for _, tc := range []struct {
+		name, body string
+		header     []string
+		status     int
+		code       string
+	}{
+		{"replayed", second, hdr, 409, "duplicate_report"},
+		{"another remote task", strings.Replace(first, "remote-1", "remote-2", 1), hdr, 403, "remote_task_mismatch"},
+		{"no token", strings.Replace(first, "m1", "m2", 1), nil, 401, "invalid_progress_token"},
+		{"unknown kind", `{"kind":"tasks","id":"remote-1"}`, hdr, 422, "invalid_progress_report"},
+		{"file bytes not base64", `{"kind":"task","id":"remote-1","status":{"state":"working"},"artifacts":[{"artifactId":"f","parts":[{"kind":"file","file":{"bytes":"@@"}}]}]}`, hdr, 422, "invalid_progress_report"},
+		{"an artifact over the bound", `{"kind":"task","id":"remote-1","status":{"state":"working"},"artifacts":[{"artifactId":"big","parts":[{"kind":"text","text":"` +
+			strings.Repeat("x", progress.MaxReportBytes) + `"}]}]}`, hdr, 422, "invalid_progress_report"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, code := h.post(t, path, tc.body, tc.header...)
+			if got != tc.status || code != tc.code {
+				t.Errorf("%d %s, want %d %s", got, code, tc.status, tc.code)
+			}
+		})
+	}
+	evs := h.events(t, taskID)
+	if len(evs) != 2 || evs[0].Type != tasklog.Status || evs[1].Type != tasklog.Artifact {
+		t.Fatalf("log %+v", evs)
+	}
+	var st, art map[string]any
+	_ = json.Unmarshal(evs[0].Data, &st)
+	_ = json.Unmarshal(evs[1].Data, &art)
+	if st["state"] != "working" || st["message"] != "reading the files" || art["text"] != "chapter 1" || art["artifact_id"] != "a1" || art["append"] != false {
 		t.Fatalf("events %s %s", evs[0].Data, evs[1].Data)
 	}
 }

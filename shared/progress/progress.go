@@ -80,7 +80,7 @@ func (k *Keys) valid(ctx context.Context, tenant, id, token string) (bool, error
 }
 
 // PushDecoder reads a push notification body as the remote task it is about and the reports it
-// makes (dispatch.DecodePush reads A2A's); its error says what is wrong, never what was sent.
+// makes (a2apush.Decode reads A2A's); its error says what is wrong, never what was sent.
 type PushDecoder func(body []byte) (remoteTaskID string, reports []Report, err error)
 
 // Service checks reports and pushes and appends them to their task's log.
@@ -142,7 +142,9 @@ func (s *Service) Report(ctx context.Context, id, token string, body []byte) (ta
 // Push appends the events of a push notification body for task id, authenticated by token. The
 // push must be about the remote task the task runs (once the worker has recorded it), and a
 // notification is logged once: a second delivery of the same body is refused with
-// tasklog.ErrDuplicate.
+// tasklog.ErrDuplicate. An event the decoder named (Report.Dedupe: a part of a task pushed
+// whole, as A2A 0.3 agents push) is logged once too: one already in the log is skipped, and a
+// push whose every event is is refused as a duplicate.
 func (s *Service) Push(ctx context.Context, id, token string, body []byte) ([]tasklog.Event, error) {
 	remoteTaskID, reports, err := s.decode(body)
 	if err != nil {
@@ -155,20 +157,30 @@ func (s *Service) Push(ctx context.Context, id, token string, body []byte) ([]ta
 	if t.RemoteTaskID != "" && remoteTaskID != t.RemoteTaskID {
 		return nil, ErrRemoteTask
 	}
+	for _, r := range reports {
+		if len(r.Data) > MaxReportBytes {
+			return nil, &InvalidError{fmt.Sprintf("an event of a push is at most %d bytes", MaxReportBytes)}
+		}
+	}
 	sum := sha256.Sum256(body)
 	var out []tasklog.Event
+	var dup error
 	for i, r := range reports {
-		if len(r.Data) > MaxReportBytes {
-			return out, &InvalidError{fmt.Sprintf("an event of a push is at most %d bytes", MaxReportBytes)}
-		}
-		if i == 0 {
+		if i == 0 && r.Dedupe == "" {
 			r.Dedupe = "push:" + hex.EncodeToString(sum[:16])
 		}
 		ev, err := s.append(ctx, t, r)
+		if errors.Is(err, tasklog.ErrDuplicate) {
+			dup = err
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
 		out = append(out, ev)
+	}
+	if len(out) == 0 && dup != nil {
+		return nil, dup
 	}
 	return out, nil
 }

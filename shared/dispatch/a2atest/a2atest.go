@@ -77,7 +77,9 @@ type config struct {
 func Streams() Option { return func(c *config) { c.stream = true } }
 
 // Pushes makes the agent support push notifications: its card says so, and it pushes every
-// update of a task to the push configuration the message carried (A2A 1.0 only).
+// update of a task to the push configuration the message carried, as 1.0 StreamResponses even
+// with Legacy (the SDK's compatibility server pushes with v2's sender; Pusher03 is an agent
+// that pushes as 0.3 does).
 func Pushes() Option { return func(c *config) { c.push = true } }
 
 // Legacy makes the agent speak A2A 0.3 (the SDK's a2av0 JSON-RPC server) and publish its card in

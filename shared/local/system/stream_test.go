@@ -238,3 +238,78 @@ func TestA2AStreamingAgentEventsLogged(t *testing.T) {
 		t.Fatalf("log %q", got)
 	}
 }
+
+// TestA2A03AgentPushesProgressWhileNoWorkerRuns: a long-running A2A 0.3 agent (a2a-go v0.3's own
+// server, whose card declares push notifications) is given a 0.3 push configuration for its
+// task and pushes its whole task after every update; once no worker runs, those pushes land in
+// the task's log as status and artifact events, each once although every push repeats the task
+// so far, and a worker that comes back records the outcome.
+func TestA2A03AgentPushesProgressWhileNoWorkerRuns(t *testing.T) {
+	ag := a2atest.NewPusher03(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sealKey := make([]byte, 32)
+	own, err := Start(ctx, Options{
+		Addr: "127.0.0.1:0", APIKey: testKey, NoWorker: true, SealKey: sealKey,
+		DynamoDBEndpoint: sys.DynamoDBEndpoint, SQSEndpoint: sys.SQSEndpoint,
+		Table: "agentq-push03-tasks", Queue: "agentq-push03-work", Bucket: "agentq-push03-results",
+		Agents:       []agent.Agent{{ID: "pusher03", Protocol: agent.A2A, Endpoint: ag.URL, Timeout: agent.Duration(10 * time.Second)}},
+		CheckBackoff: func(int) time.Duration { return 0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = own.Close() })
+	runWorker := func() (stop func()) {
+		wctx, wcancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = RunWorker(wctx, own.WorkerOptions(sealKey)) })
+		return func() { wcancel(); wg.Wait() }
+	}
+	req, _ := http.NewRequest(http.MethodPost, own.APIURL+"/v1/agents/pusher03/invoke/async", strings.NewReader(`{"input":{"text":"progress please"}}`))
+	req.Header.Set("x-api-key", testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&accepted)
+	resp.Body.Close()
+	id, _ := accepted["task_id"].(string)
+	if id == "" {
+		t.Fatalf("invoke: %v", accepted)
+	}
+
+	stop := runWorker()
+	waitLog(t, own.APIURL, id, "the agent working on its own task", func(evs []tasklog.Event) bool { return has(evs, tasklog.StateChanged, "remote_task_id") })
+	stop()
+
+	ag.Proceed()
+	evs := waitLog(t, own.APIURL, id, "the pushed progress", func(evs []tasklog.Event) bool {
+		return has(evs, tasklog.Status, "step 2") && has(evs, tasklog.Artifact, "progress result") && has(evs, tasklog.Status, `"completed"`)
+	})
+	if last := evs[len(evs)-1]; last.Type.Final() {
+		t.Fatalf("the task ended without a worker: %+v", last)
+	}
+	if n, m := count(evs, tasklog.Status, "step 2"), count(evs, tasklog.Artifact, "draft"); n != 1 || m != 1 {
+		t.Fatalf("the repeated parts of the pushed tasks were logged %d and %d times, want once: %s", n, m, typesOf(evs))
+	}
+
+	stop = runWorker()
+	defer stop()
+	evs = waitLog(t, own.APIURL, id, "the finished event", func(evs []tasklog.Event) bool { return len(evs) > 0 && evs[len(evs)-1].Type.Final() })
+	if !has(evs, tasklog.Finished, "progress result") {
+		t.Fatalf("the finished event lacks the result: %s", typesOf(evs))
+	}
+}
+
+// count answers how many events of typ hold text.
+func count(evs []tasklog.Event, typ tasklog.Type, text string) int {
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == typ && strings.Contains(string(ev.Data), text) {
+			n++
+		}
+	}
+	return n
+}

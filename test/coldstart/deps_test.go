@@ -1,0 +1,61 @@
+package coldstart
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// forbidden lists the packages (by import path prefix) no function may link: gRPC and protobuf
+// (pulled in by the A2A SDK's 0.3 compatibility package), and that package itself.
+var forbidden = []string{
+	"google.golang.org/grpc", "google.golang.org/protobuf", "google.golang.org/genproto",
+	"github.com/a2aproject/a2a-go/a2apb", "github.com/a2aproject/a2a-go/a2aclient",
+	"github.com/a2aproject/a2a-go/v2/a2acompat",
+}
+
+// workerOnly lists the packages only the worker, which calls agents, may link: the dispatcher,
+// the A2A SDK's client and the Lambda client.
+var workerOnly = []string{
+	"github.com/agentq/agentq/shared/dispatch", "github.com/a2aproject/a2a-go/v2/a2aclient",
+	"github.com/aws/aws-sdk-go-v2/service/lambda",
+}
+
+// goList runs go list in the module's root with the functions' build tags.
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	t.Chdir(moduleRoot)
+	cmd := exec.Command("go", append([]string{"list", "-tags", "lambda.norpc"}, args...)...)
+	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %v: %v", args, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestFunctionDeps: no function links gRPC or protobuf, and no function but the worker links
+// the dispatcher, the A2A client or the Lambda client (each costs megabytes of binary and
+// milliseconds of init); every main package under functions/ is checked, so a new one is too.
+func TestFunctionDeps(t *testing.T) {
+	fns := goList(t, "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./functions/...")
+	if len(fns) < 9 {
+		t.Fatalf("functions %v", fns)
+	}
+	for _, fn := range fns {
+		name := fn[strings.LastIndex(fn, "/")+1:]
+		t.Run(name, func(t *testing.T) {
+			banned := forbidden
+			if name != "worker" {
+				banned = append(append([]string(nil), forbidden...), workerOnly...)
+			}
+			for _, dep := range goList(t, "-deps", fn) {
+				for _, b := range banned {
+					if dep == b || strings.HasPrefix(dep, b+"/") {
+						t.Errorf("%s links %s", name, dep)
+					}
+				}
+			}
+		})
+	}
+}
