@@ -37,8 +37,8 @@ type ServiceNetRequest struct {
 
 var regionPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
 
-// DecodeServiceNet decodes and validates a ServiceNet invoke body.
-func DecodeServiceNet(body []byte) (*Invocation, error) {
+// ServiceNet decodes and validates a ServiceNet invoke body. ServiceNet has no output_schema.
+func (Decoder) ServiceNet(body []byte) (*Invocation, error) {
 	var r ServiceNetRequest
 	if err := strictDecode(body, &r); err != nil {
 		return nil, err
