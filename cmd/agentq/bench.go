@@ -28,6 +28,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.BatchTasks, "batch-tasks", c.BatchTasks, "tasks the batch run queues before the worker drains them")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound on the pipeline run")
 	runs := fs.Int("coldstart-runs", 20, "cold starts per function (0: skip the cold-start meter)")
+	only := fs.Bool("coldstart-only", false, "run only the cold-start meter")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,6 +36,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if _, err := coldstart.Report(ctx, stdout, *runs); err != nil {
 			return err
 		}
+	}
+	if *only {
+		return nil
 	}
 	if err := emulators.CheckInstalled(emulators.Options{}); err != nil {
 		return fmt.Errorf("bench: %w (run make tools)", err)

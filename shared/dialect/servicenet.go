@@ -3,9 +3,9 @@ package dialect
 import (
 	"encoding/json"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -35,7 +35,12 @@ type ServiceNetRequest struct {
 	WebhookURL *string `json:"webhook_url"`
 }
 
-var regionPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
+// validRegion reports whether s is two ASCII letters (an ISO country code's shape). A loop, not a
+// regular expression compiled at every cold start.
+func validRegion(s string) bool {
+	letter := func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+	return len(s) == 2 && letter(s[0]) && letter(s[1])
+}
 
 // ServiceNet decodes and validates a ServiceNet invoke body. ServiceNet has no output_schema.
 func (Decoder) ServiceNet(body []byte) (*Invocation, error) {
@@ -70,7 +75,7 @@ func (Decoder) ServiceNet(body []byte) (*Invocation, error) {
 			authContextID = u.String()
 		}
 	}
-	if r.Region != nil && !regionPattern.MatchString(*r.Region) {
+	if r.Region != nil && !validRegion(*r.Region) {
 		p.add("must be a two-letter ISO country code", "region", "region")
 	}
 	if r.MaxCostUnits != nil && *r.MaxCostUnits < 0 {
@@ -216,7 +221,7 @@ func IsServiceNet(body []byte) bool {
 			sn = true
 		case slices.Contains(sharedFields, name):
 		default:
-			if slices.Contains(xpanderFields, name) {
+			if slices.Contains(xpanderFields(), name) {
 				return false
 			}
 		}
@@ -227,8 +232,9 @@ func IsServiceNet(body []byte) bool {
 // sharedFields are the body fields both invokes define.
 var sharedFields = []string{"input", "multitask_strategy", "webhook_url"}
 
-// xpanderFields are the body fields of xpander's invoke, read from XpanderRequest's tags.
-var xpanderFields = jsonFields(reflect.TypeFor[XpanderRequest]())
+// xpanderFields are the body fields of xpander's invoke, read from XpanderRequest's tags on first
+// use rather than at every cold start.
+var xpanderFields = sync.OnceValue(func() []string { return jsonFields(reflect.TypeFor[XpanderRequest]()) })
 
 func jsonFields(t reflect.Type) []string {
 	var out []string
