@@ -31,6 +31,7 @@ import (
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/notify"
+	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/registry"
@@ -570,6 +571,7 @@ func (f *fake) Turns(ctx context.Context, tenant, thread string, limit int) ([]*
 
 func (f *fake) handler() http.Handler {
 	return httpapi.New(httpapi.Config{
+		Schemas:   outputschema.Checker{},
 		Submitter: f, Reader: f, Resolver: f, Stopper: f, Lister: f, Threads: f, Keys: f, Families: f, Deleter: f, Resumer: f,
 		Agents: fakeAgents{f}, AdminKeys: adminKeys{}, AuthContexts: fakeContexts{f}, APIKeys: fakeKeys{f},
 		Deliveries: fakeWebhooks{f}, Webhooks: fakeWebhooks{f}, Receipts: fakeIssuer{f}, ReceiptStore: f,

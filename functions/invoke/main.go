@@ -14,6 +14,7 @@ import (
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/httpapi"
+	"github.com/agentq/agentq/shared/outputschema"
 )
 
 func main() {
@@ -31,12 +32,18 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err := cfg.Require(config.EnvTable, config.EnvQueueURL); err != nil {
 		return err
 	}
+	// The agents' default schemas are compiled here, not in config: only the functions that
+	// accept or do work link the JSON Schema library.
+	if err := cfg.Agents.CheckSchemas(outputschema.Checker{}); err != nil {
+		return err
+	}
 	p, err := backend.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	log := p.Logger
 	hc := httpapi.Config{
+		Schemas: outputschema.Checker{},
 		// The store reads and stops tasks too: a sync invoke waits on its task, a stop reads the
 		// task it cancels. The read routes themselves belong to the poll function.
 		Reader: p.Tasks, Resolver: p.Tasks, Stopper: p.Tasks, Deleter: p.Tasks,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
+	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/trigger"
 )
 
@@ -43,12 +44,17 @@ func newHandler(ctx context.Context, getenv func(string) string) (*trigger.Handl
 	if err := cfg.Require(config.EnvTable, config.EnvQueueURL, config.EnvTriggerDLQURL); err != nil {
 		return nil, err
 	}
+	// The agents' default schemas are compiled here, not in config: only the functions that
+	// accept or do work link the JSON Schema library.
+	if err := cfg.Agents.CheckSchemas(outputschema.Checker{}); err != nil {
+		return nil, err
+	}
 	p, err := backend.New(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return trigger.New(trigger.Config{
-		Submitter: p.Accept, Rejects: trigger.NewSQSRejects(sqs.NewFromConfig(p.AWS), cfg.TriggerDLQURL),
+		Submitter: p.Accept, Schemas: outputschema.Checker{}, Rejects: trigger.NewSQSRejects(sqs.NewFromConfig(p.AWS), cfg.TriggerDLQURL),
 		DefaultTenant: cfg.DefaultTenant, Logger: p.Logger, Metrics: p.Metrics,
 	}), nil
 }

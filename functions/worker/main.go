@@ -13,6 +13,7 @@ import (
 	"github.com/agentq/agentq/shared/backend/work"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/lambdaevents"
+	"github.com/agentq/agentq/shared/outputschema"
 )
 
 func main() {
@@ -28,6 +29,11 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	if err := cfg.Require(config.EnvTable, config.EnvQueueURL, config.EnvDLQARN); err != nil {
+		return err
+	}
+	// The agents' default schemas are compiled here, not in config: only the functions that
+	// accept or do work link the JSON Schema library.
+	if err := cfg.Agents.CheckSchemas(outputschema.Checker{}); err != nil {
 		return err
 	}
 	p, err := backend.New(ctx, cfg)

@@ -10,8 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/agentq/agentq/shared/outputschema"
 )
 
 // Protocol is how the worker talks to an agent.
@@ -139,7 +137,38 @@ func ValidName(s string, max int) bool {
 	return true
 }
 
-// Validate checks that the agent can be called.
+// SchemaChecker compiles an agent's default output_schema within the bounds of a caller's (the
+// worker checks every answer against it); outputschema.Checker is one. It is declared here rather
+// than imported: every function links agent, and only those that accept or do work should link a
+// JSON Schema library.
+type SchemaChecker interface {
+	CheckSchema(raw json.RawMessage) error
+}
+
+// CheckSchema compiles the agent's default output_schema with schemas. Validate checks only its
+// shape; the functions that register agents or accept and do work call this too.
+func (a *Agent) CheckSchema(schemas SchemaChecker) error {
+	if len(a.OutputSchema) == 0 {
+		return nil
+	}
+	if err := schemas.CheckSchema(a.OutputSchema); err != nil {
+		return fmt.Errorf("agent %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// CheckSchemas compiles every agent's default output_schema with schemas (see Agent.CheckSchema).
+func (s *Static) CheckSchemas(schemas SchemaChecker) error {
+	for _, a := range s.agents {
+		if err := a.CheckSchema(schemas); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks that the agent can be called. Its output_schema is checked for shape only (see
+// CheckSchema).
 func (a *Agent) Validate() error {
 	if !ValidID(a.ID) {
 		return fmt.Errorf("agent id %q: want 1-128 letters, digits, '.', '_' or '-'", a.ID)
@@ -176,12 +205,6 @@ func (a *Agent) Validate() error {
 	}
 	if len(a.OutputSchema) > 0 && a.OutputSchema[0] != '{' {
 		return fmt.Errorf("agent %s: output_schema must be a JSON object", a.ID)
-	}
-	if len(a.OutputSchema) > 0 {
-		// The same bounds as a caller's schema: the worker checks every answer against it.
-		if _, err := outputschema.Compile(a.OutputSchema); err != nil {
-			return fmt.Errorf("agent %s: %w", a.ID, err)
-		}
 	}
 	for _, sk := range a.Skills {
 		if sk.ID == "" {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -127,5 +128,28 @@ func TestValidName(t *testing.T) {
 		if got := ValidName(tc.s, tc.max); got != tc.want {
 			t.Errorf("ValidName(%q, %d) = %v, want %v", tc.s, tc.max, got, tc.want)
 		}
+	}
+}
+
+// refuser refuses every schema it is asked about, and counts them.
+type refuser struct{ asked *int }
+
+func (r refuser) CheckSchema(json.RawMessage) error { *r.asked++; return errors.New("refused") }
+
+// TestCheckSchemas: Validate checks an agent's output_schema for shape only; CheckSchemas hands
+// every agent's schema to the checker the caller injects and names the agent it refuses.
+func TestCheckSchemas(t *testing.T) {
+	agents := []Agent{
+		{ID: "plain", Protocol: HTTP, Endpoint: "https://a.example.com"},
+		{ID: "shaped", Protocol: HTTP, Endpoint: "https://a.example.com", OutputSchema: json.RawMessage(`{"$ref":"file:///etc/passwd"}`)},
+	}
+	s, err := NewStatic(agents)
+	if err != nil {
+		t.Fatalf("NewStatic = %v, want the schema left to CheckSchemas", err)
+	}
+	asked := 0
+	err = s.CheckSchemas(refuser{&asked})
+	if err == nil || !strings.Contains(err.Error(), "agent shaped") || asked != 1 {
+		t.Fatalf("CheckSchemas = %v after %d schemas, want agent shaped refused after 1", err, asked)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"unicode"
 
 	"github.com/agentq/agentq/shared/agent"
-	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -277,21 +276,39 @@ func (p *problems) object(v json.RawMessage, loc ...string) {
 	}
 }
 
-// outputSchema compiles a caller's output_schema now, so a schema outside outputschema's bounds
-// (a reference outside itself, too large, too branching) is the caller's 422, never a worker's
-// burden. The problem's type is the outputschema code.
-func (p *problems) outputSchema(v json.RawMessage) {
-	if len(v) == 0 || v[0] != '{' {
+// SchemaChecker compiles a caller's output_schema at accept, so a schema outside the worker's
+// bounds (a reference outside itself, too large, too branching) is the caller's 422, never a
+// worker's burden; outputschema.Checker is one. It is declared here rather than imported: every
+// function links dialect, and only those that accept work should link a JSON Schema library.
+// A refusal's error may have ProblemCode and Problem methods, which become the problem's type
+// and message.
+type SchemaChecker interface {
+	CheckSchema(raw json.RawMessage) error
+}
+
+// codeSchemaInvalid is the problem type of a schema refused without a code of its own
+// (outputschema.CodeInvalid).
+const codeSchemaInvalid = "output_schema_invalid"
+
+// outputSchema compiles a caller's output_schema with schemas; a nil schemas leaves it to the
+// worker, which refuses an unusable schema before calling the agent.
+func (p *problems) outputSchema(schemas SchemaChecker, v json.RawMessage) {
+	if schemas == nil || len(v) == 0 || v[0] != '{' {
 		return
 	}
-	if _, err := outputschema.Compile(v); err != nil {
-		var se *outputschema.SchemaError
-		if errors.As(err, &se) {
-			p.add(se.Msg, se.Code, "output_schema")
-			return
-		}
-		p.add("is not a usable schema", outputschema.CodeInvalid, "output_schema")
+	err := schemas.CheckSchema(v)
+	if err == nil {
+		return
 	}
+	var coded interface {
+		ProblemCode() string
+		Problem() string
+	}
+	if errors.As(err, &coded) {
+		p.add(coded.Problem(), coded.ProblemCode(), "output_schema")
+		return
+	}
+	p.add("is not a usable schema", codeSchemaInvalid, "output_schema")
 }
 
 // MaxURLBytes bounds a webhook URL.

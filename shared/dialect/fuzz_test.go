@@ -47,8 +47,8 @@ var hostileBodies = []struct {
 	body   string
 	refuse string
 }{
-	{"schema reads a file", dialect.DecodeXpander, `{"input":{"text":"x"},"output_format":"json","output_schema":{"$ref":"file:///etc/passwd"}}`, "output_schema_ref"},
-	{"schema too branching", dialect.DecodeXpander, `{"input":{"text":"x"},"output_schema":{"anyOf":[` + strings.Repeat(`{},`, 16) + `{}]}}`, "output_schema_fan_out"},
+	{"schema reads a file", checked.Xpander, `{"input":{"text":"x"},"output_format":"json","output_schema":{"$ref":"file:///etc/passwd"}}`, "output_schema_ref"},
+	{"schema too branching", checked.Xpander, `{"input":{"text":"x"},"output_schema":{"anyOf":[` + strings.Repeat(`{},`, 16) + `{}]}}`, "output_schema_fan_out"},
 	{"secret with a long s", dialect.DecodeXpander, `{"input":{"text":"x"},"u\u017fer_tokens":{"gh":"SECRET"}}`, ""},
 	{"secret with a Kelvin sign", dialect.DecodeXpander, `{"input":{"text":"x"},"user_to\u212aens":{"gh":"SECRET"}}`, ""},
 	{"thread id too long for a key", dialect.DecodeServiceNet, `{"message":"x","context_id":"` + strings.Repeat("c", 8<<10) + `"}`, "too_long"},

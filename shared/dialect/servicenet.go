@@ -3,9 +3,9 @@ package dialect
 import (
 	"encoding/json"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -38,10 +38,15 @@ type ServiceNetRequest struct {
 	ProgressEvents *bool `json:"progress_events"`
 }
 
-var regionPattern = regexp.MustCompile(`^[A-Za-z]{2}$`)
+// validRegion reports whether s is two ASCII letters (an ISO country code's shape). A loop, not a
+// regular expression compiled at every cold start.
+func validRegion(s string) bool {
+	letter := func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+	return len(s) == 2 && letter(s[0]) && letter(s[1])
+}
 
-// DecodeServiceNet decodes and validates a ServiceNet invoke body.
-func DecodeServiceNet(body []byte) (*Invocation, error) {
+// ServiceNet decodes and validates a ServiceNet invoke body. ServiceNet has no output_schema.
+func (Decoder) ServiceNet(body []byte) (*Invocation, error) {
 	var r ServiceNetRequest
 	if err := strictDecode(body, &r); err != nil {
 		return nil, err
@@ -73,7 +78,7 @@ func DecodeServiceNet(body []byte) (*Invocation, error) {
 			authContextID = u.String()
 		}
 	}
-	if r.Region != nil && !regionPattern.MatchString(*r.Region) {
+	if r.Region != nil && !validRegion(*r.Region) {
 		p.add("must be a two-letter ISO country code", "region", "region")
 	}
 	if r.MaxCostUnits != nil && *r.MaxCostUnits < 0 {
@@ -220,7 +225,7 @@ func IsServiceNet(body []byte) bool {
 			sn = true
 		case slices.Contains(sharedFields, name):
 		default:
-			if slices.Contains(xpanderFields, name) {
+			if slices.Contains(xpanderFields(), name) {
 				return false
 			}
 		}
@@ -231,8 +236,9 @@ func IsServiceNet(body []byte) bool {
 // sharedFields are the body fields both invokes define.
 var sharedFields = []string{"input", "multitask_strategy", "webhook_url"}
 
-// xpanderFields are the body fields of xpander's invoke, read from XpanderRequest's tags.
-var xpanderFields = jsonFields(reflect.TypeFor[XpanderRequest]())
+// xpanderFields are the body fields of xpander's invoke, read from XpanderRequest's tags on first
+// use rather than at every cold start.
+var xpanderFields = sync.OnceValue(func() []string { return jsonFields(reflect.TypeFor[XpanderRequest]()) })
 
 func jsonFields(t reflect.Type) []string {
 	var out []string

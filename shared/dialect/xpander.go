@@ -83,8 +83,21 @@ const (
 	maxLongBytes     = 64 << 10
 )
 
-// DecodeXpander decodes and validates an xpander invoke body.
-func DecodeXpander(body []byte) (*Invocation, error) {
+// Decoder decodes and validates invoke bodies, compiling an output_schema with Schemas (see
+// SchemaChecker).
+type Decoder struct {
+	Schemas SchemaChecker
+}
+
+// DecodeXpander decodes and validates an xpander invoke body, leaving output_schema's
+// compilation to the worker (see Decoder).
+func DecodeXpander(body []byte) (*Invocation, error) { return Decoder{}.Xpander(body) }
+
+// DecodeServiceNet decodes and validates a ServiceNet invoke body (see Decoder).
+func DecodeServiceNet(body []byte) (*Invocation, error) { return Decoder{}.ServiceNet(body) }
+
+// Xpander decodes and validates an xpander invoke body.
+func (d Decoder) Xpander(body []byte) (*Invocation, error) {
 	var r XpanderRequest
 	if err := strictDecode(body, &r); err != nil {
 		return nil, err
@@ -118,7 +131,7 @@ func DecodeXpander(body []byte) (*Invocation, error) {
 	p.oneOf(r.MultitaskStrategy, strategies, "multitask_strategy")
 	p.webhookURL(r.WebhookURL)
 	p.object(r.OutputSchema, "output_schema")
-	p.outputSchema(r.OutputSchema)
+	p.outputSchema(d.Schemas, r.OutputSchema)
 	p.object(r.PayloadExtension, "payload_extension")
 	p.object(r.UserTokens, "user_tokens")
 	for i, s := range r.MCPServers {

@@ -191,7 +191,7 @@ func TestDecodeXpanderInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			inv, err := dialect.DecodeXpander([]byte(tt.body))
+			inv, err := checked.Xpander([]byte(tt.body))
 			if inv != nil {
 				t.Errorf("got an invocation for an invalid body")
 			}

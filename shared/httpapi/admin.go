@@ -75,6 +75,9 @@ func (a *api) putAgent(w http.ResponseWriter, r *http.Request) error {
 	if err := in.Validate(); err != nil {
 		return &apiError{http.StatusUnprocessableEntity, "validation_failed", err.Error()}
 	}
+	if err := a.checkAgentSchema(&in.Agent); err != nil {
+		return err
+	}
 	if err := a.Agents.PutDraft(r.Context(), in.Agent); err != nil {
 		return err
 	}
@@ -156,4 +159,19 @@ func apiKey(r *http.Request) string {
 		return strings.TrimSpace(v)
 	}
 	return ""
+}
+
+// checkAgentSchema compiles an agent definition's default output_schema with the configured
+// Schemas; without them a definition with a schema is refused rather than stored unchecked.
+func (a *api) checkAgentSchema(ag *agent.Agent) error {
+	if len(ag.OutputSchema) == 0 {
+		return nil
+	}
+	if a.Schemas == nil {
+		return &apiError{http.StatusUnprocessableEntity, "validation_failed", "agent " + ag.ID + ": output_schema cannot be checked by this function"}
+	}
+	if err := ag.CheckSchema(a.Schemas); err != nil {
+		return &apiError{http.StatusUnprocessableEntity, "validation_failed", err.Error()}
+	}
+	return nil
 }

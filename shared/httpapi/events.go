@@ -319,7 +319,7 @@ func xpanderEvent(ev tasklog.Event) (string, json.RawMessage) {
 // with GET /v1/tasks/{task_id}/events?names=xpander and Last-Event-ID.
 func (a *api) invokeStream(w http.ResponseWriter, r *http.Request, tenant string) error {
 	p := newParams(r)
-	t, err := a.submit(w, r, p, tenant, dialect.DecodeXpander)
+	t, err := a.submit(w, r, p, tenant, a.decoder().Xpander)
 	if err != nil {
 		return err
 	}

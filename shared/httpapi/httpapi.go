@@ -122,9 +122,14 @@ const (
 // Resolver, when set, lets the /v1/tasks/{id} routes take a thread id as well as a task id.
 type Config struct {
 	Submitter Submitter
-	Reader    Reader
-	Resolver  Resolver
-	Stopper   Stopper
+	// Schemas compiles the output_schema of a submission and of an agent definition (a 422 names
+	// the bound it breaks); outputschema.Checker is one. The functions that accept work set it;
+	// without it a submission's schema is left to the worker, which refuses an unusable one
+	// before calling the agent, and an agent definition's is refused if present.
+	Schemas  SchemaChecker
+	Reader   Reader
+	Resolver Resolver
+	Stopper  Stopper
 	// Canceler, when set, passes stops on to agents that work asynchronously.
 	Canceler Canceler
 	Lister   Lister
@@ -190,6 +195,12 @@ type Config struct {
 	// A dependency that hangs then costs a 503 with Retry-After, never a hang. Zero is
 	// deadline.Default().
 	Budget deadline.Budget
+}
+
+// SchemaChecker compiles an output_schema (dialect.SchemaChecker, agent.SchemaChecker): declared
+// here, not imported, so that the functions that only read do not link a JSON Schema library.
+type SchemaChecker interface {
+	CheckSchema(raw json.RawMessage) error
 }
 
 // MaxBodyBytes bounds a request body: the accept core's bound.

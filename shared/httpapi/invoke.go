@@ -12,9 +12,12 @@ import (
 	"github.com/agentq/agentq/shared/task"
 )
 
+// decoder decodes invoke bodies, compiling output_schema with the configured Schemas.
+func (a *api) decoder() dialect.Decoder { return dialect.Decoder{Schemas: a.Schemas} }
+
 func (a *api) invokeXpander(w http.ResponseWriter, r *http.Request, tenant string) error {
 	p := newParams(r)
-	t, err := a.submit(w, r, p, tenant, dialect.DecodeXpander)
+	t, err := a.submit(w, r, p, tenant, a.decoder().Xpander)
 	if err != nil {
 		return err
 	}
@@ -24,7 +27,7 @@ func (a *api) invokeXpander(w http.ResponseWriter, r *http.Request, tenant strin
 
 func (a *api) invokeServiceNet(w http.ResponseWriter, r *http.Request, tenant string) error {
 	p := newParams(r)
-	t, err := a.submit(w, r, p, tenant, dialect.DecodeServiceNet)
+	t, err := a.submit(w, r, p, tenant, a.decoder().ServiceNet)
 	if err != nil {
 		return err
 	}
@@ -54,7 +57,7 @@ func (a *api) invokeSync(w http.ResponseWriter, r *http.Request, tenant string) 
 func (a *api) invokeSyncXpander(w http.ResponseWriter, r *http.Request, tenant string) error {
 	p := newParams(r)
 	wait := min(p.wait(a.SyncWait), a.SyncWait)
-	t, err := a.submit(w, r, p, tenant, syncDecoder(dialect.DecodeXpander, nil))
+	t, err := a.submit(w, r, p, tenant, syncDecoder(a.decoder().Xpander, nil))
 	if err != nil {
 		return err
 	}
@@ -76,7 +79,7 @@ func (a *api) invokeSyncServiceNet(w http.ResponseWriter, r *http.Request, tenan
 	p := newParams(r)
 	wait := min(p.wait(a.SyncWait), a.SyncWait)
 	var immediate bool
-	t, err := a.submit(w, r, p, tenant, syncDecoder(dialect.DecodeServiceNet, &immediate))
+	t, err := a.submit(w, r, p, tenant, syncDecoder(a.decoder().ServiceNet, &immediate))
 	if err != nil {
 		return err
 	}

@@ -3,20 +3,24 @@
 //
 // A schema comes from a tenant, so it is hostile input: it is compiled with a loader that loads
 // nothing (only references into the schema itself resolve), within bounds on its size, its
-// references, its nesting and its combinators' fan-out, and every check runs within a step
-// budget computed before the validator starts, so no schema and answer can hold a worker.
+// references, its nesting and its combinators' fan-out, and every check runs within a budget of
+// steps and of error text computed before the validator starts, so no schema and answer can hold a
+// worker.
+//
+// The validator is github.com/google/jsonschema-go, which compiles nothing when the package is
+// initialised (DESIGN.md, "Cold starts"). It validates JSON Schema draft 2020-12 (the default) and
+// draft-07; a schema naming another draft in $schema is refused (CodeDraft).
 package outputschema
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"net/url"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/google/jsonschema-go/jsonschema"
 )
 
 // Bounds on a schema, checked when it is compiled.
@@ -33,6 +37,11 @@ const (
 	// check may take. It is computed from the compiled schema and the answer before the validator
 	// runs, and an answer over it is refused without being validated.
 	MaxSteps = 200_000
+	// MaxTextBytes bounds the error text the validator could build over one check: it describes
+	// every failed evaluation, including those an anyOf, oneOf, not or if discards, and each
+	// enclosing evaluation copies it. Computed with the steps; an answer over it is refused
+	// unchecked. At the bound, a check takes about 0.3 s on one core (DESIGN.md, "Tenants").
+	MaxTextBytes = 16 << 20
 )
 
 // Codes of a refused schema (SchemaError.Code), stable for callers.
@@ -42,6 +51,9 @@ const (
 	CodeRef      = "output_schema_ref"
 	CodeFanOut   = "output_schema_fan_out"
 	CodeTooDeep  = "output_schema_too_deep"
+	// CodeDraft refuses a schema whose $schema names a JSON Schema draft other than draft-07 and
+	// 2020-12: the validator would check it by other rules than its author meant.
+	CodeDraft = "output_schema_draft"
 )
 
 // SchemaError says why a schema is refused. Its message never quotes the schema or a file.
@@ -52,8 +64,15 @@ type SchemaError struct {
 
 func (e *SchemaError) Error() string { return "output_schema: " + e.Msg }
 
-// ErrBudget means checking the answer would take more than MaxSteps steps (or the check's
-// context ended): the answer is refused unchecked.
+// ProblemCode returns the error's code: callers that only declare an interface (dialect, agent)
+// read it without importing this package.
+func (e *SchemaError) ProblemCode() string { return e.Code }
+
+// Problem returns what is wrong, without the "output_schema: " prefix.
+func (e *SchemaError) Problem() string { return e.Msg }
+
+// ErrBudget means checking the answer would take more than MaxSteps steps or MaxTextBytes of
+// error text (or the check's context ended): the answer is refused unchecked.
 var ErrBudget = errors.New("checking the answer against output_schema exceeds its budget")
 
 // Spec is what a request asks of the answer's shape.
@@ -81,7 +100,8 @@ func (s Spec) Applies() bool {
 	return s.Format == "json" && len(s.Schema) > 0 && string(s.Schema) != "null"
 }
 
-// MismatchError lists how an answer fails its schema.
+// MismatchError lists how an answer fails its schema. The validator stops at the first problem
+// it finds, so there is one, as "schema location: what failed".
 type MismatchError struct {
 	Problems []string
 }
@@ -90,22 +110,23 @@ func (e *MismatchError) Error() string {
 	return "the answer does not match output_schema: " + strings.Join(e.Problems, "; ")
 }
 
-// maxProblems bounds how many problems a mismatch reports.
-const maxProblems = 10
+// maxProblemBytes bounds the text of a reported problem.
+const maxProblemBytes = 1024
 
 // Schema is a compiled output_schema.
 type Schema struct {
-	s *jsonschema.Schema
+	s   *graph
+	res *jsonschema.Resolved
 }
 
-// schemaURL names the schema inside the compiler; it is never fetched.
-const schemaURL = "urn:agentq:output_schema"
+// Checker compiles schemas for callers that declare only an interface (a registry, a request
+// decoder): CheckSchema returns a *SchemaError, which has ProblemCode and Problem methods.
+type Checker struct{}
 
-// noLoader loads nothing: a reference outside the schema (a file, a URL) is refused, not read.
-type noLoader struct{}
-
-func (noLoader) Load(string) (any, error) {
-	return nil, &SchemaError{Code: CodeRef, Msg: "references must point into the schema itself (#...)"}
+// CheckSchema compiles raw and returns why it is refused, or nil.
+func (Checker) CheckSchema(raw json.RawMessage) error {
+	_, err := Compile(raw)
+	return err
 }
 
 // Compile checks raw against the bounds and compiles it. It returns a *SchemaError when the
@@ -114,113 +135,98 @@ func Compile(raw json.RawMessage) (*Schema, error) {
 	if len(raw) > MaxBytes {
 		return nil, &SchemaError{Code: CodeTooLarge, Msg: fmt.Sprintf("must be at most %d bytes (is %d)", MaxBytes, len(raw))}
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	doc, err := decodeJSON(raw)
 	if err != nil {
 		return nil, &SchemaError{Code: CodeInvalid, Msg: "is not JSON"}
 	}
 	if err := checkBounds(doc); err != nil {
 		return nil, err
 	}
-	c := jsonschema.NewCompiler()
-	c.UseLoader(noLoader{})
-	if err := c.AddResource(schemaURL, doc); err != nil {
-		return nil, &SchemaError{Code: CodeInvalid, Msg: "is not a usable schema"}
+	var root jsonschema.Schema
+	if err := json.Unmarshal(raw, &root); err != nil {
+		return nil, &SchemaError{Code: CodeInvalid, Msg: "does not compile: " + unmarshalProblem(err)}
 	}
-	sch, err := compile(c)
+	if err := normalizeDraft(&root); err != nil {
+		return nil, err
+	}
+	g, err := newGraph(&root)
+	if err != nil {
+		return nil, err
+	}
+	res, err := resolve(&root)
+	if err != nil {
+		return nil, err
+	}
+	return &Schema{s: g, res: res}, nil
+}
+
+// resolve runs the library's resolution with a loader that loads nothing, turning a panic of it
+// into an error.
+func resolve(root *jsonschema.Schema) (res *jsonschema.Resolved, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, &SchemaError{Code: CodeInvalid, Msg: "is not a schema this service can use"}
+		}
+	}()
+	res, err = root.Resolve(&jsonschema.ResolveOptions{Loader: noLoader})
 	if err != nil {
 		var se *SchemaError
 		if errors.As(err, &se) {
 			return nil, se
 		}
-		return nil, &SchemaError{Code: CodeInvalid, Msg: "does not compile: " + compileProblem(err)}
+		return nil, &SchemaError{Code: CodeInvalid, Msg: "does not compile: " + resolveProblem(err)}
 	}
-	return &Schema{s: sch}, nil
+	return res, nil
 }
 
-// compile runs the compiler, turning a panic of it into an error.
-func compile(c *jsonschema.Compiler) (s *jsonschema.Schema, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s, err = nil, &SchemaError{Code: CodeInvalid, Msg: "is not a schema this service can use"}
-		}
-	}()
-	return c.Compile(schemaURL)
+// noLoader loads nothing: a reference outside the schema (a file, a URL) is refused, not read.
+func noLoader(*url.URL) (*jsonschema.Schema, error) {
+	return nil, &SchemaError{Code: CodeRef, Msg: "references must point into the schema itself (#...)"}
 }
 
-// compileProblem says what is wrong with a schema that does not compile, without the file
-// system's or the library's words about anything outside it.
-func compileProblem(err error) string {
-	var se *jsonschema.SchemaValidationError
-	if errors.As(err, &se) {
-		var problems []string
-		if ve, ok := se.Err.(*jsonschema.ValidationError); ok {
-			collect(ve.DetailedOutput(), &problems)
+// unmarshalProblem says which keyword has a value of the wrong shape, without the value.
+func unmarshalProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		f := te.Field
+		if i := strings.LastIndexByte(f, '.'); i >= 0 {
+			f = f[i+1:]
 		}
-		if len(problems) > 0 {
-			if len(problems) > 3 {
-				problems = problems[:3]
-			}
-			return "it breaks the JSON Schema metaschema at " + strings.Join(problems, "; ")
-		}
-		return "it breaks the JSON Schema metaschema"
+		return fmt.Sprintf("the value of %q must be a %s", f, jsonKind(te.Type.Kind().String()))
 	}
-	var ref *jsonschema.InvalidJsonPointerError
-	var anchor *jsonschema.AnchorNotFoundError
+	if strings.Contains(err.Error(), `"type"`) {
+		return `"type" must be a type name or a list of them`
+	}
+	return "a keyword has a value of the wrong type"
+}
+
+// jsonKind names a Go kind as JSON does.
+func jsonKind(k string) string {
+	switch k {
+	case "float64", "float32", "int", "int64":
+		return "number"
+	case "slice", "array":
+		return "list"
+	case "map", "struct", "ptr":
+		return "object"
+	case "bool":
+		return "boolean"
+	}
+	return k
+}
+
+// resolveProblem says what is wrong with a schema the library refuses, without quoting it.
+func resolveProblem(err error) string {
+	msg := err.Error()
 	switch {
-	case errors.As(err, &ref), errors.As(err, &anchor):
+	case strings.Contains(msg, "regexp"):
+		return "a pattern is not a regular expression this service supports (Go's RE2 syntax)"
+	case strings.Contains(msg, "anchor"), strings.Contains(msg, "JSON Pointer"):
 		return "a reference points at nothing in the schema"
+	case strings.Contains(msg, "$vocabulary"):
+		return "$vocabulary is supported only with draft 2020-12"
 	}
 	return "it is not a schema this service can use"
-}
-
-// checkBounds refuses a schema over MaxDepth, MaxRefs or MaxFanOut, or with a reference that does
-// not start with "#" or is dynamic.
-func checkBounds(doc any) error {
-	refs := 0
-	var walk func(v any, depth int) error
-	walk = func(v any, depth int) error {
-		if depth > MaxDepth {
-			return &SchemaError{Code: CodeTooDeep, Msg: fmt.Sprintf("must nest at most %d levels", MaxDepth)}
-		}
-		switch v := v.(type) {
-		case json.Number:
-			if !finite(v) {
-				return &SchemaError{Code: CodeInvalid, Msg: "numbers must be within the range of a 64-bit float"}
-			}
-		case map[string]any:
-			for k, x := range v {
-				switch k {
-				case "$dynamicRef", "$recursiveRef":
-					// Resolved by where evaluation came from, not by where they stand: the step
-					// budget could not bound them.
-					return &SchemaError{Code: CodeRef, Msg: k + " is not supported; use $ref"}
-				case "$ref":
-					refs++
-					if refs > MaxRefs {
-						return &SchemaError{Code: CodeRef, Msg: fmt.Sprintf("must have at most %d references", MaxRefs)}
-					}
-					if s, ok := x.(string); !ok || !strings.HasPrefix(s, "#") {
-						return &SchemaError{Code: CodeRef, Msg: "references must point into the schema itself (#...)"}
-					}
-				case "allOf", "anyOf", "oneOf":
-					if a, ok := x.([]any); ok && len(a) > MaxFanOut {
-						return &SchemaError{Code: CodeFanOut, Msg: fmt.Sprintf("%s must have at most %d subschemas", k, MaxFanOut)}
-					}
-				}
-				if err := walk(x, depth+1); err != nil {
-					return err
-				}
-			}
-		case []any:
-			for _, x := range v {
-				if err := walk(x, depth+1); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	return walk(doc, 0)
 }
 
 // Compile compiles the spec's schema (see Compile).
@@ -238,108 +244,59 @@ func (s Spec) Check(ctx context.Context, text string, output json.RawMessage) er
 // Check validates the answer against the schema. The answer is the agent's text parsed as JSON,
 // or, when the text is not JSON, the agent's JSON output. It returns a *MismatchError when the
 // answer does not conform, an error wrapping ErrBudget when checking it would take more than
-// MaxSteps steps or ctx ends first, or another error when the validator fails.
+// MaxSteps steps or MaxTextBytes of error text or ctx ends first.
 func (sch *Schema) Check(ctx context.Context, text string, output json.RawMessage) error {
-	answer, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
-	if err != nil {
-		if len(output) == 0 {
-			return &MismatchError{Problems: []string{"the answer is not JSON"}}
-		}
-		if answer, err = jsonschema.UnmarshalJSON(bytes.NewReader(output)); err != nil {
-			return &MismatchError{Problems: []string{"the answer is not JSON"}}
-		}
+	answer, err := decodeAnswer([]byte(text))
+	if err != nil && errors.Is(err, errNotJSON) && len(output) > 0 {
+		answer, err = decodeAnswer(output)
 	}
-	if !numbersFinite(answer) {
-		// The validator's arbitrary-precision arithmetic fails (or takes ages) on such numbers.
-		return &MismatchError{Problems: []string{"the answer has a number outside the range of a 64-bit float"}}
+	if err != nil {
+		return &MismatchError{Problems: []string{err.Error()}}
 	}
 	if steps, err := cost(ctx, sch.s, answer, MaxSteps); err != nil {
 		return err
 	} else if steps > MaxSteps {
 		return fmt.Errorf("%w: at least %d steps, at most %d allowed", ErrBudget, steps, MaxSteps)
 	}
-	err = validate(sch.s, answer)
-	if err == nil {
-		return nil
+	if err := validate(sch.res, answer); err != nil {
+		return &MismatchError{Problems: []string{problem(err)}}
 	}
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return fmt.Errorf("validate answer: %w", err)
-	}
-	var problems []string
-	collect(ve.DetailedOutput(), &problems)
-	if len(problems) == 0 {
-		problems = []string{ve.Error()}
-	}
-	if len(problems) > maxProblems {
-		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", len(problems)-maxProblems))
-	}
-	return &MismatchError{Problems: problems}
+	return nil
 }
 
 // validate runs the validator, turning a panic of it into an error: an answer must fail its task,
 // not the worker and every other tenant's task in its batch.
-func validate(s *jsonschema.Schema, v any) (err error) {
+func validate(res *jsonschema.Resolved, v any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &MismatchError{Problems: []string{"the answer could not be checked against output_schema"}}
+			err = errors.New("the answer could not be checked against output_schema")
 		}
 	}()
-	return s.Validate(v)
+	return res.Validate(v)
 }
 
-// finite reports whether n is a number float64 holds, written with an exponent of at most
-// maxExponent: the validator's exact arithmetic on a number such as 1e999999999 panics, and on
-// 1e-99999999 runs for long.
-func finite(n json.Number) bool {
-	if _, err := strconv.ParseFloat(string(n), 64); err != nil {
-		return false
-	}
-	s := strings.ToLower(string(n))
-	if i := strings.IndexByte(s, 'e'); i >= 0 {
-		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
-		return err == nil && e >= -maxExponent && e <= maxExponent
-	}
-	return true
-}
-
-// maxExponent bounds the exponent written in a number: float64's range is within 1e±324.
-const maxExponent = 400
-
-// numbersFinite reports whether every number in v is finite (see finite).
-func numbersFinite(v any) bool {
-	switch v := v.(type) {
-	case json.Number:
-		return finite(v)
-	case map[string]any:
-		for _, x := range v {
-			if !numbersFinite(x) {
-				return false
-			}
+// problem turns the validator's error, "validating root: validating /properties/a: type: ...",
+// into "/properties/a: type: ...": where in the schema the first failure is, and what it is.
+func problem(err error) string {
+	msg := err.Error()
+	loc := "/"
+	for {
+		rest, ok := strings.CutPrefix(msg, "validating ")
+		if !ok {
+			break
 		}
-	case []any:
-		for _, x := range v {
-			if !numbersFinite(x) {
-				return false
-			}
+		i := strings.Index(rest, ": ")
+		if i < 0 {
+			break
 		}
-	}
-	return true
-}
-
-// collect gathers the leaf errors of a detailed validation result as "location: message".
-func collect(u *jsonschema.OutputUnit, out *[]string) {
-	if u == nil {
-		return
-	}
-	if u.Error != nil && len(u.Errors) == 0 {
-		loc := u.InstanceLocation
-		if loc == "" {
-			loc = "/"
+		if l := rest[:i]; l != "root" {
+			loc = l
 		}
-		*out = append(*out, loc+": "+u.Error.String())
+		msg = rest[i+2:]
 	}
-	for i := range u.Errors {
-		collect(&u.Errors[i], out)
+	msg = strings.ReplaceAll(loc+": "+msg, "\n", "; ")
+	if len(msg) > maxProblemBytes {
+		msg = msg[:maxProblemBytes] + "…"
 	}
+	return msg
 }

@@ -21,7 +21,11 @@ func TestCheck(t *testing.T) {
 		{name: "text conforms", text: `{"total": 15, "currency": "AUD"}`},
 		{name: "output conforms", text: "here it is", output: `{"total": 15, "currency": "USD"}`},
 		{name: "missing field", text: `{"total": 15}`, wantErr: true, problems: []string{"currency"}},
-		{name: "wrong type and enum", text: `{"total": "15", "currency": "EUR"}`, wantErr: true, problems: []string{"/total", "/currency"}},
+		// The validator stops at the first problem: one is reported, with where in the schema.
+		{name: "wrong type", text: `{"total": "15", "currency": "AUD"}`, wantErr: true, problems: []string{"/properties/total", "type"}},
+		{name: "not in enum", text: `{"total": 15, "currency": "EUR"}`, wantErr: true, problems: []string{"/properties/currency", "enum"}},
+		{name: "output does not conform", text: "here", output: `{"total": 15}`, wantErr: true, problems: []string{"currency"}},
+		{name: "neither is JSON", text: "here", output: `{`, wantErr: true, problems: []string{"not JSON"}},
 		{name: "not JSON", text: "fifteen dollars", wantErr: true, problems: []string{"not JSON"}},
 	}
 	s := Spec{Format: "json", Schema: json.RawMessage(schema)}

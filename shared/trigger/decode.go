@@ -47,7 +47,7 @@ type parsed struct {
 // decodeDetail reads an invocation object: the control fields, then the rest with the dialect's
 // decoder. Its errors are those the HTTP API answers for the same request: dialect.ErrMalformed,
 // a *dialect.ValidationError, agent.ErrNotFound for an impossible agent id, accept.ErrRequestTooLarge.
-func decodeDetail(detail []byte, defaultTenant string) (*parsed, error) {
+func decodeDetail(detail []byte, defaultTenant string, schemas dialect.SchemaChecker) (*parsed, error) {
 	p := &parsed{tenant: defaultTenant, dialect: task.Xpander}
 	if len(detail) > MaxDetailBytes {
 		return p, errTooLarge
@@ -115,9 +115,10 @@ func decodeDetail(detail []byte, defaultTenant string) (*parsed, error) {
 	if len(probs) > 0 {
 		return p, &dialect.ValidationError{Problems: probs}
 	}
-	decode := dialect.DecodeXpander
+	d := dialect.Decoder{Schemas: schemas}
+	decode := d.Xpander
 	if p.dialect == task.ServiceNet {
-		decode = dialect.DecodeServiceNet
+		decode = d.ServiceNet
 	}
 	inv, err := decode(body)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/httpapi"
+	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/webhook"
@@ -167,7 +168,7 @@ func TestDecodingMatchesHTTPAPI(t *testing.T) {
 				ctl, _ := json.Marshal(map[string]string{"agent_id": "echo", "dialect": string(tt.dialect)})
 				detail = string(ctl)
 			}
-			p, err := decodeDetail([]byte(detail), "acme")
+			p, err := decodeDetail([]byte(detail), "acme", outputschema.Checker{})
 			if status/100 == 2 {
 				if err != nil {
 					t.Fatalf("the HTTP API accepts it (%d), the trigger refuses it: %v", status, err)

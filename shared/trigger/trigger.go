@@ -31,6 +31,7 @@ import (
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/batch"
+	"github.com/agentq/agentq/shared/dialect"
 	"github.com/agentq/agentq/shared/lambdaevents"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/telemetry"
@@ -82,6 +83,9 @@ type Rejects interface {
 // Config holds what a Handler needs.
 type Config struct {
 	Submitter Submitter
+	// Schemas compiles an invocation's output_schema, so an unusable one is refused with the
+	// event (outputschema.Checker; dialect.Decoder). Nil leaves it to the worker.
+	Schemas dialect.SchemaChecker
 	// Rejects keeps refused events. Nil only logs them (local runs); the Lambda function always
 	// has its dead-letter queue.
 	Rejects Rejects
@@ -279,7 +283,7 @@ type incoming struct {
 
 // invoke decodes and submits one invocation. It returns an error only for failures that may pass.
 func (h *Handler) invoke(ctx context.Context, in incoming) (Result, error) {
-	p, err := decodeDetail(in.detail, h.c.DefaultTenant)
+	p, err := decodeDetail(in.detail, h.c.DefaultTenant, h.c.Schemas)
 	if err != nil {
 		return h.reject(ctx, in, p, classify(err, p.dialect, p.agentID))
 	}

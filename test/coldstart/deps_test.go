@@ -59,3 +59,37 @@ func TestFunctionDeps(t *testing.T) {
 		})
 	}
 }
+
+// schemaUsers are the functions that compile or check output schemas: the accept path (invoke,
+// trigger) and the worker.
+var schemaUsers = map[string]bool{"invoke": true, "trigger": true, "worker": true}
+
+// jsonSchemaLibraries are the JSON Schema libraries a function could link.
+var jsonSchemaLibraries = []string{"github.com/google/jsonschema-go/", "github.com/santhosh-tekuri/jsonschema/", "github.com/agentq/agentq/shared/outputschema"}
+
+// TestOnlySchemaUsersLinkJSONSchema: a linked package's init runs at every cold start, used or
+// not, so the functions that never see a schema (poll, authorizer, sweeper, notify, deliver,
+// stream and any added later) link no JSON Schema library; and no function links the validator
+// that compiles metaschemas at init (santhosh-tekuri/jsonschema).
+func TestOnlySchemaUsersLinkJSONSchema(t *testing.T) {
+	fns := goList(t, "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./functions/...")
+	if len(fns) < 9 {
+		t.Fatalf("functions %v", fns)
+	}
+	for _, fn := range fns {
+		name := fn[strings.LastIndex(fn, "/")+1:]
+		deps := strings.Join(goList(t, "-deps", fn), "\n")
+		for _, lib := range jsonSchemaLibraries {
+			linked := strings.Contains(deps, lib)
+			switch {
+			case linked && strings.Contains(lib, "santhosh"):
+				t.Errorf("%s links %s, which compiles five drafts' metaschemas at init", name, lib)
+			case linked && !schemaUsers[name]:
+				t.Errorf("%s links %s", name, lib)
+			}
+		}
+		if schemaUsers[name] && !strings.Contains(deps, "github.com/agentq/agentq/shared/outputschema") {
+			t.Errorf("%s does not link outputschema: it accepts or checks schemas and must compile them", name)
+		}
+	}
+}

@@ -45,6 +45,7 @@ import (
 	"github.com/agentq/agentq/shared/local/esm"
 	"github.com/agentq/agentq/shared/local/eventbus"
 	"github.com/agentq/agentq/shared/netguard"
+	"github.com/agentq/agentq/shared/outputschema"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/receipt"
 	"github.com/agentq/agentq/shared/sweeper"
@@ -286,7 +287,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	}
 	s.APIKeys, s.AuthContexts, s.Webhooks, s.Deliveries = p.Keys, p.Contexts, p.Webhooks, p.Deliveries
 	s.Trigger = trigger.New(trigger.Config{
-		Submitter: p.Accept, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
+		Submitter: p.Accept, Schemas: outputschema.Checker{}, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
 	})
 	s.Receipts = receipt.NewEphemeral()
 	if o.ReceiptKeysFile != "" {
@@ -313,6 +314,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 // routes and the stream routes, as the invoke, poll and stream functions serve them on AWS.
 func (s *System) apiConfig(o Options, p *backend.Parts, admins *apikey.Keys) httpapi.Config {
 	return httpapi.Config{
+		Schemas:      outputschema.Checker{},
 		Receipts:     s.Receipts,
 		ReceiptStore: p.Tasks,
 		Submitter:    p.Accept,
