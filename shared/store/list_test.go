@@ -29,7 +29,7 @@ type indexDB struct {
 	items   []map[string]types.AttributeValue
 	keep    func(t *task.Task) bool
 	queries []dynamodb.QueryInput
-	gets    [][]string // the task ids each BatchGetItem asked for
+	gets    [][]string      // the task ids each BatchGetItem asked for
 	deleted map[string]bool // the items BatchGetItem finds gone (by pk) though the index lists them
 	err     error
 }
