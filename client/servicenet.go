@@ -57,7 +57,9 @@ func (c *Client) receipt(ctx context.Context, id string, wait int) (*Receipt, *h
 func (c *Client) WaitReceipt(ctx context.Context, id string, progress func(*Receipt)) (*Receipt, error) {
 	fetch := func(ctx context.Context) (*Receipt, *http.Response, error) { return c.receipt(ctx, id, c.waitS) }
 	status := func(r *Receipt) string { return string(r.Receipt.Status) }
-	done := func(r *Receipt) bool { return r.Receipt.Status != raw.ExecutionReceiptStatusRunning || r.HitlRequest != nil }
+	done := func(r *Receipt) bool {
+		return r.Receipt.Status != raw.ExecutionReceiptStatusRunning || r.HitlRequest != nil
+	}
 	return poll(ctx, c, "wait for receipt "+id, "", fetch, status, done, progress)
 }
 
