@@ -68,10 +68,10 @@ type item struct {
 	FinishedAt        string  `dynamodbav:"finished_at,omitempty"`
 	ExpiresAt         int64   `dynamodbav:"expires_at,omitempty"`
 	// The receipt's facts: see task.Task.
-	Sync             bool   `dynamodbav:"sync,omitempty"`
-	CallerAgentID    string `dynamodbav:"caller_agent_id,omitempty"`
-	CallerPublicID   string `dynamodbav:"caller_public_id,omitempty"`
-	Verification     string `dynamodbav:"verification,omitempty"`
+	Sync           bool   `dynamodbav:"sync,omitempty"`
+	CallerAgentID  string `dynamodbav:"caller_agent_id,omitempty"`
+	CallerPublicID string `dynamodbav:"caller_public_id,omitempty"`
+	Verification   string `dynamodbav:"verification,omitempty"`
 }
 
 func toItem(t *task.Task) item {
