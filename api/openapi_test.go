@@ -588,11 +588,11 @@ var issuer = receipt.NewEphemeral()
 // and used over the network.
 type fakeIssuer struct{ f *fake }
 
-func (i fakeIssuer) Issue(ctx context.Context, r *receipt.Receipt, kept string) (string, error) {
+func (i fakeIssuer) Issue(ctx context.Context, r *receipt.Receipt) error {
 	if err := i.f.check(); err != nil {
-		return "", err
+		return err
 	}
-	return issuer.Issue(ctx, r, kept)
+	return issuer.Issue(ctx, r)
 }
 
 func (i fakeIssuer) Keys(ctx context.Context) ([]receipt.Key, error) {

@@ -52,11 +52,14 @@ func (c *Client) receipt(ctx context.Context, id string, wait int) (*Receipt, *h
 	return decode[Receipt](ctx, "get receipt "+id, resp, err, http.StatusOK)
 }
 
-// WaitReceipt answers the receipt once it is no longer running, long-polling as Wait does.
+// WaitReceipt answers the receipt once it is no longer running, or once it waits for input
+// (status running with a hitl_request: the task paused), long-polling as Wait does.
 func (c *Client) WaitReceipt(ctx context.Context, id string, progress func(*Receipt)) (*Receipt, error) {
 	fetch := func(ctx context.Context) (*Receipt, *http.Response, error) { return c.receipt(ctx, id, c.waitS) }
 	status := func(r *Receipt) string { return string(r.Receipt.Status) }
-	done := func(r *Receipt) bool { return r.Receipt.Status != raw.ExecutionReceiptStatusRunning }
+	done := func(r *Receipt) bool {
+		return r.Receipt.Status != raw.ExecutionReceiptStatusRunning || r.HitlRequest != nil
+	}
 	return poll(ctx, c, "wait for receipt "+id, "", fetch, status, done, progress)
 }
 

@@ -105,10 +105,13 @@ func (c *Client) get(ctx context.Context, id string, wait int) (*Task, *http.Res
 }
 
 // Wait answers the task once it has ended or paused. It long-polls GET /v1/tasks/{id}?wait=N:
-// each request returns when the task's state changes or after N seconds. When an answer shows
-// no change sooner than the server's Retry-After, the next request waits out the rest of it; a
-// 429 or 503 is retried after its Retry-After. ctx bounds the whole wait. progress, when not nil,
-// sees the task each time its status changes.
+// the server holds each request until the task ends or pauses, or N seconds pass, so a task
+// that ends within N seconds of the first request takes one request more than the submit; an
+// answer that is neither is asked again at once. An answer that shows no change and came
+// sooner than the server's Retry-After (a server that does not hold) has the next request wait
+// out the rest of it; a 429 or 503 is retried after its Retry-After. ctx bounds the whole wait.
+// progress, when not nil, sees the task each time a request finds its status changed: with a
+// holding server, the status it had at the first request and the one it ends or pauses in.
 func (c *Client) Wait(ctx context.Context, id string, progress func(*Task)) (*Task, error) {
 	return c.wait(ctx, id, "", progress)
 }

@@ -112,3 +112,33 @@ func TestNewRefusesLongPollOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// A receipt waiting for input (running, with a hitl_request) ends WaitReceipt: the server answers
+// a paused task's poll at once, so waiting on would only poll it again and again.
+func TestWaitReceiptEndsWhenTheTaskWaitsForInput(t *testing.T) {
+	var polls int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		polls++
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "2")
+		hitl := ""
+		if polls > 1 {
+			hitl = `,"hitl_request":{"message":"approve?"}`
+		}
+		fmt.Fprintf(w, `{"receipt":{"receipt_id":"5f0c2b7e-3f5c-4a43-9a53-1a2b3c4d5e6f","agent_id":"a","provider_id":"agentq","invoke_mode":"async",`+
+			`"status":"running","verification":"not_required","request_digest":"00","started_at":"2026-01-01T00:00:00Z"},"task_id":"5f0c2b7e-3f5c-4a43-9a53-1a2b3c4d5e6f","attempts":1%s}`, hitl)
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, WithLongPoll(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sleep = func(context.Context, time.Duration) error { return nil }
+	r, err := c.WaitReceipt(context.Background(), "5f0c2b7e-3f5c-4a43-9a53-1a2b3c4d5e6f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.HitlRequest == nil || polls != 2 {
+		t.Fatalf("WaitReceipt answered after %d polls with hitl_request %v; want the second, waiting for input", polls, r.HitlRequest)
+	}
+}

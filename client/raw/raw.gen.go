@@ -13806,7 +13806,7 @@ type ListReceipts503JSONResponseBodyErrorStatus string
 
 // GetReceiptParams defines parameters for GetReceipt.
 type GetReceiptParams struct {
-	// Wait Long poll. Seconds (0 to 25) to wait for a task that has not ended to change.
+	// Wait Long poll. Seconds (0 to 25) to hold the request while the task has neither ended nor paused; the answer comes as soon as it does, else when the seconds pass. Intermediate states (pending to executing) do not end the wait.
 	Wait *Wait `form:"wait,omitempty" json:"wait,omitempty"`
 
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
@@ -14199,7 +14199,7 @@ type DeleteTask503JSONResponseBodyStatus string
 
 // GetTaskParams defines parameters for GetTask.
 type GetTaskParams struct {
-	// Wait Long poll. Seconds (0 to 25) to wait for a task that has not ended to change.
+	// Wait Long poll. Seconds (0 to 25) to hold the request while the task has neither ended nor paused; the answer comes as soon as it does, else when the seconds pass. Intermediate states (pending to executing) do not end the wait.
 	Wait *Wait `form:"wait,omitempty" json:"wait,omitempty"`
 
 	// XRequestId Your id for the request, echoed in the answer's `X-Request-Id` when it is 1 to 128 characters.
@@ -37184,8 +37184,9 @@ type ClientInterface interface {
 	// (`status` `running` until the agent answers, then `succeeded`, `failed` or `rejected`),
 	// the agent's `output` once it succeeded, `stderr` once it failed, and agentq's facts beside
 	// them. Every receipt, in every state, is signed; a receipt is signed anew only when what
-	// it says changes. With `wait`, a receipt that has not ended is answered when its task's
-	// state changes, or after `wait` seconds.
+	// it says changes. With `wait`, a receipt that has not ended is answered when its task ends
+	// or pauses for input (`hitl_request` set, `status` still `running`), or after `wait`
+	// seconds; a receipt waiting for input is answered at once.
 	//
 	// Corresponds with GET /v1/receipts/{receipt_id} (the `GetReceipt` operationId).
 	GetReceipt(ctx context.Context, receiptId ReceiptID, params *GetReceiptParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -37258,8 +37259,10 @@ type ClientInterface interface {
 	// GetTask Get a task
 	//
 	// The task, or, given a thread id, the thread's latest turn. With `wait`, a task that has
-	// not ended is answered when its state (or, for a thread, its latest turn) changes, or after
-	// `wait` seconds.
+	// neither ended nor paused is answered when it ends or pauses (for a thread, also when a new
+	// turn becomes the latest), or after `wait` seconds: one read per task, not per change
+	// (`GET /v1/tasks/{task_id}/events` streams every change). A paused task is answered at
+	// once.
 	//
 	// Corresponds with GET /v1/tasks/{task_id} (the `GetTask` operationId).
 	GetTask(ctx context.Context, taskId TaskID, params *GetTaskParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -38168,8 +38171,9 @@ func (c *Client) ListReceipts(ctx context.Context, params *ListReceiptsParams, r
 // (`status` `running` until the agent answers, then `succeeded`, `failed` or `rejected`),
 // the agent's `output` once it succeeded, `stderr` once it failed, and agentq's facts beside
 // them. Every receipt, in every state, is signed; a receipt is signed anew only when what
-// it says changes. With `wait`, a receipt that has not ended is answered when its task's
-// state changes, or after `wait` seconds.
+// it says changes. With `wait`, a receipt that has not ended is answered when its task ends
+// or pauses for input (`hitl_request` set, `status` still `running`), or after `wait`
+// seconds; a receipt waiting for input is answered at once.
 //
 // Corresponds with GET /v1/receipts/{receipt_id} (the `GetReceipt` operationId).
 func (c *Client) GetReceipt(ctx context.Context, receiptId ReceiptID, params *GetReceiptParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -38312,8 +38316,10 @@ func (c *Client) DeleteTask(ctx context.Context, taskId TaskID, params *DeleteTa
 // GetTask Get a task
 //
 // The task, or, given a thread id, the thread's latest turn. With `wait`, a task that has
-// not ended is answered when its state (or, for a thread, its latest turn) changes, or after
-// `wait` seconds.
+// neither ended nor paused is answered when it ends or pauses (for a thread, also when a new
+// turn becomes the latest), or after `wait` seconds: one read per task, not per change
+// (`GET /v1/tasks/{task_id}/events` streams every change). A paused task is answered at
+// once.
 //
 // Corresponds with GET /v1/tasks/{task_id} (the `GetTask` operationId).
 func (c *Client) GetTask(ctx context.Context, taskId TaskID, params *GetTaskParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -42343,8 +42349,9 @@ type ClientWithResponsesInterface interface {
 	// (`status` `running` until the agent answers, then `succeeded`, `failed` or `rejected`),
 	// the agent's `output` once it succeeded, `stderr` once it failed, and agentq's facts beside
 	// them. Every receipt, in every state, is signed; a receipt is signed anew only when what
-	// it says changes. With `wait`, a receipt that has not ended is answered when its task's
-	// state changes, or after `wait` seconds.
+	// it says changes. With `wait`, a receipt that has not ended is answered when its task ends
+	// or pauses for input (`hitl_request` set, `status` still `running`), or after `wait`
+	// seconds; a receipt waiting for input is answered at once.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -42427,8 +42434,10 @@ type ClientWithResponsesInterface interface {
 	// GetTaskWithResponse Get a task
 	//
 	// The task, or, given a thread id, the thread's latest turn. With `wait`, a task that has
-	// not ended is answered when its state (or, for a thread, its latest turn) changes, or after
-	// `wait` seconds.
+	// neither ended nor paused is answered when it ends or pauses (for a thread, also when a new
+	// turn becomes the latest), or after `wait` seconds: one read per task, not per change
+	// (`GET /v1/tasks/{task_id}/events` streams every change). A paused task is answered at
+	// once.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -50848,8 +50857,9 @@ func (c *ClientWithResponses) ListReceiptsWithResponse(ctx context.Context, para
 // (`status` `running` until the agent answers, then `succeeded`, `failed` or `rejected`),
 // the agent's `output` once it succeeded, `stderr` once it failed, and agentq's facts beside
 // them. Every receipt, in every state, is signed; a receipt is signed anew only when what
-// it says changes. With `wait`, a receipt that has not ended is answered when its task's
-// state changes, or after `wait` seconds.
+// it says changes. With `wait`, a receipt that has not ended is answered when its task ends
+// or pauses for input (`hitl_request` set, `status` still `running`), or after `wait`
+// seconds; a receipt waiting for input is answered at once.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -50974,8 +50984,10 @@ func (c *ClientWithResponses) DeleteTaskWithResponse(ctx context.Context, taskId
 // GetTaskWithResponse Get a task
 //
 // The task, or, given a thread id, the thread's latest turn. With `wait`, a task that has
-// not ended is answered when its state (or, for a thread, its latest turn) changes, or after
-// `wait` seconds.
+// neither ended nor paused is answered when it ends or pauses (for a thread, also when a new
+// turn becomes the latest), or after `wait` seconds: one read per task, not per change
+// (`GET /v1/tasks/{task_id}/events` streams every change). A paused task is answered at
+// once.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -36,9 +36,10 @@ func waitReceipt(ctx context.Context, c *client.Client, id string, status func(s
 	return c.WaitReceipt(ctx, id, func(r *client.Receipt) { status(string(r.Receipt.Status)) })
 }
 
-// receiptEnded is the error of a waited receipt that did not succeed.
+// receiptEnded is the error of a waited receipt that did not succeed; one that waits for input
+// (its task paused) is no error, as a paused task is none.
 func receiptEnded(r *client.Receipt) error {
-	if r.Receipt.Status != "succeeded" {
+	if r.Receipt.Status != "succeeded" && (r.Receipt.Status != "running" || r.HitlRequest == nil) {
 		return &taskEndedError{id: r.Receipt.ReceiptId.String(), status: string(r.Receipt.Status)}
 	}
 	return nil

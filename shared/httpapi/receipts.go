@@ -15,37 +15,27 @@ import (
 
 // ReceiptIssuer signs receipts and lists the keys it signs and signed with.
 type ReceiptIssuer interface {
-	Issue(ctx context.Context, r *receipt.Receipt, kept string) (string, error)
+	Issue(ctx context.Context, r *receipt.Receipt) error
 	Keys(ctx context.Context) ([]receipt.Key, error)
 }
 
 var _ ReceiptIssuer = (*receipt.Issuer)(nil)
 
-// ReceiptStore keeps what receipts say beside their tasks: the signature last issued, and a
-// verifier's verdict.
+// ReceiptStore keeps a verifier's verdict beside its task.
 type ReceiptStore interface {
-	KeepReceiptSignature(ctx context.Context, id, sig string) error
 	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
 
-// signedReceipt projects t into its ServiceNet receipt and signs it, reusing the signature kept
-// with the task while what the receipt says is unchanged. A new signature is kept for the next
-// read; failing to keep it costs only a signature more later.
+// signedReceipt projects t into its ServiceNet receipt and signs it. The issuer reuses the
+// signature it made while what the receipt says is unchanged; nothing is written (DESIGN.md,
+// "Receipts": a write per change cost more than the signature it saved).
 func (a *api) signedReceipt(ctx context.Context, t *task.Task) (*dialect.StoredReceipt, error) {
 	v := dialect.ServiceNet(t)
 	if a.Receipts == nil {
 		return v, nil
 	}
-	kept, err := a.Receipts.Issue(ctx, &v.Receipt, t.ReceiptSignature)
-	if err != nil {
+	if err := a.Receipts.Issue(ctx, &v.Receipt); err != nil {
 		return nil, err
-	}
-	if kept != "" && a.ReceiptStore != nil {
-		if err := a.ReceiptStore.KeepReceiptSignature(ctx, t.ID, kept); err != nil {
-			a.Logger.Warn("keep receipt signature", "task_id", t.ID, "err", err)
-		} else {
-			t.ReceiptSignature = kept
-		}
 	}
 	return v, nil
 }

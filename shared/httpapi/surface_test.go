@@ -61,8 +61,12 @@ func TestLongPoll(t *testing.T) {
 		{"no wait answers at once", task.Running, "", nil, task.Running, 0, 150 * time.Millisecond},
 		{"wait=0 answers at once", task.Running, "?wait=0", nil, task.Running, 0, 150 * time.Millisecond},
 		{"a task that ended answers at once", task.Succeeded, "?wait=5", nil, task.Succeeded, 0, 150 * time.Millisecond},
-		{"a state change ends the wait", task.Queued, "?wait=5",
-			later(250*time.Millisecond, func(tk *task.Task) { tk.State = task.Running }), task.Running, 200 * time.Millisecond, 1500 * time.Millisecond},
+		// A long poll waits for the states a waiter waits for: the end, or a pause.
+		{"a move to running does not end the wait", task.Queued, "?wait=1",
+			later(100*time.Millisecond, func(tk *task.Task) { tk.State = task.Running }), task.Running, time.Second, 1800 * time.Millisecond},
+		{"a pause ends the wait", task.Running, "?wait=5",
+			later(250*time.Millisecond, func(tk *task.Task) { tk.State = task.Paused }), task.Paused, 200 * time.Millisecond, 1500 * time.Millisecond},
+		{"a paused task answers at once", task.Paused, "?wait=5", nil, task.Paused, 0, 150 * time.Millisecond},
 		{"a change to the end ends the wait", task.Running, "?wait=5",
 			later(250*time.Millisecond, func(tk *task.Task) { tk.State, tk.Result = task.Succeeded, "done" }), task.Succeeded, 200 * time.Millisecond, 1500 * time.Millisecond},
 		{"a write that keeps the state does not", task.Running, "?wait=1",
@@ -120,21 +124,21 @@ func TestLongPollFollowsTheThread(t *testing.T) {
 	next.ID, next.ThreadID, next.ThreadSeq = otherTaskID, "th-1", 2
 	hs.read.Put(next)
 	hs.read.threads["org-1#th-1"] = taskID
-	time.AfterFunc(250*time.Millisecond, func() {
-		hs.read.mu.Lock()
-		hs.read.threads["org-1#th-1"] = otherTaskID
-		hs.read.mu.Unlock()
-	})
 	// The latest turn has ended, so there is nothing to wait for: the answer is immediate.
 	r, took := timed(t, hs.h, http.MethodGet, "/v1/tasks/th-1?wait=5", "", authed()...)
 	if r.body["task_id"] != taskID || r.body["id"] != "th-1" || took > 150*time.Millisecond {
 		t.Errorf("GET thread = %v/%v after %v, want the ended latest turn at once", r.body["id"], r.body["task_id"], took)
 	}
-	time.Sleep(300 * time.Millisecond)
-	time.AfterFunc(250*time.Millisecond, func() { hs.read.set(otherTaskID, func(tk *task.Task) { tk.State = task.Running }) })
+	// The latest turn runs: a new turn ends the wait, though the turn it waited on has not ended.
+	hs.read.set(taskID, func(tk *task.Task) { tk.State = task.Running })
+	time.AfterFunc(250*time.Millisecond, func() {
+		hs.read.mu.Lock()
+		hs.read.threads["org-1#th-1"] = otherTaskID
+		hs.read.mu.Unlock()
+	})
 	r, took = timed(t, hs.h, http.MethodGet, "/v1/tasks/th-1?wait=5", "", authed()...)
-	if r.body["task_id"] != otherTaskID || r.body["status"] != "executing" || took > 1500*time.Millisecond {
-		t.Errorf("GET thread = %v %v after %v, want the new turn executing", r.body["task_id"], r.body["status"], took)
+	if r.body["task_id"] != otherTaskID || r.body["status"] != "pending" || took > 1500*time.Millisecond {
+		t.Errorf("GET thread = %v %v after %v, want the new turn pending", r.body["task_id"], r.body["status"], took)
 	}
 }
 

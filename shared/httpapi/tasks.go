@@ -30,7 +30,9 @@ func (a *api) getReceipt(w http.ResponseWriter, r *http.Request, tenant string) 
 	return a.poll(w, r, tenant, r.PathValue("receipt_id"), task.ServiceNet)
 }
 
-// poll answers a task, after waiting up to ?wait=N seconds for its state to change.
+// poll answers a task, after waiting up to ?wait=N seconds for it to end or pause: the states a
+// waiter waits for, so that a client reads once per task rather than once per change (SSE is for
+// watching every change). Given a thread id, a new turn ends the wait too.
 func (a *api) poll(w http.ResponseWriter, r *http.Request, tenant, id string, d task.Dialect) error {
 	p := newParams(r)
 	wait := p.wait(0)
@@ -42,13 +44,10 @@ func (a *api) poll(w http.ResponseWriter, r *http.Request, tenant, id string, d 
 	if err != nil {
 		return err
 	}
-	changed := func(t *task.Task) bool { return t.ID != first.ID || t.State != first.State }
-	t := first
-	if !first.State.Terminal() {
-		t = a.await(r.Context(), first, wait, func(ctx context.Context) (*task.Task, error) {
-			return a.find(ctx, nil, tenant, id, byThread)
-		}, changed)
-	}
+	done := func(t *task.Task) bool { return settled(t) || t.ID != first.ID }
+	t := a.await(r.Context(), first, wait, func(ctx context.Context) (*task.Task, error) {
+		return a.find(ctx, nil, tenant, id, byThread)
+	}, done)
 	noteTask(w, t.ID, t.AgentID)
 	return a.writeTask(r.Context(), w, http.StatusOK, t, d)
 }

@@ -63,6 +63,7 @@ type DynamoDB interface {
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 var _ DynamoDB = (*dynamodb.Client)(nil)
@@ -302,7 +303,8 @@ func (s *Store) Revoke(ctx context.Context, id string) (Record, error) {
 }
 
 // List answers a tenant's stored keys, oldest first, revoked ones too. Configured keys are not
-// listed: configuration owns them.
+// listed: configuration owns them. The by_tenant index holds the keys' entries, not the keys
+// (it copies only what tasks are listed by), so the keys are read back by their entries.
 func (s *Store) List(ctx context.Context, tenant string) ([]Record, error) {
 	if err := Validate(tenant, "-"); err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
@@ -315,24 +317,40 @@ func (s *Store) List(ctx context.Context, tenant string) ([]Record, error) {
 		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(listPartition(tenant))},
 	}
-	records := []Record{}
+	var keys []map[string]types.AttributeValue
 	p := dynamodb.NewQueryPaginator(s.db, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list api keys of %s: %w", tenant, err)
 		}
-		for _, av := range page.Items {
-			var it item
-			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-				return nil, fmt.Errorf("list api keys of %s: %w", tenant, err)
-			}
-			r, err := it.record()
-			if err != nil {
-				return nil, err
-			}
-			records = append(records, r)
+		for _, e := range page.Items {
+			keys = append(keys, table.ItemKey(e))
 		}
+	}
+	items, err := table.BatchGet(ctx, s.db, s.table, keys)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys of %s: %w", tenant, err)
+	}
+	byKey := make(map[string]map[string]types.AttributeValue, len(items))
+	for _, av := range items {
+		byKey[table.KeyString(av)] = av
+	}
+	records := []Record{}
+	for _, k := range keys { // the index's order: oldest first
+		av, ok := byKey[table.KeyString(k)]
+		if !ok {
+			continue // deleted since
+		}
+		var it item
+		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+			return nil, fmt.Errorf("list api keys of %s: %w", tenant, err)
+		}
+		r, err := it.record()
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, r)
 	}
 	return records, nil
 }

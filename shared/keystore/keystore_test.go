@@ -65,10 +65,29 @@ func (f *fakeDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dy
 	var out []map[string]types.AttributeValue
 	for _, it := range f.items {
 		if s(it["gsi1pk"]) == s(in.ExpressionAttributeValues[":pk"]) {
-			out = append(out, it)
+			// by_tenant copies none of a key's attributes: only the keys are listed.
+			out = append(out, map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"], "gsi1pk": it["gsi1pk"], "gsi1sk": it["gsi1sk"]})
 		}
 	}
 	return &dynamodb.QueryOutput{Items: out}, nil
+}
+
+func (f *fakeDB) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}}
+	for name, ka := range in.RequestItems {
+		for _, k := range ka.Keys {
+			it, ok := f.items[s(k["pk"])+"|"+s(k["sk"])]
+			if !ok {
+				it, ok = f.items[s(k["pk"])]
+			}
+			if ok {
+				out.Responses[name] = append(out.Responses[name], it)
+			}
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeDB) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {

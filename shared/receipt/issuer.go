@@ -6,25 +6,37 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Issuer signs receipts with its current key and recognises the receipts its previous keys
-// signed: rotating the key leaves every receipt already issued verifiable.
+// signed: rotating the key leaves every receipt already issued verifiable. It keeps the
+// signatures it made (a bounded cache, per process: per function instance on AWS), so a receipt
+// read again while it says the same thing is not signed again.
 type Issuer struct {
 	current  Signer
 	previous []Signer
 	now      func() time.Time
+	seals    *sealCache
+	// signed, when set, hears of every signature made (the bench counts them as KMS requests).
+	signed func(ctx context.Context)
 }
 
 // NewIssuer returns an issuer signing with current; previous are the keys it signed with before,
 // newest first, listed so that their receipts are still recognised.
 func NewIssuer(current Signer, previous ...Signer) *Issuer {
-	return &Issuer{current: current, previous: previous, now: time.Now}
+	return &Issuer{current: current, previous: previous, now: time.Now, seals: newSealCache(CacheSize)}
+}
+
+// OnSign returns an issuer like i (sharing its cache) that calls f after each signature it makes.
+func (i *Issuer) OnSign(f func(ctx context.Context)) *Issuer {
+	c := *i
+	c.signed = f
+	return &c
 }
 
 // WithClock makes the issuer date its signatures with now (tests).
@@ -90,14 +102,12 @@ func (i *Issuer) knows(ctx context.Context, did string) (bool, error) {
 	return false, nil
 }
 
-// seal is a signature as it is kept with its task: what it covers (the digest of the receipt's
-// content without the three signature fields), the key that made it and the signature fields.
+// seal is a signature as the issuer keeps it: what it covers (the digest of the receipt's content
+// without the three signature fields) and the signature fields.
 type seal struct {
-	Digest     string `json:"digest"`
-	KeyID      string `json:"key_id"`
-	DID        string `json:"did"`
-	SignedAtMs uint64 `json:"signed_at_ms"`
-	Signature  string `json:"signature"`
+	did        string
+	signedAtMs uint64
+	signature  string
 }
 
 // contentDigest digests what a receipt says, leaving out who signed it and when.
@@ -111,47 +121,77 @@ func contentDigest(r Receipt) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// Issue fills in r's signature fields. kept is the signature last kept for this receipt ("" for
-// none): when it covers exactly what r now says and one of the issuer's keys made it, it is used
-// as it is and Issue returns "". Otherwise Issue signs r with the current key and returns the new
-// signature to keep, so that a receipt is signed once per change of what it says, not per read.
-func (i *Issuer) Issue(ctx context.Context, r *Receipt, kept string) (string, error) {
+// Issue fills in r's signature fields. A signature this issuer made for exactly what r now says
+// is used as it is; otherwise Issue signs r with the current key (on AWS a KMS Sign request) and
+// keeps the signature, so a receipt is signed about once per change of what it says, not per
+// read. Nothing is written: a receipt is a view of its task, and signing it anew elsewhere (or
+// after the cache forgot it) gives another signature of the same content, as valid.
+func (i *Issuer) Issue(ctx context.Context, r *Receipt) error {
 	digest, err := contentDigest(*r)
 	if err != nil {
-		return "", err
+		return err
 	}
-	var s seal
-	if kept != "" && json.Unmarshal([]byte(kept), &s) == nil && s.Digest == digest {
-		known, err := i.knows(ctx, s.DID)
-		if err != nil {
-			return "", err
-		}
-		if known {
-			ms := s.SignedAtMs
-			r.IssuerDID, r.SignedAtMs, r.Signature = s.DID, &ms, s.Signature
-			return "", nil
-		}
+	key := r.ReceiptID + "/" + digest
+	if s, ok := i.seals.get(key); ok {
+		ms := s.signedAtMs
+		r.IssuerDID, r.SignedAtMs, r.Signature = s.did, &ms, s.signature
+		return nil
 	}
 	did, err := i.DID(ctx)
 	if err != nil {
-		return "", err
+		return err
 	}
 	ms := uint64(max(i.now().UnixMilli(), 0))
 	r.IssuerDID, r.SignedAtMs, r.Signature = did, &ms, ""
 	payload, err := Canonical(*r)
 	if err != nil {
-		return "", err
+		return err
 	}
 	sig, err := i.current.Sign(ctx, payload)
 	if err != nil {
-		return "", fmt.Errorf("sign receipt %s: %w", r.ReceiptID, err)
+		return fmt.Errorf("sign receipt %s: %w", r.ReceiptID, err)
+	}
+	if i.signed != nil {
+		i.signed(ctx)
 	}
 	r.Signature = base64.StdEncoding.EncodeToString(sig)
-	b, err := json.Marshal(seal{Digest: digest, KeyID: i.current.KeyID(), DID: r.IssuerDID, SignedAtMs: ms, Signature: r.Signature})
-	if err != nil {
-		return "", fmt.Errorf("keep receipt %s signature: %w", r.ReceiptID, err)
+	i.seals.put(key, seal{did: did, signedAtMs: ms, signature: r.Signature})
+	return nil
+}
+
+// CacheSize is how many signatures an issuer keeps: about 300 bytes each, 3 MB in all.
+const CacheSize = 10_000
+
+// sealCache keeps signatures by receipt and content digest, forgetting the oldest when full.
+type sealCache struct {
+	mu    sync.Mutex
+	max   int
+	byKey map[string]seal
+	order []string // the keys, oldest first
+}
+
+func newSealCache(n int) *sealCache {
+	return &sealCache{max: n, byKey: make(map[string]seal)}
+}
+
+func (c *sealCache) get(key string) (seal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.byKey[key]
+	return s, ok
+}
+
+func (c *sealCache) put(key string, s seal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byKey[key]; !ok {
+		if len(c.order) == c.max {
+			delete(c.byKey, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.order = append(c.order, key)
 	}
-	return string(b), nil
+	c.byKey[key] = s
 }
 
 // Issued reports whether one of the issuer's keys, current or previous, signed r, and the

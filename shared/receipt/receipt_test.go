@@ -131,12 +131,11 @@ func fixedClock() time.Time { return time.UnixMilli(1_750_000_000_000) }
 func TestIssueAndVerify(t *testing.T) {
 	iss := NewEphemeral().WithClock(fixedClock)
 	r := sample()
-	kept, err := iss.Issue(context.Background(), &r, "")
-	if err != nil {
+	if err := iss.Issue(context.Background(), &r); err != nil {
 		t.Fatal(err)
 	}
-	if did := mustDID(t, iss); kept == "" || r.IssuerDID != did || r.SignedAtMs == nil || *r.SignedAtMs != 1_750_000_000_000 {
-		t.Fatalf("issued %+v, kept %q", r, kept)
+	if did := mustDID(t, iss); r.IssuerDID != did || r.SignedAtMs == nil || *r.SignedAtMs != 1_750_000_000_000 {
+		t.Fatalf("issued %+v", r)
 	}
 	if err := Verify(r); err != nil {
 		t.Fatalf("Verify: %v", err)
@@ -169,34 +168,57 @@ func TestIssueAndVerify(t *testing.T) {
 	}
 }
 
-func TestIssueKeepsSignatureUntilContentChanges(t *testing.T) {
+// A receipt read again while it says the same thing is answered with the signature made for it,
+// without signing again (on AWS, without another KMS Sign request); a change signs anew.
+func TestIssueReusesSignatureUntilContentChanges(t *testing.T) {
 	ctx := context.Background()
-	iss := NewEphemeral().WithClock(fixedClock)
+	signs := 0
+	iss := NewEphemeral().WithClock(fixedClock).OnSign(func(context.Context) { signs++ })
 	r := sample()
-	kept, err := iss.Issue(ctx, &r, "")
-	if err != nil {
+	if err := iss.Issue(ctx, &r); err != nil {
 		t.Fatal(err)
 	}
 	later := iss.WithClock(func() time.Time { return fixedClock().Add(time.Hour) })
 	again := sample()
 	again.Signature = "stale" // whatever the view held is replaced
-	if k, err := later.Issue(ctx, &again, kept); err != nil || k != "" {
-		t.Fatalf("same content re-signed: %q %v", k, err)
+	if err := later.Issue(ctx, &again); err != nil || signs != 1 {
+		t.Fatalf("same content: %v after %d signatures, want 1", err, signs)
 	}
 	if again.Signature != r.Signature || *again.SignedAtMs != *r.SignedAtMs {
-		t.Errorf("kept signature not reused: %+v", again)
+		t.Errorf("signature not reused: %+v", again)
 	}
 	changed := sample()
 	changed.Verification = Verified
-	k, err := later.Issue(ctx, &changed, kept)
-	if err != nil || k == "" || *changed.SignedAtMs == *r.SignedAtMs {
-		t.Fatalf("changed receipt not re-signed: %q %v %+v", k, err, changed)
+	if err := later.Issue(ctx, &changed); err != nil || signs != 2 || *changed.SignedAtMs == *r.SignedAtMs {
+		t.Fatalf("changed receipt not re-signed: %v after %d signatures, %+v", err, signs, changed)
 	}
 	if err := Verify(changed); err != nil {
 		t.Error(err)
 	}
-	if k, _ := later.Issue(ctx, &changed, "not json"); k == "" {
-		t.Error("a corrupt kept signature was trusted")
+	other := sample()
+	other.ReceiptID = "another"
+	if err := iss.Issue(ctx, &other); err != nil || signs != 3 || Verify(other) != nil {
+		t.Errorf("another receipt with the same content: %v after %d signatures", err, signs)
+	}
+}
+
+// The cache is bounded: when full, the oldest signature is forgotten (and made again if read).
+func TestSealCacheForgetsTheOldest(t *testing.T) {
+	c := newSealCache(2)
+	c.put("a", seal{signature: "1"})
+	c.put("b", seal{signature: "2"})
+	c.put("a", seal{signature: "1"}) // again: no new entry
+	c.put("c", seal{signature: "3"})
+	if _, ok := c.get("a"); ok {
+		t.Error("the oldest entry was kept past the bound")
+	}
+	for _, k := range []string{"b", "c"} {
+		if _, ok := c.get(k); !ok {
+			t.Errorf("%s was forgotten", k)
+		}
+	}
+	if len(c.byKey) != 2 || len(c.order) != 2 {
+		t.Errorf("%d entries, %d in order; want 2", len(c.byKey), len(c.order))
 	}
 }
 
@@ -215,8 +237,7 @@ func TestRotationKeepsOldReceiptsVerifiable(t *testing.T) {
 		t.Fatalf("the key was not kept: %v %v", again, err)
 	}
 	old := sample()
-	kept, err := first.Issue(ctx, &old, "")
-	if err != nil {
+	if err := first.Issue(ctx, &old); err != nil {
 		t.Fatal(err)
 	}
 	rotated, err := RotateLocal(path)
@@ -233,14 +254,9 @@ func TestRotationKeepsOldReceiptsVerifiable(t *testing.T) {
 	if err := rotated.Issued(ctx, old); err != nil {
 		t.Errorf("a receipt of the previous key: %v", err)
 	}
-	view := sample()
-	if k, err := rotated.Issue(ctx, &view, kept); err != nil || k != "" || view.IssuerDID != mustDID(t, first) {
-		t.Errorf("an unchanged receipt was re-signed after rotation: %q %v %s", k, err, view.IssuerDID)
-	}
 	fresh := sample()
-	fresh.Status = StatusFailed
-	if _, err := rotated.Issue(ctx, &fresh, kept); err != nil || fresh.IssuerDID != mustDID(t, rotated) {
-		t.Errorf("a changed receipt was not signed with the new key: %v %s", err, fresh.IssuerDID)
+	if err := rotated.Issue(ctx, &fresh); err != nil || fresh.IssuerDID != mustDID(t, rotated) || rotated.Issued(ctx, fresh) != nil {
+		t.Errorf("a receipt was not signed with the new key: %v %s", err, fresh.IssuerDID)
 	}
 	if _, err := LoadLocal(filepath.Join(t.TempDir(), "x")); err != nil {
 		t.Error(err)
@@ -258,6 +274,7 @@ type fakeKMS struct {
 	priv    ed25519.PrivateKey
 	spec    kmstypes.KeySpec
 	reads   int
+	signs   int
 	readErr error
 }
 
@@ -277,6 +294,7 @@ func (f *fakeKMS) Sign(_ context.Context, in *kms.SignInput, _ ...func(*kms.Opti
 	if in.MessageType != kmstypes.MessageTypeRaw || in.SigningAlgorithm != kmstypes.SigningAlgorithmSpecEd25519Sha512 {
 		f.t.Errorf("Sign called with %s %s", in.MessageType, in.SigningAlgorithm)
 	}
+	f.signs++
 	return &kms.SignOutput{Signature: ed25519.Sign(f.priv, in.Message)}, nil
 }
 
@@ -287,22 +305,22 @@ func TestKMSIssuer(t *testing.T) {
 	api := &fakeKMS{t: t, priv: cur, spec: kmstypes.KeySpecEccNistEdwards25519, readErr: errors.New("kms down")}
 	iss := NewKMS(api, "current", nil)
 	r := sample()
-	if _, err := iss.Issue(ctx, &r, ""); err == nil {
+	if err := iss.Issue(ctx, &r); err == nil {
 		t.Fatal("signed without the key's public half")
 	}
 	api.readErr = nil
 	if did := mustDID(t, iss); did != DIDKey(cur.Public().(ed25519.PublicKey)) {
 		t.Fatalf("DID %s is not the KMS key's", did)
 	}
-	kept, err := iss.Issue(ctx, &r, "")
-	if err != nil {
+	if err := iss.Issue(ctx, &r); err != nil {
 		t.Fatal(err)
 	}
 	if err := Verify(r); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(kept, `"key_id":"current"`) {
-		t.Errorf("the kept signature does not name its key: %s", kept)
+	again := sample()
+	if err := iss.Issue(ctx, &again); err != nil || again.Signature != r.Signature || api.signs != 1 {
+		t.Errorf("an unchanged receipt: %v after %d KMS Sign requests, want 1", err, api.signs)
 	}
 	for range 3 {
 		_, _ = iss.Keys(ctx)
@@ -331,7 +349,7 @@ func TestIndependentVerification(t *testing.T) {
 	}
 	iss := NewEphemeral()
 	r := sample()
-	if _, err := iss.Issue(context.Background(), &r, ""); err != nil {
+	if err := iss.Issue(context.Background(), &r); err != nil {
 		t.Fatal(err)
 	}
 	run := func(rec Receipt) string {

@@ -29,6 +29,7 @@ type DynamoDB interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 // Errors of the registry besides agent.ErrNotFound and agent.ErrVersionNotFound.
@@ -425,9 +426,9 @@ func (r *Registry) summary(ctx context.Context, h *headItem) (Summary, error) {
 	return s, nil
 }
 
-// List returns every agent the registry knows, published or not, and the configured agents it
-// does not override, ordered by id.
-func (r *Registry) List(ctx context.Context) ([]Summary, error) {
+// heads reads every agent's head record: the by_tenant index's entries under listPartition,
+// then the records they name.
+func (r *Registry) heads(ctx context.Context) ([]*headItem, error) {
 	ix := table.Indexes[0]
 	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(r.table),
@@ -436,23 +437,46 @@ func (r *Registry) List(ctx context.Context) ([]Summary, error) {
 		ExpressionAttributeNames:  map[string]string{"#pk": ix.PartitionKey},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(listPartition)},
 	})
-	var out []Summary
+	var keys []map[string]types.AttributeValue
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list agents: %w", err)
 		}
-		for _, av := range page.Items {
-			var h headItem
-			if err := attributevalue.UnmarshalMap(av, &h); err != nil {
-				return nil, fmt.Errorf("list agents: %w", err)
-			}
-			s, err := r.summary(ctx, &h)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
+		for _, e := range page.Items {
+			keys = append(keys, table.ItemKey(e))
 		}
+	}
+	items, err := table.BatchGet(ctx, r.db, r.table, keys)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	heads := make([]*headItem, 0, len(items))
+	for _, av := range items {
+		var h headItem
+		if err := attributevalue.UnmarshalMap(av, &h); err != nil {
+			return nil, fmt.Errorf("list agents: %w", err)
+		}
+		heads = append(heads, &h)
+	}
+	return heads, nil
+}
+
+// List returns every agent the registry knows, published or not, and the configured agents it
+// does not override, ordered by id. The by_tenant index holds the head records' entries (it
+// copies only what tasks are listed by), so the heads are read back by their entries.
+func (r *Registry) List(ctx context.Context) ([]Summary, error) {
+	heads, err := r.heads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Summary
+	for _, h := range heads {
+		s, err := r.summary(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
 	}
 	if r.static != nil {
 		seen := make(map[string]bool, len(out))

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -73,48 +72,26 @@ func (s *Store) idleOf(ctx context.Context, entries []map[string]types.Attribute
 	return out, nil
 }
 
-// tasksOf reads the tasks that the entries of a keys-only index name, 100 at a time, eventually
+// tasksOf reads the tasks that the entries of an index name, 100 at a time, eventually
 // consistently, in no particular order. A task deleted since is left out.
 func (s *Store) tasksOf(ctx context.Context, entries []map[string]types.AttributeValue) ([]*task.Task, error) {
-	var out []*task.Task
-	for len(entries) > 0 {
-		n := min(len(entries), 100)
-		keys := make([]map[string]types.AttributeValue, n)
-		for i, e := range entries[:n] {
-			keys[i] = map[string]types.AttributeValue{table.AttrPK: e[table.AttrPK], table.AttrSK: e[table.AttrSK]}
-		}
-		entries = entries[n:]
-		items, err := s.batchGet(ctx, keys)
+	keys := make([]map[string]types.AttributeValue, len(entries))
+	for i, e := range entries {
+		keys[i] = table.ItemKey(e)
+	}
+	items, err := table.BatchGet(ctx, s.db, s.table, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*task.Task, 0, len(items))
+	for _, av := range items {
+		t, err := fromAttributes(av)
 		if err != nil {
 			return nil, err
 		}
-		for _, av := range items {
-			t, err := fromAttributes(av)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-		}
+		out = append(out, t)
 	}
 	return out, nil
-}
-
-// batchGet reads up to 100 items, asking again for those a throttled batch left out.
-func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
-	var items []map[string]types.AttributeValue
-	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys}}
-	for range 5 {
-		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, out.Responses[s.table]...)
-		if len(out.UnprocessedKeys) == 0 {
-			return items, nil
-		}
-		req = out.UnprocessedKeys
-	}
-	return nil, errors.New("batch read throttled five times")
 }
 
 // Touch records that the task was looked after at now without changing it: it moves updated_at,

@@ -69,11 +69,10 @@ type item struct {
 	FinishedAt        string  `dynamodbav:"finished_at,omitempty"`
 	ExpiresAt         int64   `dynamodbav:"expires_at,omitempty"`
 	// The receipt's facts: see task.Task.
-	Sync             bool   `dynamodbav:"sync,omitempty"`
-	CallerAgentID    string `dynamodbav:"caller_agent_id,omitempty"`
-	CallerPublicID   string `dynamodbav:"caller_public_id,omitempty"`
-	Verification     string `dynamodbav:"verification,omitempty"`
-	ReceiptSignature string `dynamodbav:"receipt_signature,omitempty"`
+	Sync           bool   `dynamodbav:"sync,omitempty"`
+	CallerAgentID  string `dynamodbav:"caller_agent_id,omitempty"`
+	CallerPublicID string `dynamodbav:"caller_public_id,omitempty"`
+	Verification   string `dynamodbav:"verification,omitempty"`
 }
 
 func toItem(t *task.Task) item {
@@ -90,7 +89,7 @@ func toItem(t *task.Task) item {
 		CreatedAt: table.Stamp(t.CreatedAt), UpdatedAt: table.Stamp(t.UpdatedAt), StartedAt: table.Stamp(t.StartedAt),
 		PausedAt: table.Stamp(t.PausedAt), FinishedAt: table.Stamp(t.FinishedAt),
 		Sync: t.Sync, CallerAgentID: t.CallerAgentID, CallerPublicID: t.CallerPublicID,
-		Verification: t.Verification, ReceiptSignature: t.ReceiptSignature,
+		Verification: t.Verification,
 	}
 	request, text := task.InlineRequest(t)
 	it.Request, it.Text = string(request), text
@@ -128,7 +127,7 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
 		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL, ProgressEvents: it.ProgressEvents,
 		Sync: it.Sync, CallerAgentID: it.CallerAgentID, CallerPublicID: it.CallerPublicID,
-		Verification: it.Verification, ReceiptSignature: it.ReceiptSignature,
+		Verification: it.Verification,
 	}
 	if it.Request != "" {
 		t.Request = json.RawMessage(it.Request)

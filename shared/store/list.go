@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,18 +25,26 @@ const (
 	// costs a bounded read; the caller gets fewer items and a cursor to go on from.
 	maxListPages = 10
 	// filteredPageSize is how many index entries a filtered page reads. Filters run after the
-	// read, so a page of just the items wanted would mostly come back short.
-	filteredPageSize = 200
+	// read, so a page of just the items wanted would mostly come back short. It is one
+	// BatchGetItem's worth, for the filters applied to the items read back.
+	filteredPageSize = 100
+	// maxReadBackCount bounds the index entries a count reads when its filter needs the items
+	// (state, verdict): each is an item read, where a count on the index alone reads task.MaxCount.
+	maxReadBackCount = 1000
 )
 
 // List answers a page of the tenant's tasks, newest first, and the cursor of the next page ("" at
-// the end). It reads the by_tenant index, which is eventually consistent: a task accepted a moment
-// ago may be missing, and one that just changed may show its previous state.
+// the end). It reads the by_tenant index, then the tasks its entries name (BatchGetItem); both are
+// eventually consistent: a task accepted a moment ago may be missing, and one that just changed
+// may show its previous state.
 //
-// The creation-time bounds are a key condition, so they cost nothing outside the range; the other
-// filters are applied by DynamoDB after reading, so a selective filter may need several pages.
-// List reads at most maxListPages of them and then answers what it found with a cursor, even when
-// that is fewer than Limit (or none).
+// The creation-time bounds are a key condition, so they cost nothing outside the range. The
+// filters on what never changes (agent, thread, family, user, caller, invoke mode) are applied by
+// DynamoDB to the index entries, which carry those attributes; the filters on what changes (state,
+// verdict) to the tasks read back, since the index does not copy them (a copy would make every
+// transition an index write). A selective filter may need several pages; List reads at most
+// maxListPages of them and then answers what it found with a cursor, even when that is fewer than
+// Limit (or none). Only the tasks answered are read back, unless a filter needs the tasks.
 //
 // Payloads kept in the blob store are not loaded (see WithBlobs): such items come with ResultRef
 // or RequestRef set and the answer or request body empty.
@@ -51,18 +61,18 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, strin
 	if err != nil || in == nil {
 		return []*task.Task{}, "", err
 	}
-	return s.listPages(ctx, in, listPlan{start: start, pos: pos, offset: q.Offset, limit: limit, now: q.Now})
+	return s.listPages(ctx, in, listPlan{start: start, pos: pos, offset: q.Offset, limit: limit, now: q.Now, keep: itemFilter(q)})
 }
 
 // Count counts the tasks q matches after q.Cursor (all of them without one), reading at most
 // task.MaxCount index entries; exact is false when it stopped there with entries left unread. It
-// reads the same index as List, keys only, and the same filters apply.
+// reads the same index as List, and the same filters apply. A filter on state or verdict needs
+// the tasks: such a count reads at most maxReadBackCount entries and their tasks.
 func (s *Store) Count(ctx context.Context, q task.ListQuery) (n int, exact bool, err error) {
 	in, start, _, err := s.listInput(q)
 	if err != nil || in == nil {
 		return 0, err == nil, err
 	}
-	in.Select = types.SelectCount
 	if !q.Now.IsZero() {
 		// Expired records still in the index (TTL deletes within days) are not counted.
 		in.ExpressionAttributeNames["#exp"] = "expires_at"
@@ -73,6 +83,10 @@ func (s *Store) Count(ctx context.Context, q task.ListQuery) (n int, exact bool,
 		}
 		in.FilterExpression = aws.String(expired)
 	}
+	if keep := itemFilter(q); keep != nil {
+		return s.countReadBack(ctx, in, start, keep)
+	}
+	in.Select = types.SelectCount
 	for read := 0; read < task.MaxCount; {
 		in.Limit = aws.Int32(int32(task.MaxCount - read))
 		in.ExclusiveStartKey = start
@@ -93,6 +107,34 @@ func (s *Store) Count(ctx context.Context, q task.ListQuery) (n int, exact bool,
 	return n, false, nil
 }
 
+// countReadBack counts the tasks that the entries in answers name and keep passes, reading at most
+// maxReadBackCount entries after start.
+func (s *Store) countReadBack(ctx context.Context, in *dynamodb.QueryInput, start map[string]types.AttributeValue, keep func(*task.Task) bool) (n int, exact bool, err error) {
+	for read := 0; read < maxReadBackCount; {
+		in.Limit = aws.Int32(int32(min(filteredPageSize, maxReadBackCount-read)))
+		in.ExclusiveStartKey = start
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return 0, false, fmt.Errorf("count tasks: %w", err)
+		}
+		tasks, err := s.tasksOf(ctx, page.Items)
+		if err != nil {
+			return 0, false, fmt.Errorf("count tasks: %w", err)
+		}
+		for _, t := range tasks {
+			if keep(t) {
+				n++
+			}
+		}
+		read += max(int(page.ScannedCount), 1) // a page that read nothing still counts: no endless loop
+		if len(page.LastEvaluatedKey) == 0 {
+			return n, true, nil
+		}
+		start = page.LastEvaluatedKey
+	}
+	return n, false, nil
+}
+
 // CursorPosition is how many matching tasks come before a cursor List answered: the position of
 // the first task of the page it leads to. A cursor List did not make answers 0.
 func (s *Store) CursorPosition(c string) int {
@@ -107,7 +149,7 @@ func (s *Store) CursorPosition(c string) int {
 // listInput builds the by_tenant query of q, and decodes its cursor into the key to start after
 // and the cursor's position. A query for an empty time range has no input and no error.
 func (s *Store) listInput(q task.ListQuery) (*dynamodb.QueryInput, map[string]types.AttributeValue, int, error) {
-	ix := table.Indexes[0]
+	ix := tenantIndex
 	partition := table.TenantPartition("TENANT", q.Tenant)
 
 	var lo, hi string // inclusive lower and exclusive upper bound of the sort key
@@ -164,21 +206,12 @@ func listKeyCondition(in *dynamodb.QueryInput, ix table.Index, lo, hi string) st
 	return keyCond
 }
 
-// listFilter is the filter the query asks for ("" for none): states, agent, thread, parent,
-// triggering agent, user and the receipts' filters, with its names and values added to in.
+// listFilter is the filter on the index entries the query asks for ("" for none): agent, thread,
+// parent, triggering agent, user and the receipts' caller and invoke mode, which the index copies,
+// with its names and values added to in. State and verdict are itemFilter's.
 func listFilter(in *dynamodb.QueryInput, q task.ListQuery) string {
 	names, values := in.ExpressionAttributeNames, in.ExpressionAttributeValues
 	var filters []string
-	if len(q.States) > 0 {
-		names["#state"] = "state"
-		var keys []string
-		for i, st := range q.States {
-			k := fmt.Sprintf(":state%d", i)
-			values[k] = table.S(string(st))
-			keys = append(keys, k)
-		}
-		filters = append(filters, "#state IN ("+strings.Join(keys, ", ")+")")
-	}
 	for _, f := range []struct{ name, attr, value string }{
 		{"agent", "agent_id", q.AgentID},
 		{"thread", "thread_id", q.ThreadID},
@@ -214,41 +247,51 @@ func receiptFilters(q task.ListQuery, names map[string]string, values map[string
 		names["#sync"], values[":sync"] = "sync", &types.AttributeValueMemberBOOL{Value: true}
 		filters = append(filters, "(attribute_not_exists(#sync) OR #sync <> :sync)")
 	}
-	if q.Verification != "" {
-		names["#verif"], values[":verif"] = "verification", table.S(q.Verification)
-		cond := "#verif = :verif"
-		if q.Verification == task.VerdictNotRequired { // the verdict of a receipt no verifier has touched
-			cond = "(attribute_not_exists(#verif) OR " + cond + ")"
-		}
-		filters = append(filters, cond)
-	}
 	return filters
 }
 
+// itemFilter is the filter on the tasks read back that q asks for, nil for none: the states and
+// the receipt's verdict, which change after a task is accepted and so are not in the index.
+func itemFilter(q task.ListQuery) func(*task.Task) bool {
+	if len(q.States) == 0 && q.Verification == "" {
+		return nil
+	}
+	states, verdict := slices.Clone(q.States), q.Verification
+	return func(t *task.Task) bool {
+		if len(states) > 0 && !slices.Contains(states, t.State) {
+			return false
+		}
+		// A receipt no verifier has touched has the verdict not_required.
+		return verdict == "" || t.Verification == verdict || (verdict == task.VerdictNotRequired && t.Verification == "")
+	}
+}
+
 // listPlan is where a listing starts and what it answers: after start (the cursor's key, at
-// position pos), passing over offset matching tasks, at most limit tasks, none expired at now.
+// position pos), passing over offset matching tasks, at most limit tasks, none expired at now, and
+// only those keep passes (nil: all).
 type listPlan struct {
 	start       map[string]types.AttributeValue
 	pos, offset int
 	limit       int
 	now         time.Time
+	keep        func(*task.Task) bool
 }
+
+// tenantIndex is the index lists read.
+var tenantIndex = table.Indexes[0]
 
 // listPages reads pages of in until the plan's tasks are answered, the index ends, or the page
 // budget is spent, and answers them with the cursor of what follows, which carries how many
 // matching tasks come before it.
 func (s *Store) listPages(ctx context.Context, in *dynamodb.QueryInput, p listPlan) ([]*task.Task, string, error) {
-	ix := table.Indexes[0]
-	out := []*task.Task{}
+	l := &listing{s: s, p: p, out: []*task.Task{}}
+	next := func(key map[string]types.AttributeValue) string { return encodeCursor(key, p.pos+l.passed+len(l.out)) }
 	start := p.start
-	passed := 0                              // matching tasks passed over for the offset
-	var last map[string]types.AttributeValue // the item last answered or passed over
-	next := func(key map[string]types.AttributeValue) string { return encodeCursor(key, p.pos+passed+len(out)) }
 	for range maxListPages {
-		// Unfiltered, one item more than wanted tells whether a next page exists, so the last
+		// Unfiltered, one entry more than wanted tells whether a next page exists, so the last
 		// page answers no cursor.
-		in.Limit = aws.Int32(int32(p.offset - passed + p.limit - len(out) + 1))
-		if in.FilterExpression != nil {
+		in.Limit = aws.Int32(int32(p.offset - l.passed + p.limit - len(l.out) + 1))
+		if in.FilterExpression != nil || p.keep != nil {
 			in.Limit = aws.Int32(filteredPageSize)
 		}
 		in.ExclusiveStartKey = start
@@ -256,34 +299,110 @@ func (s *Store) listPages(ctx context.Context, in *dynamodb.QueryInput, p listPl
 		if err != nil {
 			return nil, "", fmt.Errorf("list tasks: %w", err)
 		}
-		for _, av := range page.Items {
-			if len(out) == p.limit {
-				// More items follow on this page: go on after the last one answered.
-				return out, next(keyOf(last, ix)), nil
-			}
-			t, err := fromAttributes(av)
-			if err != nil {
-				return nil, "", fmt.Errorf("list tasks: %w", err)
-			}
-			switch {
-			case !p.now.IsZero() && t.Expired(p.now):
-			case passed < p.offset:
-				passed, last = passed+1, av
-			default:
-				out, last = append(out, t), av
-			}
+		more, err := l.take(ctx, page.Items)
+		if err != nil {
+			return nil, "", fmt.Errorf("list tasks: %w", err)
 		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, "", nil
-		}
-		if len(out) == p.limit {
-			return out, next(keyOf(last, ix)), nil
+		switch {
+		case more: // more entries follow on this page: go on after the last one answered
+			return l.out, next(keyOf(l.last, tenantIndex)), nil
+		case len(page.LastEvaluatedKey) == 0:
+			return l.out, "", nil
+		case len(l.out) == p.limit:
+			return l.out, next(keyOf(l.last, tenantIndex)), nil
 		}
 		start = page.LastEvaluatedKey
 	}
 	// The page budget is spent: go on from the last entry read, answered or not. Entries read
 	// since the last match did not match, so the count of matches before it is unchanged.
-	return out, next(start), nil
+	return l.out, next(start), nil
+}
+
+// listing is a List under way: the tasks answered and passed over so far, and the entry last
+// answered or passed over.
+type listing struct {
+	s      *Store
+	p      listPlan
+	out    []*task.Task
+	passed int
+	last   map[string]types.AttributeValue
+	read   map[string]*task.Task // the tasks read back, by table.KeyString; nil: deleted since
+}
+
+// take goes through a page of index entries in order, passing over and answering the tasks they
+// name, and reports whether it stopped full with entries left on the page. Without a filter on
+// the tasks, an entry is passed over without reading its task.
+func (l *listing) take(ctx context.Context, entries []map[string]types.AttributeValue) (more bool, err error) {
+	for i, e := range entries {
+		if len(l.out) == l.p.limit {
+			return true, nil
+		}
+		if entryExpired(e, l.p.now) {
+			continue
+		}
+		if l.p.keep == nil && l.passed < l.p.offset {
+			l.passed, l.last = l.passed+1, e
+			continue
+		}
+		k := table.KeyString(e)
+		if _, ok := l.read[k]; !ok {
+			if err := l.readBack(ctx, entries[i:]); err != nil {
+				return false, err
+			}
+		}
+		t := l.read[k]
+		switch {
+		case t == nil || (l.p.keep != nil && !l.p.keep(t)):
+		case l.passed < l.p.offset:
+			l.passed, l.last = l.passed+1, e
+		default:
+			l.out, l.last = append(l.out, t), e
+		}
+	}
+	return false, nil
+}
+
+// readBack reads the tasks of the live entries from the first of rest on: as many as the page
+// still needs, or a batch's worth when a filter on the tasks decides which are answered.
+func (l *listing) readBack(ctx context.Context, rest []map[string]types.AttributeValue) error {
+	want := l.p.limit - len(l.out)
+	if l.p.keep != nil {
+		want = filteredPageSize
+	}
+	var entries []map[string]types.AttributeValue
+	for _, e := range rest {
+		if len(entries) == want {
+			break
+		}
+		if !entryExpired(e, l.p.now) {
+			entries = append(entries, e)
+		}
+	}
+	tasks, err := l.s.tasksOf(ctx, entries)
+	if err != nil {
+		return err
+	}
+	if l.read == nil {
+		l.read = map[string]*task.Task{}
+	}
+	for _, e := range entries {
+		l.read[table.KeyString(e)] = nil
+	}
+	for _, t := range tasks {
+		l.read[table.KeyString(taskKey(t.ID))] = t
+	}
+	return nil
+}
+
+// entryExpired reports whether an index entry's task expired at now (never when now is zero): the
+// index copies expires_at, so an expired task is passed over without reading it.
+func entryExpired(e map[string]types.AttributeValue, now time.Time) bool {
+	n, ok := e[table.AttrExpiresAt].(*types.AttributeValueMemberN)
+	if now.IsZero() || !ok {
+		return false
+	}
+	sec, err := strconv.ParseInt(n.Value, 10, 64)
+	return err == nil && !now.Before(time.Unix(sec, 0))
 }
 
 // cursor is the index key a listing goes on after: the table key and the index key of a task.
@@ -313,7 +432,7 @@ func encodeCursor(key map[string]types.AttributeValue, n int) string {
 		}
 		return ""
 	}
-	ix := table.Indexes[0]
+	ix := tenantIndex
 	b, _ := json.Marshal(cursor{PK: text(table.AttrPK), SK: text(table.AttrSK), GSI1PK: text(ix.PartitionKey), GSI1SK: text(ix.SortKey), N: n})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -348,7 +467,7 @@ func decodeCursor(s, partition string) (map[string]types.AttributeValue, int, er
 	if c.N < 0 {
 		return nil, 0, fmt.Errorf("list tasks: cursor position is negative: %w", task.ErrInvalidCursor)
 	}
-	ix := table.Indexes[0]
+	ix := tenantIndex
 	return map[string]types.AttributeValue{
 		table.AttrPK: table.S(c.PK), table.AttrSK: table.S(c.SK), ix.PartitionKey: table.S(c.GSI1PK), ix.SortKey: table.S(c.GSI1SK),
 	}, c.N, nil

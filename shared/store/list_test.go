@@ -19,15 +19,49 @@ import (
 	"github.com/agentq/agentq/shared/task"
 )
 
-// indexDB plays the by_tenant index of one partition: items newest first, pages cut by Limit and
-// ExclusiveStartKey as DynamoDB cuts them. It does not parse expressions; keep stands in for the
-// filter expression, and the queries sent are kept for the test to check.
+// indexDB plays the by_tenant index of one partition and the table under it: items newest
+// first, pages cut by Limit and ExclusiveStartKey as DynamoDB cuts them, each entry only the
+// index's keys and the attributes it copies; BatchGetItem answers the items. It does not parse
+// expressions; keep stands in for the filter expression (it sees the entry as a task, so only the
+// copied attributes), and the queries sent and the keys read back are kept for the test to check.
 type indexDB struct {
 	DynamoDB
 	items   []map[string]types.AttributeValue
 	keep    func(t *task.Task) bool
 	queries []dynamodb.QueryInput
+	gets    [][]string      // the task ids each BatchGetItem asked for
+	deleted map[string]bool // the items BatchGetItem finds gone (by pk) though the index lists them
 	err     error
+}
+
+// entry is what the by_tenant index holds of an item.
+func entry(av map[string]types.AttributeValue) map[string]types.AttributeValue {
+	ix := table.Indexes[0]
+	e := keyOf(av, ix)
+	for _, a := range ix.NonKeyAttributes {
+		if v, ok := av[a]; ok {
+			e[a] = v
+		}
+	}
+	return e
+}
+
+func (f *indexDB) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}}
+	var asked []string
+	for name, ka := range in.RequestItems {
+		for _, k := range ka.Keys {
+			pk := k[table.AttrPK].(*types.AttributeValueMemberS).Value
+			asked = append(asked, strings.TrimPrefix(pk, "TASK#"))
+			for _, av := range f.items {
+				if av[table.AttrPK].(*types.AttributeValueMemberS).Value == pk && !f.deleted[pk] {
+					out.Responses[name] = append(out.Responses[name], av)
+				}
+			}
+		}
+	}
+	f.gets = append(f.gets, asked)
+	return out, nil
 }
 
 func (f *indexDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
@@ -47,9 +81,10 @@ func (f *indexDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*d
 	read := 0
 	for ; i < len(f.items) && read < n; i++ {
 		read++
-		t, _ := fromAttributes(f.items[i])
+		e := entry(f.items[i])
+		t, _ := fromAttributes(e)
 		if f.keep == nil || f.keep(t) {
-			out.Items = append(out.Items, f.items[i])
+			out.Items = append(out.Items, e)
 		}
 	}
 	if read == n && n > 0 {
@@ -118,12 +153,13 @@ func TestListQueryShape(t *testing.T) {
 	if got := aws.ToString(in.KeyConditionExpression); got != "#pk = :pk AND #sk BETWEEN :lo AND :hi" {
 		t.Errorf("key condition = %q", got)
 	}
-	if got := aws.ToString(in.FilterExpression); got != "#state IN (:state0, :state1) AND #agent = :agent AND #thread = :thread" {
+	// The state is not in the index: it is filtered in the tasks read back.
+	if got := aws.ToString(in.FilterExpression); got != "#agent = :agent AND #thread = :thread" {
 		t.Errorf("filter = %q", got)
 	}
 	want := map[string]string{
 		":pk": "TENANT#org-1", ":lo": "2026-02-07T02:13:26.000000001Z", ":hi": "2026-02-07T03:13:26.000000000Z",
-		":state0": "failed", ":state1": "rejected", ":agent": "echo", ":thread": "th",
+		":agent": "echo", ":thread": "th",
 	}
 	for k, v := range want {
 		if s, _ := in.ExpressionAttributeValues[k].(*types.AttributeValueMemberS); s == nil || s.Value != v {
@@ -215,9 +251,9 @@ func TestListExactLastPageHasNoCursor(t *testing.T) {
 }
 
 func TestListFilteredAcrossPages(t *testing.T) {
-	// 350 tasks; every 100th is failed. A filtered page reads 200 index entries.
+	// 350 tasks; every 100th is failed. A filtered page reads 100 index entries, and their tasks:
+	// the state is not in the index.
 	db := newIndex(t, 350, failedEvery(100))
-	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
 	s := New(db, "tasks")
 	var got []string
 	cursor := ""
@@ -244,7 +280,6 @@ func TestListFilteredAcrossPages(t *testing.T) {
 // A filter that matches nothing must not read the whole partition in one call.
 func TestListPageBudget(t *testing.T) {
 	db := newIndex(t, (maxListPages+2)*filteredPageSize, nil)
-	db.keep = func(*task.Task) bool { return false }
 	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}})
 	if err != nil {
 		t.Fatal(err)
@@ -425,12 +460,55 @@ func TestListOffset(t *testing.T) {
 	if err != nil || !slices.Equal(ids(items), []string{"t04", "t03"}) || (&Store{}).CursorPosition(next) != 7 {
 		t.Errorf("after the cursor = %v (position %d), %v; want [t04 t03] at 7", ids(items), (&Store{}).CursorPosition(next), err)
 	}
+	// Without a filter on the tasks, only the tasks answered are read back: the ones passed over
+	// are counted from the index.
+	if got := db.gets; len(got) != 2 || !slices.Equal(got[0], []string{"t06", "t05"}) || !slices.Equal(got[1], []string{"t04", "t03"}) {
+		t.Errorf("read back %v, want [[t06 t05] [t04 t03]]", got)
+	}
 	// Filtered, the tasks passed over are the matching ones only.
 	db = newIndex(t, 10, failedEvery(2))
-	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
 	items, _, err = New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Offset: 2, Limit: 2})
 	if err != nil || !slices.Equal(ids(items), []string{"t04", "t02"}) {
 		t.Errorf("filtered Offset 2 = %v, %v; want [t04 t02]", ids(items), err)
+	}
+}
+
+// A task deleted between the index read and the read back is left out, and the page is still
+// filled from the entries that follow.
+func TestListSkipsTasksDeletedSince(t *testing.T) {
+	db := newIndex(t, 5, nil)
+	db.deleted = map[string]bool{"TASK#t03": true}
+	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", Limit: 3})
+	if err != nil || !slices.Equal(ids(items), []string{"t04", "t02", "t01"}) || next == "" {
+		t.Errorf("List = %v, %q, %v; want [t04 t02 t01] and a cursor", ids(items), next, err)
+	}
+}
+
+// The filters on what changes (state, a receipt's verdict) apply to the tasks read back; the
+// filters on what never changes, to the index.
+func TestItemFilter(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		q    task.ListQuery
+		t    task.Task
+		want bool
+	}{
+		{"no filter", task.ListQuery{}, task.Task{}, true},
+		{"state in", task.ListQuery{States: []task.State{task.Failed, task.Error}}, task.Task{State: task.Error}, true},
+		{"state out", task.ListQuery{States: []task.State{task.Failed}}, task.Task{State: task.Succeeded}, false},
+		{"verdict", task.ListQuery{Verification: "verified"}, task.Task{Verification: "verified"}, true},
+		{"other verdict", task.ListQuery{Verification: "verified"}, task.Task{Verification: "rejected"}, false},
+		{"untouched is not_required", task.ListQuery{Verification: task.VerdictNotRequired}, task.Task{}, true},
+		{"untouched is not verified", task.ListQuery{Verification: "verified"}, task.Task{}, false},
+		{"both", task.ListQuery{States: []task.State{task.Succeeded}, Verification: "verified"}, task.Task{State: task.Succeeded}, false},
+	} {
+		keep := itemFilter(tt.q)
+		if got := keep == nil || keep(&tt.t); got != tt.want {
+			t.Errorf("%s: keep = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if itemFilter(task.ListQuery{AgentID: "a", CallerAgentID: "c", InvokeMode: task.ModeSync}) != nil {
+		t.Error("filters the index copies need no read back")
 	}
 }
 
@@ -466,15 +544,15 @@ func TestListSubTaskFilters(t *testing.T) {
 
 func TestCount(t *testing.T) {
 	db := newIndex(t, 10, failedEvery(2))
-	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
 	s := New(db, "tasks")
 	q := task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}}
 	n, exact, err := s.Count(context.Background(), q)
 	if err != nil || n != 5 || !exact {
 		t.Errorf("Count = %d, %v, %v; want 5 exactly", n, exact, err)
 	}
-	if in := db.queries[0]; in.Select != types.SelectCount || aws.ToString(in.FilterExpression) == "" {
-		t.Errorf("Count query: select %q, filter %q", in.Select, aws.ToString(in.FilterExpression))
+	// The state is not in the index: the count reads the tasks back.
+	if in := db.queries[0]; in.Select == types.SelectCount || len(db.gets) == 0 {
+		t.Errorf("Count by state: select %q after %d reads back; want the entries and their tasks", in.Select, len(db.gets))
 	}
 	// After a cursor, only what follows it counts.
 	q.Limit = 2
@@ -500,7 +578,6 @@ func TestCountBounded(t *testing.T) {
 // its cursor says how many matching tasks came before it.
 func TestListOffsetPastTheBudget(t *testing.T) {
 	db := newIndex(t, 3000, failedEvery(100))
-	db.keep = func(t *task.Task) bool { return t.State == task.Failed }
 	items, next, err := New(db, "tasks").List(context.Background(), task.ListQuery{Tenant: "org-1", States: []task.State{task.Failed}, Offset: 25, Limit: 2})
 	if err != nil || len(items) != 0 || next == "" {
 		t.Fatalf("List = %v, %q, %v; want no items and a cursor", ids(items), next, err)

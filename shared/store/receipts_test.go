@@ -11,19 +11,15 @@ import (
 	"github.com/agentq/agentq/shared/task"
 )
 
-// A receipt's facts are written beside the task without moving its version, so that no worker's
-// conditional write on the version is disturbed.
+// A receipt's verdict is written beside the task without moving its version, so that no
+// worker's conditional write on the version is disturbed.
 func TestReceiptWritesKeepTheVersion(t *testing.T) {
 	db := &fakeDynamoDB{item: attrs(t, task.Succeeded, 4)}
 	s := New(db, "tasks")
-	if err := s.KeepReceiptSignature(context.Background(), "t1", `{"signature":"x"}`); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.SetVerification(context.Background(), "t1", "verified"); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []struct{ expr, attr, value string }{
-		{"SET #sig = :sig", "receipt_signature", `{"signature":"x"}`},
 		{"SET #v = :v", "verification", "verified"},
 	} {
 		in := db.updates[i]
@@ -42,14 +38,14 @@ func TestReceiptWritesKeepTheVersion(t *testing.T) {
 		}
 	}
 	db.err = &types.ConditionalCheckFailedException{}
-	if err := s.KeepReceiptSignature(context.Background(), "gone", "x"); !errors.Is(err, task.ErrNotFound) {
+	if _, err := s.SetVerification(context.Background(), "gone", "x"); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("a task that is gone: %v", err)
 	}
 }
 
 func TestReceiptFactsRoundTrip(t *testing.T) {
 	in := &task.Task{ID: "t1", Tenant: "org-1", AgentID: "echo", State: task.Running, Version: 1, CreatedAt: created,
-		Sync: true, CallerAgentID: "ca", CallerPublicID: "cp", Verification: "pending", ReceiptSignature: `{"s":1}`}
+		Sync: true, CallerAgentID: "ca", CallerPublicID: "cp", Verification: "pending"}
 	db := &fakeDynamoDB{}
 	if err := New(db, "tasks").Create(context.Background(), in); err != nil {
 		t.Fatal(err)
@@ -58,7 +54,7 @@ func TestReceiptFactsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !out.Sync || out.CallerAgentID != "ca" || out.CallerPublicID != "cp" || out.Verification != "pending" || out.ReceiptSignature != `{"s":1}` {
+	if !out.Sync || out.CallerAgentID != "ca" || out.CallerPublicID != "cp" || out.Verification != "pending" {
 		t.Errorf("read back %+v", out)
 	}
 }
@@ -71,8 +67,9 @@ func TestListReceiptFilters(t *testing.T) {
 		{task.ListQuery{CallerAgentID: "ca", CallerPublicID: "cp"}, "#caller = :caller AND #callerpub = :callerpub"},
 		{task.ListQuery{InvokeMode: "sync"}, "#sync = :sync"},
 		{task.ListQuery{InvokeMode: "async"}, "(attribute_not_exists(#sync) OR #sync <> :sync)"},
-		{task.ListQuery{Verification: "verified"}, "#verif = :verif"},
-		{task.ListQuery{Verification: "not_required"}, "(attribute_not_exists(#verif) OR #verif = :verif)"},
+		// The verdict changes after a task is accepted: it is filtered in the tasks read back.
+		{task.ListQuery{Verification: "verified"}, ""},
+		{task.ListQuery{Verification: "not_required", CallerAgentID: "ca"}, "#caller = :caller"},
 		{task.ListQuery{AgentID: "echo", InvokeMode: "sync"}, "#agent = :agent AND #sync = :sync"},
 	}
 	for _, tt := range tests {

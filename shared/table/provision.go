@@ -35,7 +35,7 @@ func CreateTable(ctx context.Context, db Provisioner, name string) error {
 				{AttributeName: aws.String(ix.PartitionKey), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(ix.SortKey), KeyType: types.KeyTypeRange},
 			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionType(ix.Projection)},
+			Projection: projection(ix),
 		})
 	}
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
@@ -68,4 +68,13 @@ func CreateTable(ctx context.Context, db Provisioner, name string) error {
 		return fmt.Errorf("enable ttl on table %s: %w", name, err)
 	}
 	return nil
+}
+
+// projection is ix's projection as CreateTable takes it.
+func projection(ix Index) *types.Projection {
+	p := &types.Projection{ProjectionType: types.ProjectionType(ix.Projection)}
+	if ix.Projection == ProjectInclude {
+		p.NonKeyAttributes = ix.NonKeyAttributes
+	}
+	return p
 }

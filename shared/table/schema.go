@@ -18,8 +18,11 @@ type Index struct {
 	SortKey      string
 	// Projection is what the index copies of an item. Every write that changes a copied attribute
 	// of an indexed item is also a write to the index, billed as one; with KeysOnly only a write
-	// that changes the index's keys is.
+	// that changes the index's keys is, and with Include only one that changes the keys or
+	// an attribute in NonKeyAttributes.
 	Projection Projection
+	// NonKeyAttributes are the attributes an Include projection copies besides the keys.
+	NonKeyAttributes []string
 }
 
 // Projection is a DynamoDB index projection type.
@@ -29,12 +32,25 @@ type Projection string
 const (
 	ProjectAll      Projection = "ALL"
 	ProjectKeysOnly Projection = "KEYS_ONLY"
+	ProjectInclude  Projection = "INCLUDE"
 )
+
+// TenantListAttributes are what by_tenant copies besides its keys: the task attributes a list
+// filters on that never change once the task is accepted (the agent, the thread, the family,
+// the user, the ServiceNet caller and invoke mode, the record's expiry). Because none of them
+// changes, a task's transitions are no index writes: only its first write is. A list filters on
+// them in the index, and on what does change (state, a receipt's verdict) in the items it reads
+// back (DESIGN.md, "Cost per task").
+var TenantListAttributes = []string{
+	"agent_id", "thread_id", "parent_task_id", "triggering_agent_id", "user_id",
+	"caller_agent_id", "caller_public_id", "sync", AttrExpiresAt,
+}
 
 // Indexes lists the table's global secondary indexes.
 var Indexes = []Index{
 	// Tasks of a tenant, newest first: partition "TENANT#<tenant>", sort "<created_at>#<task id>".
-	{Name: "by_tenant", PartitionKey: "gsi1pk", SortKey: "gsi1sk", Projection: ProjectAll},
+	// Also a tenant's API keys and the agents' head records, which their lists read back.
+	{Name: IndexTenant, PartitionKey: "gsi1pk", SortKey: "gsi1sk", Projection: ProjectInclude, NonKeyAttributes: TenantListAttributes},
 	// Turns of a conversation in order: partition "THREAD#<tenant>#<thread>", sort "<created_at>#<task id>".
 	// Keys only: a turn's writes after it is recorded are no index writes; a conversation's reader
 	// reads the turns it names.
@@ -50,6 +66,9 @@ var Indexes = []Index{
 	// finds its sub-tasks without reading the tenant's other tasks.
 	{Name: IndexParent, PartitionKey: "gsi4pk", SortKey: "gsi4sk", Projection: ProjectAll},
 }
+
+// IndexTenant is the index of a tenant's tasks, newest first, that lists read.
+const IndexTenant = "by_tenant"
 
 // IndexParent is the sparse index of sub-tasks by their parent task.
 const IndexParent = "by_parent"

@@ -177,9 +177,6 @@ type Task struct {
 	CallerPublicID string
 	// Verification is the verdict a verifier last recorded on the receipt; empty is not_required.
 	Verification string
-	// ReceiptSignature is the receipt signature last issued for the task, kept as package
-	// receipt encodes it, so that a receipt is signed once per change rather than per read.
-	ReceiptSignature string
 }
 
 // Tokens counts LLM tokens.

@@ -54,8 +54,11 @@ const (
 	// the REST API's default 29 s), so the function, not the gateway, decides what the caller
 	// hears: the answer leaves by about 26 s, the timeout is only the backstop.
 	InvokeTimeoutSeconds = 29
-	// PollMemoryMB: one strongly consistent read or a Query page per request.
-	PollMemoryMB = 256
+	// PollMemoryMB: one strongly consistent read, or a Query page and its items read back, per
+	// request, and a long poll that mostly waits: I/O bound, so the least memory Lambda gives. A
+	// list page (at most 100 tasks of at most task.InlineLimit inline payload each) peaks well
+	// under it (DESIGN.md, "Cost per task").
+	PollMemoryMB = 128
 	// PollTimeoutSeconds covers a long poll (`?wait=`, at most MaxWaitSeconds) the same way.
 	PollTimeoutSeconds = 29
 	// MaxWaitSeconds is the handler's longest wait, long poll or sync invoke (httpapi.MaxWait;

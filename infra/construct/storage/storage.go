@@ -144,12 +144,16 @@ func newTable(this constructs.Construct, props *Props, removal awscdk.RemovalPol
 	})
 
 	for _, ix := range table.Indexes {
-		ddbTable.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		gsi := &awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix.Name),
 			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
 			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ix.SortKey), Type: awsdynamodb.AttributeType_STRING},
 			ProjectionType: awsdynamodb.ProjectionType(ix.Projection),
-		})
+		}
+		if ix.Projection == table.ProjectInclude {
+			gsi.NonKeyAttributes = jsii.Strings(ix.NonKeyAttributes...)
+		}
+		ddbTable.AddGlobalSecondaryIndex(gsi)
 	}
 	return ddbTable
 }

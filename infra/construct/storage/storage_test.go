@@ -117,6 +117,10 @@ func TestTableIndexes(t *testing.T) {
 	}
 	for _, ix := range table.Indexes {
 		t.Run(ix.Name, func(t *testing.T) {
+			projection := map[string]any{"ProjectionType": string(ix.Projection)}
+			if ix.Projection == table.ProjectInclude {
+				projection["NonKeyAttributes"] = toAny(ix.NonKeyAttributes)
+			}
 			tpl.HasResourceProperties(t, "AWS::DynamoDB::Table", map[string]any{
 				"GlobalSecondaryIndexes": assertions.Match_ArrayWith(&[]any{
 					map[string]any{
@@ -125,7 +129,7 @@ func TestTableIndexes(t *testing.T) {
 							map[string]any{"AttributeName": ix.PartitionKey, "KeyType": "HASH"},
 							map[string]any{"AttributeName": ix.SortKey, "KeyType": "RANGE"},
 						},
-						"Projection": map[string]any{"ProjectionType": string(ix.Projection)},
+						"Projection": projection,
 					},
 				}),
 			})
@@ -477,4 +481,38 @@ type failingDB struct{ store.DynamoDB }
 
 func (failingDB) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	return nil, errors.New("no table")
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// TestTenantIndexCopiesNoStateOrTimes: by_tenant copies only attributes a task never changes, so
+// a task's transitions are no writes to it; the state and the update time must never be copied.
+func TestTenantIndexCopiesNoStateOrTimes(t *testing.T) {
+	tpl, _ := templates(t)
+	res := tpl.Only(t, "AWS::DynamoDB::Table", "Storage")
+	gsis, _ := res.Properties["GlobalSecondaryIndexes"].([]any)
+	for _, g := range gsis {
+		m := g.(map[string]any)
+		if m["IndexName"] != table.IndexTenant {
+			continue
+		}
+		p := m["Projection"].(map[string]any)
+		if p["ProjectionType"] != "INCLUDE" {
+			t.Fatalf("by_tenant projects %v, want INCLUDE", p["ProjectionType"])
+		}
+		for _, a := range p["NonKeyAttributes"].([]any) {
+			switch a {
+			case "state", "version", "updated_at", "verification", "receipt_signature", "lease_until", "result", "output":
+				t.Errorf("by_tenant copies %v, which a task's writes change", a)
+			}
+		}
+		return
+	}
+	t.Fatal("no by_tenant index")
 }

@@ -53,7 +53,7 @@ func (iv *Invocations) Snapshot() (count map[string]int, billedMs map[string]flo
 
 // MemoryMB is each function's configured memory, as the stack sets it (infra/construct: api,
 // pipeline, events): Lambda bills GB-seconds of configured memory, not of memory used.
-var MemoryMB = map[string]float64{"invoke": 256, "poll": 256, "authorizer": 256, "worker": 512, "notify": 256}
+var MemoryMB = map[string]float64{"invoke": 256, "poll": 128, "authorizer": 256, "worker": 512, "notify": 256}
 
 // Bill is what a workload costs, by service, in US dollars.
 type Bill struct {

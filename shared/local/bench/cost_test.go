@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -109,5 +110,21 @@ func TestInvocations(t *testing.T) {
 	iv.Reset()
 	if count, _ := iv.Snapshot(); len(count) != 0 {
 		t.Error("Reset kept counts")
+	}
+}
+
+// TestNoteIsPricedAsTheRequest: a request noted by hand (the local key's receipt signatures, KMS
+// Sign requests on AWS) is counted and priced as the AWS request it stands for.
+func TestNoteIsPricedAsTheRequest(t *testing.T) {
+	m := NewMeter()
+	for range 3 {
+		m.Note(context.Background(), "KMS.Sign")
+	}
+	u := m.Usage()[""]
+	if u.Calls["KMS.Sign"] != 3 || u.Requests["KMS.Sign"] != 3 {
+		t.Fatalf("noted %+v, want 3 KMS.Sign", u)
+	}
+	if b := Price(Used{AWS: m.Usage()}, Prices); !near(b.KMS, 3*Prices.KMSRequest) || !near(b.Total(), b.KMS) {
+		t.Errorf("bill = %+v, want 3 KMS requests", b)
 	}
 }

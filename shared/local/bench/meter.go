@@ -107,6 +107,22 @@ func (m *Meter) APIOption(stack *middleware.Stack) error {
 	return nil
 }
 
+// Note counts one request of op ("Service.Operation") made outside an AWS client, under the
+// function ctx is in: the receipt signatures the local key makes, which are KMS Sign requests
+// on AWS, so the bench prices what AWS would charge.
+func (m *Meter) Note(ctx context.Context, op string) {
+	fn := system.Function(ctx)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.by[fn]
+	if !ok {
+		u = newUsage()
+		m.by[fn] = u
+	}
+	u.Calls[op]++
+	u.Requests[op]++
+}
+
 func (m *Meter) latency(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
 	if d := time.Duration(m.delay.Load()); d > 0 {
 		t := time.NewTimer(d)

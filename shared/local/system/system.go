@@ -136,7 +136,10 @@ type Options struct {
 	// ReceiptKeysFile keeps the receipt signing keys (created with a first key when missing;
 	// `agentq receipt-keys rotate` adds one); empty signs with a key of this run's own.
 	ReceiptKeysFile string
-	Logger          *slog.Logger
+	// ReceiptSigned, when set, is told of every receipt signature made, with the request's
+	// context: on AWS each is a KMS Sign request, which the bench counts.
+	ReceiptSigned func(ctx context.Context)
+	Logger        *slog.Logger
 }
 
 // System is a running local agentq.
@@ -294,6 +297,9 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		if s.Receipts, err = receipt.LoadLocal(o.ReceiptKeysFile); err != nil {
 			return nil, fmt.Errorf("start local system: %w", err)
 		}
+	}
+	if o.ReceiptSigned != nil {
+		s.Receipts = s.Receipts.OnSign(o.ReceiptSigned)
 	}
 	api := httpapi.New(s.apiConfig(o, p, admins))
 	s.sweeper = p.Sweeper(o.SweepStaleAfter)

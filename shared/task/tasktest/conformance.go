@@ -21,7 +21,6 @@ type Conformer interface {
 	Abandon(ctx context.Context, t *task.Task, now time.Time, reason, message string) (*task.Task, error)
 	Family(ctx context.Context, t *task.Task) ([]*task.Task, error)
 	Delete(ctx context.Context, ts []*task.Task) error
-	KeepReceiptSignature(ctx context.Context, id, sig string) error
 	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
 }
 
@@ -349,16 +348,13 @@ func conformDelete(t *testing.T, s Conformer) {
 func conformReceiptFacts(t *testing.T, s Conformer) {
 	ctx := context.Background()
 	running := setUp(t, s, "r1", true)
-	if err := s.KeepReceiptSignature(ctx, "r1", `{"signature":"s1"}`); err != nil {
-		t.Fatalf("keep a signature: %v", err)
-	}
 	got, err := s.SetVerification(ctx, "r1", "verified")
 	if err != nil {
 		t.Fatalf("set a verdict: %v", err)
 	}
-	if got.Version != running.Version || got.State != task.Running || got.Verification != "verified" || got.ReceiptSignature != `{"signature":"s1"}` {
-		t.Fatalf("after the receipt writes: version %d state %s verdict %q signature %q; want version %d, running, both kept",
-			got.Version, got.State, got.Verification, got.ReceiptSignature, running.Version)
+	if got.Version != running.Version || got.State != task.Running || got.Verification != "verified" {
+		t.Fatalf("after the verdict: version %d state %s verdict %q; want version %d, running, verified",
+			got.Version, got.State, got.Verification, running.Version)
 	}
 	// The worker's next write, conditional on the version it knows, still goes through.
 	done, err := s.Transition(ctx, "r1", task.Change{From: []task.State{task.Running}, To: task.Succeeded, Version: running.Version,
@@ -366,11 +362,8 @@ func conformReceiptFacts(t *testing.T, s Conformer) {
 	if err != nil {
 		t.Fatalf("a transition after the receipt writes: %v", err)
 	}
-	if done.Verification != "verified" || done.ReceiptSignature != `{"signature":"s1"}` {
-		t.Errorf("the transition dropped the receipt facts: %q %q", done.Verification, done.ReceiptSignature)
-	}
-	if err := s.KeepReceiptSignature(ctx, "missing", "x"); !errors.Is(err, task.ErrNotFound) {
-		t.Errorf("keep a signature of no task: %v, want ErrNotFound", err)
+	if done.Verification != "verified" {
+		t.Errorf("the transition dropped the verdict: %q", done.Verification)
 	}
 	if _, err := s.SetVerification(ctx, "missing", "failed"); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("set a verdict on no task: %v, want ErrNotFound", err)

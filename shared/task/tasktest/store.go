@@ -309,19 +309,6 @@ func (s *Store) Delete(_ context.Context, ts []*task.Task) error {
 	return nil
 }
 
-// KeepReceiptSignature keeps sig, the receipt signature just issued for task id, without moving
-// its version.
-func (s *Store) KeepReceiptSignature(_ context.Context, id, sig string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, err := s.find(id)
-	if err != nil {
-		return err
-	}
-	t.ReceiptSignature = sig
-	return nil
-}
-
 // SetVerification records a verdict on task id's receipt, without moving its version, and
 // answers the task.
 func (s *Store) SetVerification(_ context.Context, id, verdict string) (*task.Task, error) {
