@@ -81,9 +81,6 @@ var NagSuppressions = withSharedSuppressions(map[string][]Suppression{
 		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{payloads("*")}, Reason: reasonPayloadsRead},
 		{Rule: "Serverless-LambdaDLQ", Reason: reasonSyncLambda},
 	},
-	"Api/Authorizer": {
-		{Rule: "Serverless-LambdaDLQ", Reason: reasonSyncLambda},
-	},
 	"Api/Stream": {
 		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{indexes}, Reason: reasonIndexes},
 		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{payloads("*")}, Reason: reasonPayloadsRead},
@@ -146,7 +143,7 @@ var NagSuppressions = withSharedSuppressions(map[string][]Suppression{
 // X-Ray grant (golambda turns active tracing on everywhere; notify's also covers ListStreams), and
 // each dead-letter queue's lack of a further one.
 func withSharedSuppressions(m map[string][]Suppression) map[string][]Suppression {
-	for _, fn := range []string{"Api/Invoke", "Api/Poll", "Api/Authorizer", "Api/Stream", "Pipeline/Worker", "Pipeline/Sweeper", "Events/Trigger", "Events/Deliver"} {
+	for _, fn := range []string{"Api/Invoke", "Api/Poll", "Api/Stream", "Pipeline/Worker", "Pipeline/Sweeper", "Events/Trigger", "Events/Deliver"} {
 		m[fn] = append(m[fn], Suppression{Rule: "AwsSolutions-IAM5", AppliesTo: []string{"Resource::*"}, Reason: reasonTracing})
 	}
 	m["Events/Notify"] = append(m["Events/Notify"],
