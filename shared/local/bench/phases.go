@@ -289,6 +289,39 @@ func (b *Bench) batch() error {
 	return nil
 }
 
+// longRunning runs LongTasks tasks of the long-running A2A agent at each of its LongAgent times
+// and prints the worker's billed milliseconds per task (times its memory in GB, as batch does):
+// the worker sends the call, is answered at once that the agent is working, and checks back on
+// delayed messages, so what it is billed should not grow with the agent's time.
+func (b *Bench) longRunning() error {
+	gb := MemoryMB["worker"] / 1024
+	for _, work := range b.cfg.LongAgent {
+		b.inv.Reset()
+		b.workerOn(2)
+		var ids []accepted
+		for i := range b.cfg.LongTasks {
+			a, err := b.api.submit(b.ctx, submission{servicenet: i%2 == 1, agentID: LongAgentID, text: work.String()})
+			if err != nil {
+				b.workerOff()
+				return fmt.Errorf("long-running: %w", err)
+			}
+			ids = append(ids, a)
+		}
+		start := time.Now()
+		err := b.awaitAll(ids)
+		took := time.Since(start)
+		b.workerOff()
+		if err != nil {
+			return fmt.Errorf("long-running: %w", err)
+		}
+		count, billed := b.inv.Snapshot()
+		n := float64(b.cfg.LongTasks)
+		fmt.Fprintf(b.w, "worker: long_running agent_ms=%d billed_ms_per_task=%.1f invocations_per_task=%.1f tasks=%d memory_mb=%.0f elapsed_s=%.1f\n",
+			work.Milliseconds(), billed["worker"]*gb/n, float64(count["worker"])/n, b.cfg.LongTasks, MemoryMB["worker"], took.Seconds())
+	}
+	return nil
+}
+
 func percentile(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {
 		return 0
