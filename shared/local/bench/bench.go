@@ -8,6 +8,7 @@
 //	accept: round_trips=R …
 //	worker: billed_ms_per_task=X batch=10 …
 //	worker: long_running agent_ms=10000 billed_ms_per_task=X …
+//	memory: fn=… configured_mb=… peak_mb=…
 //	cost: usd_per_million_tasks=X dynamodb=… lambda=… sqs=… apigw=… eventbridge=… s3=… floor_usd=…
 //	compare: step_functions_usd_per_million=…
 //
@@ -46,6 +47,9 @@ type Config struct {
 	// instead of waiting; LongTasks tasks run at each.
 	LongAgent []time.Duration
 	LongTasks int
+	// Functions are the built function binaries by name (invoke, poll, worker), run under a
+	// fake Lambda Runtime API to measure each one's peak memory; empty skips that run.
+	Functions map[string]string
 	// Timeout bounds the whole run.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -111,7 +115,10 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 	if err := b.batch(); err != nil {
 		return err
 	}
-	return b.longRunning()
+	if err := b.longRunning(); err != nil {
+		return err
+	}
+	return b.memory()
 }
 
 // workerOn runs a worker with that many pollers of the work queue, as the functions' event source

@@ -40,7 +40,7 @@ func startLongAgent(work time.Duration) (*longAgent, error) {
 	rpc := a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(la, a2asrv.WithLogger(slog.New(slog.DiscardHandler))))
 	card := &a2a.AgentCard{Name: "long", Description: "works on every task for a fixed time", Version: "1",
 		DefaultInputModes: []string{"text/plain"}, DefaultOutputModes: []string{"text/plain"},
-		Skills: []a2a.AgentSkill{{ID: "wait", Name: "wait", Description: "waits", Tags: []string{"bench"}}},
+		Skills:              []a2a.AgentSkill{{ID: "wait", Name: "wait", Description: "waits", Tags: []string{"bench"}}},
 		SupportedInterfaces: []*a2a.AgentInterface{{URL: la.url, ProtocolBinding: a2a.TransportProtocolJSONRPC, ProtocolVersion: a2a.Version}}}
 	cardHandler := a2asrv.NewAgentCardHandler(a2asrv.AgentCardProducerFn(func(context.Context) (*a2a.AgentCard, error) { return card, nil }))
 	la.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

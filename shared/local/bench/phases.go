@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -223,8 +221,6 @@ func (b *Bench) printCost(u Used, n int) {
 		fmt.Fprintf(b.w, "  per_task fn=%s invocations=%.2f billed_ms=%.1f calls: %s wru: %s rru: %s\n", name,
 			float64(u.Count[fn])/float64(n), u.BilledMs[fn]/float64(n), strings.Join(ops, " "), strings.Join(wru, " "), strings.Join(rru, " "))
 	}
-	fmt.Fprintf(b.w, "memory: configured_mb invoke=%.0f poll=%.0f worker=%.0f notify=%.0f peak_rss_mb=%.0f (every function and the bench in one process)\n",
-		MemoryMB["invoke"], MemoryMB["poll"], MemoryMB["worker"], MemoryMB["notify"], peakRSSMB())
 }
 
 // polls prices what reading a task until it ends costs: long polls against a plain read every 2 s.
@@ -338,19 +334,4 @@ func newKey() string {
 	k := make([]byte, 8)
 	_, _ = rand.Read(k)
 	return hex.EncodeToString(k)
-}
-
-// peakRSSMB answers this process's peak resident memory (Linux; 0 elsewhere).
-func peakRSSMB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
