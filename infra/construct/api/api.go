@@ -26,6 +26,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
+	"github.com/agentq/agentq/shared/lambdamemory"
 	"github.com/agentq/agentq/shared/table"
 )
 
@@ -45,7 +46,7 @@ const (
 	// InvokeMemoryMB: the accept path decodes a small body and makes a few concurrent calls
 	// (DynamoDB reads and a write, SQS SendMessage). 256 MB doubles the CPU of 128 MB, which shows
 	// in cold starts (TLS set-up, SDK clients) where the latency is paid by the caller.
-	InvokeMemoryMB = 256
+	InvokeMemoryMB = lambdamemory.Invoke
 	// InvokeTimeoutSeconds: a sync invoke (POST /v1/agents/{agent_id}/invoke) waits up to
 	// MaxWaitSeconds for its task to end, after the accept (tens of milliseconds) and before its
 	// last read; the handler stops waiting a second before the function's deadline. 29 s covers
@@ -54,7 +55,7 @@ const (
 	// hears: the answer leaves by about 26 s, the timeout is only the backstop.
 	InvokeTimeoutSeconds = 29
 	// PollMemoryMB: one strongly consistent read or a Query page per request.
-	PollMemoryMB = 256
+	PollMemoryMB = lambdamemory.Poll
 	// PollTimeoutSeconds covers a long poll (`?wait=`, at most MaxWaitSeconds) the same way.
 	PollTimeoutSeconds = 29
 	// MaxWaitSeconds is the handler's longest wait, long poll or sync invoke (httpapi.MaxWait;

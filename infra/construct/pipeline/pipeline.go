@@ -27,6 +27,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
+	"github.com/agentq/agentq/shared/lambdamemory"
 	"github.com/agentq/agentq/shared/queue"
 )
 
@@ -35,7 +36,7 @@ const (
 	// WorkerMemoryMB: the worker is I/O-bound (agent calls, DynamoDB, SQS) but runs a whole batch
 	// concurrently and holds the agents' responses; 512 MB also buys a third of a vCPU for TLS and
 	// JSON, which keeps a batch from being CPU-starved.
-	WorkerMemoryMB = 512
+	WorkerMemoryMB = lambdamemory.Worker
 	// WorkerTimeoutSeconds: a batch's slowest agent call bounds the invocation. Five minutes covers
 	// synchronous agents; anything longer answers with a task id and is followed by delayed check
 	// messages instead of being waited on, so a longer timeout would only slow redelivery.

@@ -69,6 +69,9 @@ type Bench struct {
 	w     io.Writer
 	ctx   context.Context
 
+	// batchMsPerTask is the batch run's worker handler time per task, unscaled by memory.
+	batchMsPerTask float64
+
 	stopWorker context.CancelFunc
 	workerDone chan struct{}
 }

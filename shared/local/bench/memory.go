@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,10 +35,11 @@ func (b *Bench) memory() error {
 	if err != nil {
 		return err
 	}
-	ids, err := b.memoryOf("invoke", append(env, "AGENTQ_QUEUE_URL="+b.sys.Queues.URL), invokeEvents(memoryTasks, b.api.key))
+	inv, err := b.memoryOf("invoke", append(env, "AGENTQ_QUEUE_URL="+b.sys.Queues.URL), invokeEvents(memoryTasks, b.api.key))
 	if err != nil {
 		return err
 	}
+	ids := inv.IDs
 	if _, err := b.memoryOf("poll", env, pollEvents(ids, b.api.key)); err != nil {
 		return err
 	}
@@ -45,8 +47,31 @@ func (b *Bench) memory() error {
 	if err != nil {
 		return err
 	}
-	_, err = b.memoryOf("worker", append(env, "AGENTQ_QUEUE_URL="+b.sys.Queues.URL, "AGENTQ_DLQ_ARN="+b.sys.Queues.DLQARN), batches)
-	return err
+	p, err := b.memoryOf("worker", append(env, "AGENTQ_QUEUE_URL="+b.sys.Queues.URL, "AGENTQ_DLQ_ARN="+b.sys.Queues.DLQARN), batches)
+	if err != nil {
+		return err
+	}
+	cpu := float64(p.CPU.Milliseconds()) / float64(len(ids))
+	var parts []string
+	for _, mb := range []float64{128, 256, 512, 1024} {
+		parts = append(parts, fmt.Sprintf("mb%.0f=%.1f", mb, WorkerBilledAt(mb, b.batchMsPerTask, cpu)))
+	}
+	fmt.Fprintf(b.w, "worker: memory_choice est_billed_ms_per_task %s cpu_ms_per_task=%.1f handler_ms_per_task=%.1f\n",
+		strings.Join(parts, " "), cpu, b.batchMsPerTask)
+	return nil
+}
+
+// FullCPUMB is the memory size at which Lambda gives a function one full vCPU; below it a
+// function gets that share of a vCPU.
+const FullCPUMB = 1769
+
+// WorkerBilledAt estimates the worker's billed milliseconds per task (times memory in GB) at
+// memory mb, from its handler time per task measured with a full CPU and the CPU time that
+// took: the wait on agents does not change with memory, the CPU time stretches by the share of
+// a vCPU mb buys.
+func WorkerBilledAt(mb, handlerMs, cpuMs float64) float64 {
+	share := min(mb/FullCPUMB, 1)
+	return (handlerMs - cpuMs + cpuMs/share) * mb / 1024
 }
 
 // functionEnv is what every function is given: the stack's settings for this run's table, key
@@ -65,15 +90,14 @@ func (b *Bench) functionEnv() ([]string, error) {
 	}, nil
 }
 
-// memoryOf runs function fn on evs, prints its memory line and answers the task ids its answers
-// name (invoke's).
-func (b *Bench) memoryOf(fn string, env []string, evs [][]byte) ([]string, error) {
+// memoryOf runs function fn on evs, prints its memory line and answers what it measured, with the
+// task ids its answers name (invoke's).
+func (b *Bench) memoryOf(fn string, env []string, evs [][]byte) (Peak, error) {
 	env = append(slices.Clone(env), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(int(MemoryMB[fn])))
 	p, err := RunFunction(b.ctx, fn, b.cfg.Functions[fn], env, evs)
 	if err != nil {
-		return nil, fmt.Errorf("memory: %w", err)
+		return Peak{}, fmt.Errorf("memory: %w", err)
 	}
-	var ids []string
 	for _, a := range p.Answers {
 		var resp struct {
 			StatusCode int    `json:"statusCode"`
@@ -83,20 +107,20 @@ func (b *Bench) memoryOf(fn string, env []string, evs [][]byte) ([]string, error
 			continue
 		}
 		if resp.StatusCode >= 300 {
-			return nil, fmt.Errorf("memory: %s answered %d: %s", fn, resp.StatusCode, resp.Body)
+			return Peak{}, fmt.Errorf("memory: %s answered %d: %s", fn, resp.StatusCode, resp.Body)
 		}
 		var t map[string]any
 		_ = json.Unmarshal([]byte(resp.Body), &t)
 		for _, k := range []string{"task_id", "receipt_id"} {
 			if id, _ := t[k].(string); id != "" {
-				ids = append(ids, id)
+				p.IDs = append(p.IDs, id)
 				break
 			}
 		}
 	}
 	fmt.Fprintf(b.w, "memory: fn=%s configured_mb=%.0f peak_mb=%.1f events=%d errors=%d cpu_ms_per_event=%.1f\n",
 		fn, MemoryMB[fn], p.PeakMB, len(evs), p.Errors, float64(p.CPU.Milliseconds())/float64(len(evs)))
-	return ids, nil
+	return p, nil
 }
 
 // invokeEvents are n HTTP API (payload 2.0) invocations of echo, half in each dialect.

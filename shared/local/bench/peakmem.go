@@ -24,6 +24,8 @@ type Peak struct {
 	Answers [][]byte
 	// Errors counts the events it answered with a function error.
 	Errors int
+	// IDs are the task ids its answers name (the bench fills them in).
+	IDs []string
 }
 
 // runtimeAPI is a fake Lambda Runtime API that hands out events one at a time and records the

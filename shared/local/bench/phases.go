@@ -280,6 +280,7 @@ func (b *Bench) batch() error {
 	b.workerOff()
 	count, billed := b.inv.Snapshot()
 	gb := MemoryMB["worker"] / 1024
+	b.batchMsPerTask = billed["worker"] / float64(n)
 	fmt.Fprintf(b.w, "worker: billed_ms_per_task=%.1f batch=%.1f agent_ms=%d memory_mb=%.0f invocations=%d\n",
 		billed["worker"]*gb/float64(n), float64(n)/float64(max(count["worker"], 1)), b.cfg.Agent.Milliseconds(), MemoryMB["worker"], count["worker"])
 	return nil
