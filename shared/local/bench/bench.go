@@ -57,7 +57,7 @@ type Config struct {
 
 // Defaults are a run that ends within a few minutes on two cores.
 var Defaults = Config{Tasks: 200, Clients: 40, Agent: time.Second, Latency: 25 * time.Millisecond, Samples: 7,
-	BatchTasks: 100, LongAgent: []time.Duration{2 * time.Second, 10 * time.Second}, LongTasks: 10, Timeout: 6 * time.Minute}
+	BatchTasks: 100, LongAgent: []time.Duration{5 * time.Second, 10 * time.Second}, LongTasks: 10, Timeout: 6 * time.Minute}
 
 // Bench is a running local system with its meters.
 type Bench struct {

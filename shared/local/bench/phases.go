@@ -286,24 +286,24 @@ func (b *Bench) batch() error {
 	return nil
 }
 
-// longRunning runs LongTasks tasks of the long-running A2A agent at each of its LongAgent times
-// and prints the worker's billed milliseconds per task (times its memory in GB, as batch does):
-// the worker sends the call, is answered at once that the agent is working, and checks back on
-// delayed messages, so what it is billed should not grow with the agent's time.
+// longRunning queues LongTasks tasks of the long-running A2A agent at each of its LongAgent
+// times, lets one worker poller drain them (batches of ten, as in batch) and prints the worker's
+// billed milliseconds per task (times its memory in GB): the worker sends the call, gives the
+// agent its short A2A wait, then checks back on delayed messages, so what it is billed should not
+// grow with the agent's time.
 func (b *Bench) longRunning() error {
 	gb := MemoryMB["worker"] / 1024
 	for _, work := range b.cfg.LongAgent {
-		b.inv.Reset()
-		b.workerOn(2)
 		var ids []accepted
 		for i := range b.cfg.LongTasks {
 			a, err := b.api.submit(b.ctx, submission{servicenet: i%2 == 1, agentID: LongAgentID, text: work.String()})
 			if err != nil {
-				b.workerOff()
 				return fmt.Errorf("long-running: %w", err)
 			}
 			ids = append(ids, a)
 		}
+		b.inv.Reset()
+		b.workerOn(1)
 		start := time.Now()
 		err := b.awaitAll(ids)
 		took := time.Since(start)
