@@ -28,15 +28,15 @@ func progressToken(tenant, id string) string {
 	return tok
 }
 
-// logged gives task taskID (the tenant's, in state s) a log: created, a chunk, a tool call, and
-// finished when s has ended.
+// logged gives task taskID (the tenant's, in state s) a log: created (implied by the task), a
+// chunk, a tool call, and finished when s has ended.
 func logged(s task.State) func(f *fake) {
 	return func(f *fake) {
 		f.put(stored(s, task.Xpander))
 		for _, e := range []struct {
 			typ  tasklog.Type
 			data string
-		}{{tasklog.Created, `{"state":"queued"}`}, {tasklog.Chunk, `{"text":"hel"}`}, {tasklog.ToolCallRequest, `{"tool_name":"search"}`}} {
+		}{{tasklog.Chunk, `{"text":"hel"}`}, {tasklog.ToolCallRequest, `{"tool_name":"search"}`}} {
 			f.logEvent(e.typ, e.data, false)
 		}
 		if s.Terminal() {
@@ -47,9 +47,6 @@ func logged(s task.State) func(f *fake) {
 
 func (f *fake) logEvent(typ tasklog.Type, data string, limited bool) {
 	e := tasklog.Entry{TaskID: taskID, Tenant: tenant, Type: typ, Data: json.RawMessage(data), Limited: limited}
-	if typ == tasklog.Finished {
-		e.Dedupe = "finished"
-	}
 	if _, err := f.events.Append(context.Background(), e); err != nil {
 		panic(err)
 	}
@@ -144,7 +141,7 @@ func streamCases(out map[string][]tcase) {
 	}, readCases("GET", "/v1/receipts/", "/events", true)...)
 	out["POST /v1/agents/{agent_id}/invoke/stream"] = append([]tcase{
 		{name: "accepted, streamed to the bound", method: "POST", path: "/v1/agents/echo/invoke/stream", body: xpanderBody, status: 200, validRequest: true,
-			check: streamed("reconnect")},
+			check: streamed("task_created", "reconnect")},
 	}, invokeCases("/v1/agents/echo/invoke/stream", xpanderBody, false)...)
 	status := `{"statusUpdate":{"taskId":"remote-1","contextId":"c","status":{"state":"TASK_STATE_WORKING"}}}`
 	push := append(agentCases("/v1/tasks/"+taskID+"/push", "A2A-Notification-Token", status, false),

@@ -8876,26 +8876,28 @@ type TaskEvent struct {
 	// Seq The event's number in its task's log, from 1, without gaps.
 	Seq int `json:"seq"`
 
-	// Type What an event says. agentq writes `created`, `attempt` (a worker calls the agent;
-	// `data.attempt`), `retry` (the attempt failed in a way another may mend; `data.reason`),
-	// `state` (any other move, such as the agent working on asynchronously;
+	// Type What an event says. agentq writes `created` (always `seq` 1), `attempt` (a worker calls
+	// the agent; `data.attempt`), `retry` (the attempt failed in a way another may mend;
+	// `data.reason`), `state` (any other move, such as the agent working on asynchronously;
 	// `data.remote_task_id`), `paused` (`data.question`: what the agent asked), `resumed`,
-	// `usage` (tokens) and `finished` (always the last: `data.state`, and `data.result` /
-	// `data.output`, or `data.error`; `data.truncated` when the answer is too large to carry,
-	// read it with the task). Agents report `status`, `chunk`, `artifact`,
+	// `usage` (tokens reported before the outcome) and `finished` (always the last, once:
+	// `data.state`, and `data.result` / `data.output`, or `data.error`; `data.truncated` when
+	// the answer is too large to carry, read it with the task; `data.usage` when the task
+	// recorded usage). Agents report `status`, `chunk`, `artifact`,
 	// `tool_call_request`, `tool_call_result` and `usage`. xpander's names: `created` is
 	// `task_created`, `finished` `task_finished`, `chunk`, `tool_call_request` and
 	// `tool_call_result` keep theirs, every other type is `task_updated`.
 	Type TaskEventType `json:"type"`
 }
 
-// TaskEventType What an event says. agentq writes `created`, `attempt` (a worker calls the agent;
-// `data.attempt`), `retry` (the attempt failed in a way another may mend; `data.reason`),
-// `state` (any other move, such as the agent working on asynchronously;
+// TaskEventType What an event says. agentq writes `created` (always `seq` 1), `attempt` (a worker calls
+// the agent; `data.attempt`), `retry` (the attempt failed in a way another may mend;
+// `data.reason`), `state` (any other move, such as the agent working on asynchronously;
 // `data.remote_task_id`), `paused` (`data.question`: what the agent asked), `resumed`,
-// `usage` (tokens) and `finished` (always the last: `data.state`, and `data.result` /
-// `data.output`, or `data.error`; `data.truncated` when the answer is too large to carry,
-// read it with the task). Agents report `status`, `chunk`, `artifact`,
+// `usage` (tokens reported before the outcome) and `finished` (always the last, once:
+// `data.state`, and `data.result` / `data.output`, or `data.error`; `data.truncated` when
+// the answer is too large to carry, read it with the task; `data.usage` when the task
+// recorded usage). Agents report `status`, `chunk`, `artifact`,
 // `tool_call_request`, `tool_call_result` and `usage`. xpander's names: `created` is
 // `task_created`, `finished` `task_finished`, `chunk`, `tool_call_request` and
 // `tool_call_result` keep theirs, every other type is `task_updated`.

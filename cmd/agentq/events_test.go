@@ -39,8 +39,7 @@ func TestEventsFollow(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	const total = 12
-	add(tasklog.Created, 1)
+	const total = 12 // created, implied by the task, then the stored events
 	go func() {
 		for n := 2; n < total; n++ {
 			time.Sleep(40 * time.Millisecond) // spans several connections

@@ -30,7 +30,9 @@ import (
 type Store interface {
 	Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) error
 	Get(ctx context.Context, id string) (*task.Task, error)
-	GetThread(ctx context.Context, tenant, id string) (*task.Thread, error)
+	// ReadThread reads in one round trip the thread a new turn joins (a new one when it has no
+	// turn yet) and its first turn, when the task at the thread's id is one (else nil).
+	ReadThread(ctx context.Context, tenant, id string) (*task.Thread, *task.Task, error)
 	// Abandon records a task whose submission failed halfway as failed, whether or not its own
 	// write landed, unless a worker has claimed it (a *task.ConflictError then says how it
 	// stands).
@@ -447,24 +449,16 @@ func (s *Service) stage(ctx context.Context, t *task.Task) error {
 }
 
 // placeInThread reads the caller's thread and makes t its next turn (or its first). A thread
-// with no record yet may still have a first turn: the task whose id the thread carries.
+// with no record yet may still have a first turn: the task whose id the thread carries. The
+// thread and that task are read together (one round trip), and that turn is not read again to
+// check it.
 func (s *Service) placeInThread(ctx context.Context, t *task.Task, opts *task.SubmitOptions, strategy dialect.Strategy) error {
-	th, err := s.store.GetThread(ctx, t.Tenant, t.ThreadID)
-	if errors.Is(err, task.ErrNotFound) {
-		th, err = &task.Thread{ID: t.ThreadID, Tenant: t.Tenant}, nil
-		first, ferr := s.store.Get(ctx, t.ThreadID)
-		switch {
-		case ferr == nil && first.Tenant == t.Tenant && first.ThreadID == t.ThreadID:
-			th.LatestTaskID, th.Turns = first.ID, 1
-		case ferr != nil && !errors.Is(ferr, task.ErrNotFound):
-			err = ferr
-		}
-	}
+	th, latest, err := s.store.ReadThread(ctx, t.Tenant, t.ThreadID)
 	if err != nil {
 		return fmt.Errorf("submit to thread %s: %w: %v", t.ThreadID, ErrStoreUnavailable, err)
 	}
 	if th.LatestTaskID != "" {
-		if err := s.checkWaiting(ctx, t, th.LatestTaskID, strategy); err != nil {
+		if err := s.checkWaiting(ctx, t, th.LatestTaskID, latest, strategy); err != nil {
 			return err
 		}
 	}
@@ -479,11 +473,15 @@ const MaxWaitingTurns = 5
 
 // checkWaiting walks back from the thread's latest turn while turns have not ended, refusing the
 // new turn with ErrThreadBusy when MaxWaitingTurns are waiting already, or, with strategy Reject,
-// when the latest turn is in progress. A conversation whose last turn ended costs one read.
-func (s *Service) checkWaiting(ctx context.Context, t *task.Task, latest string, strategy dialect.Strategy) error {
+// when the latest turn is in progress. A conversation whose last turn ended costs one read, or
+// none when the thread's read brought that turn (read, when not nil, is a turn read already).
+func (s *Service) checkWaiting(ctx context.Context, t *task.Task, latest string, read *task.Task, strategy dialect.Strategy) error {
 	id := latest
 	for waiting := 0; id != ""; waiting++ {
-		prev, err := s.store.Get(ctx, id)
+		prev, err := read, error(nil)
+		if prev == nil || prev.ID != id {
+			prev, err = s.store.Get(ctx, id)
+		}
 		switch {
 		case errors.Is(err, task.ErrNotFound):
 			return nil

@@ -69,15 +69,26 @@ func (s *fakeStore) Submit(ctx context.Context, t *task.Task, o task.SubmitOptio
 	return s.Create(ctx, &cp)
 }
 
-func (s *fakeStore) GetThread(_ context.Context, tenant, id string) (*task.Thread, error) {
+// ReadThread answers, as the store's one batch read does, the thread's record (or the thread its
+// first turn implies) and that first turn, when the task at the thread's id is one.
+func (s *fakeStore) ReadThread(_ context.Context, tenant, id string) (*task.Thread, *task.Task, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.threadReads++
-	if th, ok := s.threads[tenant+"/"+id]; ok {
-		cp := *th
-		return &cp, nil
+	rec, stored := s.threads[tenant+"/"+id]
+	s.mu.Unlock()
+	first := s.Task(id) // read with the record: not a Get of its own
+	var turn *task.Task
+	if first.ID != "" && first.Tenant == tenant && first.ThreadID == id {
+		turn = &first
 	}
-	return nil, fmt.Errorf("get thread %s: %w", id, task.ErrNotFound)
+	switch {
+	case stored:
+		th := *rec
+		return &th, turn, nil
+	case turn != nil:
+		return &task.Thread{ID: id, Tenant: tenant, LatestTaskID: id, Turns: 1}, turn, nil
+	}
+	return &task.Thread{ID: id, Tenant: tenant}, nil, nil
 }
 
 // Abandon runs the test's hook, or the in-memory store's conditional put.
@@ -599,6 +610,10 @@ func TestSubmitJoinsThread(t *testing.T) {
 	if got.ThreadID != prevID || got.ThreadSeq != 2 || got.PrevTaskID != prevID {
 		t.Errorf("task in thread %s at turn %d after %s, want %s turn 2 after it", got.ThreadID, got.ThreadSeq, got.PrevTaskID, prevID)
 	}
+	// The first turn came with the thread's read: it is checked without another round trip.
+	if h.store.threadReads != 1 || h.store.Gets() != 0 {
+		t.Errorf("%d thread reads and %d task reads, want the one read of the thread", h.store.threadReads, h.store.Gets())
+	}
 	// A thread of another tenant with the same id is not this one.
 	h = newHarness(t)
 	h.store.threads = map[string]*task.Thread{"org-2/thread-1": th}
@@ -687,8 +702,8 @@ func TestSubmitThreadRace(t *testing.T) {
 // failingThreads is a store whose threads cannot be read.
 type failingThreads struct{ *fakeStore }
 
-func (failingThreads) GetThread(context.Context, string, string) (*task.Thread, error) {
-	return nil, errors.New("dynamodb: 500")
+func (failingThreads) ReadThread(context.Context, string, string) (*task.Thread, *task.Task, error) {
+	return nil, nil, errors.New("dynamodb: 500")
 }
 
 func TestSubmitIdempotency(t *testing.T) {
@@ -827,5 +842,25 @@ func TestSubmitSendsUnderTheCallersTrace(t *testing.T) {
 	}
 	if sentUnder != header {
 		t.Errorf("message sent under trace %q, want the invocation's %q", sentUnder, header)
+	}
+}
+
+// TestSubmitWalksWaitingTurnsWithoutRereading: continuing a conversation whose turns still wait
+// walks back through them; the first turn, read with the thread, is not read again.
+func TestSubmitWalksWaitingTurnsWithoutRereading(t *testing.T) {
+	h := newHarness(t)
+	h.store.threads = map[string]*task.Thread{"org-1/" + prevID: {ID: prevID, Tenant: "org-1", LatestTaskID: "turn-2", Turns: 2, Stored: true}}
+	h.store.Put(&task.Task{ID: prevID, Tenant: "org-1", ThreadID: prevID, ThreadSeq: 1, State: task.Running})
+	h.store.Put(&task.Task{ID: "turn-2", Tenant: "org-1", ThreadID: prevID, ThreadSeq: 2, PrevTaskID: prevID, State: task.Queued})
+	got, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, `{"input":{"text":"and then?"},"id":"`+prevID+`"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ThreadSeq != 3 || got.PrevTaskID != "turn-2" {
+		t.Errorf("turn %d after %s, want turn 3 after turn-2", got.ThreadSeq, got.PrevTaskID)
+	}
+	if h.store.threadReads != 1 || h.store.Gets() != 1 {
+		t.Errorf("%d thread reads and %d task reads, want the thread's and the latest turn's", h.store.threadReads, h.store.Gets())
 	}
 }

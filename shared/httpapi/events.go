@@ -135,12 +135,12 @@ func (a *api) eventPage(w http.ResponseWriter, r *http.Request, t *task.Task, af
 	return nil
 }
 
-// readLog reads a page of t's log. When it answers nothing new and t has ended long enough ago,
+// readLog reads a page of t's log, its implied created event included. When it answers nothing new and t has ended long enough ago,
 // it makes sure the log ends with its Finished event, appending it when the writer stopped
 // between the task write and the append: every log of an ended task ends with Finished. done
 // then says the reader has read it already (after is at or past it): nothing more will come.
 func (a *api) readLog(ctx context.Context, t *task.Task, after int64, limit int) (evs []tasklog.Event, done bool, err error) {
-	evs, err = a.Events.Read(ctx, t.ID, after, limit)
+	evs, err = tasklog.ReadTask(ctx, a.Events, t, after, limit)
 	if err != nil || len(evs) > 0 || !t.State.Terminal() || a.Now().Sub(t.UpdatedAt) < repairAfter {
 		return evs, false, err
 	}
@@ -152,7 +152,7 @@ func (a *api) readLog(ctx context.Context, t *task.Task, after int64, limit int)
 	if err != nil {
 		return nil, false, err
 	}
-	evs, err = a.Events.Read(ctx, t.ID, after, limit)
+	evs, err = tasklog.ReadTask(ctx, a.Events, t, after, limit)
 	return evs, false, err
 }
 
@@ -374,7 +374,8 @@ func progressError(err error) error {
 		return &apiError{http.StatusUnprocessableEntity, "invalid_progress_report", ie.Message}
 	case errors.Is(err, progress.ErrToken):
 		return &apiError{http.StatusUnauthorized, "invalid_progress_token", "the token does not open this task's log"}
-	case errors.Is(err, progress.ErrEnded):
+	case errors.Is(err, progress.ErrEnded), errors.Is(err, tasklog.ErrEnded):
+		// The task ended between the token's check and the append, which the log refused.
 		return &apiError{http.StatusConflict, "task_ended", "the task has ended; its log takes no more reports"}
 	case errors.Is(err, progress.ErrRemoteTask):
 		return &apiError{http.StatusForbidden, "remote_task_mismatch", "the push is about another task than the one this task runs"}

@@ -49,9 +49,6 @@ func newStreamHarness(t *testing.T, streamFor time.Duration, ts ...*task.Task) *
 func (h *streamHarness) add(t *testing.T, id string, typ tasklog.Type, data string) {
 	t.Helper()
 	e := tasklog.Entry{TaskID: id, Tenant: "org-1", Type: typ, Data: json.RawMessage(data)}
-	if typ == tasklog.Finished {
-		e.Dedupe = "finished" // as the recorder writes it
-	}
 	if _, err := h.log.Append(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}
@@ -112,9 +109,9 @@ func wantIDs(t *testing.T, got []int64, from, to int64) {
 	}
 }
 
-// ended fills task taskID's log with n events, the last one Finished.
+// ended fills task taskID's log with n events, the last one Finished: the first, created, is
+// implied by the task.
 func ended(t *testing.T, h *streamHarness, n int) {
-	h.add(t, taskID, tasklog.Created, `{"state":"queued"}`)
 	for i := 2; i < n; i++ {
 		h.add(t, taskID, tasklog.Chunk, fmt.Sprintf(`{"text":"part %d"}`, i))
 	}
@@ -161,7 +158,6 @@ func TestStreamResumesFromEveryPosition(t *testing.T) {
 // stream and resumes with Last-Event-ID; together the two connections see every event once.
 func TestStreamDisconnectAndResume(t *testing.T) {
 	h := newStreamHarness(t, time.Minute, storedTask(task.Running))
-	h.add(t, taskID, tasklog.Created, `{}`)
 	const total = 40
 	written := make(chan struct{})
 	go func() {
@@ -196,7 +192,6 @@ func TestStreamDisconnectAndResume(t *testing.T) {
 // tells the client where to resume and ends.
 func TestStreamHeartbeatsAndReconnect(t *testing.T) {
 	h := newStreamHarness(t, 300*time.Millisecond, storedTask(task.Running))
-	h.add(t, taskID, tasklog.Created, `{}`)
 	h.add(t, taskID, tasklog.Attempt, `{"attempt":1}`)
 	resp := h.request(t, context.Background(), http.MethodGet, "/v1/tasks/"+taskID+"/events?after=1", "", authed()...)
 	raw, err := io.ReadAll(resp.Body)
@@ -253,7 +248,6 @@ func TestStreamMendsAMissingFinished(t *testing.T) {
 	tk := storedTask(task.Failed)
 	tk.Reason, tk.ReasonMessage, tk.UpdatedAt = task.ReasonAgentFailed, "boom", time.Now().Add(-time.Minute)
 	h := newStreamHarness(t, time.Minute, tk)
-	h.add(t, taskID, tasklog.Created, `{}`)
 	evs := readStream(t, h.request(t, context.Background(), http.MethodGet, "/v1/tasks/"+taskID+"/events", "", authed()...).Body)
 	if len(evs) != 2 || evs[1].Name != "finished" || !strings.Contains(evs[1].Data, `"agent_failed"`) {
 		t.Fatalf("events %+v", evs)
@@ -291,7 +285,6 @@ func TestEventsBadResumePoint(t *testing.T) {
 // event names, {type, task_id, organization_id, time, data}, until task_finished.
 func TestInvokeStream(t *testing.T) {
 	h := newStreamHarness(t, time.Minute, storedTask(task.Succeeded))
-	h.add(t, taskID, tasklog.Created, `{"state":"queued"}`)
 	h.add(t, taskID, tasklog.Attempt, `{"state":"running","attempt":1}`)
 	h.add(t, taskID, tasklog.Chunk, `{"text":"hi "}`)
 	h.add(t, taskID, tasklog.ToolCallRequest, `{"tool_name":"search","payload":{"q":"x"}}`)
@@ -346,7 +339,6 @@ func (p *plainWriter) Write(b []byte) (int, error) {
 // written after the stream began included.
 func TestStreamWithoutFlusher(t *testing.T) {
 	h := newStreamHarness(t, time.Minute, storedTask(task.Running))
-	h.add(t, taskID, tasklog.Created, `{}`)
 	handler := httpapi.New(httpapi.Config{Reader: h.read, Keys: keys, Events: h.log, Routes: httpapi.StreamRoutes})
 	req, _ := http.NewRequest(http.MethodGet, "/v1/tasks/"+taskID+"/events", nil)
 	req.Header.Set("X-Api-Key", apiKey)
@@ -370,7 +362,6 @@ func TestStreamWithoutFlusher(t *testing.T) {
 // ordinary request, and still ends with where to resume.
 func TestStreamOutlivesTheRequestBudget(t *testing.T) {
 	h := newStreamHarness(t, time.Minute, storedTask(task.Running))
-	h.add(t, taskID, tasklog.Created, `{}`)
 	budget := deadline.Default()
 	budget.Request, budget.Answer = 100*time.Millisecond, 10*time.Millisecond
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Reader: h.read, Keys: keys, Events: h.log, Routes: httpapi.StreamRoutes,

@@ -104,6 +104,12 @@ func TestProgressReports(t *testing.T) {
 		t.Fatal("no report was rate limited")
 	}
 
+	// A report that passed the task's check while it ended: the log, closed by finished, refuses it.
+	h.add(t, taskID, tasklog.Finished, `{"state":"succeeded"}`)
+	if status, code := h.post(t, path, `{"type":"chunk","data":{"text":"racing"}}`, bearer(token)...); status != http.StatusConflict || code != "task_ended" {
+		t.Fatalf("a report on a log that ended: %d %s", status, code)
+	}
+
 	// An ended task takes no more.
 	h.read.set(taskID, func(tk *task.Task) { tk.State = task.Succeeded })
 	if status, code := h.post(t, path, `{"type":"chunk","data":{"text":"late"}}`, bearer(token)...); status != http.StatusConflict || code != "task_ended" {

@@ -83,7 +83,6 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", t.ID, err)
 	}
-	s.recordCreated(ctx, t)
 	return nil
 }
 

@@ -64,6 +64,78 @@ func (s *Store) GetThread(ctx context.Context, tenant, id string) (*task.Thread,
 	return th, nil
 }
 
+// ReadThread reads, in one consistent round trip, what a new turn of thread id needs: the
+// thread's record and the task whose id is the thread's. Without a record, that task, when it
+// began this tenant's conversation (an xpander first turn), is the thread's turn 1; neither makes
+// a new thread (Turns 0). That first turn is answered too, when it is one (else nil), so that a
+// caller checking the turns that wait need not read it again. Offloaded payloads are not loaded
+// (a turn's place needs none).
+func (s *Store) ReadThread(ctx context.Context, tenant, id string) (*task.Thread, *task.Task, error) {
+	out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+		RequestItems: map[string]types.KeysAndAttributes{s.table: {
+			Keys: []map[string]types.AttributeValue{threadKey(tenant, id), taskKey(id)}, ConsistentRead: aws.Bool(true),
+		}},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read thread %s: %w", id, err)
+	}
+	if len(out.UnprocessedKeys) > 0 {
+		// Throttled: single reads rather than retrying the batch here.
+		return s.readThreadSlowly(ctx, tenant, id)
+	}
+	var th *task.Thread
+	var first *task.Task
+	for _, av := range out.Responses[s.table] {
+		switch av[table.AttrSK].(*types.AttributeValueMemberS).Value {
+		case "THREAD":
+			if th, err = decodeThread(av); err != nil {
+				return nil, nil, err
+			}
+			if th.Tenant != tenant || th.ID != id {
+				th = nil // see GetThread
+			}
+		case table.TaskSortKey:
+			if first, err = fromAttributes(av); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return threadHead(tenant, id, th, first)
+}
+
+// threadHead answers the thread and its first turn from the record th and the task first at the
+// thread's id, either of which may be nil.
+func threadHead(tenant, id string, th *task.Thread, first *task.Task) (*task.Thread, *task.Task, error) {
+	if first == nil || first.Tenant != tenant || first.ThreadID != id {
+		first = nil // not a turn of this conversation
+	}
+	switch {
+	case th != nil:
+		return th, first, nil
+	case first != nil:
+		return &task.Thread{ID: id, Tenant: tenant, LatestTaskID: first.ID, Turns: 1}, first, nil
+	}
+	return &task.Thread{ID: id, Tenant: tenant}, nil, nil
+}
+
+func (s *Store) readThreadSlowly(ctx context.Context, tenant, id string) (*task.Thread, *task.Task, error) {
+	th, err := s.GetThread(ctx, tenant, id)
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		th = nil
+	case err != nil:
+		return nil, nil, err
+	}
+	first, err := s.Get(ctx, id)
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		first = nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("read thread %s: %w", id, err)
+	}
+	return threadHead(tenant, id, th, first)
+}
+
 func decodeThread(av map[string]types.AttributeValue) (*task.Thread, error) {
 	var it threadItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
@@ -115,7 +187,6 @@ func (s *Store) Submit(ctx context.Context, t *task.Task, o task.SubmitOptions) 
 	if err != nil {
 		return fmt.Errorf("submit task %s: %w", t.ID, submitError(err, threadAt, idemAt))
 	}
-	s.recordCreated(ctx, t)
 	return nil
 }
 

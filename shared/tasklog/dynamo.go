@@ -51,25 +51,33 @@ func eventSortKey(seq int64) string {
 // conditional put of the next free one: of concurrent writers exactly one gets each number and
 // the others read again and take the next, so the sequence has no gaps and follows the order in
 // which the writes landed. A dedupe marker, when asked for, is written in the same transaction.
+// A log that ends with Finished takes nothing more: ErrDuplicate for another Finished, ErrEnded
+// for anything else. Since a Finished event takes its number like any other, a writer that raced
+// it for that number reads again and finds the log closed.
 func (l *Log) Append(ctx context.Context, e Entry) (Event, error) {
 	if e.At.IsZero() {
 		e.At = time.Now()
+	}
+	if e.Opening && !e.Limited {
+		// The writer knows where the log stands: no read unless someone got there first.
+		ev := Event{Seq: CreatedSeq + 1, Type: e.Type, At: e.At.UTC(), Data: e.Data}
+		err := l.put(ctx, e, ev)
+		if err == nil {
+			return ev, nil
+		}
+		if !errors.Is(err, errTaken) {
+			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, err)
+		}
 	}
 	for try := 0; try < l.tries; try++ {
 		last, err := l.tail(ctx, e)
 		if err != nil {
 			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, err)
 		}
-		if e.First && last > 0 {
-			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, ErrDuplicate)
-		}
 		ev := Event{Seq: last + 1, Type: e.Type, At: e.At.UTC(), Data: e.Data}
 		err = l.put(ctx, e, ev)
 		if err == nil {
 			return ev, nil
-		}
-		if e.First && errors.Is(err, errTaken) {
-			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, ErrDuplicate)
 		}
 		if !errors.Is(err, errTaken) {
 			return Event{}, fmt.Errorf("append %s to task %s: %w", e.Type, e.TaskID, err)
@@ -86,8 +94,9 @@ func (l *Log) Append(ctx context.Context, e Entry) (Event, error) {
 
 var errTaken = errors.New("sequence number taken")
 
-// tail answers the last sequence number of the log, and refuses a rate-limited entry when the
-// log took RateBurst events within RateWindow of it, or a full log.
+// tail answers the last sequence number of the log (CreatedSeq when nothing is stored), and
+// refuses an entry for a log that has ended, a rate-limited entry when the log took RateBurst
+// events within RateWindow of it, or a full log.
 func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 	limit := int32(1)
 	if e.Limited {
@@ -97,12 +106,12 @@ func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 		TableName:              aws.String(l.table),
 		KeyConditionExpression: aws.String("#pk = :pk AND begins_with(#sk, :ev)"),
 		ExpressionAttributeNames: map[string]string{
-			"#pk": table.AttrPK, "#sk": table.AttrSK, "#seq": "seq", "#at": "at",
+			"#pk": table.AttrPK, "#sk": table.AttrSK, "#seq": "seq", "#at": "at", "#type": "type",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": table.S(table.TaskPartition(e.TaskID)), ":ev": table.S(eventPrefix),
 		},
-		ProjectionExpression: aws.String("#seq, #at"),
+		ProjectionExpression: aws.String("#seq, #at, #type"),
 		ScanIndexForward:     aws.Bool(false),
 		ConsistentRead:       aws.Bool(true),
 		Limit:                aws.Int32(limit),
@@ -111,11 +120,14 @@ func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 		return 0, err
 	}
 	if len(out.Items) == 0 {
-		return 0, nil
+		return CreatedSeq, nil
 	}
 	last, err := number(out.Items[0]["seq"])
 	if err != nil {
 		return 0, err
+	}
+	if typ, ok := out.Items[0]["type"].(*types.AttributeValueMemberS); ok && Type(typ.Value).Final() {
+		return 0, closed(e)
 	}
 	if last >= MaxEvents && e.Limited {
 		return 0, ErrFull
@@ -129,7 +141,15 @@ func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 			return 0, ErrRateLimited
 		}
 	}
-	return last, nil
+	return max(last, CreatedSeq), nil
+}
+
+// closed is the refusal of e by a log that ended: one Finished event per log, nothing after it.
+func closed(e Entry) error {
+	if e.Type.Final() {
+		return ErrDuplicate
+	}
+	return ErrEnded
 }
 
 // put writes ev as a new item, conditional on its number being free. It is an UpdateItem that

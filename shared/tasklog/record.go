@@ -21,8 +21,9 @@ var _ Appender = (*Log)(nil)
 const MaxFinalAnswer = 64 << 10
 
 // Recorder turns the task store's writes into events: the store calls it after each write that
-// landed, whoever wrote (accept, the worker, a stop, the sweeper, the dead-letter handler), so no
-// writer can forget to log. A failed append is logged and does not undo the task write; readers
+// landed, whoever wrote (the worker, a stop, the sweeper, the dead-letter handler), so no writer
+// can forget to log. A task's creation needs no event written (created is implied by the task
+// record, see CreatedEvent). A failed append is logged and does not undo the task write; readers
 // mend a log whose task ended without its Finished event (see Missing).
 type Recorder struct {
 	log    Appender
@@ -37,21 +38,6 @@ func NewRecorder(log Appender, logger *slog.Logger) *Recorder {
 	return &Recorder{log: log, logger: logger}
 }
 
-// Created records that t was accepted.
-func (r *Recorder) Created(ctx context.Context, t *task.Task) {
-	r.write(ctx, t, createdEntry(t))
-}
-
-// createdEntry is the created event of t: the log's first event, whoever writes it.
-func createdEntry(t *task.Task) Entry {
-	e := entry(t, Created, map[string]any{
-		"state": task.Queued, "agent_id": t.AgentID, "agent_version": t.AgentVersion, "source": t.Source,
-		"thread_id": t.ThreadID, "dialect": t.Dialect,
-	})
-	e.At, e.First = t.CreatedAt, true
-	return e
-}
-
 // Claimed records a worker's attempt. A claim of a task its agent already works on (it has a
 // remote task id) is a check on that work, not an attempt: it is not logged, so a long-running
 // agent's log holds its progress rather than every check.
@@ -59,19 +45,22 @@ func (r *Recorder) Claimed(ctx context.Context, t *task.Task) {
 	if t.RemoteTaskID != "" {
 		return
 	}
-	if t.Attempts == 1 {
-		// The work message and the task write leave accept together, so a worker may claim the
-		// task before accept has logged its creation: the first claim logs it first if it must
-		// (a First append writes nothing where the log has begun).
-		r.write(ctx, t, createdEntry(t))
-	}
-	r.append(ctx, t, Attempt, map[string]any{"state": t.State, "attempt": t.Attempts})
+	e := entry(t, Attempt, map[string]any{"state": t.State, "attempt": t.Attempts})
+	// Before a task's first claim nothing but created (implied) can be in its log: no agent has
+	// its token yet, and every other way out of queued ends the task (and a claim needs queued).
+	e.Opening = t.Attempts == 1
+	r.write(ctx, t, e)
 }
 
-// Changed records the transition c that left the task as t.
+// Changed records the transition c that left the task as t. Usage reported with the outcome is
+// part of the Finished event (data.usage); usage reported on the way is an event of its own.
 func (r *Recorder) Changed(ctx context.Context, t *task.Task, c task.Change) {
+	if t.State.Terminal() {
+		r.write(ctx, t, finishedEntry(t))
+		return
+	}
 	if c.Usage != (task.Usage{}) {
-		r.append(ctx, t, Usage, usageData(c.Usage))
+		r.write(ctx, t, entry(t, Usage, usageData(c.Usage)))
 	}
 	typ, data := changeEvent(t, c)
 	e := entry(t, typ, data)
@@ -93,15 +82,13 @@ func usageData(u task.Usage) map[string]any {
 	return d
 }
 
-// changeEvent answers the event a transition is.
+// changeEvent answers the event a transition between non-final states is.
 func changeEvent(t *task.Task, c task.Change) (Type, map[string]any) {
 	data := map[string]any{"state": t.State}
 	if c.Reason != "" {
 		data["reason"], data["message"] = c.Reason, c.ReasonMessage
 	}
 	switch {
-	case t.State.Terminal():
-		return Finished, finalData(t, data)
 	case t.State == task.Paused:
 		if len(t.HITL) > 0 {
 			data["question"] = t.HITL
@@ -119,50 +106,46 @@ func changeEvent(t *task.Task, c task.Change) (Type, map[string]any) {
 	return StateChanged, data
 }
 
-// finalData adds the task's outcome to data: the answer when it succeeded (unless too large to
-// carry), the error otherwise.
-func finalData(t *task.Task, data map[string]any) map[string]any {
-	if t.State != task.Succeeded {
+// finishedEntry is the Finished event of the ended task t, made from its record alone, so that
+// the writer and a reader mending the log (Missing) make the same event: the final state, the
+// reason and the error unless it succeeded, else the answer (unless too large to carry), and the
+// usage recorded.
+func finishedEntry(t *task.Task) Entry {
+	data := map[string]any{"state": t.State}
+	if t.State != task.Succeeded && t.Reason != "" {
+		data["reason"], data["message"] = t.Reason, t.ReasonMessage
+	}
+	switch {
+	case t.State != task.Succeeded:
 		data["error"] = map[string]string{"code": t.Reason, "message": t.ReasonMessage}
-		return data
-	}
-	if len(t.Result)+len(t.Output) > MaxFinalAnswer {
+	case len(t.Result)+len(t.Output) > MaxFinalAnswer:
 		data["truncated"] = true
-		return data
+	default:
+		data["result"] = t.Result
+		if len(t.Output) > 0 {
+			data["output"] = t.Output
+		}
 	}
-	data["result"] = t.Result
-	if len(t.Output) > 0 {
-		data["output"] = t.Output
+	if t.Usage != (task.Usage{}) {
+		data["usage"] = usageData(t.Usage)
 	}
-	return data
+	return entry(t, Finished, data)
 }
 
 // Missing answers the Finished event a log lacks when its task t has ended but the event was not
 // written (the writer stopped between the task write and the append), or false when t has not
-// ended. Readers append it, so every log of an ended task ends with one.
+// ended. Readers append it, so every log of an ended task ends with one; the log takes one
+// Finished event only, so a reader and a late writer cannot both add theirs.
 func Missing(t *task.Task) (Entry, bool) {
 	if !t.State.Terminal() {
 		return Entry{}, false
 	}
-	data := finalData(t, map[string]any{"state": t.State})
-	if t.Reason != "" {
-		data["reason"], data["message"] = t.Reason, t.ReasonMessage
-	}
-	return entry(t, Finished, data), true
+	return finishedEntry(t), true
 }
 
 func entry(t *task.Task, typ Type, data map[string]any) Entry {
 	raw, _ := json.Marshal(data) // maps of plain values and raw JSON always encode
-	e := Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw}
-	if typ == Finished {
-		// One Finished per log, whether the writer or a reader mending the log appends it.
-		e.Dedupe = "finished"
-	}
-	return e
-}
-
-func (r *Recorder) append(ctx context.Context, t *task.Task, typ Type, data map[string]any) {
-	r.write(ctx, t, entry(t, typ, data))
+	return Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw}
 }
 
 func (r *Recorder) write(ctx context.Context, t *task.Task, e Entry) {
@@ -170,7 +153,13 @@ func (r *Recorder) write(ctx context.Context, t *task.Task, e Entry) {
 		e.At = t.CreatedAt
 	}
 	// The task write has landed: the event must be written even if the caller has gone.
-	if _, err := r.log.Append(context.WithoutCancel(ctx), e); err != nil && !errors.Is(err, ErrDuplicate) {
+	_, err := r.log.Append(context.WithoutCancel(ctx), e)
+	switch {
+	case err == nil, errors.Is(err, ErrDuplicate):
+	case errors.Is(err, ErrEnded):
+		// A change that lost the race to the task's end: the log has said how it ended.
+		r.logger.Debug("task event after the log ended", "task_id", t.ID, "type", e.Type)
+	default:
 		r.logger.Error("append task event", "task_id", t.ID, "tenant", t.Tenant, "type", e.Type, "err", err)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/store"
@@ -31,6 +33,20 @@ func types(evs []tasklog.Event) []tasklog.Type {
 		out[i] = ev.Type
 	}
 	return out
+}
+
+// readTask reads task id's log from after as readers see it, the created event included.
+func readTask(t *testing.T, s *store.Store, log tasklog.Reader, id string, after int64) []tasklog.Event {
+	t.Helper()
+	tk, err := s.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := tasklog.ReadTask(context.Background(), log, tk, after, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }
 
 // recordedTask creates a queued task in a store that records its writes in log.
@@ -81,19 +97,21 @@ func TestStoreRecordsEveryWrite(t *testing.T) {
 		Result: "Paris", Usage: task.Usage{Tokens: task.Tokens{Prompt: 3, Completion: 2, Total: 5}}}); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := log.Read(ctx, id, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := readTask(t, s, log, id, 0)
 	want := []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.Retry, tasklog.Attempt, tasklog.Paused, tasklog.Resumed,
-		tasklog.Attempt, tasklog.Usage, tasklog.Finished}
+		tasklog.Attempt, tasklog.Finished}
 	if got := types(evs); !slices.Equal(got, want) {
 		t.Fatalf("log = %v, want %v", got, want)
+	}
+	for i, ev := range evs {
+		if ev.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d: a gap", i, ev.Seq)
+		}
 	}
 	var retry, paused, finished map[string]any
 	_ = json.Unmarshal(evs[2].Data, &retry)
 	_ = json.Unmarshal(evs[4].Data, &paused)
-	_ = json.Unmarshal(evs[8].Data, &finished)
+	_ = json.Unmarshal(evs[7].Data, &finished)
 	if retry["reason"] != task.ReasonAgentUnavailable || retry["attempt"] != float64(1) {
 		t.Errorf("retry = %v", retry)
 	}
@@ -103,14 +121,18 @@ func TestStoreRecordsEveryWrite(t *testing.T) {
 	if finished["state"] != "succeeded" || finished["result"] != "Paris" {
 		t.Errorf("finished = %v", finished)
 	}
-	if !evs[8].At.Equal(now.Add(6 * time.Second)) {
+	// The usage reported with the answer is part of finished: no event of its own.
+	if u, _ := finished["usage"].(map[string]any); u["total_tokens"] != float64(5) {
+		t.Errorf("finished = %v, want the usage in it", finished)
+	}
+	if !evs[7].At.Equal(now.Add(6 * time.Second)) {
 		t.Errorf("finished at %v, want the write's time", evs[8].At)
 	}
 }
 
 // TestConcurrentWritersOneLog: a worker finishing, a stop and an agent pushing progress, all at
-// once on one task: the log is gap-free, holds every push, and ends with one Finished event that
-// says what the task became.
+// once on one task: the log is gap-free, holds every push that was taken, refuses those that came
+// after it ended, and ends with one Finished event that says what the task became.
 func TestConcurrentWritersOneLog(t *testing.T) {
 	suite.Require(t)
 	ctx := context.Background()
@@ -144,8 +166,12 @@ func TestConcurrentWritersOneLog(t *testing.T) {
 		})
 		wg.Wait()
 		close(errs)
+		taken := 0
 		for err := range errs {
-			if err != nil {
+			switch {
+			case err == nil:
+				taken++
+			case !errors.Is(err, tasklog.ErrEnded):
 				t.Fatal(err)
 			}
 		}
@@ -153,10 +179,7 @@ func TestConcurrentWritersOneLog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs, err := log.Read(ctx, id, 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		evs := readTask(t, s, log, id, 0)
 		finishedAt, statuses := -1, 0
 		for i, ev := range evs {
 			if ev.Seq != int64(i+1) {
@@ -177,8 +200,8 @@ func TestConcurrentWritersOneLog(t *testing.T) {
 				statuses++
 			}
 		}
-		if finishedAt < 0 || statuses != pushes || evs[0].Type != tasklog.Created {
-			t.Fatalf("log %v: want created first, %d statuses and a finished event", types(evs), pushes)
+		if finishedAt != len(evs)-1 || statuses != taken || evs[0].Type != tasklog.Created {
+			t.Fatalf("log %v: want created first, %d statuses and a finished event last", types(evs), taken)
 		}
 	}
 }
@@ -222,23 +245,67 @@ func TestMissingFinishedIsAppendedOnce(t *testing.T) {
 	}
 }
 
-// TestClaimBeforeCreatedIsLogged: the worker may claim a task before accept has logged its
-// creation (the two leave accept together); the log still begins with created, once.
-func TestClaimBeforeCreatedIsLogged(t *testing.T) {
+// TestCreatedIsImplied: no writer stores created; every reader sees it first (seq 1, the task as
+// it was accepted), and a read resumes across it from every position.
+func TestCreatedIsImplied(t *testing.T) {
+	ctx := context.Background()
 	log := tasklogtest.New()
 	r := tasklog.NewRecorder(log, nil)
 	tk := newTask(uuid.NewString())
 	claimed := *tk
 	claimed.State, claimed.Attempts, claimed.Version = task.Running, 1, 2
-	r.Claimed(context.Background(), &claimed)
-	r.Created(context.Background(), tk)
-	evs, _ := log.Read(context.Background(), tk.ID, 0, 0)
+	r.Claimed(ctx, &claimed)
+	stored, _ := log.Read(ctx, tk.ID, 0, 0)
+	if got := types(stored); !slices.Equal(got, []tasklog.Type{tasklog.Attempt}) || stored[0].Seq != 2 {
+		t.Fatalf("stored %v, want only the attempt, as seq 2", stored)
+	}
+	all, err := tasklog.ReadTask(ctx, log, &claimed, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := types(all), []tasklog.Type{tasklog.Created, tasklog.Attempt}; !slices.Equal(got, want) || all[0].Seq != 1 {
+		t.Fatalf("log = %v, want %v", all, want)
+	}
+	if !strings.Contains(string(all[0].Data), `"state":"queued"`) || !all[0].At.Equal(tk.CreatedAt) {
+		t.Errorf("created = %+v, want the task as it was created", all[0])
+	}
+	for after, want := range map[int64][]tasklog.Type{1: {tasklog.Attempt}, 2: {}, -1: {tasklog.Created, tasklog.Attempt}} {
+		got, _ := tasklog.ReadTask(ctx, log, &claimed, after, 0)
+		if !slices.Equal(types(got), want) {
+			t.Errorf("after %d: %v, want %v", after, types(got), want)
+		}
+	}
+	if one, _ := tasklog.ReadTask(ctx, log, &claimed, 0, 1); len(one) != 1 || one[0].Type != tasklog.Created {
+		t.Errorf("a page of one = %v, want created", one)
+	}
+}
+
+// TestStoredCreatedIsNotRepeated: a log written before created was implied begins with its own
+// created event; a reader answers it once.
+func TestStoredCreatedIsNotRepeated(t *testing.T) {
+	ctx := context.Background()
+	tk := newTask(uuid.NewString())
+	old := storedLog{{Seq: 1, Type: tasklog.Created, At: now}, {Seq: 2, Type: tasklog.Attempt, At: now}}
+	evs, err := tasklog.ReadTask(ctx, old, tk, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got, want := types(evs), []tasklog.Type{tasklog.Created, tasklog.Attempt}; !slices.Equal(got, want) {
 		t.Fatalf("log = %v, want %v", got, want)
 	}
-	if !strings.Contains(string(evs[0].Data), `"state":"queued"`) {
-		t.Errorf("created = %s, want the task as it was created", evs[0].Data)
+}
+
+// storedLog is one task's stored events, as a Reader.
+type storedLog []tasklog.Event
+
+func (s storedLog) Read(_ context.Context, _ string, after int64, limit int) ([]tasklog.Event, error) {
+	var out []tasklog.Event
+	for _, ev := range s {
+		if ev.Seq > after && len(out) < limit {
+			out = append(out, ev)
+		}
 	}
+	return out, nil
 }
 
 // TestChecksOnARemoteTaskAreLoggedOnce: while an agent works on its own task, each check claims
@@ -256,14 +323,69 @@ func TestChecksOnARemoteTaskAreLoggedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	evs, err := log.Read(ctx, id, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := readTask(t, s, log, id, 0)
 	if got, want := types(evs), []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.StateChanged}; !slices.Equal(got, want) {
 		t.Fatalf("log = %v, want %v", got, want)
 	}
 	if !strings.Contains(string(evs[2].Data), `"remote_task_id":"remote-1"`) {
 		t.Fatalf("state event %s", evs[2].Data)
+	}
+}
+
+// countingDB counts the log's requests by operation.
+type countingDB struct {
+	tasklog.DynamoDB
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingDB) count(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[op]++
+}
+
+func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.count("UpdateItem")
+	return c.DynamoDB.UpdateItem(ctx, in, o...)
+}
+
+func (c *countingDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.count("TransactWriteItems")
+	return c.DynamoDB.TransactWriteItems(ctx, in, o...)
+}
+
+func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.count("Query")
+	return c.DynamoDB.Query(ctx, in, o...)
+}
+
+// TestTypicalTaskLogCost: a task accepted, claimed once and answered with usage costs its log two
+// one-item writes and one read (the finished event's tail): created is implied, the first attempt
+// knows its number, usage rides in finished, and finished needs no dedupe marker.
+func TestTypicalTaskLogCost(t *testing.T) {
+	suite.Require(t)
+	ctx := context.Background()
+	name := newTable(t)
+	db := &countingDB{DynamoDB: dynamo, calls: map[string]int{}}
+	log := tasklog.New(db, name)
+	s := store.New(dynamo, name).WithEvents(tasklog.NewRecorder(log, nil))
+	id := uuid.NewString()
+	if err := s.Create(ctx, newTask(id)); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := s.Claim(ctx, id, now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, id, task.Change{From: []task.State{task.Running}, Version: cl.Version, To: task.Succeeded, Now: now,
+		Result: "done", Usage: task.Usage{Tokens: task.Tokens{Prompt: 1, Completion: 1, Total: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"UpdateItem": 2, "Query": 1}; !maps.Equal(db.calls, want) {
+		t.Errorf("the log's requests = %v, want %v", db.calls, want)
+	}
+	if got, want := types(readTask(t, s, log, id, 0)), []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.Finished}; !slices.Equal(got, want) {
+		t.Errorf("log = %v, want %v", got, want)
 	}
 }

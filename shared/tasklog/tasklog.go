@@ -4,6 +4,11 @@
 // Each event has a per-task sequence number, gap-free and in the order the events were written
 // whatever the number of concurrent writers, a timestamp and a type. The log lives in the task
 // table next to its task and expires with it.
+//
+// Two events cost no write of their own: a log's first event, created (seq 1), is implied by the
+// task record and made by readers (ReadTask), so stored events start at 2; and Finished closes
+// the log: nothing is appended after it, so it is the last event without a marker to keep it
+// unique.
 package tasklog
 
 import (
@@ -17,7 +22,8 @@ type Type string
 
 // The event types written by agentq itself.
 const (
-	// Created: the task was accepted.
+	// Created: the task was accepted. It is always the log's first event (seq 1), implied by the
+	// task record (see CreatedEvent): no writer appends it.
 	Created Type = "created"
 	// Attempt: a worker claimed the task and is calling the agent (data.attempt counts from 1).
 	Attempt Type = "attempt"
@@ -29,8 +35,8 @@ const (
 	Paused Type = "paused"
 	// Resumed: a paused task goes on (answered, approved).
 	Resumed Type = "resumed"
-	// Finished: the task ended; data holds the final state and the result or the error. It is
-	// always the last event of a log.
+	// Finished: the task ended; data holds the final state, the result or the error, and the
+	// usage the task recorded. It closes the log: it is always the last event, and only once.
 	Finished Type = "finished"
 )
 
@@ -56,7 +62,7 @@ var Types = []Type{Created, Attempt, Retry, StateChanged, Paused, Resumed, Statu
 
 // Event is one entry of a task's log.
 type Event struct {
-	// Seq numbers the task's events from 1, without gaps.
+	// Seq numbers the task's events from 1 (created), without gaps.
 	Seq  int64     `json:"seq"`
 	Type Type      `json:"type"`
 	At   time.Time `json:"at"`
@@ -79,15 +85,21 @@ type Entry struct {
 	Dedupe string
 	// Limited makes the append subject to the per-task rate limit (agents' reports are).
 	Limited bool
-	// First makes the event the log's first or nothing: when the log has an event already, the
-	// append writes nothing and answers ErrDuplicate.
-	First bool
+	// Opening says the writer expects the event to be the first stored one (seq CreatedSeq+1,
+	// right after the implied created): the append tries that number without reading the log's
+	// tail, and reads the tail only when the number is taken. A worker's first attempt is such an
+	// event. It cannot make a gap (no stored event comes before that number); Limited entries
+	// read the tail all the same (the rate is read off it).
+	Opening bool
 }
 
 // Errors of Append.
 var (
-	// ErrDuplicate: the report named by Entry.Dedupe is in the log already.
+	// ErrDuplicate: the report named by Entry.Dedupe is in the log already, or the log has its
+	// Finished event already and the entry is another.
 	ErrDuplicate = errors.New("tasklog: report already logged")
+	// ErrEnded: the log ends with its Finished event; it takes no more events.
+	ErrEnded = errors.New("tasklog: the task's event log has ended")
 	// ErrRateLimited: the task's log took RateBurst events within RateWindow.
 	ErrRateLimited = errors.New("tasklog: too many events for this task; slow down")
 	// ErrFull: the task's log holds MaxEvents events.
@@ -103,6 +115,10 @@ const (
 	RateWindow = time.Second
 	MaxEvents  = 10000
 )
+
+// CreatedSeq is the number of a log's created event, which no writer stores: the first stored
+// event is CreatedSeq+1.
+const CreatedSeq = 1
 
 // PageLimit bounds how many events one read answers.
 const PageLimit = 200

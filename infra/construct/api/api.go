@@ -90,10 +90,11 @@ const PollUpdateKeyPrefix = "TASK#"
 // invocation's must exist) and API keys (every request's key not configured, and revoke);
 // UpdateItem also marks a task failed when its message cannot be sent,
 // stops it, and writes an agent's head record (draft, unpublish); PutItem also writes agent
-// versions, auth contexts and API keys' hashes (in a TransactWriteItems). Every task write is
-// followed by its event in the task's log (shared/tasklog): a Query of the table reads the log's tail
-// (the last event's number; granted with InvokeQueryIndexes, not on every index), an UpdateItem
-// that may only create writes the next. No Scan or
+// versions, auth contexts and API keys' hashes (in a TransactWriteItems). Every task transition
+// (a stop, a resume) is followed by its event in the task's log (shared/tasklog): a Query of the
+// table reads the log's tail (the last event's number; granted with InvokeQueryIndexes, not on
+// every index), an UpdateItem that may only create writes the next; a task's creation writes
+// none (created is implied by the task record). No Scan or
 // BatchWriteItem; deletes only as
 // InvokeDeleteKeyPrefixes allow.
 var InvokeTableActions = []string{

@@ -450,7 +450,6 @@ func TestPermissions(t *testing.T) {
 	on([]string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, []string{f.webhooks}, deliver)
 
 	trigger := map[string][]string{
-		"dynamodb:Query":  {f.table}, // an event log's tail: the table, no index
 		"sqs:SendMessage": sorted(f.work, f.triggerDLQ),
 		"s3:PutObject":    {f.bucket + "/" + storage.RequestsPrefix + "*"},
 		"s3:GetObject":    sorted(f.bucket, f.bucket+"/*"),

@@ -53,8 +53,8 @@ const (
 // GetItem and BatchGetItem read idempotency records, threads, agents, auth contexts and tenants'
 // webhook settings; a task is one conditional PutItem, a thread turn or an idempotent request one
 // TransactWriteItems (PutItem, UpdateItem, ConditionCheckItem); UpdateItem also fails a task whose
-// message could not be sent. Query, which reads the tail of a task's event log before the event its
-// creation writes (UpdateItem), is granted apart on the table alone, no index. No Scan or deletes.
+// message could not be sent. No Query: a task's creation writes no event (its log's created event
+// is implied by the task record), so the trigger never reads a log's tail. No Scan or deletes.
 var TriggerTableActions = []string{
 	"dynamodb:GetItem",
 	"dynamodb:BatchGetItem",
@@ -93,9 +93,6 @@ func (e *Events) newTrigger(props *Props) {
 	// with the asynchronous invocations' failure destination below, and consuming the ingest
 	// queue with its event source.
 	props.Table.Grant(e.Trigger, *jsii.Strings(TriggerTableActions...)...)
-	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee: e.Trigger, Actions: jsii.Strings("dynamodb:Query"), ResourceArns: jsii.Strings(*props.Table.TableArn()),
-	})
 	props.WorkQueue.Grant(e.Trigger, jsii.String("sqs:SendMessage"))
 	storage.GrantWritePayloads(props.Payloads, e.Trigger, storage.RequestsPrefix)
 	storage.GrantReadPayloads(props.Payloads, e.Trigger)

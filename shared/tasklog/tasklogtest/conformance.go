@@ -32,7 +32,8 @@ func Conformance(t *testing.T, newLog func(t *testing.T) Conformer) {
 		{"a report is logged once", dedupe},
 		{"agents' reports are rate limited per task", rateLimited},
 		{"a task's log holds only its own events", isolation},
-		{"a first event is first or nothing", firstOrNothing},
+		{"finished closes the log, once", closedByFinished},
+		{"an opening event takes the first stored number, or the next", opening},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newLog(t)) })
@@ -40,6 +41,9 @@ func Conformance(t *testing.T, newLog func(t *testing.T) Conformer) {
 }
 
 var at = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// firstStored is the number of a log's first stored event: created, before it, is implied.
+const firstStored = tasklog.CreatedSeq + 1
 
 func entry(task string, n int, data map[string]int) tasklog.Entry {
 	raw, _ := json.Marshal(data)
@@ -88,7 +92,7 @@ func concurrentWriters(t *testing.T, l Conformer) {
 	}
 	next := map[int]int{}
 	for i, ev := range evs {
-		if ev.Seq != int64(i+1) {
+		if ev.Seq != firstStored+int64(i) {
 			t.Fatalf("event %d has seq %d: the sequence has a gap or a repeat", i, ev.Seq)
 		}
 		var d map[string]int
@@ -111,13 +115,17 @@ func resumeEverywhere(t *testing.T, l Conformer) {
 		}
 	}
 	all := readAll(t, l, task, 0, 0)
-	for after := int64(0); after <= n; after++ {
+	if len(all) != n || all[0].Seq != firstStored {
+		t.Fatalf("%d events from %v, want %d from seq %d", len(all), all, n, firstStored)
+	}
+	for after := int64(0); after <= n+tasklog.CreatedSeq; after++ {
 		got := readAll(t, l, task, after, 4)
-		if len(got) != int(n-after) {
-			t.Fatalf("after %d: %d events, want %d", after, len(got), n-after)
+		skip := max(after-tasklog.CreatedSeq, 0) // the stored events at or before after
+		if len(got) != n-int(skip) {
+			t.Fatalf("after %d: %d events, want %d", after, len(got), n-int(skip))
 		}
 		for i, ev := range got {
-			want := all[int(after)+i]
+			want := all[int(skip)+i]
 			if ev.Seq != want.Seq || string(ev.Data) != string(want.Data) || !ev.At.Equal(want.At) || ev.Type != want.Type {
 				t.Fatalf("after %d: event %d = %+v, want %+v", after, i, ev, want)
 			}
@@ -168,16 +176,20 @@ func rateLimited(t *testing.T, l Conformer) {
 	}
 }
 
-func firstOrNothing(t *testing.T, l Conformer) {
+func closedByFinished(t *testing.T, l Conformer) {
+	ctx := context.Background()
 	task := uuid.NewString()
-	first := entry(task, 0, map[string]int{"first": 1})
-	first.First = true
+	if _, err := l.Append(ctx, entry(task, 0, map[string]int{"before": 1})); err != nil {
+		t.Fatal(err)
+	}
+	finished := entry(task, 1, map[string]int{"final": 1})
+	finished.Type = tasklog.Finished
 	var wg sync.WaitGroup
 	var written, refused int
 	var mu sync.Mutex
 	for range 4 {
 		wg.Go(func() {
-			_, err := l.Append(context.Background(), first)
+			_, err := l.Append(ctx, finished)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -192,15 +204,37 @@ func firstOrNothing(t *testing.T, l Conformer) {
 	}
 	wg.Wait()
 	if written != 1 || refused != 3 {
-		t.Fatalf("%d written, %d refused; want one first event", written, refused)
+		t.Fatalf("%d written, %d refused; want one finished event", written, refused)
 	}
-	if _, err := l.Append(context.Background(), entry(task, 1, map[string]int{})); err != nil {
-		t.Fatal(err)
+	for _, e := range []tasklog.Entry{entry(task, 2, map[string]int{"after": 1}), func() tasklog.Entry {
+		e := entry(task, 3, map[string]int{"after": 2})
+		e.Limited, e.Dedupe = true, "push:late"
+		return e
+	}()} {
+		if _, err := l.Append(ctx, e); !errors.Is(err, tasklog.ErrEnded) {
+			t.Fatalf("an event after finished: %v, want ErrEnded", err)
+		}
 	}
-	if _, err := l.Append(context.Background(), first); !errors.Is(err, tasklog.ErrDuplicate) {
-		t.Fatalf("a first event on a begun log: %v", err)
+	evs := readAll(t, l, task, 0, 0)
+	if len(evs) != 2 || evs[1].Type != tasklog.Finished || evs[1].Seq != firstStored+1 {
+		t.Fatalf("log %+v, want one event and finished last", evs)
 	}
-	if evs := readAll(t, l, task, 0, 0); len(evs) != 2 || !strings.Contains(string(evs[0].Data), "first") {
+}
+
+func opening(t *testing.T, l Conformer) {
+	ctx := context.Background()
+	task := uuid.NewString()
+	open := entry(task, 0, map[string]int{"opening": 1})
+	open.Opening = true
+	ev, err := l.Append(ctx, open)
+	if err != nil || ev.Seq != firstStored {
+		t.Fatalf("opening an empty log: %+v, %v; want seq %d", ev, err, firstStored)
+	}
+	// Someone wrote first: the opening event reads the tail and takes the next number.
+	if ev, err = l.Append(ctx, open); err != nil || ev.Seq != firstStored+1 {
+		t.Fatalf("opening a begun log: %+v, %v; want seq %d", ev, err, firstStored+1)
+	}
+	if evs := readAll(t, l, task, 0, 0); len(evs) != 2 || !strings.Contains(string(evs[0].Data), "opening") {
 		t.Fatalf("log %+v", evs)
 	}
 }
@@ -216,7 +250,7 @@ func isolation(t *testing.T, l Conformer) {
 	}
 	for _, task := range []string{a, b} {
 		evs := readAll(t, l, task, 0, 0)
-		if len(evs) != 3 || evs[2].Seq != 3 {
+		if len(evs) != 3 || evs[2].Seq != firstStored+2 {
 			t.Fatalf("task %s: %v", task, evs)
 		}
 	}

@@ -11,8 +11,9 @@ import (
 	"github.com/agentq/agentq/shared/tasklog"
 )
 
-// Log keeps task logs in memory under the DynamoDB log's rules: gap-free numbering, one append
-// per dedupe name, the per-task rate limit and size bound.
+// Log keeps task logs in memory under the DynamoDB log's rules: gap-free numbering of the stored
+// events from tasklog.CreatedSeq+1 (created is implied), one append per dedupe name, nothing
+// after Finished, the per-task rate limit and size bound.
 type Log struct {
 	mu      sync.Mutex
 	events  map[string][]tasklog.Event
@@ -34,16 +35,19 @@ func (l *Log) Append(_ context.Context, e tasklog.Entry) (tasklog.Event, error) 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	evs := l.events[e.TaskID]
+	if n := len(evs); n > 0 && evs[n-1].Type.Final() {
+		if e.Type.Final() {
+			return tasklog.Event{}, tasklog.ErrDuplicate
+		}
+		return tasklog.Event{}, tasklog.ErrEnded
+	}
 	if e.Limited {
-		if len(evs) >= tasklog.MaxEvents {
+		if tasklog.CreatedSeq+len(evs) >= tasklog.MaxEvents {
 			return tasklog.Event{}, tasklog.ErrFull
 		}
 		if n := len(evs); n >= tasklog.RateBurst && e.At.Sub(evs[n-tasklog.RateBurst].At) < tasklog.RateWindow {
 			return tasklog.Event{}, tasklog.ErrRateLimited
 		}
-	}
-	if e.First && len(evs) > 0 {
-		return tasklog.Event{}, tasklog.ErrDuplicate
 	}
 	if e.Dedupe != "" {
 		if l.reports[e.TaskID+"\x00"+e.Dedupe] {
@@ -51,12 +55,12 @@ func (l *Log) Append(_ context.Context, e tasklog.Entry) (tasklog.Event, error) 
 		}
 		l.reports[e.TaskID+"\x00"+e.Dedupe] = true
 	}
-	ev := tasklog.Event{Seq: int64(len(evs)) + 1, Type: e.Type, At: e.At.UTC(), Data: e.Data}
+	ev := tasklog.Event{Seq: tasklog.CreatedSeq + int64(len(evs)) + 1, Type: e.Type, At: e.At.UTC(), Data: e.Data}
 	l.events[e.TaskID] = append(evs, ev)
 	return ev, nil
 }
 
-// Read answers up to limit events of the task after sequence number after.
+// Read answers up to limit stored events of the task after sequence number after.
 func (l *Log) Read(_ context.Context, taskID string, after int64, limit int) ([]tasklog.Event, error) {
 	if limit <= 0 || limit > tasklog.PageLimit {
 		limit = tasklog.PageLimit
@@ -64,12 +68,11 @@ func (l *Log) Read(_ context.Context, taskID string, after int64, limit int) ([]
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	evs := l.events[taskID]
-	if after < 0 {
-		after = 0
-	}
-	if after >= int64(len(evs)) {
+	// evs[i] has seq CreatedSeq+1+i.
+	from := max(after-tasklog.CreatedSeq, 0)
+	if from >= int64(len(evs)) {
 		return nil, nil
 	}
-	out := evs[after:min(int(after)+limit, len(evs))]
+	out := evs[from:min(int(from)+limit, len(evs))]
 	return append([]tasklog.Event(nil), out...), nil
 }
