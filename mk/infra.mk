@@ -5,7 +5,7 @@
 GO               ?= go
 NPM              ?= npm
 DOCKER           ?= docker
-LAMBDA_FUNCTIONS ?= invoke worker poll sweeper authorizer trigger notify deliver stream
+LAMBDA_FUNCTIONS ?= invoke worker poll sweeper trigger notify deliver stream
 LAMBDA_DIR       ?= build/lambda
 # Lambda runs the functions on Graviton (arm64); localstack/deploy.sh builds for the Docker host's
 # architecture instead, into its own directory.

@@ -37059,8 +37059,8 @@ type ClientInterface interface {
 	// RevokeAPIKey Revoke an API key
 	//
 	// Marks the key revoked and answers it so; revoking twice is not an error. Requests with it
-	// are refused (`401 invalid_api_key`) at once locally, and in AWS within the functions' and
-	// the authorizer's caches (30 s and 300 s). Needs an admin key.
+	// are refused (`401 invalid_api_key`) at once locally, and in AWS within the functions' key
+	// cache (30 s). Needs an admin key.
 	//
 	// Corresponds with DELETE /v1/api-keys/{api_key_id} (the `RevokeAPIKey` operationId).
 	RevokeAPIKey(ctx context.Context, apiKeyId string, params *RevokeAPIKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -37936,8 +37936,8 @@ func (c *Client) CreateAPIKey(ctx context.Context, params *CreateAPIKeyParams, b
 // RevokeAPIKey Revoke an API key
 //
 // Marks the key revoked and answers it so; revoking twice is not an error. Requests with it
-// are refused (`401 invalid_api_key`) at once locally, and in AWS within the functions' and
-// the authorizer's caches (30 s and 300 s). Needs an admin key.
+// are refused (`401 invalid_api_key`) at once locally, and in AWS within the functions' key
+// cache (30 s). Needs an admin key.
 //
 // Corresponds with DELETE /v1/api-keys/{api_key_id} (the `RevokeAPIKey` operationId).
 func (c *Client) RevokeAPIKey(ctx context.Context, apiKeyId string, params *RevokeAPIKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -42214,8 +42214,8 @@ type ClientWithResponsesInterface interface {
 	// RevokeAPIKeyWithResponse Revoke an API key
 	//
 	// Marks the key revoked and answers it so; revoking twice is not an error. Requests with it
-	// are refused (`401 invalid_api_key`) at once locally, and in AWS within the functions' and
-	// the authorizer's caches (30 s and 300 s). Needs an admin key.
+	// are refused (`401 invalid_api_key`) at once locally, and in AWS within the functions' key
+	// cache (30 s). Needs an admin key.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -50656,8 +50656,8 @@ func (c *ClientWithResponses) CreateAPIKeyWithResponse(ctx context.Context, para
 // RevokeAPIKeyWithResponse Revoke an API key
 //
 // Marks the key revoked and answers it so; revoking twice is not an error. Requests with it
-// are refused (`401 invalid_api_key`) at once locally, and in AWS within the functions' and
-// the authorizer's caches (30 s and 300 s). Needs an admin key.
+// are refused (`401 invalid_api_key`) at once locally, and in AWS within the functions' key
+// cache (30 s). Needs an admin key.
 //
 // Returns a wrapper object for the known response body format(s).
 //

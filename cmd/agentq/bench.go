@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/agentq/agentq/shared/local/bench"
 	"github.com/agentq/agentq/shared/local/emulators"
@@ -29,6 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound on the pipeline run")
 	runs := fs.Int("coldstart-runs", 20, "cold starts per function (0: skip the cold-start meter)")
 	only := fs.Bool("coldstart-only", false, "run the cold-start meter only, not the pipeline")
+	memory := fs.Bool("memory", true, "run the built invoke, poll and worker binaries under a fake Lambda Runtime API for their peak memory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,5 +46,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("bench: %w (run make tools)", err)
 	}
 	c.Logger = slog.New(slog.DiscardHandler)
+	if *memory {
+		dir, err := os.MkdirTemp("", "agentq-bench-bin-")
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		c.Functions = map[string]string{}
+		for _, fn := range []string{"invoke", "poll", "worker"} {
+			if c.Functions[fn], err = coldstart.Build(ctx, dir, fn, "./functions/"+fn); err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+		}
+	}
 	return bench.Run(ctx, c, stdout)
 }

@@ -47,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		// The store reads and stops tasks too: a sync invoke waits on its task, a stop reads the
 		// task it cancels. The read routes themselves belong to the poll function.
 		Reader: p.Tasks, Resolver: p.Tasks, Stopper: p.Tasks, Deleter: p.Tasks,
-		Routes: httpapi.WriteRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: log, Limiter: p.Limiter,
+		Routes: httpapi.WriteRoutes, Keys: p.Keys, Logger: log, Limiter: p.Limiter,
 		Limits: p.Keys, TenantDefaults: cfg.TenantLimits,
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Webhooks: p.Webhooks,
 	}

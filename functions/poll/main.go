@@ -36,7 +36,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	hc := httpapi.Config{
 		Reader: p.Tasks, Resolver: p.Tasks, Lister: p.Tasks, Threads: p.Tasks, Families: p.Tasks,
-		Routes: httpapi.ReadRoutes, Keys: p.Keys, TrustedTenant: apigw.AuthorizerTenant, Logger: p.Logger,
+		Routes: httpapi.ReadRoutes, Keys: p.Keys, Logger: p.Logger,
 		Limiter: p.Limiter, Limits: p.Keys, TenantDefaults: cfg.TenantLimits,
 		Agents: p.Agents, AdminKeys: cfg.AdminKeys, APIKeys: p.Keys, Deliveries: p.Deliveries, Webhooks: p.Webhooks,
 	}

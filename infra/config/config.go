@@ -95,7 +95,7 @@ const (
 )
 
 // Functions names the Lambda functions of the stack: each needs <LambdaDir>/<name>/bootstrap.
-var Functions = []string{"invoke", "worker", "poll", "sweeper", "authorizer", "trigger", "notify", "deliver", "stream"}
+var Functions = []string{"invoke", "worker", "poll", "sweeper", "trigger", "notify", "deliver", "stream"}
 
 // Config is the checked form of the context flags.
 type Config struct {

@@ -58,6 +58,10 @@ const (
 	reasonRestAuth = "The REST flavour (LocalStack's community image has no HTTP API) has no gateway authorizer: " +
 		"invoke and poll check every request's key themselves (x-api-key or Bearer, against the configured hashes " +
 		"and the keys table) before any work; Cognito is not how agentq callers authenticate."
+	reasonHTTPAuth = "No gateway authorizer on the HTTP API either: a key comes in x-api-key or as Bearer, which only an " +
+		"uncached Lambda authorizer could take (one more invocation per request), so invoke and poll check every " +
+		"request's key themselves (configured hashes, then the keys table, cached 30 s) before any work, as on REST; " +
+		"the stage's throttling bounds unauthenticated traffic (DESIGN.md, Deploy)."
 	reasonRestExecutionLogs = "Access logs are on (one JSON line per request, no headers); execution logs would " +
 		"write request headers, API keys included, to CloudWatch."
 	reasonRestLogRole = "AWS's own policy for API Gateway's account-wide logging role " +
@@ -79,9 +83,6 @@ var NagSuppressions = withSharedSuppressions(map[string][]Suppression{
 	"Api/Poll": {
 		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{indexes}, Reason: reasonIndexes},
 		{Rule: "AwsSolutions-IAM5", AppliesTo: []string{payloads("*")}, Reason: reasonPayloadsRead},
-		{Rule: "Serverless-LambdaDLQ", Reason: reasonSyncLambda},
-	},
-	"Api/Authorizer": {
 		{Rule: "Serverless-LambdaDLQ", Reason: reasonSyncLambda},
 	},
 	"Api/Stream": {
@@ -128,6 +129,9 @@ var NagSuppressions = withSharedSuppressions(map[string][]Suppression{
 		{Rule: "AwsSolutions-COG4", Reason: reasonRestAuth},
 		{Rule: "AwsSolutions-APIG6", Reason: reasonRestExecutionLogs},
 	},
+	"Api/HttpApi": {
+		{Rule: "AwsSolutions-APIG4", Reason: reasonHTTPAuth},
+	},
 	"Api/RestApi/CloudWatchRole": {
 		{Rule: "AwsSolutions-IAM4", AppliesTo: []string{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}, Reason: reasonRestLogRole},
 	},
@@ -146,7 +150,7 @@ var NagSuppressions = withSharedSuppressions(map[string][]Suppression{
 // X-Ray grant (golambda turns active tracing on everywhere; notify's also covers ListStreams), and
 // each dead-letter queue's lack of a further one.
 func withSharedSuppressions(m map[string][]Suppression) map[string][]Suppression {
-	for _, fn := range []string{"Api/Invoke", "Api/Poll", "Api/Authorizer", "Api/Stream", "Pipeline/Worker", "Pipeline/Sweeper", "Events/Trigger", "Events/Deliver"} {
+	for _, fn := range []string{"Api/Invoke", "Api/Poll", "Api/Stream", "Pipeline/Worker", "Pipeline/Sweeper", "Events/Trigger", "Events/Deliver"} {
 		m[fn] = append(m[fn], Suppression{Rule: "AwsSolutions-IAM5", AppliesTo: []string{"Resource::*"}, Reason: reasonTracing})
 	}
 	m["Events/Notify"] = append(m["Events/Notify"],

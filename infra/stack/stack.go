@@ -178,9 +178,6 @@ func (s *Stack) monitor() {
 		"notify":  s.Events.Notify,
 		"deliver": s.Events.Deliver,
 	}
-	if s.API.Authorizer != nil { // the HTTP flavour's only
-		monitored["authorizer"] = s.API.Authorizer
-	}
 	s.Monitoring = monitoring.New(s.Stack, "Monitoring", &monitoring.Props{
 		Queue:            s.Pipeline.Queue,
 		DeadLetterQueue:  s.Pipeline.DeadLetterQueue,
@@ -226,23 +223,22 @@ func (s *Stack) defineAPI(cfg config.Config, env map[string]string, code func(st
 		kind = api.HTTP
 	}
 	s.API = api.New(s.Stack, "Api", &api.Props{
-		Kind:              kind,
-		Table:             s.Storage.Table,
-		Queue:             s.Pipeline.Queue,
-		WebhookQueue:      s.Events.WebhookQueue,
-		Payloads:          s.Storage.Payloads,
-		SealKey:           s.Storage.SealKey,
-		ReceiptKey:        s.Storage.ReceiptKey,
-		InvokeCodeDir:     code("invoke"),
-		PollCodeDir:       code("poll"),
-		StreamCodeDir:     code("stream"),
-		AuthorizerCodeDir: code("authorizer"),
-		Environment:       env,
-		APIKeyHashes:      cfg.APIKeyHashes,
-		AdminKeyHashes:    cfg.AdminKeyHashes,
-		AgentsJSON:        cfg.AgentsJSON,
-		LogRemovalPolicy:  logRemoval,
-		CreateLogRole:     kind == api.REST && cfg.RestLogRole == config.RestLogRoleCreate,
+		Kind:             kind,
+		Table:            s.Storage.Table,
+		Queue:            s.Pipeline.Queue,
+		WebhookQueue:     s.Events.WebhookQueue,
+		Payloads:         s.Storage.Payloads,
+		SealKey:          s.Storage.SealKey,
+		ReceiptKey:       s.Storage.ReceiptKey,
+		InvokeCodeDir:    code("invoke"),
+		PollCodeDir:      code("poll"),
+		StreamCodeDir:    code("stream"),
+		Environment:      env,
+		APIKeyHashes:     cfg.APIKeyHashes,
+		AdminKeyHashes:   cfg.AdminKeyHashes,
+		AgentsJSON:       cfg.AgentsJSON,
+		LogRemovalPolicy: logRemoval,
+		CreateLogRole:    kind == api.REST && cfg.RestLogRole == config.RestLogRoleCreate,
 	})
 	if cfg.APIKeyHashes == "" {
 		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(

@@ -231,8 +231,8 @@ func TestComposesEveryUnit(t *testing.T) {
 		"AWS::SQS::Queue": 8,
 		// TLS only on every queue; EventBridge may also dead-letter into the trigger DLQ.
 		"AWS::SQS::QueuePolicy": 8,
-		// invoke, poll, authorizer, worker, sweeper, trigger, notify, deliver.
-		"AWS::Lambda::Function": 9,
+		// invoke, poll, stream, worker, sweeper, trigger, notify, deliver: no authorizer.
+		"AWS::Lambda::Function": 8,
 		// The sweeper's schedule and the Invoke Agent rule.
 		"AWS::Events::Rule":               2,
 		"AWS::Events::EventBus":           1,
@@ -262,13 +262,10 @@ func TestEveryFunctionIsGoOnArm(t *testing.T) {
 	for _, fn := range tpl.Resources("AWS::Lambda::Function") {
 		infratest.CheckGoFunction(t, fn)
 		env := infratest.Env(fn)
-		// Every function reads and writes the same table and payloads, and names the same key; the
-		// authorizer reads only API keys in the table, and deliver never reads a payload.
+		// Every function reads and writes the same table and payloads, and names the same key;
+		// deliver never reads a payload.
 		want := map[string]string{golambda.EnvTable: table.ID, golambda.EnvResultsBucket: bucket.ID, golambda.EnvKMSKeyID: key.ID}
-		switch {
-		case strings.HasPrefix(fn.ID, "ApiAuthorizer"):
-			want = map[string]string{golambda.EnvTable: table.ID}
-		case strings.HasPrefix(fn.ID, "EventsDeliver"):
+		if strings.HasPrefix(fn.ID, "EventsDeliver") {
 			want = map[string]string{golambda.EnvTable: table.ID, golambda.EnvKMSKeyID: key.ID}
 		}
 		// No function carries the operator's webhook secret: it would be plain text in the

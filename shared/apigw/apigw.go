@@ -1,6 +1,7 @@
 // Package apigw is the API Gateway edge: it serves an http.Handler to API Gateway, accepting both
 // the HTTP API (payload 2.0) and the REST API (payload 1.0) event formats so that one function
-// works behind either, and it is the HTTP API's Lambda REQUEST authorizer (Authorizer).
+// works behind either. Neither API has a gateway authorizer: the handler checks every request's
+// API key itself (httpapi), so what it trusts never comes from the event.
 package apigw
 
 import (
@@ -42,16 +43,4 @@ func (a *Adapter) Handle(ctx context.Context, req *core.SwitchableAPIGatewayRequ
 		return nil, err
 	}
 	return core.NewSwitchableAPIGatewayResponseV1(&resp), nil
-}
-
-// AuthorizerTenant reads the tenant a Lambda authorizer answered for the request
-// (requestContext.authorizer.lambda.tenant of an HTTP API event), which only API Gateway can set.
-// It is httpapi.Config.TrustedTenant for the functions behind the authorizer.
-func AuthorizerTenant(r *http.Request) (string, bool) {
-	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
-	if !ok || rc.Authorizer == nil {
-		return "", false
-	}
-	tenant, _ := rc.Authorizer.Lambda["tenant"].(string)
-	return tenant, tenant != ""
 }

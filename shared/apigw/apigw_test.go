@@ -283,38 +283,37 @@ func TestOddEvents(t *testing.T) {
 	}
 }
 
-// TestAuthorizerTenant: behind the HTTP API's authorizer, the handler takes the tenant from
-// requestContext.authorizer.lambda and checks no key itself; without that context it checks the
-// key as always.
-func TestAuthorizerTenant(t *testing.T) {
-	adapter := apigw.New(httpapi.New(httpapi.Config{Submitter: fakeSubmitter{}, Reader: fakeReader{}, Keys: keys{},
-		TrustedTenant: apigw.AuthorizerTenant}))
+// TestKeyCheckedInHandler: behind the HTTP API (no gateway authorizer) the handler checks the
+// key of every event itself, from x-api-key or a Bearer Authorization, and answers a missing or
+// wrong key with its own 401 and code; an authorizer context in the event grants nothing.
+func TestKeyCheckedInHandler(t *testing.T) {
+	forged := &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": "acme"}}
 	tests := []struct {
 		name       string
 		edit       func(e *events.APIGatewayV2HTTPRequest)
 		wantStatus int
+		wantCode   string
 		wantTenant string
 	}{
-		{"the authorizer's tenant, no key checked", func(e *events.APIGatewayV2HTTPRequest) {
+		{"x-api-key", func(e *events.APIGatewayV2HTTPRequest) {}, http.StatusOK, "", "default"},
+		{"bearer", func(e *events.APIGatewayV2HTTPRequest) {
+			e.Headers = map[string]string{"content-type": "application/json", "authorization": "Bearer local-dev-key"}
+		}, http.StatusOK, "", "default"},
+		{"no key", func(e *events.APIGatewayV2HTTPRequest) {
 			e.Headers = map[string]string{"content-type": "application/json"}
-			e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": "acme"}}
-		}, http.StatusOK, "acme"},
-		{"the authorizer's tenant wins over the key's", func(e *events.APIGatewayV2HTTPRequest) {
-			e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": "acme"}}
-		}, http.StatusOK, "acme"},
-		{"no authorizer: the key is checked", func(e *events.APIGatewayV2HTTPRequest) {}, http.StatusOK, "default"},
-		{"no authorizer, no key", func(e *events.APIGatewayV2HTTPRequest) {
-			e.Headers = map[string]string{"content-type": "application/json"}
-		}, http.StatusUnauthorized, ""},
-		{"an admin's context has no tenant", func(e *events.APIGatewayV2HTTPRequest) {
-			e.Headers = map[string]string{"content-type": "application/json"}
-			e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"admin": true}}
-		}, http.StatusUnauthorized, ""},
-		{"a non-string tenant is ignored", func(e *events.APIGatewayV2HTTPRequest) {
+		}, http.StatusUnauthorized, "missing_api_key", ""},
+		{"a wrong key", func(e *events.APIGatewayV2HTTPRequest) {
 			e.Headers = map[string]string{"content-type": "application/json", "x-api-key": "wrong"}
-			e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": 5}}
-		}, http.StatusUnauthorized, ""},
+		}, http.StatusUnauthorized, "invalid_api_key", ""},
+		{"an authorizer context without a key", func(e *events.APIGatewayV2HTTPRequest) {
+			e.Headers = map[string]string{"content-type": "application/json"}
+			e.RequestContext.Authorizer = forged
+		}, http.StatusUnauthorized, "missing_api_key", ""},
+		{"an authorizer context beside a key: the key's tenant", func(e *events.APIGatewayV2HTTPRequest) {
+			e.RequestContext.Authorizer = forged
+		}, http.StatusOK, "", "default"},
 	}
+	adapter := apiAdapter()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, raw := readEvent(t, "apigw-v2-invoke-xpander.json")
@@ -334,14 +333,15 @@ func TestAuthorizerTenant(t *testing.T) {
 			v2 := resp.Version2()
 			var got map[string]any
 			_ = json.Unmarshal([]byte(v2.Body), &got)
-			if v2.StatusCode != tt.wantStatus || (tt.wantTenant != "" && got["organization_id"] != tt.wantTenant) {
-				t.Fatalf("answer %d %s, want %d for tenant %q", v2.StatusCode, v2.Body, tt.wantStatus, tt.wantTenant)
+			if v2.StatusCode != tt.wantStatus {
+				t.Fatalf("answer %d %s, want %d", v2.StatusCode, v2.Body, tt.wantStatus)
+			}
+			if tt.wantCode != "" && (got["code"] != tt.wantCode || got["detail"] == nil) {
+				t.Errorf("body %s, want code %s with a detail", v2.Body, tt.wantCode)
+			}
+			if tt.wantTenant != "" && got["organization_id"] != tt.wantTenant {
+				t.Errorf("task of tenant %v, want %s", got["organization_id"], tt.wantTenant)
 			}
 		})
-	}
-	// Outside Lambda (a plain request) there is no authorizer context to trust.
-	r, _ := http.NewRequest(http.MethodGet, "/", nil)
-	if tenant, ok := apigw.AuthorizerTenant(r); ok {
-		t.Fatalf("AuthorizerTenant of a plain request = %q", tenant)
 	}
 }

@@ -21,7 +21,7 @@ import (
 // Fixed bounds of calls that have no caller's budget to derive from.
 const (
 	// KeyLookup bounds reading an API key that is not configured (one GetItem, its attempts
-	// included): the authorizer and the API check a key before any request budget applies.
+	// included): the API checks a key before any request budget applies.
 	KeyLookup = 5 * time.Second
 	// WebhookAttempt bounds one webhook POST, from dial to the end of the answer's headers: a
 	// receiver that hangs costs this, and the attempt is retried on the delivery schedule.

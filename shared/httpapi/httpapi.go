@@ -160,12 +160,6 @@ type Config struct {
 	// ReceiptStore keeps issued receipt signatures (so that a receipt is signed once per
 	// change, not per read) and, with Reader and Receipts, adds POST /v1/receipts/{id}/verify.
 	ReceiptStore ReceiptStore
-	// TrustedTenant, when set, answers the tenant an authorizer in front of the handler already
-	// established for the request (apigw.AuthorizerTenant: the HTTP API's Lambda authorizer), and
-	// the handler then does not check the key itself; a request it has no tenant for is checked
-	// as usual. Only the Lambda functions behind the authorizer set it, never the local runner:
-	// whatever it trusts must come from the gateway, not from the caller.
-	TrustedTenant func(r *http.Request) (string, bool)
 	// Limiter, when set, bounds each tenant's request rate (tenantlimit.Limiter does): every
 	// tenant request spends from it, a long poll or a sync invoke a request per second it may
 	// wait, a webhook replay replayCost.
@@ -445,20 +439,15 @@ func dialectOf(path string) task.Dialect {
 // authed authenticates the caller by API key before calling h with the caller's tenant.
 func (a *api) authed(d task.Dialect, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenant, ok := "", false
-		if a.TrustedTenant != nil {
-			tenant, ok = a.TrustedTenant(r)
+		key := apiKey(r)
+		if key == "" {
+			writeError(w, d, &apiError{http.StatusUnauthorized, "missing_api_key", "send an API key in the x-api-key header or as Authorization: Bearer"})
+			return
 		}
+		tenant, ok := a.Keys.Tenant(key)
 		if !ok {
-			key := apiKey(r)
-			if key == "" {
-				writeError(w, d, &apiError{http.StatusUnauthorized, "missing_api_key", "send an API key in the x-api-key header or as Authorization: Bearer"})
-				return
-			}
-			if tenant, ok = a.Keys.Tenant(key); !ok {
-				writeError(w, d, &apiError{http.StatusUnauthorized, "invalid_api_key", "the API key is not valid"})
-				return
-			}
+			writeError(w, d, &apiError{http.StatusUnauthorized, "invalid_api_key", "the API key is not valid"})
+			return
 		}
 		if sw, ok := w.(*statusWriter); ok {
 			sw.tenant = tenant

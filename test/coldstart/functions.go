@@ -12,7 +12,6 @@ const fakeQueue = "https://sqs.us-east-1.amazonaws.com/123456789012/"
 
 // Functions are agentq's functions, with what the stack gives each at init.
 var Functions = []Function{
-	{"authorizer", "./functions/authorizer", []string{"AGENTQ_TABLE=t"}},
 	{"invoke", "./functions/invoke", []string{"AGENTQ_TABLE=t", "AGENTQ_QUEUE_URL=" + fakeQueue + "work",
 		"AGENTQ_WEBHOOK_QUEUE_URL=" + fakeQueue + "webhooks", "AGENTQ_KMS_KEY_ID=alias/agentq"}},
 	{"poll", "./functions/poll", []string{"AGENTQ_TABLE=t", "AGENTQ_KMS_KEY_ID=alias/agentq"}},

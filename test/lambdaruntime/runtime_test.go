@@ -127,6 +127,7 @@ func (r httpResponse) header(name string) string {
 type xpanderTask struct {
 	ID      string  `json:"id"`
 	TaskID  string  `json:"task_id"`
+	Tenant  string  `json:"organization_id"`
 	AgentID string  `json:"agent_id"`
 	Status  string  `json:"status"`
 	Result  *string `json:"result"`
@@ -247,9 +248,13 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	d := &driver{node: node, script: filepath.Join(here, "invoke.mjs"), cache: t.TempDir()}
 
 	// invoke: an HTTP API (payload 2.0) request, then a REST API (payload 1.0) one on the warm
-	// process. The first asks for a webhook, which the webhook settings let it take.
+	// process. The first asks for a webhook, which the webhook settings let it take. The first also
+	// carries an authorizer's context naming another tenant: there is no gateway authorizer, the
+	// function checks the key itself and trusts nothing else in the event.
 	v2 := readEvent[events.APIGatewayV2HTTPRequest](t, root, "apigw-v2-invoke-xpander.json")
 	v2.Headers["x-api-key"] = key
+	v2.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		Lambda: map[string]any{"tenant": "intruder"}}
 	v2.Body = string(withFields(t, []byte(v2.Body), map[string]any{"webhook_url": hookURL}))
 	v2.Headers["content-length"] = strconv.Itoa(len(v2.Body))
 	v1 := readEvent[events.APIGatewayProxyRequest](t, root, "apigw-v1-invoke-xpander.json")
@@ -274,8 +279,8 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 		if err := json.Unmarshal([]byte(resp.Body), &accepted[i]); err != nil {
 			t.Fatalf("invoke event %d: body is not a task: %v: %s", i+1, err, resp.Body)
 		}
-		if a := accepted[i]; a.Status != "pending" || a.TaskID == "" || a.AgentID != agentID {
-			t.Fatalf("invoke event %d: task %+v, want a pending task of agent %s", i+1, a, agentID)
+		if a := accepted[i]; a.Status != "pending" || a.TaskID == "" || a.AgentID != agentID || a.Tenant != tenant {
+			t.Fatalf("invoke event %d: task %+v, want a pending task of agent %s for the key's tenant %s", i+1, a, agentID, tenant)
 		}
 	}
 	if accepted[0].TaskID == accepted[1].TaskID {

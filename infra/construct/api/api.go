@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
+	"github.com/agentq/agentq/shared/lambdamemory"
 	"github.com/agentq/agentq/shared/table"
 )
 
@@ -45,8 +45,9 @@ const (
 const (
 	// InvokeMemoryMB: the accept path decodes a small body and makes a few concurrent calls
 	// (DynamoDB reads and a write, SQS SendMessage). 256 MB doubles the CPU of 128 MB, which shows
-	// in cold starts (TLS set-up, SDK clients) where the latency is paid by the caller.
-	InvokeMemoryMB = 256
+	// in cold starts (TLS set-up, SDK clients) where the latency is paid by the caller; its
+	// measured peak is 27 MB (lambdamemory).
+	InvokeMemoryMB = lambdamemory.Invoke
 	// InvokeTimeoutSeconds: a sync invoke (POST /v1/agents/{agent_id}/invoke) waits up to
 	// MaxWaitSeconds for its task to end, after the accept (tens of milliseconds) and before its
 	// last read; the handler stops waiting a second before the function's deadline. 29 s covers
@@ -54,11 +55,9 @@ const (
 	// the REST API's default 29 s), so the function, not the gateway, decides what the caller
 	// hears: the answer leaves by about 26 s, the timeout is only the backstop.
 	InvokeTimeoutSeconds = 29
-	// PollMemoryMB: one strongly consistent read, or a Query page and its items read back, per
-	// request, and a long poll that mostly waits: I/O bound, so the least memory Lambda gives. A
-	// list page (at most 100 tasks of at most task.InlineLimit inline payload each) peaks well
-	// under it (DESIGN.md, "Cost per task").
-	PollMemoryMB = 128
+	// PollMemoryMB: one strongly consistent read or a Query page per request, or a long poll's
+	// wait; measured peak 25 MB (lambdamemory).
+	PollMemoryMB = lambdamemory.Poll
 	// PollTimeoutSeconds covers a long poll (`?wait=`, at most MaxWaitSeconds) the same way.
 	PollTimeoutSeconds = 29
 	// MaxWaitSeconds is the handler's longest wait, long poll or sync invoke (httpapi.MaxWait;
@@ -76,30 +75,11 @@ const (
 	DefaultThrottleBurstLimit = 200
 	// RestStageName is the REST API's stage; an HTTP API uses its $default stage.
 	RestStageName = "prod"
-	// AuthorizerCacheSeconds is 0: the HTTP API does not cache the authorizer's answers. A cached
-	// authorizer needs identity sources, and API Gateway refuses (a bare 401, the authorizer never
-	// called) a request lacking any of them; a key travels in x-api-key or in Authorization:
-	// Bearer, and no identity source can say "one of the two". Uncached, every request reaches the
-	// authorizer, which reads either (authorizer.Key), and a revoked key stops at once. The cost
-	// is one short authorizer invocation per request (it keeps the keys it has read in memory).
-	AuthorizerCacheSeconds = 0
-	// AuthorizerTimeoutSeconds bounds the authorizer: one GetItem, usually none (its own cache).
-	AuthorizerTimeoutSeconds = 10
-	// AuthorizerMemoryMB sizes the authorizer, which only hashes a key and reads one item.
-	AuthorizerMemoryMB = 256
 )
-
-// AuthorizerIdentitySource is empty: with caching off the HTTP API requires no identity source,
-// so a request with either x-api-key or Authorization: Bearer reaches the authorizer (see
-// AuthorizerCacheSeconds).
-var AuthorizerIdentitySource = []string{}
 
 // PollUpdateKeyPrefix is a partition key poll may write (UpdateItem) where receipts are signed:
 // tasks' items, whose receipt signature it keeps.
 const PollUpdateKeyPrefix = "TASK#"
-
-// AuthorizerKeyPrefix is the only partition key the authorizer may read (GetItem): API keys' items.
-const AuthorizerKeyPrefix = "APIKEY#"
 
 // InvokeTableActions is what the invoke function may do on any item of the task table. A single
 // task is one conditional PutItem; a thread turn or an idempotent request is one
@@ -169,9 +149,6 @@ type Props struct {
 	InvokeCodeDir, PollCodeDir string
 	// StreamCodeDir holds the stream function's bootstrap; empty defines no stream function.
 	StreamCodeDir string
-	// AuthorizerCodeDir holds the HTTP API's authorizer's bootstrap; the REST flavour has no
-	// authorizer (its functions check keys themselves) and ignores it.
-	AuthorizerCodeDir string
 	// Environment holds the settings every function shares (task TTL, log level).
 	Environment map[string]string
 	// APIKeyHashes is the tenant:sha256hex list of accepted keys. Empty sets no AGENTQ_API_KEYS,
@@ -201,8 +178,6 @@ type API struct {
 	Invoke awslambda.Function
 	// Poll serves the GET routes: tasks, receipts, threads, lists, agents, auth contexts.
 	Poll awslambda.Function
-	// Authorizer checks API keys in front of every HTTP API route; nil for REST.
-	Authorizer awslambda.Function
 	// Stream serves the streaming routes through StreamURL, a response-streaming function URL;
 	// both nil without Props.StreamCodeDir.
 	Stream    awslambda.Function
@@ -294,7 +269,6 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 
 	switch a.Kind {
 	case HTTP:
-		a.buildAuthorizer(props, shared)
 		a.buildHTTP(rate, burst)
 	case REST:
 		a.buildREST(rate, burst, props.CreateLogRole)
@@ -357,27 +331,6 @@ func (a *API) target(t Target) awslambda.Function {
 	return a.Invoke
 }
 
-// buildAuthorizer defines the HTTP API's REQUEST authorizer: it knows the keys (configured and
-// stored) and may read API keys' items, nothing else.
-func (a *API) buildAuthorizer(props *Props, shared map[string]string) {
-	env := map[string]string{}
-	for k, v := range shared {
-		// It neither reads payloads nor names the seal or receipt key.
-		if k != golambda.EnvResultsBucket && k != golambda.EnvKMSKeyID && k != golambda.EnvReceiptKeyID {
-			env[k] = v
-		}
-	}
-	a.Authorizer = golambda.New(a.Construct, "Authorizer", &golambda.Props{
-		CodeDir:       props.AuthorizerCodeDir,
-		Description:   "agentq authorizer: checks API keys for the HTTP API",
-		MemorySize:    AuthorizerMemoryMB,
-		Timeout:       awscdk.Duration_Seconds(jsii.Number(AuthorizerTimeoutSeconds)),
-		Environment:   env,
-		RemovalPolicy: props.LogRemovalPolicy,
-	}).Function
-	grantOnKeys(a.Authorizer, "dynamodb:GetItem", props.Table, AuthorizerKeyPrefix)
-}
-
 // grantOnKeys lets grantee make action on the table's items whose partition keys start with one
 // of the prefixes, and no others: every partition key a request touches must match (one, for a
 // single-item action or a transaction's element).
@@ -414,18 +367,14 @@ func (a *API) buildHTTP(rate, burst float64) {
 				PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
 			})
 	}
-	authorizer := awsapigatewayv2authorizers.NewHttpLambdaAuthorizer(jsii.String("ApiKeyAuthorizer"), a.Authorizer,
-		&awsapigatewayv2authorizers.HttpLambdaAuthorizerProps{
-			ResponseTypes:   &[]awsapigatewayv2authorizers.HttpLambdaResponseType{awsapigatewayv2authorizers.HttpLambdaResponseType_SIMPLE},
-			ResultsCacheTtl: awscdk.Duration_Seconds(jsii.Number(AuthorizerCacheSeconds)),
-			IdentitySource:  jsii.Strings(AuthorizerIdentitySource...),
-		})
+	// No gateway authorizer: the functions check every request's key themselves, as on REST
+	// (an uncached Lambda authorizer, the only kind that lets a key come in x-api-key or as
+	// Bearer, would be one more Lambda invocation per request; see DESIGN.md "Deploy").
 	for _, r := range Routes {
 		a.HTTPAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),
 			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
 			Integration: integrations[r.Target],
-			Authorizer:  authorizer,
 		})
 	}
 	a.HTTPStage = a.HTTPAPI.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{

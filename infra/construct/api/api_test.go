@@ -63,7 +63,7 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 	once.Do(func() {
 		templates = map[api.Kind]*infratest.Template{}
 		synthErr = func() error {
-			lambdaDir, err := infratest.StubLambdaDir("invoke", "poll", "authorizer", "stream")
+			lambdaDir, err := infratest.StubLambdaDir("invoke", "poll", "stream")
 			if err != nil {
 				return err
 			}
@@ -83,22 +83,21 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 					keys, admins = "", ""
 				}
 				api.New(s, "Api", &api.Props{
-					Kind:              kind,
-					Table:             table.Table,
-					Queue:             q,
-					WebhookQueue:      webhooks,
-					Payloads:          table.Payloads,
-					SealKey:           table.SealKey,
-					ReceiptKey:        table.ReceiptKey,
-					AdminKeyHashes:    admins,
-					InvokeCodeDir:     filepath.Join(lambdaDir, "invoke"),
-					PollCodeDir:       filepath.Join(lambdaDir, "poll"),
-					AuthorizerCodeDir: filepath.Join(lambdaDir, "authorizer"),
-					StreamCodeDir:     filepath.Join(lambdaDir, "stream"),
-					Environment:       map[string]string{golambda.EnvTaskTTL: "24h"},
-					APIKeyHashes:      keys,
-					AgentsJSON:        testAgents,
-					LogRemovalPolicy:  awscdk.RemovalPolicy_DESTROY,
+					Kind:             kind,
+					Table:            table.Table,
+					Queue:            q,
+					WebhookQueue:     webhooks,
+					Payloads:         table.Payloads,
+					SealKey:          table.SealKey,
+					ReceiptKey:       table.ReceiptKey,
+					AdminKeyHashes:   admins,
+					InvokeCodeDir:    filepath.Join(lambdaDir, "invoke"),
+					PollCodeDir:      filepath.Join(lambdaDir, "poll"),
+					StreamCodeDir:    filepath.Join(lambdaDir, "stream"),
+					Environment:      map[string]string{golambda.EnvTaskTTL: "24h"},
+					APIKeyHashes:     keys,
+					AgentsJSON:       testAgents,
+					LogRemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 				})
 				if templates[kind], err = infratest.Synth(s); err != nil {
 					return fmt.Errorf("synth %s: %w", kind, err)
@@ -813,122 +812,41 @@ func TestGatewayMayInvokeFunctions(t *testing.T) {
 	}
 }
 
-// TestAuthorizer: every HTTP API route passes the cached REQUEST authorizer (simple responses),
-// which may only read API keys' items; the REST flavour has none, its functions check keys.
-func TestAuthorizer(t *testing.T) {
-	tpl := template(t, api.HTTP)
-	fn := tpl.Only(t, "AWS::Lambda::Function", "ApiAuthorizer")
-	infratest.CheckGoFunction(t, fn)
-	env := infratest.Env(fn)
-	if env[golambda.EnvAPIKeys] != testKeys || env[golambda.EnvAdminKeys] != testAdminKeys || infratest.Ref(env[golambda.EnvTable]) != lookup(t, tpl).table {
-		t.Errorf("authorizer env = %v, want the keys, admin keys and table", env)
+// TestNoAuthorizer: neither flavour has a gateway authorizer or an authorizer function (each
+// would be one more Lambda invocation per request): every HTTP API route is open at the gateway,
+// and invoke and poll, which check every request's key themselves, get the keys and may read the
+// table's key items.
+func TestNoAuthorizer(t *testing.T) {
+	for _, kind := range []api.Kind{api.HTTP, api.REST} {
+		t.Run(string(kind), func(t *testing.T) {
+			tpl := template(t, kind)
+			if n := len(tpl.Resources("AWS::ApiGatewayV2::Authorizer")) + len(tpl.Resources("AWS::ApiGateway::Authorizer")); n != 0 {
+				t.Errorf("%d authorizers, want 0", n)
+			}
+			for _, f := range tpl.Resources("AWS::Lambda::Function") {
+				if strings.Contains(f.ID, "Authorizer") {
+					t.Errorf("authorizer function %s", f.ID)
+				}
+			}
+			for _, r := range tpl.Resources("AWS::ApiGatewayV2::Route") {
+				if at, ok := r.Properties["AuthorizationType"]; ok && at != "NONE" || r.Properties["AuthorizerId"] != nil {
+					t.Errorf("route %v: authorization %v by %v, want none at the gateway", r.Properties["RouteKey"], at, r.Properties["AuthorizerId"])
+				}
+			}
+			f := lookup(t, tpl)
+			for _, fn := range []infratest.Resource{f.invoke, f.poll} {
+				env := infratest.Env(fn)
+				if kind == api.HTTP && (env[golambda.EnvAPIKeys] != testKeys || env[golambda.EnvAdminKeys] != testAdminKeys) {
+					t.Errorf("%s env = %v, want the API and admin keys", fn.ID, env)
+				}
+				if !slices.Contains(tpl.Actions(tpl.RoleOf(t, fn))["dynamodb:GetItem"], f.table) {
+					t.Errorf("%s may not GetItem on the table: it could not look stored keys up", fn.ID)
+				}
+			}
+		})
 	}
-	for _, name := range []string{golambda.EnvKMSKeyID, golambda.EnvResultsBucket, golambda.EnvQueueURL, golambda.EnvAgents} {
-		if _, ok := env[name]; ok {
-			t.Errorf("authorizer gets %s; it does not need it", name)
-		}
-	}
-
-	authorizers := tpl.Resources("AWS::ApiGatewayV2::Authorizer")
-	if len(authorizers) != 1 {
-		t.Fatalf("%d authorizers, want 1", len(authorizers))
-	}
-	au := authorizers[0]
-	want := map[string]any{
-		"AuthorizerType": "REQUEST", "AuthorizerPayloadFormatVersion": "2.0", "EnableSimpleResponses": true,
-	}
-	for k, v := range want {
-		if au.Properties[k] != v {
-			t.Errorf("authorizer %s = %v, want %v", k, au.Properties[k], v)
-		}
-	}
-	if got := infratest.Number(au.Properties["AuthorizerResultTtlInSeconds"]); got != api.AuthorizerCacheSeconds {
-		t.Errorf("authorizer cache = %v s, want %d", got, api.AuthorizerCacheSeconds)
-	}
-	// Uncached and without identity sources: a request with x-api-key or with Authorization:
-	// Bearer reaches the authorizer; API Gateway refuses neither by itself.
-	if api.AuthorizerCacheSeconds != 0 || len(api.AuthorizerIdentitySource) != 0 {
-		t.Errorf("cache %d s, identity sources %v: a cached authorizer would refuse Bearer callers at the gateway",
-			api.AuthorizerCacheSeconds, api.AuthorizerIdentitySource)
-	}
-	if got, _ := au.Properties["IdentitySource"].([]any); len(got) != 0 {
-		t.Errorf("identity source = %v, want none", au.Properties["IdentitySource"])
-	}
-	for _, r := range tpl.Resources("AWS::ApiGatewayV2::Route") {
-		if r.Properties["AuthorizationType"] != "CUSTOM" || infratest.Ref(r.Properties["AuthorizerId"]) != au.ID {
-			t.Errorf("route %v: authorization %v %v, want CUSTOM by %s", r.Properties["RouteKey"], r.Properties["AuthorizationType"], r.Properties["AuthorizerId"], au.ID)
-		}
-	}
-	allowed := false
-	for _, p := range tpl.Resources("AWS::Lambda::Permission") {
-		if infratest.Ref(p.Properties["FunctionName"]) == fn.ID && p.Properties["Principal"] == "apigateway.amazonaws.com" {
-			allowed = true
-		}
-	}
-	if !allowed {
-		t.Error("API Gateway may not invoke the authorizer")
-	}
-
-	// Least privilege: GetItem on API keys' items, nothing else.
-	role := tpl.RoleOf(t, fn)
-	for a := range tpl.Actions(role) {
-		if strings.HasPrefix(a, "dynamodb:") && a != "dynamodb:GetItem" || strings.HasPrefix(a, "s3:") || strings.HasPrefix(a, "kms:") || strings.HasPrefix(a, "sqs:") {
-			t.Errorf("authorizer may %s", a)
-		}
-	}
-	found := 0
-	for _, st := range tpl.PolicyStatements(role) {
-		if !slices.Contains(st.Actions, "dynamodb:GetItem") {
-			continue
-		}
-		found++
-		like, _ := st.Condition["ForAllValues:StringLike"].(map[string]any)
-		got, _ := like["dynamodb:LeadingKeys"].([]any)
-		if len(st.Actions) != 1 || !slices.Equal(got, []any{api.AuthorizerKeyPrefix + "*"}) {
-			t.Errorf("GetItem statement %v with condition %v, want alone under LeadingKeys %s*", st.Actions, st.Condition, api.AuthorizerKeyPrefix)
-		}
-	}
-	if found != 1 {
-		t.Errorf("%d GetItem statements, want 1", found)
-	}
-
-	rest := template(t, api.REST)
-	if n := len(rest.Resources("AWS::ApiGatewayV2::Authorizer")) + len(rest.Resources("AWS::ApiGateway::Authorizer")); n != 0 {
-		t.Errorf("REST flavour has %d authorizers, want 0", n)
-	}
-	for _, f := range rest.Resources("AWS::Lambda::Function") {
-		if strings.HasPrefix(f.ID, "ApiAuthorizer") {
-			t.Errorf("REST flavour has the authorizer function %s", f.ID)
-		}
-	}
-}
-
-// keyReads records the partition keys a keystore reads.
-type keyReads struct {
-	keystore.DynamoDB
-	pks []string
-}
-
-func (k *keyReads) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	k.pks = append(k.pks, in.Key["pk"].(*types.AttributeValueMemberS).Value)
-	return &dynamodb.GetItemOutput{}, nil
-}
-
-// TestAuthorizerReadsOnlyKeyItems runs the authorizer's lookups against a recording table: every
-// key it reads must match AuthorizerKeyPrefix, or IAM would refuse it in production only.
-func TestAuthorizerReadsOnlyKeyItems(t *testing.T) {
-	db := &keyReads{}
-	st := keystore.New(db, "tasks", 0)
-	for _, key := range []string{"aq_x", "guess", "Bearer y"} {
-		st.Tenant(key)
-	}
-	if len(db.pks) != 3 {
-		t.Fatalf("%d reads, want 3", len(db.pks))
-	}
-	for _, pk := range db.pks {
-		if !strings.HasPrefix(pk, api.AuthorizerKeyPrefix) {
-			t.Errorf("the authorizer reads %s, outside %s*", pk, api.AuthorizerKeyPrefix)
-		}
+	if n := len(template(t, api.HTTP).Resources("AWS::ApiGatewayV2::Route")); n != len(api.Routes) {
+		t.Errorf("%d HTTP routes, want %d", n, len(api.Routes))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
+	"github.com/agentq/agentq/shared/lambdamemory"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tasklog"
@@ -18,7 +19,7 @@ const (
 	// NotifyMemoryMB: a batch is decoded images, a few reads (tenants' webhook settings, answers
 	// kept in S3) and batched writes (PutEvents takes ten entries a call); 256 MB gives the CPU
 	// to decode a hundred images without stretching the batch.
-	NotifyMemoryMB = 256
+	NotifyMemoryMB = lambdamemory.Notify
 	// NotifyTimeoutSeconds: a full batch is a few dozen calls, seconds in all; a minute absorbs
 	// SDK retries against a throttled EventBridge or SQS without the batch timing out (a timeout
 	// retries the whole batch).

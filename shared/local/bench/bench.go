@@ -7,6 +7,8 @@
 //	e2e: tasks=N agent_ms=1000 throughput=X/s accept_p50_ms=… accept_p99_ms=… complete_p50_ms=…
 //	accept: round_trips=R …
 //	worker: billed_ms_per_task=X batch=10 …
+//	worker: long_running agent_ms=10000 billed_ms_per_task=X …
+//	memory: fn=… configured_mb=… peak_mb=…
 //	cost: usd_per_million_tasks=X dynamodb=… lambda=… sqs=… apigw=… eventbridge=… s3=… floor_usd=…
 //	compare: step_functions_usd_per_million=…
 //
@@ -24,6 +26,7 @@ import (
 
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/local/system"
 )
@@ -40,6 +43,13 @@ type Config struct {
 	Samples int
 	// BatchTasks is how many tasks the batch run queues before a worker drains them.
 	BatchTasks int
+	// LongAgent are the running times of the long-running A2A agent the worker checks on
+	// instead of waiting; LongTasks tasks run at each.
+	LongAgent []time.Duration
+	LongTasks int
+	// Functions are the built function binaries by name (invoke, poll, worker), run under a
+	// fake Lambda Runtime API to measure each one's peak memory; empty skips that run.
+	Functions map[string]string
 	// Timeout bounds the whole run.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -47,7 +57,7 @@ type Config struct {
 
 // Defaults are a run that ends within a few minutes on two cores.
 var Defaults = Config{Tasks: 200, Clients: 40, Agent: time.Second, Latency: 25 * time.Millisecond, Samples: 7,
-	BatchTasks: 100, Timeout: 6 * time.Minute}
+	BatchTasks: 100, LongAgent: []time.Duration{5 * time.Second, 10 * time.Second}, LongTasks: 10, Timeout: 6 * time.Minute}
 
 // Bench is a running local system with its meters.
 type Bench struct {
@@ -58,6 +68,9 @@ type Bench struct {
 	api   *client
 	w     io.Writer
 	ctx   context.Context
+
+	// batchMsPerTask is the batch run's worker handler time per task, unscaled by memory.
+	batchMsPerTask float64
 
 	stopWorker context.CancelFunc
 	workerDone chan struct{}
@@ -71,6 +84,11 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Bench{cfg: c, meter: NewMeter(), inv: NewInvocations(), w: w, ctx: ctx}
+	long, err := startLongAgent(10 * time.Second)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer long.Close()
 	key := make([]byte, 16)
 	_, _ = rand.Read(key)
 	apiKey := "aq_bench_" + hex.EncodeToString(key)
@@ -81,6 +99,7 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 		APIOptions: []func(*middleware.Stack) error{b.meter.APIOption}, OnInvocation: b.inv.Add,
 		// A receipt signature is a KMS Sign on AWS: counted as one, though the local key makes it.
 		ReceiptSigned: func(ctx context.Context) { b.meter.Note(ctx, "KMS.Sign") },
+		Agents: []agent.Agent{long.Agent()},
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -101,7 +120,10 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 	if err := b.batch(); err != nil {
 		return err
 	}
-	return nil
+	if err := b.longRunning(); err != nil {
+		return err
+	}
+	return b.memory()
 }
 
 // workerOn runs a worker with that many pollers of the work queue, as the functions' event source

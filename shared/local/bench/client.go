@@ -30,6 +30,8 @@ type submission struct {
 	// thread, when set, continues that conversation (xpander's id, ServiceNet's context_id).
 	thread string
 	agent  time.Duration
+	// agentID is the agent invoked; default echo. text is the input's text; default "bench".
+	agentID, text string
 }
 
 // accepted is what a submission answered.
@@ -40,10 +42,18 @@ type accepted struct {
 
 // submit posts s and answers the task's id and how long the API took to accept it.
 func (c *client) submit(ctx context.Context, s submission) (accepted, error) {
-	input := map[string]any{"text": "bench", "delay_ms": s.agent.Milliseconds()}
-	path, body := "/v1/agents/echo/invoke/async", map[string]any{"input": input}
+	text := s.text
+	if text == "" {
+		text = "bench"
+	}
+	input := map[string]any{"text": text, "delay_ms": s.agent.Milliseconds()}
+	id := s.agentID
+	if id == "" {
+		id = "echo"
+	}
+	path, body := "/v1/agents/"+id+"/invoke/async", map[string]any{"input": input}
 	if s.servicenet {
-		path, body = "/v1/agents/echo/invoke-async", map[string]any{"message": "bench", "input": input}
+		path, body = "/v1/agents/"+id+"/invoke-async", map[string]any{"message": text, "input": input}
 		if s.thread != "" {
 			body["context_id"] = s.thread
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agentq/agentq/shared/lambdamemory"
 )
 
 // Invocations counts Lambda invocations by function and their billed milliseconds (each
@@ -51,9 +53,9 @@ func (iv *Invocations) Snapshot() (count map[string]int, billedMs map[string]flo
 	return count, billedMs
 }
 
-// MemoryMB is each function's configured memory, as the stack sets it (infra/construct: api,
-// pipeline, events): Lambda bills GB-seconds of configured memory, not of memory used.
-var MemoryMB = map[string]float64{"invoke": 256, "poll": 128, "authorizer": 256, "worker": 512, "notify": 256}
+// MemoryMB is each function's configured memory, the stack's own (package lambdamemory): Lambda
+// bills GB-seconds of configured memory, not of memory used.
+var MemoryMB = lambdamemory.MB
 
 // Bill is what a workload costs, by service, in US dollars.
 type Bill struct {

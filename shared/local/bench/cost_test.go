@@ -70,7 +70,7 @@ func TestPrice(t *testing.T) {
 		S3:          Prices.S3Write + Prices.S3Read,
 		KMS:         Prices.KMSRequest,
 		APIGateway:  Prices.APIGatewayRequest, // the invoke; the worker is no API request
-		Lambda:      2*Prices.LambdaRequest + (0.1*256/1024+2*512/1024)*Prices.LambdaGBSecond,
+		Lambda:      2*Prices.LambdaRequest + (0.1*MemoryMB["invoke"]/1024+2*MemoryMB["worker"]/1024)*Prices.LambdaGBSecond,
 	}
 	if !near(b.DynamoDB, want.DynamoDB) || !near(b.SQS, want.SQS) || !near(b.EventBridge, want.EventBridge) || !near(b.S3, want.S3) ||
 		!near(b.KMS, want.KMS) || !near(b.APIGateway, want.APIGateway) || !near(b.Lambda, want.Lambda) {

@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -223,8 +221,6 @@ func (b *Bench) printCost(u Used, n int) {
 		fmt.Fprintf(b.w, "  per_task fn=%s invocations=%.2f billed_ms=%.1f calls: %s wru: %s rru: %s\n", name,
 			float64(u.Count[fn])/float64(n), u.BilledMs[fn]/float64(n), strings.Join(ops, " "), strings.Join(wru, " "), strings.Join(rru, " "))
 	}
-	fmt.Fprintf(b.w, "memory: configured_mb invoke=%.0f poll=%.0f worker=%.0f notify=%.0f peak_rss_mb=%.0f (every function and the bench in one process)\n",
-		MemoryMB["invoke"], MemoryMB["poll"], MemoryMB["worker"], MemoryMB["notify"], peakRSSMB())
 }
 
 // polls prices what reading a task until it ends costs: long polls against a plain read every 2 s.
@@ -284,8 +280,42 @@ func (b *Bench) batch() error {
 	b.workerOff()
 	count, billed := b.inv.Snapshot()
 	gb := MemoryMB["worker"] / 1024
+	b.batchMsPerTask = billed["worker"] / float64(n)
 	fmt.Fprintf(b.w, "worker: billed_ms_per_task=%.1f batch=%.1f agent_ms=%d memory_mb=%.0f invocations=%d\n",
 		billed["worker"]*gb/float64(n), float64(n)/float64(max(count["worker"], 1)), b.cfg.Agent.Milliseconds(), MemoryMB["worker"], count["worker"])
+	return nil
+}
+
+// longRunning queues LongTasks tasks of the long-running A2A agent at each of its LongAgent
+// times, lets one worker poller drain them (batches of ten, as in batch) and prints the worker's
+// billed milliseconds per task (times its memory in GB): the worker sends the call, gives the
+// agent its short A2A wait, then checks back on delayed messages, so what it is billed should not
+// grow with the agent's time.
+func (b *Bench) longRunning() error {
+	gb := MemoryMB["worker"] / 1024
+	for _, work := range b.cfg.LongAgent {
+		var ids []accepted
+		for i := range b.cfg.LongTasks {
+			a, err := b.api.submit(b.ctx, submission{servicenet: i%2 == 1, agentID: LongAgentID, text: work.String()})
+			if err != nil {
+				return fmt.Errorf("long-running: %w", err)
+			}
+			ids = append(ids, a)
+		}
+		b.inv.Reset()
+		b.workerOn(1)
+		start := time.Now()
+		err := b.awaitAll(ids)
+		took := time.Since(start)
+		b.workerOff()
+		if err != nil {
+			return fmt.Errorf("long-running: %w", err)
+		}
+		count, billed := b.inv.Snapshot()
+		n := float64(b.cfg.LongTasks)
+		fmt.Fprintf(b.w, "worker: long_running agent_ms=%d billed_ms_per_task=%.1f invocations_per_task=%.1f tasks=%d memory_mb=%.0f elapsed_s=%.1f\n",
+			work.Milliseconds(), billed["worker"]*gb/n, float64(count["worker"])/n, b.cfg.LongTasks, MemoryMB["worker"], took.Seconds())
+	}
 	return nil
 }
 
@@ -305,19 +335,4 @@ func newKey() string {
 	k := make([]byte, 8)
 	_, _ = rand.Read(k)
 	return hex.EncodeToString(k)
-}
-
-// peakRSSMB answers this process's peak resident memory (Linux; 0 elsewhere).
-func peakRSSMB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
