@@ -17,6 +17,8 @@ var Functions = []Function{
 	{"poll", "./functions/poll", []string{"AGENTQ_TABLE=t", "AGENTQ_KMS_KEY_ID=alias/agentq"}},
 	{"worker", "./functions/worker", []string{"AGENTQ_TABLE=t", "AGENTQ_QUEUE_URL=" + fakeQueue + "work",
 		"AGENTQ_DLQ_ARN=arn:aws:sqs:us-east-1:123456789012:work-dlq", "AGENTQ_KMS_KEY_ID=alias/agentq"}},
+	{"stream", "./functions/stream", []string{"AGENTQ_TABLE=t", "AGENTQ_QUEUE_URL=" + fakeQueue + "work",
+		"AGENTQ_KMS_KEY_ID=alias/agentq"}},
 	{"sweeper", "./functions/sweeper", []string{"AGENTQ_TABLE=t", "AGENTQ_QUEUE_URL=" + fakeQueue + "work"}},
 	{"trigger", "./functions/trigger", []string{"AGENTQ_TABLE=t", "AGENTQ_QUEUE_URL=" + fakeQueue + "work",
 		"AGENTQ_TRIGGER_DLQ_URL=" + fakeQueue + "trigger-dlq"}},
