@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/agentq/agentq/shared/name"
 )
 
 // Protocol is how the worker talks to an agent.
@@ -119,23 +121,8 @@ type Skill struct {
 func ValidID(id string) bool { return ValidName(id, 128) }
 
 // ValidName reports whether s is 1 to max letters, digits, '.', '_' or '-', starting with a letter
-// or digit: the shape of agent IDs and versions. A loop rather than a regular expression: a
-// bounded repetition compiles to a program the size of the bound, at every cold start.
-func ValidName(s string, max int) bool {
-	if s == "" || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// or digit: the shape of agent IDs and versions (name.Valid).
+func ValidName(s string, max int) bool { return name.Valid(s, max) }
 
 // SchemaChecker compiles an agent's default output_schema within the bounds of a caller's (the
 // worker checks every answer against it); outputschema.Checker is one. It is declared here rather

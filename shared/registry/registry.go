@@ -75,7 +75,14 @@ func (r *Registry) WithFallback(s *agent.Static) *Registry {
 }
 
 // errNoRecord means the registry holds nothing at all for an id (not even an unpublished head).
-var errNoRecord = fmt.Errorf("no registry record: %w", agent.ErrNotFound)
+// A type rather than fmt.Errorf at init: the first fmt call of a process allocates its printer
+// (18 KB), and package init is paid at every cold start.
+var errNoRecord error = noRecordError{}
+
+type noRecordError struct{}
+
+func (noRecordError) Error() string { return "no registry record: " + agent.ErrNotFound.Error() }
+func (noRecordError) Unwrap() error { return agent.ErrNotFound }
 
 // Sources of a Summary.
 const (
