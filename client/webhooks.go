@@ -16,6 +16,11 @@ type (
 	WebhookSettings = raw.WebhookSettings
 	// WebhookEvent is the body of a webhook delivery: a task's outcome.
 	WebhookEvent = raw.WebhookEvent
+	// WebhookProgressEvent is the body of a task.progress delivery: one event of the log of a task
+	// that opted in (events_streaming, progress_events).
+	WebhookProgressEvent = raw.WebhookProgressEvent
+	// ProgressEvent is a progress delivery's data: the task, and the event with its seq.
+	ProgressEvent = raw.ProgressEventData
 )
 
 // WebhookSettings reads the caller's tenant's webhook settings (GET /v1/webhooks).
