@@ -114,13 +114,19 @@ func (m *Meter) Note(ctx context.Context, op string) {
 	fn := system.Function(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	u := m.usage(fn)
+	u.Calls[op]++
+	u.Requests[op]++
+}
+
+// usage is fn's usage, created on first use; m.mu must be held.
+func (m *Meter) usage(fn string) Usage {
 	u, ok := m.by[fn]
 	if !ok {
 		u = newUsage()
 		m.by[fn] = u
 	}
-	u.Calls[op]++
-	u.Requests[op]++
+	return u
 }
 
 func (m *Meter) latency(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
@@ -147,11 +153,7 @@ func (m *Meter) initialize(ctx context.Context, in middleware.InitializeInput, n
 	fn := system.Function(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	u, ok := m.by[fn]
-	if !ok {
-		u = newUsage()
-		m.by[fn] = u
-	}
+	u := m.usage(fn)
 	u.Calls[op]++
 	u.Requests[op] += billed
 	if err == nil {

@@ -97,40 +97,9 @@ func has(evs []tasklog.Event, typ tasklog.Type, text string) bool {
 // order, and the stream of the finished task reads every event once, ending with finished.
 func TestA2AAgentPushesProgressWhileNoWorkerRuns(t *testing.T) {
 	ag := a2atest.New(t, 1, a2atest.Pushes())
+	own, id, runWorker := ownSystemWithTask(t, "pusher", "push", ag.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sealKey := make([]byte, 32)
-	own, err := Start(ctx, Options{
-		Addr: "127.0.0.1:0", APIKey: testKey, NoWorker: true, SealKey: sealKey,
-		DynamoDBEndpoint: sys.DynamoDBEndpoint, SQSEndpoint: sys.SQSEndpoint,
-		Table: "agentq-push-tasks", Queue: "agentq-push-work", Bucket: "agentq-push-results",
-		Agents:       []agent.Agent{{ID: "pusher", Protocol: agent.A2A, Endpoint: ag.URL, Timeout: agent.Duration(10 * time.Second)}},
-		CheckBackoff: func(int) time.Duration { return 0 },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = own.Close() })
-	runWorker := func() (stop func()) {
-		wctx, wcancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() { _ = RunWorker(wctx, own.WorkerOptions(sealKey)) })
-		return func() { wcancel(); wg.Wait() }
-	}
-
-	req, _ := http.NewRequest(http.MethodPost, own.APIURL+"/v1/agents/pusher/invoke/async", strings.NewReader(`{"input":{"text":"progress please"}}`))
-	req.Header.Set("x-api-key", testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&accepted)
-	resp.Body.Close()
-	id, _ := accepted["task_id"].(string)
-	if id == "" {
-		t.Fatalf("invoke: %v", accepted)
-	}
 
 	// The worker sends the task, finds the agent working, records its task and lets go.
 	stop := runWorker()
@@ -246,39 +215,7 @@ func TestA2AStreamingAgentEventsLogged(t *testing.T) {
 // so far, and a worker that comes back records the outcome.
 func TestA2A03AgentPushesProgressWhileNoWorkerRuns(t *testing.T) {
 	ag := a2atest.NewPusher03(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	sealKey := make([]byte, 32)
-	own, err := Start(ctx, Options{
-		Addr: "127.0.0.1:0", APIKey: testKey, NoWorker: true, SealKey: sealKey,
-		DynamoDBEndpoint: sys.DynamoDBEndpoint, SQSEndpoint: sys.SQSEndpoint,
-		Table: "agentq-push03-tasks", Queue: "agentq-push03-work", Bucket: "agentq-push03-results",
-		Agents:       []agent.Agent{{ID: "pusher03", Protocol: agent.A2A, Endpoint: ag.URL, Timeout: agent.Duration(10 * time.Second)}},
-		CheckBackoff: func(int) time.Duration { return 0 },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = own.Close() })
-	runWorker := func() (stop func()) {
-		wctx, wcancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() { _ = RunWorker(wctx, own.WorkerOptions(sealKey)) })
-		return func() { wcancel(); wg.Wait() }
-	}
-	req, _ := http.NewRequest(http.MethodPost, own.APIURL+"/v1/agents/pusher03/invoke/async", strings.NewReader(`{"input":{"text":"progress please"}}`))
-	req.Header.Set("x-api-key", testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&accepted)
-	resp.Body.Close()
-	id, _ := accepted["task_id"].(string)
-	if id == "" {
-		t.Fatalf("invoke: %v", accepted)
-	}
+	own, id, runWorker := ownSystemWithTask(t, "pusher03", "push03", ag.URL)
 
 	stop := runWorker()
 	waitLog(t, own.APIURL, id, "the agent working on its own task", func(evs []tasklog.Event) bool { return has(evs, tasklog.StateChanged, "remote_task_id") })
@@ -312,4 +249,44 @@ func count(evs []tasklog.Event, typ tasklog.Type, text string) int {
 		}
 	}
 	return n
+}
+
+// ownSystemWithTask starts a local system of its own (tables and queues named after name) that
+// knows the A2A agent agentID at url and runs no worker, and submits one task to that agent. It
+// answers the system, the task's id, and a way to run a worker until the returned stop is called.
+func ownSystemWithTask(t *testing.T, agentID, name, url string) (own *System, id string, runWorker func() (stop func())) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	sealKey := make([]byte, 32)
+	own, err := Start(ctx, Options{
+		Addr: "127.0.0.1:0", APIKey: testKey, NoWorker: true, SealKey: sealKey,
+		DynamoDBEndpoint: sys.DynamoDBEndpoint, SQSEndpoint: sys.SQSEndpoint,
+		Table: "agentq-" + name + "-tasks", Queue: "agentq-" + name + "-work", Bucket: "agentq-" + name + "-results",
+		Agents:       []agent.Agent{{ID: agentID, Protocol: agent.A2A, Endpoint: url, Timeout: agent.Duration(10 * time.Second)}},
+		CheckBackoff: func(int) time.Duration { return 0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = own.Close() })
+	runWorker = func() (stop func()) {
+		wctx, wcancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = RunWorker(wctx, own.WorkerOptions(sealKey)) })
+		return func() { wcancel(); wg.Wait() }
+	}
+	req, _ := http.NewRequest(http.MethodPost, own.APIURL+"/v1/agents/"+agentID+"/invoke/async", strings.NewReader(`{"input":{"text":"progress please"}}`))
+	req.Header.Set("x-api-key", testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&accepted)
+	resp.Body.Close()
+	if id, _ = accepted["task_id"].(string); id == "" {
+		t.Fatalf("invoke: %v", accepted)
+	}
+	return own, id, runWorker
 }
