@@ -14,6 +14,16 @@ var forbidden = []string{
 	"github.com/a2aproject/a2a-go/v2/a2acompat",
 }
 
+// sdkSchemaTables matches the AWS SDK's schema-serde packages (`service/<name>/schemas`, from
+// dynamodb v1.69.0, sqs v1.49.0, kms v1.61.0, lambda v1.109.0, eventbridge v1.49.0 and
+// dynamodbstreams v1.42.0 on): each builds every operation's shape tables in its init, 1–4 ms
+// per service at every cold start whether or not a client is built. go.mod keeps each service
+// at its last release before them (DESIGN.md, "Cold starts").
+func sdkSchemaTables(dep string) bool {
+	rest, ok := strings.CutPrefix(dep, "github.com/aws/aws-sdk-go-v2/service/")
+	return ok && strings.HasSuffix(rest, "/schemas")
+}
+
 // workerOnly lists the packages only the worker, which calls agents, may link: the dispatcher,
 // the A2A SDK's client and the Lambda client.
 var workerOnly = []string{
@@ -34,9 +44,10 @@ func goList(t *testing.T, args ...string) []string {
 	return strings.Fields(string(out))
 }
 
-// TestFunctionDeps: no function links gRPC or protobuf, and no function but the worker links
-// the dispatcher, the A2A client or the Lambda client (each costs megabytes of binary and
-// milliseconds of init); every main package under functions/ is checked, so a new one is too.
+// TestFunctionDeps: no function links gRPC, protobuf or an AWS SDK service's schema tables, and
+// no function but the worker links the dispatcher, the A2A client or the Lambda client (each
+// costs megabytes of binary or milliseconds of init); every main package under functions/ is
+// checked, so a new one is too.
 func TestFunctionDeps(t *testing.T) {
 	fns := goList(t, "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./functions/...")
 	if len(fns) < 8 {
@@ -50,6 +61,9 @@ func TestFunctionDeps(t *testing.T) {
 				banned = append(append([]string(nil), forbidden...), workerOnly...)
 			}
 			for _, dep := range goList(t, "-deps", fn) {
+				if sdkSchemaTables(dep) {
+					t.Errorf("%s links %s, whose init builds the service's schema tables", name, dep)
+				}
 				for _, b := range banned {
 					if dep == b || strings.HasPrefix(dep, b+"/") {
 						t.Errorf("%s links %s", name, dep)
