@@ -7,7 +7,8 @@
 // a conditional UpdateItem and deleted by the table's TTL. An instance reserves a share of the
 // window's budget at once (a lease of up to a tenth of it) and spends it from memory, so a busy
 // tenant costs a write per lease, not per request. The in-flight count is one item per tenant,
-// added to when a task is accepted and taken from when it ends.
+// added to when a task is accepted (concurrently with the task's own write, see Admit and Count)
+// and taken from when it ends.
 package tenantlimit
 
 import (
@@ -83,6 +84,8 @@ type Limiter struct {
 	mu     sync.Mutex
 	leases map[string]*lease
 	known  map[string]cachedLimits
+	// atCap are the tenants whose in-flight count this instance last saw at their cap.
+	atCap map[string]bool
 }
 
 // lease is the part of a tenant's current window this instance reserved and has not spent.
@@ -106,7 +109,7 @@ const leaseShare = 10
 // New returns a limiter over table with the given defaults; overrides may be nil.
 func New(db DynamoDB, table string, defaults Limits, overrides Overrides) *Limiter {
 	return &Limiter{db: db, table: table, defaults: defaults, overrides: overrides, now: time.Now,
-		leases: map[string]*lease{}, known: map[string]cachedLimits{}}
+		leases: map[string]*lease{}, known: map[string]cachedLimits{}, atCap: map[string]bool{}}
 }
 
 // WithClock replaces the clock (tests).
@@ -201,51 +204,102 @@ func (l *Limiter) reserve(ctx context.Context, tenant string, window int64, take
 	return true, nil
 }
 
-// Admit counts a task the tenant is about to add, unless the tenant has MaxInFlight in flight
-// already: then it returns an *Error with code CodeQuotaExceeded. Every Admit that returns nil
-// must be matched by one Release, when the task ends or if it is not recorded after all.
-func (l *Limiter) Admit(ctx context.Context, tenant string) error {
+// Admit lets a task of the tenant through, or refuses it with an *Error with code
+// CodeQuotaExceeded. A tenant this instance has not seen at its cap is let through at once,
+// uncounted (counted is false): the caller then counts the task with Count, concurrently with its
+// write and send, so an accept stays one round trip. A tenant seen at its cap is checked and
+// counted in one conditional write (a round trip before the task's, paid only near the cap):
+// refused while it is at the cap, counted (counted is true) when there is room. Every task
+// counted, by Admit or Count, must be matched by one Release, when it ends or if it is not
+// recorded after all.
+func (l *Limiter) Admit(ctx context.Context, tenant string) (counted bool, err error) {
+	ceiling := l.Limits(ctx, tenant).MaxInFlight
+	if ceiling <= 0 {
+		return false, nil
+	}
+	l.mu.Lock()
+	atCap := l.atCap[tenant]
+	l.mu.Unlock()
+	if !atCap {
+		return false, nil
+	}
+	n, ok, err := l.addInFlight(ctx, tenant, 1, "attribute_not_exists(#n) OR #n < :bound", ceiling)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("count tasks in flight of tenant %s: %w", tenant, err)
+	case !ok:
+		// A task ends within seconds to minutes; a short wait is a fair first guess.
+		return false, &Error{Code: CodeQuotaExceeded, Limit: ceiling, RetryAfter: 5 * time.Second}
+	}
+	l.noteCount(tenant, n, ceiling)
+	return true, nil
+}
+
+// Count counts a task Admit let through uncounted: one unconditional ADD, so every such task is
+// counted exactly once whatever the count. A count that reaches the cap is remembered: the
+// tenant's next tasks on this instance go through Admit's conditional write until one finds room
+// again. The cap is thus passed only by tasks counted here while the count crosses it, fewer than
+// the tenant's accepts in flight at once (on Lambda, an invoke instance serves one at a time).
+func (l *Limiter) Count(ctx context.Context, tenant string) error {
 	ceiling := l.Limits(ctx, tenant).MaxInFlight
 	if ceiling <= 0 {
 		return nil
 	}
-	ok, err := l.addInFlight(ctx, tenant, 1, "attribute_not_exists(#n) OR #n < :bound", ceiling)
-	switch {
-	case err != nil:
-		return fmt.Errorf("count tasks in flight of tenant %s: %w", tenant, err)
-	case !ok:
-		// A task ends within seconds to minutes; a short wait is a fair first guess.
-		return &Error{Code: CodeQuotaExceeded, Limit: ceiling, RetryAfter: 5 * time.Second}
+	n, _, err := l.addInFlight(ctx, tenant, 1, "", 0)
+	if err != nil {
+		return fmt.Errorf("count a task in flight of tenant %s: %w", tenant, err)
 	}
+	l.noteCount(tenant, n, ceiling)
 	return nil
+}
+
+// noteCount remembers whether the tenant's count n, just written, is at its cap.
+func (l *Limiter) noteCount(tenant string, n int64, ceiling int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n >= int64(ceiling) {
+		l.atCap[tenant] = true
+	} else {
+		delete(l.atCap, tenant)
+	}
 }
 
 // Release uncounts one of the tenant's tasks in flight (never below zero).
 func (l *Limiter) Release(ctx context.Context, tenant string) error {
-	if _, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil {
+	if _, _, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil {
 		return fmt.Errorf("uncount a task in flight of tenant %s: %w", tenant, err)
 	}
 	return nil
 }
 
 // addInFlight adds delta to the tenant's count of tasks in flight if condition holds of it (#n,
-// with :bound), and reports whether it did.
-func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, condition string, bound int) (bool, error) {
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(l.table),
-		Key:                      map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantPartition("TENANT", tenant)), table.AttrSK: table.S("INFLIGHT")},
-		UpdateExpression:         aws.String("ADD #n :delta"),
-		ConditionExpression:      aws.String(condition),
-		ExpressionAttributeNames: map[string]string{"#n": "n"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":delta": table.N(int64(delta)), ":bound": table.N(int64(bound)),
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false, nil
+// with :bound; no condition when empty), and reports whether it did and the count it left.
+func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, condition string, bound int) (int64, bool, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantPartition("TENANT", tenant)), table.AttrSK: table.S("INFLIGHT")},
+		UpdateExpression:          aws.String("ADD #n :delta"),
+		ExpressionAttributeNames:  map[string]string{"#n": "n"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":delta": table.N(int64(delta))},
+		ReturnValues:              types.ReturnValueUpdatedNew,
 	}
-	return err == nil, err
+	if condition != "" {
+		in.ConditionExpression = aws.String(condition)
+		in.ExpressionAttributeValues[":bound"] = table.N(int64(bound))
+	}
+	out, err := l.db.UpdateItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	}
+	var n int64
+	if v, ok := out.Attributes["n"].(*types.AttributeValueMemberN); ok {
+		n, _ = strconv.ParseInt(v.Value, 10, 64)
+	}
+	return n, true, nil
 }
 
 // Ended returns the hook a task store calls when a task ends (store.Store.OnEnd): it gives the

@@ -4,8 +4,16 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/table"
 
 	"github.com/agentq/agentq/shared/local/emulators"
 )
@@ -89,6 +97,30 @@ func TestLongPollCostsItsWait(t *testing.T) {
 	wantCode(t, l.Allow(context.Background(), "t", 1), CodeRateLimited)
 }
 
+// admit admits and counts one task as accept does: Admit, then Count when Admit did not count.
+func admit(ctx context.Context, l *Limiter, tenant string) error {
+	counted, err := l.Admit(ctx, tenant)
+	if err == nil && !counted {
+		err = l.Count(ctx, tenant)
+	}
+	return err
+}
+
+// inFlight reads the tenant's count of tasks in flight from the table.
+func inFlight(t *testing.T, db *dynamodb.Client, tbl, tenant string) int {
+	t.Helper()
+	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(tbl), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantPartition("TENANT", tenant)), table.AttrSK: table.S("INFLIGHT")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if v, ok := out.Item["n"].(*types.AttributeValueMemberN); ok {
+		n, _ = strconv.Atoi(v.Value)
+	}
+	return n
+}
+
 func TestInFlight(t *testing.T) {
 	dynamo, table := suite.Table(t, "limits")
 	l := New(dynamo, table, Limits{MaxInFlight: 3}, nil)
@@ -98,22 +130,111 @@ func TestInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if err := l.Admit(ctx, "t"); err != nil {
+		if err := admit(ctx, l, "t"); err != nil {
 			t.Fatalf("task %d: %v", i+1, err)
 		}
 	}
-	le := wantCode(t, l.Admit(ctx, "t"), CodeQuotaExceeded)
+	_, err := l.Admit(ctx, "t")
+	le := wantCode(t, err, CodeQuotaExceeded)
 	if le.RetryAfter <= 0 || le.Limit != 3 {
 		t.Errorf("refusal = %+v", le)
 	}
-	if err := l.Admit(ctx, "other"); err != nil {
+	if err := admit(ctx, l, "other"); err != nil {
 		t.Fatalf("another tenant: %v", err)
 	}
 	if err := l.Release(ctx, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Admit(ctx, "t"); err != nil {
-		t.Fatalf("after a task ended: %v", err)
+	// At the cap, a task is checked and counted in one write: it takes the room a task's end
+	// made, and the next is refused.
+	if counted, err := l.Admit(ctx, "t"); err != nil || !counted {
+		t.Fatalf("after a task ended: counted %v, %v; want counted by the check", counted, err)
+	}
+	_, err = l.Admit(ctx, "t")
+	wantCode(t, err, CodeQuotaExceeded)
+	if n := inFlight(t, dynamo, table, "t"); n != 3 {
+		t.Errorf("count = %d, want 3", n)
+	}
+	// Once a check finds room to spare, tasks are admitted uncounted again (counted with the write).
+	for range 2 {
+		if err := l.Release(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counted, err := l.Admit(ctx, "t"); err != nil || !counted {
+		t.Fatalf("below the cap, first check: counted %v, %v", counted, err)
+	}
+	if counted, err := l.Admit(ctx, "t"); err != nil || counted {
+		t.Fatalf("with room to spare: counted %v, %v; want admitted uncounted", counted, err)
+	}
+}
+
+// TestInFlightOvershootBound: tasks admitted uncounted and counted concurrently pass the cap by
+// fewer than the accepts in flight at once, and the tenant is refused once its count is seen.
+func TestInFlightOvershootBound(t *testing.T) {
+	dynamo, table := suite.Table(t, "limits")
+	const ceiling, concurrent, attempts = 5, 4, 40
+	l := New(dynamo, table, Limits{MaxInFlight: ceiling}, nil)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for range concurrent {
+		wg.Go(func() {
+			for range attempts / concurrent {
+				err := admit(ctx, l, "flood")
+				var le *Error
+				switch {
+				case err == nil:
+					mu.Lock()
+					admitted++
+					mu.Unlock()
+				case !errors.As(err, &le):
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := inFlight(t, dynamo, table, "flood")
+	if n != admitted {
+		t.Errorf("count %d, but %d admitted: every admitted task is counted once", n, admitted)
+	}
+	if n < ceiling || n > ceiling+concurrent-1 {
+		t.Errorf("count %d, want from %d to %d (the cap plus fewer than the accepts in flight)", n, ceiling, ceiling+concurrent-1)
+	}
+	_, err := l.Admit(ctx, "flood")
+	wantCode(t, err, CodeQuotaExceeded)
+}
+
+// TestInFlightCountIsExact: N tasks admitted concurrently and N ends leave the count at zero.
+func TestInFlightCountIsExact(t *testing.T) {
+	dynamo, table := suite.Table(t, "limits")
+	const tasks = 30
+	l := New(dynamo, table, Limits{MaxInFlight: 1000}, nil)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range tasks {
+		wg.Go(func() {
+			if err := admit(ctx, l, "t"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := inFlight(t, dynamo, table, "t"); n != tasks {
+		t.Fatalf("count after %d accepts = %d", tasks, n)
+	}
+	for range tasks {
+		wg.Go(func() {
+			if err := l.Release(ctx, "t"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := inFlight(t, dynamo, table, "t"); n != 0 {
+		t.Errorf("count after %d accepts and ends = %d, want 0", tasks, n)
 	}
 }
 
@@ -138,7 +259,7 @@ func TestOverrides(t *testing.T) {
 		}
 	}
 	for range 10 { // unbounded in flight
-		if err := l.Admit(ctx, "big"); err != nil {
+		if err := admit(ctx, l, "big"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,7 +275,7 @@ func TestUnboundedWritesNothing(t *testing.T) {
 	if err := l.Allow(context.Background(), "t", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Admit(context.Background(), "t"); err != nil {
+	if err := admit(context.Background(), l, "t"); err != nil {
 		t.Fatal(err)
 	}
 }
