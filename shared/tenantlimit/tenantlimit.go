@@ -92,6 +92,10 @@ type Limiter struct {
 type lease struct {
 	window int64
 	left   int
+	// renewing, while a reservation for the window is in flight, is closed when it lands.
+	renewing chan struct{}
+	// refused is set once a reservation for the window was refused.
+	refused bool
 }
 
 type cachedLimits struct {
@@ -142,42 +146,102 @@ func (l *Limiter) Limits(ctx context.Context, tenant string) Limits {
 }
 
 // Allow spends cost of the tenant's request budget for the current second (at least 1, at most
-// the whole budget). It returns an *Error with code
-// CodeRateLimited when the budget is spent, or an error when the count could not be read.
+// the whole budget). It returns an *Error with code CodeRateLimited when the budget is spent, or
+// an error when the count could not be read.
+//
+// When this instance's lease of the window runs out, the next one is reserved concurrently with
+// the request: the request is let through on credit at once and spends from the reservation when
+// it lands; requests meanwhile wait for it, so one request at a time is on credit. A refused
+// reservation refuses the window's following requests: an instance lets through at most one
+// request per window beyond the budget. Settle waits for a reservation in flight, so that it
+// lands within the request that started it.
 func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
 	limit := l.Limits(ctx, tenant).Rate
 	if limit <= 0 {
 		return nil
 	}
 	cost = min(max(cost, 1), limit)
-	now := l.now()
-	window := now.Unix()
-	l.mu.Lock()
-	le := l.leases[tenant]
-	if le != nil && le.window == window && le.left >= cost {
-		le.left -= cost
+	take := min(limit, max(cost, limit/leaseShare))
+	for {
+		now := l.now()
+		window := now.Unix()
+		l.mu.Lock()
+		le := l.leases[tenant]
+		if le == nil || le.window != window {
+			le = &lease{window: window}
+			l.leases[tenant] = le
+		}
+		switch {
+		case le.left >= cost:
+			le.left -= cost
+			l.mu.Unlock()
+			return nil
+		case le.refused:
+			l.mu.Unlock()
+			return &Error{Code: CodeRateLimited, Limit: limit, RetryAfter: time.Unix(window+1, 0).Sub(now)}
+		case le.renewing != nil:
+			wait := le.renewing
+			l.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return fmt.Errorf("count requests of tenant %s: %w", tenant, ctx.Err())
+			}
+			continue
+		}
+		done := make(chan struct{})
+		le.renewing = done
 		l.mu.Unlock()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewFor)
+		go func() {
+			defer cancel()
+			l.renew(rctx, tenant, le, take, cost, limit, done)
+		}()
 		return nil
 	}
-	l.mu.Unlock()
+}
 
-	take := min(limit, max(cost, limit/leaseShare))
-	ok, err := l.reserve(ctx, tenant, window, take, limit)
+// renewFor bounds a reservation made on a request's credit, which outlives the request's context.
+const renewFor = 10 * time.Second
+
+// renew reserves take of lease le's window (or only cost, when take no longer fits) for a request
+// of that cost let through on credit, and closes done. A refusal refuses the rest of the window;
+// a reservation that fails leaves the lease empty, for the next request to try again.
+func (l *Limiter) renew(ctx context.Context, tenant string, le *lease, take, cost, limit int, done chan struct{}) {
+	ok, err := l.reserve(ctx, tenant, le.window, take, limit)
 	if err == nil && !ok && take > cost {
 		take = cost
-		ok, err = l.reserve(ctx, tenant, window, take, limit)
-	}
-	if err != nil {
-		return err
-	}
-	if !ok {
-		next := time.Unix(window+1, 0)
-		return &Error{Code: CodeRateLimited, Limit: limit, RetryAfter: next.Sub(now)}
+		ok, err = l.reserve(ctx, tenant, le.window, take, limit)
 	}
 	l.mu.Lock()
-	l.leases[tenant] = &lease{window: window, left: take - cost}
+	switch {
+	case err != nil:
+	case ok:
+		le.left += take - cost
+	default:
+		le.refused = true
+	}
+	le.renewing = nil
 	l.mu.Unlock()
-	return nil
+	close(done)
+}
+
+// Settle waits for a reservation of the tenant's request budget that a request let through on
+// credit started (see Allow), at most until ctx ends. A caller that is frozen between requests (a
+// Lambda instance) settles before it answers, so that the reservation lands within the request.
+func (l *Limiter) Settle(ctx context.Context, tenant string) {
+	l.mu.Lock()
+	var wait chan struct{}
+	if le := l.leases[tenant]; le != nil {
+		wait = le.renewing
+	}
+	l.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // reserve adds take to the tenant's count for window if the count stays within limit.

@@ -37,33 +37,43 @@ func wantCode(t *testing.T, err error, code string) *Error {
 	return le
 }
 
+// allow spends cost as a request does: Allow, then, once the request is served, Settle.
+func allow(l *Limiter, tenant string, cost int) error {
+	err := l.Allow(context.Background(), tenant, cost)
+	l.Settle(context.Background(), tenant)
+	return err
+}
+
+// TestRateIsPerTenantPerSecond: a tenant's requests in one second are its rate, and the one let
+// through on credit whose reservation is refused (one per instance per window); the next are
+// refused until the next second.
 func TestRateIsPerTenantPerSecond(t *testing.T) {
 	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_000, 250_000_000)}
 	l := New(dynamo, table, Limits{Rate: 10}, nil).WithClock(c.now)
-	ctx := context.Background()
-	for i := range 10 {
-		if err := l.Allow(ctx, "flood", 1); err != nil {
+	for i := range 10 + 1 {
+		if err := allow(l, "flood", 1); err != nil {
 			t.Fatalf("request %d: %v", i+1, err)
 		}
 	}
-	le := wantCode(t, l.Allow(ctx, "flood", 1), CodeRateLimited)
+	le := wantCode(t, allow(l, "flood", 1), CodeRateLimited)
 	if le.RetryAfter <= 0 || le.RetryAfter > time.Second {
 		t.Errorf("RetryAfter = %v, want the rest of the second", le.RetryAfter)
 	}
 	// Another tenant's budget is its own.
-	if err := l.Allow(ctx, "quiet", 1); err != nil {
+	if err := allow(l, "quiet", 1); err != nil {
 		t.Fatalf("another tenant: %v", err)
 	}
 	// The next second brings a new budget.
 	c.t = c.t.Add(time.Second)
-	if err := l.Allow(ctx, "flood", 1); err != nil {
+	if err := allow(l, "flood", 1); err != nil {
 		t.Fatalf("next second: %v", err)
 	}
 }
 
 // TestInstancesShareOneBudget: two limiters (two Lambda instances) over one table together let
-// through no more than the tenant's rate, though each reserves leases of it.
+// through the tenant's rate in one second, though each reserves leases of it, and one request
+// each on credit beyond it.
 func TestInstancesShareOneBudget(t *testing.T) {
 	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_100, 0)}
@@ -73,15 +83,15 @@ func TestInstancesShareOneBudget(t *testing.T) {
 	allowed := 0
 	for range 3 * rate {
 		for _, l := range []*Limiter{a, b} {
-			if err := l.Allow(context.Background(), "t", 1); err == nil {
+			if err := allow(l, "t", 1); err == nil {
 				allowed++
 			} else {
 				wantCode(t, err, CodeRateLimited)
 			}
 		}
 	}
-	if allowed != rate {
-		t.Errorf("%d requests allowed in one second, want exactly %d", allowed, rate)
+	if allowed != rate+2 {
+		t.Errorf("%d requests allowed in one second, want exactly %d: the rate and one on credit per instance", allowed, rate+2)
 	}
 }
 
@@ -91,10 +101,64 @@ func TestLongPollCostsItsWait(t *testing.T) {
 	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_200, 0)}
 	l := New(dynamo, table, Limits{Rate: 10}, nil).WithClock(c.now)
-	if err := l.Allow(context.Background(), "t", 25); err != nil {
+	if err := allow(l, "t", 25); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, l.Allow(context.Background(), "t", 1), CodeRateLimited)
+	// The budget is spent: one request on credit, then refusals.
+	if err := allow(l, "t", 1); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, allow(l, "t", 1), CodeRateLimited)
+}
+
+// blockingDB is a DynamoDB whose UpdateItem waits until release is closed, then answers ok.
+type blockingDB struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (d *blockingDB) UpdateItem(ctx context.Context, _ *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	d.started <- struct{}{}
+	<-d.release
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+// TestRenewalRunsWithTheRequest: a request whose lease ran out is let through while its lease's
+// reservation is still in flight (it is not serialised behind the write); a request meanwhile
+// waits for it rather than reserving again, and Settle returns once it landed.
+func TestRenewalRunsWithTheRequest(t *testing.T) {
+	db := &blockingDB{started: make(chan struct{}, 4), release: make(chan struct{})}
+	c := &clock{time.Unix(1_800_000_400, 0)}
+	l := New(db, "none", Limits{Rate: 20}, nil).WithClock(c.now)
+	first := make(chan error, 1)
+	go func() { first <- l.Allow(context.Background(), "t", 1) }()
+	<-db.started
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		close(db.release)
+		t.Fatal("the request waited for its lease's reservation")
+	}
+	second := make(chan error, 1)
+	go func() { second <- l.Allow(context.Background(), "t", 1) }()
+	select {
+	case err := <-second:
+		t.Fatalf("a second request went on credit too (%v): it should wait for the reservation", err)
+	case <-db.started:
+		t.Fatal("a second reservation started while the first was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(db.release)
+	if err := <-second; err != nil { // spent from the lease of 2 the first reserved
+		t.Fatal(err)
+	}
+	l.Settle(context.Background(), "t")
+	if len(db.started) != 0 {
+		t.Errorf("%d more reservations, want none: the lease had room for the second request", len(db.started))
+	}
 }
 
 // admit admits and counts one task as accept does: Admit, then Count when Admit did not count.
@@ -254,7 +318,7 @@ func TestOverrides(t *testing.T) {
 		t.Errorf("Limits(big) = %+v", got)
 	}
 	for range 5 {
-		if err := l.Allow(ctx, "big", 1); err != nil {
+		if err := allow(l, "big", 1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -263,10 +327,12 @@ func TestOverrides(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Allow(ctx, "small", 1); err != nil {
-		t.Fatal(err)
+	for range 1 + 1 { // its rate, and one on credit
+		if err := allow(l, "small", 1); err != nil {
+			t.Fatal(err)
+		}
 	}
-	wantCode(t, l.Allow(ctx, "small", 1), CodeRateLimited)
+	wantCode(t, allow(l, "small", 1), CodeRateLimited)
 }
 
 // TestUnboundedWritesNothing: with no limits the table is never touched.
