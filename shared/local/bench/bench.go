@@ -121,6 +121,7 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 	if b.api, err = newTenants(ctx, sys.APIURL, newClient(sys.APIURL, apiKey), max(c.Tenants, c.Clients, 1), create); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
+	b.api.warm(ctx)
 	defer b.workerOff()
 
 	b.workerOn(4)
