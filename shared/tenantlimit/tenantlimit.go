@@ -86,6 +86,8 @@ type Limiter struct {
 	known  map[string]cachedLimits
 	// atCap are the tenants whose in-flight count this instance last saw at their cap.
 	atCap map[string]bool
+	// releasing are the tenants whose releases are being written.
+	releasing map[string]*releasing
 }
 
 // lease is the part of a tenant's current window this instance reserved and has not spent.
@@ -113,7 +115,7 @@ const leaseShare = 10
 // New returns a limiter over table with the given defaults; overrides may be nil.
 func New(db DynamoDB, table string, defaults Limits, overrides Overrides) *Limiter {
 	return &Limiter{db: db, table: table, defaults: defaults, overrides: overrides, now: time.Now,
-		leases: map[string]*lease{}, known: map[string]cachedLimits{}, atCap: map[string]bool{}}
+		leases: map[string]*lease{}, known: map[string]cachedLimits{}, atCap: map[string]bool{}, releasing: map[string]*releasing{}}
 }
 
 // WithClock replaces the clock (tests).
@@ -328,12 +330,94 @@ func (l *Limiter) noteCount(tenant string, n int64, ceiling int) {
 	}
 }
 
-// Release uncounts one of the tenant's tasks in flight (never below zero).
+// Release uncounts one of the tenant's tasks in flight (never below zero), and returns once it
+// is written. Releases of one tenant are written one batch at a time: those that come while a
+// write is in flight wait for it and are then written together, as one ADD of minus their
+// number (a worker ends ten tasks at once, often of one tenant).
 func (l *Limiter) Release(ctx context.Context, tenant string) error {
-	if _, _, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil {
-		return fmt.Errorf("uncount a task in flight of tenant %s: %w", tenant, err)
+	l.mu.Lock()
+	r := l.releasing[tenant]
+	if r == nil {
+		r = &releasing{}
+		l.releasing[tenant] = r
+	}
+	if r.next == nil {
+		r.next = &releaseBatch{done: make(chan struct{})}
+	}
+	b := r.next
+	b.n++
+	if !r.writing {
+		r.writing, r.next = true, nil
+		l.mu.Unlock()
+		l.writeReleases(ctx, tenant, r, b)
+	} else {
+		l.mu.Unlock()
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return fmt.Errorf("uncount a task in flight of tenant %s: %w", tenant, ctx.Err())
+	}
+}
+
+// releasing is a tenant's releases: whether a batch is being written, and the next batch.
+type releasing struct {
+	writing bool
+	next    *releaseBatch
+}
+
+// releaseBatch is releases written together; done is closed once they are, err set before.
+type releaseBatch struct {
+	n    int
+	done chan struct{}
+	err  error
+}
+
+// writeReleases writes batch b of the tenant's releases, then hands the batch that gathered
+// meanwhile, if any, to a writer of its own (its releases wait for it, so it ends with them).
+func (l *Limiter) writeReleases(ctx context.Context, tenant string, r *releasing, b *releaseBatch) {
+	b.err = l.releaseN(ctx, tenant, b.n)
+	close(b.done)
+	l.mu.Lock()
+	next := r.next
+	r.next = nil
+	if next == nil {
+		r.writing = false
+		delete(l.releasing, tenant)
+	}
+	l.mu.Unlock()
+	if next != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewFor)
+		go func() {
+			defer cancel()
+			l.writeReleases(wctx, tenant, r, next)
+		}()
+	}
+}
+
+// releaseN uncounts n of the tenant's tasks in flight in one write, if the count has n; else
+// (the count ran low: a count write failed) one at a time, never below zero.
+func (l *Limiter) releaseN(ctx context.Context, tenant string, n int) error {
+	if n > 1 {
+		_, ok, err := l.addInFlight(ctx, tenant, -n, "#n >= :bound", n)
+		if err != nil || ok {
+			return wrapRelease(err, n, tenant)
+		}
+	}
+	for range n {
+		if _, ok, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil || !ok {
+			return wrapRelease(err, 1, tenant)
+		}
 	}
 	return nil
+}
+
+func wrapRelease(err error, n int, tenant string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("uncount %d tasks in flight of tenant %s: %w", n, tenant, err)
 }
 
 // addInFlight adds delta to the tenant's count of tasks in flight if condition holds of it (#n,

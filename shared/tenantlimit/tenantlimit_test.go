@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -343,5 +344,96 @@ func TestUnboundedWritesNothing(t *testing.T) {
 	}
 	if err := admit(context.Background(), l, "t"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// releasesDB is a DynamoDB that records each UpdateItem's delta, holds the first until release is
+// closed, and refuses (as a failed condition) the deltas in refuse.
+type releasesDB struct {
+	mu      sync.Mutex
+	deltas  []string
+	first   chan struct{}
+	release chan struct{}
+	refuse  map[string]bool
+}
+
+func (d *releasesDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	delta := in.ExpressionAttributeValues[":delta"].(*types.AttributeValueMemberN).Value
+	d.mu.Lock()
+	d.deltas = append(d.deltas, delta)
+	first := len(d.deltas) == 1
+	d.mu.Unlock()
+	if first {
+		close(d.first)
+		<-d.release
+	}
+	if d.refuse[delta] {
+		return nil, &types.ConditionalCheckFailedException{}
+	}
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+func (d *releasesDB) calls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.deltas)
+}
+
+// releaseWhileHeld releases one task of tenant "t", then more more while its write is held, and
+// answers the deltas written once all returned.
+func releaseWhileHeld(t *testing.T, db *releasesDB, more int) []string {
+	t.Helper()
+	l := New(db, "none", Limits{MaxInFlight: 100}, nil)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := l.Release(context.Background(), "t"); err != nil {
+			t.Error(err)
+		}
+	})
+	<-db.first
+	for range more {
+		wg.Go(func() {
+			if err := l.Release(context.Background(), "t"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// The later releases are waiting for the held write: none of them is written yet.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if time.Now().After(deadline) {
+			close(db.release)
+			t.Fatalf("the later releases did not gather behind the held write: written %v", db.calls())
+		}
+		l.mu.Lock()
+		n := 0
+		if r := l.releasing["t"]; r != nil && r.next != nil {
+			n = r.next.n
+		}
+		l.mu.Unlock()
+		if n == more {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(db.release)
+	wg.Wait()
+	return db.calls()
+}
+
+// TestReleasesOfOneTenantBatched: releases that come while one is being written are written
+// together, as one ADD of minus their number.
+func TestReleasesOfOneTenantBatched(t *testing.T) {
+	db := &releasesDB{first: make(chan struct{}), release: make(chan struct{})}
+	if got, want := releaseWhileHeld(t, db, 9), []string{"-1", "-9"}; !slices.Equal(got, want) {
+		t.Errorf("deltas written = %v, want %v", got, want)
+	}
+}
+
+// TestBatchedReleaseNeverBelowZero: a batch larger than the count is released one at a time,
+// until the count is zero.
+func TestBatchedReleaseNeverBelowZero(t *testing.T) {
+	db := &releasesDB{first: make(chan struct{}), release: make(chan struct{}), refuse: map[string]bool{"-3": true}}
+	if got, want := releaseWhileHeld(t, db, 3), []string{"-1", "-3", "-1", "-1", "-1"}; !slices.Equal(got, want) {
+		t.Errorf("deltas written = %v, want %v", got, want)
 	}
 }
