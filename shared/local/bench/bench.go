@@ -107,7 +107,9 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 		APIOptions: []func(*middleware.Stack) error{b.meter.APIOption}, OnInvocation: b.inv.Add,
 		// A receipt signature is a KMS Sign on AWS: counted as one, though the local key makes it.
 		ReceiptSigned: func(ctx context.Context) { b.meter.Note(ctx, "KMS.Sign") },
-		Agents: []agent.Agent{long.Agent()}, TenantLimits: c.Limits,
+		Agents:        []agent.Agent{long.Agent()},
+		// A deployment's tenant limits, so that what is measured is what is deployed.
+		TenantLimits: c.Limits,
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
