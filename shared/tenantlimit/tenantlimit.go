@@ -149,13 +149,15 @@ func (l *Limiter) Limits(ctx context.Context, tenant string) Limits {
 
 // Allow spends cost of the tenant's request budget for the current second (at least 1, at most
 // the whole budget). It returns an *Error with code CodeRateLimited when the budget is spent, or
-// an error when the count could not be read.
+// an error when ctx ends while it waits for a reservation. A reservation that fails lets the
+// request through, as before it the limiter did: the store it counts in is the one the request
+// needs.
 //
 // When this instance's lease of the window runs out, the next one is reserved concurrently with
 // the request: the request is let through on credit at once and spends from the reservation when
 // it lands; requests meanwhile wait for it, so one request at a time is on credit. A refused
-// reservation refuses the window's following requests: an instance lets through at most one
-// request per window beyond the budget. Settle waits for a reservation in flight, so that it
+// reservation refuses the window's following requests, even cheaper ones that would have fit in
+// what was left: an instance lets through at most one request per window beyond the budget. Settle waits for a reservation in flight, so that it
 // lands within the request that started it.
 func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
 	limit := l.Limits(ctx, tenant).Rate
