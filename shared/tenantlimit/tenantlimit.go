@@ -96,8 +96,9 @@ type lease struct {
 	left   int
 	// renewing, while a reservation for the window is in flight, is closed when it lands.
 	renewing chan struct{}
-	// refused is set once a reservation for the window was refused.
-	refused bool
+	// refused, once a reservation for the window was refused, is the cost of the request that
+	// asked for it: requests that cost as much or more are refused for the rest of the window.
+	refused int
 }
 
 type cachedLimits struct {
@@ -149,15 +150,17 @@ func (l *Limiter) Limits(ctx context.Context, tenant string) Limits {
 
 // Allow spends cost of the tenant's request budget for the current second (at least 1, at most
 // the whole budget). It returns an *Error with code CodeRateLimited when the budget is spent, or
-// an error when ctx ends while it waits for a reservation. A reservation that fails lets the
-// request through, as before it the limiter did: the store it counts in is the one the request
-// needs.
+// an error when it could not reserve (ctx ended, or the write failed) for a request it did not
+// let through on credit. A reservation on credit that fails has let its request through, as the
+// API lets a request through when the limiter cannot count: the store it counts in is the one
+// the request needs.
 //
 // When this instance's lease of the window runs out, the next one is reserved concurrently with
 // the request: the request is let through on credit at once and spends from the reservation when
 // it lands; requests meanwhile wait for it, so one request at a time is on credit. A refused
-// reservation refuses the window's following requests, even cheaper ones that would have fit in
-// what was left: an instance lets through at most one request per window beyond the budget. Settle waits for a reservation in flight, so that it
+// reservation refuses the window's following requests that cost as much (a cheaper one waits for
+// a reservation of its own): an instance lets through at most one request per window beyond the
+// budget. Settle waits for a reservation in flight, so that it
 // lands within the request that started it.
 func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
 	limit := l.Limits(ctx, tenant).Rate
@@ -180,7 +183,7 @@ func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
 			le.left -= cost
 			l.mu.Unlock()
 			return nil
-		case le.refused:
+		case le.refused > 0 && cost >= le.refused:
 			l.mu.Unlock()
 			return &Error{Code: CodeRateLimited, Limit: limit, RetryAfter: time.Unix(window+1, 0).Sub(now)}
 		case le.renewing != nil:
@@ -195,11 +198,19 @@ func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
 		}
 		done := make(chan struct{})
 		le.renewing = done
+		onCredit := le.refused == 0
 		l.mu.Unlock()
+		if !onCredit {
+			// A dearer request was refused this window: this one waits for its own reservation.
+			if err := l.renew(ctx, tenant, le, take, cost, 0, limit, done); err != nil {
+				return err
+			}
+			continue
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewFor)
 		go func() {
 			defer cancel()
-			l.renew(rctx, tenant, le, take, cost, limit, done)
+			_ = l.renew(rctx, tenant, le, take, cost, cost, limit, done) // a failure lets the request through
 		}()
 		return nil
 	}
@@ -209,9 +220,10 @@ func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
 const renewFor = 10 * time.Second
 
 // renew reserves take of lease le's window (or only cost, when take no longer fits) for a request
-// of that cost let through on credit, and closes done. A refusal refuses the rest of the window;
-// a reservation that fails leaves the lease empty, for the next request to try again.
-func (l *Limiter) renew(ctx context.Context, tenant string, le *lease, take, cost, limit int, done chan struct{}) {
+// of that cost, credit of which it spent already, and closes done. A refusal refuses the rest of
+// the window to requests of that cost or more; a reservation that fails leaves the lease as it
+// was, for the next request to try again.
+func (l *Limiter) renew(ctx context.Context, tenant string, le *lease, take, cost, credit, limit int, done chan struct{}) error {
 	ok, err := l.reserve(ctx, tenant, le.window, take, limit)
 	if err == nil && !ok && take > cost {
 		take = cost
@@ -221,13 +233,14 @@ func (l *Limiter) renew(ctx context.Context, tenant string, le *lease, take, cos
 	switch {
 	case err != nil:
 	case ok:
-		le.left += take - cost
+		le.left += take - credit
 	default:
-		le.refused = true
+		le.refused = cost
 	}
 	le.renewing = nil
 	l.mu.Unlock()
 	close(done)
+	return err
 }
 
 // Settle waits for a reservation of the tenant's request budget that a request let through on

@@ -112,6 +112,27 @@ func TestLongPollCostsItsWait(t *testing.T) {
 	wantCode(t, allow(l, "t", 1), CodeRateLimited)
 }
 
+// TestCheaperRequestsFitWhatIsLeft: a refused long poll does not refuse the cheaper requests that
+// fit what is left of the second's budget; they reserve it (not on credit) until it is spent.
+func TestCheaperRequestsFitWhatIsLeft(t *testing.T) {
+	dynamo, table := suite.Table(t, "limits")
+	c := &clock{time.Unix(1_800_000_500, 0)}
+	l := New(dynamo, table, Limits{Rate: 10}, nil).WithClock(c.now)
+	if err := allow(l, "t", 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := allow(l, "t", 5); err != nil { // on credit; its reservation is refused
+		t.Fatal(err)
+	}
+	wantCode(t, allow(l, "t", 5), CodeRateLimited)
+	for i := range 10 - 8 {
+		if err := allow(l, "t", 1); err != nil {
+			t.Fatalf("cheap request %d of the 2 left: %v", i+1, err)
+		}
+	}
+	wantCode(t, allow(l, "t", 1), CodeRateLimited)
+}
+
 // blockingDB is a DynamoDB whose UpdateItem waits until release is closed, then answers ok.
 type blockingDB struct {
 	started chan struct{}
