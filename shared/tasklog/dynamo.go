@@ -99,9 +99,8 @@ func (l *Log) Append(ctx context.Context, e Entry) (Event, error) {
 var errTaken = errors.New("sequence number taken")
 
 // tail answers the last sequence number of the log (the last implied event's, e.base(), when
-// nothing is stored after it), and
-// refuses an entry for a log that has ended, a rate-limited entry when the log took RateBurst
-// events within RateWindow of it, or a full log.
+// nothing is stored after it), and refuses an entry for a log that has ended, a rate-limited
+// entry when the log took RateBurst events within RateWindow of it, or a full log.
 func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 	limit := int32(1)
 	if e.Limited {
