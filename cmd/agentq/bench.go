@@ -27,6 +27,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.Latency, "latency", c.Latency, "latency added to every AWS request to count the accept path's round trips")
 	fs.IntVar(&c.Samples, "samples", c.Samples, "accepts timed per variant, with and without the latency")
 	fs.IntVar(&c.BatchTasks, "batch-tasks", c.BatchTasks, "tasks the batch run queues before the worker drains them")
+	fs.BoolVar(&c.ReceiptKMS, "receipt-kms", false, "sign receipts as the KMS-key option does (a KMS Sign each) instead of with the sealed key (a KMS Decrypt per instance)")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound on the pipeline run")
 	runs := fs.Int("coldstart-runs", 20, "cold starts per function (0: skip the cold-start meter)")
 	only := fs.Bool("coldstart-only", false, "run the cold-start meter only, not the pipeline")
