@@ -87,6 +87,9 @@ func (i *Issuer) Keys(ctx context.Context) ([]Key, error) {
 	return out, nil
 }
 
+// KeyID names the current key where it is kept (Signer.KeyID), without calling anything.
+func (i *Issuer) KeyID() string { return i.current.KeyID() }
+
 // DID is the current key's did:key.
 func (i *Issuer) DID(ctx context.Context) (string, error) {
 	pub, err := i.current.Public(ctx)
