@@ -44,6 +44,7 @@ type item struct {
 	WebhookURL        string  `dynamodbav:"webhook_url,omitempty"`
 	NeedsSecrets      bool    `dynamodbav:"needs_secrets,omitempty"`
 	ProgressEvents    bool    `dynamodbav:"progress_events,omitempty"`
+	CompletionEvents  bool    `dynamodbav:"completion_events,omitempty"`
 	Result            string  `dynamodbav:"result,omitempty"`
 	Output            string  `dynamodbav:"output,omitempty"`
 	ResultRef         string  `dynamodbav:"result_ref,omitempty"`
@@ -85,7 +86,7 @@ func toItem(t *task.Task) item {
 		Actions: t.Usage.Actions, CostUSD: t.Usage.Cost, ParentTaskID: t.ParentTaskID, TriggeringAgentID: t.TriggeringAgentID, UserID: t.UserID,
 		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
-		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL, ProgressEvents: t.ProgressEvents,
+		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL, ProgressEvents: t.ProgressEvents, CompletionEvents: t.CompletionEvents,
 		CreatedAt: table.Stamp(t.CreatedAt), UpdatedAt: table.Stamp(t.UpdatedAt), StartedAt: table.Stamp(t.StartedAt),
 		PausedAt: table.Stamp(t.PausedAt), FinishedAt: table.Stamp(t.FinishedAt),
 		Sync: t.Sync, CallerAgentID: t.CallerAgentID, CallerPublicID: t.CallerPublicID,
@@ -125,7 +126,7 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		ParentTaskID: it.ParentTaskID, TriggeringAgentID: it.TriggeringAgentID, UserID: it.UserID,
 		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
-		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL, ProgressEvents: it.ProgressEvents,
+		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL, ProgressEvents: it.ProgressEvents, CompletionEvents: it.CompletionEvents,
 		Sync: it.Sync, CallerAgentID: it.CallerAgentID, CallerPublicID: it.CallerPublicID,
 		Verification: it.Verification,
 	}

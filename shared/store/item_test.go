@@ -41,9 +41,13 @@ func TestItemRoundTripFull(t *testing.T) {
 		Reason: task.ReasonAgentUnavailable, ReasonMessage: "first try failed", Attempts: 2, CostUnits: 5,
 		LeaseUntil: created.Add(45*time.Second + 123456789), CreatedAt: created, UpdatedAt: created.Add(20 * time.Second),
 		StartedAt: created.Add(time.Second), PausedAt: created.Add(2 * time.Second), FinishedAt: created.Add(19 * time.Second),
-		ExpiresAt: created.Add(30*24*time.Hour + 700*time.Millisecond),
+		ExpiresAt: created.Add(30*24*time.Hour + 700*time.Millisecond), ProgressEvents: true, CompletionEvents: true,
 	}
 	av, got := roundTrip(t, in)
+	// The notifier decides from the stream's image alone: the choice is an attribute of the item.
+	if b, ok := av["completion_events"].(*types.AttributeValueMemberBOOL); !ok || !b.Value {
+		t.Errorf("completion_events = %#v, want true", av["completion_events"])
+	}
 
 	// Times come back in UTC at the precision each is stored with: timestamps to the nanosecond,
 	// the lease to the millisecond (conditions compare it as a number), expiry to the second (TTL).
