@@ -56,6 +56,8 @@ func TestDefaults(t *testing.T) {
 		API:           config.APIHTTP,
 		DefaultTenant: "default",
 		Schedules:     schedules,
+		// Only the outcomes of tasks that ask go on the bus unless the operator says all.
+		CompletionEvents: "requested",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
@@ -72,34 +74,36 @@ func TestAllFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(lookup(map[string]any{
-		config.KeyLambdaDir:       "elsewhere",
-		config.KeyAPIKeyHashes:    " acme:" + strings.ToUpper(hash) + ", beta:" + hash,
-		config.KeyAdminKeyHashes:  "ops:" + strings.ToUpper(hash) + " ",
-		config.KeyLambdaAgentARNs: " " + fnB + ", " + fnA + "," + fnB,
-		config.KeyTaskTTL:         "48h",
-		config.KeyAgentsFile:      "mine.json",
-		config.KeyAPI:             "REST",
-		config.KeyRestLogRole:     "Existing",
-		config.KeyEphemeral:       "true",
-		config.KeyLogLevel:        "DEBUG",
-		config.KeyDefaultTenant:   " ops-team ",
+		config.KeyLambdaDir:        "elsewhere",
+		config.KeyAPIKeyHashes:     " acme:" + strings.ToUpper(hash) + ", beta:" + hash,
+		config.KeyAdminKeyHashes:   "ops:" + strings.ToUpper(hash) + " ",
+		config.KeyLambdaAgentARNs:  " " + fnB + ", " + fnA + "," + fnB,
+		config.KeyTaskTTL:          "48h",
+		config.KeyAgentsFile:       "mine.json",
+		config.KeyAPI:              "REST",
+		config.KeyRestLogRole:      "Existing",
+		config.KeyEphemeral:        "true",
+		config.KeyLogLevel:         "DEBUG",
+		config.KeyDefaultTenant:    " ops-team ",
+		config.KeyCompletionEvents: " All ",
 	}), root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config.Config{
-		LambdaDir:       other,
-		APIKeyHashes:    "acme:" + hash + ",beta:" + hash,
-		AdminKeyHashes:  "ops:" + hash,
-		LambdaAgentARNs: []string{fnA, fnB},
-		TaskTTL:         "48h",
-		AgentsJSON:      `[{"id":"echo","protocol":"http","endpoint":"http://echo:8080/"}]`,
-		API:             config.APIREST,
-		RestLogRole:     config.RestLogRoleExisting,
-		Ephemeral:       true,
-		LogLevel:        "debug",
-		DefaultTenant:   "ops-team",
-		Schedules:       cfg.Schedules, // TestSchedules
+		LambdaDir:        other,
+		APIKeyHashes:     "acme:" + hash + ",beta:" + hash,
+		AdminKeyHashes:   "ops:" + hash,
+		LambdaAgentARNs:  []string{fnA, fnB},
+		TaskTTL:          "48h",
+		AgentsJSON:       `[{"id":"echo","protocol":"http","endpoint":"http://echo:8080/"}]`,
+		API:              config.APIREST,
+		RestLogRole:      config.RestLogRoleExisting,
+		Ephemeral:        true,
+		LogLevel:         "debug",
+		DefaultTenant:    "ops-team",
+		Schedules:        cfg.Schedules, // TestSchedules
+		CompletionEvents: "all",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
@@ -213,6 +217,7 @@ func TestErrors(t *testing.T) {
 		{"default tenant with a blank", map[string]any{config.KeyDefaultTenant: "two words"}, config.KeyDefaultTenant},
 		{"default tenant with a colon", map[string]any{config.KeyDefaultTenant: "a:b"}, config.KeyDefaultTenant},
 		{"default tenant too long", map[string]any{config.KeyDefaultTenant: strings.Repeat("t", 129)}, config.KeyDefaultTenant},
+		{"completion events neither requested nor all", map[string]any{config.KeyCompletionEvents: "some"}, config.KeyCompletionEvents},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := config.Load(lookup(c.ctx), root)
