@@ -168,8 +168,7 @@ func (d Decoder) Xpander(body []byte) (*Invocation, error) {
 	if r.WebhookURL != nil {
 		inv.WebhookURL = *r.WebhookURL
 	}
-	inv.ProgressEvents = derefBool(r.EventsStreaming)
-	inv.CompletionEvent = r.CompletionEvent
+	inv.ProgressEvents, inv.CompletionEvent = derefBool(r.EventsStreaming), r.CompletionEvent
 	if r.ParentExecutionID != nil {
 		inv.ParentTaskID = *r.ParentExecutionID
 	}
