@@ -144,3 +144,24 @@ func TestFromAttributesRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestCompletionEventsAttribute: a task's choice is written either way, so an item without it is
+// one accepted before tasks chose, when every outcome went on the bus: it reads as asking, and
+// a task in flight across the deploy (a triggered one waiting for its event, say) keeps its event.
+func TestCompletionEventsAttribute(t *testing.T) {
+	for _, want := range []bool{false, true} {
+		av, got := roundTrip(t, &task.Task{ID: "t1", Tenant: "org-1", AgentID: "echo", Dialect: task.Xpander, State: task.Queued,
+			Version: 1, CompletionEvents: want})
+		if b, ok := av["completion_events"].(*types.AttributeValueMemberBOOL); !ok || b.Value != want {
+			t.Errorf("completion_events written as %#v, want %v", av["completion_events"], want)
+		}
+		if got.CompletionEvents != want {
+			t.Errorf("CompletionEvents read back as %v, want %v", got.CompletionEvents, want)
+		}
+		delete(av, "completion_events")
+		old, err := fromAttributes(av)
+		if err != nil || !old.CompletionEvents {
+			t.Errorf("an item from before the choice reads CompletionEvents %v (%v), want true", old != nil && old.CompletionEvents, err)
+		}
+	}
+}

@@ -35,6 +35,7 @@ func TestNewFollowsTheSetting(t *testing.T) {
 	image := map[string]types.AttributeValue{
 		"pk": s("TASK#t1"), "sk": s("TASK"), "id": s("t1"), "tenant": s("org-1"), "agent_id": s("echo"),
 		"dialect": s("xpander"), "state": s("succeeded"), "version": &types.AttributeValueMemberN{Value: "4"},
+		"completion_events": &types.AttributeValueMemberBOOL{Value: false}, // the task did not ask
 	}
 	rec := batch.StreamRecord{Sequence: "1", Keys: map[string]types.AttributeValue{"pk": s("TASK#t1"), "sk": s("TASK")}, NewImage: image}
 	for _, tc := range []struct {
