@@ -8600,6 +8600,16 @@ type HumanInTheLoopRequest struct {
 	WaitNodeId *string `json:"wait_node_id,omitempty"`
 }
 
+// InvokeCompletionEvent agentq's extension, in both dialects. Put the task's outcome on the agentq event bus
+// (`Agent Task Completed`, `Failed`, `Stopped`, `Paused`). Unset (or null) means false for a
+// task submitted over HTTP, true for one made by an event trigger (`Invoke Agent` event,
+// schedule, ingest queue), whose producer hears of the outcome only through the bus; `false`
+// in an event's detail declines it. Tasks opted in to progress events (`events_streaming`,
+// `progress_events`) always get it. A deployment set to publish every outcome
+// (`AGENTQ_COMPLETION_EVENTS=all`) ignores it. Webhooks (`webhook_url`, the tenant's
+// default URLs) are delivered either way.
+type InvokeCompletionEvent = bool
+
 // InvokeWebhookURL agentq's extension, in both dialects. Where to deliver the task's outcome: Standard
 // Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff
 // for about 27 hours; see the `taskOutcome` webhook. Delivered besides the tenant's default
@@ -8913,6 +8923,16 @@ type ServiceNetRequest struct {
 	// AuthToken Secret. Bearer token or API key passed directly to the agent; never stored, logged or echoed.
 	AuthToken *string `json:"auth_token,omitempty"`
 
+	// CompletionEvent agentq's extension, in both dialects. Put the task's outcome on the agentq event bus
+	// (`Agent Task Completed`, `Failed`, `Stopped`, `Paused`). Unset (or null) means false for a
+	// task submitted over HTTP, true for one made by an event trigger (`Invoke Agent` event,
+	// schedule, ingest queue), whose producer hears of the outcome only through the bus; `false`
+	// in an event's detail declines it. Tasks opted in to progress events (`events_streaming`,
+	// `progress_events`) always get it. A deployment set to publish every outcome
+	// (`AGENTQ_COMPLETION_EVENTS=all`) ignores it. Webhooks (`webhook_url`, the tenant's
+	// default URLs) are delivered either way.
+	CompletionEvent *InvokeCompletionEvent `json:"completion_event,omitempty"`
+
 	// ConfirmRisky Set to true to proceed with agents that require human approval.
 	ConfirmRisky *bool `json:"confirm_risky,omitempty"`
 
@@ -8934,7 +8954,8 @@ type ServiceNetRequest struct {
 
 	// ProgressEvents agentq's (xpander's `events_streaming`): opt in to progress events. Besides its
 	// outcome, every event of the task's log but `paused` and `finished` goes to the event
-	// bus (`Agent Task Progress`) and to the task's webhooks (`task.progress`).
+	// bus (`Agent Task Progress`) and to the task's webhooks (`task.progress`). The outcome
+	// goes on the bus too, whatever `completion_event` says.
 	ProgressEvents *bool `json:"progress_events,omitempty"`
 
 	// Region ISO country code of the calling region.
@@ -9307,13 +9328,24 @@ type XpanderMessageErrorStatus string
 
 // XpanderRequest The xpander invoke body (`dialect.XpanderRequest`), field for field.
 type XpanderRequest struct {
-	AdditionalContext          *string `json:"additional_context,omitempty"`
-	DisableAttachmentInjection *bool   `json:"disable_attachment_injection,omitempty"`
+	AdditionalContext *string `json:"additional_context,omitempty"`
+
+	// CompletionEvent agentq's extension, in both dialects. Put the task's outcome on the agentq event bus
+	// (`Agent Task Completed`, `Failed`, `Stopped`, `Paused`). Unset (or null) means false for a
+	// task submitted over HTTP, true for one made by an event trigger (`Invoke Agent` event,
+	// schedule, ingest queue), whose producer hears of the outcome only through the bus; `false`
+	// in an event's detail declines it. Tasks opted in to progress events (`events_streaming`,
+	// `progress_events`) always get it. A deployment set to publish every outcome
+	// (`AGENTQ_COMPLETION_EVENTS=all`) ignores it. Webhooks (`webhook_url`, the tenant's
+	// default URLs) are delivered either way.
+	CompletionEvent            *InvokeCompletionEvent `json:"completion_event,omitempty"`
+	DisableAttachmentInjection *bool                  `json:"disable_attachment_injection,omitempty"`
 
 	// EventsStreaming Opt in to progress events: besides its outcome, every event of the task's log
 	// (`created`, `attempt`, the agent's `status`, `chunk`, `tool_call_*`, `artifact`,
 	// `usage`, …; not `paused` or `finished`, which the outcome events say) goes to the
-	// event bus (`Agent Task Progress`) and to the task's webhooks (`task.progress`).
+	// event bus (`Agent Task Progress`) and to the task's webhooks (`task.progress`). The
+	// outcome goes on the bus too, whatever `completion_event` says.
 	EventsStreaming *bool   `json:"events_streaming,omitempty"`
 	ExpectedOutput  *string `json:"expected_output,omitempty"`
 

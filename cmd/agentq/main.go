@@ -152,12 +152,16 @@ func runLocal(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	completion, err := config.CompletionEvents(getenv)
+	if err != nil {
+		return err
+	}
 	sys, err := system.Start(ctx, system.Options{
 		SealKey: sc.sealKey, WebhookSecret: sc.webhookSecret, AllowLoopbackWebhooks: getenv(config.EnvAllowLoopbackURLs) == "1",
 		Addr: *addr, APIKey: sc.apiKey, AdminKey: sc.adminKey, Agents: agents, DataDir: *data,
 		DynamoDBEndpoint: getenv("AWS_ENDPOINT_URL_DYNAMODB"), SQSEndpoint: getenv("AWS_ENDPOINT_URL_SQS"),
 		LambdaEndpoint: getenv("AWS_ENDPOINT_URL_LAMBDA"), NoWorker: *noWorker, SweepEvery: *sweepEvery,
-		ReceiptKeysFile: receiptKeysFile(getenv), TenantLimits: limits,
+		ReceiptKeysFile: receiptKeysFile(getenv), TenantLimits: limits, CompletionEvents: completion,
 		Logger: telemetry.NewLogger(stderr, *level),
 	})
 	if err != nil {

@@ -58,6 +58,10 @@ const (
 	// KeyDefaultTenant names the tenant that owns triggered invocations (EventBridge events,
 	// schedules, ingest queue messages) that name none: AGENTQ_DEFAULT_TENANT on the trigger.
 	KeyDefaultTenant = "defaultTenant"
+	// KeyCompletionEvents says whose outcomes notify puts on the bus: "requested" (the default:
+	// tasks that asked, progress-event tasks and triggered tasks) or "all" (every task, for
+	// operators who audit from the bus): AGENTQ_COMPLETION_EVENTS on notify.
+	KeyCompletionEvents = "completionEvents"
 	// KeyReceiptSigner chooses how ServiceNet receipts are signed: ReceiptSignerSealed (default)
 	// or ReceiptSignerKMS.
 	KeyReceiptSigner = "receiptSigner"
@@ -145,6 +149,9 @@ type Config struct {
 	// ReceiptKeyGeneration is the sealed receipt key's generation (1 or more; 0 with the KMS
 	// signer).
 	ReceiptKeyGeneration int
+	// CompletionEvents is KeyCompletionEvents' value: sharedconfig.CompletionEventsRequested
+	// unless given.
+	CompletionEvents string
 }
 
 // Lookup returns the context value stored under key, or nil when it is unset. A CDK app passes
@@ -244,6 +251,17 @@ func loadRuntime(lookup Lookup, cfg *Config, check func(error)) {
 	check(err)
 	if err == nil {
 		check(checkTenant(cfg.DefaultTenant))
+	}
+
+	completion, err := stringValue(lookup, KeyCompletionEvents, sharedconfig.CompletionEventsRequested)
+	check(err)
+	if err == nil {
+		// The function reads it with the same check, so a value it would refuse fails synthesis.
+		cfg.CompletionEvents, err = sharedconfig.CompletionEvents(func(string) string { return strings.ToLower(completion) })
+		if err != nil {
+			check(fmt.Errorf("context %s=%q: want %q or %q", KeyCompletionEvents, completion,
+				sharedconfig.CompletionEventsRequested, sharedconfig.CompletionEventsAll))
+		}
 	}
 }
 

@@ -59,6 +59,8 @@ func TestDefaults(t *testing.T) {
 		// Receipts are signed with the sealed key's first generation.
 		ReceiptSigner:        config.ReceiptSignerSealed,
 		ReceiptKeyGeneration: 1,
+		// Only the outcomes of tasks that ask go on the bus unless the operator says all.
+		CompletionEvents: "requested",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
@@ -87,6 +89,7 @@ func TestAllFlags(t *testing.T) {
 		config.KeyLogLevel:             "DEBUG",
 		config.KeyDefaultTenant:        " ops-team ",
 		config.KeyReceiptKeyGeneration: float64(3), // a number in cdk.json
+		config.KeyCompletionEvents:     " All ",
 	}), root)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +110,7 @@ func TestAllFlags(t *testing.T) {
 		ReceiptSigner:   config.ReceiptSignerSealed,
 		// Rotated twice: the third generation signs.
 		ReceiptKeyGeneration: 3,
+		CompletionEvents:     "all",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
@@ -224,6 +228,7 @@ func TestErrors(t *testing.T) {
 		{"receipt key generation not a number", map[string]any{config.KeyReceiptKeyGeneration: "v2"}, config.KeyReceiptKeyGeneration},
 		{"receipt key generation with KMS", map[string]any{config.KeyReceiptSigner: "kms", config.KeyReceiptKeyGeneration: "2"}, config.KeyReceiptKeyGeneration},
 		{"default tenant too long", map[string]any{config.KeyDefaultTenant: strings.Repeat("t", 129)}, config.KeyDefaultTenant},
+		{"completion events neither requested nor all", map[string]any{config.KeyCompletionEvents: "some"}, config.KeyCompletionEvents},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := config.Load(lookup(c.ctx), root)

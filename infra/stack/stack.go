@@ -142,6 +142,7 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 		BusName:          "agentq-" + id,
 		AgentsJSON:       cfg.AgentsJSON,
 		DefaultTenant:    tenant,
+		CompletionEvents: cfg.CompletionEvents,
 		Schedules:        cfg.Schedules,
 		TriggerCodeDir:   code("trigger"),
 		NotifyCodeDir:    code("notify"),

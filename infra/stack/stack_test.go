@@ -81,7 +81,7 @@ func synthesize(t *testing.T) {
 				{config.Config{
 					LambdaDir: lambdaDir, TaskTTL: "48h", AgentsJSON: "[]", API: config.APIREST, RestLogRole: config.RestLogRoleCreate, LogLevel: "info", Ephemeral: true,
 					APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys, LambdaAgentARNs: []string{lambdaFn}, DefaultTenant: tenant,
-					Schedules: schedules, ReceiptSigner: config.ReceiptSignerKMS,
+					Schedules: schedules, ReceiptSigner: config.ReceiptSignerKMS, CompletionEvents: sharedconfig.CompletionEventsAll,
 				}, &throw},
 			} {
 				out, err := os.MkdirTemp("", "agentq-cdk-*")
@@ -312,6 +312,11 @@ func TestContextReachesTheFunctions(t *testing.T) {
 		got, ok := infratest.Env(fn)[golambda.EnvDefaultTenant]
 		if strings.HasPrefix(fn.ID, "EventsTrigger") != ok || ok && got != tenant {
 			t.Errorf("%s: %s = %v; only the trigger gets it, %q", fn.ID, golambda.EnvDefaultTenant, got, tenant)
+		}
+		// The stack's completionEvents reaches the notifier, the one function that reads it.
+		got, ok = infratest.Env(fn)[golambda.EnvCompletionEvents]
+		if strings.HasPrefix(fn.ID, "EventsNotify") != ok || ok && got != sharedconfig.CompletionEventsAll {
+			t.Errorf("%s: %s = %v; only notify gets it, %q", fn.ID, golambda.EnvCompletionEvents, got, sharedconfig.CompletionEventsAll)
 		}
 	}
 	// 48h: two days, and one more for the payloads.

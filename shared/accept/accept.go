@@ -192,8 +192,26 @@ type Submission struct {
 	// IdempotencyKey, when set, makes a replay of the same request return the first task.
 	IdempotencyKey string
 	// Source says what submitted it: "api", "eventbridge", ...
-	Source     string
-	Invocation *dialect.Invocation
+	Source string
+	// EventDriven says the submitter has no caller waiting on an answer (an event trigger): the
+	// outcome goes out as an event unless the body says completion_event: false.
+	EventDriven bool
+	Invocation  *dialect.Invocation
+}
+
+// CompletionEvents decides whether a task's outcome goes to the event bus
+// (task.Task.CompletionEvents): always for a task opted in to progress events (it asked to hear of
+// the task on the bus), else as the body says (completion_event), else for event-driven
+// submissions only. An HTTP caller has the answer from the API; an event producer has only the
+// bus.
+func CompletionEvents(inv *dialect.Invocation, eventDriven bool) bool {
+	switch {
+	case inv.ProgressEvents:
+		return true
+	case inv.CompletionEvent != nil:
+		return *inv.CompletionEvent
+	}
+	return eventDriven
 }
 
 // Submit resolves the agent's current published version (the only one a tenant may name), checks
@@ -245,7 +263,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	t := &task.Task{
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
-		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, ProgressEvents: inv.ProgressEvents, CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
+		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, ProgressEvents: inv.ProgressEvents,
+		CompletionEvents: CompletionEvents(inv, sub.EventDriven), CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
 		ParentTaskID: inv.ParentTaskID, TriggeringAgentID: inv.TriggeringAgentID, UserID: inv.UserID,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
 		NeedsSecrets: authToken != "" || len(secrets) > 0 || inv.AuthContextID != "",

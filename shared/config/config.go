@@ -88,6 +88,9 @@ type Config struct {
 	KMSKeyID string
 	// EventBus is the bus completion events go to; empty publishes none.
 	EventBus string
+	// CompletionEvents is CompletionEventsRequested or CompletionEventsAll: whose outcomes go
+	// on the bus (AGENTQ_COMPLETION_EVENTS).
+	CompletionEvents string
 	// WebhookQueueURL and WebhookDLQURL are the webhook delivery queue and its final resting
 	// place; WebhookSecret the operator's default signing secret (may be empty).
 	WebhookQueueURL string
@@ -173,6 +176,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, err)
 	}
 	if err := c.loadReceiptKeys(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.loadCompletionEvents(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

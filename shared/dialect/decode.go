@@ -42,6 +42,10 @@ type Invocation struct {
 	// ProgressEvents is the caller's opt-in to progress events on the bus and its webhooks
 	// (xpander events_streaming, ServiceNet progress_events).
 	ProgressEvents bool
+	// CompletionEvent is the caller's choice about the outcome's event on the bus (completion_event
+	// in both dialects, an agentq extension); nil when the body does not say, and the accept core
+	// decides by who submitted (see accept.Submission.EventDriven).
+	CompletionEvent *bool
 	// ParentTaskID names the task this one is a sub-task of, and TriggeringAgentID the agent that
 	// delegated it (xpander parent_execution_id, triggering_agent_id): lists filter on them, and
 	// deleting a task deletes its sub-tasks.

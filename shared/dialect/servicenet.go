@@ -36,6 +36,9 @@ type ServiceNetRequest struct {
 	// ProgressEvents is agentq's: deliver the task's progress events, not only its outcome, to
 	// the event bus and the webhooks (xpander's events_streaming).
 	ProgressEvents *bool `json:"progress_events"`
+	// CompletionEvent is agentq's: put the task's outcome on the event bus (Agent Task Completed,
+	// Failed, Stopped, Paused). Webhooks are delivered either way.
+	CompletionEvent *bool `json:"completion_event"`
 }
 
 // validRegion reports whether s is two ASCII letters (an ISO country code's shape). A loop, not a
@@ -121,6 +124,7 @@ func (Decoder) ServiceNet(body []byte) (*Invocation, error) {
 	}
 	inv.ReturnImmediately = r.ReturnImmediately != nil && *r.ReturnImmediately
 	inv.ProgressEvents = r.ProgressEvents != nil && *r.ProgressEvents
+	inv.CompletionEvent = r.CompletionEvent
 	inv.CallerAgentID, inv.CallerPublicID = callerOf(r.AgentEnvelope)
 	return inv, nil
 }
@@ -204,7 +208,7 @@ func callerOf(envelope json.RawMessage) (agentID, publicID string) {
 }
 
 // serviceNetOnly are the body fields only ServiceNet's invoke defines; xpander's invoke has none
-// of them. input, multitask_strategy and webhook_url belong to both.
+// of them. input, multitask_strategy, webhook_url and completion_event belong to both.
 var serviceNetOnly = []string{"message", "task_id", "context_id", "skill_id", "auth_token", "auth_context_id",
 	"region", "confirm_risky", "max_cost_units", "settlement", "agent_envelope", "return_immediately"}
 
@@ -234,7 +238,7 @@ func IsServiceNet(body []byte) bool {
 }
 
 // sharedFields are the body fields both invokes define.
-var sharedFields = []string{"input", "multitask_strategy", "webhook_url"}
+var sharedFields = []string{"input", "multitask_strategy", "webhook_url", "completion_event"}
 
 // xpanderFields are the body fields of xpander's invoke, read from XpanderRequest's tags on first
 // use rather than at every cold start.

@@ -97,3 +97,50 @@ func TestProgressEventsOptIn(t *testing.T) {
 		})
 	}
 }
+
+// TestCompletionEventField: completion_event (agentq's, in both dialects) is kept as said, nil
+// when the body does not say (the accept core then decides by who submitted); a value that is no
+// boolean is refused; a body with it and only xpander's fields stays xpander's on the shared path.
+func TestCompletionEventField(t *testing.T) {
+	yes, no := true, false
+	cases := []struct {
+		name, body string
+		decode     func([]byte) (*Invocation, error)
+		want       *bool
+		problem    string
+	}{
+		{"xpander absent", `{"input":{"text":"hi"}}`, DecodeXpander, nil, ""},
+		{"xpander true", `{"input":{"text":"hi"},"completion_event":true}`, DecodeXpander, &yes, ""},
+		{"xpander false", `{"input":{"text":"hi"},"completion_event":false}`, DecodeXpander, &no, ""},
+		{"xpander null", `{"input":{"text":"hi"},"completion_event":null}`, DecodeXpander, nil, ""},
+		{"xpander string", `{"input":{"text":"hi"},"completion_event":"yes"}`, DecodeXpander, nil, "body.completion_event"},
+		{"servicenet absent", `{"message":"hi"}`, DecodeServiceNet, nil, ""},
+		{"servicenet true", `{"message":"hi","completion_event":true}`, DecodeServiceNet, &yes, ""},
+		{"servicenet false", `{"message":"hi","completion_event":false}`, DecodeServiceNet, &no, ""},
+		{"servicenet number", `{"message":"hi","completion_event":1}`, DecodeServiceNet, nil, "body.completion_event"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			inv, err := c.decode([]byte(c.body))
+			if c.problem != "" {
+				var ve *ValidationError
+				if !errors.As(err, &ve) || strings.Join(ve.Problems[0].Loc, ".") != c.problem {
+					t.Fatalf("err = %v, want a problem at %s", err, c.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (inv.CompletionEvent == nil) != (c.want == nil) || c.want != nil && *inv.CompletionEvent != *c.want {
+				t.Errorf("CompletionEvent = %v, want %v", inv.CompletionEvent, c.want)
+			}
+		})
+	}
+	if IsServiceNet([]byte(`{"input":{"text":"hi"},"completion_event":true}`)) {
+		t.Error("an xpander body asking for the event reads as ServiceNet's")
+	}
+	if !IsServiceNet([]byte(`{"message":"hi","completion_event":true}`)) {
+		t.Error("a ServiceNet body asking for the event reads as xpander's")
+	}
+}

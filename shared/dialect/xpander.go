@@ -40,6 +40,9 @@ type XpanderRequest struct {
 	MultitaskStrategy *string `json:"multitask_strategy"`
 	// WebhookURL is agentq's: where to deliver the task's outcome (Standard Webhooks).
 	WebhookURL *string `json:"webhook_url"`
+	// CompletionEvent is agentq's: put the task's outcome on the event bus (Agent Task Completed,
+	// Failed, Stopped, Paused). Webhooks are delivered either way.
+	CompletionEvent *bool `json:"completion_event"`
 }
 
 // XpanderInput is the task input: the instruction, attached files and the user it is for.
@@ -165,7 +168,7 @@ func (d Decoder) Xpander(body []byte) (*Invocation, error) {
 	if r.WebhookURL != nil {
 		inv.WebhookURL = *r.WebhookURL
 	}
-	inv.ProgressEvents = derefBool(r.EventsStreaming)
+	inv.ProgressEvents, inv.CompletionEvent = derefBool(r.EventsStreaming), r.CompletionEvent
 	if r.ParentExecutionID != nil {
 		inv.ParentTaskID = *r.ParentExecutionID
 	}

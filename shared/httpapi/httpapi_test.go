@@ -875,3 +875,27 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Errorf("secrets did not reach the submitter: auth_token %v, user_oidc_token %v", sawToken, sawOIDC)
 	}
 }
+
+// TestInvokeCompletionEvent: over HTTP, in both dialects, completion_event reaches the accept core
+// as the body said, and the submission is not event-driven (an HTTP caller gets no event unless
+// it asks).
+func TestInvokeCompletionEvent(t *testing.T) {
+	for _, c := range []struct{ path, body string }{
+		{xpanderPath, `{"input":{"text":"hello"},"completion_event":true}`},
+		{"/v1/agents/echo/invoke-async", `{"message":"hello","completion_event":true}`},
+	} {
+		hs := newHarness(t)
+		if r := do(t, hs.h, http.MethodPost, c.path, c.body, authed()...); r.status != http.StatusOK {
+			t.Fatalf("%s: status = %d: %s", c.path, r.status, r.raw)
+		}
+		sub := hs.sub.subs[0]
+		if inv := sub.Invocation; sub.EventDriven || inv.CompletionEvent == nil || !*inv.CompletionEvent || !accept.CompletionEvents(inv, sub.EventDriven) {
+			t.Errorf("%s: submission event-driven %v, completion_event %v", c.path, sub.EventDriven, inv.CompletionEvent)
+		}
+		hs = newHarness(t)
+		do(t, hs.h, http.MethodPost, c.path, strings.Replace(c.body, `,"completion_event":true`, "", 1), authed()...)
+		if sub := hs.sub.subs[0]; accept.CompletionEvents(sub.Invocation, sub.EventDriven) {
+			t.Errorf("%s: a body that does not ask gets the event", c.path)
+		}
+	}
+}

@@ -43,6 +43,10 @@ type Config struct {
 	// Events and Bus say where completion events go; a nil Events publishes none.
 	Events EventBridge
 	Bus    string
+	// AllCompletionEvents puts every task's outcome on the bus (AGENTQ_COMPLETION_EVENTS=all);
+	// false puts only those of tasks that asked (task.Task.CompletionEvents). Progress events go
+	// either way: only tasks that opted in have them.
+	AllCompletionEvents bool
 	// Webhooks, when set, gets every event for delivery to the task's and its tenant's webhooks.
 	Webhooks Webhooks
 	Logger   *slog.Logger
@@ -204,36 +208,48 @@ func (n *Notifier) entry(c *change) ebtypes.PutEventsRequestEntry {
 	return e
 }
 
-// publish puts the changes' events on the bus, as many per call as EventBridge takes, and returns
-// the index of the first that failed (len(changes) when none did).
+// OnBus reports whether a change's event goes on the bus: a progress event always (only tasks
+// that opted in have them), an outcome when its task asked for it (task.Task.CompletionEvents) or
+// the deployment publishes every outcome (all). Webhooks get every change whatever it says.
+func OnBus(t *task.Task, progress, all bool) bool {
+	return progress || all || t.CompletionEvents
+}
+
+// publish puts the events of the changes that go on the bus (OnBus), as many per call as
+// EventBridge takes, and returns the index of the first that failed (len(changes) when none did).
 func (n *Notifier) publish(ctx context.Context, changes []*change) int {
-	all := make([]ebtypes.PutEventsRequestEntry, len(changes))
+	var picked []int // the indexes in changes of the events that go on the bus
+	var all []ebtypes.PutEventsRequestEntry
 	for i, c := range changes {
-		all[i] = n.entry(c)
+		if OnBus(c.task, c.eventSeq > 0, n.c.AllCompletionEvents) {
+			picked = append(picked, i)
+			all = append(all, n.entry(c))
+		}
 	}
 	start := 0
 	for _, end := range Chunks(all) {
-		chunk, entries := changes[start:end], all[start:end]
+		chunk, entries := picked[start:end], all[start:end]
 		out, err := n.c.Events.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})
 		if err != nil {
 			n.c.Logger.Error("put events", "err", err, "entries", len(entries))
-			return start
+			return chunk[0]
 		}
 		for i, e := range out.Entries {
 			if i < len(chunk) && e.ErrorCode != nil {
 				// Entries fail one by one (throttling, an internal error): retry from the first.
-				n.c.Logger.Error("put event", "task_id", chunk[i].task.ID, "error_code", aws.ToString(e.ErrorCode),
+				n.c.Logger.Error("put event", "task_id", changes[chunk[i]].task.ID, "error_code", aws.ToString(e.ErrorCode),
 					"error_message", aws.ToString(e.ErrorMessage))
 				n.c.Metrics.Count(telemetry.EventsPublished, i)
-				return start + i
+				return chunk[i]
 			}
 		}
 		if len(out.Entries) < len(chunk) {
 			n.c.Logger.Error("put events answered fewer entries than sent", "sent", len(chunk), "answered", len(out.Entries))
-			return start + len(out.Entries)
+			return chunk[len(out.Entries)]
 		}
 		n.c.Metrics.Count(telemetry.EventsPublished, len(chunk))
-		for _, c := range chunk {
+		for _, i := range chunk {
+			c := changes[i]
 			n.c.Logger.Info("event published", "task_id", c.task.ID, "agent_id", c.task.AgentID, "tenant", c.task.Tenant,
 				"detail_type", c.detailType, "version", c.task.Version)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -117,7 +118,82 @@ func newTask(id string, d task.Dialect) *task.Task {
 	return &task.Task{
 		ID: id, Tenant: "org-1", AgentID: "echo", AgentVersion: "2", Dialect: d, Source: "api", Version: 4, State: task.Succeeded,
 		Text: "hi", Result: "hello", WebhookURL: "https://hooks.example.com/x?token=hook-SECRET", CreatedAt: at, UpdatedAt: at.Add(time.Second),
-		FinishedAt: at.Add(time.Second), ExpiresAt: at.Add(30 * 24 * time.Hour),
+		FinishedAt: at.Add(time.Second), ExpiresAt: at.Add(30 * 24 * time.Hour), CompletionEvents: true,
+	}
+}
+
+// TestCompletionEventsOnlyForThoseWhoAsked: an outcome goes on the bus when its task asked for it
+// or the deployment publishes every outcome; webhooks get every outcome either way; a failed
+// entry is reported by its own record even when records before it were not published.
+func TestCompletionEventsOnlyForThoseWhoAsked(t *testing.T) {
+	asked, silent := newTask("asked", task.Xpander), newTask("silent", task.ServiceNet)
+	silent.CompletionEvents = false
+	asked2 := newTask("asked2", task.Xpander)
+	tasks := fakeTasks{"asked": asked, "silent": silent, "asked2": asked2}
+	records := func() []batch.StreamRecord {
+		return []batch.StreamRecord{
+			rec("1", "TASK", "silent", task.Running, task.Succeeded),
+			rec("2", "TASK", "asked", task.Running, task.Failed),
+			rec("3", "TASK", "asked2", task.Running, task.Canceled),
+		}
+	}
+	tests := []struct {
+		name      string
+		all       bool
+		failAt    int
+		wantOnBus []string
+		wantFrom  string
+	}{
+		{"requested: only the tasks that asked", false, -1, []string{"asked", "asked2"}, ""},
+		{"all: every outcome", true, -1, []string{"silent", "asked", "asked2"}, ""},
+		{"requested, the second published entry fails: retried from its own record", false, 1, []string{"asked"}, "3"},
+		// EventBridge takes the entries after a failed one: the retry from "2" sends asked2 again.
+		{"requested, the first published entry fails", false, 0, []string{"asked2"}, "2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bus, hooks := &fakeBus{failAt: tc.failAt}, &fakeWebhooks{}
+			n := New(Config{Tasks: tasks, Events: bus, Bus: "b", Webhooks: hooks, AllCompletionEvents: tc.all})
+			from, err := n.Handle(context.Background(), records())
+			if err != nil || from != tc.wantFrom {
+				t.Fatalf("Handle = %q, %v; want %q", from, err, tc.wantFrom)
+			}
+			var onBus []string
+			for _, e := range bus.entries {
+				var d Detail
+				if err := json.Unmarshal([]byte(aws.ToString(e.Detail)), &d); err != nil {
+					t.Fatal(err)
+				}
+				onBus = append(onBus, d.TaskID)
+			}
+			if strings.Join(onBus, ",") != strings.Join(tc.wantOnBus, ",") {
+				t.Errorf("on the bus: %q, want %q", onBus, tc.wantOnBus)
+			}
+			var hooked []string
+			for _, h := range hooks.got {
+				hooked = append(hooked, h.TaskID)
+			}
+			slices.Sort(hooked)
+			if tc.wantFrom == "" && strings.Join(hooked, ",") != "asked,asked2,silent" {
+				t.Errorf("webhook notifications for %q, want every task's", hooked)
+			}
+		})
+	}
+}
+
+func TestOnBus(t *testing.T) {
+	tests := []struct {
+		asked, progress, all, want bool
+	}{
+		{false, false, false, false},
+		{true, false, false, true},
+		{false, true, false, true},
+		{false, false, true, true},
+	}
+	for _, tc := range tests {
+		if got := OnBus(&task.Task{CompletionEvents: tc.asked}, tc.progress, tc.all); got != tc.want {
+			t.Errorf("OnBus(asked=%v, progress=%v, all=%v) = %v, want %v", tc.asked, tc.progress, tc.all, got, tc.want)
+		}
 	}
 }
 

@@ -41,9 +41,13 @@ func TestItemRoundTripFull(t *testing.T) {
 		Reason: task.ReasonAgentUnavailable, ReasonMessage: "first try failed", Attempts: 2, CostUnits: 5,
 		LeaseUntil: created.Add(45*time.Second + 123456789), CreatedAt: created, UpdatedAt: created.Add(20 * time.Second),
 		StartedAt: created.Add(time.Second), PausedAt: created.Add(2 * time.Second), FinishedAt: created.Add(19 * time.Second),
-		ExpiresAt: created.Add(30*24*time.Hour + 700*time.Millisecond),
+		ExpiresAt: created.Add(30*24*time.Hour + 700*time.Millisecond), ProgressEvents: true, CompletionEvents: true,
 	}
 	av, got := roundTrip(t, in)
+	// The notifier decides from the stream's image alone: the choice is an attribute of the item.
+	if b, ok := av["completion_events"].(*types.AttributeValueMemberBOOL); !ok || !b.Value {
+		t.Errorf("completion_events = %#v, want true", av["completion_events"])
+	}
 
 	// Times come back in UTC at the precision each is stored with: timestamps to the nanosecond,
 	// the lease to the millisecond (conditions compare it as a number), expiry to the second (TTL).
@@ -138,5 +142,26 @@ func TestFromAttributesRefuses(t *testing.T) {
 				t.Errorf("fromAttributes = %+v, %v; want an error containing %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestCompletionEventsAttribute: a task's choice is written either way, so an item without it is
+// one accepted before tasks chose, when every outcome went on the bus: it reads as asking, and
+// a task in flight across the deploy (a triggered one waiting for its event, say) keeps its event.
+func TestCompletionEventsAttribute(t *testing.T) {
+	for _, want := range []bool{false, true} {
+		av, got := roundTrip(t, &task.Task{ID: "t1", Tenant: "org-1", AgentID: "echo", Dialect: task.Xpander, State: task.Queued,
+			Version: 1, CompletionEvents: want})
+		if b, ok := av["completion_events"].(*types.AttributeValueMemberBOOL); !ok || b.Value != want {
+			t.Errorf("completion_events written as %#v, want %v", av["completion_events"], want)
+		}
+		if got.CompletionEvents != want {
+			t.Errorf("CompletionEvents read back as %v, want %v", got.CompletionEvents, want)
+		}
+		delete(av, "completion_events")
+		old, err := fromAttributes(av)
+		if err != nil || !old.CompletionEvents {
+			t.Errorf("an item from before the choice reads CompletionEvents %v (%v), want true", old != nil && old.CompletionEvents, err)
+		}
 	}
 }

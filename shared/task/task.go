@@ -127,6 +127,11 @@ type Task struct {
 	// events_streaming, ServiceNet progress_events): the task's log events, besides its outcome,
 	// go to the event bus and its webhooks too.
 	ProgressEvents bool
+	// CompletionEvents records that the task's outcome goes to the event bus (Agent Task
+	// Completed, Failed, Stopped, Paused): the caller asked (completion_event), opted in to
+	// progress events, or is an event trigger, whose caller hears only through events. Decided at
+	// accept, so the notifier decides from the stream's image alone. Webhooks do not depend on it.
+	CompletionEvents bool
 	// NeedsSecrets records that the work message carried what the task record does not keep (an
 	// auth_token, credential fields or an auth context): a lost message cannot be rebuilt.
 	NeedsSecrets bool

@@ -293,6 +293,9 @@ func (h *Handler) invoke(ctx context.Context, in incoming) (Result, error) {
 	}
 	t, err := h.submit(ctx, accept.Submission{
 		Tenant: p.tenant, AgentID: p.agentID, Version: p.version, IdempotencyKey: key, Source: in.source, Invocation: p.invocation,
+		// Whoever put the event hears of the outcome only through an event (unless the detail
+		// says completion_event: false).
+		EventDriven: true,
 	})
 	if err != nil {
 		f := classify(err, p.dialect, p.agentID)

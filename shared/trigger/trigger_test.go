@@ -188,7 +188,8 @@ func TestDecodeInvocation(t *testing.T) {
 			}
 			s := subs[0]
 			if s.Tenant != tt.tenant || s.AgentID != tt.agentID || s.Version != tt.version || s.IdempotencyKey != tt.key ||
-				s.Source != trigger.SourceEventBridge || s.Invocation.Dialect != tt.dialect || s.Invocation.Text != tt.text {
+				s.Source != trigger.SourceEventBridge || s.Invocation.Dialect != tt.dialect || s.Invocation.Text != tt.text ||
+				!s.EventDriven { // an event's producer hears of the outcome only through the bus
 				t.Errorf("submission %+v (dialect %s, text %q)", s, s.Invocation.Dialect, s.Invocation.Text)
 			}
 			for _, w := range tt.bodyHas {
@@ -274,6 +275,9 @@ func TestSources(t *testing.T) {
 				s := f.subs.all()[0]
 				if s.Source != tt.source || !strings.HasPrefix(s.IdempotencyKey, tt.key) || (tt.key == "") != (s.IdempotencyKey == "") || len(s.IdempotencyKey) > trigger.MaxIdempotencyKeyBytes {
 					t.Errorf("submission source %q key %q; want %q, %q", s.Source, s.IdempotencyKey, tt.source, tt.key)
+				}
+				if !s.EventDriven {
+					t.Errorf("submission from %s not event-driven: its outcome would not go on the bus", s.Source)
 				}
 				return
 			}
@@ -430,8 +434,8 @@ func TestSQSBatch(t *testing.T) {
 	keys := map[string]bool{}
 	for _, s := range f.subs.all() {
 		keys[s.IdempotencyKey] = true
-		if s.Source != "sqs" {
-			t.Errorf("source = %q", s.Source)
+		if s.Source != "sqs" || !s.EventDriven {
+			t.Errorf("source = %q, event-driven %v", s.Source, s.EventDriven)
 		}
 	}
 	if !keys["sqs:m-0"] || !keys["sqs:m-29"] || !keys["k1"] || keys["sqs:m-key"] {
@@ -579,5 +583,22 @@ func TestRedeliveryOfAnAbandonedEventRunsTheWork(t *testing.T) {
 	}
 	if res, err := f2.h.HandleEvent(context.Background(), ev); err != nil || res.TaskID != "ran" || len(f2.subs.all()) != 1 {
 		t.Fatalf("HandleEvent = %+v, %v after %d submissions; want the failed task, once", res, err, len(f2.subs.all()))
+	}
+}
+
+// TestEventDeclinesCompletionEvent: an event's producer that does not listen for the outcome says
+// so in the detail, as an HTTP caller would ask for it; the accept core decides from both.
+func TestEventDeclinesCompletionEvent(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.h.Handle(context.Background(), ebEvent("ev-1", `{"agent_id":"echo","input":{"text":"hi"},"completion_event":false}`)); err != nil {
+		t.Fatal(err)
+	}
+	subs := f.subs.all()
+	if len(subs) != 1 {
+		t.Fatalf("%d submissions, want 1", len(subs))
+	}
+	if inv := subs[0].Invocation; !subs[0].EventDriven || inv.CompletionEvent == nil || *inv.CompletionEvent ||
+		accept.CompletionEvents(inv, subs[0].EventDriven) {
+		t.Errorf("submission event-driven %v, completion_event %v: the outcome would go on the bus", subs[0].EventDriven, inv.CompletionEvent)
 	}
 }

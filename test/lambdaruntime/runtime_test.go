@@ -255,7 +255,8 @@ func TestBootstrapsUnderRuntimeAPI(t *testing.T) {
 	v2.Headers["x-api-key"] = key
 	v2.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 		Lambda: map[string]any{"tenant": "intruder"}}
-	v2.Body = string(withFields(t, []byte(v2.Body), map[string]any{"webhook_url": hookURL}))
+	// It asks for its outcome on the bus too (completion_event), which notify checks below.
+	v2.Body = string(withFields(t, []byte(v2.Body), map[string]any{"webhook_url": hookURL, "completion_event": true}))
 	v2.Headers["content-length"] = strconv.Itoa(len(v2.Body))
 	v1 := readEvent[events.APIGatewayProxyRequest](t, root, "apigw-v1-invoke-xpander.json")
 	v1.Headers["x-api-key"] = key

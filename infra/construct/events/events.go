@@ -98,6 +98,9 @@ type Props struct {
 	AgentsJSON string
 	// DefaultTenant owns triggered invocations that name none (AGENTQ_DEFAULT_TENANT).
 	DefaultTenant string
+	// CompletionEvents says whose outcomes notify puts on the bus (AGENTQ_COMPLETION_EVENTS):
+	// shared/config.CompletionEventsAll, or CompletionEventsRequested (also when empty).
+	CompletionEvents string
 	// Schedules are the schedules to deploy, checked (config.CheckSchedules).
 	Schedules []config.Schedule
 	// TriggerCodeDir, NotifyCodeDir and DeliverCodeDir hold the three bootstraps.

@@ -222,6 +222,8 @@ func TestFunctions(t *testing.T) {
 		{f.notify, events.NotifyMemoryMB, events.NotifyTimeoutSeconds, map[string]any{
 			golambda.EnvTable: ref(f.table), golambda.EnvEventBus: ref(f.bus), golambda.EnvWebhookQueueURL: ref(f.webhooks),
 			golambda.EnvResultsBucket: ref(f.bucket), golambda.EnvKMSKeyID: arn(f.key), golambda.EnvTaskTTL: "720h",
+			// Props leave it unset: the functions' default, written out.
+			golambda.EnvCompletionEvents: "requested",
 		}},
 		{f.deliver, events.DeliverMemoryMB, events.DeliverTimeoutSeconds, map[string]any{
 			golambda.EnvTable: ref(f.table), golambda.EnvWebhookQueueURL: ref(f.webhooks), golambda.EnvWebhookDLQURL: ref(f.webhookDLQ),

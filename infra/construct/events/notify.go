@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
+	sharedconfig "github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/lambdamemory"
 	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
@@ -91,6 +92,15 @@ func ProgressFilter() map[string]any {
 	}
 }
 
+// completionEvents is notify's AGENTQ_COMPLETION_EVENTS: the setting, or the functions' default
+// written out, so the deployed value is visible on the function.
+func completionEvents(v string) string {
+	if v == "" {
+		return sharedconfig.CompletionEventsRequested
+	}
+	return v
+}
+
 func toAny(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
@@ -109,10 +119,11 @@ func (e *Events) newNotify(props *Props) {
 		MemorySize:  NotifyMemoryMB,
 		Timeout:     awscdk.Duration_Seconds(jsii.Number(NotifyTimeoutSeconds)),
 		Environment: environment(props, map[string]string{
-			golambda.EnvTable:           *props.Table.TableName(),
-			golambda.EnvEventBus:        *e.Bus.EventBusName(),
-			golambda.EnvWebhookQueueURL: *e.WebhookQueue.QueueUrl(),
-			golambda.EnvResultsBucket:   *props.Payloads.BucketName(),
+			golambda.EnvTable:            *props.Table.TableName(),
+			golambda.EnvEventBus:         *e.Bus.EventBusName(),
+			golambda.EnvCompletionEvents: completionEvents(props.CompletionEvents),
+			golambda.EnvWebhookQueueURL:  *e.WebhookQueue.QueueUrl(),
+			golambda.EnvResultsBucket:    *props.Payloads.BucketName(),
 			// Named as on every function (shared/config builds the same parts everywhere);
 			// notify never opens or seals a secret and has no right on the key.
 			golambda.EnvKMSKeyID: *props.SealKey.KeyArn(),

@@ -63,6 +63,8 @@ const (
 	EnvDLQARN = sharedconfig.EnvDLQARN
 	// EnvEventBus names the EventBridge bus completion events are put on (notify).
 	EnvEventBus = sharedconfig.EnvEventBus
+	// EnvCompletionEvents says whose outcomes notify puts on the bus: requested or all (notify).
+	EnvCompletionEvents = sharedconfig.EnvCompletionEvents
 	// EnvWebhookQueueURL is the webhook delivery queue: notify sends first attempts, deliver its
 	// retries, invoke a replay.
 	EnvWebhookQueueURL = sharedconfig.EnvWebhookQueueURL

@@ -128,3 +128,18 @@ func TestNoteIsPricedAsTheRequest(t *testing.T) {
 		t.Errorf("bill = %+v, want 3 KMS requests", b)
 	}
 }
+
+// TestEveryOutcomeEvent: the figure printed beside the measured EventBridge cost is what the
+// price table charges for one event per task, as a run that published every outcome is priced.
+func TestEveryOutcomeEvent(t *testing.T) {
+	n := 200
+	u := newUsage()
+	u.Requests["EventBridge.PutEvents"] = float64(n)
+	run := Price(Used{AWS: map[string]Usage{"notify": u}}, Prices).Scale(1e6 / float64(n))
+	if got := EveryOutcomeEvent(Prices); math.Abs(got-run.EventBridge) > 1e-9 || got <= 0 {
+		t.Errorf("EveryOutcomeEvent = %v, want %v (one event per task, priced by Price)", got, run.EventBridge)
+	}
+	if got, want := EveryOutcomeEvent(PriceTable{EventBridgeEvent: 2e-6}), 2.0; math.Abs(got-want) > 1e-9 {
+		t.Errorf("EveryOutcomeEvent at $2 per million events = %v, want %v", got, want)
+	}
+}

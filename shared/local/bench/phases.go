@@ -200,6 +200,8 @@ func (b *Bench) printCost(u Used, n int) {
 	floor := Floor(b.cfg.Agent, Prices).Scale(1e6)
 	fmt.Fprintf(b.w, "cost: usd_per_million_tasks=%.2f dynamodb=%.2f lambda=%.2f sqs=%.2f apigw=%.2f eventbridge=%.2f s3=%.2f kms=%.2f floor_usd=%.2f\n",
 		bill.Total(), bill.DynamoDB, bill.Lambda, bill.SQS, bill.APIGateway, bill.EventBridge, bill.S3, bill.KMS, floor.Total())
+	// Completion events go out for the tasks that ask (none of the bench's): what all would cost.
+	fmt.Fprintf(b.w, "cost: completion_events eventbridge=%.2f every_outcome_would_add=%.2f\n", bill.EventBridge, EveryOutcomeEvent(Prices))
 	if sf, err := StepFunctions(StepFunctionsDefinition, Prices); err == nil {
 		tr, _ := Transitions(StepFunctionsDefinition)
 		fmt.Fprintf(b.w, "compare: step_functions_usd_per_million=%.2f transitions_per_task=%d agentq_usd_per_million=%.2f\n",

@@ -79,7 +79,7 @@ func TestA2ALongRunningTask(t *testing.T) {
 func TestA2AInputRequiredThenResumed(t *testing.T) {
 	id := publishA2A(t, a2atest.New(t, 1))
 	thread := "pay-" + uuid.NewString()
-	_, first := post(t, "/v1/agents/"+id+"/invoke/async", fmt.Sprintf(`{"input":{"text":"ask me"},"id":%q}`, thread))
+	_, first := post(t, "/v1/agents/"+id+"/invoke/async", fmt.Sprintf(`{"input":{"text":"ask me"},"id":%q,"completion_event":true}`, thread))
 	paused := waitFor(t, "/v1/tasks/"+first["task_id"].(string), "paused", "failed", "error")
 	hitl, _ := paused["hitl_request"].(map[string]any)
 	if paused["status"] != "paused" || hitl["message"] != "which currency?" {

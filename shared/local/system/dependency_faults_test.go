@@ -375,7 +375,7 @@ func TestBlobStoreFrozenForALargeRequest(t *testing.T) {
 func TestEventBusFailingForTheNotifier(t *testing.T) {
 	r := newFaultRig(t, "busdown")
 	r.bus.Set(faults.Refuse, 0)
-	code, _, body := r.do(t, http.MethodPost, "/v1/agents/flaky/invoke/async", `{"input":{"text":"tell the world"}}`)
+	code, _, body := r.do(t, http.MethodPost, "/v1/agents/flaky/invoke/async", `{"input":{"text":"tell the world"},"completion_event":true}`)
 	if code != http.StatusOK {
 		t.Fatalf("invoke = %d %v", code, body)
 	}

@@ -119,8 +119,10 @@ func deliveries(t *testing.T, taskID string) []map[string]any {
 	return out
 }
 
+// TestCompletionEventOnTheBus: a task that asks (completion_event, in either dialect) has its
+// outcome put on the bus; one that does not is delivered to its webhook and never reaches the bus.
 func TestCompletionEventOnTheBus(t *testing.T) {
-	_, _, body := call(t, http.MethodPost, "/v1/agents/echo/invoke/async", `{"input":{"text":"tell the bus"}}`)
+	_, _, body := call(t, http.MethodPost, "/v1/agents/echo/invoke/async", `{"input":{"text":"tell the bus"},"completion_event":true}`)
 	id := body["id"].(string)
 	ev, d := busEvent(t, id, notify.DetailCompleted)
 	if ev.Source != notify.Source || d.State != "succeeded" || d.Status != "completed" || d.Tenant != "default" || d.AgentID != "echo" || d.Version == 0 {
@@ -130,10 +132,25 @@ func TestCompletionEventOnTheBus(t *testing.T) {
 	if task["result"] != "tell the bus" || task["id"] != id {
 		t.Errorf("detail's task = %v", d.Task)
 	}
+	_, _, body = call(t, http.MethodPost, "/v1/agents/echo/invoke-async", `{"message":"tell the bus too","completion_event":true}`)
+	if _, d := busEvent(t, body["receipt_id"].(string), notify.DetailCompleted); d.Dialect != "servicenet" {
+		t.Errorf("ServiceNet task's detail = %+v", d)
+	}
+
+	rcv := newReceiver(t, 0)
+	_, _, body = call(t, http.MethodPost, "/v1/agents/echo/invoke/async", fmt.Sprintf(`{"input":{"text":"keep it quiet"},"webhook_url":%q}`, rcv.URL))
+	quiet := body["id"].(string)
+	// Its webhook delivery says the notifier has handled its outcome.
+	eventually(t, "the quiet task's webhook", func() bool { g, _ := hookEvents(t, rcv, quiet); return len(g) > 0 })
+	for _, e := range sys.Bus.Events() {
+		if strings.Contains(string(e.Detail), quiet) {
+			t.Errorf("a task that did not ask put an event on the bus: %s %s", e.DetailType, e.Detail)
+		}
+	}
 }
 
 func TestStoppedTaskPublishesStopped(t *testing.T) {
-	_, _, body := call(t, http.MethodPost, "/v1/agents/echo/invoke/async", `{"input":{"text":"slow","delay_ms":1200}}`)
+	_, _, body := call(t, http.MethodPost, "/v1/agents/echo/invoke/async", `{"input":{"text":"slow","delay_ms":1200},"completion_event":true}`)
 	id := body["id"].(string)
 	waitFor(t, "/v1/tasks/"+id, "executing")
 	if code, _, got := call(t, http.MethodPost, "/v1/tasks/"+id+"/stop", ""); code != http.StatusOK || got["status"] != "stopped" {

@@ -127,6 +127,9 @@ type Options struct {
 	// the deployed functions count them; the zero value bounds nothing (`agentq run` passes
 	// AGENTQ_TENANT_RATE and AGENTQ_TENANT_MAX_IN_FLIGHT).
 	TenantLimits tenantlimit.Limits
+	// CompletionEvents is config.CompletionEventsAll to put every task's outcome on the bus;
+	// otherwise (config.CompletionEventsRequested, or empty) only those of the tasks that asked.
+	CompletionEvents string
 	// NotifyVia, when set, maps the local bus's URL to the one the notifier publishes to: a
 	// fault-injection proxy in front of the bus (package faults), in tests.
 	NotifyVia func(busURL string) string
@@ -286,6 +289,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Table: o.Table, QueueURL: s.Queues.URL, DLQARN: s.Queues.DLQARN, ResultsBucket: o.Bucket, SealKey: o.SealKey,
 		Agents: configured, Keys: keys, TaskTTL: o.TaskTTL, AllowLoopbackURLs: o.AllowLoopbackWebhooks, WebhookSecret: o.WebhookSecret,
 		WebhookQueueURL: s.Events.Webhooks.URL, WebhookDLQURL: s.Events.Webhooks.DLQURL, TenantLimits: o.TenantLimits,
+		CompletionEvents: o.CompletionEvents,
 		// The API takes agents' progress with tokens of this key; its worker hands them out.
 		ProgressKey: s.progressKey,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
