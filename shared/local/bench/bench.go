@@ -29,6 +29,7 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/local/system"
+	"github.com/agentq/agentq/shared/worksource"
 )
 
 // Config bounds a run.
@@ -100,6 +101,8 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 		// A receipt signature is a KMS Sign on AWS: counted as one, though the local key makes it.
 		ReceiptSigned: func(ctx context.Context) { b.meter.Note(ctx, "KMS.Sign") },
 		Agents: []agent.Agent{long.Agent()},
+		// Published as an agent that knows its length would be: callers come back after it.
+		EchoExpected: c.Agent,
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -109,7 +112,7 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 	b.api = newClient(sys.APIURL, apiKey)
 	defer b.workerOff()
 
-	b.workerOn(4)
+	b.workerOn(worksource.MaxConcurrency) // as many batches at once as the stack's event source runs
 	if err := b.acceptRoundTrips(); err != nil {
 		return err
 	}
