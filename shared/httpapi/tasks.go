@@ -35,6 +35,14 @@ const (
 	longRead  = time.Second
 )
 
+// readEvery is how long a wait that has gone on for elapsed waits before its next read.
+func readEvery(elapsed time.Duration) time.Duration {
+	if elapsed < shortFor {
+		return shortRead
+	}
+	return longRead
+}
+
 func (a *api) getTask(w http.ResponseWriter, r *http.Request, tenant string) error {
 	return a.poll(w, r, tenant, r.PathValue("task_id"), task.Xpander)
 }
@@ -131,11 +139,7 @@ func (a *api) await(ctx context.Context, t *task.Task, wait time.Duration, read 
 		if left <= 0 {
 			return t
 		}
-		interval := shortRead
-		if time.Since(start) >= shortFor {
-			interval = longRead
-		}
-		timer := time.NewTimer(min(interval, left))
+		timer := time.NewTimer(min(readEvery(time.Since(start)), left))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
