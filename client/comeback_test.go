@@ -183,3 +183,38 @@ func TestWaitFirstReadsAfterTheAcceptsRetryAfter(t *testing.T) {
 		t.Errorf("first read %v after the accept, want at least the Retry-After's 1 s", gap)
 	}
 }
+
+// TestComeBackForgets checks the accepts' remembered Retry-After: an answer without one is not
+// remembered, take forgets what it answers, and once many are remembered those whose time has
+// passed are forgotten, so a client that never waits does not grow without bound.
+func TestComeBackForgets(t *testing.T) {
+	with := func(v string) *http.Response {
+		h := http.Header{}
+		if v != "" {
+			h.Set("Retry-After", v)
+		}
+		return &http.Response{Header: h}
+	}
+	var c comeBack
+	c.note("none", with(""))
+	c.note("zero", with("0"))
+	c.note("later", with("30"))
+	if len(c.at) != 1 {
+		t.Fatalf("remembered %v, want only the task with a Retry-After", c.at)
+	}
+	if d := c.take("later"); d <= 29*time.Second || d > 30*time.Second {
+		t.Errorf("take = %v, want about 30 s", d)
+	}
+	if d := c.take("later"); d != 0 {
+		t.Errorf("second take = %v, want 0: taken once", d)
+	}
+	past := time.Now().Add(-time.Second)
+	for i := range comeBackPrune {
+		c.at[fmt.Sprint("old-", i)] = past
+	}
+	c.at["pending"] = time.Now().Add(time.Hour)
+	c.note("new", with("5"))
+	if len(c.at) != 2 || c.at["pending"].IsZero() || c.at["new"].IsZero() {
+		t.Errorf("after pruning %d remembered, want the pending and the new one", len(c.at))
+	}
+}

@@ -69,7 +69,8 @@ func (c *Client) Invoke(ctx context.Context, agentID string, req InvokeRequest, 
 
 // InvokeSync submits an invocation through the sync route (POST /v1/agents/{agent_id}/invoke)
 // and answers the task once it has settled. The server holds the request up to its limit; a task
-// still running then (202) is waited on with Wait, so a long task still answers its outcome.
+// still running then (202) is waited on with Wait, after the 202's Retry-After (the time left of
+// the agent's expected duration, else 2 s), so a long task still answers its outcome.
 // progress, when not nil, sees the task each time its status changes.
 func (c *Client) InvokeSync(ctx context.Context, agentID string, req InvokeRequest, o InvokeOptions, progress func(*Task)) (*Task, error) {
 	resp, err := c.invokeSync(ctx, agentID, req, o)
