@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentq/agentq/shared/local/bench"
 	"github.com/agentq/agentq/shared/local/emulators"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/test/coldstart"
 )
 
@@ -28,11 +29,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Samples, "samples", c.Samples, "accepts timed per variant, with and without the latency")
 	fs.IntVar(&c.BatchTasks, "batch-tasks", c.BatchTasks, "tasks the batch run queues before the worker drains them")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound on the pipeline run")
+	limits := fs.Bool("limits", true, "apply a deployment's default tenant limits (rate and tasks in flight per tenant), spreading the requests over one tenant per client")
+	fs.IntVar(&c.Tenants, "tenants", c.Tenants, "tenants the requests are spread over (0: one per client)")
 	runs := fs.Int("coldstart-runs", 20, "cold starts per function (0: skip the cold-start meter)")
 	only := fs.Bool("coldstart-only", false, "run the cold-start meter only, not the pipeline")
 	memory := fs.Bool("memory", true, "run the built invoke, poll and worker binaries under a fake Lambda Runtime API for their peak memory")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !*limits {
+		c.Limits = tenantlimit.Limits{}
 	}
 	if *runs > 0 {
 		if _, err := coldstart.Report(ctx, stdout, *runs); err != nil {

@@ -63,10 +63,12 @@ type AuthContexts interface {
 }
 
 // InFlight counts each tenant's tasks in flight and refuses one over its cap (tenantlimit.Limiter
-// does). A task admitted is released when it ends (the store's OnEnd), or here when it is not
-// recorded after all.
+// does). Admit refuses a task of a tenant at its cap, or counts it (counted) when it had to look;
+// a task admitted uncounted is counted with Count, concurrently with its write and send. A task
+// counted is released when it ends (the store's OnEnd), or here when it will never run.
 type InFlight interface {
-	Admit(ctx context.Context, tenant string) error
+	Admit(ctx context.Context, tenant string) (counted bool, err error)
+	Count(ctx context.Context, tenant string) error
 	Release(ctx context.Context, tenant string) error
 }
 
@@ -276,13 +278,15 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		return nil, fmt.Errorf("submit to agent %s: work message of %d bytes: %w", sub.AgentID, len(body), ErrRequestTooLarge)
 	}
 
-	// Counted last, once nothing else can refuse the task: a refusal after this must give it back.
+	// Admitted last, once nothing else can refuse the task: a refusal after this must give it back.
+	counted := true
 	if s.inFlight != nil {
-		if err := s.inFlight.Admit(ctx, t.Tenant); err != nil {
+		var err error
+		if counted, err = s.inFlight.Admit(ctx, t.Tenant); err != nil {
 			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 		}
 	}
-	return s.recordAndSend(ctx, sub, t, msg, opts, idem)
+	return s.recordAndSend(ctx, sub, t, msg, opts, idem, counted)
 }
 
 // checkNamed makes sure what the invocation names exists before anything is written or sent: an
@@ -300,9 +304,10 @@ func (s *Service) checkNamed(ctx context.Context, tenant string, inv *dialect.In
 	return nil
 }
 
-// recordAndSend writes task t and sends its work message concurrently, and sorts out a failure
-// of either: a replay's task, a busy thread, or a submission that failed halfway (see halfway).
-func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Task, msg *queue.Message, opts task.SubmitOptions, idem *task.Idempotency) (*task.Task, error) {
+// recordAndSend writes task t, sends its work message and, unless it is counted already, counts
+// it in its tenant's tasks in flight, all concurrently, and sorts out a failure of the write or
+// the send: a replay's task, a busy thread, or a submission that failed halfway (see halfway).
+func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Task, msg *queue.Message, opts task.SubmitOptions, idem *task.Idempotency, counted bool) (*task.Task, error) {
 	inv := sub.Invocation
 	// Once the write starts it must finish whatever the caller does (a write cut short by a client
 	// hanging up could leave a record with no message), and it leaves the budget's reserve for
@@ -310,18 +315,27 @@ func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Tas
 	wctx, cancel := s.budget.Split(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	var createErr, sendErr error
+	var createErr, sendErr, countErr error
 	wg.Add(2)
 	go func() { defer wg.Done(); createErr = ownWrite(s.record(wctx, t, opts, inv.Strategy)) }()
 	go func() { defer wg.Done(); sendErr = s.queue.Send(wctx, msg, 0) }()
+	if !counted {
+		wg.Add(1)
+		go func() { defer wg.Done(); countErr = s.inFlight.Count(wctx, t.Tenant) }()
+	}
 	wg.Wait()
 
 	log := s.log.With("task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant)
-	if createErr != nil && s.inFlight != nil {
+	if countErr != nil {
+		// The task is recorded and sent (or sorted out below) all the same: uncounted, its end
+		// leaves its tenant's count one low (never below zero), a cap one looser.
+		log.Error("count a task in flight", "err", countErr)
+	}
+	counted = s.inFlight != nil && countErr == nil
+	if createErr != nil && counted {
 		// Not recorded: it will never end, so it is uncounted now.
-		if err := s.inFlight.Release(wctx, t.Tenant); err != nil {
-			log.Error("uncount a task not recorded", "err", err)
-		}
+		s.release(ctx, log, t.Tenant)
+		counted = false
 	}
 	var replay *task.ReplayError
 	switch {
@@ -333,11 +347,26 @@ func (s *Service) recordAndSend(ctx context.Context, sub Submission, t *task.Tas
 	case errors.Is(createErr, ErrThreadBusy):
 		return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, createErr)
 	case createErr != nil || sendErr != nil:
-		return s.halfway(ctx, log, t, createErr, sendErr)
+		got, err := s.halfway(ctx, log, t, createErr, sendErr)
+		if _, abandoned := errors.AsType[*DispatchError](err); abandoned && counted {
+			// Recorded, then abandoned: failed without a transition the store's OnEnd hears.
+			s.release(ctx, log, t.Tenant)
+		}
+		return got, err
 	}
 	log.Info("task accepted", "dialect", t.Dialect, "source", t.Source, "thread_seq", t.ThreadSeq)
 	s.metrics.Count(telemetry.Accepted, 1)
 	return t, nil
+}
+
+// release uncounts a task that will never run from its tenant's tasks in flight, within the
+// budget's reserve (the write's own time may be spent).
+func (s *Service) release(ctx context.Context, log *slog.Logger, tenant string) {
+	rctx, cancel := s.budget.Reserved(ctx)
+	defer cancel()
+	if err := s.inFlight.Release(rctx, tenant); err != nil {
+		log.Error("uncount a task that will not run", "err", err)
+	}
 }
 
 // ownWrite reads a task id found taken as the write's own: ids are random UUIDs, so only an SDK

@@ -6,28 +6,52 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/dialect"
+	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
-// countingInFlight is a cap of tasks in flight kept in memory.
+// countingInFlight is a cap of tasks in flight kept in memory, admitting as tenantlimit.Limiter
+// does: uncounted (the caller counts with Count) unless the tenant was last seen at its cap, then
+// checked and counted at once.
 type countingInFlight struct {
 	mu    sync.Mutex
 	max   int
 	count map[string]int
+	atCap map[string]bool
+	// counting, when set, is called as Count starts; its error is Count's.
+	counting func() error
 }
 
-func (c *countingInFlight) Admit(_ context.Context, tenant string) error {
+func (c *countingInFlight) Admit(_ context.Context, tenant string) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.atCap[tenant] {
+		return false, nil
+	}
 	if c.count[tenant] >= c.max {
-		return &tenantlimit.Error{Code: tenantlimit.CodeQuotaExceeded, Limit: c.max}
+		return false, &tenantlimit.Error{Code: tenantlimit.CodeQuotaExceeded, Limit: c.max}
 	}
 	c.count[tenant]++
+	c.atCap[tenant] = c.count[tenant] >= c.max
+	return true, nil
+}
+
+func (c *countingInFlight) Count(_ context.Context, tenant string) error {
+	if c.counting != nil {
+		if err := c.counting(); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.count[tenant]++
+	c.atCap[tenant] = c.count[tenant] >= c.max
 	return nil
 }
 
@@ -38,9 +62,13 @@ func (c *countingInFlight) Release(_ context.Context, tenant string) error {
 	return nil
 }
 
+func newCounter(max int) *countingInFlight {
+	return &countingInFlight{max: max, count: map[string]int{}, atCap: map[string]bool{}}
+}
+
 func TestSubmitCountsTasksInFlight(t *testing.T) {
 	h := newHarness(t)
-	counter := &countingInFlight{max: 2, count: map[string]int{}}
+	counter := newCounter(2)
 	ids := 0
 	h.svc = accept.New(accept.Config{Store: h.store, Queue: h.queue, Registry: registry, InFlight: counter,
 		NewID: func() string { ids++; return taskID[:len(taskID)-1] + string(rune('0'+ids)) }})
@@ -71,6 +99,54 @@ func TestSubmitCountsTasksInFlight(t *testing.T) {
 	}
 	if counter.count["quiet"] != 1 {
 		t.Errorf("quiet has %d in flight, want 1: the unrecorded task is still counted", counter.count["quiet"])
+	}
+}
+
+// TestSubmitCountsConcurrently: the in-flight count is written at the same time as the task and
+// its message (one round trip, not two): each of Create, Send and Count waits until the others
+// have started, which can only happen if the three run at the same time.
+func TestSubmitCountsConcurrently(t *testing.T) {
+	h := newHarness(t)
+	counter := newCounter(10)
+	started := map[string]chan struct{}{"write": make(chan struct{}), "send": make(chan struct{}), "count": make(chan struct{})}
+	meet := func(me string) error {
+		close(started[me])
+		for other, ch := range started {
+			select {
+			case <-ch:
+			case <-time.After(5 * time.Second):
+				return fmt.Errorf("%s did not start while %s was running", other, me)
+			}
+		}
+		return nil
+	}
+	counter.counting = func() error { return meet("count") }
+	h.store.create = func(context.Context, *task.Task) error { return meet("write") }
+	h.queue.send = func(context.Context, *queue.Message) error { return meet("send") }
+	h.svc = accept.New(accept.Config{Store: h.store, Queue: h.queue, Registry: registry, InFlight: counter})
+	if _, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)}); err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if counter.count["org-1"] != 1 {
+		t.Errorf("org-1 has %d in flight, want 1 (Count failed: it was not concurrent)", counter.count["org-1"])
+	}
+}
+
+// TestSubmitAbandonedTaskUncounted: a task recorded but not sent is abandoned (failed without a
+// transition the store's OnEnd hears), so accept gives its place back itself.
+func TestSubmitAbandonedTaskUncounted(t *testing.T) {
+	h := newHarness(t)
+	counter := newCounter(10)
+	h.queue.send = func(context.Context, *queue.Message) error { return errors.New("sqs down") }
+	h.svc = accept.New(accept.Config{Store: h.store, Queue: h.queue, Registry: registry, InFlight: counter})
+	_, err := h.svc.Submit(context.Background(), accept.Submission{Tenant: "org-1", AgentID: "echo",
+		Invocation: decode(t, dialect.DecodeXpander, xpanderBody)})
+	if _, ok := errors.AsType[*accept.DispatchError](err); !ok {
+		t.Fatalf("Submit = %v, want a DispatchError", err)
+	}
+	if counter.count["org-1"] != 0 {
+		t.Errorf("org-1 has %d in flight after its only task was abandoned, want 0", counter.count["org-1"])
 	}
 }
 

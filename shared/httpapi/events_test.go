@@ -254,6 +254,34 @@ func TestStreamMendsAMissingFinished(t *testing.T) {
 	}
 }
 
+// TestStreamImpliesTheFirstAttempt: a stream opened on a queued task goes on while a worker
+// claims it and it ends: the first attempt, which no writer stores, comes as id 2 from the
+// task's record, between created and the stored finished (id 3), even though the stream read the
+// log with the record it had before the claim.
+func TestStreamImpliesTheFirstAttempt(t *testing.T) {
+	h := newStreamHarness(t, time.Minute, storedTask(task.Queued))
+	resp := h.request(t, context.Background(), http.MethodGet, "/v1/tasks/"+taskID+"/events", "", authed()...)
+	r := sse.NewReader(resp.Body)
+	first, err := r.Next()
+	if err != nil || first.Name != "created" {
+		t.Fatalf("first event %+v, %v", first, err)
+	}
+	claimedAt := now.Add(time.Second)
+	h.read.set(taskID, func(tk *task.Task) {
+		tk.State, tk.Attempts, tk.StartedAt, tk.UpdatedAt = task.Succeeded, 1, claimedAt, claimedAt
+	})
+	e := tasklog.Entry{TaskID: taskID, Tenant: "org-1", Type: tasklog.Finished, Data: json.RawMessage(`{"state":"succeeded"}`), Claimed: true}
+	if _, err := h.log.Append(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	rest := readStream(t, resp.Body)
+	wantIDs(t, ids(append([]sse.Event{first}, rest...)), 1, 3)
+	var attempt tasklog.Event
+	if err := json.Unmarshal([]byte(rest[0].Data), &attempt); err != nil || rest[0].Name != "attempt" || !attempt.At.Equal(claimedAt) {
+		t.Fatalf("event 2 %+v (%v), want the attempt at the claim's time", rest[0], err)
+	}
+}
+
 // TestEventsTenantIsolation: another tenant's key finds no log, whichever route it asks.
 func TestEventsTenantIsolation(t *testing.T) {
 	h := newStreamHarness(t, time.Minute, storedTask(task.Succeeded))

@@ -456,6 +456,7 @@ func (a *api) authed(d task.Dialect, h func(http.ResponseWriter, *http.Request, 
 			writeError(w, d, a.classify(r, err))
 			return
 		}
+		defer a.settle(r, tenant)
 		if err := h(w, r, tenant); err != nil {
 			writeError(w, d, a.classify(r, err))
 		}

@@ -18,6 +18,22 @@ type RateLimiter interface {
 
 var _ RateLimiter = (*tenantlimit.Limiter)(nil)
 
+// settler is a RateLimiter that reserves a tenant's budget concurrently with the request it lets
+// through (tenantlimit.Limiter does): Settle waits for that reservation, so that it lands before
+// the request is answered (a Lambda instance is frozen between requests).
+type settler interface {
+	Settle(ctx context.Context, tenant string)
+}
+
+var _ settler = (*tenantlimit.Limiter)(nil)
+
+// settle waits, once the request is served, for the reservation its rate check started.
+func (a *api) settle(r *http.Request, tenant string) {
+	if s, ok := a.Limiter.(settler); ok {
+		s.Settle(r.Context(), tenant)
+	}
+}
+
 // waitPerRequest is how many seconds of wait cost one more request: a request that may wait w
 // seconds costs 1 + w/waitPerRequest, so a tenant at its rate R holds at most about
 // R*waitPerRequest waits open at once, whatever it asks.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/tenantlimit"
@@ -72,5 +74,47 @@ func TestQuotaExceededAnswer(t *testing.T) {
 	wantError(t, r, task.Xpander, http.StatusTooManyRequests, tenantlimit.CodeQuotaExceeded)
 	if r.header.Get("Retry-After") != "5" {
 		t.Errorf("Retry-After = %q", r.header.Get("Retry-After"))
+	}
+}
+
+// settling is a rate limiter that lets everything through and records when it is called.
+type settling struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *settling) Allow(_ context.Context, tenant string, _ int) error {
+	s.record("allow " + tenant)
+	return nil
+}
+
+func (s *settling) Settle(_ context.Context, tenant string) { s.record("settle " + tenant) }
+
+func (s *settling) record(call string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, call)
+}
+
+// TestRateSettledAfterTheRequest: a limiter that reserves a tenant's budget concurrently with the
+// request is waited for once the request is served, before the answer (a Lambda instance is
+// frozen after it answers), and not before it.
+func TestRateSettledAfterTheRequest(t *testing.T) {
+	hs := newHarness(t)
+	l := &settling{}
+	hs.sub.submit = func(sub accept.Submission) (*task.Task, error) {
+		l.record("submit")
+		return &task.Task{ID: taskID, Tenant: sub.Tenant, AgentID: sub.AgentID, Dialect: sub.Invocation.Dialect,
+			State: task.Queued, Version: 1, CreatedAt: now, UpdatedAt: now}, nil
+	}
+	h := httpapi.New(httpapi.Config{
+		Submitter: hs.sub, Reader: hs.read, Keys: keys, Limiter: l,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now },
+	})
+	if r := do(t, h, http.MethodPost, "/v1/agents/echo/invoke-async", `{"message":"hi"}`, authed()...); r.status != http.StatusOK {
+		t.Fatalf("submit = %d %s", r.status, r.raw)
+	}
+	if want := []string{"allow org-1", "submit", "settle org-1"}; !slices.Equal(l.calls, want) {
+		t.Errorf("calls = %v, want %v", l.calls, want)
 	}
 }

@@ -118,6 +118,38 @@ func TestProgressReports(t *testing.T) {
 	}
 }
 
+// TestProgressFollowsTheImpliedAttempt: an agent reports on its task's first attempt, which no
+// writer stores: the report is seq 3, after the attempt the task's record implies, and a page of
+// the log reads created, the attempt and the report without a gap.
+func TestProgressFollowsTheImpliedAttempt(t *testing.T) {
+	claimed := storedTask(task.Running)
+	claimed.Attempts, claimed.StartedAt = 1, now
+	h := newStreamHarness(t, time.Minute, claimed)
+	token := mustToken(t, h.keys, "org-1", taskID)
+	if status, _ := h.post(t, "/v1/tasks/"+taskID+"/progress", `{"type":"chunk","data":{"text":"hel"}}`, "Authorization", "Bearer "+token); status != http.StatusAccepted {
+		t.Fatalf("a good report: %d", status)
+	}
+	if evs := h.events(t, taskID); len(evs) != 1 || evs[0].Seq != tasklog.AttemptSeq+1 {
+		t.Fatalf("stored %+v, want the report at seq %d", evs, tasklog.AttemptSeq+1)
+	}
+	resp := h.request(t, context.Background(), http.MethodGet, "/v1/tasks/"+taskID+"/events", "", authed("Accept", "application/json")...)
+	var page struct {
+		Items []tasklog.Event `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	want := []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.Chunk}
+	if len(page.Items) != len(want) {
+		t.Fatalf("page %+v, want %v", page.Items, want)
+	}
+	for i, ev := range page.Items {
+		if ev.Type != want[i] || ev.Seq != int64(i+1) {
+			t.Fatalf("page %+v, want %v as 1..3", page.Items, want)
+		}
+	}
+}
+
 // TestA2APush: an A2A 1.0 push with the task's token is logged; the same push again, a push
 // about another remote task or without the token is refused.
 func TestA2APush(t *testing.T) {

@@ -122,7 +122,7 @@ func (s *Service) open(ctx context.Context, id, token string) (*task.Task, error
 func (s *Service) append(ctx context.Context, t *task.Task, r Report) (tasklog.Event, error) {
 	return s.log.Append(ctx, tasklog.Entry{
 		TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: r.Type, Data: r.Data,
-		Dedupe: r.Dedupe, Limited: true, Notify: t.ProgressEvents,
+		Dedupe: r.Dedupe, Limited: true, Claimed: t.Attempts > 0, Notify: t.ProgressEvents,
 	})
 }
 

@@ -98,9 +98,9 @@ func (l *Log) Append(ctx context.Context, e Entry) (Event, error) {
 
 var errTaken = errors.New("sequence number taken")
 
-// tail answers the last sequence number of the log (CreatedSeq when nothing is stored), and
-// refuses an entry for a log that has ended, a rate-limited entry when the log took RateBurst
-// events within RateWindow of it, or a full log.
+// tail answers the last sequence number of the log (the last implied event's, e.base(), when
+// nothing is stored after it), and refuses an entry for a log that has ended, a rate-limited
+// entry when the log took RateBurst events within RateWindow of it, or a full log.
 func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 	limit := int32(1)
 	if e.Limited {
@@ -124,7 +124,7 @@ func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 		return 0, err
 	}
 	if len(out.Items) == 0 {
-		return CreatedSeq, nil
+		return e.base(), nil
 	}
 	last, err := number(out.Items[0]["seq"])
 	if err != nil {
@@ -145,7 +145,7 @@ func (l *Log) tail(ctx context.Context, e Entry) (int64, error) {
 			return 0, ErrRateLimited
 		}
 	}
-	return max(last, CreatedSeq), nil
+	return max(last, e.base()), nil
 }
 
 // closed is the refusal of e by a log that ended: one Finished event per log, nothing after it.

@@ -38,18 +38,25 @@ func NewRecorder(log Appender, logger *slog.Logger) *Recorder {
 	return &Recorder{log: log, logger: logger}
 }
 
-// Claimed records a worker's attempt. A claim of a task its agent already works on (it has a
+// Claimed records a worker's attempt. The first is implied by the claim's record (AttemptEvent)
+// and not stored, unless the task opted in to progress events: the notifier hears of an event
+// only from its stored item, so that task's first attempt is stored at AttemptSeq (an Opening
+// append), the same event readers imply. A claim of a task its agent already works on (it has a
 // remote task id) is a check on that work, not an attempt: it is not logged, so a long-running
 // agent's log holds its progress rather than every check.
 func (r *Recorder) Claimed(ctx context.Context, t *task.Task) {
-	if t.RemoteTaskID != "" {
+	first := t.Attempts == 1
+	if t.RemoteTaskID != "" || (first && !t.ProgressEvents) {
 		return
 	}
-	e := entry(t, Attempt, map[string]any{"state": t.State, "attempt": t.Attempts})
-	// Before a task's first claim nothing but created (implied) can be in its log: no agent has
-	// its token yet, and every other way out of queued ends the task (and a claim needs queued).
-	e.Opening = t.Attempts == 1
-	r.write(ctx, t, e)
+	if first {
+		ev := AttemptEvent(t)
+		e := entry(t, Attempt, nil)
+		e.At, e.Data, e.Opening = ev.At, ev.Data, true
+		r.write(ctx, t, e)
+		return
+	}
+	r.write(ctx, t, entry(t, Attempt, map[string]any{"state": t.State, "attempt": t.Attempts}))
 }
 
 // Changed records the transition c that left the task as t. Usage reported with the outcome is
@@ -145,7 +152,8 @@ func Missing(t *task.Task) (Entry, bool) {
 
 func entry(t *task.Task, typ Type, data map[string]any) Entry {
 	raw, _ := json.Marshal(data) // maps of plain values and raw JSON always encode
-	return Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw, Notify: t.ProgressEvents}
+	return Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: typ, At: t.UpdatedAt, Data: raw,
+		Claimed: t.Attempts > 0, Notify: t.ProgressEvents}
 }
 
 func (r *Recorder) write(ctx context.Context, t *task.Task, e Entry) {

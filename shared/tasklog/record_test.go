@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -160,7 +161,7 @@ func TestConcurrentWritersOneLog(t *testing.T) {
 		wg.Go(func() { // the agent pushes progress
 			for i := range pushes {
 				data, _ := json.Marshal(map[string]any{"message": i})
-				_, err := log.Append(ctx, tasklog.Entry{TaskID: id, Tenant: "acme", Type: tasklog.Status, Data: data})
+				_, err := log.Append(ctx, tasklog.Entry{TaskID: id, Tenant: "acme", Type: tasklog.Status, Data: data, Claimed: true})
 				errs <- err
 			}
 		})
@@ -200,8 +201,8 @@ func TestConcurrentWritersOneLog(t *testing.T) {
 				statuses++
 			}
 		}
-		if finishedAt != len(evs)-1 || statuses != taken || evs[0].Type != tasklog.Created {
-			t.Fatalf("log %v: want created first, %d statuses and a finished event last", types(evs), taken)
+		if finishedAt != len(evs)-1 || statuses != taken || evs[0].Type != tasklog.Created || evs[1].Type != tasklog.Attempt {
+			t.Fatalf("log %v: want created and the attempt first, %d statuses and a finished event last", types(evs), taken)
 		}
 	}
 }
@@ -245,29 +246,33 @@ func TestMissingFinishedIsAppendedOnce(t *testing.T) {
 	}
 }
 
-// TestCreatedIsImplied: no writer stores created; every reader sees it first (seq 1, the task as
-// it was accepted), and a read resumes across it from every position.
-func TestCreatedIsImplied(t *testing.T) {
+// TestCreatedAndFirstAttemptAreImplied: no writer stores created or a task's first attempt;
+// every reader sees them first (seq 1, the task as it was accepted; seq 2, the first claim), and a
+// read resumes across them from every position.
+func TestCreatedAndFirstAttemptAreImplied(t *testing.T) {
 	ctx := context.Background()
 	log := tasklogtest.New()
 	r := tasklog.NewRecorder(log, nil)
 	tk := newTask(uuid.NewString())
 	claimed := *tk
-	claimed.State, claimed.Attempts, claimed.Version = task.Running, 1, 2
+	claimAt := now.Add(3 * time.Second)
+	claimed.State, claimed.Attempts, claimed.Version, claimed.StartedAt, claimed.UpdatedAt = task.Running, 1, 2, claimAt, claimAt
 	r.Claimed(ctx, &claimed)
-	stored, _ := log.Read(ctx, tk.ID, 0, 0)
-	if got := types(stored); !slices.Equal(got, []tasklog.Type{tasklog.Attempt}) || stored[0].Seq != 2 {
-		t.Fatalf("stored %v, want only the attempt, as seq 2", stored)
+	if stored, _ := log.Read(ctx, tk.ID, 0, 0); len(stored) != 0 {
+		t.Fatalf("stored %v, want nothing: the first attempt is implied", stored)
 	}
 	all, err := tasklog.ReadTask(ctx, log, &claimed, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := types(all), []tasklog.Type{tasklog.Created, tasklog.Attempt}; !slices.Equal(got, want) || all[0].Seq != 1 {
+	if got, want := types(all), []tasklog.Type{tasklog.Created, tasklog.Attempt}; !slices.Equal(got, want) || all[0].Seq != 1 || all[1].Seq != 2 {
 		t.Fatalf("log = %v, want %v", all, want)
 	}
 	if !strings.Contains(string(all[0].Data), `"state":"queued"`) || !all[0].At.Equal(tk.CreatedAt) {
 		t.Errorf("created = %+v, want the task as it was created", all[0])
+	}
+	if string(all[1].Data) != `{"attempt":1,"state":"running"}` || !all[1].At.Equal(claimAt) {
+		t.Errorf("attempt = %s at %v, want attempt 1 at the claim's time", all[1].Data, all[1].At)
 	}
 	for after, want := range map[int64][]tasklog.Type{1: {tasklog.Attempt}, 2: {}, -1: {tasklog.Created, tasklog.Attempt}} {
 		got, _ := tasklog.ReadTask(ctx, log, &claimed, after, 0)
@@ -278,20 +283,113 @@ func TestCreatedIsImplied(t *testing.T) {
 	if one, _ := tasklog.ReadTask(ctx, log, &claimed, 0, 1); len(one) != 1 || one[0].Type != tasklog.Created {
 		t.Errorf("a page of one = %v, want created", one)
 	}
+	if queued, _ := tasklog.ReadTask(ctx, log, tk, 0, 0); !slices.Equal(types(queued), []tasklog.Type{tasklog.Created}) {
+		t.Errorf("a task never claimed reads %v, want created alone", types(queued))
+	}
+}
+
+// TestFirstAttemptOfAProgressEventsTask: a task that opted in to progress events stores its first
+// attempt (the notifier hears of stored events only), as seq 2 and as readers imply it, so a
+// reader that read before the append and one after see the same event under the same id, even
+// when a later event landed first.
+func TestFirstAttemptOfAProgressEventsTask(t *testing.T) {
+	ctx := context.Background()
+	log := tasklogtest.New()
+	claimed := newTask(uuid.NewString())
+	claimed.State, claimed.Attempts, claimed.Version, claimed.StartedAt, claimed.UpdatedAt = task.Running, 1, 2, now, now
+	claimed.ProgressEvents = true
+	before, _ := tasklog.ReadTask(ctx, log, claimed, 0, 0)
+	// The agent's first report lands before the worker's append of the attempt.
+	if ev, err := log.Append(ctx, tasklog.Entry{TaskID: claimed.ID, Type: tasklog.Status, Limited: true, Claimed: true, Notify: true}); err != nil || ev.Seq != 3 {
+		t.Fatalf("a report on a claimed task: %+v, %v; want seq 3", ev, err)
+	}
+	tasklog.NewRecorder(log, nil).Claimed(ctx, claimed)
+	stored, _ := log.Read(ctx, claimed.ID, 0, 0)
+	if len(stored) != 2 || stored[0].Seq != 2 || stored[0].Type != tasklog.Attempt {
+		t.Fatalf("stored %v, want the attempt at 2 and the report at 3", stored)
+	}
+	after, _ := tasklog.ReadTask(ctx, log, claimed, 0, 0)
+	if len(after) != 3 || !reflect.DeepEqual(after[1], before[1]) {
+		t.Fatalf("read before the append %+v, after %+v: want the same attempt", before, after)
+	}
+}
+
+// TestStaleRecordStopsBeforeTheAttempt: a reader whose task record predates the first claim, on
+// a log whose stored events already follow the attempt, answers nothing past created rather than
+// skip seq 2; with the task read again it answers the attempt and the rest.
+func TestStaleRecordStopsBeforeTheAttempt(t *testing.T) {
+	ctx := context.Background()
+	tk := newTask(uuid.NewString())
+	stored := storedLog{{Seq: 3, Type: tasklog.Finished, At: now}}
+	for after, want := range map[int64][]tasklog.Type{0: {tasklog.Created}, 1: {}} {
+		got, _ := tasklog.ReadTask(ctx, stored, tk, after, 0)
+		if !slices.Equal(types(got), want) {
+			t.Errorf("stale record, after %d: %v, want %v", after, types(got), want)
+		}
+	}
+	fresh := *tk
+	fresh.State, fresh.Attempts, fresh.StartedAt = task.Succeeded, 1, now
+	got, _ := tasklog.ReadTask(ctx, stored, &fresh, 1, 0)
+	if want := []tasklog.Type{tasklog.Attempt, tasklog.Finished}; !slices.Equal(types(got), want) || got[0].Seq != 2 {
+		t.Errorf("fresh record: %v, want %v", got, want)
+	}
+}
+
+// TestEndedBeforeAnyClaim: a task stopped while queued has no attempt; its finished event is
+// seq 2. A stop that lands after the first claim is seq 3, after the implied attempt.
+func TestEndedBeforeAnyClaim(t *testing.T) {
+	ctx := context.Background()
+	s, log, id := recordedTask(t)
+	if _, err := s.Transition(ctx, id, task.Change{To: task.Canceled, Now: now, Reason: task.ReasonCanceled}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, id, now, time.Minute); err == nil {
+		t.Fatal("claimed a canceled task")
+	}
+	evs := readTask(t, s, log, id, 0)
+	if got := types(evs); !slices.Equal(got, []tasklog.Type{tasklog.Created, tasklog.Finished}) || evs[1].Seq != 2 {
+		t.Fatalf("log %v, want created and finished at 2", evs)
+	}
+	id2 := uuid.NewString()
+	if err := s.Create(ctx, newTask(id2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, id2, now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, id2, task.Change{To: task.Canceled, Now: now, Reason: task.ReasonCanceled}); err != nil {
+		t.Fatal(err)
+	}
+	evs = readTask(t, s, log, id2, 0)
+	if got := types(evs); !slices.Equal(got, []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.Finished}) || evs[2].Seq != 3 {
+		t.Fatalf("log %v, want created, the implied attempt and finished at 3", evs)
+	}
 }
 
 // TestStoredCreatedIsNotRepeated: a log written before created was implied begins with its own
-// created event; a reader answers it once.
+// created event, and one written before the first attempt was implied holds its own attempt at
+// 2; a reader answers each once, whatever the record says.
 func TestStoredCreatedIsNotRepeated(t *testing.T) {
 	ctx := context.Background()
 	tk := newTask(uuid.NewString())
-	old := storedLog{{Seq: 1, Type: tasklog.Created, At: now}, {Seq: 2, Type: tasklog.Attempt, At: now}}
-	evs, err := tasklog.ReadTask(ctx, old, tk, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := types(evs), []tasklog.Type{tasklog.Created, tasklog.Attempt}; !slices.Equal(got, want) {
-		t.Fatalf("log = %v, want %v", got, want)
+	tk.Attempts, tk.StartedAt = 1, now
+	for _, old := range []storedLog{
+		{{Seq: 1, Type: tasklog.Created, At: now}, {Seq: 2, Type: tasklog.Attempt, At: now}, {Seq: 3, Type: tasklog.Finished, At: now}},
+		{{Seq: 2, Type: tasklog.Attempt, At: now, Data: json.RawMessage(`{"stored":true}`)}, {Seq: 3, Type: tasklog.Finished, At: now}},
+	} {
+		for after := int64(0); after <= 3; after++ {
+			evs, err := tasklog.ReadTask(ctx, old, tk, after, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.Finished}[after:]
+			if got := types(evs); !slices.Equal(got, want) {
+				t.Fatalf("after %d: log = %v, want %v", after, got, want)
+			}
+			if after <= 1 && len(old) == 2 && string(evs[1-after].Data) != `{"stored":true}` {
+				t.Fatalf("after %d: attempt %s, want the stored one", after, evs[1-after].Data)
+			}
+		}
 	}
 }
 
@@ -332,9 +430,9 @@ func TestChecksOnARemoteTaskAreLoggedOnce(t *testing.T) {
 	}
 }
 
-// countingDB counts the log's requests by operation.
+// countingDB counts the writes and queries of the store and the log by operation.
 type countingDB struct {
-	tasklog.DynamoDB
+	store.DynamoDB
 	mu    sync.Mutex
 	calls map[string]int
 }
@@ -350,6 +448,11 @@ func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 	return c.DynamoDB.UpdateItem(ctx, in, o...)
 }
 
+func (c *countingDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.count("PutItem")
+	return c.DynamoDB.PutItem(ctx, in, o...)
+}
+
 func (c *countingDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	c.count("TransactWriteItems")
 	return c.DynamoDB.TransactWriteItems(ctx, in, o...)
@@ -360,32 +463,41 @@ func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...fu
 	return c.DynamoDB.Query(ctx, in, o...)
 }
 
-// TestTypicalTaskLogCost: a task accepted, claimed once and answered with usage costs its log two
-// one-item writes and one read (the finished event's tail): created is implied, the first attempt
-// knows its number, usage rides in finished, and finished needs no dedupe marker.
+// TestTypicalTaskLogCost: a task accepted, claimed once and answered with usage costs its log one
+// one-item write and one read (the finished event's tail): created and the first attempt are
+// implied, usage rides in finished, and finished needs no dedupe marker. With the claim and the
+// outcome, the worker's part of the task is three UpdateItems and one Query.
 func TestTypicalTaskLogCost(t *testing.T) {
 	suite.Require(t)
 	ctx := context.Background()
 	name := newTable(t)
 	db := &countingDB{DynamoDB: dynamo, calls: map[string]int{}}
 	log := tasklog.New(db, name)
-	s := store.New(dynamo, name).WithEvents(tasklog.NewRecorder(log, nil))
+	s := store.New(db, name).WithEvents(tasklog.NewRecorder(log, nil))
 	id := uuid.NewString()
 	if err := s.Create(ctx, newTask(id)); err != nil {
 		t.Fatal(err)
 	}
+	if want := map[string]int{"PutItem": 1}; !maps.Equal(db.calls, want) {
+		t.Errorf("accept's requests = %v, want %v", db.calls, want)
+	}
+	clear(db.calls)
 	cl, err := s.Claim(ctx, id, now, time.Minute)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := map[string]int{"UpdateItem": 1}; !maps.Equal(db.calls, want) {
+		t.Errorf("the claim's requests = %v, want %v: the first attempt is implied", db.calls, want)
 	}
 	if _, err := s.Transition(ctx, id, task.Change{From: []task.State{task.Running}, Version: cl.Version, To: task.Succeeded, Now: now,
 		Result: "done", Usage: task.Usage{Tokens: task.Tokens{Prompt: 1, Completion: 1, Total: 2}}}); err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]int{"UpdateItem": 2, "Query": 1}; !maps.Equal(db.calls, want) {
-		t.Errorf("the log's requests = %v, want %v", db.calls, want)
+	if want := map[string]int{"UpdateItem": 3, "Query": 1}; !maps.Equal(db.calls, want) {
+		t.Errorf("the worker's requests = %v, want %v", db.calls, want)
 	}
-	if got, want := types(readTask(t, s, log, id, 0)), []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.Finished}; !slices.Equal(got, want) {
-		t.Errorf("log = %v, want %v", got, want)
+	evs := readTask(t, s, log, id, 0)
+	if got, want := types(evs), []tasklog.Type{tasklog.Created, tasklog.Attempt, tasklog.Finished}; !slices.Equal(got, want) || evs[2].Seq != 3 {
+		t.Errorf("log = %v, want %v", evs, want)
 	}
 }

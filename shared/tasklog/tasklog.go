@@ -5,8 +5,10 @@
 // whatever the number of concurrent writers, a timestamp and a type. The log lives in the task
 // table next to its task and expires with it.
 //
-// Two events cost no write of their own: a log's first event, created (seq 1), is implied by the
-// task record and made by readers (ReadTask), so stored events start at 2; and Finished closes
+// Three events cost no write of their own: a log's first event, created (seq 1), is implied by
+// the task record and made by readers (ReadTask); so is the first attempt (seq 2) of a task that
+// has been claimed, from the claim's record (its attempt count and start time). Stored events
+// start at 2 for a task that ended before any claim, at 3 for one claimed. And Finished closes
 // the log: nothing is appended after it, so it is the last event without a marker to keep it
 // unique.
 package tasklog
@@ -26,6 +28,8 @@ const (
 	// task record (see CreatedEvent): no writer appends it.
 	Created Type = "created"
 	// Attempt: a worker claimed the task and is calling the agent (data.attempt counts from 1).
+	// The first is implied by the task record (seq AttemptSeq, see AttemptEvent); retries are
+	// stored.
 	Attempt Type = "attempt"
 	// Retry: the attempt failed in a way another may mend; the task waits for its next attempt.
 	Retry Type = "retry"
@@ -85,11 +89,17 @@ type Entry struct {
 	Dedupe string
 	// Limited makes the append subject to the per-task rate limit (agents' reports are).
 	Limited bool
+	// Claimed says the task has been claimed at least once (task.Task.Attempts > 0), so its log's
+	// first attempt is implied at AttemptSeq and an empty log's next number is AttemptSeq+1, not
+	// AttemptSeq. A writer sets it from the task record its own write answered (or a read after
+	// the claim): the attempt count only grows, so it is never wrong for a later append.
+	Claimed bool
 	// Opening says the writer expects the event to be the first stored one (seq CreatedSeq+1,
 	// right after the implied created): the append tries that number without reading the log's
-	// tail, and reads the tail only when the number is taken. A worker's first attempt is such an
-	// event. It cannot make a gap (no stored event comes before that number); Limited entries
-	// read the tail all the same (the rate is read off it).
+	// tail, and reads the tail only when the number is taken. The stored first attempt of a task
+	// that opted in to progress events is such an event (see Recorder.Claimed). It cannot make a
+	// gap (no stored event comes before that number); Limited entries read the tail all the same
+	// (the rate is read off it).
 	Opening bool
 	// Notify: the task opted in to progress events (task.Task.ProgressEvents). The event's item
 	// is marked (AttrNotify) so that the table stream's filter hands it to the notifier, unless
@@ -131,6 +141,19 @@ const (
 // CreatedSeq is the number of a log's created event, which no writer stores: the first stored
 // event is CreatedSeq+1.
 const CreatedSeq = 1
+
+// AttemptSeq is the number of a claimed task's first attempt, which the task record implies (see
+// AttemptEvent): the first stored event of a claimed task is AttemptSeq+1. A log stored before
+// the first attempt was implied holds its own attempt at AttemptSeq, and readers answer that one.
+const AttemptSeq = CreatedSeq + 1
+
+// base is the number an empty log's tail reads as for e's task: the last implied event's.
+func (e Entry) base() int64 {
+	if e.Claimed {
+		return AttemptSeq
+	}
+	return CreatedSeq
+}
 
 // PageLimit bounds how many events one read answers.
 const PageLimit = 200

@@ -7,7 +7,8 @@
 // a conditional UpdateItem and deleted by the table's TTL. An instance reserves a share of the
 // window's budget at once (a lease of up to a tenth of it) and spends it from memory, so a busy
 // tenant costs a write per lease, not per request. The in-flight count is one item per tenant,
-// added to when a task is accepted and taken from when it ends.
+// added to when a task is accepted (concurrently with the task's own write, see Admit and Count)
+// and taken from when it ends.
 package tenantlimit
 
 import (
@@ -83,12 +84,21 @@ type Limiter struct {
 	mu     sync.Mutex
 	leases map[string]*lease
 	known  map[string]cachedLimits
+	// atCap are the tenants whose in-flight count this instance last saw at their cap.
+	atCap map[string]bool
+	// releasing are the tenants whose releases are being written.
+	releasing map[string]*releasing
 }
 
 // lease is the part of a tenant's current window this instance reserved and has not spent.
 type lease struct {
 	window int64
 	left   int
+	// renewing, while a reservation for the window is in flight, is closed when it lands.
+	renewing chan struct{}
+	// refused, once a reservation for the window was refused, is the cost of the request that
+	// asked for it: requests that cost as much or more are refused for the rest of the window.
+	refused int
 }
 
 type cachedLimits struct {
@@ -106,7 +116,7 @@ const leaseShare = 10
 // New returns a limiter over table with the given defaults; overrides may be nil.
 func New(db DynamoDB, table string, defaults Limits, overrides Overrides) *Limiter {
 	return &Limiter{db: db, table: table, defaults: defaults, overrides: overrides, now: time.Now,
-		leases: map[string]*lease{}, known: map[string]cachedLimits{}}
+		leases: map[string]*lease{}, known: map[string]cachedLimits{}, atCap: map[string]bool{}, releasing: map[string]*releasing{}}
 }
 
 // WithClock replaces the clock (tests).
@@ -139,42 +149,116 @@ func (l *Limiter) Limits(ctx context.Context, tenant string) Limits {
 }
 
 // Allow spends cost of the tenant's request budget for the current second (at least 1, at most
-// the whole budget). It returns an *Error with code
-// CodeRateLimited when the budget is spent, or an error when the count could not be read.
+// the whole budget). It returns an *Error with code CodeRateLimited when the budget is spent, or
+// an error when it could not reserve (ctx ended, or the write failed) for a request it did not
+// let through on credit. A reservation on credit that fails has let its request through, as the
+// API lets a request through when the limiter cannot count: the store it counts in is the one
+// the request needs.
+//
+// When this instance's lease of the window runs out, the next one is reserved concurrently with
+// the request: the request is let through on credit at once and spends from the reservation when
+// it lands; requests meanwhile wait for it, so one request at a time is on credit. A refused
+// reservation refuses the window's following requests that cost as much (a cheaper one waits for
+// a reservation of its own): an instance lets through at most one request per window beyond the
+// budget. Settle waits for a reservation in flight, so that it
+// lands within the request that started it.
 func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
 	limit := l.Limits(ctx, tenant).Rate
 	if limit <= 0 {
 		return nil
 	}
 	cost = min(max(cost, 1), limit)
-	now := l.now()
-	window := now.Unix()
-	l.mu.Lock()
-	le := l.leases[tenant]
-	if le != nil && le.window == window && le.left >= cost {
-		le.left -= cost
+	take := min(limit, max(cost, limit/leaseShare))
+	for {
+		now := l.now()
+		window := now.Unix()
+		l.mu.Lock()
+		le := l.leases[tenant]
+		if le == nil || le.window != window {
+			le = &lease{window: window}
+			l.leases[tenant] = le
+		}
+		switch {
+		case le.left >= cost:
+			le.left -= cost
+			l.mu.Unlock()
+			return nil
+		case le.refused > 0 && cost >= le.refused:
+			l.mu.Unlock()
+			return &Error{Code: CodeRateLimited, Limit: limit, RetryAfter: time.Unix(window+1, 0).Sub(now)}
+		case le.renewing != nil:
+			wait := le.renewing
+			l.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return fmt.Errorf("count requests of tenant %s: %w", tenant, ctx.Err())
+			}
+			continue
+		}
+		done := make(chan struct{})
+		le.renewing = done
+		onCredit := le.refused == 0
 		l.mu.Unlock()
+		if !onCredit {
+			// A dearer request was refused this window: this one waits for its own reservation.
+			if err := l.renew(ctx, tenant, le, take, cost, 0, limit, done); err != nil {
+				return err
+			}
+			continue
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewFor)
+		go func() {
+			defer cancel()
+			_ = l.renew(rctx, tenant, le, take, cost, cost, limit, done) // a failure lets the request through
+		}()
 		return nil
 	}
-	l.mu.Unlock()
+}
 
-	take := min(limit, max(cost, limit/leaseShare))
-	ok, err := l.reserve(ctx, tenant, window, take, limit)
+// renewFor bounds a reservation made on a request's credit, which outlives the request's context.
+const renewFor = 10 * time.Second
+
+// renew reserves take of lease le's window (or only cost, when take no longer fits) for a request
+// of that cost, credit of which it spent already, and closes done. A refusal refuses the rest of
+// the window to requests of that cost or more; a reservation that fails leaves the lease as it
+// was, for the next request to try again.
+func (l *Limiter) renew(ctx context.Context, tenant string, le *lease, take, cost, credit, limit int, done chan struct{}) error {
+	ok, err := l.reserve(ctx, tenant, le.window, take, limit)
 	if err == nil && !ok && take > cost {
 		take = cost
-		ok, err = l.reserve(ctx, tenant, window, take, limit)
-	}
-	if err != nil {
-		return err
-	}
-	if !ok {
-		next := time.Unix(window+1, 0)
-		return &Error{Code: CodeRateLimited, Limit: limit, RetryAfter: next.Sub(now)}
+		ok, err = l.reserve(ctx, tenant, le.window, take, limit)
 	}
 	l.mu.Lock()
-	l.leases[tenant] = &lease{window: window, left: take - cost}
+	switch {
+	case err != nil:
+	case ok:
+		le.left += take - credit
+	default:
+		le.refused = cost
+	}
+	le.renewing = nil
 	l.mu.Unlock()
-	return nil
+	close(done)
+	return err
+}
+
+// Settle waits for a reservation of the tenant's request budget that a request let through on
+// credit started (see Allow), at most until ctx ends. A caller that is frozen between requests (a
+// Lambda instance) settles before it answers, so that the reservation lands within the request.
+func (l *Limiter) Settle(ctx context.Context, tenant string) {
+	l.mu.Lock()
+	var wait chan struct{}
+	if le := l.leases[tenant]; le != nil {
+		wait = le.renewing
+	}
+	l.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // reserve adds take to the tenant's count for window if the count stays within limit.
@@ -201,51 +285,184 @@ func (l *Limiter) reserve(ctx context.Context, tenant string, window int64, take
 	return true, nil
 }
 
-// Admit counts a task the tenant is about to add, unless the tenant has MaxInFlight in flight
-// already: then it returns an *Error with code CodeQuotaExceeded. Every Admit that returns nil
-// must be matched by one Release, when the task ends or if it is not recorded after all.
-func (l *Limiter) Admit(ctx context.Context, tenant string) error {
+// Admit lets a task of the tenant through, or refuses it with an *Error with code
+// CodeQuotaExceeded. A tenant this instance has not seen at its cap is let through at once,
+// uncounted (counted is false): the caller then counts the task with Count, concurrently with its
+// write and send, so an accept stays one round trip. A tenant seen at its cap is checked and
+// counted in one conditional write (a round trip before the task's, paid only near the cap):
+// refused while it is at the cap, counted (counted is true) when there is room. Every task
+// counted, by Admit or Count, must be matched by one Release, when it ends or if it is not
+// recorded after all.
+func (l *Limiter) Admit(ctx context.Context, tenant string) (counted bool, err error) {
+	ceiling := l.Limits(ctx, tenant).MaxInFlight
+	if ceiling <= 0 {
+		return false, nil
+	}
+	l.mu.Lock()
+	atCap := l.atCap[tenant]
+	l.mu.Unlock()
+	if !atCap {
+		return false, nil
+	}
+	n, ok, err := l.addInFlight(ctx, tenant, 1, "attribute_not_exists(#n) OR #n < :bound", ceiling)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("count tasks in flight of tenant %s: %w", tenant, err)
+	case !ok:
+		// A task ends within seconds to minutes; a short wait is a fair first guess.
+		return false, &Error{Code: CodeQuotaExceeded, Limit: ceiling, RetryAfter: 5 * time.Second}
+	}
+	l.noteCount(tenant, n, ceiling)
+	return true, nil
+}
+
+// Count counts a task Admit let through uncounted: one unconditional ADD, so every such task is
+// counted exactly once whatever the count. A count that reaches the cap is remembered: the
+// tenant's next tasks on this instance go through Admit's conditional write until one finds room
+// again. The cap is thus passed only by tasks counted here while the count crosses it, fewer than
+// the tenant's accepts in flight at once (on Lambda, an invoke instance serves one at a time).
+func (l *Limiter) Count(ctx context.Context, tenant string) error {
 	ceiling := l.Limits(ctx, tenant).MaxInFlight
 	if ceiling <= 0 {
 		return nil
 	}
-	ok, err := l.addInFlight(ctx, tenant, 1, "attribute_not_exists(#n) OR #n < :bound", ceiling)
-	switch {
-	case err != nil:
-		return fmt.Errorf("count tasks in flight of tenant %s: %w", tenant, err)
-	case !ok:
-		// A task ends within seconds to minutes; a short wait is a fair first guess.
-		return &Error{Code: CodeQuotaExceeded, Limit: ceiling, RetryAfter: 5 * time.Second}
+	n, _, err := l.addInFlight(ctx, tenant, 1, "", 0)
+	if err != nil {
+		return fmt.Errorf("count a task in flight of tenant %s: %w", tenant, err)
+	}
+	l.noteCount(tenant, n, ceiling)
+	return nil
+}
+
+// noteCount remembers whether the tenant's count n, just written, is at its cap.
+func (l *Limiter) noteCount(tenant string, n int64, ceiling int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n >= int64(ceiling) {
+		l.atCap[tenant] = true
+	} else {
+		delete(l.atCap, tenant)
+	}
+}
+
+// Release uncounts one of the tenant's tasks in flight (never below zero), and returns once it
+// is written. Releases of one tenant are written one batch at a time: those that come while a
+// write is in flight wait for it and are then written together, as one ADD of minus their
+// number (a worker ends ten tasks at once, often of one tenant).
+func (l *Limiter) Release(ctx context.Context, tenant string) error {
+	l.mu.Lock()
+	r := l.releasing[tenant]
+	if r == nil {
+		r = &releasing{}
+		l.releasing[tenant] = r
+	}
+	if r.next == nil {
+		r.next = &releaseBatch{done: make(chan struct{})}
+	}
+	b := r.next
+	b.n++
+	if !r.writing {
+		r.writing, r.next = true, nil
+		l.mu.Unlock()
+		l.writeReleases(ctx, tenant, r, b)
+	} else {
+		l.mu.Unlock()
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return fmt.Errorf("uncount a task in flight of tenant %s: %w", tenant, ctx.Err())
+	}
+}
+
+// releasing is a tenant's releases: whether a batch is being written, and the next batch.
+type releasing struct {
+	writing bool
+	next    *releaseBatch
+}
+
+// releaseBatch is releases written together; done is closed once they are, err set before.
+type releaseBatch struct {
+	n    int
+	done chan struct{}
+	err  error
+}
+
+// writeReleases writes batch b of the tenant's releases, then hands the batch that gathered
+// meanwhile, if any, to a writer of its own (its releases wait for it, so it ends with them).
+func (l *Limiter) writeReleases(ctx context.Context, tenant string, r *releasing, b *releaseBatch) {
+	b.err = l.releaseN(ctx, tenant, b.n)
+	close(b.done)
+	l.mu.Lock()
+	next := r.next
+	r.next = nil
+	if next == nil {
+		r.writing = false
+		delete(l.releasing, tenant)
+	}
+	l.mu.Unlock()
+	if next != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewFor)
+		go func() {
+			defer cancel()
+			l.writeReleases(wctx, tenant, r, next)
+		}()
+	}
+}
+
+// releaseN uncounts n of the tenant's tasks in flight in one write, if the count has n; else
+// (the count ran low: a count write failed) one at a time, never below zero.
+func (l *Limiter) releaseN(ctx context.Context, tenant string, n int) error {
+	if n > 1 {
+		_, ok, err := l.addInFlight(ctx, tenant, -n, "#n >= :bound", n)
+		if err != nil || ok {
+			return wrapRelease(err, n, tenant)
+		}
+	}
+	for range n {
+		if _, ok, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil || !ok {
+			return wrapRelease(err, 1, tenant)
+		}
 	}
 	return nil
 }
 
-// Release uncounts one of the tenant's tasks in flight (never below zero).
-func (l *Limiter) Release(ctx context.Context, tenant string) error {
-	if _, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil {
-		return fmt.Errorf("uncount a task in flight of tenant %s: %w", tenant, err)
+func wrapRelease(err error, n int, tenant string) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("uncount %d tasks in flight of tenant %s: %w", n, tenant, err)
 }
 
 // addInFlight adds delta to the tenant's count of tasks in flight if condition holds of it (#n,
-// with :bound), and reports whether it did.
-func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, condition string, bound int) (bool, error) {
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(l.table),
-		Key:                      map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantPartition("TENANT", tenant)), table.AttrSK: table.S("INFLIGHT")},
-		UpdateExpression:         aws.String("ADD #n :delta"),
-		ConditionExpression:      aws.String(condition),
-		ExpressionAttributeNames: map[string]string{"#n": "n"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":delta": table.N(int64(delta)), ":bound": table.N(int64(bound)),
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false, nil
+// with :bound; no condition when empty), and reports whether it did and the count it left.
+func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, condition string, bound int) (int64, bool, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantPartition("TENANT", tenant)), table.AttrSK: table.S("INFLIGHT")},
+		UpdateExpression:          aws.String("ADD #n :delta"),
+		ExpressionAttributeNames:  map[string]string{"#n": "n"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":delta": table.N(int64(delta))},
+		ReturnValues:              types.ReturnValueUpdatedNew,
 	}
-	return err == nil, err
+	if condition != "" {
+		in.ConditionExpression = aws.String(condition)
+		in.ExpressionAttributeValues[":bound"] = table.N(int64(bound))
+	}
+	out, err := l.db.UpdateItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	}
+	var n int64
+	if v, ok := out.Attributes["n"].(*types.AttributeValueMemberN); ok {
+		n, _ = strconv.ParseInt(v.Value, 10, 64)
+	}
+	return n, true, nil
 }
 
 // Ended returns the hook a task store calls when a task ends (store.Store.OnEnd): it gives the

@@ -4,8 +4,17 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/agentq/agentq/shared/table"
 
 	"github.com/agentq/agentq/shared/local/emulators"
 )
@@ -29,33 +38,43 @@ func wantCode(t *testing.T, err error, code string) *Error {
 	return le
 }
 
+// allow spends cost as a request does: Allow, then, once the request is served, Settle.
+func allow(l *Limiter, tenant string, cost int) error {
+	err := l.Allow(context.Background(), tenant, cost)
+	l.Settle(context.Background(), tenant)
+	return err
+}
+
+// TestRateIsPerTenantPerSecond: a tenant's requests in one second are its rate, and the one let
+// through on credit whose reservation is refused (one per instance per window); the next are
+// refused until the next second.
 func TestRateIsPerTenantPerSecond(t *testing.T) {
 	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_000, 250_000_000)}
 	l := New(dynamo, table, Limits{Rate: 10}, nil).WithClock(c.now)
-	ctx := context.Background()
-	for i := range 10 {
-		if err := l.Allow(ctx, "flood", 1); err != nil {
+	for i := range 10 + 1 {
+		if err := allow(l, "flood", 1); err != nil {
 			t.Fatalf("request %d: %v", i+1, err)
 		}
 	}
-	le := wantCode(t, l.Allow(ctx, "flood", 1), CodeRateLimited)
+	le := wantCode(t, allow(l, "flood", 1), CodeRateLimited)
 	if le.RetryAfter <= 0 || le.RetryAfter > time.Second {
 		t.Errorf("RetryAfter = %v, want the rest of the second", le.RetryAfter)
 	}
 	// Another tenant's budget is its own.
-	if err := l.Allow(ctx, "quiet", 1); err != nil {
+	if err := allow(l, "quiet", 1); err != nil {
 		t.Fatalf("another tenant: %v", err)
 	}
 	// The next second brings a new budget.
 	c.t = c.t.Add(time.Second)
-	if err := l.Allow(ctx, "flood", 1); err != nil {
+	if err := allow(l, "flood", 1); err != nil {
 		t.Fatalf("next second: %v", err)
 	}
 }
 
 // TestInstancesShareOneBudget: two limiters (two Lambda instances) over one table together let
-// through no more than the tenant's rate, though each reserves leases of it.
+// through the tenant's rate in one second, though each reserves leases of it, and one request
+// each on credit beyond it.
 func TestInstancesShareOneBudget(t *testing.T) {
 	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_100, 0)}
@@ -65,15 +84,15 @@ func TestInstancesShareOneBudget(t *testing.T) {
 	allowed := 0
 	for range 3 * rate {
 		for _, l := range []*Limiter{a, b} {
-			if err := l.Allow(context.Background(), "t", 1); err == nil {
+			if err := allow(l, "t", 1); err == nil {
 				allowed++
 			} else {
 				wantCode(t, err, CodeRateLimited)
 			}
 		}
 	}
-	if allowed != rate {
-		t.Errorf("%d requests allowed in one second, want exactly %d", allowed, rate)
+	if allowed != rate+2 {
+		t.Errorf("%d requests allowed in one second, want exactly %d: the rate and one on credit per instance", allowed, rate+2)
 	}
 }
 
@@ -83,10 +102,109 @@ func TestLongPollCostsItsWait(t *testing.T) {
 	dynamo, table := suite.Table(t, "limits")
 	c := &clock{time.Unix(1_800_000_200, 0)}
 	l := New(dynamo, table, Limits{Rate: 10}, nil).WithClock(c.now)
-	if err := l.Allow(context.Background(), "t", 25); err != nil {
+	if err := allow(l, "t", 25); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, l.Allow(context.Background(), "t", 1), CodeRateLimited)
+	// The budget is spent: one request on credit, then refusals.
+	if err := allow(l, "t", 1); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, allow(l, "t", 1), CodeRateLimited)
+}
+
+// TestCheaperRequestsFitWhatIsLeft: a refused long poll does not refuse the cheaper requests that
+// fit what is left of the second's budget; they reserve it (not on credit) until it is spent.
+func TestCheaperRequestsFitWhatIsLeft(t *testing.T) {
+	dynamo, table := suite.Table(t, "limits")
+	c := &clock{time.Unix(1_800_000_500, 0)}
+	l := New(dynamo, table, Limits{Rate: 10}, nil).WithClock(c.now)
+	if err := allow(l, "t", 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := allow(l, "t", 5); err != nil { // on credit; its reservation is refused
+		t.Fatal(err)
+	}
+	wantCode(t, allow(l, "t", 5), CodeRateLimited)
+	for i := range 10 - 8 {
+		if err := allow(l, "t", 1); err != nil {
+			t.Fatalf("cheap request %d of the 2 left: %v", i+1, err)
+		}
+	}
+	wantCode(t, allow(l, "t", 1), CodeRateLimited)
+}
+
+// blockingDB is a DynamoDB whose UpdateItem waits until release is closed, then answers ok.
+type blockingDB struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (d *blockingDB) UpdateItem(ctx context.Context, _ *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	d.started <- struct{}{}
+	<-d.release
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+// TestRenewalRunsWithTheRequest: a request whose lease ran out is let through while its lease's
+// reservation is still in flight (it is not serialised behind the write); a request meanwhile
+// waits for it rather than reserving again, and Settle returns once it landed.
+func TestRenewalRunsWithTheRequest(t *testing.T) {
+	db := &blockingDB{started: make(chan struct{}, 4), release: make(chan struct{})}
+	c := &clock{time.Unix(1_800_000_400, 0)}
+	l := New(db, "none", Limits{Rate: 20}, nil).WithClock(c.now)
+	first := make(chan error, 1)
+	go func() { first <- l.Allow(context.Background(), "t", 1) }()
+	<-db.started
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		close(db.release)
+		t.Fatal("the request waited for its lease's reservation")
+	}
+	second := make(chan error, 1)
+	go func() { second <- l.Allow(context.Background(), "t", 1) }()
+	select {
+	case err := <-second:
+		t.Fatalf("a second request went on credit too (%v): it should wait for the reservation", err)
+	case <-db.started:
+		t.Fatal("a second reservation started while the first was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(db.release)
+	if err := <-second; err != nil { // spent from the lease of 2 the first reserved
+		t.Fatal(err)
+	}
+	l.Settle(context.Background(), "t")
+	if len(db.started) != 0 {
+		t.Errorf("%d more reservations, want none: the lease had room for the second request", len(db.started))
+	}
+}
+
+// admit admits and counts one task as accept does: Admit, then Count when Admit did not count.
+func admit(ctx context.Context, l *Limiter, tenant string) error {
+	counted, err := l.Admit(ctx, tenant)
+	if err == nil && !counted {
+		err = l.Count(ctx, tenant)
+	}
+	return err
+}
+
+// inFlight reads the tenant's count of tasks in flight from the table.
+func inFlight(t *testing.T, db *dynamodb.Client, tbl, tenant string) int {
+	t.Helper()
+	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(tbl), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantPartition("TENANT", tenant)), table.AttrSK: table.S("INFLIGHT")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if v, ok := out.Item["n"].(*types.AttributeValueMemberN); ok {
+		n, _ = strconv.Atoi(v.Value)
+	}
+	return n
 }
 
 func TestInFlight(t *testing.T) {
@@ -98,22 +216,111 @@ func TestInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if err := l.Admit(ctx, "t"); err != nil {
+		if err := admit(ctx, l, "t"); err != nil {
 			t.Fatalf("task %d: %v", i+1, err)
 		}
 	}
-	le := wantCode(t, l.Admit(ctx, "t"), CodeQuotaExceeded)
+	_, err := l.Admit(ctx, "t")
+	le := wantCode(t, err, CodeQuotaExceeded)
 	if le.RetryAfter <= 0 || le.Limit != 3 {
 		t.Errorf("refusal = %+v", le)
 	}
-	if err := l.Admit(ctx, "other"); err != nil {
+	if err := admit(ctx, l, "other"); err != nil {
 		t.Fatalf("another tenant: %v", err)
 	}
 	if err := l.Release(ctx, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Admit(ctx, "t"); err != nil {
-		t.Fatalf("after a task ended: %v", err)
+	// At the cap, a task is checked and counted in one write: it takes the room a task's end
+	// made, and the next is refused.
+	if counted, err := l.Admit(ctx, "t"); err != nil || !counted {
+		t.Fatalf("after a task ended: counted %v, %v; want counted by the check", counted, err)
+	}
+	_, err = l.Admit(ctx, "t")
+	wantCode(t, err, CodeQuotaExceeded)
+	if n := inFlight(t, dynamo, table, "t"); n != 3 {
+		t.Errorf("count = %d, want 3", n)
+	}
+	// Once a check finds room to spare, tasks are admitted uncounted again (counted with the write).
+	for range 2 {
+		if err := l.Release(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counted, err := l.Admit(ctx, "t"); err != nil || !counted {
+		t.Fatalf("below the cap, first check: counted %v, %v", counted, err)
+	}
+	if counted, err := l.Admit(ctx, "t"); err != nil || counted {
+		t.Fatalf("with room to spare: counted %v, %v; want admitted uncounted", counted, err)
+	}
+}
+
+// TestInFlightOvershootBound: tasks admitted uncounted and counted concurrently pass the cap by
+// fewer than the accepts in flight at once, and the tenant is refused once its count is seen.
+func TestInFlightOvershootBound(t *testing.T) {
+	dynamo, table := suite.Table(t, "limits")
+	const ceiling, concurrent, attempts = 5, 4, 40
+	l := New(dynamo, table, Limits{MaxInFlight: ceiling}, nil)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for range concurrent {
+		wg.Go(func() {
+			for range attempts / concurrent {
+				err := admit(ctx, l, "flood")
+				var le *Error
+				switch {
+				case err == nil:
+					mu.Lock()
+					admitted++
+					mu.Unlock()
+				case !errors.As(err, &le):
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := inFlight(t, dynamo, table, "flood")
+	if n != admitted {
+		t.Errorf("count %d, but %d admitted: every admitted task is counted once", n, admitted)
+	}
+	if n < ceiling || n > ceiling+concurrent-1 {
+		t.Errorf("count %d, want from %d to %d (the cap plus fewer than the accepts in flight)", n, ceiling, ceiling+concurrent-1)
+	}
+	_, err := l.Admit(ctx, "flood")
+	wantCode(t, err, CodeQuotaExceeded)
+}
+
+// TestInFlightCountIsExact: N tasks admitted concurrently and N ends leave the count at zero.
+func TestInFlightCountIsExact(t *testing.T) {
+	dynamo, table := suite.Table(t, "limits")
+	const tasks = 30
+	l := New(dynamo, table, Limits{MaxInFlight: 1000}, nil)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range tasks {
+		wg.Go(func() {
+			if err := admit(ctx, l, "t"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := inFlight(t, dynamo, table, "t"); n != tasks {
+		t.Fatalf("count after %d accepts = %d", tasks, n)
+	}
+	for range tasks {
+		wg.Go(func() {
+			if err := l.Release(ctx, "t"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := inFlight(t, dynamo, table, "t"); n != 0 {
+		t.Errorf("count after %d accepts and ends = %d, want 0", tasks, n)
 	}
 }
 
@@ -133,19 +340,21 @@ func TestOverrides(t *testing.T) {
 		t.Errorf("Limits(big) = %+v", got)
 	}
 	for range 5 {
-		if err := l.Allow(ctx, "big", 1); err != nil {
+		if err := allow(l, "big", 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for range 10 { // unbounded in flight
-		if err := l.Admit(ctx, "big"); err != nil {
+		if err := admit(ctx, l, "big"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Allow(ctx, "small", 1); err != nil {
-		t.Fatal(err)
+	for range 1 + 1 { // its rate, and one on credit
+		if err := allow(l, "small", 1); err != nil {
+			t.Fatal(err)
+		}
 	}
-	wantCode(t, l.Allow(ctx, "small", 1), CodeRateLimited)
+	wantCode(t, allow(l, "small", 1), CodeRateLimited)
 }
 
 // TestUnboundedWritesNothing: with no limits the table is never touched.
@@ -154,7 +363,98 @@ func TestUnboundedWritesNothing(t *testing.T) {
 	if err := l.Allow(context.Background(), "t", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Admit(context.Background(), "t"); err != nil {
+	if err := admit(context.Background(), l, "t"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// releasesDB is a DynamoDB that records each UpdateItem's delta, holds the first until release is
+// closed, and refuses (as a failed condition) the deltas in refuse.
+type releasesDB struct {
+	mu      sync.Mutex
+	deltas  []string
+	first   chan struct{}
+	release chan struct{}
+	refuse  map[string]bool
+}
+
+func (d *releasesDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	delta := in.ExpressionAttributeValues[":delta"].(*types.AttributeValueMemberN).Value
+	d.mu.Lock()
+	d.deltas = append(d.deltas, delta)
+	first := len(d.deltas) == 1
+	d.mu.Unlock()
+	if first {
+		close(d.first)
+		<-d.release
+	}
+	if d.refuse[delta] {
+		return nil, &types.ConditionalCheckFailedException{}
+	}
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+func (d *releasesDB) calls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.deltas)
+}
+
+// releaseWhileHeld releases one task of tenant "t", then more more while its write is held, and
+// answers the deltas written once all returned.
+func releaseWhileHeld(t *testing.T, db *releasesDB, more int) []string {
+	t.Helper()
+	l := New(db, "none", Limits{MaxInFlight: 100}, nil)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := l.Release(context.Background(), "t"); err != nil {
+			t.Error(err)
+		}
+	})
+	<-db.first
+	for range more {
+		wg.Go(func() {
+			if err := l.Release(context.Background(), "t"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// The later releases are waiting for the held write: none of them is written yet.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if time.Now().After(deadline) {
+			close(db.release)
+			t.Fatalf("the later releases did not gather behind the held write: written %v", db.calls())
+		}
+		l.mu.Lock()
+		n := 0
+		if r := l.releasing["t"]; r != nil && r.next != nil {
+			n = r.next.n
+		}
+		l.mu.Unlock()
+		if n == more {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(db.release)
+	wg.Wait()
+	return db.calls()
+}
+
+// TestReleasesOfOneTenantBatched: releases that come while one is being written are written
+// together, as one ADD of minus their number.
+func TestReleasesOfOneTenantBatched(t *testing.T) {
+	db := &releasesDB{first: make(chan struct{}), release: make(chan struct{})}
+	if got, want := releaseWhileHeld(t, db, 9), []string{"-1", "-9"}; !slices.Equal(got, want) {
+		t.Errorf("deltas written = %v, want %v", got, want)
+	}
+}
+
+// TestBatchedReleaseNeverBelowZero: a batch larger than the count is released one at a time,
+// until the count is zero.
+func TestBatchedReleaseNeverBelowZero(t *testing.T) {
+	db := &releasesDB{first: make(chan struct{}), release: make(chan struct{}), refuse: map[string]bool{"-3": true}}
+	if got, want := releaseWhileHeld(t, db, 3), []string{"-1", "-3", "-1", "-1", "-1"}; !slices.Equal(got, want) {
+		t.Errorf("deltas written = %v, want %v", got, want)
 	}
 }

@@ -136,7 +136,8 @@ func (p *Processor) onEvent(ctx context.Context, log *slog.Logger, t *task.Task)
 		return nil
 	}
 	return func(e progress.Report) {
-		_, err := p.c.Events.Append(ctx, tasklog.Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: e.Type, Data: e.Data, Limited: true, Notify: t.ProgressEvents})
+		_, err := p.c.Events.Append(ctx, tasklog.Entry{TaskID: t.ID, Tenant: t.Tenant, ExpiresAt: t.ExpiresAt, Type: e.Type, Data: e.Data,
+			Limited: true, Claimed: t.Attempts > 0, Notify: t.ProgressEvents})
 		if err != nil {
 			log.Warn("append a streamed agent event", "type", e.Type, "err", err)
 		}

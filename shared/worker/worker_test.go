@@ -19,9 +19,12 @@ import (
 	"github.com/agentq/agentq/shared/batch"
 	"github.com/agentq/agentq/shared/deadline"
 	"github.com/agentq/agentq/shared/dispatch"
+	"github.com/agentq/agentq/shared/progress"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/task"
 	"github.com/agentq/agentq/shared/task/tasktest"
+	"github.com/agentq/agentq/shared/tasklog"
+	"github.com/agentq/agentq/shared/tasklog/tasklogtest"
 	"github.com/agentq/agentq/shared/worker"
 )
 
@@ -774,5 +777,32 @@ func TestProgressTarget(t *testing.T) {
 				t.Errorf("the missing target is not logged: %s", h.logs.String())
 			}
 		})
+	}
+}
+
+// TestStreamedEventsFollowTheImpliedAttempt: what an agent streams during its task's first
+// attempt is logged after the attempt the claim implies (seq 3 on): the worker tells the log the
+// task has been claimed, so the number the record implies is never taken by a report.
+func TestStreamedEventsFollowTheImpliedAttempt(t *testing.T) {
+	st := tasktest.New(newTask(id1, task.Queued))
+	log := tasklogtest.New()
+	h := newHarness(t, st)
+	h.p = worker.New(worker.Config{Store: st, Dispatcher: h.disp, Queue: h.queue, DeadLetterARN: dlqARN, Events: log,
+		Backoff: backoff, OrphanAfter: 2 * time.Minute, Now: func() time.Time { return now }, Budget: testBudget})
+	h.disp.call = func(_ context.Context, c dispatch.Call) (dispatch.Result, error) {
+		c.OnEvent(progress.Report{Type: tasklog.Chunk, Data: json.RawMessage(`{"text":"hi"}`)})
+		return dispatch.Result{Text: "hi back"}, nil
+	}
+	if failed := handle(t, h, record(t, message(id1), workARN, 1)); len(failed) != 0 {
+		t.Fatalf("redelivered %v", failed)
+	}
+	evs, _ := log.Read(context.Background(), id1, 0, 0)
+	if len(evs) != 1 || evs[0].Type != tasklog.Chunk || evs[0].Seq != tasklog.AttemptSeq+1 {
+		t.Fatalf("stored %+v, want the chunk at seq %d", evs, tasklog.AttemptSeq+1)
+	}
+	claimed := st.Task(id1)
+	all, _ := tasklog.ReadTask(context.Background(), log, &claimed, 0, 0)
+	if len(all) != 3 || all[1].Type != tasklog.Attempt || all[2].Seq != 3 {
+		t.Fatalf("log %+v, want created, the attempt, the chunk", all)
 	}
 }

@@ -276,7 +276,8 @@ func TestStreamBootstrapStreamsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A running task with three events in its log: its creation, its attempt and an agent's status.
+	// A running task with three events in its log: its creation, its attempt (both implied by the
+	// task record) and an agent's status.
 	log := tasklog.New(ddb, streamTable)
 	tasks := store.New(ddb, streamTable).WithEvents(tasklog.NewRecorder(log, nil))
 	now := time.Now().UTC()
@@ -287,11 +288,12 @@ func TestStreamBootstrapStreamsEvents(t *testing.T) {
 	}
 	progress := func(typ tasklog.Type, data string) {
 		t.Helper()
-		if _, err := log.Append(ctx, tasklog.Entry{TaskID: tk.ID, Tenant: tenant, ExpiresAt: tk.ExpiresAt, Type: typ, Data: json.RawMessage(data)}); err != nil {
+		// The agent reports on its claimed task, as the progress route appends (Claimed).
+		if _, err := log.Append(ctx, tasklog.Entry{TaskID: tk.ID, Tenant: tenant, ExpiresAt: tk.ExpiresAt, Type: typ, Data: json.RawMessage(data), Claimed: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := tasks.Claim(ctx, tk.ID, now, time.Minute); err != nil { // running: its attempt is logged
+	if _, err := tasks.Claim(ctx, tk.ID, now, time.Minute); err != nil { // running: its attempt is implied
 		t.Fatal(err)
 	}
 	progress(tasklog.Status, `{"message":"thinking"}`)

@@ -5,6 +5,7 @@
 // with one table of list prices (Prices). It prints the figures of DESIGN.md's "Cost per task":
 //
 //	e2e: tasks=N agent_ms=1000 throughput=X/s accept_p50_ms=… accept_p99_ms=… complete_p50_ms=…
+//	limits: rate=20 max_in_flight=200 tenants=40 refused_e2e=0 refused=0
 //	accept: round_trips=R …
 //	worker: billed_ms_per_task=X batch=10 …
 //	worker: long_running agent_ms=10000 billed_ms_per_task=X …
@@ -29,6 +30,7 @@ import (
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/local/system"
+	"github.com/agentq/agentq/shared/tenantlimit"
 	"github.com/agentq/agentq/shared/worksource"
 )
 
@@ -51,6 +53,11 @@ type Config struct {
 	// Functions are the built function binaries by name (invoke, poll, worker), run under a
 	// fake Lambda Runtime API to measure each one's peak memory; empty skips that run.
 	Functions map[string]string
+	// Limits are every tenant's limits, as a deployment applies them (tenantlimit.Defaults); the
+	// zero value runs without. Tenants is how many tenants the requests are spread over (default
+	// Clients, one per client of the end-to-end run, so that none is refused).
+	Limits  tenantlimit.Limits
+	Tenants int
 	// Timeout bounds the whole run.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -58,7 +65,8 @@ type Config struct {
 
 // Defaults are a run that ends within a few minutes on two cores.
 var Defaults = Config{Tasks: 200, Clients: 40, Agent: time.Second, Latency: 25 * time.Millisecond, Samples: 7,
-	BatchTasks: 100, LongAgent: []time.Duration{5 * time.Second, 10 * time.Second}, LongTasks: 10, Timeout: 6 * time.Minute}
+	BatchTasks: 100, LongAgent: []time.Duration{5 * time.Second, 10 * time.Second}, LongTasks: 10, Timeout: 6 * time.Minute,
+	Limits: tenantlimit.Defaults}
 
 // Bench is a running local system with its meters.
 type Bench struct {
@@ -66,7 +74,7 @@ type Bench struct {
 	sys   *system.System
 	meter *Meter
 	inv   *Invocations
-	api   *client
+	api   *tenants
 	w     io.Writer
 	ctx   context.Context
 
@@ -100,7 +108,9 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 		APIOptions: []func(*middleware.Stack) error{b.meter.APIOption}, OnInvocation: b.inv.Add,
 		// A receipt signature is a KMS Sign on AWS: counted as one, though the local key makes it.
 		ReceiptSigned: func(ctx context.Context) { b.meter.Note(ctx, "KMS.Sign") },
-		Agents: []agent.Agent{long.Agent()},
+		Agents:        []agent.Agent{long.Agent()},
+		// A deployment's tenant limits, so that what is measured is what is deployed.
+		TenantLimits: c.Limits,
 		// Published as an agent that knows its length would be: callers come back after it.
 		EchoExpected: c.Agent,
 	})
@@ -109,7 +119,14 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 	}
 	defer sys.Close()
 	b.sys = sys
-	b.api = newClient(sys.APIURL, apiKey)
+	create := func(ctx context.Context, tenant string) (string, error) {
+		key, _, err := sys.APIKeys.Create(ctx, tenant, "bench")
+		return key, err
+	}
+	if b.api, err = newTenants(ctx, sys.APIURL, newClient(sys.APIURL, apiKey), max(c.Tenants, c.Clients, 1), create); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	b.api.warm(ctx)
 	defer b.workerOff()
 
 	b.workerOn(worksource.MaxConcurrency) // as many batches at once as the stack's event source runs

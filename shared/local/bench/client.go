@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,9 @@ import (
 type client struct {
 	url, key string
 	hc       *http.Client
+	// refused, when set, counts the requests answered 429, which are tried again after their
+	// Retry-After.
+	refused *atomic.Int64
 }
 
 func newClient(url, key string) *client {
@@ -138,6 +142,23 @@ func (c *client) do(req *http.Request) (map[string]any, http.Header, error) {
 	req.Header.Set("x-api-key", c.key)
 	req.Header.Set("content-type", "application/json")
 	resp, err := c.hc.Do(req)
+	for err == nil && resp.StatusCode == http.StatusTooManyRequests && c.refused != nil {
+		// Over a tenant limit: counted, and tried again when the answer says.
+		c.refused.Add(1)
+		resp.Body.Close()
+		wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		select {
+		case <-time.After(time.Duration(max(wait, 1)) * time.Second):
+		case <-req.Context().Done():
+			return nil, nil, req.Context().Err()
+		}
+		if req.GetBody != nil {
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, nil, err
+			}
+		}
+		resp, err = c.hc.Do(req)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

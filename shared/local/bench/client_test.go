@@ -37,7 +37,8 @@ func TestOneTaskComesBackWhenTold(t *testing.T) {
 		fmt.Fprintf(w, `{"id":"t1","task_id":"t1","status":%q}`, status)
 	}))
 	defer srv.Close()
-	b := &Bench{api: newClient(srv.URL, "k"), ctx: context.Background(), cfg: Config{Agent: time.Second}}
+	api := &tenants{clients: []*client{newClient(srv.URL, "k")}, owner: map[string]*client{}}
+	b := &Bench{api: api, ctx: context.Background(), cfg: Config{Agent: time.Second}}
 	if _, _, err := b.oneTask(false, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -35,12 +35,12 @@ func (b *Bench) memory() error {
 	if err != nil {
 		return err
 	}
-	inv, err := b.memoryOf("invoke", append(env, "AGENTQ_QUEUE_URL="+b.sys.Queues.URL), invokeEvents(memoryTasks, b.api.key))
+	inv, err := b.memoryOf("invoke", append(env, "AGENTQ_QUEUE_URL="+b.sys.Queues.URL), invokeEvents(memoryTasks, b.api.key()))
 	if err != nil {
 		return err
 	}
 	ids := inv.IDs
-	if _, err := b.memoryOf("poll", env, pollEvents(ids, b.api.key)); err != nil {
+	if _, err := b.memoryOf("poll", env, pollEvents(ids, b.api.key())); err != nil {
 		return err
 	}
 	batches, err := b.workBatches(len(ids))
@@ -89,7 +89,7 @@ func (b *Bench) functionEnv() ([]string, error) {
 	}
 	return []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
-		"AGENTQ_TABLE=" + b.sys.Table, "AGENTQ_API_KEYS=default:" + apikey.Hash(b.api.key), "AGENTQ_AGENTS=" + string(agents),
+		"AGENTQ_TABLE=" + b.sys.Table, "AGENTQ_API_KEYS=default:" + apikey.Hash(b.api.key()), "AGENTQ_AGENTS=" + string(agents),
 		"AGENTQ_ALLOW_LOOPBACK_URLS=1", "AGENTQ_LOG_LEVEL=error",
 		// Unbounded, as the run's own API: the events come faster than a tenant's default rate.
 		"AGENTQ_TENANT_RATE=0", "AGENTQ_TENANT_MAX_IN_FLIGHT=0",

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agentq/agentq/shared/tenantlimit"
 )
 
 // variant is one shape of accept whose round trips are counted.
@@ -70,7 +72,7 @@ func (b *Bench) acceptRoundTrips() error {
 		worst = max(worst, r)
 		parts = append(parts, fmt.Sprintf("%s=%.1f", v.name, r))
 	}
-	fmt.Fprintf(b.w, "accept: round_trips=%.1f injected_ms=%d samples=%d %s\n", worst, b.cfg.Latency.Milliseconds(), b.cfg.Samples, strings.Join(parts, " "))
+	fmt.Fprintf(b.w, "accept: round_trips=%.1f injected_ms=%d samples=%d limits=%s %s\n", worst, b.cfg.Latency.Milliseconds(), b.cfg.Samples, b.limitsOn(), strings.Join(parts, " "))
 	return b.awaitAll(ids)
 }
 
@@ -116,6 +118,7 @@ func (b *Bench) awaitAll(ids []accepted) error {
 func (b *Bench) endToEnd() error {
 	b.meter.Reset()
 	b.inv.Reset()
+	refusedBefore := b.api.refused.Load()
 	n := b.cfg.Tasks
 	acceptTook, completeTook := make([]time.Duration, n), make([]time.Duration, n)
 	errs := make([]error, n)
@@ -147,6 +150,8 @@ func (b *Bench) endToEnd() error {
 	fmt.Fprintf(b.w, "e2e: tasks=%d agent_ms=%d throughput=%.1f/s accept_p50_ms=%.1f accept_p99_ms=%.1f complete_p50_ms=%.0f complete_p99_ms=%.0f elapsed_s=%.1f\n",
 		n, b.cfg.Agent.Milliseconds(), float64(n)/elapsed.Seconds(), ms(percentile(acceptTook, 50)), ms(percentile(acceptTook, 99)),
 		ms(percentile(completeTook, 50)), ms(percentile(completeTook, 99)), elapsed.Seconds())
+	fmt.Fprintf(b.w, "limits: rate=%d max_in_flight=%d tenants=%d refused_e2e=%d refused=%d\n", b.cfg.Limits.Rate, b.cfg.Limits.MaxInFlight,
+		len(b.api.clients), b.api.refused.Load()-refusedBefore, b.api.refused.Load())
 	b.printCost(used, n)
 	return b.polls()
 }
@@ -353,4 +358,12 @@ func newKey() string {
 	k := make([]byte, 8)
 	_, _ = rand.Read(k)
 	return hex.EncodeToString(k)
+}
+
+// limitsOn says whether the run applies tenant limits: "on" or "off".
+func (b *Bench) limitsOn() string {
+	if b.cfg.Limits == (tenantlimit.Limits{}) {
+		return "off"
+	}
+	return "on"
 }

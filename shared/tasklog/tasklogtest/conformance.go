@@ -34,6 +34,7 @@ func Conformance(t *testing.T, newLog func(t *testing.T) Conformer) {
 		{"a task's log holds only its own events", isolation},
 		{"finished closes the log, once", closedByFinished},
 		{"an opening event takes the first stored number, or the next", opening},
+		{"a claimed task's events follow its implied first attempt", claimed},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newLog(t)) })
@@ -256,5 +257,42 @@ func isolation(t *testing.T, l Conformer) {
 	}
 	if evs := readAll(t, l, uuid.NewString(), 0, 0); len(evs) != 0 {
 		t.Fatal(fmt.Sprint("a task without events reads ", evs))
+	}
+}
+
+// claimed: once a task has been claimed its first attempt is implied at AttemptSeq, so its
+// stored events start after it, limited or not, with or without a dedupe name; an opening event
+// still takes AttemptSeq while it is free, even after later numbers, and only once.
+func claimed(t *testing.T, l Conformer) {
+	ctx := context.Background()
+	for _, e := range []tasklog.Entry{{}, {Limited: true}, {Dedupe: "push:first"}} {
+		task := uuid.NewString()
+		first := entry(task, 0, map[string]int{"first": 1})
+		first.Claimed, first.Limited, first.Dedupe = true, e.Limited, e.Dedupe
+		if ev, err := l.Append(ctx, first); err != nil || ev.Seq != tasklog.AttemptSeq+1 {
+			t.Fatalf("first event of a claimed task (limited %v, dedupe %q): %+v, %v; want seq %d", e.Limited, e.Dedupe, ev, err, tasklog.AttemptSeq+1)
+		}
+		// A writer whose record predates the claim cannot exist (the count only grows), but one
+		// that does not say so still follows the stored tail.
+		if ev, err := l.Append(ctx, entry(task, 1, map[string]int{"second": 1})); err != nil || ev.Seq != tasklog.AttemptSeq+2 {
+			t.Fatalf("next event: %+v, %v; want seq %d", ev, err, tasklog.AttemptSeq+2)
+		}
+		open := entry(task, 2, map[string]int{"opening": 1})
+		open.Claimed, open.Opening = true, true
+		if ev, err := l.Append(ctx, open); err != nil || ev.Seq != tasklog.AttemptSeq {
+			t.Fatalf("opening after later events: %+v, %v; want seq %d", ev, err, tasklog.AttemptSeq)
+		}
+		if ev, err := l.Append(ctx, open); err != nil || ev.Seq != tasklog.AttemptSeq+3 {
+			t.Fatalf("opening again: %+v, %v; want the next, seq %d", ev, err, tasklog.AttemptSeq+3)
+		}
+		evs := readAll(t, l, task, 0, 2)
+		for i, ev := range evs {
+			if ev.Seq != tasklog.AttemptSeq+int64(i) {
+				t.Fatalf("log %+v: want seq %d on, in order, without gaps", evs, tasklog.AttemptSeq)
+			}
+		}
+		if len(evs) != 4 {
+			t.Fatalf("log %+v: want 4 events", evs)
+		}
 	}
 }

@@ -4,7 +4,9 @@
 package tasklogtest
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,8 +14,10 @@ import (
 )
 
 // Log keeps task logs in memory under the DynamoDB log's rules: gap-free numbering of the stored
-// events from tasklog.CreatedSeq+1 (created is implied), one append per dedupe name, nothing
-// after Finished, the per-task rate limit and size bound.
+// events from tasklog.CreatedSeq+1 (created is implied), or tasklog.AttemptSeq+1 once the task
+// has been claimed (its first attempt is implied too), an opening event at tasklog.AttemptSeq
+// while that number is free, one append per dedupe name, nothing after Finished, the per-task
+// rate limit and size bound.
 type Log struct {
 	mu      sync.Mutex
 	events  map[string][]tasklog.Event
@@ -35,14 +39,24 @@ func (l *Log) Append(_ context.Context, e tasklog.Entry) (tasklog.Event, error) 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	evs := l.events[e.TaskID]
-	if n := len(evs); n > 0 && evs[n-1].Type.Final() {
+	// An opening event takes its number while it is free, as the DynamoDB log's conditional put of
+	// that number does, without reading the tail.
+	opening := e.Opening && !e.Limited && !slices.ContainsFunc(evs, func(ev tasklog.Event) bool { return ev.Seq == tasklog.AttemptSeq })
+	if n := len(evs); n > 0 && evs[n-1].Type.Final() && !opening {
 		if e.Type.Final() {
 			return tasklog.Event{}, tasklog.ErrDuplicate
 		}
 		return tasklog.Event{}, tasklog.ErrEnded
 	}
+	last := int64(tasklog.CreatedSeq)
+	if n := len(evs); n > 0 {
+		last = evs[n-1].Seq
+	}
+	if e.Claimed {
+		last = max(last, tasklog.AttemptSeq)
+	}
 	if e.Limited {
-		if tasklog.CreatedSeq+len(evs) >= tasklog.MaxEvents {
+		if last >= tasklog.MaxEvents {
 			return tasklog.Event{}, tasklog.ErrFull
 		}
 		if n := len(evs); n >= tasklog.RateBurst && e.At.Sub(evs[n-tasklog.RateBurst].At) < tasklog.RateWindow {
@@ -55,8 +69,15 @@ func (l *Log) Append(_ context.Context, e tasklog.Entry) (tasklog.Event, error) 
 		}
 		l.reports[e.TaskID+"\x00"+e.Dedupe] = true
 	}
-	ev := tasklog.Event{Seq: tasklog.CreatedSeq + int64(len(evs)) + 1, Type: e.Type, At: e.At.UTC(), Data: e.Data}
-	l.events[e.TaskID] = append(evs, ev)
+	seq := last + 1
+	if opening {
+		seq = tasklog.AttemptSeq
+	}
+	ev := tasklog.Event{Seq: seq, Type: e.Type, At: e.At.UTC(), Data: e.Data}
+	evs = append(evs, ev)
+	// Kept in number order: an opening event may land after later numbers did.
+	slices.SortFunc(evs, func(a, b tasklog.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	l.events[e.TaskID] = evs
 	return ev, nil
 }
 
@@ -67,12 +88,11 @@ func (l *Log) Read(_ context.Context, taskID string, after int64, limit int) ([]
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	evs := l.events[taskID]
-	// evs[i] has seq CreatedSeq+1+i.
-	from := max(after-tasklog.CreatedSeq, 0)
-	if from >= int64(len(evs)) {
-		return nil, nil
+	var out []tasklog.Event
+	for _, ev := range l.events[taskID] {
+		if ev.Seq > after && len(out) < limit {
+			out = append(out, ev)
+		}
 	}
-	out := evs[from:min(int(from)+limit, len(evs))]
-	return append([]tasklog.Event(nil), out...), nil
+	return out, nil
 }
