@@ -28,6 +28,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.Latency, "latency", c.Latency, "latency added to every AWS request to count the accept path's round trips")
 	fs.IntVar(&c.Samples, "samples", c.Samples, "accepts timed per variant, with and without the latency")
 	fs.IntVar(&c.BatchTasks, "batch-tasks", c.BatchTasks, "tasks the batch run queues before the worker drains them")
+	fs.BoolVar(&c.ReceiptKMS, "receipt-kms", false, "sign receipts as the KMS-key option does (a KMS Sign each) instead of with the sealed key (a KMS Decrypt per instance)")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound on the pipeline run")
 	limits := fs.Bool("limits", true, "apply a deployment's default tenant limits (rate and tasks in flight per tenant), spreading the requests over one tenant per client")
 	fs.IntVar(&c.Tenants, "tenants", c.Tenants, "tenants the requests are spread over (0: one per client)")

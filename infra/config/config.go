@@ -58,6 +58,22 @@ const (
 	// KeyDefaultTenant names the tenant that owns triggered invocations (EventBridge events,
 	// schedules, ingest queue messages) that name none: AGENTQ_DEFAULT_TENANT on the trigger.
 	KeyDefaultTenant = "defaultTenant"
+	// KeyReceiptSigner chooses how ServiceNet receipts are signed: ReceiptSignerSealed (default)
+	// or ReceiptSignerKMS.
+	KeyReceiptSigner = "receiptSigner"
+	// KeyReceiptKeyGeneration is the generation of the sealed receipt key that signs (default
+	// 1): raising it rotates the key, the earlier generations staying listed. Sealed signer only.
+	KeyReceiptKeyGeneration = "receiptKeyGeneration"
+)
+
+// Values of KeyReceiptSigner.
+const (
+	// ReceiptSignerSealed signs with an Ed25519 seed sealed in the table under the seal key
+	// (shared/receiptkey): one KMS Decrypt per function instance.
+	ReceiptSignerSealed = "sealed"
+	// ReceiptSignerKMS signs with an asymmetric KMS key whose private half never leaves KMS: one
+	// KMS Sign per signature.
+	ReceiptSignerKMS = "kms"
 )
 
 // API flavours accepted by KeyAPI.
@@ -124,6 +140,11 @@ type Config struct {
 	DefaultTenant string
 	// Schedules are the EventBridge Scheduler schedules that invoke agents: Schedules, checked.
 	Schedules []Schedule
+	// ReceiptSigner is ReceiptSignerSealed or ReceiptSignerKMS.
+	ReceiptSigner string
+	// ReceiptKeyGeneration is the sealed receipt key's generation (1 or more; 0 with the KMS
+	// signer).
+	ReceiptKeyGeneration int
 }
 
 // Lookup returns the context value stored under key, or nil when it is unset. A CDK app passes
@@ -179,6 +200,7 @@ func Load(lookup Lookup, root string) (Config, error) {
 	cfg.LambdaAgentARNs = mergeARNs(contextARNs, fileARNs)
 
 	loadRuntime(lookup, &cfg, check)
+	loadReceipts(lookup, &cfg, check)
 
 	cfg.Schedules, err = CheckSchedules(Schedules)
 	check(err)
@@ -222,6 +244,32 @@ func loadRuntime(lookup Lookup, cfg *Config, check func(error)) {
 	check(err)
 	if err == nil {
 		check(checkTenant(cfg.DefaultTenant))
+	}
+}
+
+// loadReceipts reads how receipts are signed: the signer and the sealed key's generation. check
+// collects their errors.
+func loadReceipts(lookup Lookup, cfg *Config, check func(error)) {
+	signer, err := stringValue(lookup, KeyReceiptSigner, ReceiptSignerSealed)
+	check(err)
+	cfg.ReceiptSigner = strings.ToLower(signer)
+	if cfg.ReceiptSigner != ReceiptSignerSealed && cfg.ReceiptSigner != ReceiptSignerKMS {
+		check(fmt.Errorf("context %s=%q: want %q or %q", KeyReceiptSigner, signer, ReceiptSignerSealed, ReceiptSignerKMS))
+	}
+	gen, err := stringValue(lookup, KeyReceiptKeyGeneration, "")
+	check(err)
+	switch {
+	case gen == "" && cfg.ReceiptSigner == ReceiptSignerSealed:
+		cfg.ReceiptKeyGeneration = 1
+	case gen == "":
+	case cfg.ReceiptSigner != ReceiptSignerSealed:
+		check(fmt.Errorf("context %s: only the %q receipt signer has generations", KeyReceiptKeyGeneration, ReceiptSignerSealed))
+	default:
+		n, err := strconv.Atoi(gen)
+		if err != nil || n < 1 || n > sharedconfig.MaxReceiptKeyGeneration {
+			check(fmt.Errorf("context %s=%q: want a generation between 1 and %d", KeyReceiptKeyGeneration, gen, sharedconfig.MaxReceiptKeyGeneration))
+		}
+		cfg.ReceiptKeyGeneration = n
 	}
 }
 

@@ -56,6 +56,9 @@ func TestDefaults(t *testing.T) {
 		API:           config.APIHTTP,
 		DefaultTenant: "default",
 		Schedules:     schedules,
+		// Receipts are signed with the sealed key's first generation.
+		ReceiptSigner:        config.ReceiptSignerSealed,
+		ReceiptKeyGeneration: 1,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
@@ -72,17 +75,18 @@ func TestAllFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(lookup(map[string]any{
-		config.KeyLambdaDir:       "elsewhere",
-		config.KeyAPIKeyHashes:    " acme:" + strings.ToUpper(hash) + ", beta:" + hash,
-		config.KeyAdminKeyHashes:  "ops:" + strings.ToUpper(hash) + " ",
-		config.KeyLambdaAgentARNs: " " + fnB + ", " + fnA + "," + fnB,
-		config.KeyTaskTTL:         "48h",
-		config.KeyAgentsFile:      "mine.json",
-		config.KeyAPI:             "REST",
-		config.KeyRestLogRole:     "Existing",
-		config.KeyEphemeral:       "true",
-		config.KeyLogLevel:        "DEBUG",
-		config.KeyDefaultTenant:   " ops-team ",
+		config.KeyLambdaDir:            "elsewhere",
+		config.KeyAPIKeyHashes:         " acme:" + strings.ToUpper(hash) + ", beta:" + hash,
+		config.KeyAdminKeyHashes:       "ops:" + strings.ToUpper(hash) + " ",
+		config.KeyLambdaAgentARNs:      " " + fnB + ", " + fnA + "," + fnB,
+		config.KeyTaskTTL:              "48h",
+		config.KeyAgentsFile:           "mine.json",
+		config.KeyAPI:                  "REST",
+		config.KeyRestLogRole:          "Existing",
+		config.KeyEphemeral:            "true",
+		config.KeyLogLevel:             "DEBUG",
+		config.KeyDefaultTenant:        " ops-team ",
+		config.KeyReceiptKeyGeneration: float64(3), // a number in cdk.json
 	}), root)
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +104,9 @@ func TestAllFlags(t *testing.T) {
 		LogLevel:        "debug",
 		DefaultTenant:   "ops-team",
 		Schedules:       cfg.Schedules, // TestSchedules
+		ReceiptSigner:   config.ReceiptSignerSealed,
+		// Rotated twice: the third generation signs.
+		ReceiptKeyGeneration: 3,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
@@ -212,6 +219,10 @@ func TestErrors(t *testing.T) {
 		{"wrong type", map[string]any{config.KeyAPI: []any{"http"}}, "want a string"},
 		{"default tenant with a blank", map[string]any{config.KeyDefaultTenant: "two words"}, config.KeyDefaultTenant},
 		{"default tenant with a colon", map[string]any{config.KeyDefaultTenant: "a:b"}, config.KeyDefaultTenant},
+		{"unknown receipt signer", map[string]any{config.KeyReceiptSigner: "hsm"}, config.KeyReceiptSigner},
+		{"receipt key generation zero", map[string]any{config.KeyReceiptKeyGeneration: "0"}, config.KeyReceiptKeyGeneration},
+		{"receipt key generation not a number", map[string]any{config.KeyReceiptKeyGeneration: "v2"}, config.KeyReceiptKeyGeneration},
+		{"receipt key generation with KMS", map[string]any{config.KeyReceiptSigner: "kms", config.KeyReceiptKeyGeneration: "2"}, config.KeyReceiptKeyGeneration},
 		{"default tenant too long", map[string]any{config.KeyDefaultTenant: strings.Repeat("t", 129)}, config.KeyDefaultTenant},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -315,5 +326,16 @@ func TestSchedules(t *testing.T) {
 	}
 	if _, err := config.CheckSchedules([]config.Schedule{ok, ok}); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("repeated name: err = %v", err)
+	}
+}
+
+// TestReceiptSignerKMS: receiptSigner=kms (any case) chooses the KMS key, which has no generation.
+func TestReceiptSignerKMS(t *testing.T) {
+	cfg, err := config.Load(lookup(map[string]any{config.KeyReceiptSigner: " KMS "}), repo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ReceiptSigner != config.ReceiptSignerKMS || cfg.ReceiptKeyGeneration != 0 {
+		t.Errorf("signer %q generation %d, want %q and none", cfg.ReceiptSigner, cfg.ReceiptKeyGeneration, config.ReceiptSignerKMS)
 	}
 }

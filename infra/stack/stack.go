@@ -115,7 +115,9 @@ func New(scope constructs.Construct, id string, props *Props) *Stack {
 	if cfg.TaskTTL != "" && (err != nil || ttl <= 0) {
 		awscdk.Annotations_Of(s.Stack).AddError(jsii.String(fmt.Sprintf("task TTL %q is not a positive duration", cfg.TaskTTL)))
 	}
-	s.Storage = storage.New(s.Stack, "Storage", &storage.Props{Ephemeral: cfg.Ephemeral, TaskTTL: ttl})
+	s.Storage = storage.New(s.Stack, "Storage", &storage.Props{
+		Ephemeral: cfg.Ephemeral, TaskTTL: ttl, ReceiptKMS: cfg.ReceiptSigner == config.ReceiptSignerKMS,
+	})
 	s.Pipeline = pipeline.New(s.Stack, "Pipeline", &pipeline.Props{
 		Table:            s.Storage.Table,
 		Payloads:         s.Storage.Payloads,
@@ -239,6 +241,9 @@ func (s *Stack) defineAPI(cfg config.Config, env map[string]string, code func(st
 		AgentsJSON:       cfg.AgentsJSON,
 		LogRemovalPolicy: logRemoval,
 		CreateLogRole:    kind == api.REST && cfg.RestLogRole == config.RestLogRoleCreate,
+
+		// Without the KMS option, receipts are signed by the sealed key of this generation.
+		ReceiptKeyGeneration: cfg.ReceiptKeyGeneration,
 	})
 	if cfg.APIKeyHashes == "" {
 		awscdk.Annotations_Of(s.API.Construct).AddWarningV2(jsii.String("agentq:no-api-keys"), jsii.String(

@@ -52,7 +52,7 @@ func template(t *testing.T) *infratest.Template {
 
 // throwaway synthesizes it as a throwaway REST stack (ephemeral, the account's API Gateway log role
 // created, as deploy-check synthesizes it), with every
-// key and a Lambda agent given.
+// key and a Lambda agent given, and receipts signed by the KMS key (receiptSigner=kms).
 func throwaway(t *testing.T) *infratest.Template {
 	t.Helper()
 	synthesize(t)
@@ -81,7 +81,7 @@ func synthesize(t *testing.T) {
 				{config.Config{
 					LambdaDir: lambdaDir, TaskTTL: "48h", AgentsJSON: "[]", API: config.APIREST, RestLogRole: config.RestLogRoleCreate, LogLevel: "info", Ephemeral: true,
 					APIKeyHashes: apiKeys, AdminKeyHashes: adminKeys, LambdaAgentARNs: []string{lambdaFn}, DefaultTenant: tenant,
-					Schedules: schedules,
+					Schedules: schedules, ReceiptSigner: config.ReceiptSignerKMS,
 				}, &throw},
 			} {
 				out, err := os.MkdirTemp("", "agentq-cdk-*")
@@ -226,7 +226,7 @@ func TestComposesEveryUnit(t *testing.T) {
 		// The payloads and their access logs, each TLS only.
 		"AWS::S3::Bucket":       2,
 		"AWS::S3::BucketPolicy": 2,
-		"AWS::KMS::Key":         2, // the seal key and the receipt key
+		"AWS::KMS::Key":         1, // the seal key: receipts are signed by the sealed key by default
 		// Work queue and DLQ; notify DLQ; webhook queue and DLQ; trigger DLQ; ingest queue and DLQ.
 		"AWS::SQS::Queue": 8,
 		// TLS only on every queue; EventBridge may also dead-letter into the trigger DLQ.
@@ -300,6 +300,14 @@ func TestContextReachesTheFunctions(t *testing.T) {
 	if _, ok := infratest.Env(worker)[golambda.EnvAdminKeys]; ok {
 		t.Errorf("worker gets %s", golambda.EnvAdminKeys)
 	}
+	// receiptSigner=kms: both sign with the KMS receipt key, which the stack defines.
+	receiptKey := tpl.Only(t, "AWS::KMS::Key", "StorageReceiptKey").ID
+	for _, fn := range []infratest.Resource{invoke, poll} {
+		env := infratest.Env(fn)
+		if infratest.Ref(env[golambda.EnvReceiptKeyID]) != receiptKey || env[golambda.EnvReceiptKeyGeneration] != nil {
+			t.Errorf("%s signs receipts with %v / generation %v, want the KMS key %s", fn.ID, env[golambda.EnvReceiptKeyID], env[golambda.EnvReceiptKeyGeneration], receiptKey)
+		}
+	}
 	for _, fn := range tpl.Resources("AWS::Lambda::Function") {
 		got, ok := infratest.Env(fn)[golambda.EnvDefaultTenant]
 		if strings.HasPrefix(fn.ID, "EventsTrigger") != ok || ok && got != tenant {
@@ -319,6 +327,18 @@ func TestContextReachesTheFunctions(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s may invoke %v, want %v", fn.ID, got, want)
+		}
+	}
+}
+
+// TestReceiptsSealedByDefault: without receiptSigner, invoke and poll sign with the sealed key's
+// first generation, and no KMS receipt key is defined.
+func TestReceiptsSealedByDefault(t *testing.T) {
+	tpl := template(t)
+	for _, prefix := range []string{"ApiInvoke", "ApiPoll"} {
+		env := infratest.Env(tpl.Only(t, "AWS::Lambda::Function", prefix))
+		if env[golambda.EnvReceiptKeyGeneration] != "1" || env[golambda.EnvReceiptKeyID] != nil {
+			t.Errorf("%s signs receipts with %v / generation %v, want the sealed key's generation 1", prefix, env[golambda.EnvReceiptKeyID], env[golambda.EnvReceiptKeyGeneration])
 		}
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/agentq/agentq/shared/progresskey"
 	"github.com/agentq/agentq/shared/queue"
 	"github.com/agentq/agentq/shared/receipt"
+	"github.com/agentq/agentq/shared/receiptkey"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/sweeper"
@@ -89,8 +90,9 @@ type Parts struct {
 	// AGENTQ_TENANT_MAX_IN_FLIGHT, or the tenant's own limits kept with its keys). Tasks reports
 	// every task's end to it, and Accept counts every task it records.
 	Limiter *tenantlimit.Limiter
-	// Receipts signs ServiceNet receipts with the KMS key AGENTQ_RECEIPT_KEY_ID; nil when it is
-	// not set.
+	// Receipts signs ServiceNet receipts: with the KMS key AGENTQ_RECEIPT_KEY_ID when it is set,
+	// else with the table's sealed key of generation AGENTQ_RECEIPT_KEY_GENERATION (receiptkey)
+	// when secrets are sealed; nil when neither.
 	Receipts *receipt.Issuer
 	// Deliveries lists webhook deliveries and, when AGENTQ_WEBHOOK_QUEUE_URL is set, schedules,
 	// makes and replays them; it dead-letters to AGENTQ_WEBHOOK_DLQ_URL when set.
@@ -135,6 +137,9 @@ type Options struct {
 	Backoff, CheckBackoff func(n int) time.Duration
 	// WebhookSchedule overrides the deliverer's retry schedule (nil: the default).
 	WebhookSchedule []time.Duration
+	// ReceiptKeyOpened, when set, is called each time the table's sealed receipt key is opened
+	// (a KMS Decrypt on AWS; the bench counts them).
+	ReceiptKeyOpened func(ctx context.Context)
 	// Budget bounds the accept core's and the worker's work (deadline.Budget); zero is
 	// deadline.Default().
 	Budget deadline.Budget
@@ -198,12 +203,6 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		cfg:      cfg,
 		opts:     o,
 	}
-	if cfg.ReceiptKeyID != "" {
-		if c.ReceiptKMS == nil {
-			return nil, fmt.Errorf("%s: no KMS client to sign receipts with", config.EnvReceiptKeyID)
-		}
-		p.Receipts = receipt.NewKMS(c.ReceiptKMS(), cfg.ReceiptKeyID, cfg.ReceiptPreviousKeyIDs)
-	}
 	if cfg.ResultsBucket != "" {
 		if c.S3 == nil {
 			return nil, fmt.Errorf("%s is set but no S3 client was given", config.EnvResultsBucket)
@@ -223,6 +222,9 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 	}
 	if sealer != nil {
 		p.Contexts = authctx.New(ddb, cfg.Table, sealer)
+	}
+	if p.Receipts, err = buildReceipts(cfg, c, sealer, o.ReceiptKeyOpened); err != nil {
+		return nil, err
 	}
 	switch {
 	case len(cfg.ProgressKey) > 0:
@@ -248,6 +250,26 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		p.Accept = accept.New(ac)
 	}
 	return p, nil
+}
+
+// buildReceipts answers the receipts' issuer: the KMS keys cfg names, else the table's sealed key
+// (opened on first use, so starting costs nothing), else none.
+func buildReceipts(cfg *config.Config, c Clients, sealer authctx.Sealer, opened func(context.Context)) (*receipt.Issuer, error) {
+	switch {
+	case cfg.ReceiptKeyID != "":
+		if c.ReceiptKMS == nil {
+			return nil, fmt.Errorf("%s: no KMS client to sign receipts with", config.EnvReceiptKeyID)
+		}
+		return receipt.NewKMS(c.ReceiptKMS(), cfg.ReceiptKeyID, cfg.ReceiptPreviousKeyIDs), nil
+	case sealer != nil:
+		gen := max(cfg.ReceiptKeyGeneration, 1)
+		iss, err := receiptkey.New(c.DynamoDB, cfg.Table, sealer, gen, receiptkey.Options{Opened: opened})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvReceiptKeyGeneration, err)
+		}
+		return iss, nil
+	}
+	return nil, nil
 }
 
 // buildWebhooks builds the webhook settings and the deliverer.

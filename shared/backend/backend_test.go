@@ -95,3 +95,42 @@ func TestBuildBucketWithoutS3(t *testing.T) {
 		t.Fatal("Build succeeded without an S3 client for the bucket")
 	}
 }
+
+// TestReceiptSigner: a KMS receipt key signs when one is named; else, wherever secrets are
+// sealed, the table's sealed key of the configured generation; else nothing signs. Building the
+// parts calls nothing (no credentials are needed).
+func TestReceiptSigner(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantKeyID string // empty: no issuer
+	}{
+		{name: "nothing sealed", env: map[string]string{config.EnvTable: "t"}},
+		{name: "KMS-sealed", env: map[string]string{config.EnvTable: "t", config.EnvKMSKeyID: "alias/x"}, wantKeyID: "table:receipt-key/v1"},
+		{name: "locally sealed, rotated", env: map[string]string{config.EnvTable: "t", config.EnvSealKey: key, config.EnvReceiptKeyGeneration: "3"}, wantKeyID: "table:receipt-key/v3"},
+		{name: "KMS receipt key", env: map[string]string{config.EnvTable: "t", config.EnvKMSKeyID: "alias/x", config.EnvReceiptKeyID: "alias/receipts"}, wantKeyID: "alias/receipts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AWS_REGION", "us-east-1")
+			t.Setenv("AWS_ACCESS_KEY_ID", "test")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+			cfg, err := config.Load(func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if p.Receipts != nil {
+				got = p.Receipts.KeyID()
+			}
+			if got != tt.wantKeyID {
+				t.Errorf("receipts signed by %q, want %q", got, tt.wantKeyID)
+			}
+		})
+	}
+}

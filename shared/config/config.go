@@ -102,10 +102,13 @@ type Config struct {
 	StreamURL   string
 	// TenantLimits are every tenant's limits unless it has its own.
 	TenantLimits tenantlimit.Limits
-	// ReceiptKeyID is the KMS key ServiceNet receipts are signed with (empty: unsigned), and
-	// ReceiptPreviousKeyIDs the keys it replaced, newest first.
+	// ReceiptKeyID is the KMS key ServiceNet receipts are signed with (empty: the sealed key of
+	// the table), and ReceiptPreviousKeyIDs the keys it replaced, newest first.
 	ReceiptKeyID          string
 	ReceiptPreviousKeyIDs []string
+	// ReceiptKeyGeneration is the generation of the table's sealed receipt key that signs (1 or
+	// more; the earlier ones stay listed).
+	ReceiptKeyGeneration int
 
 	set map[string]bool
 }

@@ -60,11 +60,19 @@ type Key struct {
 	Algorithm string `json:"algorithm"`
 }
 
-// Keys lists the issuer's keys, the current one first.
+// ErrNoKey means a signer's key is not kept anywhere: a retired key that was deleted, which an
+// issuer then no longer lists.
+var ErrNoKey = errors.New("receipt key not found")
+
+// Keys lists the issuer's keys, the current one first. A previous key that is gone (ErrNoKey)
+// is left out.
 func (i *Issuer) Keys(ctx context.Context) ([]Key, error) {
 	out := make([]Key, 0, 1+len(i.previous))
 	for n, s := range append([]Signer{i.current}, i.previous...) {
 		pub, err := s.Public(ctx)
+		if n > 0 && errors.Is(err, ErrNoKey) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -78,6 +86,9 @@ func (i *Issuer) Keys(ctx context.Context) ([]Key, error) {
 	}
 	return out, nil
 }
+
+// KeyID names the current key where it is kept (Signer.KeyID), without calling anything.
+func (i *Issuer) KeyID() string { return i.current.KeyID() }
 
 // DID is the current key's did:key.
 func (i *Issuer) DID(ctx context.Context) (string, error) {

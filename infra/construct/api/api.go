@@ -7,6 +7,7 @@ package api
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -27,6 +28,7 @@ import (
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/shared/lambdamemory"
+	"github.com/agentq/agentq/shared/receiptkey"
 	"github.com/agentq/agentq/shared/table"
 )
 
@@ -77,9 +79,13 @@ const (
 	RestStageName = "prod"
 )
 
-// PollUpdateKeyPrefix is a partition key poll may write (UpdateItem) where receipts are signed:
-// tasks' items, whose receipt signature it keeps.
+// PollUpdateKeyPrefix is a partition key poll may write (UpdateItem) where receipts are signed
+// with the KMS key: tasks' items, whose receipt signature it once kept.
 const PollUpdateKeyPrefix = "TASK#"
+
+// PollReceiptKeyPrefix is a partition key poll may write (UpdateItem) where receipts are signed
+// with the sealed key: that key's item, which poll creates when it signs first.
+const PollReceiptKeyPrefix = receiptkey.Partition
 
 // InvokeTableActions is what the invoke function may do on any item of the task table. A single
 // task is one conditional PutItem; a thread turn or an idempotent request is one
@@ -142,9 +148,13 @@ type Props struct {
 	// SealKey seals auth contexts' secrets (storage.Storage.SealKey): invoke seals them when an
 	// admin creates one; poll only names it, to serve the contexts' metadata, and may not use it.
 	SealKey awskms.IKey
-	// ReceiptKey signs ServiceNet receipts (storage.Storage.ReceiptKey): both functions answer
-	// receipts, so both sign with it. Nil leaves receipts unsigned.
+	// ReceiptKey signs ServiceNet receipts (storage.Storage.ReceiptKey, the KMS option): both
+	// functions answer receipts, so both sign with it. Nil signs them with the sealed receipt key
+	// kept in the table under SealKey (shared/receiptkey), of generation ReceiptKeyGeneration.
 	ReceiptKey awskms.IKey
+	// ReceiptKeyGeneration is the sealed receipt key's generation that signs (0 is 1); the
+	// earlier generations stay listed. Unused with ReceiptKey.
+	ReceiptKeyGeneration int
 	// InvokeCodeDir and PollCodeDir hold the two bootstraps.
 	InvokeCodeDir, PollCodeDir string
 	// StreamCodeDir holds the stream function's bootstrap; empty defines no stream function.
@@ -215,6 +225,8 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	}
 	if props.ReceiptKey != nil {
 		shared[golambda.EnvReceiptKeyID] = *props.ReceiptKey.KeyArn()
+	} else {
+		shared[golambda.EnvReceiptKeyGeneration] = strconv.Itoa(receiptGeneration(props))
 	}
 	for k, v := range props.Environment {
 		shared[k] = v
@@ -311,17 +323,38 @@ func (a *API) grant(props *Props) {
 	props.Table.GrantReadData(a.Poll)
 	storage.GrantReadPayloads(props.Payloads, a.Poll)
 	// poll's one write, UpdateItem, reaches two kinds of items only: the tenants' request counts
-	// (every read spends its tenant's rate) and, where receipts are signed, tasks' items, whose
-	// receipt signature it keeps so that a receipt is signed once per change (it never moves a
-	// task). Both answer receipts, signed: KMS Sign and GetPublicKey on the receipt key.
+	// (every read spends its tenant's rate) and either, with the KMS receipt key, tasks' items
+	// (PollUpdateKeyPrefix), or the sealed receipt key's item, which it creates when it is the
+	// first to sign. Both answer receipts, signed: with the KMS key, KMS Sign and GetPublicKey on
+	// it; with the sealed key, KMS Decrypt of the receipt keys (and Encrypt of the current one)
+	// under the seal key, and of no other secret.
 	pollWrites := []string{PollCountKeyPrefix}
 	if props.ReceiptKey != nil {
 		storage.GrantSignReceipts(props.ReceiptKey, a.Invoke)
 		storage.GrantSignReceipts(props.ReceiptKey, a.Poll)
 		pollWrites = append(pollWrites, PollUpdateKeyPrefix)
+	} else {
+		a.grantSealedReceipts(props)
+		pollWrites = append(pollWrites, PollReceiptKeyPrefix)
 	}
 	grantOnKeys(a.Poll, "dynamodb:UpdateItem", props.Table, pollWrites...)
 
+}
+
+// receiptGeneration is the sealed receipt key's generation that signs.
+func receiptGeneration(props *Props) int { return max(props.ReceiptKeyGeneration, 1) }
+
+// grantSealedReceipts lets both functions open every listed generation of the sealed receipt
+// key (Decrypt) and create the current one (Encrypt: invoke may seal any secret already).
+func (a *API) grantSealedReceipts(props *Props) {
+	gen := receiptGeneration(props)
+	all := make([]int, 0, gen)
+	for g := 1; g <= gen; g++ {
+		all = append(all, g)
+	}
+	storage.GrantReceiptKey(props.SealKey, a.Invoke, all, storage.OpenActions...)
+	storage.GrantReceiptKey(props.SealKey, a.Poll, all, storage.OpenActions...)
+	storage.GrantReceiptKey(props.SealKey, a.Poll, []int{gen}, storage.SealActions...)
 }
 
 func (a *API) target(t Target) awslambda.Function {

@@ -37,6 +37,7 @@ import (
 	"github.com/agentq/agentq/shared/httpapi"
 	"github.com/agentq/agentq/shared/keystore"
 	"github.com/agentq/agentq/shared/receipt"
+	"github.com/agentq/agentq/shared/receiptkey"
 	"github.com/agentq/agentq/shared/registry"
 	"github.com/agentq/agentq/shared/store"
 	"github.com/agentq/agentq/shared/task"
@@ -57,7 +58,8 @@ var (
 )
 
 // template synthesizes both API flavours once for the whole package: the HTTP one with API and
-// admin keys, the REST one without either.
+// admin keys and receipts signed by the sealed key's second generation, the REST one without
+// keys and with receipts signed by the KMS key.
 func template(t *testing.T, kind api.Kind) *infratest.Template {
 	t.Helper()
 	once.Do(func() {
@@ -75,7 +77,11 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 				}
 				defer os.RemoveAll(out)
 				s := infratest.NewStack(out)
-				table := storage.New(s, "Storage", nil)
+				var sp *storage.Props
+				if kind == api.REST {
+					sp = &storage.Props{ReceiptKMS: true}
+				}
+				table := storage.New(s, "Storage", sp)
 				q := awssqs.NewQueue(s, jsii.String("WorkQueue"), nil)
 				webhooks := awssqs.NewQueue(s, jsii.String("WebhookQueue"), nil)
 				keys, admins := testKeys, testAdminKeys
@@ -98,6 +104,9 @@ func template(t *testing.T, kind api.Kind) *infratest.Template {
 					APIKeyHashes:     keys,
 					AgentsJSON:       testAgents,
 					LogRemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+
+					// Rotated once: the second generation signs (ignored with the KMS key).
+					ReceiptKeyGeneration: 2,
 				})
 				if templates[kind], err = infratest.Synth(s); err != nil {
 					return fmt.Errorf("synth %s: %w", kind, err)
@@ -127,9 +136,19 @@ func lookup(t *testing.T, tpl *infratest.Template) functions {
 		webhooks: tpl.Only(t, "AWS::SQS::Queue", "WebhookQueue").ID,
 		bucket:   tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads").ID,
 		key:      tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID,
-		// receiptKey signs receipts: both functions Sign and GetPublicKey, nothing else.
-		receiptKey: tpl.Only(t, "AWS::KMS::Key", "StorageReceiptKey").ID,
+		// receiptKey signs receipts with the KMS option (REST here): both functions Sign and
+		// GetPublicKey, nothing else. Empty where the sealed key signs.
+		receiptKey: receiptKeyID(tpl),
 	}
+}
+
+func receiptKeyID(tpl *infratest.Template) string {
+	for _, k := range tpl.Resources("AWS::KMS::Key") {
+		if strings.HasPrefix(k.ID, "StorageReceiptKey") {
+			return k.ID
+		}
+	}
+	return ""
 }
 
 func TestFunctions(t *testing.T) {
@@ -284,9 +303,9 @@ func TestPermissions(t *testing.T) {
 		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
 		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
 		"kms:Encrypt":   {f.key},
-		// Receipts are answered signed (a verdict, a stop).
-		"kms:Sign":         {f.receiptKey},
-		"kms:GetPublicKey": {f.receiptKey},
+		// Receipts are answered signed (a verdict, a stop), by the sealed key: Decrypt of the
+		// receipt keys only (checkSealedReceiptGrants).
+		"kms:Decrypt": {f.key},
 	}
 	if got := only(tpl.Grants(invokeRole), "s3:", "kms:"); !maps.EqualFunc(got, wantInvoke, slices.Equal) {
 		t.Errorf("invoke may %v on the bucket and key, want %v", got, wantInvoke)
@@ -310,18 +329,81 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("poll may %s; it only reads", a)
 		}
 	}
-	// Its one write: the tenants' request counts, and a receipt's signature on its task's item.
-	checkKeyGrant(t, tpl, pollRole, f.table, "dynamodb:UpdateItem", api.PollCountKeyPrefix, api.PollUpdateKeyPrefix)
+	// Its one write: the tenants' request counts, and the sealed receipt key's item (created by
+	// whoever signs first); never a task's item.
+	checkKeyGrant(t, tpl, pollRole, f.table, "dynamodb:UpdateItem", api.PollCountKeyPrefix, api.PollReceiptKeyPrefix)
 	wantPoll := map[string][]string{
 		"s3:GetObject":  {f.bucket, f.bucket + "/*"},
 		"s3:ListBucket": {f.bucket, f.bucket + "/*"},
-		// Receipts are answered signed.
-		"kms:Sign":         {f.receiptKey},
-		"kms:GetPublicKey": {f.receiptKey},
+		// Receipts are answered signed by the sealed key: open it, and create it when first, on
+		// the seal key and under the receipt keys' encryption context only.
+		"kms:Decrypt": {f.key},
+		"kms:Encrypt": {f.key},
 	}
 	if got := only(tpl.Grants(pollRole), "s3:", "kms:"); !maps.EqualFunc(got, wantPoll, slices.Equal) {
 		t.Errorf("poll may %v on the bucket and key, want %v", got, wantPoll)
 	}
+	checkSealedReceiptGrants(t, tpl, invokeRole, pollRole)
+	for _, fn := range []infratest.Resource{f.invoke, f.poll} {
+		if env := infratest.Env(fn); env[golambda.EnvReceiptKeyGeneration] != "2" || env[golambda.EnvReceiptKeyID] != nil {
+			t.Errorf("%s signs with %v/%v, want the sealed key's generation 2", fn.ID, env[golambda.EnvReceiptKeyGeneration], env[golambda.EnvReceiptKeyID])
+		}
+	}
+	if id := receiptKeyID(tpl); id != "" {
+		t.Errorf("the sealed key signs, yet the stack defines the KMS receipt key %s", id)
+	}
+	tpl.CheckLeastPrivilege(t)
+}
+
+// checkSealedReceiptGrants: with the sealed receipt key (generation 2), both functions may
+// Decrypt only the receipt keys' records, generations 1 and 2, and poll may Encrypt only the
+// current one's; invoke's Encrypt stays the unconditioned one it seals secrets with.
+func checkSealedReceiptGrants(t *testing.T, tpl *infratest.Template, invokeRole, pollRole string) {
+	t.Helper()
+	all := map[string]any{"StringEquals": map[string]any{storage.ProgressKeyContext: []any{receiptkey.BindingID(1), receiptkey.BindingID(2)}}}
+	current := map[string]any{"StringEquals": map[string]any{storage.ProgressKeyContext: receiptkey.BindingID(2)}}
+	for _, c := range []struct {
+		name, role, action string
+		want               []map[string]any
+	}{
+		{"invoke", invokeRole, "kms:Decrypt", []map[string]any{all}},
+		{"poll", pollRole, "kms:Decrypt", []map[string]any{all}},
+		{"poll", pollRole, "kms:Encrypt", []map[string]any{current}},
+		{"invoke", invokeRole, "kms:Encrypt", []map[string]any{nil}},
+	} {
+		if got := tpl.Conditions(c.role, c.action); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s may %s under %v, want %v", c.name, c.action, got, c.want)
+		}
+	}
+	for _, role := range []string{invokeRole, pollRole} {
+		for _, a := range []string{"kms:Sign", "kms:GetPublicKey"} {
+			if len(tpl.Conditions(role, a)) > 0 {
+				t.Errorf("%s may %s with the sealed receipt key", role, a)
+			}
+		}
+	}
+}
+
+// TestReceiptKMSPermissions: with the KMS option (the REST template), both functions Sign and
+// GetPublicKey with the receipt key and open nothing; poll may update tasks' items.
+func TestReceiptKMSPermissions(t *testing.T) {
+	tpl := template(t, api.REST)
+	f := lookup(t, tpl)
+	if f.receiptKey == "" {
+		t.Fatal("the KMS option defines no receipt key")
+	}
+	tpl.HasResourceProperties(t, "AWS::KMS::Key", map[string]any{"KeySpec": "ECC_NIST_EDWARDS25519", "KeyUsage": "SIGN_VERIFY"})
+	for name, role := range map[string]string{"invoke": tpl.RoleOf(t, f.invoke), "poll": tpl.RoleOf(t, f.poll)} {
+		got := only(tpl.Grants(role), "kms:Sign", "kms:GetPublicKey", "kms:Decrypt")
+		want := map[string][]string{"kms:Sign": {f.receiptKey}, "kms:GetPublicKey": {f.receiptKey}}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("%s may %v, want %v", name, got, want)
+		}
+		if env := infratest.Env(map[string]infratest.Resource{"invoke": f.invoke, "poll": f.poll}[name]); env[golambda.EnvReceiptKeyGeneration] != nil || env[golambda.EnvReceiptKeyID] == nil {
+			t.Errorf("%s's environment %v: want the receipt key's id, no generation", name, env)
+		}
+	}
+	checkKeyGrant(t, tpl, tpl.RoleOf(t, f.poll), f.table, "dynamodb:UpdateItem", api.PollCountKeyPrefix, api.PollUpdateKeyPrefix)
 	tpl.CheckLeastPrivilege(t)
 }
 

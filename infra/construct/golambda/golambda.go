@@ -51,6 +51,9 @@ const (
 	EnvSealKey = sharedconfig.EnvSealKey
 	// EnvReceiptKeyID names the KMS key ServiceNet receipts are signed with.
 	EnvReceiptKeyID = sharedconfig.EnvReceiptKeyID
+	// EnvReceiptKeyGeneration is the generation of the sealed receipt key that signs, without a
+	// KMS receipt key.
+	EnvReceiptKeyGeneration = sharedconfig.EnvReceiptKeyGeneration
 	// EnvQueueURL is the work queue URL (invoke and worker).
 	EnvQueueURL = sharedconfig.EnvQueueURL
 	// EnvAgents is the JSON array of agent definitions (invoke).

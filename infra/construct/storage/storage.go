@@ -23,6 +23,7 @@ import (
 
 	sharedconfig "github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/progresskey"
+	"github.com/agentq/agentq/shared/receiptkey"
 	"github.com/agentq/agentq/shared/table"
 )
 
@@ -80,6 +81,10 @@ type Props struct {
 	// TaskTTL is the task lifetime (context taskTTL); payloads expire PayloadGraceDays after it.
 	// Zero means shared/config's DefaultTaskTTL.
 	TaskTTL time.Duration
+	// ReceiptKMS defines the asymmetric KMS key that signs receipts (context receiptSigner=kms).
+	// Without it receipts are signed with the sealed key kept in the table (shared/receiptkey),
+	// sealed under SealKey, and no receipt key is defined.
+	ReceiptKMS bool
 }
 
 // Storage is the table, the payload bucket and the seal key.
@@ -96,8 +101,9 @@ type Storage struct {
 	// SealKey wraps the data keys that seal auth contexts' secrets; its ARN reaches the functions
 	// in AGENTQ_KMS_KEY_ID.
 	SealKey awskms.Key
-	// ReceiptKey signs ServiceNet receipts (Ed25519, ECC_NIST_EDWARDS25519); its private half
-	// never leaves KMS, and its ARN reaches the API functions in AGENTQ_RECEIPT_KEY_ID.
+	// ReceiptKey signs ServiceNet receipts (Ed25519, ECC_NIST_EDWARDS25519) with Props.ReceiptKMS;
+	// its private half never leaves KMS, and its ARN reaches the API functions in
+	// AGENTQ_RECEIPT_KEY_ID. Nil without Props.ReceiptKMS.
 	ReceiptKey awskms.Key
 }
 
@@ -115,7 +121,7 @@ func New(scope constructs.Construct, id string, props *Props) *Storage {
 
 	ddbTable := newTable(this, props, removal)
 	accessLogs, payloads := newBuckets(this, props, removal)
-	key, receiptKey := newKeys(this, removal)
+	key, receiptKey := newKeys(this, removal, props.ReceiptKMS)
 	return &Storage{Construct: this, Table: ddbTable, Payloads: payloads, AccessLogs: accessLogs, SealKey: key, ReceiptKey: receiptKey}
 }
 
@@ -210,14 +216,18 @@ func newBuckets(this constructs.Construct, props *Props, removal awscdk.RemovalP
 	return accessLogs, payloads
 }
 
-// newKeys defines the KMS keys: the one that seals secrets and the one that signs receipts.
-func newKeys(this constructs.Construct, removal awscdk.RemovalPolicy) (key, receiptKey awskms.Key) {
+// newKeys defines the KMS keys: the one that seals secrets and, with receiptKMS, the one that
+// signs receipts.
+func newKeys(this constructs.Construct, removal awscdk.RemovalPolicy, receiptKMS bool) (key, receiptKey awskms.Key) {
 	key = awskms.NewKey(this, jsii.String("SealKey"), &awskms.KeyProps{
 		Description:       jsii.String("agentq: wraps the data keys that seal auth contexts' secrets"),
 		EnableKeyRotation: jsii.Bool(true),
 		// Deleting the key makes every stored secret unreadable for good: a real stack keeps it.
 		RemovalPolicy: removal,
 	})
+	if !receiptKMS {
+		return key, nil
+	}
 
 	receiptKey = awskms.NewKey(this, jsii.String("ReceiptKey"), &awskms.KeyProps{
 		Description: jsii.String("agentq: signs ServiceNet receipts (Ed25519)"),
@@ -290,5 +300,26 @@ func GrantProgressKey(key awskms.IKey, grantee awsiam.IGrantable, actions ...str
 	}))
 }
 
-// ProgressKeyContext is the KMS condition key GrantProgressKey narrows its grant with.
+// ProgressKeyContext is the KMS condition key GrantProgressKey and GrantReceiptKey narrow their
+// grants with.
 const ProgressKeyContext = "kms:EncryptionContext:id"
+
+// GrantReceiptKey lets grantee take actions on the sealed receipt keys kept in the table
+// (shared/receiptkey) of the given generations under key, and on no other secret: the grant
+// holds only where the KMS encryption context names one of those records. The functions that
+// sign receipts open every listed generation (Decrypt) and may create the current one (Encrypt).
+func GrantReceiptKey(key awskms.IKey, grantee awsiam.IGrantable, generations []int, actions ...string) {
+	ids := make([]string, 0, len(generations))
+	for _, g := range generations {
+		ids = append(ids, receiptkey.BindingID(g))
+	}
+	var id any = ids
+	if len(ids) == 1 {
+		id = ids[0]
+	}
+	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings(actions...),
+		Resources:  jsii.Strings(*key.KeyArn()),
+		Conditions: &map[string]any{"StringEquals": map[string]any{ProgressKeyContext: id}},
+	}))
+}

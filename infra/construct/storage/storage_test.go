@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -43,7 +44,8 @@ func templates(t *testing.T) (keptTpl, ephemeralTpl *infratest.Template) {
 				out   **infratest.Template
 			}{
 				{nil, &kept},
-				{&storage.Props{Ephemeral: true, TaskTTL: 36 * time.Hour}, &tmp},
+				// The ephemeral one signs receipts with the KMS option.
+				{&storage.Props{Ephemeral: true, TaskTTL: 36 * time.Hour, ReceiptKMS: true}, &tmp},
 			} {
 				out, err := os.MkdirTemp("", "agentq-cdk-*")
 				if err != nil {
@@ -67,7 +69,8 @@ func templates(t *testing.T) (keptTpl, ephemeralTpl *infratest.Template) {
 }
 
 // grantAll gives one role per helper: Reader, ResultGetter, RequestWriter, Sealer, Opener,
-// ReceiptSigner.
+// ReceiptKeyOpener (the sealed receipt keys of generations 1 and 2), and ReceiptSigner where the
+// KMS receipt key is defined.
 func grantAll(s awscdk.Stack, st *storage.Storage) {
 	role := func(id string) awsiam.Role {
 		return awsiam.NewRole(s, jsii.String(id), &awsiam.RoleProps{
@@ -79,7 +82,10 @@ func grantAll(s awscdk.Stack, st *storage.Storage) {
 	storage.GrantWritePayloads(st.Payloads, role("RequestWriter"), storage.RequestsPrefix)
 	storage.GrantSeal(st.SealKey, role("Sealer"))
 	storage.GrantOpen(st.SealKey, role("Opener"))
-	storage.GrantSignReceipts(st.ReceiptKey, role("ReceiptSigner"))
+	storage.GrantReceiptKey(st.SealKey, role("ReceiptKeyOpener"), []int{1, 2}, storage.OpenActions...)
+	if st.ReceiptKey != nil {
+		storage.GrantSignReceipts(st.ReceiptKey, role("ReceiptSigner"))
+	}
 }
 
 func TestTableKeysAndBilling(t *testing.T) {
@@ -348,13 +354,17 @@ func TestEphemeralBucketIsEmptiedAndDeleted(t *testing.T) {
 	tpl.CheckLeastPrivilegeExceptAutoDelete(t)
 }
 
-// TestReceiptKey: an Ed25519 signing key, kept like the seal key, its policy the account's only.
+// TestReceiptKey: with the KMS option, an Ed25519 signing key, kept like the seal key, its
+// policy the account's only; without it (the sealed key signs), no such key.
 func TestReceiptKey(t *testing.T) {
 	k, e := templates(t)
+	if n := len(k.Resources("AWS::KMS::Key")); n != 1 {
+		t.Errorf("without the KMS option: %d KMS keys, want the seal key only", n)
+	}
 	for _, c := range []struct {
 		name, removal string
 		tpl           *infratest.Template
-	}{{"default", "Retain", k}, {"ephemeral", "Delete", e}} {
+	}{{"ephemeral, KMS option", "Delete", e}} {
 		t.Run(c.name, func(t *testing.T) {
 			key := c.tpl.Only(t, "AWS::KMS::Key", "StorageReceiptKey")
 			if key.Properties["KeySpec"] != "ECC_NIST_EDWARDS25519" || key.Properties["KeyUsage"] != "SIGN_VERIFY" {
@@ -377,9 +387,10 @@ func TestSealKey(t *testing.T) {
 	for _, c := range []struct {
 		name, removal string
 		tpl           *infratest.Template
-	}{{"default", "Retain", k}, {"ephemeral", "Delete", e}} {
+		keys          int
+	}{{"default", "Retain", k, 1}, {"ephemeral", "Delete", e, 2}} {
 		t.Run(c.name, func(t *testing.T) {
-			c.tpl.ResourceCountIs(t, "AWS::KMS::Key", 2) // the seal key and the receipt key
+			c.tpl.ResourceCountIs(t, "AWS::KMS::Key", c.keys) // the seal key, and the receipt key with the KMS option
 			c.tpl.HasResource(t, "AWS::KMS::Key", map[string]any{
 				"Properties":          map[string]any{"EnableKeyRotation": true},
 				"DeletionPolicy":      c.removal,
@@ -408,15 +419,24 @@ func TestGrantHelpers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			bucket := tpl.Only(t, "AWS::S3::Bucket", "StoragePayloads").ID
 			key := tpl.Only(t, "AWS::KMS::Key", "StorageSealKey").ID
-			receiptKey := tpl.Only(t, "AWS::KMS::Key", "StorageReceiptKey").ID
-			for role, want := range map[string]map[string][]string{
-				"Reader":        {"s3:GetObject": {bucket + "/*", bucket}, "s3:ListBucket": {bucket + "/*", bucket}},
-				"ResultGetter":  {"s3:GetObject": {bucket + "/" + storage.ResultsPrefix + "*"}},
-				"RequestWriter": {"s3:PutObject": {bucket + "/" + storage.RequestsPrefix + "*"}},
-				"Sealer":        {"kms:Encrypt": {key}},
-				"Opener":        {"kms:Decrypt": {key}},
-				"ReceiptSigner": {"kms:Sign": {receiptKey}, "kms:GetPublicKey": {receiptKey}},
-			} {
+			wants := map[string]map[string][]string{
+				"Reader":           {"s3:GetObject": {bucket + "/*", bucket}, "s3:ListBucket": {bucket + "/*", bucket}},
+				"ResultGetter":     {"s3:GetObject": {bucket + "/" + storage.ResultsPrefix + "*"}},
+				"RequestWriter":    {"s3:PutObject": {bucket + "/" + storage.RequestsPrefix + "*"}},
+				"Sealer":           {"kms:Encrypt": {key}},
+				"Opener":           {"kms:Decrypt": {key}},
+				"ReceiptKeyOpener": {"kms:Decrypt": {key}},
+			}
+			if name == "ephemeral" { // the KMS option
+				receiptKey := tpl.Only(t, "AWS::KMS::Key", "StorageReceiptKey").ID
+				wants["ReceiptSigner"] = map[string][]string{"kms:Sign": {receiptKey}, "kms:GetPublicKey": {receiptKey}}
+			}
+			// The sealed receipt keys are opened under their own encryption context only.
+			wantCond := map[string]any{"StringEquals": map[string]any{storage.ProgressKeyContext: []any{"receipt-key/v1", "receipt-key/v2"}}}
+			if got := tpl.Conditions(tpl.Only(t, "AWS::IAM::Role", "ReceiptKeyOpener").ID, "kms:Decrypt"); !reflect.DeepEqual(got, []map[string]any{wantCond}) {
+				t.Errorf("ReceiptKeyOpener may Decrypt under %v, want %v", got, wantCond)
+			}
+			for role, want := range wants {
 				got := tpl.Grants(tpl.Only(t, "AWS::IAM::Role", role).ID)
 				for a := range want {
 					slices.Sort(want[a])

@@ -108,8 +108,9 @@ func (m *Meter) APIOption(stack *middleware.Stack) error {
 }
 
 // Note counts one request of op ("Service.Operation") made outside an AWS client, under the
-// function ctx is in: the receipt signatures the local key makes, which are KMS Sign requests
-// on AWS, so the bench prices what AWS would charge.
+// function ctx is in: the opening of the sealed receipt key (a KMS Decrypt on AWS) or, with the
+// KMS-key option, the receipt signatures the local key makes (KMS Sign requests on AWS), so the
+// bench prices what AWS would charge.
 func (m *Meter) Note(ctx context.Context, op string) {
 	fn := system.Function(ctx)
 	m.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os/exec"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,7 +79,17 @@ func verifyWithDID(t *testing.T, rc map[string]any, did string) bool {
 	return ok
 }
 
+// receiptKeyOpens counts the openings of the test system's sealed receipt key (a KMS Decrypt on
+// AWS).
+var receiptKeyOpens atomic.Int32
+
 func TestServiceNetReceiptsSignedAndListed(t *testing.T) {
+	// However many receipts this instance signs, it opens the sealed key once.
+	defer func() {
+		if n := receiptKeyOpens.Load(); n != 1 {
+			t.Errorf("the sealed receipt key was opened %d times, want once", n)
+		}
+	}()
 	code, _, issuer := call(t, http.MethodGet, "/v1/receipt-issuer", "")
 	did, _ := issuer["did"].(string)
 	if code != http.StatusOK || did == "" {

@@ -140,8 +140,14 @@ type Options struct {
 	// `agentq receipt-keys rotate` adds one); empty signs with a key of this run's own.
 	ReceiptKeysFile string
 	// ReceiptSigned, when set, is told of every receipt signature made, with the request's
-	// context: on AWS each is a KMS Sign request, which the bench counts.
+	// context: with the KMS-key signer each is a KMS Sign request, which the bench counts.
 	ReceiptSigned func(ctx context.Context)
+	// SealedReceiptKey signs receipts as a deployment on AWS does by default: with the sealed
+	// key kept in the table (package receiptkey), sealed by SealKey, instead of ReceiptKeysFile.
+	SealedReceiptKey bool
+	// ReceiptKeyOpened, when set, is told each time the sealed receipt key is opened: a KMS
+	// Decrypt on AWS, which the bench counts.
+	ReceiptKeyOpened func(ctx context.Context)
 	Logger        *slog.Logger
 }
 
@@ -287,6 +293,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		ProgressKey: s.progressKey,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
 		AgentCacheTTL: o.AgentCacheTTL, KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule, Budget: o.Budget,
+		ReceiptKeyOpened: o.ReceiptKeyOpened,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start local system: %w", err)
@@ -296,7 +303,10 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		Submitter: p.Accept, Schemas: outputschema.Checker{}, Rejects: trigger.NewSQSRejects(s.SQS, s.Events.TriggerDLQURL), DefaultTenant: o.Tenant, Logger: o.Logger,
 	})
 	s.Receipts = receipt.NewEphemeral()
-	if o.ReceiptKeysFile != "" {
+	switch {
+	case o.SealedReceiptKey:
+		s.Receipts = p.Receipts
+	case o.ReceiptKeysFile != "":
 		if s.Receipts, err = receipt.LoadLocal(o.ReceiptKeysFile); err != nil {
 			return nil, fmt.Errorf("start local system: %w", err)
 		}
