@@ -36,6 +36,8 @@ type Client struct {
 	raw   *raw.Client
 	sleep func(context.Context, time.Duration) error
 	waitS int
+	// back holds the accepts' Retry-After until Wait or WaitReceipt reads the task.
+	back *comeBack
 }
 
 // Option configures a Client.
@@ -58,7 +60,7 @@ func WithLongPoll(seconds int) Option { return func(c *Client) { c.waitS = secon
 
 // New returns a client of the API at baseURL (for example DefaultURL).
 func New(baseURL string, opts ...Option) (*Client, error) {
-	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{}, agent: "agentq-go-client", waitS: 20, sleep: sleepCtx}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{}, agent: "agentq-go-client", waitS: 20, sleep: sleepCtx, back: &comeBack{}}
 	for _, o := range opts {
 		o(c)
 	}

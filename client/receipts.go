@@ -111,9 +111,16 @@ type ServiceNetInvoked = raw.ServiceNetInvoked
 
 // InvokeServiceNetSync submits a ServiceNet invocation through the sync route
 // (POST /v1/agents/{agent_id}/invoke) and answers once the task has ended, or, when the server's
-// hold ran out first (202), with the receipt still running: WaitReceipt(ReceiptId) waits on.
+// hold ran out first (202), with the receipt still running: WaitReceipt(ReceiptId) waits on,
+// first reading when the 202's Retry-After said.
 func (c *Client) InvokeServiceNetSync(ctx context.Context, agentID string, req ServiceNetRequest, o InvokeOptions) (*ServiceNetInvoked, error) {
 	resp, err := c.invokeSync(ctx, agentID, req, o)
-	r, _, err := decode[ServiceNetInvoked](ctx, "invoke "+agentID, resp, err, http.StatusOK, http.StatusAccepted)
-	return r, err
+	r, httpResp, err := decode[ServiceNetInvoked](ctx, "invoke "+agentID, resp, err, http.StatusOK, http.StatusAccepted)
+	if err != nil {
+		return nil, err
+	}
+	if httpResp.StatusCode == http.StatusAccepted && r.ReceiptId != nil {
+		c.back.note(r.ReceiptId.String(), httpResp)
+	}
+	return r, nil
 }

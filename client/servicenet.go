@@ -33,8 +33,12 @@ type (
 // answers the receipt id at once.
 func (c *Client) InvokeServiceNet(ctx context.Context, agentID string, req ServiceNetRequest, o InvokeOptions) (*Accepted, error) {
 	resp, err := c.raw.InvokeAgentAsyncServiceNet(ctx, agentID, &raw.InvokeAgentAsyncServiceNetParams{Version: ptr(o.Version), IdempotencyKey: ptr(o.IdempotencyKey)}, req)
-	a, _, err := decode[Accepted](ctx, "invoke "+agentID, resp, err, http.StatusAccepted, http.StatusOK)
-	return a, err
+	a, httpResp, err := decode[Accepted](ctx, "invoke "+agentID, resp, err, http.StatusAccepted, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	c.back.note(a.ReceiptId.String(), httpResp)
+	return a, nil
 }
 
 // Receipt reads a receipt (GET /v1/receipts/{receipt_id}).
@@ -53,14 +57,15 @@ func (c *Client) receipt(ctx context.Context, id string, wait int) (*Receipt, *h
 }
 
 // WaitReceipt answers the receipt once it is no longer running, or once it waits for input
-// (status running with a hitl_request: the task paused), long-polling as Wait does.
+// (status running with a hitl_request: the task paused), long-polling as Wait does (a receipt
+// this client accepted with InvokeServiceNet is first read when the accept's Retry-After said).
 func (c *Client) WaitReceipt(ctx context.Context, id string, progress func(*Receipt)) (*Receipt, error) {
 	fetch := func(ctx context.Context) (*Receipt, *http.Response, error) { return c.receipt(ctx, id, c.waitS) }
 	status := func(r *Receipt) string { return string(r.Receipt.Status) }
 	done := func(r *Receipt) bool {
 		return r.Receipt.Status != raw.ExecutionReceiptStatusRunning || r.HitlRequest != nil
 	}
-	return poll(ctx, c, "wait for receipt "+id, "", fetch, status, done, progress)
+	return poll(ctx, c, "wait for receipt "+id, "", c.back.take(id), fetch, status, done, progress)
 }
 
 // StopReceipt cancels the receipt's task (POST /v1/receipts/{receipt_id}/stop) and answers the

@@ -59,13 +59,18 @@ type InvokeOptions struct {
 // the task at once, pending.
 func (c *Client) Invoke(ctx context.Context, agentID string, req InvokeRequest, o InvokeOptions) (*Task, error) {
 	resp, err := c.raw.InvokeAgentAsync(ctx, agentID, &raw.InvokeAgentAsyncParams{Version: ptr(o.Version), IdempotencyKey: ptr(o.IdempotencyKey)}, req)
-	t, _, err := decode[Task](ctx, "invoke "+agentID, resp, err, http.StatusOK)
-	return t, err
+	t, httpResp, err := decode[Task](ctx, "invoke "+agentID, resp, err, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	c.back.note(t.TaskId.String(), httpResp)
+	return t, nil
 }
 
 // InvokeSync submits an invocation through the sync route (POST /v1/agents/{agent_id}/invoke)
 // and answers the task once it has settled. The server holds the request up to its limit; a task
-// still running then (202) is waited on with Wait, so a long task still answers its outcome.
+// still running then (202) is waited on with Wait, after the 202's Retry-After (the time left of
+// the agent's expected duration, else 2 s), so a long task still answers its outcome.
 // progress, when not nil, sees the task each time its status changes.
 func (c *Client) InvokeSync(ctx context.Context, agentID string, req InvokeRequest, o InvokeOptions, progress func(*Task)) (*Task, error) {
 	resp, err := c.invokeSync(ctx, agentID, req, o)
@@ -79,6 +84,7 @@ func (c *Client) InvokeSync(ctx context.Context, agentID string, req InvokeReque
 	if httpResp.StatusCode == http.StatusOK || settled(t.Status) {
 		return t, nil
 	}
+	c.back.note(t.TaskId.String(), httpResp)
 	return c.wait(ctx, t.TaskId.String(), t.Status, progress)
 }
 
@@ -109,7 +115,10 @@ func (c *Client) get(ctx context.Context, id string, wait int) (*Task, *http.Res
 // that ends within N seconds of the first request takes one request more than the submit; an
 // answer that is neither is asked again at once. An answer that shows no change and came
 // sooner than the server's Retry-After (a server that does not hold) has the next request wait
-// out the rest of it; a 429 or 503 is retried after its Retry-After. ctx bounds the whole wait.
+// out the rest of it; a 429 or 503 is retried after its Retry-After. A task this client
+// accepted (Invoke, InvokeSync) is first read when the accept's Retry-After said, the agent's
+// expected duration, so that the first read does not hold through the agent's run. ctx bounds
+// the whole wait.
 // progress, when not nil, sees the task each time a request finds its status changed: with a
 // holding server, the status it had at the first request and the one it ends or pauses in.
 func (c *Client) Wait(ctx context.Context, id string, progress func(*Task)) (*Task, error) {
@@ -120,14 +129,20 @@ func (c *Client) wait(ctx context.Context, id string, last TaskStatus, progress 
 	fetch := func(ctx context.Context) (*Task, *http.Response, error) { return c.get(ctx, id, c.waitS) }
 	status := func(t *Task) string { return string(t.Status) }
 	done := func(t *Task) bool { return settled(t.Status) }
-	return poll(ctx, c, "wait for task "+id, string(last), fetch, status, done, progress)
+	return poll(ctx, c, "wait for task "+id, string(last), c.back.take(id), fetch, status, done, progress)
 }
 
-// poll long-polls with fetch until done: the loop behind Wait and WaitReceipt. When an answer
-// shows no change sooner than the server's Retry-After, the next request waits out the rest of
-// it; a temporary error (429, 503, …) is retried after its Retry-After.
-func poll[T any](ctx context.Context, c *Client, op, last string, fetch func(context.Context) (*T, *http.Response, error),
+// poll long-polls with fetch until done: the loop behind Wait and WaitReceipt. The first request
+// waits first (the accept's Retry-After, when positive). When an answer shows no change sooner
+// than the server's Retry-After, the next request waits out the rest of it; a temporary error
+// (429, 503, …) is retried after its Retry-After.
+func poll[T any](ctx context.Context, c *Client, op, last string, first time.Duration, fetch func(context.Context) (*T, *http.Response, error),
 	status func(*T) string, done func(*T) bool, progress func(*T)) (*T, error) {
+	if first > 0 {
+		if err := c.sleep(ctx, first); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	for {
 		start := time.Now()
 		v, resp, err := fetch(ctx)

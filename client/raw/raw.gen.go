@@ -8136,7 +8136,15 @@ type Agent struct {
 
 	// Endpoint An http(s) URL (`http`, `a2a`), or a function ARN (`lambda`).
 	Endpoint string `json:"endpoint"`
-	Id       string `json:"id"`
+
+	// ExpectedDuration A Go duration: how long a task of the agent usually takes, accept to outcome; absent
+	// or `0s` is unknown. Callers are told to come back after it (`Retry-After` on the
+	// invoke's answer and on polls of the running task), so that a long poll does not hold
+	// through the agent's run. At most the agent's deadline: `timeout` (default 60s), or for
+	// `a2a` agents the larger of `timeout` and `max_duration`; otherwise `422
+	// validation_failed`.
+	ExpectedDuration *string `json:"expected_duration,omitempty"`
+	Id               string  `json:"id"`
 
 	// MaxDuration A Go duration bounding how long a task may run at an agent that works on it asynchronously (A2A); default 24h. Past it the task ends `error` (`deadline_exceeded`).
 	MaxDuration *string `json:"max_duration,omitempty"`
@@ -8211,7 +8219,15 @@ type AgentDefinition struct {
 
 	// Endpoint An http(s) URL (`http`, `a2a`), or a function ARN (`lambda`).
 	Endpoint *string `json:"endpoint,omitempty"`
-	Id       *string `json:"id,omitempty"`
+
+	// ExpectedDuration A Go duration: how long a task of the agent usually takes, accept to outcome; absent
+	// or `0s` is unknown. Callers are told to come back after it (`Retry-After` on the
+	// invoke's answer and on polls of the running task), so that a long poll does not hold
+	// through the agent's run. At most the agent's deadline: `timeout` (default 60s), or for
+	// `a2a` agents the larger of `timeout` and `max_duration`; otherwise `422
+	// validation_failed`.
+	ExpectedDuration *string `json:"expected_duration,omitempty"`
+	Id               *string `json:"id,omitempty"`
 
 	// MaxDuration A Go duration bounding how long a task may run at an agent that works on it asynchronously (A2A); default 24h. Past it the task ends `error` (`deadline_exceeded`).
 	MaxDuration *string `json:"max_duration,omitempty"`
@@ -8289,7 +8305,15 @@ type AgentFields struct {
 
 	// Endpoint An http(s) URL (`http`, `a2a`), or a function ARN (`lambda`).
 	Endpoint *string `json:"endpoint,omitempty"`
-	Id       *string `json:"id,omitempty"`
+
+	// ExpectedDuration A Go duration: how long a task of the agent usually takes, accept to outcome; absent
+	// or `0s` is unknown. Callers are told to come back after it (`Retry-After` on the
+	// invoke's answer and on polls of the running task), so that a long poll does not hold
+	// through the agent's run. At most the agent's deadline: `timeout` (default 60s), or for
+	// `a2a` agents the larger of `timeout` and `max_duration`; otherwise `422
+	// validation_failed`.
+	ExpectedDuration *string `json:"expected_duration,omitempty"`
+	Id               *string `json:"id,omitempty"`
 
 	// MaxDuration A Go duration bounding how long a task may run at an agent that works on it asynchronously (A2A); default 24h. Past it the task ends `error` (`deadline_exceeded`).
 	MaxDuration *string `json:"max_duration,omitempty"`
@@ -43586,6 +43610,7 @@ func (r InvokeAgentSyncResponse) ContentType() string {
 
 // InvokeAgentAsyncServiceNetResponse200Headers the declared response headers of an HTTP 200 response for InvokeAgentAsyncServiceNet
 type InvokeAgentAsyncServiceNetResponse200Headers struct {
+	RetryAfter *int
 	XRequestId string
 }
 
@@ -43791,6 +43816,7 @@ func (r InvokeAgentAsyncServiceNetResponse) ContentType() string {
 
 // InvokeAgentAsyncResponse200Headers the declared response headers of an HTTP 200 response for InvokeAgentAsync
 type InvokeAgentAsyncResponse200Headers struct {
+	RetryAfter *int
 	XRequestId string
 }
 
@@ -52508,6 +52534,13 @@ func ParseInvokeAgentAsyncServiceNetResponse(rsp *http.Response) (*InvokeAgentAs
 	switch {
 	case rsp.StatusCode == 200:
 		var headers InvokeAgentAsyncServiceNetResponse200Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -52755,6 +52788,13 @@ func ParseInvokeAgentAsyncResponse(rsp *http.Response) (*InvokeAgentAsyncRespons
 	switch {
 	case rsp.StatusCode == 200:
 		var headers InvokeAgentAsyncResponse200Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

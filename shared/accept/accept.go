@@ -264,7 +264,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
 		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
 		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, ProgressEvents: inv.ProgressEvents,
-		CompletionEvents: CompletionEvents(inv, sub.EventDriven), CostUnits: a.CostUnits, CreatedAt: now, UpdatedAt: now,
+		CompletionEvents: CompletionEvents(inv, sub.EventDriven), CostUnits: a.CostUnits,
+		Expected: time.Duration(a.ExpectedDuration), CreatedAt: now, UpdatedAt: now,
 		ParentTaskID: inv.ParentTaskID, TriggeringAgentID: inv.TriggeringAgentID, UserID: inv.UserID,
 		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
 		NeedsSecrets: authToken != "" || len(secrets) > 0 || inv.AuthContextID != "",

@@ -145,7 +145,8 @@ func (r fakeRegistry) Lookup(_ context.Context, id, version string) (agent.Agent
 var (
 	now  = time.Date(2026, 2, 7, 2, 13, 26, 0, time.UTC)
 	echo = agent.Agent{ID: "echo", Version: "7", Name: "Echo", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/",
-		Timeout: agent.Duration(30 * time.Second), Auth: agent.AuthForward, CostUnits: 3}
+		Timeout: agent.Duration(30 * time.Second), Auth: agent.AuthForward, CostUnits: 3,
+		ExpectedDuration: agent.Duration(1500 * time.Millisecond)}
 	registry = fakeRegistry{
 		"echo":    echo,
 		"risky":   {ID: "risky", Protocol: agent.HTTP, Endpoint: "http://127.0.0.1:9/", RequiresApproval: true},
@@ -222,7 +223,7 @@ func TestSubmitSuccess(t *testing.T) {
 			want := &task.Task{
 				ID: taskID, Tenant: "org-1", AgentID: "echo", AgentVersion: "7", Dialect: inv.Dialect, Source: "api",
 				ThreadID: tt.wantThread, ThreadSeq: 1, State: task.Queued, Version: 1, Request: inv.Body, Text: tt.wantText,
-				CostUnits: 3, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour), NeedsSecrets: tt.wantNeeds,
+				CostUnits: 3, Expected: 1500 * time.Millisecond, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour), NeedsSecrets: tt.wantNeeds,
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("task = %+v\nwant   %+v", got, want)

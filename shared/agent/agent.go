@@ -90,7 +90,11 @@ type Agent struct {
 	// MaxDuration bounds how long a task may run at an agent that works on it asynchronously
 	// (an A2A task left working); past it the task ends in error. Default DefaultMaxDuration.
 	MaxDuration Duration `json:"max_duration,omitempty"`
-	Auth        Auth     `json:"auth,omitempty"`
+	// ExpectedDuration is how long a call usually takes, accept to outcome; 0 is unknown. Callers
+	// are told to come back after it (Retry-After), so that a long poll does not hold a function
+	// through the agent's run. At most the agent's deadline (Deadline).
+	ExpectedDuration Duration `json:"expected_duration,omitempty"`
+	Auth             Auth     `json:"auth,omitempty"`
 	// AuthContextID names the stored credential an agent with Auth "context" is called with when
 	// the caller names none.
 	AuthContextID string `json:"auth_context_id,omitempty"`
@@ -201,7 +205,19 @@ func (a *Agent) Validate() error {
 	if a.Timeout < 0 || a.CostUnits < 0 || a.MaxDuration < 0 {
 		return fmt.Errorf("agent %s: timeout and cost_units must not be negative", a.ID)
 	}
+	if a.ExpectedDuration < 0 || time.Duration(a.ExpectedDuration) > a.Deadline() {
+		return fmt.Errorf("agent %s: expected_duration %s is outside 0 to the agent's deadline %s", a.ID, time.Duration(a.ExpectedDuration), a.Deadline())
+	}
 	return nil
+}
+
+// Deadline is the longest a task of the agent may take at it: an A2A agent's TaskDeadline (its
+// tasks may outlive a call), any other's CallTimeout.
+func (a *Agent) Deadline() time.Duration {
+	if a.Protocol == A2A {
+		return max(a.TaskDeadline(), a.CallTimeout())
+	}
+	return a.CallTimeout()
 }
 
 // CallTimeout is how long one call to the agent may take.

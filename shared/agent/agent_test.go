@@ -76,6 +76,14 @@ func TestParseJSON(t *testing.T) {
 		{"a2a 0.3 pinned", `[{"id":"x","protocol":"a2a","endpoint":"http://h/","a2a_version":"0.3"}]`, false},
 		{"unknown a2a version", `[{"id":"x","protocol":"a2a","endpoint":"http://h/","a2a_version":"2.0"}]`, true},
 		{"a2a version on http", `[{"id":"x","protocol":"http","endpoint":"http://h/","a2a_version":"1.0"}]`, true},
+		{"expected duration", `[{"id":"x","protocol":"http","endpoint":"http://h/","expected_duration":"1s"}]`, false},
+		{"expected duration zero", `[{"id":"x","protocol":"http","endpoint":"http://h/","expected_duration":"0s"}]`, false},
+		{"expected duration negative", `[{"id":"x","protocol":"http","endpoint":"http://h/","expected_duration":"-1s"}]`, true},
+		{"expected duration not a duration", `[{"id":"x","protocol":"http","endpoint":"http://h/","expected_duration":1000}]`, true},
+		{"expected duration past the timeout", `[{"id":"x","protocol":"http","endpoint":"http://h/","timeout":"5s","expected_duration":"6s"}]`, true},
+		{"expected duration past the default timeout", `[{"id":"x","protocol":"lambda","endpoint":"arn:x","expected_duration":"61s"}]`, true},
+		{"expected duration of an a2a task past a call", `[{"id":"x","protocol":"a2a","endpoint":"http://h/","expected_duration":"10m"}]`, false},
+		{"expected duration past max_duration", `[{"id":"x","protocol":"a2a","endpoint":"http://h/","max_duration":"2m","expected_duration":"3m"}]`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

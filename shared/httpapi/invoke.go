@@ -21,6 +21,7 @@ func (a *api) invokeXpander(w http.ResponseWriter, r *http.Request, tenant strin
 	if err != nil {
 		return err
 	}
+	a.comeBack(w, t)
 	writeJSON(w, http.StatusOK, dialect.Xpander(t))
 	return nil
 }
@@ -31,8 +32,19 @@ func (a *api) invokeServiceNet(w http.ResponseWriter, r *http.Request, tenant st
 	if err != nil {
 		return err
 	}
+	a.comeBack(w, t)
 	writeJSON(w, http.StatusOK, dialect.ServiceNetAccepted(t))
 	return nil
+}
+
+// comeBack tells the caller of an async invoke when its task is expected to be done
+// (Retry-After, from the agent's expected duration), so that its first read need not hold a
+// function through the agent's run. An agent that declares none leaves the answer as it was:
+// without Retry-After, to read at once.
+func (a *api) comeBack(w http.ResponseWriter, t *task.Task) {
+	if v := retryAfter(t, a.Now(), ""); v != "" {
+		w.Header().Set("Retry-After", v)
+	}
 }
 
 // invokeSync serves the sync invoke of both dialects, which share its path: a ServiceNet body
@@ -92,7 +104,7 @@ func (a *api) invokeSyncServiceNet(w http.ResponseWriter, r *http.Request, tenan
 	if !settled(t) {
 		status = http.StatusAccepted
 		w.Header().Set("Location", "/v1/receipts/"+t.ID)
-		w.Header().Set("Retry-After", pollRetryAfter)
+		w.Header().Set("Retry-After", retryAfter(t, a.Now(), pollRetryAfter))
 	}
 	writeJSON(w, status, dialect.ServiceNetInvoked(t))
 	return nil

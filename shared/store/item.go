@@ -64,6 +64,7 @@ type item struct {
 	ReasonMessage     string  `dynamodbav:"reason_message,omitempty"`
 	Attempts          int     `dynamodbav:"attempts"`
 	CostUnits         int     `dynamodbav:"cost_units"`
+	ExpectedMs        int64   `dynamodbav:"expected_ms,omitempty"`
 	LeaseUntil        int64   `dynamodbav:"lease_until,omitempty"`
 	CreatedAt         string  `dynamodbav:"created_at"`
 	UpdatedAt         string  `dynamodbav:"updated_at,omitempty"`
@@ -88,7 +89,7 @@ func toItem(t *task.Task) item {
 		Actions: t.Usage.Actions, CostUSD: t.Usage.Cost, ParentTaskID: t.ParentTaskID, TriggeringAgentID: t.TriggeringAgentID, UserID: t.UserID,
 		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
-		Attempts: t.Attempts, CostUnits: t.CostUnits, NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL, ProgressEvents: t.ProgressEvents, CompletionEvents: new(t.CompletionEvents),
+		Attempts: t.Attempts, CostUnits: t.CostUnits, ExpectedMs: t.Expected.Milliseconds(), NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL, ProgressEvents: t.ProgressEvents, CompletionEvents: new(t.CompletionEvents),
 		CreatedAt: table.Stamp(t.CreatedAt), UpdatedAt: table.Stamp(t.UpdatedAt), StartedAt: table.Stamp(t.StartedAt),
 		PausedAt: table.Stamp(t.PausedAt), FinishedAt: table.Stamp(t.FinishedAt),
 		Sync: t.Sync, CallerAgentID: t.CallerAgentID, CallerPublicID: t.CallerPublicID,
@@ -133,6 +134,7 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		ParentTaskID: it.ParentTaskID, TriggeringAgentID: it.TriggeringAgentID, UserID: it.UserID,
 		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
+		Expected:     time.Duration(it.ExpectedMs) * time.Millisecond,
 		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL, ProgressEvents: it.ProgressEvents, CompletionEvents: completionEvents(it.CompletionEvents),
 		Sync: it.Sync, CallerAgentID: it.CallerAgentID, CallerPublicID: it.CallerPublicID,
 		Verification: it.Verification,

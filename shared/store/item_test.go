@@ -38,7 +38,7 @@ func TestItemRoundTripFull(t *testing.T) {
 		Request: json.RawMessage(`{"message":"hi"}`), Text: "hi", WebhookURL: "https://hooks.example.com/agentq", Result: "hello", Output: json.RawMessage(`{"output":"hello"}`),
 		ResultRef: "results/81250b20", Usage: task.Usage{Tokens: task.Tokens{Prompt: 10, Completion: 5, Total: 15}, Actions: 2, Cost: 0.015},
 		ParentTaskID: "p-1", TriggeringAgentID: "planner", UserID: "u-1",
-		Reason: task.ReasonAgentUnavailable, ReasonMessage: "first try failed", Attempts: 2, CostUnits: 5,
+		Reason: task.ReasonAgentUnavailable, ReasonMessage: "first try failed", Attempts: 2, CostUnits: 5, Expected: 1500 * time.Millisecond,
 		LeaseUntil: created.Add(45*time.Second + 123456789), CreatedAt: created, UpdatedAt: created.Add(20 * time.Second),
 		StartedAt: created.Add(time.Second), PausedAt: created.Add(2 * time.Second), FinishedAt: created.Add(19 * time.Second),
 		ExpiresAt: created.Add(30*24*time.Hour + 700*time.Millisecond), ProgressEvents: true, CompletionEvents: true,
@@ -76,7 +76,7 @@ func TestItemRoundTripFull(t *testing.T) {
 	// expires_at must be a Number of epoch seconds, or DynamoDB's TTL ignores it; lease_until is
 	// compared as a number of milliseconds.
 	for k, want := range map[string]string{
-		table.AttrExpiresAt: "1773022407", "lease_until": "1770430451449", "version": "4", "attempts": "2", "cost_units": "5",
+		table.AttrExpiresAt: "1773022407", "lease_until": "1770430451449", "version": "4", "attempts": "2", "cost_units": "5", "expected_ms": "1500",
 	} {
 		n, ok := av[k].(*types.AttributeValueMemberN)
 		if !ok || n.Value != want {
@@ -97,7 +97,7 @@ func TestItemRoundTripMinimal(t *testing.T) {
 	}
 	for _, k := range []string{"agent_version", "source", "thread_id", "thread_seq", "prev_task_id", "request", "text",
 		"result", "output", "result_ref", "prompt_tokens", "completion_tokens", "total_tokens", "reason",
-		"reason_message", "lease_until", "updated_at", "started_at", "paused_at", "finished_at", table.AttrExpiresAt, "gsi2pk", "gsi2sk"} {
+		"reason_message", "expected_ms", "lease_until", "updated_at", "started_at", "paused_at", "finished_at", table.AttrExpiresAt, "gsi2pk", "gsi2sk"} {
 		if _, ok := av[k]; ok {
 			t.Errorf("empty %s stored as %#v; it must be left out (sparse index, no TTL)", k, av[k])
 		}

@@ -161,6 +161,9 @@ type Task struct {
 	ReasonMessage string
 	Attempts      int
 	CostUnits     int
+	// Expected is how long the agent said its calls usually take (its expected_duration) when the
+	// task was accepted; 0 is unknown. Accept and polls tell the caller when to come back from it.
+	Expected time.Duration
 	// LeaseUntil is when the running worker's claim expires; another delivery may take over after.
 	LeaseUntil time.Time
 	CreatedAt  time.Time

@@ -28,6 +28,7 @@ import (
 	"github.com/agentq/agentq/infra/construct/golambda"
 	"github.com/agentq/agentq/infra/construct/storage"
 	"github.com/agentq/agentq/shared/lambdamemory"
+	"github.com/agentq/agentq/shared/worksource"
 	"github.com/agentq/agentq/shared/queue"
 )
 
@@ -45,15 +46,12 @@ const (
 	// timeout, so that a batch retried after a throttled or timed-out invocation is not handed to
 	// a second worker while the first still holds it.
 	VisibilityTimeoutFactor = 6
-	// BatchSize: the worker runs a batch's records concurrently, so a larger batch means more agent
-	// calls per invocation (cheaper); ten is the most one ReceiveMessage returns, so no batching
-	// window (which would add latency to every task) is needed, and a timed-out invocation returns
-	// at most ten messages to the queue.
-	BatchSize = 10
-	// MaxConcurrency caps the concurrent worker invocations the work queue's event source starts:
-	// 20 x BatchSize = 200 agent calls in flight at most. A backlog then drains at a steady pace
-	// instead of stampeding the agents, and the account's concurrency stays free for the API.
-	MaxConcurrency = 20
+	// BatchSize is the work queue's event source's batch (worksource.BatchSize, which the bench
+	// reads too; the reason is there).
+	BatchSize = worksource.BatchSize
+	// MaxConcurrency caps the concurrent worker invocations the work queue's event source starts
+	// (worksource.MaxConcurrency: the bench runs as many worker pollers).
+	MaxConcurrency = worksource.MaxConcurrency
 	// DeadLetterBatchSize: a dead-lettered record is one conditional UpdateItem; batch them freely.
 	DeadLetterBatchSize = 10
 	// DeadLetterMaxConcurrency is the smallest value SQS event sources accept: dead letters are

@@ -32,6 +32,7 @@ import (
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/local/system"
 	"github.com/agentq/agentq/shared/tenantlimit"
+	"github.com/agentq/agentq/shared/worksource"
 )
 
 // Config bounds a run.
@@ -118,6 +119,8 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 		Agents:           []agent.Agent{long.Agent()},
 		// A deployment's tenant limits, so that what is measured is what is deployed.
 		TenantLimits: c.Limits,
+		// Published as an agent that knows its length would be: callers come back after it.
+		EchoExpected: c.Agent,
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -134,7 +137,7 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 	b.api.warm(ctx)
 	defer b.workerOff()
 
-	b.workerOn(4)
+	b.workerOn(worksource.MaxConcurrency) // as many batches at once as the stack's event source runs
 	if err := b.acceptRoundTrips(); err != nil {
 		return err
 	}

@@ -42,6 +42,9 @@ type submission struct {
 type accepted struct {
 	id, thread string
 	took       time.Duration
+	// readAt is when the answer's Retry-After (the agent's expected duration) said to read the
+	// task; zero when it had none.
+	readAt time.Time
 }
 
 // submit posts s and answers the task's id and how long the API took to accept it.
@@ -73,12 +76,15 @@ func (c *client) submit(ctx context.Context, s submission) (accepted, error) {
 		req.Header.Set("Idempotency-Key", s.idempotencyKey)
 	}
 	start := time.Now()
-	out, err := c.do(req)
+	out, h, err := c.do(req)
 	took := time.Since(start)
 	if err != nil {
 		return accepted{}, fmt.Errorf("submit: %w", err)
 	}
 	a := accepted{took: took}
+	if d := retryAfter(h); d > 0 {
+		a.readAt = start.Add(took + d)
+	}
 	for _, k := range []string{"task_id", "receipt_id", "id"} {
 		if id, _ := out[k].(string); id != "" && a.id == "" {
 			a.id = id
@@ -94,8 +100,9 @@ func (c *client) submit(ctx context.Context, s submission) (accepted, error) {
 	return a, nil
 }
 
-// status reads task id, waiting up to wait for a change, and answers whether it has ended.
-func (c *client) status(ctx context.Context, id string, servicenet bool, wait time.Duration) (bool, error) {
+// status reads task id, waiting up to wait for it to end, and answers whether it has ended and
+// the answer's Retry-After (zero when it has none).
+func (c *client) status(ctx context.Context, id string, servicenet bool, wait time.Duration) (bool, time.Duration, error) {
 	path := "/v1/tasks/" + id
 	if servicenet {
 		path = "/v1/receipts/" + id
@@ -105,11 +112,11 @@ func (c *client) status(ctx context.Context, id string, servicenet bool, wait ti
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+path, nil)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
-	out, err := c.do(req)
+	out, h, err := c.do(req)
 	if err != nil {
-		return false, fmt.Errorf("read task: %w", err)
+		return false, 0, fmt.Errorf("read task: %w", err)
 	}
 	status := out["status"]
 	if r, ok := out["receipt"].(map[string]any); ok { // a stored receipt keeps it in its receipt object
@@ -117,12 +124,21 @@ func (c *client) status(ctx context.Context, id string, servicenet bool, wait ti
 	}
 	switch status {
 	case "completed", "failed", "error", "stopped", "succeeded", "rejected":
-		return true, nil
+		return true, 0, nil
 	}
-	return false, nil
+	return false, retryAfter(h), nil
 }
 
-func (c *client) do(req *http.Request) (map[string]any, error) {
+// retryAfter reads Retry-After's whole seconds; zero when absent or not a number.
+func retryAfter(h http.Header) time.Duration {
+	s, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || s <= 0 {
+		return 0
+	}
+	return time.Duration(s) * time.Second
+}
+
+func (c *client) do(req *http.Request) (map[string]any, http.Header, error) {
 	req.Header.Set("x-api-key", c.key)
 	req.Header.Set("content-type", "application/json")
 	resp, err := c.hc.Do(req)
@@ -134,26 +150,26 @@ func (c *client) do(req *http.Request) (map[string]any, error) {
 		select {
 		case <-time.After(time.Duration(max(wait, 1)) * time.Second):
 		case <-req.Context().Done():
-			return nil, req.Context().Err()
+			return nil, nil, req.Context().Err()
 		}
 		if req.GetBody != nil {
 			if req.Body, err = req.GetBody(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		resp, err = c.hc.Do(req)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusCreated {
-		return nil, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, b)
+		return nil, nil, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, b)
 	}
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
-	return out, nil
+	return out, resp.Header, nil
 }

@@ -100,7 +100,7 @@ func (b *Bench) startThread(servicenet bool) (string, []accepted, error) {
 func (b *Bench) awaitAll(ids []accepted) error {
 	for _, a := range ids {
 		for {
-			done, err := b.api.status(b.ctx, a.id, false, 5*time.Second)
+			done, _, err := b.api.status(b.ctx, a.id, false, 5*time.Second)
 			if err != nil {
 				return err
 			}
@@ -156,33 +156,51 @@ func (b *Bench) endToEnd() error {
 	return b.polls()
 }
 
-// oneTask submits a task and reads it until it ends: long polls of up to 20 s, or, with every > 0,
-// plain reads that often. It answers how long the accept and the whole task took.
+// oneTask submits a task and reads it until it ends: long polls of up to 20 s, the first when
+// the accept's Retry-After said and each next no sooner than the last answer's Retry-After, as
+// the client's Wait does; or, with every > 0, plain reads that often. It answers how long the
+// accept and the whole task took.
 func (b *Bench) oneTask(servicenet bool, every time.Duration) (time.Duration, time.Duration, error) {
 	start := time.Now()
 	a, err := b.api.submit(b.ctx, submission{servicenet: servicenet, agent: b.cfg.Agent})
 	if err != nil {
 		return 0, 0, err
 	}
+	wait, next := 20*time.Second, a.readAt
+	if every > 0 {
+		wait = 0
+	}
 	for {
 		if every > 0 {
-			select {
-			case <-time.After(every):
-			case <-b.ctx.Done():
-				return 0, 0, b.ctx.Err()
-			}
+			next = time.Now().Add(every)
 		}
-		wait := 20 * time.Second
-		if every > 0 {
-			wait = 0
+		if err := b.pause(time.Until(next)); err != nil {
+			return 0, 0, err
 		}
-		done, err := b.api.status(b.ctx, a.id, servicenet, wait)
+		read := time.Now()
+		done, retry, err := b.api.status(b.ctx, a.id, servicenet, wait)
 		if err != nil {
 			return 0, 0, err
 		}
 		if done {
 			return a.took, time.Since(start), nil
 		}
+		next = read.Add(retry)
+	}
+}
+
+// pause waits d, or until the run ends.
+func (b *Bench) pause(d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-b.ctx.Done():
+		return b.ctx.Err()
 	}
 }
 

@@ -43,7 +43,7 @@ func newTenants(ctx context.Context, url string, first *client, n int, create fu
 // limits before anything is timed, as a busy deployment has (both are cached for a while).
 func (t *tenants) warm(ctx context.Context) {
 	for _, c := range t.clients {
-		_, _ = c.status(ctx, "00000000-0000-0000-0000-000000000000", false, 0) // 404: only the lookups count
+		_, _, _ = c.status(ctx, "00000000-0000-0000-0000-000000000000", false, 0) // 404: only the lookups count
 	}
 }
 
@@ -73,7 +73,7 @@ func (t *tenants) submit(ctx context.Context, s submission) (accepted, error) {
 	return a, err
 }
 
-func (t *tenants) status(ctx context.Context, id string, servicenet bool, wait time.Duration) (bool, error) {
+func (t *tenants) status(ctx context.Context, id string, servicenet bool, wait time.Duration) (bool, time.Duration, error) {
 	t.mu.Lock()
 	c := t.owner[id]
 	t.mu.Unlock()

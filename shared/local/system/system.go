@@ -68,6 +68,9 @@ type Options struct {
 	Tenant string
 	// Agents are published besides echo.
 	Agents []agent.Agent
+	// EchoExpected is the echo agent's expected_duration (the bench gives the delay its tasks ask
+	// for); zero declares none.
+	EchoExpected time.Duration
 	// DynamoDBEndpoint and SQSEndpoint, when both set, are used instead of starting emulators.
 	DynamoDBEndpoint, SQSEndpoint string
 	// DataDir keeps DynamoDB's data across runs; empty keeps it in memory.
@@ -437,6 +440,7 @@ func (s *System) startAgentsAndKeys(o Options) (*agent.Static, *apikey.Keys, *ap
 	echo := agent.Agent{
 		ID: "echo", Name: "Echo", Description: "Answers with the text it was given; see the README for delay_ms and fail.",
 		Protocol: agent.HTTP, Endpoint: s.EchoURL, Timeout: agent.Duration(4 * time.Minute), Auth: agent.AuthForward,
+		ExpectedDuration: agent.Duration(o.EchoExpected),
 	}
 	configured, err := agent.NewStatic(append([]agent.Agent{echo}, o.Agents...))
 	if err != nil {
