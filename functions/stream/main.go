@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdaurl"
 
+	"github.com/agentq/agentq/shared/a2apush"
 	"github.com/agentq/agentq/shared/backend"
 	"github.com/agentq/agentq/shared/config"
 	"github.com/agentq/agentq/shared/httpapi"
@@ -48,8 +49,8 @@ func newHandler(ctx context.Context, getenv func(string) string) (http.Handler, 
 		Reader: p.Tasks, Events: p.Events, Submitter: p.Accept, Keys: p.Keys,
 		Routes: httpapi.StreamRoutes, Logger: p.Logger,
 	}
-	if p.Progress != nil { // an interface holding a nil pointer would not read as absent
-		hc.Progress = p.Progress
+	if ps := p.ProgressService(a2apush.Decode); ps != nil { // a nil pointer in an interface is not absent
+		hc.Progress = ps
 	}
 	return httpapi.New(hc), nil
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/agentq/agentq/shared/a2apush"
 	"github.com/agentq/agentq/shared/accept"
 	"github.com/agentq/agentq/shared/authctx"
 	"github.com/agentq/agentq/shared/awsenv"
@@ -99,11 +98,9 @@ type Parts struct {
 	Deliveries *webhook.Service
 	// Events is every task's event log; Tasks records each of its writes in it.
 	Events *tasklog.Log
-	// ProgressKeys derives per-task progress tokens and Progress takes agents' reports with them:
-	// under AGENTQ_PROGRESS_KEY, or else under the key kept sealed in the table (progresskey)
-	// when secrets are sealed; both nil when neither is.
+	// ProgressKeys derives per-task progress tokens: under AGENTQ_PROGRESS_KEY, or else under the
+	// key kept sealed in the table (progresskey) when secrets are sealed; nil when neither is.
 	ProgressKeys *progress.Keys
-	Progress     *progress.Service
 
 	cfg  *config.Config
 	opts Options
@@ -233,9 +230,6 @@ func Build(cfg *config.Config, c Clients, o Options) (*Parts, error) {
 		// The key is kept sealed in the table and opened on first use, so starting costs nothing.
 		p.ProgressKeys = progress.NewKeysFrom(progresskey.New(ddb, cfg.Table, sealer).Key)
 	}
-	if p.ProgressKeys != nil {
-		p.Progress = progress.New(p.Tasks, p.Events, p.ProgressKeys, a2apush.Decode)
-	}
 	if err := p.buildWebhooks(c, sealer); err != nil {
 		return nil, err
 	}
@@ -322,4 +316,15 @@ func (p *Parts) Sweeper(staleAfter time.Duration) *sweeper.Sweeper {
 		return nil
 	}
 	return sweeper.New(sweeper.Config{Store: p.Tasks, Queue: p.Queue, Registry: p.Agents, StaleAfter: staleAfter, Logger: p.Logger, Metrics: p.Metrics})
+}
+
+// ProgressService takes agents' reports, checked by their task's token and read by decode
+// (a2apush.Decode reads A2A's pushes); nil when there are no progress keys. Only what serves the
+// agents' routes (the stream function, the local runner) builds it, so the other functions do
+// not link A2A's types, and with them encoding/gob, whose init runs at every cold start.
+func (p *Parts) ProgressService(decode progress.PushDecoder) *progress.Service {
+	if p.ProgressKeys == nil {
+		return nil
+	}
+	return progress.New(p.Tasks, p.Events, p.ProgressKeys, decode)
 }

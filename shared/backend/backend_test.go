@@ -61,8 +61,8 @@ func TestNew(t *testing.T) {
 			if (p.Sweeper(0) != nil) != tt.wantQueue || (p.Accept != nil) != tt.wantQueue {
 				t.Errorf("sweeper %v, accept %v; want them: %v", p.Sweeper(0), p.Accept, tt.wantQueue)
 			}
-			if (p.Progress != nil) != tt.wantProgress || (p.ProgressKeys != nil) != tt.wantProgress {
-				t.Errorf("progress %v, want it: %v", p.Progress, tt.wantProgress)
+			if (p.ProgressService(nil) != nil) != tt.wantProgress || (p.ProgressKeys != nil) != tt.wantProgress {
+				t.Errorf("progress keys %v, want them: %v", p.ProgressKeys, tt.wantProgress)
 			}
 			if ac := AuthContexts[accept.AuthContexts](p); (ac != nil) != tt.wantContexts {
 				t.Errorf("auth contexts = %#v, want present: %v", ac, tt.wantContexts)

@@ -15,7 +15,10 @@ import (
 // drafts is an AgentAdmin that keeps the drafts put.
 type drafts struct{ put []agent.Agent }
 
-func (d *drafts) PutDraft(_ context.Context, a agent.Agent) error { d.put = append(d.put, a); return nil }
+func (d *drafts) PutDraft(_ context.Context, a agent.Agent) error {
+	d.put = append(d.put, a)
+	return nil
+}
 func (d *drafts) Publish(context.Context, string) (agent.Agent, error) {
 	return agent.Agent{}, nil
 }

@@ -31,6 +31,14 @@ var workerOnly = []string{
 	"github.com/aws/aws-sdk-go-v2/service/lambda",
 }
 
+// agentRoutesOnly lists what only the functions that read A2A may link: the worker, which calls
+// agents, and the stream function, which serves the routes agents push progress on. A2A's types
+// packages register themselves with encoding/gob, whose init (about 1 ms) would otherwise run at
+// every cold start of every function.
+var agentRoutesOnly = []string{
+	"github.com/a2aproject/a2a-go", "encoding/gob", "github.com/agentq/agentq/shared/a2apush",
+}
+
 // goList runs go list in the module's root with the functions' build tags.
 func goList(t *testing.T, args ...string) []string {
 	t.Helper()
@@ -44,10 +52,10 @@ func goList(t *testing.T, args ...string) []string {
 	return strings.Fields(string(out))
 }
 
-// TestFunctionDeps: no function links gRPC, protobuf or an AWS SDK service's schema tables, and
-// no function but the worker links the dispatcher, the A2A client or the Lambda client (each
-// costs megabytes of binary or milliseconds of init); every main package under functions/ is
-// checked, so a new one is too.
+// TestFunctionDeps: no function links gRPC, protobuf or an AWS SDK service's schema tables, no
+// function but the worker links the dispatcher, the A2A client or the Lambda client, and none but
+// the worker and the stream function links A2A's types (each costs megabytes of binary or
+// milliseconds of init); every main package under functions/ is checked, so a new one is too.
 func TestFunctionDeps(t *testing.T) {
 	fns := goList(t, "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./functions/...")
 	if len(fns) < 8 {
@@ -59,6 +67,9 @@ func TestFunctionDeps(t *testing.T) {
 			banned := forbidden
 			if name != "worker" {
 				banned = append(append([]string(nil), forbidden...), workerOnly...)
+			}
+			if name != "worker" && name != "stream" {
+				banned = append(banned, agentRoutesOnly...)
 			}
 			for _, dep := range goList(t, "-deps", fn) {
 				if sdkSchemaTables(dep) {

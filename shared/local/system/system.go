@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/agentq/agentq/shared/a2apush"
 	"github.com/agentq/agentq/shared/agent"
 	"github.com/agentq/agentq/shared/apikey"
 	"github.com/agentq/agentq/shared/authctx"
@@ -151,7 +152,7 @@ type Options struct {
 	// ReceiptKeyOpened, when set, is told each time the sealed receipt key is opened: a KMS
 	// Decrypt on AWS, which the bench counts.
 	ReceiptKeyOpened func(ctx context.Context)
-	Logger        *slog.Logger
+	Logger           *slog.Logger
 }
 
 // System is a running local agentq.
@@ -336,7 +337,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 // apiConfig is the HTTP API over the system's parts: every route of both dialects, the admin
 // routes and the stream routes, as the invoke, poll and stream functions serve them on AWS.
 func (s *System) apiConfig(o Options, p *backend.Parts, admins *apikey.Keys) httpapi.Config {
-	return httpapi.Config{
+	c := httpapi.Config{
 		Schemas:      outputschema.Checker{},
 		Receipts:     s.Receipts,
 		ReceiptStore: p.Tasks,
@@ -366,9 +367,12 @@ func (s *System) apiConfig(o Options, p *backend.Parts, admins *apikey.Keys) htt
 		Budget:       o.Budget,
 		// The stream routes are served here too, as the stream function serves them on AWS.
 		Events:    p.Events,
-		Progress:  p.Progress,
 		StreamFor: o.StreamFor,
 	}
+	if ps := p.ProgressService(a2apush.Decode); ps != nil { // a nil pointer in an interface is not absent
+		c.Progress = ps
+	}
+	return c
 }
 
 // runLoops starts what runs until Close: the event source mappings and the event bus, the
