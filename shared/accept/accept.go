@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -260,20 +261,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 	if !a.Auth.Forwards() {
 		secrets, authToken = nil, ""
 	}
-	t := &task.Task{
-		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
-		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
-		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, ProgressEvents: inv.ProgressEvents,
-		CompletionEvents: CompletionEvents(inv, sub.EventDriven), CostUnits: a.CostUnits,
-		Expected: time.Duration(a.ExpectedDuration), CreatedAt: now, UpdatedAt: now,
-		ParentTaskID: inv.ParentTaskID, TriggeringAgentID: inv.TriggeringAgentID, UserID: inv.UserID,
-		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
-		NeedsSecrets: authToken != "" || len(secrets) > 0 || inv.AuthContextID != "",
-		Sync:         inv.Sync, CallerAgentID: inv.CallerAgentID, CallerPublicID: inv.CallerPublicID,
-	}
-	if s.ttl > 0 {
-		t.ExpiresAt = now.Add(s.ttl)
-	}
+	t := s.newTask(sub, a, now, secrets, authToken)
 	opts := task.SubmitOptions{Idempotency: idem}
 	switch {
 	case t.ThreadID == "" && t.Dialect == task.Xpander:
@@ -307,6 +295,27 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		}
 	}
 	return s.recordAndSend(ctx, sub, t, msg, opts, idem, counted)
+}
+
+// newTask is the task a submission records, queued at now; secrets and authToken are what the
+// message will carry (NeedsSecrets says the sweeper cannot rebuild it).
+func (s *Service) newTask(sub Submission, a agent.Agent, now time.Time, secrets map[string]json.RawMessage, authToken string) *task.Task {
+	inv := sub.Invocation
+	t := &task.Task{
+		ID: s.newID(), Tenant: sub.Tenant, AgentID: a.ID, AgentVersion: a.Version,
+		Dialect: inv.Dialect, Source: sub.Source, ThreadID: inv.ThreadID, State: task.Queued, Version: 1,
+		Request: inv.Body, Text: inv.Text, WebhookURL: inv.WebhookURL, ProgressEvents: inv.ProgressEvents,
+		CompletionEvents: CompletionEvents(inv, sub.EventDriven), CostUnits: a.CostUnits,
+		Expected: time.Duration(a.ExpectedDuration), CreatedAt: now, UpdatedAt: now,
+		ParentTaskID: inv.ParentTaskID, TriggeringAgentID: inv.TriggeringAgentID, UserID: inv.UserID,
+		// What only the message carries: the sweeper cannot rebuild such a message if it is lost.
+		NeedsSecrets: authToken != "" || len(secrets) > 0 || inv.AuthContextID != "",
+		Sync:         inv.Sync, CallerAgentID: inv.CallerAgentID, CallerPublicID: inv.CallerPublicID,
+	}
+	if s.ttl > 0 {
+		t.ExpiresAt = now.Add(s.ttl)
+	}
+	return t
 }
 
 // checkNamed makes sure what the invocation names exists before anything is written or sent: an
