@@ -53,6 +53,11 @@ const AgentCacheTTL = 15 * time.Second
 // working on every instance within it.
 const KeyCacheTTL = 30 * time.Second
 
+// WebhookURLsTTL is how long a function instance reuses a tenant's default webhook URLs when it
+// schedules deliveries: a URL added or removed reaches deliveries within it, and a notifier reads
+// a busy tenant's settings twice a minute rather than once per outcome.
+const WebhookURLsTTL = 30 * time.Second
+
 // Parts are the AWS-backed parts of the system.
 type Parts struct {
 	// AWS is the AWS configuration New loaded, with the budget's per-attempt timeout and retry
@@ -134,6 +139,9 @@ type Options struct {
 	Backoff, CheckBackoff func(n int) time.Duration
 	// WebhookSchedule overrides the deliverer's retry schedule (nil: the default).
 	WebhookSchedule []time.Duration
+	// WebhookURLsTTL is how long a tenant's default webhook URLs are reused (0: read for every
+	// notification).
+	WebhookURLsTTL time.Duration
 	// ReceiptKeyOpened, when set, is called each time the table's sealed receipt key is opened
 	// (a KMS Decrypt on AWS; the bench counts them).
 	ReceiptKeyOpened func(ctx context.Context)
@@ -168,7 +176,7 @@ func New(_ context.Context, cfg *config.Config) (*Parts, error) {
 		c.S3 = s3.NewFromConfig(awsCfg)
 	}
 	p, err := Build(cfg, c, Options{
-		AgentCacheTTL: AgentCacheTTL, KeyCacheTTL: KeyCacheTTL,
+		AgentCacheTTL: AgentCacheTTL, KeyCacheTTL: KeyCacheTTL, WebhookURLsTTL: WebhookURLsTTL,
 		Logger: telemetry.NewLogger(os.Stderr, cfg.LogLevel), Metrics: telemetry.NewMetrics(os.Stdout),
 		// Agents in the same VPC are fine; this machine and the metadata service are not.
 		AgentGuard: netguard.Policy{AllowPrivate: true, AllowLoopback: cfg.AllowLoopbackURLs},
@@ -276,7 +284,7 @@ func (p *Parts) buildWebhooks(c Clients, sealer authctx.Sealer) error {
 	}
 	p.Webhooks = settings.NewTenants(c.DynamoDB, cfg.Table, sealer, cfg.WebhookSecret).WithLoopback(cfg.AllowLoopbackURLs)
 	wc := webhook.Config{DB: c.DynamoDB, Table: cfg.Table, Tenants: p.Webhooks, AllowLoopback: cfg.AllowLoopbackURLs,
-		Schedule: p.opts.WebhookSchedule, Logger: p.Logger, Metrics: p.Metrics}
+		Schedule: p.opts.WebhookSchedule, URLsTTL: p.opts.WebhookURLsTTL, Logger: p.Logger, Metrics: p.Metrics}
 	if cfg.WebhookQueueURL != "" {
 		wc.Queue = webhook.NewSQSSender(c.SQS, cfg.WebhookQueueURL)
 	}

@@ -967,3 +967,49 @@ func (e *env) putTask(id, tenant string) {
 		e.t.Fatal(err)
 	}
 }
+
+// TestNotifyReusesDefaultURLs: with URLsTTL, Notify reads a tenant's default URLs once per TTL
+// (a URL changed meanwhile reaches deliveries when it runs out); without it, at every call.
+func TestNotifyReusesDefaultURLs(t *testing.T) {
+	tests := []struct {
+		name string
+		ttl  time.Duration
+		// wantSecond is the URL the second notification, made after the change and before the
+		// TTL runs out, is delivered to.
+		wantSecond string
+	}{
+		{"cached", time.Minute, "/old"},
+		{"uncached", 0, "/new"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, "", func(c *Config) { c.URLsTTL = tt.ttl })
+			ctx := context.Background()
+			e.newTenantSecret("acme", "https://hooks.example.com/old")
+			urlOf := func(taskID string) string {
+				n := Notification{TaskID: taskID, Tenant: "acme", TaskVersion: 1, Event: event(EventTaskCompleted)}
+				if err := e.svc.Notify(ctx, n); err != nil {
+					t.Fatal(err)
+				}
+				ds := e.deliveries("acme", taskID)
+				if len(ds) != 1 {
+					t.Fatalf("%s: %d deliveries, want 1", taskID, len(ds))
+				}
+				return strings.TrimPrefix(ds[0].URL, "https://hooks.example.com")
+			}
+			if got := urlOf("t1"); got != "/old" {
+				t.Fatalf("first notification to %s", got)
+			}
+			if _, _, err := e.tenants.SetURLs(ctx, "acme", []string{"https://hooks.example.com/new"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := urlOf("t2"); got != tt.wantSecond {
+				t.Errorf("second notification to %s, want %s", got, tt.wantSecond)
+			}
+			e.clock.Advance(2 * time.Minute)
+			if got := urlOf("t3"); got != "/new" {
+				t.Errorf("after the TTL, to %s, want /new", got)
+			}
+		})
+	}
+}

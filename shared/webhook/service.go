@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +49,10 @@ type Config struct {
 	Table string
 	// Tenants holds the tenants' default URLs and signing keys.
 	Tenants *settings.Tenants
+	// URLsTTL is how long Notify reuses a tenant's default URLs before reading them again (0:
+	// read for every notification). A notifier handles outcomes of the same few tenants over and
+	// over; a URL added or removed reaches deliveries within URLsTTL.
+	URLsTTL time.Duration
 	// Queue is the webhook queue, which feeds Handle: first attempts and retries. nil leaves a
 	// service that only reads the delivery log (Notify, Replay and Handle then fail).
 	Queue Sender
@@ -70,7 +75,19 @@ type Config struct {
 // Service records deliveries, sends their messages and makes their attempts.
 type Service struct {
 	c Config
+
+	mu   sync.Mutex
+	urls map[string]tenantURLs // by tenant, while URLsTTL holds
 }
+
+// tenantURLs are a tenant's default URLs as read at read.
+type tenantURLs struct {
+	urls []string
+	read time.Time
+}
+
+// maxCachedTenants bounds the tenants whose URLs a Service keeps: past it the cache starts over.
+const maxCachedTenants = 10000
 
 // New returns a Service.
 func New(c Config) *Service {
@@ -87,7 +104,7 @@ func New(c Config) *Service {
 	if c.Client == nil {
 		c.Client = HTTPClient(netguard.Policy{AllowLoopback: c.AllowLoopback})
 	}
-	return &Service{c: c}
+	return &Service{c: c, urls: map[string]tenantURLs{}}
 }
 
 // HTTPClient returns the client deliveries are posted with: every address dialed is checked
@@ -139,15 +156,13 @@ func (s *Service) Notify(ctx context.Context, n Notification) error {
 	if n.URL != "" {
 		targets = append(targets, n.URL)
 	}
-	if s.c.Tenants != nil {
-		set, err := s.c.Tenants.Settings(ctx, n.Tenant)
-		if err != nil {
-			return fmt.Errorf("notify task %s: %w", n.TaskID, err)
-		}
-		for _, u := range set.URLs {
-			if !slices.Contains(targets, u) {
-				targets = append(targets, u)
-			}
+	defaults, err := s.defaultURLs(ctx, n.Tenant)
+	if err != nil {
+		return fmt.Errorf("notify task %s: %w", n.TaskID, err)
+	}
+	for _, u := range defaults {
+		if !slices.Contains(targets, u) {
+			targets = append(targets, u)
 		}
 	}
 	now := s.c.Now()
@@ -332,4 +347,32 @@ func digest(parts ...string) string {
 		h.Write([]byte(strconv.Itoa(len(p)) + ":" + p))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:26]
+}
+
+// defaultURLs answers the tenant's default URLs: from memory when read less than URLsTTL ago, else
+// from its settings. A failed read is not remembered.
+func (s *Service) defaultURLs(ctx context.Context, tenant string) ([]string, error) {
+	if s.c.Tenants == nil {
+		return nil, nil
+	}
+	now := s.c.Now()
+	s.mu.Lock()
+	c, ok := s.urls[tenant]
+	s.mu.Unlock()
+	if ok && now.Sub(c.read) < s.c.URLsTTL {
+		return c.urls, nil
+	}
+	set, err := s.c.Tenants.Settings(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if s.c.URLsTTL > 0 {
+		s.mu.Lock()
+		if len(s.urls) >= maxCachedTenants {
+			clear(s.urls)
+		}
+		s.urls[tenant] = tenantURLs{urls: set.URLs, read: now}
+		s.mu.Unlock()
+	}
+	return set.URLs, nil
 }

@@ -108,7 +108,7 @@ func Run(ctx context.Context, c Config, w io.Writer) error {
 	sys, err := system.Start(ctx, system.Options{
 		Addr: "127.0.0.1:0", APIKey: apiKey, NoWorker: true, Logger: c.Logger, Visibility: 30 * time.Second,
 		// As the functions cache key and agent lookups: a read of each per request is not what runs.
-		KeyCacheTTL: backend.KeyCacheTTL, AgentCacheTTL: backend.AgentCacheTTL,
+		KeyCacheTTL: backend.KeyCacheTTL, AgentCacheTTL: backend.AgentCacheTTL, WebhookURLsTTL: backend.WebhookURLsTTL,
 		APIOptions: []func(*middleware.Stack) error{b.meter.APIOption}, OnInvocation: b.inv.Add,
 		// Receipts are signed as on AWS: by default with the sealed key, opened once (a KMS
 		// Decrypt) per instance; with the KMS-key option each signature is a KMS Sign, counted

@@ -111,6 +111,9 @@ type Options struct {
 	// KeyCacheTTL caches API key lookups as the functions do (backend.KeyCacheTTL); default 0, no
 	// cache, so a revoked key is refused at once.
 	KeyCacheTTL time.Duration
+	// WebhookURLsTTL reuses tenants' default webhook URLs as the functions do
+	// (backend.WebhookURLsTTL); default 0, read for every notification.
+	WebhookURLsTTL time.Duration
 	// WebhookSecret is the operator's default webhook signing secret (whsec_...), used for
 	// tenants that have none of their own; empty leaves only tenants' own secrets.
 	WebhookSecret string
@@ -297,7 +300,8 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		// The API takes agents' progress with tokens of this key; its worker hands them out.
 		ProgressKey: s.progressKey,
 	}, backend.Clients{DynamoDB: s.DynamoDB, SQS: s.SQS, S3: s.S3}, backend.Options{
-		AgentCacheTTL: o.AgentCacheTTL, KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule, Budget: o.Budget,
+		AgentCacheTTL: o.AgentCacheTTL, KeyCacheTTL: o.KeyCacheTTL, Logger: o.Logger, WebhookSchedule: o.WebhookSchedule,
+		WebhookURLsTTL: o.WebhookURLsTTL, Budget: o.Budget,
 		ReceiptKeyOpened: o.ReceiptKeyOpened,
 	})
 	if err != nil {
