@@ -18,6 +18,10 @@ type comeBack struct {
 // accepted and never waited on is forgotten once its time is up.
 const comeBackPrune = 256
 
+// comeBackMax bounds what is remembered: past it (many tasks accepted and never waited on, of
+// agents that take long), a new task is not remembered, and its first read is at once.
+const comeBackMax = 4096
+
 // note remembers resp's Retry-After, if any, for the task id names.
 func (c *comeBack) note(id string, resp *http.Response) {
 	if resp == nil || id == "" {
@@ -40,7 +44,9 @@ func (c *comeBack) note(id string, resp *http.Response) {
 			}
 		}
 	}
-	c.at[id] = now.Add(d)
+	if len(c.at) < comeBackMax {
+		c.at[id] = now.Add(d)
+	}
 }
 
 // take answers how long is left before the task id names should be read (zero or less: at once),

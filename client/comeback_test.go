@@ -217,4 +217,12 @@ func TestComeBackForgets(t *testing.T) {
 	if len(c.at) != 2 || c.at["pending"].IsZero() || c.at["new"].IsZero() {
 		t.Errorf("after pruning %d remembered, want the pending and the new one", len(c.at))
 	}
+	// Bounded: past comeBackMax tasks still to come back to, a new one is not remembered.
+	for i := range comeBackMax {
+		c.at[fmt.Sprint("pending-", i)] = time.Now().Add(time.Hour)
+	}
+	c.note("one-too-many", with("5"))
+	if _, ok := c.at["one-too-many"]; ok || len(c.at) > comeBackMax+2 {
+		t.Errorf("remembered %d, past the bound of %d", len(c.at), comeBackMax)
+	}
 }

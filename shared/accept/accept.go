@@ -71,6 +71,8 @@ type InFlight interface {
 	Admit(ctx context.Context, tenant string) (counted bool, err error)
 	Count(ctx context.Context, tenant string) error
 	Release(ctx context.Context, tenant string) error
+	// Counts says whether the tenant's tasks are counted at all (it has a cap).
+	Counts(ctx context.Context, tenant string) bool
 }
 
 // Webhooks checks a caller's webhook URL before the task is taken: that it may be delivered to
@@ -293,6 +295,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*task.Task, error
 		if counted, err = s.inFlight.Admit(ctx, t.Tenant); err != nil {
 			return nil, fmt.Errorf("submit to agent %s: %w", sub.AgentID, err)
 		}
+		// Marked before the write, since the count lands beside it: the task's end uncounts it.
+		t.InFlightCounted = counted || s.inFlight.Counts(ctx, t.Tenant)
 	}
 	return s.recordAndSend(ctx, sub, t, msg, opts, idem, counted)
 }

@@ -62,6 +62,8 @@ func (c *countingInFlight) Release(_ context.Context, tenant string) error {
 	return nil
 }
 
+func (c *countingInFlight) Counts(context.Context, string) bool { return c.max > 0 }
+
 func newCounter(max int) *countingInFlight {
 	return &countingInFlight{max: max, count: map[string]int{}, atCap: map[string]bool{}}
 }
@@ -88,6 +90,12 @@ func TestSubmitCountsTasksInFlight(t *testing.T) {
 	}
 	if len(h.store.created) != 2 || len(h.queue.sent) != 2 {
 		t.Errorf("a refused task was recorded or sent: %d, %d", len(h.store.created), len(h.queue.sent))
+	}
+	// Counted beside its write, so marked before it: its end uncounts it whatever the count reads.
+	for _, c := range h.store.created {
+		if !c.InFlightCounted {
+			t.Errorf("task %s recorded without its in-flight mark", c.ID)
+		}
 	}
 	if err := submit("quiet"); err != nil {
 		t.Fatalf("another tenant: %v", err)

@@ -42,6 +42,9 @@ func (a *api) invokeServiceNet(w http.ResponseWriter, r *http.Request, tenant st
 // function through the agent's run. An agent that declares none leaves the answer as it was:
 // without Retry-After, to read at once.
 func (a *api) comeBack(w http.ResponseWriter, t *task.Task) {
+	if t.State.Terminal() { // a replay of a task that has ended: its answer is final
+		return
+	}
 	if v := retryAfter(t, a.Now(), ""); v != "" {
 		w.Header().Set("Retry-After", v)
 	}

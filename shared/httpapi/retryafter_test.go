@@ -89,6 +89,21 @@ func TestRetryAfterOnlyWhileRunning(t *testing.T) {
 			t.Errorf("GET %s: Retry-After = %q on an ended task", path, r.header.Get("Retry-After"))
 		}
 	}
+	// An async invoke answered with a task that has ended (an Idempotency-Key's replay) says
+	// nothing of coming back: its answer is final.
+	for _, rq := range []struct{ path, body string }{
+		{xpanderPath, xpanderBody}, {"/v1/agents/echo/invoke-async", `{"message":"hello"}`},
+	} {
+		hs := newHarness(t)
+		hs.sub.submit = func(sub accept.Submission) (*task.Task, error) {
+			done := storedTask(task.Succeeded)
+			done.Expected, done.CreatedAt, done.Dialect = time.Minute, now, sub.Invocation.Dialect
+			return done, nil
+		}
+		if r := do(t, hs.h, http.MethodPost, rq.path, rq.body, authed()...); r.header.Get("Retry-After") != "" {
+			t.Errorf("POST %s replayed an ended task: Retry-After = %q", rq.path, r.header.Get("Retry-After"))
+		}
+	}
 }
 
 // TestAgentExpectedDuration checks expected_duration in an agent definition: a duration from 0

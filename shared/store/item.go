@@ -17,33 +17,34 @@ import (
 // item is a task as DynamoDB holds it. Times are RFC 3339 strings with nanoseconds so that they
 // sort as text; the lease is Unix milliseconds so that conditions can compare it as a number.
 type item struct {
-	PK             string `dynamodbav:"pk"`
-	SK             string `dynamodbav:"sk"`
-	GSI1PK         string `dynamodbav:"gsi1pk,omitempty"`
-	GSI1SK         string `dynamodbav:"gsi1sk,omitempty"`
-	GSI2PK         string `dynamodbav:"gsi2pk,omitempty"`
-	GSI2SK         string `dynamodbav:"gsi2sk,omitempty"`
-	GSI3PK         string `dynamodbav:"gsi3pk,omitempty"`
-	GSI3SK         string `dynamodbav:"gsi3sk,omitempty"`
-	GSI4PK         string `dynamodbav:"gsi4pk,omitempty"`
-	GSI4SK         string `dynamodbav:"gsi4sk,omitempty"`
-	ID             string `dynamodbav:"id"`
-	Tenant         string `dynamodbav:"tenant"`
-	AgentID        string `dynamodbav:"agent_id"`
-	AgentVersion   string `dynamodbav:"agent_version,omitempty"`
-	Dialect        string `dynamodbav:"dialect"`
-	Source         string `dynamodbav:"source,omitempty"`
-	ThreadID       string `dynamodbav:"thread_id,omitempty"`
-	ThreadSeq      int    `dynamodbav:"thread_seq,omitempty"`
-	PrevTaskID     string `dynamodbav:"prev_task_id,omitempty"`
-	State          string `dynamodbav:"state"`
-	Version        int64  `dynamodbav:"version"`
-	Request        string `dynamodbav:"request,omitempty"`
-	RequestRef     string `dynamodbav:"request_ref,omitempty"`
-	Text           string `dynamodbav:"text,omitempty"`
-	WebhookURL     string `dynamodbav:"webhook_url,omitempty"`
-	NeedsSecrets   bool   `dynamodbav:"needs_secrets,omitempty"`
-	ProgressEvents bool   `dynamodbav:"progress_events,omitempty"`
+	PK              string `dynamodbav:"pk"`
+	SK              string `dynamodbav:"sk"`
+	GSI1PK          string `dynamodbav:"gsi1pk,omitempty"`
+	GSI1SK          string `dynamodbav:"gsi1sk,omitempty"`
+	GSI2PK          string `dynamodbav:"gsi2pk,omitempty"`
+	GSI2SK          string `dynamodbav:"gsi2sk,omitempty"`
+	GSI3PK          string `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK          string `dynamodbav:"gsi3sk,omitempty"`
+	GSI4PK          string `dynamodbav:"gsi4pk,omitempty"`
+	GSI4SK          string `dynamodbav:"gsi4sk,omitempty"`
+	ID              string `dynamodbav:"id"`
+	Tenant          string `dynamodbav:"tenant"`
+	AgentID         string `dynamodbav:"agent_id"`
+	AgentVersion    string `dynamodbav:"agent_version,omitempty"`
+	Dialect         string `dynamodbav:"dialect"`
+	Source          string `dynamodbav:"source,omitempty"`
+	ThreadID        string `dynamodbav:"thread_id,omitempty"`
+	ThreadSeq       int    `dynamodbav:"thread_seq,omitempty"`
+	PrevTaskID      string `dynamodbav:"prev_task_id,omitempty"`
+	State           string `dynamodbav:"state"`
+	Version         int64  `dynamodbav:"version"`
+	Request         string `dynamodbav:"request,omitempty"`
+	RequestRef      string `dynamodbav:"request_ref,omitempty"`
+	Text            string `dynamodbav:"text,omitempty"`
+	WebhookURL      string `dynamodbav:"webhook_url,omitempty"`
+	NeedsSecrets    bool   `dynamodbav:"needs_secrets,omitempty"`
+	ProgressEvents  bool   `dynamodbav:"progress_events,omitempty"`
+	InFlightCounted bool   `dynamodbav:"in_flight_counted,omitempty"`
 	// CompletionEvents is always written; an item without it was accepted when every outcome
 	// went on the bus, and keeps that promise (completionEvents).
 	CompletionEvents  *bool   `dynamodbav:"completion_events"`
@@ -89,7 +90,7 @@ func toItem(t *task.Task) item {
 		Actions: t.Usage.Actions, CostUSD: t.Usage.Cost, ParentTaskID: t.ParentTaskID, TriggeringAgentID: t.TriggeringAgentID, UserID: t.UserID,
 		State: string(t.State), Version: t.Version, RequestRef: t.RequestRef,
 		Result: t.Result, Output: string(t.Output), Reason: t.Reason, ReasonMessage: t.ReasonMessage,
-		Attempts: t.Attempts, CostUnits: t.CostUnits, ExpectedMs: t.Expected.Milliseconds(), NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL, ProgressEvents: t.ProgressEvents, CompletionEvents: new(t.CompletionEvents),
+		Attempts: t.Attempts, CostUnits: t.CostUnits, ExpectedMs: t.Expected.Milliseconds(), NeedsSecrets: t.NeedsSecrets, WebhookURL: t.WebhookURL, ProgressEvents: t.ProgressEvents, InFlightCounted: t.InFlightCounted, CompletionEvents: new(t.CompletionEvents),
 		CreatedAt: table.Stamp(t.CreatedAt), UpdatedAt: table.Stamp(t.UpdatedAt), StartedAt: table.Stamp(t.StartedAt),
 		PausedAt: table.Stamp(t.PausedAt), FinishedAt: table.Stamp(t.FinishedAt),
 		Sync: t.Sync, CallerAgentID: t.CallerAgentID, CallerPublicID: t.CallerPublicID,
@@ -135,7 +136,7 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 		State: task.State(it.State), Version: it.Version, RequestRef: it.RequestRef, Text: it.Text, Result: it.Result,
 		Reason: it.Reason, ReasonMessage: it.ReasonMessage, Attempts: it.Attempts, CostUnits: it.CostUnits,
 		Expected:     time.Duration(it.ExpectedMs) * time.Millisecond,
-		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL, ProgressEvents: it.ProgressEvents, CompletionEvents: completionEvents(it.CompletionEvents),
+		NeedsSecrets: it.NeedsSecrets, WebhookURL: it.WebhookURL, ProgressEvents: it.ProgressEvents, InFlightCounted: it.InFlightCounted, CompletionEvents: completionEvents(it.CompletionEvents),
 		Sync: it.Sync, CallerAgentID: it.CallerAgentID, CallerPublicID: it.CallerPublicID,
 		Verification: it.Verification,
 	}

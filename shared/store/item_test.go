@@ -41,7 +41,7 @@ func TestItemRoundTripFull(t *testing.T) {
 		Reason: task.ReasonAgentUnavailable, ReasonMessage: "first try failed", Attempts: 2, CostUnits: 5, Expected: 1500 * time.Millisecond,
 		LeaseUntil: created.Add(45*time.Second + 123456789), CreatedAt: created, UpdatedAt: created.Add(20 * time.Second),
 		StartedAt: created.Add(time.Second), PausedAt: created.Add(2 * time.Second), FinishedAt: created.Add(19 * time.Second),
-		ExpiresAt: created.Add(30*24*time.Hour + 700*time.Millisecond), ProgressEvents: true, CompletionEvents: true,
+		ExpiresAt: created.Add(30*24*time.Hour + 700*time.Millisecond), ProgressEvents: true, CompletionEvents: true, InFlightCounted: true,
 	}
 	av, got := roundTrip(t, in)
 	// The notifier decides from the stream's image alone: the choice is an attribute of the item.

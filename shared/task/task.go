@@ -132,6 +132,11 @@ type Task struct {
 	// progress events, or is an event trigger, whose caller hears only through events. Decided at
 	// accept, so the notifier decides from the stream's image alone. Webhooks do not depend on it.
 	CompletionEvents bool
+	// InFlightCounted records that accept counted the task in its tenant's tasks in flight
+	// (tenantlimit), concurrently with its write: its end uncounts it whatever the count reads
+	// then, since the count may land after a fast task has ended. A task without it (limits off
+	// for its tenant, or accepted before the mark existed) is uncounted only from a positive count.
+	InFlightCounted bool
 	// NeedsSecrets records that the work message carried what the task record does not keep (an
 	// auth_token, credential fields or an auth context): a lost message cannot be rebuilt.
 	NeedsSecrets bool

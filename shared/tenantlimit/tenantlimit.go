@@ -345,10 +345,18 @@ func (l *Limiter) noteCount(tenant string, n int64, ceiling int) {
 	}
 }
 
-// Release uncounts one of the tenant's tasks in flight (never below zero), and returns once it
-// is written. Releases of one tenant are written one batch at a time: those that come while a
-// write is in flight wait for it and are then written together, as one ADD of minus their
-// number (a worker ends ten tasks at once, often of one tenant).
+// Counts says whether the tenant's tasks in flight are counted: it has a cap.
+func (l *Limiter) Counts(ctx context.Context, tenant string) bool {
+	return l.Limits(ctx, tenant).MaxInFlight > 0
+}
+
+// Release uncounts one of the tenant's counted tasks in flight, and returns once it is written.
+// The write is unconditional: a task's count may land after the task has ended (Count runs beside
+// the task's write and send, and a fast task can end first), so its release may come first and
+// the count read below zero until the count lands. Releases of one tenant are written one batch
+// at a time: those that come while a write is in flight wait for it and are then written
+// together, as one ADD of minus their number (a worker ends ten tasks at once, often of one
+// tenant).
 func (l *Limiter) Release(ctx context.Context, tenant string) error {
 	l.mu.Lock()
 	r := l.releasing[tenant]
@@ -411,21 +419,18 @@ func (l *Limiter) writeReleases(ctx context.Context, tenant string, r *releasing
 	}
 }
 
-// releaseN uncounts n of the tenant's tasks in flight in one write, if the count has n; else
-// (the count ran low: a count write failed) one at a time, never below zero.
+// releaseN uncounts n of the tenant's counted tasks in flight in one write.
 func (l *Limiter) releaseN(ctx context.Context, tenant string, n int) error {
-	if n > 1 {
-		_, ok, err := l.addInFlight(ctx, tenant, -n, "#n >= :bound", n)
-		if err != nil || ok {
-			return wrapRelease(err, n, tenant)
-		}
-	}
-	for range n {
-		if _, ok, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0); err != nil || !ok {
-			return wrapRelease(err, 1, tenant)
-		}
-	}
-	return nil
+	_, _, err := l.addInFlight(ctx, tenant, -n, "", 0)
+	return wrapRelease(err, n, tenant)
+}
+
+// releaseUncounted gives back the place of a task accept did not mark counted, if the count has
+// one: a task of a tenant whose cap was set while it was in flight, or accepted before the mark
+// existed. Never below zero, since such a task may never have been counted.
+func (l *Limiter) releaseUncounted(ctx context.Context, tenant string) error {
+	_, _, err := l.addInFlight(ctx, tenant, -1, "#n > :bound", 0)
+	return wrapRelease(err, 1, tenant)
 }
 
 func wrapRelease(err error, n int, tenant string) error {
@@ -466,11 +471,21 @@ func (l *Limiter) addInFlight(ctx context.Context, tenant string, delta int, con
 }
 
 // Ended returns the hook a task store calls when a task ends (store.Store.OnEnd): it gives the
-// task's place in flight back to its tenant. A place that could not be given back is logged; it
+// task's place in flight back to its tenant: a task accept counted (task.Task.InFlightCounted)
+// unconditionally, another only from a positive count, and none at all for a tenant without a
+// cap that accept did not count (no write). A place that could not be given back is logged; it
 // stays counted.
 func (l *Limiter) Ended(log *slog.Logger) func(ctx context.Context, t *task.Task) {
 	return func(ctx context.Context, t *task.Task) {
-		if err := l.Release(context.WithoutCancel(ctx), t.Tenant); err != nil {
+		ctx = context.WithoutCancel(ctx)
+		var err error
+		switch {
+		case t.InFlightCounted:
+			err = l.Release(ctx, t.Tenant)
+		case l.Counts(ctx, t.Tenant):
+			err = l.releaseUncounted(ctx, t.Tenant)
+		}
+		if err != nil {
 			log.Error("give back a task's place in flight", "task_id", t.ID, "tenant", t.Tenant, "err", err)
 		}
 	}

@@ -3,6 +3,7 @@ package tenantlimit
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/agentq/agentq/shared/table"
+	"github.com/agentq/agentq/shared/task"
 
 	"github.com/agentq/agentq/shared/local/emulators"
 )
@@ -211,10 +213,8 @@ func TestInFlight(t *testing.T) {
 	dynamo, table := suite.Table(t, "limits")
 	l := New(dynamo, table, Limits{MaxInFlight: 3}, nil)
 	ctx := context.Background()
-	// Releasing what was never admitted does not make room.
-	if err := l.Release(ctx, "t"); err != nil {
-		t.Fatal(err)
-	}
+	// The end of a task that was never counted does not make room.
+	l.Ended(slog.New(slog.DiscardHandler))(ctx, &task.Task{ID: "never-counted", Tenant: "t"})
 	for i := range 3 {
 		if err := admit(ctx, l, "t"); err != nil {
 			t.Fatalf("task %d: %v", i+1, err)
@@ -376,12 +376,17 @@ type releasesDB struct {
 	first   chan struct{}
 	release chan struct{}
 	refuse  map[string]bool
+	// conditions, when set, collects each UpdateItem's condition ("" for none).
+	conditions *[]string
 }
 
 func (d *releasesDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	delta := in.ExpressionAttributeValues[":delta"].(*types.AttributeValueMemberN).Value
 	d.mu.Lock()
 	d.deltas = append(d.deltas, delta)
+	if d.conditions != nil {
+		*d.conditions = append(*d.conditions, aws.ToString(in.ConditionExpression))
+	}
 	first := len(d.deltas) == 1
 	d.mu.Unlock()
 	if first {
@@ -450,11 +455,51 @@ func TestReleasesOfOneTenantBatched(t *testing.T) {
 	}
 }
 
-// TestBatchedReleaseNeverBelowZero: a batch larger than the count is released one at a time,
-// until the count is zero.
-func TestBatchedReleaseNeverBelowZero(t *testing.T) {
-	db := &releasesDB{first: make(chan struct{}), release: make(chan struct{}), refuse: map[string]bool{"-3": true}}
-	if got, want := releaseWhileHeld(t, db, 3), []string{"-1", "-3", "-1", "-1", "-1"}; !slices.Equal(got, want) {
+// TestReleasesAreUnconditional: a batch of releases is one ADD whatever the count reads (the
+// writes carry no condition), so a release that comes before its task's count is not lost.
+func TestReleasesAreUnconditional(t *testing.T) {
+	db := &releasesDB{first: make(chan struct{}), release: make(chan struct{}), conditions: new([]string)}
+	if got, want := releaseWhileHeld(t, db, 3), []string{"-1", "-3"}; !slices.Equal(got, want) {
 		t.Errorf("deltas written = %v, want %v", got, want)
 	}
+	for _, c := range *db.conditions {
+		if c != "" {
+			t.Errorf("a release was conditional: %q", c)
+		}
+	}
+}
+
+// TestReleaseBeforeItsCount: a fast task that ends before its count lands (the count runs beside
+// the task's write and send) leaves the count exact once it lands; an end of a task accept did
+// not count, of a tenant with a cap, takes only a place the count has; and without a cap an
+// uncounted task's end writes nothing.
+func TestReleaseBeforeItsCount(t *testing.T) {
+	dynamo, table := suite.Table(t, "limits")
+	l := New(dynamo, table, Limits{MaxInFlight: 2}, nil)
+	ctx := context.Background()
+	ended := l.Ended(slog.New(slog.DiscardHandler))
+	ended(ctx, &task.Task{ID: "fast", Tenant: "t", InFlightCounted: true})
+	if n := inFlight(t, dynamo, table, "t"); n != -1 {
+		t.Fatalf("count after the release = %d, want -1 until the count lands", n)
+	}
+	if err := l.Count(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if n := inFlight(t, dynamo, table, "t"); n != 0 {
+		t.Fatalf("count once the late count landed = %d, want 0", n)
+	}
+	ended(ctx, &task.Task{ID: "legacy", Tenant: "t"})
+	if n := inFlight(t, dynamo, table, "t"); n != 0 {
+		t.Errorf("count after an uncounted task's end = %d, want 0", n)
+	}
+	free := New(noWritesDB{t}, "none", Limits{}, nil)
+	free.Ended(slog.New(slog.DiscardHandler))(ctx, &task.Task{ID: "x", Tenant: "t"})
+}
+
+// noWritesDB fails the test on any write.
+type noWritesDB struct{ t *testing.T }
+
+func (d noWritesDB) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	d.t.Error("a write for a task of a tenant without a cap")
+	return &dynamodb.UpdateItemOutput{}, nil
 }
