@@ -63,13 +63,7 @@ func Kind(s task.State) (detailType, webhookType string, ok bool) {
 // holds secrets (they travel only in the work message), so neither does the event; the webhook
 // URL is left out too, since it may carry a token.
 type Detail struct {
-	TaskID        string     `json:"task_id"`
-	Tenant        string     `json:"tenant"`
-	AgentID       string     `json:"agent_id"`
-	AgentVersion  string     `json:"agent_version,omitempty"`
-	Dialect       string     `json:"dialect"`
-	Source        string     `json:"source,omitempty"`
-	ThreadID      string     `json:"thread_id,omitempty"`
+	TaskRef
 	State         task.State `json:"state"`
 	Status        string     `json:"status"`
 	Reason        string     `json:"reason,omitempty"`
@@ -122,11 +116,26 @@ func MinimalDetail(t *task.Task) ([]byte, error) {
 	return json.Marshal(d)
 }
 
+// TaskRef names the task an event is about, as completion and progress events alike carry it.
+type TaskRef struct {
+	TaskID       string `json:"task_id"`
+	Tenant       string `json:"tenant"`
+	AgentID      string `json:"agent_id"`
+	AgentVersion string `json:"agent_version,omitempty"`
+	Dialect      string `json:"dialect"`
+	Source       string `json:"source,omitempty"`
+	ThreadID     string `json:"thread_id,omitempty"`
+}
+
+func taskRef(t *task.Task) TaskRef {
+	return TaskRef{TaskID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion,
+		Dialect: string(t.Dialect), Source: t.Source, ThreadID: t.ThreadID}
+}
+
 // identity is the part of a detail every event carries: who the task is and where it stands.
 func identity(t *task.Task) Detail {
 	d := Detail{
-		TaskID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion, Dialect: string(t.Dialect),
-		Source: t.Source, ThreadID: t.ThreadID, State: t.State, Reason: t.Reason, Version: t.Version,
+		TaskRef: taskRef(t), State: t.State, Reason: t.Reason, Version: t.Version,
 		CreatedAt: t.CreatedAt.UTC(), FinishedAt: when(t.FinishedAt), PausedAt: when(t.PausedAt),
 	}
 	d.Status = dialect.XpanderStatus(t.State)

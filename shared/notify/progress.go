@@ -33,13 +33,7 @@ const MaxProgressDetailBytes = 64 << 10
 // detail names it, and the log event. TaskID and Seq name the event: consumers drop duplicates by
 // them.
 type ProgressDetail struct {
-	TaskID       string `json:"task_id"`
-	Tenant       string `json:"tenant"`
-	AgentID      string `json:"agent_id"`
-	AgentVersion string `json:"agent_version,omitempty"`
-	Dialect      string `json:"dialect"`
-	Source       string `json:"source,omitempty"`
-	ThreadID     string `json:"thread_id,omitempty"`
+	TaskRef
 	// Seq, Type, At and Data are the log event's (GET /v1/tasks/{task_id}/events).
 	Seq  int64           `json:"seq"`
 	Type tasklog.Type    `json:"type"`
@@ -51,10 +45,7 @@ type ProgressDetail struct {
 
 // NewProgressDetail renders the progress event of t's log event ev, within MaxProgressDetailBytes.
 func NewProgressDetail(t *task.Task, ev tasklog.Event) ([]byte, error) {
-	d := ProgressDetail{
-		TaskID: t.ID, Tenant: t.Tenant, AgentID: t.AgentID, AgentVersion: t.AgentVersion, Dialect: string(t.Dialect),
-		Source: t.Source, ThreadID: t.ThreadID, Seq: ev.Seq, Type: ev.Type, At: ev.At.UTC(), Data: ev.Data,
-	}
+	d := ProgressDetail{TaskRef: taskRef(t), Seq: ev.Seq, Type: ev.Type, At: ev.At.UTC(), Data: ev.Data}
 	b, err := json.Marshal(d)
 	if err == nil && len(b) <= MaxProgressDetailBytes {
 		return b, nil
