@@ -545,6 +545,8 @@ func TestLightTenantWritesOncePerBlock(t *testing.T) {
 		{"an invoke, a long poll a second later", []int{1, 5, 1, 5, 1, 5}, []int{0, 1, 2, 3, 4, 5}, 2},
 		// The block before's demand sizes the first reservation of the next.
 		{"a busy second, then light in the next block", []int{8, 1, 8}, []int{0, 10, 11}, 2},
+		// ...but not that of an older block: an idle tenant's demand is forgotten.
+		{"a busy second, then light two blocks later", []int{8, 1, 8}, []int{0, 20, 21}, 3},
 		{"a second at its lease, then light", []int{2, 2, 1, 1}, []int{0, 0, 1, 2}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
