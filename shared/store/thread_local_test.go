@@ -5,7 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/agentq/agentq/shared/local/bench"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -45,4 +50,45 @@ func TestReadThreadOnDynamoDBLocal(t *testing.T) {
 	if th, latest, err := s.ReadThread(ctx, "org-1", "new-conv"); err != nil || th.Turns != 0 || th.LatestTaskID != "" || latest != nil {
 		t.Errorf("a new thread = %+v, %+v, %v", th, latest, err)
 	}
+}
+
+// TestTurnsReadsAnIndexedFirstTurnOnce: a first turn recorded before first turns were left out
+// of by_thread is still in the index; Turns answers it once, not once from the index and once by
+// its key.
+func TestTurnsReadsAnIndexedFirstTurnOnce(t *testing.T) {
+	ctx := context.Background()
+	s := localTable(t, "oldturns", bench.NewMeter())
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i, id := range []string{"th", "turn-2"} {
+		tk := &task.Task{ID: id, Tenant: "org-1", AgentID: "echo", Dialect: task.Xpander, State: task.Queued, Version: 1,
+			ThreadID: "th", ThreadSeq: i + 1, Text: "turn " + id, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+		tk.UpdatedAt = tk.CreatedAt
+		if err := s.Submit(ctx, tk, task.SubmitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As an earlier release wrote it: the first turn in the index too.
+	if _, err := dynamo.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String("oldturns"),
+		Key:                       map[string]types.AttributeValue{table.AttrPK: table.S(table.TaskPartition("th")), table.AttrSK: table.S(table.TaskSortKey)},
+		UpdateExpression:          aws.String("SET gsi2pk = :p, gsi2sk = gsi1sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": table.S(table.TenantKey("THREAD", "org-1", "th"))},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Turns(ctx, "org-1", "th", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "th" || got[1].ID != "turn-2" {
+		t.Errorf("turns = %v, want th and turn-2, once each", ids(got))
+	}
+}
+
+func ids(ts []*task.Task) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.ID
+	}
+	return out
 }

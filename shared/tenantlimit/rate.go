@@ -209,15 +209,15 @@ const renewFor = 10 * time.Second
 // cost or more; a reservation that fails leaves the lease as it was, for the next request to try
 // again.
 func (l *Limiter) renew(ctx context.Context, tenant string, le *lease, r reservation, cost, credit, limit int, done chan struct{}) error {
-	ok, err := l.reserve(ctx, tenant, r, limit)
-	aheadRefused := err == nil && !ok && r.reservesAhead()
+	ok, full, err := l.reserve(ctx, tenant, r, limit)
+	aheadRefused := err == nil && !ok && r.reservesAhead() && full != fullNow
 	if aheadRefused {
 		r = r.now()
-		ok, err = l.reserve(ctx, tenant, r, limit)
+		ok, _, err = l.reserve(ctx, tenant, r, limit)
 	}
 	if err == nil && !ok && r.adds[r.at] > cost {
 		r.adds[r.at] = cost
-		ok, err = l.reserve(ctx, tenant, r, limit)
+		ok, _, err = l.reserve(ctx, tenant, r, limit)
 	}
 	l.mu.Lock()
 	le.aheadRefused = le.aheadRefused || aheadRefused
@@ -255,10 +255,25 @@ func (l *Limiter) Settle(ctx context.Context, tenant string) {
 	}
 }
 
+// refusal says which of a refused reservation's seconds were over their bound, as far as the
+// item's old values (returned with the refusal) tell.
+type refusal int
+
+const (
+	// fullUnknown: the refusal came without the item (an emulator that does not return it).
+	fullUnknown refusal = iota
+	// fullNow: only the current second was over its bound; the seconds ahead had room.
+	fullNow
+	// fullAhead: a second ahead was over its bound.
+	fullAhead
+)
+
 // reserve adds reservation r to the tenant's block item if every second it adds to stays within
 // its bound: the limit for the current second, the part reservations ahead may take
-// (aheadShare) for the later ones. One conditional UpdateItem, whatever the seconds.
-func (l *Limiter) reserve(ctx context.Context, tenant string, r reservation, limit int) (bool, error) {
+// (aheadShare) for the later ones. One conditional UpdateItem, whatever the seconds. A refused
+// one also says which seconds were full, from the old item DynamoDB returns with the refusal, so
+// that a full current second is not taken for a refusal ahead.
+func (l *Limiter) reserve(ctx context.Context, tenant string, r reservation, limit int) (bool, refusal, error) {
 	names := map[string]string{"#exp": table.AttrExpiresAt}
 	values := map[string]types.AttributeValue{":exp": table.N(r.block + blockSeconds + 60)}
 	var adds, conds []string
@@ -279,19 +294,57 @@ func (l *Limiter) reserve(ctx context.Context, tenant string, r reservation, lim
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table),
 		Key: map[string]types.AttributeValue{
-			table.AttrPK: table.S(table.TenantKey("TENANTRATE", tenant, strconv.FormatInt(r.block, 10))), table.AttrSK: table.S("RATE"),
+			table.AttrPK: table.S(rateKey(tenant, r.block)), table.AttrSK: table.S("RATE"),
 		},
-		UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ") + " SET #exp = :exp"),
-		ConditionExpression:       aws.String(strings.Join(conds, " AND ")),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
+		UpdateExpression:                    aws.String("ADD " + strings.Join(adds, ", ") + " SET #exp = :exp"),
+		ConditionExpression:                 aws.String(strings.Join(conds, " AND ")),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &ccf):
-		return false, nil
+		return false, r.refusedBy(ccf.Item, limit), nil
 	case err != nil:
-		return false, fmt.Errorf("count requests of tenant %s: %w", tenant, err)
+		return false, fullUnknown, fmt.Errorf("count requests of tenant %s: %w", tenant, err)
 	}
-	return true, nil
+	return true, fullUnknown, nil
+}
+
+// rateKey is the partition key of the tenant's rate item for the block starting at block. The
+// "B" keeps these items apart from the one-second items of earlier releases, whose keys had the
+// same form with a second in place of the block, so that instances of both, side by side during
+// a deploy, never count in one item in two ways.
+func rateKey(tenant string, block int64) string {
+	return table.TenantKey("TENANTRATE", tenant, "B"+strconv.FormatInt(block, 10))
+}
+
+// refusedBy says which of r's seconds the old item old left no room for.
+func (r reservation) refusedBy(old map[string]types.AttributeValue, limit int) refusal {
+	if old == nil {
+		return fullUnknown
+	}
+	for j, a := range r.adds {
+		if a <= 0 || j == r.at {
+			continue
+		}
+		if counted(old, j) > limit/aheadShare-a {
+			return fullAhead
+		}
+	}
+	return fullNow
+}
+
+// counted is second j's count in the rate item old (0 when absent).
+func counted(old map[string]types.AttributeValue, j int) int {
+	n, ok := old["s"+strconv.Itoa(j)].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil {
+		return 0
+	}
+	return v
 }

@@ -8,9 +8,9 @@
 // table's TTL. An instance reserves a share of a second's budget at once (a lease of up to a
 // tenth of it) and spends it from memory, so a busy tenant costs a write per lease, not per
 // request; the same write reserves the instance's recent demand in each of the block's later
-// seconds, so a light tenant costs a write per instance and block, not per second. The in-flight count is one item per tenant,
-// added to when a task is accepted (concurrently with the task's own write, see Admit and Count)
-// and taken from when it ends.
+// seconds, so a light tenant costs a write per instance and block, not per second. The in-flight
+// count is one item per tenant, added to when a task is accepted (concurrently with the task's
+// own write, see Admit and Count) and taken from when it ends.
 package tenantlimit
 
 import (

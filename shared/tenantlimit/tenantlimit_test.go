@@ -573,7 +573,7 @@ func rateCount(t *testing.T, db *dynamodb.Client, tbl, tenant string, second int
 	t.Helper()
 	block := second - second%blockSeconds
 	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(tbl), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantKey("TENANTRATE", tenant, strconv.FormatInt(block, 10))), table.AttrSK: table.S("RATE")}})
+		Key: map[string]types.AttributeValue{table.AttrPK: table.S(rateKey(tenant, block)), table.AttrSK: table.S("RATE")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,5 +669,37 @@ func TestReservedAheadTakesAtMostHalf(t *testing.T) {
 	// Second 1: 10 reserved ahead, 5 by the third instance, so 5 left and one on credit.
 	if allowed != 5+1 {
 		t.Errorf("a new instance got %d of second 1, want %d", allowed, 5+1)
+	}
+}
+
+// TestFullSecondIsNotARefusalAhead: an instance whose first reservation of a block finds the
+// current second full (its seconds ahead have room) keeps reserving ahead, so the light requests
+// that follow in the block cost one write, not one each. The refusal's old item tells which
+// second was full.
+func TestFullSecondIsNotARefusalAhead(t *testing.T) {
+	dynamo, tbl := suite.Table(t, "limits")
+	const rate = 20
+	c := &clock{time.Unix(1_800_004_000, 100_000_000)}
+	block := c.t.Unix() - c.t.Unix()%blockSeconds
+	if _, err := dynamo.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String(tbl),
+		Key:              map[string]types.AttributeValue{table.AttrPK: table.S(rateKey("t", block)), table.AttrSK: table.S("RATE")},
+		UpdateExpression: aws.String("SET s0 = :n"), ExpressionAttributeValues: map[string]types.AttributeValue{":n": table.N(rate)}}); err != nil {
+		t.Fatal(err)
+	}
+	db := &countingDB{DynamoDB: dynamo}
+	a := New(db, tbl, Limits{Rate: rate}, nil).WithClock(c.now)
+	_ = allow(a, "t", 1) // let through on credit; its reservation finds second 0 full
+	before := db.count()
+	for s := 1; s < blockSeconds; s++ {
+		c.t = c.t.Add(time.Second)
+		if err := allow(a, "t", 1); err != nil {
+			t.Fatalf("second %d: %v", s, err)
+		}
+	}
+	if got := db.count() - before; got != 1 {
+		t.Errorf("%d reservation writes for one request a second in seconds 1 to 9, want 1", got)
+	}
+	if n := rateCount(t, dynamo, tbl, "t", block); n != rate {
+		t.Errorf("second 0 counts %d, want %d (the full second took nothing more)", n, rate)
 	}
 }
