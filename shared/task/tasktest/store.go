@@ -31,6 +31,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	tasks   map[string]*task.Task
+	watched map[string]bool // what the DynamoDB store's by_active index holds
+	passed  passedTo        // how far the sweeper's walk of tasks by creation went
 	changes []task.Change
 	claims  []time.Duration
 	gets    int
@@ -38,7 +40,7 @@ type Store struct {
 
 // New returns a store holding copies of ts.
 func New(ts ...*task.Task) *Store {
-	s := &Store{tasks: map[string]*task.Task{}}
+	s := &Store{tasks: map[string]*task.Task{}, watched: map[string]bool{}}
 	for _, t := range ts {
 		cp := *t
 		s.tasks[t.ID] = &cp
@@ -168,6 +170,7 @@ func (s *Store) Transition(_ context.Context, id string, c task.Change) (*task.T
 		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, conflict(t))
 	}
 	apply(t, c)
+	s.follow(id, from, c.To)
 	cp := *t
 	return &cp, nil
 }
@@ -237,25 +240,6 @@ func (s *Store) Abandon(_ context.Context, t *task.Task, now time.Time, reason, 
 	return &cp, nil
 }
 
-// Idle answers up to limit tasks in flight (queued or running) last written before before, least
-// recently written first.
-func (s *Store) Idle(_ context.Context, before time.Time, limit int) ([]*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*task.Task
-	for _, t := range s.tasks {
-		if (t.State == task.Queued || t.State == task.Running) && t.UpdatedAt.Before(before) {
-			cp := *t
-			out = append(out, &cp)
-		}
-	}
-	slices.SortFunc(out, func(a, b *task.Task) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
-	if len(out) > max(limit, 0) {
-		out = out[:max(limit, 0)]
-	}
-	return out, nil
-}
-
 // Turns answers a thread's tasks in turn order, at most limit of them.
 func (s *Store) Turns(_ context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
 	s.mu.Lock()
@@ -305,6 +289,7 @@ func (s *Store) Delete(_ context.Context, ts []*task.Task) error {
 	defer s.mu.Unlock()
 	for _, t := range ts {
 		delete(s.tasks, t.ID)
+		delete(s.watched, t.ID)
 	}
 	return nil
 }
