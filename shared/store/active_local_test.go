@@ -160,8 +160,13 @@ func TestTurnsOnDynamoDBLocal(t *testing.T) {
 		tk := &task.Task{ID: id, Tenant: "org-1", AgentID: "echo", Dialect: task.Xpander, State: task.Queued, Version: 1,
 			ThreadID: "th", ThreadSeq: i + 1, Text: "turn " + id, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
 		tk.UpdatedAt = tk.CreatedAt
+		m.Reset()
 		if err := s.Submit(ctx, tk, task.SubmitOptions{}); err != nil {
 			t.Fatal(err)
+		}
+		// The thread's own task (its first turn) is read by its key; later turns are entered.
+		if w, want := m.Usage()[""].WRU["turns/by_thread"], map[bool]float64{true: 0, false: 1}[id == "th"]; w != want {
+			t.Errorf("submitting %s wrote %.1f units to by_thread, want %.0f", id, w, want)
 		}
 	}
 	m.Reset()
@@ -180,5 +185,10 @@ func TestTurnsOnDynamoDBLocal(t *testing.T) {
 	}
 	if got, err := s.Turns(ctx, "org-1", "th", 2); err != nil || len(got) != 2 || got[0].ID != "turn-2" {
 		t.Errorf("last 2 turns = %v, %v; want turn-2 and turn-3", got, err)
+	}
+	// A thread named like another tenant's task (a ServiceNet context_id may be any string) does
+	// not take that task as its first turn.
+	if got, err := s.Turns(ctx, "org-2", "th", 10); err != nil || len(got) != 0 {
+		t.Errorf("org-2's thread th = %v, %v; want no turns", got, err)
 	}
 }

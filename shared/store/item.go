@@ -108,7 +108,10 @@ func toItem(t *task.Task) item {
 	if t.ParentTaskID != "" {
 		it.GSI4PK, it.GSI4SK = parentPartition(t.Tenant, t.ParentTaskID), it.GSI1SK
 	}
-	if t.ThreadID != "" {
+	// A conversation's first xpander turn is its thread's own task (its id is the thread's), which
+	// Turns reads by its key: only later turns are entered in by_thread, so a conversation of one
+	// turn, the common case, writes nothing to the index.
+	if t.ThreadID != "" && t.ThreadID != t.ID {
 		it.GSI2PK = table.TenantKey("THREAD", t.Tenant, t.ThreadID)
 		it.GSI2SK = it.GSI1SK
 	}

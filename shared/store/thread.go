@@ -356,10 +356,24 @@ func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) (
 	if len(entries) > limit {
 		entries = entries[:limit]
 	}
+	// A thread's first turn, when the thread is a task's own (an xpander conversation), is not in
+	// the index (see item): it is read by its key when the newest turns leave room for it. Items
+	// written before that rule are in the index too, hence the check for a duplicate.
+	if len(entries) < limit && !hasTask(entries, threadID) {
+		entries = append(entries, taskKey(threadID))
+	}
 	// The index holds keys only (a turn's writes are then no index writes): read the turns.
-	out, err := s.tasksOf(ctx, entries)
+	read, err := s.tasksOf(ctx, entries)
 	if err != nil {
 		return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)
+	}
+	// The task read by its key may belong to no thread or to another tenant's (a ServiceNet
+	// context_id that happens to be a task's id): only the thread's own turns are answered.
+	out := read[:0]
+	for _, t := range read {
+		if t.Tenant == tenant && t.ThreadID == threadID {
+			out = append(out, t)
+		}
 	}
 	if err := s.loadBlobs(ctx, out, loadConversation); err != nil {
 		return nil, fmt.Errorf("list turns of thread %s: %w", threadID, err)
@@ -367,6 +381,16 @@ func (s *Store) Turns(ctx context.Context, tenant, threadID string, limit int) (
 	// Oldest first, by turn number.
 	sortTurns(out)
 	return out, nil
+}
+
+// hasTask reports whether the index entries name the task id.
+func hasTask(entries []map[string]types.AttributeValue, id string) bool {
+	for _, e := range entries {
+		if pk, ok := e[table.AttrPK].(*types.AttributeValueMemberS); ok && pk.Value == table.TaskPartition(id) {
+			return true
+		}
+	}
+	return false
 }
 
 func sortTurns(ts []*task.Task) {

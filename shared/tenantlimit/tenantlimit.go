@@ -3,10 +3,12 @@
 // the task table, not in memory, so the bounds hold the same under `make run` and across the many
 // Lambda instances of a deployed stack.
 //
-// The rate is a fixed window per tenant per second: one item per tenant and second, added to with
-// a conditional UpdateItem and deleted by the table's TTL. An instance reserves a share of the
-// window's budget at once (a lease of up to a tenth of it) and spends it from memory, so a busy
-// tenant costs a write per lease, not per request. The in-flight count is one item per tenant,
+// The rate is a fixed window per tenant per second, counted in one item per tenant and block of
+// ten seconds (a counter per second), added to with a conditional UpdateItem and deleted by the
+// table's TTL. An instance reserves a share of a second's budget at once (a lease of up to a
+// tenth of it) and spends it from memory, so a busy tenant costs a write per lease, not per
+// request; the same write reserves the instance's recent demand in each of the block's later
+// seconds, so a light tenant costs a write per instance and block, not per second. The in-flight count is one item per tenant,
 // added to when a task is accepted (concurrently with the task's own write, see Admit and Count)
 // and taken from when it ends.
 package tenantlimit
@@ -90,17 +92,6 @@ type Limiter struct {
 	releasing map[string]*releasing
 }
 
-// lease is the part of a tenant's current window this instance reserved and has not spent.
-type lease struct {
-	window int64
-	left   int
-	// renewing, while a reservation for the window is in flight, is closed when it lands.
-	renewing chan struct{}
-	// refused, once a reservation for the window was refused, is the cost of the request that
-	// asked for it: requests that cost as much or more are refused for the rest of the window.
-	refused int
-}
-
 type cachedLimits struct {
 	l       Limits
 	expires time.Time
@@ -108,10 +99,6 @@ type cachedLimits struct {
 
 // overridesTTL is how long a tenant's overrides are used before they are read again.
 const overridesTTL = time.Minute
-
-// leaseShare is the part of a window's budget one reservation takes: a tenth, so ten busy
-// instances can share a tenant's budget and the writes are a tenth of the requests.
-const leaseShare = 10
 
 // New returns a limiter over table with the given defaults; overrides may be nil.
 func New(db DynamoDB, table string, defaults Limits, overrides Overrides) *Limiter {
@@ -146,143 +133,6 @@ func (l *Limiter) Limits(ctx context.Context, tenant string) Limits {
 	l.known[tenant] = cachedLimits{l: lim, expires: now.Add(overridesTTL)}
 	l.mu.Unlock()
 	return lim
-}
-
-// Allow spends cost of the tenant's request budget for the current second (at least 1, at most
-// the whole budget). It returns an *Error with code CodeRateLimited when the budget is spent, or
-// an error when it could not reserve (ctx ended, or the write failed) for a request it did not
-// let through on credit. A reservation on credit that fails has let its request through, as the
-// API lets a request through when the limiter cannot count: the store it counts in is the one
-// the request needs.
-//
-// When this instance's lease of the window runs out, the next one is reserved concurrently with
-// the request: the request is let through on credit at once and spends from the reservation when
-// it lands; requests meanwhile wait for it, so one request at a time is on credit. A refused
-// reservation refuses the window's following requests that cost as much (a cheaper one waits for
-// a reservation of its own): an instance lets through at most one request per window beyond the
-// budget. Settle waits for a reservation in flight, so that it
-// lands within the request that started it.
-func (l *Limiter) Allow(ctx context.Context, tenant string, cost int) error {
-	limit := l.Limits(ctx, tenant).Rate
-	if limit <= 0 {
-		return nil
-	}
-	cost = min(max(cost, 1), limit)
-	take := min(limit, max(cost, limit/leaseShare))
-	for {
-		now := l.now()
-		window := now.Unix()
-		l.mu.Lock()
-		le := l.leases[tenant]
-		if le == nil || le.window != window {
-			le = &lease{window: window}
-			l.leases[tenant] = le
-		}
-		switch {
-		case le.left >= cost:
-			le.left -= cost
-			l.mu.Unlock()
-			return nil
-		case le.refused > 0 && cost >= le.refused:
-			l.mu.Unlock()
-			return &Error{Code: CodeRateLimited, Limit: limit, RetryAfter: time.Unix(window+1, 0).Sub(now)}
-		case le.renewing != nil:
-			wait := le.renewing
-			l.mu.Unlock()
-			select {
-			case <-wait:
-			case <-ctx.Done():
-				return fmt.Errorf("count requests of tenant %s: %w", tenant, ctx.Err())
-			}
-			continue
-		}
-		done := make(chan struct{})
-		le.renewing = done
-		onCredit := le.refused == 0
-		l.mu.Unlock()
-		if !onCredit {
-			// A dearer request was refused this window: this one waits for its own reservation.
-			if err := l.renew(ctx, tenant, le, take, cost, 0, limit, done); err != nil {
-				return err
-			}
-			continue
-		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewFor)
-		go func() {
-			defer cancel()
-			_ = l.renew(rctx, tenant, le, take, cost, cost, limit, done) // a failure lets the request through
-		}()
-		return nil
-	}
-}
-
-// renewFor bounds a reservation made on a request's credit, which outlives the request's context.
-const renewFor = 10 * time.Second
-
-// renew reserves take of lease le's window (or only cost, when take no longer fits) for a request
-// of that cost, credit of which it spent already, and closes done. A refusal refuses the rest of
-// the window to requests of that cost or more; a reservation that fails leaves the lease as it
-// was, for the next request to try again.
-func (l *Limiter) renew(ctx context.Context, tenant string, le *lease, take, cost, credit, limit int, done chan struct{}) error {
-	ok, err := l.reserve(ctx, tenant, le.window, take, limit)
-	if err == nil && !ok && take > cost {
-		take = cost
-		ok, err = l.reserve(ctx, tenant, le.window, take, limit)
-	}
-	l.mu.Lock()
-	switch {
-	case err != nil:
-	case ok:
-		le.left += take - credit
-	default:
-		le.refused = cost
-	}
-	le.renewing = nil
-	l.mu.Unlock()
-	close(done)
-	return err
-}
-
-// Settle waits for a reservation of the tenant's request budget that a request let through on
-// credit started (see Allow), at most until ctx ends. A caller that is frozen between requests (a
-// Lambda instance) settles before it answers, so that the reservation lands within the request.
-func (l *Limiter) Settle(ctx context.Context, tenant string) {
-	l.mu.Lock()
-	var wait chan struct{}
-	if le := l.leases[tenant]; le != nil {
-		wait = le.renewing
-	}
-	l.mu.Unlock()
-	if wait != nil {
-		select {
-		case <-wait:
-		case <-ctx.Done():
-		}
-	}
-}
-
-// reserve adds take to the tenant's count for window if the count stays within limit.
-func (l *Limiter) reserve(ctx context.Context, tenant string, window int64, take, limit int) (bool, error) {
-	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(l.table),
-		Key: map[string]types.AttributeValue{
-			table.AttrPK: table.S(table.TenantKey("TENANTRATE", tenant, strconv.FormatInt(window, 10))), table.AttrSK: table.S("RATE"),
-		},
-		UpdateExpression:         aws.String("ADD #n :take SET #exp = :exp"),
-		ConditionExpression:      aws.String("attribute_not_exists(#n) OR #n <= :room"),
-		ExpressionAttributeNames: map[string]string{"#n": "n", "#exp": table.AttrExpiresAt},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":take": table.N(int64(take)), ":room": table.N(int64(limit - take)), ":exp": table.N(window + 60),
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &ccf):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("count requests of tenant %s: %w", tenant, err)
-	}
-	return true, nil
 }
 
 // Admit lets a task of the tenant through, or refuses it with an *Error with code

@@ -503,3 +503,171 @@ func (d noWritesDB) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...fu
 	d.t.Error("a write for a task of a tenant without a cap")
 	return &dynamodb.UpdateItemOutput{}, nil
 }
+
+// countingDB counts a DynamoDB's UpdateItem calls (the limiter's writes).
+type countingDB struct {
+	DynamoDB
+	mu     sync.Mutex
+	writes int
+}
+
+func (d *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	d.mu.Lock()
+	d.writes++
+	d.mu.Unlock()
+	return d.DynamoDB.UpdateItem(ctx, in, opts...)
+}
+
+func (d *countingDB) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.writes
+}
+
+// TestLightTenantWritesOncePerBlock: a light tenant's requests, spread over seconds, cost one
+// reservation write per instance and block of ten seconds, not one per second: the first
+// reservation reserves the instance's demand in each later second of the block.
+func TestLightTenantWritesOncePerBlock(t *testing.T) {
+	dynamo, tbl := suite.Table(t, "limits")
+	start := time.Unix(1_800_001_000, 100_000_000) // the first second of a block
+	for _, tc := range []struct {
+		name string
+		// costs are the requests, one per entry, at the offsets in seconds of at.
+		costs, at []int
+		want      int
+	}{
+		{"one a second", []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 1},
+		{"one every other second, two blocks", []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, []int{0, 2, 4, 6, 8, 10, 12, 14, 16, 18}, 2},
+		{"long polls (cost 5) each second", []int{5, 5, 5, 5, 5}, []int{0, 1, 2, 3, 4}, 1},
+		// The first reservation (second 3) knows of a demand of 1; the poll's tops the later
+		// seconds up to 6, the second's demand.
+		{"an invoke and a long poll every other second, from mid-block", []int{1, 5, 1, 5, 1, 5}, []int{3, 3, 5, 5, 7, 7}, 2},
+		{"an invoke, a long poll a second later", []int{1, 5, 1, 5, 1, 5}, []int{0, 1, 2, 3, 4, 5}, 2},
+		// The block before's demand sizes the first reservation of the next.
+		{"a busy second, then light in the next block", []int{8, 1, 8}, []int{0, 10, 11}, 2},
+		// ...but not that of an older block: an idle tenant's demand is forgotten.
+		{"a busy second, then light two blocks later", []int{8, 1, 8}, []int{0, 20, 21}, 3},
+		{"a second at its lease, then light", []int{2, 2, 1, 1}, []int{0, 0, 1, 2}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := &countingDB{DynamoDB: dynamo}
+			c := &clock{}
+			l := New(db, tbl, Limits{Rate: 20}, nil).WithClock(c.now)
+			tenant := "light-" + strconv.Itoa(int(start.Unix()))
+			start = start.Add(100 * time.Second) // each case a block of its own
+			for i, cost := range tc.costs {
+				c.t = time.Unix(start.Unix()+int64(tc.at[i]), 500_000_000)
+				if err := allow(l, tenant, cost); err != nil {
+					t.Fatalf("request %d: %v", i+1, err)
+				}
+			}
+			if got := db.count(); got != tc.want {
+				t.Errorf("%d reservation writes for %d requests, want %d", got, len(tc.costs), tc.want)
+			}
+		})
+	}
+}
+
+// rateCount reads what the table counts of the tenant's budget in second (Unix).
+func rateCount(t *testing.T, db *dynamodb.Client, tbl, tenant string, second int64) int {
+	t.Helper()
+	block := second - second%blockSeconds
+	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(tbl), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{table.AttrPK: table.S(table.TenantKey("TENANTRATE", tenant, strconv.FormatInt(block, 10))), table.AttrSK: table.S("RATE")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if v, ok := out.Item["s"+strconv.FormatInt(second-block, 10)].(*types.AttributeValueMemberN); ok {
+		n, _ = strconv.Atoi(v.Value)
+	}
+	return n
+}
+
+// TestReservedAheadKeepsTheRate: two instances that reserved ahead earlier in the block together
+// still let through exactly the rate in a later second, and one request each on credit; the
+// next is refused with a Retry-After within the second, and the table never counts more than
+// the rate for that second.
+func TestReservedAheadKeepsTheRate(t *testing.T) {
+	dynamo, tbl := suite.Table(t, "limits")
+	const rate = 20
+	c := &clock{time.Unix(1_800_002_000, 0)}
+	a := New(dynamo, tbl, Limits{Rate: rate}, nil).WithClock(c.now)
+	b := New(dynamo, tbl, Limits{Rate: rate}, nil).WithClock(c.now)
+	for _, l := range []*Limiter{a, b} {
+		if err := allow(l, "t", 5); err != nil { // each reserves 5 ahead in seconds 1 to 9
+			t.Fatal(err)
+		}
+	}
+	c.t = c.t.Add(3*time.Second + 400*time.Millisecond)
+	if n := rateCount(t, dynamo, tbl, "t", c.t.Unix()); n != 10 {
+		t.Fatalf("reserved ahead for second 3: %d, want 5 per instance", n)
+	}
+	allowed := 0
+	for range 2 * rate {
+		for _, l := range []*Limiter{a, b} {
+			err := allow(l, "t", 1)
+			if err == nil {
+				allowed++
+				continue
+			}
+			le := wantCode(t, err, CodeRateLimited)
+			if le.RetryAfter <= 0 || le.RetryAfter > 600*time.Millisecond {
+				t.Fatalf("RetryAfter = %v, want the 600 ms left of the second", le.RetryAfter)
+			}
+		}
+	}
+	if allowed != rate+2 {
+		t.Errorf("%d requests allowed in one second, want %d: the rate and one on credit per instance", allowed, rate+2)
+	}
+	if n := rateCount(t, dynamo, tbl, "t", c.t.Unix()); n > rate {
+		t.Errorf("the table counts %d for the second, over the rate %d", n, rate)
+	}
+}
+
+// TestReservedAheadTakesAtMostHalf: however many instances reserve ahead, together they take at
+// most half of a later second's budget; an instance refused ahead reserves for the current
+// second alone (and no longer ahead in the block), and a new instance still gets the other half
+// in a later second.
+func TestReservedAheadTakesAtMostHalf(t *testing.T) {
+	dynamo, tbl := suite.Table(t, "limits")
+	const rate = 20
+	c := &clock{time.Unix(1_800_003_000, 0)}
+	db := &countingDB{DynamoDB: dynamo}
+	var ls []*Limiter
+	for i := range 4 {
+		l := New(db, tbl, Limits{Rate: rate}, nil).WithClock(c.now)
+		ls = append(ls, l)
+		if err := allow(l, "t", 5); err != nil {
+			t.Fatalf("instance %d: %v", i+1, err)
+		}
+	}
+	// Two reserved 5 ahead each; the third and fourth were refused ahead and tried again for
+	// second 0 alone.
+	if got, want := db.count(), 2+2*2; got != want {
+		t.Errorf("%d writes, want %d", got, want)
+	}
+	if n := rateCount(t, dynamo, tbl, "t", c.t.Unix()+1); n != rate/aheadShare {
+		t.Errorf("reserved ahead for second 1: %d, want %d", n, rate/aheadShare)
+	}
+	// The third instance reserves for the current second alone now: no failed write ahead first.
+	c.t = c.t.Add(time.Second)
+	before := db.count()
+	if err := allow(ls[2], "t", 5); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.count() - before; got != 1 {
+		t.Errorf("%d writes for a request of an instance refused ahead, want 1", got)
+	}
+	fresh := New(dynamo, tbl, Limits{Rate: rate}, nil).WithClock(c.now)
+	allowed := 0
+	for range rate {
+		if allow(fresh, "t", 1) == nil {
+			allowed++
+		}
+	}
+	// Second 1: 10 reserved ahead, 5 by the third instance, so 5 left and one on credit.
+	if allowed != 5+1 {
+		t.Errorf("a new instance got %d of second 1, want %d", allowed, 5+1)
+	}
+}
