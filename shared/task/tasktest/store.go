@@ -2,7 +2,10 @@
 // DynamoDB store (shared/store) writes under: a claim takes a queued task or a running one whose
 // lease has lapsed, a transition checks the expected states and version and drops or ends the
 // lease, a touch checks state and version, and a failed condition answers *task.ConflictError
-// with the task as it stands (DynamoDB's ALL_OLD) or task.ErrNotFound. Conformance runs the same
+// with the task as it stands (DynamoDB's ALL_OLD) or task.ErrNotFound; Pass, Watch and Idle keep
+// the sweeper's walk position and watched tasks as the DynamoDB store's by_created and by_active
+// indexes do (a task recorded is not watched; a pause or an end unwatches it, a resume watches
+// it). Conformance runs the same
 // checks against any store, so the fake and the real store cannot drift apart.
 //
 // Tests of the services use it in place of hand-written fakes, read what was written with Task,
