@@ -35,7 +35,7 @@ func submit(t *testing.T, s *store.Store, id string, created time.Time) {
 }
 
 // TestIdleOnDynamoDBLocal: Idle reads the keys-only by_active index, then the tasks, and answers
-// those in flight and unwritten since the cutoff, least recently written first.
+// those watched, in flight and unwritten since the cutoff, least recently written first.
 func TestIdleOnDynamoDBLocal(t *testing.T) {
 	ctx := context.Background()
 	s := localTable(t, "idle", bench.NewMeter())
@@ -46,6 +46,14 @@ func TestIdleOnDynamoDBLocal(t *testing.T) {
 	submit(t, s, "old-touched", t0)
 	submit(t, s, "old-done", t0)
 	submit(t, s, "new", cutoff.Add(time.Minute))
+	if got, err := s.Idle(ctx, cutoff, 10); err != nil || len(got) != 0 {
+		t.Errorf("idle before any is watched = %v, %v; want none", got, err)
+	}
+	for _, id := range []string{"old-idle", "older-idle", "old-touched", "old-done", "new"} {
+		if _, err := s.Watch(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := s.Touch(ctx, "old-touched", task.Queued, 1, cutoff.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -69,34 +77,75 @@ func TestIdleOnDynamoDBLocal(t *testing.T) {
 }
 
 // TestInFlightWritesAreNoIndexWrites: on DynamoDB Local, which reports the capacity each index
-// consumed, a task's claim and touches write nothing to by_active; only entering and leaving it
-// do.
+// consumed, recording a task enters by_created (and not by_active), and nothing after it writes
+// to either: claims, touches, a retry, the end. Only a task the sweeper watches enters by_active,
+// and leaves it when it ends; its walk reads the index and writes nothing to it.
 func TestInFlightWritesAreNoIndexWrites(t *testing.T) {
 	ctx := context.Background()
 	m := bench.NewMeter()
 	s := localTable(t, "active-writes", m)
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	index := func(name string) float64 { return m.Usage()[""].WRU["active-writes/"+name] }
 	submit(t, s, "t1", now)
-	active := func() float64 { return m.Usage()[""].WRU["active-writes/"+table.IndexActive] }
-	if active() == 0 {
-		t.Fatal("entering by_active consumed no index capacity: DynamoDB Local reported none")
+	submit(t, s, "t2", now)
+	if index(table.IndexCreated) != 2 || index(table.IndexActive) != 0 {
+		t.Fatalf("recording two tasks wrote %.1f units to by_created and %.1f to by_active, want 2 and 0",
+			index(table.IndexCreated), index(table.IndexActive))
 	}
 	m.Reset()
-	claimed, err := s.Claim(ctx, "t1", now.Add(time.Second), time.Minute)
-	if err != nil {
+	at := now
+	step := func(name string, write func() (*task.Task, error)) *task.Task {
+		t.Helper()
+		at = at.Add(time.Second)
+		got, err := write()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return got
+	}
+	claimed := step("claim", func() (*task.Task, error) { return s.Claim(ctx, "t1", at, time.Minute) })
+	step("touch", func() (*task.Task, error) { return s.Touch(ctx, "t1", task.Running, claimed.Version, at) })
+	retried := step("retry", func() (*task.Task, error) {
+		return s.Transition(ctx, "t1", task.Change{From: []task.State{task.Running}, To: task.Queued, Version: claimed.Version, Now: at})
+	})
+	claimed = step("claim again", func() (*task.Task, error) { return s.Claim(ctx, "t1", at, time.Minute) })
+	step("end", func() (*task.Task, error) {
+		return s.Transition(ctx, "t1", task.Change{From: []task.State{task.Running}, To: task.Succeeded, Version: claimed.Version, Now: at})
+	})
+	if retried.State != task.Queued {
+		t.Fatalf("retry left %s", retried.State)
+	}
+	for _, name := range []string{table.IndexCreated, table.IndexActive} {
+		if w := index(name); w != 0 {
+			t.Errorf("a task's life after it was recorded wrote %.1f units to %s, want 0", w, name)
+		}
+	}
+
+	// The sweeper's walk passes both; it watches t2, still in flight, which then leaves by_active
+	// when it ends.
+	m.Reset()
+	n, err := s.Pass(ctx, now.Add(time.Hour), 10, func(ts []*task.Task) error {
+		for _, tk := range ts {
+			if _, err := s.Watch(ctx, tk.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("pass = %d, %v; want 2", n, err)
+	}
+	if index(table.IndexCreated) != 0 || index(table.IndexActive) != 1 {
+		t.Errorf("the walk wrote %.1f units to by_created and %.1f to by_active, want 0 and 1 (watching t2)",
+			index(table.IndexCreated), index(table.IndexActive))
+	}
+	m.Reset()
+	if _, err := s.Transition(ctx, "t2", task.Change{From: []task.State{task.Queued}, To: task.Canceled, Now: at}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Touch(ctx, "t1", task.Running, claimed.Version, now.Add(2*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if w := active(); w != 0 {
-		t.Errorf("claim and touch wrote %.1f units to by_active, want 0", w)
-	}
-	if _, err := s.Transition(ctx, "t1", task.Change{From: []task.State{task.Running}, To: task.Succeeded, Version: claimed.Version, Now: now.Add(3 * time.Second)}); err != nil {
-		t.Fatal(err)
-	}
-	if w := active(); w == 0 {
-		t.Error("leaving by_active wrote nothing to it")
+	if index(table.IndexActive) != 1 || index(table.IndexCreated) != 0 {
+		t.Errorf("a watched task's end wrote %.1f units to by_active and %.1f to by_created, want 1 and 0",
+			index(table.IndexActive), index(table.IndexCreated))
 	}
 }
 

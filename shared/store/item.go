@@ -27,6 +27,7 @@ type item struct {
 	GSI3SK          string `dynamodbav:"gsi3sk,omitempty"`
 	GSI4PK          string `dynamodbav:"gsi4pk,omitempty"`
 	GSI4SK          string `dynamodbav:"gsi4sk,omitempty"`
+	GSI5PK          string `dynamodbav:"gsi5pk,omitempty"`
 	ID              string `dynamodbav:"id"`
 	Tenant          string `dynamodbav:"tenant"`
 	AgentID         string `dynamodbav:"agent_id"`
@@ -98,9 +99,11 @@ func toItem(t *task.Task) item {
 	}
 	request, text := task.InlineRequest(t)
 	it.Request, it.Text = string(request), text
+	// A task recorded in flight enters by_created, once; by_active only when the sweeper's walk
+	// or a resume puts it there (see Watch).
 	it.GSI3SK = activeSortKey(t.CreatedAt, t.ID)
 	if inFlight(t.State) {
-		it.GSI3PK = activePartition(t.ID)
+		it.GSI5PK = createdPartition(t.ID)
 	}
 	if t.ParentTaskID != "" {
 		it.GSI4PK, it.GSI4SK = parentPartition(t.Tenant, t.ParentTaskID), it.GSI1SK
@@ -177,18 +180,26 @@ func fromAttributes(av map[string]types.AttributeValue) (*task.Task, error) {
 func inFlight(s task.State) bool { return s == task.Queued || s == task.Running }
 
 // activePartition spreads the by_active index over table.ActiveShards partitions by task id.
-func activePartition(id string) string {
+func activePartition(id string) string { return shardKey("ACTIVE", shardOf(id)) }
+
+// createdPartition spreads the by_created index over table.ActiveShards partitions by task id.
+func createdPartition(id string) string { return shardKey("CREATED", shardOf(id)) }
+
+func shardOf(id string) int {
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	return fmt.Sprintf("ACTIVE#%d", h.Sum32()%table.ActiveShards)
+	return int(h.Sum32() % table.ActiveShards)
 }
+
+func shardKey(prefix string, shard int) string { return fmt.Sprintf("%s#%d", prefix, shard) }
 
 // parentPartition is a task's sub-tasks' partition of the by_parent index.
 func parentPartition(tenant, parentID string) string { return "PARENT#" + tenant + "#" + parentID }
 
-// activeSortKey orders the by_active index by creation, which no write moves: a task's writes
-// while it stays in flight are then no index writes. A task idle since a time was created before
-// it, so the sweeper reads the entries older than its cutoff and checks their last write.
+// activeSortKey orders the by_active and by_created indexes by creation, which no write moves: a
+// task's writes while it stays in flight are then no index writes. A task idle since a time was
+// created before it, so the sweeper reads the entries older than its cutoff and checks their last
+// write.
 func activeSortKey(created time.Time, id string) string { return table.Stamp(created) + "#" + id }
 
 // TaskFromImage decodes a task item as a table stream carries it (the new image of a change),

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,13 +126,11 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 		TableName: aws.String(s.table),
 		Key:       taskKey(id),
 		UpdateExpression: aws.String("SET #state = :running, #lease = :lease, #attempts = #attempts + :one, " +
-			"#version = #version + :one, #updated = :now, #started = if_not_exists(#started, :now), " +
-			"#g3pk = :g3pk"),
+			"#version = #version + :one, #updated = :now, #started = if_not_exists(#started, :now)"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND (#state = :queued OR (#state = :running AND #lease < :nowms))"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": table.AttrPK, "#state": "state", "#lease": "lease_until", "#attempts": "attempts",
 			"#version": "version", "#updated": "updated_at", "#started": "started_at",
-			"#g3pk": "gsi3pk",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":running": table.S(string(task.Running)),
@@ -140,7 +139,6 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 			":nowms":   table.N(now.UnixMilli()),
 			":now":     table.S(table.Stamp(now)),
 			":one":     table.N(1),
-			":g3pk":    table.S(activePartition(id)),
 		},
 	}
 	t, err := s.update(ctx, in)
@@ -175,7 +173,7 @@ func (s *Store) Transition(ctx context.Context, id string, c task.Change) (*task
 	if err != nil {
 		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, err)
 	}
-	setOutcome(u, id, c)
+	setOutcome(u, id, from, c)
 	t, err := s.update(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       taskKey(id),
@@ -253,7 +251,7 @@ func (s *Store) setAnswer(ctx context.Context, u *updateExpr, id string, c task.
 
 // setOutcome records the rest of the change: why, at what cost, when it finished or paused, the
 // agent's own task, the task's place in the by_active index, and the lease.
-func setOutcome(u *updateExpr, id string, c task.Change) {
+func setOutcome(u *updateExpr, id string, from []task.State, c task.Change) {
 	if c.Reason != "" {
 		u.field("reason", "reason", table.S(c.Reason))
 		u.field("reason_message", "reason_message", table.S(c.ReasonMessage))
@@ -280,12 +278,15 @@ func setOutcome(u *updateExpr, id string, c task.Change) {
 	if len(c.HITL) > 0 {
 		u.field("hitl", "hitl_request", table.S(string(c.HITL)))
 	}
-	// The by_active index holds the task while it waits on a work message; its sort key, set when
-	// the task was recorded, does not move (see activeSortKey).
-	if inFlight(c.To) {
-		u.field("g3pk", "gsi3pk", table.S(activePartition(id)))
-	} else {
+	// A task leaves by_active when it pauses or ends (removing an absent key writes nothing to
+	// the index). One resumed from paused enters it: the sweeper's walk of by_created may have
+	// passed it while it was paused. Other moves between queued and running leave it where it is.
+	// Its sort key, set when the task was recorded, does not move (see activeSortKey).
+	switch {
+	case !inFlight(c.To):
 		u.drop("g3pk", "gsi3pk")
+	case slices.Contains(from, task.Paused):
+		u.field("g3pk", "gsi3pk", table.S(activePartition(id)))
 	}
 	switch {
 	case c.To != task.Running:

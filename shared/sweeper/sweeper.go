@@ -3,6 +3,13 @@
 // runs on a schedule (the sweeper function, or the local runner's timer); each run does bounded
 // work.
 //
+// Finding them costs little per task: every task enters an insert-only index by creation when it
+// is recorded, and each run walks that index forward from where the last run stopped, up to the
+// tasks created StaleAfter ago, reading each task once. Those still in flight then are "watched"
+// (entered in a second, sparse index, which they leave when they pause or end), and each run
+// reads the watched tasks that went unwritten for StaleAfter. So a task is looked at once when it
+// is StaleAfter old, and again only if it is still in flight then.
+//
 // A task has lost its message when it is queued and nothing has written it for StaleAfter, or
 // running with a lease that ran out more than StaleAfter ago and no write since. Every live
 // message moves its task well within that: a delivery claims it (updated_at), a retry gives it back
@@ -29,8 +36,11 @@ import (
 	"github.com/agentq/agentq/shared/telemetry"
 )
 
-// Store reads idle tasks and records what the sweeper did (store.Store does).
+// Store walks the tasks by creation, watches and reads idle tasks, and records what the sweeper
+// did (store.Store does).
 type Store interface {
+	Pass(ctx context.Context, before time.Time, limit int, fn func([]*task.Task) error) (int, error)
+	Watch(ctx context.Context, id string) (*task.Task, error)
 	Idle(ctx context.Context, before time.Time, limit int) ([]*task.Task, error)
 	Get(ctx context.Context, id string) (*task.Task, error)
 	Touch(ctx context.Context, id string, state task.State, version int64, now time.Time) (*task.Task, error)
@@ -56,8 +66,12 @@ const (
 	// DefaultStaleAfter is twice the longest a live message leaves its task unwritten (a check on
 	// a long-running agent comes at most 15 minutes after the last).
 	DefaultStaleAfter = 30 * time.Minute
-	// DefaultLimit bounds the tasks one run looks at.
+	// DefaultLimit bounds the watched tasks one run looks at.
 	DefaultLimit = 100
+	// DefaultPassLimit bounds the tasks one run's walk passes: 200 pages of 100, a few seconds,
+	// as many tasks as 67 a second accept in the 5 minutes between runs. A walk that stops short
+	// goes on from there in the next run.
+	DefaultPassLimit = 20000
 )
 
 // LostMessage is the reason message of a task failed because its message was lost.
@@ -71,10 +85,12 @@ type Config struct {
 	// StaleAfter is how long a task in flight may go unwritten before its message counts as lost;
 	// 0 means DefaultStaleAfter.
 	StaleAfter time.Duration
-	// Limit bounds the tasks one run looks at; 0 means DefaultLimit.
-	Limit   int
-	Logger  *slog.Logger
-	Metrics *telemetry.Metrics
+	// Limit bounds the watched tasks one run looks at; 0 means DefaultLimit.
+	Limit int
+	// PassLimit bounds the tasks one run's walk passes; 0 means DefaultPassLimit.
+	PassLimit int
+	Logger    *slog.Logger
+	Metrics   *telemetry.Metrics
 	// Now defaults to the clock; tests replace it.
 	Now func() time.Time
 }
@@ -90,6 +106,9 @@ func New(c Config) *Sweeper {
 	if c.Limit <= 0 {
 		c.Limit = DefaultLimit
 	}
+	if c.PassLimit <= 0 {
+		c.PassLimit = DefaultPassLimit
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,6 +120,10 @@ func New(c Config) *Sweeper {
 
 // Report says what one run did.
 type Report struct {
+	// Passed counts the tasks the walk by creation passed.
+	Passed int `json:"passed"`
+	// Watched counts the tasks the walk found in flight and watches from now on.
+	Watched int `json:"watched"`
 	// Examined counts the idle tasks read.
 	Examined int `json:"examined"`
 	// Requeued counts the tasks whose message was sent again.
@@ -114,37 +137,75 @@ type Report struct {
 	Errors int `json:"errors"`
 }
 
-// Sweep looks at up to Limit idle tasks and mends those whose message was lost. It returns an
-// error only when it could not read the idle tasks at all; a task it could not deal with counts
-// in Report.Errors and is tried again by the next run.
+// Sweep walks the tasks created before StaleAfter ago that no run has passed, watches those still
+// in flight and mends those of them already idle; then it looks at up to Limit watched tasks that
+// went idle and mends them. It returns an error only when it could not walk or read the idle tasks
+// at all; a task it could not deal with counts in Report.Errors and is tried again by the next run.
 func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 	var r Report
 	now := s.c.Now().UTC()
 	cutoff := now.Add(-s.c.StaleAfter)
+	seen := map[string]bool{}
+	passed, walkErr := s.c.Store.Pass(ctx, cutoff, s.c.PassLimit, func(tasks []*task.Task) error {
+		return s.watch(ctx, tasks, now, cutoff, seen, &r)
+	})
+	r.Passed = passed
+	if walkErr != nil {
+		walkErr = fmt.Errorf("sweep: walk tasks by creation: %w", walkErr)
+		s.c.Logger.Error("sweep: walk tasks by creation", "passed", passed, "err", walkErr)
+	}
 	tasks, err := s.c.Store.Idle(ctx, cutoff, s.c.Limit)
 	if err != nil {
-		return r, fmt.Errorf("sweep: %w", err)
+		return r, errors.Join(walkErr, fmt.Errorf("sweep: %w", err))
 	}
 	for _, t := range tasks {
 		if ctx.Err() != nil {
 			break
 		}
-		r.Examined++
-		switch err := s.mend(ctx, t, now, cutoff, &r); {
-		case err == nil:
-		case isConflict(err):
-			// A worker (or another sweeper) wrote the task meanwhile: its message is alive.
-			r.Skipped++
-		default:
-			r.Errors++
-			s.c.Logger.Error("sweep task", "task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant, "err", err)
+		if !seen[t.ID] {
+			s.examine(ctx, t, now, cutoff, &r)
 		}
 	}
 	if r.Requeued+r.Failed+r.Errors > 0 {
-		s.c.Logger.Info("sweep", "examined", r.Examined, "requeued", r.Requeued, "failed", r.Failed,
-			"skipped", r.Skipped, "errors", r.Errors)
+		s.c.Logger.Info("sweep", "passed", r.Passed, "watched", r.Watched, "examined", r.Examined,
+			"requeued", r.Requeued, "failed", r.Failed, "skipped", r.Skipped, "errors", r.Errors)
 	}
-	return r, ctx.Err()
+	return r, errors.Join(walkErr, ctx.Err())
+}
+
+// watch deals with the tasks in flight that the walk passes: each is watched from now on, and
+// mended at once when it is idle already. An error watching one leaves the page to the next run
+// (a task the walk passed unwatched would not be found again).
+func (s *Sweeper) watch(ctx context.Context, tasks []*task.Task, now, cutoff time.Time, seen map[string]bool, r *Report) error {
+	for _, t := range tasks {
+		cur, err := s.c.Store.Watch(ctx, t.ID)
+		switch {
+		case isConflict(err):
+			continue // paused or ended meanwhile: a resume watches it again
+		case err != nil:
+			return err
+		}
+		r.Watched++
+		if cur.UpdatedAt.Before(cutoff) && !seen[cur.ID] {
+			seen[cur.ID] = true
+			s.examine(ctx, cur, now, cutoff, r)
+		}
+	}
+	return nil
+}
+
+// examine mends one idle task and counts what became of it.
+func (s *Sweeper) examine(ctx context.Context, t *task.Task, now, cutoff time.Time, r *Report) {
+	r.Examined++
+	switch err := s.mend(ctx, t, now, cutoff, r); {
+	case err == nil:
+	case isConflict(err):
+		// A worker (or another sweeper) wrote the task meanwhile: its message is alive.
+		r.Skipped++
+	default:
+		r.Errors++
+		s.c.Logger.Error("sweep task", "task_id", t.ID, "agent_id", t.AgentID, "tenant", t.Tenant, "err", err)
+	}
 }
 
 // mend deals with one idle task.

@@ -25,10 +25,16 @@ func CreateTable(ctx context.Context, db Provisioner, name string) error {
 		{AttributeName: aws.String(AttrSK), AttributeType: types.ScalarAttributeTypeS},
 	}
 	var gsis []types.GlobalSecondaryIndex
+	defined := map[string]bool{}
 	for _, ix := range Indexes {
-		attrs = append(attrs,
-			types.AttributeDefinition{AttributeName: aws.String(ix.PartitionKey), AttributeType: types.ScalarAttributeTypeS},
-			types.AttributeDefinition{AttributeName: aws.String(ix.SortKey), AttributeType: types.ScalarAttributeTypeS})
+		// Indexes may share a key attribute (by_active and by_created sort on gsi3sk); it is
+		// defined once.
+		for _, a := range []string{ix.PartitionKey, ix.SortKey} {
+			if !defined[a] {
+				defined[a] = true
+				attrs = append(attrs, types.AttributeDefinition{AttributeName: aws.String(a), AttributeType: types.ScalarAttributeTypeS})
+			}
+		}
 		gsis = append(gsis, types.GlobalSecondaryIndex{
 			IndexName: aws.String(ix.Name),
 			KeySchema: []types.KeySchemaElement{

@@ -55,16 +55,23 @@ var Indexes = []Index{
 	// Keys only: a turn's writes after it is recorded are no index writes; a conversation's reader
 	// reads the turns it names.
 	{Name: "by_thread", PartitionKey: "gsi2pk", SortKey: "gsi2sk", Projection: ProjectKeysOnly},
-	// Tasks in flight (queued or running), oldest first: partition "ACTIVE#<shard>", sort
-	// "<created_at>#<task id>". Sparse: a task leaves it when it pauses or ends, so the sweeper
-	// reads only tasks that could have lost their message. Keys only, and keyed by what never
-	// changes while a task is in flight: a task's writes between entering and leaving it are not
-	// index writes (DESIGN.md, "Cost per task").
+	// Tasks the sweeper watches, oldest first: partition "ACTIVE#<shard>", sort
+	// "<created_at>#<task id>". Sparse: a task enters it only when the sweeper's walk of
+	// by_created finds it still in flight (queued or running) StaleAfter after it was created, or
+	// when it is resumed from paused, and leaves it when it pauses or ends; so the sweeper reads
+	// again only the few tasks that outlive StaleAfter. Keys only, and keyed by what never changes
+	// while a task is in flight: a task's writes between entering and leaving it are not index
+	// writes (DESIGN.md, "Lost messages (sweeper)").
 	{Name: IndexActive, PartitionKey: "gsi3pk", SortKey: "gsi3sk", Projection: ProjectKeysOnly},
 	// Sub-tasks of a task, oldest first: partition "PARENT#<tenant>#<parent task id>", sort
 	// "<created_at>#<task id>". Sparse: only tasks with a parent are in it, so deleting a task
 	// finds its sub-tasks without reading the tenant's other tasks.
 	{Name: IndexParent, PartitionKey: "gsi4pk", SortKey: "gsi4sk", Projection: ProjectAll},
+	// Tasks by creation, oldest first: partition "CREATED#<shard>", sort "<created_at>#<task id>"
+	// (gsi3sk, the sort key by_active shares). Entered once, when a task is recorded queued, and
+	// never changed: no transition is an index write, and TTL's delete of the task removes the
+	// entry. The sweeper walks it forward once, StaleAfter behind the clock.
+	{Name: IndexCreated, PartitionKey: "gsi5pk", SortKey: "gsi3sk", Projection: ProjectKeysOnly},
 }
 
 // IndexTenant is the index of a tenant's tasks, newest first, that lists read.
@@ -73,9 +80,13 @@ const IndexTenant = "by_tenant"
 // IndexParent is the sparse index of sub-tasks by their parent task.
 const IndexParent = "by_parent"
 
-// IndexActive is the sparse index of tasks in flight that the sweeper reads.
+// IndexActive is the sparse index of the tasks the sweeper watches: those still in flight when its
+// walk of IndexCreated passed them.
 const IndexActive = "by_active"
 
-// ActiveShards is how many partitions the by_active index spreads its entries over, so that every
-// task write touching it does not land on one index partition.
+// IndexCreated is the insert-only index of tasks by creation that the sweeper walks.
+const IndexCreated = "by_created"
+
+// ActiveShards is how many partitions the by_active and by_created indexes spread their entries
+// over, so that the writes entering them do not all land on one index partition.
 const ActiveShards = 8

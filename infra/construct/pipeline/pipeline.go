@@ -60,9 +60,11 @@ const (
 	// SweepEveryMinutes: how often the sweeper runs. A lost message is noticed StaleAfter (30
 	// minutes by default) after its task's last write, plus at most this.
 	SweepEveryMinutes = 5
-	// SweeperMemoryMB and SweeperTimeoutSeconds: a run reads at most sweeper.DefaultLimit tasks
-	// and writes or sends one message for each; a minute is ample, and a run cut short is simply
-	// picked up by the next.
+	// SweeperMemoryMB and SweeperTimeoutSeconds: a run's walk passes at most
+	// sweeper.DefaultPassLimit tasks (pages of 100, a few seconds), and it reads at most
+	// sweeper.DefaultLimit watched tasks, writing or sending one message for each; a minute is
+	// ample, and a run cut short is simply picked up by the next (the walk's position moves
+	// only past pages dealt with).
 	SweeperMemoryMB       = 256
 	SweeperTimeoutSeconds = 60
 )
@@ -233,11 +235,12 @@ func newSweeper(this constructs.Construct, props *Props, work awssqs.Queue, shar
 		Environment:   env,
 		RemovalPolicy: props.LogRemovalPolicy,
 	}).Function
-	// Least privilege: read tasks and agents (Query on the by_active index, GetItem of a thread's
-	// previous turn and of the registry), conditionally update a task (touch, or fail it), send
-	// work, and read payloads (reading a previous turn loads its large request or answer; a large
-	// request is re-sent by reference). No payload writes and no KMS: the sweeper never rebuilds a
-	// message that needs a secret.
+	// Least privilege: read tasks and agents (Query on the by_created and by_active indexes,
+	// BatchGetItem of the tasks they name, GetItem of its position, of a thread's previous turn
+	// and of the registry), update its position, conditionally update a task (watch, touch, or
+	// fail it), send work, and read payloads (reading a previous turn loads its large request or
+	// answer; a large request is re-sent by reference). No payload writes and no KMS: the sweeper
+	// never rebuilds a message that needs a secret.
 	props.Table.GrantReadData(fn)
 	// A task the sweeper fails gets its finished event: a Query and an UpdateItem on its log.
 	props.Table.Grant(fn, jsii.String("dynamodb:UpdateItem"))

@@ -6,9 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
 	"github.com/agentq/agentq/shared/store"
+	"github.com/agentq/agentq/shared/table"
 	"github.com/agentq/agentq/shared/task"
 )
 
@@ -77,5 +81,70 @@ func TestSweeperMendsLostMessages(t *testing.T) {
 	}
 	if _, _, body := call(t, http.MethodGet, "/v1/tasks/"+fresh, ""); body["status"] != "pending" {
 		t.Errorf("fresh task = %v", body)
+	}
+}
+
+// setWritten makes the task look last written at updated, under a lease until lease, as a worker's
+// claim or a long-running agent's check leaves it.
+func setWritten(t *testing.T, id string, updated, lease time.Time) {
+	t.Helper()
+	_, err := sys.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName:        aws.String(sys.Table),
+		Key:              map[string]types.AttributeValue{table.AttrPK: table.S(table.TaskPartition(id)), table.AttrSK: table.S(table.TaskSortKey)},
+		UpdateExpression: aws.String("SET updated_at = :u, lease_until = :l"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":u": table.S(table.Stamp(updated)), ":l": table.N(lease.UnixMilli()),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSweeperFindsATaskRunningAtItsFirstLook: a task an hour old but still running (a long
+// agent's check claimed it a moment ago) is left alone by the sweep whose walk passes it, and
+// watched; when its message is then lost, a later sweep finds it and sends it again.
+func TestSweeperFindsATaskRunningAtItsFirstLook(t *testing.T) {
+	ctx := context.Background()
+	id := lostTask(t, "still running", task.Running, false)
+	now := time.Now().UTC()
+	setWritten(t, id, now, now.Add(15*time.Minute))
+	watched := func() bool {
+		out, err := sys.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(sys.Table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{table.AttrPK: table.S(table.TaskPartition(id)), table.AttrSK: table.S(table.TaskSortKey)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Item["gsi3pk"] != nil
+	}
+	for deadline := time.Now().Add(20 * time.Second); !watched(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no sweep watched the running task its walk passed")
+		}
+		if _, err := sys.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := store.New(sys.DynamoDB, sys.Table).Get(ctx, id); err != nil || got.State != task.Running || got.Attempts != 1 {
+		t.Fatalf("the running task was disturbed: %+v, %v", got, err)
+	}
+
+	// Its message is lost: nothing writes it for an hour, its lease long run out.
+	setWritten(t, id, now.Add(-time.Hour), now.Add(-45*time.Minute))
+	requeued := 0
+	for deadline := time.Now().Add(20 * time.Second); requeued == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no sweep found the watched task whose message was lost")
+		}
+		r, err := sys.Sweep(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requeued += r.Requeued
+	}
+	if done := waitFor(t, "/v1/tasks/"+id, "completed", "failed", "error"); done["status"] != "completed" || done["result"] != "still running" {
+		t.Errorf("requeued task = %v", done)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type Conformer interface {
 	Family(ctx context.Context, t *task.Task) ([]*task.Task, error)
 	Delete(ctx context.Context, ts []*task.Task) error
 	SetVerification(ctx context.Context, id, verdict string) (*task.Task, error)
+	Pass(ctx context.Context, before time.Time, limit int, fn func([]*task.Task) error) (int, error)
+	Watch(ctx context.Context, id string) (*task.Task, error)
+	Idle(ctx context.Context, before time.Time, limit int) ([]*task.Task, error)
 }
 
 var _ Conformer = (*Store)(nil)
@@ -48,6 +52,7 @@ func Conformance(t *testing.T, newStore func(t *testing.T) Conformer) {
 		{"abandon holds whether or not the task was written and until it is claimed", conformAbandon},
 		{"a delete takes the conversation and its sub-tasks", conformDelete},
 		{"receipt facts keep the version and survive transitions", conformReceiptFacts},
+		{"the sweeper walk passes each task once and idle reads the watched", conformSweep},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
@@ -368,4 +373,100 @@ func conformReceiptFacts(t *testing.T, s Conformer) {
 	if _, err := s.SetVerification(ctx, "missing", "failed"); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("set a verdict on no task: %v, want ErrNotFound", err)
 	}
+}
+
+// conformSweep: a recorded task is not among the idle ones until watched; the walk passes each
+// task created before its bound once, handing over those in flight, and a page whose handler
+// failed is not passed; a pause or an end unwatches a task, a resume watches it.
+func conformSweep(t *testing.T, s Conformer) {
+	ctx := context.Background()
+	cutoff := conformanceNow.Add(5 * time.Minute)
+	for i, id := range []string{"s-a", "s-b", "s-ended", "s-paused", "s-new"} {
+		tk := queued(id)
+		tk.CreatedAt = conformanceNow.Add(time.Duration(i) * time.Second)
+		if id == "s-new" {
+			tk.CreatedAt = cutoff.Add(time.Second)
+		}
+		tk.UpdatedAt = tk.CreatedAt
+		if err := s.Create(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Transition(ctx, "s-ended", task.Change{To: task.Canceled, Now: conformanceNow}); err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.Claim(ctx, "s-paused", conformanceNow, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, "s-paused", task.Change{From: []task.State{task.Running}, Version: running.Version, To: task.Paused, Now: conformanceNow}); err != nil {
+		t.Fatal(err)
+	}
+	wantIdle := func(want ...string) {
+		t.Helper()
+		got, err := s.Idle(ctx, cutoff, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids := idsOf(got); fmt.Sprint(ids) != fmt.Sprint(want) {
+			t.Errorf("idle = %v, want %v", ids, want)
+		}
+	}
+	wantIdle()
+
+	var handed []*task.Task // the store hands them over a page of a shard at a time
+	pass := func(limit int, fail error) int {
+		t.Helper()
+		n, err := s.Pass(ctx, cutoff, limit, func(ts []*task.Task) error {
+			handed = append(handed, ts...)
+			if fail != nil {
+				return fail
+			}
+			for _, tk := range ts {
+				if tk.ID == "s-a" {
+					if _, err := s.Watch(ctx, tk.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			return nil
+		})
+		if !errors.Is(err, fail) {
+			t.Fatalf("pass: %v, want %v", err, fail)
+		}
+		return n
+	}
+	if n := pass(4, errors.New("throttled")); n != 0 {
+		t.Errorf("a failed page passed %d tasks", n)
+	}
+	handed = nil
+	if n := pass(4, nil); n != 4 || fmt.Sprint(idsOf(handed)) != "[s-a s-b]" {
+		t.Errorf("pass: %d passed, handed %v; want 4 passed and [s-a s-b]", n, idsOf(handed))
+	}
+	if n := pass(10, nil); n != 0 {
+		t.Errorf("a second walk passed %d tasks again", n)
+	}
+	wantIdle("s-a")
+
+	_, err = s.Watch(ctx, "s-ended")
+	wantConflict(t, err, task.Canceled, 2)
+	if _, err := s.Watch(ctx, "s-none"); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("watch a missing task: %v", err)
+	}
+	if _, err := s.Transition(ctx, "s-paused", task.Change{From: []task.State{task.Paused}, To: task.Queued, Now: conformanceNow}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, "s-a", task.Change{From: []task.State{task.Queued}, To: task.Failed, Now: conformanceNow}); err != nil {
+		t.Fatal(err)
+	}
+	wantIdle("s-paused")
+}
+
+func idsOf(ts []*task.Task) []string {
+	ids := []string{}
+	for _, t := range ts {
+		ids = append(ids, t.ID)
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -2,7 +2,10 @@
 // DynamoDB store (shared/store) writes under: a claim takes a queued task or a running one whose
 // lease has lapsed, a transition checks the expected states and version and drops or ends the
 // lease, a touch checks state and version, and a failed condition answers *task.ConflictError
-// with the task as it stands (DynamoDB's ALL_OLD) or task.ErrNotFound. Conformance runs the same
+// with the task as it stands (DynamoDB's ALL_OLD) or task.ErrNotFound; Pass, Watch and Idle keep
+// the sweeper's walk position and watched tasks as the DynamoDB store's by_created and by_active
+// indexes do (a task recorded is not watched; a pause or an end unwatches it, a resume watches
+// it). Conformance runs the same
 // checks against any store, so the fake and the real store cannot drift apart.
 //
 // Tests of the services use it in place of hand-written fakes, read what was written with Task,
@@ -31,6 +34,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	tasks   map[string]*task.Task
+	watched map[string]bool // what the DynamoDB store's by_active index holds
+	passed  passedTo        // how far the sweeper's walk of tasks by creation went
 	changes []task.Change
 	claims  []time.Duration
 	gets    int
@@ -38,7 +43,7 @@ type Store struct {
 
 // New returns a store holding copies of ts.
 func New(ts ...*task.Task) *Store {
-	s := &Store{tasks: map[string]*task.Task{}}
+	s := &Store{tasks: map[string]*task.Task{}, watched: map[string]bool{}}
 	for _, t := range ts {
 		cp := *t
 		s.tasks[t.ID] = &cp
@@ -168,6 +173,7 @@ func (s *Store) Transition(_ context.Context, id string, c task.Change) (*task.T
 		return nil, fmt.Errorf("transition task %s to %s: %w", id, c.To, conflict(t))
 	}
 	apply(t, c)
+	s.follow(id, from, c.To)
 	cp := *t
 	return &cp, nil
 }
@@ -237,25 +243,6 @@ func (s *Store) Abandon(_ context.Context, t *task.Task, now time.Time, reason, 
 	return &cp, nil
 }
 
-// Idle answers up to limit tasks in flight (queued or running) last written before before, least
-// recently written first.
-func (s *Store) Idle(_ context.Context, before time.Time, limit int) ([]*task.Task, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*task.Task
-	for _, t := range s.tasks {
-		if (t.State == task.Queued || t.State == task.Running) && t.UpdatedAt.Before(before) {
-			cp := *t
-			out = append(out, &cp)
-		}
-	}
-	slices.SortFunc(out, func(a, b *task.Task) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
-	if len(out) > max(limit, 0) {
-		out = out[:max(limit, 0)]
-	}
-	return out, nil
-}
-
 // Turns answers a thread's tasks in turn order, at most limit of them.
 func (s *Store) Turns(_ context.Context, tenant, threadID string, limit int) ([]*task.Task, error) {
 	s.mu.Lock()
@@ -305,6 +292,7 @@ func (s *Store) Delete(_ context.Context, ts []*task.Task) error {
 	defer s.mu.Unlock()
 	for _, t := range ts {
 		delete(s.tasks, t.ID)
+		delete(s.watched, t.ID)
 	}
 	return nil
 }

@@ -62,6 +62,12 @@ func TestIdleAndTurns(t *testing.T) {
 	old.UpdatedAt, older.UpdatedAt = conformanceNow.Add(-time.Hour), conformanceNow.Add(-2*time.Hour)
 	done.State, done.UpdatedAt = task.Succeeded, conformanceNow.Add(-3*time.Hour)
 	s := New(old, older, fresh, done)
+	if got, _ := s.Idle(ctx, conformanceNow, 10); len(got) != 0 {
+		t.Errorf("idle before any is watched = %v, want none", ids(got))
+	}
+	for _, id := range []string{"old", "older", "fresh", "done"} {
+		_, _ = s.Watch(ctx, id) // done is ended: not watched
+	}
 	got, err := s.Idle(ctx, conformanceNow, 10)
 	if err != nil {
 		t.Fatal(err)
